@@ -1,0 +1,362 @@
+"""One request through the official SDK → one measured, costed :class:`Record`.
+
+Timing uses ``time.perf_counter()`` started just before the request is sent. TTFT is the
+arrival of the first non-empty content, tool-call or reasoning delta (not the first byte, not the
+role-only chunk). Decode speed is ``(completion_tokens - 1) / (t_last - t_first)`` over content
+deltas. Non-streamed calls have no TTFT (NaN).
+"""
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import openai
+
+from ._pricing import PriceTable
+from ._record import Record
+from ._tokens import TokenCounter
+
+__all__ = ["CallSpec", "Timeouts", "Outcome", "call_model", "Redactor"]
+
+COST_HEADER = "x-litellm-response-cost"
+_CONTEXT_PATTERNS = re.compile(r"context[_ ]length|maximum context|context window|too many tokens", re.I)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds; None means no limit. ``first_token`` applies to streams only."""
+    connect: float | None = 10.0
+    first_token: float | None = None
+    total: float | None = 600.0
+
+
+@dataclass
+class CallSpec:
+    model: str
+    messages: list[dict]
+    body: dict  # max_tokens, temperature, and pass-through extra body keys
+    stream: bool
+    timeouts: Timeouts
+
+
+@dataclass
+class Outcome:
+    """What the runner needs besides the record: may it retry, and when."""
+    record: Record
+    http_status: int | None = None
+    retry_after_s: float | None = None
+    retryable: bool = False
+    context_exceeded: bool = False
+    got_text: bool = False
+
+
+@dataclass
+class _Stream:
+    t0: float
+    text: list[str] = field(default_factory=list)
+    tool_calls: dict[int, dict] = field(default_factory=dict)
+    reasoning_chars: int = 0
+    t_first: float | None = None
+    t_first_content: float | None = None
+    t_last_content: float | None = None
+    content_deltas: int = 0
+    served_model: str | None = None
+    finish_reason: str | None = None
+    usage: Any = None
+    headers: Any = None
+    on_first: Callable[[], None] | None = None
+
+
+class Redactor:
+    """Removes a key value, and the fragments endpoints echo back, from text."""
+
+    _ECHO = re.compile(r"\S*\*{3,}\S*")  # 'sk-ab***wxyz': what OpenAI-style 401s echo
+
+    def __init__(self, secrets: list[str]) -> None:
+        self._secrets = [s for s in secrets if s and len(s) >= 4]
+
+    def __call__(self, text: str | None) -> str | None:
+        if not text:
+            return text
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+            if len(secret) >= 16:
+                text = text.replace(secret[:8], "[redacted]").replace(secret[-8:], "[redacted]")
+        return self._ECHO.sub("[redacted]", text)
+
+
+async def call_model(client: openai.AsyncOpenAI, spec: CallSpec, record: Record,
+                     counter: TokenCounter, prices: PriceTable, redact: Redactor,
+                     on_delta: Callable[[str], None] | None = None) -> Outcome:
+    """Send one request and fill ``record``; never raises for endpoint errors."""
+    record.started_at = datetime.now(timezone.utc).isoformat()
+    t0 = time.perf_counter()
+    state = _Stream(t0=t0)
+    outcome = Outcome(record)
+    try:
+        await _with_deadlines(_send(client, spec, state, on_delta), spec, state)
+        record.status = "ok"
+    except asyncio.CancelledError:
+        _fail(outcome, "Cancelled", "cancelled before the answer finished", state)
+        _finish(outcome, spec, state, counter, prices, t0)
+        raise
+    except Exception as exc:  # every endpoint failure becomes an error row
+        _classify(outcome, exc, spec, state, redact)
+    _finish(outcome, spec, state, counter, prices, t0)
+    return outcome
+
+
+async def _with_deadlines(coro, spec: CallSpec, state: _Stream) -> None:
+    """Run ``coro`` under the first-token deadline (streams), then the total one."""
+    first = spec.timeouts.first_token if spec.stream else None
+    total = spec.timeouts.total
+    loop = asyncio.get_running_loop()
+    start = loop.time() - (time.perf_counter() - state.t0)
+    limits = [x for x in (first, total) if x is not None]
+    try:
+        async with asyncio.timeout(start + min(limits) if limits else None) as scope:
+            if first is not None:
+                state.on_first = lambda: scope.reschedule(None if total is None else start + total)
+            await coro
+    except TimeoutError as exc:
+        waiting_first = first is not None and state.t_first is None and (total is None or first <= total)
+        raise _DeadlineExceeded("first token" if waiting_first else "total",
+                                first if waiting_first else total) from exc
+
+
+class _DeadlineExceeded(Exception):
+    def __init__(self, kind: str, limit: float) -> None:
+        what = "first token" if kind == "first token" else "complete answer"
+        super().__init__(f"no {what} within {limit:g} s")
+        self.kind = kind
+
+
+async def _send(client: openai.AsyncOpenAI, spec: CallSpec, state: _Stream, on_delta) -> None:
+    kwargs = dict(model=spec.model, messages=spec.messages, extra_body=spec.body or None,
+                  timeout=_http_timeout(spec.timeouts))
+    if spec.stream:
+        kwargs["stream"] = True
+        kwargs["stream_options"] = {"include_usage": True}
+    raw = await client.chat.completions.with_raw_response.create(**kwargs)
+    state.headers = raw.headers
+    parsed = raw.parse()
+    if not spec.stream:
+        _read_completion(parsed, state)
+        return
+    async for chunk in parsed:
+        _read_chunk(chunk, state, on_delta)
+
+
+def _http_timeout(timeouts: Timeouts):
+    import httpx2
+
+    read = timeouts.first_token or timeouts.total
+    return httpx2.Timeout(timeouts.total, connect=timeouts.connect, read=read)
+
+
+def _read_completion(response: Any, state: _Stream) -> None:
+    if isinstance(response, (str, bytes)) or not hasattr(response, "choices"):
+        raise _MalformedBody(f"the endpoint answered with a non-JSON body: {str(response)[:80]!r}")
+    state.served_model = response.model
+    state.usage = response.usage
+    if response.choices:
+        choice = response.choices[0]
+        state.finish_reason = choice.finish_reason
+        message = choice.message
+        state.text.append(message.content or "")
+        for i, call in enumerate(message.tool_calls or []):
+            fn = getattr(call, "function", None)
+            state.tool_calls[i] = {"name": getattr(fn, "name", None), "arguments": getattr(fn, "arguments", "")}
+
+
+def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
+    now = time.perf_counter()
+    state.served_model = state.served_model or getattr(chunk, "model", None)
+    if getattr(chunk, "usage", None) is not None:
+        state.usage = chunk.usage
+    for choice in chunk.choices or []:
+        if choice.finish_reason:
+            state.finish_reason = choice.finish_reason
+        delta = choice.delta
+        if delta is None:
+            continue
+        reasoning = _extra(delta, "reasoning_content") or _extra(delta, "reasoning")
+        produced = bool(delta.content) or bool(delta.tool_calls) or bool(reasoning)
+        if produced and state.t_first is None:
+            state.t_first = now
+            if state.on_first is not None:
+                state.on_first()
+        if reasoning:
+            state.reasoning_chars += len(reasoning)
+        for call in delta.tool_calls or []:
+            _merge_tool_call(state.tool_calls, call)
+        if delta.content:
+            state.text.append(delta.content)
+            state.content_deltas += 1
+            state.t_first_content = state.t_first_content or now
+            state.t_last_content = now
+            if on_delta is not None:
+                on_delta(delta.content)
+
+
+def _merge_tool_call(calls: dict[int, dict], call: Any) -> None:
+    entry = calls.setdefault(call.index or 0, {"name": None, "arguments": ""})
+    fn = call.function
+    if fn is not None:
+        entry["name"] = entry["name"] or fn.name
+        entry["arguments"] += fn.arguments or ""
+
+
+def _extra(obj: Any, name: str) -> Any:
+    value = getattr(obj, name, None)
+    if value is None and getattr(obj, "model_extra", None):
+        value = obj.model_extra.get(name)
+    return value
+
+
+class _MalformedBody(Exception):
+    pass
+
+
+def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, redact: Redactor) -> None:
+    got_text = bool(state.text and "".join(state.text))
+    outcome.got_text = got_text
+    if isinstance(exc, openai.APIStatusError):
+        outcome.http_status = exc.status_code
+        outcome.retry_after_s = parse_retry_after(exc.response.headers.get("retry-after"))
+        outcome.retryable = exc.status_code in RETRYABLE_STATUSES
+        message = _api_message(exc)
+        outcome.context_exceeded = exc.status_code == 400 and bool(_CONTEXT_PATTERNS.search(message))
+        kind = "ContextWindowExceeded" if outcome.context_exceeded else type(exc).__name__
+        if exc.status_code == 404:
+            message = f"model {spec.model!r} not found at the endpoint (HTTP 404): {message}"
+        _fail(outcome, kind, redact(message), state)
+    elif isinstance(exc, _DeadlineExceeded):
+        outcome.retryable = True
+        _fail(outcome, "FirstTokenTimeout" if exc.kind == "first token" else "Timeout", str(exc), state)
+    elif isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
+        outcome.retryable = True
+        kind = "StreamCut" if got_text else type(exc).__name__
+        _fail(outcome, kind, redact(_one_line(str(exc) or type(exc).__name__)), state)
+    elif isinstance(exc, (_MalformedBody, json.JSONDecodeError, openai.APIResponseValidationError)):
+        _fail(outcome, "MalformedResponse", redact(_one_line(f"the endpoint sent a body that is not valid JSON: {exc}")), state)
+    else:  # httpx/httpcore errors raised mid-stream are not wrapped by the SDK
+        outcome.retryable = _is_transport_error(exc)
+        kind = "StreamCut" if (got_text or state.t_first) and outcome.retryable else type(exc).__name__
+        _fail(outcome, kind, redact(_one_line(f"{type(exc).__name__}: {exc}")), state)
+
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+def _is_transport_error(exc: Exception) -> bool:
+    module = type(exc).__module__ or ""
+    return module.startswith(("httpx", "httpcore", "h11", "anyio")) or isinstance(exc, (ConnectionError, TimeoutError))
+
+
+def _api_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return _one_line(str(inner["message"]))
+        if isinstance(inner, str):
+            return _one_line(inner)
+    return _one_line(exc.message or f"HTTP {exc.status_code}")
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _fail(outcome: Outcome, kind: str, message: str, state: _Stream) -> None:
+    outcome.record.status = "error"
+    outcome.record.error_type = kind
+    outcome.record.error_message = message
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (a number of seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCounter,
+            prices: PriceTable, t0: float) -> None:
+    record = outcome.record
+    record.latency_s = time.perf_counter() - t0
+    record.served_model = state.served_model
+    record.finish_reason = state.finish_reason
+    record.response_text = "".join(state.text)
+    if not record.response_text and state.tool_calls:
+        record.response_text = json.dumps([state.tool_calls[i] for i in sorted(state.tool_calls)])
+    if spec.stream and state.t_first is not None:
+        record.ttft_s = state.t_first - t0
+    _fill_tokens(record, spec, state, counter)
+    _fill_cost(record, spec, state, prices)
+    if state.t_first_content is not None and state.t_last_content is not None:
+        span = state.t_last_content - state.t_first_content
+        if span > 0 and record.completion_tokens > 1:
+            record.output_tokens_per_s = (record.completion_tokens - 1) / span
+
+
+def _fill_tokens(record: Record, spec: CallSpec, state: _Stream, counter: TokenCounter) -> None:
+    usage = state.usage
+    if usage is not None and getattr(usage, "completion_tokens", None) is not None:
+        record.prompt_tokens = float(usage.prompt_tokens or 0)
+        record.completion_tokens = float(usage.completion_tokens)
+        details = getattr(usage, "prompt_tokens_details", None)
+        record.cached_tokens = float(getattr(details, "cached_tokens", None) or 0)
+        record.tokens_estimated = False
+        return
+    if record.status != "ok" and not record.response_text:
+        return  # nothing was generated; an unknown prompt cost is not guessed for failures
+    record.prompt_tokens = float(counter.count_messages(spec.messages))
+    generated = record.response_text if not state.tool_calls else json.dumps(state.tool_calls)
+    record.completion_tokens = float(counter.count(generated) + math.ceil(state.reasoning_chars / 4))
+    record.cached_tokens = 0.0
+    record.tokens_estimated = True
+
+
+def _fill_cost(record: Record, spec: CallSpec, state: _Stream, prices: PriceTable) -> None:
+    reported = _reported_cost(state)
+    if reported is not None:
+        record.cost_usd, record.cost_source = reported, "reported"
+        return
+    if math.isnan(record.completion_tokens):
+        return
+    model = spec.model if prices.lookup(spec.model) else (state.served_model or spec.model)
+    cost = prices.cost(model, record.prompt_tokens, record.completion_tokens, record.cached_tokens)
+    if not math.isnan(cost):
+        record.cost_usd, record.cost_source = cost, "price_table"
+
+
+def _reported_cost(state: _Stream) -> float | None:
+    value = _extra(state.usage, "cost") if state.usage is not None else None
+    if value is None:
+        headers = getattr(state, "headers", None)
+        value = headers.get(COST_HEADER) if headers is not None else None
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

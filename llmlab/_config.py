@@ -1,0 +1,95 @@
+"""Where the endpoint is and which variable holds its key.
+
+Precedence for the base URL: explicit argument > ``LLMLAB_BASE_URL`` > ``OPENAI_BASE_URL``
+(environment, then a ``.env`` file in the working directory). The key is read from the variable
+named by ``api_key_env`` (default ``LLMLAB_API_KEY``, then ``OPENAI_API_KEY``). Only the
+variable's *name* is kept on objects; the value is read when a client is built.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._errors import ConfigError
+
+__all__ = ["Endpoint", "resolve_endpoint", "read_key", "llmlab_home", "read_dotenv"]
+
+BASE_URL_VARS = ("LLMLAB_BASE_URL", "OPENAI_BASE_URL")
+KEY_VARS = ("LLMLAB_API_KEY", "OPENAI_API_KEY")
+# Local servers (llama.cpp, vLLM without --api-key) ignore the key, but the SDK insists on one.
+PLACEHOLDER_KEY = "llmlab-no-key"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    base_url: str | None  # None: use the embedded local endpoint
+    api_key_env: str | None  # name of the variable holding the key, None when there is none
+
+
+def llmlab_home() -> Path:
+    return Path(os.environ.get("LLMLAB_HOME") or Path.home() / ".llmlab")
+
+
+def read_dotenv(path: Path | None = None) -> dict[str, str]:
+    """Parse ``KEY=VALUE`` lines of ./.env (quotes stripped, comments and blanks skipped)."""
+    path = path or Path.cwd() / ".env"
+    if not path.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.removeprefix("export ").partition("=")
+        values[name.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def _lookup(name: str, dotenv: dict[str, str]) -> str | None:
+    return os.environ.get(name) or dotenv.get(name) or None
+
+
+def check_env_name(name: str) -> str:
+    if not _ENV_NAME.match(name or ""):
+        # Never echo the value: a user may have pasted a key where a variable name belongs.
+        raise ConfigError(
+            "api_key_env must be the NAME of an environment variable (e.g. 'OPENROUTER_API_KEY'), "
+            "not a key value; put the key in that variable or in ./.env"
+        )
+    return name
+
+
+def resolve_endpoint(base_url: str | None = None, api_key_env: str | None = None) -> Endpoint:
+    dotenv = read_dotenv()
+    url = base_url or next((v for n in BASE_URL_VARS if (v := _lookup(n, dotenv))), None)
+    if url is not None:
+        url = _check_url(url)
+    if api_key_env is not None:
+        return Endpoint(url, check_env_name(api_key_env))
+    found = next((n for n in KEY_VARS if _lookup(n, dotenv)), None)
+    return Endpoint(url, found)
+
+
+def _check_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if not re.match(r"^https?://[^\s/]+", url):
+        raise ConfigError(
+            f"base_url {url!r} is not an http(s) URL; pass e.g. base_url='http://localhost:4000/v1' "
+            "or set LLMLAB_BASE_URL"
+        )
+    return url
+
+
+def read_key(endpoint: Endpoint) -> str:
+    """The key value for a client, read now (never stored on llmlab objects)."""
+    if endpoint.api_key_env is None:
+        return PLACEHOLDER_KEY
+    value = _lookup(endpoint.api_key_env, read_dotenv())
+    if not value:
+        raise ConfigError(
+            f"environment variable {endpoint.api_key_env} is not set; export it or add it to ./.env"
+        )
+    return value

@@ -1,0 +1,36 @@
+"""Exceptions raised by llmlab.
+
+Every error llmlab raises on purpose derives from :class:`LLMLabError`, so callers can
+catch one class. Messages are one line and say what to do next.
+
+    LLMLabError
+    ├── ConfigError        – no endpoint, bad key-variable name, bad price sheet, bad settings
+    ├── InputError         – bad arguments to compare/sweep/complete (also a ValueError)
+    ├── StoreError         – the SQLite run log cannot be opened or written
+    └── LocalServerError   – the embedded llama.cpp endpoint cannot start or died
+
+A failed *model call* is not an exception: it becomes a row with ``status="error"``.
+"""
+from __future__ import annotations
+
+__all__ = ["LLMLabError", "ConfigError", "InputError", "StoreError", "LocalServerError"]
+
+
+class LLMLabError(Exception):
+    """Base class of every error llmlab raises on purpose."""
+
+
+class ConfigError(LLMLabError):
+    """Configuration is missing or invalid (endpoint, key variable, prices, settings)."""
+
+
+class InputError(LLMLabError, ValueError):
+    """Arguments given to the engine are invalid; nothing was sent or recorded."""
+
+
+class StoreError(LLMLabError):
+    """The run log cannot be opened or written."""
+
+
+class LocalServerError(LLMLabError):
+    """The embedded local endpoint cannot start, or it died."""

@@ -1,0 +1,179 @@
+"""Turn user arguments (a prompt, messages, a list or DataFrame of prompts) into :class:`Job`s.
+
+Everything is validated here, before anything is sent or recorded: bad input gets one clear
+:class:`InputError`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any, Iterable, Sequence
+
+from ._call import Timeouts
+from ._errors import InputError
+from ._runner import Job
+
+__all__ = ["to_messages", "check_models", "build_body", "prompt_rows", "normalise_timeouts", "prompt_id_for", "make_jobs"]
+
+_RESERVED = {"model", "messages", "stream", "stream_options"}
+
+
+def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise InputError("the prompt is empty; pass the text to send")
+        messages = [{"role": "user", "content": prompt}]
+    elif isinstance(prompt, Sequence) and prompt and all(isinstance(m, dict) for m in prompt):
+        messages = [dict(m) for m in prompt]
+        for m in messages:
+            if "role" not in m or "content" not in m:
+                raise InputError("each message needs 'role' and 'content', e.g. {'role': 'user', 'content': 'Hi'}")
+    else:
+        raise InputError("the prompt must be a non-empty string or a list of {'role', 'content'} messages")
+    if system is not None:
+        if not isinstance(system, str):
+            raise InputError("system must be a string")
+        if messages[0].get("role") != "system":
+            messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+def last_user_text(messages: list[dict]) -> str:
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            content = m.get("content")
+            return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    return ""
+
+
+def check_models(models: Any) -> list[str]:
+    if isinstance(models, str):
+        models = [m.strip() for m in models.split(",")]
+    if not models or not isinstance(models, Iterable):
+        raise InputError("no models given; pass models=['model-a', 'model-b']")
+    models = list(models)
+    if any(not isinstance(m, str) or not m.strip() for m in models):
+        raise InputError("model names must be non-empty strings")
+    seen = set()
+    for m in models:
+        if m in seen:
+            raise InputError(f"model {m!r} is listed twice; list each model once (use n= for repeats)")
+        seen.add(m)
+    return models
+
+
+def build_body(max_tokens: Any, temperature: Any, extra: dict) -> dict:
+    bad = _RESERVED & extra.keys()
+    if bad:
+        raise InputError(f"{sorted(bad)[0]!r} cannot be passed as an extra body parameter; use the argument of the same name")
+    body: dict = {}
+    if "max_completion_tokens" not in extra:  # some models accept only this name; never send both
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+            raise InputError(f"max_tokens must be a positive integer, not {max_tokens!r}")
+        body["max_tokens"] = max_tokens
+    if temperature is not None:
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
+            raise InputError(f"temperature must be a number from 0 to 2, not {temperature!r}")
+        body["temperature"] = temperature
+    body.update(extra)
+    try:
+        json.dumps(body, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"extra parameters must be JSON values: {exc}") from exc
+    return body
+
+
+def prompt_id_for(messages: list[dict]) -> str:
+    """Stable across runs, so the same prompt lines up in the log and in routing analysis."""
+    digest = hashlib.sha1(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return "p" + digest[:10]
+
+
+def prompt_rows(prompts: Any, system: str | None) -> list[dict]:
+    """Normalise sweep input to dicts with messages, prompt, prompt_id, task, expected."""
+    import pandas as pd
+
+    if isinstance(prompts, pd.DataFrame):
+        records = _frame_records(prompts)
+    elif isinstance(prompts, str):
+        raise InputError("sweep takes a list of prompts or a DataFrame; for one prompt use compare()")
+    elif isinstance(prompts, Iterable):
+        records = [{"prompt": p} for p in prompts]
+    else:
+        raise InputError("prompts must be a list of strings or a DataFrame with a 'prompt' or 'messages' column")
+    if not records:
+        raise InputError("no prompts given; pass at least one")
+    rows, used = [], set()
+    for i, rec in enumerate(records):
+        source = rec.get("messages") if rec.get("messages") is not None else rec.get("prompt")
+        messages = _parse_messages(source, i, system)
+        pid = _text_or_none(rec.get("prompt_id")) or _unique(prompt_id_for(messages), used)
+        if pid in used:
+            raise InputError(f"prompt_id {pid!r} appears twice; prompt ids must be unique")
+        used.add(pid)
+        rows.append({"messages": messages, "prompt": last_user_text(messages), "prompt_id": pid,
+                     "task": _text_or_none(rec.get("task")), "expected": _text_or_none(rec.get("expected"))})
+    return rows
+
+
+def _frame_records(frame) -> list[dict]:
+    if "prompt" not in frame.columns and "messages" not in frame.columns:
+        raise InputError("the prompts DataFrame needs a 'prompt' (or 'messages') column")
+    return frame.to_dict("records")
+
+
+def _parse_messages(source: Any, index: int, system: str | None) -> list[dict]:
+    if isinstance(source, str) and source.lstrip().startswith("[{"):
+        try:
+            source = json.loads(source)
+        except ValueError:
+            pass
+    try:
+        return to_messages(source, system)
+    except InputError as exc:
+        raise InputError(f"prompt #{index}: {exc}") from exc
+
+
+def _unique(pid: str, used: set) -> str:
+    candidate, n = pid, 2
+    while candidate in used:
+        candidate, n = f"{pid}-{n}", n + 1
+    return candidate
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def normalise_timeouts(timeout: Any) -> dict[str, Timeouts]:
+    """``None`` | seconds (total) | Timeouts | {model or '*': seconds or Timeouts}."""
+    if timeout is None:
+        return {}
+    if isinstance(timeout, dict):
+        return {model: _one_timeout(value) for model, value in timeout.items()}
+    return {"*": _one_timeout(timeout)}
+
+
+def _one_timeout(value: Any) -> Timeouts:
+    if isinstance(value, Timeouts):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return Timeouts(total=float(value))
+    raise InputError(f"timeout must be seconds > 0 or llmlab.Timeouts(...), not {value!r}")
+
+
+def make_jobs(rows: list[dict], models: list[str], body: dict, stream: bool, use_cache: bool,
+              repeats: int, timeouts: dict[str, Timeouts], chain: bool = False) -> list[Job]:
+    """Prompt order × model order × repeat: the order rows come back in."""
+    jobs = []
+    for row in rows:
+        targets = [models] if chain else [[m] for m in models]
+        for target in targets:
+            for repeat in range(repeats):
+                jobs.append(Job(prompt_id=row["prompt_id"], prompt=row["prompt"], messages=row["messages"],
+                                models=target, body=body, stream=stream, use_cache=use_cache,
+                                task=row["task"], expected=row["expected"], repeat=repeat, timeouts=timeouts))
+    return jobs

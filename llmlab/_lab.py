@@ -1,0 +1,273 @@
+"""``Lab``: the one engine behind the Python API, the magics, the widget and the CLI."""
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+import weakref
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+
+from ._call import Redactor, Timeouts
+from ._config import Endpoint, llmlab_home, read_key, resolve_endpoint
+from ._errors import ConfigError, InputError, LocalServerError
+from ._jobs import build_body, check_models, make_jobs, normalise_timeouts, prompt_rows, to_messages, last_user_text, prompt_id_for
+from ._loop import LoopThread
+from ._pricing import PriceTable
+from ._resilience import RateLimiter, RetryPolicy
+from ._results import Result, records_frame
+from ._runner import Event, RunContext, Runner
+from ._store import Store
+from ._tokens import TokenCounter
+
+__all__ = ["Lab"]
+
+_INSTALL_LOCAL = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install "llmlab[local]"'
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{name} must be a positive integer, not {value!r}")
+    return value
+
+
+class Lab:
+    """Send prompts to many models behind one OpenAI-compatible endpoint; measure, cost and
+    log every attempt.
+
+    >>> lab = Lab(base_url="http://localhost:4000/v1", api_key_env="LITELLM_KEY")
+    >>> res = lab.compare("Explain TCP handshake in one paragraph.", models=["a", "b"])
+    >>> res.summary()
+    """
+
+    def __init__(self, base_url: str | None = None, api_key_env: str | None = None, db: Any = None,
+                 prices: Any = None, concurrency: int = 8, max_tokens: int = 512, retries: int = 3,
+                 timeout: Any = None, rpm: float | None = None, tpm: float | None = None,
+                 quiet: bool = False, retry_policy: RetryPolicy | None = None) -> None:
+        self._endpoint_args = (base_url, api_key_env)
+        self._endpoint: Endpoint | None = resolve_endpoint(base_url, api_key_env)
+        if self._endpoint.base_url is None:
+            self._endpoint = None  # the embedded endpoint starts on first use, not here
+        self.concurrency = _positive_int("concurrency", concurrency)
+        self.max_tokens = _positive_int("max_tokens", max_tokens)
+        self.prices = PriceTable.load(prices)
+        self.timeouts = normalise_timeouts(timeout)
+        self.retry = retry_policy or RetryPolicy(retries=_non_negative_int("retries", retries))
+        self.limiter = RateLimiter(rpm, tpm)
+        self.quiet = quiet
+        self.store = Store(db if db is not None else llmlab_home() / "runs.sqlite")
+        self.counter = TokenCounter()
+        self._loop_thread = LoopThread()
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._local_server = None
+
+    # -- endpoint -----------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            self._endpoint = Endpoint(self._start_local(), None)
+        return self._endpoint
+
+    @property
+    def base_url(self) -> str:
+        return self.endpoint.base_url
+
+    @property
+    def api_key_env(self) -> str | None:
+        return self.endpoint.api_key_env if self._endpoint else self._endpoint_args[1]
+
+    def _start_local(self) -> str:
+        try:
+            from .local import ensure_running
+
+            self._local_server = ensure_running(quiet=self.quiet)
+        except (ImportError, LocalServerError) as exc:
+            raise ConfigError(
+                "no endpoint configured: pass Lab(base_url=...) or set LLMLAB_BASE_URL (or OPENAI_BASE_URL); "
+                f"the embedded local endpoint is unavailable ({_one_line(exc)}); install it with {_INSTALL_LOCAL}"
+            ) from exc
+        return self._local_server.base_url
+
+    def _context(self) -> RunContext:
+        loop = asyncio.get_running_loop()
+        entry = self._clients.get(loop)
+        if entry is None:
+            import openai
+
+            endpoint = self.endpoint
+            key = read_key(endpoint)
+            # llmlab owns retries (Retry-After, fallback, recording each attempt): the SDK's are off.
+            client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key=key, max_retries=0)
+            entry = (client, Redactor([key]))
+            self._clients[loop] = entry
+        client, redact = entry
+        return RunContext(client=client, store=self.store, prices=self.prices, counter=self.counter,
+                          limiter=self.limiter, retry=self.retry, redact=redact,
+                          endpoint=self.endpoint.base_url, api_key_env=self.endpoint.api_key_env)
+
+    # -- async API ----------------------------------------------------------------------------
+    async def acompare(self, prompt: Any, models: Sequence[str], system: str | None = None,
+                       temperature: float | None = None, max_tokens: int | None = None, stream: bool = True,
+                       cache: bool = True, n: int = 1, timeout: Any = None,
+                       on_event: Callable[[Event], None] | None = None, **extra: Any) -> Result:
+        """One prompt across ``models`` (each ``n`` times), concurrently."""
+        messages = to_messages(prompt, system)
+        rows = [{"messages": messages, "prompt": last_user_text(messages), "prompt_id": prompt_id_for(messages),
+                 "task": None, "expected": None}]
+        return await self._arun(rows, models, temperature, max_tokens, stream, cache, n, timeout,
+                                on_event, extra, concurrency=None, progress=False)
+
+    async def asweep(self, prompts: Any, models: Sequence[str], concurrency: int | None = None,
+                     progress: bool = True, resume: str | None = None, system: str | None = None,
+                     temperature: float | None = None, max_tokens: int | None = None, stream: bool = True,
+                     cache: bool = True, n: int = 1, timeout: Any = None,
+                     on_event: Callable[[Event], None] | None = None, **extra: Any) -> Result:
+        """Every prompt × every model. ``prompts``: list of str or a DataFrame with ``prompt`` (or
+        ``messages``) and optional ``prompt_id``, ``task``, ``expected`` columns."""
+        rows = prompt_rows(prompts, system)
+        return await self._arun(rows, models, temperature, max_tokens, stream, cache, n, timeout,
+                                on_event, extra, concurrency=concurrency, progress=progress, resume=resume)
+
+    async def acomplete(self, prompt: Any, models: Sequence[str], system: str | None = None,
+                        temperature: float | None = None, max_tokens: int | None = None, stream: bool = True,
+                        cache: bool = True, timeout: Any = None,
+                        on_event: Callable[[Event], None] | None = None, **extra: Any) -> Result:
+        """One answer from a fallback chain: ``models[0]``, then the next on its final failure."""
+        messages = to_messages(prompt, system)
+        rows = [{"messages": messages, "prompt": last_user_text(messages), "prompt_id": prompt_id_for(messages),
+                 "task": None, "expected": None}]
+        return await self._arun(rows, models, temperature, max_tokens, stream, cache, 1, timeout,
+                                on_event, extra, concurrency=1, progress=False, chain=True)
+
+    async def _arun(self, rows, models, temperature, max_tokens, stream, cache, n, timeout, on_event,
+                    extra, concurrency, progress, resume=None, chain=False) -> Result:
+        models = check_models(models)
+        body = build_body(self.max_tokens if max_tokens is None else max_tokens, temperature, extra)
+        repeats = _positive_int("n", n)
+        concurrency = self.concurrency if concurrency is None else _positive_int("concurrency", concurrency)
+        timeouts = {**self.timeouts, **normalise_timeouts(timeout)}
+        jobs = make_jobs(rows, models, body, bool(stream), bool(cache), repeats, timeouts, chain=chain)
+        run_id = resume or _new_run_id()
+        if resume is not None:
+            jobs = self._unfinished(jobs, resume)
+        context = self._context()
+        bar = _progress_bar(len(jobs), progress)
+        try:
+            await Runner(context, run_id, on_event, bar).run(jobs, concurrency)
+        finally:
+            if bar is not None:
+                bar.close()
+        return self._result(run_id, rows, models)
+
+    def _unfinished(self, jobs, run_id: str):
+        done = self.store.rows("WHERE run_id = ? AND status = 'ok'", [run_id])
+        if not done and not self.store.rows("WHERE run_id = ?", [run_id], limit=1):
+            raise InputError(f"resume={run_id!r}: no run with that id in {self.store.path}")
+        finished = {(r["prompt_id"], r["requested_model"], r["repeat"]) for r in done}
+        return [j for j in jobs if (j.prompt_id, j.models[0], j.repeat) not in finished]
+
+    def _result(self, run_id: str, rows: list[dict], models: list[str]) -> Result:
+        frame = records_frame(self.store.rows("WHERE run_id = ?", [run_id]))
+        prompt_order = {r["prompt_id"]: i for i, r in enumerate(rows)}
+        model_order = {m: i for i, m in enumerate(models)}
+        chain_model = frame["request_id"].map(frame.groupby("request_id")["requested_model"].first())
+        frame = frame.assign(_p=frame["prompt_id"].map(prompt_order), _m=chain_model.map(model_order))
+        frame = frame.sort_values(["_p", "_m", "repeat", "attempt", "id"], kind="stable")
+        return Result(frame.drop(columns=["_p", "_m"]).reset_index(drop=True), run_id, models)
+
+    # -- sync API -----------------------------------------------------------------------------
+    def compare(self, prompt: Any, models: Sequence[str], **kwargs: Any) -> Result:
+        return self._loop_thread.run(self.acompare(prompt, models, **kwargs))
+
+    def sweep(self, prompts: Any, models: Sequence[str], **kwargs: Any) -> Result:
+        return self._loop_thread.run(self.asweep(prompts, models, **kwargs))
+
+    def complete(self, prompt: Any, models: Sequence[str], **kwargs: Any) -> Result:
+        return self._loop_thread.run(self.acomplete(prompt, models, **kwargs))
+
+    def submit_compare(self, prompt: Any, models: Sequence[str], **kwargs: Any):
+        """Start a compare without blocking; returns a ``concurrent.futures.Future[Result]``.
+        ``future.cancel()`` stops in-flight calls (they are recorded as ``Cancelled``)."""
+        return self._loop_thread.submit(self.acompare(prompt, models, **kwargs))
+
+    def submit_sweep(self, prompts: Any, models: Sequence[str], **kwargs: Any):
+        return self._loop_thread.submit(self.asweep(prompts, models, **kwargs))
+
+    # -- the log ------------------------------------------------------------------------------
+    def runs(self, run_id: str | None = None, limit: int | None = None) -> pd.DataFrame:
+        """The persistent log (oldest first), optionally one run or the last ``limit`` rows."""
+        if run_id is not None:
+            return records_frame(self.store.rows("WHERE run_id = ?", [run_id], limit=limit))
+        return records_frame(self.store.rows(limit=limit))
+
+    def list_models(self) -> pd.DataFrame:
+        """The endpoint's ``/v1/models`` with known prices (USD per 1M tokens)."""
+        return self._loop_thread.run(self._alist_models())
+
+    async def _alist_models(self) -> pd.DataFrame:
+        page = await self._context().client.models.list()
+        rows = []
+        for model in page.data:
+            price = self.prices.lookup(model.id)
+            rows.append({"model": model.id, "owned_by": getattr(model, "owned_by", None),
+                         "input_usd_per_1m": price.input_cost_per_token * 1e6 if price else float("nan"),
+                         "output_usd_per_1m": price.output_cost_per_token * 1e6 if price else float("nan"),
+                         "note": _model_note(model.id)})
+        return pd.DataFrame(rows, columns=["model", "owned_by", "input_usd_per_1m", "output_usd_per_1m", "note"])
+
+    def close(self) -> None:
+        """Close HTTP clients, the background loop and the log. The embedded endpoint, if this
+        Lab started it, stops when the process exits (other Labs may share it)."""
+        for loop, (client, _) in list(self._clients.items()):
+            if self._loop_thread.owns(loop):
+                self._loop_thread.run(client.close())
+        self._clients.clear()
+        self._loop_thread.close()
+        self.store.close()
+
+    def __enter__(self) -> "Lab":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        url = self._endpoint.base_url if self._endpoint else "<embedded local endpoint, started on first use>"
+        return (f"Lab(base_url={url!r}, api_key_env={self.api_key_env!r}, db={self.store.path!r}, "
+                f"concurrency={self.concurrency}, max_tokens={self.max_tokens}, prices={self.prices.name!r})")
+
+
+def _non_negative_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(f"{name} must be a non-negative integer, not {value!r}")
+    return value
+
+
+def _new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled or total == 0:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="llmlab", unit="call", file=sys.stderr)
+
+
+def _model_note(model_id: str) -> str | None:
+    try:
+        from .local import bundled_models
+    except ImportError:
+        return None
+    for bundled in bundled_models():
+        if getattr(bundled, "alias", None) == model_id:
+            return getattr(bundled, "description", None)
+    return None

@@ -1,0 +1,84 @@
+"""Run the async engine from synchronous code.
+
+A Jupyter kernel already runs an event loop in the main thread, so ``asyncio.run`` is not
+allowed there. Like IPython's own ``%%script`` magic, we run coroutines on a private loop in a
+background thread and wait for them; no nest_asyncio.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from typing import Any, Coroutine
+
+__all__ = ["LoopThread"]
+
+_CANCEL_GRACE_S = 10.0
+
+
+class LoopThread:
+    """A private event loop running in a daemon thread, started on first use."""
+
+    def __init__(self, name: str = "llmlab-loop") -> None:
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._loop.is_closed():
+                ready = threading.Event()
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(target=self._serve, args=(self._loop, ready),
+                                                name=self._name, daemon=True)
+                self._thread.start()
+                ready.wait()
+            return self._loop
+
+    @staticmethod
+    def _serve(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+        asyncio.set_event_loop(loop)
+        loop.call_soon(ready.set)
+        loop.run_forever()
+
+    def submit(self, coro: Coroutine) -> concurrent.futures.Future:
+        """Schedule ``coro``; ``future.cancel()`` cancels it, ``future.finished`` is set when its
+        clean-up (recording cancelled attempts) is over."""
+        finished = threading.Event()
+
+        async def guarded():
+            try:
+                return await coro
+            finally:
+                finished.set()
+
+        future = asyncio.run_coroutine_threadsafe(guarded(), self.loop)
+        future.finished = finished  # type: ignore[attr-defined]
+        return future
+
+    def run(self, coro: Coroutine) -> Any:
+        """Run ``coro`` to completion; Ctrl-C cancels it, waits for its clean-up, re-raises."""
+        future = self.submit(coro)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            future.cancel()
+            future.finished.wait(_CANCEL_GRACE_S)  # type: ignore[attr-defined]
+            raise
+
+    def owns(self, loop: asyncio.AbstractEventLoop) -> bool:
+        return loop is self._loop and not loop.is_closed()
+
+    def close(self) -> None:
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(5)
+        if not loop.is_running():
+            loop.close()

@@ -1,0 +1,63 @@
+"""The row schema: one :class:`Record` per attempt, the same in memory, SQLite and DataFrames."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+__all__ = ["Record", "COLUMNS", "BOOL_COLUMNS", "FLOAT_COLUMNS"]
+
+
+@dataclass
+class Record:
+    run_id: str
+    request_id: str
+    prompt_id: str
+    requested_model: str
+    prompt: str
+    messages: str  # JSON
+    params: str  # JSON
+    stream: bool
+    endpoint: str
+    api_key_env: str | None
+    task: str | None = None
+    expected: str | None = None
+    repeat: int = 0
+    attempt: int = 1
+    served_model: str | None = None
+    status: str = "error"
+    error_type: str | None = None
+    error_message: str | None = None
+    started_at: str = ""  # ISO 8601, UTC
+    waited_s: float = 0.0
+    ttft_s: float = math.nan
+    latency_s: float = math.nan
+    output_tokens_per_s: float = math.nan
+    prompt_tokens: float = math.nan
+    completion_tokens: float = math.nan
+    cached_tokens: float = math.nan
+    tokens_estimated: bool = False
+    cost_usd: float = math.nan
+    cost_source: str = "unknown"
+    cached: bool = False
+    cache_of: int | None = None  # id of the original row a cache hit replays
+    finish_reason: str | None = None
+    response_text: str = ""
+    id: int | None = field(default=None)
+
+    def to_row(self) -> dict:
+        return asdict(self)
+
+
+# Display order of DataFrames (the dataclass order is constrained by defaults).
+COLUMNS: list[str] = [
+    "id", "run_id", "request_id", "prompt_id", "task", "expected", "repeat", "requested_model",
+    "served_model", "attempt", "status", "error_type", "error_message", "started_at", "waited_s",
+    "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens", "completion_tokens",
+    "cached_tokens", "tokens_estimated", "cost_usd", "cost_source", "cached", "cache_of",
+    "finish_reason", "response_text", "prompt", "messages", "params", "stream", "endpoint",
+    "api_key_env",
+]
+assert sorted(COLUMNS) == sorted(f.name for f in fields(Record))
+BOOL_COLUMNS = ("stream", "tokens_estimated", "cached")
+FLOAT_COLUMNS = ("waited_s", "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens",
+                 "completion_tokens", "cached_tokens", "cost_usd")

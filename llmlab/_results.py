@@ -1,0 +1,111 @@
+"""Results as tidy DataFrames, per-model summaries, and escaped displays."""
+from __future__ import annotations
+
+import html
+import math
+from typing import Sequence
+
+import pandas as pd
+
+from ._record import BOOL_COLUMNS, COLUMNS
+
+__all__ = ["Result", "records_frame", "summarise"]
+
+
+def records_frame(rows: Sequence[dict]) -> pd.DataFrame:
+    """Rows (dicts in the Record schema) → a typed DataFrame in column order."""
+    frame = pd.DataFrame(list(rows), columns=COLUMNS)
+    frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
+    for col in BOOL_COLUMNS:
+        frame[col] = frame[col].astype(bool)
+    for col in ("id", "repeat", "attempt"):
+        frame[col] = pd.to_numeric(frame[col]).astype("Int64")
+    frame["cache_of"] = pd.to_numeric(frame["cache_of"]).astype("Int64")
+    return frame
+
+
+def _final_attempts(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values(["attempt"]).groupby("request_id", sort=False).tail(1)
+
+
+def _cost_total(rows: pd.DataFrame) -> float:
+    """Unknown prices make the total unknown (NaN), except failed attempts that produced nothing."""
+    ok = rows.loc[rows["status"] == "ok", "cost_usd"]
+    failed = rows.loc[rows["status"] != "ok", "cost_usd"]
+    if ok.isna().any():
+        return math.nan
+    return float(ok.sum() + failed.sum(skipna=True))
+
+
+def summarise(df: pd.DataFrame, models: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per requested model: requests, errors, latency/TTFT percentiles, tokens, cost."""
+    models = list(models) if models else list(dict.fromkeys(df["requested_model"]))
+    rows = []
+    for model in models:
+        mine = df[df["requested_model"] == model]
+        ok = mine[mine["status"] == "ok"]
+        final = _final_attempts(mine) if len(mine) else mine
+        rows.append({
+            "model": model,
+            "n": int(final["request_id"].nunique()) if len(mine) else 0,
+            "errors": int((final["status"] != "ok").sum()),
+            "attempts": len(mine),
+            "cached": int(mine["cached"].sum()),
+            "latency_p50_s": ok["latency_s"].median(),
+            "latency_p95_s": ok["latency_s"].quantile(0.95) if len(ok) else math.nan,
+            "ttft_p50_s": ok["ttft_s"].median(),
+            "tokens_per_s_p50": ok["output_tokens_per_s"].median(),
+            "prompt_tokens": ok["prompt_tokens"].sum(min_count=1),
+            "completion_tokens": ok["completion_tokens"].sum(min_count=1),
+            "tokens_estimated": bool(ok["tokens_estimated"].any()),
+            "cost_usd": _cost_total(mine),
+        })
+    return pd.DataFrame(rows)
+
+
+class Result:
+    """The rows of one run (one per attempt), in requested model order."""
+
+    def __init__(self, df: pd.DataFrame, run_id: str, models: Sequence[str]) -> None:
+        self.df = df
+        self.run_id = run_id
+        self.models = list(models)
+
+    def summary(self) -> pd.DataFrame:
+        return summarise(self.df, self.models)
+
+    def text(self, model: str | None = None, prompt_id: str | None = None) -> str | None:
+        """The first successful answer of ``model`` (default: the first model)."""
+        rows = self.df[(self.df["requested_model"] == (model or self.models[0])) & (self.df["status"] == "ok")]
+        if prompt_id is not None:
+            rows = rows[rows["prompt_id"] == prompt_id]
+        return None if rows.empty else rows["response_text"].iloc[0]
+
+    @property
+    def ok(self) -> bool:
+        return bool(len(self.df)) and bool((_final_attempts(self.df)["status"] == "ok").all())
+
+    @property
+    def plot(self):
+        from .charts import PlotAccessor
+
+        return PlotAccessor(self.df)
+
+    def __len__(self) -> int:
+        return len(self.df)
+
+    def __repr__(self) -> str:
+        final = _final_attempts(self.df) if len(self.df) else self.df
+        errors = int((final["status"] != "ok").sum()) if len(final) else 0
+        return (f"<Result run_id={self.run_id} models={self.models} rows={len(self.df)} "
+                f"errors={errors}>")
+
+    def _repr_html_(self) -> str:
+        answers = _final_attempts(self.df)[["prompt_id", "requested_model", "status", "response_text", "error_message"]]
+        return (f"<div><b>llmlab run {html.escape(self.run_id)}</b>"
+                f"{self.summary().to_html(index=False, escape=True, na_rep='–', float_format=_fmt)}"
+                f"{answers.to_html(index=False, escape=True, na_rep='')}</div>")
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"

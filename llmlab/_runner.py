@@ -1,0 +1,219 @@
+"""Async fan-out: concurrency bound, response cache, retries, fallback chains, rate limit.
+
+Every attempt becomes a :class:`Record` that is written to the store as soon as it finishes,
+before anything is returned — an interrupted sweep keeps every finished call.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+import openai
+
+from ._call import CallSpec, Outcome, Redactor, Timeouts, call_model
+from ._pricing import PriceTable
+from ._record import Record
+from ._resilience import RateLimiter, RetryPolicy
+from ._store import Store
+from ._tokens import TokenCounter
+
+__all__ = ["Job", "Event", "Runner", "RunContext", "cache_key"]
+
+_NOT_CACHE_KEYS = ("stream", "stream_options")
+
+
+@dataclass
+class Job:
+    """One logical request: a prompt for one model, or for a fallback chain of models."""
+    prompt_id: str
+    prompt: str
+    messages: list[dict]
+    models: list[str]
+    body: dict
+    stream: bool
+    use_cache: bool = True
+    task: str | None = None
+    expected: str | None = None
+    repeat: int = 0
+    timeouts: dict[str, Timeouts] = field(default_factory=dict)
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+
+
+@dataclass
+class Event:
+    """What a live display needs: ``start``, ``delta`` (``text`` = new text), ``done``/``error``
+    (``text`` = the whole answer, ``record`` = the row as a dict)."""
+    kind: str
+    model: str
+    prompt_id: str
+    request_id: str
+    text: str = ""
+    record: dict | None = None
+
+
+@dataclass
+class RunContext:
+    client: openai.AsyncOpenAI
+    store: Store
+    prices: PriceTable
+    counter: TokenCounter
+    limiter: RateLimiter
+    retry: RetryPolicy
+    redact: Redactor
+    endpoint: str
+    api_key_env: str | None
+
+
+def cache_key(endpoint: str, model: str, job: Job) -> str:
+    body = {k: v for k, v in job.body.items() if k not in _NOT_CACHE_KEYS}
+    payload = json.dumps({"endpoint": endpoint, "model": model, "messages": job.messages,
+                          "body": body, "repeat": job.repeat}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class Runner:
+    """Runs jobs for one ``run_id``; returns each job's attempts in job order."""
+
+    def __init__(self, ctx: RunContext, run_id: str, on_event: Callable[[Event], None] | None = None,
+                 progress=None) -> None:
+        self.ctx = ctx
+        self.run_id = run_id
+        self._on_event = on_event
+        self._progress = progress
+        self._callback_failed = False
+
+    async def run(self, jobs: list[Job], concurrency: int) -> list[list[Record]]:
+        results: list[list[Record]] = [[] for _ in jobs]
+        pending = self._replay_cached(jobs, results)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(index: int) -> None:
+            async with gate:
+                results[index] = await self._run_job(jobs[index], results[index])
+            self._advance()
+
+        async with asyncio.TaskGroup() as group:
+            for index in pending:
+                group.create_task(one(index))
+        return results
+
+    def _replay_cached(self, jobs: list[Job], results: list[list[Record]]) -> list[int]:
+        """Answer cache hits in one transaction; return indices of jobs that still need a call."""
+        keys = {i: cache_key(self.ctx.endpoint, job.models[0], job) for i, job in enumerate(jobs) if job.use_cache}
+        hits = self.ctx.store.cached(keys.values()) if keys else {}
+        replayed = []
+        for i, key in keys.items():
+            if key in hits:
+                results[i] = [self._replay(jobs[i], hits[key])]
+                replayed.append(results[i][0])
+        if replayed:
+            self.ctx.store.insert(replayed)
+            for record in replayed:
+                self._emit("done", record, record.response_text)
+            self._advance(len(replayed))
+        return [i for i in range(len(jobs)) if not results[i]]
+
+    def _replay(self, job: Job, row: dict) -> Record:
+        record = self._new_record(job, job.models[0], attempt=1)
+        for name in ("served_model", "status", "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens",
+                     "completion_tokens", "cached_tokens", "tokens_estimated", "cost_usd", "cost_source",
+                     "finish_reason", "response_text"):
+            setattr(record, name, row[name])
+        record.cached, record.cache_of = True, row["id"]
+        record.started_at = datetime.now(timezone.utc).isoformat()
+        return record
+
+    def _new_record(self, job: Job, model: str, attempt: int, waited: float = 0.0) -> Record:
+        return Record(
+            run_id=self.run_id, request_id=job.request_id, prompt_id=job.prompt_id, requested_model=model,
+            prompt=job.prompt, messages=json.dumps(job.messages, ensure_ascii=False),
+            params=json.dumps(job.body, sort_keys=True, default=str), stream=job.stream,
+            endpoint=self.ctx.endpoint, api_key_env=self.ctx.api_key_env, task=job.task,
+            expected=job.expected, repeat=job.repeat, attempt=attempt, waited_s=waited,
+        )
+
+    async def _run_job(self, job: Job, attempts: list[Record]) -> list[Record]:
+        for position, model in enumerate(job.models):
+            outcome = await self._run_model(job, model, attempts, last=position == len(job.models) - 1)
+            if outcome.record.status == "ok" or (job.stream and outcome.got_text):
+                break  # a stream that already showed text is not answered again by another model
+        return attempts
+
+    async def _run_model(self, job: Job, model: str, attempts: list[Record], last: bool) -> Outcome:
+        waited, retry_number = 0.0, 0
+        while True:
+            waited += await self._throttle(job)
+            outcome = await self._attempt(job, model, len(attempts) + 1, waited)
+            attempts.append(outcome.record)
+            if outcome.record.status == "ok" or outcome.context_exceeded or not outcome.retryable:
+                return outcome
+            if not last and not outcome.got_text:
+                return outcome  # another model can answer now: no backoff sleep
+            wait = self.ctx.retry.wait_for(retry_number, outcome.retry_after_s)
+            if wait is None:
+                return outcome
+            retry_number += 1
+            await asyncio.sleep(wait)
+            waited = wait
+
+    async def _throttle(self, job: Job) -> float:
+        if not self.ctx.limiter.active:
+            return 0.0
+        wait = self.ctx.limiter.reserve(self._estimate_tokens(job))
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return wait
+
+    def _estimate_tokens(self, job: Job) -> float:
+        max_out = job.body.get("max_tokens") or job.body.get("max_completion_tokens") or 0
+        return self.ctx.counter.count_messages(job.messages) + max_out
+
+    async def _attempt(self, job: Job, model: str, attempt: int, waited: float) -> Outcome:
+        record = self._new_record(job, model, attempt, waited)
+        spec = CallSpec(model=model, messages=job.messages, body=job.body, stream=job.stream,
+                        timeouts=job.timeouts.get(model) or job.timeouts.get("*") or Timeouts())
+        self._emit("start", record)
+        on_delta = (lambda text: self._emit("delta", record, text)) if self._on_event else None
+        try:
+            outcome = await call_model(self.ctx.client, spec, record, self.ctx.counter, self.ctx.prices,
+                                       self.ctx.redact, on_delta)
+        except asyncio.CancelledError:
+            self.ctx.store.insert([record])  # the cancelled attempt stays visible in the log
+            self._emit("error", record, record.response_text)
+            raise
+        key = cache_key(self.ctx.endpoint, model, job) if job.use_cache else None
+        self.ctx.store.insert([record], [key])
+        if self.ctx.limiter.active:
+            self.ctx.limiter.correct(self._estimate_tokens(job), _total_tokens(record))
+        self._emit("done" if record.status == "ok" else "error", record, record.response_text)
+        return outcome
+
+    def _emit(self, kind: str, record: Record, text: str = "") -> None:
+        if self._on_event is None:
+            return
+        row = record.to_row() if kind in ("done", "error") else None
+        event = Event(kind, record.requested_model, record.prompt_id, record.request_id, text, row)
+        try:
+            self._on_event(event)
+        except Exception as exc:  # a broken display must not lose the sweep
+            if not self._callback_failed:
+                self._callback_failed = True
+                warnings.warn(f"on_event callback failed ({type(exc).__name__}: {exc}); calls go on",
+                              RuntimeWarning, stacklevel=2)
+
+    def _advance(self, n: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.update(n)
+
+
+def _total_tokens(record: Record) -> float:
+    total = record.prompt_tokens + record.completion_tokens
+    return total if not math.isnan(total) else math.nan
+

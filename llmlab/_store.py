@@ -1,0 +1,154 @@
+"""SQLite run log and response cache.
+
+One file (``$LLMLAB_HOME/runs.sqlite`` by default), WAL mode with a busy timeout so several
+kernels can append at once, short write transactions, schema created by ordered, named
+migrations recorded in ``_migrations`` (as simonw/llm does).
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from ._errors import StoreError
+from ._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, Record
+
+__all__ = ["Store"]
+
+_RECORD_COLUMNS = [c for c in COLUMNS if c != "id"]
+_SQL_TYPES = {c: "REAL" for c in FLOAT_COLUMNS} | {c: "INTEGER" for c in (*BOOL_COLUMNS, "repeat", "attempt", "cache_of")}
+
+
+def m001_initial(db: sqlite3.Connection) -> None:
+    cols = ",\n".join(f"  {c} {_SQL_TYPES.get(c, 'TEXT')}" for c in _RECORD_COLUMNS)
+    db.execute(f"CREATE TABLE runs (\n  id INTEGER PRIMARY KEY AUTOINCREMENT,\n{cols}\n)")
+    db.execute("CREATE INDEX runs_run_id ON runs (run_id)")
+    db.execute("CREATE INDEX runs_prompt_model ON runs (prompt_id, requested_model)")
+
+
+def m002_cache(db: sqlite3.Connection) -> None:
+    db.execute("CREATE TABLE cache (key TEXT PRIMARY KEY, row_id INTEGER NOT NULL REFERENCES runs(id),"
+               " created_at TEXT NOT NULL)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_cache]
+_BUSY_TIMEOUT_S = 30.0
+
+
+class Store:
+    """The persistent log. Thread-safe: one connection guarded by a lock."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = str(path)
+        self._lock = threading.Lock()
+        try:
+            self._db = self._connect()
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open run log {self.path}: {exc}; pass Lab(db=...) to use another file") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            path = Path(self.path).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only from the first byte: prompts and answers can be private.
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            self.path = str(path)
+        db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None,
+                             check_same_thread=False)
+        db.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+        if self.path != ":memory:":
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+        return db
+
+    def _migrate(self) -> None:
+        with self._lock, self._write():
+            self._db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+            done = {r[0] for r in self._db.execute("SELECT name FROM _migrations")}
+            for migration in MIGRATIONS:
+                if migration.__name__ not in done:
+                    migration(self._db)
+                    self._db.execute("INSERT INTO _migrations VALUES (?, ?)", (migration.__name__, _now()))
+
+    def _write(self):
+        return _Transaction(self._db)
+
+    def insert(self, records: Sequence[Record], cache_keys: Sequence[str | None] | None = None) -> None:
+        """Append records (setting their ``id``) and, for ok answers, their cache keys."""
+        sql = f"INSERT INTO runs ({', '.join(_RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(_RECORD_COLUMNS))})"
+        keys = cache_keys or [None] * len(records)
+        try:
+            with self._lock, self._write():
+                for record, key in zip(records, keys):
+                    row = record.to_row()
+                    cur = self._db.execute(sql, [_to_sql(row[c]) for c in _RECORD_COLUMNS])
+                    record.id = cur.lastrowid
+                    if key is not None and record.status == "ok" and not record.cached:
+                        self._db.execute("INSERT OR REPLACE INTO cache VALUES (?, ?, ?)", (key, record.id, _now()))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to run log {self.path}: {exc}") from exc
+
+    def cached(self, keys: Iterable[str]) -> dict[str, dict]:
+        """Rows answering each cache key that has one (errors are never cached)."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, dict] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            sql = (f"SELECT cache.key, runs.* FROM cache JOIN runs ON runs.id = cache.row_id "
+                   f"WHERE cache.key IN ({', '.join('?' * len(chunk))})")
+            with self._lock:
+                cur = self._db.execute(sql, chunk)
+                names = [d[0] for d in cur.description]
+                for values in cur.fetchall():
+                    row = dict(zip(names[1:], values[1:]))
+                    found[values[0]] = _from_sql(row)
+        return found
+
+    def rows(self, where: str = "", params: Sequence = (), limit: int | None = None) -> list[dict]:
+        sql = f"SELECT * FROM runs {where} ORDER BY id"
+        if limit is not None:
+            sql = f"SELECT * FROM ({sql.replace('ORDER BY id', 'ORDER BY id DESC')} LIMIT {int(limit)}) ORDER BY id"
+        with self._lock:
+            cur = self._db.execute(sql, list(params))
+            names = [d[0] for d in cur.description]
+            return [_from_sql(dict(zip(names, values))) for values in cur.fetchall()]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT: takes the write lock up front so concurrent writers queue
+    on the busy timeout instead of failing with 'database is locked' at commit."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _to_sql(value):
+    return int(value) if isinstance(value, bool) else value
+
+
+def _from_sql(row: dict) -> dict:
+    for col in BOOL_COLUMNS:
+        if col in row and row[col] is not None:
+            row[col] = bool(row[col])
+    for col in FLOAT_COLUMNS:
+        if col in row and row[col] is None:
+            row[col] = float("nan")
+    return row

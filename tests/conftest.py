@@ -1,0 +1,21 @@
+"""Shared fixtures. Every test runs with a private $LLMLAB_HOME and no endpoint/key variables."""
+from __future__ import annotations
+
+import pytest
+
+_ISOLATED_VARS = (
+    "LLMLAB_BASE_URL", "OPENAI_BASE_URL", "LLMLAB_API_KEY", "OPENAI_API_KEY",
+    "LLMLAB_HOME", "LLMLAB_LOCAL_PORT",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    for name in _ISOLATED_VARS:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "llmlab-home"
+    monkeypatch.setenv("LLMLAB_HOME", str(home))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    monkeypatch.chdir(tmp_path)
+    return home
