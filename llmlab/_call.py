@@ -121,7 +121,7 @@ async def _with_deadlines(coro, spec: CallSpec, state: _Stream) -> None:
     start = loop.time() - (time.perf_counter() - state.t0)
     limits = [x for x in (first, total) if x is not None]
     try:
-        async with asyncio.timeout(start + min(limits) if limits else None) as scope:
+        async with asyncio.timeout_at(start + min(limits) if limits else None) as scope:
             if first is not None:
                 state.on_first = lambda: scope.reschedule(None if total is None else start + total)
             await coro
@@ -155,10 +155,16 @@ async def _send(client: openai.AsyncOpenAI, spec: CallSpec, state: _Stream, on_d
 
 
 def _http_timeout(timeouts: Timeouts):
+    """Only the connect limit is left to the HTTP client.
+
+    The first-token and total deadlines are enforced by :func:`_with_deadlines` (so they are
+    reported as ``FirstTokenTimeout``/``Timeout``). An HTTP read timeout equal to ``first_token``
+    would also cut every stream with a pause between tokens longer than ``first_token`` and would
+    apply ``first_token`` to non-streamed calls; one equal to ``total`` races the total deadline.
+    """
     import httpx2
 
-    read = timeouts.first_token or timeouts.total
-    return httpx2.Timeout(timeouts.total, connect=timeouts.connect, read=read)
+    return httpx2.Timeout(None, connect=timeouts.connect)
 
 
 def _read_completion(response: Any, state: _Stream) -> None:
@@ -215,10 +221,11 @@ def _merge_tool_call(calls: dict[int, dict], call: Any) -> None:
 
 
 def _extra(obj: Any, name: str) -> Any:
-    value = getattr(obj, name, None)
-    if value is None and getattr(obj, "model_extra", None):
-        value = obj.model_extra.get(name)
-    return value
+    """A field the SDK's models don't declare (``reasoning_content``, OpenRouter's ``cost``)."""
+    extra = getattr(obj, "model_extra", None)
+    if extra and name in extra:
+        return extra[name]
+    return obj.__dict__.get(name) if hasattr(obj, "__dict__") else None
 
 
 class _MalformedBody(Exception):

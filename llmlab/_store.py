@@ -47,7 +47,7 @@ class Store:
         try:
             self._db = self._connect()
             self._migrate()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open run log {self.path}: {exc}; pass Lab(db=...) to use another file") from exc
 
     def _connect(self) -> sqlite3.Connection:

