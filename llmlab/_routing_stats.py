@@ -1,0 +1,129 @@
+"""Numbers behind a PolicyReport: per-prompt outcomes, paired bootstrap, RouteLLM's curves."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._routing_matrix import Matrix
+
+# Resample in chunks so the counts matrix stays ~32 MB whatever the number of prompts.
+_CHUNK_CELLS = 4_000_000
+
+
+@dataclass
+class Outcome:
+    """What one policy did, per prompt."""
+
+    tried: np.ndarray       # prompts × depth model indices, -1 padded
+    served: np.ndarray      # model index whose answer is served
+    cost: np.ndarray
+    latency: np.ndarray
+    quality: np.ndarray
+    failed: np.ndarray      # the served answer is an error row
+    calls: np.ndarray       # calls per model (len = number of models)
+
+
+def outcome(mx: Matrix, tried: np.ndarray) -> Outcome:
+    tried = np.asarray(tried, dtype=np.int64).reshape(mx.n, -1)
+    valid = tried >= 0
+    if not valid[:, 0].all():
+        raise ValueError("a policy must call at least one model per prompt")
+    safe = np.where(valid, tried, 0)
+    rows = np.arange(mx.n)[:, None]
+    cost = np.where(valid, mx.cost[rows, safe], 0.0).sum(axis=1)
+    latency = np.where(valid, mx.latency[rows, safe], 0.0).sum(axis=1)
+    served = safe[np.arange(mx.n), valid.sum(axis=1) - 1]
+    at = (np.arange(mx.n), served)
+    calls = np.bincount(tried[valid], minlength=len(mx.models))
+    return Outcome(tried, served, cost, latency, mx.score[at], mx.error[at], calls)
+
+
+def bootstrap_sums(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Column sums of ``values`` (prompts × k) over ``n_boot`` resamples of the prompts.
+
+    Resamples are index matrices (percentile bootstrap, prompts drawn with replacement); each
+    chunk turns its indices into per-prompt counts so one matrix product sums every column.
+    """
+    n, k = values.shape
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_boot, k))
+    chunk = max(1, min(n_boot, _CHUNK_CELLS // max(n, 1)))
+    for start in range(0, n_boot, chunk):
+        c = min(chunk, n_boot - start)
+        idx = rng.integers(0, n, size=(c, n))
+        offsets = (np.arange(c) * n)[:, None]
+        counts = np.bincount((idx + offsets).ravel(), minlength=c * n).reshape(c, n)
+        out[start:start + c] = counts.astype(float) @ values
+    return out
+
+
+def percentile_ci(samples: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile-method bounds along axis 0 (a column with NaN, e.g. an unknown price, stays NaN)."""
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(samples, [tail, 100 - tail], axis=0)
+    return lo, hi
+
+
+# --- RouteLLM: threshold sweep, PGR, APGR, CPT ------------------------------------------------
+
+def threshold_sweep(feature: np.ndarray, weak: Outcome, strong: Outcome, points: int = 101) -> dict:
+    """Quality and cost of ``feature ≥ t → strong`` for t over the feature's quantiles.
+
+    Endpoints are always included: t = +inf (all weak) and t = -inf (all strong, including
+    prompts whose feature is NaN), so the curve spans strong share 0 → 1.
+    """
+    f = np.where(np.isnan(feature), -np.inf, feature)
+    order = np.argsort(f, kind="stable")
+    fs = f[order]
+    gain_q = np.concatenate([[0.0], np.cumsum((strong.quality - weak.quality)[order][::-1])])
+    gain_c = np.concatenate([[0.0], np.cumsum((strong.cost - weak.cost)[order][::-1])])
+    finite = fs[np.isfinite(fs)]
+    qs = np.quantile(finite, np.linspace(0, 1, points)) if finite.size else np.array([])
+    thresholds = np.unique(np.concatenate([[-np.inf], qs, [np.inf]]))[::-1]
+    n = len(f)
+    n_strong = n - np.searchsorted(fs, thresholds, side="left")
+    quality = (weak.quality.sum() + gain_q[n_strong]) / n
+    cost = weak.cost.sum() + gain_c[n_strong]
+    return {"threshold": thresholds, "strong_share": n_strong / n, "quality": quality,
+            "cost_usd": cost, "cost_per_1k_usd": cost / n * 1000}
+
+
+def pgr(quality: np.ndarray, q_weak: float, q_strong: float) -> np.ndarray:
+    """Performance gap recovered: (q − q_weak) / (q_strong − q_weak); NaN when the gap is 0."""
+    gap = q_strong - q_weak
+    if not np.isfinite(gap) or gap == 0:
+        return np.full(np.shape(quality), np.nan)
+    return (np.asarray(quality, dtype=float) - q_weak) / gap
+
+
+def apgr(share: np.ndarray, pgr_values: np.ndarray) -> float:
+    """Area under PGR over the strong-call share (trapezoids, share sorted ascending)."""
+    order = np.argsort(share, kind="stable")
+    x, y = np.asarray(share)[order], np.asarray(pgr_values)[order]
+    return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2)) if len(x) > 1 else float("nan")
+
+
+def cpt(share: np.ndarray, pgr_values: np.ndarray, target: float) -> float:
+    """Smallest strong-call share at which the curve first reaches ``target`` PGR (linear
+    interpolation inside the crossing segment; equals RouteLLM's np.interp when PGR rises
+    monotonically)."""
+    order = np.argsort(share, kind="stable")
+    x, y = np.asarray(share)[order], np.asarray(pgr_values)[order]
+    hit = np.flatnonzero(y >= target)
+    if not hit.size:
+        return float("nan")
+    i = hit[0]
+    if i == 0 or y[i] == y[i - 1]:
+        return float(x[i])
+    return float(x[i - 1] + (target - y[i - 1]) * (x[i] - x[i - 1]) / (y[i] - y[i - 1]))
+
+
+def optimal_curve(weak: Outcome, strong: Outcome) -> tuple[np.ndarray, np.ndarray]:
+    """Best reachable mean quality per strong share (RouteLLM's ``get_optimal_accuracy``):
+    spend strong calls on the prompts where strong beats weak by most, never on the others."""
+    gain = np.sort(np.clip(strong.quality - weak.quality, 0, None))[::-1]
+    n = len(gain)
+    share = np.arange(n + 1) / n
+    quality = (weak.quality.sum() + np.concatenate([[0.0], np.cumsum(gain)])) / n
+    return share, quality
