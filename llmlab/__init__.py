@@ -1,26 +1,43 @@
 """llmlab — compare, measure, cost and route LLMs behind one OpenAI-compatible endpoint.
 
 Public API: :class:`Lab` (the engine), :class:`Result`, :class:`Event`, :class:`Timeouts`,
-:class:`RetryPolicy`, :class:`PriceTable`, the exceptions, and ``%load_ext llmlab`` for the
-``%%llm`` magics. ``CompareWidget`` loads ipywidgets only when first used.
+:class:`RetryPolicy`, :class:`PriceTable`, the exceptions, ``CompareWidget``, and
+``%load_ext llmlab`` for the ``%%llm`` magics.
+
+Names are imported on first use (PEP 562): ``%load_ext llmlab`` must stay fast, so the openai
+SDK, pandas, matplotlib, ipywidgets and tiktoken load only when something needs them.
 """
 from __future__ import annotations
 
-from ._call import Timeouts
+from importlib import import_module
+
 from ._errors import ConfigError, InputError, LLMLabError, LocalServerError, StoreError
-from ._lab import Lab
-from ._pricing import Price, PriceTable, PriceWarning
-from ._resilience import RetryPolicy
-from ._results import Result
-from ._runner import Event
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "Lab": "._lab", "Result": "._results", "Event": "._runner", "Timeouts": "._call",
+    "RetryPolicy": "._resilience", "Price": "._pricing", "PriceTable": "._pricing",
+    "PriceWarning": "._pricing", "CompareWidget": ".widgets",
+}
 
 __all__ = [
     "Lab", "Result", "Event", "Timeouts", "RetryPolicy", "Price", "PriceTable", "PriceWarning",
     "LLMLabError", "ConfigError", "InputError", "StoreError", "LocalServerError",
-    "CompareWidget", "load_ipython_extension", "__version__",
+    "CompareWidget", "load_ipython_extension", "unload_ipython_extension", "__version__",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'llmlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def load_ipython_extension(ipython) -> None:
@@ -30,10 +47,7 @@ def load_ipython_extension(ipython) -> None:
     load(ipython)
 
 
-def __getattr__(name: str):
-    # ipywidgets is heavy; import it only when the widget is asked for.
-    if name == "CompareWidget":
-        from .widgets import CompareWidget
+def unload_ipython_extension(ipython) -> None:
+    from .magics import unload_ipython_extension as unload
 
-        return CompareWidget
-    raise AttributeError(f"module 'llmlab' has no attribute {name!r}")
+    unload(ipython)

@@ -102,9 +102,11 @@ class Result:
 
     def _repr_html_(self) -> str:
         answers = _final_attempts(self.df)[["prompt_id", "requested_model", "status", "response_text", "error_message"]]
+        # Answers are folded: the magic has already shown them side by side above its Out[].
         return (f"<div><b>llmlab run {html.escape(self.run_id)}</b>"
                 f"{self.summary().to_html(index=False, escape=True, na_rep='–', float_format=_fmt)}"
-                f"{answers.to_html(index=False, escape=True, na_rep='')}</div>")
+                f"<details><summary>answers ({len(answers)})</summary>"
+                f"{answers.to_html(index=False, escape=True, na_rep='')}</details></div>")
 
 
 def _fmt(value: float) -> str:

@@ -1,0 +1,353 @@
+"""Escaped rendering of live comparison columns and results, shared by the magics and the widget.
+
+Model output is untrusted text: every string that reaches HTML goes through ``html.escape`` and
+every string that reaches a terminal has its control characters neutralised. No JavaScript is
+ever emitted. This module imports nothing heavy (no pandas, ipywidgets or matplotlib at import).
+"""
+from __future__ import annotations
+
+import html
+import math
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+__all__ = [
+    "Board", "Column", "Throttle", "esc", "clean_text", "metrics_line", "column_html",
+    "board_html", "board_text", "table_html", "session_costs",
+]
+
+# C0/C1 controls except \t and \n: ANSI escapes in model output must not drive the terminal.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+STATUSES = ("waiting", "streaming", "done", "error", "cancelled")
+_STATUS_COLOURS = {
+    "waiting": "#888", "streaming": "#1f77b4", "done": "#2ca02c", "error": "#d62728",
+    "cancelled": "#ff7f0e",
+}
+
+
+def esc(value: Any) -> str:
+    """HTML-escape anything (quotes too, so it is safe inside attributes)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def clean_text(value: Any) -> str:
+    """Text safe for a terminal: control characters shown as ``\\x1b`` instead of executed."""
+    text = "" if value is None else str(value)
+    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+# --------------------------------------------------------------------------- metrics
+
+def _num(record: Mapping[str, Any], key: str) -> float | None:
+    value = record.get(key)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def _cost_text(cost: float | None) -> str:
+    if cost is None:
+        return "cost unknown"
+    if cost == 0:
+        return "$0"
+    return f"${cost:.6f}" if cost < 0.01 else f"${cost:.4f}"
+
+
+def metrics_line(record: Mapping[str, Any] | None) -> str:
+    """``TTFT 0.12 s · 1.30 s · 45 tok · 38.2 tok/s · $0.000012`` from one row (plain text)."""
+    if not record:
+        return ""
+    parts = []
+    ttft, latency = _num(record, "ttft_s"), _num(record, "latency_s")
+    if ttft is not None:
+        parts.append(f"TTFT {ttft:.2f} s")
+    if latency is not None:
+        parts.append(f"latency {latency:.2f} s")
+    tokens = _num(record, "completion_tokens")
+    if tokens is not None:
+        approx = "~" if record.get("tokens_estimated") else ""
+        parts.append(f"{approx}{tokens:.0f} tok")
+    rate = _num(record, "output_tokens_per_s")
+    if rate is not None:
+        parts.append(f"{rate:.1f} tok/s")
+    parts.append(_cost_text(_num(record, "cost_usd")))
+    if record.get("cached"):
+        parts.append("cached")
+    return " · ".join(parts)
+
+
+# --------------------------------------------------------------------------- state
+
+@dataclass
+class Column:
+    """What one model's column shows. Requests are the (prompt, repeat) calls for this model."""
+
+    model: str
+    status: str = "waiting"
+    texts: dict[str, str] = field(default_factory=dict)   # request_id -> text so far
+    records: dict[str, dict] = field(default_factory=dict)  # request_id -> final row
+    attempts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    version: int = 0  # bumped on every change so views re-render only changed columns
+
+    @property
+    def shown_request(self) -> str | None:
+        """The first request started for this model: the one whose text the column shows."""
+        return next(iter(self.texts), None)
+
+    @property
+    def text(self) -> str:
+        req = self.shown_request
+        return self.texts.get(req, "") if req else ""
+
+    @property
+    def record(self) -> dict | None:
+        req = self.shown_request
+        return self.records.get(req) if req else None
+
+    def counts(self) -> str:
+        """``3/5 done`` when the column covers several requests, else ''."""
+        total = len(self.texts)
+        if total <= 1:
+            return ""
+        done = sum(1 for r in self.records.values() if r.get("status") == "ok")
+        return f"{done}/{total} done"
+
+
+class Board:
+    """Columns fed by engine ``on_event`` callbacks (called from the engine's loop thread)."""
+
+    def __init__(self, models: Iterable[str] = ()):
+        self._lock = threading.Lock()
+        self.columns: dict[str, Column] = {m: Column(m) for m in models}
+        self.records: list[dict] = []
+        self.run_ids: list[str] = []
+
+    def column(self, model: str) -> Column:
+        if model not in self.columns:  # fallback models appear when they are tried
+            self.columns[model] = Column(model)
+        return self.columns[model]
+
+    def apply(self, event: Any) -> Column | None:
+        """Fold one engine event into the state; return the column it changed."""
+        kind = getattr(event, "kind", None)
+        model = getattr(event, "model", None)
+        if model is None or kind not in ("start", "delta", "done", "error"):
+            return None
+        req = getattr(event, "request_id", None) or model
+        with self._lock:
+            col = self.column(model)
+            getattr(self, f"_on_{kind}")(col, req, event)
+            col.version += 1
+            return col
+
+    def _on_start(self, col: Column, req: str, event: Any) -> None:
+        col.attempts[req] = col.attempts.get(req, 0) + 1
+        col.texts[req] = ""  # a retry starts its text afresh
+        col.records.pop(req, None)
+        col.status = "streaming"
+
+    def _on_delta(self, col: Column, req: str, event: Any) -> None:
+        col.texts[req] = col.texts.get(req, "") + (getattr(event, "text", None) or "")
+        col.status = "streaming"
+
+    def _on_done(self, col: Column, req: str, event: Any) -> None:
+        text = getattr(event, "text", None)
+        if text is not None:
+            col.texts[req] = text
+        else:
+            col.texts.setdefault(req, "")
+        self._keep_record(col, req, event)
+        col.status = self._settled_status(col)
+
+    def _on_error(self, col: Column, req: str, event: Any) -> None:
+        col.texts.setdefault(req, "")
+        record = self._keep_record(col, req, event)
+        col.error = (record or {}).get("error_message") or getattr(event, "text", None) or "error"
+        col.status = self._settled_status(col)
+
+    def _keep_record(self, col: Column, req: str, event: Any) -> dict | None:
+        record = getattr(event, "record", None)
+        if record is not None:
+            record = dict(record)
+            col.records[req] = record
+            self.records.append(record)
+            run_id = record.get("run_id")
+            if run_id and run_id not in self.run_ids:
+                self.run_ids.append(run_id)
+        return record
+
+    @staticmethod
+    def _settled_status(col: Column) -> str:
+        if len(col.records) < len(col.texts):
+            return "streaming"  # other repeats of this model are still running
+        shown = col.record or {}
+        if shown.get("status", "ok") == "ok":
+            return "done"
+        return "cancelled" if shown.get("error_type") == "Cancelled" else "error"
+
+    def cancel_unfinished(self) -> None:
+        """Mark columns still waiting/streaming as cancelled (after Stop or Ctrl-C)."""
+        with self._lock:
+            for col in self.columns.values():
+                if col.status in ("waiting", "streaming"):
+                    col.status = "cancelled"
+                    col.version += 1
+
+    def snapshot(self) -> list[Column]:
+        with self._lock:
+            return [Column(c.model, c.status, dict(c.texts), dict(c.records), dict(c.attempts),
+                           c.error, c.version) for c in self.columns.values()]
+
+    def _repr_html_(self) -> str:
+        return board_html(self.snapshot())
+
+    def __repr__(self) -> str:
+        return board_text(self.snapshot())
+
+
+# --------------------------------------------------------------------------- rendering
+
+def _status_label(col: Column) -> str:
+    label = col.status
+    attempt = col.attempts.get(col.shown_request or "", 1)
+    if attempt > 1:
+        label += f" (attempt {attempt})"
+    extra = col.counts()
+    return f"{label} · {extra}" if extra else label
+
+
+def _footer(col: Column) -> str:
+    record = col.record
+    if col.status in ("error", "cancelled") or (record and record.get("status") == "error"):
+        message = (record or {}).get("error_message") or col.error or "error"
+        kind = (record or {}).get("error_type")
+        return f"{kind}: {message}" if kind else str(message)
+    return metrics_line(record)
+
+
+def column_html(col: Column) -> str:
+    """One column: header (model, status), escaped text, metrics footer. No scripts, ever."""
+    colour = _STATUS_COLOURS.get(col.status, "#888")
+    return (
+        '<div class="llmlab-col" style="flex:1 1 0;min-width:14em;border:1px solid #ccc;'
+        'border-radius:4px;padding:6px;margin:2px">'
+        f'<div style="font-weight:bold">{esc(col.model)} '
+        f'<span class="llmlab-status" style="font-weight:normal;color:{colour}">'
+        f'[{esc(_status_label(col))}]</span></div>'
+        '<pre style="white-space:pre-wrap;word-break:break-word;margin:4px 0;'
+        f'font-size:90%">{esc(col.text)}</pre>'
+        f'<div class="llmlab-metrics" style="font-size:80%;color:#555">{esc(_footer(col))}</div>'
+        "</div>"
+    )
+
+
+def board_html(columns: Iterable[Column]) -> str:
+    inner = "".join(column_html(c) for c in columns)
+    return f'<div class="llmlab-board" style="display:flex;flex-wrap:wrap;gap:4px">{inner}</div>'
+
+
+def board_text(columns: Iterable[Column]) -> str:
+    blocks = []
+    for col in columns:
+        lines = [f"── {clean_text(col.model)} [{_status_label(col)}]", clean_text(col.text).rstrip()]
+        footer = _footer(col)
+        if footer:
+            lines.append(f"   {clean_text(footer)}")
+        blocks.append("\n".join(line for line in lines if line != ""))
+    return "\n\n".join(blocks)
+
+
+def table_html(df: Any, max_rows: int = 50) -> str:
+    """A DataFrame as an escaped HTML table (pandas escapes cell text with escape=True)."""
+    if df is None or len(df) == 0:
+        return "<i>no rows</i>"
+    return df.to_html(escape=True, index=False, max_rows=max_rows, na_rep="—",
+                      float_format=lambda v: f"{v:.4g}")
+
+
+# --------------------------------------------------------------------------- throttling
+
+class Throttle:
+    """Call ``fn`` at most every ``interval`` seconds, with a trailing call so the last
+    change is always shown. Thread-safe: events arrive on the engine's loop thread."""
+
+    def __init__(self, fn: Callable[[], None], interval: float = 0.1):
+        self._fn = fn
+        self._interval = interval
+        self._lock = threading.Lock()
+        # Renders are serialised so an older snapshot can never overwrite a newer one.
+        self._render_lock = threading.Lock()
+        self._last = 0.0
+        self._timer: threading.Timer | None = None
+
+    def __call__(self, force: bool = False) -> None:
+        with self._lock:
+            wait = self._last + self._interval - time.monotonic()
+            if not force and wait > 0:
+                if self._timer is None:
+                    self._timer = threading.Timer(wait, self._trailing)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+            self._cancel_timer()
+            self._last = time.monotonic()
+        self._render()
+
+    def _trailing(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._last = time.monotonic()
+        self._render()
+
+    def _render(self) -> None:
+        with self._render_lock:
+            self._fn()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancel_timer()
+
+
+# --------------------------------------------------------------------------- session totals
+
+def session_costs(frames: Iterable[Any]):
+    """Spend per model over runs-log frames, cache hits excluded (they cost nothing now).
+
+    Unpriced calls are counted, never added as $0; a model with no priced call costs NaN.
+    """
+    import pandas as pd
+
+    columns = ["model", "calls", "cache_hits", "unpriced_calls", "prompt_tokens",
+               "completion_tokens", "cost_usd"]
+    frames = [f for f in frames if f is not None and len(f)]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    df = pd.concat(frames, ignore_index=True)
+    rows = []
+    for model in dict.fromkeys(df["requested_model"]):
+        mine = df[df["requested_model"] == model]
+        fresh = mine[~mine["cached"].astype(bool)]
+        costs = fresh["cost_usd"].astype(float)
+        rows.append({
+            "model": model, "calls": len(fresh), "cache_hits": len(mine) - len(fresh),
+            "unpriced_calls": int(costs.isna().sum()),
+            "prompt_tokens": fresh["prompt_tokens"].sum(min_count=1),
+            "completion_tokens": fresh["completion_tokens"].sum(min_count=1),
+            "cost_usd": costs.sum(min_count=1),
+        })
+    table = pd.DataFrame(rows, columns=columns)
+    total = {"model": "TOTAL", **{c: table[c].sum(min_count=1) for c in columns[1:]}}
+    return pd.concat([table, pd.DataFrame([total])], ignore_index=True)

@@ -1,0 +1,460 @@
+"""``%%llm`` / ``%llm`` IPython magics: parse the line, call the ``Lab``, display the result.
+
+``%load_ext llmlab`` registers them. Settings live on the ``LLMLab`` configurable
+(``%config LLMLab.base_url = "..."``), seeded from ``[tool.llmlab]`` in ./pyproject.toml.
+Nothing here measures, prices or stores anything: that is the engine's job.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import display
+from traitlets import Bool, CaselessStrEnum, Int, List, TraitError, Unicode, validate
+from traitlets.config import Configurable
+
+from ._display import Board, board_html, board_text, clean_text
+from ._magic_options import MagicOptions, OptionError, interpolate, parse_options
+
+__all__ = ["LLMLab", "LLMMagics", "load_ipython_extension", "unload_ipython_extension"]
+
+# Settings the Lab is built from: changing one means building a new Lab.
+_ENGINE_TRAITS = ("base_url", "api_key_env", "db", "concurrency", "max_tokens")
+_ENV_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
+_KEY_PREFIXES = ("sk-", "sk_", "pk-", "rk-", "xai-", "gsk_", "hf_", "AIza", "ghp_", "Bearer")
+
+
+class LLMLab(Configurable):
+    """Settings for the ``%%llm`` magics (``%config LLMLab.<name> = ...``)."""
+
+    also_scrub: tuple = ()  # other configurables whose .config holds %config values (the shell)
+
+    base_url = Unicode(None, allow_none=True,
+                       help="OpenAI-compatible endpoint, e.g. http://localhost:4000/v1 "
+                            "(default: $LLMLAB_BASE_URL, else the embedded local endpoint).").tag(config=True)
+    default_models = List(Unicode(), help="Models used when a cell gives no model=.").tag(config=True)
+    concurrency = Int(8, help="Calls in flight at once.").tag(config=True)
+    max_tokens = Int(512, help="Default max_tokens per call.").tag(config=True)
+    cache = Bool(True, help="Answer repeated identical requests from the response cache.").tag(config=True)
+    api_key_env = Unicode(None, allow_none=True,
+                          help="NAME of the environment variable holding the API key "
+                               "(never the key itself).").tag(config=True)
+    db = Unicode(None, allow_none=True, help="SQLite run log path (default $LLMLAB_HOME/runs.sqlite).").tag(config=True)
+    widgets = CaselessStrEnum(["auto", "on", "off"], "auto",
+                              help="Live ipywidgets columns: auto (in a Jupyter kernel), on, off.").tag(config=True)
+
+    @validate("api_key_env")
+    def _check_api_key_env(self, proposal):
+        value = proposal["value"]
+        if value is not None and not _looks_like_env_name(value):
+            self._forget_config_value("api_key_env", value)
+            # Never echo the value: it may be a pasted key.
+            raise TraitError(
+                "LLMLab.api_key_env must be the NAME of an environment variable such as "
+                "'OPENROUTER_API_KEY' (upper case, digits, underscores), not a key; put the key "
+                "in that variable or in ./.env"
+            )
+        return value
+
+    def _forget_config_value(self, name: str, value: Any) -> None:
+        # %config keeps what it was given in the config objects; don't keep a pasted key there.
+        for owner in (self, *self.also_scrub):
+            config = owner.config  # read now: update_config replaces the object
+            section = config.get("LLMLab") if "LLMLab" in config else None
+            if section is not None and section.get(name) == value:
+                del section[name]
+
+    @validate("concurrency", "max_tokens")
+    def _check_positive(self, proposal):
+        if proposal["value"] < 1:
+            raise TraitError(f"LLMLab.{proposal['trait'].name} must be ≥ 1, got {proposal['value']}")
+        return proposal["value"]
+
+    @validate("base_url")
+    def _check_url(self, proposal):
+        value = proposal["value"]
+        if value is not None and not re.match(r"https?://\S+\Z", value.strip()):
+            raise TraitError(f"LLMLab.base_url must be an http(s) URL, got {value!r}")
+        return value.strip() if value else value
+
+
+def _looks_like_env_name(value: str) -> bool:
+    if value.startswith(_KEY_PREFIXES) or not _ENV_NAME_RE.match(value):
+        return False
+    # Long upper-case tokens without any word separator look like keys, not names.
+    return not (len(value) >= 32 and "_" not in value)
+
+
+# --------------------------------------------------------------------------- pyproject
+
+def read_pyproject(path: Path | None = None) -> dict[str, Any]:
+    """``[tool.llmlab]`` of ./pyproject.toml (keys with dashes normalised), or {}."""
+    path = path or Path.cwd() / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        _warn(f"ignoring {path}: {exc}")
+        return {}
+    section = data.get("tool", {}).get("llmlab", {})
+    return {str(k).replace("-", "_"): v for k, v in section.items()} if isinstance(section, dict) else {}
+
+
+def apply_settings(settings: LLMLab, values: dict[str, Any], source: str) -> list[str]:
+    """Set the known traits from ``values``; bad values are warned about, not fatal."""
+    applied = []
+    for name, value in values.items():
+        if not settings.has_trait(name) or not settings.trait_metadata(name, "config"):
+            continue  # other tools (the CLI, routing) keep their settings here too
+        try:
+            setattr(settings, name, value)
+            applied.append(name)
+        except TraitError as exc:
+            _warn(f"{source}: {exc}")
+    return applied
+
+
+def _warn(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, stacklevel=3)
+
+
+# --------------------------------------------------------------------------- display
+
+class _Report:
+    """The static record of a cell: escaped columns (HTML) / columns + metrics table (text).
+
+    In HTML front ends the metrics table comes from the returned ``Result`` (its Out[]
+    display); a terminal shows only text reprs, so the text form carries the table itself.
+    """
+
+    def __init__(self, board: Board, summary: Any = None):
+        self.columns = board.snapshot()
+        self.summary = summary
+
+    def _repr_html_(self) -> str:
+        return board_html(self.columns)
+
+    def __repr__(self) -> str:
+        text = board_text(self.columns)
+        if self.summary is not None and len(self.summary):
+            text += "\n\n" + clean_text(self.summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        return text
+
+
+class _StaticView:
+    """No widget front end (terminal IPython, nbval): collect events, show once at the end."""
+
+    def __init__(self, board: Board):
+        self.board = board
+
+    def on_event(self, event: Any) -> None:
+        self.board.apply(event)
+
+    def finish(self, summary: Any = None) -> None:
+        display(_Report(self.board, summary))
+
+    def discard(self) -> None:
+        """The call failed before anything ran: show nothing (the error says it all)."""
+
+
+class _WidgetView(_StaticView):
+    """Live ipywidgets columns while streaming, replaced by the static escaped HTML at the end
+    so the saved notebook keeps a readable result without widget state."""
+
+    def __init__(self, board: Board):
+        super().__init__(board)
+        from .widgets import LiveColumns
+
+        self.live = LiveColumns(board)
+        self.handle = display(self.live.box, display_id=True)
+
+    def on_event(self, event: Any) -> None:
+        self.live.on_event(event)
+
+    def finish(self, summary: Any = None) -> None:
+        self.live.flush()
+        self.handle.update(_Report(self.board, summary))
+        self.live.close()
+
+    def discard(self) -> None:
+        self.live.close()
+        self.handle.update(_Empty())
+
+
+class _Empty:
+    def _repr_html_(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return ""
+
+
+# --------------------------------------------------------------------------- the magics
+
+_LINE_HELP = textwrap.dedent("""\
+    %%llm model=a,b [key=value ...]     (cell magic; the cell body is the prompt)
+        model=       comma list of models (or %config LLMLab.default_models)
+        system=      system message            temperature=  0–2
+        max_tokens=  ≥ 1                       top_p=        0–1
+        stream=      true/false                cache=        true/false
+        n=           repeats per model, 1–1000 out=          variable for the Result
+        fallback=    backup chain for a single model → lab.complete()
+        any other key=value is sent to the endpoint (e.g. reasoning_effort=high);
+        values: numbers, true/false, null, '{"json": 1}', quoted text; commas make lists.
+        {{name}}, {{obj.attr}}, {{rows[0]}} in the prompt come from your variables.
+    %llm models          the endpoint's models (with prices when known)
+    %llm config          current settings (%config LLMLab.<name> = ... to change)
+    %llm history [n]     the last n calls from the run log (default 10)
+    %llm cost            this session's spend per model (cache hits excluded)
+    %llm prices [text]   the price sheet (optionally filtered)
+    %llm compare         open the comparison widget
+    %llm help            this text""")
+_SUBCOMMANDS = ("models", "config", "history", "cost", "prices", "compare", "help")
+_HISTORY_COLUMNS = ["id", "run_id", "started_at", "requested_model", "status", "latency_s", "ttft_s",
+                    "completion_tokens", "cost_usd", "cached", "prompt", "response_text"]
+
+
+@magics_class
+class LLMMagics(Magics):
+    """``%%llm`` runs a prompt across models; ``%llm <command>`` inspects the lab."""
+
+    def __init__(self, shell):
+        super().__init__(shell)
+        # Not parent=shell: a bad value left in the shell's config by an earlier %config
+        # would then make construction (and %load_ext) fail. Values are applied one by one.
+        self.settings = LLMLab()
+        self.settings.also_scrub = (shell,)
+        profile = dict(shell.config["LLMLab"]) if "LLMLab" in shell.config else {}
+        self.sources = {name: "IPython config" for name in
+                        apply_settings(self.settings, profile, "IPython config")}
+        self.sources.update({name: "pyproject.toml" for name in
+                             apply_settings(self.settings, read_pyproject(), "pyproject.toml [tool.llmlab]")})
+        self.settings.observe(self._engine_setting_changed, names=list(_ENGINE_TRAITS))
+        self.settings.observe(self._setting_changed)
+        shell.configurables.append(self.settings)
+        self._lab = None
+        self.run_ids: list[str] = []  # runs started by this magics instance: the "session"
+
+    # -- the Lab ----------------------------------------------------------------------------
+    @property
+    def lab(self):
+        """The Lab built from the current settings (built on first use)."""
+        if self._lab is None:
+            from ._lab import Lab
+
+            s = self.settings
+            self._lab = Lab(base_url=s.base_url, api_key_env=s.api_key_env, db=s.db,
+                            concurrency=s.concurrency, max_tokens=s.max_tokens)
+        return self._lab
+
+    def _engine_setting_changed(self, change) -> None:
+        self.close()
+
+    def _setting_changed(self, change) -> None:
+        self.sources[change["name"]] = "%config"
+
+    def close(self) -> None:
+        if self._lab is not None:
+            lab, self._lab = self._lab, None
+            lab.close()
+
+    def _checked_lab(self):
+        try:
+            return self.lab
+        except Exception as exc:  # ConfigError and friends: one line, no traceback
+            raise UsageError(_one_line(exc)) from None
+
+    # -- dispatch ---------------------------------------------------------------------------
+    @line_cell_magic
+    def llm(self, line: str, cell: str | None = None):
+        """Run a prompt across models (``%%llm``) or inspect the lab (``%llm help``)."""
+        self._scrub_shell_config()
+        if cell is None:
+            return self._line_command(line)
+        return self._run_cell(line, cell)
+
+    def _scrub_shell_config(self) -> None:
+        # In a kernel the shell (ZMQInteractiveShell) merges %config values after LLMLab has
+        # refused them, so a refused key-like api_key_env can linger there; drop it.
+        section = self.shell.config["LLMLab"] if "LLMLab" in self.shell.config else {}
+        value = section.get("api_key_env")
+        if isinstance(value, str) and not _looks_like_env_name(value):
+            del section["api_key_env"]
+
+    # -- %%llm --------------------------------------------------------------------------------
+    def _run_cell(self, line: str, cell: str):
+        opts = self._parse(line)
+        prompt = self._prompt(cell)
+        lab = self._checked_lab()
+        board = Board(opts.models)
+        view = self._view(board)
+        try:
+            result = self._call(lab, opts, prompt, view.on_event)
+        except KeyboardInterrupt:
+            self._remember(board.run_ids)
+            board.cancel_unfinished()
+            view.finish()
+            raise
+        except Exception as exc:
+            view.finish() if board.records else view.discard()
+            if _is_llmlab_error(exc):
+                raise UsageError(_one_line(exc)) from None
+            raise
+        self._remember([result.run_id])
+        view.finish(result.summary())
+        if opts.out:
+            self.shell.user_ns[opts.out] = result
+        return result
+
+    def _parse(self, line: str) -> MagicOptions:
+        defaults = {"model": list(self.settings.default_models)}
+        try:
+            return parse_options(line, known_defaults=defaults)
+        except OptionError as exc:
+            raise UsageError(f"%%llm: {exc}") from None
+
+    def _prompt(self, cell: str) -> str:
+        body = cell.strip("\r\n")
+        if not body.strip():
+            raise UsageError("%%llm: the cell body is the prompt, and it is empty.")
+        try:
+            return interpolate(body, self.shell.user_ns)
+        except OptionError as exc:
+            raise UsageError(f"%%llm: {exc}") from None
+
+    def _view(self, board: Board) -> _StaticView:
+        return _WidgetView(board) if self._use_widgets() else _StaticView(board)
+
+    def _use_widgets(self) -> bool:
+        mode = self.settings.widgets.lower()
+        if mode == "off":
+            return False
+        import importlib.util
+
+        if importlib.util.find_spec("ipywidgets") is None:
+            return False
+        # "auto": only a kernel (ZMQ shell) has a front end that can render widgets.
+        return mode == "on" or getattr(self.shell, "kernel", None) is not None
+
+    def _call(self, lab, opts: MagicOptions, prompt: str, on_event):
+        kwargs = opts.call_kwargs()
+        kwargs.setdefault("cache", self.settings.cache)
+        if opts.fallback:
+            return lab.complete(prompt, models=[*opts.models, *opts.fallback], on_event=on_event, **kwargs)
+        return lab.compare(prompt, models=opts.models, on_event=on_event, **kwargs)
+
+    def _remember(self, run_ids) -> None:
+        for run_id in run_ids:
+            if run_id and run_id not in self.run_ids:
+                self.run_ids.append(run_id)
+
+    # -- %llm <command> -----------------------------------------------------------------------
+    def _line_command(self, line: str):
+        words = line.split()
+        command, args = (words[0].lower(), words[1:]) if words else ("help", [])
+        if command not in _SUBCOMMANDS:
+            close = difflib.get_close_matches(command, _SUBCOMMANDS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise UsageError(f"%llm: unknown command {command!r}.{hint} Try %llm help.")
+        return getattr(self, f"_cmd_{command}")(args)
+
+    def _cmd_help(self, args):
+        print(_LINE_HELP)
+
+    def _cmd_models(self, args):
+        self._no_args("models", args)
+        return self._engine_call(lambda lab: lab.list_models())
+
+    def _cmd_prices(self, args):
+        frame = self._engine_call(lambda lab: lab.prices.to_frame())
+        if args:
+            needle = " ".join(args).lower()
+            frame = frame[frame["model"].str.lower().str.contains(needle, regex=False)]
+        return frame.reset_index(drop=True)
+
+    def _cmd_config(self, args):
+        self._no_args("config", args)
+        import pandas as pd
+
+        rows = [{"setting": name, "value": getattr(self.settings, name),
+                 "source": self.sources.get(name, "default")}
+                for name in self.settings.trait_names(config=True)]
+        return pd.DataFrame(rows).sort_values("setting").reset_index(drop=True)
+
+    def _cmd_history(self, args):
+        if len(args) > 1 or (args and not (args[0].isdigit() and int(args[0]) >= 1)):
+            raise UsageError("%llm history [n]: n must be a positive whole number.")
+        n = int(args[0]) if args else 10
+        frame = self._engine_call(lambda lab: lab.runs(limit=n))
+        return frame[[c for c in _HISTORY_COLUMNS if c in frame.columns]]
+
+    def _cmd_cost(self, args):
+        self._no_args("cost", args)
+        from ._display import session_costs
+
+        frames = [self._engine_call(lambda lab, r=r: lab.runs(run_id=r)) for r in self.run_ids]
+        return session_costs(frames)
+
+    def _cmd_compare(self, args):
+        self._no_args("compare", args)
+        from .widgets import CompareWidget
+
+        return CompareWidget(lab=self._checked_lab())
+
+    @staticmethod
+    def _no_args(command: str, args) -> None:
+        if args:
+            raise UsageError(f"%llm {command} takes no arguments (got {' '.join(args)!r}).")
+
+    def _engine_call(self, fn):
+        lab = self._checked_lab()
+        try:
+            return fn(lab)
+        except Exception as exc:  # unreachable endpoint etc.: one line for the user
+            raise UsageError(f"%llm: {_one_line(exc)}") from None
+
+
+def _is_llmlab_error(exc: BaseException) -> bool:
+    from ._errors import LLMLabError
+
+    return isinstance(exc, LLMLabError)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- extension hooks
+
+def load_ipython_extension(ip) -> None:
+    """``%load_ext llmlab`` (llmlab/__init__.py delegates here)."""
+    if "LLMMagics" not in ip.magics_manager.registry:
+        ip.register_magics(LLMMagics(ip))
+
+
+def unload_ipython_extension(ip) -> None:
+    """``%unload_ext llmlab`` / ``%reload_ext llmlab``: close the Lab, drop the settings."""
+    magics = ip.magics_manager.registry.pop("LLMMagics", None)
+    if magics is None:
+        return
+    magics.close()
+    if magics.settings in ip.configurables:
+        ip.configurables.remove(magics.settings)
+    for kind in ("line", "cell"):
+        ip.magics_manager.magics[kind].pop("llm", None)

@@ -1,0 +1,267 @@
+"""The live side-by-side comparison widget (ipywidgets 8) and the live columns it shares with
+the ``%%llm`` magic.
+
+Imported only on demand (``llmlab.CompareWidget`` is resolved lazily) because ipywidgets is
+slow to import. Engine events arrive on the engine's loop thread; widget values are plain
+traitlets, safe to set from there, and renders are throttled to ~10/s.
+"""
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from typing import Any, Sequence
+
+import ipywidgets as w
+
+from ._display import Board, Throttle, column_html, esc, table_html
+
+__all__ = ["CompareWidget", "LiveColumns"]
+
+_CHARTS = (("Latency", "latency"), ("TTFT", "ttft"), ("Throughput", "throughput"),
+           ("Cost", "cost"), ("Cost vs latency", "cost_vs_latency"))
+# After Stop, give the engine this long to record the cancelled attempts before reading the log.
+_CANCEL_GRACE_S = 10.0
+
+
+class LiveColumns:
+    """One HTML widget per model column, re-rendered from a ``Board`` as events arrive."""
+
+    def __init__(self, board: Board, interval: float = 0.1):
+        self.board = board
+        self.box = w.Box(layout=w.Layout(display="flex", flex_flow="row wrap", width="100%"))
+        self._views: dict[str, w.HTML] = {}
+        self._shown: dict[str, int] = {}
+        self._throttle = Throttle(self.render, interval)
+        self.render()
+
+    def on_event(self, event: Any) -> None:
+        """The engine's ``on_event`` callback."""
+        if self.board.apply(event) is not None:
+            # Start/finish changes are rare and worth showing at once; deltas are throttled.
+            self._throttle(force=getattr(event, "kind", "") != "delta")
+
+    def render(self) -> None:
+        columns = self.board.snapshot()
+        added = False
+        for col in columns:
+            view = self._views.get(col.model)
+            if view is None:
+                view = self._views[col.model] = w.HTML(layout=w.Layout(flex="1 1 0", min_width="16em"))
+                added = True
+            if self._shown.get(col.model) != col.version:
+                view.value = column_html(col)
+                self._shown[col.model] = col.version
+        if added:
+            self.box.children = tuple(self._views[c.model] for c in columns)
+
+    def flush(self) -> None:
+        """Cancel any pending throttled render and show the final state now."""
+        self._throttle(force=True)
+
+    def close(self) -> None:
+        self._throttle.cancel()
+        for view in self._views.values():
+            view.close()
+        self.box.close()
+
+
+class CompareWidget:
+    """Prompt, model picker and settings; Run streams every selected model side by side.
+
+    ``CompareWidget(lab=None)`` builds a default ``Lab`` when none is given. Run starts
+    ``lab.submit_compare(...)`` (the kernel stays free); Stop cancels in-flight calls, and
+    finished calls stay recorded in the log. ``wait()`` blocks until the table and charts are in.
+    """
+
+    def __init__(self, lab: Any = None, models: Sequence[str] | None = None, prompt: str = ""):
+        self._lab = lab
+        self.future = None
+        self.result = None
+        self.board: Board | None = None
+        self.live: LiveColumns | None = None
+        self._started = 0.0
+        self._finished = threading.Event()
+        self._finished.set()
+        self._build(prompt)
+        self.refresh_models(select=models)
+
+    # -- layout -----------------------------------------------------------------------------
+    def _build(self, prompt: str) -> None:
+        full = w.Layout(width="100%")
+        self.prompt = w.Textarea(value=prompt, placeholder="Prompt…", rows=4, layout=full)
+        self.models = w.SelectMultiple(options=[], rows=6, description="models")
+        self.refresh_button = w.Button(description="↻", tooltip="Reload the endpoint's models",
+                                       layout=w.Layout(width="3em"))
+        self.temperature = w.FloatSlider(value=0.0, min=0.0, max=2.0, step=0.05, description="temperature")
+        self.max_tokens = w.IntText(value=getattr(self._lab, "max_tokens", 512), description="max_tokens")
+        self.cache = w.Checkbox(value=True, description="use cache", indent=False)
+        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.stop_button = w.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
+        self.status = w.HTML()
+        self.columns = w.VBox(layout=full)
+        self.table = w.HTML()
+        self.chart_outputs = {key: w.Output() for _, key in _CHARTS}
+        self.charts = w.Tab(children=[self.chart_outputs[k] for _, k in _CHARTS])
+        for i, (title, _) in enumerate(_CHARTS):
+            self.charts.set_title(i, title)
+        self.run_button.on_click(lambda _: self.run())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.refresh_button.on_click(lambda _: self.refresh_models())
+        settings = w.VBox([self.temperature, self.max_tokens, self.cache,
+                           w.HBox([self.run_button, self.stop_button])])
+        self.ui = w.VBox([self.prompt, w.HBox([self.models, self.refresh_button, settings]),
+                          self.status, self.columns, self.table, self.charts])
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.ui._repr_mimebundle_(**kwargs)
+
+    @property
+    def lab(self):
+        if self._lab is None:
+            from ._lab import Lab
+
+            self._lab = Lab()
+        return self._lab
+
+    def refresh_models(self, select: Sequence[str] | None = None) -> None:
+        """Fill the model list from the endpoint's ``/v1/models``."""
+        try:
+            names = [str(m) for m in self.lab.list_models()["model"]]
+        except Exception as exc:  # an unreachable endpoint must not break the widget
+            self._set_status("error", f"could not list models: {_one_line(exc)}")
+            return
+        keep = [m for m in (select or self.models.value) if m in names]
+        self.models.options = names
+        self.models.value = tuple(keep)
+
+    # -- run / stop --------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return not self._finished.is_set()
+
+    def run(self):
+        """Start comparing the selected models; returns the ``Future`` (or None if invalid)."""
+        if self.running:
+            return self.future
+        prompt, models = self.prompt.value, list(self.models.value)
+        if not prompt.strip():
+            self._set_status("error", "Type a prompt first.")
+            return None
+        if not models:
+            self._set_status("error", "Select at least one model.")
+            return None
+        self._start_view(models)
+        try:
+            self.future = self.lab.submit_compare(
+                prompt, models=models, temperature=float(self.temperature.value),
+                max_tokens=int(self.max_tokens.value), cache=bool(self.cache.value),
+                on_event=self.live.on_event)
+        except Exception as exc:  # bad settings (e.g. max_tokens=0) are reported, not raised
+            self._set_status("error", _one_line(exc))
+            self._set_running(False)
+            return None
+        self._started = time.monotonic()
+        self.future.add_done_callback(self._on_done)
+        return self.future
+
+    def stop(self) -> None:
+        """Cancel in-flight calls; rows of finished calls stay in the log."""
+        if self.future is not None and self.running and not self.future.done():
+            self._set_status("streaming", "Stopping…")  # before cancel(): it may finish at once
+            self.future.cancel()
+
+    def wait(self, timeout: float | None = None):
+        """Block until the run (and its table and charts) is finished; return the Result."""
+        if not self._finished.wait(timeout):
+            raise TimeoutError("the comparison is still running")
+        return self.result
+
+    def _start_view(self, models: list[str]) -> None:
+        self.result = None
+        if self.live is not None:
+            self.live.close()
+        self.board = Board(models)
+        self.live = LiveColumns(self.board)
+        self.columns.children = (self.live.box,)
+        self.table.value = ""
+        for out in self.chart_outputs.values():
+            out.outputs = ()
+        self._set_running(True)
+        self._set_status("streaming", f"Running {len(models)} model(s)…")
+
+    def _set_running(self, running: bool) -> None:
+        if running:
+            self._finished.clear()
+        self.run_button.disabled = running
+        self.stop_button.disabled = not running
+
+    def _set_status(self, status: str, message: str) -> None:
+        colour = {"error": "#d62728", "done": "#2ca02c", "cancelled": "#ff7f0e"}.get(status, "#555")
+        self.status.value = f'<span style="color:{colour}">{esc(message)}</span>'
+
+    # -- finishing (off the engine's loop thread: charts take a moment) -----------------------
+    def _on_done(self, future) -> None:
+        threading.Thread(target=self._finish, args=(future,), name="llmlab-widget-finish",
+                         daemon=True).start()
+
+    def _finish(self, future) -> None:
+        try:
+            if future.cancelled():
+                self._finish_cancelled(future)
+            elif future.exception() is not None:
+                self.board.cancel_unfinished()
+                self._set_status("error", _one_line(future.exception()))
+            else:
+                self.result = future.result()
+                self._show(self.result.df, self.result.summary())
+                took = time.monotonic() - self._started
+                self._set_status("done", f"Done in {took:.1f} s (run {self.result.run_id}).")
+        except Exception as exc:  # never leave the buttons stuck in "running"
+            self._set_status("error", f"display failed: {_one_line(exc)}")
+        finally:
+            self.live.flush()
+            self._set_running(False)
+            self._finished.set()
+
+    def _finish_cancelled(self, future) -> None:
+        # Cancelling marks the Future at once; the engine then records the cancelled attempts.
+        finished = getattr(future, "finished", None)
+        if finished is not None:
+            finished.wait(_CANCEL_GRACE_S)
+        self.board.cancel_unfinished()
+        frame = self._logged_rows()
+        if frame is not None and len(frame):
+            from ._results import summarise
+
+            self._show(frame, summarise(frame, list(self.board.columns)))
+        done = sum(1 for r in self.board.records if r.get("status") == "ok")
+        self._set_status("cancelled", f"Stopped: {done} finished call(s) recorded.")
+
+    def _logged_rows(self):
+        if not self.board.run_ids:
+            return None
+        import pandas as pd
+
+        return pd.concat([self.lab.runs(run_id=r) for r in self.board.run_ids], ignore_index=True)
+
+    def _show(self, df, summary) -> None:
+        self.live.flush()
+        self.table.value = table_html(summary)
+        from . import charts
+
+        for _, key in _CHARTS:
+            self.chart_outputs[key].outputs = (_figure_output(getattr(charts, key)(df)),)
+
+
+def _figure_output(fig) -> dict:
+    """An Output-widget entry holding the figure as PNG (no pyplot, no shell needed)."""
+    png = base64.b64encode(fig._repr_png_()).decode("ascii")
+    title = fig.axes[0].get_title() if fig.axes else "chart"
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": png, "text/plain": f"<Figure: {title}>"}}
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+

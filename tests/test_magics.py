@@ -1,0 +1,394 @@
+"""%%llm / %llm in a real InteractiveShell against the fake OpenAI-compatible server."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from fakeserver import FakeServer, ModelSpec
+
+from llmlab.magics import LLMMagics, load_ipython_extension, unload_ipython_extension
+
+XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+
+
+@pytest.fixture
+def server():
+    models = {
+        "a": ModelSpec(text="hi from a", delay_s=0.01),
+        "b": ModelSpec(text=XSS),
+        "broken": ModelSpec(status=500),
+    }
+    with FakeServer(models) as srv:
+        yield srv
+
+
+@pytest.fixture
+def shell():
+    sh = fresh_shell()
+    load_ipython_extension(sh)  # a fresh magics instance (and Lab) per test
+    yield sh
+    fresh_shell()
+
+
+def fresh_shell() -> InteractiveShell:
+    """The singleton shell without llmlab loaded and without earlier tests' %config values."""
+    sh = InteractiveShell.instance()
+    unload_ipython_extension(sh)
+    sh.extension_manager.loaded.discard("llmlab")
+    sh.config.pop("LLMLab", None)
+    return sh
+
+
+@pytest.fixture
+def llm(shell, server):
+    """The shell pointed at the fake server; returns the magics instance."""
+    shell.run_line_magic("config", f'LLMLab.base_url = "{server.base_url}"')
+    return magics_of(shell)
+
+
+@pytest.fixture
+def published(shell, monkeypatch):
+    """Every display() payload as (data, kwargs)."""
+    out: list[tuple[dict, dict]] = []
+    monkeypatch.setattr(shell.display_pub, "publish",
+                        lambda data, metadata=None, *a, **kw: out.append((data, kw)))
+    return out
+
+
+def magics_of(shell) -> LLMMagics:
+    return shell.magics_manager.registry["LLMMagics"]
+
+
+def chat_requests(srv: FakeServer) -> list:
+    return [r for r in srv.requests if r.path.endswith("/chat/completions")]
+
+
+def sent_prompt(request) -> str:
+    return request.body["messages"][-1]["content"]
+
+
+# --------------------------------------------------------------------------- %%llm
+
+def test_out_binding_and_return_value(shell, llm, server):
+    res = shell.run_cell_magic("llm", "model=a,b temperature=0 out=res", "Say hi")
+    assert shell.user_ns["res"] is res
+    assert list(res.summary()["model"]) == ["a", "b"]
+    assert res.text("a") == "hi from a"
+    assert {"latency_s", "ttft_s", "cost_usd"} <= set(res.df.columns)
+    assert len(chat_requests(server)) == 2
+    assert all(r.body["temperature"] == 0 for r in chat_requests(server))
+    assert res.run_id in llm.run_ids
+
+
+def test_result_becomes_underscore(shell, llm):
+    outcome = shell.run_cell("%%llm model=a\nSay hi", store_history=True)
+    assert outcome.success
+    assert shell.user_ns["_"] is outcome.result
+
+
+def test_interpolation_from_user_namespace(shell, llm, server):
+    shell.user_ns.update(topic="TCP", doc=type("Doc", (), {"title": "RFC 793"})(),
+                         rows=["SYN", "ACK"], d={"k": "handshake"})
+    body = 'About {{topic}} ({{doc.title}}): {{rows[0]}}/{{rows[-1]}} {{d["k"]}}. Keep {json: 1} and {{1, 2}}.'
+    shell.run_cell_magic("llm", "model=a", body)
+    assert sent_prompt(chat_requests(server)[0]) == (
+        "About TCP (RFC 793): SYN/ACK handshake. Keep {json: 1} and {{1, 2}}.")
+
+
+@pytest.mark.parametrize("body", [
+    "{{__import__('os')}}",
+    "{{__import__('os').system('touch pwned')}}",
+    "{{topic.upper()}}",
+    "{{doc.__class__}}",
+    "{{missing_name}}",
+])
+def test_unsafe_or_missing_placeholders_are_usage_errors(shell, llm, server, body):
+    shell.user_ns.update(topic="x", doc=object())
+    with pytest.raises(UsageError) as info:
+        shell.run_cell_magic("llm", "model=a", body)
+    assert "\n" not in str(info.value)
+    assert server.requests == []
+
+
+BAD_LINES = [
+    "model=a temprature=0",
+    "model=a,a",
+    "model=a temperature=5",
+    "model=a out=class",
+    'model=a system="open',
+    "model=a Explain TCP",
+    "model=a response_format='{bad json'",
+    "model=a,b fallback=c",
+    "",
+]
+
+
+@pytest.mark.parametrize("line", BAD_LINES)
+def test_bad_lines_never_send_anything(shell, llm, server, line):
+    with pytest.raises(UsageError) as info:
+        shell.run_cell_magic("llm", line, "prompt")
+    message = str(info.value)
+    assert message.startswith("%%llm: ") and "\n" not in message
+    assert server.requests == []  # not even /v1/models
+
+
+def test_usage_error_is_one_line_without_traceback(shell, llm, server, capsys):
+    outcome = shell.run_cell("%%llm model=a temprature=0\nhi")
+    assert isinstance(outcome.error_in_exec, UsageError)
+    err = capsys.readouterr().err
+    assert "Did you mean 'temperature'?" in err
+    assert "Traceback" not in err
+    assert server.requests == []
+    assert shell.run_cell("1 + 1").result == 2  # the kernel is fine
+
+
+def test_empty_body_is_a_usage_error(shell, llm, server):
+    with pytest.raises(UsageError, match="empty"):
+        shell.run_cell_magic("llm", "model=a", "\n  \n")
+    assert server.requests == []
+
+
+def test_model_output_is_escaped(shell, llm, published):
+    res = shell.run_cell_magic("llm", "model=b", "be evil")
+    html_parts = [d["text/html"] for d, _ in published if "text/html" in d]
+    assert html_parts, published
+    board = html_parts[-1]
+    assert "<script>" not in board and "<img" not in board
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in board
+    assert "&lt;script&gt;" in res._repr_html_() and "<script>" not in res._repr_html_()
+
+
+def test_text_display_shows_columns_metrics_and_table(shell, llm, published):
+    shell.run_cell_magic("llm", "model=a,b", "hello")
+    text = [d["text/plain"] for d, _ in published][-1]
+    assert "── a [done]" in text and "hi from a" in text
+    assert "TTFT" in text and "latency" in text and "cost unknown" in text
+    assert "latency_p50_s" in text  # the metrics table follows the columns
+
+
+def test_extra_parameters_reach_the_endpoint(shell, llm, server):
+    shell.run_cell_magic("llm", "model=a reasoning_effort=high seed=7 top_p=0.5 "
+                         "response_format='{\"type\": \"json_object\"}' max_tokens=20", "hi")
+    body = chat_requests(server)[0].body
+    assert body["reasoning_effort"] == "high" and body["seed"] == 7 and body["top_p"] == 0.5
+    assert body["response_format"] == {"type": "json_object"} and body["max_tokens"] == 20
+
+
+def test_system_stream_and_repeats(shell, llm, server):
+    res = shell.run_cell_magic("llm", 'model=a system="Be terse." stream=false n=2 cache=false', "hi")
+    requests = chat_requests(server)
+    assert len(requests) == 2
+    assert requests[0].body["messages"][0] == {"role": "system", "content": "Be terse."}
+    assert not requests[0].body.get("stream")
+    assert list(res.df["repeat"]) == [0, 1]
+
+
+def test_fallback_chain(shell, llm, server, published):
+    res = shell.run_cell_magic("llm", "model=broken fallback=a", "hi")
+    assert [r.model for r in chat_requests(server)][-1] == "a"
+    assert res.df["requested_model"].iloc[-1] == "a" and res.df["status"].iloc[-1] == "ok"
+    text = [d["text/plain"] for d, _ in published][-1]
+    assert "── broken [error]" in text and "── a [done]" in text
+
+
+def test_failed_call_is_a_row_not_an_exception(shell, llm, published):
+    res = shell.run_cell_magic("llm", "model=a,nope", "hi")
+    assert list(res.df["status"]) == ["ok", "error"]
+    text = [d["text/plain"] for d, _ in published][-1]
+    assert "── nope [error]" in text and "NotFoundError" in text
+
+
+def test_default_models_from_config(shell, llm, server):
+    shell.run_line_magic("config", "LLMLab.default_models = ['a', 'b']")
+    res = shell.run_cell_magic("llm", "", "hi")
+    assert res.models == ["a", "b"]
+
+
+def test_cache_setting_is_the_default(shell, llm, server):
+    shell.run_cell_magic("llm", "model=a", "same prompt")
+    res = shell.run_cell_magic("llm", "model=a", "same prompt")
+    assert bool(res.df["cached"].iloc[0]) and len(chat_requests(server)) == 1
+    shell.run_line_magic("config", "LLMLab.cache = False")
+    res = shell.run_cell_magic("llm", "model=a", "same prompt")
+    assert not bool(res.df["cached"].iloc[0]) and len(chat_requests(server)) == 2
+
+
+def test_changing_settings_rebuilds_the_lab(shell, llm, server):
+    shell.run_cell_magic("llm", "model=a", "first")
+    first_lab = llm.lab
+    with FakeServer({"a": ModelSpec(text="from the second server")}) as other:
+        shell.run_line_magic("config", f'LLMLab.base_url = "{other.base_url}"')
+        res = shell.run_cell_magic("llm", "model=a", "second")
+        assert res.text("a") == "from the second server"
+        assert len(chat_requests(other)) == 1
+        assert llm.lab is not first_lab
+    assert len(chat_requests(server)) == 1
+
+
+def test_widget_mode_ends_with_static_html(shell, llm, published):
+    shell.run_line_magic("config", "LLMLab.widgets = 'on'")
+    shell.run_cell_magic("llm", "model=b", "evil")
+    widget_views = [d for d, _ in published if "application/vnd.jupyter.widget-view+json" in d]
+    assert widget_views  # the live columns were widgets
+    updates = [(d, kw) for d, kw in published if kw.get("update")]
+    assert updates, "the live widget is replaced by the static result"
+    final = updates[-1][0]["text/html"]
+    assert "&lt;script&gt;" in final and "<script>" not in final
+
+
+def test_plain_shell_uses_static_display(shell, llm):
+    assert llm._use_widgets() is False
+
+
+# --------------------------------------------------------------------------- %llm
+
+def test_line_models(shell, llm):
+    frame = shell.run_line_magic("llm", "models")
+    assert isinstance(frame, pd.DataFrame)
+    assert {"a", "b", "broken"} <= set(frame["model"])
+    assert "input_usd_per_1m" in frame.columns
+
+
+def test_line_history(shell, llm):
+    shell.run_cell_magic("llm", "model=a,b", "one")
+    shell.run_cell_magic("llm", "model=a", "two")
+    frame = shell.run_line_magic("llm", "history 2")
+    assert list(frame["prompt"]) == ["one", "two"]  # the last two rows, oldest first
+    assert len(shell.run_line_magic("llm", "history")) == 3
+    with pytest.raises(UsageError, match="positive whole number"):
+        shell.run_line_magic("llm", "history -1")
+
+
+def test_line_cost_is_this_session_without_cache_hits(shell, llm):
+    from llmlab import PriceTable
+
+    llm.lab.prices = PriceTable.load({"a": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}})
+    shell.run_cell_magic("llm", "model=a", "priced")
+    shell.run_cell_magic("llm", "model=a", "priced")  # a cache hit: costs nothing now
+    shell.run_cell_magic("llm", "model=b", "unpriced")
+    llm.lab.compare("outside the magics", models=["a"])  # not this session's run
+    frame = shell.run_line_magic("llm", "cost")
+    rows = frame.set_index("model")
+    assert rows.loc["a", "calls"] == 1 and rows.loc["a", "cache_hits"] == 1
+    assert rows.loc["a", "cost_usd"] > 0
+    assert rows.loc["b", "unpriced_calls"] == 1 and pd.isna(rows.loc["b", "cost_usd"])
+    assert rows.loc["TOTAL", "calls"] == 2
+
+
+def test_line_config_and_key_name_validation(shell, llm, capsys, caplog):
+    frame = shell.run_line_magic("llm", "config")
+    assert {"base_url", "default_models", "api_key_env", "concurrency", "max_tokens", "cache", "db"} <= set(frame["setting"])
+    assert frame.set_index("setting").loc["base_url", "source"] == "%config"
+    shell.run_line_magic("config", 'LLMLab.api_key_env = "sk-live-abcdef1234567890"')
+    err = capsys.readouterr()
+    shown = err.out + err.err + caplog.text  # %config reports through logging.error
+    assert "NAME of an environment variable" in shown
+    assert "abcdef1234567890" not in shown  # a pasted key is never echoed
+    assert llm.settings.api_key_env is None
+    shell.run_line_magic("config", 'LLMLab.api_key_env = "OPENROUTER_API_KEY"')
+    assert llm.settings.api_key_env == "OPENROUTER_API_KEY"
+
+
+@pytest.mark.parametrize("value", ["sk-abc", "lowercase_name", "ABCDEF0123456789ABCDEF0123456789", "has space"])
+def test_key_like_values_rejected(shell, value):
+    from traitlets import TraitError
+
+    with pytest.raises(TraitError):
+        magics_of(shell).settings.api_key_env = value
+
+
+def test_line_prices(shell, llm):
+    frame = shell.run_line_magic("llm", "prices")
+    assert "model" in frame.columns
+    some = frame["model"].iloc[0]
+    filtered = shell.run_line_magic("llm", f"prices {some}")
+    assert some in list(filtered["model"]) and len(filtered) <= len(frame)
+
+
+def test_line_compare_opens_widget(shell, llm):
+    pytest.importorskip("ipywidgets")
+    from llmlab.widgets import CompareWidget
+
+    widget = shell.run_line_magic("llm", "compare")
+    assert isinstance(widget, CompareWidget)
+    assert {"a", "b"} <= set(widget.models.options)
+
+
+def test_line_help_and_unknown(shell, capsys):
+    shell.run_line_magic("llm", "help")
+    assert "%llm history" in capsys.readouterr().out
+    with pytest.raises(UsageError, match="Did you mean 'history'"):
+        shell.run_line_magic("llm", "histroy")
+
+
+def test_unreachable_endpoint_is_one_line(shell):
+    shell.run_line_magic("config", 'LLMLab.base_url = "http://127.0.0.1:9/v1"')
+    with pytest.raises(UsageError) as info:
+        shell.run_line_magic("llm", "models")
+    assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- loading and settings
+
+def test_load_ext_entry_point():
+    sh = fresh_shell()
+    sh.run_line_magic("load_ext", "llmlab")
+    try:
+        assert "llm" in sh.magics_manager.magics["cell"]
+        assert "llm" in sh.magics_manager.magics["line"]
+        assert any(type(c).__name__ == "LLMLab" for c in sh.configurables)
+    finally:
+        fresh_shell()
+
+
+def test_pyproject_settings(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.llmlab]\nbase-url = "http://127.0.0.1:1/v1"\ndefault_models = ["x", "y"]\n'
+        'concurrency = 3\nmax_tokens = 0\nprices = "ignored: not a magics setting"\n')
+    sh = fresh_shell()
+    with pytest.warns(UserWarning, match="max_tokens"):
+        load_ipython_extension(sh)
+    try:
+        settings = magics_of(sh).settings
+        assert settings.base_url == "http://127.0.0.1:1/v1"
+        assert settings.default_models == ["x", "y"] and settings.concurrency == 3
+        assert settings.max_tokens == 512  # the bad value was refused, with a warning
+        frame = sh.run_line_magic("llm", "config").set_index("setting")
+        assert frame.loc["concurrency", "source"] == "pyproject.toml"
+    finally:
+        fresh_shell()
+
+
+def test_unload_removes_everything():
+    sh = fresh_shell()
+    load_ipython_extension(sh)
+    unload_ipython_extension(sh)
+    assert "llm" not in sh.magics_manager.magics["cell"]
+    assert not any(type(c).__name__ == "LLMLab" for c in sh.configurables)
+
+
+def test_bad_config_value_does_not_break_load_ext(capsys):
+    sh = fresh_shell()
+    load_ipython_extension(sh)
+    try:
+        sh.run_line_magic("config", 'LLMLab.api_key_env = "sk-pasted-secret-value"')
+        sh.run_line_magic("config", "LLMLab.concurrency = 4")
+        assert "sk-pasted-secret-value" not in repr(sh.config)  # not kept in the shell's config
+        unload_ipython_extension(sh)
+        load_ipython_extension(sh)  # e.g. %reload_ext: still loads
+        assert magics_of(sh).settings.concurrency == 4
+        assert magics_of(sh).settings.api_key_env is None
+    finally:
+        fresh_shell()
+
+
+def test_engine_errors_are_one_line_usage_errors(shell, llm, server, published, monkeypatch):
+    monkeypatch.delenv("LLMLAB_TEST_MISSING_KEY", raising=False)
+    shell.run_line_magic("config", 'LLMLab.api_key_env = "LLMLAB_TEST_MISSING_KEY"')
+    with pytest.raises(UsageError) as info:
+        shell.run_cell_magic("llm", "model=a", "hi")
+    assert "LLMLAB_TEST_MISSING_KEY" in str(info.value) and "\n" not in str(info.value)
+    assert chat_requests(server) == []
+    assert not any("── a" in d.get("text/plain", "") for d, _ in published)  # no empty board

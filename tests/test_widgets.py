@@ -1,0 +1,137 @@
+"""CompareWidget driven through its widget models against the fake OpenAI-compatible server."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+from fakeserver import FakeServer, ModelSpec  # noqa: E402
+
+from llmlab import Lab  # noqa: E402
+from llmlab._display import Board  # noqa: E402
+from llmlab.widgets import CompareWidget, LiveColumns  # noqa: E402
+
+XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+
+
+@pytest.fixture
+def server():
+    models = {
+        "fast": ModelSpec(text="hello from fast", delay_s=0.01),
+        "evil": ModelSpec(text=XSS),
+        "slow": ModelSpec(text="never finishes in time", delay_s=5),
+    }
+    with FakeServer(models) as srv:
+        yield srv
+
+
+@pytest.fixture
+def lab(server, tmp_path):
+    lab = Lab(base_url=server.base_url, db=tmp_path / "runs.sqlite")
+    yield lab
+    lab.close()
+
+
+def chat_requests(srv: FakeServer) -> list:
+    return [r for r in srv.requests if r.path.endswith("/chat/completions")]
+
+
+def column_html(widget: CompareWidget, model: str) -> str:
+    return widget.live._views[model].value
+
+
+def test_layout_and_models_from_endpoint(lab):
+    widget = CompareWidget(lab=lab)
+    assert set(widget.models.options) == {"fast", "evil", "slow"}
+    assert widget.stop_button.disabled and not widget.run_button.disabled
+    assert [widget.charts.get_title(i) for i in range(5)] == [
+        "Latency", "TTFT", "Throughput", "Cost", "Cost vs latency"]
+    assert "application/vnd.jupyter.widget-view+json" in widget._repr_mimebundle_()
+
+
+def test_run_fills_columns_table_and_charts(lab, server):
+    widget = CompareWidget(lab=lab)
+    widget.prompt.value = "Say hello"
+    widget.models.value = ("fast", "evil")
+    widget.run_button.click()
+    assert widget.run_button.disabled  # running: the kernel was not blocked
+    result = widget.wait(timeout=30)
+    assert result is not None and list(result.summary()["model"]) == ["fast", "evil"]
+    fast = column_html(widget, "fast")
+    assert "hello from fast" in fast and "[done]" in fast and "TTFT" in fast
+    assert "model" in widget.table.value and "fast" in widget.table.value
+    for out in widget.chart_outputs.values():
+        assert out.outputs and "image/png" in out.outputs[0]["data"]
+    assert not widget.run_button.disabled and widget.stop_button.disabled
+    assert "Done" in widget.status.value
+    assert len(chat_requests(server)) == 2
+
+
+def test_model_output_is_escaped(lab):
+    widget = CompareWidget(lab=lab, models=["evil"], prompt="be evil")
+    widget.run()
+    widget.wait(timeout=30)
+    html = column_html(widget, "evil")
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(2)&gt;" in html
+
+
+def test_stop_cancels_promptly_and_keeps_finished_rows(lab, server):
+    widget = CompareWidget(lab=lab, models=["fast", "slow"], prompt="race")
+    future = widget.run()
+    deadline = time.monotonic() + 10
+    while "[done]" not in column_html(widget, "fast"):  # wait until fast has finished
+        assert time.monotonic() < deadline, column_html(widget, "fast")
+        time.sleep(0.02)
+    started = time.monotonic()
+    widget.stop_button.click()
+    widget.wait(timeout=10)
+    assert time.monotonic() - started < 3  # slow would take 5 s
+    assert future.cancelled()
+    assert "[cancelled]" in column_html(widget, "slow")
+    assert "Stopped" in widget.status.value
+    rows = lab.runs()
+    ok = rows[rows["status"] == "ok"]
+    assert list(ok["requested_model"]) == ["fast"]  # the finished call stays recorded
+    assert "fast" in widget.table.value
+    assert not widget.run_button.disabled
+
+
+def test_run_without_prompt_or_models_sends_nothing(lab, server):
+    widget = CompareWidget(lab=lab)
+    widget.models.value = ("fast",)
+    assert widget.run() is None
+    assert "prompt" in widget.status.value
+    widget.prompt.value = "hi"
+    widget.models.value = ()
+    assert widget.run() is None
+    assert "model" in widget.status.value
+    assert chat_requests(server) == []
+
+
+def test_unreachable_endpoint_is_reported_not_raised(tmp_path):
+    lab = Lab(base_url="http://127.0.0.1:9/v1", db=tmp_path / "r.sqlite", retries=0)
+    try:
+        widget = CompareWidget(lab=lab)
+        assert "could not list models" in widget.status.value
+        assert widget.models.options == ()
+    finally:
+        lab.close()
+
+
+def test_live_columns_escape_model_names_and_throttle():
+    from llmlab import Event
+
+    board = Board(["<b>m</b>"])
+    live = LiveColumns(board, interval=10.0)  # a long interval: deltas must wait
+    live.on_event(Event("start", "<b>m</b>", "p0", "r1"))
+    first = live._views["<b>m</b>"].value
+    assert "&lt;b&gt;m&lt;/b&gt;" in first and "<b>m</b>" not in first
+    live.on_event(Event("delta", "<b>m</b>", "p0", "r1", text="partial"))
+    assert "partial" not in live._views["<b>m</b>"].value  # throttled
+    live.flush()
+    assert "partial" in live._views["<b>m</b>"].value
+    live.close()
