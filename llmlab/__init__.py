@@ -9,7 +9,7 @@ SDK, pandas, matplotlib, ipywidgets and tiktoken load only when something needs 
 """
 from __future__ import annotations
 
-from importlib import import_module
+from importlib import import_module as _import_module
 
 from ._errors import ConfigError, InputError, LLMLabError, LocalServerError, StoreError
 
@@ -30,7 +30,7 @@ __all__ = [
 
 def __getattr__(name: str):
     if name in _LAZY:
-        value = getattr(import_module(_LAZY[name], __name__), name)
+        value = getattr(_import_module(_LAZY[name], __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'llmlab' has no attribute {name!r}")

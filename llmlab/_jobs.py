@@ -16,7 +16,8 @@ from ._runner import Job
 
 __all__ = ["to_messages", "check_models", "build_body", "prompt_rows", "normalise_timeouts", "prompt_id_for", "make_jobs"]
 
-_RESERVED = {"model", "messages", "stream", "stream_options"}
+# Engine arguments that must never travel to the endpoint as body keys.
+_RESERVED = {"model", "messages", "stream", "stream_options", "retries", "retry_policy", "timeout"}
 
 
 def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
@@ -166,7 +167,7 @@ def _one_timeout(value: Any) -> Timeouts:
 
 
 def make_jobs(rows: list[dict], models: list[str], body: dict, stream: bool, use_cache: bool,
-              repeats: int, timeouts: dict[str, Timeouts], chain: bool = False) -> list[Job]:
+              repeats: int, timeouts: dict[str, Timeouts], chain: bool = False, retry=None) -> list[Job]:
     """Prompt order × model order × repeat: the order rows come back in."""
     jobs = []
     for row in rows:
@@ -175,5 +176,6 @@ def make_jobs(rows: list[dict], models: list[str], body: dict, stream: bool, use
             for repeat in range(repeats):
                 jobs.append(Job(prompt_id=row["prompt_id"], prompt=row["prompt"], messages=row["messages"],
                                 models=target, body=body, stream=stream, use_cache=use_cache,
-                                task=row["task"], expected=row["expected"], repeat=repeat, timeouts=timeouts))
+                                task=row["task"], expected=row["expected"], repeat=repeat, timeouts=timeouts,
+                                retry=retry))
     return jobs

@@ -42,7 +42,7 @@ class Lab:
     """
 
     def __init__(self, base_url: str | None = None, api_key_env: str | None = None, db: Any = None,
-                 prices: Any = None, concurrency: int = 8, max_tokens: int = 512, retries: int = 3,
+                 prices: Any = None, concurrency: int = 8, max_tokens: int = 512, retries: int | None = None,
                  timeout: Any = None, rpm: float | None = None, tpm: float | None = None,
                  quiet: bool = False, retry_policy: RetryPolicy | None = None) -> None:
         self._endpoint_args = (base_url, api_key_env)
@@ -53,7 +53,8 @@ class Lab:
         self.max_tokens = _positive_int("max_tokens", max_tokens)
         self.prices = PriceTable.load(prices)
         self.timeouts = normalise_timeouts(timeout)
-        self.retry = retry_policy or RetryPolicy(retries=_non_negative_int("retries", retries))
+        self.retry = _retry_policy(retries, retry_policy) or RetryPolicy()
+        self.last_run_id: str | None = None
         self.limiter = RateLimiter(rpm, tpm)
         self.quiet = quiet
         self.store = Store(db if db is not None else llmlab_home() / "runs.sqlite")
@@ -109,46 +110,52 @@ class Lab:
     # -- async API ----------------------------------------------------------------------------
     async def acompare(self, prompt: Any, models: Sequence[str], system: str | None = None,
                        temperature: float | None = None, max_tokens: int | None = None, stream: bool = True,
-                       cache: bool = True, n: int = 1, timeout: Any = None,
+                       cache: bool = True, n: int = 1, timeout: Any = None, retries: int | None = None,
+                       retry_policy: RetryPolicy | None = None,
                        on_event: Callable[[Event], None] | None = None, **extra: Any) -> Result:
         """One prompt across ``models`` (each ``n`` times), concurrently."""
         messages = to_messages(prompt, system)
         rows = [{"messages": messages, "prompt": last_user_text(messages), "prompt_id": prompt_id_for(messages),
                  "task": None, "expected": None}]
         return await self._arun(rows, models, temperature, max_tokens, stream, cache, n, timeout,
-                                on_event, extra, concurrency=None, progress=False)
+                                on_event, extra, concurrency=None, progress=False,
+                                retry=_retry_policy(retries, retry_policy))
 
     async def asweep(self, prompts: Any, models: Sequence[str], concurrency: int | None = None,
                      progress: bool = True, resume: str | None = None, system: str | None = None,
                      temperature: float | None = None, max_tokens: int | None = None, stream: bool = True,
-                     cache: bool = True, n: int = 1, timeout: Any = None,
+                     cache: bool = True, n: int = 1, timeout: Any = None, retries: int | None = None,
+                     retry_policy: RetryPolicy | None = None,
                      on_event: Callable[[Event], None] | None = None, **extra: Any) -> Result:
         """Every prompt × every model. ``prompts``: list of str or a DataFrame with ``prompt`` (or
         ``messages``) and optional ``prompt_id``, ``task``, ``expected`` columns."""
         rows = prompt_rows(prompts, system)
         return await self._arun(rows, models, temperature, max_tokens, stream, cache, n, timeout,
-                                on_event, extra, concurrency=concurrency, progress=progress, resume=resume)
+                                on_event, extra, concurrency=concurrency, progress=progress, resume=resume,
+                                retry=_retry_policy(retries, retry_policy))
 
     async def acomplete(self, prompt: Any, models: Sequence[str], system: str | None = None,
                         temperature: float | None = None, max_tokens: int | None = None, stream: bool = True,
-                        cache: bool = True, timeout: Any = None,
+                        cache: bool = True, timeout: Any = None, retries: int | None = None,
+                        retry_policy: RetryPolicy | None = None,
                         on_event: Callable[[Event], None] | None = None, **extra: Any) -> Result:
         """One answer from a fallback chain: ``models[0]``, then the next on its final failure."""
         messages = to_messages(prompt, system)
         rows = [{"messages": messages, "prompt": last_user_text(messages), "prompt_id": prompt_id_for(messages),
                  "task": None, "expected": None}]
         return await self._arun(rows, models, temperature, max_tokens, stream, cache, 1, timeout,
-                                on_event, extra, concurrency=1, progress=False, chain=True)
+                                on_event, extra, concurrency=1, progress=False, chain=True,
+                                retry=_retry_policy(retries, retry_policy))
 
     async def _arun(self, rows, models, temperature, max_tokens, stream, cache, n, timeout, on_event,
-                    extra, concurrency, progress, resume=None, chain=False) -> Result:
+                    extra, concurrency, progress, resume=None, chain=False, retry=None) -> Result:
         models = check_models(models)
         body = build_body(self.max_tokens if max_tokens is None else max_tokens, temperature, extra)
         repeats = _positive_int("n", n)
         concurrency = self.concurrency if concurrency is None else _positive_int("concurrency", concurrency)
         timeouts = {**self.timeouts, **normalise_timeouts(timeout)}
-        jobs = make_jobs(rows, models, body, bool(stream), bool(cache), repeats, timeouts, chain=chain)
-        run_id = resume or _new_run_id()
+        jobs = make_jobs(rows, models, body, bool(stream), bool(cache), repeats, timeouts, chain=chain, retry=retry)
+        run_id = self.last_run_id = resume or _new_run_id()
         if resume is not None:
             jobs = self._unfinished(jobs, resume)
         context = self._context()
@@ -181,7 +188,13 @@ class Lab:
         return self._loop_thread.run(self.acompare(prompt, models, **kwargs))
 
     def sweep(self, prompts: Any, models: Sequence[str], **kwargs: Any) -> Result:
-        return self._loop_thread.run(self.asweep(prompts, models, **kwargs))
+        try:
+            return self._loop_thread.run(self.asweep(prompts, models, **kwargs))
+        except KeyboardInterrupt:
+            if self.last_run_id:
+                print(f"llmlab: interrupted; finished calls are saved. Resume with "
+                      f"lab.sweep(..., resume={self.last_run_id!r})", file=sys.stderr)
+            raise
 
     def complete(self, prompt: Any, models: Sequence[str], **kwargs: Any) -> Result:
         return self._loop_thread.run(self.acomplete(prompt, models, **kwargs))
@@ -242,6 +255,14 @@ def _non_negative_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InputError(f"{name} must be a non-negative integer, not {value!r}")
     return value
+
+
+def _retry_policy(retries: int | None, policy: RetryPolicy | None) -> RetryPolicy | None:
+    if policy is not None and retries is not None:
+        raise InputError("pass either retries= or retry_policy=, not both")
+    if retries is not None:
+        return RetryPolicy(retries=_non_negative_int("retries", retries))
+    return policy
 
 
 def _new_run_id() -> str:

@@ -43,6 +43,7 @@ class Job:
     expected: str | None = None
     repeat: int = 0
     timeouts: dict[str, Timeouts] = field(default_factory=dict)
+    retry: RetryPolicy | None = None  # per-call policy; None: the Lab's
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
 
 
@@ -156,7 +157,7 @@ class Runner:
                 return outcome
             if not last and not outcome.got_text:
                 return outcome  # another model can answer now: no backoff sleep
-            wait = self.ctx.retry.wait_for(retry_number, outcome.retry_after_s)
+            wait = (job.retry or self.ctx.retry).wait_for(retry_number, outcome.retry_after_s)
             if wait is None:
                 return outcome
             retry_number += 1
