@@ -337,7 +337,7 @@ def session_costs(frames: Iterable[Any]):
         return pd.DataFrame(columns=columns)
     df = pd.concat(frames, ignore_index=True)
     rows = []
-    for model in dict.fromkeys(df["requested_model"]):
+    for model in sorted(set(df["requested_model"])):  # log order is finish order: not stable
         mine = df[df["requested_model"] == model]
         fresh = mine[~mine["cached"].astype(bool)]
         costs = fresh["cost_usd"].astype(float)

@@ -5,12 +5,10 @@ import numpy as np
 
 
 def plot_report(report, ax=None):
-    import matplotlib.pyplot as plt
+    # A standalone figure (no pyplot state): shown once in notebooks, safe from worker threads.
+    from .charts import _axes as figure_and_axes
 
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(10, 5.5))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, figsize=(10, 5.5))
     _single_models(ax, report.models)
     _threshold_curves(ax, report.threshold_curve)
     _random_lines(ax, report)
