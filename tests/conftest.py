@@ -19,3 +19,7 @@ def isolated_env(tmp_path, monkeypatch):
     (tmp_path / "home").mkdir()
     monkeypatch.chdir(tmp_path)
     return home
+
+
+# The embedded llama.cpp endpoint, started once per session for the end-to-end tests.
+from fixtures_local import local_server  # noqa: E402,F401

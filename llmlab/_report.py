@@ -1,0 +1,90 @@
+"""A self-contained HTML report of one run: summary table, embedded PNG charts, the answers.
+
+Everything that comes from a model or a DataFrame is HTML-escaped: model output is untrusted
+text and must not be able to inject markup or script into a page someone opens in a browser.
+"""
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+__all__ = ["render_report", "write_report"]
+
+ANSWER_COLUMNS = ("prompt_id", "task", "requested_model", "status", "latency_s", "ttft_s",
+                  "completion_tokens", "expected", "response_text", "error_message")
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;
+color:#222;padding:0 1rem}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
+th,td{border:1px solid #ddd;padding:.3rem .5rem;vertical-align:top;text-align:left}
+th{background:#f4f4f4}td.text{white-space:pre-wrap;max-width:420px}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}
+img{max-width:100%;border:1px solid #eee;margin:.5rem 0}.note{color:#666;font-size:.85rem}
+"""
+
+
+def _meta_html(meta: dict) -> str:
+    items = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>"
+                    for k, v in meta.items())
+    return f"<dl>{items}</dl>"
+
+
+def _charts_html(charts: dict[str, bytes]) -> str:
+    if not charts:
+        return "<p class='note'>No charts (matplotlib is not installed: pip install 'llmlab[notebook]').</p>"
+    parts = []
+    for name, png in charts.items():
+        data = base64.b64encode(png).decode("ascii")
+        label = html.escape(name.replace("_", " "))
+        parts.append(f"<figure><img alt='{label}' src='data:image/png;base64,{data}'>"
+                     f"<figcaption class='note'>{label}</figcaption></figure>")
+    return "\n".join(parts)
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return html.escape(str(value))
+
+
+def _answers_html(runs) -> str:
+    columns = [c for c in ANSWER_COLUMNS if c in runs.columns]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = []
+    for row in runs[columns].itertuples(index=False):
+        cells = "".join(f"<td class='text'>{_cell(v)}</td>" if c in ("response_text", "error_message")
+                        else f"<td>{_cell(v)}</td>" for c, v in zip(columns, row))
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def render_report(summary, runs, charts: dict[str, bytes], meta: dict,
+                  title: str = "llmlab demo report") -> str:
+    summary_table = summary.to_html(index=False, escape=True, na_rep="", float_format="{:.4g}".format)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{_STYLE}</style></head><body>
+<h1>{html.escape(title)}</h1>
+{_meta_html(meta)}
+<h2>Summary per model</h2>
+{summary_table}
+<p class="note">Latency is request sent → last byte; TTFT is time to the first streamed token;
+tokens/s is decode speed after the first token. The local server sends no token usage in streamed
+responses, so token counts are estimated locally. Local models cost nothing.</p>
+<h2>Charts</h2>
+{_charts_html(charts)}
+<h2>Answers</h2>
+{_answers_html(runs)}
+</body></html>
+"""
+
+
+def write_report(path, summary, runs, charts: dict[str, bytes], meta: dict,
+                 title: str = "llmlab demo report") -> Path:
+    path = Path(path)
+    path.write_text(render_report(summary, runs, charts, meta, title), encoding="utf-8")
+    return path

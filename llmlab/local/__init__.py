@@ -1,0 +1,31 @@
+"""The embedded local endpoint: llama-cpp-python's OpenAI-compatible server on 127.0.0.1.
+
+Two small models ship as PyPI packages, so llmlab works before you have a gateway key:
+
+* ``smollm2-135m`` — SmolLM2-135M-Instruct (instruction-tuned, chat format ``chatml``);
+* ``gemma-3-270m`` — Gemma 3 270M **base** model (not instruction-tuned): the cheap, weak model
+  of the pair. Messages are rendered as ``### Instruction:`` / ``### Response:`` text (chat
+  format ``llmlab-instruction``), with which the base model answers briefly and on topic; Gemma's
+  own turn template makes it echo the prompt.
+
+>>> from llmlab import local
+>>> with local.start() as server:            # both bundled models, free port
+...     print(server.base_url, server.models)
+>>> local.start(models=["smollm2-135m", ("mine", "/models/qwen.gguf")])
+
+The server answers one request at a time (others queue, and their latency includes the wait)
+and sends no ``usage`` in streamed responses (llmlab then counts tokens locally). Unknown model
+names get a 404. Settings: ``LLMLAB_LOCAL_PORT`` (port for :func:`ensure_running`),
+``LLMLAB_LOCAL_THREADS`` (threads per model), ``LLMLAB_MODEL_CACHE`` (assembled model files).
+Importing this package does not import llama_cpp; install the extra with
+``CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install "llmlab[local]"``.
+"""
+from __future__ import annotations
+
+from .._errors import LocalServerError
+from ._ensure import ensure_running
+from ._models import BundledModel, bundled_models, model_cache_dir
+from ._server import LocalServer, start
+
+__all__ = ["start", "ensure_running", "LocalServer", "LocalServerError", "BundledModel",
+           "bundled_models", "model_cache_dir"]
