@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from ._call import Redactor, Timeouts
+from ._call import Redactor
 from ._config import Endpoint, llmlab_home, read_key, resolve_endpoint
 from ._errors import ConfigError, InputError, LocalServerError
 from ._jobs import build_body, check_models, make_jobs, normalise_timeouts, prompt_rows, to_messages, last_user_text, prompt_id_for

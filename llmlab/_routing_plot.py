@@ -108,4 +108,5 @@ def _axes(ax, report) -> None:
     ax.grid(alpha=0.3)
     # outside the axes: policy points and the legend compete for the same corner otherwise
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    ax.figure.tight_layout()
+    if ax.figure.get_layout_engine() is None:  # our own figures use the constrained layout
+        ax.figure.tight_layout()

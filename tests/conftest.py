@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from fakeserver import FakeServer, ModelSpec
+
 _ISOLATED_VARS = (
     "LLMLAB_BASE_URL", "OPENAI_BASE_URL", "LLMLAB_API_KEY", "OPENAI_API_KEY",
     "LLMLAB_HOME", "LLMLAB_LOCAL_PORT",
@@ -19,6 +21,21 @@ def isolated_env(tmp_path, monkeypatch):
     (tmp_path / "home").mkdir()
     monkeypatch.chdir(tmp_path)
     return home
+
+
+@pytest.fixture
+def serve():
+    """serve(models, **kw) -> a started FakeServer, stopped at teardown."""
+    servers: list[FakeServer] = []
+
+    def _serve(models: dict[str, ModelSpec], **kw) -> FakeServer:
+        srv = FakeServer(models, **kw).start()
+        servers.append(srv)
+        return srv
+
+    yield _serve
+    for srv in servers:
+        srv.stop()
 
 
 # The embedded llama.cpp endpoint, started once per session for the end-to-end tests.

@@ -17,21 +17,6 @@ from fakeserver import FakeServer, ModelSpec, split_chunks, start_subprocess, st
 MSG = [{"role": "user", "content": "say something nice"}]  # 3 words
 
 
-@pytest.fixture
-def serve():
-    """serve(models, **kw) -> a started FakeServer, stopped at teardown."""
-    servers: list[FakeServer] = []
-
-    def _serve(models: dict[str, ModelSpec], **kw) -> FakeServer:
-        srv = FakeServer(models, **kw).start()
-        servers.append(srv)
-        return srv
-
-    yield _serve
-    for srv in servers:
-        srv.stop()
-
-
 def client(srv: FakeServer, **kw) -> OpenAI:
     return OpenAI(base_url=srv.base_url, api_key=kw.pop("api_key", "test"), max_retries=kw.pop("max_retries", 0), **kw)
 

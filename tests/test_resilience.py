@@ -44,20 +44,6 @@ def expected_backoffs(n: int, **kw) -> list[float]:
 
 
 @pytest.fixture
-def serve():
-    servers: list[FakeServer] = []
-
-    def _serve(models: dict[str, ModelSpec], **kw) -> FakeServer:
-        srv = FakeServer(models, **kw).start()
-        servers.append(srv)
-        return srv
-
-    yield _serve
-    for srv in servers:
-        srv.stop()
-
-
-@pytest.fixture
 def make_lab(tmp_path):
     labs: list[Lab] = []
 
