@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import uuid
-import weakref
 from typing import Any, Callable, Sequence
 
 import pandas as pd
@@ -60,7 +60,7 @@ class Lab:
         self.store = Store(db if db is not None else llmlab_home() / "runs.sqlite")
         self.counter = TokenCounter()
         self._loop_thread = LoopThread()
-        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._own_client = None  # (AsyncOpenAI, Redactor) bound to the Lab's own loop
         self._local_server = None
 
     # -- endpoint -----------------------------------------------------------------------------
@@ -90,19 +90,34 @@ class Lab:
             ) from exc
         return self._local_server.base_url
 
-    def _context(self) -> RunContext:
-        loop = asyncio.get_running_loop()
-        entry = self._clients.get(loop)
-        if entry is None:
-            import openai
+    @contextlib.asynccontextmanager
+    async def _session(self):
+        """A RunContext for the running loop. The Lab's own loop keeps one client (connections
+        are reused across calls); on a caller's loop (``await lab.acompare``) the client lives
+        for the call, since that loop may close before the Lab does."""
+        own = self._loop_thread.owns(asyncio.get_running_loop())
+        if own and self._own_client is not None:
+            yield self._run_context(*self._own_client)
+            return
+        entry = self._new_client()
+        if own:
+            self._own_client = entry
+            yield self._run_context(*entry)
+            return
+        try:
+            yield self._run_context(*entry)
+        finally:
+            await entry[0].close()
 
-            endpoint = self.endpoint
-            key = read_key(endpoint)
-            # llmlab owns retries (Retry-After, fallback, recording each attempt): the SDK's are off.
-            client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key=key, max_retries=0)
-            entry = (client, Redactor([key]))
-            self._clients[loop] = entry
-        client, redact = entry
+    def _new_client(self):
+        import openai
+
+        key = read_key(self.endpoint)
+        # llmlab owns retries (Retry-After, fallback, recording each attempt): the SDK's are off.
+        client = openai.AsyncOpenAI(base_url=self.endpoint.base_url, api_key=key, max_retries=0)
+        return client, Redactor([key])
+
+    def _run_context(self, client, redact: Redactor) -> RunContext:
         return RunContext(client=client, store=self.store, prices=self.prices, counter=self.counter,
                           limiter=self.limiter, retry=self.retry, redact=redact,
                           endpoint=self.endpoint.base_url, api_key_env=self.endpoint.api_key_env)
@@ -158,10 +173,10 @@ class Lab:
         run_id = self.last_run_id = resume or _new_run_id()
         if resume is not None:
             jobs = self._unfinished(jobs, resume)
-        context = self._context()
         bar = _progress_bar(len(jobs), progress)
         try:
-            await Runner(context, run_id, on_event, bar).run(jobs, concurrency)
+            async with self._session() as context:
+                await Runner(context, run_id, on_event, bar).run(jobs, concurrency)
         finally:
             if bar is not None:
                 bar.close()
@@ -219,7 +234,8 @@ class Lab:
         return self._loop_thread.run(self._alist_models())
 
     async def _alist_models(self) -> pd.DataFrame:
-        page = await self._context().client.models.list()
+        async with self._session() as context:
+            page = await context.client.models.list()
         rows = []
         for model in page.data:
             price = self.prices.lookup(model.id)
@@ -232,10 +248,9 @@ class Lab:
     def close(self) -> None:
         """Close HTTP clients, the background loop and the log. The embedded endpoint, if this
         Lab started it, stops when the process exits (other Labs may share it)."""
-        for loop, (client, _) in list(self._clients.items()):
-            if self._loop_thread.owns(loop):
-                self._loop_thread.run(client.close())
-        self._clients.clear()
+        if self._own_client is not None:
+            self._loop_thread.run(self._own_client[0].close())
+            self._own_client = None
         self._loop_thread.close()
         self.store.close()
 

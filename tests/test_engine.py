@@ -225,3 +225,22 @@ def test_unreachable_endpoint_is_an_error_row(tmp_path):
 def test_async_twins_return_same_shape(lab):
     res = asyncio.run(lab.acompare("Hi", models=["fast", "slow"], cache=False))
     assert list(res.df["requested_model"]) == ["fast", "slow"]
+
+
+def test_async_twin_on_a_short_lived_loop_leaves_nothing_behind(server, tmp_path):
+    """``asyncio.run(lab.acompare(...))`` closes its loop: the HTTP client must not outlive it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import asyncio, gc, sys; sys.path.insert(0, %r)\n"
+        "from llmlab import Lab\n"
+        "lab = Lab(base_url=%r, db=':memory:')\n"
+        "for _ in range(2):\n"
+        "    res = asyncio.run(lab.acompare('Hi', models=['fast'], cache=False))\n"
+        "    assert res.df['status'].eq('ok').all()\n"
+        "gc.collect(); lab.close(); print('done')\n"
+    ) % (str(tmp_path), server.base_url)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "done"
+    assert "Event loop is closed" not in out.stderr and "Traceback" not in out.stderr

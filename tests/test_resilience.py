@@ -238,7 +238,8 @@ def test_runner_honours_a_per_job_retry_policy(serve, make_lab):
     async def run(policy):
         job = Job(prompt_id="p", prompt="hi", messages=[{"role": "user", "content": "hi"}], models=["m"],
                   body={"max_tokens": 8}, stream=False, use_cache=False, retry=policy)
-        return await Runner(lab._context(), "run-per-job").run([job], concurrency=1)
+        async with lab._session() as context:
+            return await Runner(context, "run-per-job").run([job], concurrency=1)
 
     [attempts] = lab._loop_thread.run(run(RetryPolicy(retries=1, base_s=0.01, seed=0)))
     assert [a.attempt for a in attempts] == [1, 2] and len(chat_requests(srv)) == 2
