@@ -279,18 +279,19 @@ def _child_env() -> dict:
 
 
 def n_threads() -> int:
-    """Threads per model: ``$LLMLAB_LOCAL_THREADS``, else 2, leaving one core to the client.
+    """Threads per model: ``$LLMLAB_LOCAL_THREADS``, else 2 (the tiny models gain little past 2).
 
-    The client (kernel, SDK, SSE parsing) and the server's event loop need CPU too: on a 2-core
-    machine two compute threads get preempted and stall at every OpenMP barrier, and one thread
-    measured faster (53 vs 40-47 tok/s on smollm2-135m); the tiny models gain little past 2.
+    On 2 cores, measured on an idle machine with bench/bench_local.py, 2 threads decode faster
+    through the server than 1 (47.8–52.0 vs 41.2–44.7 tok/s on smollm2-135m); under heavy
+    background load 1 thread can win, because two compute threads get preempted at OpenMP
+    barriers — set ``LLMLAB_LOCAL_THREADS=1`` there.
     """
     value = os.environ.get("LLMLAB_LOCAL_THREADS", "").strip()
     if value:
         if not value.isdigit() or int(value) < 1:
             raise LocalServerError(f"LLMLAB_LOCAL_THREADS={value!r} is not a positive integer")
         return int(value)
-    return max(1, min(2, (os.cpu_count() or 1) - 1))
+    return 2
 
 
 def _spawn(specs: list[ModelSpec], port: int, workdir: Path, log_path: Path):
