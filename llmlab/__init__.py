@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib import import_module as _import_module
 
-from ._errors import ConfigError, InputError, LLMLabError, LocalServerError, StoreError
+from ._errors import ConfigError, EndpointError, InputError, LLMLabError, LocalServerError, StoreError
 
 __version__ = "0.1.0"
 
@@ -23,7 +23,7 @@ _LAZY = {
 
 __all__ = [
     "Lab", "Result", "Event", "Timeouts", "RetryPolicy", "Price", "PriceTable", "PriceWarning",
-    "LLMLabError", "ConfigError", "InputError", "StoreError", "LocalServerError",
+    "LLMLabError", "ConfigError", "InputError", "StoreError", "EndpointError", "LocalServerError",
     "CompareWidget", "load_ipython_extension", "unload_ipython_extension", "__version__",
 ]
 

@@ -21,7 +21,6 @@ __all__ = [
 
 # C0/C1 controls except \t and \n: ANSI escapes in model output must not drive the terminal.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-STATUSES = ("waiting", "streaming", "done", "error", "cancelled")
 _STATUS_COLOURS = {
     "waiting": "#888", "streaming": "#1f77b4", "done": "#2ca02c", "error": "#d62728",
     "cancelled": "#ff7f0e",
@@ -346,7 +345,7 @@ def session_costs(frames: Iterable[Any]):
             "unpriced_calls": int(costs.isna().sum()),
             "prompt_tokens": fresh["prompt_tokens"].sum(min_count=1),
             "completion_tokens": fresh["completion_tokens"].sum(min_count=1),
-            "cost_usd": costs.sum(min_count=1),
+            "cost_usd": costs.sum(min_count=1) if len(fresh) else 0.0,  # only cache hits: $0 now
         })
     table = pd.DataFrame(rows, columns=columns)
     total = {"model": "TOTAL", **{c: table[c].sum(min_count=1) for c in columns[1:]}}

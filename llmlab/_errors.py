@@ -7,13 +7,14 @@ catch one class. Messages are one line and say what to do next.
     ├── ConfigError        – no endpoint, bad key-variable name, bad price sheet, bad settings
     ├── InputError         – bad arguments to compare/sweep/complete (also a ValueError)
     ├── StoreError         – the SQLite run log cannot be opened or written
+    ├── EndpointError      – a non-model request to the endpoint failed (listing models)
     └── LocalServerError   – the embedded llama.cpp endpoint cannot start or died
 
 A failed *model call* is not an exception: it becomes a row with ``status="error"``.
 """
 from __future__ import annotations
 
-__all__ = ["LLMLabError", "ConfigError", "InputError", "StoreError", "LocalServerError"]
+__all__ = ["LLMLabError", "ConfigError", "InputError", "StoreError", "EndpointError", "LocalServerError"]
 
 
 class LLMLabError(Exception):
@@ -30,6 +31,10 @@ class InputError(LLMLabError, ValueError):
 
 class StoreError(LLMLabError):
     """The run log cannot be opened or written."""
+
+
+class EndpointError(LLMLabError):
+    """The endpoint refused or failed a request that is not a model call (e.g. /v1/models)."""
 
 
 class LocalServerError(LLMLabError):

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ._call import Redactor
 from ._config import Endpoint, llmlab_home, read_key, resolve_endpoint
-from ._errors import ConfigError, InputError, LocalServerError
+from ._errors import ConfigError, EndpointError, InputError, LocalServerError
 from ._jobs import build_body, check_models, make_jobs, normalise_timeouts, prompt_rows, to_messages, last_user_text, prompt_id_for
 from ._loop import LoopThread
 from ._pricing import PriceTable
@@ -235,7 +235,12 @@ class Lab:
 
     async def _alist_models(self) -> pd.DataFrame:
         async with self._session() as context:
-            page = await context.client.models.list()
+            try:
+                page = await context.client.models.list()
+            except Exception as exc:
+                # Not chained: the SDK's message may echo a key fragment (401), the redacted one may not.
+                raise EndpointError(f"cannot list models at {self.base_url}: "
+                                    f"{context.redact(_one_line(exc))}") from None
         rows = []
         for model in page.data:
             price = self.prices.lookup(model.id)

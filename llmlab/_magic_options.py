@@ -41,7 +41,9 @@ KNOWN_KEYS = (
 )
 _LIST_KEYS = frozenset({"model", "fallback"})
 # Keys the engine builds from the cell itself; passing them as body parameters would conflict.
-_RESERVED_KEYS = frozenset({"messages", "prompt", "models", "on_event", "stream_options"})
+# Engine arguments (not body parameters): forwarding them as **kwargs would bypass validation.
+_RESERVED_KEYS = frozenset({"messages", "prompt", "models", "on_event", "stream_options", "retries",
+                            "retry_policy", "timeout", "concurrency", "progress", "resume"})
 # Real endpoint parameters that look like near-misses of our keys (top_k ~ top_p) and must
 # pass through to the endpoint rather than trigger "did you mean".
 _PASSTHROUGH_KEYS = frozenset({
@@ -309,7 +311,12 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
     def replace(match: re.Match) -> str:
         if match.group(1):  # escaped: drop the backslash, keep the braces
             return match.group(0)[1:]
-        return str(_resolve(match.group(2).strip(), namespace))
+        ref = match.group(2).strip()
+        value = _resolve(ref, namespace)
+        try:
+            return str(value)
+        except Exception as exc:  # a user object's __str__: one line, not a traceback
+            raise OptionError(f"{{{{{ref}}}}}: str() of the value raised {type(exc).__name__}.") from None
 
     return _PLACEHOLDER_RE.sub(replace, text)
 
@@ -351,12 +358,14 @@ def _evaluate(node: ast.AST, ref: str, namespace: Mapping[str, Any]) -> Any:
             raise OptionError(
                 f"{{{{{ref}}}}}: {type(base).__name__} object has no attribute {node.attr!r}."
             ) from None
+        except Exception as exc:  # a property that raises: one line, not a traceback
+            raise OptionError(f"{{{{{ref}}}}}: reading .{node.attr} raised {type(exc).__name__}.") from None
     if isinstance(node, ast.Subscript):
         base = _evaluate(node.value, ref, namespace)
         index = _constant_index(node.slice, ref)
         try:
             return base[index]
-        except (KeyError, IndexError, TypeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any user __getitem__ failure is one line
             raise OptionError(f"{{{{{ref}}}}}: lookup [{index!r}] failed ({type(exc).__name__}).") from None
     raise OptionError(_bad_ref(ref))
 

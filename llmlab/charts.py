@@ -151,7 +151,8 @@ def _cost_table(df) -> list[dict[str, Any]]:
         known = costs.dropna()
         rows.append({
             "model": model,
-            "total": float(fresh.dropna().sum()) if fresh.notna().any() else math.nan,
+            # all calls replayed from the cache: nothing was spent now ($0), not "unknown"
+            "total": float(fresh.dropna().sum()) if fresh.notna().any() else (0.0 if fresh.empty else math.nan),
             "per_1k": float(known.mean() * 1000) if len(known) else math.nan,
             "unknown": int(costs.isna().sum()),
             "calls": len(part),

@@ -133,7 +133,7 @@ def main(argv=None) -> int:
 
     try:
         return _serve(args) if args.command == "serve" else _demo(args)
-    except LLMLabError as exc:
+    except (LLMLabError, OSError) as exc:  # OSError: an output folder that can't be made
         return _report_error(exc)
     except KeyboardInterrupt:
         print("\nllmlab: interrupted", file=sys.stderr)

@@ -255,12 +255,15 @@ class LLMMagics(Magics):
     def lab(self):
         """The Lab built from the current settings (built on first use)."""
         if self._lab is None:
-            from ._lab import Lab
-
-            s = self.settings
-            self._lab = Lab(base_url=s.base_url, api_key_env=s.api_key_env, db=s.db,
-                            concurrency=s.concurrency, max_tokens=s.max_tokens)
+            self._lab = self.new_lab()
         return self._lab
+
+    def new_lab(self):
+        from ._lab import Lab
+
+        s = self.settings
+        return Lab(base_url=s.base_url, api_key_env=s.api_key_env, db=s.db,
+                   concurrency=s.concurrency, max_tokens=s.max_tokens)
 
     def _engine_setting_changed(self, change) -> None:
         self.close()
@@ -400,8 +403,13 @@ class LLMMagics(Magics):
         if len(args) > 1 or (args and not (args[0].isdigit() and int(args[0]) >= 1)):
             raise UsageError("%llm history [n]: n must be a positive whole number.")
         n = int(args[0]) if args else 10
+        from ._display import clean_text
+
         frame = self._engine_call(lambda lab: lab.runs(limit=n))
-        return frame[[c for c in _HISTORY_COLUMNS if c in frame.columns]]
+        frame = frame[[c for c in _HISTORY_COLUMNS if c in frame.columns]].copy()
+        for column in frame.select_dtypes(include=["object", "string"]).columns:  # model text must not drive the terminal
+            frame[column] = frame[column].map(lambda v: v if v is None else clean_text(v))
+        return frame
 
     def _cmd_cost(self, args):
         self._no_args("cost", args)
@@ -414,7 +422,13 @@ class LLMMagics(Magics):
         self._no_args("compare", args)
         from .widgets import CompareWidget
 
-        return CompareWidget(lab=self._checked_lab())
+        # Its own Lab: a later %config change rebuilds (and closes) the magics' Lab, and a widget
+        # left open in another cell must keep working.
+        try:
+            lab = self.new_lab()
+        except Exception as exc:
+            raise UsageError(_one_line(exc)) from None
+        return CompareWidget(lab=lab)
 
     @staticmethod
     def _no_args(command: str, args) -> None:

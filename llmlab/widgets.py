@@ -157,9 +157,10 @@ class CompareWidget:
                 prompt, models=models, temperature=float(self.temperature.value),
                 max_tokens=int(self.max_tokens.value), cache=bool(self.cache.value),
                 on_event=self.live.on_event)
-        except Exception as exc:  # bad settings (e.g. max_tokens=0) are reported, not raised
+        except Exception as exc:  # e.g. the Lab was closed: reported in the widget, not raised
             self._set_status("error", _one_line(exc))
             self._set_running(False)
+            self._finished.set()
             return None
         self._started = time.monotonic()
         self.future.add_done_callback(self._on_done)

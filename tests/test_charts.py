@@ -157,3 +157,12 @@ def test_charts_do_not_import_matplotlib_at_import_time():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=str(__import__('pathlib').Path(charts.__file__).parents[1]))
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_cost_of_cache_replays_is_zero_not_unknown():
+    from llmlab._display import session_costs
+
+    df = pd.DataFrame({"requested_model": ["m", "m"], "cost_usd": [0.002, 0.002], "cached": [True, True],
+                       "status": ["ok", "ok"], "prompt_tokens": [10.0, 10.0], "completion_tokens": [5.0, 5.0]})
+    assert charts._cost_table(df)[0]["total"] == 0.0
+    assert session_costs([df]).set_index("model").loc["m", "cost_usd"] == 0.0

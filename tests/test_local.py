@@ -170,6 +170,14 @@ def test_cli_errors_are_one_line(capsys):
     assert "one --alias per --model" in capsys.readouterr().err
 
 
+def test_cli_bad_output_folder_is_one_line(capsys, tmp_path):
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("x")
+    assert cli_main(["demo", "--out", str(a_file / "sub"), "--n-prompts", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("llmlab: error:") and "Traceback" not in err
+
+
 def test_report_escapes_model_output():
     import pandas as pd
 

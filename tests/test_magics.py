@@ -392,3 +392,59 @@ def test_engine_errors_are_one_line_usage_errors(shell, llm, server, published, 
     assert "LLMLAB_TEST_MISSING_KEY" in str(info.value) and "\n" not in str(info.value)
     assert chat_requests(server) == []
     assert not any("── a" in d.get("text/plain", "") for d, _ in published)  # no empty board
+
+
+# --------------------------------------------------------------------------- edge cases found in review
+
+def test_history_shows_control_characters_instead_of_running_them(shell, llm, server):
+    server.set_model("ansi", ModelSpec(text="\x1b[31mRED\x1b]0;pwned\x07"))
+    shell.run_cell_magic("llm", "model=ansi", "colour me")
+    frame = shell.run_line_magic("llm", "history 1")
+    text = shell.display_formatter.format(frame)[0]["text/plain"]
+    assert "\x1b" not in text and "\\x1b" in frame["response_text"].iloc[0]
+
+
+@pytest.mark.parametrize("line", ["model=a timeout=5", "model=a retries=2", "model=a retry_policy=3",
+                                  "model=a concurrency=4"])
+def test_engine_arguments_are_not_forwarded_from_the_line(shell, llm, server, line):
+    with pytest.raises(UsageError, match="can't be set on the %%llm line"):
+        shell.run_cell_magic("llm", line, "hi")
+    assert chat_requests(server) == []
+
+
+def test_placeholder_whose_property_or_str_raises_is_one_line(shell, llm, server):
+    class Boom:
+        @property
+        def boom(self):
+            raise ValueError("property failed")
+
+        def __str__(self):
+            raise RuntimeError("str failed")
+
+    shell.user_ns["p"] = Boom()
+    for body, message in (("{{p.boom}}", "reading .boom raised ValueError"), ("{{p}}", r"str\(\) of the value")):
+        with pytest.raises(UsageError, match=message):
+            shell.run_cell_magic("llm", "model=a", body)
+    assert chat_requests(server) == []
+
+
+def test_models_listing_error_is_redacted(shell, monkeypatch):
+    secret = "sk-WRONGsecretvalue1234ABCD"
+    monkeypatch.setenv("MY_KEY", secret)
+    with FakeServer({"a": ModelSpec()}, api_key="the-right-key") as srv:
+        shell.run_line_magic("config", f'LLMLab.base_url = "{srv.base_url}"')
+        shell.run_line_magic("config", 'LLMLab.api_key_env = "MY_KEY"')
+        with pytest.raises(UsageError) as info:
+            shell.run_line_magic("llm", "models")
+    assert "cannot list models" in str(info.value)
+    assert "ABCD" not in str(info.value) and secret not in str(info.value)
+
+
+def test_compare_widget_survives_a_config_change(shell, llm, server):
+    pytest.importorskip("ipywidgets")
+    widget = shell.run_line_magic("llm", "compare")
+    shell.run_line_magic("config", "LLMLab.max_tokens = 100")  # rebuilds (and closes) the magics' Lab
+    widget.prompt.value, widget.models.value = "hi", ("a",)
+    widget.run()
+    result = widget.wait(30)
+    assert result is not None and (result.df["status"] == "ok").all()

@@ -135,3 +135,13 @@ def test_live_columns_escape_model_names_and_throttle():
     live.flush()
     assert "partial" in live._views["<b>m</b>"].value
     live.close()
+
+
+def test_a_run_that_cannot_start_does_not_leave_the_widget_running(lab):
+    widget = CompareWidget(lab=lab)
+    widget.prompt.value, widget.models.value = "hi", ("fast",)
+    lab.close()  # submitting now fails
+    lab.submit_compare = lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("closed"))
+    assert widget.run() is None
+    assert not widget.running and not widget.run_button.disabled
+    widget.wait(0.1)  # returns at once instead of "still running"
