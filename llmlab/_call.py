@@ -64,8 +64,7 @@ class _Stream:
     tool_calls: dict[int, dict] = field(default_factory=dict)
     reasoning_chars: int = 0
     t_first: float | None = None
-    t_first_content: float | None = None
-    t_last_content: float | None = None
+    t_last: float | None = None
     content_deltas: int = 0
     served_model: str | None = None
     finish_reason: str | None = None
@@ -152,6 +151,9 @@ async def _send(client: openai.AsyncOpenAI, spec: CallSpec, state: _Stream, on_d
         return
     async for chunk in parsed:
         _read_chunk(chunk, state, on_delta)
+    if state.finish_reason is None:
+        # A proxy that closes the stream cleanly mid-answer: not an answer to log as ok or cache.
+        raise _IncompleteStream("the stream ended without a finish_reason (cut short upstream)")
 
 
 def _http_timeout(timeouts: Timeouts):
@@ -195,6 +197,8 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
             continue
         reasoning = _extra(delta, "reasoning_content") or _extra(delta, "reasoning")
         produced = bool(delta.content) or bool(delta.tool_calls) or bool(reasoning)
+        if produced:
+            state.t_last = now
         if produced and state.t_first is None:
             state.t_first = now
             if state.on_first is not None:
@@ -206,8 +210,6 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
         if delta.content:
             state.text.append(delta.content)
             state.content_deltas += 1
-            state.t_first_content = state.t_first_content or now
-            state.t_last_content = now
             if on_delta is not None:
                 on_delta(delta.content)
 
@@ -232,6 +234,10 @@ class _MalformedBody(Exception):
     pass
 
 
+class _IncompleteStream(Exception):
+    pass
+
+
 def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, redact: Redactor) -> None:
     got_text = bool(state.text and "".join(state.text))
     outcome.got_text = got_text
@@ -245,6 +251,9 @@ def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, 
         if exc.status_code == 404:
             message = f"model {spec.model!r} not found at the endpoint (HTTP 404): {message}"
         _fail(outcome, kind, redact(message), state)
+    elif isinstance(exc, _IncompleteStream):
+        outcome.retryable = True
+        _fail(outcome, "StreamCut" if got_text else "IncompleteStream", str(exc), state)
     elif isinstance(exc, _DeadlineExceeded):
         outcome.retryable = True
         _fail(outcome, "FirstTokenTimeout" if exc.kind == "first token" else "Timeout", str(exc), state)
@@ -321,8 +330,10 @@ def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCoun
         record.ttft_s = state.t_first - t0
     _fill_tokens(record, spec, state, counter)
     _fill_cost(record, spec, state, prices)
-    if state.t_first_content is not None and state.t_last_content is not None:
-        span = state.t_last_content - state.t_first_content
+    # completion_tokens counts reasoning and tool-call tokens too, so the window spans every
+    # generated delta, not only content.
+    if state.t_first is not None and state.t_last is not None:
+        span = state.t_last - state.t_first
         if span > 0 and record.completion_tokens > 1:
             record.output_tokens_per_s = (record.completion_tokens - 1) / span
 

@@ -20,7 +20,9 @@ BASE_URL_VARS = ("LLMLAB_BASE_URL", "OPENAI_BASE_URL")
 KEY_VARS = ("LLMLAB_API_KEY", "OPENAI_API_KEY")
 # Local servers (llama.cpp, vLLM without --api-key) ignore the key, but the SDK insists on one.
 PLACEHOLDER_KEY = "llmlab-no-key"
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Upper-case only: keys such as 'gsk_…' or 'hf_…' are valid identifiers, so a looser rule would
+# accept a pasted key as a "name" and store it in every row.
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,11 @@ def _lookup(name: str, dotenv: dict[str, str]) -> str | None:
 
 
 def check_env_name(name: str) -> str:
-    if not _ENV_NAME.match(name or ""):
+    if not isinstance(name, str) or not _ENV_NAME.match(name):
         # Never echo the value: a user may have pasted a key where a variable name belongs.
         raise ConfigError(
-            "api_key_env must be the NAME of an environment variable (e.g. 'OPENROUTER_API_KEY'), "
-            "not a key value; put the key in that variable or in ./.env"
+            "api_key_env must be the upper-case NAME of an environment variable (e.g. "
+            "'OPENROUTER_API_KEY'), not a key value; put the key in that variable or in ./.env"
         )
     return name
 
@@ -74,6 +76,8 @@ def resolve_endpoint(base_url: str | None = None, api_key_env: str | None = None
 
 
 def _check_url(url: str) -> str:
+    if not isinstance(url, str):
+        raise ConfigError(f"base_url must be a string such as 'http://localhost:4000/v1', not {type(url).__name__}")
     url = url.strip().rstrip("/")
     if not re.match(r"^https?://[^\s/]+", url):
         raise ConfigError(

@@ -17,7 +17,8 @@ from ._runner import Job
 __all__ = ["to_messages", "check_models", "build_body", "prompt_rows", "normalise_timeouts", "prompt_id_for", "make_jobs"]
 
 # Engine arguments that must never travel to the endpoint as body keys.
-_RESERVED = {"model", "messages", "stream", "stream_options", "retries", "retry_policy", "timeout"}
+_RESERVED = {"model", "messages", "stream", "stream_options", "retries", "retry_policy", "timeout", "n",
+             "concurrency", "progress", "resume", "on_event"}
 
 
 def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
@@ -30,6 +31,10 @@ def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
         for m in messages:
             if "role" not in m or "content" not in m:
                 raise InputError("each message needs 'role' and 'content', e.g. {'role': 'user', 'content': 'Hi'}")
+        try:
+            json.dumps(messages, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"messages must be JSON values (strings, lists, dicts): {exc}") from exc
     else:
         raise InputError("the prompt must be a non-empty string or a list of {'role', 'content'} messages")
     if system is not None:
@@ -160,6 +165,10 @@ def normalise_timeouts(timeout: Any) -> dict[str, Timeouts]:
 
 def _one_timeout(value: Any) -> Timeouts:
     if isinstance(value, Timeouts):
+        for name in ("connect", "first_token", "total"):
+            limit = getattr(value, name)
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0):
+                raise InputError(f"Timeouts.{name} must be seconds > 0 or None, not {limit!r}")
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
         return Timeouts(total=float(value))

@@ -55,7 +55,7 @@ class Lab:
         self.timeouts = normalise_timeouts(timeout)
         self.retry = _retry_policy(retries, retry_policy) or RetryPolicy()
         self.last_run_id: str | None = None
-        self.limiter = RateLimiter(rpm, tpm)
+        self.limiter = RateLimiter(_optional_rate("rpm", rpm), _optional_rate("tpm", tpm))
         self.quiet = quiet
         self.store = Store(db if db is not None else llmlab_home() / "runs.sqlite")
         self.counter = TokenCounter()
@@ -253,6 +253,7 @@ class Lab:
     def close(self) -> None:
         """Close HTTP clients, the background loop and the log. The embedded endpoint, if this
         Lab started it, stops when the process exits (other Labs may share it)."""
+        self._loop_thread.cancel_all()  # in-flight calls end as Cancelled rows; their futures resolve
         if self._own_client is not None:
             self._loop_thread.run(self._own_client[0].close())
             self._own_client = None
@@ -275,6 +276,14 @@ def _non_negative_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InputError(f"{name} must be a non-negative integer, not {value!r}")
     return value
+
+
+def _optional_rate(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InputError(f"{name} must be a number > 0 (per minute), not {value!r}")
+    return float(value)
 
 
 def _retry_policy(retries: int | None, policy: RetryPolicy | None) -> RetryPolicy | None:

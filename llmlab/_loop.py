@@ -71,6 +71,23 @@ class LoopThread:
     def owns(self, loop: asyncio.AbstractEventLoop) -> bool:
         return loop is self._loop and not loop.is_closed()
 
+    def cancel_all(self, grace_s: float = _CANCEL_GRACE_S) -> None:
+        """Cancel every task on the loop and wait (bounded) for their clean-up."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or not loop.is_running():
+            return
+
+        async def cancel_others():
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            asyncio.run_coroutine_threadsafe(cancel_others(), loop).result(grace_s)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            pass
+
     def close(self) -> None:
         with self._lock:
             loop, thread = self._loop, self._thread

@@ -88,4 +88,5 @@ class RateLimiter:
         if self._tokens is None or actual != actual:  # NaN: usage unknown, keep the estimate
             return
         with self._lock:
-            self._tokens.level += estimated - actual
+            taken = min(estimated, self._tokens.capacity)  # reserve() never takes more than this
+            self._tokens.level += taken - actual

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -74,8 +73,9 @@ class RunContext:
 
 def cache_key(endpoint: str, model: str, job: Job) -> str:
     body = {k: v for k, v in job.body.items() if k not in _NOT_CACHE_KEYS}
-    payload = json.dumps({"endpoint": endpoint, "model": model, "messages": job.messages,
-                          "body": body, "repeat": job.repeat}, sort_keys=True, default=str)
+    # stream is part of the key: a replayed non-streamed row has no TTFT to give a streamed request
+    payload = json.dumps({"endpoint": endpoint, "model": model, "messages": job.messages, "body": body,
+                          "stream": job.stream, "repeat": job.repeat}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -100,9 +100,13 @@ class Runner:
                 results[index] = await self._run_job(jobs[index], results[index])
             self._advance()
 
-        async with asyncio.TaskGroup() as group:
-            for index in pending:
-                group.create_task(one(index))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index in pending:
+                    group.create_task(one(index))
+        except ExceptionGroup as group_error:
+            # The first failure (e.g. StoreError), not a TaskGroup wrapper, reaches the caller.
+            raise group_error.exceptions[0]
         return results
 
     def _replay_cached(self, jobs: list[Job], results: list[list[Record]]) -> list[int]:
@@ -215,6 +219,5 @@ class Runner:
 
 
 def _total_tokens(record: Record) -> float:
-    total = record.prompt_tokens + record.completion_tokens
-    return total if not math.isnan(total) else math.nan
+    return record.prompt_tokens + record.completion_tokens  # NaN when usage is unknown
 

@@ -60,6 +60,6 @@ class TokenCounter:
         for message in messages:
             content = message.get("content")
             if isinstance(content, list):  # multi-part content: count the text parts
-                content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+                content = " ".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
             total += PER_MESSAGE_TOKENS + self.count(content if isinstance(content, str) else "")
         return total

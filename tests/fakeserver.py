@@ -81,6 +81,7 @@ class ModelSpec:
     truncate_after: int | None = None
     malformed: bool = False
     context_limit: int | None = None
+    no_finish: bool = False  # a stream that ends cleanly ([DONE]) without a finish_reason chunk
 
     def __post_init__(self) -> None:
         # JSON configs (subprocess mode) deliver lists.
@@ -457,7 +458,8 @@ class _StreamWriter:
         self._generate()
         if self.spec.truncate_after is not None:
             self._cut()  # fewer chunks than truncate_after: still cut before the finish chunk
-        self._event(self._chunk({}, finish=self.answer.finish_reason))
+        if not self.spec.no_finish:
+            self._event(self._chunk({}, finish=self.answer.finish_reason))
         if self.include_usage and self.spec.usage:
             self._event({**self.base, "choices": [], "usage": self.answer.usage})
         self._done()

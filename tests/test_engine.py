@@ -242,3 +242,76 @@ def test_async_twin_closes_its_client_with_the_call(server):
     lab.compare("Hi", models=["fast"], cache=False)  # the Lab's own loop keeps its client for reuse
     assert len(server._conns) >= 1
     lab.close()
+
+
+def test_stream_closed_cleanly_without_finish_is_an_error_and_not_cached(lab, server):
+    server.set_model("halfway", ModelSpec(text="The answer is", no_finish=True))
+    first = lab.compare("Hi", models=["halfway"]).df
+    assert first["status"].eq("error").all() and first["error_type"].iloc[0] == "StreamCut"
+    assert first["response_text"].iloc[-1] == "The answer is"
+    again = lab.compare("Hi", models=["halfway"]).df
+    assert not again["cached"].any()
+
+
+def test_decode_speed_spans_reasoning_tokens_too(lab, server):
+    server.set_model("reasoner", ModelSpec(text="short answer here", reasoning=" ".join(["think"] * 40),
+                                           token_delay_s=0.01))
+    row = lab.compare("Hi", models=["reasoner"], cache=False).df.iloc[0]
+    # 43 generated tokens over ~0.42 s of deltas: ~100 tokens/s, not 43 tokens over 2 content deltas
+    assert 40 <= row["output_tokens_per_s"] <= 150
+
+
+def test_cache_separates_streamed_and_plain_calls(lab, server):
+    plain = lab.compare("Same", models=["slow"], stream=False).df.iloc[0]
+    streamed = lab.compare("Same", models=["slow"], stream=True).df.iloc[0]
+    assert not streamed["cached"] and streamed["ttft_s"] > 0 and math.isnan(plain["ttft_s"])
+
+
+def test_close_with_a_call_in_flight_resolves_the_future(server, tmp_path):
+    server.set_model("sleepy", ModelSpec(text="late", delay_s=3))
+    lab = Lab(base_url=server.base_url, db=tmp_path / "log.sqlite")
+    future = lab.submit_compare("Hi", models=["sleepy"], cache=False)
+    import time
+
+    time.sleep(0.5)
+    lab.close()
+    assert future.done() and future.finished.wait(1)
+    with Lab(base_url=server.base_url, db=tmp_path / "log.sqlite") as again:
+        assert list(again.runs()["error_type"]) == ["Cancelled"]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda url: Lab(base_url=url, api_key_env="gsk_4f9aSECRETSECRET12XyZ", db=":memory:"), "upper-case NAME"),
+    (lambda url: Lab(base_url=123, db=":memory:"), "base_url must be a string"),
+    (lambda url: Lab(base_url=url, api_key_env=123, db=":memory:"), "NAME"),
+    (lambda url: Lab(base_url=url, rpm="60", db=":memory:"), "rpm must be"),
+])
+def test_bad_constructor_arguments_are_clear(server, make, message):
+    from llmlab import LLMLabError
+
+    with pytest.raises(LLMLabError, match=message) as info:
+        make(server.base_url)
+    assert "SECRET" not in str(info.value)
+
+
+def test_bad_messages_timeouts_and_foreign_options_are_input_errors(lab, server):
+    from llmlab import Timeouts
+
+    with pytest.raises(InputError, match="JSON"):
+        lab.compare([{"role": "user", "content": {"a set"}}], models=["fast"])
+    with pytest.raises(InputError, match="Timeouts.total"):
+        lab.compare("Hi", models=["fast"], timeout=Timeouts(total=-1))
+    with pytest.raises(InputError, match="'n' cannot"):
+        lab.complete("Hi", models=["fast"], n=2)
+    assert server.requests == []
+
+
+def test_store_failure_is_the_store_error_not_a_task_group(lab, monkeypatch):
+    from llmlab import StoreError
+
+    def broken(*args, **kwargs):
+        raise StoreError("cannot write to run log: disk full")
+
+    monkeypatch.setattr(lab.store, "insert", broken)
+    with pytest.raises(StoreError, match="disk full"):
+        lab.compare("Hi", models=["fast"], cache=False)
