@@ -313,7 +313,9 @@ def _wait_ready(process, port: int, log_path: Path, timeout: float) -> None:
         code = process.poll()
         if code is not None:
             raise _died(log_path, code)
-        if probe(port, timeout=1.0) is not None:
+        health = probe(port, timeout=1.0)
+        # Only our own child counts: another server may have taken the port since we checked it.
+        if health is not None and health.get("pid") == process.pid:
             return
         time.sleep(0.1)
     _terminate_group(process.pid, process)
