@@ -38,36 +38,38 @@ async def raw_sdk_calls(client: openai.AsyncOpenAI, n: int) -> float:
     return (time.perf_counter() - start) / n
 
 
-async def llmlab_calls(lab: Lab, n: int, offset: int) -> float:
+def llmlab_calls(lab: Lab, n: int, offset: int) -> float:
     prompts = [MESSAGES[0]["content"] + f" ({offset + i})" for i in range(n)]
     start = time.perf_counter()
-    res = await lab.asweep(prompts, models=["instant"], concurrency=1, cache=False, progress=False)
+    res = lab.sweep(prompts, models=["instant"], concurrency=1, cache=False, progress=False)
     elapsed = (time.perf_counter() - start) / n
     assert (res.df["status"] == "ok").all() and len(res.df) == n
     return elapsed
 
 
-async def _interleaved(base_url: str, db: Path, rounds: int, per_round: int) -> tuple[list, list]:
-    # Alternating rounds in one loop: this machine's speed drifts by ±20 % over a minute, which
-    # would swamp a 5 % difference measured in two separate blocks.
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0)
-    lab = Lab(base_url=base_url, db=db, prices={"instant": {"input_cost_per_token": 0, "output_cost_per_token": 0}})
-    await raw_sdk_calls(client, 10)
-    await llmlab_calls(lab, 10, -10)
+async def _client(base_url: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0)
+
+
+def overhead(base_url: str, tmp: Path, rounds: int = 8, per_round: int = 50) -> None:
+    # Both sides run on the Lab's own loop thread with one long-lived client each, in alternating
+    # rounds: this VM's speed drifts by ±20 % over a minute, which would swamp a 5 % difference
+    # measured in two separate blocks. llmlab's side is the public sync sweep (thread hop,
+    # log writes and the result DataFrame included).
+    lab = Lab(base_url=base_url, db=tmp / "overhead.sqlite",
+              prices={"instant": {"input_cost_per_token": 0, "output_cost_per_token": 0}})
+    run = lab._loop_thread.run
+    client = run(_client(base_url))
+    run(raw_sdk_calls(client, 10))
+    llmlab_calls(lab, 10, -10)
     raw, ours = [], []
     for r in range(rounds):
-        raw.append(await raw_sdk_calls(client, per_round))
-        ours.append(await llmlab_calls(lab, per_round, r * per_round))
-    await client.close()
-    return raw, ours
-
-
-def overhead(base_url: str, tmp: Path) -> None:
-    raw, ours = asyncio.run(_interleaved(base_url, tmp / "overhead.sqlite", rounds=8, per_round=50))
+        raw.append(run(raw_sdk_calls(client, per_round)))
+        ours.append(llmlab_calls(lab, per_round, r * per_round))
+    run(client.close())
     r, o = statistics.median(raw), statistics.median(ours)
-    print(f"1. per-call time, streamed, concurrency 1, log on (median of 8 interleaved rounds of 50): "
-          f"raw SDK {r * 1e3:.2f} ms, llmlab {o * 1e3:.2f} ms -> ratio {o / r:.3f} (target <= 1.05)")
-    lab = Lab(base_url=base_url, db=tmp / "single.sqlite")
+    print(f"1. per-call time, streamed, concurrency 1, log on (median of {rounds} interleaved rounds of "
+          f"{per_round}): raw SDK {r * 1e3:.2f} ms, llmlab {o * 1e3:.2f} ms -> ratio {o / r:.3f} (target <= 1.05)")
     lab.compare("warm", models=["instant"], cache=False)
     times = []
     for i in range(50):
