@@ -45,7 +45,6 @@ DEMO_PROMPTS = (
     ("creative-haiku", "creative", "Write a haiku about rain.", None),
     ("creative-name", "creative", "Suggest a name for a friendly robot.", None),
 )
-CHART_NAMES = ("latency", "ttft", "throughput", "cost", "cost_vs_latency")
 
 
 @dataclass
@@ -125,9 +124,9 @@ def _render_charts(runs, result: DemoOutput) -> dict[str, bytes]:
         result.skipped_charts = [f"all ({exc})"]
         return {}
     images = {}
-    for name in CHART_NAMES:
+    for name, draw in charts.CHARTS.items():
         try:
-            fig = getattr(charts, name)(runs)
+            fig = draw(runs)
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
             images[name] = buf.getvalue()

@@ -37,5 +37,10 @@ class EndpointError(LLMLabError):
     """The endpoint refused or failed a request that is not a model call (e.g. /v1/models)."""
 
 
+# The one install command that builds llama.cpp the way that works on every CPU (native flags
+# crash with a general protection fault in libggml-cpu on some).
+INSTALL_LOCAL = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install "llmlab[local]"'
+
+
 class LocalServerError(LLMLabError):
     """The embedded local endpoint cannot start, or it died."""

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ._call import Redactor
 from ._config import Endpoint, llmlab_home, read_key, resolve_endpoint
-from ._errors import ConfigError, EndpointError, InputError, LocalServerError
+from ._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError
 from ._jobs import build_body, check_models, make_jobs, normalise_timeouts, prompt_rows, to_messages, last_user_text, prompt_id_for
 from ._loop import LoopThread
 from ._pricing import PriceTable
@@ -23,13 +23,22 @@ from ._tokens import TokenCounter
 
 __all__ = ["Lab"]
 
-_INSTALL_LOCAL = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install "llmlab[local]"'
 
 
 def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"{name} must be a positive integer, not {value!r}")
+    return _int_at_least(name, value, 1, "a positive integer")
+
+
+def _int_at_least(name: str, value: Any, minimum: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(f"{name} must be {what}, not {value!r}")
     return value
+
+
+def _single_prompt_row(prompt: Any, system: str | None) -> dict:
+    messages = to_messages(prompt, system)
+    return {"messages": messages, "prompt": last_user_text(messages), "prompt_id": prompt_id_for(messages),
+            "task": None, "expected": None}
 
 
 class Lab:
@@ -86,7 +95,7 @@ class Lab:
         except (ImportError, LocalServerError) as exc:
             raise ConfigError(
                 "no endpoint configured: pass Lab(base_url=...) or set LLMLAB_BASE_URL (or OPENAI_BASE_URL); "
-                f"the embedded local endpoint is unavailable ({_one_line(exc)}); install it with {_INSTALL_LOCAL}"
+                f"the embedded local endpoint is unavailable ({_one_line(exc)}); install it with {INSTALL_LOCAL}"
             ) from exc
         return self._local_server.base_url
 
@@ -129,9 +138,7 @@ class Lab:
                        retry_policy: RetryPolicy | None = None,
                        on_event: Callable[[Event], None] | None = None, **extra: Any) -> Result:
         """One prompt across ``models`` (each ``n`` times), concurrently."""
-        messages = to_messages(prompt, system)
-        rows = [{"messages": messages, "prompt": last_user_text(messages), "prompt_id": prompt_id_for(messages),
-                 "task": None, "expected": None}]
+        rows = [_single_prompt_row(prompt, system)]
         return await self._arun(rows, models, temperature, max_tokens, stream, cache, n, timeout,
                                 on_event, extra, concurrency=None, progress=False,
                                 retry=_retry_policy(retries, retry_policy))
@@ -155,9 +162,7 @@ class Lab:
                         retry_policy: RetryPolicy | None = None,
                         on_event: Callable[[Event], None] | None = None, **extra: Any) -> Result:
         """One answer from a fallback chain: ``models[0]``, then the next on its final failure."""
-        messages = to_messages(prompt, system)
-        rows = [{"messages": messages, "prompt": last_user_text(messages), "prompt_id": prompt_id_for(messages),
-                 "task": None, "expected": None}]
+        rows = [_single_prompt_row(prompt, system)]
         return await self._arun(rows, models, temperature, max_tokens, stream, cache, 1, timeout,
                                 on_event, extra, concurrency=1, progress=False, chain=True,
                                 retry=_retry_policy(retries, retry_policy))
@@ -272,12 +277,6 @@ class Lab:
                 f"concurrency={self.concurrency}, max_tokens={self.max_tokens}, prices={self.prices.name!r})")
 
 
-def _non_negative_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InputError(f"{name} must be a non-negative integer, not {value!r}")
-    return value
-
-
 def _optional_rate(name: str, value: Any) -> float | None:
     if value is None:
         return None
@@ -290,7 +289,7 @@ def _retry_policy(retries: int | None, policy: RetryPolicy | None) -> RetryPolic
     if policy is not None and retries is not None:
         raise InputError("pass either retries= or retry_policy=, not both")
     if retries is not None:
-        return RetryPolicy(retries=_non_negative_int("retries", retries))
+        return RetryPolicy(retries=_int_at_least("retries", retries, 0, "a non-negative integer"))
     return policy
 
 

