@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import openai  # noqa: E402
-
 from fakeserver import start_subprocess, stop_subprocess  # noqa: E402
+
 from llmlab import Lab  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "Explain the TCP handshake in one paragraph."}]

@@ -135,7 +135,7 @@ def _report(results, n_threads, args, version) -> None:
               f"max {max(values):.1f}; {tokens:.0f} tokens/run; {cpu_ms[name]:.1f} CPU-ms/token)")
     # Each repeat runs both sides back to back, so per-repeat ratios cancel slow drifts in
     # background load that the two medians alone would mix into the comparison.
-    paired = statistics.median(s / i for s, i in zip(rates["server"], rates["in-process"]))
+    paired = statistics.median(s / i for s, i in zip(rates["server"], rates["in-process"], strict=True))
     verdict = "OK" if paired >= 0.9 else "BELOW TARGET"
     print(f"decode speed ratio server/in-process: {paired:.2f} (median of paired runs; "
           f"target >= 0.90: {verdict})")

@@ -13,9 +13,10 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import openai
 
@@ -95,7 +96,7 @@ async def call_model(client: openai.AsyncOpenAI, spec: CallSpec, record: Record,
                      counter: TokenCounter, prices: PriceTable, redact: Redactor,
                      on_delta: Callable[[str], None] | None = None) -> Outcome:
     """Send one request and fill ``record``; never raises for endpoint errors."""
-    record.started_at = datetime.now(timezone.utc).isoformat()
+    record.started_at = datetime.now(UTC).isoformat()
     t0 = time.perf_counter()
     state = _Stream(t0=t0)
     outcome = Outcome(record)
@@ -262,7 +263,8 @@ def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, 
         kind = "StreamCut" if got_text else type(exc).__name__
         _fail(outcome, kind, redact(_one_line(str(exc) or type(exc).__name__)), state)
     elif isinstance(exc, (_MalformedBody, json.JSONDecodeError, openai.APIResponseValidationError)):
-        _fail(outcome, "MalformedResponse", redact(_one_line(f"the endpoint sent a body that is not valid JSON: {exc}")), state)
+        message = _one_line(f"the endpoint sent a body that is not valid JSON: {exc}")
+        _fail(outcome, "MalformedResponse", redact(message), state)
     else:  # httpx/httpcore errors raised mid-stream are not wrapped by the SDK
         outcome.retryable = _is_transport_error(exc)
         kind = "StreamCut" if (got_text or state.t_first) and outcome.retryable else type(exc).__name__
@@ -313,8 +315,8 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCounter,

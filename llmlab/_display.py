@@ -11,8 +11,9 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 __all__ = [
     "Board", "Column", "Throttle", "esc", "clean_text", "metrics_line", "column_html",

@@ -8,13 +8,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ._call import Timeouts
 from ._errors import InputError
 from ._runner import Job
 
-__all__ = ["to_messages", "check_models", "build_body", "prompt_rows", "normalise_timeouts", "prompt_id_for", "make_jobs"]
+__all__ = ["to_messages", "check_models", "build_body", "prompt_rows", "normalise_timeouts", "prompt_id_for",
+           "make_jobs"]
 
 # Engine arguments that must never travel to the endpoint as body keys.
 _RESERVED = {"model", "messages", "stream", "stream_options", "retries", "retry_policy", "timeout", "n",
@@ -72,7 +74,8 @@ def check_models(models: Any) -> list[str]:
 def build_body(max_tokens: Any, temperature: Any, extra: dict) -> dict:
     bad = _RESERVED & extra.keys()
     if bad:
-        raise InputError(f"{sorted(bad)[0]!r} cannot be passed as an extra body parameter; use the argument of the same name")
+        raise InputError(f"{sorted(bad)[0]!r} cannot be passed as an extra body parameter; "
+                         "use the argument of the same name")
     body: dict = {}
     if "max_completion_tokens" not in extra:  # some models accept only this name; never send both
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:

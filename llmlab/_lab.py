@@ -5,14 +5,24 @@ import asyncio
 import contextlib
 import sys
 import uuid
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pandas as pd
 
 from ._call import Redactor
 from ._config import Endpoint, llmlab_home, read_key, resolve_endpoint
 from ._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError
-from ._jobs import build_body, check_models, make_jobs, normalise_timeouts, prompt_rows, to_messages, last_user_text, prompt_id_for
+from ._jobs import (
+    build_body,
+    check_models,
+    last_user_text,
+    make_jobs,
+    normalise_timeouts,
+    prompt_id_for,
+    prompt_rows,
+    to_messages,
+)
 from ._loop import LoopThread
 from ._pricing import PriceTable
 from ._resilience import RateLimiter, RetryPolicy
@@ -265,7 +275,7 @@ class Lab:
         self._loop_thread.close()
         self.store.close()
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -21,8 +21,9 @@ import json
 import keyword
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["OptionError", "MagicOptions", "parse_options", "interpolate", "placeholders", "KNOWN_KEYS"]
 

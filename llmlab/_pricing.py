@@ -12,10 +12,11 @@ import math
 import re
 import threading
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ._errors import ConfigError
 
@@ -65,7 +66,7 @@ class PriceTable:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, source: Any = None) -> "PriceTable":
+    def load(cls, source: Any = None) -> PriceTable:
         if source is None:
             return cls.bundled()
         if isinstance(source, PriceTable):
@@ -77,14 +78,14 @@ class PriceTable:
         raise ConfigError(f"prices must be a dict, a JSON file path or a PriceTable, not {type(source).__name__}")
 
     @classmethod
-    def bundled(cls) -> "PriceTable":
+    def bundled(cls) -> PriceTable:
         text = resources.files("llmlab").joinpath("data/prices.json").read_text(encoding="utf-8")
         data = json.loads(text)
         meta = data["_meta"]
         return cls._from_mapping(data["models"], f"{meta['name']} ({meta['date']})")
 
     @classmethod
-    def _from_file(cls, path: Path) -> "PriceTable":
+    def _from_file(cls, path: Path) -> PriceTable:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -96,7 +97,7 @@ class PriceTable:
         return cls.bundled().updated(table)
 
     @classmethod
-    def _from_mapping(cls, models: Mapping[str, Any], name: str) -> "PriceTable":
+    def _from_mapping(cls, models: Mapping[str, Any], name: str) -> PriceTable:
         prices = {}
         for model, entry in models.items():
             if model.startswith("_") or model == "sample_spec" or not isinstance(entry, Mapping):
@@ -106,7 +107,7 @@ class PriceTable:
             prices[model] = _price_from_entry(model, entry)
         return cls(prices, name)
 
-    def updated(self, other: "PriceTable") -> "PriceTable":
+    def updated(self, other: PriceTable) -> PriceTable:
         """This sheet overridden by ``other`` (named after ``other``)."""
         return PriceTable({**self._prices, **other._prices}, f"{other.name} over {self.name}")
 

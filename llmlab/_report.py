@@ -57,7 +57,7 @@ def _answers_html(runs) -> str:
     body = []
     for row in runs[columns].itertuples(index=False):
         cells = "".join(f"<td class='text'>{_cell(v)}</td>" if c in ("response_text", "error_message")
-                        else f"<td>{_cell(v)}</td>" for c, v in zip(columns, row))
+                        else f"<td>{_cell(v)}</td>" for c, v in zip(columns, row, strict=True))
         body.append(f"<tr>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 

@@ -13,8 +13,9 @@ an unknown price costs NaN, and NaN propagates to the totals rather than pretend
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -22,7 +22,7 @@ def plot_report(report, ax=None):
 def _single_models(ax, models) -> None:
     x, y = models["cost_per_1k_usd"].to_numpy(float), models["quality"].to_numpy(float)
     ax.scatter(x, y, color="grey", s=30, zorder=3, label="single models")
-    for name, xi, yi in zip(models.index, x, y):
+    for name, xi, yi in zip(models.index, x, y, strict=True):
         ax.annotate(name.removeprefix("always(").removesuffix(")"), (xi, yi), fontsize=8,
                     xytext=(4, -10), textcoords="offset points", color="dimgrey")
     front = _pareto(x, y)

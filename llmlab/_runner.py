@@ -10,9 +10,9 @@ import hashlib
 import json
 import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 import openai
 
@@ -106,7 +106,7 @@ class Runner:
                     group.create_task(one(index))
         except ExceptionGroup as group_error:
             # The first failure (e.g. StoreError), not a TaskGroup wrapper, reaches the caller.
-            raise group_error.exceptions[0]
+            raise group_error.exceptions[0] from None
         return results
 
     def _replay_cached(self, jobs: list[Job], results: list[list[Record]]) -> list[int]:
@@ -132,7 +132,7 @@ class Runner:
                      "finish_reason", "response_text"):
             setattr(record, name, row[name])
         record.cached, record.cache_of = True, row["id"]
-        record.started_at = datetime.now(timezone.utc).isoformat()
+        record.started_at = datetime.now(UTC).isoformat()
         return record
 
     def _new_record(self, job: Job, model: str, attempt: int, waited: float = 0.0) -> Record:

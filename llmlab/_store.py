@@ -10,9 +10,9 @@ import os
 import sqlite3
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from ._errors import StoreError
 from ._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, Record
@@ -20,7 +20,8 @@ from ._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, Record
 __all__ = ["Store"]
 
 _RECORD_COLUMNS = [c for c in COLUMNS if c != "id"]
-_SQL_TYPES = {c: "REAL" for c in FLOAT_COLUMNS} | {c: "INTEGER" for c in (*BOOL_COLUMNS, "repeat", "attempt", "cache_of")}
+_SQL_TYPES = {c: "REAL" for c in FLOAT_COLUMNS} | \
+    {c: "INTEGER" for c in (*BOOL_COLUMNS, "repeat", "attempt", "cache_of")}
 
 
 def m001_initial(db: sqlite3.Connection) -> None:
@@ -84,7 +85,7 @@ class Store:
         keys = cache_keys or [None] * len(records)
         try:
             with self._lock, self._write():
-                for record, key in zip(records, keys):
+                for record, key in zip(records, keys, strict=True):
                     row = record.to_row()
                     cur = self._db.execute(sql, [_to_sql(row[c]) for c in _RECORD_COLUMNS])
                     record.id = cur.lastrowid
@@ -105,7 +106,7 @@ class Store:
                 cur = self._db.execute(sql, chunk)
                 names = [d[0] for d in cur.description]
                 for values in cur.fetchall():
-                    row = dict(zip(names[1:], values[1:]))
+                    row = dict(zip(names[1:], values[1:], strict=True))
                     found[values[0]] = _from_sql(row)
         return found
 
@@ -116,7 +117,7 @@ class Store:
         with self._lock:
             cur = self._db.execute(sql, list(params))
             names = [d[0] for d in cur.description]
-            return [_from_sql(dict(zip(names, values))) for values in cur.fetchall()]
+            return [_from_sql(dict(zip(names, values, strict=True))) for values in cur.fetchall()]
 
     def close(self) -> None:
         with self._lock:
@@ -153,7 +154,7 @@ class _Transaction:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def _to_sql(value):

@@ -102,7 +102,7 @@ def _distribution(df, ax, column: str, title: str, ylabel: str):
     if with_data:
         ax.boxplot([s for _, s in with_data], positions=[i + 1 for i, _ in with_data],
                    widths=0.5, showfliers=False, medianprops={"color": "black"})
-    for i, (model, values) in enumerate(zip(models, series)):
+    for i, (model, values) in enumerate(zip(models, series, strict=True)):
         _strip(ax, i + 1, values, model, _colour(i))
     if models:
         _model_ticks(ax, models)

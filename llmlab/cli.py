@@ -46,7 +46,7 @@ def _serve_models(args) -> list:
         raise _usage_error("give one --alias per --model (or none to use the file names)")
     aliases = args.alias or [Path(p).stem for p in args.model]
     models: list = [] if args.no_bundled else [m.alias for m in bundled_models()]
-    models += list(zip(aliases, args.model))
+    models += list(zip(aliases, args.model, strict=True))
     if not models:
         raise _usage_error("--no-bundled needs at least one --model PATH")
     return models

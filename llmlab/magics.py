@@ -407,7 +407,8 @@ class LLMMagics(Magics):
 
         frame = self._engine_call(lambda lab: lab.runs(limit=n))
         frame = frame[[c for c in _HISTORY_COLUMNS if c in frame.columns]].copy()
-        for column in frame.select_dtypes(include=["object", "string"]).columns:  # model text must not drive the terminal
+        # model text must not drive the terminal
+        for column in frame.select_dtypes(include=["object", "string"]).columns:
             frame[column] = frame[column].map(lambda v: v if v is None else clean_text(v))
         return frame
 

@@ -24,16 +24,25 @@ prompt set like yours — not run-to-run sampling noise of the models (record ``
 from __future__ import annotations
 
 import html
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ._routing_matrix import Matrix, build_matrix
-from ._routing_policies import (Always, Cascade, Fallback, Oracle, Policy, Random, TaskMap,
-                                Threshold, on_row)
-from ._routing_stats import (Outcome, apgr, bootstrap_sums, cpt, optimal_curve, outcome,
-                             percentile_ci, pgr, threshold_sweep)
+from ._routing_policies import Always, Cascade, Fallback, Oracle, Policy, Random, TaskMap, Threshold, on_row
+from ._routing_stats import (
+    Outcome,
+    apgr,
+    bootstrap_sums,
+    cpt,
+    optimal_curve,
+    outcome,
+    percentile_ci,
+    pgr,
+    threshold_sweep,
+)
 
 __all__ = ["Policy", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "Random", "Oracle",
            "on_row", "evaluate", "PolicyReport"]
@@ -43,7 +52,7 @@ def evaluate(runs: pd.DataFrame, policies: Sequence[Policy] | Mapping[str, Polic
              score: str = "score", reference: str | Policy | None = None, prices: Any = None,
              n_boot: int = 1000, seed: int = 0, *, price_as: Mapping[str, str] | None = None,
              models: Sequence[str] | None = None, sweep_points: int = 101,
-             level: float = 0.95) -> "PolicyReport":
+             level: float = 0.95) -> PolicyReport:
     """Simulate ``policies`` on scored ``runs``; returns a :class:`PolicyReport`.
 
     reference: the policy or model that savings and "quality retained" compare with; default
@@ -199,7 +208,7 @@ def _summary(mx: Matrix, out: Outcome) -> dict:
         "quality": float(out.quality.mean()),
         "latency_p50_s": _pct(out.latency, 50), "latency_p95_s": _pct(out.latency, 95),
         "failed_pct": 100 * float(out.failed.mean()),
-        **{f"share_{m}": int(c) / calls for m, c in zip(mx.models, out.calls)},
+        **{f"share_{m}": int(c) / calls for m, c in zip(mx.models, out.calls, strict=True)},
     }
 
 

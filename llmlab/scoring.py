@@ -28,7 +28,8 @@ import json
 import math
 import re
 import warnings
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,7 +61,7 @@ class Scorer:
         """Scores and reasons for rows that are not error rows (judge overrides this to batch)."""
         texts = _column(rows, "response_text")
         expected = _column(rows, "expected")
-        pairs = [_safe_check(self, t, e) for t, e in zip(texts, expected)]
+        pairs = [_safe_check(self, t, e) for t, e in zip(texts, expected, strict=True)]
         return np.array([p[0] for p in pairs], dtype=float), [p[1] for p in pairs]
 
     def _validate(self, rows: pd.DataFrame) -> None:
@@ -436,11 +437,11 @@ class _Judge(Scorer):
     def _ask(self, rows: pd.DataFrame) -> list[Any]:
         """Judge replies, one per row (None for a failed judge call), via the lab's sweep."""
         ids = [f"judge:{i}:{pid}@{m}" for i, (pid, m) in enumerate(
-            zip(_column(rows, "prompt_id"), _column(rows, "requested_model")))]
+            zip(_column(rows, "prompt_id"), _column(rows, "requested_model"), strict=True))]
         prompts = [_JUDGE_TEMPLATE.format(prompt=p if not _missing(p) else "", answer=a,
                                           expected="" if _missing(e) else e, rubric=self.rubric)
                    for p, a, e in zip(_column(rows, "prompt"), _column(rows, "response_text"),
-                                      _column(rows, "expected"))]
+                                      _column(rows, "expected"), strict=True)]
         frame = pd.DataFrame({"prompt_id": ids, "prompt": prompts, "task": "judge"})
         result = self.lab.sweep(frame, models=[self.model], temperature=0,
                                 max_tokens=self.max_tokens, cache=True, progress=False)
@@ -620,7 +621,7 @@ def _checker_specs(df: pd.DataFrame, checkers: Any) -> list[Any]:
                              "a {prompt_id: spec} mapping)")
         return list(df["checker"])
     if isinstance(checkers, pd.DataFrame):
-        checkers = dict(zip(checkers["prompt_id"], checkers["checker"]))
+        checkers = dict(zip(checkers["prompt_id"], checkers["checker"], strict=True))
     if not isinstance(checkers, Mapping):
         raise TypeError("checkers= must be a DataFrame with prompt_id/checker, or a mapping")
     return [checkers.get(pid) for pid in df["prompt_id"]]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from fakeserver import FakeServer, ModelSpec
 
 _ISOLATED_VARS = (

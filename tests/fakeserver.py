@@ -24,7 +24,8 @@ Every injected failure (``status``, ``fail_first``, ``error_rate``) carries ``Re
 OpenAI does), a body that is not a JSON object 400.
 
 Timing: sockets use TCP_NODELAY and every SSE event is sent the moment it is due (events due at
-the same instant share one ``send``), so the client sees events within ~1 ms of the scripted time (plus GIL scheduling when client and server share a process;
+the same instant share one ``send``), so the client sees events within ~1 ms of the scripted
+time (plus GIL scheduling when client and server share a process;
 benchmarks use :func:`start_subprocess` to avoid that). Run standalone with
 ``python tests/fakeserver.py --port 0 --config '{"m": {"text": "hi"}}'``: it prints
 ``READY <base_url>`` and serves until SIGTERM/SIGINT. A separate process has no shared

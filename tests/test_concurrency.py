@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fakeserver import FakeServer, ModelSpec, start_subprocess, stop_subprocess
+
 from llmlab import Lab, RetryPolicy
 
 pytestmark = pytest.mark.filterwarnings("ignore::llmlab.PriceWarning")
@@ -207,7 +207,7 @@ def test_two_processes_append_to_one_log(tmp_path):
                 w.kill()
                 w.communicate()
         stop_subprocess(proc_srv)
-    for w, (out, err) in zip(writers, results):
+    for w, (out, err) in zip(writers, results, strict=True):
         assert w.returncode == 0, err
         assert "locked" not in err.lower() and "Traceback" not in err, err
         assert " 200 0" in out, out
@@ -242,7 +242,7 @@ def test_many_connections_open_a_fresh_log_at_once(tmp_path):
         path = tmp_path / f"fresh{round_}.sqlite"
         barrier = threading.Barrier(6)
 
-        def open_it():
+        def open_it(barrier=barrier, path=path):
             barrier.wait()
             try:
                 Store(path).close()

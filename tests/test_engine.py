@@ -8,8 +8,8 @@ import warnings
 
 import pandas as pd
 import pytest
-
 from fakeserver import FakeServer, ModelSpec
+
 from llmlab import InputError, Lab, PriceWarning
 from llmlab._record import COLUMNS
 

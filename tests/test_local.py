@@ -16,9 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fixtures_local import local_endpoint_available
-
 
 from llmlab.cli import main as cli_main
 from llmlab.local import LocalServerError, bundled_models, model_cache_dir, start

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from fakeserver import FakeServer, ModelSpec
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-
-from fakeserver import FakeServer, ModelSpec
 
 from llmlab.magics import LLMMagics, load_ipython_extension, unload_ipython_extension
 
@@ -279,7 +278,8 @@ def test_line_cost_is_this_session_without_cache_hits(shell, llm):
 
 def test_line_config_and_key_name_validation(shell, llm, capsys, caplog):
     frame = shell.run_line_magic("llm", "config")
-    assert {"base_url", "default_models", "api_key_env", "concurrency", "max_tokens", "cache", "db"} <= set(frame["setting"])
+    expected = {"base_url", "default_models", "api_key_env", "concurrency", "max_tokens", "cache", "db"}
+    assert expected <= set(frame["setting"])
     assert frame.set_index("setting").loc["base_url", "source"] == "%config"
     shell.run_line_magic("config", 'LLMLab.api_key_env = "sk-live-abcdef1234567890"')
     err = capsys.readouterr()

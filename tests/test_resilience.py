@@ -9,6 +9,7 @@ exactly. Tolerances allow for a loaded 2-core machine but every assertion can st
 from __future__ import annotations
 
 import email.utils
+import itertools
 import math
 import sqlite3
 import time
@@ -17,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fakeserver import FakeServer, ModelSpec
 
 import llmlab._resilience as resilience
-from fakeserver import FakeServer, ModelSpec
 from llmlab import Lab, RetryPolicy, Timeouts
 from llmlab._call import Redactor, parse_retry_after
 from llmlab._resilience import RateLimiter
@@ -66,7 +67,7 @@ def chat_requests(srv: FakeServer, model: str | None = None):
 
 
 def gaps(reqs) -> list[float]:
-    return [b.t_mono - a.t_mono for a, b in zip(reqs, reqs[1:])]
+    return [b.t_mono - a.t_mono for a, b in itertools.pairwise(reqs)]
 
 
 def _plain(value):
@@ -187,7 +188,7 @@ def test_retryable_status_is_retried_with_backoff(serve, make_lab, status, error
     assert df["request_id"].nunique() == 1
     waits = expected_backoffs(2)
     assert list(df["waited_s"]) == pytest.approx([0.0, *waits])
-    for gap, wait in zip(gaps(reqs), waits):
+    for gap, wait in zip(gaps(reqs), waits, strict=True):
         assert wait - 0.005 <= gap <= wait + SLACK
 
 
@@ -203,7 +204,7 @@ def test_backoff_grows_to_the_cap_then_gives_up(serve, make_lab):
     waits = expected_backoffs(3, **policy)
     assert waits[2] == 0.25  # 0.1 * 4 * >=0.75 > cap
     assert list(df["waited_s"]) == pytest.approx([0.0, *waits])
-    for gap, wait in zip(gaps(reqs), waits):
+    for gap, wait in zip(gaps(reqs), waits, strict=True):
         assert wait - 0.005 <= gap <= wait + SLACK
 
 

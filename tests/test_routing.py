@@ -339,6 +339,7 @@ def _synthetic(n: int, seed: int) -> pd.DataFrame:
 
 def test_sweep_score_judge_evaluate_end_to_end(tmp_path):
     from fakeserver import FakeServer, ModelSpec
+
     from llmlab import Lab, datasets
 
     tasks = datasets.load("tasks")

@@ -206,7 +206,7 @@ class _FakeLab:
     def sweep(self, prompts, **kwargs):
         self.calls.append((prompts.copy(), kwargs))
         rows = []
-        for pid, prompt in zip(prompts["prompt_id"], prompts["prompt"]):
+        for pid, prompt in zip(prompts["prompt_id"], prompts["prompt"], strict=True):
             answer = re.search(r"Assistant's answer:\n<<<\n(.*?)\n>>>", prompt, re.S).group(1)
             reply = self.replies[answer]
             failed = reply is RuntimeError

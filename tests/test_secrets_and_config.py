@@ -6,8 +6,8 @@ import sys
 import warnings
 
 import pytest
-
 from fakeserver import FakeServer, ModelSpec
+
 import llmlab
 from llmlab import ConfigError, Lab
 from llmlab._config import resolve_endpoint

@@ -41,14 +41,14 @@ class _Reaper:
         self._lock = threading.Lock()
         self._registered = False
 
-    def add(self, server: "LocalServer") -> None:
+    def add(self, server: LocalServer) -> None:
         with self._lock:
             if not self._registered:
                 atexit.register(self.stop_all)
                 self._registered = True
             self._servers.append(server)
 
-    def discard(self, server: "LocalServer") -> None:
+    def discard(self, server: LocalServer) -> None:
         with self._lock:
             if server in self._servers:
                 self._servers.remove(server)
@@ -115,7 +115,7 @@ class LocalServer:
         """The last lines of the server log (owned servers, or reused ones whose log is known)."""
         return _log_tail(self.log_path, lines) if self.log_path else "(log unknown)"
 
-    def __enter__(self) -> "LocalServer":
+    def __enter__(self) -> LocalServer:
         return self
 
     def __exit__(self, *exc) -> None:
