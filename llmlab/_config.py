@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ._errors import ConfigError
 
-__all__ = ["Endpoint", "resolve_endpoint", "read_key", "llmlab_home", "read_dotenv"]
+__all__ = ["Endpoint", "resolve_endpoint", "read_key", "llmlab_home", "read_dotenv", "default_db"]
 
 BASE_URL_VARS = ("LLMLAB_BASE_URL", "OPENAI_BASE_URL")
 KEY_VARS = ("LLMLAB_API_KEY", "OPENAI_API_KEY")
@@ -33,6 +33,12 @@ class Endpoint:
 
 def llmlab_home() -> Path:
     return Path(os.environ.get("LLMLAB_HOME") or Path.home() / ".llmlab")
+
+
+def default_db() -> str | Path:
+    """The run log when ``Lab(db=)`` is not given: ``LLMLAB_DB`` (a path or a ``postgresql://`` URL,
+    environment then ./.env) › ``$LLMLAB_HOME/runs.sqlite``."""
+    return _lookup("LLMLAB_DB", read_dotenv()) or llmlab_home() / "runs.sqlite"
 
 
 def read_dotenv(path: Path | None = None) -> dict[str, str]:

@@ -3,32 +3,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
 
 from ._call import Redactor
-from ._config import Endpoint, llmlab_home, read_key, resolve_endpoint
-from ._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError
+from ._config import Endpoint, default_db, read_key, resolve_endpoint
+from ._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError, StoreError
+from ._export import log_filters
 from ._jobs import (
+    PromptSource,
     build_body,
     check_models,
     last_user_text,
     make_jobs,
     normalise_timeouts,
     prompt_id_for,
-    prompt_rows,
     to_messages,
 )
 from ._loop import LoopThread
 from ._pricing import PriceTable
 from ._resilience import RateLimiter, RetryPolicy
-from ._results import Result, records_frame
-from ._runner import Event, RunContext, Runner
-from ._store import Store
+from ._results import Result, frame_from_chunks, records_frame
+from ._runner import Event, Job, RunContext, Runner, batches
+from ._store import open_store
 from ._tokens import TokenCounter
 
 __all__ = ["Lab"]
@@ -76,7 +78,7 @@ class Lab:
         self.last_run_id: str | None = None
         self.limiter = RateLimiter(_optional_rate("rpm", rpm), _optional_rate("tpm", tpm))
         self.quiet = quiet
-        self.store = Store(db if db is not None else llmlab_home() / "runs.sqlite")
+        self.store = open_store(db if db is not None else default_db())
         self.counter = TokenCounter()
         self._loop_thread = LoopThread()
         self._own_client = None  # (AsyncOpenAI, Redactor) bound to the Lab's own loop
@@ -159,9 +161,11 @@ class Lab:
                      cache: bool = True, n: int = 1, timeout: Any = None, retries: int | None = None,
                      retry_policy: RetryPolicy | None = None,
                      on_event: Callable[[Event], None] | None = None, **extra: Any) -> Result:
-        """Every prompt × every model. ``prompts``: list of str or a DataFrame with ``prompt`` (or
-        ``messages``) and optional ``prompt_id``, ``task``, ``expected`` columns."""
-        rows = prompt_rows(prompts, system)
+        """Every prompt × every model. ``prompts``: a list of str, a DataFrame with ``prompt`` (or
+        ``messages``) and optional ``prompt_id``, ``task``, ``expected`` columns, a .parquet/.csv/.jsonl
+        path with those columns, or an iterator. Streamed: memory does not grow with the sweep."""
+        rows = PromptSource(prompts, system)
+        rows.check()
         return await self._arun(rows, models, temperature, max_tokens, stream, cache, n, timeout,
                                 on_event, extra, concurrency=concurrency, progress=progress, resume=resume,
                                 retry=_retry_policy(retries, retry_policy))
@@ -185,33 +189,33 @@ class Lab:
         concurrency = self.concurrency if concurrency is None else _positive_int("concurrency", concurrency)
         timeouts = {**self.timeouts, **normalise_timeouts(timeout)}
         jobs = make_jobs(rows, models, body, bool(stream), bool(cache), repeats, timeouts, chain=chain, retry=retry)
+        n_rows = len(rows) if isinstance(rows, list) else rows.count
+        total = None if n_rows is None else n_rows * (1 if chain else len(models)) * repeats
         run_id = self.last_run_id = resume or _new_run_id()
+        bar = _progress_bar(total, progress)
         if resume is not None:
-            jobs = self._unfinished(jobs, resume)
-        bar = _progress_bar(len(jobs), progress)
+            jobs = self._unfinished(jobs, resume, bar)
         try:
             async with self._session() as context:
-                await Runner(context, run_id, on_event, bar).run(jobs, concurrency)
+                runner = Runner(context, run_id, on_event, bar)
+                await runner.run(jobs, concurrency)
         finally:
             if bar is not None:
                 bar.close()
-        return self._result(run_id, rows, models)
+        if runner.store_error is not None:
+            raise _not_logged(runner, run_id, models)
+        return Result.from_store(self.store, run_id, models)
 
-    def _unfinished(self, jobs, run_id: str):
-        done = self.store.rows("WHERE run_id = ? AND status = 'ok'", [run_id])
-        if not done and not self.store.rows("WHERE run_id = ?", [run_id], limit=1):
+    def _unfinished(self, jobs: Iterator[Job], run_id: str, bar) -> Iterator[Job]:
+        """The jobs of ``run_id`` with no ok row yet, checked against the log a batch at a time."""
+        if not self.store.has_run(run_id):
             raise InputError(f"resume={run_id!r}: no run with that id in {self.store.path}")
-        finished = {(r["prompt_id"], r["requested_model"], r["repeat"]) for r in done}
-        return [j for j in jobs if (j.prompt_id, j.models[0], j.repeat) not in finished]
-
-    def _result(self, run_id: str, rows: list[dict], models: list[str]) -> Result:
-        frame = records_frame(self.store.rows("WHERE run_id = ?", [run_id]))
-        prompt_order = {r["prompt_id"]: i for i, r in enumerate(rows)}
-        model_order = {m: i for i, m in enumerate(models)}
-        chain_model = frame["request_id"].map(frame.groupby("request_id")["requested_model"].first())
-        frame = frame.assign(_p=frame["prompt_id"].map(prompt_order), _m=chain_model.map(model_order))
-        frame = frame.sort_values(["_p", "_m", "repeat", "attempt", "id"], kind="stable")
-        return Result(frame.drop(columns=["_p", "_m"]).reset_index(drop=True), run_id, models)
+        for batch in batches(jobs, 1000):
+            done = self.store.done(run_id, [(j.prompt_id, j.models[0], j.repeat) for j in batch])
+            todo = [j for j in batch if (j.prompt_id, j.models[0], j.repeat) not in done]
+            if bar is not None and len(todo) < len(batch):
+                bar.update(len(batch) - len(todo))
+            yield from todo
 
     # -- sync API -----------------------------------------------------------------------------
     def compare(self, prompt: Any, models: Sequence[str], **kwargs: Any) -> Result:
@@ -238,11 +242,25 @@ class Lab:
         return self._loop_thread.submit(self.asweep(prompts, models, **kwargs))
 
     # -- the log ------------------------------------------------------------------------------
-    def runs(self, run_id: str | None = None, limit: int | None = None) -> pd.DataFrame:
-        """The persistent log (oldest first), optionally one run or the last ``limit`` rows."""
-        if run_id is not None:
-            return records_frame(self.store.rows("WHERE run_id = ?", [run_id], limit=limit))
-        return records_frame(self.store.rows(limit=limit))
+    def runs(self, run_id: str | Sequence[str] | None = None, limit: int | None = None, *,
+             model: str | Sequence[str] | None = None, status: str | None = None, since: Any = None,
+             columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The persistent log, oldest first. Filters run in SQL: ``run_id`` and ``model`` (a name or
+        a list), ``status`` (``"ok"``/``"error"``), ``since`` (a datetime or ISO string, UTC when
+        naive), ``limit`` (the last n rows); ``columns`` reads only those columns (e.g. leave out
+        ``response_text`` and ``messages`` for a large log)."""
+        return frame_from_chunks(*self.store.select(**log_filters(
+            run_id=run_id, model=model, status=status, since=since, columns=columns, limit=limit)))
+
+    def export(self, path: str | os.PathLike, *, run_id: str | Sequence[str] | None = None,
+               model: str | Sequence[str] | None = None, status: str | None = None, since: Any = None,
+               columns: Sequence[str] | None = None) -> int:
+        """Write the log (or the filtered part) to a Parquet file for DuckDB, Spark or pandas,
+        streamed a chunk at a time; returns the number of rows. Schema: ``llmlab.export_schema()``."""
+        from ._export import write_parquet
+
+        filters = log_filters(run_id=run_id, model=model, status=status, since=since, columns=columns, limit=None)
+        return write_parquet(self.store, path, filters)
 
     def list_models(self) -> pd.DataFrame:
         """The endpoint's ``/v1/models`` with known prices (USD per 1M tokens)."""
@@ -303,6 +321,18 @@ def _retry_policy(retries: int | None, policy: RetryPolicy | None) -> RetryPolic
     return policy
 
 
+def _not_logged(runner: Runner, run_id: str, models: list[str]) -> StoreError:
+    """The store failed mid-run: say so, and keep the answers it could not take in ``error.result``."""
+    unlogged = records_frame([record.to_row() for record in runner.unlogged])
+    error = StoreError(f"{runner.store_error}; {len(unlogged)} finished attempt(s) were not logged (kept in this "
+                       "error's .result.unlogged) and no further request was sent")
+    try:
+        error.result = Result.from_store(runner.ctx.store, run_id, models, unlogged=unlogged)  # type: ignore[attr-defined]
+    except StoreError:
+        error.result = Result(unlogged, run_id, models, unlogged=unlogged)  # type: ignore[attr-defined]
+    return error
+
+
 def _new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -311,7 +341,7 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _progress_bar(total: int, enabled: bool):
+def _progress_bar(total: int | None, enabled: bool):
     if not enabled or total == 0:
         return None
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 
-__all__ = ["Record", "COLUMNS", "BOOL_COLUMNS", "FLOAT_COLUMNS"]
+__all__ = ["Record", "COLUMNS", "BOOL_COLUMNS", "FLOAT_COLUMNS", "INT_COLUMNS", "STORE_ONLY"]
 
 
 @dataclass
@@ -43,6 +43,7 @@ class Record:
     finish_reason: str | None = None
     response_text: str = ""
     id: int | None = field(default=None)
+    seq: int | None = None  # the job's position in its run (stored, not shown: see STORE_ONLY)
 
     def to_row(self) -> dict:
         # A shallow copy: every field is a scalar, and asdict's deep copy costs ~0.3 ms per call.
@@ -60,7 +61,11 @@ COLUMNS: list[str] = [
     "finish_reason", "response_text", "prompt", "messages", "params", "stream", "endpoint",
     "api_key_env",
 ]
-assert sorted(COLUMNS) == sorted(f.name for f in fields(Record))
+# Stored but not shown in DataFrames: a job's position in its run, so a run's rows come back in
+# the order it was asked for (prompt × model × repeat) without keeping that order in memory.
+STORE_ONLY = ("seq",)
+assert sorted([*COLUMNS, *STORE_ONLY]) == sorted(f.name for f in fields(Record))
 BOOL_COLUMNS = ("stream", "tokens_estimated", "cached")
+INT_COLUMNS = ("id", "repeat", "attempt", "cache_of")
 FLOAT_COLUMNS = ("waited_s", "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens",
                  "completion_tokens", "cached_tokens", "cost_usd")

@@ -1,15 +1,28 @@
-"""Results as tidy DataFrames, per-model summaries, and escaped displays."""
+"""Results as tidy DataFrames, per-model summaries, and escaped displays.
+
+A :class:`Result` reads its rows from the log on demand: a million-row sweep is not held in
+memory unless ``res.df`` is asked for, and ``res.summary()`` is then computed by the store
+(aggregates in SQL, percentiles from one numeric column at a time).
+"""
 from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
-from ._record import BOOL_COLUMNS, COLUMNS
+from ._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, STORE_ONLY
 
-__all__ = ["Result", "records_frame", "summarise"]
+if TYPE_CHECKING:
+    from ._store import Store
+
+__all__ = ["Result", "records_frame", "summarise", "frame_from_chunks"]
+
+# A run with at most this many rows is read into ``df`` at once (it then outlives ``lab.close()``).
+EAGER_ROWS = 20_000
 
 
 def records_frame(rows: Sequence[dict]) -> pd.DataFrame:
@@ -24,17 +37,71 @@ def records_frame(rows: Sequence[dict]) -> pd.DataFrame:
     return frame
 
 
+def frame_from_chunks(names: Sequence[str], chunks: Iterable[list[tuple]]) -> pd.DataFrame:
+    """A typed DataFrame from row tuples, converted column-wise one chunk at a time (no per-row
+    dicts, no second copy of the whole result as Python tuples)."""
+    parts: list[list[np.ndarray]] = [[] for _ in names]
+    for chunk in chunks:
+        for i, column in enumerate(zip(*chunk, strict=True)):
+            parts[i].append(_column_array(names[i], column))
+    data = {name: _join(name, arrays) for name, arrays in zip(names, parts, strict=True)}
+    return pd.DataFrame(data, columns=list(names))
+
+
+def _column_array(name: str, values: tuple) -> np.ndarray:
+    if name in FLOAT_COLUMNS or name in INT_COLUMNS or name in STORE_ONLY:
+        return np.array(values, dtype=float)  # None -> NaN; integers become Int64 in _join
+    if name in BOOL_COLUMNS:
+        return np.array([bool(v) for v in values], dtype=bool)
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _join(name: str, arrays: list[np.ndarray]):
+    if not arrays:
+        return pd.Series([], dtype=_empty_dtype(name))
+    values = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+    if name in INT_COLUMNS or name in STORE_ONLY:
+        missing = np.isnan(values)
+        return pd.arrays.IntegerArray(np.where(missing, 0, values).astype("int64"), missing)
+    if name == "started_at":
+        return pd.to_datetime(values, utc=True, format="ISO8601")
+    return values
+
+
+def _empty_dtype(name: str) -> str:
+    if name in INT_COLUMNS or name in STORE_ONLY:
+        return "Int64"
+    if name == "started_at":
+        return "datetime64[ns, UTC]"
+    return "float64" if name in FLOAT_COLUMNS else "bool" if name in BOOL_COLUMNS else "object"
+
+
 def _final_attempts(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(["attempt"]).groupby("request_id", sort=False).tail(1)
 
 
+def combine_cost(ok_total: float, ok_unknown: int, failed_total: float) -> float:
+    """The cost rule of a set of rows: unknown prices make the total unknown (NaN), except failed
+    attempts that produced nothing (their unknown cost counts as nothing billed)."""
+    if ok_unknown:
+        return math.nan
+    return float(_zero_if_nan(ok_total) + _zero_if_nan(failed_total))
+
+
+def _zero_if_nan(value) -> float:
+    return 0.0 if value is None or value != value else float(value)
+
+
 def _cost_total(rows: pd.DataFrame) -> float:
-    """Unknown prices make the total unknown (NaN), except failed attempts that produced nothing."""
     ok = rows.loc[rows["status"] == "ok", "cost_usd"]
     failed = rows.loc[rows["status"] != "ok", "cost_usd"]
-    if ok.isna().any():
-        return math.nan
-    return float(ok.sum() + failed.sum(skipna=True))
+    return combine_cost(ok.sum(), int(ok.isna().sum()), failed.sum(skipna=True))
+
+
+SUMMARY_COLUMNS = ["model", "n", "errors", "attempts", "cached", "latency_p50_s", "latency_p95_s", "ttft_p50_s",
+                   "tokens_per_s_p50", "prompt_tokens", "completion_tokens", "tokens_estimated", "cost_usd"]
 
 
 def summarise(df: pd.DataFrame, models: Sequence[str] | None = None) -> pd.DataFrame:
@@ -60,19 +127,94 @@ def summarise(df: pd.DataFrame, models: Sequence[str] | None = None) -> pd.DataF
             "tokens_estimated": bool(ok["tokens_estimated"].any()),
             "cost_usd": _cost_total(mine),
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def summarise_stored(store: Store, run_id: str, models: Sequence[str] | None = None) -> pd.DataFrame:
+    """``summarise`` of a run computed by the store: counts, sums and the cost parts in SQL,
+    percentiles from one numeric column at a time (8 bytes a row, never the answers' text)."""
+    parts = store.aggregates(run_id)
+    models = list(models) if models else list(parts)
+    rows = []
+    for model in models:
+        agg = parts.get(model)
+        if agg is None:
+            rows.append({"model": model, "n": 0, "errors": 0, "attempts": 0, "cached": 0, "tokens_estimated": False,
+                         "cost_usd": 0.0})
+            continue
+        latency = _ok_values(store, run_id, model, "latency_s")
+        rows.append({
+            "model": model, "n": agg["n"], "errors": agg["errors"], "attempts": agg["attempts"],
+            "cached": agg["cached"],
+            "latency_p50_s": _quantile(latency, 0.5), "latency_p95_s": _quantile(latency, 0.95),
+            "ttft_p50_s": _quantile(_ok_values(store, run_id, model, "ttft_s"), 0.5),
+            "tokens_per_s_p50": _quantile(_ok_values(store, run_id, model, "output_tokens_per_s"), 0.5),
+            "prompt_tokens": agg["prompt_tokens"], "completion_tokens": agg["completion_tokens"],
+            "tokens_estimated": agg["tokens_estimated"],
+            "cost_usd": combine_cost(agg["ok_cost"], agg["ok_cost_unknown"], agg["failed_cost"]),
+        })
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _ok_values(store: Store, run_id: str, model: str, column: str) -> np.ndarray:
+    _, chunks = store.select(columns=[column], run_id=run_id, model=model, status="ok")
+    arrays = [np.array([r[0] for r in chunk], dtype=float) for chunk in chunks]
+    values = np.concatenate(arrays) if arrays else np.empty(0)
+    return values[~np.isnan(values)]
+
+
+def _quantile(values: np.ndarray, q: float) -> float:
+    return float(np.quantile(values, q)) if len(values) else math.nan
 
 
 class Result:
-    """The rows of one run (one per attempt), in requested model order."""
+    """The rows of one run (one per attempt), in the order asked for (prompt × model × repeat).
 
-    def __init__(self, df: pd.DataFrame, run_id: str, models: Sequence[str]) -> None:
-        self.df = df
+    Small runs are read at once; a large one stays in the log until ``df`` is asked for, and
+    ``summary()``, ``len()`` and the reprs are then answered by the store."""
+
+    def __init__(self, df: pd.DataFrame | None, run_id: str, models: Sequence[str], *,
+                 store: Store | None = None, unlogged: pd.DataFrame | None = None) -> None:
+        if df is None and store is None:
+            raise ValueError("Result needs rows or a store to read them from")
+        self._df = df
+        self._store = store
         self.run_id = run_id
         self.models = list(models)
+        self.unlogged = unlogged if unlogged is not None else records_frame([])
+
+    @classmethod
+    def from_store(cls, store: Store, run_id: str, models: Sequence[str], *,
+                   unlogged: pd.DataFrame | None = None) -> Result:
+        result = cls(None, run_id, models, store=store, unlogged=unlogged)
+        if store.count(run_id) <= EAGER_ROWS:
+            result._load()
+        return result
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """Every attempt as a DataFrame (read from the log on first use for a large run)."""
+        if self._df is None:
+            self._load()
+        assert self._df is not None
+        return self._df
+
+    def _load(self) -> None:
+        assert self._store is not None
+        frame = frame_from_chunks(*self._store.select(run_id=self.run_id, order="job"))
+        if len(self.unlogged):
+            frame = pd.concat([frame, self.unlogged], ignore_index=True)
+        self._df = frame
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the rows are in memory (``df`` was built)."""
+        return self._df is not None
 
     def summary(self) -> pd.DataFrame:
-        return summarise(self.df, self.models)
+        if self._df is not None or self._store is None:
+            return summarise(self.df, self.models)
+        return summarise_stored(self._store, self.run_id, self.models)
 
     def text(self, model: str | None = None, prompt_id: str | None = None) -> str | None:
         """The first successful answer of ``model`` (default: the first model)."""
@@ -83,6 +225,9 @@ class Result:
 
     @property
     def ok(self) -> bool:
+        if self._df is None and self._store is not None:
+            summary = self.summary()
+            return bool(summary["n"].sum()) and not summary["errors"].any()
         return bool(len(self.df)) and bool((_final_attempts(self.df)["status"] == "ok").all())
 
     @property
@@ -92,19 +237,30 @@ class Result:
         return PlotAccessor(self.df)
 
     def __len__(self) -> int:
+        if self._df is None and self._store is not None:
+            return self._store.count(self.run_id)
         return len(self.df)
 
+    def _errors(self) -> int:
+        if self._df is None:
+            return int(self.summary()["errors"].sum())
+        final = _final_attempts(self._df) if len(self._df) else self._df
+        return int((final["status"] != "ok").sum()) if len(final) else 0
+
     def __repr__(self) -> str:
-        final = _final_attempts(self.df) if len(self.df) else self.df
-        errors = int((final["status"] != "ok").sum()) if len(final) else 0
-        return (f"<Result run_id={self.run_id} models={self.models} rows={len(self.df)} "
-                f"errors={errors}>")
+        unlogged = f" unlogged={len(self.unlogged)}" if len(self.unlogged) else ""
+        return (f"<Result run_id={self.run_id} models={self.models} rows={len(self)} "
+                f"errors={self._errors()}{unlogged}>")
 
     def _repr_html_(self) -> str:
-        answers = _final_attempts(self.df)[["prompt_id", "requested_model", "status", "response_text", "error_message"]]
+        summary = self.summary().to_html(index=False, escape=True, na_rep='–', float_format=_fmt)
+        if self._df is None:  # a large run: the answers stay in the log until asked for
+            return (f"<div><b>llmlab run {html.escape(self.run_id)}</b>{summary}"
+                    f"<p>{len(self)} rows in the log: <code>res.df</code> reads them.</p></div>")
+        answers = _final_attempts(self._df)[["prompt_id", "requested_model", "status", "response_text",
+                                             "error_message"]]
         # Answers are folded: the magic has already shown them side by side above its Out[].
-        return (f"<div><b>llmlab run {html.escape(self.run_id)}</b>"
-                f"{self.summary().to_html(index=False, escape=True, na_rep='–', float_format=_fmt)}"
+        return (f"<div><b>llmlab run {html.escape(self.run_id)}</b>{summary}"
                 f"<details><summary>answers ({len(answers)})</summary>"
                 f"{answers.to_html(index=False, escape=True, na_rep='')}</details></div>")
 

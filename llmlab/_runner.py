@@ -10,22 +10,24 @@ import hashlib
 import json
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import openai
 
 from ._call import CallSpec, Outcome, Redactor, Timeouts, call_model
+from ._errors import StoreError
 from ._pricing import PriceTable
 from ._record import Record
 from ._resilience import RateLimiter, RetryPolicy
 from ._store import Store
 from ._tokens import TokenCounter
 
-__all__ = ["Job", "Event", "Runner", "RunContext", "cache_key"]
+__all__ = ["Job", "Event", "Runner", "RunContext", "cache_key", "batches"]
 
 _NOT_CACHE_KEYS = ("stream", "stream_options")
+_MIN_BATCH = 256  # jobs pulled (and cache-checked in one query) at a time
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Job:
     timeouts: dict[str, Timeouts] = field(default_factory=dict)
     retry: RetryPolicy | None = None  # per-call policy; None: the Lab's
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    seq: int | None = None  # position in the run: rows read back in the order asked for
 
 
 @dataclass
@@ -89,41 +92,71 @@ class Runner:
         self._on_event = on_event
         self._progress = progress
         self._callback_failed = False
+        self.store_error: StoreError | None = None
+        self.unlogged: list[Record] = []
 
-    async def run(self, jobs: list[Job], concurrency: int) -> list[list[Record]]:
-        results: list[list[Record]] = [[] for _ in jobs]
-        pending = self._replay_cached(jobs, results)
+    async def run(self, jobs: Iterable[Job], concurrency: int) -> None:
+        """Run every job; each attempt is written to the store as it finishes.
+
+        Memory stays bounded whatever the number of jobs: they are pulled from the iterable a
+        batch at a time, a task is created only when a concurrency slot is free, and nothing is
+        kept once written (a :class:`Result` reads the rows back from the store). If the store
+        stops accepting rows, no further request is sent; answers that could not be written are
+        kept in ``unlogged`` and ``store_error`` says why."""
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(index: int) -> None:
-            async with gate:
-                results[index] = await self._run_job(jobs[index], results[index])
+        async def one(job: Job) -> None:
+            try:
+                await self._run_job(job)
+            finally:
+                gate.release()
             self._advance()
 
         try:
             async with asyncio.TaskGroup() as group:
-                for index in pending:
-                    group.create_task(one(index))
+                for batch in batches(jobs, max(2 * concurrency, _MIN_BATCH)):
+                    for job in self._replay_cached(batch):
+                        await gate.acquire()
+                        if self.store_error is not None:
+                            gate.release()
+                            return
+                        group.create_task(one(job))
         except ExceptionGroup as group_error:
-            # The first failure (e.g. StoreError), not a TaskGroup wrapper, reaches the caller.
+            # The first failure, not a TaskGroup wrapper, reaches the caller.
             raise group_error.exceptions[0] from None
-        return results
 
-    def _replay_cached(self, jobs: list[Job], results: list[list[Record]]) -> list[int]:
-        """Answer cache hits in one transaction; return indices of jobs that still need a call."""
+    def _replay_cached(self, jobs: list[Job]) -> list[Job]:
+        """Answer a batch's cache hits in one transaction; return the jobs that still need a call."""
         keys = {i: cache_key(self.ctx.endpoint, job.models[0], job) for i, job in enumerate(jobs) if job.use_cache}
-        hits = self.ctx.store.cached(keys.values()) if keys else {}
-        replayed = []
-        for i, key in keys.items():
-            if key in hits:
-                results[i] = [self._replay(jobs[i], hits[key])]
-                replayed.append(results[i][0])
+        hits = self._cache_lookup(keys.values()) if keys else {}
+        replayed = [self._replay(jobs[i], hits[key]) for i, key in keys.items() if key in hits]
         if replayed:
-            self.ctx.store.insert(replayed)
+            self._write(replayed)
             for record in replayed:
                 self._emit("done", record, record.response_text)
             self._advance(len(replayed))
-        return [i for i in range(len(jobs)) if not results[i]]
+        done = {record.request_id for record in replayed}
+        return [job for job in jobs if job.request_id not in done]
+
+    def _cache_lookup(self, keys: Iterable[str]) -> dict[str, dict]:
+        if self.store_error is not None:
+            return {}
+        try:
+            return self.ctx.store.cached(keys)
+        except StoreError as exc:
+            self.store_error = exc
+            return {}
+
+    def _write(self, records: list[Record], keys: list[str | None] | None = None) -> None:
+        """Store finished attempts; once the store has failed, keep them in ``unlogged`` instead
+        (and send nothing more: see ``run``)."""
+        if self.store_error is None:
+            try:
+                self.ctx.store.insert(records, keys)
+                return
+            except StoreError as exc:
+                self.store_error = exc
+        self.unlogged.extend(records)
 
     def _replay(self, job: Job, row: dict) -> Record:
         record = self._new_record(job, job.models[0], attempt=1)
@@ -141,20 +174,23 @@ class Runner:
             prompt=job.prompt, messages=json.dumps(job.messages, ensure_ascii=False),
             params=json.dumps(job.body, sort_keys=True, default=str), stream=job.stream,
             endpoint=self.ctx.endpoint, api_key_env=self.ctx.api_key_env, task=job.task,
-            expected=job.expected, repeat=job.repeat, attempt=attempt, waited_s=waited,
+            expected=job.expected, repeat=job.repeat, attempt=attempt, waited_s=waited, seq=job.seq,
         )
 
-    async def _run_job(self, job: Job, attempts: list[Record]) -> list[Record]:
+    async def _run_job(self, job: Job) -> list[Record]:
+        attempts: list[Record] = []
         for position, model in enumerate(job.models):
             outcome = await self._run_model(job, model, attempts, last=position == len(job.models) - 1)
-            if outcome.record.status == "ok" or (job.stream and outcome.got_text):
+            if outcome is None or outcome.record.status == "ok" or (job.stream and outcome.got_text):
                 break  # a stream that already showed text is not answered again by another model
         return attempts
 
-    async def _run_model(self, job: Job, model: str, attempts: list[Record], last: bool) -> Outcome:
-        waited, retry_number = 0.0, 0
+    async def _run_model(self, job: Job, model: str, attempts: list[Record], last: bool) -> Outcome | None:
+        waited, retry_number, outcome = 0.0, 0, None
         while True:
             waited += await self._throttle(job)
+            if self.store_error is not None:
+                return outcome  # never send a request whose answer cannot be stored
             outcome = await self._attempt(job, model, len(attempts) + 1, waited)
             attempts.append(outcome.record)
             if outcome.record.status == "ok" or outcome.context_exceeded or not outcome.retryable:
@@ -190,11 +226,11 @@ class Runner:
             outcome = await call_model(self.ctx.client, spec, record, self.ctx.counter, self.ctx.prices,
                                        self.ctx.redact, on_delta)
         except asyncio.CancelledError:
-            self.ctx.store.insert([record])  # the cancelled attempt stays visible in the log
+            self._write([record])  # the cancelled attempt stays visible in the log
             self._emit("error", record, record.response_text)
             raise
         key = cache_key(self.ctx.endpoint, model, job) if job.use_cache else None
-        self.ctx.store.insert([record], [key])
+        self._write([record], [key])
         if self.ctx.limiter.active:
             self.ctx.limiter.correct(self._estimate_tokens(job), _total_tokens(record))
         self._emit("done" if record.status == "ok" else "error", record, record.response_text)
@@ -216,6 +252,17 @@ class Runner:
     def _advance(self, n: int = 1) -> None:
         if self._progress is not None:
             self._progress.update(n)
+
+
+def batches(jobs: Iterable[Job], size: int) -> Iterator[list[Job]]:
+    batch: list[Job] = []
+    for job in jobs:
+        batch.append(job)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _total_tokens(record: Record) -> float:

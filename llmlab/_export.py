@@ -1,0 +1,118 @@
+"""Reading the log in bulk: filter checking for ``Lab.runs`` / ``Lab.export``, and Parquet export.
+
+The Parquet file has one row per attempt and the columns of the row schema
+(docs/architecture.md) with these Arrow types, so DuckDB, Spark and pandas read it as is:
+integers ``int64`` (``id``, ``repeat``, ``attempt``, ``cache_of``; nullable), measurements and
+token counts ``float64`` (NaN/null when unknown), ``tokens_estimated``/``cached``/``stream``
+``bool``, ``started_at`` ``timestamp[us, UTC]``, everything else ``string`` (UTF-8).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._errors import InputError
+from ._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, INT_COLUMNS
+
+if TYPE_CHECKING:
+    from ._store import Store
+
+__all__ = ["log_filters", "write_parquet", "export_schema"]
+
+_STATUSES = ("ok", "error")
+
+
+def log_filters(*, run_id: Any, model: Any, status: Any, since: Any, columns: Any, limit: Any) -> dict:
+    """Check ``runs()``/``export()`` arguments (one clear InputError each) → ``Store.select`` keywords."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise InputError(f"limit must be a non-negative integer (the last n rows), not {limit!r}")
+    if status is not None and status not in _STATUSES:
+        raise InputError(f"status must be 'ok' or 'error', not {status!r}")
+    return {"run_id": _names("run_id", run_id), "model": _names("model", model), "status": status,
+            "since": _since(since), "columns": _columns(columns), "limit": limit}
+
+
+def _names(name: str, value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, Sequence) or not values or not all(isinstance(v, str) for v in values):
+        raise InputError(f"{name} must be a string or a non-empty list of strings, not {value!r}")
+    return list(values)
+
+
+def _since(value: Any) -> str | None:
+    if value is None:
+        return None
+    import pandas as pd
+
+    if not isinstance(value, (str, datetime, date)):
+        raise InputError(f"since must be a datetime or an ISO date string, not {value!r}")
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"since={value!r} is not a date/time (e.g. '2026-05-01' or '2026-05-01T12:00Z'): "
+                         f"{exc}") from None
+    stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
+    return stamp.isoformat()  # the stored form (ISO 8601, UTC): text order is time order
+
+
+def _columns(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise InputError(f"columns must be a non-empty list of column names, not {value!r}")
+    unknown = [c for c in value if c not in COLUMNS]
+    if unknown:
+        raise InputError(f"unknown column {unknown[0]!r}; the log has: {', '.join(COLUMNS)}")
+    return list(dict.fromkeys(value))
+
+
+def export_schema(columns: Sequence[str] | None = None):
+    """The Arrow schema of ``Lab.export`` files."""
+    import pyarrow as pa
+
+    def arrow_type(column: str):
+        if column in INT_COLUMNS:
+            return pa.int64()
+        if column in FLOAT_COLUMNS:
+            return pa.float64()
+        if column in BOOL_COLUMNS:
+            return pa.bool_()
+        return pa.timestamp("us", tz="UTC") if column == "started_at" else pa.string()
+
+    return pa.schema([pa.field(c, arrow_type(c)) for c in (columns or COLUMNS)])
+
+
+def write_parquet(store: Store, path: str | os.PathLike, filters: dict) -> int:
+    """Stream the selected rows into ``path`` (written to a temporary name, then renamed)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError("export needs pyarrow: pip install 'llmlab[export]'") from None
+    from ._results import frame_from_chunks
+
+    target = Path(path).expanduser()
+    if target.suffix.lower() != ".parquet":
+        raise InputError(f"export writes Parquet: give a path ending in .parquet, not {target.name!r}")
+    names, chunks = store.select(**filters)
+    schema = export_schema(names)
+    partial = target.with_name(f".{target.name}.partial")
+    rows = 0
+    try:
+        with pq.ParquetWriter(partial, schema, compression="zstd") as writer:
+            for chunk in chunks:
+                frame = frame_from_chunks(names, [chunk])
+                writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+                rows += len(chunk)
+        os.chmod(partial, 0o600)  # the answers and prompts are as private as the log
+        partial.replace(target)
+    except OSError as exc:
+        raise InputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return rows
