@@ -18,13 +18,13 @@ __version__ = "0.1.0"
 _LAZY = {
     "Lab": "._lab", "Result": "._results", "Event": "._runner", "Timeouts": "._call",
     "RetryPolicy": "._resilience", "Price": "._pricing", "PriceTable": "._pricing",
-    "PriceWarning": "._pricing", "CompareWidget": ".widgets",
+    "PriceWarning": "._pricing", "CompareWidget": ".widgets", "export_schema": "._columnar",
 }
 
 __all__ = [
     "Lab", "Result", "Event", "Timeouts", "RetryPolicy", "Price", "PriceTable", "PriceWarning",
     "LLMLabError", "ConfigError", "InputError", "StoreError", "EndpointError", "LocalServerError",
-    "CompareWidget", "load_ipython_extension", "unload_ipython_extension", "__version__",
+    "CompareWidget", "export_schema", "load_ipython_extension", "unload_ipython_extension", "__version__",
 ]
 
 

@@ -1,10 +1,8 @@
-"""Reading the log in bulk: filter checking for ``Lab.runs`` / ``Lab.export``, and Parquet export.
+"""Filter checking for ``Lab.runs`` / ``Lab.export``, and the Parquet export.
 
 The Parquet file has one row per attempt and the columns of the row schema
-(docs/architecture.md) with these Arrow types, so DuckDB, Spark and pandas read it as is:
-integers ``int64`` (``id``, ``repeat``, ``attempt``, ``cache_of``; nullable), measurements and
-token counts ``float64`` (NaN/null when unknown), ``tokens_estimated``/``cached``/``stream``
-``bool``, ``started_at`` ``timestamp[us, UTC]``, everything else ``string`` (UTF-8).
+(docs/architecture.md) with the Arrow types of :func:`._columnar.export_schema`, so DuckDB,
+Spark and pandas read it as is.
 """
 from __future__ import annotations
 
@@ -15,12 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._errors import InputError
-from ._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, INT_COLUMNS
+from ._record import COLUMNS
 
 if TYPE_CHECKING:
     from ._store import Store
 
-__all__ = ["log_filters", "write_parquet", "export_schema"]
+__all__ = ["log_filters", "write_parquet"]
 
 _STATUSES = ("ok", "error")
 
@@ -71,44 +69,25 @@ def _columns(value: Any) -> list[str] | None:
     return list(dict.fromkeys(value))
 
 
-def export_schema(columns: Sequence[str] | None = None):
-    """The Arrow schema of ``Lab.export`` files."""
-    import pyarrow as pa
-
-    def arrow_type(column: str):
-        if column in INT_COLUMNS:
-            return pa.int64()
-        if column in FLOAT_COLUMNS:
-            return pa.float64()
-        if column in BOOL_COLUMNS:
-            return pa.bool_()
-        return pa.timestamp("us", tz="UTC") if column == "started_at" else pa.string()
-
-    return pa.schema([pa.field(c, arrow_type(c)) for c in (columns or COLUMNS)])
-
-
 def write_parquet(store: Store, path: str | os.PathLike, filters: dict) -> int:
     """Stream the selected rows into ``path`` (written to a temporary name, then renamed)."""
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise InputError("export needs pyarrow: pip install 'llmlab[export]'") from None
-    from ._results import frame_from_chunks
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ._columnar import export_schema
 
     target = Path(path).expanduser()
     if target.suffix.lower() != ".parquet":
         raise InputError(f"export writes Parquet: give a path ending in .parquet, not {target.name!r}")
-    names, chunks = store.select(**filters)
+    names, batches = store.select_batches(**filters)
     schema = export_schema(names)
     partial = target.with_name(f".{target.name}.partial")
     rows = 0
     try:
         with pq.ParquetWriter(partial, schema, compression="zstd") as writer:
-            for chunk in chunks:
-                frame = frame_from_chunks(names, [chunk])
-                writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
-                rows += len(chunk)
+            for batch in batches:
+                writer.write_table(pa.Table.from_batches([batch], schema=schema))
+                rows += batch.num_rows
         os.chmod(partial, 0o600)  # the answers and prompts are as private as the log
         partial.replace(target)
     except OSError as exc:

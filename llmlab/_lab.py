@@ -28,7 +28,7 @@ from ._jobs import (
 from ._loop import LoopThread
 from ._pricing import PriceTable
 from ._resilience import RateLimiter, RetryPolicy
-from ._results import Result, frame_from_chunks, records_frame
+from ._results import Result, records_frame
 from ._runner import Event, Job, RunContext, Runner, batches
 from ._store import open_store
 from ._tokens import TokenCounter
@@ -249,8 +249,8 @@ class Lab:
         a list), ``status`` (``"ok"``/``"error"``), ``since`` (a datetime or ISO string, UTC when
         naive), ``limit`` (the last n rows); ``columns`` reads only those columns (e.g. leave out
         ``response_text`` and ``messages`` for a large log)."""
-        return frame_from_chunks(*self.store.select(**log_filters(
-            run_id=run_id, model=model, status=status, since=since, columns=columns, limit=limit)))
+        return self.store.frame(**log_filters(run_id=run_id, model=model, status=status, since=since,
+                                              columns=columns, limit=limit))
 
     def export(self, path: str | os.PathLike, *, run_id: str | Sequence[str] | None = None,
                model: str | Sequence[str] | None = None, status: str | None = None, since: Any = None,

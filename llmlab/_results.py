@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from ._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, STORE_ONLY
+from ._record import BOOL_COLUMNS, COLUMNS
 
 if TYPE_CHECKING:
     from ._store import Store
 
-__all__ = ["Result", "records_frame", "summarise", "frame_from_chunks"]
+__all__ = ["Result", "records_frame", "summarise", "summarise_stored", "combine_cost"]
 
 # A run with at most this many rows is read into ``df`` at once (it then outlives ``lab.close()``).
 EAGER_ROWS = 20_000
@@ -35,47 +35,6 @@ def records_frame(rows: Sequence[dict]) -> pd.DataFrame:
         frame[col] = pd.to_numeric(frame[col]).astype("Int64")
     frame["cache_of"] = pd.to_numeric(frame["cache_of"]).astype("Int64")
     return frame
-
-
-def frame_from_chunks(names: Sequence[str], chunks: Iterable[list[tuple]]) -> pd.DataFrame:
-    """A typed DataFrame from row tuples, converted column-wise one chunk at a time (no per-row
-    dicts, no second copy of the whole result as Python tuples)."""
-    parts: list[list[np.ndarray]] = [[] for _ in names]
-    for chunk in chunks:
-        for i, column in enumerate(zip(*chunk, strict=True)):
-            parts[i].append(_column_array(names[i], column))
-    data = {name: _join(name, arrays) for name, arrays in zip(names, parts, strict=True)}
-    return pd.DataFrame(data, columns=list(names))
-
-
-def _column_array(name: str, values: tuple) -> np.ndarray:
-    if name in FLOAT_COLUMNS or name in INT_COLUMNS or name in STORE_ONLY:
-        return np.array(values, dtype=float)  # None -> NaN; integers become Int64 in _join
-    if name in BOOL_COLUMNS:
-        return np.array([bool(v) for v in values], dtype=bool)
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
-
-
-def _join(name: str, arrays: list[np.ndarray]):
-    if not arrays:
-        return pd.Series([], dtype=_empty_dtype(name))
-    values = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
-    if name in INT_COLUMNS or name in STORE_ONLY:
-        missing = np.isnan(values)
-        return pd.arrays.IntegerArray(np.where(missing, 0, values).astype("int64"), missing)
-    if name == "started_at":
-        return pd.to_datetime(values, utc=True, format="ISO8601")
-    return values
-
-
-def _empty_dtype(name: str) -> str:
-    if name in INT_COLUMNS or name in STORE_ONLY:
-        return "Int64"
-    if name == "started_at":
-        return "datetime64[ns, UTC]"
-    return "float64" if name in FLOAT_COLUMNS else "bool" if name in BOOL_COLUMNS else "object"
 
 
 def _final_attempts(df: pd.DataFrame) -> pd.DataFrame:
@@ -201,7 +160,7 @@ class Result:
 
     def _load(self) -> None:
         assert self._store is not None
-        frame = frame_from_chunks(*self._store.select(run_id=self.run_id, order="job"))
+        frame = self._store.frame(run_id=self.run_id, order="job")
         if len(self.unlogged):
             frame = pd.concat([frame, self.unlogged], ignore_index=True)
         self._df = frame

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
 
 import pandas as pd
 import pytest
-from fakeserver import FakeServer, ModelSpec
+from fakeserver import FakeServer, ModelSpec, start_subprocess, stop_subprocess
 
 from llmlab import ConfigError, InputError, Lab, StoreError
 from llmlab._record import Record
@@ -162,7 +166,7 @@ def test_summary_from_the_store_equals_the_dataframe_summary(db_url, server, mon
 def test_export_writes_parquet_with_the_documented_schema(db_url, server, tmp_path):
     import pyarrow.parquet as pq
 
-    from llmlab._export import export_schema
+    from llmlab import export_schema
 
     with Lab(base_url=server.base_url, db=db_url, retries=0) as lab:
         lab.sweep(["a", "b"], models=["fast", "down"], progress=False)
@@ -264,3 +268,113 @@ def test_password_in_a_postgres_url_is_refused_and_never_shown():
     with pytest.raises(ConfigError, match="PGPASSWORD") as info:
         Lab(db="postgresql://alice@127.0.0.1:1/x?password=hunter2-secret")
     assert "hunter2" not in str(info.value)
+
+
+def test_bulk_reads_keep_types_when_a_column_starts_empty(tmp_path, monkeypatch):
+    """ADBC types a column from its first batch: a log whose first rows have no TTFT or task (plain
+    calls) and later rows do must still read every value, in small batches too."""
+    import llmlab._store as store_module
+
+    monkeypatch.setattr(store_module, "_FETCH_ROWS", 3)
+    db = str(tmp_path / "runs.sqlite")
+    store = open_store(db)
+    plain = [_record(stream=False, started_at="2026-01-01T00:00:00+00:00") for _ in range(7)]
+    streamed = [_record(ttft_s=0.25, task="classify", cache_of=3, started_at="2026-01-02T00:00:00.5+00:00")
+                for _ in range(5)]
+    store.insert(plain + streamed)
+    names, sql, params = store._select_sql(columns=None, run_id=None, model=None, status=None, since=None,
+                                           limit=None, order="id")
+    assert store._adbc_batches(names, sql, params, False) is not None  # the fast path is the one tested
+    frame = store.frame()
+    assert frame["ttft_s"].isna().sum() == 7 and (frame["ttft_s"].iloc[7:] == 0.25).all()
+    assert frame["task"].isna().sum() == 7 and (frame["task"].iloc[7:] == "classify").all()
+    assert frame["cache_of"].tolist()[6:8] == [pd.NA, 3] and str(frame["cache_of"].dtype) == "Int64"
+    assert frame["started_at"].iloc[-1] == pd.Timestamp("2026-01-02T00:00:00.5Z")
+    assert frame["stream"].tolist() == [False] * 7 + [True] * 5
+    assert store.frame(limit=2)["ttft_s"].tolist() == [0.25, 0.25]
+    store.close()
+
+
+# -- several writers -----------------------------------------------------------------------------
+WRITER = textwrap.dedent("""
+    import sys, time, warnings
+    warnings.simplefilter("ignore")
+    from llmlab import Lab
+    base_url, db, name, n, concurrency, go = sys.argv[1:7]
+    time.sleep(max(0.0, float(go) - time.time()))  # the writers start together
+    lab = Lab(base_url=base_url, db=db, retries=0)
+    print("READY", flush=True)
+    res = lab.sweep([f"{name} prompt {i}" for i in range(int(n))], models=["a", "b"], concurrency=int(concurrency),
+                    progress=False, cache=False, stream=False)
+    print("RUN", res.run_id, len(res), int((res.df["status"] != "ok").sum()), flush=True)
+    lab.close()
+""")
+
+
+def _writer(tmp_path, base_url, db, name, n, concurrency, go=0.0) -> subprocess.Popen:
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    return subprocess.Popen([sys.executable, str(script), base_url, db, name, str(n), str(concurrency), str(go)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+
+
+@pytest.mark.postgres
+def test_two_processes_append_500_rows_each_to_postgres(pg_url, tmp_path):
+    proc_srv, base_url = start_subprocess({"a": {"text": TEXT, "delay_s": 0.01}, "b": {"text": TEXT}})
+    go = time.time() + 2.0
+    writers = [_writer(tmp_path, base_url, pg_url, name, 250, 16, go) for name in ("w1", "w2")]
+    try:
+        results = [w.communicate(timeout=120) for w in writers]
+    finally:
+        for w in writers:
+            if w.poll() is None:
+                w.kill()
+                w.communicate()
+        stop_subprocess(proc_srv)
+    for w, (out, err) in zip(writers, results, strict=True):
+        assert w.returncode == 0 and " 500 0" in out, (out, err)
+    rows = _sql(pg_url, "SELECT id, run_id, prompt, requested_model, status, response_text FROM runs ORDER BY id")
+    assert len(rows) == 1000 and len({r[0] for r in rows}) == 1000
+    assert all(r[4] == "ok" and r[5] == TEXT for r in rows)
+    by_run: dict[str, list] = {}
+    for r in rows:
+        by_run.setdefault(r[1], []).append(r)
+    assert sorted(len(v) for v in by_run.values()) == [500, 500]
+    first, second = ([r[0] for r in v] for v in by_run.values())
+    assert min(second) < max(first) and min(first) < max(second)  # they really wrote at the same time
+
+
+def test_a_killed_writer_loses_only_its_in_flight_row(db_url, tmp_path):
+    with FakeServer({"a": ModelSpec(text=TEXT, delay_s=0.05), "b": ModelSpec(text=TEXT, delay_s=0.05)}) as srv:
+        writer = _writer(tmp_path, srv.base_url, db_url, "k", 500, 1)
+        try:
+            assert writer.stdout.readline().strip() == "READY"
+            deadline = time.monotonic() + 60
+            while len(chat_requests(srv)) < 12 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            writer.kill()  # SIGKILL: no clean-up of any kind
+            writer.communicate(timeout=10)
+        finally:
+            if writer.poll() is None:
+                writer.kill()
+        sent = len(chat_requests(srv))
+    rows = _sql(db_url, "SELECT status, response_text FROM runs")
+    assert sent >= 12 and sent - 1 <= len(rows) <= sent  # at most the one in flight is missing
+    assert all(status == "ok" and text == TEXT for status, text in rows)  # nothing half-written
+    with Lab(db=db_url) as lab:  # and the log opens and reads cleanly afterwards
+        assert len(lab.runs()) == len(rows)
+
+
+@pytest.mark.postgres
+def test_an_unreachable_postgres_is_a_store_error_before_anything_is_sent(server):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once closed
+    started = time.monotonic()
+    with pytest.raises(StoreError, match=r"cannot open run log postgresql://.*start the server") as info:
+        lab = Lab(base_url=server.base_url, db=f"postgresql://llmlab@127.0.0.1:{port}/team")
+        lab.compare("hi", models=["fast"])
+    assert "\n" not in str(info.value) and time.monotonic() - started < 15
+    assert chat_requests(server) == []
