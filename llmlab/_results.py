@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["Result", "records_frame", "summarise", "summarise_stored", "combine_cost"]
 
 # A run with at most this many rows is read into ``df`` at once (it then outlives ``lab.close()``).
-EAGER_ROWS = 20_000
+EAGER_ROWS = 10_000
 
 
 def records_frame(rows: Sequence[dict]) -> pd.DataFrame:

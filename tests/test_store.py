@@ -378,3 +378,20 @@ def test_an_unreachable_postgres_is_a_store_error_before_anything_is_sent(server
         lab.compare("hi", models=["fast"])
     assert "\n" not in str(info.value) and time.monotonic() - started < 15
     assert chat_requests(server) == []
+
+
+def test_llmlab_export_on_the_command_line(db_url, server, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from llmlab.cli import main
+
+    with Lab(base_url=server.base_url, db=db_url, retries=0) as lab:
+        lab.sweep(["a", "b", "c"], models=["fast", "down"], progress=False)
+    out = tmp_path / "ok.parquet"
+    assert main(["export", str(out), "--db", db_url, "--status", "ok", "--columns", "prompt,response_text"]) == 0
+    assert "wrote 3 rows" in capsys.readouterr().out
+    table = pq.read_table(out)
+    assert table.column_names == ["prompt", "response_text"] and sorted(table["prompt"].to_pylist()) == ["a", "b", "c"]
+    assert main(["export", str(out), "--db", db_url, "--columns", "prompt,api_key"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("llmlab: error: unknown column 'api_key'") and err.count("\n") == 1
