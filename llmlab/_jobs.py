@@ -5,22 +5,23 @@ Everything is validated here, before anything is sent or recorded: bad input get
 """
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._call import Timeouts
 from ._errors import InputError
 from ._runner import Job
 
-__all__ = ["to_messages", "check_models", "build_body", "prompt_rows", "normalise_timeouts", "prompt_id_for",
-           "make_jobs"]
+__all__ = ["to_messages", "check_models", "build_body", "check_model_params", "body_for", "prompt_rows",
+           "normalise_timeouts", "prompt_id_for", "make_jobs"]
 
 # Engine arguments that must never travel to the endpoint as body keys.
 _RESERVED = {"model", "messages", "stream", "stream_options", "retries", "retry_policy", "timeout", "n",
-             "concurrency", "progress", "resume", "on_event"}
+             "concurrency", "progress", "resume", "on_event", "model_params"}
 
 
 def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
@@ -72,25 +73,99 @@ def check_models(models: Any) -> list[str]:
 
 
 def build_body(max_tokens: Any, temperature: Any, extra: dict) -> dict:
+    """The call's body, before per-model parameters (:func:`body_for` applies those)."""
     bad = _RESERVED & extra.keys()
     if bad:
         raise InputError(f"{sorted(bad)[0]!r} cannot be passed as an extra body parameter; "
                          "use the argument of the same name")
     body: dict = {}
     if "max_completion_tokens" not in extra:  # some models accept only this name; never send both
-        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-            raise InputError(f"max_tokens must be a positive integer, not {max_tokens!r}")
         body["max_tokens"] = max_tokens
     if temperature is not None:
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
-            raise InputError(f"temperature must be a number from 0 to 2, not {temperature!r}")
         body["temperature"] = temperature
     body.update(extra)
-    try:
-        json.dumps(body, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"extra parameters must be JSON values: {exc}") from exc
+    for key, value in body.items():
+        _check_param(key, value)
+    _check_json(body, "extra parameters")
     return body
+
+
+_TOKEN_LIMITS = ("max_tokens", "max_completion_tokens")
+
+
+def _check_param(key: str, value: Any, where: str = "") -> None:
+    if key in _TOKEN_LIMITS and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise InputError(f"{where}{key} must be a positive integer, not {value!r}")
+    if key == "temperature" and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                 or not 0 <= value <= 2):
+        raise InputError(f"{where}temperature must be a number from 0 to 2, not {value!r}")
+
+
+def _check_json(value: Any, what: str) -> None:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{what} must be JSON values: {exc}") from exc
+
+
+def check_model_params(value: Any, models: Sequence[str] | None = None) -> dict[str, dict]:
+    """``{model or glob pattern: {parameter: value, or None to not send it}}``, validated.
+
+    With ``models`` (a call's own overrides), a plain name must be one of them: a typo would
+    otherwise silently send the unchanged body.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InputError("model_params must be a dict like {'gpt-5': {'temperature': None}}")
+    checked: dict[str, dict] = {}
+    for model, params in value.items():
+        if not isinstance(model, str) or not model.strip():
+            raise InputError("model_params keys must be model names (or patterns like 'o*')")
+        if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
+            raise InputError(f"model_params[{model!r}] must be a dict of parameter names to values "
+                             "(None = do not send)")
+        bad = sorted(_RESERVED & params.keys())
+        if bad:
+            raise InputError(f"model_params[{model!r}]: {bad[0]!r} cannot be set per model")
+        for key, param in params.items():
+            if param is not None:
+                _check_param(key, param, f"model_params[{model!r}]: ")
+        _check_json(dict(params), f"model_params[{model!r}]")
+        if models is not None and not _is_pattern(model) and model not in models:
+            raise InputError(f"model_params names {model!r}, which is not among the models {list(models)}")
+        checked[model] = dict(params)
+    return checked
+
+
+def _is_pattern(name: str) -> bool:
+    return any(ch in name for ch in "*?[")
+
+
+def body_for(model: str, body: dict, *layers: dict[str, dict]) -> dict:
+    """The one merge rule: exactly what ``model`` is sent (and what its row's ``params`` shows).
+
+    The call's body, then each layer (the Lab's ``model_params``, then the call's) in order: its
+    matching patterns in their order, then the model's exact name. A value of None removes the
+    parameter; setting one of ``max_tokens``/``max_completion_tokens`` removes the other (never
+    send both: the second name exists because some models accept only it).
+    """
+    merged = dict(body)
+    for layer in layers:
+        matches = [p for name, p in layer.items() if _is_pattern(name) and fnmatch.fnmatchcase(model, name)]
+        if model in layer:
+            matches.append(layer[model])
+        for params in matches:
+            for key, value in params.items():
+                if key in _TOKEN_LIMITS and value is not None:
+                    for other in _TOKEN_LIMITS:
+                        if other != key and other not in params:
+                            merged.pop(other, None)
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+    return merged
 
 
 def prompt_id_for(messages: list[dict]) -> str:
@@ -178,16 +253,18 @@ def _one_timeout(value: Any) -> Timeouts:
     raise InputError(f"timeout must be seconds > 0 or llmlab.Timeouts(...), not {value!r}")
 
 
-def make_jobs(rows: list[dict], models: list[str], body: dict, stream: bool, use_cache: bool,
+def make_jobs(rows: list[dict], models: list[str], bodies: dict[str, dict], stream: bool, use_cache: bool,
               repeats: int, timeouts: dict[str, Timeouts], chain: bool = False, retry=None) -> list[Job]:
-    """Prompt order × model order × repeat: the order rows come back in."""
+    """Prompt order × model order × repeat: the order rows come back in. ``bodies``: each
+    model's request body (:func:`body_for`)."""
     jobs = []
     for row in rows:
         targets = [models] if chain else [[m] for m in models]
         for target in targets:
+            target_bodies = {m: bodies[m] for m in target}
             for repeat in range(repeats):
                 jobs.append(Job(prompt_id=row["prompt_id"], prompt=row["prompt"], messages=row["messages"],
-                                models=target, body=body, stream=stream, use_cache=use_cache,
+                                models=target, bodies=target_bodies, stream=stream, use_cache=use_cache,
                                 task=row["task"], expected=row["expected"], repeat=repeat, timeouts=timeouts,
                                 retry=retry))
     return jobs

@@ -14,7 +14,9 @@ from ._call import Redactor
 from ._config import Endpoint, llmlab_home, read_key, resolve_endpoint
 from ._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError
 from ._jobs import (
+    body_for,
     build_body,
+    check_model_params,
     check_models,
     last_user_text,
     make_jobs,
@@ -63,7 +65,8 @@ class Lab:
     def __init__(self, base_url: str | None = None, api_key_env: str | None = None, db: Any = None,
                  prices: Any = None, concurrency: int = 8, max_tokens: int = 512, retries: int | None = None,
                  timeout: Any = None, rpm: float | None = None, tpm: float | None = None,
-                 quiet: bool = False, retry_policy: RetryPolicy | None = None) -> None:
+                 quiet: bool = False, retry_policy: RetryPolicy | None = None,
+                 model_params: dict[str, dict] | None = None) -> None:
         self._endpoint_args = (base_url, api_key_env)
         self._endpoint: Endpoint | None = resolve_endpoint(base_url, api_key_env)
         if self._endpoint.base_url is None:
@@ -76,6 +79,7 @@ class Lab:
         self.last_run_id: str | None = None
         self.limiter = RateLimiter(_optional_rate("rpm", rpm), _optional_rate("tpm", tpm))
         self.quiet = quiet
+        self.model_params = check_model_params(model_params)  # per-model body overrides (_jobs.body_for)
         self.store = Store(db if db is not None else llmlab_home() / "runs.sqlite")
         self.counter = TokenCounter()
         self._loop_thread = LoopThread()
@@ -145,46 +149,48 @@ class Lab:
     async def acompare(self, prompt: Any, models: Sequence[str], system: str | None = None,
                        temperature: float | None = None, max_tokens: int | None = None, stream: bool = True,
                        cache: bool = True, n: int = 1, timeout: Any = None, retries: int | None = None,
-                       retry_policy: RetryPolicy | None = None,
+                       retry_policy: RetryPolicy | None = None, model_params: dict[str, dict] | None = None,
                        on_event: Callable[[Event], None] | None = None, **extra: Any) -> Result:
         """One prompt across ``models`` (each ``n`` times), concurrently."""
         rows = [_single_prompt_row(prompt, system)]
         return await self._arun(rows, models, temperature, max_tokens, stream, cache, n, timeout,
                                 on_event, extra, concurrency=None, progress=False,
-                                retry=_retry_policy(retries, retry_policy))
+                                retry=_retry_policy(retries, retry_policy), model_params=model_params)
 
     async def asweep(self, prompts: Any, models: Sequence[str], concurrency: int | None = None,
                      progress: bool = True, resume: str | None = None, system: str | None = None,
                      temperature: float | None = None, max_tokens: int | None = None, stream: bool = True,
                      cache: bool = True, n: int = 1, timeout: Any = None, retries: int | None = None,
-                     retry_policy: RetryPolicy | None = None,
+                     retry_policy: RetryPolicy | None = None, model_params: dict[str, dict] | None = None,
                      on_event: Callable[[Event], None] | None = None, **extra: Any) -> Result:
         """Every prompt × every model. ``prompts``: list of str or a DataFrame with ``prompt`` (or
         ``messages``) and optional ``prompt_id``, ``task``, ``expected`` columns."""
         rows = prompt_rows(prompts, system)
         return await self._arun(rows, models, temperature, max_tokens, stream, cache, n, timeout,
                                 on_event, extra, concurrency=concurrency, progress=progress, resume=resume,
-                                retry=_retry_policy(retries, retry_policy))
+                                retry=_retry_policy(retries, retry_policy), model_params=model_params)
 
     async def acomplete(self, prompt: Any, models: Sequence[str], system: str | None = None,
                         temperature: float | None = None, max_tokens: int | None = None, stream: bool = True,
                         cache: bool = True, timeout: Any = None, retries: int | None = None,
-                        retry_policy: RetryPolicy | None = None,
+                        retry_policy: RetryPolicy | None = None, model_params: dict[str, dict] | None = None,
                         on_event: Callable[[Event], None] | None = None, **extra: Any) -> Result:
         """One answer from a fallback chain: ``models[0]``, then the next on its final failure."""
         rows = [_single_prompt_row(prompt, system)]
         return await self._arun(rows, models, temperature, max_tokens, stream, cache, 1, timeout,
                                 on_event, extra, concurrency=1, progress=False, chain=True,
-                                retry=_retry_policy(retries, retry_policy))
+                                retry=_retry_policy(retries, retry_policy), model_params=model_params)
 
     async def _arun(self, rows, models, temperature, max_tokens, stream, cache, n, timeout, on_event,
-                    extra, concurrency, progress, resume=None, chain=False, retry=None) -> Result:
+                    extra, concurrency, progress, resume=None, chain=False, retry=None, model_params=None) -> Result:
         models = check_models(models)
         body = build_body(self.max_tokens if max_tokens is None else max_tokens, temperature, extra)
+        call_params = check_model_params(model_params, models)
+        bodies = {m: body_for(m, body, self.model_params, call_params) for m in models}
         repeats = _positive_int("n", n)
         concurrency = self.concurrency if concurrency is None else _positive_int("concurrency", concurrency)
         timeouts = {**self.timeouts, **normalise_timeouts(timeout)}
-        jobs = make_jobs(rows, models, body, bool(stream), bool(cache), repeats, timeouts, chain=chain, retry=retry)
+        jobs = make_jobs(rows, models, bodies, bool(stream), bool(cache), repeats, timeouts, chain=chain, retry=retry)
         run_id = self.last_run_id = resume or _new_run_id()
         if resume is not None:
             jobs = self._unfinished(jobs, resume)

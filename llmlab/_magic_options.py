@@ -7,6 +7,8 @@ Grammar of the first line::
 
     line   := token*                    (split with shlex: '...' and "..." quote)
     token  := key '=' value             (split at the first '=')
+            | model ':' key '=' value   (a parameter for that model only, split at the last ':';
+                                         null/none = do not send it; see _jobs.body_for)
     value  := unquoted: typed scalar, or a comma list of typed scalars
             | quoted:   the literal text, or JSON when it starts with '{' or '['
 
@@ -44,7 +46,7 @@ _LIST_KEYS = frozenset({"model", "fallback"})
 # Keys the engine builds from the cell itself; passing them as body parameters would conflict.
 # Engine arguments (not body parameters): forwarding them as **kwargs would bypass validation.
 _RESERVED_KEYS = frozenset({"messages", "prompt", "models", "on_event", "stream_options", "retries",
-                            "retry_policy", "timeout", "concurrency", "progress", "resume"})
+                            "retry_policy", "timeout", "concurrency", "progress", "resume", "model_params"})
 # Real endpoint parameters that look like near-misses of our keys (top_k ~ top_p) and must
 # pass through to the endpoint rather than trigger "did you mean".
 _PASSTHROUGH_KEYS = frozenset({
@@ -73,6 +75,7 @@ class MagicOptions:
     n: int = 1
     fallback: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def call_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``Lab.compare``/``Lab.complete`` (models and prompt excluded)."""
@@ -81,9 +84,11 @@ class MagicOptions:
             "max_tokens": self.max_tokens, "top_p": self.top_p, "stream": self.stream,
             "cache": self.cache,
         }
-        kwargs = {k: v for k, v in named.items() if v is not None}
+        kwargs: dict[str, Any] = {k: v for k, v in named.items() if v is not None}
         if self.n != 1:
             kwargs["n"] = self.n
+        if self.model_params:
+            kwargs["model_params"] = self.model_params
         kwargs.update(self.extra)
         return kwargs
 
@@ -119,8 +124,9 @@ def _split_token(token: str, raw: str) -> tuple[str, str, bool]:
     key, value = token.split("=", 1)
     if not key:
         raise OptionError(f"missing option name before '=' in {raw!r}.")
-    if not _IDENT_RE.match(key):
-        raise OptionError(f"option name {key!r} is not a valid identifier.{_hint(key)}")
+    name = key.rsplit(":", 1)[1] if ":" in key else key
+    if not _IDENT_RE.match(name):
+        raise OptionError(f"option name {name!r} is not a valid identifier.{_hint(name)}")
     raw_value = raw.split("=", 1)[1] if "=" in raw else ""
     quoted = raw_value[:1] in ("'", '"')
     return key, value, quoted
@@ -247,17 +253,46 @@ _CONVERTERS = {
 
 # --------------------------------------------------------------------------- the parser
 
-def _collect(line: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(known options, extra body parameters), each key converted and checked once."""
+# Per-model values: the body parameters among our keys keep their checks.
+_PER_MODEL_CONVERTERS = {
+    "temperature": _CONVERTERS["temperature"], "top_p": _CONVERTERS["top_p"],
+    "max_tokens": _CONVERTERS["max_tokens"],
+    "max_completion_tokens": lambda v: _integer("max_completion_tokens", v, 1, None),
+}
+
+
+def _per_model(key: str, value: str, quoted: bool) -> tuple[str, str, Any]:
+    """``gpt-5:temperature=1`` → ('gpt-5', 'temperature', 1); null/none → None (not sent)."""
+    model, param = key.rsplit(":", 1)
+    if not model or any(ch.isspace() for ch in model):
+        raise OptionError(f"{key}: write MODEL:PARAMETER=VALUE, e.g. gpt-5:temperature=1.")
+    if (param in KNOWN_KEYS and param not in _PER_MODEL_CONVERTERS) or param in _RESERVED_KEYS:
+        raise OptionError(f"{key}: {param!r} can't be set per model (only body parameters can).")
+    if not quoted and value.lower() in ("null", "none"):
+        return model, param, None
+    if param in _PER_MODEL_CONVERTERS:
+        return model, param, _PER_MODEL_CONVERTERS[param](value)
+    return model, param, _typed(key, value, quoted)
+
+
+def _collect(line: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]:
+    """(known options, extra body parameters, per-model parameters), each key converted and
+    checked once."""
     known: dict[str, Any] = {}
     extra: dict[str, Any] = {}
+    per_model: dict[str, dict[str, Any]] = {}
     for token, raw in _tokens(line):
         key, value, quoted = _split_token(token, raw)
         if key in known or key in extra:
             raise OptionError(f"option {key!r} is given twice.")
         if value == "":
             raise OptionError(f"empty value for {key!r} (write {key}=VALUE).")
-        if key in _CONVERTERS:
+        if ":" in key:
+            model, param, typed = _per_model(key, value, quoted)
+            if param in per_model.setdefault(model, {}):
+                raise OptionError(f"option {key!r} is given twice.")
+            per_model[model][param] = typed
+        elif key in _CONVERTERS:
             known[key] = _CONVERTERS[key](value)
         elif key in _RESERVED_KEYS:
             raise OptionError(f"{key!r} can't be set on the %%llm line.{_hint(key)}")
@@ -265,7 +300,7 @@ def _collect(line: str) -> tuple[dict[str, Any], dict[str, Any]]:
             raise OptionError(f"unknown option {key!r}.{_hint(key)}")
         else:
             extra[key] = _typed(key, value, quoted)
-    return known, extra
+    return known, extra, per_model
 
 
 def parse_options(line: str, known_defaults: Mapping[str, Any] | None = None) -> MagicOptions:
@@ -274,7 +309,7 @@ def parse_options(line: str, known_defaults: Mapping[str, Any] | None = None) ->
     ``known_defaults`` fills options the line leaves out, e.g. ``{"model": ["a", "b"]}`` from
     ``%config LLMLab.default_models``.
     """
-    known, extra = _collect(line or "")
+    known, extra, per_model = _collect(line or "")
     for key, value in (known_defaults or {}).items():
         if key not in known and value not in (None, [], ""):
             known[key] = list(value) if key in _LIST_KEYS else value
@@ -291,7 +326,11 @@ def parse_options(line: str, known_defaults: Mapping[str, Any] | None = None) ->
     clash = sorted(set(models) & set(fallback))
     if clash:
         raise OptionError(f"fallback repeats model {clash[0]!r}.")
-    return MagicOptions(models=list(models), fallback=list(fallback), extra=extra, **known)
+    named = set(models) | set(fallback)
+    stray = sorted(m for m in per_model if m not in named and not any(ch in m for ch in "*?["))
+    if stray:
+        raise OptionError(f"{stray[0]}:... names a model that is not in model=... or fallback=... .")
+    return MagicOptions(models=list(models), fallback=list(fallback), extra=extra, model_params=per_model, **known)
 
 
 # --------------------------------------------------------------------------- {{name}} prompts
