@@ -5,24 +5,18 @@ Everything is validated here, before anything is sent or recorded: bad input get
 """
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ._call import Timeouts
 from ._errors import InputError
+from ._options import Timeouts
 from ._runner import Job
 
-__all__ = ["to_messages", "check_models", "build_body", "check_model_params", "body_for", "prompt_rows",
-           "normalise_timeouts", "prompt_id_for", "make_jobs"]
-
-# Engine arguments that must never travel to the endpoint as body keys.
-_RESERVED = {"model", "messages", "stream", "stream_options", "retries", "retry_policy", "timeout", "n",
-             "concurrency", "progress", "resume", "on_event", "model_params"}
-
+__all__ = ["to_messages", "check_models", "prompt_rows", "prompt_id_for",
+           "make_jobs"]
 
 def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
     if isinstance(prompt, str):
@@ -72,102 +66,6 @@ def check_models(models: Any) -> list[str]:
     return models
 
 
-def build_body(max_tokens: Any, temperature: Any, extra: dict) -> dict:
-    """The call's body, before per-model parameters (:func:`body_for` applies those)."""
-    bad = _RESERVED & extra.keys()
-    if bad:
-        raise InputError(f"{sorted(bad)[0]!r} cannot be passed as an extra body parameter; "
-                         "use the argument of the same name")
-    body: dict = {}
-    if "max_completion_tokens" not in extra:  # some models accept only this name; never send both
-        body["max_tokens"] = max_tokens
-    if temperature is not None:
-        body["temperature"] = temperature
-    body.update(extra)
-    for key, value in body.items():
-        _check_param(key, value)
-    _check_json(body, "extra parameters")
-    return body
-
-
-_TOKEN_LIMITS = ("max_tokens", "max_completion_tokens")
-
-
-def _check_param(key: str, value: Any, where: str = "") -> None:
-    if key in _TOKEN_LIMITS and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise InputError(f"{where}{key} must be a positive integer, not {value!r}")
-    if key == "temperature" and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                 or not 0 <= value <= 2):
-        raise InputError(f"{where}temperature must be a number from 0 to 2, not {value!r}")
-
-
-def _check_json(value: Any, what: str) -> None:
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{what} must be JSON values: {exc}") from exc
-
-
-def check_model_params(value: Any, models: Sequence[str] | None = None) -> dict[str, dict]:
-    """``{model or glob pattern: {parameter: value, or None to not send it}}``, validated.
-
-    With ``models`` (a call's own overrides), a plain name must be one of them: a typo would
-    otherwise silently send the unchanged body.
-    """
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InputError("model_params must be a dict like {'gpt-5': {'temperature': None}}")
-    checked: dict[str, dict] = {}
-    for model, params in value.items():
-        if not isinstance(model, str) or not model.strip():
-            raise InputError("model_params keys must be model names (or patterns like 'o*')")
-        if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
-            raise InputError(f"model_params[{model!r}] must be a dict of parameter names to values "
-                             "(None = do not send)")
-        bad = sorted(_RESERVED & params.keys())
-        if bad:
-            raise InputError(f"model_params[{model!r}]: {bad[0]!r} cannot be set per model")
-        for key, param in params.items():
-            if param is not None:
-                _check_param(key, param, f"model_params[{model!r}]: ")
-        _check_json(dict(params), f"model_params[{model!r}]")
-        if models is not None and not _is_pattern(model) and model not in models:
-            raise InputError(f"model_params names {model!r}, which is not among the models {list(models)}")
-        checked[model] = dict(params)
-    return checked
-
-
-def _is_pattern(name: str) -> bool:
-    return any(ch in name for ch in "*?[")
-
-
-def body_for(model: str, body: dict, *layers: dict[str, dict]) -> dict:
-    """The one merge rule: exactly what ``model`` is sent (and what its row's ``params`` shows).
-
-    The call's body, then each layer (the Lab's ``model_params``, then the call's) in order: its
-    matching patterns in their order, then the model's exact name. A value of None removes the
-    parameter; setting one of ``max_tokens``/``max_completion_tokens`` removes the other (never
-    send both: the second name exists because some models accept only it).
-    """
-    merged = dict(body)
-    for layer in layers:
-        matches = [p for name, p in layer.items() if _is_pattern(name) and fnmatch.fnmatchcase(model, name)]
-        if model in layer:
-            matches.append(layer[model])
-        for params in matches:
-            for key, value in params.items():
-                if key in _TOKEN_LIMITS and value is not None:
-                    for other in _TOKEN_LIMITS:
-                        if other != key and other not in params:
-                            merged.pop(other, None)
-                if value is None:
-                    merged.pop(key, None)
-                else:
-                    merged[key] = value
-    return merged
-
-
 def prompt_id_for(messages: list[dict]) -> str:
     """Stable across runs, so the same prompt lines up in the log and in routing analysis."""
     digest = hashlib.sha1(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
@@ -188,7 +86,8 @@ def prompt_rows(prompts: Any, system: str | None) -> list[dict]:
         raise InputError("prompts must be a list of strings or a DataFrame with a 'prompt' or 'messages' column")
     if not records:
         raise InputError("no prompts given; pass at least one")
-    rows, used = [], set()
+    rows: list[dict] = []
+    used: set[str] = set()
     for i, rec in enumerate(records):
         source = rec.get("messages") if rec.get("messages") is not None else rec.get("prompt")
         messages = _parse_messages(source, i, system)
@@ -232,31 +131,10 @@ def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
-def normalise_timeouts(timeout: Any) -> dict[str, Timeouts]:
-    """``None`` | seconds (total) | Timeouts | {model or '*': seconds or Timeouts}."""
-    if timeout is None:
-        return {}
-    if isinstance(timeout, dict):
-        return {model: _one_timeout(value) for model, value in timeout.items()}
-    return {"*": _one_timeout(timeout)}
-
-
-def _one_timeout(value: Any) -> Timeouts:
-    if isinstance(value, Timeouts):
-        for name in ("connect", "first_token", "total"):
-            limit = getattr(value, name)
-            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0):
-                raise InputError(f"Timeouts.{name} must be seconds > 0 or None, not {limit!r}")
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return Timeouts(total=float(value))
-    raise InputError(f"timeout must be seconds > 0 or llmlab.Timeouts(...), not {value!r}")
-
-
 def make_jobs(rows: list[dict], models: list[str], bodies: dict[str, dict], stream: bool, use_cache: bool,
               repeats: int, timeouts: dict[str, Timeouts], chain: bool = False, retry=None) -> list[Job]:
     """Prompt order × model order × repeat: the order rows come back in. ``bodies``: each
-    model's request body (:func:`body_for`)."""
+    model's request body (``CallOptions.bodies``)."""
     jobs = []
     for row in rows:
         targets = [models] if chain else [[m] for m in models]

@@ -165,7 +165,7 @@ def test_per_call_model_params_and_patterns_layer_over_the_labs(serve, make_lab)
         lab.compare("hi", models=["gpt-5"], model_params={"gpt5": {"temperature": 1}})
     with pytest.raises(InputError, match="'stream' cannot be set per model"):
         Lab(base_url=srv.base_url, db=":memory:", model_params={"gpt-5": {"stream": False}})
-    with pytest.raises(InputError, match="temperature must be a number"):
+    with pytest.raises(InputError, match=r"model_params\['gpt-5'\]: temperature"):
         Lab(base_url=srv.base_url, db=":memory:", model_params={"gpt-5": {"temperature": 5}})
     assert len(chat(srv)) == 1  # nothing was sent for the bad calls
 
@@ -205,14 +205,15 @@ def test_unsupported_max_tokens_suggests_max_completion_tokens(serve, make_lab):
 
 def test_magic_model_colon_key_options():
     opts = parse_options("model=gpt-5,llama3:8b temperature=0.2 gpt-5:temperature=null "
-                         "gpt-5:max_completion_tokens=2000 llama3:8b:top_k=5 gpt-5:reasoning_effort=high")
-    assert opts.temperature == 0.2
-    assert opts.model_params == {"gpt-5": {"temperature": None, "max_completion_tokens": 2000,
-                                           "reasoning_effort": "high"}, "llama3:8b": {"top_k": 5}}
-    assert opts.call_kwargs()["model_params"] == opts.model_params
+                         "gpt-5:max_completion_tokens=2000 llama3:8b:body.top_k=5 gpt-5:reasoning_effort=high")
+    assert opts.options.temperature == 0.2
+    assert opts.options.model_params == {"gpt-5": {"temperature": None, "max_completion_tokens": 2000,
+                                                   "reasoning_effort": "high"}, "llama3:8b": {"top_k": 5}}
+    assert opts.options.given()["model_params"] == opts.options.model_params
     for line, message in [("model=a b:temperature=1", "not in model="),
-                          ("model=a a:stream=false", "can't be set per model"),
-                          ("model=a a:temperature=3", "out of range"),
+                          ("model=a a:stream=false", "not a body parameter"),
+                          ("model=a a:top_k=5", "body.NAME"),
+                          ("model=a a:temperature=3", "temperature"),
                           ("model=a a:temperature=1 a:temperature=0", "given twice"),
                           ("model=a a:max_tokens=x", "whole number")]:
         with pytest.raises(OptionError, match=message):
