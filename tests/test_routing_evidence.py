@@ -296,3 +296,10 @@ def test_claim_on_the_real_gsm8k_matrix_reaches_a_verdict():
     verdicts = {"holds", "does not hold", "not enough data", "not tested (reference or reads the labels)"}
     assert set(claim["verdict"]) <= verdicts
     assert claim.loc[f"always({weak})", "verdict"] == "does not hold"   # loses 0.22 of quality
+
+
+def test_a_cache_hit_costs_what_the_original_call_cost():
+    runs = _matrix_runs({"A": np.array([1, 1])}, {"A": 0.02})
+    runs.loc[1, ["cached", "cost_usd", "original_cost_usd", "cost_source"]] = [True, 0.0, 0.02, "cache"]
+    rep = routing.evaluate(runs, [routing.Always("A")], n_boot=0)
+    assert rep.table.loc["always(A)", "total_cost_usd"] == pytest.approx(0.04)

@@ -7,8 +7,8 @@ move another policy's numbers.
 
 **Which row is a cell.** One cell per (prompt_id, requested_model): the final attempt of the
 latest request with ``repeat == 0`` ("latest" = highest ``id`` when the column exists, else the
-last row). Cached rows count like any other: they carry the original call's cost and latency,
-which is what a router in production would pay and wait.
+last row). Cached rows count like any other, at the original call's cost (``original_cost_usd``)
+and latency: what a router in production would pay and wait.
 
 **What is billed.** With ``count_retries=True`` (the default) a cell's cost and latency include the
 earlier attempts of the same request on the same model (retries after a 429, a cut stream…): their
@@ -291,6 +291,10 @@ class _Pricer:
         completion = _gather(self.runs, "completion_tokens", rows, np.nan).astype(float)
         if not self.repriced:
             cost = _gather(self.runs, "cost_usd", rows, np.nan).astype(float)
+            if "original_cost_usd" in self.runs.columns and "cached" in self.runs.columns:
+                # a cache hit spent $0 now, but a router in production pays what the call costs
+                cached = self.runs["cached"].fillna(False).to_numpy(bool)[rows]
+                cost = np.where(cached, _gather(self.runs, "original_cost_usd", rows, np.nan).astype(float), cost)
         else:
             cost = np.full(rows.shape, np.nan)
             prompt = _gather(self.runs, "prompt_tokens", rows, np.nan).astype(float)
