@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             final = ok_rows(db)
             large_wall = first["wall_s"] + second["wall_s"]
             peak = max(first["peak_rss_mb"], second["peak_rss_mb"])
-            print(f"large sweep : {args.large:>7,} calls in {large_wall:6.1f} s = {args.large / large_wall:5.0f} calls/s "
+            rate = args.large / large_wall
+            print(f"large sweep : {args.large:>7,} calls in {large_wall:6.1f} s = {rate:5.0f} calls/s "
                   f"(Ctrl-C at {done:,} ok rows after {first['wall_s']:.1f} s, then resume {second['wall_s']:.1f} s); "
                   f"peak RSS {first['peak_rss_mb']:.0f} MB before the Ctrl-C, {second['peak_rss_mb']:.0f} MB resuming",
                   flush=True)

@@ -13,16 +13,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._call import Timeouts
 from ._errors import InputError
+from ._options import Timeouts
 from ._runner import Job
 
-__all__ = ["to_messages", "check_models", "build_body", "normalise_timeouts", "prompt_id_for",
-           "make_jobs", "PromptSource"]
-
-# Engine arguments that must never travel to the endpoint as body keys.
-_RESERVED = {"model", "messages", "stream", "stream_options", "retries", "retry_policy", "timeout", "n",
-             "concurrency", "progress", "resume", "on_event"}
+__all__ = ["to_messages", "check_models", "prompt_id_for", "make_jobs", "PromptSource"]
 
 
 def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
@@ -71,28 +66,6 @@ def check_models(models: Any) -> list[str]:
             raise InputError(f"model {m!r} is listed twice; list each model once (use n= for repeats)")
         seen.add(m)
     return models
-
-
-def build_body(max_tokens: Any, temperature: Any, extra: dict) -> dict:
-    bad = _RESERVED & extra.keys()
-    if bad:
-        raise InputError(f"{sorted(bad)[0]!r} cannot be passed as an extra body parameter; "
-                         "use the argument of the same name")
-    body: dict = {}
-    if "max_completion_tokens" not in extra:  # some models accept only this name; never send both
-        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-            raise InputError(f"max_tokens must be a positive integer, not {max_tokens!r}")
-        body["max_tokens"] = max_tokens
-    if temperature is not None:
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
-            raise InputError(f"temperature must be a number from 0 to 2, not {temperature!r}")
-        body["temperature"] = temperature
-    body.update(extra)
-    try:
-        json.dumps(body, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"extra parameters must be JSON values: {exc}") from exc
-    return body
 
 
 def prompt_id_for(messages: list[dict]) -> str:
@@ -240,37 +213,18 @@ def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
-def normalise_timeouts(timeout: Any) -> dict[str, Timeouts]:
-    """``None`` | seconds (total) | Timeouts | {model or '*': seconds or Timeouts}."""
-    if timeout is None:
-        return {}
-    if isinstance(timeout, dict):
-        return {model: _one_timeout(value) for model, value in timeout.items()}
-    return {"*": _one_timeout(timeout)}
-
-
-def _one_timeout(value: Any) -> Timeouts:
-    if isinstance(value, Timeouts):
-        for name in ("connect", "first_token", "total"):
-            limit = getattr(value, name)
-            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0):
-                raise InputError(f"Timeouts.{name} must be seconds > 0 or None, not {limit!r}")
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return Timeouts(total=float(value))
-    raise InputError(f"timeout must be seconds > 0 or llmlab.Timeouts(...), not {value!r}")
-
-
-def make_jobs(rows: Iterable[dict], models: list[str], body: dict, stream: bool, use_cache: bool,
+def make_jobs(rows: Iterable[dict], models: list[str], bodies: dict[str, dict], stream: bool, use_cache: bool,
               repeats: int, timeouts: dict[str, Timeouts], chain: bool = False, retry=None) -> Iterator[Job]:
-    """Prompt order × model order × repeat, lazily: the order rows come back in (``seq``)."""
+    """Prompt order × model order × repeat, lazily: the order rows come back in (``seq``).
+    ``bodies``: each model's request body (``CallOptions.bodies``)."""
     seq = 0
     for row in rows:
         targets = [models] if chain else [[m] for m in models]
         for target in targets:
+            target_bodies = {m: bodies[m] for m in target}
             for repeat in range(repeats):
                 yield Job(prompt_id=row["prompt_id"], prompt=row["prompt"], messages=row["messages"],
-                          models=target, body=body, stream=stream, use_cache=use_cache,
+                          models=target, bodies=target_bodies, stream=stream, use_cache=use_cache,
                           task=row["task"], expected=row["expected"], repeat=repeat, timeouts=timeouts,
                           retry=retry, seq=seq)
                 seq += 1

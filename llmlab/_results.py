@@ -2,7 +2,8 @@
 
 A :class:`Result` reads its rows from the log on demand: a million-row sweep is not held in
 memory unless ``res.df`` is asked for, and ``res.summary()`` is then computed by the store
-(aggregates in SQL, percentiles from one numeric column at a time).
+(counts, token sums and cost groups in SQL, fed to the one cost rule of ``_cost``; percentiles
+from one numeric column at a time — never the answers' text).
 """
 from __future__ import annotations
 
@@ -14,15 +15,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ._cost import format_usd, saved_by_cache, spend
+from ._display import table_html
 from ._record import BOOL_COLUMNS, COLUMNS
 
 if TYPE_CHECKING:
     from ._store import Store
 
-__all__ = ["Result", "records_frame", "summarise", "summarise_stored", "combine_cost"]
+__all__ = ["Result", "records_frame", "summarise", "summarise_stored"]
 
 # A run with at most this many rows is read into ``df`` at once (it then outlives ``lab.close()``).
 EAGER_ROWS = 10_000
+SUMMARY_COLUMNS = ["model", "n", "errors", "attempts", "cached", "latency_p50_s", "latency_p95_s", "ttft_p50_s",
+                   "tokens_per_s_p50", "prompt_tokens", "completion_tokens", "tokens_estimated", "cost_usd",
+                   "saved_by_cache_usd"]
 
 
 def records_frame(rows: Sequence[dict]) -> pd.DataFrame:
@@ -41,30 +47,10 @@ def _final_attempts(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(["attempt"]).groupby("request_id", sort=False).tail(1)
 
 
-def combine_cost(ok_total: float, ok_unknown: int, failed_total: float) -> float:
-    """The cost rule of a set of rows: unknown prices make the total unknown (NaN), except failed
-    attempts that produced nothing (their unknown cost counts as nothing billed)."""
-    if ok_unknown:
-        return math.nan
-    return float(_zero_if_nan(ok_total) + _zero_if_nan(failed_total))
-
-
-def _zero_if_nan(value) -> float:
-    return 0.0 if value is None or value != value else float(value)
-
-
-def _cost_total(rows: pd.DataFrame) -> float:
-    ok = rows.loc[rows["status"] == "ok", "cost_usd"]
-    failed = rows.loc[rows["status"] != "ok", "cost_usd"]
-    return combine_cost(ok.sum(), int(ok.isna().sum()), failed.sum(skipna=True))
-
-
-SUMMARY_COLUMNS = ["model", "n", "errors", "attempts", "cached", "latency_p50_s", "latency_p95_s", "ttft_p50_s",
-                   "tokens_per_s_p50", "prompt_tokens", "completion_tokens", "tokens_estimated", "cost_usd"]
-
-
 def summarise(df: pd.DataFrame, models: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per requested model: requests, errors, latency/TTFT percentiles, tokens, cost."""
+    """One row per requested model: requests, errors (requests whose last attempt at this model
+    failed), attempts, latency/TTFT percentiles, tokens, spend (``cost_usd``, the one cost rule
+    of llmlab._cost: NaN when unknown) and what cache hits saved."""
     models = list(models) if models else list(dict.fromkeys(df["requested_model"]))
     rows = []
     for model in models:
@@ -84,23 +70,27 @@ def summarise(df: pd.DataFrame, models: Sequence[str] | None = None) -> pd.DataF
             "prompt_tokens": ok["prompt_tokens"].sum(min_count=1),
             "completion_tokens": ok["completion_tokens"].sum(min_count=1),
             "tokens_estimated": bool(ok["tokens_estimated"].any()),
-            "cost_usd": _cost_total(mine),
+            "cost_usd": spend(mine),
+            "saved_by_cache_usd": saved_by_cache(mine),
         })
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def summarise_stored(store: Store, run_id: str, models: Sequence[str] | None = None) -> pd.DataFrame:
-    """``summarise`` of a run computed by the store: counts, sums and the cost parts in SQL,
-    percentiles from one numeric column at a time (8 bytes a row, never the answers' text)."""
+    """``summarise`` of a run computed by the store, without reading its rows: counts and token
+    sums in SQL; spend and cache savings by the one cost rule (``_cost``) applied to the run's
+    cost groups (rows alike for that rule, summed in SQL); percentiles from one numeric column at
+    a time (8 bytes a row)."""
     parts = store.aggregates(run_id)
+    groups = store.cost_groups(run_id)
     models = list(models) if models else list(parts)
     rows = []
     for model in models:
         agg = parts.get(model)
         if agg is None:
-            rows.append({"model": model, "n": 0, "errors": 0, "attempts": 0, "cached": 0, "tokens_estimated": False,
-                         "cost_usd": 0.0})
+            rows.append(summarise(pd.DataFrame(columns=COLUMNS), [model]).iloc[0].to_dict())
             continue
+        mine = groups[groups["requested_model"] == model]
         latency = _ok_values(store, run_id, model, "latency_s")
         rows.append({
             "model": model, "n": agg["n"], "errors": agg["errors"], "attempts": agg["attempts"],
@@ -110,7 +100,7 @@ def summarise_stored(store: Store, run_id: str, models: Sequence[str] | None = N
             "tokens_per_s_p50": _quantile(_ok_values(store, run_id, model, "output_tokens_per_s"), 0.5),
             "prompt_tokens": agg["prompt_tokens"], "completion_tokens": agg["completion_tokens"],
             "tokens_estimated": agg["tokens_estimated"],
-            "cost_usd": combine_cost(agg["ok_cost"], agg["ok_cost_unknown"], agg["failed_cost"]),
+            "cost_usd": spend(mine), "saved_by_cache_usd": saved_by_cache(mine),
         })
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
@@ -130,7 +120,10 @@ class Result:
     """The rows of one run (one per attempt), in the order asked for (prompt × model × repeat).
 
     Small runs are read at once; a large one stays in the log until ``df`` is asked for, and
-    ``summary()``, ``len()`` and the reprs are then answered by the store."""
+    ``summary()``, ``len()`` and the reprs are then answered by the store. ``unlogged``: answers
+    the log could not store (see ``StoreError.result``)."""
+
+    __module__ = "llmlab"
 
     def __init__(self, df: pd.DataFrame | None, run_id: str, models: Sequence[str], *,
                  store: Store | None = None, unlogged: pd.DataFrame | None = None) -> None:
@@ -170,10 +163,14 @@ class Result:
         """Whether the rows are in memory (``df`` was built)."""
         return self._df is not None
 
+    def _stored(self) -> bool:
+        return self._df is None and self._store is not None
+
     def summary(self) -> pd.DataFrame:
-        if self._df is not None or self._store is None:
-            return summarise(self.df, self.models)
-        return summarise_stored(self._store, self.run_id, self.models)
+        if self._stored():
+            assert self._store is not None
+            return summarise_stored(self._store, self.run_id, self.models)
+        return summarise(self.df, self.models)
 
     def text(self, model: str | None = None, prompt_id: str | None = None) -> str | None:
         """The first successful answer of ``model`` (default: the first model)."""
@@ -184,7 +181,7 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        if self._df is None and self._store is not None:
+        if self._stored():
             summary = self.summary()
             return bool(summary["n"].sum()) and not summary["errors"].any()
         return bool(len(self.df)) and bool((_final_attempts(self.df)["status"] == "ok").all())
@@ -196,33 +193,31 @@ class Result:
         return PlotAccessor(self.df)
 
     def __len__(self) -> int:
-        if self._df is None and self._store is not None:
+        if self._stored():
+            assert self._store is not None
             return self._store.count(self.run_id)
         return len(self.df)
 
-    def _errors(self) -> int:
-        if self._df is None:
-            return int(self.summary()["errors"].sum())
-        final = _final_attempts(self._df) if len(self._df) else self._df
-        return int((final["status"] != "ok").sum()) if len(final) else 0
-
     def __repr__(self) -> str:
+        # The same counts as summary(): a fallback whose first model failed has errors=1.
+        summary = self.summary()
+        errors = int(summary["errors"].sum()) if len(summary) else 0
+        if self._stored():
+            assert self._store is not None
+            failed = self._store.count(self.run_id, failed=True)
+            cost = spend(self._store.cost_groups(self.run_id))
+        else:
+            failed = int((self.df["status"] != "ok").sum()) if len(self.df) else 0
+            cost = spend(self.df)
         unlogged = f" unlogged={len(self.unlogged)}" if len(self.unlogged) else ""
-        return (f"<Result run_id={self.run_id} models={self.models} rows={len(self)} "
-                f"errors={self._errors()}{unlogged}>")
+        return (f"<llmlab.Result run_id={self.run_id} models={self.models} rows={len(self)} "
+                f"errors={errors} failed_attempts={failed} cost={format_usd(cost)}{unlogged}>")
 
     def _repr_html_(self) -> str:
-        summary = self.summary().to_html(index=False, escape=True, na_rep='–', float_format=_fmt)
-        if self._df is None:  # a large run: the answers stay in the log until asked for
-            return (f"<div><b>llmlab run {html.escape(self.run_id)}</b>{summary}"
-                    f"<p>{len(self)} rows in the log: <code>res.df</code> reads them.</p></div>")
-        answers = _final_attempts(self._df)[["prompt_id", "requested_model", "status", "response_text",
-                                             "error_message"]]
+        title = f"<b>llmlab run {html.escape(self.run_id)}</b>{table_html(self.summary())}"
+        if self._stored():  # a large run: the answers stay in the log until asked for
+            return f"<div>{title}<p>{len(self)} rows in the log: <code>res.df</code> reads them.</p></div>"
+        answers = _final_attempts(self.df)[["prompt_id", "requested_model", "status", "response_text", "error_message"]]
         # Answers are folded: the magic has already shown them side by side above its Out[].
-        return (f"<div><b>llmlab run {html.escape(self.run_id)}</b>{summary}"
-                f"<details><summary>answers ({len(answers)})</summary>"
+        return (f"<div>{title}<details><summary>answers ({len(answers)})</summary>"
                 f"{answers.to_html(index=False, escape=True, na_rep='')}</details></div>")
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"

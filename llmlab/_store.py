@@ -66,13 +66,20 @@ def m002_cache(d: Dialect) -> list[str]:
             " created_at TEXT NOT NULL)"]
 
 
-def m003_job_order(d: Dialect) -> list[str]:
+def m003_original_cost(d: Dialect) -> list[str]:
+    # A cache hit spends nothing: its cost_usd becomes 0 and the original's cost moves beside it.
+    return [f"ALTER TABLE runs ADD COLUMN original_cost_usd {d.real}",
+            "UPDATE runs SET original_cost_usd = cost_usd, cost_usd = 0.0, cost_source = 'cache' WHERE cached = 1"]
+
+
+def m004_job_order(d: Dialect) -> list[str]:
     return [f"ALTER TABLE runs ADD COLUMN seq {d.integer}",
             "CREATE INDEX runs_run_seq ON runs (run_id, seq)",
             "CREATE INDEX runs_started_at ON runs (started_at)"]
 
 
-MIGRATIONS: list[Callable[[Dialect], list[str]]] = [m001_initial, m002_cache, m003_job_order]
+MIGRATIONS: list[Callable[[Dialect], list[str]]] = [m001_initial, m002_cache, m003_original_cost,
+                                                         m004_job_order]
 _KNOWN_MIGRATIONS = {m.__name__ for m in MIGRATIONS}
 _BUSY_TIMEOUT_S = 30.0
 _FETCH_ROWS = 20_000  # rows per fetchmany: bulk reads convert column-wise, chunk by chunk
@@ -202,23 +209,22 @@ class Store:
         sql = f"SELECT 1 FROM runs WHERE run_id = {self.param} LIMIT 1"
         return any(True for _ in self._query(sql, [run_id]))
 
-    def count(self, run_id: str | None = None) -> int:
+    def count(self, run_id: str | None = None, *, failed: bool = False) -> int:
         where, params = self._where(run_id=run_id, model=None, status=None, since=None)
+        if failed:
+            where += (" AND " if where else "WHERE ") + "status <> 'ok'"
         return int(next(self._query(f"SELECT COUNT(*) FROM runs {where}", params))[1][0])
 
     def aggregates(self, run_id: str) -> dict[str, dict]:
-        """Per requested model: requests, final-attempt errors, attempts, cache hits, ok tokens and
-        the parts of the cost rule (see ``_results.combine_cost``)."""
+        """Per requested model: requests, requests whose last attempt failed, attempts, cache hits,
+        tokens of ok attempts."""
         p = self.param
         ok = "status = 'ok'"
         sql = (f"SELECT requested_model, COUNT(DISTINCT request_id), COUNT(*), SUM(cached), "
                f"SUM(CASE WHEN {ok} THEN prompt_tokens END), SUM(CASE WHEN {ok} THEN completion_tokens END), "
-               f"MAX(CASE WHEN {ok} THEN tokens_estimated ELSE 0 END), SUM(CASE WHEN {ok} THEN cost_usd END), "
-               f"SUM(CASE WHEN {ok} AND cost_usd IS NULL THEN 1 ELSE 0 END), "
-               f"SUM(CASE WHEN {ok} THEN NULL ELSE cost_usd END) "
-               f"FROM runs WHERE run_id = {p} GROUP BY requested_model")
-        names = ("n", "attempts", "cached", "prompt_tokens", "completion_tokens", "tokens_estimated", "ok_cost",
-                 "ok_cost_unknown", "failed_cost")
+               f"MAX(CASE WHEN {ok} THEN tokens_estimated ELSE 0 END) FROM runs WHERE run_id = {p} "
+               "GROUP BY requested_model")
+        names = ("n", "attempts", "cached", "prompt_tokens", "completion_tokens", "tokens_estimated")
         parts = {r[0]: dict(zip(names, r[1:], strict=True)) for _, r in self._query(sql, [run_id])}
         final = (f"SELECT requested_model, SUM(CASE WHEN {ok} THEN 0 ELSE 1 END) FROM (SELECT requested_model, status, "
                  "ROW_NUMBER() OVER (PARTITION BY requested_model, request_id ORDER BY attempt DESC, id DESC) AS last "
@@ -226,12 +232,31 @@ class Store:
         for _, (model, errors) in self._query(final, [run_id]):
             parts[model]["errors"] = int(errors)
         for agg in parts.values():
-            for name in ("n", "attempts", "cached", "ok_cost_unknown"):
+            for name in ("n", "attempts", "cached"):
                 agg[name] = int(agg[name] or 0)
             agg["tokens_estimated"] = bool(agg["tokens_estimated"])
-            for name in ("prompt_tokens", "completion_tokens", "ok_cost", "failed_cost"):
+            for name in ("prompt_tokens", "completion_tokens"):
                 agg[name] = float("nan") if agg[name] is None else float(agg[name])
         return parts
+
+    def cost_groups(self, run_id: str):
+        """The run's rows summed into groups that the cost rule (``_cost.spend``/``saved_by_cache``)
+        treats alike — by model, cache hit, ok, produced tokens, cost known — as a small frame
+        with the columns that rule reads. Its answer on the groups is its answer on the rows."""
+        import pandas as pd
+
+        ok = "CASE WHEN status = 'ok' THEN 'ok' ELSE 'error' END"
+        produced = "CASE WHEN completion_tokens > 0 THEN 1 ELSE 0 END"
+        sql = (f"SELECT requested_model, cached, {ok}, {produced}, SUM(cost_usd), "
+               "CASE WHEN COUNT(original_cost_usd) = COUNT(*) THEN SUM(original_cost_usd) END "
+               f"FROM runs WHERE run_id = {self.param} "
+               f"GROUP BY requested_model, cached, {ok}, {produced}, cost_usd IS NULL")
+        columns = ["requested_model", "cached", "status", "completion_tokens", "cost_usd", "original_cost_usd"]
+        frame = pd.DataFrame([r for _, r in self._query(sql, [run_id])], columns=columns)
+        frame["cached"] = frame["cached"].astype(bool)
+        for name in ("completion_tokens", "cost_usd", "original_cost_usd"):
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+        return frame
 
     def select(self, *, columns: Sequence[str] | None = None, run_id: str | Sequence[str] | None = None,
                model: str | Sequence[str] | None = None, status: str | None = None, since: str | None = None,
