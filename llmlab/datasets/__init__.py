@@ -82,7 +82,7 @@ def load(name: str = "tasks") -> pd.DataFrame:
         return generate(n=n, seed=seed)
     path = resources.files(__name__).joinpath(f"{name}.jsonl")
     if not path.is_file():
-        raise ValueError(f"no dataset {name!r}; available: {', '.join(names())}")
+        raise InputError(f"no dataset {name!r}; available: {', '.join(names())}")
     lines = path.read_text(encoding="utf-8").splitlines()
     rows = [json.loads(line) for line in lines if line.strip()]
     return pd.DataFrame(rows, columns=_COLUMNS)
