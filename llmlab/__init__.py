@@ -15,6 +15,7 @@ from importlib import import_module as _import_module
 from ._errors import ConfigError, EndpointError, InputError, LLMLabError, LocalServerError, StoreError
 
 if _typing.TYPE_CHECKING:  # what static checkers and IDEs see; at run time these load on first use
+    from ._columnar import export_schema
     from ._lab import Lab
     from ._options import Timeouts
     from ._pricing import Price, PriceTable, PriceWarning

@@ -127,8 +127,7 @@ class Result:
 
     def __init__(self, df: pd.DataFrame | None, run_id: str, models: Sequence[str], *,
                  store: Store | None = None, unlogged: pd.DataFrame | None = None) -> None:
-        if df is None and store is None:
-            raise ValueError("Result needs rows or a store to read them from")
+        assert df is not None or store is not None, "a Result needs rows or a store to read them from"
         self._df = df
         self._store = store
         self.run_id = run_id

@@ -26,6 +26,7 @@ from typing import Any
 
 from ._errors import StoreError
 from ._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, STORE_ONLY, Record
+from ._validate import one_line
 
 __all__ = ["Store", "SQLiteStore", "open_store", "MIGRATIONS", "is_postgres_url"]
 
@@ -127,7 +128,7 @@ class Store:
         raise NotImplementedError
 
     def _failure(self, exc: Exception, doing: str) -> StoreError:
-        return StoreError(f"cannot {doing} run log {self.path}: {_one_line(exc)}")
+        return StoreError(f"cannot {doing} run log {self.path}: {one_line(exc)}")
 
     def close(self) -> None:
         raise NotImplementedError
@@ -436,7 +437,7 @@ class SQLiteStore(Store):
                 if batch.num_rows:
                     yield typed_batch(batch)
         except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
-            raise self._failure(sqlite3.DatabaseError(_one_line(exc)), "read") from None
+            raise self._failure(sqlite3.DatabaseError(one_line(exc)), "read") from None
         finally:
             cursor.close()
             conn.close()
@@ -452,7 +453,7 @@ class SQLiteStore(Store):
 
     def _failure(self, exc: Exception, doing: str) -> StoreError:
         if isinstance(exc, sqlite3.DatabaseError) and _corrupt(exc) and self.path != ":memory:":
-            detail = self._integrity() or _one_line(exc)
+            detail = self._integrity() or one_line(exc)
             return StoreError(
                 f"run log {self.path} is damaged ({detail}); nothing more is sent. Move it aside and pass "
                 f"Lab(db=...) for a new log; `sqlite3 {self.path} .recover > recovered.sql` saves what it can")
@@ -463,7 +464,7 @@ class SQLiteStore(Store):
             with self._lock:
                 rows = sqlite3.connect(self.path, timeout=5).execute("PRAGMA quick_check(3)").fetchall()
         except sqlite3.Error as exc:
-            return _one_line(exc)
+            return one_line(exc)
         lines = [line.strip() for r in rows if r[0] != "ok" for line in str(r[0]).splitlines()]
         problems = [line for line in lines if line and not line.startswith("***")]
         return "; ".join(problems)[:300] if problems else None
@@ -509,9 +510,6 @@ def _enable_wal(db: sqlite3.Connection) -> None:
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _values(record: Record) -> list:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ._errors import ConfigError, StoreError
 from ._store import Dialect, Store
+from ._validate import one_line
 
 __all__ = ["PostgresStore", "display_url"]
 
@@ -63,7 +64,7 @@ class PostgresStore(Store):
             raise
         except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
             self.close()
-            raise StoreError(f"cannot open run log {self.path}: {_one_line(exc)}; start the server or fix the URL "
+            raise StoreError(f"cannot open run log {self.path}: {one_line(exc)}; start the server or fix the URL "
                              "(the password goes in PGPASSWORD or ~/.pgpass); nothing was sent") from None
 
     @contextlib.contextmanager
@@ -127,6 +128,3 @@ def _refuse_password(url: str, shown: str) -> None:
         raise ConfigError(f"db URL {shown} carries a password: remove it and put it in PGPASSWORD or ~/.pgpass "
                           "(a URL ends up in notebooks, settings and the log)")
 
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
