@@ -18,7 +18,7 @@ import pandas as pd
 
 from ._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, STORE_ONLY
 
-__all__ = ["export_schema", "rows_to_batch", "batches_to_frame", "rows_to_frame", "typed_batch"]
+__all__ = ["export_schema", "rows_to_batch", "batches_to_frame", "rows_to_frame"]
 
 
 def _arrow_type(column: str):
@@ -60,21 +60,6 @@ def _column(name: str, values: np.ndarray):
     if target == pa.bool_():
         return pa.array(values, type=pa.int64(), from_pandas=True).cast(pa.bool_())
     return pa.array(values, type=target, from_pandas=True)
-
-
-def typed_batch(batch):
-    """A batch read by another driver (ADBC) cast to the export schema."""
-    import pyarrow as pa
-
-    arrays = []
-    for name, array in zip(batch.schema.names, batch.columns, strict=True):
-        if name == "started_at":
-            arrays.append(_timestamps(array.cast(pa.string())))
-        elif _arrow_type(name) == pa.bool_():
-            arrays.append(array.cast(pa.int64()).cast(pa.bool_()))
-        else:
-            arrays.append(array.cast(_arrow_type(name)))
-    return pa.RecordBatch.from_arrays(arrays, schema=export_schema(batch.schema.names))
 
 
 def _timestamps(strings):

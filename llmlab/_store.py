@@ -84,7 +84,6 @@ MIGRATIONS: list[Callable[[Dialect], list[str]]] = [m001_initial, m002_cache, m0
 _KNOWN_MIGRATIONS = {m.__name__ for m in MIGRATIONS}
 _BUSY_TIMEOUT_S = 30.0
 _FETCH_ROWS = 20_000  # rows per fetchmany: bulk reads convert column-wise, chunk by chunk
-_TYPED_LITERAL = {"REAL": "0.5", "INTEGER": "0", "TEXT": "''"}
 
 
 def is_postgres_url(db: Any) -> bool:
@@ -393,54 +392,6 @@ class SQLiteStore(Store):
         if self._db is None:
             raise StoreError(f"run log {self.path} is closed (lab.close() was called); make a new Lab")
         return self._db
-
-    def select_batches(self, **filters: Any) -> tuple[list[str], Iterator[Any]]:
-        """Large reads through ADBC's SQLite driver when it is installed: it fills Arrow arrays
-        in C, about twice as fast as Python's sqlite3 module building a Python object per value."""
-        names, sql, params = self._select_sql(**{"columns": None, "run_id": None, "model": None, "status": None,
-                                                 "since": None, "limit": None, "order": "id", **filters})
-        extra = filters.get("limit") is not None  # the helper column of a limited read
-        with self._lock:
-            self._open_db()  # a closed log says so, whichever driver reads
-        batches = self._adbc_batches(names, sql, params, extra) if self.path != ":memory:" else None
-        return (names, batches) if batches is not None else super().select_batches(**filters)
-
-    def _adbc_batches(self, names: list[str], sql: str, params: list, extra: bool) -> Iterator[Any] | None:
-        try:
-            import adbc_driver_sqlite.dbapi as adbc
-        except ImportError:
-            return None
-        # The driver types each column from the values of its first batch; a typed first row
-        # (dropped below) keeps an all-NULL start from typing a REAL or TEXT column as integer.
-        first = ", ".join(f"{_TYPED_LITERAL[self.dialect.column_type(c)]} AS {c}" for c in names)
-        typed_sql = f"SELECT {first}{', 0' if extra else ''} UNION ALL SELECT * FROM ({sql})"
-        try:
-            conn = adbc.connect(f"file:{self.path}?mode=ro")
-            cursor = conn.cursor()
-            cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(_FETCH_ROWS)})
-            cursor.execute(typed_sql, params)
-            reader = cursor.fetch_record_batch()
-        except Exception:  # noqa: BLE001 - whatever ADBC cannot do, the sqlite3 path does (or says why)
-            return None
-        return self._adbc_stream(conn, cursor, reader, len(names))
-
-    def _adbc_stream(self, conn, cursor, reader, width: int) -> Iterator[Any]:
-        import pyarrow as pa
-
-        from ._columnar import typed_batch
-
-        try:
-            for number, batch in enumerate(reader):
-                batch = batch.slice(1) if number == 0 else batch  # the typed first row
-                if batch.num_columns > width:
-                    batch = pa.RecordBatch.from_arrays(batch.columns[:width], names=batch.schema.names[:width])
-                if batch.num_rows:
-                    yield typed_batch(batch)
-        except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
-            raise self._failure(sqlite3.DatabaseError(one_line(exc)), "read") from None
-        finally:
-            cursor.close()
-            conn.close()
 
     def _table_columns(self, db, table: str) -> list[tuple[str, bool]]:
         # table_info: (cid, name, type, notnull, dflt_value, pk); a NOT NULL column with no default
