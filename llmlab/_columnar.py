@@ -18,7 +18,7 @@ import pandas as pd
 
 from ._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, STORE_ONLY
 
-__all__ = ["export_schema", "rows_to_batch", "batches_to_frame", "rows_to_frame"]
+__all__ = ["export_schema", "rows_to_batch", "batches_to_frame"]
 
 
 def _arrow_type(column: str):
@@ -85,7 +85,3 @@ def batches_to_frame(names: Sequence[str], batches: Iterable[Any]) -> pd.DataFra
         if name in FLOAT_COLUMNS:
             frame[name] = frame[name].astype(float)
     return frame
-
-
-def rows_to_frame(names: Sequence[str], chunks: Iterable[list[tuple]]) -> pd.DataFrame:
-    return batches_to_frame(names, (rows_to_batch(names, chunk) for chunk in chunks))
