@@ -13,7 +13,9 @@ from typing import Any
 
 from ._call import Timeouts
 from ._errors import InputError
+from ._redact import check_no_credentials
 from ._runner import Job
+from ._text import check_text
 
 __all__ = ["to_messages", "check_models", "build_body", "prompt_rows", "normalise_timeouts", "prompt_id_for",
            "make_jobs"]
@@ -39,9 +41,11 @@ def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
             raise InputError(f"messages must be JSON values (strings, lists, dicts): {exc}") from exc
     else:
         raise InputError("the prompt must be a non-empty string or a list of {'role', 'content'} messages")
+    check_text(prompt if isinstance(prompt, str) else messages, "the prompt" if isinstance(prompt, str) else "messages")
     if system is not None:
         if not isinstance(system, str):
             raise InputError("system must be a string")
+        check_text(system, "system")
         if messages[0].get("role") != "system":
             messages.insert(0, {"role": "system", "content": system})
     return messages
@@ -63,6 +67,7 @@ def check_models(models: Any) -> list[str]:
     models = list(models)
     if any(not isinstance(m, str) or not m.strip() for m in models):
         raise InputError("model names must be non-empty strings")
+    check_text(models, "a model name")
     seen = set()
     for m in models:
         if m in seen:
@@ -76,6 +81,8 @@ def build_body(max_tokens: Any, temperature: Any, extra: dict) -> dict:
     if bad:
         raise InputError(f"{sorted(bad)[0]!r} cannot be passed as an extra body parameter; "
                          "use the argument of the same name")
+    check_no_credentials(extra)
+    check_text(extra, "an extra parameter")
     body: dict = {}
     if "max_completion_tokens" not in extra:  # some models accept only this name; never send both
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
@@ -121,8 +128,11 @@ def prompt_rows(prompts: Any, system: str | None) -> list[dict]:
         if pid in used:
             raise InputError(f"prompt_id {pid!r} appears twice; prompt ids must be unique")
         used.add(pid)
-        rows.append({"messages": messages, "prompt": last_user_text(messages), "prompt_id": pid,
-                     "task": _text_or_none(rec.get("task")), "expected": _text_or_none(rec.get("expected"))})
+        row = {"messages": messages, "prompt": last_user_text(messages), "prompt_id": pid,
+               "task": _text_or_none(rec.get("task")), "expected": _text_or_none(rec.get("expected"))}
+        for name in ("prompt_id", "task", "expected"):
+            check_text(row[name], f"prompt #{i}: {name}")
+        rows.append(row)
     return rows
 
 
