@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import uuid
 from collections.abc import Callable, Sequence
@@ -10,9 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from ._call import Redactor
-from ._config import Endpoint, llmlab_home, read_key, resolve_endpoint
-from ._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError
+from ._config import PLACEHOLDER_KEY, Endpoint, LocalURL, llmlab_home, read_key, resolve_endpoint
+from ._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError, StoreError
 from ._jobs import (
     build_body,
     check_models,
@@ -25,10 +25,12 @@ from ._jobs import (
 )
 from ._loop import LoopThread
 from ._pricing import PriceTable
+from ._redact import Redactor, url_secrets
 from ._resilience import RateLimiter, RetryPolicy
 from ._results import Result, records_frame
 from ._runner import Event, RunContext, Runner
 from ._store import Store
+from ._text import check_text, repair
 from ._tokens import TokenCounter
 
 __all__ = ["Lab"]
@@ -76,22 +78,24 @@ class Lab:
         self.last_run_id: str | None = None
         self.limiter = RateLimiter(_optional_rate("rpm", rpm), _optional_rate("tpm", tpm))
         self.quiet = quiet
-        self.store = Store(db if db is not None else llmlab_home() / "runs.sqlite")
+        self.store = _open_store(db)
         self.counter = TokenCounter()
         self._loop_thread = LoopThread()
         self._own_client = None  # (AsyncOpenAI, Redactor) bound to the Lab's own loop
         self._local_server = None
+        self._closed = False
 
     # -- endpoint -----------------------------------------------------------------------------
     @property
     def endpoint(self) -> Endpoint:
         if self._endpoint is None:
-            self._endpoint = Endpoint(self._start_local(), None)
+            self._endpoint = Endpoint(LocalURL(self._start_local()), None)  # never gets a key
         return self._endpoint
 
     @property
     def base_url(self) -> str:
-        return self.endpoint.base_url
+        """The endpoint's URL as stored and shown (without any ``user:password@``)."""
+        return self.endpoint.public_url
 
     @property
     def api_key_env(self) -> str | None:
@@ -134,12 +138,13 @@ class Lab:
         key = read_key(self.endpoint)
         # llmlab owns retries (Retry-After, fallback, recording each attempt): the SDK's are off.
         client = openai.AsyncOpenAI(base_url=self.endpoint.base_url, api_key=key, max_retries=0)
-        return client, Redactor([key])
+        secrets = [k for k in (key,) if k != PLACEHOLDER_KEY] + url_secrets(self.endpoint.base_url)
+        return client, Redactor(secrets)
 
     def _run_context(self, client, redact: Redactor) -> RunContext:
         return RunContext(client=client, store=self.store, prices=self.prices, counter=self.counter,
                           limiter=self.limiter, retry=self.retry, redact=redact,
-                          endpoint=self.endpoint.base_url, api_key_env=self.endpoint.api_key_env)
+                          endpoint=self.endpoint.public_url, api_key_env=self.endpoint.api_key_env)
 
     # -- async API ----------------------------------------------------------------------------
     async def acompare(self, prompt: Any, models: Sequence[str], system: str | None = None,
@@ -179,12 +184,15 @@ class Lab:
 
     async def _arun(self, rows, models, temperature, max_tokens, stream, cache, n, timeout, on_event,
                     extra, concurrency, progress, resume=None, chain=False, retry=None) -> Result:
+        self._check_open()
         models = check_models(models)
         body = build_body(self.max_tokens if max_tokens is None else max_tokens, temperature, extra)
         repeats = _positive_int("n", n)
         concurrency = self.concurrency if concurrency is None else _positive_int("concurrency", concurrency)
         timeouts = {**self.timeouts, **normalise_timeouts(timeout)}
         jobs = make_jobs(rows, models, body, bool(stream), bool(cache), repeats, timeouts, chain=chain, retry=retry)
+        if resume is not None:
+            _check_run_id("resume", resume)
         run_id = self.last_run_id = resume or _new_run_id()
         if resume is not None:
             jobs = self._unfinished(jobs, resume)
@@ -214,6 +222,10 @@ class Lab:
         return Result(frame.drop(columns=["_p", "_m"]).reset_index(drop=True), run_id, models)
 
     # -- sync API -----------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InputError("this Lab is closed (lab.close() was called); create a new Lab(...)")
+
     def compare(self, prompt: Any, models: Sequence[str], **kwargs: Any) -> Result:
         return self._loop_thread.run(self.acompare(prompt, models, **kwargs))
 
@@ -240,12 +252,17 @@ class Lab:
     # -- the log ------------------------------------------------------------------------------
     def runs(self, run_id: str | None = None, limit: int | None = None) -> pd.DataFrame:
         """The persistent log (oldest first), optionally one run or the last ``limit`` rows."""
+        self._check_open()
+        if limit is not None:
+            limit = min(_int_at_least("limit", limit, 0, "a whole number ≥ 0 (rows to return)"), _SQL_MAX_INT)
         if run_id is not None:
+            _check_run_id("run_id", run_id)
             return records_frame(self.store.rows("WHERE run_id = ?", [run_id], limit=limit))
         return records_frame(self.store.rows(limit=limit))
 
     def list_models(self) -> pd.DataFrame:
         """The endpoint's ``/v1/models`` with known prices (USD per 1M tokens)."""
+        self._check_open()
         return self._loop_thread.run(self._alist_models())
 
     async def _alist_models(self) -> pd.DataFrame:
@@ -254,20 +271,24 @@ class Lab:
                 page = await context.client.models.list()
             except Exception as exc:
                 # Not chained: the SDK's message may echo a key fragment (401), the redacted one may not.
-                raise EndpointError(f"cannot list models at {self.base_url}: "
-                                    f"{context.redact(_one_line(exc))}") from None
+                raise EndpointError(repair(f"cannot list models at {self.base_url}: "
+                                           f"{context.redact.message(_one_line(exc))}")[0]) from None
         rows = []
         for model in page.data:
-            price = self.prices.lookup(model.id)
-            rows.append({"model": model.id, "owned_by": getattr(model, "owned_by", None),
+            model_id = context.redact(repair(str(model.id))[0])  # endpoint text: valid, no secrets
+            owner = getattr(model, "owned_by", None)
+            price = self.prices.lookup(model_id)
+            rows.append({"model": model_id, "owned_by": None if owner is None else repair(str(owner))[0],
                          "input_usd_per_1m": price.input_cost_per_token * 1e6 if price else float("nan"),
                          "output_usd_per_1m": price.output_cost_per_token * 1e6 if price else float("nan"),
-                         "note": _model_note(model.id)})
+                         "note": _model_note(model_id)})
         return pd.DataFrame(rows, columns=["model", "owned_by", "input_usd_per_1m", "output_usd_per_1m", "note"])
 
     def close(self) -> None:
         """Close HTTP clients, the background loop and the log. The embedded endpoint, if this
         Lab started it, stops when the process exits (other Labs may share it)."""
+        self._loop_thread.check_not_inside("lab.close()")
+        self._closed = True
         self._loop_thread.cancel_all()  # in-flight calls end as Cancelled rows; their futures resolve
         if self._own_client is not None:
             self._loop_thread.run(self._own_client[0].close())
@@ -282,7 +303,7 @@ class Lab:
         self.close()
 
     def __repr__(self) -> str:
-        url = self._endpoint.base_url if self._endpoint else "<embedded local endpoint, started on first use>"
+        url = self._endpoint.public_url if self._endpoint else "<embedded local endpoint, started on first use>"
         return (f"Lab(base_url={url!r}, api_key_env={self.api_key_env!r}, db={self.store.path!r}, "
                 f"concurrency={self.concurrency}, max_tokens={self.max_tokens}, prices={self.prices.name!r})")
 
@@ -301,6 +322,27 @@ def _retry_policy(retries: int | None, policy: RetryPolicy | None) -> RetryPolic
     if retries is not None:
         return RetryPolicy(retries=_int_at_least("retries", retries, 0, "a non-negative integer"))
     return policy
+
+
+_SQL_MAX_INT = 2**63 - 1  # SQLite's largest integer: a larger limit means "all rows" anyway
+
+
+def _check_run_id(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise InputError(f"{name} must be a run id string such as '3f2a9c1b7d4e' (lab.last_run_id), "
+                         f"not {type(value).__name__}")
+    check_text(value, name)
+
+
+def _open_store(db: Any) -> Store:
+    if db is not None and not isinstance(db, (str, os.PathLike)):
+        raise InputError(f"db must be a file path or ':memory:', not {type(db).__name__}")
+    if isinstance(db, str):
+        check_text(db, "db")
+    try:
+        return Store(db if db is not None else llmlab_home() / "runs.sqlite")
+    except (ValueError, TypeError) as exc:  # e.g. a path SQLite cannot encode
+        raise StoreError(f"cannot open run log {db}: {_one_line(exc)}; pass Lab(db=...) with another path") from None
 
 
 def _new_run_id() -> str:

@@ -25,7 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["OptionError", "MagicOptions", "parse_options", "interpolate", "placeholders", "KNOWN_KEYS"]
+__all__ = ["OptionError", "MagicOptions", "parse_options", "interpolate", "placeholders", "KNOWN_KEYS",
+           "check_binding_name"]
 
 
 class OptionError(ValueError):
@@ -223,12 +224,36 @@ def _boolean(key: str, value: str) -> bool:
     return lowered == "true"
 
 
+# Names IPython keeps in every namespace (history, the shell itself); rebinding one breaks
+# later cells. The magic also refuses whatever the running shell lists as hidden.
+_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "display"})
+_IPYTHON_HISTORY_RE = re.compile(r"_+\Z|_i+\Z|_i?\d+\Z|_(oh|ih|dh|sh)\Z")
+
+
 def _identifier(key: str, value: str) -> str:
     if not _IDENT_RE.match(value):
         raise OptionError(f"{key}={value!r} is not a valid Python variable name.")
-    if keyword.iskeyword(value):
-        raise OptionError(f"{key}={value!r} is a Python keyword; pick another name.")
+    check_binding_name(key, value)
     return value
+
+
+def check_binding_name(key: str, value: str, reserved: Any = ()) -> None:
+    """Refuse names whose rebinding breaks Python or IPython: keywords, builtins, dunders,
+    IPython's history and shell names (and ``reserved``, e.g. the shell's hidden names)."""
+    import builtins
+
+    if keyword.iskeyword(value) or keyword.issoftkeyword(value):
+        what = "a Python keyword"
+    elif value.startswith("__") and value.endswith("__"):
+        what = "a special (dunder) name"
+    elif hasattr(builtins, value):
+        what = "a Python builtin"
+    elif value in _IPYTHON_NAMES or _IPYTHON_HISTORY_RE.match(value) or value in reserved:
+        what = "a name IPython relies on"
+    else:
+        return
+    raise OptionError(f"{key}={value!r} is {what}; rebinding it would break later cells: pick another "
+                      "name, e.g. out=res.")
 
 
 _CONVERTERS = {
