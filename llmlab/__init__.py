@@ -16,7 +16,7 @@ from ._errors import ConfigError, EndpointError, InputError, LLMLabError, LocalS
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Lab": "._lab", "Result": "._results", "Event": "._runner", "Timeouts": "._call",
+    "Lab": "._lab", "Result": "._results", "Event": "._runner", "Timeouts": "._options",
     "RetryPolicy": "._resilience", "Price": "._pricing", "PriceTable": "._pricing",
     "PriceWarning": "._pricing", "CompareWidget": ".widgets",
 }

@@ -20,6 +20,7 @@ from typing import Any
 
 import openai
 
+from ._options import Timeouts
 from ._pricing import PriceTable
 from ._record import Record
 from ._redact import Redactor
@@ -30,14 +31,6 @@ __all__ = ["CallSpec", "Timeouts", "Outcome", "call_model", "Redactor"]
 
 COST_HEADER = "x-litellm-response-cost"
 _CONTEXT_PATTERNS = re.compile(r"context[_ ]length|maximum context|context window|too many tokens", re.I)
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds; None means no limit. ``first_token`` applies to streams only."""
-    connect: float | None = 10.0
-    first_token: float | None = None
-    total: float | None = 600.0
 
 
 @dataclass

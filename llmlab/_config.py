@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ._errors import ConfigError
 from ._redact import public_url
-from ._text import check_text
+from ._text import check_unicode
 
 __all__ = ["Endpoint", "LocalURL", "resolve_endpoint", "read_key", "llmlab_home", "read_dotenv",
            "trusted_key_vars", "trusted_default_key"]
@@ -149,7 +149,7 @@ def _check_url(url: str) -> str:
     if not isinstance(url, str):
         raise ConfigError(f"base_url must be a string such as 'http://localhost:4000/v1', not {type(url).__name__}")
     try:
-        check_text(url, "base_url")
+        check_unicode(url, "base_url")
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     url = str(url).strip().rstrip("/")

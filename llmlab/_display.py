@@ -15,9 +15,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._cost import attempt_cost, cost_formatters, cost_table, format_usd
+
 __all__ = [
-    "Board", "Column", "Throttle", "esc", "clean_text", "clean_frame", "html_clean", "metrics_line", "column_html",
-    "board_html", "board_text", "table_html", "session_costs",
+    "Board", "Column", "Throttle", "esc", "clean_text", "clean_frame", "html_clean", "metrics_line",
+    "column_html", "board_html", "board_text", "table_html", "table_text", "session_costs",
 ]
 
 # Characters that make text lie about its order or lines: bidi marks, embeddings, overrides and
@@ -79,14 +81,6 @@ def _num(record: Mapping[str, Any], key: str) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _cost_text(cost: float | None) -> str:
-    if cost is None:
-        return "cost unknown"
-    if cost == 0:
-        return "$0"
-    return f"${cost:.6f}" if cost < 0.01 else f"${cost:.4f}"
-
-
 def metrics_line(record: Mapping[str, Any] | None) -> str:
     """``TTFT 0.12 s · 1.30 s · 45 tok · 38.2 tok/s · $0.000012`` from one row (plain text)."""
     if not record:
@@ -104,9 +98,11 @@ def metrics_line(record: Mapping[str, Any] | None) -> str:
     rate = _num(record, "output_tokens_per_s")
     if rate is not None:
         parts.append(f"{rate:.1f} tok/s")
-    parts.append(_cost_text(_num(record, "cost_usd")))
+    cost = format_usd(attempt_cost(record))
+    parts.append("cost unknown" if cost == "unknown" else cost)
     if record.get("cached"):
-        parts.append("cached")
+        original = format_usd(record.get("original_cost_usd"))
+        parts.append(f"cached (originally {original})")
     return " · ".join(parts)
 
 
@@ -293,11 +289,22 @@ def board_text(columns: Iterable[Column]) -> str:
 
 
 def table_html(df: Any, max_rows: int = 50) -> str:
-    """A DataFrame as an escaped HTML table (pandas escapes cell text with escape=True)."""
+    """A DataFrame as an escaped HTML table (pandas escapes cell text with escape=True); dollar
+    columns read "unknown" where the cost is unknown, never "$0" or a bare dash."""
     if df is None or len(df) == 0:
         return "<i>no rows</i>"
     return clean_frame(df, html_clean).to_html(escape=True, index=False, max_rows=max_rows, na_rep="—",
-                      float_format=lambda v: f"{v:.4g}")
+                                               float_format=_fmt, formatters=cost_formatters(list(df.columns)))
+
+
+def table_text(df: Any) -> str:
+    """The same table as plain text, control characters neutralised."""
+    text = df.to_string(index=False, float_format=_fmt, formatters=cost_formatters(list(df.columns)))
+    return clean_text(text)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
 
 
 # --------------------------------------------------------------------------- throttling
@@ -350,31 +357,13 @@ class Throttle:
 
 # --------------------------------------------------------------------------- session totals
 
-def session_costs(frames: Iterable[Any]):
-    """Spend per model over runs-log frames, cache hits excluded (they cost nothing now).
-
-    Unpriced calls are counted, never added as $0; a model with no priced call costs NaN.
-    """
+def session_costs(frames: Iterable[Any]) -> Any:
+    """``%llm cost``: spend per model over runs-log frames, and a TOTAL row (llmlab._cost's rule)."""
     import pandas as pd
 
-    columns = ["model", "calls", "cache_hits", "unpriced_calls", "prompt_tokens",
-               "completion_tokens", "cost_usd"]
     frames = [f for f in frames if f is not None and len(f)]
-    if not frames:
-        return pd.DataFrame(columns=columns)
-    df = pd.concat(frames, ignore_index=True)
-    rows = []
-    for model in sorted(set(df["requested_model"])):  # log order is finish order: not stable
-        mine = df[df["requested_model"] == model]
-        fresh = mine[~mine["cached"].astype(bool)]
-        costs = fresh["cost_usd"].astype(float)
-        rows.append({
-            "model": model, "calls": len(fresh), "cache_hits": len(mine) - len(fresh),
-            "unpriced_calls": int(costs.isna().sum()),
-            "prompt_tokens": fresh["prompt_tokens"].sum(min_count=1),
-            "completion_tokens": fresh["completion_tokens"].sum(min_count=1),
-            "cost_usd": costs.sum(min_count=1) if len(fresh) else 0.0,  # only cache hits: $0 now
-        })
-    table = pd.DataFrame(rows, columns=columns)
-    total = {"model": "TOTAL", **{c: table[c].sum(min_count=1) for c in columns[1:]}}
-    return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    df = pd.concat(frames, ignore_index=True) if frames else None
+    if df is None:
+        return cost_table(pd.DataFrame(columns=["requested_model"]), models=[])
+    # log order is finish order, not stable: models sorted by name
+    return cost_table(df, models=sorted(set(df["requested_model"].astype(str))), total=True)

@@ -28,9 +28,13 @@ _DATE_SUFFIX = re.compile(r"-(20\d{2}-?\d{2}-?\d{2}|latest)$")
 class PriceWarning(UserWarning):
     """A model has no known price; its cost is NaN."""
 
+    __module__ = "llmlab"
+
 
 @dataclass(frozen=True)
 class Price:
+
+    __module__ = "llmlab"
     input_cost_per_token: float
     output_cost_per_token: float
     cache_read_input_token_cost: float | None = None
@@ -58,6 +62,8 @@ def normalise_model_name(name: str) -> list[str]:
 
 class PriceTable:
     """Model → :class:`Price`, with a name that says where the prices came from."""
+
+    __module__ = "llmlab"
 
     def __init__(self, prices: Mapping[str, Price], name: str) -> None:
         self._prices = dict(prices)

@@ -19,7 +19,8 @@ from typing import Any
 
 from ._errors import InputError
 
-__all__ = ["Redactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets", "check_no_credentials"]
+__all__ = ["Redactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets", "check_no_credentials",
+           "credential_error"]
 
 MIN_RUN = 8  # an echo of 8+ consecutive characters of the key counts as the key
 REDACTED = "[redacted]"
@@ -153,13 +154,22 @@ def _credential_path(value: Any, path: str, depth: int = 0) -> str | None:
     return None
 
 
+def credential_error(name: str) -> InputError | None:
+    """The one-line refusal for a parameter *name* that carries a credential, else None."""
+    return _refusal(name) if _CREDENTIAL_NAME.search(name) else None
+
+
+def _refusal(where: str) -> InputError:
+    return InputError(
+        f"parameter {where} looks like a credential; llmlab never sends or logs keys as call "
+        "parameters: put the key in an environment variable (or ./.env) and pass its NAME, "
+        "e.g. Lab(api_key_env='MY_GATEWAY_KEY') or %config LLMLab.api_key_env = 'MY_GATEWAY_KEY'"
+    )
+
+
 def check_no_credentials(params: dict) -> None:
     """Refuse call parameters that look like credentials (their values are never echoed)."""
     for name, value in params.items():
         where = str(name) if _CREDENTIAL_NAME.search(str(name)) else _credential_path(value, str(name))
         if where:
-            raise InputError(
-                f"parameter {where} looks like a credential; llmlab never sends or logs keys as call "
-                "parameters: put the key in an environment variable (or ./.env) and pass its NAME, "
-                "e.g. Lab(api_key_env='MY_GATEWAY_KEY') or %config LLMLab.api_key_env = 'MY_GATEWAY_KEY'"
-            )
+            raise _refusal(where)

@@ -22,6 +22,8 @@ class RetryPolicy:
     ``Retry-After`` header is honoured up to ``retry_after_cap_s``; a longer one ends that model's
     attempts at once (waiting minutes inside a notebook cell helps nobody).
     """
+
+    __module__ = "llmlab"
     retries: int = 3
     base_s: float = 0.5
     cap_s: float = 8.0

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 
 import openai
 
-from ._call import CallSpec, Outcome, Redactor, Timeouts, call_model
+from ._call import CallSpec, Outcome, Redactor, call_model
+from ._options import Timeouts
 from ._pricing import PriceTable
 from ._record import Record
 from ._resilience import RateLimiter, RetryPolicy
@@ -50,6 +51,8 @@ class Job:
 class Event:
     """What a live display needs: ``start``, ``delta`` (``text`` = new text), ``done``/``error``
     (``text`` = the whole answer, ``record`` = the row as a dict)."""
+
+    __module__ = "llmlab"
     kind: str
     model: str
     prompt_id: str
@@ -128,10 +131,11 @@ class Runner:
     def _replay(self, job: Job, row: dict) -> Record:
         record = self._new_record(job, job.models[0], attempt=1)
         for name in ("served_model", "status", "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens",
-                     "completion_tokens", "cached_tokens", "tokens_estimated", "cost_usd", "cost_source",
-                     "finish_reason", "response_text"):
+                     "completion_tokens", "cached_tokens", "tokens_estimated", "finish_reason", "response_text"):
             setattr(record, name, row[name])
         record.cached, record.cache_of = True, row["id"]
+        # Nothing is spent on a replay; what the original cost stays visible beside it (llmlab._cost).
+        record.cost_usd, record.cost_source, record.original_cost_usd = 0.0, "cache", row["cost_usd"]
         record.started_at = datetime.now(UTC).isoformat()
         return record
 

@@ -3,7 +3,7 @@
 An endpoint can send JSON such as ``"x\\ud800y"``, which decodes to an unpaired surrogate: a
 Python ``str`` that cannot be encoded as UTF-8, so writing it to the log, a terminal or a file
 fails. Endpoint text is repaired where it enters a row (:func:`repair`); user text is refused
-before anything is sent (:func:`check_text`).
+before anything is sent (:func:`check_unicode`).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from ._errors import InputError
 
-__all__ = ["repair", "check_text", "REPAIRED_NOTE"]
+__all__ = ["repair", "check_unicode", "REPAIRED_NOTE"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
@@ -54,7 +54,7 @@ def _find_surrogate(value: Any, depth: int = 0) -> int | None:
     return None
 
 
-def check_text(value: Any, what: str) -> None:
+def check_unicode(value: Any, what: str) -> None:
     """Refuse text that cannot be encoded (one line, the text itself is not echoed)."""
     position = _find_surrogate(value)
     if position is not None:

@@ -75,6 +75,8 @@ class CompareWidget:
     finished calls stay recorded in the log. ``wait()`` blocks until the table and charts are in.
     """
 
+    __module__ = "llmlab"
+
     def __init__(self, lab: Any = None, models: Sequence[str] | None = None, prompt: str = ""):
         self._lab = lab
         self.future = None

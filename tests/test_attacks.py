@@ -170,8 +170,12 @@ def test_magic_refuses_credential_parameters_too(tmp_path):
         with FakeServer({"m": ModelSpec()}) as srv:
             sh.run_line_magic("config", f'LLMLab.base_url = "{srv.base_url}"')
             sh.run_line_magic("config", f'LLMLab.db = "{tmp_path / "l.sqlite"}"')
-            with pytest.raises(UsageError, match="api_key_env"):
-                sh.run_cell_magic("llm", f"model=m api_key={SECRET}", "Hi")
+            for line in (f"model=m api_key={SECRET}", f"model=m body.api_key={SECRET}",
+                         f"model=m body.extra_headers='{{\"Authorization\": \"Bearer {SECRET}\"}}'",
+                         f"model=m user={SECRET}"):
+                with pytest.raises(UsageError, match="api_key_env") as info:
+                    sh.run_cell_magic("llm", line, "Hi")
+                assert_no_key(str(info.value))
             assert chat(srv) == []
     finally:
         unload_ipython_extension(sh)
