@@ -157,6 +157,17 @@ def test_credential_looking_parameters_are_refused_with_one_line(tmp_path, extra
         assert chat(srv) == [] and len(lab.runs()) == 0
 
 
+def test_per_model_parameters_cannot_carry_credentials_either(tmp_path):
+    with FakeServer({"m": ModelSpec()}) as srv:
+        with pytest.raises(InputError, match="api_key_env"):
+            Lab(base_url=srv.base_url, db=":memory:", model_params={"m": {"api_key": SECRET}})
+        with Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite") as lab:
+            for params in ({"m": {"Authorization": f"Bearer {SECRET}"}}, {"*": {"x": "\ud800"}}):
+                with pytest.raises(InputError):
+                    lab.compare("Hi", models=["m"], model_params=params)
+        assert chat(srv) == []
+
+
 def test_magic_refuses_credential_parameters_too(tmp_path):
     from IPython.core.error import UsageError
     from IPython.core.interactiveshell import InteractiveShell
