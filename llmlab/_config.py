@@ -15,24 +15,21 @@ can choose where requests go, never which of your secrets goes with them. The em
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ._errors import ConfigError
 from ._redact import public_url
 from ._text import check_unicode
+from ._validate import check_env_name, check_url
 
-__all__ = ["Endpoint", "LocalURL", "resolve_endpoint", "read_key", "llmlab_home", "read_dotenv",
+__all__ = ["Endpoint", "LocalURL", "resolve_endpoint", "read_key", "llmlab_home", "read_dotenv", "check_env_name",
            "trusted_key_vars", "trusted_default_key"]
 
 BASE_URL_VARS = ("LLMLAB_BASE_URL", "OPENAI_BASE_URL")
 KEY_VARS = ("LLMLAB_API_KEY", "OPENAI_API_KEY")
 # Local servers (llama.cpp, vLLM without --api-key) ignore the key, but the SDK insists on one.
 PLACEHOLDER_KEY = "llmlab-no-key"
-# Upper-case only: keys such as 'gsk_…' or 'hf_…' are valid identifiers, so a looser rule would
-# accept a pasted key as a "name" and store it in every row.
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
 TRUSTED_KEY_VARS = "LLMLAB_TRUSTED_KEY_VARS"
@@ -80,16 +77,6 @@ def read_dotenv(path: Path | None = None) -> dict[str, str]:
 
 def _lookup(name: str, dotenv: dict[str, str]) -> str | None:
     return os.environ.get(name) or dotenv.get(name) or None
-
-
-def check_env_name(name: str) -> str:
-    if not isinstance(name, str) or not _ENV_NAME.match(name):
-        # Never echo the value: a user may have pasted a key where a variable name belongs.
-        raise ConfigError(
-            "api_key_env must be the upper-case NAME of an environment variable (e.g. "
-            "'OPENROUTER_API_KEY'), not a key value; put the key in that variable or in ./.env"
-        )
-    return name
 
 
 def trusted_key_vars() -> set[str]:
@@ -146,19 +133,12 @@ def _dotenv_endpoint_key(url: str | None, dotenv: dict[str, str]) -> Endpoint:
 
 
 def _check_url(url: str) -> str:
-    if not isinstance(url, str):
-        raise ConfigError(f"base_url must be a string such as 'http://localhost:4000/v1', not {type(url).__name__}")
-    try:
-        check_unicode(url, "base_url")
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    url = str(url).strip().rstrip("/")
-    if not re.match(r"^https?://[^\s/]+", url):
-        raise ConfigError(
-            f"base_url {public_url(url)!r} is not an http(s) URL; pass e.g. base_url='http://localhost:4000/v1' "
-            "or set LLMLAB_BASE_URL"
-        )
-    return url
+    if isinstance(url, str):
+        try:
+            check_unicode(url, "base_url")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return check_url(str(url) if isinstance(url, LocalURL) else url)
 
 
 def read_key(endpoint: Endpoint) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+from ._cost import with_costs_shown
 from ._display import clean_frame, esc, html_clean
 from ._files import write_private
 
@@ -35,7 +36,8 @@ def _meta_html(meta: dict) -> str:
 
 def _charts_html(charts: dict[str, bytes]) -> str:
     if not charts:
-        return "<p class='note'>No charts (matplotlib is not installed: pip install 'llmlab[notebook]').</p>"
+        return ("<p class='note'>No charts (matplotlib is not installed: pip install -e '.[notebook]' "
+                "in the llmlab checkout).</p>")
     parts = []
     for name, png in charts.items():
         data = base64.b64encode(png).decode("ascii")
@@ -66,8 +68,9 @@ def _answers_html(runs) -> str:
 
 def render_report(summary, runs, charts: dict[str, bytes], meta: dict,
                   title: str = "llmlab demo report") -> str:
-    summary_table = clean_frame(summary, html_clean).to_html(index=False, escape=True, na_rep="",
-                                                             float_format="{:.4g}".format)
+    # Dollar columns through the one cost formatter: an unknown cost reads "unknown", never blank or $0.
+    summary_table = with_costs_shown(clean_frame(summary, html_clean)).to_html(index=False, escape=True, na_rep="",
+                                                                               float_format="{:.4g}".format)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>{_STYLE}</style></head><body>
