@@ -240,15 +240,17 @@ class Learned(Threshold):
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
                 not math.isfinite(threshold):
             raise InputError(f"Learned threshold= must be a number, not {threshold!r}")
-        label = "tfidf" if isinstance(features, str) else getattr(features, "__name__", "features")
-        super().__init__("p_weak_not_ok", float(threshold), weak, strong,
-                         name=name or f"learned({label} p ≥ {threshold:g}: {weak} | {strong})")
+        self._feature_label = "tfidf" if isinstance(features, str) else getattr(features, "__name__", "features")
+        super().__init__("p_weak_not_ok", float(threshold), weak, strong, name=name)
         self.features_spec, self.estimator = features, estimator
         self._features: _TfidfFeatures | _CallableFeatures | None = None
         self._fitted_estimator: Any = None
         self._coef: np.ndarray | None = None
         self._intercept = 0.0
         self.training: dict[str, Any] = {}
+
+    def _default_name(self) -> str:
+        return f"learned({self._feature_label} p ≥ {self.threshold:g}: {self.weak} | {self.strong})"
 
     # --- fitting ---------------------------------------------------------------------------
 
