@@ -133,7 +133,7 @@ def _accepted(test: Callable[[str], Any], text: str, at: float) -> bool:
 def to_dict(policy: Policy) -> dict:
     """A JSON-able description of ``policy`` that :func:`from_dict` turns back into it."""
     if hasattr(policy, "predict_proba_prompts"):
-        return {"kind": "Learned", **policy.to_dict()}  # type: ignore[attr-defined]
+        return {"kind": "Learned", **policy.to_dict()}
     body = _rule_dict(policy)
     return {"format": FORMAT, "version": FORMAT_VERSION, "name": policy.name, **body}
 
