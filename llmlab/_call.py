@@ -8,7 +8,6 @@ deltas. Non-streamed calls have no TTFT (NaN).
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import math
 import re
@@ -20,6 +19,7 @@ from typing import Any
 
 import openai
 
+from ._headers import retry_hint
 from ._options import Timeouts
 from ._pricing import PriceTable
 from ._record import Record
@@ -49,6 +49,7 @@ class Outcome:
     retryable: bool = False
     context_exceeded: bool = False
     got_text: bool = False
+    headers: Any = None  # the response's headers (rate-limit state), when one arrived
 
 
 @dataclass
@@ -65,6 +66,7 @@ class _Stream:
     usage: Any = None
     headers: Any = None
     on_first: Callable[[], None] | None = None
+    on_headers: Callable[[], None] | None = None
 
 
 class Redactor:
@@ -87,11 +89,13 @@ class Redactor:
 
 async def call_model(client: openai.AsyncOpenAI, spec: CallSpec, record: Record,
                      counter: TokenCounter, prices: PriceTable, redact: Redactor,
-                     on_delta: Callable[[str], None] | None = None) -> Outcome:
-    """Send one request and fill ``record``; never raises for endpoint errors."""
+                     on_delta: Callable[[str], None] | None = None,
+                     on_headers: Callable[[], None] | None = None) -> Outcome:
+    """Send one request and fill ``record``; never raises for endpoint errors. ``on_headers`` is
+    called when the response's headers arrive (the request has surely reached the endpoint)."""
     record.started_at = datetime.now(UTC).isoformat()
     t0 = time.perf_counter()
-    state = _Stream(t0=t0)
+    state = _Stream(t0=t0, on_headers=on_headers)
     outcome = Outcome(record)
     try:
         await _with_deadlines(_send(client, spec, state, on_delta), spec, state)
@@ -103,6 +107,8 @@ async def call_model(client: openai.AsyncOpenAI, spec: CallSpec, record: Record,
     except Exception as exc:  # every endpoint failure becomes an error row
         _classify(outcome, exc, spec, state, redact)
     _finish(outcome, spec, state, counter, prices, t0)
+    if outcome.headers is None:
+        outcome.headers = state.headers
     return outcome
 
 
@@ -139,6 +145,8 @@ async def _send(client: openai.AsyncOpenAI, spec: CallSpec, state: _Stream, on_d
         kwargs["stream_options"] = {"include_usage": True}
     raw = await client.chat.completions.with_raw_response.create(**kwargs)
     state.headers = raw.headers
+    if state.on_headers is not None:
+        state.on_headers()
     parsed = raw.parse()
     if not spec.stream:
         _read_completion(parsed, state)
@@ -237,14 +245,19 @@ def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, 
     outcome.got_text = got_text
     if isinstance(exc, openai.APIStatusError):
         outcome.http_status = exc.status_code
-        outcome.retry_after_s = parse_retry_after(exc.response.headers.get("retry-after"))
+        outcome.headers = exc.response.headers
+        outcome.retry_after_s = retry_hint(exc.response.headers, exc.status_code)
         outcome.retryable = exc.status_code in RETRYABLE_STATUSES
         message = _api_message(exc)
         outcome.context_exceeded = exc.status_code == 400 and bool(_CONTEXT_PATTERNS.search(message))
         kind = "ContextWindowExceeded" if outcome.context_exceeded else type(exc).__name__
         if exc.status_code == 404:
             message = f"model {spec.model!r} not found at the endpoint (HTTP 404): {message}"
+        elif exc.status_code in (400, 422) and not outcome.context_exceeded:
+            message += _override_hint(spec, exc.body, message)
         _fail(outcome, kind, redact(message), state)
+    elif spec.stream and _is_stream_error(exc):
+        _classify_stream_error(outcome, exc, state, redact)
     elif isinstance(exc, _IncompleteStream):
         outcome.retryable = True
         _fail(outcome, "StreamCut" if got_text else "IncompleteStream", str(exc), state)
@@ -265,6 +278,53 @@ def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, 
 
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+def _is_stream_error(exc: Exception) -> bool:
+    """An SSE error event (the SDK raises a status-less APIError): how LiteLLM's proxy reports an
+    upstream stream that broke, or failed, after its 200 was sent."""
+    return isinstance(exc, openai.APIError) and not isinstance(
+        exc, (openai.APIStatusError, openai.APIConnectionError, openai.APIResponseValidationError))
+
+
+def _classify_stream_error(outcome: Outcome, exc: Exception, state: _Stream, redact: Redactor) -> None:
+    """A cut (retryable, partial text kept) unless the event names a client error (400, 401, …)
+    that a retry cannot fix."""
+    body = getattr(exc, "body", None)
+    code = str(body.get("code") or "") if isinstance(body, dict) else ""
+    status = int(code) if code.isdigit() and 100 <= int(code) <= 599 else None
+    message = _one_line(f"the stream ended with an error event: {getattr(exc, 'message', exc)}")
+    outcome.http_status = status
+    if status is not None and 400 <= status < 500 and status not in RETRYABLE_STATUSES:
+        outcome.context_exceeded = bool(_CONTEXT_PATTERNS.search(message))
+        kind = "ContextWindowExceeded" if outcome.context_exceeded else "APIError"
+        _fail(outcome, kind, redact(message) or "", state)
+        return
+    outcome.retryable = True
+    _fail(outcome, "StreamCut" if outcome.got_text else "IncompleteStream", redact(message) or "", state)
+_UNSUPPORTED = re.compile(r"unsupported|not supported|does not support|isn't supported|not allowed|"
+                          r"unrecognized|unknown (?:field|parameter)|extra inputs are not permitted", re.I)
+
+
+def _override_hint(spec: CallSpec, body: Any, message: str) -> str:
+    """For a 400 that names a parameter this model rejects: how to change what it gets."""
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    code = str(inner.get("code") or "") if isinstance(inner, dict) else ""
+    if not (code.startswith("unsupported") or _UNSUPPORTED.search(message)):
+        return ""
+    param = inner.get("param") if isinstance(inner, dict) else None
+    if param not in spec.body:
+        named = [k for k in spec.body if re.search(rf"(?<![\w.-]){re.escape(k)}(?![\w-])", message)]
+        param = max(named, key=len) if named else None  # max_completion_tokens, not a part of it
+    if param is None:
+        return ""
+    override: dict[str, Any] = {param: None}
+    if param == "max_tokens":
+        override = {"max_completion_tokens": spec.body[param]}  # replaces max_tokens (never both)
+    line_value = " ".join(f"{spec.model}:{k}={'null' if v is None else v}" for k, v in override.items())
+    return (f" — {spec.model!r} does not take {param!r} as sent; change what this model gets with "
+            f"Lab(model_params={{{spec.model!r}: {override!r}}}) (or model_params= on the call, or "
+            f"{line_value} on the %%llm line)")
 
 
 def _is_transport_error(exc: Exception) -> bool:
@@ -292,24 +352,6 @@ def _fail(outcome: Outcome, kind: str, message: str, state: _Stream) -> None:
     outcome.record.status = "error"
     outcome.record.error_type = kind
     outcome.record.error_message = message
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (a number of seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCounter,

@@ -131,16 +131,18 @@ def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
-def make_jobs(rows: list[dict], models: list[str], body: dict, stream: bool, use_cache: bool,
+def make_jobs(rows: list[dict], models: list[str], bodies: dict[str, dict], stream: bool, use_cache: bool,
               repeats: int, timeouts: dict[str, Timeouts], chain: bool = False, retry=None) -> list[Job]:
-    """Prompt order × model order × repeat: the order rows come back in."""
+    """Prompt order × model order × repeat: the order rows come back in. ``bodies``: each
+    model's request body (``CallOptions.bodies``)."""
     jobs = []
     for row in rows:
         targets = [models] if chain else [[m] for m in models]
         for target in targets:
+            target_bodies = {m: bodies[m] for m in target}
             for repeat in range(repeats):
                 jobs.append(Job(prompt_id=row["prompt_id"], prompt=row["prompt"], messages=row["messages"],
-                                models=target, body=body, stream=stream, use_cache=use_cache,
+                                models=target, bodies=target_bodies, stream=stream, use_cache=use_cache,
                                 task=row["task"], expected=row["expected"], repeat=repeat, timeouts=timeouts,
                                 retry=retry))
     return jobs

@@ -23,6 +23,7 @@ from ._options import (
     CallOptions,
     Timeouts,
     check_max_tokens,
+    check_model_params,
     normalise_timeouts,
     unknown_keyword,
 )
@@ -43,6 +44,7 @@ Prompt: TypeAlias = "str | Sequence[Mapping[str, Any]]"  # text, or OpenAI-style
 Prompts: TypeAlias = "Sequence[str] | pd.DataFrame"  # texts, or a DataFrame with prompt/messages columns
 Models: TypeAlias = "Sequence[str] | str"  # a list, or one comma-separated string
 TimeoutSpec: TypeAlias = "float | Timeouts | Mapping[str, float | Timeouts] | None"
+ModelParams: TypeAlias = "Mapping[str, Mapping[str, Any]] | None"  # {model or pattern: {body key: value or None}}
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -64,6 +66,9 @@ sent; ``None`` means "not sent", so the endpoint's default applies):
     prompt_cache_retention, moderation: forwarded as the OpenAI API defines them.
     extra_body: a dict of any other body keys your endpoint understands ({"top_k": 40}); an
         unknown keyword is an InputError with a "did you mean", never sent.
+    model_params: per-model changes to the body, over the Lab's model_params:
+        {"gpt-5": {"temperature": None, "max_completion_tokens": 2000}} (None = not sent; keys
+        may be patterns like "o*"). Each row's params is exactly the body its model was sent.
 Engine:
     stream: stream the answer (TTFT is measured on streams only). Default True.
     cache: answer identical earlier requests from the response cache. Default True.
@@ -156,7 +161,8 @@ class Lab:
     def __init__(self, *, base_url: str | None = None, api_key_env: str | None = None, db: Any = None,
                  prices: Any = None, concurrency: int = 8, max_tokens: int = 512, retries: int | None = None,
                  timeout: TimeoutSpec = None, rpm: float | None = None, tpm: float | None = None,
-                 quiet: bool = False, retry_policy: RetryPolicy | None = None) -> None:
+                 quiet: bool = False, retry_policy: RetryPolicy | None = None,
+                 model_params: ModelParams = None) -> None:
         """
         base_url: the OpenAI-compatible endpoint (default $LLMLAB_BASE_URL, $OPENAI_BASE_URL, else
             the embedded local endpoint, started on first use).
@@ -168,6 +174,8 @@ class Lab:
         timeout: seconds, llmlab.Timeouts(...) or {model or "*": either}, for every call.
         rpm, tpm: requests / tokens per minute shared by every call of this Lab.
         quiet: no messages from the embedded endpoint's start-up.
+        model_params: per-model changes to the request body, e.g. {"gpt-5": {"temperature": None,
+            "max_completion_tokens": 2000}} (None = do not send; keys may be patterns like "o*").
         """
         self._endpoint_args = (base_url, api_key_env)
         self._endpoint: Endpoint | None = resolve_endpoint(base_url, api_key_env)
@@ -181,6 +189,7 @@ class Lab:
         self.last_run_id: str | None = None
         self.limiter = RateLimiter(_optional_rate("rpm", rpm), _optional_rate("tpm", tpm))
         self.quiet = check_bool("quiet", quiet)
+        self.model_params = check_model_params(model_params)
         self.store = Store(db if db is not None else llmlab_home() / "runs.sqlite")
         self.counter = TokenCounter()
         self._loop_thread = LoopThread()
@@ -269,6 +278,7 @@ class Lab:
                       safety_identifier: str | None = None, prompt_cache_key: str | None = None,
                       prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
                       function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                      model_params: ModelParams = None,
                       stream: bool = True, cache: bool = True, n: int = 1, timeout: TimeoutSpec = None,
                       retries: int | None = None, retry_policy: RetryPolicy | None = None,
                       on_event: Callable[[Event], None] | None = None) -> Result:
@@ -292,6 +302,7 @@ class Lab:
                       safety_identifier: str | None = None, prompt_cache_key: str | None = None,
                       prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
                       function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                      model_params: ModelParams = None,
                       stream: bool = True, cache: bool = True, n: int = 1, timeout: TimeoutSpec = None,
                       retries: int | None = None, retry_policy: RetryPolicy | None = None,
                       on_event: Callable[[Event], None] | None = None,
@@ -316,6 +327,7 @@ class Lab:
                       safety_identifier: str | None = None, prompt_cache_key: str | None = None,
                       prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
                       function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                      model_params: ModelParams = None,
                       stream: bool = True, cache: bool = True, timeout: TimeoutSpec = None,
                       retries: int | None = None, retry_policy: RetryPolicy | None = None,
                       on_event: Callable[[Event], None] | None = None) -> Result:
@@ -332,10 +344,10 @@ class Lab:
 
     async def _arun(self, rows: list[dict], models: Models, options: CallOptions, chain: bool = False) -> Result:
         models = check_models(models)
-        body = options.request_body(self.max_tokens)
+        bodies = options.bodies(models, self.max_tokens, self.model_params)
         timeouts = {**self.timeouts, **options.timeouts}
         retry = RetryPolicy(retries=options.retries) if options.retries is not None else options.retry_policy
-        jobs = make_jobs(rows, models, body, options.stream, options.cache, options.n, timeouts, chain=chain,
+        jobs = make_jobs(rows, models, bodies, options.stream, options.cache, options.n, timeouts, chain=chain,
                          retry=retry)
         run_id = self.last_run_id = options.resume or _new_run_id()
         if options.resume is not None:
@@ -384,6 +396,7 @@ class Lab:
                 safety_identifier: str | None = None, prompt_cache_key: str | None = None,
                 prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
                 function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                model_params: ModelParams = None,
                 stream: bool = True, cache: bool = True, n: int = 1, timeout: TimeoutSpec = None,
                 retries: int | None = None, retry_policy: RetryPolicy | None = None,
                 on_event: Callable[[Event], None] | None = None) -> Result:
@@ -407,6 +420,7 @@ class Lab:
                 safety_identifier: str | None = None, prompt_cache_key: str | None = None,
                 prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
                 function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                model_params: ModelParams = None,
                 stream: bool = True, cache: bool = True, n: int = 1, timeout: TimeoutSpec = None,
                 retries: int | None = None, retry_policy: RetryPolicy | None = None,
                 on_event: Callable[[Event], None] | None = None,
@@ -438,6 +452,7 @@ class Lab:
                 safety_identifier: str | None = None, prompt_cache_key: str | None = None,
                 prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
                 function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                model_params: ModelParams = None,
                 stream: bool = True, cache: bool = True, timeout: TimeoutSpec = None,
                 retries: int | None = None, retry_policy: RetryPolicy | None = None,
                 on_event: Callable[[Event], None] | None = None) -> Result:
@@ -461,6 +476,7 @@ class Lab:
                 safety_identifier: str | None = None, prompt_cache_key: str | None = None,
                 prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
                 function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                model_params: ModelParams = None,
                 stream: bool = True, cache: bool = True, n: int = 1, timeout: TimeoutSpec = None,
                 retries: int | None = None, retry_policy: RetryPolicy | None = None,
                 on_event: Callable[[Event], None] | None = None) -> Future[Result]:
@@ -484,6 +500,7 @@ class Lab:
                 safety_identifier: str | None = None, prompt_cache_key: str | None = None,
                 prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
                 function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                model_params: ModelParams = None,
                 stream: bool = True, cache: bool = True, n: int = 1, timeout: TimeoutSpec = None,
                 retries: int | None = None, retry_policy: RetryPolicy | None = None,
                 on_event: Callable[[Event], None] | None = None,
@@ -508,6 +525,7 @@ class Lab:
                 safety_identifier: str | None = None, prompt_cache_key: str | None = None,
                 prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
                 function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                model_params: ModelParams = None,
                 stream: bool = True, cache: bool = True, timeout: TimeoutSpec = None,
                 retries: int | None = None, retry_policy: RetryPolicy | None = None,
                 on_event: Callable[[Event], None] | None = None) -> Future[Result]:

@@ -10,6 +10,8 @@ Grammar of the first line::
     key    := model | fallback | out    (the magic's own)
             | a keyword of Lab.compare  (system, temperature, max_tokens, stream, n, timeout, …)
             | body.NAME                 (any other body key, sent as is: body.top_k=40)
+            | MODEL:KEY                 (a body key for that model only: gpt-5:temperature=null,
+                                         split at the last ':'; null = not sent to it)
 
 Values are typed by the keyword they belong to (numbers, whole numbers, true/false, text, a
 comma list, JSON when they start with '{' or '['), then checked by the same
@@ -97,8 +99,9 @@ def _split_token(token: str, raw: str) -> tuple[str, str, bool]:
     key, value = token.split("=", 1)
     if not key:
         raise OptionError(f"missing option name before '=' in {raw!r}.")
-    name = key[len(_BODY_PREFIX):] if key.startswith(_BODY_PREFIX) else key
-    if not (_BODY_KEY_RE if name is not key else _IDENT_RE).match(name):
+    own = key.rsplit(":", 1)[1] if ":" in key else key
+    name = own[len(_BODY_PREFIX):] if own.startswith(_BODY_PREFIX) else own
+    if not (_BODY_KEY_RE if name is not own else _IDENT_RE).match(name):
         raise OptionError(f"option name {key!r} is not a valid identifier.{_hint(key)}")
     raw_value = raw.split("=", 1)[1] if "=" in raw else ""
     quoted = raw_value[:1] in ("'", '"')
@@ -192,18 +195,41 @@ def _typed(key: str, kind: str, value: str, quoted: bool) -> Any:
 
 # --------------------------------------------------------------------------- the parser
 
-def _collect(line: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(the magic's own keys, call keywords, extra body keys), each key converted once."""
+def _per_model(key: str, value: str, quoted: bool) -> tuple[str, str, Any]:
+    """``gpt-5:temperature=null`` → ('gpt-5', 'temperature', None): a body key for one model."""
+    model, name = key.rsplit(":", 1)
+    if not model or any(ch.isspace() for ch in model):
+        raise OptionError(f"{key}: write MODEL:KEY=VALUE, e.g. gpt-5:temperature=1.")
+    if name.startswith(_BODY_PREFIX):
+        name = name[len(_BODY_PREFIX):]
+        typed = None if not quoted and value.lower() in ("null", "none") else _body_value(key, value, quoted)
+        return model, name, typed
+    if name not in BODY_PARAMS:
+        why = "is not a body parameter" if name in _KINDS or name in _MAGIC_KEYS else "is unknown"
+        raise OptionError(f"{key}: {name!r} {why}; per model, set a body key "
+                          f"(temperature, max_completion_tokens, body.NAME…).{did_you_mean(name, BODY_PARAMS)}")
+    return model, name, _typed(key, BODY_PARAMS[name][0], value, quoted)
+
+
+def _collect(line: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]:
+    """(the magic's own keys, call keywords, extra body keys, per-model body keys), each key
+    converted once."""
     own: dict[str, Any] = {}
     call: dict[str, Any] = {}
     body: dict[str, Any] = {}
+    per_model: dict[str, dict[str, Any]] = {}
     for token, raw in _tokens(line):
         key, value, quoted = _split_token(token, raw)
         if key in own or key in call or (key.startswith(_BODY_PREFIX) and key[len(_BODY_PREFIX):] in body):
             raise OptionError(f"option {key!r} is given twice.")
         if value == "":
             raise OptionError(f"empty value for {key!r} (write {key}=VALUE).")
-        if key in ("model", "fallback"):
+        if ":" in key:
+            model, name, typed = _per_model(key, value, quoted)
+            if name in per_model.setdefault(model, {}):
+                raise OptionError(f"option {key!r} is given twice.")
+            per_model[model][name] = typed
+        elif key in ("model", "fallback"):
             own[key] = _name_list(key, value)
         elif key == "out":
             own[key] = _checked(check_identifier, value, "out")
@@ -213,7 +239,7 @@ def _collect(line: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
             call[key] = _typed(key, _KINDS[key], value, quoted)
         else:
             raise _unknown(key)
-    return own, call, body
+    return own, call, body, per_model
 
 
 def _unknown(key: str) -> OptionError:
@@ -237,7 +263,7 @@ def parse_options(line: str, known_defaults: Mapping[str, Any] | None = None) ->
     ``known_defaults`` fills options the line leaves out, e.g. ``{"model": ["a", "b"]}`` from
     ``%config LLMLab.default_models`` or ``{"cache": False}``.
     """
-    own, call, body = _collect(line or "")
+    own, call, body, per_model = _collect(line or "")
     for key, value in (known_defaults or {}).items():
         if value in (None, [], ""):
             continue
@@ -258,8 +284,11 @@ def parse_options(line: str, known_defaults: Mapping[str, Any] | None = None) ->
     clash = sorted(set(models) & set(fallback))
     if clash:
         raise OptionError(f"fallback repeats model {clash[0]!r}.")
+    stray = sorted(m for m in per_model if m not in models and m not in fallback and not set(m) & set("*?["))
+    if stray:
+        raise OptionError(f"{stray[0]}:... names a model that is not in model=... or fallback=... .")
     call = {k: v for k, v in call.items() if v is not None}
-    options = _checked(CallOptions, **call, extra_body=body or None)
+    options = _checked(CallOptions, **call, extra_body=body or None, model_params=per_model or None)
     return MagicOptions(models=list(models), options=options, fallback=list(fallback), out=own.get("out"))
 
 

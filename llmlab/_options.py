@@ -10,6 +10,7 @@ error with a "did you mean", never a silent body key.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from ._resilience import RetryPolicy
 from ._validate import check_bool, check_int, check_number, check_text, did_you_mean, one_line
 
 __all__ = ["CallOptions", "BODY_PARAMS", "ENGINE_PARAMS", "MAX_TOKENS_LIMIT", "MAX_REPEATS", "unknown_keyword",
-           "check_max_tokens", "param_kind", "Timeouts", "normalise_timeouts", "RESERVED_BODY_KEYS", "CALL_FIELDS"]
+           "check_max_tokens", "param_kind", "Timeouts", "normalise_timeouts", "RESERVED_BODY_KEYS", "CALL_FIELDS",
+           "check_model_params", "body_for"]
 
 # Larger than any model's context window: a bigger number is a typo (10**23), not a request.
 MAX_TOKENS_LIMIT = 2_000_000
@@ -67,12 +69,13 @@ BODY_PARAMS: dict[str, tuple[str, float | None, float | None]] = {
 # Keys llmlab sets itself or gives another meaning (n = repeats per model, each one recorded),
 # and engine arguments a body key of the same name would be mistaken for: never body keys.
 RESERVED_BODY_KEYS = frozenset({"model", "messages", "stream", "stream_options", "n", "retries", "retry_policy",
-                                "timeout", "concurrency", "progress", "resume", "on_event", "extra_body"})
+                                "timeout", "concurrency", "progress", "resume", "on_event", "extra_body",
+                                "model_params"})
 # What each engine parameter is, for the %%llm line's value typing.
 ENGINE_PARAMS: dict[str, str] = {
     "system": "text", "stream": "bool", "cache": "bool", "n": "integer", "timeout": "timeout",
     "retries": "integer", "retry_policy": "object", "on_event": "callable", "extra_body": "object",
-    "concurrency": "integer", "progress": "bool", "resume": "text",
+    "concurrency": "integer", "progress": "bool", "resume": "text", "model_params": "object",
 }
 
 
@@ -170,6 +173,8 @@ class CallOptions:
     functions: list[dict[str, Any]] | None = None
     function_call: str | dict[str, Any] | None = None
     extra_body: dict[str, Any] | None = None
+    # {model or glob pattern: {body key: value, or None = not sent}}, over the Lab's (body_for)
+    model_params: dict[str, dict[str, Any]] | None = None
     # engine
     stream: bool = True
     cache: bool = True
@@ -192,6 +197,7 @@ class CallOptions:
             if value is not None:
                 self._body[name] = _check_body_value(name, value)
         self._check_extra_body()
+        self.model_params = check_model_params(self.model_params) or None
         self._check_engine()
 
     def _check_engine(self) -> None:
@@ -243,6 +249,15 @@ class CallOptions:
         body.update(self.extra_body or {})
         return body
 
+    def bodies(self, models: list[str], default_max_tokens: int, lab_params: dict[str, dict]) -> dict[str, dict]:
+        """Each model's request body: :meth:`request_body`, then :func:`body_for`."""
+        call_params = self.model_params or {}
+        stray = [m for m in call_params if not _is_pattern(m) and m not in models]
+        if stray:  # a typo would otherwise silently send the unchanged body
+            raise InputError(f"model_params names {stray[0]!r}, which is not among the models {models}")
+        body = self.request_body(default_max_tokens)
+        return {m: body_for(m, body, lab_params, call_params) for m in models}
+
     def given(self) -> dict[str, Any]:
         """The keywords that differ from their defaults (to call a Lab method with)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
@@ -253,6 +268,62 @@ class CallOptions:
 
 
 CALL_FIELDS = frozenset(f.name for f in dataclasses.fields(CallOptions) if f.init)
+_TOKEN_LIMITS = ("max_tokens", "max_completion_tokens")
+
+
+def check_model_params(value: Any) -> dict[str, dict[str, Any]]:
+    """``{model or glob pattern: {body key: value, or None to not send it}}``, each value checked
+    like the keyword of the same name."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InputError("model_params must be a dict like {'gpt-5': {'temperature': None}}")
+    checked: dict[str, dict[str, Any]] = {}
+    for model, params in value.items():
+        if not isinstance(model, str) or not model.strip():
+            raise InputError("model_params keys must be model names (or patterns like 'o*')")
+        if not isinstance(params, Mapping) or not all(isinstance(k, str) and k for k in params):
+            raise InputError(f"model_params[{model!r}] must be a dict of body keys to values (None = do not send)")
+        for key, param in params.items():
+            if key in RESERVED_BODY_KEYS:
+                raise InputError(f"model_params[{model!r}]: {key!r} cannot be set per model")
+            if param is not None and key in BODY_PARAMS:
+                try:
+                    _check_body_value(key, param)
+                except InputError as exc:
+                    raise InputError(f"model_params[{model!r}]: {exc}") from None
+        _check_json(f"model_params[{model!r}]", dict(params))
+        checked[model] = dict(params)
+    return checked
+
+
+def _is_pattern(name: str) -> bool:
+    return any(ch in name for ch in "*?[")
+
+
+def body_for(model: str, body: dict[str, Any], *layers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The one merge rule: exactly what ``model`` is sent (and what its row's ``params`` shows).
+
+    The call's body, then each layer (the Lab's ``model_params``, then the call's) in order: its
+    matching patterns in their order, then the model's exact name. A value of None removes the
+    key; setting one of ``max_tokens``/``max_completion_tokens`` removes the other (never both).
+    """
+    merged = dict(body)
+    for layer in layers:
+        matches = [p for name, p in layer.items() if _is_pattern(name) and fnmatch.fnmatchcase(model, name)]
+        if model in layer:
+            matches.append(layer[model])
+        for params in matches:
+            for key, value in params.items():
+                if key in _TOKEN_LIMITS and value is not None:
+                    for other in _TOKEN_LIMITS:
+                        if other not in params:
+                            merged.pop(other, None)
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+    return merged
 
 
 def _check_body_value(name: str, value: Any) -> Any:

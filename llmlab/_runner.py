@@ -36,7 +36,7 @@ class Job:
     prompt: str
     messages: list[dict]
     models: list[str]
-    body: dict
+    bodies: dict[str, dict]  # each model's request body: exactly what it is sent (and its params)
     stream: bool
     use_cache: bool = True
     task: str | None = None
@@ -75,7 +75,7 @@ class RunContext:
 
 
 def cache_key(endpoint: str, model: str, job: Job) -> str:
-    body = {k: v for k, v in job.body.items() if k not in _NOT_CACHE_KEYS}
+    body = {k: v for k, v in job.bodies[model].items() if k not in _NOT_CACHE_KEYS}
     # stream is part of the key: a replayed non-streamed row has no TTFT to give a streamed request
     payload = json.dumps({"endpoint": endpoint, "model": model, "messages": job.messages, "body": body,
                           "stream": job.stream, "repeat": job.repeat}, sort_keys=True, default=str)
@@ -143,7 +143,7 @@ class Runner:
         return Record(
             run_id=self.run_id, request_id=job.request_id, prompt_id=job.prompt_id, requested_model=model,
             prompt=job.prompt, messages=json.dumps(job.messages, ensure_ascii=False),
-            params=json.dumps(job.body, sort_keys=True, default=str), stream=job.stream,
+            params=json.dumps(job.bodies[model], sort_keys=True, default=str), stream=job.stream,
             endpoint=self.ctx.endpoint, api_key_env=self.ctx.api_key_env, task=job.task,
             expected=job.expected, repeat=job.repeat, attempt=attempt, waited_s=waited,
         )
@@ -158,8 +158,10 @@ class Runner:
     async def _run_model(self, job: Job, model: str, attempts: list[Record], last: bool) -> Outcome:
         waited, retry_number = 0.0, 0
         while True:
-            waited += await self._throttle(job)
-            outcome = await self._attempt(job, model, len(attempts) + 1, waited)
+            estimate = self._estimate_tokens(job, model) if self.ctx.limiter.counts_tokens else 0.0
+            throttled, ticket = await self._throttle(estimate, model)
+            waited += throttled
+            outcome = await self._attempt(job, model, len(attempts) + 1, waited, estimate, ticket)
             attempts.append(outcome.record)
             if outcome.record.status == "ok" or outcome.context_exceeded or not outcome.retryable:
                 return outcome
@@ -172,35 +174,42 @@ class Runner:
             await asyncio.sleep(wait)
             waited = wait
 
-    async def _throttle(self, job: Job) -> float:
-        if not self.ctx.limiter.active:
-            return 0.0
-        wait = self.ctx.limiter.reserve(self._estimate_tokens(job))
+    async def _throttle(self, estimate: float, model: str) -> tuple[float, list[float] | None]:
+        limiter = self.ctx.limiter
+        if not limiter.active:
+            return 0.0, None
+        wait, ticket = limiter.acquire(estimate, model)
         if wait > 0:
             await asyncio.sleep(wait)
-        return wait
+        return wait, ticket
 
-    def _estimate_tokens(self, job: Job) -> float:
-        max_out = job.body.get("max_tokens") or job.body.get("max_completion_tokens") or 0
+    def _estimate_tokens(self, job: Job, model: str) -> float:
+        body = job.bodies[model]
+        max_out = body.get("max_tokens") or body.get("max_completion_tokens") or 0
         return self.ctx.counter.count_messages(job.messages) + max_out
 
-    async def _attempt(self, job: Job, model: str, attempt: int, waited: float) -> Outcome:
+    async def _attempt(self, job: Job, model: str, attempt: int, waited: float, estimate: float,
+                       ticket: list[float] | None) -> Outcome:
         record = self._new_record(job, model, attempt, waited)
-        spec = CallSpec(model=model, messages=job.messages, body=job.body, stream=job.stream,
+        spec = CallSpec(model=model, messages=job.messages, body=job.bodies[model], stream=job.stream,
                         timeouts=job.timeouts.get(model) or job.timeouts.get("*") or Timeouts())
         self._emit("start", record)
         on_delta = (lambda text: self._emit("delta", record, text)) if self._on_event else None
         try:
+            # The endpoint's window counts a request from its arrival, which the headers' arrival
+            # bounds: a send that left late (a busy loop, the first call's set-up) is logged then.
+            on_headers = (lambda: self.ctx.limiter.sent(ticket)) if ticket is not None else None
             outcome = await call_model(self.ctx.client, spec, record, self.ctx.counter, self.ctx.prices,
-                                       self.ctx.redact, on_delta)
+                                       self.ctx.redact, on_delta, on_headers)
         except asyncio.CancelledError:
             self.ctx.store.insert([record])  # the cancelled attempt stays visible in the log
             self._emit("error", record, record.response_text)
             raise
         key = cache_key(self.ctx.endpoint, model, job) if job.use_cache else None
         self.ctx.store.insert([record], [key])
-        if self.ctx.limiter.active:
-            self.ctx.limiter.correct(self._estimate_tokens(job), _total_tokens(record))
+        self.ctx.limiter.observe(outcome.headers, outcome.http_status, outcome.retry_after_s, model)
+        if estimate:
+            self.ctx.limiter.correct(estimate, _total_tokens(record))
         self._emit("done" if record.status == "ok" else "error", record, record.response_text)
         return outcome
 

@@ -49,7 +49,8 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     """`` Did you mean 'max_tokens'?`` for a near miss of one of ``known``, else ''."""
     known = list(known)
     lowered = name.lower()
-    candidates = [k for k in known if lowered == k or (len(lowered) >= 3 and k.startswith(lowered))]
+    # The closest completion first: 'model' means 'models' more likely than 'model_params'.
+    candidates = sorted((k for k in known if lowered == k or (len(lowered) >= 3 and k.startswith(lowered))), key=len)
     if not candidates:
         candidates = difflib.get_close_matches(lowered, known, n=1, cutoff=0.75)
     if not candidates and lowered.rstrip("s") in known:

@@ -16,7 +16,7 @@ def tasks():
 
 
 def test_tasks_shape(tasks):
-    assert datasets.names() == ["graded", "tasks"]
+    assert datasets.names() == ["graded", "routellm-gsm8k", "tasks"]
     assert len(tasks) >= 60
     assert list(tasks.columns) == ["prompt_id", "task", "prompt", "expected", "checker"]
     assert tasks["prompt_id"].is_unique

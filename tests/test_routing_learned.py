@@ -10,9 +10,7 @@ import pandas as pd
 import pytest
 
 from llmlab import InputError
-from llmlab._routing_learned import Learned
-from llmlab._routing_policies import Random
-from llmlab.routing import evaluate
+from llmlab.routing import Learned, Random, evaluate
 
 WEAK, STRONG = "cheap", "big"
 _WORDS = ["apple", "river", "stone", "cloud", "music", "paper", "glass", "tiger", "bread", "light",
@@ -129,7 +127,7 @@ def test_saved_router_predicts_without_scikit_learn(fitted, tmp_path):
     code = (
         "import json, sys\n"
         "sys.modules['sklearn'] = None\n"          # importing scikit-learn now fails
-        "from llmlab._routing_learned import Learned\n"
+        "from llmlab.routing import Learned\n"
         f"r = Learned.from_dict(json.load(open({str(path)!r})))\n"
         "print(json.dumps(r.predict_proba_prompts(['Please answer: zebra?', 'Please answer: apple?']).tolist()))\n"
     )
@@ -230,7 +228,7 @@ def test_bad_feature_function_is_one_line(tune):
 
 
 def test_importing_llmlab_routing_does_not_load_scikit_learn():
-    code = ("import sys, llmlab, llmlab.routing, llmlab._routing_learned; "
+    code = ("import sys, llmlab, llmlab.routing, llmlab.routing._learned; "
             "print([m for m in ('sklearn', 'scipy') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._errors import InputError
-from ._routing_matrix import Matrix, build_matrix
-from ._routing_policies import Threshold
+from .._errors import InputError
+from ._matrix import Matrix, build_matrix
+from ._policies import Threshold
 
 __all__ = ["Learned"]
 
