@@ -24,6 +24,7 @@ from ._options import Timeouts
 from ._pricing import PriceTable
 from ._record import Record
 from ._tokens import TokenCounter
+from ._validate import one_line
 
 __all__ = ["CallSpec", "Timeouts", "Outcome", "call_model", "Redactor"]
 
@@ -131,7 +132,7 @@ async def _with_deadlines(coro, spec: CallSpec, state: _Stream) -> None:
 
 
 class _DeadlineExceeded(Exception):
-    def __init__(self, kind: str, limit: float) -> None:
+    def __init__(self, kind: str, limit: float | None) -> None:
         what = "first token" if kind == "first token" else "complete answer"
         super().__init__(f"no {what} within {limit:g} s")
         self.kind = kind
@@ -344,11 +345,10 @@ def _api_message(exc: openai.APIStatusError) -> str:
 
 
 def _one_line(text: str, limit: int = 500) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return one_line(text, limit)  # the one rule (llmlab._validate), with the length stored rows allow
 
 
-def _fail(outcome: Outcome, kind: str, message: str, state: _Stream) -> None:
+def _fail(outcome: Outcome, kind: str, message: str | None, state: _Stream) -> None:
     outcome.record.status = "error"
     outcome.record.error_type = kind
     outcome.record.error_message = message

@@ -8,21 +8,18 @@ variable's *name* is kept on objects; the value is read when a client is built.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ._errors import ConfigError
+from ._validate import check_env_name, check_url
 
-__all__ = ["Endpoint", "resolve_endpoint", "read_key", "llmlab_home", "read_dotenv"]
+__all__ = ["Endpoint", "resolve_endpoint", "read_key", "llmlab_home", "read_dotenv", "check_env_name"]
 
 BASE_URL_VARS = ("LLMLAB_BASE_URL", "OPENAI_BASE_URL")
 KEY_VARS = ("LLMLAB_API_KEY", "OPENAI_API_KEY")
 # Local servers (llama.cpp, vLLM without --api-key) ignore the key, but the SDK insists on one.
 PLACEHOLDER_KEY = "llmlab-no-key"
-# Upper-case only: keys such as 'gsk_…' or 'hf_…' are valid identifiers, so a looser rule would
-# accept a pasted key as a "name" and store it in every row.
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -54,37 +51,15 @@ def _lookup(name: str, dotenv: dict[str, str]) -> str | None:
     return os.environ.get(name) or dotenv.get(name) or None
 
 
-def check_env_name(name: str) -> str:
-    if not isinstance(name, str) or not _ENV_NAME.match(name):
-        # Never echo the value: a user may have pasted a key where a variable name belongs.
-        raise ConfigError(
-            "api_key_env must be the upper-case NAME of an environment variable (e.g. "
-            "'OPENROUTER_API_KEY'), not a key value; put the key in that variable or in ./.env"
-        )
-    return name
-
-
 def resolve_endpoint(base_url: str | None = None, api_key_env: str | None = None) -> Endpoint:
     dotenv = read_dotenv()
     url = base_url or next((v for n in BASE_URL_VARS if (v := _lookup(n, dotenv))), None)
     if url is not None:
-        url = _check_url(url)
+        url = check_url(url)
     if api_key_env is not None:
         return Endpoint(url, check_env_name(api_key_env))
     found = next((n for n in KEY_VARS if _lookup(n, dotenv)), None)
     return Endpoint(url, found)
-
-
-def _check_url(url: str) -> str:
-    if not isinstance(url, str):
-        raise ConfigError(f"base_url must be a string such as 'http://localhost:4000/v1', not {type(url).__name__}")
-    url = url.strip().rstrip("/")
-    if not re.match(r"^https?://[^\s/]+", url):
-        raise ConfigError(
-            f"base_url {url!r} is not an http(s) URL; pass e.g. base_url='http://localhost:4000/v1' "
-            "or set LLMLAB_BASE_URL"
-        )
-    return url
 
 
 def read_key(endpoint: Endpoint) -> str:

@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._errors import InputError
 
@@ -50,8 +51,8 @@ DEMO_PROMPTS = (
 @dataclass
 class DemoOutput:
     out_dir: Path
-    summary: object  # pandas DataFrame
-    runs: object     # pandas DataFrame
+    summary: Any  # pandas DataFrame
+    runs: Any     # pandas DataFrame
     files: list[Path] = field(default_factory=list)
     skipped_charts: list[str] = field(default_factory=list)
 
@@ -60,7 +61,7 @@ def demo_prompts(n_prompts: int | None = None):
     """The demo prompts as a DataFrame (``prompt_id, task, prompt, expected``)."""
     import pandas as pd
 
-    rows = DEMO_PROMPTS
+    rows: tuple[tuple[str, str, str, str | None], ...] = DEMO_PROMPTS
     if n_prompts is not None:
         if n_prompts < 1:
             raise InputError(f"--n-prompts must be at least 1, got {n_prompts}")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._cost import attempt_cost, cost_formatters, cost_table, format_usd
+from ._cost import attempt_cost, cost_table, format_usd, with_costs_shown
 
 __all__ = [
     "Board", "Column", "Throttle", "esc", "clean_text", "metrics_line", "column_html",
@@ -266,13 +266,12 @@ def table_html(df: Any, max_rows: int = 50) -> str:
     columns read "unknown" where the cost is unknown, never "$0" or a bare dash."""
     if df is None or len(df) == 0:
         return "<i>no rows</i>"
-    return df.to_html(escape=True, index=False, max_rows=max_rows, na_rep="—", float_format=_fmt,
-                      formatters=cost_formatters(list(df.columns)))
+    return with_costs_shown(df).to_html(escape=True, index=False, max_rows=max_rows, na_rep="—", float_format=_fmt)
 
 
 def table_text(df: Any) -> str:
     """The same table as plain text, control characters neutralised."""
-    text = df.to_string(index=False, float_format=_fmt, formatters=cost_formatters(list(df.columns)))
+    text = with_costs_shown(df).to_string(index=False, float_format=_fmt)
     return clean_text(text)
 
 

@@ -12,9 +12,10 @@ import threading
 from collections.abc import Coroutine
 from typing import Any
 
-__all__ = ["LoopThread"]
+__all__ = ["LoopThread", "CANCEL_GRACE_S"]
 
-_CANCEL_GRACE_S = 10.0
+# How long a cancelled call may take to record its cancelled attempts (the widget's Stop waits too).
+CANCEL_GRACE_S = 10.0
 
 
 class LoopThread:
@@ -66,13 +67,13 @@ class LoopThread:
             return future.result()
         except KeyboardInterrupt:
             future.cancel()
-            future.finished.wait(_CANCEL_GRACE_S)  # type: ignore[attr-defined]
+            future.finished.wait(CANCEL_GRACE_S)  # type: ignore[attr-defined]
             raise
 
     def owns(self, loop: asyncio.AbstractEventLoop) -> bool:
         return loop is self._loop and not loop.is_closed()
 
-    def cancel_all(self, grace_s: float = _CANCEL_GRACE_S) -> None:
+    def cancel_all(self, grace_s: float = CANCEL_GRACE_S) -> None:
         """Cancel every task on the loop and wait (bounded) for their clean-up."""
         loop = self._loop
         if loop is None or loop.is_closed() or not loop.is_running():

@@ -9,6 +9,8 @@ import base64
 import html
 from pathlib import Path
 
+from ._cost import with_costs_shown
+
 __all__ = ["render_report", "write_report"]
 
 ANSWER_COLUMNS = ("prompt_id", "task", "requested_model", "status", "latency_s", "ttft_s",
@@ -33,7 +35,8 @@ def _meta_html(meta: dict) -> str:
 
 def _charts_html(charts: dict[str, bytes]) -> str:
     if not charts:
-        return "<p class='note'>No charts (matplotlib is not installed: pip install 'llmlab[notebook]').</p>"
+        return ("<p class='note'>No charts (matplotlib is not installed: pip install -e '.[notebook]' "
+                "in the llmlab checkout).</p>")
     parts = []
     for name, png in charts.items():
         data = base64.b64encode(png).decode("ascii")
@@ -64,7 +67,9 @@ def _answers_html(runs) -> str:
 
 def render_report(summary, runs, charts: dict[str, bytes], meta: dict,
                   title: str = "llmlab demo report") -> str:
-    summary_table = summary.to_html(index=False, escape=True, na_rep="", float_format="{:.4g}".format)
+    # Dollar columns through the one cost formatter: an unknown cost reads "unknown", never blank or $0.
+    summary_table = with_costs_shown(summary).to_html(index=False, escape=True, na_rep="",
+                                                      float_format="{:.4g}".format)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{_STYLE}</style></head><body>

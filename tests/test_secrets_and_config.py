@@ -63,7 +63,7 @@ def test_no_endpoint_and_no_local_engine_names_the_settings(monkeypatch):
     with pytest.raises(ConfigError) as info:
         lab.compare("Hi", models=["m"])
     message = str(info.value)
-    assert "LLMLAB_BASE_URL" in message and "base_url" in message and "llmlab[local]" in message
+    assert "LLMLAB_BASE_URL" in message and "base_url" in message and 'pip install -e ".[local]"' in message
     assert "\n" not in message
 
 
