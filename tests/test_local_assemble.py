@@ -117,3 +117,10 @@ def test_real_cache_file_if_present_has_the_pinned_hash():
     if not stamp.is_file():
         pytest.skip("qwen not assembled on this machine yet")
     assert f'"sha256": "{QWEN.sha256}"' in stamp.read_text()
+
+
+def test_new_cache_folders_are_owner_only(fake_model, tmp_path):
+    model, _ = fake_model
+    path = assembled(model, tmp_path / "a" / "cache")
+    for folder in (path.parent, path.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700

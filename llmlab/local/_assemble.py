@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._errors import INSTALL_LOCAL, LocalServerError
+from .._files import private_dir
 
 __all__ = ["SplitModel", "QWEN", "QWEN_PARTS", "assembled", "qwen_path", "part_paths"]
 
@@ -104,7 +105,7 @@ def assembled(model: SplitModel, cache_dir: Path) -> Path:
         return target
     parts = part_paths(model)
     try:
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(target.parent)
         with _lock(target.parent / f".{model.file_name}.lock"):
             if not _valid(target, model):   # another process may have finished it meanwhile
                 _join(model, parts, target)
