@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import InputError
 from ._record import COLUMNS
+from ._text import check_unicode
+from ._validate import check_int, one_line
 
 if TYPE_CHECKING:
     from ._store import Store
@@ -21,12 +23,13 @@ if TYPE_CHECKING:
 __all__ = ["log_filters", "write_parquet"]
 
 _STATUSES = ("ok", "error")
+_SQL_MAX_INT = 2**63 - 1  # SQLite's largest integer
 
 
 def log_filters(*, run_id: Any, model: Any, status: Any, since: Any, columns: Any, limit: Any) -> dict:
     """Check ``runs()``/``export()`` arguments (one clear InputError each) → ``Store.select`` keywords."""
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise InputError(f"limit must be a non-negative integer (the last n rows), not {limit!r}")
+    if limit is not None:
+        limit = min(check_int("limit", limit, 0, 10**100), _SQL_MAX_INT)  # more than there is: all
     if status is not None and status not in _STATUSES:
         raise InputError(f"status must be 'ok' or 'error', not {status!r}")
     return {"run_id": _names("run_id", run_id), "model": _names("model", model), "status": status,
@@ -37,8 +40,10 @@ def _names(name: str, value: Any) -> list[str] | None:
     if value is None:
         return None
     values = [value] if isinstance(value, str) else value
-    if not isinstance(values, Sequence) or not values or not all(isinstance(v, str) for v in values):
-        raise InputError(f"{name} must be a string or a non-empty list of strings, not {value!r}")
+    if not isinstance(values, Sequence) or not values or not all(isinstance(v, str) and v for v in values):
+        raise InputError(f"{name} must be a string or a non-empty list of strings, not {one_line(repr(value), 60)}")
+    for v in values:
+        check_unicode(v, name)
     return list(values)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from ._errors import InputError
 from ._options import Timeouts
 from ._runner import Job
+from ._text import check_unicode
 
 __all__ = ["to_messages", "check_models", "prompt_id_for", "make_jobs", "PromptSource"]
 
@@ -36,9 +37,11 @@ def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
             raise InputError(f"messages must be JSON values (strings, lists, dicts): {exc}") from exc
     else:
         raise InputError("the prompt must be a non-empty string or a list of {'role', 'content'} messages")
+    check_unicode(messages, "the prompt" if isinstance(prompt, str) else "messages")
     if system is not None:
         if not isinstance(system, str):
             raise InputError("system must be a string")
+        check_unicode(system, "system")
         if messages[0].get("role") != "system":
             messages.insert(0, {"role": "system", "content": system})
     return messages
@@ -60,6 +63,7 @@ def check_models(models: Any) -> list[str]:
     models = list(models)
     if any(not isinstance(m, str) or not m.strip() for m in models):
         raise InputError("model names must be non-empty strings")
+    check_unicode(models, "a model name")
     seen = set()
     for m in models:
         if m in seen:
@@ -109,8 +113,11 @@ class PromptSource:
             if pid in used:
                 raise InputError(f"prompt_id {pid!r} appears twice; prompt ids must be unique")
             used.add(pid)
-            yield {"messages": messages, "prompt": last_user_text(messages), "prompt_id": pid,
+            row = {"messages": messages, "prompt": last_user_text(messages), "prompt_id": pid,
                    "task": _text_or_none(rec.get("task")), "expected": _text_or_none(rec.get("expected"))}
+            for name in ("prompt_id", "task", "expected"):
+                check_unicode(row[name], f"prompt #{i}: {name}")
+            yield row
 
 
 def _opener(prompts: Any) -> tuple[Callable[[], Iterator[Any]], bool]:
@@ -226,5 +233,5 @@ def make_jobs(rows: Iterable[dict], models: list[str], bodies: dict[str, dict], 
                 yield Job(prompt_id=row["prompt_id"], prompt=row["prompt"], messages=row["messages"],
                           models=target, bodies=target_bodies, stream=stream, use_cache=use_cache,
                           task=row["task"], expected=row["expected"], repeat=repeat, timeouts=timeouts,
-                          retry=retry, seq=seq)
+                          retry=retry, policy=row.get("policy"), route_reason=row.get("route_reason"), seq=seq)
                 seq += 1

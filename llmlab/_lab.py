@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 import pandas as pd
 
-from ._call import Redactor
-from ._config import Endpoint, default_db, read_key, resolve_endpoint
+from ._config import PLACEHOLDER_KEY, Endpoint, LocalURL, default_db, read_key, resolve_endpoint
 from ._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError, StoreError
 from ._export import log_filters
 from ._jobs import PromptSource, check_models, last_user_text, make_jobs, prompt_id_for, to_messages
@@ -30,10 +29,12 @@ from ._options import (
     unknown_keyword,
 )
 from ._pricing import PriceTable
+from ._redact import Redactor, url_secrets
 from ._resilience import RateLimiter, RetryPolicy
 from ._results import Result, records_frame
 from ._runner import Event, Job, RunContext, Runner, batches
-from ._store import open_store
+from ._store import Store, open_store
+from ._text import check_unicode, repair
 from ._tokens import TokenCounter
 from ._validate import check_bool, check_int, one_line
 
@@ -103,6 +104,17 @@ _COMPLETE_DOC = """One answer from a fallback chain: ``models[0]``, then the nex
 
     prompt: the text, or a list of {"role", "content"} messages.
     models: the chain, first choice first. Every attempt is a row of the result.
+"""
+_ROUTE_DOC = """Answer ``prompt`` with the model(s) a routing ``policy`` picks for it.
+
+    prompt: the text, or a list of {"role", "content"} messages.
+    policy: an ``llmlab.routing`` policy (Always, TaskMap, Threshold, Learned, Random, Fallback,
+        Cascade — e.g. one chosen with ``routing.evaluate``/``claim`` or ``routing.load_policy``).
+        A Cascade calls its models in order and stops at the first answer its ``accept`` rule
+        passes; a Fallback moves on only when a model fails. The Oracle cannot answer live.
+    task: the prompt's task, for policies that route on it (TaskMap, Learned).
+    features: prompt-level values a Threshold routes on (``{"difficulty": 0.8}``).
+Every row records ``policy`` (the policy's name) and ``route_reason`` (e.g. "length 412 ≥ 250 → gpt-4").
 """
 _SUBMIT_DOC = """Start the call without blocking; returns a ``concurrent.futures.Future[Result]``.
 ``future.cancel()`` stops in-flight calls (recorded as ``Cancelled``; finished ones stay in the
@@ -196,22 +208,24 @@ class Lab:
         self.limiter = RateLimiter(_optional_rate("rpm", rpm), _optional_rate("tpm", tpm))
         self.quiet = check_bool("quiet", quiet)
         self.model_params = check_model_params(model_params)
-        self.store = open_store(db if db is not None else default_db())
+        self.store = _open_store(db)
         self.counter = TokenCounter()
         self._loop_thread = LoopThread()
         self._own_client: tuple[Any, Redactor] | None = None  # (AsyncOpenAI, Redactor) on the Lab's own loop
         self._local_server: LocalServer | None = None
+        self._closed = False
 
     # -- endpoint -----------------------------------------------------------------------------
     @property
     def endpoint(self) -> Endpoint:
         if self._endpoint is None:
-            self._endpoint = Endpoint(self._start_local(), None)
+            self._endpoint = Endpoint(LocalURL(self._start_local()), None)  # never gets a key
         return self._endpoint
 
     @property
     def base_url(self) -> str:
-        url = self.endpoint.base_url
+        """The endpoint's URL as stored and shown (without any ``user:password@``)."""
+        url = self.endpoint.public_url
         if url is None:  # unreachable: ``endpoint`` starts the local server when none is configured
             raise ConfigError("no endpoint configured: pass Lab(base_url=...) or set LLMLAB_BASE_URL")
         return url
@@ -258,7 +272,8 @@ class Lab:
         key = read_key(self.endpoint)
         # llmlab owns retries (Retry-After, fallback, recording each attempt): the SDK's are off.
         client = openai.AsyncOpenAI(base_url=self.endpoint.base_url, api_key=key, max_retries=0)
-        return client, Redactor([key])
+        secrets = [k for k in (key,) if k != PLACEHOLDER_KEY] + url_secrets(self.endpoint.base_url)
+        return client, Redactor(secrets)
 
     def _run_context(self, client, redact: Redactor) -> RunContext:
         return RunContext(client=client, store=self.store, prices=self.prices, counter=self.counter,
@@ -339,6 +354,30 @@ class Lab:
                       on_event: Callable[[Event], None] | None = None) -> Result:
         return await self._acomplete(prompt, models, _options(locals()))
 
+    @_entry(_ROUTE_DOC)
+    async def aroute(self, prompt: Prompt, *, policy: Any, task: str | None = None,
+                      features: Mapping[str, Any] | None = None,
+                      system: str | None = None, temperature: float | None = None,
+                      max_tokens: int | None = None, max_completion_tokens: int | None = None,
+                      top_p: float | None = None, stop: str | list[str] | None = None, seed: int | None = None,
+                      presence_penalty: float | None = None, frequency_penalty: float | None = None,
+                      logit_bias: dict[str, int] | None = None, logprobs: bool | None = None,
+                      top_logprobs: int | None = None, response_format: dict[str, Any] | None = None,
+                      tools: list[dict[str, Any]] | None = None, tool_choice: str | dict[str, Any] | None = None,
+                      parallel_tool_calls: bool | None = None, reasoning_effort: str | None = None,
+                      verbosity: str | None = None, modalities: list[str] | None = None,
+                      audio: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
+                      web_search_options: dict[str, Any] | None = None, metadata: dict[str, str] | None = None,
+                      moderation: dict[str, Any] | None = None, prompt_cache_options: dict[str, Any] | None = None,
+                      store: bool | None = None, service_tier: str | None = None, user: str | None = None,
+                      safety_identifier: str | None = None, prompt_cache_key: str | None = None,
+                      prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
+                      function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                      stream: bool = True, cache: bool = True, timeout: TimeoutSpec = None,
+                      retries: int | None = None, retry_policy: RetryPolicy | None = None,
+                      on_event: Callable[[Event], None] | None = None) -> Result:
+        return await self._aroute(prompt, policy, task, features, _options(locals()))
+
     async def _acompare(self, prompt: Prompt, models: Models, options: CallOptions) -> Result:
         return await self._arun([_single_prompt_row(prompt, options.system)], models, options)
 
@@ -350,8 +389,44 @@ class Lab:
     async def _acomplete(self, prompt: Prompt, models: Models, options: CallOptions) -> Result:
         return await self._arun([_single_prompt_row(prompt, options.system)], models, options, chain=True)
 
+    async def _aroute(self, prompt: Prompt, policy: Any, task: str | None, features: Mapping[str, Any] | None,
+                      options: CallOptions) -> Result:
+        from .routing import Policy
+
+        if not isinstance(policy, Policy):
+            raise InputError(f"policy must be an llmlab.routing policy (e.g. routing.TaskMap(...) or "
+                             f"routing.load_policy(path)), not {type(policy).__name__}")
+        if features is not None and not isinstance(features, Mapping):
+            raise InputError(f"features must be a dict of prompt-level values, not {type(features).__name__}")
+        row = _single_prompt_row(prompt, options.system)
+        row["task"] = task
+        decision = policy.decide(row["prompt"], task=task, prompt_id=row["prompt_id"], features=features)
+        run_id = _new_run_id()
+        if decision.mode != "cascade":
+            row.update(policy=policy.name, route_reason=decision.reason)
+            return await self._arun([row], decision.models, options, chain=decision.mode == "fallback",
+                                    run_id=run_id)
+        return await self._acascade(row, policy.name, decision, options, run_id)
+
+    async def _acascade(self, row: dict, policy_name: str, decision: Any, options: CallOptions,
+                        run_id: str) -> Result:
+        """Call the cascade's models in order until one's answer passes ``decision.accept``."""
+        models, reason = decision.models, f"{decision.reason}: first {decision.models[0]}"
+        for k, model in enumerate(models):
+            step = {**row, "policy": policy_name, "route_reason": reason}
+            frame = (await self._arun([step], [model], options, run_id=run_id)).df
+            answer = frame[(frame["requested_model"] == model) & (frame["status"] == "ok")]
+            if k == len(models) - 1 or (len(answer) and decision.accept(str(answer["response_text"].iloc[-1]))):
+                return Result.from_store(self.store, run_id, models[:k + 1])
+            why = "rejected by the accept rule" if len(answer) else "failed"
+            reason = f"{model}'s answer {why} → {models[k + 1]}"
+        raise AssertionError("unreachable: the last model always returns")
+
     async def _arun(self, rows: list[dict] | PromptSource, models: Models, options: CallOptions,
-                    chain: bool = False) -> Result:
+                    chain: bool = False, run_id: str | None = None) -> Result:
+        self._check_open()
+        if options.resume is not None:
+            _check_run_id("resume", options.resume)
         models = check_models(models)
         bodies = options.bodies(models, self.max_tokens, self.model_params)
         timeouts = {**self.timeouts, **options.timeouts}
@@ -360,7 +435,7 @@ class Lab:
                          retry=retry)
         n_rows = len(rows) if isinstance(rows, list) else rows.count
         total = None if n_rows is None else n_rows * (1 if chain else len(models)) * options.n
-        run_id = self.last_run_id = options.resume or _new_run_id()
+        run_id = self.last_run_id = run_id or options.resume or _new_run_id()
         bar = _progress_bar(total, options.progress)
         if options.resume is not None:
             jobs = self._unfinished(jobs, options.resume, bar)
@@ -374,6 +449,10 @@ class Lab:
         if runner.store_error is not None:
             raise _not_logged(runner, run_id, models)
         return Result.from_store(self.store, run_id, models)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InputError("this Lab is closed (lab.close() was called); create a new Lab(...)")
 
     def _unfinished(self, jobs: Iterator[Job], run_id: str, bar) -> Iterator[Job]:
         """The jobs of ``run_id`` with no ok row yet, checked against the log a batch at a time."""
@@ -467,6 +546,30 @@ class Lab:
                 on_event: Callable[[Event], None] | None = None) -> Result:
         return self._loop_thread.run(self._acomplete(prompt, models, _options(locals())))
 
+    @_entry(_ROUTE_DOC)
+    def route(self, prompt: Prompt, *, policy: Any, task: str | None = None,
+                features: Mapping[str, Any] | None = None,
+                system: str | None = None, temperature: float | None = None,
+                max_tokens: int | None = None, max_completion_tokens: int | None = None,
+                top_p: float | None = None, stop: str | list[str] | None = None, seed: int | None = None,
+                presence_penalty: float | None = None, frequency_penalty: float | None = None,
+                logit_bias: dict[str, int] | None = None, logprobs: bool | None = None,
+                top_logprobs: int | None = None, response_format: dict[str, Any] | None = None,
+                tools: list[dict[str, Any]] | None = None, tool_choice: str | dict[str, Any] | None = None,
+                parallel_tool_calls: bool | None = None, reasoning_effort: str | None = None,
+                verbosity: str | None = None, modalities: list[str] | None = None,
+                audio: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
+                web_search_options: dict[str, Any] | None = None, metadata: dict[str, str] | None = None,
+                moderation: dict[str, Any] | None = None, prompt_cache_options: dict[str, Any] | None = None,
+                store: bool | None = None, service_tier: str | None = None, user: str | None = None,
+                safety_identifier: str | None = None, prompt_cache_key: str | None = None,
+                prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
+                function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                stream: bool = True, cache: bool = True, timeout: TimeoutSpec = None,
+                retries: int | None = None, retry_policy: RetryPolicy | None = None,
+                on_event: Callable[[Event], None] | None = None) -> Result:
+        return self._loop_thread.run(self._aroute(prompt, policy, task, features, _options(locals())))
+
     @_entry(_SUBMIT_DOC + _COMPARE_DOC)
     def submit_compare(self, prompt: Prompt, *, models: Models,
                 system: str | None = None, temperature: float | None = None,
@@ -489,7 +592,9 @@ class Lab:
                 stream: bool = True, cache: bool = True, n: int = 1, timeout: TimeoutSpec = None,
                 retries: int | None = None, retry_policy: RetryPolicy | None = None,
                 on_event: Callable[[Event], None] | None = None) -> Future[Result]:
-        return self._loop_thread.submit(self._acompare(prompt, models, _options(locals())))
+        options = _options(locals())
+        self._check_open()  # here, not in the future: a closed Lab starts no new loop
+        return self._loop_thread.submit(self._acompare(prompt, models, options))
 
     @_entry(_SUBMIT_DOC + _SWEEP_DOC)
     def submit_sweep(self, prompts: Prompts, *, models: Models,
@@ -514,7 +619,9 @@ class Lab:
                 retries: int | None = None, retry_policy: RetryPolicy | None = None,
                 on_event: Callable[[Event], None] | None = None,
                 concurrency: int | None = None, progress: bool = True, resume: str | None = None) -> Future[Result]:
-        return self._loop_thread.submit(self._asweep(prompts, models, _options(locals())))
+        options = _options(locals())
+        self._check_open()  # here, not in the future: a closed Lab starts no new loop
+        return self._loop_thread.submit(self._asweep(prompts, models, options))
 
     @_entry(_SUBMIT_DOC + _COMPLETE_DOC)
     def submit_complete(self, prompt: Prompt, *, models: Models,
@@ -538,7 +645,9 @@ class Lab:
                 stream: bool = True, cache: bool = True, timeout: TimeoutSpec = None,
                 retries: int | None = None, retry_policy: RetryPolicy | None = None,
                 on_event: Callable[[Event], None] | None = None) -> Future[Result]:
-        return self._loop_thread.submit(self._acomplete(prompt, models, _options(locals())))
+        options = _options(locals())
+        self._check_open()  # here, not in the future: a closed Lab starts no new loop
+        return self._loop_thread.submit(self._acomplete(prompt, models, options))
 
     # -- the log ------------------------------------------------------------------------------
     def runs(self, run_id: str | Sequence[str] | None = None, limit: int | None = None, *,
@@ -548,6 +657,7 @@ class Lab:
         a list), ``status`` (``"ok"``/``"error"``), ``since`` (a datetime or ISO string, UTC when
         naive), ``limit`` (the last n rows); ``columns`` reads only those columns (e.g. leave out
         ``response_text`` and ``messages`` for a large log)."""
+        self._check_open()
         return self.store.frame(**log_filters(run_id=run_id, model=model, status=status, since=since,
                                               columns=columns, limit=limit))
 
@@ -558,11 +668,13 @@ class Lab:
         streamed a chunk at a time; returns the number of rows. Schema: ``llmlab.export_schema()``."""
         from ._export import write_parquet
 
+        self._check_open()
         filters = log_filters(run_id=run_id, model=model, status=status, since=since, columns=columns, limit=None)
         return write_parquet(self.store, path, filters)
 
     def list_models(self) -> pd.DataFrame:
         """The endpoint's ``/v1/models`` with known prices (USD per 1M tokens)."""
+        self._check_open()
         return self._loop_thread.run(self._alist_models())
 
     async def _alist_models(self) -> pd.DataFrame:
@@ -571,20 +683,24 @@ class Lab:
                 page = await context.client.models.list()
             except Exception as exc:
                 # Not chained: the SDK's message may echo a key fragment (401), the redacted one may not.
-                raise EndpointError(f"cannot list models at {self.base_url}: "
-                                    f"{context.redact(one_line(exc))}") from None
+                raise EndpointError(repair(f"cannot list models at {self.base_url}: "
+                                           f"{context.redact.message(one_line(exc))}")[0]) from None
         rows = []
         for model in page.data:
-            price = self.prices.lookup(model.id)
-            rows.append({"model": model.id, "owned_by": getattr(model, "owned_by", None),
+            model_id = context.redact(repair(str(model.id))[0])  # endpoint text: valid, no secrets
+            owner = getattr(model, "owned_by", None)
+            price = self.prices.lookup(model_id)
+            rows.append({"model": model_id, "owned_by": None if owner is None else repair(str(owner))[0],
                          "input_usd_per_1m": price.input_cost_per_token * 1e6 if price else float("nan"),
                          "output_usd_per_1m": price.output_cost_per_token * 1e6 if price else float("nan"),
-                         "note": _model_note(model.id)})
+                         "note": _model_note(model_id)})
         return pd.DataFrame(rows, columns=["model", "owned_by", "input_usd_per_1m", "output_usd_per_1m", "note"])
 
     def close(self) -> None:
         """Close HTTP clients, the background loop and the log. The embedded endpoint, if this
         Lab started it, stops when the process exits (other Labs may share it)."""
+        self._loop_thread.check_not_inside("lab.close()")
+        self._closed = True
         self._loop_thread.cancel_all()  # in-flight calls end as Cancelled rows; their futures resolve
         if self._own_client is not None:
             self._loop_thread.run(self._own_client[0].close())
@@ -599,7 +715,7 @@ class Lab:
         self.close()
 
     def __repr__(self) -> str:
-        url = self._endpoint.base_url if self._endpoint else "<embedded local endpoint, started on first use>"
+        url = self._endpoint.public_url if self._endpoint else "<embedded local endpoint, started on first use>"
         return (f"Lab(base_url={url!r}, api_key_env={self.api_key_env!r}, db={self.store.path!r}, "
                 f"concurrency={self.concurrency}, max_tokens={self.max_tokens}, prices={self.prices.name!r})")
 
@@ -620,6 +736,25 @@ def _retry_policy(retries: int | None, policy: RetryPolicy | None) -> RetryPolic
     if retries is not None:
         return RetryPolicy(retries=check_int("retries", retries, 0, MAX_RETRIES))
     return policy
+
+
+def _check_run_id(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise InputError(f"{name} must be a run id string such as '3f2a9c1b7d4e' (lab.last_run_id), "
+                         f"not {type(value).__name__}")
+    check_unicode(value, name)
+
+
+def _open_store(db: Any) -> Store:
+    if db is not None and not isinstance(db, (str, os.PathLike)):
+        raise InputError(f"db must be a file path, ':memory:' or a postgresql:// URL, not {type(db).__name__}")
+    if db is not None:
+        check_unicode(os.fspath(db), "db")
+    try:
+        return open_store(db if db is not None else default_db())
+    except (ValueError, TypeError) as exc:  # e.g. a path SQLite cannot encode
+        raise StoreError(f"cannot open run log {os.fspath(db or '')!r}: {one_line(exc)}; "
+                         "pass Lab(db=...) with another path") from None
 
 
 def _not_logged(runner: Runner, run_id: str, models: list[str]) -> StoreError:

@@ -7,7 +7,6 @@ from one numeric column at a time — never the answers' text).
 """
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -213,10 +212,12 @@ class Result:
                 f"errors={errors} failed_attempts={failed} cost={format_usd(cost)}{unlogged}>")
 
     def _repr_html_(self) -> str:
-        title = f"<b>llmlab run {html.escape(self.run_id)}</b>{table_html(self.summary())}"
+        from ._display import clean_frame, esc, html_clean
+
+        title = f"<b>llmlab run {esc(self.run_id)}</b>{table_html(self.summary())}"
         if self._stored():  # a large run: the answers stay in the log until asked for
             return f"<div>{title}<p>{len(self)} rows in the log: <code>res.df</code> reads them.</p></div>"
         answers = _final_attempts(self.df)[["prompt_id", "requested_model", "status", "response_text", "error_message"]]
         # Answers are folded: the magic has already shown them side by side above its Out[].
         return (f"<div>{title}<details><summary>answers ({len(answers)})</summary>"
-                f"{answers.to_html(index=False, escape=True, na_rep='')}</details></div>")
+                f"{clean_frame(answers, html_clean).to_html(index=False, escape=True, na_rep='')}</details></div>")

@@ -11,7 +11,7 @@ import json
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 
 import openai
@@ -21,6 +21,7 @@ from ._errors import StoreError
 from ._options import Timeouts
 from ._pricing import PriceTable
 from ._record import Record
+from ._redact import StreamRedactor
 from ._resilience import RateLimiter, RetryPolicy
 from ._store import Store
 from ._tokens import TokenCounter
@@ -46,6 +47,8 @@ class Job:
     repeat: int = 0
     timeouts: dict[str, Timeouts] = field(default_factory=dict)
     retry: RetryPolicy | None = None  # per-call policy; None: the Lab's
+    policy: str | None = None         # lab.route: the routing policy's name and its reason
+    route_reason: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     seq: int | None = None  # position in the run: rows read back in the order asked for
 
@@ -150,17 +153,6 @@ class Runner:
             self.store_error = exc
             return {}
 
-    def _write(self, records: list[Record], keys: list[str | None] | None = None) -> None:
-        """Store finished attempts; once the store has failed, keep them in ``unlogged`` instead
-        (and send nothing more: see ``run``)."""
-        if self.store_error is None:
-            try:
-                self.ctx.store.insert(records, keys)
-                return
-            except StoreError as exc:
-                self.store_error = exc
-        self.unlogged.extend(records)
-
     def _replay(self, job: Job, row: dict) -> Record:
         record = self._new_record(job, job.models[0], attempt=1)
         for name in ("served_model", "status", "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens",
@@ -178,7 +170,8 @@ class Runner:
             prompt=job.prompt, messages=json.dumps(job.messages, ensure_ascii=False),
             params=json.dumps(job.bodies[model], sort_keys=True, default=str), stream=job.stream,
             endpoint=self.ctx.endpoint, api_key_env=self.ctx.api_key_env, task=job.task,
-            expected=job.expected, repeat=job.repeat, attempt=attempt, waited_s=waited, seq=job.seq,
+            expected=job.expected, repeat=job.repeat, attempt=attempt, waited_s=waited,
+            policy=job.policy, route_reason=job.route_reason, seq=job.seq,
         )
 
     async def _run_job(self, job: Job) -> list[Record]:
@@ -230,7 +223,8 @@ class Runner:
         spec = CallSpec(model=model, messages=job.messages, body=job.bodies[model], stream=job.stream,
                         timeouts=job.timeouts.get(model) or job.timeouts.get("*") or Timeouts())
         self._emit("start", record)
-        on_delta = (lambda text: self._emit("delta", record, text)) if self._on_event else None
+        stream = StreamRedactor(self.ctx.redact)  # live deltas never show a key, even split across chunks
+        on_delta = (lambda text: self._emit("delta", record, stream.feed(text))) if self._on_event else None
         try:
             # The endpoint's window counts a request from its arrival, which the headers' arrival
             # bounds: a send that left late (a busy loop, the first call's set-up) is logged then.
@@ -241,6 +235,8 @@ class Runner:
             self._write([record])  # the cancelled attempt stays visible in the log
             self._emit("error", record, record.response_text)
             raise
+        except Exception as exc:  # an answer nothing anticipated: this attempt's row, not the run
+            outcome = _unexpected(record, exc, self.ctx.redact)
         key = cache_key(self.ctx.endpoint, model, job) if job.use_cache else None
         self._write([record], [key])
         self.ctx.limiter.observe(outcome.headers, outcome.http_status, outcome.retry_after_s, model)
@@ -248,6 +244,41 @@ class Runner:
             self.ctx.limiter.correct(estimate, _total_tokens(record))
         self._emit("done" if record.status == "ok" else "error", record, record.response_text)
         return outcome
+
+    def _write(self, records: list[Record], keys: list[str | None] | None = None) -> None:
+        """Store rows with every text field redacted. A row the log refuses (text it cannot
+        encode, a value it cannot hold) is stored again as an error row with escaped text, so it
+        stays visible and its siblings go on. If the log refuses that too (damaged, full,
+        read-only, gone), it has failed: the rows are kept in ``unlogged``, ``store_error`` says
+        why, and ``run`` sends nothing more."""
+        for record in records:
+            _redact_record(record, self.ctx.redact)
+        if self.store_error is None:
+            try:
+                self._store_rows(records, keys)
+                return
+            except StoreError as exc:
+                self.store_error = exc
+        self.unlogged.extend(records)
+
+    def _store_rows(self, records: list[Record], keys: list[str | None] | None) -> None:
+        try:
+            self.ctx.store.insert(records, keys)
+            return
+        except StoreError as exc:
+            if len(records) > 1:  # find the bad row(s): one at a time
+                for i, record in enumerate(records):
+                    self._store_rows([record], None if keys is None else [keys[i]])
+                return
+            first_error = exc
+        record = records[0]
+        original = replace(record)
+        _escape_record(record, first_error)
+        try:
+            self.ctx.store.insert([record])
+        except StoreError:
+            record.__dict__.update(original.__dict__)  # the answer as it came, for ``unlogged``
+            raise first_error from None
 
     def _emit(self, kind: str, record: Record, text: str = "") -> None:
         if self._on_event is None:
@@ -276,6 +307,41 @@ def batches(jobs: Iterable[Job], size: int) -> Iterator[list[Job]]:
             batch = []
     if batch:
         yield batch
+def _unexpected(record: Record, exc: Exception, redact: Redactor) -> Outcome:
+    record.status, record.error_type = "error", "UnexpectedResponse"
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+    record.error_message = redact.message(f"llmlab could not process the endpoint's answer ({detail})")
+    return Outcome(record)
+
+
+_TEXT_FIELDS = tuple(f.name for f in fields(Record) if f.type in ("str", "str | None"))
+
+
+def _redact_record(record: Record, redact: Redactor) -> None:
+    if not redact:
+        return
+    for name in _TEXT_FIELDS:
+        value = getattr(record, name)
+        if value:
+            setattr(record, name, redact(value))
+
+
+def _escape_record(record: Record, exc: Exception) -> None:
+    """Make a row storable whatever broke it: text as escaped UTF-8, numbers checked."""
+    for f in fields(Record):
+        value = getattr(record, f.name)
+        if isinstance(value, str):
+            setattr(record, f.name, value.encode("utf-8", "backslashreplace").decode("utf-8"))
+        elif isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+            setattr(record, f.name, None if f.name in ("cache_of", "id") else 0)
+        elif value is not None and not isinstance(value, (str, int, float, bool)):
+            setattr(record, f.name, str(value).encode("utf-8", "backslashreplace").decode("utf-8"))
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+    was = record.status
+    record.status, record.error_type, record.cached = "error", "LogWriteError", False
+    record.error_message = (f"this attempt (status {was!r}) could not be logged as it was ({detail}); "
+                            f"its text is stored escaped. Earlier: {record.error_message or '-'}")
+    record.error_message = record.error_message.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _total_tokens(record: Record) -> float:

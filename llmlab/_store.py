@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import StoreError
+from ._files import private_dir
 from ._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, STORE_ONLY, Record
 from ._validate import one_line
 
@@ -73,14 +74,19 @@ def m003_original_cost(d: Dialect) -> list[str]:
             "UPDATE runs SET original_cost_usd = cost_usd, cost_usd = 0.0, cost_source = 'cache' WHERE cached = 1"]
 
 
-def m004_job_order(d: Dialect) -> list[str]:
+def m004_route(d: Dialect) -> list[str]:
+    # lab.route records which policy chose each row's model, and why.
+    return ["ALTER TABLE runs ADD COLUMN policy TEXT", "ALTER TABLE runs ADD COLUMN route_reason TEXT"]
+
+
+def m005_job_order(d: Dialect) -> list[str]:
     return [f"ALTER TABLE runs ADD COLUMN seq {d.integer}",
             "CREATE INDEX runs_run_seq ON runs (run_id, seq)",
             "CREATE INDEX runs_started_at ON runs (started_at)"]
 
 
-MIGRATIONS: list[Callable[[Dialect], list[str]]] = [m001_initial, m002_cache, m003_original_cost,
-                                                         m004_job_order]
+MIGRATIONS: list[Callable[[Dialect], list[str]]] = [m001_initial, m002_cache, m003_original_cost, m004_route,
+                                                         m005_job_order]
 _KNOWN_MIGRATIONS = {m.__name__ for m in MIGRATIONS}
 _BUSY_TIMEOUT_S = 30.0
 _FETCH_ROWS = 20_000  # rows per fetchmany: bulk reads convert column-wise, chunk by chunk
@@ -348,7 +354,7 @@ class SQLiteStore(Store):
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
             path = Path(self.path).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             # Owner-only from the first byte: prompts and answers can be private.
             os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
             self.path = str(path)

@@ -20,7 +20,7 @@ from traitlets.config import Configurable
 from ._display import Board, board_html, board_text, table_text
 from ._errors import ConfigError, LLMLabError
 from ._magic_options import MagicOptions, OptionError, interpolate, parse_options
-from ._validate import check_url, error_line, is_env_name
+from ._validate import check_binding_name, check_url, error_line, is_env_name
 
 __all__ = ["LLMLab", "LLMMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -32,6 +32,16 @@ class LLMLab(Configurable):
     """Settings for the ``%%llm`` magics (``%config LLMLab.<name> = ...``)."""
 
     also_scrub: tuple = ()  # other configurables whose .config holds %config values (the shell)
+    on_config: Any = None  # called with the names a %config line set, even to the value they had
+
+    def update_config(self, config: Any) -> None:
+        """%config goes through here: an explicit setting counts as the user's own, even when
+        it restates the current value (e.g. adopting an endpoint a project file chose)."""
+        section = config["LLMLab"] if "LLMLab" in config else {}
+        names = [n for n in section if self.has_trait(n)]
+        super().update_config(config)
+        if names and self.on_config is not None:
+            self.on_config(names)
 
     base_url = Unicode(None, allow_none=True,
                        help="OpenAI-compatible endpoint, e.g. http://localhost:4000/v1 "
@@ -122,6 +132,25 @@ def apply_settings(settings: LLMLab, values: dict[str, Any], source: str) -> lis
     return applied
 
 
+_PROJECT = "pyproject.toml"
+
+
+def _shown_value(name: str, value: Any) -> Any:
+    from ._redact import public_url
+
+    return public_url(value) if name == "base_url" else value
+
+
+def _shown_setting(name: str, value: Any) -> str:
+    return repr(_shown_value(name, value))
+
+
+def _notice(message: str) -> None:
+    import sys
+
+    print(f"llmlab: {message}", file=sys.stderr)
+
+
 def _warn(message: str) -> None:
     import warnings
 
@@ -210,6 +239,7 @@ _LINE_HELP = textwrap.dedent("""\
         n=           repeats per model, 1–1000 out=          variable for the Result
         timeout=     seconds                   retries=      extra attempts, 0–100
         fallback=    backup chain for a single model → lab.complete()
+        model=auto policy=NAME [task=T]   the routing policy in variable NAME picks the model → lab.route()
         every other keyword of lab.compare's request body by its name (seed=7 stop=END
         reasoning_effort=high response_format='{"type": "json_object"}' …);
         body.NAME=   any other body key for your endpoint (body.top_k=40); any other key is an error.
@@ -240,10 +270,10 @@ class LLMMagics(Magics):
         profile = dict(shell.config["LLMLab"]) if "LLMLab" in shell.config else {}
         self.sources = {name: "IPython config" for name in
                         apply_settings(self.settings, profile, "IPython config")}
-        self.sources.update({name: "pyproject.toml" for name in
-                             apply_settings(self.settings, read_pyproject(), "pyproject.toml [tool.llmlab]")})
+        self._apply_project(read_pyproject())
         self.settings.observe(self._engine_setting_changed, names=list(_ENGINE_TRAITS))
         self.settings.observe(self._setting_changed)
+        self.settings.on_config = self._configured
         shell.configurables.append(self.settings)
         self._lab = None
         self.run_ids: list[str] = []  # runs started by this magics instance: the "session"
@@ -256,11 +286,56 @@ class LLMMagics(Magics):
             self._lab = self.new_lab()
         return self._lab
 
+    def _apply_project(self, project: dict[str, Any]) -> None:
+        """Settings from ./pyproject.toml: a cloned repository's file. It may choose the endpoint,
+        never which of your secrets is sent there (see _project_key_var); say what it chose."""
+        from ._config import trusted_key_vars
+
+        key_var = project.pop("api_key_env", None)
+        self.sources.update({name: _PROJECT for name in
+                             apply_settings(self.settings, project, f"{_PROJECT} [tool.llmlab]")})
+        if key_var is not None:
+            if key_var == self.settings.api_key_env:
+                pass  # the user's own configuration already names it
+            elif isinstance(key_var, str) and key_var in trusted_key_vars():
+                if apply_settings(self.settings, {"api_key_env": key_var}, f"{_PROJECT} [tool.llmlab]"):
+                    self.sources["api_key_env"] = f"{_PROJECT} (trusted: LLMLAB_TRUSTED_KEY_VARS)"
+            else:
+                shown = key_var if isinstance(key_var, str) and is_env_name(key_var) else "<not a name>"
+                _notice(f"ignoring api_key_env = {shown!r} from ./pyproject.toml: a project file cannot choose "
+                        f"which secret is sent; if you trust it, %config LLMLab.api_key_env = {shown!r} or add "
+                        "it to LLMLAB_TRUSTED_KEY_VARS in your environment")
+        chosen = [f"{name}={_shown_setting(name, getattr(self.settings, name))}"
+                  for name in ("base_url", "api_key_env", "db") if self.sources.get(name, "").startswith(_PROJECT)]
+        if chosen:
+            key, mine = self._project_key_var(), self.settings.api_key_env
+            key_note = "" if key is None else f"; key variable sent there: {key or 'none'}"
+            if key is not None and mine and key != mine:
+                key_note += (f" (your api_key_env {mine!r} is not sent to an endpoint a project file chose; "
+                             f"to send it, add {mine} to LLMLAB_TRUSTED_KEY_VARS or adopt the endpoint with "
+                             "%config LLMLab.base_url = ...)")
+            _notice(f"./pyproject.toml [tool.llmlab] sets {', '.join(chosen)}{key_note}")
+
+    def _project_key_var(self) -> str | None:
+        """For an endpoint chosen by ./pyproject.toml: the key variable to send — one set with
+        %config in this session or listed in LLMLAB_TRUSTED_KEY_VARS, else a trusted default, else
+        "" for none (a name from the IPython profile was meant for the profile's endpoint). None
+        when the user chose the endpoint."""
+        if not self.sources.get("base_url", "").startswith(_PROJECT):
+            return None
+        from ._config import trusted_default_key, trusted_key_vars
+
+        name = self.settings.api_key_env
+        if name and (self.sources.get("api_key_env") == "%config" or name in trusted_key_vars()):
+            return name
+        return trusted_default_key() or ""
+
     def new_lab(self):
         from ._lab import Lab
 
         s = self.settings
-        return Lab(base_url=s.base_url, api_key_env=s.api_key_env, db=s.db,
+        key_var = self._project_key_var()
+        return Lab(base_url=s.base_url, api_key_env=s.api_key_env if key_var is None else key_var, db=s.db,
                    concurrency=s.concurrency, max_tokens=s.max_tokens)
 
     def _engine_setting_changed(self, change) -> None:
@@ -268,6 +343,12 @@ class LLMMagics(Magics):
 
     def _setting_changed(self, change) -> None:
         self.sources[change["name"]] = "%config"
+
+    def _configured(self, names: list[str]) -> None:
+        adopted = [n for n in names if n in _ENGINE_TRAITS and self.sources.get(n) != "%config"]
+        self.sources.update({name: "%config" for name in names})
+        if adopted:
+            self.close()  # e.g. a project's endpoint adopted: the next Lab sends your key there
 
     def close(self) -> None:
         if self._lab is not None:
@@ -309,11 +390,12 @@ class LLMMagics(Magics):
     def _run_cell(self, line: str, cell: str):
         opts = self._parse(line)
         prompt = self._prompt(cell)
+        policy = self._policy(opts.policy)
         lab = self._checked_lab()
-        board = Board(opts.models)
+        board = Board(opts.models if policy is None else (policy.needs() or opts.models))
         view = self._view(board)
         try:
-            result = self._call(lab, opts, prompt, view.on_event)
+            result = self._call(lab, opts, prompt, view.on_event, policy)
         except KeyboardInterrupt:
             self._remember(board.run_ids)
             board.cancel_unfinished()
@@ -333,8 +415,11 @@ class LLMMagics(Magics):
     def _parse(self, line: str) -> MagicOptions:
         defaults = {"model": list(self.settings.default_models), "cache": self.settings.cache}
         try:
-            return parse_options(line, known_defaults=defaults)
-        except OptionError as exc:
+            opts = parse_options(line, known_defaults=defaults)
+            if opts.out:
+                check_binding_name(opts.out, "out", getattr(self.shell, "user_ns_hidden", {}))
+            return opts
+        except (OptionError, LLMLabError) as exc:
             raise UsageError(f"%%llm: {exc}") from None
 
     def _prompt(self, cell: str) -> str:
@@ -360,9 +445,24 @@ class LLMMagics(Magics):
         # "auto": only a kernel (ZMQ shell) has a front end that can render widgets.
         return mode == "on" or getattr(self.shell, "kernel", None) is not None
 
-    def _call(self, lab, opts: MagicOptions, prompt: str, on_event):
+    def _policy(self, name: str | None):
+        """The routing policy a ``policy=NAME`` names, from the user's variables."""
+        if name is None:
+            return None
+        from .routing import Policy
+
+        value = self._ip.user_ns.get(name)
+        if not isinstance(value, Policy):
+            what = "is not defined" if name not in self._ip.user_ns else f"holds a {type(value).__name__}"
+            raise UsageError(f"%%llm: policy={name}: the variable {what}; assign a routing policy to it, e.g. "
+                             f"{name} = routing.load_policy('policy.json')")
+        return value
+
+    def _call(self, lab, opts: MagicOptions, prompt: str, on_event, policy=None):
         # The parser built the same CallOptions the Python API builds; hand its keywords over.
         keywords = opts.options.replace(on_event=on_event).given()
+        if policy is not None:
+            return lab.route(prompt, policy=policy, task=opts.task, **keywords)
         if opts.fallback:
             return lab.complete(prompt, models=[*opts.models, *opts.fallback], **keywords)
         return lab.compare(prompt, models=opts.models, **keywords)
@@ -387,7 +487,9 @@ class LLMMagics(Magics):
 
     def _cmd_models(self, args):
         self._no_args("models", args)
-        return self._engine_call(lambda lab: lab.list_models())
+        from ._display import clean_frame
+
+        return clean_frame(self._engine_call(lambda lab: lab.list_models()))
 
     def _cmd_prices(self, args):
         frame = self._engine_call(lambda lab: lab.prices.to_frame())
@@ -400,7 +502,7 @@ class LLMMagics(Magics):
         self._no_args("config", args)
         import pandas as pd
 
-        rows = [{"setting": name, "value": getattr(self.settings, name),
+        rows = [{"setting": name, "value": _shown_value(name, getattr(self.settings, name)),
                  "source": self.sources.get(name, "default")}
                 for name in self.settings.trait_names(config=True)]
         return pd.DataFrame(rows).sort_values("setting").reset_index(drop=True)
@@ -409,14 +511,11 @@ class LLMMagics(Magics):
         if len(args) > 1 or (args and not (args[0].isdigit() and int(args[0]) >= 1)):
             raise UsageError("%llm history [n]: n must be a positive whole number.")
         n = int(args[0]) if args else 10
-        from ._display import clean_text
+        from ._display import clean_frame
 
         frame = self._engine_call(lambda lab: lab.runs(limit=n))
-        frame = frame[[c for c in _HISTORY_COLUMNS if c in frame.columns]].copy()
         # model text must not drive the terminal
-        for column in frame.select_dtypes(include=["object", "string"]).columns:
-            frame[column] = frame[column].map(lambda v: v if v is None else clean_text(v))
-        return frame
+        return clean_frame(frame[[c for c in _HISTORY_COLUMNS if c in frame.columns]])
 
     def _cmd_cost(self, args):
         self._no_args("cost", args)

@@ -135,6 +135,7 @@ def test_runs_filters_columns_and_limit_are_pushed_into_sql(db_url, server):
         empty = lab.runs(run_id="nope")
         assert len(empty) == 0 and list(empty.columns) == list(everything.columns)
         assert everything.dtypes.equals(lab.runs(run_id=first.run_id).dtypes)
+        assert len(lab.runs(limit=10**30)) == 7  # more than there is: all
         for bad, message in [({"limit": "5; DROP TABLE runs"}, "limit must be"), ({"status": "fine"}, "status"),
                              ({"columns": ["response_text", "secret"]}, "unknown column 'secret'"),
                              ({"since": "last tuesday"}, "since="), ({"model": 3}, "model must")]:
@@ -202,11 +203,16 @@ def test_the_shared_cache_answers_another_kernel(db_url, server):
         assert chat_requests(server) == [] and replay.df["cached"].all()
 
 
-def test_closed_lab_reads_are_a_store_error(db_url):
+def test_closed_lab_reads_are_a_clear_error(db_url):
+    from llmlab import LLMLabError
+
     lab = Lab(db=db_url)
+    store = lab.store
     lab.close()
-    with pytest.raises(StoreError, match="closed"):
+    with pytest.raises(LLMLabError, match="closed"):
         lab.runs()
+    with pytest.raises(StoreError, match="closed"):
+        store.frame()
 
 
 # -- SQLite only ---------------------------------------------------------------------------------
