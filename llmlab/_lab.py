@@ -19,6 +19,7 @@ from ._jobs import check_models, last_user_text, make_jobs, prompt_id_for, promp
 from ._loop import LoopThread
 from ._options import (
     CALL_FIELDS,
+    MAX_CONCURRENCY,
     MAX_RETRIES,
     CallOptions,
     Timeouts,
@@ -181,7 +182,7 @@ class Lab:
         self._endpoint: Endpoint | None = resolve_endpoint(base_url, api_key_env)
         if self._endpoint.base_url is None:
             self._endpoint = None  # the embedded endpoint starts on first use, not here
-        self.concurrency = check_int("concurrency", concurrency, 1, 10_000)
+        self.concurrency = check_int("concurrency", concurrency, 1, MAX_CONCURRENCY)
         self.max_tokens = check_max_tokens("max_tokens", max_tokens)
         self.prices = PriceTable.load(prices)
         self.timeouts = normalise_timeouts(timeout)
