@@ -224,7 +224,7 @@ _LINE_HELP = textwrap.dedent("""\
     %llm models          the endpoint's models (with prices when known)
     %llm config          current settings (%config LLMLab.<name> = ... to change)
     %llm history [n]     the last n calls from the run log (default 10)
-    %llm cost            this session's spend per model (cache hits excluded)
+    %llm cost            this session's spend per model (cache hits $0; an unknown price: unknown)
     %llm prices [text]   the price sheet (optionally filtered)
     %llm compare         open the comparison widget
     %llm help            this text""")
