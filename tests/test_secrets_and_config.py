@@ -26,7 +26,8 @@ def test_base_url_precedence(monkeypatch, tmp_path):
 def test_dotenv_supplies_url_and_key_name(tmp_path):
     (tmp_path / ".env").write_text(f"# comment\nLLMLAB_BASE_URL=http://dotenv:9/v1\nexport LLMLAB_API_KEY='{SECRET}'\n")
     endpoint = resolve_endpoint()
-    assert endpoint == llmlab._config.Endpoint("http://dotenv:9/v1", "LLMLAB_API_KEY")
+    # The endpoint came from ./.env: its key is read from that same file only.
+    assert endpoint == llmlab._config.Endpoint("http://dotenv:9/v1", "LLMLAB_API_KEY", key_from_dotenv=True)
     assert SECRET not in repr(endpoint)
 
 
