@@ -26,7 +26,10 @@ from ._headers import retry_hint
 from ._options import Timeouts
 from ._pricing import PriceTable
 from ._record import Record
+from ._redact import Redactor
+from ._text import REPAIRED_NOTE, repair
 from ._tokens import TokenCounter
+from ._validate import one_line
 
 __all__ = ["CallSpec", "Timeouts", "Outcome", "call_model", "Redactor", "new_client"]
 
@@ -92,24 +95,6 @@ class _Stream:
         return self.t_sent if self.t_sent is not None else self.t0
 
 
-class Redactor:
-    """Removes a key value, and the fragments endpoints echo back, from text."""
-
-    _ECHO = re.compile(r"\S*\*{3,}\S*")  # 'sk-ab***wxyz': what OpenAI-style 401s echo
-
-    def __init__(self, secrets: list[str]) -> None:
-        self._secrets = [s for s in secrets if s and len(s) >= 4]
-
-    def __call__(self, text: str | None) -> str | None:
-        if not text:
-            return text
-        for secret in self._secrets:
-            text = text.replace(secret, "[redacted]")
-            if len(secret) >= 16:
-                text = text.replace(secret[:8], "[redacted]").replace(secret[-8:], "[redacted]")
-        return self._ECHO.sub("[redacted]", text)
-
-
 # The call being sent by the current task, for the HTTP client's request hook (contexts are per
 # task, so concurrent calls each see their own).
 _SENDING: contextvars.ContextVar[_Stream | None] = contextvars.ContextVar("llmlab_sending", default=None)
@@ -170,11 +155,11 @@ async def call_model(client: openai.AsyncOpenAI, spec: CallSpec, record: Record,
         record.status = "ok"
     except asyncio.CancelledError:
         _fail(outcome, "Cancelled", "cancelled before the answer finished", state)
-        _finish(outcome, spec, state, counter, prices)
+        _finish(outcome, spec, state, counter, prices, redact)
         raise
     except Exception as exc:  # every endpoint failure becomes an error row
         _classify(outcome, exc, spec, state, redact)
-    _finish(outcome, spec, state, counter, prices)
+    _finish(outcome, spec, state, counter, prices, redact)
     if outcome.headers is None:
         outcome.headers = state.headers
     return outcome
@@ -207,7 +192,7 @@ async def _with_deadlines(coro, spec: CallSpec, state: _Stream) -> None:
 
 
 class _DeadlineExceeded(Exception):
-    def __init__(self, kind: str, limit: float) -> None:
+    def __init__(self, kind: str, limit: float | None) -> None:
         what = "first token" if kind == "first token" else "complete answer"
         super().__init__(f"no {what} within {limit:g} s")
         self.kind = kind
@@ -293,7 +278,7 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
             state.text.append(delta.content)
             state.content_deltas += 1
             if on_delta is not None:
-                on_delta(delta.content)
+                on_delta(repair(delta.content)[0])  # the row's text is repaired as a whole in _finish
 
 
 def _merge_tool_call(calls: dict[int, dict], call: Any) -> None:
@@ -335,7 +320,7 @@ def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, 
             message = f"model {spec.model!r} not found at the endpoint (HTTP 404): {message}"
         elif exc.status_code in (400, 422) and not outcome.context_exceeded:
             message += _override_hint(spec, exc.body, message)
-        _fail(outcome, kind, redact(message), state)
+        _fail(outcome, kind, redact.message(message), state)
     elif spec.stream and _is_stream_error(exc):
         _classify_stream_error(outcome, exc, state, redact)
     elif isinstance(exc, _IncompleteStream):
@@ -347,14 +332,14 @@ def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, 
     elif isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
         outcome.retryable = True
         kind = "StreamCut" if got_text else type(exc).__name__
-        _fail(outcome, kind, redact(_one_line(str(exc) or type(exc).__name__)), state)
+        _fail(outcome, kind, redact.message(_one_line(str(exc) or type(exc).__name__)), state)
     elif isinstance(exc, (_MalformedBody, json.JSONDecodeError, openai.APIResponseValidationError)):
         message = _one_line(f"the endpoint sent a body that is not valid JSON: {exc}")
-        _fail(outcome, "MalformedResponse", redact(message), state)
+        _fail(outcome, "MalformedResponse", redact.message(message), state)
     else:  # httpx/httpcore errors raised mid-stream are not wrapped by the SDK
         outcome.retryable = _is_transport_error(exc)
         kind = "StreamCut" if (got_text or state.t_first) and outcome.retryable else type(exc).__name__
-        _fail(outcome, kind, redact(_one_line(f"{type(exc).__name__}: {exc}")), state)
+        _fail(outcome, kind, redact.message(_one_line(f"{type(exc).__name__}: {exc}")), state)
 
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -378,10 +363,10 @@ def _classify_stream_error(outcome: Outcome, exc: Exception, state: _Stream, red
     if status is not None and 400 <= status < 500 and status not in RETRYABLE_STATUSES:
         outcome.context_exceeded = bool(_CONTEXT_PATTERNS.search(message))
         kind = "ContextWindowExceeded" if outcome.context_exceeded else "APIError"
-        _fail(outcome, kind, redact(message) or "", state)
+        _fail(outcome, kind, redact.message(message) or "", state)
         return
     outcome.retryable = True
-    _fail(outcome, "StreamCut" if outcome.got_text else "IncompleteStream", redact(message) or "", state)
+    _fail(outcome, "StreamCut" if outcome.got_text else "IncompleteStream", redact.message(message) or "", state)
 _UNSUPPORTED = re.compile(r"unsupported|not supported|does not support|isn't supported|not allowed|"
                           r"unrecognized|unknown (?:field|parameter)|extra inputs are not permitted", re.I)
 
@@ -424,17 +409,17 @@ def _api_message(exc: openai.APIStatusError) -> str:
 
 
 def _one_line(text: str, limit: int = 500) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return one_line(text, limit)  # the one rule (llmlab._validate), with the length stored rows allow
 
 
-def _fail(outcome: Outcome, kind: str, message: str, state: _Stream) -> None:
+def _fail(outcome: Outcome, kind: str, message: str | None, state: _Stream) -> None:
     outcome.record.status = "error"
     outcome.record.error_type = kind
     outcome.record.error_message = message
 
 
-def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCounter, prices: PriceTable) -> None:
+def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCounter,
+            prices: PriceTable, redact: Redactor) -> None:
     record = outcome.record
     t0 = state.t_start
     record.latency_s = time.perf_counter() - t0
@@ -443,6 +428,8 @@ def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCoun
     record.response_text = "".join(state.text)
     if not record.response_text and state.tool_calls:
         record.response_text = json.dumps([state.tool_calls[i] for i in sorted(state.tool_calls)])
+    _repair_endpoint_text(record)
+    record.served_model = redact(record.served_model)  # before a price warning can quote it
     if spec.stream and state.t_first is not None:
         record.ttft_s = state.t_first - t0
     _fill_tokens(record, spec, state, counter)
@@ -455,13 +442,40 @@ def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCoun
             record.output_tokens_per_s = (record.completion_tokens - 1) / span
 
 
+def _repair_endpoint_text(record: Record) -> None:
+    """Endpoint text enters the row as valid Unicode, and the row says when it was repaired."""
+    replaced, fields = 0, list[str]()
+    for name in ("response_text", "served_model", "finish_reason", "error_message"):
+        value = getattr(record, name)
+        if value is not None and not isinstance(value, str):
+            value = str(value)  # e.g. a model name sent as a number
+            setattr(record, name, value)
+        if value:
+            fixed, n = repair(value)
+            if n:
+                setattr(record, name, fixed)
+                replaced, fields = replaced + n, [*fields, name]
+    if replaced:
+        note = REPAIRED_NOTE.format(n=replaced, fields=", ".join(fields))
+        record.error_message = f"{record.error_message} ({note})" if record.error_message else note
+
+
+def _count(value: Any) -> float | None:
+    """A token count from the endpoint, or None when it is not a sensible number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and 0 <= value < 1e15 else None
+
+
 def _fill_tokens(record: Record, spec: CallSpec, state: _Stream, counter: TokenCounter) -> None:
     usage = state.usage
-    if usage is not None and getattr(usage, "completion_tokens", None) is not None:
-        record.prompt_tokens = float(usage.prompt_tokens or 0)
-        record.completion_tokens = float(usage.completion_tokens)
+    completion = _count(getattr(usage, "completion_tokens", None))
+    if usage is not None and completion is not None:
+        record.prompt_tokens = _count(usage.prompt_tokens or 0) or 0.0
+        record.completion_tokens = completion
         details = getattr(usage, "prompt_tokens_details", None)
-        record.cached_tokens = float(getattr(details, "cached_tokens", None) or 0)
+        record.cached_tokens = _count(getattr(details, "cached_tokens", None) or 0) or 0.0
         record.tokens_estimated = False
         return
     if record.status != "ok" and not record.response_text:
@@ -480,7 +494,7 @@ def _fill_cost(record: Record, spec: CallSpec, state: _Stream, prices: PriceTabl
         return
     if math.isnan(record.completion_tokens):
         return
-    model = spec.model if prices.lookup(spec.model) else (state.served_model or spec.model)
+    model = spec.model if prices.lookup(spec.model) else (record.served_model or spec.model)
     cost = prices.cost(model, record.prompt_tokens, record.completion_tokens, record.cached_tokens)
     if not math.isnan(cost):
         record.cost_usd, record.cost_source = cost, "price_table"
@@ -492,6 +506,7 @@ def _reported_cost(state: _Stream) -> float | None:
         headers = getattr(state, "headers", None)
         value = headers.get(COST_HEADER) if headers is not None else None
     try:
-        return None if value is None else float(value)
+        cost = None if value is None else float(value)
     except (TypeError, ValueError):
         return None
+    return cost if cost is not None and math.isfinite(cost) and cost >= 0 else None

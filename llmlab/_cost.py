@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["spend", "saved_by_cache", "unpriced", "per_1k_calls", "cost_table", "attempt_cost", "format_usd",
-           "cost_formatters", "call_costs", "COST_COLUMNS"]
+           "with_costs_shown", "call_costs", "COST_COLUMNS"]
 
 # Columns holding dollars: shown through format_usd ("unknown" for NaN) in every table view.
 COST_COLUMNS = ("cost_usd", "saved_by_cache_usd", "cost_per_1k_usd", "original_cost_usd")
@@ -147,6 +147,8 @@ def format_usd(value: Any) -> str:
     return f"${number:,.4f}" if abs(number) < 1 else f"${number:,.2f}"
 
 
-def cost_formatters(columns: Sequence[str]) -> dict[str, Any]:
-    """``DataFrame.to_html/to_string`` formatters for the dollar columns among ``columns``."""
-    return {c: format_usd for c in columns if c in COST_COLUMNS}
+def with_costs_shown(frame: Any) -> Any:
+    """A copy for display whose dollar columns are text through :func:`format_usd` (pandas'
+    ``formatters=`` skip NaN cells, which would read as a dash or a blank instead of "unknown")."""
+    shown = {c: frame[c].map(format_usd) for c in frame.columns if c in COST_COLUMNS}
+    return frame.assign(**shown) if shown else frame

@@ -15,30 +15,57 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._cost import attempt_cost, cost_formatters, cost_table, format_usd
+from ._cost import attempt_cost, cost_table, format_usd, with_costs_shown
 
 __all__ = [
-    "Board", "Column", "Throttle", "esc", "clean_text", "metrics_line", "column_html",
-    "board_html", "board_text", "table_html", "table_text", "session_costs",
+    "Board", "Column", "Throttle", "esc", "clean_text", "clean_frame", "html_clean", "metrics_line",
+    "column_html", "board_html", "board_text", "table_html", "table_text", "session_costs",
 ]
 
+# Characters that make text lie about its order or lines: bidi marks, embeddings, overrides and
+# isolates (Trojan Source: U+202E shows text reversed), the deprecated format controls next to
+# them, and the Unicode line/paragraph separators. Joiners (ZWJ/ZWNJ) stay: scripts need them.
+_BIDI = "\u061c\u200e\u200f\u2028-\u202e\u2066-\u206f"
 # C0/C1 controls except \t and \n: ANSI escapes in model output must not drive the terminal.
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_RE = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_BIDI}]")
+# In HTML, whitespace controls are harmless (and \r\n common); the rest is shown, not obeyed.
+_HTML_CONTROL_RE = re.compile(f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{_BIDI}]")
 _STATUS_COLOURS = {
     "waiting": "#888", "streaming": "#1f77b4", "done": "#2ca02c", "error": "#d62728",
     "cancelled": "#ff7f0e",
 }
 
 
+def _shown(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def esc(value: Any) -> str:
-    """HTML-escape anything (quotes too, so it is safe inside attributes)."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """HTML-escape anything (quotes too, so it is safe inside attributes); control and bidi
+    characters are shown as ``\\u202e`` instead of obeyed."""
+    return html.escape(_HTML_CONTROL_RE.sub(_shown, "" if value is None else str(value)), quote=True)
 
 
 def clean_text(value: Any) -> str:
-    """Text safe for a terminal: control characters shown as ``\\x1b`` instead of executed."""
+    """Text safe for a terminal: control and bidi characters shown as ``\\x1b``/``\\u202e``
+    instead of executed."""
     text = "" if value is None else str(value)
-    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL_RE.sub(_shown, text)
+
+
+def clean_frame(df: Any, clean: Callable[[Any], str] = clean_text) -> Any:
+    """A copy of ``df`` whose text cells (and column names) are neutralised by ``clean``."""
+    frame = df.copy()
+    for column in frame.select_dtypes(include=["object", "string"]).columns:
+        frame[column] = frame[column].map(lambda v: v if not isinstance(v, str) else clean(v))
+    frame.columns = [clean(c) if isinstance(c, str) else c for c in frame.columns]
+    return frame
+
+
+def html_clean(value: Any) -> str:
+    """Neutralise control/bidi characters, leaving HTML escaping to the caller (pandas)."""
+    return _HTML_CONTROL_RE.sub(_shown, str(value))
 
 
 # --------------------------------------------------------------------------- metrics
@@ -266,13 +293,13 @@ def table_html(df: Any, max_rows: int = 50) -> str:
     columns read "unknown" where the cost is unknown, never "$0" or a bare dash."""
     if df is None or len(df) == 0:
         return "<i>no rows</i>"
-    return df.to_html(escape=True, index=False, max_rows=max_rows, na_rep="—", float_format=_fmt,
-                      formatters=cost_formatters(list(df.columns)))
+    return with_costs_shown(clean_frame(df, html_clean)).to_html(escape=True, index=False, max_rows=max_rows,
+                                                                 na_rep="—", float_format=_fmt)
 
 
 def table_text(df: Any) -> str:
     """The same table as plain text, control characters neutralised."""
-    text = df.to_string(index=False, float_format=_fmt, formatters=cost_formatters(list(df.columns)))
+    text = with_costs_shown(df).to_string(index=False, float_format=_fmt)
     return clean_text(text)
 
 

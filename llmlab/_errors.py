@@ -49,7 +49,8 @@ class EndpointError(LLMLabError):
 
 # The one install command that builds llama.cpp the way that works on every CPU (native flags
 # crash with a general protection fault in libggml-cpu on some).
-INSTALL_LOCAL = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install "llmlab[local]"'
+# llmlab is installed from its checkout (it is not on the package index).
+INSTALL_LOCAL = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -e ".[local]" (in the llmlab checkout; or ./dev setup)'
 
 
 class LocalServerError(LLMLabError):

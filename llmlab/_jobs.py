@@ -14,6 +14,7 @@ from typing import Any
 from ._errors import InputError
 from ._options import Timeouts
 from ._runner import Job
+from ._text import check_unicode
 
 __all__ = ["to_messages", "check_models", "prompt_rows", "prompt_id_for",
            "make_jobs"]
@@ -34,9 +35,11 @@ def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
             raise InputError(f"messages must be JSON values (strings, lists, dicts): {exc}") from exc
     else:
         raise InputError("the prompt must be a non-empty string or a list of {'role', 'content'} messages")
+    check_unicode(messages, "the prompt" if isinstance(prompt, str) else "messages")
     if system is not None:
         if not isinstance(system, str):
             raise InputError("system must be a string")
+        check_unicode(system, "system")
         if messages[0].get("role") != "system":
             messages.insert(0, {"role": "system", "content": system})
     return messages
@@ -58,6 +61,7 @@ def check_models(models: Any) -> list[str]:
     models = list(models)
     if any(not isinstance(m, str) or not m.strip() for m in models):
         raise InputError("model names must be non-empty strings")
+    check_unicode(models, "a model name")
     seen = set()
     for m in models:
         if m in seen:
@@ -95,8 +99,11 @@ def prompt_rows(prompts: Any, system: str | None) -> list[dict]:
         if pid in used:
             raise InputError(f"prompt_id {pid!r} appears twice; prompt ids must be unique")
         used.add(pid)
-        rows.append({"messages": messages, "prompt": last_user_text(messages), "prompt_id": pid,
-                     "task": _text_or_none(rec.get("task")), "expected": _text_or_none(rec.get("expected"))})
+        row = {"messages": messages, "prompt": last_user_text(messages), "prompt_id": pid,
+               "task": _text_or_none(rec.get("task")), "expected": _text_or_none(rec.get("expected"))}
+        for name in ("prompt_id", "task", "expected"):
+            check_unicode(row[name], f"prompt #{i}: {name}")
+        rows.append(row)
     return rows
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -12,9 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 import pandas as pd
 
-from ._call import Redactor, new_client
-from ._config import Endpoint, llmlab_home, read_key, resolve_endpoint
-from ._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError
+from ._call import new_client
+from ._config import PLACEHOLDER_KEY, Endpoint, LocalURL, llmlab_home, read_key, resolve_endpoint
+from ._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError, StoreError
 from ._jobs import check_models, last_user_text, make_jobs, prompt_id_for, prompt_rows, to_messages
 from ._loop import LoopThread
 from ._options import (
@@ -28,10 +29,12 @@ from ._options import (
     unknown_keyword,
 )
 from ._pricing import PriceTable
+from ._redact import Redactor, url_secrets
 from ._resilience import RateLimiter, RetryPolicy
 from ._results import Result, records_frame
 from ._runner import Event, RunContext, Runner
 from ._store import Store
+from ._text import check_unicode, repair
 from ._tokens import TokenCounter
 from ._validate import check_bool, check_int, one_line
 
@@ -190,22 +193,24 @@ class Lab:
         self.limiter = RateLimiter(_optional_rate("rpm", rpm), _optional_rate("tpm", tpm))
         self.quiet = check_bool("quiet", quiet)
         self.model_params = check_model_params(model_params)
-        self.store = Store(db if db is not None else llmlab_home() / "runs.sqlite")
+        self.store = _open_store(db)
         self.counter = TokenCounter()
         self._loop_thread = LoopThread()
         self._own_client: tuple[Any, Redactor] | None = None  # (AsyncOpenAI, Redactor) on the Lab's own loop
         self._local_server: LocalServer | None = None
+        self._closed = False
 
     # -- endpoint -----------------------------------------------------------------------------
     @property
     def endpoint(self) -> Endpoint:
         if self._endpoint is None:
-            self._endpoint = Endpoint(self._start_local(), None)
+            self._endpoint = Endpoint(LocalURL(self._start_local()), None)  # never gets a key
         return self._endpoint
 
     @property
     def base_url(self) -> str:
-        url = self.endpoint.base_url
+        """The endpoint's URL as stored and shown (without any ``user:password@``)."""
+        url = self.endpoint.public_url
         if url is None:  # unreachable: ``endpoint`` starts the local server when none is configured
             raise ConfigError("no endpoint configured: pass Lab(base_url=...) or set LLMLAB_BASE_URL")
         return url
@@ -248,7 +253,8 @@ class Lab:
 
     def _new_client(self):
         key = read_key(self.endpoint)
-        return new_client(self.base_url, key), Redactor([key])
+        secrets = [k for k in (key,) if k != PLACEHOLDER_KEY] + url_secrets(self.endpoint.base_url)
+        return new_client(self.endpoint.base_url, key), Redactor(secrets)
 
     def _run_context(self, client, redact: Redactor) -> RunContext:
         return RunContext(client=client, store=self.store, prices=self.prices, counter=self.counter,
@@ -339,6 +345,9 @@ class Lab:
         return await self._arun([_single_prompt_row(prompt, options.system)], models, options, chain=True)
 
     async def _arun(self, rows: list[dict], models: Models, options: CallOptions, chain: bool = False) -> Result:
+        self._check_open()
+        if options.resume is not None:
+            _check_run_id("resume", options.resume)
         models = check_models(models)
         bodies = options.bodies(models, self.max_tokens, self.model_params)
         timeouts = {**self.timeouts, **options.timeouts}
@@ -356,6 +365,10 @@ class Lab:
             if bar is not None:
                 bar.close()
         return self._result(run_id, rows, models)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InputError("this Lab is closed (lab.close() was called); create a new Lab(...)")
 
     def _unfinished(self, jobs, run_id: str):
         done = self.store.rows("WHERE run_id = ? AND status = 'ok'", [run_id])
@@ -530,12 +543,17 @@ class Lab:
     # -- the log ------------------------------------------------------------------------------
     def runs(self, run_id: str | None = None, limit: int | None = None) -> pd.DataFrame:
         """The persistent log (oldest first), optionally one run or the last ``limit`` rows."""
+        self._check_open()
+        if limit is not None:
+            limit = min(check_int("limit", limit, 0, 10**100), _SQL_MAX_INT)  # more than there is: all
         if run_id is not None:
+            _check_run_id("run_id", run_id)
             return records_frame(self.store.rows("WHERE run_id = ?", [run_id], limit=limit))
         return records_frame(self.store.rows(limit=limit))
 
     def list_models(self) -> pd.DataFrame:
         """The endpoint's ``/v1/models`` with known prices (USD per 1M tokens)."""
+        self._check_open()
         return self._loop_thread.run(self._alist_models())
 
     async def _alist_models(self) -> pd.DataFrame:
@@ -544,20 +562,24 @@ class Lab:
                 page = await context.client.models.list()
             except Exception as exc:
                 # Not chained: the SDK's message may echo a key fragment (401), the redacted one may not.
-                raise EndpointError(f"cannot list models at {self.base_url}: "
-                                    f"{context.redact(one_line(exc))}") from None
+                raise EndpointError(repair(f"cannot list models at {self.base_url}: "
+                                           f"{context.redact.message(one_line(exc))}")[0]) from None
         rows = []
         for model in page.data:
-            price = self.prices.lookup(model.id)
-            rows.append({"model": model.id, "owned_by": getattr(model, "owned_by", None),
+            model_id = context.redact(repair(str(model.id))[0])  # endpoint text: valid, no secrets
+            owner = getattr(model, "owned_by", None)
+            price = self.prices.lookup(model_id)
+            rows.append({"model": model_id, "owned_by": None if owner is None else repair(str(owner))[0],
                          "input_usd_per_1m": price.input_cost_per_token * 1e6 if price else float("nan"),
                          "output_usd_per_1m": price.output_cost_per_token * 1e6 if price else float("nan"),
-                         "note": _model_note(model.id)})
+                         "note": _model_note(model_id)})
         return pd.DataFrame(rows, columns=["model", "owned_by", "input_usd_per_1m", "output_usd_per_1m", "note"])
 
     def close(self) -> None:
         """Close HTTP clients, the background loop and the log. The embedded endpoint, if this
         Lab started it, stops when the process exits (other Labs may share it)."""
+        self._loop_thread.check_not_inside("lab.close()")
+        self._closed = True
         self._loop_thread.cancel_all()  # in-flight calls end as Cancelled rows; their futures resolve
         if self._own_client is not None:
             self._loop_thread.run(self._own_client[0].close())
@@ -572,7 +594,7 @@ class Lab:
         self.close()
 
     def __repr__(self) -> str:
-        url = self._endpoint.base_url if self._endpoint else "<embedded local endpoint, started on first use>"
+        url = self._endpoint.public_url if self._endpoint else "<embedded local endpoint, started on first use>"
         return (f"Lab(base_url={url!r}, api_key_env={self.api_key_env!r}, db={self.store.path!r}, "
                 f"concurrency={self.concurrency}, max_tokens={self.max_tokens}, prices={self.prices.name!r})")
 
@@ -593,6 +615,27 @@ def _retry_policy(retries: int | None, policy: RetryPolicy | None) -> RetryPolic
     if retries is not None:
         return RetryPolicy(retries=check_int("retries", retries, 0, MAX_RETRIES))
     return policy
+
+
+_SQL_MAX_INT = 2**63 - 1  # SQLite's largest integer
+
+
+def _check_run_id(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise InputError(f"{name} must be a run id string such as '3f2a9c1b7d4e' (lab.last_run_id), "
+                         f"not {type(value).__name__}")
+    check_unicode(value, name)
+
+
+def _open_store(db: Any) -> Store:
+    if db is not None and not isinstance(db, (str, os.PathLike)):
+        raise InputError(f"db must be a file path or ':memory:', not {type(db).__name__}")
+    if isinstance(db, str):
+        check_unicode(db, "db")
+    try:
+        return Store(db if db is not None else llmlab_home() / "runs.sqlite")
+    except (ValueError, TypeError) as exc:  # e.g. a path SQLite cannot encode
+        raise StoreError(f"cannot open run log {db}: {one_line(exc)}; pass Lab(db=...) with another path") from None
 
 
 def _new_run_id() -> str:

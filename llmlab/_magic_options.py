@@ -32,7 +32,8 @@ from typing import Any
 
 from ._errors import InputError
 from ._options import BODY_PARAMS, CallOptions
-from ._validate import check_identifier, did_you_mean
+from ._redact import credential_error
+from ._validate import check_binding_name, did_you_mean
 
 __all__ = ["OptionError", "MagicOptions", "parse_options", "interpolate", "placeholders", "LINE_KEYS"]
 
@@ -232,7 +233,7 @@ def _collect(line: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any],
         elif key in ("model", "fallback"):
             own[key] = _name_list(key, value)
         elif key == "out":
-            own[key] = _checked(check_identifier, value, "out")
+            own[key] = _checked(check_binding_name, value, "out")
         elif key.startswith(_BODY_PREFIX):
             body[key[len(_BODY_PREFIX):]] = _body_value(key, value, quoted)
         elif key in _KINDS:
@@ -243,6 +244,9 @@ def _collect(line: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any],
 
 
 def _unknown(key: str) -> OptionError:
+    refusal = credential_error(key)
+    if refusal is not None:  # never suggest sending a key as body.api_key=
+        return OptionError(str(refusal))
     if key in ("messages", "prompt", "on_event", "retry_policy", "extra_body", "concurrency", "progress", "resume"):
         return OptionError(f"{key!r} can't be set on the %%llm line.{_hint(key)}")
     return OptionError(f"unknown option {key!r}.{_hint(key)} Only the keys in %llm help are understood; "

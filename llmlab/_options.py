@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import InputError
+from ._redact import check_no_credentials, credential_error
 from ._resilience import RetryPolicy
+from ._text import check_unicode
 from ._validate import check_bool, check_int, check_number, check_text, did_you_mean, one_line
 
 __all__ = ["CallOptions", "BODY_PARAMS", "ENGINE_PARAMS", "MAX_TOKENS_LIMIT", "MAX_REPEATS", "unknown_keyword",
@@ -87,7 +89,11 @@ def param_kind(name: str) -> str | None:
 
 
 def unknown_keyword(name: str, known: Any, where: str = "keyword") -> InputError:
-    """The error for a keyword llmlab does not know (one line, with a did-you-mean)."""
+    """The error for a keyword llmlab does not know (one line, with a did-you-mean); a name that
+    carries a credential gets the api_key_env pointer instead (never "use extra_body")."""
+    refusal = credential_error(str(name))
+    if refusal is not None:
+        return refusal
     return InputError(
         f"unknown {where} {name!r}.{did_you_mean(name, known)} A parameter your endpoint understands "
         f"that the OpenAI API does not name goes in extra_body={{{name!r}: ...}}"
@@ -197,6 +203,9 @@ class CallOptions:
             if value is not None:
                 self._body[name] = _check_body_value(name, value)
         self._check_extra_body()
+        # A key travels only as the Authorization header built from api_key_env: never in a body.
+        check_no_credentials({**self._body, **(self.extra_body or {})})
+        check_unicode({**self._body, **(self.extra_body or {})}, "a call parameter")
         self.model_params = check_model_params(self.model_params) or None
         self._check_engine()
 
@@ -293,6 +302,8 @@ def check_model_params(value: Any) -> dict[str, dict[str, Any]]:
                 except InputError as exc:
                     raise InputError(f"model_params[{model!r}]: {exc}") from None
         _check_json(f"model_params[{model!r}]", dict(params))
+        check_no_credentials(dict(params))
+        check_unicode({model: dict(params)}, "model_params")
         checked[model] = dict(params)
     return checked
 

@@ -71,7 +71,7 @@ class PriceTable:
     def __init__(self, prices: Mapping[str, Price], name: str) -> None:
         self._prices = dict(prices)
         self.name = name
-        self._warned: set[str] = set()
+        self._warned: set[str | None] = set()
         self._lock = threading.Lock()
 
     @classmethod

@@ -6,8 +6,11 @@ text and must not be able to inject markup or script into a page someone opens i
 from __future__ import annotations
 
 import base64
-import html
 from pathlib import Path
+
+from ._cost import with_costs_shown
+from ._display import clean_frame, esc, html_clean
+from ._files import write_private
 
 __all__ = ["render_report", "write_report"]
 
@@ -26,18 +29,19 @@ img{max-width:100%;border:1px solid #eee;margin:.5rem 0}.note{color:#666;font-si
 
 
 def _meta_html(meta: dict) -> str:
-    items = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>"
+    items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>"
                     for k, v in meta.items())
     return f"<dl>{items}</dl>"
 
 
 def _charts_html(charts: dict[str, bytes]) -> str:
     if not charts:
-        return "<p class='note'>No charts (matplotlib is not installed: pip install 'llmlab[notebook]').</p>"
+        return ("<p class='note'>No charts (matplotlib is not installed: pip install -e '.[notebook]' "
+                "in the llmlab checkout).</p>")
     parts = []
     for name, png in charts.items():
         data = base64.b64encode(png).decode("ascii")
-        label = html.escape(name.replace("_", " "))
+        label = esc(name.replace("_", " "))
         parts.append(f"<figure><img alt='{label}' src='data:image/png;base64,{data}'>"
                      f"<figcaption class='note'>{label}</figcaption></figure>")
     return "\n".join(parts)
@@ -48,12 +52,12 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.3f}"
-    return html.escape(str(value))
+    return esc(value)
 
 
 def _answers_html(runs) -> str:
     columns = [c for c in ANSWER_COLUMNS if c in runs.columns]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
     body = []
     for row in runs[columns].itertuples(index=False):
         cells = "".join(f"<td class='text'>{_cell(v)}</td>" if c in ("response_text", "error_message")
@@ -64,11 +68,13 @@ def _answers_html(runs) -> str:
 
 def render_report(summary, runs, charts: dict[str, bytes], meta: dict,
                   title: str = "llmlab demo report") -> str:
-    summary_table = summary.to_html(index=False, escape=True, na_rep="", float_format="{:.4g}".format)
+    # Dollar columns through the one cost formatter: an unknown cost reads "unknown", never blank or $0.
+    summary_table = with_costs_shown(clean_frame(summary, html_clean)).to_html(index=False, escape=True, na_rep="",
+                                                                               float_format="{:.4g}".format)
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>{_STYLE}</style></head><body>
-<h1>{html.escape(title)}</h1>
+<h1>{esc(title)}</h1>
 {_meta_html(meta)}
 <h2>Summary per model</h2>
 {summary_table}
@@ -85,6 +91,4 @@ responses, so token counts are estimated locally. Local models cost nothing.</p>
 
 def write_report(path, summary, runs, charts: dict[str, bytes], meta: dict,
                  title: str = "llmlab demo report") -> Path:
-    path = Path(path)
-    path.write_text(render_report(summary, runs, charts, meta, title), encoding="utf-8")
-    return path
+    return write_private(path, render_report(summary, runs, charts, meta, title))

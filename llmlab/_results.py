@@ -1,7 +1,6 @@
 """Results as tidy DataFrames, per-model summaries, and escaped displays."""
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 
@@ -103,6 +102,8 @@ class Result:
     def _repr_html_(self) -> str:
         answers = _final_attempts(self.df)[["prompt_id", "requested_model", "status", "response_text", "error_message"]]
         # Answers are folded: the magic has already shown them side by side above its Out[].
-        return (f"<div><b>llmlab run {html.escape(self.run_id)}</b>{table_html(self.summary())}"
+        from ._display import clean_frame, esc, html_clean
+
+        return (f"<div><b>llmlab run {esc(self.run_id)}</b>{table_html(self.summary())}"
                 f"<details><summary>answers ({len(answers)})</summary>"
-                f"{answers.to_html(index=False, escape=True, na_rep='')}</details></div>")
+                f"{clean_frame(answers, html_clean).to_html(index=False, escape=True, na_rep='')}</details></div>")

@@ -11,7 +11,7 @@ import json
 import uuid
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
 import openai
@@ -122,7 +122,7 @@ class Runner:
                 results[i] = [self._replay(jobs[i], hits[key])]
                 replayed.append(results[i][0])
         if replayed:
-            self.ctx.store.insert(replayed)
+            self._write(replayed)
             for record in replayed:
                 self._emit("done", record, record.response_text)
             self._advance(len(replayed))
@@ -194,7 +194,8 @@ class Runner:
         spec = CallSpec(model=model, messages=job.messages, body=job.bodies[model], stream=job.stream,
                         timeouts=job.timeouts.get(model) or job.timeouts.get("*") or Timeouts())
         self._emit("start", record)
-        on_delta = (lambda text: self._emit("delta", record, text)) if self._on_event else None
+        redact = self.ctx.redact
+        on_delta = (lambda text: self._emit("delta", record, redact(text))) if self._on_event else None
         try:
             # The endpoint's window counts a request from its arrival, which the headers' arrival
             # bounds: a send that left late (a busy loop, the first call's set-up) is logged then.
@@ -202,16 +203,40 @@ class Runner:
             outcome = await call_model(self.ctx.client, spec, record, self.ctx.counter, self.ctx.prices,
                                        self.ctx.redact, on_delta, on_headers)
         except asyncio.CancelledError:
-            self.ctx.store.insert([record])  # the cancelled attempt stays visible in the log
+            self._write([record])  # the cancelled attempt stays visible in the log
             self._emit("error", record, record.response_text)
             raise
+        except Exception as exc:  # an answer nothing anticipated: this attempt's row, not the run
+            outcome = _unexpected(record, exc, self.ctx.redact)
         key = cache_key(self.ctx.endpoint, model, job) if job.use_cache else None
-        self.ctx.store.insert([record], [key])
+        self._write([record], [key])
         self.ctx.limiter.observe(outcome.headers, outcome.http_status, outcome.retry_after_s, model)
         if estimate:
             self.ctx.limiter.correct(estimate, _total_tokens(record))
         self._emit("done" if record.status == "ok" else "error", record, record.response_text)
         return outcome
+
+    def _write(self, records: list[Record], keys: list[str | None] | None = None) -> None:
+        """Store rows with every text field redacted. A row the log refuses (text it cannot
+        encode, a value it cannot hold) is stored again as an error row with escaped text, so it
+        stays visible and its siblings go on; only a log that refuses that too raises."""
+        for record in records:
+            _redact_record(record, self.ctx.redact)
+        try:
+            self.ctx.store.insert(records, keys)
+            return
+        except Exception as exc:
+            if len(records) > 1:  # find the bad row(s): one at a time
+                for i, record in enumerate(records):
+                    self._write([record], None if keys is None else [keys[i]])
+                return
+            first_error = exc
+        record = records[0]
+        _escape_record(record, first_error)
+        try:
+            self.ctx.store.insert([record])
+        except Exception:
+            raise first_error from None
 
     def _emit(self, kind: str, record: Record, text: str = "") -> None:
         if self._on_event is None:
@@ -229,6 +254,43 @@ class Runner:
     def _advance(self, n: int = 1) -> None:
         if self._progress is not None:
             self._progress.update(n)
+
+
+def _unexpected(record: Record, exc: Exception, redact: Redactor) -> Outcome:
+    record.status, record.error_type = "error", "UnexpectedResponse"
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+    record.error_message = redact.message(f"llmlab could not process the endpoint's answer ({detail})")
+    return Outcome(record)
+
+
+_TEXT_FIELDS = tuple(f.name for f in fields(Record) if f.type in ("str", "str | None"))
+
+
+def _redact_record(record: Record, redact: Redactor) -> None:
+    if not redact:
+        return
+    for name in _TEXT_FIELDS:
+        value = getattr(record, name)
+        if value:
+            setattr(record, name, redact(value))
+
+
+def _escape_record(record: Record, exc: Exception) -> None:
+    """Make a row storable whatever broke it: text as escaped UTF-8, numbers checked."""
+    for f in fields(Record):
+        value = getattr(record, f.name)
+        if isinstance(value, str):
+            setattr(record, f.name, value.encode("utf-8", "backslashreplace").decode("utf-8"))
+        elif isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+            setattr(record, f.name, None if f.name in ("cache_of", "id") else 0)
+        elif value is not None and not isinstance(value, (str, int, float, bool)):
+            setattr(record, f.name, str(value).encode("utf-8", "backslashreplace").decode("utf-8"))
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+    was = record.status
+    record.status, record.error_type, record.cached = "error", "LogWriteError", False
+    record.error_message = (f"this attempt (status {was!r}) could not be logged as it was ({detail}); "
+                            f"its text is stored escaped. Earlier: {record.error_message or '-'}")
+    record.error_message = record.error_message.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _total_tokens(record: Record) -> float:

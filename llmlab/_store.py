@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ._errors import StoreError
+from ._files import private_dir
 from ._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, Record
 
 __all__ = ["Store"]
@@ -65,7 +66,7 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
             path = Path(self.path).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             # Owner-only from the first byte: prompts and answers can be private.
             os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
             self.path = str(path)

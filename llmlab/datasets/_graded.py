@@ -21,6 +21,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from .._errors import InputError
+
 __all__ = ["generate_rows", "TASKS", "LEVELS", "MAX_PER_CELL"]
 
 TASKS = ("arithmetic", "extract", "classify", "yes_no")
@@ -211,5 +213,5 @@ def _draw(seed: int, i: int, task: str, level: int, label: int, seen: set[str]) 
         row = _MAKERS[task](rng, level, label)
         if row["prompt"] not in seen:
             return row
-    raise ValueError(f"could not draw a new {task} prompt of level {level} after {_MAX_DRAWS} "
+    raise InputError(f"could not draw a new {task} prompt of level {level} after {_MAX_DRAWS} "
                      "tries; ask for fewer prompts (or fewer of this task)")

@@ -18,7 +18,7 @@ and sends no ``usage`` in streamed responses (llmlab then counts tokens locally)
 names get a 404. Settings: ``LLMLAB_LOCAL_PORT`` (port for :func:`ensure_running`),
 ``LLMLAB_LOCAL_THREADS`` (threads per model), ``LLMLAB_MODEL_CACHE`` (assembled model files).
 Importing this package does not import llama_cpp; install the extra with
-``CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install "llmlab[local]"``.
+``CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -e ".[local]"`` in the llmlab checkout.
 """
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._errors import INSTALL_LOCAL, LocalServerError
+from .._files import private_dir
 
 __all__ = ["BundledModel", "bundled_models", "ModelSpec", "resolve_models", "check_gguf",
            "model_cache_dir"]
@@ -136,7 +137,7 @@ def _gemma_path() -> Path:
 
 def _assemble_gemma(gemma, target: Path) -> Path:
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         # Assemble under a private name then rename: concurrent starters never see half a file.
         fd, tmp_name = tempfile.mkstemp(prefix=".assembling-", suffix=".gguf", dir=target.parent)
         os.close(fd)
