@@ -254,7 +254,7 @@ class Lab:
     def _new_client(self):
         key = read_key(self.endpoint)
         secrets = [k for k in (key,) if k != PLACEHOLDER_KEY] + url_secrets(self.endpoint.base_url)
-        return new_client(self.endpoint.base_url, key), Redactor(secrets)
+        return new_client(self.base_url, key), Redactor(secrets)
 
     def _run_context(self, client, redact: Redactor) -> RunContext:
         return RunContext(client=client, store=self.store, prices=self.prices, counter=self.counter,
