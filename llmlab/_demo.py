@@ -1,7 +1,7 @@
 """``llmlab demo``: a small sweep on the embedded endpoint, end to end through the engine.
 
 Starts its own local endpoint (stopped at the end), runs a dozen prompts of different task types
-against both bundled models, and writes ``summary.csv``, ``runs.csv``, chart PNGs and a
+against every bundled model, and writes ``summary.csv``, ``runs.csv``, chart PNGs and a
 self-contained ``report.html`` into the output folder.
 """
 from __future__ import annotations

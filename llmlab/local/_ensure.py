@@ -117,7 +117,7 @@ def _env_port() -> int | None:
 
 
 def ensure_running(quiet: bool = False) -> LocalServer:
-    """The embedded endpoint with both bundled models: reuse the recorded one, else start one.
+    """The embedded endpoint with every bundled model: reuse the recorded one, else start one.
 
     A started server is recorded under ``$LLMLAB_HOME`` and stopped when this process exits; a
     reused one is left to the process that started it.

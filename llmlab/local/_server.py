@@ -330,7 +330,7 @@ def start(port: int | None = None, models=None, quiet: bool = False,
           on_stop=None) -> LocalServer:
     """Start an embedded endpoint on 127.0.0.1 and wait until it answers.
 
-    ``models``: None for both bundled models, or a list of bundled names and/or ``(alias, path)``
+    ``models``: None for every bundled model, or a list of bundled names and/or ``(alias, path)``
     pairs. The server stops with ``.stop()``, at the end of a ``with`` block, at exit of this
     process, or within a second of this process being killed.
     """
