@@ -109,13 +109,13 @@ async def request_hook(request: Any) -> None:
         request.extensions["trace"] = state.trace
 
 
-_SAMPLE_CHUNK = {"id": "warm", "object": "chat.completion.chunk", "created": 0, "model": "warm",
+_SAMPLE_CHUNK: dict[str, Any] = {"id": "warm", "object": "chat.completion.chunk", "created": 0, "model": "warm",
                  "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi",
                               "tool_calls": [{"index": 0, "function": {"name": "f", "arguments": ""}}]},
                               "logprobs": None, "finish_reason": None}],
                  "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2,
                            "prompt_tokens_details": {"cached_tokens": 0}}}
-_SAMPLE_COMPLETION = {"id": "warm", "object": "chat.completion", "created": 0, "model": "warm",
+_SAMPLE_COMPLETION: dict[str, Any] = {"id": "warm", "object": "chat.completion", "created": 0, "model": "warm",
                       "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
                                    "message": {"role": "assistant", "content": "hi"}}],
                       "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
