@@ -258,7 +258,7 @@ def test_adaptive_limiter_runs_near_a_sliding_window_limit_without_a_storm(serve
     # The first answer's headers teach the limit; a stray 429 can come from the server's threads
     # admitting two requests of the same millisecond in the other order.
     assert len(limited) <= 3, len(limited)
-    assert 2.0 <= wall <= 3.5, wall
+    assert 2.0 <= wall <= 4.5, wall  # a loaded 2-core machine; a 60 s window or a big margin would be far above
     # the server's window was respected: never more than 20 admitted in any 1 s
     admitted = sorted(r.t_mono for r in reqs if r.status == 200)
     assert all(b - a >= 1.0 - 0.02 for a, b in zip(admitted, admitted[20:], strict=False))
