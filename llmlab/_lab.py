@@ -19,6 +19,7 @@ from ._jobs import check_models, last_user_text, make_jobs, prompt_id_for, promp
 from ._loop import LoopThread
 from ._options import (
     CALL_FIELDS,
+    MAX_CONCURRENCY,
     MAX_RETRIES,
     CallOptions,
     Timeouts,
@@ -125,21 +126,26 @@ def _entry(doc: str) -> Callable[[_F], _F]:
     def decorate(fn: _F) -> _F:
         import inspect
 
-        names = frozenset(inspect.signature(fn).parameters)
+        params = inspect.signature(fn).parameters
+        names = frozenset(params)
+        positional = [n for n, p in params.items() if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
 
-        def check(kwargs: dict[str, Any]) -> None:
+        def check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            if len(args) > len(positional):
+                raise InputError(f"{fn.__name__}() takes the {positional[-1]} positionally and everything else "
+                                 "by keyword, e.g. models=['model-a', 'model-b']")
             unknown = kwargs.keys() - names
             if unknown:
                 raise unknown_keyword(sorted(unknown)[0], sorted(names - {"self"}))
 
         @functools.wraps(fn)
         def checked(*args: Any, **kwargs: Any) -> Any:
-            check(kwargs)
+            check(args, kwargs)
             return fn(*args, **kwargs)
 
         @functools.wraps(fn)
         async def achecked(*args: Any, **kwargs: Any) -> Any:
-            check(kwargs)
+            check(args, kwargs)
             return await fn(*args, **kwargs)
 
         wrapper = achecked if inspect.iscoroutinefunction(fn) else checked
@@ -194,7 +200,7 @@ class Lab:
         self._endpoint: Endpoint | None = resolve_endpoint(base_url, api_key_env)
         if self._endpoint.base_url is None:
             self._endpoint = None  # the embedded endpoint starts on first use, not here
-        self.concurrency = check_int("concurrency", concurrency, 1, 10_000)
+        self.concurrency = check_int("concurrency", concurrency, 1, MAX_CONCURRENCY)
         self.max_tokens = check_max_tokens("max_tokens", max_tokens)
         self.prices = PriceTable.load(prices)
         self.timeouts = normalise_timeouts(timeout)
