@@ -20,6 +20,7 @@ from ._call import CallSpec, Outcome, Redactor, call_model
 from ._options import Timeouts
 from ._pricing import PriceTable
 from ._record import Record
+from ._redact import StreamRedactor
 from ._resilience import RateLimiter, RetryPolicy
 from ._store import Store
 from ._tokens import TokenCounter
@@ -44,6 +45,8 @@ class Job:
     repeat: int = 0
     timeouts: dict[str, Timeouts] = field(default_factory=dict)
     retry: RetryPolicy | None = None  # per-call policy; None: the Lab's
+    policy: str | None = None         # lab.route: the routing policy's name and its reason
+    route_reason: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
 
 
@@ -146,6 +149,7 @@ class Runner:
             params=json.dumps(job.bodies[model], sort_keys=True, default=str), stream=job.stream,
             endpoint=self.ctx.endpoint, api_key_env=self.ctx.api_key_env, task=job.task,
             expected=job.expected, repeat=job.repeat, attempt=attempt, waited_s=waited,
+            policy=job.policy, route_reason=job.route_reason,
         )
 
     async def _run_job(self, job: Job, attempts: list[Record]) -> list[Record]:
@@ -194,8 +198,8 @@ class Runner:
         spec = CallSpec(model=model, messages=job.messages, body=job.bodies[model], stream=job.stream,
                         timeouts=job.timeouts.get(model) or job.timeouts.get("*") or Timeouts())
         self._emit("start", record)
-        redact = self.ctx.redact
-        on_delta = (lambda text: self._emit("delta", record, redact(text))) if self._on_event else None
+        stream = StreamRedactor(self.ctx.redact)  # live deltas never show a key, even split across chunks
+        on_delta = (lambda text: self._emit("delta", record, stream.feed(text))) if self._on_event else None
         try:
             # The endpoint's window counts a request from its arrival, which the headers' arrival
             # bounds: a send that left late (a busy loop, the first call's set-up) is logged then.

@@ -32,6 +32,16 @@ class LLMLab(Configurable):
     """Settings for the ``%%llm`` magics (``%config LLMLab.<name> = ...``)."""
 
     also_scrub: tuple = ()  # other configurables whose .config holds %config values (the shell)
+    on_config: Any = None  # called with the names a %config line set, even to the value they had
+
+    def update_config(self, config: Any) -> None:
+        """%config goes through here: an explicit setting counts as the user's own, even when
+        it restates the current value (e.g. adopting an endpoint a project file chose)."""
+        section = config["LLMLab"] if "LLMLab" in config else {}
+        names = [n for n in section if self.has_trait(n)]
+        super().update_config(config)
+        if names and self.on_config is not None:
+            self.on_config(names)
 
     base_url = Unicode(None, allow_none=True,
                        help="OpenAI-compatible endpoint, e.g. http://localhost:4000/v1 "
@@ -229,6 +239,7 @@ _LINE_HELP = textwrap.dedent("""\
         n=           repeats per model, 1–1000 out=          variable for the Result
         timeout=     seconds                   retries=      extra attempts, 0–100
         fallback=    backup chain for a single model → lab.complete()
+        model=auto policy=NAME [task=T]   the routing policy in variable NAME picks the model → lab.route()
         every other keyword of lab.compare's request body by its name (seed=7 stop=END
         reasoning_effort=high response_format='{"type": "json_object"}' …);
         body.NAME=   any other body key for your endpoint (body.top_k=40); any other key is an error.
@@ -262,6 +273,7 @@ class LLMMagics(Magics):
         self._apply_project(read_pyproject())
         self.settings.observe(self._engine_setting_changed, names=list(_ENGINE_TRAITS))
         self.settings.observe(self._setting_changed)
+        self.settings.on_config = self._configured
         shell.configurables.append(self.settings)
         self._lab = None
         self.run_ids: list[str] = []  # runs started by this magics instance: the "session"
@@ -296,19 +308,26 @@ class LLMMagics(Magics):
         chosen = [f"{name}={_shown_setting(name, getattr(self.settings, name))}"
                   for name in ("base_url", "api_key_env", "db") if self.sources.get(name, "").startswith(_PROJECT)]
         if chosen:
-            key = self._project_key_var()
+            key, mine = self._project_key_var(), self.settings.api_key_env
             key_note = "" if key is None else f"; key variable sent there: {key or 'none'}"
+            if key is not None and mine and key != mine:
+                key_note += (f" (your api_key_env {mine!r} is not sent to an endpoint a project file chose; "
+                             f"to send it, add {mine} to LLMLAB_TRUSTED_KEY_VARS or adopt the endpoint with "
+                             "%config LLMLab.base_url = ...)")
             _notice(f"./pyproject.toml [tool.llmlab] sets {', '.join(chosen)}{key_note}")
 
     def _project_key_var(self) -> str | None:
-        """For an endpoint chosen by ./pyproject.toml: the key variable to send (the user's own
-        setting, else a trusted default, else "" for none); None when the user chose the endpoint."""
+        """For an endpoint chosen by ./pyproject.toml: the key variable to send — one set with
+        %config in this session or listed in LLMLAB_TRUSTED_KEY_VARS, else a trusted default, else
+        "" for none (a name from the IPython profile was meant for the profile's endpoint). None
+        when the user chose the endpoint."""
         if not self.sources.get("base_url", "").startswith(_PROJECT):
             return None
-        if self.settings.api_key_env:  # set by the user, or by the project and trusted by the user
-            return self.settings.api_key_env
-        from ._config import trusted_default_key
+        from ._config import trusted_default_key, trusted_key_vars
 
+        name = self.settings.api_key_env
+        if name and (self.sources.get("api_key_env") == "%config" or name in trusted_key_vars()):
+            return name
         return trusted_default_key() or ""
 
     def new_lab(self):
@@ -324,6 +343,12 @@ class LLMMagics(Magics):
 
     def _setting_changed(self, change) -> None:
         self.sources[change["name"]] = "%config"
+
+    def _configured(self, names: list[str]) -> None:
+        adopted = [n for n in names if n in _ENGINE_TRAITS and self.sources.get(n) != "%config"]
+        self.sources.update({name: "%config" for name in names})
+        if adopted:
+            self.close()  # e.g. a project's endpoint adopted: the next Lab sends your key there
 
     def close(self) -> None:
         if self._lab is not None:
@@ -365,11 +390,12 @@ class LLMMagics(Magics):
     def _run_cell(self, line: str, cell: str):
         opts = self._parse(line)
         prompt = self._prompt(cell)
+        policy = self._policy(opts.policy)
         lab = self._checked_lab()
-        board = Board(opts.models)
+        board = Board(opts.models if policy is None else (policy.needs() or opts.models))
         view = self._view(board)
         try:
-            result = self._call(lab, opts, prompt, view.on_event)
+            result = self._call(lab, opts, prompt, view.on_event, policy)
         except KeyboardInterrupt:
             self._remember(board.run_ids)
             board.cancel_unfinished()
@@ -419,9 +445,24 @@ class LLMMagics(Magics):
         # "auto": only a kernel (ZMQ shell) has a front end that can render widgets.
         return mode == "on" or getattr(self.shell, "kernel", None) is not None
 
-    def _call(self, lab, opts: MagicOptions, prompt: str, on_event):
+    def _policy(self, name: str | None):
+        """The routing policy a ``policy=NAME`` names, from the user's variables."""
+        if name is None:
+            return None
+        from .routing import Policy
+
+        value = self._ip.user_ns.get(name)
+        if not isinstance(value, Policy):
+            what = "is not defined" if name not in self._ip.user_ns else f"holds a {type(value).__name__}"
+            raise UsageError(f"%%llm: policy={name}: the variable {what}; assign a routing policy to it, e.g. "
+                             f"{name} = routing.load_policy('policy.json')")
+        return value
+
+    def _call(self, lab, opts: MagicOptions, prompt: str, on_event, policy=None):
         # The parser built the same CallOptions the Python API builds; hand its keywords over.
         keywords = opts.options.replace(on_event=on_event).given()
+        if policy is not None:
+            return lab.route(prompt, policy=policy, task=opts.task, **keywords)
         if opts.fallback:
             return lab.complete(prompt, models=[*opts.models, *opts.fallback], **keywords)
         return lab.compare(prompt, models=opts.models, **keywords)
