@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 import pandas as pd
 
+from ._call import new_client
 from ._config import PLACEHOLDER_KEY, Endpoint, LocalURL, llmlab_home, read_key, resolve_endpoint
 from ._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError, StoreError
 from ._jobs import check_models, last_user_text, make_jobs, prompt_id_for, prompt_rows, to_messages
@@ -268,13 +269,9 @@ class Lab:
             await entry[0].close()
 
     def _new_client(self):
-        import openai
-
         key = read_key(self.endpoint)
-        # llmlab owns retries (Retry-After, fallback, recording each attempt): the SDK's are off.
-        client = openai.AsyncOpenAI(base_url=self.endpoint.base_url, api_key=key, max_retries=0)
         secrets = [k for k in (key,) if k != PLACEHOLDER_KEY] + url_secrets(self.endpoint.base_url)
-        return client, Redactor(secrets)
+        return new_client(self.base_url, key), Redactor(secrets)
 
     def _run_context(self, client, redact: Redactor) -> RunContext:
         return RunContext(client=client, store=self.store, prices=self.prices, counter=self.counter,
