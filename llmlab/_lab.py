@@ -30,6 +30,7 @@ from ._results import Result, records_frame
 from ._runner import Event, RunContext, Runner
 from ._store import Store
 from ._tokens import TokenCounter
+from ._warnings import collecting, emit
 
 __all__ = ["Lab"]
 
@@ -189,12 +190,15 @@ class Lab:
         if resume is not None:
             jobs = self._unfinished(jobs, resume)
         bar = _progress_bar(len(jobs), progress)
+        caught: list[Warning] = []  # raised in the runner's tasks; shown at the caller's line
         try:
             async with self._session() as context:
-                await Runner(context, run_id, on_event, bar).run(jobs, concurrency)
+                await collecting(Runner(context, run_id, on_event, bar).run(jobs, concurrency), caught)
         finally:
             if bar is not None:
                 bar.close()
+            for warning in caught:
+                emit(warning)
         return self._result(run_id, rows, models)
 
     def _unfinished(self, jobs, run_id: str):
@@ -312,13 +316,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _progress_bar(total: int, enabled: bool):
-    if not enabled or total == 0:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc="llmlab", unit="call", file=sys.stderr)
+    from ._progress import progress_bar  # a notebook bar that leaves a static line, else tqdm
+
+    return progress_bar(total, enabled)
 
 
 def _model_note(model_id: str) -> str | None:

@@ -60,14 +60,21 @@ class LoopThread:
         return future
 
     def run(self, coro: Coroutine) -> Any:
-        """Run ``coro`` to completion; Ctrl-C cancels it, waits for its clean-up, re-raises."""
-        future = self.submit(coro)
+        """Run ``coro`` to completion; Ctrl-C cancels it, waits for its clean-up, re-raises.
+        Warnings it raises are shown here, in the caller's thread, pointing at the caller."""
+        from ._warnings import collecting, emit
+
+        caught: list[Warning] = []
+        future = self.submit(collecting(coro, caught))
         try:
             return future.result()
         except KeyboardInterrupt:
             future.cancel()
             future.finished.wait(_CANCEL_GRACE_S)  # type: ignore[attr-defined]
             raise
+        finally:
+            for warning in list(caught):
+                emit(warning)
 
     def owns(self, loop: asyncio.AbstractEventLoop) -> bool:
         return loop is self._loop and not loop.is_closed()

@@ -15,7 +15,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ._display import Board, Throttle, column_html, esc, table_html
+from ._display import Board, Throttle, board_html, column_html, esc, table_html
 
 __all__ = ["CompareWidget", "LiveColumns"]
 
@@ -101,7 +101,8 @@ class CompareWidget:
         self.stop_button = w.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
         self.status = w.HTML()
         self.columns = w.VBox(layout=full)
-        self.table = w.HTML()
+        # Its own scroll box: a wide metrics table scrolls here, not at the bottom of the widget.
+        self.table = w.HTML(layout=w.Layout(width="100%", max_width="100%", overflow="auto"))
         self.chart_outputs = {key: w.Output() for _, key in _CHARTS}
         self.charts = w.Tab(children=[self.chart_outputs[k] for _, k in _CHARTS])
         for i, (title, _) in enumerate(_CHARTS):
@@ -115,7 +116,25 @@ class CompareWidget:
                           self.status, self.columns, self.table, self.charts])
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.ui._repr_mimebundle_(**kwargs)
+        # The live widget, plus a static view for front ends that cannot show it: an untrusted
+        # notebook (JupyterLab renders only sanitized HTML there) or a saved one opened without
+        # a kernel — instead of the raw ``VBox(children=(Textarea(...`` repr.
+        bundle = self.ui._repr_mimebundle_(**kwargs) or {}
+        bundle["text/plain"] = self._static_text()
+        bundle["text/html"] = self._static_html()
+        return bundle
+
+    def _static_text(self) -> str:
+        models = ", ".join(self.models.value or self.models.options) or "none listed"
+        return f"<CompareWidget: models {models}; a live widget in Jupyter with a running kernel>"
+
+    def _static_html(self) -> str:
+        head = (f'<div class="llmlab-compare" style="color:#555">llmlab CompareWidget — models: '
+                f'{esc(", ".join(self.models.value or self.models.options) or "none listed")}. '
+                "The live widget (prompt, Run, Stop, charts) shows in Jupyter with a running kernel.</div>")
+        if self.board is None:
+            return head
+        return head + board_html(self.board.snapshot()) + self.table.value
 
     @property
     def lab(self):
