@@ -240,7 +240,7 @@ def _footer(col: Column) -> str:
 # line-height: inside a widget the inherited one is the 28 px control height (double spacing).
 _TEXT_STYLE = ("white-space:pre-wrap;word-break:normal;overflow-wrap:break-word;word-break:break-word;"
                "margin:4px 0;font-size:90%;line-height:1.35")
-_NAME_STYLE = "font-weight:bold;word-break:break-all"  # long model names wrap inside the column
+_NAME_STYLE = "word-break:break-all"  # a long model name wraps inside its column
 _FOOTER_STYLE = "font-size:80%;color:#555;line-height:1.35;overflow-wrap:break-word"
 
 
@@ -253,8 +253,9 @@ def column_html(col: Column, width: str | None = None) -> str:
     return (
         f'<div class="llmlab-col" style="{layout};box-sizing:border-box;min-width:14em;'
         'border:1px solid #ccc;border-radius:4px;padding:6px;line-height:1.35">'
-        f'<div class="llmlab-model" style="{_NAME_STYLE}" title="{esc(col.model)}">{esc(col.model)} '
-        f'<span class="llmlab-status" style="font-weight:normal;color:{colour}">'
+        f'<div class="llmlab-model" style="font-weight:bold" title="{esc(col.model)}">'
+        f'<span style="{_NAME_STYLE}">{esc(col.model)}</span> '
+        f'<span class="llmlab-status" style="font-weight:normal;white-space:nowrap;color:{colour}">'
         f'[{esc(_status_label(col))}]</span></div>'
         f'<pre style="{_TEXT_STYLE}">{esc(col.text)}</pre>'
         f'<div class="llmlab-metrics" style="{_FOOTER_STYLE}">{esc(_footer(col))}</div>'

@@ -60,6 +60,10 @@ class LiveColumns:
         """Cancel any pending throttled render and show the final state now."""
         self._throttle(force=True)
 
+    def stop(self) -> None:
+        """No more renders (the final state stays shown)."""
+        self._throttle.cancel()
+
     def close(self) -> None:
         self._throttle.cancel()
         for view in self._views.values():
@@ -89,7 +93,9 @@ class CompareWidget:
 
     # -- layout -----------------------------------------------------------------------------
     def _build(self, prompt: str) -> None:
-        full = w.Layout(width="100%")
+        # "auto" rather than 100 %: in the column box that fills the width minus the widgets'
+        # 2 px margins; 100 % plus the margins made the whole widget scroll sideways by 4 px.
+        full = w.Layout(width="auto")
         self.prompt = w.Textarea(value=prompt, placeholder="Prompt…", rows=4, layout=full)
         self.models = w.SelectMultiple(options=[], rows=6, description="models")
         self.refresh_button = w.Button(description="↻", tooltip="Reload the endpoint's models",
@@ -102,7 +108,7 @@ class CompareWidget:
         self.status = w.HTML()
         self.columns = w.VBox(layout=full)
         # Its own scroll box: a wide metrics table scrolls here, not at the bottom of the widget.
-        self.table = w.HTML(layout=w.Layout(width="100%", max_width="100%", overflow="auto"))
+        self.table = w.HTML(layout=w.Layout(width="auto", overflow="auto"))
         self.chart_outputs = {key: w.Output() for _, key in _CHARTS}
         self.charts = w.Tab(children=[self.chart_outputs[k] for _, k in _CHARTS])
         for i, (title, _) in enumerate(_CHARTS):
@@ -251,13 +257,13 @@ class CompareWidget:
         if finished is not None:
             finished.wait(_CANCEL_GRACE_S)
         self.board.cancel_unfinished()
+        self.live.flush()  # say it at once; the table and charts of what was recorded follow
+        self._set_status("cancelled", _stopped_message(self.board.records))
         frame = self._logged_rows()
         if frame is not None and len(frame):
             from ._results import summarise
 
             self._show(frame, summarise(frame, list(self.board.columns)))
-        done = sum(1 for r in self.board.records if r.get("status") == "ok")
-        self._set_status("cancelled", f"Stopped: {done} finished call(s) recorded.")
 
     def _logged_rows(self):
         if not self.board.run_ids:
@@ -281,6 +287,13 @@ def _figure_output(fig) -> dict:
     title = fig.axes[0].get_title() if fig.axes else "chart"
     return {"output_type": "display_data", "metadata": {},
             "data": {"image/png": png, "text/plain": f"<Figure: {title}>"}}
+
+
+def _stopped_message(records: list[dict]) -> str:
+    done = sum(1 for r in records if r.get("status") == "ok")
+    cut = sum(1 for r in records if r.get("error_type") == "Cancelled")
+    kept = f"; {cut} cut short, kept in the log as Cancelled rows with their partial text" if cut else ""
+    return f"Stopped: {done} finished call(s) recorded{kept}."
 
 
 def _one_line(exc: BaseException) -> str:
