@@ -40,7 +40,7 @@ table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 th,td{border:1px solid #ddd;padding:.3rem .5rem;vertical-align:top;text-align:left}
 th{background:#f4f4f4;font-weight:600}td.num{text-align:right;white-space:nowrap}
 td.text{white-space:pre-wrap;overflow-wrap:anywhere;min-width:12rem;max-width:420px}
-td.model{overflow-wrap:anywhere;max-width:16rem}
+td.model{overflow-wrap:anywhere;min-width:8rem;max-width:16rem}
 .right{color:#2a7d2a;font-weight:600}.wrong{color:#c62828;font-weight:600}.err{color:#c62828}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}
 dd{margin:0;overflow-wrap:anywhere}

@@ -22,21 +22,12 @@ from pathlib import Path
 
 import pytest
 from fakeserver import FakeServer, ModelSpec
+from notebook_ui import EVIL_NAME, LONG_NAME, ROOT, STORY, XSS_IMG, XSS_SCRIPT, XSS_SVG
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(os.environ.get("LLMLAB_BROWSER_ARTIFACTS", ROOT / "browser-artifacts"))
-STORY = ("Once upon a time a small robot learned to count the stars over the quiet harbour, "
-         "one by one, until the morning fog rolled in and the gulls began to sing again.")
-LONG_NAME = "vendor-research-lab/an-extremely-long-model-name-without-spaces-2026-11-30-instruct-preview"
-EVIL_NAME = "<img/src=x/onerror=alert('name')>"
-XSS_IMG = "<img src=x onerror=\"window.__pwned='img';document.title='pwned'\">"
-XSS_SVG = "<svg onload=\"window.__pwned='svg';document.title='pwned'\"><circle r=9></circle></svg>"
-XSS_SCRIPT = "<script>window.__pwned='script';document.title='pwned'</script>"
-
-
 def _models() -> dict[str, ModelSpec]:
     words = dict(token_delay_s=0.06, delay_s=0.2)
     return {

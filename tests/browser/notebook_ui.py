@@ -9,6 +9,15 @@ import nbformat
 from playwright.sync_api import Locator, Page, expect
 
 IDLE = '.jp-Notebook-ExecutionIndicator[data-status="idle"]'
+ROOT = Path(__file__).resolve().parents[2]
+# What the fake models say, and names a model list must survive.
+STORY = ("Once upon a time a small robot learned to count the stars over the quiet harbour, "
+         "one by one, until the morning fog rolled in and the gulls began to sing again.")
+LONG_NAME = "vendor-research-lab/an-extremely-long-model-name-without-spaces-2026-11-30-instruct-preview"
+EVIL_NAME = "<img/src=x/onerror=alert('name')>"
+XSS_IMG = "<img src=x onerror=\"window.__pwned='img';document.title='pwned'\">"
+XSS_SVG = "<svg onload=\"window.__pwned='svg';document.title='pwned'\"><circle r=9></circle></svg>"
+XSS_SCRIPT = "<script>window.__pwned='script';document.title='pwned'</script>"
 
 
 def write_notebook(path: Path, cells: list[str]) -> Path:

@@ -1,12 +1,12 @@
 """The notebook front end in a real JupyterLab + Chromium: what a user sees, measured in the DOM."""
 from __future__ import annotations
 
+import json
 import re
 import time
 
 import pytest
-from conftest import EVIL_NAME, LONG_NAME
-from notebook_ui import Notebook, write_notebook
+from notebook_ui import EVIL_NAME, LONG_NAME, ROOT, Notebook, write_notebook
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -83,7 +83,6 @@ def test_llm_magic_streams_three_columns_then_shows_metrics(page, jupyter):
 
 
 def test_model_output_and_model_names_never_run_as_html(page, jupyter):
-    title = page.title()
     nb = _notebook(page, jupyter, "xss.ipynb", [
         "%load_ext llmlab",
         f'%%llm model=xss-img,xss-svg,xss-script,"{EVIL_NAME}" max_tokens=100\nSay something nasty.',
@@ -186,3 +185,39 @@ def test_reload_mid_stream_resumes(page, jupyter):
     expect(out.locator(".llmlab-col")).to_contain_text("[done]", timeout=60_000)
     assert "TTFT" in out.locator(".llmlab-metrics").inner_text()
     assert "Error displaying widget" not in out.inner_text()
+
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOT_SHOWN = ("Error displaying widget", "model not found", "VBox(children", "HBox(children",
+             "Textarea(value", "IntProgress(", "FloatProgress(", "0%|")
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "untrusted"])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_notebook_opens_cleanly(page, jupyter, path, trusted):
+    name = f"{'trusted' if trusted else 'untrusted'}-{path.name}"
+    # Trust is recorded per content, not per file: tag each copy so the two never share it.
+    nb_json = json.loads(path.read_text())
+    nb_json["metadata"]["llmlab_test_copy"] = name
+    (jupyter.work / name).write_text(json.dumps(nb_json))
+    if trusted:
+        jupyter.trust(jupyter.work / name)
+    Notebook(page, jupyter, name).open()
+    page.wait_for_timeout(1500)  # widgets restore from the saved state after the kernel connects
+    outputs = page.locator(".jp-NotebookPanel .jp-Cell-outputArea")
+    text = "\n".join(outputs.all_inner_texts())
+    for bad in NOT_SHOWN:
+        assert bad not in text, f"{path.name} ({name}) shows {bad!r}"
+    assert not re.search(r"\b0/\d+ \[", text), "a stale progress bar"
+    broken = page.evaluate("""() => Array.from(document.querySelectorAll('.jp-Cell-outputArea img'))
+        .filter(i => !(i.complete && i.naturalWidth > 0)).length""")
+    assert broken == 0, f"{broken} broken image(s) in {path.name}"
+    # the static columns keep their layout and word wrapping whether or not the sanitizer ran
+    for pre in page.locator(".llmlab-col pre").all()[:4]:
+        # words are never split mid-word (the output area's <pre> rule is break-all)
+        assert pre.evaluate("e => getComputedStyle(e).wordBreak") in ("normal", "break-word")
+        assert pre.evaluate("e => getComputedStyle(e).overflowWrap") == "break-word"
+    for col in page.locator(".llmlab-col").all()[:4]:
+        assert col.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "a column overflows"
+    if trusted and "application/vnd.jupyter.widget-view+json" in path.read_text():
+        expect(page.locator(".jp-Cell-outputArea .widget-vbox").first).to_be_visible()  # restored
