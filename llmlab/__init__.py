@@ -9,14 +9,24 @@ SDK, pandas, matplotlib, ipywidgets and tiktoken load only when something needs 
 """
 from __future__ import annotations
 
+import typing as _typing
 from importlib import import_module as _import_module
 
 from ._errors import ConfigError, EndpointError, InputError, LLMLabError, LocalServerError, StoreError
 
+if _typing.TYPE_CHECKING:  # what static checkers and IDEs see; at run time these load on first use
+    from ._lab import Lab
+    from ._options import Timeouts
+    from ._pricing import Price, PriceTable, PriceWarning
+    from ._resilience import RetryPolicy
+    from ._results import Result
+    from ._runner import Event
+    from .widgets import CompareWidget
+
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Lab": "._lab", "Result": "._results", "Event": "._runner", "Timeouts": "._call",
+    "Lab": "._lab", "Result": "._results", "Event": "._runner", "Timeouts": "._options",
     "RetryPolicy": "._resilience", "Price": "._pricing", "PriceTable": "._pricing",
     "PriceWarning": "._pricing", "CompareWidget": ".widgets",
 }
@@ -28,7 +38,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         value = getattr(_import_module(_LAZY[name], __name__), name)
         globals()[name] = value
@@ -40,14 +50,14 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-def load_ipython_extension(ipython) -> None:
+def load_ipython_extension(ipython: object) -> None:
     """``%load_ext llmlab``: register the ``%llm`` / ``%%llm`` magics."""
     from .magics import load_ipython_extension as load
 
     load(ipython)
 
 
-def unload_ipython_extension(ipython) -> None:
+def unload_ipython_extension(ipython: object) -> None:
     from .magics import unload_ipython_extension as unload
 
     unload(ipython)

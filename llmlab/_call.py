@@ -8,7 +8,6 @@ deltas. Non-streamed calls have no TTFT (NaN).
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import math
 import re
@@ -20,22 +19,19 @@ from typing import Any
 
 import openai
 
+from ._headers import retry_hint
+from ._options import Timeouts
 from ._pricing import PriceTable
 from ._record import Record
+from ._redact import Redactor
+from ._text import REPAIRED_NOTE, repair
 from ._tokens import TokenCounter
+from ._validate import one_line
 
 __all__ = ["CallSpec", "Timeouts", "Outcome", "call_model", "Redactor"]
 
 COST_HEADER = "x-litellm-response-cost"
 _CONTEXT_PATTERNS = re.compile(r"context[_ ]length|maximum context|context window|too many tokens", re.I)
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds; None means no limit. ``first_token`` applies to streams only."""
-    connect: float | None = 10.0
-    first_token: float | None = None
-    total: float | None = 600.0
 
 
 @dataclass
@@ -56,6 +52,7 @@ class Outcome:
     retryable: bool = False
     context_exceeded: bool = False
     got_text: bool = False
+    headers: Any = None  # the response's headers (rate-limit state), when one arrived
 
 
 @dataclass
@@ -72,44 +69,31 @@ class _Stream:
     usage: Any = None
     headers: Any = None
     on_first: Callable[[], None] | None = None
-
-
-class Redactor:
-    """Removes a key value, and the fragments endpoints echo back, from text."""
-
-    _ECHO = re.compile(r"\S*\*{3,}\S*")  # 'sk-ab***wxyz': what OpenAI-style 401s echo
-
-    def __init__(self, secrets: list[str]) -> None:
-        self._secrets = [s for s in secrets if s and len(s) >= 4]
-
-    def __call__(self, text: str | None) -> str | None:
-        if not text:
-            return text
-        for secret in self._secrets:
-            text = text.replace(secret, "[redacted]")
-            if len(secret) >= 16:
-                text = text.replace(secret[:8], "[redacted]").replace(secret[-8:], "[redacted]")
-        return self._ECHO.sub("[redacted]", text)
+    on_headers: Callable[[], None] | None = None
 
 
 async def call_model(client: openai.AsyncOpenAI, spec: CallSpec, record: Record,
                      counter: TokenCounter, prices: PriceTable, redact: Redactor,
-                     on_delta: Callable[[str], None] | None = None) -> Outcome:
-    """Send one request and fill ``record``; never raises for endpoint errors."""
+                     on_delta: Callable[[str], None] | None = None,
+                     on_headers: Callable[[], None] | None = None) -> Outcome:
+    """Send one request and fill ``record``; never raises for endpoint errors. ``on_headers`` is
+    called when the response's headers arrive (the request has surely reached the endpoint)."""
     record.started_at = datetime.now(UTC).isoformat()
     t0 = time.perf_counter()
-    state = _Stream(t0=t0)
+    state = _Stream(t0=t0, on_headers=on_headers)
     outcome = Outcome(record)
     try:
         await _with_deadlines(_send(client, spec, state, on_delta), spec, state)
         record.status = "ok"
     except asyncio.CancelledError:
         _fail(outcome, "Cancelled", "cancelled before the answer finished", state)
-        _finish(outcome, spec, state, counter, prices, t0)
+        _finish(outcome, spec, state, counter, prices, t0, redact)
         raise
     except Exception as exc:  # every endpoint failure becomes an error row
         _classify(outcome, exc, spec, state, redact)
-    _finish(outcome, spec, state, counter, prices, t0)
+    _finish(outcome, spec, state, counter, prices, t0, redact)
+    if outcome.headers is None:
+        outcome.headers = state.headers
     return outcome
 
 
@@ -132,7 +116,7 @@ async def _with_deadlines(coro, spec: CallSpec, state: _Stream) -> None:
 
 
 class _DeadlineExceeded(Exception):
-    def __init__(self, kind: str, limit: float) -> None:
+    def __init__(self, kind: str, limit: float | None) -> None:
         what = "first token" if kind == "first token" else "complete answer"
         super().__init__(f"no {what} within {limit:g} s")
         self.kind = kind
@@ -146,6 +130,8 @@ async def _send(client: openai.AsyncOpenAI, spec: CallSpec, state: _Stream, on_d
         kwargs["stream_options"] = {"include_usage": True}
     raw = await client.chat.completions.with_raw_response.create(**kwargs)
     state.headers = raw.headers
+    if state.on_headers is not None:
+        state.on_headers()
     parsed = raw.parse()
     if not spec.stream:
         _read_completion(parsed, state)
@@ -212,7 +198,7 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
             state.text.append(delta.content)
             state.content_deltas += 1
             if on_delta is not None:
-                on_delta(delta.content)
+                on_delta(repair(delta.content)[0])  # the row's text is repaired as a whole in _finish
 
 
 def _merge_tool_call(calls: dict[int, dict], call: Any) -> None:
@@ -244,14 +230,19 @@ def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, 
     outcome.got_text = got_text
     if isinstance(exc, openai.APIStatusError):
         outcome.http_status = exc.status_code
-        outcome.retry_after_s = parse_retry_after(exc.response.headers.get("retry-after"))
+        outcome.headers = exc.response.headers
+        outcome.retry_after_s = retry_hint(exc.response.headers, exc.status_code)
         outcome.retryable = exc.status_code in RETRYABLE_STATUSES
         message = _api_message(exc)
         outcome.context_exceeded = exc.status_code == 400 and bool(_CONTEXT_PATTERNS.search(message))
         kind = "ContextWindowExceeded" if outcome.context_exceeded else type(exc).__name__
         if exc.status_code == 404:
             message = f"model {spec.model!r} not found at the endpoint (HTTP 404): {message}"
-        _fail(outcome, kind, redact(message), state)
+        elif exc.status_code in (400, 422) and not outcome.context_exceeded:
+            message += _override_hint(spec, exc.body, message)
+        _fail(outcome, kind, redact.message(message), state)
+    elif spec.stream and _is_stream_error(exc):
+        _classify_stream_error(outcome, exc, state, redact)
     elif isinstance(exc, _IncompleteStream):
         outcome.retryable = True
         _fail(outcome, "StreamCut" if got_text else "IncompleteStream", str(exc), state)
@@ -261,17 +252,64 @@ def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, 
     elif isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
         outcome.retryable = True
         kind = "StreamCut" if got_text else type(exc).__name__
-        _fail(outcome, kind, redact(_one_line(str(exc) or type(exc).__name__)), state)
+        _fail(outcome, kind, redact.message(_one_line(str(exc) or type(exc).__name__)), state)
     elif isinstance(exc, (_MalformedBody, json.JSONDecodeError, openai.APIResponseValidationError)):
         message = _one_line(f"the endpoint sent a body that is not valid JSON: {exc}")
-        _fail(outcome, "MalformedResponse", redact(message), state)
+        _fail(outcome, "MalformedResponse", redact.message(message), state)
     else:  # httpx/httpcore errors raised mid-stream are not wrapped by the SDK
         outcome.retryable = _is_transport_error(exc)
         kind = "StreamCut" if (got_text or state.t_first) and outcome.retryable else type(exc).__name__
-        _fail(outcome, kind, redact(_one_line(f"{type(exc).__name__}: {exc}")), state)
+        _fail(outcome, kind, redact.message(_one_line(f"{type(exc).__name__}: {exc}")), state)
 
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+def _is_stream_error(exc: Exception) -> bool:
+    """An SSE error event (the SDK raises a status-less APIError): how LiteLLM's proxy reports an
+    upstream stream that broke, or failed, after its 200 was sent."""
+    return isinstance(exc, openai.APIError) and not isinstance(
+        exc, (openai.APIStatusError, openai.APIConnectionError, openai.APIResponseValidationError))
+
+
+def _classify_stream_error(outcome: Outcome, exc: Exception, state: _Stream, redact: Redactor) -> None:
+    """A cut (retryable, partial text kept) unless the event names a client error (400, 401, …)
+    that a retry cannot fix."""
+    body = getattr(exc, "body", None)
+    code = str(body.get("code") or "") if isinstance(body, dict) else ""
+    status = int(code) if code.isdigit() and 100 <= int(code) <= 599 else None
+    message = _one_line(f"the stream ended with an error event: {getattr(exc, 'message', exc)}")
+    outcome.http_status = status
+    if status is not None and 400 <= status < 500 and status not in RETRYABLE_STATUSES:
+        outcome.context_exceeded = bool(_CONTEXT_PATTERNS.search(message))
+        kind = "ContextWindowExceeded" if outcome.context_exceeded else "APIError"
+        _fail(outcome, kind, redact.message(message) or "", state)
+        return
+    outcome.retryable = True
+    _fail(outcome, "StreamCut" if outcome.got_text else "IncompleteStream", redact.message(message) or "", state)
+_UNSUPPORTED = re.compile(r"unsupported|not supported|does not support|isn't supported|not allowed|"
+                          r"unrecognized|unknown (?:field|parameter)|extra inputs are not permitted", re.I)
+
+
+def _override_hint(spec: CallSpec, body: Any, message: str) -> str:
+    """For a 400 that names a parameter this model rejects: how to change what it gets."""
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    code = str(inner.get("code") or "") if isinstance(inner, dict) else ""
+    if not (code.startswith("unsupported") or _UNSUPPORTED.search(message)):
+        return ""
+    param = inner.get("param") if isinstance(inner, dict) else None
+    if param not in spec.body:
+        named = [k for k in spec.body if re.search(rf"(?<![\w.-]){re.escape(k)}(?![\w-])", message)]
+        param = max(named, key=len) if named else None  # max_completion_tokens, not a part of it
+    if param is None:
+        return ""
+    override: dict[str, Any] = {param: None}
+    if param == "max_tokens":
+        override = {"max_completion_tokens": spec.body[param]}  # replaces max_tokens (never both)
+    line_value = " ".join(f"{spec.model}:{k}={'null' if v is None else v}" for k, v in override.items())
+    return (f" — {spec.model!r} does not take {param!r} as sent; change what this model gets with "
+            f"Lab(model_params={{{spec.model!r}: {override!r}}}) (or model_params= on the call, or "
+            f"{line_value} on the %%llm line)")
 
 
 def _is_transport_error(exc: Exception) -> bool:
@@ -291,36 +329,17 @@ def _api_message(exc: openai.APIStatusError) -> str:
 
 
 def _one_line(text: str, limit: int = 500) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return one_line(text, limit)  # the one rule (llmlab._validate), with the length stored rows allow
 
 
-def _fail(outcome: Outcome, kind: str, message: str, state: _Stream) -> None:
+def _fail(outcome: Outcome, kind: str, message: str | None, state: _Stream) -> None:
     outcome.record.status = "error"
     outcome.record.error_type = kind
     outcome.record.error_message = message
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (a number of seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCounter,
-            prices: PriceTable, t0: float) -> None:
+            prices: PriceTable, t0: float, redact: Redactor) -> None:
     record = outcome.record
     record.latency_s = time.perf_counter() - t0
     record.served_model = state.served_model
@@ -328,6 +347,8 @@ def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCoun
     record.response_text = "".join(state.text)
     if not record.response_text and state.tool_calls:
         record.response_text = json.dumps([state.tool_calls[i] for i in sorted(state.tool_calls)])
+    _repair_endpoint_text(record)
+    record.served_model = redact(record.served_model)  # before a price warning can quote it
     if spec.stream and state.t_first is not None:
         record.ttft_s = state.t_first - t0
     _fill_tokens(record, spec, state, counter)
@@ -340,13 +361,40 @@ def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCoun
             record.output_tokens_per_s = (record.completion_tokens - 1) / span
 
 
+def _repair_endpoint_text(record: Record) -> None:
+    """Endpoint text enters the row as valid Unicode, and the row says when it was repaired."""
+    replaced, fields = 0, list[str]()
+    for name in ("response_text", "served_model", "finish_reason", "error_message"):
+        value = getattr(record, name)
+        if value is not None and not isinstance(value, str):
+            value = str(value)  # e.g. a model name sent as a number
+            setattr(record, name, value)
+        if value:
+            fixed, n = repair(value)
+            if n:
+                setattr(record, name, fixed)
+                replaced, fields = replaced + n, [*fields, name]
+    if replaced:
+        note = REPAIRED_NOTE.format(n=replaced, fields=", ".join(fields))
+        record.error_message = f"{record.error_message} ({note})" if record.error_message else note
+
+
+def _count(value: Any) -> float | None:
+    """A token count from the endpoint, or None when it is not a sensible number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and 0 <= value < 1e15 else None
+
+
 def _fill_tokens(record: Record, spec: CallSpec, state: _Stream, counter: TokenCounter) -> None:
     usage = state.usage
-    if usage is not None and getattr(usage, "completion_tokens", None) is not None:
-        record.prompt_tokens = float(usage.prompt_tokens or 0)
-        record.completion_tokens = float(usage.completion_tokens)
+    completion = _count(getattr(usage, "completion_tokens", None))
+    if usage is not None and completion is not None:
+        record.prompt_tokens = _count(usage.prompt_tokens or 0) or 0.0
+        record.completion_tokens = completion
         details = getattr(usage, "prompt_tokens_details", None)
-        record.cached_tokens = float(getattr(details, "cached_tokens", None) or 0)
+        record.cached_tokens = _count(getattr(details, "cached_tokens", None) or 0) or 0.0
         record.tokens_estimated = False
         return
     if record.status != "ok" and not record.response_text:
@@ -365,7 +413,7 @@ def _fill_cost(record: Record, spec: CallSpec, state: _Stream, prices: PriceTabl
         return
     if math.isnan(record.completion_tokens):
         return
-    model = spec.model if prices.lookup(spec.model) else (state.served_model or spec.model)
+    model = spec.model if prices.lookup(spec.model) else (record.served_model or spec.model)
     cost = prices.cost(model, record.prompt_tokens, record.completion_tokens, record.cached_tokens)
     if not math.isnan(cost):
         record.cost_usd, record.cost_source = cost, "price_table"
@@ -377,6 +425,7 @@ def _reported_cost(state: _Stream) -> float | None:
         headers = getattr(state, "headers", None)
         value = headers.get(COST_HEADER) if headers is not None else None
     try:
-        return None if value is None else float(value)
+        cost = None if value is None else float(value)
     except (TypeError, ValueError):
         return None
+    return cost if cost is not None and math.isfinite(cost) and cost >= 0 else None

@@ -2,33 +2,58 @@
 
 Precedence for the base URL: explicit argument > ``LLMLAB_BASE_URL`` > ``OPENAI_BASE_URL``
 (environment, then a ``.env`` file in the working directory). The key is read from the variable
-named by ``api_key_env`` (default ``LLMLAB_API_KEY``, then ``OPENAI_API_KEY``). Only the
-variable's *name* is kept on objects; the value is read when a client is built.
+named by ``api_key_env`` (default ``LLMLAB_API_KEY``, then ``OPENAI_API_KEY``); ``api_key_env=""``
+sends no key. Only the variable's *name* is kept on objects; the value is read when a client is
+built.
+
+Trust: ``./.env`` belongs to the folder, which may be a cloned repository. When the endpoint
+comes from ``./.env``, a key is taken only from that same file, or from a variable the user named
+(``api_key_env=``, or listed in ``LLMLAB_TRUSTED_KEY_VARS`` in the environment): a project file
+can choose where requests go, never which of your secrets goes with them. The embedded endpoint
+(a :class:`LocalURL`) never gets a key.
 """
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ._errors import ConfigError
+from ._redact import public_url
+from ._text import check_unicode
+from ._validate import check_env_name, check_url
 
-__all__ = ["Endpoint", "resolve_endpoint", "read_key", "llmlab_home", "read_dotenv"]
+__all__ = ["Endpoint", "LocalURL", "resolve_endpoint", "read_key", "llmlab_home", "read_dotenv", "check_env_name",
+           "trusted_key_vars", "trusted_default_key"]
 
 BASE_URL_VARS = ("LLMLAB_BASE_URL", "OPENAI_BASE_URL")
 KEY_VARS = ("LLMLAB_API_KEY", "OPENAI_API_KEY")
 # Local servers (llama.cpp, vLLM without --api-key) ignore the key, but the SDK insists on one.
 PLACEHOLDER_KEY = "llmlab-no-key"
-# Upper-case only: keys such as 'gsk_…' or 'hf_…' are valid identifiers, so a looser rule would
-# accept a pasted key as a "name" and store it in every row.
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+TRUSTED_KEY_VARS = "LLMLAB_TRUSTED_KEY_VARS"
+
+
+class LocalURL(str):
+    """The base URL of llmlab's embedded endpoint: it needs no key and never gets one."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    base_url: str | None  # None: use the embedded local endpoint
+    base_url: str | None  # None: use the embedded local endpoint; may hold user:password@
     api_key_env: str | None  # name of the variable holding the key, None when there is none
+    key_from_dotenv: bool = False  # the endpoint came from ./.env: read the key from that file only
+
+    @property
+    def public_url(self) -> str | None:
+        """The URL without ``user:password@``: what is stored and shown."""
+        return public_url(self.base_url)
+
+    def __repr__(self) -> str:
+        return f"Endpoint(base_url={self.public_url!r}, api_key_env={self.api_key_env!r})"
 
 
 def llmlab_home() -> Path:
@@ -54,46 +79,89 @@ def _lookup(name: str, dotenv: dict[str, str]) -> str | None:
     return os.environ.get(name) or dotenv.get(name) or None
 
 
-def check_env_name(name: str) -> str:
-    if not isinstance(name, str) or not _ENV_NAME.match(name):
-        # Never echo the value: a user may have pasted a key where a variable name belongs.
-        raise ConfigError(
-            "api_key_env must be the upper-case NAME of an environment variable (e.g. "
-            "'OPENROUTER_API_KEY'), not a key value; put the key in that variable or in ./.env"
-        )
-    return name
+def trusted_key_vars() -> set[str]:
+    """Key variables the user allows project files to name (``LLMLAB_TRUSTED_KEY_VARS``, read
+    from the environment only: a project's ./.env cannot vouch for itself)."""
+    return {n.strip() for n in os.environ.get(TRUSTED_KEY_VARS, "").split(",") if n.strip()}
+
+
+def trusted_default_key(dotenv: dict[str, str] | None = None) -> str | None:
+    """The first default key variable (LLMLAB_API_KEY, OPENAI_API_KEY) that is set and trusted."""
+    dotenv = read_dotenv() if dotenv is None else dotenv
+    trusted = trusted_key_vars()
+    return next((n for n in KEY_VARS if n in trusted and _lookup(n, dotenv)), None)
 
 
 def resolve_endpoint(base_url: str | None = None, api_key_env: str | None = None) -> Endpoint:
+    if isinstance(base_url, LocalURL):
+        return Endpoint(_check_url(base_url), None)
     dotenv = read_dotenv()
-    url = base_url or next((v for n in BASE_URL_VARS if (v := _lookup(n, dotenv))), None)
+    from_dotenv = False
+    url = base_url or next((v for n in BASE_URL_VARS if (v := os.environ.get(n))), None)
+    if url is None:
+        url = next((v for n in BASE_URL_VARS if (v := dotenv.get(n))), None)
+        from_dotenv = url is not None
     if url is not None:
         url = _check_url(url)
+    if api_key_env == "":
+        return Endpoint(url, None)
     if api_key_env is not None:
         return Endpoint(url, check_env_name(api_key_env))
+    if from_dotenv:
+        return _dotenv_endpoint_key(url, dotenv)
     found = next((n for n in KEY_VARS if _lookup(n, dotenv)), None)
     return Endpoint(url, found)
 
 
+def _dotenv_endpoint_key(url: str | None, dotenv: dict[str, str]) -> Endpoint:
+    """./.env chose the endpoint: its own key, or one the user trusts; never another secret."""
+    trusted = trusted_default_key(dotenv)
+    if trusted:
+        return Endpoint(url, trusted)
+    own = next((n for n in KEY_VARS if dotenv.get(n)), None)
+    if own:
+        return Endpoint(url, own, key_from_dotenv=True)
+    withheld = next((n for n in KEY_VARS if os.environ.get(n)), None)
+    if withheld:
+        import warnings
+
+        warnings.warn(
+            f"llmlab: the endpoint {public_url(url)} comes from ./.env, so {withheld} from your environment "
+            f"is not sent to it (a project file cannot pick your secrets); if that is intended, pass "
+            f"api_key_env={withheld!r} or set {TRUSTED_KEY_VARS}={withheld}", stacklevel=4)
+    return Endpoint(url, None)
+
+
 def _check_url(url: str) -> str:
-    if not isinstance(url, str):
-        raise ConfigError(f"base_url must be a string such as 'http://localhost:4000/v1', not {type(url).__name__}")
-    url = url.strip().rstrip("/")
-    if not re.match(r"^https?://[^\s/]+", url):
-        raise ConfigError(
-            f"base_url {url!r} is not an http(s) URL; pass e.g. base_url='http://localhost:4000/v1' "
-            "or set LLMLAB_BASE_URL"
-        )
-    return url
+    if isinstance(url, str):
+        try:
+            check_unicode(url, "base_url")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return check_url(str(url) if isinstance(url, LocalURL) else url)
 
 
 def read_key(endpoint: Endpoint) -> str:
     """The key value for a client, read now (never stored on llmlab objects)."""
     if endpoint.api_key_env is None:
         return PLACEHOLDER_KEY
-    value = _lookup(endpoint.api_key_env, read_dotenv())
+    name, dotenv = endpoint.api_key_env, read_dotenv()
+    value = dotenv.get(name) if endpoint.key_from_dotenv else _lookup(name, dotenv)
     if not value:
-        raise ConfigError(
-            f"environment variable {endpoint.api_key_env} is not set; export it or add it to ./.env"
-        )
+        raise ConfigError(f"environment variable {name} is not set; export it or add it to ./.env")
+    _check_key_value(name, value)
     return value
+
+
+def _check_key_value(name: str, value: str) -> None:
+    """A key is sent in an HTTP header: whitespace or other characters there make every call fail
+    with a confusing connection error. Say which variable, never the value."""
+    if value != value.strip():
+        raise ConfigError(f"the value of {name} has leading or trailing whitespace (a pasted newline?); "
+                          "remove it and try again")
+    bad = next((c for c in value if not "\x21" <= c <= "\x7e"), None)
+    if bad is not None:
+        kind = ("a space" if bad.isspace() else "a control character" if ord(bad) < 32 or ord(bad) == 127
+                else "a non-ASCII character")
+        raise ConfigError(f"the value of {name} contains {kind}, which an HTTP header cannot carry; "
+                          "check that the variable holds only the key")

@@ -1,7 +1,7 @@
 """``llmlab demo``: a small sweep on the embedded endpoint, end to end through the engine.
 
 Starts its own local endpoint (stopped at the end), runs a dozen prompts of different task types
-against both bundled models, and writes ``summary.csv``, ``runs.csv``, chart PNGs and a
+against every bundled model, and writes ``summary.csv``, ``runs.csv``, chart PNGs and a
 self-contained ``report.html`` into the output folder.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import InputError
+from ._files import private_dir, write_private
 
 __all__ = ["DEMO_CHECKERS", "DEMO_PROMPTS", "DemoOutput", "demo_prompts", "demo_sections", "run_demo", "score_answers"]
 
@@ -72,7 +73,7 @@ def demo_prompts(n_prompts: int | None = None):
     """The demo prompts as a DataFrame (``prompt_id, task, prompt, expected``)."""
     import pandas as pd
 
-    rows: tuple = DEMO_PROMPTS
+    rows: tuple[tuple[str, str, str, str | None], ...] = DEMO_PROMPTS
     if n_prompts is not None:
         if n_prompts < 1:
             raise InputError(f"--n-prompts must be at least 1, got {n_prompts}")
@@ -97,14 +98,14 @@ def run_demo(out_dir: str | os.PathLike = "llmlab-demo", models=None, n_prompts:
 
     chosen = _check_models(models, [m.alias for m in bundled_models()])
     prompts = demo_prompts(n_prompts)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = private_dir(out_dir)  # prompts, answers and the log: owner-only
     log(f"llmlab demo: starting the embedded endpoint ({', '.join(chosen)})…")
     with start(models=chosen, quiet=True) as server:
         log(f"llmlab demo: {server.base_url} — {len(prompts)} prompts × {len(chosen)} models, "
             f"max_tokens={max_tokens}")
         began = time.monotonic()
-        with Lab(base_url=server.base_url, db=out / "runs.sqlite", quiet=True) as lab:
+        # api_key_env="": the embedded endpoint needs no key, so none of the user's is sent.
+        with Lab(base_url=server.base_url, api_key_env="", db=out / "runs.sqlite", quiet=True) as lab:
             # One call at a time: the server serialises anyway, and queueing would inflate latency.
             res = lab.sweep(prompts, models=chosen, max_tokens=max_tokens, temperature=0,
                             progress=progress, concurrency=1, cache=False)
@@ -138,12 +139,10 @@ def _write_outputs(out: Path, res, models: list[str], base_url: str, elapsed: fl
     summary, runs = res.summary(), score_answers(res.df)
     result = DemoOutput(out, summary, runs)
     for name, frame in (("summary.csv", summary), ("runs.csv", runs)):
-        frame.to_csv(out / name, index=False)
-        result.files.append(out / name)
+        result.files.append(write_private(out / name, frame.to_csv(index=False)))
     charts = _render_charts(runs, result)
     for name, png in charts.items():
-        (out / f"{name}.png").write_bytes(png)
-        result.files.append(out / f"{name}.png")
+        result.files.append(write_private(out / f"{name}.png", png))
     from ._report import write_report
 
     meta = _meta(base_url, models, elapsed)

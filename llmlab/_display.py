@@ -15,28 +15,57 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._cost import attempt_cost, cost_table, format_usd, with_costs_shown
+
 __all__ = [
-    "Board", "Column", "Throttle", "esc", "clean_text", "metrics_line", "column_html",
-    "board_html", "board_text", "table_html", "session_costs",
+    "Board", "Column", "Throttle", "esc", "clean_text", "clean_frame", "html_clean", "metrics_line",
+    "column_html", "board_html", "board_text", "table_html", "table_text", "session_costs",
 ]
 
+# Characters that make text lie about its order or lines: bidi marks, embeddings, overrides and
+# isolates (Trojan Source: U+202E shows text reversed), the deprecated format controls next to
+# them, and the Unicode line/paragraph separators. Joiners (ZWJ/ZWNJ) stay: scripts need them.
+_BIDI = "\u061c\u200e\u200f\u2028-\u202e\u2066-\u206f"
 # C0/C1 controls except \t and \n: ANSI escapes in model output must not drive the terminal.
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_RE = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_BIDI}]")
+# In HTML, whitespace controls are harmless (and \r\n common); the rest is shown, not obeyed.
+_HTML_CONTROL_RE = re.compile(f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{_BIDI}]")
 _STATUS_COLOURS = {
     "waiting": "#888", "streaming": "#1f77b4", "done": "#2ca02c", "error": "#d62728",
     "cancelled": "#ff7f0e",
 }
 
 
+def _shown(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def esc(value: Any) -> str:
-    """HTML-escape anything (quotes too, so it is safe inside attributes)."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """HTML-escape anything (quotes too, so it is safe inside attributes); control and bidi
+    characters are shown as ``\\u202e`` instead of obeyed."""
+    return html.escape(_HTML_CONTROL_RE.sub(_shown, "" if value is None else str(value)), quote=True)
 
 
 def clean_text(value: Any) -> str:
-    """Text safe for a terminal: control characters shown as ``\\x1b`` instead of executed."""
+    """Text safe for a terminal: control and bidi characters shown as ``\\x1b``/``\\u202e``
+    instead of executed."""
     text = "" if value is None else str(value)
-    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL_RE.sub(_shown, text)
+
+
+def clean_frame(df: Any, clean: Callable[[Any], str] = clean_text) -> Any:
+    """A copy of ``df`` whose text cells (and column names) are neutralised by ``clean``."""
+    frame = df.copy()
+    for column in frame.select_dtypes(include=["object", "string"]).columns:
+        frame[column] = frame[column].map(lambda v: v if not isinstance(v, str) else clean(v))
+    frame.columns = [clean(c) if isinstance(c, str) else c for c in frame.columns]
+    return frame
+
+
+def html_clean(value: Any) -> str:
+    """Neutralise control/bidi characters, leaving HTML escaping to the caller (pandas)."""
+    return _HTML_CONTROL_RE.sub(_shown, str(value))
 
 
 # --------------------------------------------------------------------------- metrics
@@ -50,14 +79,6 @@ def _num(record: Mapping[str, Any], key: str) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(value) else value
-
-
-def _cost_text(cost: float | None) -> str:
-    if cost is None:
-        return "cost unknown"
-    if cost == 0:
-        return "$0"
-    return f"${cost:.6f}" if cost < 0.01 else f"${cost:.4f}"
 
 
 def metrics_line(record: Mapping[str, Any] | None) -> str:
@@ -77,9 +98,11 @@ def metrics_line(record: Mapping[str, Any] | None) -> str:
     rate = _num(record, "output_tokens_per_s")
     if rate is not None:
         parts.append(f"{rate:.1f} tok/s")
-    parts.append(_cost_text(_num(record, "cost_usd")))
+    cost = format_usd(attempt_cost(record))
+    parts.append("cost unknown" if cost == "unknown" else cost)
     if record.get("cached"):
-        parts.append("cached")
+        original = format_usd(record.get("original_cost_usd"))
+        parts.append(f"cached (originally {original})")
     return " · ".join(parts)
 
 
@@ -287,13 +310,24 @@ _TH_RE = re.compile(r"<th>([^<]*)</th>")
 
 def table_html(df: Any, max_rows: int = 50) -> str:
     """A DataFrame as an escaped HTML table (pandas escapes cell text with escape=True) in a box
-    that scrolls sideways on its own; headers may wrap after underscores to keep it narrow."""
+    that scrolls sideways on its own; headers may wrap after underscores to keep it narrow;
+    dollar columns read "unknown" where the cost is unknown, never "$0" or a bare dash."""
     if df is None or len(df) == 0:
         return "<i>no rows</i>"
-    table = df.to_html(escape=True, index=False, max_rows=max_rows, na_rep="—",
-                       float_format=lambda v: f"{v:.4g}")
+    table = with_costs_shown(clean_frame(df, html_clean)).to_html(escape=True, index=False, max_rows=max_rows,
+                                                                  na_rep="—", float_format=_fmt)
     table = _TH_RE.sub(lambda m: "<th>" + m.group(1).replace("_", "_<wbr>") + "</th>", table)
     return f'<div class="llmlab-table" style="overflow-x:auto;max-width:100%;font-size:90%">{table}</div>'
+
+
+def table_text(df: Any) -> str:
+    """The same table as plain text, control characters neutralised."""
+    text = with_costs_shown(df).to_string(index=False, float_format=_fmt)
+    return clean_text(text)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
 
 
 # --------------------------------------------------------------------------- throttling
@@ -346,31 +380,13 @@ class Throttle:
 
 # --------------------------------------------------------------------------- session totals
 
-def session_costs(frames: Iterable[Any]):
-    """Spend per model over runs-log frames, cache hits excluded (they cost nothing now).
-
-    Unpriced calls are counted, never added as $0; a model with no priced call costs NaN.
-    """
+def session_costs(frames: Iterable[Any]) -> Any:
+    """``%llm cost``: spend per model over runs-log frames, and a TOTAL row (llmlab._cost's rule)."""
     import pandas as pd
 
-    columns = ["model", "calls", "cache_hits", "unpriced_calls", "prompt_tokens",
-               "completion_tokens", "cost_usd"]
     frames = [f for f in frames if f is not None and len(f)]
-    if not frames:
-        return pd.DataFrame(columns=columns)
-    df = pd.concat(frames, ignore_index=True)
-    rows = []
-    for model in sorted(set(df["requested_model"])):  # log order is finish order: not stable
-        mine = df[df["requested_model"] == model]
-        fresh = mine[~mine["cached"].astype(bool)]
-        costs = fresh["cost_usd"].astype(float)
-        rows.append({
-            "model": model, "calls": len(fresh), "cache_hits": len(mine) - len(fresh),
-            "unpriced_calls": int(costs.isna().sum()),
-            "prompt_tokens": fresh["prompt_tokens"].sum(min_count=1),
-            "completion_tokens": fresh["completion_tokens"].sum(min_count=1),
-            "cost_usd": costs.sum(min_count=1) if len(fresh) else 0.0,  # only cache hits: $0 now
-        })
-    table = pd.DataFrame(rows, columns=columns)
-    total = {"model": "TOTAL", **{c: table[c].sum(min_count=1) for c in columns[1:]}}
-    return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    df = pd.concat(frames, ignore_index=True) if frames else None
+    if df is None:
+        return cost_table(pd.DataFrame(columns=["requested_model"]), models=[])
+    # log order is finish order, not stable: models sorted by name
+    return cost_table(df, models=sorted(set(df["requested_model"].astype(str))), total=True)

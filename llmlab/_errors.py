@@ -20,27 +20,40 @@ __all__ = ["LLMLabError", "ConfigError", "InputError", "StoreError", "EndpointEr
 class LLMLabError(Exception):
     """Base class of every error llmlab raises on purpose."""
 
+    __module__ = "llmlab"
+
 
 class ConfigError(LLMLabError):
     """Configuration is missing or invalid (endpoint, key variable, prices, settings)."""
+
+    __module__ = "llmlab"
 
 
 class InputError(LLMLabError, ValueError):
     """Arguments given to the engine are invalid; nothing was sent or recorded."""
 
+    __module__ = "llmlab"
+
 
 class StoreError(LLMLabError):
     """The run log cannot be opened or written."""
+
+    __module__ = "llmlab"
 
 
 class EndpointError(LLMLabError):
     """The endpoint refused or failed a request that is not a model call (e.g. /v1/models)."""
 
+    __module__ = "llmlab"
+
 
 # The one install command that builds llama.cpp the way that works on every CPU (native flags
 # crash with a general protection fault in libggml-cpu on some).
-INSTALL_LOCAL = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install "llmlab[local]"'
+# llmlab is installed from its checkout (it is not on the package index).
+INSTALL_LOCAL = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -e ".[local]" (in the llmlab checkout; or ./dev setup)'
 
 
 class LocalServerError(LLMLabError):
     """The embedded local endpoint cannot start, or it died."""
+
+    __module__ = "llmlab"

@@ -11,17 +11,13 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ._call import Timeouts
 from ._errors import InputError
+from ._options import Timeouts
 from ._runner import Job
+from ._text import check_unicode
 
-__all__ = ["to_messages", "check_models", "build_body", "prompt_rows", "normalise_timeouts", "prompt_id_for",
+__all__ = ["to_messages", "check_models", "prompt_rows", "prompt_id_for",
            "make_jobs"]
-
-# Engine arguments that must never travel to the endpoint as body keys.
-_RESERVED = {"model", "messages", "stream", "stream_options", "retries", "retry_policy", "timeout", "n",
-             "concurrency", "progress", "resume", "on_event"}
-
 
 def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
     if isinstance(prompt, str):
@@ -39,9 +35,11 @@ def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
             raise InputError(f"messages must be JSON values (strings, lists, dicts): {exc}") from exc
     else:
         raise InputError("the prompt must be a non-empty string or a list of {'role', 'content'} messages")
+    check_unicode(messages, "the prompt" if isinstance(prompt, str) else "messages")
     if system is not None:
         if not isinstance(system, str):
             raise InputError("system must be a string")
+        check_unicode(system, "system")
         if messages[0].get("role") != "system":
             messages.insert(0, {"role": "system", "content": system})
     return messages
@@ -63,34 +61,13 @@ def check_models(models: Any) -> list[str]:
     models = list(models)
     if any(not isinstance(m, str) or not m.strip() for m in models):
         raise InputError("model names must be non-empty strings")
+    check_unicode(models, "a model name")
     seen = set()
     for m in models:
         if m in seen:
             raise InputError(f"model {m!r} is listed twice; list each model once (use n= for repeats)")
         seen.add(m)
     return models
-
-
-def build_body(max_tokens: Any, temperature: Any, extra: dict) -> dict:
-    bad = _RESERVED & extra.keys()
-    if bad:
-        raise InputError(f"{sorted(bad)[0]!r} cannot be passed as an extra body parameter; "
-                         "use the argument of the same name")
-    body: dict = {}
-    if "max_completion_tokens" not in extra:  # some models accept only this name; never send both
-        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-            raise InputError(f"max_tokens must be a positive integer, not {max_tokens!r}")
-        body["max_tokens"] = max_tokens
-    if temperature is not None:
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
-            raise InputError(f"temperature must be a number from 0 to 2, not {temperature!r}")
-        body["temperature"] = temperature
-    body.update(extra)
-    try:
-        json.dumps(body, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"extra parameters must be JSON values: {exc}") from exc
-    return body
 
 
 def prompt_id_for(messages: list[dict]) -> str:
@@ -113,7 +90,8 @@ def prompt_rows(prompts: Any, system: str | None) -> list[dict]:
         raise InputError("prompts must be a list of strings or a DataFrame with a 'prompt' or 'messages' column")
     if not records:
         raise InputError("no prompts given; pass at least one")
-    rows, used = [], set()
+    rows: list[dict] = []
+    used: set[str] = set()
     for i, rec in enumerate(records):
         source = rec.get("messages") if rec.get("messages") is not None else rec.get("prompt")
         messages = _parse_messages(source, i, system)
@@ -121,8 +99,11 @@ def prompt_rows(prompts: Any, system: str | None) -> list[dict]:
         if pid in used:
             raise InputError(f"prompt_id {pid!r} appears twice; prompt ids must be unique")
         used.add(pid)
-        rows.append({"messages": messages, "prompt": last_user_text(messages), "prompt_id": pid,
-                     "task": _text_or_none(rec.get("task")), "expected": _text_or_none(rec.get("expected"))})
+        row = {"messages": messages, "prompt": last_user_text(messages), "prompt_id": pid,
+               "task": _text_or_none(rec.get("task")), "expected": _text_or_none(rec.get("expected"))}
+        for name in ("prompt_id", "task", "expected"):
+            check_unicode(row[name], f"prompt #{i}: {name}")
+        rows.append(row)
     return rows
 
 
@@ -157,37 +138,18 @@ def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
-def normalise_timeouts(timeout: Any) -> dict[str, Timeouts]:
-    """``None`` | seconds (total) | Timeouts | {model or '*': seconds or Timeouts}."""
-    if timeout is None:
-        return {}
-    if isinstance(timeout, dict):
-        return {model: _one_timeout(value) for model, value in timeout.items()}
-    return {"*": _one_timeout(timeout)}
-
-
-def _one_timeout(value: Any) -> Timeouts:
-    if isinstance(value, Timeouts):
-        for name in ("connect", "first_token", "total"):
-            limit = getattr(value, name)
-            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0):
-                raise InputError(f"Timeouts.{name} must be seconds > 0 or None, not {limit!r}")
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return Timeouts(total=float(value))
-    raise InputError(f"timeout must be seconds > 0 or llmlab.Timeouts(...), not {value!r}")
-
-
-def make_jobs(rows: list[dict], models: list[str], body: dict, stream: bool, use_cache: bool,
+def make_jobs(rows: list[dict], models: list[str], bodies: dict[str, dict], stream: bool, use_cache: bool,
               repeats: int, timeouts: dict[str, Timeouts], chain: bool = False, retry=None) -> list[Job]:
-    """Prompt order × model order × repeat: the order rows come back in."""
+    """Prompt order × model order × repeat: the order rows come back in. ``bodies``: each
+    model's request body (``CallOptions.bodies``)."""
     jobs = []
     for row in rows:
         targets = [models] if chain else [[m] for m in models]
         for target in targets:
+            target_bodies = {m: bodies[m] for m in target}
             for repeat in range(repeats):
                 jobs.append(Job(prompt_id=row["prompt_id"], prompt=row["prompt"], messages=row["messages"],
-                                models=target, body=body, stream=stream, use_cache=use_cache,
+                                models=target, bodies=target_bodies, stream=stream, use_cache=use_cache,
                                 task=row["task"], expected=row["expected"], repeat=repeat, timeouts=timeouts,
                                 retry=retry))
     return jobs

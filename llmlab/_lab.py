@@ -3,47 +3,145 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import os
 import sys
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 import pandas as pd
 
-from ._call import Redactor
-from ._config import Endpoint, llmlab_home, read_key, resolve_endpoint
-from ._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError
-from ._jobs import (
-    build_body,
-    check_models,
-    last_user_text,
-    make_jobs,
-    normalise_timeouts,
-    prompt_id_for,
-    prompt_rows,
-    to_messages,
-)
+from ._config import PLACEHOLDER_KEY, Endpoint, LocalURL, llmlab_home, read_key, resolve_endpoint
+from ._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError, StoreError
+from ._jobs import check_models, last_user_text, make_jobs, prompt_id_for, prompt_rows, to_messages
 from ._loop import LoopThread
+from ._options import (
+    CALL_FIELDS,
+    MAX_RETRIES,
+    CallOptions,
+    Timeouts,
+    check_max_tokens,
+    check_model_params,
+    normalise_timeouts,
+    unknown_keyword,
+)
 from ._pricing import PriceTable
+from ._redact import Redactor, url_secrets
 from ._resilience import RateLimiter, RetryPolicy
 from ._results import Result, records_frame
 from ._runner import Event, RunContext, Runner
 from ._store import Store
+from ._text import check_unicode, repair
 from ._tokens import TokenCounter
+from ._validate import check_bool, check_int, one_line
 from ._warnings import collecting, emit
+
+if TYPE_CHECKING:
+    from .local import LocalServer
 
 __all__ = ["Lab"]
 
+Prompt: TypeAlias = "str | Sequence[Mapping[str, Any]]"  # text, or OpenAI-style messages
+Prompts: TypeAlias = "Sequence[str] | pd.DataFrame"  # texts, or a DataFrame with prompt/messages columns
+Models: TypeAlias = "Sequence[str] | str"  # a list, or one comma-separated string
+TimeoutSpec: TypeAlias = "float | Timeouts | Mapping[str, float | Timeouts] | None"
+ModelParams: TypeAlias = "Mapping[str, Mapping[str, Any]] | None"  # {model or pattern: {body key: value or None}}
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_OPTIONS_DOC = """
+Request body (the chat-completions parameters of the OpenAI API, checked before anything is
+sent; ``None`` means "not sent", so the endpoint's default applies):
+    system: a system message put first (unless the messages already start with one).
+    temperature: 0–2. top_p: 0–1. seed: an integer, for reproducible sampling where supported.
+    max_tokens: 1–2,000,000; default the Lab's ``max_tokens`` (always sent: gateways' defaults
+        differ per model). max_completion_tokens: the same limit, for models that accept only
+        this name; when given, max_tokens is not sent.
+    stop: a string or a list of strings. presence_penalty, frequency_penalty: -2–2.
+    logit_bias: {token_id: bias}. logprobs: bool. top_logprobs: 0–20.
+    response_format: e.g. {"type": "json_object"}. tools, tool_choice, parallel_tool_calls:
+        function calling (answers are the tool calls as JSON). functions, function_call: their
+        deprecated predecessors.
+    reasoning_effort, verbosity, modalities, audio, prediction, web_search_options, metadata,
+    store, service_tier, user, safety_identifier, prompt_cache_key, prompt_cache_options,
+    prompt_cache_retention, moderation: forwarded as the OpenAI API defines them.
+    extra_body: a dict of any other body keys your endpoint understands ({"top_k": 40}); an
+        unknown keyword is an InputError with a "did you mean", never sent.
+    model_params: per-model changes to the body, over the Lab's model_params:
+        {"gpt-5": {"temperature": None, "max_completion_tokens": 2000}} (None = not sent; keys
+        may be patterns like "o*"). Each row's params is exactly the body its model was sent.
+Engine:
+    stream: stream the answer (TTFT is measured on streams only). Default True.
+    cache: answer identical earlier requests from the response cache. Default True.
+    n: repeats per model (1–1000), each its own request and row (not the API's n choices).
+    timeout: seconds (total), llmlab.Timeouts(connect=, first_token=, total=), or a dict
+        {model or "*": either}; merged over the Lab's timeout.
+    retries: extra attempts per model for 429/5xx/timeouts (0–100); or retry_policy: a
+        llmlab.RetryPolicy. Default: the Lab's.
+    on_event: called on the Lab's loop thread with each llmlab.Event (start, delta, done, error).
+Every attempt is recorded in the log before the result is returned.
+"""
+_COMPARE_DOC = """One prompt across ``models`` (each ``n`` times), concurrently.
+
+    prompt: the text, or a list of {"role", "content"} messages.
+    models: model names (a list, or one comma-separated string), each asked independently.
+"""
+_SWEEP_DOC = """Every prompt × every model.
+
+    prompts: a list of strings, or a DataFrame with a ``prompt`` (or ``messages``) column and
+        optional ``prompt_id``, ``task``, ``expected`` columns carried into every row.
+    models: model names (a list, or one comma-separated string).
+    concurrency: calls in flight at once (default the Lab's). progress: a tqdm bar.
+    resume: a run id (``lab.last_run_id``): run only the (prompt, model) pairs without an ok row.
+"""
+_COMPLETE_DOC = """One answer from a fallback chain: ``models[0]``, then the next on its final failure.
+
+    prompt: the text, or a list of {"role", "content"} messages.
+    models: the chain, first choice first. Every attempt is a row of the result.
+"""
+_SUBMIT_DOC = """Start the call without blocking; returns a ``concurrent.futures.Future[Result]``.
+``future.cancel()`` stops in-flight calls (recorded as ``Cancelled``; finished ones stay in the
+log). Bad arguments raise here, before anything is submitted. The call:
+
+"""
 
 
-def _positive_int(name: str, value: Any) -> int:
-    return _int_at_least(name, value, 1, "a positive integer")
+def _entry(doc: str) -> Callable[[_F], _F]:
+    """A public entry point: docstring with every parameter, and unknown keywords refused
+    with a did-you-mean (Python's own TypeError names no alternative)."""
+
+    def decorate(fn: _F) -> _F:
+        import inspect
+
+        names = frozenset(inspect.signature(fn).parameters)
+
+        def check(kwargs: dict[str, Any]) -> None:
+            unknown = kwargs.keys() - names
+            if unknown:
+                raise unknown_keyword(sorted(unknown)[0], sorted(names - {"self"}))
+
+        @functools.wraps(fn)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            check(kwargs)
+            return fn(*args, **kwargs)
+
+        @functools.wraps(fn)
+        async def achecked(*args: Any, **kwargs: Any) -> Any:
+            check(kwargs)
+            return await fn(*args, **kwargs)
+
+        wrapper = achecked if inspect.iscoroutinefunction(fn) else checked
+        wrapper.__doc__ = doc + _OPTIONS_DOC
+        return cast(_F, wrapper)
+
+    return decorate
 
 
-def _int_at_least(name: str, value: Any, minimum: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InputError(f"{name} must be {what}, not {value!r}")
-    return value
+def _options(arguments: dict[str, Any]) -> CallOptions:
+    """The CallOptions of an entry point's keywords (``locals()`` at its first line)."""
+    return CallOptions(**{name: value for name, value in arguments.items() if name in CALL_FIELDS})
 
 
 def _single_prompt_row(prompt: Any, system: str | None) -> dict:
@@ -61,38 +159,61 @@ class Lab:
     >>> res.summary()
     """
 
-    def __init__(self, base_url: str | None = None, api_key_env: str | None = None, db: Any = None,
+    __module__ = "llmlab"
+
+    def __init__(self, *, base_url: str | None = None, api_key_env: str | None = None, db: Any = None,
                  prices: Any = None, concurrency: int = 8, max_tokens: int = 512, retries: int | None = None,
-                 timeout: Any = None, rpm: float | None = None, tpm: float | None = None,
-                 quiet: bool = False, retry_policy: RetryPolicy | None = None) -> None:
+                 timeout: TimeoutSpec = None, rpm: float | None = None, tpm: float | None = None,
+                 quiet: bool = False, retry_policy: RetryPolicy | None = None,
+                 model_params: ModelParams = None) -> None:
+        """
+        base_url: the OpenAI-compatible endpoint (default $LLMLAB_BASE_URL, $OPENAI_BASE_URL, else
+            the embedded local endpoint, started on first use).
+        api_key_env: the NAME of the variable holding the key (default LLMLAB_API_KEY, OPENAI_API_KEY).
+        db: the SQLite run log, a path or ":memory:" (default $LLMLAB_HOME/runs.sqlite).
+        prices: a dict, a JSON file (LiteLLM's format works) or a PriceTable over the bundled sheet.
+        concurrency: calls in flight at once. max_tokens: sent with every call unless overridden.
+        retries / retry_policy: extra attempts per model (default RetryPolicy(): 3).
+        timeout: seconds, llmlab.Timeouts(...) or {model or "*": either}, for every call.
+        rpm, tpm: requests / tokens per minute shared by every call of this Lab.
+        quiet: no messages from the embedded endpoint's start-up.
+        model_params: per-model changes to the request body, e.g. {"gpt-5": {"temperature": None,
+            "max_completion_tokens": 2000}} (None = do not send; keys may be patterns like "o*").
+        """
         self._endpoint_args = (base_url, api_key_env)
         self._endpoint: Endpoint | None = resolve_endpoint(base_url, api_key_env)
         if self._endpoint.base_url is None:
             self._endpoint = None  # the embedded endpoint starts on first use, not here
-        self.concurrency = _positive_int("concurrency", concurrency)
-        self.max_tokens = _positive_int("max_tokens", max_tokens)
+        self.concurrency = check_int("concurrency", concurrency, 1, 10_000)
+        self.max_tokens = check_max_tokens("max_tokens", max_tokens)
         self.prices = PriceTable.load(prices)
         self.timeouts = normalise_timeouts(timeout)
         self.retry = _retry_policy(retries, retry_policy) or RetryPolicy()
         self.last_run_id: str | None = None
         self.limiter = RateLimiter(_optional_rate("rpm", rpm), _optional_rate("tpm", tpm))
-        self.quiet = quiet
-        self.store = Store(db if db is not None else llmlab_home() / "runs.sqlite")
+        self.quiet = check_bool("quiet", quiet)
+        self.model_params = check_model_params(model_params)
+        self.store = _open_store(db)
         self.counter = TokenCounter()
         self._loop_thread = LoopThread()
-        self._own_client = None  # (AsyncOpenAI, Redactor) bound to the Lab's own loop
-        self._local_server = None
+        self._own_client: tuple[Any, Redactor] | None = None  # (AsyncOpenAI, Redactor) on the Lab's own loop
+        self._local_server: LocalServer | None = None
+        self._closed = False
 
     # -- endpoint -----------------------------------------------------------------------------
     @property
     def endpoint(self) -> Endpoint:
         if self._endpoint is None:
-            self._endpoint = Endpoint(self._start_local(), None)
+            self._endpoint = Endpoint(LocalURL(self._start_local()), None)  # never gets a key
         return self._endpoint
 
     @property
     def base_url(self) -> str:
-        return self.endpoint.base_url
+        """The endpoint's URL as stored and shown (without any ``user:password@``)."""
+        url = self.endpoint.public_url
+        if url is None:  # unreachable: ``endpoint`` starts the local server when none is configured
+            raise ConfigError("no endpoint configured: pass Lab(base_url=...) or set LLMLAB_BASE_URL")
+        return url
 
     @property
     def api_key_env(self) -> str | None:
@@ -102,13 +223,14 @@ class Lab:
         try:
             from .local import ensure_running
 
-            self._local_server = ensure_running(quiet=self.quiet)
+            server = ensure_running(quiet=self.quiet)
         except (ImportError, LocalServerError) as exc:
             raise ConfigError(
                 "no endpoint configured: pass Lab(base_url=...) or set LLMLAB_BASE_URL (or OPENAI_BASE_URL); "
-                f"the embedded local endpoint is unavailable ({_one_line(exc)}); install it with {INSTALL_LOCAL}"
+                f"the embedded local endpoint is unavailable ({one_line(exc)}); install it with {INSTALL_LOCAL}"
             ) from exc
-        return self._local_server.base_url
+        self._local_server = server
+        return server.base_url
 
     @contextlib.asynccontextmanager
     async def _session(self):
@@ -135,71 +257,126 @@ class Lab:
         key = read_key(self.endpoint)
         # llmlab owns retries (Retry-After, fallback, recording each attempt): the SDK's are off.
         client = openai.AsyncOpenAI(base_url=self.endpoint.base_url, api_key=key, max_retries=0)
-        return client, Redactor([key])
+        secrets = [k for k in (key,) if k != PLACEHOLDER_KEY] + url_secrets(self.endpoint.base_url)
+        return client, Redactor(secrets)
 
     def _run_context(self, client, redact: Redactor) -> RunContext:
         return RunContext(client=client, store=self.store, prices=self.prices, counter=self.counter,
                           limiter=self.limiter, retry=self.retry, redact=redact,
-                          endpoint=self.endpoint.base_url, api_key_env=self.endpoint.api_key_env)
+                          endpoint=self.base_url, api_key_env=self.endpoint.api_key_env)
 
-    # -- async API ----------------------------------------------------------------------------
-    async def acompare(self, prompt: Any, models: Sequence[str], system: str | None = None,
-                       temperature: float | None = None, max_tokens: int | None = None, stream: bool = True,
-                       cache: bool = True, n: int = 1, timeout: Any = None, retries: int | None = None,
-                       retry_policy: RetryPolicy | None = None,
-                       on_event: Callable[[Event], None] | None = None, **extra: Any) -> Result:
-        """One prompt across ``models`` (each ``n`` times), concurrently."""
-        rows = [_single_prompt_row(prompt, system)]
-        return await self._arun(rows, models, temperature, max_tokens, stream, cache, n, timeout,
-                                on_event, extra, concurrency=None, progress=False,
-                                retry=_retry_policy(retries, retry_policy))
+    # -- async API (every keyword is documented in _OPTIONS_DOC) ---------------------------------
+    @_entry(_COMPARE_DOC)
+    async def acompare(self, prompt: Prompt, *, models: Models,
+                      system: str | None = None, temperature: float | None = None,
+                      max_tokens: int | None = None, max_completion_tokens: int | None = None,
+                      top_p: float | None = None, stop: str | list[str] | None = None, seed: int | None = None,
+                      presence_penalty: float | None = None, frequency_penalty: float | None = None,
+                      logit_bias: dict[str, int] | None = None, logprobs: bool | None = None,
+                      top_logprobs: int | None = None, response_format: dict[str, Any] | None = None,
+                      tools: list[dict[str, Any]] | None = None, tool_choice: str | dict[str, Any] | None = None,
+                      parallel_tool_calls: bool | None = None, reasoning_effort: str | None = None,
+                      verbosity: str | None = None, modalities: list[str] | None = None,
+                      audio: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
+                      web_search_options: dict[str, Any] | None = None, metadata: dict[str, str] | None = None,
+                      moderation: dict[str, Any] | None = None, prompt_cache_options: dict[str, Any] | None = None,
+                      store: bool | None = None, service_tier: str | None = None, user: str | None = None,
+                      safety_identifier: str | None = None, prompt_cache_key: str | None = None,
+                      prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
+                      function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                      model_params: ModelParams = None,
+                      stream: bool = True, cache: bool = True, n: int = 1, timeout: TimeoutSpec = None,
+                      retries: int | None = None, retry_policy: RetryPolicy | None = None,
+                      on_event: Callable[[Event], None] | None = None) -> Result:
+        return await self._acompare(prompt, models, _options(locals()))
 
-    async def asweep(self, prompts: Any, models: Sequence[str], concurrency: int | None = None,
-                     progress: bool = True, resume: str | None = None, system: str | None = None,
-                     temperature: float | None = None, max_tokens: int | None = None, stream: bool = True,
-                     cache: bool = True, n: int = 1, timeout: Any = None, retries: int | None = None,
-                     retry_policy: RetryPolicy | None = None,
-                     on_event: Callable[[Event], None] | None = None, **extra: Any) -> Result:
-        """Every prompt × every model. ``prompts``: list of str or a DataFrame with ``prompt`` (or
-        ``messages``) and optional ``prompt_id``, ``task``, ``expected`` columns."""
-        rows = prompt_rows(prompts, system)
-        return await self._arun(rows, models, temperature, max_tokens, stream, cache, n, timeout,
-                                on_event, extra, concurrency=concurrency, progress=progress, resume=resume,
-                                retry=_retry_policy(retries, retry_policy))
+    @_entry(_SWEEP_DOC)
+    async def asweep(self, prompts: Prompts, *, models: Models,
+                      system: str | None = None, temperature: float | None = None,
+                      max_tokens: int | None = None, max_completion_tokens: int | None = None,
+                      top_p: float | None = None, stop: str | list[str] | None = None, seed: int | None = None,
+                      presence_penalty: float | None = None, frequency_penalty: float | None = None,
+                      logit_bias: dict[str, int] | None = None, logprobs: bool | None = None,
+                      top_logprobs: int | None = None, response_format: dict[str, Any] | None = None,
+                      tools: list[dict[str, Any]] | None = None, tool_choice: str | dict[str, Any] | None = None,
+                      parallel_tool_calls: bool | None = None, reasoning_effort: str | None = None,
+                      verbosity: str | None = None, modalities: list[str] | None = None,
+                      audio: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
+                      web_search_options: dict[str, Any] | None = None, metadata: dict[str, str] | None = None,
+                      moderation: dict[str, Any] | None = None, prompt_cache_options: dict[str, Any] | None = None,
+                      store: bool | None = None, service_tier: str | None = None, user: str | None = None,
+                      safety_identifier: str | None = None, prompt_cache_key: str | None = None,
+                      prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
+                      function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                      model_params: ModelParams = None,
+                      stream: bool = True, cache: bool = True, n: int = 1, timeout: TimeoutSpec = None,
+                      retries: int | None = None, retry_policy: RetryPolicy | None = None,
+                      on_event: Callable[[Event], None] | None = None,
+                      concurrency: int | None = None, progress: bool = True, resume: str | None = None) -> Result:
+        return await self._asweep(prompts, models, _options(locals()))
 
-    async def acomplete(self, prompt: Any, models: Sequence[str], system: str | None = None,
-                        temperature: float | None = None, max_tokens: int | None = None, stream: bool = True,
-                        cache: bool = True, timeout: Any = None, retries: int | None = None,
-                        retry_policy: RetryPolicy | None = None,
-                        on_event: Callable[[Event], None] | None = None, **extra: Any) -> Result:
-        """One answer from a fallback chain: ``models[0]``, then the next on its final failure."""
-        rows = [_single_prompt_row(prompt, system)]
-        return await self._arun(rows, models, temperature, max_tokens, stream, cache, 1, timeout,
-                                on_event, extra, concurrency=1, progress=False, chain=True,
-                                retry=_retry_policy(retries, retry_policy))
+    @_entry(_COMPLETE_DOC)
+    async def acomplete(self, prompt: Prompt, *, models: Models,
+                      system: str | None = None, temperature: float | None = None,
+                      max_tokens: int | None = None, max_completion_tokens: int | None = None,
+                      top_p: float | None = None, stop: str | list[str] | None = None, seed: int | None = None,
+                      presence_penalty: float | None = None, frequency_penalty: float | None = None,
+                      logit_bias: dict[str, int] | None = None, logprobs: bool | None = None,
+                      top_logprobs: int | None = None, response_format: dict[str, Any] | None = None,
+                      tools: list[dict[str, Any]] | None = None, tool_choice: str | dict[str, Any] | None = None,
+                      parallel_tool_calls: bool | None = None, reasoning_effort: str | None = None,
+                      verbosity: str | None = None, modalities: list[str] | None = None,
+                      audio: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
+                      web_search_options: dict[str, Any] | None = None, metadata: dict[str, str] | None = None,
+                      moderation: dict[str, Any] | None = None, prompt_cache_options: dict[str, Any] | None = None,
+                      store: bool | None = None, service_tier: str | None = None, user: str | None = None,
+                      safety_identifier: str | None = None, prompt_cache_key: str | None = None,
+                      prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
+                      function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                      model_params: ModelParams = None,
+                      stream: bool = True, cache: bool = True, timeout: TimeoutSpec = None,
+                      retries: int | None = None, retry_policy: RetryPolicy | None = None,
+                      on_event: Callable[[Event], None] | None = None) -> Result:
+        return await self._acomplete(prompt, models, _options(locals()))
 
-    async def _arun(self, rows, models, temperature, max_tokens, stream, cache, n, timeout, on_event,
-                    extra, concurrency, progress, resume=None, chain=False, retry=None) -> Result:
+    async def _acompare(self, prompt: Prompt, models: Models, options: CallOptions) -> Result:
+        return await self._arun([_single_prompt_row(prompt, options.system)], models, options)
+
+    async def _asweep(self, prompts: Prompts, models: Models, options: CallOptions) -> Result:
+        return await self._arun(prompt_rows(prompts, options.system), models, options)
+
+    async def _acomplete(self, prompt: Prompt, models: Models, options: CallOptions) -> Result:
+        return await self._arun([_single_prompt_row(prompt, options.system)], models, options, chain=True)
+
+    async def _arun(self, rows: list[dict], models: Models, options: CallOptions, chain: bool = False) -> Result:
+        self._check_open()
+        if options.resume is not None:
+            _check_run_id("resume", options.resume)
         models = check_models(models)
-        body = build_body(self.max_tokens if max_tokens is None else max_tokens, temperature, extra)
-        repeats = _positive_int("n", n)
-        concurrency = self.concurrency if concurrency is None else _positive_int("concurrency", concurrency)
-        timeouts = {**self.timeouts, **normalise_timeouts(timeout)}
-        jobs = make_jobs(rows, models, body, bool(stream), bool(cache), repeats, timeouts, chain=chain, retry=retry)
-        run_id = self.last_run_id = resume or _new_run_id()
-        if resume is not None:
-            jobs = self._unfinished(jobs, resume)
-        bar = _progress_bar(len(jobs), progress)
+        bodies = options.bodies(models, self.max_tokens, self.model_params)
+        timeouts = {**self.timeouts, **options.timeouts}
+        retry = RetryPolicy(retries=options.retries) if options.retries is not None else options.retry_policy
+        jobs = make_jobs(rows, models, bodies, options.stream, options.cache, options.n, timeouts, chain=chain,
+                         retry=retry)
+        run_id = self.last_run_id = options.resume or _new_run_id()
+        if options.resume is not None:
+            jobs = self._unfinished(jobs, options.resume)
+        bar = _progress_bar(len(jobs), options.progress)
         caught: list[Warning] = []  # raised in the runner's tasks; shown at the caller's line
         try:
             async with self._session() as context:
-                await collecting(Runner(context, run_id, on_event, bar).run(jobs, concurrency), caught)
+                await collecting(Runner(context, run_id, options.on_event, bar).run(
+                    jobs, options.concurrency or self.concurrency), caught)
         finally:
             if bar is not None:
                 bar.close()
             for warning in caught:
                 emit(warning)
         return self._result(run_id, rows, models)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InputError("this Lab is closed (lab.close() was called); create a new Lab(...)")
 
     def _unfinished(self, jobs, run_id: str):
         done = self.store.rows("WHERE run_id = ? AND status = 'ok'", [run_id])
@@ -217,39 +394,174 @@ class Lab:
         frame = frame.sort_values(["_p", "_m", "repeat", "attempt", "id"], kind="stable")
         return Result(frame.drop(columns=["_p", "_m"]).reset_index(drop=True), run_id, models)
 
-    # -- sync API -----------------------------------------------------------------------------
-    def compare(self, prompt: Any, models: Sequence[str], **kwargs: Any) -> Result:
-        return self._loop_thread.run(self.acompare(prompt, models, **kwargs))
+    # -- sync API (same keywords as the async twins) ---------------------------------------------
+    @_entry(_COMPARE_DOC)
+    def compare(self, prompt: Prompt, *, models: Models,
+                system: str | None = None, temperature: float | None = None,
+                max_tokens: int | None = None, max_completion_tokens: int | None = None,
+                top_p: float | None = None, stop: str | list[str] | None = None, seed: int | None = None,
+                presence_penalty: float | None = None, frequency_penalty: float | None = None,
+                logit_bias: dict[str, int] | None = None, logprobs: bool | None = None,
+                top_logprobs: int | None = None, response_format: dict[str, Any] | None = None,
+                tools: list[dict[str, Any]] | None = None, tool_choice: str | dict[str, Any] | None = None,
+                parallel_tool_calls: bool | None = None, reasoning_effort: str | None = None,
+                verbosity: str | None = None, modalities: list[str] | None = None,
+                audio: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
+                web_search_options: dict[str, Any] | None = None, metadata: dict[str, str] | None = None,
+                moderation: dict[str, Any] | None = None, prompt_cache_options: dict[str, Any] | None = None,
+                store: bool | None = None, service_tier: str | None = None, user: str | None = None,
+                safety_identifier: str | None = None, prompt_cache_key: str | None = None,
+                prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
+                function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                model_params: ModelParams = None,
+                stream: bool = True, cache: bool = True, n: int = 1, timeout: TimeoutSpec = None,
+                retries: int | None = None, retry_policy: RetryPolicy | None = None,
+                on_event: Callable[[Event], None] | None = None) -> Result:
+        return self._loop_thread.run(self._acompare(prompt, models, _options(locals())))
 
-    def sweep(self, prompts: Any, models: Sequence[str], **kwargs: Any) -> Result:
+    @_entry(_SWEEP_DOC)
+    def sweep(self, prompts: Prompts, *, models: Models,
+                system: str | None = None, temperature: float | None = None,
+                max_tokens: int | None = None, max_completion_tokens: int | None = None,
+                top_p: float | None = None, stop: str | list[str] | None = None, seed: int | None = None,
+                presence_penalty: float | None = None, frequency_penalty: float | None = None,
+                logit_bias: dict[str, int] | None = None, logprobs: bool | None = None,
+                top_logprobs: int | None = None, response_format: dict[str, Any] | None = None,
+                tools: list[dict[str, Any]] | None = None, tool_choice: str | dict[str, Any] | None = None,
+                parallel_tool_calls: bool | None = None, reasoning_effort: str | None = None,
+                verbosity: str | None = None, modalities: list[str] | None = None,
+                audio: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
+                web_search_options: dict[str, Any] | None = None, metadata: dict[str, str] | None = None,
+                moderation: dict[str, Any] | None = None, prompt_cache_options: dict[str, Any] | None = None,
+                store: bool | None = None, service_tier: str | None = None, user: str | None = None,
+                safety_identifier: str | None = None, prompt_cache_key: str | None = None,
+                prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
+                function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                model_params: ModelParams = None,
+                stream: bool = True, cache: bool = True, n: int = 1, timeout: TimeoutSpec = None,
+                retries: int | None = None, retry_policy: RetryPolicy | None = None,
+                on_event: Callable[[Event], None] | None = None,
+                concurrency: int | None = None, progress: bool = True, resume: str | None = None) -> Result:
+        options = _options(locals())
         try:
-            return self._loop_thread.run(self.asweep(prompts, models, **kwargs))
+            return self._loop_thread.run(self._asweep(prompts, models, options))
         except KeyboardInterrupt:
             if self.last_run_id:
                 print(f"llmlab: interrupted; finished calls are saved. Resume with "
                       f"lab.sweep(..., resume={self.last_run_id!r})", file=sys.stderr)
             raise
 
-    def complete(self, prompt: Any, models: Sequence[str], **kwargs: Any) -> Result:
-        return self._loop_thread.run(self.acomplete(prompt, models, **kwargs))
+    @_entry(_COMPLETE_DOC)
+    def complete(self, prompt: Prompt, *, models: Models,
+                system: str | None = None, temperature: float | None = None,
+                max_tokens: int | None = None, max_completion_tokens: int | None = None,
+                top_p: float | None = None, stop: str | list[str] | None = None, seed: int | None = None,
+                presence_penalty: float | None = None, frequency_penalty: float | None = None,
+                logit_bias: dict[str, int] | None = None, logprobs: bool | None = None,
+                top_logprobs: int | None = None, response_format: dict[str, Any] | None = None,
+                tools: list[dict[str, Any]] | None = None, tool_choice: str | dict[str, Any] | None = None,
+                parallel_tool_calls: bool | None = None, reasoning_effort: str | None = None,
+                verbosity: str | None = None, modalities: list[str] | None = None,
+                audio: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
+                web_search_options: dict[str, Any] | None = None, metadata: dict[str, str] | None = None,
+                moderation: dict[str, Any] | None = None, prompt_cache_options: dict[str, Any] | None = None,
+                store: bool | None = None, service_tier: str | None = None, user: str | None = None,
+                safety_identifier: str | None = None, prompt_cache_key: str | None = None,
+                prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
+                function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                model_params: ModelParams = None,
+                stream: bool = True, cache: bool = True, timeout: TimeoutSpec = None,
+                retries: int | None = None, retry_policy: RetryPolicy | None = None,
+                on_event: Callable[[Event], None] | None = None) -> Result:
+        return self._loop_thread.run(self._acomplete(prompt, models, _options(locals())))
 
-    def submit_compare(self, prompt: Any, models: Sequence[str], **kwargs: Any):
-        """Start a compare without blocking; returns a ``concurrent.futures.Future[Result]``.
-        ``future.cancel()`` stops in-flight calls (they are recorded as ``Cancelled``)."""
-        return self._loop_thread.submit(self.acompare(prompt, models, **kwargs))
+    @_entry(_SUBMIT_DOC + _COMPARE_DOC)
+    def submit_compare(self, prompt: Prompt, *, models: Models,
+                system: str | None = None, temperature: float | None = None,
+                max_tokens: int | None = None, max_completion_tokens: int | None = None,
+                top_p: float | None = None, stop: str | list[str] | None = None, seed: int | None = None,
+                presence_penalty: float | None = None, frequency_penalty: float | None = None,
+                logit_bias: dict[str, int] | None = None, logprobs: bool | None = None,
+                top_logprobs: int | None = None, response_format: dict[str, Any] | None = None,
+                tools: list[dict[str, Any]] | None = None, tool_choice: str | dict[str, Any] | None = None,
+                parallel_tool_calls: bool | None = None, reasoning_effort: str | None = None,
+                verbosity: str | None = None, modalities: list[str] | None = None,
+                audio: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
+                web_search_options: dict[str, Any] | None = None, metadata: dict[str, str] | None = None,
+                moderation: dict[str, Any] | None = None, prompt_cache_options: dict[str, Any] | None = None,
+                store: bool | None = None, service_tier: str | None = None, user: str | None = None,
+                safety_identifier: str | None = None, prompt_cache_key: str | None = None,
+                prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
+                function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                model_params: ModelParams = None,
+                stream: bool = True, cache: bool = True, n: int = 1, timeout: TimeoutSpec = None,
+                retries: int | None = None, retry_policy: RetryPolicy | None = None,
+                on_event: Callable[[Event], None] | None = None) -> Future[Result]:
+        return self._loop_thread.submit(self._acompare(prompt, models, _options(locals())))
 
-    def submit_sweep(self, prompts: Any, models: Sequence[str], **kwargs: Any):
-        return self._loop_thread.submit(self.asweep(prompts, models, **kwargs))
+    @_entry(_SUBMIT_DOC + _SWEEP_DOC)
+    def submit_sweep(self, prompts: Prompts, *, models: Models,
+                system: str | None = None, temperature: float | None = None,
+                max_tokens: int | None = None, max_completion_tokens: int | None = None,
+                top_p: float | None = None, stop: str | list[str] | None = None, seed: int | None = None,
+                presence_penalty: float | None = None, frequency_penalty: float | None = None,
+                logit_bias: dict[str, int] | None = None, logprobs: bool | None = None,
+                top_logprobs: int | None = None, response_format: dict[str, Any] | None = None,
+                tools: list[dict[str, Any]] | None = None, tool_choice: str | dict[str, Any] | None = None,
+                parallel_tool_calls: bool | None = None, reasoning_effort: str | None = None,
+                verbosity: str | None = None, modalities: list[str] | None = None,
+                audio: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
+                web_search_options: dict[str, Any] | None = None, metadata: dict[str, str] | None = None,
+                moderation: dict[str, Any] | None = None, prompt_cache_options: dict[str, Any] | None = None,
+                store: bool | None = None, service_tier: str | None = None, user: str | None = None,
+                safety_identifier: str | None = None, prompt_cache_key: str | None = None,
+                prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
+                function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                model_params: ModelParams = None,
+                stream: bool = True, cache: bool = True, n: int = 1, timeout: TimeoutSpec = None,
+                retries: int | None = None, retry_policy: RetryPolicy | None = None,
+                on_event: Callable[[Event], None] | None = None,
+                concurrency: int | None = None, progress: bool = True, resume: str | None = None) -> Future[Result]:
+        return self._loop_thread.submit(self._asweep(prompts, models, _options(locals())))
+
+    @_entry(_SUBMIT_DOC + _COMPLETE_DOC)
+    def submit_complete(self, prompt: Prompt, *, models: Models,
+                system: str | None = None, temperature: float | None = None,
+                max_tokens: int | None = None, max_completion_tokens: int | None = None,
+                top_p: float | None = None, stop: str | list[str] | None = None, seed: int | None = None,
+                presence_penalty: float | None = None, frequency_penalty: float | None = None,
+                logit_bias: dict[str, int] | None = None, logprobs: bool | None = None,
+                top_logprobs: int | None = None, response_format: dict[str, Any] | None = None,
+                tools: list[dict[str, Any]] | None = None, tool_choice: str | dict[str, Any] | None = None,
+                parallel_tool_calls: bool | None = None, reasoning_effort: str | None = None,
+                verbosity: str | None = None, modalities: list[str] | None = None,
+                audio: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
+                web_search_options: dict[str, Any] | None = None, metadata: dict[str, str] | None = None,
+                moderation: dict[str, Any] | None = None, prompt_cache_options: dict[str, Any] | None = None,
+                store: bool | None = None, service_tier: str | None = None, user: str | None = None,
+                safety_identifier: str | None = None, prompt_cache_key: str | None = None,
+                prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
+                function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                model_params: ModelParams = None,
+                stream: bool = True, cache: bool = True, timeout: TimeoutSpec = None,
+                retries: int | None = None, retry_policy: RetryPolicy | None = None,
+                on_event: Callable[[Event], None] | None = None) -> Future[Result]:
+        return self._loop_thread.submit(self._acomplete(prompt, models, _options(locals())))
 
     # -- the log ------------------------------------------------------------------------------
     def runs(self, run_id: str | None = None, limit: int | None = None) -> pd.DataFrame:
         """The persistent log (oldest first), optionally one run or the last ``limit`` rows."""
+        self._check_open()
+        if limit is not None:
+            limit = min(check_int("limit", limit, 0, 10**100), _SQL_MAX_INT)  # more than there is: all
         if run_id is not None:
+            _check_run_id("run_id", run_id)
             return records_frame(self.store.rows("WHERE run_id = ?", [run_id], limit=limit))
         return records_frame(self.store.rows(limit=limit))
 
     def list_models(self) -> pd.DataFrame:
         """The endpoint's ``/v1/models`` with known prices (USD per 1M tokens)."""
+        self._check_open()
         return self._loop_thread.run(self._alist_models())
 
     async def _alist_models(self) -> pd.DataFrame:
@@ -258,20 +570,24 @@ class Lab:
                 page = await context.client.models.list()
             except Exception as exc:
                 # Not chained: the SDK's message may echo a key fragment (401), the redacted one may not.
-                raise EndpointError(f"cannot list models at {self.base_url}: "
-                                    f"{context.redact(_one_line(exc))}") from None
+                raise EndpointError(repair(f"cannot list models at {self.base_url}: "
+                                           f"{context.redact.message(one_line(exc))}")[0]) from None
         rows = []
         for model in page.data:
-            price = self.prices.lookup(model.id)
-            rows.append({"model": model.id, "owned_by": getattr(model, "owned_by", None),
+            model_id = context.redact(repair(str(model.id))[0])  # endpoint text: valid, no secrets
+            owner = getattr(model, "owned_by", None)
+            price = self.prices.lookup(model_id)
+            rows.append({"model": model_id, "owned_by": None if owner is None else repair(str(owner))[0],
                          "input_usd_per_1m": price.input_cost_per_token * 1e6 if price else float("nan"),
                          "output_usd_per_1m": price.output_cost_per_token * 1e6 if price else float("nan"),
-                         "note": _model_note(model.id)})
+                         "note": _model_note(model_id)})
         return pd.DataFrame(rows, columns=["model", "owned_by", "input_usd_per_1m", "output_usd_per_1m", "note"])
 
     def close(self) -> None:
         """Close HTTP clients, the background loop and the log. The embedded endpoint, if this
         Lab started it, stops when the process exits (other Labs may share it)."""
+        self._loop_thread.check_not_inside("lab.close()")
+        self._closed = True
         self._loop_thread.cancel_all()  # in-flight calls end as Cancelled rows; their futures resolve
         if self._own_client is not None:
             self._loop_thread.run(self._own_client[0].close())
@@ -286,7 +602,7 @@ class Lab:
         self.close()
 
     def __repr__(self) -> str:
-        url = self._endpoint.base_url if self._endpoint else "<embedded local endpoint, started on first use>"
+        url = self._endpoint.public_url if self._endpoint else "<embedded local endpoint, started on first use>"
         return (f"Lab(base_url={url!r}, api_key_env={self.api_key_env!r}, db={self.store.path!r}, "
                 f"concurrency={self.concurrency}, max_tokens={self.max_tokens}, prices={self.prices.name!r})")
 
@@ -302,17 +618,36 @@ def _optional_rate(name: str, value: Any) -> float | None:
 def _retry_policy(retries: int | None, policy: RetryPolicy | None) -> RetryPolicy | None:
     if policy is not None and retries is not None:
         raise InputError("pass either retries= or retry_policy=, not both")
+    if policy is not None and not isinstance(policy, RetryPolicy):
+        raise InputError(f"retry_policy must be an llmlab.RetryPolicy, not {type(policy).__name__}")
     if retries is not None:
-        return RetryPolicy(retries=_int_at_least("retries", retries, 0, "a non-negative integer"))
+        return RetryPolicy(retries=check_int("retries", retries, 0, MAX_RETRIES))
     return policy
+
+
+_SQL_MAX_INT = 2**63 - 1  # SQLite's largest integer
+
+
+def _check_run_id(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise InputError(f"{name} must be a run id string such as '3f2a9c1b7d4e' (lab.last_run_id), "
+                         f"not {type(value).__name__}")
+    check_unicode(value, name)
+
+
+def _open_store(db: Any) -> Store:
+    if db is not None and not isinstance(db, (str, os.PathLike)):
+        raise InputError(f"db must be a file path or ':memory:', not {type(db).__name__}")
+    if isinstance(db, str):
+        check_unicode(db, "db")
+    try:
+        return Store(db if db is not None else llmlab_home() / "runs.sqlite")
+    except (ValueError, TypeError) as exc:  # e.g. a path SQLite cannot encode
+        raise StoreError(f"cannot open run log {db}: {one_line(exc)}; pass Lab(db=...) with another path") from None
 
 
 def _new_run_id() -> str:
     return uuid.uuid4().hex[:12]
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _progress_bar(total: int, enabled: bool):

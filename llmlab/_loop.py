@@ -12,9 +12,12 @@ import threading
 from collections.abc import Coroutine
 from typing import Any
 
-__all__ = ["LoopThread"]
+from ._errors import InputError
 
-_CANCEL_GRACE_S = 10.0
+__all__ = ["LoopThread", "CANCEL_GRACE_S"]
+
+# How long a cancelled call may take to record its cancelled attempts (the widget's Stop waits too).
+CANCEL_GRACE_S = 10.0
 
 
 class LoopThread:
@@ -59,18 +62,31 @@ class LoopThread:
         future.finished = finished  # type: ignore[attr-defined]
         return future
 
+    def check_not_inside(self, what: str) -> None:
+        """Refuse to wait for the loop from the loop's own thread (e.g. inside an ``on_event``
+        callback): that wait could never end."""
+        if self._thread is not None and threading.current_thread() is self._thread:
+            raise InputError(
+                f"{what} was called from the Lab's own event-loop thread (inside an on_event callback?) "
+                "and would wait for itself forever; call it after the run returns, or use lab.submit_compare()"
+            )
+
     def run(self, coro: Coroutine) -> Any:
         """Run ``coro`` to completion; Ctrl-C cancels it, waits for its clean-up, re-raises.
         Warnings it raises are shown here, in the caller's thread, pointing at the caller."""
         from ._warnings import collecting, emit
 
+        if self._thread is not None and threading.current_thread() is self._thread:
+            coro.close()  # never started: no "coroutine was never awaited" warning
+            name = str(getattr(coro, "__qualname__", "call")).rsplit(".", 1)[-1].lstrip("_").removeprefix("a")
+            self.check_not_inside(f"lab.{name}()")
         caught: list[Warning] = []
         future = self.submit(collecting(coro, caught))
         try:
             return future.result()
         except KeyboardInterrupt:
             future.cancel()
-            future.finished.wait(_CANCEL_GRACE_S)  # type: ignore[attr-defined]
+            future.finished.wait(CANCEL_GRACE_S)  # type: ignore[attr-defined]
             raise
         finally:
             for warning in list(caught):
@@ -79,7 +95,7 @@ class LoopThread:
     def owns(self, loop: asyncio.AbstractEventLoop) -> bool:
         return loop is self._loop and not loop.is_closed()
 
-    def cancel_all(self, grace_s: float = _CANCEL_GRACE_S) -> None:
+    def cancel_all(self, grace_s: float = CANCEL_GRACE_S) -> None:
         """Cancel every task on the loop and wait (bounded) for their clean-up."""
         loop = self._loop
         if loop is None or loop.is_closed() or not loop.is_running():

@@ -7,28 +7,38 @@ Grammar of the first line::
 
     line   := token*                    (split with shlex: '...' and "..." quote)
     token  := key '=' value             (split at the first '=')
-    value  := unquoted: typed scalar, or a comma list of typed scalars
-            | quoted:   the literal text, or JSON when it starts with '{' or '['
+    key    := model | fallback | out    (the magic's own)
+            | a keyword of Lab.compare  (system, temperature, max_tokens, stream, n, timeout, …)
+            | body.NAME                 (any other body key, sent as is: body.top_k=40)
+            | MODEL:KEY                 (a body key for that model only: gpt-5:temperature=null,
+                                         split at the last ':'; null = not sent to it)
 
-Typed scalars: ints, floats, true/false, null, else strings.
+Values are typed by the keyword they belong to (numbers, whole numbers, true/false, text, a
+comma list, JSON when they start with '{' or '['), then checked by the same
+:class:`~llmlab._options.CallOptions` the Python API builds: one rule for both. ``body.NAME``
+values are typed scalars (ints, floats, true/false, null, else text) or JSON. A key that is none
+of these is an error, never a body parameter: a typo must not be sent and paid for.
 """
 from __future__ import annotations
 
 import ast
-import difflib
 import io
 import json
-import keyword
 import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["OptionError", "MagicOptions", "parse_options", "interpolate", "placeholders", "KNOWN_KEYS"]
+from ._errors import InputError
+from ._options import BODY_PARAMS, CallOptions
+from ._redact import credential_error
+from ._validate import check_binding_name, did_you_mean
+
+__all__ = ["OptionError", "MagicOptions", "parse_options", "interpolate", "placeholders", "LINE_KEYS"]
 
 
-class OptionError(ValueError):
+class OptionError(InputError):
     """A problem in the option line or a prompt placeholder (always one line)."""
 
     def __init__(self, message: str):
@@ -36,56 +46,27 @@ class OptionError(ValueError):
         super().__init__(" ".join(str(message).split()))
 
 
-KNOWN_KEYS = (
-    "model", "system", "temperature", "max_tokens", "top_p", "stream", "cache", "out", "n",
-    "fallback",
-)
-_LIST_KEYS = frozenset({"model", "fallback"})
-# Keys the engine builds from the cell itself; passing them as body parameters would conflict.
-# Engine arguments (not body parameters): forwarding them as **kwargs would bypass validation.
-_RESERVED_KEYS = frozenset({"messages", "prompt", "models", "on_event", "stream_options", "retries",
-                            "retry_policy", "timeout", "concurrency", "progress", "resume"})
-# Real endpoint parameters that look like near-misses of our keys (top_k ~ top_p) and must
-# pass through to the endpoint rather than trigger "did you mean".
-_PASSTHROUGH_KEYS = frozenset({
-    "top_k", "top_a", "min_p", "typical_p", "seed", "stop", "user", "tools", "tool_choice", "logprobs",
-    "top_logprobs", "logit_bias", "response_format", "reasoning_effort", "presence_penalty",
-    "frequency_penalty", "repeat_penalty", "max_completion_tokens", "parallel_tool_calls",
-    "service_tier", "metadata", "modalities", "verbosity", "mirostat", "grammar", "store",
-})
+_MAGIC_KEYS = ("model", "fallback", "out")
+# Engine keywords a line can set (on_event, retry_policy, extra_body… are Python objects).
+_ENGINE_KEYS = {"system": "text", "stream": "bool", "cache": "bool", "n": "integer", "timeout": "number",
+                "retries": "integer"}
+_KINDS: dict[str, str] = {**_ENGINE_KEYS, **{name: spec[0] for name, spec in BODY_PARAMS.items()}}
+LINE_KEYS = (*_MAGIC_KEYS, *_KINDS)
+_BODY_PREFIX = "body."
 _INT_RE = re.compile(r"[+-]?\d+\Z")
 _FLOAT_RE = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?\Z")
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_BODY_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
 
 @dataclass
 class MagicOptions:
-    """The parsed option line. ``None`` means "not given" (the engine default applies)."""
+    """The parsed option line: the models, the magic's own keys, and the call's options."""
 
     models: list[str]
-    system: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    top_p: float | None = None
-    stream: bool | None = None
-    cache: bool | None = None
-    out: str | None = None
-    n: int = 1
+    options: CallOptions = field(default_factory=CallOptions)
     fallback: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def call_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``Lab.compare``/``Lab.complete`` (models and prompt excluded)."""
-        named = {
-            "system": self.system, "temperature": self.temperature,
-            "max_tokens": self.max_tokens, "top_p": self.top_p, "stream": self.stream,
-            "cache": self.cache,
-        }
-        kwargs = {k: v for k, v in named.items() if v is not None}
-        if self.n != 1:
-            kwargs["n"] = self.n
-        kwargs.update(self.extra)
-        return kwargs
+    out: str | None = None
 
 
 # --------------------------------------------------------------------------- tokenizing
@@ -119,7 +100,9 @@ def _split_token(token: str, raw: str) -> tuple[str, str, bool]:
     key, value = token.split("=", 1)
     if not key:
         raise OptionError(f"missing option name before '=' in {raw!r}.")
-    if not _IDENT_RE.match(key):
+    own = key.rsplit(":", 1)[1] if ":" in key else key
+    name = own[len(_BODY_PREFIX):] if own.startswith(_BODY_PREFIX) else own
+    if not (_BODY_KEY_RE if name is not own else _IDENT_RE).match(name):
         raise OptionError(f"option name {key!r} is not a valid identifier.{_hint(key)}")
     raw_value = raw.split("=", 1)[1] if "=" in raw else ""
     quoted = raw_value[:1] in ("'", '"')
@@ -127,14 +110,7 @@ def _split_token(token: str, raw: str) -> tuple[str, str, bool]:
 
 
 def _hint(key: str) -> str:
-    """' Did you mean 'temperature'?' for near misses of our own keys, else ''."""
-    lowered = key.lower()
-    candidates = [k for k in KNOWN_KEYS if lowered == k or (len(lowered) >= 3 and k.startswith(lowered))]
-    if not candidates:
-        candidates = difflib.get_close_matches(lowered, KNOWN_KEYS, n=1, cutoff=0.75)
-    if not candidates and lowered.rstrip("s") in KNOWN_KEYS:
-        candidates = [lowered.rstrip("s")]
-    return f" Did you mean {candidates[0]!r}?" if candidates else ""
+    return did_you_mean(key, LINE_KEYS)
 
 
 # --------------------------------------------------------------------------- values
@@ -163,17 +139,21 @@ def _json(key: str, text: str) -> Any:
         ) from None
 
 
-def _typed(key: str, value: str, quoted: bool) -> Any:
-    """An extra (endpoint) parameter's value."""
+def _items(key: str, value: str) -> list[str]:
+    items = value.split(",")
+    if any(item == "" for item in items):
+        raise OptionError(f"{key}: empty item in the list {value!r}.")
+    return items
+
+
+def _body_value(key: str, value: str, quoted: bool) -> Any:
+    """A ``body.NAME`` value: JSON, quoted text, a comma list of scalars, or one scalar."""
     if value[:1] in ("{", "["):
         return _json(key, value)
     if quoted:
         return value  # quotes mean "this exact text"
     if "," in value:
-        items = value.split(",")
-        if any(item == "" for item in items):
-            raise OptionError(f"{key}: empty item in the list {value!r}.")
-        return [_scalar(item) for item in items]
+        return [_scalar(item) for item in _items(key, value)]
     return _scalar(value)
 
 
@@ -192,106 +172,128 @@ def _name_list(key: str, value: str) -> list[str]:
     return names
 
 
-def _number(key: str, value: str, lo: float, hi: float | None) -> float:
-    if "," in value:
-        raise OptionError(f"{key} takes one number, got the list {value!r}.")
-    if not _FLOAT_RE.match(value):
-        raise OptionError(f"{key} must be a number, got {value!r}.")
-    number = float(value)
-    if number < lo or (hi is not None and number > hi):
-        upper = f"{hi:g}" if hi is not None else "∞"
-        raise OptionError(f"{key}={value} is out of range ({lo:g}–{upper}).")
-    return number
-
-
-def _integer(key: str, value: str, lo: int, hi: int | None) -> int:
-    if "," in value:
-        raise OptionError(f"{key} takes one integer, got the list {value!r}.")
-    if not _INT_RE.match(value):
-        raise OptionError(f"{key} must be a whole number, got {value!r}.")
-    number = int(value)
-    if number < lo or (hi is not None and number > hi):
-        rng = f"{lo}–{hi}" if hi is not None else f"≥ {lo}"
-        raise OptionError(f"{key}={value} is out of range ({rng}).")
-    return number
-
-
-def _boolean(key: str, value: str) -> bool:
-    lowered = value.lower()
-    if lowered not in ("true", "false"):
-        raise OptionError(f"{key} must be true or false, got {value!r}.")
-    return lowered == "true"
-
-
-def _identifier(key: str, value: str) -> str:
-    if not _IDENT_RE.match(value):
-        raise OptionError(f"{key}={value!r} is not a valid Python variable name.")
-    if keyword.iskeyword(value):
-        raise OptionError(f"{key}={value!r} is a Python keyword; pick another name.")
+def _typed(key: str, kind: str, value: str, quoted: bool) -> Any:
+    """A keyword's value typed for its kind; ranges are checked by CallOptions."""
+    if not quoted and value.lower() in ("null", "none"):
+        return None  # "not set": the default applies
+    if kind in ("number", "integer"):
+        if "," in value:
+            raise OptionError(f"{key} takes one number, got the list {value!r}.")
+        pattern, what = (_FLOAT_RE, "a number") if kind == "number" else (_INT_RE, "a whole number")
+        if not pattern.match(value):
+            raise OptionError(f"{key} must be {what}, got {value!r}.")
+        return float(value) if kind == "number" else int(value)
+    if kind == "bool":
+        if value.lower() not in ("true", "false"):
+            raise OptionError(f"{key} must be true or false, got {value!r}.")
+        return value.lower() == "true"
+    if value[:1] in ("{", "[") and kind != "text":
+        return _json(key, value)
+    if kind == "texts" and not quoted and "," in value:
+        return _items(key, value)
     return value
-
-
-_CONVERTERS = {
-    "model": lambda v: _name_list("model", v),
-    "fallback": lambda v: _name_list("fallback", v),
-    "system": lambda v: v,
-    "temperature": lambda v: _number("temperature", v, 0.0, 2.0),
-    "top_p": lambda v: _number("top_p", v, 0.0, 1.0),
-    "max_tokens": lambda v: _integer("max_tokens", v, 1, None),
-    "n": lambda v: _integer("n", v, 1, 1000),
-    "stream": lambda v: _boolean("stream", v),
-    "cache": lambda v: _boolean("cache", v),
-    "out": lambda v: _identifier("out", v),
-}
 
 
 # --------------------------------------------------------------------------- the parser
 
-def _collect(line: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(known options, extra body parameters), each key converted and checked once."""
-    known: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
+def _per_model(key: str, value: str, quoted: bool) -> tuple[str, str, Any]:
+    """``gpt-5:temperature=null`` → ('gpt-5', 'temperature', None): a body key for one model."""
+    model, name = key.rsplit(":", 1)
+    if not model or any(ch.isspace() for ch in model):
+        raise OptionError(f"{key}: write MODEL:KEY=VALUE, e.g. gpt-5:temperature=1.")
+    if name.startswith(_BODY_PREFIX):
+        name = name[len(_BODY_PREFIX):]
+        typed = None if not quoted and value.lower() in ("null", "none") else _body_value(key, value, quoted)
+        return model, name, typed
+    if name not in BODY_PARAMS:
+        why = "is not a body parameter" if name in _KINDS or name in _MAGIC_KEYS else "is unknown"
+        raise OptionError(f"{key}: {name!r} {why}; per model, set a body key "
+                          f"(temperature, max_completion_tokens, body.NAME…).{did_you_mean(name, BODY_PARAMS)}")
+    return model, name, _typed(key, BODY_PARAMS[name][0], value, quoted)
+
+
+def _collect(line: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]:
+    """(the magic's own keys, call keywords, extra body keys, per-model body keys), each key
+    converted once."""
+    own: dict[str, Any] = {}
+    call: dict[str, Any] = {}
+    body: dict[str, Any] = {}
+    per_model: dict[str, dict[str, Any]] = {}
     for token, raw in _tokens(line):
         key, value, quoted = _split_token(token, raw)
-        if key in known or key in extra:
+        if key in own or key in call or (key.startswith(_BODY_PREFIX) and key[len(_BODY_PREFIX):] in body):
             raise OptionError(f"option {key!r} is given twice.")
         if value == "":
             raise OptionError(f"empty value for {key!r} (write {key}=VALUE).")
-        if key in _CONVERTERS:
-            known[key] = _CONVERTERS[key](value)
-        elif key in _RESERVED_KEYS:
-            raise OptionError(f"{key!r} can't be set on the %%llm line.{_hint(key)}")
-        elif key not in _PASSTHROUGH_KEYS and _hint(key):
-            raise OptionError(f"unknown option {key!r}.{_hint(key)}")
+        if ":" in key:
+            model, name, typed = _per_model(key, value, quoted)
+            if name in per_model.setdefault(model, {}):
+                raise OptionError(f"option {key!r} is given twice.")
+            per_model[model][name] = typed
+        elif key in ("model", "fallback"):
+            own[key] = _name_list(key, value)
+        elif key == "out":
+            own[key] = _checked(check_binding_name, value, "out")
+        elif key.startswith(_BODY_PREFIX):
+            body[key[len(_BODY_PREFIX):]] = _body_value(key, value, quoted)
+        elif key in _KINDS:
+            call[key] = _typed(key, _KINDS[key], value, quoted)
         else:
-            extra[key] = _typed(key, value, quoted)
-    return known, extra
+            raise _unknown(key)
+    return own, call, body, per_model
+
+
+def _unknown(key: str) -> OptionError:
+    refusal = credential_error(key)
+    if refusal is not None:  # never suggest sending a key as body.api_key=
+        return OptionError(str(refusal))
+    if key in ("messages", "prompt", "on_event", "retry_policy", "extra_body", "concurrency", "progress", "resume"):
+        return OptionError(f"{key!r} can't be set on the %%llm line.{_hint(key)}")
+    return OptionError(f"unknown option {key!r}.{_hint(key)} Only the keys in %llm help are understood; "
+                       f"to send another body parameter to the endpoint, write body.{key}=VALUE.")
+
+
+def _checked(build: Any, *args: Any, **kwargs: Any) -> Any:
+    """``build(...)`` with its InputError reported as an OptionError."""
+    try:
+        return build(*args, **kwargs)
+    except InputError as exc:
+        raise OptionError(str(exc)) from None
 
 
 def parse_options(line: str, known_defaults: Mapping[str, Any] | None = None) -> MagicOptions:
     """Parse the ``%%llm`` first line into ``MagicOptions``; raise ``OptionError`` if malformed.
 
     ``known_defaults`` fills options the line leaves out, e.g. ``{"model": ["a", "b"]}`` from
-    ``%config LLMLab.default_models``.
+    ``%config LLMLab.default_models`` or ``{"cache": False}``.
     """
-    known, extra = _collect(line or "")
+    own, call, body, per_model = _collect(line or "")
     for key, value in (known_defaults or {}).items():
-        if key not in known and value not in (None, [], ""):
-            known[key] = list(value) if key in _LIST_KEYS else value
-    models = known.pop("model", None)
+        if value in (None, [], ""):
+            continue
+        if key in ("model", "fallback"):
+            own.setdefault(key, list(value))
+        elif key not in call and key in _KINDS:
+            call[key] = value
+    models = own.get("model")
     if not models:
         raise OptionError(
             "no model given: add model=NAME[,NAME...] or set %config LLMLab.default_models."
         )
-    fallback = known.pop("fallback", [])
+    fallback = own.get("fallback", [])
     if fallback and len(models) != 1:
         raise OptionError("fallback=... needs exactly one model=... (it is that model's backup chain).")
-    if fallback and known.get("n", 1) != 1:
+    if fallback and call.get("n", 1) != 1:
         raise OptionError("n=... can't be combined with fallback=... (a chain gives one answer).")
     clash = sorted(set(models) & set(fallback))
     if clash:
         raise OptionError(f"fallback repeats model {clash[0]!r}.")
-    return MagicOptions(models=list(models), fallback=list(fallback), extra=extra, **known)
+    stray = sorted(m for m in per_model if m not in models and m not in fallback and not set(m) & set("*?["))
+    if stray:
+        raise OptionError(f"{stray[0]}:... names a model that is not in model=... or fallback=... .")
+    call = {k: v for k, v in call.items() if v is not None}
+    options = _checked(CallOptions, **call, extra_body=body or None, model_params=per_model or None)
+    return MagicOptions(models=list(models), options=options, fallback=list(fallback), out=own.get("out"))
 
 
 # --------------------------------------------------------------------------- {{name}} prompts

@@ -26,19 +26,26 @@ _DATE_SUFFIX = re.compile(r"-(20\d{2}-?\d{2}-?\d{2}|latest)$")
 class PriceWarning(UserWarning):
     """A model has no known price; its cost is NaN."""
 
+    __module__ = "llmlab"
+
 
 @dataclass(frozen=True)
 class Price:
+
+    __module__ = "llmlab"
     input_cost_per_token: float
     output_cost_per_token: float
     cache_read_input_token_cost: float | None = None
     source: str | None = None
     date: str | None = None
 
-    def cost(self, prompt_tokens: float, completion_tokens: float, cached_tokens: float = 0) -> float:
-        cached = cached_tokens if cached_tokens and self.cache_read_input_token_cost is not None else 0
-        uncached = prompt_tokens - cached
-        return (uncached * self.input_cost_per_token + cached * (self.cache_read_input_token_cost or 0)
+    def cost(self, prompt_tokens: Any, completion_tokens: Any, cached_tokens: Any = 0) -> Any:
+        """USD for one call's tokens; element-wise on numpy arrays (routing re-prices whole columns
+        with this same rule). Cached prompt tokens get the cache-read price when the sheet has one;
+        otherwise they are billed as ordinary input."""
+        rate = self.cache_read_input_token_cost
+        cached = 0 if rate is None else cached_tokens
+        return ((prompt_tokens - cached) * self.input_cost_per_token + cached * (rate or 0)
                 + completion_tokens * self.output_cost_per_token)
 
 
@@ -56,6 +63,8 @@ def normalise_model_name(name: str) -> list[str]:
 
 class PriceTable:
     """Model → :class:`Price`, with a name that says where the prices came from."""
+
+    __module__ = "llmlab"
 
     def __init__(self, prices: Mapping[str, Price], name: str) -> None:
         self._prices = dict(prices)

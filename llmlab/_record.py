@@ -37,7 +37,8 @@ class Record:
     cached_tokens: float = math.nan
     tokens_estimated: bool = False
     cost_usd: float = math.nan
-    cost_source: str = "unknown"
+    cost_source: str = "unknown"  # reported / price_table / cache / unknown
+    original_cost_usd: float = math.nan  # a cache hit: what the original call cost (not spent now)
     cached: bool = False
     cache_of: int | None = None  # id of the original row a cache hit replays
     finish_reason: str | None = None
@@ -56,11 +57,11 @@ COLUMNS: list[str] = [
     "id", "run_id", "request_id", "prompt_id", "task", "expected", "repeat", "requested_model",
     "served_model", "attempt", "status", "error_type", "error_message", "started_at", "waited_s",
     "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens", "completion_tokens",
-    "cached_tokens", "tokens_estimated", "cost_usd", "cost_source", "cached", "cache_of",
+    "cached_tokens", "tokens_estimated", "cost_usd", "cost_source", "original_cost_usd", "cached", "cache_of",
     "finish_reason", "response_text", "prompt", "messages", "params", "stream", "endpoint",
     "api_key_env",
 ]
 assert sorted(COLUMNS) == sorted(f.name for f in fields(Record))
 BOOL_COLUMNS = ("stream", "tokens_estimated", "cached")
 FLOAT_COLUMNS = ("waited_s", "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens",
-                 "completion_tokens", "cached_tokens", "cost_usd")
+                 "completion_tokens", "cached_tokens", "cost_usd", "original_cost_usd")

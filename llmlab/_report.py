@@ -12,12 +12,15 @@ and scroll inside their own box if they still cannot.
 from __future__ import annotations
 
 import base64
-import html
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ._cost import format_usd
+from ._display import esc
+from ._files import write_private
 
 __all__ = ["Section", "all_free", "answers_section", "charts_section", "cost_section", "render_report",
            "standard_sections", "summary_section", "write_report"]
@@ -82,7 +85,7 @@ def _missing(value: Any) -> bool:
 
 
 def _text(value: Any, row: Mapping[str, Any] | None = None) -> str:
-    return "" if _missing(value) else html.escape(str(value))
+    return "" if _missing(value) else esc(str(value))
 
 
 def _seconds(value: Any, row: Mapping[str, Any] | None = None) -> str:
@@ -104,12 +107,7 @@ def _tokens(value: Any, row: Mapping[str, Any]) -> str:
 
 
 def _usd(value: Any, row: Mapping[str, Any] | None = None) -> str:
-    if _missing(value):
-        return "unknown"
-    value = float(value)
-    if value == 0:
-        return "$0"
-    return f"${value:.2g}" if value < 0.01 else f"${value:,.4f}"
+    return format_usd(value)  # the one cost formatter: "unknown" for NaN, never "$0"
 
 
 def _table(frame, columns: Sequence[_Col]) -> str:
@@ -117,7 +115,7 @@ def _table(frame, columns: Sequence[_Col]) -> str:
     rows = frame.to_dict("records")
     shown = [c for c in columns if c.key in frame.columns
              and any(c.fmt(r.get(c.key), r) for r in rows)]
-    head = "".join(f"<th>{html.escape(c.header)}</th>" for c in shown)
+    head = "".join(f"<th>{esc(c.header)}</th>" for c in shown)
     body = "".join(
         "<tr>" + "".join(f"<td class='{c.css}'>{c.fmt(r.get(c.key), r)}</td>" if c.css
                          else f"<td>{c.fmt(r.get(c.key), r)}</td>" for c in shown) + "</tr>"
@@ -157,7 +155,7 @@ def summary_section(summary, runs=None) -> Section:
     if "right" in frame.columns:
         notes.append("Right answers: calls whose prompt has an expected answer, checked with "
                      "llmlab.scoring (marked ✓/✗ in the answers below).")
-    note = " ".join(html.escape(n) for n in notes)
+    note = " ".join(esc(n) for n in notes)
     return Section("Summary per model", _table(frame, columns) + f"<p class='note'>{note}</p>", "summary")
 
 
@@ -194,7 +192,7 @@ def cost_section(runs, prices=None, what_if: Iterable[str] = WHAT_IF_MODELS) -> 
     intro = ("Local models cost nothing: every call in this run is $0, so no cost charts are drawn. "
              "What the same prompt and completion tokens would cost if billed at hosted models' "
              f"prices (what-if, from the price sheet {table.name}):")
-    return Section("Cost", f"<p>{html.escape(intro)}</p>" + _table(pd.DataFrame(rows), columns), "cost")
+    return Section("Cost", f"<p>{esc(intro)}</p>" + _table(pd.DataFrame(rows), columns), "cost")
 
 
 def charts_section(charts: Mapping[str, bytes], captions: Mapping[str, str] | None = None) -> Section:
@@ -206,7 +204,7 @@ def charts_section(charts: Mapping[str, bytes], captions: Mapping[str, str] | No
     parts = []
     for name, png in charts.items():
         data = base64.b64encode(png).decode("ascii")
-        label = html.escape(captions.get(name, name.replace("_", " ").capitalize()), quote=True)
+        label = esc(captions.get(name, name.replace("_", " ").capitalize()))
         parts.append(f"<figure><img alt='{label}' src='data:image/png;base64,{data}'>"
                      f"<figcaption class='note'>{label}</figcaption></figure>")
     return Section("Charts", "\n".join(parts), "charts")
@@ -219,7 +217,7 @@ def _expected(value: Any, row: Mapping[str, Any]) -> str:
     if score is None or _missing(score):
         return _text(value)
     mark, css = ("✓", "right") if float(score) >= 1 else ("✗", "wrong")
-    why = html.escape(str(row.get("score_reason") or ""), quote=True)
+    why = esc(str(row.get("score_reason") or ""))
     return f"<span class='{css}' title='{why}'>{mark}</span> {_text(value)}"
 
 
@@ -253,7 +251,7 @@ def standard_sections(summary, runs, charts: Mapping[str, bytes], prices=None) -
 # --------------------------------------------------------------------------- page
 
 def _meta_html(meta: Mapping[str, Any]) -> str:
-    items = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>"
+    items = "".join(f"<dt>{esc(str(k))}</dt><dd>{esc(str(v))}</dd>"
                     for k, v in meta.items())
     return f"<dl>{items}</dl>"
 
@@ -262,15 +260,15 @@ def render_report(sections: Sequence[Section], meta: Mapping[str, Any],
                   title: str = "llmlab demo report") -> str:
     parts = []
     for section in sections:
-        anchor = f" id='{html.escape(section.anchor, quote=True)}'" if section.anchor else ""
-        parts.append(f"<section{anchor}><h2>{html.escape(section.title)}</h2>\n{section.body}\n</section>")
+        anchor = f" id='{esc(section.anchor)}'" if section.anchor else ""
+        parts.append(f"<section{anchor}><h2>{esc(section.title)}</h2>\n{section.body}\n</section>")
     body = "\n".join(parts)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)}</title>
+<title>{esc(title)}</title>
 <style>{_STYLE}</style></head><body>
-<h1>{html.escape(title)}</h1>
+<h1>{esc(title)}</h1>
 {_meta_html(meta)}
 {body}
 </body></html>
@@ -279,6 +277,4 @@ def render_report(sections: Sequence[Section], meta: Mapping[str, Any],
 
 def write_report(path, sections: Sequence[Section], meta: Mapping[str, Any],
                  title: str = "llmlab demo report") -> Path:
-    path = Path(path)
-    path.write_text(render_report(sections, meta, title), encoding="utf-8")
-    return path
+    return write_private(Path(path), render_report(sections, meta, title))

@@ -1,15 +1,25 @@
 """Retry policy and the per-key rate limiter.
 
 Gateways apply rate limits per key across all models, so one limiter is shared by every call of
-a ``Lab``. It is a pair of token buckets (requests and tokens per minute) guarded by a thread
-lock, so calls from the Lab's own loop and from a user's loop (``await lab.acompare``) share it.
+a ``Lab``, guarded by a thread lock (calls from the Lab's own loop and from a user's loop share
+it). Two parts:
+
+* the user's fixed budget, ``Lab(rpm=, tpm=)``: a pair of token buckets;
+* the endpoint's budget, learned (:class:`_Adaptive`): from ``x-ratelimit-limit-*`` /
+  ``-remaining-*`` headers, and from 429s (which also pause every call for the retry hint).
 """
 from __future__ import annotations
 
+import bisect
+import collections
+import math
 import random
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from ._headers import LimitState, limit_state
 
 __all__ = ["RetryPolicy", "RateLimiter"]
 
@@ -22,6 +32,8 @@ class RetryPolicy:
     ``Retry-After`` header is honoured up to ``retry_after_cap_s``; a longer one ends that model's
     attempts at once (waiting minutes inside a notebook cell helps nobody).
     """
+
+    __module__ = "llmlab"
     retries: int = 3
     base_s: float = 0.5
     cap_s: float = 8.0
@@ -60,28 +72,178 @@ class _Bucket:
         return 0.0 if self.level >= 0 else -self.level / self.rate
 
 
-class RateLimiter:
-    """Requests-per-minute and tokens-per-minute budget for one API key."""
+class _Adaptive:
+    """The endpoint's per-key budget as learned from its answers, kept as a sliding window.
 
-    def __init__(self, rpm: float | None = None, tpm: float | None = None) -> None:
+    Every send is logged at the time it may leave; once the endpoint has stated its limits
+    (``x-ratelimit-limit-*``), a send waits until the last ``window_s`` seconds hold fewer than
+    the limit's requests and tokens. A sliding window is at least as strict as the token buckets
+    and fixed windows gateways use, so it is safe against each, and exactly as strict as the
+    tightest. The budget is the stated limit less what others use of the key (limit − remaining −
+    our own sends in the window). A 429 shrinks it to ``_CUT`` × (once per burst of 429s) and it
+    grows back by ``_RECOVERY`` of the limit per window, never beyond the stated limit. A 429's
+    retry hint pauses every send of the key when the 429 came with the key's limit headers, else
+    only that model's (a gateway's 429 without them may be one upstream's).
+    """
+
+    _CUT = 0.8
+    _RECOVERY = 0.25
+    _MARGIN_S = 0.02  # entries are logged when the answer's headers arrive, after the endpoint counted them
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.log: collections.deque[list[float]] = collections.deque()  # [send time, tokens], in time order
+        self.logged_tokens = 0.0
+        self.limits: dict[str, float] = {}  # "requests"/"tokens" → the endpoint's stated limit
+        self.others: dict[str, float] = {"requests": 0.0, "tokens": 0.0}
+        self.cut_scale, self.cut_at = 1.0, -math.inf
+        self.pauses: dict[str | None, float] = {}  # model (None: every model) → paused until
+
+    def _budget(self, dim: str, now: float) -> float | None:
+        limit = self.limits.get(dim)
+        if limit is None:
+            return None
+        scale = min(1.0, self.cut_scale + self._RECOVERY * (now - self.cut_at) / self.window_s)
+        return max(1.0, (limit - self.others[dim]) * scale)
+
+    def _prune(self, now: float) -> None:
+        log = self.log
+        while log and log[0][0] <= now - self.window_s:
+            self.logged_tokens -= log.popleft()[1]
+
+    def when(self, tokens: float, now: float, model: str | None) -> list[float]:
+        """The earliest time a send of ``tokens`` fits; logs it there (the entry is returned so
+        :meth:`sent` can move it to when it really left)."""
+        self._prune(now)
+        log, window = self.log, self.window_s
+        t = max(now, self.pauses.get(None, now), self.pauses.get(model, now))
+        if not self.limits:  # nothing to keep to yet: only the record
+            return self._insert(t, tokens)
+        t = max(t, log[-1][0] if log else t)  # first come, first served
+        requests = self._budget("requests", now)
+        if requests is not None and len(log) >= requests:
+            t = max(t, log[len(log) - int(requests)][0] + window + self._MARGIN_S)
+        budget = self._budget("tokens", now)
+        if budget is not None and self.logged_tokens + min(tokens, budget) > budget:
+            used = min(tokens, budget)
+            for sent, amount in reversed(log):
+                used += amount
+                if used > budget:
+                    t = max(t, sent + window + self._MARGIN_S)
+                    break
+        return self._insert(t, tokens)
+
+    def _insert(self, t: float, tokens: float) -> list[float]:
+        entry = [t, tokens]
+        if self.log and self.log[-1][0] > t:
+            bisect.insort(self.log, entry)
+        else:
+            self.log.append(entry)
+        self.logged_tokens += tokens
+        return entry
+
+    def sent(self, entry: list[float], now: float) -> None:
+        """A send left at ``now``, later than planned (a busy loop): the endpoint's window counts it
+        from its arrival, so ours must too."""
+        if now <= entry[0]:
+            return
+        try:
+            self.log.remove(entry)
+        except ValueError:
+            return  # already out of the window
+        self.logged_tokens -= entry[1]
+        self._insert(now, entry[1])
+
+    def _ours(self, now: float) -> dict[str, float]:
+        """Our sends (and their tokens) in the window up to ``now``; later ones are still queued."""
+        self._prune(now)
+        count, tokens = len(self.log), self.logged_tokens
+        for sent, amount in reversed(self.log):
+            if sent <= now:
+                break
+            count, tokens = count - 1, tokens - amount
+        return {"requests": count, "tokens": tokens}
+
+    def observe(self, headers: Mapping[str, str] | None, status: int | None, retry_s: float | None,
+                model: str | None, now: float) -> None:
+        state = limit_state(headers)
+        stated = False
+        if state is not None and (state.limit_requests or state.limit_tokens):
+            stated = True
+            self._learn(state, now)
+        if status != 429:
+            return
+        if retry_s is not None:
+            scope = None if stated else model
+            self.pauses[scope] = max(self.pauses.get(scope, now), now + min(retry_s, self.window_s))
+        if self.limits and now - self.cut_at >= max(1.0, retry_s or 0.0):  # one cut per burst of 429s
+            self.cut_scale = self._CUT * min(1.0, self.cut_scale + self._RECOVERY * (now - self.cut_at) / self.window_s)
+            self.cut_at = now
+
+    def _learn(self, state: LimitState, now: float) -> None:
+        ours = self._ours(now)
+        for dim, limit, remaining in (("requests", state.limit_requests, state.remaining_requests),
+                                      ("tokens", state.limit_tokens, state.remaining_tokens)):
+            if limit:
+                self.limits[dim] = limit
+                if remaining is not None:  # what the endpoint counted that we did not send
+                    self.others[dim] = max(0.0, limit - remaining - ours[dim])
+
+
+class RateLimiter:
+    """The per-key budget: the user's fixed requests/tokens per minute, and the endpoint's, learned
+    from its headers and 429s (``adaptive``)."""
+
+    def __init__(self, rpm: float | None = None, tpm: float | None = None, adaptive: bool = True,
+                 window_s: float = 60.0) -> None:
         self._lock = threading.Lock()
         self._requests = _Bucket(rpm) if rpm else None
         self._tokens = _Bucket(tpm) if tpm else None
+        self._adaptive = _Adaptive(window_s) if adaptive else None
 
     @property
     def active(self) -> bool:
-        return self._requests is not None or self._tokens is not None
+        """True when sends must be reserved (a fixed budget, or learning the endpoint's)."""
+        return self._requests is not None or self._tokens is not None or self._adaptive is not None
 
-    def reserve(self, tokens: float) -> float:
+    @property
+    def counts_tokens(self) -> bool:
+        """True when a token budget is known: only then is a call's token use estimated."""
+        return self._tokens is not None or (self._adaptive is not None and "tokens" in self._adaptive.limits)
+
+    def reserve(self, tokens: float, model: str | None = None) -> float:
         """Reserve one request and ``tokens``; return how long to wait before sending."""
+        return self.acquire(tokens, model)[0]
+
+    def acquire(self, tokens: float, model: str | None = None) -> tuple[float, list[float] | None]:
+        """:meth:`reserve`, and a ticket to hand to :meth:`sent` once the request really leaves."""
         now = time.monotonic()
         with self._lock:
-            waits = [0.0]
+            wait = 0.0
             if self._requests is not None:
-                waits.append(self._requests.take(1, now))
+                wait = max(wait, self._requests.take(1, now))
             if self._tokens is not None:
-                waits.append(self._tokens.take(min(tokens, self._tokens.capacity), now))
-            return max(waits)
+                wait = max(wait, self._tokens.take(min(tokens, self._tokens.capacity), now))
+            if self._adaptive is None:
+                return wait, None
+            # Every send is logged, learned limit or not: the endpoint's "remaining" is judged against them.
+            entry = self._adaptive.when(tokens, now + wait, model)
+            return max(wait, entry[0] - now), entry
+
+    def sent(self, ticket: list[float] | None) -> None:
+        if ticket is not None and self._adaptive is not None:
+            now = time.monotonic()
+            if now > ticket[0] + 0.001:
+                with self._lock:
+                    self._adaptive.sent(ticket, now)
+
+    def observe(self, headers: Mapping[str, str] | None, status: int | None, retry_s: float | None,
+                model: str | None = None) -> None:
+        """Learn from one answer to ``model``: its rate-limit headers, and whether it was a 429."""
+        if self._adaptive is None or (status != 429 and headers is None):
+            return
+        with self._lock:
+            self._adaptive.observe(headers, status, retry_s, model, time.monotonic())
 
     def correct(self, estimated: float, actual: float) -> None:
         """Give back (or take more of) the token budget once usage is known."""

@@ -1,12 +1,13 @@
 """Results as tidy DataFrames, per-model summaries, and escaped displays."""
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 
 import pandas as pd
 
+from ._cost import format_usd, saved_by_cache, spend
+from ._display import table_html
 from ._record import BOOL_COLUMNS, COLUMNS
 
 __all__ = ["Result", "records_frame", "summarise"]
@@ -28,17 +29,10 @@ def _final_attempts(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(["attempt"]).groupby("request_id", sort=False).tail(1)
 
 
-def _cost_total(rows: pd.DataFrame) -> float:
-    """Unknown prices make the total unknown (NaN), except failed attempts that produced nothing."""
-    ok = rows.loc[rows["status"] == "ok", "cost_usd"]
-    failed = rows.loc[rows["status"] != "ok", "cost_usd"]
-    if ok.isna().any():
-        return math.nan
-    return float(ok.sum() + failed.sum(skipna=True))
-
-
 def summarise(df: pd.DataFrame, models: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per requested model: requests, errors, latency/TTFT percentiles, tokens, cost."""
+    """One row per requested model: requests, errors (requests whose last attempt at this model
+    failed), attempts, latency/TTFT percentiles, tokens, spend (``cost_usd``, the one cost rule
+    of llmlab._cost: NaN when unknown) and what cache hits saved."""
     models = list(models) if models else list(dict.fromkeys(df["requested_model"]))
     rows = []
     for model in models:
@@ -58,13 +52,16 @@ def summarise(df: pd.DataFrame, models: Sequence[str] | None = None) -> pd.DataF
             "prompt_tokens": ok["prompt_tokens"].sum(min_count=1),
             "completion_tokens": ok["completion_tokens"].sum(min_count=1),
             "tokens_estimated": bool(ok["tokens_estimated"].any()),
-            "cost_usd": _cost_total(mine),
+            "cost_usd": spend(mine),
+            "saved_by_cache_usd": saved_by_cache(mine),
         })
     return pd.DataFrame(rows)
 
 
 class Result:
     """The rows of one run (one per attempt), in requested model order."""
+
+    __module__ = "llmlab"
 
     def __init__(self, df: pd.DataFrame, run_id: str, models: Sequence[str]) -> None:
         self.df = df
@@ -95,19 +92,18 @@ class Result:
         return len(self.df)
 
     def __repr__(self) -> str:
-        final = _final_attempts(self.df) if len(self.df) else self.df
-        errors = int((final["status"] != "ok").sum()) if len(final) else 0
-        return (f"<Result run_id={self.run_id} models={self.models} rows={len(self.df)} "
-                f"errors={errors}>")
+        # The same counts as summary(): a fallback whose first model failed has errors=1.
+        summary = self.summary()
+        errors = int(summary["errors"].sum()) if len(summary) else 0
+        failed = int((self.df["status"] != "ok").sum()) if len(self.df) else 0
+        return (f"<llmlab.Result run_id={self.run_id} models={self.models} rows={len(self.df)} "
+                f"errors={errors} failed_attempts={failed} cost={format_usd(spend(self.df))}>")
 
     def _repr_html_(self) -> str:
         answers = _final_attempts(self.df)[["prompt_id", "requested_model", "status", "response_text", "error_message"]]
         # Answers are folded: the magic has already shown them side by side above its Out[].
-        return (f"<div><b>llmlab run {html.escape(self.run_id)}</b>"
-                f"{self.summary().to_html(index=False, escape=True, na_rep='–', float_format=_fmt)}"
+        from ._display import clean_frame, esc, html_clean
+
+        return (f"<div><b>llmlab run {esc(self.run_id)}</b>{table_html(self.summary())}"
                 f"<details><summary>answers ({len(answers)})</summary>"
-                f"{answers.to_html(index=False, escape=True, na_rep='')}</details></div>")
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
+                f"{clean_frame(answers, html_clean).to_html(index=False, escape=True, na_rep='')}</details></div>")

@@ -11,12 +11,13 @@ import json
 import uuid
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
 import openai
 
-from ._call import CallSpec, Outcome, Redactor, Timeouts, call_model
+from ._call import CallSpec, Outcome, Redactor, call_model
+from ._options import Timeouts
 from ._pricing import PriceTable
 from ._record import Record
 from ._resilience import RateLimiter, RetryPolicy
@@ -35,7 +36,7 @@ class Job:
     prompt: str
     messages: list[dict]
     models: list[str]
-    body: dict
+    bodies: dict[str, dict]  # each model's request body: exactly what it is sent (and its params)
     stream: bool
     use_cache: bool = True
     task: str | None = None
@@ -50,6 +51,8 @@ class Job:
 class Event:
     """What a live display needs: ``start``, ``delta`` (``text`` = new text), ``done``/``error``
     (``text`` = the whole answer, ``record`` = the row as a dict)."""
+
+    __module__ = "llmlab"
     kind: str
     model: str
     prompt_id: str
@@ -72,7 +75,7 @@ class RunContext:
 
 
 def cache_key(endpoint: str, model: str, job: Job) -> str:
-    body = {k: v for k, v in job.body.items() if k not in _NOT_CACHE_KEYS}
+    body = {k: v for k, v in job.bodies[model].items() if k not in _NOT_CACHE_KEYS}
     # stream is part of the key: a replayed non-streamed row has no TTFT to give a streamed request
     payload = json.dumps({"endpoint": endpoint, "model": model, "messages": job.messages, "body": body,
                           "stream": job.stream, "repeat": job.repeat}, sort_keys=True, default=str)
@@ -119,7 +122,7 @@ class Runner:
                 results[i] = [self._replay(jobs[i], hits[key])]
                 replayed.append(results[i][0])
         if replayed:
-            self.ctx.store.insert(replayed)
+            self._write(replayed)
             for record in replayed:
                 self._emit("done", record, record.response_text)
             self._advance(len(replayed))
@@ -128,10 +131,11 @@ class Runner:
     def _replay(self, job: Job, row: dict) -> Record:
         record = self._new_record(job, job.models[0], attempt=1)
         for name in ("served_model", "status", "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens",
-                     "completion_tokens", "cached_tokens", "tokens_estimated", "cost_usd", "cost_source",
-                     "finish_reason", "response_text"):
+                     "completion_tokens", "cached_tokens", "tokens_estimated", "finish_reason", "response_text"):
             setattr(record, name, row[name])
         record.cached, record.cache_of = True, row["id"]
+        # Nothing is spent on a replay; what the original cost stays visible beside it (llmlab._cost).
+        record.cost_usd, record.cost_source, record.original_cost_usd = 0.0, "cache", row["cost_usd"]
         record.started_at = datetime.now(UTC).isoformat()
         return record
 
@@ -139,7 +143,7 @@ class Runner:
         return Record(
             run_id=self.run_id, request_id=job.request_id, prompt_id=job.prompt_id, requested_model=model,
             prompt=job.prompt, messages=json.dumps(job.messages, ensure_ascii=False),
-            params=json.dumps(job.body, sort_keys=True, default=str), stream=job.stream,
+            params=json.dumps(job.bodies[model], sort_keys=True, default=str), stream=job.stream,
             endpoint=self.ctx.endpoint, api_key_env=self.ctx.api_key_env, task=job.task,
             expected=job.expected, repeat=job.repeat, attempt=attempt, waited_s=waited,
         )
@@ -154,8 +158,10 @@ class Runner:
     async def _run_model(self, job: Job, model: str, attempts: list[Record], last: bool) -> Outcome:
         waited, retry_number = 0.0, 0
         while True:
-            waited += await self._throttle(job)
-            outcome = await self._attempt(job, model, len(attempts) + 1, waited)
+            estimate = self._estimate_tokens(job, model) if self.ctx.limiter.counts_tokens else 0.0
+            throttled, ticket = await self._throttle(estimate, model)
+            waited += throttled
+            outcome = await self._attempt(job, model, len(attempts) + 1, waited, estimate, ticket)
             attempts.append(outcome.record)
             if outcome.record.status == "ok" or outcome.context_exceeded or not outcome.retryable:
                 return outcome
@@ -168,37 +174,69 @@ class Runner:
             await asyncio.sleep(wait)
             waited = wait
 
-    async def _throttle(self, job: Job) -> float:
-        if not self.ctx.limiter.active:
-            return 0.0
-        wait = self.ctx.limiter.reserve(self._estimate_tokens(job))
+    async def _throttle(self, estimate: float, model: str) -> tuple[float, list[float] | None]:
+        limiter = self.ctx.limiter
+        if not limiter.active:
+            return 0.0, None
+        wait, ticket = limiter.acquire(estimate, model)
         if wait > 0:
             await asyncio.sleep(wait)
-        return wait
+        return wait, ticket
 
-    def _estimate_tokens(self, job: Job) -> float:
-        max_out = job.body.get("max_tokens") or job.body.get("max_completion_tokens") or 0
+    def _estimate_tokens(self, job: Job, model: str) -> float:
+        body = job.bodies[model]
+        max_out = body.get("max_tokens") or body.get("max_completion_tokens") or 0
         return self.ctx.counter.count_messages(job.messages) + max_out
 
-    async def _attempt(self, job: Job, model: str, attempt: int, waited: float) -> Outcome:
+    async def _attempt(self, job: Job, model: str, attempt: int, waited: float, estimate: float,
+                       ticket: list[float] | None) -> Outcome:
         record = self._new_record(job, model, attempt, waited)
-        spec = CallSpec(model=model, messages=job.messages, body=job.body, stream=job.stream,
+        spec = CallSpec(model=model, messages=job.messages, body=job.bodies[model], stream=job.stream,
                         timeouts=job.timeouts.get(model) or job.timeouts.get("*") or Timeouts())
         self._emit("start", record)
-        on_delta = (lambda text: self._emit("delta", record, text)) if self._on_event else None
+        redact = self.ctx.redact
+        on_delta = (lambda text: self._emit("delta", record, redact(text))) if self._on_event else None
         try:
+            # The endpoint's window counts a request from its arrival, which the headers' arrival
+            # bounds: a send that left late (a busy loop, the first call's set-up) is logged then.
+            on_headers = (lambda: self.ctx.limiter.sent(ticket)) if ticket is not None else None
             outcome = await call_model(self.ctx.client, spec, record, self.ctx.counter, self.ctx.prices,
-                                       self.ctx.redact, on_delta)
+                                       self.ctx.redact, on_delta, on_headers)
         except asyncio.CancelledError:
-            self.ctx.store.insert([record])  # the cancelled attempt stays visible in the log
+            self._write([record])  # the cancelled attempt stays visible in the log
             self._emit("error", record, record.response_text)
             raise
+        except Exception as exc:  # an answer nothing anticipated: this attempt's row, not the run
+            outcome = _unexpected(record, exc, self.ctx.redact)
         key = cache_key(self.ctx.endpoint, model, job) if job.use_cache else None
-        self.ctx.store.insert([record], [key])
-        if self.ctx.limiter.active:
-            self.ctx.limiter.correct(self._estimate_tokens(job), _total_tokens(record))
+        self._write([record], [key])
+        self.ctx.limiter.observe(outcome.headers, outcome.http_status, outcome.retry_after_s, model)
+        if estimate:
+            self.ctx.limiter.correct(estimate, _total_tokens(record))
         self._emit("done" if record.status == "ok" else "error", record, record.response_text)
         return outcome
+
+    def _write(self, records: list[Record], keys: list[str | None] | None = None) -> None:
+        """Store rows with every text field redacted. A row the log refuses (text it cannot
+        encode, a value it cannot hold) is stored again as an error row with escaped text, so it
+        stays visible and its siblings go on; only a log that refuses that too raises."""
+        for record in records:
+            _redact_record(record, self.ctx.redact)
+        try:
+            self.ctx.store.insert(records, keys)
+            return
+        except Exception as exc:
+            if len(records) > 1:  # find the bad row(s): one at a time
+                for i, record in enumerate(records):
+                    self._write([record], None if keys is None else [keys[i]])
+                return
+            first_error = exc
+        record = records[0]
+        _escape_record(record, first_error)
+        try:
+            self.ctx.store.insert([record])
+        except Exception:
+            raise first_error from None
 
     def _emit(self, kind: str, record: Record, text: str = "") -> None:
         if self._on_event is None:
@@ -216,6 +254,43 @@ class Runner:
     def _advance(self, n: int = 1) -> None:
         if self._progress is not None:
             self._progress.update(n)
+
+
+def _unexpected(record: Record, exc: Exception, redact: Redactor) -> Outcome:
+    record.status, record.error_type = "error", "UnexpectedResponse"
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+    record.error_message = redact.message(f"llmlab could not process the endpoint's answer ({detail})")
+    return Outcome(record)
+
+
+_TEXT_FIELDS = tuple(f.name for f in fields(Record) if f.type in ("str", "str | None"))
+
+
+def _redact_record(record: Record, redact: Redactor) -> None:
+    if not redact:
+        return
+    for name in _TEXT_FIELDS:
+        value = getattr(record, name)
+        if value:
+            setattr(record, name, redact(value))
+
+
+def _escape_record(record: Record, exc: Exception) -> None:
+    """Make a row storable whatever broke it: text as escaped UTF-8, numbers checked."""
+    for f in fields(Record):
+        value = getattr(record, f.name)
+        if isinstance(value, str):
+            setattr(record, f.name, value.encode("utf-8", "backslashreplace").decode("utf-8"))
+        elif isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+            setattr(record, f.name, None if f.name in ("cache_of", "id") else 0)
+        elif value is not None and not isinstance(value, (str, int, float, bool)):
+            setattr(record, f.name, str(value).encode("utf-8", "backslashreplace").decode("utf-8"))
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+    was = record.status
+    record.status, record.error_type, record.cached = "error", "LogWriteError", False
+    record.error_message = (f"this attempt (status {was!r}) could not be logged as it was ({detail}); "
+                            f"its text is stored escaped. Earlier: {record.error_message or '-'}")
+    record.error_message = record.error_message.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _total_tokens(record: Record) -> float:

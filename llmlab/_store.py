@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ._errors import StoreError
+from ._files import private_dir
 from ._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, Record
 
 __all__ = ["Store"]
@@ -24,8 +25,12 @@ _SQL_TYPES = {c: "REAL" for c in FLOAT_COLUMNS} | \
     {c: "INTEGER" for c in (*BOOL_COLUMNS, "repeat", "attempt", "cache_of")}
 
 
+# Columns added by later migrations: a migration's effect must never change once released.
+_ADDED_LATER = frozenset({"original_cost_usd"})
+
+
 def m001_initial(db: sqlite3.Connection) -> None:
-    cols = ",\n".join(f"  {c} {_SQL_TYPES.get(c, 'TEXT')}" for c in _RECORD_COLUMNS)
+    cols = ",\n".join(f"  {c} {_SQL_TYPES.get(c, 'TEXT')}" for c in _RECORD_COLUMNS if c not in _ADDED_LATER)
     db.execute(f"CREATE TABLE runs (\n  id INTEGER PRIMARY KEY AUTOINCREMENT,\n{cols}\n)")
     db.execute("CREATE INDEX runs_run_id ON runs (run_id)")
     db.execute("CREATE INDEX runs_prompt_model ON runs (prompt_id, requested_model)")
@@ -36,7 +41,13 @@ def m002_cache(db: sqlite3.Connection) -> None:
                " created_at TEXT NOT NULL)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_cache]
+def m003_original_cost(db: sqlite3.Connection) -> None:
+    # A cache hit spends nothing: its cost_usd becomes 0 and the original's cost moves beside it.
+    db.execute("ALTER TABLE runs ADD COLUMN original_cost_usd REAL")
+    db.execute("UPDATE runs SET original_cost_usd = cost_usd, cost_usd = 0.0, cost_source = 'cache' WHERE cached = 1")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_cache, m003_original_cost]
 _BUSY_TIMEOUT_S = 30.0
 
 
@@ -55,7 +66,7 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
             path = Path(self.path).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             # Owner-only from the first byte: prompts and answers can be private.
             os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
             self.path = str(path)

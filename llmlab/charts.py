@@ -15,7 +15,10 @@ import io
 import math
 from typing import Any
 
-__all__ = ["latency", "ttft", "throughput", "cost", "cost_vs_latency", "PlotAccessor", "CHARTS"]
+from ._cost import call_costs, cost_table, format_usd
+from ._errors import InputError
+
+__all__ = ["latency", "ttft", "throughput", "cost", "cost_vs_latency", "PlotAccessor", "CHARTS", "TITLES"]
 
 MODEL_COL = "requested_model"
 _FIGSIZE = (7.0, 4.0)
@@ -60,7 +63,7 @@ def _axes(ax, figsize=_FIGSIZE):
 def _require(df, *columns: str) -> None:
     missing = [c for c in (MODEL_COL, *columns) if c not in df.columns]
     if missing:
-        raise ValueError(f"runs DataFrame lacks column(s) {', '.join(missing)} (see the row schema).")
+        raise InputError(f"runs DataFrame lacks column(s) {', '.join(missing)} (see the row schema).")
 
 
 def model_order(df) -> list[str]:
@@ -142,52 +145,32 @@ def throughput(df, ax=None):
 # --------------------------------------------------------------------------- cost
 
 def _cost_table(df) -> list[dict[str, Any]]:
-    """Per model: total spent (cache hits cost nothing now), per-1k-calls estimate, unknowns."""
-    rows = []
-    for model in model_order(df):
-        part = df[df[MODEL_COL].astype(str) == model]
-        costs = part["cost_usd"].astype(float)
-        fresh = costs[~part["cached"].astype(bool)] if "cached" in part.columns else costs
-        known = costs.dropna()
-        rows.append({
-            "model": model,
-            # all calls replayed from the cache: nothing was spent now ($0), not "unknown"
-            "total": float(fresh.dropna().sum()) if fresh.notna().any() else (0.0 if fresh.empty else math.nan),
-            "per_1k": float(known.mean() * 1000) if len(known) else math.nan,
-            "unknown": int(costs.isna().sum()),
-            "calls": len(part),
-        })
-    return rows
+    """Per model: spend, cost per 1k calls, unpriced calls (llmlab._cost: the one cost rule)."""
+    return cost_table(df, models=model_order(df)).to_dict("records")
 
 
 def cost(df, ax=None):
     """Total cost and cost per 1,000 calls per model.
 
     Without ``ax``: two panels (total | per 1k calls). With one ``ax``: the totals, each bar
-    labelled with its per-1k figure too. Unknown prices (NaN ``cost_usd``) are labelled
-    "unknown", never drawn as $0. Totals leave out cache hits (they cost nothing this time);
-    the per-1k estimate uses every priced call.
+    labelled with its per-1k figure too. The totals are the spend of ``summary()`` and
+    ``%llm cost`` (cache hits spend $0); an unknown cost is labelled "unknown", never drawn as
+    $0. The per-1k estimate prices successful calls, cache hits at their original cost.
     """
     _require(df, "cost_usd")
     table = _cost_table(df)
     if ax is not None:
-        _cost_panel(ax, table, "total", "total cost (USD)", with_per_1k=True)
+        _cost_panel(ax, table, "cost_usd", "total cost (USD)", with_per_1k=True)
         ax.set_title("Total cost per model")
         return ax.figure
     fig = _figure_class()(figsize=(10.0, 4.0), layout="constrained")
     left, right = fig.subplots(1, 2)
-    _cost_panel(left, table, "total", "total cost (USD)")
-    left.set_title("Total (excluding cache hits)")
-    _cost_panel(right, table, "per_1k", "cost per 1,000 calls (USD)")
+    _cost_panel(left, table, "cost_usd", "total cost (USD)")
+    left.set_title("Spent (cache hits cost $0)")
+    _cost_panel(right, table, "cost_per_1k_usd", "cost per 1,000 calls (USD)")
     right.set_title("Per 1,000 calls")
     fig.suptitle("Cost per model")
     return fig
-
-
-def _usd(value: float) -> str:
-    if value == 0:
-        return "$0"
-    return f"${value:.2g}" if value < 0.01 else f"${value:,.2f}"
 
 
 def _cost_panel(ax, table, key: str, ylabel: str, with_per_1k: bool = False) -> None:
@@ -202,11 +185,11 @@ def _cost_panel(ax, table, key: str, ylabel: str, with_per_1k: bool = False) -> 
             continue
         bars = ax.bar(i + 1, value, width=0.6, color=_colour(i), edgecolor="black",
                       linewidth=0.5, label=row["model"])
-        label = _usd(value)
-        if with_per_1k and not math.isnan(row["per_1k"]):
-            label += f"\n({_usd(row['per_1k'])}/1k calls)"
-        if row["unknown"]:
-            label += f"\n+{row['unknown']} unpriced"
+        label = format_usd(value)
+        if with_per_1k and not math.isnan(row["cost_per_1k_usd"]):
+            label += f"\n({format_usd(row['cost_per_1k_usd'])}/1k calls)"
+        if row["unpriced_calls"]:
+            label += f"\n+{row['unpriced_calls']} unpriced"
         ax.bar_label(bars, [label], fontsize=8, padding=2)
     if table:
         _model_ticks(ax, [r["model"] for r in table])
@@ -217,7 +200,8 @@ def _cost_panel(ax, table, key: str, ylabel: str, with_per_1k: bool = False) -> 
 
 
 def cost_vs_latency(df, ax=None):
-    """Each successful call as a point: latency (x) vs cost (y), one colour per model.
+    """Each successful call as a point: latency (x) vs cost (y), one colour per model; a cache
+    hit is drawn at its original call's cost and latency.
 
     Models whose price is unknown are listed in a note instead of being drawn at $0.
     """
@@ -228,11 +212,12 @@ def cost_vs_latency(df, ax=None):
     unpriced, xmax, ymax = [], 0.0, 0.0
     for i, model in enumerate(models):
         part = ok[ok[MODEL_COL].astype(str) == model]
-        part = part[part["cost_usd"].astype(float).notna() & part["latency_s"].astype(float).notna()]
-        if part.empty:
+        each = call_costs(part) if "cached" in part.columns else part["cost_usd"].astype(float)
+        keep = each.notna() & part["latency_s"].astype(float).notna()
+        if not keep.any():
             unpriced.append(model)
             continue
-        x, y = part["latency_s"].astype(float), part["cost_usd"].astype(float)
+        x, y = part.loc[keep, "latency_s"].astype(float), each[keep]
         ax.scatter(x, y, s=20, alpha=0.75, color=_colour(i), label=model, clip_on=False)
         xmax, ymax = max(xmax, x.max()), max(ymax, y.max())
     if unpriced:
@@ -254,6 +239,9 @@ CHARTS = {
     "latency": latency, "ttft": ttft, "throughput": throughput, "cost": cost,
     "cost_vs_latency": cost_vs_latency,
 }
+# Short names for tabs and captions (the widget's chart tabs, the demo report).
+TITLES = {"latency": "Latency", "ttft": "TTFT", "throughput": "Throughput", "cost": "Cost",
+          "cost_vs_latency": "Cost vs latency"}
 
 
 class PlotAccessor:

@@ -7,7 +7,6 @@ Nothing here measures, prices or stores anything: that is the engine's job.
 from __future__ import annotations
 
 import difflib
-import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -18,15 +17,15 @@ from IPython.display import display
 from traitlets import Bool, CaselessStrEnum, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from ._display import Board, board_html, board_text, clean_text
+from ._display import Board, board_html, board_text, table_text
+from ._errors import ConfigError, LLMLabError
 from ._magic_options import MagicOptions, OptionError, interpolate, parse_options
+from ._validate import check_binding_name, check_url, error_line, is_env_name
 
 __all__ = ["LLMLab", "LLMMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 # Settings the Lab is built from: changing one means building a new Lab.
 _ENGINE_TRAITS = ("base_url", "api_key_env", "db", "concurrency", "max_tokens")
-_ENV_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
-_KEY_PREFIXES = ("sk-", "sk_", "pk-", "rk-", "xai-", "gsk_", "hf_", "AIza", "ghp_", "Bearer")
 
 
 class LLMLab(Configurable):
@@ -51,7 +50,7 @@ class LLMLab(Configurable):
     @validate("api_key_env")
     def _check_api_key_env(self, proposal):
         value = proposal["value"]
-        if value is not None and not _looks_like_env_name(value):
+        if value is not None and not is_env_name(value):
             self._forget_config_value("api_key_env", value)
             # Never echo the value: it may be a pasted key.
             raise TraitError(
@@ -78,16 +77,12 @@ class LLMLab(Configurable):
     @validate("base_url")
     def _check_url(self, proposal):
         value = proposal["value"]
-        if value is not None and not re.match(r"https?://\S+\Z", value.strip()):
-            raise TraitError(f"LLMLab.base_url must be an http(s) URL, got {value!r}")
-        return value.strip() if value else value
-
-
-def _looks_like_env_name(value: str) -> bool:
-    if value.startswith(_KEY_PREFIXES) or not _ENV_NAME_RE.match(value):
-        return False
-    # Long upper-case tokens without any word separator look like keys, not names.
-    return not (len(value) >= 32 and "_" not in value)
+        if value is None:
+            return value
+        try:
+            return check_url(value, "LLMLab.base_url")
+        except ConfigError as exc:
+            raise TraitError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- pyproject
@@ -127,6 +122,25 @@ def apply_settings(settings: LLMLab, values: dict[str, Any], source: str) -> lis
     return applied
 
 
+_PROJECT = "pyproject.toml"
+
+
+def _shown_value(name: str, value: Any) -> Any:
+    from ._redact import public_url
+
+    return public_url(value) if name == "base_url" else value
+
+
+def _shown_setting(name: str, value: Any) -> str:
+    return repr(_shown_value(name, value))
+
+
+def _notice(message: str) -> None:
+    import sys
+
+    print(f"llmlab: {message}", file=sys.stderr)
+
+
 def _warn(message: str) -> None:
     import warnings
 
@@ -152,7 +166,7 @@ class _Report:
     def __repr__(self) -> str:
         text = board_text(self.columns)
         if self.summary is not None and len(self.summary):
-            text += "\n\n" + clean_text(self.summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+            text += "\n\n" + table_text(self.summary)
         return text
 
 
@@ -212,11 +226,14 @@ _LINE_HELP = textwrap.dedent("""\
     %%llm model=a,b [key=value ...]     (cell magic; the cell body is the prompt)
         model=       comma list of models (or %config LLMLab.default_models)
         system=      system message            temperature=  0–2
-        max_tokens=  ≥ 1                       top_p=        0–1
+        max_tokens=  1–2,000,000               top_p=        0–1
         stream=      true/false                cache=        true/false
         n=           repeats per model, 1–1000 out=          variable for the Result
+        timeout=     seconds                   retries=      extra attempts, 0–100
         fallback=    backup chain for a single model → lab.complete()
-        any other key=value is sent to the endpoint (e.g. reasoning_effort=high);
+        every other keyword of lab.compare's request body by its name (seed=7 stop=END
+        reasoning_effort=high response_format='{"type": "json_object"}' …);
+        body.NAME=   any other body key for your endpoint (body.top_k=40); any other key is an error.
         values: numbers, true/false, null, '{"json": 1}', quoted text; commas make lists.
         {{name}}, {{obj.attr}}, {{rows[0]}} in the prompt come from your variables.
     %llm models          the endpoint's models (with prices when known)
@@ -244,8 +261,7 @@ class LLMMagics(Magics):
         profile = dict(shell.config["LLMLab"]) if "LLMLab" in shell.config else {}
         self.sources = {name: "IPython config" for name in
                         apply_settings(self.settings, profile, "IPython config")}
-        self.sources.update({name: "pyproject.toml" for name in
-                             apply_settings(self.settings, read_pyproject(), "pyproject.toml [tool.llmlab]")})
+        self._apply_project(read_pyproject())
         self.settings.observe(self._engine_setting_changed, names=list(_ENGINE_TRAITS))
         self.settings.observe(self._setting_changed)
         shell.configurables.append(self.settings)
@@ -260,11 +276,49 @@ class LLMMagics(Magics):
             self._lab = self.new_lab()
         return self._lab
 
+    def _apply_project(self, project: dict[str, Any]) -> None:
+        """Settings from ./pyproject.toml: a cloned repository's file. It may choose the endpoint,
+        never which of your secrets is sent there (see _project_key_var); say what it chose."""
+        from ._config import trusted_key_vars
+
+        key_var = project.pop("api_key_env", None)
+        self.sources.update({name: _PROJECT for name in
+                             apply_settings(self.settings, project, f"{_PROJECT} [tool.llmlab]")})
+        if key_var is not None:
+            if key_var == self.settings.api_key_env:
+                pass  # the user's own configuration already names it
+            elif isinstance(key_var, str) and key_var in trusted_key_vars():
+                if apply_settings(self.settings, {"api_key_env": key_var}, f"{_PROJECT} [tool.llmlab]"):
+                    self.sources["api_key_env"] = f"{_PROJECT} (trusted: LLMLAB_TRUSTED_KEY_VARS)"
+            else:
+                shown = key_var if isinstance(key_var, str) and is_env_name(key_var) else "<not a name>"
+                _notice(f"ignoring api_key_env = {shown!r} from ./pyproject.toml: a project file cannot choose "
+                        f"which secret is sent; if you trust it, %config LLMLab.api_key_env = {shown!r} or add "
+                        "it to LLMLAB_TRUSTED_KEY_VARS in your environment")
+        chosen = [f"{name}={_shown_setting(name, getattr(self.settings, name))}"
+                  for name in ("base_url", "api_key_env", "db") if self.sources.get(name, "").startswith(_PROJECT)]
+        if chosen:
+            key = self._project_key_var()
+            key_note = "" if key is None else f"; key variable sent there: {key or 'none'}"
+            _notice(f"./pyproject.toml [tool.llmlab] sets {', '.join(chosen)}{key_note}")
+
+    def _project_key_var(self) -> str | None:
+        """For an endpoint chosen by ./pyproject.toml: the key variable to send (the user's own
+        setting, else a trusted default, else "" for none); None when the user chose the endpoint."""
+        if not self.sources.get("base_url", "").startswith(_PROJECT):
+            return None
+        if self.settings.api_key_env:  # set by the user, or by the project and trusted by the user
+            return self.settings.api_key_env
+        from ._config import trusted_default_key
+
+        return trusted_default_key() or ""
+
     def new_lab(self):
         from ._lab import Lab
 
         s = self.settings
-        return Lab(base_url=s.base_url, api_key_env=s.api_key_env, db=s.db,
+        key_var = self._project_key_var()
+        return Lab(base_url=s.base_url, api_key_env=s.api_key_env if key_var is None else key_var, db=s.db,
                    concurrency=s.concurrency, max_tokens=s.max_tokens)
 
     def _engine_setting_changed(self, change) -> None:
@@ -282,9 +336,16 @@ class LLMMagics(Magics):
         try:
             return self.lab
         except Exception as exc:  # ConfigError and friends: one line, no traceback
-            raise UsageError(_one_line(exc)) from None
+            raise UsageError(error_line(exc)) from None
 
     # -- dispatch ---------------------------------------------------------------------------
+    @property
+    def _ip(self) -> Any:
+        """The shell (Magics types it Optional; it is always set once registered)."""
+        if self.shell is None:
+            raise UsageError("llmlab's magics are not registered with an IPython shell")
+        return self.shell
+
     @line_cell_magic
     def llm(self, line: str, cell: str | None = None):
         """Run a prompt across models (``%%llm``) or inspect the lab (``%llm help``)."""
@@ -296,9 +357,10 @@ class LLMMagics(Magics):
     def _scrub_shell_config(self) -> None:
         # In a kernel the shell (ZMQInteractiveShell) merges %config values after LLMLab has
         # refused them, so a refused key-like api_key_env can linger there; drop it.
-        section = self.shell.config["LLMLab"] if "LLMLab" in self.shell.config else {}
+        config = self._ip.config
+        section = config["LLMLab"] if "LLMLab" in config else {}
         value = section.get("api_key_env")
-        if isinstance(value, str) and not _looks_like_env_name(value):
+        if isinstance(value, str) and not is_env_name(value):
             del section["api_key_env"]
 
     # -- %%llm --------------------------------------------------------------------------------
@@ -317,20 +379,23 @@ class LLMMagics(Magics):
             raise
         except Exception as exc:
             view.finish() if board.records else view.discard()
-            if _is_llmlab_error(exc):
-                raise UsageError(_one_line(exc)) from None
+            if isinstance(exc, LLMLabError):
+                raise UsageError(error_line(exc)) from None
             raise
         self._remember([result.run_id])
         view.finish(result.summary())
         if opts.out:
-            self.shell.user_ns[opts.out] = result
+            self._ip.user_ns[opts.out] = result
         return result
 
     def _parse(self, line: str) -> MagicOptions:
-        defaults = {"model": list(self.settings.default_models)}
+        defaults = {"model": list(self.settings.default_models), "cache": self.settings.cache}
         try:
-            return parse_options(line, known_defaults=defaults)
-        except OptionError as exc:
+            opts = parse_options(line, known_defaults=defaults)
+            if opts.out:
+                check_binding_name(opts.out, "out", getattr(self.shell, "user_ns_hidden", {}))
+            return opts
+        except (OptionError, LLMLabError) as exc:
             raise UsageError(f"%%llm: {exc}") from None
 
     def _prompt(self, cell: str) -> str:
@@ -338,7 +403,7 @@ class LLMMagics(Magics):
         if not body.strip():
             raise UsageError("%%llm: the cell body is the prompt, and it is empty.")
         try:
-            return interpolate(body, self.shell.user_ns)
+            return interpolate(body, self._ip.user_ns)
         except OptionError as exc:
             raise UsageError(f"%%llm: {exc}") from None
 
@@ -357,11 +422,11 @@ class LLMMagics(Magics):
         return mode == "on" or getattr(self.shell, "kernel", None) is not None
 
     def _call(self, lab, opts: MagicOptions, prompt: str, on_event):
-        kwargs = opts.call_kwargs()
-        kwargs.setdefault("cache", self.settings.cache)
+        # The parser built the same CallOptions the Python API builds; hand its keywords over.
+        keywords = opts.options.replace(on_event=on_event).given()
         if opts.fallback:
-            return lab.complete(prompt, models=[*opts.models, *opts.fallback], on_event=on_event, **kwargs)
-        return lab.compare(prompt, models=opts.models, on_event=on_event, **kwargs)
+            return lab.complete(prompt, models=[*opts.models, *opts.fallback], **keywords)
+        return lab.compare(prompt, models=opts.models, **keywords)
 
     def _remember(self, run_ids) -> None:
         for run_id in run_ids:
@@ -383,7 +448,9 @@ class LLMMagics(Magics):
 
     def _cmd_models(self, args):
         self._no_args("models", args)
-        return self._engine_call(lambda lab: lab.list_models())
+        from ._display import clean_frame
+
+        return clean_frame(self._engine_call(lambda lab: lab.list_models()))
 
     def _cmd_prices(self, args):
         frame = self._engine_call(lambda lab: lab.prices.to_frame())
@@ -396,7 +463,7 @@ class LLMMagics(Magics):
         self._no_args("config", args)
         import pandas as pd
 
-        rows = [{"setting": name, "value": getattr(self.settings, name),
+        rows = [{"setting": name, "value": _shown_value(name, getattr(self.settings, name)),
                  "source": self.sources.get(name, "default")}
                 for name in self.settings.trait_names(config=True)]
         return pd.DataFrame(rows).sort_values("setting").reset_index(drop=True)
@@ -405,14 +472,11 @@ class LLMMagics(Magics):
         if len(args) > 1 or (args and not (args[0].isdigit() and int(args[0]) >= 1)):
             raise UsageError("%llm history [n]: n must be a positive whole number.")
         n = int(args[0]) if args else 10
-        from ._display import clean_text
+        from ._display import clean_frame
 
         frame = self._engine_call(lambda lab: lab.runs(limit=n))
-        frame = frame[[c for c in _HISTORY_COLUMNS if c in frame.columns]].copy()
         # model text must not drive the terminal
-        for column in frame.select_dtypes(include=["object", "string"]).columns:
-            frame[column] = frame[column].map(lambda v: v if v is None else clean_text(v))
-        return frame
+        return clean_frame(frame[[c for c in _HISTORY_COLUMNS if c in frame.columns]])
 
     def _cmd_cost(self, args):
         self._no_args("cost", args)
@@ -430,7 +494,7 @@ class LLMMagics(Magics):
         try:
             lab = self.new_lab()
         except Exception as exc:
-            raise UsageError(_one_line(exc)) from None
+            raise UsageError(error_line(exc)) from None
         return CompareWidget(lab=lab)
 
     @staticmethod
@@ -443,18 +507,7 @@ class LLMMagics(Magics):
         try:
             return fn(lab)
         except Exception as exc:  # unreachable endpoint etc.: one line for the user
-            raise UsageError(f"%llm: {_one_line(exc)}") from None
-
-
-def _is_llmlab_error(exc: BaseException) -> bool:
-    from ._errors import LLMLabError
-
-    return isinstance(exc, LLMLabError)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+            raise UsageError(f"%llm: {error_line(exc)}") from None
 
 
 # --------------------------------------------------------------------------- extension hooks

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._errors import InputError
+
 __all__ = [
     "Scorer", "score", "exact", "contains", "regex", "json_valid", "numeric", "choice",
     "judge", "by_task", "auto", "from_spec", "as_scorer",
@@ -105,7 +107,7 @@ def as_scorer(obj: Any) -> Scorer:
         return from_spec(obj)
     if callable(obj):
         return _Function(obj)
-    raise TypeError(f"not a scorer: {obj!r} (give a Scorer, a callable, a spec dict or a kind name)")
+    raise InputError(f"not a scorer: {obj!r} (give a Scorer, a callable, a spec dict or a kind name)")
 
 
 # --- built-in scorers ---------------------------------------------------------------------------
@@ -214,7 +216,7 @@ def json_valid(keys: Sequence[str] | None = None, compare: bool = False) -> Scor
 class _Numeric(Scorer):
     def __init__(self, tol: float, rel: float, which: str) -> None:
         if which not in ("first", "last"):
-            raise ValueError("numeric(which=...) must be 'first' or 'last'")
+            raise InputError("numeric(which=...) must be 'first' or 'last'")
         self.tol, self.rel, self.which = float(tol), float(rel), which
         self.name = f"numeric(tol={tol:g}{f', rel={rel:g}' if rel else ''}, {which})"
 
@@ -244,7 +246,7 @@ class _Choice(Scorer):
     def __init__(self, labels: Sequence[str]) -> None:
         labels = [str(x) for x in labels]
         if not labels:
-            raise ValueError("choice() needs at least one label")
+            raise InputError("choice() needs at least one label")
         self.labels = labels
         self._canonical = {x.casefold(): x for x in labels}
         alternatives = "|".join(re.escape(x) for x in sorted(labels, key=len, reverse=True))
@@ -274,7 +276,7 @@ def choice(labels: Sequence[str]) -> Scorer:
 class _Function(Scorer):
     def __init__(self, fn: Callable[[Any, Any], Any], name: str | None = None) -> None:
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.name: str = name or getattr(fn, "__name__", None) or type(fn).__name__
         self._raised = 0
 
     def check(self, text, expected):
@@ -317,7 +319,7 @@ class _Dispatch(Scorer):
         keys = pd.unique(self._keys(rows))
         unknown = [k for k in keys if k not in self.scorers]
         if unknown:
-            raise ValueError(f"{self.name}: no scorer for {_short(unknown, 120)} and no default= "
+            raise InputError(f"{self.name}: no scorer for {_short(unknown, 120)} and no default= "
                              "(pass default=scoring.contains() or map every key)")
 
     def score_rows(self, rows):
@@ -326,14 +328,16 @@ class _Dispatch(Scorer):
         reasons = np.empty(len(rows), dtype=object)
         for key in pd.unique(keys):
             mask = keys == key
-            scorer = self.scorers.get(key, self.default)
+            scorer = self.scorers.get(key) or self.default
+            if scorer is None:  # _validate refused unknown keys without a default before scoring
+                raise InputError(f"{self.name}: no scorer for {key!r}")
             s, why = scorer.score_rows(rows.loc[mask])
             scores[mask] = s
             reasons[mask] = [f"{scorer.name}: {w}" for w in why]
         return scores, list(reasons)
 
     def check(self, text, expected):
-        raise TypeError(f"{self.name} dispatches on row columns; use scoring.score(df, ...)")
+        raise InputError(f"{self.name} dispatches on row columns; use scoring.score(df, ...)")
 
 
 def by_task(scorers: Mapping[str, Any], default: Any = None) -> Scorer:
@@ -374,12 +378,14 @@ def from_spec(spec: Mapping[str, Any] | str) -> Scorer:
     if isinstance(spec, str):
         text = spec.strip()
         spec = json.loads(text) if text.startswith("{") else {"kind": text}
+    if not isinstance(spec, Mapping):
+        raise InputError(f"a checker spec is a dict such as {{'kind': 'exact'}} or a kind name, not {spec!r}")
     args = dict(spec)
     kind = args.pop("kind", None)
     if kind == "judge":
-        raise ValueError("a judge needs a Lab: use scoring.judge(model=..., lab=...) directly")
+        raise InputError("a judge needs a Lab: use scoring.judge(model=..., lab=...) directly")
     if kind not in _KINDS:
-        raise ValueError(f"unknown checker kind {kind!r}; known: {', '.join(_KINDS)}")
+        raise InputError(f"unknown checker kind {kind!r}; known: {', '.join(_KINDS)}")
     if kind == "regex" and isinstance(args.get("flags"), str):
         args["flags"] = _regex_flags(args["flags"])
     return _KINDS[kind](**args)
@@ -617,13 +623,13 @@ def _regex_flags(names: str) -> int:
 def _checker_specs(df: pd.DataFrame, checkers: Any) -> list[Any]:
     if checkers is None:
         if "checker" not in df.columns:
-            raise ValueError("auto() needs a 'checker' column, or checkers= (the dataset, or "
+            raise InputError("auto() needs a 'checker' column, or checkers= (the dataset, or "
                              "a {prompt_id: spec} mapping)")
         return list(df["checker"])
     if isinstance(checkers, pd.DataFrame):
         checkers = dict(zip(checkers["prompt_id"], checkers["checker"], strict=True))
     if not isinstance(checkers, Mapping):
-        raise TypeError("checkers= must be a DataFrame with prompt_id/checker, or a mapping")
+        raise InputError("checkers= must be a DataFrame with prompt_id/checker, or a mapping")
     return [checkers.get(pid) for pid in df["prompt_id"]]
 
 

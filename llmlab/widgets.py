@@ -15,14 +15,12 @@ from typing import Any
 
 import ipywidgets as w
 
+from . import charts
 from ._display import Board, Throttle, board_html, column_html, esc, table_html
+from ._loop import CANCEL_GRACE_S
+from ._validate import one_line
 
 __all__ = ["CompareWidget", "LiveColumns"]
-
-_CHARTS = (("Latency", "latency"), ("TTFT", "ttft"), ("Throughput", "throughput"),
-           ("Cost", "cost"), ("Cost vs latency", "cost_vs_latency"))
-# After Stop, give the engine this long to record the cancelled attempts before reading the log.
-_CANCEL_GRACE_S = 10.0
 
 
 class LiveColumns:
@@ -79,6 +77,8 @@ class CompareWidget:
     finished calls stay recorded in the log. ``wait()`` blocks until the table and charts are in.
     """
 
+    __module__ = "llmlab"
+
     def __init__(self, lab: Any = None, models: Sequence[str] | None = None, prompt: str = ""):
         self._lab = lab
         self.future = None
@@ -109,10 +109,10 @@ class CompareWidget:
         self.columns = w.VBox(layout=full)
         # Its own scroll box: a wide metrics table scrolls here, not at the bottom of the widget.
         self.table = w.HTML(layout=w.Layout(width="auto", overflow="auto"))
-        self.chart_outputs = {key: w.Output() for _, key in _CHARTS}
-        self.charts = w.Tab(children=[self.chart_outputs[k] for _, k in _CHARTS])
-        for i, (title, _) in enumerate(_CHARTS):
-            self.charts.set_title(i, title)
+        self.chart_outputs = {key: w.Output() for key in charts.CHARTS}
+        self.charts = w.Tab(children=list(self.chart_outputs.values()))
+        for i, key in enumerate(self.chart_outputs):
+            self.charts.set_title(i, charts.TITLES[key])
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
         self.refresh_button.on_click(lambda _: self.refresh_models())
@@ -155,7 +155,7 @@ class CompareWidget:
         try:
             names = [str(m) for m in self.lab.list_models()["model"]]
         except Exception as exc:  # an unreachable endpoint must not break the widget
-            self._set_status("error", f"could not list models: {_one_line(exc)}")
+            self._set_status("error", f"could not list models: {one_line(exc)}")
             return
         keep = [m for m in (select or self.models.value) if m in names]
         self.models.options = names
@@ -177,20 +177,20 @@ class CompareWidget:
         if not models:
             self._set_status("error", "Select at least one model.")
             return None
-        self._start_view(models)
+        board, live = self._start_view(models)
         try:
-            self.future = self.lab.submit_compare(
+            future = self.lab.submit_compare(
                 prompt, models=models, temperature=float(self.temperature.value),
-                max_tokens=int(self.max_tokens.value), cache=bool(self.cache.value),
-                on_event=self.live.on_event)
-        except Exception as exc:  # e.g. the Lab was closed: reported in the widget, not raised
-            self._set_status("error", _one_line(exc))
+                max_tokens=int(self.max_tokens.value), cache=bool(self.cache.value), on_event=live.on_event)
+        except Exception as exc:  # bad values, a closed Lab: reported in the widget, not raised
+            self._set_status("error", one_line(exc))
             self._set_running(False)
             self._finished.set()
             return None
         self._started = time.monotonic()
-        self.future.add_done_callback(self._on_done)
-        return self.future
+        self.future = future
+        future.add_done_callback(lambda done: self._on_done(done, board, live))
+        return future
 
     def stop(self) -> None:
         """Cancel in-flight calls; rows of finished calls stay in the log."""
@@ -204,18 +204,19 @@ class CompareWidget:
             raise TimeoutError("the comparison is still running")
         return self.result
 
-    def _start_view(self, models: list[str]) -> None:
+    def _start_view(self, models: list[str]) -> tuple[Board, LiveColumns]:
         self.result = None
         if self.live is not None:
             self.live.close()
-        self.board = Board(models)
-        self.live = LiveColumns(self.board)
-        self.columns.children = (self.live.box,)
+        board = self.board = Board(models)
+        live = self.live = LiveColumns(board)
+        self.columns.children = (live.box,)
         self.table.value = ""
         for out in self.chart_outputs.values():
             out.outputs = ()
         self._set_running(True)
         self._set_status("streaming", f"Running {len(models)} model(s)…")
+        return board, live
 
     def _set_running(self, running: bool) -> None:
         if running:
@@ -228,57 +229,55 @@ class CompareWidget:
         self.status.value = f'<span style="color:{colour}">{esc(message)}</span>'
 
     # -- finishing (off the engine's loop thread: charts take a moment) -----------------------
-    def _on_done(self, future) -> None:
-        threading.Thread(target=self._finish, args=(future,), name="llmlab-widget-finish",
+    def _on_done(self, future, board: Board, live: LiveColumns) -> None:
+        threading.Thread(target=self._finish, args=(future, board, live), name="llmlab-widget-finish",
                          daemon=True).start()
 
-    def _finish(self, future) -> None:
+    def _finish(self, future, board: Board, live: LiveColumns) -> None:
         try:
             if future.cancelled():
-                self._finish_cancelled(future)
+                self._finish_cancelled(future, board, live)
             elif future.exception() is not None:
-                self.board.cancel_unfinished()
-                self._set_status("error", _one_line(future.exception()))
+                board.cancel_unfinished()
+                self._set_status("error", one_line(future.exception()))
             else:
-                self.result = future.result()
-                self._show(self.result.df, self.result.summary())
+                result = self.result = future.result()
+                self._show(result.df, result.summary(), live)
                 took = time.monotonic() - self._started
-                self._set_status("done", f"Done in {took:.1f} s (run {self.result.run_id}).")
+                self._set_status("done", f"Done in {took:.1f} s (run {result.run_id}).")
         except Exception as exc:  # never leave the buttons stuck in "running"
-            self._set_status("error", f"display failed: {_one_line(exc)}")
+            self._set_status("error", f"display failed: {one_line(exc)}")
         finally:
-            self.live.flush()
+            live.flush()
             self._set_running(False)
             self._finished.set()
 
-    def _finish_cancelled(self, future) -> None:
+    def _finish_cancelled(self, future, board: Board, live: LiveColumns) -> None:
         # Cancelling marks the Future at once; the engine then records the cancelled attempts.
         finished = getattr(future, "finished", None)
         if finished is not None:
-            finished.wait(_CANCEL_GRACE_S)
-        self.board.cancel_unfinished()
-        self.live.flush()  # say it at once; the table and charts of what was recorded follow
-        self._set_status("cancelled", _stopped_message(self.board.records))
-        frame = self._logged_rows()
+            finished.wait(CANCEL_GRACE_S)
+        board.cancel_unfinished()
+        live.flush()  # say it at once; the table and charts of what was recorded follow
+        self._set_status("cancelled", _stopped_message(board.records))
+        frame = self._logged_rows(board)
         if frame is not None and len(frame):
             from ._results import summarise
 
-            self._show(frame, summarise(frame, list(self.board.columns)))
+            self._show(frame, summarise(frame, list(board.columns)), live)
 
-    def _logged_rows(self):
-        if not self.board.run_ids:
+    def _logged_rows(self, board: Board):
+        if not board.run_ids:
             return None
         import pandas as pd
 
-        return pd.concat([self.lab.runs(run_id=r) for r in self.board.run_ids], ignore_index=True)
+        return pd.concat([self.lab.runs(run_id=r) for r in board.run_ids], ignore_index=True)
 
-    def _show(self, df, summary) -> None:
-        self.live.flush()
+    def _show(self, df, summary, live: LiveColumns) -> None:
+        live.flush()
         self.table.value = table_html(summary)
-        from . import charts
-
-        for _, key in _CHARTS:
-            self.chart_outputs[key].outputs = (_figure_output(getattr(charts, key)(df)),)
+        for key, draw in charts.CHARTS.items():
+            self.chart_outputs[key].outputs = (_figure_output(draw(df)),)
 
 
 def _figure_output(fig) -> dict:
@@ -294,8 +293,3 @@ def _stopped_message(records: list[dict]) -> str:
     cut = sum(1 for r in records if r.get("error_type") == "Cancelled")
     kept = f"; {cut} cut short, kept in the log as Cancelled rows with their partial text" if cut else ""
     return f"Stopped: {done} finished call(s) recorded{kept}."
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-

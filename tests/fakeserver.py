@@ -17,7 +17,22 @@ reported cost (``reported_cost`` in the usage object, ``cost_header`` as
 ``x-litellm-response-cost``), ``served_model``, ``reasoning``, ``tool_call``, and faults:
 ``status`` (always fail), ``fail_first``/``fail_status``/``retry_after``, ``error_rate``,
 ``hang_s`` (no bytes at all), ``truncate_after`` (connection dropped mid-body), ``malformed``
-(body that is not JSON), ``context_limit`` (400 context_length_exceeded).
+(body that is not JSON), ``context_limit`` (400 context_length_exceeded), ``error_event_after``
+(a stream cut the way LiteLLM's proxy reports one: an SSE ``data: {"error": {...}}`` event after
+that many content chunks), ``unsupported_params`` (400 naming a body parameter the model rejects,
+worded like OpenAI or like LiteLLM's ``UnsupportedParamsError``), ``fail_headers`` (extra headers
+on injected failures: ``llm_provider-retry-after``, ``retry-after-ms``, ``x-ratelimit-reset-*``).
+
+Gateway-style rate limits: ``FakeServer(rate_limit=RateLimit(rpm=..., tpm=..., window_s=60))`` is a
+per-key sliding window (the key is the Authorization header): every chat answer carries
+``x-ratelimit-limit-*``, ``x-ratelimit-remaining-*`` and ``x-ratelimit-reset-*`` (requests,
+and tokens when ``tpm`` is set; reset = when the oldest counted request leaves the window, as a
+duration like ``1.25s``), and a request over the limit gets a 429 with those headers (plus
+``retry-after`` when ``retry_after=True``). Tokens are counted as prompt words + max tokens.
+
+Hostile endpoints: ``error_message`` sets what injected failures say, ``usage_patch`` odd usage
+values. ``text`` and ``served_model`` may hold lone surrogates: they go out as JSON ``"\ud800"``
+escapes. ``RequestLog.auth_sha256`` tells which key arrived without logging it.
 
 Every injected failure (``status``, ``fail_first``, ``error_rate``) carries ``Retry-After`` when
 ``retry_after`` is set. Unknown models answer 404, a wrong key 401 (echoing a key fragment, as
@@ -35,7 +50,9 @@ benchmarks use :func:`start_subprocess` to avoid that). Run standalone with
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
+import hashlib
 import itertools
 import json
 import random
@@ -52,7 +69,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeServer", "ModelSpec", "RequestLog", "split_chunks", "start_subprocess", "stop_subprocess"]
+__all__ = ["FakeServer", "ModelSpec", "RateLimit", "RequestLog", "auth_fingerprint", "split_chunks",
+           "start_subprocess", "stop_subprocess"]
 
 
 @dataclass
@@ -83,12 +101,52 @@ class ModelSpec:
     malformed: bool = False
     context_limit: int | None = None
     no_finish: bool = False  # a stream that ends cleanly ([DONE]) without a finish_reason chunk
+    error_event_after: int | None = None
+    error_event: dict | None = None  # the event's "error" object; default: LiteLLM's connection error
+    unsupported_params: tuple = ()
+    unsupported_style: str = "openai"  # or "litellm"
+    fail_headers: dict = field(default_factory=dict)
+    error_message: str | None = None  # the message of injected failures (status/fail_first/error_rate)
+    usage_patch: dict | None = None  # merged into the usage object as is (odd types, huge numbers)
 
     def __post_init__(self) -> None:
         # JSON configs (subprocess mode) deliver lists.
         self.error_statuses = tuple(self.error_statuses)
+        self.unsupported_params = tuple(self.unsupported_params)
         if self.retry_after is not None:
             self.retry_after = str(self.retry_after)
+
+
+@dataclass
+class RateLimit:
+    """A per-key sliding-window limit, like a gateway's: at most ``rpm`` requests and ``tpm``
+    tokens (prompt words + max tokens) within any ``window_s`` seconds."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    window_s: float = 60.0
+    retry_after: bool = False  # also send retry-after (whole seconds, rounded up) on a 429
+
+
+class _Window:
+    """Admitted (arrival time, tokens) of one key within the window."""
+
+    def __init__(self) -> None:
+        self.entries: collections.deque = collections.deque()
+        self.tokens = 0
+
+    def expire(self, now: float, window_s: float) -> None:
+        while self.entries and self.entries[0][0] <= now - window_s:
+            self.tokens -= self.entries.popleft()[1]
+
+    def reset_s(self, now: float, window_s: float) -> float:
+        return max(0.0, self.entries[0][0] + window_s - now) if self.entries else 0.0
+
+
+def _request_tokens(body: dict) -> int:
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    limit = limit if isinstance(limit, int) and not isinstance(limit, bool) else 0
+    return sum(len(t.split()) for t in _message_texts(body.get("messages"))) + max(limit, 0)
 
 
 @dataclass
@@ -104,6 +162,7 @@ class RequestLog:
     headers: dict = field(default_factory=dict)
     status: int | None = None
     stream: bool = False
+    auth_sha256: str | None = None  # sha256 of the Authorization header: which key came, never the key
 
 
 # Headers that carry secrets never reach the log (names compared lower-case).
@@ -114,6 +173,11 @@ _CONNECTION_ERRORS = (OSError,)  # ConnectionResetError, BrokenPipeError, socket
 
 class _Abort(Exception):
     """Drop the connection without finishing the response."""
+
+
+def auth_fingerprint(header: str | None) -> str | None:
+    """sha256 of an Authorization header value (tests compare it with the hash of an expected one)."""
+    return None if header is None else hashlib.sha256(header.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def split_chunks(text: str, chunk_words: int = 1) -> list[str]:
@@ -204,6 +268,7 @@ def _plan_answer(spec: ModelSpec, body: dict) -> _Answer:
         usage["completion_tokens_details"] = {"reasoning_tokens": len(reasoning)}
     if spec.reported_cost is not None:
         usage["cost"] = spec.reported_cost
+    usage.update(spec.usage_patch or {})
     tool_name = str(spec.tool_call.get("name", "tool")) if spec.tool_call is not None else ""
     return _Answer(reasoning, content, tool_args, finish, usage, tool_name)
 
@@ -285,6 +350,7 @@ class _Handler(BaseHTTPRequestHandler):
             model=body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None,
             body=body if isinstance(body, dict) else None,
             headers={k.lower(): v for k, v in self.headers.items() if k.lower() not in _SECRET_HEADERS},
+            auth_sha256=auth_fingerprint(self.headers.get("Authorization")),
             stream=bool(body.get("stream")) if isinstance(body, dict) else False,
         )
         fake._record(self._log)
@@ -372,12 +438,21 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_model_not_found(str(name))
         if spec.hang_s > 0 and fake._stopping.wait(spec.hang_s):
             raise _Abort  # server stopping: leave without a byte
+        self._limit_headers = fake._admit(self.headers.get("Authorization") or "", body)
+        if self._limit_headers.pop("_rejected", None):
+            msg = f"Rate limit reached for requests (fakeserver: sliding window on this key, model '{name}')"
+            return self._send_error(429, msg, headers=self._limit_headers)
         failure = fake._injected_failure(name)
         if failure is not None:
             status, why = failure
-            headers = {"Retry-After": spec.retry_after} if spec.retry_after is not None else None
-            message = f"{error_body(status)['error']['message']} (fakeserver: {why} for model '{name}')"
+            headers = {"Retry-After": spec.retry_after} if spec.retry_after is not None else {}
+            headers.update(spec.fail_headers)
+            message = spec.error_message or \
+                f"{error_body(status)['error']['message']} (fakeserver: {why} for model '{name}')"
             return self._send_error(status, message, headers=headers)
+        rejected = [p for p in spec.unsupported_params if p in body]
+        if rejected:
+            return self._send_unsupported(rejected[0], name, spec.unsupported_style)
         if spec.context_limit is not None:
             size = sum(len(t) for t in _message_texts(body.get("messages")))
             if size > spec.context_limit:
@@ -391,7 +466,20 @@ class _Handler(BaseHTTPRequestHandler):
         return self._chat_plain(spec, answer, served)
 
     def _extra_headers(self, spec: ModelSpec) -> dict:
-        return {"x-litellm-response-cost": str(spec.cost_header)} if spec.cost_header is not None else {}
+        headers = dict(getattr(self, "_limit_headers", {}))
+        if spec.cost_header is not None:
+            headers["x-litellm-response-cost"] = str(spec.cost_header)
+        return headers
+
+    def _send_unsupported(self, param: str, model: str, style: str) -> None:
+        if style == "litellm":  # LiteLLM's proxy, drop_params off
+            msg = (f"litellm.UnsupportedParamsError: openai does not support parameters: ['{param}'], for "
+                   f"model={model}. To drop these, set `litellm.drop_params=True` or for proxy:\n\n"
+                   "`litellm_settings:\n drop_params: true`\n")
+            return self._send_error(400, msg, headers=self._extra_headers(ModelSpec()))
+        msg = f"Unsupported parameter: '{param}' is not supported with this model."
+        self._send_error(400, msg, code="unsupported_parameter", param=param,
+                         headers=self._extra_headers(ModelSpec()))
 
     def _chat_plain(self, spec: ModelSpec, answer: _Answer, served: str) -> None:
         n_chunks = len(answer.reasoning) + len(answer.content) + len(answer.tool_args or [])
@@ -476,12 +564,27 @@ class _StreamWriter:
             deltas.append(({"tool_calls": [head]}, False))
             deltas += [({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}, True) for p in a.tool_args]
         answered = 0
+        if self.spec.error_event_after == 0:
+            self._error_event()
         for i, (delta, counts) in enumerate(deltas):
             self._pause(self.spec.delay_s if i == 0 else self.spec.token_delay_s)
             self._event(self._chunk(delta))
             answered += counts
             if cut is not None and answered >= cut:
                 self._cut()
+            if self.spec.error_event_after is not None and answered >= self.spec.error_event_after:
+                self._error_event()
+
+    def _error_event(self) -> None:
+        """What LiteLLM's proxy sends when its upstream stream breaks: one error event, then the
+        (cleanly terminated) end of the HTTP body, no finish_reason, no [DONE]."""
+        error = self.spec.error_event or {
+            "message": "litellm.APIConnectionError: APIConnectionError: OpenAIException - Connection error.",
+            "type": None, "param": None, "code": "500"}
+        self._event({"error": error})
+        self.pending.append(b"0\r\n\r\n")
+        self._flush()
+        raise _Abort
 
     def _chunk(self, delta: dict, finish: str | None = None) -> dict:
         chunk = {**self.base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
@@ -541,8 +644,10 @@ class FakeServer:
     """The test server: ``start()``/``stop()`` or use as a context manager."""
 
     def __init__(self, models: dict[str, ModelSpec] | None = None, port: int = 0,
-                 api_key: str | None = None, host: str = "127.0.0.1") -> None:
+                 api_key: str | None = None, host: str = "127.0.0.1", rate_limit: RateLimit | None = None) -> None:
         self.api_key = api_key
+        self.rate_limit = rate_limit
+        self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()
         self._states = {name: _ModelState(spec) for name, spec in (models or {}).items()}
         self._log: list[RequestLog] = []
@@ -596,6 +701,7 @@ class FakeServer:
     def reset(self) -> None:
         with self._lock:
             self._log.clear()
+            self._windows.clear()
             self._states = {name: _ModelState(st.spec) for name, st in self._states.items()}
 
     def set_model(self, name: str, spec: ModelSpec) -> None:
@@ -624,6 +730,35 @@ class FakeServer:
         if seconds > 0 and self._stopping.wait(seconds):
             raise _Abort
 
+    def _admit(self, key: str, body: dict) -> dict:
+        """Count a request against its key's window: the x-ratelimit-* headers to send, and
+        ``_rejected`` when it is over the limit (not counted then)."""
+        limit = self.rate_limit
+        if limit is None:
+            return {}
+        now, tokens = time.monotonic(), _request_tokens(body)
+        with self._lock:
+            window = self._windows.setdefault(key, _Window())
+            window.expire(now, limit.window_s)
+            over = (limit.rpm is not None and len(window.entries) >= limit.rpm) or \
+                (limit.tpm is not None and window.entries and window.tokens + tokens > limit.tpm)
+            if not over:
+                window.entries.append((now, tokens))
+                window.tokens += tokens
+            reset = f"{window.reset_s(now, limit.window_s):.3f}s"
+            headers: dict[str, Any] = {}
+            if limit.rpm is not None:
+                headers.update({"x-ratelimit-limit-requests": str(limit.rpm), "x-ratelimit-reset-requests": reset,
+                                "x-ratelimit-remaining-requests": str(max(0, limit.rpm - len(window.entries)))})
+            if limit.tpm is not None:
+                headers.update({"x-ratelimit-limit-tokens": str(limit.tpm), "x-ratelimit-reset-tokens": reset,
+                                "x-ratelimit-remaining-tokens": str(max(0, limit.tpm - window.tokens))})
+            if over:
+                headers["_rejected"] = True
+                if limit.retry_after:
+                    headers["retry-after"] = str(max(1, -int(-window.reset_s(now, limit.window_s) // 1)))
+        return headers
+
     def _injected_failure(self, name: str) -> tuple[int, str] | None:
         """(status, reason) if this request must fail; advances the model's counters."""
         with self._lock:
@@ -650,7 +785,7 @@ class FakeServer:
 # --- separate-process mode -------------------------------------------------------------------
 
 def start_subprocess(models: dict[str, dict], port: int = 0, api_key: str | None = None,
-                     timeout: float = 10.0) -> tuple[subprocess.Popen, str]:
+                     timeout: float = 10.0, rate_limit: dict | None = None) -> tuple[subprocess.Popen, str]:
     """Run a FakeServer in its own process (no shared GIL); returns (process, base_url).
 
     Stop it with :func:`stop_subprocess` (or ``proc.terminate(); proc.wait()``).
@@ -658,6 +793,8 @@ def start_subprocess(models: dict[str, dict], port: int = 0, api_key: str | None
     cmd = [sys.executable, __file__, "--port", str(port), "--config", json.dumps(models)]
     if api_key is not None:
         cmd += ["--api-key", api_key]
+    if rate_limit is not None:
+        cmd += ["--rate-limit", json.dumps(rate_limit)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     ready, _, _ = select.select([proc.stdout], [], [], timeout)
     line = proc.stdout.readline() if ready else ""
@@ -685,12 +822,14 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--config", default="{}", help="JSON object {model name: ModelSpec fields}")
     parser.add_argument("--api-key", default=None)
+    parser.add_argument("--rate-limit", default=None, help="JSON object of RateLimit fields")
     args = parser.parse_args(argv)
     models = {name: ModelSpec(**fields) for name, fields in json.loads(args.config).items()}
+    rate_limit = RateLimit(**json.loads(args.rate_limit)) if args.rate_limit else None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    with FakeServer(models, port=args.port, api_key=args.api_key, host=args.host) as srv:
+    with FakeServer(models, port=args.port, api_key=args.api_key, host=args.host, rate_limit=rate_limit) as srv:
         print(f"READY {srv.base_url}", flush=True)
         while not stop.wait(0.2):
             pass

@@ -164,5 +164,5 @@ def test_cost_of_cache_replays_is_zero_not_unknown():
 
     df = pd.DataFrame({"requested_model": ["m", "m"], "cost_usd": [0.002, 0.002], "cached": [True, True],
                        "status": ["ok", "ok"], "prompt_tokens": [10.0, 10.0], "completion_tokens": [5.0, 5.0]})
-    assert charts._cost_table(df)[0]["total"] == 0.0
+    assert charts._cost_table(df)[0]["cost_usd"] == 0.0
     assert session_costs([df]).set_index("model").loc["m", "cost_usd"] == 0.0

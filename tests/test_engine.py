@@ -13,6 +13,9 @@ from fakeserver import FakeServer, ModelSpec
 from llmlab import InputError, Lab, PriceWarning
 from llmlab._record import COLUMNS
 
+# The fake models have no price on purpose; the warning itself is tested where it matters.
+pytestmark = pytest.mark.filterwarnings("ignore::llmlab.PriceWarning")
+
 
 @pytest.fixture
 def server():
@@ -196,8 +199,9 @@ def test_one_model_failing_never_hides_others(lab):
     (lambda lab: lab.compare("Hi", models=["fast"], max_tokens=0), "max_tokens"),
     (lambda lab: lab.compare("Hi", models=["fast"], temperature="hot"), "temperature"),
     (lambda lab: lab.compare("Hi", models=["fast"], n=0), "n must"),
-    (lambda lab: lab.compare("Hi", models=["fast"], model="x"), "'model' cannot"),
-    (lambda lab: lab.compare("Hi", models=["fast"], weird=object()), "JSON"),
+    (lambda lab: lab.compare("Hi", models=["fast"], model="x"), "unknown keyword 'model'. Did you mean 'models'"),
+    (lambda lab: lab.compare("Hi", models=["fast"], extra_body={"model": "x"}), "'model' cannot be sent"),
+    (lambda lab: lab.compare("Hi", models=["fast"], extra_body={"weird": object()}), "JSON"),
     (lambda lab: lab.sweep([], models=["fast"]), "no prompts"),
     (lambda lab: lab.sweep(pd.DataFrame({"text": ["a"]}), models=["fast"]), "'prompt'"),
     (lambda lab: lab.sweep(pd.DataFrame({"prompt": ["a", "b"], "prompt_id": ["x", "x"]}), models=["fast"]), "twice"),
@@ -301,7 +305,7 @@ def test_bad_messages_timeouts_and_foreign_options_are_input_errors(lab, server)
         lab.compare([{"role": "user", "content": {"a set"}}], models=["fast"])
     with pytest.raises(InputError, match="Timeouts.total"):
         lab.compare("Hi", models=["fast"], timeout=Timeouts(total=-1))
-    with pytest.raises(InputError, match="'n' cannot"):
+    with pytest.raises(InputError, match="unknown keyword 'n'"):
         lab.complete("Hi", models=["fast"], n=2)
     assert server.requests == []
 

@@ -1,7 +1,8 @@
 """The embedded local endpoint (llmlab.local), `llmlab serve/demo` and the HTML report.
 
 Fast tests check the error paths and helpers without models; ``slow`` ones run the real
-bundled models (SmolLM2-135M-Instruct, Gemma 3 270M base) on CPU through one session server.
+bundled models (SmolLM2-135M-Instruct, Gemma 3 270M base, Qwen2.5-Coder-0.5B-Instruct) on CPU
+through one session server.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from llmlab.local import LocalServerError, bundled_models, model_cache_dir, star
 from llmlab.local._server import pid_alive
 
 needs_llama = pytest.mark.skipif(not local_endpoint_available(),
-                                 reason='needs pip install "llmlab[local]"')
+                                 reason='needs the [local] extra (./dev setup)')
 PROMPT = "Name three colors."
 
 
@@ -65,10 +66,13 @@ def test_import_does_not_load_llama_cpp():
 
 def test_bundled_models_describe_base_and_instruct():
     models = {m.alias: m for m in bundled_models()}
-    assert list(models) == ["smollm2-135m", "gemma-3-270m"]
+    assert list(models) == ["smollm2-135m", "gemma-3-270m", "qwen2.5-coder-0.5b"]
     assert models["smollm2-135m"].instruct and models["smollm2-135m"].chat_format == "chatml"
     gemma = models["gemma-3-270m"]
     assert not gemma.instruct and "base model" in gemma.description.lower()
+    qwen = models["qwen2.5-coder-0.5b"]
+    assert qwen.instruct and qwen.chat_format is None   # the GGUF's own ChatML template
+    assert "strong" in qwen.description
 
 
 def test_model_cache_ignores_per_test_home(monkeypatch, tmp_path):
@@ -113,7 +117,7 @@ def test_llama_cpp_missing_names_the_fix():
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "not installed" in out.stdout
-    assert 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install "llmlab[local]"' in out.stdout
+    assert 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -e ".[local]"' in out.stdout
 
 
 @needs_llama
@@ -193,7 +197,7 @@ def test_both_models_answer_through_the_openai_sdk(local_server):
 
     client = openai.OpenAI(base_url=local_server.base_url, api_key="unused")
     messages = [{"role": "user", "content": PROMPT}]
-    for model in ("smollm2-135m", "gemma-3-270m"):
+    for model in ("smollm2-135m", "gemma-3-270m", "qwen2.5-coder-0.5b"):
         reply = client.chat.completions.create(model=model, messages=messages, max_tokens=12,
                                                temperature=0)
         assert reply.model == model and reply.choices[0].message.content.strip()
@@ -280,10 +284,66 @@ def test_demo_writes_report_and_stops_its_server(tmp_path, capsys):
     import pandas as pd
 
     runs = pd.read_csv(out / "runs.csv")
-    assert len(runs) == 4 and (runs["status"] == "ok").all()
+    assert len(runs) == 6 and (runs["status"] == "ok").all()   # 2 prompts × 3 bundled models
     page = (out / "report.html").read_text()
     assert "data:image/png;base64," in page and "gemma-3-270m" in page
     # free local models: a what-if price note instead of two empty $0 cost charts
     assert "what-if" in page and not (out / "cost.png").exists()
     assert "smollm2-135m" in capsys.readouterr().out
     assert set(_processes_mentioning(ours)) <= before  # the demo's own server is gone
+
+
+def _token_count(server, model: str, text: str) -> int:
+    import urllib.request
+
+    request = urllib.request.Request(
+        server.base_url.removesuffix("/v1") + "/extras/tokenize",
+        data=json.dumps({"input": text, "model": model}).encode(),
+        headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return len(json.loads(response.read())["tokens"])
+
+
+@pytest.mark.slow
+def test_qwen_prompt_is_rendered_with_its_chatml_template(local_server):
+    """The server's raw prompt, checked by its token count (special tokens count one each)."""
+    import openai
+
+    model = "qwen2.5-coder-0.5b"
+    client = openai.OpenAI(base_url=local_server.base_url, api_key="unused")
+    default_system = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+    question = "What is 17 + 25? Answer with the number only."
+    cases = [([{"role": "system", "content": "Be terse."}, {"role": "user", "content": question}],
+              "Be terse."),
+             ([{"role": "user", "content": question}], default_system)]
+    for messages, system in cases:
+        reply = client.chat.completions.create(model=model, messages=messages, max_tokens=8,
+                                               temperature=0)
+        raw = (f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n"
+               "<|im_start|>assistant\n")
+        empty_system = raw.replace(system, "")            # llama-cpp-python's own "chatml"
+        no_system = raw[raw.index("<|im_start|>user"):]
+        assert reply.usage.prompt_tokens == _token_count(local_server, model, raw)
+        assert reply.usage.prompt_tokens not in {_token_count(local_server, model, t)
+                                                 for t in (empty_system, no_system)}
+        answer = reply.choices[0].message.content
+        assert answer.strip().rstrip(".") == "42" and "<|im" not in answer
+        assert reply.choices[0].finish_reason == "stop"   # stopped at <|im_end|>, not the limit
+
+
+@pytest.mark.slow
+def test_qwen_is_clearly_stronger_on_the_graded_set(local_server, tmp_path):
+    """A real quality gap between the weak and strong bundled models; bench/bench_local_quality.py
+    measures all three on more prompts (gemma, a rambling base model, is left to it: slow here)."""
+    from llmlab import Lab, datasets, scoring
+
+    prompts = datasets.load("graded").head(24)          # every task × difficulty twice
+    models = ["smollm2-135m", "qwen2.5-coder-0.5b"]
+    with Lab(base_url=local_server.base_url, db=tmp_path / "runs.sqlite", quiet=True) as lab:
+        res = lab.sweep(prompts, models=models, max_tokens=16, temperature=0, concurrency=1,
+                        progress=False)
+    runs = scoring.auto(res.df, checkers=prompts)
+    accuracy = runs.groupby("requested_model")["score"].mean()
+    assert (runs["status"] == "ok").all()
+    assert accuracy["qwen2.5-coder-0.5b"] >= 0.5, accuracy
+    assert accuracy["qwen2.5-coder-0.5b"] >= accuracy["smollm2-135m"] + 0.25, accuracy

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from llmlab._magic_options import MagicOptions, OptionError, interpolate, parse_options, placeholders
+from llmlab._options import CallOptions
 
 # --------------------------------------------------------------------------- good lines
 
@@ -23,18 +24,23 @@ GOOD = [
     ("model=a n=1000", dict(n=1000)),
     ("model=a fallback=b,c", dict(models=["a"], fallback=["b", "c"])),
     ("model=openrouter/openai/gpt-4o-mini:free", dict(models=["openrouter/openai/gpt-4o-mini:free"])),
-    ("model=a reasoning_effort=high", dict(extra={"reasoning_effort": "high"})),
-    ("model=a seed=42 min_p=0.05", dict(extra={"seed": 42, "min_p": 0.05})),
-    ("model=a top_k=40", dict(extra={"top_k": 40})),  # a real parameter, not a typo of top_p
-    ("model=a stop=END,STOP", dict(extra={"stop": ["END", "STOP"]})),
-    ("model=a stop='a,b'", dict(extra={"stop": "a,b"})),  # quoted: literal text
-    ("model=a logprobs=true", dict(extra={"logprobs": True})),
-    ("model=a user=null", dict(extra={"user": None})),
-    ("model=a seed='42'", dict(extra={"seed": "42"})),  # quoted: stays a string
+    ("model=a reasoning_effort=high", dict(reasoning_effort="high")),
+    ("model=a seed=42 body.min_p=0.05", dict(seed=42, extra_body={"min_p": 0.05})),
+    ("model=a body.top_k=40", dict(extra_body={"top_k": 40})),  # not an OpenAI parameter: explicit body key
+    ("model=a body.repetition_penalty=1.1 body.x-y='a,b'",
+     dict(extra_body={"repetition_penalty": 1.1, "x-y": "a,b"})),
+    ("model=a body.ids=1,2 body.flags=true,null", dict(extra_body={"ids": [1, 2], "flags": [True, None]})),
+    ("model=a stop=END,STOP", dict(stop=["END", "STOP"])),
+    ("model=a stop='a,b'", dict(stop="a,b")),  # quoted: literal text
+    ("model=a logprobs=true", dict(logprobs=True)),
+    ("model=a user=null", dict(user=None)),  # null: not sent
+    ("model=a seed='42'", dict(seed=42)),  # seed is a whole number, quoted or not
     ("model=a response_format='{\"type\": \"json_object\"}'",
-     dict(extra={"response_format": {"type": "json_object"}})),
-    ("model=a stop='[\"\\n\", \"END\"]'", dict(extra={"stop": ["\n", "END"]})),
-    ("model=a logit_bias={}", dict(extra={"logit_bias": {}})),
+     dict(response_format={"type": "json_object"})),
+    ("model=a stop='[\"\\n\", \"END\"]'", dict(stop=["\n", "END"])),
+    ("model=a logit_bias={}", dict(logit_bias={})),
+    ("model=a timeout=30 retries=0", dict(timeout=30.0, retries=0)),
+    ("model=a max_completion_tokens=64 tool_choice=auto", dict(max_completion_tokens=64, tool_choice="auto")),
     ("model=a system=\"has = sign and #hash\"", dict(system="has = sign and #hash")),
     ("  model=a   out=_x1  ", dict(out="_x1")),
     ("model=a max_tokens=+5", dict(max_tokens=5)),
@@ -45,9 +51,10 @@ GOOD = [
 @pytest.mark.parametrize("line, expected", GOOD, ids=[g[0] for g in GOOD])
 def test_good_lines(line, expected):
     opts = parse_options(line)
-    assert isinstance(opts, MagicOptions)
+    assert isinstance(opts, MagicOptions) and isinstance(opts.options, CallOptions)
     for key, value in expected.items():
-        assert getattr(opts, key) == value, key
+        owner = opts if key in ("models", "fallback", "out") else opts.options
+        assert getattr(owner, key) == value, key
 
 
 def test_defaults_fill_missing_model():
@@ -57,10 +64,14 @@ def test_defaults_fill_missing_model():
     assert parse_options("", known_defaults={"model": ["x"]}).models == ["x"]
 
 
-def test_call_kwargs_drop_unset_and_carry_extras():
-    opts = parse_options("model=a temperature=0 top_p=0.5 n=2 seed=7")
-    assert opts.call_kwargs() == {"temperature": 0.0, "top_p": 0.5, "n": 2, "seed": 7}
-    assert parse_options("model=a").call_kwargs() == {}
+def test_the_line_builds_the_same_options_as_the_python_api():
+    opts = parse_options("model=a temperature=0 top_p=0.5 n=2 seed=7 body.top_k=3")
+    given = opts.options.given()
+    assert given == {"temperature": 0.0, "top_p": 0.5, "n": 2, "seed": 7, "extra_body": {"top_k": 3}}
+    assert CallOptions(**given) == opts.options  # the keywords lab.compare receives
+    assert opts.options.request_body(512) == {"max_tokens": 512, "temperature": 0.0, "top_p": 0.5, "seed": 7,
+                                              "top_k": 3}
+    assert parse_options("model=a").options.given() == {}
 
 
 # --------------------------------------------------------------------------- malformed lines
@@ -77,17 +88,31 @@ BAD = [
     ("model=a model=b", ["'model'", "given twice"]),
     ("model=a seed=1 seed=2", ["'seed'", "given twice"]),
     ("model='a b'", ["whitespace"]),
-    ("model=a temperature=3", ["temperature=3", "out of range", "0–2"]),
-    ("model=a temperature=-0.1", ["out of range"]),
+    ("model=a temperature=3", ["temperature must be a number from 0 to 2", "3.0"]),
+    ("model=a temperature=-0.1", ["from 0 to 2"]),
     ("model=a temperature=hot", ["temperature must be a number", "'hot'"]),
     ("model=a temperature=nan", ["must be a number"]),
     ("model=a temperature=0,1", ["takes one number"]),
-    ("model=a top_p=1.5", ["top_p=1.5", "out of range", "0–1"]),
-    ("model=a max_tokens=0", ["max_tokens=0", "out of range"]),
-    ("model=a max_tokens=-5", ["out of range"]),
+    ("model=a top_p=1.5", ["top_p must be a number from 0 to 1", "1.5"]),
+    ("model=a max_tokens=0", ["max_tokens must be a whole number from 1 to 2,000,000", "not 0"]),
+    ("model=a max_tokens=-5", ["from 1 to"]),
+    ("model=a max_tokens=100000000000000000000000", ["max_tokens must be a whole number from 1 to 2,000,000"]),
+    ("model=a max_completion_tokens=10000000", ["from 1 to 2,000,000"]),
+    ("model=a seed=1.5", ["seed must be a whole number"]),
+    ("model=a logprobs=yes", ["logprobs must be true or false"]),
+    ("model=a response_format=json", ["response_format must be a dict"]),
+    ("model=a system_prompt='Be terse.'", ["unknown option 'system_prompt'", "body.system_prompt="]),
+    ("model=a output=res", ["unknown option 'output'", "body.output="]),
+    ("model=a top_k=40", ["unknown option 'top_k'", "body.top_k=VALUE"]),
+    ("model=a body.=1", ["not a valid identifier"]),
+    ("model=a body.model=x", ["'model' cannot be sent through extra_body"]),
+    ("model=a body.temperature=1", ["'temperature' is a named parameter"]),
+    ("model=a body.k=1 body.k=2", ["'body.k'", "given twice"]),
+    ("model=a timeout=0", ["timeout must be"]),
+    ("model=a retries=-1", ["retries must be a whole number from 0 to 100"]),
     ("model=a max_tokens=1.5", ["whole number"]),
-    ("model=a n=0", ["n=0", "out of range", "1–1000"]),
-    ("model=a n=1001", ["out of range"]),
+    ("model=a n=0", ["n must be a whole number from 1 to 1,000", "not 0"]),
+    ("model=a n=1001", ["from 1 to 1,000"]),
     ("model=a n=abc", ["n must be a whole number"]),
     ("model=a stream=maybe", ["stream must be true or false"]),
     ("model=a cache=2", ["cache must be true or false"]),
@@ -144,8 +169,10 @@ def test_hint_only_for_near_misses():
     with pytest.raises(OptionError) as info:
         parse_options("model=a temprature=0")
     assert "Did you mean" in str(info.value)
-    # A far-off key is an endpoint parameter, sent as-is.
-    assert parse_options("model=a repetition_penalty=1.1").extra == {"repetition_penalty": 1.1}
+    # A far-off key is still refused (a typo must never be sent and paid for), with the way to
+    # send it on purpose.
+    with pytest.raises(OptionError, match=r"unknown option 'repetition_penalty'\. Only .* body\.repetition_penalty="):
+        parse_options("model=a repetition_penalty=1.1")
 
 
 # --------------------------------------------------------------------------- interpolation

@@ -9,6 +9,9 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from llmlab.magics import LLMMagics, load_ipython_extension, unload_ipython_extension
 
+# The fake models have no price on purpose; the warning itself is tested where it matters.
+pytestmark = pytest.mark.filterwarnings("ignore::llmlab.PriceWarning")
+
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
@@ -404,12 +407,18 @@ def test_history_shows_control_characters_instead_of_running_them(shell, llm, se
     assert "\x1b" not in text and "\\x1b" in frame["response_text"].iloc[0]
 
 
-@pytest.mark.parametrize("line", ["model=a timeout=5", "model=a retries=2", "model=a retry_policy=3",
-                                  "model=a concurrency=4"])
+@pytest.mark.parametrize("line", ["model=a retry_policy=3", "model=a concurrency=4", "model=a on_event=x",
+                                  "model=a extra_body={}"])
 def test_engine_arguments_are_not_forwarded_from_the_line(shell, llm, server, line):
     with pytest.raises(UsageError, match="can't be set on the %%llm line"):
         shell.run_cell_magic("llm", line, "hi")
     assert chat_requests(server) == []
+
+
+def test_timeout_and_retries_on_the_line_are_engine_settings_not_body_keys(shell, llm, server):
+    shell.run_cell_magic("llm", "model=a timeout=5 retries=0 cache=false", "hi")
+    (request,) = chat_requests(server)
+    assert "timeout" not in request.body and "retries" not in request.body
 
 
 def test_placeholder_whose_property_or_str_raises_is_one_line(shell, llm, server):

@@ -22,7 +22,8 @@ from fakeserver import FakeServer, ModelSpec
 
 import llmlab._resilience as resilience
 from llmlab import Lab, RetryPolicy, Timeouts
-from llmlab._call import Redactor, parse_retry_after
+from llmlab._call import Redactor
+from llmlab._headers import parse_retry_after
 from llmlab._resilience import RateLimiter
 
 pytestmark = pytest.mark.filterwarnings("ignore::llmlab.PriceWarning")
@@ -155,7 +156,7 @@ def test_rate_limiter_tpm_estimate_then_correction(monkeypatch):
     # One request larger than the whole budget does not wait forever.
     clock.now += 3600
     assert RateLimiter(tpm=600).reserve(10_000) == 0.0
-    assert not RateLimiter().active and RateLimiter(rpm=1).active
+    assert not RateLimiter(adaptive=False).active and RateLimiter(rpm=1, adaptive=False).active
 
 
 def test_redactor_removes_key_and_echoed_fragments():
@@ -163,7 +164,7 @@ def test_redactor_removes_key_and_echoed_fragments():
     redact = Redactor([key])
     for text in (f"bad key {key}", f"Incorrect API key provided: {key[:3]}***{key[-4:]}.",
                  f"prefix {key[:8]} only", f"suffix {key[-8:]} only"):
-        out = redact(text)
+        out = redact.message(text)
         assert key[:8] not in out and key[-8:] not in out and "***" not in out, out
     assert redact("nothing secret here") == "nothing secret here"
 
@@ -238,7 +239,7 @@ def test_runner_honours_a_per_job_retry_policy(serve, make_lab):
 
     async def run(policy):
         job = Job(prompt_id="p", prompt="hi", messages=[{"role": "user", "content": "hi"}], models=["m"],
-                  body={"max_tokens": 8}, stream=False, use_cache=False, retry=policy)
+                  bodies={"m": {"max_tokens": 8}}, stream=False, use_cache=False, retry=policy)
         async with lab._session() as context:
             return await Runner(context, "run-per-job").run([job], concurrency=1)
 

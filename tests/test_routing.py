@@ -34,7 +34,9 @@ def _runs(cells=CELLS) -> pd.DataFrame:
         rows.append({"id": i + 1, "prompt_id": pid, "task": TASKS[pid], "prompt": "x" * (10 * int(pid[1])),
                      "expected": "secret", "requested_model": model, "repeat": 0, "attempt": 1,
                      "status": status, "score": score, "cost_usd": cost, "latency_s": lat,
-                     "prompt_tokens": 100.0, "completion_tokens": 10.0, "response_text": text,
+                     # a failed call that generated nothing records no tokens (as _call.py does)
+                     "prompt_tokens": 100.0 if status == "ok" else np.nan,
+                     "completion_tokens": 10.0 if status == "ok" else np.nan, "response_text": text,
                      "router_score": FEATURE[pid], "cached": False})
     return pd.DataFrame(rows)
 
@@ -167,15 +169,21 @@ def test_prompts_missing_a_needed_model_are_dropped_and_counted():
         rep = routing.evaluate(runs, [routing.Always("A"), routing.Always("B")], n_boot=0)
     assert rep.dropped_prompts == 1 and rep.n_prompts == 3
     assert "1 dropped" in repr(rep)
-    # a policy that needs only A keeps all four prompts
+    assert rep.dropped_by_model == {"A": 0, "B": 1}
+    # the sample belongs to the models, not to the policies: Always("A") alone sees the same 3
+    # prompts; models=["A"] is how to keep all four
+    with pytest.warns(RuntimeWarning):
+        assert routing.evaluate(runs, [routing.Always("A")], n_boot=0).n_prompts == 3
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert routing.evaluate(runs, [routing.Always("A")], n_boot=0).n_prompts == 4
+        assert routing.evaluate(runs, [routing.Always("A")], models=["A"], n_boot=0).n_prompts == 4
 
 
 def test_unknown_model_and_unscored_runs_are_errors():
-    with pytest.raises(ValueError, match="no rows for model"):
+    with pytest.raises(ValueError, match="'C' is not in the matrix"):
         _eval([routing.Always("C")])
+    with pytest.raises(ValueError, match="no rows for model"):
+        _eval([routing.Always("A")], models=["A", "C"])
     with pytest.raises(ValueError, match="score them first"):
         routing.evaluate(_runs().drop(columns="score"), [routing.Always("A")])
 

@@ -26,7 +26,8 @@ def test_base_url_precedence(monkeypatch, tmp_path):
 def test_dotenv_supplies_url_and_key_name(tmp_path):
     (tmp_path / ".env").write_text(f"# comment\nLLMLAB_BASE_URL=http://dotenv:9/v1\nexport LLMLAB_API_KEY='{SECRET}'\n")
     endpoint = resolve_endpoint()
-    assert endpoint == llmlab._config.Endpoint("http://dotenv:9/v1", "LLMLAB_API_KEY")
+    # The endpoint came from ./.env: its key is read from that same file only.
+    assert endpoint == llmlab._config.Endpoint("http://dotenv:9/v1", "LLMLAB_API_KEY", key_from_dotenv=True)
     assert SECRET not in repr(endpoint)
 
 
@@ -63,7 +64,7 @@ def test_no_endpoint_and_no_local_engine_names_the_settings(monkeypatch):
     with pytest.raises(ConfigError) as info:
         lab.compare("Hi", models=["m"])
     message = str(info.value)
-    assert "LLMLAB_BASE_URL" in message and "base_url" in message and "llmlab[local]" in message
+    assert "LLMLAB_BASE_URL" in message and "base_url" in message and 'pip install -e ".[local]"' in message
     assert "\n" not in message
 
 

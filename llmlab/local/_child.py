@@ -26,6 +26,7 @@ import shutil
 import sys
 import threading
 import time
+from typing import Any
 
 ERROR_PREFIX = "llmlab-child: error: "
 
@@ -48,7 +49,7 @@ def _watch_parent(parent_pid: int, scratch_dir: str | None) -> None:
     threading.Thread(target=loop, name="llmlab-parent-watchdog", daemon=True).start()
 
 
-def _keep_loaded_proxy(base, fail):
+def _keep_loaded_proxy(base: Any, fail: Any) -> Any:
     class KeepLoadedProxy(base):
         """All models resident; requests pick one without closing the others."""
 
@@ -183,11 +184,12 @@ def _build_app(config: dict, keep_loaded: bool):
         from llama_cpp.server.settings import ConfigFileSettings, ServerSettings
     except ImportError as exc:
         _fail(f"llama-cpp-python with its server extra is not importable ({exc}); install it with "
-              'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install "llmlab[local]"')
+              'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -e ".[local]" in the llmlab checkout')
     _register_instruction_format(chat_format)
     settings = ConfigFileSettings.model_validate(config)
     if keep_loaded:
-        server_app.LlamaProxy = _keep_loaded_proxy(server_app.LlamaProxy, _fail)
+        # patched by name: upstream swaps models per request (see the module docstring)
+        setattr(server_app, "LlamaProxy", _keep_loaded_proxy(server_app.LlamaProxy, _fail))  # noqa: B010
     try:
         app = server_app.create_app(server_settings=ServerSettings.model_validate(settings),
                                     model_settings=settings.models)

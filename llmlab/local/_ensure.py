@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .._config import llmlab_home
 from .._errors import LocalServerError
+from .._files import private_dir, write_private
 from ._models import bundled_models
 from ._server import LocalServer, pid_alive, probe, start
 
@@ -49,13 +50,13 @@ def _read_record(path: Path) -> dict | None:
 
 def write_record(server: LocalServer, path: Path | None = None) -> Path:
     path = path or record_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     record = {"pid": server.pid, "port": server.port, "base_url": server.base_url,
               "models": server.models, "owner_pid": os.getpid(),
               "log_path": str(server.log_path) if server.log_path else None,
               "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    write_private(tmp, json.dumps(record, indent=2))
     os.replace(tmp, path)
     return path
 
@@ -71,13 +72,13 @@ def forget_record(server: LocalServer, path: Path) -> None:
 @contextlib.contextmanager
 def _file_lock(path: Path):
     # Two notebooks starting at once must end up sharing one server, not racing to start two.
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     try:
         import fcntl
     except ImportError:  # Windows: no lock; worst case two servers start
         yield
         return
-    with open(path, "a") as fh:
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -116,7 +117,7 @@ def _env_port() -> int | None:
 
 
 def ensure_running(quiet: bool = False) -> LocalServer:
-    """The embedded endpoint with both bundled models: reuse the recorded one, else start one.
+    """The embedded endpoint with every bundled model: reuse the recorded one, else start one.
 
     A started server is recorded under ``$LLMLAB_HOME`` and stopped when this process exits; a
     reused one is left to the process that started it.

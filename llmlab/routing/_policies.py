@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import scoring
-from ._routing_matrix import Matrix
+from .. import scoring
+from .._errors import InputError
+from ._matrix import Matrix
 
 __all__ = ["Policy", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "Random",
            "Oracle", "on_row"]
@@ -73,7 +74,7 @@ class TaskMap(Policy):
         if picked.isna().any():
             if self.default is None:
                 unmapped = sorted(map(str, pd.unique(tasks[picked.isna()])))
-                raise ValueError(f"{self.name}: no model for task(s) {', '.join(unmapped)} "
+                raise InputError(f"{self.name}: no model for task(s) {', '.join(unmapped)} "
                                  "and no default=")
             picked = picked.fillna(mx.index(self.default))
         return picked.to_numpy(dtype=np.int64)[:, None]
@@ -87,7 +88,7 @@ class Fallback(Policy):
 
     def __init__(self, models: Sequence[str], name: str | None = None) -> None:
         if not models:
-            raise ValueError("Fallback needs at least one model")
+            raise InputError("Fallback needs at least one model")
         self.models = list(models)
         self.name = name or f"fallback({' → '.join(self.models)})"
 
@@ -125,7 +126,7 @@ class Cascade(Policy):
     def __init__(self, models: Sequence[str], accept: Any, accept_at: float = 0.5,
                  name: str | None = None) -> None:
         if len(models) < 2:
-            raise ValueError("Cascade needs at least two models (cheap first)")
+            raise InputError("Cascade needs at least two models (cheap first)")
         self.models, self.accept_at = list(models), accept_at
         self._accept = _answer_test(accept)
         self.uses_labels = isinstance(accept, _RowPredicate)
@@ -157,20 +158,20 @@ def _answer_test(accept: Any) -> tuple[str, Callable]:
     if isinstance(accept, (scoring.Scorer, Mapping)) or isinstance(accept, str):
         scorer = scoring.as_scorer(accept)
         if scorer.uses_expected:
-            raise ValueError(
+            raise InputError(
                 f"Cascade accept={scorer.name} needs the expected answer, which a router never "
                 "has; use a check of the answer alone (json_valid(), regex(pattern), a function "
                 "of the text) or, deliberately, routing.on_row(predicate)")
         return "text", lambda text: scorer.check(text, None)[0]
     if callable(accept):
         if not scoring._accepts_one_argument(accept):
-            raise ValueError("Cascade accept= functions get the answer text only: f(text) -> bool "
+            raise InputError("Cascade accept= functions get the answer text only: f(text) -> bool "
                              "(wrap a row predicate in routing.on_row)")
         return "text", accept
-    raise TypeError(f"accept= must be a scorer, a function of the answer or on_row(...), not {accept!r}")
+    raise InputError(f"accept= must be a scorer, a function of the answer or on_row(...), not {accept!r}")
 
 
-def _apply(fn: Callable, items: Sequence[Any], label: str) -> list[Any]:
+def _apply(fn: Callable, items: Sequence[Any] | np.ndarray, label: str) -> list[Any]:
     out, failures = [], 0
     for item in items:
         try:
@@ -205,8 +206,21 @@ class Threshold(Policy):
     def __init__(self, feature: Any, threshold: float, weak: str, strong: str,
                  name: str | None = None) -> None:
         self.feature, self.threshold, self.weak, self.strong = feature, threshold, weak, strong
-        label = feature if isinstance(feature, str) else getattr(feature, "__name__", "feature")
-        self.name = name or f"threshold({label} ≥ {threshold:g}: {weak} | {strong})"
+        self._label = feature if isinstance(feature, str) else getattr(feature, "__name__", "feature")
+        self._named = name is not None
+        self.name = name or self._default_name()
+
+    def _default_name(self) -> str:
+        return f"threshold({self._label} ≥ {self.threshold:g}: {self.weak} | {self.strong})"
+
+    def with_threshold(self, threshold: float) -> Threshold:
+        """A copy with another threshold (what :func:`routing.tune` sets)."""
+        from ._split import with_knob
+
+        twin = with_knob(self, threshold, self.name)
+        if not self._named:
+            twin.name = twin._default_name()
+        return twin
 
     def needs(self):
         return [self.weak, self.strong]
@@ -224,7 +238,7 @@ class Threshold(Policy):
             return pd.to_numeric(series.reindex(mx.prompt_ids), errors="coerce").to_numpy(float)
         if callable(f):
             return np.array([_as_float(f(r)) for r in mx.prompt_records()], dtype=float)
-        raise TypeError(f"Threshold feature must be a column name, a mapping or a function, not {f!r}")
+        raise InputError(f"Threshold feature must be a column name, a mapping or a function, not {f!r}")
 
     def route(self, mx):
         values = self.values(mx)
@@ -242,7 +256,7 @@ class Random(Policy):
     def __init__(self, p_strong: float, weak: str, strong: str, seed: int = 0,
                  name: str | None = None) -> None:
         if not 0 <= p_strong <= 1:
-            raise ValueError("p_strong must be in [0, 1]")
+            raise InputError("p_strong must be in [0, 1]")
         self.p_strong, self.weak, self.strong, self.seed = p_strong, weak, strong, seed
         self.name = name or f"random({p_strong:.0%} {strong} else {weak})"
 

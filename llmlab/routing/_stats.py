@@ -5,10 +5,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._routing_matrix import Matrix
+from .._errors import InputError
+from ._matrix import Matrix
 
-# Resample in chunks so the counts matrix stays ~32 MB whatever the number of prompts.
-_CHUNK_CELLS = 4_000_000
+# Resample in chunks of ~1.6M cells: counts stay ~13 MB, near the CPU caches (bincount scatters
+# at random into them; 4M-cell chunks measured ~40 % slower on the 2-core VM).
+_CHUNK_CELLS = 1_600_000
 
 
 @dataclass
@@ -28,7 +30,7 @@ def outcome(mx: Matrix, tried: np.ndarray) -> Outcome:
     tried = np.asarray(tried, dtype=np.int64).reshape(mx.n, -1)
     valid = tried >= 0
     if not valid[:, 0].all():
-        raise ValueError("a policy must call at least one model per prompt")
+        raise InputError("a policy must call at least one model per prompt")
     safe = np.where(valid, tried, 0)
     rows = np.arange(mx.n)[:, None]
     cost = np.where(valid, mx.cost[rows, safe], 0.0).sum(axis=1)
@@ -44,18 +46,24 @@ def bootstrap_sums(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
 
     Resamples are index matrices (percentile bootstrap, prompts drawn with replacement); each
     chunk turns its indices into per-prompt counts so one matrix product sums every column.
+    Counts and values go through the product in float32 (counts are small integers, exact;
+    sums keep ~7 significant digits, far below the resampling spread), which halves the time.
     """
     n, k = values.shape
     rng = np.random.default_rng(seed)
     out = np.empty((n_boot, k))
+    scale = np.where(np.isfinite(values), np.abs(values), 0).max(axis=0)
+    scale[scale == 0] = 1.0
+    scaled = (values / scale).astype(np.float32)     # NaN columns stay NaN (unknown prices)
     chunk = max(1, min(n_boot, _CHUNK_CELLS // max(n, 1)))
+    dtype = np.int32 if n < 2**31 else np.int64
     for start in range(0, n_boot, chunk):
         c = min(chunk, n_boot - start)
-        idx = rng.integers(0, n, size=(c, n))
-        offsets = (np.arange(c) * n)[:, None]
-        counts = np.bincount((idx + offsets).ravel(), minlength=c * n).reshape(c, n)
-        out[start:start + c] = counts.astype(float) @ values
-    return out
+        idx = rng.integers(0, n, size=(c, n), dtype=dtype)
+        idx += (np.arange(c, dtype=dtype) * n)[:, None]
+        counts = np.bincount(idx.ravel(), minlength=c * n).reshape(c, n).astype(np.float32)
+        out[start:start + c] = counts @ scaled
+    return out * scale
 
 
 def percentile_ci(samples: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ import numpy as np
 
 def plot_report(report, ax=None):
     # A standalone figure (no pyplot state): shown once in notebooks, safe from worker threads.
-    from .charts import _axes as figure_and_axes
+    from ..charts import _axes as figure_and_axes
 
     fig, ax = figure_and_axes(ax, figsize=(10, 5.5))
     _single_models(ax, report.models)

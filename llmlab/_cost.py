@@ -1,0 +1,154 @@
+"""The one cost rule, used by ``Result.summary()``, the charts, ``%llm cost``, the widget's
+table and live footers, and the demo report.
+
+- **Spend** is the sum of ``cost_usd`` over the attempts sent now: ok ones, and failed ones
+  whose cost is known (a stream cut after tokens were billed, a reported cost).
+- **Unknown is NaN, never $0**: an attempt that produced tokens (ok, or failed after text
+  arrived) but has no price makes the spend unknown; so does a set of attempts none of which
+  has a known cost (say, a model whose every call failed with no usage). It is shown as
+  "unknown".
+- **A cache hit spends $0**: its row has ``cost_usd=0`` (``cost_source="cache"``) and keeps
+  what the original call cost in ``original_cost_usd``; totals of those are reported separately
+  as ``saved_by_cache_usd``, never added to the spend.
+
+Row-level helpers take a dict (no pandas) so live displays use the same rule as the tables.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["spend", "saved_by_cache", "unpriced", "per_1k_calls", "cost_table", "attempt_cost", "format_usd",
+           "with_costs_shown", "call_costs", "COST_COLUMNS"]
+
+# Columns holding dollars: shown through format_usd ("unknown" for NaN) in every table view.
+COST_COLUMNS = ("cost_usd", "saved_by_cache_usd", "cost_per_1k_usd", "original_cost_usd")
+
+
+def _num(value: Any) -> float:
+    if value is None or isinstance(value, bool):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def attempt_cost(record: Mapping[str, Any]) -> float:
+    """What one attempt (a row as a dict) spent now: 0 for a cache hit, NaN if unknown."""
+    if record.get("cached"):
+        return 0.0
+    return _num(record.get("cost_usd"))
+
+
+# What a column means when a hand-built frame leaves it out (charts work on any runs frame).
+_DEFAULTS = {"cached": False, "status": "ok", "completion_tokens": math.nan, "prompt_tokens": math.nan,
+             "original_cost_usd": math.nan, "cost_usd": math.nan}
+
+
+def _complete(frame: Any) -> Any:
+    missing = {c: v for c, v in _DEFAULTS.items() if c not in frame.columns}
+    return frame.assign(**missing) if missing else frame
+
+
+def _matters(frame: Any) -> Any:
+    """Attempts whose unknown cost makes a total unknown: fresh ones that produced tokens."""
+    produced = (frame["status"] == "ok") | (frame["completion_tokens"].astype(float) > 0)
+    return ~frame["cached"].astype(bool) & produced
+
+
+def spend(frame: Any) -> float:
+    """USD spent by the attempts in ``frame`` (see the module docstring); NaN when unknown."""
+    frame = _complete(frame)
+    if len(frame) == 0:
+        return 0.0
+    fresh = ~frame["cached"].astype(bool)
+    if not fresh.any():
+        return 0.0  # everything replayed from the cache: nothing was spent now
+    costs = frame["cost_usd"].astype(float)
+    if (costs.isna() & _matters(frame)).any():
+        return math.nan
+    known = costs[fresh].dropna()
+    return float(known.sum()) if len(known) else math.nan
+
+
+def saved_by_cache(frame: Any) -> float:
+    """What the cache hits in ``frame`` cost when first answered (not spent now)."""
+    frame = _complete(frame)
+    hits = frame[frame["cached"].astype(bool)] if len(frame) else frame
+    if len(hits) == 0:
+        return 0.0
+    return float(hits["original_cost_usd"].astype(float).sum(min_count=len(hits)))
+
+
+def unpriced(frame: Any) -> int:
+    """Attempts that produced tokens but have no known cost."""
+    frame = _complete(frame)
+    if len(frame) == 0:
+        return 0
+    return int((frame["cost_usd"].astype(float).isna() & _matters(frame)).sum())
+
+
+def call_costs(frame: Any) -> Any:
+    """What each call costs as a call (a cache hit at its original's cost): for per-call views."""
+    frame = _complete(frame)
+    cached = frame["cached"].astype(bool)
+    return frame["cost_usd"].astype(float).where(~cached, frame["original_cost_usd"].astype(float))
+
+
+def per_1k_calls(frame: Any) -> float:
+    """Cost of 1,000 successful calls like these, cache hits priced at their original cost."""
+    frame = _complete(frame)
+    ok = frame[frame["status"] == "ok"] if len(frame) else frame
+    if len(ok) == 0:
+        return math.nan
+    known = call_costs(ok).dropna()
+    return float(known.mean() * 1000) if len(known) else math.nan
+
+
+def cost_table(frame: Any, models: Sequence[str] | None = None, total: bool = False) -> Any:
+    """One row per requested model (and a TOTAL row): attempts sent now (``calls``), cache hits,
+    unpriced attempts, tokens sent now, spend, what the cache saved, cost per 1,000 calls."""
+    import pandas as pd
+
+    columns = ["model", "calls", "cache_hits", "unpriced_calls", "prompt_tokens", "completion_tokens",
+               "cost_usd", "saved_by_cache_usd", "cost_per_1k_usd"]
+    frame = _complete(frame)
+    if models is None:
+        models = list(dict.fromkeys(frame["requested_model"].astype(str))) if len(frame) else []
+    groups = [(str(m), frame[frame["requested_model"].astype(str) == str(m)]) for m in models]
+    if total:
+        groups.append(("TOTAL", frame))
+    return pd.DataFrame([_cost_row(name, part) for name, part in groups], columns=columns)
+
+
+def _cost_row(name: str, part: Any) -> dict[str, Any]:
+    fresh = part[~part["cached"].astype(bool)] if len(part) else part
+    return {
+        "model": name, "calls": len(fresh), "cache_hits": len(part) - len(fresh),
+        "unpriced_calls": unpriced(part),
+        "prompt_tokens": fresh["prompt_tokens"].astype(float).sum(min_count=1) if len(fresh) else 0.0,
+        "completion_tokens": fresh["completion_tokens"].astype(float).sum(min_count=1) if len(fresh) else 0.0,
+        "cost_usd": spend(part), "saved_by_cache_usd": saved_by_cache(part),
+        "cost_per_1k_usd": per_1k_calls(part),
+    }
+
+
+def format_usd(value: Any) -> str:
+    """``$0.000123`` / ``$0.0123`` / ``$12.35``; ``unknown`` for NaN (never "$0")."""
+    number = _num(value)
+    if math.isnan(number):
+        return "unknown"
+    if number == 0:
+        return "$0"
+    if abs(number) < 0.01:
+        return f"${number:.6f}"
+    return f"${number:,.4f}" if abs(number) < 1 else f"${number:,.2f}"
+
+
+def with_costs_shown(frame: Any) -> Any:
+    """A copy for display whose dollar columns are text through :func:`format_usd` (pandas'
+    ``formatters=`` skip NaN cells, which would read as a dash or a blank instead of "unknown")."""
+    shown = {c: frame[c].map(format_usd) for c in frame.columns if c in COST_COLUMNS}
+    return frame.assign(**shown) if shown else frame

@@ -1,0 +1,102 @@
+"""Published correctness matrices (one row per prompt, one column per model) → llmlab's runs rows."""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .._errors import InputError
+
+__all__ = ["from_wide"]
+
+
+def from_wide(df: pd.DataFrame, *, prompt: str, scores: Mapping[str, str],
+              responses: Mapping[str, str] | None = None, task: str | None = None,
+              expected: str | None = None, prompt_id: str | None = None,
+              source: str = "from_wide") -> pd.DataFrame:
+    """Turn a wide matrix (a row per prompt; per model a score column and optionally an answer
+    column) into the runs row schema of ``lab.runs()``: one ``ok`` row per (prompt, model), with
+    ``score`` from the published column (booleans → 1.0/0.0), so :func:`llmlab.routing.evaluate`
+    takes it as it takes your own runs.
+
+    prompt: the column with the prompt text. scores: ``{model: score column}``.
+    responses: ``{model: answer column}`` (optional; ``response_text`` is empty without it).
+    task: a column with each prompt's task, or a fixed task name for all rows.
+    expected: the column with the reference answer, if any. prompt_id: the column with ids
+        (default: the same stable hash of the messages the Lab uses, so the prompts line up with
+        your own runs of them). source: recorded as ``endpoint`` and in ``run_id``.
+
+    Token counts are estimated with the offline cl100k tokenizer (``tokens_estimated=True``; other
+    models' tokenizers differ by 10–20 %); ``cost_usd`` is NaN (``cost_source="unknown"``) until
+    priced: ``evaluate(runs, ..., prices=...)`` re-prices each row from those tokens.
+    """
+    _check(df, prompt, scores, responses, task, expected, prompt_id)
+    from .._jobs import prompt_id_for
+    from .._tokens import TokenCounter
+
+    texts = df[prompt].astype(str).tolist()
+    messages = [[{"role": "user", "content": t}] for t in texts]
+    ids = df[prompt_id].astype(str).tolist() if prompt_id else [prompt_id_for(m) for m in messages]
+    if len(set(ids)) != len(ids):
+        raise InputError("from_wide: two rows have the same prompt id; give each prompt its own id")
+    tasks = df[task].tolist() if task in df.columns else [task] * len(df)
+    counter = TokenCounter()
+    prompt_tokens = np.array([counter.count_messages(m) for m in messages], dtype=float)
+    frames = []
+    for j, (model, column) in enumerate(scores.items()):
+        answers = df[responses[model]].fillna("").astype(str).tolist() if responses and model in responses \
+            else None
+        frames.append(_model_rows(df, j, model, _scores(df[column], column), answers, texts, messages,
+                                  ids, tasks, expected, prompt_tokens, counter, source))
+    runs = pd.concat(frames, ignore_index=True)
+    runs["id"] = np.arange(1, len(runs) + 1)
+    return runs
+
+
+def _check(df, prompt, scores, responses, task, expected, prompt_id) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"from_wide needs a DataFrame, not {type(df).__name__}")
+    if not isinstance(scores, Mapping) or not scores:
+        raise InputError("scores= maps each model to its score column, e.g. {'gpt-4': 'gpt4_correct'}")
+    named = [prompt, *scores.values(), *((responses or {}).values()), expected, prompt_id]
+    missing = [c for c in named if c is not None and c not in df.columns]
+    if missing:
+        raise InputError(f"from_wide: no column(s) {', '.join(map(repr, missing))} "
+                         f"(columns: {', '.join(map(str, df.columns))})")
+    extra = set(responses or {}) - set(scores)
+    if extra:
+        raise InputError(f"from_wide: responses= names model(s) without a score column: {sorted(extra)}")
+
+
+def _scores(column: pd.Series, name: str) -> np.ndarray:
+    if column.dtype == object:
+        lowered = column.astype(str).str.strip().str.lower()
+        if lowered.isin(["true", "false"]).all():
+            return (lowered == "true").to_numpy(float)
+    values = pd.to_numeric(column, errors="coerce").to_numpy(float)
+    if np.isnan(values).any() or (values < 0).any() or (values > 1).any():
+        raise InputError(f"from_wide: score column {name!r} must hold booleans or numbers in [0, 1]")
+    return values
+
+
+def _model_rows(df, j, model, score, answers, texts, messages, ids, tasks, expected, prompt_tokens,
+                counter, source) -> pd.DataFrame:
+    n = len(df)
+    completion = np.array([counter.count(a) for a in answers], dtype=float) if answers else np.full(n, np.nan)
+    return pd.DataFrame({
+        "run_id": f"{source}", "request_id": [f"{source}:{j}:{i}" for i in range(n)],
+        "prompt_id": ids, "task": tasks,
+        "expected": df[expected].astype(str).tolist() if expected else None,
+        "repeat": 0, "requested_model": model, "served_model": model, "attempt": 1, "status": "ok",
+        "error_type": None, "error_message": None, "started_at": "", "waited_s": 0.0,
+        "ttft_s": np.nan, "latency_s": np.nan, "output_tokens_per_s": np.nan,
+        "prompt_tokens": prompt_tokens, "completion_tokens": completion, "cached_tokens": 0.0,
+        "tokens_estimated": True, "cost_usd": np.nan, "cost_source": "unknown",
+        "original_cost_usd": np.nan, "cached": False,
+        "cache_of": None, "finish_reason": "stop" if answers else None,
+        "response_text": answers if answers else "", "prompt": texts,
+        "messages": [json.dumps(m, ensure_ascii=False) for m in messages], "params": "{}",
+        "stream": False, "endpoint": source, "api_key_env": None, "score": score,
+    })

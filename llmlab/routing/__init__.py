@@ -1,0 +1,41 @@
+"""Routing-policy analysis: which model should answer which prompt — decided with evidence.
+
+Record a prompt × model matrix once (``lab.sweep(prompts, models=[...])``), score it
+(:mod:`llmlab.scoring`), then simulate policies on the recorded rows, tune their knobs on one half
+of the prompts and test the claim on the other::
+
+    from llmlab import routing, scoring
+    runs = scoring.auto(lab.runs(run_id=res.run_id), checkers=tasks)
+    tune_runs, test_runs = routing.split(runs, test_size=0.5, seed=0, by="task")
+    length = routing.tune(routing.Threshold("prompt_chars", 0, weak="haiku", strong="opus"), tune_runs)
+    report = routing.evaluate(test_runs, [
+        routing.TaskMap({"classify": "haiku", "code": "sonnet"}, default="opus"),
+        routing.Cascade(["haiku", "opus"], accept=scoring.json_valid()),
+        length, routing.Random(0.5, weak="haiku", strong="opus"), routing.Oracle(),
+    ])
+    report.table; report.routellm; report.plot()
+    report.claim(min_savings_pct=40, max_quality_loss=0.02)
+
+Definitions (see :mod:`llmlab.routing._matrix` for the details):
+
+* **Sample** — the prompts answered by every model in the runs (or ``models=``), whatever the
+  policies; ``report.dropped_by_model`` counts what each model lacked.
+* **Reference** — what savings and quality differences compare with: by default the model with
+  the best mean quality (ties: the cheaper one).
+* **Billed** — each cell is the final attempt of the latest request; by default earlier failed
+  attempts of that request add their known cost and their wait and duration (``count_retries``).
+* **Uncertainty** — 95% paired percentile-bootstrap intervals over prompts (every policy and the
+  reference see the same resample): how much the numbers would move on another prompt set like
+  yours, not the models' run-to-run noise (record ``n`` repeats for that).
+"""
+from __future__ import annotations
+
+from ._evaluate import evaluate
+from ._learned import Learned
+from ._matrix import Matrix
+from ._policies import Always, Cascade, Fallback, Oracle, Policy, Random, TaskMap, Threshold, on_row
+from ._report import PolicyReport
+from ._split import split, tune
+
+__all__ = ["Policy", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "Random", "Oracle",
+           "Learned", "on_row", "evaluate", "PolicyReport", "Matrix", "split", "tune"]

@@ -1,0 +1,129 @@
+"""Testing a routing claim: "router R saves at least S % at a quality loss of at most M".
+
+For each deployable router (not the reference, not a policy that reads the labels such as the
+Oracle) two one-sided hypotheses must both be rejected:
+
+* savings:  H0 savings ≤ S          (savings = 1 − cost(R) / cost(reference), in %)
+* quality:  H0 q(R) − q(ref) ≤ −M   (an absolute, paired difference of mean scores: a
+  non-inferiority margin, not a ratio)
+
+Both are judged on the same paired bootstrap replicates as the report's intervals. A router's
+p-value is the larger of its two (intersection–union test); Holm's step-down adjusts across the
+routers tested, so the chance of wrongly declaring *any* claim true stays ≤ α. The bounds shown are
+one-sided at each router's Holm level, so "holds" ⟺ both bounds clear the claim.
+
+Verdicts: ``holds``; ``does not hold`` (the data contradict the claim: a bound on the other side
+is below it); ``not enough data`` (neither) — with the number of prompts that would give 80 %
+power at the observed effects (normal approximation), or none when the point estimate itself
+misses the claim (more prompts would not make it hold).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+from .._errors import InputError
+
+_POWER = 0.8
+
+
+@dataclass
+class Replicates:
+    """Bootstrap replicates (B × policies) and per-prompt values behind one claim test."""
+
+    quality_diff: np.ndarray      # mean score difference vs the reference, per replicate
+    savings_pct: np.ndarray       # 100 × (1 − cost / reference cost), per replicate
+    diff_point: np.ndarray        # point estimates, per policy
+    savings_point: np.ndarray
+    diff_sd: np.ndarray           # per-prompt sd of the paired quality difference
+    savings_sd: np.ndarray        # per-prompt sd of the savings' influence values (fraction)
+    n: int
+
+
+def claim_table(names: list[str], reps: Replicates, testable: np.ndarray, *, min_savings_pct: float,
+                max_quality_loss: float, alpha: float) -> pd.DataFrame:
+    """One row per policy: estimates, Holm-level bounds, adjusted p, verdict, prompts needed."""
+    b = reps.quality_diff.shape[0]
+    if b < 1:
+        raise InputError("claim() needs bootstrap replicates: evaluate(..., n_boot=1000) or more")
+    p_q = _p_above(reps.quality_diff, -max_quality_loss)
+    p_s = _p_above(reps.savings_pct, min_savings_pct)
+    p = np.maximum(p_q, p_s)
+    levels, p_adj = _holm(p, testable, alpha)
+    rows = []
+    for i, name in enumerate(names):
+        row = _row(i, reps, levels[i], p[i], p_adj[i], testable[i], min_savings_pct, max_quality_loss,
+                   alpha, int(testable.sum()))
+        rows.append({"policy": name, **row})
+    table = pd.DataFrame(rows).set_index("policy")
+    if testable.any() and 1 / (b + 1) > alpha / testable.sum():
+        m = int(testable.sum())
+        table.attrs["warning"] = (f"{b} resamples cannot resolve p-values below {1 / (b + 1):.4f}; "
+                                  f"use n_boot ≥ {int(np.ceil(m / alpha))} for {m} routers")
+    return table
+
+
+def _p_above(samples: np.ndarray, bound: float) -> np.ndarray:
+    """Bootstrap p-value of H0 "value ≤ bound": the share of replicates at or below it (+1 rule)."""
+    with np.errstate(invalid="ignore"):
+        below = (samples <= bound) | np.isnan(samples)
+    return (below.sum(axis=0) + 1) / (samples.shape[0] + 1)
+
+
+def _holm(p: np.ndarray, testable: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Holm step-down over the testable policies: each one's level and adjusted p-value."""
+    levels, adjusted = np.full(len(p), np.nan), np.full(len(p), np.nan)
+    idx = np.flatnonzero(testable)
+    m = len(idx)
+    running = 0.0
+    for rank, i in enumerate(idx[np.argsort(p[idx], kind="stable")]):
+        levels[i] = alpha / (m - rank)
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return levels, adjusted
+
+
+def _row(i: int, reps: Replicates, level: float, p: float, p_adj: float, testable: bool,
+         min_savings: float, margin: float, alpha: float, m: int) -> dict:
+    diff, sav = reps.quality_diff[:, i], reps.savings_pct[:, i]
+    out = {"savings_pct": reps.savings_point[i], "quality_diff": reps.diff_point[i]}
+    if not testable:
+        return {**out, "savings_lo": np.nan, "quality_diff_lo": np.nan, "p_value": np.nan,
+                "p_holm": np.nan, "verdict": "not tested (reference or reads the labels)",
+                "prompts_needed": np.nan}
+    q = level if np.isfinite(level) else alpha / max(m, 1)
+    out["savings_lo"] = _quantile(sav, q)
+    out["quality_diff_lo"] = _quantile(diff, q)
+    out["p_value"], out["p_holm"] = p, p_adj
+    contradicted = _p_above(-diff[:, None], margin)[0] < alpha or _p_above(-sav[:, None], -min_savings)[0] < alpha
+    if p_adj < alpha:
+        verdict = "holds"
+    elif contradicted:
+        verdict = "does not hold"
+    else:
+        verdict = "not enough data"
+    out["verdict"] = verdict
+    out["prompts_needed"] = _needed(reps, i, min_savings, margin, alpha / max(m, 1)) \
+        if verdict == "not enough data" else np.nan
+    return out
+
+
+def _quantile(samples: np.ndarray, q: float) -> float:
+    finite = samples[np.isfinite(samples)]
+    return float(np.quantile(finite, q)) if finite.size == samples.size and finite.size else float("nan")
+
+
+def _needed(reps: Replicates, i: int, min_savings: float, margin: float, level: float) -> float:
+    """Prompts for 80 % power at the observed effects (normal approximation); NaN if hopeless."""
+    z = NormalDist().inv_cdf(1 - level) + NormalDist().inv_cdf(_POWER)
+    effects = [(reps.diff_point[i] + margin, reps.diff_sd[i]),
+               ((reps.savings_point[i] - min_savings) / 100, reps.savings_sd[i])]
+    needed = 0.0
+    for effect, sd in effects:
+        if not np.isfinite(effect) or effect <= 0:
+            return float("nan")
+        needed = max(needed, (z * sd / effect) ** 2 if sd > 0 else 0.0)
+    return float(max(np.ceil(needed), reps.n + 1))

@@ -1,0 +1,319 @@
+"""The prompt × model matrix that routing policies are simulated on.
+
+**Which models, which prompts.** The matrix holds the models present in the runs (or those named
+by ``models=``) and only the prompts answered by *all* of them; the prompts dropped are counted
+per missing model. It never depends on which policies are evaluated, so adding a policy cannot
+move another policy's numbers.
+
+**Which row is a cell.** One cell per (prompt_id, requested_model): the final attempt of the
+latest request with ``repeat == 0`` ("latest" = highest ``id`` when the column exists, else the
+last row). Cached rows count like any other, at the original call's cost (``original_cost_usd``)
+and latency: what a router in production would pay and wait.
+
+**What is billed.** With ``count_retries=True`` (the default) a cell's cost and latency include the
+earlier attempts of the same request on the same model (retries after a 429, a cut stream…): their
+known cost, and their back-off wait plus duration — as the invoice and the user's wait would.
+``count_retries=False`` keeps only the final attempt.
+
+**What an attempt costs.** The recorded ``cost_usd`` or, with a price sheet, the row's own
+prompt/cached/completion tokens under that sheet (the same :meth:`Price.cost` rule the Lab uses).
+A failed attempt that produced no tokens and has no known cost billed nothing (0); any other
+unknown cost is NaN, and NaN propagates to the totals rather than pretending it is free.
+
+A cell's quality is the row's score clipped to [0, 1] (0 for an error row).
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._errors import InputError
+
+# Columns a router cannot see before it calls a model: answers, outcomes, grading.
+_HIDDEN = frozenset({
+    "expected", "checker", "response_text", "status", "error_type", "error_message", "latency_s",
+    "ttft_s", "output_tokens_per_s", "completion_tokens", "cost_usd", "cost_source", "cached",
+    "finish_reason", "served_model", "attempt", "waited_s", "started_at", "id", "run_id",
+    "request_id", "requested_model", "tokens_estimated", "endpoint", "api_key_env", "stream",
+    "params", "cached_tokens", "cache_of",
+})
+_REQUIRED = ("prompt_id", "requested_model")
+
+
+@dataclass
+class Matrix:
+    """Per-cell arrays, prompts × models, over the prompts answered by every model."""
+
+    prompt_ids: np.ndarray
+    models: list[str]
+    score: np.ndarray
+    cost: np.ndarray
+    latency: np.ndarray
+    error: np.ndarray
+    rows: np.ndarray            # positions into ``runs`` (iloc) of each cell's final row
+    runs: pd.DataFrame
+    score_column: str
+    dropped_by_model: dict[str, int] = field(default_factory=dict)
+    dropped: int = 0
+    price_sheet: str = "recorded cost_usd"
+    cost_note: str = ""
+    retries: dict[str, float] = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n(self) -> int:
+        return len(self.prompt_ids)
+
+    def index(self, model: str) -> int:
+        try:
+            return self.models.index(model)
+        except ValueError:
+            raise InputError(f"model {model!r} is not in the matrix (models: {', '.join(self.models)}); "
+                             "record it or pass models=[...] including it") from None
+
+    def cell_values(self, column: str, j: int) -> np.ndarray:
+        """One column of the runs for model ``j``'s cells (e.g. response_text)."""
+        if column not in self.runs.columns:
+            return np.full(self.n, None, dtype=object)
+        return self.runs[column].to_numpy()[self.rows[:, j]]
+
+    def prompt_values(self, column: str) -> np.ndarray:
+        """A prompt-level column, read from the first model's row of each prompt."""
+        if column in _HIDDEN or column in (self.score_column, f"{self.score_column}_reason"):
+            raise InputError(f"column {column!r} is not known before a model answers; a router "
+                             "may only use prompt-level columns (task, prompt, your features)")
+        if column not in self.runs.columns:
+            raise InputError(f"no column {column!r} in the runs")
+        return self.runs[column].to_numpy()[self.rows[:, 0]]
+
+    def prompt_records(self) -> list[dict]:
+        """Router-visible prompt rows as dicts (for user feature functions)."""
+        if "records" not in self._cache:
+            hidden = _HIDDEN | {self.score_column, f"{self.score_column}_reason"}
+            cols = [c for c in self.runs.columns if c not in hidden]
+            self._cache["records"] = self.runs.iloc[self.rows[:, 0]][cols].to_dict("records")
+        return self._cache["records"]
+
+    def subset(self, keep: np.ndarray) -> Matrix:
+        """The same matrix over a subset of its prompts (a boolean mask or positions)."""
+        return Matrix(self.prompt_ids[keep], self.models, self.score[keep], self.cost[keep],
+                      self.latency[keep], self.error[keep], self.rows[keep], self.runs,
+                      self.score_column, self.dropped_by_model, self.dropped, self.price_sheet,
+                      self.cost_note, self.retries)
+
+
+def build_matrix(runs: pd.DataFrame, score: str, models: Sequence[str] | None = None,
+                 prices: Any = None, price_as: Mapping[str, str] | None = None, *,
+                 count_retries: bool = True, warn_dropped: bool = True) -> Matrix:
+    """Pivot ``runs`` to a :class:`Matrix` over ``models`` (None = every requested model)."""
+    _check_columns(runs, score)
+    pos = _selected_positions(runs)
+    p_code, prompt_ids = pd.factorize(runs["prompt_id"].to_numpy()[pos])
+    check_prompt_identity(runs, pos, p_code, prompt_ids)
+    m_code, all_models = pd.factorize(runs["requested_model"].to_numpy()[pos])
+    wanted = list(all_models) if models is None else list(dict.fromkeys(models))
+    missing = [m for m in wanted if m not in set(all_models)]
+    if missing:
+        raise InputError(f"no rows for model(s) {', '.join(map(repr, missing))} in the runs "
+                         f"(models: {', '.join(map(str, all_models))})")
+    cells = _last_cells(pos, p_code, m_code, len(prompt_ids), len(all_models))
+    cells = cells[:, [list(all_models).index(m) for m in wanted]]
+    complete = (cells >= 0).all(axis=1)
+    by_model = {m: int((cells[:, j] < 0).sum()) for j, m in enumerate(wanted)}
+    dropped = int((~complete).sum())
+    if dropped and warn_dropped:
+        worst = ", ".join(f"{m}: {k}" for m, k in by_model.items() if k)
+        warnings.warn(f"routing: dropped {dropped} of {len(prompt_ids)} prompts not answered by every "
+                      f"model (prompts missing per model — {worst})", RuntimeWarning, stacklevel=3)
+    rows = cells[complete]
+    if not len(rows):
+        raise InputError("no prompt has a row for every model; pass models=[...] to keep fewer models")
+    mx = _fill(runs, rows, np.asarray(prompt_ids, dtype=object)[complete], wanted, score, prices, price_as)
+    mx.dropped, mx.dropped_by_model = dropped, by_model
+    if count_retries:
+        _add_retries(mx, runs, pos, prices, price_as)
+    else:
+        mx.retries = {"counted": False}
+    return mx
+
+
+def check_prompt_identity(runs: pd.DataFrame, pos: np.ndarray, p_code: np.ndarray,
+                          prompt_ids: pd.Index) -> None:
+    """One prompt_id must name one prompt: a reused id with another text is an error, never a merge."""
+    column = "messages" if "messages" in runs.columns else "prompt" if "prompt" in runs.columns else None
+    if column is None:
+        return
+    texts = runs[column].to_numpy()[pos]
+    t_code, uniques = pd.factorize(texts)   # NaN/None → -1: a row without text cannot collide
+    known = t_code >= 0
+    pairs = np.unique(p_code[known].astype(np.int64) * (len(uniques) + 1) + t_code[known])
+    prompt_of_pair = pairs // (len(uniques) + 1)
+    if len(prompt_of_pair) == len(np.unique(prompt_of_pair)):
+        return
+    clash = prompt_of_pair[np.flatnonzero(np.diff(prompt_of_pair) == 0)[0]]
+    first, second = [uniques[t] for t in pairs[prompt_of_pair == clash][:2] % (len(uniques) + 1)]
+    raise InputError(
+        f"prompt_id {prompt_ids[clash]!r} names two different prompts ({_short(first)} and "
+        f"{_short(second)}); give each prompt its own id, or evaluate one run at a time "
+        "(lab.runs(run_id=...))")
+
+
+def _short(text: Any, limit: int = 60) -> str:
+    text = str(text)
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _check_columns(runs: pd.DataFrame, score: str) -> None:
+    if not isinstance(runs, pd.DataFrame):
+        raise InputError(f"runs must be a DataFrame (lab.runs(), res.df), not {type(runs).__name__}")
+    missing = [c for c in _REQUIRED if c not in runs.columns]
+    if missing:
+        raise InputError(f"runs lack column(s) {', '.join(missing)} (see docs/architecture.md)")
+    if score not in runs.columns:
+        raise InputError(f"runs have no {score!r} column: score them first, e.g. "
+                         f"llmlab.scoring.score(runs, scoring.contains())")
+
+
+def _selected_positions(runs: pd.DataFrame) -> np.ndarray:
+    """Row positions with repeat 0, in recording order (by ``id`` when present)."""
+    pos = np.arange(len(runs))
+    if "repeat" in runs.columns:
+        pos = pos[(runs["repeat"].fillna(0).to_numpy() == 0)]
+    if "id" in runs.columns:
+        pos = pos[np.argsort(runs["id"].to_numpy()[pos], kind="stable")]
+    return pos
+
+
+def _last_cells(pos, p_code, m_code, n_prompts, n_models) -> np.ndarray:
+    """prompts × models matrix of the position of each cell's last row (-1: no row)."""
+    key = p_code.astype(np.int64) * n_models + m_code
+    # the first occurrence in the reversed order is the last row recorded for that cell
+    uniq, first_rev = np.unique(key[::-1], return_index=True)
+    cells = np.full(n_prompts * n_models, -1, dtype=np.int64)
+    cells[uniq] = pos[len(key) - 1 - first_rev]
+    return cells.reshape(n_prompts, n_models)
+
+
+def _fill(runs, rows, prompt_ids, models, score, prices, price_as) -> Matrix:
+    error = _gather(runs, "status", rows, "ok") == "error"
+    raw = _gather(runs, score, rows, np.nan).astype(float)
+    unscored = np.isnan(raw) & ~error
+    if unscored.any():
+        warnings.warn(f"routing: {int(unscored.sum())} ok rows have no {score!r}; they count as 0",
+                      RuntimeWarning, stacklevel=4)
+    quality = np.where(error | np.isnan(raw), 0.0, np.clip(raw, 0.0, 1.0))
+    latency = _gather(runs, "latency_s", rows, np.nan).astype(float)
+    pricer = _Pricer(runs, models, prices, price_as)
+    cost = pricer.cost(rows, error)
+    note = pricer.note(rows)
+    return Matrix(prompt_ids, list(models), quality, cost, latency, error, rows, runs, score,
+                  price_sheet=pricer.sheet, cost_note=note)
+
+
+def _gather(runs: pd.DataFrame, column: str, rows: np.ndarray, default: Any) -> np.ndarray:
+    if column not in runs.columns:
+        return np.full(rows.shape, default, dtype=object if isinstance(default, str) else float)
+    return runs[column].to_numpy()[rows]
+
+
+def _add_retries(mx: Matrix, runs: pd.DataFrame, pos: np.ndarray, prices, price_as) -> None:
+    """Add earlier attempts of each cell's request (same request_id and model) to its cost and time."""
+    final = mx.rows.ravel()
+    waited = np.nan_to_num(_gather(runs, "waited_s", final, 0.0).astype(float))
+    mx.latency.reshape(-1)[:] += waited            # the final attempt's own back-off wait
+    mx.retries = {"counted": True, "attempts": 0, "cost_usd": 0.0, "seconds": float(waited.sum())}
+    if "request_id" not in runs.columns:
+        return
+    key = _request_keys(runs)
+    final_keys = key[final]
+    order = np.argsort(final_keys, kind="stable")
+    at = np.searchsorted(final_keys, key[pos], sorter=order).clip(max=len(final) - 1)
+    cell = order[at]
+    earlier = (final_keys[cell] == key[pos]) & (final[cell] != pos)
+    extra, cell = pos[earlier], cell[earlier]
+    if not len(extra):
+        return
+    column = cell % len(mx.models)         # cells are laid out prompt-major: model = index mod width
+    status = runs["status"].to_numpy()[extra] if "status" in runs.columns else np.full(len(extra), "ok")
+    cost = _Pricer(runs, mx.models, prices, price_as).cost(
+        extra[:, None], (status == "error")[:, None], columns=column[:, None])[:, 0]
+    seconds = np.nan_to_num(_gather(runs, "waited_s", extra, 0.0).astype(float)) + \
+        np.nan_to_num(_gather(runs, "latency_s", extra, 0.0).astype(float))
+    np.add.at(mx.cost.reshape(-1), cell, cost)
+    np.add.at(mx.latency.reshape(-1), cell, seconds)
+    mx.retries.update(attempts=int(len(extra)), cost_usd=float(np.nansum(cost)),
+                      seconds=mx.retries["seconds"] + float(seconds.sum()))
+
+
+def _request_keys(runs: pd.DataFrame) -> np.ndarray:
+    """One integer per (request_id, requested_model) over all rows."""
+    request = pd.factorize(runs["request_id"].to_numpy())[0].astype(np.int64)
+    model, names = pd.factorize(runs["requested_model"].to_numpy())
+    return request * (len(names) + 1) + model
+
+
+class _Pricer:
+    """Cost of attempt rows: recorded ``cost_usd``, or re-priced from their own tokens."""
+
+    def __init__(self, runs: pd.DataFrame, models: Sequence[str], prices: Any,
+                 price_as: Mapping[str, str] | None) -> None:
+        self.runs, self.models = runs, list(models)
+        self.repriced = prices is not None or bool(price_as)
+        self.prices: list[Any] = []
+        self.sheet = "recorded cost_usd"
+        if self.repriced:
+            self._load_sheet(prices, price_as)
+
+    def _load_sheet(self, prices: Any, price_as: Mapping[str, str] | None) -> None:
+        from .._pricing import PriceTable, PriceWarning
+
+        if isinstance(prices, Mapping) and prices and all(isinstance(v, str) for v in prices.values()):
+            price_as, prices = {**prices, **(price_as or {})}, None   # {model: priced-as} on bundled
+        table = PriceTable.load(prices)
+        aliases = dict(price_as or {})
+        for model in self.models:
+            target = aliases.get(model, model)
+            price = table.lookup(target)
+            if price is None:
+                warnings.warn(f"no price for {target!r} in {table.name}: its cost is NaN",
+                              PriceWarning, stacklevel=6)
+            self.prices.append(price)
+        self.sheet = table.name if not aliases else \
+            f"{table.name}; priced as: " + ", ".join(f"{k} → {v}" for k, v in aliases.items())
+
+    def cost(self, rows: np.ndarray, error: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+        """Cost per cell of ``rows`` (positions; column j of ``rows`` is model j unless ``columns``)."""
+        completion = _gather(self.runs, "completion_tokens", rows, np.nan).astype(float)
+        if not self.repriced:
+            cost = _gather(self.runs, "cost_usd", rows, np.nan).astype(float)
+            if "original_cost_usd" in self.runs.columns and "cached" in self.runs.columns:
+                # a cache hit spent $0 now, but a router in production pays what the call costs
+                cached = self.runs["cached"].fillna(False).to_numpy(bool)[rows]
+                cost = np.where(cached, _gather(self.runs, "original_cost_usd", rows, np.nan).astype(float), cost)
+        else:
+            cost = np.full(rows.shape, np.nan)
+            prompt = _gather(self.runs, "prompt_tokens", rows, np.nan).astype(float)
+            cached = np.nan_to_num(_gather(self.runs, "cached_tokens", rows, 0.0).astype(float))
+            cols = np.broadcast_to(np.arange(rows.shape[1]), rows.shape) if columns is None else columns
+            for j, price in enumerate(self.prices):
+                at = cols == j
+                if price is not None:
+                    cost[at] = price.cost(prompt[at], completion[at], cached[at])
+        # a failed attempt that generated nothing and has no known cost billed nothing
+        nothing = error & np.isnan(cost) & ~(completion > 0)
+        return np.where(nothing, 0.0, cost)
+
+    def note(self, rows: np.ndarray) -> str:
+        if self.repriced:
+            return (f"cost: re-priced from each attempt's own prompt, cached and completion tokens on "
+                    f"{self.sheet}")
+        if "cost_source" not in self.runs.columns:
+            return "cost: recorded cost_usd"
+        counts = pd.Series(self.runs["cost_source"].to_numpy()[rows.ravel()]).value_counts()
+        parts = ", ".join(f"{src} {int(k):,}" for src, k in counts.items())
+        return f"cost: recorded cost_usd ({parts} cells)"

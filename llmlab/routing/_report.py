@@ -1,0 +1,127 @@
+"""``PolicyReport``: what :func:`evaluate` found, and the claim test on it."""
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._errors import InputError
+from ._claim import Replicates, claim_table
+from ._matrix import Matrix
+from ._policies import Policy
+from ._stats import Outcome
+
+
+class PolicyReport:
+    """Result of :func:`evaluate`.
+
+    ``table`` — one row per policy (``models``: the same for each single model): ``requests``;
+    ``calls_per_request``; ``total_cost_usd``; ``cost_per_1k_usd``; ``quality`` (mean score, 0–1);
+    ``quality_diff`` (quality − reference quality, paired); ``retained_pct`` (100 × quality /
+    reference quality); ``savings_pct`` (100 × (1 − cost / reference cost)); each with
+    ``*_ci_lo``/``*_ci_hi`` (``cost_ci_*`` per 1k requests); ``latency_p50_s``/``latency_p95_s``
+    (per request: the sum over the models called, retries included by default); ``failed_pct``
+    (requests served an error row); ``share_<model>`` (fraction of all calls).
+
+    ``routellm`` — one row per two-model policy: ``weak``/``strong`` (strong = the better mean
+    quality) and their qualities, the policy's ``strong_share`` (requests that called the strong
+    model) and ``pgr`` (performance gap recovered); for policies with a knob (``Threshold``,
+    ``Learned``) ``apgr`` (area under PGR over strong share 0→1) and ``cpt20``/``cpt50``/``cpt80``
+    (strong share at which PGR first reaches 20/50/80 %); ``optimal_apgr`` and ``random_apgr``.
+    ``threshold_curve`` — the sweeps behind them. ``oracle`` — the Oracle over every model.
+    Also ``reference``, ``price_sheet``, ``cost_note``, ``retries``, ``n_prompts``,
+    ``dropped_prompts``, ``dropped_by_model``, ``caption``, ``per_prompt(policy)``, ``plot()``,
+    ``claim(...)``.
+    """
+
+    def __init__(self, *, table: pd.DataFrame, models: pd.DataFrame, reference: str, matrix: Matrix,
+                 n_boot: int, level: float, routellm: pd.DataFrame, threshold_curve: pd.DataFrame,
+                 oracle: Outcome, outcomes: dict[str, Outcome], policies: dict[str, Policy],
+                 replicates: Replicates, testable: np.ndarray) -> None:
+        from ._evaluate import _summary
+
+        self.table, self.models, self.reference = table, models, reference
+        self.n_boot, self.level = n_boot, level
+        self.routellm, self.threshold_curve = routellm, threshold_curve
+        self.oracle = _summary(matrix, oracle)
+        self.price_sheet, self.cost_note, self.retries = matrix.price_sheet, matrix.cost_note, matrix.retries
+        self.n_prompts, self.dropped_prompts = matrix.n, matrix.dropped
+        self.dropped_by_model = dict(matrix.dropped_by_model)
+        self._mx, self._outcomes, self._policies = matrix, outcomes, policies
+        self._reps, self._testable = replicates, testable
+
+    @property
+    def caption(self) -> str:
+        ci = (f"{self.level:.0%} CI: paired percentile bootstrap over prompts, {self.n_boot} resamples"
+              if self.n_boot else "no bootstrap (n_boot=0)")
+        dropped = ", ".join(f"{m} lacked {k}" for m, k in self.dropped_by_model.items() if k)
+        return (f"{self.n_prompts} prompts answered by all {len(self._mx.models)} models "
+                f"({self.dropped_prompts} dropped{': ' + dropped if dropped else ''}) · reference: "
+                f"{self.reference} · {self.cost_note} · {_retries_text(self.retries)} · {ci}")
+
+    def claim(self, *, min_savings_pct: float = 40.0, max_quality_loss: float = 0.02,
+              alpha: float = 0.05) -> pd.DataFrame:
+        """Does each router save ≥ ``min_savings_pct`` % at a loss of ≤ ``max_quality_loss`` (absolute
+        mean-score difference vs the reference)? One row per policy: ``savings_pct``, ``savings_lo``
+        and ``quality_diff``, ``quality_diff_lo`` (one-sided bounds at the router's Holm level),
+        ``p_value``, ``p_holm`` (Holm-adjusted across the routers tested), ``verdict`` (holds / does
+        not hold / not enough data) and ``prompts_needed`` (for 80 % power at the observed effects,
+        when the verdict is "not enough data"). The reference and policies that read the labels
+        (Oracle) are not tested. Judge a router on prompts it was not tuned on (``routing.split``).
+        """
+        if not 0 < alpha < 1:
+            raise InputError(f"alpha must be between 0 and 1, not {alpha!r}")
+        if not np.isfinite(max_quality_loss) or max_quality_loss < 0:
+            raise InputError(f"max_quality_loss is an absolute score difference ≥ 0 (e.g. 0.02), "
+                             f"not {max_quality_loss!r}")
+        if self.n_boot == 0:
+            raise InputError("claim() needs bootstrap replicates: evaluate(..., n_boot=1000) or more")
+        table = claim_table(list(self.table.index), self._reps, self._testable,
+                            min_savings_pct=min_savings_pct, max_quality_loss=max_quality_loss, alpha=alpha)
+        table.attrs["claim"] = (f"saves ≥ {min_savings_pct:g} % vs {self.reference} at a quality loss ≤ "
+                                f"{max_quality_loss:g} (absolute), Holm-adjusted α = {alpha:g} over "
+                                f"{int(self._testable.sum())} routers, {self.n_prompts} prompts")
+        return table
+
+    def per_prompt(self, policy: str) -> pd.DataFrame:
+        """One row per prompt: the models the policy called, the one served, cost, latency, quality."""
+        if policy not in self._outcomes:
+            raise InputError(f"no policy {policy!r} in this report (policies: {', '.join(self._outcomes)})")
+        out, mx = self._outcomes[policy], self._mx
+        names = np.array(mx.models + [""], dtype=object)
+        tried = [" → ".join(names[row[row >= 0]]) for row in out.tried]
+        frame = pd.DataFrame({"prompt_id": mx.prompt_ids, "served_model": names[out.served],
+                              "models_tried": tried, "cost_usd": out.cost,
+                              "latency_s": out.latency, "quality": out.quality,
+                              "failed": out.failed})
+        if "task" in mx.runs.columns:
+            frame.insert(1, "task", mx.prompt_values("task"))
+        return frame
+
+    def plot(self, ax: Any = None) -> Any:
+        """Cost vs quality: policies with CI whiskers, single-model Pareto frontier, knob sweeps,
+        random and oracle baselines. Returns the matplotlib Figure."""
+        from ._plot import plot_report
+
+        return plot_report(self, ax=ax)
+
+    _SHOWN = ["requests", "cost_per_1k_usd", "cost_ci_lo", "cost_ci_hi", "quality",
+              "quality_ci_lo", "quality_ci_hi", "quality_diff", "savings_pct", "savings_ci_lo",
+              "savings_ci_hi", "latency_p50_s", "latency_p95_s"]
+
+    def __repr__(self) -> str:
+        with pd.option_context("display.width", 200, "display.max_columns", 30):
+            return f"PolicyReport: {self.caption}\n{self.table[self._SHOWN].round(4).to_string()}"
+
+    def _repr_html_(self) -> str:
+        body = self.table.to_html(float_format=lambda x: f"{x:.4g}")  # escapes names by default
+        return f"<div><p><b>PolicyReport</b> — {html.escape(self.caption)}</p>{body}</div>"
+
+
+def _retries_text(retries: dict) -> str:
+    if not retries.get("counted"):
+        return "retries not billed (count_retries=False)"
+    return (f"retries billed: {retries.get('attempts', 0)} earlier attempts, "
+            f"${retries.get('cost_usd', 0.0):.4g}, waits and durations in latency")

@@ -1,0 +1,120 @@
+"""The package as a whole: style and types checked, typed for users' checkers, one exception
+tree, one validation module, the README's quick command as documented."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import llmlab
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "llmlab"
+BUILTIN_ERRORS = {"ValueError", "TypeError", "KeyError", "RuntimeError", "IndexError", "Exception", "LookupError"}
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_ruff_is_clean():
+    out = _run("ruff", "check", "llmlab", "tests", "bench")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_mypy_is_clean():
+    out = _run("mypy")  # packages and settings from [tool.mypy] in pyproject.toml
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_ruff_and_mypy_are_declared_test_dependencies():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    test_extra = " ".join(project["project"]["optional-dependencies"]["test"])
+    assert "ruff" in test_extra and "mypy" in test_extra
+    assert "py.typed" in project["tool"]["setuptools"]["package-data"]["llmlab"]
+    assert (PACKAGE / "py.typed").is_file()
+
+
+def _raises(path: Path):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and isinstance(node.exc.func, ast.Name):
+            yield node.exc.func.id, node.lineno
+
+
+def test_every_deliberate_error_is_an_llmlab_error():
+    offenders = [f"{path.relative_to(ROOT)}:{line} raises {name}"
+                 for path in PACKAGE.rglob("*.py")
+                 for name, line in _raises(path) if name in BUILTIN_ERRORS]
+    assert offenders == []
+
+
+def test_scoring_charts_and_datasets_raise_input_errors():
+    import pandas as pd
+
+    from llmlab import charts, datasets, scoring
+
+    for call in (lambda: datasets.load("nope"), lambda: scoring.choice([]), lambda: scoring.from_spec(42),
+                 lambda: charts.latency(pd.DataFrame({"requested_model": ["a"]}))):
+        with pytest.raises(llmlab.InputError):
+            call()
+
+
+def test_public_names_are_visible_to_static_checkers():
+    """``llmlab.Lab`` is imported under TYPE_CHECKING for every lazily loaded public name, so
+    mypy/pyright see the real class instead of Any."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    guarded = set()
+    for node in ast.walk(tree):
+        test = node.test if isinstance(node, ast.If) else None
+        if test is not None and "TYPE_CHECKING" in (getattr(test, "id", None), getattr(test, "attr", None)):
+            guarded |= {alias.name for sub in node.body if isinstance(sub, ast.ImportFrom) for alias in sub.names}
+    assert set(llmlab._LAZY) <= guarded
+
+
+def test_public_classes_report_the_public_module():
+    for name in ("Lab", "Result", "Event", "Timeouts", "RetryPolicy", "Price", "PriceTable", "PriceWarning",
+                 "LLMLabError", "ConfigError", "InputError", "StoreError", "EndpointError", "LocalServerError"):
+        assert getattr(llmlab, name).__module__ == "llmlab", name
+    assert repr(llmlab.InputError("x")) == "InputError('x')"
+
+
+def test_one_validation_module():
+    """Key-variable names, URLs and one-line messages have one home (llmlab._validate)."""
+    duplicates = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "_validate.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for marker in ("def _one_line(exc", "_ENV_NAME", "_KEY_PREFIXES", "https?://", "_CANCEL_GRACE_S",
+                       "def _looks_like_env_name", "def check_env_name", "_RESERVED"):
+            if marker in text:
+                duplicates.append(f"{path.name}: {marker}")
+    assert duplicates == []
+
+
+def _dev_would_collect(*args: str) -> list[str]:
+    """The pytest arguments ``./dev test ARGS`` ends with (its argument logic, run by bash)."""
+    dev = (ROOT / "dev").read_text()
+    function = dev[dev.index("has_paths() {"):]
+    function = function[:function.index("\n}\n") + 3]
+    script = function + 'has_paths "$@" || set -- "$@" tests notebooks\nprintf "%s\\n" "$@"\n'
+    out = subprocess.run(["bash", "-c", script, "dev", *args], cwd=ROOT, capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()
+
+
+def test_the_readme_quick_command_skips_notebooks_and_local_models():
+    """``./dev test -m "not slow" tests``: explicit paths replace the default ``tests notebooks``."""
+    assert _dev_would_collect("-m", "not slow", "tests") == ["-m", "not slow", "tests"]
+    assert _dev_would_collect("tests/test_api.py::test_mypy") == ["tests/test_api.py::test_mypy"]
+    assert _dev_would_collect("-m", "not slow") == ["-m", "not slow", "tests", "notebooks"]
+    assert _dev_would_collect() == ["tests", "notebooks"]
+    dev = (ROOT / "dev").read_text()
+    assert 'has_paths "$@" || set -- "$@" tests notebooks' in dev  # the line the helper above mirrors
+    readme = (ROOT / "README.md").read_text()
+    assert './dev test -m "not slow" tests' in readme
+    assert 'pip install "llmlab[local]"' not in readme  # llmlab is not on the package index
