@@ -108,9 +108,9 @@ def test_unknown_reads_unknown_in_every_text_view(lab):
     html, text = table_html(summary), table_text(summary)
     assert html.count("unknown") == 2 and text.count("unknown") == 2
     assert "$0.000200" in html
-    from llmlab._report import render_report
+    from llmlab._report import render_report, standard_sections
 
-    report = render_report(summary, res.df, {}, {"run": "test"})
+    report = render_report(standard_sections(summary, res.df, {}), {"run": "test"})
     assert report.count(">unknown<") == 2
     cut = res.df[res.df["requested_model"] == "cut-unpriced"].iloc[0].to_dict()
     assert cut["status"] == "error" and cut["completion_tokens"] > 0
