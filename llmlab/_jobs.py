@@ -151,5 +151,5 @@ def make_jobs(rows: list[dict], models: list[str], bodies: dict[str, dict], stre
                 jobs.append(Job(prompt_id=row["prompt_id"], prompt=row["prompt"], messages=row["messages"],
                                 models=target, bodies=target_bodies, stream=stream, use_cache=use_cache,
                                 task=row["task"], expected=row["expected"], repeat=repeat, timeouts=timeouts,
-                                retry=retry))
+                                retry=retry, policy=row.get("policy"), route_reason=row.get("route_reason")))
     return jobs

@@ -101,6 +101,17 @@ _COMPLETE_DOC = """One answer from a fallback chain: ``models[0]``, then the nex
     prompt: the text, or a list of {"role", "content"} messages.
     models: the chain, first choice first. Every attempt is a row of the result.
 """
+_ROUTE_DOC = """Answer ``prompt`` with the model(s) a routing ``policy`` picks for it.
+
+    prompt: the text, or a list of {"role", "content"} messages.
+    policy: an ``llmlab.routing`` policy (Always, TaskMap, Threshold, Learned, Random, Fallback,
+        Cascade — e.g. one chosen with ``routing.evaluate``/``claim`` or ``routing.load_policy``).
+        A Cascade calls its models in order and stops at the first answer its ``accept`` rule
+        passes; a Fallback moves on only when a model fails. The Oracle cannot answer live.
+    task: the prompt's task, for policies that route on it (TaskMap, Learned).
+    features: prompt-level values a Threshold routes on (``{"difficulty": 0.8}``).
+Every row records ``policy`` (the policy's name) and ``route_reason`` (e.g. "length 412 ≥ 250 → gpt-4").
+"""
 _SUBMIT_DOC = """Start the call without blocking; returns a ``concurrent.futures.Future[Result]``.
 ``future.cancel()`` stops in-flight calls (recorded as ``Cancelled``; finished ones stay in the
 log). Bad arguments raise here, before anything is submitted. The call:
@@ -339,6 +350,30 @@ class Lab:
                       on_event: Callable[[Event], None] | None = None) -> Result:
         return await self._acomplete(prompt, models, _options(locals()))
 
+    @_entry(_ROUTE_DOC)
+    async def aroute(self, prompt: Prompt, *, policy: Any, task: str | None = None,
+                      features: Mapping[str, Any] | None = None,
+                      system: str | None = None, temperature: float | None = None,
+                      max_tokens: int | None = None, max_completion_tokens: int | None = None,
+                      top_p: float | None = None, stop: str | list[str] | None = None, seed: int | None = None,
+                      presence_penalty: float | None = None, frequency_penalty: float | None = None,
+                      logit_bias: dict[str, int] | None = None, logprobs: bool | None = None,
+                      top_logprobs: int | None = None, response_format: dict[str, Any] | None = None,
+                      tools: list[dict[str, Any]] | None = None, tool_choice: str | dict[str, Any] | None = None,
+                      parallel_tool_calls: bool | None = None, reasoning_effort: str | None = None,
+                      verbosity: str | None = None, modalities: list[str] | None = None,
+                      audio: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
+                      web_search_options: dict[str, Any] | None = None, metadata: dict[str, str] | None = None,
+                      moderation: dict[str, Any] | None = None, prompt_cache_options: dict[str, Any] | None = None,
+                      store: bool | None = None, service_tier: str | None = None, user: str | None = None,
+                      safety_identifier: str | None = None, prompt_cache_key: str | None = None,
+                      prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
+                      function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                      stream: bool = True, cache: bool = True, timeout: TimeoutSpec = None,
+                      retries: int | None = None, retry_policy: RetryPolicy | None = None,
+                      on_event: Callable[[Event], None] | None = None) -> Result:
+        return await self._aroute(prompt, policy, task, features, _options(locals()))
+
     async def _acompare(self, prompt: Prompt, models: Models, options: CallOptions) -> Result:
         return await self._arun([_single_prompt_row(prompt, options.system)], models, options)
 
@@ -348,7 +383,41 @@ class Lab:
     async def _acomplete(self, prompt: Prompt, models: Models, options: CallOptions) -> Result:
         return await self._arun([_single_prompt_row(prompt, options.system)], models, options, chain=True)
 
-    async def _arun(self, rows: list[dict], models: Models, options: CallOptions, chain: bool = False) -> Result:
+    async def _aroute(self, prompt: Prompt, policy: Any, task: str | None, features: Mapping[str, Any] | None,
+                      options: CallOptions) -> Result:
+        from .routing import Policy
+
+        if not isinstance(policy, Policy):
+            raise InputError(f"policy must be an llmlab.routing policy (e.g. routing.TaskMap(...) or "
+                             f"routing.load_policy(path)), not {type(policy).__name__}")
+        if features is not None and not isinstance(features, Mapping):
+            raise InputError(f"features must be a dict of prompt-level values, not {type(features).__name__}")
+        row = _single_prompt_row(prompt, options.system)
+        row["task"] = task
+        decision = policy.decide(row["prompt"], task=task, prompt_id=row["prompt_id"], features=features)
+        run_id = _new_run_id()
+        if decision.mode != "cascade":
+            row.update(policy=policy.name, route_reason=decision.reason)
+            return await self._arun([row], decision.models, options, chain=decision.mode == "fallback",
+                                    run_id=run_id)
+        return await self._acascade(row, policy.name, decision, options, run_id)
+
+    async def _acascade(self, row: dict, policy_name: str, decision: Any, options: CallOptions,
+                        run_id: str) -> Result:
+        """Call the cascade's models in order until one's answer passes ``decision.accept``."""
+        models, reason = decision.models, f"{decision.reason}: first {decision.models[0]}"
+        for k, model in enumerate(models):
+            step = {**row, "policy": policy_name, "route_reason": reason}
+            frame = (await self._arun([step], [model], options, run_id=run_id)).df
+            answer = frame[(frame["requested_model"] == model) & (frame["status"] == "ok")]
+            if k == len(models) - 1 or (len(answer) and decision.accept(str(answer["response_text"].iloc[-1]))):
+                return self._result(run_id, [row], models[:k + 1])
+            why = "rejected by the accept rule" if len(answer) else "failed"
+            reason = f"{model}'s answer {why} → {models[k + 1]}"
+        raise AssertionError("unreachable: the last model always returns")
+
+    async def _arun(self, rows: list[dict], models: Models, options: CallOptions, chain: bool = False,
+                    run_id: str | None = None) -> Result:
         self._check_open()
         if options.resume is not None:
             _check_run_id("resume", options.resume)
@@ -358,7 +427,7 @@ class Lab:
         retry = RetryPolicy(retries=options.retries) if options.retries is not None else options.retry_policy
         jobs = make_jobs(rows, models, bodies, options.stream, options.cache, options.n, timeouts, chain=chain,
                          retry=retry)
-        run_id = self.last_run_id = options.resume or _new_run_id()
+        run_id = self.last_run_id = run_id or options.resume or _new_run_id()
         if options.resume is not None:
             jobs = self._unfinished(jobs, options.resume)
         bar = _progress_bar(len(jobs), options.progress)
@@ -474,6 +543,30 @@ class Lab:
                 retries: int | None = None, retry_policy: RetryPolicy | None = None,
                 on_event: Callable[[Event], None] | None = None) -> Result:
         return self._loop_thread.run(self._acomplete(prompt, models, _options(locals())))
+
+    @_entry(_ROUTE_DOC)
+    def route(self, prompt: Prompt, *, policy: Any, task: str | None = None,
+                features: Mapping[str, Any] | None = None,
+                system: str | None = None, temperature: float | None = None,
+                max_tokens: int | None = None, max_completion_tokens: int | None = None,
+                top_p: float | None = None, stop: str | list[str] | None = None, seed: int | None = None,
+                presence_penalty: float | None = None, frequency_penalty: float | None = None,
+                logit_bias: dict[str, int] | None = None, logprobs: bool | None = None,
+                top_logprobs: int | None = None, response_format: dict[str, Any] | None = None,
+                tools: list[dict[str, Any]] | None = None, tool_choice: str | dict[str, Any] | None = None,
+                parallel_tool_calls: bool | None = None, reasoning_effort: str | None = None,
+                verbosity: str | None = None, modalities: list[str] | None = None,
+                audio: dict[str, Any] | None = None, prediction: dict[str, Any] | None = None,
+                web_search_options: dict[str, Any] | None = None, metadata: dict[str, str] | None = None,
+                moderation: dict[str, Any] | None = None, prompt_cache_options: dict[str, Any] | None = None,
+                store: bool | None = None, service_tier: str | None = None, user: str | None = None,
+                safety_identifier: str | None = None, prompt_cache_key: str | None = None,
+                prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
+                function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                stream: bool = True, cache: bool = True, timeout: TimeoutSpec = None,
+                retries: int | None = None, retry_policy: RetryPolicy | None = None,
+                on_event: Callable[[Event], None] | None = None) -> Result:
+        return self._loop_thread.run(self._aroute(prompt, policy, task, features, _options(locals())))
 
     @_entry(_SUBMIT_DOC + _COMPARE_DOC)
     def submit_compare(self, prompt: Prompt, *, models: Models,

@@ -33,7 +33,7 @@ from typing import Any
 from ._errors import InputError
 from ._options import BODY_PARAMS, CallOptions
 from ._redact import credential_error
-from ._validate import check_binding_name, did_you_mean
+from ._validate import check_binding_name, check_identifier, did_you_mean
 
 __all__ = ["OptionError", "MagicOptions", "parse_options", "interpolate", "placeholders", "LINE_KEYS"]
 
@@ -46,7 +46,7 @@ class OptionError(InputError):
         super().__init__(" ".join(str(message).split()))
 
 
-_MAGIC_KEYS = ("model", "fallback", "out")
+_MAGIC_KEYS = ("model", "fallback", "out", "policy", "task")
 # Engine keywords a line can set (on_event, retry_policy, extra_body… are Python objects).
 _ENGINE_KEYS = {"system": "text", "stream": "bool", "cache": "bool", "n": "integer", "timeout": "number",
                 "retries": "integer"}
@@ -67,6 +67,8 @@ class MagicOptions:
     options: CallOptions = field(default_factory=CallOptions)
     fallback: list[str] = field(default_factory=list)
     out: str | None = None
+    policy: str | None = None   # model=auto: the variable holding the routing policy (lab.route)
+    task: str | None = None     # the prompt's task, for policies that route on it
 
 
 # --------------------------------------------------------------------------- tokenizing
@@ -234,6 +236,10 @@ def _collect(line: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any],
             own[key] = _name_list(key, value)
         elif key == "out":
             own[key] = _checked(check_binding_name, value, "out")
+        elif key == "policy":
+            own[key] = _checked(check_identifier, value, "policy")
+        elif key == "task":
+            own[key] = value
         elif key.startswith(_BODY_PREFIX):
             body[key[len(_BODY_PREFIX):]] = _body_value(key, value, quoted)
         elif key in _KINDS:
@@ -288,12 +294,26 @@ def parse_options(line: str, known_defaults: Mapping[str, Any] | None = None) ->
     clash = sorted(set(models) & set(fallback))
     if clash:
         raise OptionError(f"fallback repeats model {clash[0]!r}.")
+    _check_auto(models, own, fallback, call)
     stray = sorted(m for m in per_model if m not in models and m not in fallback and not set(m) & set("*?["))
-    if stray:
+    if stray and "auto" not in models:     # with model=auto the policy's models are not on the line
         raise OptionError(f"{stray[0]}:... names a model that is not in model=... or fallback=... .")
     call = {k: v for k, v in call.items() if v is not None}
     options = _checked(CallOptions, **call, extra_body=body or None, model_params=per_model or None)
-    return MagicOptions(models=list(models), options=options, fallback=list(fallback), out=own.get("out"))
+    return MagicOptions(models=list(models), options=options, fallback=list(fallback), out=own.get("out"),
+                        policy=own.get("policy"), task=own.get("task"))
+
+
+def _check_auto(models: list[str], own: dict[str, Any], fallback: list[str], call: dict[str, Any]) -> None:
+    """``model=auto policy=NAME``: the policy picks the model (lab.route); nothing else may."""
+    auto = "auto" in models
+    if auto and (len(models) != 1 or "policy" not in own):
+        raise OptionError("model=auto lets a routing policy choose: write model=auto policy=NAME, where NAME "
+                          "is a variable holding an llmlab.routing policy (and no other model).")
+    if not auto and "policy" in own:
+        raise OptionError("policy=NAME routes the prompt: use it with model=auto.")
+    if auto and (fallback or call.get("n", 1) != 1):
+        raise OptionError("model=auto can't be combined with fallback= or n= (the policy decides the calls).")
 
 
 # --------------------------------------------------------------------------- {{name}} prompts

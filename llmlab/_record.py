@@ -43,6 +43,8 @@ class Record:
     cache_of: int | None = None  # id of the original row a cache hit replays
     finish_reason: str | None = None
     response_text: str = ""
+    policy: str | None = None        # lab.route: the routing policy that chose this model
+    route_reason: str | None = None  # lab.route: why, e.g. "length 412 ≥ 250 → gpt-4"
     id: int | None = field(default=None)
 
     def to_row(self) -> dict:
@@ -59,7 +61,7 @@ COLUMNS: list[str] = [
     "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens", "completion_tokens",
     "cached_tokens", "tokens_estimated", "cost_usd", "cost_source", "original_cost_usd", "cached", "cache_of",
     "finish_reason", "response_text", "prompt", "messages", "params", "stream", "endpoint",
-    "api_key_env",
+    "api_key_env", "policy", "route_reason",
 ]
 assert sorted(COLUMNS) == sorted(f.name for f in fields(Record))
 BOOL_COLUMNS = ("stream", "tokens_estimated", "cached")

@@ -44,6 +44,8 @@ class Job:
     repeat: int = 0
     timeouts: dict[str, Timeouts] = field(default_factory=dict)
     retry: RetryPolicy | None = None  # per-call policy; None: the Lab's
+    policy: str | None = None         # lab.route: the routing policy's name and its reason
+    route_reason: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
 
 
@@ -146,6 +148,7 @@ class Runner:
             params=json.dumps(job.bodies[model], sort_keys=True, default=str), stream=job.stream,
             endpoint=self.ctx.endpoint, api_key_env=self.ctx.api_key_env, task=job.task,
             expected=job.expected, repeat=job.repeat, attempt=attempt, waited_s=waited,
+            policy=job.policy, route_reason=job.route_reason,
         )
 
     async def _run_job(self, job: Job, attempts: list[Record]) -> list[Record]:

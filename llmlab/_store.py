@@ -26,7 +26,7 @@ _SQL_TYPES = {c: "REAL" for c in FLOAT_COLUMNS} | \
 
 
 # Columns added by later migrations: a migration's effect must never change once released.
-_ADDED_LATER = frozenset({"original_cost_usd"})
+_ADDED_LATER = frozenset({"original_cost_usd", "policy", "route_reason"})
 
 
 def m001_initial(db: sqlite3.Connection) -> None:
@@ -47,7 +47,13 @@ def m003_original_cost(db: sqlite3.Connection) -> None:
     db.execute("UPDATE runs SET original_cost_usd = cost_usd, cost_usd = 0.0, cost_source = 'cache' WHERE cached = 1")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_cache, m003_original_cost]
+def m004_route(db: sqlite3.Connection) -> None:
+    # lab.route records which policy chose each row's model, and why.
+    db.execute("ALTER TABLE runs ADD COLUMN policy TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN route_reason TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_cache, m003_original_cost, m004_route]
 _BUSY_TIMEOUT_S = 30.0
 
 

@@ -231,6 +231,7 @@ _LINE_HELP = textwrap.dedent("""\
         n=           repeats per model, 1–1000 out=          variable for the Result
         timeout=     seconds                   retries=      extra attempts, 0–100
         fallback=    backup chain for a single model → lab.complete()
+        model=auto policy=NAME [task=T]   the routing policy in variable NAME picks the model → lab.route()
         every other keyword of lab.compare's request body by its name (seed=7 stop=END
         reasoning_effort=high response_format='{"type": "json_object"}' …);
         body.NAME=   any other body key for your endpoint (body.top_k=40); any other key is an error.
@@ -367,11 +368,12 @@ class LLMMagics(Magics):
     def _run_cell(self, line: str, cell: str):
         opts = self._parse(line)
         prompt = self._prompt(cell)
+        policy = self._policy(opts.policy)
         lab = self._checked_lab()
-        board = Board(opts.models)
+        board = Board(opts.models if policy is None else (policy.needs() or opts.models))
         view = self._view(board)
         try:
-            result = self._call(lab, opts, prompt, view.on_event)
+            result = self._call(lab, opts, prompt, view.on_event, policy)
         except KeyboardInterrupt:
             self._remember(board.run_ids)
             board.cancel_unfinished()
@@ -421,9 +423,24 @@ class LLMMagics(Magics):
         # "auto": only a kernel (ZMQ shell) has a front end that can render widgets.
         return mode == "on" or getattr(self.shell, "kernel", None) is not None
 
-    def _call(self, lab, opts: MagicOptions, prompt: str, on_event):
+    def _policy(self, name: str | None):
+        """The routing policy a ``policy=NAME`` names, from the user's variables."""
+        if name is None:
+            return None
+        from .routing import Policy
+
+        value = self._ip.user_ns.get(name)
+        if not isinstance(value, Policy):
+            what = "is not defined" if name not in self._ip.user_ns else f"holds a {type(value).__name__}"
+            raise UsageError(f"%%llm: policy={name}: the variable {what}; assign a routing policy to it, e.g. "
+                             f"{name} = routing.load_policy('policy.json')")
+        return value
+
+    def _call(self, lab, opts: MagicOptions, prompt: str, on_event, policy=None):
         # The parser built the same CallOptions the Python API builds; hand its keywords over.
         keywords = opts.options.replace(on_event=on_event).given()
+        if policy is not None:
+            return lab.route(prompt, policy=policy, task=opts.task, **keywords)
         if opts.fallback:
             return lab.complete(prompt, models=[*opts.models, *opts.fallback], **keywords)
         return lab.compare(prompt, models=opts.models, **keywords)

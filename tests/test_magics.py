@@ -474,3 +474,38 @@ def test_price_warning_points_at_the_cell_not_at_llmlab(shell, llm):
     assert len(priced) == 1 and "'a'" in str(priced[0].message)
     # the frame that ran the cell magic (in a kernel: the user's cell), never llmlab's own source
     assert (priced[0].filename, priced[0].lineno) == (__file__, line)
+
+
+# --------------------------------------------------------------------------- model=auto (lab.route)
+
+def test_model_auto_routes_with_the_policy_in_a_variable(shell, llm, server):
+    from llmlab import routing
+
+    shell.user_ns["router"] = routing.TaskMap({"greet": "a"}, default="b", name="greeter")
+    res = shell.run_cell_magic("llm", "model=auto policy=router task=greet out=res", "Say hi")
+    assert [r.model for r in chat_requests(server)] == ["a"]
+    row = res.df.iloc[0]
+    assert (row["requested_model"], row["policy"], row["route_reason"]) == ("a", "greeter", "task 'greet' → a")
+    shell.run_cell_magic("llm", "model=auto policy=router", "Say hi again")
+    assert [r.model for r in chat_requests(server)] == ["a", "b"]          # unmapped → default
+
+
+@pytest.mark.parametrize("line, message", [
+    ("model=auto", "model=auto policy=NAME"),
+    ("model=a policy=router", "use it with model=auto"),
+    ("model=auto,a policy=router", "no other model"),
+    ("model=auto policy=router n=2", "can't be combined"),
+    ("model=auto policy=missing", "is not defined"),
+    ("model=auto policy=text", "holds a str"),
+    ("model=auto policy=oracle", "reads the labels"),
+])
+def test_model_auto_mistakes_are_one_line_and_send_nothing(shell, llm, server, line, message):
+    from IPython.core.error import UsageError
+
+    from llmlab import routing
+
+    shell.user_ns.update(router=routing.Always("a"), text="not a policy", oracle=routing.Oracle())
+    with pytest.raises(UsageError, match=message) as caught:
+        shell.run_cell_magic("llm", line, "Say hi")
+    assert "\n" not in str(caught.value)
+    assert chat_requests(server) == []

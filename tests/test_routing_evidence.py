@@ -303,3 +303,22 @@ def test_a_cache_hit_costs_what_the_original_call_cost():
     runs.loc[1, ["cached", "cost_usd", "original_cost_usd", "cost_source"]] = [True, 0.0, 0.02, "cache"]
     rep = routing.evaluate(runs, [routing.Always("A")], n_boot=0)
     assert rep.table.loc["always(A)", "total_cost_usd"] == pytest.approx(0.04)
+
+
+def test_tune_sweeps_a_learned_router_on_out_of_fold_predictions():
+    from llmlab.routing._matrix import build_matrix
+
+    rng = np.random.default_rng(0)
+    n = 120
+    words = rng.choice(["apple", "pear", "plum", "fig", "kiwi", "lime"], size=(n, 3))
+    texts = [" ".join(w) + f" #{i}" for i, w in enumerate(words)]
+    weak = rng.random(n) < np.where(["fig" in t for t in texts], 0.2, 0.8)    # a weak, noisy signal
+    runs = _matrix_runs({"weak": weak, "strong": np.ones(n)}, {"weak": 0.001, "strong": 0.01}, texts=texts)
+    learned = routing.Learned("weak", "strong").fit(runs)
+    mx = build_matrix(runs, "score", ["weak", "strong"])
+    wrong = (mx.score[:, 0] < 0.5).astype(float)
+    in_sample = np.abs(learned.values(mx) - wrong).mean()
+    held_out = np.abs(learned.out_of_fold_values(runs, mx) - wrong).mean()
+    assert held_out > in_sample + 0.02            # on its own training prompts it looks better
+    tuned = routing.tune(learned, runs, max_quality_loss=0.05)
+    assert tuned.threshold != learned.threshold and tuned.fitted

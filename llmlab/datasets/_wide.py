@@ -52,7 +52,18 @@ def from_wide(df: pd.DataFrame, *, prompt: str, scores: Mapping[str, str],
                                   ids, tasks, expected, prompt_tokens, counter, source))
     runs = pd.concat(frames, ignore_index=True)
     runs["id"] = np.arange(1, len(runs) + 1)
-    return runs
+    return _with_every_column(runs)
+
+
+def _with_every_column(runs: pd.DataFrame) -> pd.DataFrame:
+    """Columns of the row schema this matrix has no data for, at the Record's defaults."""
+    import dataclasses
+
+    from .._record import COLUMNS, Record
+
+    defaults = {f.name: f.default for f in dataclasses.fields(Record) if f.default is not dataclasses.MISSING}
+    missing = {c: defaults.get(c) for c in COLUMNS if c not in runs.columns}
+    return runs.assign(**missing) if missing else runs
 
 
 def _check(df, prompt, scores, responses, task, expected, prompt_id) -> None:

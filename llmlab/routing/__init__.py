@@ -32,10 +32,12 @@ from __future__ import annotations
 
 from ._evaluate import evaluate
 from ._learned import Learned
+from ._live import Decision, load_policy
 from ._matrix import Matrix
 from ._policies import Always, Cascade, Fallback, Oracle, Policy, Random, TaskMap, Threshold, on_row
 from ._report import PolicyReport
 from ._split import split, tune
 
 __all__ = ["Policy", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "Random", "Oracle",
-           "Learned", "on_row", "evaluate", "PolicyReport", "Matrix", "split", "tune"]
+           "Learned", "on_row", "evaluate", "PolicyReport", "Matrix", "split", "tune", "load_policy",
+           "Decision"]

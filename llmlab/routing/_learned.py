@@ -240,15 +240,18 @@ class Learned(Threshold):
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
                 not math.isfinite(threshold):
             raise InputError(f"Learned threshold= must be a number, not {threshold!r}")
-        label = "tfidf" if isinstance(features, str) else getattr(features, "__name__", "features")
-        super().__init__("p_weak_not_ok", float(threshold), weak, strong,
-                         name=name or f"learned({label} p ≥ {threshold:g}: {weak} | {strong})")
+        self._feature_label = "tfidf" if isinstance(features, str) else getattr(features, "__name__", "features")
+        super().__init__("p_weak_not_ok", float(threshold), weak, strong, name=name)
         self.features_spec, self.estimator = features, estimator
         self._features: _TfidfFeatures | _CallableFeatures | None = None
         self._fitted_estimator: Any = None
         self._coef: np.ndarray | None = None
         self._intercept = 0.0
+        self._fixed_c: float | None = None   # cross-fitting copies reuse the C chosen on the whole set
         self.training: dict[str, Any] = {}
+
+    def _default_name(self) -> str:
+        return f"learned({self._feature_label} p ≥ {self.threshold:g}: {self.weak} | {self.strong})"
 
     # --- fitting ---------------------------------------------------------------------------
 
@@ -318,7 +321,7 @@ class Learned(Threshold):
         from sklearn.linear_model import LogisticRegression
 
         if self.estimator is None:
-            estimator = _logistic(_choose_c(x, y))
+            estimator = _logistic(self._fixed_c or _choose_c(x, y))
         else:
             try:
                 estimator = clone(self.estimator)
@@ -359,6 +362,27 @@ class Learned(Threshold):
         estimator = self._fitted_estimator
         proba = np.asarray(estimator.predict_proba(self._features.matrix(prompts, tasks)), dtype=float)
         return proba[:, list(estimator.classes_).index(1)]
+
+    def out_of_fold_values(self, runs: pd.DataFrame, mx: Matrix, *, folds: int = 5, seed: int = 0) -> np.ndarray:
+        """Per prompt of ``mx``: P(weak answer not good enough) from a copy fitted *without* that
+        prompt (``folds``-fold cross-fitting on ``runs``). :func:`routing.tune` sets the threshold
+        on these: on its own training prompts a fitted router looks better than it is."""
+        if not self.fitted:
+            raise InputError(f"{self.name} is not fitted: call .fit(tune_runs) first")
+        order = np.random.default_rng(seed).permutation(mx.n)
+        out = np.full(mx.n, np.nan)
+        score, ok_at = self.training.get("score", "score"), self.training.get("weak_ok_at", 0.5)
+        for fold in np.array_split(order, min(folds, mx.n)):
+            held = set(mx.prompt_ids[fold])
+            twin = Learned(self.weak, self.strong, features=self.features_spec, estimator=self.estimator,
+                           threshold=self.threshold)
+            twin._fixed_c = self.training.get("C")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)   # a fold may hold one class only
+                twin.fit(runs[~runs["prompt_id"].isin(held)], score=score, weak_ok_at=ok_at)
+            out[fold] = twin._proba(_texts(mx.prompt_values("prompt")[fold]),
+                                    [_tasks_of(mx)[i] for i in fold])
+        return out
 
     def values(self, mx: Matrix) -> np.ndarray:
         """Per prompt of ``mx``: the predicted P(weak answer not good enough)."""

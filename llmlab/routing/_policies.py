@@ -28,7 +28,8 @@ __all__ = ["Policy", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "R
 
 
 class Policy:
-    """Base class: ``name``, ``needs()`` (models called; None = all) and ``route(matrix)``."""
+    """Base class: ``name``, ``needs()`` (models called; None = all) and ``route(matrix)``;
+    ``decide(prompt)`` for live use, ``save(path)``/``to_dict()`` and ``to_code()`` to deploy."""
 
     name: str = "policy"
 
@@ -37,6 +38,31 @@ class Policy:
 
     def route(self, mx: Matrix) -> np.ndarray:
         raise NotImplementedError
+
+    def decide(self, prompt: str, *, task: str | None = None, prompt_id: str | None = None,
+               features: Mapping[str, Any] | None = None) -> Any:
+        """The models to call for one live prompt, in order, and why (a ``Decision``)."""
+        from ._live import decide
+
+        return decide(self, prompt, task=task, prompt_id=prompt_id, features=features)
+
+    def to_dict(self) -> dict:
+        """A JSON-able description (``routing.load_policy`` reads it back; never pickle)."""
+        from ._live import to_dict
+
+        return to_dict(self)
+
+    def save(self, path: Any) -> Any:
+        """Write the policy as JSON to ``path``; returns the path."""
+        from ._live import save
+
+        return save(self, path)
+
+    def to_code(self) -> str:
+        """Python source of a standalone ``pick_model(prompt, task=None)`` (rule policies)."""
+        from ._live import to_code
+
+        return to_code(self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
@@ -129,6 +155,9 @@ class Cascade(Policy):
             raise InputError("Cascade needs at least two models (cheap first)")
         self.models, self.accept_at = list(models), accept_at
         self._accept = _answer_test(accept)
+        # what save() writes: a checker spec survives JSON, a Python function does not
+        self.accept_spec: Any = dict(accept) if isinstance(accept, Mapping) else \
+            accept if isinstance(accept, str) else None
         self.uses_labels = isinstance(accept, _RowPredicate)
         label = getattr(accept, "name", getattr(accept, "__name__", "accept"))
         self.name = name or f"cascade({' → '.join(self.models)} | {label})"

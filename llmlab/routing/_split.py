@@ -58,7 +58,9 @@ def tune(policy: Policy, runs: pd.DataFrame, *, max_quality_loss: float = 0.02,
 
     The policy must have a knob: ``values(matrix)`` (higher = more need for the strong model) and
     ``with_threshold(t)`` — :class:`Threshold` and :class:`Learned` do. When no setting keeps the
-    quality, every prompt goes to the strong model (threshold −inf).
+    quality, every prompt goes to the strong model (threshold −inf). A fitted :class:`Learned`
+    router is swept on out-of-fold predictions (5-fold cross-fitting on ``runs``): on the prompts
+    it was fitted on it would look better than it is, and the threshold would be too bold.
     """
     if not (callable(getattr(policy, "values", None)) and callable(getattr(policy, "with_threshold", None))):
         raise InputError(f"{policy.name} has no knob to tune (Threshold and Learned policies do)")
@@ -70,8 +72,9 @@ def tune(policy: Policy, runs: pd.DataFrame, *, max_quality_loss: float = 0.02,
     mx.index(reference)
     floor = singles[reference].quality.mean() - max_quality_loss
     weak, strong = singles[policy.weak], singles[policy.strong]     # type: ignore[attr-defined]
-    sweep = threshold_sweep(np.asarray(policy.values(mx), dtype=float), weak, strong,  # type: ignore[attr-defined]
-                            points=min(mx.n + 1, 1001))
+    honest = getattr(policy, "out_of_fold_values", None)
+    values = honest(runs, mx) if callable(honest) else policy.values(mx)  # type: ignore[attr-defined]
+    sweep = threshold_sweep(np.asarray(values, dtype=float), weak, strong, points=min(mx.n + 1, 1001))
     ok = sweep["quality"] >= floor - 1e-12
     cost = np.nan_to_num(sweep["cost_usd"], nan=np.inf)
     best = np.flatnonzero(ok)[np.argmin(cost[ok])] if ok.any() else None
