@@ -19,8 +19,8 @@ from typing import Any
 
 from ._errors import InputError
 
-__all__ = ["Redactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets", "check_no_credentials",
-           "credential_error"]
+__all__ = ["Redactor", "StreamRedactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets",
+           "check_no_credentials", "credential_error"]
 
 MIN_RUN = 8  # an echo of 8+ consecutive characters of the key counts as the key
 REDACTED = "[redacted]"
@@ -44,6 +44,7 @@ class Redactor:
         # Every run of MIN_RUN characters of a secret contains one of its 4-grams that start at a
         # multiple of 4: a cheap pre-check before the exact search.
         self._probes = {v[i:i + 4] for v in long for i in range(0, len(v) - 3, 4)}
+        self._folded = sorted(long + self._whole, key=len, reverse=True)
 
     def __bool__(self) -> bool:
         return bool(self._whole or self._grams)
@@ -82,10 +83,37 @@ class Redactor:
                 merged.append((start, end))
         return merged
 
+    def open_tail(self, text: str) -> int:
+        """Length of the longest end of ``text`` that is a piece of a secret: text a stream must
+        hold back, since the next delta may complete a run that has to be redacted."""
+        folded = text.lower()
+        for length in range(min(len(folded), len(self._folded[0]) if self._folded else 0), 0, -1):
+            tail = folded[-length:]
+            if any(tail in secret for secret in self._folded):
+                return length
+        return 0
+
     def message(self, text: str | None) -> str | None:
         """An error message: secrets and masked key echoes (``sk-ab***wxyz``) removed."""
         text = self(text)
         return _ECHO.sub(REDACTED, text) if text else text
+
+
+class StreamRedactor:
+    """Redacts a stream delta by delta: text that may be the start of a secret is held back
+    until the next delta shows whether it is one (runs split across deltas are caught too)."""
+
+    def __init__(self, redact: Redactor) -> None:
+        self._redact = redact
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        if not self._redact:
+            return text
+        buffer = self._held + text
+        keep = self._redact.open_tail(buffer)
+        self._held = buffer[len(buffer) - keep:] if keep else ""
+        return self._redact(buffer[:len(buffer) - keep])
 
 
 def _split(url: str) -> urllib.parse.SplitResult | None:
@@ -95,24 +123,37 @@ def _split(url: str) -> urllib.parse.SplitResult | None:
         return None
 
 
+def _query_secrets(query: str) -> list[tuple[str, str]]:
+    """(name, value) of query parameters whose names say they carry a credential (?api-key=…)."""
+    return [(n, v) for n, v in urllib.parse.parse_qsl(query, keep_blank_values=True)
+            if v and _CREDENTIAL_NAME.search(n)]
+
+
 def public_url(url: Any) -> Any:
-    """``url`` without ``user:password@`` (the form that is stored and shown)."""
-    if not isinstance(url, str) or "@" not in url:
+    """``url`` without ``user:password@`` and with credential query values (``?api-key=…``)
+    replaced: the form that is stored and shown."""
+    if not isinstance(url, str) or ("@" not in url and "?" not in url):
         return url
     parts = _split(url)
-    if parts is None or "@" not in parts.netloc:
+    if parts is None:
         return url
     host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=host))
+    query = parts.query
+    if _query_secrets(query):
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        query = urllib.parse.urlencode([(n, REDACTED if v and _CREDENTIAL_NAME.search(n) else v) for n, v in pairs],
+                                       safe="[]")
+    return urllib.parse.urlunsplit(parts._replace(netloc=host, query=query))
 
 
 def url_secrets(url: Any) -> list[str]:
-    """The user name and password inside a URL (both count as secrets), decoded and raw."""
+    """The user name, password and credential query values inside a URL (all count as secrets),
+    decoded and raw."""
     parts = _split(url) if isinstance(url, str) else None
-    if parts is None or "@" not in parts.netloc:
+    if parts is None:
         return []
-    userinfo = parts.netloc.rpartition("@")[0]
-    raw = [p for p in userinfo.split(":", 1) if p]
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    raw = [p for p in userinfo.split(":", 1) if p] + [v for _, v in _query_secrets(parts.query)]
     return [*raw, *(urllib.parse.unquote(p) for p in raw)]
 
 
