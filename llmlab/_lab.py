@@ -39,6 +39,7 @@ from ._store import Store, open_store
 from ._text import check_unicode, repair
 from ._tokens import TokenCounter
 from ._validate import check_bool, check_int, one_line
+from ._warnings import collecting, emit
 
 if TYPE_CHECKING:
     from .local import LocalServer
@@ -442,13 +443,16 @@ class Lab:
         bar = _progress_bar(total, options.progress)
         if options.resume is not None:
             jobs = self._unfinished(jobs, options.resume, bar)
+        caught: list[Warning] = []  # raised in the runner's tasks; shown at the caller's line
         try:
             async with self._session() as context:
                 runner = Runner(context, run_id, options.on_event, bar)
-                await runner.run(jobs, options.concurrency or self.concurrency)
+                await collecting(runner.run(jobs, options.concurrency or self.concurrency), caught)
         finally:
             if bar is not None:
                 bar.close()
+            for warning in caught:
+                emit(warning)
         if runner.store_error is not None:
             raise _not_logged(runner, run_id, models)
         return Result.from_store(self.store, run_id, models)
@@ -777,13 +781,15 @@ def _new_run_id() -> str:
 
 
 def _progress_bar(total: int | None, enabled: bool):
-    if not enabled or total == 0:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc="llmlab", unit="call", file=sys.stderr)
+    from ._progress import progress_bar  # a notebook bar that leaves a static line, else tqdm
+
+    if total is None and enabled:  # an iterator's length is unknown: a counting text bar
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return None
+        return tqdm(desc="llmlab", unit="call", file=sys.stderr)
+    return progress_bar(total or 0, enabled)
 
 
 def _model_note(model_id: str) -> str | None:
