@@ -6,6 +6,7 @@ before anything is returned — an interrupted sweep keeps every finished call.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import uuid
@@ -130,6 +131,14 @@ class Runner:
         except ExceptionGroup as group_error:
             # The first failure, not a TaskGroup wrapper, reaches the caller.
             raise group_error.exceptions[0] from None
+        finally:
+            self._flush()  # every finished attempt is in the log (or in ``unlogged``) before anything returns
+
+    def _flush(self) -> None:
+        try:
+            self.ctx.store.flush()
+        except StoreError as exc:
+            self.store_error = self.store_error or exc
 
     def _replay_cached(self, jobs: list[Job]) -> list[Job]:
         """Answer a batch's cache hits in one transaction; return the jobs that still need a call."""
@@ -246,20 +255,30 @@ class Runner:
         return outcome
 
     def _write(self, records: list[Record], keys: list[str | None] | None = None) -> None:
-        """Store rows with every text field redacted. A row the log refuses (text it cannot
-        encode, a value it cannot hold) is stored again as an error row with escaped text, so it
-        stays visible and its siblings go on. If the log refuses that too (damaged, full,
-        read-only, gone), it has failed: the rows are kept in ``unlogged``, ``store_error`` says
-        why, and ``run`` sends nothing more."""
+        """Store rows with every text field redacted (here, before any event shows them); the
+        insert runs on the store's writer thread, off the loop that times calls. Once the log has
+        failed (damaged, full, read-only, gone), rows are kept in ``unlogged``, ``store_error``
+        says why, and ``run`` sends nothing more."""
         for record in records:
             _redact_record(record, self.ctx.redact)
         if self.store_error is None:
             try:
-                self._store_rows(records, keys)
+                self.ctx.store.defer(functools.partial(self._insert, records, keys))
                 return
-            except StoreError as exc:
-                self.store_error = exc
+            except StoreError as exc:  # an earlier deferred write failed
+                self.store_error = self.store_error or exc
         self.unlogged.extend(records)
+
+    def _insert(self, records: list[Record], keys: list[str | None] | None = None) -> None:
+        """On the writer thread. A row the log refuses (text it cannot encode, a value it cannot
+        hold) is stored again as an error row with escaped text, so it stays visible and its
+        siblings go on; if the log refuses that too, the rows go to ``unlogged`` and it raises."""
+        try:
+            self._store_rows(records, keys)
+        except StoreError as exc:
+            self.unlogged.extend(r for r in records if r.id is None)  # stored ones have their id
+            self.store_error = self.store_error or exc  # seen by the loop thread: nothing more is sent
+            raise
 
     def _store_rows(self, records: list[Record], keys: list[str | None] | None) -> None:
         try:

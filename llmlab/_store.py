@@ -115,6 +115,7 @@ class Store:
     param = "?"
     dialect: Dialect
     path: str
+    _writer: _Writer | None = None  # started on the first deferred write
 
     # -- backend hooks ----------------------------------------------------------------------
     def _conn(self) -> contextlib.AbstractContextManager:  # a connection for reads
@@ -186,6 +187,26 @@ class Store:
             raise self._failure(exc, "write to") from None
         for record, row_id in zip(records, ids, strict=True):
             record.id = row_id  # only once committed
+
+    def defer(self, write: Callable[[], None]) -> None:
+        """Run ``write`` (inserts) on the store's writer thread, in order, so the database stays off
+        the event loop that times the calls. :meth:`flush` waits for the queue; a failed write is
+        raised there and by every later ``defer`` until then, so a run stops sending (and paying
+        for) calls it cannot log."""
+        if self._writer is None:
+            self._writer = _Writer()
+        self._writer.put(self, write)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every deferred write is done; raise the first failure (once)."""
+        if self._writer is not None:
+            self._writer.drain(timeout)
+
+    def _flush_before_close(self) -> None:
+        try:
+            self.flush(timeout=_BUSY_TIMEOUT_S)
+        except StoreError:
+            pass  # already raised to the run that queued the rows
 
     # -- reads ------------------------------------------------------------------------------
     def cached(self, keys: Iterable[str]) -> dict[str, dict]:
@@ -427,6 +448,10 @@ class SQLiteStore(Store):
         return "; ".join(problems)[:300] if problems else None
 
     def close(self) -> None:
+        try:
+            self.flush(timeout=_BUSY_TIMEOUT_S)
+        except StoreError:
+            pass  # already raised to the run that queued the rows
         with self._lock:
             if self._db is not None:
                 self._db.close()
@@ -462,6 +487,51 @@ def _enable_wal(db: sqlite3.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+class _Writer:
+    """The store's writer thread (started on first use): deferred writes, run in order."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._queue: list[Callable[[], None]] = []
+        self._busy = False
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def put(self, store: Store, write: Callable[[], None]) -> None:
+        with self._cv:
+            if self._failure is not None:
+                raise self._failure
+            self._queue.append(write)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, args=(store,), name="llmlab-store", daemon=True)
+                self._thread.start()
+            self._cv.notify_all()
+
+    def drain(self, timeout: float | None) -> None:
+        with self._cv:
+            self._cv.wait_for(lambda: not self._queue and not self._busy, timeout)
+            failure, self._failure = self._failure, None  # raised once here; the next run tries afresh
+        if failure is not None:
+            raise failure
+
+    def _run(self, store: Store) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: bool(self._queue))
+                batch, self._queue, self._busy = self._queue, [], True
+            failure: BaseException | None = None
+            for write in batch:
+                try:
+                    write()
+                except Exception as exc:  # kept for flush() and the next put(), which raise it
+                    failure = failure or (exc if isinstance(exc, StoreError) else
+                                          StoreError(f"cannot write to run log {store.path}: {exc}"))
+            with self._cv:
+                self._busy = False
+                self._failure = self._failure or failure
+                self._cv.notify_all()
 
 
 def _now() -> str:

@@ -98,6 +98,7 @@ class PostgresStore(Store):
         return db.execute(sql + " RETURNING id", values).fetchone()[0]
 
     def close(self) -> None:
+        self._flush_before_close()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             pool.close()
