@@ -12,6 +12,7 @@ import json
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 
@@ -122,7 +123,7 @@ class Runner:
         try:
             async with asyncio.TaskGroup() as group:
                 for batch in batches(jobs, max(2 * concurrency, _MIN_BATCH)):
-                    for job in self._replay_cached(batch):
+                    for job in await self._replay_cached(batch):
                         await gate.acquire()
                         if self.store_error is not None:
                             gate.release()
@@ -140,13 +141,13 @@ class Runner:
         except StoreError as exc:
             self.store_error = self.store_error or exc
 
-    def _replay_cached(self, jobs: list[Job]) -> list[Job]:
+    async def _replay_cached(self, jobs: list[Job]) -> list[Job]:
         """Answer a batch's cache hits in one transaction; return the jobs that still need a call."""
         keys = {i: cache_key(self.ctx.endpoint, job.models[0], job) for i, job in enumerate(jobs) if job.use_cache}
         hits = self._cache_lookup(keys.values()) if keys else {}
         replayed = [self._replay(jobs[i], hits[key]) for i, key in keys.items() if key in hits]
         if replayed:
-            self._write(replayed)
+            await self._awrite(replayed)
             for record in replayed:
                 self._emit("done", record, record.response_text)
             self._advance(len(replayed))
@@ -247,14 +248,23 @@ class Runner:
         except Exception as exc:  # an answer nothing anticipated: this attempt's row, not the run
             outcome = _unexpected(record, exc, self.ctx.redact)
         key = cache_key(self.ctx.endpoint, model, job) if job.use_cache else None
-        self._write([record], [key])
+        await self._awrite([record], [key])
         self.ctx.limiter.observe(outcome.headers, outcome.http_status, outcome.retry_after_s, model)
         if estimate:
             self.ctx.limiter.correct(estimate, _total_tokens(record))
         self._emit("done" if record.status == "ok" else "error", record, record.response_text)
         return outcome
 
-    def _write(self, records: list[Record], keys: list[str | None] | None = None) -> None:
+    async def _awrite(self, records: list[Record], keys: list[str | None] | None = None) -> None:
+        """``_write``, then wait (without blocking the loop) until the rows are in the log or known
+        unloggable: a job's slot frees only once its row is stored, so a killed process loses
+        only the calls in flight, never a finished answer waiting in the writer's queue."""
+        stored: Future[None] = Future()
+        self._write(records, keys, stored)
+        await asyncio.wrap_future(stored)
+
+    def _write(self, records: list[Record], keys: list[str | None] | None = None,
+               stored: Future[None] | None = None) -> None:
         """Store rows with every text field redacted (here, before any event shows them); the
         insert runs on the store's writer thread, off the loop that times calls. Once the log has
         failed (damaged, full, read-only, gone), rows are kept in ``unlogged``, ``store_error``
@@ -263,13 +273,16 @@ class Runner:
             _redact_record(record, self.ctx.redact)
         if self.store_error is None:
             try:
-                self.ctx.store.defer(functools.partial(self._insert, records, keys))
+                self.ctx.store.defer(functools.partial(self._insert, records, keys, stored))
                 return
             except StoreError as exc:  # an earlier deferred write failed
                 self.store_error = self.store_error or exc
         self.unlogged.extend(records)
+        if stored is not None:
+            stored.set_result(None)
 
-    def _insert(self, records: list[Record], keys: list[str | None] | None = None) -> None:
+    def _insert(self, records: list[Record], keys: list[str | None] | None = None,
+                stored: Future[None] | None = None) -> None:
         """On the writer thread. A row the log refuses (text it cannot encode, a value it cannot
         hold) is stored again as an error row with escaped text, so it stays visible and its
         siblings go on; if the log refuses that too, the rows go to ``unlogged`` and it raises."""
@@ -279,6 +292,9 @@ class Runner:
             self.unlogged.extend(r for r in records if r.id is None)  # stored ones have their id
             self.store_error = self.store_error or exc  # seen by the loop thread: nothing more is sent
             raise
+        finally:
+            if stored is not None:
+                stored.set_result(None)
 
     def _store_rows(self, records: list[Record], keys: list[str | None] | None) -> None:
         try:
