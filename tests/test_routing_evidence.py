@@ -322,3 +322,28 @@ def test_tune_sweeps_a_learned_router_on_out_of_fold_predictions():
     assert held_out > in_sample + 0.02            # on its own training prompts it looks better
     tuned = routing.tune(learned, runs, max_quality_loss=0.05)
     assert tuned.threshold != learned.threshold and tuned.fitted
+
+
+def test_fit_task_map_picks_the_cheapest_model_that_keeps_each_tasks_quality():
+    tasks = ["easy"] * 4 + ["hard"] * 4
+    runs = _matrix_runs({"cheap": np.array([1, 1, 1, 1, 0, 0, 1, 0]), "dear": np.array([1, 1, 1, 1, 1, 1, 1, 1])},
+                        {"cheap": 0.001, "dear": 0.01}, tasks=tasks)
+    policy = routing.fit_task_map(runs, max_quality_loss=0.02)
+    assert policy.mapping == {"easy": "cheap", "hard": "dear"} and policy.default == "dear"
+    loose = routing.fit_task_map(runs, max_quality_loss=0.8)
+    assert loose.mapping == {"easy": "cheap", "hard": "cheap"}
+
+
+def test_recommend_chooses_per_task_models_and_a_policy_with_evidence():
+    rng = np.random.default_rng(4)
+    n = 400
+    tasks = np.where(np.arange(n) % 2, "easy", "hard")
+    cheap = np.where(tasks == "easy", rng.random(n) < 0.97, rng.random(n) < 0.3)
+    strong = rng.random(n) < 0.97
+    runs = _matrix_runs({"cheap": cheap, "strong": strong}, {"cheap": 0.001, "strong": 0.02}, tasks=list(tasks))
+    rec = routing.recommend(runs, max_quality_loss=0.05, min_savings_pct=30, learned=False, n_boot=500)
+    assert rec.per_task.loc["easy", "model"] == "cheap" and rec.per_task.loc["hard", "model"] == "strong"
+    assert rec.policy.name == "task map" and rec.claim_holds
+    assert rec.policies.loc["task map", "verdict"] == "holds"
+    assert rec.per_task.loc["easy", "quality_diff_ci_lo"] > -0.1
+    assert "reference always(strong)" in rec.caption

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .._errors import InputError
 from ._matrix import build_matrix
-from ._policies import Always, Policy
+from ._policies import Always, Policy, TaskMap
 from ._stats import outcome, threshold_sweep
 
 
@@ -90,3 +90,27 @@ def with_knob(policy: Any, threshold: float, name: str) -> Any:
     twin = copy.copy(policy)
     twin.threshold, twin.name = float(threshold), name
     return twin
+
+
+def fit_task_map(runs: pd.DataFrame, *, max_quality_loss: float = 0.02, score: str = "score",
+                 models: Sequence[str] | None = None, prices: Any = None,
+                 price_as: Mapping[str, str] | None = None, count_retries: bool = True,
+                 name: str = "task map") -> TaskMap:
+    """A :class:`TaskMap` chosen on ``runs`` (the tune half): per task, the cheapest model whose
+    mean quality on that task is within ``max_quality_loss`` of the task's best model; tasks not
+    seen go to the model with the best mean quality overall (the default reference)."""
+    mx = build_matrix(runs, score, models, prices, price_as, count_retries=count_retries, warn_dropped=False)
+    if "task" not in mx.runs.columns:
+        raise InputError("fit_task_map needs a task column in the runs")
+    tasks = pd.Series(mx.prompt_values("task")).astype(object).fillna("(none)").to_numpy()
+    cost = np.nan_to_num(mx.cost, nan=np.inf)
+    best_overall = max(range(len(mx.models)), key=lambda j: (mx.score[:, j].mean(), -cost[:, j].sum()))
+    mapping = {}
+    for task in pd.unique(tasks):
+        rows = tasks == task
+        quality, spend = mx.score[rows].mean(axis=0), cost[rows].sum(axis=0)
+        keep = np.flatnonzero(quality >= quality.max() - max_quality_loss - 1e-12)
+        mapping[str(task)] = mx.models[min(keep, key=lambda j: (spend[j], -quality[j]))]
+    policy = TaskMap(mapping, default=mx.models[best_overall], name=name)
+    policy.tuned_on = {"prompts": mx.n, "max_quality_loss": max_quality_loss}
+    return policy
