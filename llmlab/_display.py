@@ -25,7 +25,7 @@ __all__ = [
 # Characters that make text lie about its order or lines: bidi marks, embeddings, overrides and
 # isolates (Trojan Source: U+202E shows text reversed), the deprecated format controls next to
 # them, and the Unicode line/paragraph separators. Joiners (ZWJ/ZWNJ) stay: scripts need them.
-_BIDI = "\u061c\u200e\u200f\u2028-\u202e\u2066-\u206f"
+_BIDI = "\u061c\u200e\u200f\u2028-\u202e\u2066-\u206f\U000e0000-\U000e007f"  # + invisible tag characters
 # C0/C1 controls except \t and \n: ANSI escapes in model output must not drive the terminal.
 _CONTROL_RE = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_BIDI}]")
 # In HTML, whitespace controls are harmless (and \r\n common); the rest is shown, not obeyed.
@@ -38,7 +38,7 @@ _STATUS_COLOURS = {
 
 def _shown(match: re.Match) -> str:
     code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def esc(value: Any) -> str:

@@ -585,7 +585,9 @@ class Lab:
                 stream: bool = True, cache: bool = True, n: int = 1, timeout: TimeoutSpec = None,
                 retries: int | None = None, retry_policy: RetryPolicy | None = None,
                 on_event: Callable[[Event], None] | None = None) -> Future[Result]:
-        return self._loop_thread.submit(self._acompare(prompt, models, _options(locals())))
+        options = _options(locals())
+        self._check_open()  # here, not in the future: a closed Lab starts no new loop
+        return self._loop_thread.submit(self._acompare(prompt, models, options))
 
     @_entry(_SUBMIT_DOC + _SWEEP_DOC)
     def submit_sweep(self, prompts: Prompts, *, models: Models,
@@ -610,7 +612,9 @@ class Lab:
                 retries: int | None = None, retry_policy: RetryPolicy | None = None,
                 on_event: Callable[[Event], None] | None = None,
                 concurrency: int | None = None, progress: bool = True, resume: str | None = None) -> Future[Result]:
-        return self._loop_thread.submit(self._asweep(prompts, models, _options(locals())))
+        options = _options(locals())
+        self._check_open()  # here, not in the future: a closed Lab starts no new loop
+        return self._loop_thread.submit(self._asweep(prompts, models, options))
 
     @_entry(_SUBMIT_DOC + _COMPLETE_DOC)
     def submit_complete(self, prompt: Prompt, *, models: Models,
@@ -634,7 +638,9 @@ class Lab:
                 stream: bool = True, cache: bool = True, timeout: TimeoutSpec = None,
                 retries: int | None = None, retry_policy: RetryPolicy | None = None,
                 on_event: Callable[[Event], None] | None = None) -> Future[Result]:
-        return self._loop_thread.submit(self._acomplete(prompt, models, _options(locals())))
+        options = _options(locals())
+        self._check_open()  # here, not in the future: a closed Lab starts no new loop
+        return self._loop_thread.submit(self._acomplete(prompt, models, options))
 
     # -- the log ------------------------------------------------------------------------------
     def runs(self, run_id: str | None = None, limit: int | None = None) -> pd.DataFrame:
@@ -726,12 +732,13 @@ def _check_run_id(name: str, value: Any) -> None:
 def _open_store(db: Any) -> Store:
     if db is not None and not isinstance(db, (str, os.PathLike)):
         raise InputError(f"db must be a file path or ':memory:', not {type(db).__name__}")
-    if isinstance(db, str):
-        check_unicode(db, "db")
+    if db is not None:
+        check_unicode(os.fspath(db), "db")
     try:
         return Store(db if db is not None else llmlab_home() / "runs.sqlite")
     except (ValueError, TypeError) as exc:  # e.g. a path SQLite cannot encode
-        raise StoreError(f"cannot open run log {db}: {one_line(exc)}; pass Lab(db=...) with another path") from None
+        raise StoreError(f"cannot open run log {os.fspath(db or '')!r}: {one_line(exc)}; "
+                         "pass Lab(db=...) with another path") from None
 
 
 def _new_run_id() -> str:

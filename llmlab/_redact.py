@@ -19,8 +19,8 @@ from typing import Any
 
 from ._errors import InputError
 
-__all__ = ["Redactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets", "check_no_credentials",
-           "credential_error"]
+__all__ = ["Redactor", "StreamRedactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets",
+           "check_no_credentials", "credential_error"]
 
 MIN_RUN = 8  # an echo of 8+ consecutive characters of the key counts as the key
 REDACTED = "[redacted]"
@@ -44,6 +44,7 @@ class Redactor:
         # Every run of MIN_RUN characters of a secret contains one of its 4-grams that start at a
         # multiple of 4: a cheap pre-check before the exact search.
         self._probes = {v[i:i + 4] for v in long for i in range(0, len(v) - 3, 4)}
+        self._folded = sorted(long + self._whole, key=len, reverse=True)
 
     def __bool__(self) -> bool:
         return bool(self._whole or self._grams)
@@ -82,10 +83,37 @@ class Redactor:
                 merged.append((start, end))
         return merged
 
+    def open_tail(self, text: str) -> int:
+        """Length of the longest end of ``text`` that is a piece of a secret: text a stream must
+        hold back, since the next delta may complete a run that has to be redacted."""
+        folded = text.lower()
+        for length in range(min(len(folded), len(self._folded[0]) if self._folded else 0), 0, -1):
+            tail = folded[-length:]
+            if any(tail in secret for secret in self._folded):
+                return length
+        return 0
+
     def message(self, text: str | None) -> str | None:
         """An error message: secrets and masked key echoes (``sk-ab***wxyz``) removed."""
         text = self(text)
         return _ECHO.sub(REDACTED, text) if text else text
+
+
+class StreamRedactor:
+    """Redacts a stream delta by delta: text that may be the start of a secret is held back
+    until the next delta shows whether it is one (runs split across deltas are caught too)."""
+
+    def __init__(self, redact: Redactor) -> None:
+        self._redact = redact
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        if not self._redact:
+            return text
+        buffer = self._held + text
+        keep = self._redact.open_tail(buffer)
+        self._held = buffer[len(buffer) - keep:] if keep else ""
+        return self._redact(buffer[:len(buffer) - keep])
 
 
 def _split(url: str) -> urllib.parse.SplitResult | None:

@@ -20,6 +20,7 @@ from ._call import CallSpec, Outcome, Redactor, call_model
 from ._options import Timeouts
 from ._pricing import PriceTable
 from ._record import Record
+from ._redact import StreamRedactor
 from ._resilience import RateLimiter, RetryPolicy
 from ._store import Store
 from ._tokens import TokenCounter
@@ -197,8 +198,8 @@ class Runner:
         spec = CallSpec(model=model, messages=job.messages, body=job.bodies[model], stream=job.stream,
                         timeouts=job.timeouts.get(model) or job.timeouts.get("*") or Timeouts())
         self._emit("start", record)
-        redact = self.ctx.redact
-        on_delta = (lambda text: self._emit("delta", record, redact(text))) if self._on_event else None
+        stream = StreamRedactor(self.ctx.redact)  # live deltas never show a key, even split across chunks
+        on_delta = (lambda text: self._emit("delta", record, stream.feed(text))) if self._on_event else None
         try:
             # The endpoint's window counts a request from its arrival, which the headers' arrival
             # bounds: a send that left late (a busy loop, the first call's set-up) is logged then.

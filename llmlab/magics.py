@@ -32,6 +32,16 @@ class LLMLab(Configurable):
     """Settings for the ``%%llm`` magics (``%config LLMLab.<name> = ...``)."""
 
     also_scrub: tuple = ()  # other configurables whose .config holds %config values (the shell)
+    on_config: Any = None  # called with the names a %config line set, even to the value they had
+
+    def update_config(self, config: Any) -> None:
+        """%config goes through here: an explicit setting counts as the user's own, even when
+        it restates the current value (e.g. adopting an endpoint a project file chose)."""
+        section = config["LLMLab"] if "LLMLab" in config else {}
+        names = [n for n in section if self.has_trait(n)]
+        super().update_config(config)
+        if names and self.on_config is not None:
+            self.on_config(names)
 
     base_url = Unicode(None, allow_none=True,
                        help="OpenAI-compatible endpoint, e.g. http://localhost:4000/v1 "
@@ -263,6 +273,7 @@ class LLMMagics(Magics):
         self._apply_project(read_pyproject())
         self.settings.observe(self._engine_setting_changed, names=list(_ENGINE_TRAITS))
         self.settings.observe(self._setting_changed)
+        self.settings.on_config = self._configured
         shell.configurables.append(self.settings)
         self._lab = None
         self.run_ids: list[str] = []  # runs started by this magics instance: the "session"
@@ -297,19 +308,26 @@ class LLMMagics(Magics):
         chosen = [f"{name}={_shown_setting(name, getattr(self.settings, name))}"
                   for name in ("base_url", "api_key_env", "db") if self.sources.get(name, "").startswith(_PROJECT)]
         if chosen:
-            key = self._project_key_var()
+            key, mine = self._project_key_var(), self.settings.api_key_env
             key_note = "" if key is None else f"; key variable sent there: {key or 'none'}"
+            if key is not None and mine and key != mine:
+                key_note += (f" (your api_key_env {mine!r} is not sent to an endpoint a project file chose; "
+                             f"to send it, add {mine} to LLMLAB_TRUSTED_KEY_VARS or adopt the endpoint with "
+                             "%config LLMLab.base_url = ...)")
             _notice(f"./pyproject.toml [tool.llmlab] sets {', '.join(chosen)}{key_note}")
 
     def _project_key_var(self) -> str | None:
-        """For an endpoint chosen by ./pyproject.toml: the key variable to send (the user's own
-        setting, else a trusted default, else "" for none); None when the user chose the endpoint."""
+        """For an endpoint chosen by ./pyproject.toml: the key variable to send — one set with
+        %config in this session or listed in LLMLAB_TRUSTED_KEY_VARS, else a trusted default, else
+        "" for none (a name from the IPython profile was meant for the profile's endpoint). None
+        when the user chose the endpoint."""
         if not self.sources.get("base_url", "").startswith(_PROJECT):
             return None
-        if self.settings.api_key_env:  # set by the user, or by the project and trusted by the user
-            return self.settings.api_key_env
-        from ._config import trusted_default_key
+        from ._config import trusted_default_key, trusted_key_vars
 
+        name = self.settings.api_key_env
+        if name and (self.sources.get("api_key_env") == "%config" or name in trusted_key_vars()):
+            return name
         return trusted_default_key() or ""
 
     def new_lab(self):
@@ -325,6 +343,12 @@ class LLMMagics(Magics):
 
     def _setting_changed(self, change) -> None:
         self.sources[change["name"]] = "%config"
+
+    def _configured(self, names: list[str]) -> None:
+        adopted = [n for n in names if n in _ENGINE_TRAITS and self.sources.get(n) != "%config"]
+        self.sources.update({name: "%config" for name in names})
+        if adopted:
+            self.close()  # e.g. a project's endpoint adopted: the next Lab sends your key there
 
     def close(self) -> None:
         if self._lab is not None:

@@ -31,8 +31,9 @@ duration like ``1.25s``), and a request over the limit gets a 429 with those hea
 ``retry-after`` when ``retry_after=True``). Tokens are counted as prompt words + max tokens.
 
 Hostile endpoints: ``error_message`` sets what injected failures say, ``usage_patch`` odd usage
-values. ``text`` and ``served_model`` may hold lone surrogates: they go out as JSON ``"\ud800"``
-escapes. ``RequestLog.auth_sha256`` tells which key arrived without logging it.
+values, ``chunks`` the exact content deltas. ``text`` and ``served_model`` may hold lone
+surrogates: they go out as JSON ``"\ud800"`` escapes. ``RequestLog.auth_sha256`` tells which key
+arrived without logging it.
 
 Every injected failure (``status``, ``fail_first``, ``error_rate``) carries ``Retry-After`` when
 ``retry_after`` is set. Unknown models answer 404, a wrong key 401 (echoing a key fragment, as
@@ -108,6 +109,7 @@ class ModelSpec:
     fail_headers: dict = field(default_factory=dict)
     error_message: str | None = None  # the message of injected failures (status/fail_first/error_rate)
     usage_patch: dict | None = None  # merged into the usage object as is (odd types, huge numbers)
+    chunks: list | None = None  # the content deltas exactly (instead of ``text`` split into words)
 
     def __post_init__(self) -> None:
         # JSON configs (subprocess mode) deliver lists.
@@ -252,7 +254,7 @@ def _plan_answer(spec: ModelSpec, body: dict) -> _Answer:
         tool_args = split_chunks(str(spec.tool_call.get("arguments", "")), spec.chunk_words)
         finish = "tool_calls"
     else:
-        content = split_chunks(spec.text, spec.chunk_words)
+        content = list(spec.chunks) if spec.chunks is not None else split_chunks(spec.text, spec.chunk_words)
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         if isinstance(limit, int) and not isinstance(limit, bool) and len(content) > limit:
             content, finish = content[:max(limit, 0)], "length"

@@ -231,6 +231,25 @@ def test_echoed_key_fragments_are_redacted_everywhere(tmp_path, monkeypatch, cap
     assert_no_key(out.out, out.err, db_blob(db), *(str(w.message) for w in caught))
 
 
+def test_a_key_streamed_in_small_pieces_never_shows_in_live_deltas(tmp_path, monkeypatch):
+    """An endpoint streaming the key a few characters per chunk: each delta alone is short, so
+    the stream's redaction holds back what may be a key's start until it knows."""
+    monkeypatch.setenv("GATEWAY_KEY", SECRET)
+    pieces = [SECRET[i:i + 3] for i in range(0, len(SECRET), 3)]
+    deltas: list[str] = []
+    with FakeServer({"m": ModelSpec(chunks=["Here it is: ", *pieces, " done"])}) as srv, \
+            Lab(base_url=srv.base_url, api_key_env="GATEWAY_KEY", db=tmp_path / "l.sqlite") as lab:
+        res = lab.compare("Hi", models=["m"], on_event=lambda e: deltas.append(e.text) if e.kind == "delta" else None)
+    assert len(deltas) == len(pieces) + 2 and res.df["response_text"].iloc[0] == "Here it is: [redacted] done"
+    assert_no_key("".join(deltas))
+    from llmlab._redact import Redactor, StreamRedactor
+
+    stream = StreamRedactor(Redactor([SECRET]))
+    live = "".join(stream.feed(p) for p in ["prefix ", *pieces, " suffix"])
+    assert_no_key(live)
+    assert live.startswith("prefix ") and "[redacted]" in live
+
+
 def test_redactor_catches_every_8_run_and_leaves_ordinary_text():
     from llmlab._redact import Redactor
 
@@ -306,6 +325,24 @@ def test_a_user_setting_names_the_key_for_a_project_endpoint(tmp_path, monkeypat
         load_ipython_extension(shell)
         shell.run_line_magic("config", 'LLMLab.api_key_env = "MY_KEY"')
         assert shell.run_cell_magic("llm", "model=m", "Hi").df["status"].iloc[0] == "ok"
+
+
+def test_a_profile_key_variable_is_not_sent_to_a_project_endpoint(tmp_path, monkeypatch, capsys, shell):
+    """Your IPython profile names MY_KEY for your gateway; a cloned project changes the endpoint:
+    MY_KEY does not follow it there until you say so in this session."""
+    from llmlab.magics import load_ipython_extension
+
+    monkeypatch.setenv("MY_KEY", SECRET)
+    with FakeServer({"m": ModelSpec()}) as srv:
+        (tmp_path / "pyproject.toml").write_text(f'[tool.llmlab]\nbase_url = "{srv.base_url}"\n')
+        shell.config.LLMLab.api_key_env = "MY_KEY"
+        load_ipython_extension(shell)
+        assert "'MY_KEY' is not sent" in capsys.readouterr().err
+        shell.run_cell_magic("llm", "model=m", "Hi")
+        shell.run_line_magic("config", f'LLMLab.base_url = "{srv.base_url}"')  # adopted: your endpoint now
+        shell.run_cell_magic("llm", "model=m", "Hi again")
+        sent = [r.auth_sha256 for r in chat(srv)]
+    assert sent[0] != bearer_sha(SECRET) and sent[1] == bearer_sha(SECRET)
 
 
 def test_a_dotenv_endpoint_gets_its_own_key_never_one_from_your_environment(tmp_path, monkeypatch):
@@ -390,6 +427,10 @@ def test_llmlab_home_and_log_folders_are_owner_only(tmp_path, isolated_env, usua
     Lab(base_url="http://127.0.0.1:9/v1", db=tmp_path / "a" / "b" / "log.sqlite").close()
     assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "a" / "b").stat().st_mode) == 0o700
+    with FakeServer({"m": ModelSpec()}) as srv, Lab(base_url=srv.base_url) as lab:
+        lab.compare("Hi", models=["m"])
+        files = list(isolated_env.glob("runs.sqlite*"))  # the log and its -wal/-shm, while open
+        assert len(files) >= 2 and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files), files
 
 
 def test_local_server_record_and_model_cache_are_owner_only(tmp_path, isolated_env, usual_umask):
@@ -472,13 +513,16 @@ def test_raw_exceptions_become_one_llmlab_line(tmp_path):
         assert len(lab.runs(limit=10**30)) == 1  # "more than there is" means all
         assert len(lab.runs()) == 1
         lab.close()
-        for after_close in (lab.runs, lambda: lab.compare("Hi", models=["m"]), lab.list_models):
+        for after_close in (lab.runs, lambda: lab.compare("Hi", models=["m"]), lab.list_models,
+                            lambda: lab.submit_compare("Hi", models=["m"])):
             with pytest.raises(InputError, match="closed"):
                 after_close()
         assert len(chat(srv)) == 1  # nothing sent after close
-    with pytest.raises(LLMLabError) as info:
-        Lab(base_url="http://127.0.0.1:9/v1", db=str(tmp_path / "bad\udcff.sqlite"))
-    assert "\n" not in str(info.value)
+    for bad_path in (str(tmp_path / "bad\udcff.sqlite"), tmp_path / "bad\udcff.sqlite"):
+        with pytest.raises(LLMLabError) as info:
+            Lab(base_url="http://127.0.0.1:9/v1", db=bad_path)
+        assert "\n" not in str(info.value)
+        str(info.value).encode("utf-8")
 
 
 def test_history_with_a_huge_count_shows_the_log(shell, tmp_path):
@@ -514,13 +558,13 @@ def test_a_key_with_whitespace_or_odd_characters_is_named_not_retried(tmp_path, 
 # --------------------------------------------------------------------------- 15. bidi characters
 
 BIDI = ["\u202e", "\u202a", "\u202b", "\u202c", "\u202d", "\u2066", "\u2067", "\u2068", "\u2069", "\u200e",
-        "\u200f", "\u061c", "\u2028", "\u2029"]
+        "\u200f", "\u061c", "\u2028", "\u2029", "\U000e0041", "\U000e007f"]  # the last two: invisible tags
 
 
 @pytest.mark.parametrize("char", BIDI)
 def test_bidi_controls_are_shown_not_obeyed_in_text_and_html_views(char):
     text = f"safe{char}txt.exe"
-    shown = f"\\u{ord(char):04x}"
+    shown = f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}"
     assert char not in clean_text(text) and shown in clean_text(text)
     assert char not in esc(text) and shown in esc(text)
     frame = pd.DataFrame({"response_text": [text]})
