@@ -248,6 +248,7 @@ class Learned(Threshold):
         self._coef: np.ndarray | None = None
         self._intercept = 0.0
         self._fixed_c: float | None = None   # cross-fitting copies reuse the C chosen on the whole set
+        self.fitted_on: frozenset = frozenset()  # prompt ids of the fit (not saved): evaluate warns on overlap
         self.training: dict[str, Any] = {}
 
     def _default_name(self) -> str:
@@ -297,6 +298,7 @@ class Learned(Threshold):
             raise InputError(f"Learned.fit: {unscored} answers of {self.weak!r} have no {score!r}; "
                              "score every weak answer before fitting (an unscored answer is not a label)")
         mx = build_matrix(weak_rows, score, [self.weak])
+        self.fitted_on = frozenset(mx.prompt_ids)
         y = (mx.score[:, 0] < weak_ok_at).astype(np.int64)
         return _texts(mx.prompt_values("prompt")), _tasks_of(mx), y
 
@@ -418,7 +420,9 @@ class Learned(Threshold):
             raise InputError(f"learned router format version {data.get('version')!r} is not "
                              f"supported (this llmlab reads version {FORMAT_VERSION})")
         try:
-            router = cls(data["weak"], data["strong"], threshold=data["threshold"], name=data["name"])
+            router = cls(data["weak"], data["strong"], threshold=data["threshold"])
+            if data.get("name") and data["name"] != router.name:   # a chosen name; a derived one follows the knob
+                router = cls(data["weak"], data["strong"], threshold=data["threshold"], name=data["name"])
             features = _TfidfFeatures.from_dict(data)
             coef = np.array(data["coef"], dtype=float)
             intercept = float(data["intercept"])
