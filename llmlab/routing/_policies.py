@@ -33,6 +33,7 @@ class Policy:
     ``decide(prompt)`` for live use, ``save(path)``/``to_dict()`` and ``to_code()`` to deploy."""
 
     name: str = "policy"
+    tuned_on: dict[str, Any] | None = None   # set by routing.tune / fit_task_map: what chose the knob
 
     def needs(self) -> list[str] | None:
         raise NotImplementedError
