@@ -1,13 +1,16 @@
 """One request through the official SDK → one measured, costed :class:`Record`.
 
-Timing uses ``time.perf_counter()`` started just before the request is sent. TTFT is the
-arrival of the first non-empty content, tool-call or reasoning delta (not the first byte, not the
-role-only chunk). Decode speed is ``(completion_tokens - 1) / (t_last - t_first)`` over content
+Timing uses ``time.perf_counter()`` from the moment the request's first byte is written to its
+connection (the HTTP transport's ``trace`` extension, installed by :func:`request_hook`): the
+SDK building the request and a new connection's TCP/TLS set-up are one-off costs, not the
+model's. TTFT is the arrival of the first non-empty content, tool-call or reasoning delta (not
+the first byte, not the role-only chunk). Decode speed is ``(completion_tokens - 1) / (t_last - t_first)`` over content
 deltas. Non-streamed calls have no TTFT (NaN).
 """
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import math
 import re
@@ -28,7 +31,7 @@ from ._text import REPAIRED_NOTE, repair
 from ._tokens import TokenCounter
 from ._validate import one_line
 
-__all__ = ["CallSpec", "Timeouts", "Outcome", "call_model", "Redactor"]
+__all__ = ["CallSpec", "Timeouts", "Outcome", "call_model", "Redactor", "new_client"]
 
 COST_HEADER = "x-litellm-response-cost"
 _CONTEXT_PATTERNS = re.compile(r"context[_ ]length|maximum context|context window|too many tokens", re.I)
@@ -70,6 +73,72 @@ class _Stream:
     headers: Any = None
     on_first: Callable[[], None] | None = None
     on_headers: Callable[[], None] | None = None
+    t_sent: float | None = None  # when the request's first byte left (the transport's trace)
+
+    on_sent: Callable[[], None] | None = None
+    sent_traced: bool = False
+
+    async def trace(self, name: str, info: dict) -> None:
+        if name.endswith("send_request_headers.started") and not self.sent_traced:
+            self.sent_traced = True
+            self.mark_sent()
+
+    def mark_sent(self) -> None:
+        self.t_sent = time.perf_counter()
+        if self.on_sent is not None:
+            self.on_sent()
+
+    @property
+    def t_start(self) -> float:
+        """Where TTFT and latency count from: the request's first byte, or (no trace: a client
+        without llmlab's hook, or a failure before sending) the start of the call."""
+        return self.t_sent if self.t_sent is not None else self.t0
+
+
+# The call being sent by the current task, for the HTTP client's request hook (contexts are per
+# task, so concurrent calls each see their own).
+_SENDING: contextvars.ContextVar[_Stream | None] = contextvars.ContextVar("llmlab_sending", default=None)
+
+
+async def request_hook(request: Any) -> None:
+    """The Lab's HTTP client calls this with each request just before sending it: the request
+    gets a ``trace`` extension, so the transport tells the call when its first byte leaves."""
+    state = _SENDING.get()
+    if state is not None:
+        state.mark_sent()  # provisional: the trace refines it once a connection is ready
+        request.extensions["trace"] = state.trace
+
+
+_SAMPLE_CHUNK: dict[str, Any] = {"id": "warm", "object": "chat.completion.chunk", "created": 0, "model": "warm",
+                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi",
+                              "tool_calls": [{"index": 0, "function": {"name": "f", "arguments": ""}}]},
+                              "logprobs": None, "finish_reason": None}],
+                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2,
+                           "prompt_tokens_details": {"cached_tokens": 0}}}
+_SAMPLE_COMPLETION: dict[str, Any] = {"id": "warm", "object": "chat.completion", "created": 0, "model": "warm",
+                      "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                                   "message": {"role": "assistant", "content": "hi"}}],
+                      "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
+
+def new_client(base_url: str, key: str) -> openai.AsyncOpenAI:
+    """The SDK client a Lab uses: llmlab owns retries (Retry-After, fallback, recording each
+    attempt), so the SDK's are off; its HTTP client reports when requests leave; warmed up."""
+    http_client = openai.DefaultAsyncHttpxClient(event_hooks={"request": [request_hook]})
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, http_client=http_client)
+    warm_up(client)
+    return client
+
+
+def warm_up(client: openai.AsyncOpenAI) -> None:
+    """Pay the SDK's one-off costs when the client is built, before any clock starts: the chat
+    resource modules it imports on first use, and its first parse of a chunk and a completion
+    (the same ``construct`` the stream uses)."""
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    _ = client.chat.completions.with_raw_response
+    ChatCompletionChunk.construct(**_SAMPLE_CHUNK)
+    ChatCompletion.construct(**_SAMPLE_COMPLETION)
 
 
 async def call_model(client: openai.AsyncOpenAI, spec: CallSpec, record: Record,
@@ -79,19 +148,18 @@ async def call_model(client: openai.AsyncOpenAI, spec: CallSpec, record: Record,
     """Send one request and fill ``record``; never raises for endpoint errors. ``on_headers`` is
     called when the response's headers arrive (the request has surely reached the endpoint)."""
     record.started_at = datetime.now(UTC).isoformat()
-    t0 = time.perf_counter()
-    state = _Stream(t0=t0, on_headers=on_headers)
+    state = _Stream(t0=time.perf_counter(), on_headers=on_headers)
     outcome = Outcome(record)
     try:
         await _with_deadlines(_send(client, spec, state, on_delta), spec, state)
         record.status = "ok"
     except asyncio.CancelledError:
         _fail(outcome, "Cancelled", "cancelled before the answer finished", state)
-        _finish(outcome, spec, state, counter, prices, t0, redact)
+        _finish(outcome, spec, state, counter, prices, redact)
         raise
     except Exception as exc:  # every endpoint failure becomes an error row
         _classify(outcome, exc, spec, state, redact)
-    _finish(outcome, spec, state, counter, prices, t0, redact)
+    _finish(outcome, spec, state, counter, prices, redact)
     if outcome.headers is None:
         outcome.headers = state.headers
     return outcome
@@ -102,12 +170,20 @@ async def _with_deadlines(coro, spec: CallSpec, state: _Stream) -> None:
     first = spec.timeouts.first_token if spec.stream else None
     total = spec.timeouts.total
     loop = asyncio.get_running_loop()
-    start = loop.time() - (time.perf_counter() - state.t0)
+    origin = [loop.time() - (time.perf_counter() - state.t0)]  # moved to the send, like the clock
     limits = [x for x in (first, total) if x is not None]
     try:
-        async with asyncio.timeout_at(start + min(limits) if limits else None) as scope:
+        # Until the request leaves (the SDK building it, a connection being set up) only the
+        # total limit runs: the first-token clock starts with the send, like TTFT.
+        async with asyncio.timeout_at(origin[0] + total if total is not None else None) as scope:
+            if limits:
+                def sent() -> None:
+                    origin[0] = loop.time()
+                    scope.reschedule(origin[0] + min(limits))
+
+                state.on_sent = sent
             if first is not None:
-                state.on_first = lambda: scope.reschedule(None if total is None else start + total)
+                state.on_first = lambda: scope.reschedule(None if total is None else origin[0] + total)
             await coro
     except TimeoutError as exc:
         waiting_first = first is not None and state.t_first is None and (total is None or first <= total)
@@ -128,7 +204,11 @@ async def _send(client: openai.AsyncOpenAI, spec: CallSpec, state: _Stream, on_d
     if spec.stream:
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
-    raw = await client.chat.completions.with_raw_response.create(**kwargs)
+    sending = _SENDING.set(state)
+    try:
+        raw = await client.chat.completions.with_raw_response.create(**kwargs)
+    finally:
+        _SENDING.reset(sending)
     state.headers = raw.headers
     if state.on_headers is not None:
         state.on_headers()
@@ -339,8 +419,9 @@ def _fail(outcome: Outcome, kind: str, message: str | None, state: _Stream) -> N
 
 
 def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCounter,
-            prices: PriceTable, t0: float, redact: Redactor) -> None:
+            prices: PriceTable, redact: Redactor) -> None:
     record = outcome.record
+    t0 = state.t_start
     record.latency_s = time.perf_counter() - t0
     record.served_model = state.served_model
     record.finish_reason = state.finish_reason

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 import pandas as pd
 
+from ._call import new_client
 from ._config import PLACEHOLDER_KEY, Endpoint, LocalURL, llmlab_home, read_key, resolve_endpoint
 from ._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError, StoreError
 from ._jobs import check_models, last_user_text, make_jobs, prompt_id_for, prompt_rows, to_messages
 from ._loop import LoopThread
 from ._options import (
     CALL_FIELDS,
+    MAX_CONCURRENCY,
     MAX_RETRIES,
     CallOptions,
     Timeouts,
@@ -125,21 +127,26 @@ def _entry(doc: str) -> Callable[[_F], _F]:
     def decorate(fn: _F) -> _F:
         import inspect
 
-        names = frozenset(inspect.signature(fn).parameters)
+        params = inspect.signature(fn).parameters
+        names = frozenset(params)
+        positional = [n for n, p in params.items() if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
 
-        def check(kwargs: dict[str, Any]) -> None:
+        def check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            if len(args) > len(positional):
+                raise InputError(f"{fn.__name__}() takes the {positional[-1]} positionally and everything else "
+                                 "by keyword, e.g. models=['model-a', 'model-b']")
             unknown = kwargs.keys() - names
             if unknown:
                 raise unknown_keyword(sorted(unknown)[0], sorted(names - {"self"}))
 
         @functools.wraps(fn)
         def checked(*args: Any, **kwargs: Any) -> Any:
-            check(kwargs)
+            check(args, kwargs)
             return fn(*args, **kwargs)
 
         @functools.wraps(fn)
         async def achecked(*args: Any, **kwargs: Any) -> Any:
-            check(kwargs)
+            check(args, kwargs)
             return await fn(*args, **kwargs)
 
         wrapper = achecked if inspect.iscoroutinefunction(fn) else checked
@@ -194,7 +201,7 @@ class Lab:
         self._endpoint: Endpoint | None = resolve_endpoint(base_url, api_key_env)
         if self._endpoint.base_url is None:
             self._endpoint = None  # the embedded endpoint starts on first use, not here
-        self.concurrency = check_int("concurrency", concurrency, 1, 10_000)
+        self.concurrency = check_int("concurrency", concurrency, 1, MAX_CONCURRENCY)
         self.max_tokens = check_max_tokens("max_tokens", max_tokens)
         self.prices = PriceTable.load(prices)
         self.timeouts = normalise_timeouts(timeout)
@@ -262,13 +269,9 @@ class Lab:
             await entry[0].close()
 
     def _new_client(self):
-        import openai
-
         key = read_key(self.endpoint)
-        # llmlab owns retries (Retry-After, fallback, recording each attempt): the SDK's are off.
-        client = openai.AsyncOpenAI(base_url=self.endpoint.base_url, api_key=key, max_retries=0)
         secrets = [k for k in (key,) if k != PLACEHOLDER_KEY] + url_secrets(self.endpoint.base_url)
-        return client, Redactor(secrets)
+        return new_client(self.base_url, key), Redactor(secrets)
 
     def _run_context(self, client, redact: Redactor) -> RunContext:
         return RunContext(client=client, store=self.store, prices=self.prices, counter=self.counter,

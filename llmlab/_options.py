@@ -22,7 +22,8 @@ from ._resilience import RetryPolicy
 from ._text import check_unicode
 from ._validate import check_bool, check_int, check_number, check_text, did_you_mean, one_line
 
-__all__ = ["CallOptions", "BODY_PARAMS", "ENGINE_PARAMS", "MAX_TOKENS_LIMIT", "MAX_REPEATS", "unknown_keyword",
+__all__ = ["CallOptions", "MAX_CONCURRENCY", "MAX_RETRIES", "BODY_PARAMS", "ENGINE_PARAMS", "MAX_TOKENS_LIMIT",
+           "MAX_REPEATS", "unknown_keyword",
            "check_max_tokens", "param_kind", "Timeouts", "normalise_timeouts", "RESERVED_BODY_KEYS", "CALL_FIELDS",
            "check_model_params", "body_for"]
 
@@ -30,6 +31,7 @@ __all__ = ["CallOptions", "BODY_PARAMS", "ENGINE_PARAMS", "MAX_TOKENS_LIMIT", "M
 MAX_TOKENS_LIMIT = 2_000_000
 MAX_REPEATS = 1000
 MAX_RETRIES = 100
+MAX_CONCURRENCY = 10_000
 _INT64 = 2**63 - 1
 
 # name -> (kind, lo, hi). Kinds: number, integer, bool, text, texts (a string or a list of
@@ -221,7 +223,7 @@ class CallOptions:
         if self.retries is not None and self.retry_policy is not None:
             raise InputError("pass either retries= or retry_policy=, not both")
         if self.concurrency is not None:
-            check_int("concurrency", self.concurrency, 1, 10_000)
+            check_int("concurrency", self.concurrency, 1, MAX_CONCURRENCY)
         if self.resume is not None:
             check_text("resume", self.resume)
         if self.on_event is not None and not callable(self.on_event):

@@ -97,9 +97,11 @@ def _died(server) -> int:
 def _format_summary(summary) -> str:
     import pandas as pd
 
+    from ._cost import with_costs_shown
+
     with pd.option_context("display.width", 160, "display.max_columns", 30,
                            "display.float_format", "{:.3g}".format):
-        return summary.to_string(index=False)
+        return with_costs_shown(summary).to_string(index=False)  # unknown cost reads "unknown"
 
 
 def _demo(args) -> int:

@@ -18,9 +18,10 @@ from traitlets import Bool, CaselessStrEnum, Int, List, TraitError, Unicode, val
 from traitlets.config import Configurable
 
 from ._display import Board, board_html, board_text, table_text
-from ._errors import ConfigError, LLMLabError
+from ._errors import ConfigError, InputError, LLMLabError
 from ._magic_options import MagicOptions, OptionError, interpolate, parse_options
-from ._validate import check_binding_name, check_url, error_line, is_env_name
+from ._options import MAX_CONCURRENCY, check_max_tokens
+from ._validate import check_binding_name, check_int, check_url, error_line, is_env_name
 
 __all__ = ["LLMLab", "LLMMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -80,9 +81,14 @@ class LLMLab(Configurable):
 
     @validate("concurrency", "max_tokens")
     def _check_positive(self, proposal):
-        if proposal["value"] < 1:
-            raise TraitError(f"LLMLab.{proposal['trait'].name} must be ≥ 1, got {proposal['value']}")
-        return proposal["value"]
+        # The engine's own rules (llmlab._validate), so %config refuses what Lab(...) would.
+        name, value = proposal["trait"].name, proposal["value"]
+        try:
+            if name == "max_tokens":
+                return check_max_tokens(f"LLMLab.{name}", value)
+            return check_int(f"LLMLab.{name}", value, 1, MAX_CONCURRENCY)
+        except InputError as exc:
+            raise TraitError(str(exc)) from None
 
     @validate("base_url")
     def _check_url(self, proposal):
@@ -248,7 +254,7 @@ _LINE_HELP = textwrap.dedent("""\
     %llm models          the endpoint's models (with prices when known)
     %llm config          current settings (%config LLMLab.<name> = ... to change)
     %llm history [n]     the last n calls from the run log (default 10)
-    %llm cost            this session's spend per model (cache hits excluded)
+    %llm cost            this session's spend per model (cache hits $0; an unknown price: unknown)
     %llm prices [text]   the price sheet (optionally filtered)
     %llm compare         open the comparison widget
     %llm help            this text""")

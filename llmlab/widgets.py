@@ -75,7 +75,7 @@ class CompareWidget:
 
     __module__ = "llmlab"
 
-    def __init__(self, lab: Any = None, models: Sequence[str] | None = None, prompt: str = ""):
+    def __init__(self, lab: Any = None, *, models: Sequence[str] | None = None, prompt: str = "") -> None:
         self._lab = lab
         self.future = None
         self.result = None

@@ -144,6 +144,8 @@ def test_typos_are_refused_by_every_twin_before_anything_runs(lab, server):
         lab.sweep(["Hi"], models=["fast"], progress="no")
     with pytest.raises(InputError, match="Did you mean 'models'"):
         lab.complete("Hi", model=["fast"])
+    with pytest.raises(InputError, match=r"compare\(\) takes the prompt positionally .* models="):
+        lab.compare("Hi", ["fast"])  # type: ignore[misc]
     assert chat(server) == []
 
 

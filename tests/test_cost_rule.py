@@ -112,6 +112,9 @@ def test_unknown_reads_unknown_in_every_text_view(lab):
 
     report = render_report(summary, res.df, {}, {"run": "test"})
     assert report.count(">unknown<") == 2
+    from llmlab.cli import _format_summary  # what `llmlab demo` prints
+
+    assert _format_summary(summary).count("unknown") == 2
     cut = res.df[res.df["requested_model"] == "cut-unpriced"].iloc[0].to_dict()
     assert cut["status"] == "error" and cut["completion_tokens"] > 0
     ok = res.df[res.df["requested_model"] == "unpriced"].iloc[0].to_dict()

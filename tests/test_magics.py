@@ -459,6 +459,17 @@ def test_compare_widget_survives_a_config_change(shell, llm, server):
     assert result is not None and (result.df["status"] == "ok").all()
 
 
+def test_config_values_follow_the_engine_rules(shell, llm, capsys, caplog):
+    """%config refuses what Lab(...) refuses, in the engine's words (one rule, llmlab._validate)."""
+    before = llm.settings.max_tokens
+    shell.run_line_magic("config", "LLMLab.max_tokens = 10**23")
+    err = capsys.readouterr()
+    assert "from 1 to 2,000,000" in err.out + err.err + caplog.text
+    assert llm.settings.max_tokens == before
+    shell.run_line_magic("config", "LLMLab.max_tokens = 64")
+    assert llm.settings.max_tokens == 64
+
+
 # --------------------------------------------------------------------------- model=auto (lab.route)
 
 def test_model_auto_routes_with_the_policy_in_a_variable(shell, llm, server):

@@ -189,6 +189,16 @@ def test_unfitted_and_bad_arguments():
         Learned.from_dict({"format": "llmlab.routing.Learned", "version": 99})
 
 
+def test_live_prediction_input_errors(fitted):
+    assert fitted.predict_proba_prompts("Please answer: zebra?").shape == (1,)
+    assert fitted.predict_proba_prompts([]).shape == (0,)
+    for bad in (None, 3):
+        with pytest.raises(InputError, match="a prompt or a list of prompts"):
+            fitted.predict_proba_prompts(bad)
+    with pytest.raises(InputError, match="2 items for 1 prompts"):
+        fitted.predict_proba_prompts(["x"], tasks=["a", "b"])
+
+
 def test_tampered_save_is_refused(fitted):
     data = fitted.to_dict()
     data["coef"] = data["coef"][:-1]
@@ -198,6 +208,30 @@ def test_tampered_save_is_refused(fitted):
     data["ngram_range"] = [1, 3]
     with pytest.raises(InputError, match="ngram_range"):
         Learned.from_dict(data)
+    for key, value, message in (("idf", [1.0], "idf must be"), ("coef", None, "coefficients"),
+                                ("weak", 3, "model names"),
+                                ("vocabulary", [1, 2], "distinct strings"),
+                                ("scaler_scale", [0.0, 1.0], "positive"),
+                                ("intercept", float("nan"), "non-finite"),
+                                ("threshold", float("nan"), "threshold")):
+        data = fitted.to_dict()
+        data[key] = value
+        with pytest.raises(InputError, match=message):
+            Learned.from_dict(data)
+
+
+def test_tuned_and_saved_routers_keep_a_true_name(fitted, tune):
+    from llmlab.routing import tune as tune_knob
+
+    tuned = tune_knob(fitted, tune, max_quality_loss=0.05)
+    assert tuned.threshold != fitted.threshold and f"p ≥ {tuned.threshold:g}:" in tuned.name
+    np.testing.assert_array_equal(tuned.predict_proba_prompts(["zebra"]), fitted.predict_proba_prompts(["zebra"]))
+    again = Learned.from_dict(json.loads(json.dumps(tuned.to_dict())))
+    assert again.name == tuned.name and again.threshold == tuned.threshold
+    all_strong = tuned.with_threshold(float("-inf"))
+    assert Learned.from_dict(all_strong.to_dict()).threshold == float("-inf")
+    named = Learned(WEAK, STRONG, name="mine").fit(tune)
+    assert Learned.from_dict(named.to_dict()).name == "mine" and named.with_threshold(0.2).name == "mine"
 
 
 def test_callable_features_and_custom_estimator(tune, test_runs):

@@ -164,11 +164,24 @@ class _TfidfFeatures:
             if data.get(key) != value:
                 raise InputError(f"learned router: unsupported {key}={data.get(key)!r} (this llmlab "
                                  f"reads {value!r}); save it again with this version")
-        if len(data["vocabulary"]) != len(data["idf"]):
-            raise InputError("learned router: vocabulary and idf have different lengths")
-        return cls(data["vocabulary"], np.array(data["idf"], dtype=float),
-                   _Scaler(np.array(data["scaler_mean"]), np.array(data["scaler_scale"])),
-                   data["tasks"])
+        vocabulary, tasks = data["vocabulary"], data["tasks"]
+        for key, items in (("vocabulary", vocabulary), ("tasks", tasks)):
+            if not isinstance(items, list) or not all(isinstance(x, str) for x in items) \
+                    or len(set(items)) != len(items):
+                raise InputError(f"learned router: {key} must be a list of distinct strings")
+        idf = _finite(data["idf"], "idf", len(vocabulary))
+        scaler = _Scaler(_finite(data["scaler_mean"], "scaler_mean", len(_NUMERIC)),
+                         _finite(data["scaler_scale"], "scaler_scale", len(_NUMERIC)))
+        if (scaler.scale <= 0).any():
+            raise InputError("learned router: scaler_scale must be positive")
+        return cls(vocabulary, idf, scaler, tasks)
+
+
+def _finite(values: Any, key: str, length: int) -> np.ndarray:
+    array = np.array(values, dtype=float)
+    if array.shape != (length,) or not np.isfinite(array).all():
+        raise InputError(f"learned router: {key} must be {length} finite numbers")
+    return array
 
 
 class _CallableFeatures:
@@ -237,8 +250,8 @@ class Learned(Threshold):
         if not (isinstance(features, str) and features == "tfidf") and not callable(features):
             raise InputError(f"Learned features= must be 'tfidf' or a function f(prompts, tasks), "
                              f"not {features!r}")
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
-                not math.isfinite(threshold):
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or math.isnan(threshold):
+            # ±inf are allowed: all prompts to strong / to weak (what routing.tune may choose)
             raise InputError(f"Learned threshold= must be a number, not {threshold!r}")
         self._feature_label = "tfidf" if isinstance(features, str) else getattr(features, "__name__", "features")
         super().__init__("p_weak_not_ok", float(threshold), weak, strong, name=name)
@@ -347,9 +360,13 @@ class Learned(Threshold):
         """P(the weak model's answer is not good enough) for raw prompt texts (live routing)."""
         if isinstance(prompts, str):
             prompts = [prompts]
-        texts = _texts(list(prompts))
-        task_list: list[str | None] = [None] * len(texts) if tasks is None else \
-            [None if t is None or (isinstance(t, float) and math.isnan(t)) else str(t) for t in tasks]
+        try:
+            texts = _texts(list(prompts))
+            task_list: list[str | None] = [None] * len(texts) if tasks is None else \
+                [None if t is None or (isinstance(t, float) and math.isnan(t)) else str(t) for t in tasks]
+        except TypeError:
+            raise InputError("predict_proba_prompts takes a prompt or a list of prompts (and "
+                             "optionally a list of tasks)") from None
         if len(task_list) != len(texts):
             raise InputError(f"tasks has {len(task_list)} items for {len(texts)} prompts")
         return self._proba(texts, task_list)
@@ -406,7 +423,8 @@ class Learned(Threshold):
             raise InputError(f"{self.name} uses {what}, which cannot be saved without pickle; only "
                              "features='tfidf' with a logistic regression (the default) saves as JSON")
         assert isinstance(self._features, _TfidfFeatures)
-        return {"format": FORMAT, "version": FORMAT_VERSION, "name": self.name, "weak": self.weak,
+        return {"format": FORMAT, "version": FORMAT_VERSION, "name": self.name if self._named else None,
+                "weak": self.weak,
                 "strong": self.strong, "threshold": self.threshold, **self._features.to_dict(),
                 "coef": self._coef.tolist(), "intercept": self._intercept,
                 "training": dict(self.training)}
@@ -420,17 +438,19 @@ class Learned(Threshold):
             raise InputError(f"learned router format version {data.get('version')!r} is not "
                              f"supported (this llmlab reads version {FORMAT_VERSION})")
         try:
-            router = cls(data["weak"], data["strong"], threshold=data["threshold"])
-            if data.get("name") and data["name"] != router.name:   # a chosen name; a derived one follows the knob
-                router = cls(data["weak"], data["strong"], threshold=data["threshold"], name=data["name"])
+            router = cls(data["weak"], data["strong"], threshold=data["threshold"], name=data.get("name"))
             features = _TfidfFeatures.from_dict(data)
             coef = np.array(data["coef"], dtype=float)
             intercept = float(data["intercept"])
+        except InputError:
+            raise
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"saved learned router is incomplete or malformed ({exc!r})") from None
         if coef.shape != (features.width,):
             raise InputError(f"saved learned router has {coef.size} coefficients for "
                              f"{features.width} features")
+        if not (np.isfinite(coef).all() and math.isfinite(intercept)):
+            raise InputError("saved learned router has non-finite coefficients")
         router._features, router._coef, router._intercept = features, coef, intercept
         router.training = dict(data.get("training") or {})
         return router
