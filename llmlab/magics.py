@@ -108,13 +108,8 @@ def read_pyproject(path: Path | None = None) -> dict[str, Any]:
     path = path or Path.cwd() / "pyproject.toml"
     if not path.is_file():
         return {}
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ImportError:
-            return {}
+    import tomllib  # Python ≥ 3.11 (requires-python)
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -204,7 +199,7 @@ class _StaticView:
 
 class _WidgetView(_StaticView):
     """Live ipywidgets columns while streaming, replaced by the static escaped HTML at the end
-    so the saved notebook keeps a readable result without widget state."""
+    so the saved notebook keeps a readable result without widget state (trusted or not)."""
 
     def __init__(self, board: Board):
         super().__init__(board)
@@ -219,7 +214,9 @@ class _WidgetView(_StaticView):
     def finish(self, summary: Any = None) -> None:
         self.live.flush()
         self.handle.update(_Report(self.board, summary))
-        self.live.close()
+        # Not closed: a page reloaded mid-run cannot restore widgets until the cell ends (the
+        # kernel is busy), and then shows these columns' final state instead of "model not found".
+        self.live.stop()
 
     def discard(self) -> None:
         self.live.close()

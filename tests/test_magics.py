@@ -9,9 +9,6 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from llmlab.magics import LLMMagics, load_ipython_extension, unload_ipython_extension
 
-# The fake models have no price on purpose; the warning itself is tested where it matters.
-pytestmark = pytest.mark.filterwarnings("ignore::llmlab.PriceWarning")
-
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
@@ -457,6 +454,23 @@ def test_compare_widget_survives_a_config_change(shell, llm, server):
     widget.run()
     result = widget.wait(30)
     assert result is not None and (result.df["status"] == "ok").all()
+
+
+def test_price_warning_points_at_the_cell_not_at_llmlab(shell, llm):
+    import sys
+    import warnings
+
+    from llmlab import PriceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        shell.run_cell_magic("llm", "model=a cache=false", "Say hi")
+        shell.run_cell_magic("llm", "model=a cache=false", "Say hi again")  # once per model
+    priced = [w for w in caught if issubclass(w.category, PriceWarning)]
+    assert len(priced) == 1 and "'a'" in str(priced[0].message)
+    # the frame that ran the cell magic (in a kernel: the user's cell), never llmlab's own source
+    assert (priced[0].filename, priced[0].lineno) == (__file__, line)
 
 
 def test_config_values_follow_the_engine_rules(shell, llm, capsys, caplog):
