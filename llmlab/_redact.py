@@ -123,24 +123,37 @@ def _split(url: str) -> urllib.parse.SplitResult | None:
         return None
 
 
+def _query_secrets(query: str) -> list[tuple[str, str]]:
+    """(name, value) of query parameters whose names say they carry a credential (?api-key=…)."""
+    return [(n, v) for n, v in urllib.parse.parse_qsl(query, keep_blank_values=True)
+            if v and _CREDENTIAL_NAME.search(n)]
+
+
 def public_url(url: Any) -> Any:
-    """``url`` without ``user:password@`` (the form that is stored and shown)."""
-    if not isinstance(url, str) or "@" not in url:
+    """``url`` without ``user:password@`` and with credential query values (``?api-key=…``)
+    replaced: the form that is stored and shown."""
+    if not isinstance(url, str) or ("@" not in url and "?" not in url):
         return url
     parts = _split(url)
-    if parts is None or "@" not in parts.netloc:
+    if parts is None:
         return url
     host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=host))
+    query = parts.query
+    if _query_secrets(query):
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        query = urllib.parse.urlencode([(n, REDACTED if v and _CREDENTIAL_NAME.search(n) else v) for n, v in pairs],
+                                       safe="[]")
+    return urllib.parse.urlunsplit(parts._replace(netloc=host, query=query))
 
 
 def url_secrets(url: Any) -> list[str]:
-    """The user name and password inside a URL (both count as secrets), decoded and raw."""
+    """The user name, password and credential query values inside a URL (all count as secrets),
+    decoded and raw."""
     parts = _split(url) if isinstance(url, str) else None
-    if parts is None or "@" not in parts.netloc:
+    if parts is None:
         return []
-    userinfo = parts.netloc.rpartition("@")[0]
-    raw = [p for p in userinfo.split(":", 1) if p]
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    raw = [p for p in userinfo.split(":", 1) if p] + [v for _, v in _query_secrets(parts.query)]
     return [*raw, *(urllib.parse.unquote(p) for p in raw)]
 
 

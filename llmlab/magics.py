@@ -108,13 +108,8 @@ def read_pyproject(path: Path | None = None) -> dict[str, Any]:
     path = path or Path.cwd() / "pyproject.toml"
     if not path.is_file():
         return {}
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ImportError:
-            return {}
+    import tomllib  # Python ≥ 3.11 (requires-python)
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

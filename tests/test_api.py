@@ -14,8 +14,6 @@ import llmlab
 from llmlab import InputError, Lab
 from llmlab._options import BODY_PARAMS, CALL_FIELDS, RESERVED_BODY_KEYS, CallOptions
 
-pytestmark = pytest.mark.filterwarnings("ignore::llmlab.PriceWarning")
-
 ENTRY_POINTS = ["compare", "acompare", "submit_compare", "sweep", "asweep", "submit_sweep",
                 "complete", "acomplete", "submit_complete"]
 TWINS = [("compare", "acompare", "submit_compare"), ("sweep", "asweep", "submit_sweep"),

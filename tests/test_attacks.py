@@ -202,6 +202,10 @@ def test_a_key_in_base_url_is_used_but_never_stored_or_shown(tmp_path, capsys):
             print(lab, lab.base_url, res.df.to_string(), lab.runs().to_csv())
         assert res.df["status"].iloc[0] == "ok"
         assert res.df["endpoint"].iloc[0] == srv.base_url  # userinfo stripped
+        with Lab(base_url=f"{srv.base_url}?api-key={SECRET}&api-version=1", db=db) as lab:
+            res = lab.compare("Hi", models=["m"], cache=False)
+            print(lab, lab.base_url, res.df.to_string())
+        assert res.df["endpoint"].iloc[0] == f"{srv.base_url}?api-key=[redacted]&api-version=1"
         with pytest.raises(ConfigError) as info:
             Lab(base_url=f"ftp://user:{SECRET}@host/v1", db=":memory:")
     assert_no_key(capsys.readouterr().out, db_blob(db), str(info.value))

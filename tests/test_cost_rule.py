@@ -13,8 +13,6 @@ from llmlab import Lab
 from llmlab._cost import format_usd, spend
 from llmlab._display import metrics_line, session_costs, table_html, table_text
 
-pytestmark = pytest.mark.filterwarnings("ignore::llmlab.PriceWarning")
-
 PRICE = {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
 TEXT = "one two three four five six"
 

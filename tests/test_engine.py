@@ -13,9 +13,6 @@ from fakeserver import FakeServer, ModelSpec
 from llmlab import InputError, Lab, PriceWarning
 from llmlab._record import COLUMNS
 
-# The fake models have no price on purpose; the warning itself is tested where it matters.
-pytestmark = pytest.mark.filterwarnings("ignore::llmlab.PriceWarning")
-
 
 @pytest.fixture
 def server():

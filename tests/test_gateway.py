@@ -321,7 +321,7 @@ def test_clock_starts_when_the_request_leaves_not_while_the_sdk_builds_it(serve,
     row = lab.compare(messages, models=["m"], cache=False).df.iloc[0]
     wall = time.perf_counter() - t0
     assert row["status"] == "ok"
-    assert 0.05 <= row["ttft_s"] <= 0.45, row["ttft_s"]  # the server's 50 ms + reading a large body
+    assert 0.05 <= row["ttft_s"] <= 0.9, row["ttft_s"]  # the server's 50 ms + reading and parsing a large body
     assert wall - row["latency_s"] >= 0.5, (wall, row["latency_s"])  # the build time stayed outside
 
 
@@ -330,5 +330,5 @@ def test_first_token_deadline_counts_from_the_send_too(serve, make_lab):
     lab = make_lab(srv, retry_policy=RetryPolicy(retries=0))
     messages = [{"role": "user", "content": "hello"}] + [
         {"role": "assistant" if i % 2 else "user", "content": [{"type": "text", "text": "x y"}]} for i in range(4001)]
-    row = lab.compare(messages, models=["m"], cache=False, timeout=Timeouts(first_token=0.4)).df.iloc[0]
-    assert row["status"] == "ok", row["error_message"]  # the build time does not eat the 0.4 s
+    row = lab.compare(messages, models=["m"], cache=False, timeout=Timeouts(first_token=1.0)).df.iloc[0]
+    assert row["status"] == "ok", row["error_message"]  # the build time (seconds here) does not eat the 1 s

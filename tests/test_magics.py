@@ -9,9 +9,6 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from llmlab.magics import LLMMagics, load_ipython_extension, unload_ipython_extension
 
-# The fake models have no price on purpose; the warning itself is tested where it matters.
-pytestmark = pytest.mark.filterwarnings("ignore::llmlab.PriceWarning")
-
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 

@@ -118,3 +118,24 @@ def test_the_readme_quick_command_skips_notebooks_and_local_models():
     readme = (ROOT / "README.md").read_text()
     assert './dev test -m "not slow" tests' in readme
     assert 'pip install "llmlab[local]"' not in readme  # llmlab is not on the package index
+
+
+def test_every_third_party_import_is_declared():
+    """What llmlab imports itself is declared in pyproject (not only pulled in by another package)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = " ".join([*project["dependencies"], *sum(project["optional-dependencies"].values(), [])]).lower()
+    # import name -> distribution name where they differ
+    dist = {"IPython": "ipython", "sklearn": "scikit-learn", "llama_cpp": "llama-cpp-python"}
+    stdlib = set(sys.stdlib_module_names)
+    imported = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = {name for name in imported if name not in stdlib and name != "llmlab"}
+    missing = sorted(n for n in third_party if dist.get(n, n).lower().replace("_", "-") not in declared)
+    assert missing == []

@@ -13,9 +13,6 @@ from llmlab import Lab  # noqa: E402
 from llmlab._display import Board  # noqa: E402
 from llmlab.widgets import CompareWidget, LiveColumns  # noqa: E402
 
-# The fake models have no price on purpose; the warning itself is tested where it matters.
-pytestmark = pytest.mark.filterwarnings("ignore::llmlab.PriceWarning")
-
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
