@@ -18,7 +18,7 @@ from typing import Any
 from ._errors import InputError
 from ._files import private_dir, write_private
 
-__all__ = ["DEMO_PROMPTS", "DemoOutput", "demo_prompts", "run_demo"]
+__all__ = ["DEMO_CHECKERS", "DEMO_PROMPTS", "DemoOutput", "demo_prompts", "demo_sections", "run_demo", "score_answers"]
 
 # (prompt_id, task, prompt, expected) — expected is a reference answer where one exists.
 DEMO_PROMPTS = (
@@ -47,6 +47,17 @@ DEMO_PROMPTS = (
     ("creative-haiku", "creative", "Write a haiku about rain.", None),
     ("creative-name", "creative", "Suggest a name for a friendly robot.", None),
 )
+# How each answer with an expected value is checked (llmlab.scoring specs, by prompt_id).
+DEMO_CHECKERS = {
+    "classify-sentiment": {"kind": "choice", "labels": ["positive", "negative"]},
+    "classify-topic": {"kind": "choice", "labels": ["sports", "politics", "technology"]},
+    "extract-city": {"kind": "contains"},
+    "extract-date": {"kind": "contains"},
+    "arith-add": {"kind": "numeric"},
+    "arith-mul": {"kind": "numeric"},
+}
+# Charts that say nothing when every call cost $0 (the report prices the tokens what-if instead).
+_COST_CHARTS = ("cost", "cost_vs_latency")
 
 
 @dataclass
@@ -102,8 +113,30 @@ def run_demo(out_dir: str | os.PathLike = "llmlab-demo", models=None, n_prompts:
     return _write_outputs(out, res, chosen, server.base_url, elapsed)
 
 
+def score_answers(runs, checkers=DEMO_CHECKERS):
+    """``runs`` with ``score``/``score_reason`` (llmlab.scoring) where a checker and an expected
+    answer exist; NaN elsewhere (summaries, haiku: nothing to check)."""
+    from . import scoring
+
+    out = runs.copy()
+    out["score"], out["score_reason"] = float("nan"), None
+    mask = runs["prompt_id"].isin(list(checkers)) & runs["expected"].notna()
+    if mask.any():
+        scored = scoring.auto(runs[mask], checkers=dict(checkers))
+        out.loc[mask, "score"] = scored["score"]
+        out.loc[mask, "score_reason"] = scored["score_reason"]
+    return out
+
+
+def demo_sections(summary, runs, charts: dict[str, bytes]) -> list:
+    """The report's sections, in order; more (e.g. routing) are appended to this list."""
+    from ._report import standard_sections
+
+    return standard_sections(summary, runs, charts)
+
+
 def _write_outputs(out: Path, res, models: list[str], base_url: str, elapsed: float) -> DemoOutput:
-    summary, runs = res.summary(), res.df
+    summary, runs = res.summary(), score_answers(res.df)
     result = DemoOutput(out, summary, runs)
     for name, frame in (("summary.csv", summary), ("runs.csv", runs)):
         result.files.append(write_private(out / name, frame.to_csv(index=False)))
@@ -113,7 +146,7 @@ def _write_outputs(out: Path, res, models: list[str], base_url: str, elapsed: fl
     from ._report import write_report
 
     meta = _meta(base_url, models, elapsed)
-    result.files.append(write_report(out / "report.html", summary, runs, charts, meta))
+    result.files.append(write_report(out / "report.html", demo_sections(summary, runs, charts), meta))
     return result
 
 
@@ -123,8 +156,13 @@ def _render_charts(runs, result: DemoOutput) -> dict[str, bytes]:
     except ImportError as exc:  # matplotlib is an optional extra
         result.skipped_charts = [f"all ({exc})"]
         return {}
+    from ._report import all_free
+
+    free = all_free(runs)  # all $0: the report shows what-if prices instead of empty cost charts
     images = {}
     for name, draw in charts.CHARTS.items():
+        if free and name in _COST_CHARTS:
+            continue
         try:
             fig = draw(runs)
             buf = io.BytesIO()

@@ -256,25 +256,42 @@ def _footer(col: Column) -> str:
     return metrics_line(record)
 
 
-def column_html(col: Column) -> str:
-    """One column: header (model, status), escaped text, metrics footer. No scripts, ever."""
+# Inline styles only from JupyterLab's sanitizer allow-list (an untrusted notebook keeps just
+# those: no flex, flex-wrap or gap), so the saved static view looks the same trusted or not.
+# ``word-break:normal`` undoes the output area's ``break-all`` on <pre>; the second, unsanitized
+# ``break-word`` lets very long tokens wrap where the sanitizer does not strip it. An explicit
+# line-height: inside a widget the inherited one is the 28 px control height (double spacing).
+_TEXT_STYLE = ("white-space:pre-wrap;word-break:normal;overflow-wrap:break-word;word-break:break-word;"
+               "margin:4px 0;font-size:90%;line-height:1.35")
+_NAME_STYLE = "word-break:break-all"  # a long model name wraps inside its column
+_FOOTER_STYLE = "font-size:80%;color:#555;line-height:1.35;overflow-wrap:break-word"
+
+
+def column_html(col: Column, width: str | None = None) -> str:
+    """One column: header (model, status), escaped text, metrics footer. No scripts, ever.
+    ``width`` (a CSS percentage) lays columns side by side as inline blocks that wrap."""
     colour = _STATUS_COLOURS.get(col.status, "#888")
+    layout = (f"display:inline-block;vertical-align:top;width:{width};margin:0 0.5% 4px 0"
+              if width else "display:block;margin:2px")
     return (
-        '<div class="llmlab-col" style="flex:1 1 0;min-width:14em;border:1px solid #ccc;'
-        'border-radius:4px;padding:6px;margin:2px">'
-        f'<div style="font-weight:bold">{esc(col.model)} '
-        f'<span class="llmlab-status" style="font-weight:normal;color:{colour}">'
+        f'<div class="llmlab-col" style="{layout};box-sizing:border-box;min-width:14em;'
+        'border:1px solid #ccc;border-radius:4px;padding:6px;line-height:1.35">'
+        f'<div class="llmlab-model" style="font-weight:bold" title="{esc(col.model)}">'
+        f'<span style="{_NAME_STYLE}">{esc(col.model)}</span> '
+        f'<span class="llmlab-status" style="font-weight:normal;white-space:nowrap;color:{colour}">'
         f'[{esc(_status_label(col))}]</span></div>'
-        '<pre style="white-space:pre-wrap;word-break:break-word;margin:4px 0;'
-        f'font-size:90%">{esc(col.text)}</pre>'
-        f'<div class="llmlab-metrics" style="font-size:80%;color:#555">{esc(_footer(col))}</div>'
+        f'<pre style="{_TEXT_STYLE}">{esc(col.text)}</pre>'
+        f'<div class="llmlab-metrics" style="{_FOOTER_STYLE}">{esc(_footer(col))}</div>'
         "</div>"
     )
 
 
 def board_html(columns: Iterable[Column]) -> str:
-    inner = "".join(column_html(c) for c in columns)
-    return f'<div class="llmlab-board" style="display:flex;flex-wrap:wrap;gap:4px">{inner}</div>'
+    columns = list(columns)
+    # Up to four side by side; min-width makes narrow outputs wrap them onto more rows.
+    width = f"{100 / min(max(len(columns), 1), 4) - 1:.2f}%"
+    inner = "".join(column_html(c, width) for c in columns)  # no whitespace: it would add gaps
+    return f'<div class="llmlab-board" style="display:block;width:100%">{inner}</div>'
 
 
 def board_text(columns: Iterable[Column]) -> str:
@@ -288,13 +305,19 @@ def board_text(columns: Iterable[Column]) -> str:
     return "\n\n".join(blocks)
 
 
+_TH_RE = re.compile(r"<th>([^<]*)</th>")
+
+
 def table_html(df: Any, max_rows: int = 50) -> str:
-    """A DataFrame as an escaped HTML table (pandas escapes cell text with escape=True); dollar
-    columns read "unknown" where the cost is unknown, never "$0" or a bare dash."""
+    """A DataFrame as an escaped HTML table (pandas escapes cell text with escape=True) in a box
+    that scrolls sideways on its own; headers may wrap after underscores to keep it narrow;
+    dollar columns read "unknown" where the cost is unknown, never "$0" or a bare dash."""
     if df is None or len(df) == 0:
         return "<i>no rows</i>"
-    return with_costs_shown(clean_frame(df, html_clean)).to_html(escape=True, index=False, max_rows=max_rows,
-                                                                 na_rep="—", float_format=_fmt)
+    table = with_costs_shown(clean_frame(df, html_clean)).to_html(escape=True, index=False, max_rows=max_rows,
+                                                                  na_rep="—", float_format=_fmt)
+    table = _TH_RE.sub(lambda m: "<th>" + m.group(1).replace("_", "_<wbr>") + "</th>", table)
+    return f'<div class="llmlab-table" style="overflow-x:auto;max-width:100%;font-size:90%">{table}</div>'
 
 
 def table_text(df: Any) -> str:

@@ -38,6 +38,7 @@ from ._store import Store
 from ._text import check_unicode, repair
 from ._tokens import TokenCounter
 from ._validate import check_bool, check_int, one_line
+from ._warnings import collecting, emit
 
 if TYPE_CHECKING:
     from .local import LocalServer
@@ -433,12 +434,16 @@ class Lab:
         if options.resume is not None:
             jobs = self._unfinished(jobs, options.resume)
         bar = _progress_bar(len(jobs), options.progress)
+        caught: list[Warning] = []  # raised in the runner's tasks; shown at the caller's line
         try:
             async with self._session() as context:
-                await Runner(context, run_id, options.on_event, bar).run(jobs, options.concurrency or self.concurrency)
+                await collecting(Runner(context, run_id, options.on_event, bar).run(
+                    jobs, options.concurrency or self.concurrency), caught)
         finally:
             if bar is not None:
                 bar.close()
+            for warning in caught:
+                emit(warning)
         return self._result(run_id, rows, models)
 
     def _check_open(self) -> None:
@@ -749,13 +754,9 @@ def _new_run_id() -> str:
 
 
 def _progress_bar(total: int, enabled: bool):
-    if not enabled or total == 0:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc="llmlab", unit="call", file=sys.stderr)
+    from ._progress import progress_bar  # a notebook bar that leaves a static line, else tqdm
+
+    return progress_bar(total, enabled)
 
 
 def _model_note(model_id: str) -> str | None:

@@ -72,18 +72,25 @@ class LoopThread:
             )
 
     def run(self, coro: Coroutine) -> Any:
-        """Run ``coro`` to completion; Ctrl-C cancels it, waits for its clean-up, re-raises."""
+        """Run ``coro`` to completion; Ctrl-C cancels it, waits for its clean-up, re-raises.
+        Warnings it raises are shown here, in the caller's thread, pointing at the caller."""
+        from ._warnings import collecting, emit
+
         if self._thread is not None and threading.current_thread() is self._thread:
             coro.close()  # never started: no "coroutine was never awaited" warning
             name = str(getattr(coro, "__qualname__", "call")).rsplit(".", 1)[-1].lstrip("_").removeprefix("a")
             self.check_not_inside(f"lab.{name}()")
-        future = self.submit(coro)
+        caught: list[Warning] = []
+        future = self.submit(collecting(coro, caught))
         try:
             return future.result()
         except KeyboardInterrupt:
             future.cancel()
             future.finished.wait(CANCEL_GRACE_S)  # type: ignore[attr-defined]
             raise
+        finally:
+            for warning in list(caught):
+                emit(warning)
 
     def owns(self, loop: asyncio.AbstractEventLoop) -> bool:
         return loop is self._loop and not loop.is_closed()

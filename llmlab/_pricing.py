@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -71,8 +69,6 @@ class PriceTable:
     def __init__(self, prices: Mapping[str, Price], name: str) -> None:
         self._prices = dict(prices)
         self.name = name
-        self._warned: set[str | None] = set()
-        self._lock = threading.Lock()
 
     @classmethod
     def load(cls, source: Any = None) -> PriceTable:
@@ -137,16 +133,14 @@ class PriceTable:
             return math.nan
         return price.cost(prompt_tokens, completion_tokens, cached_tokens or 0)
 
-    def _warn_unknown(self, model: str | None) -> None:
-        with self._lock:
-            if model in self._warned:
-                return
-            self._warned.add(model)
-        warnings.warn(
+    @staticmethod
+    def _warn_unknown(model: str | None) -> None:
+        # Once per model per process, at the user's line (not llmlab's): see _warnings.
+        from ._warnings import warn_once
+
+        warn_once(str(model), PriceWarning(
             f"no price known for model {model!r}: its cost_usd is NaN; add it with "
-            f"Lab(prices={{{model!r}: {{'input_cost_per_token': ..., 'output_cost_per_token': ...}}}})",
-            PriceWarning, stacklevel=3,
-        )
+            f"Lab(prices={{{model!r}: {{'input_cost_per_token': ..., 'output_cost_per_token': ...}}}})"))
 
     def models(self) -> list[str]:
         return list(self._prices)

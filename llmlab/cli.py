@@ -6,6 +6,7 @@ raises on purpose become ``llmlab: error: ...`` on stderr and exit code 2, witho
 from __future__ import annotations
 
 import argparse
+import difflib
 import signal
 import sys
 import time
@@ -15,7 +16,10 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="llmlab", description="llmlab command line.")
+    parser.add_argument("--version", action="version", version=f"llmlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", help="run the embedded local endpoint in the foreground",
                            description="Serve the bundled models (and any GGUF files) on 127.0.0.1 "
@@ -129,8 +133,38 @@ def _report_error(exc: BaseException) -> int:
     return 2
 
 
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """argparse, plus a did-you-mean hint for a mistyped command or option (argparse < 3.14 has none)."""
+    parser = _parser()
+    commands = _subparsers(parser)
+    word = next((a for a in argv if not a.startswith("-")), None)
+    if word is not None and word not in commands:
+        parser.error(f"unknown command {word!r}.{_did_you_mean(word, commands)} "
+                     f"Commands: {', '.join(commands)}.")
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        sub = commands[args.command]
+        options = [o for action in sub._actions for o in action.option_strings]
+        first = unknown[0].split("=", 1)[0]
+        hint = _did_you_mean(first, options) if first.startswith("-") else ""
+        sub.error(f"unrecognized arguments: {' '.join(unknown)}.{hint}")
+    return args
+
+
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(sys.argv[1:] if argv is None else list(argv))
     from ._errors import LLMLabError
 
     try:

@@ -199,7 +199,7 @@ class _StaticView:
 
 class _WidgetView(_StaticView):
     """Live ipywidgets columns while streaming, replaced by the static escaped HTML at the end
-    so the saved notebook keeps a readable result without widget state."""
+    so the saved notebook keeps a readable result without widget state (trusted or not)."""
 
     def __init__(self, board: Board):
         super().__init__(board)
@@ -214,7 +214,9 @@ class _WidgetView(_StaticView):
     def finish(self, summary: Any = None) -> None:
         self.live.flush()
         self.handle.update(_Report(self.board, summary))
-        self.live.close()
+        # Not closed: a page reloaded mid-run cannot restore widgets until the cell ends (the
+        # kernel is busy), and then shows these columns' final state instead of "model not found".
+        self.live.stop()
 
     def discard(self) -> None:
         self.live.close()

@@ -16,7 +16,7 @@ from typing import Any
 import ipywidgets as w
 
 from . import charts
-from ._display import Board, Throttle, column_html, esc, table_html
+from ._display import Board, Throttle, board_html, column_html, esc, table_html
 from ._loop import CANCEL_GRACE_S
 from ._validate import one_line
 
@@ -58,6 +58,10 @@ class LiveColumns:
         """Cancel any pending throttled render and show the final state now."""
         self._throttle(force=True)
 
+    def stop(self) -> None:
+        """No more renders (the final state stays shown)."""
+        self._throttle.cancel()
+
     def close(self) -> None:
         self._throttle.cancel()
         for view in self._views.values():
@@ -89,7 +93,9 @@ class CompareWidget:
 
     # -- layout -----------------------------------------------------------------------------
     def _build(self, prompt: str) -> None:
-        full = w.Layout(width="100%")
+        # "auto" rather than 100 %: in the column box that fills the width minus the widgets'
+        # 2 px margins; 100 % plus the margins made the whole widget scroll sideways by 4 px.
+        full = w.Layout(width="auto")
         self.prompt = w.Textarea(value=prompt, placeholder="Prompt…", rows=4, layout=full)
         self.models = w.SelectMultiple(options=[], rows=6, description="models")
         self.refresh_button = w.Button(description="↻", tooltip="Reload the endpoint's models",
@@ -101,7 +107,8 @@ class CompareWidget:
         self.stop_button = w.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
         self.status = w.HTML()
         self.columns = w.VBox(layout=full)
-        self.table = w.HTML()
+        # Its own scroll box: a wide metrics table scrolls here, not at the bottom of the widget.
+        self.table = w.HTML(layout=w.Layout(width="auto", overflow="auto"))
         self.chart_outputs = {key: w.Output() for key in charts.CHARTS}
         self.charts = w.Tab(children=list(self.chart_outputs.values()))
         for i, key in enumerate(self.chart_outputs):
@@ -115,7 +122,25 @@ class CompareWidget:
                           self.status, self.columns, self.table, self.charts])
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.ui._repr_mimebundle_(**kwargs)
+        # The live widget, plus a static view for front ends that cannot show it: an untrusted
+        # notebook (JupyterLab renders only sanitized HTML there) or a saved one opened without
+        # a kernel — instead of the raw ``VBox(children=(Textarea(...`` repr.
+        bundle = self.ui._repr_mimebundle_(**kwargs) or {}
+        bundle["text/plain"] = self._static_text()
+        bundle["text/html"] = self._static_html()
+        return bundle
+
+    def _static_text(self) -> str:
+        models = ", ".join(self.models.value or self.models.options) or "none listed"
+        return f"<CompareWidget: models {models}; a live widget in Jupyter with a running kernel>"
+
+    def _static_html(self) -> str:
+        head = (f'<div class="llmlab-compare" style="color:#555">llmlab CompareWidget — models: '
+                f'{esc(", ".join(self.models.value or self.models.options) or "none listed")}. '
+                "The live widget (prompt, Run, Stop, charts) shows in Jupyter with a running kernel.</div>")
+        if self.board is None:
+            return head
+        return head + board_html(self.board.snapshot()) + self.table.value
 
     @property
     def lab(self):
@@ -233,13 +258,13 @@ class CompareWidget:
         if finished is not None:
             finished.wait(CANCEL_GRACE_S)
         board.cancel_unfinished()
+        live.flush()  # say it at once; the table and charts of what was recorded follow
+        self._set_status("cancelled", _stopped_message(board.records))
         frame = self._logged_rows(board)
         if frame is not None and len(frame):
             from ._results import summarise
 
             self._show(frame, summarise(frame, list(board.columns)), live)
-        done = sum(1 for r in board.records if r.get("status") == "ok")
-        self._set_status("cancelled", f"Stopped: {done} finished call(s) recorded.")
 
     def _logged_rows(self, board: Board):
         if not board.run_ids:
@@ -261,3 +286,10 @@ def _figure_output(fig) -> dict:
     title = fig.axes[0].get_title() if fig.axes else "chart"
     return {"output_type": "display_data", "metadata": {},
             "data": {"image/png": png, "text/plain": f"<Figure: {title}>"}}
+
+
+def _stopped_message(records: list[dict]) -> str:
+    done = sum(1 for r in records if r.get("status") == "ok")
+    cut = sum(1 for r in records if r.get("error_type") == "Cancelled")
+    kept = f"; {cut} cut short, kept in the log as Cancelled rows with their partial text" if cut else ""
+    return f"Stopped: {done} finished call(s) recorded{kept}."

@@ -586,9 +586,9 @@ def test_bidi_in_model_output_never_reaches_the_views(tmp_path):
     assert res.df["response_text"].iloc[0] == evil  # stored as sent: the data is not altered
     for view in (board_text(board.snapshot()), board._repr_html_(), res._repr_html_()):
         assert not any(c in view for c in BIDI), view
-    from llmlab._report import render_report
+    from llmlab._report import render_report, standard_sections
 
-    html = render_report(res.summary(), res.df, {}, {"endpoint": "x\u202ey"})
+    html = render_report(standard_sections(res.summary(), res.df, {}), {"endpoint": "x\u202ey"})
     assert not any(c in html for c in BIDI)
 
 

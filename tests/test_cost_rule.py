@@ -106,9 +106,9 @@ def test_unknown_reads_unknown_in_every_text_view(lab):
     html, text = table_html(summary), table_text(summary)
     assert html.count("unknown") == 2 and text.count("unknown") == 2
     assert "$0.000200" in html
-    from llmlab._report import render_report
+    from llmlab._report import render_report, standard_sections
 
-    report = render_report(summary, res.df, {}, {"run": "test"})
+    report = render_report(standard_sections(summary, res.df, {}), {"run": "test"})
     assert report.count(">unknown<") == 2
     from llmlab.cli import _format_summary  # what `llmlab demo` prints
 

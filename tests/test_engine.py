@@ -316,3 +316,32 @@ def test_store_failure_is_the_store_error_not_a_task_group(lab, monkeypatch):
     monkeypatch.setattr(lab.store, "insert", broken)
     with pytest.raises(StoreError, match="disk full"):
         lab.compare("Hi", models=["fast"], cache=False)
+
+
+# --------------------------------------------------------------------------- warnings
+
+def test_price_warning_points_at_the_callers_line_once_per_model(server, tmp_path):
+    import asyncio
+    import sys
+
+    first = Lab(base_url=server.base_url, db=tmp_path / "a.sqlite")
+    second = Lab(base_url=server.base_url, db=":memory:")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            line = sys._getframe().f_lineno + 1
+            first.compare("Hi", models=["fast"], cache=False)
+            second.compare("Hi again", models=["fast"], cache=False)  # another Lab, same process
+
+            async def main():
+                return await second.acompare("Async", models=["slow"], cache=False), \
+                    sys._getframe().f_lineno - 1
+
+            _, async_line = asyncio.run(main())
+        priced = [w for w in caught if issubclass(w.category, PriceWarning)]
+        assert [str(w.message).split("'")[1] for w in priced] == ["fast", "slow"]  # once per model
+        assert (priced[0].filename, priced[0].lineno) == (__file__, line)   # not llmlab/_call.py
+        assert (priced[1].filename, priced[1].lineno) == (__file__, async_line)
+    finally:
+        first.close()
+        second.close()

@@ -180,20 +180,6 @@ def test_cli_bad_output_folder_is_one_line(capsys, tmp_path):
     assert err.startswith("llmlab: error:") and "Traceback" not in err
 
 
-def test_report_escapes_model_output():
-    import pandas as pd
-
-    from llmlab._report import render_report
-
-    runs = pd.DataFrame([{"prompt_id": "p0", "requested_model": "<b>m</b>", "status": "ok",
-                          "latency_s": 0.5, "response_text": "<script>alert(1)</script>"}])
-    summary = pd.DataFrame([{"model": "<b>m</b>", "n": 1}])
-    page = render_report(summary, runs, {"latency": b"\x89PNG"}, {"note": "<i>x</i>"})
-    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "<b>m</b>" not in page and "<i>x</i>" not in page
-    assert "data:image/png;base64," in page
-
-
 def test_stale_record_is_not_reused(tmp_path):
     from llmlab.local._ensure import _reusable
 
@@ -301,6 +287,8 @@ def test_demo_writes_report_and_stops_its_server(tmp_path, capsys):
     assert len(runs) == 6 and (runs["status"] == "ok").all()   # 2 prompts × 3 bundled models
     page = (out / "report.html").read_text()
     assert "data:image/png;base64," in page and "gemma-3-270m" in page
+    # free local models: a what-if price note instead of two empty $0 cost charts
+    assert "what-if" in page and not (out / "cost.png").exists()
     assert "smollm2-135m" in capsys.readouterr().out
     assert set(_processes_mentioning(ours)) <= before  # the demo's own server is gone
 

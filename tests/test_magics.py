@@ -456,6 +456,23 @@ def test_compare_widget_survives_a_config_change(shell, llm, server):
     assert result is not None and (result.df["status"] == "ok").all()
 
 
+def test_price_warning_points_at_the_cell_not_at_llmlab(shell, llm):
+    import sys
+    import warnings
+
+    from llmlab import PriceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        shell.run_cell_magic("llm", "model=a cache=false", "Say hi")
+        shell.run_cell_magic("llm", "model=a cache=false", "Say hi again")  # once per model
+    priced = [w for w in caught if issubclass(w.category, PriceWarning)]
+    assert len(priced) == 1 and "'a'" in str(priced[0].message)
+    # the frame that ran the cell magic (in a kernel: the user's cell), never llmlab's own source
+    assert (priced[0].filename, priced[0].lineno) == (__file__, line)
+
+
 def test_config_values_follow_the_engine_rules(shell, llm, capsys, caplog):
     """%config refuses what Lab(...) refuses, in the engine's words (one rule, llmlab._validate)."""
     before = llm.settings.max_tokens

@@ -88,8 +88,11 @@ def test_stop_cancels_promptly_and_keeps_finished_rows(lab, server):
         time.sleep(0.02)
     started = time.monotonic()
     widget.stop_button.click()
-    widget.wait(timeout=10)
-    assert time.monotonic() - started < 3  # slow would take 5 s
+    while "Stopped" not in widget.status.value:  # said before the table and charts are drawn
+        assert time.monotonic() - started < 3, widget.status.value  # slow would take 5 s
+        time.sleep(0.02)
+    assert "[cancelled]" in column_html(widget, "slow")
+    widget.wait(timeout=30)
     assert future.cancelled()
     assert "[cancelled]" in column_html(widget, "slow")
     assert "Stopped" in widget.status.value
@@ -145,3 +148,91 @@ def test_a_run_that_cannot_start_does_not_leave_the_widget_running(lab):
     assert widget.run() is None
     assert not widget.running and not widget.run_button.disabled
     widget.wait(0.1)  # returns at once instead of "still running"
+
+
+# --------------------------------------------------------------------------- static views
+
+# What JupyterLab's HTML sanitizer keeps of an inline style in an untrusted notebook
+# (packages/apputils/src/sanitizer.ts): the properties llmlab uses and the values it allows.
+# Anything else (flex, flex-wrap, gap, word-break:break-word, overflow-wrap:anywhere) is dropped.
+_SANITIZER_KEEPS = {
+    "display": r"inline|block|inline-block|flex|grid|table|none", "vertical-align": r"top|middle|baseline",
+    "width": r"[\d.]+(px|em|%)|auto", "min-width": r"[\d.]+(px|em|%)|auto", "max-width": r"[\d.]+(px|em|%)|none",
+    "margin": r"([\d.]+(px|em|%)?\s*){1,4}", "padding": r"([\d.]+(px|em)?\s*){1,4}",
+    "box-sizing": r"content-box|border-box", "border": r".+", "border-radius": r"[\d.]+px",
+    "line-height": r"normal|[\d.]+", "font-weight": r"normal|bold", "font-size": r"[\d.]+%",
+    "color": r"#[0-9a-f]+", "white-space": r"normal|pre|nowrap|pre-wrap|pre-line",
+    "word-break": r"normal|keep-all|break-all", "overflow-wrap": r"normal|break-word",
+    "overflow-x": r"visible|hidden|scroll|auto", "text-align": r"left|right|center|justify",
+}
+
+
+def _sanitized(style: str) -> dict:
+    import re
+
+    kept = {}
+    for decl in filter(None, (d.strip() for d in style.split(";"))):
+        prop, _, value = (x.strip() for x in decl.partition(":"))
+        assert prop in _SANITIZER_KEEPS, f"{prop!r} is stripped in untrusted notebooks"
+        if re.fullmatch(_SANITIZER_KEEPS[prop], value):
+            kept[prop] = value
+    return kept
+
+
+def test_static_styles_survive_jupyterlabs_sanitizer():
+    import re
+
+    import pandas as pd
+
+    from llmlab import Event
+    from llmlab._display import board_html, table_html
+
+    board = Board(["m", "a-very-long-model-name-without-any-break-opportunity-at-all"])
+    board.apply(Event("start", "m", "p0", "r1"))
+    page = board_html(board.snapshot()) + table_html(pd.DataFrame([{"latency_p50_s": 1.0}]))
+    styles = re.findall(r'style="([^"]*)"', page)
+    kept = [_sanitized(s) for s in styles]
+    text = next(k for s, k in zip(styles, kept, strict=True) if "pre-wrap" in s)
+    # words wrap at spaces (the output area's <pre> has break-all), long tokens still wrap
+    assert text["word-break"] == "normal" and text["overflow-wrap"] == "break-word"
+    column = next(k for s, k in zip(styles, kept, strict=True) if "min-width" in s)
+    assert column["display"] == "inline-block" and column["line-height"] == "1.35"
+    name = next(k for s, k in zip(styles, kept, strict=True) if "break-all" in s)
+    assert name["word-break"] == "break-all"   # a long model name wraps inside its column
+    table = next(k for s, k in zip(styles, kept, strict=True) if "overflow-x" in s)
+    assert table["overflow-x"] == "auto" and table["max-width"] == "100%"
+    assert "latency_<wbr>p50_<wbr>s" in page   # narrow headers may wrap
+
+
+def test_compare_widget_has_a_static_view_besides_the_live_one(lab):
+    widget = CompareWidget(lab=lab, models=["fast"])
+    bundle = widget._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert not bundle["text/plain"].startswith("VBox") and "fast" in bundle["text/plain"]
+    assert "CompareWidget" in bundle["text/html"] and "<script" not in bundle["text/html"]
+    widget.prompt.value = "hi"
+    widget.run()
+    widget.wait(timeout=30)
+    after = widget._repr_mimebundle_()["text/html"]
+    assert "hello from fast" in after and "<table" in after  # the last run's columns and table
+
+
+def test_notebook_progress_bar_leaves_one_static_line(monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from llmlab._progress import NotebookProgress
+
+    published = []
+    shell = InteractiveShell.instance()
+    monkeypatch.setattr(shell.display_pub, "publish",
+                        lambda data, metadata=None, *a, **kw: published.append((data, kw)))
+    bar = NotebookProgress(3)
+    assert "application/vnd.jupyter.widget-view+json" in published[0][0]
+    for _ in range(3):
+        bar.update(1)
+    bar.close()
+    final, kwargs = published[-1]
+    assert kwargs.get("update") is True  # replaces the bar in place (same display id)
+    assert final["text/plain"].startswith("llmlab: 3/3 calls") and "(stopped)" not in final["text/plain"]
+    assert "application/vnd.jupyter.widget-view+json" not in final
+    assert bar._box.comm is None and bar._bar.comm is None  # widgets closed: nothing to restore

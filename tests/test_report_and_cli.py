@@ -1,0 +1,186 @@
+"""The demo's HTML report (structure, numbers, marks, cost note) and the CLI's --version / hints."""
+from __future__ import annotations
+
+import math
+from html.parser import HTMLParser
+
+import pandas as pd
+import pytest
+
+from llmlab import __version__
+from llmlab._demo import score_answers
+from llmlab._report import Section, charts_section, render_report, standard_sections, summary_section
+from llmlab._results import summarise
+from llmlab.cli import main as cli_main
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _row(prompt_id, model, text, expected=None, task="arithmetic", cost=0.0, status="ok", **kw):
+    row = {"id": 1, "run_id": "r1", "request_id": f"{prompt_id}-{model}", "prompt_id": prompt_id,
+           "task": task, "expected": expected, "repeat": 0, "prompt": "q", "requested_model": model,
+           "attempt": 1, "status": status, "error_type": None, "error_message": None,
+           "ttft_s": 0.25, "latency_s": 1.5, "output_tokens_per_s": 30.0, "prompt_tokens": 18.0,
+           "completion_tokens": 16.0, "tokens_estimated": True, "cost_usd": cost,
+           "cost_source": "price_table", "cached": False, "response_text": text}
+    row.update(kw)
+    return row
+
+
+def _runs(cost=0.0):
+    rows = [
+        _row("arith-add", "smollm2-135m", "17 + 25 = 38.", "42", cost=cost),
+        _row("arith-add", "gemma-3-270m", "The answer is 42", "42", cost=cost),
+        _row("classify-sentiment", "smollm2-135m", "Negative.", "negative", task="classify", cost=cost),
+        _row("creative-haiku", "gemma-3-270m", "rain <b>falls</b>", None, task="creative", cost=cost),
+    ]
+    return pd.DataFrame(rows)
+
+
+class _Tables(HTMLParser):
+    """Collects every table as a list of rows of cell texts, plus figcaptions and section titles."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.captions, self.h2 = [], [], []
+        self._cell = self._where = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr" and self.tables:
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = ""
+        elif tag in ("figcaption", "h2"):
+            self._where = tag
+            (self.captions if tag == "figcaption" else self.h2).append("")
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append(self._cell.strip())
+            self._cell = None
+        elif tag in ("figcaption", "h2"):
+            self._where = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+        if self._where == "figcaption":
+            self.captions[-1] += data
+        elif self._where == "h2":
+            self.h2[-1] += data
+
+
+def _page(runs, charts=None):
+    runs = score_answers(runs)
+    summary = summarise(runs, ["smollm2-135m", "gemma-3-270m"])
+    page = render_report(standard_sections(summary, runs, charts or {"latency": PNG}), {"run": "r1"})
+    parsed = _Tables()
+    parsed.feed(page)
+    return page, parsed
+
+
+def test_summary_has_human_headers_integer_tokens_and_right_answers():
+    page, parsed = _page(_runs())
+    header, *rows = parsed.tables[0]
+    assert header[0] == "model" and "latency p50 (s)" in header and "tokens out" in header
+    assert not any("_" in h for h in header)  # no raw identifiers such as latency_p50_s
+    # attempts == calls and nothing cached: those columns say nothing and are left out
+    assert "attempts" not in header and "from cache" not in header
+    smol = dict(zip(header, rows[0], strict=True))
+    assert smol["tokens out"] == "~32" and smol["tokens in"] == "~36"  # 2 calls × 16, estimated
+    assert smol["right answers"] == "1 / 2" and smol["cost (USD)"] == "$0"
+    assert "16.000" not in page and "32.0" not in page
+
+
+def test_answers_mark_expected_right_or_wrong_and_drop_empty_columns():
+    page, parsed = _page(_runs())
+    answers = parsed.tables[-1]
+    header = answers[0]
+    assert "error_message" not in header and "error" not in header  # all empty: dropped
+    rows = [dict(zip(header, r, strict=True)) for r in answers[1:]]
+    wrong = next(r for r in rows if r["model"] == "smollm2-135m" and r["prompt"] == "arith-add")
+    right = next(r for r in rows if r["model"] == "gemma-3-270m" and r["prompt"] == "arith-add")
+    assert wrong["expected"] == "✗ 42" and right["expected"] == "✓ 42"
+    haiku = next(r for r in rows if r["prompt"] == "creative-haiku")
+    assert haiku["expected"] == "" and haiku["tokens out"] == "~16"
+    assert "expected 42, got 38" in page  # the reason, as a tooltip
+    assert "rain &lt;b&gt;falls&lt;/b&gt;" in page and "<b>falls</b>" not in page
+
+
+def test_free_models_get_a_what_if_cost_note_instead_of_cost_charts():
+    page, parsed = _page(_runs(cost=0.0))
+    assert "Cost" in parsed.h2 and "Local models cost nothing" in page and "what-if" in page
+    cost_table = parsed.tables[1]
+    assert cost_table[0][:2] == ["model", "calls"] and "as claude-haiku-4-5" in cost_table[0]
+    assert all(cell.startswith("$") for cell in cost_table[1][2:])
+    _, priced = _page(_runs(cost=0.002))
+    assert "Cost" not in priced.h2  # real prices: the charts say it
+
+
+def test_error_rows_show_their_error_in_the_answer():
+    runs = _runs()
+    runs.loc[3, ["status", "error_type", "error_message", "response_text"]] = [
+        "error", "NotFoundError", "model <x> not found", ""]
+    page, parsed = _page(runs)
+    header = parsed.tables[-1][0]
+    last = dict(zip(header, parsed.tables[-1][-1], strict=True))
+    assert last["answer"] == "NotFoundError: model <x> not found"
+    assert "model &lt;x&gt; not found" in page
+
+
+def test_chart_captions_are_sentences_not_identifiers():
+    section = charts_section({"latency": PNG, "cost_vs_latency": PNG, "my_chart": PNG})
+    parsed = _Tables()
+    parsed.feed(section.body)
+    assert parsed.captions[0].startswith("Latency per call")
+    assert parsed.captions[1].startswith("Cost against latency")
+    assert parsed.captions[2] == "My chart"
+
+
+def test_report_is_a_list_of_sections_anyone_can_extend():
+    runs = score_answers(_runs())
+    sections = standard_sections(summarise(runs), runs, {})
+    sections.append(Section("Who should answer what", "<p>routing</p>", "routing"))
+    page = render_report(sections, {"note": "<i>x</i>"}, title="t <b>")
+    assert page.index("Summary per model") < page.index("Answers") < page.index("Who should answer what")
+    assert "id='routing'" in page and "<i>x</i>" not in page and "t &lt;b&gt;" in page
+
+
+def test_report_escapes_model_output():
+    runs = pd.DataFrame([_row("p0", "<b>m</b>", "<script>alert(1)</script>", cost=math.nan)])
+    page = render_report([summary_section(summarise(runs), runs)] + standard_sections(
+        summarise(runs), runs, {"latency": PNG})[1:], {"note": "<i>x</i>"})
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>m</b>" not in page and "<i>x</i>" not in page
+    assert "data:image/png;base64," in page
+
+
+# --------------------------------------------------------------------------- CLI
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"llmlab {__version__}"
+
+
+@pytest.mark.parametrize(("argv", "hint"), [
+    (["dmeo"], "Did you mean 'demo'?"),
+    (["serv", "--port", "1"], "Did you mean 'serve'?"),
+    (["demo", "--n-promts", "2"], "Did you mean '--n-prompts'?"),
+    (["serve", "--alais=x"], "Did you mean '--alias'?"),
+])
+def test_mistyped_command_or_option_gets_a_suggestion(capsys, argv, hint):
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and hint in err
+    assert err.splitlines()[-1].startswith("llmlab") and "Traceback" not in err
+
+
+def test_unrelated_word_gets_the_command_list_but_no_guess(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["frobnicate"])
+    err = capsys.readouterr().err
+    assert "unknown command 'frobnicate'" in err and "Did you mean" not in err and "serve, demo" in err
