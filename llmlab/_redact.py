@@ -200,12 +200,18 @@ def credential_error(name: str) -> InputError | None:
     return _refusal(name) if _CREDENTIAL_NAME.search(name) else None
 
 
+_KEY_ADVICE = ("put the key in an environment variable (or ./.env) and pass its NAME, e.g. "
+               "Lab(api_key_env='MY_GATEWAY_KEY') or %config LLMLab.api_key_env = 'MY_GATEWAY_KEY'")
+_HEADER_PARAMS = frozenset({"headers", "extra_headers", "default_headers", "extra_query", "default_query",
+                            "http_client"})
+
+
 def _refusal(where: str) -> InputError:
-    return InputError(
-        f"parameter {where} looks like a credential; llmlab never sends or logs keys as call "
-        "parameters: put the key in an environment variable (or ./.env) and pass its NAME, "
-        "e.g. Lab(api_key_env='MY_GATEWAY_KEY') or %config LLMLab.api_key_env = 'MY_GATEWAY_KEY'"
-    )
+    if where in _HEADER_PARAMS:
+        return InputError(f"{where} is not a call parameter: llmlab sends no per-call headers or query "
+                          f"(they would travel in the JSON body and be logged); for the key, {_KEY_ADVICE}")
+    return InputError(f"parameter {where} looks like a credential; llmlab never sends or logs keys as call "
+                      f"parameters: {_KEY_ADVICE}")
 
 
 def check_no_credentials(params: dict) -> None:

@@ -111,10 +111,8 @@ def check_binding_name(value: Any, what: str, reserved: Any = ()) -> str:
     IPython relies on (its history and shell names, and ``reserved``)."""
     import builtins
 
-    check_identifier(value, what)
-    if keyword.issoftkeyword(value):
-        kind = "a Python keyword"
-    elif value.startswith("__") and value.endswith("__"):
+    check_identifier(value, what)  # keywords; soft ones (match, case) are fine as names
+    if value.startswith("__") and value.endswith("__"):
         kind = "a special (dunder) name"
     elif hasattr(builtins, value):
         kind = "a Python builtin"

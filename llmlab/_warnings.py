@@ -59,7 +59,11 @@ def emit(warning: Warning) -> None:
     if sink is not None:
         sink.append(warning)
         return
-    warnings.warn(warning, stacklevel=_user_level())
+    level = _user_level()
+    if level is None:  # a background thread with no user code on its stack (the widget's run)
+        warnings.warn_explicit(str(warning), type(warning), filename="llmlab", lineno=0)
+    else:
+        warnings.warn(warning, stacklevel=level)
 
 
 async def collecting(coro: Coroutine, sink: list[Warning]) -> Any:
@@ -71,18 +75,24 @@ async def collecting(coro: Coroutine, sink: list[Warning]) -> Any:
         _SINK.reset(token)
 
 
-def _internal(filename: str) -> bool:
+# Machinery between the user and llmlab: IPython running a cell magic, the event loop and
+# threads that run llmlab's own work.
+_MACHINERY = ("IPython.core.", "asyncio.", "concurrent.futures.", "threading")
+
+
+def _internal(frame: FrameType) -> bool:
+    filename = frame.f_code.co_filename
     if filename.startswith(_PACKAGE) or filename.startswith("<decorator-gen"):
         return True
-    parts = Path(filename).parts
-    return "IPython" in parts and "core" in parts  # run_cell_magic and the magic decorators
+    return str(frame.f_globals.get("__name__", "")).startswith(_MACHINERY)
 
 
-def _user_level() -> int:
-    """``stacklevel`` for a ``warnings.warn`` made by our caller: the first frame outside llmlab."""
+def _user_level() -> int | None:
+    """``stacklevel`` for a ``warnings.warn`` made by our caller: the first frame outside llmlab
+    and that machinery; None when there is none."""
     frame: FrameType | None = sys._getframe(2)  # the frame that called emit()'s caller
     level = 2
-    while frame is not None and _internal(frame.f_code.co_filename):
+    while frame is not None and _internal(frame):
         frame = frame.f_back
         level += 1
-    return level if frame is not None else 2
+    return level if frame is not None else None

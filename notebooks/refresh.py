@@ -3,7 +3,9 @@
     .venv/bin/python notebooks/refresh.py                 # every notebook here
     .venv/bin/python notebooks/refresh.py 02_compare_widget.ipynb
 
-Each notebook runs in a fresh kernel in this folder (as nbval runs it). Then:
+Each notebook runs in a fresh kernel in this folder (as nbval runs it), with a throwaway
+``LLMLAB_HOME``: the embedded endpoint is its own, never one another process owns and may stop
+mid-run. Then:
 
 * the saved widget state keeps exactly the widgets an output displays, and the widgets they
   reference, so JupyterLab restores them in a trusted notebook (closed, replaced or never shown
@@ -13,8 +15,10 @@ Each notebook runs in a fresh kernel in this folder (as nbval runs it). Then:
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -80,8 +84,10 @@ def refresh(path: Path) -> None:
 
 def main(argv: list[str]) -> int:
     paths = [HERE / a for a in argv] if argv else sorted(HERE.glob("*.ipynb"))
-    for path in paths:
-        refresh(path)
+    with tempfile.TemporaryDirectory(prefix="llmlab-refresh-") as home:
+        os.environ["LLMLAB_HOME"] = home  # inherited by the kernels
+        for path in paths:
+            refresh(path)
     return 0
 
 

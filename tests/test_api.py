@@ -103,7 +103,7 @@ def test_constructor_is_keyword_only_and_public_names_are_llmlab_names():
     ({"sytem": "x"}, "Did you mean 'system'?"),
     ({"top_k": 40}, r"extra_body=\{'top_k': ...\}"),
     ({"api_key": "x"}, "api_key looks like a credential.*api_key_env"),  # never "use extra_body"
-    ({"extra_headers": {"Authorization": "Bearer x"}}, "extra_headers looks like a credential.*api_key_env"),
+    ({"extra_headers": {"Authorization": "Bearer x"}}, "extra_headers is not a call parameter.*api_key_env"),
     ({"stream": "false"}, "stream must be True or False"),
     ({"cache": "no"}, "cache must be True or False"),
     ({"cache": 0}, "cache must be True or False"),

@@ -75,6 +75,27 @@ def test_lone_surrogates_from_the_endpoint_are_repaired_stored_and_said(tmp_path
         assert again.df["cached"].iloc[0] and again.df["response_text"].iloc[0] == df.loc["bad", "response_text"]
 
 
+def test_magic_shows_a_hostile_answer_without_a_traceback(tmp_path, shell, monkeypatch):
+    from llmlab.magics import load_ipython_extension
+
+    shown: list[dict] = []
+    monkeypatch.setattr(shell.display_pub, "publish", lambda data, *a, **kw: shown.append(data))
+    load_ipython_extension(shell)
+    models = {"bad": ModelSpec(text="a\ud800b \u202egnp.exe", served_model="x\udfff"),
+              "good": ModelSpec(text="fine")}
+    with FakeServer(models) as srv:
+        shell.run_line_magic("config", f'LLMLab.base_url = "{srv.base_url}"')
+        shell.run_line_magic("config", f'LLMLab.db = "{tmp_path / "l.sqlite"}"')
+        res = shell.run_cell_magic("llm", "model=bad,good out=res", "Hi")
+        history = shell.run_line_magic("llm", "history")
+    assert list(res.df["status"]) == ["ok", "ok"]
+    for data in shown:
+        for text in data.values():
+            str(text).encode("utf-8")
+            assert "\u202e" not in str(text)
+    assert history["response_text"].str.contains("\\u202e", regex=False).any()
+
+
 def test_a_bad_answer_never_cancels_its_siblings_in_a_sweep(tmp_path):
     """The attack: a 50 × 2 sweep stopped after 8 requests. Now every pair is asked and stored."""
     models = {"bad": ModelSpec(text="a\ud800b", delay_s=0.01), "good": ModelSpec(text="ok", delay_s=0.01)}
@@ -488,7 +509,7 @@ def test_on_event_calling_the_same_lab_is_a_clear_error_not_a_deadlock(tmp_path)
 # --------------------------------------------------------------------------- 10. out= names
 
 @pytest.mark.parametrize("name", ["__builtins__", "__name__", "print", "list", "In", "Out", "_", "__", "_i",
-                                  "_ii", "_i3", "_12", "_oh", "get_ipython", "exit", "display", "match", "None"])
+                                  "_ii", "_i3", "_12", "_oh", "get_ipython", "exit", "display", "None", "class"])
 def test_out_refuses_names_python_or_ipython_rely_on(shell, name):
     from IPython.core.error import UsageError
 

@@ -236,3 +236,17 @@ def test_notebook_progress_bar_leaves_one_static_line(monkeypatch):
     assert final["text/plain"].startswith("llmlab: 3/3 calls") and "(stopped)" not in final["text/plain"]
     assert "application/vnd.jupyter.widget-view+json" not in final
     assert bar._box.comm is None and bar._bar.comm is None  # widgets closed: nothing to restore
+
+
+def test_a_widget_runs_price_warning_names_llmlab_not_asyncio(lab):
+    import warnings
+
+    from llmlab import PriceWarning
+
+    widget = CompareWidget(lab=lab, models=["fast"], prompt="hi")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        widget.run()
+        widget.wait(timeout=30)
+    priced = [w for w in caught if issubclass(w.category, PriceWarning)]
+    assert len(priced) == 1 and priced[0].filename == "llmlab"  # no user line to point at
