@@ -262,7 +262,8 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
         delta = choice.delta
         if delta is None:
             continue
-        reasoning = _extra(delta, "reasoning_content") or _extra(delta, "reasoning")
+        extra = delta.model_extra  # undeclared fields; looked up once per delta (the hot path)
+        reasoning = (extra.get("reasoning_content") or extra.get("reasoning")) if extra else None
         produced = bool(delta.content) or bool(delta.tool_calls) or bool(reasoning)
         if produced:
             state.t_last = now

@@ -133,8 +133,9 @@ def limit_state(headers: Mapping[str, str] | None) -> LimitState | None:
     """The endpoint's own ``x-ratelimit-limit-*`` / ``-remaining-*`` headers, if it sent any."""
     if headers is None:
         return None
-    values = {f"{kind}_{dim}": _number(_get(headers, f"x-ratelimit-{kind}-{dim}"))
-              for kind in ("limit", "remaining") for dim in _DIMENSIONS}
-    if all(v is None for v in values.values()):
-        return None
-    return LimitState(**values)
+    limits = {dim: _number(_get(headers, f"x-ratelimit-limit-{dim}")) for dim in _DIMENSIONS}
+    if limits["requests"] is None and limits["tokens"] is None:
+        return None  # the common case (no limits stated): two lookups, per call
+    remaining = {dim: _number(_get(headers, f"x-ratelimit-remaining-{dim}")) for dim in _DIMENSIONS}
+    return LimitState(limit_requests=limits["requests"], remaining_requests=remaining["requests"],
+                      limit_tokens=limits["tokens"], remaining_tokens=remaining["tokens"])

@@ -372,6 +372,7 @@ class Lab:
                       safety_identifier: str | None = None, prompt_cache_key: str | None = None,
                       prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
                       function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                      model_params: ModelParams = None,
                       stream: bool = True, cache: bool = True, timeout: TimeoutSpec = None,
                       retries: int | None = None, retry_policy: RetryPolicy | None = None,
                       on_event: Callable[[Event], None] | None = None) -> Result:
@@ -398,6 +399,7 @@ class Lab:
         row = _single_prompt_row(prompt, options.system)
         row["task"] = task
         decision = policy.decide(row["prompt"], task=task, prompt_id=row["prompt_id"], features=features)
+        check_models(decision.models)     # every model of a cascade is valid before the first is paid for
         run_id = _new_run_id()
         if decision.mode != "cascade":
             row.update(policy=policy.name, route_reason=decision.reason)
@@ -566,6 +568,7 @@ class Lab:
                 safety_identifier: str | None = None, prompt_cache_key: str | None = None,
                 prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
                 function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                model_params: ModelParams = None,
                 stream: bool = True, cache: bool = True, timeout: TimeoutSpec = None,
                 retries: int | None = None, retry_policy: RetryPolicy | None = None,
                 on_event: Callable[[Event], None] | None = None) -> Result:

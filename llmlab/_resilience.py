@@ -147,9 +147,12 @@ class _Adaptive:
         from its arrival, so ours must too."""
         if now <= entry[0]:
             return
-        try:
-            self.log.remove(entry)
-        except ValueError:
+        log = self.log
+        for i in range(len(log) - 1, -1, -1):  # a recent entry: search from the newest end
+            if log[i] is entry:
+                del log[i]
+                break
+        else:
             return  # already out of the window
         self.logged_tokens -= entry[1]
         self._insert(now, entry[1])

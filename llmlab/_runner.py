@@ -6,6 +6,7 @@ before anything is returned — an interrupted sweep keeps every finished call.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import uuid
@@ -113,6 +114,8 @@ class Runner:
         except ExceptionGroup as group_error:
             # The first failure (e.g. StoreError), not a TaskGroup wrapper, reaches the caller.
             raise group_error.exceptions[0] from None
+        finally:
+            self.ctx.store.flush()  # every finished attempt is in the log before anything returns
         return results
 
     def _replay_cached(self, jobs: list[Job], results: list[list[Record]]) -> list[int]:
@@ -221,18 +224,23 @@ class Runner:
         return outcome
 
     def _write(self, records: list[Record], keys: list[str | None] | None = None) -> None:
-        """Store rows with every text field redacted. A row the log refuses (text it cannot
-        encode, a value it cannot hold) is stored again as an error row with escaped text, so it
-        stays visible and its siblings go on; only a log that refuses that too raises."""
+        """Store rows with every text field redacted (here, before any event shows them); the
+        insert runs on the store's writer thread, off the loop that times calls."""
         for record in records:
             _redact_record(record, self.ctx.redact)
+        self.ctx.store.defer(functools.partial(self._insert, records, keys))
+
+    def _insert(self, records: list[Record], keys: list[str | None] | None = None) -> None:
+        """A row the log refuses (text it cannot encode, a value it cannot hold) is stored again
+        as an error row with escaped text, so it stays visible and its siblings go on; only a log
+        that refuses that too raises."""
         try:
             self.ctx.store.insert(records, keys)
             return
         except Exception as exc:
             if len(records) > 1:  # find the bad row(s): one at a time
                 for i, record in enumerate(records):
-                    self._write([record], None if keys is None else [keys[i]])
+                    self._insert([record], None if keys is None else [keys[i]])
                 return
             first_error = exc
         record = records[0]

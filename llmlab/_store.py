@@ -63,6 +63,7 @@ class Store:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = str(path)
         self._lock = threading.Lock()
+        self._writer = _Writer()
         try:
             self._db = self._connect()
             self._migrate()
@@ -111,6 +112,17 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to run log {self.path}: {exc}") from exc
 
+    def defer(self, write: Callable[[], None]) -> None:
+        """Run ``write`` (inserts) on the store's writer thread, in order, so SQLite stays off the
+        event loop that times the calls. :meth:`flush` waits for the queue; a failed write is
+        raised there and by every later ``defer`` until then, so a run stops sending (and paying
+        for) calls it cannot log."""
+        self._writer.put(self, write)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every deferred write is done; raise the first failure (once)."""
+        self._writer.drain(timeout)
+
     def cached(self, keys: Iterable[str]) -> dict[str, dict]:
         """Rows answering each cache key that has one (errors are never cached)."""
         keys = list(dict.fromkeys(keys))
@@ -137,6 +149,10 @@ class Store:
             return [_from_sql(dict(zip(names, values, strict=True))) for values in cur.fetchall()]
 
     def close(self) -> None:
+        try:
+            self.flush(timeout=_BUSY_TIMEOUT_S)
+        except StoreError:
+            pass  # already raised to the run that queued the rows
         with self._lock:
             self._db.close()
 
@@ -154,6 +170,51 @@ def _enable_wal(db: sqlite3.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+class _Writer:
+    """The store's writer thread (started on first use): deferred writes, run in order."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._queue: list[Callable[[], None]] = []
+        self._busy = False
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def put(self, store: Store, write: Callable[[], None]) -> None:
+        with self._cv:
+            if self._failure is not None:
+                raise self._failure
+            self._queue.append(write)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, args=(store,), name="llmlab-store", daemon=True)
+                self._thread.start()
+            self._cv.notify_all()
+
+    def drain(self, timeout: float | None) -> None:
+        with self._cv:
+            self._cv.wait_for(lambda: not self._queue and not self._busy, timeout)
+            failure, self._failure = self._failure, None  # raised once here; the next run tries afresh
+        if failure is not None:
+            raise failure
+
+    def _run(self, store: Store) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: bool(self._queue))
+                batch, self._queue, self._busy = self._queue, [], True
+            failure: BaseException | None = None
+            for write in batch:
+                try:
+                    write()
+                except Exception as exc:  # kept for flush() and the next put(), which raise it
+                    failure = failure or (exc if isinstance(exc, StoreError) else
+                                          StoreError(f"cannot write to run log {store.path}: {exc}"))
+            with self._cv:
+                self._busy = False
+                self._failure = self._failure or failure
+                self._cv.notify_all()
 
 
 class _Transaction:

@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-prompts", type=int, default=None, metavar="K",
                       help="use only the first K demo prompts")
     demo.add_argument("--max-tokens", type=int, default=64, help=argparse.SUPPRESS)
+    demo.add_argument("--decision-prompts", type=int, default=64, metavar="N",
+                      help="labelled prompts for the report's 'who should answer what' (0 skips it)")
     return parser
 
 
@@ -114,11 +116,17 @@ def _demo(args) -> int:
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     out = run_demo(args.out, models=models, n_prompts=args.n_prompts, max_tokens=args.max_tokens,
-                   log=lambda msg: print(msg, file=sys.stderr, flush=True))
+                   log=lambda msg: print(msg, file=sys.stderr, flush=True),
+                   decision_prompts=args.decision_prompts)
     print(_format_summary(out.summary))
     for model in bundled_models():
         if not model.instruct and model.alias in set(out.summary["model"]):
             print(f"note: {model.alias} — {model.description}")
+    if out.recommendation is not None:
+        rec = out.recommendation
+        print(f"\nwho should answer what (what-if prices; {rec.caption}):")
+        print(rec.per_task[["model", "quality", "quality_diff"]].round(2).to_string())
+        print(f"use: {rec.policy.name} — the 40 % claim {'holds' if rec.claim_holds else 'is not shown'}")
     for skipped in out.skipped_charts:
         print(f"llmlab: warning: chart skipped: {skipped}", file=sys.stderr)
     print(f"\nwrote {len(out.files)} files to {out.out_dir}/ — open {out.out_dir / 'report.html'}")

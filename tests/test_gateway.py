@@ -321,8 +321,10 @@ def test_clock_starts_when_the_request_leaves_not_while_the_sdk_builds_it(serve,
     row = lab.compare(messages, models=["m"], cache=False).df.iloc[0]
     wall = time.perf_counter() - t0
     assert row["status"] == "ok"
-    assert 0.05 <= row["ttft_s"] <= 0.9, row["ttft_s"]  # the server's 50 ms + reading and parsing a large body
-    assert wall - row["latency_s"] >= 0.5, (wall, row["latency_s"])  # the build time stayed outside
+    built = wall - row["latency_s"]  # client-side time outside the measured latency
+    assert built >= 0.5, (wall, row["latency_s"])  # the build time stayed outside
+    # TTFT is the server's 50 ms plus reading and parsing a large body, far below the build time
+    assert 0.05 <= row["ttft_s"] < built, (row["ttft_s"], built)
 
 
 def test_first_token_deadline_counts_from_the_send_too(serve, make_lab):

@@ -78,8 +78,10 @@ def percentile_ci(samples: np.ndarray, level: float = 0.95) -> tuple[np.ndarray,
 def threshold_sweep(feature: np.ndarray, weak: Outcome, strong: Outcome, points: int = 101) -> dict:
     """Quality and cost of ``feature ≥ t → strong`` for t over the feature's quantiles.
 
-    Endpoints are always included: t = +inf (all weak) and t = -inf (all strong, including
-    prompts whose feature is NaN), so the curve spans strong share 0 → 1.
+    t = +inf (all weak) and the smallest value (every prompt with a known feature strong) are
+    always included. A prompt whose feature is unknown (NaN) goes to weak at every threshold, as
+    :class:`Threshold` routes it — so with unknown features the curve stops short of share 1:
+    it shows what the policy can reach, not more.
     """
     f = np.where(np.isnan(feature), -np.inf, feature)
     order = np.argsort(f, kind="stable")
@@ -88,7 +90,7 @@ def threshold_sweep(feature: np.ndarray, weak: Outcome, strong: Outcome, points:
     gain_c = np.concatenate([[0.0], np.cumsum((strong.cost - weak.cost)[order][::-1])])
     finite = fs[np.isfinite(fs)]
     qs = np.quantile(finite, np.linspace(0, 1, points)) if finite.size else np.array([])
-    thresholds = np.unique(np.concatenate([[-np.inf], qs, [np.inf]]))[::-1]
+    thresholds = np.unique(np.concatenate([qs, [np.inf]]))[::-1]
     n = len(f)
     n_strong = n - np.searchsorted(fs, thresholds, side="left")
     quality = (weak.quality.sum() + gain_q[n_strong]) / n
