@@ -398,3 +398,22 @@ def test_split_shares_are_exact_and_do_not_depend_on_row_order_or_missing_tasks(
     many = _matrix_runs({"A": np.ones(100), "B": np.ones(100)}, {"A": 1.0, "B": 2.0},
                         tasks=[f"t{i // 2}" for i in range(100)])
     assert routing.split(many, test_size=0.2, seed=0)[1]["prompt_id"].nunique() == 20
+
+
+def test_large_samples_draw_sums_from_the_bootstraps_normal_limit():
+    from llmlab.routing import _stats
+
+    rng = np.random.default_rng(0)
+    values = np.column_stack([rng.random(30_000) < 0.7, rng.exponential(0.01, 30_000), np.full(30_000, np.nan)])
+    exact = _stats._resampled_sums(values, 2000, 1)
+    normal = _stats.bootstrap_sums(values, 2000, 1)          # n > 20,000: the normal limit
+    for j in (0, 1):
+        lo_e, hi_e = np.percentile(exact[:, j], [2.5, 97.5])
+        lo_n, hi_n = np.percentile(normal[:, j], [2.5, 97.5])
+        width = hi_e - lo_e
+        assert abs(lo_e - lo_n) < 0.1 * width and abs(hi_e - hi_n) < 0.1 * width
+    assert np.isnan(normal[:, 2]).all()
+    # paired: the correlation between columns survives
+    both = np.column_stack([values[:, 0], values[:, 0] * 2 + rng.random(30_000)])
+    draws = _stats.bootstrap_sums(both, 500, 0)
+    assert np.corrcoef(draws.T)[0, 1] > 0.9

@@ -77,11 +77,19 @@ class Matrix:
             raise InputError(f"model {model!r} is not in the matrix (models: {', '.join(self.models)}); "
                              "record it or pass models=[...] including it") from None
 
+    def column(self, name: str) -> np.ndarray:
+        """A whole column of the runs as a numpy array, converted once (pandas' Arrow-backed
+        strings cost a copy per conversion)."""
+        key = f"column:{name}"
+        if key not in self._cache:
+            self._cache[key] = self.runs[name].to_numpy()
+        return self._cache[key]
+
     def cell_values(self, column: str, j: int) -> np.ndarray:
         """One column of the runs for model ``j``'s cells (e.g. response_text)."""
         if column not in self.runs.columns:
             return np.full(self.n, None, dtype=object)
-        return self.runs[column].to_numpy()[self.rows[:, j]]
+        return self.column(column)[self.rows[:, j]]
 
     def prompt_values(self, column: str) -> np.ndarray:
         """A prompt-level column, read from the first model's row of each prompt."""
@@ -90,7 +98,7 @@ class Matrix:
                              "may only use prompt-level columns (task, prompt, your features)")
         if column not in self.runs.columns:
             raise InputError(f"no column {column!r} in the runs")
-        return self.runs[column].to_numpy()[self.rows[:, 0]]
+        return self.column(column)[self.rows[:, 0]]
 
     def prompt_records(self) -> list[dict]:
         """Router-visible prompt rows as dicts (for user feature functions)."""
@@ -100,12 +108,6 @@ class Matrix:
             self._cache["records"] = self.runs.iloc[self.rows[:, 0]][cols].to_dict("records")
         return self._cache["records"]
 
-    def subset(self, keep: np.ndarray) -> Matrix:
-        """The same matrix over a subset of its prompts (a boolean mask or positions)."""
-        return Matrix(self.prompt_ids[keep], self.models, self.score[keep], self.cost[keep],
-                      self.latency[keep], self.error[keep], self.rows[keep], self.runs,
-                      self.score_column, self.dropped_by_model, self.dropped, self.price_sheet,
-                      self.cost_note, self.retries)
 
 
 def build_matrix(runs: pd.DataFrame, score: str, models: Sequence[str] | None = None,
