@@ -15,6 +15,7 @@ from importlib import import_module as _import_module
 from ._errors import ConfigError, EndpointError, InputError, LLMLabError, LocalServerError, StoreError
 
 if _typing.TYPE_CHECKING:  # what static checkers and IDEs see; at run time these load on first use
+    from ._columnar import export_schema
     from ._lab import Lab
     from ._options import Timeouts
     from ._pricing import Price, PriceTable, PriceWarning
@@ -28,13 +29,13 @@ __version__ = "0.1.0"
 _LAZY = {
     "Lab": "._lab", "Result": "._results", "Event": "._runner", "Timeouts": "._options",
     "RetryPolicy": "._resilience", "Price": "._pricing", "PriceTable": "._pricing",
-    "PriceWarning": "._pricing", "CompareWidget": ".widgets",
+    "PriceWarning": "._pricing", "CompareWidget": ".widgets", "export_schema": "._columnar",
 }
 
 __all__ = [
     "Lab", "Result", "Event", "Timeouts", "RetryPolicy", "Price", "PriceTable", "PriceWarning",
     "LLMLabError", "ConfigError", "InputError", "StoreError", "EndpointError", "LocalServerError",
-    "CompareWidget", "load_ipython_extension", "unload_ipython_extension", "__version__",
+    "CompareWidget", "export_schema", "load_ipython_extension", "unload_ipython_extension", "__version__",
 ]
 
 

@@ -24,7 +24,7 @@ from ._text import check_unicode
 from ._validate import check_env_name, check_url
 
 __all__ = ["Endpoint", "LocalURL", "resolve_endpoint", "read_key", "llmlab_home", "read_dotenv", "check_env_name",
-           "trusted_key_vars", "trusted_default_key"]
+           "trusted_key_vars", "trusted_default_key", "default_db"]
 
 BASE_URL_VARS = ("LLMLAB_BASE_URL", "OPENAI_BASE_URL")
 KEY_VARS = ("LLMLAB_API_KEY", "OPENAI_API_KEY")
@@ -58,6 +58,12 @@ class Endpoint:
 
 def llmlab_home() -> Path:
     return Path(os.environ.get("LLMLAB_HOME") or Path.home() / ".llmlab")
+
+
+def default_db() -> str | Path:
+    """The run log when ``Lab(db=)`` is not given: ``LLMLAB_DB`` (a path or a ``postgresql://`` URL,
+    environment then ./.env) › ``$LLMLAB_HOME/runs.sqlite``."""
+    return _lookup("LLMLAB_DB", read_dotenv()) or llmlab_home() / "runs.sqlite"
 
 
 def read_dotenv(path: Path | None = None) -> dict[str, str]:

@@ -67,6 +67,7 @@ class DemoOutput:
     runs: Any     # pandas DataFrame
     files: list[Path] = field(default_factory=list)
     skipped_charts: list[str] = field(default_factory=list)
+    recommendation: Any = None   # routing.Recommendation of the "who should answer what" section
 
 
 def demo_prompts(n_prompts: int | None = None):
@@ -90,9 +91,15 @@ def _check_models(models, bundled: list[str]) -> list[str]:
     return chosen
 
 
+DECISION_PROMPTS = 64   # labelled prompts for "who should answer what" (half of them judge the policies)
+
+
 def run_demo(out_dir: str | os.PathLike = "llmlab-demo", models=None, n_prompts: int | None = None,
-             max_tokens: int = 64, progress: bool = True, log=print) -> DemoOutput:
-    """Run the demo sweep on a private local endpoint and write the report files."""
+             max_tokens: int = 64, progress: bool = True, log=print,
+             decision_prompts: int = DECISION_PROMPTS) -> DemoOutput:
+    """Run the demo sweep on a private local endpoint and write the report files; then, with
+    ``decision_prompts`` > 0, record that many generated labelled prompts and end the report with
+    "who should answer what" (``llmlab._demo_decision``)."""
     from . import Lab
     from .local import bundled_models, start
 
@@ -109,8 +116,21 @@ def run_demo(out_dir: str | os.PathLike = "llmlab-demo", models=None, n_prompts:
             # One call at a time: the server serialises anyway, and queueing would inflate latency.
             res = lab.sweep(prompts, models=chosen, max_tokens=max_tokens, temperature=0,
                             progress=progress, concurrency=1, cache=False)
-        elapsed = time.monotonic() - began
-    return _write_outputs(out, res, chosen, server.base_url, elapsed)
+            elapsed = time.monotonic() - began
+            decision = _decision(lab, chosen, decision_prompts, log)
+    return _write_outputs(out, res, chosen, server.base_url, elapsed, decision)
+
+
+def _decision(lab, models: list[str], n: int, log) -> tuple | None:
+    """The "who should answer what" section (None when skipped or impossible)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise InputError(f"--decision-prompts must be a whole number ≥ 0, got {n!r}")
+    if n == 0 or len(models) < 2:
+        return None
+    from ._demo_decision import decision_runs, decision_section
+
+    log(f"llmlab demo: who should answer what — {n} labelled prompts × {len(models)} models…")
+    return decision_section(decision_runs(lab, models, n), models)
 
 
 def score_answers(runs, checkers=DEMO_CHECKERS):
@@ -135,7 +155,8 @@ def demo_sections(summary, runs, charts: dict[str, bytes]) -> list:
     return standard_sections(summary, runs, charts)
 
 
-def _write_outputs(out: Path, res, models: list[str], base_url: str, elapsed: float) -> DemoOutput:
+def _write_outputs(out: Path, res, models: list[str], base_url: str, elapsed: float,
+                   decision: tuple | None = None) -> DemoOutput:
     summary, runs = res.summary(), score_answers(res.df)
     result = DemoOutput(out, summary, runs)
     for name, frame in (("summary.csv", summary), ("runs.csv", runs)):
@@ -146,7 +167,14 @@ def _write_outputs(out: Path, res, models: list[str], base_url: str, elapsed: fl
     from ._report import write_report
 
     meta = _meta(base_url, models, elapsed)
-    result.files.append(write_report(out / "report.html", demo_sections(summary, runs, charts), meta))
+    sections = demo_sections(summary, runs, charts)
+    if decision is not None:
+        from ._report import Section
+
+        title, body, rec = decision
+        sections.append(Section(title, body, anchor="decision"))
+        result.recommendation = rec
+    result.files.append(write_report(out / "report.html", sections, meta))
     return result
 
 

@@ -7,16 +7,17 @@ import functools
 import os
 import sys
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 import pandas as pd
 
 from ._call import new_client
-from ._config import PLACEHOLDER_KEY, Endpoint, LocalURL, llmlab_home, read_key, resolve_endpoint
+from ._config import PLACEHOLDER_KEY, Endpoint, LocalURL, default_db, read_key, resolve_endpoint
 from ._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError, StoreError
-from ._jobs import check_models, last_user_text, make_jobs, prompt_id_for, prompt_rows, to_messages
+from ._export import log_filters
+from ._jobs import PromptSource, check_models, last_user_text, make_jobs, prompt_id_for, to_messages
 from ._loop import LoopThread
 from ._options import (
     CALL_FIELDS,
@@ -33,8 +34,8 @@ from ._pricing import PriceTable
 from ._redact import Redactor, url_secrets
 from ._resilience import RateLimiter, RetryPolicy
 from ._results import Result, records_frame
-from ._runner import Event, RunContext, Runner
-from ._store import Store
+from ._runner import Event, Job, RunContext, Runner, batches
+from ._store import Store, open_store
 from ._text import check_unicode, repair
 from ._tokens import TokenCounter
 from ._validate import check_bool, check_int, one_line
@@ -46,7 +47,8 @@ if TYPE_CHECKING:
 __all__ = ["Lab"]
 
 Prompt: TypeAlias = "str | Sequence[Mapping[str, Any]]"  # text, or OpenAI-style messages
-Prompts: TypeAlias = "Sequence[str] | pd.DataFrame"  # texts, or a DataFrame with prompt/messages columns
+# texts, a DataFrame with prompt/messages columns, a .parquet/.csv/.jsonl path, or any iterator (streamed)
+Prompts: TypeAlias = "Sequence[str] | pd.DataFrame | str | os.PathLike | Iterable[Any]"
 Models: TypeAlias = "Sequence[str] | str"  # a list, or one comma-separated string
 TimeoutSpec: TypeAlias = "float | Timeouts | Mapping[str, float | Timeouts] | None"
 ModelParams: TypeAlias = "Mapping[str, Mapping[str, Any]] | None"  # {model or pattern: {body key: value or None}}
@@ -92,8 +94,11 @@ _COMPARE_DOC = """One prompt across ``models`` (each ``n`` times), concurrently.
 """
 _SWEEP_DOC = """Every prompt × every model.
 
-    prompts: a list of strings, or a DataFrame with a ``prompt`` (or ``messages``) column and
-        optional ``prompt_id``, ``task``, ``expected`` columns carried into every row.
+    prompts: a list of strings, a DataFrame with a ``prompt`` (or ``messages``) column and
+        optional ``prompt_id``, ``task``, ``expected`` columns carried into every row, a
+        .parquet/.csv/.jsonl file with those columns, or any iterator. Streamed: prompts are read
+        as concurrency slots free up and rows are written as they finish, so memory does not grow
+        with the sweep (an iterator is checked as it is read, everything else before sending).
     models: model names (a list, or one comma-separated string).
     concurrency: calls in flight at once (default the Lab's). progress: a tqdm bar.
     resume: a run id (``lab.last_run_id``): run only the (prompt, model) pairs without an ok row.
@@ -372,6 +377,7 @@ class Lab:
                       safety_identifier: str | None = None, prompt_cache_key: str | None = None,
                       prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
                       function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                      model_params: ModelParams = None,
                       stream: bool = True, cache: bool = True, timeout: TimeoutSpec = None,
                       retries: int | None = None, retry_policy: RetryPolicy | None = None,
                       on_event: Callable[[Event], None] | None = None) -> Result:
@@ -381,7 +387,9 @@ class Lab:
         return await self._arun([_single_prompt_row(prompt, options.system)], models, options)
 
     async def _asweep(self, prompts: Prompts, models: Models, options: CallOptions) -> Result:
-        return await self._arun(prompt_rows(prompts, options.system), models, options)
+        rows = PromptSource(prompts, options.system)
+        rows.check()
+        return await self._arun(rows, models, options)
 
     async def _acomplete(self, prompt: Prompt, models: Models, options: CallOptions) -> Result:
         return await self._arun([_single_prompt_row(prompt, options.system)], models, options, chain=True)
@@ -398,6 +406,7 @@ class Lab:
         row = _single_prompt_row(prompt, options.system)
         row["task"] = task
         decision = policy.decide(row["prompt"], task=task, prompt_id=row["prompt_id"], features=features)
+        check_models(decision.models)     # every model of a cascade is valid before the first is paid for
         run_id = _new_run_id()
         if decision.mode != "cascade":
             row.update(policy=policy.name, route_reason=decision.reason)
@@ -414,13 +423,13 @@ class Lab:
             frame = (await self._arun([step], [model], options, run_id=run_id)).df
             answer = frame[(frame["requested_model"] == model) & (frame["status"] == "ok")]
             if k == len(models) - 1 or (len(answer) and decision.accept(str(answer["response_text"].iloc[-1]))):
-                return self._result(run_id, [row], models[:k + 1])
+                return Result.from_store(self.store, run_id, models[:k + 1])
             why = "rejected by the accept rule" if len(answer) else "failed"
             reason = f"{model}'s answer {why} → {models[k + 1]}"
         raise AssertionError("unreachable: the last model always returns")
 
-    async def _arun(self, rows: list[dict], models: Models, options: CallOptions, chain: bool = False,
-                    run_id: str | None = None) -> Result:
+    async def _arun(self, rows: list[dict] | PromptSource, models: Models, options: CallOptions,
+                    chain: bool = False, run_id: str | None = None) -> Result:
         self._check_open()
         if options.resume is not None:
             _check_run_id("resume", options.resume)
@@ -430,41 +439,40 @@ class Lab:
         retry = RetryPolicy(retries=options.retries) if options.retries is not None else options.retry_policy
         jobs = make_jobs(rows, models, bodies, options.stream, options.cache, options.n, timeouts, chain=chain,
                          retry=retry)
+        n_rows = len(rows) if isinstance(rows, list) else rows.count
+        total = None if n_rows is None else n_rows * (1 if chain else len(models)) * options.n
         run_id = self.last_run_id = run_id or options.resume or _new_run_id()
+        bar = _progress_bar(total, options.progress)
         if options.resume is not None:
-            jobs = self._unfinished(jobs, options.resume)
-        bar = _progress_bar(len(jobs), options.progress)
+            jobs = self._unfinished(jobs, options.resume, bar)
         caught: list[Warning] = []  # raised in the runner's tasks; shown at the caller's line
         try:
             async with self._session() as context:
-                await collecting(Runner(context, run_id, options.on_event, bar).run(
-                    jobs, options.concurrency or self.concurrency), caught)
+                runner = Runner(context, run_id, options.on_event, bar)
+                await collecting(runner.run(jobs, options.concurrency or self.concurrency), caught)
         finally:
             if bar is not None:
                 bar.close()
             for warning in caught:
                 emit(warning)
-        return self._result(run_id, rows, models)
+        if runner.store_error is not None:
+            raise _not_logged(runner, run_id, models)
+        return Result.from_store(self.store, run_id, models)
 
     def _check_open(self) -> None:
         if self._closed:
             raise InputError("this Lab is closed (lab.close() was called); create a new Lab(...)")
 
-    def _unfinished(self, jobs, run_id: str):
-        done = self.store.rows("WHERE run_id = ? AND status = 'ok'", [run_id])
-        if not done and not self.store.rows("WHERE run_id = ?", [run_id], limit=1):
+    def _unfinished(self, jobs: Iterator[Job], run_id: str, bar) -> Iterator[Job]:
+        """The jobs of ``run_id`` with no ok row yet, checked against the log a batch at a time."""
+        if not self.store.has_run(run_id):
             raise InputError(f"resume={run_id!r}: no run with that id in {self.store.path}")
-        finished = {(r["prompt_id"], r["requested_model"], r["repeat"]) for r in done}
-        return [j for j in jobs if (j.prompt_id, j.models[0], j.repeat) not in finished]
-
-    def _result(self, run_id: str, rows: list[dict], models: list[str]) -> Result:
-        frame = records_frame(self.store.rows("WHERE run_id = ?", [run_id]))
-        prompt_order = {r["prompt_id"]: i for i, r in enumerate(rows)}
-        model_order = {m: i for i, m in enumerate(models)}
-        chain_model = frame["request_id"].map(frame.groupby("request_id")["requested_model"].first())
-        frame = frame.assign(_p=frame["prompt_id"].map(prompt_order), _m=chain_model.map(model_order))
-        frame = frame.sort_values(["_p", "_m", "repeat", "attempt", "id"], kind="stable")
-        return Result(frame.drop(columns=["_p", "_m"]).reset_index(drop=True), run_id, models)
+        for batch in batches(jobs, 1000):
+            done = self.store.done(run_id, [(j.prompt_id, j.models[0], j.repeat) for j in batch])
+            todo = [j for j in batch if (j.prompt_id, j.models[0], j.repeat) not in done]
+            if bar is not None and len(todo) < len(batch):
+                bar.update(len(batch) - len(todo))
+            yield from todo
 
     # -- sync API (same keywords as the async twins) ---------------------------------------------
     @_entry(_COMPARE_DOC)
@@ -566,6 +574,7 @@ class Lab:
                 safety_identifier: str | None = None, prompt_cache_key: str | None = None,
                 prompt_cache_retention: str | None = None, functions: list[dict[str, Any]] | None = None,
                 function_call: str | dict[str, Any] | None = None, extra_body: dict[str, Any] | None = None,
+                model_params: ModelParams = None,
                 stream: bool = True, cache: bool = True, timeout: TimeoutSpec = None,
                 retries: int | None = None, retry_policy: RetryPolicy | None = None,
                 on_event: Callable[[Event], None] | None = None) -> Result:
@@ -651,15 +660,27 @@ class Lab:
         return self._loop_thread.submit(self._acomplete(prompt, models, options))
 
     # -- the log ------------------------------------------------------------------------------
-    def runs(self, run_id: str | None = None, limit: int | None = None) -> pd.DataFrame:
-        """The persistent log (oldest first), optionally one run or the last ``limit`` rows."""
+    def runs(self, run_id: str | Sequence[str] | None = None, limit: int | None = None, *,
+             model: str | Sequence[str] | None = None, status: str | None = None, since: Any = None,
+             columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The persistent log, oldest first. Filters run in SQL: ``run_id`` and ``model`` (a name or
+        a list), ``status`` (``"ok"``/``"error"``), ``since`` (a datetime or ISO string, UTC when
+        naive), ``limit`` (the last n rows); ``columns`` reads only those columns (e.g. leave out
+        ``response_text`` and ``messages`` for a large log)."""
         self._check_open()
-        if limit is not None:
-            limit = min(check_int("limit", limit, 0, 10**100), _SQL_MAX_INT)  # more than there is: all
-        if run_id is not None:
-            _check_run_id("run_id", run_id)
-            return records_frame(self.store.rows("WHERE run_id = ?", [run_id], limit=limit))
-        return records_frame(self.store.rows(limit=limit))
+        return self.store.frame(**log_filters(run_id=run_id, model=model, status=status, since=since,
+                                              columns=columns, limit=limit))
+
+    def export(self, path: str | os.PathLike, *, run_id: str | Sequence[str] | None = None,
+               model: str | Sequence[str] | None = None, status: str | None = None, since: Any = None,
+               columns: Sequence[str] | None = None) -> int:
+        """Write the log (or the filtered part) to a Parquet file for DuckDB, Spark or pandas,
+        streamed a chunk at a time; returns the number of rows. Schema: ``llmlab.export_schema()``."""
+        from ._export import write_parquet
+
+        self._check_open()
+        filters = log_filters(run_id=run_id, model=model, status=status, since=since, columns=columns, limit=None)
+        return write_parquet(self.store, path, filters)
 
     def list_models(self) -> pd.DataFrame:
         """The endpoint's ``/v1/models`` with known prices (USD per 1M tokens)."""
@@ -727,9 +748,6 @@ def _retry_policy(retries: int | None, policy: RetryPolicy | None) -> RetryPolic
     return policy
 
 
-_SQL_MAX_INT = 2**63 - 1  # SQLite's largest integer
-
-
 def _check_run_id(name: str, value: Any) -> None:
     if not isinstance(value, str) or not value:
         raise InputError(f"{name} must be a run id string such as '3f2a9c1b7d4e' (lab.last_run_id), "
@@ -739,24 +757,42 @@ def _check_run_id(name: str, value: Any) -> None:
 
 def _open_store(db: Any) -> Store:
     if db is not None and not isinstance(db, (str, os.PathLike)):
-        raise InputError(f"db must be a file path or ':memory:', not {type(db).__name__}")
+        raise InputError(f"db must be a file path, ':memory:' or a postgresql:// URL, not {type(db).__name__}")
     if db is not None:
         check_unicode(os.fspath(db), "db")
     try:
-        return Store(db if db is not None else llmlab_home() / "runs.sqlite")
+        return open_store(db if db is not None else default_db())
     except (ValueError, TypeError) as exc:  # e.g. a path SQLite cannot encode
         raise StoreError(f"cannot open run log {os.fspath(db or '')!r}: {one_line(exc)}; "
                          "pass Lab(db=...) with another path") from None
+
+
+def _not_logged(runner: Runner, run_id: str, models: list[str]) -> StoreError:
+    """The store failed mid-run: say so, and keep the answers it could not take in ``error.result``."""
+    unlogged = records_frame([record.to_row() for record in runner.unlogged])
+    error = StoreError(f"{runner.store_error}; {len(unlogged)} finished attempt(s) were not logged (kept in this "
+                       "error's .result.unlogged) and no further request was sent")
+    try:
+        error.result = Result.from_store(runner.ctx.store, run_id, models, unlogged=unlogged)  # type: ignore[attr-defined]
+    except StoreError:
+        error.result = Result(unlogged, run_id, models, unlogged=unlogged)  # type: ignore[attr-defined]
+    return error
 
 
 def _new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def _progress_bar(total: int, enabled: bool):
+def _progress_bar(total: int | None, enabled: bool):
     from ._progress import progress_bar  # a notebook bar that leaves a static line, else tqdm
 
-    return progress_bar(total, enabled)
+    if total is None and enabled:  # an iterator's length is unknown: a counting text bar
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return None
+        return tqdm(desc="llmlab", unit="call", file=sys.stderr)
+    return progress_bar(total or 0, enabled)
 
 
 def _model_note(model_id: str) -> str | None:

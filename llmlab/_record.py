@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 
-__all__ = ["Record", "COLUMNS", "BOOL_COLUMNS", "FLOAT_COLUMNS"]
+__all__ = ["Record", "COLUMNS", "BOOL_COLUMNS", "FLOAT_COLUMNS", "INT_COLUMNS", "STORE_ONLY"]
 
 
 @dataclass
@@ -46,6 +46,7 @@ class Record:
     policy: str | None = None        # lab.route: the routing policy that chose this model
     route_reason: str | None = None  # lab.route: why, e.g. "length 412 ≥ 250 → gpt-4"
     id: int | None = field(default=None)
+    seq: int | None = None  # the job's position in its run (stored, not shown: see STORE_ONLY)
 
     def to_row(self) -> dict:
         # A shallow copy: every field is a scalar, and asdict's deep copy costs ~0.3 ms per call.
@@ -63,7 +64,11 @@ COLUMNS: list[str] = [
     "finish_reason", "response_text", "prompt", "messages", "params", "stream", "endpoint",
     "api_key_env", "policy", "route_reason",
 ]
-assert sorted(COLUMNS) == sorted(f.name for f in fields(Record))
+# Stored but not shown in DataFrames: a job's position in its run, so a run's rows come back in
+# the order it was asked for (prompt × model × repeat) without keeping that order in memory.
+STORE_ONLY = ("seq",)
+assert sorted([*COLUMNS, *STORE_ONLY]) == sorted(f.name for f in fields(Record))
 BOOL_COLUMNS = ("stream", "tokens_estimated", "cached")
+INT_COLUMNS = ("id", "repeat", "attempt", "cache_of")
 FLOAT_COLUMNS = ("waited_s", "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens",
                  "completion_tokens", "cached_tokens", "cost_usd", "original_cost_usd")

@@ -11,13 +11,15 @@ import hashlib
 import json
 import uuid
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 
 import openai
 
 from ._call import CallSpec, Outcome, Redactor, call_model
+from ._errors import StoreError
 from ._options import Timeouts
 from ._pricing import PriceTable
 from ._record import Record
@@ -26,9 +28,10 @@ from ._resilience import RateLimiter, RetryPolicy
 from ._store import Store
 from ._tokens import TokenCounter
 
-__all__ = ["Job", "Event", "Runner", "RunContext", "cache_key"]
+__all__ = ["Job", "Event", "Runner", "RunContext", "cache_key", "batches"]
 
 _NOT_CACHE_KEYS = ("stream", "stream_options")
+_MIN_BATCH = 256  # jobs pulled (and cache-checked in one query) at a time
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Job:
     policy: str | None = None         # lab.route: the routing policy's name and its reason
     route_reason: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    seq: int | None = None  # position in the run: rows read back in the order asked for
 
 
 @dataclass
@@ -96,43 +100,68 @@ class Runner:
         self._on_event = on_event
         self._progress = progress
         self._callback_failed = False
+        self.store_error: StoreError | None = None
+        self.unlogged: list[Record] = []
 
-    async def run(self, jobs: list[Job], concurrency: int) -> list[list[Record]]:
-        results: list[list[Record]] = [[] for _ in jobs]
-        pending = self._replay_cached(jobs, results)
+    async def run(self, jobs: Iterable[Job], concurrency: int) -> None:
+        """Run every job; each attempt is written to the store as it finishes.
+
+        Memory stays bounded whatever the number of jobs: they are pulled from the iterable a
+        batch at a time, a task is created only when a concurrency slot is free, and nothing is
+        kept once written (a :class:`Result` reads the rows back from the store). If the store
+        stops accepting rows, no further request is sent; answers that could not be written are
+        kept in ``unlogged`` and ``store_error`` says why."""
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(index: int) -> None:
-            async with gate:
-                results[index] = await self._run_job(jobs[index], results[index])
+        async def one(job: Job) -> None:
+            try:
+                await self._run_job(job)
+            finally:
+                gate.release()
             self._advance()
 
         try:
             async with asyncio.TaskGroup() as group:
-                for index in pending:
-                    group.create_task(one(index))
+                for batch in batches(jobs, max(2 * concurrency, _MIN_BATCH)):
+                    for job in await self._replay_cached(batch):
+                        await gate.acquire()
+                        if self.store_error is not None:
+                            gate.release()
+                            return
+                        group.create_task(one(job))
         except ExceptionGroup as group_error:
-            # The first failure (e.g. StoreError), not a TaskGroup wrapper, reaches the caller.
+            # The first failure, not a TaskGroup wrapper, reaches the caller.
             raise group_error.exceptions[0] from None
         finally:
-            self.ctx.store.flush()  # every finished attempt is in the log before anything returns
-        return results
+            self._flush()  # every finished attempt is in the log (or in ``unlogged``) before anything returns
 
-    def _replay_cached(self, jobs: list[Job], results: list[list[Record]]) -> list[int]:
-        """Answer cache hits in one transaction; return indices of jobs that still need a call."""
+    def _flush(self) -> None:
+        try:
+            self.ctx.store.flush()
+        except StoreError as exc:
+            self.store_error = self.store_error or exc
+
+    async def _replay_cached(self, jobs: list[Job]) -> list[Job]:
+        """Answer a batch's cache hits in one transaction; return the jobs that still need a call."""
         keys = {i: cache_key(self.ctx.endpoint, job.models[0], job) for i, job in enumerate(jobs) if job.use_cache}
-        hits = self.ctx.store.cached(keys.values()) if keys else {}
-        replayed = []
-        for i, key in keys.items():
-            if key in hits:
-                results[i] = [self._replay(jobs[i], hits[key])]
-                replayed.append(results[i][0])
+        hits = self._cache_lookup(keys.values()) if keys else {}
+        replayed = [self._replay(jobs[i], hits[key]) for i, key in keys.items() if key in hits]
         if replayed:
-            self._write(replayed)
+            await self._awrite(replayed)
             for record in replayed:
                 self._emit("done", record, record.response_text)
             self._advance(len(replayed))
-        return [i for i in range(len(jobs)) if not results[i]]
+        done = {record.request_id for record in replayed}
+        return [job for job in jobs if job.request_id not in done]
+
+    def _cache_lookup(self, keys: Iterable[str]) -> dict[str, dict]:
+        if self.store_error is not None:
+            return {}
+        try:
+            return self.ctx.store.cached(keys)
+        except StoreError as exc:
+            self.store_error = exc
+            return {}
 
     def _replay(self, job: Job, row: dict) -> Record:
         record = self._new_record(job, job.models[0], attempt=1)
@@ -152,19 +181,22 @@ class Runner:
             params=json.dumps(job.bodies[model], sort_keys=True, default=str), stream=job.stream,
             endpoint=self.ctx.endpoint, api_key_env=self.ctx.api_key_env, task=job.task,
             expected=job.expected, repeat=job.repeat, attempt=attempt, waited_s=waited,
-            policy=job.policy, route_reason=job.route_reason,
+            policy=job.policy, route_reason=job.route_reason, seq=job.seq,
         )
 
-    async def _run_job(self, job: Job, attempts: list[Record]) -> list[Record]:
+    async def _run_job(self, job: Job) -> list[Record]:
+        attempts: list[Record] = []
         for position, model in enumerate(job.models):
             outcome = await self._run_model(job, model, attempts, last=position == len(job.models) - 1)
-            if outcome.record.status == "ok" or (job.stream and outcome.got_text):
+            if outcome is None or outcome.record.status == "ok" or (job.stream and outcome.got_text):
                 break  # a stream that already showed text is not answered again by another model
         return attempts
 
-    async def _run_model(self, job: Job, model: str, attempts: list[Record], last: bool) -> Outcome:
-        waited, retry_number = 0.0, 0
+    async def _run_model(self, job: Job, model: str, attempts: list[Record], last: bool) -> Outcome | None:
+        waited, retry_number, outcome = 0.0, 0, None
         while True:
+            if self.store_error is not None:
+                return outcome  # never send a request whose answer cannot be stored
             estimate = self._estimate_tokens(job, model) if self.ctx.limiter.counts_tokens else 0.0
             throttled, ticket = await self._throttle(estimate, model)
             waited += throttled
@@ -216,38 +248,71 @@ class Runner:
         except Exception as exc:  # an answer nothing anticipated: this attempt's row, not the run
             outcome = _unexpected(record, exc, self.ctx.redact)
         key = cache_key(self.ctx.endpoint, model, job) if job.use_cache else None
-        self._write([record], [key])
+        await self._awrite([record], [key])
         self.ctx.limiter.observe(outcome.headers, outcome.http_status, outcome.retry_after_s, model)
         if estimate:
             self.ctx.limiter.correct(estimate, _total_tokens(record))
         self._emit("done" if record.status == "ok" else "error", record, record.response_text)
         return outcome
 
-    def _write(self, records: list[Record], keys: list[str | None] | None = None) -> None:
+    async def _awrite(self, records: list[Record], keys: list[str | None] | None = None) -> None:
+        """``_write``, then wait (without blocking the loop) until the rows are in the log or known
+        unloggable: a job's slot frees only once its row is stored, so a killed process loses
+        only the calls in flight, never a finished answer waiting in the writer's queue."""
+        stored: Future[None] = Future()
+        self._write(records, keys, stored)
+        await asyncio.wrap_future(stored)
+
+    def _write(self, records: list[Record], keys: list[str | None] | None = None,
+               stored: Future[None] | None = None) -> None:
         """Store rows with every text field redacted (here, before any event shows them); the
-        insert runs on the store's writer thread, off the loop that times calls."""
+        insert runs on the store's writer thread, off the loop that times calls. Once the log has
+        failed (damaged, full, read-only, gone), rows are kept in ``unlogged``, ``store_error``
+        says why, and ``run`` sends nothing more."""
         for record in records:
             _redact_record(record, self.ctx.redact)
-        self.ctx.store.defer(functools.partial(self._insert, records, keys))
+        if self.store_error is None:
+            try:
+                self.ctx.store.defer(functools.partial(self._insert, records, keys, stored))
+                return
+            except StoreError as exc:  # an earlier deferred write failed
+                self.store_error = self.store_error or exc
+        self.unlogged.extend(records)
+        if stored is not None:
+            stored.set_result(None)
 
-    def _insert(self, records: list[Record], keys: list[str | None] | None = None) -> None:
-        """A row the log refuses (text it cannot encode, a value it cannot hold) is stored again
-        as an error row with escaped text, so it stays visible and its siblings go on; only a log
-        that refuses that too raises."""
+    def _insert(self, records: list[Record], keys: list[str | None] | None = None,
+                stored: Future[None] | None = None) -> None:
+        """On the writer thread. A row the log refuses (text it cannot encode, a value it cannot
+        hold) is stored again as an error row with escaped text, so it stays visible and its
+        siblings go on; if the log refuses that too, the rows go to ``unlogged`` and it raises."""
+        try:
+            self._store_rows(records, keys)
+        except StoreError as exc:
+            self.unlogged.extend(r for r in records if r.id is None)  # stored ones have their id
+            self.store_error = self.store_error or exc  # seen by the loop thread: nothing more is sent
+            raise
+        finally:
+            if stored is not None:
+                stored.set_result(None)
+
+    def _store_rows(self, records: list[Record], keys: list[str | None] | None) -> None:
         try:
             self.ctx.store.insert(records, keys)
             return
-        except Exception as exc:
+        except StoreError as exc:
             if len(records) > 1:  # find the bad row(s): one at a time
                 for i, record in enumerate(records):
-                    self._insert([record], None if keys is None else [keys[i]])
+                    self._store_rows([record], None if keys is None else [keys[i]])
                 return
             first_error = exc
         record = records[0]
+        original = replace(record)
         _escape_record(record, first_error)
         try:
             self.ctx.store.insert([record])
-        except Exception:
+        except StoreError:
+            record.__dict__.update(original.__dict__)  # the answer as it came, for ``unlogged``
             raise first_error from None
 
     def _emit(self, kind: str, record: Record, text: str = "") -> None:
@@ -268,6 +333,15 @@ class Runner:
             self._progress.update(n)
 
 
+def batches(jobs: Iterable[Job], size: int) -> Iterator[list[Job]]:
+    batch: list[Job] = []
+    for job in jobs:
+        batch.append(job)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 def _unexpected(record: Record, exc: Exception, redact: Redactor) -> Outcome:
     record.status, record.error_type = "error", "UnexpectedResponse"
     detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]

@@ -1,74 +1,376 @@
-"""SQLite run log and response cache.
+"""The run log and response cache: one schema, two backends.
 
-One file (``$LLMLAB_HOME/runs.sqlite`` by default), WAL mode with a busy timeout so several
-kernels can append at once, short write transactions, schema created by ordered, named
-migrations recorded in ``_migrations`` (as simonw/llm does).
+* SQLite (the default, ``$LLMLAB_HOME/runs.sqlite``): WAL mode with a busy timeout so several
+  kernels on one machine can append at once, short ``BEGIN IMMEDIATE`` write transactions.
+* PostgreSQL (``Lab(db="postgresql://user@host/dbname")``, :mod:`._store_pg`): a team's shared log.
+
+Both are made by the same ordered, named migrations recorded in ``_migrations`` (as simonw/llm
+does); a log carrying a migration or a required column this llmlab does not know was written by a
+newer llmlab and is refused at open, before anything is sent. Every database error becomes a
+one-line :class:`StoreError` that says what to do; a corrupt SQLite file is recognised as such.
+
+The backend interface is small: :class:`Store` holds every query; a backend supplies a connection
+(``_conn``/``_write``), its placeholder, its DDL types and how it reports table columns.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ._errors import StoreError
 from ._files import private_dir
-from ._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, Record
+from ._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, STORE_ONLY, Record
+from ._validate import one_line
 
-__all__ = ["Store"]
+__all__ = ["Store", "SQLiteStore", "open_store", "MIGRATIONS", "is_postgres_url"]
 
-_RECORD_COLUMNS = [c for c in COLUMNS if c != "id"]
-_SQL_TYPES = {c: "REAL" for c in FLOAT_COLUMNS} | \
-    {c: "INTEGER" for c in (*BOOL_COLUMNS, "repeat", "attempt", "cache_of")}
-
-
-# Columns added by later migrations: a migration's effect must never change once released.
-_ADDED_LATER = frozenset({"original_cost_usd", "policy", "route_reason"})
-
-
-def m001_initial(db: sqlite3.Connection) -> None:
-    cols = ",\n".join(f"  {c} {_SQL_TYPES.get(c, 'TEXT')}" for c in _RECORD_COLUMNS if c not in _ADDED_LATER)
-    db.execute(f"CREATE TABLE runs (\n  id INTEGER PRIMARY KEY AUTOINCREMENT,\n{cols}\n)")
-    db.execute("CREATE INDEX runs_run_id ON runs (run_id)")
-    db.execute("CREATE INDEX runs_prompt_model ON runs (prompt_id, requested_model)")
+_RECORD_COLUMNS = [c for c in COLUMNS if c != "id"] + list(STORE_ONLY)
+_INT_COLUMNS = (*INT_COLUMNS, *STORE_ONLY)
+# Frozen: a new Record column comes with its own migration (``_check_columns`` notices a missing one).
+_M001_COLUMNS = (
+    "run_id", "request_id", "prompt_id", "task", "expected", "repeat", "requested_model", "served_model",
+    "attempt", "status", "error_type", "error_message", "started_at", "waited_s", "ttft_s", "latency_s",
+    "output_tokens_per_s", "prompt_tokens", "completion_tokens", "cached_tokens", "tokens_estimated", "cost_usd",
+    "cost_source", "cached", "cache_of", "finish_reason", "response_text", "prompt", "messages", "params",
+    "stream", "endpoint", "api_key_env",
+)
 
 
-def m002_cache(db: sqlite3.Connection) -> None:
-    db.execute("CREATE TABLE cache (key TEXT PRIMARY KEY, row_id INTEGER NOT NULL REFERENCES runs(id),"
-               " created_at TEXT NOT NULL)")
+class Dialect:
+    """What differs in the DDL between backends."""
+
+    def __init__(self, *, real: str, integer: str, id_column: str) -> None:
+        self.real, self.integer, self.id_column = real, integer, id_column
+
+    def column_type(self, column: str) -> str:
+        if column in FLOAT_COLUMNS:
+            return self.real
+        return self.integer if column in (*BOOL_COLUMNS, *_INT_COLUMNS) else "TEXT"
 
 
-def m003_original_cost(db: sqlite3.Connection) -> None:
+# -- migrations: ordered, named, each a list of statements for a dialect -------------------------
+def m001_initial(d: Dialect) -> list[str]:
+    cols = ",\n".join(f"  {c} {d.column_type(c)}" for c in _M001_COLUMNS)
+    return [f"CREATE TABLE runs (\n  id {d.id_column},\n{cols}\n)",
+            "CREATE INDEX runs_run_id ON runs (run_id)",
+            "CREATE INDEX runs_prompt_model ON runs (prompt_id, requested_model)"]
+
+
+def m002_cache(d: Dialect) -> list[str]:
+    return [f"CREATE TABLE cache (key TEXT PRIMARY KEY, row_id {d.integer} NOT NULL REFERENCES runs(id),"
+            " created_at TEXT NOT NULL)"]
+
+
+def m003_original_cost(d: Dialect) -> list[str]:
     # A cache hit spends nothing: its cost_usd becomes 0 and the original's cost moves beside it.
-    db.execute("ALTER TABLE runs ADD COLUMN original_cost_usd REAL")
-    db.execute("UPDATE runs SET original_cost_usd = cost_usd, cost_usd = 0.0, cost_source = 'cache' WHERE cached = 1")
+    return [f"ALTER TABLE runs ADD COLUMN original_cost_usd {d.real}",
+            "UPDATE runs SET original_cost_usd = cost_usd, cost_usd = 0.0, cost_source = 'cache' WHERE cached = 1"]
 
 
-def m004_route(db: sqlite3.Connection) -> None:
+def m004_route(d: Dialect) -> list[str]:
     # lab.route records which policy chose each row's model, and why.
-    db.execute("ALTER TABLE runs ADD COLUMN policy TEXT")
-    db.execute("ALTER TABLE runs ADD COLUMN route_reason TEXT")
+    return ["ALTER TABLE runs ADD COLUMN policy TEXT", "ALTER TABLE runs ADD COLUMN route_reason TEXT"]
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_cache, m003_original_cost, m004_route]
+def m005_job_order(d: Dialect) -> list[str]:
+    return [f"ALTER TABLE runs ADD COLUMN seq {d.integer}",
+            "CREATE INDEX runs_run_seq ON runs (run_id, seq)",
+            "CREATE INDEX runs_started_at ON runs (started_at)"]
+
+
+MIGRATIONS: list[Callable[[Dialect], list[str]]] = [m001_initial, m002_cache, m003_original_cost, m004_route,
+                                                         m005_job_order]
+_KNOWN_MIGRATIONS = {m.__name__ for m in MIGRATIONS}
 _BUSY_TIMEOUT_S = 30.0
+_FETCH_ROWS = 20_000  # rows per fetchmany: bulk reads convert column-wise, chunk by chunk
+
+
+def is_postgres_url(db: Any) -> bool:
+    return isinstance(db, str) and db.split("://", 1)[0].lower() in ("postgresql", "postgres")
+
+
+def open_store(db: Any) -> Store:
+    """``db``: a path, ``":memory:"`` or a ``postgresql://`` URL."""
+    if is_postgres_url(db):
+        from ._store_pg import PostgresStore
+
+        return PostgresStore(db)
+    if not isinstance(db, (str, os.PathLike)):
+        raise StoreError(f"db must be a file path or a postgresql:// URL, not {type(db).__name__}")
+    return SQLiteStore(db)
 
 
 class Store:
-    """The persistent log. Thread-safe: one connection guarded by a lock."""
+    """Every query of the log. Subclasses provide connections; all public methods raise
+    :class:`StoreError` (never a driver exception)."""
+
+    kind = "?"
+    param = "?"
+    dialect: Dialect
+    path: str
+    _writer: _Writer | None = None  # started on the first deferred write
+
+    # -- backend hooks ----------------------------------------------------------------------
+    def _conn(self) -> contextlib.AbstractContextManager:  # a connection for reads
+        raise NotImplementedError
+
+    def _write(self) -> contextlib.AbstractContextManager:  # a connection in a write transaction
+        raise NotImplementedError
+
+    def _table_columns(self, db, table: str) -> list[tuple[str, bool]]:  # (name, required) pairs
+        raise NotImplementedError
+
+    def _lock_schema(self, db) -> None:  # serialise concurrent migrations (SQLite: BEGIN IMMEDIATE does)
+        pass
+
+    def _insert_returning_id(self, db, sql: str, values: list) -> int:
+        raise NotImplementedError
+
+    def _failure(self, exc: Exception, doing: str) -> StoreError:
+        return StoreError(f"cannot {doing} run log {self.path}: {one_line(exc)}")
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- schema -----------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self._write() as db:
+            self._lock_schema(db)
+            db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+            done = [r[0] for r in db.execute("SELECT name FROM _migrations").fetchall()]
+            _refuse_newer(self.path, [n for n in done if n not in _KNOWN_MIGRATIONS], "migration")
+            for migration in MIGRATIONS:
+                if migration.__name__ not in done:
+                    for statement in migration(self.dialect):
+                        db.execute(statement)
+                    db.execute(f"INSERT INTO _migrations VALUES ({self.param}, {self.param})",
+                               (migration.__name__, _now()))
+            self._check_columns(db)
+
+    def _check_columns(self, db) -> None:
+        """Refuse a log whose tables need values this llmlab cannot write (a newer llmlab's)."""
+        for table, known in (("runs", {"id", *_RECORD_COLUMNS}), ("cache", {"key", "row_id", "created_at"})):
+            columns = self._table_columns(db, table)
+            missing = known - {name for name, _ in columns}
+            if missing:
+                raise StoreError(f"run log {self.path}: table {table} lacks column {sorted(missing)[0]!r}; "
+                                 "it was not made by llmlab — pass Lab(db=...) to use another log")
+            _refuse_newer(self.path, [n for n, required in columns if required and n not in known], "column")
+
+    # -- writes -----------------------------------------------------------------------------
+    def insert(self, records: Sequence[Record], cache_keys: Sequence[str | None] | None = None) -> None:
+        """Append records (setting their ``id``) and, for fresh ok answers, their cache keys.
+        One short transaction: all of them or none."""
+        p = self.param
+        sql = f"INSERT INTO runs ({', '.join(_RECORD_COLUMNS)}) VALUES ({', '.join([p] * len(_RECORD_COLUMNS))})"
+        upsert = (f"INSERT INTO cache VALUES ({p}, {p}, {p}) "
+                  "ON CONFLICT (key) DO UPDATE SET row_id = excluded.row_id, created_at = excluded.created_at")
+        keys = cache_keys or [None] * len(records)
+        try:
+            with self._write() as db:
+                ids = []
+                for record, key in zip(records, keys, strict=True):
+                    row_id = self._insert_returning_id(db, sql, _values(record))
+                    ids.append(row_id)
+                    if key is not None and record.status == "ok" and not record.cached:
+                        db.execute(upsert, (key, row_id, _now()))
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
+            raise self._failure(exc, "write to") from None
+        for record, row_id in zip(records, ids, strict=True):
+            record.id = row_id  # only once committed
+
+    def defer(self, write: Callable[[], None]) -> None:
+        """Run ``write`` (inserts) on the store's writer thread, in order, so the database stays off
+        the event loop that times the calls. :meth:`flush` waits for the queue; a failed write is
+        raised there and by every later ``defer`` until then, so a run stops sending (and paying
+        for) calls it cannot log."""
+        if self._writer is None:
+            self._writer = _Writer()
+        self._writer.put(self, write)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every deferred write is done; raise the first failure (once)."""
+        if self._writer is not None:
+            self._writer.drain(timeout)
+
+    def _flush_before_close(self) -> None:
+        try:
+            self.flush(timeout=_BUSY_TIMEOUT_S)
+        except StoreError:
+            pass  # already raised to the run that queued the rows
+
+    # -- reads ------------------------------------------------------------------------------
+    def cached(self, keys: Iterable[str]) -> dict[str, dict]:
+        """Rows answering each cache key that has one (errors are never cached)."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, dict] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            sql = (f"SELECT cache.key, runs.* FROM cache JOIN runs ON runs.id = cache.row_id "
+                   f"WHERE cache.key IN ({', '.join([self.param] * len(chunk))})")
+            for names, values in self._query(sql, chunk):
+                found[values[0]] = _from_sql(dict(zip(names[1:], values[1:], strict=True)))
+        return found
+
+    def done(self, run_id: str, jobs: Sequence[tuple[str, str, int]]) -> set[tuple[str, str, int]]:
+        """Which (prompt_id, model, repeat) of ``jobs`` already have an ok row in ``run_id``."""
+        found: set[tuple[str, str, int]] = set()
+        prompt_ids = list(dict.fromkeys(j[0] for j in jobs))
+        for start in range(0, len(prompt_ids), 500):
+            chunk = prompt_ids[start:start + 500]
+            sql = (f"SELECT prompt_id, requested_model, repeat FROM runs WHERE run_id = {self.param} "
+                   f"AND status = 'ok' AND prompt_id IN ({', '.join([self.param] * len(chunk))})")
+            found.update((r[0], r[1], int(r[2])) for _, r in self._query(sql, [run_id, *chunk]))
+        return found & set(jobs)
+
+    def has_run(self, run_id: str) -> bool:
+        sql = f"SELECT 1 FROM runs WHERE run_id = {self.param} LIMIT 1"
+        return any(True for _ in self._query(sql, [run_id]))
+
+    def count(self, run_id: str | None = None, *, failed: bool = False) -> int:
+        where, params = self._where(run_id=run_id, model=None, status=None, since=None)
+        if failed:
+            where += (" AND " if where else "WHERE ") + "status <> 'ok'"
+        return int(next(self._query(f"SELECT COUNT(*) FROM runs {where}", params))[1][0])
+
+    def aggregates(self, run_id: str) -> dict[str, dict]:
+        """Per requested model: requests, requests whose last attempt failed, attempts, cache hits,
+        tokens of ok attempts."""
+        p = self.param
+        ok = "status = 'ok'"
+        sql = (f"SELECT requested_model, COUNT(DISTINCT request_id), COUNT(*), SUM(cached), "
+               f"SUM(CASE WHEN {ok} THEN prompt_tokens END), SUM(CASE WHEN {ok} THEN completion_tokens END), "
+               f"MAX(CASE WHEN {ok} THEN tokens_estimated ELSE 0 END) FROM runs WHERE run_id = {p} "
+               "GROUP BY requested_model")
+        names = ("n", "attempts", "cached", "prompt_tokens", "completion_tokens", "tokens_estimated")
+        parts = {r[0]: dict(zip(names, r[1:], strict=True)) for _, r in self._query(sql, [run_id])}
+        final = (f"SELECT requested_model, SUM(CASE WHEN {ok} THEN 0 ELSE 1 END) FROM (SELECT requested_model, status, "
+                 "ROW_NUMBER() OVER (PARTITION BY requested_model, request_id ORDER BY attempt DESC, id DESC) AS last "
+                 f"FROM runs WHERE run_id = {p}) AS attempts WHERE last = 1 GROUP BY requested_model")
+        for _, (model, errors) in self._query(final, [run_id]):
+            parts[model]["errors"] = int(errors)
+        for agg in parts.values():
+            for name in ("n", "attempts", "cached"):
+                agg[name] = int(agg[name] or 0)
+            agg["tokens_estimated"] = bool(agg["tokens_estimated"])
+            for name in ("prompt_tokens", "completion_tokens"):
+                agg[name] = float("nan") if agg[name] is None else float(agg[name])
+        return parts
+
+    def cost_groups(self, run_id: str):
+        """The run's rows summed into groups that the cost rule (``_cost.spend``/``saved_by_cache``)
+        treats alike — by model, cache hit, ok, produced tokens, cost known — as a small frame
+        with the columns that rule reads. Its answer on the groups is its answer on the rows."""
+        import pandas as pd
+
+        ok = "CASE WHEN status = 'ok' THEN 'ok' ELSE 'error' END"
+        produced = "CASE WHEN completion_tokens > 0 THEN 1 ELSE 0 END"
+        sql = (f"SELECT requested_model, cached, {ok}, {produced}, SUM(cost_usd), "
+               "CASE WHEN COUNT(original_cost_usd) = COUNT(*) THEN SUM(original_cost_usd) END "
+               f"FROM runs WHERE run_id = {self.param} "
+               f"GROUP BY requested_model, cached, {ok}, {produced}, cost_usd IS NULL")
+        columns = ["requested_model", "cached", "status", "completion_tokens", "cost_usd", "original_cost_usd"]
+        frame = pd.DataFrame([r for _, r in self._query(sql, [run_id])], columns=columns)
+        frame["cached"] = frame["cached"].astype(bool)
+        for name in ("completion_tokens", "cost_usd", "original_cost_usd"):
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+        return frame
+
+    def select(self, *, columns: Sequence[str] | None = None, run_id: str | Sequence[str] | None = None,
+               model: str | Sequence[str] | None = None, status: str | None = None, since: str | None = None,
+               limit: int | None = None, order: str = "id") -> tuple[list[str], Iterator[list[tuple]]]:
+        """Column names and an iterator of row chunks (tuples) matching the filters, in SQL."""
+        names, sql, params = self._select_sql(columns=columns, run_id=run_id, model=model, status=status,
+                                              since=since, limit=limit, order=order)
+        strip = len(names) if limit is not None else None  # the helper column of a limited read
+        return names, (chunk if strip is None else [row[:strip] for row in chunk]
+                       for _, chunk in self._raw_chunks(sql, params))
+
+    def _select_sql(self, *, columns, run_id, model, status, since, limit, order) -> tuple[list[str], str, list]:
+        names = list(columns) if columns is not None else list(COLUMNS)
+        where, params = self._where(run_id=run_id, model=model, status=status, since=since)
+        order_by = "seq, attempt, id" if order == "job" else "id"
+        sql = f"SELECT {', '.join(names)} FROM runs {where} ORDER BY {order_by}"
+        if limit is not None:  # the last ``limit`` rows, still oldest first
+            sql = (f"SELECT * FROM (SELECT {', '.join(names)}, id AS _id FROM runs {where} ORDER BY id DESC "
+                   f"LIMIT {int(limit)}) AS last_rows ORDER BY _id")
+        return names, sql, params
+
+    def select_batches(self, **filters: Any) -> tuple[list[str], Iterator[Any]]:
+        """``select`` as typed Arrow record batches (see ``_columnar``)."""
+        from ._columnar import rows_to_batch
+
+        names, chunks = self.select(**filters)
+        return names, (rows_to_batch(names, chunk) for chunk in chunks)
+
+    def frame(self, **filters: Any):
+        """``select`` as a typed DataFrame, built column-wise (never per-row dicts)."""
+        from ._columnar import batches_to_frame
+
+        names, batches = self.select_batches(**filters)
+        return batches_to_frame(names, batches)
+
+    def _where(self, *, run_id, model, status, since) -> tuple[str, list]:
+        clauses, params = [], []
+        for column, value in (("run_id", run_id), ("requested_model", model), ("status", status)):
+            if value is None:
+                continue
+            values = [value] if isinstance(value, str) else list(value)
+            clauses.append(f"{column} IN ({', '.join([self.param] * len(values))})")
+            params += values
+        if since is not None:
+            clauses.append(f"started_at >= {self.param}")
+            params.append(since)
+        return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def _query(self, sql: str, params: Sequence) -> Iterator[tuple[list[str], tuple]]:
+        for names, chunk in self._raw_chunks(sql, params):
+            for values in chunk:
+                yield names, values
+
+    def _raw_chunks(self, sql: str, params: Sequence) -> Iterator[tuple[list[str], list[tuple]]]:
+        try:
+            with self._conn() as db:
+                cur = db.execute(sql, list(params))
+                names = [d[0] for d in cur.description]
+                while chunk := cur.fetchmany(_FETCH_ROWS):
+                    yield names, chunk
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
+            raise self._failure(exc, "read") from None
+
+
+class SQLiteStore(Store):
+    """One SQLite file. Thread-safe: one connection guarded by a lock."""
+
+    kind = "sqlite"
+    dialect = Dialect(real="REAL", integer="INTEGER", id_column="INTEGER PRIMARY KEY AUTOINCREMENT")
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = str(path)
-        self._lock = threading.Lock()
-        self._writer = _Writer()
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
         try:
             self._db = self._connect()
+            self._check_readable()
             self._migrate()
+        except StoreError:
+            self.close()
+            raise
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open run log {self.path}: {exc}; pass Lab(db=...) to use another file") from exc
+            failure = self._failure(exc, "open")
+            self.close()
+            raise failure from None
 
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
@@ -85,68 +387,65 @@ class Store:
             db.execute("PRAGMA synchronous = NORMAL")
         return db
 
-    def _migrate(self) -> None:
-        with self._lock, self._write():
-            self._db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-            done = {r[0] for r in self._db.execute("SELECT name FROM _migrations")}
-            for migration in MIGRATIONS:
-                if migration.__name__ not in done:
-                    migration(self._db)
-                    self._db.execute("INSERT INTO _migrations VALUES (?, ?)", (migration.__name__, _now()))
+    def _check_readable(self) -> None:
+        """A cheap look at the schema and the newest rows (the pages a sweep touches first);
+        the full check runs only on a failure (see ``_failure``)."""
+        assert self._db is not None
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for table in ("runs", "cache"):
+            if table in tables:
+                self._db.execute(f"SELECT * FROM {table} ORDER BY rowid DESC LIMIT 2").fetchall()
 
-    def _write(self):
-        return _Transaction(self._db)
-
-    def insert(self, records: Sequence[Record], cache_keys: Sequence[str | None] | None = None) -> None:
-        """Append records (setting their ``id``) and, for ok answers, their cache keys."""
-        sql = f"INSERT INTO runs ({', '.join(_RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(_RECORD_COLUMNS))})"
-        keys = cache_keys or [None] * len(records)
-        try:
-            with self._lock, self._write():
-                for record, key in zip(records, keys, strict=True):
-                    row = record.to_row()
-                    cur = self._db.execute(sql, [_to_sql(row[c]) for c in _RECORD_COLUMNS])
-                    record.id = cur.lastrowid
-                    if key is not None and record.status == "ok" and not record.cached:
-                        self._db.execute("INSERT OR REPLACE INTO cache VALUES (?, ?, ?)", (key, record.id, _now()))
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write to run log {self.path}: {exc}") from exc
-
-    def defer(self, write: Callable[[], None]) -> None:
-        """Run ``write`` (inserts) on the store's writer thread, in order, so SQLite stays off the
-        event loop that times the calls. :meth:`flush` waits for the queue; a failed write is
-        raised there and by every later ``defer`` until then, so a run stops sending (and paying
-        for) calls it cannot log."""
-        self._writer.put(self, write)
-
-    def flush(self, timeout: float | None = None) -> None:
-        """Wait until every deferred write is done; raise the first failure (once)."""
-        self._writer.drain(timeout)
-
-    def cached(self, keys: Iterable[str]) -> dict[str, dict]:
-        """Rows answering each cache key that has one (errors are never cached)."""
-        keys = list(dict.fromkeys(keys))
-        found: dict[str, dict] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            sql = (f"SELECT cache.key, runs.* FROM cache JOIN runs ON runs.id = cache.row_id "
-                   f"WHERE cache.key IN ({', '.join('?' * len(chunk))})")
-            with self._lock:
-                cur = self._db.execute(sql, chunk)
-                names = [d[0] for d in cur.description]
-                for values in cur.fetchall():
-                    row = dict(zip(names[1:], values[1:], strict=True))
-                    found[values[0]] = _from_sql(row)
-        return found
-
-    def rows(self, where: str = "", params: Sequence = (), limit: int | None = None) -> list[dict]:
-        sql = f"SELECT * FROM runs {where} ORDER BY id"
-        if limit is not None:
-            sql = f"SELECT * FROM ({sql.replace('ORDER BY id', 'ORDER BY id DESC')} LIMIT {int(limit)}) ORDER BY id"
+    @contextlib.contextmanager
+    def _conn(self):
         with self._lock:
-            cur = self._db.execute(sql, list(params))
-            names = [d[0] for d in cur.description]
-            return [_from_sql(dict(zip(names, values, strict=True))) for values in cur.fetchall()]
+            yield self._open_db()
+
+    @contextlib.contextmanager
+    def _write(self):
+        with self._lock:
+            db = self._open_db()
+            # BEGIN IMMEDIATE takes the write lock up front: concurrent writers queue on the busy
+            # timeout instead of failing with 'database is locked' at commit.
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _open_db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError(f"run log {self.path} is closed (lab.close() was called); make a new Lab")
+        return self._db
+
+    def _table_columns(self, db, table: str) -> list[tuple[str, bool]]:
+        # table_info: (cid, name, type, notnull, dflt_value, pk); a NOT NULL column with no default
+        # needs a value on every insert.
+        return [(r[1], bool(r[3]) and r[4] is None and not r[5])
+                for r in db.execute(f"PRAGMA table_info({table})").fetchall()]
+
+    def _insert_returning_id(self, db, sql: str, values: list) -> int:
+        return db.execute(sql, values).lastrowid
+
+    def _failure(self, exc: Exception, doing: str) -> StoreError:
+        if isinstance(exc, sqlite3.DatabaseError) and _corrupt(exc) and self.path != ":memory:":
+            detail = self._integrity() or one_line(exc)
+            return StoreError(
+                f"run log {self.path} is damaged ({detail}); nothing more is sent. Move it aside and pass "
+                f"Lab(db=...) for a new log; `sqlite3 {self.path} .recover > recovered.sql` saves what it can")
+        return super()._failure(exc, doing)
+
+    def _integrity(self) -> str | None:
+        try:
+            with self._lock:
+                rows = sqlite3.connect(self.path, timeout=5).execute("PRAGMA quick_check(3)").fetchall()
+        except sqlite3.Error as exc:
+            return one_line(exc)
+        lines = [line.strip() for r in rows if r[0] != "ok" for line in str(r[0]).splitlines()]
+        problems = [line for line in lines if line and not line.startswith("***")]
+        return "; ".join(problems)[:300] if problems else None
 
     def close(self) -> None:
         try:
@@ -154,7 +453,25 @@ class Store:
         except StoreError:
             pass  # already raised to the run that queued the rows
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+def _corrupt(exc: sqlite3.DatabaseError) -> bool:
+    if isinstance(exc, sqlite3.OperationalError) and "malformed" not in str(exc):
+        return False  # locked, read-only, disk full: the file itself is fine
+    text = str(exc).lower()
+    return any(s in text for s in ("malformed", "not a database", "corrupt", "disk i/o"))
+
+
+def _refuse_newer(path: str, unknown: list[str], what: str) -> None:
+    if unknown:
+        from . import __version__
+
+        raise StoreError(f"run log {path} was written by a newer llmlab (unknown {what} {unknown[0]!r}; this is "
+                         f"llmlab {__version__}): upgrade llmlab (pip install -U llmlab) or pass Lab(db=...) "
+                         "for another log; nothing was sent")
 
 
 def _enable_wal(db: sqlite3.Connection) -> None:
@@ -217,26 +534,22 @@ class _Writer:
                 self._cv.notify_all()
 
 
-class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT: takes the write lock up front so concurrent writers queue
-    on the busy timeout instead of failing with 'database is locked' at commit."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+
+def _values(record: Record) -> list:
+    row = record.to_row()
+    return [_to_sql(row.get(c)) for c in _RECORD_COLUMNS]
+
+
 def _to_sql(value):
-    return int(value) if isinstance(value, bool) else value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and value != value:
+        return None  # NaN is "unknown": NULL in both backends (PostgreSQL would keep a real NaN)
+    return value
 
 
 def _from_sql(row: dict) -> dict:

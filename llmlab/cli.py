@@ -1,4 +1,4 @@
-"""The ``llmlab`` command: ``llmlab serve`` and ``llmlab demo``.
+"""The ``llmlab`` command: ``llmlab serve``, ``llmlab demo`` and ``llmlab export``.
 
 Thin by design: parse arguments, call ``llmlab.local`` / ``llmlab._demo``, print. Errors llmlab
 raises on purpose become ``llmlab: error: ...`` on stderr and exit code 2, without a traceback.
@@ -40,6 +40,20 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-prompts", type=int, default=None, metavar="K",
                       help="use only the first K demo prompts")
     demo.add_argument("--max-tokens", type=int, default=64, help=argparse.SUPPRESS)
+    demo.add_argument("--decision-prompts", type=int, default=64, metavar="N",
+                      help="labelled prompts for the report's 'who should answer what' (0 skips it)")
+    export = sub.add_parser("export", help="write the run log (or part of it) to a Parquet file",
+                            description="Stream the run log into a Parquet file for DuckDB, Spark or pandas "
+                                        "(schema: llmlab.export_schema()).")
+    export.add_argument("out", metavar="FILE.parquet")
+    export.add_argument("--db", default=None, metavar="PATH_OR_URL",
+                        help="log file or postgresql:// URL (default: LLMLAB_DB, else $LLMLAB_HOME/runs.sqlite)")
+    export.add_argument("--run-id", action="append", default=None, metavar="ID", help="only this run (repeatable)")
+    export.add_argument("--model", action="append", default=None, metavar="NAME",
+                        help="only this requested model (repeatable)")
+    export.add_argument("--status", choices=["ok", "error"], default=None)
+    export.add_argument("--since", default=None, metavar="DATE", help="rows started at or after (ISO; UTC if naive)")
+    export.add_argument("--columns", default=None, metavar="A,B", help="comma-separated columns (default: all)")
     return parser
 
 
@@ -114,14 +128,31 @@ def _demo(args) -> int:
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     out = run_demo(args.out, models=models, n_prompts=args.n_prompts, max_tokens=args.max_tokens,
-                   log=lambda msg: print(msg, file=sys.stderr, flush=True))
+                   log=lambda msg: print(msg, file=sys.stderr, flush=True),
+                   decision_prompts=args.decision_prompts)
     print(_format_summary(out.summary))
     for model in bundled_models():
         if not model.instruct and model.alias in set(out.summary["model"]):
             print(f"note: {model.alias} — {model.description}")
+    if out.recommendation is not None:
+        rec = out.recommendation
+        print(f"\nwho should answer what (what-if prices; {rec.caption}):")
+        print(rec.per_task[["model", "quality", "quality_diff"]].round(2).to_string())
+        print(f"use: {rec.policy.name} — the 40 % claim {'holds' if rec.claim_holds else 'is not shown'}")
     for skipped in out.skipped_charts:
         print(f"llmlab: warning: chart skipped: {skipped}", file=sys.stderr)
     print(f"\nwrote {len(out.files)} files to {out.out_dir}/ — open {out.out_dir / 'report.html'}")
+    return 0
+
+
+def _export(args) -> int:
+    from ._lab import Lab
+
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    with Lab(db=args.db, quiet=True) as lab:
+        rows = lab.export(args.out, run_id=args.run_id, model=args.model, status=args.status, since=args.since,
+                          columns=columns)
+        print(f"wrote {rows} rows from {lab.store.path} to {args.out}")
     return 0
 
 
@@ -168,7 +199,7 @@ def main(argv=None) -> int:
     from ._errors import LLMLabError
 
     try:
-        return _serve(args) if args.command == "serve" else _demo(args)
+        return {"serve": _serve, "demo": _demo, "export": _export}[args.command](args)
     except (LLMLabError, OSError) as exc:  # OSError: an output folder that can't be made
         return _report_error(exc)
     except KeyboardInterrupt:

@@ -6,7 +6,7 @@ from fakeserver import FakeServer, ModelSpec
 
 _ISOLATED_VARS = (
     "LLMLAB_BASE_URL", "OPENAI_BASE_URL", "LLMLAB_API_KEY", "OPENAI_API_KEY",
-    "LLMLAB_HOME", "LLMLAB_LOCAL_PORT",
+    "LLMLAB_HOME", "LLMLAB_LOCAL_PORT", "LLMLAB_DB", "PGPASSWORD", "PGPASSFILE", "PGHOST", "PGUSER",
 )
 
 
@@ -42,3 +42,6 @@ def serve():
 
 # The embedded llama.cpp endpoint, started once per session for the end-to-end tests.
 from fixtures_local import local_server  # noqa: E402,F401
+
+# A real PostgreSQL server (session-scoped) and the db_url fixture parametrised over both backends.
+from fixtures_postgres import db_url, pg_url, postgres_server  # noqa: E402,F401

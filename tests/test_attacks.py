@@ -424,7 +424,8 @@ def test_demo_sends_no_key_and_writes_owner_only_files(tmp_path, monkeypatch, us
     aliases = [m.alias for m in bundled_models()]
     with FakeServer({a: ModelSpec(text="42") for a in aliases}) as srv:
         monkeypatch.setattr(llmlab.local, "start", lambda **kw: _FakeLocal(srv))
-        out = _demo.run_demo(tmp_path / "deep" / "demo-out", n_prompts=2, progress=False, log=lambda *_: None)
+        out = _demo.run_demo(tmp_path / "deep" / "demo-out", n_prompts=2, progress=False, log=lambda *_: None,
+                             decision_prompts=0)
         sent = {r.auth_sha256 for r in chat(srv)}
     assert bearer_sha(SECRET) not in sent and len(chat(srv)) == 2 * len(aliases)
     assert set(out.runs["api_key_env"].isna()) == {True}

@@ -278,7 +278,8 @@ def test_demo_writes_report_and_stops_its_server(tmp_path, capsys):
     ours = f"--parent-pid {os.getpid()} "
     before = set(_processes_mentioning(ours))
     out = tmp_path / "demo"
-    assert cli_main(["demo", "--out", str(out), "--n-prompts", "2", "--max-tokens", "8"]) == 0
+    assert cli_main(["demo", "--out", str(out), "--n-prompts", "2", "--max-tokens", "8",
+                     "--decision-prompts", "40"]) == 0
     names = {p.name for p in out.iterdir()}
     assert {"summary.csv", "runs.csv", "report.html", "latency.png"} <= names
     import pandas as pd
@@ -289,7 +290,10 @@ def test_demo_writes_report_and_stops_its_server(tmp_path, capsys):
     assert "data:image/png;base64," in page and "gemma-3-270m" in page
     # free local models: a what-if price note instead of two empty $0 cost charts
     assert "what-if" in page and not (out / "cost.png").exists()
-    assert "smollm2-135m" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "smollm2-135m" in printed and "who should answer what" in printed
+    # the decision: per task, a model; the policy to use; what-if prices named
+    assert "Who should answer what" in page and "Per task" in page and "priced as a hosted one" in page
     assert set(_processes_mentioning(ours)) <= before  # the demo's own server is gone
 
 

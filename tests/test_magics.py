@@ -517,3 +517,11 @@ def test_model_auto_mistakes_are_one_line_and_send_nothing(shell, llm, server, l
         shell.run_cell_magic("llm", line, "Say hi")
     assert "\n" not in str(caught.value)
     assert chat_requests(server) == []
+
+
+def test_model_auto_takes_per_model_parameters(shell, llm, server):
+    from llmlab import routing
+
+    shell.user_ns["router"] = routing.Always("a")
+    shell.run_cell_magic("llm", "model=auto policy=router a:temperature=0.3", "Say hi")
+    assert [r.body.get("temperature") for r in chat_requests(server)] == [0.3]

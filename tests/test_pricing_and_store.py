@@ -1,15 +1,12 @@
-"""Price sheets, offline token counting, and the SQLite log."""
+"""Price sheets and offline token counting (the log: test_store.py)."""
 from __future__ import annotations
 
 import json
 import math
-import sqlite3
 
 import pytest
 
 from llmlab import ConfigError, PriceTable
-from llmlab._record import Record
-from llmlab._store import MIGRATIONS, Store
 from llmlab._tokens import TokenCounter
 
 
@@ -84,42 +81,3 @@ def test_tokenizer_falls_back_to_chars_over_four(monkeypatch):
     monkeypatch.setitem(sys.modules, "tiktoken", None)
     counter = TokenCounter()
     assert counter.count("abcdefghij") == 3 and counter.method == "chars/4"
-
-
-def _record(**kw) -> Record:
-    base = dict(run_id="r", request_id="q", prompt_id="p", requested_model="m", prompt="hi",
-                messages="[]", params="{}", stream=True, endpoint="http://x", api_key_env=None)
-    return Record(**{**base, **kw})
-
-
-def test_store_migrations_are_named_and_recorded(tmp_path):
-    path = tmp_path / "log.sqlite"
-    Store(path).close()
-    Store(path).close()  # idempotent
-    db = sqlite3.connect(path)
-    assert [r[0] for r in db.execute("SELECT name FROM _migrations")] == [m.__name__ for m in MIGRATIONS]
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert (path.stat().st_mode & 0o777) == 0o600
-
-
-def test_store_round_trip_keeps_nan_and_bools(tmp_path):
-    store = Store(tmp_path / "log.sqlite")
-    rec = _record(status="ok", cached=True, ttft_s=math.nan, latency_s=0.5)
-    store.insert([rec], ["key1"])
-    row = store.rows()[0]
-    assert row["id"] == rec.id and row["cached"] is True and math.isnan(row["ttft_s"]) and row["latency_s"] == 0.5
-    assert store.cached(["key1", "other"]).keys() == set()  # a cached replay is never itself a cache entry
-    fresh = _record(status="ok")
-    store.insert([fresh], ["key2"])
-    failed = _record(status="error")
-    store.insert([failed], ["key3"])
-    assert set(store.cached(["key2", "key3"])) == {"key2"}
-
-
-def test_store_error_is_clear(tmp_path):
-    from llmlab import StoreError
-
-    folder = tmp_path / "a-directory.sqlite"
-    folder.mkdir()
-    with pytest.raises(StoreError, match="cannot open run log"):
-        Store(folder)

@@ -237,16 +237,17 @@ def test_runner_honours_a_per_job_retry_policy(serve, make_lab):
     srv = serve({"m": ModelSpec(status=503)})
     lab = make_lab(srv)  # Lab policy: 3 retries
 
-    async def run(policy):
+    async def run(policy, run_id):
         job = Job(prompt_id="p", prompt="hi", messages=[{"role": "user", "content": "hi"}], models=["m"],
                   bodies={"m": {"max_tokens": 8}}, stream=False, use_cache=False, retry=policy)
         async with lab._session() as context:
-            return await Runner(context, "run-per-job").run([job], concurrency=1)
+            await Runner(context, run_id).run([job], concurrency=1)
+        return lab.runs(run_id=run_id)  # the runner keeps nothing: every attempt is in the log
 
-    [attempts] = lab._loop_thread.run(run(RetryPolicy(retries=1, base_s=0.01, seed=0)))
-    assert [a.attempt for a in attempts] == [1, 2] and len(chat_requests(srv)) == 2
+    attempts = lab._loop_thread.run(run(RetryPolicy(retries=1, base_s=0.01, seed=0), "run-a"))
+    assert attempts["attempt"].tolist() == [1, 2] and len(chat_requests(srv)) == 2
     srv.reset()
-    [attempts] = lab._loop_thread.run(run(None))  # None: the Lab's policy
+    attempts = lab._loop_thread.run(run(None, "run-b"))  # None: the Lab's policy
     assert len(attempts) == 4 and len(chat_requests(srv)) == 4
 
 

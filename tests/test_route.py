@@ -151,3 +151,57 @@ def test_random_route_is_fixed_per_prompt():
     picks = [policy.decide(f"prompt {i}").models[0] for i in range(400)]
     assert picks == [policy.decide(f"prompt {i}").models[0] for i in range(400)]
     assert 0.4 < np.mean([p == STRONG for p in picks]) < 0.6
+
+
+def test_offline_and_live_agree_for_random_and_fallback(lab, srv, serve, tmp_path):
+    # Random: the draw belongs to the prompt, so a subset and live routing agree with the full run
+    runs = pd.DataFrame([{"id": i * 2 + k, "prompt_id": f"p{i}", "prompt": f"question {i}", "requested_model": m,
+                          "status": "ok", "score": 1.0} for i in range(40) for k, m in enumerate((WEAK, STRONG))])
+    policy = routing.Random(0.5, weak=WEAK, strong=STRONG, seed=2)
+    offline = routing.evaluate(runs, [policy], n_boot=0).per_prompt(policy.name).set_index("prompt_id")
+    subset = routing.evaluate(runs[runs["prompt_id"].isin([f"p{i}" for i in range(10)])], [policy],
+                              n_boot=0).per_prompt(policy.name).set_index("prompt_id")
+    for i in range(40):
+        assert offline.loc[f"p{i}", "served_model"] == policy.decide(f"question {i}").models[0]
+    assert (subset["served_model"] == offline.loc[subset.index, "served_model"]).all()
+    # Fallback after a stream cut that showed text: live serves the cut answer, and so does evaluate
+    cut = serve({"cut": ModelSpec(text="one two three four", truncate_after=2), STRONG: ModelSpec(text="ok")})
+    with Lab(base_url=cut.base_url, db=str(tmp_path / "cut.sqlite"), retries=0, quiet=True) as other:
+        live = other.route("Q", policy=routing.Fallback(["cut", STRONG]), cache=False).df
+        recorded = other.sweep(["Q"], models=["cut", STRONG], cache=False).df.assign(score=1.0)
+    assert list(live["requested_model"]) == ["cut"]
+    served = routing.evaluate(recorded, [routing.Fallback(["cut", STRONG])], n_boot=0).per_prompt(
+        f"fallback(cut → {STRONG})")
+    assert list(served["served_model"]) == ["cut"]
+
+
+def test_a_cascade_with_a_bad_model_sends_nothing(lab, srv):
+    for models in ([WEAK, ""], [WEAK, WEAK]):
+        with pytest.raises(InputError):
+            lab.route("hi", policy=routing.Cascade(models, accept=lambda t: False))
+    assert _sent(srv) == []
+
+
+def test_saved_policies_are_checked_and_exports_stay_faithful(tmp_path):
+    bad = {"format": "llmlab.routing.policy", "version": 1, "kind": "Threshold", "feature": "prompt_chars",
+           "threshold": "250", "weak": WEAK, "strong": STRONG}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(InputError, match="'threshold' must be a finite number"):
+        routing.load_policy(tmp_path / "bad.json")
+    with pytest.raises(InputError, match="not a string"):
+        routing.TaskMap({1: STRONG}, default=WEAK).to_code()
+    with pytest.raises(InputError, match="only rule policies"):
+        routing.Cascade([WEAK, STRONG], accept={"kind": "regex", "pattern": "^A", "flags": "MULTILINE"}).to_code()
+    with pytest.raises(InputError, match="not a finite number"):
+        routing.Threshold("prompt_chars", float("-inf"), weak=WEAK, strong=STRONG).save(tmp_path / "t.json")
+
+
+def test_tune_never_promises_what_the_policy_cannot_do():
+    runs = pd.DataFrame([{"id": i * 2 + k, "prompt_id": f"p{i}", "prompt": f"q{i}", "requested_model": m,
+                          "status": "ok", "score": float(m == STRONG), "feat": np.nan if i < 3 else float(i),
+                          "cost_usd": 0.01 if m == STRONG else 0.001}
+                         for i in range(6) for k, m in enumerate((WEAK, STRONG))])
+    tuned = routing.tune(routing.Threshold("feat", 0, weak=WEAK, strong=STRONG), runs, max_quality_loss=0)
+    assert not tuned.tuned_on["feasible"] and np.isfinite(tuned.threshold)
+    row = routing.evaluate(runs, [tuned], n_boot=0).table.iloc[0]
+    assert row["quality"] == pytest.approx(0.5)          # the NaN prompts stay weak, as route sends them

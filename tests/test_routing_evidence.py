@@ -322,3 +322,98 @@ def test_tune_sweeps_a_learned_router_on_out_of_fold_predictions():
     assert held_out > in_sample + 0.02            # on its own training prompts it looks better
     tuned = routing.tune(learned, runs, max_quality_loss=0.05)
     assert tuned.threshold != learned.threshold and tuned.fitted
+
+
+def test_fit_task_map_picks_the_cheapest_model_that_keeps_each_tasks_quality():
+    tasks = ["easy"] * 4 + ["hard"] * 4
+    runs = _matrix_runs({"cheap": np.array([1, 1, 1, 1, 0, 0, 1, 0]), "dear": np.array([1, 1, 1, 1, 1, 1, 1, 1])},
+                        {"cheap": 0.001, "dear": 0.01}, tasks=tasks)
+    policy = routing.fit_task_map(runs, max_quality_loss=0.02)
+    assert policy.mapping == {"easy": "cheap", "hard": "dear"} and policy.default == "dear"
+    loose = routing.fit_task_map(runs, max_quality_loss=0.8)
+    assert loose.mapping == {"easy": "cheap", "hard": "cheap"}
+
+
+def test_recommend_chooses_per_task_models_and_a_policy_with_evidence():
+    rng = np.random.default_rng(4)
+    n = 400
+    tasks = np.where(np.arange(n) % 2, "easy", "hard")
+    cheap = np.where(tasks == "easy", rng.random(n) < 0.97, rng.random(n) < 0.3)
+    strong = rng.random(n) < 0.97
+    runs = _matrix_runs({"cheap": cheap, "strong": strong}, {"cheap": 0.001, "strong": 0.02}, tasks=list(tasks))
+    rec = routing.recommend(runs, max_quality_loss=0.05, min_savings_pct=30, learned=False, n_boot=500)
+    assert rec.per_task.loc["easy", "model"] == "cheap" and rec.per_task.loc["hard", "model"] == "strong"
+    assert rec.policy.name == "task map" and rec.claim_holds
+    assert rec.policies.loc["task map", "verdict"] == "holds"
+    assert rec.per_task.loc["easy", "quality_diff_ci_lo"] > -0.1
+    assert "reference always(strong)" in rec.caption
+
+
+def test_review_regressions_ids_retries_tiny_samples_and_served_prices():
+    # a row without a prompt_id or model is refused, never folded into another prompt's cell
+    runs = _matrix_runs({"A": np.array([1, 1]), "B": np.array([1, 0])}, {"A": 0.01, "B": 0.02})
+    for column in ("prompt_id", "requested_model"):
+        broken = runs.copy()
+        broken.loc[0, column] = None
+        with pytest.raises(InputError, match=f"no {column}"):
+            routing.evaluate(broken, [routing.Always("A")], n_boot=0)
+    # two matrices from the same source concatenated: no invented retries
+    wide = pd.DataFrame({"q": [f"question {i}" for i in range(5)], "a": [1.0] * 5, "b": [0.0] * 5})
+    one = datasets.from_wide(wide, prompt="q", scores={"a": "a", "b": "b"})
+    two = datasets.from_wide(wide.assign(q=wide["q"] + "?"), prompt="q", scores={"a": "a", "b": "b"})
+    both = routing.evaluate(pd.concat([one, two]), [routing.Always("a")], prices={"a": "gpt-5", "b": "gpt-5"},
+                            n_boot=0)
+    assert both.retries["attempts"] == 0
+    # rows without a request id are never each other's retries
+    loose = runs.assign(request_id=None)
+    assert routing.evaluate(loose, [routing.Always("A")], n_boot=0).table.iloc[0]["total_cost_usd"] == \
+        pytest.approx(0.02)
+    # one or two prompts never give a verdict
+    tiny = routing.evaluate(runs, [routing.Always("A")], reference="B", n_boot=200).claim(
+        min_savings_pct=10, max_quality_loss=0.5)
+    assert tiny.loc["always(A)", "verdict"] == "not enough data" and "at least 30" in tiny.loc["always(A)", "why"]
+    # an alias is priced by the model the endpoint served, as the Lab prices it
+    served = runs.assign(served_model=np.where(runs["requested_model"] == "A", "gpt-5", "gpt-5-mini"))
+    rep = routing.evaluate(served, [routing.Always("A")], price_as={"B": "gpt-5"}, n_boot=0)
+    assert rep.table.iloc[0]["total_cost_usd"] > 0
+
+
+def test_claim_bounds_agree_with_the_verdicts_after_holm_stops():
+    rng = np.random.default_rng(7)
+    n = 300
+    runs = _matrix_runs({"w": rng.random(n) < 0.9, "s": rng.random(n) < 0.92}, {"w": 0.001, "s": 0.01})
+    policies = [routing.Random(p, weak="w", strong="s", name=f"r{p}") for p in (0.1, 0.3, 0.5, 0.7)]
+    claim = routing.evaluate(runs, policies, n_boot=999).claim(min_savings_pct=20, max_quality_loss=0.05)
+    for _, row in claim.iterrows():
+        clears = row["savings_lo"] > 20 and row["quality_diff_lo"] > -0.05
+        assert (row["verdict"] == "holds") == clears, row
+
+
+def test_split_shares_are_exact_and_do_not_depend_on_row_order_or_missing_tasks():
+    runs = _matrix_runs({"A": np.ones(30), "B": np.ones(30)}, {"A": 1.0, "B": 2.0},
+                        tasks=[["x", "y", None][i % 3] for i in range(30)])
+    tune_a, test_a = routing.split(runs, test_size=0.5, seed=1)
+    _, test_b = routing.split(runs.iloc[::-1], test_size=0.5, seed=1)
+    assert test_a["prompt_id"].nunique() == 15 and set(test_a["prompt_id"]) == set(test_b["prompt_id"])
+    many = _matrix_runs({"A": np.ones(100), "B": np.ones(100)}, {"A": 1.0, "B": 2.0},
+                        tasks=[f"t{i // 2}" for i in range(100)])
+    assert routing.split(many, test_size=0.2, seed=0)[1]["prompt_id"].nunique() == 20
+
+
+def test_large_samples_draw_sums_from_the_bootstraps_normal_limit():
+    from llmlab.routing import _stats
+
+    rng = np.random.default_rng(0)
+    values = np.column_stack([rng.random(30_000) < 0.7, rng.exponential(0.01, 30_000), np.full(30_000, np.nan)])
+    exact = _stats._resampled_sums(values, 2000, 1)
+    normal = _stats.bootstrap_sums(values, 2000, 1)          # n > 20,000: the normal limit
+    for j in (0, 1):
+        lo_e, hi_e = np.percentile(exact[:, j], [2.5, 97.5])
+        lo_n, hi_n = np.percentile(normal[:, j], [2.5, 97.5])
+        width = hi_e - lo_e
+        assert abs(lo_e - lo_n) < 0.1 * width and abs(hi_e - hi_n) < 0.1 * width
+    assert np.isnan(normal[:, 2]).all()
+    # paired: the correlation between columns survives
+    both = np.column_stack([values[:, 0], values[:, 0] * 2 + rng.random(30_000)])
+    draws = _stats.bootstrap_sums(both, 500, 0)
+    assert np.corrcoef(draws.T)[0, 1] > 0.9

@@ -73,7 +73,11 @@ def test_beats_random_on_held_out_prompts(fitted, test_runs):
     report = evaluate(test_runs, [fitted, Random(learned_share, weak=WEAK, strong=STRONG)], n_boot=0)
     table = report.table
     learned, rand = table.iloc[0], table.iloc[1]
-    assert learned["quality"] > rand["quality"] + 0.15     # same share of strong calls, better picks
+    # random routing at the same share of strong calls, in expectation (its realised draws vary)
+    q_weak, q_strong = (report.models.loc[f"always({m})", "quality"] for m in (WEAK, STRONG))
+    expected_random = learned_share * q_strong + (1 - learned_share) * q_weak
+    assert learned["quality"] > expected_random + 0.12     # same share of strong calls, better picks
+    assert learned["quality"] > rand["quality"]
     assert learned["quality"] > 0.85 and learned["savings_pct"] > 40
     assert learned.name.startswith("learned(")
 

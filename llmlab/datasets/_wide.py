@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 
 import numpy as np
@@ -36,6 +37,10 @@ def from_wide(df: pd.DataFrame, *, prompt: str, scores: Mapping[str, str],
     from .._jobs import prompt_id_for
     from .._tokens import TokenCounter
 
+    blank = df[prompt].isna() | (df[prompt].astype(str).str.strip() == "")
+    if blank.any():
+        raise InputError(f"from_wide: {int(blank.sum())} row(s) have no prompt text (first at row "
+                         f"{int(np.flatnonzero(blank.to_numpy())[0])}); drop them first")
     texts = df[prompt].astype(str).tolist()
     messages = [[{"role": "user", "content": t}] for t in texts]
     ids = df[prompt_id].astype(str).tolist() if prompt_id else [prompt_id_for(m) for m in messages]
@@ -97,7 +102,9 @@ def _model_rows(df, j, model, score, answers, texts, messages, ids, tasks, expec
     n = len(df)
     completion = np.array([counter.count(a) for a in answers], dtype=float) if answers else np.full(n, np.nan)
     return pd.DataFrame({
-        "run_id": f"{source}", "request_id": [f"{source}:{j}:{i}" for i in range(n)],
+        # request ids are unique per row, as the Lab's are: two matrices concatenated never look
+        # like retries of one another
+        "run_id": f"{source}", "request_id": [uuid.uuid4().hex[:16] for _ in range(n)],
         "prompt_id": ids, "task": tasks,
         "expected": df[expected].astype(str).tolist() if expected else None,
         "repeat": 0, "requested_model": model, "served_model": model, "attempt": 1, "status": "ok",

@@ -35,9 +35,10 @@ from ._learned import Learned
 from ._live import Decision, load_policy
 from ._matrix import Matrix
 from ._policies import Always, Cascade, Fallback, Oracle, Policy, Random, TaskMap, Threshold, on_row
+from ._recommend import Recommendation, recommend
 from ._report import PolicyReport
-from ._split import split, tune
+from ._split import fit_task_map, split, tune
 
-__all__ = ["Policy", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "Random", "Oracle",
-           "Learned", "on_row", "evaluate", "PolicyReport", "Matrix", "split", "tune", "load_policy",
-           "Decision"]
+__all__ = ["Policy", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "Random", "Oracle", "Learned",
+           "on_row", "evaluate", "PolicyReport", "Matrix", "split", "tune", "fit_task_map", "recommend",
+           "Recommendation", "load_policy", "Decision"]

@@ -28,6 +28,9 @@ import pandas as pd
 from .._errors import InputError
 
 _POWER = 0.8
+# Below this many prompts a bootstrap cannot show how uncertain a mean is (with one prompt every
+# resample is identical): no verdict either way.
+MIN_PROMPTS = 30
 
 
 @dataclass
@@ -74,13 +77,19 @@ def _p_above(samples: np.ndarray, bound: float) -> np.ndarray:
 
 
 def _holm(p: np.ndarray, testable: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """Holm step-down over the testable policies: each one's level and adjusted p-value."""
+    """Holm step-down over the testable policies: each one's level and adjusted p-value.
+
+    Once a step fails the procedure stops: every later router keeps the level of that step, so
+    its bounds (shown at that level) do not clear the claim either — bounds and verdicts agree."""
     levels, adjusted = np.full(len(p), np.nan), np.full(len(p), np.nan)
     idx = np.flatnonzero(testable)
     m = len(idx)
-    running = 0.0
+    running, stopped_at = 0.0, None
     for rank, i in enumerate(idx[np.argsort(p[idx], kind="stable")]):
-        levels[i] = alpha / (m - rank)
+        level = alpha / (m - (rank if stopped_at is None else stopped_at))
+        if stopped_at is None and not p[i] < level:
+            stopped_at = rank
+        levels[i] = level
         running = max(running, min(1.0, (m - rank) * p[i]))
         adjusted[i] = running
     return levels, adjusted
@@ -93,21 +102,30 @@ def _row(i: int, reps: Replicates, level: float, p: float, p_adj: float, testabl
     if not testable:
         return {**out, "savings_lo": np.nan, "quality_diff_lo": np.nan, "p_value": np.nan,
                 "p_holm": np.nan, "verdict": "not tested (reference or reads the labels)",
-                "prompts_needed": np.nan}
+                "prompts_needed": np.nan, "why": ""}
     q = level if np.isfinite(level) else alpha / max(m, 1)
     out["savings_lo"] = _quantile(sav, q)
     out["quality_diff_lo"] = _quantile(diff, q)
     out["p_value"], out["p_holm"] = p, p_adj
     contradicted = _p_above(-diff[:, None], margin)[0] < alpha or _p_above(-sav[:, None], -min_savings)[0] < alpha
-    if p_adj < alpha:
+    why = ""
+    if not np.isfinite(reps.savings_point[i]):
+        verdict, why = "not enough data", "cost unknown: price the runs (evaluate(..., prices= or price_as=))"
+    elif reps.n < MIN_PROMPTS:
+        verdict, why = "not enough data", f"only {reps.n} prompts; a verdict needs at least {MIN_PROMPTS}"
+    elif p_adj < alpha:
         verdict = "holds"
     elif contradicted:
         verdict = "does not hold"
+        why = "saves too little" if _p_above(-sav[:, None], -min_savings)[0] < alpha else "loses too much quality"
     else:
         verdict = "not enough data"
-    out["verdict"] = verdict
-    out["prompts_needed"] = _needed(reps, i, min_savings, margin, alpha / max(m, 1)) \
-        if verdict == "not enough data" else np.nan
+    out["verdict"], out["why"] = verdict, why
+    needed = _needed(reps, i, min_savings, margin, alpha / max(m, 1)) if verdict == "not enough data" else np.nan
+    out["prompts_needed"] = max(needed, MIN_PROMPTS) if np.isfinite(needed) else needed
+    if verdict == "not enough data" and not why:
+        out["why"] = "the bounds straddle the claim" + ("" if np.isfinite(needed) else
+                                                       "; the point estimate misses it, more prompts would not help")
     return out
 
 
@@ -126,4 +144,4 @@ def _needed(reps: Replicates, i: int, min_savings: float, margin: float, level: 
         if not np.isfinite(effect) or effect <= 0:
             return float("nan")
         needed = max(needed, (z * sd / effect) ** 2 if sd > 0 else 0.0)
-    return float(max(np.ceil(needed), reps.n + 1))
+    return float(np.ceil(needed))

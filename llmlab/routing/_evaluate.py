@@ -1,6 +1,8 @@
 """``evaluate``: simulate policies on one matrix, with one paired bootstrap for all of them."""
 from __future__ import annotations
 
+import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -53,12 +55,14 @@ def evaluate(runs: pd.DataFrame, policies: Sequence[Policy] | Mapping[str, Polic
     seed: bootstrap seed. level: two-sided interval level.
     sweep_points: quantiles of a policy's knob swept for APGR/CPT.
     """
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
+    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 0:
         raise InputError(f"n_boot must be a whole number ≥ 0, not {n_boot!r}")
-    if not 0 < level < 1:
+    n_boot = int(n_boot)
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
         raise InputError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}")
     named = named_policies(policies)
     mx = build_matrix(runs, score, models, prices, price_as, count_retries=count_retries)
+    _warn_in_sample(mx, named)
     return evaluate_matrix(mx, named, reference=reference, n_boot=n_boot, seed=seed, level=level,
                            sweep_points=sweep_points)
 
@@ -78,6 +82,16 @@ def evaluate_matrix(mx: Matrix, named: dict[str, Policy], *, reference: str | Po
         oracle=outcome(mx, Oracle().route(mx)), outcomes=outcomes, policies=named,
         replicates=reps, testable=testable[:len(outcomes)],
     )
+
+
+def _warn_in_sample(mx: Matrix, named: dict[str, Policy]) -> None:
+    """A fitted router judged on its own training prompts looks better than it is: say so."""
+    prompts = set(mx.prompt_ids)
+    for name, policy in named.items():
+        seen = len(prompts & set(getattr(policy, "fitted_on", ())))
+        if seen:
+            warnings.warn(f"{name} was fitted on {seen} of these {mx.n} prompts: judge it on held-out prompts "
+                          "(routing.split) or its numbers look better than they are", RuntimeWarning, stacklevel=3)
 
 
 def named_policies(policies: Any) -> dict[str, Policy]:

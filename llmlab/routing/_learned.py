@@ -261,6 +261,7 @@ class Learned(Threshold):
         self._coef: np.ndarray | None = None
         self._intercept = 0.0
         self._fixed_c: float | None = None   # cross-fitting copies reuse the C chosen on the whole set
+        self.fitted_on: frozenset = frozenset()  # prompt ids of the fit (not saved): evaluate warns on overlap
         self.training: dict[str, Any] = {}
 
     def _default_name(self) -> str:
@@ -310,6 +311,7 @@ class Learned(Threshold):
             raise InputError(f"Learned.fit: {unscored} answers of {self.weak!r} have no {score!r}; "
                              "score every weak answer before fitting (an unscored answer is not a label)")
         mx = build_matrix(weak_rows, score, [self.weak])
+        self.fitted_on = frozenset(mx.prompt_ids)
         y = (mx.score[:, 0] < weak_ok_at).astype(np.int64)
         return _texts(mx.prompt_values("prompt")), _tasks_of(mx), y
 

@@ -12,7 +12,6 @@ with evidence.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import InputError
-from ._policies import Always, Cascade, Fallback, Oracle, Policy, Random, TaskMap, Threshold
+from ._policies import Always, Cascade, Fallback, Oracle, Policy, Random, TaskMap, Threshold, uniform_draw
 
 FORMAT = "llmlab.routing.policy"
 FORMAT_VERSION = 1
@@ -51,7 +50,7 @@ def decide(policy: Policy, prompt: str, *, task: str | None = None, prompt_id: s
     if isinstance(policy, Threshold):      # Learned is a Threshold on a predicted probability
         return _threshold(policy, prompt, task, prompt_id, features)
     if isinstance(policy, Random):
-        draw = _uniform(policy.seed, prompt)
+        draw = uniform_draw(policy.seed, prompt)
         model = policy.strong if draw < policy.p_strong else policy.weak
         sign = "<" if draw < policy.p_strong else "≥"
         return Decision([model], "one", f"random draw {draw:.3f} {sign} {policy.p_strong:g} → {model}")
@@ -109,12 +108,6 @@ def _number(value: Any) -> float:
         return math.nan
 
 
-def _uniform(seed: int, prompt: str) -> float:
-    """A draw in [0, 1) fixed by (seed, prompt): the same prompt always takes the same route."""
-    digest = hashlib.sha256(f"{seed}\x1f{prompt}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
 def _accepted(test: Callable[[str], Any], text: str, at: float) -> bool:
     try:
         value = test(text)
@@ -142,6 +135,7 @@ def _rule_dict(policy: Policy) -> dict:
     if isinstance(policy, Always):
         return {"kind": "Always", "model": policy.model}
     if isinstance(policy, TaskMap):
+        _string_tasks(policy)
         return {"kind": "TaskMap", "mapping": policy.mapping, "default": policy.default}
     if isinstance(policy, Fallback):
         return {"kind": "Fallback", "models": policy.models}
@@ -152,6 +146,7 @@ def _rule_dict(policy: Policy) -> dict:
         if not isinstance(policy.feature, str):
             raise InputError(f"{policy.name}: a threshold on a mapping or function cannot be saved; "
                              "route on 'prompt_chars' or a named column")
+        _finite(policy)
         return {"kind": "Threshold", "feature": policy.feature, "threshold": policy.threshold,
                 "weak": policy.weak, "strong": policy.strong}
     if isinstance(policy, Cascade):
@@ -162,6 +157,43 @@ def _rule_dict(policy: Policy) -> dict:
                              "'pattern': '####\\\\s*-?\\\\d+'} or 'json_valid'")
         return {"kind": "Cascade", "models": policy.models, "accept": spec, "accept_at": policy.accept_at}
     raise InputError(f"{policy.name}: {type(policy).__name__} cannot be saved (it is not a deployable router)")
+
+
+def _string_tasks(policy: TaskMap) -> None:
+    bad = [k for k in policy.mapping if not isinstance(k, str)]
+    if bad:
+        raise InputError(f"{policy.name}: task {bad[0]!r} is not a string; JSON and exported code key tasks "
+                         "by text, so name tasks with strings")
+
+
+def _finite(policy: Threshold) -> None:
+    if not math.isfinite(policy.threshold):
+        raise InputError(f"{policy.name}: threshold {policy.threshold} is not a finite number (it routes every "
+                         f"prompt the same way); use Always({policy.strong!r}) or Always({policy.weak!r}) instead")
+
+
+def _check_fields(kind: str, data: Mapping[str, Any]) -> None:
+    """Field types of a saved rule policy, checked before anything is built from them."""
+    def need(key: str, ok: Callable[[Any], bool], what: str) -> None:
+        if not ok(data.get(key)):
+            raise InputError(f"saved {kind} policy: {key!r} must be {what}, not {data.get(key)!r}")
+
+    text = lambda v: isinstance(v, str) and bool(v)                                     # noqa: E731
+    names = lambda v: isinstance(v, list) and bool(v) and all(map(text, v))              # noqa: E731
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)  # noqa: E731
+    checks = {
+        "Always": [("model", text, "a model name")],
+        "TaskMap": [("mapping", lambda v: isinstance(v, dict) and all(text(k) and text(m) for k, m in v.items()),
+                     "an object of task → model name")],
+        "Fallback": [("models", names, "a list of model names")],
+        "Random": [("p_strong", number, "a number"), ("weak", text, "a model name"),
+                   ("strong", text, "a model name"), ("seed", lambda v: isinstance(v, int), "an integer")],
+        "Threshold": [("feature", text, "a column name"), ("threshold", number, "a finite number"),
+                      ("weak", text, "a model name"), ("strong", text, "a model name")],
+        "Cascade": [("models", names, "a list of model names"), ("accept_at", number, "a number")],
+    }
+    for key, ok, what in checks.get(kind, []):
+        need(key, ok, what)
 
 
 def from_dict(data: Mapping[str, Any]) -> Policy:
@@ -176,6 +208,7 @@ def from_dict(data: Mapping[str, Any]) -> Policy:
     if data.get("format") != FORMAT or data.get("version") != FORMAT_VERSION:
         raise InputError(f"not a saved llmlab policy of version {FORMAT_VERSION} (\"format\": {FORMAT!r})")
     name = data.get("name")
+    _check_fields(str(kind), data)
     try:
         if kind == "Always":
             return Always(data["model"], name=name)
@@ -186,8 +219,11 @@ def from_dict(data: Mapping[str, Any]) -> Policy:
         if kind == "Random":
             return Random(data["p_strong"], weak=data["weak"], strong=data["strong"], seed=data["seed"], name=name)
         if kind == "Threshold":
-            return Threshold(data["feature"], data["threshold"], weak=data["weak"], strong=data["strong"],
-                             name=name)
+            policy = Threshold(data["feature"], data["threshold"], weak=data["weak"], strong=data["strong"])
+            if name and name != policy.name:      # a chosen name stays; a derived one keeps following the knob
+                policy = Threshold(data["feature"], data["threshold"], weak=data["weak"], strong=data["strong"],
+                                   name=name)
+            return policy
         if kind == "Cascade":
             return Cascade(data["models"], accept=data["accept"], accept_at=data["accept_at"], name=name)
     except (KeyError, TypeError) as exc:
@@ -218,6 +254,7 @@ def to_code(policy: Policy) -> str:
     if isinstance(policy, Always):
         return head + _fn(f"return {policy.model!r}")
     if isinstance(policy, TaskMap):
+        _string_tasks(policy)
         table = json.dumps(policy.mapping, indent=4, ensure_ascii=False)
         return head + f"\nMODEL_FOR_TASK = {table}\nDEFAULT = {policy.default!r}\n\n" + _fn(
             "model = MODEL_FOR_TASK.get(task, DEFAULT)\n"
@@ -226,9 +263,11 @@ def to_code(policy: Policy) -> str:
             "return model")
     if isinstance(policy, Threshold) and not hasattr(policy, "predict_proba_prompts") \
             and policy.feature == "prompt_chars":
+        _finite(policy)
         return head + _fn(f"return {policy.strong!r} if len(prompt) >= {policy.threshold!r} else {policy.weak!r}")
     if isinstance(policy, Cascade) and isinstance(policy.accept_spec, Mapping) and \
-            policy.accept_spec.get("kind") == "regex" and policy.accept_spec.get("pattern"):
+            policy.accept_spec.get("kind") == "regex" and policy.accept_spec.get("pattern") and \
+            set(policy.accept_spec) <= {"kind", "pattern"}:   # flags= would need their own translation
         order = json.dumps(policy.models)
         pattern = policy.accept_spec["pattern"]
         return (head + f"import re\n\nORDER = {order}   # call in order while the answer is rejected\n"

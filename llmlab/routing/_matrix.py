@@ -24,6 +24,7 @@ A cell's quality is the row's score clipped to [0, 1] (0 for an error row).
 """
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,11 +77,19 @@ class Matrix:
             raise InputError(f"model {model!r} is not in the matrix (models: {', '.join(self.models)}); "
                              "record it or pass models=[...] including it") from None
 
+    def column(self, name: str) -> np.ndarray:
+        """A whole column of the runs as a numpy array, converted once (pandas' Arrow-backed
+        strings cost a copy per conversion)."""
+        key = f"column:{name}"
+        if key not in self._cache:
+            self._cache[key] = self.runs[name].to_numpy()
+        return self._cache[key]
+
     def cell_values(self, column: str, j: int) -> np.ndarray:
         """One column of the runs for model ``j``'s cells (e.g. response_text)."""
         if column not in self.runs.columns:
             return np.full(self.n, None, dtype=object)
-        return self.runs[column].to_numpy()[self.rows[:, j]]
+        return self.column(column)[self.rows[:, j]]
 
     def prompt_values(self, column: str) -> np.ndarray:
         """A prompt-level column, read from the first model's row of each prompt."""
@@ -89,7 +98,7 @@ class Matrix:
                              "may only use prompt-level columns (task, prompt, your features)")
         if column not in self.runs.columns:
             raise InputError(f"no column {column!r} in the runs")
-        return self.runs[column].to_numpy()[self.rows[:, 0]]
+        return self.column(column)[self.rows[:, 0]]
 
     def prompt_records(self) -> list[dict]:
         """Router-visible prompt rows as dicts (for user feature functions)."""
@@ -99,12 +108,6 @@ class Matrix:
             self._cache["records"] = self.runs.iloc[self.rows[:, 0]][cols].to_dict("records")
         return self._cache["records"]
 
-    def subset(self, keep: np.ndarray) -> Matrix:
-        """The same matrix over a subset of its prompts (a boolean mask or positions)."""
-        return Matrix(self.prompt_ids[keep], self.models, self.score[keep], self.cost[keep],
-                      self.latency[keep], self.error[keep], self.rows[keep], self.runs,
-                      self.score_column, self.dropped_by_model, self.dropped, self.price_sheet,
-                      self.cost_note, self.retries)
 
 
 def build_matrix(runs: pd.DataFrame, score: str, models: Sequence[str] | None = None,
@@ -145,10 +148,9 @@ def build_matrix(runs: pd.DataFrame, score: str, models: Sequence[str] | None = 
 def check_prompt_identity(runs: pd.DataFrame, pos: np.ndarray, p_code: np.ndarray,
                           prompt_ids: pd.Index) -> None:
     """One prompt_id must name one prompt: a reused id with another text is an error, never a merge."""
-    column = "messages" if "messages" in runs.columns else "prompt" if "prompt" in runs.columns else None
-    if column is None:
+    texts = _prompt_texts(runs, pos)
+    if texts is None:
         return
-    texts = runs[column].to_numpy()[pos]
     t_code, uniques = pd.factorize(texts)   # NaN/None → -1: a row without text cannot collide
     known = t_code >= 0
     pairs = np.unique(p_code[known].astype(np.int64) * (len(uniques) + 1) + t_code[known])
@@ -163,6 +165,20 @@ def check_prompt_identity(runs: pd.DataFrame, pos: np.ndarray, p_code: np.ndarra
         "(lab.runs(run_id=...))")
 
 
+def _prompt_texts(runs: pd.DataFrame, pos: np.ndarray) -> np.ndarray | None:
+    """What identifies each row's prompt: its messages (as JSON text) where recorded, else its prompt."""
+    columns = [c for c in ("messages", "prompt") if c in runs.columns]
+    if not columns:
+        return None
+    texts = pd.Series([None] * len(pos), dtype=object)
+    for column in columns:
+        values = pd.Series(runs[column].to_numpy()[pos], dtype=object)
+        as_text = values.map(lambda v: v if v is None or isinstance(v, str) or
+                             (isinstance(v, float) and np.isnan(v)) else json.dumps(v, sort_keys=True, default=str))
+        texts = texts.where(texts.notna(), as_text)
+    return texts.to_numpy()
+
+
 def _short(text: Any, limit: int = 60) -> str:
     text = str(text)
     return repr(text if len(text) <= limit else text[:limit] + "…")
@@ -174,6 +190,10 @@ def _check_columns(runs: pd.DataFrame, score: str) -> None:
     missing = [c for c in _REQUIRED if c not in runs.columns]
     if missing:
         raise InputError(f"runs lack column(s) {', '.join(missing)} (see docs/architecture.md)")
+    for column in _REQUIRED:
+        blank = int(runs[column].isna().sum())
+        if blank:
+            raise InputError(f"{blank} row(s) have no {column}; drop them or fill it in before evaluating")
     if score not in runs.columns:
         raise InputError(f"runs have no {score!r} column: score them first, e.g. "
                          f"llmlab.scoring.score(runs, scoring.contains())")
@@ -251,10 +271,13 @@ def _add_retries(mx: Matrix, runs: pd.DataFrame, pos: np.ndarray, prices, price_
 
 
 def _request_keys(runs: pd.DataFrame) -> np.ndarray:
-    """One integer per (request_id, requested_model) over all rows."""
-    request = pd.factorize(runs["request_id"].to_numpy())[0].astype(np.int64)
-    model, names = pd.factorize(runs["requested_model"].to_numpy())
-    return request * (len(names) + 1) + model
+    """One integer per (request_id, prompt_id, requested_model) over all rows; a row without a
+    request id gets a key of its own (it can never be another row's retry)."""
+    keys = runs[["request_id", "prompt_id", "requested_model"]].astype(object)
+    codes = pd.MultiIndex.from_frame(keys.fillna("\x00none")).factorize()[0].astype(np.int64)
+    no_id = runs["request_id"].isna().to_numpy()
+    codes[no_id] = -1 - np.arange(int(no_id.sum()))
+    return codes
 
 
 class _Pricer:
@@ -276,15 +299,23 @@ class _Pricer:
             price_as, prices = {**prices, **(price_as or {})}, None   # {model: priced-as} on bundled
         table = PriceTable.load(prices)
         aliases = dict(price_as or {})
+        self.table = table
         for model in self.models:
             target = aliases.get(model, model)
             price = table.lookup(target)
-            if price is None:
+            if price is None and model not in aliases and not self._served_priced(model):
                 warnings.warn(f"no price for {target!r} in {table.name}: its cost is NaN",
                               PriceWarning, stacklevel=6)
             self.prices.append(price)
         self.sheet = table.name if not aliases else \
             f"{table.name}; priced as: " + ", ".join(f"{k} → {v}" for k, v in aliases.items())
+
+    def _served_priced(self, model: str) -> bool:
+        """Every row of ``model`` names a served model the sheet prices."""
+        if "served_model" not in self.runs.columns:
+            return False
+        served = self.runs.loc[self.runs["requested_model"] == model, "served_model"]
+        return bool(len(served)) and all(isinstance(s, str) and self.table.lookup(s) is not None for s in served)
 
     def cost(self, rows: np.ndarray, error: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
         """Cost per cell of ``rows`` (positions; column j of ``rows`` is model j unless ``columns``)."""
@@ -300,10 +331,17 @@ class _Pricer:
             prompt = _gather(self.runs, "prompt_tokens", rows, np.nan).astype(float)
             cached = np.nan_to_num(_gather(self.runs, "cached_tokens", rows, 0.0).astype(float))
             cols = np.broadcast_to(np.arange(rows.shape[1]), rows.shape) if columns is None else columns
+            served = _gather(self.runs, "served_model", rows, None)
             for j, price in enumerate(self.prices):
                 at = cols == j
                 if price is not None:
                     cost[at] = price.cost(prompt[at], completion[at], cached[at])
+                else:   # as the Lab does: an alias priced by the model the endpoint says it served
+                    for name in pd.unique(served[at]):
+                        other = self.table.lookup(name) if isinstance(name, str) else None
+                        hit = at & (served == name)
+                        if other is not None:
+                            cost[hit] = other.cost(prompt[hit], completion[hit], cached[hit])
         # a failed attempt that generated nothing and has no known cost billed nothing
         nothing = error & np.isnan(cost) & ~(completion > 0)
         return np.where(nothing, 0.0, cost)

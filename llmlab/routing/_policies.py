@@ -12,6 +12,7 @@ predicate (you opted in).
 """
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ class Policy:
     ``decide(prompt)`` for live use, ``save(path)``/``to_dict()`` and ``to_code()`` to deploy."""
 
     name: str = "policy"
+    tuned_on: dict[str, Any] | None = None   # set by routing.tune / fit_task_map: what chose the knob
 
     def needs(self) -> list[str] | None:
         raise NotImplementedError
@@ -123,7 +125,10 @@ class Fallback(Policy):
 
     def route(self, mx):
         cols = np.array([mx.index(m) for m in self.models])
-        return _chain(cols, ~mx.error[:, cols])
+        # As the engine does live: a stream that failed after showing text (a StreamCut) is served
+        # as it is, never answered again by another model.
+        shown = np.column_stack([_streamed_text(mx, j) for j in cols])
+        return _chain(cols, ~mx.error[:, cols] | shown)
 
 
 class _RowPredicate:
@@ -280,12 +285,14 @@ class Threshold(Policy):
 
 
 class Random(Policy):
-    """``strong`` with probability ``p_strong`` per prompt (seeded): the no-information baseline."""
+    """``strong`` with probability ``p_strong`` per prompt: the no-information baseline. The draw is
+    fixed by (``seed``, prompt text), so the same prompt always takes the same route — offline in
+    :func:`evaluate` and live in ``lab.route`` alike, whatever else is in the sample."""
 
     def __init__(self, p_strong: float, weak: str, strong: str, seed: int = 0,
                  name: str | None = None) -> None:
-        if not 0 <= p_strong <= 1:
-            raise InputError("p_strong must be in [0, 1]")
+        if isinstance(p_strong, bool) or not isinstance(p_strong, (int, float)) or not 0 <= p_strong <= 1:
+            raise InputError(f"p_strong must be a number in [0, 1], not {p_strong!r}")
         self.p_strong, self.weak, self.strong, self.seed = p_strong, weak, strong, seed
         self.name = name or f"random({p_strong:.0%} {strong} else {weak})"
 
@@ -293,8 +300,15 @@ class Random(Policy):
         return [self.weak, self.strong]
 
     def route(self, mx):
-        strong = np.random.default_rng(self.seed).random(mx.n) < self.p_strong
+        texts = mx.prompt_values("prompt") if "prompt" in mx.runs.columns else mx.prompt_ids
+        strong = np.array([uniform_draw(self.seed, str(t)) < self.p_strong for t in texts], dtype=bool)
         return np.where(strong, mx.index(self.strong), mx.index(self.weak)).astype(np.int64)[:, None]
+
+
+def uniform_draw(seed: int, prompt: str) -> float:
+    """A draw in [0, 1) fixed by (seed, prompt): the same prompt always takes the same route."""
+    digest = hashlib.sha256(f"{seed}\x1f{prompt}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 class Oracle(Policy):
@@ -319,6 +333,14 @@ class Oracle(Policy):
         price = np.where(best, np.nan_to_num(cost, nan=np.inf), np.inf)
         pick = np.where(best.any(axis=1), price.argmin(axis=1), 0)
         return cols[pick].astype(np.int64)[:, None]
+
+
+def _streamed_text(mx: Matrix, j: int) -> np.ndarray:
+    """Error cells of model ``j`` whose stream had already shown text to the user."""
+    kind = pd.Series(mx.cell_values("error_type", j), dtype=object)
+    text = pd.Series(mx.cell_values("response_text", j), dtype=object).fillna("").astype(str)
+    streamed = pd.Series(mx.cell_values("stream", j), dtype=object).fillna(False).astype(bool)
+    return mx.error[:, j] & ((kind == "StreamCut").to_numpy() | (streamed & (text != "")).to_numpy())
 
 
 def _chain(cols: np.ndarray, stop: np.ndarray) -> np.ndarray:

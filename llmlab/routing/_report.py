@@ -54,7 +54,9 @@ class PolicyReport:
 
     @property
     def caption(self) -> str:
-        ci = (f"{self.level:.0%} CI: paired percentile bootstrap over prompts, {self.n_boot} resamples"
+        from ._stats import bootstrap_method
+
+        ci = (f"{self.level:.0%} CI: {bootstrap_method(self.n_prompts)}, {self.n_boot} resamples"
               if self.n_boot else "no bootstrap (n_boot=0)")
         dropped = ", ".join(f"{m} lacked {k}" for m, k in self.dropped_by_model.items() if k)
         return (f"{self.n_prompts} prompts answered by all {len(self._mx.models)} models "

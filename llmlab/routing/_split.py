@@ -8,6 +8,7 @@ the tune half; ``evaluate`` and ``claim`` then judge it on the test half.
 from __future__ import annotations
 
 import copy
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from .._errors import InputError
 from ._matrix import build_matrix
-from ._policies import Always, Policy
+from ._policies import Always, Policy, TaskMap
 from ._stats import outcome, threshold_sweep
 
 
@@ -24,29 +25,47 @@ def split(runs: pd.DataFrame, *, test_size: float = 0.5, seed: int = 0,
           by: str | None = "task") -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(tune_runs, test_runs)``: the rows of ``runs`` split by prompt.
 
-    test_size: the share of prompts in the test half (0–1). seed: the shuffle's seed.
+    test_size: the share of prompts in the test half (0–1); the test half gets round(n × test_size)
+        prompts. seed: the shuffle's seed (the split does not depend on the rows' order).
     by: a prompt-level column to stratify on (default ``task``; None or a missing column: no
-        strata). Each stratum is split in the same proportion (rounded; a stratum of one prompt
-        goes to the tune half).
+        strata; a missing value is a stratum of its own). Each stratum gets its share of the test
+        prompts, the remainders going to the strata with the largest fractions.
     """
     if not isinstance(runs, pd.DataFrame) or "prompt_id" not in runs.columns:
         raise InputError("split() needs the runs DataFrame (with a prompt_id column)")
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)) or not 0 < test_size < 1:
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
         raise InputError(f"test_size is the share of prompts held out, between 0 and 1, not {test_size!r}")
+    if runs["prompt_id"].isna().any():
+        raise InputError("some rows have no prompt_id; drop them or fill it in before splitting")
     prompts = runs.drop_duplicates("prompt_id")
-    strata = prompts[by].astype(str).to_numpy() if by is not None and by in runs.columns else \
-        np.full(len(prompts), "")
+    prompts = prompts.iloc[np.argsort(prompts["prompt_id"].astype(str).to_numpy(), kind="stable")]
+    strata = prompts[by].astype(object).where(prompts[by].notna(), "\x00none").astype(str).to_numpy() \
+        if by is not None and by in runs.columns else np.full(len(prompts), "")
+    ids = prompts["prompt_id"].to_numpy()
+    total = int(np.floor(len(ids) * float(test_size) + 0.5))
+    if total == 0 or total == len(ids):
+        raise InputError(f"cannot split {len(ids)} prompt(s) into two non-empty halves at test_size="
+                         f"{test_size}; record more prompts")
     rng = np.random.default_rng(seed)
+    names = sorted(set(strata))
+    take = _allocate(np.array([(strata == s).sum() for s in names]), total, rng)
     test_ids: list[Any] = []
-    for stratum in sorted(set(strata)):
-        ids = prompts["prompt_id"].to_numpy()[strata == stratum]
-        ids = ids[rng.permutation(len(ids))]
-        take = int(np.floor(len(ids) * test_size + 0.5)) if len(ids) > 1 else 0
-        test_ids.extend(ids[:take])
-    if not test_ids or len(test_ids) == len(prompts):
-        raise InputError(f"cannot split {len(prompts)} prompt(s) into two non-empty halves; record more prompts")
+    for stratum, k in zip(names, take, strict=True):
+        members = ids[strata == stratum]
+        test_ids.extend(members[rng.permutation(len(members))][:k])
     in_test = runs["prompt_id"].isin(set(test_ids))
     return runs[~in_test], runs[in_test]
+
+
+def _allocate(sizes: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
+    """Test prompts per stratum: proportional, summing to ``total`` (largest remainders first,
+    ties broken at random)."""
+    exact = sizes * total / sizes.sum()
+    take = np.floor(exact).astype(int)
+    left = total - int(take.sum())
+    order = np.lexsort((rng.random(len(sizes)), -(exact - take)))
+    take[order[:left]] += 1
+    return np.minimum(take, sizes)
 
 
 def tune(policy: Policy, runs: pd.DataFrame, *, max_quality_loss: float = 0.02,
@@ -65,6 +84,8 @@ def tune(policy: Policy, runs: pd.DataFrame, *, max_quality_loss: float = 0.02,
     if not (callable(getattr(policy, "values", None)) and callable(getattr(policy, "with_threshold", None))):
         raise InputError(f"{policy.name} has no knob to tune (Threshold and Learned policies do)")
     mx = build_matrix(runs, score, models, prices, price_as, count_retries=count_retries, warn_dropped=False)
+    for model in (policy.weak, policy.strong):            # type: ignore[attr-defined]
+        mx.index(model)
     singles = {m: outcome(mx, Always(m).route(mx)) for m in mx.models}
     if reference is None:
         reference = max(mx.models, key=lambda m: (singles[m].quality.mean(),
@@ -78,7 +99,8 @@ def tune(policy: Policy, runs: pd.DataFrame, *, max_quality_loss: float = 0.02,
     ok = sweep["quality"] >= floor - 1e-12
     cost = np.nan_to_num(sweep["cost_usd"], nan=np.inf)
     best = np.flatnonzero(ok)[np.argmin(cost[ok])] if ok.any() else None
-    threshold = float(sweep["threshold"][best]) if best is not None else -np.inf
+    # infeasible: the lowest threshold there is (every prompt with a known feature goes strong)
+    threshold = float(sweep["threshold"][best] if best is not None else sweep["threshold"][-1])
     tuned = policy.with_threshold(threshold)                          # type: ignore[attr-defined]
     tuned.tuned_on = {"prompts": mx.n, "reference": reference, "quality_floor": float(floor),
                       "feasible": best is not None}
@@ -90,3 +112,27 @@ def with_knob(policy: Any, threshold: float, name: str) -> Any:
     twin = copy.copy(policy)
     twin.threshold, twin.name = float(threshold), name
     return twin
+
+
+def fit_task_map(runs: pd.DataFrame, *, max_quality_loss: float = 0.02, score: str = "score",
+                 models: Sequence[str] | None = None, prices: Any = None,
+                 price_as: Mapping[str, str] | None = None, count_retries: bool = True,
+                 name: str = "task map") -> TaskMap:
+    """A :class:`TaskMap` chosen on ``runs`` (the tune half): per task, the cheapest model whose
+    mean quality on that task is within ``max_quality_loss`` of the task's best model; tasks not
+    seen go to the model with the best mean quality overall (the default reference)."""
+    mx = build_matrix(runs, score, models, prices, price_as, count_retries=count_retries, warn_dropped=False)
+    if "task" not in mx.runs.columns:
+        raise InputError("fit_task_map needs a task column in the runs")
+    tasks = pd.Series(mx.prompt_values("task")).astype(object).fillna("(none)").to_numpy()
+    cost = np.nan_to_num(mx.cost, nan=np.inf)
+    best_overall = max(range(len(mx.models)), key=lambda j: (mx.score[:, j].mean(), -cost[:, j].sum()))
+    mapping = {}
+    for task in pd.unique(tasks):
+        rows = tasks == task
+        quality, spend = mx.score[rows].mean(axis=0), cost[rows].sum(axis=0)
+        keep = np.flatnonzero(quality >= quality.max() - max_quality_loss - 1e-12)
+        mapping[str(task)] = mx.models[min(keep, key=lambda j: (spend[j], -quality[j]))]
+    policy = TaskMap(mapping, default=mx.models[best_overall], name=name)
+    policy.tuned_on = {"prompts": mx.n, "max_quality_loss": max_quality_loss}
+    return policy
