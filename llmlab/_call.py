@@ -105,7 +105,7 @@ async def request_hook(request: Any) -> None:
     gets a ``trace`` extension, so the transport tells the call when its first byte leaves."""
     state = _SENDING.get()
     if state is not None:
-        state.mark_sent()  # provisional: the trace refines it once a connection is ready
+        state.t_sent = time.perf_counter()  # provisional: the trace refines it once a connection is ready
         request.extensions["trace"] = state.trace
 
 
@@ -209,6 +209,8 @@ async def _send(client: openai.AsyncOpenAI, spec: CallSpec, state: _Stream, on_d
         raw = await client.chat.completions.with_raw_response.create(**kwargs)
     finally:
         _SENDING.reset(sending)
+    if not state.sent_traced and state.on_sent is not None:
+        state.on_sent()  # a transport without the trace: the first-token clock starts now at the latest
     state.headers = raw.headers
     if state.on_headers is not None:
         state.on_headers()

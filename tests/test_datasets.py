@@ -133,6 +133,9 @@ def test_graded_answers_are_computed_right():
 def test_graded_subsets_of_tasks_and_bad_arguments():
     only = datasets.generate(n=30, seed=0, tasks=["yes_no", "arithmetic"])
     assert set(only["task"]) == {"yes_no", "arithmetic"} and len(only) == 30
+    import numpy as np
+
+    assert datasets.generate(n=np.int64(12), seed=np.int32(0)).equals(datasets.generate(n=12, seed=0))
     big = datasets.generate(n=2400, seed=1)   # the limit: 200 per (task, level), all unique
     assert big["prompt"].is_unique
     for bad in ({"n": 0}, {"n": 2401}, {"n": 1.5}, {"n": True}, {"seed": "x"}, {"tasks": ["poetry"]},

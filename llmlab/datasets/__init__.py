@@ -28,6 +28,7 @@ any published wide correctness matrix into the same schema.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Sequence
 from importlib import resources
 
@@ -62,12 +63,23 @@ def generate(*, n: int = 480, seed: int = 0, tasks: Sequence[str] | None = None)
     """
     chosen = _graded_tasks(tasks)
     limit = MAX_PER_CELL * len(chosen) * len(LEVELS)
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= limit:
+    count, seed_value = _integer(n), _integer(seed)
+    if count is None or not 1 <= count <= limit:
         raise InputError(f"n must be an integer from 1 to {limit} for {len(chosen)} task(s), "
                          f"not {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if seed_value is None:
         raise InputError(f"seed must be an integer, not {seed!r}")
-    return pd.DataFrame(generate_rows(n, seed, chosen), columns=_GRADED_COLUMNS)
+    return pd.DataFrame(generate_rows(count, seed_value, chosen), columns=_GRADED_COLUMNS)
+
+
+def _integer(value: object) -> int | None:
+    """``value`` as a Python int when it is an integer (numpy's too), not a bool or a float."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
 
 
 def _graded_tasks(tasks: Sequence[str] | None) -> tuple[str, ...]:
