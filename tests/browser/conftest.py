@@ -133,7 +133,10 @@ def jupyter(fake, tmp_path_factory):
     lab.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main thread
+# while it is open, and every later test that calls asyncio.run() (the engine's async twins) would
+# fail with "cannot be called from a running event loop".
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run ./dev setup (it runs apt-get install -y chromium)")
