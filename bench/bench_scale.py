@@ -34,7 +34,9 @@ RSS_MARGIN_MB = 30
 CHILD = """
 import json, resource, sys, time, warnings
 warnings.simplefilter("ignore")
+import llmlab._results
 from llmlab import Lab
+llmlab._results.EAGER_ROWS = 0  # both sizes measure the sweep itself: no res.df unless asked
 base_url, db, calls, resume = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] or None
 models = %(models)r
 lab = Lab(base_url=base_url, db=db, concurrency=64, retries=0)
@@ -67,8 +69,11 @@ def reset_server(base_url: str) -> None:
 
 def ok_rows(db: Path) -> int:
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as con:
+        con = sqlite3.connect(db, timeout=30)  # a WAL reader needs the -shm file writable: not mode=ro
+        try:
             return con.execute("SELECT COUNT(*) FROM runs WHERE status = 'ok'").fetchone()[0]
+        finally:
+            con.close()
     except sqlite3.Error:
         return 0
 

@@ -54,7 +54,8 @@ class LLMLab(Configurable):
     api_key_env = Unicode(None, allow_none=True,
                           help="NAME of the environment variable holding the API key "
                                "(never the key itself).").tag(config=True)
-    db = Unicode(None, allow_none=True, help="SQLite run log path (default $LLMLAB_HOME/runs.sqlite).").tag(config=True)
+    db = Unicode(None, allow_none=True, help="Run log: a SQLite path or a postgresql:// URL without password "
+                 "(default LLMLAB_DB, else $LLMLAB_HOME/runs.sqlite).").tag(config=True)
     widgets = CaselessStrEnum(["auto", "on", "off"], "auto",
                               help="Live ipywidgets columns: auto (in a Jupyter kernel), on, off.").tag(config=True)
 

@@ -1,0 +1,105 @@
+"""Reading a large run log: ``lab.runs()`` (every column, and the analysis columns only), a
+run's ``summary()`` computed by the store, and ``lab.export()`` to Parquet.
+
+Builds a SQLite log of ``--rows`` realistic rows (one run, two models, short answers) with the
+store's own schema, then times each read in this process. Prints rows/s and peak RSS.
+
+    .venv/bin/python bench/bench_store.py                  # 1,000,000 rows
+    .venv/bin/python bench/bench_store.py --rows 200000
+
+Not a test: it prints figures. Exit status 1 if the analysis-column read misses ``--target``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from llmlab import Lab  # noqa: E402
+from llmlab._results import Result  # noqa: E402
+from llmlab._store import _RECORD_COLUMNS  # noqa: E402
+
+# What routing and summaries need: no prompt, messages or answer text.
+ANALYSIS = ["id", "run_id", "request_id", "prompt_id", "task", "repeat", "requested_model", "attempt", "status",
+            "started_at", "latency_s", "ttft_s", "prompt_tokens", "completion_tokens", "cost_usd", "cached"]
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def build(path: Path, rows: int) -> None:
+    Lab(db=str(path)).close()  # the schema, by the store's own migrations
+    messages = json.dumps([{"role": "user", "content": "benchmark prompt: say something short"}])
+    base = {"run_id": "bench-run", "endpoint": "http://127.0.0.1:8000/v1", "params": '{"max_tokens": 512}',
+            "prompt": "benchmark prompt: say something short", "messages": messages, "stream": 1,
+            "status": "ok", "cost_source": "price_table", "finish_reason": "stop", "tokens_estimated": 0,
+            "cached": 0, "attempt": 1, "repeat": 0, "waited_s": 0.0,
+            "response_text": "a short fake answer of eight words"}
+
+    def row(i: int) -> list:
+        values = {**base, "request_id": f"{i:016x}", "prompt_id": f"p{i // 2:09d}", "requested_model": f"m{i % 2}",
+                  "task": ("classify", "extract", "math")[i % 3], "seq": i,
+                  "started_at": f"2026-11-30T{i // 3_600_000 % 24:02d}:{i // 60_000 % 60:02d}:"
+                                f"{i // 1000 % 60:02d}.{i % 1000:03d}000+00:00",
+                  "latency_s": 0.05 + (i % 97) / 1000, "ttft_s": 0.01 + (i % 13) / 1000,
+                  "output_tokens_per_s": 300.0, "prompt_tokens": 20.0, "completion_tokens": 8.0,
+                  "cost_usd": 1e-5 * (1 + i % 2)}
+        if i % 50 == 0:
+            values.update(status="error", error_type="RateLimitError", error_message="429 rate limited")
+        return [values.get(c) for c in _RECORD_COLUMNS]
+
+    sql = f"INSERT INTO runs ({', '.join(_RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(_RECORD_COLUMNS))})"
+    with sqlite3.connect(path) as db:
+        for start in range(0, rows, 50_000):
+            db.executemany(sql, (row(i) for i in range(start, min(rows, start + 50_000))))
+
+
+def timed(label: str, rows: int, fn) -> float:
+    start = time.perf_counter()
+    result = fn()
+    elapsed = time.perf_counter() - start
+    print(f"{label:<44} {elapsed:6.2f} s  ({rows / elapsed:>9,.0f} rows/s)  peak RSS {rss_mb():5.0f} MB", flush=True)
+    return result, elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--target", type=float, default=3.0, help="seconds for the analysis-column read")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="llmlab-bench-store-") as tmp:
+        path = Path(tmp) / "runs.sqlite"
+        start = time.perf_counter()
+        build(path, args.rows)
+        print(f"built a {args.rows:,}-row log ({path.stat().st_size / 1e6:.0f} MB) in "
+              f"{time.perf_counter() - start:.1f} s", flush=True)
+        lab = Lab(db=str(path))
+        frame, narrow_s = timed(f"lab.runs(columns=<{len(ANALYSIS)} analysis columns>)", args.rows,
+                                lambda: lab.runs(columns=ANALYSIS))
+        assert len(frame) == args.rows
+        del frame
+        result = Result.from_store(lab.store, "bench-run", ["m0", "m1"])
+        summary, _ = timed("res.summary() by the store (run not loaded)", args.rows, result.summary)
+        assert not result.loaded and int(summary["attempts"].sum()) == args.rows
+        count, _ = timed("lab.export(parquet), every column", args.rows, lambda: lab.export(Path(tmp) / "log.parquet"))
+        assert count == args.rows
+        frame, full_s = timed("lab.runs(), every column", args.rows, lab.runs)
+        assert len(frame) == args.rows
+        lab.close()
+    ok = narrow_s <= args.target
+    print(f"RESULT: analysis columns {narrow_s:.2f} s vs target {args.target:.1f} s -> {'ok' if ok else 'missed'}; "
+          f"every column {full_s:.2f} s")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
