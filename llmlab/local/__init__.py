@@ -4,7 +4,7 @@ Three small models ship as PyPI packages, so llmlab works before you have a gate
 
 * ``smollm2-135m`` — SmolLM2-135M-Instruct (instruction-tuned, chat format ``chatml``);
 * ``gemma-3-270m`` — Gemma 3 270M **base** model (not instruction-tuned): the cheap, weak model
-  of the pair. Messages are rendered as ``### Instruction:`` / ``### Response:`` text (chat
+  of the three. Messages are rendered as ``### Instruction:`` / ``### Response:`` text (chat
   format ``llmlab-instruction``), with which the base model answers briefly and on topic; Gemma's
   own turn template makes it echo the prompt.
 * ``qwen2.5-coder-0.5b`` — Qwen2.5-Coder-0.5B-Instruct (instruction-tuned, Qwen's own ChatML

