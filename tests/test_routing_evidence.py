@@ -417,3 +417,24 @@ def test_large_samples_draw_sums_from_the_bootstraps_normal_limit():
     both = np.column_stack([values[:, 0], values[:, 0] * 2 + rng.random(30_000)])
     draws = _stats.bootstrap_sums(both, 500, 0)
     assert np.corrcoef(draws.T)[0, 1] > 0.9
+
+
+def test_review_regressions_inputs_and_warnings():
+    runs = _matrix_runs({"A": np.array([1, 0, 1, 1]), "B": np.array([1, 1, 1, 0])}, {"A": 0.01, "B": 0.02})
+    # numpy numbers are numbers
+    assert routing.evaluate(runs, [routing.Always("A")], n_boot=np.int64(20)).n_boot == 20
+    assert len(routing.split(runs, test_size=np.float32(0.5))[1]) == 4
+    # messages stored as lists (not JSON text) still identify prompts; None messages fall back to prompt
+    listed = runs.assign(messages=[[{"role": "user", "content": p}] for p in runs["prompt"]])
+    routing.evaluate(listed, [routing.Always("A")], n_boot=0)
+    clash = pd.concat([runs.assign(messages=None),
+                       runs.assign(messages=None, id=runs["id"] + 100, prompt="another text")])
+    with pytest.raises(InputError, match="two different prompts"):
+        routing.evaluate(clash, [routing.Always("A")], n_boot=0)
+    # from_wide refuses a row without prompt text
+    with pytest.raises(InputError, match="no prompt text"):
+        datasets.from_wide(pd.DataFrame({"q": ["x", None], "s": [1.0, 0.0]}), prompt="q", scores={"m": "s"})
+    # a learned router judged on the prompts it was fitted on says so
+    learned = routing.Learned("A", "B").fit(runs)
+    with pytest.warns(RuntimeWarning, match="fitted on 4 of these 4 prompts"):
+        routing.evaluate(runs, [learned], n_boot=0)
