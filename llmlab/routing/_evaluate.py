@@ -118,9 +118,8 @@ def _deployable(policy: Policy | None, name: str, ref_name: str) -> bool:
 
 def _reference(mx, reference, named, outcomes, singles) -> tuple[str, Outcome]:
     if reference is None:
-        ranked = sorted(mx.models, key=lambda m: (-singles[m].quality.mean(),
-                                                  np.nan_to_num(singles[m].cost.sum(), nan=np.inf)))
-        return f"always({ranked[0]})", singles[ranked[0]]
+        best = mx.ranked_models()[0]
+        return f"always({best})", singles[best]
     if isinstance(reference, str) and reference in named:
         return reference, outcomes[reference]
     if isinstance(reference, str):

@@ -20,7 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import InputError
-from ._policies import Always, Cascade, Fallback, Oracle, Policy, Random, TaskMap, Threshold, uniform_draw
+from ._policies import (
+    Always,
+    Cascade,
+    Fallback,
+    Oracle,
+    Policy,
+    Random,
+    TaskMap,
+    Threshold,
+    _truthy,
+    uniform_draw,
+)
 
 FORMAT = "llmlab.routing.policy"
 FORMAT_VERSION = 1
@@ -109,16 +120,13 @@ def _number(value: Any) -> float:
 
 
 def _accepted(test: Callable[[str], Any], text: str, at: float) -> bool:
+    """The evaluation's acceptance rule (``_policies._truthy``) on one live answer; an answer the
+    test raises on is not accepted, as in evaluation."""
     try:
         value = test(text)
-    except Exception:  # an odd answer is not accepted, as in evaluation (_policies._apply)
+    except Exception:
         return False
-    if isinstance(value, bool) or value is None:
-        return bool(value)
-    try:
-        return float(value) >= at
-    except (TypeError, ValueError):
-        return bool(value)
+    return _truthy(value, at)
 
 
 # --- save / load (JSON, never pickle) -------------------------------------------------------

@@ -77,6 +77,13 @@ class Matrix:
             raise InputError(f"model {model!r} is not in the matrix (models: {', '.join(self.models)}); "
                              "record it or pass models=[...] including it") from None
 
+    def ranked_models(self) -> list[str]:
+        """Models by mean quality, best first; ties: the cheaper first (an unknown cost last).
+        The first is the default reference of a report."""
+        cost = np.nan_to_num(self.cost.sum(axis=0), nan=np.inf)
+        quality = self.score.mean(axis=0)
+        return sorted(self.models, key=lambda m: (-quality[self.models.index(m)], cost[self.models.index(m)]))
+
     def column(self, name: str) -> np.ndarray:
         """A whole column of the runs as a numpy array, converted once (pandas' Arrow-backed
         strings cost a copy per conversion)."""

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .._errors import InputError
@@ -71,9 +70,7 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
 
 def _ranked(runs: pd.DataFrame, score: str, models: list[str], money: dict) -> list[str]:
     """Models by tune-half mean quality, best first (ties: the cheaper first)."""
-    mx = build_matrix(runs, score, models, warn_dropped=False, **money)
-    cost = np.nan_to_num(mx.cost, nan=np.inf).sum(axis=0)
-    return sorted(mx.models, key=lambda m: (-mx.score[:, mx.index(m)].mean(), cost[mx.index(m)]))
+    return build_matrix(runs, score, models, warn_dropped=False, **money).ranked_models()
 
 
 def _candidates(tune_runs, strong, weak, margin, money, learned, score, models) -> list[Policy]:

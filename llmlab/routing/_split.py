@@ -88,8 +88,7 @@ def tune(policy: Policy, runs: pd.DataFrame, *, max_quality_loss: float = 0.02,
         mx.index(model)
     singles = {m: outcome(mx, Always(m).route(mx)) for m in mx.models}
     if reference is None:
-        reference = max(mx.models, key=lambda m: (singles[m].quality.mean(),
-                                                   -np.nan_to_num(singles[m].cost.sum(), nan=np.inf)))
+        reference = mx.ranked_models()[0]
     mx.index(reference)
     floor = singles[reference].quality.mean() - max_quality_loss
     weak, strong = singles[policy.weak], singles[policy.strong]     # type: ignore[attr-defined]
@@ -126,13 +125,12 @@ def fit_task_map(runs: pd.DataFrame, *, max_quality_loss: float = 0.02, score: s
         raise InputError("fit_task_map needs a task column in the runs")
     tasks = pd.Series(mx.prompt_values("task")).astype(object).fillna("(none)").to_numpy()
     cost = np.nan_to_num(mx.cost, nan=np.inf)
-    best_overall = max(range(len(mx.models)), key=lambda j: (mx.score[:, j].mean(), -cost[:, j].sum()))
     mapping = {}
     for task in pd.unique(tasks):
         rows = tasks == task
         quality, spend = mx.score[rows].mean(axis=0), cost[rows].sum(axis=0)
         keep = np.flatnonzero(quality >= quality.max() - max_quality_loss - 1e-12)
         mapping[str(task)] = mx.models[min(keep, key=lambda j: (spend[j], -quality[j]))]
-    policy = TaskMap(mapping, default=mx.models[best_overall], name=name)
+    policy = TaskMap(mapping, default=mx.ranked_models()[0], name=name)
     policy.tuned_on = {"prompts": mx.n, "max_quality_loss": max_quality_loss}
     return policy
