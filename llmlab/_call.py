@@ -69,7 +69,7 @@ class _Stream:
     content_deltas: int = 0
     served_model: str | None = None
     finish_reason: str | None = None
-    usage: Any = None
+    usage: dict | None = None  # the endpoint's usage object, as sent
     headers: Any = None
     on_first: Callable[[], None] | None = None
     on_headers: Callable[[], None] | None = None
@@ -95,6 +95,9 @@ class _Stream:
         return self.t_sent if self.t_sent is not None else self.t0
 
 
+# How a stream's chunks are read: the SDK's own stream class, its items left as decoded JSON.
+_PLAIN_CHUNKS = openai.AsyncStream[object]
+
 # The call being sent by the current task, for the HTTP client's request hook (contexts are per
 # task, so concurrent calls each see their own).
 _SENDING: contextvars.ContextVar[_Stream | None] = contextvars.ContextVar("llmlab_sending", default=None)
@@ -109,18 +112,6 @@ async def request_hook(request: Any) -> None:
         request.extensions["trace"] = state.trace
 
 
-_SAMPLE_CHUNK: dict[str, Any] = {"id": "warm", "object": "chat.completion.chunk", "created": 0, "model": "warm",
-                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi",
-                              "tool_calls": [{"index": 0, "function": {"name": "f", "arguments": ""}}]},
-                              "logprobs": None, "finish_reason": None}],
-                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2,
-                           "prompt_tokens_details": {"cached_tokens": 0}}}
-_SAMPLE_COMPLETION: dict[str, Any] = {"id": "warm", "object": "chat.completion", "created": 0, "model": "warm",
-                      "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                                   "message": {"role": "assistant", "content": "hi"}}],
-                      "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-
-
 def new_client(base_url: str, key: str) -> openai.AsyncOpenAI:
     """The SDK client a Lab uses: llmlab owns retries (Retry-After, fallback, recording each
     attempt), so the SDK's are off; its HTTP client reports when requests leave; warmed up."""
@@ -132,13 +123,8 @@ def new_client(base_url: str, key: str) -> openai.AsyncOpenAI:
 
 def warm_up(client: openai.AsyncOpenAI) -> None:
     """Pay the SDK's one-off costs when the client is built, before any clock starts: the chat
-    resource modules it imports on first use, and its first parse of a chunk and a completion
-    (the same ``construct`` the stream uses)."""
-    from openai.types.chat import ChatCompletion, ChatCompletionChunk
-
+    resource modules it imports on first use."""
     _ = client.chat.completions.with_raw_response
-    ChatCompletionChunk.construct(**_SAMPLE_CHUNK)
-    ChatCompletion.construct(**_SAMPLE_COMPLETION)
 
 
 async def call_model(client: openai.AsyncOpenAI, spec: CallSpec, record: Record,
@@ -214,11 +200,13 @@ async def _send(client: openai.AsyncOpenAI, spec: CallSpec, state: _Stream, on_d
     state.headers = raw.headers
     if state.on_headers is not None:
         state.on_headers()
-    parsed = raw.parse()
     if not spec.stream:
-        _read_completion(parsed, state)
+        _read_completion(raw.parse(to=object), state)
         return
-    async for chunk in parsed:
+    # The SDK decodes the SSE stream (and raises its error events); each chunk stays the JSON it
+    # sent instead of becoming a pydantic model: building those took ~45 % of a streamed call's
+    # client CPU, and llmlab reads a handful of fields (see _PLAIN_CHUNKS).
+    async for chunk in raw.parse(to=_PLAIN_CHUNKS):
         _read_chunk(chunk, state, on_delta)
     if state.finish_reason is None:
         # A proxy that closes the stream cleanly mid-answer: not an answer to log as ok or cache.
@@ -239,34 +227,47 @@ def _http_timeout(timeouts: Timeouts):
 
 
 def _read_completion(response: Any, state: _Stream) -> None:
-    if isinstance(response, (str, bytes)) or not hasattr(response, "choices"):
-        raise _MalformedBody(f"the endpoint answered with a non-JSON body: {str(response)[:80]!r}")
-    state.served_model = response.model
-    state.usage = response.usage
-    if response.choices:
-        choice = response.choices[0]
-        state.finish_reason = choice.finish_reason
-        message = choice.message
-        state.text.append(message.content or "")
-        for i, call in enumerate(message.tool_calls or []):
-            fn = getattr(call, "function", None)
-            state.tool_calls[i] = {"name": getattr(fn, "name", None), "arguments": getattr(fn, "arguments", "")}
+    if isinstance(response, (str, bytes)):  # the SDK hands back a non-JSON content type as text
+        try:
+            response = json.loads(response)
+        except ValueError:
+            raise _MalformedBody(f"the endpoint answered with a non-JSON body: {str(response)[:80]!r}") from None
+    if not isinstance(response, dict) or "choices" not in response:
+        raise _MalformedBody(f"the endpoint answered with a body that is not a completion: {str(response)[:80]!r}")
+    state.served_model = response.get("model")
+    state.usage = _mapping(response.get("usage")) or None
+    choices = response["choices"]
+    if isinstance(choices, list) and choices:
+        choice = _mapping(choices[0])
+        state.finish_reason = choice.get("finish_reason")
+        message = _mapping(choice.get("message"))
+        state.text.append(_text(message.get("content")))
+        calls = message.get("tool_calls")
+        for i, call in enumerate(calls if isinstance(calls, list) else []):
+            fn = _mapping(_mapping(call).get("function"))
+            state.tool_calls[i] = {"name": fn.get("name"), "arguments": _text(fn.get("arguments"))}
 
 
 def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
     now = time.perf_counter()
-    state.served_model = state.served_model or getattr(chunk, "model", None)
-    if getattr(chunk, "usage", None) is not None:
-        state.usage = chunk.usage
-    for choice in chunk.choices or []:
-        if choice.finish_reason:
-            state.finish_reason = choice.finish_reason
-        delta = choice.delta
-        if delta is None:
+    if not isinstance(chunk, dict):
+        raise _MalformedBody(f"the endpoint streamed a chunk that is not a JSON object: {str(chunk)[:80]!r}")
+    state.served_model = state.served_model or chunk.get("model")
+    usage = chunk.get("usage")
+    if usage is not None:
+        state.usage = _mapping(usage)
+    choices = chunk.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
+        choice = _mapping(choice)
+        if choice.get("finish_reason"):
+            state.finish_reason = choice["finish_reason"]
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
             continue
-        extra = delta.model_extra  # undeclared fields; looked up once per delta (the hot path)
-        reasoning = (extra.get("reasoning_content") or extra.get("reasoning")) if extra else None
-        produced = bool(delta.content) or bool(delta.tool_calls) or bool(reasoning)
+        content = _text(delta.get("content"))
+        calls = delta.get("tool_calls")
+        reasoning = _text(delta.get("reasoning_content") or delta.get("reasoning"))
+        produced = bool(content) or bool(calls) or bool(reasoning)
         if produced:
             state.t_last = now
         if produced and state.t_first is None:
@@ -275,29 +276,33 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
                 state.on_first()
         if reasoning:
             state.reasoning_chars += len(reasoning)
-        for call in delta.tool_calls or []:
-            _merge_tool_call(state.tool_calls, call)
-        if delta.content:
-            state.text.append(delta.content)
+        for call in calls if isinstance(calls, list) else ():
+            _merge_tool_call(state.tool_calls, _mapping(call))
+        if content:
+            state.text.append(content)
             state.content_deltas += 1
             if on_delta is not None:
-                on_delta(repair(delta.content)[0])  # the row's text is repaired as a whole in _finish
+                on_delta(repair(content)[0])  # the row's text is repaired as a whole in _finish
 
 
-def _merge_tool_call(calls: dict[int, dict], call: Any) -> None:
-    entry = calls.setdefault(call.index or 0, {"name": None, "arguments": ""})
-    fn = call.function
-    if fn is not None:
-        entry["name"] = entry["name"] or fn.name
-        entry["arguments"] += fn.arguments or ""
+def _merge_tool_call(calls: dict[int, dict], call: dict) -> None:
+    index = call.get("index")
+    entry = calls.setdefault(index if isinstance(index, int) else 0, {"name": None, "arguments": ""})
+    fn = _mapping(call.get("function"))
+    entry["name"] = entry["name"] or fn.get("name")
+    entry["arguments"] += _text(fn.get("arguments"))
 
 
-def _extra(obj: Any, name: str) -> Any:
-    """A field the SDK's models don't declare (``reasoning_content``, OpenRouter's ``cost``)."""
-    extra = getattr(obj, "model_extra", None)
-    if extra and name in extra:
-        return extra[name]
-    return obj.__dict__.get(name) if hasattr(obj, "__dict__") else None
+def _mapping(value: Any) -> dict:
+    """A JSON object from the endpoint, or an empty one where it sent something else."""
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    """A text field from the endpoint: absent is empty, a non-string is shown as JSON."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return json.dumps(value)
 
 
 class _MalformedBody(Exception):
@@ -472,13 +477,13 @@ def _count(value: Any) -> float | None:
 
 
 def _fill_tokens(record: Record, spec: CallSpec, state: _Stream, counter: TokenCounter) -> None:
-    usage = state.usage
-    completion = _count(getattr(usage, "completion_tokens", None))
-    if usage is not None and completion is not None:
-        record.prompt_tokens = _count(usage.prompt_tokens or 0) or 0.0
+    usage = state.usage or {}
+    completion = _count(usage.get("completion_tokens"))
+    if completion is not None:
+        record.prompt_tokens = _count(usage.get("prompt_tokens") or 0) or 0.0
         record.completion_tokens = completion
-        details = getattr(usage, "prompt_tokens_details", None)
-        record.cached_tokens = _count(getattr(details, "cached_tokens", None) or 0) or 0.0
+        details = _mapping(usage.get("prompt_tokens_details"))
+        record.cached_tokens = _count(details.get("cached_tokens") or 0) or 0.0
         record.tokens_estimated = False
         return
     if record.status != "ok" and not record.response_text:
@@ -504,7 +509,7 @@ def _fill_cost(record: Record, spec: CallSpec, state: _Stream, prices: PriceTabl
 
 
 def _reported_cost(state: _Stream) -> float | None:
-    value = _extra(state.usage, "cost") if state.usage is not None else None
+    value = state.usage.get("cost") if state.usage else None  # OpenRouter's and LiteLLM's streamed cost
     if value is None:
         headers = getattr(state, "headers", None)
         value = headers.get(COST_HEADER) if headers is not None else None

@@ -82,6 +82,6 @@ def batches_to_frame(names: Sequence[str], batches: Iterable[Any]) -> pd.DataFra
     table = pa.Table.from_batches(list(batches), schema=export_schema(names))
     frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get, self_destruct=True)
     for name in names:
-        if name in FLOAT_COLUMNS:
+        if name in FLOAT_COLUMNS and frame[name].dtype != np.float64:  # (an empty read: object)
             frame[name] = frame[name].astype(float)
     return frame

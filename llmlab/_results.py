@@ -143,7 +143,14 @@ class Result:
         self._store = store
         self.run_id = run_id
         self.models = list(models)
-        self.unlogged = unlogged if unlogged is not None else records_frame([])
+        self._unlogged = unlogged
+
+    @property
+    def unlogged(self) -> pd.DataFrame:
+        """Finished attempts the log could not store (empty unless a ``StoreError`` was raised)."""
+        if self._unlogged is None:
+            self._unlogged = records_frame([])  # built on first use: most results never ask
+        return self._unlogged
 
     @classmethod
     def from_store(cls, store: Store, run_id: str, models: Sequence[str], *,
@@ -164,8 +171,8 @@ class Result:
     def _load(self) -> None:
         assert self._store is not None
         frame = self._store.frame(run_id=self.run_id, order="job")
-        if len(self.unlogged):
-            frame = pd.concat([frame, self.unlogged], ignore_index=True)
+        if self._unlogged is not None and len(self._unlogged):
+            frame = pd.concat([frame, self._unlogged], ignore_index=True)
         self._df = frame
 
     @property
@@ -219,7 +226,8 @@ class Result:
         else:
             failed = int((self.df["status"] != "ok").sum()) if len(self.df) else 0
             cost = spend(self.df)
-        unlogged = f" unlogged={len(self.unlogged)}" if len(self.unlogged) else ""
+        lost = 0 if self._unlogged is None else len(self._unlogged)
+        unlogged = f" unlogged={lost}" if lost else ""
         return (f"<llmlab.Result run_id={self.run_id} models={self.models} rows={len(self)} "
                 f"errors={errors} failed_attempts={failed} cost={format_usd(cost)}{unlogged}>")
 

@@ -31,7 +31,8 @@ duration like ``1.25s``), and a request over the limit gets a 429 with those hea
 ``retry-after`` when ``retry_after=True``). Tokens are counted as prompt words + max tokens.
 
 Hostile endpoints: ``error_message`` sets what injected failures say, ``usage_patch`` odd usage
-values, ``chunks`` the exact content deltas. ``text`` and ``served_model`` may hold lone
+values, ``chunks`` the exact content deltas, ``raw_events`` any JSON as the stream's events (or
+the plain body). ``text`` and ``served_model`` may hold lone
 surrogates: they go out as JSON ``"\ud800"`` escapes. ``RequestLog.auth_sha256`` tells which key
 arrived without logging it.
 
@@ -110,6 +111,8 @@ class ModelSpec:
     error_message: str | None = None  # the message of injected failures (status/fail_first/error_rate)
     usage_patch: dict | None = None  # merged into the usage object as is (odd types, huge numbers)
     chunks: list | None = None  # the content deltas exactly (instead of ``text`` split into words)
+    raw_events: list | None = None  # streamed: these JSON values as the events after the role chunk;
+    # plain: the first one as the whole body
 
     def __post_init__(self) -> None:
         # JSON configs (subprocess mode) deliver lists.
@@ -489,6 +492,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.fake._sleep(spec.delay_s + spec.token_delay_s * max(n_chunks - 1, 0))
         if spec.malformed:
             return self._send_body(200, b"<html>oops</html>")
+        if spec.raw_events is not None:
+            return self._send_body(200, json.dumps(spec.raw_events[0]).encode())
         payload = _completion_json(answer, served, self.server.fake, spec.usage)
         self._send_body(200, json.dumps(payload).encode(), self._extra_headers(spec),
                         cut=spec.truncate_after is not None)
@@ -545,6 +550,10 @@ class _StreamWriter:
         self._event(self._chunk(role))
         if self.spec.malformed:
             self._frame(b"data: {not json\n\n")
+            return self._done()
+        if self.spec.raw_events is not None:
+            for payload in self.spec.raw_events:
+                self._frame(b"data: " + json.dumps(payload).encode() + b"\n\n")
             return self._done()
         self._generate()
         if self.spec.truncate_after is not None:

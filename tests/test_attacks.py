@@ -136,6 +136,55 @@ def test_odd_usage_values_from_the_endpoint_do_not_break_the_row(tmp_path):
             assert df["tokens_estimated"].iloc[0]  # the nonsense usage was not believed
 
 
+def _finish(**usage) -> list:
+    done = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    return [done, {"choices": [], **usage}] if usage else [done]
+
+
+ODD_STREAMS = {
+    # chunks are read as the JSON the endpoint sent: any shape becomes a row, never a crash
+    "number-content": (ModelSpec(raw_events=[{"choices": [{"delta": {"content": 7}}]}, *_finish()]), "ok", "7"),
+    "object-content": (ModelSpec(raw_events=[{"choices": [{"delta": {"content": {"a": 1}}}]}, *_finish()]),
+                       "ok", '{"a": 1}'),
+    "odd-shapes": (ModelSpec(raw_events=[{"model": 5, "choices": {"x": 1}}, {"choices": ["s", None, {"delta": "d"}]},
+                                         {"choices": [{"delta": {"content": "hi", "tool_calls": {"x": 1}}}]},
+                                         *_finish(usage=[1, 2])]), "ok", "hi"),
+    "tool-call-pieces": (ModelSpec(raw_events=[
+        {"choices": [{"delta": {"tool_calls": [{"index": "zero", "function": {"name": "f", "arguments": 3}}]}}]},
+        {"choices": [{"delta": {"tool_calls": ["junk", {"function": None}]}}]}, *_finish()]), "ok", '"name": "f"'),
+    "list-chunk": (ModelSpec(raw_events=[[1, 2], *_finish()]), "error", "not a JSON object"),
+    "number-chunk": (ModelSpec(raw_events=[42]), "error", "not a JSON object"),
+    "no-finish": (ModelSpec(raw_events=[{"choices": [{"delta": {"content": "half"}}]}]), "error", "finish_reason"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_STREAMS))
+def test_any_json_an_endpoint_streams_becomes_a_row(tmp_path, name):
+    spec, status, shown = ODD_STREAMS[name]
+    with FakeServer({"odd": spec, "good": ModelSpec(text="fine")}) as srv, \
+            Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite", retries=0) as lab:
+        df = lab.compare("Hi", models=["odd", "good"], cache=False).df.set_index("requested_model")
+    assert df.loc["good", "status"] == "ok"
+    assert df.loc["odd", "status"] == status, df.loc["odd", ["error_type", "error_message"]].tolist()
+    assert shown in str(df.loc["odd", "response_text" if status == "ok" else "error_message"])
+
+
+@pytest.mark.parametrize("body, status, shown", [
+    ({"choices": [{"message": {"content": 12}, "finish_reason": "stop"}], "usage": "lots"}, "ok", "12"),
+    ({"choices": [{"message": {"content": None, "tool_calls": [{"function": {"name": "f", "arguments": {}}}]}}]},
+     "ok", '"name": "f"'),
+    ({"choices": "none"}, "ok", ""),
+    ({"text": "no choices"}, "error", "not a completion"),
+    ([1, 2, 3], "error", "not a completion"),
+])
+def test_any_json_an_endpoint_answers_becomes_a_row(tmp_path, body, status, shown):
+    with FakeServer({"odd": ModelSpec(raw_events=[body])}) as srv, \
+            Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite", retries=0) as lab:
+        row = lab.compare("Hi", models=["odd"], stream=False, cache=False).df.iloc[0]
+    assert row["status"] == status, (row["error_type"], row["error_message"])
+    assert shown in str(row["response_text"] if status == "ok" else row["error_message"])
+
+
 @pytest.mark.parametrize("call", [
     lambda lab: lab.compare("bad \ud800 prompt", models=["m"]),
     lambda lab: lab.compare("Hi", models=["m"], system="sys \udc00"),
