@@ -6,6 +6,7 @@ store's own schema, then times each read in this process. Prints rows/s and peak
 
     .venv/bin/python bench/bench_store.py                  # 1,000,000 rows
     .venv/bin/python bench/bench_store.py --rows 200000
+    .venv/bin/python bench/bench_store.py --postgres       # the same rows in a temporary PostgreSQL
 
 Not a test: it prints figures. Exit status 1 if the analysis-column read misses ``--target``.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sqlite3
 import sys
@@ -63,6 +65,19 @@ def build(path: Path, rows: int) -> None:
             db.executemany(sql, (row(i) for i in range(start, min(rows, start + 50_000))))
 
 
+def load_postgres(sqlite_path: Path, url: str) -> None:
+    """The same rows in PostgreSQL (schema by the store's own migrations, rows by COPY)."""
+    import psycopg
+
+    Lab(db=url).close()
+    source = sqlite3.connect(sqlite_path)
+    columns = ", ".join(_RECORD_COLUMNS)
+    with psycopg.connect(url) as conn, conn.cursor() as cur, cur.copy(f"COPY runs ({columns}) FROM STDIN") as copy:
+        for row in source.execute(f"SELECT {columns} FROM runs ORDER BY id"):
+            copy.write_row(row)
+    source.close()
+
+
 def timed(label: str, rows: int, fn) -> float:
     start = time.perf_counter()
     result = fn()
@@ -75,14 +90,36 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--target", type=float, default=3.0, help="seconds for the analysis-column read")
+    ap.add_argument("--postgres", action="store_true", help="read from a temporary PostgreSQL server instead")
     args = ap.parse_args(argv)
+    server = None
+    if args.postgres:
+        sys.path.insert(0, str(REPO / "tests"))
+        from fixtures_postgres import PG_PASSWORD, PostgresServer
+
+        server = PostgresServer().start()
+        os.environ["PGPASSWORD"] = PG_PASSWORD
+    try:
+        return run(args, server)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def run(args: argparse.Namespace, server) -> int:
     with tempfile.TemporaryDirectory(prefix="llmlab-bench-store-") as tmp:
         path = Path(tmp) / "runs.sqlite"
         start = time.perf_counter()
         build(path, args.rows)
         print(f"built a {args.rows:,}-row log ({path.stat().st_size / 1e6:.0f} MB) in "
               f"{time.perf_counter() - start:.1f} s", flush=True)
-        lab = Lab(db=str(path))
+        db = str(path)
+        if server is not None:
+            db = server.url(server.create_database())
+            start = time.perf_counter()
+            load_postgres(path, db)
+            print(f"copied it into PostgreSQL in {time.perf_counter() - start:.1f} s", flush=True)
+        lab = Lab(db=db)
         frame, narrow_s = timed(f"lab.runs(columns=<{len(ANALYSIS)} analysis columns>)", args.rows,
                                 lambda: lab.runs(columns=ANALYSIS))
         assert len(frame) == args.rows
@@ -96,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         assert len(frame) == args.rows
         lab.close()
     ok = narrow_s <= args.target
-    print(f"RESULT: analysis columns {narrow_s:.2f} s vs target {args.target:.1f} s -> {'ok' if ok else 'missed'}; "
-          f"every column {full_s:.2f} s")
+    print(f"RESULT ({lab.store.kind}): analysis columns {narrow_s:.2f} s vs target {args.target:.1f} s -> "
+          f"{'ok' if ok else 'missed'}; every column {full_s:.2f} s")
     return 0 if ok else 1
 
 

@@ -6,13 +6,14 @@ before anything is returned — an interrupted sweep keeps every finished call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import json
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 
@@ -25,7 +26,7 @@ from ._pricing import PriceTable
 from ._record import Record
 from ._redact import StreamRedactor
 from ._resilience import RateLimiter, RetryPolicy
-from ._store import Store
+from ._store import DeferredRows, Store
 from ._tokens import TokenCounter
 
 __all__ = ["Job", "Event", "Runner", "RunContext", "cache_key", "batches"]
@@ -273,13 +274,13 @@ class Runner:
             _redact_record(record, self.ctx.redact)
         if self.store_error is None:
             try:
-                self.ctx.store.defer(functools.partial(self._insert, records, keys, stored))
+                self.ctx.store.defer(DeferredRows(records, keys, functools.partial(self._insert, records, keys, stored),
+                                                  functools.partial(_release, stored)))
                 return
             except StoreError as exc:  # an earlier deferred write failed
                 self.store_error = self.store_error or exc
         self.unlogged.extend(records)
-        if stored is not None:
-            stored.set_result(None)
+        _release(stored)
 
     def _insert(self, records: list[Record], keys: list[str | None] | None = None,
                 stored: Future[None] | None = None) -> None:
@@ -293,8 +294,7 @@ class Runner:
             self.store_error = self.store_error or exc  # seen by the loop thread: nothing more is sent
             raise
         finally:
-            if stored is not None:
-                stored.set_result(None)
+            _release(stored)
 
     def _store_rows(self, records: list[Record], keys: list[str | None] | None) -> None:
         try:
@@ -331,6 +331,14 @@ class Runner:
     def _advance(self, n: int = 1) -> None:
         if self._progress is not None:
             self._progress.update(n)
+
+
+def _release(stored: Future[None] | None) -> None:
+    """Tell the waiting attempt its row is stored; it may have been cancelled meanwhile (Ctrl-C),
+    which cancels this future too."""
+    if stored is not None:
+        with contextlib.suppress(InvalidStateError):
+            stored.set_result(None)
 
 
 def batches(jobs: Iterable[Job], size: int) -> Iterator[list[Job]]:

@@ -15,6 +15,7 @@ The backend interface is small: :class:`Store` holds every query; a backend supp
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
@@ -22,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ._errors import StoreError
 from ._files import private_dir
@@ -192,7 +193,9 @@ class Store:
         """Run ``write`` (inserts) on the store's writer thread, in order, so the database stays off
         the event loop that times the calls. :meth:`flush` waits for the queue; a failed write is
         raised there and by every later ``defer`` until then, so a run stops sending (and paying
-        for) calls it cannot log."""
+        for) calls it cannot log. A :class:`DeferredRows` waiting next to others is committed with
+        them in one transaction (one commit instead of one per row when many calls finish
+        together); if that transaction fails, each is written on its own, as ``write()``."""
         if self._writer is None:
             self._writer = _Writer()
         self._writer.put(self, write)
@@ -489,6 +492,19 @@ def _enable_wal(db: sqlite3.Connection) -> None:
             time.sleep(0.02)
 
 
+class DeferredRows:
+    """A deferred insert the writer may commit together with its neighbours: on success it sets
+    the records' ids and calls ``done``; otherwise the writer calls the object itself (``write``:
+    the caller's own handling of refused rows)."""
+
+    def __init__(self, records: Sequence[Record], keys: Sequence[str | None] | None,
+                 write: Callable[[], None], done: Callable[[], None]) -> None:
+        self.records, self.keys, self._write, self.done = records, keys, write, done
+
+    def __call__(self) -> None:
+        self._write()
+
+
 class _Writer:
     """The store's writer thread (started on first use): deferred writes, run in order."""
 
@@ -522,7 +538,7 @@ class _Writer:
                 self._cv.wait_for(lambda: bool(self._queue))
                 batch, self._queue, self._busy = self._queue, [], True
             failure: BaseException | None = None
-            for write in batch:
+            for write in _grouped(store, batch):
                 try:
                     write()
                 except Exception as exc:  # kept for flush() and the next put(), which raise it
@@ -532,6 +548,42 @@ class _Writer:
                 self._busy = False
                 self._failure = self._failure or failure
                 self._cv.notify_all()
+
+
+def _grouped(store: Store, batch: list[Callable[[], None]]) -> Iterator[Callable[[], None]]:
+    """The batch's writes, each run of waiting rows as one write that commits them together."""
+    i = 0
+    while i < len(batch):
+        j = i
+        while j < len(batch) and isinstance(batch[j], DeferredRows):
+            j += 1
+        if j - i > 1:
+            yield functools.partial(_insert_together, store, cast("list[DeferredRows]", batch[i:j]))
+            i = j
+        else:
+            yield batch[i]
+            i += 1
+
+
+def _insert_together(store: Store, group: list[DeferredRows]) -> None:
+    """One transaction for the group; if the log refuses it, each is written on its own (with its
+    own handling of refused rows) and the first failure is raised once all have been tried."""
+    records = [r for rows in group for r in rows.records]
+    keys = [k for rows in group for k in (rows.keys or [None] * len(rows.records))]
+    try:
+        store.insert(records, keys)
+    except StoreError:
+        failure: Exception | None = None
+        for rows in group:
+            try:
+                rows()
+            except Exception as exc:  # noqa: BLE001 - the writer reports the first one
+                failure = failure or exc
+        if failure is not None:
+            raise failure from None
+        return
+    for rows in group:
+        rows.done()
 
 
 def _now() -> str:

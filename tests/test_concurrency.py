@@ -255,3 +255,25 @@ def test_many_connections_open_a_fresh_log_at_once(tmp_path):
         for t in threads:
             t.join()
     assert failures == []
+
+
+def test_cancelling_while_finished_rows_wait_for_the_log_stores_them_and_returns(srv, tmp_path):
+    """Rows queued for the writer when their calls are cancelled (Ctrl-C, Stop) are still stored
+    (in one transaction when several wait together), and neither the run nor close() hangs."""
+    lab = Lab(base_url=srv.base_url, db=str(tmp_path / "runs.sqlite"), retry_policy=RetryPolicy(retries=0))
+    try:
+        lab.compare("warm", models=["quick"], cache=False)
+        with lab.store._lock:  # the log is busy: finished rows queue up in the writer
+            fut = lab.submit_sweep([f"p{i}" for i in range(8)], models=["quick"], concurrency=8,
+                                   progress=False, cache=False)
+            wait_until(lambda: len(chat_requests(srv)) >= 9, timeout=5)
+            time.sleep(0.3)  # every answer is in; each attempt waits for its row
+            fut.cancel()
+            time.sleep(0.2)
+        assert fut.finished.wait(5)
+        rows = lab.runs()
+        assert len(rows) == 9 and (rows["status"] == "ok").all()
+    finally:
+        t0 = time.monotonic()
+        lab.close()
+        assert time.monotonic() - t0 < 5

@@ -264,7 +264,9 @@ def test_a_store_failure_mid_sweep_keeps_the_answers_and_sends_nothing_more(tmp_
         sent = len(chat_requests(server))
         assert sent < 12  # stopped at once: not 40 requests
         assert len(result.unlogged) >= 1 and (result.unlogged["response_text"] == TEXT).all()
-        assert len(result.df) == sent == 3 + len(result.unlogged)  # logged + unlogged: every answer kept
+        logged = len(store.frame(run_id=result.run_id))
+        assert logged >= 3  # the first three writes (rows finishing together share one)
+        assert len(result.df) == sent == logged + len(result.unlogged)  # logged + unlogged: every answer kept
         assert "unlogged=" in repr(result)
 
 
@@ -275,6 +277,31 @@ def test_password_in_a_postgres_url_is_refused_and_never_shown():
     with pytest.raises(ConfigError, match="PGPASSWORD") as info:
         Lab(db="postgresql://alice@127.0.0.1:1/x?password=hunter2-secret")
     assert "hunter2" not in str(info.value)
+
+
+def test_bulk_reads_survive_hand_edited_values_of_the_wrong_type(tmp_path, monkeypatch):
+    """SQLite lets any column hold any type: a row edited by hand (or by another tool) reads with
+    its odd values as unknown, and the other rows of its chunk keep theirs."""
+    import sqlite3
+
+    import llmlab._store as store_module
+
+    monkeypatch.setattr(store_module, "_FETCH_ROWS", 4)
+    db = str(tmp_path / "runs.sqlite")
+    store = open_store(db)
+    store.insert([_record(latency_s=0.5, started_at="2026-01-01T00:00:00+00:00") for _ in range(6)])
+    store.flush()
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE runs SET latency_s = 'fast', attempt = 'second', prompt_id = 123, cached = 'yes', "
+                    "started_at = 'yesterday' WHERE id = 2")
+        con.execute("UPDATE runs SET repeat = 2.0, cost_usd = '0.25' WHERE id = 5")
+    frame = store.frame()
+    assert frame["latency_s"].isna().tolist() == [False, True, False, False, False, False]
+    assert frame["attempt"].iloc[1] is pd.NA and frame["attempt"].iloc[0] == 1
+    assert frame["prompt_id"].iloc[1] == "123" and pd.isna(frame["started_at"].iloc[1])
+    assert frame["repeat"].iloc[4] == 2 and frame["cost_usd"].iloc[4] == 0.25
+    assert str(frame["attempt"].dtype) == "Int64" and frame["latency_s"].dtype == float
+    store.close()
 
 
 def test_bulk_reads_keep_types_when_a_column_starts_empty(tmp_path, monkeypatch):
@@ -399,3 +426,83 @@ def test_llmlab_export_on_the_command_line(db_url, server, tmp_path, capsys):
     assert main(["export", str(out), "--db", db_url, "--columns", "prompt,api_key"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("llmlab: error: unknown column 'api_key'") and err.count("\n") == 1
+
+
+def test_rows_waiting_together_are_committed_in_one_transaction(tmp_path):
+    """The writer commits the rows that queued up while it was busy in one transaction; a group
+    holding a row the log refuses falls back to writing each on its own (its own handling)."""
+    from llmlab._store import DeferredRows
+
+    store = open_store(str(tmp_path / "runs.sqlite"))
+    inserts: list[int] = []
+    real_insert = store.insert
+
+    def counting_insert(records, keys=None):
+        inserts.append(len(records))
+        return real_insert(records, keys)
+
+    store.insert = counting_insert  # type: ignore[method-assign]
+    done, written = [], []
+
+    def rows(record: Record) -> DeferredRows:
+        def write() -> None:
+            written.append(record.request_id)
+            try:
+                real_insert([record])
+            except StoreError:
+                record.error_message = "refused"
+        return DeferredRows([record], None, write, lambda: done.append(record.request_id))
+
+    with store._lock:  # the writer takes the first row, then waits here while four more queue up
+        store.defer(rows(_record(request_id="r0")))
+        time.sleep(0.2)
+        for i in range(1, 5):
+            store.defer(rows(_record(request_id=f"r{i}")))
+    store.flush()
+    assert inserts == [4] and done == ["r1", "r2", "r3", "r4"] and written == ["r0"]  # r0: alone
+    bad = _record(request_id="bad", response_text="x\ud800")  # SQLite cannot encode a lone surrogate
+    with store._lock:
+        store.defer(rows(_record(request_id="r5")))
+        time.sleep(0.2)
+        for record in (_record(request_id="r6"), bad, _record(request_id="r7")):
+            store.defer(rows(record))
+    store.flush()
+    assert inserts == [4, 3] and written == ["r0", "r5", "r6", "bad", "r7"] and bad.error_message == "refused"
+    assert sorted(store.frame()["request_id"]) == ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7"]
+    store.close()
+
+
+AWKWARD_TEXTS = ["", "NULL", "a,b", 'say "hi"', "two\nlines", 'x"\ny,\r\nz"', "\\.", " padded ", "ünï😀", "\\N"]
+
+
+@pytest.mark.parametrize("block", [None, 40])
+def test_bulk_reads_return_every_value_exactly(db_url, monkeypatch, block):
+    """Whatever the backend's bulk path (PostgreSQL: the server's CSV parsed by Arrow, in blocks
+    that may end inside a quoted value), text, NULLs and floats come back exactly."""
+    import llmlab._columnar as columnar
+
+    if block is not None:
+        monkeypatch.setattr(columnar, "_CSV_BLOCK", block)
+    floats = [0.1 + 0.2, 1e-300, 123456789.12345679, 2.0**-1074, 1.7976931348623157e308, 5e-324, None, 0.0,
+              -0.25, 1 / 3]
+    records = [_record(request_id=f"q{i}", response_text=text, task=None if i % 3 else text,
+                       error_message=text if i % 2 else None, latency_s=floats[i] if floats[i] is not None
+                       else float("nan"), cached=bool(i % 2), attempt=i + 1,
+                       started_at=f"2026-01-0{1 + i % 9}T00:00:00.{i:06d}+00:00")
+               for i, text in enumerate(AWKWARD_TEXTS)]
+    store = open_store(db_url)
+    store.insert(records)
+    frame = store.frame()
+    assert frame["response_text"].tolist() == AWKWARD_TEXTS
+    def values(column: str) -> list:
+        return [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in frame[column]]
+
+    assert values("task") == [None if i % 3 else t for i, t in enumerate(AWKWARD_TEXTS)]
+    assert values("error_message") == [t if i % 2 else None for i, t in enumerate(AWKWARD_TEXTS)]
+    got = frame["latency_s"].tolist()
+    assert [g if f is not None else None for g, f in zip(got, floats, strict=True)] == floats and math.isnan(got[6])
+    assert frame["cached"].tolist() == [bool(i % 2) for i in range(10)] and frame["attempt"].tolist() == list(range(1, 11))
+    assert frame["started_at"].iloc[9] == pd.Timestamp("2026-01-01T00:00:00.000009Z")
+    narrow = store.frame(columns=["id", "response_text"], model="m", run_id="r")
+    assert narrow["response_text"].tolist() == AWKWARD_TEXTS
+    store.close()
