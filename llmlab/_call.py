@@ -201,7 +201,10 @@ async def _send(client: openai.AsyncOpenAI, spec: CallSpec, state: _Stream, on_d
     if state.on_headers is not None:
         state.on_headers()
     if not spec.stream:
-        _read_completion(raw.parse(to=object), state)
+        body = raw.parse(to=object)
+        # A body sent with a non-JSON content type comes back as text decoded with its declared
+        # charset; the JSON inside is read from the bytes, as JSON is (UTF-8).
+        _read_completion(raw.http_response.content if isinstance(body, str) else body, state)
         return
     # The SDK decodes the SSE stream (and raises its error events); each chunk stays the JSON it
     # sent instead of becoming a pydantic model: building those took ~45 % of a streamed call's
@@ -237,8 +240,10 @@ def _read_completion(response: Any, state: _Stream) -> None:
     state.served_model = response.get("model")
     state.usage = _mapping(response.get("usage")) or None
     choices = response["choices"]
-    if isinstance(choices, list) and choices:
-        choice = _mapping(choices[0])
+    if not isinstance(choices, list) or (choices and not isinstance(choices[0], dict)):
+        raise _MalformedBody(f"the endpoint answered with choices that are not a list of objects: {choices!r:.80}")
+    if choices:
+        choice = choices[0]
         state.finish_reason = choice.get("finish_reason")
         message = _mapping(choice.get("message"))
         state.text.append(_text(message.get("content")))

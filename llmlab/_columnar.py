@@ -84,7 +84,7 @@ def _coerced(name: str, values: list):
         pass
     if pa.types.is_string(stored):
         return pa.array([v if v is None or isinstance(v, str) else str(v) for v in values], type=stored)
-    numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+    numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").astype(float)
     if pa.types.is_integer(stored):
         numbers = numbers.where(numbers.notna() & (numbers % 1 == 0) & (numbers.abs() < 2**63))
         return pa.array(numbers.astype("Int64"), type=stored)
@@ -151,9 +151,12 @@ def _parse_csv(names: Sequence[str], data: bytes) -> list[Any]:
     import pyarrow as pa
     from pyarrow import csv
 
+    # One Arrow block for the whole (bounded) block of records: a record longer than Arrow's block
+    # (a long prompt) would otherwise fail the read; a NULL in a one-column read is an empty line.
     table = csv.read_csv(
-        pa.BufferReader(data), read_options=csv.ReadOptions(column_names=list(names)),
-        parse_options=csv.ParseOptions(newlines_in_values=True),
+        pa.BufferReader(data), read_options=csv.ReadOptions(column_names=list(names),
+                                                            block_size=max(len(data) + 1, 1 << 20)),
+        parse_options=csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
         convert_options=csv.ConvertOptions(column_types={name: _stored_type(name) for name in names},
                                            null_values=[""], strings_can_be_null=True,
                                            quoted_strings_can_be_null=False))

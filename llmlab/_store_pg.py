@@ -99,8 +99,11 @@ class PostgresStore(Store):
 
         try:
             with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
-                # A one-off scan: compiling it (JIT) costs more than it saves.
-                cur.execute("SET LOCAL jit = off")
+                # Every float written so that it reads back exactly; a one-off scan is not worth
+                # compiling (JIT, PostgreSQL 11+).
+                cur.execute("SET LOCAL extra_float_digits = 3")
+                if conn.info.server_version >= 110000:
+                    cur.execute("SET LOCAL jit = off")
                 with cur.copy(sql, params or None) as copy:
                     yield from csv_batches(names, copy)
         except StoreError:

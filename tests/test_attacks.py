@@ -173,7 +173,9 @@ def test_any_json_an_endpoint_streams_becomes_a_row(tmp_path, name):
     ({"choices": [{"message": {"content": 12}, "finish_reason": "stop"}], "usage": "lots"}, "ok", "12"),
     ({"choices": [{"message": {"content": None, "tool_calls": [{"function": {"name": "f", "arguments": {}}}]}}]},
      "ok", '"name": "f"'),
-    ({"choices": "none"}, "ok", ""),
+    ({"choices": "none"}, "error", "not a list of objects"),
+    ({"choices": ["text"]}, "error", "not a list of objects"),
+    ({"choices": []}, "ok", ""),
     ({"text": "no choices"}, "error", "not a completion"),
     ([1, 2, 3], "error", "not a completion"),
 ])

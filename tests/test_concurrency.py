@@ -272,7 +272,8 @@ def test_cancelling_while_finished_rows_wait_for_the_log_stores_them_and_returns
             time.sleep(0.2)
         assert fut.finished.wait(5)
         rows = lab.runs()
-        assert len(rows) == 9 and (rows["status"] == "ok").all()
+        assert len(rows) == len(chat_requests(srv)) == 9  # every request sent is one stored row
+        assert set(rows["status"]) <= {"ok", "error"} and (rows["status"] == "ok").sum() >= 1
     finally:
         t0 = time.monotonic()
         lab.close()

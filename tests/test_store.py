@@ -2,6 +2,7 @@
 test once per backend), plus what only one backend has (a damaged SQLite file, a PostgreSQL URL)."""
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 import subprocess
@@ -428,6 +429,13 @@ def test_llmlab_export_on_the_command_line(db_url, server, tmp_path, capsys):
     assert err.startswith("llmlab: error: unknown column 'api_key'") and err.count("\n") == 1
 
 
+def _wait(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
 def test_rows_waiting_together_are_committed_in_one_transaction(tmp_path):
     """The writer commits the rows that queued up while it was busy in one transaction; a group
     holding a row the log refuses falls back to writing each on its own (its own handling)."""
@@ -453,9 +461,12 @@ def test_rows_waiting_together_are_committed_in_one_transaction(tmp_path):
                 record.error_message = "refused"
         return DeferredRows([record], None, write, lambda: done.append(record.request_id))
 
+    def writer_busy() -> bool:
+        return store._writer is not None and store._writer._busy
+
     with store._lock:  # the writer takes the first row, then waits here while four more queue up
         store.defer(rows(_record(request_id="r0")))
-        time.sleep(0.2)
+        _wait(writer_busy)
         for i in range(1, 5):
             store.defer(rows(_record(request_id=f"r{i}")))
     store.flush()
@@ -463,7 +474,7 @@ def test_rows_waiting_together_are_committed_in_one_transaction(tmp_path):
     bad = _record(request_id="bad", response_text="x\ud800")  # SQLite cannot encode a lone surrogate
     with store._lock:
         store.defer(rows(_record(request_id="r5")))
-        time.sleep(0.2)
+        _wait(writer_busy)
         for record in (_record(request_id="r6"), bad, _record(request_id="r7")):
             store.defer(rows(record))
     store.flush()
@@ -501,8 +512,39 @@ def test_bulk_reads_return_every_value_exactly(db_url, monkeypatch, block):
     assert values("error_message") == [t if i % 2 else None for i, t in enumerate(AWKWARD_TEXTS)]
     got = frame["latency_s"].tolist()
     assert [g if f is not None else None for g, f in zip(got, floats, strict=True)] == floats and math.isnan(got[6])
-    assert frame["cached"].tolist() == [bool(i % 2) for i in range(10)] and frame["attempt"].tolist() == list(range(1, 11))
+    assert frame["cached"].tolist() == [bool(i % 2) for i in range(10)]
+    assert frame["attempt"].tolist() == list(range(1, 11))
     assert frame["started_at"].iloc[9] == pd.Timestamp("2026-01-01T00:00:00.000009Z")
     narrow = store.frame(columns=["id", "response_text"], model="m", run_id="r")
     assert narrow["response_text"].tolist() == AWKWARD_TEXTS
+    one = store.frame(columns=["task"])  # a NULL in a one-column read is an empty CSV line
+    assert [None if pd.isna(v) else v for v in one["task"]] == values("task")
     store.close()
+
+
+def test_bulk_reads_take_rows_larger_than_the_readers_blocks(db_url):
+    store = open_store(db_url)
+    long_prompt = "a long context, line after line\n" * 100_000  # 3.2 MB of text in one row
+    messages = json.dumps([{"role": "user", "content": long_prompt}])
+    store.insert([_record(request_id="small"), _record(request_id="big", prompt=long_prompt, messages=messages)])
+    frame = store.frame()
+    assert frame["request_id"].tolist() == ["small", "big"] and frame["prompt"].iloc[1] == long_prompt
+    store.close()
+
+
+PG_CSV = b'1,"a,b",\n2,"line1\nline2 ""q""",""\n3,"",x\n4,"\r\n",\n'
+
+
+def test_copy_csv_is_cut_only_between_records_wherever_the_chunks_end(monkeypatch):
+    """PostgreSQL's COPY CSV cut at every byte, parsed in tiny blocks: a block never ends inside a
+    quoted value (newlines in it included), NULL (empty) and '' (quoted) stay apart."""
+    import llmlab._columnar as columnar
+
+    monkeypatch.setattr(columnar, "_CSV_BLOCK", 5)
+    for size in range(1, len(PG_CSV) + 1):
+        chunks = [PG_CSV[i:i + size] for i in range(0, len(PG_CSV), size)]
+        names = ["id", "prompt", "task"]
+        frame = columnar.batches_to_frame(names, columnar.csv_batches(names, chunks))
+        assert frame["id"].tolist() == [1, 2, 3, 4], size
+        assert frame["prompt"].tolist() == ["a,b", 'line1\nline2 "q"', "", "\r\n"], size
+        assert [None if pd.isna(v) else v for v in frame["task"]] == [None, "", "x", None], size
