@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeServer", "ModelSpec", "RateLimit", "RequestLog", "auth_fingerprint", "split_chunks",
+__all__ = ["FakeServer", "ModelSpec", "RateLimit", "RequestLog", "auth_fingerprint", "collect", "split_chunks",
            "start_subprocess", "stop_subprocess"]
 
 
@@ -825,6 +825,19 @@ def stop_subprocess(proc: subprocess.Popen, timeout: float = 5.0) -> None:
             proc.wait()
     if proc.stdout:
         proc.stdout.close()
+
+
+def collect(procs: list[subprocess.Popen], server: subprocess.Popen, timeout: float) -> list[tuple[str, str]]:
+    """Each client process's (stdout, stderr) once it ends; any still running after ``timeout``
+    is killed, and the server subprocess is stopped whatever happened."""
+    try:
+        return [p.communicate(timeout=timeout) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        stop_subprocess(server)
 
 
 def _main(argv: list[str] | None = None) -> int:

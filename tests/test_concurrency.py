@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fakeserver import FakeServer, ModelSpec, start_subprocess, stop_subprocess
+from fakeserver import FakeServer, ModelSpec, collect, start_subprocess
 
 from llmlab import Lab, RetryPolicy
 
@@ -199,14 +199,7 @@ def test_two_processes_append_to_one_log(tmp_path):
     writers = [subprocess.Popen([sys.executable, str(script), base_url, str(db), name, str(go)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
                for name in ("w1", "w2")]
-    try:
-        results = [w.communicate(timeout=45) for w in writers]
-    finally:
-        for w in writers:
-            if w.poll() is None:
-                w.kill()
-                w.communicate()
-        stop_subprocess(proc_srv)
+    results = collect(writers, proc_srv, timeout=45)
     for w, (out, err) in zip(writers, results, strict=True):
         assert w.returncode == 0, err
         assert "locked" not in err.lower() and "Traceback" not in err, err

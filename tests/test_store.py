@@ -12,7 +12,7 @@ import time
 
 import pandas as pd
 import pytest
-from fakeserver import FakeServer, ModelSpec, start_subprocess, stop_subprocess
+from fakeserver import FakeServer, ModelSpec, collect, start_subprocess
 
 from llmlab import ConfigError, InputError, Lab, StoreError
 from llmlab._record import Record
@@ -355,14 +355,7 @@ def test_two_processes_append_500_rows_each_to_postgres(pg_url, tmp_path):
     proc_srv, base_url = start_subprocess({"a": {"text": TEXT, "delay_s": 0.01}, "b": {"text": TEXT}})
     go = time.time() + 2.0
     writers = [_writer(tmp_path, base_url, pg_url, name, 250, 16, go) for name in ("w1", "w2")]
-    try:
-        results = [w.communicate(timeout=120) for w in writers]
-    finally:
-        for w in writers:
-            if w.poll() is None:
-                w.kill()
-                w.communicate()
-        stop_subprocess(proc_srv)
+    results = collect(writers, proc_srv, timeout=120)
     for w, (out, err) in zip(writers, results, strict=True):
         assert w.returncode == 0 and " 500 0" in out, (out, err)
     rows = _sql(pg_url, "SELECT id, run_id, prompt, requested_model, status, response_text FROM runs ORDER BY id")
