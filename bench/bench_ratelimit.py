@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from fakeserver import start_subprocess, stop_subprocess  # noqa: E402
 
 from llmlab import Lab  # noqa: E402
-from llmlab._resilience import RateLimiter  # noqa: E402
+from llmlab.engine._resilience import RateLimiter  # noqa: E402
 
 CALLS, RPM, CONCURRENCY, WINDOW_S = 2000, 1200, 64, 60.0
 

@@ -34,9 +34,9 @@ RSS_MARGIN_MB = 30
 CHILD = """
 import json, resource, sys, time, warnings
 warnings.simplefilter("ignore")
-import llmlab._results
+import llmlab.engine._results
 from llmlab import Lab
-llmlab._results.EAGER_ROWS = 0  # both sizes measure the sweep itself: no res.df unless asked
+llmlab.engine._results.EAGER_ROWS = 0  # both sizes measure the sweep itself: no res.df unless asked
 base_url, db, calls, resume = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] or None
 models = %(models)r
 lab = Lab(base_url=base_url, db=db, concurrency=64, retries=0)

@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from llmlab import Lab  # noqa: E402
-from llmlab._results import Result  # noqa: E402
-from llmlab._store import _RECORD_COLUMNS  # noqa: E402
+from llmlab.engine._results import Result  # noqa: E402
+from llmlab.store._schema import RECORD_COLUMNS  # noqa: E402
 
 # What routing and summaries need: no prompt, messages or answer text.
 ANALYSIS = ["id", "run_id", "request_id", "prompt_id", "task", "repeat", "requested_model", "attempt", "status",
@@ -57,9 +57,9 @@ def build(path: Path, rows: int) -> None:
                   "cost_usd": 1e-5 * (1 + i % 2)}
         if i % 50 == 0:
             values.update(status="error", error_type="RateLimitError", error_message="429 rate limited")
-        return [values.get(c) for c in _RECORD_COLUMNS]
+        return [values.get(c) for c in RECORD_COLUMNS]
 
-    sql = f"INSERT INTO runs ({', '.join(_RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(_RECORD_COLUMNS))})"
+    sql = f"INSERT INTO runs ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"
     with sqlite3.connect(path) as db:
         for start in range(0, rows, 50_000):
             db.executemany(sql, (row(i) for i in range(start, min(rows, start + 50_000))))
@@ -71,7 +71,7 @@ def load_postgres(sqlite_path: Path, url: str) -> None:
 
     Lab(db=url).close()
     source = sqlite3.connect(sqlite_path)
-    columns = ", ".join(_RECORD_COLUMNS)
+    columns = ", ".join(RECORD_COLUMNS)
     with psycopg.connect(url) as conn, conn.cursor() as cur, cur.copy(f"COPY runs ({columns}) FROM STDIN") as copy:
         for row in source.execute(f"SELECT {columns} FROM runs ORDER BY id"):
             copy.write_row(row)

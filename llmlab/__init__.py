@@ -4,6 +4,11 @@ Public API: :class:`Lab` (the engine), :class:`Result`, :class:`Event`, :class:`
 :class:`RetryPolicy`, :class:`PriceTable`, the exceptions, ``CompareWidget``, and
 ``%load_ext llmlab`` for the ``%%llm`` magics.
 
+The package is laid out as its layers (``docs/architecture.md``): front ends ``notebook/`` and
+``cli/`` → ``engine/`` → ``routing/`` → ``analysis/`` and ``datasets/`` → ``store/`` and ``local/``
+→ ``base/``; each layer imports only those below it. ``scoring``, ``charts``, ``magics`` and
+``widgets`` are the public faces of modules inside the layers.
+
 Names are imported on first use (PEP 562): ``%load_ext llmlab`` must stay fast, so the openai
 SDK, pandas, matplotlib, ipywidgets and tiktoken load only when something needs them.
 """
@@ -12,24 +17,23 @@ from __future__ import annotations
 import typing as _typing
 from importlib import import_module as _import_module
 
-from ._errors import ConfigError, EndpointError, InputError, LLMLabError, LocalServerError, StoreError
+from .base._errors import ConfigError, EndpointError, InputError, LLMLabError, LocalServerError, StoreError
+from .base._version import __version__
 
 if _typing.TYPE_CHECKING:  # what static checkers and IDEs see; at run time these load on first use
-    from ._columnar import export_schema
-    from ._lab import Lab
-    from ._options import Timeouts
-    from ._pricing import Price, PriceTable, PriceWarning
-    from ._resilience import RetryPolicy
-    from ._results import Result
-    from ._runner import Event
-    from .widgets import CompareWidget
-
-__version__ = "0.1.0"
+    from .base._pricing import Price, PriceTable, PriceWarning
+    from .engine._lab import Lab
+    from .engine._options import Timeouts
+    from .engine._resilience import RetryPolicy
+    from .engine._results import Result
+    from .engine._runner import Event
+    from .notebook._widgets import CompareWidget
+    from .store._columnar import export_schema
 
 _LAZY = {
-    "Lab": "._lab", "Result": "._results", "Event": "._runner", "Timeouts": "._options",
-    "RetryPolicy": "._resilience", "Price": "._pricing", "PriceTable": "._pricing",
-    "PriceWarning": "._pricing", "CompareWidget": ".widgets", "export_schema": "._columnar",
+    "Lab": ".engine._lab", "Result": ".engine._results", "Event": ".engine._runner", "Timeouts": ".engine._options",
+    "RetryPolicy": ".engine._resilience", "Price": ".base._pricing", "PriceTable": ".base._pricing",
+    "PriceWarning": ".base._pricing", "CompareWidget": ".notebook._widgets", "export_schema": ".store._columnar",
 }
 
 __all__ = [
@@ -53,12 +57,12 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: object) -> None:
     """``%load_ext llmlab``: register the ``%llm`` / ``%%llm`` magics."""
-    from .magics import load_ipython_extension as load
+    from .notebook._magics import load_ipython_extension as load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: object) -> None:
-    from .magics import unload_ipython_extension as unload
+    from .notebook._magics import unload_ipython_extension as unload
 
     unload(ipython)

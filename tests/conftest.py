@@ -19,7 +19,7 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
     monkeypatch.chdir(tmp_path)
-    from llmlab._warnings import SHOWN
+    from llmlab.base._warnings import SHOWN
 
     SHOWN.clear()  # "once per model per process" must not leak between tests
     return home

@@ -12,7 +12,7 @@ from fakeserver import FakeServer, ModelSpec
 
 import llmlab
 from llmlab import InputError, Lab
-from llmlab._options import BODY_PARAMS, CALL_FIELDS, RESERVED_BODY_KEYS, CallOptions
+from llmlab.engine._options import BODY_PARAMS, CALL_FIELDS, RESERVED_BODY_KEYS, CallOptions
 
 ENTRY_POINTS = ["compare", "acompare", "submit_compare", "sweep", "asweep", "submit_sweep",
                 "complete", "acomplete", "submit_complete"]
@@ -190,7 +190,7 @@ def test_extra_body_is_part_of_the_cache_key(lab, server):
 
 
 def test_the_magic_and_the_api_build_equal_options():
-    from llmlab._magic_options import parse_options
+    from llmlab.notebook._magic_options import parse_options
 
     line = parse_options("model=a temperature=0.5 max_tokens=64 seed=3 stream=false body.top_k=40").options
     api = CallOptions(temperature=0.5, max_tokens=64, seed=3, stream=False, extra_body={"top_k": 40})

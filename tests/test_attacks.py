@@ -14,7 +14,8 @@ import pytest
 from fakeserver import FakeServer, ModelSpec, auth_fingerprint
 
 from llmlab import ConfigError, InputError, Lab, LLMLabError, RetryPolicy
-from llmlab._display import board_text, clean_text, esc, table_html
+from llmlab.base._display import clean_text, esc, table_html
+from llmlab.notebook._board import board_text
 
 SECRET = "sk-live-Z9Y8X7W6V5U4T3S2R1Q0-abcdefghIJKLMNOP"
 
@@ -318,7 +319,7 @@ def test_a_key_streamed_in_small_pieces_never_shows_in_live_deltas(tmp_path, mon
         res = lab.compare("Hi", models=["m"], on_event=lambda e: deltas.append(e.text) if e.kind == "delta" else None)
     assert len(deltas) == len(pieces) + 2 and res.df["response_text"].iloc[0] == "Here it is: [redacted] done"
     assert_no_key("".join(deltas))
-    from llmlab._redact import Redactor, StreamRedactor
+    from llmlab.base._redact import Redactor, StreamRedactor
 
     stream = StreamRedactor(Redactor([SECRET]))
     live = "".join(stream.feed(p) for p in ["prefix ", *pieces, " suffix"])
@@ -327,7 +328,7 @@ def test_a_key_streamed_in_small_pieces_never_shows_in_live_deltas(tmp_path, mon
 
 
 def test_redactor_catches_every_8_run_and_leaves_ordinary_text():
-    from llmlab._redact import Redactor
+    from llmlab.base._redact import Redactor
 
     redact = Redactor([SECRET])
     for i in range(len(SECRET) - 7):
@@ -446,7 +447,7 @@ class _FakeLocal:
     """Stands in for local.start(): a real HTTP server, so what the demo sends can be checked."""
 
     def __init__(self, srv: FakeServer) -> None:
-        from llmlab._config import LocalURL
+        from llmlab.base._config import LocalURL
 
         self.base_url, self.models, self._srv = LocalURL(srv.base_url), [], srv
 
@@ -467,7 +468,7 @@ def usual_umask():
 
 def test_demo_sends_no_key_and_writes_owner_only_files(tmp_path, monkeypatch, usual_umask):
     import llmlab.local
-    from llmlab import _demo
+    from llmlab.cli import _demo
     from llmlab.local import bundled_models
 
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
@@ -489,7 +490,7 @@ def test_demo_sends_no_key_and_writes_owner_only_files(tmp_path, monkeypatch, us
 
 
 def test_a_local_url_never_gets_a_key(tmp_path, monkeypatch):
-    from llmlab._config import LocalURL
+    from llmlab.base._config import LocalURL
 
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     with FakeServer({"m": ModelSpec()}) as srv, Lab(base_url=LocalURL(srv.base_url), db=":memory:") as lab:
@@ -511,7 +512,7 @@ def test_llmlab_home_and_log_folders_are_owner_only(tmp_path, isolated_env, usua
 
 
 def test_local_server_record_and_model_cache_are_owner_only(tmp_path, isolated_env, usual_umask):
-    from llmlab._files import private_dir
+    from llmlab.base._files import private_dir
     from llmlab.local import _ensure
 
 
@@ -652,14 +653,14 @@ def test_bidi_in_model_output_never_reaches_the_views(tmp_path):
     evil = "Click \u202egnp.exe\u202c and \u2067isolated\u2069"
     with FakeServer({"m": ModelSpec(text=evil, served_model="m\u202e")}) as srv, \
             Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite") as lab:
-        from llmlab._display import Board
+        from llmlab.notebook._board import Board
 
         board = Board(["m"])
         res = lab.compare("Hi", models=["m"], on_event=board.apply)
     assert res.df["response_text"].iloc[0] == evil  # stored as sent: the data is not altered
     for view in (board_text(board.snapshot()), board._repr_html_(), res._repr_html_()):
         assert not any(c in view for c in BIDI), view
-    from llmlab._report import render_report, standard_sections
+    from llmlab.analysis._report import render_report, standard_sections
 
     html = render_report(standard_sections(res.summary(), res.df, {}), {"endpoint": "x\u202ey"})
     assert not any(c in html for c in BIDI)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from llmlab import charts
+from llmlab.analysis import _charts
 
 MODELS = ["zeta-model", "alpha-model", "mid"]  # deliberately not alphabetical
 
@@ -160,9 +161,9 @@ def test_charts_do_not_import_matplotlib_at_import_time():
 
 
 def test_cost_of_cache_replays_is_zero_not_unknown():
-    from llmlab._display import session_costs
+    from llmlab.notebook._board import session_costs
 
     df = pd.DataFrame({"requested_model": ["m", "m"], "cost_usd": [0.002, 0.002], "cached": [True, True],
                        "status": ["ok", "ok"], "prompt_tokens": [10.0, 10.0], "completion_tokens": [5.0, 5.0]})
-    assert charts._cost_table(df)[0]["cost_usd"] == 0.0
+    assert _charts._cost_table(df)[0]["cost_usd"] == 0.0
     assert session_costs([df]).set_index("model").loc["m", "cost_usd"] == 0.0

@@ -228,7 +228,7 @@ def test_many_connections_open_a_fresh_log_at_once(tmp_path):
     connections race exactly like processes do, and much faster."""
     import threading
 
-    from llmlab._store import SQLiteStore as Store
+    from llmlab.store._sqlite import SQLiteStore as Store
 
     failures: list[Exception] = []
     for round_ in range(80):

@@ -1,4 +1,4 @@
-"""One cost rule (llmlab._cost) behind every view: Result.summary(), the cost chart, ``%llm cost``,
+"""One cost rule (llmlab.base._cost) behind every view: Result.summary(), the cost chart, ``%llm cost``,
 the widget's table and live footers, the demo report and repr(Result) — on the same runs: a
 cached replay, a cut stream, an unpriced model, a fallback, a model whose calls all failed."""
 from __future__ import annotations
@@ -10,8 +10,9 @@ import pytest
 from fakeserver import FakeServer, ModelSpec
 
 from llmlab import Lab
-from llmlab._cost import format_usd, spend
-from llmlab._display import metrics_line, session_costs, table_html, table_text
+from llmlab.base._cost import format_usd, spend
+from llmlab.base._display import table_html, table_text
+from llmlab.notebook._board import metrics_line, session_costs
 
 PRICE = {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
 TEXT = "one two three four five six"
@@ -41,12 +42,12 @@ def lab(server, tmp_path):
 
 def views(df: pd.DataFrame, models: list[str]) -> dict[str, dict[str, float]]:
     """Each view's total per model, read from the view itself."""
-    from llmlab import charts
-    from llmlab._results import summarise
+    from llmlab.analysis import _charts
+    from llmlab.engine._results import summarise
 
     return {
         "summary": dict(zip(models, summarise(df, models)["cost_usd"], strict=True)),
-        "chart": {r["model"]: r["cost_usd"] for r in charts._cost_table(df)},
+        "chart": {r["model"]: r["cost_usd"] for r in _charts._cost_table(df)},
         "%llm cost": session_costs([df]).set_index("model")["cost_usd"].to_dict(),
     }
 
@@ -95,9 +96,9 @@ def test_a_cached_replay_spends_nothing_and_keeps_the_original_cost_beside_it(la
     line = metrics_line(row.to_dict())
     assert "$0" in line and "cached (originally $0.000200)" in line
     # the per-call chart and the per-1k estimate use what a call costs, not the $0 replay
-    from llmlab import charts
+    from llmlab.analysis import _charts
 
-    assert charts._cost_table(replay.df)[0]["cost_per_1k_usd"] == pytest.approx(0.2)
+    assert _charts._cost_table(replay.df)[0]["cost_per_1k_usd"] == pytest.approx(0.2)
 
 
 def test_unknown_reads_unknown_in_every_text_view(lab):
@@ -106,11 +107,11 @@ def test_unknown_reads_unknown_in_every_text_view(lab):
     html, text = table_html(summary), table_text(summary)
     assert html.count("unknown") == 2 and text.count("unknown") == 2
     assert "$0.000200" in html
-    from llmlab._report import render_report, standard_sections
+    from llmlab.analysis._report import render_report, standard_sections
 
     report = render_report(standard_sections(summary, res.df, {}), {"run": "test"})
     assert report.count(">unknown<") == 2
-    from llmlab.cli import _format_summary  # what `llmlab demo` prints
+    from llmlab.cli._main import _format_summary  # what `llmlab demo` prints
 
     assert _format_summary(summary).count("unknown") == 2
     cut = res.df[res.df["requested_model"] == "cut-unpriced"].iloc[0].to_dict()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from llmlab._demo_decision import decision_section
+from llmlab.cli._demo_decision import decision_section
 
 
 def _runs(n: int = 120) -> pd.DataFrame:
@@ -34,8 +34,8 @@ def test_the_demo_report_ends_with_the_decision(tmp_path, monkeypatch):
     from fakeserver import FakeServer, ModelSpec
 
     import llmlab.local
-    from llmlab import _demo
-    from llmlab._config import LocalURL
+    from llmlab.base._config import LocalURL
+    from llmlab.cli import _demo
 
     class FakeLocal:
         def __init__(self, srv):

@@ -11,7 +11,7 @@ import pytest
 from fakeserver import FakeServer, ModelSpec
 
 from llmlab import InputError, Lab, PriceWarning
-from llmlab._record import COLUMNS
+from llmlab.base._record import COLUMNS
 
 
 @pytest.fixture

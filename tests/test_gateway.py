@@ -16,9 +16,9 @@ from fakeserver import FakeServer, ModelSpec, RateLimit
 from IPython.core.interactiveshell import InteractiveShell
 
 from llmlab import InputError, Lab, RetryPolicy, Timeouts
-from llmlab._headers import parse_duration, retry_hint
-from llmlab._magic_options import OptionError, parse_options
-from llmlab._resilience import RateLimiter
+from llmlab.engine._headers import parse_duration, retry_hint
+from llmlab.engine._resilience import RateLimiter
+from llmlab.notebook._magic_options import OptionError, parse_options
 
 pytestmark = pytest.mark.filterwarnings("ignore::llmlab.PriceWarning")
 
@@ -274,7 +274,7 @@ def test_without_the_limiter_the_same_sweep_is_a_storm(serve, make_lab):
 
 
 def test_a_429_shrinks_the_budget_and_it_recovers(monkeypatch):
-    import llmlab._resilience as resilience
+    import llmlab.engine._resilience as resilience
 
     now = [1000.0]
     monkeypatch.setattr(resilience.time, "monotonic", lambda: now[0])
@@ -295,7 +295,7 @@ def test_a_429_shrinks_the_budget_and_it_recovers(monkeypatch):
 
 
 def test_others_on_the_key_are_left_their_share(monkeypatch):
-    import llmlab._resilience as resilience
+    import llmlab.engine._resilience as resilience
 
     now = [1000.0]
     monkeypatch.setattr(resilience.time, "monotonic", lambda: now[0])

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from llmlab._magic_options import MagicOptions, OptionError, interpolate, parse_options, placeholders
-from llmlab._options import CallOptions
+from llmlab.engine._options import CallOptions
+from llmlab.notebook._magic_options import MagicOptions, OptionError, interpolate, parse_options, placeholders
 
 # --------------------------------------------------------------------------- good lines
 

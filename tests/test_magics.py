@@ -474,7 +474,7 @@ def test_price_warning_points_at_the_cell_not_at_llmlab(shell, llm):
 
 
 def test_config_values_follow_the_engine_rules(shell, llm, capsys, caplog):
-    """%config refuses what Lab(...) refuses, in the engine's words (one rule, llmlab._validate)."""
+    """%config refuses what Lab(...) refuses, in the engine's words (one rule, llmlab.base._validate)."""
     before = llm.settings.max_tokens
     shell.run_line_magic("config", "LLMLab.max_tokens = 10**23")
     err = capsys.readouterr()

@@ -30,12 +30,38 @@ def test_mypy_is_clean():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_import_contracts_hold():
+    """The layers of docs/architecture.md, the independence of the two front ends and no import
+    cycles at any depth: the contracts in [tool.importlinter] (pyproject.toml)."""
+    out = subprocess.run([str(Path(sys.executable).with_name("lint-imports")), "--no-cache"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 broken" in out.stdout
+
+
+def test_the_architecture_map_names_real_modules():
+    """Every path docs/architecture.md names exists, and every module of the package is on its map."""
+    import re
+
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"llmlab/[\w/]+(?:\.py|\.json)|llmlab/\w+/", doc))
+    assert named, "the map names no modules"
+    missing = sorted(p for p in named if not (ROOT / p).exists())
+    assert missing == []
+    modules = {p.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("*.py")
+               if p.name != "__init__.py" and "local" not in p.parts and "datasets" not in p.parts}
+    unmapped = sorted(m for m in modules if m not in named)
+    assert unmapped == []
+    layers = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert {f"llmlab/{layer}/" for layer in layers} <= named
+
+
 def test_ruff_and_mypy_are_declared_test_dependencies():
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     test_extra = " ".join(project["project"]["optional-dependencies"]["test"])
-    assert "ruff" in test_extra and "mypy" in test_extra
+    assert "ruff" in test_extra and "mypy" in test_extra and "import-linter" in test_extra
     assert "py.typed" in project["tool"]["setuptools"]["package-data"]["llmlab"]
     assert (PACKAGE / "py.typed").is_file()
 
@@ -84,7 +110,7 @@ def test_public_classes_report_the_public_module():
 
 
 def test_one_validation_module():
-    """Key-variable names, URLs and one-line messages have one home (llmlab._validate)."""
+    """Key-variable names, URLs and one-line messages have one home (llmlab.base._validate)."""
     duplicates = []
     for path in PACKAGE.rglob("*.py"):
         if path.name == "_validate.py":

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from llmlab import ConfigError, PriceTable
-from llmlab._tokens import TokenCounter
+from llmlab.base._tokens import TokenCounter
 
 
 def test_bundled_sheet_has_dated_sourced_list_prices():

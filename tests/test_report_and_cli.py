@@ -7,11 +7,11 @@ from html.parser import HTMLParser
 import pandas as pd
 import pytest
 
-from llmlab import __version__
-from llmlab._demo import score_answers
-from llmlab._report import Section, charts_section, render_report, standard_sections, summary_section
-from llmlab._results import summarise
+from llmlab.analysis._report import Section, charts_section, render_report, standard_sections, summary_section
+from llmlab.base._version import __version__
 from llmlab.cli import main as cli_main
+from llmlab.cli._demo import score_answers
+from llmlab.engine._results import summarise
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -20,11 +20,11 @@ import pandas as pd
 import pytest
 from fakeserver import FakeServer, ModelSpec
 
-import llmlab._resilience as resilience
+import llmlab.engine._resilience as resilience
 from llmlab import Lab, RetryPolicy, Timeouts
-from llmlab._call import Redactor
-from llmlab._headers import parse_retry_after
-from llmlab._resilience import RateLimiter
+from llmlab.engine._call import Redactor
+from llmlab.engine._headers import parse_retry_after
+from llmlab.engine._resilience import RateLimiter
 
 pytestmark = pytest.mark.filterwarnings("ignore::llmlab.PriceWarning")
 
@@ -232,7 +232,7 @@ def test_per_call_retries(serve, make_lab):
 
 def test_runner_honours_a_per_job_retry_policy(serve, make_lab):
     """The engine half of per-call retries: a Job carrying its own RetryPolicy overrides the Lab's."""
-    from llmlab._runner import Job, Runner
+    from llmlab.engine._runner import Job, Runner
 
     srv = serve({"m": ModelSpec(status=503)})
     lab = make_lab(srv)  # Lab policy: 3 retries

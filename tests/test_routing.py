@@ -281,7 +281,7 @@ def test_repricing_uses_each_rows_token_mix():
 
 
 def test_price_as_hosted_models_on_the_bundled_sheet():
-    from llmlab._pricing import PriceTable
+    from llmlab.base._pricing import PriceTable
 
     gpt5 = PriceTable.load().lookup("gpt-5")
     rep = routing.evaluate(_token_runs(), [routing.Always("local-in")],
@@ -293,7 +293,7 @@ def test_price_as_hosted_models_on_the_bundled_sheet():
 
 
 def test_unknown_price_is_nan_not_free():
-    from llmlab._pricing import PriceWarning
+    from llmlab.base._pricing import PriceWarning
 
     with pytest.warns(PriceWarning):
         rep = routing.evaluate(_token_runs(), [routing.Always("local-in")],

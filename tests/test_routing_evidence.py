@@ -249,7 +249,7 @@ def test_claim_needs_the_bootstrap():
 # --- real recorded data ---------------------------------------------------------------------
 
 def test_routellm_gsm8k_loads_in_the_runs_schema():
-    from llmlab._record import COLUMNS
+    from llmlab.base._record import COLUMNS
 
     runs = datasets.load("routellm-gsm8k")
     assert len(runs) == 2 * 1319 and runs["prompt_id"].nunique() == 1319

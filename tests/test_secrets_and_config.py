@@ -10,7 +10,7 @@ from fakeserver import FakeServer, ModelSpec
 
 import llmlab
 from llmlab import ConfigError, Lab
-from llmlab._config import resolve_endpoint
+from llmlab.base._config import resolve_endpoint
 
 SECRET = "sk-live-THISISASECRETVALUE-0123456789abcdef"
 
@@ -27,7 +27,7 @@ def test_dotenv_supplies_url_and_key_name(tmp_path):
     (tmp_path / ".env").write_text(f"# comment\nLLMLAB_BASE_URL=http://dotenv:9/v1\nexport LLMLAB_API_KEY='{SECRET}'\n")
     endpoint = resolve_endpoint()
     # The endpoint came from ./.env: its key is read from that same file only.
-    assert endpoint == llmlab._config.Endpoint("http://dotenv:9/v1", "LLMLAB_API_KEY", key_from_dotenv=True)
+    assert endpoint == llmlab.base._config.Endpoint("http://dotenv:9/v1", "LLMLAB_API_KEY", key_from_dotenv=True)
     assert SECRET not in repr(endpoint)
 
 

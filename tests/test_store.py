@@ -15,9 +15,10 @@ import pytest
 from fakeserver import FakeServer, ModelSpec, collect, start_subprocess
 
 from llmlab import ConfigError, InputError, Lab, StoreError
-from llmlab._record import Record
-from llmlab._results import summarise
-from llmlab._store import MIGRATIONS, open_store
+from llmlab.base._record import Record
+from llmlab.engine._results import summarise
+from llmlab.store._open import open_store
+from llmlab.store._schema import MIGRATIONS
 
 pytestmark = pytest.mark.filterwarnings("ignore::llmlab.PriceWarning")
 
@@ -146,7 +147,7 @@ def test_runs_filters_columns_and_limit_are_pushed_into_sql(db_url, server):
 
 
 def test_summary_from_the_store_equals_the_dataframe_summary(db_url, server, monkeypatch):
-    import llmlab._results as results
+    import llmlab.engine._results as results
 
     prices = {"fast": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}}
     with Lab(base_url=server.base_url, db=db_url, retries=1, prices=prices) as lab:
@@ -285,7 +286,7 @@ def test_bulk_reads_survive_hand_edited_values_of_the_wrong_type(tmp_path, monke
     its odd values as unknown, and the other rows of its chunk keep theirs."""
     import sqlite3
 
-    import llmlab._store as store_module
+    import llmlab.store._base as store_module
 
     monkeypatch.setattr(store_module, "_FETCH_ROWS", 4)
     db = str(tmp_path / "runs.sqlite")
@@ -308,7 +309,7 @@ def test_bulk_reads_survive_hand_edited_values_of_the_wrong_type(tmp_path, monke
 def test_bulk_reads_keep_types_when_a_column_starts_empty(tmp_path, monkeypatch):
     """Bulk reads convert a chunk at a time: a log whose first rows have no TTFT or task (plain
     calls) and later rows do must still read every value with the column's own type."""
-    import llmlab._store as store_module
+    import llmlab.store._base as store_module
 
     monkeypatch.setattr(store_module, "_FETCH_ROWS", 3)
     db = str(tmp_path / "runs.sqlite")
@@ -432,7 +433,7 @@ def _wait(condition, timeout: float = 10.0) -> None:
 def test_rows_waiting_together_are_committed_in_one_transaction(tmp_path):
     """The writer commits the rows that queued up while it was busy in one transaction; a group
     holding a row the log refuses falls back to writing each on its own (its own handling)."""
-    from llmlab._store import DeferredRows
+    from llmlab.store._base import DeferredRows
 
     store = open_store(str(tmp_path / "runs.sqlite"))
     inserts: list[int] = []
@@ -483,7 +484,7 @@ AWKWARD_TEXTS = ["", "NULL", "a,b", 'say "hi"', "two\nlines", 'x"\ny,\r\nz"', "\
 def test_bulk_reads_return_every_value_exactly(db_url, monkeypatch, block):
     """Whatever the backend's bulk path (PostgreSQL: the server's CSV parsed by Arrow, in blocks
     that may end inside a quoted value), text, NULLs and floats come back exactly."""
-    import llmlab._columnar as columnar
+    import llmlab.store._columnar as columnar
 
     if block is not None:
         monkeypatch.setattr(columnar, "_CSV_BLOCK", block)
@@ -531,7 +532,7 @@ PG_CSV = b'1,"a,b",\n2,"line1\nline2 ""q""",""\n3,"",x\n4,"\r\n",\n'
 def test_copy_csv_is_cut_only_between_records_wherever_the_chunks_end(monkeypatch):
     """PostgreSQL's COPY CSV cut at every byte, parsed in tiny blocks: a block never ends inside a
     quoted value (newlines in it included), NULL (empty) and '' (quoted) stay apart."""
-    import llmlab._columnar as columnar
+    import llmlab.store._columnar as columnar
 
     monkeypatch.setattr(columnar, "_CSV_BLOCK", 5)
     for size in range(1, len(PG_CSV) + 1):

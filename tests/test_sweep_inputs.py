@@ -9,7 +9,7 @@ import pytest
 from fakeserver import FakeServer, ModelSpec
 
 from llmlab import InputError, Lab
-from llmlab._results import summarise
+from llmlab.engine._results import summarise
 
 pytestmark = pytest.mark.filterwarnings("ignore::llmlab.PriceWarning")
 
@@ -108,7 +108,7 @@ def test_a_bad_row_in_an_iterator_stops_there_and_resume_continues(lab, server):
 
 
 def test_a_large_run_stays_in_the_log_and_its_summary_follows_the_cost_rule(lab, monkeypatch):
-    import llmlab._results as results
+    import llmlab.engine._results as results
 
     prompts = [f"q{i}" for i in range(6)]
     lab.sweep(prompts[:3], models=["m1", "m2"], progress=False)  # cached answers for the next run

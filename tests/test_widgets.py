@@ -10,7 +10,7 @@ pytest.importorskip("ipywidgets")
 from fakeserver import FakeServer, ModelSpec  # noqa: E402
 
 from llmlab import Lab  # noqa: E402
-from llmlab._display import Board  # noqa: E402
+from llmlab.notebook._board import Board  # noqa: E402
 from llmlab.widgets import CompareWidget, LiveColumns  # noqa: E402
 
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -185,7 +185,8 @@ def test_static_styles_survive_jupyterlabs_sanitizer():
     import pandas as pd
 
     from llmlab import Event
-    from llmlab._display import board_html, table_html
+    from llmlab.base._display import table_html
+    from llmlab.notebook._board import board_html
 
     board = Board(["m", "a-very-long-model-name-without-any-break-opportunity-at-all"])
     board.apply(Event("start", "m", "p0", "r1"))
@@ -220,7 +221,7 @@ def test_compare_widget_has_a_static_view_besides_the_live_one(lab):
 def test_notebook_progress_bar_leaves_one_static_line(monkeypatch):
     from IPython.core.interactiveshell import InteractiveShell
 
-    from llmlab._progress import NotebookProgress
+    from llmlab.engine._progress import NotebookProgress
 
     published = []
     shell = InteractiveShell.instance()

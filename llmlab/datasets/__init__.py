@@ -24,6 +24,8 @@ checks only look for the key word of the text: a weak signal, kept honest by its
 published correctness as ``score`` (rows in the schema of ``lab.runs()``; Apache-2.0, see
 ``data/ROUTELLM_NOTICE.md``). Evaluate routing policies on it directly. :func:`from_wide` turns
 any published wide correctness matrix into the same schema.
+
+Layer: beside ``analysis`` (recorded runs in, DataFrames out); may import ``base`` only.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from importlib import resources
 
 import pandas as pd
 
-from .._errors import InputError
+from ..base._errors import InputError
 from ._graded import LEVELS, MAX_PER_CELL, TASKS, generate_rows
 from ._wide import from_wide
 

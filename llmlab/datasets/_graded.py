@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from .._errors import InputError
+from ..base._errors import InputError
 
 __all__ = ["generate_rows", "TASKS", "LEVELS", "MAX_PER_CELL"]
 

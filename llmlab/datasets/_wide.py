@@ -8,7 +8,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .._errors import InputError
+from ..base._errors import InputError
+from ..base._record import COLUMNS, Record, prompt_id_for
+from ..base._tokens import TokenCounter
 
 __all__ = ["from_wide"]
 
@@ -34,8 +36,6 @@ def from_wide(df: pd.DataFrame, *, prompt: str, scores: Mapping[str, str],
     priced: ``evaluate(runs, ..., prices=...)`` re-prices each row from those tokens.
     """
     _check(df, prompt, scores, responses, task, expected, prompt_id)
-    from .._jobs import prompt_id_for
-    from .._tokens import TokenCounter
 
     blank = df[prompt].isna() | (df[prompt].astype(str).str.strip() == "")
     if blank.any():
@@ -64,7 +64,6 @@ def _with_every_column(runs: pd.DataFrame) -> pd.DataFrame:
     """Columns of the row schema this matrix has no data for, at the Record's defaults."""
     import dataclasses
 
-    from .._record import COLUMNS, Record
 
     defaults = {f.name: f.default for f in dataclasses.fields(Record) if f.default is not dataclasses.MISSING}
     missing = {c: defaults.get(c) for c in COLUMNS if c not in runs.columns}

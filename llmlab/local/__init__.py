@@ -22,10 +22,13 @@ names get a 404. Settings: ``LLMLAB_LOCAL_PORT`` (port for :func:`ensure_running
 ``LLMLAB_LOCAL_THREADS`` (threads per model), ``LLMLAB_MODEL_CACHE`` (assembled model files).
 Importing this package does not import llama_cpp; install the extra with
 ``CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -e ".[local]"`` in the llmlab checkout.
+
+Layer: beside ``store``, under the engine (which starts it when no endpoint is configured); may
+import ``base`` only. ``_child.py`` runs as a script and imports nothing of llmlab.
 """
 from __future__ import annotations
 
-from .._errors import LocalServerError
+from ..base._errors import LocalServerError
 from ._ensure import ensure_running
 from ._models import BundledModel, bundled_models, model_cache_dir
 from ._server import LocalServer, start

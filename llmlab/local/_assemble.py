@@ -23,8 +23,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._errors import INSTALL_LOCAL, LocalServerError
-from .._files import private_dir
+from ..base._errors import INSTALL_LOCAL, LocalServerError
+from ..base._files import private_dir
 
 __all__ = ["SplitModel", "QWEN", "QWEN_PARTS", "assembled", "qwen_path", "part_paths"]
 

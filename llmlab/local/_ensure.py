@@ -14,9 +14,9 @@ import threading
 import time
 from pathlib import Path
 
-from .._config import llmlab_home
-from .._errors import LocalServerError
-from .._files import private_dir, write_private
+from ..base._config import llmlab_home
+from ..base._errors import LocalServerError
+from ..base._files import private_dir, write_private
 from ._models import bundled_models
 from ._server import LocalServer, pid_alive, probe, start
 

@@ -21,8 +21,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._errors import INSTALL_LOCAL, LocalServerError
-from .._files import private_dir
+from ..base._errors import INSTALL_LOCAL, LocalServerError
+from ..base._files import private_dir
 from ._assemble import QWEN_PARTS, qwen_path
 
 __all__ = ["BundledModel", "bundled_models", "ModelSpec", "resolve_models", "check_gguf",

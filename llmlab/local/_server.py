@@ -17,9 +17,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .._config import LocalURL
-from .._errors import INSTALL_LOCAL, LocalServerError
-from .._files import private_dir, write_private
+from ..base._config import LocalURL
+from ..base._errors import INSTALL_LOCAL, LocalServerError
+from ..base._files import private_dir, write_private
 from ._models import ModelSpec, resolve_models
 
 __all__ = ["LocalServer", "start", "probe", "free_port", "pid_alive", "n_threads"]

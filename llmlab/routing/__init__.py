@@ -27,16 +27,20 @@ Definitions (see :mod:`llmlab.routing._matrix` for the details):
 * **Uncertainty** — 95% paired percentile-bootstrap intervals over prompts (every policy and the
   reference see the same resample): how much the numbers would move on another prompt set like
   yours, not the models' run-to-run noise (record ``n`` repeats for that).
+
+Layer: routing is pure analysis of recorded runs plus each policy's live decision (``decide``),
+which :meth:`llmlab.Lab.route` calls. It may import ``analysis`` (scorers as accept checks,
+charts) and ``base``; never the engine, the store or a front end.
 """
 from __future__ import annotations
 
 from ._evaluate import evaluate
 from ._learned import Learned
-from ._live import Decision, load_policy
 from ._matrix import Matrix
-from ._policies import Always, Cascade, Fallback, Oracle, Policy, Random, TaskMap, Threshold, on_row
+from ._policies import Always, Cascade, Decision, Fallback, Oracle, Policy, Random, TaskMap, Threshold, on_row
 from ._recommend import Recommendation, recommend
 from ._report import PolicyReport
+from ._saved import load_policy
 from ._split import fit_task_map, split, tune
 
 __all__ = ["Policy", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "Random", "Oracle", "Learned",

@@ -25,7 +25,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from .._errors import InputError
+from ..base._errors import InputError
 
 _POWER = 0.8
 # Below this many prompts a bootstrap cannot show how uncertain a mean is (with one prompt every

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._errors import InputError
+from ..base._errors import InputError
 from ._claim import Replicates
 from ._matrix import Matrix, build_matrix
 from ._policies import Always, Oracle, Policy
@@ -23,6 +23,7 @@ from ._stats import (
     outcome,
     percentile_ci,
     pgr,
+    point_summary,
     threshold_sweep,
 )
 
@@ -130,29 +131,11 @@ def _reference(mx, reference, named, outcomes, singles) -> tuple[str, Outcome]:
     raise InputError(f"reference must be a model name, a listed policy's name or a policy, not {reference!r}")
 
 
-def _summary(mx: Matrix, out: Outcome) -> dict:
-    """Point estimates of one outcome (no reference, no intervals)."""
-    n, calls = mx.n, int(out.calls.sum())
-    return {
-        "requests": n, "calls_per_request": calls / n,
-        "total_cost_usd": float(out.cost.sum()), "cost_per_1k_usd": float(out.cost.sum() / n * 1000),
-        "quality": float(out.quality.mean()),
-        "latency_p50_s": _pct(out.latency, 50), "latency_p95_s": _pct(out.latency, 95),
-        "failed_pct": 100 * float(out.failed.mean()),
-        **{f"share_{m}": int(c) / calls for m, c in zip(mx.models, out.calls, strict=True)},
-    }
-
-
-def _pct(values: np.ndarray, q: float) -> float:
-    finite = values[np.isfinite(values)]
-    return float(np.percentile(finite, q)) if finite.size else float("nan")
-
-
 def _stats(mx, entries: list[tuple[str, Outcome]], ref: Outcome, n_boot, seed,
            level) -> tuple[pd.DataFrame, Replicates]:
     rows = []
     for _, out in entries:
-        row = _summary(mx, out)
+        row = point_summary(mx, out)
         row["quality_diff"] = float(out.quality.mean() - ref.quality.mean())
         row["retained_pct"] = 100 * _ratio(out.quality.sum(), ref.quality.sum())
         row["savings_pct"] = 100 * (1 - _ratio(out.cost.sum(), ref.cost.sum()))

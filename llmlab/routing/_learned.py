@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._errors import InputError
+from ..base._errors import InputError
 from ._matrix import Matrix, build_matrix
 from ._policies import Threshold
 
@@ -410,6 +410,9 @@ class Learned(Threshold):
     def route(self, mx):
         return np.where(self.values(mx) >= self.threshold, mx.index(self.strong),
                         mx.index(self.weak)).astype(np.int64)[:, None]
+
+    def _feature_value(self, prompt, task, prompt_id, features):
+        return float(self.predict_proba_prompts([prompt], [task])[0]), "p(weak not ok)"
 
     # --- saving without pickle -------------------------------------------------------------
 

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._errors import InputError
+from ..base._errors import InputError
+from ..base._pricing import PriceTable, PriceWarning
 
 # Columns a router cannot see before it calls a model: answers, outcomes, grading.
 _HIDDEN = frozenset({
@@ -300,7 +301,6 @@ class _Pricer:
             self._load_sheet(prices, price_as)
 
     def _load_sheet(self, prices: Any, price_as: Mapping[str, str] | None) -> None:
-        from .._pricing import PriceTable, PriceWarning
 
         if isinstance(prices, Mapping) and prices and all(isinstance(v, str) for v in prices.values()):
             price_as, prices = {**prices, **(price_as or {})}, None   # {model: priced-as} on bundled

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..analysis._charts import figure_and_axes
+
 
 def plot_report(report, ax=None):
     # A standalone figure (no pyplot state): shown once in notebooks, safe from worker threads.
-    from ..charts import _axes as figure_and_axes
-
     fig, ax = figure_and_axes(ax, figsize=(10, 5.5))
     _single_models(ax, report.models)
     _threshold_curves(ax, report.threshold_curve)

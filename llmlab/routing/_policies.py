@@ -12,28 +12,54 @@ predicate (you opted in).
 """
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
+import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .. import scoring
-from .._errors import InputError
+from ..analysis import _scoring as scoring
+from ..base._errors import InputError
 from ._matrix import Matrix
 
-__all__ = ["Policy", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "Random",
-           "Oracle", "on_row"]
+__all__ = ["Policy", "Decision", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "Random",
+           "Oracle", "on_row", "FORMAT", "FORMAT_VERSION"]
+
+
+FORMAT = "llmlab.routing.policy"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Decision:
+    """What a policy does with one prompt: call ``models`` (``mode`` ``one``, ``fallback`` — next on
+    failure — or ``cascade`` — next while ``accept`` rejects the answer), and why."""
+
+    models: list[str]
+    mode: str
+    reason: str
+    accept: Callable[[str], bool] | None = None
 
 
 class Policy:
     """Base class: ``name``, ``needs()`` (models called; None = all) and ``route(matrix)``;
-    ``decide(prompt)`` for live use, ``save(path)``/``to_dict()`` and ``to_code()`` to deploy."""
+    ``decide(prompt)`` for live use, ``save(path)``/``to_dict()`` and ``to_code()`` to deploy.
+
+    A subclass that can be used live implements ``_decide``; one that can be saved implements
+    ``_fields`` (its JSON body) and ``_from_fields`` (the loader's way back, see ``_saved``); one
+    that exports as code implements ``_code``. The rest is written once here.
+    """
 
     name: str = "policy"
     tuned_on: dict[str, Any] | None = None   # set by routing.tune / fit_task_map: what chose the knob
+    uses_labels: bool = False                # reads expected answers or scores: evaluation only
 
     def needs(self) -> list[str] | None:
         raise NotImplementedError
@@ -41,33 +67,58 @@ class Policy:
     def route(self, mx: Matrix) -> np.ndarray:
         raise NotImplementedError
 
+    # -- live use ---------------------------------------------------------------------------
     def decide(self, prompt: str, *, task: str | None = None, prompt_id: str | None = None,
-               features: Mapping[str, Any] | None = None) -> Any:
-        """The models to call for one live prompt, in order, and why (a ``Decision``)."""
-        from ._live import decide
+               features: Mapping[str, Any] | None = None) -> Decision:
+        """The models to call for one live prompt, in order, and why (a :class:`Decision`) —
+        from what a router knows before it calls anything: the prompt, its task, your
+        prompt-level features."""
+        if self.uses_labels:
+            raise InputError(f"{self.name} reads the labels (expected answers, scores): it is an upper bound "
+                             "for evaluation, not a router that can answer live prompts")
+        return self._decide(prompt, task, prompt_id, features)
 
-        return decide(self, prompt, task=task, prompt_id=prompt_id, features=features)
+    def _decide(self, prompt: str, task: str | None, prompt_id: str | None,
+                features: Mapping[str, Any] | None) -> Decision:
+        raise InputError(f"{self.name}: {type(self).__name__} has no live decision rule")
 
+    # -- saving (JSON, never pickle) --------------------------------------------------------
     def to_dict(self) -> dict:
         """A JSON-able description (``routing.load_policy`` reads it back; never pickle)."""
-        from ._live import to_dict
+        return {"format": FORMAT, "version": FORMAT_VERSION, "name": self.name, "kind": type(self).__name__,
+                **self._fields()}
 
-        return to_dict(self)
+    def _fields(self) -> dict:
+        raise InputError(f"{self.name}: {type(self).__name__} cannot be saved (it is not a deployable router)")
 
-    def save(self, path: Any) -> Any:
+    @classmethod
+    def _from_fields(cls, data: Mapping[str, Any], name: str | None) -> Policy:
+        raise InputError(f"a saved {cls.__name__} cannot be loaded")
+
+    def save(self, path: Any) -> Path:
         """Write the policy as JSON to ``path``; returns the path."""
-        from ._live import save
+        target = Path(path).expanduser()
+        target.write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        return target
 
-        return save(self, path)
-
+    # -- exporting as code ------------------------------------------------------------------
     def to_code(self) -> str:
-        """Python source of a standalone ``pick_model(prompt, task=None)`` (rule policies)."""
-        from ._live import to_code
+        """Python source of a standalone ``pick_model(prompt, task=None)`` (rule policies) — the
+        gateway guide's router, now chosen with evidence."""
+        return f'"""Router exported by llmlab from policy {self.name!r}."""\n' + self._code()
 
-        return to_code(self)
+    def _code(self) -> str:
+        raise InputError(f"{self.name}: only rule policies export as code (Always, TaskMap, a prompt-length "
+                         "Threshold, a Cascade with a regex accept); save this one with policy.save(path)")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
+
+
+def _pick_model(body: str) -> str:
+    """``def pick_model(prompt, task=None):`` with ``body`` as its statements."""
+    indented = "\n".join("    " + line for line in body.splitlines())
+    return f"\n\ndef pick_model(prompt, task=None):\n{indented}\n"
 
 
 class Always(Policy):
@@ -82,6 +133,19 @@ class Always(Policy):
 
     def route(self, mx):
         return np.full((mx.n, 1), mx.index(self.model), dtype=np.int64)
+
+    def _decide(self, prompt, task, prompt_id, features):
+        return Decision([self.model], "one", f"always → {self.model}")
+
+    def _fields(self):
+        return {"model": self.model}
+
+    @classmethod
+    def _from_fields(cls, data, name):
+        return cls(data["model"], name=name)
+
+    def _code(self):
+        return _pick_model(f"return {self.model!r}")
 
 
 class TaskMap(Policy):
@@ -107,6 +171,38 @@ class TaskMap(Policy):
             picked = picked.fillna(mx.index(self.default))
         return picked.to_numpy(dtype=np.int64)[:, None]
 
+    def _decide(self, prompt, task, prompt_id, features):
+        if task is not None and task in self.mapping:
+            model = self.mapping[task]
+            return Decision([model], "one", f"task {task!r} → {model}")
+        if self.default is None:
+            known = ", ".join(map(repr, self.mapping))
+            raise InputError(f"{self.name}: no model for task {task!r} and no default; pass task= one of {known}")
+        return Decision([self.default], "one", f"task {task!r} not mapped → default {self.default}")
+
+    def _fields(self):
+        self._check_string_tasks()
+        return {"mapping": self.mapping, "default": self.default}
+
+    @classmethod
+    def _from_fields(cls, data, name):
+        return cls(data["mapping"], default=data.get("default"), name=name)
+
+    def _code(self):
+        self._check_string_tasks()
+        table = json.dumps(self.mapping, indent=4, ensure_ascii=False)
+        return f"\nMODEL_FOR_TASK = {table}\nDEFAULT = {self.default!r}\n\n" + _pick_model(
+            "model = MODEL_FOR_TASK.get(task, DEFAULT)\n"
+            "if model is None:\n"
+            "    raise ValueError(f'no model for task {task!r}')\n"
+            "return model")
+
+    def _check_string_tasks(self) -> None:
+        bad = [k for k in self.mapping if not isinstance(k, str)]
+        if bad:
+            raise InputError(f"{self.name}: task {bad[0]!r} is not a string; JSON and exported code key tasks "
+                             "by text, so name tasks with strings")
+
 
 class Fallback(Policy):
     """Call ``models`` in order until one does not fail (recorded ``status == "error"``).
@@ -129,6 +225,16 @@ class Fallback(Policy):
         # as it is, never answered again by another model.
         shown = np.column_stack([_streamed_text(mx, j) for j in cols])
         return _chain(cols, ~mx.error[:, cols] | shown)
+
+    def _decide(self, prompt, task, prompt_id, features):
+        return Decision(list(self.models), "fallback", "fallback " + " → ".join(self.models))
+
+    def _fields(self):
+        return {"models": self.models}
+
+    @classmethod
+    def _from_fields(cls, data, name):
+        return cls(data["models"], name=name)
 
 
 class _RowPredicate:
@@ -185,6 +291,36 @@ class Cascade(Policy):
             values = _apply(self._accept[1], mx.cell_values("response_text", j), self.name)
         return np.array([_truthy(v, self.accept_at) for v in values], dtype=bool)
 
+    def _decide(self, prompt, task, prompt_id, features):
+        test = self._accept[1]
+        return Decision(list(self.models), "cascade", "cascade " + " → ".join(self.models),
+                        accept=lambda text: _accepted(test, text, self.accept_at))
+
+    def _fields(self):
+        if self.accept_spec is None:
+            raise InputError(f"{self.name}: its accept= is a Python function or object, which cannot be "
+                             "saved as JSON; give accept as a checker spec, e.g. {'kind': 'regex', "
+                             "'pattern': '####\\\\s*-?\\\\d+'} or 'json_valid'")
+        return {"models": self.models, "accept": self.accept_spec, "accept_at": self.accept_at}
+
+    @classmethod
+    def _from_fields(cls, data, name):
+        return cls(data["models"], accept=data["accept"], accept_at=data["accept_at"], name=name)
+
+    def _code(self):
+        spec = self.accept_spec
+        # a regex accept only: flags= would need their own translation
+        if not (isinstance(spec, Mapping) and spec.get("kind") == "regex" and spec.get("pattern")
+                and set(spec) <= {"kind", "pattern"}):
+            return super()._code()
+        return (f"import re\n\nORDER = {json.dumps(self.models)}   # call in order while the answer is rejected\n"
+                f"ACCEPT = re.compile({spec['pattern']!r}, re.IGNORECASE)\n\n\n"
+                "def pick_model(prompt, task=None, previous_answers=()):\n"
+                "    \"\"\"The next model to call, or None when the last answer is accepted.\"\"\"\n"
+                "    if previous_answers and ACCEPT.search(previous_answers[-1] or ''):\n"
+                "        return None\n"
+                "    return ORDER[len(previous_answers)] if len(previous_answers) < len(ORDER) else None\n")
+
 
 def _answer_test(accept: Any) -> tuple[str, Callable]:
     if isinstance(accept, _RowPredicate):
@@ -228,6 +364,16 @@ def _truthy(value: Any, at: float) -> bool:
         return bool(value)
 
 
+def _accepted(test: Callable[[str], Any], text: str, at: float) -> bool:
+    """The evaluation's acceptance rule (:func:`_truthy`) on one live answer; an answer the test
+    raises on is not accepted, as in evaluation."""
+    try:
+        value = test(text)
+    except Exception:
+        return False
+    return _truthy(value, at)
+
+
 class Threshold(Policy):
     """``strong`` when the prompt's feature ≥ ``threshold``, else ``weak``.
 
@@ -248,10 +394,10 @@ class Threshold(Policy):
         return f"threshold({self._label} ≥ {self.threshold:g}: {self.weak} | {self.strong})"
 
     def with_threshold(self, threshold: float) -> Threshold:
-        """A copy with another threshold (what :func:`routing.tune` sets)."""
-        from ._split import with_knob
-
-        twin = with_knob(self, threshold, self.name)
+        """A copy with another threshold (what :func:`routing.tune` sets): a shallow copy, so a
+        fitted :class:`Learned` router keeps its fit; a chosen name stays, a derived one follows."""
+        twin = copy.copy(self)
+        twin.threshold = float(threshold)
         if not self._named:
             twin.name = twin._default_name()
         return twin
@@ -283,6 +429,56 @@ class Threshold(Policy):
         strong = values >= self.threshold
         return np.where(strong, mx.index(self.strong), mx.index(self.weak)).astype(np.int64)[:, None]
 
+    def _decide(self, prompt, task, prompt_id, features):
+        value, label = self._feature_value(prompt, task, prompt_id, features)
+        strong = math.isfinite(value) and value >= self.threshold
+        model = self.strong if strong else self.weak
+        if not math.isfinite(value):
+            return Decision([model], "one", f"{label} unknown → {model}")
+        relation = "≥" if strong else "<"
+        return Decision([model], "one", f"{label} {value:.4g} {relation} {self.threshold:.4g} → {model}")
+
+    def _feature_value(self, prompt: str, task: str | None, prompt_id: str | None,
+                       features: Mapping[str, Any] | None) -> tuple[float, str]:
+        """The feature of one live prompt, and how the reason names it."""
+        f = self.feature
+        if isinstance(f, str) and f == "prompt_chars":
+            return float(len(prompt)), "length"
+        row = {"prompt": prompt, "task": task, "prompt_id": prompt_id, **dict(features or {})}
+        if isinstance(f, str):
+            if f not in row:
+                raise InputError(f"{self.name} routes on the column {f!r}: pass its value, "
+                                 f"lab.route(..., features={{{f!r}: ...}})")
+            return _as_float(row[f]), f
+        if isinstance(f, Mapping) or hasattr(f, "reindex"):
+            return _as_float(dict(f).get(prompt_id, math.nan)), "feature"
+        return _as_float(f(row)), getattr(f, "__name__", "feature")
+
+    def _fields(self):
+        if not isinstance(self.feature, str):
+            raise InputError(f"{self.name}: a threshold on a mapping or function cannot be saved; "
+                             "route on 'prompt_chars' or a named column")
+        self._check_finite()
+        return {"feature": self.feature, "threshold": self.threshold, "weak": self.weak, "strong": self.strong}
+
+    @classmethod
+    def _from_fields(cls, data, name):
+        policy = cls(data["feature"], data["threshold"], weak=data["weak"], strong=data["strong"])
+        if name and name != policy.name:      # a chosen name stays; a derived one keeps following the knob
+            policy = cls(data["feature"], data["threshold"], weak=data["weak"], strong=data["strong"], name=name)
+        return policy
+
+    def _code(self):
+        if self.feature != "prompt_chars":
+            return super()._code()
+        self._check_finite()
+        return _pick_model(f"return {self.strong!r} if len(prompt) >= {self.threshold!r} else {self.weak!r}")
+
+    def _check_finite(self) -> None:
+        if not math.isfinite(self.threshold):
+            raise InputError(f"{self.name}: threshold {self.threshold} is not a finite number (it routes every "
+                             f"prompt the same way); use Always({self.strong!r}) or Always({self.weak!r}) instead")
+
 
 class Random(Policy):
     """``strong`` with probability ``p_strong`` per prompt: the no-information baseline. The draw is
@@ -303,6 +499,19 @@ class Random(Policy):
         texts = mx.prompt_values("prompt") if "prompt" in mx.runs.columns else mx.prompt_ids
         strong = np.array([uniform_draw(self.seed, str(t)) < self.p_strong for t in texts], dtype=bool)
         return np.where(strong, mx.index(self.strong), mx.index(self.weak)).astype(np.int64)[:, None]
+
+    def _decide(self, prompt, task, prompt_id, features):
+        draw = uniform_draw(self.seed, prompt)
+        model = self.strong if draw < self.p_strong else self.weak
+        sign = "<" if draw < self.p_strong else "≥"
+        return Decision([model], "one", f"random draw {draw:.3f} {sign} {self.p_strong:g} → {model}")
+
+    def _fields(self):
+        return {"p_strong": self.p_strong, "weak": self.weak, "strong": self.strong, "seed": self.seed}
+
+    @classmethod
+    def _from_fields(cls, data, name):
+        return cls(data["p_strong"], weak=data["weak"], strong=data["strong"], seed=data["seed"], name=name)
 
 
 def uniform_draw(seed: int, prompt: str) -> float:

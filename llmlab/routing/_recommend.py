@@ -16,8 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from .._errors import InputError
+from ..base._errors import InputError
 from ._evaluate import evaluate
+from ._learned import Learned
 from ._matrix import build_matrix
 from ._policies import Always, Oracle, Policy, Random, Threshold
 from ._report import PolicyReport
@@ -80,7 +81,6 @@ def _candidates(tune_runs, strong, weak, margin, money, learned, score, models) 
              max_quality_loss=margin, score=score, models=models, **money),
     ]
     if learned and importlib.util.find_spec("sklearn") is not None:
-        from ._learned import Learned
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)

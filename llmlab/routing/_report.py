@@ -7,11 +7,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._errors import InputError
+from ..base._errors import InputError
 from ._claim import Replicates, claim_table
 from ._matrix import Matrix
+from ._plot import plot_report
 from ._policies import Policy
-from ._stats import Outcome
+from ._stats import Outcome, bootstrap_method, point_summary
 
 
 class PolicyReport:
@@ -40,12 +41,10 @@ class PolicyReport:
                  n_boot: int, level: float, routellm: pd.DataFrame, threshold_curve: pd.DataFrame,
                  oracle: Outcome, outcomes: dict[str, Outcome], policies: dict[str, Policy],
                  replicates: Replicates, testable: np.ndarray) -> None:
-        from ._evaluate import _summary
-
         self.table, self.models, self.reference = table, models, reference
         self.n_boot, self.level = n_boot, level
         self.routellm, self.threshold_curve = routellm, threshold_curve
-        self.oracle = _summary(matrix, oracle)
+        self.oracle = point_summary(matrix, oracle)
         self.price_sheet, self.cost_note, self.retries = matrix.price_sheet, matrix.cost_note, matrix.retries
         self.n_prompts, self.dropped_prompts = matrix.n, matrix.dropped
         self.dropped_by_model = dict(matrix.dropped_by_model)
@@ -54,8 +53,6 @@ class PolicyReport:
 
     @property
     def caption(self) -> str:
-        from ._stats import bootstrap_method
-
         ci = (f"{self.level:.0%} CI: {bootstrap_method(self.n_prompts)}, {self.n_boot} resamples"
               if self.n_boot else "no bootstrap (n_boot=0)")
         dropped = ", ".join(f"{m} lacked {k}" for m, k in self.dropped_by_model.items() if k)
@@ -105,7 +102,6 @@ class PolicyReport:
     def plot(self, ax: Any = None) -> Any:
         """Cost vs quality: policies with CI whiskers, single-model Pareto frontier, knob sweeps,
         random and oracle baselines. Returns the matplotlib Figure."""
-        from ._plot import plot_report
 
         return plot_report(self, ax=ax)
 

@@ -7,7 +7,6 @@ the tune half; ``evaluate`` and ``claim`` then judge it on the test half.
 """
 from __future__ import annotations
 
-import copy
 import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._errors import InputError
+from ..base._errors import InputError
 from ._matrix import build_matrix
 from ._policies import Always, Policy, TaskMap
 from ._stats import outcome, threshold_sweep
@@ -104,13 +103,6 @@ def tune(policy: Policy, runs: pd.DataFrame, *, max_quality_loss: float = 0.02,
     tuned.tuned_on = {"prompts": mx.n, "reference": reference, "quality_floor": float(floor),
                       "feasible": best is not None}
     return tuned
-
-
-def with_knob(policy: Any, threshold: float, name: str) -> Any:
-    """A shallow copy of ``policy`` with another threshold and name (the knob's one setter)."""
-    twin = copy.copy(policy)
-    twin.threshold, twin.name = float(threshold), name
-    return twin
 
 
 def fit_task_map(runs: pd.DataFrame, *, max_quality_loss: float = 0.02, score: str = "score",

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._errors import InputError
+from ..base._errors import InputError
 from ._matrix import Matrix
 
 # Resample in chunks of ~1.6M cells: counts stay ~13 MB, near the CPU caches (bincount scatters
@@ -171,3 +171,21 @@ def optimal_curve(weak: Outcome, strong: Outcome) -> tuple[np.ndarray, np.ndarra
     share = np.arange(n + 1) / n
     quality = (weak.quality.sum() + np.concatenate([[0.0], np.cumsum(gain)])) / n
     return share, quality
+
+
+def point_summary(mx: Matrix, out: Outcome) -> dict:
+    """Point estimates of one outcome (no reference, no intervals)."""
+    n, calls = mx.n, int(out.calls.sum())
+    return {
+        "requests": n, "calls_per_request": calls / n,
+        "total_cost_usd": float(out.cost.sum()), "cost_per_1k_usd": float(out.cost.sum() / n * 1000),
+        "quality": float(out.quality.mean()),
+        "latency_p50_s": _percentile(out.latency, 50), "latency_p95_s": _percentile(out.latency, 95),
+        "failed_pct": 100 * float(out.failed.mean()),
+        **{f"share_{m}": int(c) / calls for m, c in zip(mx.models, out.calls, strict=True)},
+    }
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    finite = values[np.isfinite(values)]
+    return float(np.percentile(finite, q)) if finite.size else float("nan")

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from llmlab._demo import DEMO_PROMPTS, DemoOutput, _render_charts, demo_sections, score_answers
-from llmlab._report import write_report
-from llmlab._results import summarise
+from llmlab.analysis._report import write_report
+from llmlab.cli._demo import DEMO_PROMPTS, DemoOutput, _render_charts, demo_sections, score_answers
+from llmlab.engine._results import summarise
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

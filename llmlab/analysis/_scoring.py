@@ -1,0 +1,656 @@
+"""Score recorded answers: each row of a runs DataFrame gets a quality score in [0, 1] and a reason.
+
+    from llmlab import scoring
+    scored = scoring.score(runs, scoring.contains())                 # columns score, score_reason
+    scored = scoring.score(runs, scoring.by_task({"classify": scoring.choice(["pos", "neg"]),
+                                                  "arithmetic": scoring.numeric()},
+                                                 default=scoring.contains()))
+    scored = scoring.auto(runs, checkers=llmlab.datasets.load("tasks"))   # per-prompt ``checker``
+
+Rules every scorer follows:
+
+* a row whose ``status`` is ``error`` scores 0 with reason ``"error row"``;
+* a scorer never raises on bad *model output* (None, invalid JSON, no number, a pattern that
+  does not compile…): it scores 0 and says why. A user callable that raises is caught the same
+  way (reason ``"scorer raised …"``) and a warning counts how often it happened;
+* configuration mistakes (an unknown checker kind, a task with no scorer) raise ``ValueError``
+  before anything is scored.
+
+A scorer is a :class:`Scorer` with a ``name``, ``check(text, expected) -> (score, reason)`` and
+``uses_expected`` (False for checks that look only at the answer, e.g. :func:`json_valid`; those
+are the only scorers a routing :class:`~llmlab.routing.Cascade` may use as its ``accept`` test).
+Any callable ``f(response_text, expected) -> float | bool`` is accepted wherever a scorer is.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import re
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..base._errors import InputError
+
+__all__ = [
+    "Scorer", "score", "exact", "contains", "regex", "json_valid", "numeric", "choice",
+    "judge", "by_task", "auto", "from_spec", "as_scorer",
+]
+
+# a sign counts only when it does not follow a word or a digit ("2024-01-05" has no negatives)
+_NUMBER = re.compile(r"(?:(?<![\w.])[-+])?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
+_FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?\s*```$", re.DOTALL)
+_STRIP = " \t\r\n\"'`.!;:"
+
+
+class Scorer:
+    """A named check of one answer. Subclasses implement :meth:`check`."""
+
+    name: str = "scorer"
+    uses_expected: bool = True
+
+    def check(self, text: str | None, expected: Any) -> tuple[float, str]:
+        raise NotImplementedError
+
+    def __call__(self, text: str | None, expected: Any = None) -> float:
+        return self.check(text, expected)[0]
+
+    def score_rows(self, rows: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        """Scores and reasons for rows that are not error rows (judge overrides this to batch)."""
+        texts = _column(rows, "response_text")
+        expected = _column(rows, "expected")
+        pairs = [_safe_check(self, t, e) for t, e in zip(texts, expected, strict=True)]
+        return np.array([p[0] for p in pairs], dtype=float), [p[1] for p in pairs]
+
+    def _validate(self, rows: pd.DataFrame) -> None:
+        """Raise ValueError for configuration problems before scoring (dispatchers override)."""
+
+    def __repr__(self) -> str:
+        return f"<Scorer {self.name}>"
+
+
+# --- public entry point -------------------------------------------------------------------------
+
+def score(df: pd.DataFrame, scorer: Any, column: str = "score") -> pd.DataFrame:
+    """A copy of ``df`` with ``column`` (float in [0, 1]) and ``f"{column}_reason"`` added.
+
+    ``scorer``: a :class:`Scorer`, a callable ``(response_text, expected) -> float|bool``, a
+    checker spec (``{"kind": "choice", "labels": [...]}`` or its JSON) or a kind name
+    (``"contains"``).
+    """
+    scorer = as_scorer(scorer)
+    out = df.copy()
+    scores = np.zeros(len(out), dtype=float)
+    reasons = np.full(len(out), "error row", dtype=object)
+    ok = _ok_mask(out)
+    if ok.any():
+        rows = out.loc[ok]
+        scorer._validate(rows)
+        values, why = scorer.score_rows(rows)
+        scores[ok] = np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0)
+        reasons[ok] = why
+    out[column] = scores
+    out[f"{column}_reason"] = reasons
+    out.attrs[f"{column}_scorer"] = scorer.name
+    return out
+
+
+def as_scorer(obj: Any) -> Scorer:
+    """Turn a scorer, a callable, a spec dict/JSON or a kind name into a :class:`Scorer`."""
+    if isinstance(obj, Scorer):
+        return obj
+    if isinstance(obj, (Mapping, str)):
+        return from_spec(obj)
+    if callable(obj):
+        return _Function(obj)
+    raise InputError(f"not a scorer: {obj!r} (give a Scorer, a callable, a spec dict or a kind name)")
+
+
+# --- built-in scorers ---------------------------------------------------------------------------
+
+class _Exact(Scorer):
+    def __init__(self, normalize: bool) -> None:
+        self.normalize = normalize
+        self.name = "exact" if normalize else "exact(raw)"
+
+    def check(self, text, expected):
+        if _missing(text):
+            return 0.0, "no answer"
+        if _missing(expected):
+            return 0.0, "no expected answer"
+        norm = _norm if self.normalize else (lambda s: str(s).strip())
+        if norm(text) == norm(expected):
+            return 1.0, "exact match"
+        return 0.0, f"expected {_short(expected)}, got {_short(text)}"
+
+
+def exact(normalize: bool = True) -> Scorer:
+    """1 when the answer equals ``expected``. ``normalize`` ignores case, surrounding whitespace,
+    quotes and trailing punctuation, and collapses inner whitespace."""
+    return _Exact(normalize)
+
+
+class _Contains(Scorer):
+    def __init__(self, case: bool) -> None:
+        self.case = case
+        self.name = "contains(case)" if case else "contains"
+
+    def check(self, text, expected):
+        if _missing(text):
+            return 0.0, "no answer"
+        if _missing(expected):
+            return 0.0, "no expected answer"
+        options = expected if isinstance(expected, (list, tuple)) else [expected]
+        prep = (lambda s: " ".join(str(s).split())) if self.case else _norm
+        hay = prep(text)
+        for option in options:
+            if prep(option) and prep(option) in hay:
+                return 1.0, f"contains {_short(option)}"
+        return 0.0, f"{_short(options[0])} not found"
+
+
+def contains(case: bool = False) -> Scorer:
+    """1 when ``expected`` (or any item of a list of alternatives) occurs in the answer;
+    case-insensitive unless ``case=True``; whitespace runs compare equal."""
+    return _Contains(case)
+
+
+class _Regex(Scorer):
+    def __init__(self, pattern: str | None, flags: int) -> None:
+        self.pattern, self.flags = pattern, flags
+        self.uses_expected = pattern is None
+        self.name = "regex(expected)" if pattern is None else f"regex(/{pattern}/)"
+
+    def check(self, text, expected):
+        if _missing(text):
+            return 0.0, "no answer"
+        pattern = self.pattern if self.pattern is not None else expected
+        if _missing(pattern):
+            return 0.0, "no pattern (expected is empty)"
+        try:
+            found = re.search(str(pattern), str(text), self.flags)
+        except re.error as exc:
+            return 0.0, f"invalid pattern: {exc}"
+        return (1.0, "pattern found") if found else (0.0, "pattern not found")
+
+
+def regex(pattern: str | None = None, flags: int = re.IGNORECASE) -> Scorer:
+    """1 when ``re.search(pattern, answer)`` matches. ``pattern=None`` uses each row's ``expected``
+    as the pattern; a fixed pattern looks at the answer only (usable as a cascade ``accept``)."""
+    return _Regex(pattern, flags)
+
+
+class _JsonValid(Scorer):
+    def __init__(self, keys: Sequence[str] | None, compare: bool) -> None:
+        self.keys, self.compare = list(keys or []), compare
+        self.uses_expected = compare
+        bits = ([f"keys={','.join(self.keys)}"] if self.keys else []) + (["compare"] if compare else [])
+        self.name = f"json_valid({' '.join(bits)})" if bits else "json_valid"
+
+    def check(self, text, expected):
+        value, why = _parse_json(text)
+        if why:
+            return 0.0, why
+        if self.keys or self.compare:
+            if not isinstance(value, dict):
+                return 0.0, f"JSON is a {type(value).__name__}, not an object"
+            missing = [k for k in self.keys if k not in value]
+            if missing:
+                return 0.0, f"missing keys: {', '.join(missing)}"
+        if not self.compare:
+            return 1.0, "valid JSON"
+        return _compare_fields(value, expected)
+
+
+def json_valid(keys: Sequence[str] | None = None, compare: bool = False) -> Scorer:
+    """1 when the answer parses as JSON (a surrounding Markdown code fence is allowed, other
+    surrounding prose is not). ``keys``: required top-level keys. ``compare=True``: score is the
+    share of ``expected``'s (a JSON object) top-level fields whose values match."""
+    return _JsonValid(keys, compare)
+
+
+class _Numeric(Scorer):
+    def __init__(self, tol: float, rel: float, which: str) -> None:
+        if which not in ("first", "last"):
+            raise InputError("numeric(which=...) must be 'first' or 'last'")
+        self.tol, self.rel, self.which = float(tol), float(rel), which
+        self.name = f"numeric(tol={tol:g}{f', rel={rel:g}' if rel else ''}, {which})"
+
+    def check(self, text, expected):
+        target = _extract_number(expected, "first")
+        if target is None:
+            return 0.0, "expected is not a number"
+        got = _extract_number(text, self.which)
+        if got is None:
+            return 0.0, "no number in answer"
+        if abs(got - target) <= max(self.tol, self.rel * abs(target)):
+            return 1.0, f"{got:g} matches"
+        return 0.0, f"expected {target:g}, got {got:g}"
+
+
+def numeric(tol: float = 1e-6, rel: float = 0.0, which: str = "last") -> Scorer:
+    """1 when a number in the answer is within ``max(tol, rel*|expected|)`` of ``expected``.
+
+    The answer's number is the **last** one by default (chain-of-thought answers end with the
+    result, as GSM8K-style graders assume); ``which="first"`` takes the first. Thousands
+    separators (``1,234``) are understood; ``expected`` may be ``"42"`` or ``"42 apples"``.
+    """
+    return _Numeric(tol, rel, which)
+
+
+class _Choice(Scorer):
+    def __init__(self, labels: Sequence[str]) -> None:
+        labels = [str(x) for x in labels]
+        if not labels:
+            raise InputError("choice() needs at least one label")
+        self.labels = labels
+        self._canonical = {x.casefold(): x for x in labels}
+        alternatives = "|".join(re.escape(x) for x in sorted(labels, key=len, reverse=True))
+        self._pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+        self.name = f"choice({'|'.join(labels)})"
+
+    def check(self, text, expected):
+        if _missing(text):
+            return 0.0, "no answer"
+        if _missing(expected):
+            return 0.0, "no expected answer"
+        found = self._pattern.search(str(text))
+        if found is None:
+            return 0.0, "no label found"
+        label = self._canonical[found.group(0).casefold()]
+        if label.casefold() == _norm(expected):
+            return 1.0, f"chose {label}"
+        return 0.0, f"chose {label}, expected {_short(expected)}"
+
+
+def choice(labels: Sequence[str]) -> Scorer:
+    """The first of ``labels`` found in the answer (whole words, case-insensitive) must equal
+    ``expected``. "Positive, not negative" chooses positive; "none of them" scores 0."""
+    return _Choice(labels)
+
+
+class _Function(Scorer):
+    def __init__(self, fn: Callable[[Any, Any], Any], name: str | None = None) -> None:
+        self.fn = fn
+        self.name: str = name or getattr(fn, "__name__", None) or type(fn).__name__
+        self._raised = 0
+
+    def check(self, text, expected):
+        try:
+            value = self.fn(text, expected)
+        except Exception as exc:  # a user scorer must not abort scoring on one odd answer
+            self._raised += 1
+            return 0.0, f"scorer raised {type(exc).__name__}: {_short(str(exc), 60)}"
+        return _coerce(value)
+
+    def score_rows(self, rows):
+        self._raised = 0
+        result = super().score_rows(rows)
+        if self._raised:
+            warnings.warn(f"scorer {self.name!r} raised on {self._raised} of {len(rows)} rows; "
+                          "they score 0 (see the reason column)", RuntimeWarning, stacklevel=3)
+        return result
+
+
+# --- dispatch: by task, by per-prompt checker ---------------------------------------------------
+
+class _Dispatch(Scorer):
+    """Scores each group of rows with the scorer its key names (task, or checker spec)."""
+
+    def __init__(self, name: str, scorers: Mapping[Any, Scorer], default: Scorer | None,
+                 key: Callable[[pd.DataFrame], np.ndarray]) -> None:
+        self.name, self.scorers, self.default, self._key = name, dict(scorers), default, key
+        self.uses_expected = any(s.uses_expected for s in self._all())
+
+    def _keys(self, rows: pd.DataFrame) -> np.ndarray:
+        # missing keys (None/NaN never equal themselves after pandas) become one sentinel
+        return np.array([_NO_SPEC if _missing(k) else k for k in self._key(rows)], dtype=object)
+
+    def _all(self) -> Iterable[Scorer]:
+        return [*self.scorers.values(), *([self.default] if self.default else [])]
+
+    def _validate(self, rows):
+        if self.default is not None:
+            return
+        keys = pd.unique(self._keys(rows))
+        unknown = [k for k in keys if k not in self.scorers]
+        if unknown:
+            raise InputError(f"{self.name}: no scorer for {_short(unknown, 120)} and no default= "
+                             "(pass default=scoring.contains() or map every key)")
+
+    def score_rows(self, rows):
+        keys = self._keys(rows)
+        scores = np.zeros(len(rows), dtype=float)
+        reasons = np.empty(len(rows), dtype=object)
+        for key in pd.unique(keys):
+            mask = keys == key
+            scorer = self.scorers.get(key) or self.default
+            if scorer is None:  # _validate refused unknown keys without a default before scoring
+                raise InputError(f"{self.name}: no scorer for {key!r}")
+            s, why = scorer.score_rows(rows.loc[mask])
+            scores[mask] = s
+            reasons[mask] = [f"{scorer.name}: {w}" for w in why]
+        return scores, list(reasons)
+
+    def check(self, text, expected):
+        raise InputError(f"{self.name} dispatches on row columns; use scoring.score(df, ...)")
+
+
+def by_task(scorers: Mapping[str, Any], default: Any = None) -> Scorer:
+    """Score each row with ``scorers[row.task]`` (rows with another task use ``default``)."""
+    table = {task: as_scorer(s) for task, s in scorers.items()}
+    fallback = as_scorer(default) if default is not None else None
+    inner = ", ".join(f"{t}={s.name}" for t, s in table.items())
+    name = f"by_task({inner}{', default=' + fallback.name if fallback else ''})"
+    return _Dispatch(name, table, fallback, lambda rows: _column(rows, "task"))
+
+
+def auto(df: pd.DataFrame, checkers: Any = None, column: str = "score",
+         default: Any = None) -> pd.DataFrame:
+    """Score each row with the scorer its prompt's ``checker`` spec names.
+
+    ``checkers``: None → ``df["checker"]``; a DataFrame with ``prompt_id`` and ``checker``
+    columns (e.g. ``llmlab.datasets.load("tasks")``); or a mapping ``{prompt_id: spec}``.
+    Rows without a spec use ``default`` (ValueError when there is none).
+    """
+    specs = _checker_specs(df, checkers)
+    keys = np.array([_spec_key(s) for s in specs], dtype=object)
+    table = {k: from_spec(k) for k in pd.unique(keys) if k != _NO_SPEC}
+    fallback = as_scorer(default) if default is not None else None
+    frame = df.copy()
+    frame["_llmlab_checker_key"] = keys
+    dispatch = _Dispatch("auto", table, fallback, lambda rows: rows["_llmlab_checker_key"].to_numpy())
+    return score(frame, dispatch, column).drop(columns="_llmlab_checker_key")
+
+
+_KINDS: dict[str, Callable[..., Scorer]] = {
+    "exact": exact, "contains": contains, "regex": regex, "json_valid": json_valid,
+    "numeric": numeric, "choice": choice,
+}
+
+
+def from_spec(spec: Mapping[str, Any] | str) -> Scorer:
+    """A scorer from a checker spec: ``{"kind": "numeric", "tol": 0.01}``, its JSON, or a kind name."""
+    if isinstance(spec, str):
+        text = spec.strip()
+        spec = json.loads(text) if text.startswith("{") else {"kind": text}
+    if not isinstance(spec, Mapping):
+        raise InputError(f"a checker spec is a dict such as {{'kind': 'exact'}} or a kind name, not {spec!r}")
+    args = dict(spec)
+    kind = args.pop("kind", None)
+    if kind == "judge":
+        raise InputError("a judge needs a Lab: use scoring.judge(model=..., lab=...) directly")
+    if kind not in _KINDS:
+        raise InputError(f"unknown checker kind {kind!r}; known: {', '.join(_KINDS)}")
+    if kind == "regex" and isinstance(args.get("flags"), str):
+        args["flags"] = _regex_flags(args["flags"])
+    return _KINDS[kind](**args)
+
+
+# --- LLM as judge -------------------------------------------------------------------------------
+
+_JUDGE_TEMPLATE = """You are grading an answer written by an AI assistant.
+
+Task given to the assistant:
+<<<
+{prompt}
+>>>
+
+Reference answer (may be empty): {expected}
+
+Assistant's answer:
+<<<
+{answer}
+>>>
+
+{rubric}
+Reply with only an integer from 0 (wrong or useless) to 10 (fully correct), nothing else."""
+
+_DEFAULT_RUBRIC = ("Judge correctness against the task and the reference answer; ignore style "
+                   "and length unless the task asks for them.")
+
+
+class _Judge(Scorer):
+    def __init__(self, model: str, lab: Any, rubric: str | None, max_tokens: int) -> None:
+        self.model, self.lab, self.max_tokens = model, lab, max_tokens
+        self.rubric = rubric or _DEFAULT_RUBRIC
+        self.name = f"judge({model})"
+        self.last_result = None  # the judge sweep's Result: its calls' latency and cost
+
+    def check(self, text, expected):
+        rows = pd.DataFrame({"prompt_id": ["p"], "prompt": [""], "response_text": [text],
+                             "expected": [expected]})
+        s, why = self.score_rows(rows)
+        return float(s[0]), why[0]
+
+    def score_rows(self, rows):
+        texts = _column(rows, "response_text")
+        blank = np.array([_missing(t) or not str(t).strip() for t in texts], dtype=bool)
+        scores = np.zeros(len(rows), dtype=float)
+        reasons = np.array(["no answer"] * len(rows), dtype=object)
+        if (~blank).any():
+            todo = rows.loc[~blank]
+            verdicts = self._ask(todo)
+            pairs = [_parse_verdict(v) for v in verdicts]
+            scores[~blank] = [p[0] for p in pairs]
+            reasons[~blank] = [p[1] for p in pairs]
+        return scores, list(reasons)
+
+    def _ask(self, rows: pd.DataFrame) -> list[Any]:
+        """Judge replies, one per row (None for a failed judge call), via the lab's sweep."""
+        ids = [f"judge:{i}:{pid}@{m}" for i, (pid, m) in enumerate(
+            zip(_column(rows, "prompt_id"), _column(rows, "requested_model"), strict=True))]
+        prompts = [_JUDGE_TEMPLATE.format(prompt=p if not _missing(p) else "", answer=a,
+                                          expected="" if _missing(e) else e, rubric=self.rubric)
+                   for p, a, e in zip(_column(rows, "prompt"), _column(rows, "response_text"),
+                                      _column(rows, "expected"), strict=True)]
+        frame = pd.DataFrame({"prompt_id": ids, "prompt": prompts, "task": "judge"})
+        result = self.lab.sweep(frame, models=[self.model], temperature=0,
+                                max_tokens=self.max_tokens, cache=True, progress=False)
+        self.last_result = result
+        return _final_answers(result.df, ids)
+
+
+def judge(model: str, lab: Any, rubric: str | None = None, max_tokens: int = 256) -> Scorer:
+    """An LLM-as-judge through the same endpoint: one ``lab.sweep`` of judge prompts with
+    ``models=[model], temperature=0, cache=True`` (so its calls are recorded, costed and cached).
+
+    The verdict is the reply's first number on a 0–10 scale (score = n/10), else a leading
+    yes/no (1/0); anything else scores 0 ("unparseable verdict"). A failed judge call scores 0.
+    The sweep's Result is kept on ``scorer.last_result``. ``max_tokens`` leaves room for
+    reasoning models, which spend tokens before they answer; others stop after the number.
+    """
+    return _Judge(model, lab, rubric, max_tokens)
+
+
+def _final_answers(df: pd.DataFrame, ids: list[str]) -> list[Any]:
+    if df is None or len(df) == 0:
+        return [None] * len(ids)
+    order = df.sort_values("attempt") if "attempt" in df.columns else df
+    last = order.groupby("prompt_id", sort=False).tail(1).set_index("prompt_id")
+    out = []
+    for pid in ids:
+        if pid not in last.index or last.at[pid, "status"] != "ok":
+            err = last.at[pid, "error_type"] if pid in last.index and "error_type" in last else None
+            out.append(_JudgeFailure(err))
+        else:
+            out.append(last.at[pid, "response_text"])
+    return out
+
+
+class _JudgeFailure:
+    def __init__(self, error_type: Any) -> None:
+        self.error_type = error_type or "no row"
+
+
+def _parse_verdict(reply: Any) -> tuple[float, str]:
+    if isinstance(reply, _JudgeFailure):
+        return 0.0, f"judge call failed: {reply.error_type}"
+    if _missing(reply):
+        return 0.0, "empty verdict"
+    text = str(reply).strip()
+    number = _extract_number(text, "first")
+    if number is not None:
+        if 0 <= number <= 10:
+            return number / 10.0, f"judge {number:g}/10"
+        return 0.0, f"verdict {number:g} outside 0-10"
+    word = re.match(r"\W*(yes|no)\b", text, re.IGNORECASE)
+    if word:
+        yes = word.group(1).lower() == "yes"
+        return (1.0, "judge: yes") if yes else (0.0, "judge: no")
+    return 0.0, f"unparseable verdict {_short(text)}"
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def _safe_check(scorer: Scorer, text: Any, expected: Any) -> tuple[float, str]:
+    try:
+        value, reason = scorer.check(text, expected)
+    except Exception as exc:  # the contract: bad output scores 0, it never aborts a scoring run
+        return 0.0, f"scorer error {type(exc).__name__}: {_short(str(exc), 60)}"
+    return float(value), str(reason)
+
+
+def _coerce(value: Any) -> tuple[float, str]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return 0.0, "scorer returned no score"
+    if isinstance(value, (bool, np.bool_)):
+        return (1.0, "pass") if value else (0.0, "fail")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return 0.0, f"scorer returned {type(value).__name__}"
+    if math.isnan(x):
+        return 0.0, "scorer returned NaN"
+    return min(max(x, 0.0), 1.0), f"{x:g}"
+
+
+def _ok_mask(df: pd.DataFrame) -> np.ndarray:
+    if "status" not in df.columns:
+        return np.ones(len(df), dtype=bool)
+    return (df["status"] != "error").to_numpy()
+
+
+def _column(rows: pd.DataFrame, name: str) -> np.ndarray:
+    if name in rows.columns:
+        return rows[name].to_numpy(dtype=object)
+    return np.full(len(rows), None, dtype=object)
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value)) if np.ndim(value) == 0 else False
+    except (TypeError, ValueError):
+        return False
+
+
+def _norm(value: Any) -> str:
+    return " ".join(str(value).split()).strip(_STRIP).casefold()
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _extract_number(value: Any, which: str) -> float | None:
+    if _missing(value):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).replace("\u2212", "-")
+    found = [m.group(0) for m in _NUMBER.finditer(text) if any(c.isdigit() for c in m.group(0))]
+    if not found:
+        return None
+    token = found[0] if which == "first" else found[-1]
+    try:
+        return float(token.replace(",", ""))
+    except ValueError:
+        return None
+
+
+def _parse_json(text: Any) -> tuple[Any, str]:
+    if _missing(text):
+        return None, "no answer"
+    body = str(text).strip()
+    fenced = _FENCE.match(body)
+    if fenced:
+        body = fenced.group(1).strip()
+    if not body:
+        return None, "empty answer"
+    try:
+        return json.loads(body), ""
+    except ValueError as exc:
+        return None, f"invalid JSON: {_short(str(exc), 50)}"
+
+
+def _compare_fields(value: dict, expected: Any) -> tuple[float, str]:
+    target = expected
+    if isinstance(expected, str):
+        try:
+            target = json.loads(expected)
+        except ValueError:
+            return 0.0, "expected is not JSON"
+    if not isinstance(target, dict) or not target:
+        return 0.0, "expected is not a JSON object"
+    wrong = [k for k, v in target.items() if not _same_value(value.get(k), v)]
+    share = 1 - len(wrong) / len(target)
+    return share, ("all fields match" if not wrong else f"wrong: {', '.join(map(str, wrong))}")
+
+
+def _same_value(got: Any, want: Any) -> bool:
+    if isinstance(want, (int, float)) and not isinstance(want, bool):
+        number = _extract_number(got, "first")
+        return number is not None and math.isclose(number, want, rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(want, (list, dict)):
+        return got == want
+    return got is not None and _norm(got) == _norm(want)
+
+
+def _regex_flags(names: str) -> int:
+    flags = 0
+    for name in filter(None, (n.strip().upper() for n in names.split("|"))):
+        flags |= getattr(re, name)
+    return flags
+
+
+def _checker_specs(df: pd.DataFrame, checkers: Any) -> list[Any]:
+    if checkers is None:
+        if "checker" not in df.columns:
+            raise InputError("auto() needs a 'checker' column, or checkers= (the dataset, or "
+                             "a {prompt_id: spec} mapping)")
+        return list(df["checker"])
+    if isinstance(checkers, pd.DataFrame):
+        checkers = dict(zip(checkers["prompt_id"], checkers["checker"], strict=True))
+    if not isinstance(checkers, Mapping):
+        raise InputError("checkers= must be a DataFrame with prompt_id/checker, or a mapping")
+    return [checkers.get(pid) for pid in df["prompt_id"]]
+
+
+_NO_SPEC = "(missing)"   # a string, not None: pandas would turn None into NaN ≠ NaN
+
+
+def _spec_key(spec: Any) -> str:
+    """Canonical JSON of a spec, so equal specs (dict or JSON text) share one scorer."""
+    if spec is None or (isinstance(spec, float) and math.isnan(spec)):
+        return _NO_SPEC
+    if isinstance(spec, str):
+        spec = json.loads(spec) if spec.strip().startswith("{") else {"kind": spec.strip()}
+    return json.dumps(dict(spec), sort_keys=True)
+
+
+def _accepts_one_argument(fn: Callable) -> bool:
+    """True when ``fn`` can be called with the answer text alone (used by routing.Cascade)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    required = [p for p in sig.parameters.values()
+                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(required) <= 1

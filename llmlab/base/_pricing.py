@@ -1,0 +1,183 @@
+"""Price sheets: USD per token, in the field names of LiteLLM's price file.
+
+A sheet is the bundled dated table (``data/prices.json``), a dict, a JSON file (ours or LiteLLM's
+``model_prices_and_context_window.json``), or another :class:`PriceTable`. Costs are always
+computed from a call's own prompt and completion tokens; an unknown price is NaN (with one
+warning per model), never 0.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ._errors import ConfigError
+from ._warnings import warn_once
+
+__all__ = ["Price", "PriceTable", "PriceWarning"]
+
+_DATE_SUFFIX = re.compile(r"-(20\d{2}-?\d{2}-?\d{2}|latest)$")
+
+
+class PriceWarning(UserWarning):
+    """A model has no known price; its cost is NaN."""
+
+    __module__ = "llmlab"
+
+
+@dataclass(frozen=True)
+class Price:
+
+    __module__ = "llmlab"
+    input_cost_per_token: float
+    output_cost_per_token: float
+    cache_read_input_token_cost: float | None = None
+    source: str | None = None
+    date: str | None = None
+
+    def cost(self, prompt_tokens: Any, completion_tokens: Any, cached_tokens: Any = 0) -> Any:
+        """USD for one call's tokens; element-wise on numpy arrays (routing re-prices whole columns
+        with this same rule). Cached prompt tokens get the cache-read price when the sheet has one;
+        otherwise they are billed as ordinary input."""
+        rate = self.cache_read_input_token_cost
+        cached = 0 if rate is None else cached_tokens
+        return ((prompt_tokens - cached) * self.input_cost_per_token + cached * (rate or 0)
+                + completion_tokens * self.output_cost_per_token)
+
+
+def normalise_model_name(name: str) -> list[str]:
+    """Candidate keys for a model string as gateways spell it.
+
+    ``openrouter/anthropic/claude-sonnet-4.6`` → ``claude-sonnet-4.6`` → ``claude-sonnet-4-6``;
+    dated snapshots (``gpt-5-2025-08-07``) fall back to their family name.
+    """
+    base = name.strip().lower()
+    tail = base.rsplit("/", 1)[-1]
+    candidates = [name, base, tail, tail.replace(".", "-"), _DATE_SUFFIX.sub("", tail.replace(".", "-"))]
+    return list(dict.fromkeys(candidates))
+
+
+class PriceTable:
+    """Model → :class:`Price`, with a name that says where the prices came from."""
+
+    __module__ = "llmlab"
+
+    def __init__(self, prices: Mapping[str, Price], name: str) -> None:
+        self._prices = dict(prices)
+        self.name = name
+
+    @classmethod
+    def load(cls, source: Any = None) -> PriceTable:
+        if source is None:
+            return cls.bundled()
+        if isinstance(source, PriceTable):
+            return source
+        if isinstance(source, (str, Path)):
+            return cls._from_file(Path(source))
+        if isinstance(source, Mapping):
+            return cls.bundled().updated(cls._from_mapping(source, "user prices"))
+        raise ConfigError(f"prices must be a dict, a JSON file path or a PriceTable, not {type(source).__name__}")
+
+    @classmethod
+    def bundled(cls) -> PriceTable:
+        text = resources.files("llmlab").joinpath("data/prices.json").read_text(encoding="utf-8")
+        data = json.loads(text)
+        meta = data["_meta"]
+        return cls._from_mapping(data["models"], f"{meta['name']} ({meta['date']})")
+
+    @classmethod
+    def _from_file(cls, path: Path) -> PriceTable:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read price sheet {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"price sheet {path} must hold a JSON object of models")
+        models = data.get("models", data)
+        table = cls._from_mapping(models, str(path))
+        return cls.bundled().updated(table)
+
+    @classmethod
+    def _from_mapping(cls, models: Mapping[str, Any], name: str) -> PriceTable:
+        prices = {}
+        for model, entry in models.items():
+            if model.startswith("_") or model == "sample_spec" or not isinstance(entry, Mapping):
+                continue
+            if "input_cost_per_token" not in entry and "output_cost_per_token" not in entry:
+                continue  # LiteLLM lists image/audio/embedding entries priced in other units
+            prices[model] = _price_from_entry(model, entry)
+        return cls(prices, name)
+
+    def updated(self, other: PriceTable) -> PriceTable:
+        """This sheet overridden by ``other`` (named after ``other``)."""
+        return PriceTable({**self._prices, **other._prices}, f"{other.name} over {self.name}")
+
+    def lookup(self, model: str | None) -> Price | None:
+        if not model:
+            return None
+        for key in normalise_model_name(model):
+            if key in self._prices:
+                return self._prices[key]
+        return None
+
+    def cost(self, model: str | None, prompt_tokens: float, completion_tokens: float,
+             cached_tokens: float = 0, warn: bool = True) -> float:
+        price = self.lookup(model)
+        if price is None or _missing(prompt_tokens) or _missing(completion_tokens):
+            if price is None and warn:
+                self._warn_unknown(model)
+            return math.nan
+        return price.cost(prompt_tokens, completion_tokens, cached_tokens or 0)
+
+    @staticmethod
+    def _warn_unknown(model: str | None) -> None:
+        # Once per model per process, at the user's line (not llmlab's): see _warnings.
+
+        warn_once(str(model), PriceWarning(
+            f"no price known for model {model!r}: its cost_usd is NaN; add it with "
+            f"Lab(prices={{{model!r}: {{'input_cost_per_token': ..., 'output_cost_per_token': ...}}}})"))
+
+    def models(self) -> list[str]:
+        return list(self._prices)
+
+    def to_frame(self):
+        import pandas as pd
+
+        rows = [{"model": m, **p.__dict__} for m, p in self._prices.items()]
+        frame = pd.DataFrame(rows)
+        for col in ("input", "output"):
+            frame[f"{col}_usd_per_1m"] = frame[f"{col}_cost_per_token"] * 1e6
+        return frame
+
+    def __contains__(self, model: str) -> bool:
+        return self.lookup(model) is not None
+
+    def __repr__(self) -> str:
+        return f"PriceTable({self.name!r}, {len(self._prices)} models)"
+
+
+def _missing(value: float | None) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _price_from_entry(model: str, entry: Mapping[str, Any]) -> Price:
+    try:
+        return Price(
+            input_cost_per_token=float(entry.get("input_cost_per_token", 0.0)),
+            output_cost_per_token=float(entry.get("output_cost_per_token", 0.0)),
+            cache_read_input_token_cost=_optional_float(entry.get("cache_read_input_token_cost")),
+            source=entry.get("source") or entry.get("litellm_provider"),
+            date=entry.get("date"),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"price entry for {model!r} has a non-numeric cost: {exc}") from exc
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+

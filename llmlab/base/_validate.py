@@ -1,0 +1,152 @@
+"""The one set of input rules shared by the engine, the ``%%llm`` magic and the widget.
+
+Names of key variables, endpoint URLs, Python variable names, "did you mean" hints and one-line
+messages are checked here and nowhere else, so every front end refuses the same things with
+the same words.
+"""
+from __future__ import annotations
+
+import difflib
+import keyword
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from ._errors import ConfigError, InputError
+from ._redact import public_url
+
+__all__ = [
+    "one_line", "error_line", "is_env_name", "check_env_name", "check_url", "check_identifier", "check_binding_name",
+    "did_you_mean", "check_bool", "check_int", "check_number", "check_text",
+]
+
+# Upper-case only: keys such as 'gsk_…' or 'hf_…' are valid identifiers, so a looser rule would
+# accept a pasted key as a "name" and store it in every row.
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
+_KEY_PREFIXES = ("sk-", "sk_", "pk-", "rk-", "xai-", "gsk_", "hf_", "AIza", "ghp_", "Bearer")
+_URL = re.compile(r"https?://[^\s/]+(/\S*)?\Z")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def one_line(text: Any, limit: int | None = None) -> str:
+    """``text`` (or an exception's message) folded onto one line, optionally shortened."""
+    if isinstance(text, BaseException):
+        line = " ".join(str(text).split()) or type(text).__name__
+    else:
+        line = " ".join(str(text).split())
+    if limit is not None and len(line) > limit:
+        line = line[: limit - 1] + "…"
+    return line
+
+
+def error_line(exc: BaseException) -> str:
+    """``TypeName: message`` on one line (what front ends show instead of a traceback)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` Did you mean 'max_tokens'?`` for a near miss of one of ``known``, else ''."""
+    known = list(known)
+    lowered = name.lower()
+    # The closest completion first: 'model' means 'models' more likely than 'model_params'.
+    candidates = sorted((k for k in known if lowered == k or (len(lowered) >= 3 and k.startswith(lowered))), key=len)
+    if not candidates:
+        candidates = difflib.get_close_matches(lowered, known, n=1, cutoff=0.75)
+    if not candidates and lowered.rstrip("s") in known:
+        candidates = [lowered.rstrip("s")]
+    return f" Did you mean {candidates[0]!r}?" if candidates else ""
+
+
+# --------------------------------------------------------------------------- names and URLs
+
+def is_env_name(value: Any) -> bool:
+    """True for an environment variable NAME; False for anything that may be a pasted key."""
+    if not isinstance(value, str) or value.startswith(_KEY_PREFIXES) or not _ENV_NAME.match(value):
+        return False
+    # Long upper-case tokens without any word separator look like keys, not names.
+    return not (len(value) >= 32 and "_" not in value)
+
+
+def check_env_name(value: Any, what: str = "api_key_env") -> str:
+    if not is_env_name(value):
+        # Never echo the value: a user may have pasted a key where a variable name belongs.
+        raise ConfigError(
+            f"{what} must be the upper-case NAME of an environment variable (e.g. "
+            "'OPENROUTER_API_KEY'), not a key value; put the key in that variable or in ./.env"
+        )
+    return value
+
+
+def check_url(url: Any, what: str = "base_url") -> str:
+    """An http(s) URL without whitespace, trailing slashes removed."""
+    if not isinstance(url, str):
+        raise ConfigError(f"{what} must be a string such as 'http://localhost:4000/v1', not {type(url).__name__}")
+    url = url.strip().rstrip("/")
+    if not _URL.match(url):
+
+        raise ConfigError(f"{what} {one_line(public_url(url), 80)!r} is not an http(s) URL; pass e.g. "
+                          f"{what}='http://localhost:4000/v1' or set LLMLAB_BASE_URL")
+    return url
+
+
+def check_identifier(value: Any, what: str) -> str:
+    """A Python variable name that is not a keyword."""
+    if not isinstance(value, str) or not _IDENT.match(value):
+        raise InputError(f"{what}={value!r} is not a valid Python variable name.")
+    if keyword.iskeyword(value):
+        raise InputError(f"{what}={value!r} is a Python keyword; pick another name.")
+    return value
+
+
+# Names IPython keeps in every namespace (history, the shell itself); rebinding one breaks
+# later cells. The magic also refuses whatever the running shell lists as hidden.
+_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "display"})
+_IPYTHON_HISTORY = re.compile(r"_+\Z|_i+\Z|_i?\d+\Z|_(oh|ih|dh|sh)\Z")
+
+
+def check_binding_name(value: Any, what: str, reserved: Any = ()) -> str:
+    """A variable name whose rebinding breaks nothing: not a keyword, builtin, dunder, or a name
+    IPython relies on (its history and shell names, and ``reserved``)."""
+    import builtins
+
+    check_identifier(value, what)  # keywords; soft ones (match, case) are fine as names
+    if value.startswith("__") and value.endswith("__"):
+        kind = "a special (dunder) name"
+    elif hasattr(builtins, value):
+        kind = "a Python builtin"
+    elif value in _IPYTHON_NAMES or _IPYTHON_HISTORY.match(value) or value in reserved:
+        kind = "a name IPython relies on"
+    else:
+        return value
+    raise InputError(f"{what}={value!r} is {kind}; rebinding it would break later cells: pick another "
+                     "name, e.g. out=res.")
+
+
+# --------------------------------------------------------------------------- typed values
+
+def check_bool(name: str, value: Any) -> bool:
+    # "false" is truthy: a string here is a mistake, not a yes.
+    if not isinstance(value, bool):
+        raise InputError(f"{name} must be True or False, not {one_line(repr(value), 60)}")
+    return value
+
+
+def check_int(name: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise InputError(f"{name} must be a whole number from {lo:,} to {hi:,}, not {one_line(repr(value), 60)}")
+    return value
+
+
+def check_number(name: str, value: Any, lo: float, hi: float) -> float:
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or not lo <= value <= hi):
+        raise InputError(f"{name} must be a number from {lo:g} to {hi:g}, not {one_line(repr(value), 60)}")
+    return value
+
+
+def check_text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{name} must be a string, not {type(value).__name__}")
+    return value

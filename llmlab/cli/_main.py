@@ -1,0 +1,211 @@
+"""The ``llmlab`` command: ``llmlab serve``, ``llmlab demo`` and ``llmlab export``.
+
+Thin by design: parse arguments, call ``llmlab.local`` / ``llmlab.cli._demo``, print. Errors llmlab
+raises on purpose become ``llmlab: error: ...`` on stderr and exit code 2, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import signal
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    from ..base._version import __version__
+
+    parser = argparse.ArgumentParser(prog="llmlab", description="llmlab command line.")
+    parser.add_argument("--version", action="version", version=f"llmlab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the embedded local endpoint in the foreground",
+                           description="Serve the bundled models (and any GGUF files) on 127.0.0.1 "
+                                       "through an OpenAI-compatible API until Ctrl-C.")
+    serve.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    serve.add_argument("--model", action="append", default=[], metavar="PATH",
+                       help="a GGUF file to serve too (repeatable)")
+    serve.add_argument("--alias", action="append", default=[], metavar="NAME",
+                       help="model name for the matching --model (default: the file name)")
+    serve.add_argument("--no-bundled", action="store_true", help="serve only the --model files")
+    demo = sub.add_parser("demo", help="run a small benchmark sweep on the local models",
+                          description="Start the embedded endpoint, run a dozen prompts on the "
+                                      "bundled models, write CSVs, charts and report.html.")
+    demo.add_argument("--out", default="llmlab-demo", metavar="DIR",
+                      help="output folder (default: ./llmlab-demo)")
+    demo.add_argument("--models", default=None, metavar="A,B",
+                      help="comma-separated bundled models (default: all)")
+    demo.add_argument("--n-prompts", type=int, default=None, metavar="K",
+                      help="use only the first K demo prompts")
+    demo.add_argument("--max-tokens", type=int, default=64, help=argparse.SUPPRESS)
+    demo.add_argument("--decision-prompts", type=int, default=64, metavar="N",
+                      help="labelled prompts for the report's 'who should answer what' (0 skips it)")
+    export = sub.add_parser("export", help="write the run log (or part of it) to a Parquet file",
+                            description="Stream the run log into a Parquet file for DuckDB, Spark or pandas "
+                                        "(schema: llmlab.export_schema()).")
+    export.add_argument("out", metavar="FILE.parquet")
+    export.add_argument("--db", default=None, metavar="PATH_OR_URL",
+                        help="log file or postgresql:// URL (default: LLMLAB_DB, else $LLMLAB_HOME/runs.sqlite)")
+    export.add_argument("--run-id", action="append", default=None, metavar="ID", help="only this run (repeatable)")
+    export.add_argument("--model", action="append", default=None, metavar="NAME",
+                        help="only this requested model (repeatable)")
+    export.add_argument("--status", choices=["ok", "error"], default=None)
+    export.add_argument("--since", default=None, metavar="DATE", help="rows started at or after (ISO; UTC if naive)")
+    export.add_argument("--columns", default=None, metavar="A,B", help="comma-separated columns (default: all)")
+    return parser
+
+
+def _serve_models(args) -> list:
+    from ..local import bundled_models
+
+    if args.alias and len(args.alias) != len(args.model):
+        raise _usage_error("give one --alias per --model (or none to use the file names)")
+    aliases = args.alias or [Path(p).stem for p in args.model]
+    models: list = [] if args.no_bundled else [m.alias for m in bundled_models()]
+    models += list(zip(aliases, args.model, strict=True))
+    if not models:
+        raise _usage_error("--no-bundled needs at least one --model PATH")
+    return models
+
+
+def _usage_error(message: str):
+    from ..base._errors import InputError
+
+    return InputError(message)
+
+
+def _serve(args) -> int:
+    from ..local import bundled_models, start
+    from ..local._ensure import forget_record, record_path, write_record
+
+    server = start(port=args.port, models=_serve_models(args), quiet=True)
+    # Recorded so notebooks without a configured endpoint reuse this server.
+    shareable = {m.alias for m in bundled_models()} <= set(server.models)
+    path = record_path()
+    if shareable:
+        write_record(server, path)
+    # Explicit handlers: a shell may start us with SIGINT ignored (background jobs), and the
+    # default SIGTERM would skip the cleanup below.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"llmlab: serving {', '.join(server.models)}\n  base_url: {server.base_url}\n"
+          f"  log: {server.log_path}\nPress Ctrl-C to stop.", flush=True)
+    try:
+        while server.running:
+            time.sleep(0.5)
+        return _died(server)
+    except KeyboardInterrupt:
+        print("\nllmlab: stopping", file=sys.stderr)
+        return 0
+    finally:
+        server.stop()
+        if shareable:
+            forget_record(server, path)
+
+
+def _died(server) -> int:
+    print(f"llmlab: error: the local server (pid {server.pid}) exited; last log lines:",
+          file=sys.stderr)
+    print(server.log_tail(), file=sys.stderr)
+    return 2
+
+
+def _format_summary(summary) -> str:
+    import pandas as pd
+
+    from ..base._cost import with_costs_shown
+
+    with pd.option_context("display.width", 160, "display.max_columns", 30,
+                           "display.float_format", "{:.3g}".format):
+        return with_costs_shown(summary).to_string(index=False)  # unknown cost reads "unknown"
+
+
+def _demo(args) -> int:
+    from ..local import bundled_models
+    from ._demo import run_demo
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    out = run_demo(args.out, models=models, n_prompts=args.n_prompts, max_tokens=args.max_tokens,
+                   log=lambda msg: print(msg, file=sys.stderr, flush=True),
+                   decision_prompts=args.decision_prompts)
+    print(_format_summary(out.summary))
+    for model in bundled_models():
+        if not model.instruct and model.alias in set(out.summary["model"]):
+            print(f"note: {model.alias} — {model.description}")
+    if out.recommendation is not None:
+        rec = out.recommendation
+        print(f"\nwho should answer what (what-if prices; {rec.caption}):")
+        print(rec.per_task[["model", "quality", "quality_diff"]].round(2).to_string())
+        print(f"use: {rec.policy.name} — the 40 % claim {'holds' if rec.claim_holds else 'is not shown'}")
+    for skipped in out.skipped_charts:
+        print(f"llmlab: warning: chart skipped: {skipped}", file=sys.stderr)
+    print(f"\nwrote {len(out.files)} files to {out.out_dir}/ — open {out.out_dir / 'report.html'}")
+    return 0
+
+
+def _export(args) -> int:
+    from ..engine._lab import Lab
+
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    with Lab(db=args.db, quiet=True) as lab:
+        rows = lab.export(args.out, run_id=args.run_id, model=args.model, status=args.status, since=args.since,
+                          columns=columns)
+        print(f"wrote {rows} rows from {lab.store.path} to {args.out}")
+    return 0
+
+
+def _report_error(exc: BaseException) -> int:
+    first, _, rest = str(exc).partition("\n")
+    print(f"llmlab: error: {first}", file=sys.stderr)
+    if rest:  # e.g. the server log tail of a LocalServerError
+        print("\n".join(f"  | {line}" for line in rest.splitlines()), file=sys.stderr)
+    return 2
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """argparse, plus a did-you-mean hint for a mistyped command or option (argparse < 3.14 has none)."""
+    parser = _parser()
+    commands = _subparsers(parser)
+    word = next((a for a in argv if not a.startswith("-")), None)
+    if word is not None and word not in commands:
+        parser.error(f"unknown command {word!r}.{_did_you_mean(word, commands)} "
+                     f"Commands: {', '.join(commands)}.")
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        sub = commands[args.command]
+        options = [o for action in sub._actions for o in action.option_strings]
+        first = unknown[0].split("=", 1)[0]
+        hint = _did_you_mean(first, options) if first.startswith("-") else ""
+        sub.error(f"unrecognized arguments: {' '.join(unknown)}.{hint}")
+    return args
+
+
+def main(argv=None) -> int:
+    args = _parse(sys.argv[1:] if argv is None else list(argv))
+    from ..base._errors import LLMLabError
+
+    try:
+        return {"serve": _serve, "demo": _demo, "export": _export}[args.command](args)
+    except (LLMLabError, OSError) as exc:  # OSError: an output folder that can't be made
+        return _report_error(exc)
+    except KeyboardInterrupt:
+        print("\nllmlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

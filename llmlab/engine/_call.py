@@ -1,0 +1,525 @@
+"""One request through the official SDK → one measured, costed :class:`Record`.
+
+Timing uses ``time.perf_counter()`` from the moment the request's first byte is written to its
+connection (the HTTP transport's ``trace`` extension, installed by :func:`request_hook`): the
+SDK building the request and a new connection's TCP/TLS set-up are one-off costs, not the
+model's. TTFT is the arrival of the first non-empty content, tool-call or reasoning delta (not
+the first byte, not the role-only chunk). Decode speed is ``(completion_tokens - 1) / (t_last - t_first)`` over content
+deltas. Non-streamed calls have no TTFT (NaN).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import openai
+
+from ..base._pricing import PriceTable
+from ..base._record import Record
+from ..base._redact import Redactor
+from ..base._text import REPAIRED_NOTE, repair
+from ..base._tokens import TokenCounter
+from ..base._validate import one_line
+from ._headers import retry_hint
+from ._options import Timeouts
+
+__all__ = ["CallSpec", "Timeouts", "Outcome", "call_model", "Redactor", "new_client"]
+
+COST_HEADER = "x-litellm-response-cost"
+_CONTEXT_PATTERNS = re.compile(r"context[_ ]length|maximum context|context window|too many tokens", re.I)
+
+
+@dataclass
+class CallSpec:
+    model: str
+    messages: list[dict]
+    body: dict  # max_tokens, temperature, and pass-through extra body keys
+    stream: bool
+    timeouts: Timeouts
+
+
+@dataclass
+class Outcome:
+    """What the runner needs besides the record: may it retry, and when."""
+    record: Record
+    http_status: int | None = None
+    retry_after_s: float | None = None
+    retryable: bool = False
+    context_exceeded: bool = False
+    got_text: bool = False
+    headers: Any = None  # the response's headers (rate-limit state), when one arrived
+
+
+@dataclass
+class _Stream:
+    t0: float
+    text: list[str] = field(default_factory=list)
+    tool_calls: dict[int, dict] = field(default_factory=dict)
+    reasoning_chars: int = 0
+    t_first: float | None = None
+    t_last: float | None = None
+    content_deltas: int = 0
+    served_model: str | None = None
+    finish_reason: str | None = None
+    usage: dict | None = None  # the endpoint's usage object, as sent
+    headers: Any = None
+    on_first: Callable[[], None] | None = None
+    on_headers: Callable[[], None] | None = None
+    t_sent: float | None = None  # when the request's first byte left (the transport's trace)
+
+    on_sent: Callable[[], None] | None = None
+    sent_traced: bool = False
+
+    async def trace(self, name: str, info: dict) -> None:
+        if name.endswith("send_request_headers.started") and not self.sent_traced:
+            self.sent_traced = True
+            self.mark_sent()
+
+    def mark_sent(self) -> None:
+        self.t_sent = time.perf_counter()
+        if self.on_sent is not None:
+            self.on_sent()
+
+    @property
+    def t_start(self) -> float:
+        """Where TTFT and latency count from: the request's first byte, or (no trace: a client
+        without llmlab's hook, or a failure before sending) the start of the call."""
+        return self.t_sent if self.t_sent is not None else self.t0
+
+
+# How a stream's chunks are read: the SDK's own stream class, its items left as decoded JSON.
+_PLAIN_CHUNKS = openai.AsyncStream[object]
+
+# The call being sent by the current task, for the HTTP client's request hook (contexts are per
+# task, so concurrent calls each see their own).
+_SENDING: contextvars.ContextVar[_Stream | None] = contextvars.ContextVar("llmlab_sending", default=None)
+
+
+async def request_hook(request: Any) -> None:
+    """The Lab's HTTP client calls this with each request just before sending it: the request
+    gets a ``trace`` extension, so the transport tells the call when its first byte leaves."""
+    state = _SENDING.get()
+    if state is not None:
+        state.t_sent = time.perf_counter()  # provisional: the trace refines it once a connection is ready
+        request.extensions["trace"] = state.trace
+
+
+def new_client(base_url: str, key: str) -> openai.AsyncOpenAI:
+    """The SDK client a Lab uses: llmlab owns retries (Retry-After, fallback, recording each
+    attempt), so the SDK's are off; its HTTP client reports when requests leave; warmed up."""
+    http_client = openai.DefaultAsyncHttpxClient(event_hooks={"request": [request_hook]})
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, http_client=http_client)
+    warm_up(client)
+    return client
+
+
+def warm_up(client: openai.AsyncOpenAI) -> None:
+    """Pay the SDK's one-off costs when the client is built, before any clock starts: the chat
+    resource modules it imports on first use."""
+    _ = client.chat.completions.with_raw_response
+
+
+async def call_model(client: openai.AsyncOpenAI, spec: CallSpec, record: Record,
+                     counter: TokenCounter, prices: PriceTable, redact: Redactor,
+                     on_delta: Callable[[str], None] | None = None,
+                     on_headers: Callable[[], None] | None = None) -> Outcome:
+    """Send one request and fill ``record``; never raises for endpoint errors. ``on_headers`` is
+    called when the response's headers arrive (the request has surely reached the endpoint)."""
+    record.started_at = datetime.now(UTC).isoformat()
+    state = _Stream(t0=time.perf_counter(), on_headers=on_headers)
+    outcome = Outcome(record)
+    try:
+        await _with_deadlines(_send(client, spec, state, on_delta), spec, state)
+        record.status = "ok"
+    except asyncio.CancelledError:
+        _fail(outcome, "Cancelled", "cancelled before the answer finished", state)
+        _finish(outcome, spec, state, counter, prices, redact)
+        raise
+    except Exception as exc:  # every endpoint failure becomes an error row
+        _classify(outcome, exc, spec, state, redact)
+    _finish(outcome, spec, state, counter, prices, redact)
+    if outcome.headers is None:
+        outcome.headers = state.headers
+    return outcome
+
+
+async def _with_deadlines(coro, spec: CallSpec, state: _Stream) -> None:
+    """Run ``coro`` under the first-token deadline (streams), then the total one."""
+    first = spec.timeouts.first_token if spec.stream else None
+    total = spec.timeouts.total
+    loop = asyncio.get_running_loop()
+    origin = [loop.time() - (time.perf_counter() - state.t0)]  # moved to the send, like the clock
+    limits = [x for x in (first, total) if x is not None]
+    try:
+        # Until the request leaves (the SDK building it, a connection being set up) only the
+        # total limit runs: the first-token clock starts with the send, like TTFT.
+        async with asyncio.timeout_at(origin[0] + total if total is not None else None) as scope:
+            if limits:
+                def sent() -> None:
+                    origin[0] = loop.time()
+                    scope.reschedule(origin[0] + min(limits))
+
+                state.on_sent = sent
+            if first is not None:
+                state.on_first = lambda: scope.reschedule(None if total is None else origin[0] + total)
+            await coro
+    except TimeoutError as exc:
+        waiting_first = first is not None and state.t_first is None and (total is None or first <= total)
+        raise _DeadlineExceeded("first token" if waiting_first else "total",
+                                first if waiting_first else total) from exc
+
+
+class _DeadlineExceeded(Exception):
+    def __init__(self, kind: str, limit: float | None) -> None:
+        what = "first token" if kind == "first token" else "complete answer"
+        super().__init__(f"no {what} within {limit:g} s")
+        self.kind = kind
+
+
+async def _send(client: openai.AsyncOpenAI, spec: CallSpec, state: _Stream, on_delta) -> None:
+    kwargs = dict(model=spec.model, messages=spec.messages, extra_body=spec.body or None,
+                  timeout=_http_timeout(spec.timeouts))
+    if spec.stream:
+        kwargs["stream"] = True
+        kwargs["stream_options"] = {"include_usage": True}
+    sending = _SENDING.set(state)
+    try:
+        raw = await client.chat.completions.with_raw_response.create(**kwargs)
+    finally:
+        _SENDING.reset(sending)
+    if not state.sent_traced and state.on_sent is not None:
+        state.on_sent()  # a transport without the trace: the first-token clock starts now at the latest
+    state.headers = raw.headers
+    if state.on_headers is not None:
+        state.on_headers()
+    if not spec.stream:
+        body = raw.parse(to=object)
+        # A body sent with a non-JSON content type comes back as text decoded with its declared
+        # charset; the JSON inside is read from the bytes, as JSON is (UTF-8).
+        _read_completion(raw.http_response.content if isinstance(body, str) else body, state)
+        return
+    # The SDK decodes the SSE stream (and raises its error events); each chunk stays the JSON it
+    # sent instead of becoming a pydantic model: building those took ~45 % of a streamed call's
+    # client CPU, and llmlab reads a handful of fields (see _PLAIN_CHUNKS).
+    async for chunk in raw.parse(to=_PLAIN_CHUNKS):
+        _read_chunk(chunk, state, on_delta)
+    if state.finish_reason is None:
+        # A proxy that closes the stream cleanly mid-answer: not an answer to log as ok or cache.
+        raise _IncompleteStream("the stream ended without a finish_reason (cut short upstream)")
+
+
+def _http_timeout(timeouts: Timeouts):
+    """Only the connect limit is left to the HTTP client.
+
+    The first-token and total deadlines are enforced by :func:`_with_deadlines` (so they are
+    reported as ``FirstTokenTimeout``/``Timeout``). An HTTP read timeout equal to ``first_token``
+    would also cut every stream with a pause between tokens longer than ``first_token`` and would
+    apply ``first_token`` to non-streamed calls; one equal to ``total`` races the total deadline.
+    """
+    import httpx2
+
+    return httpx2.Timeout(None, connect=timeouts.connect)
+
+
+def _read_completion(response: Any, state: _Stream) -> None:
+    if isinstance(response, (str, bytes)):  # the SDK hands back a non-JSON content type as text
+        try:
+            response = json.loads(response)
+        except ValueError:
+            raise _MalformedBody(f"the endpoint answered with a non-JSON body: {str(response)[:80]!r}") from None
+    if not isinstance(response, dict) or "choices" not in response:
+        raise _MalformedBody(f"the endpoint answered with a body that is not a completion: {str(response)[:80]!r}")
+    state.served_model = response.get("model")
+    state.usage = _mapping(response.get("usage")) or None
+    choices = response["choices"]
+    if not isinstance(choices, list) or (choices and not isinstance(choices[0], dict)):
+        raise _MalformedBody(f"the endpoint answered with choices that are not a list of objects: {choices!r:.80}")
+    if choices:
+        choice = choices[0]
+        state.finish_reason = choice.get("finish_reason")
+        message = _mapping(choice.get("message"))
+        state.text.append(_text(message.get("content")))
+        calls = message.get("tool_calls")
+        for i, call in enumerate(calls if isinstance(calls, list) else []):
+            fn = _mapping(_mapping(call).get("function"))
+            state.tool_calls[i] = {"name": fn.get("name"), "arguments": _text(fn.get("arguments"))}
+
+
+def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
+    now = time.perf_counter()
+    if not isinstance(chunk, dict):
+        raise _MalformedBody(f"the endpoint streamed a chunk that is not a JSON object: {str(chunk)[:80]!r}")
+    state.served_model = state.served_model or chunk.get("model")
+    usage = chunk.get("usage")
+    if usage is not None:
+        state.usage = _mapping(usage)
+    choices = chunk.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
+        choice = _mapping(choice)
+        if choice.get("finish_reason"):
+            state.finish_reason = choice["finish_reason"]
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            continue
+        content = _text(delta.get("content"))
+        calls = delta.get("tool_calls")
+        reasoning = _text(delta.get("reasoning_content") or delta.get("reasoning"))
+        produced = bool(content) or bool(calls) or bool(reasoning)
+        if produced:
+            state.t_last = now
+        if produced and state.t_first is None:
+            state.t_first = now
+            if state.on_first is not None:
+                state.on_first()
+        if reasoning:
+            state.reasoning_chars += len(reasoning)
+        for call in calls if isinstance(calls, list) else ():
+            _merge_tool_call(state.tool_calls, _mapping(call))
+        if content:
+            state.text.append(content)
+            state.content_deltas += 1
+            if on_delta is not None:
+                on_delta(repair(content)[0])  # the row's text is repaired as a whole in _finish
+
+
+def _merge_tool_call(calls: dict[int, dict], call: dict) -> None:
+    index = call.get("index")
+    entry = calls.setdefault(index if isinstance(index, int) else 0, {"name": None, "arguments": ""})
+    fn = _mapping(call.get("function"))
+    entry["name"] = entry["name"] or fn.get("name")
+    entry["arguments"] += _text(fn.get("arguments"))
+
+
+def _mapping(value: Any) -> dict:
+    """A JSON object from the endpoint, or an empty one where it sent something else."""
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    """A text field from the endpoint: absent is empty, a non-string is shown as JSON."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return json.dumps(value)
+
+
+class _MalformedBody(Exception):
+    pass
+
+
+class _IncompleteStream(Exception):
+    pass
+
+
+def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, redact: Redactor) -> None:
+    got_text = bool(state.text and "".join(state.text))
+    outcome.got_text = got_text
+    if isinstance(exc, openai.APIStatusError):
+        outcome.http_status = exc.status_code
+        outcome.headers = exc.response.headers
+        outcome.retry_after_s = retry_hint(exc.response.headers, exc.status_code)
+        outcome.retryable = exc.status_code in RETRYABLE_STATUSES
+        message = _api_message(exc)
+        outcome.context_exceeded = exc.status_code == 400 and bool(_CONTEXT_PATTERNS.search(message))
+        kind = "ContextWindowExceeded" if outcome.context_exceeded else type(exc).__name__
+        if exc.status_code == 404:
+            message = f"model {spec.model!r} not found at the endpoint (HTTP 404): {message}"
+        elif exc.status_code in (400, 422) and not outcome.context_exceeded:
+            message += _override_hint(spec, exc.body, message)
+        _fail(outcome, kind, redact.message(message), state)
+    elif spec.stream and _is_stream_error(exc):
+        _classify_stream_error(outcome, exc, state, redact)
+    elif isinstance(exc, _IncompleteStream):
+        outcome.retryable = True
+        _fail(outcome, "StreamCut" if got_text else "IncompleteStream", str(exc), state)
+    elif isinstance(exc, _DeadlineExceeded):
+        outcome.retryable = True
+        _fail(outcome, "FirstTokenTimeout" if exc.kind == "first token" else "Timeout", str(exc), state)
+    elif isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
+        outcome.retryable = True
+        kind = "StreamCut" if got_text else type(exc).__name__
+        _fail(outcome, kind, redact.message(_one_line(str(exc) or type(exc).__name__)), state)
+    elif isinstance(exc, (_MalformedBody, json.JSONDecodeError, openai.APIResponseValidationError)):
+        message = _one_line(f"the endpoint sent a body that is not valid JSON: {exc}")
+        _fail(outcome, "MalformedResponse", redact.message(message), state)
+    else:  # httpx/httpcore errors raised mid-stream are not wrapped by the SDK
+        outcome.retryable = _is_transport_error(exc)
+        kind = "StreamCut" if (got_text or state.t_first) and outcome.retryable else type(exc).__name__
+        _fail(outcome, kind, redact.message(_one_line(f"{type(exc).__name__}: {exc}")), state)
+
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+def _is_stream_error(exc: Exception) -> bool:
+    """An SSE error event (the SDK raises a status-less APIError): how LiteLLM's proxy reports an
+    upstream stream that broke, or failed, after its 200 was sent."""
+    return isinstance(exc, openai.APIError) and not isinstance(
+        exc, (openai.APIStatusError, openai.APIConnectionError, openai.APIResponseValidationError))
+
+
+def _classify_stream_error(outcome: Outcome, exc: Exception, state: _Stream, redact: Redactor) -> None:
+    """A cut (retryable, partial text kept) unless the event names a client error (400, 401, …)
+    that a retry cannot fix."""
+    body = getattr(exc, "body", None)
+    code = str(body.get("code") or "") if isinstance(body, dict) else ""
+    status = int(code) if code.isdigit() and 100 <= int(code) <= 599 else None
+    message = _one_line(f"the stream ended with an error event: {getattr(exc, 'message', exc)}")
+    outcome.http_status = status
+    if status is not None and 400 <= status < 500 and status not in RETRYABLE_STATUSES:
+        outcome.context_exceeded = bool(_CONTEXT_PATTERNS.search(message))
+        kind = "ContextWindowExceeded" if outcome.context_exceeded else "APIError"
+        _fail(outcome, kind, redact.message(message) or "", state)
+        return
+    outcome.retryable = True
+    _fail(outcome, "StreamCut" if outcome.got_text else "IncompleteStream", redact.message(message) or "", state)
+_UNSUPPORTED = re.compile(r"unsupported|not supported|does not support|isn't supported|not allowed|"
+                          r"unrecognized|unknown (?:field|parameter)|extra inputs are not permitted", re.I)
+
+
+def _override_hint(spec: CallSpec, body: Any, message: str) -> str:
+    """For a 400 that names a parameter this model rejects: how to change what it gets."""
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    code = str(inner.get("code") or "") if isinstance(inner, dict) else ""
+    if not (code.startswith("unsupported") or _UNSUPPORTED.search(message)):
+        return ""
+    param = inner.get("param") if isinstance(inner, dict) else None
+    if param not in spec.body:
+        named = [k for k in spec.body if re.search(rf"(?<![\w.-]){re.escape(k)}(?![\w-])", message)]
+        param = max(named, key=len) if named else None  # max_completion_tokens, not a part of it
+    if param is None:
+        return ""
+    override: dict[str, Any] = {param: None}
+    if param == "max_tokens":
+        override = {"max_completion_tokens": spec.body[param]}  # replaces max_tokens (never both)
+    line_value = " ".join(f"{spec.model}:{k}={'null' if v is None else v}" for k, v in override.items())
+    return (f" — {spec.model!r} does not take {param!r} as sent; change what this model gets with "
+            f"Lab(model_params={{{spec.model!r}: {override!r}}}) (or model_params= on the call, or "
+            f"{line_value} on the %%llm line)")
+
+
+def _is_transport_error(exc: Exception) -> bool:
+    module = type(exc).__module__ or ""
+    return module.startswith(("httpx", "httpcore", "h11", "anyio")) or isinstance(exc, (ConnectionError, TimeoutError))
+
+
+def _api_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return _one_line(str(inner["message"]))
+        if isinstance(inner, str):
+            return _one_line(inner)
+    return _one_line(exc.message or f"HTTP {exc.status_code}")
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    return one_line(text, limit)  # the one rule (llmlab.base._validate), with the length stored rows allow
+
+
+def _fail(outcome: Outcome, kind: str, message: str | None, state: _Stream) -> None:
+    outcome.record.status = "error"
+    outcome.record.error_type = kind
+    outcome.record.error_message = message
+
+
+def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCounter,
+            prices: PriceTable, redact: Redactor) -> None:
+    record = outcome.record
+    t0 = state.t_start
+    record.latency_s = time.perf_counter() - t0
+    record.served_model = state.served_model
+    record.finish_reason = state.finish_reason
+    record.response_text = "".join(state.text)
+    if not record.response_text and state.tool_calls:
+        record.response_text = json.dumps([state.tool_calls[i] for i in sorted(state.tool_calls)])
+    _repair_endpoint_text(record)
+    record.served_model = redact(record.served_model)  # before a price warning can quote it
+    if spec.stream and state.t_first is not None:
+        record.ttft_s = state.t_first - t0
+    _fill_tokens(record, spec, state, counter)
+    _fill_cost(record, spec, state, prices)
+    # completion_tokens counts reasoning and tool-call tokens too, so the window spans every
+    # generated delta, not only content.
+    if state.t_first is not None and state.t_last is not None:
+        span = state.t_last - state.t_first
+        if span > 0 and record.completion_tokens > 1:
+            record.output_tokens_per_s = (record.completion_tokens - 1) / span
+
+
+def _repair_endpoint_text(record: Record) -> None:
+    """Endpoint text enters the row as valid Unicode, and the row says when it was repaired."""
+    replaced, fields = 0, list[str]()
+    for name in ("response_text", "served_model", "finish_reason", "error_message"):
+        value = getattr(record, name)
+        if value is not None and not isinstance(value, str):
+            value = str(value)  # e.g. a model name sent as a number
+            setattr(record, name, value)
+        if value:
+            fixed, n = repair(value)
+            if n:
+                setattr(record, name, fixed)
+                replaced, fields = replaced + n, [*fields, name]
+    if replaced:
+        note = REPAIRED_NOTE.format(n=replaced, fields=", ".join(fields))
+        record.error_message = f"{record.error_message} ({note})" if record.error_message else note
+
+
+def _count(value: Any) -> float | None:
+    """A token count from the endpoint, or None when it is not a sensible number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and 0 <= value < 1e15 else None
+
+
+def _fill_tokens(record: Record, spec: CallSpec, state: _Stream, counter: TokenCounter) -> None:
+    usage = state.usage or {}
+    completion = _count(usage.get("completion_tokens"))
+    if completion is not None:
+        record.prompt_tokens = _count(usage.get("prompt_tokens") or 0) or 0.0
+        record.completion_tokens = completion
+        details = _mapping(usage.get("prompt_tokens_details"))
+        record.cached_tokens = _count(details.get("cached_tokens") or 0) or 0.0
+        record.tokens_estimated = False
+        return
+    if record.status != "ok" and not record.response_text:
+        return  # nothing was generated; an unknown prompt cost is not guessed for failures
+    record.prompt_tokens = float(counter.count_messages(spec.messages))
+    generated = record.response_text if not state.tool_calls else json.dumps(state.tool_calls)
+    record.completion_tokens = float(counter.count(generated) + math.ceil(state.reasoning_chars / 4))
+    record.cached_tokens = 0.0
+    record.tokens_estimated = True
+
+
+def _fill_cost(record: Record, spec: CallSpec, state: _Stream, prices: PriceTable) -> None:
+    reported = _reported_cost(state)
+    if reported is not None:
+        record.cost_usd, record.cost_source = reported, "reported"
+        return
+    if math.isnan(record.completion_tokens):
+        return
+    model = spec.model if prices.lookup(spec.model) else (record.served_model or spec.model)
+    cost = prices.cost(model, record.prompt_tokens, record.completion_tokens, record.cached_tokens)
+    if not math.isnan(cost):
+        record.cost_usd, record.cost_source = cost, "price_table"
+
+
+def _reported_cost(state: _Stream) -> float | None:
+    value = state.usage.get("cost") if state.usage else None  # OpenRouter's and LiteLLM's streamed cost
+    if value is None:
+        headers = getattr(state, "headers", None)
+        value = headers.get(COST_HEADER) if headers is not None else None
+    try:
+        cost = None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+    return cost if cost is not None and math.isfinite(cost) and cost >= 0 else None

@@ -1,0 +1,231 @@
+"""Turn user arguments (a prompt, messages, a list or DataFrame of prompts) into :class:`Job`s.
+
+Everything is validated here, before anything is sent or recorded: bad input gets one clear
+:class:`InputError`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..base._errors import InputError
+from ..base._record import prompt_id_for
+from ..base._text import check_unicode
+from ._options import Timeouts
+from ._runner import Job
+
+__all__ = ["to_messages", "check_models", "make_jobs", "PromptSource"]
+
+
+def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise InputError("the prompt is empty; pass the text to send")
+        messages = [{"role": "user", "content": prompt}]
+    elif isinstance(prompt, Sequence) and prompt and all(isinstance(m, dict) for m in prompt):
+        messages = [dict(m) for m in prompt]
+        for m in messages:
+            if "role" not in m or "content" not in m:
+                raise InputError("each message needs 'role' and 'content', e.g. {'role': 'user', 'content': 'Hi'}")
+        try:
+            json.dumps(messages, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"messages must be JSON values (strings, lists, dicts): {exc}") from exc
+    else:
+        raise InputError("the prompt must be a non-empty string or a list of {'role', 'content'} messages")
+    check_unicode(messages, "the prompt" if isinstance(prompt, str) else "messages")
+    if system is not None:
+        if not isinstance(system, str):
+            raise InputError("system must be a string")
+        check_unicode(system, "system")
+        if messages[0].get("role") != "system":
+            messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+def last_user_text(messages: list[dict]) -> str:
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            content = m.get("content")
+            return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    return ""
+
+
+def check_models(models: Any) -> list[str]:
+    if isinstance(models, str):
+        models = [m.strip() for m in models.split(",")]
+    if not models or not isinstance(models, Iterable):
+        raise InputError("no models given; pass models=['model-a', 'model-b']")
+    models = list(models)
+    if any(not isinstance(m, str) or not m.strip() for m in models):
+        raise InputError("model names must be non-empty strings")
+    check_unicode(models, "a model name")
+    seen = set()
+    for m in models:
+        if m in seen:
+            raise InputError(f"model {m!r} is listed twice; list each model once (use n= for repeats)")
+        seen.add(m)
+    return models
+
+
+_FILE_SUFFIXES = (".parquet", ".csv", ".jsonl", ".ndjson")
+
+
+class PromptSource:
+    """Sweep input, normalised lazily to dicts with messages, prompt, prompt_id, task, expected.
+
+    ``prompts``: a list of strings (or of messages lists / dicts), a DataFrame with a ``prompt``
+    (or ``messages``) column, a path to a Parquet, CSV or JSONL file with such columns, or any
+    iterator. Everything except a one-shot iterator is checked in full by :meth:`check` before
+    anything is sent; an iterator is checked as it is consumed (a bad row stops the sweep there,
+    with the finished rows kept)."""
+
+    def __init__(self, prompts: Any, system: str | None) -> None:
+        self.system = system
+        self._open, self.replayable = _opener(prompts)
+        self.count: int | None = None
+
+    def check(self) -> None:
+        """Validate every prompt (and count them) without keeping them, when the input can be read twice."""
+        if self.replayable:
+            self.count = sum(1 for _ in self)
+            if self.count == 0:
+                raise InputError("no prompts given; pass at least one")
+
+    def __iter__(self) -> Iterator[dict]:
+        used: set[str] = set()
+        for i, rec in enumerate(self._open()):
+            if not isinstance(rec, dict):
+                rec = {"prompt": rec}
+            source = rec.get("messages") if _present(rec.get("messages")) else rec.get("prompt")
+            messages = _parse_messages(source, i, self.system)
+            pid = _text_or_none(rec.get("prompt_id")) or _unique(prompt_id_for(messages), used)
+            if pid in used:
+                raise InputError(f"prompt_id {pid!r} appears twice; prompt ids must be unique")
+            used.add(pid)
+            row = {"messages": messages, "prompt": last_user_text(messages), "prompt_id": pid,
+                   "task": _text_or_none(rec.get("task")), "expected": _text_or_none(rec.get("expected"))}
+            for name in ("prompt_id", "task", "expected"):
+                check_unicode(row[name], f"prompt #{i}: {name}")
+            yield row
+
+
+def _opener(prompts: Any) -> tuple[Callable[[], Iterator[Any]], bool]:
+    import pandas as pd
+
+    if isinstance(prompts, (str, os.PathLike)) and (isinstance(prompts, os.PathLike)
+                                                     or prompts.lower().endswith(_FILE_SUFFIXES)):
+        path = _prompt_file(prompts)
+        return (lambda: _read_file(path)), True
+    if isinstance(prompts, pd.DataFrame):
+        if "prompt" not in prompts.columns and "messages" not in prompts.columns:
+            raise InputError("the prompts DataFrame needs a 'prompt' (or 'messages') column")
+        columns = [c for c in ("prompt", "messages", "prompt_id", "task", "expected") if c in prompts.columns]
+        frame = prompts[columns]
+        return (lambda: (dict(zip(columns, values, strict=True)) for values in frame.itertuples(index=False))), True
+    if isinstance(prompts, str):
+        raise InputError("sweep takes a list of prompts, a DataFrame or a .parquet/.csv/.jsonl path; "
+                         "for one prompt use compare()")
+    if isinstance(prompts, Sequence):
+        return (lambda: iter(prompts)), True
+    if isinstance(prompts, Iterable):
+        iterator = iter(prompts)
+        return (lambda: iterator), False
+    raise InputError("prompts must be a list of strings, a DataFrame with a 'prompt' or 'messages' column, "
+                     "a .parquet/.csv/.jsonl path, or an iterator")
+
+
+def _prompt_file(value: Any) -> Path:
+    path = Path(value).expanduser()
+    if path.suffix.lower() not in _FILE_SUFFIXES:
+        raise InputError(f"prompts file {path} must end in .parquet, .csv or .jsonl")
+    if not path.is_file():
+        raise InputError(f"prompts file {path} does not exist")
+    return path
+
+
+def _read_file(path: Path) -> Iterator[dict]:
+    """Rows of a prompts file, a chunk at a time (never the whole file in memory)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+                yield from batch.to_pylist()
+        elif suffix == ".csv":
+            import pandas as pd
+
+            for chunk in pd.read_csv(path, chunksize=10_000, dtype=str, keep_default_na=False):
+                yield from chunk.to_dict("records")
+        else:
+            with path.open(encoding="utf-8") as lines:
+                for number, line in enumerate(lines, 1):
+                    if line.strip():
+                        yield _json_line(line, path, number)
+    except InputError:
+        raise
+    except ImportError as exc:
+        raise InputError(f"reading {path.name} needs pyarrow: pip install pyarrow ({exc})") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read prompts file {path}: {' '.join(str(exc).split())}") from None
+
+
+def _json_line(line: str, path: Path, number: int) -> dict:
+    try:
+        value = json.loads(line)
+    except ValueError as exc:
+        raise InputError(f"{path.name} line {number} is not JSON: {exc}") from None
+    return value if isinstance(value, dict) else {"prompt": value}
+
+
+def _present(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isnan(value)
+    return value is not None and value != ""  # "" is an empty CSV cell
+
+
+def _parse_messages(source: Any, index: int, system: str | None) -> list[dict]:
+    if isinstance(source, str) and source.lstrip().startswith("[{"):
+        try:
+            source = json.loads(source)
+        except ValueError:
+            pass
+    try:
+        return to_messages(source, system)
+    except InputError as exc:
+        raise InputError(f"prompt #{index}: {exc}") from exc
+
+
+def _unique(pid: str, used: set) -> str:
+    candidate, n = pid, 2
+    while candidate in used:
+        candidate, n = f"{pid}-{n}", n + 1
+    return candidate
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def make_jobs(rows: Iterable[dict], models: list[str], bodies: dict[str, dict], stream: bool, use_cache: bool,
+              repeats: int, timeouts: dict[str, Timeouts], chain: bool = False, retry=None) -> Iterator[Job]:
+    """Prompt order × model order × repeat, lazily: the order rows come back in (``seq``).
+    ``bodies``: each model's request body (``CallOptions.bodies``)."""
+    seq = 0
+    for row in rows:
+        targets = [models] if chain else [[m] for m in models]
+        for target in targets:
+            target_bodies = {m: bodies[m] for m in target}
+            for repeat in range(repeats):
+                yield Job(prompt_id=row["prompt_id"], prompt=row["prompt"], messages=row["messages"],
+                          models=target, bodies=target_bodies, stream=stream, use_cache=use_cache,
+                          task=row["task"], expected=row["expected"], repeat=repeat, timeouts=timeouts,
+                          retry=retry, policy=row.get("policy"), route_reason=row.get("route_reason"), seq=seq)
+                seq += 1

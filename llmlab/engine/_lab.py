@@ -1,0 +1,597 @@
+"""``Lab``: the one engine behind the Python API, the magics, the widget and the CLI."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, Unpack, cast
+
+import pandas as pd
+
+from ..base._config import PLACEHOLDER_KEY, Endpoint, LocalURL, default_db, read_key, resolve_endpoint
+from ..base._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError, StoreError
+from ..base._pricing import PriceTable
+from ..base._record import prompt_id_for
+from ..base._redact import Redactor, url_secrets
+from ..base._text import check_unicode, repair
+from ..base._tokens import TokenCounter
+from ..base._validate import check_bool, check_int, one_line
+from ..base._warnings import collecting, emit
+from ..store._base import Store
+from ..store._export import log_filters
+from ..store._open import open_store
+from ._call import new_client
+from ._jobs import PromptSource, check_models, last_user_text, make_jobs, to_messages
+from ._keywords import CallKeywords, CompareKeywords, ModelParams, SweepKeywords, TimeoutSpec, keyword_parameters
+from ._loop import LoopThread
+from ._options import (
+    MAX_CONCURRENCY,
+    MAX_RETRIES,
+    CallOptions,
+    check_max_tokens,
+    check_model_params,
+    normalise_timeouts,
+    unknown_keyword,
+)
+from ._resilience import RateLimiter, RetryPolicy
+from ._results import Result, records_frame
+from ._runner import Job, RunContext, Runner, batches
+
+if TYPE_CHECKING:
+    from ..local import LocalServer
+
+__all__ = ["Lab"]
+
+Prompt: TypeAlias = "str | Sequence[Mapping[str, Any]]"  # text, or OpenAI-style messages
+# texts, a DataFrame with prompt/messages columns, a .parquet/.csv/.jsonl path, or any iterator (streamed)
+Prompts: TypeAlias = "Sequence[str] | pd.DataFrame | str | os.PathLike | Iterable[Any]"
+Models: TypeAlias = "Sequence[str] | str"  # a list, or one comma-separated string
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_OPTIONS_DOC = """
+Request body (the chat-completions parameters of the OpenAI API, checked before anything is
+sent; ``None`` means "not sent", so the endpoint's default applies):
+    system: a system message put first (unless the messages already start with one).
+    temperature: 0–2. top_p: 0–1. seed: an integer, for reproducible sampling where supported.
+    max_tokens: 1–2,000,000; default the Lab's ``max_tokens`` (always sent: gateways' defaults
+        differ per model). max_completion_tokens: the same limit, for models that accept only
+        this name; when given, max_tokens is not sent.
+    stop: a string or a list of strings. presence_penalty, frequency_penalty: -2–2.
+    logit_bias: {token_id: bias}. logprobs: bool. top_logprobs: 0–20.
+    response_format: e.g. {"type": "json_object"}. tools, tool_choice, parallel_tool_calls:
+        function calling (answers are the tool calls as JSON). functions, function_call: their
+        deprecated predecessors.
+    reasoning_effort, verbosity, modalities, audio, prediction, web_search_options, metadata,
+    store, service_tier, user, safety_identifier, prompt_cache_key, prompt_cache_options,
+    prompt_cache_retention, moderation: forwarded as the OpenAI API defines them.
+    extra_body: a dict of any other body keys your endpoint understands ({"top_k": 40}); an
+        unknown keyword is an InputError with a "did you mean", never sent.
+    model_params: per-model changes to the body, over the Lab's model_params:
+        {"gpt-5": {"temperature": None, "max_completion_tokens": 2000}} (None = not sent; keys
+        may be patterns like "o*"). Each row's params is exactly the body its model was sent.
+Engine:
+    stream: stream the answer (TTFT is measured on streams only). Default True.
+    cache: answer identical earlier requests from the response cache. Default True.
+    n: repeats per model (1–1000), each its own request and row (not the API's n choices).
+    timeout: seconds (total), llmlab.Timeouts(connect=, first_token=, total=), or a dict
+        {model or "*": either}; merged over the Lab's timeout.
+    retries: extra attempts per model for 429/5xx/timeouts (0–100); or retry_policy: a
+        llmlab.RetryPolicy. Default: the Lab's.
+    on_event: called on the Lab's loop thread with each llmlab.Event (start, delta, done, error).
+Every attempt is recorded in the log before the result is returned.
+"""
+_COMPARE_DOC = """One prompt across ``models`` (each ``n`` times), concurrently.
+
+    prompt: the text, or a list of {"role", "content"} messages.
+    models: model names (a list, or one comma-separated string), each asked independently.
+"""
+_SWEEP_DOC = """Every prompt × every model.
+
+    prompts: a list of strings, a DataFrame with a ``prompt`` (or ``messages``) column and
+        optional ``prompt_id``, ``task``, ``expected`` columns carried into every row, a
+        .parquet/.csv/.jsonl file with those columns, or any iterator. Streamed: prompts are read
+        as concurrency slots free up and rows are written as they finish, so memory does not grow
+        with the sweep (an iterator is checked as it is read, everything else before sending).
+    models: model names (a list, or one comma-separated string).
+    concurrency: calls in flight at once (default the Lab's). progress: a tqdm bar.
+    resume: a run id (``lab.last_run_id``): run only the (prompt, model) pairs without an ok row.
+"""
+_COMPLETE_DOC = """One answer from a fallback chain: ``models[0]``, then the next on its final failure.
+
+    prompt: the text, or a list of {"role", "content"} messages.
+    models: the chain, first choice first. Every attempt is a row of the result.
+"""
+_ROUTE_DOC = """Answer ``prompt`` with the model(s) a routing ``policy`` picks for it.
+
+    prompt: the text, or a list of {"role", "content"} messages.
+    policy: an ``llmlab.routing`` policy (Always, TaskMap, Threshold, Learned, Random, Fallback,
+        Cascade — e.g. one chosen with ``routing.evaluate``/``claim`` or ``routing.load_policy``).
+        A Cascade calls its models in order and stops at the first answer its ``accept`` rule
+        passes; a Fallback moves on only when a model fails. The Oracle cannot answer live.
+    task: the prompt's task, for policies that route on it (TaskMap, Learned).
+    features: prompt-level values a Threshold routes on (``{"difficulty": 0.8}``).
+Every row records ``policy`` (the policy's name) and ``route_reason`` (e.g. "length 412 ≥ 250 → gpt-4").
+"""
+_SUBMIT_DOC = """Start the call without blocking; returns a ``concurrent.futures.Future[Result]``.
+``future.cancel()`` stops in-flight calls (recorded as ``Cancelled``; finished ones stay in the
+log). Bad arguments raise here, before anything is submitted. The call:
+
+"""
+
+
+def _entry(doc: str, keywords: type, **defaults: Any) -> Callable[[_F], _F]:
+    """A public entry point: its ``**options`` shown as the explicit keyword-only parameters of
+    ``keywords`` (a TypedDict of ``_keywords``; ``defaults`` where it differs from CallOptions'),
+    a docstring with every parameter, and unknown keywords refused with a did-you-mean (Python's
+    own TypeError names no alternative)."""
+
+    def decorate(fn: _F) -> _F:
+        import inspect
+
+        own = [p for p in inspect.signature(fn).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        extra = keyword_parameters(keywords, **defaults)
+        signature = inspect.signature(fn).replace(parameters=own + extra)
+        names = frozenset(signature.parameters)
+        filled = {p.name: p.default for p in extra}
+        positional = [p.name for p in own if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+
+        def check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            if len(args) > len(positional):
+                raise InputError(f"{fn.__name__}() takes the {positional[-1]} positionally and everything else "
+                                 "by keyword, e.g. models=['model-a', 'model-b']")
+            unknown = kwargs.keys() - names
+            if unknown:
+                raise unknown_keyword(sorted(unknown)[0], sorted(names - {"self"}))
+
+        @functools.wraps(fn)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            check(args, kwargs)
+            return fn(*args, **{**filled, **kwargs})
+
+        @functools.wraps(fn)
+        async def achecked(*args: Any, **kwargs: Any) -> Any:
+            check(args, kwargs)
+            return await fn(*args, **{**filled, **kwargs})
+
+        wrapper = achecked if inspect.iscoroutinefunction(fn) else checked
+        wrapper.__doc__ = doc + _OPTIONS_DOC
+        wrapper.__signature__ = signature  # type: ignore[union-attr]  # what Shift-Tab and help() show
+        return cast(_F, wrapper)
+
+    return decorate
+
+
+def _options(keywords: Mapping[str, Any]) -> CallOptions:
+    """The CallOptions of an entry point's keywords (every one given: ``_entry`` fills defaults)."""
+    return CallOptions(**keywords)
+
+
+def _single_prompt_row(prompt: Any, system: str | None) -> dict:
+    messages = to_messages(prompt, system)
+    return {"messages": messages, "prompt": last_user_text(messages), "prompt_id": prompt_id_for(messages),
+            "task": None, "expected": None}
+
+
+class Lab:
+    """Send prompts to many models behind one OpenAI-compatible endpoint; measure, cost and
+    log every attempt.
+
+    >>> lab = Lab(base_url="http://localhost:4000/v1", api_key_env="LITELLM_KEY")
+    >>> res = lab.compare("Explain TCP handshake in one paragraph.", models=["a", "b"])
+    >>> res.summary()
+    """
+
+    __module__ = "llmlab"
+
+    def __init__(self, *, base_url: str | None = None, api_key_env: str | None = None, db: Any = None,
+                 prices: Any = None, concurrency: int = 8, max_tokens: int = 512, retries: int | None = None,
+                 timeout: TimeoutSpec = None, rpm: float | None = None, tpm: float | None = None,
+                 quiet: bool = False, retry_policy: RetryPolicy | None = None,
+                 model_params: ModelParams = None) -> None:
+        """
+        base_url: the OpenAI-compatible endpoint (default $LLMLAB_BASE_URL, $OPENAI_BASE_URL, else
+            the embedded local endpoint, started on first use).
+        api_key_env: the NAME of the variable holding the key (default LLMLAB_API_KEY, OPENAI_API_KEY).
+        db: the SQLite run log, a path or ":memory:" (default $LLMLAB_HOME/runs.sqlite).
+        prices: a dict, a JSON file (LiteLLM's format works) or a PriceTable over the bundled sheet.
+        concurrency: calls in flight at once. max_tokens: sent with every call unless overridden.
+        retries / retry_policy: extra attempts per model (default RetryPolicy(): 3).
+        timeout: seconds, llmlab.Timeouts(...) or {model or "*": either}, for every call.
+        rpm, tpm: requests / tokens per minute shared by every call of this Lab.
+        quiet: no messages from the embedded endpoint's start-up.
+        model_params: per-model changes to the request body, e.g. {"gpt-5": {"temperature": None,
+            "max_completion_tokens": 2000}} (None = do not send; keys may be patterns like "o*").
+        """
+        self._endpoint_args = (base_url, api_key_env)
+        self._endpoint: Endpoint | None = resolve_endpoint(base_url, api_key_env)
+        if self._endpoint.base_url is None:
+            self._endpoint = None  # the embedded endpoint starts on first use, not here
+        self.concurrency = check_int("concurrency", concurrency, 1, MAX_CONCURRENCY)
+        self.max_tokens = check_max_tokens("max_tokens", max_tokens)
+        self.prices = PriceTable.load(prices)
+        self.timeouts = normalise_timeouts(timeout)
+        self.retry = _retry_policy(retries, retry_policy) or RetryPolicy()
+        self.last_run_id: str | None = None
+        self.limiter = RateLimiter(_optional_rate("rpm", rpm), _optional_rate("tpm", tpm))
+        self.quiet = check_bool("quiet", quiet)
+        self.model_params = check_model_params(model_params)
+        self.store = _open_store(db)
+        self.counter = TokenCounter()
+        self._loop_thread = LoopThread()
+        self._own_client: tuple[Any, Redactor] | None = None  # (AsyncOpenAI, Redactor) on the Lab's own loop
+        self._local_server: LocalServer | None = None
+        self._closed = False
+
+    # -- endpoint -----------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            self._endpoint = Endpoint(LocalURL(self._start_local()), None)  # never gets a key
+        return self._endpoint
+
+    @property
+    def base_url(self) -> str:
+        """The endpoint's URL as stored and shown (without any ``user:password@``)."""
+        url = self.endpoint.public_url
+        if url is None:  # unreachable: ``endpoint`` starts the local server when none is configured
+            raise ConfigError("no endpoint configured: pass Lab(base_url=...) or set LLMLAB_BASE_URL")
+        return url
+
+    @property
+    def api_key_env(self) -> str | None:
+        return self.endpoint.api_key_env if self._endpoint else self._endpoint_args[1]
+
+    def _start_local(self) -> str:
+        try:
+            from ..local import ensure_running
+
+            server = ensure_running(quiet=self.quiet)
+        except (ImportError, LocalServerError) as exc:
+            raise ConfigError(
+                "no endpoint configured: pass Lab(base_url=...) or set LLMLAB_BASE_URL (or OPENAI_BASE_URL); "
+                f"the embedded local endpoint is unavailable ({one_line(exc)}); install it with {INSTALL_LOCAL}"
+            ) from exc
+        self._local_server = server
+        return server.base_url
+
+    @contextlib.asynccontextmanager
+    async def _session(self):
+        """A RunContext for the running loop. The Lab's own loop keeps one client (connections
+        are reused across calls); on a caller's loop (``await lab.acompare``) the client lives
+        for the call, since that loop may close before the Lab does."""
+        own = self._loop_thread.owns(asyncio.get_running_loop())
+        if own and self._own_client is not None:
+            yield self._run_context(*self._own_client)
+            return
+        entry = self._new_client()
+        if own:
+            self._own_client = entry
+            yield self._run_context(*entry)
+            return
+        try:
+            yield self._run_context(*entry)
+        finally:
+            await entry[0].close()
+
+    def _new_client(self):
+        key = read_key(self.endpoint)
+        secrets = [k for k in (key,) if k != PLACEHOLDER_KEY] + url_secrets(self.endpoint.base_url)
+        return new_client(self.base_url, key), Redactor(secrets)
+
+    def _run_context(self, client, redact: Redactor) -> RunContext:
+        return RunContext(client=client, store=self.store, prices=self.prices, counter=self.counter,
+                          limiter=self.limiter, retry=self.retry, redact=redact,
+                          endpoint=self.base_url, api_key_env=self.endpoint.api_key_env)
+
+    # -- async API (every keyword is documented in _OPTIONS_DOC) ---------------------------------
+    @_entry(_COMPARE_DOC, CompareKeywords)
+    async def acompare(self, prompt: Prompt, *, models: Models,
+                       **options: Unpack[CompareKeywords]) -> Result:
+        return await self._acompare(prompt, models, _options(options))
+
+    @_entry(_SWEEP_DOC, SweepKeywords, progress=True)
+    async def asweep(self, prompts: Prompts, *, models: Models,
+                     **options: Unpack[SweepKeywords]) -> Result:
+        return await self._asweep(prompts, models, _options(options))
+
+    @_entry(_COMPLETE_DOC, CallKeywords)
+    async def acomplete(self, prompt: Prompt, *, models: Models,
+                        **options: Unpack[CallKeywords]) -> Result:
+        return await self._acomplete(prompt, models, _options(options))
+
+    @_entry(_ROUTE_DOC, CallKeywords)
+    async def aroute(self, prompt: Prompt, *, policy: Any, task: str | None = None,
+                     features: Mapping[str, Any] | None = None, **options: Unpack[CallKeywords]) -> Result:
+        return await self._aroute(prompt, policy, task, features, _options(options))
+
+    async def _acompare(self, prompt: Prompt, models: Models, options: CallOptions) -> Result:
+        return await self._arun([_single_prompt_row(prompt, options.system)], models, options)
+
+    async def _asweep(self, prompts: Prompts, models: Models, options: CallOptions) -> Result:
+        rows = PromptSource(prompts, options.system)
+        rows.check()
+        return await self._arun(rows, models, options)
+
+    async def _acomplete(self, prompt: Prompt, models: Models, options: CallOptions) -> Result:
+        return await self._arun([_single_prompt_row(prompt, options.system)], models, options, chain=True)
+
+    async def _aroute(self, prompt: Prompt, policy: Any, task: str | None, features: Mapping[str, Any] | None,
+                      options: CallOptions) -> Result:
+        from ..routing import Policy
+
+        if not isinstance(policy, Policy):
+            raise InputError(f"policy must be an llmlab.routing policy (e.g. routing.TaskMap(...) or "
+                             f"routing.load_policy(path)), not {type(policy).__name__}")
+        if features is not None and not isinstance(features, Mapping):
+            raise InputError(f"features must be a dict of prompt-level values, not {type(features).__name__}")
+        row = _single_prompt_row(prompt, options.system)
+        row["task"] = task
+        decision = policy.decide(row["prompt"], task=task, prompt_id=row["prompt_id"], features=features)
+        check_models(decision.models)     # every model of a cascade is valid before the first is paid for
+        run_id = _new_run_id()
+        if decision.mode != "cascade":
+            row.update(policy=policy.name, route_reason=decision.reason)
+            return await self._arun([row], decision.models, options, chain=decision.mode == "fallback",
+                                    run_id=run_id)
+        return await self._acascade(row, policy.name, decision, options, run_id)
+
+    async def _acascade(self, row: dict, policy_name: str, decision: Any, options: CallOptions,
+                        run_id: str) -> Result:
+        """Call the cascade's models in order until one's answer passes ``decision.accept``."""
+        models, reason = decision.models, f"{decision.reason}: first {decision.models[0]}"
+        for k, model in enumerate(models):
+            step = {**row, "policy": policy_name, "route_reason": reason}
+            frame = (await self._arun([step], [model], options, run_id=run_id)).df
+            answer = frame[(frame["requested_model"] == model) & (frame["status"] == "ok")]
+            if k == len(models) - 1 or (len(answer) and decision.accept(str(answer["response_text"].iloc[-1]))):
+                return Result.from_store(self.store, run_id, models[:k + 1])
+            why = "rejected by the accept rule" if len(answer) else "failed"
+            reason = f"{model}'s answer {why} → {models[k + 1]}"
+        raise AssertionError("unreachable: the last model always returns")
+
+    async def _arun(self, rows: list[dict] | PromptSource, models: Models, options: CallOptions,
+                    chain: bool = False, run_id: str | None = None) -> Result:
+        self._check_open()
+        if options.resume is not None:
+            _check_run_id("resume", options.resume)
+        models = check_models(models)
+        bodies = options.bodies(models, self.max_tokens, self.model_params)
+        timeouts = {**self.timeouts, **options.timeouts}
+        retry = RetryPolicy(retries=options.retries) if options.retries is not None else options.retry_policy
+        jobs = make_jobs(rows, models, bodies, options.stream, options.cache, options.n, timeouts, chain=chain,
+                         retry=retry)
+        n_rows = len(rows) if isinstance(rows, list) else rows.count
+        total = None if n_rows is None else n_rows * (1 if chain else len(models)) * options.n
+        run_id = self.last_run_id = run_id or options.resume or _new_run_id()
+        bar = _progress_bar(total, options.progress)
+        if options.resume is not None:
+            jobs = self._unfinished(jobs, options.resume, bar)
+        caught: list[Warning] = []  # raised in the runner's tasks; shown at the caller's line
+        try:
+            async with self._session() as context:
+                runner = Runner(context, run_id, options.on_event, bar)
+                await collecting(runner.run(jobs, options.concurrency or self.concurrency), caught)
+        finally:
+            if bar is not None:
+                bar.close()
+            for warning in caught:
+                emit(warning)
+        if runner.store_error is not None:
+            raise _not_logged(runner, run_id, models)
+        return Result.from_store(self.store, run_id, models)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InputError("this Lab is closed (lab.close() was called); create a new Lab(...)")
+
+    def _unfinished(self, jobs: Iterator[Job], run_id: str, bar) -> Iterator[Job]:
+        """The jobs of ``run_id`` with no ok row yet, checked against the log a batch at a time."""
+        if not self.store.has_run(run_id):
+            raise InputError(f"resume={run_id!r}: no run with that id in {self.store.path}")
+        for batch in batches(jobs, 1000):
+            done = self.store.done(run_id, [(j.prompt_id, j.models[0], j.repeat) for j in batch])
+            todo = [j for j in batch if (j.prompt_id, j.models[0], j.repeat) not in done]
+            if bar is not None and len(todo) < len(batch):
+                bar.update(len(batch) - len(todo))
+            yield from todo
+
+    # -- sync API (same keywords as the async twins) ---------------------------------------------
+    @_entry(_COMPARE_DOC, CompareKeywords)
+    def compare(self, prompt: Prompt, *, models: Models,
+                **options: Unpack[CompareKeywords]) -> Result:
+        return self._loop_thread.run(self._acompare(prompt, models, _options(options)))
+
+    @_entry(_SWEEP_DOC, SweepKeywords, progress=True)
+    def sweep(self, prompts: Prompts, *, models: Models,
+              **options: Unpack[SweepKeywords]) -> Result:
+        call = _options(options)
+        try:
+            return self._loop_thread.run(self._asweep(prompts, models, call))
+        except KeyboardInterrupt:
+            if self.last_run_id:
+                print(f"llmlab: interrupted; finished calls are saved. Resume with "
+                      f"lab.sweep(..., resume={self.last_run_id!r})", file=sys.stderr)
+            raise
+
+    @_entry(_COMPLETE_DOC, CallKeywords)
+    def complete(self, prompt: Prompt, *, models: Models,
+                 **options: Unpack[CallKeywords]) -> Result:
+        return self._loop_thread.run(self._acomplete(prompt, models, _options(options)))
+
+    @_entry(_ROUTE_DOC, CallKeywords)
+    def route(self, prompt: Prompt, *, policy: Any, task: str | None = None,
+              features: Mapping[str, Any] | None = None, **options: Unpack[CallKeywords]) -> Result:
+        return self._loop_thread.run(self._aroute(prompt, policy, task, features, _options(options)))
+
+    @_entry(_SUBMIT_DOC + _COMPARE_DOC, CompareKeywords)
+    def submit_compare(self, prompt: Prompt, *, models: Models,
+                       **options: Unpack[CompareKeywords]) -> Future[Result]:
+        call = _options(options)
+        self._check_open()  # here, not in the future: a closed Lab starts no new loop
+        return self._loop_thread.submit(self._acompare(prompt, models, call))
+
+    @_entry(_SUBMIT_DOC + _SWEEP_DOC, SweepKeywords, progress=True)
+    def submit_sweep(self, prompts: Prompts, *, models: Models,
+                     **options: Unpack[SweepKeywords]) -> Future[Result]:
+        call = _options(options)
+        self._check_open()  # here, not in the future: a closed Lab starts no new loop
+        return self._loop_thread.submit(self._asweep(prompts, models, call))
+
+    @_entry(_SUBMIT_DOC + _COMPLETE_DOC, CallKeywords)
+    def submit_complete(self, prompt: Prompt, *, models: Models,
+                        **options: Unpack[CallKeywords]) -> Future[Result]:
+        call = _options(options)
+        self._check_open()  # here, not in the future: a closed Lab starts no new loop
+        return self._loop_thread.submit(self._acomplete(prompt, models, call))
+
+    # -- the log ------------------------------------------------------------------------------
+    def runs(self, run_id: str | Sequence[str] | None = None, limit: int | None = None, *,
+             model: str | Sequence[str] | None = None, status: str | None = None, since: Any = None,
+             columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The persistent log, oldest first. Filters run in SQL: ``run_id`` and ``model`` (a name or
+        a list), ``status`` (``"ok"``/``"error"``), ``since`` (a datetime or ISO string, UTC when
+        naive), ``limit`` (the last n rows); ``columns`` reads only those columns (e.g. leave out
+        ``response_text`` and ``messages`` for a large log)."""
+        self._check_open()
+        return self.store.frame(**log_filters(run_id=run_id, model=model, status=status, since=since,
+                                              columns=columns, limit=limit))
+
+    def export(self, path: str | os.PathLike, *, run_id: str | Sequence[str] | None = None,
+               model: str | Sequence[str] | None = None, status: str | None = None, since: Any = None,
+               columns: Sequence[str] | None = None) -> int:
+        """Write the log (or the filtered part) to a Parquet file for DuckDB, Spark or pandas,
+        streamed a chunk at a time; returns the number of rows. Schema: ``llmlab.export_schema()``."""
+        from ..store._export import write_parquet
+
+        self._check_open()
+        filters = log_filters(run_id=run_id, model=model, status=status, since=since, columns=columns, limit=None)
+        return write_parquet(self.store, path, filters)
+
+    def list_models(self) -> pd.DataFrame:
+        """The endpoint's ``/v1/models`` with known prices (USD per 1M tokens)."""
+        self._check_open()
+        return self._loop_thread.run(self._alist_models())
+
+    async def _alist_models(self) -> pd.DataFrame:
+        async with self._session() as context:
+            try:
+                page = await context.client.models.list()
+            except Exception as exc:
+                # Not chained: the SDK's message may echo a key fragment (401), the redacted one may not.
+                raise EndpointError(repair(f"cannot list models at {self.base_url}: "
+                                           f"{context.redact.message(one_line(exc))}")[0]) from None
+        rows = []
+        for model in page.data:
+            model_id = context.redact(repair(str(model.id))[0])  # endpoint text: valid, no secrets
+            owner = getattr(model, "owned_by", None)
+            price = self.prices.lookup(model_id)
+            rows.append({"model": model_id, "owned_by": None if owner is None else repair(str(owner))[0],
+                         "input_usd_per_1m": price.input_cost_per_token * 1e6 if price else float("nan"),
+                         "output_usd_per_1m": price.output_cost_per_token * 1e6 if price else float("nan"),
+                         "note": _model_note(model_id)})
+        return pd.DataFrame(rows, columns=["model", "owned_by", "input_usd_per_1m", "output_usd_per_1m", "note"])
+
+    def close(self) -> None:
+        """Close HTTP clients, the background loop and the log. The embedded endpoint, if this
+        Lab started it, stops when the process exits (other Labs may share it)."""
+        self._loop_thread.check_not_inside("lab.close()")
+        self._closed = True
+        self._loop_thread.cancel_all()  # in-flight calls end as Cancelled rows; their futures resolve
+        if self._own_client is not None:
+            self._loop_thread.run(self._own_client[0].close())
+            self._own_client = None
+        self._loop_thread.close()
+        self.store.close()
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        url = self._endpoint.public_url if self._endpoint else "<embedded local endpoint, started on first use>"
+        return (f"Lab(base_url={url!r}, api_key_env={self.api_key_env!r}, db={self.store.path!r}, "
+                f"concurrency={self.concurrency}, max_tokens={self.max_tokens}, prices={self.prices.name!r})")
+
+
+def _optional_rate(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InputError(f"{name} must be a number > 0 (per minute), not {value!r}")
+    return float(value)
+
+
+def _retry_policy(retries: int | None, policy: RetryPolicy | None) -> RetryPolicy | None:
+    if policy is not None and retries is not None:
+        raise InputError("pass either retries= or retry_policy=, not both")
+    if policy is not None and not isinstance(policy, RetryPolicy):
+        raise InputError(f"retry_policy must be an llmlab.RetryPolicy, not {type(policy).__name__}")
+    if retries is not None:
+        return RetryPolicy(retries=check_int("retries", retries, 0, MAX_RETRIES))
+    return policy
+
+
+def _check_run_id(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise InputError(f"{name} must be a run id string such as '3f2a9c1b7d4e' (lab.last_run_id), "
+                         f"not {type(value).__name__}")
+    check_unicode(value, name)
+
+
+def _open_store(db: Any) -> Store:
+    if db is not None and not isinstance(db, (str, os.PathLike)):
+        raise InputError(f"db must be a file path, ':memory:' or a postgresql:// URL, not {type(db).__name__}")
+    if db is not None:
+        check_unicode(os.fspath(db), "db")
+    try:
+        return open_store(db if db is not None else default_db())
+    except (ValueError, TypeError) as exc:  # e.g. a path SQLite cannot encode
+        raise StoreError(f"cannot open run log {os.fspath(db or '')!r}: {one_line(exc)}; "
+                         "pass Lab(db=...) with another path") from None
+
+
+def _not_logged(runner: Runner, run_id: str, models: list[str]) -> StoreError:
+    """The store failed mid-run: say so, and keep the answers it could not take in ``error.result``."""
+    unlogged = records_frame([record.to_row() for record in runner.unlogged])
+    error = StoreError(f"{runner.store_error}; {len(unlogged)} finished attempt(s) were not logged (kept in this "
+                       "error's .result.unlogged) and no further request was sent")
+    try:
+        error.result = Result.from_store(runner.ctx.store, run_id, models, unlogged=unlogged)  # type: ignore[attr-defined]
+    except StoreError:
+        error.result = Result(unlogged, run_id, models, unlogged=unlogged)  # type: ignore[attr-defined]
+    return error
+
+
+def _new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _progress_bar(total: int | None, enabled: bool):
+    from ._progress import progress_bar  # a notebook bar that leaves a static line, else tqdm
+
+    if total is None and enabled:  # an iterator's length is unknown: a counting text bar
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return None
+        return tqdm(desc="llmlab", unit="call", file=sys.stderr)
+    return progress_bar(total or 0, enabled)
+
+
+def _model_note(model_id: str) -> str | None:
+    try:
+        from ..local import bundled_models
+    except ImportError:
+        return None
+    for bundled in bundled_models():
+        if getattr(bundled, "alias", None) == model_id:
+            return getattr(bundled, "description", None)
+    return None

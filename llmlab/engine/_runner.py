@@ -1,0 +1,392 @@
+"""Async fan-out: concurrency bound, response cache, retries, fallback chains, rate limit.
+
+Every attempt becomes a :class:`Record` that is written to the store as soon as it finishes,
+before anything is returned — an interrupted sweep keeps every finished call.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import json
+import uuid
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+
+import openai
+
+from ..base._errors import StoreError
+from ..base._pricing import PriceTable
+from ..base._record import Record
+from ..base._redact import StreamRedactor
+from ..base._tokens import TokenCounter
+from ..store._base import DeferredRows, Store
+from ._call import CallSpec, Outcome, Redactor, call_model
+from ._options import Timeouts
+from ._resilience import RateLimiter, RetryPolicy
+
+__all__ = ["Job", "Event", "Runner", "RunContext", "cache_key", "batches"]
+
+_NOT_CACHE_KEYS = ("stream", "stream_options")
+_MIN_BATCH = 256  # jobs pulled (and cache-checked in one query) at a time
+
+
+@dataclass
+class Job:
+    """One logical request: a prompt for one model, or for a fallback chain of models."""
+    prompt_id: str
+    prompt: str
+    messages: list[dict]
+    models: list[str]
+    bodies: dict[str, dict]  # each model's request body: exactly what it is sent (and its params)
+    stream: bool
+    use_cache: bool = True
+    task: str | None = None
+    expected: str | None = None
+    repeat: int = 0
+    timeouts: dict[str, Timeouts] = field(default_factory=dict)
+    retry: RetryPolicy | None = None  # per-call policy; None: the Lab's
+    policy: str | None = None         # lab.route: the routing policy's name and its reason
+    route_reason: str | None = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    seq: int | None = None  # position in the run: rows read back in the order asked for
+
+
+@dataclass
+class Event:
+    """What a live display needs: ``start``, ``delta`` (``text`` = new text), ``done``/``error``
+    (``text`` = the whole answer, ``record`` = the row as a dict)."""
+
+    __module__ = "llmlab"
+    kind: str
+    model: str
+    prompt_id: str
+    request_id: str
+    text: str = ""
+    record: dict | None = None
+
+
+@dataclass
+class RunContext:
+    client: openai.AsyncOpenAI
+    store: Store
+    prices: PriceTable
+    counter: TokenCounter
+    limiter: RateLimiter
+    retry: RetryPolicy
+    redact: Redactor
+    endpoint: str
+    api_key_env: str | None
+
+
+def cache_key(endpoint: str, model: str, job: Job) -> str:
+    body = {k: v for k, v in job.bodies[model].items() if k not in _NOT_CACHE_KEYS}
+    # stream is part of the key: a replayed non-streamed row has no TTFT to give a streamed request
+    payload = json.dumps({"endpoint": endpoint, "model": model, "messages": job.messages, "body": body,
+                          "stream": job.stream, "repeat": job.repeat}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class Runner:
+    """Runs jobs for one ``run_id``; returns each job's attempts in job order."""
+
+    def __init__(self, ctx: RunContext, run_id: str, on_event: Callable[[Event], None] | None = None,
+                 progress=None) -> None:
+        self.ctx = ctx
+        self.run_id = run_id
+        self._on_event = on_event
+        self._progress = progress
+        self._callback_failed = False
+        self.store_error: StoreError | None = None
+        self.unlogged: list[Record] = []
+
+    async def run(self, jobs: Iterable[Job], concurrency: int) -> None:
+        """Run every job; each attempt is written to the store as it finishes.
+
+        Memory stays bounded whatever the number of jobs: they are pulled from the iterable a
+        batch at a time, a task is created only when a concurrency slot is free, and nothing is
+        kept once written (a :class:`Result` reads the rows back from the store). If the store
+        stops accepting rows, no further request is sent; answers that could not be written are
+        kept in ``unlogged`` and ``store_error`` says why."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(job: Job) -> None:
+            try:
+                await self._run_job(job)
+            finally:
+                gate.release()
+            self._advance()
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for batch in batches(jobs, max(2 * concurrency, _MIN_BATCH)):
+                    for job in await self._replay_cached(batch):
+                        await gate.acquire()
+                        if self.store_error is not None:
+                            gate.release()
+                            return
+                        group.create_task(one(job))
+        except ExceptionGroup as group_error:
+            # The first failure, not a TaskGroup wrapper, reaches the caller.
+            raise group_error.exceptions[0] from None
+        finally:
+            self._flush()  # every finished attempt is in the log (or in ``unlogged``) before anything returns
+
+    def _flush(self) -> None:
+        try:
+            self.ctx.store.flush()
+        except StoreError as exc:
+            self.store_error = self.store_error or exc
+
+    async def _replay_cached(self, jobs: list[Job]) -> list[Job]:
+        """Answer a batch's cache hits in one transaction; return the jobs that still need a call."""
+        keys = {i: cache_key(self.ctx.endpoint, job.models[0], job) for i, job in enumerate(jobs) if job.use_cache}
+        hits = self._cache_lookup(keys.values()) if keys else {}
+        replayed = [self._replay(jobs[i], hits[key]) for i, key in keys.items() if key in hits]
+        if replayed:
+            await self._awrite(replayed)
+            for record in replayed:
+                self._emit("done", record, record.response_text)
+            self._advance(len(replayed))
+        done = {record.request_id for record in replayed}
+        return [job for job in jobs if job.request_id not in done]
+
+    def _cache_lookup(self, keys: Iterable[str]) -> dict[str, dict]:
+        if self.store_error is not None:
+            return {}
+        try:
+            return self.ctx.store.cached(keys)
+        except StoreError as exc:
+            self.store_error = exc
+            return {}
+
+    def _replay(self, job: Job, row: dict) -> Record:
+        record = self._new_record(job, job.models[0], attempt=1)
+        for name in ("served_model", "status", "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens",
+                     "completion_tokens", "cached_tokens", "tokens_estimated", "finish_reason", "response_text"):
+            setattr(record, name, row[name])
+        record.cached, record.cache_of = True, row["id"]
+        # Nothing is spent on a replay; what the original cost stays visible beside it (llmlab.base._cost).
+        record.cost_usd, record.cost_source, record.original_cost_usd = 0.0, "cache", row["cost_usd"]
+        record.started_at = datetime.now(UTC).isoformat()
+        return record
+
+    def _new_record(self, job: Job, model: str, attempt: int, waited: float = 0.0) -> Record:
+        return Record(
+            run_id=self.run_id, request_id=job.request_id, prompt_id=job.prompt_id, requested_model=model,
+            prompt=job.prompt, messages=json.dumps(job.messages, ensure_ascii=False),
+            params=json.dumps(job.bodies[model], sort_keys=True, default=str), stream=job.stream,
+            endpoint=self.ctx.endpoint, api_key_env=self.ctx.api_key_env, task=job.task,
+            expected=job.expected, repeat=job.repeat, attempt=attempt, waited_s=waited,
+            policy=job.policy, route_reason=job.route_reason, seq=job.seq,
+        )
+
+    async def _run_job(self, job: Job) -> list[Record]:
+        attempts: list[Record] = []
+        for position, model in enumerate(job.models):
+            outcome = await self._run_model(job, model, attempts, last=position == len(job.models) - 1)
+            if outcome is None or outcome.record.status == "ok" or (job.stream and outcome.got_text):
+                break  # a stream that already showed text is not answered again by another model
+        return attempts
+
+    async def _run_model(self, job: Job, model: str, attempts: list[Record], last: bool) -> Outcome | None:
+        waited, retry_number, outcome = 0.0, 0, None
+        while True:
+            if self.store_error is not None:
+                return outcome  # never send a request whose answer cannot be stored
+            estimate = self._estimate_tokens(job, model) if self.ctx.limiter.counts_tokens else 0.0
+            throttled, ticket = await self._throttle(estimate, model)
+            waited += throttled
+            outcome = await self._attempt(job, model, len(attempts) + 1, waited, estimate, ticket)
+            attempts.append(outcome.record)
+            if outcome.record.status == "ok" or outcome.context_exceeded or not outcome.retryable:
+                return outcome
+            if not last and not outcome.got_text:
+                return outcome  # another model can answer now: no backoff sleep
+            wait = (job.retry or self.ctx.retry).wait_for(retry_number, outcome.retry_after_s)
+            if wait is None:
+                return outcome
+            retry_number += 1
+            await asyncio.sleep(wait)
+            waited = wait
+
+    async def _throttle(self, estimate: float, model: str) -> tuple[float, list[float] | None]:
+        limiter = self.ctx.limiter
+        if not limiter.active:
+            return 0.0, None
+        wait, ticket = limiter.acquire(estimate, model)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return wait, ticket
+
+    def _estimate_tokens(self, job: Job, model: str) -> float:
+        body = job.bodies[model]
+        max_out = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+        return self.ctx.counter.count_messages(job.messages) + max_out
+
+    async def _attempt(self, job: Job, model: str, attempt: int, waited: float, estimate: float,
+                       ticket: list[float] | None) -> Outcome:
+        record = self._new_record(job, model, attempt, waited)
+        spec = CallSpec(model=model, messages=job.messages, body=job.bodies[model], stream=job.stream,
+                        timeouts=job.timeouts.get(model) or job.timeouts.get("*") or Timeouts())
+        self._emit("start", record)
+        stream = StreamRedactor(self.ctx.redact)  # live deltas never show a key, even split across chunks
+        on_delta = (lambda text: self._emit("delta", record, stream.feed(text))) if self._on_event else None
+        try:
+            # The endpoint's window counts a request from its arrival, which the headers' arrival
+            # bounds: a send that left late (a busy loop, the first call's set-up) is logged then.
+            on_headers = (lambda: self.ctx.limiter.sent(ticket)) if ticket is not None else None
+            outcome = await call_model(self.ctx.client, spec, record, self.ctx.counter, self.ctx.prices,
+                                       self.ctx.redact, on_delta, on_headers)
+        except asyncio.CancelledError:
+            self._write([record])  # the cancelled attempt stays visible in the log
+            self._emit("error", record, record.response_text)
+            raise
+        except Exception as exc:  # an answer nothing anticipated: this attempt's row, not the run
+            outcome = _unexpected(record, exc, self.ctx.redact)
+        key = cache_key(self.ctx.endpoint, model, job) if job.use_cache else None
+        await self._awrite([record], [key])
+        self.ctx.limiter.observe(outcome.headers, outcome.http_status, outcome.retry_after_s, model)
+        if estimate:
+            self.ctx.limiter.correct(estimate, _total_tokens(record))
+        self._emit("done" if record.status == "ok" else "error", record, record.response_text)
+        return outcome
+
+    async def _awrite(self, records: list[Record], keys: list[str | None] | None = None) -> None:
+        """``_write``, then wait (without blocking the loop) until the rows are in the log or known
+        unloggable: a job's slot frees only once its row is stored, so a killed process loses
+        only the calls in flight, never a finished answer waiting in the writer's queue."""
+        stored: Future[None] = Future()
+        self._write(records, keys, stored)
+        await asyncio.wrap_future(stored)
+
+    def _write(self, records: list[Record], keys: list[str | None] | None = None,
+               stored: Future[None] | None = None) -> None:
+        """Store rows with every text field redacted (here, before any event shows them); the
+        insert runs on the store's writer thread, off the loop that times calls. Once the log has
+        failed (damaged, full, read-only, gone), rows are kept in ``unlogged``, ``store_error``
+        says why, and ``run`` sends nothing more."""
+        for record in records:
+            _redact_record(record, self.ctx.redact)
+        if self.store_error is None:
+            try:
+                self.ctx.store.defer(DeferredRows(records, keys, functools.partial(self._insert, records, keys, stored),
+                                                  functools.partial(_release, stored)))
+                return
+            except StoreError as exc:  # an earlier deferred write failed
+                self.store_error = self.store_error or exc
+        self.unlogged.extend(records)
+        _release(stored)
+
+    def _insert(self, records: list[Record], keys: list[str | None] | None = None,
+                stored: Future[None] | None = None) -> None:
+        """On the writer thread. A row the log refuses (text it cannot encode, a value it cannot
+        hold) is stored again as an error row with escaped text, so it stays visible and its
+        siblings go on; if the log refuses that too, the rows go to ``unlogged`` and it raises."""
+        try:
+            self._store_rows(records, keys)
+        except StoreError as exc:
+            self.unlogged.extend(r for r in records if r.id is None)  # stored ones have their id
+            self.store_error = self.store_error or exc  # seen by the loop thread: nothing more is sent
+            raise
+        finally:
+            _release(stored)
+
+    def _store_rows(self, records: list[Record], keys: list[str | None] | None) -> None:
+        try:
+            self.ctx.store.insert(records, keys)
+            return
+        except StoreError as exc:
+            if len(records) > 1:  # find the bad row(s): one at a time
+                for i, record in enumerate(records):
+                    self._store_rows([record], None if keys is None else [keys[i]])
+                return
+            first_error = exc
+        record = records[0]
+        original = replace(record)
+        _escape_record(record, first_error)
+        try:
+            self.ctx.store.insert([record])
+        except StoreError:
+            record.__dict__.update(original.__dict__)  # the answer as it came, for ``unlogged``
+            raise first_error from None
+
+    def _emit(self, kind: str, record: Record, text: str = "") -> None:
+        if self._on_event is None:
+            return
+        row = record.to_row() if kind in ("done", "error") else None
+        event = Event(kind, record.requested_model, record.prompt_id, record.request_id, text, row)
+        try:
+            self._on_event(event)
+        except Exception as exc:  # a broken display must not lose the sweep
+            if not self._callback_failed:
+                self._callback_failed = True
+                warnings.warn(f"on_event callback failed ({type(exc).__name__}: {exc}); calls go on",
+                              RuntimeWarning, stacklevel=2)
+
+    def _advance(self, n: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.update(n)
+
+
+def _release(stored: Future[None] | None) -> None:
+    """Tell the waiting attempt its row is stored; it may have been cancelled meanwhile (Ctrl-C),
+    which cancels this future too."""
+    if stored is not None:
+        with contextlib.suppress(InvalidStateError):
+            stored.set_result(None)
+
+
+def batches(jobs: Iterable[Job], size: int) -> Iterator[list[Job]]:
+    batch: list[Job] = []
+    for job in jobs:
+        batch.append(job)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+def _unexpected(record: Record, exc: Exception, redact: Redactor) -> Outcome:
+    record.status, record.error_type = "error", "UnexpectedResponse"
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+    record.error_message = redact.message(f"llmlab could not process the endpoint's answer ({detail})")
+    return Outcome(record)
+
+
+_TEXT_FIELDS = tuple(f.name for f in fields(Record) if f.type in ("str", "str | None"))
+
+
+def _redact_record(record: Record, redact: Redactor) -> None:
+    if not redact:
+        return
+    for name in _TEXT_FIELDS:
+        value = getattr(record, name)
+        if value:
+            setattr(record, name, redact(value))
+
+
+def _escape_record(record: Record, exc: Exception) -> None:
+    """Make a row storable whatever broke it: text as escaped UTF-8, numbers checked."""
+    for f in fields(Record):
+        value = getattr(record, f.name)
+        if isinstance(value, str):
+            setattr(record, f.name, value.encode("utf-8", "backslashreplace").decode("utf-8"))
+        elif isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+            setattr(record, f.name, None if f.name in ("cache_of", "id") else 0)
+        elif value is not None and not isinstance(value, (str, int, float, bool)):
+            setattr(record, f.name, str(value).encode("utf-8", "backslashreplace").decode("utf-8"))
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+    was = record.status
+    record.status, record.error_type, record.cached = "error", "LogWriteError", False
+    record.error_message = (f"this attempt (status {was!r}) could not be logged as it was ({detail}); "
+                            f"its text is stored escaped. Earlier: {record.error_message or '-'}")
+    record.error_message = record.error_message.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _total_tokens(record: Record) -> float:
+    return record.prompt_tokens + record.completion_tokens  # NaN when usage is unknown
+

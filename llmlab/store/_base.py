@@ -1,0 +1,401 @@
+"""The run log and response cache: every query, backend-neutral, and the writer thread.
+
+A backend (:mod:`._sqlite`, :mod:`._postgres`) supplies connections (``_conn``/``_write``), its
+placeholder, its :class:`~._schema.Dialect` and how it reports table columns; everything else —
+migrating, refusing a newer llmlab's log, inserts, cache look-ups, resumes, aggregates, bulk reads —
+is written once here. Every database error becomes a one-line :class:`StoreError` that says what to
+do.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from ..base._errors import StoreError
+from ..base._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, Record
+from ..base._validate import one_line
+from ..base._version import __version__
+from ._schema import KNOWN_MIGRATIONS, MIGRATIONS, RECORD_COLUMNS, Dialect
+
+__all__ = ["Store", "DeferredRows", "BUSY_TIMEOUT_S"]
+
+BUSY_TIMEOUT_S = 30.0
+_FETCH_ROWS = 20_000  # rows per fetchmany: bulk reads convert column-wise, chunk by chunk
+
+
+class Store:
+    """Every query of the log. Subclasses provide connections; all public methods raise
+    :class:`StoreError` (never a driver exception)."""
+
+    kind = "?"
+    param = "?"
+    dialect: Dialect
+    path: str
+    _writer: _Writer | None = None  # started on the first deferred write
+
+    # -- backend hooks ----------------------------------------------------------------------
+    def _conn(self) -> contextlib.AbstractContextManager:  # a connection for reads
+        raise NotImplementedError
+
+    def _write(self) -> contextlib.AbstractContextManager:  # a connection in a write transaction
+        raise NotImplementedError
+
+    def _table_columns(self, db, table: str) -> list[tuple[str, bool]]:  # (name, required) pairs
+        raise NotImplementedError
+
+    def _lock_schema(self, db) -> None:  # serialise concurrent migrations (SQLite: BEGIN IMMEDIATE does)
+        pass
+
+    def _insert_returning_id(self, db, sql: str, values: list) -> int:
+        raise NotImplementedError
+
+    def _failure(self, exc: Exception, doing: str) -> StoreError:
+        return StoreError(f"cannot {doing} run log {self.path}: {one_line(exc)}")
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- schema -----------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self._write() as db:
+            self._lock_schema(db)
+            db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+            done = [r[0] for r in db.execute("SELECT name FROM _migrations").fetchall()]
+            _refuse_newer(self.path, [n for n in done if n not in KNOWN_MIGRATIONS], "migration")
+            for migration in MIGRATIONS:
+                if migration.__name__ not in done:
+                    for statement in migration(self.dialect):
+                        db.execute(statement)
+                    db.execute(f"INSERT INTO _migrations VALUES ({self.param}, {self.param})",
+                               (migration.__name__, _now()))
+            self._check_columns(db)
+
+    def _check_columns(self, db) -> None:
+        """Refuse a log whose tables need values this llmlab cannot write (a newer llmlab's)."""
+        for table, known in (("runs", {"id", *RECORD_COLUMNS}), ("cache", {"key", "row_id", "created_at"})):
+            columns = self._table_columns(db, table)
+            missing = known - {name for name, _ in columns}
+            if missing:
+                raise StoreError(f"run log {self.path}: table {table} lacks column {sorted(missing)[0]!r}; "
+                                 "it was not made by llmlab — pass Lab(db=...) to use another log")
+            _refuse_newer(self.path, [n for n, required in columns if required and n not in known], "column")
+
+    # -- writes -----------------------------------------------------------------------------
+    def insert(self, records: Sequence[Record], cache_keys: Sequence[str | None] | None = None) -> None:
+        """Append records (setting their ``id``) and, for fresh ok answers, their cache keys.
+        One short transaction: all of them or none."""
+        p = self.param
+        sql = f"INSERT INTO runs ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join([p] * len(RECORD_COLUMNS))})"
+        upsert = (f"INSERT INTO cache VALUES ({p}, {p}, {p}) "
+                  "ON CONFLICT (key) DO UPDATE SET row_id = excluded.row_id, created_at = excluded.created_at")
+        keys = cache_keys or [None] * len(records)
+        try:
+            with self._write() as db:
+                ids = []
+                for record, key in zip(records, keys, strict=True):
+                    row_id = self._insert_returning_id(db, sql, _values(record))
+                    ids.append(row_id)
+                    if key is not None and record.status == "ok" and not record.cached:
+                        db.execute(upsert, (key, row_id, _now()))
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
+            raise self._failure(exc, "write to") from None
+        for record, row_id in zip(records, ids, strict=True):
+            record.id = row_id  # only once committed
+
+    def defer(self, write: Callable[[], None]) -> None:
+        """Run ``write`` (inserts) on the store's writer thread, in order, so the database stays off
+        the event loop that times the calls. :meth:`flush` waits for the queue; a failed write is
+        raised there and by every later ``defer`` until then, so a run stops sending (and paying
+        for) calls it cannot log. A :class:`DeferredRows` waiting next to others is committed with
+        them in one transaction (one commit instead of one per row when many calls finish
+        together); if that transaction fails, each is written on its own, as ``write()``."""
+        if self._writer is None:
+            self._writer = _Writer()
+        self._writer.put(self, write)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every deferred write is done; raise the first failure (once)."""
+        if self._writer is not None:
+            self._writer.drain(timeout)
+
+    def _flush_before_close(self) -> None:
+        try:
+            self.flush(timeout=BUSY_TIMEOUT_S)
+        except StoreError:
+            pass  # already raised to the run that queued the rows
+
+    # -- reads ------------------------------------------------------------------------------
+    def cached(self, keys: Iterable[str]) -> dict[str, dict]:
+        """Rows answering each cache key that has one (errors are never cached)."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, dict] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            sql = (f"SELECT cache.key, runs.* FROM cache JOIN runs ON runs.id = cache.row_id "
+                   f"WHERE cache.key IN ({', '.join([self.param] * len(chunk))})")
+            for names, values in self._query(sql, chunk):
+                found[values[0]] = _from_sql(dict(zip(names[1:], values[1:], strict=True)))
+        return found
+
+    def done(self, run_id: str, jobs: Sequence[tuple[str, str, int]]) -> set[tuple[str, str, int]]:
+        """Which (prompt_id, model, repeat) of ``jobs`` already have an ok row in ``run_id``."""
+        found: set[tuple[str, str, int]] = set()
+        prompt_ids = list(dict.fromkeys(j[0] for j in jobs))
+        for start in range(0, len(prompt_ids), 500):
+            chunk = prompt_ids[start:start + 500]
+            sql = (f"SELECT prompt_id, requested_model, repeat FROM runs WHERE run_id = {self.param} "
+                   f"AND status = 'ok' AND prompt_id IN ({', '.join([self.param] * len(chunk))})")
+            found.update((r[0], r[1], int(r[2])) for _, r in self._query(sql, [run_id, *chunk]))
+        return found & set(jobs)
+
+    def has_run(self, run_id: str) -> bool:
+        sql = f"SELECT 1 FROM runs WHERE run_id = {self.param} LIMIT 1"
+        return any(True for _ in self._query(sql, [run_id]))
+
+    def count(self, run_id: str | None = None, *, failed: bool = False) -> int:
+        where, params = self._where(run_id=run_id, model=None, status=None, since=None)
+        if failed:
+            where += (" AND " if where else "WHERE ") + "status <> 'ok'"
+        return int(next(self._query(f"SELECT COUNT(*) FROM runs {where}", params))[1][0])
+
+    def aggregates(self, run_id: str) -> dict[str, dict]:
+        """Per requested model: requests, requests whose last attempt failed, attempts, cache hits,
+        tokens of ok attempts."""
+        p = self.param
+        ok = "status = 'ok'"
+        sql = (f"SELECT requested_model, COUNT(DISTINCT request_id), COUNT(*), SUM(cached), "
+               f"SUM(CASE WHEN {ok} THEN prompt_tokens END), SUM(CASE WHEN {ok} THEN completion_tokens END), "
+               f"MAX(CASE WHEN {ok} THEN tokens_estimated ELSE 0 END) FROM runs WHERE run_id = {p} "
+               "GROUP BY requested_model")
+        names = ("n", "attempts", "cached", "prompt_tokens", "completion_tokens", "tokens_estimated")
+        parts = {r[0]: dict(zip(names, r[1:], strict=True)) for _, r in self._query(sql, [run_id])}
+        final = (f"SELECT requested_model, SUM(CASE WHEN {ok} THEN 0 ELSE 1 END) FROM (SELECT requested_model, status, "
+                 "ROW_NUMBER() OVER (PARTITION BY requested_model, request_id ORDER BY attempt DESC, id DESC) AS last "
+                 f"FROM runs WHERE run_id = {p}) AS attempts WHERE last = 1 GROUP BY requested_model")
+        for _, (model, errors) in self._query(final, [run_id]):
+            parts[model]["errors"] = int(errors)
+        for agg in parts.values():
+            for name in ("n", "attempts", "cached"):
+                agg[name] = int(agg[name] or 0)
+            agg["tokens_estimated"] = bool(agg["tokens_estimated"])
+            for name in ("prompt_tokens", "completion_tokens"):
+                agg[name] = float("nan") if agg[name] is None else float(agg[name])
+        return parts
+
+    def cost_groups(self, run_id: str):
+        """The run's rows summed into groups that the cost rule (``_cost.spend``/``saved_by_cache``)
+        treats alike — by model, cache hit, ok, produced tokens, cost known — as a small frame
+        with the columns that rule reads. Its answer on the groups is its answer on the rows."""
+        import pandas as pd
+
+        ok = "CASE WHEN status = 'ok' THEN 'ok' ELSE 'error' END"
+        produced = "CASE WHEN completion_tokens > 0 THEN 1 ELSE 0 END"
+        sql = (f"SELECT requested_model, cached, {ok}, {produced}, SUM(cost_usd), "
+               "CASE WHEN COUNT(original_cost_usd) = COUNT(*) THEN SUM(original_cost_usd) END "
+               f"FROM runs WHERE run_id = {self.param} "
+               f"GROUP BY requested_model, cached, {ok}, {produced}, cost_usd IS NULL")
+        columns = ["requested_model", "cached", "status", "completion_tokens", "cost_usd", "original_cost_usd"]
+        frame = pd.DataFrame([r for _, r in self._query(sql, [run_id])], columns=columns)
+        frame["cached"] = frame["cached"].astype(bool)
+        for name in ("completion_tokens", "cost_usd", "original_cost_usd"):
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+        return frame
+
+    def select(self, *, columns: Sequence[str] | None = None, run_id: str | Sequence[str] | None = None,
+               model: str | Sequence[str] | None = None, status: str | None = None, since: str | None = None,
+               limit: int | None = None, order: str = "id") -> tuple[list[str], Iterator[list[tuple]]]:
+        """Column names and an iterator of row chunks (tuples) matching the filters, in SQL."""
+        names, sql, params = self._select_sql(columns=columns, run_id=run_id, model=model, status=status,
+                                              since=since, limit=limit, order=order)
+        strip = len(names) if limit is not None else None  # the helper column of a limited read
+        return names, (chunk if strip is None else [row[:strip] for row in chunk]
+                       for _, chunk in self._raw_chunks(sql, params))
+
+    def _select_sql(self, *, columns, run_id, model, status, since, limit, order) -> tuple[list[str], str, list]:
+        names = list(columns) if columns is not None else list(COLUMNS)
+        where, params = self._where(run_id=run_id, model=model, status=status, since=since)
+        order_by = "seq, attempt, id" if order == "job" else "id"
+        sql = f"SELECT {', '.join(names)} FROM runs {where} ORDER BY {order_by}"
+        if limit is not None:  # the last ``limit`` rows, still oldest first
+            sql = (f"SELECT * FROM (SELECT {', '.join(names)}, id AS _id FROM runs {where} ORDER BY id DESC "
+                   f"LIMIT {int(limit)}) AS last_rows ORDER BY _id")
+        return names, sql, params
+
+    def select_batches(self, **filters: Any) -> tuple[list[str], Iterator[Any]]:
+        """``select`` as typed Arrow record batches (see ``_columnar``)."""
+        from ._columnar import rows_to_batch
+
+        names, chunks = self.select(**filters)
+        return names, (rows_to_batch(names, chunk) for chunk in chunks)
+
+    def frame(self, **filters: Any):
+        """``select`` as a typed DataFrame, built column-wise (never per-row dicts)."""
+        from ._columnar import batches_to_frame
+
+        names, batches = self.select_batches(**filters)
+        return batches_to_frame(names, batches)
+
+    def _where(self, *, run_id, model, status, since) -> tuple[str, list]:
+        clauses, params = [], []
+        for column, value in (("run_id", run_id), ("requested_model", model), ("status", status)):
+            if value is None:
+                continue
+            values = [value] if isinstance(value, str) else list(value)
+            clauses.append(f"{column} IN ({', '.join([self.param] * len(values))})")
+            params += values
+        if since is not None:
+            clauses.append(f"started_at >= {self.param}")
+            params.append(since)
+        return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def _query(self, sql: str, params: Sequence) -> Iterator[tuple[list[str], tuple]]:
+        for names, chunk in self._raw_chunks(sql, params):
+            for values in chunk:
+                yield names, values
+
+    def _raw_chunks(self, sql: str, params: Sequence) -> Iterator[tuple[list[str], list[tuple]]]:
+        try:
+            with self._conn() as db:
+                cur = db.execute(sql, list(params))
+                names = [d[0] for d in cur.description]
+                while chunk := cur.fetchmany(_FETCH_ROWS):
+                    yield names, chunk
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
+            raise self._failure(exc, "read") from None
+
+
+def _refuse_newer(path: str, unknown: list[str], what: str) -> None:
+    if unknown:
+        raise StoreError(f"run log {path} was written by a newer llmlab (unknown {what} {unknown[0]!r}; this is "
+                         f"llmlab {__version__}): upgrade llmlab (pip install -U llmlab) or pass Lab(db=...) "
+                         "for another log; nothing was sent")
+
+
+class DeferredRows:
+    """A deferred insert the writer may commit together with its neighbours: on success it sets
+    the records' ids and calls ``done``; otherwise the writer calls the object itself (``write``:
+    the caller's own handling of refused rows)."""
+
+    def __init__(self, records: Sequence[Record], keys: Sequence[str | None] | None,
+                 write: Callable[[], None], done: Callable[[], None]) -> None:
+        self.records, self.keys, self._write, self.done = records, keys, write, done
+
+    def __call__(self) -> None:
+        self._write()
+
+
+class _Writer:
+    """The store's writer thread (started on first use): deferred writes, run in order."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._queue: list[Callable[[], None]] = []
+        self._busy = False
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def put(self, store: Store, write: Callable[[], None]) -> None:
+        with self._cv:
+            if self._failure is not None:
+                raise self._failure
+            self._queue.append(write)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, args=(store,), name="llmlab-store", daemon=True)
+                self._thread.start()
+            self._cv.notify_all()
+
+    def drain(self, timeout: float | None) -> None:
+        with self._cv:
+            self._cv.wait_for(lambda: not self._queue and not self._busy, timeout)
+            failure, self._failure = self._failure, None  # raised once here; the next run tries afresh
+        if failure is not None:
+            raise failure
+
+    def _run(self, store: Store) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: bool(self._queue))
+                batch, self._queue, self._busy = self._queue, [], True
+            failure: BaseException | None = None
+            for write in _grouped(store, batch):
+                try:
+                    write()
+                except Exception as exc:  # kept for flush() and the next put(), which raise it
+                    failure = failure or (exc if isinstance(exc, StoreError) else
+                                          StoreError(f"cannot write to run log {store.path}: {exc}"))
+            with self._cv:
+                self._busy = False
+                self._failure = self._failure or failure
+                self._cv.notify_all()
+
+
+def _grouped(store: Store, batch: list[Callable[[], None]]) -> Iterator[Callable[[], None]]:
+    """The batch's writes, each run of waiting rows as one write that commits them together."""
+    i = 0
+    while i < len(batch):
+        j = i
+        while j < len(batch) and isinstance(batch[j], DeferredRows):
+            j += 1
+        if j - i > 1:
+            yield functools.partial(_insert_together, store, cast("list[DeferredRows]", batch[i:j]))
+            i = j
+        else:
+            yield batch[i]
+            i += 1
+
+
+def _insert_together(store: Store, group: list[DeferredRows]) -> None:
+    """One transaction for the group; if the log refuses it, each is written on its own (with its
+    own handling of refused rows) and the first failure is raised once all have been tried."""
+    records = [r for rows in group for r in rows.records]
+    keys = [k for rows in group for k in (rows.keys or [None] * len(rows.records))]
+    try:
+        store.insert(records, keys)
+    except StoreError:
+        failure: Exception | None = None
+        for rows in group:
+            try:
+                rows()
+            except Exception as exc:  # noqa: BLE001 - the writer reports the first one
+                failure = failure or exc
+        if failure is not None:
+            raise failure from None
+        return
+    for rows in group:
+        rows.done()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+
+def _values(record: Record) -> list:
+    row = record.to_row()
+    return [_to_sql(row.get(c)) for c in RECORD_COLUMNS]
+
+
+def _to_sql(value):
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and value != value:
+        return None  # NaN is "unknown": NULL in both backends (PostgreSQL would keep a real NaN)
+    return value
+
+
+def _from_sql(row: dict) -> dict:
+    for col in BOOL_COLUMNS:
+        if col in row and row[col] is not None:
+            row[col] = bool(row[col])
+    for col in FLOAT_COLUMNS:
+        if col in row and row[col] is None:
+            row[col] = float("nan")
+    return row

@@ -1,0 +1,69 @@
+"""The log's schema: the ``runs`` and ``cache`` tables as ordered, named migrations (as simonw/llm
+does), each a list of statements for a backend's :class:`Dialect`.
+
+A new :class:`~llmlab.base._record.Record` column comes with its own migration; a log carrying a
+migration this llmlab does not know was written by a newer llmlab and is refused at open.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..base._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, STORE_ONLY
+
+__all__ = ["Dialect", "MIGRATIONS", "KNOWN_MIGRATIONS", "RECORD_COLUMNS"]
+
+RECORD_COLUMNS = [c for c in COLUMNS if c != "id"] + list(STORE_ONLY)
+_INT_COLUMNS = (*INT_COLUMNS, *STORE_ONLY)
+# Frozen: a new Record column comes with its own migration (``_check_columns`` notices a missing one).
+_M001_COLUMNS = (
+    "run_id", "request_id", "prompt_id", "task", "expected", "repeat", "requested_model", "served_model",
+    "attempt", "status", "error_type", "error_message", "started_at", "waited_s", "ttft_s", "latency_s",
+    "output_tokens_per_s", "prompt_tokens", "completion_tokens", "cached_tokens", "tokens_estimated", "cost_usd",
+    "cost_source", "cached", "cache_of", "finish_reason", "response_text", "prompt", "messages", "params",
+    "stream", "endpoint", "api_key_env",
+)
+
+
+class Dialect:
+    """What differs in the DDL between backends."""
+
+    def __init__(self, *, real: str, integer: str, id_column: str) -> None:
+        self.real, self.integer, self.id_column = real, integer, id_column
+
+    def column_type(self, column: str) -> str:
+        if column in FLOAT_COLUMNS:
+            return self.real
+        return self.integer if column in (*BOOL_COLUMNS, *_INT_COLUMNS) else "TEXT"
+
+
+# -- migrations: ordered, named, each a list of statements for a dialect -------------------------
+def m001_initial(d: Dialect) -> list[str]:
+    cols = ",\n".join(f"  {c} {d.column_type(c)}" for c in _M001_COLUMNS)
+    return [f"CREATE TABLE runs (\n  id {d.id_column},\n{cols}\n)",
+            "CREATE INDEX runs_run_id ON runs (run_id)",
+            "CREATE INDEX runs_prompt_model ON runs (prompt_id, requested_model)"]
+
+
+def m002_cache(d: Dialect) -> list[str]:
+    return [f"CREATE TABLE cache (key TEXT PRIMARY KEY, row_id {d.integer} NOT NULL REFERENCES runs(id),"
+            " created_at TEXT NOT NULL)"]
+
+
+def m003_original_cost(d: Dialect) -> list[str]:
+    # A cache hit spends nothing: its cost_usd becomes 0 and the original's cost moves beside it.
+    return [f"ALTER TABLE runs ADD COLUMN original_cost_usd {d.real}",
+            "UPDATE runs SET original_cost_usd = cost_usd, cost_usd = 0.0, cost_source = 'cache' WHERE cached = 1"]
+
+
+def m004_route(d: Dialect) -> list[str]:
+    # lab.route records which policy chose each row's model, and why.
+    return ["ALTER TABLE runs ADD COLUMN policy TEXT", "ALTER TABLE runs ADD COLUMN route_reason TEXT"]
+
+
+def m005_job_order(d: Dialect) -> list[str]:
+    return [f"ALTER TABLE runs ADD COLUMN seq {d.integer}",
+            "CREATE INDEX runs_run_seq ON runs (run_id, seq)",
+            "CREATE INDEX runs_started_at ON runs (started_at)"]
+MIGRATIONS: list[Callable[[Dialect], list[str]]] = [m001_initial, m002_cache, m003_original_cost, m004_route,
+                                                         m005_job_order]
+KNOWN_MIGRATIONS = {m.__name__ for m in MIGRATIONS}

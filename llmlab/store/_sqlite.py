@@ -1,0 +1,149 @@
+"""The SQLite backend (the default, ``$LLMLAB_HOME/runs.sqlite``): WAL mode with a busy timeout
+so several kernels on one machine can append at once, short ``BEGIN IMMEDIATE`` write
+transactions; a corrupt file is recognised as such."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from ..base._errors import StoreError
+from ..base._files import private_dir
+from ..base._validate import one_line
+from ._base import BUSY_TIMEOUT_S, Store
+from ._schema import Dialect
+
+__all__ = ["SQLiteStore"]
+
+
+class SQLiteStore(Store):
+    """One SQLite file. Thread-safe: one connection guarded by a lock."""
+
+    kind = "sqlite"
+    dialect = Dialect(real="REAL", integer="INTEGER", id_column="INTEGER PRIMARY KEY AUTOINCREMENT")
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = str(path)
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._db = self._connect()
+            self._check_readable()
+            self._migrate()
+        except StoreError:
+            self.close()
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            failure = self._failure(exc, "open")
+            self.close()
+            raise failure from None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            path = Path(self.path).expanduser()
+            private_dir(path.parent)
+            # Owner-only from the first byte: prompts and answers can be private.
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            self.path = str(path)
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                             check_same_thread=False)
+        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        if self.path != ":memory:":
+            _enable_wal(db)
+            db.execute("PRAGMA synchronous = NORMAL")
+        return db
+
+    def _check_readable(self) -> None:
+        """A cheap look at the schema and the newest rows (the pages a sweep touches first);
+        the full check runs only on a failure (see ``_failure``)."""
+        assert self._db is not None
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for table in ("runs", "cache"):
+            if table in tables:
+                self._db.execute(f"SELECT * FROM {table} ORDER BY rowid DESC LIMIT 2").fetchall()
+
+    @contextlib.contextmanager
+    def _conn(self):
+        with self._lock:
+            yield self._open_db()
+
+    @contextlib.contextmanager
+    def _write(self):
+        with self._lock:
+            db = self._open_db()
+            # BEGIN IMMEDIATE takes the write lock up front: concurrent writers queue on the busy
+            # timeout instead of failing with 'database is locked' at commit.
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _open_db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError(f"run log {self.path} is closed (lab.close() was called); make a new Lab")
+        return self._db
+
+    def _table_columns(self, db, table: str) -> list[tuple[str, bool]]:
+        # table_info: (cid, name, type, notnull, dflt_value, pk); a NOT NULL column with no default
+        # needs a value on every insert.
+        return [(r[1], bool(r[3]) and r[4] is None and not r[5])
+                for r in db.execute(f"PRAGMA table_info({table})").fetchall()]
+
+    def _insert_returning_id(self, db, sql: str, values: list) -> int:
+        return db.execute(sql, values).lastrowid
+
+    def _failure(self, exc: Exception, doing: str) -> StoreError:
+        if isinstance(exc, sqlite3.DatabaseError) and _corrupt(exc) and self.path != ":memory:":
+            detail = self._integrity() or one_line(exc)
+            return StoreError(
+                f"run log {self.path} is damaged ({detail}); nothing more is sent. Move it aside and pass "
+                f"Lab(db=...) for a new log; `sqlite3 {self.path} .recover > recovered.sql` saves what it can")
+        return super()._failure(exc, doing)
+
+    def _integrity(self) -> str | None:
+        try:
+            with self._lock:
+                rows = sqlite3.connect(self.path, timeout=5).execute("PRAGMA quick_check(3)").fetchall()
+        except sqlite3.Error as exc:
+            return one_line(exc)
+        lines = [line.strip() for r in rows if r[0] != "ok" for line in str(r[0]).splitlines()]
+        problems = [line for line in lines if line and not line.startswith("***")]
+        return "; ".join(problems)[:300] if problems else None
+
+    def close(self) -> None:
+        try:
+            self.flush(timeout=BUSY_TIMEOUT_S)
+        except StoreError:
+            pass  # already raised to the run that queued the rows
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+def _corrupt(exc: sqlite3.DatabaseError) -> bool:
+    if isinstance(exc, sqlite3.OperationalError) and "malformed" not in str(exc):
+        return False  # locked, read-only, disk full: the file itself is fine
+    text = str(exc).lower()
+    return any(s in text for s in ("malformed", "not a database", "corrupt", "disk i/o"))
+
+
+def _enable_wal(db: sqlite3.Connection) -> None:
+    """Switch a (new) file to WAL. The switch needs an exclusive lock and SQLite reports a
+    concurrent opener's lock as 'database is locked' at once, without the busy handler, so
+    several processes opening a fresh log together retry here within the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
