@@ -19,9 +19,11 @@ reported cost (``reported_cost`` in the usage object, ``cost_header`` as
 ``hang_s`` (no bytes at all), ``truncate_after`` (connection dropped mid-body), ``malformed``
 (body that is not JSON), ``context_limit`` (400 context_length_exceeded), ``error_event_after``
 (a stream cut the way LiteLLM's proxy reports one: an SSE ``data: {"error": {...}}`` event after
-that many content chunks), ``unsupported_params`` (400 naming a body parameter the model rejects,
-worded like OpenAI or like LiteLLM's ``UnsupportedParamsError``), ``fail_headers`` (extra headers
-on injected failures: ``llm_provider-retry-after``, ``retry-after-ms``, ``x-ratelimit-reset-*``).
+that many content chunks), ``answers`` (a different answer per request, cycled: sampled repeats),
+``logprobs`` (token log-probabilities, sent when asked; ``logprobs_need_top`` as llama-cpp-python),
+``unsupported_params`` (400 naming a body parameter the model rejects, worded like OpenAI or like
+LiteLLM's ``UnsupportedParamsError``), ``fail_headers`` (extra headers on injected failures:
+``llm_provider-retry-after``, ``retry-after-ms``, ``x-ratelimit-reset-*``).
 
 Gateway-style rate limits: ``FakeServer(rate_limit=RateLimit(rpm=..., tpm=..., window_s=60))`` is a
 per-key sliding window (the key is the Authorization header): every chat answer carries
@@ -113,6 +115,11 @@ class ModelSpec:
     chunks: list | None = None  # the content deltas exactly (instead of ``text`` split into words)
     raw_events: list | None = None  # streamed: these JSON values as the events after the role chunk;
     # plain: the first one as the whole body
+    answers: list | None = None  # one answer text per request, in turn (cycled): a model whose samples differ
+    # The sampled token's log-probability of each content chunk, cycled, sent only when the request
+    # asks (logprobs=true) as OpenAI's choices[].logprobs.content; None: the endpoint sends none.
+    logprobs: list | None = None
+    logprobs_need_top: bool = False  # llama-cpp-python's server: logprobs only when top_logprobs is given too
 
     def __post_init__(self) -> None:
         # JSON configs (subprocess mode) deliver lists.
@@ -246,6 +253,7 @@ class _Answer:
     finish_reason: str
     usage: dict
     tool_name: str = ""
+    logprobs: list[dict] | None = None  # one OpenAI logprob entry per content chunk, when asked for
 
 
 def _plan_answer(spec: ModelSpec, body: dict) -> _Answer:
@@ -275,7 +283,22 @@ def _plan_answer(spec: ModelSpec, body: dict) -> _Answer:
         usage["cost"] = spec.reported_cost
     usage.update(spec.usage_patch or {})
     tool_name = str(spec.tool_call.get("name", "tool")) if spec.tool_call is not None else ""
-    return _Answer(reasoning, content, tool_args, finish, usage, tool_name)
+    return _Answer(reasoning, content, tool_args, finish, usage, tool_name, _logprob_entries(spec, body, content))
+
+
+def _logprob_entries(spec: ModelSpec, body: dict, content: list[str]) -> list[dict] | None:
+    """OpenAI's ``logprobs.content`` entries, one per content chunk (each chunk is one token here)."""
+    top = body.get("top_logprobs")
+    if not spec.logprobs or body.get("logprobs") is not True or (spec.logprobs_need_top and top is None):
+        return None
+    entries = []
+    for i, token in enumerate(content):
+        value = float(spec.logprobs[i % len(spec.logprobs)])
+        alternatives = [{"token": token, "logprob": value, "bytes": list(token.encode())}]
+        alternatives += [{"token": f"alt{j}", "logprob": value - j, "bytes": None} for j in range(1, int(top or 0))]
+        entries.append({"token": token, "logprob": value, "bytes": list(token.encode()),
+                        "top_logprobs": alternatives[:int(top or 0)]})
+    return entries
 
 
 class _ModelState:
@@ -284,6 +307,7 @@ class _ModelState:
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
         self.seen = 0
+        self.answered = 0
         self.rng = random.Random(spec.seed)
 
 
@@ -464,6 +488,8 @@ class _Handler(BaseHTTPRequestHandler):
                 msg = (f"This model's maximum context length is {spec.context_limit} tokens. However, your "
                        f"messages resulted in {size} tokens. Please reduce the length of the messages.")
                 return self._send_error(400, msg, code="context_length_exceeded", param="messages")
+        if spec.answers:
+            spec = dataclasses.replace(spec, text=str(spec.answers[fake._next_answer(name) % len(spec.answers)]))
         answer = _plan_answer(spec, body)
         served = spec.served_model or name
         if body.get("stream"):
@@ -511,7 +537,8 @@ def _completion_json(answer: _Answer, served: str, fake: FakeServer, with_usage:
     payload: dict[str, Any] = {
         "id": f"chatcmpl-fake{next(fake._ids)}", "object": "chat.completion", "created": int(time.time()),
         "model": served, "system_fingerprint": "fp_fake",
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": answer.finish_reason}],
+        "choices": [{"index": 0, "message": message, "finish_reason": answer.finish_reason,
+                     "logprobs": None if answer.logprobs is None else {"content": answer.logprobs, "refusal": None}}],
     }
     if with_usage:
         payload["usage"] = answer.usage
@@ -568,6 +595,9 @@ class _StreamWriter:
         a, cut = self.answer, self.spec.truncate_after
         # (delta, counts toward truncate_after): reasoning and the tool-call header do not.
         deltas = [({"reasoning_content": r}, False) for r in a.reasoning]
+        # each content chunk carries its own token's entry (a chunk's logprobs cover its tokens only)
+        entries = [{"content": [e], "refusal": None} for e in a.logprobs] if a.logprobs else [None] * len(a.content)
+        logprobs = [None] * len(a.reasoning) + entries
         deltas += [({"content": c}, True) for c in a.content]
         if a.tool_args is not None:
             head = {"index": 0, "id": f"call_fake{next(self.fake._ids)}", "type": "function",
@@ -579,7 +609,7 @@ class _StreamWriter:
             self._error_event()
         for i, (delta, counts) in enumerate(deltas):
             self._pause(self.spec.delay_s if i == 0 else self.spec.token_delay_s)
-            self._event(self._chunk(delta))
+            self._event(self._chunk(delta, logprobs=logprobs[i] if i < len(logprobs) else None))
             answered += counts
             if cut is not None and answered >= cut:
                 self._cut()
@@ -597,8 +627,8 @@ class _StreamWriter:
         self._flush()
         raise _Abort
 
-    def _chunk(self, delta: dict, finish: str | None = None) -> dict:
-        chunk = {**self.base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+    def _chunk(self, delta: dict, finish: str | None = None, logprobs: dict | None = None) -> dict:
+        chunk = {**self.base, "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]}
         if self.include_usage:
             chunk["usage"] = None  # OpenAI sends an explicit null on every non-usage chunk
         return chunk
@@ -769,6 +799,13 @@ class FakeServer:
                 if limit.retry_after:
                     headers["retry-after"] = str(max(1, -int(-window.reset_s(now, limit.window_s) // 1)))
         return headers
+
+    def _next_answer(self, name: str) -> int:
+        """How many answers this model has given (which of its ``answers`` comes next)."""
+        with self._lock:
+            state = self._states[name]
+            state.answered += 1
+            return state.answered - 1
 
     def _injected_failure(self, name: str) -> tuple[int, str] | None:
         """(status, reason) if this request must fail; advances the model's counters."""

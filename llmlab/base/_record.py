@@ -47,6 +47,9 @@ class Record:
     response_text: str = ""
     policy: str | None = None        # lab.route: the routing policy that chose this model
     route_reason: str | None = None  # lab.route: why, e.g. "length 412 ≥ 250 → gpt-4"
+    # token log-probabilities of the answer, when asked for (logprobs=True) and sent; NaN = unknown
+    logprob_mean: float = math.nan
+    logprob_min: float = math.nan
     id: int | None = field(default=None)
     seq: int | None = None  # the job's position in its run (stored, not shown: see STORE_ONLY)
 
@@ -64,7 +67,7 @@ COLUMNS: list[str] = [
     "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens", "completion_tokens",
     "cached_tokens", "tokens_estimated", "cost_usd", "cost_source", "original_cost_usd", "cached", "cache_of",
     "finish_reason", "response_text", "prompt", "messages", "params", "stream", "endpoint",
-    "api_key_env", "policy", "route_reason",
+    "api_key_env", "policy", "route_reason", "logprob_mean", "logprob_min",
 ]
 # Stored but not shown in DataFrames: a job's position in its run, so a run's rows come back in
 # the order it was asked for (prompt × model × repeat) without keeping that order in memory.
@@ -73,7 +76,8 @@ assert sorted([*COLUMNS, *STORE_ONLY]) == sorted(f.name for f in fields(Record))
 BOOL_COLUMNS = ("stream", "tokens_estimated", "cached")
 INT_COLUMNS = ("id", "repeat", "attempt", "cache_of")
 FLOAT_COLUMNS = ("waited_s", "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens",
-                 "completion_tokens", "cached_tokens", "cost_usd", "original_cost_usd")
+                 "completion_tokens", "cached_tokens", "cost_usd", "original_cost_usd", "logprob_mean",
+                 "logprob_min")
 
 
 def prompt_id_for(messages: list[dict]) -> str:

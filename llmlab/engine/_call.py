@@ -64,6 +64,7 @@ class _Stream:
     text: list[str] = field(default_factory=list)
     tool_calls: dict[int, dict] = field(default_factory=dict)
     reasoning_chars: int = 0
+    logprobs: list[float] = field(default_factory=list)  # the sampled content tokens' log-probabilities
     t_first: float | None = None
     t_last: float | None = None
     content_deltas: int = 0
@@ -247,6 +248,7 @@ def _read_completion(response: Any, state: _Stream) -> None:
         state.finish_reason = choice.get("finish_reason")
         message = _mapping(choice.get("message"))
         state.text.append(_text(message.get("content")))
+        _read_logprobs(choice, state)
         calls = message.get("tool_calls")
         for i, call in enumerate(calls if isinstance(calls, list) else []):
             fn = _mapping(_mapping(call).get("function"))
@@ -266,6 +268,7 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
         choice = _mapping(choice)
         if choice.get("finish_reason"):
             state.finish_reason = choice["finish_reason"]
+        _read_logprobs(choice, state)
         delta = choice.get("delta")
         if not isinstance(delta, dict):
             continue
@@ -288,6 +291,16 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
             state.content_deltas += 1
             if on_delta is not None:
                 on_delta(repair(content)[0])  # the row's text is repaired as a whole in _finish
+
+
+def _read_logprobs(choice: dict, state: _Stream) -> None:
+    """The sampled tokens' log-probabilities of a choice (a chunk's carry only its own tokens).
+    OpenAI writes -9999.0 for a probability it did not compute: unknown, not a very unlikely token."""
+    entries = _mapping(choice.get("logprobs")).get("content")
+    for entry in entries if isinstance(entries, list) else ():
+        value = _mapping(entry).get("logprob")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and -9999 < value <= 0:
+            state.logprobs.append(float(value))
 
 
 def _merge_tool_call(calls: dict[int, dict], call: dict) -> None:
@@ -447,6 +460,9 @@ def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCoun
         record.ttft_s = state.t_first - t0
     _fill_tokens(record, spec, state, counter)
     _fill_cost(record, spec, state, prices)
+    if state.logprobs:  # otherwise unknown (NaN): not asked for, or the endpoint sent none
+        record.logprob_mean = math.fsum(state.logprobs) / len(state.logprobs)
+        record.logprob_min = min(state.logprobs)
     # completion_tokens counts reasoning and tool-call tokens too, so the window spans every
     # generated delta, not only content.
     if state.t_first is not None and state.t_last is not None:

@@ -63,7 +63,9 @@ sent; ``None`` means "not sent", so the endpoint's default applies):
         differ per model). max_completion_tokens: the same limit, for models that accept only
         this name; when given, max_tokens is not sent.
     stop: a string or a list of strings. presence_penalty, frequency_penalty: -2–2.
-    logit_bias: {token_id: bias}. logprobs: bool. top_logprobs: 0–20.
+    logit_bias: {token_id: bias}. logprobs: bool. top_logprobs: 0–20 (each row keeps the
+        answer's mean and minimum token log-probability, ``logprob_mean``/``logprob_min``, NaN
+        when the endpoint sends none; llama-cpp-python's server needs ``top_logprobs`` too).
     response_format: e.g. {"type": "json_object"}. tools, tool_choice, parallel_tool_calls:
         function calling (answers are the tool calls as JSON). functions, function_call: their
         deprecated predecessors.

@@ -167,7 +167,8 @@ class Runner:
     def _replay(self, job: Job, row: dict) -> Record:
         record = self._new_record(job, job.models[0], attempt=1)
         for name in ("served_model", "status", "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens",
-                     "completion_tokens", "cached_tokens", "tokens_estimated", "finish_reason", "response_text"):
+                     "completion_tokens", "cached_tokens", "tokens_estimated", "finish_reason", "response_text",
+                     "logprob_mean", "logprob_min"):
             setattr(record, name, row[name])
         record.cached, record.cache_of = True, row["id"]
         # Nothing is spent on a replay; what the original cost stays visible beside it (llmlab.base._cost).

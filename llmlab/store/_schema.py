@@ -64,6 +64,13 @@ def m005_job_order(d: Dialect) -> list[str]:
     return [f"ALTER TABLE runs ADD COLUMN seq {d.integer}",
             "CREATE INDEX runs_run_seq ON runs (run_id, seq)",
             "CREATE INDEX runs_started_at ON runs (started_at)"]
+
+
+def m008_answer_confidence(d: Dialect) -> list[str]:
+    # Per-answer summaries of the token log-probabilities (NULL: not asked for or not sent).
+    return [f"ALTER TABLE runs ADD COLUMN logprob_mean {d.real}", f"ALTER TABLE runs ADD COLUMN logprob_min {d.real}"]
+
+
 MIGRATIONS: list[Callable[[Dialect], list[str]]] = [m001_initial, m002_cache, m003_original_cost, m004_route,
-                                                         m005_job_order]
+                                                         m005_job_order, m008_answer_confidence]
 KNOWN_MIGRATIONS = {m.__name__ for m in MIGRATIONS}
