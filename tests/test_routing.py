@@ -354,7 +354,7 @@ def test_sweep_score_judge_evaluate_end_to_end(tmp_path):
     tasks = tasks[tasks["task"] == "classify"].head(8)   # 4 positive, 4 negative reviews
     specs = {"weak": ModelSpec(text="positive", prompt_tokens=50, completion_tokens=1),
              "strong": ModelSpec(text="Negative.", prompt_tokens=50, completion_tokens=2),
-             "judge": ModelSpec(text="7", prompt_tokens=200, completion_tokens=1)}
+             "judge": ModelSpec(text="Correct. Rating: [[8]]", prompt_tokens=200, completion_tokens=5)}
     prices = {m: {"input_cost_per_token": p, "output_cost_per_token": 2 * p}
               for m, p in {"weak": 1e-7, "strong": 1e-5, "judge": 1e-6}.items()}
     with FakeServer(specs) as srv:
@@ -366,7 +366,7 @@ def test_sweep_score_judge_evaluate_end_to_end(tmp_path):
             n_logged = len(lab.runs())
         finally:
             lab.close()
-    assert judged["judge"].tolist() == pytest.approx([0.7] * 16)
+    assert judged["judge"].tolist() == pytest.approx([7 / 9] * 16)
     assert n_logged == 16 + 16                              # judge calls are recorded too
     rep = routing.evaluate(runs, [routing.Always("weak"), routing.Always("strong"),
                                   routing.Oracle()], n_boot=50)

@@ -207,7 +207,7 @@ class _FakeLab:
         self.calls.append((prompts.copy(), kwargs))
         rows = []
         for pid, prompt in zip(prompts["prompt_id"], prompts["prompt"], strict=True):
-            answer = re.search(r"Assistant's answer:\n<<<\n(.*?)\n>>>", prompt, re.S).group(1)
+            answer = re.search(r"\[The Start of Assistant's Answer\]\n(.*?)\n\[The End", prompt, re.S).group(1)
             reply = self.replies[answer]
             failed = reply is RuntimeError
             rows.append({"prompt_id": pid, "attempt": 1, "status": "error" if failed else "ok",
@@ -217,25 +217,31 @@ class _FakeLab:
 
 
 def test_judge_sends_one_recorded_sweep_and_parses_verdicts():
-    lab = _FakeLab({"good": "8", "fine": "Yes, correct.", "odd": "I cannot say", "slow": RuntimeError,
-                    "big": "42"})
+    lab = _FakeLab({"good": "1. Accurate.\n2. Cites 3 sources from 2021.\nRating: [[8]]",
+                    "fine": "[[10]]\nIt is complete.", "odd": "I cannot say", "slow": RuntimeError,
+                    "big": "Rating: [[42]]"})
     df = _rows(["good", "fine", "odd", "slow", "big", "never sent", ""],
                ["ref"] * 7, status=["ok"] * 5 + ["error", "ok"],
                prompt=["q"] * 7, requested_model=["m"] * 7)
-    out = scoring.score(df, scoring.judge(model="judge-model", lab=lab, rubric="Be strict."))
+    with pytest.warns(RuntimeWarning, match="3 of 6 verdicts unknown"):
+        out = scoring.score(df, scoring.judge(model="judge-model", lab=lab, rubric="Be strict."))
     assert len(lab.calls) == 1
     sent, kwargs = lab.calls[0]
-    assert kwargs == {"models": ["judge-model"], "temperature": 0, "max_tokens": 256,
+    assert kwargs == {"models": ["judge-model"], "temperature": 0, "max_tokens": 512,
                       "cache": True, "progress": False}
     assert len(sent) == 5                       # error row and empty answer are not judged
     assert sent["prompt_id"].is_unique
     assert "Be strict." in sent["prompt"].iloc[0] and "ref" in sent["prompt"].iloc[0]
-    assert out["score"].tolist() == pytest.approx([0.8, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    scores = out["score"].tolist()
+    assert scores[:2] == pytest.approx([7 / 9, 1.0])           # (n - 1) / 9: the list before is not read
+    assert np.isnan(scores[2:5]).all()                          # unknown, never 0
+    assert scores[5:] == [0.0, 0.0]                             # an error row and no answer are failures
     reasons = out["score_reason"].tolist()
-    assert reasons[2].startswith("unparseable verdict")
+    assert reasons[2] == "unknown: no verdict in the judge reply"
     assert reasons[3] == "judge call failed: APITimeoutError"
-    assert reasons[4] == "verdict 42 outside 0-10"
+    assert reasons[4] == "unknown: verdict outside the scale (42.0)"
     assert reasons[5] == "error row" and reasons[6] == "no answer"
+    assert out.attrs["score_unknown"] == 3
 
 
 def test_judge_spec_in_data_is_refused():

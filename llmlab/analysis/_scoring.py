@@ -13,6 +13,10 @@ Rules every scorer follows:
 * a scorer never raises on bad *model output* (None, invalid JSON, no number, a pattern that
   does not compile…): it scores 0 and says why. A user callable that raises is caught the same
   way (reason ``"scorer raised …"``) and a warning counts how often it happened;
+* an answer that could not be graded — the :func:`judge` found no verdict in its reply, or the
+  judge call failed — is **unknown**: score NaN, the reason in ``score_reason``, a warning with
+  the count (``df.attrs["score_unknown"]``). Unknown is not wrong: summaries, ``routing.evaluate``
+  and ``claim`` leave unknowns out and report how many there were;
 * configuration mistakes (an unknown checker kind, a task with no scorer) raise ``ValueError``
   before anything is scored.
 
@@ -35,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
+from ._verdicts import parse_rating
 
 __all__ = [
     "Scorer", "score", "exact", "contains", "regex", "json_valid", "numeric", "choice",
@@ -91,11 +96,16 @@ def score(df: pd.DataFrame, scorer: Any, column: str = "score") -> pd.DataFrame:
         rows = out.loc[ok]
         scorer._validate(rows)
         values, why = scorer.score_rows(rows)
-        scores[ok] = np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0)
+        scores[ok] = np.clip(values, 0.0, 1.0)     # NaN stays NaN: unknown, not 0
         reasons[ok] = why
     out[column] = scores
     out[f"{column}_reason"] = reasons
     out.attrs[f"{column}_scorer"] = scorer.name
+    out.attrs[f"{column}_unknown"] = unknown = int(np.isnan(scores).sum())
+    if unknown:
+        what = "all verdicts unknown" if unknown == int(ok.sum()) else f"{unknown} of {int(ok.sum())} verdicts unknown"
+        warnings.warn(f"{scorer.name}: {what} (score NaN, reason in {column}_reason); unknowns are left out of "
+                      "means and counted, never scored 0", RuntimeWarning, stacklevel=2)
     return out
 
 
@@ -393,25 +403,26 @@ def from_spec(spec: Mapping[str, Any] | str) -> Scorer:
 
 # --- LLM as judge -------------------------------------------------------------------------------
 
-_JUDGE_TEMPLATE = """You are grading an answer written by an AI assistant.
+# MT-Bench's single-answer grading prompt (FastChat ``single-v1`` / ``single-math-v1``), with the
+# rubric replaceable and the reference answer shown only when there is one.
+_JUDGE_TEMPLATE = """[Instruction]
+Please act as an impartial judge and evaluate the quality of the response provided by an AI \
+assistant to the user question displayed below. {rubric} Begin your evaluation by providing a \
+short explanation. Be as objective as possible. After providing your explanation, you must rate \
+the response on a scale of 1 to 10 by strictly following this format: "[[rating]]", for example: \
+"Rating: [[5]]".
 
-Task given to the assistant:
-<<<
+[Question]
 {prompt}
->>>
-
-Reference answer (may be empty): {expected}
-
-Assistant's answer:
-<<<
+{reference}
+[The Start of Assistant's Answer]
 {answer}
->>>
-
-{rubric}
-Reply with only an integer from 0 (wrong or useless) to 10 (fully correct), nothing else."""
-
-_DEFAULT_RUBRIC = ("Judge correctness against the task and the reference answer; ignore style "
-                   "and length unless the task asks for them.")
+[The End of Assistant's Answer]"""
+_REFERENCE_BLOCK = "\n[The Start of Reference Answer]\n{expected}\n[The End of Reference Answer]\n"
+_DEFAULT_RUBRIC = ("Your evaluation should consider factors such as the helpfulness, relevance, accuracy, "
+                   "depth, creativity, and level of detail of the response; when a reference answer is "
+                   "given, judge correctness against it first.")
+JUDGE_SCALE = (1, 10)
 
 
 class _Judge(Scorer):
@@ -433,76 +444,77 @@ class _Judge(Scorer):
         scores = np.zeros(len(rows), dtype=float)
         reasons = np.array(["no answer"] * len(rows), dtype=object)
         if (~blank).any():
-            todo = rows.loc[~blank]
-            verdicts = self._ask(todo)
-            pairs = [_parse_verdict(v) for v in verdicts]
+            pairs = [_judged(reply) for reply in self._ask(rows.loc[~blank])]
             scores[~blank] = [p[0] for p in pairs]
             reasons[~blank] = [p[1] for p in pairs]
         return scores, list(reasons)
 
     def _ask(self, rows: pd.DataFrame) -> list[Any]:
-        """Judge replies, one per row (None for a failed judge call), via the lab's sweep."""
+        """Judge replies, one per row (a JudgeFailure for a failed judge call), via the lab's sweep."""
         ids = [f"judge:{i}:{pid}@{m}" for i, (pid, m) in enumerate(
             zip(_column(rows, "prompt_id"), _column(rows, "requested_model"), strict=True))]
-        prompts = [_JUDGE_TEMPLATE.format(prompt=p if not _missing(p) else "", answer=a,
-                                          expected="" if _missing(e) else e, rubric=self.rubric)
-                   for p, a, e in zip(_column(rows, "prompt"), _column(rows, "response_text"),
-                                      _column(rows, "expected"), strict=True)]
+        prompts = [_JUDGE_TEMPLATE.format(
+            prompt=p if not _missing(p) else "", answer=a, rubric=self.rubric,
+            reference="" if _missing(e) or not str(e).strip() else _REFERENCE_BLOCK.format(expected=e))
+            for p, a, e in zip(_column(rows, "prompt"), _column(rows, "response_text"),
+                               _column(rows, "expected"), strict=True)]
         frame = pd.DataFrame({"prompt_id": ids, "prompt": prompts, "task": "judge"})
         result = self.lab.sweep(frame, models=[self.model], temperature=0,
                                 max_tokens=self.max_tokens, cache=True, progress=False)
         self.last_result = result
-        return _final_answers(result.df, ids)
+        return final_answers(result.df, ids)
 
 
-def judge(model: str, lab: Any, rubric: str | None = None, max_tokens: int = 256) -> Scorer:
+def judge(model: str, lab: Any, rubric: str | None = None, max_tokens: int = 512) -> Scorer:
     """An LLM-as-judge through the same endpoint: one ``lab.sweep`` of judge prompts with
     ``models=[model], temperature=0, cache=True`` (so its calls are recorded, costed and cached).
 
-    The verdict is the reply's first number on a 0–10 scale (score = n/10), else a leading
-    yes/no (1/0); anything else scores 0 ("unparseable verdict"). A failed judge call scores 0.
-    The sweep's Result is kept on ``scorer.last_result``. ``max_tokens`` leaves room for
-    reasoning models, which spend tokens before they answer; others stop after the number.
+    The judge is asked MT-Bench's single-answer question (``rubric`` replaces its criteria; a
+    row's ``expected`` is shown as the reference answer) and answers "Rating: [[n]]" on 1–10; the
+    score is (n − 1) / 9. The verdict is read by :func:`llmlab.analysis._verdicts.parse_rating`
+    (see its rules: the delimited rating, then documented fallbacks). A reply with no readable
+    verdict, and a failed judge call, are **unknown**: score NaN with the reason in
+    ``score_reason`` — never 0, so an outage or an odd format does not count against a model.
+    The sweep's Result is kept on ``scorer.last_result``.
     """
     return _Judge(model, lab, rubric, max_tokens)
 
 
-def _final_answers(df: pd.DataFrame, ids: list[str]) -> list[Any]:
+def final_answers(df: pd.DataFrame, ids: list[str]) -> list[Any]:
+    """Per judge prompt id: the reply text of its final attempt, or a :class:`JudgeFailure`."""
     if df is None or len(df) == 0:
-        return [None] * len(ids)
+        return [JudgeFailure(None)] * len(ids)
     order = df.sort_values("attempt") if "attempt" in df.columns else df
     last = order.groupby("prompt_id", sort=False).tail(1).set_index("prompt_id")
-    out = []
+    out: list[Any] = []
     for pid in ids:
         if pid not in last.index or last.at[pid, "status"] != "ok":
             err = last.at[pid, "error_type"] if pid in last.index and "error_type" in last else None
-            out.append(_JudgeFailure(err))
+            out.append(JudgeFailure(err))
         else:
             out.append(last.at[pid, "response_text"])
     return out
 
 
-class _JudgeFailure:
+class JudgeFailure:
+    """A judge call that gave no reply (its final attempt failed, or it has no row)."""
+
     def __init__(self, error_type: Any) -> None:
-        self.error_type = error_type or "no row"
+        self.error_type = error_type if isinstance(error_type, str) and error_type else "no row"
+
+    def reason(self) -> str:
+        return f"judge call failed: {self.error_type}"
 
 
-def _parse_verdict(reply: Any) -> tuple[float, str]:
-    if isinstance(reply, _JudgeFailure):
-        return 0.0, f"judge call failed: {reply.error_type}"
-    if _missing(reply):
-        return 0.0, "empty verdict"
-    text = str(reply).strip()
-    number = _extract_number(text, "first")
-    if number is not None:
-        if 0 <= number <= 10:
-            return number / 10.0, f"judge {number:g}/10"
-        return 0.0, f"verdict {number:g} outside 0-10"
-    word = re.match(r"\W*(yes|no)\b", text, re.IGNORECASE)
-    if word:
-        yes = word.group(1).lower() == "yes"
-        return (1.0, "judge: yes") if yes else (0.0, "judge: no")
-    return 0.0, f"unparseable verdict {_short(text)}"
+def _judged(reply: Any) -> tuple[float, str]:
+    """(score in [0, 1] or NaN for unknown, reason) of one pointwise judge reply."""
+    if isinstance(reply, JudgeFailure):
+        return float("nan"), reply.reason()
+    verdict = parse_rating(reply, scale=JUDGE_SCALE)
+    if not verdict.known:
+        return float("nan"), f"unknown: {verdict.reason()}"
+    lo, hi = JUDGE_SCALE
+    return (verdict.value - lo) / (hi - lo), f"judge {verdict.value:g}/{hi} ({verdict.rule})"
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -20,7 +20,10 @@ prompt/cached/completion tokens under that sheet (the same :meth:`Price.cost` ru
 A failed attempt that produced no tokens and has no known cost billed nothing (0); any other
 unknown cost is NaN, and NaN propagates to the totals rather than pretending it is free.
 
-A cell's quality is the row's score clipped to [0, 1] (0 for an error row).
+A cell's quality is the row's score clipped to [0, 1] (0 for an error row). A score that is NaN on
+an ok row is **unknown** (a judge found no verdict, or its call failed): the prompt is left out of
+the sample for every model, so comparisons stay paired, and counted (``unknown_by_model``) —
+an unknown never counts as a failure.
 """
 from __future__ import annotations
 
@@ -62,6 +65,8 @@ class Matrix:
     score_column: str
     dropped_by_model: dict[str, int] = field(default_factory=dict)
     dropped: int = 0
+    unknown_by_model: dict[str, int] = field(default_factory=dict)   # unknown quality (NaN score) per model
+    unknown: int = 0                                                  # prompts left out for it
     price_sheet: str = "recorded cost_usd"
     cost_note: str = ""
     retries: dict[str, float] = field(default_factory=dict)
@@ -144,8 +149,19 @@ def build_matrix(runs: pd.DataFrame, score: str, models: Sequence[str] | None = 
     rows = cells[complete]
     if not len(rows):
         raise InputError("no prompt has a row for every model; pass models=[...] to keep fewer models")
-    mx = _fill(runs, rows, np.asarray(prompt_ids, dtype=object)[complete], wanted, score, prices, price_as)
+    known, unknown_by_model = _known_quality(runs, score, rows, wanted)
+    if not known.any():
+        raise InputError(f"all verdicts unknown: no prompt has a known {score!r} for every model (see "
+                         f"{score}_reason: a judge that gave no readable verdict, or failed); nothing to evaluate")
+    if not known.all() and warn_dropped:
+        worst = ", ".join(f"{m}: {k}" for m, k in unknown_by_model.items() if k)
+        warnings.warn(f"routing: left out {int((~known).sum())} of {len(rows)} prompts whose {score!r} is unknown "
+                      f"for some model (unknown verdicts per model — {worst}); unknown is not a failure",
+                      RuntimeWarning, stacklevel=3)
+    mx = _fill(runs, rows[known], np.asarray(prompt_ids, dtype=object)[complete][known], wanted, score, prices,
+               price_as)
     mx.dropped, mx.dropped_by_model = dropped, by_model
+    mx.unknown, mx.unknown_by_model = int((~known).sum()), unknown_by_model
     if count_retries:
         _add_retries(mx, runs, pos, prices, price_as)
     else:
@@ -227,14 +243,19 @@ def _last_cells(pos, p_code, m_code, n_prompts, n_models) -> np.ndarray:
     return cells.reshape(n_prompts, n_models)
 
 
+def _known_quality(runs: pd.DataFrame, score: str, rows: np.ndarray,
+                   models: list[str]) -> tuple[np.ndarray, dict[str, int]]:
+    """Per prompt: is every model's quality known? And the unknown cells per model (an ok row
+    whose score is NaN: a judge that could not grade it; an error row is a known failure, 0)."""
+    error = _gather(runs, "status", rows, "ok") == "error"
+    unknown = np.isnan(_gather(runs, score, rows, np.nan).astype(float)) & ~error
+    return ~unknown.any(axis=1), {m: int(unknown[:, j].sum()) for j, m in enumerate(models)}
+
+
 def _fill(runs, rows, prompt_ids, models, score, prices, price_as) -> Matrix:
     error = _gather(runs, "status", rows, "ok") == "error"
     raw = _gather(runs, score, rows, np.nan).astype(float)
-    unscored = np.isnan(raw) & ~error
-    if unscored.any():
-        warnings.warn(f"routing: {int(unscored.sum())} ok rows have no {score!r}; they count as 0",
-                      RuntimeWarning, stacklevel=4)
-    quality = np.where(error | np.isnan(raw), 0.0, np.clip(raw, 0.0, 1.0))
+    quality = np.where(error, 0.0, np.clip(raw, 0.0, 1.0))   # no unknown is left: build_matrix dropped them
     latency = _gather(runs, "latency_s", rows, np.nan).astype(float)
     pricer = _Pricer(runs, models, prices, price_as)
     cost = pricer.cost(rows, error)

@@ -33,7 +33,8 @@ class PolicyReport:
     (strong share at which PGR first reaches 20/50/80 %); ``optimal_apgr`` and ``random_apgr``.
     ``threshold_curve`` — the sweeps behind them. ``oracle`` — the Oracle over every model.
     Also ``reference``, ``price_sheet``, ``cost_note``, ``retries``, ``n_prompts``,
-    ``dropped_prompts``, ``dropped_by_model``, ``caption``, ``per_prompt(policy)``, ``plot()``,
+    ``dropped_prompts``, ``dropped_by_model``, ``unknown_prompts`` (left out: some model's quality
+    unknown, e.g. a judge gave no verdict), ``unknown_by_model``, ``caption``, ``per_prompt(policy)``, ``plot()``,
     ``claim(...)``.
     """
 
@@ -48,6 +49,7 @@ class PolicyReport:
         self.price_sheet, self.cost_note, self.retries = matrix.price_sheet, matrix.cost_note, matrix.retries
         self.n_prompts, self.dropped_prompts = matrix.n, matrix.dropped
         self.dropped_by_model = dict(matrix.dropped_by_model)
+        self.unknown_prompts, self.unknown_by_model = matrix.unknown, dict(matrix.unknown_by_model)
         self._mx, self._outcomes, self._policies = matrix, outcomes, policies
         self._reps, self._testable = replicates, testable
 
@@ -57,8 +59,14 @@ class PolicyReport:
               if self.n_boot else "no bootstrap (n_boot=0)")
         dropped = ", ".join(f"{m} lacked {k}" for m, k in self.dropped_by_model.items() if k)
         return (f"{self.n_prompts} prompts answered by all {len(self._mx.models)} models "
-                f"({self.dropped_prompts} dropped{': ' + dropped if dropped else ''}) · reference: "
-                f"{self.reference} · {self.cost_note} · {_retries_text(self.retries)} · {ci}")
+                f"({self.dropped_prompts} dropped{': ' + dropped if dropped else ''}{self._unknown_text()}) · "
+                f"reference: {self.reference} · {self.cost_note} · {_retries_text(self.retries)} · {ci}")
+
+    def _unknown_text(self) -> str:
+        if not self.unknown_prompts:
+            return ""
+        per_model = ", ".join(f"{m} {k}" for m, k in self.unknown_by_model.items() if k)
+        return f"; {self.unknown_prompts} left out, quality unknown: {per_model}"
 
     def claim(self, *, min_savings_pct: float = 40.0, max_quality_loss: float = 0.02,
               alpha: float = 0.05) -> pd.DataFrame:
@@ -81,7 +89,10 @@ class PolicyReport:
                             min_savings_pct=min_savings_pct, max_quality_loss=max_quality_loss, alpha=alpha)
         table.attrs["claim"] = (f"saves ≥ {min_savings_pct:g} % vs {self.reference} at a quality loss ≤ "
                                 f"{max_quality_loss:g} (absolute), Holm-adjusted α = {alpha:g} over "
-                                f"{int(self._testable.sum())} routers, {self.n_prompts} prompts")
+                                f"{int(self._testable.sum())} routers, {self.n_prompts} prompts"
+                                + (f" ({self.unknown_prompts} more left out: quality unknown)"
+                                   if self.unknown_prompts else ""))
+        table.attrs["unknown_prompts"] = self.unknown_prompts
         return table
 
     def per_prompt(self, policy: str) -> pd.DataFrame:

@@ -1,0 +1,288 @@
+"""Judge verdicts that are right or unknown: the rating or preference a judge's reply gives.
+
+A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``[[A]]`` / ``[[B]]`` /
+``[[C]]`` (pairwise; C is a tie), the MT-Bench formats. Replies are read in this order:
+
+1. **Delimited verdicts.** Every ``[[…]]`` in the reply is a candidate, wherever it stands: a verdict
+   first and the explanation after is fine, numbered lists, years, ``arr[0]`` and ``[1]`` citations
+   before it are not candidates. Accepted spellings: ``[[ 8 ]]``, ``[[7.5]]``, ``**[[8]]**``,
+   ``[[8/10]]`` (the denominator must be the scale's top), full-width brackets; ``[[A]]``,
+   ``[[B]]``, ``[[C]]``, ``[[tie]]`` in any case and Arena-Hard's ``[[A>>B]]`` … ``[[B>>A]]``
+   (``A<B`` spellings too).
+2. **Echoes are not verdicts.** A quoted example (``the format "Rating: [[5]]"``) and an echoed
+   instruction (``"[[A]]" if A is better, "[[B]]" if …``) are dropped when other candidates remain;
+   a lone ``[[C]] for a tie.`` is a real verdict and is kept.
+3. **Candidates must agree.** Repeats of one value are fine. When they disagree, the ones written
+   in the rubric's own form (``Rating: [[n]]``) decide if they agree among themselves; otherwise the
+   verdict is **unknown** (``ambiguous``). *Not* "the last one wins": on the 1,770 real pointwise
+   replies of the test corpus's source set, the last of several different ratings was a
+   hypothetical ("…would improve it further, earning [[10]]") in every case found (3 of 3 wrong),
+   while the first was never contradicted by a correction. An unknown is honest; a wrong verdict
+   is not.
+4. **Out of range is unknown, never clamped.** ``[[85]]`` or ``[[0]]`` on a 1–10 scale gives
+   ``out_of_range``, with no fallback; ``[[N/A]]``, ``[[True]]`` give ``invalid_token``; the
+   template echo ``[[rating]]`` is ignored.
+5. **Documented fallbacks**, only when the reply has no delimited verdict at all, strongest first,
+   each unanimous on its own: a labelled line (``Rating: 8``, ``Score: 7/10``, ``[Rating: 9]``);
+   a reply that is only a number (``8``, ``[4]``, ``5.0``); a bracket under a rating header
+   (``[Rating]\\n[7/10]``); ``rate … [9]``; first person (``I would rate it a 9 out of 10``);
+   ``N/10`` or ``N out of 10`` in a sentence about the rating of one thing (not "ratings",
+   "each", "both", "respectively", "confidence"); the answer's rating stated in the passive
+   (``The assistant's answer is rated as a 10``, ``The rating for this response is 8``).
+   Pairwise replies have two: ``verdict … [B]`` and a reply that is only ``A``/``[B]``.
+6. Anything else — no verdict, a refusal, an empty reply, a truncated ``Rating: [[`` — is
+   **unknown** (``no_verdict`` / ``empty``). A failed judge *call* is unknown too (the caller's
+   reason says why). An unknown is never 0, never a loss, never a tie.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Verdict", "parse_rating", "parse_preference", "STATUSES"]
+
+STATUSES = ("ok", "no_verdict", "ambiguous", "out_of_range", "invalid_token", "empty")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A parsed verdict: ``value`` (a float rating, or ``"A"``/``"B"``/``"tie"`` by position) or None
+    (unknown); ``status`` one of :data:`STATUSES`; ``rule`` the rule that read it."""
+
+    value: Any
+    status: str
+    rule: str = ""
+    candidates: tuple = field(default=())
+
+    @property
+    def known(self) -> bool:
+        return self.value is not None
+
+    def reason(self) -> str:
+        """One line for a reason column: what was read, or why nothing was."""
+        if self.known:
+            shown = f"{self.value:g}" if isinstance(self.value, float) else self.value
+            return f"verdict {shown} ({self.rule})"
+        seen = ", ".join(str(c) for c in self.candidates[:4])
+        return {"empty": "empty judge reply",
+                "no_verdict": "no verdict in the judge reply",
+                "ambiguous": f"ambiguous verdict (several: {seen})",
+                "out_of_range": f"verdict outside the scale ({seen})",
+                "invalid_token": f"verdict is not a rating ({seen})"}[self.status]
+
+
+_NUM = r"[+-]?\d+(?:\.\d+)?"
+_DELIMITED_NUMBER = re.compile(r"\[\[\s*\**\s*(" + _NUM + r")\s*(?:/\s*(\d+))?\s*\**\s*\]\]")
+_DELIMITED_ANY = re.compile(r"\[\[\s*([^\[\]\n]{1,20}?)\s*\]\]")
+_TEMPLATE_ECHOES = frozenset({"rating", "score", "rating_a,rating_b"})
+_QUOTE_BEFORE = re.compile(r"""["“'`]\s*(?:(?:final\s+)?(?:rating|verdict|score)\s*:\s*)?\Z""", re.I)
+_QUOTE_AFTER = re.compile(r"""\A\s*["”'`]""")
+_RUBRIC_FORM = re.compile(r"(?i)\b(?:rating|score)\s*\**\s*:\s*\**\s*\Z")
+
+
+def _normalise(text: str) -> str:
+    """Full-width brackets (CJK judges) as ASCII; zero-width spaces removed."""
+    return (text.replace("［", "[").replace("］", "]").replace("【", "[").replace("】", "]")
+            .replace("\u200b", ""))
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
+@dataclass
+class _Candidate:
+    value: Any
+    quoted: bool = False
+    rubric_form: bool = False
+
+
+def _agreeing(cands: list[_Candidate]) -> tuple[Any, str]:
+    """The candidates' one value, after dropping quoted echoes and preferring the rubric's form."""
+    values = _distinct(c.value for c in cands)
+    if len(values) > 1 and any(c.quoted for c in cands) and not all(c.quoted for c in cands):
+        cands = [c for c in cands if not c.quoted]
+        values = _distinct(c.value for c in cands)
+    if len(values) > 1:
+        formal = _distinct(c.value for c in cands if c.rubric_form)
+        values = formal if len(formal) == 1 else values
+    return (values[0], "ok") if len(values) == 1 else (None, "ambiguous")
+
+
+def _distinct(values: Any) -> list:
+    out: list = []
+    for v in values:
+        if v not in out:
+            out.append(v)
+    return out
+
+
+# --- pointwise ----------------------------------------------------------------------------------
+
+def parse_rating(text: Any, *, scale: tuple[float, float] = (1, 10)) -> Verdict:
+    """The rating a pointwise judge's reply gives on ``scale`` (inclusive), or an unknown Verdict."""
+    if text is None or not isinstance(text, str) or not text.strip():
+        return Verdict(None, "empty")
+    t = _normalise(text)
+    found = _delimited_ratings(t, scale)
+    if found is not None:
+        return found
+    return _fallback_rating(t, scale)
+
+
+def _delimited_ratings(t: str, scale: tuple[float, float]) -> Verdict | None:
+    lo, hi = scale
+    cands, outside = [], []
+    for m in _DELIMITED_NUMBER.finditer(t):
+        value, top = _number(m.group(1)), m.group(2)
+        if value is None:
+            continue
+        if (top is not None and float(top) != float(hi)) or not lo <= value <= hi:
+            outside.append(value)
+            continue
+        quoted = bool(_QUOTE_BEFORE.search(t[max(0, m.start() - 24):m.start()])
+                      and _QUOTE_AFTER.match(t[m.end():m.end() + 3]))
+        cands.append(_Candidate(value, quoted, bool(_RUBRIC_FORM.search(t[max(0, m.start() - 20):m.start()]))))
+    if cands:
+        value, status = _agreeing(cands)
+        return Verdict(value, status, "delimited", tuple(c.value for c in cands))
+    if outside:
+        return Verdict(None, "out_of_range", "delimited", tuple(outside))
+    tokens = [m.group(1) for m in _DELIMITED_ANY.finditer(t) if m.group(1).strip().lower() not in _TEMPLATE_ECHOES]
+    return Verdict(None, "invalid_token", "delimited", tuple(tokens)) if tokens else None
+
+
+_OUT_OF = r"\s*(?:(?:/|out\s+of)\s*(\d+))?"
+_RATING_FALLBACKS = (
+    # "Rating: 8", "Overall rating: 8/10", "Score: 7 out of 10", "[Rating: 9]", "**Rating:** 6"
+    ("label", re.compile(r"(?im)(?:^|(?<=[.!?] ))[\s\"'*#>\-\[]*(?:overall\s+|final\s+|my\s+)?(?:rating|score|grade)"
+                         r"\s*\**\s*[:=]\s*\**\s*\[?\s*(" + _NUM + r")" + _OUT_OF + r"\s*\]?")),
+    # the whole reply is a number: "8", "[4]", "8/10", "5.0"
+    ("bare", re.compile(r"\A\s*[\"']?\[?\s*(" + _NUM + r")\s*(?:/\s*(\d+))?\s*\]?[\"']?\s*\Z")),
+    # "[Rating]\n\n[7/10]", "[The Start of Rating]\n[5]"
+    ("bracket under a rating header", re.compile(
+        r"(?i)\[[^\[\]\n]{0,30}\brating\b[^\[\]\n]{0,10}\]\s*\[\s*(" + _NUM + r")\s*(?:/\s*(\d+))?\s*\]")),
+    # "I would rate the assistant's answer as a [9]"
+    ("rate [n]", re.compile(r"(?i)\brate\b[^\n\[\]]{0,60}?[\"']?\[\s*(" + _NUM + r")\s*\][\"']?")),
+    # "I would rate the response a 9 out of 10", "I rate it 7/10", "I give it an 8"
+    ("first person", re.compile(r"(?i)\bI(?:\s+would|\s+will|'d)?\s+(?:rate|give|score|grade)\b[^.\n\d]{0,60}?\b("
+                                + _NUM + r")\b" + _OUT_OF)),
+)
+_N_OUT_OF = re.compile(r"(?i)(?<![\d.])(" + _NUM + r")\s*(?:/|out\s+of)\s*(10|100)\b")
+_ABOUT_A_RATING = re.compile(r"(?i)\b(?:rat(?:e|ed|ing)|score[sd]?|grade[sd]?|answer|response)\b")
+_SEVERAL_THINGS = re.compile(r"(?i)\b(?:ratings|each|both|all three|respectively)\b|\bconfidence\b")
+# "The assistant's answer is rated as a 10", "The rating for this conversation is 8.",
+# "The assistant's rating remains at 8": the answer's own rating, stated as a fact.
+_PASSIVE = re.compile(
+    r"(?i)\b(?:(?:answer|response)\s+is\s+rated\s+(?:as\s+)?|(?:rating|evaluation)(?:\s+(?:for|of)\s+(?:this|the)"
+    r"(?:\s+assistant's)?\s+(?:answer|response|conversation))?\s+(?:is|remains)\s+(?:at\s+|deservedly\s+)?)"
+    r"(?:an?\s+)?(" + _NUM + r")(?![\d.]*\s*%)\b")
+
+
+def _fallback_rating(t: str, scale: tuple[float, float]) -> Verdict:
+    for rule, pattern in _RATING_FALLBACKS:
+        cands = _in_scale(((m.group(1), m.group(2) if m.lastindex and m.lastindex >= 2 else None)
+                           for m in pattern.finditer(t)), scale, keep_outside=False)
+        if cands:
+            value, status = _agreeing(cands)
+            return Verdict(value, status, rule, tuple(c.value for c in cands))
+    for rule, found in (("N out of 10", _rating_sentences(t)), ("passive", _passive(t))):
+        cands = _in_scale(found, scale, keep_outside=True)
+        if cands:
+            if any(c.value is None for c in cands):
+                return Verdict(None, "out_of_range", rule, tuple(c.value for c in cands if c.value is not None))
+            value, status = _agreeing(cands)
+            return Verdict(value, status, rule, tuple(c.value for c in cands))
+    return Verdict(None, "no_verdict")
+
+
+def _in_scale(found: Any, scale: tuple[float, float], *, keep_outside: bool) -> list[_Candidate]:
+    """Candidates on the scale; an outside value is dropped, or kept as None (to make it unknown)."""
+    lo, hi = scale
+    out = []
+    for number, top in found:
+        value = _number(number)
+        if value is None or (top is not None and float(top) != float(hi)):
+            continue
+        if lo <= value <= hi:
+            out.append(_Candidate(value))
+        elif keep_outside:
+            out.append(_Candidate(None))
+    return out
+
+
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?](?!\d)|\n|$)")
+
+
+def _rating_sentences(t: str) -> list[tuple[str, str]]:
+    """``N/10`` or ``N out of 10`` in sentences about the rating of one thing."""
+    found = []
+    for sentence in _SENTENCE.finditer(t):
+        text = sentence.group(0)
+        if _ABOUT_A_RATING.search(text) and not _SEVERAL_THINGS.search(text):
+            found += [(m.group(1), m.group(2)) for m in _N_OUT_OF.finditer(text)]
+    return found
+
+
+def _passive(t: str) -> list[tuple[str, None]]:
+    """Passive statements of the rating, in sentences holding no other number ("The assistant's
+    rating is 9, while the reference answer is 10" compares two things: not a verdict)."""
+    found = []
+    for sentence in _SENTENCE.finditer(t):
+        text = sentence.group(0)
+        if len(re.findall(r"\d+(?:\.\d+)?", text)) == 1 and not _SEVERAL_THINGS.search(text):
+            found += [(m.group(1), None) for m in _PASSIVE.finditer(text)]
+    return found
+
+
+# --- pairwise -----------------------------------------------------------------------------------
+
+_PAIR_TOKEN = re.compile(
+    r"\[\[\s*\**\s*(A\s*>>\s*B|A\s*>\s*B|A\s*=\s*B|B\s*>\s*A|B\s*>>\s*A|A\s*<<\s*B|A\s*<\s*B|"
+    r"B\s*<\s*A|B\s*<<\s*A|B\s*=\s*A|A|B|C|TIE)\s*\**\s*\]\]", re.I)
+_PAIR_VALUE = {"A>>B": "A", "A>B": "A", "B<A": "A", "B<<A": "A", "A=B": "tie", "B=A": "tie", "C": "tie",
+               "TIE": "tie", "B>A": "B", "B>>A": "B", "A<B": "B", "A<<B": "B", "A": "A", "B": "B"}
+_OPTION_LINE = re.compile(r"^\s*(?:\d+[.)]|[-*])\s+(?:Assistant\s+[AB]\s+is|Tie)[^:\n]{0,40}:\s*\[\[[AB<>=]+\]\]\s*$",
+                          re.I)
+_ECHO_AFTER = re.compile(r"""^["'”’`]?\s*(?:if\b|for\s+(?:a\s+)?tie\b|when\b)""", re.I)
+_PAIR_FALLBACKS = (
+    # "Final verdict: [B]", "My final verdict is: [A>B]"
+    ("verdict [x]", re.compile(r"(?i)\b(?:final\s+)?verdict\b[^\n\[]{0,40}?\[\s*(A\s*>>\s*B|A\s*>\s*B|A\s*=\s*B|"
+                               r"B\s*>\s*A|B\s*>>\s*A|A|B|C|tie)\s*\]")),
+    # the whole reply is "A", "[B]" (a truncated "[[A" is not)
+    ("bare", re.compile(r"\A\s*[\"']?\[?\s*(A|B|C)\s*\]?[\"']?\s*\Z")),
+)
+
+
+def parse_preference(text: Any) -> Verdict:
+    """The preference a pairwise judge's reply gives: ``"A"`` (the answer shown first is better),
+    ``"B"``, ``"tie"``, or an unknown Verdict."""
+    if text is None or not isinstance(text, str) or not text.strip():
+        return Verdict(None, "empty")
+    t = _normalise(text)
+    tokens = []
+    for m in _PAIR_TOKEN.finditer(t):
+        start = t.rfind("\n", 0, m.start()) + 1
+        end = t.find("\n", m.end())
+        line = t[start:len(t) if end < 0 else end]
+        echo = bool(_ECHO_AFTER.match(t[m.end():m.end() + 30]) or _OPTION_LINE.match(line))
+        tokens.append((_PAIR_VALUE[re.sub(r"\s+", "", m.group(1)).upper()], echo))
+    # An echoed instruction shows two or more different tokens each followed by if/for/when.
+    drop_echoes = len(_distinct(v for v, echo in tokens if echo)) >= 2
+    cands = [_Candidate(v) for v, echo in tokens if not (drop_echoes and echo)]
+    if cands:
+        value, status = _agreeing(cands)
+        return Verdict(value, status, "delimited", tuple(c.value for c in cands))
+    for rule, pattern in _PAIR_FALLBACKS:
+        cands = [_Candidate(_PAIR_VALUE.get(re.sub(r"\s+", "", m.group(1)).upper(), "tie"))
+                 for m in pattern.finditer(t)]
+        if cands:
+            value, status = _agreeing(cands)
+            return Verdict(value, status, rule, tuple(c.value for c in cands))
+    return Verdict(None, "no_verdict")
