@@ -34,9 +34,9 @@ duration like ``1.25s``), and a request over the limit gets a 429 with those hea
 
 Hostile endpoints: ``error_message`` sets what injected failures say, ``usage_patch`` odd usage
 values, ``chunks`` the exact content deltas, ``raw_events`` any JSON as the stream's events (or
-the plain body). ``text`` and ``served_model`` may hold lone
-surrogates: they go out as JSON ``"\ud800"`` escapes. ``RequestLog.auth_sha256`` tells which key
-arrived without logging it.
+the plain body), ``byte_events`` exact bytes as each event's data (invalid UTF-8, a character
+cut between sends). ``text`` and ``served_model`` may hold lone surrogates: they go out as JSON
+``"\ud800"`` escapes. ``RequestLog.auth_sha256`` tells which key arrived without logging it.
 
 Every injected failure (``status``, ``fail_first``, ``error_rate``) carries ``Retry-After`` when
 ``retry_after`` is set. Unknown models answer 404, a wrong key 401 (echoing a key fragment, as
@@ -120,6 +120,8 @@ class ModelSpec:
     # asks (logprobs=true) as OpenAI's choices[].logprobs.content; None: the endpoint sends none.
     logprobs: list | None = None
     logprobs_need_top: bool = False  # llama-cpp-python's server: logprobs only when top_logprobs is given too
+    byte_events: list | None = None  # like raw_events, but each event's data as these exact bytes
+    # (invalid UTF-8); a list of pieces is one event in several sends; a str is its latin-1 bytes
 
     def __post_init__(self) -> None:
         # JSON configs (subprocess mode) deliver lists.
@@ -520,9 +522,15 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_body(200, b"<html>oops</html>")
         if spec.raw_events is not None:
             return self._send_body(200, json.dumps(spec.raw_events[0]).encode())
+        if spec.byte_events is not None:
+            return self._send_body(200, _as_bytes(spec.byte_events[0]))
         payload = _completion_json(answer, served, self.server.fake, spec.usage)
         self._send_body(200, json.dumps(payload).encode(), self._extra_headers(spec),
                         cut=spec.truncate_after is not None)
+
+
+def _as_bytes(data: bytes | str) -> bytes:
+    return data if isinstance(data, bytes) else data.encode("latin-1")
 
 
 def _completion_json(answer: _Answer, served: str, fake: FakeServer, with_usage: bool) -> dict:
@@ -581,6 +589,15 @@ class _StreamWriter:
         if self.spec.raw_events is not None:
             for payload in self.spec.raw_events:
                 self._frame(b"data: " + json.dumps(payload).encode() + b"\n\n")
+            return self._done()
+        if self.spec.byte_events is not None:
+            for data in self.spec.byte_events:
+                pieces = [_as_bytes(p) for p in (data if isinstance(data, list) else [data])]
+                pieces[0] = b"data: " + pieces[0]
+                pieces[-1] += b"\n\n"
+                for piece in pieces:  # a list: one event in several sends (a character cut between them)
+                    self._frame(piece)
+                    self._pause(0.005)
             return self._done()
         self._generate()
         if self.spec.truncate_after is not None:

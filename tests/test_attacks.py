@@ -147,9 +147,12 @@ ODD_STREAMS = {
     "number-content": (ModelSpec(raw_events=[{"choices": [{"delta": {"content": 7}}]}, *_finish()]), "ok", "7"),
     "object-content": (ModelSpec(raw_events=[{"choices": [{"delta": {"content": {"a": 1}}}]}, *_finish()]),
                        "ok", '{"a": 1}'),
-    "odd-shapes": (ModelSpec(raw_events=[{"model": 5, "choices": {"x": 1}}, {"choices": ["s", None, {"delta": "d"}]},
+    "odd-fields": (ModelSpec(raw_events=[{"model": 5, "choices": [{"delta": None}]},
                                          {"choices": [{"delta": {"content": "hi", "tool_calls": {"x": 1}}}]},
                                          *_finish(usage=[1, 2])]), "ok", "hi"),
+    # a shape that is not the chat-completions one is a malformed answer, never an empty ok (issue 21)
+    "odd-shapes": (ModelSpec(raw_events=[{"model": 5, "choices": {"x": 1}}, {"choices": ["s", None, {"delta": "d"}]},
+                                         *_finish(usage=[1, 2])]), "error", "not a list of objects"),
     "tool-call-pieces": (ModelSpec(raw_events=[
         {"choices": [{"delta": {"tool_calls": [{"index": "zero", "function": {"name": "f", "arguments": 3}}]}}]},
         {"choices": [{"delta": {"tool_calls": ["junk", {"function": None}]}}]}, *_finish()]), "ok", '"name": "f"'),
@@ -174,9 +177,9 @@ def test_any_json_an_endpoint_streams_becomes_a_row(tmp_path, name):
     ({"choices": [{"message": {"content": 12}, "finish_reason": "stop"}], "usage": "lots"}, "ok", "12"),
     ({"choices": [{"message": {"content": None, "tool_calls": [{"function": {"name": "f", "arguments": {}}}]}}]},
      "ok", '"name": "f"'),
-    ({"choices": "none"}, "error", "not a list of objects"),
-    ({"choices": ["text"]}, "error", "not a list of objects"),
-    ({"choices": []}, "ok", ""),
+    ({"choices": "none"}, "error", "not a non-empty list of objects"),
+    ({"choices": ["text"]}, "error", "not a non-empty list of objects"),
+    ({"choices": []}, "error", "not a non-empty list of objects"),
     ({"text": "no choices"}, "error", "not a completion"),
     ([1, 2, 3], "error", "not a completion"),
 ])

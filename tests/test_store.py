@@ -62,7 +62,7 @@ def test_migrations_are_named_recorded_and_idempotent(db_url):
     names = [r[0] for r in _sql(db_url, "SELECT name FROM _migrations ORDER BY name")]
     assert names == [m.__name__ for m in MIGRATIONS] == ["m001_initial", "m002_cache", "m003_original_cost",
                                                          "m004_route", "m005_job_order",
-                                                         "m008_answer_confidence"]
+                                                         "m008_answer_confidence", "m009_refusal"]
 
 
 def test_round_trip_keeps_nan_bools_and_the_cache_rules(db_url):

@@ -45,6 +45,7 @@ class Record:
     cache_of: int | None = None  # id of the original row a cache hit replays
     finish_reason: str | None = None
     response_text: str = ""
+    refusal: str | None = None  # the model's refusal (delta/message.refusal), kept apart from the answer
     policy: str | None = None        # lab.route: the routing policy that chose this model
     route_reason: str | None = None  # lab.route: why, e.g. "length 412 ≥ 250 → gpt-4"
     # token log-probabilities of the answer, when asked for (logprobs=True) and sent; NaN = unknown
@@ -67,7 +68,7 @@ COLUMNS: list[str] = [
     "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens", "completion_tokens",
     "cached_tokens", "tokens_estimated", "cost_usd", "cost_source", "original_cost_usd", "cached", "cache_of",
     "finish_reason", "response_text", "prompt", "messages", "params", "stream", "endpoint",
-    "api_key_env", "policy", "route_reason", "logprob_mean", "logprob_min",
+    "api_key_env", "policy", "route_reason", "logprob_mean", "logprob_min", "refusal",
 ]
 # Stored but not shown in DataFrames: a job's position in its run, so a run's rows come back in
 # the order it was asked for (prompt × model × repeat) without keeping that order in memory.

@@ -101,17 +101,18 @@ class Redactor:
 
 class StreamRedactor:
     """Redacts a stream delta by delta: text that may be the start of a secret is held back
-    until the next delta shows whether it is one (runs split across deltas are caught too)."""
+    until the next delta shows whether it is one (runs split across deltas are caught too), and
+    so is a trailing UTF-16 high surrogate, which the next delta may pair."""
 
     def __init__(self, redact: Redactor) -> None:
         self._redact = redact
         self._held = ""
 
     def feed(self, text: str) -> str:
-        if not self._redact:
-            return text
         buffer = self._held + text
-        keep = self._redact.open_tail(buffer)
+        keep = self._redact.open_tail(buffer) if self._redact else 0
+        if buffer and "\ud800" <= buffer[-1] <= "\udbff":
+            keep = max(keep, 1)
         self._held = buffer[len(buffer) - keep:] if keep else ""
         return self._redact(buffer[:len(buffer) - keep])
 

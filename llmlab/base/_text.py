@@ -3,21 +3,58 @@
 An endpoint can send JSON such as ``"x\\ud800y"``, which decodes to an unpaired surrogate: a
 Python ``str`` that cannot be encoded as UTF-8, so writing it to the log, a terminal or a file
 fails. Endpoint text is repaired where it enters a row (:func:`repair`); user text is refused
-before anything is sent (:func:`check_unicode`).
+before anything is sent (:func:`check_unicode`). Bytes that are not UTF-8 (an endpoint's body or
+stream) are decoded by :class:`Utf8Decoder`: each invalid sequence becomes U+FFFD and is counted,
+so the answer around it is kept.
 """
 from __future__ import annotations
 
+import codecs
 import re
 from typing import Any
 
 from ._errors import InputError
 
-__all__ = ["repair", "check_unicode", "REPAIRED_NOTE"]
+__all__ = ["repair", "check_unicode", "Utf8Decoder", "REPAIRED_NOTE", "BAD_BYTES_NOTE"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
 REPAIRED_NOTE = "note: the endpoint sent {n} invalid character(s) (unpaired UTF-16 surrogates) in {fields}; " \
                 "each was replaced with U+FFFD"
+BAD_BYTES_NOTE = "note: the endpoint sent {n} invalid UTF-8 byte sequence(s); each was replaced with U+FFFD"
+
+
+class Utf8Decoder:
+    """Incremental UTF-8 decoding that never fails: a character split across chunks is joined,
+    each invalid byte sequence becomes U+FFFD and is counted in ``replaced``."""
+
+    def __init__(self) -> None:
+        self.replaced = 0
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+
+    def decode(self, data: bytes, final: bool = False) -> str:
+        try:
+            return self._decoder.decode(data, final)
+        except UnicodeDecodeError:
+            return self._decode_replacing(data, final)
+
+    def _decode_replacing(self, data: bytes, final: bool) -> str:
+        # The strict decoder consumed nothing of ``data``: decode its kept prefix plus ``data``
+        # again, counting each replacement (a valid U+FFFD in the input is not one).
+        pending, _ = self._decoder.getstate()
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        raw = pending + data
+        out, start = [], 0
+        while True:
+            try:
+                out.append(self._decoder.decode(raw[start:], final))
+                return "".join(out)
+            except UnicodeDecodeError as exc:
+                out.append(raw[start:start + exc.start].decode("utf-8"))
+                out.append(REPLACEMENT)
+                self.replaced += 1
+                start += exc.end
+                self._decoder.reset()
 
 
 def repair(text: str) -> tuple[str, int]:

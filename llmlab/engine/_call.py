@@ -25,7 +25,7 @@ import openai
 from ..base._pricing import PriceTable
 from ..base._record import Record
 from ..base._redact import Redactor
-from ..base._text import REPAIRED_NOTE, repair
+from ..base._text import BAD_BYTES_NOTE, REPAIRED_NOTE, Utf8Decoder, repair
 from ..base._tokens import TokenCounter
 from ..base._validate import one_line
 from ._headers import retry_hint
@@ -65,6 +65,8 @@ class _Stream:
     tool_calls: dict[int, dict] = field(default_factory=dict)
     reasoning_chars: int = 0
     logprobs: list[float] = field(default_factory=list)  # the sampled content tokens' log-probabilities
+    refusal: list[str] = field(default_factory=list)  # the model's refusal text (delta/message.refusal)
+    bad_bytes: int = 0  # invalid UTF-8 sequences the endpoint sent, each read as U+FFFD
     t_first: float | None = None
     t_last: float | None = None
     content_deltas: int = 0
@@ -102,6 +104,46 @@ _PLAIN_CHUNKS = openai.AsyncStream[object]
 # The call being sent by the current task, for the HTTP client's request hook (contexts are per
 # task, so concurrent calls each see their own).
 _SENDING: contextvars.ContextVar[_Stream | None] = contextvars.ContextVar("llmlab_sending", default=None)
+# The call whose stream the current task is reading, for the SSE decoder's byte count.
+_READING: contextvars.ContextVar[_Stream | None] = contextvars.ContextVar("llmlab_reading", default=None)
+
+
+class _ValidUtf8Events:
+    """The SDK's own SSE decoder, fed bytes made valid UTF-8 first: the SDK decodes each line
+    strictly, so one invalid byte from the endpoint would lose the whole answer. Each invalid
+    sequence becomes U+FFFD and is counted on the call being read (its row gets a note)."""
+
+    def __init__(self) -> None:
+        self._events = openai._streaming.SSEDecoder()
+
+    def iter_bytes(self, iterator):  # the SSEBytesDecoder protocol; llmlab's client is async only
+        return self._events.iter_bytes(iterator)
+
+    def aiter_bytes(self, iterator):
+        return self._events.aiter_bytes(_valid_utf8(iterator))
+
+
+async def _valid_utf8(iterator):
+    decoder, state = Utf8Decoder(), _READING.get()
+    async for data in iterator:
+        yield _counted(decoder, state, data, final=False)
+    yield _counted(decoder, state, b"", final=True)
+
+
+def _counted(decoder: Utf8Decoder, state: _Stream | None, data: bytes, final: bool) -> bytes:
+    before = decoder.replaced
+    text = decoder.decode(data, final)
+    if state is not None:
+        state.bad_bytes += decoder.replaced - before
+    return text.encode("utf-8")
+
+
+class _Client(openai.AsyncOpenAI):
+    """The SDK's client with the tolerant SSE decoder (``_make_sse_decoder`` is the SDK's hook
+    for another decoder)."""
+
+    def _make_sse_decoder(self):
+        return _ValidUtf8Events()
 
 
 async def request_hook(request: Any) -> None:
@@ -117,7 +159,7 @@ def new_client(base_url: str, key: str) -> openai.AsyncOpenAI:
     """The SDK client a Lab uses: llmlab owns retries (Retry-After, fallback, recording each
     attempt), so the SDK's are off; its HTTP client reports when requests leave; warmed up."""
     http_client = openai.DefaultAsyncHttpxClient(event_hooks={"request": [request_hook]})
-    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, http_client=http_client)
+    client = _Client(base_url=base_url, api_key=key, max_retries=0, http_client=http_client)
     warm_up(client)
     return client
 
@@ -202,16 +244,22 @@ async def _send(client: openai.AsyncOpenAI, spec: CallSpec, state: _Stream, on_d
     if state.on_headers is not None:
         state.on_headers()
     if not spec.stream:
-        body = raw.parse(to=object)
-        # A body sent with a non-JSON content type comes back as text decoded with its declared
-        # charset; the JSON inside is read from the bytes, as JSON is (UTF-8).
-        _read_completion(raw.http_response.content if isinstance(body, str) else body, state)
+        # The body is read from its bytes, as JSON is (UTF-8), whatever content type it claims;
+        # invalid bytes become U+FFFD (counted) instead of losing the answer.
+        decoder = Utf8Decoder()
+        text = decoder.decode(raw.http_response.content, final=True)
+        state.bad_bytes += decoder.replaced
+        _read_completion(text, state)
         return
     # The SDK decodes the SSE stream (and raises its error events); each chunk stays the JSON it
     # sent instead of becoming a pydantic model: building those took ~45 % of a streamed call's
     # client CPU, and llmlab reads a handful of fields (see _PLAIN_CHUNKS).
-    async for chunk in raw.parse(to=_PLAIN_CHUNKS):
-        _read_chunk(chunk, state, on_delta)
+    reading = _READING.set(state)
+    try:
+        async for chunk in raw.parse(to=_PLAIN_CHUNKS):
+            _read_chunk(chunk, state, on_delta)
+    finally:
+        _READING.reset(reading)
     if state.finish_reason is None:
         # A proxy that closes the stream cleanly mid-answer: not an answer to log as ok or cache.
         raise _IncompleteStream("the stream ended without a finish_reason (cut short upstream)")
@@ -231,28 +279,36 @@ def _http_timeout(timeouts: Timeouts):
 
 
 def _read_completion(response: Any, state: _Stream) -> None:
-    if isinstance(response, (str, bytes)):  # the SDK hands back a non-JSON content type as text
-        try:
-            response = json.loads(response)
-        except ValueError:
-            raise _MalformedBody(f"the endpoint answered with a non-JSON body: {str(response)[:80]!r}") from None
+    try:
+        response = json.loads(response)
+    except ValueError:
+        raise _MalformedBody(f"the endpoint answered with a non-JSON body: {str(response)[:80]!r}") from None
     if not isinstance(response, dict) or "choices" not in response:
         raise _MalformedBody(f"the endpoint answered with a body that is not a completion: {str(response)[:80]!r}")
     state.served_model = response.get("model")
     state.usage = _mapping(response.get("usage")) or None
     choices = response["choices"]
-    if not isinstance(choices, list) or (choices and not isinstance(choices[0], dict)):
-        raise _MalformedBody(f"the endpoint answered with choices that are not a list of objects: {choices!r:.80}")
-    if choices:
-        choice = choices[0]
-        state.finish_reason = choice.get("finish_reason")
-        message = _mapping(choice.get("message"))
-        state.text.append(_text(message.get("content")))
-        _read_logprobs(choice, state)
-        calls = message.get("tool_calls")
-        for i, call in enumerate(calls if isinstance(calls, list) else []):
-            fn = _mapping(_mapping(call).get("function"))
-            state.tool_calls[i] = {"name": fn.get("name"), "arguments": _text(fn.get("arguments"))}
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise _MalformedBody(f"the endpoint answered with choices that are not a non-empty list of objects: "
+                             f"{choices!r:.80}")
+    choice = choices[0]
+    state.finish_reason = choice.get("finish_reason")
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise _MalformedBody(f"the endpoint answered with a message that is not an object: {message!r:.80}")
+    state.text.append(_text(message.get("content")))
+    _read_logprobs(choice, state)
+    _add_refusal(state, message)
+    calls = message.get("tool_calls")
+    for i, call in enumerate(calls if isinstance(calls, list) else []):
+        fn = _mapping(_mapping(call).get("function"))
+        state.tool_calls[i] = {"name": fn.get("name"), "arguments": _text(fn.get("arguments"))}
+
+
+def _add_refusal(state: _Stream, part: dict) -> None:
+    refusal = _text(part.get("refusal"))
+    if refusal:
+        state.refusal.append(refusal)
 
 
 def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
@@ -263,19 +319,16 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
     usage = chunk.get("usage")
     if usage is not None:
         state.usage = _mapping(usage)
-    choices = chunk.get("choices")
-    for choice in choices if isinstance(choices, list) else ():
-        choice = _mapping(choice)
+    for choice in _chunk_choices(chunk):
         if choice.get("finish_reason"):
             state.finish_reason = choice["finish_reason"]
         _read_logprobs(choice, state)
-        delta = choice.get("delta")
-        if not isinstance(delta, dict):
-            continue
+        delta = choice.get("delta") or {}
         content = _text(delta.get("content"))
         calls = delta.get("tool_calls")
         reasoning = _text(delta.get("reasoning_content") or delta.get("reasoning"))
-        produced = bool(content) or bool(calls) or bool(reasoning)
+        _add_refusal(state, delta)
+        produced = bool(content) or bool(calls) or bool(reasoning) or bool(delta.get("refusal"))
         if produced:
             state.t_last = now
         if produced and state.t_first is None:
@@ -290,7 +343,22 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
             state.text.append(content)
             state.content_deltas += 1
             if on_delta is not None:
-                on_delta(repair(content)[0])  # the row's text is repaired as a whole in _finish
+                on_delta(content)  # held back and repaired by the runner's live view
+
+
+def _chunk_choices(chunk: dict) -> list[dict]:
+    """A chunk's choices, each an object with an object (or absent) delta; anything else is a
+    malformed answer, not an empty one. Only a usage chunk may carry ``choices: null``."""
+    choices = chunk.get("choices", [])
+    if choices is None and chunk.get("usage") is not None:
+        return []
+    if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
+        raise _MalformedBody(f"the endpoint streamed choices that are not a list of objects: {choices!r:.80}")
+    for choice in choices:
+        delta = choice.get("delta")
+        if delta is not None and not isinstance(delta, dict):
+            raise _MalformedBody(f"the endpoint streamed a delta that is not an object: {delta!r:.80}")
+    return choices
 
 
 def _read_logprobs(choice: dict, state: _Stream) -> None:
@@ -360,7 +428,8 @@ def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, 
         kind = "StreamCut" if got_text else type(exc).__name__
         _fail(outcome, kind, redact.message(_one_line(str(exc) or type(exc).__name__)), state)
     elif isinstance(exc, (_MalformedBody, json.JSONDecodeError, openai.APIResponseValidationError)):
-        message = _one_line(f"the endpoint sent a body that is not valid JSON: {exc}")
+        message = _one_line(str(exc) if isinstance(exc, _MalformedBody)
+                            else f"the endpoint sent a body that is not valid JSON: {exc}")
         _fail(outcome, "MalformedResponse", redact.message(message), state)
     else:  # httpx/httpcore errors raised mid-stream are not wrapped by the SDK
         outcome.retryable = _is_transport_error(exc)
@@ -452,9 +521,10 @@ def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCoun
     record.served_model = state.served_model
     record.finish_reason = state.finish_reason
     record.response_text = "".join(state.text)
+    record.refusal = "".join(state.refusal) or None
     if not record.response_text and state.tool_calls:
         record.response_text = json.dumps([state.tool_calls[i] for i in sorted(state.tool_calls)])
-    _repair_endpoint_text(record)
+    _repair_endpoint_text(record, state.bad_bytes)
     record.served_model = redact(record.served_model)  # before a price warning can quote it
     if spec.stream and state.t_first is not None:
         record.ttft_s = state.t_first - t0
@@ -471,21 +541,24 @@ def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCoun
             record.output_tokens_per_s = (record.completion_tokens - 1) / span
 
 
-def _repair_endpoint_text(record: Record) -> None:
-    """Endpoint text enters the row as valid Unicode, and the row says when it was repaired."""
+def _repair_endpoint_text(record: Record, bad_bytes: int) -> None:
+    """Endpoint text enters the row as valid Unicode (surrogate pairs split across chunks joined,
+    lone ones → U+FFFD), and the row says when something was replaced."""
     replaced, fields = 0, list[str]()
-    for name in ("response_text", "served_model", "finish_reason", "error_message"):
+    for name in ("response_text", "refusal", "served_model", "finish_reason", "error_message"):
         value = getattr(record, name)
         if value is not None and not isinstance(value, str):
             value = str(value)  # e.g. a model name sent as a number
             setattr(record, name, value)
         if value:
             fixed, n = repair(value)
+            setattr(record, name, fixed)
             if n:
-                setattr(record, name, fixed)
                 replaced, fields = replaced + n, [*fields, name]
-    if replaced:
-        note = REPAIRED_NOTE.format(n=replaced, fields=", ".join(fields))
+    notes = [REPAIRED_NOTE.format(n=replaced, fields=", ".join(fields))] if replaced else []
+    if bad_bytes:
+        notes.append(BAD_BYTES_NOTE.format(n=bad_bytes))
+    for note in notes:
         record.error_message = f"{record.error_message} ({note})" if record.error_message else note
 
 

@@ -236,7 +236,8 @@ class Result:
         title = f"<b>llmlab run {esc(self.run_id)}</b>{table_html(self.summary())}"
         if self._stored():  # a large run: the answers stay in the log until asked for
             return f"<div>{title}<p>{len(self)} rows in the log: <code>res.df</code> reads them.</p></div>"
-        answers = _final_attempts(self.df)[["prompt_id", "requested_model", "status", "response_text", "error_message"]]
+        answers = _final_attempts(self.df)[["prompt_id", "requested_model", "status", "response_text", "refusal",
+                                            "error_message"]]
         # Answers are folded: the magic has already shown them side by side above its Out[].
         return (f"<div>{title}<details><summary>answers ({len(answers)})</summary>"
                 f"{clean_frame(answers, html_clean).to_html(index=False, escape=True, na_rep='')}</details></div>")

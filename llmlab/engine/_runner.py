@@ -23,6 +23,7 @@ from ..base._errors import StoreError
 from ..base._pricing import PriceTable
 from ..base._record import Record
 from ..base._redact import StreamRedactor
+from ..base._text import repair
 from ..base._tokens import TokenCounter
 from ..store._base import DeferredRows, Store
 from ._call import CallSpec, Outcome, Redactor, call_model
@@ -236,7 +237,7 @@ class Runner:
                         timeouts=job.timeouts.get(model) or job.timeouts.get("*") or Timeouts())
         self._emit("start", record)
         stream = StreamRedactor(self.ctx.redact)  # live deltas never show a key, even split across chunks
-        on_delta = (lambda text: self._emit("delta", record, stream.feed(text))) if self._on_event else None
+        on_delta = (lambda text: self._emit("delta", record, repair(stream.feed(text))[0])) if self._on_event else None
         try:
             # The endpoint's window counts a request from its arrival, which the headers' arrival
             # bounds: a send that left late (a busy loop, the first call's set-up) is logged then.

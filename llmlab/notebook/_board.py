@@ -138,7 +138,10 @@ class Board:
             col.texts[req] = text
         else:
             col.texts.setdefault(req, "")
-        self._keep_record(col, req, event)
+        record = self._keep_record(col, req, event)
+        refusal = (record or {}).get("refusal")
+        if refusal:  # a refusal is the model's answer too: shown, marked as what it is
+            col.texts[req] = f"{col.texts[req]}\n[refusal] {refusal}".lstrip("\n")
         col.status = self._settled_status(col)
 
     def _on_error(self, col: Column, req: str, event: Any) -> None:

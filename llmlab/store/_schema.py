@@ -71,6 +71,11 @@ def m008_answer_confidence(d: Dialect) -> list[str]:
     return [f"ALTER TABLE runs ADD COLUMN logprob_mean {d.real}", f"ALTER TABLE runs ADD COLUMN logprob_min {d.real}"]
 
 
+def m009_refusal(d: Dialect) -> list[str]:
+    # A model's refusal (OpenAI's message/delta.refusal) has a column of its own, beside the answer.
+    return ["ALTER TABLE runs ADD COLUMN refusal TEXT"]
+
+
 MIGRATIONS: list[Callable[[Dialect], list[str]]] = [m001_initial, m002_cache, m003_original_cost, m004_route,
-                                                         m005_job_order, m008_answer_confidence]
+                                                         m005_job_order, m008_answer_confidence, m009_refusal]
 KNOWN_MIGRATIONS = {m.__name__ for m in MIGRATIONS}
