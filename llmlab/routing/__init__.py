@@ -6,7 +6,7 @@ of the prompts and test the claim on the other::
 
     from llmlab import routing, scoring
     runs = scoring.auto(lab.runs(run_id=res.run_id), checkers=tasks)
-    tune_runs, test_runs = routing.split(runs, test_size=0.5, seed=0, by="task")
+    tune_runs, test_runs = routing.split(runs, test_size=0.5, seed=0, by="task")   # or groups="task"
     length = routing.tune(routing.Threshold("prompt_chars", 0, weak="haiku", strong="opus"), tune_runs)
     report = routing.evaluate(test_runs, [
         routing.TaskMap({"classify": "haiku", "code": "sonnet"}, default="opus"),
@@ -24,6 +24,9 @@ Definitions (see :mod:`llmlab.routing._matrix` for the details):
   the best mean quality (ties: the cheaper one).
 * **Billed** — each cell is the final attempt of the latest request; by default earlier failed
   attempts of that request add their known cost and their wait and duration (``count_retries``).
+* **Split** — ``split`` draws prompts at random (numbers hold for new prompts of the recorded
+  tasks) or, with ``groups=``, holds whole groups out (numbers hold for unseen tasks); every
+  caption says which.
 * **Uncertainty** — 95% paired percentile-bootstrap intervals over prompts (every policy and the
   reference see the same resample): how much the numbers would move on another prompt set like
   yours, not the models' run-to-run noise (record ``n`` repeats for that).
@@ -41,8 +44,8 @@ from ._policies import Always, Cascade, Decision, Fallback, Oracle, Policy, Rand
 from ._recommend import Recommendation, recommend
 from ._report import PolicyReport
 from ._saved import load_policy
-from ._split import fit_task_map, split, tune
+from ._split import Split, fit_task_map, split, tune
 
 __all__ = ["Policy", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "Random", "Oracle", "Learned",
-           "on_row", "evaluate", "PolicyReport", "Matrix", "split", "tune", "fit_task_map", "recommend",
+           "on_row", "evaluate", "PolicyReport", "Matrix", "split", "Split", "tune", "fit_task_map", "recommend",
            "Recommendation", "load_policy", "Decision"]

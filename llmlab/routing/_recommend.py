@@ -45,28 +45,49 @@ class Recommendation:
 def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_quality_loss: float = 0.02,
               min_savings_pct: float = 40.0, prices: Any = None, price_as: Mapping[str, str] | None = None,
               test_size: float = 0.5, seed: int = 0, n_boot: int = 1000, learned: bool = True,
-              score: str = "score") -> Recommendation:
-    """Choose who should answer what on scored ``runs`` (needs a ``task`` column); see the module doc."""
+              score: str = "score", groups: str | None = None) -> Recommendation:
+    """Choose who should answer what on scored ``runs`` (needs a ``task`` column); see the module doc.
+
+    groups: None splits the prompts at random (stratified by task): the verdicts hold for new
+        prompts of the recorded tasks. A column name (e.g. ``"task"``) holds whole groups out of
+        the tune half, so the routers are judged on groups they never saw (``routing.split``).
+        A learned router judged on groups it was trained on is warned about.
+    """
     money = {"prices": prices, "price_as": price_as}
     everything = build_matrix(runs, score, models, warn_dropped=False, **money)
     models = everything.models
     if len(models) < 2:
         raise InputError("recommend() needs runs of at least two models")
-    tune_runs, test_runs = split(runs, test_size=test_size, seed=seed, by="task")
+    tune_runs, test_runs = split(runs, test_size=test_size, seed=seed, by="task", groups=groups)
     ranked = _ranked(tune_runs, score, models, money)
     strong, weak = ranked[0], ranked[-1]
     policies = _candidates(tune_runs, strong, weak, max_quality_loss, money, learned, score, models)
+    if any(isinstance(p, Learned) for p in policies):
+        _warn_seen_groups(tune_runs, test_runs, groups or "task")
     report = evaluate(test_runs, policies, models=models, reference=strong, score=score, n_boot=n_boot,
                       seed=seed, **money)
     claim = report.claim(min_savings_pct=min_savings_pct, max_quality_loss=max_quality_loss)
     chosen, holds = _winner(claim, report)
     table = _policy_table(report, claim)
     per_task = _per_task(test_runs, policies[0], strong, score, models, n_boot, seed, money)
-    caption = (f"tune {tune_runs['prompt_id'].nunique()} / test {test_runs['prompt_id'].nunique()} prompts; "
-               f"reference always({strong}); claim: saves ≥ {min_savings_pct:g} % at a loss ≤ "
-               f"{max_quality_loss:g}; {report.cost_note}")
+    caption = (f"tune {tune_runs['prompt_id'].nunique()} / test {test_runs['prompt_id'].nunique()} prompts "
+               f"({report.split}); reference always({strong}); claim: saves ≥ {min_savings_pct:g} % at a "
+               f"loss ≤ {max_quality_loss:g}; {report.cost_note}")
     by_name = {p.name: p for p in policies}
     return Recommendation(per_task, table, by_name[chosen], holds, report, caption)
+
+
+def _warn_seen_groups(tune_runs: pd.DataFrame, test_runs: pd.DataFrame, column: str) -> None:
+    """A learned router judged on groups it was trained on looks better than it will on new ones."""
+    if column not in test_runs.columns:
+        return
+    seen = set(test_runs[column].dropna()) & set(tune_runs[column].dropna())
+    if seen:
+        total = test_runs[column].nunique()
+        warnings.warn(f"recommend: the learned router is judged on {len(seen)} of {total} {column!r} groups it "
+                      "was trained on (a random split): its numbers hold for new prompts of these groups, "
+                      f"not for new groups; recommend(..., groups={column!r}) holds whole groups out",
+                      RuntimeWarning, stacklevel=3)
 
 
 def _ranked(runs: pd.DataFrame, score: str, models: list[str], money: dict) -> list[str]:

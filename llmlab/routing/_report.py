@@ -12,6 +12,7 @@ from ._claim import Replicates, claim_table
 from ._matrix import Matrix
 from ._plot import plot_report
 from ._policies import Policy
+from ._split import SPLIT_ATTR, split_kind
 from ._stats import Outcome, bootstrap_method, point_summary
 
 
@@ -32,6 +33,7 @@ class PolicyReport:
     ``Learned``) ``apgr`` (area under PGR over strong share 0→1) and ``cpt20``/``cpt50``/``cpt80``
     (strong share at which PGR first reaches 20/50/80 %); ``optimal_apgr`` and ``random_apgr``.
     ``threshold_curve`` — the sweeps behind them. ``oracle`` — the Oracle over every model.
+    ``split`` — which kind of split the prompts come from (grouped: whole groups held out).
     Also ``reference``, ``price_sheet``, ``cost_note``, ``retries``, ``n_prompts``,
     ``dropped_prompts``, ``dropped_by_model``, ``unknown_prompts`` (left out: some model's quality
     unknown, e.g. a judge gave no verdict), ``unknown_by_model``, ``caption``, ``per_prompt(policy)``, ``plot()``,
@@ -60,7 +62,13 @@ class PolicyReport:
         dropped = ", ".join(f"{m} lacked {k}" for m, k in self.dropped_by_model.items() if k)
         return (f"{self.n_prompts} prompts answered by all {len(self._mx.models)} models "
                 f"({self.dropped_prompts} dropped{': ' + dropped if dropped else ''}{self._unknown_text()}) · "
-                f"reference: {self.reference} · {self.cost_note} · {_retries_text(self.retries)} · {ci}")
+                f"reference: {self.reference} · {self.cost_note} · {_retries_text(self.retries)} · {ci} · "
+                f"split: {self.split}")
+
+    @property
+    def split(self) -> str:
+        """Which split the evaluated prompts come from (a grouped one holds whole groups out)."""
+        return split_kind(self._mx.runs.attrs.get(SPLIT_ATTR), side=True)
 
     def _unknown_text(self) -> str:
         if not self.unknown_prompts:
@@ -91,7 +99,7 @@ class PolicyReport:
                                 f"{max_quality_loss:g} (absolute), Holm-adjusted α = {alpha:g} over "
                                 f"{int(self._testable.sum())} routers, {self.n_prompts} prompts"
                                 + (f" ({self.unknown_prompts} more left out: quality unknown)"
-                                   if self.unknown_prompts else ""))
+                                   if self.unknown_prompts else "") + f"; {self.split}")
         table.attrs["unknown_prompts"] = self.unknown_prompts
         return table
 

@@ -2,14 +2,21 @@
 
 A router's knob (a threshold, a classifier's cut-off) chosen on the same prompts it is judged on
 looks better than it is. ``split`` divides the *prompts* (every model's rows of a prompt stay
-together), stratified by task so both halves see every kind of prompt; ``tune`` picks a knob on
-the tune half; ``evaluate`` and ``claim`` then judge it on the test half.
+together); ``tune`` picks a knob on the tune half; ``evaluate`` and ``claim`` then judge it on the
+test half.
+
+Two kinds of split. **Random** (the default): prompts drawn at random, stratified by task so both
+halves see every kind of prompt — the numbers then hold for *new prompts of the same tasks*.
+**Grouped** (``groups="task"``): whole groups held out, so no group is on both sides — the
+numbers hold for *tasks the router has never seen*, which is what a user's next project looks
+like. A learned router usually looks much better on a random split than on a grouped one; the
+split's kind travels with both halves (``DataFrame.attrs``) and every caption says which it was.
 """
 from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -19,17 +26,77 @@ from ._matrix import build_matrix
 from ._policies import Always, Policy, TaskMap
 from ._stats import outcome, threshold_sweep
 
+SPLIT_ATTR = "llmlab_split"      # the key of a split's description in both halves' DataFrame.attrs
+_NONE = "\x00none"                # a missing stratum/group value: a stratum/group of its own
+
+
+class Split(NamedTuple):
+    """What :func:`split` returns: ``(tune, test)`` — unpack it as two DataFrames — plus
+    ``kind`` (one line: which split this is) and ``summary`` (prompts and groups per side)."""
+
+    tune: pd.DataFrame
+    test: pd.DataFrame
+
+    @property
+    def kind(self) -> str:
+        return split_kind(self.test.attrs.get(SPLIT_ATTR))
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        info = self.test.attrs[SPLIT_ATTR]
+        frame = pd.DataFrame({"prompts": info["prompts"], "groups": info["groups"]}).loc[["tune", "test"]]
+        frame.attrs["kind"] = self.kind
+        return frame
+
+    def __repr__(self) -> str:
+        return f"Split({self.kind}; tune {len(self.tune)} rows, test {len(self.test)} rows)"
+
+
+def split_kind(info: Mapping[str, Any] | None, side: bool = False) -> str:
+    """A split's description in words (``side``: say which half these runs are)."""
+    if not info:
+        return "no recorded split (runs not from routing.split)"
+    half = f"{info['side']} half of " if side else ""
+    if info["kind"] == "grouped":
+        held = f"{info['groups']['test']} of {info['groups']['tune'] + info['groups']['test']}"
+        return (f"{half}a grouped split (whole {info['column']!r} groups held out, {held} in the test half; "
+                "numbers hold for unseen groups)")
+    strata = f", stratified by {info['column']!r}" if info["column"] else ""
+    return f"{half}a random split by prompt{strata} (numbers hold for new prompts of the same groups)"
+
 
 def split(runs: pd.DataFrame, *, test_size: float = 0.5, seed: int = 0,
-          by: str | None = "task") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(tune_runs, test_runs)``: the rows of ``runs`` split by prompt.
+          by: str | None = "task", groups: str | None = None) -> Split:
+    """``(tune_runs, test_runs)``: the rows of ``runs`` split by prompt (a :class:`Split`).
 
     test_size: the share of prompts in the test half (0–1); the test half gets round(n × test_size)
-        prompts. seed: the shuffle's seed (the split does not depend on the rows' order).
+        prompts (with ``groups``: whole groups, as close to that share as they allow).
+        seed: the shuffle's seed (the split does not depend on the rows' order).
     by: a prompt-level column to stratify on (default ``task``; None or a missing column: no
         strata; a missing value is a stratum of its own). Each stratum gets its share of the test
-        prompts, the remainders going to the strata with the largest fractions.
+        prompts, the remainders going to the strata with the largest fractions. Not used with
+        ``groups``.
+    groups: a prompt-level column whose groups are held out whole (e.g. ``"task"``): no group has
+        prompts on both sides, so the test half measures a router on groups it never saw.
+
+    Both halves carry the split's description in ``.attrs["llmlab_split"]``: ``evaluate``,
+    ``claim`` and ``recommend`` name the kind of split their numbers come from.
     """
+    prompts, total = _prompts(runs, test_size)
+    if groups is not None:
+        test_ids, info = _grouped(runs, prompts, groups, total, seed)
+    else:
+        test_ids, info = _stratified(prompts, by if by is not None and by in runs.columns else None, total, seed)
+    in_test = runs["prompt_id"].isin(set(test_ids))
+    tune_runs, test_runs = runs[~in_test], runs[in_test]   # new frames: their attrs are their own
+    info.update(seed=seed, prompts={"tune": len(prompts) - len(test_ids), "test": len(test_ids)})
+    for side, frame in (("tune", tune_runs), ("test", test_runs)):
+        frame.attrs[SPLIT_ATTR] = {**info, "side": side}
+    return Split(tune_runs, test_runs)
+
+
+def _prompts(runs: pd.DataFrame, test_size: float) -> tuple[pd.DataFrame, int]:
+    """One row per prompt (sorted by id, so the row order does not matter) and the test count."""
     if not isinstance(runs, pd.DataFrame) or "prompt_id" not in runs.columns:
         raise InputError("split() needs the runs DataFrame (with a prompt_id column)")
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
@@ -38,13 +105,21 @@ def split(runs: pd.DataFrame, *, test_size: float = 0.5, seed: int = 0,
         raise InputError("some rows have no prompt_id; drop them or fill it in before splitting")
     prompts = runs.drop_duplicates("prompt_id")
     prompts = prompts.iloc[np.argsort(prompts["prompt_id"].astype(str).to_numpy(), kind="stable")]
-    strata = prompts[by].astype(object).where(prompts[by].notna(), "\x00none").astype(str).to_numpy() \
-        if by is not None and by in runs.columns else np.full(len(prompts), "")
-    ids = prompts["prompt_id"].to_numpy()
-    total = int(np.floor(len(ids) * float(test_size) + 0.5))
-    if total == 0 or total == len(ids):
-        raise InputError(f"cannot split {len(ids)} prompt(s) into two non-empty halves at test_size="
+    total = int(np.floor(len(prompts) * float(test_size) + 0.5))
+    if total == 0 or total == len(prompts):
+        raise InputError(f"cannot split {len(prompts)} prompt(s) into two non-empty halves at test_size="
                          f"{test_size}; record more prompts")
+    return prompts, total
+
+
+def _labels(prompts: pd.DataFrame, column: str) -> np.ndarray:
+    values = prompts[column]
+    return values.astype(object).where(values.notna(), _NONE).astype(str).to_numpy()
+
+
+def _stratified(prompts: pd.DataFrame, by: str | None, total: int, seed: int) -> tuple[list[Any], dict]:
+    strata = _labels(prompts, by) if by is not None else np.full(len(prompts), "")
+    ids = prompts["prompt_id"].to_numpy()
     rng = np.random.default_rng(seed)
     names = sorted(set(strata))
     take = _allocate(np.array([(strata == s).sum() for s in names]), total, rng)
@@ -52,8 +127,41 @@ def split(runs: pd.DataFrame, *, test_size: float = 0.5, seed: int = 0,
     for stratum, k in zip(names, take, strict=True):
         members = ids[strata == stratum]
         test_ids.extend(members[rng.permutation(len(members))][:k])
-    in_test = runs["prompt_id"].isin(set(test_ids))
-    return runs[~in_test], runs[in_test]
+    in_test = np.isin(ids, test_ids)
+    count = {"tune": len(set(strata[~in_test])), "test": len(set(strata[in_test]))}
+    return test_ids, {"kind": "random", "column": by, "groups": count}
+
+
+def _grouped(runs: pd.DataFrame, prompts: pd.DataFrame, column: Any, total: int,
+             seed: int) -> tuple[list[Any], dict]:
+    """Whole groups to the test half, in a seeded random order, while a group brings the test
+    count closer to ``total``; both halves keep at least one group."""
+    if not isinstance(column, str) or column not in runs.columns:
+        raise InputError(f"groups={column!r} is not a column of the runs (columns: "
+                         f"{', '.join(map(str, runs.columns))})")
+    mixed = runs.groupby("prompt_id", sort=False)[column].nunique(dropna=False) > 1
+    if mixed.any():
+        raise InputError(f"prompt {mixed.idxmax()!r} has more than one {column!r} value; groups= must be a "
+                         "prompt-level column (one value per prompt)")
+    labels = _labels(prompts, column)
+    names, sizes = np.unique(labels, return_counts=True)
+    if len(names) < 2:
+        raise InputError(f"groups={column!r} has one group ({names[0]!r}); a grouped split needs at "
+                         "least two groups, one for each half")
+    test: list[int] = []
+    count = 0
+    for g in np.random.default_rng(seed).permutation(len(names)):
+        if len(test) < len(names) - 1 and abs(count + sizes[g] - total) < abs(count - total):
+            test.append(int(g))
+            count += int(sizes[g])
+    if not test:                            # every group alone overshoots: the smallest one
+        test = [int(np.argmin(sizes))]
+    held = set(names[test])
+    ids = prompts["prompt_id"].to_numpy()
+    test_ids = list(ids[np.isin(labels, list(held))])
+    return test_ids, {"kind": "grouped", "column": column, "groups": {"tune": len(names) - len(test),
+                                                                     "test": len(test)},
+                      "test_groups": sorted(held)}
 
 
 def _allocate(sizes: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
