@@ -31,9 +31,18 @@ from fakeserver import start_subprocess, stop_subprocess  # noqa: E402
 MODELS = ["m0", "m1"]
 RSS_MARGIN_MB = 30
 
+# Peak RSS of the child's own address space (VmHWM). Not ru_maxrss: Linux folds the high-water mark
+# of the memory a process replaced at exec into it, and subprocess starts children with vfork, so a
+# child's ru_maxrss includes this parent's peak (the resume "spike" of 463 MB was this process's
+# 100,000-request listing, not the resume).
 CHILD = """
-import json, resource, sys, time, warnings
+import json, sys, time, warnings
 warnings.simplefilter("ignore")
+def peak_rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
 import llmlab.engine._results
 from llmlab import Lab
 llmlab.engine._results.EAGER_ROWS = 0  # both sizes measure the sweep itself: no res.df unless asked
@@ -41,7 +50,7 @@ base_url, db, calls, resume = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.ar
 models = %(models)r
 lab = Lab(base_url=base_url, db=db, concurrency=64, retries=0)
 prompts = (f"benchmark prompt number {i}: say something short" for i in range(calls // len(models)))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+before = peak_rss_mb()
 start = time.perf_counter()
 status = "done"
 try:
@@ -51,7 +60,7 @@ except KeyboardInterrupt:
     status, rows, run_id = "interrupted", None, lab.last_run_id
 wall = time.perf_counter() - start
 print(json.dumps({"status": status, "rows": rows, "run_id": run_id, "wall_s": wall, "rss_before_mb": before,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+                  "peak_rss_mb": peak_rss_mb()}), flush=True)
 lab.close()
 """
 

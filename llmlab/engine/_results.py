@@ -1,9 +1,9 @@
 """Results as tidy DataFrames, per-model summaries, and escaped displays.
 
 A :class:`Result` reads its rows from the log on demand: a million-row sweep is not held in
-memory unless ``res.df`` is asked for, and ``res.summary()`` is then computed by the store
-(counts, token sums and cost groups in SQL, fed to the one cost rule of ``_cost``; percentiles
-from one numeric column at a time — never the answers' text).
+memory unless ``res.df`` is asked for, and ``res.summary()`` then reads only the columns a summary
+needs (``SUMMARY_INPUTS``: numbers, model, request id, status — never the prompts or the answers'
+text) and computes the same group-by as for a loaded run: one summary rule.
 """
 from __future__ import annotations
 
@@ -56,76 +56,92 @@ def records_frame(rows: Sequence[dict]) -> pd.DataFrame:
 
 
 def _final_attempts(df: pd.DataFrame) -> pd.DataFrame:
-    return df.sort_values(["attempt"]).groupby("request_id", sort=False).tail(1)
+    """Each request's last attempt: what it answered (a fallback chain's last model included)."""
+    return df.iloc[_last_attempts(df)]
+
+
+def _last_attempts(df: pd.DataFrame, model_codes: np.ndarray | None = None) -> np.ndarray:
+    """Positions of each request's last attempt (of each (model, request)'s, given the models'
+    codes): the highest attempt, the later row on a tie."""
+    if len(df) == 0:
+        return np.empty(0, dtype=np.int64)
+    key = pd.factorize(df["request_id"])[0].astype(np.int64)
+    if model_codes is not None:
+        key = model_codes.astype(np.int64) * (int(key.max()) + 1) + key
+    attempt = pd.to_numeric(df["attempt"], errors="coerce").fillna(0).to_numpy(dtype=float)
+    order = np.lexsort((np.arange(len(df)), attempt, key))
+    last = np.append(key[order][1:] != key[order][:-1], True)
+    return np.sort(order[last])
+
+
+# What a summary reads: no prompt, messages or answer text.
+SUMMARY_INPUTS = ["requested_model", "request_id", "attempt", "status", "cached", "latency_s", "ttft_s",
+                  "output_tokens_per_s", "prompt_tokens", "completion_tokens", "tokens_estimated", "cost_usd",
+                  "original_cost_usd"]
 
 
 def summarise(df: pd.DataFrame, models: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per requested model: requests, errors (requests whose last attempt at this model
     failed), attempts, latency/TTFT percentiles, tokens, spend (``cost_usd``, the one cost rule
-    of llmlab.base._cost: NaN when unknown) and what cache hits saved."""
+    of llmlab.base._cost: NaN when unknown) and what cache hits saved. A group-by on column arrays
+    (rows sorted by model once), whatever the number of models."""
     models = list(models) if models else list(dict.fromkeys(df["requested_model"]))
+    missing = {c: np.nan for c in _FLOAT_INPUTS} | {"cached": False, "tokens_estimated": False, "attempt": 1}
+    df = df.assign(**{c: v for c, v in missing.items() if c not in df.columns})  # a hand-built frame
+    codes, names = pd.factorize(df["requested_model"]) if len(df) else (np.empty(0, dtype=np.int64), [])
+    where = {name: k for k, name in enumerate(names)}
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    ok = (df["status"] == "ok").to_numpy(dtype=bool)
+    last = _last_attempts(df, codes)
+    requests = np.bincount(codes[last], minlength=len(names))
+    errors = np.bincount(codes[last], weights=~ok[last], minlength=len(names))
+    arrays = {c: df[c].to_numpy(dtype=float, na_value=np.nan) for c in _FLOAT_INPUTS}
+    arrays |= {c: df[c].fillna(False).to_numpy(dtype=bool) for c in ("cached", "tokens_estimated")}
+    costs = df[["status", "cached", "completion_tokens", "cost_usd", "original_cost_usd"]]  # the cost rule's
     rows = []
     for model in models:
-        mine = df[df["requested_model"] == model]
-        ok = mine[mine["status"] == "ok"]
-        final = _final_attempts(mine) if len(mine) else mine
+        k = where.get(model)
+        rows_of = order[bounds[k]:bounds[k + 1]] if k is not None else order[:0]
+        mine = {c: values[rows_of] for c, values in arrays.items()}
+        good = ok[rows_of]
+        billed = costs.iloc[rows_of]
         rows.append({
-            "model": model,
-            "n": int(final["request_id"].nunique()) if len(mine) else 0,
-            "errors": int((final["status"] != "ok").sum()),
-            "attempts": len(mine),
+            "model": model, "n": int(requests[k]) if k is not None else 0,
+            "errors": int(errors[k]) if k is not None else 0, "attempts": len(rows_of),
             "cached": int(mine["cached"].sum()),
-            "latency_p50_s": ok["latency_s"].median(),
-            "latency_p95_s": ok["latency_s"].quantile(0.95) if len(ok) else math.nan,
-            "ttft_p50_s": ok["ttft_s"].median(),
-            "tokens_per_s_p50": ok["output_tokens_per_s"].median(),
-            "prompt_tokens": ok["prompt_tokens"].sum(min_count=1),
-            "completion_tokens": ok["completion_tokens"].sum(min_count=1),
-            "tokens_estimated": bool(ok["tokens_estimated"].any()),
-            "cost_usd": spend(mine),
-            "saved_by_cache_usd": saved_by_cache(mine),
+            "latency_p50_s": _quantile(mine["latency_s"][good], 0.5),
+            "latency_p95_s": _quantile(mine["latency_s"][good], 0.95),
+            "ttft_p50_s": _quantile(mine["ttft_s"][good], 0.5),
+            "tokens_per_s_p50": _quantile(mine["output_tokens_per_s"][good], 0.5),
+            "prompt_tokens": _total(mine["prompt_tokens"][good]),
+            "completion_tokens": _total(mine["completion_tokens"][good]),
+            "tokens_estimated": bool(mine["tokens_estimated"][good].any()),
+            "cost_usd": spend(billed),
+            "saved_by_cache_usd": saved_by_cache(billed),
         })
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+_FLOAT_INPUTS = ("latency_s", "ttft_s", "output_tokens_per_s", "prompt_tokens", "completion_tokens", "cost_usd",
+                 "original_cost_usd")
 
 
 def summarise_stored(store: Store, run_id: str, models: Sequence[str] | None = None) -> pd.DataFrame:
-    """``summarise`` of a run computed by the store, without reading its rows: counts and token
-    sums in SQL; spend and cache savings by the one cost rule (``_cost``) applied to the run's
-    cost groups (rows alike for that rule, summed in SQL); percentiles from one numeric column at
-    a time (8 bytes a row)."""
-    parts = store.aggregates(run_id)
-    groups = store.cost_groups(run_id)
-    models = list(models) if models else list(parts)
-    rows = []
-    for model in models:
-        agg = parts.get(model)
-        if agg is None:
-            rows.append(summarise(pd.DataFrame(columns=COLUMNS), [model]).iloc[0].to_dict())
-            continue
-        mine = groups[groups["requested_model"] == model]
-        latency = _ok_values(store, run_id, model, "latency_s")
-        rows.append({
-            "model": model, "n": agg["n"], "errors": agg["errors"], "attempts": agg["attempts"],
-            "cached": agg["cached"],
-            "latency_p50_s": _quantile(latency, 0.5), "latency_p95_s": _quantile(latency, 0.95),
-            "ttft_p50_s": _quantile(_ok_values(store, run_id, model, "ttft_s"), 0.5),
-            "tokens_per_s_p50": _quantile(_ok_values(store, run_id, model, "output_tokens_per_s"), 0.5),
-            "prompt_tokens": agg["prompt_tokens"], "completion_tokens": agg["completion_tokens"],
-            "tokens_estimated": agg["tokens_estimated"],
-            "cost_usd": spend(mine), "saved_by_cache_usd": saved_by_cache(mine),
-        })
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-
-
-def _ok_values(store: Store, run_id: str, model: str, column: str) -> np.ndarray:
-    _, chunks = store.select(columns=[column], run_id=run_id, model=model, status="ok")
-    arrays = [np.array([r[0] for r in chunk], dtype=float) for chunk in chunks]
-    values = np.concatenate(arrays) if arrays else np.empty(0)
-    return values[~np.isnan(values)]
+    """``summarise`` of a run still in the log: the same group-by on the columns it needs, read
+    column-wise by the store's bulk path (never the prompts or the answers' text)."""
+    return summarise(store.frame(run_id=run_id, columns=SUMMARY_INPUTS), models)
 
 
 def _quantile(values: np.ndarray, q: float) -> float:
-    return float(np.quantile(values, q)) if len(values) else math.nan
+    finite = values[~np.isnan(values)]
+    return float(np.quantile(finite, q)) if len(finite) else math.nan
+
+
+def _total(values: np.ndarray) -> float:
+    """A sum that is unknown (NaN) when no value is known, as pandas' ``sum(min_count=1)``."""
+    known = values[~np.isnan(values)]
+    return float(known.sum()) if len(known) else math.nan
 
 
 class Result:
@@ -217,19 +233,18 @@ class Result:
 
     def __repr__(self) -> str:
         # The same counts as summary(): a fallback whose first model failed has errors=1.
-        summary = self.summary()
-        errors = int(summary["errors"].sum()) if len(summary) else 0
         if self._stored():
             assert self._store is not None
-            failed = self._store.count(self.run_id, failed=True)
-            cost = spend(self._store.cost_groups(self.run_id))
+            frame = self._store.frame(run_id=self.run_id, columns=SUMMARY_INPUTS)  # read once for both
         else:
-            failed = int((self.df["status"] != "ok").sum()) if len(self.df) else 0
-            cost = spend(self.df)
+            frame = self.df
+        summary = summarise(frame, self.models)
+        errors = int(summary["errors"].sum()) if len(summary) else 0
+        failed = int((frame["status"] != "ok").sum()) if len(frame) else 0
         lost = 0 if self._unlogged is None else len(self._unlogged)
         unlogged = f" unlogged={lost}" if lost else ""
         return (f"<llmlab.Result run_id={self.run_id} models={self.models} rows={len(self)} "
-                f"errors={errors} failed_attempts={failed} cost={format_usd(cost)}{unlogged}>")
+                f"errors={errors} failed_attempts={failed} cost={format_usd(spend(frame))}{unlogged}>")
 
     def _repr_html_(self) -> str:
 

@@ -2,7 +2,7 @@
 
 A backend (:mod:`._sqlite`, :mod:`._postgres`) supplies connections (``_conn``/``_write``), its
 placeholder, its :class:`~._schema.Dialect` and how it reports table columns; everything else —
-migrating, refusing a newer llmlab's log, inserts, cache look-ups, resumes, aggregates, bulk reads —
+migrating, refusing a newer llmlab's log, inserts, cache look-ups, resumes, counts, bulk reads —
 is written once here. Every database error becomes a one-line :class:`StoreError` that says what to
 do.
 """
@@ -163,49 +163,6 @@ class Store:
         if failed:
             where += (" AND " if where else "WHERE ") + "status <> 'ok'"
         return int(next(self._query(f"SELECT COUNT(*) FROM runs {where}", params))[1][0])
-
-    def aggregates(self, run_id: str) -> dict[str, dict]:
-        """Per requested model: requests, requests whose last attempt failed, attempts, cache hits,
-        tokens of ok attempts."""
-        p = self.param
-        ok = "status = 'ok'"
-        sql = (f"SELECT requested_model, COUNT(DISTINCT request_id), COUNT(*), SUM(cached), "
-               f"SUM(CASE WHEN {ok} THEN prompt_tokens END), SUM(CASE WHEN {ok} THEN completion_tokens END), "
-               f"MAX(CASE WHEN {ok} THEN tokens_estimated ELSE 0 END) FROM runs WHERE run_id = {p} "
-               "GROUP BY requested_model")
-        names = ("n", "attempts", "cached", "prompt_tokens", "completion_tokens", "tokens_estimated")
-        parts = {r[0]: dict(zip(names, r[1:], strict=True)) for _, r in self._query(sql, [run_id])}
-        final = (f"SELECT requested_model, SUM(CASE WHEN {ok} THEN 0 ELSE 1 END) FROM (SELECT requested_model, status, "
-                 "ROW_NUMBER() OVER (PARTITION BY requested_model, request_id ORDER BY attempt DESC, id DESC) AS last "
-                 f"FROM runs WHERE run_id = {p}) AS attempts WHERE last = 1 GROUP BY requested_model")
-        for _, (model, errors) in self._query(final, [run_id]):
-            parts[model]["errors"] = int(errors)
-        for agg in parts.values():
-            for name in ("n", "attempts", "cached"):
-                agg[name] = int(agg[name] or 0)
-            agg["tokens_estimated"] = bool(agg["tokens_estimated"])
-            for name in ("prompt_tokens", "completion_tokens"):
-                agg[name] = float("nan") if agg[name] is None else float(agg[name])
-        return parts
-
-    def cost_groups(self, run_id: str):
-        """The run's rows summed into groups that the cost rule (``_cost.spend``/``saved_by_cache``)
-        treats alike — by model, cache hit, ok, produced tokens, cost known — as a small frame
-        with the columns that rule reads. Its answer on the groups is its answer on the rows."""
-        import pandas as pd
-
-        ok = "CASE WHEN status = 'ok' THEN 'ok' ELSE 'error' END"
-        produced = "CASE WHEN completion_tokens > 0 THEN 1 ELSE 0 END"
-        sql = (f"SELECT requested_model, cached, {ok}, {produced}, SUM(cost_usd), "
-               "CASE WHEN COUNT(original_cost_usd) = COUNT(*) THEN SUM(original_cost_usd) END "
-               f"FROM runs WHERE run_id = {self.param} "
-               f"GROUP BY requested_model, cached, {ok}, {produced}, cost_usd IS NULL")
-        columns = ["requested_model", "cached", "status", "completion_tokens", "cost_usd", "original_cost_usd"]
-        frame = pd.DataFrame([r for _, r in self._query(sql, [run_id])], columns=columns)
-        frame["cached"] = frame["cached"].astype(bool)
-        for name in ("completion_tokens", "cost_usd", "original_cost_usd"):
-            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
-        return frame
 
     def select(self, *, columns: Sequence[str] | None = None, run_id: str | Sequence[str] | None = None,
                model: str | Sequence[str] | None = None, status: str | None = None, since: str | None = None,
