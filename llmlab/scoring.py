@@ -5,15 +5,19 @@ from __future__ import annotations
 from .analysis import _scoring
 from .analysis._scoring import (
     Scorer,
+    agreement,
+    arithmetic,
     as_scorer,
     auto,
     by_task,
     choice,
     contains,
     exact,
+    final_answer,
     from_spec,
     json_valid,
     judge,
+    no_hedging,
     numeric,
     regex,
     score,
@@ -21,7 +25,7 @@ from .analysis._scoring import (
 
 __all__ = [
     "Scorer", "score", "exact", "contains", "regex", "json_valid", "numeric", "choice", "judge", "by_task",
-    "auto", "from_spec", "as_scorer",
+    "auto", "from_spec", "as_scorer", "arithmetic", "final_answer", "no_hedging", "agreement",
 ]
 
 __doc__ = _scoring.__doc__  # help() shows the documentation where the code lives

@@ -21,8 +21,11 @@ Rules every scorer follows:
   before anything is scored.
 
 A scorer is a :class:`Scorer` with a ``name``, ``check(text, expected) -> (score, reason)`` and
-``uses_expected`` (False for checks that look only at the answer, e.g. :func:`json_valid`; those
-are the only scorers a routing :class:`~llmlab.routing.Cascade` may use as its ``accept`` test).
+``uses_expected`` (False for checks that look only at the answer — :func:`json_valid`,
+``regex(pattern)``, and the checks that read the answer's own content: :func:`arithmetic` (its
+equations re-computed), :func:`final_answer` (a final number stated), :func:`no_hedging` (no
+refusal or hedging phrase); those are the only scorers a routing :class:`~llmlab.routing.Cascade`
+may use as its ``accept`` test). :func:`agreement` measures how far ``n`` sampled answers agree.
 Any callable ``f(response_text, expected) -> float | bool`` is accepted wherever a scorer is.
 """
 from __future__ import annotations
@@ -39,11 +42,13 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
+from . import _checks
 from ._verdicts import parse_rating
 
 __all__ = [
     "Scorer", "score", "exact", "contains", "regex", "json_valid", "numeric", "choice",
-    "judge", "by_task", "auto", "from_spec", "as_scorer",
+    "judge", "by_task", "auto", "from_spec", "as_scorer", "arithmetic", "final_answer", "no_hedging",
+    "agreement",
 ]
 
 # a sign counts only when it does not follow a word or a digit ("2024-01-05" has no negatives)
@@ -283,6 +288,70 @@ def choice(labels: Sequence[str]) -> Scorer:
     return _Choice(labels)
 
 
+# --- checks of the answer alone (usable as a cascade's accept, see _checks) -------------------------
+
+class _Arithmetic(Scorer):
+    name = "arithmetic"
+    uses_expected = False
+
+    def check(self, text, expected):
+        found = _checks.equations(text)
+        wrong = [e for e in found if not e.holds]
+        if not found:
+            return 1.0, "no equation to re-compute"
+        if not wrong:
+            return 1.0, f"{len(found)} equation{'s' if len(found) > 1 else ''} re-computed, all hold"
+        first = wrong[0]
+        return 0.0, f"{len(wrong)} of {len(found)} equations wrong: {_short(first.text)} is {first.computed:g}"
+
+
+def arithmetic() -> Scorer:
+    """1 unless one of the answer's own ``expression = value`` claims is wrong when re-computed
+    (safely, without ``eval``; see :mod:`llmlab.analysis._checks`); needs no expected answer."""
+    return _Arithmetic()
+
+
+class _FinalAnswer(Scorer):
+    name = "final_answer"
+    uses_expected = False
+
+    def check(self, text, expected):
+        stated = _checks.final_answer(text)
+        if not stated.marked:
+            return 0.0, "no final answer stated (#### N, \\boxed{N}, \"the answer is N\")"
+        if not stated.is_last:
+            return 0.0, f"final answer {stated.value:g} is not the last number written"
+        return 1.0, f"final answer {stated.value:g}"
+
+
+def final_answer() -> Scorer:
+    """1 when the answer states a final number in a final-answer format (``#### 18``,
+    ``\\boxed{18}``, "the answer is 18") and writes no other number after it; needs no expected
+    answer."""
+    return _FinalAnswer()
+
+
+class _NoHedging(Scorer):
+    name = "no_hedging"
+    uses_expected = False
+
+    def check(self, text, expected):
+        found = _checks.hedges(text)
+        return (0.0, f"hedges: {', '.join(found)}") if found else (1.0, "no refusal or hedging phrase")
+
+
+def no_hedging() -> Scorer:
+    """1 when the answer has no refusal or hedging phrase ("I can't", "not enough information",
+    "I'm not sure", "approximately", "assuming", "sorry" …); needs no expected answer."""
+    return _NoHedging()
+
+
+def agreement(answers: Sequence[str | None]) -> float:
+    """Self-consistency of ``n`` sampled answers to one prompt: the share of them that state the
+    majority final answer (0 when none states a number). See ``routing.Verifier(samples=n)``."""
+    return _checks.agreement(answers).share
+
+
 class _Function(Scorer):
     def __init__(self, fn: Callable[[Any, Any], Any], name: str | None = None) -> None:
         self.fn = fn
@@ -379,7 +448,8 @@ def auto(df: pd.DataFrame, checkers: Any = None, column: str = "score",
 
 _KINDS: dict[str, Callable[..., Scorer]] = {
     "exact": exact, "contains": contains, "regex": regex, "json_valid": json_valid,
-    "numeric": numeric, "choice": choice,
+    "numeric": numeric, "choice": choice, "arithmetic": arithmetic, "final_answer": final_answer,
+    "no_hedging": no_hedging,
 }
 
 
