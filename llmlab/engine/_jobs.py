@@ -215,10 +215,12 @@ def _text_or_none(value: Any) -> str | None:
 
 
 def make_jobs(rows: Iterable[dict], models: list[str], bodies: dict[str, dict], stream: bool, use_cache: bool,
-              repeats: int, timeouts: dict[str, Timeouts], chain: bool = False, retry=None) -> Iterator[Job]:
-    """Prompt order × model order × repeat, lazily: the order rows come back in (``seq``).
+              repeats: int, timeouts: dict[str, Timeouts], chain: bool = False, retry=None,
+              first_seq: int = 0) -> Iterator[Job]:
+    """Prompt order × model order × repeat, lazily: the order rows come back in (``seq``, from
+    ``first_seq``: a run made of several steps, such as a cascade's, keeps its steps in order).
     ``bodies``: each model's request body (``CallOptions.bodies``)."""
-    seq = 0
+    seq = first_seq
     for row in rows:
         targets = [models] if chain else [[m] for m in models]
         for target in targets:

@@ -127,6 +127,19 @@ log). Bad arguments raise here, before anything is submitted. The call:
 """
 
 
+def _judged(decision: Any, frame: pd.DataFrame) -> tuple[bool, str]:
+    """Whether a cascade keeps one model's answer(s) — each sample's final attempt, sample 0 first —
+    and if not, why."""
+    final = frame.sort_values(["repeat", "id"]).groupby("repeat", sort=True).tail(1)
+    if decision.verdict is not None:
+        return decision.verdict(final.to_dict("records"))
+    answer = final[final["status"] == "ok"]
+    if not len(answer):
+        return False, "failed"
+    return (True, "") if decision.accept(str(answer["response_text"].iloc[-1])) else \
+        (False, "rejected by the accept rule")
+
+
 def _entry(doc: str, keywords: type, **defaults: Any) -> Callable[[_F], _F]:
     """A public entry point: its ``**options`` shown as the explicit keyword-only parameters of
     ``keywords`` (a TypedDict of ``_keywords``; ``defaults`` where it differs from CallOptions'),
@@ -345,20 +358,26 @@ class Lab:
 
     async def _acascade(self, row: dict, policy_name: str, decision: Any, options: CallOptions,
                         run_id: str) -> Result:
-        """Call the cascade's models in order until one's answer passes ``decision.accept``."""
-        models, reason = decision.models, f"{decision.reason}: first {decision.models[0]}"
+        """Call the cascade's models in order until one's answer is accepted: ``decision.accept`` on
+        its text, or ``decision.verdict`` on the rows of the first model's ``decision.samples``
+        answers (asked at once, each recorded and billed)."""
+        models, samples = decision.models, decision.samples
+        reason = f"{decision.reason}: first {models[0]}" + (f" ×{samples}" if samples > 1 else "")
         for k, model in enumerate(models):
             step = {**row, "policy": policy_name, "route_reason": reason}
-            frame = (await self._arun([step], [model], options, run_id=run_id)).df
-            answer = frame[(frame["requested_model"] == model) & (frame["status"] == "ok")]
-            if k == len(models) - 1 or (len(answer) and decision.accept(str(answer["response_text"].iloc[-1]))):
-                return Result.from_store(self.store, run_id, models[:k + 1])
-            why = "rejected by the accept rule" if len(answer) else "failed"
+            asked = options.replace(n=samples) if k == 0 and samples > 1 else options
+            first_seq = 0 if k == 0 else samples + k - 1       # the run's rows in the order they were asked
+            frame = (await self._arun([step], [model], asked, run_id=run_id, first_seq=first_seq)).df
+            if k == len(models) - 1:
+                break
+            accepted, why = _judged(decision, frame[frame["requested_model"] == model])
+            if accepted:
+                break
             reason = f"{model}'s answer {why} → {models[k + 1]}"
-        raise AssertionError("unreachable: the last model always returns")
+        return Result.from_store(self.store, run_id, models[:k + 1])
 
     async def _arun(self, rows: list[dict] | PromptSource, models: Models, options: CallOptions,
-                    chain: bool = False, run_id: str | None = None) -> Result:
+                    chain: bool = False, run_id: str | None = None, first_seq: int = 0) -> Result:
         self._check_open()
         if options.resume is not None:
             _check_run_id("resume", options.resume)
@@ -367,7 +386,7 @@ class Lab:
         timeouts = {**self.timeouts, **options.timeouts}
         retry = RetryPolicy(retries=options.retries) if options.retries is not None else options.retry_policy
         jobs = make_jobs(rows, models, bodies, options.stream, options.cache, options.n, timeouts, chain=chain,
-                         retry=retry)
+                         retry=retry, first_seq=first_seq)
         n_rows = len(rows) if isinstance(rows, list) else rows.count
         total = None if n_rows is None else n_rows * (1 if chain else len(models)) * options.n
         run_id = self.last_run_id = run_id or options.resume or _new_run_id()

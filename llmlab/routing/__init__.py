@@ -45,7 +45,8 @@ from ._recommend import Recommendation, recommend
 from ._report import PolicyReport
 from ._saved import load_policy
 from ._split import Split, fit_task_map, split, tune
+from ._verifier import SelfConsistency, Verifier
 
 __all__ = ["Policy", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "Random", "Oracle", "Learned",
-           "on_row", "evaluate", "PolicyReport", "Matrix", "split", "Split", "tune", "fit_task_map", "recommend",
-           "Recommendation", "load_policy", "Decision"]
+           "Verifier", "SelfConsistency", "on_row", "evaluate", "PolicyReport", "Matrix", "split", "Split", "tune",
+           "fit_task_map", "recommend", "Recommendation", "load_policy", "Decision"]

@@ -16,16 +16,25 @@ Verdicts: ``holds``; ``does not hold`` (the data contradict the claim: a bound o
 is below it); ``not enough data`` (neither) — with the number of prompts that would give 80 %
 power at the observed effects (normal approximation), or none when the point estimate itself
 misses the claim (more prompts would not make it hold).
+
+**The most a knob can save.** :func:`most_savings_row` answers "what is the most this policy saves
+at a quality loss ≤ x?" over its whole threshold sweep on the report's prompts: the cheapest
+operating point whose quality is within x of the reference's, and a percentile-bootstrap interval
+in which that point is chosen again in every resample (so the interval carries the choice). It is
+chosen on the prompts it is measured on — an optimistic bound of what the knob reaches there; the
+claim a router can make is the one tested above, with its threshold tuned on other prompts.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
+from ._stats import bootstrap_sums
 
 _POWER = 0.8
 # Below this many prompts a bootstrap cannot show how uncertain a mean is (with one prompt every
@@ -145,3 +154,54 @@ def _needed(reps: Replicates, i: int, min_savings: float, margin: float, level: 
             return float("nan")
         needed = max(needed, (z * sd / effect) ** 2 if sd > 0 else 0.0)
     return float(np.ceil(needed))
+@dataclass
+class Frontier:
+    """One knob policy's operating points on the report's prompts: per threshold, the per-prompt
+    cost and quality it would give (prompts × thresholds)."""
+
+    thresholds: np.ndarray
+    share: np.ndarray          # share of prompts sent up (the strong model / escalated)
+    cost: np.ndarray           # prompts × thresholds
+    quality: np.ndarray
+
+
+def frontier(values: np.ndarray, below: Any, above: Any, thresholds: np.ndarray) -> Frontier:
+    """Per-prompt cost and quality of ``values ≥ t → above`` for each ``t``."""
+    up = np.asarray(values, dtype=float)[:, None] >= np.asarray(thresholds, dtype=float)[None, :]
+    cost = np.where(up, above.cost[:, None], below.cost[:, None])
+    quality = np.where(up, above.quality[:, None], below.quality[:, None])
+    return Frontier(np.asarray(thresholds, dtype=float), up.mean(axis=0), cost, quality)
+
+
+def most_savings_row(front: Frontier, ref_cost: np.ndarray, ref_quality: np.ndarray, *, max_quality_loss: float,
+                     n_boot: int, seed: int, level: float) -> dict:
+    """The most a knob policy saves at a quality loss ≤ ``max_quality_loss`` on these prompts, and
+    a percentile-bootstrap interval in which the best point is chosen again in every resample."""
+    n, t = front.cost.shape
+    with np.errstate(divide="ignore", invalid="ignore"):
+        savings = 100 * (1 - front.cost.sum(axis=0) / ref_cost.sum())
+    diff = (front.quality.sum(axis=0) - ref_quality.sum()) / n
+    row = _best(savings, diff, max_quality_loss)
+    best = row.pop("at")
+    out = {"threshold": front.thresholds[best] if best is not None else np.nan,
+           "strong_share": front.share[best] if best is not None else np.nan, **row}
+    sums = bootstrap_sums(np.column_stack([ref_cost, ref_quality, front.cost, front.quality]), n_boot, seed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_b = 100 * (1 - sums[:, 2:2 + t] / sums[:, :1])
+        d_b = (sums[:, 2 + t:] - sums[:, 1:2]) / n
+    ok = d_b >= -max_quality_loss - 1e-12
+    picked = np.where(ok.any(axis=1), np.where(ok, s_b, -np.inf).max(axis=1), np.nan)
+    tail = (1 - level) / 2
+    finite = picked[np.isfinite(picked)]
+    out["savings_lo"], out["savings_hi"] = (np.quantile(finite, [tail, 1 - tail]) if finite.size
+                                            else (np.nan, np.nan))
+    out["feasible_share"] = float(ok.any(axis=1).mean())
+    return out
+
+
+def _best(savings: np.ndarray, diff: np.ndarray, margin: float) -> dict:
+    ok = diff >= -margin - 1e-12
+    if not ok.any():
+        return {"at": None, "savings_pct": np.nan, "quality_diff": np.nan}
+    at = int(np.flatnonzero(ok)[np.argmax(np.where(np.isfinite(savings[ok]), savings[ok], -np.inf))])
+    return {"at": at, "savings_pct": float(savings[at]), "quality_diff": float(diff[at])}

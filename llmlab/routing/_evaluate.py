@@ -12,11 +12,12 @@ import pandas as pd
 from ..base._errors import InputError
 from ._claim import Replicates
 from ._matrix import Matrix, build_matrix
-from ._policies import Always, Oracle, Policy
+from ._policies import Always, Cascade, Oracle, Policy
 from ._report import PolicyReport
 from ._stats import (
     Outcome,
     apgr,
+    auroc,
     bootstrap_sums,
     cpt,
     optimal_curve,
@@ -26,6 +27,7 @@ from ._stats import (
     point_summary,
     threshold_sweep,
 )
+from ._verifier import Verifier, _AnswerCascade
 
 CPT_TARGETS = (0.2, 0.5, 0.8)
 
@@ -70,7 +72,7 @@ def evaluate(runs: pd.DataFrame, policies: Sequence[Policy] | Mapping[str, Polic
 
 def evaluate_matrix(mx: Matrix, named: dict[str, Policy], *, reference: str | Policy | None,
                     n_boot: int, seed: int, level: float, sweep_points: int) -> PolicyReport:
-    outcomes = {name: outcome(mx, p.route(mx)) for name, p in named.items()}
+    outcomes = {name: p.simulate(mx) for name, p in named.items()}
     singles = {m: outcome(mx, Always(m).route(mx)) for m in mx.models}
     ref_name, ref_out = _reference(mx, reference, named, outcomes, singles)
     entries = [*outcomes.items(), *((f"always({m})", o) for m, o in singles.items())]
@@ -81,8 +83,41 @@ def evaluate_matrix(mx: Matrix, named: dict[str, Policy], *, reference: str | Po
         table=stats.iloc[:len(outcomes)], models=stats.iloc[len(outcomes):], reference=ref_name,
         matrix=mx, n_boot=n_boot, level=level, routellm=routellm, threshold_curve=curve,
         oracle=outcome(mx, Oracle().route(mx)), outcomes=outcomes, policies=named,
-        replicates=reps, testable=testable[:len(outcomes)],
+        replicates=reps, testable=testable[:len(outcomes)], cascades=_cascades(mx, named, outcomes),
+        reference_outcome=ref_out, seed=seed,
     )
+
+
+_CASCADE_COLUMNS = ["first_model", "samples", "escalated_pct", "accepted_pct", "precision", "recall", "auroc",
+                    "calls_per_request"]
+
+
+def _cascades(mx: Matrix, named: dict[str, Policy], outcomes: dict[str, Outcome]) -> pd.DataFrame:
+    """Per cascade: how often it escalated, and how well its acceptance test kept the first
+    model's good answers — ``precision`` (accepted answers that are good), ``recall`` (good answers
+    accepted), and for a learned or sampling cascade the ``auroc`` of its score (the chance a bad
+    answer scores above a good one). Good = the first model's score ≥ the verifier's
+    ``weak_ok_at`` (0.5 by default); a failed answer is not good."""
+    rows = {}
+    for name, policy in named.items():
+        if not isinstance(policy, (Cascade, _AnswerCascade)):
+            continue
+        out = outcomes[name]
+        first = int(out.tried[0, 0])
+        ok_at = policy.training.get("weak_ok_at", 0.5) if isinstance(policy, Verifier) else 0.5
+        good = (mx.score[:, first] >= ok_at) & ~mx.error[:, first]
+        kept = out.tried[:, 1] < 0
+        rows[name] = {
+            "first_model": mx.models[first], "samples": getattr(policy, "samples", 1),
+            "escalated_pct": 100 * float((~kept).mean()), "accepted_pct": 100 * float(kept.mean()),
+            "precision": float(good[kept].mean()) if kept.any() else np.nan,
+            "recall": float(kept[good].mean()) if good.any() else np.nan,
+            "auroc": auroc(policy.values(mx), ~good) if isinstance(policy, _AnswerCascade) else np.nan,
+            "calls_per_request": float(out.calls.sum() / mx.n),
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=_CASCADE_COLUMNS)
+    table.index.name = "policy"
+    return table
 
 
 def _warn_in_sample(mx: Matrix, named: dict[str, Policy]) -> None:
@@ -209,7 +244,8 @@ def _routellm(mx, named, outcomes, singles, points) -> tuple[pd.DataFrame, pd.Da
         row["random_apgr"] = 0.5 if q_s != q_w else float("nan")
         knob = getattr(policy, "values", None)
         if callable(knob) and (getattr(policy, "weak", None), getattr(policy, "strong", None)) in (pair, pair[::-1]):
-            curve = _curve(name, knob(mx), singles[policy.weak], singles[policy.strong], points, q_w, q_s)
+            below, above = policy.arms(mx)
+            curve = _curve(name, knob(mx), below, above, points, q_w, q_s)
             curves.append(curve)
             share, gain = curve["strong_share"].to_numpy(), curve["pgr"].to_numpy()
             if policy.strong != pair[1]:    # the knob sends to the lower-quality model: flip the axis

@@ -70,6 +70,7 @@ class Matrix:
     price_sheet: str = "recorded cost_usd"
     cost_note: str = ""
     retries: dict[str, float] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)   # how it was built: prices, price_as, count_retries
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -113,6 +114,36 @@ class Matrix:
             raise InputError(f"no column {column!r} in the runs")
         return self.column(column)[self.rows[:, 0]]
 
+    def samples(self, model: str, k: int) -> Samples:
+        """The first ``k`` recorded answers (repeats 0…k-1) of ``model`` to each prompt, each billed
+        like a cell (its retries too, when counted): what a policy that samples ``model`` ``k``
+        times pays and waits for. Column 0 is the matrix's own cell."""
+        key = f"samples:{model}:{k}"
+        if key not in self._cache:
+            j = self.index(model)
+            parts = [Samples(self.rows[:, [j]], self.cost[:, [j]], self.latency[:, [j]], self.error[:, [j]])]
+            parts += [self._repeat(model, r, k) for r in range(1, k)]
+            self._cache[key] = Samples(*(np.hstack([getattr(p, f) for p in parts])
+                                         for f in ("rows", "cost", "latency", "error")))
+        return self._cache[key]
+
+    def _repeat(self, model: str, repeat: int, k: int) -> Samples:
+        """Repeat ``repeat`` of ``model`` as its own one-model matrix, aligned to these prompts."""
+        repeats = self.column("repeat") if "repeat" in self.runs.columns else np.zeros(len(self.runs))
+        pos = np.flatnonzero((self.column("requested_model") == model) & (repeats == repeat))
+        where = np.full(self.n, -1)
+        if len(pos):
+            # a sample need not be scored: only its text and its bill are read
+            rows = self.runs.iloc[pos].assign(repeat=0, _sample_score=0.0)
+            part = build_matrix(rows, "_sample_score", [model], warn_dropped=False, **self.options)
+            where = pd.Index(part.prompt_ids).get_indexer(self.prompt_ids)
+        if (where < 0).any():
+            raise InputError(f"{int((where < 0).sum())} of {self.n} prompts have fewer than {k} recorded answers "
+                             f"of {model!r} (repeat {repeat} is missing); record {k} samples with "
+                             f"lab.sweep(prompts, models=[{model!r}], n={k})")
+        return Samples(pos[part.rows[where, :1]], part.cost[where, :1], part.latency[where, :1],
+                       part.error[where, :1])
+
     def prompt_records(self) -> list[dict]:
         """Router-visible prompt rows as dicts (for user feature functions)."""
         if "records" not in self._cache:
@@ -121,6 +152,15 @@ class Matrix:
             self._cache["records"] = self.runs.iloc[self.rows[:, 0]][cols].to_dict("records")
         return self._cache["records"]
 
+
+@dataclass
+class Samples:
+    """Prompts × k arrays of one model's sampled answers (see :meth:`Matrix.samples`)."""
+
+    rows: np.ndarray        # positions into the matrix's runs (iloc)
+    cost: np.ndarray
+    latency: np.ndarray
+    error: np.ndarray
 
 
 def build_matrix(runs: pd.DataFrame, score: str, models: Sequence[str] | None = None,
@@ -162,6 +202,7 @@ def build_matrix(runs: pd.DataFrame, score: str, models: Sequence[str] | None = 
                price_as)
     mx.dropped, mx.dropped_by_model = dropped, by_model
     mx.unknown, mx.unknown_by_model = int((~known).sum()), unknown_by_model
+    mx.options = {"prices": prices, "price_as": price_as, "count_retries": count_retries}
     if count_retries:
         _add_retries(mx, runs, pos, prices, price_as)
     else:

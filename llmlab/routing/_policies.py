@@ -28,6 +28,7 @@ import pandas as pd
 from ..analysis import _scoring as scoring
 from ..base._errors import InputError
 from ._matrix import Matrix
+from ._stats import Outcome, outcome
 
 __all__ = ["Policy", "Decision", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "Random",
            "Oracle", "on_row", "FORMAT", "FORMAT_VERSION"]
@@ -40,12 +41,19 @@ FORMAT_VERSION = 1
 @dataclass
 class Decision:
     """What a policy does with one prompt: call ``models`` (``mode`` ``one``, ``fallback`` — next on
-    failure — or ``cascade`` — next while ``accept`` rejects the answer), and why."""
+    failure — or ``cascade`` — next while ``accept`` rejects the answer), and why.
+
+    A cascade that reads more than the answer's text (a :class:`~llmlab.routing.Verifier`) asks
+    its first model for ``samples`` answers (each a recorded, billed row, sent at once) and judges
+    them with ``verdict(rows) -> (accepted, why)``: the rows of those answers, sample 0 first
+    (the one served when accepted)."""
 
     models: list[str]
     mode: str
     reason: str
     accept: Callable[[str], bool] | None = None
+    samples: int = 1
+    verdict: Callable[[list[dict]], tuple[bool, str]] | None = None
 
 
 class Policy:
@@ -66,6 +74,12 @@ class Policy:
 
     def route(self, mx: Matrix) -> np.ndarray:
         raise NotImplementedError
+
+    def simulate(self, mx: Matrix) -> Outcome:
+        """What the policy does to each prompt of ``mx``, billed: the models of :meth:`route`,
+        their costs and latencies summed (a policy that pays for more than one answer per model,
+        such as a sampling :class:`~llmlab.routing.Verifier`, says so here)."""
+        return outcome(mx, self.route(mx))
 
     # -- live use ---------------------------------------------------------------------------
     def decide(self, prompt: str, *, task: str | None = None, prompt_id: str | None = None,
@@ -404,6 +418,11 @@ class Threshold(Policy):
 
     def needs(self):
         return [self.weak, self.strong]
+
+    def arms(self, mx: Matrix) -> tuple[Outcome, Outcome]:
+        """What a prompt gets below the threshold and at or above it (here ``weak`` alone and
+        ``strong`` alone): the two sides :func:`routing.tune` and the report's sweep weigh."""
+        return outcome(mx, Always(self.weak).route(mx)), outcome(mx, Always(self.strong).route(mx))
 
     def values(self, mx: Matrix) -> np.ndarray:
         """The feature per prompt (float, NaN when unknown)."""

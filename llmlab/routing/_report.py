@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
-from ._claim import Replicates, claim_table
+from ._claim import Replicates, claim_table, frontier, most_savings_row
 from ._matrix import Matrix
 from ._plot import plot_report
-from ._policies import Policy
+from ._policies import Oracle, Policy
 from ._split import SPLIT_ATTR, split_kind
 from ._stats import Outcome, bootstrap_method, point_summary
 
@@ -32,7 +32,12 @@ class PolicyReport:
     model) and ``pgr`` (performance gap recovered); for policies with a knob (``Threshold``,
     ``Learned``) ``apgr`` (area under PGR over strong share 0→1) and ``cpt20``/``cpt50``/``cpt80``
     (strong share at which PGR first reaches 20/50/80 %); ``optimal_apgr`` and ``random_apgr``.
-    ``threshold_curve`` — the sweeps behind them. ``oracle`` — the Oracle over every model.
+    ``threshold_curve`` — the sweeps behind them (a cascade's upper side bills both models).
+    ``cascades`` — one row per cascade (``Cascade``, ``Verifier``, ``SelfConsistency``): the
+    ``first_model`` and its ``samples``, ``escalated_pct``/``accepted_pct`` of the prompts, the
+    acceptance test's ``precision`` (accepted answers that were good) and ``recall`` (good answers
+    it accepted), the ``auroc`` of a verifier's or self-consistency score on these prompts, and
+    ``calls_per_request`` (samples included). ``oracle`` — the Oracle over every model.
     ``split`` — which kind of split the prompts come from (grouped: whole groups held out).
     Also ``reference``, ``price_sheet``, ``cost_note``, ``retries``, ``n_prompts``,
     ``dropped_prompts``, ``dropped_by_model``, ``unknown_prompts`` (left out: some model's quality
@@ -43,8 +48,11 @@ class PolicyReport:
     def __init__(self, *, table: pd.DataFrame, models: pd.DataFrame, reference: str, matrix: Matrix,
                  n_boot: int, level: float, routellm: pd.DataFrame, threshold_curve: pd.DataFrame,
                  oracle: Outcome, outcomes: dict[str, Outcome], policies: dict[str, Policy],
-                 replicates: Replicates, testable: np.ndarray) -> None:
+                 replicates: Replicates, testable: np.ndarray, cascades: pd.DataFrame, reference_outcome: Outcome,
+                 seed: int) -> None:
         self.table, self.models, self.reference = table, models, reference
+        self.cascades = cascades
+        self._ref_out, self._seed = reference_outcome, seed
         self.n_boot, self.level = n_boot, level
         self.routellm, self.threshold_curve = routellm, threshold_curve
         self.oracle = point_summary(matrix, oracle)
@@ -102,6 +110,44 @@ class PolicyReport:
                                    if self.unknown_prompts else "") + f"; {self.split}")
         table.attrs["unknown_prompts"] = self.unknown_prompts
         return table
+
+    def most_savings(self, *, max_quality_loss: float = 0.02) -> pd.DataFrame:
+        """What is the most each knob policy (``Threshold``, ``Learned``, ``Verifier``,
+        ``SelfConsistency``) can save vs the reference at a quality loss ≤ ``max_quality_loss``?
+
+        One row per policy: the best point of its threshold sweep on these prompts —
+        ``threshold``, ``strong_share`` (prompts sent up), ``savings_pct`` and ``quality_diff`` —
+        with ``savings_lo``/``savings_hi``, a percentile-bootstrap interval (the report's resamples
+        and level) in which the best point is chosen again in every resample, and
+        ``feasible_share`` (resamples where some point keeps the quality). The Oracle's own point is
+        added for comparison. Chosen on the prompts it is measured on, this is an optimistic bound of
+        what the knob can reach here: the claim a router can make is ``claim()`` on a threshold tuned
+        on other prompts (``routing.tune`` on the tune half)."""
+        if not np.isfinite(max_quality_loss) or max_quality_loss < 0:
+            raise InputError(f"max_quality_loss is an absolute score difference ≥ 0 (e.g. 0.02), "
+                             f"not {max_quality_loss!r}")
+        if self.n_boot == 0:
+            raise InputError("most_savings() needs bootstrap replicates: evaluate(..., n_boot=1000) or more")
+        mx, ref = self._mx, self._ref_out
+        options: dict[str, Any] = {"max_quality_loss": max_quality_loss, "n_boot": self.n_boot,
+                                   "seed": self._seed, "level": self.level}
+        rows = {}
+        for name in self.threshold_curve["policy"].unique():
+            policy = self._policies[name]
+            below, above = policy.arms(mx)  # type: ignore[attr-defined]
+            thresholds = self.threshold_curve.loc[self.threshold_curve["policy"] == name, "threshold"].to_numpy()
+            front = frontier(policy.values(mx), below, above, thresholds)  # type: ignore[attr-defined]
+            rows[name] = most_savings_row(front, ref.cost, ref.quality, **options)
+        oracle = Oracle().simulate(mx)
+        rows["oracle"] = {**most_savings_row(frontier(np.zeros(mx.n), oracle, oracle, np.array([np.nan])),
+                                             ref.cost, ref.quality, **options), "strong_share": np.nan}
+        table = pd.DataFrame.from_dict(rows, orient="index")
+        table.index.name = "policy"
+        table.attrs["question"] = (f"the most saved vs {self.reference} at a quality loss ≤ {max_quality_loss:g}, "
+                                   f"over each knob's sweep on these {self.n_prompts} prompts ({self.level:.0%} "
+                                   "bootstrap interval, the point chosen again in each resample)")
+        return table[["threshold", "strong_share", "savings_pct", "savings_lo", "savings_hi", "quality_diff",
+                      "feasible_share"]]
 
     def per_prompt(self, policy: str) -> pd.DataFrame:
         """One row per prompt: the models the policy called, the one served, cost, latency, quality."""

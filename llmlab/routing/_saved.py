@@ -1,8 +1,10 @@
 """Saved policies read back: JSON (never pickle), checked field by field before anything is built.
 
-Each policy writes itself (``Policy.to_dict``/``save``); this module is the way back. Rule policies
-are ``{"format": "llmlab.routing.policy", "version": 1, "kind": ..., "name": ..., <fields>}``; a
-:class:`~llmlab.routing.Learned` router keeps its own format (vocabulary, idf, coefficients).
+Each policy writes itself (``Policy.to_dict``/``save``); this module is the way back. Rule policies,
+verifiers and self-consistency cascades are ``{"format": "llmlab.routing.policy", "version": 1,
+"kind": ..., "name": ..., <fields>}`` (a :class:`~llmlab.routing.Verifier` carries its fitted
+numbers and its checks as specs); a :class:`~llmlab.routing.Learned` router keeps its own format
+(vocabulary, idf, coefficients).
 """
 from __future__ import annotations
 
@@ -15,11 +17,12 @@ from typing import Any
 from ..base._errors import InputError
 from ._learned import Learned
 from ._policies import FORMAT, FORMAT_VERSION, Always, Cascade, Fallback, Policy, Random, TaskMap, Threshold
+from ._verifier import MAX_SAMPLES, SelfConsistency, Verifier
 
 __all__ = ["load_policy", "from_dict"]
 
 _KINDS: dict[str, type[Policy]] = {cls.__name__: cls for cls in (Always, TaskMap, Fallback, Random, Threshold,
-                                                                 Cascade)}
+                                                                 Cascade, Verifier, SelfConsistency)}
 
 
 def _text(v: Any) -> bool:
@@ -34,7 +37,11 @@ def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-# The schema of each saved rule policy: (field, check, what it must be).
+def _whole(v: Any, low: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and low <= v <= MAX_SAMPLES
+
+
+# The schema of each saved policy: (field, check, what it must be).
 _FIELDS: dict[str, list[tuple[str, Callable[[Any], bool], str]]] = {
     "Always": [("model", _text, "a model name")],
     "TaskMap": [("mapping", lambda v: isinstance(v, dict) and all(_text(k) and _text(m) for k, m in v.items()),
@@ -45,6 +52,14 @@ _FIELDS: dict[str, list[tuple[str, Callable[[Any], bool], str]]] = {
     "Threshold": [("feature", _text, "a column name"), ("threshold", _number, "a finite number"),
                   ("weak", _text, "a model name"), ("strong", _text, "a model name")],
     "Cascade": [("models", _names, "a list of model names"), ("accept_at", _number, "a number")],
+    "Verifier": [("weak", _text, "a model name"), ("strong", _text, "a model name"),
+                 ("samples", lambda v: _whole(v, 1), f"a whole number from 1 to {MAX_SAMPLES}"),
+                 ("threshold", _number, "a finite number"),
+                 ("checks", lambda v: isinstance(v, list), "a list of checker specs"),
+                 ("model", lambda v: isinstance(v, dict), "the fitted model (an object)")],
+    "SelfConsistency": [("weak", _text, "a model name"), ("strong", _text, "a model name"),
+                        ("samples", lambda v: _whole(v, 2), f"a whole number from 2 to {MAX_SAMPLES}"),
+                        ("threshold", _number, "a finite number")],
 }
 
 

@@ -182,14 +182,17 @@ def tune(policy: Policy, runs: pd.DataFrame, *, max_quality_loss: float = 0.02,
     """A copy of ``policy`` with its knob set on ``runs`` (the tune half): the cheapest setting whose
     mean quality is at most ``max_quality_loss`` below the reference's (default: the best model).
 
-    The policy must have a knob: ``values(matrix)`` (higher = more need for the strong model) and
-    ``with_threshold(t)`` — :class:`Threshold` and :class:`Learned` do. When no setting keeps the
-    quality, every prompt goes to the strong model (threshold −inf). A fitted :class:`Learned`
+    The policy must have a knob: ``values(matrix)`` (higher = more need for the strong model),
+    ``arms(matrix)`` (what a prompt gets below and at or above the threshold) and
+    ``with_threshold(t)`` — :class:`Threshold`, :class:`Learned`, :class:`Verifier` and
+    :class:`SelfConsistency` do (a cascade's upper arm bills the cheap answer(s) and the strong one).
+    When no setting keeps the quality, every prompt goes to the strong model (threshold −inf). A fitted :class:`Learned`
     router is swept on out-of-fold predictions (5-fold cross-fitting on ``runs``): on the prompts
     it was fitted on it would look better than it is, and the threshold would be too bold.
     """
-    if not (callable(getattr(policy, "values", None)) and callable(getattr(policy, "with_threshold", None))):
-        raise InputError(f"{policy.name} has no knob to tune (Threshold and Learned policies do)")
+    if not all(callable(getattr(policy, f, None)) for f in ("values", "arms", "with_threshold")):
+        raise InputError(f"{policy.name} has no knob to tune (Threshold, Learned, Verifier and SelfConsistency "
+                         "policies do)")
     mx = build_matrix(runs, score, models, prices, price_as, count_retries=count_retries, warn_dropped=False)
     for model in (policy.weak, policy.strong):            # type: ignore[attr-defined]
         mx.index(model)
@@ -198,7 +201,7 @@ def tune(policy: Policy, runs: pd.DataFrame, *, max_quality_loss: float = 0.02,
         reference = mx.ranked_models()[0]
     mx.index(reference)
     floor = singles[reference].quality.mean() - max_quality_loss
-    weak, strong = singles[policy.weak], singles[policy.strong]     # type: ignore[attr-defined]
+    weak, strong = policy.arms(mx)                                    # type: ignore[attr-defined]
     honest = getattr(policy, "out_of_fold_values", None)
     values = honest(runs, mx) if callable(honest) else policy.values(mx)  # type: ignore[attr-defined]
     sweep = threshold_sweep(np.asarray(values, dtype=float), weak, strong, points=min(mx.n + 1, 1001))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from ..base._errors import InputError
 from ._matrix import Matrix
@@ -189,3 +190,18 @@ def point_summary(mx: Matrix, out: Outcome) -> dict:
 def _percentile(values: np.ndarray, q: float) -> float:
     finite = values[np.isfinite(values)]
     return float(np.percentile(finite, q)) if finite.size else float("nan")
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` for ``labels`` (True = positive): the chance that a
+    random positive scores above a random negative, ties counting half (Mann–Whitney U / n₊n₋).
+    Scores that are not finite are left out; NaN without both classes."""
+    s = np.asarray(scores, dtype=float)
+    y = np.asarray(labels, dtype=bool)
+    keep = np.isfinite(s)
+    s, y = s[keep], y[keep]
+    pos, neg = int(y.sum()), int((~y).sum())
+    if not pos or not neg:
+        return float("nan")
+    ranks = pd.Series(s).rank(method="average").to_numpy()
+    return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
