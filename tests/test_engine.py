@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from fakeserver import FakeServer, ModelSpec
 
-from llmlab import InputError, Lab, PriceWarning
+from llmlab import EndpointError, InputError, Lab, PriceWarning
 from llmlab.base._record import COLUMNS
 
 
@@ -217,9 +217,15 @@ def test_unreachable_endpoint_is_an_error_row(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    lab = Lab(base_url=f"http://127.0.0.1:{port}/v1", db=":memory:", retries=0)
+    lab = Lab(base_url=f"http://user:pw@127.0.0.1:{port}/v1", api_key_env="", db=":memory:", retries=0)
     row = lab.compare("Hi", models=["a"]).df.iloc[0]
     assert row["status"] == "error" and row["error_type"] == "APIConnectionError"
+    # Not the SDK's bare "Connection error.": the endpoint (public form) and what to check.
+    assert row["error_message"].startswith(f"cannot connect to http://127.0.0.1:{port}/v1 (")
+    assert "server is running" in row["error_message"] and "LLMLAB_BASE_URL" in row["error_message"]
+    assert "pw" not in row["error_message"] and "user" not in row["error_message"]
+    with pytest.raises(EndpointError, match=rf"^cannot list models: cannot connect to http://127.0.0.1:{port}/v1 "):
+        lab.list_models()
     lab.close()
 
 

@@ -328,6 +328,15 @@ def test_unreachable_endpoint_is_one_line(shell):
     with pytest.raises(UsageError) as info:
         shell.run_line_magic("llm", "models")
     assert "\n" not in str(info.value)
+    assert "cannot connect to http://127.0.0.1:9/v1 (" in str(info.value) and "server is running" in str(info.value)
+
+
+def test_a_cell_against_an_unreachable_endpoint_names_it(shell, capsys):
+    shell.run_line_magic("config", 'LLMLab.base_url = "http://127.0.0.1:9/v1"')
+    shell.run_line_magic("config", "LLMLab.widgets = 'off'")
+    shell.run_cell_magic("llm", "model=a retries=0 out=res", "Hi")
+    assert "cannot connect to http://127.0.0.1:9/v1" in capsys.readouterr().out
+    assert shell.user_ns["res"].df["error_message"].str.contains("LLMLAB_BASE_URL").all()
 
 
 # --------------------------------------------------------------------------- loading and settings

@@ -119,7 +119,8 @@ def test_unreachable_endpoint_is_reported_not_raised(tmp_path):
     lab = Lab(base_url="http://127.0.0.1:9/v1", db=tmp_path / "r.sqlite", retries=0)
     try:
         widget = CompareWidget(lab=lab)
-        assert "could not list models" in widget.status.value
+        assert "cannot list models: cannot connect to http://127.0.0.1:9/v1 (" in widget.status.value
+        assert "could not list models: cannot list" not in widget.status.value
         assert widget.models.options == ()
     finally:
         lab.close()

@@ -31,7 +31,7 @@ from ..base._validate import one_line
 from ._headers import retry_hint
 from ._options import Timeouts
 
-__all__ = ["CallSpec", "Timeouts", "Outcome", "call_model", "Redactor", "new_client"]
+__all__ = ["CallSpec", "Timeouts", "Outcome", "call_model", "Redactor", "new_client", "unreachable"]
 
 COST_HEADER = "x-litellm-response-cost"
 _CONTEXT_PATTERNS = re.compile(r"context[_ ]length|maximum context|context window|too many tokens", re.I)
@@ -426,7 +426,10 @@ def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, 
     elif isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
         outcome.retryable = True
         kind = "StreamCut" if got_text else type(exc).__name__
-        _fail(outcome, kind, redact.message(_one_line(str(exc) or type(exc).__name__)), state)
+        message = str(exc) or type(exc).__name__
+        if not got_text:  # the SDK's bare "Connection error." names neither the endpoint nor a fix
+            message = unreachable(outcome.record.endpoint, exc) or message
+        _fail(outcome, kind, redact.message(_one_line(message)), state)
     elif isinstance(exc, (_MalformedBody, json.JSONDecodeError, openai.APIResponseValidationError)):
         message = _one_line(str(exc) if isinstance(exc, _MalformedBody)
                             else f"the endpoint sent a body that is not valid JSON: {exc}")
@@ -485,6 +488,18 @@ def _override_hint(spec: CallSpec, body: Any, message: str) -> str:
     return (f" — {spec.model!r} does not take {param!r} as sent; change what this model gets with "
             f"Lab(model_params={{{spec.model!r}: {override!r}}}) (or model_params= on the call, or "
             f"{line_value} on the %%llm line)")
+
+
+def unreachable(endpoint: str | None, exc: Exception) -> str | None:
+    """For a failed connection (refused, unknown host, the connect timeout — the only timeout left
+    to the HTTP client): what happened, naming the endpoint (its public URL, as stored) and what to
+    check. One wording for rows, ``list_models`` and so every front end; None for other errors."""
+    if not isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
+        return None
+    cause = exc.__cause__ if isinstance(exc.__cause__, Exception) and str(exc.__cause__) else exc
+    return (f"cannot connect to {endpoint or 'the endpoint'} ({one_line(cause)}); check that the server is "
+            "running and listening at that URL (set by Lab(base_url=...), LLMLAB_BASE_URL or OPENAI_BASE_URL, "
+            "%config LLMLab.base_url) and that no proxy or firewall is in the way")
 
 
 def _is_transport_error(exc: Exception) -> bool:

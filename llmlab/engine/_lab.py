@@ -25,7 +25,7 @@ from ..base._warnings import collecting, emit
 from ..store._base import Store
 from ..store._export import log_filters
 from ..store._open import open_store
-from ._call import new_client
+from ._call import new_client, unreachable
 from ._jobs import PromptSource, check_models, last_user_text, make_jobs, to_messages
 from ._keywords import CallKeywords, CompareKeywords, ModelParams, SweepKeywords, TimeoutSpec, keyword_parameters
 from ._loop import LoopThread
@@ -505,8 +505,10 @@ class Lab:
                 page = await context.client.models.list()
             except Exception as exc:
                 # Not chained: the SDK's message may echo a key fragment (401), the redacted one may not.
-                raise EndpointError(repair(f"cannot list models at {self.base_url}: "
-                                           f"{context.redact.message(one_line(exc))}")[0]) from None
+                why = unreachable(self.base_url, exc)
+                message = (f"cannot list models: {why}" if why
+                           else f"cannot list models at {self.base_url}: {one_line(exc)}")
+                raise EndpointError(repair(context.redact.message(message))[0]) from None
         rows = []
         for model in page.data:
             model_id = context.redact(repair(str(model.id))[0])  # endpoint text: valid, no secrets

@@ -17,6 +17,7 @@ import ipywidgets as w
 
 from ..analysis import _charts as charts
 from ..base._display import esc, table_html
+from ..base._errors import EndpointError
 from ..base._throttle import Throttle
 from ..base._validate import one_line
 from ..engine._loop import CANCEL_GRACE_S
@@ -156,6 +157,9 @@ class CompareWidget:
         """Fill the model list from the endpoint's ``/v1/models``."""
         try:
             names = [str(m) for m in self.lab.list_models()["model"]]
+        except EndpointError as exc:  # it says what failed, where and what to check
+            self._set_status("error", one_line(exc))
+            return
         except Exception as exc:  # an unreachable endpoint must not break the widget
             self._set_status("error", f"could not list models: {one_line(exc)}")
             return
