@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 import pandas as pd
 import pytest
 
+from llmlab import Lab
 from llmlab.analysis._report import Section, charts_section, render_report, standard_sections, summary_section
 from llmlab.base._version import __version__
 from llmlab.cli import main as cli_main
@@ -170,6 +171,10 @@ def test_version(capsys):
     (["serv", "--port", "1"], "Did you mean 'serve'?"),
     (["demo", "--n-promts", "2"], "Did you mean '--n-prompts'?"),
     (["serve", "--alais=x"], "Did you mean '--alias'?"),
+    (["demo", "--n-prompt", "2"], "Did you mean '--n-prompts'?"),      # no abbreviations: a hint instead
+    (["export", "--colums", "model"], "Did you mean '--columns'?"),     # before the missing FILE
+    (["export", "--column", "model", "x.parquet"], "Did you mean '--columns'?"),
+    (["--verison"], "Did you mean '--version'?"),
 ])
 def test_mistyped_command_or_option_gets_a_suggestion(capsys, argv, hint):
     with pytest.raises(SystemExit) as exit_:
@@ -177,6 +182,27 @@ def test_mistyped_command_or_option_gets_a_suggestion(capsys, argv, hint):
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and hint in err
     assert err.splitlines()[-1].startswith("llmlab") and "Traceback" not in err
+
+
+def test_no_parser_takes_abbreviations():
+    from llmlab.cli._main import _parser, _subparsers
+
+    parser = _parser()
+    assert parser.allow_abbrev is False
+    assert {name: sub.allow_abbrev for name, sub in _subparsers(parser).items()} == \
+        {"serve": False, "demo": False, "export": False}
+
+
+def test_a_mistyped_export_column_or_log_gets_a_suggestion(tmp_path, capsys):
+    db = tmp_path / "runs.sqlite"
+    with Lab(db=db, base_url="http://127.0.0.1:9/v1", api_key_env=""):
+        pass
+    assert cli_main(["export", str(tmp_path / "o.parquet"), "--db", str(db), "--columns", "model"]) == 2
+    assert "unknown column 'model'. Did you mean 'requested_model'?" in capsys.readouterr().err
+    assert cli_main(["export", str(tmp_path / "o.parquet"), "--db", str(tmp_path / "runz.sqlite")]) == 2
+    assert "no log at" in capsys.readouterr().err and not (tmp_path / "runz.sqlite").exists()
+    assert cli_main(["demo", "--models", "qwen2.5-coder", "--out", str(tmp_path / "d")]) == 2
+    assert "Did you mean 'qwen2.5-coder-0.5b'?" in capsys.readouterr().err
 
 
 def test_unrelated_word_gets_the_command_list_but_no_guess(capsys):

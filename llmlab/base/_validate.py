@@ -56,6 +56,8 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
         candidates = difflib.get_close_matches(lowered, known, n=1, cutoff=0.75)
     if not candidates and lowered.rstrip("s") in known:
         candidates = [lowered.rstrip("s")]
+    if not candidates:  # one word of a longer name: 'model' → 'requested_model'
+        candidates = [k for k in known if lowered in k.lower().split("_")[1:]]
     return f" Did you mean {candidates[0]!r}?" if candidates else ""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..base._errors import InputError
 from ..base._files import private_dir, write_private
+from ..base._validate import did_you_mean
 
 __all__ = ["DEMO_CHECKERS", "DEMO_PROMPTS", "DemoOutput", "demo_prompts", "demo_sections", "run_demo", "score_answers"]
 
@@ -86,8 +87,8 @@ def _check_models(models, bundled: list[str]) -> list[str]:
     chosen = list(models) if models else bundled
     unknown = [m for m in chosen if m not in bundled]
     if unknown:
-        raise InputError(f"unknown demo model(s) {', '.join(unknown)}; bundled models: "
-                         f"{', '.join(bundled)}")
+        raise InputError(f"unknown demo model(s) {', '.join(unknown)}.{did_you_mean(unknown[0], bundled)} "
+                         f"Bundled models: {', '.join(bundled)}")
     return chosen
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import re
 import signal
 import sys
 import time
@@ -18,10 +19,12 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     from ..base._version import __version__
 
-    parser = argparse.ArgumentParser(prog="llmlab", description="llmlab command line.")
+    # allow_abbrev=False everywhere: argparse would take --n-prompt for --n-prompts silently;
+    # a near miss gets a did-you-mean instead (_parse).
+    parser = argparse.ArgumentParser(prog="llmlab", description="llmlab command line.", allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"llmlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve = sub.add_parser("serve", help="run the embedded local endpoint in the foreground",
+    serve = sub.add_parser("serve", allow_abbrev=False, help="run the embedded local endpoint in the foreground",
                            description="Serve the bundled models (and any GGUF files) on 127.0.0.1 "
                                        "through an OpenAI-compatible API until Ctrl-C.")
     serve.add_argument("--port", type=int, default=None, help="port (default: a free one)")
@@ -30,9 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--alias", action="append", default=[], metavar="NAME",
                        help="model name for the matching --model (default: the file name)")
     serve.add_argument("--no-bundled", action="store_true", help="serve only the --model files")
-    demo = sub.add_parser("demo", help="run a small benchmark sweep on the local models",
-                          description="Start the embedded endpoint, run a dozen prompts on the "
-                                      "bundled models, write CSVs, charts and report.html.")
+    demo = sub.add_parser("demo", allow_abbrev=False, help="run a small benchmark sweep on the local models",
+                          description=_DEMO_DESCRIPTION)
     demo.add_argument("--out", default="llmlab-demo", metavar="DIR",
                       help="output folder (default: ./llmlab-demo)")
     demo.add_argument("--models", default=None, metavar="A,B",
@@ -42,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-tokens", type=int, default=64, help=argparse.SUPPRESS)
     demo.add_argument("--decision-prompts", type=int, default=64, metavar="N",
                       help="labelled prompts for the report's 'who should answer what' (0 skips it)")
-    export = sub.add_parser("export", help="write the run log (or part of it) to a Parquet file",
+    export = sub.add_parser("export", allow_abbrev=False, help="write the run log (or part of it) to a Parquet file",
                             description="Stream the run log into a Parquet file for DuckDB, Spark or pandas "
                                         "(schema: llmlab.export_schema()).")
     export.add_argument("out", metavar="FILE.parquet")
@@ -149,6 +151,8 @@ def _export(args) -> int:
     from ..engine._lab import Lab
 
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    if args.db and "://" not in args.db and args.db != ":memory:" and not Path(args.db).expanduser().exists():
+        raise _usage_error(f"no log at {args.db} (a mistyped --db would export an empty new log)")
     with Lab(db=args.db, quiet=True) as lab:
         rows = lab.export(args.out, run_id=args.run_id, model=args.model, status=args.status, since=args.since,
                           columns=columns)
@@ -177,21 +181,42 @@ def _did_you_mean(word: str, choices) -> str:
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    """argparse, plus a did-you-mean hint for a mistyped command or option (argparse < 3.14 has none)."""
+    """argparse, plus a did-you-mean hint for a mistyped command or option (argparse < 3.14 has none).
+
+    Options are checked before argparse parses, so a typo gets its hint even where argparse would
+    first stop at something else (a missing FILE, an option's value)."""
     parser = _parser()
     commands = _subparsers(parser)
     word = next((a for a in argv if not a.startswith("-")), None)
     if word is not None and word not in commands:
         parser.error(f"unknown command {word!r}.{_did_you_mean(word, commands)} "
                      f"Commands: {', '.join(commands)}.")
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        sub = commands[args.command]
-        options = [o for action in sub._actions for o in action.option_strings]
-        first = unknown[0].split("=", 1)[0]
-        hint = _did_you_mean(first, options) if first.startswith("-") else ""
-        sub.error(f"unrecognized arguments: {' '.join(unknown)}.{hint}")
-    return args
+    if word is None:
+        _check_options(parser, argv)
+    else:
+        split = argv.index(word)
+        _check_options(parser, argv[:split])
+        _check_options(commands[word], argv[split + 1:])
+    return parser.parse_args(argv)
+
+
+def _check_options(parser: argparse.ArgumentParser, args: list[str]) -> None:
+    """An option ``parser`` does not know → its error, with the closest known option."""
+    known = [o for action in parser._actions for o in action.option_strings]
+    for arg in args:
+        if arg == "--":
+            return
+        name = arg.split("=", 1)[0]
+        if _OPTION.match(name) and name not in known:
+            parser.error(f"unrecognized option {name!r}.{_did_you_mean(name, known)}")
+
+
+_OPTION = re.compile(r"^--?[A-Za-z]")  # not a negative number given as a value
+_DEMO_DESCRIPTION = (
+    "Start the embedded endpoint; run the 12 demo prompts on each bundled model (36 calls), then "
+    "N labelled prompts on each (--decision-prompts, default 64: 192 calls) for the report's "
+    "'who should answer what'; write summary.csv, runs.csv, runs.sqlite, chart PNGs and report.html. "
+    "About 4 minutes on 2 quiet cores, plus the first start-up.")
 
 
 def main(argv=None) -> int:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..base._errors import InputError
 from ..base._record import COLUMNS
 from ..base._text import check_unicode
-from ..base._validate import check_int, one_line
+from ..base._validate import check_int, did_you_mean, one_line
 
 if TYPE_CHECKING:
     from ._base import Store
@@ -70,7 +70,8 @@ def _columns(value: Any) -> list[str] | None:
         raise InputError(f"columns must be a non-empty list of column names, not {value!r}")
     unknown = [c for c in value if c not in COLUMNS]
     if unknown:
-        raise InputError(f"unknown column {unknown[0]!r}; the log has: {', '.join(COLUMNS)}")
+        raise InputError(f"unknown column {unknown[0]!r}.{did_you_mean(str(unknown[0]), COLUMNS)} "
+                         f"The log has: {', '.join(COLUMNS)}")
     return list(dict.fromkeys(value))
 
 
