@@ -167,3 +167,29 @@ def test_cost_of_cache_replays_is_zero_not_unknown():
                        "status": ["ok", "ok"], "prompt_tokens": [10.0, 10.0], "completion_tokens": [5.0, 5.0]})
     assert _charts._cost_table(df)[0]["cost_usd"] == 0.0
     assert session_costs([df]).set_index("model").loc["m", "cost_usd"] == 0.0
+
+
+@pytest.mark.parametrize("name", ["latency", "ttft", "throughput"])
+def test_cut_answers_are_ringed_and_missing_values_counted(name):
+    """An answer cut at max_tokens is marked; a one-token answer (no decode speed) is counted on
+    the chart instead of vanishing from it."""
+    df = runs_frame()
+    df["finish_reason"] = "stop"
+    df.loc[0, "finish_reason"] = "length"                # zeta-model's first call: cut
+    df.loc[4, "output_tokens_per_s"] = math.nan          # alpha-model's second: one token
+    ax = getattr(charts, name)(df).axes[0]
+    rings = [line for line in ax.lines if line.get_label() == "answer cut at max_tokens"]
+    assert len(rings) == 1 and len(rings[0].get_xdata()) == 1
+    column = {"latency": "latency_s", "ttft": "ttft_s", "throughput": "output_tokens_per_s"}[name]
+    assert rings[0].get_ydata()[0] == df.loc[0, column]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["answer cut at max_tokens"]
+    notes = [t.get_text() for t in ax.texts]
+    if name == "throughput":
+        assert "1 of 3 not shown" in notes and "not shown: 1 one-token answer (no decode" in ax.get_title()
+    else:
+        assert not any("not shown" in t for t in notes) and "not shown" not in ax.get_title()
+
+
+def test_no_cut_answers_no_rings_no_legend():
+    ax = charts.latency(runs_frame().assign(finish_reason="stop")).axes[0]
+    assert ax.get_legend() is None and not [li for li in ax.lines if "cut" in li.get_label()]

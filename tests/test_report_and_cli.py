@@ -19,7 +19,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def _row(prompt_id, model, text, expected=None, task="arithmetic", cost=0.0, status="ok", **kw):
     row = {"id": 1, "run_id": "r1", "request_id": f"{prompt_id}-{model}", "prompt_id": prompt_id,
-           "task": task, "expected": expected, "repeat": 0, "prompt": "q", "requested_model": model,
+           "task": task, "expected": expected, "repeat": 0, "prompt": f"<q> {prompt_id}?", "requested_model": model,
            "attempt": 1, "status": status, "error_type": None, "error_message": None,
            "ttft_s": 0.25, "latency_s": 1.5, "output_tokens_per_s": 30.0, "prompt_tokens": 18.0,
            "completion_tokens": 16.0, "tokens_estimated": True, "cost_usd": cost,
@@ -101,10 +101,12 @@ def test_answers_mark_expected_right_or_wrong_and_drop_empty_columns():
     header = answers[0]
     assert "error_message" not in header and "error" not in header  # all empty: dropped
     rows = [dict(zip(header, r, strict=True)) for r in answers[1:]]
-    wrong = next(r for r in rows if r["model"] == "smollm2-135m" and r["prompt"] == "arith-add")
-    right = next(r for r in rows if r["model"] == "gemma-3-270m" and r["prompt"] == "arith-add")
+    # The prompt's text, escaped (its id on hover), not only the id.
+    wrong = next(r for r in rows if r["model"] == "smollm2-135m" and r["prompt"] == "<q> arith-add?")
+    right = next(r for r in rows if r["model"] == "gemma-3-270m" and r["prompt"] == "<q> arith-add?")
+    assert "&lt;q&gt; arith-add?" in page and "title='arith-add'" in page
     assert wrong["expected"] == "✗ 42" and right["expected"] == "✓ 42"
-    haiku = next(r for r in rows if r["prompt"] == "creative-haiku")
+    haiku = next(r for r in rows if r["prompt"] == "<q> creative-haiku?")
     assert haiku["expected"] == "" and haiku["tokens out"] == "~16"
     assert "expected 42, got 38" in page  # the reason, as a tooltip
     assert "rain &lt;b&gt;falls&lt;/b&gt;" in page and "<b>falls</b>" not in page
@@ -118,6 +120,18 @@ def test_free_models_get_a_what_if_cost_note_instead_of_cost_charts():
     assert all(cell.startswith("$") for cell in cost_table[1][2:])
     _, priced = _page(_runs(cost=0.002))
     assert "Cost" not in priced.h2  # real prices: the charts say it
+
+
+def test_an_answer_cut_at_max_tokens_says_so():
+    runs = _runs()
+    runs["finish_reason"] = ["stop", "length", "stop", "stop"]
+    page, parsed = _page(runs)
+    header = parsed.tables[-1][0]
+    rows = [dict(zip(header, r, strict=True)) for r in parsed.tables[-1][1:]]
+    assert [r["answer"].endswith("[cut at max_tokens]") for r in rows] == [False, True, False, False]
+    assert "the token limit ended the answer" in page
+    _, uncut = _page(_runs().assign(finish_reason="stop"))
+    assert "cut at max_tokens" not in "".join(str(t) for t in uncut.tables)
 
 
 def test_error_rows_show_their_error_in_the_answer():

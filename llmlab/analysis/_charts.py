@@ -93,27 +93,45 @@ def _no_data(ax, message: str = "no successful calls to plot") -> None:
 
 # --------------------------------------------------------------------------- distributions
 
+# Why a successful call can lack a value, for the note that counts calls not drawn.
+_NOT_SHOWN = {
+    "output_tokens_per_s": "one-token answer{s} (no decode speed to measure)",
+    "ttft_s": "call{s} not streamed (no first token to time)",
+    "latency_s": "call{s} without a measured latency",
+}
+
+
 def _distribution(df, ax, column: str, title: str, ylabel: str):
-    """Box plot plus the individual calls (one scatter group per model) of ``column``."""
+    """Box plot plus the individual calls (one scatter group per model) of ``column``.
+
+    Answers cut at ``max_tokens`` (``finish_reason == "length"``) are ringed: their latency and
+    token counts are the limit's, not the answer's. Successful calls without a value are counted
+    per model and the title says why, so no call disappears from a chart silently."""
     _require(df, column)
     fig, ax = figure_and_axes(ax)
     models = model_order(df)
     ok = _ok_rows(df)
-    series = [ok.loc[ok[MODEL_COL].astype(str) == m, column].astype(float).dropna().to_numpy()
-              for m in models]
+    parts = [ok[ok[MODEL_COL].astype(str) == m] for m in models]
+    series = [part[column].astype(float).dropna().to_numpy() for part in parts]
     with_data = [(i, s) for i, s in enumerate(series) if len(s)]
     if with_data:
         ax.boxplot([s for _, s in with_data], positions=[i + 1 for i, _ in with_data],
                    widths=0.5, showfliers=False, medianprops={"color": "black"})
     for i, (model, values) in enumerate(zip(models, series, strict=True)):
         _strip(ax, i + 1, values, model, _colour(i))
+    _ring_cut_answers(ax, parts, column)
+    missing = [len(part) - len(values) for part, values in zip(parts, series, strict=True)]
     if models:
         _model_ticks(ax, models)
     if not with_data:
         _no_data(ax)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
     ax.set_ylim(bottom=0)
+    if any(missing) and with_data:
+        _count_not_shown(ax, parts, missing)
+        why = _NOT_SHOWN.get(column, "call{s} without a value").format(s="" if sum(missing) == 1 else "s")
+        title += f"\nnot shown: {sum(missing)} {why}"
+    ax.set_title(title)
     return fig
 
 
@@ -124,6 +142,39 @@ def _strip(ax, x: float, values, label: str, colour: str) -> None:
     n = len(values)
     offsets = np.linspace(-0.15, 0.15, n) if n > 1 else np.zeros(n)
     ax.scatter(x + offsets, values, s=14, alpha=0.7, color=colour, label=label, zorder=3)
+
+
+def _cut(part):
+    return part["finish_reason"].astype(str).eq("length") if "finish_reason" in part.columns else None
+
+
+def _ring_cut_answers(ax, parts, column: str) -> None:
+    """Ring the points of answers cut at max_tokens (same deterministic spread as ``_strip``)."""
+    import numpy as np
+
+    xs, ys = [], []
+    for i, part in enumerate(parts):
+        values = part[column].astype(float)
+        cut = _cut(part)
+        if cut is None:
+            continue
+        shown = values.notna().to_numpy()
+        n = int(shown.sum())
+        offsets = np.linspace(-0.15, 0.15, n) if n > 1 else np.zeros(n)
+        marked = cut.to_numpy()[shown]
+        xs += list(i + 1 + offsets[marked])
+        ys += list(values.to_numpy()[shown][marked])
+    if xs:
+        ax.plot(xs, ys, linestyle="none", marker="o", markersize=10, markerfacecolor="none",
+                markeredgecolor="black", markeredgewidth=1.2, label="answer cut at max_tokens", zorder=4)
+        ax.legend(handles=[ax.lines[-1]], loc="best", fontsize=8)
+
+
+def _count_not_shown(ax, parts, missing: list[int]) -> None:
+    for i, (part, n) in enumerate(zip(parts, missing, strict=True)):
+        if n:
+            ax.text(i + 1, 0.02, f"{n} of {len(part)} not shown", ha="center", va="bottom", fontsize=8,
+                    color="#555", transform=ax.get_xaxis_transform())
 
 
 def latency(df, ax=None):

@@ -29,9 +29,11 @@ __all__ = ["Section", "all_free", "answers_section", "charts_section", "cost_sec
 # Hosted models the free local ones are priced as, for the what-if cost note.
 WHAT_IF_MODELS = ("claude-haiku-4-5", "gpt-5-mini", "claude-sonnet-4-6", "gpt-5")
 CHART_CAPTIONS = {
-    "latency": "Latency per call: request sent → last token (seconds), per model",
+    "latency": "Latency per call: request sent → last token (seconds), per model; a ring marks an answer cut at "
+               "max_tokens (its latency is the limit's)",
     "ttft": "Time to first token per call (seconds), per model",
-    "throughput": "Decode speed after the first token (tokens per second), per model",
+    "throughput": "Decode speed after the first token (tokens per second), per model; an answer of one token has "
+                  "none (the chart counts those it cannot show); a ring marks an answer cut at max_tokens",
     "cost": "Total cost and cost per 1,000 calls, per model (USD)",
     "cost_vs_latency": "Cost against latency, one point per call",
 }
@@ -45,7 +47,7 @@ th,td{border:1px solid #ddd;padding:.3rem .5rem;vertical-align:top;text-align:le
 th{background:#f4f4f4;font-weight:600}td.num{text-align:right;white-space:nowrap}
 td.text{white-space:pre-wrap;overflow-wrap:anywhere;min-width:12rem;max-width:420px}
 td.model{overflow-wrap:anywhere;min-width:8rem;max-width:16rem}
-.right{color:#2a7d2a;font-weight:600}.wrong{color:#c62828;font-weight:600}.err{color:#c62828}
+.right{color:#2a7d2a;font-weight:600}.cut{color:#8a5a00;font-style:italic}.wrong{color:#c62828;font-weight:600}.err{color:#c62828}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}
 dd{margin:0;overflow-wrap:anywhere}
 figure{margin:1rem 0}img{max-width:100%;border:1px solid #eee}
@@ -226,19 +228,31 @@ def _answer(value: Any, row: Mapping[str, Any]) -> str:
         kind = _text(row.get("error_type")) or "error"
         return f"<span class='err'>{kind}: {_text(row.get('error_message'))}</span>" + (
             f"\n{_text(value)}" if _text(value) else "")
+    if row.get("finish_reason") == "length":  # the answer is as long as max_tokens allowed, not finished
+        return f"{_text(value)}<span class='cut'> … [cut at max_tokens]</span>"
     return _text(value)
+
+
+def _prompt(value: Any, row: Mapping[str, Any]) -> str:
+    """The prompt's text (what a reader can judge the answer against), its id on hover."""
+    text = _text(row.get("prompt")) or _text(value)
+    return f"<span title='{_text(value)}'>{text}</span>" if text else ""
 
 
 def answers_section(runs) -> Section:
     """Every call: prompt, model, timings, the answer (escaped) and ✓/✗ against ``expected``."""
     columns = [
-        _Col("prompt_id", "prompt", _text), _Col("task", "task", _text),
+        _Col("prompt_id", "prompt", _prompt, "text"), _Col("task", "task", _text),
         _Col("requested_model", "model", _text, "model"),
         _Col("latency_s", "latency (s)", _seconds, "num"), _Col("ttft_s", "TTFT (s)", _seconds, "num"),
         _Col("completion_tokens", "tokens out", _tokens, "num"),
         _Col("expected", "expected", _expected), _Col("response_text", "answer", _answer, "text"),
     ]
-    return Section("Answers", _table(runs, columns), "answers")
+    note = ""
+    if "finish_reason" in runs.columns and bool((runs["finish_reason"] == "length").any()):
+        note = ("<p class='note'>[cut at max_tokens]: the model was still writing when the token limit ended "
+                "the answer.</p>")
+    return Section("Answers", note + _table(runs, columns), "answers")
 
 
 def standard_sections(summary, runs, charts: Mapping[str, bytes], prices=None) -> list[Section]:
