@@ -28,6 +28,36 @@ def test_section_names_the_model_per_task_and_the_policy_to_use():
     assert body.count("<table>") == 2
 
 
+def test_a_policy_that_saves_next_to_nothing_is_called_always_the_strongest_model():
+    """On these runs the tiny model is right on 'easy' prompts only half the time: no router keeps
+    quality, so whatever is picked means, in practice, always the strong model — said in words,
+    and a per-task pick that loses quality on the test half is not called one that keeps it."""
+    from llmlab.cli._demo_decision import per_task_verdicts, use_line
+
+    runs = _runs()
+    runs.loc[(runs["requested_model"] == "tiny<b>") & (runs["task"] == "easy"), "score"] = \
+        [float(i % 2) for i in range(60)]
+    _, body, rec = decision_section(runs, ["tiny<b>", "big"])
+    line = use_line(rec, ["tiny<b>", "big"])
+    assert "in practice this means always the strongest model, big" in line, line
+    verdicts = per_task_verdicts(rec, ["tiny<b>", "big"])
+    for (_, row), verdict in zip(rec.per_task.iterrows(), verdicts, strict=True):
+        if row["model"] == "big":
+            assert verdict == "the strongest model itself"
+        elif row["quality_diff"] < -0.02:
+            assert verdict.startswith(f"loses {-row['quality_diff']:.2f}: not kept"), verdict
+    assert "keeps quality" not in body.split("Per task")[0]
+
+
+def test_a_pick_that_loses_quality_on_the_test_half_says_so():
+    from llmlab.cli._demo_decision import per_task_verdicts
+
+    _, body, rec = decision_section(_runs(), ["tiny<b>", "big"])
+    rec.per_task.loc["easy", "quality_diff"] = -0.43     # as the demo once showed, labelled "keeps quality"
+    assert per_task_verdicts(rec, ["tiny<b>", "big"]) == ["loses 0.43: not kept, use big", "the strongest model itself"]
+    assert "on the test half" in body and "the task map's pick" in body
+
+
 def test_the_demo_report_ends_with_the_decision(tmp_path, monkeypatch):
     """run_demo end to end against the real test server standing in for the embedded endpoint:
     the labelled sweep goes through the same Lab and the report's last section is the decision."""
@@ -57,3 +87,38 @@ def test_the_demo_report_ends_with_the_decision(tmp_path, monkeypatch):
     assert page.rindex("Who should answer what") > page.index("Answers")       # the last section
     assert out.recommendation is not None and "claude-sonnet-4-6" in page     # what-if prices named
     assert len([r for r in srv.requests if r.path.endswith("/chat/completions")]) == 3 * (1 + 40)
+
+
+def test_the_demo_command_says_what_it_wrote_and_shows_progress_for_both_sweeps(tmp_path, monkeypatch, capsys):
+    """``llmlab demo`` end to end (the test server standing in for the embedded endpoint): a
+    progress bar for the demo sweep and for the decision calls, every file it wrote named and
+    counted, and the decision in words."""
+    from fakeserver import FakeServer, ModelSpec
+
+    import llmlab.local
+    from llmlab.base._config import LocalURL
+    from llmlab.cli import main
+
+    class FakeLocal:
+        def __init__(self, srv):
+            self.base_url, self.models = LocalURL(srv.base_url), []
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+    models = {"qwen2.5-coder-0.5b": ModelSpec(text="42"), "smollm2-135m": ModelSpec(text="no idea"),
+              "gemma-3-270m": ModelSpec(text="no idea")}
+    with FakeServer(models) as srv:
+        monkeypatch.setattr(llmlab.local, "start", lambda **kw: FakeLocal(srv))
+        assert main(["demo", "--out", str(tmp_path / "d"), "--n-prompts", "2", "--decision-prompts", "40"]) == 0
+    out, err = capsys.readouterr()
+    written = sorted(p.name for p in (tmp_path / "d").iterdir())
+    assert f"wrote {len(written)} files to {tmp_path / 'd'}/ (" in out
+    named = out.split(f"wrote {len(written)} files to {tmp_path / 'd'}/ (")[1].split(")")[0].split(", ")
+    assert sorted(named) == written and "runs.sqlite" in written
+    assert "6/6" in err and "120/120" in err              # a bar for the 2 × 3 calls and the 40 × 3
+    assert "40 labelled prompts × 3 models = 120 calls" in err
+    assert "on the test half" in out and "use: " in out

@@ -42,12 +42,14 @@ def fake_model(tmp_path, monkeypatch):
 def test_assembles_once_owner_only_without_importing_parts(fake_model, tmp_path):
     model, _ = fake_model
     cache = tmp_path / "cache"
-    path = assembled(model, cache)
+    said: list[str] = []
+    path = assembled(model, cache, said.append)
     assert path == cache / "fake.gguf" and path.read_bytes() == b"".join(CHUNKS)
+    assert len(said) == 1 and said[0].startswith(f"joining fake-model from its 3 packages into {cache} (")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert not any(name.startswith(model.parts[0][0][:-1]) for name in sys.modules)
     before = path.stat().st_mtime_ns, path.stat().st_ino
-    assert assembled(model, cache) == path
+    assert assembled(model, cache, said.append) == path and len(said) == 1   # nothing to say: reused
     assert (path.stat().st_mtime_ns, path.stat().st_ino) == before      # not written again
     assert [p.name for p in cache.iterdir() if p.name.startswith(".assembling")] == []
 

@@ -123,12 +123,16 @@ def test_one_validation_module():
     assert duplicates == []
 
 
+def _dev_function(name: str) -> str:
+    """One shell function of ./dev, as text bash can run."""
+    dev = (ROOT / "dev").read_text()
+    function = dev[dev.index(f"{name}() {{"):]
+    return function[:function.index("\n}\n") + 3]
+
+
 def _dev_would_collect(*args: str) -> list[str]:
     """The pytest arguments ``./dev test ARGS`` ends with (its argument logic, run by bash)."""
-    dev = (ROOT / "dev").read_text()
-    function = dev[dev.index("has_paths() {"):]
-    function = function[:function.index("\n}\n") + 3]
-    script = function + 'has_paths "$@" || set -- "$@" tests notebooks\nprintf "%s\\n" "$@"\n'
+    script = _dev_function("has_paths") + 'has_paths "$@" || set -- "$@" tests notebooks\nprintf "%s\\n" "$@"\n'
     out = subprocess.run(["bash", "-c", script, "dev", *args], cwd=ROOT, capture_output=True, text=True, check=True)
     return out.stdout.splitlines()
 
@@ -144,6 +148,18 @@ def test_the_readme_quick_command_skips_notebooks_and_local_models():
     readme = (ROOT / "README.md").read_text()
     assert './dev test -m "not slow" tests' in readme
     assert 'pip install "llmlab[local]"' not in readme  # llmlab is not on the package index
+
+
+def test_dev_says_the_set_up_is_still_running_while_pip_compiles():
+    """./dev's heartbeat (the pip step is minutes without a word): a line per interval while the
+    set-up runs, and it stops by itself once the process it watches is gone."""
+    script = _dev_function("heartbeat") + 'heartbeat 0.2 $$ & beat=$!; sleep 0.9; kill $beat\n'
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, check=True)
+    lines = out.stderr.splitlines()
+    assert 3 <= len(lines) <= 5 and all(line.startswith("llmlab: still setting up (0 min ") for line in lines)
+    gone = subprocess.run(["bash", "-c", _dev_function("heartbeat") + "heartbeat 0.1 2147483646\n"],
+                          capture_output=True, text=True, timeout=30, check=True)
+    assert gone.stderr == ""
 
 
 def test_every_third_party_import_is_declared():

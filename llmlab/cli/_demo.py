@@ -1,8 +1,9 @@
 """``llmlab demo``: a small sweep on the embedded endpoint, end to end through the engine.
 
-Starts its own local endpoint (stopped at the end), runs a dozen prompts of different task types
-against every bundled model, and writes ``summary.csv``, ``runs.csv``, chart PNGs and a
-self-contained ``report.html`` into the output folder.
+Starts its own local endpoint (stopped at the end), runs the 12 demo prompts of different task
+types on every bundled model, then (``decision_prompts``, default 64) that many generated labelled
+prompts on each for "who should answer what", and writes ``summary.csv``, ``runs.csv``, the log
+``runs.sqlite``, chart PNGs and a self-contained ``report.html`` into the output folder.
 """
 from __future__ import annotations
 
@@ -107,8 +108,9 @@ def run_demo(out_dir: str | os.PathLike = "llmlab-demo", models=None, n_prompts:
     chosen = _check_models(models, [m.alias for m in bundled_models()])
     prompts = demo_prompts(n_prompts)
     out = private_dir(out_dir)  # prompts, answers and the log: owner-only
-    log(f"llmlab demo: starting the embedded endpoint ({', '.join(chosen)})…")
-    with start(models=chosen, quiet=True) as server:
+    # Not quiet: the first start joins 741 MB of model files and every start loads the models; each
+    # step says so (with a line every 15 s while loading) instead of one line for the whole wait.
+    with start(models=chosen, quiet=not progress) as server:
         log(f"llmlab demo: {server.base_url} — {len(prompts)} prompts × {len(chosen)} models, "
             f"max_tokens={max_tokens}")
         began = time.monotonic()
@@ -118,11 +120,11 @@ def run_demo(out_dir: str | os.PathLike = "llmlab-demo", models=None, n_prompts:
             res = lab.sweep(prompts, models=chosen, max_tokens=max_tokens, temperature=0,
                             progress=progress, concurrency=1, cache=False)
             elapsed = time.monotonic() - began
-            decision = _decision(lab, chosen, decision_prompts, log)
+            decision = _decision(lab, chosen, decision_prompts, log, progress)
     return _write_outputs(out, res, chosen, server.base_url, elapsed, decision)
 
 
-def _decision(lab, models: list[str], n: int, log) -> tuple | None:
+def _decision(lab, models: list[str], n: int, log, progress: bool) -> tuple | None:
     """The "who should answer what" section (None when skipped or impossible)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise InputError(f"--decision-prompts must be a whole number ≥ 0, got {n!r}")
@@ -130,8 +132,9 @@ def _decision(lab, models: list[str], n: int, log) -> tuple | None:
         return None
     from ._demo_decision import decision_runs, decision_section
 
-    log(f"llmlab demo: who should answer what — {n} labelled prompts × {len(models)} models…")
-    return decision_section(decision_runs(lab, models, n), models)
+    log(f"llmlab demo: who should answer what — {n} labelled prompts × {len(models)} models = "
+        f"{n * len(models)} calls, max_tokens=16…")
+    return decision_section(decision_runs(lab, models, n, progress=progress), models)
 
 
 def score_answers(runs, checkers=DEMO_CHECKERS):
@@ -176,6 +179,7 @@ def _write_outputs(out: Path, res, models: list[str], base_url: str, elapsed: fl
         sections.append(Section(title, body, anchor="decision"))
         result.recommendation = rec
     result.files.append(write_report(out / "report.html", sections, meta))
+    result.files.insert(2, out / "runs.sqlite")  # the Lab's own log of every call, written as they finished
     return result
 
 

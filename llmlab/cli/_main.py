@@ -137,14 +137,24 @@ def _demo(args) -> int:
         if not model.instruct and model.alias in set(out.summary["model"]):
             print(f"note: {model.alias} — {model.description}")
     if out.recommendation is not None:
-        rec = out.recommendation
-        print(f"\nwho should answer what (what-if prices; {rec.caption}):")
-        print(rec.per_task[["model", "quality", "quality_diff"]].round(2).to_string())
-        print(f"use: {rec.policy.name} — the 40 % claim {'holds' if rec.claim_holds else 'is not shown'}")
+        _print_decision(out.recommendation, list(out.summary["model"]))
     for skipped in out.skipped_charts:
         print(f"llmlab: warning: chart skipped: {skipped}", file=sys.stderr)
-    print(f"\nwrote {len(out.files)} files to {out.out_dir}/ — open {out.out_dir / 'report.html'}")
+    names = ", ".join(f.name for f in out.files)
+    print(f"\nwrote {len(out.files)} files to {out.out_dir}/ ({names}) — open {out.out_dir / 'report.html'}")
     return 0
+
+
+def _print_decision(rec, models: list[str]) -> None:
+    from ._demo_decision import MAX_QUALITY_LOSS, per_task_verdicts, use_line
+
+    table = rec.per_task[["model", "quality", "quality_diff"]].round(2)
+    table["on the test half"] = per_task_verdicts(rec, models)
+    print(f"\nwho should answer what (what-if prices; {rec.caption}):")
+    print(f"per task, the task map's pick (the cheapest model within {MAX_QUALITY_LOSS:g} of the best on the tune "
+          "half), judged on the test half:")
+    print(table.to_string())
+    print(f"use: {rec.policy.name} — {use_line(rec, models)}")
 
 
 def _export(args) -> int:

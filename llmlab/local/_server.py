@@ -309,8 +309,12 @@ def _spawn(specs: list[ModelSpec], port: int, workdir: Path, log_path: Path):
                                 env=_child_env(), start_new_session=True, close_fds=True)
 
 
-def _wait_ready(process, port: int, log_path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+HEARTBEAT_S = 15.0   # a start-up that takes longer (a busy machine, big models) says it is still going
+
+
+def _wait_ready(process, port: int, log_path: Path, timeout: float, say=None) -> None:
+    began = time.monotonic()
+    deadline, next_word = began + timeout, began + HEARTBEAT_S
     while time.monotonic() < deadline:
         code = process.poll()
         if code is not None:
@@ -319,6 +323,9 @@ def _wait_ready(process, port: int, log_path: Path, timeout: float) -> None:
         # Only our own child counts: another server may have taken the port since we checked it.
         if health is not None and health.get("pid") == process.pid:
             return
+        if say is not None and time.monotonic() >= next_word:
+            say(f"still loading the models ({time.monotonic() - began:.0f} s; gives up after {timeout:.0f} s)…")
+            next_word += HEARTBEAT_S
         time.sleep(0.1)
     _terminate_group(process.pid, process)
     raise LocalServerError(f"the local server did not answer within {timeout:.0f} s; last lines "
@@ -337,22 +344,28 @@ def start(port: int | None = None, models=None, quiet: bool = False,
     _check_server_installed()
     if port is not None:
         _check_port_free(int(port))
-    specs = resolve_models(models)
+    say = None if quiet else _say
+    began = time.monotonic()
+    specs = resolve_models(models, say)
     if port is None:
         port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="llmlab-local-"))
     log = Path(log_path) if log_path is not None else workdir / "server.log"
-    began = time.monotonic()
+    if say is not None:
+        say(f"starting the local endpoint with {len(specs)} model(s): {', '.join(s.alias for s in specs)}…")
     process = _spawn(specs, int(port), workdir, log)
     server = LocalServer(int(port), [s.alias for s in specs], process.pid, process=process,
                          log_path=log, workdir=workdir, on_stop=on_stop)
     _REAPER.add(server)
     try:
-        _wait_ready(process, int(port), log, timeout)
+        _wait_ready(process, int(port), log, timeout, say)
     except BaseException:
         server.stop()
         raise
-    if not quiet:
-        print(f"llmlab: local endpoint {server.base_url} ready in {time.monotonic() - began:.1f} s "
-              f"(models: {', '.join(server.models)})", file=sys.stderr)
+    if say is not None:
+        say(f"local endpoint {server.base_url} ready in {time.monotonic() - began:.1f} s")
     return server
+
+
+def _say(message: str) -> None:
+    print(f"llmlab: {message}", file=sys.stderr, flush=True)
