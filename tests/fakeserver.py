@@ -10,7 +10,8 @@ what the "model" does::
         ...
         srv.requests          # one RequestLog per HTTP request, in arrival order
 
-Knobs (see ModelSpec): answer ``text`` split into ``chunk_words``-word chunks, ``delay_s`` before
+Knobs (see ModelSpec): answer ``text`` (or, per prompt, ``answers_by_prompt``: the last user message →
+its answer, as a model that knows some answers) split into ``chunk_words``-word chunks, ``delay_s`` before
 the first generated chunk (the role-only chunk is sent at once, so TTFB ~ 0 and TTFT ~ delay_s),
 ``token_delay_s`` between chunks, usage (``usage``, ``prompt_tokens``, ``completion_tokens``),
 reported cost (``reported_cost`` in the usage object, ``cost_header`` as
@@ -122,6 +123,7 @@ class ModelSpec:
     logprobs_need_top: bool = False  # llama-cpp-python's server: logprobs only when top_logprobs is given too
     byte_events: list | None = None  # like raw_events, but each event's data as these exact bytes
     # (invalid UTF-8); a list of pieces is one event in several sends; a str is its latin-1 bytes
+    answers_by_prompt: dict | None = None  # the last user message's text -> its answer (any other: ``text``)
 
     def __post_init__(self) -> None:
         # JSON configs (subprocess mode) deliver lists.
@@ -267,7 +269,12 @@ def _plan_answer(spec: ModelSpec, body: dict) -> _Answer:
         tool_args = split_chunks(str(spec.tool_call.get("arguments", "")), spec.chunk_words)
         finish = "tool_calls"
     else:
-        content = list(spec.chunks) if spec.chunks is not None else split_chunks(spec.text, spec.chunk_words)
+        text = spec.text
+        if spec.answers_by_prompt:
+            user = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+            asked = _message_texts(user[-1:])
+            text = spec.answers_by_prompt.get(asked[0] if asked else "", spec.text)
+        content = list(spec.chunks) if spec.chunks is not None else split_chunks(text, spec.chunk_words)
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         if isinstance(limit, int) and not isinstance(limit, bool) and len(content) > limit:
             content, finish = content[:max(limit, 0)], "length"

@@ -51,6 +51,14 @@ def test_plain_answer_usage_and_request_log(serve):
     assert abs(log.t_wall - time.time()) < 5 and log.t_mono <= time.monotonic()
 
 
+def test_answers_per_prompt(serve):
+    srv = serve({"knows": ModelSpec(text="no idea", answers_by_prompt={"What is 2+2?": "4"})})
+    ask = lambda text: client(srv).chat.completions.create(  # noqa: E731
+        model="knows", messages=[{"role": "system", "content": "What is 2+2?"}, {"role": "user", "content": text}])
+    assert ask("What is 2+2?").choices[0].message.content == "4"
+    assert ask("What is 3+3?").choices[0].message.content == "no idea"   # unknown prompt: ``text``
+
+
 def test_explicit_token_counts_and_usage_off(serve):
     srv = serve({"m": ModelSpec(prompt_tokens=11, completion_tokens=22), "nousage": ModelSpec(usage=False)})
     cli = client(srv)
