@@ -439,10 +439,10 @@ def test_the_demo_size_stated_in_its_help_and_the_readme_is_the_real_one():
 
 
 def test_the_quick_subset_count_is_about_what_pytest_collects():
-    """The Development section's "about N tests": within 5 % of what ``-m "not slow" tests``
+    """The Development section's "about N tests": within 10 % of what ``-m "not slow" tests``
     collects (a rounded figure, so adding a test does not make the README wrong)."""
     stated = int(re.search(r"about ([\d,]+) tests\b", readme_text()).group(1).replace(",", ""))
     out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "not slow", "tests",
                           "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     collected = int(re.search(r"(\d+)(?:/\d+)? tests? collected", out.stdout).group(1))
-    assert abs(collected - stated) <= 0.05 * stated, f"README says about {stated}, pytest collects {collected}"
+    assert abs(collected - stated) <= 0.10 * stated, f"README says about {stated}, pytest collects {collected}"
