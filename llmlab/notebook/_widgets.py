@@ -289,7 +289,7 @@ class CompareWidget:
 def _figure_output(fig) -> dict:
     """An Output-widget entry holding the figure as PNG (no pyplot, no shell needed)."""
     png = base64.b64encode(fig._repr_png_()).decode("ascii")
-    title = fig.axes[0].get_title() if fig.axes else "chart"
+    title = fig.axes[0].get_title().split("\n")[0] if fig.axes else "chart"  # not the "not shown" line
     return {"output_type": "display_data", "metadata": {},
             "data": {"image/png": png, "text/plain": f"<Figure: {title}>"}}
 
