@@ -15,7 +15,13 @@ its answer, as a model that knows some answers) split into ``chunk_words``-word 
 the first generated chunk (the role-only chunk is sent at once, so TTFB ~ 0 and TTFT ~ delay_s),
 ``token_delay_s`` between chunks, usage (``usage``, ``prompt_tokens``, ``completion_tokens``),
 reported cost (``reported_cost`` in the usage object, ``cost_header`` as
-``x-litellm-response-cost``), ``served_model``, ``reasoning``, ``tool_call``, and faults:
+``x-litellm-response-cost``), ``served_model``, ``reasoning`` (streamed first, under
+``reasoning_field``: DeepSeek's/LiteLLM's ``reasoning_content``, vLLM's ``reasoning``, OpenRouter's
+``reasoning`` + ``reasoning_details``, or both names; ``max_tokens`` counts it), ``tool_call`` /
+``tool_calls`` (parallel calls streamed as the SDK's accumulator needs them: ``id``, ``type`` and
+``name`` once, then argument pieces per ``index``), usage details as OpenAI sends them
+(``prompt_tokens_details``, ``completion_tokens_details``; ``usage_details=False`` leaves them
+out), ``cached_tokens``/``cache_creation_tokens`` in each gateway's ``cache_style``, and faults:
 ``status`` (always fail), ``fail_first``/``fail_status``/``retry_after``, ``error_rate``,
 ``hang_s`` (no bytes at all), ``truncate_after`` (connection dropped mid-body), ``malformed``
 (body that is not JSON), ``context_limit`` (400 context_length_exceeded), ``error_event_after``
@@ -93,7 +99,20 @@ class ModelSpec:
     cost_header: float | None = None
     served_model: str | None = None
     reasoning: str | None = None
+    # which delta/message field carries ``reasoning``: "reasoning_content" (DeepSeek, LiteLLM, older
+    # vLLM), "reasoning" (vLLM ≥ 0.10), "openrouter" (``reasoning`` plus indexed ``reasoning_details``)
+    # or "both" (vLLM in transition: the same text under both names)
+    reasoning_field: str = "reasoning_content"
+    reasoning_apart: bool = False  # completion_tokens leaves the reasoning tokens out (total has them)
     tool_call: dict | None = None
+    tool_calls: list | None = None  # several {"name", "arguments"}: parallel calls, index 0, 1, …
+    cached_tokens: int | None = None  # prompt tokens read from the prompt cache
+    cache_creation_tokens: int | None = None  # prompt tokens written to it
+    # how usage reports them: "openai" (prompt_tokens_details.cached_tokens), "litellm" (its
+    # Anthropic mapping: details + top-level cache_read/cache_creation_input_tokens), "deepseek"
+    # (prompt_cache_hit/miss_tokens too), "openrouter" (details with cache_write_tokens)
+    cache_style: str = "openai"
+    usage_details: bool = True  # prompt/completion_tokens_details, as OpenAI always sends them
     status: int | None = None
     fail_first: int = 0
     fail_status: int = 503
@@ -253,20 +272,27 @@ class _Answer:
 
     reasoning: list[str]
     content: list[str]
-    tool_args: list[str] | None
+    tools: list[tuple[str, list[str]]] | None  # (name, argument fragments) per call
     finish_reason: str
     usage: dict
-    tool_name: str = ""
     logprobs: list[dict] | None = None  # one OpenAI logprob entry per content chunk, when asked for
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.reasoning) + len(self.content) + sum(len(args) for _, args in self.tools or [])
 
 
 def _plan_answer(spec: ModelSpec, body: dict) -> _Answer:
     reasoning = split_chunks(spec.reasoning, spec.chunk_words) if spec.reasoning else []
-    tool_args = None
+    tools = None
     content: list[str] = []
     finish = "stop"
-    if spec.tool_call is not None:
-        tool_args = split_chunks(str(spec.tool_call.get("arguments", "")), spec.chunk_words)
+    calls = spec.tool_calls if spec.tool_calls is not None else [spec.tool_call] if spec.tool_call else None
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    limit = limit if isinstance(limit, int) and not isinstance(limit, bool) else None
+    if calls is not None:
+        tools = [(str(c.get("name", "tool")), split_chunks(str(c.get("arguments", "")), spec.chunk_words))
+                 for c in calls]
         finish = "tool_calls"
     else:
         text = spec.text
@@ -275,24 +301,36 @@ def _plan_answer(spec: ModelSpec, body: dict) -> _Answer:
             asked = _message_texts(user[-1:])
             text = spec.answers_by_prompt.get(asked[0] if asked else "", spec.text)
         content = list(spec.chunks) if spec.chunks is not None else split_chunks(text, spec.chunk_words)
-        limit = body.get("max_completion_tokens", body.get("max_tokens"))
-        if isinstance(limit, int) and not isinstance(limit, bool) and len(content) > limit:
-            content, finish = content[:max(limit, 0)], "length"
+    if limit is not None and len(reasoning) + len(content) > limit:  # the limit counts reasoning too
+        reasoning, content = reasoning[:max(limit, 0)], content[:max(limit - len(reasoning), 0)]
+        finish = "length"
+    answer = _Answer(reasoning, content, tools, finish, {}, _logprob_entries(spec, body, content))
+    answer.usage = _usage(spec, body, answer)
+    return answer
+
+
+def _usage(spec: ModelSpec, body: dict, answer: _Answer) -> dict:
     prompt = spec.prompt_tokens
     if prompt is None:
         prompt = sum(len(t.split()) for t in _message_texts(body.get("messages")))
     completion = spec.completion_tokens
     if completion is None:
-        completion = len(reasoning) + len(content) + len(tool_args or [])
-    usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+        completion = answer.n_chunks
+    reasoning = len(answer.reasoning)
+    reported = completion - reasoning if spec.reasoning_apart else completion
+    usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": reported,
                              "total_tokens": prompt + completion}
-    if reasoning:
-        usage["completion_tokens_details"] = {"reasoning_tokens": len(reasoning)}
+    if spec.usage_details:
+        usage["prompt_tokens_details"] = {"cached_tokens": spec.cached_tokens or 0, "audio_tokens": 0}
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning, "audio_tokens": 0,
+                                              "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
+    elif reasoning:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    _cache_fields(spec, usage, prompt)
     if spec.reported_cost is not None:
         usage["cost"] = spec.reported_cost
     usage.update(spec.usage_patch or {})
-    tool_name = str(spec.tool_call.get("name", "tool")) if spec.tool_call is not None else ""
-    return _Answer(reasoning, content, tool_args, finish, usage, tool_name, _logprob_entries(spec, body, content))
+    return usage
 
 
 def _logprob_entries(spec: ModelSpec, body: dict, content: list[str]) -> list[dict] | None:
@@ -308,6 +346,24 @@ def _logprob_entries(spec: ModelSpec, body: dict, content: list[str]) -> list[di
         entries.append({"token": token, "logprob": value, "bytes": list(token.encode()),
                         "top_logprobs": alternatives[:int(top or 0)]})
     return entries
+
+
+def _cache_fields(spec: ModelSpec, usage: dict, prompt: int) -> None:
+    """Cached and cache-write tokens the way each gateway reports them (mirrored, never to be summed)."""
+    read, written = spec.cached_tokens or 0, spec.cache_creation_tokens or 0
+    if not (read or written):
+        return
+    details = usage.setdefault("prompt_tokens_details", {})
+    details["cached_tokens"] = read
+    if spec.cache_style == "litellm":
+        details.update(cache_creation_tokens=written, cache_write_tokens=written, text_tokens=prompt - read - written)
+        usage.update(cache_read_input_tokens=read, cache_creation_input_tokens=written)
+    elif spec.cache_style == "deepseek":
+        usage.update(prompt_cache_hit_tokens=read, prompt_cache_miss_tokens=prompt - read)
+    elif spec.cache_style == "openrouter":
+        details["cache_write_tokens"] = written
+    elif written:
+        details["cache_write_tokens"] = written
 
 
 class _ModelState:
@@ -522,16 +578,15 @@ class _Handler(BaseHTTPRequestHandler):
                          headers=self._extra_headers(ModelSpec()))
 
     def _chat_plain(self, spec: ModelSpec, answer: _Answer, served: str) -> None:
-        n_chunks = len(answer.reasoning) + len(answer.content) + len(answer.tool_args or [])
         # Same total time a stream would take, so plain and streamed latencies are comparable.
-        self.server.fake._sleep(spec.delay_s + spec.token_delay_s * max(n_chunks - 1, 0))
+        self.server.fake._sleep(spec.delay_s + spec.token_delay_s * max(answer.n_chunks - 1, 0))
         if spec.malformed:
             return self._send_body(200, b"<html>oops</html>")
         if spec.raw_events is not None:
             return self._send_body(200, json.dumps(spec.raw_events[0]).encode())
         if spec.byte_events is not None:
             return self._send_body(200, _as_bytes(spec.byte_events[0]))
-        payload = _completion_json(answer, served, self.server.fake, spec.usage)
+        payload = _completion_json(answer, served, self.server.fake, spec)
         self._send_body(200, json.dumps(payload).encode(), self._extra_headers(spec),
                         cut=spec.truncate_after is not None)
 
@@ -540,22 +595,34 @@ def _as_bytes(data: bytes | str) -> bytes:
     return data if isinstance(data, bytes) else data.encode("latin-1")
 
 
-def _completion_json(answer: _Answer, served: str, fake: FakeServer, with_usage: bool) -> dict:
+def _reasoning_fields(spec: ModelSpec, text: str) -> dict:
+    """``text`` under the field(s) the scripted server uses for reasoning (OpenRouter's details carry
+    an ``index``, one block here: the SDK's accumulator merges entries by it)."""
+    style = spec.reasoning_field
+    if style == "openrouter":
+        return {"reasoning": text, "reasoning_details": [{"type": "reasoning.text", "text": text, "index": 0,
+                                                          "format": "unknown"}]}
+    if style == "both":
+        return {"reasoning": text, "reasoning_content": text}
+    return {style: text}
+
+
+def _completion_json(answer: _Answer, served: str, fake: FakeServer, spec: ModelSpec) -> dict:
     message: dict[str, Any] = {"role": "assistant", "content": "".join(answer.content), "refusal": None}
     if answer.reasoning:
-        message["reasoning_content"] = "".join(answer.reasoning)
-    if answer.tool_args is not None:
+        message.update(_reasoning_fields(spec, "".join(answer.reasoning)))
+    if answer.tools is not None:
         message["content"] = None
         message["tool_calls"] = [{"id": f"call_fake{next(fake._ids)}", "type": "function",
-                                  "function": {"name": answer.tool_name,
-                                               "arguments": "".join(answer.tool_args)}}]
+                                  "function": {"name": name, "arguments": "".join(args)}}
+                                 for name, args in answer.tools]
     payload: dict[str, Any] = {
         "id": f"chatcmpl-fake{next(fake._ids)}", "object": "chat.completion", "created": int(time.time()),
         "model": served, "system_fingerprint": "fp_fake",
         "choices": [{"index": 0, "message": message, "finish_reason": answer.finish_reason,
                      "logprobs": None if answer.logprobs is None else {"content": answer.logprobs, "refusal": None}}],
     }
-    if with_usage:
+    if spec.usage:
         payload["usage"] = answer.usage
     return payload
 
@@ -588,7 +655,7 @@ class _StreamWriter:
         for name, value in h._extra_headers(self.spec).items():
             h.send_header(name, value)
         self.pending.append(h._take_headers())
-        role = {"role": "assistant", "content": None if self.answer.tool_args is not None else ""}
+        role = {"role": "assistant", "content": None if self.answer.tools is not None else ""}
         self._event(self._chunk(role))
         if self.spec.malformed:
             self._frame(b"data: {not json\n\n")
@@ -618,16 +685,18 @@ class _StreamWriter:
     def _generate(self) -> None:
         a, cut = self.answer, self.spec.truncate_after
         # (delta, counts toward truncate_after): reasoning and the tool-call header do not.
-        deltas = [({"reasoning_content": r}, False) for r in a.reasoning]
+        deltas = [(_reasoning_fields(self.spec, r), False) for r in a.reasoning]
         # each content chunk carries its own token's entry (a chunk's logprobs cover its tokens only)
         entries = [{"content": [e], "refusal": None} for e in a.logprobs] if a.logprobs else [None] * len(a.content)
         logprobs = [None] * len(a.reasoning) + entries
         deltas += [({"content": c}, True) for c in a.content]
-        if a.tool_args is not None:
-            head = {"index": 0, "id": f"call_fake{next(self.fake._ids)}", "type": "function",
-                    "function": {"name": a.tool_name, "arguments": ""}}
+        for index, (name, args) in enumerate(a.tools or []):
+            # As OpenAI streams them (and as the SDK's accumulator needs them): id, type and name
+            # once, in the call's first fragment; then only the index and argument pieces.
+            head = {"index": index, "id": f"call_fake{next(self.fake._ids)}", "type": "function",
+                    "function": {"name": name, "arguments": ""}}
             deltas.append(({"tool_calls": [head]}, False))
-            deltas += [({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}, True) for p in a.tool_args]
+            deltas += [({"tool_calls": [{"index": index, "function": {"arguments": p}}]}, True) for p in args]
         answered = 0
         if self.spec.error_event_after == 0:
             self._error_event()

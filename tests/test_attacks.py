@@ -148,14 +148,27 @@ ODD_STREAMS = {
     "object-content": (ModelSpec(raw_events=[{"choices": [{"delta": {"content": {"a": 1}}}]}, *_finish()]),
                        "ok", '{"a": 1}'),
     "odd-fields": (ModelSpec(raw_events=[{"model": 5, "choices": [{"delta": None}]},
-                                         {"choices": [{"delta": {"content": "hi", "tool_calls": {"x": 1}}}]},
+                                         {"choices": [{"delta": {"content": "hi", "tool_calls": None}}]},
                                          *_finish(usage=[1, 2])]), "ok", "hi"),
     # a shape that is not the chat-completions one is a malformed answer, never an empty ok (issue 21)
     "odd-shapes": (ModelSpec(raw_events=[{"model": 5, "choices": {"x": 1}}, {"choices": ["s", None, {"delta": "d"}]},
                                          *_finish(usage=[1, 2])]), "error", "not a list of objects"),
+    # malformed tool-call fragments: an error row that says which fragment, the text kept
+    "tool-calls-not-a-list": (ModelSpec(raw_events=[
+        {"choices": [{"delta": {"content": "hi", "tool_calls": {"x": 1}}}]}, *_finish()]), "error", "not a list"),
     "tool-call-pieces": (ModelSpec(raw_events=[
         {"choices": [{"delta": {"tool_calls": [{"index": "zero", "function": {"name": "f", "arguments": 3}}]}}]},
-        {"choices": [{"delta": {"tool_calls": ["junk", {"function": None}]}}]}, *_finish()]), "ok", '"name": "f"'),
+        {"choices": [{"delta": {"tool_calls": ["junk", {"function": None}]}}]}, *_finish()]), "error",
+        'not a string: {"index": "zero"'),
+    "tool-call-junk": (ModelSpec(raw_events=[{"choices": [{"delta": {"tool_calls": ["junk"]}}]}, *_finish()]),
+                       "error", 'fragment that is not an object: "junk"'),
+    "tool-call-bad-index": (ModelSpec(raw_events=[
+        {"choices": [{"delta": {"tool_calls": [{"index": -1, "function": {"name": "f"}}]}}]}, *_finish()]),
+        "error", "index that is not a whole number"),
+    "tool-call-renamed": (ModelSpec(raw_events=[
+        {"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "f"}}]}}]},
+        {"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"name": "g", "arguments": "{}"}}]}}]},
+        *_finish()]), "error", "renames call 0 from 'f'"),
     "list-chunk": (ModelSpec(raw_events=[[1, 2], *_finish()]), "error", "not a JSON object"),
     "number-chunk": (ModelSpec(raw_events=[42]), "error", "not a JSON object"),
     "no-finish": (ModelSpec(raw_events=[{"choices": [{"delta": {"content": "half"}}]}]), "error", "finish_reason"),

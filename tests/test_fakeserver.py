@@ -169,6 +169,28 @@ def test_reasoning_then_content_and_tool_calls(serve):
     assert json.loads(msg.tool_calls[0].function.arguments) == {"city": "Paris"}
 
 
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning", "openrouter", "both"])
+def test_the_sdks_own_stream_accumulator_reads_parallel_tool_calls_and_reasoning(serve, field):
+    # client.chat.completions.stream() is the SDK's strictest reader: a repeated id/name would be
+    # doubled, an explicit null type trips an assertion, an unindexed list entry raises.
+    calls = [{"name": "get_weather", "arguments": '{"city": "Paris"}'}, {"name": "get_time", "arguments": "{}"}]
+    srv = serve({"tools": ModelSpec(tool_calls=calls, reasoning="look it up", reasoning_field=field,
+                                    cached_tokens=2, prompt_tokens=5)})
+    with client(srv).chat.completions.stream(model="tools", messages=MSG,
+                                              stream_options={"include_usage": True}) as stream:
+        final = stream.get_final_completion()
+    message = final.choices[0].message
+    assert [(c.id[:9], c.function.name, c.function.arguments) for c in message.tool_calls] == [
+        ("call_fake", "get_weather", '{"city": "Paris"}'), ("call_fake", "get_time", "{}")]
+    assert final.choices[0].finish_reason == "tool_calls" and message.content is None
+    extra = {name: getattr(message, name, None) for name in ("reasoning_content", "reasoning")}
+    assert "look it up" in extra.values()
+    if field == "openrouter":
+        assert [d["text"] for d in message.reasoning_details] == ["look it up"]
+    assert final.usage.prompt_tokens_details.cached_tokens == 2
+    assert final.usage.completion_tokens_details.reasoning_tokens == 3
+
+
 def test_fail_first_with_retry_after_then_success_and_reset(serve):
     srv = serve({"flaky": ModelSpec(fail_first=2, fail_status=503, retry_after="7")})
     cli = client(srv)

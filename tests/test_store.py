@@ -61,7 +61,7 @@ def test_migrations_are_named_recorded_and_idempotent(db_url):
     open_store(db_url).close()
     names = [r[0] for r in _sql(db_url, "SELECT name FROM _migrations ORDER BY name")]
     assert names == [m.__name__ for m in MIGRATIONS] == ["m001_initial", "m002_cache", "m003_original_cost",
-                                                         "m004_route", "m005_job_order",
+                                                         "m004_route", "m005_job_order", "m007_call_details",
                                                          "m008_answer_confidence", "m009_refusal"]
 
 

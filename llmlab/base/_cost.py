@@ -10,6 +10,12 @@ table and live footers, and the demo report.
 - **A cache hit spends $0**: its row has ``cost_usd=0`` (``cost_source="cache"``) and keeps
   what the original call cost in ``original_cost_usd``; totals of those are reported separately
   as ``saved_by_cache_usd``, never added to the spend.
+- **Reasoning tokens are output tokens**: they are part of ``completion_tokens`` and priced with
+  them. **The provider's prompt cache** is in ``cost_usd`` already (cached prompt tokens at the
+  cache-read price, cache writes at the cache-write price, where the sheet has them); what it
+  took off is ``prompt_cache_saved_usd``, totalled as ``saved_by_prompt_cache_usd``.
+- **A Batch API row** is priced at the sheet's batch prices (``*_batches``), or is the endpoint's
+  reported cost.
 
 Row-level helpers take a dict (no pandas) so live displays use the same rule as the tables.
 """
@@ -19,11 +25,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["spend", "saved_by_cache", "unpriced", "per_1k_calls", "cost_table", "attempt_cost", "format_usd",
+__all__ = ["spend", "saved_by_cache", "saved_by_prompt_cache", "unpriced", "per_1k_calls", "cost_table", "attempt_cost",
+           "format_usd",
            "with_costs_shown", "call_costs", "COST_COLUMNS"]
 
 # Columns holding dollars: shown through format_usd ("unknown" for NaN) in every table view.
-COST_COLUMNS = ("cost_usd", "saved_by_cache_usd", "cost_per_1k_usd", "original_cost_usd")
+COST_COLUMNS = ("cost_usd", "saved_by_cache_usd", "cost_per_1k_usd", "original_cost_usd", "prompt_cache_saved_usd",
+                "saved_by_prompt_cache_usd")
 
 
 def _num(value: Any) -> float:
@@ -80,6 +88,15 @@ def saved_by_cache(frame: Any) -> float:
     if len(hits) == 0:
         return 0.0
     return float(hits["original_cost_usd"].astype(float).sum(min_count=len(hits)))
+
+
+def saved_by_prompt_cache(frame: Any) -> float:
+    """What the provider's prompt cache took off the spend of the attempts sent now (NaN when
+    cached tokens have no price to tell)."""
+    if len(frame) == 0 or "prompt_cache_saved_usd" not in frame.columns:
+        return 0.0
+    fresh = frame[~_complete(frame)["cached"].astype(bool)]
+    return float(fresh["prompt_cache_saved_usd"].astype(float).sum(min_count=1)) if len(fresh) else 0.0
 
 
 def unpriced(frame: Any) -> int:

@@ -3,7 +3,10 @@
 A sheet is the bundled dated table (``data/prices.json``), a dict, a JSON file (ours or LiteLLM's
 ``model_prices_and_context_window.json``), or another :class:`PriceTable`. Costs are always
 computed from a call's own prompt and completion tokens; an unknown price is NaN (with one
-warning per model), never 0.
+warning per model), never 0. Optional rates, in LiteLLM's names: ``cache_read_input_token_cost``
+and ``cache_creation_input_token_cost`` (prompt caching), and the Batch API's
+``input_cost_per_token_batches``, ``output_cost_per_token_batches``,
+``cache_read_input_token_cost_batches``, ``cache_creation_input_token_cost_batches``.
 """
 from __future__ import annotations
 
@@ -39,15 +42,63 @@ class Price:
     cache_read_input_token_cost: float | None = None
     source: str | None = None
     date: str | None = None
+    cache_creation_input_token_cost: float | None = None
+    # The Batch API's prices (LiteLLM's ``*_batches`` fields); None: not on the sheet
+    input_cost_per_token_batches: float | None = None
+    output_cost_per_token_batches: float | None = None
+    cache_read_input_token_cost_batches: float | None = None
+    cache_creation_input_token_cost_batches: float | None = None
 
-    def cost(self, prompt_tokens: Any, completion_tokens: Any, cached_tokens: Any = 0) -> Any:
+    def cost(self, prompt_tokens: Any, completion_tokens: Any, cached_tokens: Any = 0,
+             cache_creation_tokens: Any = 0, batch: bool = False) -> Any:
         """USD for one call's tokens; element-wise on numpy arrays (routing re-prices whole columns
-        with this same rule). Cached prompt tokens get the cache-read price when the sheet has one;
-        otherwise they are billed as ordinary input."""
-        rate = self.cache_read_input_token_cost
-        cached = 0 if rate is None else cached_tokens
-        return ((prompt_tokens - cached) * self.input_cost_per_token + cached * (rate or 0)
-                + completion_tokens * self.output_cost_per_token)
+        with this same rule). ``completion_tokens`` include reasoning tokens (output, as every
+        provider bills them). Cached prompt tokens get the cache-read price and tokens written to
+        the prompt cache the cache-write price when the sheet has them; otherwise, and when their
+        count is unknown (NaN), they are billed as ordinary input. ``batch``: the sheet's Batch
+        API prices (see :meth:`has_batch_price`), the live ones where it has none."""
+        rates = self._rates(batch)
+        cached = _known(cached_tokens) if rates[2] is not None else 0
+        written = _known(cache_creation_tokens) if rates[3] is not None else 0
+        return ((prompt_tokens - cached - written) * rates[0] + cached * (rates[2] or 0)
+                + written * (rates[3] or 0) + completion_tokens * rates[1])
+
+    def prompt_cache_saving(self, cached_tokens: Any, cache_creation_tokens: Any = 0, batch: bool = False) -> Any:
+        """What the prompt cache took off :meth:`cost`: cached tokens at the input price minus the
+        cache-read price, less what writing to the cache cost over the input price (it can be
+        negative: a first call that only writes)."""
+        rates = self._rates(batch)
+        read = 0 if rates[2] is None else _known(cached_tokens) * (rates[0] - rates[2])
+        write = 0 if rates[3] is None else _known(cache_creation_tokens) * (rates[0] - rates[3])
+        return read + write
+
+    def has_batch_price(self) -> bool:
+        return self.input_cost_per_token_batches is not None or self.output_cost_per_token_batches is not None
+
+    def _rates(self, batch: bool) -> tuple[float, float, float | None, float | None]:
+        live = (self.input_cost_per_token, self.output_cost_per_token, self.cache_read_input_token_cost,
+                self.cache_creation_input_token_cost)
+        if not batch:
+            return live
+        batched = (self.input_cost_per_token_batches, self.output_cost_per_token_batches,
+                   self.cache_read_input_token_cost_batches, self.cache_creation_input_token_cost_batches)
+        return (_or(batched[0], live[0]), _or(batched[1], live[1]), _or(batched[2], live[2]),
+                _or(batched[3], live[3]))
+
+
+def _or(value: float | None, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _known(tokens: Any) -> Any:
+    """A token count whose unknown (NaN) entries count as 0: billed as ordinary input instead."""
+    if isinstance(tokens, float):
+        return 0.0 if math.isnan(tokens) else tokens
+    if hasattr(tokens, "dtype"):
+        import numpy as np
+
+        return np.nan_to_num(tokens.astype(float), nan=0.0)
+    return tokens or 0
 
 
 def normalise_model_name(name: str) -> list[str]:
@@ -126,13 +177,14 @@ class PriceTable:
         return None
 
     def cost(self, model: str | None, prompt_tokens: float, completion_tokens: float,
-             cached_tokens: float = 0, warn: bool = True) -> float:
+             cached_tokens: float = 0, warn: bool = True, *, cache_creation_tokens: float = 0,
+             batch: bool = False) -> float:
         price = self.lookup(model)
         if price is None or _missing(prompt_tokens) or _missing(completion_tokens):
             if price is None and warn:
                 self._warn_unknown(model)
             return math.nan
-        return price.cost(prompt_tokens, completion_tokens, cached_tokens or 0)
+        return price.cost(prompt_tokens, completion_tokens, cached_tokens, cache_creation_tokens, batch)
 
     @staticmethod
     def _warn_unknown(model: str | None) -> None:
@@ -173,9 +225,14 @@ def _price_from_entry(model: str, entry: Mapping[str, Any]) -> Price:
             cache_read_input_token_cost=_optional_float(entry.get("cache_read_input_token_cost")),
             source=entry.get("source") or entry.get("litellm_provider"),
             date=entry.get("date"),
+            **{name: _optional_float(entry.get(name)) for name in _OPTIONAL_RATES},
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"price entry for {model!r} has a non-numeric cost: {exc}") from exc
+
+
+_OPTIONAL_RATES = ("cache_creation_input_token_cost", "input_cost_per_token_batches", "output_cost_per_token_batches",
+                   "cache_read_input_token_cost_batches", "cache_creation_input_token_cost_batches")
 
 
 def _optional_float(value: Any) -> float | None:

@@ -6,7 +6,8 @@ import json
 import math
 from dataclasses import dataclass, field, fields
 
-__all__ = ["Record", "prompt_id_for", "COLUMNS", "BOOL_COLUMNS", "FLOAT_COLUMNS", "INT_COLUMNS", "STORE_ONLY"]
+__all__ = ["Record", "prompt_id_for", "conversation_hash", "user_turns", "COLUMNS", "BOOL_COLUMNS", "FLOAT_COLUMNS",
+           "INT_COLUMNS", "STORE_ONLY"]
 
 
 @dataclass
@@ -32,20 +33,31 @@ class Record:
     started_at: str = ""  # ISO 8601, UTC
     waited_s: float = 0.0
     ttft_s: float = math.nan
+    ttft_reasoning_s: float = math.nan  # request sent → first reasoning delta (streams)
+    ttft_answer_s: float = math.nan  # request sent → first content or tool-call delta (streams)
     latency_s: float = math.nan
     output_tokens_per_s: float = math.nan
     prompt_tokens: float = math.nan
     completion_tokens: float = math.nan
     cached_tokens: float = math.nan
+    cache_creation_tokens: float = math.nan  # prompt tokens written to the provider's prompt cache
+    reasoning_tokens: float = math.nan  # part of completion_tokens (NaN: the endpoint did not say)
     tokens_estimated: bool = False
     cost_usd: float = math.nan
     cost_source: str = "unknown"  # reported / price_table / cache / unknown
     original_cost_usd: float = math.nan  # a cache hit: what the original call cost (not spent now)
+    prompt_cache_saved_usd: float = math.nan  # what the provider's prompt cache took off cost_usd
     cached: bool = False
     cache_of: int | None = None  # id of the original row a cache hit replays
     finish_reason: str | None = None
     response_text: str = ""
     refusal: str | None = None  # the model's refusal (delta/message.refusal), kept apart from the answer
+    reasoning_text: str = ""  # the reasoning the endpoint streamed or returned (reasoning_content…)
+    tool_calls: str | None = None  # JSON [{"id", "name", "arguments"}]: arguments as sent (joined)
+    reasoning_effort: str | None = None  # as sent to this model
+    conversation_hash: str | None = None  # the messages sent, hashed: one conversation across models
+    turns: int = 1  # user turns in the messages sent
+    batch_id: str | None = None  # the Batch API batch that answered this row
     policy: str | None = None        # lab.route: the routing policy that chose this model
     route_reason: str | None = None  # lab.route: why, e.g. "length 412 ≥ 250 → gpt-4"
     # token log-probabilities of the answer, when asked for (logprobs=True) and sent; NaN = unknown
@@ -65,23 +77,35 @@ _FIELD_NAMES = tuple(f.name for f in fields(Record))
 COLUMNS: list[str] = [
     "id", "run_id", "request_id", "prompt_id", "task", "expected", "repeat", "requested_model",
     "served_model", "attempt", "status", "error_type", "error_message", "started_at", "waited_s",
-    "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens", "completion_tokens",
-    "cached_tokens", "tokens_estimated", "cost_usd", "cost_source", "original_cost_usd", "cached", "cache_of",
-    "finish_reason", "response_text", "prompt", "messages", "params", "stream", "endpoint",
-    "api_key_env", "policy", "route_reason", "logprob_mean", "logprob_min", "refusal",
+    "ttft_s", "ttft_reasoning_s", "ttft_answer_s", "latency_s", "output_tokens_per_s", "prompt_tokens",
+    "completion_tokens", "cached_tokens", "cache_creation_tokens", "reasoning_tokens", "tokens_estimated",
+    "cost_usd", "cost_source", "original_cost_usd", "prompt_cache_saved_usd", "cached", "cache_of",
+    "finish_reason", "response_text", "reasoning_text", "tool_calls", "prompt", "messages", "conversation_hash",
+    "turns", "params", "reasoning_effort", "stream", "batch_id", "endpoint", "api_key_env", "policy",
+    "route_reason", "logprob_mean", "logprob_min", "refusal",
 ]
 # Stored but not shown in DataFrames: a job's position in its run, so a run's rows come back in
 # the order it was asked for (prompt × model × repeat) without keeping that order in memory.
 STORE_ONLY = ("seq",)
 assert sorted([*COLUMNS, *STORE_ONLY]) == sorted(f.name for f in fields(Record))
 BOOL_COLUMNS = ("stream", "tokens_estimated", "cached")
-INT_COLUMNS = ("id", "repeat", "attempt", "cache_of")
-FLOAT_COLUMNS = ("waited_s", "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens",
-                 "completion_tokens", "cached_tokens", "cost_usd", "original_cost_usd", "logprob_mean",
-                 "logprob_min")
+INT_COLUMNS = ("id", "repeat", "attempt", "cache_of", "turns")
+FLOAT_COLUMNS = ("waited_s", "ttft_s", "ttft_reasoning_s", "ttft_answer_s", "latency_s", "output_tokens_per_s",
+                 "prompt_tokens", "completion_tokens", "cached_tokens", "cache_creation_tokens", "reasoning_tokens",
+                 "cost_usd", "original_cost_usd", "prompt_cache_saved_usd", "logprob_mean", "logprob_min")
 
 
 def prompt_id_for(messages: list[dict]) -> str:
     """Stable across runs, so the same prompt lines up in the log and in routing analysis."""
     digest = hashlib.sha1(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     return "p" + digest[:10]
+
+
+def conversation_hash(messages: list[dict]) -> str:
+    """The whole conversation sent (system, every turn), whatever its prompt_id: the same
+    conversation asked of several models, or in several runs, has one hash."""
+    return hashlib.sha256(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def user_turns(messages: list[dict]) -> int:
+    return sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "user")

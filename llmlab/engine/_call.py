@@ -4,8 +4,20 @@ Timing uses ``time.perf_counter()`` from the moment the request's first byte is 
 connection (the HTTP transport's ``trace`` extension, installed by :func:`request_hook`): the
 SDK building the request and a new connection's TCP/TLS set-up are one-off costs, not the
 model's. TTFT is the arrival of the first non-empty content, tool-call or reasoning delta (not
-the first byte, not the role-only chunk). Decode speed is ``(completion_tokens - 1) / (t_last - t_first)`` over content
-deltas. Non-streamed calls have no TTFT (NaN).
+the first byte, not the role-only chunk), split into the first reasoning delta and the first
+answer (content or tool-call) delta. Decode speed is ``(completion_tokens - 1) / (t_last - t_first)``
+over every generated delta. Non-streamed calls have no TTFT (NaN).
+
+What the endpoint reports beyond the text is read in the forms gateways send it: reasoning as
+``reasoning_content`` (DeepSeek, vLLM before 0.10, LiteLLM), ``reasoning`` (vLLM, OpenRouter) or
+OpenRouter's ``reasoning_details``; ``usage.completion_tokens_details.reasoning_tokens``; cached
+prompt tokens as ``prompt_tokens_details.cached_tokens``, LiteLLM's ``cache_read_input_tokens``
+or DeepSeek's ``prompt_cache_hit_tokens`` (one of them: they mirror each other), and cache writes
+as ``cache_creation_tokens``/``cache_write_tokens``/``cache_creation_input_tokens``. A detail of
+the wrong type is unknown (NaN) with a note on the row, never a crash or a guess; streamed
+tool-call fragments are joined per ``index`` the way the SDK's own accumulator expects them
+(``id``/``name`` once, argument strings concatenated), and a fragment that breaks those rules
+makes the row a ``MalformedResponse`` with everything that came kept.
 """
 from __future__ import annotations
 
@@ -22,7 +34,7 @@ from typing import Any
 
 import openai
 
-from ..base._pricing import PriceTable
+from ..base._pricing import Price, PriceTable
 from ..base._record import Record
 from ..base._redact import Redactor
 from ..base._text import BAD_BYTES_NOTE, REPAIRED_NOTE, Utf8Decoder, repair
@@ -31,7 +43,8 @@ from ..base._validate import one_line
 from ._headers import retry_hint
 from ._options import Timeouts
 
-__all__ = ["CallSpec", "Timeouts", "Outcome", "call_model", "Redactor", "new_client", "unreachable"]
+__all__ = ["CallSpec", "Timeouts", "Outcome", "call_model", "Redactor", "new_client", "unreachable", "add_note",
+           "price_cost", "fill_usage_details"]
 
 COST_HEADER = "x-litellm-response-cost"
 _CONTEXT_PATTERNS = re.compile(r"context[_ ]length|maximum context|context window|too many tokens", re.I)
@@ -63,12 +76,16 @@ class _Stream:
     t0: float
     text: list[str] = field(default_factory=list)
     tool_calls: dict[int, dict] = field(default_factory=dict)
-    reasoning_chars: int = 0
+    reasoning: list[str] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)  # the sampled content tokens' log-probabilities
     refusal: list[str] = field(default_factory=list)  # the model's refusal text (delta/message.refusal)
     bad_bytes: int = 0  # invalid UTF-8 sequences the endpoint sent, each read as U+FFFD
     t_first: float | None = None
     t_last: float | None = None
+    t_reasoning: float | None = None  # the first reasoning delta
+    t_answer: float | None = None  # the first content or tool-call delta
+    malformed: str | None = None  # the first tool-call fragment that breaks the rules: an error row
+    notes: list[str] = field(default_factory=list)  # odd usage details, said on the row
     content_deltas: int = 0
     served_model: str | None = None
     finish_reason: str | None = None
@@ -260,6 +277,8 @@ async def _send(client: openai.AsyncOpenAI, spec: CallSpec, state: _Stream, on_d
             _read_chunk(chunk, state, on_delta)
     finally:
         _READING.reset(reading)
+    if state.malformed is not None:
+        raise _MalformedToolCall(state.malformed)
     if state.finish_reason is None:
         # A proxy that closes the stream cleanly mid-answer: not an answer to log as ok or cache.
         raise _IncompleteStream("the stream ended without a finish_reason (cut short upstream)")
@@ -299,16 +318,36 @@ def _read_completion(response: Any, state: _Stream) -> None:
     state.text.append(_text(message.get("content")))
     _read_logprobs(choice, state)
     _add_refusal(state, message)
-    calls = message.get("tool_calls")
-    for i, call in enumerate(calls if isinstance(calls, list) else []):
-        fn = _mapping(_mapping(call).get("function"))
-        state.tool_calls[i] = {"name": fn.get("name"), "arguments": _text(fn.get("arguments"))}
+    reasoning = _reasoning(message)
+    if reasoning:
+        state.reasoning.append(reasoning)
+    _read_message_tool_calls(message.get("tool_calls"), state)
+    if state.malformed is not None:
+        raise _MalformedToolCall(state.malformed)
 
 
 def _add_refusal(state: _Stream, part: dict) -> None:
     refusal = _text(part.get("refusal"))
     if refusal:
         state.refusal.append(refusal)
+
+
+def _read_message_tool_calls(calls: Any, state: _Stream) -> None:
+    """A whole answer's ``message.tool_calls``; arguments sent as an object (as Ollama does) are
+    kept as their JSON."""
+    if calls is None:
+        return
+    if not isinstance(calls, list):
+        state.malformed = f"the endpoint answered with tool_calls that are not a list: {_shown(calls)}"
+        return
+    for i, call in enumerate(calls):
+        fn = call.get("function") if isinstance(call, dict) else None
+        if isinstance(fn, dict) and isinstance(fn.get("arguments"), (dict, list)):
+            call = {**call, "function": {**fn, "arguments": json.dumps(fn["arguments"], ensure_ascii=False)}}
+        problem = _merge_tool_call(state.tool_calls, call, i)
+        if problem is not None:
+            state.malformed = f"the endpoint answered with a tool call that {problem}: {_shown(call)}"
+            return
 
 
 def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
@@ -326,19 +365,23 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
         delta = choice.get("delta") or {}
         content = _text(delta.get("content"))
         calls = delta.get("tool_calls")
-        reasoning = _text(delta.get("reasoning_content") or delta.get("reasoning"))
+        reasoning = _reasoning(delta)
         _add_refusal(state, delta)
-        produced = bool(content) or bool(calls) or bool(reasoning) or bool(delta.get("refusal"))
-        if produced:
+        answered = bool(content) or bool(calls) or bool(delta.get("refusal"))
+        if answered or reasoning:
             state.t_last = now
-        if produced and state.t_first is None:
-            state.t_first = now
-            if state.on_first is not None:
-                state.on_first()
+            if state.t_first is None:
+                state.t_first = now
+                if state.on_first is not None:
+                    state.on_first()
         if reasoning:
-            state.reasoning_chars += len(reasoning)
-        for call in calls if isinstance(calls, list) else ():
-            _merge_tool_call(state.tool_calls, _mapping(call))
+            state.reasoning.append(reasoning)
+            if state.t_reasoning is None:
+                state.t_reasoning = now
+        if answered and state.t_answer is None:
+            state.t_answer = now
+        if calls is not None:
+            _read_fragments(calls, state)
         if content:
             state.text.append(content)
             state.content_deltas += 1
@@ -371,12 +414,72 @@ def _read_logprobs(choice: dict, state: _Stream) -> None:
             state.logprobs.append(float(value))
 
 
-def _merge_tool_call(calls: dict[int, dict], call: dict) -> None:
-    index = call.get("index")
-    entry = calls.setdefault(index if isinstance(index, int) else 0, {"name": None, "arguments": ""})
-    fn = _mapping(call.get("function"))
-    entry["name"] = entry["name"] or fn.get("name")
-    entry["arguments"] += _text(fn.get("arguments"))
+def _reasoning(part: dict) -> str:
+    """The reasoning text of a delta or message, in whichever field the endpoint uses (one of
+    them: vLLM in transition and LiteLLM send the same text under two names)."""
+    value = part.get("reasoning_content") or part.get("reasoning")
+    if value is None:
+        details = part.get("reasoning_details")
+        if not isinstance(details, list):
+            return ""
+        return "".join(d.get("text") or d.get("summary") or "" for d in details
+                       if isinstance(d, dict) and isinstance(d.get("text") or d.get("summary") or "", str))
+    return _text(value)
+
+
+def _read_fragments(calls: Any, state: _Stream) -> None:
+    if state.malformed is not None:
+        return
+    if not isinstance(calls, list):
+        state.malformed = f"the endpoint streamed tool_calls that are not a list: {_shown(calls)}"
+        return
+    for call in calls:
+        problem = _merge_tool_call(state.tool_calls, call, None)
+        if problem is not None:
+            state.malformed = f"the endpoint streamed a tool-call fragment that {problem}: {_shown(call)}"
+            return
+
+
+def _merge_tool_call(calls: dict[int, dict], call: Any, position: int | None) -> str | None:
+    """Fold one tool-call fragment into ``calls`` (index → id, name, arguments so far); what is
+    wrong with it, if anything. ``position``: a whole answer's list position (its index)."""
+    if not isinstance(call, dict):
+        return "is not an object"
+    fn = call.get("function")
+    fn = {} if fn is None else fn
+    if not isinstance(fn, dict):
+        return "has a function that is not an object"
+    name, arguments, call_id = fn.get("name"), fn.get("arguments"), call.get("id")
+    for what, value in (("name", name), ("arguments", arguments), ("id", call_id)):
+        if value is not None and not isinstance(value, str):
+            return f"has {what} that {'are' if what == 'arguments' else 'is'} not a string"
+    index = call.get("index", position)
+    if index is None:  # no index (some servers): a new id starts a call, anything else continues the last
+        known = {entry["id"] for entry in calls.values()}
+        index = max(calls, default=-1) + (1 if not calls or (call_id and call_id not in known) else 0)
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        return "has an index that is not a whole number ≥ 0"
+    entry = calls.get(index)
+    if entry is None:
+        calls[index] = {"id": call_id, "name": name, "arguments": arguments or ""}
+        return None
+    # The SDK's accumulator concatenates every string it is sent: a name or id sent again with
+    # another value is not a continuation of this call.
+    if name and entry["name"] and name != entry["name"]:
+        return f"renames call {index} from {entry['name']!r}"
+    if call_id and entry["id"] and call_id != entry["id"]:
+        return f"changes the id of call {index} from {entry['id']!r}"
+    entry["id"], entry["name"] = entry["id"] or call_id, entry["name"] or name
+    entry["arguments"] += arguments or ""
+    return None
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 160 else text[:160] + "…"
 
 
 def _mapping(value: Any) -> dict:
@@ -393,6 +496,10 @@ def _text(value: Any) -> str:
 
 class _MalformedBody(Exception):
     pass
+
+
+class _MalformedToolCall(Exception):
+    """A tool call llmlab cannot join as sent; the message says which fragment and why."""
 
 
 class _IncompleteStream(Exception):
@@ -430,6 +537,9 @@ def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, 
         if not got_text:  # the SDK's bare "Connection error." names neither the endpoint nor a fix
             message = unreachable(outcome.record.endpoint, exc) or message
         _fail(outcome, kind, redact.message(_one_line(message)), state)
+    elif isinstance(exc, _MalformedToolCall):
+        message = _one_line(f"{exc}; the text and tool calls that came are kept in this row")
+        _fail(outcome, "MalformedResponse", redact.message(message), state)
     elif isinstance(exc, (_MalformedBody, json.JSONDecodeError, openai.APIResponseValidationError)):
         message = _one_line(str(exc) if isinstance(exc, _MalformedBody)
                             else f"the endpoint sent a body that is not valid JSON: {exc}")
@@ -537,17 +647,24 @@ def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCoun
     record.finish_reason = state.finish_reason
     record.response_text = "".join(state.text)
     record.refusal = "".join(state.refusal) or None
-    if not record.response_text and state.tool_calls:
-        record.response_text = json.dumps([state.tool_calls[i] for i in sorted(state.tool_calls)])
+    record.reasoning_text = "".join(state.reasoning)
+    if state.tool_calls:
+        record.tool_calls = json.dumps([state.tool_calls[i] for i in sorted(state.tool_calls)], ensure_ascii=False)
+        # what the model said, for views and scorers that read the answer: its calls
+        record.response_text = record.response_text or record.tool_calls
     _repair_endpoint_text(record, state.bad_bytes)
     record.served_model = redact(record.served_model)  # before a price warning can quote it
-    if spec.stream and state.t_first is not None:
-        record.ttft_s = state.t_first - t0
+    if spec.stream:
+        record.ttft_s = _since(state.t_first, t0)
+        record.ttft_reasoning_s = _since(state.t_reasoning, t0)
+        record.ttft_answer_s = _since(state.t_answer, t0)
     _fill_tokens(record, spec, state, counter)
     _fill_cost(record, spec, state, prices)
     if state.logprobs:  # otherwise unknown (NaN): not asked for, or the endpoint sent none
         record.logprob_mean = math.fsum(state.logprobs) / len(state.logprobs)
         record.logprob_min = min(state.logprobs)
+    for note in state.notes:
+        add_note(record, note)
     # completion_tokens counts reasoning and tool-call tokens too, so the window spans every
     # generated delta, not only content.
     if state.t_first is not None and state.t_last is not None:
@@ -556,11 +673,26 @@ def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCoun
             record.output_tokens_per_s = (record.completion_tokens - 1) / span
 
 
+def _since(t: float | None, t0: float) -> float:
+    return math.nan if t is None else t - t0
+
+
+def add_note(record: Record, note: str) -> None:
+    """Say something about a row in its ``error_message`` (on an ok row: ``note: …``)."""
+    if not record.error_message:
+        record.error_message = f"note: {note}"
+    elif record.error_message.startswith("note: "):
+        record.error_message = f"{record.error_message}; {note}"
+    else:
+        record.error_message = f"{record.error_message} (note: {note})"
+
+
 def _repair_endpoint_text(record: Record, bad_bytes: int) -> None:
     """Endpoint text enters the row as valid Unicode (surrogate pairs split across chunks joined,
     lone ones → U+FFFD), and the row says when something was replaced."""
     replaced, fields = 0, list[str]()
-    for name in ("response_text", "refusal", "served_model", "finish_reason", "error_message"):
+    for name in ("response_text", "reasoning_text", "tool_calls", "refusal", "served_model", "finish_reason",
+                 "error_message"):
         value = getattr(record, name)
         if value is not None and not isinstance(value, str):
             value = str(value)  # e.g. a model name sent as a number
@@ -591,30 +723,118 @@ def _fill_tokens(record: Record, spec: CallSpec, state: _Stream, counter: TokenC
     if completion is not None:
         record.prompt_tokens = _count(usage.get("prompt_tokens") or 0) or 0.0
         record.completion_tokens = completion
-        details = _mapping(usage.get("prompt_tokens_details"))
-        record.cached_tokens = _count(details.get("cached_tokens") or 0) or 0.0
         record.tokens_estimated = False
+        fill_usage_details(record, usage, state.notes, counter)
         return
-    if record.status != "ok" and not record.response_text:
+    if record.status != "ok" and not record.response_text and not record.reasoning_text:
         return  # nothing was generated; an unknown prompt cost is not guessed for failures
     record.prompt_tokens = float(counter.count_messages(spec.messages))
-    generated = record.response_text if not state.tool_calls else json.dumps(state.tool_calls)
-    record.completion_tokens = float(counter.count(generated) + math.ceil(state.reasoning_chars / 4))
-    record.cached_tokens = 0.0
+    reasoning = counter.count(record.reasoning_text) if record.reasoning_text else 0
+    record.completion_tokens = float(counter.count(record.response_text) + reasoning)
+    record.reasoning_tokens = float(reasoning) if record.reasoning_text else math.nan
+    record.cached_tokens = record.cache_creation_tokens = 0.0
     record.tokens_estimated = True
 
 
+def fill_usage_details(record: Record, usage: dict, notes: list[str], counter: TokenCounter) -> None:
+    """Reasoning, cached and cache-write tokens from a usage object whose prompt and completion
+    counts are already in ``record``; odd values are unknown (NaN) and said in ``notes``."""
+    details = _details(usage, "prompt_tokens_details", notes)
+    odd = details is None  # then a count it would have held is unknown, not 0
+    details = details or {}
+    cached = _first_count(notes, odd, ("prompt_tokens_details.cached_tokens", details.get("cached_tokens")),
+                          ("cache_read_input_tokens", usage.get("cache_read_input_tokens")),
+                          ("prompt_cache_hit_tokens", usage.get("prompt_cache_hit_tokens")))
+    written = _first_count(notes, odd, ("prompt_tokens_details.cache_creation_tokens",
+                                        details.get("cache_creation_tokens")),
+                           ("prompt_tokens_details.cache_write_tokens", details.get("cache_write_tokens")),
+                           ("cache_creation_input_tokens", usage.get("cache_creation_input_tokens")))
+    if cached > record.prompt_tokens:
+        notes.append(f"the endpoint reported {cached:.0f} cached of {record.prompt_tokens:.0f} prompt tokens: "
+                     "cached_tokens unknown")
+        cached = math.nan
+    elif written > record.prompt_tokens - (0 if math.isnan(cached) else cached):
+        notes.append(f"the endpoint reported {written:.0f} cache-write tokens, more than the uncached prompt "
+                     "tokens: cache_creation_tokens unknown")
+        written = math.nan
+    record.cached_tokens, record.cache_creation_tokens = cached, written
+    record.reasoning_tokens = _reasoning_tokens(record, usage, notes, counter)
+
+
+def _reasoning_tokens(record: Record, usage: dict, notes: list[str], counter: TokenCounter) -> float:
+    details = _details(usage, "completion_tokens_details", notes)
+    if details is None:
+        return math.nan
+    value = details.get("reasoning_tokens")
+    if value is None:  # not reported: counted locally when the reasoning text came, else unknown
+        return float(counter.count(record.reasoning_text)) if record.reasoning_text else math.nan
+    reasoning = _count(value)
+    if reasoning is None:
+        notes.append(f"usage.completion_tokens_details.reasoning_tokens was {_shown(value)}, not a token count: "
+                     "reasoning_tokens unknown")
+        return math.nan
+    total = _count(usage.get("total_tokens"))
+    apart = reasoning > record.completion_tokens or (
+        reasoning > 0 and total is not None and total == record.prompt_tokens + record.completion_tokens + reasoning)
+    if apart:  # the endpoint counts them beside completion_tokens; they are output all the same
+        notes.append(f"the endpoint counted {reasoning:.0f} reasoning tokens apart from completion_tokens: "
+                     "completion_tokens includes them")
+        record.completion_tokens += reasoning
+    return reasoning
+
+
+def _details(usage: dict, name: str, notes: list[str]) -> dict | None:
+    """A usage details object ({} when absent); None, with a note, when it is not an object."""
+    value = usage.get(name)
+    if value is None or isinstance(value, dict):
+        return value or {}
+    notes.append(f"usage.{name} was {_shown(value)}, not an object: its counts are unknown")
+    return None
+
+
+def _first_count(notes: list[str], odd: bool, *candidates: tuple[str, Any]) -> float:
+    """The first of the usage fields the endpoint sent (they mirror each other: never summed);
+    0 when it sent none (NaN if ``odd``: its details object was unreadable), NaN when the one it
+    sent is not a count."""
+    for name, value in candidates:
+        if value is None:
+            continue
+        count = _count(value)
+        if count is None:
+            notes.append(f"usage.{name} was {_shown(value)}, not a token count: it is unknown")
+            return math.nan
+        return count
+    return math.nan if odd else 0.0
+
+
 def _fill_cost(record: Record, spec: CallSpec, state: _Stream, prices: PriceTable) -> None:
-    reported = _reported_cost(state)
+    price = prices.lookup(spec.model)
+    model = spec.model
+    if price is None and record.served_model:  # an alias: priced as the model the endpoint served
+        model, price = record.served_model, prices.lookup(record.served_model)
+    price_cost(record, prices, model, price, _reported_cost(state), batch=False)
+
+
+def price_cost(record: Record, prices: PriceTable, model: str, price: Price | None, reported: float | None,
+               batch: bool) -> None:
+    """The row's cost (the endpoint's reported cost, else its tokens at ``price``, the Batch API's
+    for ``batch``) and what the provider's prompt cache took off it."""
     if reported is not None:
         record.cost_usd, record.cost_source = reported, "reported"
-        return
     if math.isnan(record.completion_tokens):
         return
-    model = spec.model if prices.lookup(spec.model) else (record.served_model or spec.model)
-    cost = prices.cost(model, record.prompt_tokens, record.completion_tokens, record.cached_tokens)
-    if not math.isnan(cost):
-        record.cost_usd, record.cost_source = cost, "price_table"
+    cached, written = record.cached_tokens, record.cache_creation_tokens
+    if not (cached or written):  # 0 (or NaN: unknown, billed as input) — nothing to credit the cache with
+        record.prompt_cache_saved_usd = 0.0
+    elif price is not None:
+        record.prompt_cache_saved_usd = float(price.prompt_cache_saving(cached, written, batch))
+    if reported is not None:
+        return
+    if price is None:
+        prices.cost(model, record.prompt_tokens, record.completion_tokens)  # NaN, and the once-per-model warning
+        return
+    record.cost_usd = float(price.cost(record.prompt_tokens, record.completion_tokens, cached, written, batch))
+    record.cost_source = "price_table"
 
 
 def _reported_cost(state: _Stream) -> float | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base._errors import InputError
-from ..base._record import prompt_id_for
+from ..base._record import conversation_hash, prompt_id_for, user_turns
 from ..base._text import check_unicode
 from ._options import Timeouts
 from ._runner import Job
@@ -222,6 +222,7 @@ def make_jobs(rows: Iterable[dict], models: list[str], bodies: dict[str, dict], 
     ``bodies``: each model's request body (``CallOptions.bodies``)."""
     seq = first_seq
     for row in rows:
+        conversation, turns = conversation_hash(row["messages"]), user_turns(row["messages"])
         targets = [models] if chain else [[m] for m in models]
         for target in targets:
             target_bodies = {m: bodies[m] for m in target}
@@ -229,5 +230,6 @@ def make_jobs(rows: Iterable[dict], models: list[str], bodies: dict[str, dict], 
                 yield Job(prompt_id=row["prompt_id"], prompt=row["prompt"], messages=row["messages"],
                           models=target, bodies=target_bodies, stream=stream, use_cache=use_cache,
                           task=row["task"], expected=row["expected"], repeat=repeat, timeouts=timeouts,
-                          retry=retry, policy=row.get("policy"), route_reason=row.get("route_reason"), seq=seq)
+                          retry=retry, policy=row.get("policy"), route_reason=row.get("route_reason"), seq=seq,
+                          conversation_hash=conversation, turns=turns)
                 seq += 1

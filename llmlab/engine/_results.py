@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis._charts import PlotAccessor
-from ..base._cost import format_usd, saved_by_cache, spend
+from ..base._cost import format_usd, saved_by_cache, saved_by_prompt_cache, spend
 from ..base._display import clean_frame, esc, html_clean, table_html
 from ..base._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS
 
@@ -27,11 +27,12 @@ __all__ = ["Result", "records_frame", "summarise", "summarise_stored"]
 # A run with at most this many rows is read into ``df`` at once (it then outlives ``lab.close()``).
 EAGER_ROWS = 10_000
 SUMMARY_COLUMNS = ["model", "n", "errors", "attempts", "cached", "latency_p50_s", "latency_p95_s", "ttft_p50_s",
-                   "tokens_per_s_p50", "prompt_tokens", "completion_tokens", "tokens_estimated", "cost_usd",
-                   "saved_by_cache_usd"]
+                   "ttft_answer_p50_s", "tokens_per_s_p50", "prompt_tokens", "cached_tokens", "completion_tokens",
+                   "reasoning_tokens", "tokens_estimated", "cost_usd", "saved_by_cache_usd",
+                   "saved_by_prompt_cache_usd"]
 
 
-_INT_COLUMNS = frozenset({"id", "repeat", "attempt", "cache_of"})
+_INT_COLUMNS = frozenset({"id", "repeat", "attempt", "cache_of", "turns"})
 
 
 def records_frame(rows: Sequence[dict]) -> pd.DataFrame:
@@ -76,15 +77,18 @@ def _last_attempts(df: pd.DataFrame, model_codes: np.ndarray | None = None) -> n
 
 # What a summary reads: no prompt, messages or answer text.
 SUMMARY_INPUTS = ["requested_model", "request_id", "attempt", "status", "cached", "latency_s", "ttft_s",
-                  "output_tokens_per_s", "prompt_tokens", "completion_tokens", "tokens_estimated", "cost_usd",
-                  "original_cost_usd"]
+                  "ttft_answer_s", "output_tokens_per_s", "prompt_tokens", "cached_tokens", "completion_tokens",
+                  "reasoning_tokens", "tokens_estimated", "cost_usd", "original_cost_usd", "prompt_cache_saved_usd"]
 
 
 def summarise(df: pd.DataFrame, models: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per requested model: requests, errors (requests whose last attempt at this model
-    failed), attempts, latency/TTFT percentiles, tokens, spend (``cost_usd``, the one cost rule
-    of llmlab.base._cost: NaN when unknown) and what cache hits saved. A group-by on column arrays
-    (rows sorted by model once), whatever the number of models."""
+    failed), attempts, latency/TTFT percentiles (TTFT to the first token of any kind, and to the
+    first token of the answer after any reasoning), tokens (of them cached prompt tokens, and
+    reasoning tokens of the completion), spend (``cost_usd``, the one cost rule of
+    llmlab.base._cost: NaN when unknown), what response-cache hits saved and what the provider's
+    prompt cache saved. A group-by on column arrays (rows sorted by model once), whatever the
+    number of models."""
     models = list(models) if models else list(dict.fromkeys(df["requested_model"]))
     missing = {c: np.nan for c in _FLOAT_INPUTS} | {"cached": False, "tokens_estimated": False, "attempt": 1}
     df = df.assign(**{c: v for c, v in missing.items() if c not in df.columns})  # a hand-built frame
@@ -98,7 +102,8 @@ def summarise(df: pd.DataFrame, models: Sequence[str] | None = None) -> pd.DataF
     errors = np.bincount(codes[last], weights=~ok[last], minlength=len(names))
     arrays = {c: df[c].to_numpy(dtype=float, na_value=np.nan) for c in _FLOAT_INPUTS}
     arrays |= {c: df[c].fillna(False).to_numpy(dtype=bool) for c in ("cached", "tokens_estimated")}
-    costs = df[["status", "cached", "completion_tokens", "cost_usd", "original_cost_usd"]]  # the cost rule's
+    costs = df[["status", "cached", "completion_tokens", "cost_usd", "original_cost_usd",  # the cost rule's
+                "prompt_cache_saved_usd"]]
     rows = []
     for model in models:
         k = where.get(model)
@@ -113,18 +118,22 @@ def summarise(df: pd.DataFrame, models: Sequence[str] | None = None) -> pd.DataF
             "latency_p50_s": _quantile(mine["latency_s"][good], 0.5),
             "latency_p95_s": _quantile(mine["latency_s"][good], 0.95),
             "ttft_p50_s": _quantile(mine["ttft_s"][good], 0.5),
+            "ttft_answer_p50_s": _quantile(mine["ttft_answer_s"][good], 0.5),
             "tokens_per_s_p50": _quantile(mine["output_tokens_per_s"][good], 0.5),
             "prompt_tokens": _total(mine["prompt_tokens"][good]),
+            "cached_tokens": _total(mine["cached_tokens"][good]),
             "completion_tokens": _total(mine["completion_tokens"][good]),
+            "reasoning_tokens": _total(mine["reasoning_tokens"][good]),
             "tokens_estimated": bool(mine["tokens_estimated"][good].any()),
             "cost_usd": spend(billed),
             "saved_by_cache_usd": saved_by_cache(billed),
+            "saved_by_prompt_cache_usd": saved_by_prompt_cache(billed),
         })
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-_FLOAT_INPUTS = ("latency_s", "ttft_s", "output_tokens_per_s", "prompt_tokens", "completion_tokens", "cost_usd",
-                 "original_cost_usd")
+_FLOAT_INPUTS = ("latency_s", "ttft_s", "ttft_answer_s", "output_tokens_per_s", "prompt_tokens", "cached_tokens",
+                 "completion_tokens", "reasoning_tokens", "cost_usd", "original_cost_usd", "prompt_cache_saved_usd")
 
 
 def summarise_stored(store: Store, run_id: str, models: Sequence[str] | None = None) -> pd.DataFrame:

@@ -30,7 +30,7 @@ from ._call import CallSpec, Outcome, Redactor, call_model
 from ._options import Timeouts
 from ._resilience import RateLimiter, RetryPolicy
 
-__all__ = ["Job", "Event", "Runner", "RunContext", "cache_key", "batches"]
+__all__ = ["Job", "Event", "Runner", "RunContext", "cache_key", "batches", "effort_sent"]
 
 _NOT_CACHE_KEYS = ("stream", "stream_options")
 _MIN_BATCH = 256  # jobs pulled (and cache-checked in one query) at a time
@@ -55,6 +55,8 @@ class Job:
     route_reason: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     seq: int | None = None  # position in the run: rows read back in the order asked for
+    conversation_hash: str | None = None  # of ``messages`` (computed once per prompt, not per call)
+    turns: int = 1  # user turns in ``messages``
 
 
 @dataclass
@@ -167,13 +169,12 @@ class Runner:
 
     def _replay(self, job: Job, row: dict) -> Record:
         record = self._new_record(job, job.models[0], attempt=1)
-        for name in ("served_model", "status", "ttft_s", "latency_s", "output_tokens_per_s", "prompt_tokens",
-                     "completion_tokens", "cached_tokens", "tokens_estimated", "finish_reason", "response_text",
-                     "logprob_mean", "logprob_min"):
+        for name in _REPLAYED:
             setattr(record, name, row[name])
         record.cached, record.cache_of = True, row["id"]
         # Nothing is spent on a replay; what the original cost stays visible beside it (llmlab.base._cost).
         record.cost_usd, record.cost_source, record.original_cost_usd = 0.0, "cache", row["cost_usd"]
+        record.prompt_cache_saved_usd = 0.0
         record.started_at = datetime.now(UTC).isoformat()
         return record
 
@@ -185,6 +186,7 @@ class Runner:
             endpoint=self.ctx.endpoint, api_key_env=self.ctx.api_key_env, task=job.task,
             expected=job.expected, repeat=job.repeat, attempt=attempt, waited_s=waited,
             policy=job.policy, route_reason=job.route_reason, seq=job.seq,
+            reasoning_effort=effort_sent(job.bodies[model]), conversation_hash=job.conversation_hash, turns=job.turns,
         )
 
     async def _run_job(self, job: Job) -> list[Record]:
@@ -333,6 +335,22 @@ class Runner:
     def _advance(self, n: int = 1) -> None:
         if self._progress is not None:
             self._progress.update(n)
+
+
+# What a cache hit replays of its original row (the answer and how it was measured).
+_REPLAYED = ("served_model", "status", "ttft_s", "ttft_reasoning_s", "ttft_answer_s", "latency_s",
+             "output_tokens_per_s", "prompt_tokens", "completion_tokens", "cached_tokens", "cache_creation_tokens",
+             "reasoning_tokens", "tokens_estimated", "finish_reason", "response_text", "reasoning_text", "tool_calls",
+             "refusal", "logprob_mean", "logprob_min")
+
+
+def effort_sent(body: dict) -> str | None:
+    """The reasoning effort a body asks for: ``reasoning_effort``, or OpenRouter's
+    ``reasoning: {"effort": ...}`` sent through extra_body."""
+    effort = body.get("reasoning_effort")
+    if effort is None and isinstance(body.get("reasoning"), dict):
+        effort = body["reasoning"].get("effort")
+    return effort if isinstance(effort, str) else None
 
 
 def _release(stored: Future[None] | None) -> None:

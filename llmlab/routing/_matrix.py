@@ -45,7 +45,8 @@ _HIDDEN = frozenset({
     "ttft_s", "output_tokens_per_s", "completion_tokens", "cost_usd", "cost_source", "cached",
     "finish_reason", "served_model", "attempt", "waited_s", "started_at", "id", "run_id",
     "request_id", "requested_model", "tokens_estimated", "endpoint", "api_key_env", "stream",
-    "params", "cached_tokens", "cache_of",
+    "params", "cached_tokens", "cache_of", "ttft_reasoning_s", "ttft_answer_s", "cache_creation_tokens",
+    "reasoning_tokens", "prompt_cache_saved_usd", "reasoning_text", "tool_calls", "batch_id",
 })
 _REQUIRED = ("prompt_id", "requested_model")
 

@@ -336,8 +336,7 @@ def _now() -> str:
 
 
 def _values(record: Record) -> list:
-    row = record.to_row()
-    return [_to_sql(row.get(c)) for c in RECORD_COLUMNS]
+    return [_to_sql(getattr(record, c)) for c in RECORD_COLUMNS]
 
 
 def _to_sql(value):

@@ -66,6 +66,26 @@ def m005_job_order(d: Dialect) -> list[str]:
             "CREATE INDEX runs_started_at ON runs (started_at)"]
 
 
+_M007_COLUMNS = ("ttft_reasoning_s", "ttft_answer_s", "cache_creation_tokens", "reasoning_tokens",
+                 "prompt_cache_saved_usd", "reasoning_text", "tool_calls", "reasoning_effort", "conversation_hash",
+                 "turns", "batch_id")
+
+
+def m007_call_details(d: Dialect) -> list[str]:
+    """Reasoning, prompt caching, tool calls and conversations as columns of their own; and the
+    Batch API's parts (one batch per model and part) with the requests each holds, written
+    before a batch is created so a restarted kernel finds it and never sends a request twice."""
+    columns = [f"ALTER TABLE runs ADD COLUMN {c} {d.column_type(c)}" for c in _M007_COLUMNS]
+    # Rows written before this migration sent one user turn (sweeps of conversations are new).
+    return [*columns, "UPDATE runs SET turns = 1",
+            "CREATE TABLE batch_parts (part_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, model TEXT NOT NULL, "
+            f"part {d.integer} NOT NULL, endpoint TEXT NOT NULL, requests {d.integer} NOT NULL, "
+            "input_file_id TEXT, batch_id TEXT, status TEXT NOT NULL, created_at TEXT NOT NULL, stored_at TEXT)",
+            "CREATE INDEX batch_parts_run ON batch_parts (run_id)",
+            "CREATE TABLE batch_requests (part_id TEXT NOT NULL REFERENCES batch_parts(part_id), "
+            "custom_id TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (part_id, custom_id))"]
+
+
 def m008_answer_confidence(d: Dialect) -> list[str]:
     # Per-answer summaries of the token log-probabilities (NULL: not asked for or not sent).
     return [f"ALTER TABLE runs ADD COLUMN logprob_mean {d.real}", f"ALTER TABLE runs ADD COLUMN logprob_min {d.real}"]
@@ -77,5 +97,6 @@ def m009_refusal(d: Dialect) -> list[str]:
 
 
 MIGRATIONS: list[Callable[[Dialect], list[str]]] = [m001_initial, m002_cache, m003_original_cost, m004_route,
-                                                         m005_job_order, m008_answer_confidence, m009_refusal]
+                                                         m005_job_order, m007_call_details, m008_answer_confidence,
+                                                         m009_refusal]
 KNOWN_MIGRATIONS = {m.__name__ for m in MIGRATIONS}
