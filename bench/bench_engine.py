@@ -4,15 +4,23 @@
 2. fan-out: 3 models x 100 prompts, 200 ms server latency, concurrency 32, vs the ideal and a loop
 3. cache replay of that sweep
 4. TTFT error vs the server's configured delay
+5. what the call-details columns (reasoning, prompt caching, tool calls, conversations, batch id)
+   cost per live call: this llmlab against the release before them (``--baseline REF``, default
+   the commit before migration m007_call_details), each in its own process, interleaved rounds
 
 The test server runs in its own process so it does not share the client's GIL.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
+import io
 import math
+import os
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -181,16 +189,108 @@ def ttft_error(base_url: str, tmp: Path) -> None:
           f"max {max(errors) * 1e3:.2f} ms (target median <= 5 ms)")
 
 
+REPO = Path(__file__).resolve().parents[1]
+# One side of section 5: the public sync sweep, concurrency 1, a round of calls per "go" line on stdin.
+_SIDE = """
+import sys, time
+from llmlab import Lab
+base_url, db, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+lab = Lab(base_url=base_url, db=db, prices={"instant": {"input_cost_per_token": 0, "output_cost_per_token": 0}})
+text = "Explain the TCP handshake in one paragraph."
+offset = 0
+def round_():
+    global offset
+    prompts = [f"{text} ({offset + i})" for i in range(n)]
+    offset += n
+    start, cpu = time.perf_counter(), time.process_time()
+    res = lab.sweep(prompts, models=["instant"], concurrency=1, cache=False, progress=False)
+    assert (res.df["status"] == "ok").all() and len(res.df) == n
+    return (time.perf_counter() - start) / n, (time.process_time() - cpu) / n
+round_()  # warm-up: imports, the client, the log's first writes
+print("ready", flush=True)
+for line in sys.stdin:
+    print(*round_(), flush=True)
+"""
+
+
+def baseline_ref() -> str:
+    """The commit before the one that added migration m007_call_details (the release without them)."""
+    added = subprocess.run(["git", "-C", str(REPO), "log", "--format=%H", "--reverse", "-S", "m007_call_details",
+                            "--", "llmlab/store/_schema.py"], capture_output=True, text=True, check=True)
+    first = added.stdout.split()
+    return f"{first[0]}~1" if first else "HEAD"
+
+
+def _extract(ref: str, into: Path) -> Path:
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", ref, "llmlab"],
+                             capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def _side(path: Path, base_url: str, db: Path, n: int) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(path)}
+    proc = subprocess.Popen([sys.executable, "-c", _SIDE, base_url, str(db), str(n)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=env, cwd=str(db.parent))
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def _go(proc: subprocess.Popen) -> tuple[float, float]:
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    wall, cpu = proc.stdout.readline().split()
+    return float(wall), float(cpu)
+
+
+def new_columns(base_url: str, tmp: Path, ref: str, rounds: int = 16, per_round: int = 40) -> None:
+    old_path = _extract(ref, tmp / "baseline")
+    sides = {"release": _side(old_path, base_url, tmp / "release.sqlite", per_round),
+             "this": _side(REPO, base_url, tmp / "this.sqlite", per_round)}
+    wall: dict[str, list[float]] = {name: [] for name in sides}
+    cpu: dict[str, list[float]] = {name: [] for name in sides}
+    try:
+        for r in range(rounds):
+            order = list(sides) if r % 2 == 0 else list(sides)[::-1]  # neither side always goes first
+            for name in order:
+                w, c = _go(sides[name])
+                wall[name].append(w)
+                cpu[name].append(c)
+    finally:
+        for proc in sides.values():
+            proc.stdin.close()  # type: ignore[union-attr]
+            proc.wait(30)
+    med = {name: statistics.median(v) for name, v in wall.items()}
+    cpu_med = {name: statistics.median(v) for name, v in cpu.items()}
+    print(f"5. the call-details columns on live calls (streamed, concurrency 1, log on; {rounds} interleaved "
+          f"rounds of {per_round}, separate processes): release {ref} {med['release'] * 1e3:.3f} ms, "
+          f"this {med['this'] * 1e3:.3f} ms per call -> ratio {med['this'] / med['release']:.3f} "
+          f"{_round_ratios(wall['release'], wall['this'])} (target <= 1.02); client CPU per call "
+          f"{cpu_med['release'] * 1e3:.3f} vs {cpu_med['this'] * 1e3:.3f} ms -> ratio "
+          f"{cpu_med['this'] / cpu_med['release']:.3f}")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--baseline", default=None, help="git ref of the release to compare section 5 with")
+    parser.add_argument("--only", type=int, choices=[1, 2, 3, 4, 5], default=None, help="run one section")
+    args = parser.parse_args()
     models = {"instant": {"text": "ok " * 20, "chunk_words": 1},
               "m1": {"text": "a b c", "delay_s": 0.2}, "m2": {"text": "a b c", "delay_s": 0.2},
               "m3": {"text": "a b c", "delay_s": 0.2}, "delayed": {"text": "x y z", "delay_s": 0.1}}
     proc, base_url = start_subprocess(models)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            overhead(base_url, Path(tmp))
-            fan_out(base_url, Path(tmp))
-            ttft_error(base_url, Path(tmp))
+            if args.only in (None, 1):
+                overhead(base_url, Path(tmp))
+            if args.only in (None, 2, 3):
+                fan_out(base_url, Path(tmp))
+            if args.only in (None, 4):
+                ttft_error(base_url, Path(tmp))
+            if args.only in (None, 5):
+                new_columns(base_url, Path(tmp), args.baseline or baseline_ref())
     finally:
         stop_subprocess(proc)
 
