@@ -1,6 +1,8 @@
 """The demo's "who should answer what" section, from scored runs (no models needed)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -20,7 +22,12 @@ def _runs(n: int = 120) -> pd.DataFrame:
 
 
 def test_section_names_the_model_per_task_and_the_policy_to_use():
-    title, body, rec = decision_section(_runs(), ["tiny<b>", "big"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        title, body, rec = decision_section(_runs(), ["tiny<b>", "big"])
+    # The random split is the demo's choice: said in the section, not warned about on the terminal.
+    assert not [w for w in caught if "learned router is judged" in str(w.message)]
+    assert "split at random, so the numbers hold for new prompts of these tasks" in body
     assert title == "Who should answer what"
     assert rec.per_task.loc["easy", "model"] == "tiny<b>" and rec.per_task.loc["hard", "model"] == "big"
     assert "tiny&lt;b&gt;" in body and "<b>tiny" not in body          # model names are escaped

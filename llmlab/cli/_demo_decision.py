@@ -9,6 +9,7 @@ models cost nothing, so the costs are a what-if: each model is priced as a named
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from ..base._display import esc
@@ -41,13 +42,18 @@ def decision_section(runs: Any, models: list[str]) -> tuple[str, str, Any]:
     from .. import routing
 
     price_as = {m: WHAT_IF_PRICES[m] for m in models if m in WHAT_IF_PRICES}
-    rec = routing.recommend(runs, models=models, price_as=price_as or None, learned=True, n_boot=1000,
-                            max_quality_loss=MAX_QUALITY_LOSS, min_savings_pct=MIN_SAVINGS_PCT)
+    with warnings.catch_warnings():
+        # The demo splits prompts, not tasks, on purpose (each task's pick is judged on new prompts
+        # of that task); the section says what that means instead of a warning on the terminal.
+        warnings.filterwarnings("ignore", message="recommend: the learned router is judged on", category=RuntimeWarning)
+        rec = routing.recommend(runs, models=models, price_as=price_as or None, learned=True, n_boot=1000,
+                                max_quality_loss=MAX_QUALITY_LOSS, min_savings_pct=MIN_SAVINGS_PCT)
     what_if = ", ".join(f"{m} as {h}" for m, h in price_as.items())
     verdict = f"<p><b>Use: {esc(rec.policy.name)}</b> — {esc(use_line(rec, models))}</p>"
     body = (f"<p class='note'>{esc(rec.caption)}. Local models cost nothing: costs are a <b>what-if</b>, each "
             f"model priced as a hosted one ({esc(what_if)}). 95 % paired bootstrap intervals over the test "
-            "prompts.</p>" + verdict +
+            "prompts. The prompts of every task are split at random, so the numbers hold for new prompts of "
+            "these tasks, not for new kinds of task.</p>" + verdict +
             f"<h3>Per task: the task map's pick (the cheapest model within {MAX_QUALITY_LOSS:g} of the task's best on "
             "the tune half), judged on the test half</h3>" + _table(_per_task_rows(rec, models)) +
             "<h3>Routing policies on the test half</h3>" + _table(_policy_rows(rec)))
