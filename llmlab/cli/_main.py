@@ -226,7 +226,7 @@ _DEMO_DESCRIPTION = (
     "Start the embedded endpoint; run the 12 demo prompts on each bundled model (36 calls), then "
     "N labelled prompts on each (--decision-prompts, default 64: 192 calls) for the report's "
     "'who should answer what'; write summary.csv, runs.csv, runs.sqlite, chart PNGs and report.html. "
-    "About 4 minutes on 2 quiet cores, 6 on a busy machine.")
+    "About 4 minutes on 2 quiet cores, 6-8 on a busy machine.")
 
 
 def main(argv=None) -> int:
