@@ -534,3 +534,21 @@ def test_model_auto_takes_per_model_parameters(shell, llm, server):
     shell.user_ns["router"] = routing.Always("a")
     shell.run_cell_magic("llm", "model=auto policy=router a:temperature=0.3", "Say hi")
     assert [r.body.get("temperature") for r in chat_requests(server)] == [0.3]
+
+
+def test_history_gives_earlier_turns_and_the_cell_body_is_the_next_user_turn(shell, llm, server):
+    shell.user_ns["chat"] = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Hi"},
+                             {"role": "assistant", "content": "Hello"}]
+    first = shell.run_cell_magic("llm", "model=a history=chat", "And now?")
+    assert server.requests[-1].body["messages"] == [*shell.user_ns["chat"], {"role": "user", "content": "And now?"}]
+    assert first.df.iloc[0]["prompt"] == "And now?" and first.df.iloc[0]["turns"] == 2
+    shell.user_ns["earlier"] = first  # a Result continues from its first model's answer
+    shell.run_cell_magic("llm", "model=a history=earlier system=ignored", "Then?")
+    sent = server.requests[-1].body["messages"]
+    assert sent[-2:] == [{"role": "assistant", "content": "hi from a"}, {"role": "user", "content": "Then?"}]
+    assert sent[0] == {"role": "system", "content": "Be terse."}  # the history's system message stays first
+    shell.user_ns["junk"] = 42
+    for line, said in (("model=a history=junk", "holds a int"), ("model=a history=missing", "is not defined"),
+                       ("model=a history=1bad", "history")):
+        with pytest.raises(UsageError, match=said):
+            shell.run_cell_magic("llm", line, "x")

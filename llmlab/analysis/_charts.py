@@ -183,8 +183,36 @@ def latency(df, ax=None):
 
 
 def ttft(df, ax=None):
-    """Distribution of time to first token (``ttft_s``; streamed calls only), per model."""
-    return _distribution(df, ax, "ttft_s", "Time to first token per model", "TTFT (s)")
+    """Distribution of time to first token (``ttft_s``; streamed calls only), per model. For
+    calls that reasoned before answering, the first token of the answer itself
+    (``ttft_answer_s``) is drawn beside each model's box as hollow diamonds: reasoning time is
+    the gap between the two."""
+    fig, ax = figure_and_axes(ax)
+    _distribution(df, ax, "ttft_s", "Time to first token per model", "TTFT (s)")
+    if {"ttft_reasoning_s", "ttft_answer_s"} <= set(df.columns):
+        _answer_after_reasoning(ax, df)
+    return fig
+
+
+def _answer_after_reasoning(ax, df) -> None:
+    import numpy as np
+
+    ok = _ok_rows(df)
+    drawn = False
+    for i, model in enumerate(model_order(df)):
+        part = ok[ok[MODEL_COL].astype(str) == model]
+        reasoned = part["ttft_reasoning_s"].astype(float).notna() & part["ttft_answer_s"].astype(float).notna()
+        values = part.loc[reasoned, "ttft_answer_s"].astype(float).to_numpy()
+        if len(values):
+            offsets = np.linspace(-0.08, 0.08, len(values)) if len(values) > 1 else np.zeros(1)
+            ax.plot(i + 1.3 + offsets, values, linestyle="none", marker="D", markersize=5, markerfacecolor="none",
+                    markeredgecolor=_colour(i), zorder=3, label="first answer token (after reasoning)" if not drawn
+                    else None)
+            drawn = True
+    if drawn:
+        ax.legend(handles=[line for line in ax.lines if line.get_label() == "first answer token (after reasoning)"]
+                  + [line for line in ax.lines if line.get_label() == "answer cut at max_tokens"],
+                  loc="best", fontsize=8)
 
 
 def throughput(df, ax=None):

@@ -42,13 +42,13 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
-from . import _checks
+from . import _checks, _structured
 from ._verdicts import parse_rating
 
 __all__ = [
     "Scorer", "score", "exact", "contains", "regex", "json_valid", "numeric", "choice",
     "judge", "by_task", "auto", "from_spec", "as_scorer", "arithmetic", "final_answer", "no_hedging",
-    "agreement",
+    "agreement", "tool_call", "json_schema",
 ]
 
 # a sign counts only when it does not follow a word or a digit ("2024-01-05" has no negatives)
@@ -446,10 +446,117 @@ def auto(df: pd.DataFrame, checkers: Any = None, column: str = "score",
     return score(frame, dispatch, column).drop(columns="_llmlab_checker_key")
 
 
+# --- structured answers: tool calls and JSON under a schema ----------------------------------------
+
+class _ToolCall(Scorer):
+    """Reads each row's ``tool_calls`` column (``check`` alone: an answer that is the calls' JSON)."""
+
+    def __init__(self, name: str | None, arguments: Mapping[str, Any] | None, schema: Any) -> None:
+        if name is not None and (not isinstance(name, str) or not name):
+            raise InputError(f"tool_call(name=...) must be a function name, not {name!r}")
+        if arguments is not None and not isinstance(arguments, Mapping):
+            raise InputError(f"tool_call(arguments=...) must be a dict of expected values, not {arguments!r}")
+        self.function, self.arguments = name, dict(arguments or {})
+        self.schema = None if schema is None else _structured.check_schema(schema, "tool_call(schema=...)")
+        self.uses_expected = name is None and arguments is None and schema is None
+        self.name = f"tool_call({name})" if name else "tool_call"
+
+    def score_rows(self, rows: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        calls = _column(rows, "tool_calls" if "tool_calls" in rows.columns else "response_text")
+        pairs = [_safe_check(self, c, e, p) for c, e, p in
+                 zip(calls, _column(rows, "expected"), _column(rows, "params"), strict=True)]
+        return np.array([p[0] for p in pairs], dtype=float), [p[1] for p in pairs]
+
+    def check(self, text: Any, expected: Any, params: Any = None) -> tuple[float, str]:
+        calls, why = _structured.tool_calls(text)
+        if why:
+            return 0.0, why
+        name, arguments = self.function, self.arguments
+        if self.uses_expected:
+            name, arguments, why = _expected_call(expected)
+            if why:
+                return 0.0, why
+        chosen = [c for c in calls if name is None or c.name == name]
+        if not chosen:
+            return 0.0, f"no call to {name!r} (called {', '.join(repr(c.name) for c in calls)})"
+        values, why = _structured.parse_json(chosen[0].get("arguments") or "{}")
+        if why:
+            return 0.0, f"{chosen[0].name}: arguments are {why}"
+        schema = self.schema or _structured.declared_parameters(params, chosen[0].name)
+        problem = _structured.schema_problem(values, schema) if schema is not None else ""
+        if problem:
+            return 0.0, f"{chosen[0].name}: arguments do not match the schema: {problem}"
+        if arguments:
+            if not isinstance(values, dict):
+                return 0.0, f"{chosen[0].name}: arguments are a {type(values).__name__}, not an object"
+            return _compare_fields(values, arguments)
+        checked = " (checked against its schema)" if schema is not None else ""
+        return 1.0, f"called {chosen[0].name}{checked}"
+
+
+def _expected_call(expected: Any) -> tuple[str | None, dict, str]:
+    """The row's ``expected``: a function name, or JSON ``{"name": ..., "arguments": {...}}``."""
+    if _missing(expected) or str(expected).strip() == "":
+        return None, {}, "no expected call (give tool_call(name=...) or an expected column)"
+    text = str(expected).strip()
+    if not text.startswith("{"):
+        return text, {}, ""
+    value, why = _structured.parse_json(text)
+    if why or not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        return None, {}, 'expected is not {"name": ..., "arguments": {...}}'
+    arguments = value.get("arguments") or {}
+    if isinstance(arguments, str):
+        arguments, why = _structured.parse_json(arguments)
+    return value["name"], arguments if isinstance(arguments, dict) else {}, ""
+
+
+def tool_call(name: str | None = None, arguments: Mapping[str, Any] | None = None, schema: Any = None) -> Scorer:
+    """1 when the answer calls a tool as it should: ``name`` (any call when None), its arguments
+    valid JSON that match ``schema`` — or, when no schema is given, the ``parameters`` the row's
+    request declared for that tool — and, with ``arguments``, the share of those values it got
+    right. Without any of the three, each row's ``expected`` says the call: a function name or
+    ``{"name": ..., "arguments": {...}}``. The reason says what is wrong (no call, another
+    function, invalid JSON, the schema path that fails). Reads the ``tool_calls`` column."""
+    return _ToolCall(name, arguments, schema)
+
+
+class _JsonSchema(Scorer):
+    uses_expected = False
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = None if schema is None else _structured.check_schema(schema, "json_schema(schema)")
+        title = (self.schema or {}).get("title")
+        self.name = f"json_schema({title})" if title else "json_schema"
+
+    def score_rows(self, rows: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        pairs = [_safe_check(self, t, None, p) for t, p in
+                 zip(_column(rows, "response_text"), _column(rows, "params"), strict=True)]
+        return np.array([p[0] for p in pairs], dtype=float), [p[1] for p in pairs]
+
+    def check(self, text: Any, expected: Any, params: Any = None) -> tuple[float, str]:
+        schema = self.schema or _structured.declared_schema(params)
+        if schema is None:
+            return 0.0, "no schema (give json_schema(schema) or ask with response_format json_schema)"
+        value, why = _structured.parse_json(text)
+        if why:
+            return 0.0, why
+        problem = _structured.schema_problem(value, schema)
+        return (0.0, f"does not match the schema: {problem}") if problem else (1.0, "matches the schema")
+
+
+def json_schema(schema: Any = None) -> Scorer:
+    """1 when the answer is JSON (a Markdown code fence allowed) that validates against
+    ``schema`` — a JSON Schema, or a ``response_format`` dict of type ``json_schema``; with no
+    schema, the one each row's request sent as its ``response_format``. The reason names the
+    first failing path (``$.city: 42 is not of type 'string'``). An invalid schema is an
+    InputError before anything is scored."""
+    return _JsonSchema(schema)
+
+
 _KINDS: dict[str, Callable[..., Scorer]] = {
     "exact": exact, "contains": contains, "regex": regex, "json_valid": json_valid,
     "numeric": numeric, "choice": choice, "arithmetic": arithmetic, "final_answer": final_answer,
-    "no_hedging": no_hedging,
+    "no_hedging": no_hedging, "tool_call": tool_call, "json_schema": json_schema,
 }
 
 
@@ -589,9 +696,9 @@ def _judged(reply: Any) -> tuple[float, str]:
 
 # --- helpers ------------------------------------------------------------------------------------
 
-def _safe_check(scorer: Scorer, text: Any, expected: Any) -> tuple[float, str]:
+def _safe_check(scorer: Scorer, text: Any, expected: Any, *context: Any) -> tuple[float, str]:
     try:
-        value, reason = scorer.check(text, expected)
+        value, reason = scorer.check(text, expected, *context)
     except Exception as exc:  # the contract: bad output scores 0, it never aborts a scoring run
         return 0.0, f"scorer error {type(exc).__name__}: {_short(str(exc), 60)}"
     return float(value), str(reason)

@@ -15,6 +15,7 @@ from typing import Any
 from ..base._errors import InputError
 from ..base._record import conversation_hash, prompt_id_for, user_turns
 from ..base._text import check_unicode
+from ..base._validate import did_you_mean
 from ._options import Timeouts
 from ._runner import Job
 
@@ -29,8 +30,7 @@ def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
     elif isinstance(prompt, Sequence) and prompt and all(isinstance(m, dict) for m in prompt):
         messages = [dict(m) for m in prompt]
         for m in messages:
-            if "role" not in m or "content" not in m:
-                raise InputError("each message needs 'role' and 'content', e.g. {'role': 'user', 'content': 'Hi'}")
+            _check_message(m)
         try:
             json.dumps(messages, allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -45,6 +45,18 @@ def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
         if messages[0].get("role") != "system":
             messages.insert(0, {"role": "system", "content": system})
     return messages
+
+
+# The chat-completions roles; an assistant turn that called tools may have no content.
+_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+
+
+def _check_message(m: dict) -> None:
+    role = m.get("role")
+    if "role" not in m or ("content" not in m and not (role == "assistant" and m.get("tool_calls"))):
+        raise InputError("each message needs 'role' and 'content', e.g. {'role': 'user', 'content': 'Hi'}")
+    if role not in _ROLES:
+        raise InputError(f"message role {role!r} is not one of {', '.join(_ROLES)}.{did_you_mean(str(role), _ROLES)}")
 
 
 def last_user_text(messages: list[dict]) -> str:

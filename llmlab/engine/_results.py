@@ -17,6 +17,7 @@ import pandas as pd
 from ..analysis._charts import PlotAccessor
 from ..base._cost import format_usd, saved_by_cache, saved_by_prompt_cache, spend
 from ..base._display import clean_frame, esc, html_clean, table_html
+from ..base._errors import InputError
 from ..base._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS
 
 if TYPE_CHECKING:
@@ -221,6 +222,20 @@ class Result:
         if prompt_id is not None:
             rows = rows[rows["prompt_id"] == prompt_id]
         return None if rows.empty else rows["response_text"].iloc[0]
+
+    def conversation(self, model: str | None = None, prompt_id: str | None = None) -> list[dict]:
+        """The messages ``model`` (default: the first) was sent, followed by its first ok answer as
+        the assistant's turn: the earlier turns of a follow-up (``lab.compare([*res.conversation(),
+        {"role": "user", "content": "and then?"}], ...)``, or ``%%llm history=res``)."""
+        import json
+
+        rows = self.df[(self.df["requested_model"] == (model or self.models[0])) & (self.df["status"] == "ok")]
+        if prompt_id is not None:
+            rows = rows[rows["prompt_id"] == prompt_id]
+        if rows.empty:
+            raise InputError(f"no ok answer of {model or self.models[0]!r} in run {self.run_id} to continue from")
+        row = rows.iloc[0]
+        return [*json.loads(row["messages"]), {"role": "assistant", "content": row["response_text"]}]
 
     @property
     def ok(self) -> bool:

@@ -11,7 +11,8 @@ from typing import Any
 from ..base._cost import attempt_cost, cost_table, format_usd
 from ..base._display import clean_text, esc
 
-__all__ = ["Board", "Column", "metrics_line", "column_html", "board_html", "board_text", "session_costs"]
+__all__ = ["Board", "Column", "metrics_line", "tool_calls_text", "column_html", "board_html", "board_text",
+           "session_costs"]
 
 _STATUS_COLOURS = {
     "waiting": "#888", "streaming": "#1f77b4", "done": "#2ca02c", "error": "#d62728",
@@ -33,19 +34,29 @@ def _num(record: Mapping[str, Any], key: str) -> float | None:
 
 
 def metrics_line(record: Mapping[str, Any] | None) -> str:
-    """``TTFT 0.12 s · 1.30 s · 45 tok · 38.2 tok/s · $0.000012`` from one row (plain text)."""
+    """``TTFT 0.12 s · 1.30 s · 45 tok · 38.2 tok/s · $0.000012`` from one row (plain text); a
+    reasoning model's line also says when its answer began and how many tokens were reasoning,
+    and a prompt-cache hit how many prompt tokens it served."""
     if not record:
         return ""
     parts = []
     ttft, latency = _num(record, "ttft_s"), _num(record, "latency_s")
     if ttft is not None:
         parts.append(f"TTFT {ttft:.2f} s")
+    answer = _num(record, "ttft_answer_s")
+    if answer is not None and _num(record, "ttft_reasoning_s") is not None:
+        parts.append(f"answer from {answer:.2f} s")
     if latency is not None:
-        parts.append(f"latency {latency:.2f} s")
+        parts.append(f"{'batch ' if record.get('batch_id') else ''}latency {latency:.2f} s")
     tokens = _num(record, "completion_tokens")
     if tokens is not None:
         approx = "~" if record.get("tokens_estimated") else ""
-        parts.append(f"{approx}{tokens:.0f} tok")
+        reasoning = _num(record, "reasoning_tokens")
+        of_which = f" ({reasoning:.0f} reasoning)" if reasoning else ""
+        parts.append(f"{approx}{tokens:.0f} tok{of_which}")
+    cached = _num(record, "cached_tokens")
+    if cached:
+        parts.append(f"{cached:.0f} prompt tok from cache")
     rate = _num(record, "output_tokens_per_s")
     if rate is not None:
         parts.append(f"{rate:.1f} tok/s")
@@ -85,6 +96,11 @@ class Column:
     def record(self) -> dict | None:
         req = self.shown_request
         return self.records.get(req) if req else None
+
+    @property
+    def reasoning(self) -> str:
+        """The shown request's reasoning, once its row is in (shown apart from the answer)."""
+        return str((self.record or {}).get("reasoning_text") or "")
 
     def counts(self) -> str:
         """``3/5 done`` when the column covers several requests, else ''."""
@@ -139,6 +155,11 @@ class Board:
         else:
             col.texts.setdefault(req, "")
         record = self._keep_record(col, req, event)
+        calls = tool_calls_text((record or {}).get("tool_calls"))
+        if calls and col.texts[req] == (record or {}).get("tool_calls"):  # the answer is its calls: as calls
+            col.texts[req] = calls
+        elif calls:
+            col.texts[req] = f"{col.texts[req]}\n{calls}"
         refusal = (record or {}).get("refusal")
         if refusal:  # a refusal is the model's answer too: shown, marked as what it is
             col.texts[req] = f"{col.texts[req]}\n[refusal] {refusal}".lstrip("\n")
@@ -221,6 +242,28 @@ _NAME_STYLE = "word-break:break-all"  # a long model name wraps inside its colum
 _FOOTER_STYLE = "font-size:80%;color:#555;line-height:1.35;overflow-wrap:break-word"
 
 
+def tool_calls_text(calls: Any) -> str:
+    """``→ get_weather({"city": "Paris"})`` per call, from a row's ``tool_calls`` JSON."""
+    import json
+
+    try:
+        parsed = json.loads(calls) if isinstance(calls, str) else None
+    except ValueError:
+        return ""
+    if not isinstance(parsed, list):
+        return ""
+    return "\n".join(f"→ {c.get('name')}({c.get('arguments') or ''})" for c in parsed if isinstance(c, dict))
+
+
+def _reasoning_html(col: Column) -> str:
+    if not col.reasoning:
+        return ""
+    tokens = _num(col.record or {}, "reasoning_tokens")
+    label = f"reasoning · {tokens:.0f} tokens" if tokens is not None else "reasoning"
+    return (f'<details class="llmlab-reasoning" style="{_FOOTER_STYLE}"><summary>{esc(label)}</summary>'
+            f'<pre style="{_TEXT_STYLE};color:#666">{esc(col.reasoning)}</pre></details>')
+
+
 def column_html(col: Column, width: str | None = None) -> str:
     """One column: header (model, status), escaped text, metrics footer. No scripts, ever.
     ``width`` (a CSS percentage) lays columns side by side as inline blocks that wrap."""
@@ -234,7 +277,7 @@ def column_html(col: Column, width: str | None = None) -> str:
         f'<span style="{_NAME_STYLE}">{esc(col.model)}</span> '
         f'<span class="llmlab-status" style="font-weight:normal;white-space:nowrap;color:{colour}">'
         f'[{esc(_status_label(col))}]</span></div>'
-        f'<pre style="{_TEXT_STYLE}">{esc(col.text)}</pre>'
+        f'{_reasoning_html(col)}<pre style="{_TEXT_STYLE}">{esc(col.text)}</pre>'
         f'<div class="llmlab-metrics" style="{_FOOTER_STYLE}">{esc(_footer(col))}</div>'
         "</div>"
     )
@@ -251,7 +294,11 @@ def board_html(columns: Iterable[Column]) -> str:
 def board_text(columns: Iterable[Column]) -> str:
     blocks = []
     for col in columns:
-        lines = [f"── {clean_text(col.model)} [{_status_label(col)}]", clean_text(col.text).rstrip()]
+        lines = [f"── {clean_text(col.model)} [{_status_label(col)}]"]
+        if col.reasoning:
+            shown = col.reasoning if len(col.reasoning) <= 300 else col.reasoning[:300] + "…"
+            lines.append(f"   [reasoning] {clean_text(shown).strip()}")
+        lines.append(clean_text(col.text).rstrip())
         footer = _footer(col)
         if footer:
             lines.append(f"   {clean_text(footer)}")

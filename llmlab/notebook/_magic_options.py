@@ -7,7 +7,7 @@ Grammar of the first line::
 
     line   := token*                    (split with shlex: '...' and "..." quote)
     token  := key '=' value             (split at the first '=')
-    key    := model | fallback | out    (the magic's own)
+    key    := model | fallback | out    (the magic's own; also policy, task, history)
             | a keyword of Lab.compare  (system, temperature, max_tokens, stream, n, timeout, …)
             | body.NAME                 (any other body key, sent as is: body.top_k=40)
             | MODEL:KEY                 (a body key for that model only: gpt-5:temperature=null,
@@ -46,7 +46,7 @@ class OptionError(InputError):
         super().__init__(" ".join(str(message).split()))
 
 
-_MAGIC_KEYS = ("model", "fallback", "out", "policy", "task")
+_MAGIC_KEYS = ("model", "fallback", "out", "policy", "task", "history")
 # Engine keywords a line can set (on_event, retry_policy, extra_body… are Python objects).
 _ENGINE_KEYS = {"system": "text", "stream": "bool", "cache": "bool", "n": "integer", "timeout": "number",
                 "retries": "integer"}
@@ -69,6 +69,7 @@ class MagicOptions:
     out: str | None = None
     policy: str | None = None   # model=auto: the variable holding the routing policy (lab.route)
     task: str | None = None     # the prompt's task, for policies that route on it
+    history: str | None = None  # the variable holding the earlier turns (messages, or a Result)
 
 
 # --------------------------------------------------------------------------- tokenizing
@@ -236,8 +237,8 @@ def _collect(line: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any],
             own[key] = _name_list(key, value)
         elif key == "out":
             own[key] = _checked(check_binding_name, value, "out")
-        elif key == "policy":
-            own[key] = _checked(check_identifier, value, "policy")
+        elif key in ("policy", "history"):
+            own[key] = _checked(check_identifier, value, key)
         elif key == "task":
             own[key] = value
         elif key.startswith(_BODY_PREFIX):
@@ -301,7 +302,7 @@ def parse_options(line: str, known_defaults: Mapping[str, Any] | None = None) ->
     call = {k: v for k, v in call.items() if v is not None}
     options = _checked(CallOptions, **call, extra_body=body or None, model_params=per_model or None)
     return MagicOptions(models=list(models), options=options, fallback=list(fallback), out=own.get("out"),
-                        policy=own.get("policy"), task=own.get("task"))
+                        policy=own.get("policy"), task=own.get("task"), history=own.get("history"))
 
 
 def _check_auto(models: list[str], own: dict[str, Any], fallback: list[str], call: dict[str, Any]) -> None:

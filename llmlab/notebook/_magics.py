@@ -240,6 +240,8 @@ _LINE_HELP = textwrap.dedent("""\
     %%llm model=a,b [key=value ...]     (cell magic; the cell body is the prompt)
         model=       comma list of models (or %config LLMLab.default_models)
         system=      system message            temperature=  0–2
+        history=     a variable with the earlier turns (a list of {"role", "content"} messages, or
+                     a Result: its messages and first answer); the cell body is the next user turn
         max_tokens=  1–2,000,000               top_p=        0–1
         stream=      true/false                cache=        true/false
         n=           repeats per model, 1–1000 out=          variable for the Result
@@ -393,7 +395,7 @@ class LLMMagics(Magics):
     # -- %%llm --------------------------------------------------------------------------------
     def _run_cell(self, line: str, cell: str):
         opts = self._parse(line)
-        prompt = self._prompt(cell)
+        prompt = self._conversation(opts, self._prompt(cell))
         policy = self._policy(opts.policy)
         lab = self._checked_lab()
         board = Board(opts.models if policy is None else (policy.needs() or opts.models))
@@ -462,7 +464,22 @@ class LLMMagics(Magics):
                              f"{name} = routing.load_policy('policy.json')")
         return value
 
-    def _call(self, lab, opts: MagicOptions, prompt: str, on_event, policy=None):
+    def _conversation(self, opts: MagicOptions, prompt: str) -> Any:
+        """The prompt, after the earlier turns a ``history=NAME`` variable holds."""
+        if opts.history is None:
+            return prompt
+        value = self._ip.user_ns.get(opts.history)
+        from ..engine._results import Result
+
+        if isinstance(value, Result):
+            value = value.conversation()
+        if not isinstance(value, list) or not all(isinstance(m, dict) for m in value):
+            what = "is not defined" if opts.history not in self._ip.user_ns else f"holds a {type(value).__name__}"
+            raise UsageError(f"%%llm: history={opts.history}: the variable {what}; assign it a list of "
+                             "{'role': ..., 'content': ...} messages (or a Result, e.g. out=NAME of an earlier cell)")
+        return [*value, {"role": "user", "content": prompt}]
+
+    def _call(self, lab, opts: MagicOptions, prompt: Any, on_event, policy=None):
         # The parser built the same CallOptions the Python API builds; hand its keywords over.
         keywords = opts.options.replace(on_event=on_event).given()
         if policy is not None:
