@@ -57,9 +57,11 @@ def test_hedges_name_their_kind():
 
 def test_agreement_is_the_majority_final_answers_share():
     found = agreement(["so #### 18", "The answer is 18", "#### 20", "I don't know"])
-    assert (found.share, found.answer, found.distinct, found.n) == (0.5, 18.0, 2, 4)
+    assert (found.share, found.answer, found.distinct, found.n) == (0.5, 18.0, 3, 4)
     assert agreement(["#### 1", "#### 2"]).answer == 1.0            # a tie goes to the first stated
-    assert agreement(["no", "numbers"]).share == 0.0 and agreement([]).n == 0
+    labels = agreement(["Positive.", "positive", "negative", None])      # answers without numbers: their words
+    assert (labels.share, labels.answer, labels.distinct) == (0.5, "positive", 2)
+    assert agreement([None, "", "  "]).share == 0.0 and agreement([]).n == 0
     assert scoring.agreement(["#### 3", "#### 3.0", "#### 3"]) == 1.0
 
 

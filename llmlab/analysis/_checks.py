@@ -48,30 +48,29 @@ def _normalise(text: str) -> str:
     return _TIMES_X.sub("*", text)       # "8 x 5": x between operands multiplies
 
 
+# one token at a time: optional spaces, then (a tight fraction "1/2",) a number or an operator
+_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?|\.\d+)|([-+*/()%]))")
+_TOKEN_TIGHT = re.compile(r"\s*(?:(?<!/)(\d+)/(\d+)(?![\d./])|(\d+(?:\.\d+)?|\.\d+)|([-+*/()%]))")
+
+
 def _tokens(text: str, tight_fractions: bool) -> list[tuple[str, float]]:
-    """(kind, value) tokens; ``tight_fractions``: in prose "7 / 1/2" means 7 / (1/2)."""
+    """(kind, value) tokens of normalised text; ``tight_fractions``: in prose "7 / 1/2" means 7 / (1/2)."""
     out: list[tuple[str, float]] = []
-    i = 0
-    while i < len(text):
-        if text[i].isspace():
-            i += 1
-            continue
-        fraction = _TIGHT_FRACTION.match(text, i) if tight_fractions else None
-        if fraction and (i == 0 or text[i - 1] != "/") and text[fraction.end():fraction.end() + 1] != "/":
-            if not float(fraction.group(2)):
+    pattern, at, end = (_TOKEN_TIGHT if tight_fractions else _TOKEN), 0, len(text.rstrip())
+    while at < end:
+        match = pattern.match(text, at)
+        if match is None:
+            raise NotArithmetic(f"not arithmetic: {text[at:at + 10]!r}")
+        groups = match.groups()
+        if tight_fractions and groups[0] is not None:
+            if not float(groups[1]):
                 raise NotArithmetic("division by zero")
-            out.append(("num", float(fraction.group(1)) / float(fraction.group(2))))
-            i = fraction.end()
-            continue
-        number = _NUM.match(text, i)
-        if number:
-            out.append(("num", float(number.group())))
-            i = number.end()
-        elif text[i] in "+-*/()%":
-            out.append((text[i], 0.0))
-            i += 1
+            out.append(("num", float(groups[0]) / float(groups[1])))
+        elif groups[-2] is not None:
+            out.append(("num", float(groups[-2])))
         else:
-            raise NotArithmetic(f"not arithmetic: {text[i]!r}")
+            out.append((groups[-1], 0.0))
+        at = match.end()
     return out
 
 
@@ -129,7 +128,12 @@ class _Parser:
 
 def evaluate(text: str, tight_fractions: bool = False) -> float:
     """The value of an arithmetic expression (numbers, + - * / ( ) %), never through ``eval``."""
-    tokens = _tokens(_normalise(text), tight_fractions)
+    return _value(_normalise(text), tight_fractions)
+
+
+def _value(text: str, tight_fractions: bool) -> float:
+    """:func:`evaluate` of text already normalised."""
+    tokens = _tokens(text, tight_fractions)
     if not tokens:
         raise NotArithmetic("empty")
     parser = _Parser(tokens)
@@ -151,7 +155,7 @@ class Equation:
 
 
 def _decimals(text: str) -> int:
-    found = list(_NUM.finditer(_normalise(text)))
+    found = list(_NUM.finditer(text))
     last = found[-1].group() if found else ""
     return len(last.split(".")[1]) if "." in last else 0
 
@@ -194,7 +198,7 @@ def _right_side(chunk: str) -> tuple[str | None, bool]:
         text = text.rstrip(")").strip()
         if text.count("(") != text.count(")"):
             return None, False
-    return (text or None), bool(_HAS_OPERATOR.search(_normalise(text)))
+    return (text or None), bool(_HAS_OPERATOR.search(text))
 
 
 def _expression_start(text: str) -> int:
@@ -207,6 +211,7 @@ def _expression_start(text: str) -> int:
 
 
 def _chain(parts: list[str], source: str) -> list[Equation]:
+    """The claims of ``a = b = c`` (normalised text split at its ``=``), link by link."""
     out = []
     for left, right in zip(parts[:-1], parts[1:], strict=True):
         start = _expression_start(left)
@@ -215,15 +220,15 @@ def _chain(parts: list[str], source: str) -> list[Equation]:
             continue
         lhs = _left_side(left[start:], left[:start])
         rhs, runs_on = _right_side(head.group())
-        if not lhs or not rhs or not _HAS_OPERATOR.search(_normalise(lhs)):
+        if not lhs or not rhs or not _HAS_OPERATOR.search(lhs):
             continue
         try:
-            computed, claimed = evaluate(lhs, True), evaluate(rhs, True)
+            computed, claimed = _value(lhs, True), _value(rhs, True)
         except NotArithmetic:
             continue
         holds = _matches(computed, claimed, rhs)
         if not holds and runs_on:        # "6 x 6 = 36 / 12 = 3": the first number is the claim
-            first = _NUM.search(_normalise(rhs))
+            first = _NUM.search(rhs)
             holds = first is not None and _matches(computed, float(first.group()), first.group())
         out.append(Equation(f"{lhs} = {rhs}", computed, claimed, holds, source))
     return out
@@ -235,12 +240,15 @@ def equations(text: str | None) -> list[Equation]:
         return []
     found: list[Equation] = []
     for match in _ANNOTATION.finditer(text):
-        if "=" in match.group(1):
-            found.extend(_chain(match.group(1).split("="), "annotation"))
+        body = match.group(1)
+        if "=" in body:
+            found.extend(_chain(_normalise(body).split("="), "annotation"))
     prose = _ANNOTATION.sub("", text)          # "= $<<9*2=18>>18" reads "= $18"
     for line in re.split(r"[\n;]|(?<=[a-z])\.\s", prose):
-        if "=" in line:
-            found.extend(_chain(line.split("="), "text"))
+        if "=" in line:                         # normalised once: every step below reads it as is
+            line = _normalise(line)
+            if _HAS_OPERATOR.search(line):
+                found.extend(_chain(line.split("="), "text"))
     return found
 
 
@@ -326,23 +334,37 @@ def hedges(text: str | None) -> list[str]:
 
 @dataclass(frozen=True)
 class Agreement:
-    """How far ``n`` sampled answers agree: ``share`` of them stating the majority result
-    ``answer`` (None when none states a number), ``distinct`` results stated."""
+    """How far ``n`` sampled answers agree: ``share`` of them giving the majority result
+    ``answer`` (a number, or the normalised text of answers that state none; None when no sample
+    answered), ``distinct`` results given."""
 
     share: float
-    answer: float | None
+    answer: float | str | None
     distinct: int
     n: int
 
 
+_WORDS = re.compile(r"[^\w]+")
+
+
+def _vote(text: str | None) -> float | str | None:
+    """What one sample answers: its final number, else its text lower-cased to words ("Positive."
+    and "positive" agree), None for an empty or failed answer."""
+    value = final_answer(text).value
+    if value is not None:
+        return round(value, 6)
+    words = _WORDS.sub(" ", text.lower()).strip() if isinstance(text, str) else ""
+    return words or None
+
+
 def agreement(texts: Sequence[str | None]) -> Agreement:
-    """Self-consistency of sampled answers: the majority final answer's share of all samples (an
-    answer without a number votes for nothing but still counts in the total)."""
-    values = [final_answer(t).value for t in texts]
-    stated = [round(v, 6) for v in values if v is not None]
-    if not stated:
-        return Agreement(0.0, None, 0, len(values))
-    votes = Counter(stated)
-    # ties go to the result stated first
-    answer = max(votes, key=lambda value: (votes[value], -stated.index(value)))
-    return Agreement(votes[answer] / len(values), answer, len(votes), len(values))
+    """Self-consistency of sampled answers: the majority result's share of all samples (a failed
+    or empty answer votes for nothing but still counts in the total). A result is the final number
+    an answer states, or — for answers without numbers, such as labels — its words."""
+    votes_in_order = [v for v in map(_vote, texts) if v is not None]
+    if not votes_in_order:
+        return Agreement(0.0, None, 0, len(texts))
+    votes = Counter(votes_in_order)
+    # ties go to the result given first
+    answer = max(votes, key=lambda value: (votes[value], -votes_in_order.index(value)))
+    return Agreement(votes[answer] / len(texts), answer, len(votes), len(texts))

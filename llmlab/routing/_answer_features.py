@@ -94,9 +94,9 @@ def _confidence(row: Mapping[str, Any]) -> list[float]:
 
 
 def _agreement(rows: Sequence[Mapping[str, Any]], first: _checks.FinalAnswer) -> list[float]:
-    if len(rows) <= 1:      # one answer agrees with itself when it states a result
-        known = float(first.value is not None)
-        return [known, known]
+    if len(rows) <= 1:      # one answer agrees with itself when it gives a result
+        given = float(first.value is not None or bool(_text(rows[0]).strip()) if rows else False)
+        return [given, given]
     found = _checks.agreement([_text(r) if r.get("status", "ok") == "ok" else None for r in rows])
     return [found.share, found.distinct / found.n if found.n else 0.0]
 

@@ -6,9 +6,12 @@ import numpy as np
 from ..analysis._charts import figure_and_axes
 
 
-def plot_report(report, ax=None):
+def plot_report(report, ax=None, max_quality_loss=None):
     # A standalone figure (no pyplot state): shown once in notebooks, safe from worker threads.
     fig, ax = figure_and_axes(ax, figsize=(10, 5.5))
+    if max_quality_loss is not None:
+        ax.axhline(report.reference_quality - max_quality_loss, color="firebrick", ls="--", lw=0.8,
+                   label=f"{report.reference} − {max_quality_loss:g} (the loss allowed)")
     _single_models(ax, report.models)
     _threshold_curves(ax, report.threshold_curve)
     _random_lines(ax, report)

@@ -64,6 +64,11 @@ class PolicyReport:
         self._reps, self._testable = replicates, testable
 
     @property
+    def reference_quality(self) -> float:
+        """The reference's mean quality on these prompts (what ``quality_diff`` is measured from)."""
+        return float(self._ref_out.quality.mean())
+
+    @property
     def caption(self) -> str:
         ci = (f"{self.level:.0%} CI: {bootstrap_method(self.n_prompts)}, {self.n_boot} resamples"
               if self.n_boot else "no bootstrap (n_boot=0)")
@@ -164,11 +169,16 @@ class PolicyReport:
             frame.insert(1, "task", mx.prompt_values("task"))
         return frame
 
-    def plot(self, ax: Any = None) -> Any:
-        """Cost vs quality: policies with CI whiskers, single-model Pareto frontier, knob sweeps,
-        random and oracle baselines. Returns the matplotlib Figure."""
-
-        return plot_report(self, ax=ax)
+    def plot(self, ax: Any = None, *, max_quality_loss: float | None = None) -> Any:
+        """Cost vs quality: policies with CI whiskers, single-model Pareto frontier, knob sweeps
+        (the cost–quality frontier of each threshold policy and answer-reading cascade), random and
+        oracle baselines; with ``max_quality_loss`` a line at the reference's quality minus that
+        loss. Returns the matplotlib Figure."""
+        if max_quality_loss is not None and not (isinstance(max_quality_loss, (int, float)) and
+                                                 np.isfinite(max_quality_loss) and max_quality_loss >= 0):
+            raise InputError(f"max_quality_loss is an absolute score difference ≥ 0 (e.g. 0.02), "
+                             f"not {max_quality_loss!r}")
+        return plot_report(self, ax=ax, max_quality_loss=max_quality_loss)
 
     _SHOWN = ["requests", "cost_per_1k_usd", "cost_ci_lo", "cost_ci_hi", "quality",
               "quality_ci_lo", "quality_ci_hi", "quality_diff", "savings_pct", "savings_ci_lo",

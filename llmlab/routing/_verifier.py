@@ -46,7 +46,8 @@ __all__ = ["Verifier", "SelfConsistency", "MIN_LABELLED"]
 # Fewer scored answers than this cannot show which features matter (5-fold CV leaves ~6 per fold).
 MIN_LABELLED = 30
 MAX_SAMPLES = 1000
-_C_GRID = (0.01, 0.1, 1.0, 10.0)
+# cross-validated: on GSM8K answers AUROC moves < 0.01 over 0.01–1 (research note, issue 23)
+_C_GRID = (0.01, 0.1, 1.0)
 _VIEW_COLUMNS = ("response_text", "status", "completion_tokens", "finish_reason", "logprob_mean", "logprob_min")
 _INSTALL_SKLEARN = "pip install scikit-learn (or pip install 'llmlab[learn]')"
 # above every probability: a threshold that accepts every answer the cheap model gave
