@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +91,12 @@ class Matrix:
         cost = np.nan_to_num(self.cost.sum(axis=0), nan=np.inf)
         quality = self.score.mean(axis=0)
         return sorted(self.models, key=lambda m: (-quality[self.models.index(m)], cost[self.models.index(m)]))
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per ``key`` for this matrix (what several parts of a report read)."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
 
     def column(self, name: str) -> np.ndarray:
         """A whole column of the runs as a numpy array, converted once (pandas' Arrow-backed

@@ -186,9 +186,10 @@ def tune(policy: Policy, runs: pd.DataFrame, *, max_quality_loss: float = 0.02,
     ``arms(matrix)`` (what a prompt gets below and at or above the threshold) and
     ``with_threshold(t)`` — :class:`Threshold`, :class:`Learned`, :class:`Verifier` and
     :class:`SelfConsistency` do (a cascade's upper arm bills the cheap answer(s) and the strong one).
-    When no setting keeps the quality, every prompt goes to the strong model (threshold −inf). A fitted :class:`Learned`
-    router is swept on out-of-fold predictions (5-fold cross-fitting on ``runs``): on the prompts
-    it was fitted on it would look better than it is, and the threshold would be too bold.
+    When no setting keeps the quality, every prompt goes to the strong model (threshold −inf). A
+    fitted :class:`Learned` router or :class:`Verifier` is swept on out-of-fold predictions (5-fold
+    cross-fitting on ``runs``): on the prompts it was fitted on it would look better than it is,
+    and the threshold would be too bold.
     """
     if not all(callable(getattr(policy, f, None)) for f in ("values", "arms", "with_threshold")):
         raise InputError(f"{policy.name} has no knob to tune (Threshold, Learned, Verifier and SelfConsistency "

@@ -6,9 +6,11 @@ looks wrong.
   log-probabilities when recorded, the agreement of ``samples`` answers, the built-in checks of
   :mod:`llmlab.analysis._checks` and your own answer-only checks) it predicts the probability ``p``
   that the cheap answer is **not** good enough, and escalates when ``p ≥ threshold``.
-* :class:`SelfConsistency` — no learning (AutoMix-style self-verification by sampling): ask the
-  cheap model ``samples`` times and escalate when they disagree, ``1 − the majority final
-  answer's share ≥ threshold``.
+* :class:`SelfConsistency` — no learning (self-consistency, Wang et al. 2023, used as a
+  confidence): ask the cheap model ``samples`` times and escalate when they disagree, ``1 − the
+  majority final answer's share ≥ threshold``. (AutoMix's self-verification — asking the cheap
+  model, few-shot, whether its own answer is right — would be another model call per prompt and
+  is not built in.)
 
 Both are two-model cascades with one knob, so :func:`routing.tune` sets the threshold on the tune
 half, :func:`routing.evaluate` sweeps it (the cost–quality frontier) and ``claim`` judges it on
@@ -180,16 +182,15 @@ class _AnswerCascade(Policy):
     def values(self, mx: Matrix) -> np.ndarray:
         """Per prompt of ``mx``: the score that escalates when ≥ the threshold (inf where the
         cheap model's answer failed: a failed answer is never accepted)."""
-        key = ("answer-cascade values", id(self))
-        cached = mx._cache.get(key)
-        if cached is not None and cached[0] is self:   # the same policy (an id can be reused)
-            return cached[1].copy()
+        # scored once per matrix: the simulation, the sweep and the report's tables share it
+        return mx.memo(("answer-cascade values", self), lambda: self._score_matrix(mx)).copy()
+
+    def _score_matrix(self, mx: Matrix) -> np.ndarray:
         views, failed = self._views(mx)
         out = np.full(mx.n, np.inf)
         if (~failed).any():
             out[~failed] = self._p_bad([v for v, f in zip(views, failed, strict=True) if not f])
-        mx._cache[key] = (self, out)        # scored once per matrix: simulate, sweep and report share it
-        return out.copy()
+        return out
 
     def arms(self, mx: Matrix) -> tuple[Outcome, Outcome]:
         """Per prompt, the cheap answer kept (every sample billed, the wait is the slowest) and the
