@@ -473,7 +473,8 @@ class _Handler(BaseHTTPRequestHandler):
             if fake._spec(name) is None:
                 return self._send_model_not_found(name)
             return self._send_json(200, fake._model_entry(name))
-        if path == "/v1/chat/completions" and self.command == "POST":
+        # any prefix, as gateways have (/openai/deployments/NAME/…, a token in the path)
+        if path.endswith("/chat/completions") and self.command == "POST":
             if not isinstance(body, dict):
                 msg = "We could not parse the JSON body of your request. (fakeserver: expected a JSON object)"
                 return self._send_error(400, msg)

@@ -191,3 +191,282 @@ def test_a_refusal_has_its_own_column_and_is_shown(tmp_path, refusal, stream):
 
     assert all(line in markup.unescape(html) for line in clean_text(refusal).splitlines())
     assert "\u202e" not in html
+
+
+# --------------------------------------------------------------------------- weak: key echoes
+
+KEY = "sk-proj-Qm7Zt2LxV9bR4cWn8Hs3Jd6Ky1Pf5Ga0Ue"
+
+
+def _fullwidth(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def key_forms(key: str = KEY) -> dict[str, str]:
+    """Every form of ``key`` an endpoint could echo that a reader could join back into it."""
+    import base64
+    import codecs
+    import urllib.parse
+
+    half = len(key) // 2
+    forms = {"whole": key, "upper": key.upper(), "swapcase": key.swapcase(), "reversed": key[::-1],
+             "rot13": codecs.encode(key, "rot13"),
+             "halves-in-words": f"first half: {key[:half]} and the second half: {key[half:]}",
+             "halves-swapped": f"the end is {key[half:]} and the start is {key[:half]}",
+             "fullwidth": _fullwidth(key), "fullwidth-zero-width": "\u200b".join(_fullwidth(key)),
+             "percent": "".join(f"%{ord(c):02X}" for c in key),
+             "percent-half": key[:half] + "".join(f"%{ord(c):02x}" for c in key[half:]),
+             "u-escapes": "".join(f"\\u{ord(c):04x}" for c in key),
+             "u-brace-escapes": "".join(f"\\u{{{ord(c):x}}}" for c in key),
+             "x-escapes": "".join(f"\\x{ord(c):02x}" for c in key),
+             "html-decimal": "".join(f"&#{ord(c)};" for c in key),
+             "html-hex": "".join(f"&#x{ord(c):x};" for c in key),
+             "base64": base64.b64encode(key.encode()).decode(),
+             "base64-unpadded": base64.b64encode(key.encode()).decode().rstrip("="),
+             "base64-urlsafe": base64.urlsafe_b64encode(key.encode()).decode(),
+             "base64-of-sentence": base64.b64encode(f"the key is {key}".encode()).decode(),
+             "base64-of-hex": base64.b64encode(key.encode().hex().encode()).decode(),
+             "base32": base64.b32encode(key.encode()).decode(),
+             "hex": key.encode().hex(), "HEX": key.encode().hex().upper(),
+             "hex-colons": ":".join(f"{b:02x}" for b in key.encode()),
+             "hex-spaces": " ".join(f"{b:02x}" for b in key.encode()),
+             "masked-ends": f"{key[:3]}****{key[-4:]}", "masked-start": f"{key[:6]}********",
+             "masked-dots": f"{key[:5]}...{key[-4:]}", "masked-bullets": f"{key[:4]}•••••{key[-3:]}",
+             "in-json": json.dumps({"api_key": key}), "in-url": f"https://x.example/?k={urllib.parse.quote(key)}",
+             "letters-listed": ", ".join(key), "letters-quoted": " + ".join(f"'{c}'" for c in key)}
+    for size in (7, 5, 4):
+        pieces = [key[i:i + size] for i in range(0, len(key), size)]
+        for name, sep in [("space", " "), ("newline", "\n"), ("bar", " | "), ("bold", "**"), ("tick", "` `"),
+                          ("words", " and then "), ("zwsp", "\u200b"), ("tag", "<b></b>")]:
+            forms[f"split{size}-{name}"] = sep.join(pieces)
+        forms[f"split{size}-backwards"] = " then ".join(reversed(pieces))
+    for joiner in ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u034f"]:
+        forms[f"joined-U+{ord(joiner):04X}"] = joiner.join(key)
+    return forms
+
+
+KEY_FORMS = key_forms()
+
+
+def rejoinable(text: str, key: str = KEY) -> list[str]:
+    """Runs of 5 letters/digits of ``key`` that ``text`` still spells (ignoring what separates
+    them, case and compatibility forms): what a reader could join back."""
+    import unicodedata
+
+    def skeleton(value: str) -> str:
+        value = unicodedata.normalize("NFKD", value).lower()
+        return "".join(c for c in value if c.isascii() and c.isalnum())
+
+    wanted, seen = skeleton(key), skeleton(text)
+    return [wanted[i:i + 5] for i in range(len(wanted) - 4) if wanted[i:i + 5] in seen]
+
+
+def test_every_form_of_the_key_is_redacted_and_ordinary_text_is_not():
+    from llmlab.base._redact import Redactor
+
+    redact = Redactor([KEY])
+    for name, form in KEY_FORMS.items():
+        out = redact(f"Here you go: {form} — done.")
+        assert "[redacted]" in out and not rejoinable(out), (name, out)
+    from pathlib import Path
+
+    for path in [Path(__file__).parents[1] / "README.md", Path(__file__).parents[1] / "docs" / "architecture.md"]:
+        text = path.read_text(encoding="utf-8")
+        assert redact(text) == text  # prose, code, tables, URLs, base64-ish identifiers: untouched
+
+
+@pytest.mark.parametrize("name", sorted(KEY_FORMS))
+def test_an_endpoint_echoing_the_key_in_any_form_stores_and_shows_none_of_it(tmp_path, monkeypatch, capsys, name):
+    monkeypatch.setenv("GATEWAY_KEY", KEY)
+    form = KEY_FORMS[name]
+    small = [form[i:i + 3] for i in range(0, len(form), 3)]  # a few characters per delta
+    models = {"echo": ModelSpec(chunks=["your key: ", *small, " ok"], served_model=f"m-{form[:60]}"),
+              "plain": ModelSpec(text=f"your key: {form} ok"),
+              "fail": ModelSpec(status=400, error_message=f"bad key {form}")}
+    live: list[str] = []
+    with FakeServer(models) as srv, Lab(base_url=srv.base_url, api_key_env="GATEWAY_KEY",
+                                        db=tmp_path / "l.sqlite", retries=0) as lab:
+        res = lab.compare("Hi", models=["echo", "fail"], on_event=lambda e: live.append(e.text))
+        plain = lab.compare("Hi", models=["plain"], stream=False)
+        print(res, res.summary(), res._repr_html_(), res.df.to_string(), plain.df.to_string())
+        stored = lab.runs()
+    out = capsys.readouterr().out
+    texts = [*stored["response_text"], *stored["served_model"].dropna(), *stored["error_message"].dropna(),
+             "".join(live), out]
+    for text in texts:
+        assert not rejoinable(text), (name, text[:200])
+    assert "[redacted]" in stored.set_index("requested_model").loc["echo", "response_text"]
+
+
+# --------------------------------------------------------------------------- 3. the key as a model name
+
+def key_model_names(key: str = KEY) -> list[str]:
+    return [key, key.upper(), f"gpt-4o-{key}", f"{key}/chat", f"openai/{key[3:]}", key[5:20], key[-12:],
+            f"model {key[:7]} {key[7:14]} {key[14:]}", "\u200b".join(key), _fullwidth(key)]
+
+
+@pytest.fixture
+def key_lab(tmp_path, monkeypatch):
+    monkeypatch.setenv("GATEWAY_KEY", KEY)
+    with FakeServer({"m": ModelSpec(text="fine")}) as srv, \
+            Lab(base_url=srv.base_url, api_key_env="GATEWAY_KEY", db=tmp_path / "l.sqlite") as lab:
+        yield lab, srv
+
+
+CALLS = {
+    "compare": lambda lab, m: lab.compare("Hi", models=["m", m]),
+    "compare-string": lambda lab, m: lab.compare("Hi", models=f"m,{m}"),
+    "sweep": lambda lab, m: lab.sweep(["a", "b"], models=[m], progress=False),
+    "complete": lambda lab, m: lab.complete("Hi", models=["m", m]),
+    "submit": lambda lab, m: lab.submit_compare("Hi", models=[m]).result(timeout=10),
+    "route": lambda lab, m: lab.route("Hi", policy=__import__("llmlab.routing", fromlist=["Always"]).Always(m)),
+}
+
+
+@pytest.mark.parametrize("call", sorted(CALLS))
+@pytest.mark.parametrize("index", range(len(key_model_names())))
+def test_a_model_name_holding_the_key_is_refused_before_sending(key_lab, capsys, call, index):
+    from llmlab import InputError
+
+    lab, srv = key_lab
+    name = key_model_names()[index]
+    with pytest.raises(InputError, match="looks like your API key") as info:
+        CALLS[call](lab, name)
+    assert not [r for r in srv.requests if r.path.endswith("/chat/completions")]
+    assert len(lab.runs()) == 0
+    assert not rejoinable(str(info.value)) and not rejoinable(repr(info.value))
+    out = capsys.readouterr()
+    assert not rejoinable(out.out + out.err)
+
+
+def test_the_magic_refuses_a_key_as_model_name_in_one_line(tmp_path, monkeypatch, shell, capsys):
+    from llmlab.magics import load_ipython_extension
+
+    monkeypatch.setenv("GATEWAY_KEY", KEY)
+    load_ipython_extension(shell)
+    with FakeServer({"m": ModelSpec(text="fine")}) as srv:
+        shell.run_line_magic("config", f'LLMLab.base_url = "{srv.base_url}"')
+        shell.run_line_magic("config", 'LLMLab.api_key_env = "GATEWAY_KEY"')
+        shell.run_line_magic("config", f'LLMLab.db = "{tmp_path / "l.sqlite"}"')
+        for name in key_model_names():
+            if " " in name:
+                continue  # the magic's model= takes no spaces
+            result = shell.run_cell(f"%%llm model=m,{name}\nHi")
+            assert result.error_in_exec is not None or result.error_before_exec is not None
+        assert not [r for r in srv.requests if r.path.endswith("/chat/completions")]
+    out = capsys.readouterr()
+    assert "looks like your API key" in out.err + out.out
+    assert "Traceback" not in out.err + out.out
+    assert not rejoinable(out.out + out.err)
+
+
+# --------------------------------------------------------------------------- weak: URL credentials
+
+URL_TOKEN = "Tk7bQ2xZ9mW4vN8pL3sR6dF1gH5jK0aE"
+
+
+def credential_urls(base: str) -> list[str]:
+    """``base`` (…/v1) with a credential in every place a URL can carry one."""
+    root, _, _ = base.rpartition("/v1")
+    host = root.split("://", 1)[1]
+    return [f"{base}?code={URL_TOKEN}", f"{base}?sig={URL_TOKEN}&sv=2024", f"{base}?token={URL_TOKEN}",
+            f"{base}?api-version=1&access_token={URL_TOKEN}", f"{base}?X-Amz-Signature={URL_TOKEN}",
+            f"{base}#{URL_TOKEN}", f"{base}#access_token={URL_TOKEN}&x=1", f"{root}/{URL_TOKEN}/v1",
+            f"{root}/gw/sk-{URL_TOKEN}/v1", f"{base};token={URL_TOKEN}", f"{root}/v1;key={URL_TOKEN}",
+            f"http://user:{URL_TOKEN}@{host}/v1", f"http://{URL_TOKEN}@{host}/v1",
+            f"http://u:{URL_TOKEN.replace('Q', '%51')}@{host}/v1"]
+
+
+def test_a_base_url_carrying_credentials_is_used_but_stored_and_shown_masked(tmp_path, capsys):
+    with FakeServer({"m": ModelSpec(text="fine")}) as srv:
+        for url in credential_urls(srv.base_url):
+            with Lab(base_url=url, db=tmp_path / "l.sqlite", retries=0) as lab:
+                res = lab.compare("Hi", models=["m"], cache=False)
+                print(lab, lab.base_url, res, res.df.to_string(), res._repr_html_())
+                assert URL_TOKEN not in res.df["endpoint"].iloc[0] and not rejoinable(lab.base_url, URL_TOKEN), url
+    out = capsys.readouterr().out
+    assert not rejoinable(out, URL_TOKEN)
+    blob = b"".join(p.read_bytes() for p in tmp_path.glob("l.sqlite*"))
+    assert not rejoinable(blob.decode("utf-8", "replace"), URL_TOKEN)
+
+
+CREDENTIAL_PARAMS = [
+    {"extra_body": {"webhook": f"https://user:{URL_TOKEN}@hooks.example/x"}},
+    {"extra_body": {"callback": {"url": f"https://hooks.example/x?token={URL_TOKEN}"}}},
+    {"metadata": {"link": f"https://files.example/a?sig={URL_TOKEN}"}},
+    {"model_params": {"m": {"extra_url": f"https://u:{URL_TOKEN}@x.example"}}},
+    {"model_params": {"*": {"tools_url": [f"https://x.example/v1;token={URL_TOKEN}"]}}},
+    {"extra_body": {"target": f"https://x.example/#access_token={URL_TOKEN}"}},
+]
+
+
+@pytest.mark.parametrize("params", CREDENTIAL_PARAMS, ids=lambda p: next(iter(p)))
+def test_credentials_inside_parameter_urls_are_refused(tmp_path, params):
+    from llmlab import InputError
+
+    with FakeServer({"m": ModelSpec(text="fine")}) as srv, Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite") as lab:
+        with pytest.raises(InputError, match="looks like a credential") as info:
+            lab.compare("Hi", models=["m"], **params)
+        assert not [r for r in srv.requests if r.path.endswith("/chat/completions")]
+    assert URL_TOKEN not in str(info.value)
+    with FakeServer({"m": ModelSpec(text="fine")}) as srv:
+        with pytest.raises(InputError, match="looks like a credential"):
+            Lab(base_url=srv.base_url, db=":memory:", model_params=params.get("model_params")).compare(
+                "Hi", models=["m"], **{k: v for k, v in params.items() if k != "model_params"}) \
+                if "model_params" in params else lab.compare("Hi", models=["m"], **params)
+
+
+def test_ordinary_urls_in_parameters_still_pass(tmp_path):
+    with FakeServer({"m": ModelSpec(text="fine")}) as srv, Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite") as lab:
+        res = lab.compare("Hi", models=["m"], metadata={"docs": "https://docs.example/page#section-2",
+                                                         "img": "https://cdn.example/a.png?w=200"})
+    assert res.df["status"].iloc[0] == "ok"
+
+
+# --------------------------------------------------------------------------- 7. terminal and bidi tricks
+
+HOSTILE_CHARS = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069",
+                 "\u200e", "\u200f", "\u061c", "\u2028", "\u2029", "\x1b[31m", "\x1b]8;;http://evil.example\x07",
+                 "\x9b2J", "\x9d0;title\x9c", "\r", "\x08", "\x07", "\x00", "\x7f", "\U000e0041"]
+RAW_CONTROLS = [c for c in "".join(HOSTILE_CHARS) if not c.isprintable() or c in "\u2028\u2029"]
+
+
+def _raw(text: str) -> list[str]:
+    """The control/bidi characters ``text`` would obey (newlines and tabs are layout, and so
+    is a carriage return in HTML)."""
+    layout = "\n\t\r" if "</" in text else "\n\t"
+    return sorted({repr(c) for c in text if c in RAW_CONTROLS and c not in layout})
+
+
+@pytest.mark.parametrize("char", HOSTILE_CHARS, ids=repr)
+def test_no_view_obeys_control_or_bidi_characters(tmp_path, shell, monkeypatch, char):
+    from llmlab.analysis._charts import cost_vs_latency, latency
+    from llmlab.analysis._report import render_report, standard_sections
+    from llmlab.magics import load_ipython_extension
+
+    model = f"evil{char}model"
+    models = {model: ModelSpec(text=f"answer {char}gnp.exe", served_model=f"served{char}x"),
+              "fail": ModelSpec(status=400, error_message=f"bad {char} request")}
+    shown: list[dict] = []
+    monkeypatch.setattr(shell.display_pub, "publish", lambda data, *a, **kw: shown.append(data))
+    load_ipython_extension(shell)
+    with FakeServer(models) as srv:
+        with Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite", retries=0) as lab:
+            res = lab.compare("Hi", models=[model, "fail"])
+            views = [repr(res), res._repr_html_(), repr(res.summary()), res.summary()._repr_html_(), repr(res.df),
+                     res.df._repr_html_(), repr(lab.runs()), repr(lab)]
+            with pytest.raises(Exception) as dup:
+                lab.compare("Hi", models=[model, model])
+            views.append(str(dup.value))
+            for chart in (latency, cost_vs_latency):
+                fig = chart(res.df)
+                views += [t.get_text() for ax in fig.axes for t in [*ax.get_xticklabels(), *ax.texts]]
+                views += [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+            views.append(render_report(standard_sections(res.summary(), res.df, {}), {"models": model}))
+        shell.run_line_magic("config", f'LLMLab.base_url = "{srv.base_url}"')
+        shell.run_line_magic("config", f'LLMLab.db = "{tmp_path / "m.sqlite"}"')
+        shell.run_cell(f"%%llm model={model.replace(' ', '')},fail out=r\nHi")
+    views += [str(v) for data in shown for v in data.values()]
+    for view in views:
+        assert not _raw(view), (_raw(view), view[:300])
+    assert res.df.set_index("requested_model").loc[model, "response_text"] == f"answer {char}gnp.exe"  # data as sent

@@ -6,8 +6,10 @@ chosen, it is safe to build from the widget's worker thread, and a notebook show
 once (it has ``_repr_png_``; pyplot figures would also be flushed at the end of the cell).
 With ``ax`` the chart draws there and returns ``ax.figure``.
 
-Models appear in order of first appearance in ``df`` and keep one colour across charts.
-matplotlib is imported inside the functions so ``import llmlab`` stays fast.
+Models appear in order of first appearance in ``df`` and keep one colour across charts; their
+names are drawn through the display sanitiser (:func:`label`: control and bidi characters made
+visible, ``$`` never read as mathtext). matplotlib is imported inside the functions so ``import
+llmlab`` stays fast.
 """
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ import math
 from typing import Any
 
 from ..base._cost import call_costs, cost_table, format_usd
+from ..base._display import clean_text
 from ..base._errors import InputError
 
-__all__ = ["latency", "ttft", "throughput", "cost", "cost_vs_latency", "PlotAccessor", "CHARTS", "TITLES"]
+__all__ = ["latency", "ttft", "throughput", "cost", "cost_vs_latency", "PlotAccessor", "CHARTS", "TITLES", "label"]
 
 MODEL_COL = "requested_model"
 _FIGSIZE = (7.0, 4.0)
@@ -60,10 +63,18 @@ def figure_and_axes(ax, figsize=_FIGSIZE):
     return fig, fig.subplots()
 
 
-def _require(df, *columns: str) -> None:
+def label(text: Any) -> str:
+    """A name as a chart draws it: through the display sanitiser, and ``$`` escaped so a model
+    name is never parsed as matplotlib mathtext."""
+    return clean_text(text).replace("$", r"\$")
+
+
+def _checked(df, *columns: str):
+    """``df`` if it has the columns a chart needs, its model names as the chart labels them."""
     missing = [c for c in (MODEL_COL, *columns) if c not in df.columns]
     if missing:
         raise InputError(f"runs DataFrame lacks column(s) {', '.join(missing)} (see the row schema).")
+    return df.assign(**{MODEL_COL: df[MODEL_COL].map(label)})
 
 
 def model_order(df) -> list[str]:
@@ -107,7 +118,7 @@ def _distribution(df, ax, column: str, title: str, ylabel: str):
     Answers cut at ``max_tokens`` (``finish_reason == "length"``) are ringed: their latency and
     token counts are the limit's, not the answer's. Successful calls without a value are counted
     per model and the title says why, so no call disappears from a chart silently."""
-    _require(df, column)
+    df = _checked(df, column)
     fig, ax = figure_and_axes(ax)
     models = model_order(df)
     ok = _ok_rows(df)
@@ -236,7 +247,7 @@ def cost(df, ax=None):
     ``%llm cost`` (cache hits spend $0); an unknown cost is labelled "unknown", never drawn as
     $0. The per-1k estimate prices successful calls, cache hits at their original cost.
     """
-    _require(df, "cost_usd")
+    df = _checked(df, "cost_usd")
     table = _cost_table(df)
     if ax is not None:
         _cost_panel(ax, table, "cost_usd", "total cost (USD)", with_per_1k=True)
@@ -284,7 +295,7 @@ def cost_vs_latency(df, ax=None):
 
     Models whose price is unknown are listed in a note instead of being drawn at $0.
     """
-    _require(df, "latency_s", "cost_usd")
+    df = _checked(df, "latency_s", "cost_usd")
     fig, ax = figure_and_axes(ax)
     ok = _ok_rows(df)
     models = model_order(df)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._errors import ConfigError
-from ._redact import public_url
+from ._redact import public_url, remember, url_secrets
 from ._text import check_unicode
 from ._validate import check_env_name, check_url
 
@@ -144,6 +144,7 @@ def _check_url(url: str) -> str:
             check_unicode(url, "base_url")
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        remember(url_secrets(url, user=False))  # a URL's credentials are never shown either
     return check_url(str(url) if isinstance(url, LocalURL) else url)
 
 
@@ -156,6 +157,7 @@ def read_key(endpoint: Endpoint) -> str:
     if not value:
         raise ConfigError(f"environment variable {name} is not set; export it or add it to ./.env")
     _check_key_value(name, value)
+    remember([value])  # from now on no view of this process shows it
     return value
 
 

@@ -2,8 +2,10 @@
 
 Model output and model names are untrusted text: every string that reaches HTML goes through
 :func:`esc` (``html.escape`` after control and bidi characters are made visible) and every string
-that reaches a terminal through :func:`clean_text`. No JavaScript is ever emitted. Nothing heavy is
-imported here (pandas arrives with the frames it is given).
+that reaches a terminal through :func:`clean_text`; both first remove every secret this process
+knows (:func:`llmlab.base._redact.redact_shown`), so a view can show neither a terminal trick nor
+a key. No JavaScript is ever emitted. Nothing heavy is imported here (pandas arrives with the
+frames it is given).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._cost import with_costs_shown
+from ._redact import redact_shown
 
 __all__ = ["esc", "clean_text", "clean_frame", "html_clean", "table_html", "table_text"]
 
@@ -34,14 +37,14 @@ def _shown(match: re.Match) -> str:
 def esc(value: Any) -> str:
     """HTML-escape anything (quotes too, so it is safe inside attributes); control and bidi
     characters are shown as ``\\u202e`` instead of obeyed."""
-    return html.escape(_HTML_CONTROL_RE.sub(_shown, "" if value is None else str(value)), quote=True)
+    return html.escape(html_clean("" if value is None else value), quote=True)
 
 
 def clean_text(value: Any) -> str:
     """Text safe for a terminal: control and bidi characters shown as ``\\x1b``/``\\u202e``
     instead of executed."""
     text = "" if value is None else str(value)
-    return _CONTROL_RE.sub(_shown, text)
+    return _CONTROL_RE.sub(_shown, redact_shown(text))
 
 
 def clean_frame(df: Any, clean: Callable[[Any], str] = clean_text) -> Any:
@@ -54,8 +57,9 @@ def clean_frame(df: Any, clean: Callable[[Any], str] = clean_text) -> Any:
 
 
 def html_clean(value: Any) -> str:
-    """Neutralise control/bidi characters, leaving HTML escaping to the caller (pandas)."""
-    return _HTML_CONTROL_RE.sub(_shown, str(value))
+    """Neutralise control/bidi characters (and known secrets), leaving HTML escaping to the
+    caller (pandas)."""
+    return _HTML_CONTROL_RE.sub(_shown, redact_shown(str(value)))
 
 
 _TH_RE = re.compile(r"<th>([^<]*)</th>")

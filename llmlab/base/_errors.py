@@ -11,8 +11,15 @@ catch one class. Messages are one line and say what to do next.
     └── LocalServerError   – the embedded llama.cpp endpoint cannot start or died
 
 A failed *model call* is not an exception: it becomes a row with ``status="error"``.
+
+A message is shown like every other view: known secrets removed, control and bidi characters
+made visible (a hostile model name cannot drive the terminal a traceback is printed to).
 """
 from __future__ import annotations
+
+from typing import Any
+
+from ._display import clean_text
 
 __all__ = ["LLMLabError", "ConfigError", "InputError", "StoreError", "EndpointError", "LocalServerError"]
 
@@ -21,6 +28,9 @@ class LLMLabError(Exception):
     """Base class of every error llmlab raises on purpose."""
 
     __module__ = "llmlab"
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(clean_text(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(LLMLabError):

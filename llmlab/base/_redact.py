@@ -1,102 +1,427 @@
 """Keeping secrets out of everything llmlab stores or shows.
 
-* :class:`Redactor` removes a key value — and any run of ``MIN_RUN`` or more consecutive
-  characters of it, in any letter case — from text; ``message()`` also masks the ``sk-ab***wxyz``
-  echoes of 401 answers. The runner applies it to every text field of a row before the row is
-  written, so params, endpoint, answers and error messages are all covered.
-* :func:`public_url` drops ``user:password@`` from a URL (what is stored and shown);
+* :class:`Redactor` removes a secret (a key value, a URL's credentials) from text in every form a
+  reader could join back: the value, any run of ``MIN_RUN`` or more characters of it, pieces of
+  3+ characters that together spell such a run (a key split in halves, zero-width characters or
+  markup between its letters, pieces out of order), in any letter case, full-width or other
+  compatibility forms, ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes, base64, base32 and hex,
+  reversed or ROT13, and masked echoes (``sk-ab***wxyz``) whose visible ends are the secret's.
+  The runner applies it to every text field of a row before the row is written.
+* :func:`remember` records the secrets this process has read; :func:`redact_shown` removes them
+  from anything shown — the one redaction every view (reprs, tables, widgets, reports, errors)
+  goes through, on top of the row redaction.
+* :func:`public_url` masks a URL's credentials (``user:password@``, credential query and
+  ``;name=`` values, token-like path segments, the fragment): what is stored and shown;
   :func:`url_secrets` returns those parts, so they are redacted too.
-* :func:`check_no_credentials` refuses call parameters that carry a credential (``api_key=``,
-  ``extra_headers={"Authorization": ...}``): the key's only way in is the variable named by
-  ``api_key_env``.
+
+This module imports nothing of llmlab: errors and the display sanitiser use it.
 """
 from __future__ import annotations
 
-import json
+import base64
+import binascii
+import codecs
+import functools
 import re
+import threading
+import unicodedata
 import urllib.parse
 from typing import Any
 
-from ._errors import InputError
+__all__ = ["Redactor", "StreamRedactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets", "url_has_credentials",
+           "remember", "redact_shown", "CREDENTIAL_NAME"]
 
-__all__ = ["Redactor", "StreamRedactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets",
-           "check_no_credentials", "credential_error"]
-
-MIN_RUN = 8  # an echo of 8+ consecutive characters of the key counts as the key
+MIN_RUN = 8  # an echo of 8+ consecutive characters of a secret counts as the secret
 REDACTED = "[redacted]"
 _MIN_SECRET = 4  # shorter values would redact ordinary words
-_ECHO = re.compile(r"\S*\*{3,}\S*")  # 'sk-ab***wxyz': what OpenAI-style 401s echo
+_MIN_PIECE = 3  # pieces of a split secret this long still count when they join into a run
+_GAP = 48  # at most this many characters between the pieces of one split secret
+_MAX_HOLD = 512  # a stream holds back at most this much text while it may still be a secret
+_DECODE_DEPTH = 2  # base64 of hex of a key is still the key
+_ECHO = re.compile(r"\S*\*{3,}\S*")  # 'sk-ab***wxyz': what OpenAI-style 401s echo (errors only)
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_NOT_ALNUM_BYTES = bytes(c for c in range(256) if not (48 <= c <= 57 or 97 <= c <= 122))
+# Escapes a reader (or a browser, a JSON parser, a shell) turns back into characters.
+_ESCAPE = re.compile(r"%u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|\\u\{([0-9a-fA-F]{1,6})\}|\\u([0-9a-fA-F]{4})"
+                     r"|\\U([0-9a-fA-F]{8})|\\x([0-9a-fA-F]{2})|&#[xX]([0-9a-fA-F]{1,6});?|&#([0-9]{1,7});?")
+# Tokens that may be an encoding of a secret: decoded and searched like text.
+_HEX_SPACED = re.compile(r"(?:[0-9a-fA-F]{2} ){7,}[0-9a-fA-F]{2}")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{12,}={0,2}|[A-Za-z0-9_-]{12,}={0,2}")
+_BASE32 = re.compile(r"[A-Z2-7]{16,}=*|[a-z2-7]{16,}=*")
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2}){8,}|(?:[0-9a-fA-F]{2}[:. -]){7,}[0-9a-fA-F]{2}")
+_MASK_CHARS = "*•●·∙⋅×."
+_MASK = re.compile(r"[*•●·∙⋅×]{3,}|\.{3,}|…+")
+_WORD_BEFORE = re.compile(r"[\w-]{0,64}\Z")
+_WORD_AFTER = re.compile(r"[\w-]{0,64}")
+_ENCODED_HINT = re.compile(r"[0-9+/=]|[a-z][A-Z]")  # words and identifiers are rarely base64
+_TRAILING_WORD = re.compile(r"\S*$")
+_CACHED_CHARS, _CACHE_SIZE = 4096, 2048
+
+
+def _fold(text: str) -> str:
+    """What text reads as, for matching: compatibility decomposition (full-width ｓ → s,
+    é → e), lower case, letters and digits only (zero-width joiners, marks and punctuation
+    vanish). Character by character, so it maps back to positions (see :func:`_units`)."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+    return text.lower().encode("ascii", "ignore").translate(None, _NOT_ALNUM_BYTES).decode("ascii")
+
+
+def _may_escape(text: str) -> bool:
+    return "%" in text or "\\" in text or "&" in text
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold_char(char: str) -> str:
+    return _fold(char)
+
+
+def _unescape(match: re.Match) -> str:
+    value = next(g for g in match.groups() if g is not None)
+    code = int(value, 10 if match.group(8) else 16)
+    return chr(code) if code <= 0x10FFFF else ""
+
+
+def _units(text: str) -> list[tuple[str, int, int]]:
+    """``text`` as (what it reads as, start, end) units: an escape is one unit."""
+    if text.isascii() and not _may_escape(text):
+        lowered = text.lower()
+        return [(c, i, i + 1) for i, c in enumerate(lowered) if "a" <= c <= "z" or "0" <= c <= "9"]
+    units: list[tuple[str, int, int]] = []
+    last = 0
+    for match in _ESCAPE.finditer(text):
+        units += [(_fold_char(c), i, i + 1) for i, c in enumerate(text[last:match.start()], last)]
+        units.append((_fold_char(_unescape(match)), match.start(), match.end()))
+        last = match.end()
+    units += [(_fold_char(c), i, i + 1) for i, c in enumerate(text[last:], last)]
+    return units
+
+
+def _skeleton(text: str) -> str:
+    """The letters and digits ``text`` reads as, escapes decoded (fast: no positions)."""
+    if _may_escape(text):
+        text = _ESCAPE.sub(_unescape, text)
+    return _fold(text)
+
+
+def _mapped_skeleton(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """:func:`_skeleton`, and for each of its characters the span of ``text`` it came from."""
+    chars, spans = [], []
+    for folded, start, end in _units(text):
+        for char in folded:
+            chars.append(char)
+            spans.append((start, end))
+    return "".join(chars), spans
+
+
+class _Piece:
+    __slots__ = ("start", "end", "variant", "key_start", "length")
+
+    def __init__(self, start: int, end: int, variant: int, key_start: int, length: int) -> None:
+        self.start, self.end, self.variant, self.key_start, self.length = start, end, variant, key_start, length
 
 
 class Redactor:
-    """Removes secret values, and fragments of them, from text."""
+    """Removes secret values, and every readable form of them, from text."""
 
     def __init__(self, secrets: list[str]) -> None:
-        variants: set[str] = set()
-        for secret in secrets:
-            if not isinstance(secret, str) or len(secret) < _MIN_SECRET:
-                continue
-            # The forms a value takes inside JSON (params) and URLs (endpoint) count as well.
-            variants |= {secret, json.dumps(secret)[1:-1], urllib.parse.quote(secret, safe="")}
-        self._whole = sorted((v.lower() for v in variants if len(v) < MIN_RUN), key=len, reverse=True)
-        long = [v.lower() for v in variants if len(v) >= MIN_RUN]
-        self._grams = {v[i:i + MIN_RUN] for v in long for i in range(len(v) - MIN_RUN + 1)}
+        values = sorted({s for s in secrets if isinstance(s, str) and len(s) >= _MIN_SECRET}, key=len, reverse=True)
+        self._values = [v.lower() for v in values]
+        self._runs = {v[i:i + MIN_RUN] for v in self._values for i in range(len(v) - MIN_RUN + 1)}
         # Every run of MIN_RUN characters of a secret contains one of its 4-grams that start at a
-        # multiple of 4: a cheap pre-check before the exact search.
-        self._probes = {v[i:i + 4] for v in long for i in range(0, len(v) - 3, 4)}
-        self._folded = sorted(long + self._whole, key=len, reverse=True)
+        # multiple of 4: a cheap test before the exact search.
+        self._probes = {v[i:i + 4] for v in self._values for i in range(0, len(v) - 3, 4)}
+        # Each variant: what the secret reads as, each character's position in the secret, and
+        # how many characters of the secret a piece must span to count.
+        variants: dict[str, tuple[list[int], int]] = {}
+        for value in values:
+            units = [(c, start) for folded, start, _ in _units(value) for c in folded]
+            skeleton, where = "".join(c for c, _ in units), [start for _, start in units]
+            if len(value) >= MIN_RUN:  # a short secret is matched as written only (see _whole_values)
+                # the secret as written, backwards and in ROT13 (forms a reader undoes at a glance)
+                variants.setdefault(skeleton, (where, MIN_RUN))
+                variants.setdefault(skeleton[::-1], (where[::-1], MIN_RUN))
+                variants.setdefault(codecs.encode(skeleton, "rot13"), (where, MIN_RUN))
+        self._variants = list(variants)
+        self._where = [variants[v] for v in self._variants]
+        self._grams: dict[str, list[tuple[int, int]]] = {}
+        for v, variant in enumerate(self._variants):
+            for k in range(len(variant) - _MIN_PIECE + 1):
+                self._grams.setdefault(variant[k:k + _MIN_PIECE], []).append((v, k))
+        # One search for all pieces' starts (a trie as a regular expression: one branch per position).
+        self._gram_re = re.compile(f"(?=({_trie(self._grams)}))") if self._grams else None
+
+        self._cache: dict[str, str] = {}
 
     def __bool__(self) -> bool:
-        return bool(self._whole or self._grams)
+        return bool(self._values)
 
     def __call__(self, text: Any) -> Any:
         if not isinstance(text, str) or not text or not self:
             return text
-        folded = text.lower()
-        if len(folded) != len(text):  # a few non-ASCII letters change length when lowered
-            folded = text
-        if not any(p in folded for p in self._probes) and not any(w in folded for w in self._whole):
-            return text
-        spans = self._spans(folded)
-        if not spans:
-            return text
-        out, last = [], 0
-        for start, end in spans:
-            out += [text[last:start], REDACTED]
-            last = end
-        out.append(text[last:])
-        return "".join(out)
+        if len(text) <= _CACHED_CHARS and text in self._cache:  # a row's prompt, params, endpoint repeat
+            return self._cache[text]
+        spans = self._spans(text, _DECODE_DEPTH)
+        out = _replace(text, spans) if spans else text
+        if len(text) <= _CACHED_CHARS:
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
+            self._cache[text] = out
+        return out
 
-    def _spans(self, folded: str) -> list[tuple[int, int]]:
-        marks: list[tuple[int, int]] = []
-        for needle in (*self._grams, *self._whole):
-            start = folded.find(needle)
-            while start != -1:
-                marks.append((start, start + len(needle)))
-                start = folded.find(needle, start + 1)
-        marks.sort()
-        merged: list[tuple[int, int]] = []
-        for start, end in marks:
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-            else:
-                merged.append((start, end))
-        return merged
-
-    def open_tail(self, text: str) -> int:
-        """Length of the longest end of ``text`` that is a piece of a secret: text a stream must
-        hold back, since the next delta may complete a run that has to be redacted."""
-        folded = text.lower()
-        for length in range(min(len(folded), len(self._folded[0]) if self._folded else 0), 0, -1):
-            tail = folded[-length:]
-            if any(tail in secret for secret in self._folded):
-                return length
-        return 0
+    def runs(self, text: Any) -> Any:
+        """Only the secret as written and its runs of MIN_RUN characters (the cheap search for
+        text that did not come from the endpoint, e.g. the user's own prompt)."""
+        if not isinstance(text, str) or not text or not self:
+            return text
+        spans = self._whole_values(text)
+        return _replace(text, spans) if spans else text
 
     def message(self, text: str | None) -> str | None:
         """An error message: secrets and masked key echoes (``sk-ab***wxyz``) removed."""
         text = self(text)
         return _ECHO.sub(REDACTED, text) if text else text
+
+    # -- finding -----------------------------------------------------------------------------
+    def _spans(self, text: str, depth: int) -> list[tuple[int, int]]:
+        spans = self._whole_values(text) + self._split_runs(text)[0]
+        if any(c * 3 in text for c in _MASK_CHARS) or "…" in text:
+            spans += self._masked(text)
+        if depth > 0:
+            spans += self._encoded(text, depth)
+        return spans
+
+    def _whole_values(self, text: str) -> list[tuple[int, int]]:
+        """Each secret as written and each run of MIN_RUN of its characters, in any case."""
+        folded = text.lower()
+        if len(folded) != len(text):  # a few non-ASCII letters change length when lowered
+            folded = text
+        spans = []
+        for value in self._values:
+            start = folded.find(value)
+            while start != -1:
+                spans.append((start, start + len(value)))
+                start = folded.find(value, start + 1)
+        if any(probe in folded for probe in self._probes):
+            spans += [(i, i + MIN_RUN) for i, _ in _occurrences(folded, self._runs, MIN_RUN)]
+        return spans
+
+    def _split_runs(self, text: str, streaming: bool = False) -> tuple[list[tuple[int, int]], int | None]:
+        """Spans of pieces that together read as MIN_RUN+ consecutive characters of a secret,
+        and (``streaming``) where the earliest piece that may still grow into one starts."""
+        if self._gram_re is None:
+            return [], None
+        if not streaming:  # first without positions (fast, in C mostly): most text holds no piece
+            fast = self._pieces(_skeleton(text))
+            if not fast or not self._joined(fast, None)[0]:
+                return [], None
+        skeleton, spans = _mapped_skeleton(text)
+        pieces = self._pieces(skeleton)
+        for piece in pieces:  # skeleton positions → text positions
+            piece.start, piece.end = spans[piece.start][0], spans[piece.end - 1][1]
+        found, open_from = self._joined(pieces, len(text))
+        if streaming:  # the last letters may start a piece the next delta completes
+            tail = next((n for n in range(_MIN_PIECE - 1, 0, -1)
+                         if len(skeleton) >= n and any(skeleton[-n:] in v for v in self._variants)), 0)
+            if tail:
+                open_from = min(spans[-tail][0], open_from if open_from is not None else len(text))
+        return found, open_from
+
+    def _pieces(self, skeleton: str) -> list[_Piece]:
+        assert self._gram_re is not None
+        hits = [(m.start(), v, k) for m in self._gram_re.finditer(skeleton) for v, k in self._grams[m.group(1)]]
+        pieces: list[_Piece] = []
+        reach: dict[tuple[int, int], int] = {}  # (variant, diagonal) → end of the piece found on it
+        for i, v, k in sorted(hits):
+            if reach.get((v, i - k), -1) > i:
+                continue  # inside a piece already found
+            variant, length = self._variants[v], _MIN_PIECE
+            while i + length < len(skeleton) and k + length < len(variant) \
+                    and skeleton[i + length] == variant[k + length]:
+                length += 1
+            reach[(v, i - k)] = i + length
+            pieces.append(_Piece(i, i + length, v, k, length))
+        return pieces
+
+    def _joined(self, pieces: list[_Piece], size: int | None) -> tuple[list[tuple[int, int]], int | None]:
+        pieces.sort(key=lambda p: p.start)
+        found: list[tuple[int, int]] = []
+        open_from: int | None = None
+        cluster: list[_Piece] = []
+        for piece in [*pieces, None]:
+            if piece is not None and (not cluster or piece.start - max(p.end for p in cluster) <= _GAP):
+                cluster.append(piece)
+                continue
+            marked = self._marked(cluster)
+            found += [(p.start, p.end) for p in marked]
+            # pieces that may still grow: not found yet, and not inside what was (another
+            # variant's piece of the same text)
+            rest = [p for p in cluster if p not in marked
+                    and not any(m.start <= p.start and p.end <= m.end for m in marked)]
+            if rest and size is not None and size - max(p.end for p in rest) <= _GAP:
+                open_from = min(p.start for p in rest) if open_from is None else open_from
+            cluster = [piece] if piece is not None else []
+        return found, open_from
+
+    def _marked(self, cluster: list[_Piece]) -> list[_Piece]:
+        """The pieces of a cluster whose key ranges join into a run long enough to be a secret."""
+        marked: list[_Piece] = []
+        for v in {p.variant for p in cluster}:
+            mine = sorted((p for p in cluster if p.variant == v), key=lambda p: p.key_start)
+            where, need = self._where[v]
+            run: list[_Piece] = []
+            for piece in [*mine, None]:
+                if piece is not None and run and piece.key_start <= max(p.key_start + p.length for p in run):
+                    run.append(piece)
+                    continue
+                if run:
+                    end = max(p.key_start + p.length for p in run)
+                    if abs(where[end - 1] - where[run[0].key_start]) + 1 >= need:  # characters of the secret spanned
+                        marked += run
+                run = [piece] if piece is not None else []
+        return marked
+
+    def _masked(self, text: str) -> list[tuple[int, int]]:
+        """``sk-ab***wxyz``-style echoes: a mask whose visible start is a secret's start, or whose
+        visible end is a secret's end."""
+        spans = []
+        for mask in _MASK.finditer(text):
+            head = max(0, mask.start() - 64)
+            before = _WORD_BEFORE.search(text[head:mask.start()])
+            after = _WORD_AFTER.match(text, mask.end())
+            assert before is not None and after is not None  # both may match nothing
+            # the longest end of the word before that starts a secret, start of the word after that ends one
+            start = next((head + before.start() + i for i in range(len(before.group()) - _MIN_PIECE + 1)
+                          if self._starts_secret(before.group()[i:])), None)
+            end = next((after.start() + n for n in range(len(after.group()), _MIN_PIECE - 1, -1)
+                        if self._ends_secret(after.group()[:n])), None)
+            if start is not None or end is not None:
+                spans.append((mask.start() if start is None else start, mask.end() if end is None else end))
+        return spans
+
+    def _starts_secret(self, piece: str) -> bool:
+        return any(value.startswith(piece.lower()) for value in self._values)
+
+    def _ends_secret(self, piece: str) -> bool:
+        return any(value.endswith(piece.lower()) for value in self._values)
+
+    def _encoded(self, text: str, depth: int) -> list[tuple[int, int]]:
+        """base64, base32 and hex tokens whose decoded text holds a secret."""
+        spans = []
+        for start, end in _candidates(text):
+            for pattern, decode in ((_BASE64, _b64), (_BASE32, _b32), (_HEX, _hex)):
+                for match in pattern.finditer(text, start, end):
+                    if _ENCODED_HINT.search(match.group()) is None:
+                        continue
+                    decoded = decode(match.group())
+                    if decoded and self._spans(decoded, depth - 1):
+                        spans.append(match.span())
+        return spans
+
+    # -- streams -----------------------------------------------------------------------------
+    def stream_cut(self, text: str) -> tuple[str, int]:
+        """For a stream's text so far: the part that can be shown now, redacted, and where the
+        rest starts. Held back: the last word (it may be the start of a secret or of an
+        encoding of one), every piece the next delta may still join into a secret, and never
+        half of something already found."""
+        found, open_from = self._split_runs(text, streaming=True)
+        spans = self._whole_values(text) + found + self._masked(text) + self._encoded(text, _DECODE_DEPTH)
+        cut = _TRAILING_WORD.search(text).start()  # type: ignore[union-attr]
+        cut = max(min(cut, open_from if open_from is not None else cut), len(text) - _MAX_HOLD)
+        for start, end in sorted(spans, reverse=True):
+            if start < cut < end:
+                cut = start
+        return _replace(text[:cut], [(s, e) for s, e in spans if e <= cut]), cut
+
+
+def _trie(words: Any) -> str:
+    """A regular expression matching any of ``words`` (equal lengths), branching per character."""
+    branches: dict[str, list[str]] = {}
+    for word in words:
+        branches.setdefault(word[0], []).append(word[1:])
+    parts = []
+    for first, rests in sorted(branches.items()):
+        if all(len(r) == 1 for r in rests):
+            parts.append(re.escape(first) + "[" + "".join(sorted(map(re.escape, rests))) + "]")
+        else:
+            parts.append(re.escape(first) + "(?:" + _trie(rests) + ")")
+    return "|".join(parts)
+
+
+def _candidates(text: str) -> list[tuple[int, int]]:
+    """Where in ``text`` an encoded token may be: its words of 12+ characters, and a run of
+    hex bytes separated by spaces. Found by splitting on whitespace (scanning a long answer
+    with a regular expression is slow)."""
+    words = text.split()
+    spans = []
+    for word in {w for w in words if len(w) >= 12 and _ENCODED_HINT.search(w)}:
+        at = text.find(word)
+        while at != -1:
+            spans.append((at, at + len(word)))
+            at = text.find(word, at + 1)
+    if len([w for w in words if len(w) == 2]) >= 8:
+        spans += [m.span() for m in _HEX_SPACED.finditer(text)]
+    return spans
+
+
+def _occurrences(text: str, needles: set[str] | dict[str, Any], size: int) -> list[tuple[int, str]]:
+    """(position, needle) of every occurrence in ``text`` of the ``size``-long ``needles``: a
+    look-up per position in short text, a search per needle in long text."""
+    if len(text) < size:
+        return []
+    if len(text) <= 4 * len(needles):
+        return [(i, text[i:i + size]) for i in range(len(text) - size + 1) if text[i:i + size] in needles]
+    found = []
+    for needle in needles:
+        i = text.find(needle)
+        while i != -1:
+            found.append((i, needle))
+            i = text.find(needle, i + 1)
+    return found
+
+
+def _replace(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with the spans (merged; a gap of separators only between two is taken too)
+    replaced by REDACTED."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and (start <= merged[-1][1] or _NON_ALNUM.fullmatch(text[merged[-1][1]:start].lower())):
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    out, last = [], 0
+    for start, end in merged:
+        out += [text[last:start], REDACTED]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _bytes_text(data: bytes) -> str:
+    return data.decode("utf-8", "replace") if data else ""
+
+
+def _b64(token: str) -> str:
+    token = token.rstrip("=")
+    token = token[:len(token) - len(token) % 4] if len(token) % 4 == 1 else token
+    padded = token + "=" * (-len(token) % 4)
+    try:
+        return _bytes_text(base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True))
+    except (binascii.Error, ValueError):
+        return ""
+
+
+def _b32(token: str) -> str:
+    token = token.rstrip("=").upper()
+    try:
+        return _bytes_text(base64.b32decode(token + "=" * (-len(token) % 8)))
+    except (binascii.Error, ValueError):
+        return ""
+
+
+def _hex(token: str) -> str:
+    digits = re.sub(r"[^0-9a-fA-F]", "", token)
+    return _bytes_text(bytes.fromhex(digits[:len(digits) // 2 * 2]))
 
 
 class StreamRedactor:
@@ -110,11 +435,54 @@ class StreamRedactor:
 
     def feed(self, text: str) -> str:
         buffer = self._held + text
-        keep = self._redact.open_tail(buffer) if self._redact else 0
         if buffer and "\ud800" <= buffer[-1] <= "\udbff":
-            keep = max(keep, 1)
-        self._held = buffer[len(buffer) - keep:] if keep else ""
-        return self._redact(buffer[:len(buffer) - keep])
+            buffer, text = buffer[:-1], buffer[-1]
+        else:
+            text = ""
+        shown, cut = self._redact.stream_cut(buffer) if self._redact else (buffer, len(buffer))
+        self._held = buffer[cut:] + text
+        return shown
+
+
+# -- the secrets this process knows, for every view ------------------------------------------
+_KNOWN: list[str] = []
+_KNOWN_LOCK = threading.Lock()
+_SHOWN: list[Redactor] = [Redactor([])]
+
+
+def remember(secrets: list[str]) -> None:
+    """Add secrets this process has read (a key value, a URL's credentials) to what every view
+    removes (:func:`redact_shown`)."""
+    fresh = [s for s in secrets if isinstance(s, str) and len(s) >= _MIN_SECRET and s not in _KNOWN]
+    if fresh:
+        with _KNOWN_LOCK:
+            _KNOWN.extend(s for s in fresh if s not in _KNOWN)
+            _SHOWN[0] = Redactor(list(_KNOWN))
+
+
+def redact_shown(text: Any) -> Any:
+    """``text`` without any secret this process knows: what every view shows."""
+    return _SHOWN[0](text)
+
+
+# -- URLs --------------------------------------------------------------------------------------
+# Names that say a value is a credential (parameters, query and path parameters).
+CREDENTIAL_NAME = re.compile(
+    r"(api[-_ ]?key|apikey|authori[sz]ation|auth[-_]?token|access[-_]?token|refresh[-_]?token|id[-_]?token"
+    r"|session[-_]?token|bearer|secret|passw(or)?d|credential|private[-_]?key|cookie)"
+    r"|^(key|token|auth|headers|extra_headers|default_headers|extra_query|default_query|http_client)$",
+    re.IGNORECASE)
+# In URLs, also the short names of signed and OAuth links (Azure SAS sig=, S3 X-Amz-*, ?code=).
+_URL_CREDENTIAL = re.compile(r"^(code|sig|signature|sv|se|skoid|sktid|ske|sks|skv|x-amz-.*|x-goog-.*|access_key|"
+                             r"key[-_]?id|client[-_]?id|pass|pwd|jwt|otp|nonce|ticket|session|sid)$", re.IGNORECASE)
+# A path segment that reads as a token: a vendor key prefix, a long hex string, or a long run of
+# letters and digits with both in it (model and deployment names have separators).
+_TOKEN_SEGMENT = re.compile(r"^(sk|pk|rk|gsk|xai|hf|ghp|gho|github_pat|glpat|AIza|sk-ant|sk-or|sk-proj)[-_]\w{8,}"
+                            r"|^[0-9a-fA-F]{32,}$|^(?=[^-_.~]*\d)(?=[^-_.~]*[A-Za-z])[A-Za-z0-9]{24,}$")
+
+
+def _credential_name(name: str) -> bool:
+    return bool(CREDENTIAL_NAME.search(name) or _URL_CREDENTIAL.match(name))
 
 
 def _split(url: str) -> urllib.parse.SplitResult | None:
@@ -124,100 +492,68 @@ def _split(url: str) -> urllib.parse.SplitResult | None:
         return None
 
 
-def _query_secrets(query: str) -> list[tuple[str, str]]:
-    """(name, value) of query parameters whose names say they carry a credential (?api-key=…)."""
-    return [(n, v) for n, v in urllib.parse.parse_qsl(query, keep_blank_values=True)
-            if v and _CREDENTIAL_NAME.search(n)]
+def _query_secrets(query: str) -> list[str]:
+    return [v for n, v in urllib.parse.parse_qsl(query, keep_blank_values=True) if v and _credential_name(n)]
 
 
-def public_url(url: Any) -> Any:
-    """``url`` without ``user:password@`` and with credential query values (``?api-key=…``)
-    replaced: the form that is stored and shown."""
-    if not isinstance(url, str) or ("@" not in url and "?" not in url):
-        return url
-    parts = _split(url)
-    if parts is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    query = parts.query
-    if _query_secrets(query):
-        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-        query = urllib.parse.urlencode([(n, REDACTED if v and _CREDENTIAL_NAME.search(n) else v) for n, v in pairs],
-                                       safe="[]")
-    return urllib.parse.urlunsplit(parts._replace(netloc=host, query=query))
+def _path_secrets(path: str) -> list[str]:
+    found = []
+    for segment in path.split("/"):
+        name, _, params = segment.partition(";")
+        found += [s for s in [urllib.parse.unquote(name)] if _TOKEN_SEGMENT.search(s)]
+        for param in params.split(";") if params else []:
+            key, _, value = param.partition("=")
+            if value and (_credential_name(key) or _TOKEN_SEGMENT.search(value)):
+                found.append(value)
+    return found
 
 
-def url_secrets(url: Any) -> list[str]:
-    """The user name, password and credential query values inside a URL (all count as secrets),
-    decoded and raw."""
+def url_secrets(url: Any, *, user: bool = True) -> list[str]:
+    """The credentials inside a URL — user name and password, credential query, fragment and
+    ``;name=`` values, token-like path segments and fragments — decoded and raw (all count as
+    secrets; ``user=False``: not the user name, which is no secret to a view)."""
     parts = _split(url) if isinstance(url, str) else None
     if parts is None:
         return []
     userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
-    raw = [p for p in userinfo.split(":", 1) if p] + [v for _, v in _query_secrets(parts.query)]
-    return [*raw, *(urllib.parse.unquote(p) for p in raw)]
+    # ``user:password`` — or a lone token as the user (https://TOKEN@host)
+    names = userinfo.split(":", 1) if user or ":" not in userinfo else userinfo.split(":", 1)[1:]
+    raw = [p for p in names if p] + _query_secrets(parts.query) + _path_secrets(parts.path)
+    raw += _query_secrets(parts.fragment) + [f for f in [parts.fragment] if _TOKEN_SEGMENT.search(f)]
+    return list(dict.fromkeys([*raw, *(urllib.parse.unquote(p) for p in raw)]))
 
 
-# Top-level parameter names that carry credentials (or headers, which llmlab never sends per
-# call: extra keys travel in the JSON body, where a header would only be logged).
-_CREDENTIAL_NAME = re.compile(
-    r"(api[-_ ]?key|apikey|authori[sz]ation|auth[-_]?token|access[-_]?token|refresh[-_]?token|id[-_]?token"
-    r"|session[-_]?token|bearer|secret|passw(or)?d|credential|private[-_]?key|cookie)"
-    r"|^(key|token|auth|headers|extra_headers|default_headers|extra_query|default_query|http_client)$",
-    re.IGNORECASE)
-# Inside nested values only header-like names are refused (a tool schema may well have a
-# 'password' property).
-_NESTED_CREDENTIAL = re.compile(
-    r"^(authorization|proxy-authorization|x-api-key|api-key|api_key|apikey|cookie|x-auth-token"
-    r"|access_token|auth_token)$", re.IGNORECASE)
-_CREDENTIAL_VALUE = re.compile(r"^\s*(bearer|basic|token)\s+\S{8,}|^\s*(sk|pk|rk|gsk|xai|hf|ghp|gho|github_pat|"
-                               r"glpat|AIza|sk-ant|sk-or|sk-proj)[-_][A-Za-z0-9_-]{12,}\s*$", re.IGNORECASE)
+def url_has_credentials(url: Any) -> bool:
+    """Whether text that is a URL carries credentials (``user:pw@``, ``?token=``, …)."""
+    return isinstance(url, str) and "://" in url and bool(url_secrets(url.strip()))
 
 
-def _credential_path(value: Any, path: str, depth: int = 0) -> str | None:
-    if isinstance(value, str):
-        return path if _CREDENTIAL_VALUE.search(value) else None
-    if depth > 20:
-        return None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            name = str(key)
-            inner = f"{path}[{name!r}]"
-            if _NESTED_CREDENTIAL.match(name):
-                return inner
-            found = _credential_path(item, inner, depth + 1)
-            if found:
-                return found
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            found = _credential_path(item, f"{path}[{i}]", depth + 1)
-            if found:
-                return found
-    return None
+def public_url(url: Any) -> Any:
+    """``url`` with its credentials masked: no ``user:password@``; credential query and path
+    parameter values, token-like path segments and any fragment read ``[redacted]``. The form
+    that is stored and shown."""
+    if not isinstance(url, str):
+        return url
+    parts = _split(url)
+    if parts is None or not (url_secrets(url) or parts.fragment):
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    query = urllib.parse.urlencode([(n, REDACTED if v and _credential_name(n) else v) for n, v in pairs], safe="[]") \
+        if _query_secrets(parts.query) else parts.query
+    path = "/".join(_masked_segment(s) for s in parts.path.split("/"))
+    fragment = REDACTED if parts.fragment else ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=host, query=query, path=path, fragment=fragment))
 
 
-def credential_error(name: str) -> InputError | None:
-    """The one-line refusal for a parameter *name* that carries a credential, else None."""
-    return _refusal(name) if _CREDENTIAL_NAME.search(name) else None
-
-
-_KEY_ADVICE = ("put the key in an environment variable (or ./.env) and pass its NAME, e.g. "
-               "Lab(api_key_env='MY_GATEWAY_KEY') or %config LLMLab.api_key_env = 'MY_GATEWAY_KEY'")
-_HEADER_PARAMS = frozenset({"headers", "extra_headers", "default_headers", "extra_query", "default_query",
-                            "http_client"})
-
-
-def _refusal(where: str) -> InputError:
-    if where in _HEADER_PARAMS:
-        return InputError(f"{where} is not a call parameter: llmlab sends no per-call headers or query "
-                          f"(they would travel in the JSON body and be logged); for the key, {_KEY_ADVICE}")
-    return InputError(f"parameter {where} looks like a credential; llmlab never sends or logs keys as call "
-                      f"parameters: {_KEY_ADVICE}")
-
-
-def check_no_credentials(params: dict) -> None:
-    """Refuse call parameters that look like credentials (their values are never echoed)."""
-    for name, value in params.items():
-        where = str(name) if _CREDENTIAL_NAME.search(str(name)) else _credential_path(value, str(name))
-        if where:
-            raise _refusal(where)
+def _masked_segment(segment: str) -> str:
+    name, sep, params = segment.partition(";")
+    name = REDACTED if _TOKEN_SEGMENT.search(urllib.parse.unquote(name)) else name
+    if not sep:
+        return name
+    shown = []
+    for param in params.split(";"):
+        key, eq, value = param.partition("=")
+        secret = value and (_credential_name(key) or _TOKEN_SEGMENT.search(value))
+        shown.append(f"{key}{eq}{REDACTED}" if secret else param)
+    return name + ";" + ";".join(shown)

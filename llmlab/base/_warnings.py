@@ -17,6 +17,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ._display import clean_text
+
 __all__ = ["collecting", "emit", "warn_once"]
 
 _PACKAGE = str(Path(__file__).resolve().parents[1])  # the llmlab package folder
@@ -54,7 +56,9 @@ def warn_once(key: str, warning: Warning) -> None:
 
 
 def emit(warning: Warning) -> None:
-    """Warn now at the user's frame or, inside ``LoopThread.run``, hand it to the calling thread."""
+    """Warn now at the user's frame or, inside ``LoopThread.run``, hand it to the calling thread.
+    The message is shown like every view (known secrets removed, control characters visible)."""
+    warning.args = (clean_text(str(warning)),)
     sink = _SINK.get()
     if sink is not None:
         sink.append(warning)

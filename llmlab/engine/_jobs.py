@@ -14,6 +14,7 @@ from typing import Any
 
 from ..base._errors import InputError
 from ..base._record import conversation_hash, prompt_id_for, user_turns
+from ..base._redact import redact_shown
 from ..base._text import check_unicode
 from ..base._validate import did_you_mean
 from ._options import Timeouts
@@ -68,6 +69,9 @@ def last_user_text(messages: list[dict]) -> str:
 
 
 def check_models(models: Any) -> list[str]:
+    """The model names, checked: a list of distinct non-empty strings, none holding a secret
+    (the key a session has read, a URL's credentials) — refused before anything is sent, since
+    a model name is shown everywhere."""
     if isinstance(models, str):
         models = [m.strip() for m in models.split(",")]
     if not models or not isinstance(models, Iterable):
@@ -76,6 +80,10 @@ def check_models(models: Any) -> list[str]:
     if any(not isinstance(m, str) or not m.strip() for m in models):
         raise InputError("model names must be non-empty strings")
     check_unicode(models, "a model name")
+    for number, model in enumerate(models, 1):
+        if redact_shown(model) != model:  # never echoed: it would show the key
+            raise InputError(f"model name #{number} looks like your API key (it contains a secret this session "
+                             "has read); pass the model's name, and keep the key in the variable api_key_env names")
     seen = set()
     for m in models:
         if m in seen:

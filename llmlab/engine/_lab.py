@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, Unpack, cast
 import pandas as pd
 
 from ..base._config import PLACEHOLDER_KEY, Endpoint, LocalURL, default_db, read_key, resolve_endpoint
+from ..base._display import clean_text
 from ..base._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError, StoreError
+from ..base._frames import shown
 from ..base._pricing import PriceTable
 from ..base._record import prompt_id_for
 from ..base._redact import Redactor, url_secrets
@@ -242,6 +244,7 @@ class Lab:
         self._own_client: tuple[Any, Redactor] | None = None  # (AsyncOpenAI, Redactor) on the Lab's own loop
         self._local_server: LocalServer | None = None
         self._closed = False
+        self._key_read = False
 
     # -- endpoint -----------------------------------------------------------------------------
     @property
@@ -293,6 +296,13 @@ class Lab:
             yield self._run_context(*entry)
         finally:
             await entry[0].close()
+
+    def _read_key(self) -> None:
+        """Read the key once before the first call's arguments are checked: from then on it is a
+        known secret, so a model name holding it is refused and no view shows it."""
+        if not self._key_read and self._endpoint is not None:
+            read_key(self._endpoint)
+            self._key_read = True
 
     def _new_client(self):
         key = read_key(self.endpoint)
@@ -348,6 +358,7 @@ class Lab:
         row = _single_prompt_row(prompt, options.system)
         row["task"] = task
         decision = policy.decide(row["prompt"], task=task, prompt_id=row["prompt_id"], features=features)
+        self._read_key()
         check_models(decision.models)     # every model of a cascade is valid before the first is paid for
         run_id = _new_run_id()
         if decision.mode != "cascade":
@@ -381,6 +392,7 @@ class Lab:
         self._check_open()
         if options.resume is not None:
             _check_run_id("resume", options.resume)
+        self._read_key()
         models = check_models(models)
         bodies = options.bodies(models, self.max_tokens, self.model_params)
         timeouts = {**self.timeouts, **options.timeouts}
@@ -480,8 +492,8 @@ class Lab:
         naive), ``limit`` (the last n rows); ``columns`` reads only those columns (e.g. leave out
         ``response_text`` and ``messages`` for a large log)."""
         self._check_open()
-        return self.store.frame(**log_filters(run_id=run_id, model=model, status=status, since=since,
-                                              columns=columns, limit=limit))
+        return shown(self.store.frame(**log_filters(run_id=run_id, model=model, status=status, since=since,
+                                                    columns=columns, limit=limit)))
 
     def export(self, path: str | os.PathLike, *, run_id: str | Sequence[str] | None = None,
                model: str | Sequence[str] | None = None, status: str | None = None, since: Any = None,
@@ -518,7 +530,7 @@ class Lab:
                          "input_usd_per_1m": price.input_cost_per_token * 1e6 if price else float("nan"),
                          "output_usd_per_1m": price.output_cost_per_token * 1e6 if price else float("nan"),
                          "note": _model_note(model_id)})
-        return pd.DataFrame(rows, columns=["model", "owned_by", "input_usd_per_1m", "output_usd_per_1m", "note"])
+        return shown(pd.DataFrame(rows, columns=["model", "owned_by", "input_usd_per_1m", "output_usd_per_1m", "note"]))
 
     def close(self) -> None:
         """Close HTTP clients, the background loop and the log. The embedded endpoint, if this
@@ -540,8 +552,8 @@ class Lab:
 
     def __repr__(self) -> str:
         url = self._endpoint.public_url if self._endpoint else "<embedded local endpoint, started on first use>"
-        return (f"Lab(base_url={url!r}, api_key_env={self.api_key_env!r}, db={self.store.path!r}, "
-                f"concurrency={self.concurrency}, max_tokens={self.max_tokens}, prices={self.prices.name!r})")
+        return clean_text(f"Lab(base_url={url!r}, api_key_env={self.api_key_env!r}, db={self.store.path!r}, "
+                          f"concurrency={self.concurrency}, max_tokens={self.max_tokens}, prices={self.prices.name!r})")
 
 
 def _optional_rate(name: str, value: Any) -> float | None:

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..base._credentials import check_no_credentials, credential_error
 from ..base._errors import InputError
-from ..base._redact import check_no_credentials, credential_error
 from ..base._text import check_unicode
 from ..base._validate import check_bool, check_int, check_number, check_text, did_you_mean, one_line
 from ._resilience import RetryPolicy

@@ -16,8 +16,9 @@ import pandas as pd
 
 from ..analysis._charts import PlotAccessor
 from ..base._cost import format_usd, saved_by_cache, saved_by_prompt_cache, spend
-from ..base._display import clean_frame, esc, html_clean, table_html
+from ..base._display import clean_frame, clean_text, esc, html_clean, table_html
 from ..base._errors import InputError
+from ..base._frames import ShownFrame, shown
 from ..base._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def records_frame(rows: Sequence[dict]) -> pd.DataFrame:
             data[col] = pd.to_datetime(values, utc=True, format="ISO8601")
         else:
             data[col] = np.array(values, dtype=object)
-    return pd.DataFrame(data, columns=COLUMNS, copy=False)
+    return ShownFrame(data, columns=COLUMNS, copy=False)
 
 
 def _final_attempts(df: pd.DataFrame) -> pd.DataFrame:
@@ -200,7 +201,7 @@ class Result:
         frame = self._store.frame(run_id=self.run_id, order="job")
         if self._unlogged is not None and len(self._unlogged):
             frame = pd.concat([frame, self._unlogged], ignore_index=True)
-        self._df = frame
+        self._df = shown(frame)
 
     @property
     def loaded(self) -> bool:
@@ -211,10 +212,11 @@ class Result:
         return self._df is None and self._store is not None
 
     def summary(self) -> pd.DataFrame:
+        """One row per model (see ``summarise``); displayed through the sanitiser."""
         if self._stored():
             assert self._store is not None
-            return summarise_stored(self._store, self.run_id, self.models)
-        return summarise(self.df, self.models)
+            return shown(summarise_stored(self._store, self.run_id, self.models))
+        return shown(summarise(self.df, self.models))
 
     def text(self, model: str | None = None, prompt_id: str | None = None) -> str | None:
         """The first successful answer of ``model`` (default: the first model)."""
@@ -267,8 +269,8 @@ class Result:
         failed = int((frame["status"] != "ok").sum()) if len(frame) else 0
         lost = 0 if self._unlogged is None else len(self._unlogged)
         unlogged = f" unlogged={lost}" if lost else ""
-        return (f"<llmlab.Result run_id={self.run_id} models={self.models} rows={len(self)} "
-                f"errors={errors} failed_attempts={failed} cost={format_usd(spend(frame))}{unlogged}>")
+        return clean_text(f"<llmlab.Result run_id={self.run_id} models={self.models} rows={len(self)} "
+                          f"errors={errors} failed_attempts={failed} cost={format_usd(spend(frame))}{unlogged}>")
 
     def _repr_html_(self) -> str:
 

@@ -378,6 +378,9 @@ def _unexpected(record: Record, exc: Exception, redact: Redactor) -> Outcome:
 
 
 _TEXT_FIELDS = tuple(f.name for f in fields(Record) if f.type in ("str", "str | None"))
+# Text the endpoint wrote: searched for every form of a key it may echo back (split, encoded,
+# masked); the rest of a row (the user's prompt, parameters, names) for the key and its runs.
+_ENDPOINT_FIELDS = frozenset({"response_text", "refusal", "served_model", "error_message", "finish_reason"})
 
 
 def _redact_record(record: Record, redact: Redactor) -> None:
@@ -386,7 +389,7 @@ def _redact_record(record: Record, redact: Redactor) -> None:
     for name in _TEXT_FIELDS:
         value = getattr(record, name)
         if value:
-            setattr(record, name, redact(value))
+            setattr(record, name, redact(value) if name in _ENDPOINT_FIELDS else redact.runs(value))
 
 
 def _escape_record(record: Record, exc: Exception) -> None:

@@ -30,8 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..base._credentials import credential_error
 from ..base._errors import InputError
-from ..base._redact import credential_error
 from ..base._validate import check_binding_name, check_identifier, did_you_mean
 from ..engine._options import BODY_PARAMS, CallOptions
 

@@ -16,7 +16,7 @@ from typing import Any
 import ipywidgets as w
 
 from ..analysis import _charts as charts
-from ..base._display import esc, table_html
+from ..base._display import clean_text, esc, table_html
 from ..base._errors import EndpointError
 from ..base._throttle import Throttle
 from ..base._validate import one_line
@@ -135,7 +135,7 @@ class CompareWidget:
 
     def _static_text(self) -> str:
         models = ", ".join(self.models.value or self.models.options) or "none listed"
-        return f"<CompareWidget: models {models}; a live widget in Jupyter with a running kernel>"
+        return clean_text(f"<CompareWidget: models {models}; a live widget in Jupyter with a running kernel>")
 
     def _static_html(self) -> str:
         head = (f'<div class="llmlab-compare" style="color:#555">llmlab CompareWidget — models: '

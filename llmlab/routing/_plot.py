@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..analysis._charts import figure_and_axes
+from ..analysis._charts import figure_and_axes, label
 
 
 def plot_report(report, ax=None, max_quality_loss=None):
@@ -26,7 +26,7 @@ def _single_models(ax, models) -> None:
     x, y = models["cost_per_1k_usd"].to_numpy(float), models["quality"].to_numpy(float)
     ax.scatter(x, y, color="grey", s=30, zorder=3, label="single models")
     for name, xi, yi in zip(models.index, x, y, strict=True):
-        ax.annotate(name.removeprefix("always(").removesuffix(")"), (xi, yi), fontsize=8,
+        ax.annotate(label(name.removeprefix("always(").removesuffix(")")), (xi, yi), fontsize=8,
                     xytext=(4, -10), textcoords="offset points", color="dimgrey")
     front = _pareto(x, y)
     if len(front) > 1:
@@ -59,7 +59,7 @@ def _threshold_curves(ax, curve) -> None:
     for name, part in curve.groupby("policy", sort=False):
         part = part.sort_values("strong_share")
         ax.plot(part["cost_per_1k_usd"], part["quality"], "-", lw=1.2, alpha=0.8,
-                label=f"sweep: {name}")
+                label=label(f"sweep: {name}"))
 
 
 def _random_lines(ax, report) -> None:
@@ -89,7 +89,7 @@ def _policies(ax, table) -> None:
         x, y = row["cost_per_1k_usd"], row["quality"]
         xerr = _err(x, row["cost_ci_lo"], row["cost_ci_hi"])
         yerr = _err(y, row["quality_ci_lo"], row["quality_ci_hi"])
-        ax.errorbar([x], [y], xerr=xerr, yerr=yerr, fmt="o", ms=7, capsize=3, zorder=4, label=name)
+        ax.errorbar([x], [y], xerr=xerr, yerr=yerr, fmt="o", ms=7, capsize=3, zorder=4, label=label(name))
 
 
 def _err(point, lo, hi):
@@ -107,7 +107,7 @@ def _axes(ax, report) -> None:
     ax.set_xlabel("cost per 1,000 requests (USD)")
     ax.set_ylabel("mean quality score (0–1)")
     ax.set_title(f"Routing policies: cost vs quality — {report.n_prompts} prompts\n"
-                 f"prices: {report.price_sheet}", fontsize=10)
+                 f"prices: {label(report.price_sheet)}", fontsize=10)
     ax.grid(alpha=0.3)
     # outside the axes: policy points and the legend compete for the same corner otherwise
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)

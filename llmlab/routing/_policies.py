@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import _scoring as scoring
+from ..base._display import clean_text
 from ..base._errors import InputError
 from ._matrix import Matrix
 from ._stats import Outcome, outcome
@@ -126,7 +127,7 @@ class Policy:
                          "Threshold, a Cascade with a regex accept); save this one with policy.save(path)")
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name}>"
+        return clean_text(f"<{type(self).__name__} {self.name}>")
 
 
 def _pick_model(body: str) -> str:

@@ -1,12 +1,12 @@
 """``PolicyReport``: what :func:`evaluate` found, and the claim test on it."""
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..base._display import clean_text, esc, html_clean
 from ..base._errors import InputError
 from ._claim import Replicates, claim_table, frontier, most_savings_row
 from ._matrix import Matrix
@@ -186,11 +186,11 @@ class PolicyReport:
 
     def __repr__(self) -> str:
         with pd.option_context("display.width", 200, "display.max_columns", 30):
-            return f"PolicyReport: {self.caption}\n{self.table[self._SHOWN].round(4).to_string()}"
+            return clean_text(f"PolicyReport: {self.caption}\n{self.table[self._SHOWN].round(4).to_string()}")
 
     def _repr_html_(self) -> str:
-        body = self.table.to_html(float_format=lambda x: f"{x:.4g}")  # escapes names by default
-        return f"<div><p><b>PolicyReport</b> — {html.escape(self.caption)}</p>{body}</div>"
+        body = html_clean(self.table.to_html(float_format=lambda x: f"{x:.4g}"))  # pandas escapes the names
+        return f"<div><p><b>PolicyReport</b> — {esc(self.caption)}</p>{body}</div>"
 
 
 def _retries_text(retries: dict) -> str:
