@@ -19,9 +19,11 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
     monkeypatch.chdir(tmp_path)
+    from llmlab.base._redact import forget_all
     from llmlab.base._warnings import SHOWN
 
     SHOWN.clear()  # "once per model per process" must not leak between tests
+    forget_all()  # nor the secrets an earlier test's Lab read
     return home
 
 

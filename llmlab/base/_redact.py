@@ -29,7 +29,7 @@ import urllib.parse
 from typing import Any
 
 __all__ = ["Redactor", "StreamRedactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets", "url_has_credentials",
-           "remember", "redact_shown", "CREDENTIAL_NAME"]
+           "remember", "forget_all", "redact_shown", "CREDENTIAL_NAME"]
 
 MIN_RUN = 8  # an echo of 8+ consecutive characters of a secret counts as the secret
 REDACTED = "[redacted]"
@@ -458,6 +458,13 @@ def remember(secrets: list[str]) -> None:
         with _KNOWN_LOCK:
             _KNOWN.extend(s for s in fresh if s not in _KNOWN)
             _SHOWN[0] = Redactor(list(_KNOWN))
+
+
+def forget_all() -> None:
+    """Forget every remembered secret (a test's fresh process)."""
+    with _KNOWN_LOCK:
+        _KNOWN.clear()
+        _SHOWN[0] = Redactor([])
 
 
 def redact_shown(text: Any) -> Any:
