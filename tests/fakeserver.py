@@ -45,6 +45,23 @@ the plain body), ``byte_events`` exact bytes as each event's data (invalid UTF-8
 cut between sends). ``text`` and ``served_model`` may hold lone surrogates: they go out as JSON
 ``"\ud800"`` escapes. ``RequestLog.auth_sha256`` tells which key arrived without logging it.
 
+Gates (a hold, not a delay): ``hold_after=n`` answers the model's first ``n`` requests as
+scripted and holds every later one until the test lets it go, so "still in flight when X happens"
+is a fact, not a race with the clock::
+
+    srv = FakeServer({"m": ModelSpec(hold_after=4)}).start()
+    ...                               # start 8 calls
+    srv.wait_held("m", 4, timeout=60) # the synchronisation point: 4 requests are held right now
+    ...                               # cancel, interrupt, reload: the held calls cannot finish first
+    srv.release("m")                  # or release("m", n): the n oldest held (or next) go on
+
+A held stream has sent its headers, the role chunk and ``hold_at`` generated chunks (reasoning,
+content or tool-call deltas; 0: TTFB at once, no token yet, like ``delay_s``); a held plain answer
+has sent nothing. Only answers are held (injected failures are not). A held request ends when it
+is released (then answers as scripted), when its client disconnects, or at once on ``stop()``
+(connection dropped); ``reset()``/``set_model()`` start a fresh gate and let go of those held by
+the old one. ``srv.held(model)`` is how many are held now.
+
 Every injected failure (``status``, ``fail_first``, ``error_rate``) carries ``Retry-After`` when
 ``retry_after`` is set. Unknown models answer 404, a wrong key 401 (echoing a key fragment, as
 OpenAI does), a body that is not a JSON object 400.
@@ -55,8 +72,11 @@ time (plus GIL scheduling when client and server share a process;
 benchmarks use :func:`start_subprocess` to avoid that). Run standalone with
 ``python tests/fakeserver.py --port 0 --config '{"m": {"text": "hi"}}'``: it prints
 ``READY <base_url>`` and serves until SIGTERM/SIGINT. A separate process has no shared
-``requests`` list, so it also answers ``GET /_fakeserver/requests`` (the log as JSON) and
-``POST /_fakeserver/reset``; those two are not logged.
+``requests`` list, so it also answers ``GET /_fakeserver/requests`` (the log as JSON),
+``POST /_fakeserver/reset``, and the gates' ``GET /_fakeserver/held`` ({model: held now}),
+``POST /_fakeserver/release`` ({"model", "n"}) and ``POST /_fakeserver/wait_held`` ({"model", "n",
+"timeout"}: 200 once that many are held, 408 if not in time); none of these is logged.
+:class:`Remote` calls them like the in-process methods.
 """
 from __future__ import annotations
 
@@ -76,12 +96,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeServer", "ModelSpec", "RateLimit", "RequestLog", "auth_fingerprint", "collect", "split_chunks",
-           "start_subprocess", "stop_subprocess"]
+__all__ = ["FakeServer", "ModelSpec", "RateLimit", "Remote", "RequestLog", "auth_fingerprint", "collect",
+           "split_chunks", "start_subprocess", "stop_subprocess"]
 
 
 @dataclass
@@ -143,6 +165,8 @@ class ModelSpec:
     byte_events: list | None = None  # like raw_events, but each event's data as these exact bytes
     # (invalid UTF-8); a list of pieces is one event in several sends; a str is its latin-1 bytes
     answers_by_prompt: dict | None = None  # the last user message's text -> its answer (any other: ``text``)
+    hold_after: int | None = None  # answers after the first hold_after are held until released (a gate)
+    hold_at: int = 0  # a held stream first sends this many generated chunks (raw/byte/malformed: none)
 
     def __post_init__(self) -> None:
         # JSON configs (subprocess mode) deliver lists.
@@ -366,14 +390,66 @@ def _cache_fields(spec: ModelSpec, usage: dict, prompt: int) -> None:
         details["cache_write_tokens"] = written
 
 
+class _Waiter:
+    """One held request (compared by identity)."""
+
+    released = False
+
+
+class _Gate:
+    """One model's hold_after gate; every field is guarded by FakeServer._changed.
+
+    ``waiting`` has one entry per held request, oldest first: release(model, n) lets the first n go;
+    what is left over of n (fewer were held) lets that many later arrivals pass (``credits``).
+    A request whose client went away leaves the queue without using a release.
+    """
+
+    def __init__(self, hold_after: int | None) -> None:
+        self.free = hold_after
+        self.open = hold_after is None
+        self.arrived = 0
+        self.credits = 0
+        self.waiting: list[_Waiter] = []
+
+    @property
+    def held(self) -> int:
+        return len(self.waiting)
+
+    def holds(self) -> bool:
+        """Whether the answer arriving now is one to hold (it passes the first ``free``)."""
+        self.arrived += 1
+        return not self.open and self.free is not None and self.arrived > self.free
+
+    def release(self, n: int | None) -> None:
+        if n is None:
+            self.open = True
+            return
+        for _ in range(int(n)):
+            if self.waiting:
+                self.waiting.pop(0).released = True
+            else:
+                self.credits += 1
+
+
+def _client_gone(conn: socket.socket) -> bool:
+    """The client closed the connection (readable with nothing to read). A held request cannot
+    notice otherwise: it sends nothing that would fail."""
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+        return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):  # reset, or closed by stop()
+        return True
+
+
 class _ModelState:
-    """Per-model counters behind fail_first and error_rate; replaced by reset()/set_model()."""
+    """Per-model counters behind fail_first, error_rate and the gate; replaced by reset()/set_model()."""
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
         self.seen = 0
         self.answered = 0
         self.rng = random.Random(spec.seed)
+        self.gate = _Gate(spec.hold_after)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -438,7 +514,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, UnicodeDecodeError):
             body = None
         if path.startswith(_ADMIN_PREFIX):
-            return self._admin(path)
+            return self._admin(path, body if isinstance(body, dict) else {})
         self._log = RequestLog(
             t_wall=self._t_wall, t_mono=self._t_mono, method=self.command, path=path,
             model=body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None,
@@ -515,13 +591,28 @@ class _Handler(BaseHTTPRequestHandler):
         msg = f"The model `{name}` does not exist or you do not have access to it."
         self._send_error(404, msg, code="model_not_found")
 
-    def _admin(self, path: str) -> None:
+    def _admin(self, path: str, body: dict) -> None:
         fake = self.server.fake
         if path == _ADMIN_PREFIX + "requests":
             return self._send_json(200, [dataclasses.asdict(r) for r in fake.requests])
         if path == _ADMIN_PREFIX + "reset" and self.command == "POST":
             fake.reset()
             return self._send_json(200, {"ok": True})
+        if path == _ADMIN_PREFIX + "held":
+            return self._send_json(200, fake._held_counts())
+        if path == _ADMIN_PREFIX + "release" and self.command == "POST":
+            try:
+                fake.release(str(body.get("model")), body.get("n"))
+            except KeyError as exc:
+                return self._send_error(404, str(exc.args[0]))
+            return self._send_json(200, {"ok": True})
+        if path == _ADMIN_PREFIX + "wait_held" and self.command == "POST":
+            model, n = str(body.get("model")), int(body.get("n", 1))
+            try:
+                fake.wait_held(model, n, float(body.get("timeout", 30.0)))
+            except AssertionError as exc:
+                return self._send_error(408, str(exc))
+            return self._send_json(200, {"held": fake.held(model)})
         self._send_error(404, f"Invalid URL ({self.command} {path})")
 
     # --- chat completions -------------------------------------------------------------------
@@ -558,8 +649,11 @@ class _Handler(BaseHTTPRequestHandler):
             spec = dataclasses.replace(spec, text=str(spec.answers[fake._next_answer(name) % len(spec.answers)]))
         answer = _plan_answer(spec, body)
         served = spec.served_model or name
+        gate = fake._gate_for(name)
         if body.get("stream"):
-            return _StreamWriter(self, spec, body, answer, served).run()
+            return _StreamWriter(self, spec, body, answer, served, gate).run()
+        if gate is not None:
+            fake._hold(gate, self.connection)
         return self._chat_plain(spec, answer, served)
 
     def _extra_headers(self, spec: ModelSpec) -> dict:
@@ -637,8 +731,9 @@ class _StreamWriter:
     how many concurrent streams a test can run.
     """
 
-    def __init__(self, handler: _Handler, spec: ModelSpec, body: dict, answer: _Answer, served: str) -> None:
-        self.h, self.spec, self.answer = handler, spec, answer
+    def __init__(self, handler: _Handler, spec: ModelSpec, body: dict, answer: _Answer, served: str,
+                 gate: _Gate | None = None) -> None:
+        self.h, self.spec, self.answer, self.gate = handler, spec, answer, gate
         self.fake = handler.server.fake
         options = body.get("stream_options")
         self.include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
@@ -658,6 +753,8 @@ class _StreamWriter:
         self.pending.append(h._take_headers())
         role = {"role": "assistant", "content": None if self.answer.tools is not None else ""}
         self._event(self._chunk(role))
+        if self.spec.malformed or self.spec.raw_events is not None or self.spec.byte_events is not None:
+            self._hold()  # no generated chunks to count: held right after the role chunk
         if self.spec.malformed:
             self._frame(b"data: {not json\n\n")
             return self._done()
@@ -702,6 +799,8 @@ class _StreamWriter:
         if self.spec.error_event_after == 0:
             self._error_event()
         for i, (delta, counts) in enumerate(deltas):
+            if i == self.spec.hold_at:
+                self._hold()
             self._pause(self.spec.delay_s if i == 0 else self.spec.token_delay_s)
             self._event(self._chunk(delta, logprobs=logprobs[i] if i < len(logprobs) else None))
             answered += counts
@@ -709,6 +808,7 @@ class _StreamWriter:
                 self._cut()
             if self.spec.error_event_after is not None and answered >= self.spec.error_event_after:
                 self._error_event()
+        self._hold()  # fewer chunks than hold_at: held before the finish chunk
 
     def _error_event(self) -> None:
         """What LiteLLM's proxy sends when its upstream stream breaks: one error event, then the
@@ -749,6 +849,13 @@ class _StreamWriter:
         self._flush()
         raise _Abort
 
+    def _hold(self) -> None:
+        """Wait at the gate (once per stream), after sending everything before this point."""
+        if self.gate is not None:
+            gate, self.gate = self.gate, None
+            self._flush()
+            self.fake._hold(gate, self.h.connection)
+
     def _done(self) -> None:
         self._frame(b"data: [DONE]\n\n")
         self.pending.append(b"0\r\n\r\n")
@@ -784,6 +891,7 @@ class FakeServer:
         self.rate_limit = rate_limit
         self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a gate's held count or release changed
         self._states = {name: _ModelState(spec) for name, spec in (models or {}).items()}
         self._log: list[RequestLog] = []
         self._conns: set[socket.socket] = set()
@@ -805,8 +913,10 @@ class FakeServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving; hanging and in-flight requests end at once (their connections are closed)."""
+        """Stop serving; hanging, held and in-flight requests end at once (their connections are closed)."""
         self._stopping.set()
+        with self._changed:
+            self._changed.notify_all()
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join()
@@ -834,17 +944,83 @@ class FakeServer:
         return [r for r in self.requests if r.model == model]
 
     def reset(self) -> None:
-        with self._lock:
+        with self._changed:
             self._log.clear()
             self._windows.clear()
+            self._open_gates(self._states.values())
             self._states = {name: _ModelState(st.spec) for name, st in self._states.items()}
 
     def set_model(self, name: str, spec: ModelSpec) -> None:
-        """Add or replace a model; its fail_first/error_rate counters start afresh."""
-        with self._lock:
+        """Add or replace a model; its fail_first/error_rate counters and its gate start afresh."""
+        with self._changed:
+            self._open_gates([self._states[name]] if name in self._states else [])
             self._states[name] = _ModelState(spec)
 
+    # --- gates (ModelSpec.hold_after) ---------------------------------------------------------
+    def held(self, model: str) -> int:
+        """How many requests of ``model`` its gate holds right now."""
+        with self._lock:
+            state = self._states.get(model)
+            return state.gate.held if state else 0
+
+    def wait_held(self, model: str, n: int, timeout: float = 30.0) -> None:
+        """Block until at least ``n`` requests of ``model`` are held at once: the point where a
+        test knows those calls are in flight and cannot finish. AssertionError after ``timeout``."""
+        def count() -> int:
+            state = self._states.get(model)
+            return state.gate.held if state else 0
+
+        with self._changed:
+            if not self._changed.wait_for(lambda: count() >= n, timeout):
+                raise AssertionError(f"fakeserver: {count()} request(s) of {model!r} held after {timeout} s, "
+                                     f"expected {n}")
+
+    def release(self, model: str, n: int | None = None) -> None:
+        """Let held requests of ``model`` go on: ``n`` of them (oldest first; those not yet held
+        count ahead for the next arrivals), or all with ``n=None``, which also opens the gate."""
+        with self._changed:
+            state = self._states.get(model)
+            if state is None:
+                raise KeyError(f"fakeserver: no model {model!r}")
+            state.gate.release(n)
+            self._changed.notify_all()
+
     # --- used by the handler ----------------------------------------------------------------
+    def _open_gates(self, states: Any) -> None:
+        # with _changed held: requests held under a replaced spec answer as they were scripted
+        for state in states:
+            state.gate.open = True
+        self._changed.notify_all()
+
+    def _held_counts(self) -> dict[str, int]:
+        with self._lock:
+            return {name: state.gate.held for name, state in self._states.items()}
+
+    def _gate_for(self, name: str) -> _Gate | None:
+        """The gate this answer must wait at, or None when it passes unheld."""
+        with self._lock:
+            gate = self._states[name].gate
+            return gate if gate.holds() else None
+
+    def _hold(self, gate: _Gate, conn: socket.socket) -> None:
+        """Wait until released; stop() or the client going away ends the request (no more bytes)."""
+        with self._changed:
+            if gate.credits:
+                gate.credits -= 1
+                return
+            me = _Waiter()
+            gate.waiting.append(me)
+            self._changed.notify_all()
+            try:
+                while not (me.released or gate.open):
+                    if self._stopping.is_set() or _client_gone(conn):
+                        raise _Abort
+                    self._changed.wait(0.05)  # also polls for a client that went away
+            finally:
+                if me in gate.waiting:
+                    gate.waiting.remove(me)
+                self._changed.notify_all()
+
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
             (self._conns.add if add else self._conns.discard)(conn)
@@ -956,6 +1132,41 @@ def stop_subprocess(proc: subprocess.Popen, timeout: float = 5.0) -> None:
             proc.wait()
     if proc.stdout:
         proc.stdout.close()
+
+
+class Remote:
+    """The admin endpoints of a FakeServer in another process, as the in-process methods."""
+
+    def __init__(self, base_url: str) -> None:
+        self.root = base_url.removesuffix("/v1") + _ADMIN_PREFIX.rstrip("/")
+
+    def _call(self, what: str, body: dict | None = None, timeout: float = 30.0) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.root}/{what}", data=data, method="GET" if body is None else "POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 408:  # wait_held ran out of time: the server says how many it holds
+                raise AssertionError(json.load(exc)["error"]["message"]) from None
+            raise
+
+    @property
+    def requests(self) -> list[dict]:
+        return self._call("requests")
+
+    def reset(self) -> None:
+        self._call("reset", {})
+
+    def held(self, model: str) -> int:
+        return int(self._call("held").get(model, 0))
+
+    def wait_held(self, model: str, n: int, timeout: float = 30.0) -> None:
+        self._call("wait_held", {"model": model, "n": n, "timeout": timeout}, timeout=timeout + 30)
+
+    def release(self, model: str, n: int | None = None) -> None:
+        self._call("release", {"model": model, "n": n})
 
 
 def collect(procs: list[subprocess.Popen], server: subprocess.Popen, timeout: float) -> list[tuple[str, str]]:

@@ -377,3 +377,126 @@ def test_subprocess_mode(tmp_path):
     finally:
         stop_subprocess(proc)
     assert proc.returncode == 0
+
+
+# --- gates: a hold the test releases, not a delay -----------------------------------------------
+
+class Streamer(threading.Thread):
+    """One streamed call in the background: ``first`` is set once the role chunk is in."""
+
+    def __init__(self, cli: OpenAI, model: str) -> None:
+        super().__init__(daemon=True)
+        self.cli, self.model = cli, model
+        self.first = threading.Event()
+        self.pieces: list[str | None] = []
+        self.error: Exception | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            for chunk in self.cli.chat.completions.create(model=self.model, messages=MSG, stream=True):
+                self.pieces.append(chunk.choices[0].delta.content if chunk.choices else None)
+                self.first.set()
+        except Exception as exc:  # noqa: BLE001 - asserted by the test
+            self.error = exc
+
+    def content(self) -> list[str]:
+        return [p for p in self.pieces if p]
+
+
+def wait_for(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_gate_holds_answers_after_the_first_n_until_released(serve):
+    srv = serve({"m": ModelSpec(text="a b c", hold_after=1), "free": ModelSpec(text="free")})
+    cli = client(srv)
+    assert content_of(stream_chunks(cli, "m")) == "a b c"  # the first one is not held
+    streams = [Streamer(cli, "m") for _ in range(3)]
+    srv.wait_held("m", 3, timeout=30)
+    for s in streams:
+        assert s.first.wait(30)  # headers and the role chunk came at once (TTFB), no token yet
+    assert [s.content() for s in streams] == [[], [], []] and srv.held("m") == 3
+    assert cli.chat.completions.create(model="free", messages=MSG).choices[0].message.content == "free"
+    srv.release("m", 1)
+    wait_for(lambda: sum(not s.is_alive() for s in streams) == 1)
+    assert srv.held("m") == 2
+    srv.release("m")  # all, and the gate stays open
+    for s in streams:
+        s.join(30)
+    assert [(s.error, "".join(s.content())) for s in streams] == [(None, "a b c")] * 3
+    assert content_of(stream_chunks(cli, "m")) == "a b c" and srv.held("m") == 0
+
+
+def test_hold_at_sends_that_many_chunks_first_and_plain_answers_send_nothing(serve):
+    srv = serve({"m": ModelSpec(text="one two three four", hold_after=0, hold_at=2)})
+    cli = client(srv)
+    stream = Streamer(cli, "m")
+    srv.wait_held("m", 1)
+    wait_for(lambda: len(stream.content()) == 2)
+    assert stream.content() == ["one", " two"] and stream.is_alive()
+    srv.release("m", 1)
+    stream.join(30)
+    assert "".join(stream.content()) == "one two three four"
+    with pytest.raises(openai.APITimeoutError):  # a held plain answer: not a byte
+        cli.chat.completions.create(model="m", messages=MSG, timeout=0.3)
+    wait_for(lambda: srv.held("m") == 0)  # it left the queue when its client hung up
+    srv.release("m", 1)  # nobody held: counts ahead, the next one passes at once
+    assert cli.chat.completions.create(model="m", messages=MSG).choices[0].message.content == "one two three four"
+
+
+def test_held_requests_end_when_their_client_goes_or_at_once_on_stop(serve):
+    srv = serve({"m": ModelSpec(hold_after=0)})
+    cli = client(srv)
+    with pytest.raises(openai.APITimeoutError):
+        cli.chat.completions.create(model="m", messages=MSG, timeout=0.3)
+    wait_for(lambda: srv.held("m") == 0)  # the client hung up: nothing is left holding
+    streams = [Streamer(client(srv), "m") for _ in range(2)]
+    srv.wait_held("m", 2)
+    t0 = time.monotonic()
+    srv.stop()
+    for s in streams:
+        s.join(30)
+    assert time.monotonic() - t0 < 5 and srv.held("m") == 0  # not a 50 ms poll per request
+    assert [type(s.error).__name__ for s in streams] == ["APIConnectionError"] * 2
+
+
+def test_set_model_and_reset_let_go_of_requests_held_by_the_old_gate(serve):
+    srv = serve({"m": ModelSpec(text="old", hold_after=0)})
+    cli = client(srv)
+    held = Streamer(cli, "m")
+    srv.wait_held("m", 1)
+    srv.set_model("m", ModelSpec(text="new"))
+    held.join(30)
+    assert "".join(held.content()) == "old"  # answers as it was scripted when it arrived
+    srv.set_model("m", ModelSpec(text="again", hold_after=0))
+    held = Streamer(cli, "m")
+    srv.wait_held("m", 1)
+    srv.reset()
+    held.join(30)
+    assert "".join(held.content()) == "again" and srv.held("m") == 0
+    with pytest.raises(AssertionError, match="0 request"):
+        srv.wait_held("m", 1, timeout=0.2)
+
+
+def test_gates_in_subprocess_mode():
+    from fakeserver import Remote
+
+    proc, base_url = start_subprocess({"m": {"text": "far away", "hold_after": 1}})
+    try:
+        remote, cli = Remote(base_url), OpenAI(base_url=base_url, api_key="test", max_retries=0)
+        assert cli.chat.completions.create(model="m", messages=MSG).choices[0].message.content == "far away"
+        stream = Streamer(cli, "m")
+        remote.wait_held("m", 1, timeout=30)
+        assert remote.held("m") == 1 and stream.first.wait(30) and stream.content() == []
+        with pytest.raises(AssertionError, match="1 request"):
+            remote.wait_held("m", 2, timeout=0.2)
+        remote.release("m")
+        stream.join(30)
+        assert "".join(stream.content()) == "far away" and remote.held("m") == 0
+        assert [e["path"] for e in remote.requests] == ["/v1/chat/completions"] * 2  # admin calls unlogged
+    finally:
+        stop_subprocess(proc)
