@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fakeserver import FakeServer, ModelSpec, collect, start_subprocess
+from fakeserver import FakeServer, ModelSpec, Remote, collect, start_subprocess, stop_subprocess
 
 from llmlab import Lab, RetryPolicy
 
@@ -181,11 +181,14 @@ def test_keyboard_interrupt_in_a_real_process(srv, tmp_path):
 
 
 WRITER_SCRIPT = textwrap.dedent("""
-    import sys, time, warnings
+    import pathlib, sys, time, warnings
     warnings.simplefilter("ignore")
     from llmlab import Lab
-    base_url, db, name, go = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-    time.sleep(max(0.0, go - time.time()))  # both writers open the fresh log at the same moment
+    base_url, db, name = sys.argv[1], sys.argv[2], sys.argv[3]
+    pathlib.Path(f"{name}.ready").touch()  # both writers open the fresh log at the same moment
+    deadline = time.monotonic() + 120
+    while len(list(pathlib.Path().glob("*.ready"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
     lab = Lab(base_url=base_url, db=db, retries=0)
     res = lab.sweep([f"{name} prompt {i}" for i in range(100)], models=["a", "b"], concurrency=16,
                     progress=False, cache=False, stream=False)
@@ -196,15 +199,24 @@ WRITER_SCRIPT = textwrap.dedent("""
 
 
 def test_two_processes_append_to_one_log(tmp_path):
-    proc_srv, base_url = start_subprocess({"a": {"text": TEXT, "delay_s": 0.01}, "b": {"text": TEXT}})
+    # "a" is held: each writer stores its "b" rows until its 16 slots all wait on "a"; released
+    # only once both are stalled there, so both runs write before and after that point.
+    proc_srv, base_url = start_subprocess({"a": {"text": TEXT, "hold_after": 0}, "b": {"text": TEXT}})
     db = tmp_path / "shared.sqlite"
     script = tmp_path / "writer.py"
     script.write_text(WRITER_SCRIPT)
-    go = time.time() + 1.5
-    writers = [subprocess.Popen([sys.executable, str(script), base_url, str(db), name, str(go)],
+    writers = [subprocess.Popen([sys.executable, str(script), base_url, str(db), name],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
                for name in ("w1", "w2")]
-    results = collect(writers, proc_srv, timeout=45)
+    try:
+        Remote(base_url).wait_held("a", 32, timeout=180)
+        assert len({r["run_id"] for r in db_rows(db)}) == 2  # both have written rows already
+        Remote(base_url).release("a")
+    except BaseException:
+        stop_subprocess(proc_srv)  # the held calls end at once: the writers do not wait them out
+        raise
+    finally:
+        results = collect(writers, proc_srv, timeout=180)
     for w, (out, err) in zip(writers, results, strict=True):
         assert w.returncode == 0, err
         assert "locked" not in err.lower() and "Traceback" not in err, err

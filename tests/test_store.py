@@ -12,7 +12,7 @@ import time
 
 import pandas as pd
 import pytest
-from fakeserver import FakeServer, ModelSpec, collect, start_subprocess
+from fakeserver import FakeServer, ModelSpec, Remote, collect, start_subprocess, stop_subprocess
 
 from llmlab import ConfigError, InputError, Lab, StoreError
 from llmlab.base._record import Record
@@ -331,11 +331,14 @@ def test_bulk_reads_keep_types_when_a_column_starts_empty(tmp_path, monkeypatch)
 
 # -- several writers -----------------------------------------------------------------------------
 WRITER = textwrap.dedent("""
-    import sys, time, warnings
+    import pathlib, sys, time, warnings
     warnings.simplefilter("ignore")
     from llmlab import Lab
-    base_url, db, name, n, concurrency, go = sys.argv[1:7]
-    time.sleep(max(0.0, float(go) - time.time()))  # the writers start together
+    base_url, db, name, n, concurrency, together = sys.argv[1:7]
+    pathlib.Path(f"{name}.ready").touch()  # the writers start together: each waits for the others
+    deadline = time.monotonic() + 120
+    while len(list(pathlib.Path().glob("*.ready"))) < int(together) and time.monotonic() < deadline:
+        time.sleep(0.005)
     lab = Lab(base_url=base_url, db=db, retries=0)
     print("READY", flush=True)
     res = lab.sweep([f"{name} prompt {i}" for i in range(int(n))], models=["a", "b"], concurrency=int(concurrency),
@@ -345,19 +348,28 @@ WRITER = textwrap.dedent("""
 """)
 
 
-def _writer(tmp_path, base_url, db, name, n, concurrency, go=0.0) -> subprocess.Popen:
+def _writer(tmp_path, base_url, db, name, n, concurrency, together=1) -> subprocess.Popen:
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    return subprocess.Popen([sys.executable, str(script), base_url, db, name, str(n), str(concurrency), str(go)],
+    return subprocess.Popen([sys.executable, str(script), base_url, db, name, str(n), str(concurrency), str(together)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
 
 
 @pytest.mark.postgres
 def test_two_processes_append_500_rows_each_to_postgres(pg_url, tmp_path):
-    proc_srv, base_url = start_subprocess({"a": {"text": TEXT, "delay_s": 0.01}, "b": {"text": TEXT}})
-    go = time.time() + 2.0
-    writers = [_writer(tmp_path, base_url, pg_url, name, 250, 16, go) for name in ("w1", "w2")]
-    results = collect(writers, proc_srv, timeout=120)
+    # "a" is held until both writers have all 16 slots waiting on it (their "b" rows are in by
+    # then): both runs write before and after the release, whatever the machine's speed.
+    proc_srv, base_url = start_subprocess({"a": {"text": TEXT, "hold_after": 0}, "b": {"text": TEXT}})
+    writers = [_writer(tmp_path, base_url, pg_url, name, 250, 16, together=2) for name in ("w1", "w2")]
+    try:
+        Remote(base_url).wait_held("a", 32, timeout=180)
+        assert len(_sql(pg_url, "SELECT DISTINCT run_id FROM runs")) == 2  # both have written rows already
+        Remote(base_url).release("a")
+    except BaseException:
+        stop_subprocess(proc_srv)  # the held calls end at once: the writers do not wait them out
+        raise
+    finally:
+        results = collect(writers, proc_srv, timeout=180)
     for w, (out, err) in zip(writers, results, strict=True):
         assert w.returncode == 0 and " 500 0" in out, (out, err)
     rows = _sql(pg_url, "SELECT id, run_id, prompt, requested_model, status, response_text FROM runs ORDER BY id")
