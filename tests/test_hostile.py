@@ -3,6 +3,7 @@ repo. Each class of attack is tried in many generated forms, through the public 
 the magics, against real servers on 127.0.0.1 through the real SDK."""
 from __future__ import annotations
 
+import ast
 import itertools
 import json
 
@@ -26,6 +27,16 @@ def shell():
     yield sh
     unload_ipython_extension(sh)
     sh.config.pop("LLMLab", None)
+
+
+@pytest.fixture
+def usual_umask():
+    """The common 022 umask, under which plain mkdir/open give 0755/0644."""
+    import os
+
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
 
 
 def _finish() -> list[dict]:
@@ -470,3 +481,281 @@ def test_no_view_obeys_control_or_bidi_characters(tmp_path, shell, monkeypatch, 
     for view in views:
         assert not _raw(view), (_raw(view), view[:300])
     assert res.df.set_index("requested_model").loc[model, "response_text"] == f"answer {char}gnp.exe"  # data as sent
+
+
+# --------------------------------------------------------------------------- 1. code injection via to_code()
+
+def hostile_names() -> list[str]:
+    """Names that try to leave a string literal, a docstring or a comment, in every quoting."""
+    closers = ['"""', "'''", '"', "'", '\\', '\\"""', '"""\\', "\n", "\r\n", "\u2028", "\u2029", "\x00", "\x0c",
+               "{}", "{0}", "}}{{", "#", "\t", "\\N{BULLET}", "\\u0022\\u0022\\u0022", "\ud800", "é\u202e"]
+    payload = "\nimport os; os.system('touch /tmp/pwned')\n"
+    names = []
+    for closer in closers:
+        names += [closer, f"m{closer}", f"{closer}{payload}", f"x{closer}{payload}{closer}",
+                  f"{closer}) or __import__('os')"]
+    return names
+
+
+HOSTILE_NAMES = hostile_names()
+
+
+def _policies(name: str):
+    from llmlab import routing
+
+    plain = "gpt-4o"
+    return [routing.Always(name, name=name), routing.TaskMap({name: name, "t": plain}, default=name, name=name),
+            routing.TaskMap({"t": plain}, default=None, name=name),
+            routing.Threshold("prompt_chars", 120, weak=name, strong=plain, name=name),
+            routing.Cascade([name, plain], accept={"kind": "regex", "pattern": "####"}, name=name)]
+
+
+def _string_constants(code: str) -> tuple[set[str], ast.Module]:
+    tree = ast.parse(code)
+    return {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}, tree
+
+
+@pytest.mark.parametrize("index", range(len(HOSTILE_NAMES)))
+def test_exported_code_carries_every_name_as_a_literal(index):
+    name = HOSTILE_NAMES[index]
+    for policy in _policies(name):
+        code = policy.to_code()
+        code.encode("ascii")  # pure ASCII: no encoding, bidi or line-separator trick survives
+        strings, tree = _string_constants(code)
+        assert name in strings, (type(policy).__name__, code)
+        # the module is what llmlab writes and nothing else: assignments, imports of re, one function
+        top = [type(n).__name__ for n in tree.body]
+        assert set(top) <= {"Expr", "Assign", "Import", "FunctionDef"}, top
+        assert all(isinstance(n, ast.Import) and [a.name for a in n.names] == ["re"]
+                   for n in tree.body if isinstance(n, ast.Import))
+        assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == ["pick_model"]
+        calls = {n.func.id if isinstance(n.func, ast.Name) else n.func.attr
+                 for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        assert calls <= {"get", "compile", "search", "len", "ValueError"}, calls
+        namespace: dict = {}
+        exec(compile(tree, "<exported>", "exec"), namespace)  # runs, and does nothing but define
+        assert namespace["POLICY"] == name
+        if type(policy).__name__ == "Always":
+            assert namespace["pick_model"]("hi") == name
+        if type(policy).__name__ == "Threshold":
+            assert namespace["pick_model"]("x" * 200) == "gpt-4o" and namespace["pick_model"]("x") == name
+
+
+def test_exported_code_of_a_hostile_saved_router_json_stays_inert(tmp_path):
+    from llmlab import routing
+
+    for name in HOSTILE_NAMES:
+        if "\ud800" in name or "\x00" in name or "\n" in name or "\r" in name or "\u2028" in name \
+                or "\u2029" in name or "\t" in name or "\x0c" in name or "\u202e" in name:
+            continue  # a saved file refuses names that are not one line of plain text (below)
+        path = tmp_path / "router.json"
+        path.write_text(json.dumps({"format": "llmlab.routing.policy", "version": 1, "kind": "TaskMap",
+                                    "name": name, "mapping": {name: name}, "default": name}))
+        code = routing.load_policy(path).to_code()
+        strings, _ = _string_constants(code)
+        assert name in strings
+
+
+# --------------------------------------------------------------------------- 2. save() never destroys a file
+
+UNWRITABLE = [
+    ("name", lambda r: r.Always("m", name="bad\ud800name")),
+    ("model", lambda r: r.Always("m\udfff", name="ok")),
+    ("mapping['t\\udc00']", lambda r: r.TaskMap({"t\udc00": "m"})),
+    ("mapping['t']", lambda r: r.TaskMap({"t": "m\ud800"})),
+    ("default", lambda r: r.TaskMap({"t": "m"}, default="\ud83d")),
+    ("models[1]", lambda r: r.Fallback(["a", "b\ud800"], name="ok")),
+    ("weak", lambda r: r.Random(0.5, weak="w\ud800", strong="s", name="ok")),
+]
+
+
+@pytest.mark.parametrize("field, make", UNWRITABLE, ids=[u[0] for u in UNWRITABLE])
+def test_an_unwritable_policy_leaves_the_old_file_intact(tmp_path, field, make):
+    from llmlab import InputError, routing
+
+    (tmp_path / "out").mkdir()
+    path = tmp_path / "out" / "router.json"
+    routing.Always("good").save(path)
+    before = path.read_bytes()
+    with pytest.raises(InputError) as info:
+        make(routing).save(path)
+    assert field.split("[")[0] in str(info.value) and "nothing was written" in str(info.value)
+    assert path.read_bytes() == before and routing.load_policy(path).model == "good"
+    assert [p.name for p in path.parent.iterdir()] == ["router.json"]  # no temporary file left
+
+
+def test_every_file_llmlab_writes_is_atomic_and_owner_only(tmp_path, usual_umask):
+    import os
+    import stat
+
+    from llmlab import routing
+    from llmlab.analysis._report import write_report
+    from llmlab.base._files import write_private
+
+    with FakeServer({"m": ModelSpec(text="fine")}) as srv, Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite") as lab:
+        lab.compare("Hi", models=["m"])
+        targets = {"policy": tmp_path / "p.json", "export": tmp_path / "e.parquet", "report": tmp_path / "r.html",
+                   "file": tmp_path / "f.bin"}
+        for path in targets.values():
+            path.write_bytes(b"old")
+            path.chmod(0o644)
+        routing.Always("m").save(targets["policy"])
+        lab.export(targets["export"])
+        write_report(targets["report"], [], {"x": 1})
+        write_private(targets["file"], b"new")
+    for what, path in targets.items():
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, what
+        assert path.read_bytes() != b"old", what
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_an_export_that_fails_halfway_leaves_the_old_file(tmp_path, monkeypatch):
+    from llmlab import InputError
+
+    with FakeServer({"m": ModelSpec(text="fine")}) as srv, Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite") as lab:
+        lab.sweep(["a", "b", "c"], models=["m"], progress=False)
+        target = tmp_path / "out.parquet"
+        lab.export(target)
+        before = target.read_bytes()
+        import pyarrow.parquet as pq
+
+        def broken(self, table, *a, **kw):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(pq.ParquetWriter, "write_table", broken)
+        with pytest.raises(InputError, match="No space left"):
+            lab.export(target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if "out.parquet" in p.name] == ["out.parquet"]
+
+
+# --------------------------------------------------------------------------- weak: one schema for saved policies
+
+def _saved(kind: str, **fields) -> dict:
+    return {"format": "llmlab.routing.policy", "version": 1, "kind": kind, **fields}
+
+
+BAD_SAVED = {
+    "nan-threshold": '{"format": "llmlab.routing.policy", "version": 1, "kind": "Threshold", "feature": '
+                     '"prompt_chars", "threshold": NaN, "weak": "a", "strong": "b"}',
+    "inf-threshold": json.dumps(_saved("Threshold", feature="prompt_chars", threshold=1, weak="a", strong="b"))
+                     .replace(": 1,", ": Infinity,"),
+    "-inf-threshold": json.dumps(_saved("Threshold", feature="prompt_chars", threshold=1, weak="a", strong="b"))
+                      .replace(": 1,", ": -Infinity,"),
+    "huge-threshold": json.dumps(_saved("Threshold", feature="prompt_chars", threshold=10**400, weak="a", strong="b")),
+    "1e999-threshold": json.dumps(_saved("Threshold", feature="prompt_chars", threshold=1, weak="a", strong="b"))
+                       .replace(": 1,", ": 1e999,"),
+    "5000-digit-int": json.dumps(_saved("Always", model="m")).replace('"m"', "9" * 5000),
+    "default-int": json.dumps(_saved("TaskMap", mapping={"a": "m"}, default=5)),
+    "default-object": json.dumps(_saved("TaskMap", mapping={"a": "m"}, default={"x": 1})),
+    "default-list": json.dumps(_saved("TaskMap", mapping={"a": "m"}, default=["m"])),
+    "mapping-model-int": json.dumps(_saved("TaskMap", mapping={"a": 3})),
+    "deep-array": "[" * 100_000 + "]" * 100_000,
+    "deep-field": json.dumps(_saved("Always", model="m")).replace('"m"', "[" * 50_000 + "]" * 50_000),
+    "deep-object": "{\"a\": " * 50_000 + "1" + "}" * 50_000,
+    "p-strong-2": json.dumps(_saved("Random", p_strong=2, weak="a", strong="b", seed=0)),
+    "seed-huge": json.dumps(_saved("Random", p_strong=0.5, weak="a", strong="b", seed=10**30)),
+    "seed-float": json.dumps(_saved("Random", p_strong=0.5, weak="a", strong="b", seed=0.5)),
+    "accept-bad-regex": json.dumps(_saved("Cascade", models=["a", "b"], accept={"kind": "regex", "pattern": "("},
+                                          accept_at=0.5)),
+    "accept-unknown-field": json.dumps(_saved("Cascade", models=["a", "b"], accept={"kind": "regex", "nope": 1},
+                                              accept_at=0.5)),
+    "accept-list": json.dumps(_saved("Cascade", models=["a", "b"], accept=[1], accept_at=0.5)),
+    "name-int": json.dumps(_saved("Always", model="m", name=5)),
+    "name-newline": json.dumps(_saved("Always", model="m", name="a\nimport os")),
+    "name-bidi": json.dumps(_saved("Always", model="m", name="a\u202eb")),
+    "model-empty": json.dumps(_saved("Always", model="")),
+    "model-surrogate": json.dumps(_saved("Always", model="a")).replace('"a"', '"\\ud800"'),
+    "kind-list": json.dumps(_saved(["Always"], model="m")),  # type: ignore[arg-type]
+    "kind-unknown": json.dumps(_saved("Evil", model="m")),
+    "not-json": "{not json",
+    "array": "[1, 2]",
+    "learned-junk": json.dumps({"kind": "Learned", "format": "llmlab.routing.Learned", "version": 1}),
+    "bytes-not-utf8": b"\xff\xfe{}".decode("latin-1"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_SAVED))
+def test_a_hostile_saved_policy_is_one_line_input_error(tmp_path, name):
+    from llmlab import InputError, routing
+
+    path = tmp_path / "router.json"
+    text = BAD_SAVED[name]
+    path.write_bytes(text.encode("latin-1") if name == "bytes-not-utf8" else text.encode("utf-8", "surrogatepass"))
+    with pytest.raises(InputError) as info:
+        routing.load_policy(path)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 400
+
+
+# --------------------------------------------------------------------------- weak: raw exceptions → one line
+
+def _runs_for_routing():
+    import pandas as pd
+
+    from llmlab.datasets import from_wide
+
+    frame = pd.DataFrame({"prompt": [f"question {i}" for i in range(20)], "task": ["a", "b"] * 10,
+                          "cheap": [1.0, 0.0] * 10, "dear": [1.0] * 20})
+    return from_wide(frame, prompt="prompt", task="task", scores={"cheap": "cheap", "dear": "dear"})
+
+
+RAW_CASES = {
+    "route-task-list": lambda r, runs: r.TaskMap({"a": "m"}).decide("hi", task=["a"]),
+    "route-task-dict": lambda r, runs: r.TaskMap({"a": "m"}).decide("hi", task={"a": 1}),
+    "decide-prompt-int": lambda r, runs: r.Always("m").decide(5),
+    "decide-features-list": lambda r, runs: r.Threshold("d", 0.5, weak="w", strong="s").decide("hi", features=[1]),
+    "huge-feature": lambda r, runs: r.Threshold("d", 0.5, weak="w", strong="s").decide("hi", features={"d": 10**400}),
+    "huge-threshold": lambda r, runs: r.Threshold("prompt_chars", 10**400, weak="w", strong="s"),
+    "nan-threshold": lambda r, runs: r.Threshold("prompt_chars", float("nan"), weak="w", strong="s"),
+    "claim-string": lambda r, runs: r.evaluate(runs, [r.Always("cheap")], n_boot=50).claim(min_savings_pct="40"),
+    "claim-nan": lambda r, runs: r.evaluate(runs, [r.Always("cheap")], n_boot=50).claim(max_quality_loss=float("nan")),
+    "claim-huge": lambda r, runs: r.evaluate(runs, [r.Always("cheap")], n_boot=50).claim(alpha=10**400),
+    "fit-task-map-nan": lambda r, runs: r.fit_task_map(runs, max_quality_loss=float("nan")),
+    "fit-task-map-string": lambda r, runs: r.fit_task_map(runs, max_quality_loss="0.1"),
+    "tune-inf": lambda r, runs: r.tune(r.Threshold("prompt_chars", 0, weak="cheap", strong="dear"), runs,
+                                       max_quality_loss=float("inf")),
+    "split-by-nope": lambda r, runs: r.split(runs, by="nope"),
+    "split-by-typo": lambda r, runs: r.split(runs, by="tsk"),
+    "save-not-a-path": lambda r, runs: r.Always("m").save(5),
+    "load-not-a-path": lambda r, runs: r.load_policy(None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RAW_CASES))
+def test_bad_routing_input_is_one_line_input_error(name):
+    from llmlab import InputError, routing
+
+    with pytest.raises(InputError) as info:
+        RAW_CASES[name](routing, _runs_for_routing())
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("frame, scores", [
+    ({"prompt": ["a"], "s": [1.0], "s2": [1.0]}, {"m": "s"}),
+    ({"prompt": ["a\ud800"], "s": [1.0]}, {"m": "s"}),
+    ({"prompt": ["a"], "s": [1.0]}, {"m\ud800": "s"}),
+    ({"prompt": ["a"], "s": [1.0], "t": ["x\udc00"]}, {"m": "s"}),
+], ids=["duplicate-columns", "surrogate-prompt", "surrogate-model", "surrogate-task"])
+def test_from_wide_refuses_duplicate_columns_and_surrogates(frame, scores):
+    import pandas as pd
+
+    from llmlab import InputError
+    from llmlab.datasets import from_wide
+
+    df = pd.DataFrame(frame, dtype=object)
+    if "s2" in df.columns:
+        df.columns = ["prompt", "s", "s"]
+    with pytest.raises(InputError):
+        from_wide(df, prompt="prompt", scores=scores, task="t" if "t" in df.columns else None)
+
+
+@pytest.mark.parametrize("price", [-1, -1e-9, float("nan"), float("inf"), float("-inf"), 10**400, "x", None])
+def test_a_price_that_is_not_a_finite_number_at_least_zero_is_refused(price):
+    from llmlab import ConfigError
+    from llmlab.base._pricing import PriceTable
+
+    with pytest.raises(ConfigError):
+        PriceTable.load({"m": {"input_cost_per_token": price, "output_cost_per_token": 1e-6}})
+    with pytest.raises(ConfigError):
+        Lab(db=":memory:", base_url="http://127.0.0.1:9/v1", prices={"m": {"input_cost_per_token": 0,
+                                                                            "output_cost_per_token": price}})

@@ -176,6 +176,12 @@ def contains(case: bool = False) -> Scorer:
 
 class _Regex(Scorer):
     def __init__(self, pattern: str | None, flags: int) -> None:
+        if pattern is not None:  # a fixed pattern is checked now, not on every answer
+            try:
+                re.compile(pattern, flags)
+            except (re.error, TypeError, ValueError, OverflowError, RecursionError) as exc:
+                raise InputError(f"regex pattern {str(pattern)[:60]!r} is not a valid regular expression "
+                                 f"({type(exc).__name__}: {str(exc)[:80]})") from None
         self.pattern, self.flags = pattern, flags
         self.uses_expected = pattern is None
         self.name = "regex(expected)" if pattern is None else f"regex(/{pattern}/)"
@@ -564,7 +570,10 @@ def from_spec(spec: Mapping[str, Any] | str) -> Scorer:
     """A scorer from a checker spec: ``{"kind": "numeric", "tol": 0.01}``, its JSON, or a kind name."""
     if isinstance(spec, str):
         text = spec.strip()
-        spec = json.loads(text) if text.startswith("{") else {"kind": text}
+        try:
+            spec = json.loads(text) if text.startswith("{") else {"kind": text}
+        except (ValueError, RecursionError):
+            raise InputError(f"checker spec {text[:60]!r} is not valid JSON") from None
     if not isinstance(spec, Mapping):
         raise InputError(f"a checker spec is a dict such as {{'kind': 'exact'}} or a kind name, not {spec!r}")
     args = dict(spec)
@@ -575,7 +584,10 @@ def from_spec(spec: Mapping[str, Any] | str) -> Scorer:
         raise InputError(f"unknown checker kind {kind!r}; known: {', '.join(_KINDS)}")
     if kind == "regex" and isinstance(args.get("flags"), str):
         args["flags"] = _regex_flags(args["flags"])
-    return _KINDS[kind](**args)
+    try:
+        return _KINDS[kind](**args)
+    except TypeError as exc:  # a field the kind does not take
+        raise InputError(f"checker spec {kind!r}: {exc}") from None
 
 
 # --- LLM as judge -------------------------------------------------------------------------------

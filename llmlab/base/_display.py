@@ -17,7 +17,7 @@ from typing import Any
 from ._cost import with_costs_shown
 from ._redact import redact_shown
 
-__all__ = ["esc", "clean_text", "clean_frame", "html_clean", "table_html", "table_text"]
+__all__ = ["esc", "clean_text", "clean_frame", "html_clean", "table_html", "table_text", "has_controls"]
 
 # Characters that make text lie about its order or lines: bidi marks, embeddings, overrides and
 # isolates (Trojan Source: U+202E shows text reversed), the deprecated format controls next to
@@ -38,6 +38,11 @@ def esc(value: Any) -> str:
     """HTML-escape anything (quotes too, so it is safe inside attributes); control and bidi
     characters are shown as ``\\u202e`` instead of obeyed."""
     return html.escape(html_clean("" if value is None else value), quote=True)
+
+
+def has_controls(text: str) -> bool:
+    """Whether ``text`` holds a character the sanitiser would have to neutralise (or a line break)."""
+    return _CONTROL_RE.search(text) is not None or "\n" in text or "\t" in text
 
 
 def clean_text(value: Any) -> str:

@@ -1,15 +1,33 @@
-"""Owner-only folders and files: prompts, answers and logs can be private.
+"""Owner-only folders, and the one way llmlab writes a file: atomically, owner-only.
 
 Every folder llmlab creates (``$LLMLAB_HOME``, the model cache, the demo output, a log's parent)
-is made 0700 and every file it writes 0600, whatever the umask. Folders that already exist are
-left as they are: they are the user's.
+is made 0700, whatever the umask. Folders that already exist are left as they are: they are the
+user's.
+
+Every file llmlab writes — saved policies, Parquet exports, reports, demo CSVs and charts,
+local-server records — goes through :func:`private_file`: the bytes go to a temporary file in
+the same folder (0600 from its first byte), are flushed to disk, and only then replace the
+target with one ``os.replace``. A failure at any point (a value that cannot be encoded, a full
+disk, Ctrl-C) leaves the old file exactly as it was and no temporary file behind. Text that
+cannot be encoded is an :class:`InputError` naming the field (:func:`json_text`), before the
+first byte is written.
 """
 from __future__ import annotations
 
+import contextlib
+import json
+import math
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
-__all__ = ["private_dir", "write_private"]
+from ._errors import InputError
+
+__all__ = ["private_dir", "private_file", "write_private", "write_json", "json_text"]
+
+_MAX_DEPTH = 64  # deeper JSON is refused (a policy is a few levels deep)
 
 
 def private_dir(path: str | os.PathLike) -> Path:
@@ -29,16 +47,102 @@ def private_dir(path: str | os.PathLike) -> Path:
     return path
 
 
-def write_private(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` readable by its owner only (an existing file is tightened too)."""
-    path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+@contextlib.contextmanager
+def private_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+    """A binary file to write ``path`` through: on a clean exit it replaces ``path`` (owner-only,
+    on disk); on any exception the old file stays as it was. OS errors become one-line
+    :class:`InputError`\\ s naming the file."""
+    target = Path(path).expanduser()
     try:
-        os.fchmod(fd, 0o600)
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view):]
+        private_dir(target.parent)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")  # 0600
+    except OSError as exc:
+        raise _cannot_write(target, exc) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise _cannot_write(target, exc) from None
     finally:
-        os.close(fd)
-    return path
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    _sync_folder(target.parent)
+
+
+def _cannot_write(target: Path, exc: OSError) -> InputError:
+    return InputError(f"cannot write {target}: {exc.strerror or exc}; the file was left as it was")
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); nothing to do where folders cannot be opened."""
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_private(path: str | os.PathLike, data: bytes | str, *, what: str = "the text") -> Path:
+    """Write ``data`` to ``path`` through :func:`private_file`; text that cannot be encoded as
+    UTF-8 is an InputError naming ``what``, and nothing is written."""
+    if isinstance(data, str):
+        try:
+            data = data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError(f"{what} has an invalid character at position {exc.start} (an unpaired surrogate); "
+                             f"nothing was written to {Path(path).name}") from None
+    target = Path(path).expanduser()
+    with private_file(target) as fh:
+        fh.write(data)
+    return target
+
+
+def write_json(path: str | os.PathLike, value: Any, *, what: str) -> Path:
+    """``value`` as JSON (:func:`json_text`) written through :func:`private_file`."""
+    return write_private(path, json_text(value, what=what), what=what)
+
+
+def json_text(value: Any, *, what: str) -> str:
+    """``value`` as strict JSON text, or an InputError naming the field that cannot be written:
+    a string with an unpaired surrogate, a number that is NaN or infinite, a key that is not a
+    string, a value JSON has no form for, nesting deeper than 64."""
+    problem = _unwritable(value, "", 0)
+    if problem is not None:
+        where, why = problem
+        raise InputError(f"{what}: {where or 'the value'} {why}; nothing was written")
+    return json.dumps(value, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _unwritable(value: Any, where: str, depth: int) -> tuple[str, str] | None:
+    if depth > _MAX_DEPTH:
+        return where, f"is nested more than {_MAX_DEPTH} levels deep"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return where, f"has an invalid character at position {exc.start} (an unpaired surrogate)"
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return where, f"is {value}, which JSON cannot hold (use a finite number)"
+    if value is None or isinstance(value, (bool, int, float)):
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{where}[{key!r}]" if where else str(key)
+            if not isinstance(key, str):
+                return inner, "has a key that is not a string"
+            found = _unwritable(key, inner, depth + 1) or _unwritable(item, inner, depth + 1)
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = _unwritable(item, f"{where}[{i}]", depth + 1)
+            if found:
+                return found
+        return None
+    return where, f"is a {type(value).__name__}, which JSON cannot hold"

@@ -220,21 +220,32 @@ def _missing(value: float | None) -> bool:
 def _price_from_entry(model: str, entry: Mapping[str, Any]) -> Price:
     try:
         return Price(
-            input_cost_per_token=float(entry.get("input_cost_per_token", 0.0)),
-            output_cost_per_token=float(entry.get("output_cost_per_token", 0.0)),
-            cache_read_input_token_cost=_optional_float(entry.get("cache_read_input_token_cost")),
+            input_cost_per_token=_rate(model, "input_cost_per_token", entry.get("input_cost_per_token", 0.0)),
+            output_cost_per_token=_rate(model, "output_cost_per_token", entry.get("output_cost_per_token", 0.0)),
+            cache_read_input_token_cost=_optional_float(model, "cache_read_input_token_cost",
+                                                        entry.get("cache_read_input_token_cost")),
             source=entry.get("source") or entry.get("litellm_provider"),
             date=entry.get("date"),
-            **{name: _optional_float(entry.get(name)) for name in _OPTIONAL_RATES},
+            **{name: _optional_float(model, name, entry.get(name)) for name in _OPTIONAL_RATES},
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"price entry for {model!r} has a non-numeric cost: {exc}") from exc
+
+
+def _rate(model: str, name: str, value: Any) -> float:
+    """A price per token: a finite number ≥ 0 (a negative or infinite price would make every
+    cost and saving it touches wrong, e.g. "100 % saved")."""
+    rate = float(value)
+    if not math.isfinite(rate) or rate < 0:
+        raise ConfigError(f"price entry for {model!r}: {name} must be a finite number ≥ 0 (USD per token), "
+                          f"not {rate}")
+    return rate
 
 
 _OPTIONAL_RATES = ("cache_creation_input_token_cost", "input_cost_per_token_batches", "output_cost_per_token_batches",
                    "cache_read_input_token_cost_batches", "cache_creation_input_token_cost_batches")
 
 
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _optional_float(model: str, name: str, value: Any) -> float | None:
+    return None if value is None else _rate(model, name, value)
 

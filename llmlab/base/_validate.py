@@ -18,7 +18,7 @@ from ._redact import public_url
 
 __all__ = [
     "one_line", "error_line", "is_env_name", "check_env_name", "check_url", "check_identifier", "check_binding_name",
-    "did_you_mean", "check_bool", "check_int", "check_number", "check_text",
+    "did_you_mean", "check_bool", "check_int", "check_number", "check_text", "is_real",
 ]
 
 # Upper-case only: keys such as 'gsk_…' or 'hf_…' are valid identifiers, so a looser rule would
@@ -142,10 +142,20 @@ def check_int(name: str, value: Any, lo: int, hi: int) -> int:
 
 
 def check_number(name: str, value: Any, lo: float, hi: float) -> float:
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-            or not lo <= value <= hi):
+    if not (is_real(value) and math.isfinite(value) and lo <= value <= hi):
         raise InputError(f"{name} must be a number from {lo:g} to {hi:g}, not {one_line(repr(value), 60)}")
     return value
+
+
+def is_real(value: Any) -> bool:
+    """A number a float can hold (an int of 400 digits is not: comparing it would overflow)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 def check_text(name: str, value: Any) -> str:

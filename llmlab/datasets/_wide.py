@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..base._errors import InputError
 from ..base._record import COLUMNS, Record, prompt_id_for
+from ..base._text import check_unicode
 from ..base._tokens import TokenCounter
 
 __all__ = ["from_wide"]
@@ -83,6 +84,14 @@ def _check(df, prompt, scores, responses, task, expected, prompt_id) -> None:
     extra = set(responses or {}) - set(scores)
     if extra:
         raise InputError(f"from_wide: responses= names model(s) without a score column: {sorted(extra)}")
+    twice = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    used = {c for c in named if c is not None} | ({task} if task in df.columns else set())
+    if set(twice) & {str(c) for c in used}:
+        raise InputError(f"from_wide: column {twice[0]!r} appears twice in the DataFrame; rename one first")
+    check_unicode(list(scores), "from_wide: a model name")
+    for column in sorted(used, key=str):
+        texts = df[column].dropna()
+        check_unicode([v for v in texts if isinstance(v, str)], f"from_wide: column {column!r}")
 
 
 def _scores(column: pd.Series, name: str) -> np.ndarray:

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..base._errors import INSTALL_LOCAL, LocalServerError
-from ..base._files import private_dir
+from ..base._errors import INSTALL_LOCAL, InputError, LocalServerError
+from ..base._files import private_dir, write_private
 
 __all__ = ["SplitModel", "QWEN", "QWEN_PARTS", "assembled", "qwen_path", "part_paths"]
 
@@ -153,12 +153,8 @@ def _read_stamp(target: Path) -> dict | None:
 
 
 def _write_stamp(target: Path, model: SplitModel) -> None:
-    with contextlib.suppress(OSError):   # no stamp only means hashing again next time
-        stamp = _stamp_path(target)
-        fd, tmp = tempfile.mkstemp(prefix=".stamp-", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(_stamp(target.stat(), model), fh)
-        os.replace(tmp, stamp)
+    with contextlib.suppress(OSError, InputError):   # no stamp only means hashing again next time
+        write_private(_stamp_path(target), json.dumps(_stamp(target.stat(), model)), what="the model stamp")
 
 
 def _sha256(path: Path) -> str:

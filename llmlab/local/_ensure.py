@@ -55,10 +55,7 @@ def write_record(server: LocalServer, path: Path | None = None) -> Path:
               "models": server.models, "owner_pid": os.getpid(),
               "log_path": str(server.log_path) if server.log_path else None,
               "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    write_private(tmp, json.dumps(record, indent=2))
-    os.replace(tmp, path)
-    return path
+    return write_private(path, json.dumps(record, indent=2), what="the local server record")
 
 
 def forget_record(server: LocalServer, path: Path) -> None:

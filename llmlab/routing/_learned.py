@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
+from ..base._validate import is_real
 from ._matrix import Matrix, build_matrix
 from ._policies import Threshold
 
@@ -239,6 +240,10 @@ class Learned(Threshold):
         weak answer is not good enough). Saving needs the default features and a logistic
         regression; other combinations refuse :meth:`to_dict` with a clear error.
     threshold: the knob — lower sends more prompts to ``strong``.
+
+    A saved router (``save(path)``) holds the vocabulary of the prompts it was fitted on — their
+    words and word pairs, readable in the JSON — so ``save`` writes it owner-only (0600), like
+    the run log; share it only where you would share those prompts.
     """
 
     def __init__(self, weak: str, strong: str, features: str | Callable = "tfidf",
@@ -250,7 +255,7 @@ class Learned(Threshold):
         if not (isinstance(features, str) and features == "tfidf") and not callable(features):
             raise InputError(f"Learned features= must be 'tfidf' or a function f(prompts, tasks), "
                              f"not {features!r}")
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or math.isnan(threshold):
+        if not is_real(threshold) or math.isnan(threshold):
             # ±inf are allowed: all prompts to strong / to weak (what routing.tune may choose)
             raise InputError(f"Learned threshold= must be a number, not {threshold!r}")
         self._feature_label = "tfidf" if isinstance(features, str) else getattr(features, "__name__", "features")

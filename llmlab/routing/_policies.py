@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import math
+import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,11 +28,13 @@ import pandas as pd
 from ..analysis import _scoring as scoring
 from ..base._display import clean_text
 from ..base._errors import InputError
+from ..base._files import write_json
+from ..base._validate import is_real
 from ._matrix import Matrix
 from ._stats import Outcome, outcome
 
 __all__ = ["Policy", "Decision", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "Random",
-           "Oracle", "on_row", "FORMAT", "FORMAT_VERSION"]
+           "Oracle", "on_row", "literal", "FORMAT", "FORMAT_VERSION"]
 
 
 FORMAT = "llmlab.routing.policy"
@@ -91,6 +93,12 @@ class Policy:
         if self.uses_labels:
             raise InputError(f"{self.name} reads the labels (expected answers, scores): it is an upper bound "
                              "for evaluation, not a router that can answer live prompts")
+        if not isinstance(prompt, str):
+            raise InputError(f"decide() takes the prompt's text, not {type(prompt).__name__}")
+        if task is not None and not isinstance(task, str):
+            raise InputError(f"task must be the prompt's task as a string (or None), not {type(task).__name__}")
+        if features is not None and not isinstance(features, Mapping):
+            raise InputError(f"features must be a dict of prompt-level values, not {type(features).__name__}")
         return self._decide(prompt, task, prompt_id, features)
 
     def _decide(self, prompt: str, task: str | None, prompt_id: str | None,
@@ -111,16 +119,21 @@ class Policy:
         raise InputError(f"a saved {cls.__name__} cannot be loaded")
 
     def save(self, path: Any) -> Path:
-        """Write the policy as JSON to ``path``; returns the path."""
-        target = Path(path).expanduser()
-        target.write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        return target
+        """Write the policy as JSON to ``path`` (atomically, owner-only: a failed save leaves an
+        existing file as it was); returns the path. A name or model that JSON cannot hold (an
+        unpaired surrogate) is an InputError naming the field."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise InputError(f"save() takes a file path, not {type(path).__name__}")
+        return write_json(path, self.to_dict(), what=f"saving {type(self).__name__}")
 
     # -- exporting as code ------------------------------------------------------------------
     def to_code(self) -> str:
         """Python source of a standalone ``pick_model(prompt, task=None)`` (rule policies) — the
-        gateway guide's router, now chosen with evidence."""
-        return f'"""Router exported by llmlab from policy {self.name!r}."""\n' + self._code()
+        gateway guide's router, now chosen with evidence. Every name and number in it is a
+        Python literal (:func:`literal`): no text of the policy's goes into a comment or the
+        docstring, so no name can close a string and add code."""
+        return ('"""Router exported by llmlab: pick_model() returns the model to call."""\n\n'
+                f"POLICY = {literal(self.name)}\n" + self._code())
 
     def _code(self) -> str:
         raise InputError(f"{self.name}: only rule policies export as code (Always, TaskMap, a prompt-length "
@@ -128,6 +141,25 @@ class Policy:
 
     def __repr__(self) -> str:
         return clean_text(f"<{type(self).__name__} {self.name}>")
+
+
+def literal(value: Any) -> str:
+    """``value`` (text, a number, a list or dict of them) as a Python literal in pure ASCII:
+    quotes, backslashes, newlines, U+2028, NUL and braces stay inside the string. A number must
+    be finite (``inf`` is no literal)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return ascii(value)
+    if isinstance(value, (int, float)):
+        number = float(value) if isinstance(value, float) else int(value)
+        if isinstance(number, float) and not math.isfinite(number):
+            raise InputError(f"{value!r} is not a finite number; it cannot be exported as code")
+        return repr(number)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        items = "".join(f"    {literal(k)}: {literal(v)},\n" for k, v in value.items())
+        return "{\n" + items + "}" if items else "{}"
+    raise InputError(f"a {type(value).__name__} cannot be exported as code")
 
 
 def _pick_model(body: str) -> str:
@@ -160,7 +192,7 @@ class Always(Policy):
         return cls(data["model"], name=name)
 
     def _code(self):
-        return _pick_model(f"return {self.model!r}")
+        return _pick_model(f"return {literal(self.model)}")
 
 
 class TaskMap(Policy):
@@ -205,8 +237,7 @@ class TaskMap(Policy):
 
     def _code(self):
         self._check_string_tasks()
-        table = json.dumps(self.mapping, indent=4, ensure_ascii=False)
-        return f"\nMODEL_FOR_TASK = {table}\nDEFAULT = {self.default!r}\n\n" + _pick_model(
+        return f"\nMODEL_FOR_TASK = {literal(self.mapping)}\nDEFAULT = {literal(self.default)}\n" + _pick_model(
             "model = MODEL_FOR_TASK.get(task, DEFAULT)\n"
             "if model is None:\n"
             "    raise ValueError(f'no model for task {task!r}')\n"
@@ -328,8 +359,8 @@ class Cascade(Policy):
         if not (isinstance(spec, Mapping) and spec.get("kind") == "regex" and spec.get("pattern")
                 and set(spec) <= {"kind", "pattern"}):
             return super()._code()
-        return (f"import re\n\nORDER = {json.dumps(self.models)}   # call in order while the answer is rejected\n"
-                f"ACCEPT = re.compile({spec['pattern']!r}, re.IGNORECASE)\n\n\n"
+        return (f"import re\n\n# call in order while the answer is rejected\nORDER = {literal(self.models)}\n"
+                f"ACCEPT = re.compile({literal(spec['pattern'])}, re.IGNORECASE)\n\n\n"
                 "def pick_model(prompt, task=None, previous_answers=()):\n"
                 "    \"\"\"The next model to call, or None when the last answer is accepted.\"\"\"\n"
                 "    if previous_answers and ACCEPT.search(previous_answers[-1] or ''):\n"
@@ -400,6 +431,8 @@ class Threshold(Policy):
 
     def __init__(self, feature: Any, threshold: float, weak: str, strong: str,
                  name: str | None = None) -> None:
+        if not is_real(threshold) or math.isnan(threshold):
+            raise InputError(f"threshold must be a number (inf and -inf are allowed), not {str(threshold)[:40]}")
         self.feature, self.threshold, self.weak, self.strong = feature, threshold, weak, strong
         self._label = feature if isinstance(feature, str) else getattr(feature, "__name__", "feature")
         self._named = name is not None
@@ -492,7 +525,8 @@ class Threshold(Policy):
         if self.feature != "prompt_chars":
             return super()._code()
         self._check_finite()
-        return _pick_model(f"return {self.strong!r} if len(prompt) >= {self.threshold!r} else {self.weak!r}")
+        return _pick_model(f"return {literal(self.strong)} if len(prompt) >= {literal(self.threshold)} "
+                           f"else {literal(self.weak)}")
 
     def _check_finite(self) -> None:
         if not math.isfinite(self.threshold):
@@ -582,7 +616,10 @@ def _chain(cols: np.ndarray, stop: np.ndarray) -> np.ndarray:
 
 
 def _as_float(value: Any) -> float:
+    """A feature value as a float; NaN (unknown) when it is no number."""
     try:
         return float(value)
     except (TypeError, ValueError):
         return np.nan
+    except OverflowError:
+        raise InputError(f"a feature value ({str(value)[:30]}…) is too large for a float") from None

@@ -8,6 +8,7 @@ import pandas as pd
 
 from ..base._display import clean_text, esc, html_clean
 from ..base._errors import InputError
+from ..base._validate import check_number, is_real
 from ._claim import Replicates, claim_table, frontier, most_savings_row
 from ._matrix import Matrix
 from ._plot import plot_report
@@ -99,9 +100,10 @@ class PolicyReport:
         when the verdict is "not enough data"). The reference and policies that read the labels
         (Oracle) are not tested. Judge a router on prompts it was not tuned on (``routing.split``).
         """
-        if not 0 < alpha < 1:
+        check_number("min_savings_pct", min_savings_pct, -1e9, 100)
+        if not is_real(alpha) or not 0 < alpha < 1:
             raise InputError(f"alpha must be between 0 and 1, not {alpha!r}")
-        if not np.isfinite(max_quality_loss) or max_quality_loss < 0:
+        if not is_real(max_quality_loss) or not np.isfinite(max_quality_loss) or max_quality_loss < 0:
             raise InputError(f"max_quality_loss is an absolute score difference ≥ 0 (e.g. 0.02), "
                              f"not {max_quality_loss!r}")
         if self.n_boot == 0:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..base._display import has_controls
 from ..base._errors import InputError
+from ..base._text import check_unicode
+from ..base._validate import is_real, one_line
 from ._learned import Learned
 from ._policies import FORMAT, FORMAT_VERSION, Always, Cascade, Fallback, Policy, Random, TaskMap, Threshold
 from ._verifier import MAX_SAMPLES, SelfConsistency, Verifier
@@ -25,16 +29,48 @@ _KINDS: dict[str, type[Policy]] = {cls.__name__: cls for cls in (Always, TaskMap
                                                                  Cascade, Verifier, SelfConsistency)}
 
 
+_MAX_NAME = 1000  # characters: longer is not a name
+
+
 def _text(v: Any) -> bool:
-    return isinstance(v, str) and bool(v)
+    """A name (of a model, policy, task, column): one line of plain text."""
+    return isinstance(v, str) and 0 < len(v) <= _MAX_NAME and not has_controls(v) and check_ok(v)
+
+
+def check_ok(v: str) -> bool:
+    try:
+        check_unicode(v, "a name")
+    except InputError:
+        return False
+    return True
+
+
+def _optional_text(v: Any) -> bool:
+    return v is None or _text(v)
 
 
 def _names(v: Any) -> bool:
-    return isinstance(v, list) and bool(v) and all(map(_text, v))
+    return isinstance(v, list) and 0 < len(v) <= _MAX_NAME and all(map(_text, v))
 
 
 def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return is_real(v) and math.isfinite(v)
+
+
+def _probability(v: Any) -> bool:
+    return _number(v) and 0 <= v <= 1
+
+
+def _seed(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and -2**63 <= v < 2**63
+
+
+def _accept(v: Any) -> bool:
+    """A checker spec: a kind name, or an object with a "kind" and plain values."""
+    if isinstance(v, str):
+        return _text(v)
+    return isinstance(v, dict) and _text(v.get("kind")) and all(
+        isinstance(k, str) and (x is None or isinstance(x, (str, bool)) or _number(x)) for k, x in v.items())
 
 
 def _whole(v: Any, low: int) -> bool:
@@ -42,16 +78,21 @@ def _whole(v: Any, low: int) -> bool:
 
 
 # The schema of each saved policy: (field, check, what it must be).
+# Names are one line of plain text (no control or bidi characters), numbers finite; what a kind
+# does not list is ignored.
+_COMMON: list[tuple[str, Callable[[Any], bool], str]] = [("name", _optional_text, "a name (one line of text) or null")]
 _FIELDS: dict[str, list[tuple[str, Callable[[Any], bool], str]]] = {
     "Always": [("model", _text, "a model name")],
     "TaskMap": [("mapping", lambda v: isinstance(v, dict) and all(_text(k) and _text(m) for k, m in v.items()),
-                 "an object of task → model name")],
+                 "an object of task → model name"),
+                ("default", _optional_text, "a model name or null")],
     "Fallback": [("models", _names, "a list of model names")],
-    "Random": [("p_strong", _number, "a number"), ("weak", _text, "a model name"),
-               ("strong", _text, "a model name"), ("seed", lambda v: isinstance(v, int), "an integer")],
+    "Random": [("p_strong", _probability, "a number from 0 to 1"), ("weak", _text, "a model name"),
+               ("strong", _text, "a model name"), ("seed", _seed, "a 64-bit integer")],
     "Threshold": [("feature", _text, "a column name"), ("threshold", _number, "a finite number"),
                   ("weak", _text, "a model name"), ("strong", _text, "a model name")],
-    "Cascade": [("models", _names, "a list of model names"), ("accept_at", _number, "a number")],
+    "Cascade": [("models", _names, "a list of model names"), ("accept", _accept, "a checker spec"),
+                ("accept_at", _number, "a finite number")],
     "Verifier": [("weak", _text, "a model name"), ("strong", _text, "a model name"),
                  ("samples", lambda v: _whole(v, 1), f"a whole number from 1 to {MAX_SAMPLES}"),
                  ("threshold", _number, "a finite number"),
@@ -72,22 +113,39 @@ def from_dict(data: Mapping[str, Any]) -> Policy:
         return Learned.from_dict({k: v for k, v in data.items() if k != "kind"})
     if data.get("format") != FORMAT or data.get("version") != FORMAT_VERSION:
         raise InputError(f"not a saved llmlab policy of version {FORMAT_VERSION} (\"format\": {FORMAT!r})")
-    cls = _KINDS.get(str(kind))
+    cls = _KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise InputError(f"unknown saved policy kind {kind!r}")
-    for key, ok, what in _FIELDS[cls.__name__]:
+        raise InputError(f"unknown saved policy kind {_shown(kind)}; known: {', '.join(_KINDS)}, Learned")
+    for key, ok, what in [*_COMMON, *_FIELDS[cls.__name__]]:
         if not ok(data.get(key)):
-            raise InputError(f"saved {kind} policy: {key!r} must be {what}, not {data.get(key)!r}")
+            raise InputError(f"saved {kind} policy: {key!r} must be {what}, not {_shown(data.get(key))}")
     try:
         return cls._from_fields(data, data.get("name"))
-    except (KeyError, TypeError) as exc:
-        raise InputError(f"saved {kind} policy is incomplete or malformed ({exc!r})") from None
+    except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"saved {kind} policy is incomplete or malformed ({type(exc).__name__})") from None
+
+
+def _shown(value: Any) -> str:
+    """A field's value in a message: short, and never a deep structure's repr (which recurses)."""
+    if isinstance(value, (dict, list)):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'} of {len(value)}"
+    return one_line(repr(value), 60)
 
 
 def load_policy(path: str | Path) -> Policy:
-    """A policy saved with ``policy.save(path)`` (JSON; rule policies and Learned routers)."""
+    """A policy saved with ``policy.save(path)`` (JSON; rule policies and Learned routers),
+    checked against the schema of its kind before anything is built."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"load_policy() takes a file path, not {type(path).__name__}")
     try:
         data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read a saved policy from {path}: {exc}") from None
-    return from_dict(data)
+        raise InputError(f"cannot read a saved policy from {path}: {one_line(exc)}") from None
+    except RecursionError:
+        raise InputError(f"cannot read a saved policy from {path}: its JSON is nested too deeply") from None
+    try:
+        return from_dict(data)
+    except RecursionError:
+        raise InputError(f"saved policy {path} is nested too deeply") from None

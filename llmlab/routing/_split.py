@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
+from ..base._validate import check_number, did_you_mean
 from ._matrix import build_matrix
 from ._policies import Always, Policy, TaskMap
 from ._stats import outcome, threshold_sweep
@@ -83,6 +84,9 @@ def split(runs: pd.DataFrame, *, test_size: float = 0.5, seed: int = 0,
     ``claim`` and ``recommend`` name the kind of split their numbers come from.
     """
     prompts, total = _prompts(runs, test_size)
+    if by is not None and by != "task" and by not in runs.columns:  # the default may be missing; a choice may not
+        hint = did_you_mean(str(by), list(map(str, runs.columns)))
+        raise InputError(f"split(by={by!r}): the runs have no such column.{hint}")
     if groups is not None:
         test_ids, info = _grouped(runs, prompts, groups, total, seed)
     else:
@@ -194,6 +198,7 @@ def tune(policy: Policy, runs: pd.DataFrame, *, max_quality_loss: float = 0.02,
     if not all(callable(getattr(policy, f, None)) for f in ("values", "arms", "with_threshold")):
         raise InputError(f"{policy.name} has no knob to tune (Threshold, Learned, Verifier and SelfConsistency "
                          "policies do)")
+    check_number("max_quality_loss", max_quality_loss, 0, 1)
     mx = build_matrix(runs, score, models, prices, price_as, count_retries=count_retries, warn_dropped=False)
     for model in (policy.weak, policy.strong):            # type: ignore[attr-defined]
         mx.index(model)
@@ -224,6 +229,7 @@ def fit_task_map(runs: pd.DataFrame, *, max_quality_loss: float = 0.02, score: s
     """A :class:`TaskMap` chosen on ``runs`` (the tune half): per task, the cheapest model whose
     mean quality on that task is within ``max_quality_loss`` of the task's best model; tasks not
     seen go to the model with the best mean quality overall (the default reference)."""
+    check_number("max_quality_loss", max_quality_loss, 0, 1)
     mx = build_matrix(runs, score, models, prices, price_as, count_retries=count_retries, warn_dropped=False)
     if "task" not in mx.runs.columns:
         raise InputError("fit_task_map needs a task column in the runs")

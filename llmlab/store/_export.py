@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..base._errors import InputError
+from ..base._files import private_file
 from ..base._record import COLUMNS
 from ..base._text import check_unicode
 from ..base._validate import check_int, did_you_mean, one_line
@@ -87,17 +88,11 @@ def write_parquet(store: Store, path: str | os.PathLike, filters: dict) -> int:
         raise InputError(f"export writes Parquet: give a path ending in .parquet, not {target.name!r}")
     names, batches = store.select_batches(**filters)
     schema = export_schema(names)
-    partial = target.with_name(f".{target.name}.partial")
     rows = 0
-    try:
-        with pq.ParquetWriter(partial, schema, compression="zstd") as writer:
-            for batch in batches:
-                writer.write_table(pa.Table.from_batches([batch], schema=schema))
-                rows += batch.num_rows
-        os.chmod(partial, 0o600)  # the answers and prompts are as private as the log
-        partial.replace(target)
-    except OSError as exc:
-        raise InputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    finally:
-        partial.unlink(missing_ok=True)
+    # the answers and prompts are as private as the log: owner-only, and an export that fails
+    # halfway leaves the earlier file as it was
+    with private_file(target) as fh, pq.ParquetWriter(fh, schema, compression="zstd") as writer:
+        for batch in batches:
+            writer.write_table(pa.Table.from_batches([batch], schema=schema))
+            rows += batch.num_rows
     return rows
