@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llmlab import InputError, routing
+from llmlab import InputError, datasets, routing
 
 _COMMON = [f"word{i}" for i in range(400)]
 
@@ -101,3 +101,179 @@ def test_recommend_warns_when_a_learned_router_is_judged_on_groups_it_saw():
         held = routing.recommend(runs, n_boot=200, groups="task")
     assert not [w for w in seen if "groups it was trained on" in str(w.message)]
     assert "grouped split" in held.caption
+
+
+# --- 2. matrices without answers or costs ---------------------------------------------------------
+
+def _wide(n: int = 200, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    hard = rng.random(n) < 0.4
+    return pd.DataFrame({
+        "question": [("a long and winding question " * 6 if h else "short one") + f" #{i}" for i, h in enumerate(hard)],
+        "subject": np.where(np.arange(n) % 2, "algebra", "history"),
+        "weak_ok": np.where(hard, rng.random(n) < 0.2, rng.random(n) < 0.95),
+        "strong_ok": rng.random(n) < 0.95,
+        "weak_tokens": rng.integers(5, 50, n), "strong_cost": 0.002})
+
+
+def test_a_matrix_without_answers_says_costs_are_unknown_and_reports_savings_in_strong_calls():
+    with pytest.warns(Warning, match=r"no answers, answer token counts or costs for 'weak', 'strong'") as seen:
+        runs = datasets.from_wide(_wide(), prompt="question", scores={"weak": "weak_ok", "strong": "strong_ok"},
+                                  task="subject")
+    assert len([w for w in seen if "from_wide" in str(w.message)]) == 1
+    assert "\n" not in str(seen[0].message)
+    policy = routing.Threshold("prompt_chars", 60, weak="weak", strong="strong", name="length")
+    with pytest.warns(RuntimeWarning, match="cost unknown for 400 of 400 cells .*no answer token counts"):
+        rep = routing.evaluate(runs, [policy, routing.Always("weak")], prices={"weak": "gpt-5-mini",
+                                                                              "strong": "gpt-5"}, n_boot=300)
+    row = rep.table.loc["length"]
+    assert np.isnan(row["total_cost_usd"]) and np.isnan(row["cost_ci_lo"])        # unknown, not 0
+    strong_share = rep.per_prompt("length")["served_model"].eq("strong").mean()
+    assert row["savings_pct"] == pytest.approx(100 * (1 - strong_share))            # share of strong calls
+    assert row["savings_ci_lo"] <= row["savings_pct"] <= row["savings_ci_hi"]
+    assert rep.table.loc["always(weak)", "savings_pct"] == pytest.approx(100.0)
+    assert rep.savings_basis == "calls to strong (costs unknown)"
+    assert "cost unknown for 400 of 400 cells" in rep.caption and "share of strong calls avoided" in rep.caption
+    claim = rep.claim(min_savings_pct=30, max_quality_loss=0.1)
+    assert "of calls to strong (costs unknown)" in claim.attrs["claim"]
+    assert "cost unknown" not in claim.loc["length", "why"] and claim["savings_pct"].notna().all()
+
+
+def test_a_cascade_that_cannot_see_answers_refuses_in_one_line():
+    runs = _quiet_wide(_wide(), prompt="question", scores={"weak": "weak_ok", "strong": "strong_ok"})
+    cascade = routing.Cascade(["weak", "strong"], accept=lambda text: text.strip() != "")
+    with pytest.raises(InputError, match=r"accepts or escalates on weak's answers, and these runs have none") as info:
+        routing.evaluate(runs, [cascade], n_boot=0)
+    assert "\n" not in str(info.value)
+    with_answers = _quiet_wide(_wide().assign(weak_txt="42"), prompt="question",
+                               scores={"weak": "weak_ok", "strong": "strong_ok"}, responses={"weak": "weak_txt"})
+    rep = _quiet(routing.evaluate, with_answers, [cascade], n_boot=0)
+    assert rep.table.iloc[0]["share_weak"] == 1.0
+
+
+def _quiet_wide(*args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return datasets.from_wide(*args, **kw)
+
+
+def test_from_wide_takes_answer_token_counts_or_costs_per_model():
+    wide = _wide(100)
+    priced = {"weak": "gpt-5-mini", "strong": "gpt-5"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # nothing unknown: no warning at all
+        runs = datasets.from_wide(wide, prompt="question", scores={"weak": "weak_ok", "strong": "strong_ok"},
+                                  answer_tokens={"weak": "weak_tokens", "strong": 120})
+        rep = routing.evaluate(runs, [routing.Always("weak")], prices=priced, n_boot=0)
+    assert runs.loc[runs["requested_model"] == "strong", "completion_tokens"].eq(120).all()
+    assert rep.savings_basis == "cost" and rep.table.iloc[0]["total_cost_usd"] > 0
+    assert "cost unknown" not in rep.caption
+    costed = datasets.from_wide(wide, prompt="question", scores={"weak": "weak_ok", "strong": "strong_ok"},
+                                costs={"weak": 0.0001, "strong": "strong_cost"})
+    assert set(costed["cost_source"]) == {"reported"}
+    rep = routing.evaluate(costed, [routing.Always("weak")], n_boot=0)        # recorded costs, no prices
+    assert rep.table.iloc[0]["savings_pct"] == pytest.approx(100 * (1 - 0.0001 / 0.002))
+    with pytest.warns(Warning, match="no answers, answer token counts or costs for 'strong'"):
+        datasets.from_wide(wide, prompt="question", scores={"weak": "weak_ok", "strong": "strong_ok"},
+                           costs={"weak": 0.0001})
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"costs": {"weak": -0.1}}, "must be a column name or a number ≥ 0"),
+    ({"costs": {"weak": "subject"}}, r"column 'subject' \(weak\) must hold costs in USD ≥ 0; row 0 has 'history'"),
+    ({"costs": {"weak": True}}, "must be a column name or a number"),
+    ({"answer_tokens": {"weak": "nope"}}, "names no column 'nope'"),
+    ({"answer_tokens": {"other": 3}}, "names model 'other', which has no score column"),
+    ({"answer_tokens": "weak_tokens"}, "maps each model to a column or a number"),
+])
+def test_from_wide_refuses_bad_costs_and_token_counts_in_one_line(given, message):
+    wide = _wide(20).assign(neg=lambda d: -d["weak_tokens"])
+    with pytest.raises(InputError, match=message) as info:
+        datasets.from_wide(wide, prompt="question", scores={"weak": "weak_ok", "strong": "strong_ok"}, **given)
+    assert "\n" not in str(info.value)
+    with pytest.raises(InputError, match=r"row 0 has -\d+"):
+        datasets.from_wide(wide, prompt="question", scores={"weak": "weak_ok", "strong": "strong_ok"},
+                           answer_tokens={"weak": "neg"})
+
+
+# --- 3. intervals for PGR, APGR and CPT ----------------------------------------------------------
+
+def _known_curve_world(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    """A feature f ~ U(0, 1); weak right with p 0.5 − 0.3 f, strong with 0.5 + 0.3 f. Sending the
+    prompts with f ≥ 1 − s to strong recovers PGR(s) = 1 − (1 − s)²: APGR = 2/3 (by calls, and by
+    cost: a call's cost is fixed), CPT50 = 1 − √½."""
+    rng = np.random.default_rng(seed)
+    f = rng.random(n)
+    ids = [f"p{i}" for i in range(n)]
+    frames = [pd.DataFrame({"prompt_id": ids, "prompt": ids, "requested_model": model, "status": "ok",
+                            "score": (rng.random(n) < p).astype(float), "cost_usd": cost})
+              for model, p, cost in (("weak", 0.5 - 0.3 * f, 0.001), ("strong", 0.5 + 0.3 * f, 0.01))]
+    return pd.concat(frames, ignore_index=True), pd.Series(f, index=ids)
+
+
+def test_apgr_intervals_cover_the_known_value_at_about_their_level():
+    truth = {"apgr": 2 / 3, "apgr_cost": 2 / 3, "cpt50": 1 - 0.5 ** 0.5}
+    hits = dict.fromkeys(truth, 0)
+    reps = 120
+    for r in range(reps):
+        runs, f = _known_curve_world(300, seed=r)
+        row = routing.evaluate(runs, [routing.Threshold(f, 0.5, weak="weak", strong="strong", name="t")],
+                               n_boot=300, seed=r).routellm.loc["t"]
+        for key, value in truth.items():
+            hits[key] += row[f"{key}_ci_lo"] <= value <= row[f"{key}_ci_hi"]
+    coverage = {k: v / reps for k, v in hits.items()}
+    assert all(0.88 <= c <= 0.99 for c in coverage.values()), coverage
+
+
+def test_routellm_intervals_share_the_tables_resamples_and_are_labelled():
+    runs, f = _known_curve_world(500, seed=1)
+    knob = routing.Threshold(f, 0.5, weak="weak", strong="strong", name="t")
+    alone = routing.evaluate(runs, [routing.Always("weak")], n_boot=300, seed=4)
+    both = routing.evaluate(runs, [routing.Always("weak"), knob], n_boot=300, seed=4)
+    pd.testing.assert_series_equal(alone.table.loc["always(weak)"], both.table.loc["always(weak)"])
+    r = both.routellm
+    assert r.loc["t", "apgr_ci_lo"] <= r.loc["t", "apgr"] <= r.loc["t", "apgr_ci_hi"]
+    assert r.loc["t", "pgr_ci_lo"] <= r.loc["t", "pgr"] <= r.loc["t", "pgr_ci_hi"]
+    assert r.loc["t", "models"] == 2 and r.loc["t", "note"] == ""
+    # the same resamples: a policy identical to always(strong) recovers exactly the whole gap in each
+    same = routing.evaluate(runs, [routing.Threshold(f, -1.0, weak="weak", strong="strong", name="all")],
+                            n_boot=300, seed=4).routellm.loc["all"]
+    assert same["pgr"] == same["pgr_ci_lo"] == same["pgr_ci_hi"] == 1.0
+    caption = r.attrs["caption"]
+    assert "apgr: area under PGR over the share of calls to the strong model" in caption
+    assert "apgr_cost: area under PGR over the share of the strong model's extra cost spent" in caption
+    labels = both.plot().axes[0].get_legend_handles_labels()[1]
+    assert any("APGR" in s and "by calls" in s and "by cost" in s for s in labels)
+
+
+def test_cost_based_apgr_weighs_each_prompt_by_what_strong_costs_more():
+    runs, f = _known_curve_world(400, seed=2)
+    # strong is dear exactly where it helps (high f): by cost the curve is flatter than by calls
+    high = runs["prompt_id"].map(f) > 0.5
+    runs.loc[(runs["requested_model"] == "strong") & high, "cost_usd"] = 0.1
+    row = routing.evaluate(runs, [routing.Threshold(f, 0.5, weak="weak", strong="strong", name="t")],
+                           n_boot=0).routellm.loc["t"]
+    assert row["apgr_cost"] < row["apgr"] - 0.1
+    unknown = runs.assign(cost_usd=np.nan)
+    row = _quiet(routing.evaluate, unknown, [routing.Threshold(f, 0.5, weak="weak", strong="strong",
+                                                               name="t")], n_boot=100).routellm.loc["t"]
+    assert np.isfinite(row["apgr"]) and np.isnan(row["apgr_cost"]) and np.isnan(row["apgr_cost_ci_lo"])
+
+
+def test_bin_sums_are_paired_with_the_column_sums_on_both_bootstrap_paths():
+    from llmlab.routing import _stats
+
+    rng = np.random.default_rng(0)
+    for n in (3000, 30_000):                              # exact resampling, then the normal limit
+        weights = np.column_stack([np.ones(n), rng.random(n) < 0.3])
+        bins = rng.integers(0, 7, n)
+        values = np.column_stack([weights[:, 1], rng.random(n)])
+        block = _stats.Binned(bins, 8, weights)
+        plain = _stats.paired_sums(values, 400, 3)[0]
+        sums, (per_bin,) = _stats.paired_sums(values, 400, 3, [block])
+        np.testing.assert_array_equal(plain, sums)               # a block never moves the column sums
+        np.testing.assert_allclose(per_bin[:, :, 1].sum(axis=1), sums[:, 0], rtol=1e-6)   # same resamples
+        assert per_bin.shape == (400, 8, 2) and np.allclose(per_bin[:, 7, :], 0, atol=1e-6)
+        if n == 3000:
+            counts = np.bincount(bins, minlength=8)
+            assert np.all(np.abs(per_bin[:, :7, 0].mean(axis=0) - counts[:7]) < 0.2 * np.sqrt(counts[:7]))

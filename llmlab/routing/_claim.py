@@ -168,7 +168,7 @@ class Frontier:
 def frontier(values: np.ndarray, below: Any, above: Any, thresholds: np.ndarray) -> Frontier:
     """Per-prompt cost and quality of ``values ≥ t → above`` for each ``t``."""
     up = np.asarray(values, dtype=float)[:, None] >= np.asarray(thresholds, dtype=float)[None, :]
-    cost = np.where(up, above.cost[:, None], below.cost[:, None])
+    cost = np.where(up, above.spend[:, None], below.spend[:, None])   # savings' basis (cost, or strong calls)
     quality = np.where(up, above.quality[:, None], below.quality[:, None])
     return Frontier(np.asarray(thresholds, dtype=float), up.mean(axis=0), cost, quality)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,16 +16,20 @@ from ._matrix import Matrix, build_matrix
 from ._policies import Always, Cascade, Oracle, Policy
 from ._report import PolicyReport
 from ._stats import (
+    Binned,
     Outcome,
-    apgr,
+    areas,
     auroc,
-    bootstrap_sums,
-    cpt,
+    crossings,
+    knob_block,
+    knob_curves,
     optimal_curve,
     outcome,
+    paired_sums,
     percentile_ci,
     pgr,
     point_summary,
+    sweep_thresholds,
     threshold_sweep,
 )
 from ._verifier import Verifier, _AnswerCascade
@@ -76,8 +81,12 @@ def evaluate_matrix(mx: Matrix, named: dict[str, Policy], *, reference: str | Po
     singles = {m: outcome(mx, Always(m).route(mx)) for m in mx.models}
     ref_name, ref_out = _reference(mx, reference, named, outcomes, singles)
     entries = [*outcomes.items(), *((f"always({m})", o) for m, o in singles.items())]
-    stats, reps = _stats(mx, entries, ref_out, n_boot, seed, level)
-    routellm, curve = _routellm(mx, named, outcomes, singles, sweep_points)
+    sweeps = _sweeps(mx, named, singles, sweep_points)
+    draws = _draws([o for _, o in entries], ref_out, sweeps, n_boot, seed)
+    stats, reps = _stats(mx, entries, ref_out, draws, level)
+    routellm = _routellm(mx, named, outcomes, singles, sweeps, draws, level)
+    curve = pd.concat([s.curve for s in sweeps], ignore_index=True) if sweeps else \
+        pd.DataFrame(columns=["policy", "threshold", "strong_share", "quality", "cost_usd", "cost_per_1k_usd", "pgr"])
     testable = np.array([_deployable(named.get(name), name, ref_name) for name, _ in entries])
     return PolicyReport(
         table=stats.iloc[:len(outcomes)], models=stats.iloc[len(outcomes):], reference=ref_name,
@@ -118,6 +127,39 @@ def _cascades(mx: Matrix, named: dict[str, Policy], outcomes: dict[str, Outcome]
     table = pd.DataFrame.from_dict(rows, orient="index", columns=_CASCADE_COLUMNS)
     table.index.name = "policy"
     return table
+
+
+@dataclass
+class _Sweep:
+    """A two-model knob policy's threshold sweep: its curve, and the per-prompt bins its
+    RouteLLM metrics are resampled from."""
+
+    name: str
+    pair: tuple[str, str]       # (weak, strong) by mean quality
+    block: Binned
+    flip: bool                  # the knob's strong model is the pair's weaker one
+    curve: pd.DataFrame
+
+
+@dataclass
+class _Draws:
+    """Resampled sums of every entry's spend and quality (B × entries), the reference's (B × 1)
+    and each sweep's bin sums — all over the same paired resamples."""
+
+    spend: np.ndarray
+    quality: np.ndarray
+    ref_spend: np.ndarray
+    ref_quality: np.ndarray
+    blocks: list[np.ndarray]
+
+
+def _draws(outs: list[Outcome], ref: Outcome, sweeps: list[_Sweep], n_boot: int, seed: int) -> _Draws | None:
+    if not n_boot:
+        return None
+    k = len(outs)
+    values = np.column_stack([ref.spend, ref.quality, *[o.spend for o in outs], *[o.quality for o in outs]])
+    sums, blocks = paired_sums(values, n_boot, seed, [s.block for s in sweeps])
+    return _Draws(sums[:, 2:2 + k], sums[:, 2 + k:], sums[:, :1], sums[:, 1:2], blocks)
 
 
 def _warn_in_sample(mx: Matrix, named: dict[str, Policy]) -> None:
@@ -166,17 +208,17 @@ def _reference(mx, reference, named, outcomes, singles) -> tuple[str, Outcome]:
     raise InputError(f"reference must be a model name, a listed policy's name or a policy, not {reference!r}")
 
 
-def _stats(mx, entries: list[tuple[str, Outcome]], ref: Outcome, n_boot, seed,
+def _stats(mx, entries: list[tuple[str, Outcome]], ref: Outcome, draws: _Draws | None,
            level) -> tuple[pd.DataFrame, Replicates]:
     rows = []
     for _, out in entries:
         row = point_summary(mx, out)
         row["quality_diff"] = float(out.quality.mean() - ref.quality.mean())
         row["retained_pct"] = 100 * _ratio(out.quality.sum(), ref.quality.sum())
-        row["savings_pct"] = 100 * (1 - _ratio(out.cost.sum(), ref.cost.sum()))
+        row["savings_pct"] = 100 * (1 - _ratio(out.spend.sum(), ref.spend.sum()))
         rows.append(row)
     table = pd.DataFrame(rows, index=pd.Index([name for name, _ in entries], name="policy"))
-    cis, reps = _bootstrap(mx.n, [out for _, out in entries], ref, n_boot, seed, level)
+    cis, reps = _intervals(mx, [out for _, out in entries], ref, draws, level)
     for col, values in cis.items():
         table[col] = values
     return table[_ordered_columns(mx.models)], reps
@@ -186,27 +228,26 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b and np.isfinite(b) else float("nan")
 
 
-def _bootstrap(n, outs: list[Outcome], ref: Outcome, n_boot, seed, level):
+def _intervals(mx: Matrix, outs: list[Outcome], ref: Outcome, draws: _Draws | None, level):
+    """The table's intervals and the claim test's replicates; savings on the matrix's spend
+    (cost, or strong-model calls when costs are unknown)."""
+    n, k = mx.n, len(outs)
     names = ["cost_ci", "quality_ci", "quality_diff_ci", "retained_ci", "savings_ci"]
-    k = len(outs)
-    cost_pts = np.array([o.cost.sum() for o in outs])
+    spend_pts = np.array([o.spend.sum() for o in outs])
     diff = np.array([o.quality - ref.quality for o in outs]).T if k else np.empty((n, 0))
-    ref_mean_cost = ref.cost.mean()
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = cost_pts / ref.cost.sum()
-        influence = (np.array([o.cost for o in outs]).T - ratio * ref.cost[:, None]) / ref_mean_cost
+        ratio = spend_pts / ref.spend.sum()
+        influence = (np.array([o.spend for o in outs]).T - ratio * ref.spend[:, None]) / ref.spend.mean()
     reps = Replicates(np.empty((0, k)), np.empty((0, k)), diff.mean(axis=0), 100 * (1 - ratio),
                       diff.std(axis=0, ddof=1) if n > 1 else np.zeros(k),
                       influence.std(axis=0, ddof=1) if n > 1 else np.zeros(k), n)
-    if not n_boot:
+    if draws is None:
         return {f"{c}_{b}": np.full(k, np.nan) for c in names for b in ("lo", "hi")}, reps
-    values = np.column_stack([ref.cost, ref.quality, *[o.cost for o in outs], *[o.quality for o in outs]])
-    sums = bootstrap_sums(values, n_boot, seed)
-    ref_cost, ref_q = sums[:, :1], sums[:, 1:2]
-    cost, qual = sums[:, 2:2 + k], sums[:, 2 + k:]
     with np.errstate(divide="ignore", invalid="ignore"):
-        samples = {"cost_ci": cost / n * 1000, "quality_ci": qual / n, "quality_diff_ci": (qual - ref_q) / n,
-                   "retained_ci": 100 * qual / ref_q, "savings_ci": 100 * (1 - cost / ref_cost)}
+        samples = {"cost_ci": draws.spend / n * 1000 if mx.cost_known else np.full(draws.spend.shape, np.nan),
+                   "quality_ci": draws.quality / n, "quality_diff_ci": (draws.quality - draws.ref_quality) / n,
+                   "retained_ci": 100 * draws.quality / draws.ref_quality,
+                   "savings_ci": 100 * (1 - draws.spend / draws.ref_spend)}
     reps.quality_diff, reps.savings_pct = samples["quality_diff_ci"], samples["savings_ci"]
     out = {}
     for name in names:
@@ -224,59 +265,112 @@ def _ordered_columns(models: list[str]) -> list[str]:
     return head + [f"share_{m}" for m in models]
 
 
-# --- RouteLLM: PGR for every two-model policy; APGR / CPT where a policy has a knob ---------------
+# --- RouteLLM: PGR for every policy of two or more models; APGR / CPT where a two-model policy has a knob --
 
-def _routellm(mx, named, outcomes, singles, points) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows, curves = {}, []
+_CPT_COLUMNS = [f"cpt{int(t * 100)}" for t in CPT_TARGETS]
+_ROUTELLM_COLUMNS = ["weak", "strong", "models", "weak_quality", "strong_quality", "strong_share", "pgr",
+                     "pgr_ci_lo", "pgr_ci_hi", "apgr", "apgr_ci_lo", "apgr_ci_hi", "apgr_cost", "apgr_cost_ci_lo",
+                     "apgr_cost_ci_hi", *[f"{c}{x}" for c in _CPT_COLUMNS for x in ("", "_ci_lo", "_ci_hi")],
+                     "optimal_apgr", "random_apgr", "note"]
+ROUTELLM_CAPTION = ("pgr: performance gap recovered, (quality − weak's) / (strong's − weak's), weak and strong "
+                    "the worst and best of the models a policy calls; apgr: area under PGR over the share of "
+                    "calls to the strong model (RouteLLM's, by calls); apgr_cost: area under PGR over the share "
+                    "of the strong model's extra cost spent (by cost); cptXX: the strong-call share at which PGR "
+                    "first reaches XX %")
+
+
+def _routellm(mx, named, outcomes, singles, sweeps: list[_Sweep], draws: _Draws | None, level) -> pd.DataFrame:
+    rows = {}
+    swept = {s.name: (i, s) for i, s in enumerate(sweeps)}
+    column = {name: i for i, name in enumerate(outcomes)}
     for name, policy in named.items():
-        pair = _two_models(mx, policy)
-        if pair is None:
+        used = _used(mx, policy)
+        if len(used) < 2:
             continue
-        weak, strong = (singles[m] for m in pair)
-        q_w, q_s = weak.quality.mean(), strong.quality.mean()
-        out = outcomes[name]
-        row = {"weak": pair[0], "strong": pair[1], "weak_quality": q_w, "strong_quality": q_s,
-               "strong_share": out.calls[mx.index(pair[1])] / mx.n,
-               "pgr": float(pgr(out.quality.mean(), q_w, q_s))}
-        row.update(dict.fromkeys(["apgr", *(f"cpt{int(t * 100)}" for t in CPT_TARGETS)], np.nan))
-        opt_share, opt_quality = optimal_curve(weak, strong)
-        row["optimal_apgr"] = apgr(opt_share, pgr(opt_quality, q_w, q_s))
+        weak, strong = _pair(mx, used)
+        row: dict[str, Any] = dict.fromkeys(_ROUTELLM_COLUMNS, np.nan)
+        q_w, q_s = singles[weak].quality.mean(), singles[strong].quality.mean()
+        row.update(weak=weak, strong=strong, models=len(used), weak_quality=q_w, strong_quality=q_s, note="",
+                   strong_share=outcomes[name].calls[mx.index(strong)] / mx.n,
+                   pgr=float(pgr(outcomes[name].quality.mean(), q_w, q_s)))
+        if draws is not None:
+            j = [len(outcomes) + mx.index(m) for m in (weak, strong)]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gained = (draws.quality[:, column[name]] - draws.quality[:, j[0]]) / \
+                    (draws.quality[:, j[1]] - draws.quality[:, j[0]])
+            row["pgr_ci_lo"], row["pgr_ci_hi"] = percentile_ci(gained, level)
+        opt_share, opt_quality = optimal_curve(singles[weak], singles[strong])
+        row["optimal_apgr"] = _area(opt_share, pgr(opt_quality, q_w, q_s))
         row["random_apgr"] = 0.5 if q_s != q_w else float("nan")
-        knob = getattr(policy, "values", None)
-        if callable(knob) and (getattr(policy, "weak", None), getattr(policy, "strong", None)) in (pair, pair[::-1]):
-            below, above = policy.arms(mx)
-            curve = _curve(name, knob(mx), below, above, points, q_w, q_s)
-            curves.append(curve)
-            share, gain = curve["strong_share"].to_numpy(), curve["pgr"].to_numpy()
-            if policy.strong != pair[1]:    # the knob sends to the lower-quality model: flip the axis
-                share = 1 - share
-            row["apgr"] = apgr(share, gain)
-            row.update({f"cpt{int(t * 100)}": cpt(share, gain, t) for t in CPT_TARGETS})
+        if name in swept:
+            i, sweep = swept[name]
+            row.update(_sweep_metrics(sweep, draws.blocks[i] if draws is not None else None, level))
+        elif len(used) > 2:
+            row["note"] = (f"{len(used)} models: APGR and CPT are defined for a weak/strong pair; PGR is "
+                           f"against the worst ({weak}) and best ({strong})")
         rows[name] = row
-    columns = ["weak", "strong", "weak_quality", "strong_quality", "strong_share", "pgr", "apgr",
-               *(f"cpt{int(t * 100)}" for t in CPT_TARGETS), "optimal_apgr", "random_apgr"]
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=_ROUTELLM_COLUMNS)
     table.index.name = "policy"
-    curve_columns = ["policy", "threshold", "strong_share", "quality", "cost_usd", "cost_per_1k_usd", "pgr"]
-    curve = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=curve_columns)
-    return table, curve
+    table.attrs["caption"] = ROUTELLM_CAPTION
+    return table
 
 
-def _two_models(mx: Matrix, policy: Policy) -> tuple[str, str] | None:
-    """(weak, strong) when the policy calls exactly two models: strong = the better mean quality
-    (ties: the costlier); None otherwise."""
+def _area(share: np.ndarray, gain: np.ndarray) -> float:
+    """Area under one PGR curve (share ascending)."""
+    order = np.argsort(share, kind="stable")
+    return float(areas(np.asarray(share)[order][None], np.asarray(gain)[order][None])[0])
+
+
+def _sweep_metrics(sweep: _Sweep, block_draws: np.ndarray | None, level: float) -> dict:
+    """APGR by calls and by cost and CPT20/50/80 of a knob's curve, with intervals from the
+    same resamples as the table's."""
+    totals = np.column_stack([np.bincount(sweep.block.bins, weights=sweep.block.weights[:, a],
+                                          minlength=sweep.block.size) for a in range(sweep.block.weights.shape[1])])
+    out: dict[str, Any] = {}
+    for label, draws in (("", totals[None]), ("_ci", block_draws)):
+        if draws is None:
+            continue
+        curves = knob_curves(draws, sweep.flip)
+        values = {"apgr": areas(curves["share"], curves["pgr"]),
+                  "apgr_cost": areas(curves["cost_share"], curves["pgr"]),
+                  **{c: crossings(curves["share"], curves["pgr"], t) for c, t in zip(_CPT_COLUMNS, CPT_TARGETS,
+                                                                                       strict=True)}}
+        for metric, samples in values.items():
+            if label:
+                out[f"{metric}_ci_lo"], out[f"{metric}_ci_hi"] = percentile_ci(samples, level)
+            else:
+                out[metric] = float(samples[0])
+    return out
+
+
+def _sweeps(mx: Matrix, named: dict[str, Policy], singles: dict[str, Outcome], points: int) -> list[_Sweep]:
+    """The knob sweeps of the two-model policies that have a knob (``values``: higher = strong)."""
+    sweeps = []
+    for name, policy in named.items():
+        knob, used = getattr(policy, "values", None), _used(mx, policy)
+        pair = _pair(mx, used) if len(used) == 2 else None
+        ends = (getattr(policy, "weak", None), getattr(policy, "strong", None))
+        if not callable(knob) or pair is None or ends not in (pair, pair[::-1]):
+            continue
+        values = np.asarray(knob(mx), dtype=float)
+        weak, strong = policy.arms(mx)  # type: ignore[attr-defined]   # below / at or above the threshold
+        thresholds = sweep_thresholds(values, points)
+        curve = pd.DataFrame(threshold_sweep(values, weak, strong, points)).drop(columns="spend")
+        curve["pgr"] = pgr(curve["quality"].to_numpy(), *(singles[m].quality.mean() for m in pair))
+        curve.insert(0, "policy", name)
+        sweeps.append(_Sweep(name, pair, knob_block(values, thresholds, weak, strong), ends[1] != pair[1], curve))
+    return sweeps
+
+
+def _used(mx: Matrix, policy: Policy) -> list[str]:
     used = policy.needs()
-    used = list(dict.fromkeys(mx.models if used is None else used))
-    if len(used) != 2:
-        return None
-    j = [mx.index(m) for m in used]
-    key = [(mx.score[:, c].mean(), np.nan_to_num(mx.cost[:, c].sum(), nan=np.inf)) for c in j]
-    return (used[0], used[1]) if key[1] >= key[0] else (used[1], used[0])
+    return list(dict.fromkeys(mx.models if used is None else used))
 
 
-def _curve(name, values, weak, strong, points, q_w, q_s) -> pd.DataFrame:
-    """The knob's sweep; PGR against the pair's weak/strong qualities (``q_w``, ``q_s``)."""
-    curve = pd.DataFrame(threshold_sweep(np.asarray(values, dtype=float), weak, strong, points))
-    curve["pgr"] = pgr(curve["quality"].to_numpy(), q_w, q_s)
-    curve.insert(0, "policy", name)
-    return curve
+def _pair(mx: Matrix, used: list[str]) -> tuple[str, str]:
+    """(weak, strong): the worst and the best mean quality among ``used`` (ties: the cheaper is
+    the weak one, the costlier the strong one)."""
+    key = {m: (mx.score[:, mx.index(m)].mean(), np.nan_to_num(mx.cost[:, mx.index(m)].sum(), nan=np.inf))
+           for m in used}
+    ranked = sorted(used, key=lambda m: key[m])
+    return ranked[0], ranked[-1]

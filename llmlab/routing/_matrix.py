@@ -20,6 +20,12 @@ prompt/cached/completion tokens under that sheet (the same :meth:`Price.cost` ru
 A failed attempt that produced no tokens and has no known cost billed nothing (0); any other
 unknown cost is NaN, and NaN propagates to the totals rather than pretending it is free.
 
+**What savings are computed on** (``Matrix.spend``). With every cell's cost known: the cost. With
+any unknown (a matrix without answers or token counts, a model without a price): a call to the
+best model (the default reference) counts 1 and any other call 0, so savings are the share of
+strong-model calls avoided — the basis that is known — labelled as such, with a warning, never
+a silent NaN.
+
 A cell's quality is the row's score clipped to [0, 1] (0 for an error row). A score that is NaN on
 an ok row is **unknown** (a judge found no verdict, or its call failed): the prompt is left out of
 the sample for every model, so comparisons stay paired, and counted (``unknown_by_model``) —
@@ -77,6 +83,23 @@ class Matrix:
     @property
     def n(self) -> int:
         return len(self.prompt_ids)
+
+    @property
+    def cost_known(self) -> bool:
+        return bool(np.isfinite(self.cost).all())
+
+    @property
+    def spend(self) -> np.ndarray:
+        """What savings are computed on, per cell: the cost when every cost is known; otherwise 1
+        for a call to the best model and 0 for any other (the share of strong-model calls)."""
+        if "spend" not in self._cache:
+            self._cache["spend"] = self.cost if self.cost_known else np.broadcast_to(
+                (np.arange(len(self.models)) == self.index(self.ranked_models()[0])).astype(float), self.cost.shape)
+        return self._cache["spend"]
+
+    @property
+    def savings_basis(self) -> str:
+        return "cost" if self.cost_known else f"calls to {self.ranked_models()[0]} (costs unknown)"
 
     def index(self, model: str) -> int:
         try:
@@ -214,7 +237,27 @@ def build_matrix(runs: pd.DataFrame, score: str, models: Sequence[str] | None = 
         _add_retries(mx, runs, pos, prices, price_as)
     else:
         mx.retries = {"counted": False}
+    if not mx.cost_known:
+        mx.cost_note += "; " + _unknown_costs(mx, prices is not None or bool(price_as))
+        if warn_dropped:
+            warnings.warn(f"routing: {_unknown_costs(mx, prices is not None or bool(price_as))}; pass prices= "
+                          "with token counts (from_wide(..., answer_tokens=)) or recorded costs "
+                          "(from_wide(..., costs=))", RuntimeWarning, stacklevel=3)
     return mx
+
+
+def _unknown_costs(mx: Matrix, repriced: bool) -> str:
+    """Which cells have no known cost and why, and what savings are computed on instead."""
+    unknown = np.isnan(mx.cost)
+    parts = []
+    for j, model in enumerate(mx.models):
+        if unknown[:, j].any():
+            tokens = _gather(mx.runs, "completion_tokens", mx.rows[unknown[:, j], j], np.nan).astype(float)
+            why = ("no answer token counts" if np.isnan(tokens).all() else "no price") if repriced \
+                else "no recorded cost"
+            parts.append(f"{model}: {int(unknown[:, j].sum()):,}, {why}")
+    return (f"cost unknown for {int(unknown.sum()):,} of {unknown.size:,} cells ({'; '.join(parts)}); savings "
+            f"are the share of {mx.ranked_models()[0]} calls avoided")
 
 
 def check_prompt_identity(runs: pd.DataFrame, pos: np.ndarray, p_code: np.ndarray,

@@ -13,7 +13,7 @@ def plot_report(report, ax=None, max_quality_loss=None):
         ax.axhline(report.reference_quality - max_quality_loss, color="firebrick", ls="--", lw=0.8,
                    label=f"{report.reference} − {max_quality_loss:g} (the loss allowed)")
     _single_models(ax, report.models)
-    _threshold_curves(ax, report.threshold_curve)
+    _threshold_curves(ax, report.threshold_curve, report.routellm)
     _random_lines(ax, report)
     ax.scatter([report.oracle["cost_per_1k_usd"]], [report.oracle["quality"]], marker="*", s=160,
                color="gold", edgecolor="black", zorder=5, label="oracle (upper bound)")
@@ -55,11 +55,20 @@ def _pareto(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
-def _threshold_curves(ax, curve) -> None:
+def _threshold_curves(ax, curve, routellm) -> None:
     for name, part in curve.groupby("policy", sort=False):
         part = part.sort_values("strong_share")
         ax.plot(part["cost_per_1k_usd"], part["quality"], "-", lw=1.2, alpha=0.8,
-                label=label(f"sweep: {name}"))
+                label=label(f"sweep: {name}{_apgr_label(routellm, name)}"))
+
+
+def _apgr_label(routellm, name) -> str:
+    """APGR next to the cost axis says what it counts: strong calls (RouteLLM's) or cost."""
+    if name not in routellm.index or not np.isfinite(routellm.loc[name, "apgr"]):
+        return ""
+    by_cost = routellm.loc[name, "apgr_cost"]
+    cost = f"{by_cost:.2f} by cost" if np.isfinite(by_cost) else "by cost unknown"
+    return f" (APGR {routellm.loc[name, 'apgr']:.2f} by calls, {cost})"
 
 
 def _random_lines(ax, report) -> None:

@@ -334,7 +334,9 @@ class Cascade(Policy):
             records = mx.runs.iloc[mx.rows[:, j]].to_dict("records")
             values = _apply(self._accept[1], records, self.name)
         else:
-            values = _apply(self._accept[1], mx.cell_values("response_text", j), self.name)
+            texts = mx.cell_values("response_text", j)
+            _require_answers(self.name, mx.models[j], texts, mx.error[:, j])
+            values = _apply(self._accept[1], texts, self.name)
         return np.array([_truthy(v, self.accept_at) for v in values], dtype=bool)
 
     def _decide(self, prompt, task, prompt_id, features):
@@ -366,6 +368,14 @@ class Cascade(Policy):
                 "    if previous_answers and ACCEPT.search(previous_answers[-1] or ''):\n"
                 "        return None\n"
                 "    return ORDER[len(previous_answers)] if len(previous_answers) < len(ORDER) else None\n")
+
+
+def _require_answers(name: str, model: str, texts: np.ndarray, error: np.ndarray) -> None:
+    """A cascade judges answers: with none recorded it would escalate every prompt (and pay twice)."""
+    answered = pd.Series(texts[~error], dtype=object).fillna("").astype(str).str.strip() != ""
+    if len(answered) and not answered.any():
+        raise InputError(f"{name} accepts or escalates on {model}'s answers, and these runs have none (e.g. a "
+                         "matrix from datasets.from_wide without responses=); evaluate it on runs with answers")
 
 
 def _answer_test(accept: Any) -> tuple[str, Callable]:
@@ -590,10 +600,10 @@ class Oracle(Policy):
     def route(self, mx):
         cols = np.arange(len(mx.models)) if self.models is None else \
             np.array([mx.index(m) for m in self.models])
-        score, cost = mx.score[:, cols], mx.cost[:, cols]
+        score, cost = mx.score[:, cols], mx.spend[:, cols]
         best = score == score.max(axis=1, keepdims=True)
-        # unknown (NaN) costs rank last among equally good models
-        price = np.where(best, np.nan_to_num(cost, nan=np.inf), np.inf)
+        # spend: the cost, or (a cost unknown) a call to the best model costs 1 and others 0
+        price = np.where(best, cost, np.inf)
         pick = np.where(best.any(axis=1), price.argmin(axis=1), 0)
         return cols[pick].astype(np.int64)[:, None]
 

@@ -28,11 +28,16 @@ class PolicyReport:
     (per request: the sum over the models called, retries included by default); ``failed_pct``
     (requests served an error row); ``share_<model>`` (fraction of all calls).
 
-    ``routellm`` — one row per two-model policy: ``weak``/``strong`` (strong = the better mean
-    quality) and their qualities, the policy's ``strong_share`` (requests that called the strong
-    model) and ``pgr`` (performance gap recovered); for policies with a knob (``Threshold``,
-    ``Learned``) ``apgr`` (area under PGR over strong share 0→1) and ``cpt20``/``cpt50``/``cpt80``
-    (strong share at which PGR first reaches 20/50/80 %); ``optimal_apgr`` and ``random_apgr``.
+    ``routellm`` — one row per policy of two or more models: ``weak``/``strong`` (the worst and the
+    best mean quality among the models it calls) and their qualities, ``models`` (how many it
+    calls), the policy's ``strong_share`` (requests that called the strong model) and ``pgr``
+    (performance gap recovered); for two-model policies with a knob (``Threshold``, ``Learned``)
+    ``apgr`` (area under PGR over the share of strong-model *calls* 0→1, RouteLLM's), ``apgr_cost``
+    (the same over the share of the strong model's extra *cost* spent; NaN when a cost is unknown)
+    and ``cpt20``/``cpt50``/``cpt80`` (strong share at which PGR first reaches 20/50/80 %); each
+    with ``*_ci_lo``/``*_ci_hi`` from the table's own paired resamples; ``optimal_apgr``,
+    ``random_apgr``; ``note`` (why APGR is not defined, e.g. three models). Definitions:
+    ``routellm.attrs["caption"]``.
     ``threshold_curve`` — the sweeps behind them (a cascade's upper side bills both models).
     ``cascades`` — one row per cascade (``Cascade``, ``Verifier``, ``SelfConsistency``): the
     ``first_model`` and its ``samples``, ``escalated_pct``/``accepted_pct`` of the prompts, the
@@ -40,6 +45,8 @@ class PolicyReport:
     it accepted), the ``auroc`` of a verifier's or self-consistency score on these prompts, and
     ``calls_per_request`` (samples included). ``oracle`` — the Oracle over every model.
     ``split`` — which kind of split the prompts come from (grouped: whole groups held out).
+    ``savings_basis`` — ``"cost"``, or ``"calls to <model> (costs unknown)"`` when some cost is
+    unknown: savings are then the share of strong-model calls avoided (the caption says why).
     Also ``reference``, ``price_sheet``, ``cost_note``, ``retries``, ``n_prompts``,
     ``dropped_prompts``, ``dropped_by_model``, ``unknown_prompts`` (left out: some model's quality
     unknown, e.g. a judge gave no verdict), ``unknown_by_model``, ``caption``, ``per_prompt(policy)``, ``plot()``,
@@ -58,6 +65,7 @@ class PolicyReport:
         self.routellm, self.threshold_curve = routellm, threshold_curve
         self.oracle = point_summary(matrix, oracle)
         self.price_sheet, self.cost_note, self.retries = matrix.price_sheet, matrix.cost_note, matrix.retries
+        self.savings_basis = matrix.savings_basis
         self.n_prompts, self.dropped_prompts = matrix.n, matrix.dropped
         self.dropped_by_model = dict(matrix.dropped_by_model)
         self.unknown_prompts, self.unknown_by_model = matrix.unknown, dict(matrix.unknown_by_model)
@@ -110,7 +118,8 @@ class PolicyReport:
             raise InputError("claim() needs bootstrap replicates: evaluate(..., n_boot=1000) or more")
         table = claim_table(list(self.table.index), self._reps, self._testable,
                             min_savings_pct=min_savings_pct, max_quality_loss=max_quality_loss, alpha=alpha)
-        table.attrs["claim"] = (f"saves ≥ {min_savings_pct:g} % vs {self.reference} at a quality loss ≤ "
+        basis = "" if self.savings_basis == "cost" else f"of {self.savings_basis} "
+        table.attrs["claim"] = (f"saves ≥ {min_savings_pct:g} % {basis}vs {self.reference} at a quality loss ≤ "
                                 f"{max_quality_loss:g} (absolute), Holm-adjusted α = {alpha:g} over "
                                 f"{int(self._testable.sum())} routers, {self.n_prompts} prompts"
                                 + (f" ({self.unknown_prompts} more left out: quality unknown)"
@@ -144,10 +153,10 @@ class PolicyReport:
             below, above = policy.arms(mx)  # type: ignore[attr-defined]
             thresholds = self.threshold_curve.loc[self.threshold_curve["policy"] == name, "threshold"].to_numpy()
             front = frontier(policy.values(mx), below, above, thresholds)  # type: ignore[attr-defined]
-            rows[name] = most_savings_row(front, ref.cost, ref.quality, **options)
+            rows[name] = most_savings_row(front, ref.spend, ref.quality, **options)
         oracle = Oracle().simulate(mx)
         rows["oracle"] = {**most_savings_row(frontier(np.zeros(mx.n), oracle, oracle, np.array([np.nan])),
-                                             ref.cost, ref.quality, **options), "strong_share": np.nan}
+                                             ref.spend, ref.quality, **options), "strong_share": np.nan}
         table = pd.DataFrame.from_dict(rows, orient="index")
         table.index.name = "policy"
         table.attrs["question"] = (f"the most saved vs {self.reference} at a quality loss ≤ {max_quality_loss:g}, "

@@ -212,7 +212,7 @@ def tune(policy: Policy, runs: pd.DataFrame, *, max_quality_loss: float = 0.02,
     values = honest(runs, mx) if callable(honest) else policy.values(mx)  # type: ignore[attr-defined]
     sweep = threshold_sweep(np.asarray(values, dtype=float), weak, strong, points=min(mx.n + 1, 1001))
     ok = sweep["quality"] >= floor - 1e-12
-    cost = np.nan_to_num(sweep["cost_usd"], nan=np.inf)
+    cost = sweep["spend"]          # the cost, or strong-model calls when a cost is unknown
     best = np.flatnonzero(ok)[np.argmin(cost[ok])] if ok.any() else None
     # infeasible: the lowest threshold there is (every prompt with a known feature goes strong)
     threshold = float(sweep["threshold"][best] if best is not None else sweep["threshold"][-1])
@@ -234,7 +234,7 @@ def fit_task_map(runs: pd.DataFrame, *, max_quality_loss: float = 0.02, score: s
     if "task" not in mx.runs.columns:
         raise InputError("fit_task_map needs a task column in the runs")
     tasks = pd.Series(mx.prompt_values("task")).astype(object).fillna("(none)").to_numpy()
-    cost = np.nan_to_num(mx.cost, nan=np.inf)
+    cost = mx.spend                # the cost, or strong-model calls when a cost is unknown
     mapping = {}
     for task in pd.unique(tasks):
         rows = tasks == task

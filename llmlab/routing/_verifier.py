@@ -41,7 +41,7 @@ from ..base._errors import InputError
 from ._answer_features import FEATURES, View, feature_matrix
 from ._matrix import Matrix, build_matrix
 from ._policies import Decision, Policy
-from ._stats import Outcome
+from ._stats import Outcome, spend_of
 
 __all__ = ["Verifier", "SelfConsistency", "MIN_LABELLED"]
 
@@ -203,9 +203,10 @@ class _AnswerCascade(Policy):
         up_calls = calls.copy()
         up_calls[s] += mx.n
         kept = Outcome(np.tile([j, -1], (mx.n, 1)), np.full(mx.n, j), paid, waited, mx.score[:, j],
-                       mx.error[:, j], calls)
+                       mx.error[:, j], calls, spend_of(mx, paid, self.samples * mx.spend[:, j]))
         escalated = Outcome(np.tile([j, s], (mx.n, 1)), np.full(mx.n, s), paid + mx.cost[:, s],
-                            waited + mx.latency[:, s], mx.score[:, s], mx.error[:, s], up_calls)
+                            waited + mx.latency[:, s], mx.score[:, s], mx.error[:, s], up_calls,
+                            spend_of(mx, paid + mx.cost[:, s], self.samples * mx.spend[:, j] + mx.spend[:, s]))
         return kept, escalated
 
     def simulate(self, mx: Matrix) -> Outcome:
@@ -213,10 +214,11 @@ class _AnswerCascade(Policy):
         up = self.values(mx) >= self.threshold
         calls = kept.calls.copy()
         calls[mx.index(self.strong)] = int(up.sum())
-        served, cost, latency, quality, failed = (np.where(up, getattr(escalated, f), getattr(kept, f))
-                                                  for f in ("served", "cost", "latency", "quality", "failed"))
+        served, cost, latency, quality, failed, spend = (
+            np.where(up, getattr(escalated, f), getattr(kept, f))
+            for f in ("served", "cost", "latency", "quality", "failed", "spend"))
         return Outcome(np.where(up[:, None], escalated.tried, kept.tried), served, cost, latency, quality, failed,
-                       calls)
+                       calls, spend)
 
     def route(self, mx):
         return self.simulate(mx).tried
