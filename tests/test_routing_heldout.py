@@ -277,3 +277,144 @@ def test_bin_sums_are_paired_with_the_column_sums_on_both_bootstrap_paths():
         if n == 3000:
             counts = np.bincount(bins, minlength=8)
             assert np.all(np.abs(per_bin[:, :7, 0].mean(axis=0) - counts[:7]) < 0.2 * np.sqrt(counts[:7]))
+
+
+# --- 4. conservative tuning ---------------------------------------------------------------------
+
+def _knob_world(n: int, seed: int) -> pd.DataFrame:
+    """A feature f ~ U(0, 1) that says how likely the weak model fails (right with p 0.97 − 0.5 f);
+    the strong one is right 90 % of the time."""
+    rng = np.random.default_rng(seed)
+    f = rng.random(n)
+    ids = [f"p{i}" for i in range(n)]
+    return pd.concat([pd.DataFrame({"prompt_id": ids, "prompt": ids, "requested_model": model, "status": "ok",
+                                    "f": f, "score": (rng.random(n) < p).astype(float), "cost_usd": cost})
+                      for model, p, cost in (("weak", 0.97 - 0.5 * f, 0.001), ("strong", 0.9 + 0 * f, 0.01))],
+                     ignore_index=True)
+
+
+def test_conservative_tuning_keeps_the_limit_on_held_out_prompts_in_most_seeds():
+    kept: dict = {None: [], 0.95: []}
+    saved: dict = {None: [], 0.95: []}
+    for seed in range(40):
+        tune_runs, test_runs = routing.split(_knob_world(800, seed), seed=seed)
+        for confidence in kept:
+            tuned = routing.tune(routing.Threshold("f", 0, weak="weak", strong="strong"), tune_runs,
+                                 max_quality_loss=0.02, confidence=confidence)
+            row = routing.evaluate(test_runs, [tuned], n_boot=0, reference="strong").table.iloc[0]
+            kept[confidence].append(row["quality_diff"] >= -0.02)
+            saved[confidence].append(row["savings_pct"])
+            if confidence is not None:
+                assert tuned.tuned_on["confidence"] == 0.95
+                assert tuned.tuned_on["quality_loss_bound"] <= 0.02 + 1e-9 or not tuned.tuned_on["feasible"]
+    assert np.mean(kept[0.95]) >= 0.75          # about Φ(1.645/√2) = 0.88, less the choice among settings
+    assert np.mean(kept[None]) <= 0.65          # on the limit: about half the splits overshoot it
+    assert np.mean(saved[0.95]) < np.mean(saved[None])          # the price of the promise
+
+
+def test_tune_confidence_must_be_a_level_between_0_and_1():
+    runs = _knob_world(100, 0)
+    knob = routing.Threshold("f", 0, weak="weak", strong="strong")
+    for bad in (0, 1, 1.5, -0.1, True, "0.9"):
+        with pytest.raises(InputError, match="confidence is the level of the bound on the quality loss") as info:
+            routing.tune(knob, runs, confidence=bad)
+        assert "\n" not in str(info.value)
+
+
+def test_tune_with_unknown_costs_minimises_strong_calls():
+    runs = _knob_world(400, 1).assign(cost_usd=np.nan)
+    tuned = routing.tune(routing.Threshold("f", 0, weak="weak", strong="strong"), runs, max_quality_loss=0.05)
+    assert tuned.tuned_on["feasible"] and np.isfinite(tuned.threshold)
+    rep = _quiet(routing.evaluate, runs, [tuned], n_boot=0, reference="strong")
+    assert rep.table.iloc[0]["savings_pct"] > 20 and rep.savings_basis.startswith("calls to strong")
+
+
+# --- 5. three models and more -------------------------------------------------------------------
+
+def ladder_runs(n: int, seed: int) -> pd.DataFrame:
+    """Easy prompts (word 'plain') every model gets; medium ones ('twisty') the cheap model fails
+    and the mid one gets; hard ones ('riddle') only the strong model gets."""
+    rng = np.random.default_rng(seed)
+    rows, rid = [], 0
+    for i in range(n):
+        kind = ["plain", "twisty", "riddle"][i % 3]
+        words = list(rng.choice(_COMMON[:60], 8)) + [kind]
+        rng.shuffle(words)
+        right = {"cheap": kind == "plain", "mid": kind != "riddle", "strong": True}
+        for model, cost in (("cheap", 0.001), ("mid", 0.005), ("strong", 0.03)):
+            rid += 1
+            ok = right[model] if rng.random() > 0.05 else not right[model]
+            rows.append({"id": rid, "prompt_id": f"s{seed}-{i}", "prompt": " ".join(words), "task": "mixed",
+                         "requested_model": model, "status": "ok", "score": float(ok), "cost_usd": cost})
+    return pd.DataFrame(rows)
+
+
+def test_a_learned_router_of_three_models_sends_each_prompt_to_the_cheapest_good_enough():
+    pytest.importorskip("sklearn")
+    tune_runs, test_runs = ladder_runs(450, seed=1), ladder_runs(300, seed=2)
+    router = routing.Learned("cheap", "mid", "strong").fit(tune_runs)
+    assert router.needs() == ["cheap", "mid", "strong"] and router.training["n_prompts"] == 450
+    assert set(router.training["not_ok_rate"]) == {"cheap", "mid"}
+    fresh = test_runs.drop_duplicates("prompt_id")["prompt"]
+    p = router.predict_proba_prompts([fresh[fresh.str.contains(w)].iloc[0] for w in ("plain", "twisty", "riddle")])
+    assert p.shape == (3, 2)
+    assert p[0, 0] < 0.3 and p[1, 0] > 0.7 and p[1, 1] < 0.3 and p[2, 1] > 0.7
+    per = routing.evaluate(test_runs, [router], n_boot=0).per_prompt(router.name).merge(
+        test_runs.drop_duplicates("prompt_id")[["prompt_id", "prompt"]], on="prompt_id")
+    for word, model in (("plain", "cheap"), ("twisty", "mid"), ("riddle", "strong")):
+        assert per.loc[per["prompt"].str.contains(word), "served_model"].eq(model).mean() > 0.85
+    rep = routing.evaluate(test_runs, [router], n_boot=200)
+    row = rep.table.iloc[0]
+    assert row["savings_pct"] > 40 and row["quality_diff_ci_lo"] > -0.08
+    r = rep.routellm.loc[router.name]
+    assert r["models"] == 3 and (r["weak"], r["strong"]) == ("cheap", "strong")
+    assert 0.5 < r["pgr"] and r["pgr_ci_lo"] <= r["pgr"] <= r["pgr_ci_hi"]
+    assert np.isnan(r["apgr"]) and "3 models: APGR and CPT are defined for a weak/strong pair" in r["note"]
+
+
+def test_three_model_router_tunes_saves_and_decides_live():
+    pytest.importorskip("sklearn")
+    import json
+
+    tune_runs = ladder_runs(450, seed=3)
+    router = routing.Learned("cheap", "mid", "strong").fit(tune_runs)
+    tuned = routing.tune(router, tune_runs, max_quality_loss=0.05)
+    assert tuned.tuned_on["feasible"] and tuned.threshold != router.threshold
+    data = json.loads(json.dumps(tuned.to_dict()))
+    assert data["version"] == 2 and data["models"] == ["cheap", "mid", "strong"] and len(data["coef"]) == 2
+    again = routing.Learned.from_dict(data)
+    prompts = tune_runs["prompt"].drop_duplicates().tolist()[:30] + ["plain one", ""]
+    assert np.array_equal(again.predict_proba_prompts(prompts), tuned.predict_proba_prompts(prompts))
+    decision = again.decide(next(p for p in prompts if "twisty" in p))
+    assert decision.models == ["mid"] and "p(cheap not ok)" in decision.reason and "→ mid" in decision.reason
+    assert routing.load_policy(tuned.save(_tmp_json())).needs() == ["cheap", "mid", "strong"]
+    two = routing.Learned("cheap", "strong").fit(tune_runs).to_dict()
+    assert two["version"] == 1 and "models" not in two and isinstance(two["intercept"], float)
+
+
+def _tmp_json():
+    import tempfile
+    from pathlib import Path
+
+    return Path(tempfile.mkdtemp()) / "router.json"
+
+
+def test_the_tfidf_features_are_scikit_learns():
+    pytest.importorskip("sklearn")
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from llmlab.routing._learned import _TOKEN, _TfidfFeatures
+
+    prompts = ladder_runs(120, seed=4)["prompt"].drop_duplicates().tolist() + [
+        "", "a", "Élan élan ÉLAN x2 x2 ²³", "zebra zebra zebra", "one two one two", "it's 3.14 — ok?"]
+    features, design = _TfidfFeatures.fit(prompts, [None] * len(prompts))
+    reference = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, token_pattern=_TOKEN.pattern)
+    words = reference.fit_transform(prompts)
+    assert features.vocabulary == list(reference.get_feature_names_out())
+    np.testing.assert_allclose(features.idf, reference.idf_, rtol=1e-12)
+    n = len(features.vocabulary)
+    np.testing.assert_allclose(design[:, :n].toarray(), words.toarray(), atol=1e-12)
+    np.testing.assert_allclose(features.matrix(prompts, [None] * len(prompts))[:, :n].toarray(), words.toarray(),
+                               atol=1e-12)
+    lonely, _ = _TfidfFeatures.fit(["alpha beta", "gamma delta"], [None, None])     # nothing in two prompts
+    assert lonely.vocabulary == ["alpha", "alpha beta", "beta", "delta", "gamma", "gamma delta"]

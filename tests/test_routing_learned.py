@@ -113,7 +113,7 @@ def test_own_predictions_match_scikit_learn(fitted, test_runs):
     prompts = test_runs["prompt"].tolist()
     tasks = test_runs["task"].tolist()
     ours = fitted.predict_proba_prompts(prompts, tasks)
-    theirs = fitted._fitted_estimator.predict_proba(fitted._features.matrix(prompts, tasks))[:, 1]
+    theirs = fitted._estimators[0].predict_proba(fitted._features.matrix(prompts, tasks))[:, 1]
     np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -179,10 +179,10 @@ def test_unfitted_and_bad_arguments():
         router.predict_proba_prompts(["x"])
     with pytest.raises(InputError, match="not fitted"):
         router.to_dict()
-    for kwargs in ({"weak": "a", "strong": "a"}, {"weak": "a", "strong": "b", "features": "bow"},
-                   {"weak": "a", "strong": "b", "threshold": "high"}, {"weak": "", "strong": "b"}):
+    for models, kwargs in ((("a", "a"), {}), (("a", "b"), {"features": "bow"}), (("a", "b"), {"threshold": "high"}),
+                           (("", "b"), {}), (("a",), {}), (("a", 3), {})):
         with pytest.raises(InputError):
-            Learned(**kwargs)
+            Learned(*models, **kwargs)
     with pytest.raises(InputError, match="format"):
         Learned.from_dict({"weak": "a"})
     with pytest.raises(InputError, match="version"):

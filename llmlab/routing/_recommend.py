@@ -45,13 +45,17 @@ class Recommendation:
 def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_quality_loss: float = 0.02,
               min_savings_pct: float = 40.0, prices: Any = None, price_as: Mapping[str, str] | None = None,
               test_size: float = 0.5, seed: int = 0, n_boot: int = 1000, learned: bool = True,
-              score: str = "score", groups: str | None = None) -> Recommendation:
+              score: str = "score", groups: str | None = None,
+              confidence: float | None = None) -> Recommendation:
     """Choose who should answer what on scored ``runs`` (needs a ``task`` column); see the module doc.
 
     groups: None splits the prompts at random (stratified by task): the verdicts hold for new
         prompts of the recorded tasks. A column name (e.g. ``"task"``) holds whole groups out of
         the tune half, so the routers are judged on groups they never saw (``routing.split``).
         A learned router judged on groups it was trained on is warned about.
+    confidence: how the length threshold and the learned router are tuned (``routing.tune``):
+        None keeps the tune half's measured loss within ``max_quality_loss``; e.g. 0.95 keeps its
+        upper confidence bound there, so the test half keeps the limit more often, saving less.
     """
     money = {"prices": prices, "price_as": price_as}
     everything = build_matrix(runs, score, models, warn_dropped=False, **money)
@@ -61,7 +65,8 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
     tune_runs, test_runs = split(runs, test_size=test_size, seed=seed, by="task", groups=groups)
     ranked = _ranked(tune_runs, score, models, money)
     strong, weak = ranked[0], ranked[-1]
-    policies = _candidates(tune_runs, strong, weak, max_quality_loss, money, learned, score, models)
+    policies = _candidates(tune_runs, strong, weak, {"max_quality_loss": max_quality_loss, "confidence": confidence},
+                           money, learned, score, models)
     if any(isinstance(p, Learned) for p in policies):
         _warn_seen_groups(tune_runs, test_runs, groups or "task")
     report = evaluate(test_runs, policies, models=models, reference=strong, score=score, n_boot=n_boot,
@@ -95,18 +100,19 @@ def _ranked(runs: pd.DataFrame, score: str, models: list[str], money: dict) -> l
     return build_matrix(runs, score, models, warn_dropped=False, **money).ranked_models()
 
 
-def _candidates(tune_runs, strong, weak, margin, money, learned, score, models) -> list[Policy]:
+def _candidates(tune_runs, strong, weak, limit, money, learned, score, models) -> list[Policy]:
     policies: list[Policy] = [
-        fit_task_map(tune_runs, max_quality_loss=margin, score=score, models=models, name="task map", **money),
+        fit_task_map(tune_runs, max_quality_loss=limit["max_quality_loss"], score=score, models=models,
+                     name="task map", **money),
         tune(Threshold("prompt_chars", 0, weak=weak, strong=strong, name="length threshold"), tune_runs,
-             max_quality_loss=margin, score=score, models=models, **money),
+             score=score, models=models, **limit, **money),
     ]
     if learned and importlib.util.find_spec("sklearn") is not None:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             fitted = Learned(weak, strong, name="learned").fit(tune_runs, score=score)
-            policies.append(tune(fitted, tune_runs, max_quality_loss=margin, score=score, models=models, **money))
+            policies.append(tune(fitted, tune_runs, score=score, models=models, **limit, **money))
     policies += [Random(0.5, weak=weak, strong=strong, name="random 50%"), Oracle()]
     return policies
 

@@ -250,6 +250,29 @@ def threshold_sweep(feature: np.ndarray, weak: Outcome, strong: Outcome, points:
     return out
 
 
+def ladder_sweep(probs: np.ndarray, mx: Matrix, cols: np.ndarray, points: int = 201,
+                 reference: Outcome | None = None) -> dict:
+    """:func:`threshold_sweep` for a ladder of models (``cols``, cheapest first) and their
+    P(not good enough) (prompts × all but the last): at each threshold t every prompt goes to the
+    cheapest model with p < t, the last when none; t from +inf (all the cheapest) down to the
+    smallest p (all the last)."""
+    probs = np.asarray(probs, dtype=float)
+    n = len(probs)
+    thresholds = sweep_thresholds(probs.ravel(), points)
+    good = probs[:, :, None] < thresholds[None, None, :]
+    pick = cols[np.where(good.any(axis=1), good.argmax(axis=1), len(cols) - 1)]       # prompts × thresholds
+    rows = np.arange(n)[:, None]
+    quality, cost = mx.score[rows, pick], mx.cost[rows, pick]
+    out = {"threshold": thresholds, "strong_share": (pick == cols[-1]).mean(axis=0),
+           "quality": quality.mean(axis=0), "cost_usd": cost.sum(axis=0),
+           "cost_per_1k_usd": cost.sum(axis=0) / n * 1000, "spend": mx.spend[rows, pick].sum(axis=0)}
+    if reference is not None:
+        diff = quality - reference.quality[:, None]
+        out["quality_diff"] = diff.mean(axis=0)
+        out["quality_diff_se"] = diff.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(len(thresholds))
+    return out
+
+
 def knob_block(feature: np.ndarray, thresholds: np.ndarray, weak: Outcome, strong: Outcome) -> Binned:
     """What a knob's curve is made of, per prompt: a count, the quality gain of going strong and,
     when every cost is known, the cost of it — binned by the threshold at which it goes strong."""
@@ -279,7 +302,8 @@ def areas(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Trapezoid areas under each row's curve (x ascending along the row)."""
     if x.shape[1] < 2:
         return np.full(x.shape[0], np.nan)
-    return np.sum(np.diff(x, axis=1) * (y[:, 1:] + y[:, :-1]) / 2, axis=1)
+    with np.errstate(invalid="ignore"):      # a curve with no gap to recover is NaN throughout
+        return np.sum(np.diff(x, axis=1) * (y[:, 1:] + y[:, :-1]) / 2, axis=1)
 
 
 def crossings(x: np.ndarray, y: np.ndarray, target: float) -> np.ndarray:
