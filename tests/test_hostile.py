@@ -759,3 +759,171 @@ def test_a_price_that_is_not_a_finite_number_at_least_zero_is_refused(price):
     with pytest.raises(ConfigError):
         Lab(db=":memory:", base_url="http://127.0.0.1:9/v1", prices={"m": {"input_cost_per_token": 0,
                                                                             "output_cost_per_token": price}})
+
+
+# --------------------------------------------------------------------------- 4. database values
+
+PW = "Pw9-Zq7xLk2"
+
+
+def secret_db_values() -> list[str]:
+    """Every way a password (or a secret of a db value) can ride along; the server at 127.0.0.1:9
+    is closed, so a value that is opened fails fast."""
+    host = "127.0.0.1:9"
+    values = []
+    for scheme in ["postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2", "postgresql+asyncpg",
+                   "POSTGRESQL+psycopg"]:
+        values += [f"{scheme}://u:{PW}@{host}/db", f"{scheme}://:{PW}@{host}/db", f"{scheme}://u@{host}/db?password={PW}",
+                   f"{scheme}://u@{host}/db?sslmode=require&password={PW}", f"{scheme}://u%3A{PW}@{host}/db",
+                   f"{scheme}://u:{PW.replace('Z', '%5A')}@{host}/db"]
+    for pad in [" ", "\t", "\n", "  ", "\u00a0"]:
+        values += [f"{pad}postgresql+psycopg://u:{PW}@{host}/db", f"postgresql://u:{PW}@{host}/db{pad}"]
+    values += [f"host=127.0.0.1 port=9 password={PW}", f"host=127.0.0.1 port=9 password='{PW}'",
+               f"password={PW} host=127.0.0.1", f"dbname=x password = {PW}", f"host=127.0.0.1 port=9 user=u:{PW}"]
+    values += [f"mysql://u:{PW}@h/db", f"mssql+pyodbc://u:{PW}@h/db", f"oracle://u:{PW}@h/x", f"redis://:{PW}@h",
+               f"sqlite:{PW}", f"postgresql:u:{PW}@h/db", f"postgresql:/{PW}", f"sqlite://{PW}/x", f"sqlite:///x?key={PW}",
+               f"ftp://u:{PW}@h/x", f"postgresql://[::1/{PW}"]
+    return values
+
+
+def masked_db_values() -> list[str]:
+    """Values that are valid and hold secrets to mask (opening them fails: nothing listens)."""
+    return [f"postgresql://u@127.0.0.1:9/db#{PW}", f"host=127.0.0.1 port=9 options='-c password={PW}'",
+            f"host=127.0.0.1 port=9 passfile=/tmp/{PW}", f"postgresql://u@127.0.0.1:9/db?options=-c%20x%3D{PW}",
+            f"host=127.0.0.1 port=9 sslpassword={PW}"]
+
+
+def _no_pw(*texts) -> None:
+    for text in texts:
+        assert PW not in str(text) and PW.lower() not in str(text).lower(), str(text)[:300]
+
+
+def _no_pw_files(root) -> None:
+    assert not [p for p in root.rglob("*") if PW in p.name or p.name.startswith(("sqlite:", "postgres"))]
+
+
+@pytest.mark.parametrize("value", secret_db_values() + masked_db_values(), ids=lambda v: v[:40])
+def test_a_db_value_never_becomes_a_file_or_shows_its_secret(tmp_path, capsys, value):
+    from llmlab import LLMLabError
+
+    with pytest.raises(LLMLabError) as info:
+        Lab(db=value, base_url="http://127.0.0.1:9/v1")
+    _no_pw(str(info.value), repr(info.value), capsys.readouterr())
+    _no_pw_files(tmp_path)
+
+
+@pytest.mark.parametrize("value", secret_db_values()[::3] + masked_db_values(), ids=lambda v: v[:40])
+def test_export_with_a_bad_db_exits_non_zero_and_shows_no_secret(tmp_path, capsys, value):
+    from llmlab.cli import main
+
+    code = main(["export", str(tmp_path / "out.parquet"), "--db", value])
+    out = capsys.readouterr()
+    assert code != 0 and "wrote" not in out.out and "Traceback" not in out.err
+    _no_pw(out.out, out.err)
+    _no_pw_files(tmp_path)
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_export_of_a_log_that_does_not_exist_is_an_error(tmp_path, capsys):
+    from llmlab.cli import main
+
+    for db in [str(tmp_path / "missing.sqlite"), f"sqlite:///{tmp_path / 'missing.sqlite'}"]:
+        assert main(["export", str(tmp_path / "out.parquet"), "--db", db]) == 2
+        assert "no log at" in capsys.readouterr().err
+    assert not list(tmp_path.glob("missing*")) and not (tmp_path / "out.parquet").exists()
+
+
+def test_the_magic_refuses_a_db_with_a_secret_and_forgets_it(tmp_path, shell, capsys):
+    from llmlab.magics import load_ipython_extension
+
+    load_ipython_extension(shell)
+    for value in secret_db_values()[::4]:
+        shell.run_cell(f"%config LLMLab.db = {value!r}")
+    out = capsys.readouterr()
+    _no_pw(out.out, out.err, dict(shell.config.get("LLMLab", {})))
+    _no_pw_files(tmp_path)
+
+
+@pytest.mark.parametrize("form, where", [("sqlite:///rel.sqlite", "rel.sqlite"),
+                                         ("sqlite:///sub/dir/x.db", "sub/dir/x.db"),
+                                         ("sqlite:////{tmp}/abs.sqlite", "abs.sqlite"),
+                                         ("plain.sqlite", "plain.sqlite")])
+def test_sqlite_urls_name_the_file_they_say(tmp_path, form, where):
+    with FakeServer({"m": ModelSpec(text="ok")}) as srv, \
+            Lab(db=form.format(tmp=str(tmp_path).lstrip("/")), base_url=srv.base_url) as lab:
+        lab.compare("Hi", models=["m"])
+        assert "sqlite:" not in lab.store.path
+    assert (tmp_path / where).is_file() and not list(tmp_path.glob("sqlite*"))
+
+
+def test_sqlite_memory_urls_keep_nothing_on_disk(tmp_path):
+    for form in ["sqlite://", "sqlite:///:memory:", ":memory:"]:
+        with FakeServer({"m": ModelSpec(text="ok")}) as srv, Lab(db=form, base_url=srv.base_url) as lab:
+            lab.compare("Hi", models=["m"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
+
+
+# --------------------------------------------------------------------------- 5. a cloned repo's database, endpoint
+
+FOREIGN_DBS = ["postgresql://alice@evil.example/x", "postgres://alice@evil.example:5432/x",
+               "postgresql+psycopg://alice@evil.example/x", "host=evil.example dbname=x user=alice",
+               "host=localhost,evil.example dbname=x", "postgresql://alice@localhost/x?host=evil.example",
+               "hostaddr=203.0.113.7 dbname=x", "postgresql://alice@[2001:db8::1]/x", "service=prod",
+               "postgresql://alice@127.0.0.1.evil.example/x", "postgresql://alice@localhost.evil.example/x"]
+
+
+@pytest.mark.parametrize("value", FOREIGN_DBS)
+def test_a_project_dotenv_cannot_send_your_database_password_to_its_host(tmp_path, monkeypatch, value):
+    from llmlab import ConfigError
+
+    monkeypatch.setenv("PGPASSWORD", PW)
+    (tmp_path / ".env").write_text(f"LLMLAB_DB={value}\n")
+    with pytest.raises(ConfigError, match="LLMLAB_TRUSTED_HOSTS") as info:
+        Lab(base_url="http://127.0.0.1:9/v1")
+    assert "password" in str(info.value) and ("alice" in str(info.value) or "alice" not in value)
+    _no_pw(str(info.value))
+
+
+@pytest.mark.parametrize("value", FOREIGN_DBS[:4])
+def test_a_project_pyproject_cannot_choose_a_foreign_database(tmp_path, monkeypatch, shell, capsys, value):
+    from llmlab.magics import load_ipython_extension
+
+    (tmp_path / "pyproject.toml").write_text(f"[tool.llmlab]\ndb = {value!r}\n")
+    load_ipython_extension(shell)
+    err = capsys.readouterr().err
+    assert "ignoring db from ./pyproject.toml" in err and "evil.example" in err
+    magics = shell.magics_manager.registry["LLMMagics"]
+    assert magics.settings.db is None
+
+
+def test_a_project_database_on_this_machine_is_used_and_a_trusted_host_is_allowed(tmp_path, monkeypatch):
+    from llmlab.base._config import check_project_database
+    from llmlab.store._open import check_chosen_db
+
+    for local in ["postgresql://alice@localhost/x", "postgresql://alice@127.0.0.1:5433/x", "host=/var/run/postgresql",
+                  "postgresql://alice@[::1]/x", "dbname=x", "sqlite:///x.sqlite", "x.sqlite"]:
+        check_chosen_db(local, "./.env")
+    monkeypatch.setenv("LLMLAB_TRUSTED_HOSTS", "evil.example,prod")
+    check_chosen_db("postgresql://alice@evil.example/x", "./.env")
+    check_chosen_db("service=prod", "./.env")
+    check_project_database("x", ("evil.example",), "alice", None, "./.env")
+
+
+@pytest.mark.parametrize("url", ["http://evil.example/v1", "https://evil.example:8443/v1", "http://10.0.0.5/v1",
+                                 "http://127.0.0.1.evil.example/v1", "http://[2001:db8::1]/v1"])
+def test_a_project_file_cannot_send_your_prompts_to_a_foreign_endpoint(tmp_path, monkeypatch, shell, capsys, url):
+    from llmlab import ConfigError
+    from llmlab.magics import load_ipython_extension
+
+    (tmp_path / ".env").write_text(f"LLMLAB_BASE_URL={url}\n")
+    with pytest.raises(ConfigError, match="LLMLAB_TRUSTED_HOSTS"):
+        Lab(db=":memory:")
+    (tmp_path / ".env").unlink()
+    (tmp_path / "pyproject.toml").write_text(f"[tool.llmlab]\nbase_url = {url!r}\n")
+    load_ipython_extension(shell)
+    assert "ignoring base_url from ./pyproject.toml" in capsys.readouterr().err
+    import urllib.parse
+
+    monkeypatch.setenv("LLMLAB_TRUSTED_HOSTS", urllib.parse.urlsplit(url).hostname)
+    (tmp_path / ".env").write_text(f"LLMLAB_BASE_URL={url}\n")
+    Lab(db=":memory:").close()  # the user's own setting names the host

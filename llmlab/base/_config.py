@@ -6,15 +6,22 @@ named by ``api_key_env`` (default ``LLMLAB_API_KEY``, then ``OPENAI_API_KEY``); 
 sends no key. Only the variable's *name* is kept on objects; the value is read when a client is
 built.
 
-Trust: ``./.env`` belongs to the folder, which may be a cloned repository. When the endpoint
-comes from ``./.env``, a key is taken only from that same file, or from a variable the user named
-(``api_key_env=``, or listed in ``LLMLAB_TRUSTED_KEY_VARS`` in the environment): a project file
-can choose where requests go, never which of your secrets goes with them. The embedded endpoint
-(a :class:`LocalURL`) never gets a key.
+Trust: ``./.env`` and ``./pyproject.toml`` belong to the folder, which may be a cloned
+repository. When the endpoint comes from ``./.env``, a key is taken only from that same file, or
+from a variable the user named (``api_key_env=``, or listed in ``LLMLAB_TRUSTED_KEY_VARS`` in the
+environment): a project file can choose where requests go, never which of your secrets goes with
+them. And where they go: an endpoint or a PostgreSQL log a project file chooses is used only on
+this machine (localhost, 127.x, ::1, a unix socket) unless the user's own environment names its
+host in ``LLMLAB_TRUSTED_HOSTS`` — libpq would otherwise send the user's ``PGPASSWORD``,
+``~/.pgpass`` or service-file password to whatever host a cloned repository names
+(:func:`check_project_endpoint`, :func:`check_project_database`). The embedded endpoint (a
+:class:`LocalURL`) never gets a key.
 """
 from __future__ import annotations
 
 import os
+import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +31,8 @@ from ._text import check_unicode
 from ._validate import check_env_name, check_url
 
 __all__ = ["Endpoint", "LocalURL", "resolve_endpoint", "read_key", "llmlab_home", "read_dotenv", "check_env_name",
-           "trusted_key_vars", "trusted_default_key", "default_db"]
+           "trusted_key_vars", "trusted_default_key", "default_db", "trusted_hosts", "is_local_host",
+           "check_project_endpoint", "check_project_database", "TRUSTED_HOSTS"]
 
 BASE_URL_VARS = ("LLMLAB_BASE_URL", "OPENAI_BASE_URL")
 KEY_VARS = ("LLMLAB_API_KEY", "OPENAI_API_KEY")
@@ -33,6 +41,9 @@ PLACEHOLDER_KEY = "llmlab-no-key"
 
 
 TRUSTED_KEY_VARS = "LLMLAB_TRUSTED_KEY_VARS"
+TRUSTED_HOSTS = "LLMLAB_TRUSTED_HOSTS"
+DOTENV = "./.env"
+_LOOPBACK = re.compile(r"127\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 
 
 class LocalURL(str):
@@ -60,10 +71,61 @@ def llmlab_home() -> Path:
     return Path(os.environ.get("LLMLAB_HOME") or Path.home() / ".llmlab")
 
 
-def default_db() -> str | Path:
-    """The run log when ``Lab(db=)`` is not given: ``LLMLAB_DB`` (a path or a ``postgresql://`` URL,
-    environment then ./.env) › ``$LLMLAB_HOME/runs.sqlite``."""
-    return _lookup("LLMLAB_DB", read_dotenv()) or llmlab_home() / "runs.sqlite"
+def default_db() -> tuple[str | Path, str | None]:
+    """The run log when ``Lab(db=)`` is not given — ``LLMLAB_DB`` (a path or a ``postgresql://`` URL,
+    environment then ./.env) › ``$LLMLAB_HOME/runs.sqlite`` — and the project file that chose it
+    (``"./.env"``; None when the user did)."""
+    if os.environ.get("LLMLAB_DB"):
+        return os.environ["LLMLAB_DB"], None
+    chosen = read_dotenv().get("LLMLAB_DB")
+    return (chosen, DOTENV) if chosen else (llmlab_home() / "runs.sqlite", None)
+
+
+def trusted_hosts() -> set[str]:
+    """Hosts the user allows project files to choose (``LLMLAB_TRUSTED_HOSTS``, comma-separated,
+    read from the environment only: a project's ./.env cannot vouch for itself)."""
+    return {h.strip().lower() for h in os.environ.get(TRUSTED_HOSTS, "").split(",") if h.strip()}
+
+
+def is_local_host(host: str) -> bool:
+    """This machine: no host (libpq's unix socket), localhost, a loopback address, a socket path."""
+    host = host.strip().lower().removeprefix("[").removesuffix("]")
+    return host in ("", "localhost", "::1") or host.startswith(("/", "@")) or bool(_LOOPBACK.fullmatch(host))
+
+
+def _trust_advice(host: str, what: str) -> str:
+    return (f"a project file may choose {what} on this machine only. If you trust it, add {host} to "
+            f"{TRUSTED_HOSTS} in your environment (export {TRUSTED_HOSTS}={host}), or choose it yourself")
+
+
+def check_project_endpoint(url: str, source: str, key_var: str | None) -> None:
+    """An endpoint a project file (``source``) chose: refused unless it is on this machine or its
+    host is trusted; the message says what would have gone there."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if is_local_host(host) or host.lower() in trusted_hosts():
+        return
+    sent = f"with the key in {key_var}" if key_var else "(no key)"
+    raise ConfigError(f"{source} chooses the endpoint {public_url(url)} on {host}: every prompt {sent} would go "
+                      f"there; {_trust_advice(host, 'an endpoint')} (LLMLAB_BASE_URL in your environment, "
+                      "Lab(base_url=...) or %config LLMLab.base_url = ...)")
+
+
+def check_project_database(shown: str, hosts: tuple[str, ...], user: str | None, service: str | None,
+                           source: str) -> None:
+    """A PostgreSQL log a project file (``source``) chose: refused unless every host it may reach
+    is on this machine or trusted (a service of pg_service.conf needs its name trusted); the
+    message says which credentials would go where."""
+    trusted = trusted_hosts()
+    foreign = [h for h in hosts if not is_local_host(h) and h.lower() not in trusted]
+    if service and service.lower() not in trusted:
+        foreign.append(f"service {service}")
+    if not foreign:
+        return
+    login = f"user {user}" if user else "your login name"
+    raise ConfigError(f"{source} chooses the run log {shown} on {foreign[0]}: libpq would send it your PostgreSQL "
+                      f"password for {login} (PGPASSWORD, ~/.pgpass or pg_service.conf) and every prompt and answer "
+                      f"would be stored there; {_trust_advice(foreign[0].removeprefix('service '), 'a log')} "
+                      "(LLMLAB_DB in your environment, Lab(db=...) or %config LLMLab.db = ...)")
 
 
 def read_dotenv(path: Path | None = None) -> dict[str, str]:
@@ -114,7 +176,9 @@ def resolve_endpoint(base_url: str | None = None, api_key_env: str | None = None
     if api_key_env is not None:
         return Endpoint(url, check_env_name(api_key_env))
     if from_dotenv:
-        return _dotenv_endpoint_key(url, dotenv)
+        endpoint = _dotenv_endpoint_key(url, dotenv)
+        check_project_endpoint(str(url), DOTENV, endpoint.api_key_env)
+        return endpoint
     found = next((n for n in KEY_VARS if _lookup(n, dotenv)), None)
     return Endpoint(url, found)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import re
 import signal
 import sys
@@ -161,13 +162,25 @@ def _export(args) -> int:
     from ..engine._lab import Lab
 
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
-    if args.db and "://" not in args.db and args.db != ":memory:" and not Path(args.db).expanduser().exists():
-        raise _usage_error(f"no log at {args.db} (a mistyped --db would export an empty new log)")
+    _existing_log(args.db)
     with Lab(db=args.db, quiet=True) as lab:
         rows = lab.export(args.out, run_id=args.run_id, model=args.model, status=args.status, since=args.since,
                           columns=columns)
         print(f"wrote {rows} rows from {lab.store.path} to {args.out}")
     return 0
+
+
+def _existing_log(db: str | None) -> None:
+    """``export`` reads a log: a SQLite file that does not exist is an error (a mistyped --db
+    would export an empty new log), never echoing a value that may hold a secret."""
+    from ..base._config import default_db
+    from ..store._open import parse_db
+
+    target = parse_db(db if db is not None else default_db()[0])
+    if target.kind == "sqlite" and target.target != ":memory:" and not Path(target.target).expanduser().is_file():
+        raise _usage_error(f"no log at {target.shown} (a mistyped --db would export an empty new log); pass --db "
+                           "with the log's path or postgresql:// URL (default: LLMLAB_DB, else "
+                           "$LLMLAB_HOME/runs.sqlite)")
 
 
 def _report_error(exc: BaseException) -> int:
@@ -240,6 +253,14 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("\nllmlab: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line, never a traceback that may show arguments
+        if os.environ.get("LLMLAB_DEBUG"):
+            raise
+        from ..base._display import clean_text
+
+        print(f"llmlab: internal error: {type(exc).__name__}: {clean_text(exc)} (set LLMLAB_DEBUG=1 to see the "
+              "traceback, and please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

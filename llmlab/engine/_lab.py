@@ -26,7 +26,7 @@ from ..base._validate import check_bool, check_int, one_line
 from ..base._warnings import collecting, emit
 from ..store._base import Store
 from ..store._export import log_filters
-from ..store._open import open_store
+from ..store._open import open_store, parse_db
 from ._call import new_client, unreachable
 from ._jobs import PromptSource, check_models, last_user_text, make_jobs, to_messages
 from ._keywords import CallKeywords, CompareKeywords, ModelParams, SweepKeywords, TimeoutSpec, keyword_parameters
@@ -586,10 +586,11 @@ def _open_store(db: Any) -> Store:
         raise InputError(f"db must be a file path, ':memory:' or a postgresql:// URL, not {type(db).__name__}")
     if db is not None:
         check_unicode(os.fspath(db), "db")
+    value, chosen_by = (db, None) if db is not None else default_db()
     try:
-        return open_store(db if db is not None else default_db())
+        return open_store(value, chosen_by=chosen_by)
     except (ValueError, TypeError) as exc:  # e.g. a path SQLite cannot encode
-        raise StoreError(f"cannot open run log {os.fspath(db or '')!r}: {one_line(exc)}; "
+        raise StoreError(f"cannot open run log {parse_db(value).shown!r}: {one_line(exc)}; "
                          "pass Lab(db=...) with another path") from None
 
 

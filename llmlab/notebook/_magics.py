@@ -17,12 +17,13 @@ from IPython.display import display
 from traitlets import Bool, CaselessStrEnum, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from ..base._config import trusted_default_key, trusted_key_vars
+from ..base._config import check_project_endpoint, trusted_default_key, trusted_key_vars
 from ..base._display import clean_frame, table_text
-from ..base._errors import ConfigError, InputError, LLMLabError
+from ..base._errors import ConfigError, InputError, LLMLabError, StoreError
 from ..base._redact import public_url
 from ..base._validate import check_binding_name, check_int, check_url, error_line, is_env_name
 from ..engine._options import MAX_CONCURRENCY, check_max_tokens
+from ..store._open import check_chosen_db, parse_db
 from ._board import Board, board_html, board_text, session_costs
 from ._magic_options import MagicOptions, OptionError, interpolate, parse_options
 
@@ -94,6 +95,20 @@ class LLMLab(Configurable):
         except InputError as exc:
             raise TraitError(str(exc)) from None
 
+    @validate("db")
+    def _check_db(self, proposal):
+        # The store's one parser: a value it refuses (a password in it, a URL it cannot open) is
+        # not kept in the config, and its secrets are not echoed.
+        value = proposal["value"]
+        if value is None:
+            return value
+        try:
+            parse_db(value)
+        except (ConfigError, StoreError) as exc:
+            self._forget_config_value("db", value)
+            raise TraitError(f"LLMLab.db: {exc}") from None
+        return value
+
     @validate("base_url")
     def _check_url(self, proposal):
         value = proposal["value"]
@@ -140,8 +155,27 @@ def apply_settings(settings: LLMLab, values: dict[str, Any], source: str) -> lis
 _PROJECT = "pyproject.toml"
 
 
-def _shown_value(name: str, value: Any) -> Any:
+def _untrusted_target(name: str, value: Any) -> str | None:
+    """Why a project file may not choose this endpoint or log (off this machine, host not
+    trusted: see llmlab.base._config's trust rule), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        if name == "base_url":
+            check_project_endpoint(value, _PROJECT, trusted_default_key())
+        else:
+            check_chosen_db(value, _PROJECT)
+    except (ConfigError, StoreError) as exc:
+        return str(exc)
+    return None
 
+
+def _shown_value(name: str, value: Any) -> Any:
+    if name == "db" and isinstance(value, str):
+        try:
+            return parse_db(value).shown
+        except (ConfigError, StoreError):
+            return "****"  # refused when the Lab opens it; its secrets are never shown
     return public_url(value) if name == "base_url" else value
 
 
@@ -299,6 +333,11 @@ class LLMMagics(Magics):
         never which of your secrets is sent there (see _project_key_var); say what it chose."""
 
         key_var = project.pop("api_key_env", None)
+        for name in ("base_url", "db"):
+            problem = _untrusted_target(name, project.get(name))
+            if problem:
+                _notice(f"ignoring {name} from ./pyproject.toml: {problem}")
+                del project[name]
         self.sources.update({name: _PROJECT for name in
                              apply_settings(self.settings, project, f"{_PROJECT} [tool.llmlab]")})
         if key_var is not None:

@@ -1,25 +1,211 @@
-"""Which backend a ``db`` value names: the one place that decides."""
+"""What a ``db`` value is, and which backend opens it: the one place that decides.
+
+:func:`parse_db` reads every form a user (or a project file) may give:
+
+* a plain path, or a ``pathlib.Path``, ``":memory:"``, ``sqlite:///relative/path``,
+  ``sqlite:////absolute/path`` and ``sqlite://`` (in memory) → SQLite;
+* ``postgresql://``, ``postgres://`` and SQLAlchemy's ``postgresql+psycopg://`` (any
+  ``+driver``) URLs, and libpq keyword strings (``host=… dbname=… user=…``) → PostgreSQL.
+
+Anything else that looks like a URL or a keyword string (``mysql://…``, ``sqlite:x``,
+``postgresql:…`` without ``//``) is refused in one line: it is never taken for a file name. A
+password in any form (``user:pw@``, ``?password=``, ``password=…``) is refused too — libpq reads it
+from ``PGPASSWORD`` or ``~/.pgpass`` — and every message, ``store.path`` and repr shows the value
+with each secret (password, ``passfile``, ``options``, ``service``, a fragment, an odd user name) as
+``****``.
+"""
 from __future__ import annotations
 
 import os
+import re
+import urllib.parse
+from dataclasses import dataclass
 from typing import Any
 
-from ..base._errors import StoreError
+from ..base._config import check_project_database
+from ..base._errors import ConfigError, StoreError
 from ._base import Store
 from ._postgres import PostgresStore
 from ._sqlite import SQLiteStore
 
-__all__ = ["open_store", "is_postgres_url"]
+__all__ = ["open_store", "parse_db", "check_chosen_db", "DbTarget", "is_postgres_url"]
+
+MASK = "****"
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+_POSTGRES = re.compile(r"^postgres(ql)?(\+[a-z0-9_]+)?$")
+_SQLITE = re.compile(r"^sqlite3?(\+[a-z0-9_]+)?$")
+# libpq's connection keywords (a string with one of them as key=value is a keyword string)
+_LIBPQ_WORD = re.compile(r"(?:^|\s)(host|hostaddr|port|dbname|user|password|passfile|service|options|sslmode|"
+                         r"sslpassword|sslkey|sslcert|sslrootcert|connect_timeout|application_name|"
+                         r"target_session_attrs|require_auth|channel_binding|gssencmode|krbsrvname)\s*=",
+                         re.IGNORECASE)
+# values never shown; what a user name may look like to be shown
+_SECRET_KEYS = frozenset({"password", "passfile", "options", "service", "sslpassword", "sslkey", "sslcert",
+                          "sslrootcert", "krbsrvname"})
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
+_SHOWN_QUERY = frozenset({"sslmode", "connect_timeout", "application_name", "target_session_attrs", "host",
+                          "hostaddr", "port", "dbname", "user"})
+_HOW = "a SQLite file path, sqlite:///path, or postgresql://user@host:5432/dbname"
+
+
+@dataclass(frozen=True)
+class DbTarget:
+    """A parsed ``db`` value: the backend, what it opens, and how it may be shown."""
+
+    kind: str  # "sqlite" or "postgresql"
+    target: str  # a SQLite path (or ":memory:"), or the libpq URL / keyword string psycopg opens
+    shown: str  # the value with every secret as ****: what messages, store.path and reprs show
+    hosts: tuple[str, ...] = ()  # PostgreSQL: every host it may connect to ("" = the local socket)
+    user: str | None = None  # PostgreSQL: the user libpq logs in as (None: the OS user; **** if odd)
+    service: str | None = None  # PostgreSQL: a service of the user's pg_service.conf
 
 
 def is_postgres_url(db: Any) -> bool:
-    return isinstance(db, str) and db.split("://", 1)[0].lower() in ("postgresql", "postgres")
+    try:
+        return parse_db(db).kind == "postgresql"
+    except (StoreError, ConfigError):
+        return False
 
 
-def open_store(db: Any) -> Store:
-    """``db``: a path, ``":memory:"`` or a ``postgresql://`` URL."""
-    if is_postgres_url(db):
-        return PostgresStore(db)
-    if not isinstance(db, (str, os.PathLike)):
-        raise StoreError(f"db must be a file path or a postgresql:// URL, not {type(db).__name__}")
-    return SQLiteStore(db)
+def parse_db(db: Any) -> DbTarget:
+    """What ``db`` is: :class:`DbTarget`, or a one-line :class:`StoreError` (secrets masked)."""
+    if isinstance(db, os.PathLike):
+        db = os.fspath(db)
+        if isinstance(db, bytes):
+            raise StoreError("db must be a text path, not bytes")
+        return DbTarget("sqlite", db, db)
+    if not isinstance(db, str):
+        raise StoreError(f"db must be {_HOW}, not {type(db).__name__}")
+    if not db.strip():
+        raise StoreError(f"db is empty; pass {_HOW}")
+    if db != db.strip():  # never echoed: it may be a URL with a password
+        raise StoreError("db has leading or trailing whitespace (a pasted value?); remove it")
+    if db == ":memory:":
+        return DbTarget("sqlite", db, db)
+    if "://" in db:
+        return _url(db)
+    if _LIBPQ_WORD.search(db):
+        return _keywords(db)
+    scheme = _SCHEME.match(db)
+    if scheme and len(scheme.group(1)) > 1:  # C:\... is a Windows drive, not a scheme
+        raise StoreError(f"db value {scheme.group(1)}:{MASK} looks like a URL but is not one (no //); pass {_HOW}")
+    return DbTarget("sqlite", db, db)
+
+
+def _url(db: str) -> DbTarget:
+    scheme, _, rest = db.partition("://")
+    name = scheme.lower()
+    if _SQLITE.match(name):
+        return _sqlite_url(scheme, rest)
+    if not _POSTGRES.match(name):
+        raise StoreError(f"db URL scheme {_shown_scheme(scheme)}:// is not supported; pass {_HOW}")
+    url = "postgresql://" + rest  # the SQLAlchemy spelling (postgresql+psycopg://) is libpq's URL
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # an unclosed [ of an IPv6 host
+        raise StoreError(f"db postgresql://{MASK} is not a valid PostgreSQL URL (e.g. "
+                         "postgresql://user@host:5432/dbname)") from None
+    shown = _shown_url(parts)
+    params = _libpq(url, shown)
+    if parts.password is not None or "password" in params:
+        raise ConfigError(f"db URL {shown} carries a password: remove it and put it in PGPASSWORD or ~/.pgpass "
+                          "(a URL ends up in notebooks, settings and the log)")
+    return _postgres(url, shown, params)
+
+
+def _postgres(value: str, shown: str, params: dict[str, str]) -> DbTarget:
+    user = params.get("user")
+    if user is not None and ":" in user:  # u%3Apassword@: a password hidden in the user name
+        raise ConfigError(f"db {shown} has a ':' in its user name (an escaped password?); put the password in "
+                          "PGPASSWORD or ~/.pgpass")
+    return DbTarget("postgresql", value, shown, _hosts(params), user if user is None or _PLAIN_NAME.match(user)
+                    else MASK, params.get("service"))
+
+
+def _sqlite_url(scheme: str, rest: str) -> DbTarget:
+    """``sqlite:///relative``, ``sqlite:////absolute``, ``sqlite://`` (SQLAlchemy's forms)."""
+    path, query = rest.partition("?")[0], rest.partition("?")[2]
+    if query or "#" in path:
+        raise StoreError(f"db URL {scheme}://{MASK}: SQLite URL options (?…) are not supported; pass a path")
+    if path in ("", "/", "/:memory:"):
+        return DbTarget("sqlite", ":memory:", f"{scheme}://")
+    if not path.startswith("/"):
+        raise StoreError(f"db URL {scheme}://{MASK} names a host; SQLite URLs are sqlite:///path (three slashes)")
+    target = urllib.parse.unquote(path[1:])
+    return DbTarget("sqlite", target, target)
+
+
+def _keywords(db: str) -> DbTarget:
+    shown = _shown_keywords(db)
+    params = _libpq(db, shown)
+    if "password" in params:
+        raise ConfigError(f"db {shown} carries a password: remove it and put it in PGPASSWORD or ~/.pgpass "
+                          "(a db value ends up in notebooks, settings and the log)")
+    return _postgres(db, shown, params)
+
+
+def _libpq(value: str, shown: str) -> dict[str, str]:
+    """libpq's own reading of a URL or keyword string (never echoing the value)."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        raise ConfigError("a PostgreSQL log needs psycopg: pip install 'llmlab[postgres]'") from None
+    try:
+        return {k: str(v) for k, v in conninfo_to_dict(value).items()}
+    except Exception:  # noqa: BLE001 - libpq's message may quote the value: say it without it
+        raise StoreError(f"db {shown} is not a valid PostgreSQL URL or keyword string "
+                         "(e.g. postgresql://user@host:5432/dbname or 'host=... dbname=... user=...')") from None
+
+
+def _hosts(params: dict[str, str]) -> tuple[str, ...]:
+    hosts = [h.strip() for key in ("host", "hostaddr") for h in params.get(key, "").split(",") if h.strip()]
+    return tuple(dict.fromkeys(hosts)) or ("",)
+
+
+def _shown_scheme(scheme: str) -> str:
+    return scheme if _PLAIN_NAME.match(scheme) else MASK
+
+
+def _shown_url(parts: urllib.parse.SplitResult) -> str:
+    try:
+        user, host, port = parts.username, parts.hostname, parts.port
+    except ValueError:  # a port that is no number, a bracket that does not close
+        return f"postgresql://{MASK}"
+    user = urllib.parse.unquote(user) if user is not None else None
+    who = "" if user is None else f"{user if _PLAIN_NAME.match(user) else MASK}@"
+    where = (host or "") + (f":{port}" if port is not None else "")
+    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    query = "&".join(f"{k}={v if k in _SHOWN_QUERY and k not in _SECRET_KEYS else MASK}"
+                     if _PLAIN_NAME.match(k) else MASK for k, v in pairs)
+    path = parts.path if re.fullmatch(r"/[A-Za-z0-9_.\-]*", parts.path or "/") else f"/{MASK}"
+    return (f"postgresql://{who}{where}{path}" + (f"?{query}" if query else "")
+            + (f"#{MASK}" if parts.fragment else ""))
+
+
+def _shown_keywords(db: str) -> str:
+    """A keyword string with the values of secret keys (and anything unreadable) masked."""
+    shown = []
+    for match in re.finditer(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S*)", db):
+        key, value = match.group(1), match.group(2)
+        safe = key.lower() not in _SECRET_KEYS and _PLAIN_NAME.match(value.strip("'") or "x")
+        shown.append(f"{key}={value if safe else MASK}")
+    return " ".join(shown) or MASK
+
+
+def open_store(db: Any, *, chosen_by: str | None = None) -> Store:
+    """The store ``db`` names (see :func:`parse_db`). ``chosen_by``: the project file that chose
+    it (./.env, pyproject.toml), which may choose only a database on this machine unless the
+    user trusts its host (:func:`llmlab.base._config.check_project_database`)."""
+    target = check_chosen_db(db, chosen_by) if chosen_by is not None else parse_db(db)
+    if target.kind == "postgresql":
+        return PostgresStore(target.target, target.shown)
+    return SQLiteStore(target.target)
+
+
+def check_chosen_db(db: Any, chosen_by: str) -> DbTarget:
+    """``db`` as a project file (``chosen_by``) chose it: parsed, and refused (ConfigError) when it
+    is a PostgreSQL log off this machine that the user has not trusted."""
+    target = parse_db(db)
+    if target.kind == "postgresql":
+        check_project_database(target.shown, target.hosts, target.user, target.service, chosen_by)
+    return target
