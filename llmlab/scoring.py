@@ -1,11 +1,14 @@
-# The public face of llmlab.analysis._scoring: its public names and its documentation (the layers never
-# import this module; see docs/architecture.md).
+# The public face of llmlab.analysis._scoring (scorers), _pairwise (pairwise judging), _agreement and
+# _ratings: their public names and their documentation (the layers never import this module; see
+# docs/architecture.md).
 from __future__ import annotations
 
 from .analysis import _scoring
+from .analysis._agreement import agreement
+from .analysis._pairwise import check_preferences, pairwise
+from .analysis._ratings import Ratings, ratings
 from .analysis._scoring import (
     Scorer,
-    agreement,
     arithmetic,
     as_scorer,
     auto,
@@ -22,13 +25,16 @@ from .analysis._scoring import (
     numeric,
     regex,
     score,
+    summary,
     tool_call,
 )
+from .analysis._verdicts import Verdict, parse_preference, parse_rating
 
 __all__ = [
-    "Scorer", "score", "exact", "contains", "regex", "json_valid", "numeric", "choice", "judge", "by_task",
-    "auto", "from_spec", "as_scorer", "arithmetic", "final_answer", "no_hedging", "agreement", "tool_call",
-    "json_schema",
+    "Scorer", "score", "summary", "exact", "contains", "regex", "json_valid", "numeric", "choice", "judge",
+    "by_task", "auto", "from_spec", "as_scorer", "arithmetic", "final_answer", "no_hedging", "agreement",
+    "tool_call", "json_schema", "pairwise", "check_preferences", "ratings", "Ratings", "parse_rating",
+    "parse_preference", "Verdict",
 ]
 
 __doc__ = _scoring.__doc__  # help() shows the documentation where the code lives

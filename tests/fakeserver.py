@@ -27,6 +27,7 @@ out), ``cached_tokens``/``cache_creation_tokens`` in each gateway's ``cache_styl
 (body that is not JSON), ``context_limit`` (400 context_length_exceeded), ``error_event_after``
 (a stream cut the way LiteLLM's proxy reports one: an SSE ``data: {"error": {...}}`` event after
 that many content chunks), ``answers`` (a different answer per request, cycled: sampled repeats),
+``replies`` (the answer chosen by patterns found in the prompt: a judge that reads what it grades),
 ``logprobs`` (token log-probabilities, sent when asked; ``logprobs_need_top`` as llama-cpp-python),
 ``unsupported_params`` (400 naming a body parameter the model rejects, worded like OpenAI or like
 LiteLLM's ``UnsupportedParamsError``), ``fail_headers`` (extra headers on injected failures:
@@ -158,6 +159,9 @@ class ModelSpec:
     raw_events: list | None = None  # streamed: these JSON values as the events after the role chunk;
     # plain: the first one as the whole body
     answers: list | None = None  # one answer text per request, in turn (cycled): a model whose samples differ
+    # [[pattern, text], ...]: the text of the first pattern found (re.search, DOTALL) in the messages'
+    # text, else ``text`` — a model that reads its prompt (a judge that prefers one answer).
+    replies: list | None = None
     # The sampled token's log-probability of each content chunk, cycled, sent only when the request
     # asks (logprobs=true) as OpenAI's choices[].logprobs.content; None: the endpoint sends none.
     logprobs: list | None = None
@@ -252,6 +256,14 @@ def split_chunks(text: str, chunk_words: int = 1) -> list[str]:
     words[-1] += tail
     n = max(1, int(chunk_words))
     return ["".join(words[i:i + n]) for i in range(0, len(words), n)]
+
+
+def _scripted_reply(spec: ModelSpec, body: dict) -> str:
+    prompt = "\n".join(_message_texts(body.get("messages")))
+    for pattern, text in spec.replies or []:
+        if re.search(pattern, prompt, re.DOTALL):
+            return str(text)
+    return spec.text
 
 
 def _message_texts(messages: Any) -> list[str]:
@@ -647,6 +659,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send_error(400, msg, code="context_length_exceeded", param="messages")
         if spec.answers:
             spec = dataclasses.replace(spec, text=str(spec.answers[fake._next_answer(name) % len(spec.answers)]))
+        if spec.replies:
+            spec = dataclasses.replace(spec, text=_scripted_reply(spec, body))
         answer = _plan_answer(spec, body)
         served = spec.served_model or name
         gate = fake._gate_for(name)

@@ -27,6 +27,14 @@ equations re-computed), :func:`final_answer` (a final number stated), :func:`no_
 refusal or hedging phrase); those are the only scorers a routing :class:`~llmlab.routing.Cascade`
 may use as its ``accept`` test). :func:`agreement` measures how far ``n`` sampled answers agree.
 Any callable ``f(response_text, expected) -> float | bool`` is accepted wherever a scorer is.
+
+Open-ended answers (explain, summarise, rewrite) have no right answer to check; compare them
+instead. :func:`pairwise` (``scoring.pairwise(runs, judge=..., lab=lab)``) judges each pair of
+models' answers in both orders and returns a **preference frame**; human labels
+(``lab.labels()``, graded blind with ``%llm grade``) have the same shape. :func:`agreement`
+measures judge vs human, judge vs judge and a judge vs itself swapped (position bias);
+:func:`ratings` fits Bradley–Terry ratings with intervals; ``routing.evaluate(runs, policies,
+preferences=prefs)`` routes on them. :func:`summary` gives per-model means that count unknowns.
 """
 from __future__ import annotations
 
@@ -46,7 +54,7 @@ from . import _checks, _structured
 from ._verdicts import parse_rating
 
 __all__ = [
-    "Scorer", "score", "exact", "contains", "regex", "json_valid", "numeric", "choice",
+    "Scorer", "score", "summary", "exact", "contains", "regex", "json_valid", "numeric", "choice",
     "judge", "by_task", "auto", "from_spec", "as_scorer", "arithmetic", "final_answer", "no_hedging",
     "agreement", "tool_call", "json_schema",
 ]
@@ -112,6 +120,31 @@ def score(df: pd.DataFrame, scorer: Any, column: str = "score") -> pd.DataFrame:
         warnings.warn(f"{scorer.name}: {what} (score NaN, reason in {column}_reason); unknowns are left out of "
                       "means and counted, never scored 0", RuntimeWarning, stacklevel=2)
     return out
+
+
+def summary(df: pd.DataFrame, column: str = "score", *, by: str = "requested_model",
+            level: float = 0.95) -> pd.DataFrame:
+    """Per model (``by``): ``answers``, ``known`` and ``unknown`` scores (NaN: a judge could not grade
+    them), ``unknown_pct``, the ``mean`` of the known scores with a normal-approximation ``level``
+    interval (``ci_lo``/``ci_hi``). Unknowns are counted, never averaged in as 0."""
+    if not isinstance(df, pd.DataFrame) or column not in df.columns or by not in df.columns:
+        raise InputError(f"summary() needs scored runs with {by!r} and {column!r} columns "
+                         "(scoring.score(runs, scorer) adds the score)")
+    if not 0 < level < 1:
+        raise InputError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}")
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    values = pd.to_numeric(df[column], errors="coerce")
+    rows = []
+    for model, part in values.groupby(df[by], sort=False):
+        known = part.dropna()
+        mean = float(known.mean()) if len(known) else float("nan")
+        half = z * float(known.std(ddof=1)) / np.sqrt(len(known)) if len(known) > 1 else float("nan")
+        rows.append({by: model, "answers": len(part), "known": len(known), "unknown": len(part) - len(known),
+                     "unknown_pct": 100 * (len(part) - len(known)) / len(part), "mean": mean,
+                     "ci_lo": mean - half, "ci_hi": mean + half})
+    return pd.DataFrame(rows).set_index(by)
 
 
 def as_scorer(obj: Any) -> Scorer:

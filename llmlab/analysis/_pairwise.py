@@ -1,0 +1,304 @@
+"""Pairwise judging with position swap, and the preference frame every quality tool here reads.
+
+    prefs = scoring.pairwise(runs, judge="gpt-4o", lab=lab, models=["a", "b", "c"])
+    prefs[["prompt_id", "model_a", "model_b", "winner", "consistent"]]
+
+**Preference frame** — one row per prompt and pair of models: ``prompt_id``, ``model_a``,
+``model_b``, ``winner`` (``"a"``, ``"b"``, ``"tie"``, or None = unknown), ``consistent`` (the two
+judge games agreed; NA for a single vote), ``verdict_1`` / ``verdict_2`` (the raw verdicts by
+position, ``"A"`` = the answer shown first: game 1 shows model_a first, game 2 model_b first),
+``reason`` (why a winner is unknown, or how it was decided), ``source`` (``judge:<model>`` or
+``human:<who>``), ``both_bad`` (a human's "both bad" vote, a tie), ``reply_1`` / ``reply_2``
+(the judge's texts). Human labels (``lab.labels()``) have the same columns.
+
+**Position swap (MT-Bench's rule).** Each pair is judged twice, once in each order. Both games
+agree → that winner; they disagree (win vs loss, or win vs tie) → a **tie** with
+``consistent=False`` — so a judge that always prefers the first position yields ties, never a
+winner; either game unknown (no readable verdict, a failed judge call) → **unknown**, never a
+loss and never a tie. A model whose own call failed (an error row) loses to an answer, without
+asking the judge; two failures tie.
+
+**Cost first.** The judge makes 2 calls per pair and prompt. Before any call a one-line estimate
+(calls, prompt tokens counted offline, at most ``max_tokens`` per reply, price when the Lab's
+sheet knows the judge) is printed; above ``max_calls`` nothing is sent and an InputError says what
+it would cost — raise ``max_calls`` to go ahead. Judge calls are ordinary calls of the Lab you
+pass (``lab.sweep``: recorded, cached, costed); this module never imports the engine.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from itertools import combinations
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from ..base._errors import InputError
+from ..base._tokens import TokenCounter
+from ._scoring import JudgeFailure, final_answers
+from ._verdicts import parse_preference
+
+__all__ = ["pairwise", "check_preferences", "combine_games", "is_unknown", "PREFERENCE_COLUMNS", "WINNERS", "JudgeLab"]
+
+WINNERS = ("a", "b", "tie")
+PREFERENCE_COLUMNS = ["prompt_id", "model_a", "model_b", "winner", "consistent", "verdict_1", "verdict_2",
+                      "reason", "source", "both_bad", "reply_1", "reply_2"]
+
+# MT-Bench's pairwise prompt (FastChat pair-v2 / pair-math-v1): rubric replaceable, reference optional.
+_SYSTEM = (
+    "Please act as an impartial judge and evaluate the quality of the responses provided by two AI "
+    "assistants to the user question displayed below. {rubric} Begin your evaluation by comparing the two "
+    "responses and provide a short explanation. Avoid any position biases and ensure that the order in which "
+    "the responses were presented does not influence your decision. Do not allow the length of the responses "
+    "to influence your evaluation. Do not favor certain names of the assistants. Be as objective as possible. "
+    "After providing your explanation, output your final verdict by strictly following this format: "
+    '"[[A]]" if assistant A is better, "[[B]]" if assistant B is better, and "[[C]]" for a tie.')
+_RUBRIC = ("You should choose the assistant that follows the user's instructions and answers the user's question "
+           "better. Your evaluation should consider factors such as the helpfulness, relevance, accuracy, depth, "
+           "creativity, and level of detail of their responses; when a reference answer is given, compare both "
+           "answers with it and identify any mistakes.")
+_PROMPT = ("[User Question]\n{question}\n{reference}\n[The Start of Assistant A's Answer]\n{first}\n"
+           "[The End of Assistant A's Answer]\n\n[The Start of Assistant B's Answer]\n{second}\n"
+           "[The End of Assistant B's Answer]")
+_REFERENCE = "\n[The Start of Reference Answer]\n{text}\n[The End of Reference Answer]\n"
+
+
+class JudgeLab(Protocol):
+    """What the judge needs of a Lab (the engine's ``Lab`` is one; analysis never imports it)."""
+
+    def sweep(self, prompts: Any, **options: Any) -> Any: ...
+
+
+def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[str] | None = None,
+             against: str | None = None, rubric: str | None = None, reference: str | Mapping[str, str] | None = None,
+             max_tokens: int = 512, max_calls: int = 200, progress: bool = True) -> pd.DataFrame:
+    """Judge, per prompt, each pair of models' answers twice (A/B and B/A); a preference frame.
+
+    runs: recorded rows (``lab.runs()``, ``res.df``); each (prompt, model) answer is the final
+        attempt of the latest request with repeat 0, as routing picks it.
+    judge: the judge model's name; lab: the Lab that calls it.
+    models: the models to compare (default: every requested model, in order of appearance).
+    against: judge every other model against this one only (``k − 1`` pairs, not ``k(k − 1)/2``):
+        what routing on preferences needs; ``model_a`` is then always ``against``.
+    rubric: replaces the criteria of MT-Bench's prompt. reference: a runs column holding each
+        prompt's reference answer (e.g. ``"expected"``), or ``{prompt_id: text}``.
+    max_tokens: per judge reply. max_calls: refuse (InputError, with the estimate) above this.
+    progress: print the cost estimate and the judge sweep's progress bar.
+    """
+    answers = _answers(runs)
+    order = _models(answers, models, against)
+    pairs = [(against, m) for m in order if m != against] if against else list(combinations(order, 2))
+    refs = _references(runs, reference)
+    games, decided = _games(answers, pairs, refs, rubric or _RUBRIC)
+    _check_budget(games, lab, judge, max_tokens, max_calls, progress)
+    replies = _ask(games, lab, judge, max_tokens, progress) if len(games) else []
+    return _frame(games, replies, decided, judge)
+
+
+def _answers(runs: Any) -> pd.DataFrame:
+    """One row per (prompt_id, requested_model): its answer, as routing's matrix picks it."""
+    if not isinstance(runs, pd.DataFrame):
+        raise InputError(f"runs must be a DataFrame (lab.runs(), res.df), not {type(runs).__name__}")
+    missing = [c for c in ("prompt_id", "requested_model", "response_text") if c not in runs.columns]
+    if missing:
+        raise InputError(f"runs lack column(s) {', '.join(missing)}: pass rows of lab.runs() or res.df")
+    rows = runs[runs["repeat"].fillna(0) == 0] if "repeat" in runs.columns else runs
+    order = list(dict.fromkeys(rows["requested_model"]))    # as given (res.df: the order asked for)
+    if "id" in rows.columns:
+        rows = rows.sort_values("id", kind="stable")
+    rows = rows.groupby(["prompt_id", "requested_model"], sort=False).tail(1)
+    if rows.empty:
+        raise InputError("runs are empty: record answers first (lab.sweep(prompts, models=[...]))")
+    answers = rows.set_index(["prompt_id", "requested_model"])
+    answers.attrs["models"] = order
+    return answers
+
+
+def _models(answers: pd.DataFrame, models: Sequence[str] | None, against: str | None) -> list[str]:
+    present = answers.attrs["models"]
+    order = present if models is None else list(dict.fromkeys(models))
+    unknown = [m for m in [*order, *([against] if against else [])] if m not in present]
+    if unknown:
+        raise InputError(f"no answers of model {unknown[0]!r} in the runs (models: {', '.join(present)})")
+    if against is not None and against not in order:
+        order = [against, *order]
+    if len(order) < 2:
+        raise InputError(f"pairwise judging needs answers of at least two models (got {', '.join(order)})")
+    return order
+
+
+def _references(runs: pd.DataFrame, reference: Any) -> Mapping[Any, Any]:
+    if reference is None:
+        return {}
+    if isinstance(reference, str):
+        if reference not in runs.columns:
+            raise InputError(f"reference={reference!r}: the runs have no such column (give a column name, "
+                             "e.g. 'expected', or a {prompt_id: reference answer} mapping)")
+        known = runs[runs[reference].notna()]
+        return dict(zip(known["prompt_id"], known[reference], strict=True))
+    if isinstance(reference, Mapping):
+        return reference
+    raise InputError("reference must be a column name or a {prompt_id: text} mapping, "
+                     f"not {type(reference).__name__}")
+
+
+def _games(answers: pd.DataFrame, pairs: list[tuple[str, str]], refs: Mapping[Any, Any],
+           rubric: str) -> tuple[pd.DataFrame, list[dict]]:
+    """The judge games (two per pair and prompt both models answered) and the pairs decided
+    without a judge (a model's call failed)."""
+    games, decided = [], []
+    prompts = list(dict.fromkeys(answers.index.get_level_values("prompt_id")))
+    for pid in prompts:
+        for a, b in pairs:
+            if (pid, a) not in answers.index or (pid, b) not in answers.index:
+                continue
+            row_a, row_b = answers.loc[(pid, a)], answers.loc[(pid, b)]
+            failed = [m for m, r in ((a, row_a), (b, row_b)) if r.get("status") == "error"]
+            if failed:
+                decided.append(_decided_row(pid, a, b, failed))
+                continue
+            question, ref = _text(row_a.get("prompt")), refs.get(pid)
+            block = "" if ref is None or (isinstance(ref, float) and np.isnan(ref)) else _REFERENCE.format(text=ref)
+            for game, (first, second) in ((1, (row_a, row_b)), (2, (row_b, row_a))):
+                games.append({"prompt_id": pid, "model_a": a, "model_b": b, "game": game,
+                              "text": _PROMPT.format(question=question, reference=block,
+                                                     first=_text(first["response_text"]),
+                                                     second=_text(second["response_text"]))})
+    frame = pd.DataFrame(games, columns=["prompt_id", "model_a", "model_b", "game", "text"])
+    frame["system"] = _SYSTEM.format(rubric=rubric)
+    return frame, decided
+
+
+def _decided_row(pid: Any, a: str, b: str, failed: list[str]) -> dict:
+    winner = "tie" if len(failed) == 2 else ("b" if failed == [a] else "a")
+    why = "both models' calls failed" if len(failed) == 2 else f"{failed[0]}'s call failed (an error row)"
+    return {"prompt_id": pid, "model_a": a, "model_b": b, "winner": winner, "consistent": pd.NA,
+            "verdict_1": None, "verdict_2": None, "reason": why}
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _check_budget(games: pd.DataFrame, lab: Any, judge: str, max_tokens: int, max_calls: int,
+                  progress: bool) -> None:
+    calls = len(games)
+    counter = TokenCounter()
+    system_tokens = counter.count(games["system"].iloc[0]) if calls else 0
+    prompt_tokens = sum(counter.count(t) + system_tokens for t in games["text"])
+    prices = getattr(lab, "prices", None)
+    price = prices.lookup(judge) if prices is not None else None
+    cost = (f"≈ ${price.cost(prompt_tokens, calls * max_tokens):.4g} at most" if price is not None
+            else "cost unknown (no price for the judge)")
+    line = (f"pairwise: {calls // 2} pairs × 2 orders = {calls} judge calls to {judge}: ~{prompt_tokens:,} prompt "
+            f"tokens, ≤ {calls * max_tokens:,} reply tokens, {cost} (cached calls are free)")
+    if calls > max_calls:
+        raise InputError(f"{line}; that is more than max_calls={max_calls}: pass max_calls={calls} to run them")
+    if progress and calls:
+        print(line, file=sys.stderr)
+
+
+def _ask(games: pd.DataFrame, lab: Any, judge: str, max_tokens: int, progress: bool) -> list[Any]:
+    """The judge's reply per game (a JudgeFailure for a failed call), in one ``lab.sweep``."""
+    ids = [f"pair:{p}:{a}|{b}:{g}" for p, a, b, g in
+           zip(games["prompt_id"], games["model_a"], games["model_b"], games["game"], strict=True)]
+    messages = [[{"role": "system", "content": s}, {"role": "user", "content": t}]
+                for s, t in zip(games["system"], games["text"], strict=True)]
+    frame = pd.DataFrame({"prompt_id": ids, "messages": messages, "task": "pairwise judge"})
+    result = lab.sweep(frame, models=[judge], temperature=0, max_tokens=max_tokens, cache=True, progress=progress)
+    return final_answers(result.df, ids)
+
+
+def _frame(games: pd.DataFrame, replies: list[Any], decided: list[dict], judge: str) -> pd.DataFrame:
+    rows = list(decided)
+    for i in range(0, len(games), 2):
+        g = games.iloc[i]
+        rows.append({"prompt_id": g["prompt_id"], "model_a": g["model_a"], "model_b": g["model_b"],
+                     **combine_games(replies[i], replies[i + 1])})
+    frame = pd.DataFrame(rows).reindex(columns=PREFERENCE_COLUMNS)
+    frame["source"] = f"judge:{judge}"
+    frame["both_bad"] = False
+    frame["consistent"] = frame["consistent"].astype("boolean")
+    for column in ("winner", "verdict_1", "verdict_2"):
+        frame[column] = pd.Series([None if is_unknown(v) else v for v in frame[column]], index=frame.index,
+                                  dtype=object)
+    unknown = int(frame["winner"].isna().sum())
+    frame.attrs.update(judge=judge, unknown=unknown, calls=len(games),
+                       judge_run_note="judge calls are rows of the Lab's log (task 'pairwise judge')")
+    if len(frame) and unknown == len(frame):
+        import warnings
+
+        warnings.warn(f"pairwise: all verdicts unknown ({frame['reason'].iloc[0]}, …): the judge {judge!r} gave "
+                      "no readable verdict; nothing here is a rating", RuntimeWarning, stacklevel=3)
+    return frame.sort_values(["prompt_id", "model_a", "model_b"], kind="stable").reset_index(drop=True)
+
+
+def combine_games(reply_1: Any, reply_2: Any) -> dict:
+    """Winner of one pair from its two games (game 2 shows model_b first), by MT-Bench's rule."""
+    out: dict[str, Any] = {"reply_1": _reply_text(reply_1), "reply_2": _reply_text(reply_2)}
+    verdicts = [_verdict(r) for r in (reply_1, reply_2)]
+    out["verdict_1"], out["verdict_2"] = verdicts[0][0], verdicts[1][0]
+    if verdicts[0][0] is None or verdicts[1][0] is None:
+        why = "; ".join(f"game {k}: {v[1]}" for k, v in enumerate(verdicts, 1) if v[0] is None)
+        return {**out, "winner": None, "consistent": pd.NA, "reason": f"unknown: {why}"}
+    one = {"A": "a", "B": "b", "tie": "tie"}[verdicts[0][0]]
+    two = {"A": "b", "B": "a", "tie": "tie"}[verdicts[1][0]]
+    if one == two:
+        return {**out, "winner": one, "consistent": True, "reason": ""}
+    return {**out, "winner": "tie", "consistent": False,
+            "reason": f"the two orders disagree (game 1: {one}, game 2: {two}): a tie"}
+
+
+def _verdict(reply: Any) -> tuple[str | None, str]:
+    if isinstance(reply, JudgeFailure):
+        return None, reply.reason()
+    verdict = parse_preference(reply)
+    return verdict.value, verdict.reason()
+
+
+def is_unknown(value: Any) -> bool:
+    """None, NaN and pandas' NA all mean "no verdict" (pandas turns None into NaN in most columns)."""
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def _reply_text(reply: Any) -> str | None:
+    return None if isinstance(reply, JudgeFailure) else reply
+
+
+# --- checking a preference frame (judges', humans', or your own) --------------------------------
+
+def check_preferences(frame: Any, *, runs: pd.DataFrame | None = None, what: str = "preferences") -> pd.DataFrame:
+    """``frame`` as a valid preference frame, or a one-line InputError: not empty, the required
+    columns, winners in ``a``/``b``/``tie``/unknown, at least two models, no model against
+    itself, and — with ``runs`` — only models and prompts the runs have."""
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"{what} must be a preference frame (scoring.pairwise(...), lab.labels()), "
+                         f"not {type(frame).__name__}")
+    missing = [c for c in ("prompt_id", "model_a", "model_b", "winner") if c not in frame.columns]
+    if missing:
+        raise InputError(f"{what} lack column(s) {', '.join(missing)}: a preference frame has prompt_id, "
+                         "model_a, model_b, winner")
+    if frame.empty:
+        raise InputError(f"{what} are empty: judge some pairs first (scoring.pairwise) or grade some (%llm grade)")
+    bad = sorted({str(w) for w in frame["winner"] if not is_unknown(w) and w not in WINNERS})
+    if bad:
+        raise InputError(f"{what}: winner {bad[0]!r} is not one of 'a', 'b', 'tie' or unknown (None)")
+    models = set(frame["model_a"]) | set(frame["model_b"])
+    if len(models) < 2 or (frame["model_a"] == frame["model_b"]).all():
+        raise InputError(f"{what} name a single model ({', '.join(map(str, models))}): a preference compares two")
+    if runs is not None:
+        _check_against_runs(frame, runs, what)
+    return frame
+
+
+def _check_against_runs(frame: pd.DataFrame, runs: pd.DataFrame, what: str) -> None:
+    known_models = set(runs["requested_model"])
+    strangers = sorted((set(frame["model_a"]) | set(frame["model_b"])) - known_models, key=str)
+    if strangers:
+        raise InputError(f"{what} name model {strangers[0]!r}, which has no rows in the runs "
+                         f"(models: {', '.join(sorted(map(str, known_models)))})")
+    absent = sorted(set(frame["prompt_id"]) - set(runs["prompt_id"]), key=str)
+    if absent:
+        raise InputError(f"{what} hold {len(absent)} prompt(s) not in the runs (e.g. {absent[0]!r}): "
+                         "label the runs you evaluate, or pass the runs they were made on")

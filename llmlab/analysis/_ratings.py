@@ -1,0 +1,299 @@
+"""Bradley–Terry ratings with confidence intervals from a preference frame (Chatbot Arena's method).
+
+    r = scoring.ratings(prefs)          # judge preferences, human labels, or both
+    r.table; r.win_rate; r.plot()
+
+**Model.** P(i beats j) = 1 / (1 + 10^((R_j − R_i) / 400)) — the Elo scale; a tie counts as half a
+win for each side (as FastChat's fit does). Fitted by Newton's method on the pair counts with a
+tiny ridge (1e-4 on the strengths) that keeps a separated fit finite; centred at 1000 within each
+group of models that met (or ``anchor`` = 1000 in its group). Unknown winners are dropped and
+counted per model — never a loss; a model against itself is dropped.
+
+**Intervals** (``level``, default 95 %): the wider of two — the percentile bootstrap over prompts
+(``n_boot`` resamples; a prompt's pairs are resampled together, so correlated verdicts on one
+prompt do not look like independent evidence) and the model-based (Fisher information) interval,
+which keeps a width where resampling has none (every game a tie, a handful of games).
+
+**What cannot be rated is said, not invented.** Models that never met, directly or through others,
+are in different ``component``s: their ratings are not comparable and ranks are within a
+component. A model whose group's win graph is not strongly connected (it won every game, or lost
+every one, within its group) has no finite maximum-likelihood rating: ``identifiable`` is False,
+its interval is NaN and a warning says why. All ties give equal ratings, with intervals.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..base._errors import InputError
+from ._pairwise import check_preferences
+
+__all__ = ["ratings", "Ratings"]
+
+SCALE = 400 / math.log(10)      # rating points per unit of strength (natural log odds)
+BASE = 1000.0
+RIDGE = 1e-4
+_STEP_CAP = 5.0                 # strength units per Newton step: a separated fit cannot overshoot
+
+
+@dataclass
+class Ratings:
+    """What :func:`ratings` found. ``table``: one row per model, best first — ``rating``,
+    ``ci_lo``/``ci_hi``, ``rank`` (1 + models of its component whose lower bound is above its
+    upper bound), ``games``, ``wins``, ``losses``, ``ties``, ``unknown`` (verdicts dropped),
+    ``component``, ``identifiable``. ``win_rate``: row's share of points against column (ties
+    half; NaN where they never met); ``games``: games per pair."""
+
+    table: pd.DataFrame
+    win_rate: pd.DataFrame
+    games: pd.DataFrame
+    n_boot: int
+    level: float
+    notes: list[str]
+
+    @property
+    def caption(self) -> str:
+        return (f"Bradley–Terry ratings (Elo scale, ties = half a win) of {len(self.table)} models on "
+                f"{int(self.games.to_numpy().sum() // 2)} games; {self.level:.0%} CI: the wider of a bootstrap "
+                f"over prompts ({self.n_boot} resamples) and the model-based interval"
+                + ("; " + "; ".join(self.notes) if self.notes else ""))
+
+    def plot(self, ax: Any = None) -> Any:
+        """Ratings with their intervals, best on top; a non-identifiable rating is a hollow marker."""
+        from ._charts import figure_and_axes
+
+        fig, ax = figure_and_axes(ax, (7.0, 0.6 * len(self.table) + 1.5))
+        t = self.table.iloc[::-1]
+        y = np.arange(len(t))
+        ok = t["identifiable"].to_numpy(bool)
+        err = np.array([t["rating"] - t["ci_lo"], t["ci_hi"] - t["rating"]])
+        ax.errorbar(t["rating"][ok], y[ok], xerr=err[:, ok], fmt="o", color="#1f77b4", capsize=4)
+        ax.plot(t["rating"][~ok], y[~ok], "o", mfc="none", color="#d62728", label="not identifiable")
+        ax.set_yticks(y, [str(m) for m in t.index])
+        ax.axvline(BASE, color="#999", lw=0.8, ls=":")
+        ax.set_xlabel(f"rating (Elo scale; {self.level:.0%} CI)")
+        ax.set_title("Bradley–Terry ratings from pairwise preferences")
+        if (~ok).any():
+            ax.legend(loc="lower right")
+        return fig
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return (f"<div><p><b>Ratings</b> — {html.escape(self.caption)}</p>"
+                f"{self.table.to_html(float_format=lambda x: f'{x:.1f}')}</div>")
+
+
+def ratings(preferences: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+            anchor: str | None = None) -> Ratings:
+    """Bradley–Terry ratings with intervals from a preference frame (see the module doc)."""
+    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 0:
+        raise InputError(f"n_boot must be a whole number ≥ 0, not {n_boot!r}")
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
+        raise InputError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}")
+    frame = check_preferences(preferences)
+    games = _games(frame)
+    if anchor is not None and anchor not in games.models:
+        raise InputError(f"anchor {anchor!r} is not among the rated models ({', '.join(games.models)})")
+    theta = _fit(games.i, games.j, games.s, np.ones(len(games.s)), len(games.models))
+    component = _components(games)
+    identifiable = _identifiable(games, component)
+    centred = _centre(theta, component, games.models, anchor)
+    lo, hi = _intervals(games, centred, component, anchor, int(n_boot), seed, level)
+    lo, hi = np.where(identifiable, lo, np.nan), np.where(identifiable, hi, np.nan)
+    notes = _notes(games, component, identifiable)
+    for note in notes:
+        warnings.warn(f"ratings: {note}", RuntimeWarning, stacklevel=2)
+    rating = np.where(_played(games), BASE + SCALE * centred, np.nan)
+    table = _table(games, rating, BASE + SCALE * lo, BASE + SCALE * hi, component, identifiable)
+    win_rate, counts = _matrices(games)
+    return Ratings(table, win_rate, counts, int(n_boot), float(level), notes)
+
+
+@dataclass
+class _Games:
+    models: list[str]
+    i: np.ndarray          # model_a index per game
+    j: np.ndarray          # model_b index per game
+    s: np.ndarray          # model_a's points: 1 win, 0.5 tie, 0 loss
+    prompts: np.ndarray
+    unknown: dict[str, int]
+
+
+def _games(frame: pd.DataFrame) -> _Games:
+    known = frame["winner"].notna() & (frame["model_a"] != frame["model_b"])
+    models = list(dict.fromkeys([*frame["model_a"], *frame["model_b"]]))
+    unknown = {m: int(((frame["model_a"] == m) | (frame["model_b"] == m))[frame["winner"].isna()].sum())
+               for m in models}
+    rows = frame[known]
+    if rows.empty:
+        raise InputError(f"all verdicts unknown ({int(frame['winner'].isna().sum())} pairs): there is nothing to "
+                         "rate — see the reason column (a judge that gave no readable verdict, or failed)")
+    index = {m: k for k, m in enumerate(models)}
+    return _Games(models, rows["model_a"].map(index).to_numpy(), rows["model_b"].map(index).to_numpy(),
+                  rows["winner"].map({"a": 1.0, "b": 0.0, "tie": 0.5}).to_numpy(float),
+                  rows["prompt_id"].astype(str).to_numpy(), unknown)
+
+
+def _fit(i: np.ndarray, j: np.ndarray, s: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
+    """Penalised Bradley–Terry strengths (natural-log scale) by Newton's method on weighted games."""
+    theta = np.zeros(k)
+    for _ in range(100):
+        p = 1 / (1 + np.exp(theta[j] - theta[i]))
+        resid, curv = w * (s - p), w * p * (1 - p)
+        grad = np.bincount(i, resid, k) - np.bincount(j, resid, k) - 2 * RIDGE * theta
+        hess = np.zeros((k, k))
+        np.add.at(hess, (i, i), curv)
+        np.add.at(hess, (j, j), curv)
+        np.add.at(hess, (i, j), -curv)
+        np.add.at(hess, (j, i), -curv)
+        hess[np.diag_indices(k)] += 2 * RIDGE
+        step = np.linalg.solve(hess, grad)
+        step *= min(1.0, _STEP_CAP / max(np.abs(step).max(), 1e-300))
+        theta += step
+        if np.abs(step).max() < 1e-9:
+            break
+    return theta
+
+
+def _components(games: _Games) -> np.ndarray:
+    """Connected components of the "met" graph (union–find)."""
+    parent = list(range(len(games.models)))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(games.i, games.j, strict=True):
+        parent[root(int(a))] = root(int(b))
+    roots = [root(x) for x in range(len(parent))]
+    return pd.factorize(np.array(roots))[0]
+
+
+def _identifiable(games: _Games, component: np.ndarray) -> np.ndarray:
+    """Ford's condition per component: its "took points from" digraph is strongly connected."""
+    k = len(games.models)
+    edge = np.zeros((k, k), bool)
+    edge[games.i[games.s > 0], games.j[games.s > 0]] = True
+    edge[games.j[games.s < 1], games.i[games.s < 1]] = True
+    reach = edge | np.eye(k, dtype=bool)
+    for m in range(k):                                   # transitive closure (Warshall): k is small
+        reach |= reach[:, [m]] & reach[[m], :]
+    out = np.ones(k, bool)
+    for c in np.unique(component):
+        members = np.flatnonzero(component == c)
+        out[members] = reach[np.ix_(members, members)].all()
+    return out & _played(games)          # a model with no known verdict has no rating at all
+
+
+def _centre(theta: np.ndarray, component: np.ndarray, models: list[str], anchor: str | None) -> np.ndarray:
+    out = theta.copy()
+    for c in np.unique(component):
+        members = component == c
+        zero = theta[models.index(anchor)] if anchor is not None and component[models.index(anchor)] == c \
+            else theta[members].mean()
+        out[members] -= zero
+    return out
+
+
+def _intervals(games: _Games, centred: np.ndarray, component: np.ndarray, anchor: str | None,
+               n_boot: int, seed: int, level: float) -> tuple[np.ndarray, np.ndarray]:
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    sd = _model_sd(games, centred, component, anchor)
+    lo, hi = centred - z * sd, centred + z * sd
+    if n_boot:
+        codes, uniques = pd.factorize(games.prompts)
+        counts = np.random.default_rng(seed).multinomial(len(uniques), np.full(len(uniques), 1 / len(uniques)),
+                                                         size=n_boot)
+        reps = np.array([_centre(_fit(games.i, games.j, games.s, row[codes], len(games.models)), component,
+                                 games.models, anchor) for row in counts.astype(float)])
+        tail = (1 - level) / 2
+        b_lo, b_hi = np.quantile(reps, [tail, 1 - tail], axis=0)
+        lo, hi = np.minimum(lo, b_lo), np.maximum(hi, b_hi)
+    return lo, hi
+
+
+def _model_sd(games: _Games, centred: np.ndarray, component: np.ndarray, anchor: str | None) -> np.ndarray:
+    """Model-based standard deviation of each centred (or anchored) strength: the inverse Fisher
+    information of the fit, projected on the component's centring."""
+    k = len(games.models)
+    p = 1 / (1 + np.exp(centred[games.j] - centred[games.i]))
+    curv = p * (1 - p)
+    info = np.zeros((k, k))
+    np.add.at(info, (games.i, games.i), curv)
+    np.add.at(info, (games.j, games.j), curv)
+    np.add.at(info, (games.i, games.j), -curv)
+    np.add.at(info, (games.j, games.i), -curv)
+    cov = np.linalg.pinv(info + 2 * RIDGE * np.eye(k))
+    project = np.eye(k)
+    for c in np.unique(component):
+        members = np.flatnonzero(component == c)
+        if anchor is not None and component[games.models.index(anchor)] == c:
+            project[members, games.models.index(anchor)] -= 1.0
+        else:
+            project[np.ix_(members, members)] -= 1.0 / len(members)
+    return np.sqrt(np.clip(np.diag(project @ cov @ project.T), 0, None))
+
+
+def _played(games: _Games) -> np.ndarray:
+    k = len(games.models)
+    return (np.bincount(games.i, minlength=k) + np.bincount(games.j, minlength=k)) > 0
+
+
+def _notes(games: _Games, component: np.ndarray, identifiable: np.ndarray) -> list[str]:
+    notes = []
+    played = _played(games)
+    if not played.all():
+        notes.append("no known verdict for " + ", ".join(m for m, p in zip(games.models, played, strict=True)
+                                                           if not p) + ": no rating")
+    groups_met = np.unique(component[played])
+    if len(groups_met) > 1:
+        groups = [", ".join(games.models[m] for m in np.flatnonzero((component == c) & played)) for c in groups_met]
+        notes.append("some models never met, directly or through others — ratings compare only within "
+                     f"each group: {' | '.join(groups)}")
+    if (~identifiable & played).any():
+        names = ", ".join(m for m, ok, p in zip(games.models, identifiable, played, strict=True) if p and not ok)
+        notes.append(f"no finite rating for {names}: within its group a model won every game or lost every one "
+                     "(the ordering is shown; the interval is not)")
+    unknown = sum(games.unknown.values()) // 2
+    if unknown:
+        notes.append(f"{unknown} unknown verdict(s) left out (per model: "
+                     + ", ".join(f"{m} {k}" for m, k in games.unknown.items() if k) + ")")
+    return notes
+
+
+def _table(games: _Games, rating, lo, hi, component, identifiable) -> pd.DataFrame:
+    k = len(games.models)
+    wins = np.bincount(games.i, games.s == 1, k) + np.bincount(games.j, games.s == 0, k)
+    losses = np.bincount(games.i, games.s == 0, k) + np.bincount(games.j, games.s == 1, k)
+    ties = np.bincount(games.i, games.s == 0.5, k) + np.bincount(games.j, games.s == 0.5, k)
+    table = pd.DataFrame({"rating": rating, "ci_lo": lo, "ci_hi": hi, "games": (wins + losses + ties).astype(int),
+                          "wins": wins.astype(int), "losses": losses.astype(int), "ties": ties.astype(int),
+                          "unknown": [games.unknown[m] for m in games.models], "component": component,
+                          "identifiable": identifiable}, index=pd.Index(games.models, name="model"))
+    table.insert(3, "rank", [1 + int(((table["component"] == c) & (table["ci_lo"] > h)).sum())
+                             for c, h in zip(table["component"], table["ci_hi"], strict=True)])
+    return table.sort_values(["component", "rating"], ascending=[True, False], kind="stable")
+
+
+def _matrices(games: _Games) -> tuple[pd.DataFrame, pd.DataFrame]:
+    k = len(games.models)
+    points, counts = np.zeros((k, k)), np.zeros((k, k))
+    np.add.at(points, (games.i, games.j), games.s)
+    np.add.at(points, (games.j, games.i), 1 - games.s)
+    np.add.at(counts, (games.i, games.j), 1)
+    np.add.at(counts, (games.j, games.i), 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(counts > 0, points / counts, np.nan)
+    index = pd.Index(games.models, name="model")
+    return (pd.DataFrame(rate, index=index, columns=games.models),
+            pd.DataFrame(counts.astype(int), index=index, columns=games.models))

@@ -1,0 +1,163 @@
+"""Agreement statistics against an independent computation; Bradley–Terry ratings on tournaments
+with known strengths, and on the cases that have no rating to invent."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from llmlab import InputError, scoring
+
+MODELS = ["m0", "m1", "m2", "m3", "m4"]
+STRENGTHS = np.array([200.0, 100.0, 0.0, -50.0, -250.0])     # Elo points
+
+
+def _frame(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["prompt_id", "model_a", "model_b", "winner"])
+
+
+def _random_labels(rng, n):
+    pairs = [("x", "y"), ("x", "z"), ("y", "z")]
+    rows = [(f"p{k // 3}", *pairs[k % 3]) for k in range(n)]
+    return [r + (w,) for r, w in zip(rows, rng.choice(["a", "b", "tie"], size=n, p=[0.45, 0.35, 0.2]), strict=True)]
+
+
+def test_agreement_matches_an_independent_computation():
+    rng = np.random.default_rng(3)
+    one = _random_labels(rng, 240)
+    other = [r[:3] + ((r[3] if rng.random() < 0.6 else rng.choice(["a", "b", "tie"])),) for r in one]
+    # the second source names the pairs the other way round: the match is by pair, not by order
+    flipped = [(p, b, a, {"a": "b", "b": "a"}.get(w, w)) for p, a, b, w in other]
+    table = scoring.agreement(_frame(one), _frame(flipped), n_boot=500)
+    x, y = [r[3] for r in one], [r[3] for r in other]
+    assert table.loc["cohen_kappa", "estimate"] == pytest.approx(cohen_kappa_score(x, y))
+    assert table.loc["agreement (with ties)", "estimate"] == pytest.approx(np.mean(np.array(x) == np.array(y)))
+    decisive = [(u, v) for u, v in zip(x, y, strict=True) if "tie" not in (u, v)]
+    assert table.loc["agreement (without ties)", "estimate"] == pytest.approx(np.mean([u == v for u, v in decisive]))
+    assert table.loc["agreement (without ties)", "n"] == len(decisive)
+    for stat in table.index:
+        row = table.loc[stat]
+        assert row["ci_lo"] <= row["estimate"] <= row["ci_hi"]
+    assert table.attrs["compared"] == 240
+
+
+def test_agreement_drops_unknowns_on_either_side_and_says_so():
+    a = _frame([("p1", "x", "y", "a"), ("p2", "x", "y", None), ("p3", "x", "y", "b"), ("p4", "x", "y", "tie")])
+    b = _frame([("p1", "x", "y", "a"), ("p2", "x", "y", "b"), ("p3", "x", "y", None), ("p4", "x", "y", "tie")])
+    table = scoring.agreement(a, b, n_boot=0)
+    assert table.loc["agreement (with ties)", "estimate"] == 1.0 and table.loc["agreement (with ties)", "n"] == 2
+    assert table.attrs["unknown_first"] == 1 and table.attrs["unknown_second"] == 1
+    assert np.isnan(table.loc["cohen_kappa", "ci_lo"])                    # no bootstrap asked for
+
+
+def test_kappa_is_nan_when_chance_agreement_is_certain_never_zero():
+    same = _frame([(f"p{k}", "x", "y", "a") for k in range(5)])
+    table = scoring.agreement(same, same, n_boot=100)
+    assert table.loc["agreement (with ties)", "estimate"] == 1.0
+    assert np.isnan(table.loc["cohen_kappa", "estimate"])
+
+
+def test_agreement_refuses_what_it_cannot_compare():
+    a = _frame([("p1", "x", "y", None)])
+    with pytest.raises(InputError, match="no pair has a known winner on both sides"):
+        scoring.agreement(a, a)
+    with pytest.raises(InputError, match="one vote per pair"):
+        scoring.agreement(_frame([("p1", "x", "y", "a")]).assign(verdict_1="A", verdict_2=None))
+    with pytest.raises(InputError, match="n_boot"):
+        scoring.agreement(a, a, n_boot=-1)
+
+
+def test_position_bias_of_a_judge_from_its_two_orders():
+    # game 1 shows model_a first, game 2 model_b first (verdicts by position)
+    prefs = pd.DataFrame({"prompt_id": ["p1", "p2", "p3", "p4"], "model_a": "x", "model_b": "y",
+                          "winner": ["a", "tie", "tie", "b"], "verdict_1": ["A", "A", "A", "B"],
+                          "verdict_2": ["B", "A", "tie", "A"]})
+    table = scoring.agreement(prefs, n_boot=200)
+    assert table.loc["consistent", "estimate"] == 0.5          # p1 and p4 agree in both orders
+    # decisive games: A, A, A, B (game 1) and B, A, A (game 2): 5 of 7 won by the answer shown first
+    assert table.loc["first position wins", "estimate"] == pytest.approx(5 / 7)
+    assert table.loc["first position wins", "n"] == 7
+
+
+def _tournament(rng, n_prompts=60, ties=0.0):
+    rows = []
+    for p in range(n_prompts):
+        for a in range(5):
+            for b in range(a + 1, 5):
+                p_a = 1 / (1 + 10 ** ((STRENGTHS[b] - STRENGTHS[a]) / 400))
+                winner = "tie" if rng.random() < ties else ("a" if rng.random() < p_a else "b")
+                rows.append((f"p{p}", MODELS[a], MODELS[b], winner))
+    return _frame(rows)
+
+
+def test_ratings_reproduce_a_known_order():
+    r = scoring.ratings(_tournament(np.random.default_rng(0), n_prompts=120, ties=0.1), n_boot=200)
+    assert list(r.table.index) == MODELS
+    assert r.table["identifiable"].all() and (r.table["component"] == 0).all()
+    assert r.table["rating"].mean() == pytest.approx(1000)
+    assert r.table.loc["m0", "rank"] == 1 and r.table.loc["m4", "rank"] == 5
+    assert r.win_rate.loc["m0", "m4"] > 0.7 and np.isnan(r.win_rate.loc["m0", "m0"])
+    assert (r.games.loc["m0", "m1"], r.games.to_numpy().trace()) == (120, 0)
+    fig = r.plot()
+    assert fig.axes[0].get_title().startswith("Bradley–Terry")
+
+
+def test_rating_intervals_cover_the_truth_at_about_the_nominal_rate():
+    truth = STRENGTHS - STRENGTHS.mean() + 1000
+    covered = []
+    for rep in range(40):
+        table = scoring.ratings(_tournament(np.random.default_rng(100 + rep)), n_boot=150, seed=rep).table
+        table = table.loc[MODELS]
+        covered.append(((table["ci_lo"] <= truth) & (truth <= table["ci_hi"])).to_numpy())
+    rate = np.mean(covered)
+    print(f"\n95 % rating intervals covered the true strength in {rate:.1%} of {np.size(covered)} cases")
+    assert 0.88 <= rate <= 1.0
+
+
+def test_a_single_pair_gets_its_gap_and_a_wide_interval():
+    prefs = _frame([("p1", "x", "y", "a"), ("p2", "x", "y", "a"), ("p3", "x", "y", "a"), ("p4", "x", "y", "b")])
+    table = scoring.ratings(prefs, n_boot=300).table
+    gap = table.loc["x", "rating"] - table.loc["y", "rating"]
+    assert gap == pytest.approx(400 * np.log10(3), abs=0.5)
+    assert table.loc["x", "ci_hi"] - table.loc["x", "ci_lo"] > 300               # four games say little
+    assert (table["rank"] == 1).all()                                             # not separated
+
+
+def test_all_ties_give_equal_ratings_with_honest_intervals():
+    prefs = _frame([("p1", "x", "y", "tie"), ("p2", "y", "z", "tie"), ("p3", "x", "z", "tie")])
+    table = scoring.ratings(prefs, n_boot=100).table
+    assert table["rating"].to_numpy() == pytest.approx([1000, 1000, 1000])
+    assert (table["ci_hi"] - table["ci_lo"] > 100).all()                          # not a zero-width certainty
+
+
+def test_a_clean_sweep_has_no_finite_rating_and_says_so():
+    prefs = _frame([("p1", "x", "y", "a"), ("p2", "x", "y", "a"), ("p3", "x", "y", "a")])
+    with pytest.warns(RuntimeWarning, match="no finite rating for x, y"):
+        r = scoring.ratings(prefs, n_boot=50)
+    assert not r.table["identifiable"].any() and r.table["ci_lo"].isna().all()
+    assert r.table.index[0] == "x"                                                # the ordering is still shown
+    assert "no finite rating" in r.caption
+
+
+def test_models_that_never_met_are_rated_within_their_own_group():
+    prefs = _frame([("p1", "a", "b", "a"), ("p2", "a", "b", "b"), ("p3", "c", "d", "a"), ("p4", "c", "d", "b"),
+                    ("p5", "c", "d", "a")])
+    with pytest.warns(RuntimeWarning, match="never met"):
+        table = scoring.ratings(prefs, n_boot=50).table
+    assert table.loc["a", "component"] != table.loc["c", "component"]
+    assert table.loc[["a", "b"], "rating"].mean() == pytest.approx(1000)
+    assert table.loc[["c", "d"], "rating"].mean() == pytest.approx(1000)
+
+
+def test_an_anchor_sets_the_scale():
+    prefs = _tournament(np.random.default_rng(1), n_prompts=40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = scoring.ratings(prefs, n_boot=50, anchor="m2").table
+    assert table.loc["m2", "rating"] == pytest.approx(1000)
+    assert table.loc["m2", "ci_lo"] == pytest.approx(1000) and table.loc["m2", "ci_hi"] == pytest.approx(1000)
+    with pytest.raises(InputError, match="anchor 'zz'"):
+        scoring.ratings(prefs, anchor="zz")

@@ -1,0 +1,177 @@
+"""Pairwise judging through a real Lab against the fake endpoint: position swap, unknowns, cost gate."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from fakeserver import FakeServer, ModelSpec
+
+from llmlab import InputError, Lab, scoring
+
+# A fair judge reads the two answers it is shown: the one saying GOOD wins; both or neither: a tie.
+_SHOWN = (r"Assistant A's Answer\]\n{}[^\[]*\[The End of Assistant A's Answer\]\s*"
+          r"\[The Start of Assistant B's Answer\]\n{}")
+_A_GOOD, _B_GOOD = _SHOWN.format("GOOD", "bad"), _SHOWN.format("bad", "GOOD")
+JUDGES = {
+    "fair": ModelSpec(replies=[[_A_GOOD, "1. A is right.\n2. B is wrong.\n[[A]]"],
+                               [_B_GOOD, "B gives the right answer, A does not. [[B]]"]],
+                      text="Both are equally good. [[C]]", prompt_tokens=300, completion_tokens=20),
+    "first": ModelSpec(text="The first answer is better. [[A]]"),
+    "garbage": ModelSpec(text="I cannot compare these answers."),
+    "down": ModelSpec(status=503),
+}
+ANSWERS = {"alpha": ModelSpec(text="GOOD answer"), "beta": ModelSpec(text="bad answer"),
+           "gamma": ModelSpec(text="GOOD answer too")}
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FakeServer({**ANSWERS, **JUDGES}) as srv:
+        yield srv
+
+
+@pytest.fixture
+def lab(server, tmp_path):
+    prices = {"fair": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}}
+    with Lab(base_url=server.base_url, db=tmp_path / "runs.sqlite", retries=0, prices=prices) as lab:
+        yield lab
+
+
+@pytest.fixture
+def runs(lab):
+    prompts = pd.DataFrame({"prompt_id": ["q1", "q2", "q3"], "prompt": ["Explain TCP.", "Summarise this.", "Why?"],
+                            "expected": ["A handshake.", None, None]})
+    return lab.sweep(prompts, models=["alpha", "beta", "gamma"], progress=False).df
+
+
+def test_each_pair_is_judged_in_both_orders_and_recorded(lab, runs, server, capsys):
+    server.reset()
+    prefs = scoring.pairwise(runs, judge="fair", lab=lab, reference="expected")
+    assert list(prefs.columns[:5]) == ["prompt_id", "model_a", "model_b", "winner", "consistent"]
+    assert len(prefs) == 3 * 3 and len(server.requests_for("fair")) == 3 * 3 * 2
+    by_pair = prefs.groupby(["model_a", "model_b"])["winner"].agg(set).to_dict()
+    assert by_pair == {("alpha", "beta"): {"a"}, ("alpha", "gamma"): {"tie"}, ("beta", "gamma"): {"b"}}
+    assert prefs["consistent"].all() and set(prefs["verdict_1"]) >= {"A", "B", "tie"}
+    assert (prefs["source"] == "judge:fair").all()
+    assert "pairwise: 9 pairs × 2 orders = 18 judge calls to fair" in capsys.readouterr().err
+    logged = lab.runs(model="fair")
+    assert len(logged) == 18 and (logged["task"] == "pairwise judge").all()
+    shown = [r.body["messages"][1]["content"] for r in server.requests_for("fair")]
+    assert sum("[The Start of Reference Answer]\nA handshake." in t for t in shown) == 6   # q1's 3 pairs × 2
+    again = scoring.pairwise(runs, judge="fair", lab=lab, reference="expected", progress=False)
+    assert len(server.requests_for("fair")) == 18                                        # answered from cache
+    pd.testing.assert_frame_equal(again, prefs)
+
+
+def test_swapping_the_model_order_mirrors_every_verdict(lab, runs):
+    forward = scoring.pairwise(runs, judge="fair", lab=lab, models=["alpha", "beta", "gamma"], progress=False)
+    backward = scoring.pairwise(runs, judge="fair", lab=lab, models=["gamma", "beta", "alpha"], progress=False)
+    mirrored = backward.rename(columns={"model_a": "model_b", "model_b": "model_a",
+                                        "verdict_1": "verdict_2", "verdict_2": "verdict_1",
+                                        "reply_1": "reply_2", "reply_2": "reply_1"})
+    mirrored["winner"] = mirrored["winner"].map({"a": "b", "b": "a", "tie": "tie"})
+    key = ["prompt_id", "model_a", "model_b"]
+    joined = forward.merge(mirrored, on=key, suffixes=("", "_m"))
+    assert len(joined) == 9
+    for column in ("winner", "consistent", "verdict_1", "verdict_2"):
+        assert (joined[column] == joined[f"{column}_m"]).all(), column
+
+
+def test_a_judge_that_always_prefers_the_first_answer_yields_ties(lab, runs):
+    prefs = scoring.pairwise(runs, judge="first", lab=lab, progress=False)
+    assert (prefs["winner"] == "tie").all() and not prefs["consistent"].any()
+    assert prefs["reason"].str.contains("the two orders disagree").all()
+    bias = scoring.agreement(prefs)
+    assert bias.loc["first position wins", "estimate"] == 1.0
+    assert bias.loc["consistent", "estimate"] == 0.0
+
+
+def test_a_judge_returning_garbage_gives_all_verdicts_unknown_not_a_rating(lab, runs):
+    with pytest.warns(RuntimeWarning, match="all verdicts unknown"):
+        prefs = scoring.pairwise(runs, judge="garbage", lab=lab, progress=False)
+    assert prefs["winner"].isna().all() and prefs["consistent"].isna().all()
+    assert prefs["reason"].str.startswith("unknown: game 1: no verdict in the judge reply").all()
+    with pytest.raises(InputError, match="all verdicts unknown"):
+        scoring.ratings(prefs)
+
+
+def test_a_failed_judge_call_is_unknown_and_never_a_loss(lab, runs):
+    with pytest.warns(RuntimeWarning, match="all verdicts unknown"):
+        down = scoring.pairwise(runs, judge="down", lab=lab, models=["alpha", "beta"], progress=False)
+    assert down["winner"].isna().all()
+    assert down["reason"].str.contains("judge call failed: InternalServerError").all()
+    fair = scoring.pairwise(runs, judge="fair", lab=lab, progress=False)
+    others = fair[(fair["model_a"] != "beta") & (fair["model_b"] != "beta")]
+    mixed = pd.concat([others, down], ignore_index=True)                 # beta's games are all unknown
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = scoring.ratings(mixed, n_boot=50).table
+    assert table.loc["beta", "losses"] == 0 and table.loc["beta", "games"] == 0
+    assert np.isnan(table.loc["beta", "rating"]) and not table.loc["beta", "identifiable"]
+    assert table.loc["beta", "unknown"] == 3 and table.loc["alpha", "unknown"] == 3
+
+
+def test_a_model_whose_call_failed_loses_without_asking_the_judge(lab, runs, server):
+    broken = runs.copy()
+    at = (broken["prompt_id"] == "q2") & (broken["requested_model"] == "alpha")
+    broken.loc[at, ["status", "response_text"]] = ["error", None]
+    server.reset()
+    prefs = scoring.pairwise(broken, judge="first", lab=lab, models=["alpha", "beta"], progress=False)
+    row = prefs.set_index("prompt_id").loc["q2"]
+    assert row["winner"] == "b" and row["reason"] == "alpha's call failed (an error row)"
+    assert len(server.requests_for("first")) == 4            # q1 and q3 only, two orders each
+
+
+def test_large_sets_show_the_cost_and_wait_for_a_yes(lab, runs, server):
+    server.reset()
+    with pytest.raises(InputError, match=r"18 judge calls to fair.*≈ \$.* at most.*pass max_calls=18"):
+        scoring.pairwise(runs, judge="fair", lab=lab, max_calls=10)
+    assert server.requests_for("fair") == []
+    prefs = scoring.pairwise(runs, judge="fair", lab=lab, against="beta", max_calls=12, progress=False)
+    assert set(zip(prefs["model_a"], prefs["model_b"], strict=True)) == {("beta", "alpha"), ("beta", "gamma")}
+
+
+def test_preference_frames_are_checked_with_one_line_errors(runs):
+    good = pd.DataFrame({"prompt_id": ["q1"], "model_a": ["alpha"], "model_b": ["beta"], "winner": ["a"]})
+    cases = {
+        "not one of 'a', 'b', 'tie'": good.assign(winner="A"),
+        "name a single model": good.assign(model_b="alpha"),
+        "are empty": good.iloc[:0],
+        "has no rows in the runs": good.assign(model_b="delta"),
+        "not in the runs": good.assign(prompt_id="q9"),
+        "lack column": good.drop(columns="winner"),
+    }
+    for message, frame in cases.items():
+        with pytest.raises(InputError, match=message) as info:
+            scoring.check_preferences(frame, runs=runs)
+        assert "\n" not in str(info.value)
+    assert scoring.check_preferences(good, runs=runs) is good
+    for bad in (good.assign(winner="A"), good.iloc[:0], "prefs"):
+        with pytest.raises(InputError):
+            scoring.ratings(bad)
+
+
+def test_bad_arguments_are_refused_before_any_call(lab, runs, server):
+    server.reset()
+    for kwargs, message in (({"models": ["alpha"]}, "at least two models"),
+                            ({"models": ["alpha", "delta"]}, "no answers of model 'delta'"),
+                            ({"reference": "nope"}, "no such column")):
+        with pytest.raises(InputError, match=message):
+            scoring.pairwise(runs, judge="fair", lab=lab, **kwargs)
+    with pytest.raises(InputError, match="must be a DataFrame"):
+        scoring.pairwise([1, 2], judge="fair", lab=lab)
+    assert server.requests == []
+
+
+def test_unknowns_are_never_counted_as_losses_in_ratings():
+    rows = [("p1", "x", "y", "a"), ("p2", "x", "y", "b"), ("p3", "x", "y", "tie"), ("p4", "x", "y", None),
+            ("p5", "x", "y", None)]
+    prefs = pd.DataFrame(rows, columns=["prompt_id", "model_a", "model_b", "winner"])
+    with pytest.warns(RuntimeWarning, match="2 unknown verdict"):
+        r = scoring.ratings(prefs, n_boot=100)
+    assert r.table.loc["x", "rating"] == pytest.approx(1000) and r.table.loc["y", "rating"] == pytest.approx(1000)
+    assert (r.table["games"] == 3).all() and (r.table["unknown"] == 2).all()
+    assert r.win_rate.loc["x", "y"] == pytest.approx(0.5)
+    assert np.isfinite(r.table["ci_lo"]).all()
