@@ -146,8 +146,14 @@ def test_refuses_runs_without_the_weak_models_scores(tune):
         Learned(WEAK, STRONG).fit(tune.drop(columns="score"))
     unscored = tune.copy()
     unscored.loc[(unscored["requested_model"] == WEAK).to_numpy().nonzero()[0][:3], "score"] = np.nan
-    with pytest.raises(InputError, match="3 answers of 'cheap' have no 'score'"):
-        Learned(WEAK, STRONG).fit(unscored)
+    with pytest.warns(RuntimeWarning, match="3 prompts have no known 'score' for 'cheap'"):
+        fitted = Learned(WEAK, STRONG).fit(unscored)          # unknown labels: left out and counted
+    assert fitted.training["unknown_labels"] == 3
+    assert fitted.training["n_prompts"] == unscored["prompt_id"].nunique() - 3
+    everything = unscored.copy()
+    everything.loc[everything["requested_model"] == WEAK, "score"] = np.nan
+    with pytest.raises(InputError, match="all verdicts unknown"):
+        Learned(WEAK, STRONG).fit(everything)
     strong_only = tune[tune["requested_model"] == STRONG]
     with pytest.raises(InputError, match="weak model"):
         Learned(WEAK, STRONG).fit(strong_only)

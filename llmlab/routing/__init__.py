@@ -41,6 +41,7 @@ from ._evaluate import evaluate
 from ._learned import Learned
 from ._matrix import Matrix
 from ._policies import Always, Cascade, Decision, Fallback, Oracle, Policy, Random, TaskMap, Threshold, on_row
+from ._preferences import preference_quality
 from ._recommend import Recommendation, recommend
 from ._report import PolicyReport
 from ._saved import load_policy
@@ -49,4 +50,4 @@ from ._verifier import SelfConsistency, Verifier
 
 __all__ = ["Policy", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "Random", "Oracle", "Learned",
            "Verifier", "SelfConsistency", "on_row", "evaluate", "PolicyReport", "Matrix", "split", "Split", "tune",
-           "fit_task_map", "recommend", "Recommendation", "load_policy", "Decision"]
+           "fit_task_map", "recommend", "Recommendation", "load_policy", "Decision", "preference_quality"]

@@ -14,6 +14,7 @@ from ..base._errors import InputError
 from ._claim import Replicates
 from ._matrix import Matrix, build_matrix
 from ._policies import Always, Cascade, Oracle, Policy
+from ._preferences import PREFERENCE_COLUMN, preference_quality
 from ._report import PolicyReport
 from ._stats import (
     Binned,
@@ -41,7 +42,7 @@ def evaluate(runs: pd.DataFrame, policies: Sequence[Policy] | Mapping[str, Polic
              models: Sequence[str] | None = None, reference: str | Policy | None = None,
              score: str = "score", prices: Any = None, price_as: Mapping[str, str] | None = None,
              count_retries: bool = True, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
-             sweep_points: int = 101) -> PolicyReport:
+             sweep_points: int = 101, preferences: pd.DataFrame | None = None) -> PolicyReport:
     """Simulate ``policies`` on scored ``runs``; returns a :class:`PolicyReport`.
 
     runs: rows of ``lab.runs()`` / ``res.df`` with a ``score`` column (see :mod:`llmlab.scoring`).
@@ -62,6 +63,11 @@ def evaluate(runs: pd.DataFrame, policies: Sequence[Policy] | Mapping[str, Polic
     n_boot: bootstrap resamples of the prompts (0 = no intervals, no claim test).
     seed: bootstrap seed. level: two-sided interval level.
     sweep_points: quantiles of a policy's knob swept for APGR/CPT.
+    preferences: a preference frame (``scoring.pairwise``, ``lab.labels()``) as the quality signal
+        instead of ``score``: an answer is good when it is at least as good as ``reference``'s
+        (a win or a tie); unknown verdicts are left out and counted (see
+        :func:`routing.preference_quality`). ``reference`` must then be a model (default: the one
+        model every pair involves).
     """
     if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 0:
         raise InputError(f"n_boot must be a whole number ≥ 0, not {n_boot!r}")
@@ -69,6 +75,12 @@ def evaluate(runs: pd.DataFrame, policies: Sequence[Policy] | Mapping[str, Polic
     if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
         raise InputError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}")
     named = named_policies(policies)
+    if preferences is not None:
+        if reference is not None and not isinstance(reference, str):
+            raise InputError("with preferences= the reference is a model name (the model the others were "
+                             "compared with)")
+        runs = preference_quality(runs, preferences, reference=reference)
+        score, reference = PREFERENCE_COLUMN, runs.attrs[f"{PREFERENCE_COLUMN}_reference"]
     mx = build_matrix(runs, score, models, prices, price_as, count_retries=count_retries)
     _warn_in_sample(mx, named)
     return evaluate_matrix(mx, named, reference=reference, n_boot=n_boot, seed=seed, level=level,

@@ -48,6 +48,7 @@ from ..base._errors import InputError
 from ..base._validate import is_real
 from ._matrix import Matrix, build_matrix
 from ._policies import Decision, Threshold
+from ._preferences import PREFERENCE_COLUMN, preference_quality
 
 __all__ = ["Learned"]
 
@@ -367,7 +368,7 @@ class Learned(Threshold):
         self._intercept = np.zeros(len(models) - 1)
         self._oof_ids: np.ndarray = np.empty(0, dtype=object)
         self._oof = np.empty((0, len(models) - 1))
-        self.fitted_on: frozenset = frozenset()  # prompt ids of the fit (not saved): evaluate warns on overlap
+        self._unknown_labels = 0
         self.training: dict[str, Any] = {}
 
     def _default_name(self) -> str:
@@ -378,14 +379,21 @@ class Learned(Threshold):
 
     # --- fitting ---------------------------------------------------------------------------
 
-    def fit(self, runs: pd.DataFrame, score: str = "score", weak_ok_at: float = 0.5) -> Learned:
+    def fit(self, runs: pd.DataFrame, score: str = "score", weak_ok_at: float = 0.5, *,
+            preferences: pd.DataFrame | None = None) -> Learned:
         """Learn, per model but the last, P(its answer is not good enough | prompt) from ``runs``'
         scored rows of that model (one per prompt, as the evaluation matrix picks them).
 
-        An answer is good enough when its score ≥ ``weak_ok_at``; an error row never is. The
-        features are fitted once; each classifier's ``C`` is chosen by cross-validation, whose
-        out-of-fold probabilities :func:`routing.tune` then sweeps. Returns ``self``.
+        An answer is good enough when its score ≥ ``weak_ok_at``; an error row never is; a prompt
+        whose score is unknown (NaN: a judge could not grade it) is left out and counted
+        (``training["unknown_labels"]``). The features are fitted once; each classifier's ``C`` is
+        chosen by cross-validation, whose out-of-fold probabilities :func:`routing.tune` then
+        sweeps. ``preferences``: learn from pairwise preferences instead — an answer is good enough
+        when it won or tied against the last (strongest) model's (RouteLLM's labels; see
+        :func:`routing.preference_quality`). Returns ``self``.
         """
+        if preferences is not None:
+            runs, score = preference_quality(runs, preferences, reference=self.models[-1]), PREFERENCE_COLUMN
         prompts, tasks, labels, ids = self._training_data(runs, score, weak_ok_at)
         features: _TfidfFeatures | _CallableFeatures
         if callable(self.features_spec):
@@ -402,7 +410,8 @@ class Learned(Threshold):
         rates = labels.mean(axis=0)
         self.training = {"n_prompts": int(len(labels)), "weak_not_ok_rate": float(rates[0]), "score": score,
                          "weak_ok_at": float(weak_ok_at), "weak": self.weak,
-                         "vocabulary": len(getattr(features, "vocabulary", ()))}
+                         "vocabulary": len(getattr(features, "vocabulary", ())),
+                         "unknown_labels": int(self._unknown_labels)}
         if fits[0].c is not None:
             self.training["C"] = fits[0].c
         if len(self.models) > 2:
@@ -429,12 +438,13 @@ class Learned(Threshold):
             if mine.empty:
                 raise InputError(f"Learned.fit: no rows for {which}{model!r}; fit needs its scored answers to "
                                  "the tuning prompts")
-            ok = mine["status"] != "error" if "status" in mine else np.ones(len(mine), bool)
-            unscored = int((ok & mine[score].isna()).sum())
-            if unscored:
-                raise InputError(f"Learned.fit: {unscored} answers of {model!r} have no {score!r}; score every "
-                                 "answer before fitting (an unscored answer is not a label)")
-        mx = build_matrix(rows, score, classified, warn_dropped=False)   # costs and dropped prompts: not labels
+        # costs and dropped prompts are not labels; unknown ones are left out, counted and said here
+        mx = build_matrix(rows, score, classified, warn_dropped=False)
+        if mx.unknown:
+            worst = ", ".join(f"{m}: {k}" for m, k in mx.unknown_by_model.items() if k)
+            warnings.warn(f"Learned.fit: {mx.unknown} prompts have no known {score!r} ({worst}; unknown verdicts): "
+                          "left out of the training labels", RuntimeWarning, stacklevel=3)
+        self._unknown_labels = mx.unknown
         self.fitted_on = frozenset(mx.prompt_ids)
         labels = ((mx.score < weak_ok_at) | mx.error).astype(np.int64)
         return _texts(mx.prompt_values("prompt")), _tasks_of(mx), labels, np.asarray(mx.prompt_ids, dtype=object)

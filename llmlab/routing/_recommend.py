@@ -21,6 +21,7 @@ from ._evaluate import evaluate
 from ._learned import Learned
 from ._matrix import build_matrix
 from ._policies import Always, Oracle, Policy, Random, Threshold
+from ._preferences import PREFERENCE_COLUMN, preference_quality
 from ._report import PolicyReport
 from ._split import fit_task_map, split, tune
 
@@ -45,8 +46,8 @@ class Recommendation:
 def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_quality_loss: float = 0.02,
               min_savings_pct: float = 40.0, prices: Any = None, price_as: Mapping[str, str] | None = None,
               test_size: float = 0.5, seed: int = 0, n_boot: int = 1000, learned: bool = True,
-              score: str = "score", groups: str | None = None,
-              confidence: float | None = None) -> Recommendation:
+              score: str = "score", groups: str | None = None, confidence: float | None = None,
+              preferences: pd.DataFrame | None = None, reference: str | None = None) -> Recommendation:
     """Choose who should answer what on scored ``runs`` (needs a ``task`` column); see the module doc.
 
     groups: None splits the prompts at random (stratified by task): the verdicts hold for new
@@ -56,8 +57,14 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
     confidence: how the length threshold and the learned router are tuned (``routing.tune``):
         None keeps the tune half's measured loss within ``max_quality_loss``; e.g. 0.95 keeps its
         upper confidence bound there, so the test half keeps the limit more often, saving less.
+    preferences: a preference frame as the quality signal instead of ``score`` (an answer is good
+        when at least as good as ``reference``'s, the model every pair involves by default; see
+        :func:`routing.preference_quality`); the reference is then the strong model.
     """
     money = {"prices": prices, "price_as": price_as}
+    if preferences is not None:
+        runs = preference_quality(runs, preferences, reference=reference)
+        score = PREFERENCE_COLUMN
     everything = build_matrix(runs, score, models, warn_dropped=False, **money)
     models = everything.models
     if len(models) < 2:

@@ -1,0 +1,96 @@
+"""Preferences as the quality signal of routing: "at least as good as the reference model's answer".
+
+    runs_p = routing.preference_quality(runs, prefs, reference="strong")   # adds a "preference" column
+    routing.evaluate(runs, policies, preferences=prefs, reference="strong")   # the same, in one call
+
+For open-ended prompts there is no right answer, only better and worse ones. Given a preference
+frame (``scoring.pairwise(..., against="strong")``, human labels from ``lab.labels()``, or both
+concatenated), a model's answer to a prompt scores **1** when it won or tied against the reference
+model's answer to that prompt, **0** when the reference's answer won, and the reference's own
+answer scores 1. A prompt whose verdict is unknown or missing is **unknown** (NaN): routing leaves
+it out for every model and counts it — it is never a loss. Savings, quality differences, the claim
+test and PGR then read "share of prompts served an answer at least as good as the reference's",
+RouteLLM's own setting (its routers are trained on exactly these win/tie labels).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..analysis._pairwise import check_preferences, is_unknown
+from ..base._errors import InputError
+
+__all__ = ["preference_quality", "PREFERENCE_COLUMN"]
+
+PREFERENCE_COLUMN = "preference"
+
+
+def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, reference: str | None = None,
+                       column: str = PREFERENCE_COLUMN) -> pd.DataFrame:
+    """A copy of ``runs`` with ``column``: 1 where the row's answer is at least as good as
+    ``reference``'s on its prompt (win or tie), 0 where it lost, NaN where unknown; and
+    ``f"{column}_reason"``. ``reference``: default the one model every pair involves (of a single
+    pair of models, the one that is ``model_a`` in every row, as ``scoring.pairwise(..., against=)``
+    writes it)."""
+    if not isinstance(runs, pd.DataFrame) or not {"prompt_id", "requested_model"} <= set(runs.columns):
+        raise InputError("preference_quality needs the runs DataFrame (lab.runs(), res.df)")
+    prefs = _in_runs(check_preferences(preferences), runs)
+    reference = _reference(prefs, reference)
+    verdicts = _verdicts_against(prefs, reference)
+    models, prompts = runs["requested_model"].to_numpy(), runs["prompt_id"].to_numpy()
+    quality = np.full(len(runs), np.nan)
+    reasons = np.full(len(runs), "", dtype=object)
+    for k, (model, prompt) in enumerate(zip(models, prompts, strict=True)):
+        if model == reference:
+            quality[k], reasons[k] = 1.0, "the reference"
+            continue
+        won = verdicts.get((prompt, model))
+        if won is None:
+            reasons[k] = f"unknown: no known verdict against {reference}"
+        else:
+            quality[k] = 1.0 if won in ("win", "tie") else 0.0
+            reasons[k] = f"{won} against {reference}"
+    out = runs.copy()
+    out[column], out[f"{column}_reason"] = quality, reasons
+    out.attrs[f"{column}_reference"] = reference
+    return out
+
+
+def _in_runs(prefs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The preferences about these runs' prompts. One frame serves both halves of a split, so
+    preferences about other prompts are set aside — but if none is about these runs, the frame is
+    the wrong one: an InputError (as for unknown models)."""
+    inside = prefs["prompt_id"].isin(set(runs["prompt_id"]))
+    if not inside.any():
+        check_preferences(prefs, runs=runs)          # raises, naming a prompt that is not in the runs
+    check_preferences(prefs[inside], runs=runs)      # models the runs do not have
+    return prefs[inside]
+
+
+def _reference(prefs: pd.DataFrame, reference: str | None) -> str:
+    models = set(prefs["model_a"]) | set(prefs["model_b"])
+    if reference is not None:
+        if reference not in models:
+            raise InputError(f"the reference {reference!r} is in no pair of the preferences (models: "
+                             f"{', '.join(sorted(map(str, models)))})")
+        return reference
+    common = set.intersection(*({a, b} for a, b in zip(prefs["model_a"], prefs["model_b"], strict=True)))
+    if len(common) == 2:       # one pair of models: the reference is model_a (pairwise(..., against=) puts it there)
+        common &= set(prefs["model_a"])
+    if len(common) != 1:
+        raise InputError("routing on preferences needs a reference model: pass reference='<model>' (the model "
+                         "the others are compared with, e.g. scoring.pairwise(..., against='<model>'))")
+    return str(common.pop())
+
+
+def _verdicts_against(prefs: pd.DataFrame, reference: str) -> dict[tuple, str]:
+    """{(prompt_id, model): "win" | "tie" | "loss"} against the reference; the last known verdict
+    of a pair counts (a re-graded label replaces the earlier one), unknowns are left out."""
+    out: dict[tuple, str] = {}
+    for prompt, a, b, winner in zip(prefs["prompt_id"], prefs["model_a"], prefs["model_b"], prefs["winner"],
+                                    strict=True):
+        if reference not in (a, b) or a == b or is_unknown(winner):
+            continue
+        other, mine = (b, "b") if a == reference else (a, "a")
+        out[(prompt, other)] = "tie" if winner == "tie" else ("win" if winner == mine else "loss")
+    return out

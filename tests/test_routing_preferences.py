@@ -1,0 +1,112 @@
+"""Routing on preferences: "at least as good as the reference's answer" as the quality signal."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llmlab import InputError, routing
+
+WEAK, STRONG = "cheap", "pricey"
+
+
+def _runs(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n):
+        hard = k % 3 == 0
+        prompt = f"{'prove the theorem about' if hard else 'say hello to'} item {k} {rng.integers(1000)}"
+        for model, cost in ((WEAK, 1e-5), (STRONG, 1e-3)):
+            rows.append({"id": len(rows) + 1, "prompt_id": f"q{k:03d}", "prompt": prompt, "task": "chat",
+                         "requested_model": model, "status": "ok", "response_text": f"{model} says", "repeat": 0,
+                         "attempt": 1, "request_id": f"r{len(rows)}", "cost_usd": cost, "latency_s": 0.5})
+    return pd.DataFrame(rows)
+
+
+def _prefs(runs: pd.DataFrame, unknown: int = 0) -> pd.DataFrame:
+    """The weak model loses on the "prove" prompts and ties elsewhere; ``unknown`` verdicts unknown."""
+    prompts = runs.drop_duplicates("prompt_id")
+    winner = np.where(prompts["prompt"].str.startswith("prove"), "a", "tie").astype(object)
+    winner[:unknown] = None
+    return pd.DataFrame({"prompt_id": prompts["prompt_id"].to_numpy(), "model_a": STRONG, "model_b": WEAK,
+                         "winner": winner})
+
+
+def test_a_routed_answer_is_good_when_it_is_at_least_as_good_as_the_reference():
+    runs = _runs()
+    prefs = _prefs(runs, unknown=6)
+    with pytest.warns(RuntimeWarning, match="left out 6 of 120 prompts"):
+        report = routing.evaluate(runs, [routing.Always(WEAK), routing.Oracle()], preferences=prefs, n_boot=200)
+    assert report.reference == f"always({STRONG})"
+    assert report.unknown_prompts == 6 and report.unknown_by_model == {WEAK: 6, STRONG: 0}
+    assert "6 left out, quality unknown: cheap 6" in report.caption
+    assert report.n_prompts == 114
+    hard = runs.drop_duplicates("prompt_id").iloc[6:]["prompt"].str.startswith("prove").mean()
+    assert report.table.loc[f"always({WEAK})", "quality"] == pytest.approx(1 - hard)
+    assert report.models.loc[f"always({STRONG})", "quality"] == 1.0
+    assert report.table.loc["oracle", "quality"] == 1.0 and report.table.loc["oracle", "savings_pct"] > 50
+    claim = report.claim(min_savings_pct=40, max_quality_loss=0.02)
+    assert claim.loc[f"always({WEAK})", "verdict"] == "does not hold"
+    assert "6 more left out: quality unknown" in claim.attrs["claim"]
+
+
+def test_unknown_verdicts_are_never_losses():
+    runs = _runs(60)
+    prefs = _prefs(runs)
+    hard = prefs["winner"] == "a"
+    with_unknowns = prefs.assign(winner=np.where(hard, None, prefs["winner"]))    # every loss made unknown
+    with pytest.warns(RuntimeWarning, match="left out 20 of 60 prompts"):
+        report = routing.evaluate(runs, [routing.Always(WEAK)], preferences=with_unknowns, n_boot=0)
+    assert report.table.loc[f"always({WEAK})", "quality"] == 1.0       # the rest were all ties
+
+
+def test_learned_router_trained_on_preferences_routes_held_out_prompts():
+    runs = _runs(240, seed=1)
+    prefs = _prefs(runs)
+    tune_runs, test_runs = routing.split(runs, test_size=0.5, seed=0)
+    learned = routing.Learned(WEAK, STRONG, name="learned").fit(tune_runs, preferences=prefs)
+    assert learned.training["score"] == "preference" and learned.training["unknown_labels"] == 0
+    hard, easy = learned.predict_proba_prompts(["prove the theorem about x", "say hello to x"])
+    assert hard > 0.5 > easy
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        report = routing.evaluate(test_runs, [learned, routing.Random(0.5, weak=WEAK, strong=STRONG)],
+                                  preferences=prefs, n_boot=300)
+    row = report.table.loc["learned"]
+    assert row["quality"] == 1.0 and row["savings_pct"] > 50
+    assert report.routellm.loc["learned", "pgr"] == pytest.approx(1.0)
+    held_out = set(test_runs["prompt_id"])
+    assert not held_out & learned.fitted_on
+
+
+def test_recommend_on_preferences_picks_a_router_with_evidence():
+    runs = _runs(240, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rec = routing.recommend(runs, preferences=_prefs(runs), n_boot=300, max_quality_loss=0.05)
+    assert rec.report.reference == f"always({STRONG})"
+    learned = rec.policies.loc["learned"]                      # tuned to lose at most 0.05 on the tune half
+    assert learned["savings_pct"] > 50 and learned["quality_diff_ci_lo"] > -0.15
+    assert rec.policies.loc["random 50%", "verdict"] == "does not hold"
+    assert rec.policy.name in rec.policies.index
+
+
+def test_preference_quality_columns_and_bad_input():
+    runs = _runs(6)
+    prefs = _prefs(runs, unknown=1)
+    out = routing.preference_quality(runs, prefs)
+    weak = out[out["requested_model"] == WEAK].set_index("prompt_id")
+    assert np.isnan(weak.loc["q000", "preference"]) and weak.loc["q000", "preference_reason"].startswith("unknown")
+    assert weak.loc["q003", "preference"] == 0.0 and weak.loc["q001", "preference"] == 1.0
+    assert (out.loc[out["requested_model"] == STRONG, "preference"] == 1.0).all()
+    both_ways = pd.concat([prefs, prefs.rename(columns={"model_a": "model_b", "model_b": "model_a"})])
+    with pytest.raises(InputError, match="needs a reference model"):
+        routing.preference_quality(runs, both_ways)
+    with pytest.raises(InputError, match="is in no pair"):
+        routing.preference_quality(runs, prefs, reference="nobody")
+    with pytest.raises(InputError, match="not in the runs"):
+        routing.evaluate(runs, [routing.Always(WEAK)], preferences=prefs.assign(prompt_id="elsewhere"))
+    with pytest.raises(InputError, match="reference is a model name"):
+        routing.evaluate(runs, [routing.Always(WEAK)], preferences=prefs, reference=routing.Always(WEAK))
