@@ -1,7 +1,7 @@
 """llmlab — compare, measure, cost and route LLMs behind one OpenAI-compatible endpoint.
 
 Public API: :class:`Lab` (the engine), :class:`Result`, :class:`Event`, :class:`Timeouts`,
-:class:`RetryPolicy`, :class:`PriceTable`, the exceptions, ``CompareWidget``, and
+:class:`RetryPolicy`, :class:`PriceTable`, the exceptions, ``CompareWidget``, ``GradingWidget``, and
 ``%load_ext llmlab`` for the ``%%llm`` magics.
 
 The package is laid out as its layers (``docs/architecture.md``): front ends ``notebook/`` and
@@ -27,6 +27,7 @@ if _typing.TYPE_CHECKING:  # what static checkers and IDEs see; at run time thes
     from .engine._resilience import RetryPolicy
     from .engine._results import Result
     from .engine._runner import Event
+    from .notebook._grading import GradingWidget
     from .notebook._widgets import CompareWidget
     from .store._columnar import export_schema
 
@@ -34,12 +35,14 @@ _LAZY = {
     "Lab": ".engine._lab", "Result": ".engine._results", "Event": ".engine._runner", "Timeouts": ".engine._options",
     "RetryPolicy": ".engine._resilience", "Price": ".base._pricing", "PriceTable": ".base._pricing",
     "PriceWarning": ".base._pricing", "CompareWidget": ".notebook._widgets", "export_schema": ".store._columnar",
+    "GradingWidget": ".notebook._grading",
 }
 
 __all__ = [
     "Lab", "Result", "Event", "Timeouts", "RetryPolicy", "Price", "PriceTable", "PriceWarning",
     "LLMLabError", "ConfigError", "InputError", "StoreError", "EndpointError", "LocalServerError",
-    "CompareWidget", "export_schema", "load_ipython_extension", "unload_ipython_extension", "__version__",
+    "CompareWidget", "GradingWidget", "export_schema", "load_ipython_extension", "unload_ipython_extension",
+    "__version__",
 ]
 
 

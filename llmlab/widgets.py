@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from .notebook import _widgets
+from .notebook._grading import GradingWidget
 from .notebook._widgets import (
     CompareWidget,
     LiveColumns,
 )
 
-__all__ = ["CompareWidget", "LiveColumns"]
+__all__ = ["CompareWidget", "LiveColumns", "GradingWidget"]
 
 __doc__ = _widgets.__doc__  # help() shows the documentation where the code lives

@@ -61,7 +61,8 @@ def test_migrations_are_named_recorded_and_idempotent(db_url):
     open_store(db_url).close()
     names = [r[0] for r in _sql(db_url, "SELECT name FROM _migrations ORDER BY name")]
     assert names == [m.__name__ for m in MIGRATIONS] == ["m001_initial", "m002_cache", "m003_original_cost",
-                                                         "m004_route", "m005_job_order", "m007_call_details",
+                                                         "m004_route", "m005_job_order", "m006_labels",
+                                                         "m007_call_details",
                                                          "m008_answer_confidence", "m009_refusal"]
 
 
@@ -216,6 +217,30 @@ def test_closed_lab_reads_are_a_clear_error(db_url):
         lab.runs()
     with pytest.raises(StoreError, match="closed"):
         store.frame()
+
+
+def test_labels_are_stored_at_once_undone_in_place_and_read_as_preferences(db_url):
+    pair = dict(grading="g1", prompt_id="p1", model_a="x", model_b="y")
+    with Lab(db=db_url) as lab:
+        first = lab.add_label(who="ann", shown_first="y", vote="A", row_a=3, row_b=4, **pair)   # y shown as A won
+        lab.add_label(who="ann", shown_first="x", vote="skip", **{**pair, "prompt_id": "p2"})
+        lab.add_label(who="bob", shown_first="x", vote="both_bad", **pair)
+        wrong = lab.add_label(who="ann", shown_first="x", vote="B", **{**pair, "prompt_id": "p3"})
+        lab.undo_label(wrong)
+        with pytest.raises(InputError, match="vote must be one of"):
+            lab.add_label(who="ann", shown_first="x", vote="left", **pair)
+        with pytest.raises(InputError, match="shown_first must be model_a or model_b"):
+            lab.add_label(who="ann", shown_first="z", vote="A", **pair)
+    with Lab(db=db_url) as again:                          # another kernel, after a restart: all there
+        prefs = again.labels()
+        mine = again.labels(who="ann")
+        stored = again.store.labels(grading="g1", undone=True)[1]
+    assert first >= 1 and len(stored) == 4
+    assert prefs[["prompt_id", "who", "winner", "both_bad", "verdict_1"]].values.tolist() == [
+        ["p1", "ann", "b", False, "A"], ["p1", "bob", "tie", True, "tie"]]
+    assert list(prefs["source"]) == ["human:ann", "human:bob"] and prefs["consistent"].isna().all()
+    assert mine["shown_first"].tolist() == ["y"] and mine["label_id"].tolist() == [first]
+    assert pd.Timestamp(mine["labelled_at"].iloc[0]).tzinfo is not None
 
 
 # -- SQLite only ---------------------------------------------------------------------------------

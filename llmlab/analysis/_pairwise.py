@@ -78,7 +78,7 @@ def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[
     runs: recorded rows (``lab.runs()``, ``res.df``); each (prompt, model) answer is the final
         attempt of the latest request with repeat 0, as routing picks it.
     judge: the judge model's name; lab: the Lab that calls it.
-    models: the models to compare (default: every requested model, in order of appearance).
+    models: the models to compare, in this order (default: every requested model, sorted by name).
     against: judge every other model against this one only (``k − 1`` pairs, not ``k(k − 1)/2``):
         what routing on preferences needs; ``model_a`` is then always ``against``.
     rubric: replaces the criteria of MT-Bench's prompt. reference: a runs column holding each
@@ -104,7 +104,9 @@ def _answers(runs: Any) -> pd.DataFrame:
     if missing:
         raise InputError(f"runs lack column(s) {', '.join(missing)}: pass rows of lab.runs() or res.df")
     rows = runs[runs["repeat"].fillna(0) == 0] if "repeat" in runs.columns else runs
-    order = list(dict.fromkeys(rows["requested_model"]))    # as given (res.df: the order asked for)
+    # sorted, not in order of appearance: lab.runs() lists rows as calls finished, and the same runs
+    # must give the same pairs, oriented the same way, every time
+    order = sorted(map(str, pd.unique(rows["requested_model"])))
     if "id" in rows.columns:
         rows = rows.sort_values("id", kind="stable")
     rows = rows.groupby(["prompt_id", "requested_model"], sort=False).tail(1)

@@ -506,6 +506,35 @@ class Lab:
         filters = log_filters(run_id=run_id, model=model, status=status, since=since, columns=columns, limit=None)
         return write_parquet(self.store, path, filters)
 
+    # -- human labels ---------------------------------------------------------------------------
+    def add_label(self, *, grading: str, who: str, prompt_id: str, model_a: str, model_b: str, shown_first: str,
+                  vote: str, row_a: int | None = None, row_b: int | None = None) -> int:
+        """Store one human label in the log at once (what the grading widget calls; returns its id).
+
+        grading: the grading session's name (resuming finds its labels); who: the grader;
+        prompt_id, model_a, model_b: the pair; shown_first: the model whose answer was shown as A;
+        vote: ``"A"``, ``"B"`` (by position), ``"tie"``, ``"both_bad"`` (a tie), or ``"skip"``;
+        row_a, row_b: the log ids of the answers shown (provenance)."""
+        self._check_open()
+        label = _label(grading=grading, who=who, prompt_id=prompt_id, model_a=model_a, model_b=model_b,
+                       shown_first=shown_first, vote=vote)
+        return self.store.add_label({**label, "row_a": row_a, "row_b": row_b})
+
+    def undo_label(self, label_id: int) -> None:
+        """Undo a label (it stays in the log, marked undone; ``labels()`` leaves it out)."""
+        self._check_open()
+        self.store.undo_label(check_int("label_id", label_id, 1, 2**62))
+
+    def labels(self, *, grading: str | None = None, who: str | None = None) -> pd.DataFrame:
+        """Human labels from the log as a preference frame (``llmlab.scoring.pairwise``'s columns):
+        one row per label that is not undone and not a skip — ``winner`` in model terms,
+        ``verdict_1`` the vote by position, ``both_bad``, ``source`` ``human:<who>`` — plus ``who``,
+        ``grading``, ``shown_first``, ``labelled_at`` and ``label_id``. A pair graded twice by one
+        grader keeps its latest label."""
+        self._check_open()
+        names, rows = self.store.labels(grading=grading, who=who)
+        return _labels_frame(pd.DataFrame(rows, columns=names))
+
     def list_models(self) -> pd.DataFrame:
         """The endpoint's ``/v1/models`` with known prices (USD per 1M tokens)."""
         self._check_open()
@@ -554,6 +583,43 @@ class Lab:
         url = self._endpoint.public_url if self._endpoint else "<embedded local endpoint, started on first use>"
         return clean_text(f"Lab(base_url={url!r}, api_key_env={self.api_key_env!r}, db={self.store.path!r}, "
                           f"concurrency={self.concurrency}, max_tokens={self.max_tokens}, prices={self.prices.name!r})")
+
+
+_VOTES = {"A": "first", "B": "second", "tie": "tie", "both_bad": "tie", "skip": None}
+
+
+def _label(**fields: Any) -> dict:
+    """A label's stored values, checked: one-line InputErrors before anything is written."""
+    for name in ("grading", "who", "prompt_id", "model_a", "model_b", "shown_first"):
+        if not isinstance(fields[name], str) or not fields[name].strip():
+            raise InputError(f"{name} must be a non-empty string, not {fields[name]!r}")
+        check_unicode(fields[name], name)
+    a, b, shown, vote = fields["model_a"], fields["model_b"], fields["shown_first"], fields["vote"]
+    if a == b:
+        raise InputError(f"a label compares two models; model_a and model_b are both {a!r}")
+    if shown not in (a, b):
+        raise InputError(f"shown_first must be model_a or model_b ({a!r} or {b!r}), not {shown!r}")
+    if vote not in _VOTES:
+        raise InputError(f"vote must be one of {', '.join(map(repr, _VOTES))}, not {vote!r}")
+    side = _VOTES[vote]
+    first_is_a = shown == a
+    winner = {"first": "a" if first_is_a else "b", "second": "b" if first_is_a else "a"}.get(side or "", side)
+    return {**fields, "winner": winner}
+
+
+def _labels_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """Stored label rows → a preference frame (latest label per grader, grading, prompt and pair)."""
+    rows = rows[rows["vote"] != "skip"].drop_duplicates(["who", "grading", "prompt_id", "model_a", "model_b"],
+                                                        keep="last")
+    verdict = rows["vote"].map({"A": "A", "B": "B", "tie": "tie", "both_bad": "tie"})
+    frame = pd.DataFrame({
+        "prompt_id": rows["prompt_id"], "model_a": rows["model_a"], "model_b": rows["model_b"],
+        "winner": rows["winner"].astype(object), "consistent": pd.array([pd.NA] * len(rows), dtype="boolean"),
+        "verdict_1": verdict.astype(object), "verdict_2": None, "reason": "", "source": "human:" + rows["who"],
+        "both_bad": rows["vote"] == "both_bad", "reply_1": None, "reply_2": None, "who": rows["who"],
+        "grading": rows["grading"], "shown_first": rows["shown_first"], "labelled_at": rows["created_at"],
+        "label_id": rows["id"]})
+    return frame.reset_index(drop=True)
 
 
 def _optional_rate(name: str, value: Any) -> float | None:

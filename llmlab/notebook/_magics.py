@@ -293,8 +293,12 @@ _LINE_HELP = textwrap.dedent("""\
     %llm cost            this session's spend per model (cache hits $0; an unknown price: unknown)
     %llm prices [text]   the price sheet (optionally filtered)
     %llm compare         open the comparison widget
+    %llm grade [run=ID] [models=a,b] [against=M] [who=NAME] [name=G] [seed=N] [reveal=false]
+                         blind pairwise grading of a run's answers (default: this session's last run);
+                         votes go straight into the log (lab.labels()), a re-run resumes where it stopped
     %llm help            this text""")
-_SUBCOMMANDS = ("models", "config", "history", "cost", "prices", "compare", "help")
+_SUBCOMMANDS = ("models", "config", "history", "cost", "prices", "compare", "grade", "help")
+_GRADE_KEYS = ("run", "models", "against", "who", "name", "seed", "reveal")
 _HISTORY_COLUMNS = ["id", "run_id", "started_at", "requested_model", "status", "latency_s", "ttft_s",
                     "completion_tokens", "cost_usd", "cached", "prompt", "response_text"]
 
@@ -593,6 +597,24 @@ class LLMMagics(Magics):
             raise UsageError(error_line(exc)) from None
         return CompareWidget(lab=lab)
 
+    def _cmd_grade(self, args):
+        from ._grading import GradingWidget
+
+        options = _grade_options(args)
+        run_id = options.pop("run", None) or (self.run_ids[-1] if self.run_ids else None)
+        if run_id is None:
+            lab = self._checked_lab()
+            run_id = lab.last_run_id
+        if run_id is None:
+            raise UsageError("%llm grade: no run to grade yet; run a sweep or a %%llm cell first, or pass run=ID")
+        runs = self._engine_call(lambda lab: lab.runs(run_id=run_id))
+        if runs.empty:
+            raise UsageError(f"%llm grade: run {run_id!r} has no rows in the log")
+        try:
+            return GradingWidget(self.lab, runs, **options)
+        except LLMLabError as exc:
+            raise UsageError(f"%llm grade: {error_line(exc)}") from None
+
     @staticmethod
     def _no_args(command: str, args) -> None:
         if args:
@@ -604,6 +626,30 @@ class LLMMagics(Magics):
             return fn(lab)
         except Exception as exc:  # unreachable endpoint etc.: one line for the user
             raise UsageError(f"%llm: {error_line(exc)}") from None
+
+
+def _grade_options(args: list[str]) -> dict[str, Any]:
+    """``key=value`` words of ``%llm grade`` as GradingWidget keywords (UsageError for anything else)."""
+    options: dict[str, Any] = {}
+    for word in args:
+        key, sep, value = word.partition("=")
+        if not sep or key not in _GRADE_KEYS or not value:
+            close = difflib.get_close_matches(key, _GRADE_KEYS, n=1)
+            hint = f" Did you mean {close[0]}=?" if close else ""
+            raise UsageError(f"%llm grade: {word!r} is not one of {', '.join(k + '=' for k in _GRADE_KEYS)}.{hint}")
+        if key == "models":
+            options["models"] = [m for m in value.split(",") if m]
+        elif key == "seed":
+            if not value.isdigit():
+                raise UsageError(f"%llm grade: seed= must be a whole number, not {value!r}")
+            options["seed"] = int(value)
+        elif key == "reveal":
+            if value.lower() not in ("true", "false"):
+                raise UsageError(f"%llm grade: reveal= is true or false, not {value!r}")
+            options["reveal"] = value.lower() == "true"
+        else:
+            options["grading" if key == "name" else key] = value
+    return options
 
 
 # --------------------------------------------------------------------------- extension hooks

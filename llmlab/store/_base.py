@@ -19,7 +19,7 @@ from ..base._errors import StoreError
 from ..base._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, Record
 from ..base._validate import one_line
 from ..base._version import __version__
-from ._schema import KNOWN_MIGRATIONS, MIGRATIONS, RECORD_COLUMNS, Dialect
+from ._schema import KNOWN_MIGRATIONS, LABEL_COLUMNS, MIGRATIONS, RECORD_COLUMNS, Dialect
 
 __all__ = ["Store", "DeferredRows", "BUSY_TIMEOUT_S"]
 
@@ -76,7 +76,8 @@ class Store:
 
     def _check_columns(self, db) -> None:
         """Refuse a log whose tables need values this llmlab cannot write (a newer llmlab's)."""
-        for table, known in (("runs", {"id", *RECORD_COLUMNS}), ("cache", {"key", "row_id", "created_at"})):
+        for table, known in (("runs", {"id", *RECORD_COLUMNS}), ("cache", {"key", "row_id", "created_at"}),
+                             ("labels", {"id", "undone_at", *LABEL_COLUMNS})):
             columns = self._table_columns(db, table)
             missing = known - {name for name, _ in columns}
             if missing:
@@ -129,6 +130,44 @@ class Store:
             self.flush(timeout=BUSY_TIMEOUT_S)
         except StoreError:
             pass  # already raised to the run that queued the rows
+
+    # -- human labels -------------------------------------------------------------------------
+    def add_label(self, label: dict) -> int:
+        """Store one label (the columns of ``LABEL_COLUMNS``; ``created_at`` is now) at once, in its
+        own transaction — a grader's vote is in the log before the next item shows. Its id."""
+        values = [_now() if c == "created_at" else label.get(c) for c in LABEL_COLUMNS]
+        sql = (f"INSERT INTO labels ({', '.join(LABEL_COLUMNS)}) "
+               f"VALUES ({', '.join([self.param] * len(LABEL_COLUMNS))})")
+        try:
+            with self._write() as db:
+                return self._insert_returning_id(db, sql, values)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
+            raise self._failure(exc, "write to") from None
+
+    def undo_label(self, label_id: int) -> None:
+        """Mark a label undone (kept in the log with ``undone_at``; ``labels()`` leaves it out)."""
+        sql = f"UPDATE labels SET undone_at = {self.param} WHERE id = {self.param} AND undone_at IS NULL"
+        try:
+            with self._write() as db:
+                db.execute(sql, (_now(), int(label_id)))
+        except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
+            raise self._failure(exc, "write to") from None
+
+    def labels(self, *, grading: str | None = None, who: str | None = None,
+               undone: bool = False) -> tuple[list[str], list[tuple]]:
+        """Label rows (oldest first) of a grading and/or grader; undone ones only if ``undone``."""
+        clauses, params = [] if undone else ["undone_at IS NULL"], []
+        for column, value in (("grading", grading), ("who", who)):
+            if value is not None:
+                clauses.append(f"{column} = {self.param}")
+                params.append(value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        names: list[str] = ["id", *LABEL_COLUMNS, "undone_at"]
+        rows = [values for _, values in self._query(f"SELECT {', '.join(names)} FROM labels {where} ORDER BY id",
+                                                     params)]
+        return names, rows
 
     # -- reads ------------------------------------------------------------------------------
     def cached(self, keys: Iterable[str]) -> dict[str, dict]:

@@ -1,4 +1,4 @@
-"""The log's schema: the ``runs`` and ``cache`` tables as ordered, named migrations (as simonw/llm
+"""The log's schema: the ``runs``, ``cache`` and ``labels`` tables as ordered, named migrations (as simonw/llm
 does), each a list of statements for a backend's :class:`Dialect`.
 
 A new :class:`~llmlab.base._record.Record` column comes with its own migration; a log carrying a
@@ -10,9 +10,11 @@ from collections.abc import Callable
 
 from ..base._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, STORE_ONLY
 
-__all__ = ["Dialect", "MIGRATIONS", "KNOWN_MIGRATIONS", "RECORD_COLUMNS"]
+__all__ = ["Dialect", "MIGRATIONS", "KNOWN_MIGRATIONS", "RECORD_COLUMNS", "LABEL_COLUMNS"]
 
 RECORD_COLUMNS = [c for c in COLUMNS if c != "id"] + list(STORE_ONLY)
+LABEL_COLUMNS = ("created_at", "who", "grading", "prompt_id", "model_a", "model_b", "shown_first", "vote", "winner",
+                 "row_a", "row_b")
 _INT_COLUMNS = (*INT_COLUMNS, *STORE_ONLY)
 # Frozen: a new Record column comes with its own migration (``_check_columns`` notices a missing one).
 _M001_COLUMNS = (
@@ -66,6 +68,16 @@ def m005_job_order(d: Dialect) -> list[str]:
             "CREATE INDEX runs_started_at ON runs (started_at)"]
 
 
+def m006_labels(d: Dialect) -> list[str]:
+    # Human preference labels (blind grading): who, when, which pair, which order was shown, the vote.
+    # An undo keeps the row and sets undone_at; a skip is a row whose vote is 'skip' and winner NULL.
+    return [f"CREATE TABLE labels (\n  id {d.id_column},\n  created_at TEXT NOT NULL,\n  who TEXT NOT NULL,\n"
+            "  grading TEXT NOT NULL,\n  prompt_id TEXT NOT NULL,\n  model_a TEXT NOT NULL,\n  model_b TEXT NOT NULL,\n"
+            f"  shown_first TEXT NOT NULL,\n  vote TEXT NOT NULL,\n  winner TEXT,\n  row_a {d.integer},\n"
+            f"  row_b {d.integer},\n  undone_at TEXT\n)",
+            "CREATE INDEX labels_grading ON labels (grading, who)"]
+
+
 _M007_COLUMNS = ("ttft_reasoning_s", "ttft_answer_s", "cache_creation_tokens", "reasoning_tokens",
                  "prompt_cache_saved_usd", "reasoning_text", "tool_calls", "reasoning_effort", "conversation_hash",
                  "turns", "batch_id")
@@ -97,6 +109,7 @@ def m009_refusal(d: Dialect) -> list[str]:
 
 
 MIGRATIONS: list[Callable[[Dialect], list[str]]] = [m001_initial, m002_cache, m003_original_cost, m004_route,
-                                                         m005_job_order, m007_call_details, m008_answer_confidence,
+                                                         m005_job_order, m006_labels, m007_call_details,
+                                                         m008_answer_confidence,
                                                          m009_refusal]
 KNOWN_MIGRATIONS = {m.__name__ for m in MIGRATIONS}

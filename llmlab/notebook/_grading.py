@@ -1,0 +1,286 @@
+"""Blind human grading in the notebook: a prompt and two answers in a hidden random order; the
+grader votes A, B, tie or both bad (buttons, or the keys a / b / t / x; s skips, u undoes).
+
+    from llmlab.widgets import GradingWidget
+    GradingWidget(lab, runs, models=["a", "b"], who="ann")      # or: %llm grade models=a,b who=ann
+
+Each vote is stored in the log at once (``lab.add_label``: who, when, which pair, which order was
+shown, the answers' row ids), so grading survives a kernel restart and resumes where it stopped:
+the same prompts, pairs and ``grading`` name (by default derived from the prompts and pairs) give
+the same items in the same order and the same hidden sides, and the labels already in the log are
+not asked again (skipped ones come last).
+Model names are shown only after the vote (``reveal=True``) or never (``reveal=False``); answers
+are text, escaped. ``lab.labels(grading=widget.grading)`` returns the votes as a preference frame.
+
+Keyboard: ipywidgets has no key events, so the keys go through a focused one-line text box under
+the buttons (focused again after every vote); each key typed there acts at once.
+"""
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from ..base._display import esc
+from ..base._errors import InputError
+from ..base._validate import one_line
+
+__all__ = ["GradingWidget", "grading_items"]
+
+_KEYS = {"a": "A", "b": "B", "t": "tie", "x": "both_bad", "s": "skip", "u": "undo"}
+_LABELS = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both bad", "skip": "Skip",
+           "undo": "Undo"}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One pair to grade: the prompt, both answers (and their log ids), the model shown as A."""
+
+    prompt_id: str
+    model_a: str
+    model_b: str
+    prompt: str
+    answer_a: str
+    answer_b: str
+    row_a: int | None
+    row_b: int | None
+    shown_first: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.prompt_id, self.model_a, self.model_b)
+
+
+def grading_items(runs: pd.DataFrame, *, models: Sequence[str] | None = None, against: str | None = None,
+                  grading: str | None = None, seed: int = 0) -> tuple[str, list[Item]]:
+    """The grading's name and its items, in their (seeded, stable) order with their hidden sides.
+    Only pairs where both models answered (an ok row) are graded."""
+    answers = _answers(runs)
+    # sorted, not in order of appearance: the log's order is the order calls finished, and a
+    # re-run must orient every pair the same way to find its labels
+    present = sorted(map(str, pd.unique(answers["requested_model"])))
+    chosen = list(dict.fromkeys(models)) if models else present
+    missing = [m for m in [*chosen, *([against] if against else [])] if m not in present]
+    if missing:
+        raise InputError(f"no answers of model {missing[0]!r} to grade (models: {', '.join(present)})")
+    if against and against not in chosen:
+        chosen = [against, *chosen]
+    if len(chosen) < 2:
+        raise InputError(f"grading compares two models' answers; got {', '.join(chosen) or 'none'}")
+    pairs = [(against, m) for m in chosen if m != against] if against else list(combinations(chosen, 2))
+    name = grading or _default_name(runs, pairs)
+    by_cell = answers.set_index(["prompt_id", "requested_model"])
+    items = []
+    for pid in dict.fromkeys(answers["prompt_id"]):
+        for a, b in pairs:
+            if (pid, a) in by_cell.index and (pid, b) in by_cell.index:
+                items.append(_item(by_cell, pid, a, b, name, seed))
+    if not items:
+        raise InputError("no prompt has ok answers of both models of a pair: nothing to grade")
+    items.sort(key=lambda it: _digest(seed, name, "order", *it.key))
+    return name, items
+
+
+def _answers(runs: Any) -> pd.DataFrame:
+    if not isinstance(runs, pd.DataFrame) or not {"prompt_id", "requested_model", "response_text"} <= set(runs):
+        raise InputError("grading needs recorded runs (lab.runs(run_id=...), res.df) with answers")
+    rows = runs[runs["repeat"].fillna(0) == 0] if "repeat" in runs.columns else runs
+    rows = rows.sort_values("id", kind="stable") if "id" in rows.columns else rows
+    rows = rows.groupby(["prompt_id", "requested_model"], sort=False).tail(1)
+    return rows[rows["status"] == "ok"] if "status" in rows.columns else rows
+
+
+def _item(by_cell: pd.DataFrame, pid: Any, a: str, b: str, name: str, seed: int) -> Item:
+    row_a, row_b = by_cell.loc[(pid, a)], by_cell.loc[(pid, b)]
+    first = a if int(_digest(seed, name, "side", pid, a, b), 16) % 2 == 0 else b
+    return Item(str(pid), a, b, _text(row_a.get("prompt")), _text(row_a["response_text"]),
+                _text(row_b["response_text"]), _row_id(row_a), _row_id(row_b), first)
+
+
+def _default_name(runs: pd.DataFrame, pairs: list[tuple[str, str]]) -> str:
+    """Same prompts and pairs → same name, so a re-run notebook (after a restart, its sweep answered
+    from the cache under a new run id) resumes the same grading."""
+    prompts = sorted(map(str, pd.unique(runs["prompt_id"])))
+    return "grading-" + _digest(0, json.dumps([prompts, sorted(sorted(p) for p in pairs)]))[:10]
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+def _row_id(row: pd.Series) -> int | None:
+    value = row.get("id")
+    return None if value is None or pd.isna(value) else int(value)
+
+
+class GradingWidget:
+    """Blind pairwise grading of recorded answers; every vote goes straight into the log.
+
+    lab: the Lab whose log keeps the labels. runs: the recorded rows to grade. models / against:
+    which pairs (all pairs of ``models``, or each against ``against``). who: the grader (default:
+    your login name). grading: the session's name (default: derived from the runs and pairs, so
+    re-running the cell resumes). seed: the order and the hidden sides. reveal: show the model
+    names after each vote.
+    """
+
+    __module__ = "llmlab"
+
+    def __init__(self, lab: Any, runs: pd.DataFrame, *, models: Sequence[str] | None = None,
+                 against: str | None = None, who: str | None = None, grading: str | None = None,
+                 seed: int = 0, reveal: bool = True) -> None:
+        self.lab, self.reveal = lab, bool(reveal)
+        self.who = who or _login()
+        self.grading, self.items = grading_items(runs, models=models, against=against, grading=grading, seed=seed)
+        self._history: list[tuple[int, Item]] = []      # (label id, item) of this widget's votes, for undo
+        self._build()
+        self._queue = self._pending()
+        self._show(note="")
+
+    # -- state from the log ----------------------------------------------------------------------
+    def _stored(self) -> pd.DataFrame:
+        names, rows = self.lab.store.labels(grading=self.grading, who=self.who)
+        return pd.DataFrame(rows, columns=names)
+
+    def _pending(self) -> list[Item]:
+        """Items without a vote yet, then the skipped ones (in order): where grading stopped."""
+        stored = self._stored()
+        last = {} if stored.empty else \
+            stored.drop_duplicates(["prompt_id", "model_a", "model_b"], keep="last").set_index(
+                ["prompt_id", "model_a", "model_b"])["vote"].to_dict()
+        fresh = [it for it in self.items if it.key not in last]
+        skipped = [it for it in self.items if last.get(it.key) == "skip"]
+        return fresh + skipped
+
+    @property
+    def done(self) -> int:
+        stored = self._stored()
+        if stored.empty:
+            return 0
+        votes = stored.drop_duplicates(["prompt_id", "model_a", "model_b"], keep="last")
+        keys = {it.key for it in self.items}
+        return int(sum(1 for k, v in zip(zip(votes["prompt_id"], votes["model_a"], votes["model_b"], strict=True),
+                                         votes["vote"], strict=True) if k in keys and v != "skip"))
+
+    # -- layout ----------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.progress = w.HTML()
+        self.prompt_view = w.HTML(layout=w.Layout(width="auto"))
+        self.answer_views = {side: w.HTML(layout=w.Layout(flex="1 1 0", min_width="16em")) for side in "AB"}
+        self.buttons = {vote: w.Button(description=f"{_LABELS[vote]} [{key}]", tooltip=f"key: {key}",
+                                       button_style="primary" if vote in ("A", "B") else "")
+                        for key, vote in _KEYS.items()}
+        for vote, button in self.buttons.items():
+            button.on_click(lambda _, v=vote: self.press(v))
+        self.keys = w.Text(placeholder="keys: a  b  t (tie)  x (both bad)  s (skip)  u (undo)",
+                           continuous_update=True, layout=w.Layout(width="28em"))
+        self.keys.observe(self._on_key, names="value")
+        self.status = w.HTML()
+        row = w.Box([self.answer_views["A"], self.answer_views["B"]],
+                    layout=w.Layout(display="flex", flex_flow="row wrap", width="100%"))
+        self.ui = w.VBox([self.progress, self.prompt_view, row, w.HBox(list(self.buttons.values())[:4]),
+                          w.HBox([*list(self.buttons.values())[4:], self.keys]), self.status],
+                         layout=w.Layout(width="auto"))
+        self.ui.add_class("llmlab-grading")
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.ui._repr_mimebundle_(**kwargs) or {}
+        bundle["text/plain"] = (f"<GradingWidget {self.grading}: {self.done} / {len(self.items)} graded by "
+                                f"{self.who}; a live widget in Jupyter with a running kernel>")
+        bundle["text/html"] = (f'<div class="llmlab-grading" style="color:#555">llmlab GradingWidget '
+                               f"{esc(self.grading)}: {self.done} / {len(self.items)} graded by {esc(self.who)}. "
+                               "The live widget shows in Jupyter with a running kernel.</div>")
+        return bundle
+
+    # -- voting ----------------------------------------------------------------------------------
+    @property
+    def current(self) -> Item | None:
+        return self._queue[0] if self._queue else None
+
+    def press(self, vote: str) -> None:
+        """What a button (or its key) does: vote A / B / tie / both_bad, skip, or undo."""
+        try:
+            if vote == "undo":
+                self._undo()
+            elif self.current is not None:
+                self._vote(self.current, vote)
+        except Exception as exc:  # a log that cannot be written: say so in the widget, keep the item
+            self.status.value = f'<span style="color:#d62728">{esc(one_line(exc))}</span>'
+
+    def _vote(self, item: Item, vote: str) -> None:
+        label_id = self.lab.add_label(grading=self.grading, who=self.who, prompt_id=item.prompt_id,
+                                      model_a=item.model_a, model_b=item.model_b, shown_first=item.shown_first,
+                                      vote=vote, row_a=item.row_a, row_b=item.row_b)
+        self._history.append((label_id, item))
+        self._queue.pop(0)
+        if vote == "skip":
+            self._queue.append(item)
+        self._show(note=self._said(item, vote))
+
+    def _undo(self) -> None:
+        if not self._history:
+            self.status.value = "Nothing to undo in this session."
+            return
+        label_id, item = self._history.pop()
+        self.lab.undo_label(label_id)
+        self._queue = [item, *[it for it in self._queue if it.key != item.key]]
+        self._show(note="Undone: this pair is shown again.")
+
+    def _said(self, item: Item, vote: str) -> str:
+        second = item.model_b if item.shown_first == item.model_a else item.model_a
+        names = f" (A was {esc(item.shown_first)}, B was {esc(second)})" if self.reveal else ""
+        what = {"A": "A is better", "B": "B is better", "tie": "a tie", "both_bad": "both bad",
+                "skip": "skipped (it comes back at the end)"}[vote]
+        return f"Saved: {what}{names}."
+
+    def _on_key(self, change: dict) -> None:
+        typed = str(change["new"] or "")
+        if not typed:
+            return
+        self.keys.value = ""
+        vote = _KEYS.get(typed[-1].lower())
+        if vote is not None:
+            self.press(vote)
+
+    # -- showing ---------------------------------------------------------------------------------
+    def _show(self, note: str) -> None:
+        item = self.current
+        self.progress.value = (f"<b>{self.done} / {len(self.items)} graded</b> · grader {esc(self.who)} · "
+                               f"grading {esc(self.grading)}")
+        for button in self.buttons.values():
+            button.disabled = item is None and button is not self.buttons["undo"]
+        if item is None:
+            self.prompt_view.value = "<p><b>All pairs graded.</b> lab.labels(grading=…) returns them.</p>"
+            for view in self.answer_views.values():
+                view.value = ""
+        else:
+            first, second = (item.answer_a, item.answer_b) if item.shown_first == item.model_a else \
+                (item.answer_b, item.answer_a)
+            self.prompt_view.value = _box("Prompt", item.prompt)
+            self.answer_views["A"].value = _box("A", first)
+            self.answer_views["B"].value = _box("B", second)
+        self.status.value = note
+        self.keys.focus()
+
+
+def _box(title: str, text: str) -> str:
+    return (f'<div class="llmlab-grade-{esc(title.lower())}" style="border:1px solid #ddd;padding:6px;margin:2px">'
+            f'<b>{esc(title)}</b><pre style="white-space:pre-wrap;word-break:normal;overflow-wrap:break-word">'
+            f"{esc(text)}</pre></div>")
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in a container: still one grader
+        return "anonymous"

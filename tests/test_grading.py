@@ -1,0 +1,116 @@
+"""Blind grading, driven from Python: votes, keys, skip, undo, a restart, and %llm grade."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from fakeserver import FakeServer, ModelSpec
+from IPython.core.error import UsageError
+from test_magics import fresh_shell, magics_of
+
+from llmlab import InputError, Lab
+from llmlab.magics import load_ipython_extension
+from llmlab.widgets import GradingWidget
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FakeServer({"alpha": ModelSpec(text="alpha's answer"), "beta": ModelSpec(text=XSS),
+                     "gamma": ModelSpec(text="gamma's answer")}) as srv:
+        yield srv
+
+
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / "runs.sqlite")
+
+
+@pytest.fixture
+def runs(server, db):
+    with Lab(base_url=server.base_url, db=db) as lab:
+        return lab.sweep([f"Question {k}?" for k in range(4)], models=["alpha", "beta"], progress=False).df
+
+
+def _shown(widget: GradingWidget) -> str:
+    return widget.prompt_view.value + widget.answer_views["A"].value + widget.answer_views["B"].value
+
+
+def test_votes_go_into_the_log_blind_and_grading_resumes_after_a_restart(server, db, runs):
+    lab = Lab(base_url=server.base_url, db=db)
+    widget = GradingWidget(lab, runs, who="ann")
+    assert "0 / 4 graded" in widget.progress.value
+    first = widget.current
+    assert "alpha" not in _shown(widget).replace("alpha&#x27;s answer", "")     # names hidden before the vote
+    assert XSS not in _shown(widget) and "&lt;img src=x" in _shown(widget)     # answers are text
+    widget.press("A")
+    assert "1 / 4 graded" in widget.progress.value
+    assert f"A was {first.shown_first}" in widget.status.value                 # revealed after the vote
+    widget.keys.value = "b"                                                     # a key typed in the key box
+    assert widget.keys.value == "" and "2 / 4 graded" in widget.progress.value
+    skipped = widget.current
+    widget.keys.value = "s"
+    assert "2 / 4 graded" in widget.progress.value and widget.current != skipped
+    widget.press("undo")                                                        # undoes the skip
+    assert widget.current == skipped
+    widget.press("tie")
+    labels = lab.labels(grading=widget.grading)
+    assert len(labels) == 3 and (labels["who"] == "ann").all()
+    assert set(labels["shown_first"]) <= {"alpha", "beta"}
+    lab.close()
+
+    # a new kernel: the same runs and pairs resume the same grading at the fourth pair
+    again = Lab(base_url=server.base_url, db=db)
+    resumed = GradingWidget(again, again.runs(run_id=runs["run_id"].iloc[0]), who="ann")
+    assert resumed.grading == widget.grading and "3 / 4 graded" in resumed.progress.value
+    assert resumed.current.key not in set(zip(labels["prompt_id"], labels["model_a"], labels["model_b"], strict=True))
+    resumed.press("both_bad")
+    assert resumed.current is None and "All pairs graded" in resumed.prompt_view.value
+    assert resumed.buttons["A"].disabled
+    prefs = again.labels(grading=widget.grading)
+    assert len(prefs) == 4 and prefs["both_bad"].sum() == 1
+    row = prefs.set_index("prompt_id").loc[first.prompt_id]                  # "A is better": the model shown as A
+    assert row[{"a": "model_a", "b": "model_b"}[row["winner"]]] == first.shown_first
+    again.close()
+
+
+def test_hidden_sides_are_random_but_stable(server, db, runs):
+    with Lab(base_url=server.base_url, db=db) as lab:
+        one = GradingWidget(lab, runs, who="x", seed=1)
+        two = GradingWidget(lab, runs, who="y", seed=1)
+        other = GradingWidget(lab, runs, who="z", seed=2, grading="another")
+    assert [(i.key, i.shown_first) for i in one.items] == [(i.key, i.shown_first) for i in two.items]
+    sides = [i.shown_first for i in other.items] + [i.shown_first for i in one.items]
+    assert {"alpha", "beta"} == set(sides)
+
+
+def test_bad_grading_requests_are_one_line_errors(server, db, runs):
+    with Lab(base_url=server.base_url, db=db) as lab:
+        for kwargs, message in (({"models": ["alpha"]}, "compares two models"),
+                                ({"models": ["alpha", "delta"]}, "no answers of model 'delta'")):
+            with pytest.raises(InputError, match=message):
+                GradingWidget(lab, runs, **kwargs)
+        with pytest.raises(InputError, match="recorded runs"):
+            GradingWidget(lab, pd.DataFrame({"x": [1]}))
+
+
+def test_llm_grade_opens_the_widget_on_the_sessions_last_run(server, db):
+    shell = fresh_shell()
+    load_ipython_extension(shell)
+    try:
+        shell.run_line_magic("config", f'LLMLab.base_url = "{server.base_url}"')
+        shell.run_line_magic("config", f'LLMLab.db = "{db}"')
+        with pytest.raises(UsageError, match="no run to grade yet"):
+            shell.run_line_magic("llm", "grade")
+        shell.run_cell_magic("llm", "model=alpha,gamma", "Explain DNS.")
+        widget = shell.run_line_magic("llm", "grade who=ann seed=3 reveal=false")
+        assert isinstance(widget, GradingWidget) and len(widget.items) == 1 and not widget.reveal
+        widget.press("A")
+        assert "was" not in widget.status.value                                  # reveal=false: never named
+        assert len(magics_of(shell).lab.labels(who="ann")) == 1
+        for line, message in (("grade colour=red", "is not one of"), ("grade seed=x", "whole number"),
+                              ("grade models=alpha", "compares two models"), ("grade run=nope", "no rows")):
+            with pytest.raises(UsageError, match=message):
+                shell.run_line_magic("llm", line)
+    finally:
+        fresh_shell()
