@@ -124,6 +124,8 @@ def _fake_models() -> dict[str, ModelSpec]:
             if task in ("arithmetic", "yes_no")}
     hosted = {m: ModelSpec(text="SYN, SYN-ACK, ACK: the client and the server agree on sequence numbers.")
               for m in ("claude-sonnet-4-6", "gpt-5", "claude-haiku-4-5")}
+    # as the pairwise judge, gpt-5 reads the two (identical) answers it is shown and calls a tie
+    hosted["gpt-5"].replies = [[r"\[The Start of Assistant B's Answer\]", "The two answers are the same. [[C]]"]]
     return {**hosted, "qwen2.5-coder-0.5b": ModelSpec(text="42", answers_by_prompt=right),
             "smollm2-135m": ModelSpec(text="I do not know.", answers_by_prompt=some),
             "gemma-3-270m": ModelSpec(text="The answer is")}
