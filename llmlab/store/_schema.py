@@ -110,6 +110,5 @@ def m009_refusal(d: Dialect) -> list[str]:
 
 MIGRATIONS: list[Callable[[Dialect], list[str]]] = [m001_initial, m002_cache, m003_original_cost, m004_route,
                                                          m005_job_order, m006_labels, m007_call_details,
-                                                         m008_answer_confidence,
-                                                         m009_refusal]
+                                                         m008_answer_confidence, m009_refusal]
 KNOWN_MIGRATIONS = {m.__name__ for m in MIGRATIONS}
