@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llmlab import scoring
+from llmlab import InputError, scoring
 
 
 def _rows(texts, expected, status=None, **extra):
@@ -260,3 +260,14 @@ def test_by_task_rows_without_task_use_default():
     out = scoring.score(df, scoring.by_task({"arithmetic": scoring.numeric()}, default=scoring.exact()))
     assert out["score"].tolist() == [1.0, 0.0]
     assert out["score_reason"][0].startswith("exact")
+
+
+def test_summary_counts_unknown_scores_and_never_averages_them_as_zero():
+    df = pd.DataFrame({"requested_model": ["a", "a", "a", "b", "b"], "score": [1.0, 0.5, np.nan, 0.0, np.nan]})
+    table = scoring.summary(df)
+    assert table.loc["a", ["answers", "known", "unknown"]].tolist() == [3, 2, 1]
+    assert table.loc["a", "mean"] == pytest.approx(0.75) and table.loc["a", "unknown_pct"] == pytest.approx(100 / 3)
+    assert table.loc["a", "ci_lo"] < 0.75 < table.loc["a", "ci_hi"]
+    assert table.loc["b", "mean"] == 0.0 and np.isnan(table.loc["b", "ci_lo"])     # one known score: no interval
+    with pytest.raises(InputError, match="scored runs"):
+        scoring.summary(df.drop(columns="score"))
