@@ -146,7 +146,7 @@ def test_refuses_runs_without_the_weak_models_scores(tune):
         Learned(WEAK, STRONG).fit(tune.drop(columns="score"))
     unscored = tune.copy()
     unscored.loc[(unscored["requested_model"] == WEAK).to_numpy().nonzero()[0][:3], "score"] = np.nan
-    with pytest.warns(RuntimeWarning, match="3 prompts have no known 'score' for 'cheap'"):
+    with pytest.warns(RuntimeWarning, match=r"3 prompts have no known 'score' \(cheap: 3"):
         fitted = Learned(WEAK, STRONG).fit(unscored)          # unknown labels: left out and counted
     assert fitted.training["unknown_labels"] == 3
     assert fitted.training["n_prompts"] == unscored["prompt_id"].nunique() - 3
