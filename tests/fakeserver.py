@@ -40,6 +40,11 @@ and tokens when ``tpm`` is set; reset = when the oldest counted request leaves t
 duration like ``1.25s``), and a request over the limit gets a 429 with those headers (plus
 ``retry-after`` when ``retry_after=True``). Tokens are counted as prompt words + max tokens.
 
+Batch API: ``/v1/files`` and ``/v1/batches`` as OpenAI serves them (tests/fakebatch.py:
+the state machine, output and error files, expiry, cancelling, faults); each line is answered by
+the model scripts above. ``FakeServer(batches=BatchBehaviour(...))`` scripts it, ``batches=False``
+is an endpoint without it (404), ``srv.batch_requests`` lists every line run (what a provider bills).
+
 Hostile endpoints: ``error_message`` sets what injected failures say, ``usage_patch`` odd usage
 values, ``chunks`` the exact content deltas, ``raw_events`` any JSON as the stream's events (or
 the plain body), ``byte_events`` exact bytes as each event's data (invalid UTF-8, a character
@@ -102,9 +107,12 @@ import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
-__all__ = ["FakeServer", "ModelSpec", "RateLimit", "Remote", "RequestLog", "auth_fingerprint", "collect",
-           "split_chunks", "start_subprocess", "stop_subprocess"]
+from fakebatch import BatchAPI, BatchBehaviour
+
+__all__ = ["FakeServer", "ModelSpec", "RateLimit", "Remote", "BatchBehaviour", "RequestLog", "auth_fingerprint",
+           "collect", "split_chunks", "start_subprocess", "stop_subprocess"]
 
 
 @dataclass
@@ -519,8 +527,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         fake = self.server.fake
-        raw = self._read_body()
+        raw = self._raw = self._read_body()
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
+        self._query = dict(parse_qsl(self.path.split("?", 1)[1])) if "?" in self.path else {}
         try:
             body = json.loads(raw) if raw else None
         except (ValueError, UnicodeDecodeError):
@@ -544,11 +553,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # client went away mid-response
 
     def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = 0  # the body then reads as empty, which answers 400
         return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunked(self) -> bytes:
+        """A request body in chunked transfer encoding (an upload of unknown length)."""
+        parts = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                self.rfile.readline()
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()
 
     def _route(self, path: str, body: Any) -> None:
         fake = self.server.fake
@@ -561,6 +583,11 @@ class _Handler(BaseHTTPRequestHandler):
             if fake._spec(name) is None:
                 return self._send_model_not_found(name)
             return self._send_json(200, fake._model_entry(name))
+        if path.startswith(("/v1/files", "/v1/batches")) and fake.batch_api is not None:
+            status, payload, kind = fake.batch_api.route(self.command, path, self._query, self._raw,
+                                                         self.headers.get("Content-Type") or "")
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            return self._send_body(status, data, content_type=kind)
         # any prefix, as gateways have (/openai/deployments/NAME/…, a token in the path)
         if path.endswith("/chat/completions") and self.command == "POST":
             if not isinstance(body, dict):
@@ -573,10 +600,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(self, status: int, payload: Any, headers: dict | None = None) -> None:
         self._send_body(status, json.dumps(payload).encode(), headers)
 
-    def _send_body(self, status: int, data: bytes, headers: dict | None = None, cut: bool = False) -> None:
+    def _send_body(self, status: int, data: bytes, headers: dict | None = None, cut: bool = False,
+                   content_type: str = "application/json") -> None:
         """Headers and body in one send; ``cut`` sends half the body, then drops the connection."""
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("x-request-id", f"req_fake{next(self.server.fake._ids)}")
         for name, value in (headers or {}).items():
@@ -607,6 +635,8 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         if path == _ADMIN_PREFIX + "requests":
             return self._send_json(200, [dataclasses.asdict(r) for r in fake.requests])
+        if path == _ADMIN_PREFIX + "batches" and fake.batch_api is not None:
+            return self._send_json(200, fake.batch_api.state())
         if path == _ADMIN_PREFIX + "reset" and self.command == "POST":
             fake.reset()
             return self._send_json(200, {"ok": True})
@@ -900,9 +930,13 @@ class FakeServer:
     """The test server: ``start()``/``stop()`` or use as a context manager."""
 
     def __init__(self, models: dict[str, ModelSpec] | None = None, port: int = 0,
-                 api_key: str | None = None, host: str = "127.0.0.1", rate_limit: RateLimit | None = None) -> None:
+                 api_key: str | None = None, host: str = "127.0.0.1", rate_limit: RateLimit | None = None,
+                 batches: BatchBehaviour | bool = True) -> None:
         self.api_key = api_key
         self.rate_limit = rate_limit
+        # the Files and Batch APIs (tests/fakebatch.py); False: an endpoint without them (404)
+        behaviour = BatchBehaviour() if batches is True else batches or None
+        self.batch_api = BatchAPI(behaviour, self._batch_line) if behaviour is not None else None
         self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # a gate's held count or release changed
@@ -958,6 +992,8 @@ class FakeServer:
         return [r for r in self.requests if r.model == model]
 
     def reset(self) -> None:
+        if self.batch_api is not None:
+            self.batch_api = BatchAPI(self.batch_api.behaviour, self._batch_line)
         with self._changed:
             self._log.clear()
             self._windows.clear()
@@ -1105,6 +1141,32 @@ class FakeServer:
                 return state.rng.choice(spec.error_statuses), f"error_rate {spec.error_rate}"
         return None
 
+    def _batch_line(self, body: dict) -> tuple[int, dict]:
+        """One Batch API request line answered as a live non-streamed call would be: the model's
+        scripted answer, or the error a live call would get (unknown model, injected failure,
+        unsupported parameter, context length)."""
+        name = body.get("model")
+        spec = self._spec(name) if isinstance(name, str) else None
+        if spec is None:
+            return 404, error_body(404, f"The model `{name}` does not exist or you do not have access to it.",
+                                   code="model_not_found")
+        failure = self._injected_failure(name)
+        if failure is not None:
+            status, why = failure
+            return status, error_body(status, spec.error_message or f"fakeserver: {why} for model '{name}'")
+        rejected = [p for p in spec.unsupported_params if p in body]
+        if rejected:
+            return 400, error_body(400, f"Unsupported parameter: '{rejected[0]}' is not supported with this model.",
+                                   code="unsupported_parameter", param=rejected[0])
+        if spec.raw_events is not None:
+            return 200, spec.raw_events[0]
+        return 200, _completion_json(_plan_answer(spec, body), spec.served_model or name, self, spec)
+
+    @property
+    def batch_requests(self) -> list[tuple[str, str]]:
+        """(batch id, custom_id) of every batch line the server ran (what a provider bills)."""
+        return list(self.batch_api.answered) if self.batch_api is not None else []
+
     def _model_entry(self, name: str) -> dict:
         return {"id": name, "object": "model", "created": 0, "owned_by": "fakeserver"}
 
@@ -1117,7 +1179,8 @@ class FakeServer:
 # --- separate-process mode -------------------------------------------------------------------
 
 def start_subprocess(models: dict[str, dict], port: int = 0, api_key: str | None = None,
-                     timeout: float = 10.0, rate_limit: dict | None = None) -> tuple[subprocess.Popen, str]:
+                     timeout: float = 10.0, rate_limit: dict | None = None,
+                     batches: dict | bool = True) -> tuple[subprocess.Popen, str]:
     """Run a FakeServer in its own process (no shared GIL); returns (process, base_url).
 
     Stop it with :func:`stop_subprocess` (or ``proc.terminate(); proc.wait()``).
@@ -1127,6 +1190,8 @@ def start_subprocess(models: dict[str, dict], port: int = 0, api_key: str | None
         cmd += ["--api-key", api_key]
     if rate_limit is not None:
         cmd += ["--rate-limit", json.dumps(rate_limit)]
+    if batches is not True:
+        cmd += ["--batches", json.dumps(batches)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     ready, _, _ = select.select([proc.stdout], [], [], timeout)
     line = proc.stdout.readline() if ready else ""
@@ -1203,13 +1268,17 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="{}", help="JSON object {model name: ModelSpec fields}")
     parser.add_argument("--api-key", default=None)
     parser.add_argument("--rate-limit", default=None, help="JSON object of RateLimit fields")
+    parser.add_argument("--batches", default="true", help="JSON: BatchBehaviour fields, or false (no Batch API)")
     args = parser.parse_args(argv)
     models = {name: ModelSpec(**fields) for name, fields in json.loads(args.config).items()}
     rate_limit = RateLimit(**json.loads(args.rate_limit)) if args.rate_limit else None
+    batches = json.loads(args.batches)
+    batches = BatchBehaviour(**batches) if isinstance(batches, dict) else bool(batches)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    with FakeServer(models, port=args.port, api_key=args.api_key, host=args.host, rate_limit=rate_limit) as srv:
+    with FakeServer(models, port=args.port, api_key=args.api_key, host=args.host, rate_limit=rate_limit,
+                    batches=batches) as srv:
         print(f"READY {srv.base_url}", flush=True)
         while not stop.wait(0.2):
             pass

@@ -204,7 +204,10 @@ def test_no_parser_takes_abbreviations():
     parser = _parser()
     assert parser.allow_abbrev is False
     assert {name: sub.allow_abbrev for name, sub in _subparsers(parser).items()} == \
-        {"serve": False, "demo": False, "export": False}
+        {"serve": False, "demo": False, "export": False, "batch": False}
+    actions = _subparsers(_subparsers(parser)["batch"])
+    assert {name: sub.allow_abbrev for name, sub in actions.items()} == \
+        {"submit": False, "status": False, "resume": False, "cancel": False}
 
 
 def test_a_mistyped_export_column_or_log_gets_a_suggestion(tmp_path, capsys):

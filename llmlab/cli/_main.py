@@ -1,4 +1,4 @@
-"""The ``llmlab`` command: ``llmlab serve``, ``llmlab demo`` and ``llmlab export``.
+"""The ``llmlab`` command: ``llmlab serve``, ``llmlab demo``, ``llmlab export`` and ``llmlab batch``.
 
 Thin by design: parse arguments, call ``llmlab.local`` / ``llmlab.cli._demo``, print. Errors llmlab
 raises on purpose become ``llmlab: error: ...`` on stderr and exit code 2, without a traceback.
@@ -13,6 +13,9 @@ import signal
 import sys
 import time
 from pathlib import Path
+
+from ._batch import add_batch_parser, run_batch
+from ._format import format_summary as _format_summary
 
 __all__ = ["main"]
 
@@ -57,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--status", choices=["ok", "error"], default=None)
     export.add_argument("--since", default=None, metavar="DATE", help="rows started at or after (ISO; UTC if naive)")
     export.add_argument("--columns", default=None, metavar="A,B", help="comma-separated columns (default: all)")
+    add_batch_parser(sub)
     return parser
 
 
@@ -113,16 +117,6 @@ def _died(server) -> int:
           file=sys.stderr)
     print(server.log_tail(), file=sys.stderr)
     return 2
-
-
-def _format_summary(summary) -> str:
-    import pandas as pd
-
-    from ..base._cost import with_costs_shown
-
-    with pd.option_context("display.width", 160, "display.max_columns", 30,
-                           "display.float_format", "{:.3g}".format):
-        return with_costs_shown(summary).to_string(index=False)  # unknown cost reads "unknown"
 
 
 def _demo(args) -> int:
@@ -209,18 +203,24 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     Options are checked before argparse parses, so a typo gets its hint even where argparse would
     first stop at something else (a missing FILE, an option's value)."""
     parser = _parser()
+    _check_command(parser, argv)
+    return parser.parse_args(argv)
+
+
+def _check_command(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """The command word (and, for ``batch``, its action) known, then each level's options."""
     commands = _subparsers(parser)
-    word = next((a for a in argv if not a.startswith("-")), None)
+    word = next((a for a in argv if not a.startswith("-")), None) if commands else None
     if word is not None and word not in commands:
-        parser.error(f"unknown command {word!r}.{_did_you_mean(word, commands)} "
-                     f"Commands: {', '.join(commands)}.")
+        what = "command" if parser.prog == "llmlab" else "action"
+        parser.error(f"unknown {what} {word!r}.{_did_you_mean(word, commands)} "
+                     f"{what.capitalize()}s: {', '.join(commands)}.")
     if word is None:
         _check_options(parser, argv)
-    else:
-        split = argv.index(word)
-        _check_options(parser, argv[:split])
-        _check_options(commands[word], argv[split + 1:])
-    return parser.parse_args(argv)
+        return
+    split = argv.index(word)
+    _check_options(parser, argv[:split])
+    _check_command(commands[word], argv[split + 1:])
 
 
 def _check_options(parser: argparse.ArgumentParser, args: list[str]) -> None:
@@ -247,7 +247,7 @@ def main(argv=None) -> int:
     from ..base._errors import LLMLabError
 
     try:
-        return {"serve": _serve, "demo": _demo, "export": _export}[args.command](args)
+        return {"serve": _serve, "demo": _demo, "export": _export, "batch": run_batch}[args.command](args)
     except (LLMLabError, OSError) as exc:  # OSError: an output folder that can't be made
         return _report_error(exc)
     except KeyboardInterrupt:

@@ -44,7 +44,7 @@ from ._headers import retry_hint
 from ._options import Timeouts
 
 __all__ = ["CallSpec", "Timeouts", "Outcome", "call_model", "Redactor", "new_client", "unreachable", "add_note",
-           "price_cost", "fill_usage_details"]
+           "price_cost", "fill_usage_details", "record_answer", "RETRYABLE_STATUSES", "status_error_type"]
 
 COST_HEADER = "x-litellm-response-cost"
 _CONTEXT_PATTERNS = re.compile(r"context[_ ]length|maximum context|context window|too many tokens", re.I)
@@ -302,6 +302,10 @@ def _read_completion(response: Any, state: _Stream) -> None:
         response = json.loads(response)
     except ValueError:
         raise _MalformedBody(f"the endpoint answered with a non-JSON body: {str(response)[:80]!r}") from None
+    _read_completion_body(response, state)
+
+
+def _read_completion_body(response: Any, state: _Stream) -> None:
     if not isinstance(response, dict) or "choices" not in response:
         raise _MalformedBody(f"the endpoint answered with a body that is not a completion: {str(response)[:80]!r}")
     state.served_model = response.get("model")
@@ -551,6 +555,13 @@ def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, 
 
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+# The SDK's exception name for each status: what a live call's error row would say.
+_STATUS_ERRORS = {400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError",
+                  404: "NotFoundError", 409: "ConflictError", 422: "UnprocessableEntityError", 429: "RateLimitError"}
+
+
+def status_error_type(status: int) -> str:
+    return _STATUS_ERRORS.get(status, "InternalServerError" if status >= 500 else "APIStatusError")
 
 
 def _is_stream_error(exc: Exception) -> bool:
@@ -643,6 +654,24 @@ def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCoun
     record = outcome.record
     t0 = state.t_start
     record.latency_s = time.perf_counter() - t0
+    _fill_answer(record, state, redact)
+    if spec.stream:
+        record.ttft_s = _since(state.t_first, t0)
+        record.ttft_reasoning_s = _since(state.t_reasoning, t0)
+        record.ttft_answer_s = _since(state.t_answer, t0)
+    _fill_tokens(record, spec, state, counter)
+    _fill_cost(record, spec, state, prices)
+    _fill_after(record, state)
+    # completion_tokens counts reasoning and tool-call tokens too, so the window spans every
+    # generated delta, not only content.
+    if state.t_first is not None and state.t_last is not None:
+        span = state.t_last - state.t_first
+        if span > 0 and record.completion_tokens > 1:
+            record.output_tokens_per_s = (record.completion_tokens - 1) / span
+
+
+def _fill_answer(record: Record, state: _Stream, redact: Redactor) -> None:
+    """The answer's text fields, valid Unicode, the served model's name redacted."""
     record.served_model = state.served_model
     record.finish_reason = state.finish_reason
     record.response_text = "".join(state.text)
@@ -654,23 +683,43 @@ def _finish(outcome: Outcome, spec: CallSpec, state: _Stream, counter: TokenCoun
         record.response_text = record.response_text or record.tool_calls
     _repair_endpoint_text(record, state.bad_bytes)
     record.served_model = redact(record.served_model)  # before a price warning can quote it
-    if spec.stream:
-        record.ttft_s = _since(state.t_first, t0)
-        record.ttft_reasoning_s = _since(state.t_reasoning, t0)
-        record.ttft_answer_s = _since(state.t_answer, t0)
-    _fill_tokens(record, spec, state, counter)
-    _fill_cost(record, spec, state, prices)
+
+
+def _fill_after(record: Record, state: _Stream) -> None:
     if state.logprobs:  # otherwise unknown (NaN): not asked for, or the endpoint sent none
         record.logprob_mean = math.fsum(state.logprobs) / len(state.logprobs)
         record.logprob_min = min(state.logprobs)
     for note in state.notes:
         add_note(record, note)
-    # completion_tokens counts reasoning and tool-call tokens too, so the window spans every
-    # generated delta, not only content.
-    if state.t_first is not None and state.t_last is not None:
-        span = state.t_last - state.t_first
-        if span > 0 and record.completion_tokens > 1:
-            record.output_tokens_per_s = (record.completion_tokens - 1) / span
+
+
+def record_answer(record: Record, body: Any, messages: str, counter: TokenCounter, prices: PriceTable,
+                  redact: Redactor) -> None:
+    """A whole chat completion that came another way (a Batch API output line) → the row, read
+    by the same rules as a live answer and priced at the sheet's batch prices (the live ones,
+    with a note, for a model the sheet has no batch price for). ``messages``: the request's, as
+    JSON (read only to count the prompt when the answer has no usage). Never raises for the body."""
+    state = _Stream(t0=0.0)
+    try:
+        _read_completion_body(body, state)
+        record.status = "ok"
+    except (_MalformedBody, _MalformedToolCall) as exc:
+        record.status, record.error_type = "error", "MalformedResponse"
+        record.error_message = redact.message(_one_line(str(exc)))
+    _fill_answer(record, state, redact)
+    counted = _count((state.usage or {}).get("completion_tokens")) is not None
+    spec = CallSpec(model=record.requested_model, messages=[] if counted else json.loads(messages), body={},
+                    stream=False, timeouts=Timeouts())
+    _fill_tokens(record, spec, state, counter)
+    price = prices.lookup(record.requested_model)
+    model = record.requested_model
+    if price is None and record.served_model:
+        model, price = record.served_model, prices.lookup(record.served_model)
+    reported = _reported_cost(state)
+    if reported is None and price is not None and not price.has_batch_price():
+        state.notes.append(f"no Batch API price known for {model!r}: priced at its live price (an upper bound)")
+    price_cost(record, prices, model, price, reported, batch=True)
+    _fill_after(record, state)
 
 
 def _since(t: float | None, t0: float) -> float:

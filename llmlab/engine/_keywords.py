@@ -83,6 +83,7 @@ class SweepKeywords(CompareKeywords, total=False):
     concurrency: int | None
     progress: bool
     resume: str | None
+    batch: bool | str
 
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(CallOptions) if f.init}

@@ -27,6 +27,7 @@ from ..base._warnings import collecting, emit
 from ..store._base import Store
 from ..store._export import log_filters
 from ..store._open import open_store, parse_db
+from ._batch import BatchSession, pending_requests
 from ._call import new_client, unreachable
 from ._jobs import PromptSource, check_models, last_user_text, make_jobs, to_messages
 from ._keywords import CallKeywords, CompareKeywords, ModelParams, SweepKeywords, TimeoutSpec, keyword_parameters
@@ -105,6 +106,15 @@ _SWEEP_DOC = """Every prompt × every model.
     models: model names (a list, or one comma-separated string).
     concurrency: calls in flight at once (default the Lab's). progress: a tqdm bar.
     resume: a run id (``lab.last_run_id``): run only the (prompt, model) pairs without an ok row.
+    batch: True sends the requests through the endpoint's Batch API (``/v1/files`` +
+        ``/v1/batches``: half the live price at OpenAI, Anthropic and Google, answered within 24 h),
+        one batch per model and part of at most 50,000 requests, and waits for them with a
+        progress bar; rows are ordinary rows with ``batch_id`` set and ``latency_s`` the batch's
+        wall time. Every batch is in the log before it is waited on: after an interrupt or a
+        restart, ``lab.batch_resume(run_id)`` (or this sweep with ``resume=run_id``) collects
+        them, never sending a request twice. "auto": the Batch API where the endpoint offers
+        it, live calls where it does not (an endpoint without it and ``batch=True``: an
+        EndpointError before anything is sent).
 """
 _COMPLETE_DOC = """One answer from a fallback chain: ``models[0]``, then the next on its final failure.
 
@@ -121,6 +131,11 @@ _ROUTE_DOC = """Answer ``prompt`` with the model(s) a routing ``policy`` picks f
     task: the prompt's task, for policies that route on it (TaskMap, Learned).
     features: prompt-level values a Threshold routes on (``{"difficulty": 0.8}``).
 Every row records ``policy`` (the policy's name) and ``route_reason`` (e.g. "length 412 ≥ 250 → gpt-4").
+"""
+_BATCH_SUBMIT_DOC = """Submit a sweep's requests as Batch API batches and return its run id at once,
+without waiting (``lab.batch_resume(run_id)`` waits for them and stores the rows, in this
+process or a later one; ``lab.batch_status(run_id)`` says where they are). The sweep:
+
 """
 _SUBMIT_DOC = """Start the call without blocking; returns a ``concurrent.futures.Future[Result]``.
 ``future.cancel()`` stops in-flight calls (recorded as ``Cancelled``; finished ones stay in the
@@ -394,6 +409,10 @@ class Lab:
             _check_run_id("resume", options.resume)
         self._read_key()
         models = check_models(models)
+        if options.batch and not chain:
+            if await self._batch_offered(options.batch == "auto"):
+                return await self._abatch(rows, models, options, run_id, first_seq)
+            options = options.replace(batch=False)  # batch="auto" on an endpoint without it: live calls
         bodies = options.bodies(models, self.max_tokens, self.model_params)
         timeouts = {**self.timeouts, **options.timeouts}
         retry = RetryPolicy(retries=options.retries) if options.retries is not None else options.retry_policy
@@ -419,16 +438,107 @@ class Lab:
             raise _not_logged(runner, run_id, models)
         return Result.from_store(self.store, run_id, models)
 
+    # -- the Batch API (llmlab.engine._batch) -----------------------------------------------
+    async def _batch_offered(self, auto: bool) -> bool:
+        async with self._session() as context:
+            try:
+                await BatchSession(context, "").check_support()
+            except EndpointError:
+                if not auto:
+                    raise
+                return False
+        return True
+
+    async def _abatch(self, rows: list[dict] | PromptSource, models: list[str], options: CallOptions,
+                      run_id: str | None, first_seq: int, wait: bool = True) -> Result:
+        """Plan, submit and (``wait``) collect a sweep's requests as batches: see ``_batch``."""
+        bodies = options.bodies(models, self.max_tokens, self.model_params)
+        jobs: Iterable[Job] = make_jobs(rows, models, bodies, False, options.cache, options.n,
+                                        {**self.timeouts, **options.timeouts}, first_seq=first_seq)
+        n_rows = len(rows) if isinstance(rows, list) else rows.count
+        run_id = self.last_run_id = run_id or options.resume or _new_run_id()
+        bar = _progress_bar(None if n_rows is None else n_rows * len(models) * options.n, options.progress)
+        caught: list[Warning] = []
+        try:
+            async with self._session() as context:
+                runner = Runner(context, run_id, options.on_event, bar)
+                session = BatchSession(context, run_id, bar, runner.emit_row)
+                if options.resume is not None:
+                    jobs = self._unfinished(iter(jobs), run_id, bar, skip=pending_requests(self.store, run_id))
+                await collecting(self._submit(runner, session, jobs, options.cache, wait), caught)
+        finally:
+            if bar is not None:
+                bar.close()
+            for warning in caught:
+                emit(warning)
+        if runner.store_error is not None:
+            raise _not_logged(runner, run_id, models)
+        return Result.from_store(self.store, run_id, models)
+
+    @staticmethod
+    async def _submit(runner: Runner, session: BatchSession, jobs: Iterable[Job], cache: bool, wait: bool) -> None:
+        try:
+            for chunk in batches(jobs, 1000):
+                await session.plan(await runner.replay_cached(chunk) if cache else chunk)
+            await session.send_open()
+        finally:
+            session.discard_open()  # cut short: what was not sent stays unsent (and a resume drops it)
+        if wait:
+            await session.finish()
+
+    def _batch_parts(self, run_id: str) -> list[dict]:
+        _check_run_id("run_id", run_id)
+        parts = self.store.batch_parts(run_id)
+        if not parts:
+            raise InputError(f"run {run_id!r} has no batches in {self.store.path} (lab.batch_status() lists them)")
+        sent_to = {p["endpoint"] for p in parts} - {self.base_url}
+        if sent_to:
+            raise InputError(f"run {run_id!r}'s batches were sent to {sorted(sent_to)[0]}; collect them with a "
+                             f"Lab(base_url={sorted(sent_to)[0]!r}) (and the key that sent them)")
+        return parts
+
+    async def _abatch_finish(self, run_id: str, progress: bool, on_event: Any, cancel: bool) -> Result:
+        parts = self._batch_parts(run_id)
+        bar = _progress_bar(sum(p["requests"] for p in parts), progress)
+        caught: list[Warning] = []
+        try:
+            async with self._session() as context:
+                runner = Runner(context, run_id, on_event, bar)
+                session = BatchSession(context, run_id, bar, runner.emit_row)
+                if cancel:
+                    await session.cancel()
+                await collecting(session.finish(), caught)
+        finally:
+            if bar is not None:
+                bar.close()
+            for warning in caught:
+                emit(warning)
+        return Result.from_store(self.store, run_id, list(dict.fromkeys(p["model"] for p in parts)))
+
+    async def _abatch_status(self, run_id: str | None) -> pd.DataFrame:
+        runs = [run_id] if run_id is not None else list(dict.fromkeys(p["run_id"] for p in self.store.batch_parts()))
+        rows: list[dict] = []
+        async with self._session() as context:
+            for run in runs:
+                if run_id is not None:
+                    self._batch_parts(run)
+                rows += await BatchSession(context, run).status()
+        columns = ["run_id", "model", "part", "requests", "batch_id", "status", "completed", "failed", "created_at",
+                   "stored_at", "endpoint"]
+        return pd.DataFrame(rows, columns=columns)
+
     def _check_open(self) -> None:
         if self._closed:
             raise InputError("this Lab is closed (lab.close() was called); create a new Lab(...)")
 
-    def _unfinished(self, jobs: Iterator[Job], run_id: str, bar) -> Iterator[Job]:
-        """The jobs of ``run_id`` with no ok row yet, checked against the log a batch at a time."""
-        if not self.store.has_run(run_id):
+    def _unfinished(self, jobs: Iterator[Job], run_id: str, bar,
+                    skip: set[tuple[str, str, int]] | None = None) -> Iterator[Job]:
+        """The jobs of ``run_id`` with no ok row yet (nor, ``skip``, a batch still answering them),
+        checked against the log a batch at a time."""
+        if not self.store.has_run(run_id) and not skip and not self.store.batch_parts(run_id):
             raise InputError(f"resume={run_id!r}: no run with that id in {self.store.path}")
         for batch in batches(jobs, 1000):
-            done = self.store.done(run_id, [(j.prompt_id, j.models[0], j.repeat) for j in batch])
+            done = self.store.done(run_id, [(j.prompt_id, j.models[0], j.repeat) for j in batch]) | (skip or set())
             todo = [j for j in batch if (j.prompt_id, j.models[0], j.repeat) not in done]
             if bar is not None and len(todo) < len(batch):
                 bar.update(len(batch) - len(todo))
@@ -448,6 +558,10 @@ class Lab:
             return self._loop_thread.run(self._asweep(prompts, models, call))
         except KeyboardInterrupt:
             if self.last_run_id:
+                if call.batch:
+                    print(f"llmlab: interrupted; the batches go on at the endpoint and are in the log: collect "
+                          f"them with lab.batch_resume({self.last_run_id!r})", file=sys.stderr)
+                    raise
                 print(f"llmlab: interrupted; finished calls are saved. Resume with "
                       f"lab.sweep(..., resume={self.last_run_id!r})", file=sys.stderr)
             raise
@@ -534,6 +648,45 @@ class Lab:
         self._check_open()
         names, rows = self.store.labels(grading=grading, who=who)
         return _labels_frame(pd.DataFrame(rows, columns=names))
+
+    @_entry(_BATCH_SUBMIT_DOC + _SWEEP_DOC, SweepKeywords, progress=True)
+    def batch_submit(self, prompts: Prompts, *, models: Models, **options: Unpack[SweepKeywords]) -> str:
+        call = _options(options)
+        return self._loop_thread.run(self._abatch_submit(prompts, models, call))
+
+    async def _abatch_submit(self, prompts: Prompts, models: Models, options: CallOptions) -> str:
+        self._check_open()
+        rows = PromptSource(prompts, options.system)
+        rows.check()
+        models = check_models(models)
+        if options.resume is not None:
+            _check_run_id("resume", options.resume)
+        await self._batch_offered(auto=False)
+        result = await self._abatch(rows, models, options.replace(batch=True, progress=False), None, 0, wait=False)
+        return result.run_id
+
+    def batch_resume(self, run_id: str, *, progress: bool = True, on_event: Callable[[Any], None] | None = None
+                     ) -> Result:
+        """Wait for a run's batches (submitted by ``sweep(..., batch=True)`` or ``batch_submit``,
+        in this process or an earlier one: they are in the log) and store their results; what
+        the log says was never created is created first, never twice. The run's Result."""
+        self._check_open()
+        return self._loop_thread.run(self._abatch_finish(run_id, check_bool("progress", progress), on_event, False))
+
+    def batch_cancel(self, run_id: str, *, progress: bool = True) -> Result:
+        """Cancel a run's unfinished batches, then store what they had answered (the rest become
+        ``Cancelled`` error rows). The run's Result."""
+        self._check_open()
+        return self._loop_thread.run(self._abatch_finish(run_id, check_bool("progress", progress), None, True))
+
+    def batch_status(self, run_id: str | None = None) -> pd.DataFrame:
+        """One row per batch of ``run_id`` (every run's when None): model, part, requests,
+        batch_id, status (asked afresh of the endpoint for unfinished ones), completed and failed
+        request counts, when planned and stored."""
+        self._check_open()
+        if run_id is not None:
+            _check_run_id("run_id", run_id)
+        return self._loop_thread.run(self._abatch_status(run_id))
 
     def list_models(self) -> pd.DataFrame:
         """The endpoint's ``/v1/models`` with known prices (USD per 1M tokens)."""

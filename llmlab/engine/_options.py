@@ -74,12 +74,12 @@ BODY_PARAMS: dict[str, tuple[str, float | None, float | None]] = {
 # and engine arguments a body key of the same name would be mistaken for: never body keys.
 RESERVED_BODY_KEYS = frozenset({"model", "messages", "stream", "stream_options", "n", "retries", "retry_policy",
                                 "timeout", "concurrency", "progress", "resume", "on_event", "extra_body",
-                                "model_params"})
+                                "model_params", "batch"})
 # What each engine parameter is, for the %%llm line's value typing.
 ENGINE_PARAMS: dict[str, str] = {
     "system": "text", "stream": "bool", "cache": "bool", "n": "integer", "timeout": "timeout",
     "retries": "integer", "retry_policy": "object", "on_event": "callable", "extra_body": "object",
-    "concurrency": "integer", "progress": "bool", "resume": "text", "model_params": "object",
+    "concurrency": "integer", "progress": "bool", "resume": "text", "model_params": "object", "batch": "batch",
 }
 
 
@@ -194,6 +194,7 @@ class CallOptions:
     concurrency: int | None = None
     progress: bool = False
     resume: str | None = None
+    batch: bool | str = False
     _body: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     _timeouts: dict[str, Timeouts] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -226,6 +227,9 @@ class CallOptions:
             check_int("concurrency", self.concurrency, 1, MAX_CONCURRENCY)
         if self.resume is not None:
             check_text("resume", self.resume)
+        if not (isinstance(self.batch, bool) or self.batch == "auto"):
+            raise InputError(f"batch must be True (the Batch API), False (live calls) or 'auto' (the Batch API "
+                             f"where the endpoint offers it, else live calls), not {self.batch!r}")
         if self.on_event is not None and not callable(self.on_event):
             raise InputError(f"on_event must be a function of one Event, not {type(self.on_event).__name__}")
 

@@ -30,7 +30,7 @@ from ._call import CallSpec, Outcome, Redactor, call_model
 from ._options import Timeouts
 from ._resilience import RateLimiter, RetryPolicy
 
-__all__ = ["Job", "Event", "Runner", "RunContext", "cache_key", "batches", "effort_sent"]
+__all__ = ["Job", "Event", "Runner", "RunContext", "cache_key", "batches", "effort_sent", "new_record"]
 
 _NOT_CACHE_KEYS = ("stream", "stream_options")
 _MIN_BATCH = 256  # jobs pulled (and cache-checked in one query) at a time
@@ -179,15 +179,18 @@ class Runner:
         return record
 
     def _new_record(self, job: Job, model: str, attempt: int, waited: float = 0.0) -> Record:
-        return Record(
-            run_id=self.run_id, request_id=job.request_id, prompt_id=job.prompt_id, requested_model=model,
-            prompt=job.prompt, messages=json.dumps(job.messages, ensure_ascii=False),
-            params=json.dumps(job.bodies[model], sort_keys=True, default=str), stream=job.stream,
-            endpoint=self.ctx.endpoint, api_key_env=self.ctx.api_key_env, task=job.task,
-            expected=job.expected, repeat=job.repeat, attempt=attempt, waited_s=waited,
-            policy=job.policy, route_reason=job.route_reason, seq=job.seq,
-            reasoning_effort=effort_sent(job.bodies[model]), conversation_hash=job.conversation_hash, turns=job.turns,
-        )
+        return new_record(self.ctx, self.run_id, job, model, attempt, waited)
+
+    def emit_row(self, record: Record) -> None:
+        """A row that was answered another way (a batch): its ``done``/``error`` event."""
+        self._emit("done" if record.status == "ok" else "error", record, record.response_text)
+
+    async def replay_cached(self, jobs: list[Job]) -> list[Job]:
+        """Answer ``jobs``' cache hits from the log (written and counted); the jobs still to send."""
+        try:
+            return await self._replay_cached(jobs)
+        finally:
+            self._flush()
 
     async def _run_job(self, job: Job) -> list[Record]:
         attempts: list[Record] = []
@@ -335,6 +338,19 @@ class Runner:
     def _advance(self, n: int = 1) -> None:
         if self._progress is not None:
             self._progress.update(n)
+
+
+def new_record(ctx: RunContext, run_id: str, job: Job, model: str, attempt: int = 1, waited: float = 0.0) -> Record:
+    """An attempt's row before it is sent: everything known about the request."""
+    return Record(
+        run_id=run_id, request_id=job.request_id, prompt_id=job.prompt_id, requested_model=model,
+        prompt=job.prompt, messages=json.dumps(job.messages, ensure_ascii=False),
+        params=json.dumps(job.bodies[model], sort_keys=True, default=str), stream=job.stream,
+        endpoint=ctx.endpoint, api_key_env=ctx.api_key_env, task=job.task,
+        expected=job.expected, repeat=job.repeat, attempt=attempt, waited_s=waited,
+        policy=job.policy, route_reason=job.route_reason, seq=job.seq,
+        reasoning_effort=effort_sent(job.bodies[model]), conversation_hash=job.conversation_hash, turns=job.turns,
+    )
 
 
 # What a cache hit replays of its original row (the answer and how it was measured).

@@ -49,7 +49,7 @@ class OptionError(InputError):
 _MAGIC_KEYS = ("model", "fallback", "out", "policy", "task", "history")
 # Engine keywords a line can set (on_event, retry_policy, extra_body… are Python objects).
 _ENGINE_KEYS = {"system": "text", "stream": "bool", "cache": "bool", "n": "integer", "timeout": "number",
-                "retries": "integer"}
+                "retries": "integer", "batch": "batch"}
 _KINDS: dict[str, str] = {**_ENGINE_KEYS, **{name: spec[0] for name, spec in BODY_PARAMS.items()}}
 LINE_KEYS = (*_MAGIC_KEYS, *_KINDS)
 _BODY_PREFIX = "body."
@@ -186,9 +186,10 @@ def _typed(key: str, kind: str, value: str, quoted: bool) -> Any:
         if not pattern.match(value):
             raise OptionError(f"{key} must be {what}, got {value!r}.")
         return float(value) if kind == "number" else int(value)
-    if kind == "bool":
+    if kind == "bool" or (kind == "batch" and value.lower() != "auto"):
         if value.lower() not in ("true", "false"):
-            raise OptionError(f"{key} must be true or false, got {value!r}.")
+            what = "true, false or auto" if kind == "batch" else "true or false"
+            raise OptionError(f"{key} must be {what}, got {value!r}.")
         return value.lower() == "true"
     if value[:1] in ("{", "[") and kind != "text":
         return _json(key, value)
@@ -296,6 +297,9 @@ def parse_options(line: str, known_defaults: Mapping[str, Any] | None = None) ->
     if clash:
         raise OptionError(f"fallback repeats model {clash[0]!r}.")
     _check_auto(models, own, fallback, call)
+    if call.get("batch") and (fallback or "auto" in models):
+        raise OptionError("batch=... can't be combined with fallback= or model=auto (a batch answers each model "
+                          "once; a chain or a policy decides call by call).")
     stray = sorted(m for m in per_model if m not in models and m not in fallback and not set(m) & set("*?["))
     if stray and "auto" not in models:     # with model=auto the policy's models are not on the line
         raise OptionError(f"{stray[0]}:... names a model that is not in model=... or fallback=... .")

@@ -281,6 +281,8 @@ _LINE_HELP = textwrap.dedent("""\
         n=           repeats per model, 1–1000 out=          variable for the Result
         timeout=     seconds                   retries=      extra attempts, 0–100
         fallback=    backup chain for a single model → lab.complete()
+        batch=       true: through the endpoint's Batch API (half price where offered, results within
+                     24 h; lab.batch_resume(run_id) collects them after a restart); auto: where offered
         model=auto policy=NAME [task=T]   the routing policy in variable NAME picks the model → lab.route()
         every other keyword of lab.compare's request body by its name (seed=7 stop=END
         reasoning_effort=high response_format='{"type": "json_object"}' …);
@@ -529,6 +531,9 @@ class LLMMagics(Magics):
             return lab.route(prompt, policy=policy, task=opts.task, **keywords)
         if opts.fallback:
             return lab.complete(prompt, models=[*opts.models, *opts.fallback], **keywords)
+        if opts.options.batch:  # the Batch API is a sweep's: a sweep of this one prompt, its bar shown
+            return lab.sweep([prompt], models=opts.models, **keywords)
+        keywords.pop("batch", None)  # batch=false: the default, live
         return lab.compare(prompt, models=opts.models, **keywords)
 
     def _remember(self, run_ids) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -21,9 +21,11 @@ from ..base._validate import one_line
 from ..base._version import __version__
 from ._schema import KNOWN_MIGRATIONS, LABEL_COLUMNS, MIGRATIONS, RECORD_COLUMNS, Dialect
 
-__all__ = ["Store", "DeferredRows", "BUSY_TIMEOUT_S"]
+__all__ = ["Store", "DeferredRows", "BUSY_TIMEOUT_S", "BATCH_PART_COLUMNS"]
 
 BUSY_TIMEOUT_S = 30.0
+BATCH_PART_COLUMNS = ("part_id", "run_id", "model", "part", "endpoint", "requests", "input_file_id", "batch_id",
+                      "status", "created_at", "stored_at")
 _FETCH_ROWS = 20_000  # rows per fetchmany: bulk reads convert column-wise, chunk by chunk
 
 
@@ -202,6 +204,69 @@ class Store:
         if failed:
             where += (" AND " if where else "WHERE ") + "status <> 'ok'"
         return int(next(self._query(f"SELECT COUNT(*) FROM runs {where}", params))[1][0])
+
+    # -- the Batch API's parts (llmlab.engine._batch) ------------------------------------------
+    def add_batch_part(self, part: Mapping[str, Any]) -> None:
+        """A part's row (its requests follow with :meth:`add_batch_requests`)."""
+        self._execute(f"INSERT INTO batch_parts ({', '.join(BATCH_PART_COLUMNS)}) VALUES "
+                      f"({', '.join([self.param] * len(BATCH_PART_COLUMNS))})",
+                      [[part.get(c) for c in BATCH_PART_COLUMNS]])
+
+    def add_batch_requests(self, part_id: str, rows: Sequence[tuple[str, str]]) -> None:
+        """(custom_id, the request's row so far as JSON) of a part, in one transaction."""
+        p = self.param
+        self._execute(f"INSERT INTO batch_requests (part_id, custom_id, record) VALUES ({p}, {p}, {p})",
+                      [(part_id, custom_id, record) for custom_id, record in rows])
+
+    def update_batch_part(self, part_id: str, **changes: Any) -> None:
+        unknown = set(changes) - set(BATCH_PART_COLUMNS)
+        assert not unknown, unknown
+        sets = ", ".join(f"{name} = {self.param}" for name in changes)
+        self._execute(f"UPDATE batch_parts SET {sets} WHERE part_id = {self.param}", [[*changes.values(), part_id]])
+
+    def drop_batch_part(self, part_id: str) -> None:
+        """A part that was never sent (its planning was cut short), with its requests."""
+        p = self.param
+        self._execute([f"DELETE FROM batch_requests WHERE part_id = {p}",
+                       f"DELETE FROM batch_parts WHERE part_id = {p}"], [[part_id]])
+
+    def batch_parts(self, run_id: str | None = None) -> list[dict]:
+        """The parts of ``run_id`` (every run's when None), in the order they were planned."""
+        where, params = (f"WHERE run_id = {self.param}", [run_id]) if run_id is not None else ("", [])
+        sql = f"SELECT {', '.join(BATCH_PART_COLUMNS)} FROM batch_parts {where} ORDER BY created_at, part"
+        return [dict(zip(names, values, strict=True)) for names, values in self._query(sql, params)]
+
+    def batch_requests(self, part_id: str, custom_ids: Sequence[str] | None = None,
+                       ids_only: bool = False) -> Iterator[tuple[str, str | None]]:
+        """(custom_id, row JSON) of a part's requests — all, or those named — a chunk at a time."""
+        what = "custom_id, NULL" if ids_only else "custom_id, record"
+        if custom_ids is None:
+            sql = f"SELECT {what} FROM batch_requests WHERE part_id = {self.param} ORDER BY custom_id"
+            yield from (tuple(values) for _, values in self._query(sql, [part_id]))
+            return
+        ids = list(custom_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            sql = (f"SELECT {what} FROM batch_requests WHERE part_id = {self.param} "
+                   f"AND custom_id IN ({', '.join([self.param] * len(chunk))})")
+            yield from (tuple(values) for _, values in self._query(sql, [part_id, *chunk]))
+
+    def stored_requests(self, run_id: str, batch_id: str) -> set[str]:
+        """Request ids with a row from ``batch_id`` already (a collection cut short is not stored twice)."""
+        p = self.param
+        sql = f"SELECT request_id FROM runs WHERE run_id = {p} AND batch_id = {p}"
+        return {values[0] for _, values in self._query(sql, [run_id, batch_id])}
+
+    def _execute(self, sql: str | Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Statements (each run over ``rows``) in one write transaction, as one StoreError line."""
+        try:
+            with self._write() as db:
+                for statement in [sql] if isinstance(sql, str) else sql:
+                    db.cursor().executemany(statement, [list(r) for r in rows])
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
+            raise self._failure(exc, "write to") from None
 
     def select(self, *, columns: Sequence[str] | None = None, run_id: str | Sequence[str] | None = None,
                model: str | Sequence[str] | None = None, status: str | None = None, since: str | None = None,
