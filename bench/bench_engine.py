@@ -245,7 +245,7 @@ def _go(proc: subprocess.Popen) -> tuple[float, float]:
     return float(wall), float(cpu)
 
 
-def new_columns(base_url: str, tmp: Path, ref: str, rounds: int = 16, per_round: int = 40) -> None:
+def new_columns(base_url: str, tmp: Path, ref: str, rounds: int = 24, per_round: int = 40) -> None:
     old_path = _extract(ref, tmp / "baseline")
     sides = {"release": _side(old_path, base_url, tmp / "release.sqlite", per_round),
              "this": _side(REPO, base_url, tmp / "this.sqlite", per_round)}
@@ -264,12 +264,18 @@ def new_columns(base_url: str, tmp: Path, ref: str, rounds: int = 16, per_round:
             proc.wait(30)
     med = {name: statistics.median(v) for name, v in wall.items()}
     cpu_med = {name: statistics.median(v) for name, v in cpu.items()}
+    # Other jobs on a shared VM only ever add time: each side's fastest round is its least
+    # disturbed one, the robust figure when the load is high.
+    best = {name: min(v) for name, v in wall.items()}
+    cpu_best = {name: min(v) for name, v in cpu.items()}
     print(f"5. the call-details columns on live calls (streamed, concurrency 1, log on; {rounds} interleaved "
-          f"rounds of {per_round}, separate processes): release {ref} {med['release'] * 1e3:.3f} ms, "
-          f"this {med['this'] * 1e3:.3f} ms per call -> ratio {med['this'] / med['release']:.3f} "
-          f"{_round_ratios(wall['release'], wall['this'])} (target <= 1.02); client CPU per call "
-          f"{cpu_med['release'] * 1e3:.3f} vs {cpu_med['this'] * 1e3:.3f} ms -> ratio "
-          f"{cpu_med['this'] / cpu_med['release']:.3f}")
+          f"rounds of {per_round}, separate processes, load {os.getloadavg()[0]:.1f}): release {ref[:12]} vs this, "
+          f"per call: wall median {med['release'] * 1e3:.3f} vs {med['this'] * 1e3:.3f} ms -> ratio "
+          f"{med['this'] / med['release']:.3f} {_round_ratios(wall['release'], wall['this'])}; fastest round "
+          f"{best['release'] * 1e3:.3f} vs {best['this'] * 1e3:.3f} ms -> {best['this'] / best['release']:.3f}; "
+          f"client CPU median {cpu_med['release'] * 1e3:.3f} vs {cpu_med['this'] * 1e3:.3f} ms -> "
+          f"{cpu_med['this'] / cpu_med['release']:.3f}, least {cpu_best['release'] * 1e3:.3f} vs "
+          f"{cpu_best['this'] * 1e3:.3f} ms -> {cpu_best['this'] / cpu_best['release']:.3f} (target <= 1.02)")
 
 
 def main() -> None:

@@ -294,3 +294,15 @@ def test_both_log_backends_keep_the_batches_and_their_rows(db_url):
     assert len(res.df) == 14 and (res.df["status"] == "ok").all() and res.df["batch_id"].nunique() == 2
     assert list(status["status"]) == ["stored", "stored"] and list(status["requests"]) == [7, 7]
     assert len(srv.batch_requests) == 14
+
+
+def test_an_answer_that_echoes_the_key_is_stored_without_it(tmp_path, monkeypatch):
+    secret = "sk-batch-secret-0123456789abcdef"
+    monkeypatch.setenv("GATEWAY_KEY", secret)
+    echo = ModelSpec(text=f"your key is {secret} indeed", reasoning=f"I saw {secret}")
+    with FakeServer({"echo": echo}, api_key=secret) as srv, \
+            Lab(base_url=srv.base_url, api_key_env="GATEWAY_KEY", db=tmp_path / "k.sqlite") as lab:
+        res = lab.sweep(["hi"], models=["echo"], batch=True, progress=False)
+    row = res.df.iloc[0]
+    assert row["status"] == "ok" and secret not in row["response_text"] and secret not in row["reasoning_text"]
+    assert secret.encode() not in (tmp_path / "k.sqlite").read_bytes()

@@ -252,3 +252,21 @@ def test_a_widget_runs_price_warning_names_llmlab_not_asyncio(lab):
         widget.wait(timeout=30)
     priced = [w for w in caught if issubclass(w.category, PriceWarning)]
     assert len(priced) == 1 and priced[0].filename == "llmlab"  # no user line to point at
+
+
+def test_options_give_every_run_tools_and_structured_output(lab, server):
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    widget = CompareWidget(lab=lab, models=["fast"], prompt="Hi",
+                           options={"tools": tools, "response_format": {"type": "json_object"}, "system": "Be brief."})
+    widget.run()
+    assert widget.wait(timeout=30) is not None
+    body = chat_requests(server)[0].body
+    assert body["tools"] == tools and body["response_format"] == {"type": "json_object"}
+    assert body["messages"][0] == {"role": "system", "content": "Be brief."}
+    from llmlab import InputError
+
+    for options, said in (({"tool": tools}, "unknown CompareWidget option 'tool'. Did you mean 'tools'"),
+                          ({"temperature": 1}, "one of the widget's own controls"),
+                          ({"top_p": 7}, "top_p")):
+        with pytest.raises(InputError, match=said):
+            CompareWidget(lab=lab, options=options)

@@ -120,6 +120,7 @@ class PriceTable:
 
     def __init__(self, prices: Mapping[str, Price], name: str) -> None:
         self._prices = dict(prices)
+        self._found: dict[str, Price | None] = {}
         self.name = name
 
     @classmethod
@@ -171,10 +172,12 @@ class PriceTable:
     def lookup(self, model: str | None) -> Price | None:
         if not model:
             return None
-        for key in normalise_model_name(model):
-            if key in self._prices:
-                return self._prices[key]
-        return None
+        found = self._found.get(model, _UNSEEN)
+        if found is _UNSEEN:  # a sheet never changes: each name is resolved once (every call asks)
+            found = next((self._prices[k] for k in normalise_model_name(model) if k in self._prices), None)
+            if len(self._found) < 10_000:
+                self._found[model] = found
+        return found  # type: ignore[return-value]
 
     def cost(self, model: str | None, prompt_tokens: float, completion_tokens: float,
              cached_tokens: float = 0, warn: bool = True, *, cache_creation_tokens: float = 0,
@@ -211,6 +214,9 @@ class PriceTable:
 
     def __repr__(self) -> str:
         return f"PriceTable({self.name!r}, {len(self._prices)} models)"
+
+
+_UNSEEN = object()
 
 
 def _missing(value: float | None) -> bool:

@@ -41,7 +41,7 @@ from ..base._validate import one_line
 from ..base._warnings import emit
 from ._call import RETRYABLE_STATUSES, record_answer, status_error_type
 from ._headers import retry_hint
-from ._runner import Job, RunContext, cache_key, new_record
+from ._runner import Job, RunContext, cache_key, new_record, redact_record
 
 __all__ = ["BatchSession", "MAX_REQUESTS", "MAX_BYTES", "TERMINAL", "BatchWarning", "pending_requests"]
 
@@ -385,6 +385,8 @@ class _Collector:
         if not records:
             return
         rows, keys = [r for r, _ in records], [k for _, k in records]
+        for row in rows:  # endpoint text may echo the key: never stored or shown
+            redact_record(row, self.s.ctx.redact)
         await asyncio.to_thread(self.s.ctx.store.insert, rows, keys)
         self.seen.update(r.request_id for r in rows)
         if self.s.on_record is not None:

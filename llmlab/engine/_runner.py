@@ -30,7 +30,8 @@ from ._call import CallSpec, Outcome, Redactor, call_model
 from ._options import Timeouts
 from ._resilience import RateLimiter, RetryPolicy
 
-__all__ = ["Job", "Event", "Runner", "RunContext", "cache_key", "batches", "effort_sent", "new_record"]
+__all__ = ["Job", "Event", "Runner", "RunContext", "cache_key", "batches", "effort_sent", "new_record",
+           "redact_record"]
 
 _NOT_CACHE_KEYS = ("stream", "stream_options")
 _MIN_BATCH = 256  # jobs pulled (and cache-checked in one query) at a time
@@ -278,7 +279,7 @@ class Runner:
         failed (damaged, full, read-only, gone), rows are kept in ``unlogged``, ``store_error``
         says why, and ``run`` sends nothing more."""
         for record in records:
-            _redact_record(record, self.ctx.redact)
+            redact_record(record, self.ctx.redact)
         if self.store_error is None:
             try:
                 self.ctx.store.defer(DeferredRows(records, keys, functools.partial(self._insert, records, keys, stored),
@@ -399,7 +400,8 @@ _TEXT_FIELDS = tuple(f.name for f in fields(Record) if f.type in ("str", "str | 
 _ENDPOINT_FIELDS = frozenset({"response_text", "refusal", "served_model", "error_message", "finish_reason"})
 
 
-def _redact_record(record: Record, redact: Redactor) -> None:
+def redact_record(record: Record, redact: Redactor) -> None:
+    """Every text field of a row without the key (before it is stored or shown)."""
     if not redact:
         return
     for name in _TEXT_FIELDS:

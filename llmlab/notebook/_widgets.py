@@ -10,17 +10,18 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ipywidgets as w
 
 from ..analysis import _charts as charts
 from ..base._display import clean_text, esc, table_html
-from ..base._errors import EndpointError
+from ..base._errors import EndpointError, InputError
 from ..base._throttle import Throttle
 from ..base._validate import one_line
 from ..engine._loop import CANCEL_GRACE_S
+from ..engine._options import CALL_FIELDS, CallOptions, unknown_keyword
 from ._board import Board, board_html, column_html
 
 __all__ = ["CompareWidget", "LiveColumns"]
@@ -78,11 +79,15 @@ class CompareWidget:
     ``CompareWidget(lab=None)`` builds a default ``Lab`` when none is given. Run starts
     ``lab.submit_compare(...)`` (the kernel stays free); Stop cancels in-flight calls, and
     finished calls stay recorded in the log. ``wait()`` blocks until the table and charts are in.
+    ``options``: more of ``compare``'s keywords for every run (``{"tools": [...], "tool_choice":
+    "auto"}``, ``{"response_format": {...}}``, ``{"system": "..."}``), checked here.
     """
 
     __module__ = "llmlab"
 
-    def __init__(self, lab: Any = None, *, models: Sequence[str] | None = None, prompt: str = "") -> None:
+    def __init__(self, lab: Any = None, *, models: Sequence[str] | None = None, prompt: str = "",
+                 options: Mapping[str, Any] | None = None) -> None:
+        self.options = _checked_options(options)
         self._lab = lab
         self.future = None
         self.result = None
@@ -186,8 +191,9 @@ class CompareWidget:
         board, live = self._start_view(models)
         try:
             future = self.lab.submit_compare(
-                prompt, models=models, temperature=float(self.temperature.value),
-                max_tokens=int(self.max_tokens.value), cache=bool(self.cache.value), on_event=live.on_event)
+                prompt, models=models, **{**self.options, "temperature": float(self.temperature.value),
+                                          "max_tokens": int(self.max_tokens.value), "cache": bool(self.cache.value),
+                                          "on_event": live.on_event})
         except Exception as exc:  # bad values, a closed Lab: reported in the widget, not raised
             self._set_status("error", one_line(exc))
             self._set_running(False)
@@ -284,6 +290,20 @@ class CompareWidget:
         self.table.value = table_html(summary)
         for key, draw in charts.CHARTS.items():
             self.chart_outputs[key].outputs = (_figure_output(draw(df)),)
+
+
+_OWN = ("temperature", "max_tokens", "cache", "on_event")  # the widget's own controls set these
+
+
+def _checked_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    options = dict(options or {})
+    for name in options:
+        if name not in CALL_FIELDS or name in ("n", "concurrency", "progress", "resume", "batch"):
+            raise unknown_keyword(name, sorted(CALL_FIELDS - set(_OWN)), "CompareWidget option")
+        if name in _OWN:
+            raise InputError(f"CompareWidget option {name!r} is one of the widget's own controls; set it there")
+    CallOptions(**options)  # every value checked now, as compare() would
+    return options
 
 
 def _figure_output(fig) -> dict:
