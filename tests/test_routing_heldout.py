@@ -418,3 +418,100 @@ def test_the_tfidf_features_are_scikit_learns():
                                atol=1e-12)
     lonely, _ = _TfidfFeatures.fit(["alpha beta", "gamma delta"], [None, None])     # nothing in two prompts
     assert lonely.vocabulary == ["alpha", "alpha beta", "beta", "delta", "gamma", "gamma delta"]
+
+
+# --- 6. per task, AUC and calibration, the data check --------------------------------------------
+
+def test_by_task_gives_per_task_savings_quality_and_routing_shares_with_intervals():
+    runs = subject_runs(600, subjects=4, seed=5)
+    tasks = sorted(runs["task"].unique())
+    mapping = {tasks[0]: "weak", tasks[1]: "weak"}
+    rep = routing.evaluate(runs, [routing.TaskMap(mapping, default="strong", name="map"),
+                                  routing.Threshold("prompt_chars", 100, weak="weak", strong="strong", name="len")],
+                           n_boot=300)
+    table = rep.by_task()
+    assert set(table.index.get_level_values("policy")) == {"map", "len"}
+    assert table.loc["map"]["prompts"].sum() == rep.n_prompts
+    row = table.loc[("map", tasks[0])]
+    assert row["routed_weak"] == 1.0 and row["routed_weak_ci_lo"] == row["routed_weak_ci_hi"] == 1.0
+    assert row["savings_pct"] == pytest.approx(100 * (1 - 0.001 / 0.02))
+    assert table.loc[("map", tasks[3]), "routed_strong"] == 1.0 and table.loc[("map", tasks[3]), "savings_pct"] == 0
+    for _, r in table.iterrows():
+        assert r["quality_ci_lo"] <= r["quality"] <= r["quality_ci_hi"]
+        assert r["quality_diff_ci_lo"] <= r["quality_diff"] <= r["quality_diff_ci_hi"]
+    one = rep.by_task("len")
+    assert list(one.index.get_level_values("policy").unique()) == ["len"]
+    with pytest.raises(InputError, match="no column 'subject'"):
+        rep.by_task(column="subject")
+    with pytest.raises(InputError, match="no policy 'nope'"):
+        rep.by_task("nope")
+
+
+def test_a_learned_routers_auc_falls_on_subjects_it_never_saw():
+    pytest.importorskip("sklearn")
+    runs = subject_runs(1600, subjects=20, seed=6)
+    aucs = {}
+    splits = {"random": routing.split(runs, seed=1), "grouped": routing.split(runs, groups="task", seed=1)}
+    for kind, halves in splits.items():
+        router = routing.Learned("weak", "strong", name="learned").fit(halves.tune)
+        rep = routing.evaluate(halves.test, [router], n_boot=0)
+        row = rep.auc.loc[("learned", "weak")]
+        assert row["held_out"] and row["fitted_on"] == 0 and row["prompts"] == rep.n_prompts
+        assert row["auc_ci_lo"] < row["auc"] < row["auc_ci_hi"]
+        aucs[kind] = row["auc"]
+    # the router learns which subjects are hard: it ranks new prompts of those well, new subjects not
+    assert aucs["random"] > 0.6 and aucs["grouped"] < aucs["random"] - 0.1      # measured: 0.65 vs 0.51
+
+
+def test_auc_and_calibration_say_when_the_prompts_were_in_the_fit():
+    pytest.importorskip("sklearn")
+    runs = subject_runs(600, subjects=6, seed=7)
+    router = routing.Learned("weak", "strong", name="l").fit(runs)
+    rep = _quiet(routing.evaluate, runs, [router, routing.Always("weak")], n_boot=0)
+    auc = rep.auc
+    assert list(auc.index) == [("l", "weak")] and not auc.loc[("l", "weak"), "held_out"]
+    assert auc.loc[("l", "weak"), "fitted_on"] == 600
+    cal = rep.calibration("l", bins=5)
+    assert len(cal) == 5 and cal["prompts"].sum() == 600 and not cal.attrs["held_out"]
+    assert 0 <= cal.attrs["ece"] < 0.2 and 0 < cal.attrs["brier"] < 0.3
+    filled = cal[cal["prompts"] > 0]
+    assert ((filled["observed_ci_lo"] <= filled["observed"]) & (filled["observed"] <= filled["observed_ci_hi"])).all()
+    with pytest.raises(InputError, match="reads a learned router's probabilities"):
+        rep.calibration("always(weak)")
+    with pytest.raises(InputError, match="bins must be a whole number"):
+        rep.calibration("l", bins=1)
+    with pytest.raises(InputError, match="predicts weak, not 'strong'"):
+        rep.calibration("l", model="strong")
+    three = routing.Learned("weak", "mid", "strong", name="three").fit(
+        subject_runs(400, subjects=4, seed=8, models=("weak", "mid", "strong")))
+    held = subject_runs(300, subjects=4, seed=9, models=("weak", "mid", "strong"))
+    rows = routing.evaluate(held, [three], n_boot=0).auc
+    assert list(rows.index) == [("three", "weak"), ("three", "mid")]
+
+
+def test_the_data_check_flags_tasks_below_chance_and_all_zero_or_all_one():
+    runs = subject_runs(800, subjects=5, seed=10)
+    broken = runs.copy()
+    strong_s0 = (broken["task"] == "subject00") & (broken["requested_model"] == "strong")
+    rng = np.random.default_rng(0)
+    broken.loc[strong_s0, "score"] = (rng.random(int(strong_s0.sum())) < 0.03).astype(float)   # a shifted key
+    broken.loc[(broken["task"] == "subject01") & (broken["requested_model"] == "weak"), "score"] = 0.0
+    broken.loc[(broken["task"] == "subject02") & (broken["requested_model"] == "strong"), "score"] = 1.0
+    check = routing.check_data(broken, chance=0.25)
+    flags = check["flag"]
+    assert flags.loc[("subject00", "strong")] == "below chance"
+    assert flags.loc[("subject01", "weak")] == "below chance, all 0"
+    assert flags.loc[("subject02", "strong")] == "all 1"
+    assert check.attrs["flagged"] == 3 and (flags.iloc[:3] != "").all() and (flags.iloc[3:] == "").all()
+    cell = check.loc[("subject00", "strong")]
+    assert cell["upper_bound"] < 0.25 and cell["chance"] == 0.25
+    assert "3 of 10" in check.attrs["check"]
+    per_task = routing.check_data(broken, chance={"subject00": 0.25})          # only declared tasks
+    assert per_task.loc[("subject01", "weak"), "flag"] == "all 0"
+    assert routing.check_data(runs, chance=0.25).attrs["flagged"] == 0       # the clean matrix
+    rep = routing.evaluate(broken, [routing.Always("weak")], n_boot=0)
+    assert rep.data_check(chance=0.25).attrs["flagged"] == 3
+    for bad in (1.5, -0.1, "0.25", True, {"subject00": 2}):
+        with pytest.raises(InputError, match="chance") as info:
+            routing.check_data(runs, chance=bad)
+        assert "\n" not in str(info.value)

@@ -37,6 +37,7 @@ charts) and ``base``; never the engine, the store or a front end.
 """
 from __future__ import annotations
 
+from ._diagnostics import check_data
 from ._evaluate import evaluate
 from ._learned import Learned
 from ._matrix import Matrix
@@ -50,4 +51,5 @@ from ._verifier import SelfConsistency, Verifier
 
 __all__ = ["Policy", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "Random", "Oracle", "Learned",
            "Verifier", "SelfConsistency", "on_row", "evaluate", "PolicyReport", "Matrix", "split", "Split", "tune",
-           "fit_task_map", "recommend", "Recommendation", "load_policy", "Decision", "preference_quality"]
+           "fit_task_map", "recommend", "Recommendation", "load_policy", "Decision", "preference_quality",
+           "check_data"]

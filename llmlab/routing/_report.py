@@ -1,6 +1,7 @@
 """``PolicyReport``: what :func:`evaluate` found, and the claim test on it."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ from ..base._display import clean_text, esc, html_clean
 from ..base._errors import InputError
 from ..base._validate import check_number, is_real
 from ._claim import Replicates, claim_table, frontier, most_savings_row
+from ._diagnostics import by_task, calibration, data_check, learned_auc
 from ._matrix import Matrix
 from ._plot import plot_report
 from ._policies import Oracle, Policy
@@ -50,7 +52,9 @@ class PolicyReport:
     Also ``reference``, ``price_sheet``, ``cost_note``, ``retries``, ``n_prompts``,
     ``dropped_prompts``, ``dropped_by_model``, ``unknown_prompts`` (left out: some model's quality
     unknown, e.g. a judge gave no verdict), ``unknown_by_model``, ``caption``, ``per_prompt(policy)``, ``plot()``,
-    ``claim(...)``.
+    ``claim(...)``; ``by_task()`` (per-task savings, quality and routing shares with intervals),
+    ``auc`` and ``calibration(policy)`` (how well a learned router ranks and is calibrated, on
+    these prompts), ``data_check(chance=...)`` (tasks below chance or scored all 0 / all 1).
     """
 
     def __init__(self, *, table: pd.DataFrame, models: pd.DataFrame, reference: str, matrix: Matrix,
@@ -165,11 +169,46 @@ class PolicyReport:
         return table[["threshold", "strong_share", "savings_pct", "savings_lo", "savings_hi", "quality_diff",
                       "feasible_share"]]
 
-    def per_prompt(self, policy: str) -> pd.DataFrame:
-        """One row per prompt: the models the policy called, the one served, cost, latency, quality."""
+    def by_task(self, policy: str | None = None, *, column: str = "task") -> pd.DataFrame:
+        """Per task (or another prompt-level ``column``), for every policy (or ``policy``):
+        ``prompts``, ``quality``, ``quality_diff`` (paired, vs the reference), ``savings_pct``
+        and ``routed_<model>`` (the share of the task's prompts that model answered), each with
+        ``*_ci_lo``/``*_ci_hi`` from a paired bootstrap within the task (the report's resamples
+        and level). Index: (policy, task)."""
+        outcomes = self._outcomes if policy is None else {policy: self._outcome(policy)}
+        return by_task(self._mx, outcomes, self._ref_out, column=column, n_boot=self.n_boot, seed=self._seed,
+                       level=self.level)
+
+    @property
+    def auc(self) -> pd.DataFrame:
+        """Per learned router and model it predicts: how well its P(not good enough) ranks the
+        answers that were not (``auc``, DeLong's ``auc_ci_lo``/``auc_ci_hi`` at the report's level),
+        on these prompts — ``held_out`` says whether none of them was in its fit."""
+        return learned_auc(self._mx, self._policies, level=self.level)
+
+    def calibration(self, policy: str, *, model: str | None = None, bins: int = 10) -> pd.DataFrame:
+        """A learned router's predicted P(not good enough) against the observed share, per bin
+        (Wilson intervals); ``attrs``: ``brier``, ``ece``, ``held_out``. ``model``: which of its
+        models (default: the cheapest)."""
+        if policy not in self._policies:
+            raise InputError(f"no policy {policy!r} in this report (policies: {', '.join(self._policies)})")
+        return calibration(self._mx, self._policies[policy], model=model, bins=bins, level=self.level)
+
+    def data_check(self, *, chance: float | Mapping[str, float] | None = None,
+                   column: str = "task") -> pd.DataFrame:
+        """Tasks where a model scores below a declared ``chance`` rate (significantly: its
+        one-sided upper bound is below it) or exactly 0 or 1 on every prompt, on this report's
+        prompts (``routing.check_data(runs, ...)`` checks all of them before splitting)."""
+        return data_check(self._mx, chance=chance, column=column)
+
+    def _outcome(self, policy: str) -> Outcome:
         if policy not in self._outcomes:
             raise InputError(f"no policy {policy!r} in this report (policies: {', '.join(self._outcomes)})")
-        out, mx = self._outcomes[policy], self._mx
+        return self._outcomes[policy]
+
+    def per_prompt(self, policy: str) -> pd.DataFrame:
+        """One row per prompt: the models the policy called, the one served, cost, latency, quality."""
+        out, mx = self._outcome(policy), self._mx
         names = np.array(mx.models + [""], dtype=object)
         tried = [" → ".join(names[row[row >= 0]]) for row in out.tried]
         frame = pd.DataFrame({"prompt_id": mx.prompt_ids, "served_model": names[out.served],
