@@ -84,7 +84,9 @@ def main() -> None:
         plain.append(_seconds(lambda: plain_fit(runs), plain_cpu))
         ours.append(_seconds(lambda: learned_fit_tune(runs), ours_cpu))
     ratio = min(ours) / min(plain)
-    verdict = "OK" if min(ours) <= 10 else "SLOW"
+    # the target is for two cores; on a loaded VM the CPU time says what two free cores would take
+    free = "OK" if min(ours_cpu) <= 10 else "SLOW"
+    verdict = "OK" if min(ours) <= 10 else f"SLOW here (CPU {min(ours_cpu):.1f} s: {free} on 2 free cores)"
     print(f"plain scikit-learn fit (tfidf + LogisticRegression, once): best {min(plain):.2f} s, "
           f"median {statistics.median(plain):.2f} s (CPU {min(plain_cpu):.2f} s)")
     print(f"Learned.fit + tune (C by 4-fold CV, out-of-fold sweep): best {min(ours):.2f} s, "

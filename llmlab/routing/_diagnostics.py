@@ -44,7 +44,8 @@ def _groups(mx: Matrix, column: str) -> np.ndarray:
 def by_task(mx: Matrix, outcomes: Mapping[str, Outcome], ref: Outcome, *, column: str, n_boot: int,
             seed: int, level: float) -> pd.DataFrame:
     """One row per (policy, task): prompts, quality, quality_diff, savings_pct and the share of
-    the task's prompts served by each model (``routed_<model>``), each with ``*_ci_lo/_ci_hi``."""
+    the task's prompts served by each model (``routed_<model>``), each with ``*_ci_lo/_ci_hi``
+    (``savings_ci_*`` as in the report's table)."""
     groups = _groups(mx, column)
     rows = []
     for name, out in outcomes.items():
@@ -65,7 +66,8 @@ def _task_row(mx: Matrix, out: Outcome, ref: Outcome, at: np.ndarray, n_boot: in
     row: dict[str, Any] = {"prompts": n}
     for key, value in estimates.items():
         lo, hi = percentile_ci(draws[key], level) if draws is not None else (np.nan, np.nan)
-        row.update({key: float(value[0]), f"{key}_ci_lo": float(lo), f"{key}_ci_hi": float(hi)})
+        ci = "savings_ci" if key == "savings_pct" else f"{key}_ci"      # the report table's names
+        row.update({key: float(value[0]), f"{ci}_lo": float(lo), f"{ci}_hi": float(hi)})
     return row
 
 

@@ -82,6 +82,9 @@ def evaluate(runs: pd.DataFrame, policies: Sequence[Policy] | Mapping[str, Polic
         runs = preference_quality(runs, preferences, reference=reference)
         score, reference = PREFERENCE_COLUMN, runs.attrs[f"{PREFERENCE_COLUMN}_reference"]
     mx = build_matrix(runs, score, models, prices, price_as, count_retries=count_retries)
+    if mx.unknown_costs:      # savings move to the calls basis: say so where the numbers are asked for
+        warnings.warn(f"routing: {mx.unknown_costs}; pass prices= with token counts (from_wide(..., "
+                      "answer_tokens=)) or recorded costs (from_wide(..., costs=))", RuntimeWarning, stacklevel=2)
     _warn_in_sample(mx, named)
     return evaluate_matrix(mx, named, reference=reference, n_boot=n_boot, seed=seed, level=level,
                            sweep_points=sweep_points)

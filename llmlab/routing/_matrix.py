@@ -77,6 +77,7 @@ class Matrix:
     price_sheet: str = "recorded cost_usd"
     cost_note: str = ""
     retries: dict[str, float] = field(default_factory=dict)
+    unknown_costs: str = ""        # which cells' costs are unknown and why ("" when all are known)
     options: dict[str, Any] = field(default_factory=dict)   # how it was built: prices, price_as, count_retries
     _cache: dict = field(default_factory=dict, repr=False)
 
@@ -238,11 +239,8 @@ def build_matrix(runs: pd.DataFrame, score: str, models: Sequence[str] | None = 
     else:
         mx.retries = {"counted": False}
     if not mx.cost_known:
-        mx.cost_note += "; " + _unknown_costs(mx, prices is not None or bool(price_as))
-        if warn_dropped:
-            warnings.warn(f"routing: {_unknown_costs(mx, prices is not None or bool(price_as))}; pass prices= "
-                          "with token counts (from_wide(..., answer_tokens=)) or recorded costs "
-                          "(from_wide(..., costs=))", RuntimeWarning, stacklevel=3)
+        mx.unknown_costs = _unknown_costs(mx, prices is not None or bool(price_as))
+        mx.cost_note += "; " + mx.unknown_costs
     return mx
 
 
