@@ -48,9 +48,9 @@ def test_ttft_splits_into_first_reasoning_and_first_answer_token(tmp_path):
             _lab(srv, tmp_path) as lab:
         row, plain = _row(lab, "thinker"), _row(lab, "plain")
     assert row["ttft_s"] == row["ttft_reasoning_s"]
-    assert 0.08 <= row["ttft_reasoning_s"] <= 0.25
-    # three reasoning deltas 60 ms apart, then the answer
-    assert row["ttft_answer_s"] - row["ttft_reasoning_s"] >= 0.15
+    assert 0.095 <= row["ttft_reasoning_s"] <= 0.1 + 1.0  # the server's 0.1 s; a loaded machine sees it late
+    # three reasoning deltas 60 ms apart, then the answer: sent no earlier than 0.1 + 3 x 0.06
+    assert row["ttft_answer_s"] >= 0.275 and row["ttft_answer_s"] > row["ttft_reasoning_s"]
     assert plain["ttft_s"] == plain["ttft_answer_s"] and math.isnan(plain["ttft_reasoning_s"])
 
 

@@ -53,10 +53,13 @@ def test_rows_follow_requested_order_and_schema(lab):
 def test_ttft_matches_server_delay_and_non_stream_has_none(lab):
     res = lab.compare("Hi", models=["slow"], cache=False)
     row = res.df.iloc[0]
-    assert 0.24 <= row["ttft_s"] <= 0.40
-    assert row["latency_s"] >= row["ttft_s"] + 0.03  # four more chunks 10 ms apart
-    # five words → five content deltas spread over ~40 ms: (5-1)/0.04 ≈ 100 tokens/s
-    assert 40 <= row["output_tokens_per_s"] <= 200
+    # The server's times are lower bounds; a loaded 2-core machine sees them up to ~0.4 s late.
+    assert 0.25 <= row["ttft_s"] <= 0.25 + 1.0
+    assert row["latency_s"] >= 0.25 + 0.04 and row["latency_s"] > row["ttft_s"]  # four more chunks 10 ms apart
+    # The speed spans the deltas, not the wait for the first one: (5-1) tokens over a window no
+    # longer than latency - TTFT (~100 tokens/s on a quiet machine; measured speed is bench/'s).
+    window = row["latency_s"] - row["ttft_s"]
+    assert row["output_tokens_per_s"] >= (row["completion_tokens"] - 1) / window * (1 - 1e-9)
     plain = lab.compare("Hi", models=["slow"], cache=False, stream=False).df.iloc[0]
     assert math.isnan(plain["ttft_s"]) and plain["latency_s"] >= 0.25
     assert math.isnan(plain["output_tokens_per_s"])
@@ -242,7 +245,7 @@ def test_async_twin_closes_its_client_with_the_call(server):
     lab = Lab(base_url=server.base_url, db=":memory:")
     res = asyncio.run(lab.acompare("Hi", models=["fast", "slow"], cache=False))
     assert res.df["status"].eq("ok").all()
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 60
     while server._conns and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not server._conns, "keep-alive connections left open by a client bound to a closed loop"
@@ -264,8 +267,12 @@ def test_decode_speed_spans_reasoning_tokens_too(lab, server):
     server.set_model("reasoner", ModelSpec(text="short answer here", reasoning=" ".join(["think"] * 40),
                                            token_delay_s=0.01))
     row = lab.compare("Hi", models=["reasoner"], cache=False).df.iloc[0]
-    # 43 generated tokens over ~0.42 s of deltas: ~100 tokens/s, not 43 tokens over 2 content deltas
-    assert 40 <= row["output_tokens_per_s"] <= 150
+    # 43 generated tokens over the window from the first reasoning delta (~0.42 s, ~100 tokens/s
+    # quiet), not over the 2 content deltas: that window is at least as long as the reasoning
+    # before the answer, and no longer than latency - TTFT (both hold at any load).
+    tokens = row["completion_tokens"] - 1
+    assert row["output_tokens_per_s"] <= tokens / (row["ttft_answer_s"] - row["ttft_s"]) * (1 + 1e-9)
+    assert row["output_tokens_per_s"] >= tokens / (row["latency_s"] - row["ttft_s"]) * (1 - 1e-9)
 
 
 def test_cache_separates_streamed_and_plain_calls(lab, server):
@@ -275,14 +282,12 @@ def test_cache_separates_streamed_and_plain_calls(lab, server):
 
 
 def test_close_with_a_call_in_flight_resolves_the_future(server, tmp_path):
-    server.set_model("sleepy", ModelSpec(text="late", delay_s=3))
+    server.set_model("sleepy", ModelSpec(text="late", hold_after=0))  # held until the server stops
     lab = Lab(base_url=server.base_url, db=tmp_path / "log.sqlite")
     future = lab.submit_compare("Hi", models=["sleepy"], cache=False)
-    import time
-
-    time.sleep(0.5)
+    server.wait_held("sleepy", 1, timeout=60)  # in flight, and it cannot finish by itself
     lab.close()
-    assert future.done() and future.finished.wait(1)
+    assert future.done() and future.finished.wait(30)
     with Lab(base_url=server.base_url, db=tmp_path / "log.sqlite") as again:
         assert list(again.runs()["error_type"]) == ["Cancelled"]
 

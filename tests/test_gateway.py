@@ -4,6 +4,8 @@ error event, per-model parameters (the row's ``params`` is the body the server g
 adaptive per-key rate limiter against a sliding-window limit.
 
 Waits are measured at the server (``RequestLog.t_mono``), not taken from what the engine says.
+Scheduled times are lower bounds; upper bounds allow SLACK for a loaded 2-core machine, and a
+sleep a test must show was not taken is made far longer than that.
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from llmlab.notebook._magic_options import OptionError, parse_options
 pytestmark = pytest.mark.filterwarnings("ignore::llmlab.PriceWarning")
 
 TEXT = "one two three four five six"
-SLACK = 0.25
+SLACK = 1.5  # how late a scheduled event may be on a loaded 2-core machine (measured at load 9-14: up to
+# 0.35 s, once 1.2 s)
 
 
 @pytest.fixture
@@ -97,7 +100,7 @@ def test_gateway_hint_beyond_the_cap_gives_up_at_once(serve, make_lab):
     lab = make_lab(srv)
     t0 = time.monotonic()
     df = lab.compare("hi", models=["m"], cache=False).df
-    assert time.monotonic() - t0 < 1.0 and len(chat(srv)) == 1
+    assert time.monotonic() - t0 < 10 and len(chat(srv)) == 1  # not the 120 s, nor the 60 s cap
     assert df["error_type"].tolist() == ["RateLimitError"]
 
 
@@ -116,10 +119,10 @@ def test_error_event_after_text_is_a_retried_stream_cut_with_partial_text(serve,
 
 def test_error_event_before_text_is_incomplete_and_falls_back(serve, make_lab):
     srv = serve({"m": ModelSpec(text=TEXT, error_event_after=0), "b": ModelSpec(text="backup")})
-    lab = make_lab(srv, retry_policy=RetryPolicy(retries=3, base_s=1.0, seed=0))
+    lab = make_lab(srv, retry_policy=RetryPolicy(retries=3, base_s=30.0, cap_s=60.0, seed=0))
     t0 = time.monotonic()
     df = lab.complete("hi", models=["m", "b"], cache=False).df
-    assert time.monotonic() - t0 < 1.0  # moved on at once, no backoff sleep
+    assert time.monotonic() - t0 < 5.0  # moved on at once, no backoff sleep (>= 22.5 s)
     assert [(r["requested_model"], r["status"]) for _, r in df.iterrows()] == [("m", "error"), ("b", "ok")]
     assert df["error_type"].iloc[0] == "IncompleteStream"
     # the same before-text cut on the last model is retried
@@ -244,11 +247,13 @@ def test_magic_per_model_parameters_reach_the_body(serve):
 # --- 4. the adaptive limiter ------------------------------------------------------------------------
 
 def test_adaptive_limiter_runs_near_a_sliding_window_limit_without_a_storm(serve, make_lab):
-    """20 requests per 1 s window, 60 calls at concurrency 16, no rpm= given: the limit allows it in
-    just over 2 s (20 at once, 20 after 1 s, 20 after 2 s)."""
-    srv = serve({"m": ModelSpec(text="ok", delay_s=0.01)}, rate_limit=RateLimit(rpm=20, window_s=1.0))
+    """20 requests per 3 s window, 60 calls at concurrency 16, no rpm= given: the limit allows it in
+    just over 6 s (20 at once, 20 after 3 s, 20 after 6 s). The window is long enough for the
+    limit, not the machine's speed, to set the pace: at load 12 the same 60 calls take up to 8 s
+    of CPU, which a 1 s window left to decide the result."""
+    srv = serve({"m": ModelSpec(text="ok", delay_s=0.01)}, rate_limit=RateLimit(rpm=20, window_s=3.0))
     lab = make_lab(srv)
-    lab.limiter = RateLimiter(window_s=1.0)  # the limiter's window matches the server's
+    lab.limiter = RateLimiter(window_s=3.0)  # the limiter's window matches the server's
     t0 = time.monotonic()
     df = lab.sweep([f"q{i}" for i in range(60)], models=["m"], concurrency=16, progress=False, cache=False).df
     wall = time.monotonic() - t0
@@ -256,21 +261,22 @@ def test_adaptive_limiter_runs_near_a_sliding_window_limit_without_a_storm(serve
     limited = [r for r in reqs if r.status == 429]
     assert (df.groupby("prompt_id")["status"].last() == "ok").all()
     # The first answer's headers teach the limit. Under heavy load (client and server share one
-    # GIL here) a few stray 429s were seen (up to 6); the control below gets 20 or more.
-    assert len(limited) <= 6, len(limited)
-    assert 2.0 <= wall <= 4.5, wall  # a loaded 2-core machine; a 60 s window or a big margin would be far above
-    # the server's window was respected: never more than 20 admitted in any 1 s
+    # GIL here) a few stray 429s were seen (up to 7 at load 14); the control below gets 40.
+    assert len(limited) <= 10, len(limited)
+    assert 6.0 <= wall <= 6.0 + 6.0, wall  # a loaded 2-core machine; a 60 s window or a 2x margin is far above
+    # the server's window was respected: never more than 20 admitted in any 3 s
     admitted = sorted(r.t_mono for r in reqs if r.status == 200)
-    assert all(b - a >= 1.0 - 0.02 for a, b in zip(admitted, admitted[20:], strict=False))
+    assert all(b - a >= 3.0 - 0.02 for a, b in zip(admitted, admitted[20:], strict=False))
 
 
 def test_without_the_limiter_the_same_sweep_is_a_storm(serve, make_lab):
-    """The control for the test above: the old static behaviour (nothing learned) gets 429s."""
-    srv = serve({"m": ModelSpec(text="ok", delay_s=0.01)}, rate_limit=RateLimit(rpm=20, window_s=1.0))
+    """The control for the test above: the old static behaviour (nothing learned) gets 429s. A 60 s
+    window: however slow the machine, the 60 calls end within it, so 40 of them are refused."""
+    srv = serve({"m": ModelSpec(text="ok", delay_s=0.01)}, rate_limit=RateLimit(rpm=20, window_s=60.0))
     lab = make_lab(srv, retry_policy=RetryPolicy(retries=0))
     lab.limiter = RateLimiter(adaptive=False)
     lab.sweep([f"q{i}" for i in range(60)], models=["m"], concurrency=16, progress=False, cache=False)
-    assert len([r for r in chat(srv) if r.status == 429]) >= 20
+    assert len([r for r in chat(srv) if r.status == 429]) == 40
 
 
 def test_a_429_shrinks_the_budget_and_it_recovers(monkeypatch):

@@ -3,8 +3,10 @@ tree, one validation module, the README's quick command as documented."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -153,13 +155,49 @@ def test_the_readme_quick_command_skips_notebooks_and_local_models():
 def test_dev_says_the_set_up_is_still_running_while_pip_compiles():
     """./dev's heartbeat (the pip step is minutes without a word): a line per interval while the
     set-up runs, and it stops by itself once the process it watches is gone."""
-    script = _dev_function("heartbeat") + 'heartbeat 0.2 $$ & beat=$!; sleep 0.9; kill $beat\n'
+    script = _dev_function("heartbeat") + 'heartbeat 0.2 $$ & beat=$!; sleep 1.5; kill $beat\n'
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, check=True)
     lines = out.stderr.splitlines()
-    assert 3 <= len(lines) <= 5 and all(line.startswith("llmlab: still setting up (0 min ") for line in lines)
+    # at most one line per 0.2 s in 1.5 s; at least one however loaded the machine (how many
+    # 0.2 s sleeps fit in 1.5 s is the load's business)
+    assert 1 <= len(lines) <= 8 and all(line.startswith("llmlab: still setting up (0 min ") for line in lines)
     gone = subprocess.run(["bash", "-c", _dev_function("heartbeat") + "heartbeat 0.1 2147483646\n"],
                           capture_output=True, text=True, timeout=30, check=True)
     assert gone.stderr == ""
+
+
+def test_dev_stress_runs_the_suite_n_times_beside_two_busy_loops_and_stops_them(tmp_path):
+    """./dev stress: the test command N times while two CPU loops run, each run's time and
+    result said, non-zero if any run failed, and the loops gone afterwards."""
+    log, busy = tmp_path / "runs.log", tmp_path / "busy.log"
+    fake_python = tmp_path / "python"  # a busy loop that only sleeps; a pytest whose 2nd run fails
+    fake_python.write_text(f'#!/bin/bash\nif [ "$1" = -c ]; then echo $$ >> {busy}; exec sleep 300; fi\n'
+                           f'echo "$*" >> {log}\n[ "$(wc -l < {log})" != 2 ]\n')
+    fake_python.chmod(0o755)
+    script = f"PY={fake_python}\nBUSY=()\n" + _dev_function("has_paths") + _dev_function("stress") + \
+        'stress 3 -m "not slow" tests\n'
+    out = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1, out.stderr
+    assert log.read_text().splitlines() == ["-m pytest --nbval -p no:cacheprovider -m not slow tests"] * 3
+    said = [line for line in out.stderr.splitlines() if line.startswith("llmlab stress: run ")]
+    assert [re.sub(r"\d+ s", "N s", line) for line in said[:3]] == [
+        "llmlab stress: run 1/3: N s, passed", "llmlab stress: run 2/3: N s, FAILED (exit 1)",
+        "llmlab stress: run 3/3: N s, passed"]
+    assert said[3:] == said[:3]  # the summary at the end
+    pids = [int(p) for p in busy.read_text().split()]
+    assert len(pids) == 2
+
+    def sleeping(pid: int) -> bool:
+        try:
+            return "sleep" in Path(f"/proc/{pid}/cmdline").read_text()
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 30
+    while any(sleeping(p) for p in pids):
+        assert time.monotonic() < deadline, "the busy loops outlived ./dev stress"
+        time.sleep(0.05)
+    assert 'BUSY=()' in (ROOT / "dev").read_text()  # the global the function above relies on
 
 
 def test_every_third_party_import_is_declared():

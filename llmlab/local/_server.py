@@ -152,6 +152,11 @@ def _is_zombie(pid: int) -> bool:
 def _terminate_group(pid: int, process, grace_s: float = 5.0) -> None:
     # The server leads its own session/process group: signal the group so any helper
     # threads-turned-processes die with it, then reap our child so no zombie is left.
+    if process is not None and process.poll() is not None:
+        # Already exited and reaped (here or by an earlier poll): its pid, and so the group id,
+        # is free for the system to give to another process — soon, on a busy machine with a
+        # small pid_max (32768) — and killpg would stop that one (another server, someone's job).
+        return
     if not hasattr(os, "killpg"):  # Windows: no process groups; the child has no children
         _terminate_one(pid, process, grace_s)
         return
