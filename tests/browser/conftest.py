@@ -9,6 +9,7 @@ a downloaded build. A failing test leaves a screenshot under ``browser-artifacts
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -48,6 +49,22 @@ def _models() -> dict[str, ModelSpec]:
 def fake():
     with FakeServer(_models()) as srv:
         yield srv
+
+
+@pytest.fixture
+def hold(fake):
+    """``hold(model, at=k)``: the model's streams stop after k chunks until ``fake.release(model)``
+    (``fake.wait_held(model, 1)`` says one is there), so "mid-stream" is a state the test is in,
+    not a moment it hopes to catch. The session's specs come back at teardown."""
+    held: list[str] = []
+
+    def _hold(name: str, at: int) -> None:
+        fake.set_model(name, dataclasses.replace(_models()[name], hold_after=0, hold_at=at))
+        held.append(name)
+
+    yield _hold
+    for name in held:
+        fake.set_model(name, _models()[name])  # also lets go of any request still held
 
 
 def _free_port() -> int:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
 from notebook_ui import EVIL_NAME, LONG_NAME, ROOT, Notebook, write_notebook
@@ -13,6 +12,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 # Lengths of each live column's answer text, in the order shown.
 COLUMN_TEXTS = """(root) => Array.from(root.querySelectorAll('.llmlab-col pre')).map(p => p.textContent.length)"""
+# True once each of the first len(before) columns shows more text than before.
+GREW = """([root, before]) => { const now = Array.from(root.querySelectorAll('.llmlab-col pre'))
+    .map(p => p.textContent.length); return before.every((n, i) => now[i] > n); }"""
 
 
 # Click Stop, resolve with the milliseconds until the output says "[cancelled]" and "Stopped:".
@@ -36,7 +38,10 @@ def _box(locator):
     return locator.evaluate("e => { const r = e.getBoundingClientRect(); return [r.left, r.right, r.width]; }")
 
 
-def test_llm_magic_streams_three_columns_then_shows_metrics(page, jupyter):
+def test_llm_magic_streams_three_columns_then_shows_metrics(page, jupyter, fake, hold):
+    streamed = ("alpha", "beta", "gamma")
+    for name in streamed:
+        hold(name, at=8)  # eight words, then the server holds each stream until released
     nb = _notebook(page, jupyter, "magic.ipynb", [
         "%load_ext llmlab",
         f"%%llm model=alpha,beta,gamma,'{LONG_NAME}' max_tokens=200\nTell me a story.",
@@ -45,15 +50,16 @@ def test_llm_magic_streams_three_columns_then_shows_metrics(page, jupyter):
     nb.run(1, wait=False)
     out = nb.output(1)
     expect(out.locator(".llmlab-col")).to_have_count(4, timeout=30_000)
+    for name in streamed:
+        fake.wait_held(name, 1, timeout=60)
     for i in range(3):
         expect(out.locator(".llmlab-col pre").nth(i)).to_have_text(re.compile(r"\S.{10,}"), timeout=30_000)
-    first = out.evaluate(COLUMN_TEXTS)
+    first = out.evaluate(COLUMN_TEXTS)[:3]  # shown mid-stream: the rest is still held
     page.screenshot(path=str(jupyter.work / "streaming-1.png"))
-    time.sleep(0.8)
-    second = out.evaluate(COLUMN_TEXTS)
+    for name in streamed:
+        fake.release(name)
+    page.wait_for_function(GREW, arg=[out.element_handle(), first], timeout=30_000)
     page.screenshot(path=str(jupyter.work / "streaming-2.png"))
-    grew = [b > a for a, b in zip(first[:3], second[:3], strict=True)]
-    assert all(grew), f"the answers did not grow while streaming: {first} -> {second}"
     nb.wait_done(1)
 
     # the live widget is replaced by the static record: four columns with their metrics
@@ -95,7 +101,11 @@ def test_model_output_and_model_names_never_run_as_html(page, jupyter):
     expect(out.locator(".llmlab-col pre").first).to_have_text(re.compile(r"\S.{5,}"), timeout=30_000)
     live = out.evaluate("r => r.querySelectorAll('.llmlab-col img, .llmlab-col svg, .llmlab-col script').length")
     nb.wait_done(1)
-    time.sleep(0.5)  # give an injected handler its chance to fire
+    # An injected handler's chance to fire, as an event: an image of our own that fails to load,
+    # added after the output; once its onerror has run, one in the output would have too.
+    out.evaluate("""r => { const probe = document.createElement('img');
+        probe.onerror = () => { window.__probe = true; }; probe.src = 'data:,not-an-image'; r.appendChild(probe); }""")
+    page.wait_for_function("() => window.__probe === true", timeout=30_000)
     final = out.evaluate("r => r.querySelectorAll('.llmlab-col img, .llmlab-col svg, .llmlab-col script').length")
     assert (live, final) == (0, 0), "model output became markup"
     assert page.evaluate("() => window.__pwned") is None and page.title() == title
@@ -105,7 +115,8 @@ def test_model_output_and_model_names_never_run_as_html(page, jupyter):
         assert payload in shown, f"{payload!r} is not shown as text"
 
 
-def test_compare_widget_lists_models_streams_stops_and_draws(page, jupyter, fake):
+def test_compare_widget_lists_models_streams_stops_and_draws(page, jupyter, fake, hold):
+    hold("slow", at=30)  # mid-stream until Stop cuts it: the server holds it after 30 words
     nb = _notebook(page, jupyter, "widget.ipynb", ["from llmlab import CompareWidget\ncw = CompareWidget()\ncw"])
     nb.run(0)
     out = nb.output(0)
@@ -116,8 +127,9 @@ def test_compare_widget_lists_models_streams_stops_and_draws(page, jupyter, fake
     picker.select_option(["quick", "slow"])
     out.locator("button", has_text="Run").click()
     slow = out.locator(".llmlab-col", has_text="slow")
+    fake.wait_held("slow", 1, timeout=60)
     expect(slow.locator("pre")).to_have_text(re.compile(r"\S.{30,}"), timeout=30_000)  # mid-stream
-    expect(out.locator(".llmlab-col", has_text="quick")).to_contain_text("[done]")
+    expect(out.locator(".llmlab-col", has_text="quick")).to_contain_text("[done]", timeout=30_000)
 
     # Timed in the page (click → the widget says so), free of the test driver's polling.
     stop = out.locator("button", has_text="Stop").element_handle()
@@ -153,8 +165,9 @@ def _save_and_reload(page, nb) -> None:
     nb.wait_ready()
 
 
-def test_reload_mid_stream_resumes(page, jupyter):
+def test_reload_mid_stream_resumes(page, jupyter, fake, hold):
     # The widget leaves the kernel free, so a reloaded page restores it and the stream goes on.
+    hold("slow", at=10)  # held through the reload, released once the page is back
     nb = _notebook(page, jupyter, "reload.ipynb", [
         "from llmlab import CompareWidget\ncw = CompareWidget(models=['slow'], prompt='A long story.')\ncw",
         "%load_ext llmlab",
@@ -163,14 +176,15 @@ def test_reload_mid_stream_resumes(page, jupyter):
     nb.run(0)
     out = nb.output(0)
     out.locator("button", has_text="Run").click()
+    fake.wait_held("slow", 1, timeout=60)
     expect(out.locator(".llmlab-col pre")).to_have_text(re.compile(r"\S.{20,}"), timeout=30_000)
     _save_and_reload(page, nb)
     out = nb.output(0)
     pre = out.locator(".llmlab-col pre")
     expect(pre).to_have_text(re.compile(r"\S.{20,}"), timeout=30_000)
-    before = len(pre.inner_text())
-    page.wait_for_timeout(1500)
-    assert len(pre.inner_text()) > before, "the stream did not go on after the reload"
+    before = out.evaluate(COLUMN_TEXTS)[:1]
+    fake.release("slow")  # the rest of the story (~27 s of it) streams into the restored page
+    page.wait_for_function(GREW, arg=[out.element_handle(), before], timeout=30_000)
     out.locator("button", has_text="Stop").click()
     expect(out).to_contain_text("Stopped:")
 
@@ -204,7 +218,11 @@ def test_committed_notebook_opens_cleanly(page, jupyter, path, trusted):
     if trusted:
         jupyter.trust(jupyter.work / name)
     Notebook(page, jupyter, name).open()
-    page.wait_for_timeout(1500)  # widgets restore from the saved state after the kernel connects
+    has_widgets = "application/vnd.jupyter.widget-view+json" in path.read_text()
+    if trusted and has_widgets:  # widgets restore from the saved state after the kernel connects
+        expect(page.locator(".jp-Cell-outputArea .widget-vbox").first).to_be_visible(timeout=60_000)
+    # What must not appear (a failed restore's error) has no event to wait for: it gets 1.5 s.
+    page.wait_for_timeout(1500)
     outputs = page.locator(".jp-NotebookPanel .jp-Cell-outputArea")
     text = "\n".join(outputs.all_inner_texts())
     for bad in NOT_SHOWN:
@@ -220,5 +238,5 @@ def test_committed_notebook_opens_cleanly(page, jupyter, path, trusted):
         assert pre.evaluate("e => getComputedStyle(e).overflowWrap") == "break-word"
     for col in page.locator(".llmlab-col").all()[:4]:
         assert col.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "a column overflows"
-    if trusted and "application/vnd.jupyter.widget-view+json" in path.read_text():
+    if trusted and has_widgets:
         expect(page.locator(".jp-Cell-outputArea .widget-vbox").first).to_be_visible()  # restored
