@@ -256,7 +256,10 @@ def test_the_command_line_submits_follows_and_collects(tmp_path, capsys):
         assert summary.splitlines()[0].split()[:3] == ["model", "n", "errors"] and len(summary.splitlines()) == 3
         assert main(["batch", "cancel", run_id, *common]) == 0  # nothing left to cancel: the same rows
         assert main(["batch", "resume", "missing", *common]) == 2
-    assert "has no batches" in capsys.readouterr().err
+        assert "has no batches" in capsys.readouterr().err
+        assert main(["batch", "submit", str(prompts), "--models", "a", "--wait", "--response-format",
+                     '{"type": "json_object"}', *common]) == 0  # the same requests again: the cache answers
+        assert "all 3 requests were answered from the response cache" in capsys.readouterr().out
     assert len(srv.batch_requests) == 6
     assert all(json.loads(line)["body"]["response_format"] == {"type": "json_object"}
                for f in srv.batch_api.files.values() if f.purpose == "batch" for line in f.data.decode().splitlines())

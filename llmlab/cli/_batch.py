@@ -77,8 +77,13 @@ def run_batch(args: argparse.Namespace) -> int:
 def _submit(lab: Any, args: argparse.Namespace) -> int:
     keywords = _keywords(args)
     run_id = lab.batch_submit(args.prompts, models=args.models, **keywords)
+    cached = lab.store.count(run_id)  # answered from the response cache: nothing to send
+    if not lab.store.batch_parts(run_id):
+        print(f"run {run_id}: all {cached} requests were answered from the response cache; nothing was sent")
+        return 0
     parts = lab.batch_status(run_id)
-    print(f"submitted run {run_id}: {int(parts['requests'].sum())} requests in {len(parts)} batch(es); "
+    also = f" ({cached} more answered from the response cache)" if cached else ""
+    print(f"submitted run {run_id}: {int(parts['requests'].sum())} requests in {len(parts)} batch(es){also}; "
           f"`llmlab batch status {run_id}` follows them, `llmlab batch resume {run_id}` stores them")
     if not args.wait:
         return 0
