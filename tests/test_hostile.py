@@ -927,3 +927,57 @@ def test_a_project_file_cannot_send_your_prompts_to_a_foreign_endpoint(tmp_path,
     monkeypatch.setenv("LLMLAB_TRUSTED_HOSTS", urllib.parse.urlsplit(url).hostname)
     (tmp_path / ".env").write_text(f"LLMLAB_BASE_URL={url}\n")
     Lab(db=":memory:").close()  # the user's own setting names the host
+
+
+# --------------------------------------------------------------------------- 8. re-entry
+
+REENTRY = {
+    "compare": lambda lab: lab.compare("again", models=["m"]),
+    "sweep": lambda lab: lab.sweep(["x"], models=["m"], progress=False),
+    "complete": lambda lab: lab.complete("again", models=["m"]),
+    "route": lambda lab: lab.route("again", policy=__import__("llmlab.routing", fromlist=["Always"]).Always("m")),
+    "list_models": lambda lab: lab.list_models(),
+    "close": lambda lab: lab.close(),
+    "submit_compare.result": lambda lab: lab.submit_compare("again", models=["m"]).result(),
+    "submit_compare.result(timeout)": lambda lab: lab.submit_compare("again", models=["m"]).result(timeout=None),
+    "submit_compare.exception": lambda lab: lab.submit_compare("again", models=["m"]).exception(),
+    "submit_sweep.result": lambda lab: lab.submit_sweep(["x"], models=["m"], progress=False).result(),
+    "submit_complete.result": lambda lab: lab.submit_complete("again", models=["m"]).result(),
+}
+
+
+@pytest.mark.parametrize("kind", ["start", "delta", "done", "error"])
+@pytest.mark.parametrize("call", sorted(REENTRY))
+def test_blocking_on_the_labs_own_loop_from_on_event_is_an_error_not_a_deadlock(tmp_path, call, kind):
+    import threading
+    import warnings
+
+    from llmlab import InputError
+
+    with FakeServer({"m": ModelSpec(text="hi there"), "bad": ModelSpec(status=400)}) as srv:
+        lab = Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite", retries=0)
+        caught: list[BaseException] = []
+
+        def callback(event):
+            if event.kind == kind and not caught:
+                try:
+                    REENTRY[call](lab)
+                except BaseException as exc:  # noqa: BLE001 - recorded for the assertions
+                    caught.append(exc)
+
+        box: dict = {}
+
+        def run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                box["res"] = lab.compare("Hi", models=["m", "bad"], on_event=callback)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(30)
+        assert not thread.is_alive(), f"{call} from on_event({kind}) deadlocked"
+        assert len(caught) == 1 and isinstance(caught[0], InputError), caught
+        assert "own event-loop thread" in str(caught[0]) and "\n" not in str(caught[0])
+        assert set(box["res"].df["status"]) == {"ok", "error"}
+        assert lab.compare("after", models=["m"]).df["status"].iloc[0] == "ok"  # the Lab still works
+        lab.close()

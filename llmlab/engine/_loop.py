@@ -50,7 +50,9 @@ class LoopThread:
 
     def submit(self, coro: Coroutine) -> concurrent.futures.Future:
         """Schedule ``coro``; ``future.cancel()`` cancels it, ``future.finished`` is set when its
-        clean-up (recording cancelled attempts) is over."""
+        clean-up (recording cancelled attempts) is over. Waiting for it from the loop's own thread
+        (``future.result()`` inside an ``on_event`` callback) is refused at once: that wait could
+        never end."""
         finished = threading.Event()
 
         async def guarded():
@@ -61,7 +63,17 @@ class LoopThread:
 
         future = asyncio.run_coroutine_threadsafe(guarded(), self.loop)
         future.finished = finished  # type: ignore[attr-defined]
+        for name in ("result", "exception"):
+            setattr(future, name, self._refusing_inside(future, getattr(future, name), name))
         return future
+
+    def _refusing_inside(self, future: concurrent.futures.Future, wait: Any, name: str) -> Any:
+        def checked(timeout: float | None = None) -> Any:
+            if not future.done():
+                self.check_not_inside(f"future.{name}()")
+            return wait(timeout)
+
+        return checked
 
     def check_not_inside(self, what: str) -> None:
         """Refuse to wait for the loop from the loop's own thread (e.g. inside an ``on_event``
@@ -69,7 +81,8 @@ class LoopThread:
         if self._thread is not None and threading.current_thread() is self._thread:
             raise InputError(
                 f"{what} was called from the Lab's own event-loop thread (inside an on_event callback?) "
-                "and would wait for itself forever; call it after the run returns, or use lab.submit_compare()"
+                "and would wait for itself forever; call it after the run returns, keep the future and read it "
+                "then (or use future.add_done_callback), or await lab.acompare() in async code"
             )
 
     def run(self, coro: Coroutine) -> Any:
