@@ -68,6 +68,9 @@ is released (then answers as scripted), when its client disconnects, or at once 
 (connection dropped); ``reset()``/``set_model()`` start a fresh gate and let go of those held by
 the old one. ``srv.held(model)`` is how many are held now.
 
+``FakeServer(embedded=True)`` also answers ``GET /llmlab/health`` as llmlab's embedded endpoint
+does (``{"llmlab": true, "pid": …, "models": […]}``).
+
 Every injected failure (``status``, ``fail_first``, ``error_rate``) carries ``Retry-After`` when
 ``retry_after`` is set. Unknown models answer 404, a wrong key 401 (echoing a key fragment, as
 OpenAI does), a body that is not a JSON object 400.
@@ -92,6 +95,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import os
 import random
 import re
 import select
@@ -578,6 +582,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_auth_error()
         if self.command == "GET" and path == "/v1/models":
             return self._send_json(200, fake._models_list())
+        if self.command == "GET" and path == "/llmlab/health" and fake.embedded:
+            return self._send_json(200, {"llmlab": True, "pid": os.getpid(), "models": sorted(fake._states)})
         if self.command == "GET" and path.startswith("/v1/models/"):
             name = path[len("/v1/models/"):]
             if fake._spec(name) is None:
@@ -931,8 +937,10 @@ class FakeServer:
 
     def __init__(self, models: dict[str, ModelSpec] | None = None, port: int = 0,
                  api_key: str | None = None, host: str = "127.0.0.1", rate_limit: RateLimit | None = None,
-                 batches: BatchBehaviour | bool = True) -> None:
+                 batches: BatchBehaviour | bool = True,
+                 embedded: bool = False) -> None:
         self.api_key = api_key
+        self.embedded = embedded  # answer GET /llmlab/health as llmlab's embedded endpoint does
         self.rate_limit = rate_limit
         # the Files and Batch APIs (tests/fakebatch.py); False: an endpoint without them (404)
         behaviour = BatchBehaviour() if batches is True else batches or None

@@ -981,3 +981,30 @@ def test_blocking_on_the_labs_own_loop_from_on_event_is_an_error_not_a_deadlock(
         assert set(box["res"].df["status"]) == {"ok", "error"}
         assert lab.compare("after", models=["m"]).df["status"].iloc[0] == "ok"  # the Lab still works
         lab.close()
+
+
+# --------------------------------------------------------------------------- weak: the embedded endpoint as a string
+
+def test_the_embedded_endpoint_gets_no_key_however_its_url_is_written(tmp_path, monkeypatch):
+    from fakeserver import auth_fingerprint
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("GATEWAY_KEY", KEY)
+    sent_key = auth_fingerprint(f"Bearer {KEY}")
+    with FakeServer({"m": ModelSpec(text="hi")}, embedded=True) as srv:
+        port = srv.port
+        forms = [srv.base_url, f"http://127.0.0.1:{port}/v1", f"http://localhost:{port}/v1", f"http://127.0.0.1:{port}/v1/",
+                 f"http://LOCALHOST:{port}/v1"]
+        for url in forms:
+            for kwargs in ({}, {"api_key_env": "GATEWAY_KEY"}):
+                with Lab(base_url=url, db=":memory:", **kwargs) as lab:
+                    assert lab.compare("Hi", models=["m"]).df["status"].iloc[0] == "ok", url
+                    assert lab.api_key_env is None
+        monkeypatch.setenv("LLMLAB_BASE_URL", f"http://localhost:{port}/v1")
+        with Lab(db=":memory:") as lab:
+            lab.compare("Hi", models=["m"])
+        assert sent_key not in {r.auth_sha256 for r in srv.requests}
+    with FakeServer({"m": ModelSpec(text="hi")}) as other:  # any other local server still gets its key
+        with Lab(base_url=other.base_url, db=":memory:") as lab:
+            lab.compare("Hi", models=["m"])
+        assert sent_key in {r.auth_sha256 for r in other.requests}

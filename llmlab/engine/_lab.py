@@ -24,6 +24,7 @@ from ..base._text import check_unicode, repair
 from ..base._tokens import TokenCounter
 from ..base._validate import check_bool, check_int, one_line
 from ..base._warnings import collecting, emit
+from ..local._server import is_embedded
 from ..store._base import Store
 from ..store._export import log_filters
 from ..store._open import open_store, parse_db
@@ -241,7 +242,7 @@ class Lab:
             "max_completion_tokens": 2000}} (None = do not send; keys may be patterns like "o*").
         """
         self._endpoint_args = (base_url, api_key_env)
-        self._endpoint: Endpoint | None = resolve_endpoint(base_url, api_key_env)
+        self._endpoint: Endpoint | None = _keyless_if_embedded(resolve_endpoint(base_url, api_key_env))
         if self._endpoint.base_url is None:
             self._endpoint = None  # the embedded endpoint starts on first use, not here
         self.concurrency = check_int("concurrency", concurrency, 1, MAX_CONCURRENCY)
@@ -773,6 +774,15 @@ def _labels_frame(rows: pd.DataFrame) -> pd.DataFrame:
         "grading": rows["grading"], "shown_first": rows["shown_first"], "labelled_at": rows["created_at"],
         "label_id": rows["id"]})
     return frame.reset_index(drop=True)
+
+
+def _keyless_if_embedded(endpoint: Endpoint) -> Endpoint:
+    """The embedded endpoint never gets a key, also when its URL came as a plain string (copied
+    from ``llmlab serve``, an f-string, LLMLAB_BASE_URL): recognised by host and port."""
+    url = endpoint.base_url
+    if url is None or endpoint.api_key_env is None or isinstance(url, LocalURL) or not is_embedded(url):
+        return endpoint
+    return Endpoint(LocalURL(url), None)
 
 
 def _optional_rate(name: str, value: Any) -> float | None:

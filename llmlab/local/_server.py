@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -229,6 +230,20 @@ def _find_spec(name: str):
         return importlib.util.find_spec(name)
     except (ImportError, ValueError):  # ValueError: sys.modules[name] is None (blocked import)
         return None
+
+
+def is_embedded(url: str) -> bool:
+    """Whether ``url`` (a string copied from ``llmlab serve``, an f-string) is an embedded
+    endpoint: a loopback host whose port answers llmlab's health check. Such an endpoint never
+    gets a key, however its URL was written."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return False
+    if port is None or host not in ("127.0.0.1", "localhost", "::1"):
+        return False
+    return probe(port, timeout=0.5) is not None
 
 
 def probe(port: int, timeout: float = 2.0) -> dict | None:
