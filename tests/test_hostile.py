@@ -1008,3 +1008,118 @@ def test_the_embedded_endpoint_gets_no_key_however_its_url_is_written(tmp_path, 
         with Lab(base_url=other.base_url, db=":memory:") as lab:
             lab.compare("Hi", models=["m"])
         assert sent_key in {r.auth_sha256 for r in other.requests}
+
+
+# --------------------------------------------------------------------------- weak: a locked log, a killed backend
+
+def _hold_lock(path, seconds: float, started) -> None:
+    import sqlite3
+    import time
+
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    db.execute("BEGIN EXCLUSIVE")
+    started.set()
+    time.sleep(seconds)
+    db.execute("ROLLBACK")
+    db.close()
+
+
+@pytest.fixture
+def short_waits(monkeypatch):
+    """The busy timeout and the wait limit scaled down (30 s and 120 s in use) so a test can hold
+    a lock past both in a few seconds."""
+    import llmlab.store._base as base
+    import llmlab.store._sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(base, "LOG_WAIT_S", 2.0)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+@pytest.mark.parametrize("held", [0.8, 1.6])
+def test_a_log_locked_past_the_busy_timeout_keeps_the_answer(tmp_path, short_waits, stream, held):
+    import threading
+
+    path = tmp_path / "l.sqlite"
+    with FakeServer({"m": ModelSpec(text="kept")}) as srv, Lab(base_url=srv.base_url, db=path, retries=0) as lab:
+        started = threading.Event()
+        holder = threading.Thread(target=_hold_lock, args=(str(path), held, started))
+        holder.start()
+        started.wait(5)
+        res = lab.compare("Hi", models=["m"], stream=stream)
+        holder.join()
+        row = res.df.iloc[0]
+        assert (row["status"], row["response_text"]) == ("ok", "kept")  # not a LogWriteError
+        assert not isinstance(row["error_type"], str) and len(lab.runs()) == 1
+
+
+def test_a_log_locked_past_the_limit_journals_the_answer_and_the_next_open_stores_it(tmp_path, short_waits):
+    import os
+    import stat
+    import threading
+
+    from llmlab import StoreError
+
+    path = tmp_path / "l.sqlite"
+    with FakeServer({"m": ModelSpec(text="kept"), "n": ModelSpec(text="also")}) as srv:
+        with Lab(base_url=srv.base_url, db=path, retries=0) as lab:
+            started = threading.Event()
+            holder = threading.Thread(target=_hold_lock, args=(str(path), 4.0, started))
+            holder.start()
+            started.wait(5)
+            with pytest.raises(StoreError, match="journal") as info:
+                lab.compare("Hi", models=["m", "n"])
+            holder.join()
+            assert sorted(info.value.result.unlogged["response_text"]) == ["also", "kept"]
+            journal = tmp_path / "l.sqlite.llmlab-journal"
+            assert journal.is_file() and stat.S_IMODE(os.stat(journal).st_mode) == 0o600
+            again = lab.compare("Later", models=["m"])  # the next run's first write replays it
+            assert again.df["status"].iloc[0] == "ok"
+            assert not journal.exists()
+            rows = lab.runs()
+        assert sorted(rows["response_text"]) == ["also", "kept", "kept"]
+        assert set(rows["status"]) == {"ok"} and not rows["error_type"].notna().any()
+
+
+def test_a_journal_left_by_a_killed_run_is_stored_when_the_log_opens(tmp_path, short_waits):
+    import threading
+
+    from llmlab import StoreError
+
+    path = tmp_path / "l.sqlite"
+    with FakeServer({"m": ModelSpec(text="kept")}) as srv:
+        lab = Lab(base_url=srv.base_url, db=path, retries=0)
+        started = threading.Event()
+        holder = threading.Thread(target=_hold_lock, args=(str(path), 4.0, started))
+        holder.start()
+        started.wait(5)
+        with pytest.raises(StoreError):
+            lab.compare("Hi", models=["m"])
+        holder.join()
+        lab._loop_thread.close()  # the process "dies": no close(), no further write
+    with Lab(base_url="http://127.0.0.1:9/v1", db=path) as fresh:
+        rows = fresh.runs()
+    assert list(rows["response_text"]) == ["kept"] and not (tmp_path / "l.sqlite.llmlab-journal").exists()
+
+
+@pytest.mark.postgres
+def test_killed_postgres_backends_are_reconnected_and_the_sweep_goes_on(pg_url):
+    import psycopg
+    from fixtures_postgres import PG_PASSWORD
+
+    kills = {"n": 0}
+
+    def kill_others(event):
+        if event.kind == "done" and kills["n"] < 3:
+            kills["n"] += 1
+            with psycopg.connect(pg_url, password=PG_PASSWORD, autocommit=True) as conn:
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+    prompts = [f"question {i}" for i in range(12)]
+    with FakeServer({"m": ModelSpec(text="fine", delay_s=0.01)}) as srv, \
+            Lab(base_url=srv.base_url, db=pg_url, retries=0, concurrency=2) as lab:
+        res = lab.sweep(prompts, models=["m"], progress=False, on_event=kill_others)
+        assert kills["n"] == 3
+        assert len(res.df) == 12 and set(res.df["status"]) == {"ok"}
+        assert len(lab.runs()) == 12  # reads reconnect too

@@ -25,7 +25,7 @@ from ..base._record import Record
 from ..base._redact import StreamRedactor
 from ..base._text import repair
 from ..base._tokens import TokenCounter
-from ..store._base import DeferredRows, Store
+from ..store._base import DeferredRows, LogUnavailable, Store
 from ._call import CallSpec, Outcome, Redactor, call_model
 from ._options import Timeouts
 from ._resilience import RateLimiter, RetryPolicy
@@ -283,7 +283,8 @@ class Runner:
         if self.store_error is None:
             try:
                 self.ctx.store.defer(DeferredRows(records, keys, functools.partial(self._insert, records, keys, stored),
-                                                  functools.partial(_release, stored)))
+                                                  functools.partial(_release, stored),
+                                                  functools.partial(self._lost, records, stored)))
                 return
             except StoreError as exc:  # an earlier deferred write failed
                 self.store_error = self.store_error or exc
@@ -304,10 +305,18 @@ class Runner:
         finally:
             _release(stored)
 
+    def _lost(self, records: list[Record], stored: Future[None] | None, exc: StoreError) -> None:
+        """On the writer thread: the log stayed unavailable and these rows went to its journal."""
+        self.unlogged.extend(r for r in records if r.id is None)
+        self.store_error = self.store_error or exc  # nothing more is sent
+        _release(stored)
+
     def _store_rows(self, records: list[Record], keys: list[str | None] | None) -> None:
         try:
             self.ctx.store.insert(records, keys)
             return
+        except LogUnavailable:
+            raise  # the log, not the rows: they are in its journal, never stored again as errors
         except StoreError as exc:
             if len(records) > 1:  # find the bad row(s): one at a time
                 for i, record in enumerate(records):

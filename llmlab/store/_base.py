@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -19,13 +20,25 @@ from ..base._errors import StoreError
 from ..base._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, Record
 from ..base._validate import one_line
 from ..base._version import __version__
+from . import _journal
 from ._schema import KNOWN_MIGRATIONS, LABEL_COLUMNS, MIGRATIONS, RECORD_COLUMNS, Dialect
 
-__all__ = ["Store", "DeferredRows", "BUSY_TIMEOUT_S", "BATCH_PART_COLUMNS"]
+__all__ = ["Store", "DeferredRows", "LogUnavailable", "BUSY_TIMEOUT_S", "LOG_WAIT_S", "BATCH_PART_COLUMNS"]
 
 BUSY_TIMEOUT_S = 30.0
 BATCH_PART_COLUMNS = ("part_id", "run_id", "model", "part", "endpoint", "requests", "input_file_id", "batch_id",
                       "status", "created_at", "stored_at")
+# How long a write (or a read) waits for a log that is locked by another process or whose server
+# is unreachable, retrying with backoff (a reconnect each time), before its rows go to the journal.
+LOG_WAIT_S = 120.0
+_BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+class LogUnavailable(StoreError):
+    """The log was locked or unreachable for ``LOG_WAIT_S``: nothing is wrong with the rows (they
+    are in the journal and stored when the log next accepts a write)."""
+
+
 _FETCH_ROWS = 20_000  # rows per fetchmany: bulk reads convert column-wise, chunk by chunk
 
 
@@ -57,6 +70,12 @@ class Store:
 
     def _failure(self, exc: Exception, doing: str) -> StoreError:
         return StoreError(f"cannot {doing} run log {self.path}: {one_line(exc)}")
+
+    def _transient(self, exc: Exception) -> bool:  # locked, or the server went away: worth waiting for
+        return False
+
+    _journal_file: Any = None  # the journal's path (``_journal.journal_path``), set by ``_open_journal``
+    _journaling = False  # the log stayed unavailable: rows go to the journal until the next flush
 
     def close(self) -> None:
         raise NotImplementedError
@@ -90,12 +109,80 @@ class Store:
     # -- writes -----------------------------------------------------------------------------
     def insert(self, records: Sequence[Record], cache_keys: Sequence[str | None] | None = None) -> None:
         """Append records (setting their ``id``) and, for fresh ok answers, their cache keys.
-        One short transaction: all of them or none."""
+        One short transaction: all of them or none. A locked or unreachable log is waited for
+        (with backoff, reconnecting) up to ``LOG_WAIT_S``; then the rows go to the journal and
+        :class:`LogUnavailable` is raised. Journaled rows are replayed first, once the log takes
+        writes again."""
+        keys = list(cache_keys or [None] * len(records))
+        if self._journaling:
+            raise self._journaled(records, keys, None)
+        try:
+            self._patiently(lambda: self._write_now(records, keys))
+        except _StillUnavailable as waited:
+            raise self._journaled(records, keys, waited.cause) from None
+
+    def _journaled(self, records: Sequence[Record], keys: list[str | None], cause: Exception | None) -> StoreError:
+        self._journaling = True
+        if self._journal_file is None:
+            return self._failure(cause or RuntimeError("unavailable"), "write to")
+        try:
+            _journal.append(self._journal_file, records, keys)
+        except OSError as exc:
+            return StoreError(f"cannot write to run log {self.path} ({one_line(cause or 'unavailable')}) nor to "
+                              f"its journal {self._journal_file} ({one_line(exc)})")
+        why = f" for {LOG_WAIT_S:g} s ({one_line(cause)})" if cause is not None else ""
+        return LogUnavailable(f"run log {self.path} could not be written{why}; the finished attempts are kept in "
+                              f"{self._journal_file} and stored when the log next takes a write")
+
+    def _patiently(self, action: Callable[[], Any]) -> Any:
+        """``action()``, retried with backoff while the log is locked or unreachable, up to
+        ``LOG_WAIT_S``; then :class:`_StillUnavailable`."""
+        deadline = time.monotonic() + LOG_WAIT_S
+        for attempt in range(10**6):
+            try:
+                return action()
+            except _Unavailable as exc:
+                delay = _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
+                if time.monotonic() + delay > deadline:
+                    raise _StillUnavailable(exc.cause) from None
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _write_now(self, records: Sequence[Record], keys: Sequence[str | None]) -> None:
+        try:
+            self._replay_journal()  # what an earlier run journaled goes first
+        except StoreError:
+            pass  # a journal the log refuses stays where it is (for the user to see); new rows go on
+        self._insert_once(records, keys)
+
+    def _open_journal(self) -> None:
+        """Where this log's journal is; rows left there by an earlier run are stored now."""
+        self._journal_file = _journal.journal_path(self.kind, self.path)
+        try:
+            self._replay_journal()
+        except (_Unavailable, StoreError):
+            pass  # replayed by the first write that gets through
+
+    def _replay_journal(self) -> None:
+        if self._journal_file is None or not self._journal_file.exists():
+            return
+        taken = _journal.claim(self._journal_file)
+        if taken is None:
+            return  # another process took it
+        records, keys = _journal.read(taken)
+        try:
+            if records:
+                self._insert_once(records, keys)
+        except BaseException:
+            _journal.restore(taken, self._journal_file)
+            raise
+        taken.unlink()
+
+    def _insert_once(self, records: Sequence[Record], keys: Sequence[str | None]) -> None:
         p = self.param
         sql = f"INSERT INTO runs ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join([p] * len(RECORD_COLUMNS))})"
         upsert = (f"INSERT INTO cache VALUES ({p}, {p}, {p}) "
                   "ON CONFLICT (key) DO UPDATE SET row_id = excluded.row_id, created_at = excluded.created_at")
-        keys = cache_keys or [None] * len(records)
         try:
             with self._write() as db:
                 ids = []
@@ -107,6 +194,8 @@ class Store:
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
+            if self._transient(exc):
+                raise _Unavailable(exc) from None
             raise self._failure(exc, "write to") from None
         for record, row_id in zip(records, ids, strict=True):
             record.id = row_id  # only once committed
@@ -123,9 +212,13 @@ class Store:
         self._writer.put(self, write)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until every deferred write is done; raise the first failure (once)."""
+        """Wait until every deferred write is done; raise the first failure (once). The next run
+        tries the log afresh (and replays the journal)."""
         if self._writer is not None:
-            self._writer.drain(timeout)
+            try:
+                self._writer.drain(timeout)
+            finally:
+                self._journaling = False
 
     def _flush_before_close(self) -> None:
         try:
@@ -321,16 +414,39 @@ class Store:
                 yield names, values
 
     def _raw_chunks(self, sql: str, params: Sequence) -> Iterator[tuple[list[str], list[tuple]]]:
-        try:
-            with self._conn() as db:
-                cur = db.execute(sql, list(params))
-                names = [d[0] for d in cur.description]
-                while chunk := cur.fetchmany(_FETCH_ROWS):
-                    yield names, chunk
-        except StoreError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
-            raise self._failure(exc, "read") from None
+        """The query's rows a chunk at a time. A locked or unreachable log is waited for (with
+        backoff, reconnecting each time) up to ``LOG_WAIT_S``, as long as no chunk was read."""
+        deadline, attempt = time.monotonic() + LOG_WAIT_S, 0
+        while True:
+            started = False
+            try:
+                with self._conn() as db:
+                    cur = db.execute(sql, list(params))
+                    names = [d[0] for d in cur.description]
+                    while chunk := cur.fetchmany(_FETCH_ROWS):
+                        started = True
+                        yield names, chunk
+                return
+            except StoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
+                delay = _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
+                if started or not self._transient(exc) or time.monotonic() + delay > deadline:
+                    raise self._failure(exc, "read") from None
+                time.sleep(delay)
+                attempt += 1
+
+
+class _Unavailable(Exception):
+    """One attempt met a locked or unreachable log (``cause``: the driver's error)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _StillUnavailable(_Unavailable):
+    """The log stayed locked or unreachable for ``LOG_WAIT_S``."""
 
 
 def _refuse_newer(path: str, unknown: list[str], what: str) -> None:
@@ -346,8 +462,10 @@ class DeferredRows:
     the caller's own handling of refused rows)."""
 
     def __init__(self, records: Sequence[Record], keys: Sequence[str | None] | None,
-                 write: Callable[[], None], done: Callable[[], None]) -> None:
+                 write: Callable[[], None], done: Callable[[], None],
+                 lost: Callable[[StoreError], None] | None = None) -> None:
         self.records, self.keys, self._write, self.done = records, keys, write, done
+        self.lost = lost  # the rows went to the journal (the log was unavailable): not stored
 
     def __call__(self) -> None:
         self._write()
@@ -420,6 +538,11 @@ def _insert_together(store: Store, group: list[DeferredRows]) -> None:
     keys = [k for rows in group for k in (rows.keys or [None] * len(rows.records))]
     try:
         store.insert(records, keys)
+    except LogUnavailable as exc:  # all of them are in the journal: none is written again
+        for rows in group:
+            if rows.lost is not None:
+                rows.lost(exc)
+        raise
     except StoreError:
         failure: Exception | None = None
         for rows in group:

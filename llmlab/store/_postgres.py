@@ -51,6 +51,7 @@ class PostgresStore(Store):
             self._pool = ConnectionPool(url, min_size=1, max_size=_POOL_SIZE, open=True, timeout=30,
                                         kwargs={"connect_timeout": _CONNECT_TIMEOUT_S})
             self._migrate()
+            self._open_journal()
         except StoreError:
             self.close()
             raise
@@ -100,6 +101,14 @@ class PostgresStore(Store):
             raise
         except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
             raise self._failure(exc, "read") from None
+
+    def _transient(self, exc: Exception) -> bool:
+        """The connection or the server went away (a backend terminated, a restart, the network):
+        the pool's next connection is a new one."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout))
 
     def _lock_schema(self, db) -> None:
         db.execute(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")

@@ -33,6 +33,7 @@ class SQLiteStore(Store):
             self._db = self._connect()
             self._check_readable()
             self._migrate()
+            self._open_journal()
         except StoreError:
             self.close()
             raise
@@ -97,6 +98,10 @@ class SQLiteStore(Store):
 
     def _insert_returning_id(self, db, sql: str, values: list) -> int:
         return db.execute(sql, values).lastrowid
+
+    def _transient(self, exc: Exception) -> bool:
+        # another process holds the write lock past the busy timeout: it will let go
+        return isinstance(exc, sqlite3.OperationalError) and any(w in str(exc).lower() for w in ("locked", "busy"))
 
     def _failure(self, exc: Exception, doing: str) -> StoreError:
         if isinstance(exc, sqlite3.DatabaseError) and _corrupt(exc) and self.path != ":memory:":
