@@ -43,7 +43,7 @@ def serve():
 
 
 # The embedded llama.cpp endpoint, started once per session for the end-to-end tests.
-from fixtures_local import local_server  # noqa: E402,F401
+from fixtures_local import _local_session_server, local_server  # noqa: E402,F401
 
 # A real PostgreSQL server (session-scoped) and the db_url fixture parametrised over both backends.
 from fixtures_postgres import db_url, pg_url, postgres_server  # noqa: E402,F401

@@ -30,10 +30,10 @@ __all__ = ["Section", "all_free", "answers_section", "charts_section", "cost_sec
 WHAT_IF_MODELS = ("claude-haiku-4-5", "gpt-5-mini", "claude-sonnet-4-6", "gpt-5")
 CHART_CAPTIONS = {
     "latency": "Latency per call: request sent → last token (seconds), per model; a ring marks an answer cut at "
-               "max_tokens (its latency is the limit's)",
+               "the token limit (its latency is the limit's)",
     "ttft": "Time to first token per call (seconds), per model",
     "throughput": "Decode speed after the first token (tokens per second), per model; an answer of one token has "
-                  "none (the chart counts those it cannot show); a ring marks an answer cut at max_tokens",
+                  "none (the chart counts those it cannot show); a ring marks an answer cut at the token limit",
     "cost": "Total cost and cost per 1,000 calls, per model (USD)",
     "cost_vs_latency": "Cost against latency, one point per call",
 }

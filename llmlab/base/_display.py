@@ -79,7 +79,10 @@ def table_html(df: Any, max_rows: int = 50) -> str:
     table = with_costs_shown(clean_frame(df, html_clean)).to_html(escape=True, index=False, max_rows=max_rows,
                                                                   na_rep="—", float_format=_fmt)
     table = _TH_RE.sub(lambda m: "<th>" + m.group(1).replace("_", "_<wbr>") + "</th>", table)
-    return f'<div class="llmlab-table" style="overflow-x:auto;max-width:100%;font-size:90%">{table}</div>'
+    # width 0 + min-width 100%: the box takes its container's width without widening it (a flex
+    # container, such as a widget's HTML area, would otherwise grow to the table's full width).
+    box = "overflow-x:auto;width:0;min-width:100%;font-size:90%"
+    return f'<div class="llmlab-table" style="{box}">{table}</div>'
 
 
 def table_text(df: Any) -> str:
