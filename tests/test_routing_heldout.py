@@ -515,3 +515,22 @@ def test_the_data_check_flags_tasks_below_chance_and_all_zero_or_all_one():
         with pytest.raises(InputError, match="chance") as info:
             routing.check_data(runs, chance=bad)
         assert "\n" not in str(info.value)
+
+
+def test_apgr_intervals_from_the_normal_limit_match_exact_resampling():
+    from llmlab.routing import _stats
+
+    runs, f = _known_curve_world(25_000, seed=3)       # above 20,000 prompts: the normal limit
+    policy = [routing.Threshold(f, 0.5, weak="weak", strong="strong", name="t")]
+    columns = ["apgr_ci_lo", "apgr_ci_hi", "cpt50_ci_lo", "cpt50_ci_hi", "pgr_ci_lo", "pgr_ci_hi"]
+    normal = routing.evaluate(runs, policy, n_boot=1000).routellm.loc["t", columns]
+    limit = _stats.EXACT_BOOTSTRAP_MAX_PROMPTS
+    try:
+        _stats.EXACT_BOOTSTRAP_MAX_PROMPTS = 10**9
+        exact = routing.evaluate(runs, policy, n_boot=1000).routellm.loc["t", columns]
+    finally:
+        _stats.EXACT_BOOTSTRAP_MAX_PROMPTS = limit
+    for metric in ("apgr", "cpt50", "pgr"):
+        width = exact[f"{metric}_ci_hi"] - exact[f"{metric}_ci_lo"]
+        for end in ("lo", "hi"):
+            assert abs(normal[f"{metric}_ci_{end}"] - exact[f"{metric}_ci_{end}"]) < 0.15 * width, (metric, end)

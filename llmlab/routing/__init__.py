@@ -26,7 +26,12 @@ Definitions (see :mod:`llmlab.routing._matrix` for the details):
   attempts of that request add their known cost and their wait and duration (``count_retries``).
 * **Split** — ``split`` draws prompts at random (numbers hold for new prompts of the recorded
   tasks) or, with ``groups=``, holds whole groups out (numbers hold for unseen tasks); every
-  caption says which.
+  caption says which. ``tune(..., confidence=0.95)`` keeps the upper bound of the tune half's
+  loss within the limit, so the promise survives new prompts more often.
+* **Savings** — on cost; when some cost is unknown (no answers or token counts, no price), on
+  the share of strong-model calls avoided, labelled and warned about.
+* **Under the averages** — ``report.by_task()``, ``report.auc``, ``report.calibration(policy)``
+  and ``check_data(runs, chance=...)`` (tasks below a declared chance rate or scored all 0 / 1).
 * **Uncertainty** — 95% paired percentile-bootstrap intervals over prompts (every policy and the
   reference see the same resample): how much the numbers would move on another prompt set like
   yours, not the models' run-to-run noise (record ``n`` repeats for that).

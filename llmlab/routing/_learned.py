@@ -654,16 +654,17 @@ def _fit_logistic(x: Any, y: np.ndarray, folds: list) -> tuple[float, np.ndarray
     assert best is not None
     c, oof = best[0], best[2]
     rest = folds[len(ranking):]
-    oof, final = _cross_fit(x, y, rest, _Logistic(c, _CV_TOL, large), also=_logistic(c, large=large), start=oof)
-    return c, oof, final
+    with ThreadPoolExecutor(max_workers=_workers(len(rest) + 1)) as pool:   # the final fit beside the folds
+        final = pool.submit(_logistic(c, large=large).fit, x, y)
+        oof = _cross_fit(x, y, rest, _Logistic(c, _CV_TOL, large), start=oof, pool=pool)
+        return c, oof, final.result()
 
 
 def _cross_fit(x: Any, y: np.ndarray, folds: list, make: Callable[[], Any], parallel: bool = True,
-               also: Any = None, start: np.ndarray | None = None) -> Any:
+               start: np.ndarray | None = None, pool: ThreadPoolExecutor | None = None) -> np.ndarray:
     """Out-of-fold P(label 1): each fold predicted by a model fitted on the others (into a copy of
-    ``start`` when given). The default logistic regressions run in threads (liblinear releases the
-    GIL: two cores fit two folds at once). ``also``: an estimator fitted on every prompt in the
-    same pool; then ``(oof, also)`` is returned."""
+    ``start`` when given). The default logistic regressions run in threads (``pool``, or one of
+    their own; liblinear and SAGA release the GIL: two cores fit two folds at once)."""
     def one(fold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         train, test = fold
         if y[train].min() == y[train].max():      # a fold with one class: its rate
@@ -671,12 +672,16 @@ def _cross_fit(x: Any, y: np.ndarray, folds: list, make: Callable[[], Any], para
         return _positive(make().fit(x[train], y[train]), x[test])
 
     oof = np.full(len(y), np.nan) if start is None else start.copy()
-    workers = max(1, min(len(folds) + (also is not None), os.cpu_count() or 1)) if parallel else 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        fitted = pool.submit(also.fit, x, y) if also is not None else None
-        for (_, test), p in zip(folds, pool.map(one, folds), strict=True):
-            oof[test] = p
-    return oof if fitted is None else (oof, fitted.result())
+    if pool is None:
+        with ThreadPoolExecutor(max_workers=_workers(len(folds)) if parallel else 1) as own:
+            return _cross_fit(x, y, folds, make, start=start, pool=own)
+    for (_, test), p in zip(folds, pool.map(one, folds), strict=True):
+        oof[test] = p
+    return oof
+
+
+def _workers(tasks: int) -> int:
+    return max(1, min(tasks, os.cpu_count() or 1))
 
 
 def _positive(estimator: Any, x: Any) -> np.ndarray:
