@@ -51,6 +51,7 @@ import pandas as pd
 
 from ..base._errors import InputError
 from . import _checks, _structured
+from ._patterns import compile_pattern
 from ._verdicts import parse_rating
 
 __all__ = [
@@ -61,7 +62,6 @@ __all__ = [
 
 # a sign counts only when it does not follow a word or a digit ("2024-01-05" has no negatives)
 _NUMBER = re.compile(r"(?:(?<![\w.])[-+])?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
-_FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?\s*```$", re.DOTALL)
 _STRIP = " \t\r\n\"'`.!;:"
 
 
@@ -209,12 +209,8 @@ def contains(case: bool = False) -> Scorer:
 
 class _Regex(Scorer):
     def __init__(self, pattern: str | None, flags: int) -> None:
-        if pattern is not None:  # a fixed pattern is checked now, not on every answer
-            try:
-                re.compile(pattern, flags)
-            except (re.error, TypeError, ValueError, OverflowError, RecursionError) as exc:
-                raise InputError(f"regex pattern {str(pattern)[:60]!r} is not a valid regular expression "
-                                 f"({type(exc).__name__}: {str(exc)[:80]})") from None
+        # a fixed pattern reads model output: compiled once, refused when it can backtrack catastrophically
+        self._compiled = None if pattern is None else compile_pattern(pattern, flags, "regex(pattern)")
         self.pattern, self.flags = pattern, flags
         self.uses_expected = pattern is None
         self.name = "regex(expected)" if pattern is None else f"regex(/{pattern}/)"
@@ -222,7 +218,10 @@ class _Regex(Scorer):
     def check(self, text, expected):
         if _missing(text):
             return 0.0, "no answer"
-        pattern = self.pattern if self.pattern is not None else expected
+        if self._compiled is not None:
+            found = self._compiled.search(_checks.readable(str(text), _checks.REGEX_CHARS))
+            return (1.0, "pattern found") if found else (0.0, "pattern not found")
+        pattern = expected
         if _missing(pattern):
             return 0.0, "no pattern (expected is empty)"
         try:
@@ -234,7 +233,10 @@ class _Regex(Scorer):
 
 def regex(pattern: str | None = None, flags: int = re.IGNORECASE) -> Scorer:
     """1 when ``re.search(pattern, answer)`` matches. ``pattern=None`` uses each row's ``expected``
-    as the pattern; a fixed pattern looks at the answer only (usable as a cascade ``accept``)."""
+    as the pattern; a fixed pattern looks at the answer only (usable as a cascade ``accept``): it is
+    compiled at once — an invalid one, or one that can backtrack catastrophically on an answer
+    (``(a+)+``, ``\\s*\\s*``; see :mod:`llmlab.analysis._patterns`), is an InputError — and reads
+    at most the first and last 2,000 characters of a longer answer."""
     return _Regex(pattern, flags)
 
 
@@ -602,11 +604,7 @@ _KINDS: dict[str, Callable[..., Scorer]] = {
 def from_spec(spec: Mapping[str, Any] | str) -> Scorer:
     """A scorer from a checker spec: ``{"kind": "numeric", "tol": 0.01}``, its JSON, or a kind name."""
     if isinstance(spec, str):
-        text = spec.strip()
-        try:
-            spec = json.loads(text) if text.startswith("{") else {"kind": text}
-        except (ValueError, RecursionError):
-            raise InputError(f"checker spec {text[:60]!r} is not valid JSON") from None
+        spec = _spec_json(spec)
     if not isinstance(spec, Mapping):
         raise InputError(f"a checker spec is a dict such as {{'kind': 'exact'}} or a kind name, not {spec!r}")
     args = dict(spec)
@@ -619,8 +617,9 @@ def from_spec(spec: Mapping[str, Any] | str) -> Scorer:
         args["flags"] = _regex_flags(args["flags"])
     try:
         return _KINDS[kind](**args)
-    except TypeError as exc:  # a field the kind does not take
-        raise InputError(f"checker spec {kind!r}: {exc}") from None
+    except TypeError:
+        raise InputError(f"checker spec {_short(json.dumps(spec, default=str), 80)}: {kind} takes "
+                         f"{_parameters(_KINDS[kind])}") from None
 
 
 # --- LLM as judge -------------------------------------------------------------------------------
@@ -812,16 +811,15 @@ def _extract_number(value: Any, which: str) -> float | None:
 def _parse_json(text: Any) -> tuple[Any, str]:
     if _missing(text):
         return None, "no answer"
-    body = str(text).strip()
-    fenced = _FENCE.match(body)
-    if fenced:
-        body = fenced.group(1).strip()
+    body = _structured.unfenced(str(text).strip())
     if not body:
         return None, "empty answer"
     try:
         return json.loads(body), ""
     except ValueError as exc:
         return None, f"invalid JSON: {_short(str(exc), 50)}"
+    except RecursionError:
+        return None, "invalid JSON: nested too deeply to read"
 
 
 def _compare_fields(value: dict, expected: Any) -> tuple[float, str]:
@@ -850,7 +848,10 @@ def _same_value(got: Any, want: Any) -> bool:
 def _regex_flags(names: str) -> int:
     flags = 0
     for name in filter(None, (n.strip().upper() for n in names.split("|"))):
-        flags |= getattr(re, name)
+        flag = getattr(re.RegexFlag, name, None)
+        if not isinstance(flag, re.RegexFlag):
+            raise InputError(f"regex flags are names such as 'IGNORECASE|MULTILINE', not {_short(names)}")
+        flags |= flag
     return flags
 
 
@@ -875,8 +876,26 @@ def _spec_key(spec: Any) -> str:
     if spec is None or (isinstance(spec, float) and math.isnan(spec)):
         return _NO_SPEC
     if isinstance(spec, str):
-        spec = json.loads(spec) if spec.strip().startswith("{") else {"kind": spec.strip()}
+        spec = _spec_json(spec)
     return json.dumps(dict(spec), sort_keys=True)
+
+
+def _parameters(factory: Callable) -> str:
+    names = list(inspect.signature(factory).parameters)
+    return "the keys " + ", ".join(names) if names else "no other keys"
+
+
+def _spec_json(text: str) -> Any:
+    """A spec given as text: its JSON ("{...}") or a kind name; InputError for broken JSON."""
+    text = text.strip()
+    if not text.startswith("{"):
+        return {"kind": text}
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        detail = " ".join(str(exc).split())[:60] if isinstance(exc, ValueError) else "nested too deeply"
+        raise InputError(f"a checker spec in JSON must be a JSON object such as '{{\"kind\": \"exact\"}}', "
+                         f"not {_short(text, 40)} ({detail})") from None
 
 
 def _accepts_one_argument(fn: Callable) -> bool:

@@ -9,7 +9,6 @@ the schema's ``$schema`` names, Draft 2020-12 otherwise; formats are not asserte
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -17,9 +16,21 @@ from typing import Any
 from ..base._errors import InputError
 
 __all__ = ["ToolCall", "tool_calls", "schema_problem", "check_schema", "declared_schema", "declared_parameters",
-           "parse_json"]
+           "parse_json", "unfenced"]
 
-_FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?\s*```$", re.DOTALL)
+_TOO_DEEP = "nested too deeply to read"
+
+
+def unfenced(body: str) -> str:
+    """``body`` (stripped) without a surrounding Markdown code fence and its info string
+    (a json-tagged fence). String operations, not a regex: a lazy body before an optional
+    whitespace run would retry that run at every character of an unclosed fence."""
+    if len(body) < 6 or not body.startswith("```") or not body.endswith("```"):
+        return body
+    inner, at = body[3:-3], 0
+    while at < len(inner) and (inner[at].isalnum() or inner[at] in "_-"):
+        at += 1
+    return inner[at:].strip()
 
 
 class ToolCall(dict):
@@ -39,6 +50,8 @@ def tool_calls(value: Any) -> tuple[list[ToolCall], str]:
         parsed = json.loads(value) if isinstance(value, str) else value
     except ValueError:
         return [], "no tool call (the answer is text)"
+    except RecursionError:
+        return [], f"no tool call (JSON {_TOO_DEEP})"
     if not isinstance(parsed, list) or not all(isinstance(c, Mapping) and "name" in c for c in parsed):
         return [], "no tool call (the answer is not a list of calls)"
     return [ToolCall(c) for c in parsed], "" if parsed else "no tool call"
@@ -48,16 +61,15 @@ def parse_json(text: Any) -> tuple[Any, str]:
     """JSON in an answer (a surrounding Markdown code fence allowed); a reason when it is not."""
     if text is None or (isinstance(text, float) and text != text):
         return None, "no answer"
-    body = str(text).strip()
-    fenced = _FENCE.match(body)
-    if fenced:
-        body = fenced.group(1).strip()
+    body = unfenced(str(text).strip())
     if not body:
         return None, "empty answer"
     try:
         return json.loads(body), ""
     except ValueError as exc:
         return None, f"invalid JSON: {' '.join(str(exc).split())[:60]}"
+    except RecursionError:
+        return None, f"JSON {_TOO_DEEP}"
 
 
 def check_schema(schema: Any, what: str = "schema") -> dict:
@@ -83,7 +95,10 @@ def schema_problem(value: Any, schema: Mapping) -> str:
         return f"the schema itself is invalid: {_line(exc)}"
     from jsonschema.exceptions import best_match
 
-    error = best_match(validator.iter_errors(value))
+    try:
+        error = best_match(validator.iter_errors(value))
+    except RecursionError:
+        return f"the value is {_TOO_DEEP}"
     if error is None:
         return ""
     where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
