@@ -47,8 +47,11 @@ def agreement(a: Any, b: pd.DataFrame | None = None, *, n_boot: int = 1000, seed
     A list of ``n`` sampled answers to one prompt instead (``agreement(["#### 3", "#### 3", "4"])``):
     their self-consistency, the share stating the majority final answer (a float; see
     ``routing.Verifier(samples=n)``)."""
-    if not isinstance(a, pd.DataFrame) and b is None and isinstance(a, Sequence) and not isinstance(a, str):
-        return _checks.agreement(a).share
+    if not isinstance(a, pd.DataFrame) and b is None:
+        if isinstance(a, Sequence) and not isinstance(a, str):   # a string is one answer, not its characters
+            return _checks.agreement(a).share
+        raise InputError("agreement() takes a preference frame (scoring.pairwise(...), lab.labels()) or the "
+                         f"sampled answers as a list of texts, not a {type(a).__name__}")
     if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 0:
         raise InputError(f"n_boot must be a whole number ≥ 0, not {n_boot!r}")
     if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
