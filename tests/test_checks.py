@@ -4,6 +4,7 @@ a cascade's saved accept rule."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -254,3 +255,16 @@ def test_bad_regex_and_spec_input_are_one_line_errors():
             bad()
         assert "\n" not in str(caught.value)
     assert scoring.regex("x").check("a long answer " * 1000 + "x", None)[0] == 1.0     # its last characters
+
+
+@pytest.mark.parametrize("pattern", [
+    r"def\s+add\s*\(\s*a\s*,\s*b\s*\)\s*:[\s\S]*return\s+a\s*\+\s*b",   # a bundled checker
+    r"foo.*bar\s*x", r"^\s*answer:\s*\d+", r"#{4}\s*\d+",
+])
+def test_a_repeat_after_a_node_the_next_repeat_cannot_take_is_accepted_and_fast(pattern):
+    compiled = scoring.regex(pattern)
+    for text in ("def add(a, b):" + "return " * 600, "foo" + " " * 4000, "answer:" + " " * 4000,
+                 ("#### " * 900), " " * 4000 + "x"):
+        started = time.perf_counter()
+        compiled.check(text, None)
+        assert time.perf_counter() - started < 0.5

@@ -146,8 +146,9 @@ class _Scan:
     # --- the ambiguous forms -------------------------------------------------------------
     def sequence(self, items: list, top: bool = False) -> str:
         """The first ambiguous form in a sequence of nodes (recursing into each), or ""."""
-        # what the backtracking repeats since the last node that stops them can still take
-        open_sets: list[frozenset[str]] = []
+        # the backtracking repeats since the last node that stops them: what each can still take,
+        # and the required nodes met since
+        open_sets: list[tuple[frozenset[str], list[frozenset[str]]]] = []
         for at, (op, av) in enumerate(items):
             for part in _parts(op, av):
                 why = self.sequence(part)
@@ -158,15 +159,18 @@ class _Scan:
                 if why:
                     return why
             backtracks = op not in (_c.POSSESSIVE_REPEAT, _c.ATOMIC_GROUP) and _unbounded([(op, av)])
-            # a repeat that ends the pattern never has to give characters back to fail later
-            if backtracks and not (top and at == len(items) - 1) and \
-                    any(self._first([(op, av)]) & earlier for earlier in open_sets):
-                return "two repeats can take the same characters with nothing required between them"
             taken = self.takes([(op, av)])
+            # a repeat that ends the pattern never has to give characters back to fail later; one
+            # after a required node it cannot take (`.*return\s+`) starts only after that node, so
+            # its runs do not overlap and the two repeats cost a linear scan, not a product
+            if backtracks and not (top and at == len(items) - 1) and any(
+                    self._first([(op, av)]) & earlier and not any(need and not need & taken for need in met)
+                    for earlier, met in open_sets):
+                return "two repeats can take the same characters with nothing required between them"
             if not _nullable(op, av):        # a required node stops the repeats that cannot take it
-                open_sets = [earlier for earlier in open_sets if earlier & taken]
+                open_sets = [(earlier, [*met, taken]) for earlier, met in open_sets if earlier & taken]
             if backtracks:
-                open_sets.append(taken)
+                open_sets.append((taken, []))
         return ""
 
     def _repeat_body(self, body: list) -> str:
