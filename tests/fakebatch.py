@@ -12,7 +12,8 @@ phase lasts what :class:`BatchBehaviour` says (0: instant). The output file's li
 reverse order (OpenAI promises no order); failed requests go to the error file as
 ``response.status_code`` ≥ 400 lines. Faults: ``duplicate`` answered custom_ids twice,
 ``drop`` custom_ids from both files, ``foreign`` lines for custom_ids never sent,
-``max_file_bytes`` on uploads.
+``max_file_bytes`` on uploads, ``content_status`` an error for every file's content (its
+metadata still there). A file deleted from ``files`` is gone, as after OpenAI's 30 days.
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class BatchBehaviour:
     drop: int = 0  # the last N requests are in neither file (a provider losing them)
     foreign: int = 0  # N output lines for custom_ids the input never had
     max_file_bytes: int = 200 * 2**20
+    content_status: int | None = None  # GET /files/{id}/content answers this error (a misrouted gateway)
     max_requests: int = 50_000
 
 
@@ -114,6 +116,8 @@ class BatchAPI:
         if file is None:
             return _error(404, f"No such File object: {rest[0] if rest else ''}")
         if method == "GET" and rest[1:] == ["content"]:
+            if self.behaviour.content_status is not None:
+                return _error(self.behaviour.content_status, f"Cannot read the content of {file.id}.")
             return 200, file.data, "application/octet-stream"
         if method == "GET" and len(rest) == 1:
             return 200, file.object(), "application/json"

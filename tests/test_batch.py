@@ -309,3 +309,57 @@ def test_an_answer_that_echoes_the_key_is_stored_without_it(tmp_path, monkeypatc
     row = res.df.iloc[0]
     assert row["status"] == "ok" and secret not in row["response_text"] and secret not in row["reasoning_text"]
     assert secret.encode() not in (tmp_path / "k.sqlite").read_bytes()
+
+
+def _completed(lab: Lab, run_id: str) -> None:
+    import time
+
+    while not set(lab.batch_status(run_id)["status"]) <= {"completed", "expired", "cancelled", "failed"}:
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("gone", ["output", "error", "both"])
+def test_results_files_the_endpoint_no_longer_has_become_error_rows_a_resume_sends_again(tmp_path, gone):
+    with FakeServer(models(), batches=BatchBehaviour(in_progress_s=0.2)) as srv, _lab(srv, tmp_path) as lab:
+        run_id = lab.batch_submit(PROMPTS[:4], models=["a", "limited"])
+        _completed(lab, run_id)
+        for batch in srv.batch_api.batches.values():  # deleted (OpenAI's 30 days), metadata and all
+            for file_id in {"output": [batch.output_file_id], "error": [batch.error_file_id],
+                            "both": [batch.output_file_id, batch.error_file_id]}[gone]:
+                srv.batch_api.files.pop(file_id or "", None)
+        res = lab.batch_resume(run_id, progress=False)
+        df = res.df.set_index("requested_model")
+        lost = df[df["error_type"] == "BatchResultsGone"]
+        # the requests in a file still there are rows as ever; the others say what happened
+        assert len(res.df) == 8 and res.df["request_id"].is_unique
+        assert (df.loc["a", "status"] == "ok").all() == (gone == "error")
+        failed = {"RateLimitError"} if gone == "output" else {"BatchResultsGone"}
+        assert set(df.loc["limited", "error_type"]) == failed
+        said = r"results file file-\S+ \(HTTP 404\).* no longer at the endpoint.*resume the sweep"
+        assert lost["error_message"].str.contains(said).all()
+        assert "\n" not in "".join(lost["error_message"]) and lost["cost_usd"].isna().all()
+        assert set(lab.batch_status(run_id)["status"]) == {"stored"}
+        paid = len(srv.batch_requests)
+        again = lab.sweep(PROMPTS[:4], models=["a", "limited"], batch=True, resume=run_id, progress=False)
+        resent = len(srv.batch_requests) - paid
+        final = lab.sweep(PROMPTS[:4], models=["a", "limited"], batch=True, resume=run_id, progress=False)
+        lab.batch_resume(run_id, progress=False)
+    # only the lost and the failed requests are sent again; once answered, never again
+    assert resent == len(lost) + (4 if gone == "output" else 0)
+    assert len(srv.batch_requests) == paid + resent + 4  # the 429s of 'limited' once more, nothing of 'a'
+    answered = final.df[(final.df["requested_model"] == "a") & (final.df["status"] == "ok")]
+    assert len(answered) == 4 and answered["prompt_id"].is_unique and again.df["request_id"].is_unique
+
+
+@pytest.mark.parametrize("status", [404, 410, 500])
+def test_results_the_endpoint_still_has_but_will_not_serve_are_never_given_up(tmp_path, status):
+    with FakeServer(models(), batches=BatchBehaviour(content_status=status)) as srv, _lab(srv, tmp_path) as lab:
+        run_id = lab.batch_submit(PROMPTS[:3], models=["a"])
+        _completed(lab, run_id)
+        for _ in range(2):
+            with pytest.raises(EndpointError, match=rf"cannot download a batch's results.*HTTP {status}.*batch_resume"):
+                lab.batch_resume(run_id, progress=False)
+        assert lab.runs(run_id=run_id).empty and set(lab.batch_status(run_id)["status"]) == {"completed"}
+        srv.batch_api.behaviour.content_status = None  # the gateway is fixed: everything is collected
+        res = lab.batch_resume(run_id, progress=False)
+    assert len(res.df) == 3 and (res.df["status"] == "ok").all() and len(srv.batch_requests) == 3

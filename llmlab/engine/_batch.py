@@ -14,7 +14,8 @@ batch. Every step is in the log *before* the next one is taken, so a restarted k
 4. **stored** — the output and error files read a line at a time: each answer becomes an
    ordinary row (``batch_id`` set, ``latency_s`` = the batch's wall time, the cost at the sheet's
    batch price or the endpoint's reported one), each failed line an error row, each request the
-   batch did not answer an error row that says why. Rows already stored from that batch are
+   batch did not answer an error row that says why (as does each request of a results file the
+   endpoint no longer has: a resume sends those again). Rows already stored from that batch are
    skipped, so a collection cut short and resumed counts nothing twice; an output line for a
    request already answered (a duplicate) or never sent is left out and said in one warning.
 
@@ -62,6 +63,9 @@ _UNANSWERED = {
 
 
 _LINE_ERRORS = {"batch_expired": "BatchExpired", "batch_cancelled": "Cancelled"}
+# A results file the endpoint no longer has (OpenAI deletes batch files after 30 days; a user may
+# delete them): its requests can never be collected, so they become error rows a resume re-sends.
+_GONE = (404, 410)
 
 
 class BatchWarning(UserWarning):
@@ -339,6 +343,7 @@ class _Collector:
         self.before = stored  # custom_ids (= request ids) stored by an earlier collection cut short
         self.seen: set[str] = set()  # custom_ids read in this one
         self.duplicates = self.foreign = self.unreadable = 0
+        self.gone: list[str] = []  # "file-… (HTTP 404)" of each results file the endpoint no longer has
         end = next((getattr(batch, f"{k}_at", None) for k in ("completed", "expired", "cancelled", "failed")
                     if getattr(batch, f"{k}_at", None)), None)
         self.started_at = datetime.fromtimestamp(batch.created_at, UTC).isoformat()
@@ -355,9 +360,24 @@ class _Collector:
                     if len(lines) >= _CHUNK:
                         await self._rows(lines)
                         lines = []
-        except (openai.APIStatusError, openai.APIConnectionError, openai.APITimeoutError) as exc:
+        except openai.APIStatusError as exc:
+            if exc.status_code not in _GONE or not await self._file_gone(file_id):
+                raise self.s._failed("download a batch's results", exc) from None
+            self.gone.append(f"{file_id} (HTTP {exc.status_code})")
+        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
             raise self.s._failed("download a batch's results", exc) from None
         await self._rows(lines)
+
+    async def _file_gone(self, file_id: str) -> bool:
+        """Whether the endpoint has no such file at all (not merely no content route for it, as a
+        misrouted gateway may answer): only then are its requests given up on."""
+        try:
+            await self.s.ctx.client.files.retrieve(file_id)
+        except openai.APIStatusError as exc:
+            return exc.status_code in _GONE
+        except openai.APIError:  # unreachable now: not known to be gone
+            return False
+        return False
 
     async def _rows(self, lines: list[str]) -> None:
         parsed: dict[str, dict] = {}
@@ -428,6 +448,10 @@ class _Collector:
             first = self.batch.errors.data[0]
             where = f" (line {first.line})" if first.line else ""
             why = f"the batch failed validation{where}: {first.message}"
+        if self.gone:
+            kind = "BatchResultsGone"
+            why = (f"the batch's results file {' and '.join(self.gone)} is no longer at the endpoint, so its "
+                   "answer cannot be collected: resume the sweep to send the request again")
         ids = [cid for cid, _ in self.s.ctx.store.batch_requests(self.part["part_id"], ids_only=True)]
         missing = [cid for cid in ids if cid not in self.seen and cid not in self.before]
         for start in range(0, len(missing), _CHUNK):
