@@ -67,6 +67,7 @@ def test_cancel_keeps_finished_rows_and_resume_runs_only_the_missing_pairs(srv, 
     prompts = [f"prompt {i}" for i in range(12)]
     lab = Lab(base_url=srv.base_url, db=str(tmp_path / "runs.sqlite"), retry_policy=RetryPolicy(retries=0))
     try:
+        submitted = time.monotonic()
         fut = lab.submit_sweep(prompts, models=["held"], concurrency=4, progress=False, cache=False)
         # The first wave of 4 is answered at once; the second is held: cancel while it is in flight.
         srv.wait_held("held", 4, timeout=60)
@@ -85,8 +86,12 @@ def test_cancel_keeps_finished_rows_and_resume_runs_only_the_missing_pairs(srv, 
         cancelled = first[first["error_type"] == "Cancelled"]
         assert len(ok) == 4 and len(cancelled) == 4  # the held wave was cut; the queued 4 never started
         assert len(first) == len(chat_requests(srv)) == 8  # every request sent is one row
-        held_since = min(r.t_mono for r in chat_requests(srv)[4:])
-        assert (cancelled["latency_s"] <= time.monotonic() - held_since).all()  # ended by the cancel
+        # Ended by the cancel, not before: a row's clock starts when its request leaves, before the
+        # server stamps it, and stops at the cut, after t0. (Bounding it above by the server's
+        # stamps was a race: a request leaves before it is stamped.)
+        last_held = max(r.t_mono for r in chat_requests(srv)[4:])
+        assert (cancelled["latency_s"] >= t0 - last_held).all()
+        assert (cancelled["latency_s"] <= time.monotonic() - submitted).all()
         assert ok["prompt"].is_unique
 
         srv.set_model("held", ModelSpec(text=TEXT))  # the gate is gone: the resume runs freely
