@@ -118,22 +118,32 @@ LATE = 1.0  # how much later than scripted a client may see an event on a loaded
 
 
 def test_delay_sets_ttft_while_first_byte_is_immediate(serve):
-    # Scheduled times are lower bounds (the server never sends early); how much later the client
-    # sees them is the machine's load, so the upper bounds allow LATE. A 1 s delay keeps "the
-    # first byte comes at once" (< 0.5 s) far from "it waits for the delay".
+    # "The first byte comes at once" is shown without the clock: the stream is held where the delay
+    # would begin (hold_at=0), and the role chunk is already in. From the release, scheduled times
+    # are lower bounds (the server never sends early); how much later the client sees them is the
+    # machine's load, so the upper bounds allow LATE.
     delay, gap = 1.0, 0.05
-    srv = serve({"slow": ModelSpec(text="a b c d", delay_s=delay, token_delay_s=gap)})
+    srv = serve({"held": ModelSpec(text="a b c d", delay_s=delay, token_delay_s=gap, hold_after=0),
+                 "slow": ModelSpec(text="a b c d", delay_s=delay, token_delay_s=gap)})
     cli = client(srv)
     cli.models.list()  # warm the connection so the measurement is the server's timing
+    times: list[tuple[float, str | None]] = []
+    first = threading.Event()
+
+    def read() -> None:
+        for chunk in cli.chat.completions.create(model="held", messages=MSG, stream=True):
+            times.append((time.monotonic(), chunk.choices[0].delta.content if chunk.choices else None))
+            first.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    srv.wait_held("held", 1, timeout=60)
+    assert first.wait(60) and len(times) == 1 and not times[0][1]  # the role chunk, no token yet
     t0 = time.monotonic()
-    stream = cli.chat.completions.create(model="slow", messages=MSG, stream=True)
-    times = []
-    for chunk in stream:
-        times.append((time.monotonic() - t0, chunk.choices[0].delta.content if chunk.choices else None))
-    first_byte = times[0][0]
-    ttft = next(t for t, text in times if text)
-    last = [t for t, text in times if text][-1]
-    assert first_byte < delay / 2, first_byte  # the role chunk did not wait for the delay
+    srv.release("held")
+    reader.join(60)
+    ttft = next(t for t, text in times if text) - t0
+    last = [t for t, text in times if text][-1] - t0
     assert delay - 0.005 <= ttft <= delay + LATE, ttft
     assert delay + 3 * gap - 0.005 <= last <= delay + 3 * gap + LATE, last
 
