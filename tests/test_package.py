@@ -3,6 +3,7 @@ tree, one validation module, the README's quick command as documented."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -167,18 +168,26 @@ def test_dev_says_the_set_up_is_still_running_while_pip_compiles():
 
 
 def test_dev_stress_runs_the_suite_n_times_beside_two_busy_loops_and_stops_them(tmp_path):
-    """./dev stress: the test command N times while two CPU loops run, each run's time and
-    result said, non-zero if any run failed, and the loops gone afterwards."""
-    log, busy = tmp_path / "runs.log", tmp_path / "busy.log"
+    """./dev stress: the test command N times in a clean clone of HEAD while two CPU loops run,
+    each run's time and result said, non-zero if any run failed, the loops and the clone gone
+    afterwards."""
+    log, busy, where = tmp_path / "runs.log", tmp_path / "busy.log", tmp_path / "where.log"
     fake_python = tmp_path / "python"  # a busy loop that only sleeps; a pytest whose 2nd run fails
     fake_python.write_text(f'#!/bin/bash\nif [ "$1" = -c ]; then echo $$ >> {busy}; exec sleep 300; fi\n'
+                           f'echo "$PWD $PYTHONPATH" >> {where}\n'
                            f'echo "$*" >> {log}\n[ "$(wc -l < {log})" != 2 ]\n')
     fake_python.chmod(0o755)
-    script = f"PY={fake_python}\nBUSY=()\n" + _dev_function("has_paths") + _dev_function("stress") + \
+    script = f"PY={fake_python}\nBUSY=() CLONE=\n" + _dev_function("has_paths") + _dev_function("stress") + \
         'stress 3 -m "not slow" tests\n'
-    out = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "TMPDIR": str(tmp_path)})
     assert out.returncode == 1, out.stderr
     assert log.read_text().splitlines() == ["-m pytest --nbval -p no:cacheprovider -m not slow tests"] * 3
+    (clone,) = {line.split()[0] for line in where.read_text().splitlines()}
+    assert where.read_text().splitlines() == [f"{clone} {clone}"] * 3  # the clone's llmlab is imported
+    assert clone.startswith(str(tmp_path / "llmlab-stress.")) and not Path(clone).exists()  # removed after
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    assert f"a clean clone of {head.stdout.strip()} in" in out.stderr
     said = [line for line in out.stderr.splitlines() if line.startswith("llmlab stress: run ")]
     assert [re.sub(r"\d+ s", "N s", line) for line in said[:3]] == [
         "llmlab stress: run 1/3: N s, passed", "llmlab stress: run 2/3: N s, FAILED (exit 1)",
@@ -197,7 +206,7 @@ def test_dev_stress_runs_the_suite_n_times_beside_two_busy_loops_and_stops_them(
     while any(sleeping(p) for p in pids):
         assert time.monotonic() < deadline, "the busy loops outlived ./dev stress"
         time.sleep(0.05)
-    assert 'BUSY=()' in (ROOT / "dev").read_text()  # the global the function above relies on
+    assert 'BUSY=() CLONE=' in (ROOT / "dev").read_text()  # the globals the function above relies on
 
 
 def test_every_third_party_import_is_declared():
