@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -146,3 +147,106 @@ def test_preferences_are_read(text, value):
 def test_unreadable_preferences_are_unknown(text, status):
     verdict = parse_preference(text)
     assert verdict.value is None and verdict.status == status
+
+
+# --- no reply stalls the kernel: every pattern is linear in the reply's length --------------------
+
+_RUNS = (" ", "\n", " \n", "\t", "*", "[", "[[", "[[1", "[[ ", "1", "1.", "a", "A", "A ", "Rating: ", "I rate ",
+         "[[A", "[[A>", ". ", "\n*", "out of ", "/", "`", '"', "than ")
+_PREFIXES = ("", "Rating: [[7", "[[", "[[A", "[[7/", "The rating is ", "I would rate it ", "verdict ", "**[[")
+_SUFFIXES = ("", "x", "]]", "%")
+
+
+def _slowest(n: int) -> tuple[float, str]:
+    worst = (0.0, "")
+    for run in _RUNS:
+        for prefix in _PREFIXES:
+            for suffix in _SUFFIXES:
+                text = prefix + run * (n // len(run)) + suffix
+                start = time.perf_counter()
+                parse_rating(text)
+                parse_preference(text)
+                shape = f"{prefix!r} + {run!r} * {n // len(run)} + {suffix!r}"
+                worst = max(worst, (time.perf_counter() - start, shape))
+    return worst
+
+
+def test_degenerate_replies_of_any_shape_are_read_in_linear_time():
+    # Before: "[[1" + 2,000 spaces took 8 s (cubic), "[[" + 16,000 spaces 9 s (quadratic). A reply of
+    # 6,000 characters of any repeated shape (900 shapes) parses in a few milliseconds now; the bound
+    # is generous (a loaded machine) yet a quadratic pattern (about 1 s at this length) fails it.
+    seconds, shape = _slowest(6_000)
+    assert seconds < 0.4, shape
+
+
+@pytest.mark.parametrize("text", [
+    "[[1" + " " * 20_000, "[[1" + "\n" * 20_000 + "x", "[[" + " " * 80_000, "Rating: [[7" + "\n \t" * 10_000 + "x",
+    "[[A" + " " * 40_000 + ">", "\n*" * 40_000, "The rating is " + "1" * 40_000 + "%", "a" * 80_000 + ".5",
+    "[[A]]" * 20_000, "[[1.1]][[1.2]][[1.3]][[1.4]]" * 5_000, "verdict " + " " * 40_000 + "[B", "I rate " * 10_000,
+])
+def test_known_pathological_replies_parse_fast(text):
+    start = time.perf_counter()
+    parse_rating(text)
+    parse_preference(text)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_runs_of_whitespace_do_not_change_a_verdict():
+    assert parse_rating("Rating:\n\n\n   [[   7  \n ]]").value == 7.0
+    assert parse_rating("Rating: [[7" + " " * 3000 + "]]").value == 7.0
+    assert parse_preference("[[ \n  A \t >> \n B  ]]").value == "A"
+
+
+# --- prefer unknown over wrong: the shapes that used to give a known, wrong verdict ---------------
+
+@pytest.mark.parametrize("text", [
+    "Rating: [[4]], [[1]], [[3]] \n\n```json\n[4, 1, 3]\n```",          # the answer's three ratings echoed
+    "So 9 for the first answer, 5 for the second.\n\nRating: [[9]], [[5]]",
+    "Rating: [[10]] for style, [[4]] for accuracy",
+    "A perfect answer would get Rating: [[10]]. This one misses the point: [[3]]",
+    "- part one: [[2]]\n- part two: [[2]]\n\nBoth parts together: \"[[3]]\"",   # a quoted final is kept
+    "I would rate the reference answer 10 and the assistant's answer 4.",
+    "I would give the reference a 10; the assistant's answer gets a 3.",
+    "The response correctly answers 9 out of 10 sub-questions, but its reasoning is wrong.",
+    "The answer got 3/10 of the facts wrong; overall it is decent.",
+    "I'd give it 4 stars out of 5.",
+    "I'd give it 4 out of 5 stars.",
+    "Score: 4\n\n(on a 1-5 scale)",
+    "As the docs say [[1]], the answer is right. Overall rating: 9/10",
+    "```\nRating: [[3]]\n```\n(the assistant's answer contained that line) Rating: 9/10",
+    "```python\nprint(x[[1]])\n```\nThe code is fine.",
+    "I rate it higher than 5 would suggest, a solid 8.",
+])
+def test_ambiguous_ratings_are_unknown_or_the_right_one(text):
+    right = {"Both parts together": 3.0, "Rating: 9/10": 9.0, "solid 8": 8.0}
+    expected = next((v for k, v in right.items() if k in text), None)
+    assert parse_rating(text).value in (None, expected)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("The solution uses `arr[[2]]` to select the row, which is correct. Rating: 8/10", 8.0),   # indexing
+    ("The code `df.iloc[[3]]` is right but slow.\nScore: 7", 7.0),
+    ("I would give it 2 points for effort, but as an answer it is a 6/10.", 6.0),
+    ("Score: 3 of the 5 steps are correct, so overall 6/10.", 6.0),
+    ("Rating: [[8]]\n\nNote: a rating of 10 would need citations.", 8.0),
+    ("The answer deserves 6/10 for its accuracy.", 6.0),
+    ("I rate it 7 out of 10.", 7.0),
+    ("Rating: 8.5", 8.5),
+])
+def test_ratings_next_to_other_numbers_are_read(text, value):
+    assert parse_rating(text).value == value
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("Assistant A is better than [[B]].", None),
+    ("[[A]] is worse than [[B]]", None),
+    ("My final verdict is that assistant A is better than [B].", None),
+    ("My verdict: neither is better than [B]'s citations suggest; A wins.", None),
+    ("I'll output [[A]] if A is better. Here A is better.", None),
+    ('Format: "[[A]]" if A is better, "[[B]]" if B is better, "[[C]]" for a tie.\nAssistant B is better.', None),
+    ('Format: "[[A]]" if A is better, "[[B]]" if B is better, "[[C]]" for a tie.\nB is better. [[B]]', "B"),
+    ("[[B]] when accuracy matters, which it always does.", "B"),
+    ("My final verdict: [B]", "B"),
+])
+def test_preferences_that_name_a_loser_or_restate_the_format_are_not_verdicts(text, value):
+    assert parse_preference(text).value == value

@@ -5,16 +5,22 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
 
 1. **Delimited verdicts.** Every ``[[…]]`` in the reply is a candidate, wherever it stands: a verdict
    first and the explanation after is fine, numbered lists, years, ``arr[0]`` and ``[1]`` citations
-   before it are not candidates. Accepted spellings: ``[[ 8 ]]``, ``[[7.5]]``, ``**[[8]]**``,
-   ``[[8/10]]`` (the denominator must be the scale's top), full-width brackets; ``[[A]]``,
-   ``[[B]]``, ``[[C]]``, ``[[tie]]`` in any case and Arena-Hard's ``[[A>>B]]`` … ``[[B>>A]]``
-   (``A<B`` spellings too).
+   before it are not candidates, nor is indexing (``arr[[2]]``) or anything inside a fenced code
+   block. Accepted spellings: ``[[ 8 ]]``, ``[[7.5]]``, ``**[[8]]**``, ``[[8/10]]`` (the
+   denominator must be the scale's top), full-width brackets; ``[[A]]``, ``[[B]]``, ``[[C]]``,
+   ``[[tie]]`` in any case and Arena-Hard's ``[[A>>B]]`` … ``[[B>>A]]`` (``A<B`` spellings too).
+   Whitespace runs are read as one character, which keeps every pattern linear in the reply.
 2. **Echoes are not verdicts.** A quoted example (``the format "Rating: [[5]]"``) and an echoed
    instruction (``"[[A]]" if A is better, "[[B]]" if …``) are dropped when other candidates remain;
-   a lone ``[[C]] for a tie.`` is a real verdict and is kept.
+   a lone ``[[C]] for a tie.`` is a real verdict and is kept, and so is a quoted *last* candidate
+   (``…together: "[[3]]"``). A restated format (``I'll output [[A]] if A is better``) is dropped even
+   alone; a token after ``than`` (``A is better than [[B]]``) makes the preference ``ambiguous``.
 3. **Candidates must agree.** Repeats of one value are fine. When they disagree, the ones written
-   in the rubric's own form (``Rating: [[n]]``) decide if they agree among themselves; otherwise the
-   verdict is **unknown** (``ambiguous``). *Not* "the last one wins": on the 1,770 real pointwise
+   in the rubric's own form (``Rating: [[n]]``) decide if they agree among themselves — but not one
+   in a hypothetical (``A perfect answer would get Rating: [[10]]``) or opening a list
+   (``Rating: [[4]], [[1]], [[3]]``, ``Rating: [[10]] for style, [[4]] for accuracy``); otherwise
+   the verdict is **unknown** (``ambiguous``). A delimited verdict contradicted by a labelled line
+   (``[[1]] … Overall rating: 9/10``) is ambiguous too. *Not* "the last one wins": on the 1,770 real pointwise
    replies of the test corpus's source set, the last of several different ratings was a
    hypothetical ("…would improve it further, earning [[10]]") in every case found (3 of 3 wrong),
    while the first was never contradicted by a correction. An unknown is honest; a wrong verdict
@@ -29,6 +35,10 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    ``N/10`` or ``N out of 10`` in a sentence about the rating of one thing (not "ratings",
    "each", "both", "respectively", "confidence"); the answer's rating stated in the passive
    (``The assistant's answer is rated as a 10``, ``The rating for this response is 8``).
+   A number counting things is none (``4 stars``, ``9 out of 10 sub-questions``, ``3 of the 5
+   steps``); first person needs a sentence with one number (``I would rate the reference answer 10
+   and the assistant's answer 4`` is two); where the reply names another scale (``on a 1-5 scale``)
+   only a number given with this scale's top counts (``other scale`` otherwise).
    Pairwise replies have two: ``verdict … [B]`` and a reply that is only ``A``/``[B]``.
 6. Anything else — no verdict, a refusal, an empty reply, a truncated ``Rating: [[`` — is
    **unknown** (``no_verdict`` / ``empty``). A failed judge *call* is unknown too (the caller's
@@ -36,6 +46,7 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
 """
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from dataclasses import dataclass, field
@@ -74,18 +85,33 @@ class Verdict:
 
 
 _NUM = r"[+-]?\d+(?:\.\d+)?"
-_DELIMITED_NUMBER = re.compile(r"\[\[\s*\**\s*(" + _NUM + r")\s*(?:/\s*(\d+))?\s*\**\s*\]\]")
-_DELIMITED_ANY = re.compile(r"\[\[\s*([^\[\]\n]{1,20}?)\s*\]\]")
+_DELIMITED_NUMBER = re.compile(r"\[\[\s?\**\s?(" + _NUM + r")\s?(?:/\s?(\d+))?\s?\**\s?\]\]")
+_DELIMITED_ANY = re.compile(r"\[\[\s?([^\[\]\n]{1,20}?)\s?\]\]")
 _TEMPLATE_ECHOES = frozenset({"rating", "score", "rating_a,rating_b"})
 _QUOTE_BEFORE = re.compile(r"""["“'`]\s*(?:(?:final\s+)?(?:rating|verdict|score)\s*:\s*)?\Z""", re.I)
 _QUOTE_AFTER = re.compile(r"""\A\s*["”'`]""")
-_RUBRIC_FORM = re.compile(r"(?i)\b(?:rating|score)\s*\**\s*:\s*\**\s*\Z")
+_RUBRIC_FORM = re.compile(r"(?i)\b(?:rating|score)\s?\**\s?:\s?\**\s?\Z")
+# "A perfect answer would get Rating: [[10]]": the rubric's form in a hypothetical is no verdict
+_HYPOTHETICAL_BEFORE = re.compile(r"(?i)\b(?:would|could|might|should|if|perfect|ideal)\b[^.\n]*\Z")
+# "Rating: [[4]], [[1]], [[3]]": a list of ratings (of several things) starts in the rubric's form
+_LIST_AFTER = re.compile(r"\A[^.\n\[]{0,30}?(?:,|;|\band\b|\bor\b|/)\s?\**\s?\[\[")
+# "arr[[2]]", "df.iloc[[3]]": indexing in code, not a verdict
+_INDEXING_BEFORE = re.compile(r"[\w)\]]\Z")
+
+
+_HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
+_NEWLINE_RUN = re.compile(r"\n\s*")
 
 
 def _normalise(text: str) -> str:
-    """Full-width brackets (CJK judges) as ASCII; zero-width spaces removed."""
-    return (text.replace("［", "[").replace("］", "]").replace("【", "[").replace("】", "]")
+    """Full-width brackets (CJK judges) as ASCII; zero-width spaces removed; every run of whitespace
+    one character (a newline if it holds one). The patterns below then allow one whitespace character
+    (``\\s?``) where a run could stand, so optional parts in a row cannot backtrack over a run: a
+    judge reply of 2,000 spaces after ``[[1`` took seconds (cubic backtracking) before; now every
+    pattern is linear even on text that was not collapsed."""
+    text = (text.replace("［", "[").replace("］", "]").replace("【", "[").replace("】", "]")
             .replace("\u200b", ""))
+    return _NEWLINE_RUN.sub("\n", _HORIZONTAL_SPACE.sub(" ", text)).replace(" \n", "\n")
 
 
 def _number(text: str | None) -> float | None:
@@ -106,8 +132,9 @@ class _Candidate:
 def _agreeing(cands: list[_Candidate]) -> tuple[Any, str]:
     """The candidates' one value, after dropping quoted echoes and preferring the rubric's form."""
     values = _distinct(c.value for c in cands)
-    if len(values) > 1 and any(c.quoted for c in cands) and not all(c.quoted for c in cands):
-        cands = [c for c in cands if not c.quoted]
+    if len(values) > 1 and any(c.quoted for c in cands[:-1]) and not all(c.quoted for c in cands):
+        # an echo of the format comes before the verdict; a quoted *last* candidate is the verdict
+        cands = [c for i, c in enumerate(cands) if not c.quoted or i == len(cands) - 1]
         values = _distinct(c.value for c in cands)
     if len(values) > 1:
         formal = _distinct(c.value for c in cands if c.rubric_form)
@@ -116,11 +143,7 @@ def _agreeing(cands: list[_Candidate]) -> tuple[Any, str]:
 
 
 def _distinct(values: Any) -> list:
-    out: list = []
-    for v in values:
-        if v not in out:
-            out.append(v)
-    return out
+    return list(dict.fromkeys(values))  # linear: thousands of distinct candidates cost no quadratic scan
 
 
 # --- pointwise ----------------------------------------------------------------------------------
@@ -139,76 +162,114 @@ def parse_rating(text: Any, *, scale: tuple[float, float] = (1, 10)) -> Verdict:
 def _delimited_ratings(t: str, scale: tuple[float, float]) -> Verdict | None:
     lo, hi = scale
     cands, outside = [], []
+    fences = [m.start() for m in re.finditer("```", t)]
     for m in _DELIMITED_NUMBER.finditer(t):
         value, top = _number(m.group(1)), m.group(2)
-        if value is None:
-            continue
+        if (value is None or _INDEXING_BEFORE.search(t[max(0, m.start() - 1):m.start()])
+                or bisect.bisect(fences, m.start()) % 2):
+            continue                # indexing (arr[[2]]) or inside a fenced code block: not a verdict
         if (top is not None and float(top) != float(hi)) or not lo <= value <= hi:
             outside.append(value)
             continue
         quoted = bool(_QUOTE_BEFORE.search(t[max(0, m.start() - 24):m.start()])
                       and _QUOTE_AFTER.match(t[m.end():m.end() + 3]))
-        cands.append(_Candidate(value, quoted, bool(_RUBRIC_FORM.search(t[max(0, m.start() - 20):m.start()]))))
+        cands.append(_Candidate(value, quoted, _in_rubric_form(t, m.start(), m.end())))
     if cands:
         value, status = _agreeing(cands)
+        labelled = _in_scale(((m.group(1), m.group(2)) for m in _RATING_FALLBACKS[0][1].finditer(t)), scale,
+                             keep_outside=False)
+        if value is not None and any(c.value != value for c in labelled):
+            # "As the docs say [[1]], … Overall rating: 9/10": two forms that disagree are no verdict
+            return Verdict(None, "ambiguous", "delimited", tuple(c.value for c in cands + labelled))
         return Verdict(value, status, "delimited", tuple(c.value for c in cands))
     if outside:
         return Verdict(None, "out_of_range", "delimited", tuple(outside))
-    tokens = [m.group(1) for m in _DELIMITED_ANY.finditer(t) if m.group(1).strip().lower() not in _TEMPLATE_ECHOES]
+    tokens = [m.group(1) for m in _DELIMITED_ANY.finditer(t) if m.group(1).strip().lower() not in _TEMPLATE_ECHOES
+              and not _INDEXING_BEFORE.search(t[max(0, m.start() - 1):m.start()])]
     return Verdict(None, "invalid_token", "delimited", tuple(tokens)) if tokens else None
 
 
-_OUT_OF = r"\s*(?:(?:/|out\s+of)\s*(\d+))?"
+def _in_rubric_form(t: str, start: int, end: int) -> bool:
+    """``Rating: [[n]]`` said as the verdict: not in a hypothetical, not the first of a list."""
+    return bool(_RUBRIC_FORM.search(t[max(0, start - 20):start])
+                and not _HYPOTHETICAL_BEFORE.search(t[max(0, start - 80):start])
+                and not _LIST_AFTER.match(t[end:end + 40]))
+
+
+# "4 stars", "3 of the 5 steps", "9 points for effort": a count, not a rating
+_NOT_A_RATING_AFTER = (r"(?!\s?(?:stars?|points?|of|out\sof|steps?|times|questions?|sub-?questions?|items?)\b"
+                       r"|\s?[%/])")
+_OUT_OF = r"\s?(?:(?:/|out\sof)\s?(\d+))?" + _NOT_A_RATING_AFTER
 _RATING_FALLBACKS = (
     # "Rating: 8", "Overall rating: 8/10", "Score: 7 out of 10", "[Rating: 9]", "**Rating:** 6"
-    ("label", re.compile(r"(?im)(?:^|(?<=[.!?] ))[\s\"'*#>\-\[]*(?:overall\s+|final\s+|my\s+)?(?:rating|score|grade)"
-                         r"\s*\**\s*[:=]\s*\**\s*\[?\s*(" + _NUM + r")" + _OUT_OF + r"\s*\]?")),
+    ("label", re.compile(r"(?im)(?:^|(?<=[.!?] ))[ \"'*#>\-\[]{0,8}(?:overall\s|final\s|my\s)?(?:rating|score|grade)"
+                         r"\s?\**\s?[:=]\s?\**\s?\[?\s?(" + _NUM + r")" + _OUT_OF + r"\s?\]?")),
     # the whole reply is a number: "8", "[4]", "8/10", "5.0"
-    ("bare", re.compile(r"\A\s*[\"']?\[?\s*(" + _NUM + r")\s*(?:/\s*(\d+))?\s*\]?[\"']?\s*\Z")),
+    ("bare", re.compile(r"\A\s?[\"']?\[?\s?(" + _NUM + r")\s?(?:/\s?(\d+))?\s?\]?[\"']?\s?\Z")),
     # "[Rating]\n\n[7/10]", "[The Start of Rating]\n[5]"
     ("bracket under a rating header", re.compile(
-        r"(?i)\[[^\[\]\n]{0,30}\brating\b[^\[\]\n]{0,10}\]\s*\[\s*(" + _NUM + r")\s*(?:/\s*(\d+))?\s*\]")),
+        r"(?i)\[[^\[\]\n]{0,30}\brating\b[^\[\]\n]{0,10}\]\s?\[\s?(" + _NUM + r")\s?(?:/\s?(\d+))?\s?\]")),
     # "I would rate the assistant's answer as a [9]"
-    ("rate [n]", re.compile(r"(?i)\brate\b[^\n\[\]]{0,60}?[\"']?\[\s*(" + _NUM + r")\s*\][\"']?")),
+    ("rate [n]", re.compile(r"(?i)\brate\b[^\n\[\]]{0,60}?[\"']?\[\s?(" + _NUM + r")\s?\][\"']?")),
     # "I would rate the response a 9 out of 10", "I rate it 7/10", "I give it an 8"
-    ("first person", re.compile(r"(?i)\bI(?:\s+would|\s+will|'d)?\s+(?:rate|give|score|grade)\b[^.\n\d]{0,60}?\b("
+    ("first person", re.compile(r"(?i)\bI(?:\swould|\swill|'d)?\s(?:rate|give|score|grade)\b[^.\n\d]{0,60}?\b("
                                 + _NUM + r")\b" + _OUT_OF)),
 )
-_N_OUT_OF = re.compile(r"(?i)(?<![\d.])(" + _NUM + r")\s*(?:/|out\s+of)\s*(10|100)\b")
+# "9 out of 10 sub-questions", "3/10 of the facts": a count of things; "6/10 for accuracy" a rating
+_N_OUT_OF = re.compile(r"(?i)(?<![\d.])(" + _NUM + r")\s?(?:/|out\sof)\s?(10|100)\b"
+                       r"(?!\s(?!(?:for|because|as|and|but|since|in|on|overall|which|with|here|given|due|is)\b)[a-z])")
 _ABOUT_A_RATING = re.compile(r"(?i)\b(?:rat(?:e|ed|ing)|score[sd]?|grade[sd]?|answer|response)\b")
+_OTHER_SCALE = re.compile(r"(?i)\b[01]\s?(?:-|–|to)\s?(\d+)(?:\s?-?\s?point)?\sscale\b|\bscale\sof\s[01]\s?"
+                          r"(?:-|–|to)\s?(\d+)\b|\bout\sof\s(\d+)\sstars?\b|\bstars?\sout\sof\s(\d+)\b")
+_NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 _SEVERAL_THINGS = re.compile(r"(?i)\b(?:ratings|each|both|all three|respectively)\b|\bconfidence\b")
 # "The assistant's answer is rated as a 10", "The rating for this conversation is 8.",
 # "The assistant's rating remains at 8": the answer's own rating, stated as a fact.
 _PASSIVE = re.compile(
-    r"(?i)\b(?:(?:answer|response)\s+is\s+rated\s+(?:as\s+)?|(?:rating|evaluation)(?:\s+(?:for|of)\s+(?:this|the)"
-    r"(?:\s+assistant's)?\s+(?:answer|response|conversation))?\s+(?:is|remains)\s+(?:at\s+|deservedly\s+)?)"
-    r"(?:an?\s+)?(" + _NUM + r")(?![\d.]*\s*%)\b")
+    r"(?i)\b(?:(?:answer|response)\sis\srated\s(?:as\s)?|(?:rating|evaluation)(?:\s(?:for|of)\s(?:this|the)"
+    r"(?:\sassistant's)?\s(?:answer|response|conversation))?\s(?:is|remains)\s(?:at\s|deservedly\s)?)"
+    r"(?:an?\s)?(" + _NUM + r")(?!\.?\d)(?!\s?%)\b")
 
 
 def _fallback_rating(t: str, scale: tuple[float, float]) -> Verdict:
+    # "Score: 4 (on a 1-5 scale)": where another scale is named, only a number with the scale's own top
+    # ("6 out of 10") is a rating
+    other = tuple(float(top) for m in _OTHER_SCALE.finditer(t) for top in m.groups() if top and float(top) != scale[1])
     for rule, pattern in _RATING_FALLBACKS:
         cands = _in_scale(((m.group(1), m.group(2) if m.lastindex and m.lastindex >= 2 else None)
-                           for m in pattern.finditer(t)), scale, keep_outside=False)
+                           for m in pattern.finditer(t) if rule != "first person" or _one_number_around(t, m)),
+                          scale, keep_outside=False, explicit_only=bool(other))
         if cands:
             value, status = _agreeing(cands)
             return Verdict(value, status, rule, tuple(c.value for c in cands))
     for rule, found in (("N out of 10", _rating_sentences(t)), ("passive", _passive(t))):
-        cands = _in_scale(found, scale, keep_outside=True)
+        cands = _in_scale(found, scale, keep_outside=True, explicit_only=bool(other))
         if cands:
             if any(c.value is None for c in cands):
                 return Verdict(None, "out_of_range", rule, tuple(c.value for c in cands if c.value is not None))
             value, status = _agreeing(cands)
             return Verdict(value, status, rule, tuple(c.value for c in cands))
-    return Verdict(None, "no_verdict")
+    return Verdict(None, "out_of_range", "other scale", other) if other else Verdict(None, "no_verdict")
 
 
-def _in_scale(found: Any, scale: tuple[float, float], *, keep_outside: bool) -> list[_Candidate]:
-    """Candidates on the scale; an outside value is dropped, or kept as None (to make it unknown)."""
+def _one_number_around(t: str, m: re.Match) -> bool:
+    """First person about one thing: "I would rate the reference answer 10 and the assistant's answer
+    4" names two ratings, and the first is not the answer's."""
+    start = max(t.rfind(".", 0, m.start()), t.rfind("\n", 0, m.start()), m.start() - 200) + 1
+    ends = [i for i in (t.find(". ", m.end()), t.find("\n", m.end())) if i >= 0]
+    sentence = t[start:min([*ends, len(t), m.end() + 200])]
+    return len(_NUMBERS.findall(_DENOMINATOR.sub("", sentence))) == 1
+
+
+def _in_scale(found: Any, scale: tuple[float, float], *, keep_outside: bool,
+              explicit_only: bool = False) -> list[_Candidate]:
+    """Candidates on the scale; an outside value is dropped, or kept as None (to make it unknown);
+    ``explicit_only``: only numbers given with the scale's top."""
     lo, hi = scale
     out = []
     for number, top in found:
         value = _number(number)
-        if value is None or (top is not None and float(top) != float(hi)):
+        if value is None or (top is not None and float(top) != float(hi)) or (explicit_only and top is None):
             continue
         if lo <= value <= hi:
             out.append(_Candidate(value))
@@ -217,7 +278,11 @@ def _in_scale(found: Any, scale: tuple[float, float], *, keep_outside: bool) -> 
     return out
 
 
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?](?!\d)|\n|$)")
+# A sentence ends at . ! ? not followed by a digit ("8.5" stays whole), a newline or the end; the two
+# alternatives start with different characters, so no backtracking (the old form was quadratic).
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\d))+(?:[.!?]|\n|$)")
+# a denominator ("/10", "out of 10") or the scale itself ("on a scale of 1 to 10") is not a second number
+_DENOMINATOR = re.compile(r"(?i)(?:/|out\sof)\s?\d+|\b[01]\s?(?:-|–|to)\s?\d+\b")
 
 
 def _rating_sentences(t: str) -> list[tuple[str, str]]:
@@ -236,7 +301,7 @@ def _passive(t: str) -> list[tuple[str, None]]:
     found = []
     for sentence in _SENTENCE.finditer(t):
         text = sentence.group(0)
-        if len(re.findall(r"\d+(?:\.\d+)?", text)) == 1 and not _SEVERAL_THINGS.search(text):
+        if len(_NUMBERS.findall(text)) == 1 and not _SEVERAL_THINGS.search(text):
             found += [(m.group(1), None) for m in _PASSIVE.finditer(text)]
     return found
 
@@ -244,19 +309,25 @@ def _passive(t: str) -> list[tuple[str, None]]:
 # --- pairwise -----------------------------------------------------------------------------------
 
 _PAIR_TOKEN = re.compile(
-    r"\[\[\s*\**\s*(A\s*>>\s*B|A\s*>\s*B|A\s*=\s*B|B\s*>\s*A|B\s*>>\s*A|A\s*<<\s*B|A\s*<\s*B|"
-    r"B\s*<\s*A|B\s*<<\s*A|B\s*=\s*A|A|B|C|TIE)\s*\**\s*\]\]", re.I)
+    r"\[\[\s?\**\s?(A\s?>>\s?B|A\s?>\s?B|A\s?=\s?B|B\s?>\s?A|B\s?>>\s?A|A\s?<<\s?B|A\s?<\s?B|"
+    r"B\s?<\s?A|B\s?<<\s?A|B\s?=\s?A|A|B|C|TIE)\s?\**\s?\]\]", re.I)
 _PAIR_VALUE = {"A>>B": "A", "A>B": "A", "B<A": "A", "B<<A": "A", "A=B": "tie", "B=A": "tie", "C": "tie",
                "TIE": "tie", "B>A": "B", "B>>A": "B", "A<B": "B", "A<<B": "B", "A": "A", "B": "B"}
-_OPTION_LINE = re.compile(r"^\s*(?:\d+[.)]|[-*])\s+(?:Assistant\s+[AB]\s+is|Tie)[^:\n]{0,40}:\s*\[\[[AB<>=]+\]\]\s*$",
+_OPTION_LINE = re.compile(r"^\s?(?:\d+[.)]|[-*])\s(?:Assistant\s[AB]\sis|Tie)[^:\n]{0,40}:\s?\[\[[AB<>=]+\]\]\s?$",
                           re.I)
+_COMPARED_BEFORE = re.compile(r"(?i)\b(?:than|over|to)\s?\**\s?\Z")
+# "I'll output [[A]] if A is better": the format restated, even with one token
+_FORMAT_BEFORE = re.compile(r"(?i)\b(?:output|format|respond\swith|answer\swith|write|print)\b[^.\n]{0,30}\Z")
+_IF_AFTER = re.compile(r"""\A["'”’`]?\s*(?:if|when)\b""", re.I)
 _ECHO_AFTER = re.compile(r"""^["'”’`]?\s*(?:if\b|for\s+(?:a\s+)?tie\b|when\b)""", re.I)
 _PAIR_FALLBACKS = (
     # "Final verdict: [B]", "My final verdict is: [A>B]"
-    ("verdict [x]", re.compile(r"(?i)\b(?:final\s+)?verdict\b[^\n\[]{0,40}?\[\s*(A\s*>>\s*B|A\s*>\s*B|A\s*=\s*B|"
-                               r"B\s*>\s*A|B\s*>>\s*A|A|B|C|tie)\s*\]")),
+    # ("…verdict is that assistant A is better than [B]" names a comparison, not a verdict)
+    ("verdict [x]", re.compile(r"(?i)\b(?:final\s)?verdict\b(?:(?!\bthan\b|\b[AB]\b)[^\n\[]){0,40}?"
+                               r"\[\s?(A\s?>>\s?B|A\s?>\s?B|A\s?=\s?B|"
+                               r"B\s?>\s?A|B\s?>>\s?A|A|B|C|tie)\s?\]")),
     # the whole reply is "A", "[B]" (a truncated "[[A" is not)
-    ("bare", re.compile(r"\A\s*[\"']?\[?\s*(A|B|C)\s*\]?[\"']?\s*\Z")),
+    ("bare", re.compile(r"\A\s?[\"']?\[?\s?(A|B|C)\s?\]?[\"']?\s?\Z")),
 )
 
 
@@ -268,14 +339,19 @@ def parse_preference(text: Any) -> Verdict:
     t = _normalise(text)
     tokens = []
     for m in _PAIR_TOKEN.finditer(t):
-        start = t.rfind("\n", 0, m.start()) + 1
-        end = t.find("\n", m.end())
-        line = t[start:len(t) if end < 0 else end]
-        echo = bool(_ECHO_AFTER.match(t[m.end():m.end() + 30]) or _OPTION_LINE.match(line))
-        tokens.append((_PAIR_VALUE[re.sub(r"\s+", "", m.group(1)).upper()], echo))
+        before = t[max(0, m.start() - 80):m.start()]
+        if _COMPARED_BEFORE.search(before):     # "A is better than [[B]]": B named as the loser, not a verdict
+            return Verdict(None, "ambiguous", "delimited", ("comparison",))
+        # the line around the token, at most 80 characters each side: an option line is short, and a
+        # whole-line slice per token would be quadratic on a long line of tokens
+        line = before.rsplit("\n", 1)[-1] + m.group(0) + t[m.end():m.end() + 80].split("\n", 1)[0]
+        # "I'll output [[A]] if A is better": the format restated, an echo even when alone
+        restated = bool(_FORMAT_BEFORE.search(before) and _IF_AFTER.match(t[m.end():m.end() + 12]))
+        echo = bool(restated or _ECHO_AFTER.match(t[m.end():m.end() + 30]) or _OPTION_LINE.match(line))
+        tokens.append((_PAIR_VALUE[re.sub(r"\s+", "", m.group(1)).upper()], echo, restated))
     # An echoed instruction shows two or more different tokens each followed by if/for/when.
-    drop_echoes = len(_distinct(v for v, echo in tokens if echo)) >= 2
-    cands = [_Candidate(v) for v, echo in tokens if not (drop_echoes and echo)]
+    drop_echoes = len(_distinct(v for v, echo, _ in tokens if echo)) >= 2
+    cands = [_Candidate(v) for v, echo, restated in tokens if not restated and not (drop_echoes and echo)]
     if cands:
         value, status = _agreeing(cands)
         return Verdict(value, status, "delimited", tuple(c.value for c in cands))
