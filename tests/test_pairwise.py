@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from fakeserver import FakeServer, ModelSpec
 
-from llmlab import InputError, Lab, scoring
+from llmlab import InputError, Lab, routing, scoring
 
 # A fair judge reads the two answers it is shown: the one saying GOOD wins; both or neither: a tie.
 _SHOWN = (r"Assistant A's Answer\]\n{}[^\[]*\[The End of Assistant A's Answer\]\s*"
@@ -113,15 +113,59 @@ def test_a_failed_judge_call_is_unknown_and_never_a_loss(lab, runs):
     assert table.loc["beta", "unknown"] == 3 and table.loc["alpha", "unknown"] == 3
 
 
-def test_a_model_whose_call_failed_loses_without_asking_the_judge(lab, runs, server):
+def _broken(runs, *cells):
     broken = runs.copy()
-    at = (broken["prompt_id"] == "q2") & (broken["requested_model"] == "alpha")
-    broken.loc[at, ["status", "response_text"]] = ["error", None]
+    for prompt, model in cells:
+        at = (broken["prompt_id"] == prompt) & (broken["requested_model"] == model)
+        broken.loc[at, ["status", "response_text"]] = ["error", None]
+    return broken
+
+
+def test_a_model_whose_call_failed_is_unknown_not_a_loss_and_the_judge_is_not_asked(lab, runs, server):
+    # one 503 of alpha's provider says nothing of alpha's answers: no win for beta, no 0 in routing
+    broken = _broken(runs, ("q2", "alpha"))
     server.reset()
     prefs = scoring.pairwise(broken, judge="first", lab=lab, models=["alpha", "beta"], progress=False)
     row = prefs.set_index("prompt_id").loc["q2"]
-    assert row["winner"] == "b" and row["reason"] == "alpha's call failed (an error row)"
+    assert row["winner"] is None and row["reason"].startswith("unknown: alpha's call failed (an error row)")
+    assert "errors='loss'" in row["reason"] and prefs.attrs["errored"] == 1 and prefs.attrs["unknown"] == 1
     assert len(server.requests_for("first")) == 4            # q1 and q3 only, two orders each
+    quality = routing.preference_quality(broken, prefs, reference="beta")
+    at = (quality["prompt_id"] == "q2") & (quality["requested_model"] == "alpha")
+    assert quality.loc[at, "preference"].isna().all()
+
+
+def test_errors_loss_counts_a_failed_call_as_a_loss_and_two_failures_tie(lab, runs):
+    broken = _broken(runs, ("q2", "alpha"), ("q3", "alpha"), ("q3", "beta"))
+    prefs = scoring.pairwise(broken, judge="first", lab=lab, models=["alpha", "beta"], errors="loss",
+                             progress=False).set_index("prompt_id")
+    assert prefs.loc["q2", "winner"] == "b" and prefs.loc["q2", "reason"] == "alpha's call failed (an error row)"
+    assert prefs.loc["q3", "winner"] == "tie"
+    with pytest.raises(InputError, match="errors='lose'.*'unknown'.*'loss'"):
+        scoring.pairwise(broken, judge="first", lab=lab, errors="lose", progress=False)
+
+
+def test_only_failed_calls_do_not_blame_the_judge(lab, runs):
+    broken = _broken(runs, *[(p, "alpha") for p in ("q1", "q2", "q3")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)          # the judge was never asked: no warning about it
+        prefs = scoring.pairwise(broken, judge="first", lab=lab, models=["alpha", "beta"], progress=False)
+    assert prefs["winner"].isna().all() and prefs.attrs["errored"] == 3
+
+
+def test_the_judges_own_rows_are_left_out_of_the_runs_and_said(lab, runs, capsys):
+    scoring.pairwise(runs, judge="first", lab=lab, models=["alpha", "beta"], progress=False)
+    whole = lab.runs()
+    assert "first" in set(whole["requested_model"])           # the log holds the judge's rows
+    prefs = scoring.pairwise(whole, judge="first", lab=lab, models=["alpha", "beta"])
+    assert set(prefs["model_a"]) | set(prefs["model_b"]) == {"alpha", "beta"}
+    assert prefs.attrs["judge_rows_left_out"] >= 6
+    assert "judge row(s) of the runs left out (judge_rows=True keeps them)" in capsys.readouterr().err
+    with pytest.raises(InputError, match="no answers of model 'first'"):
+        scoring.pairwise(whole, judge="first", lab=lab, models=["alpha", "first"], progress=False)
+    kept = scoring.pairwise(whole, judge="first", lab=lab, models=["alpha", "first"], judge_rows=True,
+                            progress=False, max_calls=10_000)
+    assert kept.attrs["judge_rows_left_out"] == 0 and len(kept) == 0   # kept, but no prompt in common
 
 
 def test_large_sets_show_the_cost_and_wait_for_a_yes(lab, runs, server):

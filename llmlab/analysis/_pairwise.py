@@ -15,8 +15,15 @@ position, ``"A"`` = the answer shown first: game 1 shows model_a first, game 2 m
 agree → that winner; they disagree (win vs loss, or win vs tie) → a **tie** with
 ``consistent=False`` — so a judge that always prefers the first position yields ties, never a
 winner; either game unknown (no readable verdict, a failed judge call) → **unknown**, never a
-loss and never a tie. A model whose own call failed (an error row) loses to an answer, without
-asking the judge; two failures tie.
+loss and never a tie. A model whose own call failed (an error row: a 503, a timeout) is not judged
+and the pair is **unknown** by default — an outage says nothing of the model's answers, and
+counting it as a loss is the outage bias that would rank a model by its provider's uptime;
+``errors="loss"`` counts such a pair as a loss for the failed model (two failures tie). The count
+is in ``frame.attrs["errored"]`` and each such row's reason names the model.
+
+**The judge's own rows are left out.** ``lab.runs()`` holds the judge calls too (task ``"judge"`` or
+``"pairwise judge"``); judging the judges is never meant, so those rows are dropped (counted in
+``frame.attrs["judge_rows_left_out"]`` and said in the estimate line); ``judge_rows=True`` keeps them.
 
 **Cost first.** The judge makes 2 calls per pair and prompt. Before any call a one-line estimate
 (calls, prompt tokens counted offline, at most ``max_tokens`` per reply, price when the Lab's
@@ -72,7 +79,8 @@ class JudgeLab(Protocol):
 
 def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[str] | None = None,
              against: str | None = None, rubric: str | None = None, reference: str | Mapping[str, str] | None = None,
-             max_tokens: int = 512, max_calls: int = 200, progress: bool = True) -> pd.DataFrame:
+             max_tokens: int = 512, max_calls: int = 200, errors: str = "unknown", judge_rows: bool = False,
+             progress: bool = True) -> pd.DataFrame:
     """Judge, per prompt, each pair of models' answers twice (A/B and B/A); a preference frame.
 
     runs: recorded rows (``lab.runs()``, ``res.df``); each (prompt, model) answer is the final
@@ -84,19 +92,28 @@ def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[
     rubric: replaces the criteria of MT-Bench's prompt. reference: a runs column holding each
         prompt's reference answer (e.g. ``"expected"``), or ``{prompt_id: text}``.
     max_tokens: per judge reply. max_calls: refuse (InputError, with the estimate) above this.
+    errors: a pair where a model's own call failed is ``"unknown"`` (default) or ``"loss"`` for it.
+    judge_rows: keep rows recorded by judge calls (task ``"judge"`` / ``"pairwise judge"``).
     progress: print the cost estimate and the judge sweep's progress bar.
     """
-    answers = _answers(runs)
+    if errors not in ("unknown", "loss"):
+        raise InputError(f"errors={errors!r}: pass 'unknown' (a failed call says nothing of the answers) or 'loss'")
+    answers = _answers(runs, judge_rows=judge_rows)
     order = _models(answers, models, against)
     pairs = [(against, m) for m in order if m != against] if against else list(combinations(order, 2))
     refs = _references(runs, reference)
-    games, decided = _games(answers, pairs, refs, rubric or _RUBRIC)
-    _check_budget(games, lab, judge, max_tokens, max_calls, progress)
+    games, decided = _games(answers, pairs, refs, rubric or _RUBRIC, errors)
+    _check_budget(games, lab, judge, max_tokens, max_calls, progress, answers.attrs["judge_rows_left_out"])
     replies = _ask(games, lab, judge, max_tokens, progress) if len(games) else []
-    return _frame(games, replies, decided, judge)
+    frame = _frame(games, replies, decided, judge)
+    frame.attrs["judge_rows_left_out"] = answers.attrs["judge_rows_left_out"]
+    return frame
 
 
-def _answers(runs: Any) -> pd.DataFrame:
+JUDGE_TASKS = ("judge", "pairwise judge")     # the tasks scoring.judge and pairwise record their calls with
+
+
+def _answers(runs: Any, *, judge_rows: bool = False) -> pd.DataFrame:
     """One row per (prompt_id, requested_model): its answer, as routing's matrix picks it."""
     if not isinstance(runs, pd.DataFrame):
         raise InputError(f"runs must be a DataFrame (lab.runs(), res.df), not {type(runs).__name__}")
@@ -104,6 +121,8 @@ def _answers(runs: Any) -> pd.DataFrame:
     if missing:
         raise InputError(f"runs lack column(s) {', '.join(missing)}: pass rows of lab.runs() or res.df")
     rows = runs[runs["repeat"].fillna(0) == 0] if "repeat" in runs.columns else runs
+    judged = rows["task"].isin(JUDGE_TASKS) if "task" in rows.columns and not judge_rows else rows["prompt_id"].isna()
+    rows = rows[~judged]
     # sorted, not in order of appearance: lab.runs() lists rows as calls finished, and the same runs
     # must give the same pairs, oriented the same way, every time
     order = sorted(map(str, pd.unique(rows["requested_model"])))
@@ -113,7 +132,7 @@ def _answers(runs: Any) -> pd.DataFrame:
     if rows.empty:
         raise InputError("runs are empty: record answers first (lab.sweep(prompts, models=[...]))")
     answers = rows.set_index(["prompt_id", "requested_model"])
-    answers.attrs["models"] = order
+    answers.attrs.update(models=order, judge_rows_left_out=int(judged.sum()))
     return answers
 
 
@@ -146,7 +165,7 @@ def _references(runs: pd.DataFrame, reference: Any) -> Mapping[Any, Any]:
 
 
 def _games(answers: pd.DataFrame, pairs: list[tuple[str, str]], refs: Mapping[Any, Any],
-           rubric: str) -> tuple[pd.DataFrame, list[dict]]:
+           rubric: str, errors: str) -> tuple[pd.DataFrame, list[dict]]:
     """The judge games (two per pair and prompt both models answered) and the pairs decided
     without a judge (a model's call failed)."""
     games, decided = [], []
@@ -158,7 +177,7 @@ def _games(answers: pd.DataFrame, pairs: list[tuple[str, str]], refs: Mapping[An
             row_a, row_b = answers.loc[(pid, a)], answers.loc[(pid, b)]
             failed = [m for m, r in ((a, row_a), (b, row_b)) if r.get("status") == "error"]
             if failed:
-                decided.append(_decided_row(pid, a, b, failed))
+                decided.append(_decided_row(pid, a, b, failed, errors))
                 continue
             question, ref = _text(row_a.get("prompt")), refs.get(pid)
             block = "" if ref is None or (isinstance(ref, float) and np.isnan(ref)) else _REFERENCE.format(text=ref)
@@ -172,10 +191,13 @@ def _games(answers: pd.DataFrame, pairs: list[tuple[str, str]], refs: Mapping[An
     return frame, decided
 
 
-def _decided_row(pid: Any, a: str, b: str, failed: list[str]) -> dict:
-    winner = "tie" if len(failed) == 2 else ("b" if failed == [a] else "a")
+def _decided_row(pid: Any, a: str, b: str, failed: list[str], errors: str) -> dict:
     why = "both models' calls failed" if len(failed) == 2 else f"{failed[0]}'s call failed (an error row)"
-    return {"prompt_id": pid, "model_a": a, "model_b": b, "winner": winner, "consistent": pd.NA,
+    if errors == "unknown":
+        winner, why = None, f"unknown: {why}; errors='loss' counts it as a loss"
+    else:
+        winner = "tie" if len(failed) == 2 else ("b" if failed == [a] else "a")
+    return {"errored": True, "prompt_id": pid, "model_a": a, "model_b": b, "winner": winner, "consistent": pd.NA,
             "verdict_1": None, "verdict_2": None, "reason": why}
 
 
@@ -184,7 +206,7 @@ def _text(value: Any) -> str:
 
 
 def _check_budget(games: pd.DataFrame, lab: Any, judge: str, max_tokens: int, max_calls: int,
-                  progress: bool) -> None:
+                  progress: bool, judge_rows_left_out: int = 0) -> None:
     calls = len(games)
     counter = TokenCounter()
     system_tokens = counter.count(games["system"].iloc[0]) if calls else 0
@@ -197,6 +219,8 @@ def _check_budget(games: pd.DataFrame, lab: Any, judge: str, max_tokens: int, ma
             f"tokens, ≤ {calls * max_tokens:,} reply tokens, {cost} (cached calls are free)")
     if calls > max_calls:
         raise InputError(f"{line}; that is more than max_calls={max_calls}: pass max_calls={calls} to run them")
+    if judge_rows_left_out:
+        line += f"; {judge_rows_left_out} judge row(s) of the runs left out (judge_rows=True keeps them)"
     if progress and calls:
         print(line, file=sys.stderr)
 
@@ -218,6 +242,7 @@ def _frame(games: pd.DataFrame, replies: list[Any], decided: list[dict], judge: 
         g = games.iloc[i]
         rows.append({"prompt_id": g["prompt_id"], "model_a": g["model_a"], "model_b": g["model_b"],
                      **combine_games(replies[i], replies[i + 1])})
+    errored = sum(bool(r.get("errored")) for r in rows)
     frame = pd.DataFrame(rows).reindex(columns=PREFERENCE_COLUMNS)
     frame["source"] = f"judge:{judge}"
     frame["both_bad"] = False
@@ -226,13 +251,14 @@ def _frame(games: pd.DataFrame, replies: list[Any], decided: list[dict], judge: 
         frame[column] = pd.Series([None if is_unknown(v) else v for v in frame[column]], index=frame.index,
                                   dtype=object)
     unknown = int(frame["winner"].isna().sum())
-    frame.attrs.update(judge=judge, unknown=unknown, calls=len(games),
+    frame.attrs.update(judge=judge, unknown=unknown, calls=len(games), errored=errored,
                        judge_run_note="judge calls are rows of the Lab's log (task 'pairwise judge')")
-    if len(frame) and unknown == len(frame):
+    judged = frame.iloc[errored:]            # the decided (errored) rows come first
+    if len(judged) and judged["winner"].isna().all():
         import warnings
 
-        warnings.warn(f"pairwise: all verdicts unknown ({frame['reason'].iloc[0]}, …): the judge {judge!r} gave "
-                      "no readable verdict; nothing here is a rating", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"pairwise: all verdicts unknown ({judged['reason'].iloc[0]}, …): the judge {judge!r} "
+                      "gave no readable verdict; nothing here is a rating", RuntimeWarning, stacklevel=3)
     return frame.sort_values(["prompt_id", "model_a", "model_b"], kind="stable").reset_index(drop=True)
 
 
