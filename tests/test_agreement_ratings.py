@@ -161,3 +161,35 @@ def test_an_anchor_sets_the_scale():
     assert table.loc["m2", "ci_lo"] == pytest.approx(1000) and table.loc["m2", "ci_hi"] == pytest.approx(1000)
     with pytest.raises(InputError, match="anchor 'zz'"):
         scoring.ratings(prefs, anchor="zz")
+
+
+def test_one_model_that_lost_every_game_is_set_aside_and_the_others_keep_their_ratings():
+    prefs = _tournament(np.random.default_rng(3), n_prompts=40)
+    before = scoring.ratings(prefs, n_boot=100).table
+    dud = _frame([(f"d{k}", "m2", "dud", "a") for k in range(10)])
+    with pytest.warns(RuntimeWarning, match=r"no finite rating for dud: .*dud lost every game") as caught:
+        after = scoring.ratings(pd.concat([prefs, dud], ignore_index=True), n_boot=100).table
+    assert not any("m0" in str(w.message) for w in caught)             # only the dud is blamed
+    assert after.loc[MODELS, "identifiable"].all()
+    assert after.loc[MODELS, "rating"].to_numpy() == pytest.approx(before.loc[MODELS, "rating"].to_numpy(), abs=1e-6)
+    assert after.loc[MODELS, "rank"].tolist() == before.loc[MODELS, "rank"].tolist()
+    assert np.isnan(after.loc["dud", ["rating", "ci_lo", "ci_hi"]].astype(float)).all()   # unknown, not invented
+    assert after.loc["dud", "bound"] == "below m2" and after.loc["dud", "rank"] == len(MODELS) + 1
+    assert after.index[-1] == "dud" and after.loc["dud", "losses"] == 10
+
+
+def test_a_model_that_won_every_game_ranks_first_and_the_rest_are_rated_without_it():
+    rows = ([(f"p{k}", "x", "y", "a") for k in range(5)] + [(f"q{k}", "x", "z", "a") for k in range(5)]
+            + [(f"r{k}", "y", "z", w) for k, w in enumerate("aaabbaabab")])
+    with pytest.warns(RuntimeWarning, match=r"no finite rating for x: .*x won every game"):
+        table = scoring.ratings(_frame(rows), n_boot=100).table
+    assert table.index[0] == "x" and table.loc["x", "rank"] == 1 and table.loc["x", "bound"] == "above y, z"
+    assert np.isnan(table.loc["x", "rating"]) and table.loc[["y", "z"], "identifiable"].all()
+    assert table.loc["y", "rating"] > table.loc["z", "rating"] and table.loc["y", "rank"] == 2
+
+
+def test_one_game_gives_no_invented_numbers():
+    with pytest.warns(RuntimeWarning, match="no finite rating for x, y"):
+        table = scoring.ratings(_frame([("p1", "x", "y", "a")]), n_boot=20).table
+    assert table["rating"].isna().all() and table.index.tolist() == ["x", "y"]
+    assert table["rank"].tolist() == [1, 2] and table["bound"].tolist() == ["above y", "below x"]

@@ -16,9 +16,13 @@ which keeps a width where resampling has none (every game a tie, a handful of ga
 
 **What cannot be rated is said, not invented.** Models that never met, directly or through others,
 are in different ``component``s: their ratings are not comparable and ranks are within a
-component. A model whose group's win graph is not strongly connected (it won every game, or lost
-every one, within its group) has no finite maximum-likelihood rating: ``identifiable`` is False,
-its interval is NaN and a warning says why. All ties give equal ratings, with intervals.
+component. A model that won every game or lost every one has no finite maximum-likelihood rating:
+it is set aside (repeatedly, while another then qualifies), the **others are rated without it** — so
+one dud that lost all its games leaves everyone else's ratings and intervals as they were — and it
+is shown with rating and interval unknown (NaN, not a number the ridge invented), ``identifiable``
+False, a ``bound`` ("above m1, m2" / "below m2") and a rank at the end it belongs to; the warning
+names only it. A group whose remaining win graph is still not strongly connected has no finite
+rating either (``identifiable`` False, NaN interval). All ties give equal ratings, with intervals.
 """
 from __future__ import annotations
 
@@ -99,21 +103,24 @@ def ratings(preferences: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, lev
     if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
         raise InputError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}")
     frame = check_preferences(preferences)
-    games = _games(frame)
-    if anchor is not None and anchor not in games.models:
-        raise InputError(f"anchor {anchor!r} is not among the rated models ({', '.join(games.models)})")
+    full = _games(frame)
+    if anchor is not None and anchor not in full.models:
+        raise InputError(f"anchor {anchor!r} is not among the rated models ({', '.join(full.models)})")
+    peeled = _peel(full)
+    games = _without(full, peeled != "")         # the others, rated without the models set aside
+    fitted = _components(games)
     theta = _fit(games.i, games.j, games.s, np.ones(len(games.s)), len(games.models))
-    component = _components(games)
-    identifiable = _identifiable(games, component)
-    centred = _centre(theta, component, games.models, anchor)
-    lo, hi = _intervals(games, centred, component, anchor, int(n_boot), seed, level)
+    identifiable = _identifiable(games, fitted)
+    centred = _centre(theta, fitted, games.models, anchor)
+    lo, hi = _intervals(games, centred, fitted, anchor, int(n_boot), seed, level)
     lo, hi = np.where(identifiable, lo, np.nan), np.where(identifiable, hi, np.nan)
-    notes = _notes(games, component, identifiable)
+    component = _components(full)
+    notes = _notes(full, component, identifiable, peeled)
     for note in notes:
         warnings.warn(f"ratings: {note}", RuntimeWarning, stacklevel=2)
-    rating = np.where(_played(games), BASE + SCALE * centred, np.nan)
-    table = _table(games, rating, BASE + SCALE * lo, BASE + SCALE * hi, component, identifiable)
-    win_rate, counts = _matrices(games)
+    rating = np.where(identifiable, BASE + SCALE * centred, np.nan)
+    table = _table(full, rating, BASE + SCALE * lo, BASE + SCALE * hi, component, identifiable, peeled)
+    win_rate, counts = _matrices(full)
     return Ratings(table, win_rate, counts, int(n_boot), float(level), notes)
 
 
@@ -140,6 +147,29 @@ def _games(frame: pd.DataFrame) -> _Games:
     return _Games(models, rows["model_a"].map(index).to_numpy(), rows["model_b"].map(index).to_numpy(),
                   rows["winner"].map({"a": 1.0, "b": 0.0, "tie": 0.5}).to_numpy(float),
                   rows["prompt_id"].astype(str).to_numpy(), unknown)
+
+
+def _peel(games: _Games) -> np.ndarray:
+    """Per model "won every game", "lost every game" or "": the models with no finite rating, found
+    repeatedly (once a dud is set aside, the model that only beat it may have won every game left)."""
+    k = len(games.models)
+    kind = np.full(k, "", dtype=object)
+    active = np.ones(len(games.s), bool)
+    while True:
+        i, j, s = games.i[active], games.j[active], games.s[active]
+        took = np.bincount(i, s, k) + np.bincount(j, 1 - s, k)
+        gave = np.bincount(i, 1 - s, k) + np.bincount(j, s, k)
+        new = (np.bincount(i, minlength=k) + np.bincount(j, minlength=k) > 0) & ((took == 0) | (gave == 0))
+        if not new.any():
+            return kind
+        kind[new & (gave == 0)] = "won every game"
+        kind[new & (took == 0)] = "lost every game"
+        active &= ~(new[games.i] | new[games.j])
+
+
+def _without(games: _Games, out: np.ndarray) -> _Games:
+    keep = ~(out[games.i] | out[games.j])
+    return _Games(games.models, games.i[keep], games.j[keep], games.s[keep], games.prompts[keep], games.unknown)
 
 
 def _fit(i: np.ndarray, j: np.ndarray, s: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
@@ -210,7 +240,7 @@ def _intervals(games: _Games, centred: np.ndarray, component: np.ndarray, anchor
     z = NormalDist().inv_cdf(0.5 + level / 2)
     sd = _model_sd(games, centred, component, anchor)
     lo, hi = centred - z * sd, centred + z * sd
-    if n_boot:
+    if n_boot and len(games.s):
         codes, uniques = pd.factorize(games.prompts)
         counts = np.random.default_rng(seed).multinomial(len(uniques), np.full(len(uniques), 1 / len(uniques)),
                                                          size=n_boot)
@@ -249,7 +279,7 @@ def _played(games: _Games) -> np.ndarray:
     return (np.bincount(games.i, minlength=k) + np.bincount(games.j, minlength=k)) > 0
 
 
-def _notes(games: _Games, component: np.ndarray, identifiable: np.ndarray) -> list[str]:
+def _notes(games: _Games, component: np.ndarray, identifiable: np.ndarray, peeled: np.ndarray) -> list[str]:
     notes = []
     played = _played(games)
     if not played.all():
@@ -262,8 +292,10 @@ def _notes(games: _Games, component: np.ndarray, identifiable: np.ndarray) -> li
                      f"each group: {' | '.join(groups)}")
     if (~identifiable & played).any():
         names = ", ".join(m for m, ok, p in zip(games.models, identifiable, played, strict=True) if p and not ok)
+        said = "; ".join(f"{m} {kind}" for m, kind in zip(games.models, peeled, strict=True) if kind)
         notes.append(f"no finite rating for {names}: within its group a model won every game or lost every one "
-                     "(the ordering is shown; the interval is not)")
+                     f"({said or 'its group has no cycle of wins'}; shown as unknown with its bound and rank; "
+                     "the others are rated without it)")
     unknown = sum(games.unknown.values()) // 2
     if unknown:
         notes.append(f"{unknown} unknown verdict(s) left out (per model: "
@@ -271,7 +303,7 @@ def _notes(games: _Games, component: np.ndarray, identifiable: np.ndarray) -> li
     return notes
 
 
-def _table(games: _Games, rating, lo, hi, component, identifiable) -> pd.DataFrame:
+def _table(games: _Games, rating, lo, hi, component, identifiable, peeled) -> pd.DataFrame:
     k = len(games.models)
     wins = np.bincount(games.i, games.s == 1, k) + np.bincount(games.j, games.s == 0, k)
     losses = np.bincount(games.i, games.s == 0, k) + np.bincount(games.j, games.s == 1, k)
@@ -280,9 +312,35 @@ def _table(games: _Games, rating, lo, hi, component, identifiable) -> pd.DataFra
                           "wins": wins.astype(int), "losses": losses.astype(int), "ties": ties.astype(int),
                           "unknown": [games.unknown[m] for m in games.models], "component": component,
                           "identifiable": identifiable}, index=pd.Index(games.models, name="model"))
-    table.insert(3, "rank", [1 + int(((table["component"] == c) & (table["ci_lo"] > h)).sum())
-                             for c, h in zip(table["component"], table["ci_hi"], strict=True)])
-    return table.sort_values(["component", "rating"], ascending=[True, False], kind="stable")
+    table.insert(3, "rank", _ranks(table, peeled))
+    table["bound"] = [_bound(games, m, kind) for m, kind in enumerate(peeled)]
+    order = np.where(peeled == "won every game", np.inf, np.where(peeled == "lost every game", -np.inf, rating))
+    table["_order"] = np.nan_to_num(order.astype(float), nan=-1e300)
+    return table.sort_values(["component", "_order"], ascending=[True, False], kind="stable").drop(columns="_order")
+
+
+def _ranks(table: pd.DataFrame, peeled: np.ndarray) -> list[int]:
+    """1 + the models of its component certainly above it: by interval, or by having won every game;
+    a model that lost every game ranks below all of its component."""
+    comp, lo, hi = table["component"].to_numpy(), table["ci_lo"].to_numpy(), table["ci_hi"].to_numpy()
+    out = []
+    for m in range(len(table)):
+        same = comp == comp[m]
+        if peeled[m] == "won every game":
+            out.append(1)
+        elif peeled[m] == "lost every game":
+            out.append(int(same.sum()) - int((same & (peeled == "lost every game")).sum()) + 1)
+        else:
+            out.append(1 + int((same & (lo > hi[m])).sum()) + int((same & (peeled == "won every game")).sum()))
+    return out
+
+
+def _bound(games: _Games, m: int, kind: str) -> str:
+    if not kind:
+        return ""
+    opponents = sorted({games.models[o] for a, b in zip(games.i, games.j, strict=True) if m in (a, b)
+                        for o in (a, b) if o != m})
+    return ("above " if kind == "won every game" else "below ") + ", ".join(opponents)
 
 
 def _matrices(games: _Games) -> tuple[pd.DataFrame, pd.DataFrame]:
