@@ -193,3 +193,32 @@ def test_one_game_gives_no_invented_numbers():
         table = scoring.ratings(_frame([("p1", "x", "y", "a")]), n_boot=20).table
     assert table["rating"].isna().all() and table.index.tolist() == ["x", "y"]
     assert table["rank"].tolist() == [1, 2] and table["bound"].tolist() == ["above y", "below x"]
+
+
+def _graded(rows, source):
+    return _frame(rows).assign(source=source)
+
+
+def test_two_graders_on_one_pair_are_refused_unless_a_rule_is_chosen_and_what_is_dropped_is_counted():
+    judge = _frame([("p1", "x", "y", "a"), ("p2", "x", "y", "tie"), ("p3", "x", "y", "b")])
+    ann = _graded([("p1", "x", "y", "a"), ("p2", "x", "y", "tie"), ("p3", "y", "x", "a")], "human:ann")
+    bob = _graded([("p1", "y", "x", "a"), ("p2", "x", "y", "b")], "human:bob")        # bob: y better on p1
+    both = pd.concat([ann, bob], ignore_index=True)
+    with pytest.raises(InputError, match=r"2 pair\(s\) have verdicts of several sources \(human:ann, human:bob\)"):
+        scoring.agreement(judge, both, n_boot=0)
+    last = scoring.agreement(judge, both, n_boot=0, duplicates="last")
+    assert last.attrs["duplicates_dropped_second"] == 2 and last.attrs["compared"] == 3
+    majority = scoring.agreement(judge, both, n_boot=0, duplicates="majority")
+    # p1 and p2: ann and bob split -> unknown; p3: ann alone, y beat x as the judge said
+    assert majority.attrs["compared"] == 1 and majority.attrs["unknown_second"] == 2
+    assert majority.loc["agreement (with ties)", "estimate"] == 1.0
+    with pytest.raises(InputError, match="duplicates='first'"):
+        scoring.agreement(judge, both, duplicates="first")
+
+
+def test_a_source_regrading_itself_keeps_its_last_label_and_counts_it():
+    judge = _frame([("p1", "x", "y", "a"), ("p2", "x", "y", "a")])
+    ann = _graded([("p1", "x", "y", "b"), ("p1", "y", "x", "b"), ("p2", "x", "y", "a")], "human:ann")
+    table = scoring.agreement(judge, ann, n_boot=0)
+    assert table.attrs["duplicates_dropped_second"] == 1
+    assert table.loc["agreement (with ties)", "estimate"] == 1.0          # the re-grade (x better) counts

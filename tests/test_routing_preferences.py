@@ -110,3 +110,24 @@ def test_preference_quality_columns_and_bad_input():
         routing.evaluate(runs, [routing.Always(WEAK)], preferences=prefs.assign(prompt_id="elsewhere"))
     with pytest.raises(InputError, match="reference is a model name"):
         routing.evaluate(runs, [routing.Always(WEAK)], preferences=prefs, reference=routing.Always(WEAK))
+
+
+def test_judge_and_human_frames_together_are_refused_or_settled_by_a_stated_rule_never_by_concat_order():
+    runs = _runs(40)
+    judge = _prefs(runs).assign(source="judge:j")
+    flip = {"a": "b", "b": "a", "tie": "a"}
+    human = judge.iloc[:10].assign(source="human:ann", winner=lambda d: d["winner"].map(flip))
+    with pytest.raises(InputError, match=r"10 pair\(s\) have verdicts of several sources \(human:ann, judge:j\)"):
+        routing.preference_quality(runs, pd.concat([judge, human]), reference=STRONG)
+    with pytest.raises(InputError, match="several sources"):
+        routing.evaluate(runs, [routing.Always(WEAK)], preferences=pd.concat([judge, human]), reference=STRONG,
+                         n_boot=0)
+    one = routing.preference_quality(runs, pd.concat([judge, human]), reference=STRONG, duplicates="majority")
+    two = routing.preference_quality(runs, pd.concat([human, judge]), reference=STRONG, duplicates="majority")
+    assert one["preference"].equals(two["preference"])                  # the order of the concat decides nothing
+    assert one.attrs["preference_duplicates_dropped"] == 10
+    split = one[(one["requested_model"] == WEAK) & one["prompt_id"].isin(human["prompt_id"])]
+    assert split["preference"].isna().all()                             # judge and human disagree: unknown
+    last = routing.preference_quality(runs, pd.concat([judge, human]), reference=STRONG, duplicates="last")
+    flipped = last[(last["requested_model"] == WEAK) & last["prompt_id"].isin(human["prompt_id"])]
+    assert flipped["preference_reason"].str.contains("against").all()

@@ -31,7 +31,7 @@ import pandas as pd
 
 from ..base._errors import InputError
 from . import _checks
-from ._pairwise import check_preferences, is_unknown
+from ._pairwise import check_preferences, is_unknown, one_per_pair
 
 __all__ = ["agreement"]
 
@@ -39,14 +39,19 @@ _CODES = {"a": 0, "b": 1, "tie": 2}
 
 
 def agreement(a: Any, b: pd.DataFrame | None = None, *, n_boot: int = 1000, seed: int = 0,
-              level: float = 0.95) -> Any:
+              level: float = 0.95, duplicates: str = "refuse") -> Any:
     """Preference frames: one row per statistic (``estimate``, ``ci_lo``, ``ci_hi``, ``n`` pairs it
     is computed on); ``attrs`` hold the pairs matched and the unknowns dropped on each side (see
     the module doc).
 
     A list of ``n`` sampled answers to one prompt instead (``agreement(["#### 3", "#### 3", "4"])``):
     their self-consistency, the share stating the majority final answer (a float; see
-    ``routing.Verifier(samples=n)``)."""
+    ``routing.Verifier(samples=n)``).
+
+    duplicates: several sources' verdicts on one pair within a frame (two graders, judge and human
+    frames concatenated) are refused by default; ``"last"`` or ``"majority"`` settles them by that
+    stated rule (:func:`llmlab.analysis._pairwise.one_per_pair`); the rows set aside are counted
+    in ``attrs`` (``duplicates_dropped_first`` / ``_second``)."""
     if not isinstance(a, pd.DataFrame) and b is None:
         if isinstance(a, Sequence) and not isinstance(a, str):   # a string is one answer, not its characters
             return _checks.agreement(a).share
@@ -61,7 +66,8 @@ def agreement(a: Any, b: pd.DataFrame | None = None, *, n_boot: int = 1000, seed
         x, y, prompts, info = _swapped(a)
     else:
         check_preferences(b, what="the second preferences")
-        x, y, prompts, info = _matched(a, b)
+        x, y, prompts, info = _matched(one_per_pair(a, duplicates=duplicates, what="the first preferences"),
+                                       one_per_pair(b, duplicates=duplicates, what="the second preferences"))
     if not len(x):
         raise InputError("no pair has a known winner on both sides: nothing to compare "
                          f"({info['unknown_first']} unknown in the first, {info['unknown_second']} in the second)")
@@ -84,13 +90,14 @@ def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
 def _matched(a: pd.DataFrame, b: pd.DataFrame):
     left, right = _canonical(a), _canonical(b)
     key = ["prompt_id", "first", "second"]
-    # one verdict per key and side: a repeated label (re-graded) keeps the last one
-    left, right = left.drop_duplicates(key, keep="last"), right.drop_duplicates(key, keep="last")
+    # one verdict per key and side already (one_per_pair); counted here
     both = left.merge(right, on=key, suffixes=("_1", "_2"))
     known = both["winner_1"].notna() & both["winner_2"].notna()
     info = {"matched_pairs": int(len(both)), "compared": int(known.sum()),
             "unknown_first": int(both["winner_1"].isna().sum()), "unknown_second": int(both["winner_2"].isna().sum()),
-            "only_in_first": int(len(left) - len(both)), "only_in_second": int(len(right) - len(both))}
+            "only_in_first": int(len(left) - len(both)), "only_in_second": int(len(right) - len(both)),
+            "duplicates_dropped_first": a.attrs.get("duplicates_dropped", 0),
+            "duplicates_dropped_second": b.attrs.get("duplicates_dropped", 0)}
     both = both[known]
     return (_codes(both["winner_1"]), _codes(both["winner_2"]), both["prompt_id"].to_numpy(), info)
 

@@ -46,7 +46,8 @@ from ..base._tokens import TokenCounter
 from ._scoring import JudgeFailure, final_answers
 from ._verdicts import parse_preference
 
-__all__ = ["pairwise", "check_preferences", "combine_games", "is_unknown", "PREFERENCE_COLUMNS", "WINNERS", "JudgeLab"]
+__all__ = ["pairwise", "check_preferences", "combine_games", "is_unknown", "one_per_pair", "PREFERENCE_COLUMNS",
+           "WINNERS", "DUPLICATES", "JudgeLab"]
 
 WINNERS = ("a", "b", "tie")
 PREFERENCE_COLUMNS = ["prompt_id", "model_a", "model_b", "winner", "consistent", "verdict_1", "verdict_2",
@@ -330,3 +331,55 @@ def _check_against_runs(frame: pd.DataFrame, runs: pd.DataFrame, what: str) -> N
     if absent:
         raise InputError(f"{what} hold {len(absent)} prompt(s) not in the runs (e.g. {absent[0]!r}): "
                          "label the runs you evaluate, or pass the runs they were made on")
+
+
+# --- one verdict per pair: several graders, or judge and human frames together -------------------
+
+DUPLICATES = ("refuse", "last", "majority")
+
+
+def one_per_pair(frame: pd.DataFrame, *, duplicates: str = "refuse", what: str = "preferences") -> pd.DataFrame:
+    """One verdict per (prompt, pair of models), whatever each row calls ``model_a``.
+
+    A source repeating itself (a re-graded label, ``source`` the same) keeps its last verdict.
+    Verdicts of different sources on one pair (two graders; a judge frame and ``lab.labels()``
+    concatenated) are never settled silently: ``duplicates="refuse"`` (default) raises an
+    InputError naming them; ``"last"`` keeps the last row; ``"majority"`` keeps the winner most
+    sources gave (a tie between winners is unknown). ``attrs``: ``re_graded`` and
+    ``duplicates_dropped`` (rows set aside), ``sources``."""
+    if duplicates not in DUPLICATES:
+        raise InputError(f"duplicates={duplicates!r}: pass 'refuse', 'last' or 'majority'")
+    flip = frame["model_a"].astype(str) > frame["model_b"].astype(str)
+    key = pd.Series(list(zip(frame["prompt_id"].astype(str), np.where(flip, frame["model_b"], frame["model_a"]),
+                             np.where(flip, frame["model_a"], frame["model_b"]), strict=True)), index=frame.index)
+    source = frame["source"].astype(str) if "source" in frame.columns else pd.Series("", index=frame.index)
+    latest = ~pd.DataFrame({"k": key, "s": source}).duplicated(keep="last")
+    kept, k = frame[latest], key[latest]
+    crossed = k.duplicated(keep=False)
+    if crossed.any() and duplicates == "refuse":
+        names = sorted(set(source[latest][crossed]))
+        raise InputError(f"{what}: {int(k[crossed].nunique())} pair(s) have verdicts of several sources "
+                         f"({', '.join(names[:4])}): pick one (frame[frame['source'] == {names[0]!r}]) or pass "
+                         "duplicates='last' or 'majority'")
+    if duplicates == "majority" and crossed.any():
+        out = _majority(kept, k, flip[latest])
+    else:
+        out = kept[~k.duplicated(keep="last")]
+    out = out.copy()
+    out.attrs.update(frame.attrs, re_graded=int((~latest).sum()), duplicates_dropped=int(len(frame) - len(out)),
+                     sources=int(source.nunique()))
+    return out
+
+
+def _majority(frame: pd.DataFrame, key: pd.Series, flip: pd.Series) -> pd.DataFrame:
+    """Per key, the winner (in the sorted pair's orientation) most sources gave; a split is unknown."""
+    mirrored = {"a": "b", "b": "a", "tie": "tie"}
+    winner = [None if is_unknown(w) else (mirrored[w] if f else w) for w, f in zip(frame["winner"], flip, strict=True)]
+    rows = []
+    for k, group in pd.Series(winner, index=frame.index).groupby(key.to_numpy(), sort=False):
+        counts = group.dropna().value_counts()
+        top = counts.index[0] if len(counts) and (len(counts) == 1 or counts.iloc[0] > counts.iloc[1]) else None
+        why = "" if top is not None else f"unknown: the {len(group)} sources split"
+        rows.append({"prompt_id": frame.loc[group.index[0], "prompt_id"], "model_a": k[1], "model_b": k[2],
+                     "winner": top, "reason": why, "source": f"majority of {len(group)}"})
+    return pd.DataFrame(rows).reindex(columns=[c for c in frame.columns if c in PREFERENCE_COLUMNS] or None)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..analysis._pairwise import check_preferences, is_unknown
+from ..analysis._pairwise import check_preferences, is_unknown, one_per_pair
 from ..base._errors import InputError
 
 __all__ = ["preference_quality", "PREFERENCE_COLUMN"]
@@ -26,16 +26,20 @@ PREFERENCE_COLUMN = "preference"
 
 
 def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, reference: str | None = None,
-                       column: str = PREFERENCE_COLUMN) -> pd.DataFrame:
+                       column: str = PREFERENCE_COLUMN, duplicates: str = "refuse") -> pd.DataFrame:
     """A copy of ``runs`` with ``column``: 1 where the row's answer is at least as good as
     ``reference``'s on its prompt (win or tie), 0 where it lost, NaN where unknown; and
     ``f"{column}_reason"``. ``reference``: default the one model every pair involves (of a single
     pair of models, the one that is ``model_a`` in every row, as ``scoring.pairwise(..., against=)``
-    writes it)."""
+    writes it). ``duplicates``: verdicts of several sources on one pair (a judge frame and labels
+    concatenated, two graders) are refused unless ``"last"`` or ``"majority"`` says how to settle
+    them (the order of a concat never decides silently); a source's re-graded label replaces its
+    earlier one. ``attrs``: ``{column}_duplicates_dropped``."""
     if not isinstance(runs, pd.DataFrame) or not {"prompt_id", "requested_model"} <= set(runs.columns):
         raise InputError("preference_quality needs the runs DataFrame (lab.runs(), res.df)")
     prefs = _in_runs(check_preferences(preferences), runs)
-    reference = _reference(prefs, reference)
+    reference = _reference(prefs, reference)          # from the rows as given, both orientations seen
+    prefs = one_per_pair(prefs, duplicates=duplicates)
     verdicts = _verdicts_against(prefs, reference)
     models, prompts = runs["requested_model"].to_numpy(), runs["prompt_id"].to_numpy()
     quality = np.full(len(runs), np.nan)
@@ -53,6 +57,7 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     out = runs.copy()
     out[column], out[f"{column}_reason"] = quality, reasons
     out.attrs[f"{column}_reference"] = reference
+    out.attrs[f"{column}_duplicates_dropped"] = prefs.attrs["duplicates_dropped"]
     return out
 
 
@@ -84,8 +89,8 @@ def _reference(prefs: pd.DataFrame, reference: str | None) -> str:
 
 
 def _verdicts_against(prefs: pd.DataFrame, reference: str) -> dict[tuple, str]:
-    """{(prompt_id, model): "win" | "tie" | "loss"} against the reference; the last known verdict
-    of a pair counts (a re-graded label replaces the earlier one), unknowns are left out."""
+    """{(prompt_id, model): "win" | "tie" | "loss"} against the reference (one verdict per pair:
+    :func:`one_per_pair`), unknowns left out."""
     out: dict[tuple, str] = {}
     for prompt, a, b, winner in zip(prefs["prompt_id"], prefs["model_a"], prefs["model_b"], prefs["winner"],
                                     strict=True):
