@@ -222,3 +222,27 @@ def test_a_source_regrading_itself_keeps_its_last_label_and_counts_it():
     table = scoring.agreement(judge, ann, n_boot=0)
     assert table.attrs["duplicates_dropped_second"] == 1
     assert table.loc["agreement (with ties)", "estimate"] == 1.0          # the re-grade (x better) counts
+
+
+def test_a_judge_that_always_ties_has_an_undefined_kappa_not_a_certain_zero():
+    judge = _frame([(f"p{k}", "x", "y", "tie") for k in range(12)])
+    human = _frame([(f"p{k}", "x", "y", w) for k, w in enumerate("abtabtaabbtt".replace("t", "-"))]).replace("-", "tie")
+    table = scoring.agreement(judge, human, n_boot=200)
+    kappa = table.loc["cohen_kappa"]
+    assert np.isnan(kappa["estimate"]) and np.isnan(kappa["ci_lo"]) and np.isnan(kappa["ci_hi"])
+    assert table.loc["agreement (with ties)", "estimate"] == pytest.approx(4 / 12)
+
+
+def test_frames_about_different_prompts_say_so_not_unknown_verdicts():
+    one = _frame([("p1", "x", "y", "a"), ("p2", "x", "y", "b")])
+    other = _frame([("q1", "x", "y", "a")])
+    with pytest.raises(InputError, match=r"share no \(prompt, pair of models\).*2 pair\(s\) only in the first"):
+        scoring.agreement(one, other, n_boot=0)
+
+
+@pytest.mark.parametrize("column", ["model_a", "model_b", "prompt_id"])
+def test_a_missing_model_name_or_prompt_is_one_line_input_error(column):
+    prefs = _frame([("p1", "x", "y", "a"), ("p2", "x", "y", "b"), ("p3", "x", "z", "a")])
+    prefs.loc[1, column] = np.nan
+    with pytest.raises(InputError, match=f"1 row\\(s\\) have no {column}"):
+        scoring.ratings(prefs, n_boot=0)

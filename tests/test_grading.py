@@ -114,3 +114,22 @@ def test_llm_grade_opens_the_widget_on_the_sessions_last_run(server, db):
                 shell.run_line_magic("llm", line)
     finally:
         fresh_shell()
+
+
+@pytest.mark.parametrize("who", ["nul\x00", "line\nbreak", "tab\tbed", "del\x7f"])
+def test_control_characters_in_a_label_are_refused_on_every_backend(server, db, who):
+    with Lab(base_url=server.base_url, db=db) as lab:
+        with pytest.raises(InputError, match="must not hold control characters"):
+            lab.add_label(grading="g", who=who, prompt_id="p1", model_a="x", model_b="y", shown_first="x", vote="A")
+        assert lab.labels().empty
+
+
+def test_undoing_a_label_that_is_not_there_says_so(server, db):
+    with Lab(base_url=server.base_url, db=db) as lab:
+        label = lab.add_label(grading="g", who="ann", prompt_id="p1", model_a="x", model_b="y", shown_first="x",
+                              vote="A")
+        lab.undo_label(label)
+        with pytest.raises(InputError, match=f"no label {label} to undo"):
+            lab.undo_label(label)                       # undone already
+        with pytest.raises(InputError, match="no label 999999 to undo"):
+            lab.undo_label(999999)

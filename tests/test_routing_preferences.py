@@ -131,3 +131,12 @@ def test_judge_and_human_frames_together_are_refused_or_settled_by_a_stated_rule
     last = routing.preference_quality(runs, pd.concat([judge, human]), reference=STRONG, duplicates="last")
     flipped = last[(last["requested_model"] == WEAK) & last["prompt_id"].isin(human["prompt_id"])]
     assert flipped["preference_reason"].str.contains("against").all()
+
+
+def test_a_prompt_without_any_label_says_no_label_not_an_unknown_verdict():
+    runs = _runs(12)
+    prefs = _prefs(runs, unknown=2).iloc[:8]                  # q000, q001 unknown; q008.. have no row at all
+    out = routing.preference_quality(runs, prefs, reference=STRONG).set_index(["prompt_id", "requested_model"])
+    assert out.loc[("q000", WEAK), "preference_reason"] == f"unknown: no known verdict against {STRONG}"
+    reason = out.loc[("q010", WEAK), "preference_reason"]
+    assert reason == f"unknown: no label or verdict against {STRONG} for this prompt"

@@ -11,8 +11,9 @@ either side left unknown is dropped and counted, never counted as a disagreement
   S1 (chance level 1/3);
 * **agreement (without ties)** — the same over pairs neither side called a tie: MT-Bench's S2
   (chance level 1/2);
-* **Cohen's kappa** — agreement beyond chance over the three outcomes; NaN when chance agreement
-  is 1 (both sides always said the same single thing), never 0;
+* **Cohen's kappa** — agreement beyond chance over the three outcomes; NaN (undefined) when
+  either side always gave one outcome (a judge that only says "tie": its kappa is 0 by
+  construction, which would read as a certain "no agreement" with a [0, 0] interval);
 * with one frame, the two games of each judged pair: ``consistent`` (the same winner in both
   orders) and ``first position wins`` — of the games with a winner, the share won by the answer
   shown first (0.5 = no position bias).
@@ -68,9 +69,14 @@ def agreement(a: Any, b: pd.DataFrame | None = None, *, n_boot: int = 1000, seed
         check_preferences(b, what="the second preferences")
         x, y, prompts, info = _matched(one_per_pair(a, duplicates=duplicates, what="the first preferences"),
                                        one_per_pair(b, duplicates=duplicates, what="the second preferences"))
+    if not len(x) and not info["matched_pairs"]:
+        raise InputError("the two frames share no (prompt, pair of models): nothing to compare "
+                         f"({info['only_in_first']} pair(s) only in the first, {info['only_in_second']} only in the "
+                         "second) — were they made on the same runs and prompt ids?")
     if not len(x):
-        raise InputError("no pair has a known winner on both sides: nothing to compare "
-                         f"({info['unknown_first']} unknown in the first, {info['unknown_second']} in the second)")
+        raise InputError(f"no pair has a known winner on both sides: nothing to compare ({info['matched_pairs']} "
+                         f"matched; {info['unknown_first']} unknown in the first, {info['unknown_second']} in the "
+                         "second)")
     table = _table(x, y, prompts, int(n_boot), seed, level, first_wins=info.pop("first_wins", None))
     table.attrs.update(info)
     return table
@@ -162,13 +168,16 @@ def _agree(x, y, weights, *, ties: bool) -> tuple[np.ndarray, int]:
 
 
 def _kappa(x, y, weights) -> tuple[np.ndarray, int]:
-    """Cohen's kappa per weight row over the outcomes a, b, tie; NaN where chance agreement is 1."""
+    """Cohen's kappa per weight row over the outcomes a, b, tie; NaN where either side gave a
+    single outcome in that row (kappa is then 0 or undefined whatever the other side did)."""
     onehot_x, onehot_y = np.eye(3)[x], np.eye(3)[y]
     total = weights.sum(axis=1)
+    seen_x, seen_y = weights @ onehot_x, weights @ onehot_y
+    constant = ((seen_x > 0).sum(axis=1) <= 1) | ((seen_y > 0).sum(axis=1) <= 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         p_o = (weights * (x == y)).sum(axis=1) / total
-        p_e = ((weights @ onehot_x) * (weights @ onehot_y)).sum(axis=1) / total ** 2
-        kappa = np.where(np.isclose(p_e, 1.0), np.nan, (p_o - p_e) / (1 - p_e))
+        p_e = (seen_x * seen_y).sum(axis=1) / total ** 2
+        kappa = np.where(constant | np.isclose(p_e, 1.0), np.nan, (p_o - p_e) / (1 - p_e))
     return kappa, len(x)
 
 

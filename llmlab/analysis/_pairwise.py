@@ -310,6 +310,11 @@ def check_preferences(frame: Any, *, runs: pd.DataFrame | None = None, what: str
                          "model_a, model_b, winner")
     if frame.empty:
         raise InputError(f"{what} are empty: judge some pairs first (scoring.pairwise) or grade some (%llm grade)")
+    for column in ("prompt_id", "model_a", "model_b"):
+        blank = frame[column].map(lambda v: is_unknown(v) or (isinstance(v, str) and not v.strip()))
+        if blank.any():
+            raise InputError(f"{what}: {int(blank.sum())} row(s) have no {column} (NaN or empty): every row names "
+                             "its prompt and both models")
     bad = sorted({str(w) for w in frame["winner"] if not is_unknown(w) and w not in WINNERS})
     if bad:
         raise InputError(f"{what}: winner {bad[0]!r} is not one of 'a', 'b', 'tie' or unknown (None)")
@@ -374,6 +379,7 @@ def one_per_pair(frame: pd.DataFrame, *, duplicates: str = "refuse", what: str =
 def _majority(frame: pd.DataFrame, key: pd.Series, flip: pd.Series) -> pd.DataFrame:
     """Per key, the winner (in the sorted pair's orientation) most sources gave; a split is unknown."""
     mirrored = {"a": "b", "b": "a", "tie": "tie"}
+    frame, key, flip = (x.reset_index(drop=True) for x in (frame, key, flip))   # a concat repeats labels
     winner = [None if is_unknown(w) else (mirrored[w] if f else w) for w, f in zip(frame["winner"], flip, strict=True)]
     rows = []
     for k, group in pd.Series(winner, index=frame.index).groupby(key.to_numpy(), sort=False):

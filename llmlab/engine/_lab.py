@@ -638,7 +638,9 @@ class Lab:
     def undo_label(self, label_id: int) -> None:
         """Undo a label (it stays in the log, marked undone; ``labels()`` leaves it out)."""
         self._check_open()
-        self.store.undo_label(check_int("label_id", label_id, 1, 2**62))
+        if not self.store.undo_label(check_int("label_id", label_id, 1, 2**62)):
+            raise InputError(f"no label {label_id} to undo: it does not exist or is undone already "
+                             "(lab.labels() lists label_id)")
 
     def labels(self, *, grading: str | None = None, who: str | None = None) -> pd.DataFrame:
         """Human labels from the log as a preference frame (``llmlab.scoring.pairwise``'s columns):
@@ -748,6 +750,9 @@ def _label(**fields: Any) -> dict:
         if not isinstance(fields[name], str) or not fields[name].strip():
             raise InputError(f"{name} must be a non-empty string, not {fields[name]!r}")
         check_unicode(fields[name], name)
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in fields[name]):
+            # one rule for every backend: PostgreSQL refuses NUL, SQLite would keep it
+            raise InputError(f"{name} must not hold control characters (NUL, newline, …): {fields[name]!r}")
     a, b, shown, vote = fields["model_a"], fields["model_b"], fields["shown_first"], fields["vote"]
     if a == b:
         raise InputError(f"a label compares two models; model_a and model_b are both {a!r}")

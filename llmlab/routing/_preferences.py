@@ -41,6 +41,8 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     reference = _reference(prefs, reference)          # from the rows as given, both orientations seen
     prefs = one_per_pair(prefs, duplicates=duplicates)
     verdicts = _verdicts_against(prefs, reference)
+    asked = {(p, m) for p, a, b in zip(prefs["prompt_id"], prefs["model_a"], prefs["model_b"], strict=True)
+             for m in (a, b)}
     models, prompts = runs["requested_model"].to_numpy(), runs["prompt_id"].to_numpy()
     quality = np.full(len(runs), np.nan)
     reasons = np.full(len(runs), "", dtype=object)
@@ -50,7 +52,8 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
             continue
         won = verdicts.get((prompt, model))
         if won is None:
-            reasons[k] = f"unknown: no known verdict against {reference}"
+            reasons[k] = (f"unknown: no known verdict against {reference}" if (prompt, model) in asked
+                          else f"unknown: no label or verdict against {reference} for this prompt")
         else:
             quality[k] = 1.0 if won in ("win", "tie") else 0.0
             reasons[k] = f"{won} against {reference}"

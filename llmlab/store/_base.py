@@ -241,12 +241,13 @@ class Store:
         except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
             raise self._failure(exc, "write to") from None
 
-    def undo_label(self, label_id: int) -> None:
-        """Mark a label undone (kept in the log with ``undone_at``; ``labels()`` leaves it out)."""
+    def undo_label(self, label_id: int) -> bool:
+        """Mark a label undone (kept in the log with ``undone_at``; ``labels()`` leaves it out);
+        False if no label of that id is left to undo."""
         sql = f"UPDATE labels SET undone_at = {self.param} WHERE id = {self.param} AND undone_at IS NULL"
         try:
             with self._write() as db:
-                db.execute(sql, (_now(), int(label_id)))
+                return db.execute(sql, (_now(), int(label_id))).rowcount > 0
         except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
             raise self._failure(exc, "write to") from None
 
