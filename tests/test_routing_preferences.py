@@ -140,3 +140,11 @@ def test_a_prompt_without_any_label_says_no_label_not_an_unknown_verdict():
     assert out.loc[("q000", WEAK), "preference_reason"] == f"unknown: no known verdict against {STRONG}"
     reason = out.loc[("q010", WEAK), "preference_reason"]
     assert reason == f"unknown: no label or verdict against {STRONG} for this prompt"
+
+
+def test_a_model_the_preferences_never_judged_is_named_not_blamed_on_the_judge():
+    runs = _runs(20)
+    third = runs[runs["requested_model"] == WEAK].assign(requested_model="mid", id=lambda d: d["id"] + 10_000)
+    with pytest.raises(InputError, match=r"no known 'preference' for model\(s\) mid on any prompt"):
+        routing.evaluate(pd.concat([runs, third], ignore_index=True), [routing.Always(WEAK)],
+                         preferences=_prefs(runs), reference=STRONG, n_boot=0)

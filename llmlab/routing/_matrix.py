@@ -222,6 +222,10 @@ def build_matrix(runs: pd.DataFrame, score: str, models: Sequence[str] | None = 
         raise InputError("no prompt has a row for every model; pass models=[...] to keep fewer models")
     known, unknown_by_model = _known_quality(runs, score, rows, wanted)
     if not known.any():
+        never = [m for m, k in unknown_by_model.items() if k == len(rows)]
+        if never and len(never) < len(wanted):      # one model was never graded: say which, not "the judge"
+            raise InputError(f"no known {score!r} for model(s) {', '.join(never)} on any prompt (see "
+                             f"{score}_reason): grade or judge them, or pass models=[...] without them")
         raise InputError(f"all verdicts unknown: no prompt has a known {score!r} for every model (see "
                          f"{score}_reason: a judge that gave no readable verdict, or failed); nothing to evaluate")
     if not known.all() and warn_dropped:
