@@ -340,13 +340,13 @@ def parse_preference(text: Any) -> Verdict:
     tokens = []
     for m in _PAIR_TOKEN.finditer(t):
         before = t[max(0, m.start() - 80):m.start()]
-        if _COMPARED_BEFORE.search(before):     # "A is better than [[B]]": B named as the loser, not a verdict
+        if _COMPARED_BEFORE.search(before[-12:]):     # "A is better than [[B]]": B named as the loser, not a verdict
             return Verdict(None, "ambiguous", "delimited", ("comparison",))
         # the line around the token, at most 80 characters each side: an option line is short, and a
         # whole-line slice per token would be quadratic on a long line of tokens
         line = before.rsplit("\n", 1)[-1] + m.group(0) + t[m.end():m.end() + 80].split("\n", 1)[0]
         # "I'll output [[A]] if A is better": the format restated, an echo even when alone
-        restated = bool(_FORMAT_BEFORE.search(before) and _IF_AFTER.match(t[m.end():m.end() + 12]))
+        restated = bool(_IF_AFTER.match(t[m.end():m.end() + 12]) and _FORMAT_BEFORE.search(before[-50:]))
         echo = bool(restated or _ECHO_AFTER.match(t[m.end():m.end() + 30]) or _OPTION_LINE.match(line))
         tokens.append((_PAIR_VALUE[re.sub(r"\s+", "", m.group(1)).upper()], echo, restated))
     # An echoed instruction shows two or more different tokens each followed by if/for/when.
