@@ -206,6 +206,59 @@ def test_tool_call_fragments_without_an_index_continue_the_last_call(tmp_path):
                                              {"id": "c2", "name": "g", "arguments": "{}"}]
 
 
+def _fragments(*calls: tuple) -> list[dict]:
+    """One chunk per (index, id, name, arguments) fragment, then the finish (None: left out)."""
+    def fragment(index, call_id, name, arguments):
+        fn = {k: v for k, v in (("name", name), ("arguments", arguments)) if v is not None}
+        return {k: v for k, v in (("index", index), ("id", call_id), ("function", fn)) if v is not None}
+    return [*({"choices": [{"delta": {"tool_calls": [fragment(*c)]}}]} for c in calls),
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}]
+
+
+# Servers that number every parallel call 0 (a new id and name at a used index is the next call,
+# which that index's later fragments continue), in one piece or many, mixed with real indexes.
+SAME_INDEX = {
+    "whole": ([(0, "c1", "f", '{"a": 1}'), (0, "c2", "g", "{}")], [("c1", "f", '{"a": 1}'), ("c2", "g", "{}")]),
+    "in-pieces": ([(0, "c1", "f", '{"a"'), (0, None, None, ": 1}"), (0, "c2", "g", "{"), (0, None, None, "}")],
+                  [("c1", "f", '{"a": 1}'), ("c2", "g", "{}")]),
+    "three": ([(0, "c1", "f", "{}"), (0, "c2", "g", ""), (0, "c2", None, "[]"), (0, "c3", "h", "1")],
+              [("c1", "f", "{}"), ("c2", "g", "[]"), ("c3", "h", "1")]),
+    "mixed-with-real-indexes": ([(0, "c1", "f", "{"), (1, "c2", "g", "{}"), (0, None, None, "}"),
+                                 (0, "c3", "h", "["), (1, None, None, ""), (0, None, None, "]")],
+                                [("c1", "f", "{}"), ("c2", "g", "{}"), ("c3", "h", "[]")]),
+    "id-repeated-each-fragment": ([(0, "c1", "f", "{"), (0, "c1", "f", "}"), (0, "c2", "g", "["), (0, "c2", "g", "]")],
+                                  [("c1", "f", "{}"), ("c2", "g", "[]")]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAME_INDEX))
+def test_parallel_calls_all_numbered_zero_are_kept_apart(tmp_path, name):
+    sent, kept = SAME_INDEX[name]
+    message = {"role": "assistant", "content": None, "tool_calls": [
+        {"index": 0, "id": c, "type": "function", "function": {"name": n, "arguments": a}}
+        for _, c, n, a in sent if n is not None]}
+    plain = {"choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]}
+    with FakeServer({"streamed": ModelSpec(raw_events=_fragments(*sent)), "plain": ModelSpec(raw_events=[plain])}) \
+            as srv, _lab(srv, tmp_path) as lab:
+        rows = {m: _row(lab, m, stream=m == "streamed") for m in ("streamed", "plain")}
+    got = json.loads(rows["streamed"]["tool_calls"])
+    assert rows["streamed"]["status"] == "ok", rows["streamed"]["error_message"]
+    assert [(c["id"], c["name"], c["arguments"]) for c in got] == kept
+    if name == "whole":  # a whole answer's calls all given index 0
+        assert [c["id"] for c in json.loads(rows["plain"]["tool_calls"])] == ["c1", "c2"]
+
+
+@pytest.mark.parametrize("sent, said", [
+    ([(0, "c1", "f", "{}"), (0, "c2", None, "{}")], "changes the id of call 0 from 'c1'"),  # a new id alone
+    ([(0, "c1", "f", "{}"), (0, None, "g", "{}")], "renames call 0 from 'f'"),  # a new name alone
+    ([(0, "c1", "f", "{}"), (0, "c2", "g", ""), (0, None, "h", "")], "renames call 1 from 'g'"),
+])
+def test_a_fragment_that_changes_a_call_without_starting_one_is_still_malformed(tmp_path, sent, said):
+    with FakeServer({"odd": ModelSpec(raw_events=_fragments(*sent))}) as srv, _lab(srv, tmp_path) as lab:
+        row = _row(lab, "odd")
+    assert row["status"] == "error" and row["error_type"] == "MalformedResponse" and said in row["error_message"]
+
+
 def test_a_malformed_fragment_is_an_error_row_that_keeps_what_came(tmp_path):
     events = [{"choices": [{"delta": {"content": "Let me check. "}}]},
               {"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "f"}}]}}]},

@@ -76,6 +76,8 @@ class _Stream:
     t0: float
     text: list[str] = field(default_factory=list)
     tool_calls: dict[int, dict] = field(default_factory=dict)
+    # the endpoint's tool-call index → the call its fragments now go to (see _merge_tool_call)
+    moved: dict[int, int] = field(default_factory=dict)
     reasoning: list[str] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)  # the sampled content tokens' log-probabilities
     refusal: list[str] = field(default_factory=list)  # the model's refusal text (delta/message.refusal)
@@ -348,7 +350,7 @@ def _read_message_tool_calls(calls: Any, state: _Stream) -> None:
         fn = call.get("function") if isinstance(call, dict) else None
         if isinstance(fn, dict) and isinstance(fn.get("arguments"), (dict, list)):
             call = {**call, "function": {**fn, "arguments": json.dumps(fn["arguments"], ensure_ascii=False)}}
-        problem = _merge_tool_call(state.tool_calls, call, i)
+        problem = _merge_tool_call(state, call, i)
         if problem is not None:
             state.malformed = f"the endpoint answered with a tool call that {problem}: {_shown(call)}"
             return
@@ -438,43 +440,58 @@ def _read_fragments(calls: Any, state: _Stream) -> None:
         state.malformed = f"the endpoint streamed tool_calls that are not a list: {_shown(calls)}"
         return
     for call in calls:
-        problem = _merge_tool_call(state.tool_calls, call, None)
+        problem = _merge_tool_call(state, call, None)
         if problem is not None:
             state.malformed = f"the endpoint streamed a tool-call fragment that {problem}: {_shown(call)}"
             return
 
 
-def _merge_tool_call(calls: dict[int, dict], call: Any, position: int | None) -> str | None:
-    """Fold one tool-call fragment into ``calls`` (index → id, name, arguments so far); what is
-    wrong with it, if anything. ``position``: a whole answer's list position (its index)."""
-    if not isinstance(call, dict):
-        return "is not an object"
-    fn = call.get("function")
-    fn = {} if fn is None else fn
-    if not isinstance(fn, dict):
-        return "has a function that is not an object"
+def _merge_tool_call(state: _Stream, call: Any, position: int | None) -> str | None:
+    """Fold one tool-call fragment into ``state.tool_calls`` (index → id, name, arguments so
+    far); what is wrong with it, if anything. ``position``: a whole answer's list position."""
+    problem = _fragment_problem(call)
+    if problem is not None:
+        return problem
+    fn = call.get("function") or {}
     name, arguments, call_id = fn.get("name"), fn.get("arguments"), call.get("id")
-    for what, value in (("name", name), ("arguments", arguments), ("id", call_id)):
-        if value is not None and not isinstance(value, str):
-            return f"has {what} that {'are' if what == 'arguments' else 'is'} not a string"
+    calls = state.tool_calls
     index = call.get("index", position)
     if index is None:  # no index (some servers): a new id starts a call, anything else continues the last
         known = {entry["id"] for entry in calls.values()}
         index = max(calls, default=-1) + (1 if not calls or (call_id and call_id not in known) else 0)
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         return "has an index that is not a whole number ≥ 0"
-    entry = calls.get(index)
+    target = state.moved.get(index, index)
+    entry = calls.get(target)
+    if entry is not None and call_id and name and entry["id"] and call_id != entry["id"]:
+        # a new id and name at a used index (servers that number every parallel call 0): the
+        # next call, which this index's later fragments continue
+        target = state.moved[index] = max(calls) + 1
+        entry = None
     if entry is None:
-        calls[index] = {"id": call_id, "name": name, "arguments": arguments or ""}
+        calls[target] = {"id": call_id, "name": name, "arguments": arguments or ""}
         return None
     # The SDK's accumulator concatenates every string it is sent: a name or id sent again with
     # another value is not a continuation of this call.
     if name and entry["name"] and name != entry["name"]:
-        return f"renames call {index} from {entry['name']!r}"
+        return f"renames call {target} from {entry['name']!r}"
     if call_id and entry["id"] and call_id != entry["id"]:
-        return f"changes the id of call {index} from {entry['id']!r}"
+        return f"changes the id of call {target} from {entry['id']!r}"
     entry["id"], entry["name"] = entry["id"] or call_id, entry["name"] or name
     entry["arguments"] += arguments or ""
+    return None
+
+
+def _fragment_problem(call: Any) -> str | None:
+    if not isinstance(call, dict):
+        return "is not an object"
+    fn = call.get("function")
+    fn = {} if fn is None else fn
+    if not isinstance(fn, dict):
+        return "has a function that is not an object"
+    for what, value in (("name", fn.get("name")), ("arguments", fn.get("arguments")), ("id", call.get("id"))):
+        if value is not None and not isinstance(value, str):
+            return f"has {what} that {'are' if what == 'arguments' else 'is'} not a string"
     return None
 
 
