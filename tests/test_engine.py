@@ -309,8 +309,10 @@ def test_bad_constructor_arguments_are_clear(server, make, message):
 def test_bad_messages_timeouts_and_foreign_options_are_input_errors(lab, server):
     from llmlab import Timeouts
 
-    with pytest.raises(InputError, match="JSON"):
+    with pytest.raises(InputError, match="content must be its text or a list of content parts"):
         lab.compare([{"role": "user", "content": {"a set"}}], models=["fast"])
+    with pytest.raises(InputError, match="JSON"):
+        lab.compare([{"role": "user", "content": [{"type": "text", "text": {"a set"}}]}], models=["fast"])
     with pytest.raises(InputError, match="Timeouts.total"):
         lab.compare("Hi", models=["fast"], timeout=Timeouts(total=-1))
     with pytest.raises(InputError, match="unknown keyword 'n'"):

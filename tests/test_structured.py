@@ -131,6 +131,12 @@ def test_a_sweep_takes_a_column_of_conversations(lab, server):
 @pytest.mark.parametrize("messages, said", [
     ([{"role": "usr", "content": "Hi"}], "role 'usr' is not one of system, developer, user"),
     ([{"role": "user"}], "needs 'role' and 'content'"),
+    ([{"role": "user", "content": None}], "a 'user' message has content None"),
+    ([{"role": "system", "content": "s"}, {"role": "assistant", "content": None}], "'assistant' message has content"),
+    ([{"role": "user", "content": 5}], r"content must be its text or a list of content parts.*not int '5'"),
+    ([{"role": "user", "content": {"text": "Hi"}}], "not dict"),
+    ([{"role": "user", "content": ["Hi"]}], "not list"),
+    ([{"role": "user", "content": [{"text": "no type"}]}], "list of content parts"),
 ])
 def test_bad_messages_are_refused_before_anything_is_sent(lab, server, messages, said):
     with pytest.raises(InputError, match=said):
@@ -138,6 +144,18 @@ def test_bad_messages_are_refused_before_anything_is_sent(lab, server, messages,
     with pytest.raises(InputError, match=said):
         lab.sweep(pd.DataFrame({"messages": [messages]}), models=["talker"])
     assert server.requests == []
+
+
+def test_the_last_user_turn_of_content_parts_is_shown_as_its_text(lab, server):
+    parts = [{"type": "text", "text": "<b>What is</b>"}, {"type": "image_url", "image_url": {"url": "data:,"}},
+             {"type": "text", "text": "this?"}]
+    chat = [{"role": "user", "content": "first"}, {"role": "assistant", "content": [{"type": "text", "text": "a"}]},
+            {"role": "user", "content": parts}]
+    row = lab.compare(chat, models=["talker"]).df.iloc[0]
+    assert row["status"] == "ok" and row["prompt"] == "<b>What is</b> [image_url] this?" and row["turns"] == 2
+    assert server.requests[0].body["messages"] == chat  # sent as given
+    html = lab.compare(chat, models=["talker"])._repr_html_()
+    assert "<b>What is</b>" not in html  # model-facing text is escaped wherever it is shown
 
 
 def test_a_tool_calling_turn_may_have_no_content(lab, server):
@@ -148,6 +166,19 @@ def test_a_tool_calling_turn_may_have_no_content(lab, server):
     row = lab.compare(chat, models=["talker"]).df.iloc[0]
     assert row["status"] == "ok" and row["prompt"] == "Paris?" and row["turns"] == 1
     assert server.requests[0].body["messages"] == chat
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_conversation_continues_from_a_tool_call_with_the_calls_in_the_assistant_turn(lab, server, stream):
+    first = lab.compare("Paris?", models=["good-tool"], stream=stream, tools=TOOLS)
+    turns = first.conversation("good-tool")
+    call = json.loads(first.df.iloc[0]["tool_calls"])[0]
+    assert turns[-1] == {"role": "assistant", "content": None, "tool_calls": [
+        {"id": call["id"], "type": "function",
+         "function": {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "C"}'}}]}
+    answered = [*turns, {"role": "tool", "tool_call_id": call["id"], "content": "sunny"}]
+    follow = lab.compare(answered, models=["talker"], tools=TOOLS)
+    assert follow.df.iloc[0]["status"] == "ok" and server.requests[-1].body["messages"] == answered
 
 
 def test_result_conversation_continues_from_an_answer(lab):

@@ -58,12 +58,26 @@ def _check_message(m: dict) -> None:
         raise InputError("each message needs 'role' and 'content', e.g. {'role': 'user', 'content': 'Hi'}")
     if role not in _ROLES:
         raise InputError(f"message role {role!r} is not one of {', '.join(_ROLES)}.{did_you_mean(str(role), _ROLES)}")
+    content = m.get("content")
+    if content is None and not (role == "assistant" and m.get("tool_calls")):
+        raise InputError(f"a {role!r} message has content None; give its text (only an assistant turn that "
+                         "called tools may have none)")
+    parts_ok = isinstance(content, list) and all(isinstance(p, dict) and isinstance(p.get("type"), str)
+                                                 for p in content)
+    if content is not None and not isinstance(content, str) and not parts_ok:
+        raise InputError(f"a {role!r} message's content must be its text or a list of content parts like "
+                         f"{{'type': 'text', 'text': ...}}, not {type(content).__name__} {str(content)[:40]!r}")
 
 
 def last_user_text(messages: list[dict]) -> str:
+    """The last user turn as text: a list of content parts shows its text parts, the others
+    (an image, audio) by their type."""
     for m in reversed(messages):
         if m.get("role") == "user":
             content = m.get("content")
+            if isinstance(content, list) and all(isinstance(p, dict) for p in content):
+                return " ".join(p["text"] if p.get("type") == "text" and isinstance(p.get("text"), str)
+                                else f"[{p.get('type')}]" for p in content)
             return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
     return ""
 

@@ -7,6 +7,7 @@ text) and computes the same group-by as for a loaded run: one summary rule.
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -149,6 +150,16 @@ def _quantile(values: np.ndarray, q: float) -> float:
     return float(np.quantile(finite, q)) if len(finite) else math.nan
 
 
+def _assistant_turn(text: str, tool_calls: Any) -> dict:
+    """An answer as the assistant's turn: one that called tools carries its calls (the next turn
+    answers them by ``tool_call_id``), its text only if it said something besides."""
+    if not isinstance(tool_calls, str) or not tool_calls:
+        return {"role": "assistant", "content": text}
+    calls = [{"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+             for c in json.loads(tool_calls)]
+    return {"role": "assistant", "content": None if text == tool_calls else text, "tool_calls": calls}
+
+
 def _total(values: np.ndarray) -> float:
     """A sum that is unknown (NaN) when no value is known, as pandas' ``sum(min_count=1)``."""
     known = values[~np.isnan(values)]
@@ -229,15 +240,13 @@ class Result:
         """The messages ``model`` (default: the first) was sent, followed by its first ok answer as
         the assistant's turn: the earlier turns of a follow-up (``lab.compare([*res.conversation(),
         {"role": "user", "content": "and then?"}], ...)``, or ``%%llm history=res``)."""
-        import json
-
         rows = self.df[(self.df["requested_model"] == (model or self.models[0])) & (self.df["status"] == "ok")]
         if prompt_id is not None:
             rows = rows[rows["prompt_id"] == prompt_id]
         if rows.empty:
             raise InputError(f"no ok answer of {model or self.models[0]!r} in run {self.run_id} to continue from")
         row = rows.iloc[0]
-        return [*json.loads(row["messages"]), {"role": "assistant", "content": row["response_text"]}]
+        return [*json.loads(row["messages"]), _assistant_turn(row["response_text"], row.get("tool_calls"))]
 
     @property
     def ok(self) -> bool:
