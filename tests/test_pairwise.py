@@ -219,3 +219,22 @@ def test_unknowns_are_never_counted_as_losses_in_ratings():
     assert (r.table["games"] == 3).all() and (r.table["unknown"] == 2).all()
     assert r.win_rate.loc["x", "y"] == pytest.approx(0.5)
     assert np.isfinite(r.table["ci_lo"]).all()
+
+
+def test_the_judge_sees_the_whole_conversation_and_system_prompt_not_only_the_last_message(lab, server):
+    convo = [{"role": "system", "content": "Answer as a pirate."}, {"role": "user", "content": "Name a sea."},
+             {"role": "assistant", "content": "The Caribbean, arr."}, {"role": "user", "content": "Another?"}]
+    runs = lab.sweep(pd.DataFrame({"prompt_id": ["c1"], "messages": [convo]}), models=["alpha", "beta"],
+                     progress=False).df
+    server.reset()
+    scoring.pairwise(runs, judge="first", lab=lab, progress=False)
+    shown = server.requests_for("first")[0].body["messages"][1]["content"]
+    question = shown.split("[The Start of Assistant A's Answer]")[0]
+    for part in ("[System]\nAnswer as a pirate.", "[User]\nName a sea.", "[Assistant]\nThe Caribbean, arr.",
+                 "[User]\nAnother?"):
+        assert part in question
+    single = lab.sweep(["Explain UDP."], models=["alpha", "beta"], progress=False).df
+    server.reset()
+    scoring.pairwise(single, judge="first", lab=lab, progress=False)
+    shown = server.requests_for("first")[0].body["messages"][1]["content"]
+    assert "[User Question]\nExplain UDP.\n" in shown and "[User]" not in shown   # one message: as before

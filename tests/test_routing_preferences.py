@@ -148,3 +148,11 @@ def test_a_model_the_preferences_never_judged_is_named_not_blamed_on_the_judge()
     with pytest.raises(InputError, match=r"no known 'preference' for model\(s\) mid on any prompt"):
         routing.evaluate(pd.concat([runs, third], ignore_index=True), [routing.Always(WEAK)],
                          preferences=_prefs(runs), reference=STRONG, n_boot=0)
+
+
+def test_preferences_about_other_prompts_are_counted_and_said():
+    runs = _runs(20)
+    half = runs[runs["prompt_id"] < "q010"]
+    with pytest.warns(RuntimeWarning, match="10 of 20 preferences are about prompts not in these runs"):
+        out = routing.preference_quality(half, _prefs(runs), reference=STRONG)
+    assert out.attrs["preference_other_prompts"] == 10

@@ -33,6 +33,7 @@ pass (``lab.sweep``: recorded, cached, costed); this module never imports the en
 """
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from itertools import combinations
@@ -180,7 +181,7 @@ def _games(answers: pd.DataFrame, pairs: list[tuple[str, str]], refs: Mapping[An
             if failed:
                 decided.append(_decided_row(pid, a, b, failed, errors))
                 continue
-            question, ref = _text(row_a.get("prompt")), refs.get(pid)
+            question, ref = _question(row_a), refs.get(pid)
             block = "" if ref is None or (isinstance(ref, float) and np.isnan(ref)) else _REFERENCE.format(text=ref)
             for game, (first, second) in ((1, (row_a, row_b)), (2, (row_b, row_a))):
                 games.append({"prompt_id": pid, "model_a": a, "model_b": b, "game": game,
@@ -200,6 +201,25 @@ def _decided_row(pid: Any, a: str, b: str, failed: list[str], errors: str) -> di
         winner = "tie" if len(failed) == 2 else ("b" if failed == [a] else "a")
     return {"errored": True, "prompt_id": pid, "model_a": a, "model_b": b, "winner": winner, "consistent": pd.NA,
             "verdict_1": None, "verdict_2": None, "reason": why}
+
+
+def _question(row: Any) -> str:
+    """What the models were asked: the last user message, or — when the recorded conversation has a
+    system prompt or earlier turns — the whole conversation, each message headed by its role (the
+    judge of a follow-up question must see what it follows)."""
+    try:
+        messages = json.loads(row.get("messages")) if isinstance(row.get("messages"), str) else None
+    except ValueError:
+        messages = None
+    if not isinstance(messages, list) or len(messages) < 2 or not all(isinstance(m, dict) for m in messages):
+        return _text(row.get("prompt"))
+    return "\n".join(f"[{str(m.get('role', 'user')).capitalize()}]\n{_content(m.get('content'))}" for m in messages)
+
+
+def _content(content: Any) -> str:
+    if isinstance(content, list):       # content parts: their text
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return _text(content)
 
 
 def _text(value: Any) -> str:

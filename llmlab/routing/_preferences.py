@@ -14,6 +14,8 @@ RouteLLM's own setting (its routers are trained on exactly these win/tie labels)
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -61,6 +63,7 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     out[column], out[f"{column}_reason"] = quality, reasons
     out.attrs[f"{column}_reference"] = reference
     out.attrs[f"{column}_duplicates_dropped"] = prefs.attrs["duplicates_dropped"]
+    out.attrs[f"{column}_other_prompts"] = prefs.attrs.get("other_prompts", 0)
     return out
 
 
@@ -72,7 +75,13 @@ def _in_runs(prefs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     if not inside.any():
         check_preferences(prefs, runs=runs)          # raises, naming a prompt that is not in the runs
     check_preferences(prefs[inside], runs=runs)      # models the runs do not have
-    return prefs[inside]
+    outside = int((~inside).sum())
+    if outside:
+        warnings.warn(f"routing: {outside} of {len(prefs)} preferences are about prompts not in these runs and "
+                      "were set aside (one frame can serve both halves of a split)", RuntimeWarning, stacklevel=4)
+    kept = prefs[inside].copy()
+    kept.attrs["other_prompts"] = outside
+    return kept
 
 
 def _reference(prefs: pd.DataFrame, reference: str | None) -> str:
