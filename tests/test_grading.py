@@ -133,3 +133,20 @@ def test_undoing_a_label_that_is_not_there_says_so(server, db):
             lab.undo_label(label)                       # undone already
         with pytest.raises(InputError, match="no label 999999 to undo"):
             lab.undo_label(999999)
+
+
+def test_the_hidden_side_cannot_be_recomputed_from_what_the_widget_shows(server, db, runs):
+    import hashlib
+    import json
+
+    def public_guess(widget, item):   # every input is on screen: the grading's name, the prompt's id, the models
+        h = hashlib.sha256(json.dumps([str(p) for p in (0, widget.grading, "side", item.prompt_id, item.model_a,
+                                                        item.model_b)]).encode()).hexdigest()
+        return item.model_a if int(h, 16) % 2 == 0 else item.model_b
+
+    with Lab(base_url=server.base_url, db=db) as lab:
+        widgets = [GradingWidget(lab, runs, who="x", grading=f"g{k}") for k in range(12)]
+        again = GradingWidget(lab, runs, who="x", grading="g0")   # the same kernel: the same sides
+    guessed = [public_guess(w, it) == it.shown_first for w in widgets for it in w.items]
+    assert 0.15 < sum(guessed) / len(guessed) < 0.85          # 48 sides: chance, not 100 %
+    assert [i.shown_first for i in again.items] == [i.shown_first for i in widgets[0].items]

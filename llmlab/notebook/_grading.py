@@ -20,6 +20,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -59,9 +60,12 @@ class Item:
 
 
 def grading_items(runs: pd.DataFrame, *, models: Sequence[str] | None = None, against: str | None = None,
-                  grading: str | None = None, seed: int = 0) -> tuple[str, list[Item]]:
-    """The grading's name and its items, in their (seeded, stable) order with their hidden sides.
-    Only pairs where both models answered (an ok row) are graded."""
+                  grading: str | None = None, seed: int | None = None) -> tuple[str, list[Item]]:
+    """The grading's name and its items, in their order with their hidden sides: from ``seed`` when
+    given (reproducible — and so computable by anyone who knows it), else from a secret drawn once per
+    kernel, so a grader cannot recompute who is A from what the widget shows (the grading's name,
+    the prompt, the models). Only pairs where both models answered (an ok row) are graded."""
+    key: Any = _SECRET if seed is None else seed
     answers = _answers(runs)
     # sorted, not in order of appearance: the log's order is the order calls finished, and a
     # re-run must orient every pair the same way to find its labels
@@ -81,10 +85,10 @@ def grading_items(runs: pd.DataFrame, *, models: Sequence[str] | None = None, ag
     for pid in dict.fromkeys(answers["prompt_id"]):
         for a, b in pairs:
             if (pid, a) in by_cell.index and (pid, b) in by_cell.index:
-                items.append(_item(by_cell, pid, a, b, name, seed))
+                items.append(_item(by_cell, pid, a, b, name, key))
     if not items:
         raise InputError("no prompt has ok answers of both models of a pair: nothing to grade")
-    items.sort(key=lambda it: _digest(seed, name, "order", *it.key))
+    items.sort(key=lambda it: _digest(key, name, "order", *it.key))
     return name, items
 
 
@@ -97,7 +101,12 @@ def _answers(runs: Any) -> pd.DataFrame:
     return rows[rows["status"] == "ok"] if "status" in rows.columns else rows
 
 
-def _item(by_cell: pd.DataFrame, pid: Any, a: str, b: str, name: str, seed: int) -> Item:
+# Unpredictable, stable within a kernel (re-running the cell keeps each pair's side); after a restart
+# the pairs not yet graded get fresh sides, which blindness allows (each label stores what was shown).
+_SECRET = secrets.token_hex(16)
+
+
+def _item(by_cell: pd.DataFrame, pid: Any, a: str, b: str, name: str, seed: Any) -> Item:
     row_a, row_b = by_cell.loc[(pid, a)], by_cell.loc[(pid, b)]
     first = a if int(_digest(seed, name, "side", pid, a, b), 16) % 2 == 0 else b
     return Item(str(pid), a, b, _text(row_a.get("prompt")), _text(row_a["response_text"]),
@@ -130,7 +139,8 @@ class GradingWidget:
     lab: the Lab whose log keeps the labels. runs: the recorded rows to grade. models / against:
     which pairs (all pairs of ``models``, or each against ``against``). who: the grader (default:
     your login name). grading: the session's name (default: derived from the runs and pairs, so
-    re-running the cell resumes). seed: the order and the hidden sides. reveal: show the model
+    re-running the cell resumes). seed: the order and the hidden sides (default: a secret of this
+    kernel, so the sides cannot be recomputed from what is shown). reveal: show the model
     names after each vote.
     """
 
@@ -138,7 +148,7 @@ class GradingWidget:
 
     def __init__(self, lab: Any, runs: pd.DataFrame, *, models: Sequence[str] | None = None,
                  against: str | None = None, who: str | None = None, grading: str | None = None,
-                 seed: int = 0, reveal: bool = True) -> None:
+                 seed: int | None = None, reveal: bool = True) -> None:
         self.lab, self.reveal = lab, bool(reveal)
         self.who = who or _login()
         self.grading, self.items = grading_items(runs, models=models, against=against, grading=grading, seed=seed)
