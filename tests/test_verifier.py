@@ -252,3 +252,219 @@ def test_the_llm_magic_routes_through_a_verifier(srv, fitted):
     finally:
         unload_ipython_extension(shell)
         shell.extension_manager.loaded.discard("llmlab")
+
+
+# --- live robustness: the verdict off the loop, the served answer, what the policy needs ---------
+
+def test_a_slow_verdict_never_delays_the_labs_other_calls(serve, tmp_path, halves):
+    """The verdict runs on a worker thread: a check that takes 2.5 s (here a sleep; before the fix,
+    a backtracking regex) delays only its own route, never the timing of another call in flight."""
+    import time
+
+    def slow(text: str) -> float:
+        time.sleep(2.5)
+        return 1.0
+
+    verifier = routing.Verifier(WEAK, STRONG, checks=[slow]).fit(_runs(60))
+    srv = serve({WEAK: ModelSpec(text="#### 2"), STRONG: ModelSpec(text="#### 2"),
+                 "other": ModelSpec(text="one two three four five six seven eight nine ten", token_delay_s=0.1)})
+    with Lab(base_url=srv.base_url, db=str(tmp_path / "r.sqlite"), retries=0, quiet=True, timeout=5) as lab:
+        other = lab.submit_compare("tell me", models=["other"], cache=False)
+        time.sleep(0.2)
+        started = time.perf_counter()
+        lab.route("What is 1 + 1?", policy=verifier, cache=False)
+        assert time.perf_counter() - started >= 2.5                     # the route waited for its verdict
+        row = other.result().df.iloc[0]
+    assert row["status"] == "ok" and row["latency_s"] < 2.0, (row["status"], row["latency_s"])   # ~1 s
+
+
+@pytest.mark.parametrize("answer", [
+    "(" * 400 + "1" + ")" * 400 + " + 1 = 2\n#### 2", "1" + " -" * 1000 + " 1 = 0\n#### 0",
+    "<<" + "(" * 600 + "2" + ")" * 600 + "*3=6>>6", "So the answer is" + "\n" * 900 + "...",
+    "#### " + " " * 20_000 + "x", "\\boxed{" + " " * 20_000, "```json\n" + " " * 20_000 + "x",
+])
+def test_a_hostile_answer_is_judged_live_quickly_never_a_traceback(serve, tmp_path, fitted, answer):
+    import time
+
+    srv = serve({WEAK: ModelSpec(chunks=[answer]), STRONG: ModelSpec(text="#### 2")})
+    with Lab(base_url=srv.base_url, db=str(tmp_path / "r.sqlite"), retries=0, quiet=True) as lab:
+        started = time.perf_counter()
+        res = lab.route("What is 1 + 1?", policy=fitted, cache=False)
+        assert time.perf_counter() - started < 3.0
+    assert list(res.df["requested_model"])[0] == WEAK and res.served is not None
+
+
+def test_a_hostile_answer_among_the_training_answers_is_read_like_any_other():
+    hostile = ["(" * 400 + "1" + ")" * 400 + " + 1 = 2\n#### 2", "So the answer is" + "\n" * 900,
+               "<<" + "(" * 600 + "2" + ")" * 600 + "*3=6>>6", "#### " + " " * 20_000 + "x"]
+    runs = _runs(120)
+    weak = runs.index[(runs["requested_model"] == WEAK)][:len(hostile)]
+    runs.loc[weak, "response_text"] = hostile
+    assert routing.Verifier(WEAK, STRONG).fit(runs).fitted
+
+
+def test_text_is_the_answer_the_route_served(lab, srv, fitted):
+    policy = routing.SelfConsistency("sampler", STRONG, samples=3, threshold=0.5)
+    escalated = lab.route("What is 2 + 2?", policy=policy, cache=False)          # 4, 7, 9: up to strong
+    assert escalated.text() == "#### 4" == escalated.df.loc[escalated.df["served"], "response_text"].item()
+    assert escalated.df["served"].tolist() == [False, False, False, True]
+    assert escalated.df.loc[escalated.df["served"], "requested_model"].item() == STRONG
+    assert escalated.conversation()[-1] == {"role": "assistant", "content": "#### 4"}
+    kept = lab.route("What is 2 + 2 now?", policy=policy, cache=False)          # 4, 4, 4: sample 0 served
+    assert kept.df["served"].tolist() == [True, False, False] and kept.text() == "#### 4"
+    verified = lab.route(LIVE_PROMPT, policy=fitted.with_threshold(0.5), cache=False)   # wrong sum: up
+    assert verified.text() == "#### 4" and verified.text(WEAK) == "12 + 4 = 17\n#### 17"
+    plain = lab.route("q", policy=routing.Cascade([WEAK, STRONG], accept=lambda t: False), cache=False)
+    assert plain.text() == "#### 4" and plain.served == int(plain.df["id"].iloc[-1])
+    one = lab.route("q", policy=routing.Always(STRONG), cache=False)
+    assert one.text() == "#### 4" and one.df["served"].tolist() == [True]
+    assert "served" not in lab.compare("q", models=[STRONG], cache=False).df.columns
+
+
+def test_a_route_whose_last_model_fails_served_nothing(serve, tmp_path, fitted):
+    srv = serve({WEAK: ModelSpec(text="12 + 4 = 17\n#### 17"), "down": ModelSpec(status=500)})
+    policy = routing.Verifier(WEAK, "down")
+    policy._model, policy._checks, policy.training = fitted._model, fitted._checks, fitted.training
+    with Lab(base_url=srv.base_url, db=str(tmp_path / "r.sqlite"), retries=0, quiet=True) as lab:
+        res = lab.route(LIVE_PROMPT, policy=policy.with_threshold(0.0), cache=False)
+    assert list(res.df["requested_model"]) == [WEAK, "down"]
+    assert res.served is None and res.text() is None and not res.df["served"].any()
+
+
+def test_an_unfitted_verifier_is_refused_before_anything_is_sent(lab, srv):
+    with pytest.raises(InputError, match="not fitted"):
+        lab.route("1 + 1?", policy=routing.Verifier(WEAK, STRONG, samples=5), cache=False)
+    assert srv.requests == [] and len(lab.runs()) == 0
+
+
+def _logprob_runs() -> pd.DataFrame:
+    """Answers that look alike but for their confidence: only the log-probabilities tell them apart."""
+    rows = []
+    for i in range(120):
+        ok = i % 2 == 0
+        for model in (WEAK, STRONG):
+            rows.append({"id": len(rows) + 1, "prompt_id": f"p{i}", "prompt": "The capital of France?",
+                         "requested_model": model, "repeat": 0, "status": "ok", "response_text": "Paris",
+                         "score": float(ok) if model == WEAK else 1.0, "cost_usd": COST[model], "latency_s": 1.0,
+                         "completion_tokens": 1.0, "finish_reason": "stop",
+                         "logprob_mean": (-0.05 if ok else -2.5) if model == WEAK else np.nan,
+                         "logprob_min": (-0.1 if ok else -4.0) if model == WEAK else np.nan})
+    return pd.DataFrame(rows)
+
+
+def test_a_verifier_fitted_on_logprobs_asks_for_them_live(serve, tmp_path):
+    verifier = routing.Verifier(WEAK, STRONG, threshold=0.6).fit(_logprob_runs())
+    assert verifier.uses_logprobs and not routing.Verifier(WEAK, STRONG).fit(_runs(60)).uses_logprobs
+    assert verifier.decide("q").options == {"logprobs": True, "top_logprobs": 1}
+    srv = serve({WEAK: ModelSpec(text="Paris", logprobs=[-2.5], logprobs_need_top=True),
+                 STRONG: ModelSpec(text="Paris")})
+    with Lab(base_url=srv.base_url, db=str(tmp_path / "r.sqlite"), retries=0, quiet=True) as lab:
+        unsure = lab.route("The capital of France?", policy=verifier, cache=False)     # nothing passed
+        assert list(unsure.df["requested_model"]) == [WEAK, STRONG]
+        assert unsure.df["logprob_mean"].iloc[0] == pytest.approx(-2.5)
+        weak_body = srv.requests_for(WEAK)[0].body
+        assert weak_body["logprobs"] is True and weak_body["top_logprobs"] == 1
+        assert "logprobs" not in srv.requests_for(STRONG)[0].body            # only the calls it reads
+        with pytest.warns(RuntimeWarning, match="log-probabilities: with logprobs=False"):
+            blind = lab.route("The capital of France?", policy=verifier, cache=False, logprobs=False)
+        assert np.isnan(blind.df["logprob_mean"].iloc[0])
+        kept = lab.route("The capital of France?", policy=verifier, cache=False, top_logprobs=3)
+        assert srv.requests_for(WEAK)[-1].body["top_logprobs"] == 3           # the caller's own value kept
+        assert kept.df["logprob_mean"].iloc[0] == pytest.approx(-2.5)
+
+
+# --- a saved verifier is checked against one schema: every hostile form a one-line InputError ----
+
+def _hostile(data: dict, where: str, value) -> dict:
+    data = json.loads(json.dumps(data))
+    node = data
+    *path, last = where.split(".")
+    for key in path:
+        node = node[key]
+    if value is _DROP:
+        node.pop(last)
+    else:
+        node[last] = value
+    return data
+
+
+_DROP = object()
+
+
+class _Each:
+    """A value for every feature of the saved model (the right length: refused for what it holds)."""
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"each {self.value!r}"
+_HOSTILE = [
+    ("model.coef", _Each("0.1")), ("model.coef", _Each(True)), ("model.coef", _Each([1.0])),
+    ("model.coef", [0.1]), ("model.coef", "0.1"), ("model.coef", _Each(1e300)), ("model.coef", None),
+    ("model.intercept", 10 ** 400), ("model.intercept", "1"), ("model.intercept", True), ("model.intercept", None),
+    ("model.scale", _Each(1e-308)), ("model.scale", _Each(0)), ("model.scale", _Each(-1.0)),
+    ("model.fill", _Each(1e308)), ("model.mean", _Each({})), ("model", []), ("model.features", "abc"),
+    ("checks", ["{not json"]), ("checks", [{"kind": "regex", "pattern": "("}]),
+    ("checks", [{"kind": "regex", "pattern": "^(a+)+$"}]), ("checks", [{"kind": "regex", "pattern": r"\s*\s*x"}]),
+    ("checks", [123]), ("checks", "json_valid"), ("name", ["a"]), ("name", {"a": 1}), ("named", "yes"),
+    ("training.weak_ok_at", "abc"), ("training.weak_ok_at", None), ("training.C", -1.0),
+    ("training.n_prompts", 1.5), ("training", []), ("training.surprise", 1), ("fitted_on", "p1"),
+    ("fitted_on", [[1]]), ("samples", True), ("threshold", "0.5"), ("weak", None),
+]
+
+
+@pytest.mark.parametrize("where,value", _HOSTILE, ids=[f"{w}={str(v)[:20]}" for w, v in _HOSTILE])
+def test_a_hostile_saved_verifier_is_refused_in_one_line(fitted, tmp_path, where, value):
+    import time
+
+    if isinstance(value, _Each):
+        value = [value.value] * len(fitted.feature_names)
+    data = _hostile(fitted.to_dict(), where, value)
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps(data))
+    started = time.perf_counter()
+    with pytest.raises(InputError) as caught:
+        routing.load_policy(path)
+    assert "\n" not in str(caught.value) and time.perf_counter() - started < 1.0
+
+
+def test_a_saved_verifier_keeps_what_evaluate_needs(fitted, halves, tmp_path):
+    loaded = routing.load_policy(fitted.save(tmp_path / "v.json"))
+    assert loaded.fitted_on == fitted.fitted_on and loaded.training == fitted.training
+    with pytest.warns(RuntimeWarning, match="fitted on 120 of these 120 prompts"):
+        routing.evaluate(halves[0], [loaded], n_boot=0)
+    tuned = _quiet(routing.tune, fitted, halves[0])
+    with pytest.warns(RuntimeWarning, match=r"tuned \(its threshold set\) on 120"):
+        routing.evaluate(halves[0], [tuned], n_boot=0)
+    deep = "[" * 100_000 + "]" * 100_000
+    (tmp_path / "deep.json").write_text(deep)
+    with pytest.raises(InputError, match="nested too deeply"):
+        routing.load_policy(tmp_path / "deep.json")
+
+
+def test_built_in_scorer_checks_are_saved_and_read_back(tmp_path):
+    runs = _runs(60)
+    checked = routing.Verifier(WEAK, STRONG, checks=[scoring.json_valid(), scoring.regex(r"^#+"),
+                                                     {"kind": "no_hedging"}]).fit(runs)
+    loaded = routing.load_policy(checked.save(tmp_path / "c.json"))
+    answers = ["#### 3", '{"a": 1}', "I'm not sure"]
+    assert [loaded.score_answers("q", a) for a in answers] == [checked.score_answers("q", a) for a in answers]
+
+
+def test_small_inputs_are_refused_or_worded_right(fitted, halves):
+    for prompt in (None, 123, ["q"]):
+        with pytest.raises(InputError, match="the prompt is a text"):
+            fitted.score_answers(prompt, "#### 3")
+    for answers in (None, 123, 1.5):
+        with pytest.raises(InputError, match="the answers are a text"):
+            fitted.score_answers("q", answers)
+    report = _quiet(routing.evaluate, halves[1], [fitted], n_boot=50)
+    for loss in ("x", None, -0.1, float("nan"), True, 10 ** 400):
+        with pytest.raises(InputError, match="max_quality_loss is an absolute"):
+            report.most_savings(max_quality_loss=loss)
+    with pytest.raises(InputError, match=r"is not fitted: fit it on the tune half"):
+        routing.tune(routing.Verifier(WEAK, STRONG), halves[0])
+    one = _runs(60).assign(response_text=lambda f: f["response_text"].where(f["id"] != 1, None))
+    with pytest.raises(InputError, match=r"1 answer of 'weak' has no response_text"):
+        routing.Verifier(WEAK, STRONG).fit(one)

@@ -38,6 +38,7 @@ preferences=prefs)`` routes on them. :func:`summary` gives per-model means that 
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import math
@@ -66,10 +67,12 @@ _STRIP = " \t\r\n\"'`.!;:"
 
 
 class Scorer:
-    """A named check of one answer. Subclasses implement :meth:`check`."""
+    """A named check of one answer. Subclasses implement :meth:`check`. ``spec``: the checker
+    spec that builds it again (built-in scorers have one, so policies save them as JSON)."""
 
     name: str = "scorer"
     uses_expected: bool = True
+    spec: dict | None = None
 
     def check(self, text: str | None, expected: Any) -> tuple[float, str]:
         raise NotImplementedError
@@ -160,6 +163,28 @@ def as_scorer(obj: Any) -> Scorer:
 
 # --- built-in scorers ---------------------------------------------------------------------------
 
+def _saved_as(kind: str) -> Callable[[Callable[..., Scorer]], Callable[..., Scorer]]:
+    """A factory whose scorers carry the spec they were made from (``from_spec(scorer.spec)``
+    builds the same one), when its arguments are JSON."""
+
+    def decorate(factory: Callable[..., Scorer]) -> Callable[..., Scorer]:
+        signature = inspect.signature(factory)
+
+        @functools.wraps(factory)
+        def make(*args: Any, **kwargs: Any) -> Scorer:
+            scorer = factory(*args, **kwargs)
+            spec = {"kind": kind, **signature.bind(*args, **kwargs).arguments}
+            try:
+                scorer.spec = json.loads(json.dumps(spec, allow_nan=False))
+            except (TypeError, ValueError):
+                scorer.spec = None       # e.g. a schema object that is not JSON
+            return scorer
+
+        return make
+
+    return decorate
+
+
 class _Exact(Scorer):
     def __init__(self, normalize: bool) -> None:
         self.normalize = normalize
@@ -176,6 +201,7 @@ class _Exact(Scorer):
         return 0.0, f"expected {_short(expected)}, got {_short(text)}"
 
 
+@_saved_as("exact")
 def exact(normalize: bool = True) -> Scorer:
     """1 when the answer equals ``expected``. ``normalize`` ignores case, surrounding whitespace,
     quotes and trailing punctuation, and collapses inner whitespace."""
@@ -201,6 +227,7 @@ class _Contains(Scorer):
         return 0.0, f"{_short(options[0])} not found"
 
 
+@_saved_as("contains")
 def contains(case: bool = False) -> Scorer:
     """1 when ``expected`` (or any item of a list of alternatives) occurs in the answer;
     case-insensitive unless ``case=True``; whitespace runs compare equal."""
@@ -231,6 +258,7 @@ class _Regex(Scorer):
         return (1.0, "pattern found") if found else (0.0, "pattern not found")
 
 
+@_saved_as("regex")
 def regex(pattern: str | None = None, flags: int = re.IGNORECASE) -> Scorer:
     """1 when ``re.search(pattern, answer)`` matches. ``pattern=None`` uses each row's ``expected``
     as the pattern; a fixed pattern looks at the answer only (usable as a cascade ``accept``): it is
@@ -262,6 +290,7 @@ class _JsonValid(Scorer):
         return _compare_fields(value, expected)
 
 
+@_saved_as("json_valid")
 def json_valid(keys: Sequence[str] | None = None, compare: bool = False) -> Scorer:
     """1 when the answer parses as JSON (a surrounding Markdown code fence is allowed, other
     surrounding prose is not). ``keys``: required top-level keys. ``compare=True``: score is the
@@ -288,6 +317,7 @@ class _Numeric(Scorer):
         return 0.0, f"expected {target:g}, got {got:g}"
 
 
+@_saved_as("numeric")
 def numeric(tol: float = 1e-6, rel: float = 0.0, which: str = "last") -> Scorer:
     """1 when a number in the answer is within ``max(tol, rel*|expected|)`` of ``expected``.
 
@@ -323,6 +353,7 @@ class _Choice(Scorer):
         return 0.0, f"chose {label}, expected {_short(expected)}"
 
 
+@_saved_as("choice")
 def choice(labels: Sequence[str]) -> Scorer:
     """The first of ``labels`` found in the answer (whole words, case-insensitive) must equal
     ``expected``. "Positive, not negative" chooses positive; "none of them" scores 0."""
@@ -346,6 +377,7 @@ class _Arithmetic(Scorer):
         return 0.0, f"{len(wrong)} of {len(found)} equations wrong: {_short(first.text)} is {first.computed:g}"
 
 
+@_saved_as("arithmetic")
 def arithmetic() -> Scorer:
     """1 unless one of the answer's own ``expression = value`` claims is wrong when re-computed
     (safely, without ``eval``; see :mod:`llmlab.analysis._checks`); needs no expected answer."""
@@ -365,6 +397,7 @@ class _FinalAnswer(Scorer):
         return 1.0, f"final answer {stated.value:g}"
 
 
+@_saved_as("final_answer")
 def final_answer() -> Scorer:
     """1 when the answer states a final number in a final-answer format (``#### 18``,
     ``\\boxed{18}``, "the answer is 18") and writes no other number after it; needs no expected
@@ -381,6 +414,7 @@ class _NoHedging(Scorer):
         return (0.0, f"hedges: {', '.join(found)}") if found else (1.0, "no refusal or hedging phrase")
 
 
+@_saved_as("no_hedging")
 def no_hedging() -> Scorer:
     """1 when the answer has no refusal or hedging phrase ("I can't", "not enough information",
     "I'm not sure", "approximately", "assuming", "sorry" …); needs no expected answer."""
@@ -551,6 +585,7 @@ def _expected_call(expected: Any) -> tuple[str | None, dict, str]:
     return value["name"], arguments if isinstance(arguments, dict) else {}, ""
 
 
+@_saved_as("tool_call")
 def tool_call(name: str | None = None, arguments: Mapping[str, Any] | None = None, schema: Any = None) -> Scorer:
     """1 when the answer calls a tool as it should: ``name`` (any call when None), its arguments
     valid JSON that match ``schema`` — or, when no schema is given, the ``parameters`` the row's
@@ -585,6 +620,7 @@ class _JsonSchema(Scorer):
         return (0.0, f"does not match the schema: {problem}") if problem else (1.0, "matches the schema")
 
 
+@_saved_as("json_schema")
 def json_schema(schema: Any = None) -> Scorer:
     """1 when the answer is JSON (a Markdown code fence allowed) that validates against
     ``schema`` — a JSON Schema, or a ``response_format`` dict of type ``json_schema``; with no

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import os
 import sys
@@ -156,6 +157,31 @@ def _judged(decision: Any, frame: pd.DataFrame) -> tuple[bool, str]:
         return False, "failed"
     return (True, "") if decision.accept(str(answer["response_text"].iloc[-1])) else \
         (False, "rejected by the accept rule")
+
+
+def _first_options(options: CallOptions, decision: Any, policy_name: str) -> CallOptions:
+    """The options of a cascade's first calls: its samples, and what the policy reads of them
+    (``decision.options``, e.g. log-probabilities for a verifier fitted with them) unless the
+    caller set that option — then a warning says what the policy loses."""
+    changes: dict[str, Any] = {"n": decision.samples} if decision.samples > 1 else {}
+    for key, value in decision.options.items():
+        given = getattr(options, key)
+        if given is None:
+            changes[key] = value
+        elif given != value and key == "logprobs":
+            emit(RuntimeWarning(f"{policy_name} was fitted on answers with log-probabilities: with "
+                                f"logprobs={given!r} its logprob features are unknown (filled with the "
+                                "training mean); leave logprobs unset and it asks for them"))
+    return options.replace(**changes) if changes else options
+
+
+def _served_row(answers: pd.DataFrame) -> int | None:
+    """The row id of the answer a route served: the final attempt of its last model's first sample
+    (None when that attempt failed: nothing was served)."""
+    final = answers.sort_values(["repeat", "id"]).groupby("repeat", sort=True).tail(1)
+    if not len(final) or final["status"].iloc[0] != "ok":
+        return None
+    return int(final["id"].iloc[0])
 
 
 def _entry(doc: str, keywords: type, **defaults: Any) -> Callable[[_F], _F]:
@@ -379,8 +405,9 @@ class Lab:
         run_id = _new_run_id()
         if decision.mode != "cascade":
             row.update(policy=policy.name, route_reason=decision.reason)
-            return await self._arun([row], decision.models, options, chain=decision.mode == "fallback",
-                                    run_id=run_id)
+            result = await self._arun([row], decision.models, options, chain=decision.mode == "fallback",
+                                      run_id=run_id)
+            return result.serving(_served_row(result.df))
         return await self._acascade(row, policy.name, decision, options, run_id)
 
     async def _acascade(self, row: dict, policy_name: str, decision: Any, options: CallOptions,
@@ -390,18 +417,23 @@ class Lab:
         answers (asked at once, each recorded and billed)."""
         models, samples = decision.models, decision.samples
         reason = f"{decision.reason}: first {models[0]}" + (f" ×{samples}" if samples > 1 else "")
+        first = _first_options(options, decision, policy_name)
+        loop = asyncio.get_running_loop()
         for k, model in enumerate(models):
             step = {**row, "policy": policy_name, "route_reason": reason}
-            asked = options.replace(n=samples) if k == 0 and samples > 1 else options
+            asked = first if k == 0 else options
             first_seq = 0 if k == 0 else samples + k - 1       # the run's rows in the order they were asked
             frame = (await self._arun([step], [model], asked, run_id=run_id, first_seq=first_seq)).df
+            answers = frame[frame["requested_model"] == model]
             if k == len(models) - 1:
                 break
-            accepted, why = _judged(decision, frame[frame["requested_model"] == model])
+            # judged on a worker thread: the loop keeps timing the Lab's other calls meanwhile
+            judge = functools.partial(contextvars.copy_context().run, _judged, decision, answers)
+            accepted, why = await loop.run_in_executor(None, judge)
             if accepted:
                 break
             reason = f"{model}'s answer {why} → {models[k + 1]}"
-        return Result.from_store(self.store, run_id, models[:k + 1])
+        return Result.from_store(self.store, run_id, models[:k + 1]).serving(_served_row(answers))
 
     async def _arun(self, rows: list[dict] | PromptSource, models: Models, options: CallOptions,
                     chain: bool = False, run_id: str | None = None, first_seq: int = 0) -> Result:

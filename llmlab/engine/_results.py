@@ -183,6 +183,10 @@ class Result:
         self.run_id = run_id
         self.models = list(models)
         self._unlogged = unlogged
+        # lab.route: the row id of the answer the route served (None: it served none, e.g. its last
+        # model failed); ``routed`` False for every other call
+        self.routed: bool = False
+        self.served: int | None = None
 
     @property
     def unlogged(self) -> pd.DataFrame:
@@ -199,9 +203,23 @@ class Result:
             result._load()
         return result
 
+    def serving(self, row_id: int | None) -> Result:
+        """This result marked as a route's: ``served`` is the row id of the answer it served (the
+        ``served`` column of ``df`` is True on that row), which ``text()`` returns."""
+        self.routed, self.served = True, row_id
+        if self._df is not None:
+            self._df = self._with_served(self._df)
+        return self
+
+    def _with_served(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if not self.routed:
+            return frame
+        return shown(frame.assign(served=frame["id"].eq(self.served) if self.served is not None else False))
+
     @property
     def df(self) -> pd.DataFrame:
-        """Every attempt as a DataFrame (read from the log on first use for a large run)."""
+        """Every attempt as a DataFrame (read from the log on first use for a large run); a route's
+        has a ``served`` column (True on the answer it served)."""
         if self._df is None:
             self._load()
         assert self._df is not None
@@ -212,7 +230,7 @@ class Result:
         frame = self._store.frame(run_id=self.run_id, order="job")
         if self._unlogged is not None and len(self._unlogged):
             frame = pd.concat([frame, self._unlogged], ignore_index=True)
-        self._df = shown(frame)
+        self._df = self._with_served(shown(frame))
 
     @property
     def loaded(self) -> bool:
@@ -230,17 +248,26 @@ class Result:
         return shown(summarise(self.df, self.models))
 
     def text(self, model: str | None = None, prompt_id: str | None = None) -> str | None:
-        """The first successful answer of ``model`` (default: the first model)."""
+        """The first successful answer of ``model`` (default: the first model) — for a route
+        (``lab.route``, ``%%llm model=auto``), by default the answer it served (None if none was:
+        a cascade's rejected cheap answer is not its answer)."""
+        if self.routed and model is None and prompt_id is None:
+            served = self.df[self.df["id"] == self.served] if self.served is not None else self.df.iloc[:0]
+            return None if served.empty else served["response_text"].iloc[0]
         rows = self.df[(self.df["requested_model"] == (model or self.models[0])) & (self.df["status"] == "ok")]
         if prompt_id is not None:
             rows = rows[rows["prompt_id"] == prompt_id]
         return None if rows.empty else rows["response_text"].iloc[0]
 
     def conversation(self, model: str | None = None, prompt_id: str | None = None) -> list[dict]:
-        """The messages ``model`` (default: the first) was sent, followed by its first ok answer as
-        the assistant's turn: the earlier turns of a follow-up (``lab.compare([*res.conversation(),
-        {"role": "user", "content": "and then?"}], ...)``, or ``%%llm history=res``)."""
-        rows = self.df[(self.df["requested_model"] == (model or self.models[0])) & (self.df["status"] == "ok")]
+        """The messages ``model`` (default: the first; for a route, the one that served) was sent,
+        followed by its first ok answer (a route's: the answer it served) as the assistant's turn:
+        the earlier turns of a follow-up (``lab.compare([*res.conversation(), {"role": "user",
+        "content": "and then?"}], ...)``, or ``%%llm history=res``)."""
+        if self.routed and model is None and prompt_id is None:     # a route: the answer it served
+            rows = self.df[self.df["id"] == self.served] if self.served is not None else self.df.iloc[:0]
+        else:
+            rows = self.df[(self.df["requested_model"] == (model or self.models[0])) & (self.df["status"] == "ok")]
         if prompt_id is not None:
             rows = rows[rows["prompt_id"] == prompt_id]
         if rows.empty:

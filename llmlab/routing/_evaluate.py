@@ -181,10 +181,13 @@ def _warn_in_sample(mx: Matrix, named: dict[str, Policy]) -> None:
     """A fitted router judged on its own training prompts looks better than it is: say so."""
     prompts = set(mx.prompt_ids)
     for name, policy in named.items():
-        seen = len(prompts & set(getattr(policy, "fitted_on", ())))
-        if seen:
-            warnings.warn(f"{name} was fitted on {seen} of these {mx.n} prompts: judge it on held-out prompts "
-                          "(routing.split) or its numbers look better than they are", RuntimeWarning, stacklevel=3)
+        for what, ids in (("fitted", getattr(policy, "fitted_on", ())), ("tuned (its threshold set)",
+                                                                       policy.tuned_prompts)):
+            seen = len(prompts & set(ids))
+            if seen:
+                warnings.warn(f"{name} was {what} on {seen} of these {mx.n} prompts: judge it on held-out prompts "
+                              "(routing.split) or its numbers look better than they are", RuntimeWarning,
+                              stacklevel=3)
 
 
 def named_policies(policies: Any) -> dict[str, Policy]:

@@ -18,7 +18,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,9 @@ class Decision:
     A cascade that reads more than the answer's text (a :class:`~llmlab.routing.Verifier`) asks
     its first model for ``samples`` answers (each a recorded, billed row, sent at once) and judges
     them with ``verdict(rows) -> (accepted, why)``: the rows of those answers, sample 0 first
-    (the one served when accepted)."""
+    (the one served when accepted). ``options``: call options those first answers need for the
+    verdict (``{"logprobs": True, "top_logprobs": 1}`` for a verifier fitted on log-probabilities),
+    sent unless the caller set them. The verdict runs on a worker thread, not the Lab's loop."""
 
     models: list[str]
     mode: str
@@ -57,6 +59,7 @@ class Decision:
     accept: Callable[[str], bool] | None = None
     samples: int = 1
     verdict: Callable[[list[dict]], tuple[bool, str]] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Policy:
@@ -70,6 +73,7 @@ class Policy:
 
     name: str = "policy"
     tuned_on: dict[str, Any] | None = None   # set by routing.tune / fit_task_map: what chose the knob
+    tuned_prompts: frozenset = frozenset()    # the prompt ids it was tuned on (evaluate warns on overlap)
     uses_labels: bool = False                # reads expected answers or scores: evaluation only
 
     def needs(self) -> list[str] | None:
@@ -314,7 +318,7 @@ class Cascade(Policy):
         self._accept = _answer_test(accept)
         # what save() writes: a checker spec survives JSON, a Python function does not
         self.accept_spec: Any = dict(accept) if isinstance(accept, Mapping) else \
-            accept if isinstance(accept, str) else None
+            accept if isinstance(accept, str) else getattr(accept, "spec", None)
         self.uses_labels = isinstance(accept, _RowPredicate)
         label = getattr(accept, "name", getattr(accept, "__name__", "accept"))
         self.name = name or f"cascade({' → '.join(self.models)} | {label})"

@@ -115,9 +115,7 @@ class PolicyReport:
         check_number("min_savings_pct", min_savings_pct, -1e9, 100)
         if not is_real(alpha) or not 0 < alpha < 1:
             raise InputError(f"alpha must be between 0 and 1, not {alpha!r}")
-        if not is_real(max_quality_loss) or not np.isfinite(max_quality_loss) or max_quality_loss < 0:
-            raise InputError(f"max_quality_loss is an absolute score difference ≥ 0 (e.g. 0.02), "
-                             f"not {max_quality_loss!r}")
+        _check_loss(max_quality_loss)
         if self.n_boot == 0:
             raise InputError("claim() needs bootstrap replicates: evaluate(..., n_boot=1000) or more")
         table = claim_table(list(self.table.index), self._reps, self._testable,
@@ -143,9 +141,7 @@ class PolicyReport:
         added for comparison. Chosen on the prompts it is measured on, this is an optimistic bound of
         what the knob can reach here: the claim a router can make is ``claim()`` on a threshold tuned
         on other prompts (``routing.tune`` on the tune half)."""
-        if not np.isfinite(max_quality_loss) or max_quality_loss < 0:
-            raise InputError(f"max_quality_loss is an absolute score difference ≥ 0 (e.g. 0.02), "
-                             f"not {max_quality_loss!r}")
+        _check_loss(max_quality_loss)
         if self.n_boot == 0:
             raise InputError("most_savings() needs bootstrap replicates: evaluate(..., n_boot=1000) or more")
         mx, ref = self._mx, self._ref_out
@@ -224,10 +220,8 @@ class PolicyReport:
         (the cost–quality frontier of each threshold policy and answer-reading cascade), random and
         oracle baselines; with ``max_quality_loss`` a line at the reference's quality minus that
         loss. Returns the matplotlib Figure."""
-        if max_quality_loss is not None and not (isinstance(max_quality_loss, (int, float)) and
-                                                 np.isfinite(max_quality_loss) and max_quality_loss >= 0):
-            raise InputError(f"max_quality_loss is an absolute score difference ≥ 0 (e.g. 0.02), "
-                             f"not {max_quality_loss!r}")
+        if max_quality_loss is not None:
+            _check_loss(max_quality_loss)
         return plot_report(self, ax=ax, max_quality_loss=max_quality_loss)
 
     _SHOWN = ["requests", "cost_per_1k_usd", "cost_ci_lo", "cost_ci_hi", "quality",
@@ -248,3 +242,8 @@ def _retries_text(retries: dict) -> str:
         return "retries not billed (count_retries=False)"
     return (f"retries billed: {retries.get('attempts', 0)} earlier attempts, "
             f"${retries.get('cost_usd', 0.0):.4g}, waits and durations in latency")
+
+
+def _check_loss(value: Any) -> None:
+    if not is_real(value) or not np.isfinite(value) or value < 0:
+        raise InputError(f"max_quality_loss is an absolute score difference ≥ 0 (e.g. 0.02), not {value!r}")

@@ -234,6 +234,7 @@ def tune(policy: Policy, runs: pd.DataFrame, *, max_quality_loss: float = 0.02,
                                                                                       max_quality_loss),
                       "feasible": best is not None, "confidence": confidence,
                       "quality_loss": float(-sweep["quality_diff"][at]), "quality_loss_bound": float(-bound[at])}
+    tuned.tuned_prompts = frozenset(mx.prompt_ids)      # evaluate warns when judged on them
     return tuned
 
 
@@ -270,4 +271,5 @@ def fit_task_map(runs: pd.DataFrame, *, max_quality_loss: float = 0.02, score: s
         mapping[str(task)] = mx.models[min(keep, key=lambda j: (spend[j], -quality[j]))]
     policy = TaskMap(mapping, default=mx.ranked_models()[0], name=name)
     policy.tuned_on = {"prompts": mx.n, "max_quality_loss": max_quality_loss}
+    policy.tuned_prompts = frozenset(mx.prompt_ids)
     return policy

@@ -56,6 +56,32 @@ _INSTALL_SKLEARN = "pip install scikit-learn (or pip install 'llmlab[learn]')"
 _ACCEPT_ALL = float(np.nextafter(1.0, 2.0))
 
 
+# What a fitted model can hold: its weights and intercept (on standardised features; a fit on
+# thousands of answers gives |w| < 100), its fill values and means, and spreads (≥ _MIN_SCALE).
+_MAX_WEIGHT = 1e6
+_MAX_VALUE = 1e12
+_MIN_SCALE = 1e-9
+_MAX_STANDARD = 1e6
+_SAVED_LIMITS = (("fill", _MAX_VALUE), ("mean", _MAX_VALUE), ("scale", _MAX_VALUE), ("coef", _MAX_WEIGHT))
+
+
+def _saved_number(value: Any, key: str, limit: float) -> float:
+    """A number read from a saved model: a JSON number (not a string, not a boolean) of at most
+    ``limit`` in magnitude."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    # compared before float(): an int of 400 digits is out of range, not an OverflowError
+    if not number or (isinstance(value, float) and not math.isfinite(value)) or abs(value) > limit:
+        raise InputError(f"saved Verifier: model {key!r} must hold finite numbers of magnitude ≤ {limit:g}, "
+                         f"not {str(value)[:40]!r}")
+    return float(value)
+
+
+def _saved_numbers(values: Any, key: str, n: int, limit: float) -> np.ndarray:
+    if not isinstance(values, list) or len(values) != n:
+        raise InputError(f"saved Verifier: model {key!r} must be a list of {n} numbers (one per feature)")
+    return np.array([_saved_number(v, key, limit) for v in values], dtype=float)
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return np.exp(-np.logaddexp(0.0, -z))
 
@@ -77,14 +103,18 @@ class _Logistic:
         fill = np.where(counts > 0, np.where(known, x, 0.0).sum(axis=0) / np.maximum(counts, 1), 0.0)
         filled = np.where(known, x, fill)
         mean, scale = filled.mean(axis=0), filled.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
+        # a (nearly) constant column carries no signal: not blown up by a rounding-noise spread
+        scale = np.where(scale > _MIN_SCALE, scale, 1.0)
         estimator = _logistic(c)
         estimator.fit((filled - mean) / scale, y)
         return cls(names, fill, mean, scale, estimator.coef_[0], estimator.intercept_[0])
 
     def proba(self, x: np.ndarray) -> np.ndarray:
         filled = np.where(np.isfinite(x), x, self.fill)
-        return _sigmoid(self.intercept + ((filled - self.mean) / self.scale) @ self.coef)
+        # a value far outside the training range says only that it is far: clipped, so a huge
+        # check value cannot make inf − inf (NaN) of the score
+        standard = np.clip((filled - self.mean) / self.scale, -_MAX_STANDARD, _MAX_STANDARD)
+        return _sigmoid(self.intercept + standard @ self.coef)
 
     def to_dict(self) -> dict:
         return {"estimator": "logistic", "features": self.names, "fill": self.fill.tolist(),
@@ -98,20 +128,12 @@ class _Logistic:
         if data.get("features") != list(names):
             raise InputError("saved Verifier: its features differ from this llmlab's (saved by another version, "
                              "or its checks were changed); fit it again and save it")
-        arrays = []
-        for key in ("fill", "mean", "scale", "coef"):
-            values = data.get(key)
-            array = np.array(values if isinstance(values, list) else [], dtype=float)
-            if array.shape != (len(names),) or not np.isfinite(array).all():
-                raise InputError(f"saved Verifier: model {key!r} must be {len(names)} finite numbers")
-            arrays.append(array)
-        intercept = data.get("intercept")
-        if not isinstance(intercept, (int, float)) or isinstance(intercept, bool) or not math.isfinite(intercept):
-            raise InputError("saved Verifier: model 'intercept' must be a finite number")
-        if (arrays[2] <= 0).any():
-            raise InputError("saved Verifier: model 'scale' must be positive")
+        arrays = [_saved_numbers(data.get(key), key, len(names), limit) for key, limit in _SAVED_LIMITS]
         fill, mean, scale, coef = arrays
-        return cls(names, fill, mean, scale, coef, float(intercept))
+        if (scale < _MIN_SCALE).any():
+            raise InputError(f"saved Verifier: model 'scale' must be numbers from {_MIN_SCALE:g} to {_MAX_VALUE:g} "
+                             "(a spread of the training features)")
+        return cls(names, fill, mean, scale, coef, _saved_number(data.get("intercept"), "intercept", _MAX_WEIGHT))
 
 
 class _AnswerCascade(Policy):
@@ -230,20 +252,35 @@ class _AnswerCascade(Policy):
         answer(s): a text, a list of texts (samples, the served one first) or of rows (dicts with
         ``response_text`` and, when known, ``completion_tokens``, ``finish_reason``,
         ``logprob_mean``, ``logprob_min``)."""
+        if not isinstance(prompt, str):
+            raise InputError(f"score_answers(prompt, answers): the prompt is a text, not {type(prompt).__name__}")
         rows = _answer_rows(answers)
         if len(rows) != self.samples:
             raise InputError(f"{self.name} judges {self.samples} sampled answer(s) of {self.weak!r}, "
                              f"got {len(rows)}")
-        return float(self._p_bad([(str(prompt), rows)])[0])
+        return float(self._p_bad([(prompt, rows)])[0])
 
     def _decide(self, prompt, task, prompt_id, features):
+        self._ready()            # before anything is sent: an unfitted verifier would bill and then fail
+
         def verdict(rows: list[dict]) -> tuple[bool, str]:
             if not rows or rows[0].get("status") != "ok":
                 return False, "failed"
-            p = float(self._p_bad([(prompt, rows)])[0])
+            try:
+                p = float(self._p_bad([(prompt, rows)])[0])
+            except Exception as exc:  # an answer the checks cannot read is not accepted (as offline)
+                return False, f"could not be judged ({type(exc).__name__})"
             return p < self.threshold, self._why(p, rows)
 
-        return Decision([self.weak, self.strong], "cascade", self.name, samples=self.samples, verdict=verdict)
+        return Decision([self.weak, self.strong], "cascade", self.name, samples=self.samples, verdict=verdict,
+                        options=self._call_options())
+
+    def _ready(self) -> None:
+        """Raise when the policy cannot judge an answer yet."""
+
+    def _call_options(self) -> dict[str, Any]:
+        """The options the cheap calls need for the verdict."""
+        return {}
 
     def _code(self):
         raise InputError(f"{self.name}: a {type(self).__name__} reads the cheap model's answer with llmlab's "
@@ -257,6 +294,9 @@ def _clamp(threshold: float) -> float:
 
 
 def _answer_rows(answers: str | Sequence[Any]) -> list[dict]:
+    if not isinstance(answers, (str, Mapping, Sequence)):
+        raise InputError(f"the answers are a text, a row (a dict with response_text) or a list of them (the "
+                         f"samples, the served one first), not {type(answers).__name__}")
     items = [answers] if isinstance(answers, (str, Mapping)) else list(answers)
     rows = []
     for item in items:
@@ -278,7 +318,9 @@ class Verifier(_AnswerCascade):
         their agreement becomes a feature; every sample is billed; the first is the one served.
     checks: your own answer-only checks as extra features — scorers that need no expected answer
         (``scoring.json_valid()``, ``scoring.regex(pattern)``, a checker spec, or a function
-        ``f(text) -> number``); specs and built-in scorers are saved with the verifier.
+        ``f(text) -> number``); specs and built-in scorers are saved with the verifier (a Python
+        function cannot be: ``save`` refuses it). A regex check is compiled at once and refused
+        when it can backtrack catastrophically on an answer.
     threshold: the knob — lower escalates more.
 
     The built-in features (``Verifier.FEATURES``) are listed in :mod:`llmlab.routing._answer_features`.
@@ -291,8 +333,9 @@ class Verifier(_AnswerCascade):
         if isinstance(checks, (str, Mapping)) or not isinstance(checks, Sequence):
             checks = [checks]
         self._checks = [_answer_check(c) for c in checks]
-        self.check_specs: list[Any] = [dict(c) if isinstance(c, Mapping) else c if isinstance(c, str) else None
-                                       for c in checks]
+        # what save() writes: a spec, or a built-in scorer's own; a Python function cannot be saved
+        self.check_specs: list[Any] = [dict(c) if isinstance(c, Mapping) else c if isinstance(c, str) else
+                                       getattr(c, "spec", None) for c in checks]
         self._model: _Logistic | None = None
         self._train: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None
         self.fitted_on: frozenset = frozenset()       # prompt ids of the fit: evaluate warns on overlap
@@ -323,7 +366,8 @@ class Verifier(_AnswerCascade):
         missing = sum(1 for (_, rows), k in zip(views, keep, strict=True) if k and not isinstance(
             rows[0].get("response_text"), str))
         if missing:
-            raise InputError(f"Verifier.fit: {missing} answers of {self.weak!r} have no response_text; the verifier "
+            raise InputError(f"Verifier.fit: {_count(missing, 'answer')} of {self.weak!r} "
+                             f"{'has' if missing == 1 else 'have'} no response_text; the verifier "
                              "reads the answers, so fit it on runs that keep them (lab.runs() does)")
         y = (mx.score[keep, 0] < weak_ok_at).astype(np.int64)
         _check_labels(y, self.weak)
@@ -354,16 +398,30 @@ class Verifier(_AnswerCascade):
         ok = served["status"] != "error" if "status" in served else np.ones(len(served), bool)
         unscored = int((ok & served[score].isna()).sum())
         if unscored:
-            raise InputError(f"Verifier.fit: {unscored} answers of {self.weak!r} have no {score!r}; score every "
+            raise InputError(f"Verifier.fit: {_count(unscored, 'answer')} of {self.weak!r} "
+                             f"{'has' if unscored == 1 else 'have'} no {score!r}; score every "
                              "answer before fitting (an unscored answer is not a label)")
         return build_matrix(weak_rows, score, [self.weak])
 
     def _features(self, views: Sequence[View]) -> np.ndarray:
         return feature_matrix(views, [check for _, check in self._checks])
 
-    def _p_bad(self, views):
+    def _ready(self) -> None:
         if self._model is None:
             raise InputError(f"{self.name} is not fitted: call .fit(tune_runs) first")
+
+    def _call_options(self) -> dict[str, Any]:
+        # fitted on answers with log-probabilities: ask for them, or its strongest signal may be unknown live
+        return {"logprobs": True, "top_logprobs": 1} if self.uses_logprobs else {}
+
+    @property
+    def uses_logprobs(self) -> bool:
+        """Whether it was fitted on answers that carried log-probabilities (then lab.route asks for them)."""
+        return self._model is not None and bool(self._model.mean[FEATURES.index("logprob_known")] > 0)
+
+    def _p_bad(self, views):
+        self._ready()
+        assert self._model is not None
         return self._model.proba(self._features(views))
 
     def _why(self, p, rows):
@@ -373,6 +431,8 @@ class Verifier(_AnswerCascade):
         """:meth:`values` where each fitted prompt is scored by a copy fitted without it
         (``folds``-fold cross-fitting on the fit's own features): what :func:`routing.tune` sets
         the threshold on — on its training prompts a fitted verifier looks better than it is."""
+        if self._model is None:
+            raise InputError(f"{self.name} is not fitted: fit it on the tune half (.fit(tune_runs)) before tuning it")
         if self._train is None:
             raise InputError(f"{self.name} has no training data in memory (it was loaded from a file): fit it "
                              "on the tune half (.fit(tune_runs)) before tuning it")
@@ -413,6 +473,7 @@ class Verifier(_AnswerCascade):
                              "give checks as checker specs (e.g. 'json_valid', {'kind': 'regex', 'pattern': ...})")
         return {"weak": self.weak, "strong": self.strong, "samples": self.samples, "threshold": self.threshold,
                 "checks": self.check_specs, "model": self._model.to_dict(), "training": dict(self.training),
+                "fitted_on": sorted(_json_ids(self.fitted_on), key=lambda v: (isinstance(v, str), v)),
                 "named": self._named}
 
     @classmethod
@@ -420,9 +481,53 @@ class Verifier(_AnswerCascade):
         verifier = cls(data["weak"], data["strong"], samples=data["samples"], checks=data["checks"],
                        threshold=data["threshold"], name=name if data.get("named") else None)
         verifier._model = _Logistic.from_dict(data["model"], verifier.feature_names)
-        training = data.get("training")
-        verifier.training = dict(training) if isinstance(training, Mapping) else {}
+        verifier.training = _saved_training(data.get("training", {}))
+        verifier.fitted_on = _saved_prompt_ids(data.get("fitted_on", []))
         return verifier
+
+
+def _whole(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10 ** 9
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) <= _MAX_VALUE
+
+
+# what a fit records about itself (evaluate reads weak_ok_at: the line between good and not)
+_TRAINING: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "n_prompts": (_whole, "a whole number"), "failed_left_out": (_whole, "a whole number"),
+    "weak_not_ok_rate": (lambda v: _finite(v) and 0 <= v <= 1, "a share from 0 to 1"),
+    "score": (lambda v: isinstance(v, str) and len(v) <= 200, "a column name"),
+    "weak_ok_at": (_finite, "a finite number"), "C": (lambda v: _finite(v) and v > 0, "a positive number"),
+}
+_MAX_PROMPT_IDS = 10_000_000
+
+
+def _saved_training(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InputError("saved Verifier: 'training' must be an object (what the fit recorded)")
+    for key, item in value.items():
+        check, what = _TRAINING.get(key, (None, ""))
+        if check is None:
+            raise InputError(f"saved Verifier: unknown 'training' field {str(key)[:40]!r} "
+                             f"(known: {', '.join(_TRAINING)})")
+        if not check(item):
+            raise InputError(f"saved Verifier: training {key!r} must be {what}, not {str(item)[:40]!r}")
+    return dict(value)
+
+
+def _saved_prompt_ids(value: Any) -> frozenset:
+    """The prompt ids the verifier was fitted on (evaluate warns when it is judged on them)."""
+    if not isinstance(value, list) or len(value) > _MAX_PROMPT_IDS or not all(
+            isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+        raise InputError("saved Verifier: 'fitted_on' must be a list of prompt ids (strings or integers)")
+    return frozenset(value)
+
+
+def _json_ids(ids: frozenset) -> list[str | int]:
+    """Prompt ids as JSON keeps them (numpy integers as ints, anything else as its text)."""
+    return [int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else str(v) for v in ids]
 
 
 def _answer_check(check: Any) -> tuple[str, Callable[[str], float]]:
@@ -448,12 +553,16 @@ def _as_number(value: Any) -> float:
 
 def _check_labels(y: np.ndarray, weak: str) -> None:
     if len(y) < MIN_LABELLED:
-        raise InputError(f"Verifier.fit: only {len(y)} scored answers of {weak!r}; a verifier needs at least "
+        raise InputError(f"Verifier.fit: only {_count(len(y), 'scored answer')} of {weak!r}; a verifier needs at least "
                          f"{MIN_LABELLED} (record and score more prompts)")
     if y.min() == y.max():
         state = "not good enough" if y[0] else "good enough"
         raise InputError(f"Verifier.fit: all {len(y)} answers of {weak!r} are {state}, so there is nothing to tell "
                          "apart; fit on prompts where it is sometimes right and sometimes wrong")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _choose_c(x: np.ndarray, y: np.ndarray) -> float:
