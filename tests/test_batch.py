@@ -363,3 +363,35 @@ def test_results_the_endpoint_still_has_but_will_not_serve_are_never_given_up(tm
         srv.batch_api.behaviour.content_status = None  # the gateway is fixed: everything is collected
         res = lab.batch_resume(run_id, progress=False)
     assert len(res.df) == 3 and (res.df["status"] == "ok").all() and len(srv.batch_requests) == 3
+
+
+@pytest.mark.parametrize("status", ["200", True, 99, 700, None, [200]])
+def test_an_output_line_whose_status_code_is_not_an_http_status_is_an_error_row_that_says_so(tmp_path, status):
+    with FakeServer(models(), batches=BatchBehaviour(in_progress_s=0.2)) as srv, _lab(srv, tmp_path) as lab:
+        run_id = lab.batch_submit(PROMPTS[:2], models=["a"])
+        _completed(lab, run_id)
+        batch = next(iter(srv.batch_api.batches.values()))
+        output = srv.batch_api.files[batch.output_file_id]
+        lines = [json.loads(text) for text in output.data.decode().splitlines()]
+        lines[0]["response"]["status_code"] = status
+        odd = [json.dumps({"custom_id": 7, "response": lines[1]["response"]}), json.dumps([lines[1]]), '"x"']
+        output.data = "\n".join([*odd, *map(json.dumps, lines)]).encode()
+        with pytest.warns(BatchWarning, match=r"3 unreadable line\(s\)"):
+            df = lab.batch_resume(run_id, progress=False).df.set_index("request_id")
+    bad = df.loc[lines[0]["custom_id"]]
+    assert bad["status"] == "error" and bad["error_type"] == "MalformedResponse"
+    assert f"status_code is {status!r}, not an HTTP status" in bad["error_message"]
+    assert df.loc[lines[1]["custom_id"], "status"] == "ok" and len(df) == 2
+
+
+def test_a_free_model_without_a_batch_price_is_priced_at_zero_without_a_note(tmp_path):
+    prices = {"local": {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0},
+              "paid": {"input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6}}
+    spec = ModelSpec(text="hi", prompt_tokens=10, completion_tokens=5)
+    with FakeServer({"local": spec, "paid": spec}) as srv, \
+            Lab(base_url=srv.base_url, db=tmp_path / "f.sqlite", retries=0, prices=prices) as lab:
+        df = lab.sweep(PROMPTS[:2], models=["local", "paid"], batch=True, progress=False).df
+    local, paid = df[df["requested_model"] == "local"], df[df["requested_model"] == "paid"]
+    assert (local["cost_usd"] == 0).all() and local["error_message"].isna().all()
+    assert paid["cost_usd"].tolist() == pytest.approx([15e-6, 15e-6])
+    assert paid["error_message"].str.contains("no Batch API price known for 'paid'").all()

@@ -385,8 +385,9 @@ class _Collector:
             try:
                 line = json.loads(text)
                 custom_id = line["custom_id"]
-                assert isinstance(custom_id, str) and isinstance(line, dict)
-            except (ValueError, KeyError, TypeError, AssertionError):
+            except (ValueError, KeyError, TypeError):
+                custom_id = None
+            if not isinstance(custom_id, str):  # not a line of the format (a list, an object without one)
                 self.unreadable += 1
                 continue
             if custom_id in self.seen or custom_id in parsed:
@@ -426,16 +427,22 @@ class _Collector:
             record_answer(record, response.get("body"), record.messages, ctx.counter, ctx.prices, ctx.redact)
             return record, key
         record.status = "error"
-        if isinstance(response, dict) and isinstance(response.get("status_code"), int):
-            body = response.get("body")
+        reply = response if isinstance(response, dict) else {}
+        status = reply.get("status_code")
+        if isinstance(status, int) and not isinstance(status, bool) and 100 <= status < 600:
+            body = reply.get("body")
             inner = body.get("error", body) if isinstance(body, dict) else body
             message = inner.get("message") if isinstance(inner, dict) else inner
-            record.error_type = status_error_type(response["status_code"])
-            record.error_message = f"HTTP {response['status_code']} in the batch: {message or 'no message'}"
+            record.error_type = status_error_type(status)
+            record.error_message = f"HTTP {status} in the batch: {message or 'no message'}"
         elif isinstance(error, dict):
             code = str(error.get("code") or "")
             record.error_type = _LINE_ERRORS.get(code, "BatchError")
             record.error_message = f"{code or 'error'}: {error.get('message') or 'no message'}"
+        elif isinstance(response, dict):
+            record.error_type = "MalformedResponse"
+            record.error_message = (f"the batch's line has a response whose status_code is "
+                                    f"{response.get('status_code')!r:.40}, not an HTTP status")
         else:
             record.error_type, record.error_message = "MalformedResponse", "the batch's line has no response or error"
         record.error_message = ctx.redact.message(one_line(record.error_message, 500))

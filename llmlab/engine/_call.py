@@ -733,7 +733,8 @@ def record_answer(record: Record, body: Any, messages: str, counter: TokenCounte
     if price is None and record.served_model:
         model, price = record.served_model, prices.lookup(record.served_model)
     reported = _reported_cost(state)
-    if reported is None and price is not None and not price.has_batch_price():
+    free = price is not None and price.input_cost_per_token == price.output_cost_per_token == 0  # a local model
+    if reported is None and price is not None and not price.has_batch_price() and not free:
         state.notes.append(f"no Batch API price known for {model!r}: priced at its live price (an upper bound)")
     price_cost(record, prices, model, price, reported, batch=True)
     _fill_after(record, state)
