@@ -205,7 +205,8 @@ def test_static_styles_survive_jupyterlabs_sanitizer():
     name = next(k for s, k in zip(styles, kept, strict=True) if "break-all" in s)
     assert name["word-break"] == "break-all"   # a long model name wraps inside its column
     table = next(k for s, k in zip(styles, kept, strict=True) if "overflow-x" in s)
-    assert table["overflow-x"] == "auto" and table["max-width"] == "100%"
+    # it scrolls in a box as wide as its container, and never widens that container
+    assert table["overflow-x"] == "auto" and table["width"] == "0px" and table["min-width"] == "100%"
     assert "latency_<wbr>p50_<wbr>s" in page   # narrow headers may wrap
 
 

@@ -81,7 +81,7 @@ def table_html(df: Any, max_rows: int = 50) -> str:
     table = _TH_RE.sub(lambda m: "<th>" + m.group(1).replace("_", "_<wbr>") + "</th>", table)
     # width 0 + min-width 100%: the box takes its container's width without widening it (a flex
     # container, such as a widget's HTML area, would otherwise grow to the table's full width).
-    box = "overflow-x:auto;width:0;min-width:100%;font-size:90%"
+    box = "overflow-x:auto;width:0px;min-width:100%;font-size:90%"  # units: the sanitiser drops a bare 0
     return f'<div class="llmlab-table" style="{box}">{table}</div>'
 
 
