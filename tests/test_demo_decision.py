@@ -35,25 +35,53 @@ def test_section_names_the_model_per_task_and_the_policy_to_use():
     assert body.count("<table>") == 2
 
 
-def test_a_policy_that_saves_next_to_nothing_is_called_always_the_strongest_model():
-    """On these runs the tiny model is right on 'easy' prompts only half the time: no router keeps
-    quality, so whatever is picked means, in practice, always the strong model — said in words,
-    and a per-task pick that loses quality on the test half is not called one that keeps it."""
-    from llmlab.cli._demo_decision import per_task_verdicts, use_line
+def test_a_router_that_loses_quality_on_the_test_half_is_not_used():
+    """On these runs the tiny model is right on 'easy' prompts only half the time: the router
+    picked on the tune half loses more than the margin on the test half, so the section says
+    "use: always big" and why, and a per-task pick that loses quality there is not called one that
+    keeps it."""
+    from llmlab.cli._demo_decision import per_task_verdicts, use_line, use_name
 
     runs = _runs()
     runs.loc[(runs["requested_model"] == "tiny<b>") & (runs["task"] == "easy"), "score"] = \
         [float(i % 2) for i in range(60)]
     _, body, rec = decision_section(runs, ["tiny<b>", "big"])
+    picked = rec.policies.loc[rec.policies["tune_quality_diff"] >= -0.02, "tune_savings_pct"].idxmax()
+    assert rec.policies.loc[picked, "quality_diff"] < -0.02                # the tune half's pick loses on the test half
+    assert rec.policy.name == "always(big)" and not rec.claim_holds
+    assert use_name(rec, ["tiny<b>", "big"]) == "always big"
     line = use_line(rec, ["tiny<b>", "big"])
-    assert "in practice this means always the strongest model, big" in line, line
+    assert line.startswith(f"{picked}, the tune half's pick") and "on the test half, beyond 0.02" in line, line
+    assert "<b>Use: always big</b>" in body
     verdicts = per_task_verdicts(rec, ["tiny<b>", "big"])
     for (_, row), verdict in zip(rec.per_task.iterrows(), verdicts, strict=True):
         if row["model"] == "big":
             assert verdict == "the strongest model itself"
         elif row["quality_diff"] < -0.02:
             assert verdict.startswith(f"loses {-row['quality_diff']:.2f}: not kept"), verdict
-    assert "keeps quality" not in body.split("Per task")[0]
+    assert "no router tried here keeps quality" in body.split("Per task")[0]
+
+
+def test_a_router_that_saves_next_to_nothing_is_called_always_the_strongest_model():
+    """The tiny model is never right: every router keeps quality by sending everything to big —
+    used, and said to mean always big in practice."""
+    from llmlab.cli._demo_decision import use_line
+
+    runs = _runs()
+    runs.loc[runs["requested_model"] == "tiny<b>", "score"] = 0.0
+    _, _, rec = decision_section(runs, ["tiny<b>", "big"])
+    assert rec.policy.name in rec.policies.index
+    line = use_line(rec, ["tiny<b>", "big"])
+    assert "so little that in practice this means always the strongest model, big" in line, line
+    assert line.startswith("picked on the tune half, where it saves the most within 0.02")
+
+
+def test_each_router_names_its_models_and_the_tune_half_numbers_it_was_picked_on():
+    _, body, rec = decision_section(_runs(), ["tiny<b>", "big"])
+    assert rec.policies.loc["length threshold", "models"] == "tiny<b> / big"
+    assert "<th>models</th>" in body and "tiny&lt;b&gt; / big" in body
+    assert "<th>tune half: savings</th>" in body and "picked on the tune half, judged on the test half" in body
+    assert rec.policies.loc["oracle", "tune_savings_pct"] != rec.policies.loc["oracle", "tune_savings_pct"]  # NaN
 
 
 def test_a_pick_that_loses_quality_on_the_test_half_says_so():

@@ -349,6 +349,36 @@ def test_recommend_chooses_per_task_models_and_a_policy_with_evidence():
     assert "reference always(strong)" in rec.caption
 
 
+def test_recommend_routes_between_the_best_model_and_the_best_cheaper_one_not_the_worst():
+    """Three models: the two-model routers' cheap side is the best model that costs less than the
+    strongest (here 'mid'), not the worst one ('junk', right on nothing), and each router's
+    models are in the table."""
+    rng = np.random.default_rng(7)
+    n = 200
+    runs = _matrix_runs({"junk": np.zeros(n), "mid": rng.random(n) < 0.8, "strong": rng.random(n) < 0.95},
+                        {"junk": 0.0005, "mid": 0.002, "strong": 0.02}, tasks=["t"] * n)
+    rec = routing.recommend(runs, learned=False, n_boot=200)
+    assert rec.policies.loc["length threshold", "models"] == "mid / strong"
+    assert rec.policies.loc["random 50%", "models"] == "mid / strong"
+    assert rec.policies.loc["oracle", "models"] == "junk / mid / strong"
+
+
+def test_the_recommended_router_is_picked_on_the_tune_half_and_vetoed_by_the_test_half():
+    """The pick reads the tune-half columns only (the most savings within the margin there; ties:
+    the better quality there); the test half keeps it only within the margin."""
+    from llmlab.routing._recommend import _pick
+
+    table = pd.DataFrame({"verdict": ["does not hold"] * 4, "tune_savings_pct": [30.0, 30.0, 50.0, 10.0],
+                          "tune_quality_diff": [-0.02, -0.01, -0.05, 0.0], "quality_diff": [0.0, -0.01, 0.0, 0.02]},
+                         index=["a", "b", "too lossy on tune", "best on test"])
+    assert _pick(table, 0.02) == ("b", "picked on the tune half, where it saves the most within 0.02")
+    table.loc["b", "quality_diff"] = -0.03
+    chosen, why = _pick(table, 0.02)
+    assert chosen is None and why.startswith("b, the tune half's pick") and "loses 0.03 on the test half" in why
+    table["tune_quality_diff"] = -0.5
+    assert _pick(table, 0.02) == (None, "no router kept quality within 0.02 on the tune half")
+
+
 def test_review_regressions_ids_retries_tiny_samples_and_served_prices():
     # a row without a prompt_id or model is refused, never folded into another prompt's cell
     runs = _matrix_runs({"A": np.array([1, 1]), "B": np.array([1, 0])}, {"A": 0.01, "B": 0.02})

@@ -141,7 +141,7 @@ def _demo(args) -> int:
 
 
 def _print_decision(rec, models: list[str]) -> None:
-    from ._demo_decision import MAX_QUALITY_LOSS, per_task_verdicts, use_line
+    from ._demo_decision import MAX_QUALITY_LOSS, per_task_verdicts, use_line, use_name
 
     table = rec.per_task[["model", "quality", "quality_diff"]].round(2)
     table["on the test half"] = per_task_verdicts(rec, models)
@@ -149,7 +149,11 @@ def _print_decision(rec, models: list[str]) -> None:
     print(f"per task, the task map's pick (the cheapest model within {MAX_QUALITY_LOSS:g} of the best on the tune "
           "half), judged on the test half:")
     print(table.to_string())
-    print(f"use: {rec.policy.name} — {use_line(rec, models)}")
+    routers = rec.policies[["models", "tune_savings_pct", "tune_quality_diff", "savings_pct", "quality_diff"]]
+    routers.columns = ["models", "tune: saves %", "tune: vs ref", "test: saves %", "test: vs ref"]
+    print("routers, picked on the tune half, judged on the test half:")
+    print(routers.round({"tune: saves %": 0, "test: saves %": 0, "tune: vs ref": 2, "test: vs ref": 2}).to_string())
+    print(f"use: {use_name(rec, models)} — {use_line(rec, models)}")
 
 
 def _export(args) -> int:

@@ -2,9 +2,12 @@
 
 Splits the prompts (tune / test), chooses on the tune half a task map (per task, the cheapest model
 within ``max_quality_loss`` of the task's best), a prompt-length threshold and a learned router
-(when scikit-learn is installed), judges every router on the test half against the best single
-model, runs the claim test and picks the policy to use: the one saving most among those whose
-claim holds, else the one with the best quality bound (and says the claim is not shown).
+(when scikit-learn is installed) between the best model on the tune half and the best cheaper one,
+and picks on the tune half the router to use: the one saving most there among those within the
+margin there (the numbers each router was chosen on: out-of-fold for a learned router). The test
+half is the evidence: every router is judged there against the best single model with 95 %
+intervals and the claim test, and a pick that loses more than the margin there is not used — the
+recommendation is then the strongest model alone, and says why.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import pandas as pd
 from ..base._errors import InputError
 from ._evaluate import evaluate
 from ._learned import Learned
-from ._matrix import build_matrix
+from ._matrix import Matrix, build_matrix
 from ._policies import Always, Oracle, Policy, Random, Threshold
 from ._preferences import PREFERENCE_COLUMN, preference_quality
 from ._report import PolicyReport
@@ -32,8 +35,10 @@ NOT_TESTED = "not tested (reference or reads the labels)"
 class Recommendation:
     """What :func:`recommend` decided. ``per_task``: per task, the model to use, its test quality
     and the paired difference from the reference with a 95 % CI; ``policies``: every router's
-    test savings and quality difference with CIs and claim verdict; ``policy``: the one to use
-    (``lab.route(prompt, policy=rec.policy, task=...)``); ``report``: the full PolicyReport."""
+    models, the tune-half savings and quality difference it was picked on, its test savings and
+    quality difference with CIs and claim verdict; ``policy``: the one to use
+    (``lab.route(prompt, policy=rec.policy, task=...)``) — ``Always(<strongest>)`` when no router
+    keeps quality; ``why``: how it was picked, in words; ``report``: the test half's PolicyReport."""
 
     per_task: pd.DataFrame
     policies: pd.DataFrame
@@ -41,6 +46,7 @@ class Recommendation:
     claim_holds: bool
     report: PolicyReport
     caption: str
+    why: str = ""
 
 
 def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_quality_loss: float = 0.02,
@@ -70,8 +76,8 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
     if len(models) < 2:
         raise InputError("recommend() needs runs of at least two models")
     tune_runs, test_runs = split(runs, test_size=test_size, seed=seed, by="task", groups=groups)
-    ranked = _ranked(tune_runs, score, models, money)
-    strong, weak = ranked[0], ranked[-1]
+    tune_mx = build_matrix(tune_runs, score, models, warn_dropped=False, **money)
+    strong, weak = _sides(tune_mx)
     policies = _candidates(tune_runs, strong, weak, {"max_quality_loss": max_quality_loss, "confidence": confidence},
                            money, learned, score, models)
     if any(isinstance(p, Learned) for p in policies):
@@ -79,14 +85,43 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
     report = evaluate(test_runs, policies, models=models, reference=strong, score=score, n_boot=n_boot,
                       seed=seed, **money)
     claim = report.claim(min_savings_pct=min_savings_pct, max_quality_loss=max_quality_loss)
-    chosen, holds = _winner(claim, report)
-    table = _policy_table(report, claim)
+    table = _policy_table(report, claim, policies, _tune_half(tune_runs, policies, strong, score, models, money),
+                          models)
+    chosen, why = _pick(table, max_quality_loss)
+    by_name = {p.name: p for p in policies}
+    policy = by_name[chosen] if chosen is not None else Always(strong, name=f"always({strong})")
+    holds = chosen is not None and table.loc[chosen, "verdict"] == "holds"
     per_task = _per_task(test_runs, policies[0], strong, score, models, n_boot, seed, money)
     caption = (f"tune {tune_runs['prompt_id'].nunique()} / test {test_runs['prompt_id'].nunique()} prompts "
                f"({report.split}); reference always({strong}); claim: saves ≥ {min_savings_pct:g} % at a "
                f"loss ≤ {max_quality_loss:g}; {report.cost_note}")
-    by_name = {p.name: p for p in policies}
-    return Recommendation(per_task, table, by_name[chosen], holds, report, caption)
+    return Recommendation(per_task, table, policy, holds, report, caption, why)
+
+
+def _sides(mx: Matrix) -> tuple[str, str]:
+    """(strong, weak) for the two-model routers: the best model on the tune half, and the best of
+    those that cost less than it (ties: the cheaper) — the cheap side most likely to keep quality,
+    not the worst model; with no cheaper model known, the second best."""
+    ranked = mx.ranked_models()
+    cost = dict(zip(mx.models, mx.cost.sum(axis=0), strict=True))
+    cheaper = [m for m in ranked[1:] if cost[m] < cost[ranked[0]]]     # NaN compares False: not known cheaper
+    return ranked[0], (cheaper or ranked[1:])[0]
+
+
+def _pick(table: pd.DataFrame, margin: float) -> tuple[str | None, str]:
+    """The router to use and why: picked on the tune half (the most savings among those within
+    ``margin`` there; ties: the better quality), kept if it stays within ``margin`` on the test
+    half; None (the strongest model alone) otherwise."""
+    deployable = table[table["verdict"] != NOT_TESTED]
+    within = deployable[deployable["tune_quality_diff"] >= -margin - 1e-12]
+    if within.empty:
+        return None, f"no router kept quality within {margin:g} on the tune half"
+    best = str(within.sort_values(["tune_savings_pct", "tune_quality_diff"], ascending=False, kind="stable").index[0])
+    loss = -float(table.loc[best, "quality_diff"])
+    if not loss <= margin + 1e-12:
+        return None, (f"{best}, the tune half's pick (it saves the most there within {margin:g}), loses "
+                      f"{loss:.2f} on the test half, beyond {margin:g}")
+    return best, f"picked on the tune half, where it saves the most within {margin:g}"
 
 
 def _warn_seen_groups(tune_runs: pd.DataFrame, test_runs: pd.DataFrame, column: str) -> None:
@@ -100,11 +135,6 @@ def _warn_seen_groups(tune_runs: pd.DataFrame, test_runs: pd.DataFrame, column: 
                       "was trained on (a random split): its numbers hold for new prompts of these groups, "
                       f"not for new groups; recommend(..., groups={column!r}) holds whole groups out",
                       RuntimeWarning, stacklevel=3)
-
-
-def _ranked(runs: pd.DataFrame, score: str, models: list[str], money: dict) -> list[str]:
-    """Models by tune-half mean quality, best first (ties: the cheaper first)."""
-    return build_matrix(runs, score, models, warn_dropped=False, **money).ranked_models()
 
 
 def _candidates(tune_runs, strong, weak, limit, money, learned, score, models) -> list[Policy]:
@@ -124,18 +154,29 @@ def _candidates(tune_runs, strong, weak, limit, money, learned, score, models) -
     return policies
 
 
-def _winner(claim: pd.DataFrame, report: PolicyReport) -> tuple[str, bool]:
-    tested = claim[claim["verdict"] != NOT_TESTED]
-    holds = tested[tested["verdict"] == "holds"]
-    if len(holds):
-        return str(holds["savings_pct"].idxmax()), True
-    return str(tested["quality_diff_lo"].idxmax()), False
+def _tune_half(tune_runs, policies, strong, score, models, money) -> pd.DataFrame:
+    """Savings and quality difference on the tune half, as each router was chosen there: a tuned
+    knob's own sweep (out-of-fold for a learned router, which would look better on the prompts it
+    was fitted on), the rest evaluated on the tune half."""
+    deployable = [p for p in policies if not isinstance(p, Oracle)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = evaluate(tune_runs, deployable, models=models, reference=strong, score=score, n_boot=0,
+                         **money).table[["savings_pct", "quality_diff"]].copy()
+    for p in deployable:
+        tuned_on = p.tuned_on or {}
+        if "savings_pct" in tuned_on:
+            table.loc[p.name] = [tuned_on["savings_pct"], -tuned_on["quality_loss"]]
+    return table.rename(columns={"savings_pct": "tune_savings_pct", "quality_diff": "tune_quality_diff"})
 
 
-def _policy_table(report: PolicyReport, claim: pd.DataFrame) -> pd.DataFrame:
+def _policy_table(report: PolicyReport, claim: pd.DataFrame, policies: list[Policy], tuned: pd.DataFrame,
+                  models: list[str]) -> pd.DataFrame:
     columns = ["savings_pct", "savings_ci_lo", "savings_ci_hi", "quality", "quality_diff",
                "quality_diff_ci_lo", "quality_diff_ci_hi", "cost_per_1k_usd"]
-    return report.table[columns].join(claim[["verdict"]])
+    table = report.table[columns].join(claim[["verdict"]]).join(tuned)
+    table.insert(0, "models", [" / ".join(p.needs() or models) for p in policies])
+    return table
 
 
 def _per_task(test_runs, task_map, strong, score, models, n_boot, seed, money) -> pd.DataFrame:

@@ -233,9 +233,15 @@ def tune(policy: Policy, runs: pd.DataFrame, *, max_quality_loss: float = 0.02,
     tuned.tuned_on = {"prompts": mx.n, "reference": reference, "quality_floor": float(ref.quality.mean() -
                                                                                       max_quality_loss),
                       "feasible": best is not None, "confidence": confidence,
-                      "quality_loss": float(-sweep["quality_diff"][at]), "quality_loss_bound": float(-bound[at])}
+                      "quality_loss": float(-sweep["quality_diff"][at]), "quality_loss_bound": float(-bound[at]),
+                      "savings_pct": _savings_pct(float(sweep["spend"][at]), float(ref.spend.sum()))}
     tuned.tuned_prompts = frozenset(mx.prompt_ids)      # evaluate warns when judged on them
     return tuned
+
+
+def _savings_pct(spend: float, reference: float) -> float:
+    """Savings against the reference on the matrix's spend (cost, or strong-model calls), as evaluate reports them."""
+    return 100 * (1 - spend / reference) if reference and np.isfinite(reference) else float("nan")
 
 
 def _knob_sweep(policy: Policy, runs: pd.DataFrame, mx: Matrix, ref: Outcome) -> dict:
