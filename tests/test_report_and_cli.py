@@ -227,3 +227,175 @@ def test_unrelated_word_gets_the_command_list_but_no_guess(capsys):
         cli_main(["frobnicate"])
     err = capsys.readouterr().err
     assert "unknown command 'frobnicate'" in err and "Did you mean" not in err and "serve, demo" in err
+
+
+# --------------------------------------------------------------------------- CLI edge cases
+
+
+@pytest.fixture
+def local_stand_in(monkeypatch):
+    """stand_in(srv): ``llmlab.local.start`` returns the test server ``srv`` as the embedded
+    endpoint (what ``llmlab demo`` starts), so the demo runs end to end without real models."""
+    import llmlab.local
+    from llmlab.base._config import LocalURL
+
+    class Started:
+        def __init__(self, srv):
+            self.base_url, self.models = LocalURL(srv.base_url), []
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+    def stand_in(srv) -> None:
+        monkeypatch.setattr(llmlab.local, "start", lambda **kw: Started(srv))
+    return stand_in
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--decision-prompts", "-5"], "--decision-prompts must be a whole number from 0 to 2,400, not -5"),
+    (["--decision-prompts", "99999"], "--decision-prompts must be a whole number from 0 to 2,400"),
+    (["--max-tokens", "0"], "--max-tokens must be a whole number from 1 to 2,000,000, not 0"),
+    (["--n-prompts", "999"], "--n-prompts must be a whole number from 1 to 12, not 999"),
+    (["--models", ""], "--models names no model; give some of smollm2-135m"),
+    (["--models", " , "], "--models names no model"),
+    (["--out", "a-file"], "--out a-file is a file, not a folder"),
+    (["--out", "/proc/nope"], "--out /proc/nope: cannot make that folder (No such file or directory)"),
+])
+def test_every_demo_argument_is_checked_before_the_endpoint_starts(argv, message, tmp_path, monkeypatch, capsys):
+    import llmlab.local
+
+    def started(**kw):
+        raise AssertionError("the endpoint was started before the arguments were checked")
+    monkeypatch.setattr(llmlab.local, "start", started)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("mine")
+    assert cli_main(["demo", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"llmlab: error: {message}"), err
+    assert not (tmp_path / "llmlab-demo").exists()        # nothing made for a run that cannot start
+    assert (tmp_path / "a-file").read_text() == "mine"
+
+
+def test_an_option_like_no_other_gets_no_guess_and_an_extra_word_its_commands_usage(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["demo", "--bogus"])
+    err = capsys.readouterr().err
+    assert "unrecognized option '--bogus'." in err and "Did you mean" not in err    # not '--out'
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["demo", "extra"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("usage: llmlab demo ")
+    assert "llmlab demo: error: unexpected argument 'extra' (see llmlab demo --help)" in err
+
+
+def _log(path, rows=2):
+    from fakeserver import FakeServer, ModelSpec
+
+    with FakeServer({"m": ModelSpec(text="ok")}) as srv, Lab(db=path, base_url=srv.base_url, api_key_env="") as lab:
+        lab.sweep([f"p{i}" for i in range(rows)], models=["m"], progress=False)
+
+
+@pytest.mark.parametrize(("content", "why"), [
+    (b"", "an empty file"), (b"my notes\n", "not a SQLite file"),
+    (None, "a SQLite database without llmlab's runs table"),
+])
+def test_export_never_turns_a_file_into_a_log(content, why, tmp_path, capsys):
+    import sqlite3
+
+    db = tmp_path / "mine.sqlite"
+    if content is None:
+        sqlite3.connect(db).execute("CREATE TABLE notes (text)").connection.close()
+    else:
+        db.write_bytes(content)
+    before = db.read_bytes()
+    assert cli_main(["export", str(tmp_path / "o.parquet"), "--db", str(db)]) == 2
+    assert f"--db: {db} is not an llmlab log ({why}); it was left as it is" in capsys.readouterr().err
+    assert db.read_bytes() == before and not (tmp_path / "o.parquet").exists()
+
+
+def test_an_export_matching_nothing_says_so_and_the_default_log_must_exist(tmp_path, capsys, isolated_env):
+    import pyarrow.parquet as pq
+
+    db = tmp_path / "runs.sqlite"
+    _log(db)
+    out = tmp_path / "o.parquet"
+    assert cli_main(["export", str(out), "--db", str(db), "--model", "nope", "--since", "2020-01-01"]) == 0
+    captured = capsys.readouterr()
+    assert f"wrote 0 rows from {db} to {out}" in captured.out
+    assert captured.err == f"llmlab export: no row of the log's 2 matches --model nope --since 2020-01-01; {out} " \
+                           "holds the columns and no rows\n"
+    assert pq.read_table(out).num_rows == 0
+    assert cli_main(["export", str(out)]) == 2      # no --db, and nothing recorded in $LLMLAB_HOME yet
+    assert f"the default log (LLMLAB_DB, else $LLMLAB_HOME/runs.sqlite): no log at {isolated_env / 'runs.sqlite'} " \
+           "(nothing was recorded there yet)" in capsys.readouterr().err
+    assert not (isolated_env / "runs.sqlite").exists()
+
+
+def test_the_cli_advises_in_its_own_words(tmp_path, capsys):
+    """A damaged log: the CLI says --db PATH where the Python API says Lab(db=...)."""
+    db = tmp_path / "runs.sqlite"
+    _log(db, rows=40)
+    data = bytearray(db.read_bytes())
+    data[100:3100] = b"\xff" * 3000
+    db.write_bytes(bytes(data))
+    assert cli_main(["export", str(tmp_path / "o.parquet"), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "is damaged" in err and "pass --db PATH for another log" in err and "Lab(db=" not in err
+    from llmlab import StoreError
+
+    with pytest.raises(StoreError, match=r"pass Lab\(db=\.\.\.\) for another log"):
+        Lab(db=db, base_url="http://127.0.0.1:9/v1", api_key_env="")
+
+
+def test_ctrl_c_in_the_demo_gives_the_demos_advice_not_the_python_apis(tmp_path, capsys, local_stand_in):
+    """A real interrupt (SIGINT to this process while the demo's calls are held):
+    the demo says where the finished calls are, not lab.sweep(..., resume=...)."""
+    import os
+    import signal
+    import threading
+
+    from fakeserver import FakeServer, ModelSpec
+
+    with FakeServer({"smollm2-135m": ModelSpec(text="x", hold_after=1)}) as srv:
+        local_stand_in(srv)
+
+        def interrupt():
+            srv.wait_held("smollm2-135m", 1, timeout=60)
+            os.kill(os.getpid(), signal.SIGINT)   # a real Ctrl-C: it wakes the main thread's wait
+        threading.Thread(target=interrupt, daemon=True).start()
+        try:
+            assert cli_main(["demo", "--models", "smollm2-135m", "--out", str(tmp_path / "d"), "--n-prompts", "3",
+                             "--decision-prompts", "0"]) == 130
+        finally:
+            srv.release("smollm2-135m")
+    err = capsys.readouterr().err
+    assert "llmlab: interrupted; finished calls are saved. They are in the demo's runs.sqlite (run '" in err
+    assert "lab.sweep" not in err
+
+
+def test_the_demo_says_what_each_output_covers_and_why_a_section_is_missing(tmp_path, capsys, local_stand_in):
+    """One model: the decision section says it was not run and why; the files say what they
+    cover (the CSVs: the demo run; runs.sqlite: every call, an earlier run's rows too)."""
+    import pandas as pd
+    from fakeserver import FakeServer, ModelSpec
+
+    out = tmp_path / "d"
+    with FakeServer({"smollm2-135m": ModelSpec(text="Lyon")}) as srv:
+        local_stand_in(srv)
+        argv = ["demo", "--models", "smollm2-135m", "--out", str(out), "--n-prompts", "2"]
+        assert cli_main(argv) == 0
+        capsys.readouterr()
+        assert cli_main(argv) == 0        # a second run into the same folder
+    captured = capsys.readouterr()
+    assert "who should answer what — not run: it compares two or more models, and --models gave one " \
+           "(smollm2-135m)" in captured.err
+    assert len(pd.read_csv(out / "runs.csv")) == 2
+    assert "summary.csv, runs.csv, the charts and the summary cover the 2 demo calls (run " in captured.out
+    assert "runs.sqlite holds every call: 4 rows — the 2 demo calls (run " in captured.out
+    assert ", and 2 rows of earlier runs in this folder." in captured.out
+    report = (out / "report.html").read_text()
+    assert "demo sweep wall time" in report and "for 2 calls, sent one at a time" in report
+    assert "not run: it compares two or more models" in report

@@ -140,6 +140,9 @@ def test_runs_filters_columns_and_limit_are_pushed_into_sql(db_url, server):
         assert len(empty) == 0 and list(empty.columns) == list(everything.columns)
         assert everything.dtypes.equals(lab.runs(run_id=first.run_id).dtypes)
         assert len(lab.runs(limit=10**30)) == 7  # more than there is: all
+        with pytest.raises(InputError) as refused:   # the rule, not a bound nobody could reach
+            lab.runs(limit=1.5)
+        assert str(refused.value) == "limit must be a whole number ≥ 0 (or None for every row), not 1.5"
         for bad, message in [({"limit": "5; DROP TABLE runs"}, "limit must be"), ({"status": "fine"}, "status"),
                              ({"columns": ["response_text", "secret"]}, "unknown column 'secret'"),
                              ({"since": "last tuesday"}, "since="), ({"model": 3}, "model must")]:

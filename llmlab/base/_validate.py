@@ -18,7 +18,7 @@ from ._redact import public_url
 
 __all__ = [
     "one_line", "error_line", "is_env_name", "check_env_name", "check_url", "check_identifier", "check_binding_name",
-    "did_you_mean", "check_bool", "check_int", "check_number", "check_text", "is_real",
+    "did_you_mean", "closest", "check_bool", "check_int", "check_count", "check_number", "check_text", "is_real",
 ]
 
 # Upper-case only: keys such as 'gsk_…' or 'hf_…' are valid identifiers, so a looser rule would
@@ -48,6 +48,12 @@ def error_line(exc: BaseException) -> str:
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """`` Did you mean 'max_tokens'?`` for a near miss of one of ``known``, else ''."""
+    close = closest(name, known)
+    return f" Did you mean {close!r}?" if close is not None else ""
+
+
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The one of ``known`` that ``name`` most likely meant, or None when none is close."""
     known = list(known)
     lowered = name.lower()
     # The closest completion first: 'model' means 'models' more likely than 'model_params'.
@@ -58,7 +64,7 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
         candidates = [lowered.rstrip("s")]
     if not candidates:  # one word of a longer name: 'model' → 'requested_model'
         candidates = [k for k in known if lowered in k.lower().split("_")[1:]]
-    return f" Did you mean {candidates[0]!r}?" if candidates else ""
+    return candidates[0] if candidates else None
 
 
 # --------------------------------------------------------------------------- names and URLs
@@ -138,6 +144,13 @@ def check_bool(name: str, value: Any) -> bool:
 def check_int(name: str, value: Any, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise InputError(f"{name} must be a whole number from {lo:,} to {hi:,}, not {one_line(repr(value), 60)}")
+    return value
+
+
+def check_count(name: str, value: Any, what: str = "") -> int:
+    """A whole number ≥ 0 with no upper bound worth naming (a row limit: more than there is means all)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(f"{name} must be a whole number ≥ 0{what}, not {one_line(repr(value), 60)}")
     return value
 
 

@@ -28,12 +28,10 @@ MIN_SAVINGS_PCT = 40.0
 NEGLIGIBLE_SAVINGS_PCT = 5.0   # below this (or an interval reaching 0), routing is not worth a router
 
 
-def decision_runs(lab: Any, models: list[str], n_prompts: int, progress: bool = True) -> Any:
-    """Record and score ``n_prompts`` generated labelled prompts on ``models`` (runs with ``score``)."""
-    from .. import datasets
+def decision_runs(lab: Any, models: list[str], prompts: Any, progress: bool = True) -> Any:
+    """Record and score labelled ``prompts`` (``datasets.generate``) on ``models`` (runs with ``score``)."""
     from ..analysis import _scoring as scoring
 
-    prompts = datasets.generate(n=n_prompts, seed=0)
     res = lab.sweep(prompts, models=models, max_tokens=16, temperature=0, concurrency=1, progress=progress,
                     cache=False)
     return scoring.auto(res.df, checkers=prompts)

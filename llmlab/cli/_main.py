@@ -6,7 +6,6 @@ raises on purpose become ``llmlab: error: ...`` on stderr and exit code 2, witho
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import re
 import signal
@@ -14,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..base._advice import FRONT_END, reworded
+from ..base._validate import closest
 from ._batch import add_batch_parser, run_batch
 from ._format import format_summary as _format_summary
 
@@ -123,7 +124,7 @@ def _demo(args) -> int:
     from ..local import bundled_models
     from ._demo import run_demo
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    models = None if args.models is None else [m.strip() for m in args.models.split(",") if m.strip()]
     out = run_demo(args.out, models=models, n_prompts=args.n_prompts, max_tokens=args.max_tokens,
                    log=lambda msg: print(msg, file=sys.stderr, flush=True),
                    decision_prompts=args.decision_prompts)
@@ -137,6 +138,7 @@ def _demo(args) -> int:
         print(f"llmlab: warning: chart skipped: {skipped}", file=sys.stderr)
     names = ", ".join(f.name for f in out.files)
     print(f"\nwrote {len(out.files)} files to {out.out_dir}/ ({names}) — open {out.out_dir / 'report.html'}")
+    print(f"{out.covers}.")
     return 0
 
 
@@ -165,24 +167,45 @@ def _export(args) -> int:
         rows = lab.export(args.out, run_id=args.run_id, model=args.model, status=args.status, since=args.since,
                           columns=columns)
         print(f"wrote {rows} rows from {lab.store.path} to {args.out}")
+        if rows == 0:   # a valid empty file, not an error (exit 0, as for any export), but said
+            total = lab.store.count()
+            why = "the log has no rows" if total == 0 else f"no row of the log's {total:,} matches {_filters(args)}"
+            print(f"llmlab export: {why}; {args.out} holds the columns and no rows", file=sys.stderr)
     return 0
 
 
+_DEFAULT_LOG = "the default log (LLMLAB_DB, else $LLMLAB_HOME/runs.sqlite)"
+
+
 def _existing_log(db: str | None) -> None:
-    """``export`` reads a log: a SQLite file that does not exist is an error (a mistyped --db
-    would export an empty new log), never echoing a value that may hold a secret."""
+    """``export`` reads a log and never creates or converts one: a SQLite file that does not exist
+    (a mistyped --db would export an empty new log) or is not an llmlab log (opening it would make
+    it one) is refused before it is opened, never echoing a value that may hold a secret."""
     from ..base._config import default_db
-    from ..store._open import parse_db
+    from ..store._open import not_a_log, parse_db
 
+    named = "--db" if db is not None else _DEFAULT_LOG
     target = parse_db(db if db is not None else default_db()[0])
-    if target.kind == "sqlite" and target.target != ":memory:" and not Path(target.target).expanduser().is_file():
-        raise _usage_error(f"no log at {target.shown} (a mistyped --db would export an empty new log); pass --db "
-                           "with the log's path or postgresql:// URL (default: LLMLAB_DB, else "
-                           "$LLMLAB_HOME/runs.sqlite)")
+    if target.kind != "sqlite" or target.target == ":memory:":
+        return
+    path = Path(target.target).expanduser()
+    if not path.is_file():
+        why = "a mistyped --db would export an empty new log" if db is not None else "nothing was recorded there yet"
+        raise _usage_error(f"{named}: no log at {target.shown} ({why}); pass --db with the log's path or "
+                           "postgresql:// URL")
+    unlike = not_a_log(path)
+    if unlike is not None:
+        raise _usage_error(f"{named}: {target.shown} is not an llmlab log ({unlike}); it was left as it is")
 
 
-def _report_error(exc: BaseException) -> int:
-    first, _, rest = str(exc).partition("\n")
+def _filters(args) -> str:
+    given = {"--run-id": args.run_id, "--model": args.model, "--status": args.status, "--since": args.since}
+    shown = [f"{flag} {' '.join(v) if isinstance(v, list) else v}" for flag, v in given.items() if v]
+    return " ".join(shown) or "the filters"
+
+
+def _report_error(exc: BaseException, command: str) -> int:
+    first, _, rest = reworded(str(exc), f"llmlab {command}").partition("\n")  # the CLI's words: --db, not Lab(db=)
     print(f"llmlab: error: {first}", file=sys.stderr)
     if rest:  # e.g. the server log tail of a LocalServerError
         print("\n".join(f"  | {line}" for line in rest.splitlines()), file=sys.stderr)
@@ -197,8 +220,11 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 
 def _did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    """The Python API's did-you-mean rule on the names without their dashes (the shared '--' would
+    make '--bogus' look like '--out'); nothing when no name is close."""
+    bare = {c.lstrip("-"): c for c in choices}
+    close = closest(word.lstrip("-"), bare)
+    return f" Did you mean {bare[close]!r}?" if close is not None else ""
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -208,7 +234,20 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     first stop at something else (a missing FILE, an option's value)."""
     parser = _parser()
     _check_command(parser, argv)
-    return parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse would blame the top-level usage for what the command does not take
+        command = _innermost(parser, args)
+        command.error(f"unexpected argument {extra[0]!r} (see {command.prog} --help)")
+    return args
+
+
+def _innermost(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)command parser ``args`` were parsed by: llmlab, llmlab demo, llmlab batch submit."""
+    for dest in ("command", "batch_command"):
+        commands = _subparsers(parser)
+        if commands and getattr(args, dest, None) in commands:
+            parser = commands[getattr(args, dest)]
+    return parser
 
 
 def _check_command(parser: argparse.ArgumentParser, argv: list[str]) -> None:
@@ -250,10 +289,11 @@ def main(argv=None) -> int:
     args = _parse(sys.argv[1:] if argv is None else list(argv))
     from ..base._errors import LLMLabError
 
+    words = FRONT_END.set(f"llmlab {args.command}")   # what llmlab advises is said in the CLI's words
     try:
         return {"serve": _serve, "demo": _demo, "export": _export, "batch": run_batch}[args.command](args)
-    except (LLMLabError, OSError) as exc:  # OSError: an output folder that can't be made
-        return _report_error(exc)
+    except (LLMLabError, OSError) as exc:  # OSError: e.g. a file the OS refuses
+        return _report_error(exc, args.command)
     except KeyboardInterrupt:
         print("\nllmlab: interrupted", file=sys.stderr)
         return 130
@@ -265,6 +305,8 @@ def main(argv=None) -> int:
         print(f"llmlab: internal error: {type(exc).__name__}: {clean_text(exc)} (set LLMLAB_DEBUG=1 to see the "
               "traceback, and please report it)", file=sys.stderr)
         return 1
+    finally:
+        FRONT_END.reset(words)
 
 
 if __name__ == "__main__":

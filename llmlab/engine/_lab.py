@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, Unpack, cast
 
 import pandas as pd
 
+from ..base._advice import advice
 from ..base._config import PLACEHOLDER_KEY, Endpoint, LocalURL, default_db, read_key, resolve_endpoint
 from ..base._display import clean_text
 from ..base._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError, StoreError
@@ -592,11 +593,11 @@ class Lab:
         except KeyboardInterrupt:
             if self.last_run_id:
                 if call.batch:
-                    print(f"llmlab: interrupted; the batches go on at the endpoint and are in the log: collect "
-                          f"them with lab.batch_resume({self.last_run_id!r})", file=sys.stderr)
+                    print(f"llmlab: interrupted; the batches go on at the endpoint and are in the log: "
+                          f"{advice('batch_resume', run_id=self.last_run_id)}", file=sys.stderr)
                     raise
-                print(f"llmlab: interrupted; finished calls are saved. Resume with "
-                      f"lab.sweep(..., resume={self.last_run_id!r})", file=sys.stderr)
+                print(f"llmlab: interrupted; finished calls are saved. {advice('resume', run_id=self.last_run_id)}",
+                      file=sys.stderr)
             raise
 
     @_entry(_COMPLETE_DOC, CallKeywords)
@@ -857,7 +858,7 @@ def _open_store(db: Any) -> Store:
         return open_store(value, chosen_by=chosen_by)
     except (ValueError, TypeError) as exc:  # e.g. a path SQLite cannot encode
         raise StoreError(f"cannot open run log {parse_db(value).shown!r}: {one_line(exc)}; "
-                         "pass Lab(db=...) with another path") from None
+                         f"{advice('another_log')}") from None
 
 
 def _not_logged(runner: Runner, run_id: str, models: list[str]) -> StoreError:

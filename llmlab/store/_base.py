@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from ..base._advice import advice
 from ..base._errors import StoreError
 from ..base._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, Record
 from ..base._validate import one_line
@@ -103,7 +104,7 @@ class Store:
             missing = known - {name for name, _ in columns}
             if missing:
                 raise StoreError(f"run log {self.path}: table {table} lacks column {sorted(missing)[0]!r}; "
-                                 "it was not made by llmlab — pass Lab(db=...) to use another log")
+                                 f"it was not made by llmlab — {advice('another_log')}")
             _refuse_newer(self.path, [n for n, required in columns if required and n not in known], "column")
 
     # -- writes -----------------------------------------------------------------------------
@@ -453,8 +454,8 @@ class _StillUnavailable(_Unavailable):
 def _refuse_newer(path: str, unknown: list[str], what: str) -> None:
     if unknown:
         raise StoreError(f"run log {path} was written by a newer llmlab (unknown {what} {unknown[0]!r}; this is "
-                         f"llmlab {__version__}): upgrade llmlab (pip install -U llmlab) or pass Lab(db=...) "
-                         "for another log; nothing was sent")
+                         f"llmlab {__version__}): upgrade llmlab (pip install -U llmlab) or {advice('another_log')}; "
+                         "nothing was sent")
 
 
 class DeferredRows:

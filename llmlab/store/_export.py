@@ -16,7 +16,7 @@ from ..base._errors import InputError
 from ..base._files import private_file
 from ..base._record import COLUMNS
 from ..base._text import check_unicode
-from ..base._validate import check_int, did_you_mean, one_line
+from ..base._validate import check_count, did_you_mean, one_line
 
 if TYPE_CHECKING:
     from ._base import Store
@@ -30,7 +30,7 @@ _SQL_MAX_INT = 2**63 - 1  # SQLite's largest integer
 def log_filters(*, run_id: Any, model: Any, status: Any, since: Any, columns: Any, limit: Any) -> dict:
     """Check ``runs()``/``export()`` arguments (one clear InputError each) → ``Store.select`` keywords."""
     if limit is not None:
-        limit = min(check_int("limit", limit, 0, 10**100), _SQL_MAX_INT)  # more than there is: all
+        limit = min(check_count("limit", limit, " (or None for every row)"), _SQL_MAX_INT)  # more than there is: all
     if status is not None and status not in _STATUSES:
         raise InputError(f"status must be 'ok' or 'error', not {status!r}")
     return {"run_id": _names("run_id", run_id), "model": _names("model", model), "status": status,

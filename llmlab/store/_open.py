@@ -26,9 +26,9 @@ from ..base._config import check_project_database
 from ..base._errors import ConfigError, StoreError
 from ._base import Store
 from ._postgres import PostgresStore
-from ._sqlite import SQLiteStore
+from ._sqlite import SQLiteStore, not_a_log
 
-__all__ = ["open_store", "parse_db", "check_chosen_db", "DbTarget", "is_postgres_url"]
+__all__ = ["open_store", "parse_db", "check_chosen_db", "DbTarget", "is_postgres_url", "not_a_log"]
 
 MASK = "****"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")

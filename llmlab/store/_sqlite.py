@@ -10,13 +10,16 @@ import threading
 import time
 from pathlib import Path
 
+from ..base._advice import advice
 from ..base._errors import StoreError
 from ..base._files import private_dir
 from ..base._validate import one_line
 from ._base import BUSY_TIMEOUT_S, Store
 from ._schema import Dialect
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SQLiteStore", "not_a_log"]
+
+_HEADER = b"SQLite format 3\x00"   # the first 16 bytes of every SQLite database file
 
 
 class SQLiteStore(Store):
@@ -107,8 +110,8 @@ class SQLiteStore(Store):
         if isinstance(exc, sqlite3.DatabaseError) and _corrupt(exc) and self.path != ":memory:":
             detail = self._integrity() or one_line(exc)
             return StoreError(
-                f"run log {self.path} is damaged ({detail}); nothing more is sent. Move it aside and pass "
-                f"Lab(db=...) for a new log; `sqlite3 {self.path} .recover > recovered.sql` saves what it can")
+                f"run log {self.path} is damaged ({detail}); nothing more is sent. Move it aside and "
+                f"{advice('another_log')}; `sqlite3 {self.path} .recover > recovered.sql` saves what it can")
         return super()._failure(exc, doing)
 
     def _integrity(self) -> str | None:
@@ -130,6 +133,28 @@ class SQLiteStore(Store):
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+
+def not_a_log(path: str | os.PathLike) -> str | None:
+    """Why the existing file ``path`` is not an llmlab log (an empty file, not SQLite, SQLite
+    without the runs table), or None when it is one (or looks damaged: opening it says how). Read
+    only: a reader must not turn someone's file into a log."""
+    path = Path(path).expanduser()
+    with open(path, "rb") as f:
+        head = f.read(len(_HEADER))
+    if not head:
+        return "an empty file"
+    if head != _HEADER:
+        return "not a SQLite file"
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return None    # damaged: SQLiteStore names it and says how to recover
+    return None if "runs" in tables else "a SQLite database without llmlab's runs table"
 
 
 def _corrupt(exc: sqlite3.DatabaseError) -> bool:
