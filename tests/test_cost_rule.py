@@ -73,9 +73,9 @@ def test_every_view_agrees_on_the_same_runs(lab):
     assert math.isnan(summary["unpriced"])  # unknown, never $0
     assert math.isnan(summary["cut-unpriced"])  # tokens were produced, the price is unknown
     assert summary["cut-priced"] > 0  # a cut stream's tokens are billed and counted
-    assert math.isnan(summary["down"])  # only failed attempts, none with a known cost
+    # failed attempts that produced nothing billed nothing: $0, known (as the routing matrix has it)
+    assert summary["down"] == 0.0 and summary["nowhere"] == 0.0
     assert summary["backup"] == pytest.approx(10 * 1e-6 + 5 * 2e-6)
-    assert math.isnan(summary["nowhere"])
     # and the TOTAL of %llm cost is the same rule over all rows: unknown, since some are
     total = session_costs([df]).set_index("model").loc["TOTAL", "cost_usd"]
     assert math.isnan(total) and math.isnan(spend(df))
@@ -131,6 +131,29 @@ def test_cost_chart_draws_the_same_totals(lab):
     heights = [p.get_height() for p in total.patches]  # one bar: the unpriced model gets none, not $0
     assert heights == [pytest.approx(res.summary()["cost_usd"].iloc[0])]
     assert "unknown" in [t.get_text() for t in total.texts]
+
+
+def test_a_call_that_produced_nothing_cost_nothing_in_every_view(lab):
+    """A refused connection and a 503: $0 in the row's views, the summary (spend and both savings),
+    repr and the routing matrix — never "unknown" beside a $0, never unknown for nothing sent."""
+    from llmlab.routing._matrix import build_matrix
+
+    closed = Lab(base_url="http://127.0.0.1:9/v1", api_key_env="", db=":memory:", retries=0, quiet=True)
+    try:
+        refused = closed.compare("Hi", models=["priced"])
+    finally:
+        closed.close()
+    down = lab.compare("Hi", models=["down"])
+    for res in (refused, down):
+        row = res.df.iloc[0]
+        assert row["status"] == "error" and not row["completion_tokens"] > 0
+        summary = res.summary().iloc[0]
+        assert (summary["cost_usd"], summary["saved_by_cache_usd"], summary["saved_by_prompt_cache_usd"]) == (0, 0, 0)
+        assert "cost=$0>" in repr(res) and "unknown" not in table_text(res.summary())
+        line = metrics_line(row.to_dict())
+        assert "$0" in line and "unknown" not in line
+    scored = down.df.assign(score=0.0)
+    assert build_matrix(scored, "score", ["down"], price_as=None).cost.sum() == 0.0
 
 
 def test_repr_counts_a_fallbacks_failed_attempt_like_summary(lab):

@@ -3,10 +3,11 @@ table and live footers, and the demo report.
 
 - **Spend** is the sum of ``cost_usd`` over the attempts sent now: ok ones, and failed ones
   whose cost is known (a stream cut after tokens were billed, a reported cost).
+- **A failed attempt that produced nothing billed nothing**: an error row with no tokens out and
+  no known cost (a refused connection, a 5xx, an HTTP error before any text) costs $0 and saved
+  $0 — known, not unknown (the routing matrix prices such attempts the same way).
 - **Unknown is NaN, never $0**: an attempt that produced tokens (ok, or failed after text
-  arrived) but has no price makes the spend unknown; so does a set of attempts none of which
-  has a known cost (say, a model whose every call failed with no usage). It is shown as
-  "unknown".
+  arrived) but has no price makes the spend unknown. It is shown as "unknown".
 - **A cache hit spends $0**: its row has ``cost_usd=0`` (``cost_source="cache"``) and keeps
   what the original call cost in ``original_cost_usd``; totals of those are reported separately
   as ``saved_by_cache_usd``, never added to the spend.
@@ -44,10 +45,14 @@ def _num(value: Any) -> float:
 
 
 def attempt_cost(record: Mapping[str, Any]) -> float:
-    """What one attempt (a row as a dict) spent now: 0 for a cache hit, NaN if unknown."""
+    """What one attempt (a row as a dict) spent now: 0 for a cache hit and for a failed attempt
+    that produced nothing, NaN if unknown."""
     if record.get("cached"):
         return 0.0
-    return _num(record.get("cost_usd"))
+    cost = _num(record.get("cost_usd"))
+    if math.isnan(cost) and record.get("status") == "error" and not _num(record.get("completion_tokens")) > 0:
+        return 0.0
+    return cost
 
 
 # What a column means when a hand-built frame leaves it out (charts work on any runs frame).
@@ -66,6 +71,13 @@ def _matters(frame: Any) -> Any:
     return ~frame["cached"].astype(bool) & produced
 
 
+def _billed(frame: Any, column: str) -> Any:
+    """``column`` (a dollar amount) with the failed attempts that produced nothing at $0."""
+    values = frame[column].astype(float)
+    nothing = (frame["status"] == "error") & ~(frame["completion_tokens"].astype(float) > 0)
+    return values.where(~(nothing & values.isna()), 0.0)
+
+
 def spend(frame: Any) -> float:
     """USD spent by the attempts in ``frame`` (see the module docstring); NaN when unknown."""
     frame = _complete(frame)
@@ -74,11 +86,10 @@ def spend(frame: Any) -> float:
     fresh = ~frame["cached"].astype(bool)
     if not fresh.any():
         return 0.0  # everything replayed from the cache: nothing was spent now
-    costs = frame["cost_usd"].astype(float)
+    costs = _billed(frame, "cost_usd")
     if (costs.isna() & _matters(frame)).any():
         return math.nan
-    known = costs[fresh].dropna()
-    return float(known.sum()) if len(known) else math.nan
+    return float(costs[fresh].sum())
 
 
 def saved_by_cache(frame: Any) -> float:
@@ -95,8 +106,9 @@ def saved_by_prompt_cache(frame: Any) -> float:
     cached tokens have no price to tell)."""
     if len(frame) == 0 or "prompt_cache_saved_usd" not in frame.columns:
         return 0.0
-    fresh = frame[~_complete(frame)["cached"].astype(bool)]
-    return float(fresh["prompt_cache_saved_usd"].astype(float).sum(min_count=1)) if len(fresh) else 0.0
+    frame = _complete(frame)
+    fresh = frame[~frame["cached"].astype(bool)]
+    return float(_billed(fresh, "prompt_cache_saved_usd").sum(min_count=len(fresh))) if len(fresh) else 0.0
 
 
 def unpriced(frame: Any) -> int:
