@@ -358,3 +358,24 @@ def test_price_warning_points_at_the_callers_line_once_per_model(server, tmp_pat
     finally:
         first.close()
         second.close()
+
+
+def test_a_host_name_that_does_not_resolve_is_said_and_not_retried():
+    """``.invalid`` never resolves (RFC 6761): the row says DNS/host, not "is the server running",
+    after one attempt (retrying cannot make a name exist); list_models says the same."""
+    import socket
+
+    try:
+        socket.getaddrinfo("no-such-host.invalid", 80)
+    except socket.gaierror as exc:
+        if exc.errno != socket.EAI_NONAME:
+            pytest.skip(f"this machine's resolver answers {exc} (no 'no such name' to test with)")
+    with Lab(base_url="http://no-such-host.invalid:8000/v1", api_key_env="", db=":memory:", quiet=True,
+             retries=3) as lab:
+        res = lab.compare("Hi", models=["m"])
+        row = res.df.iloc[0]
+        assert len(res.df) == 1 and row["attempt"] == 1 and row["status"] == "error"
+        assert "its host name does not resolve" in row["error_message"]
+        assert "check the host in that URL" in row["error_message"] and "is running" not in row["error_message"]
+        with pytest.raises(EndpointError, match="its host name does not resolve"):
+            lab.list_models()

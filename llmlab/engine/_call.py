@@ -26,6 +26,7 @@ import contextvars
 import json
 import math
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -552,7 +553,7 @@ def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, 
         outcome.retryable = True
         _fail(outcome, "FirstTokenTimeout" if exc.kind == "first token" else "Timeout", str(exc), state)
     elif isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
-        outcome.retryable = True
+        outcome.retryable = got_text or not unresolvable(exc)   # a name that does not resolve is not a 503
         kind = "StreamCut" if got_text else type(exc).__name__
         message = str(exc) or type(exc).__name__
         if not got_text:  # the SDK's bare "Connection error." names neither the endpoint nor a fix
@@ -635,9 +636,29 @@ def unreachable(endpoint: str | None, exc: Exception) -> str | None:
     if not isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
         return None
     cause = exc.__cause__ if isinstance(exc.__cause__, Exception) and str(exc.__cause__) else exc
+    where = "(set by Lab(base_url=...), LLMLAB_BASE_URL or OPENAI_BASE_URL, %config LLMLab.base_url)"
+    if unresolvable(exc):
+        return (f"cannot connect to {endpoint or 'the endpoint'}: its host name does not resolve "
+                f"({one_line(cause)}); check the host in that URL {where} and this machine's DNS")
     return (f"cannot connect to {endpoint or 'the endpoint'} ({one_line(cause)}); check that the server is "
-            "running and listening at that URL (set by Lab(base_url=...), LLMLAB_BASE_URL or OPENAI_BASE_URL, "
-            "%config LLMLab.base_url) and that no proxy or firewall is in the way")
+            f"running and listening at that URL {where} and that no proxy or firewall is in the way")
+
+
+# getaddrinfo's "no such name" answers (not EAI_AGAIN, a temporary DNS failure worth a retry)
+_NO_SUCH_NAME = {getattr(socket, n) for n in ("EAI_NONAME", "EAI_NODATA", "EAI_ADDRFAMILY") if hasattr(socket, n)}
+
+
+def unresolvable(exc: BaseException) -> bool:
+    """Whether a failed connection failed because the host name does not exist (a socket.gaierror
+    with a no-such-name code anywhere in its causes): retrying cannot make it resolve."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror) and current.errno in _NO_SUCH_NAME:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _is_transport_error(exc: Exception) -> bool:
