@@ -552,3 +552,22 @@ def test_history_gives_earlier_turns_and_the_cell_body_is_the_next_user_turn(she
                        ("model=a history=1bad", "history")):
         with pytest.raises(UsageError, match=said):
             shell.run_cell_magic("llm", line, "x")
+
+
+def test_config_shows_what_an_unset_endpoint_and_log_resolve_to(monkeypatch, tmp_path):
+    monkeypatch.setenv("LLMLAB_BASE_URL", "http://127.0.0.1:4321/v1")
+    monkeypatch.setenv("LLMLAB_DB", str(tmp_path / "mine.sqlite"))
+    sh = fresh_shell()
+    load_ipython_extension(sh)
+    try:
+        frame = sh.run_line_magic("llm", "config").set_index("setting")
+        assert tuple(frame.loc["base_url", ["value", "source"]]) == ("http://127.0.0.1:4321/v1",
+                                                                      "default: $LLMLAB_BASE_URL")
+        assert tuple(frame.loc["db", ["value", "source"]]) == (str(tmp_path / "mine.sqlite"), "default: LLMLAB_DB")
+        monkeypatch.delenv("LLMLAB_BASE_URL")
+        monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+        monkeypatch.chdir(tmp_path)
+        frame = sh.run_line_magic("llm", "config").set_index("setting")
+        assert frame.loc["base_url", "source"] == "default: the embedded local endpoint"
+    finally:
+        fresh_shell()

@@ -7,6 +7,7 @@ Nothing here measures, prices or stores anything: that is the engine's job.
 from __future__ import annotations
 
 import difflib
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,14 @@ from IPython.display import display
 from traitlets import Bool, CaselessStrEnum, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from ..base._config import check_project_endpoint, trusted_default_key, trusted_key_vars
+from ..base._config import (
+    BASE_URL_VARS,
+    check_project_endpoint,
+    default_db,
+    read_dotenv,
+    trusted_default_key,
+    trusted_key_vars,
+)
 from ..base._display import clean_frame, table_text
 from ..base._errors import ConfigError, InputError, LLMLabError, StoreError
 from ..base._redact import public_url
@@ -177,6 +185,22 @@ def _shown_value(name: str, value: Any) -> Any:
         except (ConfigError, StoreError):
             return "****"  # refused when the Lab opens it; its secrets are never shown
     return public_url(value) if name == "base_url" else value
+
+
+def _resolved_default(name: str) -> tuple[Any, str]:
+    """What an unset base_url or db resolves to, and from where (what the Lab will use)."""
+    if name == "db":
+        value, chosen_by = default_db()
+        where = "LLMLAB_DB" if os.environ.get("LLMLAB_DB") else chosen_by or "$LLMLAB_HOME/runs.sqlite"
+        return _shown_value("db", str(value)), f"default: {where}"
+    for variable in BASE_URL_VARS:
+        if os.environ.get(variable):
+            return public_url(os.environ[variable]), f"default: ${variable}"
+    dotenv = read_dotenv()
+    found = next((v for v in BASE_URL_VARS if dotenv.get(v)), None)
+    if found is not None:
+        return public_url(dotenv[found]), f"default: {found} in ./.env"
+    return None, "default: the embedded local endpoint"
 
 
 def _shown_setting(name: str, value: Any) -> str:
@@ -573,6 +597,9 @@ class LLMMagics(Magics):
         rows = [{"setting": name, "value": _shown_value(name, getattr(self.settings, name)),
                  "source": self.sources.get(name, "default")}
                 for name in self.settings.trait_names(config=True)]
+        for row in rows:
+            if row["source"] == "default" and row["value"] is None and row["setting"] in ("base_url", "db"):
+                row["value"], row["source"] = _resolved_default(row["setting"])
         return pd.DataFrame(rows).sort_values("setting").reset_index(drop=True)
 
     def _cmd_history(self, args):
