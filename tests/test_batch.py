@@ -253,7 +253,7 @@ def test_the_command_line_submits_follows_and_collects(tmp_path, capsys):
         assert run_id in capsys.readouterr().out
         assert main(["batch", "resume", run_id, *common]) == 0
         summary = capsys.readouterr().out
-        assert summary.splitlines()[0].split()[:3] == ["model", "n", "errors"] and len(summary.splitlines()) == 3
+        assert summary.splitlines()[0].split()[:3] == ["model", "calls", "errors"] and len(summary.splitlines()) == 3
         assert main(["batch", "cancel", run_id, *common]) == 0  # nothing left to cancel: the same rows
         assert main(["batch", "resume", "missing", *common]) == 2
         assert "has no batches" in capsys.readouterr().err

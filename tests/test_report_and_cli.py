@@ -399,3 +399,25 @@ def test_the_demo_says_what_each_output_covers_and_why_a_section_is_missing(tmp_
     report = (out / "report.html").read_text()
     assert "demo sweep wall time" in report and "for 2 calls, sent one at a time" in report
     assert "not run: it compares two or more models" in report
+
+
+def test_the_terminal_summary_is_the_reports_table_in_text():
+    """The columns that matter, with the report's headers and number formats (8.7, not 8.75 beside
+    it); all-empty columns (reasoning_tokens) and the CSV's other columns are left to the CSV."""
+    import pandas as pd
+
+    from llmlab.analysis._report import summary_section
+    from llmlab.cli._format import format_summary
+
+    summary = pd.DataFrame([{"model": "m<b>", "n": 2, "errors": 0, "attempts": 2, "cached": 0,
+                             "latency_p50_s": 1.1357, "latency_p95_s": 2.0, "ttft_p50_s": 0.5, "ttft_answer_p50_s": 0.5,
+                             "tokens_per_s_p50": 8.746, "prompt_tokens": 305.0, "cached_tokens": 0.0,
+                             "completion_tokens": 267.0, "reasoning_tokens": float("nan"), "tokens_estimated": True,
+                             "cost_usd": 0.0, "saved_by_cache_usd": 0.0, "saved_by_prompt_cache_usd": 0.0}])
+    text = format_summary(summary)
+    header, row = text.splitlines()
+    assert header.split() == ["model", "calls", "errors", "latency", "p50", "(s)", "latency", "p95", "(s)", "TTFT",
+                              "p50", "(s)", "tokens/s", "p50", "tokens", "in", "tokens", "out", "cost", "(USD)"]
+    assert row.split() == ["m<b>", "2", "0", "1.14", "2.00", "0.50", "8.7", "~305", "~267", "$0"]
+    html = summary_section(summary).body
+    assert all(f">{cell}<" in html for cell in ("1.14", "8.7", "~305", "$0"))   # the same figures

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from ..base._cost import format_usd
-from ..base._display import esc
+from ..base._display import clean_text, esc
 from ..base._files import write_private
 from ..base._pricing import PriceTable
 
-__all__ = ["Section", "all_free", "answers_section", "charts_section", "cost_section", "render_report",
+__all__ = ["Section", "all_free", "summary_text", "answers_section", "charts_section", "cost_section", "render_report",
            "standard_sections", "summary_section", "write_report"]
 
 # Hosted models the free local ones are priced as, for the what-if cost note.
@@ -113,11 +113,16 @@ def _usd(value: Any, row: Mapping[str, Any] | None = None) -> str:
     return format_usd(value)  # the one cost formatter: "unknown" for NaN, never "$0"
 
 
+def _shown(frame, columns: Sequence[_Col]) -> list[_Col]:
+    """The columns present in ``frame`` that hold at least one value."""
+    rows = frame.to_dict("records")
+    return [c for c in columns if c.key in frame.columns and any(c.fmt(r.get(c.key), r) for r in rows)]
+
+
 def _table(frame, columns: Sequence[_Col]) -> str:
     """An escaped table of the columns present in ``frame`` that hold at least one value."""
     rows = frame.to_dict("records")
-    shown = [c for c in columns if c.key in frame.columns
-             and any(c.fmt(r.get(c.key), r) for r in rows)]
+    shown = _shown(frame, columns)
     head = "".join(f"<th>{esc(c.header)}</th>" for c in shown)
     body = "".join(
         "<tr>" + "".join(f"<td class='{c.css}'>{c.fmt(r.get(c.key), r)}</td>" if c.css
@@ -128,16 +133,48 @@ def _table(frame, columns: Sequence[_Col]) -> str:
 
 # --------------------------------------------------------------------------- sections
 
-def summary_section(summary, runs=None) -> Section:
-    """One row per model; ``right`` counts correct answers when ``runs`` carries a ``score``."""
+def _with_right(summary, runs=None):
+    """``summary`` with ``right`` (correct answers / scored ones) when ``runs`` carries a ``score``."""
     frame = summary.copy()
     if runs is not None and "score" in runs.columns:
         scored = runs[runs["score"].notna()]
         right = scored.groupby("requested_model")["score"].agg(lambda s: f"{int((s >= 1).sum())} / {len(s)}")
         frame["right"] = frame["model"].map(right)
+    return frame
+
+
+def summary_text(summary, runs=None) -> str:
+    """The report's summary table as terminal text: the same columns, headers and number formats
+    (the full summary stays in summary.csv); text through ``clean_text``, not HTML escapes."""
+    import pandas as pd
+
+    frame = _with_right(summary, runs)
+    rows = frame.to_dict("records")
+    columns = _shown(frame, _summary_columns(frame))
+    cells = {c.header: [clean_text(r.get(c.key)) if c.fmt is _text and not _missing(r.get(c.key))
+                        else c.fmt(r.get(c.key), r) for r in rows] for c in columns}
+    return pd.DataFrame(cells).to_string(index=False)
+
+
+def summary_section(summary, runs=None) -> Section:
+    """One row per model; ``right`` counts correct answers when ``runs`` carries a ``score``."""
+    frame = _with_right(summary, runs)
+    columns = _summary_columns(frame)
+    notes = ["Latency is request sent → last token; TTFT is the time to the first streamed token; "
+             "tokens/s is the decode speed after the first token."]
+    if "tokens_estimated" in frame.columns and frame["tokens_estimated"].astype(bool).any():
+        notes.append("~ marks token counts estimated locally (the endpoint sent no usage in streams).")
+    if "right" in frame.columns:
+        notes.append("Right answers: calls whose prompt has an expected answer, checked with "
+                     "llmlab.scoring (marked ✓/✗ in the answers below).")
+    note = " ".join(esc(n) for n in notes)
+    return Section("Summary per model", _table(frame, columns) + f"<p class='note'>{note}</p>", "summary")
+
+
+def _summary_columns(frame) -> list[_Col]:
     retried = "attempts" in frame.columns and bool((frame["attempts"] > frame["n"]).any())
     cached = "cached" in frame.columns and bool(frame["cached"].astype(float).sum() > 0)
-    columns = [
+    return [
         _Col("model", "model", _text, "model"), _Col("n", "calls", _count, "num"),
         _Col("errors", "errors", _count, "num"),
         *([_Col("attempts", "attempts", _count, "num")] if retried else []),
@@ -151,15 +188,6 @@ def summary_section(summary, runs=None) -> Section:
         _Col("completion_tokens", "tokens out", _tokens, "num"),
         _Col("cost_usd", "cost (USD)", _usd, "num"),
     ]
-    notes = ["Latency is request sent → last token; TTFT is the time to the first streamed token; "
-             "tokens/s is the decode speed after the first token."]
-    if "tokens_estimated" in frame.columns and frame["tokens_estimated"].astype(bool).any():
-        notes.append("~ marks token counts estimated locally (the endpoint sent no usage in streams).")
-    if "right" in frame.columns:
-        notes.append("Right answers: calls whose prompt has an expected answer, checked with "
-                     "llmlab.scoring (marked ✓/✗ in the answers below).")
-    note = " ".join(esc(n) for n in notes)
-    return Section("Summary per model", _table(frame, columns) + f"<p class='note'>{note}</p>", "summary")
 
 
 def all_free(runs) -> bool:

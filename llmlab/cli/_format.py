@@ -1,4 +1,5 @@
-"""How the command line prints a summary table (a dollar that is unknown reads "unknown")."""
+"""How the command line prints a summary table: the report's columns, headers and number formats
+(one rule for both; a dollar that is unknown reads "unknown"), the whole summary left to the CSV."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,11 +7,7 @@ from typing import Any
 __all__ = ["format_summary"]
 
 
-def format_summary(summary: Any) -> str:
-    import pandas as pd
+def format_summary(summary: Any, runs: Any = None) -> str:
+    from ..analysis._report import summary_text
 
-    from ..base._cost import with_costs_shown
-
-    with pd.option_context("display.width", 160, "display.max_columns", 30,
-                           "display.float_format", "{:.3g}".format):
-        return with_costs_shown(summary).to_string(index=False)  # unknown cost reads "unknown"
+    return summary_text(summary, runs)

@@ -128,7 +128,7 @@ def _demo(args) -> int:
     out = run_demo(args.out, models=models, n_prompts=args.n_prompts, max_tokens=args.max_tokens,
                    log=lambda msg: print(msg, file=sys.stderr, flush=True),
                    decision_prompts=args.decision_prompts)
-    print(_format_summary(out.summary))
+    print(_format_summary(out.summary, out.runs))
     for model in bundled_models():
         if not model.instruct and model.alias in set(out.summary["model"]):
             print(f"note: {model.alias} — {model.description}")
