@@ -244,7 +244,19 @@ def key_forms(key: str = KEY) -> dict[str, str]:
              "masked-ends": f"{key[:3]}****{key[-4:]}", "masked-start": f"{key[:6]}********",
              "masked-dots": f"{key[:5]}...{key[-4:]}", "masked-bullets": f"{key[:4]}•••••{key[-3:]}",
              "in-json": json.dumps({"api_key": key}), "in-url": f"https://x.example/?k={urllib.parse.quote(key)}",
-             "letters-listed": ", ".join(key), "letters-quoted": " + ".join(f"'{c}'" for c in key)}
+             "letters-listed": ", ".join(key), "letters-quoted": " + ".join(f"'{c}'" for c in key),
+             # found by the self-review: lookalike letters, more escapes and encodings
+             "cyrillic-lookalikes": key.translate(str.maketrans("aceopxyKMHT", "асеорхуКМНТ")),
+             "greek-lookalikes": key.translate(str.maketrans("opvkt", "ορνκτ")),
+             "octal-escapes": "".join(f"\\{b:03o}" for b in key.encode()),
+             "0x-bytes": " ".join(f"0x{b:02x}" for b in key.encode()),
+             "0x-bytes-commas": ", ".join(f"0x{b:02X}" for b in key.encode()),
+             "percent-twice": urllib.parse.quote(urllib.parse.quote(key, safe=""), safe=""),
+             "base85": base64.b85encode(key.encode()).decode(),
+             "ascii85": base64.a85encode(key.encode()).decode(),
+             "base64-wrapped": "\n".join(base64.b64encode(key.encode()).decode()[i:i + 12] for i in range(0, 60, 12)),
+             "math-bold": "".join(chr(0x1D41A + ord(c) - 97) if c.islower() else c for c in key),
+             "circled": "".join(chr(0x24D0 + ord(c) - 97) if c.islower() else c for c in key)}
     for size in (7, 5, 4):
         pieces = [key[i:i + size] for i in range(0, len(key), size)]
         for name, sep in [("space", " "), ("newline", "\n"), ("bar", " | "), ("bold", "**"), ("tick", "` `"),
@@ -293,17 +305,20 @@ def test_an_endpoint_echoing_the_key_in_any_form_stores_and_shows_none_of_it(tmp
     small = [form[i:i + 3] for i in range(0, len(form), 3)]  # a few characters per delta
     models = {"echo": ModelSpec(chunks=["your key: ", *small, " ok"], served_model=f"m-{form[:60]}"),
               "plain": ModelSpec(text=f"your key: {form} ok"),
+              "thinks": ModelSpec(text="ok", reasoning=f"the key is {form}",
+                                  tool_call={"name": "send", "arguments": json.dumps({"k": form})}),
               "fail": ModelSpec(status=400, error_message=f"bad key {form}")}
     live: list[str] = []
     with FakeServer(models) as srv, Lab(base_url=srv.base_url, api_key_env="GATEWAY_KEY",
                                         db=tmp_path / "l.sqlite", retries=0) as lab:
         res = lab.compare("Hi", models=["echo", "fail"], on_event=lambda e: live.append(e.text))
-        plain = lab.compare("Hi", models=["plain"], stream=False)
+        plain = lab.compare("Hi", models=["plain", "thinks"], stream=False)
+        lab.compare("Hi", models=["thinks"])
         print(res, res.summary(), res._repr_html_(), res.df.to_string(), plain.df.to_string())
         stored = lab.runs()
     out = capsys.readouterr().out
     texts = [*stored["response_text"], *stored["served_model"].dropna(), *stored["error_message"].dropna(),
-             "".join(live), out]
+             *stored["reasoning_text"].dropna(), *stored["tool_calls"].dropna().map(str), "".join(live), out]
     for text in texts:
         assert not rejoinable(text), (name, text[:200])
     assert "[redacted]" in stored.set_index("requested_model").loc["echo", "response_text"]
@@ -385,7 +400,7 @@ def credential_urls(base: str) -> list[str]:
             f"{base}#{URL_TOKEN}", f"{base}#access_token={URL_TOKEN}&x=1", f"{root}/{URL_TOKEN}/v1",
             f"{root}/gw/sk-{URL_TOKEN}/v1", f"{base};token={URL_TOKEN}", f"{root}/v1;key={URL_TOKEN}",
             f"http://user:{URL_TOKEN}@{host}/v1", f"http://{URL_TOKEN}@{host}/v1",
-            f"http://u:{URL_TOKEN.replace('Q', '%51')}@{host}/v1"]
+            f"http://u:{URL_TOKEN.replace('Q', '%51')}@{host}/v1", f"http://{URL_TOKEN}.localhost:{host.split(':')[1]}/v1"]
 
 
 def test_a_base_url_carrying_credentials_is_used_but_stored_and_shown_masked(tmp_path, capsys):

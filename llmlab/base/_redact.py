@@ -29,6 +29,7 @@ import urllib.parse
 from typing import Any
 
 __all__ = ["Redactor", "StreamRedactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets", "url_has_credentials",
+           "without_userinfo",
            "remember", "forget_all", "redact_shown", "CREDENTIAL_NAME"]
 
 MIN_RUN = 8  # an echo of 8+ consecutive characters of a secret counts as the secret
@@ -43,9 +44,14 @@ _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _NOT_ALNUM_BYTES = bytes(c for c in range(256) if not (48 <= c <= 57 or 97 <= c <= 122))
 # Escapes a reader (or a browser, a JSON parser, a shell) turns back into characters.
 _ESCAPE = re.compile(r"%u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|\\u\{([0-9a-fA-F]{1,6})\}|\\u([0-9a-fA-F]{4})"
-                     r"|\\U([0-9a-fA-F]{8})|\\x([0-9a-fA-F]{2})|&#[xX]([0-9a-fA-F]{1,6});?|&#([0-9]{1,7});?")
+                     r"|\\U([0-9a-fA-F]{8})|\\x([0-9a-fA-F]{2})|&#[xX]([0-9a-fA-F]{1,6});?|&#([0-9]{1,7});?"
+                     r"|\\([0-3][0-7]{2})")  # ... and octal (\163)
+_ESCAPE_BASE = {7: 10, 8: 8}  # the decimal and octal groups; the others are hex
 # Tokens that may be an encoding of a secret: decoded and searched like text.
-_HEX_SPACED = re.compile(r"(?:[0-9a-fA-F]{2} ){7,}[0-9a-fA-F]{2}")
+_HEX_SPACED = re.compile(r"(?:(?:0[xX])?[0-9a-fA-F]{2}[ ,;]+){7,}(?:0[xX])?[0-9a-fA-F]{2}")  # 73 6b, 0x73, 0x6b
+_SHORT_HEX = re.compile(r"(?:0[xX])?[0-9a-fA-F]{2}[,;]?")
+_BASE64_LINES = re.compile(r"(?<![A-Za-z0-9+/])(?:[A-Za-z0-9+/]{4,}\r?\n)+[A-Za-z0-9+/]+={0,2}(?![A-Za-z0-9+/=])")
+_BASE85 = re.compile(r"[0-9A-Za-z!#$%&()*+\-;<=>?@^_`{|}~]{15,}|[!-u]{15,}")  # base85, Ascii85
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{12,}={0,2}|[A-Za-z0-9_-]{12,}={0,2}")
 _BASE32 = re.compile(r"[A-Z2-7]{16,}=*|[a-z2-7]{16,}=*")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2}){8,}|(?:[0-9a-fA-F]{2}[:. -]){7,}[0-9a-fA-F]{2}")
@@ -58,12 +64,18 @@ _TRAILING_WORD = re.compile(r"\S*$")
 _CACHED_CHARS, _CACHE_SIZE = 4096, 2048
 
 
+# Letters of other scripts that read as Latin ones (Cyrillic, Greek): a key spelled with them is
+# still the key to a reader.
+_LOOKALIKE = str.maketrans("аеорсухіјѕкмнтвАЕОРСУХІЈЅКМНТВαοριυνκτΑΕΟΡΙΥΝΚΤΒΖΗΜΧ",
+                           "aeopcyxijskmhtbAEOPCYXIJSKMHTBaopiuvktAEOPIYNKTBZHMX")
+
+
 def _fold(text: str) -> str:
     """What text reads as, for matching: compatibility decomposition (full-width ｓ → s,
     é → e), lower case, letters and digits only (zero-width joiners, marks and punctuation
     vanish). Character by character, so it maps back to positions (see :func:`_units`)."""
     if not text.isascii():
-        text = unicodedata.normalize("NFKD", text)
+        text = unicodedata.normalize("NFKD", text.translate(_LOOKALIKE))
     return text.lower().encode("ascii", "ignore").translate(None, _NOT_ALNUM_BYTES).decode("ascii")
 
 
@@ -77,8 +89,8 @@ def _fold_char(char: str) -> str:
 
 
 def _unescape(match: re.Match) -> str:
-    value = next(g for g in match.groups() if g is not None)
-    code = int(value, 10 if match.group(8) else 16)
+    group, value = next((i, g) for i, g in enumerate(match.groups()) if g is not None)
+    code = int(value, _ESCAPE_BASE.get(group, 16))
     return chr(code) if code <= 0x10FFFF else ""
 
 
@@ -308,8 +320,21 @@ class Redactor:
     def _encoded(self, text: str, depth: int) -> list[tuple[int, int]]:
         """base64, base32 and hex tokens whose decoded text holds a secret."""
         spans = []
+        for start, end in _escaped_words(text):  # %-encoded twice: decoded once here, once as text
+            if self._spans(urllib.parse.unquote(text[start:end]), depth - 1):
+                spans.append((start, end))
+        spaced = len(list(filter(_SHORT_HEX.fullmatch, text.split()))) >= 8
+        for match in _HEX_SPACED.finditer(text) if spaced else ():  # 73 6b … or 0x73, 0x6b …
+            decoded = _hex(match.group())
+            if decoded and self._spans(decoded, depth - 1):
+                spans.append(match.span())
+        if "\n" in text:  # base64 wrapped over several lines, read as one
+            for match in _BASE64_LINES.finditer(text):
+                decoded = _b64("".join(match.group().split()))
+                if decoded and self._spans(decoded, depth - 1):
+                    spans.append(match.span())
         for start, end in _candidates(text):
-            for pattern, decode in ((_BASE64, _b64), (_BASE32, _b32), (_HEX, _hex)):
+            for pattern, decode in ((_BASE64, _b64), (_BASE32, _b32), (_HEX, _hex), (_BASE85, _b85)):
                 for match in pattern.finditer(text, start, end):
                     if _ENCODED_HINT.search(match.group()) is None:
                         continue
@@ -348,10 +373,16 @@ def _trie(words: Any) -> str:
     return "|".join(parts)
 
 
+def _escaped_words(text: str) -> list[tuple[int, int]]:
+    """Words holding ``%25`` (a percent sign, percent-encoded): text encoded more than once."""
+    if "%25" not in text:
+        return []
+    return [m.span() for m in re.finditer(r"\S*%25\S*", text)]
+
+
 def _candidates(text: str) -> list[tuple[int, int]]:
-    """Where in ``text`` an encoded token may be: its words of 12+ characters, and a run of
-    hex bytes separated by spaces. Found by splitting on whitespace (scanning a long answer
-    with a regular expression is slow)."""
+    """Where in ``text`` an encoded token may be: its words of 12+ characters. Found by
+    splitting on whitespace (scanning a long answer with a regular expression is slow)."""
     words = text.split()
     spans = []
     for word in {w for w in words if len(w) >= 12 and _ENCODED_HINT.search(w)}:
@@ -359,8 +390,6 @@ def _candidates(text: str) -> list[tuple[int, int]]:
         while at != -1:
             spans.append((at, at + len(word)))
             at = text.find(word, at + 1)
-    if len([w for w in words if len(w) == 2]) >= 8:
-        spans += [m.span() for m in _HEX_SPACED.finditer(text)]
     return spans
 
 
@@ -398,7 +427,11 @@ def _replace(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 def _bytes_text(data: bytes) -> str:
-    return data.decode("utf-8", "replace") if data else ""
+    """Decoded bytes as text, or "" when they do not read as text (what a random word decodes
+    to): a secret is printable, and searching garbage costs time."""
+    text = data.decode("utf-8", "replace") if data else ""
+    readable = sum(1 for c in text if c.isprintable() or c in "\n\t")
+    return text if text and readable >= 0.9 * len(text) else ""
 
 
 def _b64(token: str) -> str:
@@ -419,8 +452,17 @@ def _b32(token: str) -> str:
         return ""
 
 
+def _b85(token: str) -> str:
+    for decode in (base64.b85decode, base64.a85decode):
+        try:
+            return _bytes_text(decode(token))
+        except (ValueError, binascii.Error):
+            continue
+    return ""
+
+
 def _hex(token: str) -> str:
-    digits = re.sub(r"[^0-9a-fA-F]", "", token)
+    digits = re.sub(r"[^0-9a-fA-F]", "", re.sub(r"0[xX]", "", token))
     return _bytes_text(bytes.fromhex(digits[:len(digits) // 2 * 2]))
 
 
@@ -480,7 +522,7 @@ CREDENTIAL_NAME = re.compile(
     r"|^(key|token|auth|headers|extra_headers|default_headers|extra_query|default_query|http_client)$",
     re.IGNORECASE)
 # In URLs, also the short names of signed and OAuth links (Azure SAS sig=, S3 X-Amz-*, ?code=).
-_URL_CREDENTIAL = re.compile(r"^(code|sig|signature|sv|se|skoid|sktid|ske|sks|skv|x-amz-.*|x-goog-.*|access_key|"
+_URL_CREDENTIAL = re.compile(r"^(code|sig|signature|hmac|sv|se|skoid|sktid|ske|sks|skv|x-amz-.*|x-goog-.*|access_key|"
                              r"key[-_]?id|client[-_]?id|pass|pwd|jwt|otp|nonce|ticket|session|sid)$", re.IGNORECASE)
 # A path segment that reads as a token: a vendor key prefix, a long hex string, or a long run of
 # letters and digits with both in it (model and deployment names have separators).
@@ -497,6 +539,11 @@ def _split(url: str) -> urllib.parse.SplitResult | None:
         return urllib.parse.urlsplit(url)
     except ValueError:
         return None
+
+
+def _host(parts: urllib.parse.SplitResult) -> str:
+    """The host and port as written (a token may be a subdomain: TOKEN.gateway.example)."""
+    return parts.netloc.rpartition("@")[2]
 
 
 def _query_secrets(query: str) -> list[str]:
@@ -527,6 +574,7 @@ def url_secrets(url: Any, *, user: bool = True) -> list[str]:
     names = userinfo.split(":", 1) if user or ":" not in userinfo else userinfo.split(":", 1)[1:]
     raw = [p for p in names if p] + _query_secrets(parts.query) + _path_secrets(parts.path)
     raw += _query_secrets(parts.fragment) + [f for f in [parts.fragment] if _TOKEN_SEGMENT.search(f)]
+    raw += [label for label in _host(parts).split(".") if _TOKEN_SEGMENT.search(label)]
     return list(dict.fromkeys([*raw, *(urllib.parse.unquote(p) for p in raw)]))
 
 
@@ -544,13 +592,25 @@ def public_url(url: Any) -> Any:
     parts = _split(url)
     if parts is None or not (url_secrets(url) or parts.fragment):
         return url
-    host = parts.netloc.rpartition("@")[2]
+    host = ".".join(_HOST_MASK if _TOKEN_SEGMENT.search(label) else label  # still a valid host name
+                    for label in parts.netloc.rpartition("@")[2].split("."))
     pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     query = urllib.parse.urlencode([(n, REDACTED if v and _credential_name(n) else v) for n, v in pairs], safe="[]") \
         if _query_secrets(parts.query) else parts.query
     path = "/".join(_masked_segment(s) for s in parts.path.split("/"))
     fragment = REDACTED if parts.fragment else ""
     return urllib.parse.urlunsplit(parts._replace(netloc=host, query=query, path=path, fragment=fragment))
+
+
+_HOST_MASK = "redacted"
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` with no ``user:password@`` (what a client is given: the key goes in its header)."""
+    parts = _split(url)
+    if parts is None or "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _masked_segment(segment: str) -> str:

@@ -21,7 +21,7 @@ from ..base._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError
 from ..base._frames import shown
 from ..base._pricing import PriceTable
 from ..base._record import prompt_id_for
-from ..base._redact import Redactor, url_secrets
+from ..base._redact import Redactor, url_secrets, without_userinfo
 from ..base._text import check_unicode, repair
 from ..base._tokens import TokenCounter
 from ..base._validate import check_bool, check_int, one_line
@@ -350,7 +350,9 @@ class Lab:
     def _new_client(self):
         key = read_key(self.endpoint)
         secrets = [k for k in (key,) if k != PLACEHOLDER_KEY] + url_secrets(self.endpoint.base_url)
-        return new_client(self.base_url, key), Redactor(secrets)
+        # The requests go to the URL as given (a token in its path or query is needed there), minus
+        # user:password@ (the key travels in its header); rows and views keep ``base_url``, masked.
+        return new_client(without_userinfo(self.endpoint.base_url or self.base_url), key), Redactor(secrets)
 
     def _run_context(self, client, redact: Redactor) -> RunContext:
         return RunContext(client=client, store=self.store, prices=self.prices, counter=self.counter,

@@ -406,7 +406,8 @@ def _unexpected(record: Record, exc: Exception, redact: Redactor) -> Outcome:
 _TEXT_FIELDS = tuple(f.name for f in fields(Record) if f.type in ("str", "str | None"))
 # Text the endpoint wrote: searched for every form of a key it may echo back (split, encoded,
 # masked); the rest of a row (the user's prompt, parameters, names) for the key and its runs.
-_ENDPOINT_FIELDS = frozenset({"response_text", "refusal", "served_model", "error_message", "finish_reason"})
+_ENDPOINT_FIELDS = frozenset({"response_text", "refusal", "reasoning_text", "tool_calls", "served_model",
+                              "error_message", "finish_reason"})
 
 
 def redact_record(record: Record, redact: Redactor) -> None:
