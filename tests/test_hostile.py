@@ -827,6 +827,22 @@ def test_a_db_value_never_becomes_a_file_or_shows_its_secret(tmp_path, capsys, v
     _no_pw_files(tmp_path)
 
 
+URL_LIKE_DB_VALUES = [v for v in secret_db_values() + masked_db_values() if "/" not in v.split(":")[0]]
+
+
+@pytest.mark.parametrize("value", URL_LIKE_DB_VALUES[::2], ids=lambda v: v[:40])
+def test_a_db_value_passed_as_a_path_is_refused_not_made_a_file(tmp_path, capsys, monkeypatch, value):
+    from pathlib import PurePosixPath
+
+    from llmlab import LLMLabError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(LLMLabError) as info:
+        Lab(db=PurePosixPath(value.strip()), base_url="http://127.0.0.1:9/v1")
+    _no_pw(str(info.value), repr(info.value), capsys.readouterr())
+    _no_pw_files(tmp_path)
+
+
 @pytest.mark.parametrize("value", secret_db_values()[::3] + masked_db_values(), ids=lambda v: v[:40])
 def test_export_with_a_bad_db_exits_non_zero_and_shows_no_secret(tmp_path, capsys, value):
     from llmlab.cli import main

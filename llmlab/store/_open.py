@@ -73,6 +73,9 @@ def parse_db(db: Any) -> DbTarget:
         db = os.fspath(db)
         if isinstance(db, bytes):
             raise StoreError("db must be a text path, not bytes")
+        scheme = _SCHEME.match(db)
+        if (scheme and len(scheme.group(1)) > 1) or _LIBPQ_WORD.search(db):  # Path("postgresql://u:pw@h")
+            raise StoreError(f"db path {MASK} looks like a URL or a keyword string; pass it as a string, not a Path")
         return DbTarget("sqlite", db, db)
     if not isinstance(db, str):
         raise StoreError(f"db must be {_HOW}, not {type(db).__name__}")
