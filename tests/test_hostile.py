@@ -7,6 +7,7 @@ import ast
 import itertools
 import json
 
+import numpy as np
 import pytest
 from fakeserver import FakeServer, ModelSpec
 
@@ -556,6 +557,23 @@ def test_exported_code_carries_every_name_as_a_literal(index):
             assert namespace["pick_model"]("x" * 200) == "gpt-4o" and namespace["pick_model"]("x") == name
 
 
+class _LoudStr(str):
+    def __repr__(self) -> str:  # what ascii() of the object itself would write into the module
+        return "__import__('os').system('touch /tmp/pwned')"
+
+    __str__ = __repr__
+
+
+@pytest.mark.parametrize("make", [lambda n: np.str_(n), _LoudStr], ids=["numpy-str_", "str-subclass-repr"])
+def test_exported_code_carries_a_str_subclass_as_its_text(make):
+    for name in ["gpt-5", *HOSTILE_NAMES[::7]]:
+        for policy in _policies(make(name)):
+            strings, tree = _string_constants(policy.to_code())
+            assert name in strings and not [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+                                             and getattr(n.func, "id", getattr(n.func, "attr", "")) in
+                                             {"str_", "system", "__import__"}]
+
+
 def test_exported_code_of_a_hostile_saved_router_json_stays_inert(tmp_path):
     from llmlab import routing
 
@@ -675,6 +693,9 @@ BAD_SAVED = {
                                           accept_at=0.5)),
     "accept-unknown-field": json.dumps(_saved("Cascade", models=["a", "b"], accept={"kind": "regex", "nope": 1},
                                               accept_at=0.5)),
+    **{f"accept-flags-{flags}": json.dumps(_saved("Cascade", models=["a", "b"], accept_at=0.5,
+                                                  accept={"kind": "regex", "pattern": "x", "flags": flags}))
+       for flags in ["__import__", "DEBUG", "I|DEBUG", "compile", "TEMPLATE", 128, 2 | 128, -1, 1.5, True, ["I"]]},
     "accept-list": json.dumps(_saved("Cascade", models=["a", "b"], accept=[1], accept_at=0.5)),
     "name-int": json.dumps(_saved("Always", model="m", name=5)),
     "name-newline": json.dumps(_saved("Always", model="m", name="a\nimport os")),

@@ -42,6 +42,7 @@ import functools
 import inspect
 import json
 import math
+import operator
 import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -51,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
+from ..base._validate import one_line
 from . import _checks, _structured
 from ._patterns import compile_pattern
 from ._verdicts import parse_rating
@@ -649,7 +651,7 @@ def from_spec(spec: Mapping[str, Any] | str) -> Scorer:
         raise InputError("a judge needs a Lab: use scoring.judge(model=..., lab=...) directly")
     if kind not in _KINDS:
         raise InputError(f"unknown checker kind {kind!r}; known: {', '.join(_KINDS)}")
-    if kind == "regex" and isinstance(args.get("flags"), str):
+    if kind == "regex" and "flags" in args:
         args["flags"] = _regex_flags(args["flags"])
     try:
         return _KINDS[kind](**args)
@@ -881,13 +883,24 @@ def _same_value(got: Any, want: Any) -> bool:
     return got is not None and _norm(got) == _norm(want)
 
 
-def _regex_flags(names: str) -> int:
+# The flags a checker spec (a saved policy's, a dataset's) may name; re's other attributes are
+# functions, or DEBUG, which prints every compiled pattern.
+_REGEX_FLAGS = {"I": re.I, "IGNORECASE": re.I, "M": re.M, "MULTILINE": re.M, "S": re.S, "DOTALL": re.S,
+                "X": re.X, "VERBOSE": re.X, "A": re.A, "ASCII": re.A}
+
+
+def _regex_flags(names: Any) -> int:
+    """A spec's ``flags``: names joined by ``|`` ("I|S"), or their sum as a number."""
+    allowed = functools.reduce(operator.or_, _REGEX_FLAGS.values())
+    if isinstance(names, int) and not isinstance(names, bool) and 0 <= names and not names & ~allowed:
+        return names
+    if not isinstance(names, str):
+        raise InputError(f"regex flags must be names such as 'I|S', not {one_line(repr(names), 40)}")
     flags = 0
     for name in filter(None, (n.strip().upper() for n in names.split("|"))):
-        flag = getattr(re.RegexFlag, name, None)
-        if not isinstance(flag, re.RegexFlag):
-            raise InputError(f"regex flags are names such as 'IGNORECASE|MULTILINE', not {_short(names)}")
-        flags |= flag
+        if name not in _REGEX_FLAGS:
+            raise InputError(f"regex flags: {one_line(name, 40)!r} is not one of {', '.join(sorted(_REGEX_FLAGS))}")
+        flags |= _REGEX_FLAGS[name]
     return flags
 
 

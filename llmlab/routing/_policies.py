@@ -151,8 +151,10 @@ def literal(value: Any) -> str:
     """``value`` (text, a number, a list or dict of them) as a Python literal in pure ASCII:
     quotes, backslashes, newlines, U+2028, NUL and braces stay inside the string. A number must
     be finite (``inf`` is no literal)."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if isinstance(value, bool) or value is None:
         return ascii(value)
+    if isinstance(value, str):  # the text itself: a subclass (numpy's str_) has its own repr
+        return ascii(str.__str__(value))
     if isinstance(value, (int, float)):
         number = float(value) if isinstance(value, float) else int(value)
         if isinstance(number, float) and not math.isfinite(number):
