@@ -642,6 +642,20 @@ def test_every_file_llmlab_writes_is_atomic_and_owner_only(tmp_path, usual_umask
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
 
 
+@pytest.mark.parametrize("mode", [0o664, 0o646, 0o666, 0o622, 0o777, 0o620, 0o602])
+def test_a_saved_policy_others_can_write_is_refused(tmp_path, mode):
+    from llmlab import InputError, routing
+
+    path = tmp_path / "router.json"
+    routing.Always("m").save(path)
+    assert routing.load_policy(path).model == "m"  # as saved: 0600
+    path.chmod(0o644)
+    assert routing.load_policy(path).model == "m"  # readable by others, writable by the owner only
+    path.chmod(mode)
+    with pytest.raises(InputError, match="other users.*chmod go-w"):
+        routing.load_policy(path)
+
+
 def test_an_export_that_fails_halfway_leaves_the_old_file(tmp_path, monkeypatch):
     from llmlab import InputError
 

@@ -342,7 +342,8 @@ class Learned(Threshold):
 
     A saved router (``save(path)``) holds the vocabulary of the prompts it was fitted on — their
     words and word pairs, readable in the JSON — so ``save`` writes it owner-only (0600), like
-    the run log; share it only where you would share those prompts.
+    the run log; share it only where you would share those prompts. ``load_policy`` refuses a
+    saved router (or any saved policy) that other users can write: it decides where prompts go.
     """
 
     def __init__(self, *models: str, features: str | Callable = "tfidf", estimator: Any = None,

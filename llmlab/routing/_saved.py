@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -135,13 +136,26 @@ def _shown(value: Any) -> str:
     return one_line(repr(value), 60)
 
 
+def _read_trusted(path: Path) -> str:
+    """The file's text, refused when another user could have written it (what it says decides
+    where every prompt goes; a Learned router also holds the training prompts' words)."""
+    with open(path, "rb") as file:
+        info = os.fstat(file.fileno())  # the file read, not one swapped in after the check
+        if os.name == "posix" and (info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+                                   or info.st_uid not in (os.getuid(), 0)):
+            raise InputError(f"saved policy {path} can be changed by other users (mode "
+                             f"{stat.filemode(info.st_mode)}, owner uid {info.st_uid}); if you trust it, make it "
+                             f"yours and owner-writable only: chmod go-w {path}")
+        return file.read().decode("utf-8")
+
+
 def load_policy(path: str | Path) -> Policy:
     """A policy saved with ``policy.save(path)`` (JSON; rule policies and Learned routers),
     checked against the schema of its kind before anything is built."""
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"load_policy() takes a file path, not {type(path).__name__}")
     try:
-        data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+        data = json.loads(_read_trusted(Path(path).expanduser()))
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read a saved policy from {path}: {one_line(exc)}") from None
     except RecursionError:
