@@ -257,6 +257,9 @@ def key_forms(key: str = KEY) -> dict[str, str]:
              "ascii85": base64.a85encode(key.encode()).decode(),
              "base64-wrapped": "\n".join(base64.b64encode(key.encode()).decode()[i:i + 12] for i in range(0, 60, 12)),
              "math-bold": "".join(chr(0x1D41A + ord(c) - 97) if c.islower() else c for c in key),
+             "decimal-bytes": " ".join(str(b) for b in key.encode()), "decimal-list": json.dumps(list(key.encode())),
+             "decimal-commas": ",".join(str(b) for b in key.encode()),
+             "quoted-printable": "".join(f"={b:02X}" for b in key.encode()),
              "circled": "".join(chr(0x24D0 + ord(c) - 97) if c.islower() else c for c in key)}
     for size in (7, 5, 4):
         pieces = [key[i:i + size] for i in range(0, len(key), size)]

@@ -49,6 +49,10 @@ _ESCAPE = re.compile(r"%u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|\\u\{([0-9a-fA-F]{1,
 _ESCAPE_BASE = {7: 10, 8: 8}  # the decimal and octal groups; the others are hex
 # Tokens that may be an encoding of a secret: decoded and searched like text.
 _HEX_SPACED = re.compile(r"(?:(?:0[xX])?[0-9a-fA-F]{2}[ ,;]+){7,}(?:0[xX])?[0-9a-fA-F]{2}")  # 73 6b, 0x73, 0x6b
+# Byte codes in decimal (115 107 45 …, 115,107,45, [115, 107]) and quoted-printable (=73=6B=2D…).
+_DECIMAL_BYTES = re.compile(r"(?<![\d.])(?:\d{2,3}\s*[,; ]\s*){7,}\d{2,3}(?![\d.])")
+_DECIMAL_HINT = re.compile(r"\d{2,3}\s*[,; ]\s*\d{2,3}\s*[,; ]\s*\d{2,3}")
+_QUOTED_PRINTABLE = re.compile(r"(?:=[0-9a-fA-F]{2}){8,}")
 _SHORT_HEX = re.compile(r"(?:0[xX])?[0-9a-fA-F]{2}[,;]?")
 _BASE64_LINES = re.compile(r"(?<![A-Za-z0-9+/])(?:[A-Za-z0-9+/]{4,}\r?\n)+[A-Za-z0-9+/]+={0,2}(?![A-Za-z0-9+/=])")
 _BASE85 = re.compile(r"[0-9A-Za-z!#$%&()*+\-;<=>?@^_`{|}~]{15,}|[!-u]{15,}")  # base85, Ascii85
@@ -328,13 +332,18 @@ class Redactor:
             decoded = _hex(match.group())
             if decoded and self._spans(decoded, depth - 1):
                 spans.append(match.span())
+        for match in _DECIMAL_BYTES.finditer(text) if _DECIMAL_HINT.search(text) else ():
+            decoded = _decimal(match.group())
+            if decoded and self._spans(decoded, depth - 1):
+                spans.append(match.span())
         if "\n" in text:  # base64 wrapped over several lines, read as one
             for match in _BASE64_LINES.finditer(text):
                 decoded = _b64("".join(match.group().split()))
                 if decoded and self._spans(decoded, depth - 1):
                     spans.append(match.span())
         for start, end in _candidates(text):
-            for pattern, decode in ((_BASE64, _b64), (_BASE32, _b32), (_HEX, _hex), (_BASE85, _b85)):
+            for pattern, decode in ((_BASE64, _b64), (_BASE32, _b32), (_HEX, _hex), (_QUOTED_PRINTABLE, _hex),
+                                    (_BASE85, _b85)):
                 for match in pattern.finditer(text, start, end):
                     if _ENCODED_HINT.search(match.group()) is None:
                         continue
@@ -464,6 +473,11 @@ def _b85(token: str) -> str:
 def _hex(token: str) -> str:
     digits = re.sub(r"[^0-9a-fA-F]", "", re.sub(r"0[xX]", "", token))
     return _bytes_text(bytes.fromhex(digits[:len(digits) // 2 * 2]))
+
+
+def _decimal(token: str) -> str:
+    codes = [int(n) for n in re.findall(r"\d+", token)]
+    return _bytes_text(bytes(codes)) if max(codes) < 256 else ""
 
 
 class StreamRedactor:
