@@ -836,6 +836,11 @@ def secret_db_values() -> list[str]:
     values += [f"mysql://u:{PW}@h/db", f"mssql+pyodbc://u:{PW}@h/db", f"oracle://u:{PW}@h/x", f"redis://:{PW}@h",
                f"sqlite:{PW}", f"postgresql:u:{PW}@h/db", f"postgresql:/{PW}", f"sqlite://{PW}/x", f"sqlite:///x?key={PW}",
                f"ftp://u:{PW}@h/x", f"postgresql://[::1/{PW}"]
+    # URL-shaped without a supported scheme: never a file named with the password
+    values += [f"//u:{PW}@h/db", f"u:{PW}@h:5432/db", f"a:{PW}@h/db", f"{PW}:@h/db", f"C:{PW}@h/db",
+               f"postgresql%3A%2F%2Fu%3A{PW}%40h%2Fdb", f"postgresql\uff1a//u:{PW}@h/db",
+               f"postgresql\uff03//u:{PW}@h/db", f"postgresql#//u:{PW}@h/db", f"x/postgresql//u:{PW}@h/db",
+               f"postgresql%253A%252F%252Fu:{PW}@h"]
     return values
 
 
@@ -843,7 +848,7 @@ def masked_db_values() -> list[str]:
     """Values that are valid and hold secrets to mask (opening them fails: nothing listens)."""
     return [f"postgresql://u@127.0.0.1:9/db#{PW}", f"host=127.0.0.1 port=9 options='-c password={PW}'",
             f"host=127.0.0.1 port=9 passfile=/tmp/{PW}", f"postgresql://u@127.0.0.1:9/db?options=-c%20x%3D{PW}",
-            f"host=127.0.0.1 port=9 sslpassword={PW}"]
+            f"host=127.0.0.1 port=9 sslpassword={PW}", f"service={PW}", f"host=127.0.0.1 port=9 service={PW}"]
 
 
 def _no_pw(*texts) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 from ..base._config import check_project_database
 from ..base._errors import ConfigError, StoreError
 from ._base import Store
-from ._postgres import PostgresStore
+from ._postgres import SECRET_KEYS, PostgresStore
 from ._sqlite import SQLiteStore, not_a_log
 
 __all__ = ["open_store", "parse_db", "check_chosen_db", "DbTarget", "is_postgres_url", "not_a_log"]
@@ -40,8 +41,7 @@ _LIBPQ_WORD = re.compile(r"(?:^|\s)(host|hostaddr|port|dbname|user|password|pass
                          r"target_session_attrs|require_auth|channel_binding|gssencmode|krbsrvname)\s*=",
                          re.IGNORECASE)
 # values never shown; what a user name may look like to be shown
-_SECRET_KEYS = frozenset({"password", "passfile", "options", "service", "sslpassword", "sslkey", "sslcert",
-                          "sslrootcert", "krbsrvname"})
+_SECRET_KEYS = SECRET_KEYS
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
 _SHOWN_QUERY = frozenset({"sslmode", "connect_timeout", "application_name", "target_session_attrs", "host",
                           "hostaddr", "port", "dbname", "user"})
@@ -73,8 +73,7 @@ def parse_db(db: Any) -> DbTarget:
         db = os.fspath(db)
         if isinstance(db, bytes):
             raise StoreError("db must be a text path, not bytes")
-        scheme = _SCHEME.match(db)
-        if (scheme and len(scheme.group(1)) > 1) or _LIBPQ_WORD.search(db):  # Path("postgresql://u:pw@h")
+        if _url_shaped(db) or _LIBPQ_WORD.search(db):  # Path("postgresql://u:pw@h")
             raise StoreError(f"db path {MASK} looks like a URL or a keyword string; pass it as a string, not a Path")
         return DbTarget("sqlite", db, db)
     if not isinstance(db, str):
@@ -89,10 +88,26 @@ def parse_db(db: Any) -> DbTarget:
         return _url(db)
     if _LIBPQ_WORD.search(db):
         return _keywords(db)
-    scheme = _SCHEME.match(db)
-    if scheme and len(scheme.group(1)) > 1:  # C:\... is a Windows drive, not a scheme
-        raise StoreError(f"db value {scheme.group(1)}:{MASK} looks like a URL but is not one (no //); pass {_HOW}")
+    if _url_shaped(db):  # the part before ':' may be the secret too (TOKEN:@host)
+        raise StoreError(f"db value {MASK} looks like a URL but is not one; pass {_HOW}")
     return DbTarget("sqlite", db, db)
+
+
+# user:secret@host before the first / (also after // or a scheme), as a reader or libpq would see it
+_USERINFO = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*:)?/{0,2}[^/@]*:[^/]*@")
+_SLASHED_USERINFO = re.compile(r"//[^/]*:[^/]*@")  # postgresql#//u:pw@h: any odd scheme separator
+
+
+def _url_shaped(db: str) -> bool:
+    """Whether a value that is not a supported URL still reads as one (never a file name): a
+    scheme (a one-letter one is a drive only on Windows), ``user:secret@host``, a %-escaped or
+    full-width ``://``."""
+    folded = unicodedata.normalize("NFKC", urllib.parse.unquote(db))
+    scheme = _SCHEME.match(folded)
+    if scheme and (len(scheme.group(1)) > 1 or os.name != "nt"):
+        return True
+    return "://" in folded or bool(_USERINFO.match(folded) or _SLASHED_USERINFO.search(folded)) \
+        or (folded.startswith("//") and "@" in folded)
 
 
 def _url(db: str) -> DbTarget:

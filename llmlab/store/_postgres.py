@@ -27,6 +27,25 @@ _FILTERS = ("columns", "run_id", "model", "status", "since")
 _SCHEMA_LOCK = 7_260_114_071  # pg_advisory_xact_lock key: one migrating kernel at a time
 
 
+# libpq keywords whose values are never shown (a password, a file of them, a service's name, -c options)
+SECRET_KEYS = frozenset({"password", "passfile", "options", "service", "sslpassword", "sslkey", "sslcert",
+                         "sslrootcert", "krbsrvname"})
+
+
+def _without_secrets(message: str, url: str) -> str:
+    """libpq's message with the secret values of ``url`` masked (it quotes a missing service's name)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        values = [str(v) for k, v in conninfo_to_dict(url).items() if k in SECRET_KEYS and str(v)]
+    except Exception:  # noqa: BLE001 - parse_db read it already; nothing more to mask then
+        return message
+    for value in sorted(values, key=len, reverse=True):
+        message = message.replace(f'"{value}"', '"****"')
+        message = message.replace(value, "****") if len(value) >= 4 else message
+    return message
+
+
 class PostgresStore(Store):
     kind = "postgresql"
     param = "%s"
@@ -57,7 +76,8 @@ class PostgresStore(Store):
             raise
         except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
             self.close()
-            raise StoreError(f"cannot open run log {self.path}: {one_line(exc)}; start the server or fix the URL "
+            why = _without_secrets(one_line(exc), url)
+            raise StoreError(f"cannot open run log {self.path}: {why}; start the server or fix the URL "
                              "(the password goes in PGPASSWORD or ~/.pgpass); nothing was sent") from None
 
     @contextlib.contextmanager
