@@ -404,7 +404,28 @@ def credential_urls(base: str) -> list[str]:
             f"{base}#{URL_TOKEN}", f"{base}#access_token={URL_TOKEN}&x=1", f"{root}/{URL_TOKEN}/v1",
             f"{root}/gw/sk-{URL_TOKEN}/v1", f"{base};token={URL_TOKEN}", f"{root}/v1;key={URL_TOKEN}",
             f"http://user:{URL_TOKEN}@{host}/v1", f"http://{URL_TOKEN}@{host}/v1",
-            f"http://u:{URL_TOKEN.replace('Q', '%51')}@{host}/v1", f"http://{URL_TOKEN}.localhost:{host.split(':')[1]}/v1"]
+            f"http://u:{URL_TOKEN.replace('Q', '%51')}@{host}/v1",
+            f"http://{URL_TOKEN}.localhost:{host.split(':')[1]}/v1",
+            # names a deny-list of exact names missed: any name holding a credential word, short
+            # names with a token value, an escaped '=', path tokens with dots or dashes
+            *(f"{base}?api-version=2024-06-01&{name}={URL_TOKEN}" for name in [
+                "subscription-key", "Ocp-Apim-Subscription-Key", "private_token", "hf_token", "openai_key",
+                "authkey", "access-key", "app_key", "user_key", "passphrase", "license", "token[]", "k", "tok",
+                "pat", "st", "login"]),
+            f"{base}?api_key%3D{URL_TOKEN}", f"{base}?u=alice&p={URL_TOKEN}", f"{base};jsessionid={URL_TOKEN}",
+            f"{root}/eyJhbGciOiJIUzI1NiJ9.{URL_TOKEN}.c2ln/v1", f"{root}/sk-ant-api03-{URL_TOKEN}/v1"]
+
+
+def test_token_like_url_parts_are_secrets_and_ordinary_ones_are_not():
+    from llmlab.base._redact import public_url, url_has_credentials
+
+    for url in ["https://h.example/v1/AKIAIOSFODNN7EXAMPLE", "https://h.example/eyJhbGciOi.eyJzdWIiOiIx.abc/v1",
+                "https://h.example/sk-ant-api03-abcdefghijklmnop/v1", "https://h.example/v1?hf_token=hf_abc123def456"]:
+        assert url_has_credentials(url) and "[redacted]" in public_url(url), url
+    for url in ["https://x.example/search?q=hello&p=2&page=3&k=5&keywords=cats+dogs&author=Jane&design=flat",
+                "https://x.example/v1/models/gpt-4o-mini-2024-07-18?api-version=2024-06-01&deployment=my-dep",
+                "https://x.example/a?monkey=banana-split&signup=true&passage=12&st=2024"]:
+        assert not url_has_credentials(url) and public_url(url) == url, url
 
 
 def test_a_base_url_carrying_credentials_is_used_but_stored_and_shown_masked(tmp_path, capsys):

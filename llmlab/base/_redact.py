@@ -540,12 +540,51 @@ _URL_CREDENTIAL = re.compile(r"^(code|sig|signature|hmac|sv|se|skoid|sktid|ske|s
                              r"key[-_]?id|client[-_]?id|pass|pwd|jwt|otp|nonce|ticket|session|sid)$", re.IGNORECASE)
 # A path segment that reads as a token: a vendor key prefix, a long hex string, or a long run of
 # letters and digits with both in it (model and deployment names have separators).
-_TOKEN_SEGMENT = re.compile(r"^(sk|pk|rk|gsk|xai|hf|ghp|gho|github_pat|glpat|AIza|sk-ant|sk-or|sk-proj)[-_]\w{8,}"
-                            r"|^[0-9a-fA-F]{32,}$|^(?=[^-_.~]*\d)(?=[^-_.~]*[A-Za-z])[A-Za-z0-9]{24,}$")
+_TOKEN_SEGMENT = re.compile(r"^(sk|pk|rk|gsk|xai|hf|ghp|gho|github_pat|glpat|AIza|sk-ant|sk-or|sk-proj)[-_][\w-]{8,}"
+                            r"|^[0-9a-fA-F]{32,}$|^(?=[^-_.~]*\d)(?=[^-_.~]*[A-Za-z])[A-Za-z0-9]{24,}$"
+                            r"|^eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*$"  # a JWT (its dots are no separator)
+                            r"|^(AKIA|ASIA)[0-9A-Z]{16}$")  # an AWS access key id
+
+
+# ... any name holding one of these words (subscription-key, private_token, hf_token, authkey,
+# jsessionid, passphrase), spelled with or without separators
+_CREDENTIAL_WORD = re.compile(r"key|token|secret|auth|pass|sig|session|cred|hmac|jwt|otp|nonce|ticket|cookie|"
+                              r"bearer|licen[cs]e")
+# ... and short names that are credentials when their value reads as a token (?k=, ?p=, ?pat=)
+_PLAIN_VALUE = re.compile(r"[a-z]+|[A-Z][a-z]+|\d{1,6}|[a-z]+(?:[ +-][a-z]+)*|true|false", re.ASCII)
+_SHORT_CREDENTIAL = re.compile(r"^(k|p|u|t|pat|tok|st|login|user|usr|pw|pin|hash|h)$")
 
 
 def _credential_name(name: str) -> bool:
     return bool(CREDENTIAL_NAME.search(name) or _URL_CREDENTIAL.match(name))
+
+
+def _credential_pair(name: str, value: str) -> bool:
+    """Whether a query or path parameter carries a credential: a credential name; a name holding
+    a credential word (``author=``, ``keywords=``, ``design=`` hold one too: there only a value
+    that is not a plain word or number counts); a short name with a token for a value."""
+    if not value:
+        return False
+    if _credential_name(name):
+        return True
+    if _CREDENTIAL_WORD.search(re.sub(r"[-_.\[\] ]", "", name.lower())):
+        return len(value) >= 6 and not _PLAIN_VALUE.fullmatch(value)
+    return bool(_SHORT_CREDENTIAL.match(name.lower()) and _looks_like_token(value))
+
+
+def _looks_like_token(value: str) -> bool:
+    return bool(_TOKEN_SEGMENT.search(value)) or (len(value) >= 12 and bool(re.search(r"\d", value))
+                                                   and bool(re.search(r"[A-Za-z]", value)))
+
+
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    """The query's (name, value) pairs, also ``name%3Dvalue`` (an escaped '=' still reads as one)."""
+    pairs = []
+    for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        if not value and "=" in name:
+            name, _, value = name.partition("=")
+        pairs.append((name, value))
+    return pairs
 
 
 def _split(url: str) -> urllib.parse.SplitResult | None:
@@ -561,7 +600,7 @@ def _host(parts: urllib.parse.SplitResult) -> str:
 
 
 def _query_secrets(query: str) -> list[str]:
-    return [v for n, v in urllib.parse.parse_qsl(query, keep_blank_values=True) if v and _credential_name(n)]
+    return [v for n, v in _query_pairs(query) if _credential_pair(n, v)]
 
 
 def _path_secrets(path: str) -> list[str]:
@@ -571,7 +610,7 @@ def _path_secrets(path: str) -> list[str]:
         found += [s for s in [urllib.parse.unquote(name)] if _TOKEN_SEGMENT.search(s)]
         for param in params.split(";") if params else []:
             key, _, value = param.partition("=")
-            if value and (_credential_name(key) or _TOKEN_SEGMENT.search(value)):
+            if value and (_credential_pair(key, value) or _TOKEN_SEGMENT.search(value)):
                 found.append(value)
     return found
 
@@ -608,8 +647,8 @@ def public_url(url: Any) -> Any:
         return url
     host = ".".join(_HOST_MASK if _TOKEN_SEGMENT.search(label) else label  # still a valid host name
                     for label in parts.netloc.rpartition("@")[2].split("."))
-    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    query = urllib.parse.urlencode([(n, REDACTED if v and _credential_name(n) else v) for n, v in pairs], safe="[]") \
+    pairs = _query_pairs(parts.query)
+    query = urllib.parse.urlencode([(n, REDACTED if _credential_pair(n, v) else v) for n, v in pairs], safe="[]") \
         if _query_secrets(parts.query) else parts.query
     path = "/".join(_masked_segment(s) for s in parts.path.split("/"))
     fragment = REDACTED if parts.fragment else ""
@@ -635,6 +674,6 @@ def _masked_segment(segment: str) -> str:
     shown = []
     for param in params.split(";"):
         key, eq, value = param.partition("=")
-        secret = value and (_credential_name(key) or _TOKEN_SEGMENT.search(value))
+        secret = value and (_credential_pair(key, value) or _TOKEN_SEGMENT.search(value))
         shown.append(f"{key}{eq}{REDACTED}" if secret else param)
     return name + ";" + ";".join(shown)
