@@ -129,10 +129,16 @@ def test_a_row_the_log_refuses_becomes_a_visible_error_row_and_siblings_go_on(tm
 def test_odd_usage_values_from_the_endpoint_do_not_break_the_row(tmp_path):
     models = {"odd": ModelSpec(text="one two", usage_patch={"prompt_tokens": "many", "completion_tokens": "lots"}),
               "huge": ModelSpec(text="x", usage_patch={"completion_tokens": 10**30}),
+              # integers no float holds (OverflowError), in every count and the reported cost
+              "vast": ModelSpec(text="x", usage_patch={"completion_tokens": 10**400, "prompt_tokens": -10**400}),
+              "vast-prompt": ModelSpec(text="x", usage_patch={"prompt_tokens": 10**400, "total_tokens": 10**400}),
+              "vast-details": ModelSpec(text="x", usage_patch={"cost": 10**400, "prompt_tokens_details": {
+                  "cached_tokens": 10**400}, "completion_tokens_details": {"reasoning_tokens": 10**400}}),
               "good": ModelSpec(text="fine")}
     with FakeServer(models) as srv, Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite") as lab:
         for stream in (True, False):
-            df = lab.compare("Hi", models=["odd", "huge", "good"], stream=stream, cache=False).df
+            df = lab.compare("Hi", models=["odd", "huge", "vast", "vast-prompt", "vast-details", "good"],
+                             stream=stream, cache=False).df
             assert (df["status"] == "ok").all(), df[["requested_model", "error_message"]]
             assert df["tokens_estimated"].iloc[0]  # the nonsense usage was not believed
 

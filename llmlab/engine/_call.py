@@ -801,6 +801,8 @@ def _count(value: Any) -> float | None:
     """A token count from the endpoint, or None when it is not a sensible number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
+    if isinstance(value, int) and not 0 <= value < 10**15:  # 10**400 has no float
+        return None
     value = float(value)
     return value if math.isfinite(value) and 0 <= value < 1e15 else None
 
@@ -932,6 +934,6 @@ def _reported_cost(state: _Stream) -> float | None:
         value = headers.get(COST_HEADER) if headers is not None else None
     try:
         cost = None if value is None else float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return cost if cost is not None and math.isfinite(cost) and cost >= 0 else None
