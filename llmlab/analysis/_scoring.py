@@ -535,6 +535,7 @@ class _ToolCall(Scorer):
             raise InputError(f"tool_call(arguments=...) must be a dict of expected values, not {arguments!r}")
         self.function, self.arguments = name, dict(arguments or {})
         self.schema = None if schema is None else _structured.check_schema(schema, "tool_call(schema=...)")
+        self._compiled = None if self.schema is None else _structured.compile_schema(self.schema)
         self.uses_expected = name is None and arguments is None and schema is None
         self.name = f"tool_call({name})" if name else "tool_call"
 
@@ -559,8 +560,8 @@ class _ToolCall(Scorer):
         values, why = _structured.parse_json(chosen[0].get("arguments") or "{}")
         if why:
             return 0.0, f"{chosen[0].name}: arguments are {why}"
-        schema = self.schema or _structured.declared_parameters(params, chosen[0].name)
-        problem = _structured.schema_problem(values, schema) if schema is not None else ""
+        schema = self._compiled or _structured.declared_check(params, chosen[0].name, of_tool=True)
+        problem = schema.problem(values) if schema is not None else ""
         if problem:
             return 0.0, f"{chosen[0].name}: arguments do not match the schema: {problem}"
         if arguments:
@@ -603,22 +604,24 @@ class _JsonSchema(Scorer):
 
     def __init__(self, schema: Any) -> None:
         self.schema = None if schema is None else _structured.check_schema(schema, "json_schema(schema)")
+        self._compiled = None if self.schema is None else _structured.compile_schema(self.schema)
         title = (self.schema or {}).get("title")
         self.name = f"json_schema({title})" if title else "json_schema"
 
     def score_rows(self, rows: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-        pairs = [_safe_check(self, t, None, p) for t, p in
-                 zip(_column(rows, "response_text"), _column(rows, "params"), strict=True)]
+        # a given schema needs no params: a column of large request bodies is costly to read
+        params = _column(rows, "params") if self._compiled is None else [None] * len(rows)
+        pairs = [_safe_check(self, t, None, p) for t, p in zip(_column(rows, "response_text"), params, strict=True)]
         return np.array([p[0] for p in pairs], dtype=float), [p[1] for p in pairs]
 
     def check(self, text: Any, expected: Any, params: Any = None) -> tuple[float, str]:
-        schema = self.schema or _structured.declared_schema(params)
+        schema = self._compiled or _structured.declared_check(params)
         if schema is None:
             return 0.0, "no schema (give json_schema(schema) or ask with response_format json_schema)"
         value, why = _structured.parse_json(text)
         if why:
             return 0.0, why
-        problem = _structured.schema_problem(value, schema)
+        problem = schema.problem(value)
         return (0.0, f"does not match the schema: {problem}") if problem else (1.0, "matches the schema")
 
 
