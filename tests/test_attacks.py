@@ -361,6 +361,25 @@ def test_redactor_catches_every_8_run_and_leaves_ordinary_text():
     assert Redactor(["llmlab-no-key"[:3]])("abc") == "abc"  # too short to be a secret
 
 
+def test_redactor_is_not_quadratic_in_the_pieces_of_a_key():
+    """A hostile answer of 3-character pieces of the key and near-matches (100 KB took 240 s when
+    clustering recomputed each cluster's reach per piece): redacted in seconds, each repeat alike."""
+    import time
+
+    from llmlab.base._redact import Redactor
+
+    redact = Redactor([SECRET])
+    pieces = " ".join(SECRET[i:i + 3] for i in range(len(SECRET) - 2))
+    unit = pieces + " " + " ".join(SECRET[:7] + c for c in "xyz#") + " "  # 7 characters: no secret alone
+    copies = 100_000 // len(unit)
+    started = time.perf_counter()
+    out = redact(unit * copies)
+    took = time.perf_counter() - started
+    print(f"{len(unit) * copies} characters of key pieces and near-matches redacted in {took:.2f} s")
+    assert took < 5
+    assert out == redact(unit) * copies and "[redacted]" in out
+
+
 # --------------------------------------------------------------------------- 6. project settings
 
 @pytest.fixture

@@ -260,41 +260,48 @@ class Redactor:
         return pieces
 
     def _joined(self, pieces: list[_Piece], size: int | None) -> tuple[list[tuple[int, int]], int | None]:
+        """Pieces in clusters (at most _GAP apart), and each cluster's marked spans. A running reach,
+        no rescan of the cluster per piece: a hostile answer may hold 100,000 pieces in one."""
         pieces.sort(key=lambda p: p.start)
         found: list[tuple[int, int]] = []
         open_from: int | None = None
         cluster: list[_Piece] = []
+        reach = -1  # the end of the cluster's furthest piece
         for piece in [*pieces, None]:
-            if piece is not None and (not cluster or piece.start - max(p.end for p in cluster) <= _GAP):
+            if piece is not None and (not cluster or piece.start - reach <= _GAP):
                 cluster.append(piece)
+                reach = max(reach, piece.end)
                 continue
             marked = self._marked(cluster)
             found += [(p.start, p.end) for p in marked]
-            # pieces that may still grow: not found yet, and not inside what was (another
-            # variant's piece of the same text)
-            rest = [p for p in cluster if p not in marked
-                    and not any(m.start <= p.start and p.end <= m.end for m in marked)]
-            if rest and size is not None and size - max(p.end for p in rest) <= _GAP:
-                open_from = min(p.start for p in rest) if open_from is None else open_from
+            if size is not None and size - reach <= _GAP:
+                rest = _outside(cluster, marked)
+                if rest and size - max(p.end for p in rest) <= _GAP:
+                    open_from = min(p.start for p in rest) if open_from is None else open_from
             cluster = [piece] if piece is not None else []
+            reach = piece.end if piece is not None else -1
         return found, open_from
 
     def _marked(self, cluster: list[_Piece]) -> list[_Piece]:
         """The pieces of a cluster whose key ranges join into a run long enough to be a secret."""
         marked: list[_Piece] = []
-        for v in {p.variant for p in cluster}:
-            mine = sorted((p for p in cluster if p.variant == v), key=lambda p: p.key_start)
+        by_variant: dict[int, list[_Piece]] = {}
+        for one in cluster:
+            by_variant.setdefault(one.variant, []).append(one)
+        for v, mine in by_variant.items():
+            mine.sort(key=lambda p: p.key_start)
             where, need = self._where[v]
             run: list[_Piece] = []
+            end = 0  # the furthest key position the run reaches
             for piece in [*mine, None]:
-                if piece is not None and run and piece.key_start <= max(p.key_start + p.length for p in run):
+                if piece is not None and run and piece.key_start <= end:
                     run.append(piece)
+                    end = max(end, piece.key_start + piece.length)
                     continue
-                if run:
-                    end = max(p.key_start + p.length for p in run)
-                    if abs(where[end - 1] - where[run[0].key_start]) + 1 >= need:  # characters of the secret spanned
-                        marked += run
+                if run and abs(where[end - 1] - where[run[0].key_start]) + 1 >= need:  # the secret's characters spanned
+                    marked += run
                 run = [piece] if piece is not None else []
+                end = piece.key_start + piece.length if piece is not None else 0
         return marked
 
     def _masked(self, text: str) -> list[tuple[int, int]]:
@@ -366,6 +373,20 @@ class Redactor:
             if start < cut < end:
                 cut = start
         return _replace(text[:cut], [(s, e) for s, e in spans if e <= cut]), cut
+
+
+def _outside(cluster: list[_Piece], marked: list[_Piece]) -> list[_Piece]:
+    """The pieces of ``cluster`` (by start) not inside a marked one (the same text read as another
+    variant's piece): one sweep, the furthest end of the marked pieces started so far."""
+    inside = sorted(marked, key=lambda p: p.start)
+    rest, at, reach = [], 0, -1
+    for piece in cluster:
+        while at < len(inside) and inside[at].start <= piece.start:
+            reach = max(reach, inside[at].end)
+            at += 1
+        if piece.end > reach:
+            rest.append(piece)
+    return rest
 
 
 def _trie(words: Any) -> str:
