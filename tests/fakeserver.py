@@ -48,7 +48,8 @@ is an endpoint without it (404), ``srv.batch_requests`` lists every line run (wh
 Hostile endpoints: ``error_message`` sets what injected failures say, ``usage_patch`` odd usage
 values, ``chunks`` the exact content deltas, ``raw_events`` any JSON as the stream's events (or
 the plain body), ``byte_events`` exact bytes as each event's data (invalid UTF-8, a character
-cut between sends). ``text`` and ``served_model`` may hold lone surrogates: they go out as JSON
+cut between sends), ``sse_bytes`` the stream's exact bytes (any SSE lines). ``text`` and
+``served_model`` may hold lone surrogates: they go out as JSON
 ``"\ud800"`` escapes. ``RequestLog.auth_sha256`` tells which key arrived without logging it.
 
 Gates (a hold, not a delay): ``hold_after=n`` answers the model's first ``n`` requests as
@@ -180,6 +181,9 @@ class ModelSpec:
     logprobs_need_top: bool = False  # llama-cpp-python's server: logprobs only when top_logprobs is given too
     byte_events: list | None = None  # like raw_events, but each event's data as these exact bytes
     # (invalid UTF-8); a list of pieces is one event in several sends; a str is its latin-1 bytes
+    # streamed: these exact bytes as the stream after the role chunk, one send each (any SSE: id:,
+    # retry:, event: and comment lines, events without data, CRLF), then the usual [DONE]
+    sse_bytes: list | None = None
     answers_by_prompt: dict | None = None  # the last user message's text -> its answer (any other: ``text``)
     hold_after: int | None = None  # answers after the first hold_after are held until released (a gate)
     hold_at: int = 0  # a held stream first sends this many generated chunks (raw/byte/malformed: none)
@@ -805,7 +809,8 @@ class _StreamWriter:
         self.pending.append(h._take_headers())
         role = {"role": "assistant", "content": None if self.answer.tools is not None else ""}
         self._event(self._chunk(role))
-        if self.spec.malformed or self.spec.raw_events is not None or self.spec.byte_events is not None:
+        scripted = (self.spec.raw_events, self.spec.byte_events, self.spec.sse_bytes)
+        if self.spec.malformed or any(x is not None for x in scripted):
             self._hold()  # no generated chunks to count: held right after the role chunk
         if self.spec.malformed:
             self._frame(b"data: {not json\n\n")
@@ -813,6 +818,11 @@ class _StreamWriter:
         if self.spec.raw_events is not None:
             for payload in self.spec.raw_events:
                 self._frame(b"data: " + json.dumps(payload).encode() + b"\n\n")
+            return self._done()
+        if self.spec.sse_bytes is not None:
+            for piece in self.spec.sse_bytes:
+                self._frame(_as_bytes(piece))
+                self._pause(0.005)
             return self._done()
         if self.spec.byte_events is not None:
             for data in self.spec.byte_events:

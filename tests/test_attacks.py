@@ -150,9 +150,11 @@ def _finish(**usage) -> list:
 
 ODD_STREAMS = {
     # chunks are read as the JSON the endpoint sent: any shape becomes a row, never a crash
-    "number-content": (ModelSpec(raw_events=[{"choices": [{"delta": {"content": 7}}]}, *_finish()]), "ok", "7"),
+    # content that is not text is not passed off as the model's words (issue 21 #10)
+    "number-content": (ModelSpec(raw_events=[{"choices": [{"delta": {"content": 7}}]}, *_finish()]), "error",
+                       "content that is not text: 7"),
     "object-content": (ModelSpec(raw_events=[{"choices": [{"delta": {"content": {"a": 1}}}]}, *_finish()]),
-                       "ok", '{"a": 1}'),
+                       "error", 'content that is not text: {"a": 1}'),
     "odd-fields": (ModelSpec(raw_events=[{"model": 5, "choices": [{"delta": None}]},
                                          {"choices": [{"delta": {"content": "hi", "tool_calls": None}}]},
                                          *_finish(usage=[1, 2])]), "ok", "hi"),
@@ -193,7 +195,9 @@ def test_any_json_an_endpoint_streams_becomes_a_row(tmp_path, name):
 
 
 @pytest.mark.parametrize("body, status, shown", [
-    ({"choices": [{"message": {"content": 12}, "finish_reason": "stop"}], "usage": "lots"}, "ok", "12"),
+    ({"choices": [{"message": {"content": 12}, "finish_reason": "stop"}], "usage": "lots"}, "error",
+     "content that is not text: 12"),
+    ({"choices": [{"message": {"content": "12"}, "finish_reason": "stop"}], "usage": "lots"}, "ok", "12"),
     ({"choices": [{"message": {"content": None, "tool_calls": [{"function": {"name": "f", "arguments": {}}}]}}]},
      "ok", '"name": "f"'),
     ({"choices": "none"}, "error", "not a non-empty list of objects"),

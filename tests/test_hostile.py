@@ -155,6 +155,118 @@ MALFORMED_STREAMS = {
 }
 
 
+def _event(payload: dict, nl: bytes = b"\n") -> bytes:
+    return b"data: " + json.dumps(payload).encode() + nl + nl
+
+
+_ANSWER, _FIN = _event(_content("whole answer")), _event(_finish()[0])
+_USAGE = _event({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 41, "total_tokens": 44}})
+# Events SSE itself says to ignore (no data: never dispatched; comments): anywhere in the stream.
+SSE_IGNORED = {
+    "id-only": b"id: 7\n\n", "retry-only": b"retry: 1000\n\n", "id-and-retry": b"id: 7\nretry: 9999999999999\n\n",
+    "event-only": b"event: ping\n\n", "empty-data": b"data:\n\n", "empty-data-space": b"data: \n\n",
+    "comment": b": keep-alive\n\n", "unknown-field": b"foo: bar\n\n", "crlf-id": b"id: 9\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("where", ["before", "between", "after-finish", "after-usage"])
+@pytest.mark.parametrize("name", sorted(SSE_IGNORED))
+def test_an_event_sse_ignores_is_ignored_anywhere(tmp_path, name, where):
+    parts = [_ANSWER, _FIN, _USAGE]
+    parts.insert({"before": 0, "between": 1, "after-finish": 2, "after-usage": 3}[where], SSE_IGNORED[name])
+    with FakeServer({"m": ModelSpec(sse_bytes=parts)}) as srv, \
+            Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite", retries=0) as lab:
+        row = lab.compare("Hi", models=["m"]).df.iloc[0]
+    assert [row["status"], row["response_text"], row["completion_tokens"]] == ["ok", "whole answer", 41], \
+        row["error_message"]
+    assert not isinstance(row["error_message"], str), row["error_message"]  # nothing to say: SSE allows it
+
+
+# Events that are not JSON, after the answer's finish_reason: the answer is whole and kept (a note).
+JUNK_AFTER_FINISH = {
+    "done-spaced": b"data:  [DONE] \n\n", "done-tab": b"data: \t[DONE]\n\n", "done-lower": b"data: [done]\n\n",
+    "done-quoted": b'data: "[DONE]"x\n\n', "junk": b"data: }{\n\n", "html": b"data: <html>502</html>\n\n",
+    "truncated-json": b'data: {"choices": [\n\n', "deep-json": b"data: " + b"[" * 100_000 + b"\n\n",
+    "many-junk": b"data: x\n\n" * 500,
+}
+
+
+@pytest.mark.parametrize("usage_after", [True, False])
+@pytest.mark.parametrize("name", sorted(JUNK_AFTER_FINISH))
+def test_junk_after_the_finish_keeps_the_answer_with_a_note(tmp_path, name, usage_after):
+    parts = [_ANSWER, _FIN, JUNK_AFTER_FINISH[name], *([_USAGE] if usage_after else [])]
+    with FakeServer({"m": ModelSpec(sse_bytes=parts)}) as srv, \
+            Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite", retries=0) as lab:
+        row = lab.compare("Hi", models=["m"]).df.iloc[0]
+        again = lab.compare("Hi", models=["m"]).df.iloc[0]
+        paid = len(srv.requests)
+    assert [row["status"], row["response_text"]] == ["ok", "whole answer"], row["error_message"]
+    assert row["error_message"].count("not JSON after the answer finished") == 1
+    assert row["completion_tokens"] == (41 if usage_after else row["completion_tokens"])
+    assert again["response_text"] == "whole answer" and paid == 1  # cached: a resume pays nothing again
+
+
+@pytest.mark.parametrize("name", sorted(set(JUNK_AFTER_FINISH) - {"deep-json"}))  # that one: RecursionError
+def test_junk_before_the_finish_is_still_an_error_row(tmp_path, name):
+    parts = [_ANSWER, JUNK_AFTER_FINISH[name], _FIN]
+    with FakeServer({"m": ModelSpec(sse_bytes=parts)}) as srv, \
+            Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite", retries=0) as lab:
+        row = lab.compare("Hi", models=["m"], cache=False).df.iloc[0]
+    assert [row["status"], row["error_type"]] == ["error", "MalformedResponse"]
+
+
+NOT_TEXT = {"int": 5, "float": 1.5, "bool": True, "dict": {"a": 1}, "nested-list": [[["x"]]],
+            "list-of-str": ["x"], "image-part": [{"type": "image_url", "image_url": {"url": "x"}}],
+            "part-text-int": [{"type": "text", "text": 5}]}
+
+
+@pytest.mark.parametrize("stream", [True, False])
+@pytest.mark.parametrize("name", sorted(NOT_TEXT))
+def test_content_that_is_not_text_is_a_malformed_answer(tmp_path, name, stream):
+    value = NOT_TEXT[name]
+    events = ([_content("ok "), {"choices": [{"index": 0, "delta": {"content": value}}]}, *_finish()] if stream
+              else [{"choices": [{"index": 0, "message": {"role": "assistant", "content": value},
+                                  "finish_reason": "stop"}]}])
+    with FakeServer({"odd": ModelSpec(raw_events=events), "good": ModelSpec(text="fine")}) as srv, \
+            Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite", retries=0) as lab:
+        df = lab.compare("Hi", models=["odd", "good"], stream=stream, cache=False).df.set_index("requested_model")
+    assert df.loc["odd", ["status", "error_type"]].tolist() == ["error", "MalformedResponse"]
+    assert "content that is not text" in df.loc["odd", "error_message"]
+    assert df.loc["good", "status"] == "ok"
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_content_as_text_parts_is_joined(tmp_path, stream):
+    parts = [{"type": "text", "text": "whole "}, {"type": "text", "text": "answer"}]
+    events = ([{"choices": [{"index": 0, "delta": {"content": parts}}]}, *_finish()] if stream
+              else [{"choices": [{"index": 0, "message": {"role": "assistant", "content": parts},
+                                  "finish_reason": "stop"}]}])
+    with FakeServer({"m": ModelSpec(raw_events=events)}) as srv, \
+            Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite", retries=0) as lab:
+        row = lab.compare("Hi", models=["m"], stream=stream, cache=False).df.iloc[0]
+    assert [row["status"], row["response_text"]] == ["ok", "whole answer"]
+
+
+OTHER_CHOICES = {
+    "before": [{"choices": [{"index": 1, "delta": {"content": "B"}}]}, _content("A"), *_finish()],
+    "same-chunk": [{"choices": [{"index": 1, "delta": {"content": "B"}}, {"index": 0, "delta": {"content": "A"}}]},
+                   *_finish()],
+    "other-finishes-first": [_content("A"), {"choices": [{"index": 1, "delta": {}, "finish_reason": "length"}]},
+                             {"choices": [{"index": 2, "delta": {"content": "C"}}]}, *_finish()],
+    "tool-call-in-other": [_content("A"), {"choices": [{"index": 1, "delta": {"tool_calls": [
+        {"index": 0, "id": "c", "function": {"name": "f", "arguments": "{}"}}]}}]}, *_finish()],
+}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_CHOICES))
+def test_only_choice_0_forms_a_streamed_answer(tmp_path, name):
+    with FakeServer({"m": ModelSpec(raw_events=OTHER_CHOICES[name])}) as srv, \
+            Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite", retries=0) as lab:
+        row = lab.compare("Hi", models=["m"], cache=False).df.iloc[0]
+    assert [row["status"], row["response_text"], row["finish_reason"]] == ["ok", "A", "stop"], row["error_message"]
+    assert not isinstance(row["tool_calls"], str)  # choice 1's call is not choice 0's
+
+
 @pytest.mark.parametrize("name", sorted(MALFORMED_STREAMS))
 def test_a_malformed_stream_is_an_error_row_never_an_empty_ok(tmp_path, name):
     spec = ModelSpec(raw_events=MALFORMED_STREAMS[name])

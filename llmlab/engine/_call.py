@@ -140,7 +140,35 @@ class _ValidUtf8Events:
         return self._events.iter_bytes(iterator)
 
     def aiter_bytes(self, iterator):
-        return self._events.aiter_bytes(_valid_utf8(iterator))
+        return _readable_events(self._events.aiter_bytes(_valid_utf8(iterator)))
+
+
+async def _readable_events(events):
+    """The events the SDK should read. An event with no data (only ``id:``/``retry:`` lines, or
+    ``data:`` empty) is not dispatched, as the SSE spec says, instead of failing as JSON. Once the
+    answer has a finish_reason, an event that is not JSON (``data:  [DONE] `` with a space too
+    many, trailing junk) is skipped with a note: the answer is whole, so it is kept and cached.
+    Only events after the finish are parsed here twice (a usage chunk), so the answer's cost stays."""
+    state, skipped = _READING.get(), 0
+    async for sse in events:
+        if not sse.data:
+            continue
+        if (state is not None and state.finish_reason is not None and not sse.data.startswith("[DONE]")
+                and not _is_json(sse.data)):
+            skipped += 1
+            if skipped == 1:  # one note, however many follow; not quoted: endpoint text is unredacted here
+                state.notes.append("the endpoint sent an event that is not JSON after the answer finished "
+                                   "(ignored: the answer is whole)")
+            continue
+        yield sse
+
+
+def _is_json(data: str) -> bool:
+    try:
+        json.loads(data)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 async def _valid_utf8(iterator):
@@ -322,7 +350,7 @@ def _read_completion_body(response: Any, state: _Stream) -> None:
     message = choice.get("message")
     if not isinstance(message, dict):
         raise _MalformedBody(f"the endpoint answered with a message that is not an object: {message!r:.80}")
-    state.text.append(_text(message.get("content")))
+    state.text.append(_content(message.get("content"), "answered with"))
     _read_logprobs(choice, state)
     _add_refusal(state, message)
     reasoning = _reasoning(message)
@@ -366,11 +394,13 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
     if usage is not None:
         state.usage = _mapping(usage)
     for choice in _chunk_choices(chunk):
+        if choice.get("index", 0) != 0:
+            continue  # another choice (an endpoint that ignores n=1): only choice 0 is the answer
         if choice.get("finish_reason"):
             state.finish_reason = choice["finish_reason"]
         _read_logprobs(choice, state)
         delta = choice.get("delta") or {}
-        content = _text(delta.get("content"))
+        content = _content(delta.get("content"), "streamed")
         calls = delta.get("tool_calls")
         reasoning = _reasoning(delta)
         _add_refusal(state, delta)
@@ -514,6 +544,17 @@ def _text(value: Any) -> str:
     if value is None or isinstance(value, str):
         return value or ""
     return json.dumps(value)
+
+
+def _content(value: Any, how: str) -> str:
+    """An answer's content: a string, absent, or a list of text parts (OpenAI's content-part form,
+    joined). 5, true or {"a": 1} is not text: shown as JSON it would pass for the model's words."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    if isinstance(value, list) and all(isinstance(p, dict) and p.get("type") == "text"
+                                       and isinstance(p.get("text"), str) for p in value):
+        return "".join(p["text"] for p in value)
+    raise _MalformedBody(f"the endpoint {how} content that is not text: {_shown(value)}")
 
 
 class _MalformedBody(Exception):
