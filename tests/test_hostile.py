@@ -778,6 +778,30 @@ def test_every_file_llmlab_writes_is_atomic_and_owner_only(tmp_path, usual_umask
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
 
 
+NAMELESS = {"nul-in-name": "{d}/x\x00.json", "nul-in-folder": "{d}/a\x00b/x.json", "nul-only": "\x00",
+            "unknown-user": "~llmlab-no-such-user/x.json", "unknown-user-alone": "~llmlab-no-such-user",
+            "unknown-user-deep": "~llmlab-no-such-user/a/b/c.json"}
+
+
+@pytest.mark.parametrize("writer", ["policy", "export", "report", "file"])
+@pytest.mark.parametrize("name", sorted(NAMELESS))
+def test_a_path_that_names_no_file_is_one_line_input_error(tmp_path, name, writer):
+    from llmlab import InputError, routing
+    from llmlab.analysis._report import write_report
+    from llmlab.base._files import write_private
+
+    target = NAMELESS[name].format(d=tmp_path).replace(".json", "") + (".parquet" if writer == "export" else ".json")
+    with FakeServer({"m": ModelSpec(text="fine")}) as srv, Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite") as lab:
+        lab.compare("Hi", models=["m"])
+        before = sorted(p.name for p in tmp_path.rglob("*"))
+        write = {"policy": lambda: routing.Always("m").save(target), "export": lambda: lab.export(target),
+                 "report": lambda: write_report(target, [], {"x": 1}), "file": lambda: write_private(target, b"x")}
+        with pytest.raises(InputError) as err:
+            write[writer]()
+        assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no file, folder or .partial made
+    assert "\n" not in str(err.value) and "nothing was written" in str(err.value)
+
+
 @pytest.mark.parametrize("mode", [0o664, 0o646, 0o666, 0o622, 0o777, 0o620, 0o602])
 def test_a_saved_policy_others_can_write_is_refused(tmp_path, mode):
     from llmlab import InputError, routing

@@ -25,14 +25,14 @@ from typing import IO, Any
 
 from ._errors import InputError
 
-__all__ = ["private_dir", "private_file", "write_private", "write_json", "json_text"]
+__all__ = ["file_target", "private_dir", "private_file", "write_private", "write_json", "json_text"]
 
 _MAX_DEPTH = 64  # deeper JSON is refused (a policy is a few levels deep)
 
 
 def private_dir(path: str | os.PathLike) -> Path:
     """Create ``path`` and its missing parents as 0700 folders; return it."""
-    path = Path(path).expanduser()
+    path = file_target(path)
     missing = []
     probe = path
     while not probe.exists() and probe != probe.parent:
@@ -52,7 +52,7 @@ def private_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     """A binary file to write ``path`` through: on a clean exit it replaces ``path`` (owner-only,
     on disk); on any exception the old file stays as it was. OS errors become one-line
     :class:`InputError`\\ s naming the file."""
-    target = Path(path).expanduser()
+    target = file_target(path)
     try:
         private_dir(target.parent)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")  # 0600
@@ -70,6 +70,19 @@ def private_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
     _sync_folder(target.parent)
+
+
+def file_target(path: str | os.PathLike) -> Path:
+    """``path`` with ``~`` expanded; one that names no file (a NUL byte, ``~nouser``) is an
+    InputError, not the OS's ValueError or pathlib's RuntimeError."""
+    if "\0" in os.fsdecode(path):
+        raise InputError(f"cannot write {os.fsdecode(path)!r}: a file name cannot hold a NUL byte (\\x00); "
+                         f"nothing was written")
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # ~user for a user this system does not know (or no home to expand ~ to)
+        raise InputError(f"cannot write {os.fsdecode(path)!r}: its ~ names no known home folder; "
+                         f"give the full path; nothing was written") from None
 
 
 def _cannot_write(target: Path, exc: OSError) -> InputError:
@@ -95,7 +108,7 @@ def write_private(path: str | os.PathLike, data: bytes | str, *, what: str = "th
         except UnicodeEncodeError as exc:
             raise InputError(f"{what} has an invalid character at position {exc.start} (an unpaired surrogate); "
                              f"nothing was written to {Path(path).name}") from None
-    target = Path(path).expanduser()
+    target = file_target(path)
     with private_file(target) as fh:
         fh.write(data)
     return target

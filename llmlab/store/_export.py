@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..base._errors import InputError
-from ..base._files import private_file
+from ..base._files import file_target, private_file
 from ..base._record import COLUMNS
 from ..base._text import check_unicode
 from ..base._validate import check_count, did_you_mean, one_line
@@ -83,7 +82,7 @@ def write_parquet(store: Store, path: str | os.PathLike, filters: dict) -> int:
 
     from ._columnar import export_schema
 
-    target = Path(path).expanduser()
+    target = file_target(path)
     if target.suffix.lower() != ".parquet":
         raise InputError(f"export writes Parquet: give a path ending in .parquet, not {target.name!r}")
     names, batches = store.select_batches(**filters)
