@@ -1266,6 +1266,58 @@ def short_waits(monkeypatch):
     monkeypatch.setattr(base, "LOG_WAIT_S", 2.0)
 
 
+def _hold_lock_elsewhere(path, seconds: float):
+    """Another process holds the log's write lock for ``seconds`` (returned once it holds it)."""
+    import subprocess
+    import sys
+
+    code = ("import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30); "
+            "db.execute('BEGIN EXCLUSIVE'); print('held', flush=True); time.sleep(float(sys.argv[2])); "
+            "db.execute('ROLLBACK')")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+@pytest.mark.parametrize("log", ["existing", "fresh"])
+@pytest.mark.parametrize("held", [0.8, 1.5])
+def test_opening_a_log_another_process_locked_waits_for_it(tmp_path, short_waits, log, held):
+    import time
+
+    path = tmp_path / "l.sqlite"
+    if log == "existing":
+        with Lab(db=path):
+            pass
+    proc = _hold_lock_elsewhere(path, held)
+    t0 = time.monotonic()
+    with FakeServer({"m": ModelSpec(text="fine")}) as srv, Lab(base_url=srv.base_url, db=path) as lab:
+        waited = time.monotonic() - t0
+        assert lab.compare("Hi", models=["m"]).df.iloc[0]["status"] == "ok"
+        stored = lab.runs()
+    proc.wait(10)
+    assert waited > 0.3  # past the busy timeout: the open waited (it used to fail here)
+    assert len(stored) == 1
+
+
+@pytest.mark.parametrize("log", ["existing", "fresh"])
+def test_opening_a_log_locked_past_the_limit_is_one_line_store_error(tmp_path, short_waits, log):
+    import time
+
+    from llmlab import StoreError
+
+    path = tmp_path / "l.sqlite"
+    if log == "existing":
+        with Lab(db=path):
+            pass
+    proc = _hold_lock_elsewhere(path, 4.0)
+    t0 = time.monotonic()
+    with pytest.raises(StoreError, match="cannot open run log .*locked") as err:
+        Lab(db=path)
+    waited = time.monotonic() - t0
+    proc.wait(10)
+    assert 1.0 < waited < 3.9 and "\n" not in str(err.value)  # LOG_WAIT_S (2 s here), not the busy timeout
+
+
 @pytest.mark.parametrize("stream", [True, False])
 @pytest.mark.parametrize("held", [0.8, 1.6])
 def test_a_log_locked_past_the_busy_timeout_keeps_the_answer(tmp_path, short_waits, stream, held):

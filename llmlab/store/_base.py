@@ -135,6 +135,22 @@ class Store:
         return LogUnavailable(f"run log {self.path} could not be written{why}; the finished attempts are kept in "
                               f"{self._journal_file} and stored when the log next takes a write")
 
+    def _open_patiently(self, open_once: Callable[[], None]) -> None:
+        """``open_once()`` (connect, migrate, replay the journal), retried with backoff while another
+        process has the log locked, up to ``LOG_WAIT_S`` like every read and write; then its error."""
+        deadline, attempt = time.monotonic() + LOG_WAIT_S, 0
+        while True:
+            try:
+                return open_once()
+            except StoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the caller makes the last one a StoreError line
+                delay = _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
+                if not self._transient(exc) or time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                attempt += 1
+
     def _patiently(self, action: Callable[[], Any]) -> Any:
         """``action()``, retried with backoff while the log is locked or unreachable, up to
         ``LOG_WAIT_S``; then :class:`_StillUnavailable`."""

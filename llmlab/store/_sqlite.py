@@ -33,10 +33,7 @@ class SQLiteStore(Store):
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
         try:
-            self._db = self._connect()
-            self._check_readable()
-            self._migrate()
-            self._open_journal()
+            self._open_patiently(self._open_once)
         except StoreError:
             self.close()
             raise
@@ -44,6 +41,14 @@ class SQLiteStore(Store):
             failure = self._failure(exc, "open")
             self.close()
             raise failure from None
+
+    def _open_once(self) -> None:
+        if self._db is not None:  # an earlier attempt met the log locked: a fresh connection
+            self._db.close()
+        self._db = self._connect()
+        self._check_readable()
+        self._migrate()
+        self._open_journal()
 
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
