@@ -36,6 +36,11 @@ def _shown(widget: GradingWidget) -> str:
     return widget.prompt_view.value + widget.answer_views["A"].value + widget.answer_views["B"].value
 
 
+def _type(widget: GradingWidget, keys: str) -> None:
+    """What the browser sends: the key box's value (the mark of the pair shown) with the keys typed."""
+    widget.keys.value = widget.keys.value + keys
+
+
 def test_votes_go_into_the_log_blind_and_grading_resumes_after_a_restart(server, db, runs):
     lab = Lab(base_url=server.base_url, db=db)
     widget = GradingWidget(lab, runs, who="ann")
@@ -46,10 +51,10 @@ def test_votes_go_into_the_log_blind_and_grading_resumes_after_a_restart(server,
     widget.press("A")
     assert "1 / 4 graded" in widget.progress.value
     assert f"A was {first.shown_first}" in widget.status.value                 # revealed after the vote
-    widget.keys.value = "b"                                                     # a key typed in the key box
-    assert widget.keys.value == "" and "2 / 4 graded" in widget.progress.value
+    _type(widget, "b")                                                          # a key typed in the key box
+    assert widget.keys.value.strip("\u200b\u200c") == "" and "2 / 4 graded" in widget.progress.value
     skipped = widget.current
-    widget.keys.value = "s"
+    _type(widget, "s")
     assert "2 / 4 graded" in widget.progress.value and widget.current != skipped
     widget.press("undo")                                                        # undoes the skip
     assert widget.current == skipped
@@ -72,6 +77,30 @@ def test_votes_go_into_the_log_blind_and_grading_resumes_after_a_restart(server,
     row = prefs.set_index("prompt_id").loc[first.prompt_id]                  # "A is better": the model shown as A
     assert row[{"a": "model_a", "b": "model_b"}[row["winner"]]] == first.shown_first
     again.close()
+
+
+def test_a_click_or_key_made_on_a_pair_no_longer_shown_is_counted_not_recorded(server, db, runs):
+    with Lab(base_url=server.base_url, db=db) as lab:
+        widget = GradingWidget(lab, runs, who="ann")
+        first, button = widget.current, widget.buttons["A"]
+        button.click()
+        button.click()                        # a double-click: the second arrives on the first pair's button
+        assert widget.ignored == 1 and "Ignored 1" in widget.status.value and "A was" in widget.status.value
+        assert lab.labels(grading=widget.grading)["prompt_id"].tolist() == [first.prompt_id]
+        second, stale = widget.current, widget.keys.value
+        _type(widget, "ab")                   # two keys in one update: the first votes, the second is ignored
+        labels = lab.labels(grading=widget.grading)
+        assert widget.ignored == 2 and len(labels) == 2 and labels["prompt_id"].iloc[-1] == second.prompt_id
+        widget.keys.value = stale + "abx"     # a late update repeats the keys handled: only "x" is new (ignored)
+        assert widget.ignored == 3 and len(lab.labels(grading=widget.grading)) == 2
+        assert labels["winner"].iloc[-1] == {second.shown_first: "a"}.get(second.model_a, "b")
+        third = widget.current
+        widget.keys.value = stale + "t"       # typed while the second pair was still shown: ignored
+        assert widget.ignored == 4 and widget.current == third and len(lab.labels(grading=widget.grading)) == 2
+        widget.buttons["undo"].click()
+        button.click()                        # a late click on the first pair's button
+        widget.press("undo")
+        assert widget.ignored == 5 and len(lab.labels(grading=widget.grading)) == 0
 
 
 def test_hidden_sides_are_random_but_stable(server, db, runs):

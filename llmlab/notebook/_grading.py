@@ -14,6 +14,13 @@ are text, escaped. ``lab.labels(grading=widget.grading)`` returns the votes as a
 
 Keyboard: ipywidgets has no key events, so the keys go through a focused one-line text box under
 the buttons (focused again after every vote); each key typed there acts at once.
+
+Every click and key carries the pair it was made on: each pair shown gets buttons of its own, and
+the key box holds an invisible mark of the pair shown (zero-width characters the kernel writes
+with each pair) beside what is typed. A click or key made on a pair that is no
+longer shown — the second click of a double-click, the second of two keys typed faster than the
+next pair appears (or pasted at once) — is ignored: counted in ``widget.ignored`` and said, never
+recorded on a pair the grader has not seen.
 """
 from __future__ import annotations
 
@@ -153,6 +160,10 @@ class GradingWidget:
         self.who = who or _login()
         self.grading, self.items = grading_items(runs, models=models, against=against, grading=grading, seed=seed)
         self._history: list[tuple[int, Item]] = []      # (label id, item) of this widget's votes, for undo
+        self.ignored = 0                                # clicks / keys made on a pair no longer shown
+        self._view = 0                                  # which showing of a pair the controls belong to
+        self._old_buttons: list[list[w.Button]] = []
+        self._note = self._seen = ""                   # the last status note; the key box's last value
         self._build()
         self._queue = self._pending()
         self._show(note="")
@@ -187,21 +198,34 @@ class GradingWidget:
         self.progress = w.HTML()
         self.prompt_view = w.HTML(layout=w.Layout(width="auto"))
         self.answer_views = {side: w.HTML(layout=w.Layout(flex="1 1 0", min_width="16em")) for side in "AB"}
+        self.keys = w.Text(continuous_update=True, layout=w.Layout(width="12em"))
+        self.keys.observe(self._on_key, names="value")
+        self.status = w.HTML()
+        hint = w.HTML("<small>keys: a  b  t (tie)  x (both bad)  s (skip)  u (undo)</small>")
+        # the buttons change with every pair; the key box stays (its view and focus are kept)
+        self._vote_row, self._more_buttons = w.HBox(), w.HBox()
+        row = w.Box([self.answer_views["A"], self.answer_views["B"]],
+                    layout=w.Layout(display="flex", flex_flow="row wrap", width="100%"))
+        self.ui = w.VBox([self.progress, self.prompt_view, row, self._vote_row,
+                          w.HBox([self._more_buttons, self.keys, hint]), self.status],
+                         layout=w.Layout(width="auto"))
+        self.ui.add_class("llmlab-grading")
+
+    def _new_buttons(self, view: int) -> None:
+        """Buttons of their own for this showing, so a click names what it was made on; those of the
+        last few showings stay open to count a late click, older ones are closed."""
         self.buttons = {vote: w.Button(description=f"{_LABELS[vote]} [{key}]", tooltip=f"key: {key}",
                                        button_style="primary" if vote in ("A", "B") else "")
                         for key, vote in _KEYS.items()}
         for vote, button in self.buttons.items():
-            button.on_click(lambda _, v=vote: self.press(v))
-        self.keys = w.Text(placeholder="keys: a  b  t (tie)  x (both bad)  s (skip)  u (undo)",
-                           continuous_update=True, layout=w.Layout(width="28em"))
-        self.keys.observe(self._on_key, names="value")
-        self.status = w.HTML()
-        row = w.Box([self.answer_views["A"], self.answer_views["B"]],
-                    layout=w.Layout(display="flex", flex_flow="row wrap", width="100%"))
-        self.ui = w.VBox([self.progress, self.prompt_view, row, w.HBox(list(self.buttons.values())[:4]),
-                          w.HBox([*list(self.buttons.values())[4:], self.keys]), self.status],
-                         layout=w.Layout(width="auto"))
-        self.ui.add_class("llmlab-grading")
+            button.on_click(lambda _, v=vote: self._event(view, v))
+        self._old_buttons.append(list(self.buttons.values()))
+        for stale in self._old_buttons[:-_KEEP_OPEN]:
+            for button in stale:
+                button.close()
+        del self._old_buttons[:-_KEEP_OPEN]
+        self._vote_row.children = list(self.buttons.values())[:4]
+        self._more_buttons.children = list(self.buttons.values())[4:]
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.ui._repr_mimebundle_(**kwargs) or {}
@@ -218,7 +242,17 @@ class GradingWidget:
         return self._queue[0] if self._queue else None
 
     def press(self, vote: str) -> None:
-        """What a button (or its key) does: vote A / B / tie / both_bad, skip, or undo."""
+        """Vote A / B / tie / both_bad, skip, or undo on the pair shown now (what a button does)."""
+        self._event(self._view, vote)
+
+    def _event(self, view: int, vote: str) -> None:
+        """A click or key made while showing ``view``: acted on only if that is still what is shown."""
+        if view != self._view:
+            self.ignored += 1
+            self.status.value = (f"{self._note} Ignored {self.ignored} click(s) / key(s) made on a pair no "
+                                 "longer shown (a double-click, or keys faster than the next pair): nothing "
+                                 "recorded for them.")
+            return
         try:
             if vote == "undo":
                 self._undo()
@@ -254,17 +288,29 @@ class GradingWidget:
         return f"Saved: {what}{names}."
 
     def _on_key(self, change: dict) -> None:
-        typed = str(change["new"] or "")
-        if not typed:
+        """The key box holds the mark of the showing it was typed on and the keys typed (anywhere in
+        it: a click can put the caret inside the mark). A late update repeats the keys already
+        handled; only those after them are new. The first new key acts if its showing is still
+        shown; every other was typed before what the first did could be seen: made on a pair no
+        longer shown."""
+        value = str(change["new"] or "")
+        if value == _mark(self._view):
             return
-        self.keys.value = ""
-        vote = _KEYS.get(typed[-1].lower())
-        if vote is not None:
-            self.press(vote)
+        (mark, typed), (seen_mark, seen) = _split(value), _split(self._seen)
+        self._seen = value
+        fresh = typed[len(seen):] if mark == seen_mark and typed.startswith(seen) else typed
+        view = self._view if mark == _mark(self._view) else -1
+        self.keys.value = _mark(self._view)
+        for vote in [_KEYS[k] for k in fresh.lower() if k in _KEYS]:
+            self._event(view, vote)
+            view = -1
 
     # -- showing ---------------------------------------------------------------------------------
     def _show(self, note: str) -> None:
         item = self.current
+        self._view += 1
+        self._new_buttons(self._view)
+        self.keys.value = _mark(self._view)
         self.progress.value = (f"<b>{self.done} / {len(self.items)} graded</b> · grader {esc(self.who)} · "
                                f"grading {esc(self.grading)}")
         for button in self.buttons.values():
@@ -279,8 +325,24 @@ class GradingWidget:
             self.prompt_view.value = _box("Prompt", item.prompt)
             self.answer_views["A"].value = _box("A", first)
             self.answer_views["B"].value = _box("B", second)
-        self.status.value = note
+        self.status.value = self._note = note
         self.keys.focus()
+
+
+_MARK_BITS = "\u200b\u200c"     # zero-width space (0) and non-joiner (1): invisible, never typed
+# showings whose buttons stay open to count a late click; one later still reaches a closed button
+# and is dropped unrecorded by the kernel's comm manager (never counted, never a vote)
+_KEEP_OPEN = 3
+
+
+def _mark(view: int) -> str:
+    """The showing's invisible mark in the key box: its number mod 256 as 8 zero-width characters."""
+    return "".join(_MARK_BITS[int(bit)] for bit in f"{view % 256:08b}")
+
+
+def _split(value: str) -> tuple[str, str]:
+    """The key box's value → (the mark in it, the keys typed)."""
+    return "".join(c for c in value if c in _MARK_BITS), "".join(c for c in value if c not in _MARK_BITS)
 
 
 def _box(title: str, text: str) -> str:

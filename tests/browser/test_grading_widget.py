@@ -47,7 +47,7 @@ def test_grading_widget_votes_by_button_and_key_and_resumes_after_a_kernel_resta
     keys.click()
     page.keyboard.type("b")
     expect(widget).to_contain_text("2 / 3 graded")
-    assert keys.input_value() == ""
+    assert keys.input_value().strip("\u200b\u200c") == ""              # only the pair's invisible mark
     page.keyboard.type("s")                                     # skip the last one, then undo the skip
     expect(widget).to_contain_text("skipped")
     page.keyboard.type("u")
@@ -66,3 +66,22 @@ def test_grading_widget_votes_by_button_and_key_and_resumes_after_a_kernel_resta
     nb.run(3)
     expect(nb.output(3)).to_contain_text("3 labels;")
     assert page.dialogs == [] and page.evaluate("() => window.__pwned") is None
+
+
+def test_a_double_click_and_two_keys_in_one_go_record_one_vote_each_on_the_pair_shown(page, jupyter):
+    cells = [c.replace("tester", "twice") for c in CELLS]     # a grader of its own: the log is the session's
+    write_notebook(jupyter.work / "twice.ipynb", cells)
+    nb = Notebook(page, jupyter, "twice.ipynb").open()
+    for i in range(3):
+        nb.run(i)
+    widget = nb.output(2).locator(".llmlab-grading")
+    expect(widget).to_contain_text("0 / 3 graded", timeout=30_000)
+    widget.locator("button", has_text="A is better").dblclick()
+    expect(widget).to_contain_text("Ignored 1")                 # the second click was made on the first pair
+    expect(widget).to_contain_text("1 / 3 graded")
+    widget.locator("input[type=text]").click()
+    page.keyboard.insert_text("ab")                             # two keys in one update (as a paste sends them)
+    expect(widget).to_contain_text("Ignored 2")
+    expect(widget).to_contain_text("2 / 3 graded")
+    nb.run(3)
+    expect(nb.output(3)).to_contain_text("2 labels;")
