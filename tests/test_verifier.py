@@ -259,13 +259,18 @@ def test_the_llm_magic_routes_through_a_verifier(srv, fitted):
 def test_a_slow_verdict_never_delays_the_labs_other_calls(serve, tmp_path, halves):
     """The verdict runs on a worker thread: a check that takes 2.5 s (here a sleep; before the fix,
     a backtracking regex) delays only its own route, never the timing of another call in flight."""
+    import threading
     import time
 
+    live = threading.Event()  # slow only once fitted: the fit reads 60 answers (60 × 2.5 s)
+
     def slow(text: str) -> float:
-        time.sleep(2.5)
+        if live.is_set():
+            time.sleep(2.5)
         return 1.0
 
     verifier = routing.Verifier(WEAK, STRONG, checks=[slow]).fit(_runs(60))
+    live.set()
     srv = serve({WEAK: ModelSpec(text="#### 2"), STRONG: ModelSpec(text="#### 2"),
                  "other": ModelSpec(text="one two three four five six seven eight nine ten", token_delay_s=0.1)})
     with Lab(base_url=srv.base_url, db=str(tmp_path / "r.sqlite"), retries=0, quiet=True, timeout=5) as lab:
