@@ -8,7 +8,7 @@ import functools
 import os
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, Unpack, cast
 
@@ -460,11 +460,20 @@ class Lab:
         bar = _progress_bar(total, options.progress)
         if options.resume is not None:
             jobs = self._unfinished(jobs, options.resume, bar)
-        caught: list[Warning] = []  # raised in the runner's tasks; shown at the caller's line
+        concurrency = options.concurrency or self.concurrency
+        return await self._in_session(run_id, models, options, bar,
+                                      lambda context, runner: runner.run(jobs, concurrency))
+
+    async def _in_session(self, run_id: str, models: list[str], options: CallOptions, bar: Any,
+                          work: Callable[[RunContext, Runner], Coroutine[Any, Any, Any]]) -> Result:
+        """Run ``work`` with one session and one Runner for the run (live or batch): the bar is
+        closed and the warnings raised in the runner's tasks are shown at the caller's line, however
+        it ends; a log that failed to store the answers is an error; the Result reads the log."""
+        caught: list[Warning] = []
         try:
             async with self._session() as context:
                 runner = Runner(context, run_id, options.on_event, bar)
-                await collecting(runner.run(jobs, options.concurrency or self.concurrency), caught)
+                await collecting(work(context, runner), caught)
         finally:
             if bar is not None:
                 bar.close()
@@ -494,22 +503,15 @@ class Lab:
         n_rows = len(rows) if isinstance(rows, list) else rows.count
         run_id = self.last_run_id = run_id or options.resume or _new_run_id()
         bar = _progress_bar(None if n_rows is None else n_rows * len(models) * options.n, options.progress)
-        caught: list[Warning] = []
-        try:
-            async with self._session() as context:
-                runner = Runner(context, run_id, options.on_event, bar)
-                session = BatchSession(context, run_id, bar, runner.emit_row)
-                if options.resume is not None:
-                    jobs = self._unfinished(iter(jobs), run_id, bar, skip=pending_requests(self.store, run_id))
-                await collecting(self._submit(runner, session, jobs, options.cache, wait), caught)
-        finally:
-            if bar is not None:
-                bar.close()
-            for warning in caught:
-                emit(warning)
-        if runner.store_error is not None:
-            raise _not_logged(runner, run_id, models)
-        return Result.from_store(self.store, run_id, models)
+
+        async def submit(context: RunContext, runner: Runner) -> None:
+            session = BatchSession(context, run_id, bar, runner.emit_row)
+            todo = jobs
+            if options.resume is not None:
+                todo = self._unfinished(iter(jobs), run_id, bar, skip=pending_requests(self.store, run_id))
+            await self._submit(runner, session, todo, options.cache, wait)
+
+        return await self._in_session(run_id, models, options, bar, submit)
 
     @staticmethod
     async def _submit(runner: Runner, session: BatchSession, jobs: Iterable[Job], cache: bool, wait: bool) -> None:
