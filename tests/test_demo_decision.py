@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from standins import EmbeddedStandIn
 
 from llmlab.cli._demo_decision import decision_section
 
@@ -99,23 +100,12 @@ def test_the_demo_report_ends_with_the_decision(tmp_path, monkeypatch):
     from fakeserver import FakeServer, ModelSpec
 
     import llmlab.local
-    from llmlab.base._config import LocalURL
     from llmlab.cli import _demo
-
-    class FakeLocal:
-        def __init__(self, srv):
-            self.base_url, self.models = LocalURL(srv.base_url), []
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            pass
 
     models = {"qwen2.5-coder-0.5b": ModelSpec(text="42"), "smollm2-135m": ModelSpec(text="no idea"),
               "gemma-3-270m": ModelSpec(text="no idea")}
     with FakeServer(models) as srv:
-        monkeypatch.setattr(llmlab.local, "start", lambda **kw: FakeLocal(srv))
+        monkeypatch.setattr(llmlab.local, "start", lambda **kw: EmbeddedStandIn(srv))
         out = _demo.run_demo(tmp_path / "demo", n_prompts=1, progress=False, log=lambda *_: None,
                              decision_prompts=40)
     page = (tmp_path / "demo" / "report.html").read_text()
@@ -131,23 +121,12 @@ def test_the_demo_command_says_what_it_wrote_and_shows_progress_for_both_sweeps(
     from fakeserver import FakeServer, ModelSpec
 
     import llmlab.local
-    from llmlab.base._config import LocalURL
     from llmlab.cli import main
-
-    class FakeLocal:
-        def __init__(self, srv):
-            self.base_url, self.models = LocalURL(srv.base_url), []
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            pass
 
     models = {"qwen2.5-coder-0.5b": ModelSpec(text="42"), "smollm2-135m": ModelSpec(text="no idea"),
               "gemma-3-270m": ModelSpec(text="no idea")}
     with FakeServer(models) as srv:
-        monkeypatch.setattr(llmlab.local, "start", lambda **kw: FakeLocal(srv))
+        monkeypatch.setattr(llmlab.local, "start", lambda **kw: EmbeddedStandIn(srv))
         assert main(["demo", "--out", str(tmp_path / "d"), "--n-prompts", "2", "--decision-prompts", "40"]) == 0
     out, err = capsys.readouterr()
     written = sorted(p.name for p in (tmp_path / "d").iterdir())

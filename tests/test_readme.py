@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 from fakeserver import FakeServer, ModelSpec
+from standins import EmbeddedStandIn
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -420,7 +421,6 @@ def test_the_demo_writes_the_files_the_readme_lists(tmp_path, monkeypatch, capsy
     import fnmatch
 
     import llmlab.local
-    from llmlab.base._config import LocalURL
     from llmlab.cli import main
     from llmlab.cli._main import _parser, _subparsers
 
@@ -429,18 +429,8 @@ def test_the_demo_writes_the_files_the_readme_lists(tmp_path, monkeypatch, capsy
     folder, listed = re.search(r"\./([\w-]+)/\{([^}]*)\}", line).groups()
     assert _subparsers(_parser())["demo"].get_default("out") == folder
 
-    class FakeLocal:
-        def __init__(self, srv):
-            self.base_url, self.models = LocalURL(srv.base_url), []
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            pass
-
     with FakeServer({m: ModelSpec(text="42") for m in ("smollm2-135m", "gemma-3-270m", "qwen2.5-coder-0.5b")}) as srv:
-        monkeypatch.setattr(llmlab.local, "start", lambda **kw: FakeLocal(srv))
+        monkeypatch.setattr(llmlab.local, "start", lambda **kw: EmbeddedStandIn(srv))
         monkeypatch.chdir(tmp_path)
         assert main(["demo", "--n-prompts", "2", "--decision-prompts", "40"]) == 0
     written = sorted(p.name for p in (tmp_path / folder).iterdir())

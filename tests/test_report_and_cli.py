@@ -6,6 +6,7 @@ from html.parser import HTMLParser
 
 import pandas as pd
 import pytest
+from standins import EmbeddedStandIn
 
 from llmlab import Lab
 from llmlab.analysis._report import Section, charts_section, render_report, standard_sections, summary_section
@@ -237,20 +238,9 @@ def local_stand_in(monkeypatch):
     """stand_in(srv): ``llmlab.local.start`` returns the test server ``srv`` as the embedded
     endpoint (what ``llmlab demo`` starts), so the demo runs end to end without real models."""
     import llmlab.local
-    from llmlab.base._config import LocalURL
-
-    class Started:
-        def __init__(self, srv):
-            self.base_url, self.models = LocalURL(srv.base_url), []
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            pass
 
     def stand_in(srv) -> None:
-        monkeypatch.setattr(llmlab.local, "start", lambda **kw: Started(srv))
+        monkeypatch.setattr(llmlab.local, "start", lambda **kw: EmbeddedStandIn(srv))
     return stand_in
 
 
