@@ -47,6 +47,7 @@ class BatchBehaviour:
     max_file_bytes: int = 200 * 2**20
     content_status: int | None = None  # GET /files/{id}/content answers this error (a misrouted gateway)
     max_requests: int = 50_000
+    name: dict = field(default_factory=dict)  # {"file" or "batch": text} put into those ids (a hostile endpoint)
 
 
 @dataclass
@@ -87,6 +88,9 @@ class _Batch:
 class BatchAPI:
     """The Files and Batches endpoints of one server; ``answer(body) -> (status, json)`` answers
     one request line as the server's chat endpoint would (non-streamed)."""
+
+    def _id(self, prefix: str, kind: str) -> str:
+        return f"{prefix}{self.behaviour.name.get(kind, '')}{next(self._ids)}"
 
     def __init__(self, behaviour: BatchBehaviour, answer: Callable[[dict], tuple[int, dict]]) -> None:
         self.behaviour = behaviour
@@ -137,7 +141,7 @@ class BatchAPI:
         if len(upload[1]) > self.behaviour.max_file_bytes:
             return _error(400, f"File is too large: {len(upload[1])} bytes, at most "
                                f"{self.behaviour.max_file_bytes} for purpose 'batch'.")
-        file = _File(f"file-fake{next(self._ids)}", upload[0] or "upload", purpose, upload[1], int(time.time()))
+        file = _File(self._id("file-fake", "file"), upload[0] or "upload", purpose, upload[1], int(time.time()))
         with self._lock:
             self.files[file.id] = file
         return 200, file.object(), "application/json"
@@ -169,7 +173,7 @@ class BatchAPI:
         file = self.files.get(str(body.get("input_file_id")))
         if file is None or file.purpose != "batch":
             return _error(400, f"Invalid 'input_file_id': {body.get('input_file_id')!r} is not a batch file.")
-        batch = _Batch(f"batch_fake{next(self._ids)}", file.id, body["endpoint"], body.get("metadata"), time.time())
+        batch = _Batch(self._id("batch_fake", "batch"), file.id, body["endpoint"], body.get("metadata"), time.time())
         with self._lock:
             self.batches[batch.id] = batch
         created = self.describe(batch)  # before any work: a new batch is always validating

@@ -395,3 +395,18 @@ def test_a_free_model_without_a_batch_price_is_priced_at_zero_without_a_note(tmp
     assert (local["cost_usd"] == 0).all() and local["error_message"].isna().all()
     assert paid["cost_usd"].tolist() == pytest.approx([15e-6, 15e-6])
     assert paid["error_message"].str.contains("no Batch API price known for 'paid'").all()
+
+
+@pytest.mark.parametrize("named", ["file", "batch"])
+def test_an_id_the_endpoint_names_after_the_key_is_refused_not_stored(tmp_path, monkeypatch, named):
+    # An id is kept in the log and sent back to poll, so it cannot be redacted like answer text.
+    secret = "sk-batch-secret-0123456789abcdef"
+    monkeypatch.setenv("GATEWAY_KEY", secret)
+    behaviour = BatchBehaviour(name={named: f"-{secret[3:15]}-"})
+    with FakeServer(models(), batches=behaviour, api_key=secret) as srv, \
+            Lab(base_url=srv.base_url, api_key_env="GATEWAY_KEY", db=tmp_path / "k.sqlite", retries=0) as lab:
+        with pytest.raises(EndpointError, match="the id it answered holds your API key") as caught:
+            lab.sweep(["hi"], models=["a"], batch=True, progress=False)
+        shown = lab.batch_status().to_csv() + lab.batch_status()._repr_html_()
+    assert secret[3:15] not in str(caught.value) + shown
+    assert secret[3:15].encode() not in (tmp_path / "k.sqlite").read_bytes()

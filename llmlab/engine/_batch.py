@@ -51,6 +51,8 @@ MAX_BYTES = 190 * 2**20  # per input file: OpenAI's 200 MB, less room for the mu
 POLL_FIRST_S, POLL_MAX_S, POLL_GROWTH = 0.5, 60.0, 1.5
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 _URL: Literal["/v1/chat/completions"] = "/v1/chat/completions"
+# What the endpoint names a file or a batch by, and its status: kept in the log as it is.
+_ENDPOINT_IDS = ("id", "status", "input_file_id", "output_file_id", "error_file_id")
 _CHUNK = 1000  # requests per log write, lines per stored chunk
 _UNSUPPORTED = (404, 405, 501)
 # A request a finished batch did not answer, by the batch's final status: (error_type, why).
@@ -124,7 +126,7 @@ class BatchSession:
         number = 0
         while True:
             try:
-                return await call()
+                return self._checked(what, await call())
             except openai.APIStatusError as exc:
                 if exc.status_code not in RETRYABLE_STATUSES:
                     raise self._failed(what, exc) from None
@@ -136,6 +138,17 @@ class BatchSession:
                 raise self._failed(what, failure) from None
             number += 1
             await asyncio.sleep(wait)
+
+    def _checked(self, what: str, reply: Any) -> Any:
+        """``reply`` once its ids and status hold no secret: the log keeps them and llmlab sends
+        them back to poll or cancel, so (unlike answer text) they cannot be redacted — refused."""
+        for name in _ENDPOINT_IDS:
+            value = getattr(reply, name, None)
+            if isinstance(value, str) and self.ctx.redact(value) != value:
+                raise EndpointError(
+                    f"cannot {what} at {self.ctx.endpoint}: the {name} it answered holds your API key (or "
+                    f"part of it), which llmlab neither stores nor sends back; ask the endpoint's operator")
+        return reply
 
     def _failed(self, what: str, exc: Exception) -> EndpointError:
         detail = exc.message if isinstance(exc, openai.APIError) else str(exc)
@@ -247,7 +260,7 @@ class BatchSession:
         since = datetime.fromisoformat(planned_at).timestamp() - 60
         async for batch in self.ctx.client.batches.list(limit=100):
             if (batch.metadata or {}).get("llmlab_part") == part_id:
-                return batch
+                return self._checked("find a batch", batch)
             if batch.created_at < since:
                 break
         return None
@@ -306,7 +319,7 @@ class BatchSession:
             if part["batch_id"] is None or part["status"] in (*TERMINAL, "stored", "cancelling"):
                 continue
             try:
-                batch = await self.ctx.client.batches.cancel(part["batch_id"])
+                batch = self._checked("cancel a batch", await self.ctx.client.batches.cancel(part["batch_id"]))
             except openai.APIStatusError as exc:
                 if exc.status_code != 409:  # 409: it has just finished; stored like any other
                     raise self._failed("cancel a batch", exc) from None

@@ -563,7 +563,7 @@ class Lab:
                 rows += await BatchSession(context, run).status()
         columns = ["run_id", "model", "part", "requests", "batch_id", "status", "completed", "failed", "created_at",
                    "stored_at", "endpoint"]
-        return pd.DataFrame(rows, columns=columns)
+        return shown(pd.DataFrame(rows, columns=columns))
 
     def _check_open(self) -> None:
         if self._closed:
