@@ -710,6 +710,22 @@ def test_exported_code_carries_a_str_subclass_as_its_text(make):
                                              {"str_", "system", "__import__"}]
 
 
+@pytest.mark.parametrize("number", [np.int64(50), np.int32(50), np.float32(50.0), np.float64(50.0), np.uint8(50)],
+                         ids=lambda n: type(n).__name__)
+def test_a_numpy_threshold_is_a_number_carried_as_a_plain_literal(number, tmp_path):
+    # A threshold read from a DataFrame is a numpy number; numpy 2's repr (np.int64(50)) in generated
+    # code would not even run, and it must not be refused as "not a number".
+    from llmlab import routing
+
+    policy = routing.Threshold("prompt_chars", number, weak="small", strong="big")
+    assert type(policy.threshold) in (int, float) and policy.threshold == 50
+    namespace: dict = {}
+    exec(compile(policy.to_code(), "<policy>", "exec"), namespace)  # noqa: S102 - our own generated module
+    assert namespace["pick_model"]("x" * 50) == "big" and namespace["pick_model"]("x" * 49) == "small"
+    policy.save(tmp_path / "router.json")
+    assert routing.load_policy(tmp_path / "router.json").threshold == 50
+
+
 def test_exported_code_of_a_hostile_saved_router_json_stays_inert(tmp_path):
     from llmlab import routing
 

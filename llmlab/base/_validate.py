@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import keyword
 import math
+import numbers
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -19,6 +20,7 @@ from ._redact import public_url
 __all__ = [
     "one_line", "error_line", "is_env_name", "check_env_name", "check_url", "check_identifier", "check_binding_name",
     "did_you_mean", "closest", "check_bool", "check_int", "check_count", "check_number", "check_text", "is_real",
+    "plain_number",
 ]
 
 # Upper-case only: keys such as 'gsk_…' or 'hf_…' are valid identifiers, so a looser rule would
@@ -157,12 +159,19 @@ def check_count(name: str, value: Any, what: str = "") -> int:
 def check_number(name: str, value: Any, lo: float, hi: float) -> float:
     if not (is_real(value) and math.isfinite(value) and lo <= value <= hi):
         raise InputError(f"{name} must be a number from {lo:g} to {hi:g}, not {one_line(repr(value), 60)}")
-    return value
+    return plain_number(value)
+
+
+def plain_number(value: Any) -> int | float:
+    """A number :func:`is_real` accepts as Python's own int or float (numpy's, or a subclass with
+    its own repr, would not read back the same in generated code or JSON)."""
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
 def is_real(value: Any) -> bool:
-    """A number a float can hold (an int of 400 digits is not: comparing it would overflow)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """A number a float can hold (an int of 400 digits is not: comparing it would overflow); numpy's
+    numbers count (a threshold read from a DataFrame is one), booleans do not."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy's bool_ is not Real
         return False
     try:
         float(value)

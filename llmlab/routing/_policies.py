@@ -29,7 +29,7 @@ from ..analysis import _scoring as scoring
 from ..base._display import clean_text
 from ..base._errors import InputError
 from ..base._files import write_json
-from ..base._validate import is_real
+from ..base._validate import is_real, plain_number
 from ._matrix import Matrix
 from ._stats import Outcome, outcome
 
@@ -449,7 +449,7 @@ class Threshold(Policy):
                  name: str | None = None) -> None:
         if not is_real(threshold) or math.isnan(threshold):
             raise InputError(f"threshold must be a number (inf and -inf are allowed), not {str(threshold)[:40]}")
-        self.feature, self.threshold, self.weak, self.strong = feature, threshold, weak, strong
+        self.feature, self.threshold, self.weak, self.strong = feature, plain_number(threshold), weak, strong
         self._label = feature if isinstance(feature, str) else getattr(feature, "__name__", "feature")
         self._named = name is not None
         self.name = name or self._default_name()
