@@ -1176,6 +1176,28 @@ def test_a_project_file_cannot_send_your_prompts_to_a_foreign_endpoint(tmp_path,
     Lab(db=":memory:").close()  # the user's own setting names the host
 
 
+@pytest.mark.parametrize("password", ["chooses", "LLMLAB_TRUSTED_HOSTS", "every%20prompt%20with%20the%20key",
+                                      "PostgreSQL"])
+@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1"])
+def test_a_project_files_url_password_cannot_blank_words_out_of_llmlabs_messages(tmp_path, password, host):
+    # The "secret" in a URL a cloned repo chose is the repo's, not the user's: remembered as one, it
+    # would redact its 3-character pieces out of the trust notice and of every later message.
+    from llmlab import ConfigError
+    from llmlab.base._display import clean_text
+
+    (tmp_path / ".env").write_text(f"LLMLAB_BASE_URL=http://x:{password}@{host}/v1\n")
+    if host == "127.0.0.1":
+        Lab(db=":memory:").close()
+    else:
+        with pytest.raises(ConfigError) as refused:
+            Lab(db=":memory:")
+        notice = str(refused.value)
+        assert "./.env chooses the endpoint http://evil.example/v1" in notice and "every prompt" in notice
+        assert "add evil.example to LLMLAB_TRUSTED_HOSTS" in notice and "[redacted]" not in notice
+    message = "cannot open run log host=db: the PostgreSQL URL chooses every prompt with the key"
+    assert clean_text(message) == message
+
+
 # --------------------------------------------------------------------------- 8. re-entry
 
 REENTRY = {

@@ -170,7 +170,7 @@ def resolve_endpoint(base_url: str | None = None, api_key_env: str | None = None
         url = next((v for n in BASE_URL_VARS if (v := dotenv.get(n))), None)
         from_dotenv = url is not None
     if url is not None:
-        url = _check_url(url)
+        url = _check_url(url, user=not from_dotenv)
     if api_key_env == "":
         return Endpoint(url, None)
     if api_key_env is not None:
@@ -202,13 +202,15 @@ def _dotenv_endpoint_key(url: str | None, dotenv: dict[str, str]) -> Endpoint:
     return Endpoint(url, None)
 
 
-def _check_url(url: str) -> str:
+def _check_url(url: str, *, user: bool = True) -> str:
     if isinstance(url, str):
         try:
             check_unicode(url, "base_url")
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        remember(url_secrets(url, user=False))  # a URL's credentials are never shown either
+        if user:  # the user's own URL's credentials are never shown either; a project file's "secret" is
+            # not the user's, and remembered it would let a cloned repo blank words out of every message
+            remember(url_secrets(url, user=False))
     return check_url(str(url) if isinstance(url, LocalURL) else url)
 
 
