@@ -29,12 +29,13 @@ from .analysis._scoring import (
     tool_call,
 )
 from .analysis._verdicts import Verdict, parse_preference, parse_rating
+from .base._record import answer_hash
 
 __all__ = [
     "Scorer", "score", "summary", "exact", "contains", "regex", "json_valid", "numeric", "choice", "judge",
     "by_task", "auto", "from_spec", "as_scorer", "arithmetic", "final_answer", "no_hedging", "agreement",
     "tool_call", "json_schema", "pairwise", "check_preferences", "ratings", "Ratings", "parse_rating",
-    "parse_preference", "Verdict",
+    "parse_preference", "Verdict", "answer_hash",
 ]
 
 __doc__ = _scoring.__doc__  # help() shows the documentation where the code lives

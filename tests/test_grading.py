@@ -79,6 +79,25 @@ def test_votes_go_into_the_log_blind_and_grading_resumes_after_a_restart(server,
     again.close()
 
 
+def test_a_pair_counts_as_graded_only_on_the_answers_its_label_was_made_on(db):
+    questions = [f"Question {k}?" for k in range(3)]
+    with FakeServer({"alpha": ModelSpec(text="alpha's answer"), "beta": ModelSpec(text="beta's answer")}) as srv, \
+            Lab(base_url=srv.base_url, db=db) as lab:
+        widget = GradingWidget(lab, lab.sweep(questions, models=["alpha", "beta"], progress=False).df, who="ann")
+        for _ in range(3):
+            widget.press("A")
+        same = GradingWidget(lab, lab.sweep(questions, models=["alpha", "beta"], progress=False, cache=False).df,
+                             who="ann")
+        srv.set_model("beta", ModelSpec(text="beta's new answer"))
+        new_runs = lab.sweep(questions, models=["alpha", "beta"], progress=False, cache=False).df
+        resweep = GradingWidget(lab, new_runs, who="ann")
+        assert same.grading == resweep.grading == widget.grading
+        assert "3 / 3 graded" in same.progress.value and same.current is None
+        assert "0 / 3 graded" in resweep.progress.value and "beta&#x27;s new answer" in _shown(resweep)
+        resweep.press("tie")
+        assert resweep.done == 1 and len(lab.labels(grading=widget.grading)) == 4   # the old labels stay in the log
+
+
 def test_a_click_or_key_made_on_a_pair_no_longer_shown_is_counted_not_recorded(server, db, runs):
     with Lab(base_url=server.base_url, db=db) as lab:
         widget = GradingWidget(lab, runs, who="ann")

@@ -9,13 +9,14 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import pandas as pd
 import pytest
 from fakeserver import FakeServer, ModelSpec, Remote, collect, start_subprocess, stop_subprocess
 
 from llmlab import ConfigError, InputError, Lab, StoreError
-from llmlab.base._record import Record
+from llmlab.base._record import Record, answer_hash
 from llmlab.engine._results import summarise
 from llmlab.store._open import open_store
 from llmlab.store._schema import MIGRATIONS
@@ -63,7 +64,8 @@ def test_migrations_are_named_recorded_and_idempotent(db_url):
     assert names == [m.__name__ for m in MIGRATIONS] == ["m001_initial", "m002_cache", "m003_original_cost",
                                                          "m004_route", "m005_job_order", "m006_labels",
                                                          "m007_call_details",
-                                                         "m008_answer_confidence", "m009_refusal"]
+                                                         "m008_answer_confidence", "m009_refusal",
+                                                         "m010_label_answers"]
 
 
 def test_round_trip_keeps_nan_bools_and_the_cache_rules(db_url):
@@ -225,7 +227,7 @@ def test_closed_lab_reads_are_a_clear_error(db_url):
 def test_labels_are_stored_at_once_undone_in_place_and_read_as_preferences(db_url):
     pair = dict(grading="g1", prompt_id="p1", model_a="x", model_b="y")
     with Lab(db=db_url) as lab:
-        first = lab.add_label(who="ann", shown_first="y", vote="A", row_a=3, row_b=4, **pair)   # y shown as A won
+        first = lab.add_label(who="ann", shown_first="y", vote="A", **pair)   # y shown as A won
         lab.add_label(who="ann", shown_first="x", vote="skip", **{**pair, "prompt_id": "p2"})
         lab.add_label(who="bob", shown_first="x", vote="both_bad", **pair)
         wrong = lab.add_label(who="ann", shown_first="x", vote="B", **{**pair, "prompt_id": "p3"})
@@ -244,6 +246,51 @@ def test_labels_are_stored_at_once_undone_in_place_and_read_as_preferences(db_ur
     assert list(prefs["source"]) == ["human:ann", "human:bob"] and prefs["consistent"].isna().all()
     assert mine["shown_first"].tolist() == ["y"] and mine["label_id"].tolist() == [first]
     assert pd.Timestamp(mine["labelled_at"].iloc[0]).tzinfo is not None
+
+
+def test_labels_name_their_answers_and_a_resweep_with_new_answers_sets_old_ones_aside(db_url, server):
+    from llmlab import routing, scoring
+
+    def sweep(lab):
+        return lab.sweep(["q1", "q2"], models=["fast", "slow"], progress=False, cache=False).df
+
+    def label_all(lab, runs):
+        ids = runs.set_index(["prompt_id", "requested_model"])["id"]
+        for pid in runs["prompt_id"].unique():          # the slow model's answer wins every pair
+            lab.add_label(grading="g", who="ann", prompt_id=pid, model_a="fast", model_b="slow", shown_first="fast",
+                          vote="B", row_a=int(ids[(pid, "fast")]), row_b=int(ids[(pid, "slow")]))
+
+    with Lab(base_url=server.base_url, db=db_url) as lab:
+        old = sweep(lab)
+        label_all(lab, old)
+        with pytest.raises(InputError, match="is not 'slow'.s answer to prompt"):
+            lab.add_label(grading="g", who="ann", prompt_id=old["prompt_id"].iloc[0], model_a="fast",
+                          model_b="slow", shown_first="fast", vote="A", row_a=int(old["id"].iloc[0]),
+                          row_b=int(old["id"].iloc[0]))
+        lab.add_label(grading="g", who="bob", prompt_id=old["prompt_id"].iloc[0], model_a="fast", model_b="slow",
+                      shown_first="fast", vote="A")                                 # names no answers: unchecked
+        same = sweep(lab)                                                           # a re-sweep, same answers
+        server.set_model("slow", ModelSpec(text="a new answer"))
+        new = sweep(lab)                                                            # a re-sweep, new answers
+        labels = lab.labels()
+    ann, bob = labels[labels["who"] == "ann"], labels[labels["who"] == "bob"]
+    assert ann["answer_a_hash"].tolist() == [answer_hash(TEXT)] * 2 and bob["answer_a_hash"].isna().all()
+    assert (scoring.check_preferences(ann, runs=same) is ann)
+    with pytest.raises(InputError, match=r"2 label\(s\) were made on other answers than these runs'"):
+        scoring.check_preferences(ann, runs=new)
+    with pytest.warns(RuntimeWarning, match="1 of 3 labels name no answers"):
+        used = routing.preference_quality(same, labels, reference="fast", duplicates="last")
+    assert used.attrs["preference_answers_changed"] == 0 and used.attrs["preference_answers_unchecked"] == 1
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        moved = routing.preference_quality(new, labels, reference="fast")
+    assert moved.attrs["preference_answers_changed"] == 2 and moved.attrs["preference_answers_unchecked"] == 1
+    said = " ".join(str(w.message) for w in seen)
+    assert "2 of 3 labels were made on other answers" in said and "1 of 3 labels name no answers" in said
+    slow = moved[moved["requested_model"] == "slow"].set_index("prompt_id")["preference"]
+    assert slow.loc[bob["prompt_id"].iloc[0]] == 0.0 and slow.isna().sum() == 1       # only bob's label is used
+    with pytest.raises(InputError, match="all 2 labels were made on other answers"):
+        routing.preference_quality(new, ann, reference="fast")
 
 
 # -- SQLite only ---------------------------------------------------------------------------------

@@ -43,12 +43,13 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
+from ..base._record import answer_hash
 from ..base._tokens import TokenCounter
 from ._scoring import JudgeFailure, final_answers
 from ._verdicts import parse_preference
 
-__all__ = ["pairwise", "check_preferences", "combine_games", "is_unknown", "one_per_pair", "PREFERENCE_COLUMNS",
-           "WINNERS", "DUPLICATES", "JudgeLab"]
+__all__ = ["pairwise", "check_preferences", "answer_match", "combine_games", "is_unknown", "one_per_pair",
+           "PREFERENCE_COLUMNS", "WINNERS", "DUPLICATES", "JudgeLab"]
 
 WINNERS = ("a", "b", "tie")
 PREFERENCE_COLUMNS = ["prompt_id", "model_a", "model_b", "winner", "consistent", "verdict_1", "verdict_2",
@@ -343,6 +344,7 @@ def check_preferences(frame: Any, *, runs: pd.DataFrame | None = None, what: str
         raise InputError(f"{what} name a single model ({', '.join(map(str, models))}): a preference compares two")
     if runs is not None:
         _check_against_runs(frame, runs, what)
+        _check_same_answers(frame, runs, what)
     return frame
 
 
@@ -356,6 +358,37 @@ def _check_against_runs(frame: pd.DataFrame, runs: pd.DataFrame, what: str) -> N
     if absent:
         raise InputError(f"{what} hold {len(absent)} prompt(s) not in the runs (e.g. {absent[0]!r}): "
                          "label the runs you evaluate, or pass the runs they were made on")
+
+
+def answer_match(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.Series:
+    """Per row of ``frame``: ``"same"`` when the answers it was made on (``answer_a_hash``,
+    ``answer_b_hash``: labels carry them) are the runs' answers to its prompt, ``"changed"`` when
+    either differs (a re-sweep answered anew), ``"unchecked"`` when it names none (a label stored
+    before labels named their answers, a judge frame) or the runs hold no answer text."""
+    out = pd.Series("unchecked", index=frame.index, dtype=object)
+    if not {"answer_a_hash", "answer_b_hash"} <= set(frame.columns) or "response_text" not in runs.columns:
+        return out
+    rows = runs[runs["repeat"].fillna(0) == 0] if "repeat" in runs.columns else runs
+    rows = rows.sort_values("id", kind="stable") if "id" in rows.columns else rows
+    last = rows.groupby(["prompt_id", "requested_model"], sort=False).tail(1)
+    now = {(p, m): answer_hash(t) for p, m, t in zip(last["prompt_id"], last["requested_model"],
+                                                       last["response_text"], strict=True)}
+    for k, (prompt, a, b, hash_a, hash_b) in enumerate(zip(frame["prompt_id"], frame["model_a"], frame["model_b"],
+                                                            frame["answer_a_hash"], frame["answer_b_hash"],
+                                                            strict=True)):
+        named = [(m, h) for m, h in ((a, hash_a), (b, hash_b)) if not is_unknown(h)]
+        if named:
+            out.iloc[k] = "same" if all(now.get((prompt, m)) == h for m, h in named) else "changed"
+    return out
+
+
+def _check_same_answers(frame: pd.DataFrame, runs: pd.DataFrame, what: str) -> None:
+    changed = frame[answer_match(frame, runs) == "changed"]
+    if len(changed):
+        first = changed.iloc[0]
+        raise InputError(f"{what}: {len(changed)} label(s) were made on other answers than these runs' (e.g. "
+                         f"{first['prompt_id']!r}, {first['model_a']} vs {first['model_b']}; a re-sweep answered "
+                         "anew): grade these answers, or pass the runs the labels were made on")
 
 
 # --- one verdict per pair: several graders, or judge and human frames together -------------------

@@ -6,8 +6,8 @@ import json
 import math
 from dataclasses import dataclass, field, fields
 
-__all__ = ["Record", "prompt_id_for", "conversation_hash", "user_turns", "COLUMNS", "BOOL_COLUMNS", "FLOAT_COLUMNS",
-           "INT_COLUMNS", "STORE_ONLY"]
+__all__ = ["Record", "prompt_id_for", "conversation_hash", "answer_hash", "user_turns", "COLUMNS", "BOOL_COLUMNS",
+           "FLOAT_COLUMNS", "INT_COLUMNS", "STORE_ONLY"]
 
 
 @dataclass
@@ -105,6 +105,15 @@ def conversation_hash(messages: list[dict]) -> str:
     """The whole conversation sent (system, every turn), whatever its prompt_id: the same
     conversation asked of several models, or in several runs, has one hash."""
     return hashlib.sha256(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def answer_hash(text: object) -> str | None:
+    """Which answer a label was made on: sha256 of the answer text, 16 hex digits (None for no
+    text). A label stores the hashes of both answers shown, so a re-sweep whose answers changed
+    does not silently inherit labels made on the old ones."""
+    if text is None or (isinstance(text, float) and text != text):
+        return None
+    return hashlib.sha256(str(text).encode()).hexdigest()[:16]
 
 
 def user_turns(messages: list[dict]) -> int:

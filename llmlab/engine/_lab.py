@@ -20,7 +20,7 @@ from ..base._display import clean_text
 from ..base._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError, StoreError
 from ..base._frames import shown
 from ..base._pricing import PriceTable
-from ..base._record import prompt_id_for
+from ..base._record import answer_hash, prompt_id_for
 from ..base._redact import Redactor, url_secrets, without_userinfo
 from ..base._text import check_unicode, repair
 from ..base._tokens import TokenCounter
@@ -666,11 +666,32 @@ class Lab:
         grading: the grading session's name (resuming finds its labels); who: the grader;
         prompt_id, model_a, model_b: the pair; shown_first: the model whose answer was shown as A;
         vote: ``"A"``, ``"B"`` (by position), ``"tie"``, ``"both_bad"`` (a tie), or ``"skip"``;
-        row_a, row_b: the log ids of the answers shown (provenance)."""
+        row_a, row_b: the log ids of the answers shown (provenance). The label stores the hash of
+        each row's answer (``answer_a_hash``, ``answer_b_hash``): analyses of other answers to the
+        pair (a re-sweep) set it aside. Without the rows the label is unchecked (hashes NULL)."""
         self._check_open()
         label = _label(grading=grading, who=who, prompt_id=prompt_id, model_a=model_a, model_b=model_b,
                        shown_first=shown_first, vote=vote)
-        return self.store.add_label({**label, "row_a": row_a, "row_b": row_b})
+        hashes = self._answer_hashes(prompt_id, {"row_a": (row_a, model_a), "row_b": (row_b, model_b)})
+        return self.store.add_label({**label, "row_a": row_a, "row_b": row_b, **hashes})
+
+    def _answer_hashes(self, prompt_id: str, rows: dict[str, tuple[int | None, str]]) -> dict[str, str | None]:
+        """{answer_a_hash, answer_b_hash} of the rows given; InputError for a row that is not that
+        model's answer to that prompt (a label must name the answers it was made on)."""
+        ids = {name: check_int(name, row, 1, 2**62) for name, (row, _) in rows.items() if row is not None}
+        found = self.store.answers(list(ids.values()))
+        out: dict[str, str | None] = {}
+        for name, (row, model) in rows.items():
+            side = name[-1]
+            if row is None:
+                out[f"answer_{side}_hash"] = None
+                continue
+            stored = found.get(ids[name])
+            if stored is None or (stored[0], stored[1]) != (prompt_id, model):
+                raise InputError(f"{name}={row} is not {model!r}'s answer to prompt {prompt_id!r} in this log: "
+                                 f"pass the id of the row graded (lab.runs()['id']) or None")
+            out[f"answer_{side}_hash"] = answer_hash(stored[2])
+        return out
 
     def undo_label(self, label_id: int) -> None:
         """Undo a label (it stays in the log, marked undone; ``labels()`` leaves it out)."""
@@ -683,8 +704,9 @@ class Lab:
         """Human labels from the log as a preference frame (``llmlab.scoring.pairwise``'s columns):
         one row per label that is not undone and not a skip — ``winner`` in model terms,
         ``verdict_1`` the vote by position, ``both_bad``, ``source`` ``human:<who>`` — plus ``who``,
-        ``grading``, ``shown_first``, ``labelled_at`` and ``label_id``. A pair graded twice by one
-        grader keeps its latest label."""
+        ``grading``, ``shown_first``, ``labelled_at``, ``label_id`` and the hashes of the answers
+        labelled (``answer_a_hash``, ``answer_b_hash``; None: unchecked). A pair graded twice by one
+        grader on the same answers keeps its latest label."""
         self._check_open()
         names, rows = self.store.labels(grading=grading, who=who)
         return _labels_frame(pd.DataFrame(rows, columns=names))
@@ -805,8 +827,9 @@ def _label(**fields: Any) -> dict:
 
 def _labels_frame(rows: pd.DataFrame) -> pd.DataFrame:
     """Stored label rows → a preference frame (latest label per grader, grading, prompt and pair)."""
-    rows = rows[rows["vote"] != "skip"].drop_duplicates(["who", "grading", "prompt_id", "model_a", "model_b"],
-                                                        keep="last")
+    # a label of other answers to the pair (a re-sweep's) is another label, not a re-grade
+    rows = rows[rows["vote"] != "skip"].drop_duplicates(["who", "grading", "prompt_id", "model_a", "model_b",
+                                                         "answer_a_hash", "answer_b_hash"], keep="last")
     verdict = rows["vote"].map({"A": "A", "B": "B", "tie": "tie", "both_bad": "tie"})
     frame = pd.DataFrame({
         "prompt_id": rows["prompt_id"], "model_a": rows["model_a"], "model_b": rows["model_b"],
@@ -814,7 +837,7 @@ def _labels_frame(rows: pd.DataFrame) -> pd.DataFrame:
         "verdict_1": verdict.astype(object), "verdict_2": None, "reason": "", "source": "human:" + rows["who"],
         "both_bad": rows["vote"] == "both_bad", "reply_1": None, "reply_2": None, "who": rows["who"],
         "grading": rows["grading"], "shown_first": rows["shown_first"], "labelled_at": rows["created_at"],
-        "label_id": rows["id"]})
+        "label_id": rows["id"], "answer_a_hash": rows["answer_a_hash"], "answer_b_hash": rows["answer_b_hash"]})
     return frame.reset_index(drop=True)
 
 

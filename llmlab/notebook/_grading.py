@@ -38,6 +38,7 @@ import pandas as pd
 
 from ..base._display import esc
 from ..base._errors import InputError
+from ..base._record import answer_hash
 from ..base._validate import one_line
 
 __all__ = ["GradingWidget", "grading_items"]
@@ -173,25 +174,29 @@ class GradingWidget:
         names, rows = self.lab.store.labels(grading=self.grading, who=self.who)
         return pd.DataFrame(rows, columns=names)
 
+    def _votes(self) -> dict[tuple[str, str, str], str]:
+        """{item key: its latest stored vote} — only votes made on the answers shown now (or naming
+        none: stored before labels did); a label of a re-sweep's old answers leaves the pair to grade."""
+        stored = self._stored()
+        votes: dict[tuple[str, str, str], str] = {}
+        shown = {it.key: (answer_hash(it.answer_a), answer_hash(it.answer_b)) for it in self.items}
+        for key, hashes, vote in zip(zip(stored["prompt_id"], stored["model_a"], stored["model_b"], strict=True),
+                                     zip(stored["answer_a_hash"], stored["answer_b_hash"], strict=True),
+                                     stored["vote"], strict=True):
+            if key in shown and all(pd.isna(h) or h == now for h, now in zip(hashes, shown[key], strict=True)):
+                votes[key] = vote
+        return votes
+
     def _pending(self) -> list[Item]:
         """Items without a vote yet, then the skipped ones (in order): where grading stopped."""
-        stored = self._stored()
-        last = {} if stored.empty else \
-            stored.drop_duplicates(["prompt_id", "model_a", "model_b"], keep="last").set_index(
-                ["prompt_id", "model_a", "model_b"])["vote"].to_dict()
+        last = self._votes()
         fresh = [it for it in self.items if it.key not in last]
         skipped = [it for it in self.items if last.get(it.key) == "skip"]
         return fresh + skipped
 
     @property
     def done(self) -> int:
-        stored = self._stored()
-        if stored.empty:
-            return 0
-        votes = stored.drop_duplicates(["prompt_id", "model_a", "model_b"], keep="last")
-        keys = {it.key for it in self.items}
-        return int(sum(1 for k, v in zip(zip(votes["prompt_id"], votes["model_a"], votes["model_b"], strict=True),
-                                         votes["vote"], strict=True) if k in keys and v != "skip"))
+        return sum(1 for vote in self._votes().values() if vote != "skip")
 
     # -- layout ----------------------------------------------------------------------------------
     def _build(self) -> None:

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..analysis._pairwise import check_preferences, is_unknown, one_per_pair
+from ..analysis._pairwise import answer_match, check_preferences, is_unknown, one_per_pair
 from ..base._errors import InputError
 
 __all__ = ["preference_quality", "PREFERENCE_COLUMN"]
@@ -36,7 +36,11 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     writes it). ``duplicates``: verdicts of several sources on one pair (a judge frame and labels
     concatenated, two graders) are refused unless ``"last"`` or ``"majority"`` says how to settle
     them (the order of a concat never decides silently); a source's re-graded label replaces its
-    earlier one. ``attrs``: ``{column}_duplicates_dropped``."""
+    earlier one. Labels made on other answers than the runs' (``answer_a_hash``/``answer_b_hash``
+    differ: a re-sweep answered anew) are set aside with a warning. ``attrs``:
+    ``{column}_duplicates_dropped``, ``{column}_answers_changed`` (set aside) and
+    ``{column}_answers_unchecked`` (rows naming no answers: judge frames, labels stored before
+    labels named them — used, unchecked)."""
     if not isinstance(runs, pd.DataFrame) or not {"prompt_id", "requested_model"} <= set(runs.columns):
         raise InputError("preference_quality needs the runs DataFrame (lab.runs(), res.df)")
     prefs = _in_runs(check_preferences(preferences), runs)
@@ -64,6 +68,8 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     out.attrs[f"{column}_reference"] = reference
     out.attrs[f"{column}_duplicates_dropped"] = prefs.attrs["duplicates_dropped"]
     out.attrs[f"{column}_other_prompts"] = prefs.attrs.get("other_prompts", 0)
+    out.attrs[f"{column}_answers_changed"] = prefs.attrs.get("answers_changed", 0)
+    out.attrs[f"{column}_answers_unchecked"] = prefs.attrs.get("answers_unchecked", 0)
     return out
 
 
@@ -74,13 +80,34 @@ def _in_runs(prefs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     inside = prefs["prompt_id"].isin(set(runs["prompt_id"]))
     if not inside.any():
         check_preferences(prefs, runs=runs)          # raises, naming a prompt that is not in the runs
-    check_preferences(prefs[inside], runs=runs)      # models the runs do not have
     outside = int((~inside).sum())
     if outside:
         warnings.warn(f"routing: {outside} of {len(prefs)} preferences are about prompts not in these runs and "
                       "were set aside (one frame can serve both halves of a split)", RuntimeWarning, stacklevel=4)
-    kept = prefs[inside].copy()
-    kept.attrs["other_prompts"] = outside
+    kept = _same_answers(prefs[inside], runs)
+    check_preferences(kept, runs=runs)               # models the runs do not have
+    kept.attrs.update(other_prompts=outside)
+    return kept
+
+
+def _same_answers(prefs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The preferences made on these runs' answers: labels of other answers to a pair (before a
+    re-sweep answered anew) are set aside, counted and warned about; labels that name no answers
+    (stored before labels did) are kept and counted as unchecked."""
+    match = answer_match(prefs, runs)
+    changed = int((match == "changed").sum())
+    unchecked = int((match == "unchecked").sum()) if "answer_a_hash" in prefs.columns else 0
+    if changed == len(prefs):
+        raise InputError(f"routing: all {changed} labels were made on other answers than these runs' (a re-sweep "
+                         "answered anew): grade these answers, or pass the runs the labels were made on")
+    if changed:
+        warnings.warn(f"routing: {changed} of {len(prefs)} labels were made on other answers than these runs' "
+                      "(a re-sweep answered anew) and were set aside", RuntimeWarning, stacklevel=5)
+    if unchecked and "answer_a_hash" in prefs.columns:
+        warnings.warn(f"routing: {unchecked} of {len(prefs)} labels name no answers (stored before labels did): "
+                      "used, but whether they were made on these answers is unchecked", RuntimeWarning, stacklevel=5)
+    kept = prefs[match != "changed"].copy()
+    kept.attrs.update(answers_changed=changed, answers_unchecked=unchecked)
     return kept
 
 

@@ -282,6 +282,15 @@ class Store:
                                                      params)]
         return names, rows
 
+    def answers(self, ids: Sequence[int]) -> dict[int, tuple]:
+        """{row id: (prompt_id, requested_model, response_text)} of those of ``ids`` in the log."""
+        ids = list(dict.fromkeys(int(i) for i in ids))
+        if not ids:
+            return {}
+        sql = (f"SELECT id, prompt_id, requested_model, response_text FROM runs "
+               f"WHERE id IN ({', '.join([self.param] * len(ids))})")
+        return {int(values[0]): tuple(values[1:]) for _, values in self._query(sql, ids)}
+
     # -- reads ------------------------------------------------------------------------------
     def cached(self, keys: Iterable[str]) -> dict[str, dict]:
         """Rows answering each cache key that has one (errors are never cached)."""

@@ -14,7 +14,7 @@ __all__ = ["Dialect", "MIGRATIONS", "KNOWN_MIGRATIONS", "RECORD_COLUMNS", "LABEL
 
 RECORD_COLUMNS = [c for c in COLUMNS if c != "id"] + list(STORE_ONLY)
 LABEL_COLUMNS = ("created_at", "who", "grading", "prompt_id", "model_a", "model_b", "shown_first", "vote", "winner",
-                 "row_a", "row_b")
+                 "row_a", "row_b", "answer_a_hash", "answer_b_hash")
 _INT_COLUMNS = (*INT_COLUMNS, *STORE_ONLY)
 # Frozen: a new Record column comes with its own migration (``_check_columns`` notices a missing one).
 _M001_COLUMNS = (
@@ -108,7 +108,13 @@ def m009_refusal(d: Dialect) -> list[str]:
     return ["ALTER TABLE runs ADD COLUMN refusal TEXT"]
 
 
+def m010_label_answers(d: Dialect) -> list[str]:
+    # Which answers a label was made on (base._record.answer_hash of each); NULL: made before this
+    # migration or without the rows, so unchecked.
+    return ["ALTER TABLE labels ADD COLUMN answer_a_hash TEXT", "ALTER TABLE labels ADD COLUMN answer_b_hash TEXT"]
+
+
 MIGRATIONS: list[Callable[[Dialect], list[str]]] = [m001_initial, m002_cache, m003_original_cost, m004_route,
                                                          m005_job_order, m006_labels, m007_call_details,
-                                                         m008_answer_confidence, m009_refusal]
+                                                         m008_answer_confidence, m009_refusal, m010_label_answers]
 KNOWN_MIGRATIONS = {m.__name__ for m in MIGRATIONS}
