@@ -818,6 +818,96 @@ def test_a_path_that_names_no_file_is_one_line_input_error(tmp_path, name, write
     assert "\n" not in str(err.value) and "nothing was written" in str(err.value)
 
 
+def _not_files(folder, suffix: str = ".json") -> dict:
+    """Paths that exist but are not regular files: a FIFO, a socket, a folder, a symlink to a
+    FIFO and (as root, which notebooks in containers often are) a null device of our own."""
+    import os
+    import socket
+
+    kinds = {kind: folder / f"{kind}{suffix}" for kind in ("fifo", "socket", "folder", "symlink-to-fifo")}
+    os.mkfifo(kinds["fifo"])
+    socket.socket(socket.AF_UNIX).bind(str(kinds["socket"]))
+    kinds["folder"].mkdir()
+    kinds["symlink-to-fifo"].symlink_to(kinds["fifo"])
+    if os.geteuid() == 0:
+        kinds["device"] = folder / f"null{suffix}"
+        os.mknod(kinds["device"], 0o666 | __import__("stat").S_IFCHR, os.makedev(1, 3))
+    return kinds
+
+
+@pytest.mark.parametrize("writer", ["policy", "export", "report", "file"])
+def test_a_target_that_is_not_a_file_is_refused_never_replaced(tmp_path, writer):
+    # As root, os.replace onto /dev/null turns the device into a JSON file.
+    import os
+
+    from llmlab import InputError, routing
+    from llmlab.analysis._report import write_report
+    from llmlab.base._files import write_private
+
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    with FakeServer({"m": ModelSpec(text="fine")}) as srv, Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite") as lab:
+        lab.compare("Hi", models=["m"])
+        for kind, target in _not_files(odd, ".parquet" if writer == "export" else ".json").items():
+            before = os.lstat(target)
+            write = {"policy": lambda t: routing.Always("m").save(t), "export": lab.export,
+                     "report": lambda t: write_report(t, [], {"x": 1}), "file": lambda t: write_private(t, b"x")}
+            with pytest.raises(InputError, match="not a file; nothing was written") as err:
+                write[writer](target)
+            after = os.lstat(target)
+            assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino), kind
+            assert "\n" not in str(err.value)
+    assert not [p for p in tmp_path.rglob("*.partial")]
+
+
+def test_reading_a_fifo_a_device_or_an_endless_file_is_refused_at_once(tmp_path, monkeypatch):
+    import threading
+
+    from llmlab import ConfigError, InputError, routing
+    from llmlab.base import _pricing
+
+    kinds = _not_files(tmp_path)
+    (tmp_path / "zero.json").symlink_to("/dev/zero")  # a cloned repo can ship this symlink
+    kinds["symlink-to-/dev/zero"] = tmp_path / "zero.json"
+    outcomes: dict = {}
+
+    def attempt() -> None:
+        for kind, path in kinds.items():
+            for reader, error in ((routing.load_policy, InputError),
+                                  (lambda p: Lab(db=":memory:", prices=p), ConfigError)):
+                try:
+                    reader(path)
+                except error as exc:
+                    outcomes[kind, error.__name__] = str(exc)
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout=60)  # a FIFO's open blocked forever; /dev/zero read until memory ran out
+    assert not worker.is_alive(), "a read blocked"
+    assert len(outcomes) == 2 * len(kinds) and all("\n" not in m for m in outcomes.values())
+    assert all("not a file" in message for message in outcomes.values()), outcomes
+    monkeypatch.setattr(_pricing, "MAX_SHEET_BYTES", 1000)
+    (tmp_path / "big.json").write_text(json.dumps({"m": {"input_cost_per_token": 1e-6, "pad": "x" * 2000}}))
+    with pytest.raises(ConfigError, match="larger than"):
+        Lab(db=":memory:", prices=tmp_path / "big.json")
+
+
+def test_a_save_removes_the_temporary_files_a_killed_writer_left(tmp_path):
+    import os
+    import time
+
+    from llmlab import routing
+
+    stale, fresh, other = (tmp_path / ".router.json.k1ll3d.partial", tmp_path / ".router.json.n0w.partial",
+                           tmp_path / ".other.json.old.partial")
+    for leftover in (stale, fresh, other):
+        leftover.write_text("a whole old copy")
+    os.utime(stale, (time.time() - 3600,) * 2)
+    os.utime(other, (time.time() - 3600,) * 2)
+    routing.Always("m").save(tmp_path / "router.json")
+    assert not stale.exists() and fresh.exists() and other.exists()  # a running writer's, another file's: kept
+
+
 @pytest.mark.parametrize("mode", [0o664, 0o646, 0o666, 0o622, 0o777, 0o620, 0o602])
 def test_a_saved_policy_others_can_write_is_refused(tmp_path, mode):
     from llmlab import InputError, routing

@@ -10,7 +10,14 @@ the same folder (0600 from its first byte), are flushed to disk, and only then r
 target with one ``os.replace``. A failure at any point (a value that cannot be encoded, a full
 disk, Ctrl-C) leaves the old file exactly as it was and no temporary file behind. Text that
 cannot be encoded is an :class:`InputError` naming the field (:func:`json_text`), before the
-first byte is written.
+first byte is written. A target that exists but is not a regular file (a device such as
+``/dev/null``, a FIFO, a socket, a folder) is refused, never replaced: as root, ``os.replace``
+would turn ``/dev/null`` into a JSON file. Temporary files a killed writer left behind are
+removed by the next write of the same file.
+
+Files llmlab reads that a project may ship (saved policies, price sheets) go through
+:func:`read_regular`: a FIFO or a device is refused before anything blocks on it or reads
+without end, and the size is bounded.
 """
 from __future__ import annotations
 
@@ -18,16 +25,20 @@ import contextlib
 import json
 import math
 import os
+import stat
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, Any
 
 from ._errors import InputError
 
-__all__ = ["file_target", "private_dir", "private_file", "write_private", "write_json", "json_text"]
+__all__ = ["file_target", "private_dir", "private_file", "write_private", "write_json", "json_text", "read_regular"]
 
 _MAX_DEPTH = 64  # deeper JSON is refused (a policy is a few levels deep)
+_STALE_PARTIAL_S = 60.0  # a temporary file older than this was left by a writer that died
 
 
 def private_dir(path: str | os.PathLike) -> Path:
@@ -53,8 +64,10 @@ def private_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     on disk); on any exception the old file stays as it was. OS errors become one-line
     :class:`InputError`\\ s naming the file."""
     target = file_target(path)
+    _check_replaceable(target)
     try:
         private_dir(target.parent)
+        _remove_stale_partials(target)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")  # 0600
     except OSError as exc:
         raise _cannot_write(target, exc) from None
@@ -70,6 +83,57 @@ def private_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
     _sync_folder(target.parent)
+
+
+def _check_replaceable(target: Path) -> None:
+    try:
+        mode = target.stat().st_mode  # through a symlink: what a reader of the path would get
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as exc:
+        raise _cannot_write(target, exc) from None
+    if not stat.S_ISREG(mode):
+        raise InputError(f"cannot write {target}: it is {_kind(mode)}, not a file; nothing was written "
+                         f"(choose a file name)")
+
+
+def _kind(mode: int) -> str:
+    kinds = [(stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+             (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")]
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _remove_stale_partials(target: Path) -> None:
+    """Temporary files of ``target`` a killed writer left (each holds a whole copy, 0600)."""
+    cutoff = time.time() - _STALE_PARTIAL_S
+    for leftover in target.parent.glob(f".{glob_escape(target.name)}.*.partial"):
+        with contextlib.suppress(OSError):  # another writer's, removed or renamed meanwhile
+            if leftover.is_file() and not leftover.is_symlink() and leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+
+
+def read_regular(path: Path, *, what: str, limit: int, check: Callable[[os.stat_result], None] | None = None,
+                 ) -> bytes:
+    """The bytes of ``path`` — a regular file (a FIFO, a device or a folder is an InputError before
+    anything blocks on it) of at most ``limit`` bytes; ``check`` sees the fstat of the file opened
+    (not of one swapped in after a check). OS errors are raised as they are."""
+    _check_regular(path, os.stat(path).st_mode, what)  # a socket cannot even be opened
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO's open would wait for a writer
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)  # what was opened, not what the path named a moment before
+        _check_regular(path, info.st_mode, what)
+        if check is not None:
+            check(info)
+        os.set_blocking(fd, True)
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise InputError(f"cannot read {what} from {path}: it is larger than {limit // 2**20} MB")
+    return data
+
+
+def _check_regular(path: Path, mode: int, what: str) -> None:
+    if not stat.S_ISREG(mode):
+        raise InputError(f"cannot read {what} from {path}: it is {_kind(mode)}, not a file")
 
 
 def file_target(path: str | os.PathLike) -> Path:

@@ -19,11 +19,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ._errors import ConfigError
+from ._errors import ConfigError, InputError
+from ._files import read_regular
 from ._warnings import warn_once
 
 __all__ = ["Price", "PriceTable", "PriceWarning"]
 
+MAX_SHEET_BYTES = 64 * 2**20  # LiteLLM's whole sheet is about 1.5 MB
 _DATE_SUFFIX = re.compile(r"-(20\d{2}-?\d{2}-?\d{2}|latest)$")
 
 
@@ -145,7 +147,9 @@ class PriceTable:
     @classmethod
     def _from_file(cls, path: Path) -> PriceTable:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_regular(path, what="a price sheet", limit=MAX_SHEET_BYTES).decode("utf-8"))
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read price sheet {path}: {exc}") from exc
         if not isinstance(data, dict):

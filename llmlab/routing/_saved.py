@@ -18,6 +18,7 @@ from typing import Any
 
 from ..base._display import has_controls
 from ..base._errors import InputError
+from ..base._files import read_regular
 from ..base._text import check_unicode
 from ..base._validate import is_real, one_line
 from ._learned import Learned
@@ -31,6 +32,7 @@ _KINDS: dict[str, type[Policy]] = {cls.__name__: cls for cls in (Always, TaskMap
 
 
 _MAX_NAME = 1000  # characters: longer is not a name
+MAX_POLICY_BYTES = 256 * 2**20  # a Learned router with a large vocabulary is a few MB; more is not a policy
 
 
 def _text(v: Any) -> bool:
@@ -139,14 +141,14 @@ def _shown(value: Any) -> str:
 def _read_trusted(path: Path) -> str:
     """The file's text, refused when another user could have written it (what it says decides
     where every prompt goes; a Learned router also holds the training prompts' words)."""
-    with open(path, "rb") as file:
-        info = os.fstat(file.fileno())  # the file read, not one swapped in after the check
+    def trusted(info: os.stat_result) -> None:
         if os.name == "posix" and (info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
                                    or info.st_uid not in (os.getuid(), 0)):
             raise InputError(f"saved policy {path} can be changed by other users (mode "
                              f"{stat.filemode(info.st_mode)}, owner uid {info.st_uid}); if you trust it, make it "
                              f"yours and owner-writable only: chmod go-w {path}")
-        return file.read().decode("utf-8")
+
+    return read_regular(path, what="a saved policy", limit=MAX_POLICY_BYTES, check=trusted).decode("utf-8")
 
 
 def load_policy(path: str | Path) -> Policy:
