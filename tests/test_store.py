@@ -2,12 +2,14 @@
 test once per backend), plus what only one backend has (a damaged SQLite file, a PostgreSQL URL)."""
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import math
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import warnings
 
@@ -323,28 +325,46 @@ def test_a_damaged_log_is_refused_at_open_with_what_to_do(tmp_path, server):
 
 
 def test_a_store_failure_mid_sweep_keeps_the_answers_and_sends_nothing_more(tmp_path, server, monkeypatch):
+    """The server holds every answer and the test lets them go one at a time, so each write holds
+    one row and which calls are in flight when the log fails is a fact: the 4th write fails with 3
+    calls held; those 3 answers are kept unlogged and nothing more is sent (7 of 40)."""
+    server.set_model("gated", ModelSpec(text=TEXT, hold_after=0))
     db = str(tmp_path / "runs.sqlite")
     with Lab(base_url=server.base_url, db=db) as lab:
         store = lab.store
         real_insert = store.insert
-        calls = {"n": 0}
+        calls, written, failed = {"n": 0}, threading.Semaphore(0), threading.Event()
 
         def failing(records, keys=None):
             calls["n"] += 1
             if calls["n"] > 3:
+                failed.set()
                 raise StoreError(f"cannot write to run log {db}: database or disk is full")
-            return real_insert(records, keys)
+            real_insert(records, keys)
+            written.release()
 
         monkeypatch.setattr(store, "insert", failing)
-        with pytest.raises(StoreError, match=r"disk is full; \d+ finished attempt\(s\) were not logged") as info:
-            lab.sweep([f"p{i}" for i in range(40)], models=["slow"], concurrency=4, progress=False)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            sweep = pool.submit(lab.sweep, [f"p{i}" for i in range(40)], models=["gated"], concurrency=4,
+                                progress=False)
+            try:
+                for _ in range(3):
+                    server.wait_held("gated", 4, timeout=60)  # the 4 slots are in flight
+                    server.release("gated", 1)  # one answer: one row, one write
+                    assert written.acquire(timeout=60)
+                server.wait_held("gated", 4, timeout=60)
+                server.release("gated", 1)
+                assert failed.wait(60)  # the 4th write failed with 3 calls held
+                assert server.held("gated") == 3
+            finally:
+                server.release("gated")  # the held calls answer (and nothing hangs if a wait failed)
+            with pytest.raises(StoreError, match=r"disk is full; \d+ finished attempt\(s\) were not logged") as info:
+                sweep.result(timeout=60)
         result = info.value.result
-        sent = len(chat_requests(server))
-        assert sent < 12  # stopped at once: not 40 requests
-        assert len(result.unlogged) >= 1 and (result.unlogged["response_text"] == TEXT).all()
-        logged = len(store.frame(run_id=result.run_id))
-        assert logged >= 3  # the first three writes (rows finishing together share one)
-        assert len(result.df) == sent == logged + len(result.unlogged)  # logged + unlogged: every answer kept
+        assert len(chat_requests(server)) == 7  # 3 logged, the failed one, the 3 in flight: not 40
+        assert len(store.frame(run_id=result.run_id)) == 3
+        assert len(result.unlogged) == 4 and (result.unlogged["response_text"] == TEXT).all()
+        assert len(result.df) == 7  # logged + unlogged: every answer kept
         assert "unlogged=" in repr(result)
 
 
