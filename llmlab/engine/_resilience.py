@@ -77,7 +77,9 @@ class _Adaptive:
 
     Every send is logged at the time it may leave; once the endpoint has stated its limits
     (``x-ratelimit-limit-*``), a send waits until the last ``window_s`` seconds hold fewer than
-    the limit's requests and tokens. A sliding window is at least as strict as the token buckets
+    the limit's requests and tokens. An entry moves to when its answer's headers came if that
+    is later (the endpoint counted it on arrival), so a send planned after entries then still in
+    flight is checked again when due (:meth:`settle`). A sliding window is at least as strict as the token buckets
     and fixed windows gateways use, so it is safe against each, and exactly as strict as the
     tightest. The budget is the stated limit less what others use of the key (limit − remaining −
     our own sends in the window). A 429 shrinks it to ``_CUT`` × (once per burst of 429s) and it
@@ -115,23 +117,26 @@ class _Adaptive:
         """The earliest time a send of ``tokens`` fits; logs it there (the entry is returned so
         :meth:`sent` can move it to when it really left)."""
         self._prune(now)
-        log, window = self.log, self.window_s
         t = max(now, self.pauses.get(None, now), self.pauses.get(model, now))
-        if not self.limits:  # nothing to keep to yet: only the record
-            return self._insert(t, tokens)
-        t = max(t, log[-1][0] if log else t)  # first come, first served
-        requests = self._budget("requests", now)
-        if requests is not None and len(log) >= requests:
-            t = max(t, log[len(log) - int(requests)][0] + window + self._MARGIN_S)
-        budget = self._budget("tokens", now)
-        if budget is not None and self.logged_tokens + min(tokens, budget) > budget:
-            used = min(tokens, budget)
-            for sent, amount in reversed(log):
-                used += amount
-                if used > budget:
-                    t = max(t, sent + window + self._MARGIN_S)
-                    break
+        if self.limits:
+            t = max(t, self.log[-1][0] if self.log else t,  # first come, first served
+                    self._earliest(len(self.log), tokens, now))
         return self._insert(t, tokens)
+
+    def _earliest(self, upto: int, tokens: float, now: float) -> float:
+        """When a send of ``tokens`` after the first ``upto`` logged entries fits the budget."""
+        log, t = self.log, -math.inf
+        requests = self._budget("requests", now)
+        if requests is not None and upto >= requests:
+            t = log[upto - int(requests)][0] + self.window_s + self._MARGIN_S
+        budget = self._budget("tokens", now)
+        if budget is not None:
+            used = min(tokens, budget)
+            for k in range(upto - 1, -1, -1):
+                used += log[k][1]
+                if used > budget:
+                    return max(t, log[k][0] + self.window_s + self._MARGIN_S)
+        return t
 
     def _insert(self, t: float, tokens: float) -> list[float]:
         entry = [t, tokens]
@@ -142,20 +147,39 @@ class _Adaptive:
         self.logged_tokens += tokens
         return entry
 
+    def _index(self, entry: list[float]) -> int | None:
+        for i in range(len(self.log) - 1, -1, -1):  # a recent entry: search from the newest end
+            if self.log[i] is entry:
+                return i
+        return None  # already out of the window
+
     def sent(self, entry: list[float], now: float) -> None:
         """A send left at ``now``, later than planned (a busy loop): the endpoint's window counts it
         from its arrival, so ours must too."""
-        if now <= entry[0]:
-            return
-        log = self.log
-        for i in range(len(log) - 1, -1, -1):  # a recent entry: search from the newest end
-            if log[i] is entry:
-                del log[i]
-                break
-        else:
-            return  # already out of the window
-        self.logged_tokens -= entry[1]
-        self._insert(now, entry[1])
+        i = self._index(entry) if now > entry[0] else None
+        if i is not None:
+            self._move(i, now)
+
+    def settle(self, entry: list[float], now: float) -> float:
+        """A planned send is due. The sends it was planned after may since have been logged later
+        (their answers' headers came late, a loaded machine): its place is checked again against
+        the entries before it. How much longer it waits (0: it may leave now)."""
+        self._prune(now)
+        i = self._index(entry)
+        if i is None or not self.limits:
+            return 0.0
+        t = self._earliest(i, entry[1], now)
+        if t <= max(now, entry[0]):
+            return 0.0
+        self._move(i, t)
+        return t - now
+
+    def _move(self, i: int, t: float) -> None:
+        """Move the ``i``-th entry to ``t``, the same object (it is a caller's ticket)."""
+        entry = self.log[i]
+        del self.log[i]
+        entry[0] = t
+        bisect.insort(self.log, entry)
 
     def _ours(self, now: float) -> dict[str, float]:
         """Our sends (and their tokens) in the window up to ``now``; later ones are still queued."""
@@ -232,6 +256,15 @@ class RateLimiter:
             # Every send is logged, learned limit or not: the endpoint's "remaining" is judged against them.
             entry = self._adaptive.when(tokens, now + wait, model)
             return max(wait, entry[0] - now), entry
+
+    def settle(self, ticket: list[float] | None) -> float:
+        """Just before a send that waited for its planned time leaves: how much longer it must
+        wait, the sends it was planned after having since been logged later (see ``_Adaptive``)."""
+        if ticket is None or self._adaptive is None:
+            return 0.0
+        now = time.monotonic()
+        with self._lock:
+            return self._adaptive.settle(ticket, now)
 
     def sent(self, ticket: list[float] | None) -> None:
         if ticket is not None and self._adaptive is not None:

@@ -227,9 +227,12 @@ class Runner:
         if not limiter.active:
             return 0.0, None
         wait, ticket = limiter.acquire(estimate, model)
-        if wait > 0:
+        waited = wait
+        while wait > 0:
             await asyncio.sleep(wait)
-        return wait, ticket
+            wait = limiter.settle(ticket)  # planned before earlier sends' headers came: checked again
+            waited += wait
+        return waited, ticket
 
     def _estimate_tokens(self, job: Job, model: str) -> float:
         body = job.bodies[model]
