@@ -17,14 +17,20 @@ GREW = """([root, before]) => { const now = Array.from(root.querySelectorAll('.l
     .map(p => p.textContent.length); return before.every((n, i) => now[i] > n); }"""
 
 
-# Click Stop, resolve with the milliseconds until the output says "[cancelled]" and "Stopped:".
+# Click Stop, resolve with the milliseconds until the output says "[cancelled]" and "Stopped:" (the
+# page's own MutationObserver sees it: no polling by the test driver). The held stream never ends by
+# itself, so seeing the stop at all means Stop cut it; STOP_BOUND_MS says "promptly" with room for
+# a loaded 2-core machine (click → JupyterLab → kernel → cancel → comm → DOM; well under 1 s idle,
+# over 1 s seen once under load). The page gives up after a minute, so a stop never seen fails
+# with that message rather than a driver timeout.
+STOP_BOUND_MS = 5000
 STOP_TIMER = """([root, button]) => new Promise((resolve, reject) => {
     const began = performance.now();
     const done = () => root.textContent.includes('[cancelled]') && root.textContent.includes('Stopped:');
     const observer = new MutationObserver(() => {
         if (done()) { observer.disconnect(); resolve(performance.now() - began); } });
     observer.observe(root, {subtree: true, childList: true, characterData: true});
-    setTimeout(() => { observer.disconnect(); reject(new Error('no Stopped after 10 s')); }, 10000);
+    setTimeout(() => { observer.disconnect(); reject(new Error('no Stopped after 60 s')); }, 60000);
     button.click();
 })"""
 
@@ -137,7 +143,7 @@ def test_compare_widget_lists_models_streams_stops_and_draws(page, jupyter, fake
     expect(slow).to_contain_text("[cancelled]")
     expect(out).to_contain_text("Stopped: 1 finished call(s) recorded; 1 cut short")
     print(f"\nStop → column cancelled and the status says what was recorded: {stopped_ms / 1000:.2f} s")
-    assert stopped_ms < 1000, f"Stop took {stopped_ms:.0f} ms to show"
+    assert stopped_ms < STOP_BOUND_MS, f"Stop took {stopped_ms:.0f} ms to show"
     expect(out.locator(".llmlab-table table")).to_be_visible(timeout=15_000)  # what was recorded
 
     picker.select_option(["alpha", "beta", "gamma", "quick"])
