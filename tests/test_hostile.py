@@ -1371,14 +1371,20 @@ def test_the_embedded_endpoint_gets_no_key_however_its_url_is_written(tmp_path, 
 
 # --------------------------------------------------------------------------- weak: a locked log, a killed backend
 
-def _hold_lock(path, seconds: float, started) -> None:
+def _hold_lock(path, seconds: float | None, started, release=None) -> None:
+    """Hold the log's write lock for ``seconds``, or (None) until ``release`` is set: a lock held
+    past the wait limit is let go once the test saw the limit end the wait, not after a time the
+    waiting side might not reach first on a loaded machine."""
     import sqlite3
     import time
 
     db = sqlite3.connect(path, isolation_level=None, timeout=30)
     db.execute("BEGIN EXCLUSIVE")
     started.set()
-    time.sleep(seconds)
+    if seconds is None:
+        release.wait(60)
+    else:
+        time.sleep(seconds)
     db.execute("ROLLBACK")
     db.close()
 
@@ -1394,22 +1400,34 @@ def short_waits(monkeypatch):
     monkeypatch.setattr(base, "LOG_WAIT_S", 2.0)
 
 
-def _hold_lock_elsewhere(path, seconds: float):
-    """Another process holds the log's write lock for ``seconds`` (returned once it holds it)."""
+@pytest.fixture
+def long_limit(short_waits, monkeypatch):
+    """For a lock held past the busy timeout but let go within the limit: the busy timeout short,
+    the limit far above the hold (a loaded machine may wake the holder late)."""
+    import llmlab.store._base as base
+
+    monkeypatch.setattr(base, "LOG_WAIT_S", 60.0)
+
+
+def _hold_lock_elsewhere(path, seconds: float | None):
+    """Another process holds the log's write lock for ``seconds``, or (None) until a line on its
+    stdin (returned once it holds it)."""
     import subprocess
     import sys
 
     code = ("import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30); "
-            "db.execute('BEGIN EXCLUSIVE'); print('held', flush=True); time.sleep(float(sys.argv[2])); "
+            "db.execute('BEGIN EXCLUSIVE'); print('held', flush=True); "
+            "time.sleep(float(sys.argv[2])) if sys.argv[2] != 'gate' else sys.stdin.readline(); "
             "db.execute('ROLLBACK')")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path), "gate" if seconds is None else str(seconds)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     return proc
 
 
 @pytest.mark.parametrize("log", ["existing", "fresh"])
 @pytest.mark.parametrize("held", [0.8, 1.5])
-def test_opening_a_log_another_process_locked_waits_for_it(tmp_path, short_waits, log, held):
+def test_opening_a_log_another_process_locked_waits_for_it(tmp_path, long_limit, log, held):
     import time
 
     path = tmp_path / "l.sqlite"
@@ -1437,18 +1455,20 @@ def test_opening_a_log_locked_past_the_limit_is_one_line_store_error(tmp_path, s
     if log == "existing":
         with Lab(db=path):
             pass
-    proc = _hold_lock_elsewhere(path, 4.0)
+    proc = _hold_lock_elsewhere(path, None)  # held until the open gave up
     t0 = time.monotonic()
-    with pytest.raises(StoreError, match="cannot open run log .*locked") as err:
-        Lab(db=path)
-    waited = time.monotonic() - t0
-    proc.wait(10)
-    assert 1.0 < waited < 3.9 and "\n" not in str(err.value)  # LOG_WAIT_S (2 s here), not the busy timeout
+    try:
+        with pytest.raises(StoreError, match="cannot open run log .*locked") as err:
+            Lab(db=path)
+        waited = time.monotonic() - t0
+    finally:
+        proc.communicate("\n", timeout=30)
+    assert 1.0 < waited < 20 and "\n" not in str(err.value)  # LOG_WAIT_S (2 s here), not the 30 s busy timeout
 
 
 @pytest.mark.parametrize("stream", [True, False])
 @pytest.mark.parametrize("held", [0.8, 1.6])
-def test_a_log_locked_past_the_busy_timeout_keeps_the_answer(tmp_path, short_waits, stream, held):
+def test_a_log_locked_past_the_busy_timeout_keeps_the_answer(tmp_path, long_limit, stream, held):
     import threading
 
     path = tmp_path / "l.sqlite"
@@ -1474,13 +1494,16 @@ def test_a_log_locked_past_the_limit_journals_the_answer_and_the_next_open_store
     path = tmp_path / "l.sqlite"
     with FakeServer({"m": ModelSpec(text="kept"), "n": ModelSpec(text="also")}) as srv:
         with Lab(base_url=srv.base_url, db=path, retries=0) as lab:
-            started = threading.Event()
-            holder = threading.Thread(target=_hold_lock, args=(str(path), 4.0, started))
+            started, release = threading.Event(), threading.Event()
+            holder = threading.Thread(target=_hold_lock, args=(str(path), None, started, release))
             holder.start()
             started.wait(5)
-            with pytest.raises(StoreError, match="journal") as info:
-                lab.compare("Hi", models=["m", "n"])
-            holder.join()
+            try:
+                with pytest.raises(StoreError, match="journal") as info:
+                    lab.compare("Hi", models=["m", "n"])
+            finally:
+                release.set()  # held until the wait limit ended the write
+                holder.join()
             assert sorted(info.value.result.unlogged["response_text"]) == ["also", "kept"]
             journal = tmp_path / "l.sqlite.llmlab-journal"
             assert journal.is_file() and stat.S_IMODE(os.stat(journal).st_mode) == 0o600
@@ -1500,13 +1523,16 @@ def test_a_journal_left_by_a_killed_run_is_stored_when_the_log_opens(tmp_path, s
     path = tmp_path / "l.sqlite"
     with FakeServer({"m": ModelSpec(text="kept")}) as srv:
         lab = Lab(base_url=srv.base_url, db=path, retries=0)
-        started = threading.Event()
-        holder = threading.Thread(target=_hold_lock, args=(str(path), 4.0, started))
+        started, release = threading.Event(), threading.Event()
+        holder = threading.Thread(target=_hold_lock, args=(str(path), None, started, release))
         holder.start()
         started.wait(5)
-        with pytest.raises(StoreError):
-            lab.compare("Hi", models=["m"])
-        holder.join()
+        try:
+            with pytest.raises(StoreError):
+                lab.compare("Hi", models=["m"])
+        finally:
+            release.set()  # held until the wait limit ended the write
+            holder.join()
         lab._loop_thread.close()  # the process "dies": no close(), no further write
     with Lab(base_url="http://127.0.0.1:9/v1", db=path) as fresh:
         rows = fresh.runs()
