@@ -1560,3 +1560,14 @@ def test_killed_postgres_backends_are_reconnected_and_the_sweep_goes_on(pg_url):
         assert kills["n"] == 3
         assert len(res.df) == 12 and set(res.df["status"]) == {"ok"}
         assert len(lab.runs()) == 12  # reads reconnect too
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_notebook_html_of_a_huge_answer_is_an_excerpt_and_the_row_keeps_it_all(tmp_path, stream):
+    huge = "word " * 100_000  # 500 KB; a 20 MB one inlined whole froze the front end
+    with FakeServer({"huge": ModelSpec(text=huge, chunk_words=5000), "ok": ModelSpec(text="fine")}) as srv, \
+            Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite") as lab:
+        res = lab.compare("x", models=["huge", "ok"], stream=stream)
+    html = res._repr_html_()
+    assert len(html) < 20_000 and "498,000 more characters: res.df has them all" in html and "fine" in html
+    assert res.df.set_index("requested_model").loc["huge", "response_text"] == huge

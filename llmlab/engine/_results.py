@@ -315,6 +315,18 @@ class Result:
             return f"<div>{title}<p>{len(self)} rows in the log: <code>res.df</code> reads them.</p></div>"
         answers = _final_attempts(self.df)[["prompt_id", "requested_model", "status", "response_text", "refusal",
                                             "error_message"]]
+        answers = answers.assign(**{c: answers[c].map(_excerpt) for c in ("response_text", "refusal")})
         # Answers are folded: the magic has already shown them side by side above its Out[].
         return (f"<div>{title}<details><summary>answers ({len(answers)})</summary>"
                 f"{clean_frame(answers, html_clean).to_html(index=False, escape=True, na_rep='')}</details></div>")
+
+
+# An answer in the notebook's HTML is an excerpt: a 20 MB answer inlined whole froze the front end
+# and grew the .ipynb by 20 MB (res.df keeps every character).
+_HTML_ANSWER_CHARS = 2000
+
+
+def _excerpt(text: Any) -> Any:
+    if not isinstance(text, str) or len(text) <= _HTML_ANSWER_CHARS:
+        return text
+    return f"{text[:_HTML_ANSWER_CHARS]}… ({len(text) - _HTML_ANSWER_CHARS:,} more characters: res.df has them all)"
