@@ -34,10 +34,15 @@ __all__ = ["Redactor", "StreamRedactor", "MIN_RUN", "REDACTED", "public_url", "u
 
 MIN_RUN = 8  # an echo of 8+ consecutive characters of a secret counts as the secret
 REDACTED = "[redacted]"
+_BLANK = " " * len(REDACTED)  # what a marker reads as when text is searched again: nothing, a gap
 _MIN_SECRET = 4  # shorter values would redact ordinary words
 _MIN_PIECE = 3  # pieces of a split secret this long still count when they join into a run
 _GAP = 48  # at most this many characters between the pieces of one split secret
-_MAX_HOLD = 512  # a stream holds back at most this much text while it may still be a secret
+_MAX_HOLD = 512  # a stream holds back at most this much text (twice, inside one word) while it may be a secret
+# A stream's release is checked together with this much of what it showed before, and further
+# back (up to 8 times as far) until that holds 64 letters: a piece may span any run of punctuation.
+_SHOWN_CONTEXT, _SHOWN_LETTERS = 512, 64
+_BLOCKS = 40  # a multiple of every encoding's block (base64 4, base32 8, hex 2, base85 5 characters)
 _DECODE_DEPTH = 2  # base64 of hex of a key is still the key
 _ECHO = re.compile(r"\S*\*{3,}\S*")  # 'sk-ab***wxyz': what OpenAI-style 401s echo (errors only)
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
@@ -65,6 +70,8 @@ _WORD_BEFORE = re.compile(r"[\w-]{0,64}\Z")
 _WORD_AFTER = re.compile(r"[\w-]{0,64}")
 _ENCODED_HINT = re.compile(r"[0-9+/=]|[a-z][A-Z]")  # words and identifiers are rarely base64
 _TRAILING_WORD = re.compile(r"\S*$")
+_SPACE = re.compile(r"\s")
+_LAST_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/](?=[A-Za-z0-9+/]*\Z)")
 _CACHED_CHARS, _CACHE_SIZE = 4096, 2048
 
 
@@ -200,6 +207,7 @@ class Redactor:
 
     # -- finding -----------------------------------------------------------------------------
     def _spans(self, text: str, depth: int) -> list[tuple[int, int]]:
+        text = _opaque(text)
         spans = self._whole_values(text) + self._split_runs(text)[0]
         if any(c * 3 in text for c in _MASK_CHARS) or "…" in text:
             spans += self._masked(text)
@@ -360,19 +368,55 @@ class Redactor:
         return spans
 
     # -- streams -----------------------------------------------------------------------------
+    def release_spans(self, shown: str, release: str, run: int) -> list[tuple[int, int]]:
+        """What the at-once search finds in ``shown + release`` (``run``: where the run of base64
+        characters ``shown`` ends with starts, before ``shown`` if negative). Encodings only from
+        _MAX_HOLD characters before the release on (a few lines hold a whole encoded key;
+        decoding all the context again for every delta made prose streams 6 times slower): from
+        a word's start, or inside a longer run from a whole number of encoding blocks after its
+        start, so that it decodes as it does at once."""
+        text = _opaque(shown + release)
+        spans = self._spans(text, 0)
+        start = at = max(0, len(shown) - _MAX_HOLD)
+        if run < at:  # inside the run
+            start -= (at - run) % _BLOCKS
+            start += _BLOCKS if start < 0 else 0
+        else:
+            while start > max(0, at - _MAX_HOLD) and not text[start - 1].isspace():
+                start -= 1
+        return spans + [(s + start, e + start) for s, e in self._encoded(text[start:], _DECODE_DEPTH)]
+
     def stream_cut(self, text: str) -> tuple[str, int]:
         """For a stream's text so far: the part that can be shown now, redacted, and where the
         rest starts. Held back: the last word (it may be the start of a secret or of an
         encoding of one), every piece the next delta may still join into a secret, and never
         half of something already found."""
-        found, open_from = self._split_runs(text, streaming=True)
-        spans = self._whole_values(text) + found + self._masked(text) + self._encoded(text, _DECODE_DEPTH)
+        read = _opaque(text)  # the same positions: the part shown is cut from ``text``
+        found, open_from = self._split_runs(read, streaming=True)
+        spans = self._whole_values(read) + found + self._masked(read) + self._encoded(read, _DECODE_DEPTH)
         cut = _TRAILING_WORD.search(text).start()  # type: ignore[union-attr]
         cut = max(min(cut, open_from if open_from is not None else cut), len(text) - _MAX_HOLD)
         for start, end in sorted(spans, reverse=True):
             if start < cut < end:
                 cut = start
         return _replace(text[:cut], [(s, e) for s, e in spans if e <= cut]), cut
+
+
+def _context(shown: str) -> str:
+    """The end of a stream's shown text a release may still join: the last _SHOWN_CONTEXT
+    characters, more while they hold fewer than _SHOWN_LETTERS letters and digits."""
+    start = max(0, len(shown) - _SHOWN_CONTEXT)
+    for _ in range(7):
+        if start == 0 or len(_skeleton(shown[start:])) >= _SHOWN_LETTERS:
+            break
+        start = max(0, start - _SHOWN_CONTEXT)
+    return shown[start:]
+
+
+def _opaque(text: str) -> str:
+    """``text`` with each redaction marker blanked: its letters are llmlab's, not the answer's
+    (a key whose next letter is an 'r' would otherwise run on into the marker)."""
+    return text.replace(REDACTED, _BLANK) if REDACTED in text else text
 
 
 def _outside(cluster: list[_Piece], marked: list[_Piece]) -> list[_Piece]:
@@ -504,11 +548,15 @@ def _decimal(token: str) -> str:
 class StreamRedactor:
     """Redacts a stream delta by delta: text that may be the start of a secret is held back
     until the next delta shows whether it is one (runs split across deltas are caught too), and
-    so is a trailing UTF-16 high surrogate, which the next delta may pair."""
+    so is a trailing UTF-16 high surrogate, which the next delta may pair. What is released is
+    checked together with the end of what was shown before, so the shown text as a whole holds
+    nothing the at-once :class:`Redactor` would find."""
 
     def __init__(self, redact: Redactor) -> None:
         self._redact = redact
         self._held = ""
+        self._shown = ""  # the end of what was shown (redacted), which a release may join
+        self._total = self._run = 0  # how much was shown, where its last run of base64 characters starts
 
     def feed(self, text: str) -> str:
         buffer = self._held + text
@@ -516,9 +564,40 @@ class StreamRedactor:
             buffer, text = buffer[:-1], buffer[-1]
         else:
             text = ""
-        shown, cut = self._redact.stream_cut(buffer) if self._redact else (buffer, len(buffer))
+        if not self._redact:
+            self._held = text
+            return buffer
+        if len(buffer) < 2 * _MAX_HOLD and not _SPACE.search(buffer, len(self._held)):
+            # no word ended: what was held stays held, so a long word (a base64 image, a hash
+            # dump) is scanned once per _MAX_HOLD new characters, not once per delta
+            self._held = buffer + text
+            return ""
+        shown, cut = self._redact.stream_cut(buffer)
         self._held = buffer[cut:] + text
+        shown = self._joined(shown)
+        other = _LAST_NOT_BASE64.search(_opaque(shown))
+        if other is not None:
+            self._run = self._total + other.end()
+        self._total += len(shown)
+        self._shown = _context(self._shown + shown)
         return shown
+
+    def _joined(self, release: str) -> str:
+        """``release`` with what the at-once redactor finds in it together with what was shown
+        before also redacted (a piece released before the rest of its cluster arrived, an
+        encoding cut in two): the shown part cannot change, so the release's share goes."""
+        before = len(self._shown)
+        run = self._run - self._total + before  # where the run of base64 characters shown ends with starts
+        for _ in range(4):  # a redaction may join what is left anew; a few rounds settle it
+            if not release:
+                return release
+            spans = [(max(start - before, 0), end - before)
+                     for start, end in self._redact.release_spans(self._shown, release, run)
+                     if end > before]
+            if not spans:
+                return release
+            release = _replace(release, spans)
+        return REDACTED
 
 
 # -- the secrets this process knows, for every view ------------------------------------------
