@@ -22,6 +22,8 @@ import base64
 import binascii
 import codecs
 import functools
+import itertools
+import operator
 import re
 import threading
 import unicodedata
@@ -46,6 +48,7 @@ _BLOCKS = 40  # a multiple of every encoding's block (base64 4, base32 8, hex 2,
 _DECODE_DEPTH = 2  # base64 of hex of a key is still the key
 _ECHO = re.compile(r"\S*\*{3,}\S*")  # 'sk-ab***wxyz': what OpenAI-style 401s echo (errors only)
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _NOT_ALNUM_BYTES = bytes(c for c in range(256) if not (48 <= c <= 57 or 97 <= c <= 122))
 # Escapes a reader (or a browser, a JSON parser, a shell) turns back into characters.
 _ESCAPE = re.compile(r"%u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|\\u\{([0-9a-fA-F]{1,6})\}|\\u([0-9a-fA-F]{4})"
@@ -127,14 +130,15 @@ def _skeleton(text: str) -> str:
     return _fold(text)
 
 
-def _mapped_skeleton(text: str) -> tuple[str, list[tuple[int, int]]]:
-    """:func:`_skeleton`, and for each of its characters the span of ``text`` it came from."""
-    chars, spans = [], []
+def _mapped_skeleton(text: str) -> tuple[str, list[int], list[int]]:
+    """:func:`_skeleton`, and for each of its characters where in ``text`` it starts and ends."""
+    chars, starts, ends = [], [], []
     for folded, start, end in _units(text):
         for char in folded:
             chars.append(char)
-            spans.append((start, end))
-    return "".join(chars), spans
+            starts.append(start)
+            ends.append(end)
+    return "".join(chars), starts, ends
 
 
 class _Piece:
@@ -142,6 +146,9 @@ class _Piece:
 
     def __init__(self, start: int, end: int, variant: int, key_start: int, length: int) -> None:
         self.start, self.end, self.variant, self.key_start, self.length = start, end, variant, key_start, length
+
+
+_START, _KEY_START = operator.attrgetter("start"), operator.attrgetter("key_start")
 
 
 class Redactor:
@@ -235,42 +242,52 @@ class Redactor:
         and (``streaming``) where the earliest piece that may still grow into one starts."""
         if self._gram_re is None:
             return [], None
-        if not streaming:  # first without positions (fast, in C mostly): most text holds no piece
-            fast = self._pieces(_skeleton(text))
-            if not fast or not self._joined(fast, None)[0]:
+        if text.isascii() and not _may_escape(text):  # a letter or digit is one character: no map needed
+            skeleton = _fold(text)
+            pieces = self._pieces(skeleton)
+            if not pieces and not streaming:
                 return [], None
-        skeleton, spans = _mapped_skeleton(text)
-        pieces = self._pieces(skeleton)
+            starts = list(itertools.compress(range(len(text)), map(_ALNUM.__contains__, text.lower())))
+            ends = [start + 1 for start in starts]
+        else:
+            if not streaming:  # first without positions (fast, in C mostly): most text holds no piece
+                fast = self._pieces(_skeleton(text))
+                if not fast or not self._joined(fast, None)[0]:
+                    return [], None
+            skeleton, starts, ends = _mapped_skeleton(text)
+            pieces = self._pieces(skeleton)
         for piece in pieces:  # skeleton positions → text positions
-            piece.start, piece.end = spans[piece.start][0], spans[piece.end - 1][1]
-        found, open_from = self._joined(pieces, len(text))
+            piece.start, piece.end = starts[piece.start], ends[piece.end - 1]
+        found, open_from = self._joined(pieces, len(text) if streaming else None)  # no open pieces at once
         if streaming:  # the last letters may start a piece the next delta completes
             tail = next((n for n in range(_MIN_PIECE - 1, 0, -1)
                          if len(skeleton) >= n and any(skeleton[-n:] in v for v in self._variants)), 0)
             if tail:
-                open_from = min(spans[-tail][0], open_from if open_from is not None else len(text))
+                open_from = min(starts[-tail], open_from if open_from is not None else len(text))
         return found, open_from
 
     def _pieces(self, skeleton: str) -> list[_Piece]:
         assert self._gram_re is not None
-        hits = [(m.start(), v, k) for m in self._gram_re.finditer(skeleton) for v, k in self._grams[m.group(1)]]
         pieces: list[_Piece] = []
-        reach: dict[tuple[int, int], int] = {}  # (variant, diagonal) → end of the piece found on it
-        for i, v, k in sorted(hits):
-            if reach.get((v, i - k), -1) > i:
-                continue  # inside a piece already found
-            variant, length = self._variants[v], _MIN_PIECE
-            while i + length < len(skeleton) and k + length < len(variant) \
-                    and skeleton[i + length] == variant[k + length]:
-                length += 1
-            reach[(v, i - k)] = i + length
-            pieces.append(_Piece(i, i + length, v, k, length))
+        reach: dict[int, int] = {}  # (diagonal, variant) as one number → end of the piece found on it
+        count, size = len(self._variants), len(skeleton)
+        for match in self._gram_re.finditer(skeleton):  # by position: no sort of a million hits
+            i = match.start()
+            for v, k in self._grams[match.group(1)]:
+                diagonal = (i - k) * count + v
+                if reach.get(diagonal, -1) > i:
+                    continue  # inside a piece already found
+                variant, length = self._variants[v], _MIN_PIECE
+                while i + length < size and k + length < len(variant) and skeleton[i + length] == variant[k + length]:
+                    length += 1
+                reach[diagonal] = i + length
+                pieces.append(_Piece(i, i + length, v, k, length))
         return pieces
 
     def _joined(self, pieces: list[_Piece], size: int | None) -> tuple[list[tuple[int, int]], int | None]:
         """Pieces in clusters (at most _GAP apart), and each cluster's marked spans. A running reach,
         no rescan of the cluster per piece: a hostile answer may hold 100,000 pieces in one."""
-        pieces.sort(key=lambda p: p.start)
+        pieces.sort(key=_START)  # found in this order mostly: a pass
         found: list[tuple[int, int]] = []
         open_from: int | None = None
         cluster: list[_Piece] = []
@@ -278,7 +295,8 @@ class Redactor:
         for piece in [*pieces, None]:
             if piece is not None and (not cluster or piece.start - reach <= _GAP):
                 cluster.append(piece)
-                reach = max(reach, piece.end)
+                if piece.end > reach:
+                    reach = piece.end
                 continue
             marked = self._marked(cluster)
             found += [(p.start, p.end) for p in marked]
@@ -297,14 +315,15 @@ class Redactor:
         for one in cluster:
             by_variant.setdefault(one.variant, []).append(one)
         for v, mine in by_variant.items():
-            mine.sort(key=lambda p: p.key_start)
+            mine.sort(key=_KEY_START)
             where, need = self._where[v]
             run: list[_Piece] = []
             end = 0  # the furthest key position the run reaches
             for piece in [*mine, None]:
                 if piece is not None and run and piece.key_start <= end:
                     run.append(piece)
-                    end = max(end, piece.key_start + piece.length)
+                    if piece.key_start + piece.length > end:
+                        end = piece.key_start + piece.length
                     continue
                 if run and abs(where[end - 1] - where[run[0].key_start]) + 1 >= need:  # the secret's characters spanned
                     marked += run
@@ -483,12 +502,16 @@ def _occurrences(text: str, needles: set[str] | dict[str, Any], size: int) -> li
     return found
 
 
+def _separators(gap: str) -> bool:
+    return gap.isspace() or bool(_NON_ALNUM.fullmatch(gap.lower()))  # the first, in C, is the usual case
+
+
 def _replace(text: str, spans: list[tuple[int, int]]) -> str:
     """``text`` with the spans (merged; a gap of separators only between two is taken too)
     replaced by REDACTED."""
     merged: list[tuple[int, int]] = []
     for start, end in sorted(spans):
-        if merged and (start <= merged[-1][1] or _NON_ALNUM.fullmatch(text[merged[-1][1]:start].lower())):
+        if merged and (start <= merged[-1][1] or _separators(text[merged[-1][1]:start])):
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((start, end))
