@@ -330,7 +330,9 @@ def key_forms(key: str = KEY) -> dict[str, str]:
     """Every form of ``key`` an endpoint could echo that a reader could join back into it."""
     import base64
     import codecs
+    import gzip
     import urllib.parse
+    import zlib
 
     half = len(key) // 2
     forms = {"whole": key, "upper": key.upper(), "swapcase": key.swapcase(), "reversed": key[::-1],
@@ -372,7 +374,14 @@ def key_forms(key: str = KEY) -> dict[str, str]:
              "decimal-bytes": " ".join(str(b) for b in key.encode()), "decimal-list": json.dumps(list(key.encode())),
              "decimal-commas": ",".join(str(b) for b in key.encode()),
              "quoted-printable": "".join(f"={b:02X}" for b in key.encode()),
-             "circled": "".join(chr(0x24D0 + ord(c) - 97) if c.islower() else c for c in key)}
+             "circled": "".join(chr(0x24D0 + ord(c) - 97) if c.islower() else c for c in key),
+             # issue 21: ROT47, compressed then encoded, three encodings deep
+             "rot47": "".join(chr(33 + (ord(c) - 33 + 47) % 94) for c in key),
+             "zlib-base64": base64.b64encode(zlib.compress(key.encode())).decode(),
+             "gzip-base64": base64.b64encode(gzip.compress(key.encode(), mtime=0)).decode(),
+             "zlib-hex": zlib.compress(key.encode()).hex(),
+             "base64-of-hex-of-base64": base64.b64encode(base64.b64encode(key.encode()).hex().encode()).decode(),
+             "base64-thrice": base64.b64encode(base64.b64encode(base64.b64encode(key.encode()))).decode()}
     for size in (7, 5, 4):
         pieces = [key[i:i + size] for i in range(0, len(key), size)]
         for name, sep in [("space", " "), ("newline", "\n"), ("bar", " | "), ("bold", "**"), ("tick", "` `"),

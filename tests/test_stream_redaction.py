@@ -119,3 +119,20 @@ def test_a_megabyte_of_hostile_text_is_redacted_at_once_in_seconds():
     # A megabyte of random base64 holds, by chance, a few 3-letter pieces that join into 8 of the
     # key's characters (a handful of redactions); kilobytes of it hold none (see the next test).
     assert out["b64word"].count("[redacted]") < 10
+
+
+def test_ordinary_text_code_and_random_base64_are_left_untouched():
+    """What the forms caught must not cost: prose, this project's README and code, 100 KB of
+    lorem ipsum and base64 of random bytes (an image, a hash) hold no key, so none is redacted."""
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    rnd = random.Random(5)
+    words = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut".split()
+    lorem = " ".join(rnd.choice(words) for _ in range(20_000))[:100_000]
+    texts = {"lorem": lorem, "README": (root / "README.md").read_text(encoding="utf-8"),
+             **{f"base64-{n}": base64.b64encode(rnd.randbytes(7_500)).decode() for n in range(4)},
+             **{path.name: path.read_text(encoding="utf-8") for path in (root / "llmlab" / "engine").glob("*.py")}}
+    for key, redact in REDACTORS.items():
+        for name, text in texts.items():
+            assert redact(text) == text, (key, name)

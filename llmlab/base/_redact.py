@@ -28,6 +28,7 @@ import re
 import threading
 import unicodedata
 import urllib.parse
+import zlib
 from typing import Any
 
 __all__ = ["Redactor", "StreamRedactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets", "url_has_credentials",
@@ -45,7 +46,8 @@ _MAX_HOLD = 512  # a stream holds back at most this much text (twice, inside one
 # back (up to 8 times as far) until that holds 64 letters: a piece may span any run of punctuation.
 _SHOWN_CONTEXT, _SHOWN_LETTERS = 512, 64
 _BLOCKS = 40  # a multiple of every encoding's block (base64 4, base32 8, hex 2, base85 5 characters)
-_DECODE_DEPTH = 2  # base64 of hex of a key is still the key
+_DECODE_DEPTH = 3  # base64 of hex of base64 of a key is still the key
+_MAX_INFLATED = 1 << 16  # a zlib or gzip stream inside an encoding: at most this much of it is read
 _ECHO = re.compile(r"\S*\*{3,}\S*")  # 'sk-ab***wxyz': what OpenAI-style 401s echo (errors only)
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
@@ -156,7 +158,8 @@ class Redactor:
 
     def __init__(self, secrets: list[str]) -> None:
         values = sorted({s for s in secrets if isinstance(s, str) and len(s) >= _MIN_SECRET}, key=len, reverse=True)
-        self._values = [v.lower() for v in values]
+        # ... and ROT47 of the secret (its letters become punctuation, so it is matched as written)
+        self._values = [v.lower() for v in values] + [_rot47(v).lower() for v in values if len(v) >= MIN_RUN]
         self._runs = {v[i:i + MIN_RUN] for v in self._values for i in range(len(v) - MIN_RUN + 1)}
         # Every run of MIN_RUN characters of a secret contains one of its 4-grams that start at a
         # multiple of 4: a cheap test before the exact search.
@@ -523,9 +526,27 @@ def _replace(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
+def _inflated(data: bytes) -> bytes:
+    """``data`` decompressed when it starts as a zlib or gzip stream does (a key compressed, then
+    encoded), else as it is."""
+    gzip = data[:2] == b"\x1f\x8b"
+    zlib_header = len(data) > 2 and data[0] & 0x0F == 8 and int.from_bytes(data[:2], "big") % 31 == 0  # RFC 1950
+    if not (gzip or zlib_header):
+        return data
+    try:
+        return zlib.decompressobj(wbits=47).decompress(data, _MAX_INFLATED)  # 47: zlib or gzip header
+    except zlib.error:
+        return data
+
+
+def _rot47(text: str) -> str:
+    return "".join(chr(33 + (ord(c) - 33 + 47) % 94) if "!" <= c <= "~" else c for c in text)
+
+
 def _bytes_text(data: bytes) -> str:
     """Decoded bytes as text, or "" when they do not read as text (what a random word decodes
     to): a secret is printable, and searching garbage costs time."""
+    data = _inflated(data)
     text = data.decode("utf-8", "replace") if data else ""
     readable = sum(1 for c in text if c.isprintable() or c in "\n\t")
     return text if text and readable >= 0.9 * len(text) else ""
