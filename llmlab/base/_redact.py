@@ -4,9 +4,11 @@
   reader could join back: the value, any run of ``MIN_RUN`` or more characters of it, pieces of
   3+ characters that together spell such a run (a key split in halves, zero-width characters or
   markup between its letters, pieces out of order), in any letter case, full-width or other
-  compatibility forms, ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes, base64, base32 and hex,
-  reversed or ROT13, and masked echoes (``sk-ab***wxyz``) whose visible ends are the secret's.
-  The runner applies it to every text field of a row before the row is written.
+  compatibility forms, ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes, base64, base32 and hex
+  (up to three deep, zlib or gzip compressed first), reversed, ROT13 or ROT47, and masked echoes
+  (``sk-ab***wxyz``) whose visible ends are the secret's. Not: pieces under 3 characters (every
+  other letter), other Caesar shifts. The runner applies it to every text field of a row before
+  the row is written. :class:`StreamRedactor` does the same while a stream arrives.
 * :func:`remember` records the secrets this process has read; :func:`redact_shown` removes them
   from anything shown — the one redaction every view (reprs, tables, widgets, reports, errors)
   goes through, on top of the row redaction.
