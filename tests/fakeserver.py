@@ -48,7 +48,8 @@ is an endpoint without it (404), ``srv.batch_requests`` lists every line run (wh
 Hostile endpoints: ``error_message`` sets what injected failures say, ``usage_patch`` odd usage
 values, ``chunks`` the exact content deltas, ``raw_events`` any JSON as the stream's events (or
 the plain body), ``byte_events`` exact bytes as each event's data (invalid UTF-8, a character
-cut between sends), ``sse_bytes`` the stream's exact bytes (any SSE lines). ``text`` and
+cut between sends), ``sse_bytes`` the stream's exact bytes (any SSE lines), ``deep_json`` a chunk
+(or body) with a field nested that many levels deep. ``text`` and
 ``served_model`` may hold lone surrogates: they go out as JSON
 ``"\ud800"`` escapes. ``RequestLog.auth_sha256`` tells which key arrived without logging it.
 
@@ -187,6 +188,9 @@ class ModelSpec:
     answers_by_prompt: dict | None = None  # the last user message's text -> its answer (any other: ``text``)
     hold_after: int | None = None  # answers after the first hold_after are held until released (a gate)
     hold_at: int = 0  # a held stream first sends this many generated chunks (raw/byte/malformed: none)
+    # a chunk (streamed: an extra one just before the finish chunk; plain: the body) that carries an
+    # extra field "x_nested" nested this many arrays deep (json.dumps cannot write it: built as text)
+    deep_json: int | None = None
 
     def __post_init__(self) -> None:
         # JSON configs (subprocess mode) deliver lists.
@@ -738,8 +742,16 @@ class _Handler(BaseHTTPRequestHandler):
         if spec.byte_events is not None:
             return self._send_body(200, _as_bytes(spec.byte_events[0]))
         payload = _completion_json(answer, served, self.server.fake, spec)
-        self._send_body(200, json.dumps(payload).encode(), self._extra_headers(spec),
+        self._send_body(200, _with_nested(payload, spec.deep_json), self._extra_headers(spec),
                         cut=spec.truncate_after is not None)
+
+
+def _with_nested(payload: dict, depth: int | None) -> bytes:
+    """``payload`` as JSON, with a field ``x_nested`` of ``depth`` nested arrays when ``depth`` is set."""
+    data = json.dumps(payload).encode()
+    if depth is None:
+        return data
+    return data[:-1] + b', "x_nested": ' + b"[" * depth + b"]" * depth + b"}"
 
 
 def _as_bytes(data: bytes | str) -> bytes:
@@ -836,6 +848,8 @@ class _StreamWriter:
         self._generate()
         if self.spec.truncate_after is not None:
             self._cut()  # fewer chunks than truncate_after: still cut before the finish chunk
+        if self.spec.deep_json is not None:
+            self._frame(b"data: " + _with_nested(self._chunk({}), self.spec.deep_json) + b"\n\n")
         if not self.spec.no_finish:
             self._event(self._chunk({}, finish=self.answer.finish_reason))
         if self.include_usage and self.spec.usage:

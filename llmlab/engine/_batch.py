@@ -37,6 +37,7 @@ from typing import IO, Any, ClassVar, Literal
 import openai
 
 from ..base._errors import EndpointError
+from ..base._json import loads
 from ..base._record import Record
 from ..base._validate import one_line
 from ..base._warnings import emit
@@ -396,7 +397,7 @@ class _Collector:
         parsed: dict[str, dict] = {}
         for text in lines:
             try:
-                line = json.loads(text)
+                line = loads(text)
                 custom_id = line["custom_id"]
             except (ValueError, KeyError, TypeError):
                 custom_id = None

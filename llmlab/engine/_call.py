@@ -35,6 +35,7 @@ from typing import Any
 
 import openai
 
+from ..base._json import JSONTooDeep, loads
 from ..base._pricing import Price, PriceTable
 from ..base._record import Record
 from ..base._redact import Redactor
@@ -143,6 +144,15 @@ class _ValidUtf8Events:
         return _readable_events(self._events.aiter_bytes(_valid_utf8(iterator)))
 
 
+class _Event(openai._streaming.ServerSentEvent):
+    """The SDK's event, its JSON read by :func:`~llmlab.base._json.loads`: the SDK's own
+    ``json.loads`` would raise ``RecursionError`` (a crash, not bad JSON) on an event nested deeper
+    than Python's stack."""
+
+    def json(self) -> Any:
+        return loads(self.data)
+
+
 async def _readable_events(events):
     """The events the SDK should read. An event with no data (only ``id:``/``retry:`` lines, or
     ``data:`` empty) is not dispatched, as the SSE spec says, instead of failing as JSON. Once the
@@ -160,13 +170,13 @@ async def _readable_events(events):
                 state.notes.append("the endpoint sent an event that is not JSON after the answer finished "
                                    "(ignored: the answer is whole)")
             continue
-        yield sse
+        yield _Event(event=sse.event, data=sse.data, id=sse.id, retry=sse.retry)
 
 
 def _is_json(data: str) -> bool:
     try:
-        json.loads(data)
-    except (ValueError, RecursionError):
+        loads(data)
+    except ValueError:
         return False
     return True
 
@@ -330,7 +340,9 @@ def _http_timeout(timeouts: Timeouts):
 
 def _read_completion(response: Any, state: _Stream) -> None:
     try:
-        response = json.loads(response)
+        response = loads(response)
+    except JSONTooDeep:
+        raise
     except ValueError:
         raise _MalformedBody(f"the endpoint answered with a non-JSON body: {str(response)[:80]!r}") from None
     _read_completion_body(response, state)
@@ -531,6 +543,8 @@ def _shown(value: Any) -> str:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
         text = repr(value)
+    except RecursionError:  # legal JSON deeper than the encoder's recursion (see base._json)
+        text = "(a value nested too deep to show)"
     return text if len(text) <= 160 else text[:160] + "…"
 
 
@@ -543,7 +557,10 @@ def _text(value: Any) -> str:
     """A text field from the endpoint: absent is empty, a non-string is shown as JSON."""
     if value is None or isinstance(value, str):
         return value or ""
-    return json.dumps(value)
+    try:
+        return json.dumps(value)
+    except RecursionError:  # legal JSON deeper than the encoder's recursion (see base._json)
+        return "(a value nested too deep to show)"
 
 
 def _content(value: Any, how: str) -> str:
@@ -603,6 +620,8 @@ def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, 
     elif isinstance(exc, _MalformedToolCall):
         message = _one_line(f"{exc}; the text and tool calls that came are kept in this row")
         _fail(outcome, "MalformedResponse", redact.message(message), state)
+    elif isinstance(exc, JSONTooDeep):
+        _fail(outcome, "MalformedResponse", f"the endpoint sent {exc}", state)
     elif isinstance(exc, (_MalformedBody, json.JSONDecodeError, openai.APIResponseValidationError)):
         message = _one_line(str(exc) if isinstance(exc, _MalformedBody)
                             else f"the endpoint sent a body that is not valid JSON: {exc}")

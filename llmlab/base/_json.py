@@ -1,0 +1,117 @@
+"""JSON from an endpoint, however deep it nests.
+
+``json.loads`` recurses once per nesting level, so JSON nested deeper than Python's recursion
+limit (about 1,000 levels, less inside a deep call stack) raises ``RecursionError``: not a parse
+error, so it would escape every ``except ValueError`` as a crash. :func:`loads` is ``json.loads``
+for everything it can read; what it cannot is read again here without recursion, up to
+:data:`MAX_JSON_DEPTH` levels (legal JSON, whatever Python's stack), and anything deeper is a
+:class:`JSONTooDeep` — a ``ValueError`` with a one-line message, read like any other bad JSON.
+"""
+from __future__ import annotations
+
+import json
+import re
+from json.scanner import NUMBER_RE
+from typing import Any
+
+__all__ = ["MAX_JSON_DEPTH", "JSONTooDeep", "loads"]
+
+# json's own string reader and number pattern: strings and numbers read exactly as json.loads reads them
+_scanstring = json.decoder.scanstring  # type: ignore[attr-defined]
+
+# Deeper than any real API response; a bound keeps a hostile payload's cost linear and small.
+MAX_JSON_DEPTH = 2_000
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+# json.loads reads these too (NaN and the infinities are Python's extension, on by default).
+_CONSTANTS = {"null": None, "true": True, "false": False, "NaN": float("nan"),
+              "Infinity": float("inf"), "-Infinity": float("-inf")}
+
+
+class JSONTooDeep(ValueError):
+    def __init__(self) -> None:
+        super().__init__(f"JSON nested too deep (more than {MAX_JSON_DEPTH:,} levels)")
+
+
+def loads(text: str) -> Any:
+    """``json.loads(text)``; JSON nested deeper than :data:`MAX_JSON_DEPTH` is :class:`JSONTooDeep`."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        return _loads_flat(text)
+
+
+def _loads_flat(text: str) -> Any:
+    """The same parse with an explicit stack of the containers being filled (``[container, key]``)."""
+    stack: list[list[Any]] = []
+    pos = _skip(text, 0)
+    while True:
+        value, pos, opened = _value(text, pos)
+        if isinstance(value if opened is None else opened, (list, dict)) and len(stack) >= MAX_JSON_DEPTH:
+            raise JSONTooDeep()  # an empty container is a level too
+        if opened is not None:
+            key, pos = _key(text, pos) if isinstance(opened, dict) else (None, pos)
+            stack.append([opened, key])
+            continue
+        while True:  # a value is whole: store it, then a comma (next value) or the container's close
+            if not stack:
+                if _skip(text, pos) != len(text):
+                    raise json.JSONDecodeError("Extra data", text, pos)
+                return value
+            entry = stack[-1]
+            container = entry[0]
+            if isinstance(container, list):
+                container.append(value)
+            else:
+                container[entry[1]] = value
+            pos = _skip(text, pos)
+            char = text[pos:pos + 1]
+            if char == ",":
+                pos = _skip(text, pos + 1)
+                if isinstance(container, dict):
+                    entry[1], pos = _key(text, pos)
+                break
+            if char != ("]" if isinstance(container, list) else "}"):
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+            stack.pop()
+            value, pos = container, pos + 1
+
+
+def _value(text: str, pos: int) -> tuple[Any, int, list | dict | None]:
+    """The scalar or empty container at ``pos`` and the position after it, or a container that
+    has members (third item: filled by the caller) and the position of its first member."""
+    char = text[pos:pos + 1]
+    if char in ("[", "{"):
+        after = _skip(text, pos + 1)
+        empty: list | dict = [] if char == "[" else {}
+        if text[after:after + 1] == ("]" if char == "[" else "}"):
+            return empty, after + 1, None
+        return None, after, empty
+    if char == '"':
+        string, end = _scanstring(text, pos + 1)
+        return string, end, None
+    for name, constant in _CONSTANTS.items():
+        if text.startswith(name, pos):
+            return constant, pos + len(name), None
+    number = NUMBER_RE.match(text, pos)
+    if number is None:
+        raise json.JSONDecodeError("Expecting value", text, pos)
+    integer, fraction, exponent = number.groups()
+    value = float(integer + (fraction or "") + (exponent or "")) if fraction or exponent else int(integer)
+    return value, number.end(), None
+
+
+def _key(text: str, pos: int) -> tuple[str, int]:
+    """An object's key and the position of its value."""
+    if text[pos:pos + 1] != '"':
+        raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, pos)
+    key, pos = _scanstring(text, pos + 1)
+    pos = _skip(text, pos)
+    if text[pos:pos + 1] != ":":
+        raise json.JSONDecodeError("Expecting ':' delimiter", text, pos)
+    return key, _skip(text, pos + 1)
+
+
+def _skip(text: str, pos: int) -> int:
+    match = _WHITESPACE.match(text, pos)
+    return match.end() if match else pos
