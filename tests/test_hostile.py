@@ -1132,8 +1132,16 @@ def _no_pw_files(root) -> None:
     assert not [p for p in root.rglob("*") if PW in p.name or p.name.startswith(("sqlite:", "postgres"))]
 
 
+@pytest.fixture
+def brief_open_wait(monkeypatch):
+    """Nothing listens at these values' ports: a refused open is retried 0.3 s, not 120 s."""
+    import llmlab.store._base as base
+
+    monkeypatch.setattr(base, "LOG_WAIT_S", 0.3)
+
+
 @pytest.mark.parametrize("value", secret_db_values() + masked_db_values(), ids=lambda v: v[:40])
-def test_a_db_value_never_becomes_a_file_or_shows_its_secret(tmp_path, capsys, value):
+def test_a_db_value_never_becomes_a_file_or_shows_its_secret(tmp_path, capsys, brief_open_wait, value):
     from llmlab import LLMLabError
 
     with pytest.raises(LLMLabError) as info:
@@ -1146,7 +1154,8 @@ URL_LIKE_DB_VALUES = [v for v in secret_db_values() + masked_db_values() if "/" 
 
 
 @pytest.mark.parametrize("value", URL_LIKE_DB_VALUES[::2], ids=lambda v: v[:40])
-def test_a_db_value_passed_as_a_path_is_refused_not_made_a_file(tmp_path, capsys, monkeypatch, value):
+def test_a_db_value_passed_as_a_path_is_refused_not_made_a_file(tmp_path, capsys, monkeypatch, brief_open_wait,
+                                                                value):
     from pathlib import PurePosixPath
 
     from llmlab import LLMLabError
@@ -1159,7 +1168,7 @@ def test_a_db_value_passed_as_a_path_is_refused_not_made_a_file(tmp_path, capsys
 
 
 @pytest.mark.parametrize("value", secret_db_values()[::3] + masked_db_values(), ids=lambda v: v[:40])
-def test_export_with_a_bad_db_exits_non_zero_and_shows_no_secret(tmp_path, capsys, value):
+def test_export_with_a_bad_db_exits_non_zero_and_shows_no_secret(tmp_path, capsys, brief_open_wait, value):
     from llmlab.cli import main
 
     code = main(["export", str(tmp_path / "out.parquet"), "--db", value])

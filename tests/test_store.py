@@ -500,8 +500,12 @@ def test_a_killed_writer_loses_only_its_in_flight_row(db_url, tmp_path):
 
 
 @pytest.mark.postgres
-def test_an_unreachable_postgres_is_a_store_error_before_anything_is_sent(server):
+def test_an_unreachable_postgres_is_a_store_error_before_anything_is_sent(server, monkeypatch):
     import socket
+
+    import llmlab.store._base as store_base
+
+    monkeypatch.setattr(store_base, "LOG_WAIT_S", 2.0)  # a refused open is retried this long (120 s in use)
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -75,6 +75,10 @@ class Store:
     def _transient(self, exc: Exception) -> bool:  # locked, or the server went away: worth waiting for
         return False
 
+    def _transient_at_open(self, exc: Exception) -> bool:  # worth waiting for before the log is open
+        return self._transient(exc)
+
+    _open_deadline: float | None = None  # when an open stops waiting (``_open_patiently``)
     _journal_file: Any = None  # the journal's path (``_journal.journal_path``), set by ``_open_journal``
     _journaling = False  # the log stayed unavailable: rows go to the journal until the next flush
 
@@ -137,8 +141,11 @@ class Store:
 
     def _open_patiently(self, open_once: Callable[[], None]) -> None:
         """``open_once()`` (connect, migrate, replay the journal), retried with backoff while another
-        process has the log locked, up to ``LOG_WAIT_S`` like every read and write; then its error."""
+        process has the log locked (or, for a server, refuses connections), up to ``LOG_WAIT_S`` like
+        every read and write; then its error. A server that waits for locks itself is told to stop
+        waiting at ``_open_deadline`` (see ``PostgresStore._lock_schema``)."""
         deadline, attempt = time.monotonic() + LOG_WAIT_S, 0
+        self._open_deadline = deadline
         while True:
             try:
                 return open_once()
@@ -146,7 +153,7 @@ class Store:
                 raise
             except Exception as exc:  # noqa: BLE001 - the caller makes the last one a StoreError line
                 delay = _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
-                if not self._transient(exc) or time.monotonic() + delay > deadline:
+                if not self._transient_at_open(exc) or time.monotonic() + delay > deadline:
                     raise
                 time.sleep(delay)
                 attempt += 1

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from ..base._errors import ConfigError, StoreError
 from ..base._validate import one_line
+from . import _base
 from ._base import Store
 from ._schema import Dialect
 
@@ -25,6 +27,7 @@ _CONNECT_TIMEOUT_S = 10
 _POOL_SIZE = 4
 _FILTERS = ("columns", "run_id", "model", "status", "since")
 _SCHEMA_LOCK = 7_260_114_071  # pg_advisory_xact_lock key: one migrating kernel at a time
+_LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout expired
 
 
 # libpq keywords whose values are never shown (a password, a file of them, a service's name, -c options)
@@ -64,21 +67,35 @@ class PostgresStore(Store):
         self._names = itertools.count()
         self._pool = None
         try:
-            # One direct connection first: its error says why (refused, unknown database, auth),
-            # where a pool would only report a timeout.
-            psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT_S).close()
-            self._pool = ConnectionPool(url, min_size=1, max_size=_POOL_SIZE, open=True, timeout=30,
-                                        kwargs={"connect_timeout": _CONNECT_TIMEOUT_S})
-            self._migrate()
-            self._open_journal()
+            self._open_patiently(lambda: self._open_once(url, psycopg, ConnectionPool))
         except StoreError:
             self.close()
             raise
         except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
             self.close()
-            why = _without_secrets(one_line(exc), url)
-            raise StoreError(f"cannot open run log {self.path}: {why}; start the server or fix the URL "
-                             "(the password goes in PGPASSWORD or ~/.pgpass); nothing was sent") from None
+            raise self._open_failure(exc, url) from None
+
+    def _open_once(self, url: str, psycopg: Any, pool_class: Any) -> None:
+        """Connect, migrate, replay the journal; an attempt after a lock wait keeps its pool."""
+        if self._pool is None:
+            # One direct connection first: its error says why (refused, unknown database, auth),
+            # where a pool would only report a timeout.
+            psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT_S).close()
+            self._pool = pool_class(url, min_size=1, max_size=_POOL_SIZE, open=True, timeout=30,
+                                    kwargs={"connect_timeout": _CONNECT_TIMEOUT_S})
+        self._migrate()
+        self._open_journal()
+
+    def _open_failure(self, exc: Exception, url: str) -> StoreError:
+        why = _without_secrets(one_line(exc), url)
+        if self._transient_at_open(exc):  # it lasted the whole wait
+            why += f" (still after waiting {_base.LOG_WAIT_S:g} s)"
+        if _sqlstate(exc) == _LOCK_NOT_AVAILABLE:
+            return StoreError(f"cannot open run log {self.path}: another session holds a lock on its tables: {why}; "
+                              "end that session's transaction (pg_stat_activity shows it) and open the log again; "
+                              "nothing was sent")
+        return StoreError(f"cannot open run log {self.path}: {why}; start the server or fix the URL (the password "
+                          "goes in PGPASSWORD or ~/.pgpass); nothing was sent")
 
     @contextlib.contextmanager
     def _conn(self):
@@ -130,7 +147,21 @@ class PostgresStore(Store):
 
         return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout))
 
+    def _transient_at_open(self, exc: Exception) -> bool:
+        """A lock another session holds (the migration's, or one on a table), a server that refuses
+        connections or is starting up: it may be over soon. A wrong password, database or host
+        name is not: said at once."""
+        import psycopg
+
+        refused = isinstance(exc, psycopg.OperationalError) and _sqlstate(exc) is None and "refused" in str(exc)
+        return refused or _sqlstate(exc) in (_LOCK_NOT_AVAILABLE, "57P03", "53300")  # starting up, full
+
     def _lock_schema(self, db) -> None:
+        # The server waits for the locks (woken the moment they are free), but only until the
+        # open's deadline: then LockNotAvailable, as SQLite's busy wait ends in "locked".
+        if self._open_deadline is not None:
+            wait_ms = max(1, int((self._open_deadline - time.monotonic()) * 1000))
+            db.execute(f"SET LOCAL lock_timeout = {wait_ms}")
         db.execute(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
 
     def _table_columns(self, db, table: str) -> list[tuple[str, bool]]:
@@ -148,6 +179,10 @@ class PostgresStore(Store):
         if self._pool is not None:
             pool, self._pool = self._pool, None
             pool.close()
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    return getattr(exc, "sqlstate", None)
 
 
 class _Reader:
