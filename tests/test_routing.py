@@ -390,3 +390,17 @@ def test_explicit_reference_model_or_policy():
 def test_feature_with_wrong_keys_warns():
     with pytest.warns(RuntimeWarning, match="unknown"):
         _eval([routing.Threshold({1: 0.5, 2: 0.9}, 0.5, "A", "B")])
+
+
+@pytest.mark.parametrize("mapping, default", [
+    ({"a": "m"}, 5), ({"a": "m"}, ["m"]), ({"a": "m"}, {"x": 1}), ({"a": "m"}, ""), ({"a": "m"}, float("nan")),
+    ({"a": "m"}, b"m"), ({"a": 3}, None), ({"a": None}, "m"), ({"a": ["m"]}, "m"), ({"a": ""}, None),
+    (["a", "m"], None), ("a=m", "m"),
+], ids=lambda v: type(v).__name__)
+def test_a_task_map_whose_models_are_not_names_is_one_line_input_error(mapping, default):
+    from llmlab import InputError
+
+    with pytest.raises(InputError, match="task_map: .*(model name|dict of task)") as info:
+        routing.TaskMap(mapping, default=default)
+    assert "\n" not in str(info.value)
+    assert routing.TaskMap({"a": "m"}, default=None).decide("hi", task="a").models == ["m"]  # names are fine

@@ -206,8 +206,14 @@ class TaskMap(Policy):
 
     def __init__(self, mapping: Mapping[str, str], default: str | None = None,
                  name: str | None = None) -> None:
-        self.mapping, self.default = dict(mapping), default
         self.name = name or "task_map"
+        if not isinstance(mapping, Mapping):
+            raise InputError(f"{self.name}: mapping must be a dict of task → model name, not {type(mapping).__name__}")
+        self.mapping, self.default = dict(mapping), default
+        for what, model in [*((f"the model for task {t!r}", m) for t, m in self.mapping.items()), ("default", default)]:
+            if not (isinstance(model, str) and model) and not (what == "default" and model is None):
+                raise InputError(f"{self.name}: {what} must be a model name (a non-empty string), "
+                                 f"not {type(model).__name__} {str(model)[:40]!r}")
 
     def needs(self):
         return list(dict.fromkeys([*self.mapping.values(), *([self.default] if self.default else [])]))
