@@ -298,7 +298,7 @@ def test_demo_writes_report_and_stops_its_server(tmp_path, capsys):
     before = set(_processes_mentioning(ours))
     out = tmp_path / "demo"
     assert cli_main(["demo", "--out", str(out), "--n-prompts", "2", "--max-tokens", "8",
-                     "--decision-prompts", "40"]) == 0
+                     "--decision-prompts", "12"]) == 0
     names = {p.name for p in out.iterdir()}
     assert {"summary.csv", "runs.csv", "report.html", "latency.png"} <= names
     import pandas as pd
