@@ -24,7 +24,7 @@ CALL = {"max_tokens": 24, "temperature": 0.8, "logprobs": True, "top_logprobs": 
 
 @pytest.mark.slow
 def test_self_consistency_cascade_on_the_local_models(local_server, tmp_path, capsys):
-    tasks = datasets.generate(n=16, tasks=["arithmetic", "classify"], seed=3)
+    tasks = datasets.generate(n=8, tasks=["arithmetic", "classify"], seed=3)
     with Lab(base_url=local_server.base_url, db=tmp_path / "runs.sqlite", quiet=True) as lab:
         small = lab.sweep(tasks, models=[SMALL], n=SAMPLES, progress=False, **CALL).df
         strong = lab.sweep(tasks, models=[STRONG], progress=False, **CALL).df
@@ -55,7 +55,7 @@ def test_self_consistency_cascade_on_the_local_models(local_server, tmp_path, ca
         tuned = routing.tune(policy, runs, price_as=PRICE_AS, max_quality_loss=0.05)
         assert 0 <= tuned.threshold <= 1
 
-        live_prompts = list(tasks["prompt"].head(4))
+        live_prompts = list(tasks["prompt"].head(3))
         results = [lab.route(prompt, policy=policy, **CALL) for prompt in live_prompts]
     for res in results:
         frame = res.df
