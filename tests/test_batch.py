@@ -312,9 +312,13 @@ def test_an_answer_that_echoes_the_key_is_stored_without_it(tmp_path, monkeypatc
 
 
 def _completed(lab: Lab, run_id: str) -> None:
+    """Wait until every part of the batch ended (a generous bound: a batch that never ends fails the
+    test instead of hanging the suite)."""
     import time
 
+    deadline = time.monotonic() + 120
     while not set(lab.batch_status(run_id)["status"]) <= {"completed", "expired", "cancelled", "failed"}:
+        assert time.monotonic() < deadline, f"batch {run_id} not ended after 120 s"
         time.sleep(0.05)
 
 
