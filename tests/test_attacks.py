@@ -376,9 +376,9 @@ def test_redactor_is_not_quadratic_in_the_pieces_of_a_key():
     pieces = " ".join(SECRET[i:i + 3] for i in range(len(SECRET) - 2))
     unit = pieces + " " + " ".join(SECRET[:7] + c for c in "xyz#") + " "  # 7 characters: no secret alone
     copies = 100_000 // len(unit)
-    started = time.perf_counter()
+    started = time.thread_time()
     out = redact(unit * copies)
-    took = time.perf_counter() - started
+    took = time.thread_time() - started
     print(f"{len(unit) * copies} characters of key pieces and near-matches redacted in {took:.2f} s")
     assert took < 5
     assert out == redact(unit) * copies and "[redacted]" in out

@@ -431,10 +431,10 @@ def test_a_hostile_saved_verifier_is_refused_in_one_line(fitted, tmp_path, where
     data = _hostile(fitted.to_dict(), where, value)
     path = tmp_path / "v.json"
     path.write_text(json.dumps(data))
-    started = time.perf_counter()
+    started = time.thread_time()
     with pytest.raises(InputError) as caught:
         routing.load_policy(path)
-    assert "\n" not in str(caught.value) and time.perf_counter() - started < 1.0
+    assert "\n" not in str(caught.value) and time.thread_time() - started < 1.0
 
 
 def test_a_saved_verifier_keeps_what_evaluate_needs(fitted, halves, tmp_path):
