@@ -110,6 +110,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -118,7 +119,7 @@ from urllib.parse import parse_qsl
 from fakebatch import BatchAPI, BatchBehaviour
 
 __all__ = ["FakeServer", "ModelSpec", "RateLimit", "Remote", "BatchBehaviour", "RequestLog", "auth_fingerprint",
-           "collect", "split_chunks", "start_subprocess", "stop_subprocess"]
+           "collect", "split_chunks", "start_subprocess", "stop_subprocess", "wait_for"]
 
 
 @dataclass
@@ -261,6 +262,16 @@ class _Abort(Exception):
 def auth_fingerprint(header: str | None) -> str | None:
     """sha256 of an Authorization header value (tests compare it with the hash of an expected one)."""
     return None if header is None else hashlib.sha256(header.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it is truthy and return its value, within a generous bound (a
+    synchronisation point, not a timing claim): AssertionError naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"{what} not met within {timeout} s"
+        time.sleep(0.01)
+    return value
 
 
 def split_chunks(text: str, chunk_words: int = 1) -> list[str]:

@@ -8,7 +8,7 @@ import sqlite3
 
 import pandas as pd
 import pytest
-from fakeserver import BatchBehaviour, FakeServer, ModelSpec
+from fakeserver import BatchBehaviour, FakeServer, ModelSpec, wait_for
 
 from llmlab import EndpointError, InputError, Lab
 from llmlab.engine import _batch
@@ -312,14 +312,10 @@ def test_an_answer_that_echoes_the_key_is_stored_without_it(tmp_path, monkeypatc
 
 
 def _completed(lab: Lab, run_id: str) -> None:
-    """Wait until every part of the batch ended (a generous bound: a batch that never ends fails the
-    test instead of hanging the suite)."""
-    import time
-
-    deadline = time.monotonic() + 120
-    while not set(lab.batch_status(run_id)["status"]) <= {"completed", "expired", "cancelled", "failed"}:
-        assert time.monotonic() < deadline, f"batch {run_id} not ended after 120 s"
-        time.sleep(0.05)
+    """Wait until every part of the batch ended (a batch that never ends fails the test instead of
+    hanging the suite)."""
+    ended = {"completed", "expired", "cancelled", "failed"}
+    wait_for(lambda: set(lab.batch_status(run_id)["status"]) <= ended, timeout=120, what=f"batch {run_id} ended")
 
 
 @pytest.mark.parametrize("gone", ["output", "error", "both"])

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fakeserver import FakeServer, ModelSpec, Remote, collect, start_subprocess, stop_subprocess
+from fakeserver import FakeServer, ModelSpec, Remote, collect, start_subprocess, stop_subprocess, wait_for
 
 from llmlab import Lab, RetryPolicy
 
@@ -25,16 +25,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 def chat_requests(srv: FakeServer):
     return [r for r in srv.requests if r.path == "/v1/chat/completions"]
-
-
-def wait_until(predicate, timeout: float, step: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def db_rows(path: Path) -> list[dict]:
@@ -71,7 +61,7 @@ def test_cancel_keeps_finished_rows_and_resume_runs_only_the_missing_pairs(srv, 
         fut = lab.submit_sweep(prompts, models=["held"], concurrency=4, progress=False, cache=False)
         # The first wave of 4 is answered at once; the second is held: cancel while it is in flight.
         srv.wait_held("held", 4, timeout=60)
-        wait_until(lambda: len(lab.runs()) >= 4, timeout=60)
+        wait_for(lambda: len(lab.runs()) >= 4, timeout=60)
         t0 = time.monotonic()
         fut.cancel()
         assert fut.finished.wait(30)  # the held calls never end by themselves: finishing means they were cut
@@ -121,7 +111,7 @@ def test_cancel_during_backoff_records_no_phantom_attempt(tmp_path):
                   retry_policy=RetryPolicy(retries=3, base_s=60.0, cap_s=120.0, seed=0))
         try:
             fut = lab.submit_compare("hi", models=["down"], cache=False)
-            wait_until(lambda: len(lab.runs()) == 1, timeout=60)
+            wait_for(lambda: len(lab.runs()) == 1, timeout=60)
             t0 = time.monotonic()
             fut.cancel()
             assert fut.finished.wait(30) and time.monotonic() - t0 < 5.0  # not the backoff
@@ -164,7 +154,7 @@ def test_keyboard_interrupt_in_a_real_process(srv, tmp_path):
             except sqlite3.OperationalError:
                 return False  # tables not created yet
         srv.wait_held("held", 4, timeout=120)  # the second wave is in flight and cannot finish
-        wait_until(finished_rows, timeout=120)
+        wait_for(finished_rows, timeout=120)
         t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
@@ -286,7 +276,7 @@ def test_cancelling_while_finished_rows_wait_for_the_log_stores_them_and_returns
         with lab.store._lock:  # the log is busy: finished rows queue up in the writer
             fut = lab.submit_sweep([f"p{i}" for i in range(8)], models=["quick"], concurrency=8,
                                    progress=False, cache=False)
-            wait_until(lambda: len(handed) == 8, timeout=60)  # every answer is in; each waits for its row
+            wait_for(lambda: len(handed) == 8, timeout=60)  # every answer is in; each waits for its row
             lab.store.flush = lambda *a, **kw: (flushing.set(), flush(*a, **kw))[1]
             fut.cancel()
             assert flushing.wait(60)  # cancelled while all eight rows still wait for the log

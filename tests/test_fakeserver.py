@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
-from fakeserver import FakeServer, ModelSpec, split_chunks, start_subprocess, stop_subprocess
+from fakeserver import FakeServer, ModelSpec, split_chunks, start_subprocess, stop_subprocess, wait_for
 from openai import OpenAI
 
 MSG = [{"role": "user", "content": "say something nice"}]  # 3 words
@@ -26,14 +26,6 @@ def stream_chunks(cli: OpenAI, model: str, **kw) -> list:
 
 def content_of(chunks: list) -> str:
     return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-
-
-def wait_for(predicate, timeout: float = 60.0) -> None:
-    """Poll a condition with a generous bound (a synchronisation point, not a timing claim)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("text", ["hello world", "  lead and trail  ", "one", "", "a\nb\tc  d", "   "])

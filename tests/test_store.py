@@ -15,7 +15,7 @@ import warnings
 
 import pandas as pd
 import pytest
-from fakeserver import FakeServer, ModelSpec, Remote, collect, start_subprocess, stop_subprocess
+from fakeserver import FakeServer, ModelSpec, Remote, collect, start_subprocess, stop_subprocess, wait_for
 
 from llmlab import ConfigError, InputError, Lab, StoreError
 from llmlab.base._record import Record, answer_hash
@@ -535,13 +535,6 @@ def test_llmlab_export_on_the_command_line(db_url, server, tmp_path, capsys):
     assert err.startswith("llmlab: error: unknown column 'api_key'") and err.count("\n") == 1
 
 
-def _wait(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 def test_rows_waiting_together_are_committed_in_one_transaction(tmp_path):
     """The writer commits the rows that queued up while it was busy in one transaction; a group
     holding a row the log refuses falls back to writing each on its own (its own handling)."""
@@ -572,7 +565,7 @@ def test_rows_waiting_together_are_committed_in_one_transaction(tmp_path):
 
     with store._lock:  # the writer takes the first row, then waits here while four more queue up
         store.defer(rows(_record(request_id="r0")))
-        _wait(writer_busy)
+        wait_for(writer_busy, timeout=10, what="the writer busy")
         for i in range(1, 5):
             store.defer(rows(_record(request_id=f"r{i}")))
     store.flush()
@@ -580,7 +573,7 @@ def test_rows_waiting_together_are_committed_in_one_transaction(tmp_path):
     bad = _record(request_id="bad", response_text="x\ud800")  # SQLite cannot encode a lone surrogate
     with store._lock:
         store.defer(rows(_record(request_id="r5")))
-        _wait(writer_busy)
+        wait_for(writer_busy, timeout=10, what="the writer busy")
         for record in (_record(request_id="r6"), bad, _record(request_id="r7")):
             store.defer(rows(record))
     store.flush()

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from fakeserver import ModelSpec
+from fakeserver import ModelSpec, wait_for
 from sklearn.metrics import roc_auc_score
 
 from llmlab import InputError, Lab, routing, scoring
@@ -275,10 +275,7 @@ def test_a_slow_verdict_never_delays_the_labs_other_calls(serve, tmp_path, halve
                  "other": ModelSpec(text="one two three four five six seven eight nine ten", token_delay_s=0.1)})
     with Lab(base_url=srv.base_url, db=str(tmp_path / "r.sqlite"), retries=0, quiet=True, timeout=5) as lab:
         other = lab.submit_compare("tell me", models=["other"], cache=False)
-        deadline = time.monotonic() + 60      # a synchronisation point: the other call is in flight
-        while not srv.requests_for("other"):
-            assert time.monotonic() < deadline, "the other call never reached the server"
-            time.sleep(0.01)
+        wait_for(lambda: srv.requests_for("other"), what="the other call in flight")
         started = time.perf_counter()
         lab.route("What is 1 + 1?", policy=verifier, cache=False)
         assert time.perf_counter() - started >= 2.5                     # the route waited for its verdict
