@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import functools
 import os
 import sys
@@ -34,7 +33,7 @@ from ._batch import BatchSession, pending_requests
 from ._call import new_client, unreachable
 from ._jobs import PromptSource, check_models, last_user_text, make_jobs, to_messages
 from ._keywords import CallKeywords, CompareKeywords, ModelParams, SweepKeywords, TimeoutSpec, keyword_parameters
-from ._loop import LoopThread
+from ._loop import LoopThread, off_loop
 from ._options import (
     MAX_CONCURRENCY,
     MAX_RETRIES,
@@ -91,7 +90,7 @@ Engine:
         {model or "*": either}; merged over the Lab's timeout.
     retries: extra attempts per model for 429/5xx/timeouts (0–100); or retry_policy: a
         llmlab.RetryPolicy. Default: the Lab's.
-    on_event: called on the Lab's loop thread with each llmlab.Event (start, delta, done, error).
+    on_event: called with each llmlab.Event (start, delta, done, error), in order, on a thread of the run's own.
 Every attempt is recorded in the log before the result is returned.
 """
 _COMPARE_DOC = """One prompt across ``models`` (each ``n`` times), concurrently.
@@ -402,7 +401,9 @@ class Lab:
             raise InputError(f"features must be a dict of prompt-level values, not {type(features).__name__}")
         row = _single_prompt_row(prompt, options.system)
         row["task"] = task
-        decision = policy.decide(row["prompt"], task=task, prompt_id=row["prompt_id"], features=features)
+        # a policy may run the user's code (a feature function): off the loop, under _loop's one rule
+        decision = await off_loop(functools.partial(policy.decide, row["prompt"], task=task, prompt_id=row["prompt_id"],
+                                                    features=features))
         self._read_key()
         check_models(decision.models)     # every model of a cascade is valid before the first is paid for
         run_id = _new_run_id()
@@ -421,7 +422,6 @@ class Lab:
         models, samples = decision.models, decision.samples
         reason = f"{decision.reason}: first {models[0]}" + (f" ×{samples}" if samples > 1 else "")
         first = _first_options(options, decision, policy_name)
-        loop = asyncio.get_running_loop()
         for k, model in enumerate(models):
             step = {**row, "policy": policy_name, "route_reason": reason}
             asked = first if k == 0 else options
@@ -431,8 +431,7 @@ class Lab:
             if k == len(models) - 1:
                 break
             # judged on a worker thread: the loop keeps timing the Lab's other calls meanwhile
-            judge = functools.partial(contextvars.copy_context().run, _judged, decision, answers)
-            accepted, why = await loop.run_in_executor(None, judge)
+            accepted, why = await off_loop(_judged, decision, answers)
             if accepted:
                 break
             reason = f"{model}'s answer {why} → {models[k + 1]}"

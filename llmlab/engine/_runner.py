@@ -27,6 +27,7 @@ from ..base._text import repair
 from ..base._tokens import TokenCounter
 from ..store._base import DeferredRows, LogUnavailable, Store
 from ._call import CallSpec, Outcome, Redactor, call_model
+from ._loop import post
 from ._options import Timeouts
 from ._resilience import RateLimiter, RetryPolicy
 
@@ -339,7 +340,11 @@ class Runner:
         if self._on_event is None:
             return
         row = record.to_row() if kind in ("done", "error") else None
-        event = Event(kind, record.requested_model, record.prompt_id, record.request_id, text, row)
+        post(self._deliver, Event(kind, record.requested_model, record.prompt_id, record.request_id, text, row))
+
+    def _deliver(self, event: Event) -> None:
+        """On the run's callback thread (``_loop.post``): the loop never waits for a display."""
+        assert self._on_event is not None
         try:
             self._on_event(event)
         except Exception as exc:  # a broken display must not lose the sweep
