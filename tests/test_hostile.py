@@ -1433,7 +1433,9 @@ def _hold_lock_elsewhere(path, seconds: float | None):
     import subprocess
     import sys
 
-    code = ("import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30); "
+    # umask 077: a fresh file is owner-only, as another llmlab makes it (a log others can read is refused)
+    code = ("import os, sqlite3, sys, time; os.umask(0o077); "
+            "db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30); "
             "db.execute('BEGIN EXCLUSIVE'); print('held', flush=True); "
             "time.sleep(float(sys.argv[2])) if sys.argv[2] != 'gate' else sys.stdin.readline(); "
             "db.execute('ROLLBACK')")

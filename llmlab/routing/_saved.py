@@ -18,7 +18,7 @@ from typing import Any
 
 from ..base._display import has_controls
 from ..base._errors import InputError
-from ..base._files import read_regular
+from ..base._files import others_can_write, read_regular
 from ..base._text import check_unicode
 from ..base._validate import is_real, one_line
 from ._learned import Learned
@@ -142,8 +142,7 @@ def _read_trusted(path: Path) -> str:
     """The file's text, refused when another user could have written it (what it says decides
     where every prompt goes; a Learned router also holds the training prompts' words)."""
     def trusted(info: os.stat_result) -> None:
-        if os.name == "posix" and (info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-                                   or info.st_uid not in (os.getuid(), 0)):
+        if others_can_write(info):
             raise InputError(f"saved policy {path} can be changed by other users (mode "
                              f"{stat.filemode(info.st_mode)}, owner uid {info.st_uid}); if you trust it, make it "
                              f"yours and owner-writable only: chmod go-w {path}")
