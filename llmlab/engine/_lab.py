@@ -25,7 +25,7 @@ from ..base._text import check_unicode, repair
 from ..base._tokens import TokenCounter
 from ..base._validate import check_bool, check_int, one_line
 from ..base._warnings import collecting, emit
-from ..local._server import is_embedded
+from ..local._server import embedded_url, is_embedded
 from ..store._base import Store
 from ..store._export import log_filters
 from ..store._open import open_store, parse_db
@@ -268,7 +268,7 @@ class Lab:
             "max_completion_tokens": 2000}} (None = do not send; keys may be patterns like "o*").
         """
         self._endpoint_args = (base_url, api_key_env)
-        self._endpoint: Endpoint | None = _keyless_if_embedded(resolve_endpoint(base_url, api_key_env))
+        self._endpoint: Endpoint | None = _keyless_if_embedded(resolve_endpoint(base_url, api_key_env), base_url)
         if self._endpoint.base_url is None:
             self._endpoint = None  # the embedded endpoint starts on first use, not here
         self.concurrency = check_int("concurrency", concurrency, 1, MAX_CONCURRENCY)
@@ -327,17 +327,26 @@ class Lab:
         for the call, since that loop may close before the Lab does."""
         own = self._loop_thread.owns(asyncio.get_running_loop())
         if own and self._own_client is not None:
-            yield self._run_context(*self._own_client)
+            yield self._run_context(*self._own_client, endpoint=await self._run_endpoint())
             return
-        entry = self._new_client()
+        client, redact = self._new_client()
         if own:
-            self._own_client = entry
-            yield self._run_context(*entry)
+            self._own_client = (client, redact)
+            yield self._run_context(client, redact, endpoint=await self._run_endpoint())
             return
         try:
-            yield self._run_context(*entry)
+            yield self._run_context(client, redact, endpoint=await self._run_endpoint())
         finally:
-            await entry[0].close()
+            await client.close()
+
+    async def _run_endpoint(self) -> str:
+        """The endpoint as a run records it (``base_url``). For the embedded endpoint it also
+        carries each model's identity (file digest, settings), which the response cache keys on
+        instead of the port that changes every session; asked of the server at every run, so a
+        server restarted with other files on the same port is never answered from the old ones."""
+        if not isinstance(self.endpoint.base_url, LocalURL):
+            return self.base_url
+        return await asyncio.to_thread(embedded_url, self.base_url)
 
     def _read_key(self) -> None:
         """Read the key once before the first call's arguments are checked: from then on it is a
@@ -353,10 +362,10 @@ class Lab:
         # user:password@ (the key travels in its header); rows and views keep ``base_url``, masked.
         return new_client(without_userinfo(self.endpoint.base_url or self.base_url), key), Redactor(secrets)
 
-    def _run_context(self, client, redact: Redactor) -> RunContext:
+    def _run_context(self, client, redact: Redactor, *, endpoint: str) -> RunContext:
         return RunContext(client=client, store=self.store, prices=self.prices, counter=self.counter,
                           limiter=self.limiter, retry=self.retry, redact=redact,
-                          endpoint=self.base_url, api_key_env=self.endpoint.api_key_env)
+                          endpoint=endpoint, api_key_env=self.endpoint.api_key_env)
 
     # -- async API (every keyword is documented in _OPTIONS_DOC) ---------------------------------
     @_entry(_COMPARE_DOC, CompareKeywords)
@@ -840,10 +849,14 @@ def _labels_frame(rows: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _keyless_if_embedded(endpoint: Endpoint) -> Endpoint:
+def _keyless_if_embedded(endpoint: Endpoint, given: Any = None) -> Endpoint:
     """The embedded endpoint never gets a key, also when its URL came as a plain string (copied
-    from ``llmlab serve``, an f-string, LLMLAB_BASE_URL): recognised by host and port."""
+    from ``llmlab serve``, an f-string, LLMLAB_BASE_URL): recognised by host and port. A URL given
+    as the embedded endpoint's (``server.base_url``) stays marked as one: its runs key the cache on
+    its models, not its port."""
     url = endpoint.base_url
+    if url is not None and isinstance(given, LocalURL):
+        return Endpoint(LocalURL(url), None)
     if url is None or endpoint.api_key_env is None or isinstance(url, LocalURL) or not is_embedded(url):
         return endpoint
     return Endpoint(LocalURL(url), None)
