@@ -186,6 +186,7 @@ class ModelSpec:
     # streamed: these exact bytes as the stream after the role chunk, one send each (any SSE: id:,
     # retry:, event: and comment lines, events without data, CRLF), then the usual [DONE]
     sse_bytes: list | None = None
+    sse_prefix: bytes | None = None  # streamed: these exact bytes first, before the role chunk (a BOM)
     answers_by_prompt: dict | None = None  # the last user message's text -> its answer (any other: ``text``)
     hold_after: int | None = None  # answers after the first hold_after are held until released (a gate)
     hold_at: int = 0  # a held stream first sends this many generated chunks (raw/byte/malformed: none)
@@ -831,6 +832,8 @@ class _StreamWriter:
             h.send_header(name, value)
         self.pending.append(h._take_headers())
         role = {"role": "assistant", "content": None if self.answer.tools is not None else ""}
+        if self.spec.sse_prefix is not None:
+            self._frame(self.spec.sse_prefix)
         self._event(self._chunk(role))
         scripted = (self.spec.raw_events, self.spec.byte_events, self.spec.sse_bytes)
         if self.spec.malformed or any(x is not None for x in scripted):

@@ -326,6 +326,7 @@ def test_a_log_written_before_the_new_columns_is_migrated_in_place(tmp_path):
                "('r', 'q', 'p', 'm', 'hi', '[]', '{}', 1, 'http://x', 'ok', 'old answer', 0, 0, 0, 1, 0)")
     db.commit()
     db.close()
+    path.chmod(0o600)  # as llmlab made it: a log other users can read is refused
     open_store(str(path)).close()
     with Lab(db=path) as lab:
         row = lab.runs().iloc[0]

@@ -98,6 +98,27 @@ def test_a_pair_counts_as_graded_only_on_the_answers_its_label_was_made_on(db):
         assert resweep.done == 1 and len(lab.labels(grading=widget.grading)) == 4   # the old labels stay in the log
 
 
+def test_undo_after_a_restart_takes_back_the_graders_last_stored_label(server, db, runs):
+    with Lab(base_url=server.base_url, db=db) as lab:
+        nothing = GradingWidget(lab, runs, who="ann")
+        nothing.press("undo")
+        assert "Nothing to undo" in nothing.status.value
+        first = GradingWidget(lab, runs, who="ann")
+        voted = [first.current]
+        first.press("A")
+        voted.append(first.current)
+        first.press("B")
+        GradingWidget(lab, runs, who="bob").press("tie")           # another grader's label is not mine to undo
+    with Lab(base_url=server.base_url, db=db) as again:            # a new kernel: the widget has no history
+        widget = GradingWidget(again, runs, who="ann")
+        assert "2 / 4 graded" in widget.progress.value
+        widget.press("undo")
+        assert widget.current == voted[1] and "1 / 4 graded" in widget.progress.value
+        widget.press("undo")
+        assert widget.current == voted[0] and widget.done == 0
+        assert len(again.labels(who="bob")) == 1 and again.labels(who="ann").empty
+
+
 def test_a_click_or_key_made_on_a_pair_no_longer_shown_is_counted_not_recorded(server, db, runs):
     with Lab(base_url=server.base_url, db=db) as lab:
         widget = GradingWidget(lab, runs, who="ann")

@@ -1012,6 +1012,75 @@ def test_a_hostile_saved_policy_is_one_line_input_error(tmp_path, name):
     assert "\n" not in str(info.value) and len(str(info.value)) < 400
 
 
+@pytest.fixture(scope="module")
+def saved_learned() -> dict[int, dict]:
+    """A fitted Learned router's JSON, in both formats: version 1 (weak/strong), version 2 (models)."""
+    from test_routing_heldout import ladder_runs
+
+    from llmlab import routing
+
+    runs = ladder_runs(120, seed=1)
+    return {len(models): json.loads(json.dumps(routing.Learned(*models).fit(runs).to_dict()))
+            for models in (("cheap", "strong"), ("cheap", "mid", "strong"))}
+
+
+LEARNED_NAMES = ["a\nb", "x\x1b[31mred", "\u202eevil", "\ud800", "a" * 5000, "", "\x00", "m\u2028", "\u2066x\u2069",
+                 "<script>alert(1)</script>", " ", "gpt-4o-mini", "é", *HOSTILE_NAMES[::7]]
+
+
+def _loads(path, data) -> str | None:
+    """None when load_policy reads ``data`` back, else its one-line InputError."""
+    from llmlab import InputError, routing
+
+    path.write_text(json.dumps(data))
+    path.chmod(0o600)
+    try:
+        routing.load_policy(path)
+    except InputError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 400
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize("index", range(len(LEARNED_NAMES)))
+def test_a_saved_learned_router_checks_names_by_the_rule_of_every_saved_policy(tmp_path, saved_learned, index):
+    name = LEARNED_NAMES[index]
+    ok = _loads(tmp_path / "always.json", _saved("Always", model=name, name=name)) is None  # the one rule
+    for field, data in [("weak", {**saved_learned[2], "weak": name}), ("strong", {**saved_learned[2], "strong": name}),
+                        ("models[1]", {**saved_learned[3], "models": ["cheap", name, "strong"]}),
+                        ("name", {**saved_learned[3], "name": name}), ("name", {**saved_learned[2], "name": name})]:
+        refused = _loads(tmp_path / "router.json", data)
+        assert (refused is None) == ok, (field, name[:20], refused)
+        if refused is not None:
+            assert f"'{field}' must be a" in refused and "one line of text" in refused
+    hostile = any(c in name for c in "\n\x1b\u202e\ud800\x00\u2028\u2066") or not name or len(name) > 1000
+    assert ok is not hostile
+
+
+@pytest.mark.parametrize("training, said", [([1, 2], "'training' must be a JSON object, not a JSON array of 2"),
+                                            ("str", "'training' must be a JSON object, not 'str'"),
+                                            (5, "must be a JSON object, not 5"), (True, "not True"),
+                                            ({"k": "\ud800"}, "training['k'] has an invalid character"),
+                                            ({"deep": json.loads("[" * 70 + "]" * 70)}, "nested more than 64"),
+                                            ({"C": float("nan")}, "training['C'] is nan")])
+def test_a_saved_learned_routers_training_is_a_json_object(tmp_path, saved_learned, training, said):
+    from llmlab import InputError, routing
+
+    for data in (saved_learned[2], saved_learned[3]):
+        bad = {**data, "training": training}
+        (tmp_path / "router.json").write_text(json.dumps(bad, allow_nan=True))
+        with pytest.raises(InputError, match="saved learned router") as info:
+            routing.load_policy(tmp_path / "router.json")
+        assert said in str(info.value) and "\n" not in str(info.value)
+        with pytest.raises(InputError, match="saved learned router"):
+            routing.Learned.from_dict(bad)
+    for fine in (None, {}, {"n_prompts": 120, "note": "<b>x</b>", "nested": {"a": [1, 2.5, None]}}):
+        loaded = routing.Learned.from_dict({**saved_learned[3], "training": fine})
+        assert loaded.training == (fine or {})
+        loaded.save(tmp_path / "again.json")  # what loads can be saved again
+        assert routing.load_policy(tmp_path / "again.json").training == (fine or {})
+
+
 # --------------------------------------------------------------------------- weak: raw exceptions → one line
 
 def _runs_for_routing():
@@ -1433,7 +1502,9 @@ def _hold_lock_elsewhere(path, seconds: float | None):
     import subprocess
     import sys
 
-    code = ("import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30); "
+    # umask 077: a fresh file is owner-only, as another llmlab makes it (a log others can read is refused)
+    code = ("import os, sqlite3, sys, time; os.umask(0o077); "
+            "db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30); "
             "db.execute('BEGIN EXCLUSIVE'); print('held', flush=True); "
             "time.sleep(float(sys.argv[2])) if sys.argv[2] != 'gate' else sys.stdin.readline(); "
             "db.execute('ROLLBACK')")

@@ -175,6 +175,11 @@ def test_large_sets_show_the_cost_and_wait_for_a_yes(lab, runs, server):
     assert server.requests_for("fair") == []
     prefs = scoring.pairwise(runs, judge="fair", lab=lab, against="beta", max_calls=12, progress=False)
     assert set(zip(prefs["model_a"], prefs["model_b"], strict=True)) == {("beta", "alpha"), ("beta", "gamma")}
+    server.reset()                               # every call is cached now: max_calls still counts them
+    with pytest.raises(InputError, match=r"12 judge calls to fair.*\(cached calls are free\).*pass max_calls=12"):
+        scoring.pairwise(runs, judge="fair", lab=lab, against="beta", max_calls=11, progress=False)
+    again = scoring.pairwise(runs, judge="fair", lab=lab, against="beta", max_calls=12, progress=False)
+    assert server.requests_for("fair") == [] and again["winner"].tolist() == prefs["winner"].tolist()
 
 
 def test_preference_frames_are_checked_with_one_line_errors(runs):
@@ -238,3 +243,16 @@ def test_the_judge_sees_the_whole_conversation_and_system_prompt_not_only_the_la
     scoring.pairwise(single, judge="first", lab=lab, progress=False)
     shown = server.requests_for("first")[0].body["messages"][1]["content"]
     assert "[User Question]\nExplain UDP.\n" in shown and "[User]" not in shown   # one message: as before
+
+
+def test_the_pointwise_judge_sees_the_conversation_as_the_pairwise_judge_does(lab, server):
+    convo = [{"role": "system", "content": "Answer as a pirate."}, {"role": "user", "content": "Name a sea."},
+             {"role": "assistant", "content": "The Caribbean, arr."}, {"role": "user", "content": "Another?"}]
+    runs = lab.sweep(pd.DataFrame({"prompt_id": ["c2"], "messages": [convo]}), models=["alpha"], progress=False).df
+    server.reset()
+    scoring.score(runs, scoring.judge(model="first", lab=lab))
+    shown = server.requests_for("first")[0].body["messages"][0]["content"]
+    question = shown.split("[The Start of Assistant's Answer]")[0]
+    for part in ("[System]\nAnswer as a pirate.", "[User]\nName a sea.", "[Assistant]\nThe Caribbean, arr.",
+                 "[User]\nAnother?"):
+        assert part in question

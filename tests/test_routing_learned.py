@@ -215,7 +215,7 @@ def test_tampered_save_is_refused(fitted):
     with pytest.raises(InputError, match="ngram_range"):
         Learned.from_dict(data)
     for key, value, message in (("idf", [1.0], "idf must be"), ("coef", None, "coefficients"),
-                                ("weak", 3, "model names"),
+                                ("weak", 3, "'weak' must be a model name"),
                                 ("vocabulary", [1, 2], "distinct strings"),
                                 ("scaler_scale", [0.0, 1.0], "positive"),
                                 ("intercept", float("nan"), "non-finite"),

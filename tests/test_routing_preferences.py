@@ -156,3 +156,15 @@ def test_preferences_about_other_prompts_are_counted_and_said():
     with pytest.warns(RuntimeWarning, match="10 of 20 preferences are about prompts not in these runs"):
         out = routing.preference_quality(half, _prefs(runs), reference=STRONG)
     assert out.attrs["preference_other_prompts"] == 10
+
+
+def test_a_models_own_error_row_is_a_failure_in_routing_though_the_preference_frame_calls_it_unknown():
+    runs = _runs(60)
+    prefs = _prefs(runs)
+    broken = (runs["requested_model"] == WEAK) & (runs["prompt_id"] == "q001")       # an easy prompt: a tie
+    runs.loc[broken, ["status", "response_text"]] = ["error", None]
+    prefs.loc[prefs["prompt_id"] == "q001", "winner"] = None          # what scoring.pairwise says of it
+    report = routing.evaluate(runs, [routing.Always(WEAK)], preferences=prefs, n_boot=0)
+    assert report.unknown_prompts == 0 and report.n_prompts == 60     # served nothing: not left out
+    hard = runs.drop_duplicates("prompt_id")["prompt"].str.startswith("prove").sum()
+    assert report.table.loc[f"always({WEAK})", "quality"] == pytest.approx(1 - (hard + 1) / 60)

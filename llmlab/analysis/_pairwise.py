@@ -33,7 +33,6 @@ pass (``lab.sweep``: recorded, cached, costed); this module never imports the en
 """
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from itertools import combinations
@@ -45,7 +44,7 @@ import pandas as pd
 from ..base._errors import InputError
 from ..base._record import answer_hash
 from ..base._tokens import TokenCounter
-from ._scoring import JudgeFailure, final_answers
+from ._scoring import JudgeFailure, final_answers, judged_question
 from ._verdicts import parse_preference
 
 __all__ = ["pairwise", "check_preferences", "answer_match", "combine_games", "is_unknown", "one_per_pair",
@@ -94,8 +93,11 @@ def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[
         what routing on preferences needs; ``model_a`` is then always ``against``.
     rubric: replaces the criteria of MT-Bench's prompt. reference: a runs column holding each
         prompt's reference answer (e.g. ``"expected"``), or ``{prompt_id: text}``.
-    max_tokens: per judge reply. max_calls: refuse (InputError, with the estimate) above this.
-    errors: a pair where a model's own call failed is ``"unknown"`` (default) or ``"loss"`` for it.
+    max_tokens: per judge reply. max_calls: refuse (InputError, with the estimate) above this;
+        it counts every judge call asked for, cached ones too (a bound on the size of the judging,
+        decided before anything is sent and the same on a re-run; cached calls cost nothing).
+    errors: a pair where a model's own call failed is ``"unknown"`` (default) or ``"loss"`` for it
+        (routing scores that model's error row 0 either way: a call that failed served nothing).
     judge_rows: keep rows recorded by judge calls (task ``"judge"`` / ``"pairwise judge"``).
     progress: print the cost estimate and the judge sweep's progress bar.
     """
@@ -182,7 +184,7 @@ def _games(answers: pd.DataFrame, pairs: list[tuple[str, str]], refs: Mapping[An
             if failed:
                 decided.append(_decided_row(pid, a, b, failed, errors))
                 continue
-            question, ref = _question(row_a), refs.get(pid)
+            question, ref = judged_question(row_a), refs.get(pid)
             block = "" if ref is None or (isinstance(ref, float) and np.isnan(ref)) else _REFERENCE.format(text=ref)
             for game, (first, second) in ((1, (row_a, row_b)), (2, (row_b, row_a))):
                 games.append({"prompt_id": pid, "model_a": a, "model_b": b, "game": game,
@@ -202,25 +204,6 @@ def _decided_row(pid: Any, a: str, b: str, failed: list[str], errors: str) -> di
         winner = "tie" if len(failed) == 2 else ("b" if failed == [a] else "a")
     return {"errored": True, "prompt_id": pid, "model_a": a, "model_b": b, "winner": winner, "consistent": pd.NA,
             "verdict_1": None, "verdict_2": None, "reason": why}
-
-
-def _question(row: Any) -> str:
-    """What the models were asked: the last user message, or — when the recorded conversation has a
-    system prompt or earlier turns — the whole conversation, each message headed by its role (the
-    judge of a follow-up question must see what it follows)."""
-    try:
-        messages = json.loads(row.get("messages")) if isinstance(row.get("messages"), str) else None
-    except ValueError:
-        messages = None
-    if not isinstance(messages, list) or len(messages) < 2 or not all(isinstance(m, dict) for m in messages):
-        return _text(row.get("prompt"))
-    return "\n".join(f"[{str(m.get('role', 'user')).capitalize()}]\n{_content(m.get('content'))}" for m in messages)
-
-
-def _content(content: Any) -> str:
-    if isinstance(content, list):       # content parts: their text
-        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return _text(content)
 
 
 def _text(value: Any) -> str:

@@ -715,16 +715,36 @@ class _Judge(Scorer):
         """Judge replies, one per row (a JudgeFailure for a failed judge call), via the lab's sweep."""
         ids = [f"judge:{i}:{pid}@{m}" for i, (pid, m) in enumerate(
             zip(_column(rows, "prompt_id"), _column(rows, "requested_model"), strict=True))]
+        # the question as the pairwise judge sees it: a follow-up comes with the conversation it follows
+        questions = [judged_question(row) for row in rows.to_dict("records")]
         prompts = [_JUDGE_TEMPLATE.format(
-            prompt=p if not _missing(p) else "", answer=a, rubric=self.rubric,
+            prompt=q, answer=a, rubric=self.rubric,
             reference="" if _missing(e) or not str(e).strip() else _REFERENCE_BLOCK.format(expected=e))
-            for p, a, e in zip(_column(rows, "prompt"), _column(rows, "response_text"),
-                               _column(rows, "expected"), strict=True)]
+            for q, a, e in zip(questions, _column(rows, "response_text"), _column(rows, "expected"), strict=True)]
         frame = pd.DataFrame({"prompt_id": ids, "prompt": prompts, "task": "judge"})
         result = self.lab.sweep(frame, models=[self.model], temperature=0,
                                 max_tokens=self.max_tokens, cache=True, progress=False)
         self.last_result = result
         return final_answers(result.df, ids)
+
+
+def judged_question(row: Any) -> str:
+    """What the models were asked: the last user message, or — when the recorded conversation has a
+    system prompt or earlier turns — the whole conversation, each message headed by its role (the
+    judge of a follow-up question must see what it follows)."""
+    try:
+        messages = json.loads(row.get("messages")) if isinstance(row.get("messages"), str) else None
+    except ValueError:
+        messages = None
+    if not isinstance(messages, list) or len(messages) < 2 or not all(isinstance(m, dict) for m in messages):
+        return "" if _missing(row.get("prompt")) else str(row.get("prompt"))
+    return "\n".join(f"[{str(m.get('role', 'user')).capitalize()}]\n{_content(m.get('content'))}" for m in messages)
+
+
+def _content(content: Any) -> str:
+    if isinstance(content, list):       # content parts: their text
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return "" if _missing(content) else str(content)
 
 
 def judge(model: str, lab: Any, rubric: str | None = None, max_tokens: int = 512) -> Scorer:

@@ -14,7 +14,10 @@ them. And where they go: an endpoint or a PostgreSQL log a project file chooses 
 this machine (localhost, 127.x, ::1, a unix socket) unless the user's own environment names its
 host in ``LLMLAB_TRUSTED_HOSTS`` — libpq would otherwise send the user's ``PGPASSWORD``,
 ``~/.pgpass`` or service-file password to whatever host a cloned repository names
-(:func:`check_project_endpoint`, :func:`check_project_database`). The embedded endpoint (a
+(:func:`check_project_endpoint`, :func:`check_project_database`). A SQLite log a project file
+chooses must lie inside the project folder (the working directory, symlinks resolved) or
+``$LLMLAB_HOME``, unless the user names it (:func:`check_project_log_file`): a cloned repository
+cannot have your prompts written to a file elsewhere on the machine. The embedded endpoint (a
 :class:`LocalURL`) never gets a key.
 """
 from __future__ import annotations
@@ -32,7 +35,7 @@ from ._validate import check_env_name, check_url
 
 __all__ = ["Endpoint", "LocalURL", "resolve_endpoint", "read_key", "llmlab_home", "read_dotenv", "check_env_name",
            "trusted_key_vars", "trusted_default_key", "default_db", "trusted_hosts", "is_local_host",
-           "check_project_endpoint", "check_project_database", "TRUSTED_HOSTS"]
+           "check_project_endpoint", "check_project_database", "check_project_log_file", "TRUSTED_HOSTS"]
 
 BASE_URL_VARS = ("LLMLAB_BASE_URL", "OPENAI_BASE_URL")
 KEY_VARS = ("LLMLAB_API_KEY", "OPENAI_API_KEY")
@@ -126,6 +129,25 @@ def check_project_database(shown: str, hosts: tuple[str, ...], user: str | None,
                       f"password for {login} (PGPASSWORD, ~/.pgpass or pg_service.conf) and every prompt and answer "
                       f"would be stored there; {_trust_advice(foreign[0].removeprefix('service '), 'a log')} "
                       "(LLMLAB_DB in your environment, Lab(db=...) or %config LLMLab.db = ...)")
+
+
+def check_project_log_file(path: str, source: str) -> None:
+    """A SQLite log a project file (``source``) chose: refused unless it lies inside the project
+    folder (the working directory) or ``$LLMLAB_HOME`` once ``~``, ``..`` and symlinks are resolved."""
+    if path == ":memory:":
+        return
+    try:
+        where = Path(path).expanduser().resolve()
+        inside = any(where.is_relative_to(root.expanduser().resolve()) for root in (Path.cwd(), llmlab_home()))
+    except (OSError, RuntimeError, ValueError):  # a NUL byte, ~nouser, a symlink loop: it names no place here
+        inside = False
+    if inside:
+        return
+    shown = path if path.isprintable() else ascii(path)
+    raise ConfigError(f"{source} chooses the run log {shown}, outside this project folder: every prompt and answer "
+                      "would be stored there; a project file may choose a log inside its own folder or "
+                      "$LLMLAB_HOME only. If you trust it, choose it yourself (LLMLAB_DB in your environment, "
+                      "Lab(db=...) or %config LLMLab.db = ...)")
 
 
 def read_dotenv(path: Path | None = None) -> dict[str, str]:

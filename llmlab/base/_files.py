@@ -18,6 +18,9 @@ removed by the next write of the same file.
 Files llmlab reads that a project may ship (saved policies, price sheets) go through
 :func:`read_regular`: a FIFO or a device is refused before anything blocks on it or reads
 without end, and the size is bounded.
+
+Whether other users could change (or read) a file llmlab trusts or fills is decided by
+:func:`others_can_write` and :func:`others_can_read`, the one rule for saved policies and run logs.
 """
 from __future__ import annotations
 
@@ -35,7 +38,8 @@ from typing import IO, Any
 
 from ._errors import InputError
 
-__all__ = ["file_target", "private_dir", "private_file", "write_private", "write_json", "json_text", "read_regular"]
+__all__ = ["file_target", "private_dir", "private_file", "write_private", "write_json", "json_text", "json_problem",
+           "read_regular", "owned_by_another", "others_can_write", "others_can_read", "file_kind"]
 
 _MAX_DEPTH = 64  # deeper JSON is refused (a policy is a few levels deep)
 _STALE_PARTIAL_S = 60.0  # a temporary file older than this was left by a writer that died
@@ -131,6 +135,27 @@ def read_regular(path: Path, *, what: str, limit: int, check: Callable[[os.stat_
     return data
 
 
+def owned_by_another(info: os.stat_result) -> bool:
+    """Whether the file ``info`` describes belongs to a user other than this one or root (POSIX)."""
+    return os.name == "posix" and info.st_uid not in (os.getuid(), 0)
+
+
+def others_can_write(info: os.stat_result) -> bool:
+    """Whether a user other than this one (or root) could have written the file ``info`` describes
+    (POSIX): another user owns it, or it is group- or world-writable."""
+    return owned_by_another(info) or (os.name == "posix" and bool(info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)))
+
+
+def others_can_read(info: os.stat_result) -> bool:
+    """Whether the group or the world may read the file ``info`` describes (POSIX)."""
+    return os.name == "posix" and bool(info.st_mode & (stat.S_IRGRP | stat.S_IROTH))
+
+
+def file_kind(mode: int) -> str | None:
+    """What a ``st_mode`` that is not a regular file is ("a device", "a FIFO", ...), or None."""
+    return None if stat.S_ISREG(mode) else _kind(mode)
+
+
 def _check_regular(path: Path, mode: int, what: str) -> None:
     if not stat.S_ISREG(mode):
         raise InputError(f"cannot read {what} from {path}: it is {_kind(mode)}, not a file")
@@ -187,11 +212,17 @@ def json_text(value: Any, *, what: str) -> str:
     """``value`` as strict JSON text, or an InputError naming the field that cannot be written:
     a string with an unpaired surrogate, a number that is NaN or infinite, a key that is not a
     string, a value JSON has no form for, nesting deeper than 64."""
-    problem = _unwritable(value, "", 0)
+    problem = json_problem(value)
     if problem is not None:
-        where, why = problem
-        raise InputError(f"{what}: {where or 'the value'} {why}; nothing was written")
+        raise InputError(f"{what}: {problem}; nothing was written")
     return json.dumps(value, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def json_problem(value: Any) -> str | None:
+    """Why ``value`` is not strict JSON (see :func:`json_text`: "training['k'] is nan, which …"),
+    or None: also what a value read back must pass to be saved again."""
+    problem = _unwritable(value, "", 0)
+    return None if problem is None else f"{problem[0] or 'the value'} {problem[1]}"
 
 
 def _unwritable(value: Any, where: str, depth: int) -> tuple[str, str] | None:

@@ -90,6 +90,7 @@ class _Stream:
     t_answer: float | None = None  # the first content or tool-call delta
     malformed: str | None = None  # the first tool-call fragment that breaks the rules: an error row
     notes: list[str] = field(default_factory=list)  # odd usage details, said on the row
+    noted: set[str] = field(default_factory=set)  # stream oddities said once each (after the finish, a BOM)
     content_deltas: int = 0
     served_model: str | None = None
     finish_reason: str | None = None
@@ -135,13 +136,34 @@ class _ValidUtf8Events:
     sequence becomes U+FFFD and is counted on the call being read (its row gets a note)."""
 
     def __init__(self) -> None:
-        self._events = openai._streaming.SSEDecoder()
+        self._events = _SSEDecoder()
 
     def iter_bytes(self, iterator):  # the SSEBytesDecoder protocol; llmlab's client is async only
         return self._events.iter_bytes(iterator)
 
     def aiter_bytes(self, iterator):
         return _readable_events(self._events.aiter_bytes(_valid_utf8(iterator)))
+
+
+class _SSEDecoder(openai._streaming.SSEDecoder):
+    """The SDK's SSE decoder, reading a line that starts with a byte order mark without it. The
+    spec's decoder skips one at the start of the stream (the SDK's does not), and a gateway that
+    encodes each event as "utf-8-sig" puts one before later lines: the SDK would ignore such a
+    line as an unknown field ``\ufeffdata`` (the answer lost, the row an empty ok). One inside
+    the stream is said on the row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._first_line = True
+
+    def decode(self, line: str) -> openai._streaming.ServerSentEvent | None:
+        if line.startswith("\ufeff"):
+            line, state = line[1:], _READING.get()
+            if not self._first_line and state is not None and "bom" not in state.noted:
+                state.noted.add("bom")
+                state.notes.append("the endpoint sent a byte order mark inside the stream (read without it)")
+        self._first_line = False
+        return super().decode(line)
 
 
 class _Event(openai._streaming.ServerSentEvent):
@@ -362,6 +384,7 @@ def _read_completion_body(response: Any, state: _Stream) -> None:
     message = choice.get("message")
     if not isinstance(message, dict):
         raise _MalformedBody(f"the endpoint answered with a message that is not an object: {message!r:.80}")
+    _check_role(message, "answered with")
     state.text.append(_content(message.get("content"), "answered with"))
     _read_logprobs(choice, state)
     _add_refusal(state, message)
@@ -408,10 +431,14 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
     for choice in _chunk_choices(chunk):
         if choice.get("index", 0) != 0:
             continue  # another choice (an endpoint that ignores n=1): only choice 0 is the answer
+        if state.finish_reason is not None:
+            _after_finish(choice, state)
+            continue
         if choice.get("finish_reason"):
             state.finish_reason = choice["finish_reason"]
         _read_logprobs(choice, state)
         delta = choice.get("delta") or {}
+        _check_role(delta, "streamed")
         content = _content(delta.get("content"), "streamed")
         calls = delta.get("tool_calls")
         reasoning = _reasoning(delta)
@@ -436,6 +463,30 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
             state.content_deltas += 1
             if on_delta is not None:
                 on_delta(content)  # held back and repaired by the runner's live view
+
+
+def _check_role(part: dict, how: str) -> None:
+    """A delta or message written by someone other than the assistant (``role: "user"``) is not
+    the model's answer: a malformed one."""
+    role = part.get("role")
+    if role not in (None, "", "assistant"):
+        raise _MalformedBody(f"the endpoint {how} a message from role {_shown(role)}, not the assistant's")
+
+
+def _after_finish(choice: dict, state: _Stream) -> None:
+    """Choice 0 once its finish_reason came: more text (or a second, different finish) is not
+    part of the answer, which ended there; said once each on the row, never quoted."""
+    delta = choice.get("delta") or {}
+    finish = choice.get("finish_reason")
+    if "text" not in state.noted and (delta.get("content") or delta.get("tool_calls") or delta.get("refusal")
+                                     or _reasoning(delta)):
+        state.noted.add("text")
+        state.notes.append(f"the endpoint streamed more of the answer after it finished (finish_reason "
+                           f"{_shown(state.finish_reason)}): ignored, not part of the answer")
+    if finish and finish != state.finish_reason and "finish" not in state.noted:
+        state.noted.add("finish")
+        state.notes.append(f"the endpoint finished the answer twice ({_shown(state.finish_reason)}, then "
+                           f"{_shown(finish)}): the first is kept")
 
 
 def _chunk_choices(chunk: dict) -> list[dict]:

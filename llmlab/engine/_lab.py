@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import functools
 import os
 import sys
@@ -26,7 +25,7 @@ from ..base._text import check_unicode, repair
 from ..base._tokens import TokenCounter
 from ..base._validate import check_bool, check_int, one_line
 from ..base._warnings import collecting, emit
-from ..local._server import is_embedded
+from ..local._server import embedded_url, is_embedded
 from ..store._base import Store
 from ..store._export import log_filters
 from ..store._open import open_store, parse_db
@@ -34,7 +33,7 @@ from ._batch import BatchSession, pending_requests
 from ._call import new_client, unreachable
 from ._jobs import PromptSource, check_models, last_user_text, make_jobs, to_messages
 from ._keywords import CallKeywords, CompareKeywords, ModelParams, SweepKeywords, TimeoutSpec, keyword_parameters
-from ._loop import LoopThread
+from ._loop import LoopThread, off_loop
 from ._options import (
     MAX_CONCURRENCY,
     MAX_RETRIES,
@@ -91,7 +90,7 @@ Engine:
         {model or "*": either}; merged over the Lab's timeout.
     retries: extra attempts per model for 429/5xx/timeouts (0–100); or retry_policy: a
         llmlab.RetryPolicy. Default: the Lab's.
-    on_event: called on the Lab's loop thread with each llmlab.Event (start, delta, done, error).
+    on_event: called with each llmlab.Event (start, delta, done, error), in order, on a thread of the run's own.
 Every attempt is recorded in the log before the result is returned.
 """
 _COMPARE_DOC = """One prompt across ``models`` (each ``n`` times), concurrently.
@@ -269,7 +268,7 @@ class Lab:
             "max_completion_tokens": 2000}} (None = do not send; keys may be patterns like "o*").
         """
         self._endpoint_args = (base_url, api_key_env)
-        self._endpoint: Endpoint | None = _keyless_if_embedded(resolve_endpoint(base_url, api_key_env))
+        self._endpoint: Endpoint | None = _keyless_if_embedded(resolve_endpoint(base_url, api_key_env), base_url)
         if self._endpoint.base_url is None:
             self._endpoint = None  # the embedded endpoint starts on first use, not here
         self.concurrency = check_int("concurrency", concurrency, 1, MAX_CONCURRENCY)
@@ -328,17 +327,26 @@ class Lab:
         for the call, since that loop may close before the Lab does."""
         own = self._loop_thread.owns(asyncio.get_running_loop())
         if own and self._own_client is not None:
-            yield self._run_context(*self._own_client)
+            yield self._run_context(*self._own_client, endpoint=await self._run_endpoint())
             return
-        entry = self._new_client()
+        client, redact = self._new_client()
         if own:
-            self._own_client = entry
-            yield self._run_context(*entry)
+            self._own_client = (client, redact)
+            yield self._run_context(client, redact, endpoint=await self._run_endpoint())
             return
         try:
-            yield self._run_context(*entry)
+            yield self._run_context(client, redact, endpoint=await self._run_endpoint())
         finally:
-            await entry[0].close()
+            await client.close()
+
+    async def _run_endpoint(self) -> str:
+        """The endpoint as a run records it (``base_url``). For the embedded endpoint it also
+        carries each model's identity (file digest, settings), which the response cache keys on
+        instead of the port that changes every session; asked of the server at every run, so a
+        server restarted with other files on the same port is never answered from the old ones."""
+        if not isinstance(self.endpoint.base_url, LocalURL):
+            return self.base_url
+        return await asyncio.to_thread(embedded_url, self.base_url)
 
     def _read_key(self) -> None:
         """Read the key once before the first call's arguments are checked: from then on it is a
@@ -354,10 +362,10 @@ class Lab:
         # user:password@ (the key travels in its header); rows and views keep ``base_url``, masked.
         return new_client(without_userinfo(self.endpoint.base_url or self.base_url), key), Redactor(secrets)
 
-    def _run_context(self, client, redact: Redactor) -> RunContext:
+    def _run_context(self, client, redact: Redactor, *, endpoint: str) -> RunContext:
         return RunContext(client=client, store=self.store, prices=self.prices, counter=self.counter,
                           limiter=self.limiter, retry=self.retry, redact=redact,
-                          endpoint=self.base_url, api_key_env=self.endpoint.api_key_env)
+                          endpoint=endpoint, api_key_env=self.endpoint.api_key_env)
 
     # -- async API (every keyword is documented in _OPTIONS_DOC) ---------------------------------
     @_entry(_COMPARE_DOC, CompareKeywords)
@@ -402,7 +410,9 @@ class Lab:
             raise InputError(f"features must be a dict of prompt-level values, not {type(features).__name__}")
         row = _single_prompt_row(prompt, options.system)
         row["task"] = task
-        decision = policy.decide(row["prompt"], task=task, prompt_id=row["prompt_id"], features=features)
+        # a policy may run the user's code (a feature function): off the loop, under _loop's one rule
+        decision = await off_loop(functools.partial(policy.decide, row["prompt"], task=task, prompt_id=row["prompt_id"],
+                                                    features=features))
         self._read_key()
         check_models(decision.models)     # every model of a cascade is valid before the first is paid for
         run_id = _new_run_id()
@@ -421,7 +431,6 @@ class Lab:
         models, samples = decision.models, decision.samples
         reason = f"{decision.reason}: first {models[0]}" + (f" ×{samples}" if samples > 1 else "")
         first = _first_options(options, decision, policy_name)
-        loop = asyncio.get_running_loop()
         for k, model in enumerate(models):
             step = {**row, "policy": policy_name, "route_reason": reason}
             asked = first if k == 0 else options
@@ -431,8 +440,7 @@ class Lab:
             if k == len(models) - 1:
                 break
             # judged on a worker thread: the loop keeps timing the Lab's other calls meanwhile
-            judge = functools.partial(contextvars.copy_context().run, _judged, decision, answers)
-            accepted, why = await loop.run_in_executor(None, judge)
+            accepted, why = await off_loop(_judged, decision, answers)
             if accepted:
                 break
             reason = f"{model}'s answer {why} → {models[k + 1]}"
@@ -841,10 +849,14 @@ def _labels_frame(rows: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _keyless_if_embedded(endpoint: Endpoint) -> Endpoint:
+def _keyless_if_embedded(endpoint: Endpoint, given: Any = None) -> Endpoint:
     """The embedded endpoint never gets a key, also when its URL came as a plain string (copied
-    from ``llmlab serve``, an f-string, LLMLAB_BASE_URL): recognised by host and port."""
+    from ``llmlab serve``, an f-string, LLMLAB_BASE_URL): recognised by host and port. A URL given
+    as the embedded endpoint's (``server.base_url``) stays marked as one: its runs key the cache on
+    its models, not its port."""
     url = endpoint.base_url
+    if url is not None and isinstance(given, LocalURL):
+        return Endpoint(LocalURL(url), None)
     if url is None or endpoint.api_key_env is None or isinstance(url, LocalURL) or not is_embedded(url):
         return endpoint
     return Endpoint(LocalURL(url), None)

@@ -25,8 +25,10 @@ from ..base._record import Record
 from ..base._redact import StreamRedactor
 from ..base._text import repair
 from ..base._tokens import TokenCounter
+from ..local._identity import EmbeddedURL
 from ..store._base import DeferredRows, LogUnavailable, Store
 from ._call import CallSpec, Outcome, Redactor, call_model
+from ._loop import post
 from ._options import Timeouts
 from ._resilience import RateLimiter, RetryPolicy
 
@@ -90,9 +92,19 @@ class RunContext:
 def cache_key(endpoint: str, model: str, job: Job) -> str:
     body = {k: v for k, v in job.bodies[model].items() if k not in _NOT_CACHE_KEYS}
     # stream is part of the key: a replayed non-streamed row has no TTFT to give a streamed request
-    payload = json.dumps({"endpoint": endpoint, "model": model, "messages": job.messages, "body": body,
-                          "stream": job.stream, "repeat": job.repeat}, sort_keys=True, default=str)
+    payload = json.dumps({"endpoint": _answered_by(endpoint, model), "model": model, "messages": job.messages,
+                          "body": body, "stream": job.stream, "repeat": job.repeat}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _answered_by(endpoint: str, model: str) -> str | dict:
+    """Who answers ``model`` there: a remote endpoint's URL (two servers never share answers;
+    keys as before this rule, so existing caches still hit), or, on the embedded endpoint, the
+    model's identity — GGUF digest and size, chat format, context size — which outlives the
+    port it gets each session (its rows keyed on the port miss once). A name it does not serve
+    keys on the URL."""
+    identity = endpoint.cache_identity(model) if isinstance(endpoint, EmbeddedURL) else None
+    return endpoint if identity is None else {"embedded": identity}
 
 
 class Runner:
@@ -339,7 +351,11 @@ class Runner:
         if self._on_event is None:
             return
         row = record.to_row() if kind in ("done", "error") else None
-        event = Event(kind, record.requested_model, record.prompt_id, record.request_id, text, row)
+        post(self._deliver, Event(kind, record.requested_model, record.prompt_id, record.request_id, text, row))
+
+    def _deliver(self, event: Event) -> None:
+        """On the run's callback thread (``_loop.post``): the loop never waits for a display."""
+        assert self._on_event is not None
         try:
             self._on_event(event)
         except Exception as exc:  # a broken display must not lose the sweep

@@ -18,8 +18,10 @@ Three small models ship as PyPI packages, so llmlab works before you have a gate
 
 The server answers one request at a time (others queue, and their latency includes the wait)
 and sends no ``usage`` in streamed responses (llmlab then counts tokens locally). Unknown model
-names get a 404. Settings: ``LLMLAB_LOCAL_PORT`` (port for :func:`ensure_running`),
-``LLMLAB_LOCAL_THREADS`` (threads per model), ``LLMLAB_MODEL_CACHE`` (assembled model files).
+names get a 404. ``/llmlab/health`` reports each model's identity (GGUF SHA-256 and size, chat
+format, context size; :mod:`._identity`): llmlab's response cache keys on it, not on the port.
+Settings: ``LLMLAB_LOCAL_PORT`` (port for :func:`ensure_running`), ``LLMLAB_LOCAL_THREADS``
+(threads per model), ``LLMLAB_MODEL_CACHE`` (assembled model files, and the models' digests).
 Importing this package does not import llama_cpp; install the extra with
 ``CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -e ".[local]"`` in the llmlab checkout.
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from ..base._errors import INSTALL_LOCAL, InputError, LocalServerError
 from ..base._files import private_dir, write_private
 
-__all__ = ["SplitModel", "QWEN", "QWEN_PARTS", "assembled", "qwen_path", "part_paths"]
+__all__ = ["SplitModel", "QWEN", "QWEN_PARTS", "assembled", "qwen_path", "part_paths", "file_sha256"]
 
 _CHUNK = 8 * 1024 * 1024
 
@@ -134,7 +134,7 @@ def _valid(target: Path, model: SplitModel) -> bool:
     if _read_stamp(target) == _stamp(stat, model):
         return True
     # No stamp, or the file changed since it was checked: hash it before trusting it.
-    if _sha256(target) != model.sha256:
+    if file_sha256(target) != model.sha256:
         return False
     _write_stamp(target, model)
     return True
@@ -157,7 +157,7 @@ def _write_stamp(target: Path, model: SplitModel) -> None:
         write_private(_stamp_path(target), json.dumps(_stamp(target.stat(), model)), what="the model stamp")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):

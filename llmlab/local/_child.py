@@ -94,11 +94,14 @@ def _json_response(status: int, payload: dict):
     return respond
 
 
-def _guard(inner, aliases: list[str]):
-    """ASGI wrapper: lock-free model listing/health, 404 for unknown model names."""
+def _guard(inner, aliases: list[str], identities: dict | None = None):
+    """ASGI wrapper: lock-free model listing/health, 404 for unknown model names. The health
+    check reports each model's identity (file digest, settings): the response cache keys on it,
+    not on this server's port."""
     listing = _json_response(200, {"object": "list", "data": [
         {"id": a, "object": "model", "owned_by": "llmlab-local", "permissions": []} for a in aliases]})
-    health = _json_response(200, {"llmlab": True, "pid": os.getpid(), "models": aliases})
+    health = _json_response(200, {"llmlab": True, "pid": os.getpid(), "models": aliases,
+                                  "identities": identities or {}})
 
     async def app(scope, receive, send):
         if scope["type"] != "http":
@@ -186,6 +189,8 @@ def _build_app(config: dict, keep_loaded: bool):
         _fail(f"llama-cpp-python with its server extra is not importable ({exc}); install it with "
               'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -e ".[local]" in the llmlab checkout')
     _register_instruction_format(chat_format)
+    config = dict(config)
+    identities = config.pop("llmlab_identities", None)  # llmlab's, not a server setting
     settings = ConfigFileSettings.model_validate(config)
     if keep_loaded:
         # patched by name: upstream swaps models per request (see the module docstring)
@@ -198,7 +203,7 @@ def _build_app(config: dict, keep_loaded: bool):
     except Exception as exc:
         _fail(f"the server failed to start: {type(exc).__name__}: {exc}")
     aliases = [m.model_alias or m.model for m in settings.models]
-    return _guard(app, aliases)
+    return _guard(app, aliases, identities)
 
 
 def main(argv=None) -> None:

@@ -21,9 +21,10 @@ from pathlib import Path
 from ..base._config import LocalURL
 from ..base._errors import INSTALL_LOCAL, LocalServerError
 from ..base._files import private_dir, write_private
+from ._identity import EmbeddedURL, model_identities
 from ._models import ModelSpec, resolve_models
 
-__all__ = ["LocalServer", "start", "probe", "free_port", "pid_alive", "n_threads"]
+__all__ = ["LocalServer", "start", "probe", "free_port", "pid_alive", "n_threads", "embedded_url"]
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 120.0
@@ -246,6 +247,21 @@ def is_embedded(url: str) -> bool:
     return probe(port, timeout=0.5) is not None
 
 
+def embedded_url(url: str, *, timeout: float = 5.0) -> str:
+    """``url`` as an :class:`EmbeddedURL` when the embedded endpoint there reports its models'
+    identities (``/llmlab/health``), else ``url`` itself: the cache then keys on the URL, as for
+    any endpoint (a server of an older llmlab, one that does not answer)."""
+    try:
+        port = urllib.parse.urlsplit(url).port
+    except ValueError:
+        return url
+    health = probe(port, timeout=timeout) if port else None
+    identities = health.get("identities") if health else None
+    if not isinstance(identities, dict) or not all(isinstance(v, dict) for v in identities.values()):
+        return url
+    return EmbeddedURL(url, identities)
+
+
 def probe(port: int, timeout: float = 2.0) -> dict | None:
     """``/llmlab/health`` of an llmlab endpoint on ``port``, or None if nothing llmlab answers."""
     url = f"http://{HOST}:{port}/llmlab/health"
@@ -282,13 +298,15 @@ def _died(log_path: Path, code) -> LocalServerError:
     return LocalServerError(f"{reason}; last lines of the server log:\n{_log_tail(log_path)}")
 
 
-def _config(specs: list[ModelSpec], port: int, n_threads: int) -> dict:
+def _config(specs: list[ModelSpec], port: int, n_threads: int, identities: dict | None = None) -> dict:
     models = [{"model": str(s.path), "model_alias": s.alias, "chat_format": s.chat_format,
                "n_ctx": N_CTX, "n_threads": n_threads, "n_threads_batch": n_threads,
                "verbose": False} for s in specs]
     # interrupt_requests=False: upstream's default cuts a running stream short (with a
     # clean [DONE]) whenever another request queues — silent truncation under concurrency.
-    return {"host": HOST, "port": port, "interrupt_requests": False, "models": models}
+    # llmlab_identities: not a server setting; the child reports it in /llmlab/health.
+    return {"host": HOST, "port": port, "interrupt_requests": False, "models": models,
+            "llmlab_identities": identities or {}}
 
 
 def _child_env() -> dict:
@@ -316,9 +334,9 @@ def n_threads() -> int:
     return 2
 
 
-def _spawn(specs: list[ModelSpec], port: int, workdir: Path, log_path: Path):
+def _spawn(specs: list[ModelSpec], port: int, workdir: Path, log_path: Path, identities: dict):
     config_path = workdir / "server-config.json"
-    write_private(config_path, json.dumps(_config(specs, port, n_threads()), indent=2))
+    write_private(config_path, json.dumps(_config(specs, port, n_threads(), identities), indent=2))
     keep = sum(s.path.stat().st_size for s in specs) <= KEEP_LOADED_MAX_BYTES
     cmd = [sys.executable, str(_CHILD_SCRIPT), "--parent-pid", str(os.getpid()),
            "--config", str(config_path), "--scratch-dir", str(workdir)]
@@ -367,13 +385,14 @@ def start(port: int | None = None, models=None, quiet: bool = False,
     say = None if quiet else _say
     began = time.monotonic()
     specs = resolve_models(models, say)
+    identities = model_identities(specs, n_ctx=N_CTX, say=say)
     if port is None:
         port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="llmlab-local-"))
     log = Path(log_path) if log_path is not None else workdir / "server.log"
     if say is not None:
         say(f"starting the local endpoint with {len(specs)} model(s): {', '.join(s.alias for s in specs)}…")
-    process = _spawn(specs, int(port), workdir, log)
+    process = _spawn(specs, int(port), workdir, log, identities)
     server = LocalServer(int(port), [s.alias for s in specs], process.pid, process=process,
                          log_path=log, workdir=workdir, on_stop=on_stop)
     _REAPER.add(server)

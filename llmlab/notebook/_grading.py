@@ -8,7 +8,8 @@ Each vote is stored in the log at once (``lab.add_label``: who, when, which pair
 shown, the answers' row ids), so grading survives a kernel restart and resumes where it stopped:
 the same prompts, pairs and ``grading`` name (by default derived from the prompts and pairs) give
 the same items in the same order and the same hidden sides, and the labels already in the log are
-not asked again (skipped ones come last).
+not asked again (skipped ones come last). Undo takes back the grader's latest label in the
+grading, also one stored before a restart.
 Model names are shown only after the vote (``reveal=True``) or never (``reveal=False``); answers
 are text, escaped. ``lab.labels(grading=widget.grading)`` returns the votes as a preference frame.
 
@@ -160,7 +161,6 @@ class GradingWidget:
         self.lab, self.reveal = lab, bool(reveal)
         self.who = who or _login()
         self.grading, self.items = grading_items(runs, models=models, against=against, grading=grading, seed=seed)
-        self._history: list[tuple[int, Item]] = []      # (label id, item) of this widget's votes, for undo
         self.ignored = 0                                # clicks / keys made on a pair no longer shown
         self._view = 0                                  # which showing of a pair the controls belong to
         self._old_buttons: list[list[w.Button]] = []
@@ -174,18 +174,24 @@ class GradingWidget:
         names, rows = self.lab.store.labels(grading=self.grading, who=self.who)
         return pd.DataFrame(rows, columns=names)
 
-    def _votes(self) -> dict[tuple[str, str, str], str]:
-        """{item key: its latest stored vote} — only votes made on the answers shown now (or naming
-        none: stored before labels did); a label of a re-sweep's old answers leaves the pair to grade."""
+    def _labels_here(self) -> list[tuple[int, Item, str]]:
+        """(label id, item, vote) of this grader's stored labels, oldest first, on the answers shown
+        now (or naming none: stored before labels did); a label of a re-sweep's old answers is left
+        out, so its pair is graded again."""
         stored = self._stored()
-        votes: dict[tuple[str, str, str], str] = {}
+        items = {it.key: it for it in self.items}
         shown = {it.key: (answer_hash(it.answer_a), answer_hash(it.answer_b)) for it in self.items}
-        for key, hashes, vote in zip(zip(stored["prompt_id"], stored["model_a"], stored["model_b"], strict=True),
-                                     zip(stored["answer_a_hash"], stored["answer_b_hash"], strict=True),
-                                     stored["vote"], strict=True):
+        out = []
+        for label_id, key, hashes, vote in zip(
+                stored["id"], zip(stored["prompt_id"], stored["model_a"], stored["model_b"], strict=True),
+                zip(stored["answer_a_hash"], stored["answer_b_hash"], strict=True), stored["vote"], strict=True):
             if key in shown and all(pd.isna(h) or h == now for h, now in zip(hashes, shown[key], strict=True)):
-                votes[key] = vote
-        return votes
+                out.append((int(label_id), items[key], vote))
+        return out
+
+    def _votes(self) -> dict[tuple[str, str, str], str]:
+        """{item key: its latest stored vote}."""
+        return {item.key: vote for _, item, vote in self._labels_here()}
 
     def _pending(self) -> list[Item]:
         """Items without a vote yet, then the skipped ones (in order): where grading stopped."""
@@ -267,20 +273,22 @@ class GradingWidget:
             self.status.value = f'<span style="color:#d62728">{esc(one_line(exc))}</span>'
 
     def _vote(self, item: Item, vote: str) -> None:
-        label_id = self.lab.add_label(grading=self.grading, who=self.who, prompt_id=item.prompt_id,
-                                      model_a=item.model_a, model_b=item.model_b, shown_first=item.shown_first,
-                                      vote=vote, row_a=item.row_a, row_b=item.row_b)
-        self._history.append((label_id, item))
+        self.lab.add_label(grading=self.grading, who=self.who, prompt_id=item.prompt_id,
+                           model_a=item.model_a, model_b=item.model_b, shown_first=item.shown_first,
+                           vote=vote, row_a=item.row_a, row_b=item.row_b)
         self._queue.pop(0)
         if vote == "skip":
             self._queue.append(item)
         self._show(note=self._said(item, vote))
 
     def _undo(self) -> None:
-        if not self._history:
-            self.status.value = "Nothing to undo in this session."
+        # The log, not the widget, remembers the votes: undo takes back this grader's latest label in
+        # this grading, also one stored before a kernel restart (and then the one before it).
+        here = self._labels_here()
+        if not here:
+            self.status.value = "Nothing to undo: no label of yours in this grading."
             return
-        label_id, item = self._history.pop()
+        label_id, item, _ = here[-1]
         self.lab.undo_label(label_id)
         self._queue = [item, *[it for it in self._queue if it.key != item.key]]
         self._show(note="Undone: this pair is shown again.")

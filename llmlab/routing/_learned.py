@@ -45,8 +45,10 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
+from ..base._files import json_problem
 from ..base._validate import is_real
 from ._matrix import Matrix, build_matrix
+from ._names import MAX_NAME, is_name, shown_value
 from ._policies import Decision, Threshold
 from ._preferences import PREFERENCE_COLUMN, preference_quality
 
@@ -589,8 +591,8 @@ class Learned(Threshold):
             raise InputError(f"learned router format version {data.get('version')!r} is not "
                              f"supported (this llmlab reads versions {FORMAT_VERSION} and {FORMAT_VERSION_MANY})")
         two = data["version"] == FORMAT_VERSION
+        models, training = _saved_names(data, two), _saved_training(data.get("training"))
         try:
-            models = [data["weak"], data["strong"]] if two else list(data["models"])
             router = cls(*models, threshold=data["threshold"], name=data.get("name"))
             features = _TfidfFeatures.from_dict(data)
             coef = np.array(data["coef"], dtype=float).reshape(1, -1) if two else np.array(data["coef"], dtype=float)
@@ -606,8 +608,38 @@ class Learned(Threshold):
             raise InputError("saved learned router has non-finite coefficients")
         router._features, router._coef, router._intercept = features, coef, intercept
         router._estimators = [None] * (len(models) - 1)
-        router.training = dict(data.get("training") or {})
+        router.training = training
         return router
+
+
+def _saved_names(data: dict, two: bool) -> list[str]:
+    """A saved router's model names and its name, checked by the rule of every saved policy
+    (``_names.is_name``: one line of plain text); a bad one is named by its field."""
+    models = [data.get("weak"), data.get("strong")] if two else data.get("models")
+    if not isinstance(models, list) or not 2 <= len(models) <= MAX_NAME:
+        raise InputError(f"saved learned router: 'models' must be a list of 2 to {MAX_NAME} model names, "
+                         f"not {shown_value(models)}")
+    for key, value in zip(["weak", "strong"] if two else [f"models[{i}]" for i in range(len(models))], models,
+                          strict=True):
+        if not is_name(value):
+            raise InputError(f"saved learned router: {key!r} must be a model name (one line of text), "
+                             f"not {shown_value(value)}")
+    if data.get("name") is not None and not is_name(data["name"]):
+        raise InputError(f"saved learned router: 'name' must be a name (one line of text) or null, "
+                         f"not {shown_value(data['name'])}")
+    return list(models)
+
+
+def _saved_training(training: Any) -> dict[str, Any]:
+    """A saved router's training notes: a JSON object (nesting bounded, as every saved file), or none."""
+    if training is None:
+        return {}
+    if not isinstance(training, dict):
+        raise InputError(f"saved learned router: 'training' must be a JSON object, not {shown_value(training)}")
+    problem = json_problem({"training": training})  # what save() must be able to write again
+    if problem is not None:
+        raise InputError(f"saved learned router: {problem}")
+    return dict(training)
 
 
 def _tasks_of(mx: Matrix) -> list[str | None]:

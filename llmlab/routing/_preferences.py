@@ -8,7 +8,9 @@ frame (``scoring.pairwise(..., against="strong")``, human labels from ``lab.labe
 concatenated), a model's answer to a prompt scores **1** when it won or tied against the reference
 model's answer to that prompt, **0** when the reference's answer won, and the reference's own
 answer scores 1. A prompt whose verdict is unknown or missing is **unknown** (NaN): routing leaves
-it out for every model and counts it — it is never a loss. Savings, quality differences, the claim
+it out for every model and counts it — it is never a loss. A model's own error row is the
+exception, as everywhere in routing: it scores 0 (the call served no answer), though the preference
+frame calls that pair unknown (``scoring.pairwise``'s ``errors="unknown"``). Savings, quality differences, the claim
 test and PGR then read "share of prompts served an answer at least as good as the reference's",
 RouteLLM's own setting (its routers are trained on exactly these win/tie labels).
 """

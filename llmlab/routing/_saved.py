@@ -16,12 +16,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..base._display import has_controls
 from ..base._errors import InputError
-from ..base._files import read_regular
-from ..base._text import check_unicode
+from ..base._files import others_can_write, read_regular
 from ..base._validate import is_real, one_line
 from ._learned import Learned
+from ._names import is_name, is_names, shown_value
 from ._policies import FORMAT, FORMAT_VERSION, Always, Cascade, Fallback, Policy, Random, TaskMap, Threshold
 from ._verifier import MAX_SAMPLES, SelfConsistency, Verifier
 
@@ -31,29 +30,11 @@ _KINDS: dict[str, type[Policy]] = {cls.__name__: cls for cls in (Always, TaskMap
                                                                  Cascade, Verifier, SelfConsistency)}
 
 
-_MAX_NAME = 1000  # characters: longer is not a name
 MAX_POLICY_BYTES = 256 * 2**20  # a Learned router with a large vocabulary is a few MB; more is not a policy
 
 
-def _text(v: Any) -> bool:
-    """A name (of a model, policy, task, column): one line of plain text."""
-    return isinstance(v, str) and 0 < len(v) <= _MAX_NAME and not has_controls(v) and check_ok(v)
-
-
-def check_ok(v: str) -> bool:
-    try:
-        check_unicode(v, "a name")
-    except InputError:
-        return False
-    return True
-
-
 def _optional_text(v: Any) -> bool:
-    return v is None or _text(v)
-
-
-def _names(v: Any) -> bool:
-    return isinstance(v, list) and 0 < len(v) <= _MAX_NAME and all(map(_text, v))
+    return v is None or is_name(v)
 
 
 def _number(v: Any) -> bool:
@@ -71,8 +52,8 @@ def _seed(v: Any) -> bool:
 def _accept(v: Any) -> bool:
     """A checker spec: a kind name, or an object with a "kind" and plain values."""
     if isinstance(v, str):
-        return _text(v)
-    return isinstance(v, dict) and _text(v.get("kind")) and all(
+        return is_name(v)
+    return isinstance(v, dict) and is_name(v.get("kind")) and all(
         isinstance(k, str) and (x is None or isinstance(x, (str, bool)) or _number(x)) for k, x in v.items())
 
 
@@ -85,24 +66,24 @@ def _whole(v: Any, low: int) -> bool:
 # does not list is ignored.
 _COMMON: list[tuple[str, Callable[[Any], bool], str]] = [("name", _optional_text, "a name (one line of text) or null")]
 _FIELDS: dict[str, list[tuple[str, Callable[[Any], bool], str]]] = {
-    "Always": [("model", _text, "a model name")],
-    "TaskMap": [("mapping", lambda v: isinstance(v, dict) and all(_text(k) and _text(m) for k, m in v.items()),
+    "Always": [("model", is_name, "a model name")],
+    "TaskMap": [("mapping", lambda v: isinstance(v, dict) and all(is_name(k) and is_name(m) for k, m in v.items()),
                  "an object of task → model name"),
                 ("default", _optional_text, "a model name or null")],
-    "Fallback": [("models", _names, "a list of model names")],
-    "Random": [("p_strong", _probability, "a number from 0 to 1"), ("weak", _text, "a model name"),
-               ("strong", _text, "a model name"), ("seed", _seed, "a 64-bit integer")],
-    "Threshold": [("feature", _text, "a column name"), ("threshold", _number, "a finite number"),
-                  ("weak", _text, "a model name"), ("strong", _text, "a model name")],
-    "Cascade": [("models", _names, "a list of model names"), ("accept", _accept, "a checker spec"),
+    "Fallback": [("models", is_names, "a list of model names")],
+    "Random": [("p_strong", _probability, "a number from 0 to 1"), ("weak", is_name, "a model name"),
+               ("strong", is_name, "a model name"), ("seed", _seed, "a 64-bit integer")],
+    "Threshold": [("feature", is_name, "a column name"), ("threshold", _number, "a finite number"),
+                  ("weak", is_name, "a model name"), ("strong", is_name, "a model name")],
+    "Cascade": [("models", is_names, "a list of model names"), ("accept", _accept, "a checker spec"),
                 ("accept_at", _number, "a finite number")],
-    "Verifier": [("weak", _text, "a model name"), ("strong", _text, "a model name"),
+    "Verifier": [("weak", is_name, "a model name"), ("strong", is_name, "a model name"),
                  ("samples", lambda v: _whole(v, 1), f"a whole number from 1 to {MAX_SAMPLES}"),
                  ("threshold", _number, "a finite number"),
                  ("checks", lambda v: isinstance(v, list), "a list of checker specs"),
                  ("model", lambda v: isinstance(v, dict), "the fitted model (an object)"),
                  ("named", lambda v: v is None or isinstance(v, bool), "true or false")],
-    "SelfConsistency": [("weak", _text, "a model name"), ("strong", _text, "a model name"),
+    "SelfConsistency": [("weak", is_name, "a model name"), ("strong", is_name, "a model name"),
                         ("samples", lambda v: _whole(v, 2), f"a whole number from 2 to {MAX_SAMPLES}"),
                         ("threshold", _number, "a finite number")],
 }
@@ -119,10 +100,10 @@ def from_dict(data: Mapping[str, Any]) -> Policy:
         raise InputError(f"not a saved llmlab policy of version {FORMAT_VERSION} (\"format\": {FORMAT!r})")
     cls = _KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise InputError(f"unknown saved policy kind {_shown(kind)}; known: {', '.join(_KINDS)}, Learned")
+        raise InputError(f"unknown saved policy kind {shown_value(kind)}; known: {', '.join(_KINDS)}, Learned")
     for key, ok, what in [*_COMMON, *_FIELDS[cls.__name__]]:
         if not ok(data.get(key)):
-            raise InputError(f"saved {kind} policy: {key!r} must be {what}, not {_shown(data.get(key))}")
+            raise InputError(f"saved {kind} policy: {key!r} must be {what}, not {shown_value(data.get(key))}")
     try:
         return cls._from_fields(data, data.get("name"))
     except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
@@ -131,19 +112,11 @@ def from_dict(data: Mapping[str, Any]) -> Policy:
         raise InputError(f"saved {kind} policy is incomplete or malformed ({type(exc).__name__})") from None
 
 
-def _shown(value: Any) -> str:
-    """A field's value in a message: short, and never a deep structure's repr (which recurses)."""
-    if isinstance(value, (dict, list)):
-        return f"a JSON {'object' if isinstance(value, dict) else 'array'} of {len(value)}"
-    return one_line(repr(value), 60)
-
-
 def _read_trusted(path: Path) -> str:
     """The file's text, refused when another user could have written it (what it says decides
     where every prompt goes; a Learned router also holds the training prompts' words)."""
     def trusted(info: os.stat_result) -> None:
-        if os.name == "posix" and (info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-                                   or info.st_uid not in (os.getuid(), 0)):
+        if others_can_write(info):
             raise InputError(f"saved policy {path} can be changed by other users (mode "
                              f"{stat.filemode(info.st_mode)}, owner uid {info.st_uid}); if you trust it, make it "
                              f"yours and owner-writable only: chmod go-w {path}")

@@ -23,7 +23,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from ..base._config import check_project_database
+from ..base._config import check_project_database, check_project_log_file
 from ..base._errors import ConfigError, StoreError
 from ._base import Store
 from ._postgres import SECRET_KEYS, PostgresStore
@@ -222,8 +222,11 @@ def open_store(db: Any, *, chosen_by: str | None = None) -> Store:
 
 def check_chosen_db(db: Any, chosen_by: str) -> DbTarget:
     """``db`` as a project file (``chosen_by``) chose it: parsed, and refused (ConfigError) when it
-    is a PostgreSQL log off this machine that the user has not trusted."""
+    is a PostgreSQL log off this machine that the user has not trusted, or a SQLite file outside
+    the project folder and ``$LLMLAB_HOME``."""
     target = parse_db(db)
     if target.kind == "postgresql":
         check_project_database(target.shown, target.hosts, target.user, target.service, chosen_by)
+    else:
+        check_project_log_file(target.target, chosen_by)
     return target

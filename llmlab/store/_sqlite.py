@@ -1,18 +1,26 @@
 """The SQLite backend (the default, ``$LLMLAB_HOME/runs.sqlite``): WAL mode with a busy timeout
 so several kernels on one machine can append at once, short ``BEGIN IMMEDIATE`` write
-transactions; a corrupt file is recognised as such."""
+transactions; a corrupt file is recognised as such.
+
+A log holds every prompt and answer, so the file is the user's alone: created owner-only, and an
+existing one (or its ``-wal``/``-shm``) that another user owns, or that the group or the world may
+read or write, is refused before anything is written to it (the rule of
+:func:`llmlab.base._files.others_can_write`, which ``load_policy`` applies too). Another
+application's SQLite database (tables, none of them llmlab's ``_migrations``) is refused as well,
+never migrated; an empty file is a new log."""
 from __future__ import annotations
 
 import contextlib
 import os
 import sqlite3
+import stat
 import threading
 import time
 from pathlib import Path
 
 from ..base._advice import advice
 from ..base._errors import StoreError
-from ..base._files import private_dir
+from ..base._files import file_kind, others_can_read, others_can_write, owned_by_another, private_dir
 from ..base._validate import one_line
 from ._base import BUSY_TIMEOUT_S, Store
 from ._schema import Dialect
@@ -54,15 +62,19 @@ class SQLiteStore(Store):
         if self.path != ":memory:":
             path = Path(self.path).expanduser()
             private_dir(path.parent)
-            # Owner-only from the first byte: prompts and answers can be private.
-            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            _create_private(path)
             self.path = str(path)
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                              check_same_thread=False)
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         if self.path != ":memory:":
-            _enable_wal(db)
-            db.execute("PRAGMA synchronous = NORMAL")
+            try:
+                _refuse_foreign(db, self.path)  # before WAL: switching would change the file
+                _enable_wal(db)
+                db.execute("PRAGMA synchronous = NORMAL")
+            except BaseException:
+                db.close()  # not kept open on a file that is refused or cannot be read
+                raise
         return db
 
     def _check_readable(self) -> None:
@@ -138,6 +150,48 @@ class SQLiteStore(Store):
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+
+def _create_private(path: Path) -> None:
+    """The log file, owner-only from its first byte when it is new; an existing one is checked
+    as opened (fstat: not a file swapped in after a look), and so are its -wal and -shm files
+    (they hold the latest rows)."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR | getattr(os, "O_NONBLOCK", 0), 0o600)  # a FIFO never blocks
+    try:
+        _refuse_shared(path, os.fstat(fd))
+    finally:
+        os.close(fd)
+    for companion in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            _refuse_shared(companion, os.stat(companion))
+        except FileNotFoundError:
+            continue
+
+
+def _refuse_shared(path: Path, info: os.stat_result) -> None:
+    """A StoreError when ``path`` is no file, or other users could read or change what is stored."""
+    kind = file_kind(info.st_mode)
+    if kind is not None:
+        raise StoreError(f"run log {path} is {kind}, not a file; {advice('another_log')}")
+    mode = stat.filemode(info.st_mode)
+    if owned_by_another(info):
+        raise StoreError(f"run log {path} belongs to another user (owner uid {info.st_uid}, mode {mode}), who could "
+                         f"read every prompt and answer stored there; nothing was written; {advice('another_log')}")
+    if others_can_write(info) or others_can_read(info):
+        raise StoreError(f"run log {path} can be read or changed by other users (mode {mode}): every prompt and "
+                         f"answer stored there would be theirs; nothing was written. Make it owner-only "
+                         f"(chmod 600 {path}) or {advice('another_log')}")
+
+
+def _refuse_foreign(db: sqlite3.Connection, path: str) -> None:
+    """Another application's SQLite database is not made a log: migrating it would add llmlab's
+    tables next to its own. A file with no tables (new, empty) is a new log; every llmlab log has
+    ``_migrations`` (made in the same transaction as its other tables)."""
+    names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")}
+    if names and "_migrations" not in names:
+        raise StoreError(f"run log {path} is another application's SQLite database (it has tables, none of them "
+                         f"llmlab's _migrations) and was left as it is; a log needs a file of its own: "
+                         f"{advice('another_log')}")
 
 
 def not_a_log(path: str | os.PathLike) -> str | None:
