@@ -326,6 +326,9 @@ def _fullwidth(text: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
 
 
+_SMALL_CAPITALS = dict(zip("abcdefghijklmnopqrstuvwxyz", "ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘꞯʀꜱᴛᴜᴠᴡxʏᴢ", strict=True))
+
+
 def key_forms(key: str = KEY) -> dict[str, str]:
     """Every form of ``key`` an endpoint could echo that a reader could join back into it."""
     import base64
@@ -381,7 +384,26 @@ def key_forms(key: str = KEY) -> dict[str, str]:
              "gzip-base64": base64.b64encode(gzip.compress(key.encode(), mtime=0)).decode(),
              "zlib-hex": zlib.compress(key.encode()).hex(),
              "base64-of-hex-of-base64": base64.b64encode(base64.b64encode(key.encode()).hex().encode()).decode(),
-             "base64-thrice": base64.b64encode(base64.b64encode(base64.b64encode(key.encode()))).decode()}
+             "base64-thrice": base64.b64encode(base64.b64encode(base64.b64encode(key.encode()))).decode(),
+             # issue 21 round 2: forms a reader undoes at a glance or with any tool
+             "tag-characters": "".join(chr(0xE0000 + ord(c)) for c in key),
+             "small-capitals": "".join(_SMALL_CAPITALS.get(c.lower(), c) for c in key),
+             "doubled": "".join(c * 2 for c in key), "tripled": "".join(c * 3 for c in key),
+             "doubled-split": " ".join("".join(c * 2 for c in key[i:i + 5]) for i in range(0, len(key), 5)),
+             "binary-spaced": " ".join(f"{b:08b}" for b in key.encode()),
+             "binary-joined": "".join(f"{b:08b}" for b in key.encode()),
+             "utf16be-hex": key.encode("utf-16-be").hex(), "utf16le-hex": key.encode("utf-16-le").hex(),
+             "utf32be-hex": key.encode("utf-32-be").hex(),
+             "utf16-units-spaced": " ".join(f"{ord(c):04x}" for c in key),
+             "u-plus": " ".join(f"U+{ord(c):04X}" for c in key),
+             "css-escapes": "".join(f"\\{b:x} " for b in key.encode()),
+             "css-escapes-joined": "".join(f"\\{b:x}" for b in key.encode()),
+             "c-array": "{" + ",".join(f"0x{b:02x}" for b in key.encode()) + "}",
+             "js-array-decimal": "[" + ",".join(str(b) for b in key.encode()) + "]",
+             "base64-spaced": " ".join(base64.b64encode(key.encode()).decode()),
+             "base64-commas": ", ".join(base64.b64encode(key.encode()).decode()),
+             "base64-spaced-after-a-letter": "a " + " ".join(base64.b64encode(key.encode()).decode()),
+             "hex-spaced-per-digit": " ".join(key.encode().hex())}
     for size in (7, 5, 4):
         pieces = [key[i:i + size] for i in range(0, len(key), size)]
         for name, sep in [("space", " "), ("newline", "\n"), ("bar", " | "), ("bold", "**"), ("tick", "` `"),
@@ -444,8 +466,11 @@ def test_an_endpoint_echoing_the_key_in_any_form_stores_and_shows_none_of_it(tmp
     out = capsys.readouterr().out
     texts = [*stored["response_text"], *stored["served_model"].dropna(), *stored["error_message"].dropna(),
              *stored["reasoning_text"].dropna(), *stored["tool_calls"].dropna().map(str), "".join(live), out]
+    from llmlab.base._redact import Redactor
+
+    again = Redactor([KEY])  # forms no 5-letter run shows (doubled, binary): nothing left to find
     for text in texts:
-        assert not rejoinable(text), (name, text[:200])
+        assert not rejoinable(text) and again(text) == text, (name, text[:200])
     assert "[redacted]" in stored.set_index("requested_model").loc["echo", "response_text"]
 
 

@@ -4,11 +4,17 @@
   reader could join back: the value, any run of ``MIN_RUN`` or more characters of it, pieces of
   3+ characters that together spell such a run (a key split in halves, zero-width characters or
   markup between its letters, pieces out of order), in any letter case, full-width or other
-  compatibility forms, ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes, base64, base32 and hex
-  (up to three deep, zlib or gzip compressed first), reversed, ROT13 or ROT47, and masked echoes
-  (``sk-ab***wxyz``) whose visible ends are the secret's. Not: pieces under 3 characters (every
-  other letter), other Caesar shifts. The runner applies it to every text field of a row before
-  the row is written. :class:`StreamRedactor` does the same while a stream arrives.
+  compatibility forms, lookalike letters (Cyrillic, Greek, small capitals, IPA: the table in
+  ``_LOOKALIKE``), Unicode tag characters, every character doubled or tripled (compared with
+  the secret's repeats collapsed too), ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes,
+  base64, base32 and hex (up to three deep, zlib or gzip compressed first; UTF-16/32 code units
+  too), any run of 8+ separated numbers decoded every way it reads (hex ``0x73,0x6b`` or
+  ``{0x73,0x6b}``, CSS ``\\73 \\6b``, ``U+0073``, decimal, binary ``01110011``), an encoding
+  spelled out with a separator between its characters (``c 2 s t``), reversed, ROT13 or ROT47,
+  and masked echoes (``sk-ab***wxyz``) whose visible ends are the secret's. Not: pieces under 3
+  characters (every other letter), other Caesar shifts, uuencode, the key as one decimal integer.
+  The runner applies it to every text field of a row before the row is written.
+  :class:`StreamRedactor` does the same while a stream arrives.
 * :func:`remember` records the secrets this process has read; :func:`redact_shown` removes them
   from anything shown — the one redaction every view (reprs, tables, widgets, reports, errors)
   goes through, on top of the row redaction.
@@ -65,6 +71,18 @@ _HEX_SPACED = re.compile(r"(?:(?:0[xX])?[0-9a-fA-F]{2}[ ,;]+){7,}(?:0[xX])?[0-9a
 _DECIMAL_BYTES = re.compile(r"(?<![\d.])(?:\d{2,3}\s*[,; ]\s*){7,}\d{2,3}(?![\d.])")
 _DECIMAL_HINT = re.compile(r"\d{2,3}\s*[,; ]\s*\d{2,3}\s*[,; ]\s*\d{2,3}")
 _QUOTED_PRINTABLE = re.compile(r"(?:=[0-9a-fA-F]{2}){8,}")
+# Any run of 8+ numbers, each a word of its own (no letter or digit touches it), between
+# separators: byte or code point values in hex (0x73, \\73 CSS escapes, U+0073, {0x73,0x6b} C/JS
+# arrays, 0073 006b UTF-16 units), decimal or binary (01110011). Decoded every way it can be.
+_NUMBER_RUN = re.compile(r"(?<![0-9A-Za-z])(?:(?:0[xX]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}(?:[\s,;:{}\[\]()]+|(?=\\))){7,}"
+                         r"(?:0[xX]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}(?![0-9A-Za-z])")
+_NUMBER_DIGITS = re.compile(r"(?:0[xX]|\\[xX]?|[uU]\+)?([0-9a-fA-F]+)")
+_BINARY = re.compile(r"[01]{64,}")  # bits joined: 0111001101101011…
+# One character of an encoding's alphabet, then a separator, 12+ times: base64 (or hex, base32)
+# spelled out with a space or comma between its characters.
+_SPACED = re.compile(r"(?<![A-Za-z0-9+/=])(?:[A-Za-z0-9+/=][\s,;|'\"`]{1,3}){11,}[A-Za-z0-9+/=](?![A-Za-z0-9+/=])")
+_REPEATS = re.compile(r"(.)\1+")  # a character doubled or tripled: sskk--pprroojj
+_NON_ALNUM_B64 = re.compile(r"[^A-Za-z0-9+/=]+")
 _SHORT_HEX = re.compile(r"(?:0[xX])?[0-9a-fA-F]{2}[,;]?")
 _BASE64_LINES = re.compile(r"(?<![A-Za-z0-9+/])(?:[A-Za-z0-9+/]{4,}\r?\n)+[A-Za-z0-9+/]+={0,2}(?![A-Za-z0-9+/=])")
 _BASE85 = re.compile(r"[0-9A-Za-z!#$%&()*+\-;<=>?@^_`{|}~]{15,}|[!-u]{15,}")  # base85, Ascii85
@@ -81,17 +99,26 @@ _SPACE = re.compile(r"\s")
 _LAST_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/](?=[A-Za-z0-9+/]*\Z)")
 _CACHED_CHARS, _CACHE_SIZE = 4096, 2048
 
+# Letters a reader takes for ASCII ones that compatibility decomposition (NFKD) does not fold:
+# Cyrillic and Greek lookalikes (а → a, ο → o); Latin small capitals, modifier small capitals and
+# IPA letters (ꜱᴋ → sk, ɑ → a, ɡ → g, ı → i: every code point named LATIN LETTER SMALL CAPITAL X,
+# MODIFIER LETTER SMALL CAPITAL X, LATIN SMALL LETTER DOTLESS/SCRIPT X, alpha or iota whose NFKD
+# form is not ASCII already, listed from unicodedata 15.0, nothing downloaded); and Unicode tag
+# characters U+E0020-E007E ("ASCII smuggling": invisible in most views, chr(c - 0xE0000) is the
+# text they carry). A key spelled with them is still the key to a reader.
+_LOOKALIKE: dict[int, int] = {
+    **str.maketrans("аеорсухіјѕкмнтвАЕОРСУХІЈЅКМНТВαοριυνκτΑΕΟΡΙΥΝΚΤΒΖΗΜΧ",
+                    "aeopcyxijskmhtbAEOPCYXIJSKMHTBaopiuvktAEOPIYNKTBZHMX"),
+    **str.maketrans("ıƖȷɑɡɢɩɪɴʀʏʙʜʟᴀᴄᴅᴇᴊᴋᴍᴏᴘᴛᴜᴠᴡᴢᶦᶫᶰᶸꜰꜱꞯꭋ𐞄𐞒𐞖𐞪𐞲", "iijaggiinrybhlacdejkmoptuvwzilnufsqrbghry"),
+    **{0xE0000 + code: code for code in range(0x20, 0x7F)}}
 
-# Letters of other scripts that read as Latin ones (Cyrillic, Greek): a key spelled with them is
-# still the key to a reader.
-_LOOKALIKE = str.maketrans("аеорсухіјѕкмнтвАЕОРСУХІЈЅКМНТВαοριυνκτΑΕΟΡΙΥΝΚΤΒΖΗΜΧ",
-                           "aeopcyxijskmhtbAEOPCYXIJSKMHTBaopiuvktAEOPIYNKTBZHMX")
 
 
 def _fold(text: str) -> str:
-    """What text reads as, for matching: compatibility decomposition (full-width ｓ → s,
-    é → e), lower case, letters and digits only (zero-width joiners, marks and punctuation
-    vanish). Character by character, so it maps back to positions (see :func:`_units`)."""
+    """What text reads as, for matching: lookalike letters and tag characters as the ASCII they
+    show or carry, compatibility decomposition (full-width ｓ → s, é → e), lower case, letters
+    and digits only (zero-width joiners, marks and punctuation vanish). Character by character,
+    so it maps back to positions (see :func:`_units`)."""
     if not text.isascii():
         text = unicodedata.normalize("NFKD", text.translate(_LOOKALIKE))
     return text.lower().encode("ascii", "ignore").translate(None, _NOT_ALNUM_BYTES).decode("ascii")
@@ -179,6 +206,10 @@ class Redactor:
                 variants.setdefault(codecs.encode(skeleton, "rot13"), (where, MIN_RUN))
         self._variants = list(variants)
         self._where = [variants[v] for v in self._variants]
+        # ... and each variant with its repeated characters collapsed (an echo with every character
+        # doubled reads as the key; compared collapsed, a key's own doubled letters still match)
+        self._collapsed = {run for v in self._variants for c in [_REPEATS.sub(r"\1", v)]
+                           for run in (c[i:i + MIN_RUN] for i in range(len(c) - MIN_RUN + 1))}
         self._grams: dict[str, list[tuple[int, int]]] = {}
         for v, variant in enumerate(self._variants):
             for k in range(len(variant) - _MIN_PIECE + 1):
@@ -220,7 +251,7 @@ class Redactor:
     # -- finding -----------------------------------------------------------------------------
     def _spans(self, text: str, depth: int) -> list[tuple[int, int]]:
         text = _opaque(text)
-        spans = self._whole_values(text) + self._split_runs(text)[0]
+        spans = self._whole_values(text) + self._split_runs(text)[0] + self._repeated(text)
         if any(c * 3 in text for c in _MASK_CHARS) or "…" in text:
             spans += self._masked(text)
         if depth > 0:
@@ -336,6 +367,24 @@ class Redactor:
                 end = piece.key_start + piece.length if piece is not None else 0
         return marked
 
+    def _repeated(self, text: str) -> list[tuple[int, int]]:
+        """Spans where ``text``, read with each run of one repeated character as one character
+        (``sskk--pprroojj``), spells MIN_RUN+ characters of a secret read the same way."""
+        if not self._collapsed:
+            return []
+        skeleton = _skeleton(text)
+        collapsed = _REPEATS.sub(r"\1", skeleton)
+        if len(collapsed) == len(skeleton):  # nothing repeated: the plain search saw it all
+            return []
+        hits = _occurrences(collapsed, self._collapsed, MIN_RUN)
+        if not hits:
+            return []
+        mapped, starts, ends = _mapped_skeleton(text)
+        # where each collapsed character's run starts in the skeleton (a C-speed pass)
+        firsts = list(itertools.compress(range(len(mapped)), map(operator.ne, mapped, "\0" + mapped)))
+        firsts.append(len(mapped))
+        return [(starts[firsts[i]], ends[firsts[i + MIN_RUN] - 1]) for i, _ in hits]
+
     def _masked(self, text: str) -> list[tuple[int, int]]:
         """``sk-ab***wxyz``-style echoes: a mask whose visible start is a secret's start, or whose
         visible end is a secret's end."""
@@ -375,6 +424,13 @@ class Redactor:
             decoded = _decimal(match.group())
             if decoded and self._spans(decoded, depth - 1):
                 spans.append(match.span())
+        for match in _NUMBER_RUN.finditer(text):
+            if any(self._spans(decoded, depth - 1) for decoded in _numbers(match.group())):
+                spans.append(match.span())
+        for match in _SPACED.finditer(text):  # c 2 s t c H J v …: joined, from each of its first characters
+            joined = "".join(_NON_ALNUM_B64.split(match.group()))
+            if any(self._encoded(joined[k:], depth) for k in range(4)):
+                spans.append(match.span())
         if "\n" in text:  # base64 wrapped over several lines, read as one
             for match in _BASE64_LINES.finditer(text):
                 decoded = _b64("".join(match.group().split()))
@@ -382,7 +438,7 @@ class Redactor:
                     spans.append(match.span())
         for start, end in _candidates(text):
             for pattern, decode in ((_BASE64, _b64), (_BASE32, _b32), (_HEX, _hex), (_QUOTED_PRINTABLE, _hex),
-                                    (_BASE85, _b85)):
+                                    (_BASE85, _b85), (_BINARY, _binary)):
                 for match in pattern.finditer(text, start, end):
                     if _ENCODED_HINT.search(match.group()) is None:
                         continue
@@ -417,7 +473,8 @@ class Redactor:
         half of something already found."""
         read = _opaque(text)  # the same positions: the part shown is cut from ``text``
         found, open_from = self._split_runs(read, streaming=True)
-        spans = self._whole_values(read) + found + self._masked(read) + self._encoded(read, _DECODE_DEPTH)
+        spans = (self._whole_values(read) + found + self._repeated(read) + self._masked(read)
+                 + self._encoded(read, _DECODE_DEPTH))
         cut = _TRAILING_WORD.search(text).start()  # type: ignore[union-attr]
         cut = max(min(cut, open_from if open_from is not None else cut), len(text) - _MAX_HOLD)
         for start, end in sorted(spans, reverse=True):
@@ -549,6 +606,8 @@ def _bytes_text(data: bytes) -> str:
     """Decoded bytes as text, or "" when they do not read as text (what a random word decodes
     to): a secret is printable, and searching garbage costs time."""
     data = _inflated(data)
+    if b"\x00" in data:  # UTF-16 or UTF-32 code units of ASCII text (0073006b…): its NULs carry nothing
+        data = data.replace(b"\x00", b"")
     text = data.decode("utf-8", "replace") if data else ""
     readable = sum(1 for c in text if c.isprintable() or c in "\n\t")
     return text if text and readable >= 0.9 * len(text) else ""
@@ -584,6 +643,31 @@ def _b85(token: str) -> str:
 def _hex(token: str) -> str:
     digits = re.sub(r"[^0-9a-fA-F]", "", re.sub(r"0[xX]", "", token))
     return _bytes_text(bytes.fromhex(digits[:len(digits) // 2 * 2]))
+
+
+def _binary(token: str) -> str:
+    bits = token[:len(token) // 8 * 8]
+    return _bytes_text(int(bits, 2).to_bytes(len(bits) // 8, "big")) if bits else ""
+
+
+def _numbers(run: str) -> list[str]:
+    """What a run of numbers reads as: hex, decimal or binary (8-digit tokens of 0 and 1) values,
+    as bytes when each fits one (then decoded as UTF-8, so compressed data counts) or as code
+    points (UTF-16/32 units, U+ forms)."""
+    digits = _NUMBER_DIGITS.findall(run)
+    texts = []
+    if all(len(d) == 8 and not d.strip("01") for d in digits):
+        texts.append(_bytes_text(bytes(int(d, 2) for d in digits)))
+    for base in (16, 10):
+        if base == 10 and not all(d.isdigit() for d in digits):
+            continue
+        codes = [int(d, base) for d in digits]
+        top = max(codes)
+        if top < 256:
+            texts.append(_bytes_text(bytes(codes)))
+        elif top <= 0x10FFFF:
+            texts.append("".join(map(chr, codes)))
+    return [t for t in texts if t]
 
 
 def _decimal(token: str) -> str:
