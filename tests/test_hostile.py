@@ -410,6 +410,9 @@ def key_forms(key: str = KEY) -> dict[str, str]:
                           ("words", " and then "), ("zwsp", "\u200b"), ("tag", "<b></b>")]:
             forms[f"split{size}-{name}"] = sep.join(pieces)
         forms[f"split{size}-backwards"] = " then ".join(reversed(pieces))
+    for size in (7, 6, 5, 4):  # every other piece: half the key, no two pieces adjacent in it
+        pieces = [key[i:i + size] for i in range(0, len(key), size)]
+        forms[f"apart{size}-even"], forms[f"apart{size}-odd"] = " ".join(pieces[0::2]), " ".join(pieces[1::2])
     for joiner in ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u034f"]:
         forms[f"joined-U+{ord(joiner):04X}"] = joiner.join(key)
     return forms
@@ -443,6 +446,52 @@ def test_every_form_of_the_key_is_redacted_and_ordinary_text_is_not():
     for path in [Path(__file__).parents[1] / "README.md", Path(__file__).parents[1] / "docs" / "architecture.md"]:
         text = path.read_text(encoding="utf-8")
         assert redact(text) == text  # prose, code, tables, URLs, base64-ish identifiers: untouched
+
+
+def test_a_key_with_its_own_doubled_letters_is_caught_doubled_tripled_and_as_written():
+    """Runs of a repeated character are collapsed on both sides: a key's own doubles still match."""
+    from llmlab.base._redact import Redactor
+
+    key = "sk-aabbQQ77xyzz-MmNn99kkLp0"
+    redact = Redactor([key])
+    for form in [key, "".join(c * 2 for c in key), "".join(c * 3 for c in key), key.upper(),
+                 " ".join("".join(c * 2 for c in key[i:i + 6]) for i in range(0, len(key), 6))]:
+        out = redact(f"the key: {form} ok")
+        assert out == "the key: [redacted] ok", (form, out)
+    for ordinary in ["aabbcc 1122 bookkeeper committee", "sskk--pprroojj", "zz-mm and 99"]:
+        assert redact(ordinary) == ordinary
+
+
+def test_a_key_split_over_the_fields_of_one_row_is_redacted_in_each_and_ordinary_rows_are_not():
+    """Redactor.row: runs of 6+ characters of the key that are apart and in different fields (the
+    reasoning, the answer, the served model name) but span 8 of its characters together."""
+    import base64
+    import random
+    from pathlib import Path
+
+    from llmlab.base._redact import Redactor
+
+    redact = Redactor([KEY])
+    for size, part in [(7, KEY), (6, KEY[8:])]:  # 6 or more letters and digits each
+        pieces = [part[i:i + size] for i in range(0, len(part), size)]
+        for fields in ([pieces[1], pieces[3], pieces[5]], [f"first {pieces[0]}", None, f"then {pieces[2]} done"],
+                       [f"m-{pieces[4]}", f"reasoning {pieces[1]} " + "x " * 2000, pieces[3]]):
+            out = redact.row(fields)
+            for before, after in zip(fields, out, strict=True):
+                assert (before is None) == (after is None)
+                if before:
+                    assert not any(p in after for p in pieces if len(p) == size), (fields, out)
+    assert redact.row([pieces[1], "no key here"]) == [pieces[1], "no key here"]  # one piece: under 8
+    rnd = random.Random(4)
+    root = Path(__file__).parents[1]
+    texts = [(root / "README.md").read_text(encoding="utf-8"), (root / "docs" / "architecture.md").read_text(),
+             *(base64.b64encode(rnd.randbytes(30_000)).decode() for _ in range(2))]
+    assert redact.row(texts) == texts
+    # a hex key in hex dumps: 4-5 digit chance pieces join in each field already (see
+    # test_stream_redaction), the row adds none of its own
+    hex_redact = Redactor([rnd.randbytes(20).hex()])
+    dumps = [rnd.randbytes(50_000).hex() for _ in range(3)]
+    assert hex_redact.row(dumps) == [hex_redact(dump) for dump in dumps]
 
 
 @pytest.mark.parametrize("name", sorted(KEY_FORMS))

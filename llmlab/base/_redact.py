@@ -48,6 +48,10 @@ REDACTED = "[redacted]"
 _BLANK = " " * len(REDACTED)  # what a marker reads as when text is searched again: nothing, a gap
 _MIN_SECRET = 4  # shorter values would redact ordinary words
 _MIN_PIECE = 3  # pieces of a split secret this long still count when they join into a run
+# ... and runs this long when, apart, they span this many of its characters together (half of a
+# key as every other 4-7 character piece spans 12-18; two chance 4-letter matches in a hex dump 8)
+_MIN_APART, _APART_SPAN = 4, 12
+_ROW_PIECE = 6  # across one row's fields: runs this long (a hex key's: 7) count together, wherever they are
 _GAP = 48  # at most this many characters between the pieces of one split secret
 _MAX_HOLD = 512  # a stream holds back at most this much text (twice, inside one word) while it may be a secret
 # A stream's release is checked together with this much of what it showed before, and further
@@ -163,6 +167,9 @@ def _skeleton(text: str) -> str:
 
 def _mapped_skeleton(text: str) -> tuple[str, list[int], list[int]]:
     """:func:`_skeleton`, and for each of its characters where in ``text`` it starts and ends."""
+    if text.isascii() and not _may_escape(text):  # a letter or digit is one character (at C speed)
+        starts = list(itertools.compress(range(len(text)), map(_ALNUM.__contains__, text.lower())))
+        return _fold(text), starts, [start + 1 for start in starts]
     chars, starts, ends = [], [], []
     for folded, start, end in _units(text):
         for char in folded:
@@ -206,6 +213,8 @@ class Redactor:
                 variants.setdefault(codecs.encode(skeleton, "rot13"), (where, MIN_RUN))
         self._variants = list(variants)
         self._where = [variants[v] for v in self._variants]
+        # a hex key's pieces occur by chance 16^6 times more often in hex text: one more character
+        self._row_piece = [_ROW_PIECE + (not v.strip("0123456789abcdef")) for v in self._variants]
         # ... and each variant with its repeated characters collapsed (an echo with every character
         # doubled reads as the key; compared collapsed, a key's own doubled letters still match)
         self._collapsed = {run for v in self._variants for c in [_REPEATS.sub(r"\1", v)]
@@ -234,6 +243,32 @@ class Redactor:
                 self._cache.clear()
             self._cache[text] = out
         return out
+
+    def row(self, texts: list[Any]) -> list[Any]:
+        """One row's endpoint text fields (the answer, the reasoning, the served model name, …),
+        each redacted, then the runs of _ROW_PIECE+ characters of a secret left in them that span
+        MIN_RUN of its characters together across the fields: a key split over the reasoning and
+        the answer, which a reader joins by eye. Runs that long do not occur by chance (two 6-letter
+        pieces of a random key in one row), so no distance between them is asked."""
+        out = [self(text) for text in texts]
+        if self._gram_re is None or sum(1 for t in out if isinstance(t, str) and t) < 2:
+            return out
+        found: dict[int, list[tuple[int, int, int, int, int]]] = {}  # variant → (field, start, end, key low, high)
+        for field, text in enumerate(out):
+            if not isinstance(text, str) or not text:
+                continue
+            skeleton, starts, ends = _mapped_skeleton(_opaque(text))
+            for p in self._pieces(skeleton):  # each a run of the secret where it stands in the text
+                if p.length >= self._row_piece[p.variant]:
+                    where = self._where[p.variant][0]
+                    low, high = sorted((where[p.key_start], where[p.key_start + p.length - 1]))
+                    found.setdefault(p.variant, []).append((field, starts[p.start], ends[p.end - 1], low, high))
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for v, runs in found.items():
+            if len({r[0] for r in runs}) > 1 and _union(r[3:] for r in runs) >= self._where[v][1]:
+                for field, start, end, _, _ in runs:
+                    spans.setdefault(field, []).append((start, end))
+        return [_replace(text, spans[f]) if f in spans else text for f, text in enumerate(out)]
 
     def runs(self, text: Any) -> Any:
         """Only the secret as written and its runs of MIN_RUN characters (the cheap search for
@@ -345,26 +380,25 @@ class Redactor:
         return found, open_from
 
     def _marked(self, cluster: list[_Piece]) -> list[_Piece]:
-        """The pieces of a cluster whose key ranges join into a run long enough to be a secret."""
+        """The pieces of a cluster whose key ranges join into a run long enough to be a secret,
+        and the runs of _MIN_APART+ characters that span _APART_SPAN of its characters together
+        though apart (every other 4-7 character piece of a key: half of it, unmarked before)."""
         marked: list[_Piece] = []
         by_variant: dict[int, list[_Piece]] = {}
         for one in cluster:
             by_variant.setdefault(one.variant, []).append(one)
         for v, mine in by_variant.items():
-            mine.sort(key=_KEY_START)
             where, need = self._where[v]
-            run: list[_Piece] = []
-            end = 0  # the furthest key position the run reaches
-            for piece in [*mine, None]:
-                if piece is not None and run and piece.key_start <= end:
-                    run.append(piece)
-                    if piece.key_start + piece.length > end:
-                        end = piece.key_start + piece.length
-                    continue
-                if run and abs(where[end - 1] - where[run[0].key_start]) + 1 >= need:  # the secret's characters spanned
+            apart: list[_Piece] = []
+            spanned = 0  # the secret's characters the runs apart span, together
+            for run, covered, span in _key_runs(mine, where):
+                if span >= need:
                     marked += run
-                run = [piece] if piece is not None else []
-                end = piece.key_start + piece.length if piece is not None else 0
+                elif covered >= _MIN_APART:
+                    apart += run
+                    spanned += span
+            if spanned >= max(need, _APART_SPAN) and len(apart) > 1:
+                marked += apart
         return marked
 
     def _repeated(self, text: str) -> list[tuple[int, int]]:
@@ -481,6 +515,35 @@ class Redactor:
             if start < cut < end:
                 cut = start
         return _replace(text[:cut], [(s, e) for s, e in spans if e <= cut]), cut
+
+
+def _key_runs(pieces: list[_Piece], where: list[int]) -> list[tuple[list[_Piece], int, int]]:
+    """A variant's pieces joined where their ranges of it touch or overlap: each run, how many of
+    the variant's characters it covers and how many of the secret's characters it spans."""
+    pieces.sort(key=_KEY_START)
+    runs: list[tuple[list[_Piece], int, int]] = []
+    run: list[_Piece] = []
+    end = 0  # the furthest variant position the run reaches
+    for piece in [*pieces, None]:
+        if piece is not None and run and piece.key_start <= end:
+            run.append(piece)
+            end = max(end, piece.key_start + piece.length)
+            continue
+        if run:
+            runs.append((run, end - run[0].key_start, abs(where[end - 1] - where[run[0].key_start]) + 1))
+        run = [piece] if piece is not None else []
+        end = piece.key_start + piece.length if piece is not None else 0
+    return runs
+
+
+def _union(ranges: Any) -> int:
+    """How many positions the closed ranges (low, high) cover together."""
+    total, reach = 0, -1
+    for low, high in sorted(ranges):
+        if high > reach:
+            total += high - max(low, reach + 1) + 1
+            reach = high
+    return total
 
 
 def _context(shown: str) -> str:
