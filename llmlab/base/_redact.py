@@ -3,7 +3,8 @@
 * :class:`Redactor` removes a secret (a key value, a URL's credentials) from text in every form a
   reader could join back: the value, any run of ``MIN_RUN`` or more characters of it, pieces of
   3+ characters that together spell such a run (a key split in halves, zero-width characters or
-  markup between its letters, pieces out of order), in any letter case, full-width or other
+  markup between its letters, pieces out of order), runs of 4+ characters apart that together
+  span 12 of its characters (every other piece), in any letter case, full-width or other
   compatibility forms, lookalike letters (Cyrillic, Greek, small capitals, IPA: the table in
   ``_LOOKALIKE``), Unicode tag characters, every character doubled or tripled (compared with
   the secret's repeats collapsed too), ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes,
@@ -13,7 +14,9 @@
   spelled out with a separator between its characters (``c 2 s t``), reversed, ROT13 or ROT47,
   and masked echoes (``sk-ab***wxyz``) whose visible ends are the secret's. Not: pieces under 3
   characters (every other letter), other Caesar shifts, uuencode, the key as one decimal integer.
-  The runner applies it to every text field of a row before the row is written.
+  The runner applies it to every text field of a row before the row is written, each on its own;
+  :meth:`Redactor.row` redacts a row's endpoint fields together as well (runs of 6+ characters
+  spread over the reasoning, the answer and the served model name), for the row's writer to call.
   :class:`StreamRedactor` does the same while a stream arrives.
 * :func:`remember` records the secrets this process has read; :func:`redact_shown` removes them
   from anything shown — the one redaction every view (reprs, tables, widgets, reports, errors)
