@@ -420,7 +420,14 @@ class Redactor:
         # where each collapsed character's run starts in the skeleton (a C-speed pass)
         firsts = list(itertools.compress(range(len(mapped)), map(operator.ne, mapped, "\0" + mapped)))
         firsts.append(len(mapped))
-        return [(starts[firsts[i]], ends[firsts[i + MIN_RUN] - 1]) for i, _ in hits]
+        spans = []
+        for i, _ in hits:
+            # the end runs may hold a neighbour's letter ('is sk-…' reads 'issk'): as long as the inner ones
+            repeat = max(firsts[j + 1] - firsts[j] for j in range(i + 1, i + MIN_RUN - 1))
+            start = max(firsts[i], firsts[i + 1] - repeat)
+            end = min(firsts[i + MIN_RUN], firsts[i + MIN_RUN - 1] + repeat)
+            spans.append((starts[start], ends[end - 1]))
+        return spans
 
     def _masked(self, text: str) -> list[tuple[int, int]]:
         """``sk-ab***wxyz``-style echoes: a mask whose visible start is a secret's start, or whose
