@@ -1,11 +1,12 @@
 """The key redactor on hostile text (issue 21). Prints figures measured in one run; not a test.
 
-At once (``Redactor``): 1 MB of four adversarial shapes — 3-character pieces of the key (one
+At once (``Redactor``): 1 MB of six adversarial shapes — 3-character pieces of the key (one
 cluster of a quarter of a million pieces, all redacted), a hex word, a base64 word of random bytes,
-and near-matches (7 characters of the key and one wrong one, none redacted). Target: < 1 s of CPU
-each. While streaming (``StreamRedactor``): a 200 KB base64 word in 3-character deltas (79-97 s
-before its held-back end stopped being scanned again on every delta; target < 2 s) and prose in
-8-character deltas, in microseconds per delta.
+near-matches (7 characters of the key and one wrong one, none redacted), a C array of random
+bytes (one run of numbers) and random base64 with every character doubled. Target: < 1 s of CPU
+each; ``Redactor.row`` on two 1 MB fields of pieces. While streaming (``StreamRedactor``): a
+200 KB base64 word in 3-character deltas (79-97 s before its held-back end stopped being scanned
+again on every delta; target < 2 s) and prose in 8-character deltas, in microseconds per delta.
 
     python bench/bench_redact.py [--size 1000000]
 """
@@ -27,7 +28,10 @@ def shapes(size: int) -> dict[str, str]:
     return {"pieces": " ".join(pieces * (size // (4 * len(pieces)) + 1))[:size],
             "hexword": ("ab" * size)[:size],
             "b64word": base64.b64encode(rnd.randbytes(size * 3 // 4)).decode()[:size],
-            "near": " ".join(KEY[:7] + rnd.choice("xyz") for _ in range(size // 9))[:size]}
+            "near": " ".join(KEY[:7] + rnd.choice("xyz") for _ in range(size // 9))[:size],
+            # issue 21 round 2: runs of numbers decoded every way, text read with repeats collapsed
+            "numbers": ",".join(f"0x{b:02x}" for b in rnd.randbytes(size // 5))[:size],
+            "doubled": "".join(c * 2 for c in base64.b64encode(rnd.randbytes(size * 3 // 8)).decode())[:size]}
 
 
 def cpu(work, *args: object) -> float:
@@ -43,6 +47,8 @@ def main() -> None:
     redact = Redactor([KEY])
     for name, text in shapes(size).items():
         print(f"at once  {name:8s} {size:>9,} chars {cpu(redact, text):6.2f} s CPU")
+    pieces = shapes(size)["pieces"]
+    print(f"row      pieces   {size:>9,} chars {cpu(redact.row, [pieces, pieces[::-1]]):6.2f} s CPU (two fields)")
     word = base64.b64encode(random.Random(2).randbytes(150_000)).decode()
     stream = StreamRedactor(redact)
     took = cpu(lambda: [stream.feed(word[i:i + 3]) for i in range(0, len(word), 3)])

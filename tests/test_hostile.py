@@ -326,6 +326,9 @@ def _fullwidth(text: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
 
 
+_SMALL_CAPITALS = dict(zip("abcdefghijklmnopqrstuvwxyz", "ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘꞯʀꜱᴛᴜᴠᴡxʏᴢ", strict=True))
+
+
 def key_forms(key: str = KEY) -> dict[str, str]:
     """Every form of ``key`` an endpoint could echo that a reader could join back into it."""
     import base64
@@ -381,13 +384,35 @@ def key_forms(key: str = KEY) -> dict[str, str]:
              "gzip-base64": base64.b64encode(gzip.compress(key.encode(), mtime=0)).decode(),
              "zlib-hex": zlib.compress(key.encode()).hex(),
              "base64-of-hex-of-base64": base64.b64encode(base64.b64encode(key.encode()).hex().encode()).decode(),
-             "base64-thrice": base64.b64encode(base64.b64encode(base64.b64encode(key.encode()))).decode()}
+             "base64-thrice": base64.b64encode(base64.b64encode(base64.b64encode(key.encode()))).decode(),
+             # issue 21 round 2: forms a reader undoes at a glance or with any tool
+             "tag-characters": "".join(chr(0xE0000 + ord(c)) for c in key),
+             "small-capitals": "".join(_SMALL_CAPITALS.get(c.lower(), c) for c in key),
+             "doubled": "".join(c * 2 for c in key), "tripled": "".join(c * 3 for c in key),
+             "doubled-split": " ".join("".join(c * 2 for c in key[i:i + 5]) for i in range(0, len(key), 5)),
+             "binary-spaced": " ".join(f"{b:08b}" for b in key.encode()),
+             "binary-joined": "".join(f"{b:08b}" for b in key.encode()),
+             "utf16be-hex": key.encode("utf-16-be").hex(), "utf16le-hex": key.encode("utf-16-le").hex(),
+             "utf32be-hex": key.encode("utf-32-be").hex(),
+             "utf16-units-spaced": " ".join(f"{ord(c):04x}" for c in key),
+             "u-plus": " ".join(f"U+{ord(c):04X}" for c in key),
+             "css-escapes": "".join(f"\\{b:x} " for b in key.encode()),
+             "css-escapes-joined": "".join(f"\\{b:x}" for b in key.encode()),
+             "c-array": "{" + ",".join(f"0x{b:02x}" for b in key.encode()) + "}",
+             "js-array-decimal": "[" + ",".join(str(b) for b in key.encode()) + "]",
+             "base64-spaced": " ".join(base64.b64encode(key.encode()).decode()),
+             "base64-commas": ", ".join(base64.b64encode(key.encode()).decode()),
+             "base64-spaced-after-a-letter": "a " + " ".join(base64.b64encode(key.encode()).decode()),
+             "hex-spaced-per-digit": " ".join(key.encode().hex())}
     for size in (7, 5, 4):
         pieces = [key[i:i + size] for i in range(0, len(key), size)]
         for name, sep in [("space", " "), ("newline", "\n"), ("bar", " | "), ("bold", "**"), ("tick", "` `"),
                           ("words", " and then "), ("zwsp", "\u200b"), ("tag", "<b></b>")]:
             forms[f"split{size}-{name}"] = sep.join(pieces)
         forms[f"split{size}-backwards"] = " then ".join(reversed(pieces))
+    for size in (7, 6, 5, 4):  # every other piece: half the key, no two pieces adjacent in it
+        pieces = [key[i:i + size] for i in range(0, len(key), size)]
+        forms[f"apart{size}-even"], forms[f"apart{size}-odd"] = " ".join(pieces[0::2]), " ".join(pieces[1::2])
     for joiner in ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u034f"]:
         forms[f"joined-U+{ord(joiner):04X}"] = joiner.join(key)
     return forms
@@ -423,6 +448,52 @@ def test_every_form_of_the_key_is_redacted_and_ordinary_text_is_not():
         assert redact(text) == text  # prose, code, tables, URLs, base64-ish identifiers: untouched
 
 
+def test_a_key_with_its_own_doubled_letters_is_caught_doubled_tripled_and_as_written():
+    """Runs of a repeated character are collapsed on both sides: a key's own doubles still match."""
+    from llmlab.base._redact import Redactor
+
+    key = "sk-aabbQQ77xyzz-MmNn99kkLp0"
+    redact = Redactor([key])
+    for form in [key, "".join(c * 2 for c in key), "".join(c * 3 for c in key), key.upper(),
+                 " ".join("".join(c * 2 for c in key[i:i + 6]) for i in range(0, len(key), 6))]:
+        out = redact(f"the key: {form} ok")
+        assert out == "the key: [redacted] ok", (form, out)
+    for ordinary in ["aabbcc 1122 bookkeeper committee", "sskk--pprroojj", "zz-mm and 99"]:
+        assert redact(ordinary) == ordinary
+
+
+def test_a_key_split_over_the_fields_of_one_row_is_redacted_in_each_and_ordinary_rows_are_not():
+    """Redactor.row: runs of 6+ characters of the key that are apart and in different fields (the
+    reasoning, the answer, the served model name) but span 8 of its characters together."""
+    import base64
+    import random
+    from pathlib import Path
+
+    from llmlab.base._redact import Redactor
+
+    redact = Redactor([KEY])
+    for size, part in [(7, KEY), (6, KEY[8:])]:  # 6 or more letters and digits each
+        pieces = [part[i:i + size] for i in range(0, len(part), size)]
+        for fields in ([pieces[1], pieces[3], pieces[5]], [f"first {pieces[0]}", None, f"then {pieces[2]} done"],
+                       [f"m-{pieces[4]}", f"reasoning {pieces[1]} " + "x " * 2000, pieces[3]]):
+            out = redact.row(fields)
+            for before, after in zip(fields, out, strict=True):
+                assert (before is None) == (after is None)
+                if before:
+                    assert not any(p in after for p in pieces if len(p) == size), (fields, out)
+    assert redact.row([pieces[1], "no key here"]) == [pieces[1], "no key here"]  # one piece: under 8
+    rnd = random.Random(4)
+    root = Path(__file__).parents[1]
+    texts = [(root / "README.md").read_text(encoding="utf-8"), (root / "docs" / "architecture.md").read_text(),
+             *(base64.b64encode(rnd.randbytes(30_000)).decode() for _ in range(2))]
+    assert redact.row(texts) == texts
+    # a hex key in hex dumps: 4-5 digit chance pieces join in each field already (see
+    # test_stream_redaction), the row adds none of its own
+    hex_redact = Redactor([rnd.randbytes(20).hex()])
+    dumps = [rnd.randbytes(50_000).hex() for _ in range(3)]
+    assert hex_redact.row(dumps) == [hex_redact(dump) for dump in dumps]
+
+
 @pytest.mark.parametrize("name", sorted(KEY_FORMS))
 def test_an_endpoint_echoing_the_key_in_any_form_stores_and_shows_none_of_it(tmp_path, monkeypatch, capsys, name):
     monkeypatch.setenv("GATEWAY_KEY", KEY)
@@ -444,8 +515,11 @@ def test_an_endpoint_echoing_the_key_in_any_form_stores_and_shows_none_of_it(tmp
     out = capsys.readouterr().out
     texts = [*stored["response_text"], *stored["served_model"].dropna(), *stored["error_message"].dropna(),
              *stored["reasoning_text"].dropna(), *stored["tool_calls"].dropna().map(str), "".join(live), out]
+    from llmlab.base._redact import Redactor
+
+    again = Redactor([KEY])  # forms no 5-letter run shows (doubled, binary): nothing left to find
     for text in texts:
-        assert not rejoinable(text), (name, text[:200])
+        assert not rejoinable(text) and again(text) == text, (name, text[:200])
     assert "[redacted]" in stored.set_index("requested_model").loc["echo", "response_text"]
 
 

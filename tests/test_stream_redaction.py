@@ -39,6 +39,12 @@ def _part(rnd: random.Random, key: str) -> str:
         return base64.b64encode(rnd.randbytes(rnd.randint(30, 900))).decode()
     if r < 0.77:
         return key[rnd.randint(0, 6):]
+    if r < 0.8:  # issue 21 round 2: forms read by decoding, undoubling or lookalike letters
+        part = key[rnd.randrange(8):]
+        return rnd.choice([" ".join(base64.b64encode(part.encode()).decode()), "".join(c * 2 for c in part),
+                           " ".join(f"{b:08b}" for b in part.encode()), "".join(chr(0xE0000 + ord(c)) for c in part),
+                           "{" + ",".join(f"0x{b:02x}" for b in part.encode()) + "}", part.encode("utf-16-be").hex(),
+                           "".join(f"\\{b:x} " for b in part.encode())])
     return rnd.choice(["the", "a", "***", "y" * rnd.randint(1, 60), "\u200b", "-", "lorem ipsum", "\n", "..."])
 
 

@@ -3,12 +3,21 @@
 * :class:`Redactor` removes a secret (a key value, a URL's credentials) from text in every form a
   reader could join back: the value, any run of ``MIN_RUN`` or more characters of it, pieces of
   3+ characters that together spell such a run (a key split in halves, zero-width characters or
-  markup between its letters, pieces out of order), in any letter case, full-width or other
-  compatibility forms, ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes, base64, base32 and hex
-  (up to three deep, zlib or gzip compressed first), reversed, ROT13 or ROT47, and masked echoes
-  (``sk-ab***wxyz``) whose visible ends are the secret's. Not: pieces under 3 characters (every
-  other letter), other Caesar shifts. The runner applies it to every text field of a row before
-  the row is written. :class:`StreamRedactor` does the same while a stream arrives.
+  markup between its letters, pieces out of order), runs of 4+ characters apart that together
+  span 12 of its characters (every other piece), in any letter case, full-width or other
+  compatibility forms, lookalike letters (Cyrillic, Greek, small capitals, IPA: the table in
+  ``_LOOKALIKE``), Unicode tag characters, every character doubled or tripled (compared with
+  the secret's repeats collapsed too), ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes,
+  base64, base32 and hex (up to three deep, zlib or gzip compressed first; UTF-16/32 code units
+  too), any run of 8+ separated numbers decoded every way it reads (hex ``0x73,0x6b`` or
+  ``{0x73,0x6b}``, CSS ``\\73 \\6b``, ``U+0073``, decimal, binary ``01110011``), an encoding
+  spelled out with a separator between its characters (``c 2 s t``), reversed, ROT13 or ROT47,
+  and masked echoes (``sk-ab***wxyz``) whose visible ends are the secret's. Not: pieces under 3
+  characters (every other letter), other Caesar shifts, uuencode, the key as one decimal integer.
+  The runner applies it to every text field of a row before the row is written, each on its own;
+  :meth:`Redactor.row` redacts a row's endpoint fields together as well (runs of 6+ characters
+  spread over the reasoning, the answer and the served model name), for the row's writer to call.
+  :class:`StreamRedactor` does the same while a stream arrives.
 * :func:`remember` records the secrets this process has read; :func:`redact_shown` removes them
   from anything shown — the one redaction every view (reprs, tables, widgets, reports, errors)
   goes through, on top of the row redaction.
@@ -42,6 +51,10 @@ REDACTED = "[redacted]"
 _BLANK = " " * len(REDACTED)  # what a marker reads as when text is searched again: nothing, a gap
 _MIN_SECRET = 4  # shorter values would redact ordinary words
 _MIN_PIECE = 3  # pieces of a split secret this long still count when they join into a run
+# ... and runs this long when, apart, they span this many of its characters together (half of a
+# key as every other 4-7 character piece spans 12-18; two chance 4-letter matches in a hex dump 8)
+_MIN_APART, _APART_SPAN = 4, 12
+_ROW_PIECE = 6  # across one row's fields: runs this long (a hex key's: 7) count together, wherever they are
 _GAP = 48  # at most this many characters between the pieces of one split secret
 _MAX_HOLD = 512  # a stream holds back at most this much text (twice, inside one word) while it may be a secret
 # A stream's release is checked together with this much of what it showed before, and further
@@ -65,6 +78,18 @@ _HEX_SPACED = re.compile(r"(?:(?:0[xX])?[0-9a-fA-F]{2}[ ,;]+){7,}(?:0[xX])?[0-9a
 _DECIMAL_BYTES = re.compile(r"(?<![\d.])(?:\d{2,3}\s*[,; ]\s*){7,}\d{2,3}(?![\d.])")
 _DECIMAL_HINT = re.compile(r"\d{2,3}\s*[,; ]\s*\d{2,3}\s*[,; ]\s*\d{2,3}")
 _QUOTED_PRINTABLE = re.compile(r"(?:=[0-9a-fA-F]{2}){8,}")
+# Any run of 8+ numbers, each a word of its own (no letter or digit touches it), between
+# separators: byte or code point values in hex (0x73, \\73 CSS escapes, U+0073, {0x73,0x6b} C/JS
+# arrays, 0073 006b UTF-16 units), decimal or binary (01110011). Decoded every way it can be.
+_NUMBER_RUN = re.compile(r"(?<![0-9A-Za-z])(?:(?:0[xX]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}(?:[\s,;:{}\[\]()]+|(?=\\))){7,}"
+                         r"(?:0[xX]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}(?![0-9A-Za-z])")
+_NUMBER_DIGITS = re.compile(r"(?:0[xX]|\\[xX]?|[uU]\+)?([0-9a-fA-F]+)")
+_BINARY = re.compile(r"[01]{64,}")  # bits joined: 0111001101101011…
+# One character of an encoding's alphabet, then a separator, 12+ times: base64 (or hex, base32)
+# spelled out with a space or comma between its characters.
+_SPACED = re.compile(r"(?<![A-Za-z0-9+/=])(?:[A-Za-z0-9+/=][\s,;|'\"`]{1,3}){11,}[A-Za-z0-9+/=](?![A-Za-z0-9+/=])")
+_REPEATS = re.compile(r"(.)\1+")  # a character doubled or tripled: sskk--pprroojj
+_NON_ALNUM_B64 = re.compile(r"[^A-Za-z0-9+/=]+")
 _SHORT_HEX = re.compile(r"(?:0[xX])?[0-9a-fA-F]{2}[,;]?")
 _BASE64_LINES = re.compile(r"(?<![A-Za-z0-9+/])(?:[A-Za-z0-9+/]{4,}\r?\n)+[A-Za-z0-9+/]+={0,2}(?![A-Za-z0-9+/=])")
 _BASE85 = re.compile(r"[0-9A-Za-z!#$%&()*+\-;<=>?@^_`{|}~]{15,}|[!-u]{15,}")  # base85, Ascii85
@@ -81,17 +106,26 @@ _SPACE = re.compile(r"\s")
 _LAST_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/](?=[A-Za-z0-9+/]*\Z)")
 _CACHED_CHARS, _CACHE_SIZE = 4096, 2048
 
+# Letters a reader takes for ASCII ones that compatibility decomposition (NFKD) does not fold:
+# Cyrillic and Greek lookalikes (а → a, ο → o); Latin small capitals, modifier small capitals and
+# IPA letters (ꜱᴋ → sk, ɑ → a, ɡ → g, ı → i: every code point named LATIN LETTER SMALL CAPITAL X,
+# MODIFIER LETTER SMALL CAPITAL X, LATIN SMALL LETTER DOTLESS/SCRIPT X, alpha or iota whose NFKD
+# form is not ASCII already, listed from unicodedata 15.0, nothing downloaded); and Unicode tag
+# characters U+E0020-E007E ("ASCII smuggling": invisible in most views, chr(c - 0xE0000) is the
+# text they carry). A key spelled with them is still the key to a reader.
+_LOOKALIKE: dict[int, int] = {
+    **str.maketrans("аеорсухіјѕкмнтвАЕОРСУХІЈЅКМНТВαοριυνκτΑΕΟΡΙΥΝΚΤΒΖΗΜΧ",
+                    "aeopcyxijskmhtbAEOPCYXIJSKMHTBaopiuvktAEOPIYNKTBZHMX"),
+    **str.maketrans("ıƖȷɑɡɢɩɪɴʀʏʙʜʟᴀᴄᴅᴇᴊᴋᴍᴏᴘᴛᴜᴠᴡᴢᶦᶫᶰᶸꜰꜱꞯꭋ𐞄𐞒𐞖𐞪𐞲", "iijaggiinrybhlacdejkmoptuvwzilnufsqrbghry"),
+    **{0xE0000 + code: code for code in range(0x20, 0x7F)}}
 
-# Letters of other scripts that read as Latin ones (Cyrillic, Greek): a key spelled with them is
-# still the key to a reader.
-_LOOKALIKE = str.maketrans("аеорсухіјѕкмнтвАЕОРСУХІЈЅКМНТВαοριυνκτΑΕΟΡΙΥΝΚΤΒΖΗΜΧ",
-                           "aeopcyxijskmhtbAEOPCYXIJSKMHTBaopiuvktAEOPIYNKTBZHMX")
 
 
 def _fold(text: str) -> str:
-    """What text reads as, for matching: compatibility decomposition (full-width ｓ → s,
-    é → e), lower case, letters and digits only (zero-width joiners, marks and punctuation
-    vanish). Character by character, so it maps back to positions (see :func:`_units`)."""
+    """What text reads as, for matching: lookalike letters and tag characters as the ASCII they
+    show or carry, compatibility decomposition (full-width ｓ → s, é → e), lower case, letters
+    and digits only (zero-width joiners, marks and punctuation vanish). Character by character,
+    so it maps back to positions (see :func:`_units`)."""
     if not text.isascii():
         text = unicodedata.normalize("NFKD", text.translate(_LOOKALIKE))
     return text.lower().encode("ascii", "ignore").translate(None, _NOT_ALNUM_BYTES).decode("ascii")
@@ -136,6 +170,9 @@ def _skeleton(text: str) -> str:
 
 def _mapped_skeleton(text: str) -> tuple[str, list[int], list[int]]:
     """:func:`_skeleton`, and for each of its characters where in ``text`` it starts and ends."""
+    if text.isascii() and not _may_escape(text):  # a letter or digit is one character (at C speed)
+        starts = list(itertools.compress(range(len(text)), map(_ALNUM.__contains__, text.lower())))
+        return _fold(text), starts, [start + 1 for start in starts]
     chars, starts, ends = [], [], []
     for folded, start, end in _units(text):
         for char in folded:
@@ -179,6 +216,12 @@ class Redactor:
                 variants.setdefault(codecs.encode(skeleton, "rot13"), (where, MIN_RUN))
         self._variants = list(variants)
         self._where = [variants[v] for v in self._variants]
+        # a hex key's pieces occur by chance 16^6 times more often in hex text: one more character
+        self._row_piece = [_ROW_PIECE + (not v.strip("0123456789abcdef")) for v in self._variants]
+        # ... and each variant with its repeated characters collapsed (an echo with every character
+        # doubled reads as the key; compared collapsed, a key's own doubled letters still match)
+        self._collapsed = {run for v in self._variants for c in [_REPEATS.sub(r"\1", v)]
+                           for run in (c[i:i + MIN_RUN] for i in range(len(c) - MIN_RUN + 1))}
         self._grams: dict[str, list[tuple[int, int]]] = {}
         for v, variant in enumerate(self._variants):
             for k in range(len(variant) - _MIN_PIECE + 1):
@@ -204,6 +247,32 @@ class Redactor:
             self._cache[text] = out
         return out
 
+    def row(self, texts: list[Any]) -> list[Any]:
+        """One row's endpoint text fields (the answer, the reasoning, the served model name, …),
+        each redacted, then the runs of _ROW_PIECE+ characters of a secret left in them that span
+        MIN_RUN of its characters together across the fields: a key split over the reasoning and
+        the answer, which a reader joins by eye. Runs that long do not occur by chance (two 6-letter
+        pieces of a random key in one row), so no distance between them is asked."""
+        out = [self(text) for text in texts]
+        if self._gram_re is None or sum(1 for t in out if isinstance(t, str) and t) < 2:
+            return out
+        found: dict[int, list[tuple[int, int, int, int, int]]] = {}  # variant → (field, start, end, key low, high)
+        for field, text in enumerate(out):
+            if not isinstance(text, str) or not text:
+                continue
+            skeleton, starts, ends = _mapped_skeleton(_opaque(text))
+            for p in self._pieces(skeleton):  # each a run of the secret where it stands in the text
+                if p.length >= self._row_piece[p.variant]:
+                    where = self._where[p.variant][0]
+                    low, high = sorted((where[p.key_start], where[p.key_start + p.length - 1]))
+                    found.setdefault(p.variant, []).append((field, starts[p.start], ends[p.end - 1], low, high))
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for v, runs in found.items():
+            if len({r[0] for r in runs}) > 1 and _union(r[3:] for r in runs) >= self._where[v][1]:
+                for field, start, end, _, _ in runs:
+                    spans.setdefault(field, []).append((start, end))
+        return [_replace(text, spans[f]) if f in spans else text for f, text in enumerate(out)]
+
     def runs(self, text: Any) -> Any:
         """Only the secret as written and its runs of MIN_RUN characters (the cheap search for
         text that did not come from the endpoint, e.g. the user's own prompt)."""
@@ -220,7 +289,7 @@ class Redactor:
     # -- finding -----------------------------------------------------------------------------
     def _spans(self, text: str, depth: int) -> list[tuple[int, int]]:
         text = _opaque(text)
-        spans = self._whole_values(text) + self._split_runs(text)[0]
+        spans = self._whole_values(text) + self._split_runs(text)[0] + self._repeated(text)
         if any(c * 3 in text for c in _MASK_CHARS) or "…" in text:
             spans += self._masked(text)
         if depth > 0:
@@ -314,27 +383,51 @@ class Redactor:
         return found, open_from
 
     def _marked(self, cluster: list[_Piece]) -> list[_Piece]:
-        """The pieces of a cluster whose key ranges join into a run long enough to be a secret."""
+        """The pieces of a cluster whose key ranges join into a run long enough to be a secret,
+        and the runs of _MIN_APART+ characters that span _APART_SPAN of its characters together
+        though apart (every other 4-7 character piece of a key: half of it, unmarked before)."""
         marked: list[_Piece] = []
         by_variant: dict[int, list[_Piece]] = {}
         for one in cluster:
             by_variant.setdefault(one.variant, []).append(one)
         for v, mine in by_variant.items():
-            mine.sort(key=_KEY_START)
             where, need = self._where[v]
-            run: list[_Piece] = []
-            end = 0  # the furthest key position the run reaches
-            for piece in [*mine, None]:
-                if piece is not None and run and piece.key_start <= end:
-                    run.append(piece)
-                    if piece.key_start + piece.length > end:
-                        end = piece.key_start + piece.length
-                    continue
-                if run and abs(where[end - 1] - where[run[0].key_start]) + 1 >= need:  # the secret's characters spanned
+            apart: list[_Piece] = []
+            spanned = 0  # the secret's characters the runs apart span, together
+            for run, covered, span in _key_runs(mine, where):
+                if span >= need:
                     marked += run
-                run = [piece] if piece is not None else []
-                end = piece.key_start + piece.length if piece is not None else 0
+                elif covered >= _MIN_APART:
+                    apart += run
+                    spanned += span
+            if spanned >= max(need, _APART_SPAN) and len(apart) > 1:
+                marked += apart
         return marked
+
+    def _repeated(self, text: str) -> list[tuple[int, int]]:
+        """Spans where ``text``, read with each run of one repeated character as one character
+        (``sskk--pprroojj``), spells MIN_RUN+ characters of a secret read the same way."""
+        if not self._collapsed:
+            return []
+        skeleton = _skeleton(text)
+        collapsed = _REPEATS.sub(r"\1", skeleton)
+        if len(collapsed) == len(skeleton):  # nothing repeated: the plain search saw it all
+            return []
+        hits = _occurrences(collapsed, self._collapsed, MIN_RUN)
+        if not hits:
+            return []
+        mapped, starts, ends = _mapped_skeleton(text)
+        # where each collapsed character's run starts in the skeleton (a C-speed pass)
+        firsts = list(itertools.compress(range(len(mapped)), map(operator.ne, mapped, "\0" + mapped)))
+        firsts.append(len(mapped))
+        spans = []
+        for i, _ in hits:
+            # the end runs may hold a neighbour's letter ('is sk-…' reads 'issk'): as long as the inner ones
+            repeat = max(firsts[j + 1] - firsts[j] for j in range(i + 1, i + MIN_RUN - 1))
+            start = max(firsts[i], firsts[i + 1] - repeat)
+            end = min(firsts[i + MIN_RUN], firsts[i + MIN_RUN - 1] + repeat)
+            spans.append((starts[start], ends[end - 1]))
+        return spans
 
     def _masked(self, text: str) -> list[tuple[int, int]]:
         """``sk-ab***wxyz``-style echoes: a mask whose visible start is a secret's start, or whose
@@ -375,6 +468,13 @@ class Redactor:
             decoded = _decimal(match.group())
             if decoded and self._spans(decoded, depth - 1):
                 spans.append(match.span())
+        for match in _NUMBER_RUN.finditer(text):
+            if any(self._spans(decoded, depth - 1) for decoded in _numbers(match.group())):
+                spans.append(match.span())
+        for match in _SPACED.finditer(text):  # c 2 s t c H J v …: joined, from each of its first characters
+            joined = "".join(_NON_ALNUM_B64.split(match.group()))
+            if any(self._encoded(joined[k:], depth) for k in range(4)):
+                spans.append(match.span())
         if "\n" in text:  # base64 wrapped over several lines, read as one
             for match in _BASE64_LINES.finditer(text):
                 decoded = _b64("".join(match.group().split()))
@@ -382,7 +482,7 @@ class Redactor:
                     spans.append(match.span())
         for start, end in _candidates(text):
             for pattern, decode in ((_BASE64, _b64), (_BASE32, _b32), (_HEX, _hex), (_QUOTED_PRINTABLE, _hex),
-                                    (_BASE85, _b85)):
+                                    (_BASE85, _b85), (_BINARY, _binary)):
                 for match in pattern.finditer(text, start, end):
                     if _ENCODED_HINT.search(match.group()) is None:
                         continue
@@ -417,13 +517,43 @@ class Redactor:
         half of something already found."""
         read = _opaque(text)  # the same positions: the part shown is cut from ``text``
         found, open_from = self._split_runs(read, streaming=True)
-        spans = self._whole_values(read) + found + self._masked(read) + self._encoded(read, _DECODE_DEPTH)
+        spans = (self._whole_values(read) + found + self._repeated(read) + self._masked(read)
+                 + self._encoded(read, _DECODE_DEPTH))
         cut = _TRAILING_WORD.search(text).start()  # type: ignore[union-attr]
         cut = max(min(cut, open_from if open_from is not None else cut), len(text) - _MAX_HOLD)
         for start, end in sorted(spans, reverse=True):
             if start < cut < end:
                 cut = start
         return _replace(text[:cut], [(s, e) for s, e in spans if e <= cut]), cut
+
+
+def _key_runs(pieces: list[_Piece], where: list[int]) -> list[tuple[list[_Piece], int, int]]:
+    """A variant's pieces joined where their ranges of it touch or overlap: each run, how many of
+    the variant's characters it covers and how many of the secret's characters it spans."""
+    pieces.sort(key=_KEY_START)
+    runs: list[tuple[list[_Piece], int, int]] = []
+    run: list[_Piece] = []
+    end = 0  # the furthest variant position the run reaches
+    for piece in [*pieces, None]:
+        if piece is not None and run and piece.key_start <= end:
+            run.append(piece)
+            end = max(end, piece.key_start + piece.length)
+            continue
+        if run:
+            runs.append((run, end - run[0].key_start, abs(where[end - 1] - where[run[0].key_start]) + 1))
+        run = [piece] if piece is not None else []
+        end = piece.key_start + piece.length if piece is not None else 0
+    return runs
+
+
+def _union(ranges: Any) -> int:
+    """How many positions the closed ranges (low, high) cover together."""
+    total, reach = 0, -1
+    for low, high in sorted(ranges):
+        if high > reach:
+            total += high - max(low, reach + 1) + 1
+            reach = high
+    return total
 
 
 def _context(shown: str) -> str:
@@ -549,6 +679,8 @@ def _bytes_text(data: bytes) -> str:
     """Decoded bytes as text, or "" when they do not read as text (what a random word decodes
     to): a secret is printable, and searching garbage costs time."""
     data = _inflated(data)
+    if b"\x00" in data:  # UTF-16 or UTF-32 code units of ASCII text (0073006b…): its NULs carry nothing
+        data = data.replace(b"\x00", b"")
     text = data.decode("utf-8", "replace") if data else ""
     readable = sum(1 for c in text if c.isprintable() or c in "\n\t")
     return text if text and readable >= 0.9 * len(text) else ""
@@ -584,6 +716,31 @@ def _b85(token: str) -> str:
 def _hex(token: str) -> str:
     digits = re.sub(r"[^0-9a-fA-F]", "", re.sub(r"0[xX]", "", token))
     return _bytes_text(bytes.fromhex(digits[:len(digits) // 2 * 2]))
+
+
+def _binary(token: str) -> str:
+    bits = token[:len(token) // 8 * 8]
+    return _bytes_text(int(bits, 2).to_bytes(len(bits) // 8, "big")) if bits else ""
+
+
+def _numbers(run: str) -> list[str]:
+    """What a run of numbers reads as: hex, decimal or binary (8-digit tokens of 0 and 1) values,
+    as bytes when each fits one (then decoded as UTF-8, so compressed data counts) or as code
+    points (UTF-16/32 units, U+ forms)."""
+    digits = _NUMBER_DIGITS.findall(run)
+    texts = []
+    if all(len(d) == 8 and not d.strip("01") for d in digits):
+        texts.append(_bytes_text(bytes(int(d, 2) for d in digits)))
+    for base in (16, 10):
+        if base == 10 and not all(d.isdigit() for d in digits):
+            continue
+        codes = [int(d, base) for d in digits]
+        top = max(codes)
+        if top < 256:
+            texts.append(_bytes_text(bytes(codes)))
+        elif top <= 0x10FFFF:
+            texts.append("".join(map(chr, codes)))
+    return [t for t in texts if t]
 
 
 def _decimal(token: str) -> str:
