@@ -137,3 +137,14 @@ def test_another_key_on_the_same_url_shares_the_cache(tmp_path, monkeypatch):
             with Lab(base_url=srv.base_url, db=db, retries=0) as lab:
                 lab.compare("Hi", models=["m"])
         assert len(_chat(srv)) == 1
+
+
+def test_each_backend_stores_the_masked_url_and_keys_each_tenant_apart(db_url):
+    with FakeServer({"m": ModelSpec(text="answer")}) as srv:
+        root = srv.base_url.removesuffix("/v1")
+        for token in (T1, T2, T2):
+            with Lab(base_url=f"{root}/gw/{token}/v1", db=db_url, retries=0) as lab:
+                lab.compare("Hi", models=["m"])
+                rows = lab.runs()
+        assert len(_chat(srv)) == 2 and list(rows["cached"]) == [False, False, True]
+        assert set(rows["endpoint"]) == {f"{root}/gw/[redacted]/v1"}

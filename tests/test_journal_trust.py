@@ -218,3 +218,20 @@ def test_a_journal_never_grows_past_what_a_log_replays(tmp_path):
         _journal.append(path, [record], [None], log="x")
     assert os.path.getsize(path) == _journal.MAX_JOURNAL_BYTES - 10  # nothing half-written
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_each_backend_replays_its_own_journal_and_refuses_a_planted_one(db_url, tmp_path, server):
+    record, key = _fabricated(tmp_path)
+    with Lab(base_url=server.base_url, db=db_url) as lab:
+        journal, identity = lab.store._journal_file, lab.store._log_id
+    _journal.append(journal, [record], [key], log="0" * 32)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with Lab(base_url=server.base_url, db=db_url) as lab:
+            assert len(lab.runs()) == 0
+    assert [w for w in seen if "was not replayed" in str(w.message)] and journal.exists()
+    journal.unlink()
+    _journal.append(journal, [record], [key], log=identity)
+    with Lab(base_url=server.base_url, db=db_url) as lab:
+        assert list(lab.runs()["response_text"]) == ["FABRICATED"] and lab.store._log_id == identity
+    assert not journal.exists()
