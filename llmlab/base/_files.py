@@ -102,8 +102,8 @@ def _check_replaceable(target: Path) -> None:
 
 
 def _kind(mode: int) -> str:
-    kinds = [(stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
-             (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")]
+    kinds = [(stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a device"),
+             (stat.S_ISBLK, "a device"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")]
     return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
@@ -117,12 +117,14 @@ def _remove_stale_partials(target: Path) -> None:
 
 
 def read_regular(path: Path, *, what: str, limit: int, check: Callable[[os.stat_result], None] | None = None,
-                 ) -> bytes:
+                 follow_symlinks: bool = True) -> bytes:
     """The bytes of ``path`` — a regular file (a FIFO, a device or a folder is an InputError before
     anything blocks on it) of at most ``limit`` bytes; ``check`` sees the fstat of the file opened
-    (not of one swapped in after a check). OS errors are raised as they are."""
-    _check_regular(path, os.stat(path).st_mode, what)  # a socket cannot even be opened
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO's open would wait for a writer
+    (not of one swapped in after a check). ``follow_symlinks=False``: a symlink is an InputError
+    too (for files only llmlab writes, never as links). OS errors are raised as they are."""
+    _check_regular(path, os.stat(path, follow_symlinks=follow_symlinks).st_mode, what)  # a socket cannot be opened
+    nofollow = 0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0)  # a link swapped in meanwhile: ELOOP
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | nofollow)  # a FIFO's open would wait for a writer
     with os.fdopen(fd, "rb") as file:
         info = os.fstat(fd)  # what was opened, not what the path named a moment before
         _check_regular(path, info.st_mode, what)

@@ -22,7 +22,7 @@ import openai
 from ..base._errors import StoreError
 from ..base._pricing import PriceTable
 from ..base._record import Record
-from ..base._redact import StreamRedactor
+from ..base._redact import StreamRedactor, public_url
 from ..base._text import repair
 from ..base._tokens import TokenCounter
 from ..local._identity import EmbeddedURL
@@ -88,6 +88,33 @@ class RunContext:
     endpoint: str
     api_key_env: str | None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.endpoint, (EmbeddedURL, _SentURL)):
+            self.endpoint = _SentURL.of(self.endpoint, sent=str(self.client.base_url.copy_with(fragment=None)))
+
+
+class _SentURL(str):
+    """A remote endpoint's URL as stored and shown (masked) carrying a hash of the URL its requests
+    go to, for the cache key alone: two endpoints that differ only in a part the masked form hides
+    (a token in the path, a credential in the query, a token host label) never share answers. The
+    real URL is never kept: only its SHA-256, which is hashed again into the key. A plain ``str``
+    everywhere else; copies and pickles are plain strings, so no row carries it."""
+
+    sent_sha256: str
+
+    @classmethod
+    def of(cls, shown: str, *, sent: str) -> str:
+        """``shown`` itself when the URL sent has nothing masked (its key is the URL as before this
+        rule, so an existing cache still hits: user:password@ and the fragment are never sent)."""
+        if public_url(sent) == sent:
+            return shown
+        self = super().__new__(cls, shown)
+        self.sent_sha256 = hashlib.sha256(sent.encode("utf-8", "surrogatepass")).hexdigest()
+        return self
+
+    def __reduce__(self):
+        return (str, (str(self),))
+
 
 def cache_key(endpoint: str, model: str, job: Job) -> str:
     body = {k: v for k, v in job.bodies[model].items() if k not in _NOT_CACHE_KEYS}
@@ -99,10 +126,14 @@ def cache_key(endpoint: str, model: str, job: Job) -> str:
 
 def _answered_by(endpoint: str, model: str) -> str | dict:
     """Who answers ``model`` there: a remote endpoint's URL (two servers never share answers;
-    keys as before this rule, so existing caches still hit), or, on the embedded endpoint, the
-    model's identity — GGUF digest and size, chat format, context size — which outlives the
+    keys as before this rule, so existing caches still hit) and, when the stored URL masks a part
+    that is sent, the hash of the URL as sent (:class:`_SentURL`); or, on the embedded endpoint,
+    the model's identity — GGUF digest and size, chat format, context size — which outlives the
     port it gets each session (its rows keyed on the port miss once). A name it does not serve
-    keys on the URL."""
+    keys on the URL. The API key is not part of it (see the README's cache paragraph): rotating
+    a key, or a teammate with their own key on the same gateway, still hits."""
+    if isinstance(endpoint, _SentURL):
+        return {"sent_sha256": endpoint.sent_sha256}  # not the shown URL: its masked fragment is never sent
     identity = endpoint.cache_identity(model) if isinstance(endpoint, EmbeddedURL) else None
     return endpoint if identity is None else {"embedded": identity}
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -80,6 +82,8 @@ class Store:
 
     _open_deadline: float | None = None  # when an open stops waiting (``_open_patiently``)
     _journal_file: Any = None  # the journal's path (``_journal.journal_path``), set by ``_open_journal``
+    _log_id = ""  # what this log's journal lines name (``_journal.log_identity``), set by ``_migrate``
+    _journal_refused = False  # its journal is not this log's: left alone (warned once)
     _journaling = False  # the log stayed unavailable: rows go to the journal until the next flush
 
     def close(self) -> None:
@@ -99,6 +103,9 @@ class Store:
                     db.execute(f"INSERT INTO _migrations VALUES ({self.param}, {self.param})",
                                (migration.__name__, _now()))
             self._check_columns(db)
+            created = db.execute(f"SELECT applied_at FROM _migrations WHERE name = {self.param}",
+                                 ("m001_initial",)).fetchone()
+            self._log_id = _journal.log_identity(str(created[0]))
 
     def _check_columns(self, db) -> None:
         """Refuse a log whose tables need values this llmlab cannot write (a newer llmlab's)."""
@@ -131,7 +138,7 @@ class Store:
         if self._journal_file is None:
             return self._failure(cause or RuntimeError("unavailable"), "write to")
         try:
-            _journal.append(self._journal_file, records, keys)
+            _journal.append(self._journal_file, records, keys, log=self._log_id)
         except OSError as exc:
             return StoreError(f"cannot write to run log {self.path} ({one_line(cause or 'unavailable')}) nor to "
                               f"its journal {self._journal_file} ({one_line(exc)})")
@@ -188,12 +195,24 @@ class Store:
             pass  # replayed by the first write that gets through
 
     def _replay_journal(self) -> None:
-        if self._journal_file is None or not self._journal_file.exists():
+        if self._journal_file is None or self._journal_refused or not os.path.lexists(self._journal_file):
             return
-        taken = _journal.claim(self._journal_file)
-        if taken is None:
-            return  # another process took it
-        records, keys = _journal.read(taken)
+        try:
+            _journal.check(self._journal_file)
+            taken = _journal.claim(self._journal_file)
+            if taken is None:
+                return  # another process took it
+            try:
+                records, keys = _journal.read(taken, log=self._log_id)
+            except _journal.Refused:
+                _journal.put_back(taken, self._journal_file)
+                raise
+        except _journal.Refused as why:
+            self._journal_refused = True
+            warnings.warn(f"run log {self.path}: its journal {self._journal_file} was not replayed: {why}; it was "
+                          f"left as it is and nothing from it was stored (remove it if it is not yours)",
+                          stacklevel=2)
+            return
         try:
             if records:
                 self._insert_once(records, keys)
