@@ -48,6 +48,11 @@ class BatchBehaviour:
     content_status: int | None = None  # GET /files/{id}/content answers this error (a misrouted gateway)
     max_requests: int = 50_000
     name: dict = field(default_factory=dict)  # {"file" or "batch": text} put into those ids (a hostile endpoint)
+    # fields of every Batch object as sent replaced by these values (odd types: a hostile endpoint);
+    # final_fields only once the batch reached its terminal status; upload_fields: the upload's File object
+    fields: dict = field(default_factory=dict)
+    final_fields: dict = field(default_factory=dict)
+    upload_fields: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -144,7 +149,7 @@ class BatchAPI:
         file = _File(self._id("file-fake", "file"), upload[0] or "upload", purpose, upload[1], int(time.time()))
         with self._lock:
             self.files[file.id] = file
-        return 200, file.object(), "application/json"
+        return 200, {**file.object(), **self.behaviour.upload_fields}, "application/json"
 
     def _batches(self, method: str, rest: list[str], query: dict, raw: bytes):
         if method == "POST" and not rest:
@@ -326,6 +331,9 @@ class BatchAPI:
                                                  "cancelling", "cancelled")},
         }
         payload.update({k: int(v) for k, v in times.items() if v is not None})
+        payload.update(self.behaviour.fields)
+        if status in TERMINAL:
+            payload.update(self.behaviour.final_fields)
         return payload
 
     def _running_counts(self, batch: _Batch, status: str, times: dict) -> dict:
