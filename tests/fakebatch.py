@@ -21,6 +21,7 @@ import itertools
 import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -109,7 +110,8 @@ class BatchAPI:
     # -- routing ----------------------------------------------------------------------------
     def route(self, method: str, path: str, query: dict, raw: bytes, content_type: str) -> tuple[int, Any, str]:
         """(status, JSON payload or bytes, content type) for a Files/Batches request."""
-        parts = path.strip("/").split("/")[1:]  # after "v1"
+        # ids arrive percent-encoded (the SDK quotes path parameters): an id with odd characters is found
+        parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")[1:]]  # after "v1"
         if parts[0] == "files":
             return self._files(method, parts[1:], query, raw, content_type)
         return self._batches(method, parts[1:], query, raw)
