@@ -21,6 +21,7 @@ import itertools
 import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -48,6 +49,11 @@ class BatchBehaviour:
     content_status: int | None = None  # GET /files/{id}/content answers this error (a misrouted gateway)
     max_requests: int = 50_000
     name: dict = field(default_factory=dict)  # {"file" or "batch": text} put into those ids (a hostile endpoint)
+    # fields of every Batch object as sent replaced by these values (odd types: a hostile endpoint);
+    # final_fields only once the batch reached its terminal status; upload_fields: the upload's File object
+    fields: dict = field(default_factory=dict)
+    final_fields: dict = field(default_factory=dict)
+    upload_fields: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -104,7 +110,8 @@ class BatchAPI:
     # -- routing ----------------------------------------------------------------------------
     def route(self, method: str, path: str, query: dict, raw: bytes, content_type: str) -> tuple[int, Any, str]:
         """(status, JSON payload or bytes, content type) for a Files/Batches request."""
-        parts = path.strip("/").split("/")[1:]  # after "v1"
+        # ids arrive percent-encoded (the SDK quotes path parameters): an id with odd characters is found
+        parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")[1:]]  # after "v1"
         if parts[0] == "files":
             return self._files(method, parts[1:], query, raw, content_type)
         return self._batches(method, parts[1:], query, raw)
@@ -144,7 +151,7 @@ class BatchAPI:
         file = _File(self._id("file-fake", "file"), upload[0] or "upload", purpose, upload[1], int(time.time()))
         with self._lock:
             self.files[file.id] = file
-        return 200, file.object(), "application/json"
+        return 200, {**file.object(), **self.behaviour.upload_fields}, "application/json"
 
     def _batches(self, method: str, rest: list[str], query: dict, raw: bytes):
         if method == "POST" and not rest:
@@ -326,6 +333,9 @@ class BatchAPI:
                                                  "cancelling", "cancelled")},
         }
         payload.update({k: int(v) for k, v in times.items() if v is not None})
+        payload.update(self.behaviour.fields)
+        if status in TERMINAL:
+            payload.update(self.behaviour.final_fields)
         return payload
 
     def _running_counts(self, batch: _Batch, status: str, times: dict) -> dict:

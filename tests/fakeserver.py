@@ -165,6 +165,10 @@ class ModelSpec:
     no_finish: bool = False  # a stream that ends cleanly ([DONE]) without a finish_reason chunk
     error_event_after: int | None = None
     error_event: dict | None = None  # the event's "error" object; default: LiteLLM's connection error
+    # streamed: how the stream ends once the finish chunk was sent, instead of usage + [DONE]:
+    # "cut" (connection dropped), "cut_after_usage", "error_event" (LiteLLM's, after the usage chunk),
+    # "error_event_before_usage", "hang" (nothing more, the connection left open: a total deadline)
+    after_finish: str | None = None
     unsupported_params: tuple = ()
     unsupported_style: str = "openai"  # or "litellm"
     fail_headers: dict = field(default_factory=dict)
@@ -866,9 +870,22 @@ class _StreamWriter:
             self._frame(b"data: " + _with_nested(self._chunk({}), self.spec.deep_json) + b"\n\n")
         if not self.spec.no_finish:
             self._event(self._chunk({}, finish=self.answer.finish_reason))
+        self._end_after_finish(("cut", "error_event_before_usage", "hang"))
         if self.include_usage and self.spec.usage:
             self._event({**self.base, "choices": [], "usage": self.answer.usage})
+        self._end_after_finish(("cut_after_usage", "error_event"))
         self._done()
+
+    def _end_after_finish(self, here: tuple) -> None:
+        how = self.spec.after_finish
+        if how not in here:
+            return
+        if how.startswith("error_event"):
+            self._error_event()
+        if how == "hang":
+            self._flush()
+            self.fake._sleep(30.0)
+        self._cut()
 
     def _generate(self) -> None:
         a, cut = self.answer, self.spec.truncate_after

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._format import format_summary
+from ._format import format_summary, frame_text, say
 
 __all__ = ["add_batch_parser", "run_batch"]
 
@@ -66,7 +66,7 @@ def run_batch(args: argparse.Namespace) -> int:
             return _submit(lab, args)
         if args.batch_command == "status":
             frame = lab.batch_status(args.run_id)
-            print(frame.drop(columns=["endpoint"]).to_string(index=False) if len(frame) else "no batches in the log")
+            say(frame_text(frame.drop(columns=["endpoint"])) if len(frame) else "no batches in the log")
             return 0
         progress = sys.stderr.isatty()
         result = lab.batch_cancel(args.run_id, progress=progress) if args.batch_command == "cancel" \
@@ -79,11 +79,11 @@ def _submit(lab: Any, args: argparse.Namespace) -> int:
     run_id = lab.batch_submit(args.prompts, models=args.models, **keywords)
     cached = lab.store.count(run_id)  # answered from the response cache: nothing to send
     if not lab.store.batch_parts(run_id):
-        print(f"run {run_id}: all {cached} requests were answered from the response cache; nothing was sent")
+        say(f"run {run_id}: all {cached} requests were answered from the response cache; nothing was sent")
         return 0
     parts = lab.batch_status(run_id)
     also = f" ({cached} more answered from the response cache)" if cached else ""
-    print(f"submitted run {run_id}: {int(parts['requests'].sum())} requests in {len(parts)} batch(es){also}; "
+    say(f"submitted run {run_id}: {int(parts['requests'].sum())} requests in {len(parts)} batch(es){also}; "
           f"`llmlab batch status {run_id}` follows them, `llmlab batch resume {run_id}` stores them")
     if not args.wait:
         return 0
@@ -125,5 +125,5 @@ def _json(option: str, value: str | None) -> Any:
 
 
 def _report(result: Any) -> int:
-    print(format_summary(result.summary()))
+    say(format_summary(result.summary()))
     return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..base._advice import FRONT_END, reworded
 from ..base._validate import closest
 from ._batch import add_batch_parser, run_batch
+from ._format import Parser, frame_text, say
 from ._format import format_summary as _format_summary
 
 __all__ = ["main"]
@@ -26,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
 
     # allow_abbrev=False everywhere: argparse would take --n-prompt for --n-prompts silently;
     # a near miss gets a did-you-mean instead (_parse).
-    parser = argparse.ArgumentParser(prog="llmlab", description="llmlab command line.", allow_abbrev=False)
+    parser = Parser(prog="llmlab", description="llmlab command line.", allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"llmlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", allow_abbrev=False, help="run the embedded local endpoint in the foreground",
@@ -98,14 +99,14 @@ def _serve(args) -> int:
     # default SIGTERM would skip the cleanup below.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"llmlab: serving {', '.join(server.models)}\n  base_url: {server.base_url}\n"
+    say(f"llmlab: serving {', '.join(server.models)}\n  base_url: {server.base_url}\n"
           f"  log: {server.log_path}\nPress Ctrl-C to stop.", flush=True)
     try:
         while server.running:
             time.sleep(0.5)
         return _died(server)
     except KeyboardInterrupt:
-        print("\nllmlab: stopping", file=sys.stderr)
+        say("\nllmlab: stopping", err=True)
         return 0
     finally:
         server.stop()
@@ -114,9 +115,8 @@ def _serve(args) -> int:
 
 
 def _died(server) -> int:
-    print(f"llmlab: error: the local server (pid {server.pid}) exited; last log lines:",
-          file=sys.stderr)
-    print(server.log_tail(), file=sys.stderr)
+    say(f"llmlab: error: the local server (pid {server.pid}) exited; last log lines:", err=True)
+    say(server.log_tail(), err=True)
     return 2
 
 
@@ -126,19 +126,19 @@ def _demo(args) -> int:
 
     models = None if args.models is None else [m.strip() for m in args.models.split(",") if m.strip()]
     out = run_demo(args.out, models=models, n_prompts=args.n_prompts, max_tokens=args.max_tokens,
-                   log=lambda msg: print(msg, file=sys.stderr, flush=True),
+                   log=lambda msg: say(msg, err=True, flush=True),
                    decision_prompts=args.decision_prompts)
-    print(_format_summary(out.summary, out.runs))
+    say(_format_summary(out.summary, out.runs))
     for model in bundled_models():
         if not model.instruct and model.alias in set(out.summary["model"]):
-            print(f"note: {model.alias} — {model.description}")
+            say(f"note: {model.alias} — {model.description}")
     if out.recommendation is not None:
         _print_decision(out.recommendation, list(out.summary["model"]))
     for skipped in out.skipped_charts:
-        print(f"llmlab: warning: chart skipped: {skipped}", file=sys.stderr)
+        say(f"llmlab: warning: chart skipped: {skipped}", err=True)
     names = ", ".join(f.name for f in out.files)
-    print(f"\nwrote {len(out.files)} files to {out.out_dir}/ ({names}) — open {out.out_dir / 'report.html'}")
-    print(f"{out.covers}.")
+    say(f"\nwrote {len(out.files)} files to {out.out_dir}/ ({names}) — open {out.out_dir / 'report.html'}")
+    say(f"{out.covers}.")
     return 0
 
 
@@ -147,15 +147,16 @@ def _print_decision(rec, models: list[str]) -> None:
 
     table = rec.per_task[["model", "quality", "quality_diff"]].round(2)
     table["on the test half"] = per_task_verdicts(rec, models)
-    print(f"\nwho should answer what (what-if prices; {rec.caption}):")
-    print(f"per task, the task map's pick (the cheapest model within {MAX_QUALITY_LOSS:g} of the best on the tune "
+    say(f"\nwho should answer what (what-if prices; {rec.caption}):")
+    say(f"per task, the task map's pick (the cheapest model within {MAX_QUALITY_LOSS:g} of the best on the tune "
           "half), judged on the test half:")
-    print(table.to_string())
+    say(frame_text(table, index=True))
     routers = rec.policies[["models", "tune_savings_pct", "tune_quality_diff", "savings_pct", "quality_diff"]]
     routers.columns = ["models", "tune: saves %", "tune: vs ref", "test: saves %", "test: vs ref"]
-    print("routers, picked on the tune half, judged on the test half:")
-    print(routers.round({"tune: saves %": 0, "test: saves %": 0, "tune: vs ref": 2, "test: vs ref": 2}).to_string())
-    print(f"use: {use_name(rec, models)} — {use_line(rec, models)}")
+    say("routers, picked on the tune half, judged on the test half:")
+    say(frame_text(routers.round({"tune: saves %": 0, "test: saves %": 0, "tune: vs ref": 2, "test: vs ref": 2}),
+                   index=True))
+    say(f"use: {use_name(rec, models)} — {use_line(rec, models)}")
 
 
 def _export(args) -> int:
@@ -166,11 +167,11 @@ def _export(args) -> int:
     with Lab(db=args.db, quiet=True) as lab:
         rows = lab.export(args.out, run_id=args.run_id, model=args.model, status=args.status, since=args.since,
                           columns=columns)
-        print(f"wrote {rows} rows from {lab.store.path} to {args.out}")
+        say(f"wrote {rows} rows from {lab.store.path} to {args.out}")
         if rows == 0:   # a valid empty file, not an error (exit 0, as for any export), but said
             total = lab.store.count()
             why = "the log has no rows" if total == 0 else f"no row of the log's {total:,} matches {_filters(args)}"
-            print(f"llmlab export: {why}; {args.out} holds the columns and no rows", file=sys.stderr)
+            say(f"llmlab export: {why}; {args.out} holds the columns and no rows", err=True)
     return 0
 
 
@@ -206,9 +207,9 @@ def _filters(args) -> str:
 
 def _report_error(exc: BaseException, command: str) -> int:
     first, _, rest = reworded(str(exc), f"llmlab {command}").partition("\n")  # the CLI's words: --db, not Lab(db=)
-    print(f"llmlab: error: {first}", file=sys.stderr)
+    say(f"llmlab: error: {first}", err=True)
     if rest:  # e.g. the server log tail of a LocalServerError
-        print("\n".join(f"  | {line}" for line in rest.splitlines()), file=sys.stderr)
+        say("\n".join(f"  | {line}" for line in rest.splitlines()), err=True)
     return 2
 
 
@@ -295,15 +296,13 @@ def main(argv=None) -> int:
     except (LLMLabError, OSError) as exc:  # OSError: e.g. a file the OS refuses
         return _report_error(exc, args.command)
     except KeyboardInterrupt:
-        print("\nllmlab: interrupted", file=sys.stderr)
+        say("\nllmlab: interrupted", err=True)
         return 130
     except Exception as exc:  # a bug: one line, never a traceback that may show arguments
         if os.environ.get("LLMLAB_DEBUG"):
             raise
-        from ..base._display import clean_text
-
-        print(f"llmlab: internal error: {type(exc).__name__}: {clean_text(exc)} (set LLMLAB_DEBUG=1 to see the "
-              "traceback, and please report it)", file=sys.stderr)
+        say(f"llmlab: internal error: {type(exc).__name__}: {exc} (set LLMLAB_DEBUG=1 to see the traceback, "
+            "and please report it)", err=True)
         return 1
     finally:
         FRONT_END.reset(words)

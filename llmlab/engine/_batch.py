@@ -27,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,12 +38,14 @@ from typing import IO, Any, ClassVar, Literal
 
 import openai
 
+from ..base._display import clean_text
 from ..base._errors import EndpointError
 from ..base._json import loads
 from ..base._record import Record
 from ..base._validate import one_line
 from ..base._warnings import emit
-from ._call import RETRYABLE_STATUSES, record_answer, status_error_type
+from ._batchview import STATUSES, TERMINAL, BatchView, read_batch, read_field, uploaded_id
+from ._call import RETRYABLE_STATUSES, add_note, record_answer, status_error_type
 from ._headers import retry_hint
 from ._runner import Job, RunContext, cache_key, new_record, redact_record
 
@@ -50,7 +54,10 @@ __all__ = ["BatchSession", "MAX_REQUESTS", "MAX_BYTES", "TERMINAL", "BatchWarnin
 MAX_REQUESTS = 50_000  # per batch: OpenAI's limit
 MAX_BYTES = 190 * 2**20  # per input file: OpenAI's 200 MB, less room for the multipart framing
 POLL_FIRST_S, POLL_MAX_S, POLL_GROWTH = 0.5, 60.0, 1.5
-TERMINAL = ("completed", "failed", "expired", "cancelled")
+# How long a batch may stay unfinished: its completion window (24 h from created_at, or the
+# endpoint's expires_at if later), then this grace for the endpoint to mark it expired; past that,
+# polling stops with an EndpointError (the batch stays in the log: a resume looks again).
+WINDOW_S, GRACE_S = 86_400.0, 3_600.0
 _URL: Literal["/v1/chat/completions"] = "/v1/chat/completions"
 # What the endpoint names a file or a batch by, and its status: kept in the log as it is.
 _ENDPOINT_IDS = ("id", "status", "input_file_id", "output_file_id", "error_file_id")
@@ -100,11 +107,14 @@ class BatchSession:
     on_record: Callable[[Record], None] | None = None
     # The limits and the first poll's wait, as class attributes (tests shrink them)
     poll_first_s: ClassVar[float] = POLL_FIRST_S
+    window_s: ClassVar[float] = WINDOW_S
+    grace_s: ClassVar[float] = GRACE_S
     max_requests: ClassVar[int] = MAX_REQUESTS
     max_bytes: ClassVar[int] = MAX_BYTES
     _shown: int = 0  # requests the progress bar shows as done
     _parts: dict[str, _Part] = field(default_factory=dict)  # each model's part being written
     _counts: dict[str, int] | None = None
+    _warned: set[tuple] = field(default_factory=set)  # (batch id, odd fields) said in a warning
 
     # -- the endpoint -------------------------------------------------------------------------
     async def check_support(self) -> None:
@@ -157,6 +167,24 @@ class BatchSession:
         return EndpointError(self.ctx.redact.message(one_line(
             f"cannot {what} at {self.ctx.endpoint}{status}: {detail}; the run's batches are in the log — "
             f"carry on with lab.batch_resume({self.run_id!r}) (or llmlab batch resume {self.run_id})")))
+
+    def _view(self, reply: Any) -> BatchView:
+        """A Batch object the endpoint answered, read by the one tolerant reader; a field of the
+        wrong type or value (absent from then on) or an unknown status is said once per batch."""
+        view = read_batch(reply)
+        if view.odd and (view.id, view.odd) not in self._warned:
+            self._warned.add((view.id, view.odd))
+            message = self.ctx.redact.message(one_line(_odd_fields(view, self.run_id), 1000))
+            if "status" in view.odd:  # the wait may last hours; a warning shows only when the call returns
+                print(f"llmlab: {clean_text(message)}", file=sys.stderr)
+            emit(BatchWarning(message))
+        return view
+
+    def _no_id(self, what: str, reply: Any, after: str) -> EndpointError:
+        sent = read_field(reply, "id")
+        return EndpointError(self.ctx.redact.message(one_line(
+            f"cannot {what} at {self.ctx.endpoint}: its answer has no usable id (id: {type(sent).__name__} "
+            f"{sent!r:.60}); {after}")))
 
     # -- submitting ---------------------------------------------------------------------------
     async def plan(self, jobs: Iterable[Job]) -> int:
@@ -231,13 +259,20 @@ class BatchSession:
         file.seek(0)
         uploaded = await self._control("upload a batch file", lambda: self.ctx.client.files.create(
             file=(f"llmlab-{part_id}.jsonl", file, "application/jsonl"), purpose="batch"))
-        self.ctx.store.update_batch_part(part_id, input_file_id=uploaded.id, status="uploaded")
-        await self._create(part_id, uploaded.id)
+        new_id = uploaded_id(uploaded)
+        if new_id is None:
+            raise self._no_id("upload a batch file", uploaded, "no batch was created from it")
+        self.ctx.store.update_batch_part(part_id, input_file_id=new_id, status="uploaded")
+        await self._create(part_id, new_id)
 
     async def _create(self, part_id: str, input_file_id: str) -> None:
-        batch = await self._control("create a batch", lambda: self.ctx.client.batches.create(
+        reply = await self._control("create a batch", lambda: self.ctx.client.batches.create(
             input_file_id=input_file_id, endpoint=_URL, completion_window="24h",
             metadata={"llmlab_run": self.run_id, "llmlab_part": part_id}))
+        batch = self._view(reply)
+        if batch.id is None:
+            raise self._no_id("create a batch", reply, f"the batch may run: lab.batch_resume({self.run_id!r}) "
+                                                       "looks for it among the endpoint's batches")
         self.ctx.store.update_batch_part(part_id, batch_id=batch.id, status=batch.status)
 
     async def _resubmit(self, part: dict) -> None:
@@ -260,9 +295,10 @@ class BatchSession:
         listing is newest first, so it stops at batches older than the part."""
         since = datetime.fromisoformat(planned_at).timestamp() - 60
         async for batch in self.ctx.client.batches.list(limit=100):
-            if (batch.metadata or {}).get("llmlab_part") == part_id:
-                return self._checked("find a batch", batch)
-            if batch.created_at < since:
+            seen = read_batch(batch)  # others' batches too: never a warning for those
+            if seen.part == part_id and seen.id is not None:
+                return self._view(self._checked("find a batch", batch))
+            if seen.created_at is not None and seen.created_at < since:
                 break
         return None
 
@@ -276,36 +312,52 @@ class BatchSession:
         waiting = [p for p in self.ctx.store.batch_parts(self.run_id) if p["status"] != "stored"]
         self._advance(sum(p["requests"] for p in self.ctx.store.batch_parts(self.run_id)
                           if p["status"] == "stored") - self._shown)
-        delay = self.poll_first_s
+        delay, since = self.poll_first_s, time.time()
         while waiting:
             running: dict[str, int] = {}
             for part in list(waiting):
                 batch = await self._retrieve(part["batch_id"])
                 if batch.status != part["status"]:
                     self.ctx.store.update_batch_part(part["part_id"], status=batch.status)
-                if batch.status in TERMINAL:
+                if batch.finished:
                     await self._store(part, batch)
                     waiting.remove(part)
                 else:
-                    counts = batch.request_counts
-                    running[part["part_id"]] = (counts.completed + counts.failed) if counts else 0
+                    self._check_window(part["batch_id"], batch, since)
+                    running[part["part_id"]] = (batch.completed or 0) + (batch.failed or 0)
             stored = sum(p["requests"] for p in self.ctx.store.batch_parts(self.run_id) if p["status"] == "stored")
             self._advance(stored + sum(running.values()) - self._shown)
             if waiting:
                 await asyncio.sleep(delay)
                 delay = min(delay * POLL_GROWTH, POLL_MAX_S)
 
-    async def _retrieve(self, batch_id: str) -> Any:
-        return await self._control("read a batch's status", lambda: self.ctx.client.batches.retrieve(batch_id))
+    async def _retrieve(self, batch_id: str) -> BatchView:
+        return self._view(await self._control("read a batch's status",
+                                              lambda: self.ctx.client.batches.retrieve(batch_id)))
+
+    def _check_window(self, batch_id: str, batch: BatchView, since: float) -> None:
+        """Stop waiting for a batch still unfinished ``grace_s`` after its completion window ended
+        (its created_at + 24 h or its expires_at, whichever is later; without either, 24 h from
+        when this wait began): the endpoint should have expired it by then."""
+        ends = [t for t in (batch.expires_at, batch.created_at and batch.created_at + self.window_s) if t]
+        end = max(ends) if ends else since + self.window_s
+        if time.time() <= end + self.grace_s:
+            return
+        raise EndpointError(self.ctx.redact.message(one_line(
+            f"batch {batch_id} at {self.ctx.endpoint} is still {batch.status} "
+            f"{(time.time() - end) / 3600:.1f} h after its completion window ended "
+            f"({datetime.fromtimestamp(end, UTC):%Y-%m-%d %H:%M} UTC): llmlab stopped waiting for it; "
+            f"the run's batches are in the log — look again later with lab.batch_resume({self.run_id!r}) "
+            f"(or llmlab batch resume {self.run_id}), or cancel them with lab.batch_cancel({self.run_id!r})")))
 
     def _advance(self, n: int) -> None:
         if self.progress is not None and n > 0:
             self.progress.update(n)
             self._shown += n
 
-    async def _store(self, part: dict, batch: Any) -> None:
+    async def _store(self, part: dict, batch: BatchView) -> None:
         """Every request of a finished batch as a row: answers, failed lines, unanswered ones."""
-        collector = _Collector(self, part, batch, self.ctx.store.stored_requests(self.run_id, batch.id))
+        collector = _Collector(self, part, batch, self.ctx.store.stored_requests(self.run_id, part["batch_id"]))
         for file_id in (batch.output_file_id, batch.error_file_id):
             if file_id:
                 await collector.read(file_id)
@@ -320,7 +372,8 @@ class BatchSession:
             if part["batch_id"] is None or part["status"] in (*TERMINAL, "stored", "cancelling"):
                 continue
             try:
-                batch = self._checked("cancel a batch", await self.ctx.client.batches.cancel(part["batch_id"]))
+                batch = self._view(self._checked("cancel a batch",
+                                                 await self.ctx.client.batches.cancel(part["batch_id"])))
             except openai.APIStatusError as exc:
                 if exc.status_code != 409:  # 409: it has just finished; stored like any other
                     raise self._failed("cancel a batch", exc) from None
@@ -336,9 +389,7 @@ class BatchSession:
             row = {**part, "completed": math.nan, "failed": math.nan}
             if part["batch_id"] is not None and part["status"] != "stored":
                 batch = await self._retrieve(part["batch_id"])
-                counts = batch.request_counts
-                row.update(status=batch.status, completed=counts.completed if counts else math.nan,
-                           failed=counts.failed if counts else math.nan)
+                row.update(status=batch.status, completed=_or_nan(batch.completed), failed=_or_nan(batch.failed))
             rows.append(row)
         return rows
 
@@ -352,16 +403,18 @@ _SKELETON = ("run_id", "request_id", "prompt_id", "requested_model", "prompt", "
 class _Collector:
     """Turns one finished batch's output and error files into rows, a chunk of lines at a time."""
 
-    def __init__(self, session: BatchSession, part: dict, batch: Any, stored: set[str]) -> None:
+    def __init__(self, session: BatchSession, part: dict, batch: BatchView, stored: set[str]) -> None:
         self.s, self.part, self.batch = session, part, batch
         self.before = stored  # custom_ids (= request ids) stored by an earlier collection cut short
         self.seen: set[str] = set()  # custom_ids read in this one
         self.duplicates = self.foreign = self.unreadable = 0
         self.gone: list[str] = []  # "file-… (HTTP 404)" of each results file the endpoint no longer has
-        end = next((getattr(batch, f"{k}_at", None) for k in ("completed", "expired", "cancelled", "failed")
-                    if getattr(batch, f"{k}_at", None)), None)
-        self.started_at = datetime.fromtimestamp(batch.created_at, UTC).isoformat()
-        self.latency = float(end - batch.created_at) if end else math.nan
+        start, end = batch.created_at, batch.ended_at
+        self.started_at = datetime.fromtimestamp(start, UTC).isoformat() if start else _now()
+        self.latency = float(end - start) if start and end and end >= start else math.nan
+        # said on each row: what of the Batch object was unreadable (and so what is unknown)
+        self.note = (f"the batch's {', '.join(batch.odd)} had the wrong type or value (read as absent"
+                     f"{'; latency unknown' if math.isnan(self.latency) else ''})") if batch.odd else None
 
     async def read(self, file_id: str) -> None:
         lines: list[str] = []
@@ -421,6 +474,8 @@ class _Collector:
             return
         rows, keys = [r for r, _ in records], [k for _, k in records]
         for row in rows:  # endpoint text may echo the key: never stored or shown
+            if self.note is not None:
+                add_note(row, self.note)
             redact_record(row, self.s.ctx.redact)
         await asyncio.to_thread(self.s.ctx.store.insert, rows, keys)
         self.seen.update(r.request_id for r in rows)
@@ -431,7 +486,7 @@ class _Collector:
     def _base(self, skeleton: dict) -> tuple[Record, str | None]:
         key = skeleton.pop("_cache_key", None)
         record = Record(**{**skeleton, "stream": False})
-        record.batch_id, record.started_at, record.latency_s = self.batch.id, self.started_at, self.latency
+        record.batch_id, record.started_at, record.latency_s = self.part["batch_id"], self.started_at, self.latency
         return record, key
 
     def _record(self, skeleton: dict, line: dict) -> tuple[Record, str | None]:
@@ -464,15 +519,18 @@ class _Collector:
 
     async def unanswered(self) -> None:
         """Error rows for the part's requests in neither file (all of a failed batch's)."""
-        kind, why = _UNANSWERED.get(self.batch.status, _UNANSWERED["completed"])
-        if self.batch.status == "failed" and self.batch.errors and self.batch.errors.data:
-            first = self.batch.errors.data[0]
-            where = f" (line {first.line})" if first.line else ""
-            why = f"the batch failed validation{where}: {first.message}"
-        if self.gone:
+        batch = self.batch
+        kind, why = _UNANSWERED.get(batch.status, _UNANSWERED["completed"])
+        if batch.status == "failed" and (batch.error_line or batch.error_message):
+            where = f" (line {batch.error_line})" if batch.error_line else ""
+            why = f"the batch failed validation{where}: {batch.error_message or 'no message'}"
+        unreadable = [name for name in ("output_file_id", "error_file_id") if name in batch.odd]
+        if self.gone or unreadable:
             kind = "BatchResultsGone"
-            why = (f"the batch's results file {' and '.join(self.gone)} is no longer at the endpoint, so its "
-                   "answer cannot be collected: resume the sweep to send the request again")
+            where = (f"results file {' and '.join(self.gone)} is no longer at the endpoint" if self.gone
+                     else f"{' and '.join(unreadable)} the endpoint answered is not a file id")
+            why = (f"the batch's {where}, so its answer cannot be collected: resume the sweep to send the "
+                   "request again")
         ids = [cid for cid, _ in self.s.ctx.store.batch_requests(self.part["part_id"], ids_only=True)]
         missing = [cid for cid in ids if cid not in self.seen and cid not in self.before]
         for start in range(0, len(missing), _CHUNK):
@@ -490,8 +548,8 @@ class _Collector:
                                              (self.foreign, "line(s) for requests llmlab never sent"),
                                              (self.unreadable, "unreadable line(s)")) if n]
         if odd:
-            emit(BatchWarning(f"batch {self.batch.id}'s results had {', '.join(odd)}: left out, each request is "
-                              "stored once"))
+            emit(BatchWarning(f"batch {self.part['batch_id']}'s results had {', '.join(odd)}: left out, each "
+                              "request is stored once"))
 
 
 def pending_requests(store: Any, run_id: str) -> set[tuple[str, str, int]]:
@@ -517,3 +575,21 @@ def _line_of(record: dict) -> bytes:
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
+
+def _or_nan(count: int | None) -> float:
+    return math.nan if count is None else count
+
+
+def _odd_fields(batch: BatchView, run_id: str) -> str:
+    """The warning for a Batch object with fields llmlab could not read (each named) or an
+    unknown status (what it is treated as, how long llmlab waits, how to stop)."""
+    said = []
+    if "status" in batch.odd:
+        said.append(f"its status {batch.sent_status[:80]!r} is not one of the Batch API's ({', '.join(STATUSES)}): "
+                    "treated as still running (stored as 'unknown'); llmlab waits until an hour after its "
+                    "24 h completion window ends — interrupt to stop earlier, the batch stays in the log "
+                    f"(lab.batch_resume({run_id!r}) looks again, lab.batch_cancel({run_id!r}) cancels it)")
+    other = [name for name in batch.odd if name != "status"]
+    if other:
+        said.append(f"its {', '.join(other)} had the wrong type or value: read as absent")
+    return f"batch {batch.id or '(no id)'}: " + "; ".join(said)

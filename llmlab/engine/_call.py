@@ -267,7 +267,10 @@ async def call_model(client: openai.AsyncOpenAI, spec: CallSpec, record: Record,
         _finish(outcome, spec, state, counter, prices, redact)
         raise
     except Exception as exc:  # every endpoint failure becomes an error row
-        _classify(outcome, exc, spec, state, redact)
+        if _ended_after_finish(exc, spec, state, redact):
+            record.status = "ok"
+        else:
+            _classify(outcome, exc, spec, state, redact)
     _finish(outcome, spec, state, counter, prices, redact)
     if outcome.headers is None:
         outcome.headers = state.headers
@@ -635,6 +638,30 @@ class _MalformedToolCall(Exception):
 
 class _IncompleteStream(Exception):
     pass
+
+
+def _ended_after_finish(exc: Exception, spec: CallSpec, state: _Stream, redact: Redactor) -> bool:
+    """Whether ``exc`` broke a stream only after its answer finished (choice 0's finish_reason
+    came; llmlab reads no other choice): the endpoint said the generation is over, so the answer is
+    whole, and a dropped connection, a LiteLLM error event or the total deadline passing while
+    waiting for ``[DONE]`` (or the usage chunk) cannot change it. Such an ending is a note on the
+    ok row (then cached, never retried: a retry pays for the same answer again). A cut *before*
+    the finish stays a StreamCut (see :func:`_classify`)."""
+    if not spec.stream or state.finish_reason is None or state.malformed is not None:
+        return False
+    if _is_stream_error(exc):
+        how = f"with an error event ({getattr(exc, 'message', exc)})"
+    elif isinstance(exc, _DeadlineExceeded):
+        how = f"without ending ({exc})"
+    elif isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)) or _is_transport_error(exc):
+        how = f"with the connection closed ({type(exc).__name__})"
+    else:
+        return False
+    missing = "the stream's end ([DONE])" if state.usage is not None else "its usage and [DONE]"
+    state.notes.append(redact.message(_one_line(
+        f"the stream stopped after the answer finished (finish_reason {_shown(state.finish_reason)}), "
+        f"{how}, before {missing}: the answer is whole, kept as ok", limit=400)) or "")
+    return True
 
 
 def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, redact: Redactor) -> None:
