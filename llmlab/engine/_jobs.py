@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..base._credentials import check_no_secret
 from ..base._errors import InputError
 from ..base._record import conversation_hash, prompt_id_for, user_turns
 from ..base._redact import redact_shown
@@ -39,10 +40,14 @@ def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
     else:
         raise InputError("the prompt must be a non-empty string or a list of {'role', 'content'} messages")
     check_unicode(messages, "the prompt" if isinstance(prompt, str) else "messages")
+    # every part (content, name, tool calls) travels in the body that gateways log
+    check_no_secret(prompt if isinstance(prompt, str) else messages, "the prompt" if isinstance(prompt, str)
+                    else "messages")
     if system is not None:
         if not isinstance(system, str):
             raise InputError("system must be a string")
         check_unicode(system, "system")
+        check_no_secret(system, "system")
         if messages[0].get("role") != "system":
             messages.insert(0, {"role": "system", "content": system})
     return messages

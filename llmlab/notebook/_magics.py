@@ -26,6 +26,7 @@ from ..base._config import (
     trusted_default_key,
     trusted_key_vars,
 )
+from ..base._credentials import remember_keys
 from ..base._display import clean_frame, table_text
 from ..base._errors import ConfigError, InputError, LLMLabError, StoreError
 from ..base._redact import public_url
@@ -448,6 +449,8 @@ class LLMMagics(Magics):
     def llm(self, line: str, cell: str | None = None):
         """Run a prompt across models (``%%llm``) or inspect the lab (``%llm help``)."""
         self._scrub_shell_config()
+        # the key values are known secrets before the line is parsed, checked or echoed (F7/F8)
+        remember_keys(names=[self.settings.api_key_env or ""])
         if cell is None:
             return self._line_command(line)
         return self._run_cell(line, cell)
