@@ -72,7 +72,7 @@ def test_bad_input_in_a_list_or_file_is_refused_before_anything_is_sent(lab, ser
         lab.sweep(dup, models=["m1"], progress=False)
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"prompt": "a"}\nnot json\n')
-    with pytest.raises(InputError, match="line 2 is not JSON"):
+    with pytest.raises(InputError, match="line 2: invalid JSON"):
         lab.sweep(broken, models=["m1"], progress=False)
     with pytest.raises(InputError, match="does not exist"):
         lab.sweep(str(tmp_path / "missing.parquet"), models=["m1"], progress=False)

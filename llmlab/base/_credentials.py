@@ -4,16 +4,26 @@ by ``api_key_env`` (values are never echoed).
 ``api_key=``, ``Authorization=``, ``extra_headers={...}``, a ``Bearer …`` or vendor-key-shaped
 value, and a URL with credentials in it (``https://user:pw@host``, ``?token=``), at the top level,
 in ``extra_body``, ``body.NAME=`` and ``model_params``, nested or not.
+
+Any part of a request (parameters, ``system``, every message's content and name) holding a key
+value this process knows (:func:`check_no_secret`) is refused too, however deep: a gateway logs
+request bodies, never the Authorization header. The values are known from the start:
+:func:`remember_keys` runs when a ``Lab``, the CLI or the magics start, before any argument is
+checked or echoed, so the first call of every entry point is checked like the later ones.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._errors import InputError
-from ._redact import CREDENTIAL_NAME, url_has_credentials
+from ._config import KEY_VARS, Endpoint, read_key
+from ._errors import ConfigError, InputError
+from ._redact import CREDENTIAL_NAME, known_secrets, remember, url_has_credentials
 
-__all__ = ["check_no_credentials", "credential_error"]
+__all__ = ["check_no_credentials", "credential_error", "check_no_secret", "secret_path", "remember_keys"]
 
 # Inside nested values only header-like names are refused (a tool schema may well have a
 # 'password' property).
@@ -67,8 +77,70 @@ def _refusal(where: str) -> InputError:
 
 
 def check_no_credentials(params: dict) -> None:
-    """Refuse call parameters that look like credentials (their values are never echoed)."""
+    """Refuse call parameters that look like credentials or hold a known key value (their values
+    are never echoed)."""
     for name, value in params.items():
         where = str(name) if CREDENTIAL_NAME.search(str(name)) else _credential_path(value, str(name))
         if where:
             raise _refusal(where)
+        check_no_secret(value, f"parameter {name}")
+
+
+def remember_keys(endpoint: Endpoint | None = None, *, names: Iterable[str] = ()) -> None:
+    """Make the key values this process may send known secrets now, before any argument is checked
+    or echoed: the default key variables and the variables ``names`` lists, as the environment
+    holds them, and ``endpoint``'s key as its client will read it. An environment (and ./.env)
+    read, no network; a missing or malformed key is no error here (reading a log needs no key)."""
+    values = [os.environ.get(name) or "" for name in (*KEY_VARS, *names) if isinstance(name, str) and name]
+    remember([v for value in values for v in (value, value.strip())])  # a pasted newline: both spellings
+    if endpoint is not None and endpoint.api_key_env is not None:
+        with contextlib.suppress(ConfigError):  # unset or malformed: said when a client needs it
+            read_key(endpoint)
+
+
+def secret_path(value: Any, where: str) -> str | None:
+    """Where in ``value`` (a string, or JSON-like lists and dicts nested to any depth) a known key
+    value appears verbatim, as ``where[0]['name']``; None if nowhere. Exact matching: a prompt is
+    refused only when it really holds the key (the views' fuzzy redaction would refuse prose)."""
+    secrets = known_secrets()
+    if not secrets:
+        return None
+    # A loop, not recursion (any depth, linear cost); each part keeps (its key, its parent's
+    # index) in ``steps``, so a path is spelled only for the part found.
+    steps: list[tuple[Any, int]] = []
+    stack: list[tuple[Any, int]] = [(value, -1)]
+    seen: set[int] = set()
+    while stack:
+        item, step = stack.pop()
+        if isinstance(item, str):
+            if any(secret in item for secret in secrets):
+                return where + _spelled(steps, step)
+            continue
+        if not isinstance(item, (Mapping, list, tuple)) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        pairs = list(item.items()) if isinstance(item, Mapping) else list(enumerate(item))
+        for key, inner in reversed(pairs):  # reversed: the first part is looked at first
+            if isinstance(key, str) and any(secret in key for secret in secrets):
+                return where + _spelled(steps, step) + " (a key)"
+            steps.append((key, step))
+            stack.append((inner, len(steps) - 1))
+    return None
+
+
+def _spelled(steps: list[tuple[Any, int]], step: int) -> str:
+    keys = []
+    while step >= 0:
+        key, step = steps[step]
+        keys.append(f"[{key!r}]" if isinstance(key, (str, int)) else "[…]")
+    return "".join(reversed(keys))
+
+
+def check_no_secret(value: Any, where: str) -> None:
+    """Refuse a request part holding a key value this process knows, in one line naming the part
+    (``system``, ``messages[2]['name']``, ``parameter tools[0]…``), never the value."""
+    found = secret_path(value, where)
+    if found:
+        raise InputError(f"{found} holds your API key (a secret this process has read); refused before anything "
+                         f"was sent or written (a request body reaches the endpoint's logs, a file name every "
+                         f"listing): remove it, and {_KEY_ADVICE}")

@@ -44,7 +44,7 @@ from typing import Any
 
 __all__ = ["Redactor", "StreamRedactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets", "url_has_credentials",
            "without_userinfo",
-           "remember", "forget_all", "redact_shown", "CREDENTIAL_NAME"]
+           "remember", "known_secrets", "forget_all", "redact_shown", "CREDENTIAL_NAME"]
 
 MIN_RUN = 8  # an echo of 8+ consecutive characters of a secret counts as the secret
 REDACTED = "[redacted]"
@@ -817,6 +817,11 @@ def remember(secrets: list[str]) -> None:
         with _KNOWN_LOCK:
             _KNOWN.extend(s for s in fresh if s not in _KNOWN)
             _SHOWN[0] = Redactor(list(_KNOWN))
+
+
+def known_secrets() -> tuple[str, ...]:
+    """The secrets :func:`remember` recorded, for checks that must match them exactly."""
+    return tuple(_KNOWN)
 
 
 def forget_all() -> None:

@@ -7,20 +7,23 @@ the same words.
 from __future__ import annotations
 
 import difflib
+import json
 import keyword
 import math
 import numbers
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
 from ._errors import ConfigError, InputError
+from ._json import JSONTooDeep, loads
 from ._redact import public_url
 
 __all__ = [
     "one_line", "error_line", "is_env_name", "check_env_name", "check_url", "check_identifier", "check_binding_name",
     "did_you_mean", "closest", "check_bool", "check_int", "check_count", "check_number", "check_text", "is_real",
-    "plain_number",
+    "plain_number", "whole_number", "check_name_chars", "parse_json_option", "MAX_OPTION_DEPTH",
 ]
 
 # Upper-case only: keys such as 'gsk_…' or 'hf_…' are valid identifiers, so a looser rule would
@@ -135,6 +138,62 @@ def check_binding_name(value: Any, what: str, reserved: Any = ()) -> str:
 
 
 # --------------------------------------------------------------------------- typed values
+
+# Deeper than any request option (a JSON schema nests a few levels per property); deeper values
+# would reach Python's recursion limit in the checks and the SDK's encoder after them.
+MAX_OPTION_DEPTH = 64
+
+
+def whole_number(text: str) -> int | None:
+    """``text`` as a plain decimal whole number (``"12"``), else None: ``str.isdigit`` accepts
+    ``"²"``, which ``int`` refuses, and 30+ digits are a typo, not a count."""
+    return int(text) if text.isascii() and text.isdecimal() and len(text) <= 30 else None
+
+
+def parse_json_option(text: str, what: str, *, hint: str = "", depth: int = MAX_OPTION_DEPTH) -> Any:
+    """JSON given as an option (a %%llm value, a CLI flag, a prompts file's line), read without
+    recursion; bad JSON or nesting deeper than ``depth`` is a one-line InputError naming ``what``."""
+    too_deep = f"{what}: JSON nested deeper than {depth} levels; no request option needs that"
+    try:
+        value = loads(text)
+    except JSONTooDeep:
+        raise InputError(too_deep) from None
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}" if exc.lineno > 1 else f"column {exc.colno}"
+        raise InputError(f"{what}: invalid JSON ({exc.msg} at {where}){'; ' + hint if hint else ''}") from None
+    except ValueError as exc:  # e.g. a number too long to read
+        raise InputError(f"{what}: invalid JSON ({one_line(exc, 120)}){'; ' + hint if hint else ''}") from None
+    if _nested_deeper(value, depth):
+        raise InputError(too_deep)
+    return value
+
+
+def _nested_deeper(value: Any, depth: int) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            if level >= depth:
+                return True
+            stack.extend((inner, level + 1) for inner in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def check_name_chars(names: list[str], what: str = "model name") -> None:
+    """Names shown in every table read as themselves: no invisible character (a control, ZERO
+    WIDTH SPACE, a bidi mark: Unicode Cc/Cf), and no two names equal once compatibility forms are
+    folded (full-width 'ｍ' and 'm' render as one name: two rows both reading 'm')."""
+    folded: dict[str, int] = {}
+    for number, name in enumerate(names, 1):
+        bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf")), None)
+        if bad is not None:
+            raise InputError(f"{what} #{number} holds the invisible character U+{ord(bad):04X} "
+                             f"({unicodedata.name(bad, 'a control character')}); type the name without it")
+        same = folded.setdefault(unicodedata.normalize("NFKC", name), number)
+        if same != number:
+            raise InputError(f"{what}s #{same} and #{number} read the same ({unicodedata.normalize('NFKC', name)!r} "
+                             "once full-width and other compatibility forms are folded); list each model once")
+
 
 def check_bool(name: str, value: Any) -> bool:
     # "false" is truthy: a string here is a mistake, not a yes.

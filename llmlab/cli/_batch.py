@@ -7,7 +7,6 @@ collects the results later without sending anything twice.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -93,9 +92,10 @@ def _submit(lab: Any, args: argparse.Namespace) -> int:
 def _keywords(args: argparse.Namespace) -> dict[str, Any]:
     from ..base._errors import InputError
 
-    keywords: dict[str, Any] = dict(_json("--params", args.params) or {}) if args.params else {}
-    if not isinstance(keywords, dict):
+    params = _json("--params", args.params)
+    if params is not None and not isinstance(params, dict):  # checked before dict(): '[1,2]' is a list
         raise InputError("--params must be a JSON object of request keywords, e.g. {\"temperature\": 0}")
+    keywords: dict[str, Any] = dict(params or {})
     for name, value in (("system", args.system), ("max_tokens", args.max_tokens),
                         ("tools", _json("--tools", args.tools)),
                         ("response_format", _json("--response-format", args.response_format))):
@@ -109,6 +109,7 @@ def _keywords(args: argparse.Namespace) -> dict[str, Any]:
 def _json(option: str, value: str | None) -> Any:
     """A JSON option's value: the JSON itself, or a file holding it."""
     from ..base._errors import InputError
+    from ..base._validate import parse_json_option
 
     if value is None:
         return None
@@ -118,10 +119,7 @@ def _json(option: str, value: str | None) -> Any:
         if not path.is_file():
             raise InputError(f"{option}: {value!r} is neither JSON nor a file")
         text = path.read_text(encoding="utf-8")
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise InputError(f"{option}: not valid JSON ({exc})") from None
+    return parse_json_option(text, option)  # the one JSON-option reader: no recursion, a depth bound
 
 
 def _report(result: Any) -> int:

@@ -286,9 +286,33 @@ _DEMO_DESCRIPTION = (
     "About 4 minutes on 2 quiet cores, 6-8 on a busy machine.")
 
 
+def _check_no_secret_arguments(argv: list[str]) -> None:
+    """No argument holds a key value this process may send: the default key variables' and
+    --api-key-env's values are known before anything is parsed, used as a name or echoed (a key
+    pasted as --db, --run-id or a file name is refused in one line, never shown). --base-url's
+    value is the exception: its user:password@ may be the key, and it travels as the header."""
+    from ..base._credentials import check_no_secret, remember_keys
+
+    names = [value for flag, value in zip(argv, argv[1:], strict=False) if flag == "--api-key-env"]
+    remember_keys(names=names + [a.split("=", 1)[1] for a in argv if a.startswith("--api-key-env=")])
+    flag = None
+    for number, arg in enumerate(argv, 1):
+        name, joined, _ = arg.partition("=") if _OPTION.match(arg) else (arg, "", "")
+        if "--base-url" not in (flag, name):
+            where = f"the value of {flag}" if flag else f"{name}'s value" if joined else f"argument #{number}"
+            check_no_secret(arg, where)
+        flag = arg if _OPTION.match(arg) and not joined else None
+
+
 def main(argv=None) -> int:
-    args = _parse(sys.argv[1:] if argv is None else list(argv))
     from ..base._errors import LLMLabError
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        _check_no_secret_arguments(argv)
+    except LLMLabError as exc:
+        return _report_error(exc, next((a for a in argv if not a.startswith("-")), ""))
+    args = _parse(argv)
 
     words = FRONT_END.set(f"llmlab {args.command}")   # what llmlab advises is said in the CLI's words
     try:

@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..base._credentials import check_no_secret
 from ..base._errors import InputError
 from ..base._record import conversation_hash, prompt_id_for, user_turns
 from ..base._redact import redact_shown
 from ..base._text import check_unicode
-from ..base._validate import did_you_mean
+from ..base._validate import check_name_chars, did_you_mean, parse_json_option
 from ._options import Timeouts
 from ._runner import Job
 
@@ -39,10 +40,14 @@ def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
     else:
         raise InputError("the prompt must be a non-empty string or a list of {'role', 'content'} messages")
     check_unicode(messages, "the prompt" if isinstance(prompt, str) else "messages")
+    # every part (content, name, tool calls) travels in the body that gateways log
+    check_no_secret(prompt if isinstance(prompt, str) else messages, "the prompt" if isinstance(prompt, str)
+                    else "messages")
     if system is not None:
         if not isinstance(system, str):
             raise InputError("system must be a string")
         check_unicode(system, "system")
+        check_no_secret(system, "system")
         if messages[0].get("role") != "system":
             messages.insert(0, {"role": "system", "content": system})
     return messages
@@ -98,6 +103,7 @@ def check_models(models: Any) -> list[str]:
         if redact_shown(model) != model:  # never echoed: it would show the key
             raise InputError(f"model name #{number} looks like your API key (it contains a secret this session "
                              "has read); pass the model's name, and keep the key in the variable api_key_env names")
+    check_name_chars(models)  # after the key check: a key joined by ZERO WIDTH SPACEs is named as the key
     seen = set()
     for m in models:
         if m in seen:
@@ -210,10 +216,8 @@ def _read_file(path: Path) -> Iterator[dict]:
 
 
 def _json_line(line: str, path: Path, number: int) -> dict:
-    try:
-        value = json.loads(line)
-    except ValueError as exc:
-        raise InputError(f"{path.name} line {number} is not JSON: {exc}") from None
+    # the one JSON-option reader: a line nested 200,000 deep is a one-line error, not a RecursionError
+    value = parse_json_option(line, f"{path.name} line {number}")
     return value if isinstance(value, dict) else {"prompt": value}
 
 

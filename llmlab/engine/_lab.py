@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..base._advice import advice
 from ..base._config import PLACEHOLDER_KEY, Endpoint, LocalURL, default_db, read_key, resolve_endpoint
+from ..base._credentials import check_no_secret, remember_keys
 from ..base._display import clean_text
 from ..base._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError, StoreError
 from ..base._frames import shown
@@ -268,7 +269,10 @@ class Lab:
             "max_completion_tokens": 2000}} (None = do not send; keys may be patterns like "o*").
         """
         self._endpoint_args = (base_url, api_key_env)
+        # The key values are known secrets before any argument is checked or echoed (F7/F8)
+        remember_keys(names=[api_key_env] if isinstance(api_key_env, str) else [])
         self._endpoint: Endpoint | None = _keyless_if_embedded(resolve_endpoint(base_url, api_key_env), base_url)
+        remember_keys(self._endpoint)
         if self._endpoint.base_url is None:
             self._endpoint = None  # the embedded endpoint starts on first use, not here
         self.concurrency = check_int("concurrency", concurrency, 1, MAX_CONCURRENCY)
@@ -663,6 +667,7 @@ class Lab:
         from ..store._export import write_parquet
 
         self._check_open()
+        check_no_secret(os.fspath(path) if isinstance(path, (str, os.PathLike)) else path, "path")
         filters = log_filters(run_id=run_id, model=model, status=status, since=since, columns=columns, limit=None)
         return write_parquet(self.store, path, filters)
 
@@ -892,6 +897,7 @@ def _open_store(db: Any) -> Store:
         raise InputError(f"db must be a file path, ':memory:' or a postgresql:// URL, not {type(db).__name__}")
     if db is not None:
         check_unicode(os.fspath(db), "db")
+        check_no_secret(os.fspath(db), "db")  # never a file named after the key
     value, chosen_by = (db, None) if db is not None else default_db()
     try:
         return open_store(value, chosen_by=chosen_by)

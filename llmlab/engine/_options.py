@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..base._credentials import check_no_credentials, credential_error
+from ..base._credentials import check_no_credentials, check_no_secret, credential_error
 from ..base._errors import InputError
 from ..base._text import check_unicode
 from ..base._validate import check_bool, check_int, check_number, check_text, did_you_mean, one_line
@@ -201,6 +201,7 @@ class CallOptions:
     def __post_init__(self) -> None:
         if self.system is not None:
             check_text("system", self.system)
+            check_no_secret(self.system, "system")
         for name in BODY_PARAMS:
             value = getattr(self, name)
             if value is not None:

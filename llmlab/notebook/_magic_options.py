@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ast
 import io
-import json
 import re
 import shlex
 from collections.abc import Mapping
@@ -32,7 +31,7 @@ from typing import Any
 
 from ..base._credentials import credential_error
 from ..base._errors import InputError
-from ..base._validate import check_binding_name, check_identifier, did_you_mean
+from ..base._validate import check_binding_name, check_identifier, did_you_mean, parse_json_option
 from ..engine._options import BODY_PARAMS, CallOptions
 
 __all__ = ["OptionError", "MagicOptions", "parse_options", "interpolate", "placeholders", "LINE_KEYS"]
@@ -133,13 +132,10 @@ def _scalar(text: str) -> Any:
 
 
 def _json(key: str, text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise OptionError(
-            f"{key}: invalid JSON ({exc.msg} at column {exc.colno}); quote JSON values, "
-            f"e.g. {key}='{{\"type\": \"json_object\"}}'."
-        ) from None
+    try:  # the one JSON-option reader: no recursion, a depth bound (a 100,000-deep value is one line)
+        return parse_json_option(text, key, hint=f"quote JSON values, e.g. {key}='{{\"type\": \"json_object\"}}'.")
+    except InputError as exc:
+        raise OptionError(str(exc)) from None
 
 
 def _items(key: str, value: str) -> list[str]:

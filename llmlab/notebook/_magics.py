@@ -26,10 +26,11 @@ from ..base._config import (
     trusted_default_key,
     trusted_key_vars,
 )
+from ..base._credentials import remember_keys
 from ..base._display import clean_frame, table_text
 from ..base._errors import ConfigError, InputError, LLMLabError, StoreError
 from ..base._redact import public_url
-from ..base._validate import check_binding_name, check_int, check_url, error_line, is_env_name
+from ..base._validate import check_binding_name, check_int, check_url, error_line, is_env_name, whole_number
 from ..engine._options import MAX_CONCURRENCY, check_max_tokens
 from ..store._open import check_chosen_db, parse_db
 from ._board import Board, board_html, board_text, session_costs
@@ -448,6 +449,8 @@ class LLMMagics(Magics):
     def llm(self, line: str, cell: str | None = None):
         """Run a prompt across models (``%%llm``) or inspect the lab (``%llm help``)."""
         self._scrub_shell_config()
+        # the key values are known secrets before the line is parsed, checked or echoed (F7/F8)
+        remember_keys(names=[self.settings.api_key_env or ""])
         if cell is None:
             return self._line_command(line)
         return self._run_cell(line, cell)
@@ -603,9 +606,9 @@ class LLMMagics(Magics):
         return pd.DataFrame(rows).sort_values("setting").reset_index(drop=True)
 
     def _cmd_history(self, args):
-        if len(args) > 1 or (args and not (args[0].isdigit() and int(args[0]) >= 1)):
+        n = whole_number(args[0]) if len(args) == 1 else 10 if not args else None
+        if not n:  # None (not a plain number: '²', '1e3', two words) or 0
             raise UsageError("%llm history [n]: n must be a positive whole number.")
-        n = int(args[0]) if args else 10
 
         frame = self._engine_call(lambda lab: lab.runs(limit=n))
         # model text must not drive the terminal
@@ -672,9 +675,10 @@ def _grade_options(args: list[str]) -> dict[str, Any]:
         if key == "models":
             options["models"] = [m for m in value.split(",") if m]
         elif key == "seed":
-            if not value.isdigit():
+            seed = whole_number(value)
+            if seed is None:
                 raise UsageError(f"%llm grade: seed= must be a whole number, not {value!r}")
-            options["seed"] = int(value)
+            options["seed"] = seed
         elif key == "reveal":
             if value.lower() not in ("true", "false"):
                 raise UsageError(f"%llm grade: reveal= is true or false, not {value!r}")
