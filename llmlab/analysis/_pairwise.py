@@ -34,6 +34,7 @@ pass (``lab.sweep``: recorded, cached, costed); this module never imports the en
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from itertools import combinations
 from typing import Any, Protocol
@@ -44,6 +45,7 @@ import pandas as pd
 from ..base._errors import InputError
 from ..base._record import answer_hash
 from ..base._tokens import TokenCounter
+from ._evidence import is_unknown, judge_evidence
 from ._scoring import JudgeFailure, final_answers, judged_question
 from ._verdicts import parse_preference
 
@@ -259,11 +261,15 @@ def _frame(games: pd.DataFrame, replies: list[Any], decided: list[dict], judge: 
     frame.attrs.update(judge=judge, unknown=unknown, calls=len(games), errored=errored,
                        judge_run_note="judge calls are rows of the Lab's log (task 'pairwise judge')")
     judged = frame.iloc[errored:]            # the decided (errored) rows come first
+    evidence = judge_evidence(judged)
+    frame.attrs["evidence"] = evidence
     if len(judged) and judged["winner"].isna().all():
-        import warnings
-
         warnings.warn(f"pairwise: all verdicts unknown ({judged['reason'].iloc[0]}, …): the judge {judge!r} "
                       "gave no readable verdict; nothing here is a rating", RuntimeWarning, stacklevel=3)
+    elif len(judged) and not evidence["informative"]:
+        warnings.warn(f"pairwise: the judge {judge!r} carries no information here: {evidence['why']}; routing "
+                      "certifies nothing on it and ratings are not evidence (frame.attrs['evidence'])",
+                      RuntimeWarning, stacklevel=3)
     return frame.sort_values(["prompt_id", "model_a", "model_b"], kind="stable").reset_index(drop=True)
 
 
@@ -288,11 +294,6 @@ def _verdict(reply: Any) -> tuple[str | None, str]:
         return None, reply.reason()
     verdict = parse_preference(reply)
     return verdict.value, verdict.reason()
-
-
-def is_unknown(value: Any) -> bool:
-    """None, NaN and pandas' NA all mean "no verdict" (pandas turns None into NaN in most columns)."""
-    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
 
 def _reply_text(reply: Any) -> str | None:

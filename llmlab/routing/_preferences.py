@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ..analysis._evidence import EVIDENCE_RULE, judge_evidence
 from ..analysis._pairwise import answer_match, check_preferences, is_unknown, one_per_pair
 from ..base._errors import InputError
 
@@ -42,12 +43,18 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     differ: a re-sweep answered anew) are set aside with a warning. ``attrs``:
     ``{column}_duplicates_dropped``, ``{column}_answers_changed`` (set aside) and
     ``{column}_answers_unchecked`` (rows naming no answers: judge frames, labels stored before
-    labels named them — used, unchecked)."""
+    labels named them — used, unchecked) and ``{column}_evidence`` (what the preferences can show:
+    consistent share, position bias, ``informative`` — an uninformative source, such as a judge
+    that always says "[[A]]" or "[[C]]", is warned about and no claim is certified on it)."""
     if not isinstance(runs, pd.DataFrame) or not {"prompt_id", "requested_model"} <= set(runs.columns):
         raise InputError("preference_quality needs the runs DataFrame (lab.runs(), res.df)")
     prefs = _in_runs(check_preferences(preferences), runs)
     reference = _reference(prefs, reference)          # from the rows as given, both orientations seen
     prefs = one_per_pair(prefs, duplicates=duplicates)
+    evidence = judge_evidence(prefs)
+    if not evidence["informative"]:
+        warnings.warn(f"routing: these preferences carry no information: {evidence['why']}; no claim is certified "
+                      f"on them (the rule: {EVIDENCE_RULE})", RuntimeWarning, stacklevel=3)
     verdicts = _verdicts_against(prefs, reference)
     asked = {(p, m) for p, a, b in zip(prefs["prompt_id"], prefs["model_a"], prefs["model_b"], strict=True)
              for m in (a, b)}
@@ -68,6 +75,7 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     out = runs.copy()
     out[column], out[f"{column}_reason"] = quality, reasons
     out.attrs[f"{column}_reference"] = reference
+    out.attrs[f"{column}_evidence"] = evidence
     out.attrs[f"{column}_duplicates_dropped"] = prefs.attrs["duplicates_dropped"]
     out.attrs[f"{column}_other_prompts"] = prefs.attrs.get("other_prompts", 0)
     out.attrs[f"{column}_answers_changed"] = prefs.attrs.get("answers_changed", 0)

@@ -77,7 +77,8 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
         raise InputError("recommend() needs runs of at least two models")
     tune_runs, test_runs = split(runs, test_size=test_size, seed=seed, by="task", groups=groups)
     tune_mx = build_matrix(tune_runs, score, models, warn_dropped=False, **money)
-    strong, weak = _sides(tune_mx)
+    strong, weak = _sides(tune_mx, runs.attrs.get(f"{PREFERENCE_COLUMN}_reference") if preferences is not None
+                          else None)
     policies = _candidates(tune_runs, strong, weak, {"max_quality_loss": max_quality_loss, "confidence": confidence},
                            money, learned, score, models)
     if any(isinstance(p, Learned) for p in policies):
@@ -88,6 +89,9 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
     table = _policy_table(report, claim, policies, _tune_half(tune_runs, policies, strong, score, models, money),
                           models)
     chosen, why = _pick(table, max_quality_loss)
+    if report.evidence is not None and not report.evidence["informative"]:
+        chosen, why = None, (f"the preferences carry no information ({report.evidence['why']}): no router is "
+                             f"certified on them; the reference {strong} alone")
     by_name = {p.name: p for p in policies}
     policy = by_name[chosen] if chosen is not None else Always(strong, name=f"always({strong})")
     holds = chosen is not None and table.loc[chosen, "verdict"] == "holds"
@@ -98,11 +102,14 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
     return Recommendation(per_task, table, policy, holds, report, caption, why)
 
 
-def _sides(mx: Matrix) -> tuple[str, str]:
-    """(strong, weak) for the two-model routers: the best model on the tune half, and the best of
-    those that cost less than it (ties: the cheaper) — the cheap side most likely to keep quality,
-    not the worst model; with no cheaper model known, the second best."""
+def _sides(mx: Matrix, reference: str | None = None) -> tuple[str, str]:
+    """(strong, weak) for the two-model routers: the best model on the tune half (on preferences,
+    the reference: every other model is at best as good as it, and ties would rank the cheap one
+    first), and the best of those that cost less than it (ties: the cheaper) — the cheap side most
+    likely to keep quality, not the worst model; with no cheaper model known, the second best."""
     ranked = mx.ranked_models()
+    if reference is not None:
+        ranked = [reference, *(m for m in ranked if m != reference)]
     cost = dict(zip(mx.models, mx.cost.sum(axis=0), strict=True))
     cheaper = [m for m in ranked[1:] if cost[m] < cost[ranked[0]]]     # NaN compares False: not known cheaper
     return ranked[0], (cheaper or ranked[1:])[0]
