@@ -54,7 +54,9 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
               test_size: float = 0.5, seed: int = 0, n_boot: int = 1000, learned: bool = True,
               score: str = "score", groups: str | None = None, confidence: float | None = None,
               preferences: pd.DataFrame | None = None, reference: str | None = None) -> Recommendation:
-    """Choose who should answer what on scored ``runs`` (needs a ``task`` column); see the module doc.
+    """Choose who should answer what on scored ``runs``; see the module doc. Runs without a
+    ``task`` (or with None) are one task, ``"(none)"``; ``per_task`` says of a task with nothing to
+    evaluate (every verdict unknown there) "unknown, left out" in its ``note``.
 
     groups: None splits the prompts at random (stratified by task): the verdicts hold for new
         prompts of the recorded tasks. A column name (e.g. ``"task"``) holds whole groups out of
@@ -68,6 +70,8 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
         :func:`routing.preference_quality`); the reference is then the strong model.
     """
     money = {"prices": prices, "price_as": price_as}
+    if isinstance(runs, pd.DataFrame) and "task" not in runs.columns:
+        runs = runs.assign(task=None)            # untasked runs are one task, "(none)"
     if preferences is not None:
         runs = preference_quality(runs, preferences, reference=reference)
         score = PREFERENCE_COLUMN
@@ -186,17 +190,31 @@ def _policy_table(report: PolicyReport, claim: pd.DataFrame, policies: list[Poli
     return table
 
 
+_PER_TASK_COLUMNS = ["task", "model", "prompts", "quality", "reference_quality", "quality_diff", "quality_diff_ci_lo",
+                     "quality_diff_ci_hi", "savings_pct", "note"]
+
+
 def _per_task(test_runs, task_map, strong, score, models, n_boot, seed, money) -> pd.DataFrame:
+    """Per task of the test half, the task map's model against the reference. Runs without a task
+    are one task, ``"(none)"`` (as the task map calls them); a task with nothing to evaluate (every
+    verdict unknown there) is a row saying so — unknown, left out — not the end of the
+    recommendation."""
     rows = []
-    for task, part in test_runs.groupby("task", sort=True):
+    tasks = test_runs["task"].astype(object).where(test_runs["task"].notna(), "(none)")
+    for task, part in test_runs.groupby(tasks.to_numpy(), sort=True):
         model = task_map.mapping.get(str(task), task_map.default)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            rep = evaluate(part, [Always(model, name="chosen")], models=models, reference=strong, score=score,
-                           n_boot=n_boot, seed=seed, **money)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                rep = evaluate(part, [Always(model, name="chosen")], models=models, reference=strong, score=score,
+                               n_boot=n_boot, seed=seed, **money)
+        except InputError as e:
+            rows.append({"task": task, "model": model, "prompts": 0, "note": f"unknown, left out: {e}"})
+            continue
         row = rep.table.loc["chosen"]
         rows.append({"task": task, "model": model, "prompts": rep.n_prompts, "quality": row["quality"],
                      "reference_quality": rep.models.loc[f"always({strong})", "quality"],
                      "quality_diff": row["quality_diff"], "quality_diff_ci_lo": row["quality_diff_ci_lo"],
-                     "quality_diff_ci_hi": row["quality_diff_ci_hi"], "savings_pct": row["savings_pct"]})
-    return pd.DataFrame(rows).set_index("task")
+                     "quality_diff_ci_hi": row["quality_diff_ci_hi"], "savings_pct": row["savings_pct"],
+                     "note": ""})
+    return pd.DataFrame(rows, columns=_PER_TASK_COLUMNS).set_index("task")
