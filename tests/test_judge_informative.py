@@ -141,3 +141,27 @@ def test_single_vote_labels_are_informative_unless_all_ties_and_the_rule_is_stat
     assert "all 2 known verdicts are ties" in judge_evidence(ties)["why"]
     assert "no verdict is known" in judge_evidence(labels.assign(winner=None))["why"]
     assert "1.645" in EVIDENCE_RULE and "position alone" in EVIDENCE_RULE
+
+
+def test_the_judges_own_rows_are_no_candidates_anywhere(tmp_path):
+    """lab.runs() holds the judge's calls next to the answers (review 22, F7): pairwise, pointwise
+    scoring, summary and routing all leave them out by the one rule (task 'judge'/'pairwise judge')."""
+    models = {"weak": ModelSpec(text="GOOD answer", answers_by_prompt=BAD), "strong": ModelSpec(text="GOOD answer"),
+              "fair": JUDGES["fair"], "grader": ModelSpec(text="Rating: [[7]]")}
+    with FakeServer(models) as srv, Lab(base_url=srv.base_url, db=tmp_path / "r.sqlite", retries=0,
+                                        prices=PRICES) as lab:
+        lab.sweep([f"Explain topic {k}." for k in range(N)], models=["weak", "strong"], progress=False)
+        prefs = scoring.pairwise(lab.runs(), judge="fair", lab=lab, against="strong", progress=False)
+        everything = lab.runs()
+        assert (everything["task"] == "pairwise judge").sum() == 2 * N
+        report = routing.evaluate(everything, [routing.Always("weak")], preferences=prefs, n_boot=100)
+        assert report.n_prompts == N and set(report.models.index) == {"always(weak)", "always(strong)"}
+        before = len(lab.runs())
+        scored = scoring.score(everything, scoring.judge(model="grader", lab=lab))
+        assert len(lab.runs()) - before == 2 * N                        # the answers judged, not the judge's rows
+        assert scored.attrs["score_judge_rows_left_out"] == 2 * N and scored.attrs["score_unknown"] == 0
+        assert scored.loc[scored["task"] == "pairwise judge", "score_reason"].str.contains("not scored").all()
+        again = lab.runs()
+        assert set(scoring.summary(scoring.score(again, scoring.contains("GOOD"))).index) == {"weak", "strong"}
+        assert routing.evaluate(scoring.score(again, scoring.contains("GOOD")), [routing.Always("weak")],
+                                n_boot=0).n_prompts == N

@@ -47,6 +47,7 @@ from ..base._record import answer_hash
 from ..base._tokens import TokenCounter
 from ._evidence import is_unknown, judge_evidence
 from ._scoring import JudgeFailure, final_answers, judged_question
+from ._scoring import judge_rows as is_judge_row
 from ._verdicts import parse_preference
 
 __all__ = ["pairwise", "check_preferences", "answer_match", "combine_games", "is_unknown", "one_per_pair",
@@ -117,9 +118,6 @@ def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[
     return frame
 
 
-JUDGE_TASKS = ("judge", "pairwise judge")     # the tasks scoring.judge and pairwise record their calls with
-
-
 def _answers(runs: Any, *, judge_rows: bool = False) -> pd.DataFrame:
     """One row per (prompt_id, requested_model): its answer, as routing's matrix picks it."""
     if not isinstance(runs, pd.DataFrame):
@@ -128,7 +126,7 @@ def _answers(runs: Any, *, judge_rows: bool = False) -> pd.DataFrame:
     if missing:
         raise InputError(f"runs lack column(s) {', '.join(missing)}: pass rows of lab.runs() or res.df")
     rows = runs[runs["repeat"].fillna(0) == 0] if "repeat" in runs.columns else runs
-    judged = rows["task"].isin(JUDGE_TASKS) if "task" in rows.columns and not judge_rows else rows["prompt_id"].isna()
+    judged = is_judge_row(rows) if not judge_rows else np.zeros(len(rows), dtype=bool)
     rows = rows[~judged]
     # sorted, not in order of appearance: lab.runs() lists rows as calls finished, and the same runs
     # must give the same pairs, oriented the same way, every time
