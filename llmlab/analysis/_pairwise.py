@@ -45,6 +45,7 @@ import pandas as pd
 from ..base._errors import InputError
 from ..base._record import answer_hash
 from ..base._tokens import TokenCounter
+from ..base._validate import check_bool, check_count, check_int, one_line
 from ._evidence import is_unknown, judge_evidence
 from ._scoring import JudgeFailure, final_answers, judged_question
 from ._scoring import judge_rows as is_judge_row
@@ -84,7 +85,7 @@ class JudgeLab(Protocol):
 
 def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[str] | None = None,
              against: str | None = None, rubric: str | None = None, reference: str | Mapping[str, str] | None = None,
-             max_tokens: int = 512, max_calls: int = 200, errors: str = "unknown", judge_rows: bool = False,
+             max_tokens: int = 512, max_calls: int | None = 200, errors: str = "unknown", judge_rows: bool = False,
              progress: bool = True) -> pd.DataFrame:
     """Judge, per prompt, each pair of models' answers twice (A/B and B/A); a preference frame.
 
@@ -95,8 +96,11 @@ def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[
     against: judge every other model against this one only (``k − 1`` pairs, not ``k(k − 1)/2``):
         what routing on preferences needs; ``model_a`` is then always ``against``.
     rubric: replaces the criteria of MT-Bench's prompt. reference: a runs column holding each
-        prompt's reference answer (e.g. ``"expected"``), or ``{prompt_id: text}``.
-    max_tokens: per judge reply. max_calls: refuse (InputError, with the estimate) above this;
+        prompt's reference answer (e.g. ``"expected"``), or ``{prompt_id: text}`` (keys matched as
+        text, as the runs store ids: ``{1: ...}`` is prompt ``'1'``; a mapping naming none of the
+        runs' prompts is an InputError, one missing some is warned about).
+    max_tokens: per judge reply. max_calls: refuse (InputError, with the estimate) above this
+        (None: no limit);
         it counts every judge call asked for, cached ones too (a bound on the size of the judging,
         decided before anything is sent and the same on a re-run; cached calls cost nothing).
     errors: a pair where a model's own call failed is ``"unknown"`` (default) or ``"loss"`` for it
@@ -106,6 +110,8 @@ def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[
     """
     if errors not in ("unknown", "loss"):
         raise InputError(f"errors={errors!r}: pass 'unknown' (a failed call says nothing of the answers) or 'loss'")
+    _check_options(judge=judge, lab=lab, models=models, against=against, rubric=rubric, max_tokens=max_tokens,
+                   max_calls=max_calls, judge_rows=judge_rows, progress=progress)
     answers = _answers(runs, judge_rows=judge_rows)
     order = _models(answers, models, against)
     pairs = [(against, m) for m in order if m != against] if against else list(combinations(order, 2))
@@ -116,6 +122,27 @@ def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[
     frame = _frame(games, replies, decided, judge)
     frame.attrs["judge_rows_left_out"] = answers.attrs["judge_rows_left_out"]
     return frame
+
+
+def _check_options(*, judge: Any, lab: Any, models: Any, against: Any, rubric: Any, max_tokens: Any, max_calls: Any,
+                   judge_rows: Any, progress: Any) -> None:
+    """Every parameter, before anything is counted or sent: one line naming the one that is wrong."""
+    for name, value in (("judge", judge), ("against", against)):
+        if (value is not None or name == "judge") and (not isinstance(value, str) or not value.strip()):
+            raise InputError(f"{name} must be a model name (a non-empty string), not {one_line(repr(value), 60)}")
+    if not callable(getattr(lab, "sweep", None)):
+        raise InputError(f"lab must be the Lab that calls the judge (llmlab.Lab(...)), not {type(lab).__name__}")
+    if models is not None and (isinstance(models, (str, bytes)) or not isinstance(models, Sequence)
+                               or not all(isinstance(m, str) for m in models)):
+        raise InputError(f"models must be a list of model names (['a', 'b']), not {one_line(repr(models), 60)}")
+    if rubric is not None and (not isinstance(rubric, str) or not rubric.strip()):
+        raise InputError(f"rubric must be the judging criteria as text (None: MT-Bench's), not "
+                         f"{one_line(repr(rubric), 60)}")
+    check_int("max_tokens", max_tokens, 1, 2_000_000)
+    if max_calls is not None:
+        check_count("max_calls", max_calls, " (None: no limit)")
+    check_bool("judge_rows", judge_rows)
+    check_bool("progress", progress)
 
 
 def _answers(runs: Any, *, judge_rows: bool = False) -> pd.DataFrame:
@@ -162,9 +189,21 @@ def _references(runs: pd.DataFrame, reference: Any) -> Mapping[Any, Any]:
             raise InputError(f"reference={reference!r}: the runs have no such column (give a column name, "
                              "e.g. 'expected', or a {prompt_id: reference answer} mapping)")
         known = runs[runs[reference].notna()]
-        return dict(zip(known["prompt_id"], known[reference], strict=True))
+        return dict(zip(known["prompt_id"].astype(str), known[reference], strict=True))
     if isinstance(reference, Mapping):
-        return reference
+        # keyed by the ids as the runs store them (text): {1: ...} for a sweep with prompt_id=[1, 2]
+        # matches '1'. A mapping that names none of the runs' prompts is the wrong one (refused before
+        # any call); one that misses some is said (those prompts are judged without a reference)
+        refs = {str(k): v for k, v in reference.items()}
+        prompts = set(map(str, runs["prompt_id"])) if "prompt_id" in runs.columns else set()
+        if refs and not prompts & set(refs):
+            raise InputError(f"reference: none of its {len(refs)} key(s) is a prompt_id of the runs (e.g. "
+                             f"{one_line(repr(next(iter(refs))), 60)}): key the mapping by the runs' prompt ids")
+        missing = len(prompts - set(refs))
+        if missing:
+            warnings.warn(f"pairwise: {missing} of {len(prompts)} prompts have no reference answer in the mapping "
+                          "and are judged without one", RuntimeWarning, stacklevel=3)
+        return refs
     raise InputError("reference must be a column name or a {prompt_id: text} mapping, "
                      f"not {type(reference).__name__}")
 
@@ -184,7 +223,7 @@ def _games(answers: pd.DataFrame, pairs: list[tuple[str, str]], refs: Mapping[An
             if failed:
                 decided.append(_decided_row(pid, a, b, failed, errors))
                 continue
-            question, ref = judged_question(row_a), refs.get(pid)
+            question, ref = judged_question(row_a), refs.get(str(pid))
             block = "" if ref is None or (isinstance(ref, float) and np.isnan(ref)) else _REFERENCE.format(text=ref)
             for game, (first, second) in ((1, (row_a, row_b)), (2, (row_b, row_a))):
                 games.append({"prompt_id": pid, "model_a": a, "model_b": b, "game": game,
@@ -210,7 +249,7 @@ def _text(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
-def _check_budget(games: pd.DataFrame, lab: Any, judge: str, max_tokens: int, max_calls: int,
+def _check_budget(games: pd.DataFrame, lab: Any, judge: str, max_tokens: int, max_calls: int | None,
                   progress: bool, judge_rows_left_out: int = 0) -> None:
     calls = len(games)
     counter = TokenCounter()
@@ -222,7 +261,7 @@ def _check_budget(games: pd.DataFrame, lab: Any, judge: str, max_tokens: int, ma
             else "cost unknown (no price for the judge)")
     line = (f"pairwise: {calls // 2} pairs × 2 orders = {calls} judge calls to {judge}: ~{prompt_tokens:,} prompt "
             f"tokens, ≤ {calls * max_tokens:,} reply tokens, {cost} (cached calls are free)")
-    if calls > max_calls:
+    if max_calls is not None and calls > max_calls:
         raise InputError(f"{line}; that is more than max_calls={max_calls}: pass max_calls={calls} to run them")
     if judge_rows_left_out:
         line += f"; {judge_rows_left_out} judge row(s) of the runs left out (judge_rows=True keeps them)"
