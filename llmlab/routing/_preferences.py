@@ -13,6 +13,14 @@ exception, as everywhere in routing: it scores 0 (the call served no answer), th
 frame calls that pair unknown (``scoring.pairwise``'s ``errors="unknown"``). Savings, quality differences, the claim
 test and PGR then read "share of prompts served an answer at least as good as the reference's",
 RouteLLM's own setting (its routers are trained on exactly these win/tie labels).
+
+A preference source that carries no information certifies nothing: "inconsistent = tie" and
+"tie = as good" would otherwise make a useless cheap model as good as the reference on a judge
+that always says "[[A]]" (every pair a tie by the swap), always "[[C]]", or answers at random.
+The frame's evidence (``llmlab.analysis._evidence.judge_evidence``: no decisive verdict, or two
+orders that agree no more often than a judge choosing by position alone) is kept in
+``runs.attrs["preference_evidence"]`` and ``report.evidence``; uninformative → a warning, every
+claim "not enough data", ``recommend`` keeps the reference alone.
 """
 from __future__ import annotations
 
@@ -21,7 +29,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..analysis._evidence import EVIDENCE_RULE, judge_evidence
+from ..analysis._evidence import judge_evidence
 from ..analysis._pairwise import answer_match, check_preferences, is_unknown, one_per_pair
 from ..base._errors import InputError
 
@@ -54,7 +62,8 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     evidence = judge_evidence(prefs)
     if not evidence["informative"]:
         warnings.warn(f"routing: these preferences carry no information: {evidence['why']}; no claim is certified "
-                      f"on them (the rule: {EVIDENCE_RULE})", RuntimeWarning, stacklevel=3)
+                      "on them (runs.attrs['preference_evidence']; the rule: llmlab.analysis._evidence.EVIDENCE_RULE)",
+                      RuntimeWarning, stacklevel=3)
     verdicts = _verdicts_against(prefs, reference)
     asked = {(p, m) for p, a, b in zip(prefs["prompt_id"], prefs["model_a"], prefs["model_b"], strict=True)
              for m in (a, b)}
