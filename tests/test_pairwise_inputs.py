@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from fakeserver import FakeServer, ModelSpec
 
-from llmlab import InputError, Lab, scoring
+from llmlab import InputError, Lab, routing, scoring
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +70,39 @@ def test_a_reference_mapping_missing_some_prompts_is_said(setup):
         warnings.simplefilter("always")
         scoring.pairwise(runs, judge="judge", lab=lab, reference={1: "REF"}, progress=False)
     assert any("1 of 2 prompts have no reference answer" in str(w.message) for w in caught)
+
+
+def test_without_against_the_reference_is_asked_for_not_taken_from_name_order(setup):
+    """F11: of one pair judged without against=, model_a is the name that sorts first — often the
+    cheap model, which would then be the reference every other is measured against."""
+    _, lab, runs = setup
+    plain = scoring.pairwise(runs, judge="judge", lab=lab, progress=False)
+    assert plain.attrs["against"] is None and set(plain["model_a"]) == {"alpha"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(InputError, match="without against=, so which one .* pass reference='<model>'"):
+            routing.evaluate(runs, [routing.Always("alpha")], preferences=plain, n_boot=0)
+        assert routing.evaluate(runs, [routing.Always("alpha")], preferences=plain, reference="beta",
+                                n_boot=0).reference == "always(beta)"
+        chosen = scoring.pairwise(runs, judge="judge", lab=lab, against="beta", progress=False)
+        assert routing.evaluate(runs, [routing.Always("alpha")], preferences=chosen, n_boot=0).reference == \
+            "always(beta)"
+        hand_made = pd.DataFrame({"prompt_id": ["1", "2"], "model_a": "beta", "model_b": "alpha", "winner": "a"})
+        assert routing.evaluate(runs, [routing.Always("alpha")], preferences=hand_made, n_boot=0).reference == \
+            "always(beta)"                          # a frame oriented by hand keeps the documented default
+
+
+def test_the_several_sources_error_names_arguments_that_exist_and_following_it_works(setup):
+    """F8: the refusal named duplicates=, which evaluate/recommend/Learned.fit do not take."""
+    _, lab, runs = setup
+    judge = scoring.pairwise(runs, judge="judge", lab=lab, against="beta", progress=False)
+    labels = judge.assign(winner="b", source="human:ann")
+    both = pd.concat([judge, labels], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(InputError, match="an argument of scoring.agreement and routing.preference_quality") as err:
+            routing.evaluate(runs, [routing.Always("alpha")], preferences=both, reference="beta", n_boot=0)
+        assert "\n" not in str(err.value)
+        settled = routing.preference_quality(runs, both, reference="beta", duplicates="last")
+        report = routing.evaluate(settled, [routing.Always("alpha")], score="preference", reference="beta", n_boot=0)
+    assert report.table.loc["always(alpha)", "quality"] == 1.0          # the last source (the labels: alpha wins)

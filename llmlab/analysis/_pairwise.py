@@ -119,7 +119,7 @@ def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[
     games, decided = _games(answers, pairs, refs, rubric or _RUBRIC, errors)
     _check_budget(games, lab, judge, max_tokens, max_calls, progress, answers.attrs["judge_rows_left_out"])
     replies = _ask(games, lab, judge, max_tokens, progress) if len(games) else []
-    frame = _frame(games, replies, decided, judge)
+    frame = _frame(games, replies, decided, judge, against)
     frame.attrs["judge_rows_left_out"] = answers.attrs["judge_rows_left_out"]
     return frame
 
@@ -280,7 +280,8 @@ def _ask(games: pd.DataFrame, lab: Any, judge: str, max_tokens: int, progress: b
     return final_answers(result.df, ids)
 
 
-def _frame(games: pd.DataFrame, replies: list[Any], decided: list[dict], judge: str) -> pd.DataFrame:
+def _frame(games: pd.DataFrame, replies: list[Any], decided: list[dict], judge: str,
+           against: str | None) -> pd.DataFrame:
     rows = list(decided)
     for i in range(0, len(games), 2):
         g = games.iloc[i]
@@ -295,7 +296,7 @@ def _frame(games: pd.DataFrame, replies: list[Any], decided: list[dict], judge: 
         frame[column] = pd.Series([None if is_unknown(v) else v for v in frame[column]], index=frame.index,
                                   dtype=object)
     unknown = int(frame["winner"].isna().sum())
-    frame.attrs.update(judge=judge, unknown=unknown, calls=len(games), errored=errored,
+    frame.attrs.update(judge=judge, against=against, unknown=unknown, calls=len(games), errored=errored,
                        judge_run_note="judge calls are rows of the Lab's log (task 'pairwise judge')")
     judged = frame.iloc[errored:]            # the decided (errored) rows come first
     evidence = judge_evidence(judged)
@@ -438,8 +439,10 @@ def one_per_pair(frame: pd.DataFrame, *, duplicates: str = "refuse", what: str =
     if crossed.any() and duplicates == "refuse":
         names = sorted(set(source[latest][crossed]))
         raise InputError(f"{what}: {int(k[crossed].nunique())} pair(s) have verdicts of several sources "
-                         f"({', '.join(names[:4])}): pick one (frame[frame['source'] == {names[0]!r}]) or pass "
-                         "duplicates='last' or 'majority'")
+                         f"({', '.join(names[:4])}): pick one (frame[frame['source'] == {names[0]!r}]) or settle "
+                         "them by a stated rule, duplicates='last' or 'majority' — an argument of "
+                         "scoring.agreement and routing.preference_quality (then routing.evaluate(that, ..., "
+                         "score='preference', reference=...))")
     if duplicates == "majority" and crossed.any():
         out = _majority(kept, k, flip[latest])
     else:

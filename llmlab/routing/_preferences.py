@@ -44,7 +44,9 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     ``reference``'s on its prompt (win or tie), 0 where it lost, NaN where unknown; and
     ``f"{column}_reason"``. ``reference``: default the one model every pair involves (of a single
     pair of models, the one that is ``model_a`` in every row, as ``scoring.pairwise(..., against=)``
-    writes it). ``duplicates``: verdicts of several sources on one pair (a judge frame and labels
+    writes it; a ``pairwise`` frame made without ``against=`` names no reference — its ``model_a``
+    is merely the name that sorts first — so ``reference=`` is then required). ``duplicates``:
+    verdicts of several sources on one pair (a judge frame and labels
     concatenated, two graders) are refused unless ``"last"`` or ``"majority"`` says how to settle
     them (the order of a concat never decides silently); a source's re-graded label replaces its
     earlier one. Labels made on other answers than the runs' (``answer_a_hash``/``answer_b_hash``
@@ -139,6 +141,12 @@ def _reference(prefs: pd.DataFrame, reference: str | None) -> str:
         return reference
     common = set.intersection(*({a, b} for a, b in zip(prefs["model_a"], prefs["model_b"], strict=True)))
     if len(common) == 2:       # one pair of models: the reference is model_a (pairwise(..., against=) puts it there)
+        if "against" in prefs.attrs and prefs.attrs["against"] is None:
+            # a pairwise frame made without against=: its model_a is the name that sorts first, no choice
+            raise InputError(f"routing on preferences needs a reference model: these preferences compare "
+                             f"{' and '.join(sorted(map(str, common)))} without against=, so which one the other is "
+                             "measured against is yours to say: pass reference='<model>' (or judge with "
+                             "scoring.pairwise(..., against='<model>'))")
         common &= set(prefs["model_a"])
     if len(common) != 1:
         raise InputError("routing on preferences needs a reference model: pass reference='<model>' (the model "
