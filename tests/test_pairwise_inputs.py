@@ -106,3 +106,28 @@ def test_the_several_sources_error_names_arguments_that_exist_and_following_it_w
         settled = routing.preference_quality(runs, both, reference="beta", duplicates="last")
         report = routing.evaluate(settled, [routing.Always("alpha")], score="preference", reference="beta", n_boot=0)
     assert report.table.loc["always(alpha)", "quality"] == 1.0          # the last source (the labels: alpha wins)
+
+
+def test_judge_verdicts_name_the_answers_they_judged_so_a_re_sweep_does_not_inherit_them(tmp_path):
+    """F13: judge frames carry answer hashes as labels do; verdicts on answers that changed are set
+    aside by routing and refused by check_preferences(runs=)."""
+    models = {"shifty": ModelSpec(answers=["one", "two", "three"]), "beta": ModelSpec(text="b1"),
+              "judge": ModelSpec(text="B is better. [[B]]")}
+    prompts = pd.DataFrame({"prompt_id": ["p1", "p2"], "prompt": ["x", "y"]})
+    with FakeServer(models) as srv, Lab(base_url=srv.base_url, db=tmp_path / "r.sqlite", retries=0) as lab:
+        old = lab.sweep(prompts, models=["shifty", "beta"], concurrency=1, progress=False).df
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            prefs = scoring.pairwise(old, judge="judge", lab=lab, against="beta", progress=False)
+        answers = old.set_index(["prompt_id", "requested_model"])["response_text"]
+        for row in prefs.itertuples():
+            assert row.answer_a_hash == scoring.answer_hash(answers[(row.prompt_id, row.model_a)])
+            assert row.answer_b_hash == scoring.answer_hash(answers[(row.prompt_id, row.model_b)])
+        scoring.check_preferences(prefs, runs=old)                     # the answers judged: fine
+        new = lab.sweep(prompts, models=["shifty", "beta"], concurrency=1, cache=False, progress=False).df
+        assert set(new.loc[new["requested_model"] == "shifty", "response_text"]) != \
+            set(old.loc[old["requested_model"] == "shifty", "response_text"])
+        with pytest.raises(InputError, match="made on other answers"):
+            scoring.check_preferences(prefs, runs=new)
+        with pytest.raises(InputError, match="all 2 labels were made on other answers"):
+            routing.evaluate(new, [routing.Always("shifty")], preferences=prefs, n_boot=0)

@@ -9,7 +9,10 @@ judge games agreed; NA for a single vote), ``verdict_1`` / ``verdict_2`` (the ra
 position, ``"A"`` = the answer shown first: game 1 shows model_a first, game 2 model_b first),
 ``reason`` (why a winner is unknown, or how it was decided), ``source`` (``judge:<model>`` or
 ``human:<who>``), ``both_bad`` (a human's "both bad" vote, a tie), ``reply_1`` / ``reply_2``
-(the judge's texts). Human labels (``lab.labels()``) have the same columns.
+(the judge's texts), ``answer_a_hash`` / ``answer_b_hash`` (``scoring.answer_hash`` of the two
+answers judged: a re-sweep that answered anew does not inherit the old verdicts — routing sets
+them aside, ``check_preferences(runs=)`` refuses them). Human labels (``lab.labels()``) have the
+same columns.
 
 **Position swap (MT-Bench's rule).** Each pair is judged twice, once in each order. Both games
 agree → that winner; they disagree (win vs loss, or win vs tie) → a **tie** with
@@ -225,12 +228,15 @@ def _games(answers: pd.DataFrame, pairs: list[tuple[str, str]], refs: Mapping[An
                 continue
             question, ref = judged_question(row_a), refs.get(str(pid))
             block = "" if ref is None or (isinstance(ref, float) and np.isnan(ref)) else _REFERENCE.format(text=ref)
+            hashes = {"answer_a_hash": answer_hash(row_a["response_text"]),
+                      "answer_b_hash": answer_hash(row_b["response_text"])}
             for game, (first, second) in ((1, (row_a, row_b)), (2, (row_b, row_a))):
-                games.append({"prompt_id": pid, "model_a": a, "model_b": b, "game": game,
+                games.append({"prompt_id": pid, "model_a": a, "model_b": b, "game": game, **hashes,
                               "text": _PROMPT.format(question=question, reference=block,
                                                      first=_text(first["response_text"]),
                                                      second=_text(second["response_text"]))})
-    frame = pd.DataFrame(games, columns=["prompt_id", "model_a", "model_b", "game", "text"])
+    frame = pd.DataFrame(games, columns=["prompt_id", "model_a", "model_b", "game", "answer_a_hash", "answer_b_hash",
+                                         "text"])
     frame["system"] = _SYSTEM.format(rubric=rubric)
     return frame, decided
 
@@ -286,9 +292,10 @@ def _frame(games: pd.DataFrame, replies: list[Any], decided: list[dict], judge: 
     for i in range(0, len(games), 2):
         g = games.iloc[i]
         rows.append({"prompt_id": g["prompt_id"], "model_a": g["model_a"], "model_b": g["model_b"],
+                     "answer_a_hash": g["answer_a_hash"], "answer_b_hash": g["answer_b_hash"],
                      **combine_games(replies[i], replies[i + 1])})
     errored = sum(bool(r.get("errored")) for r in rows)
-    frame = pd.DataFrame(rows).reindex(columns=PREFERENCE_COLUMNS)
+    frame = pd.DataFrame(rows).reindex(columns=[*PREFERENCE_COLUMNS, "answer_a_hash", "answer_b_hash"])
     frame["source"] = f"judge:{judge}"
     frame["both_bad"] = False
     frame["consistent"] = frame["consistent"].astype("boolean")
