@@ -126,11 +126,16 @@ def test_a_single_pair_gets_its_gap_and_a_wide_interval():
     assert (table["rank"] == 1).all()                                             # not separated
 
 
-def test_all_ties_give_equal_ratings_with_honest_intervals():
-    prefs = _frame([("p1", "x", "y", "tie"), ("p2", "y", "z", "tie"), ("p3", "x", "z", "tie")])
-    table = scoring.ratings(prefs, n_boot=100).table
-    assert table["rating"].to_numpy() == pytest.approx([1000, 1000, 1000])
-    assert (table["ci_hi"] - table["ci_lo"] > 100).all()                          # not a zero-width certainty
+def test_all_ties_give_equal_ratings_and_no_interval_never_a_certain_equality():
+    # every verdict a tie is what a judge that always says [[C]] (or always [[A]]: the position swap
+    # ties every pair) gives: equal ratings with an interval would certify "equal" on no evidence
+    for n in (3, 60):
+        prefs = _frame([(f"p{k}", *("x", "y", "z", "x")[k % 3:k % 3 + 2], "tie") for k in range(n)])
+        with pytest.warns(RuntimeWarning, match=f"carry no information .*all {n} known verdicts are ties"):
+            r = scoring.ratings(prefs, n_boot=100)
+        assert r.table["rating"].to_numpy() == pytest.approx([1000, 1000, 1000])
+        assert r.table["ci_lo"].isna().all() and r.table["ci_hi"].isna().all()
+        assert "carry no information" in r.caption
 
 
 def test_a_clean_sweep_has_no_finite_rating_and_says_so():

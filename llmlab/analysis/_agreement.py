@@ -188,3 +188,4 @@ def _row(name: str, values: np.ndarray, n: int, level: float) -> dict:
     lo, hi = (np.quantile(finite, [tail, 1 - tail]) if n and finite.size and np.isfinite(point) else (np.nan, np.nan))
     return {"statistic": name, "estimate": float(point) if n else float("nan"), "ci_lo": float(lo),
             "ci_hi": float(hi), "n": n}
+

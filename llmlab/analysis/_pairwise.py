@@ -9,7 +9,10 @@ judge games agreed; NA for a single vote), ``verdict_1`` / ``verdict_2`` (the ra
 position, ``"A"`` = the answer shown first: game 1 shows model_a first, game 2 model_b first),
 ``reason`` (why a winner is unknown, or how it was decided), ``source`` (``judge:<model>`` or
 ``human:<who>``), ``both_bad`` (a human's "both bad" vote, a tie), ``reply_1`` / ``reply_2``
-(the judge's texts). Human labels (``lab.labels()``) have the same columns.
+(the judge's texts), ``answer_a_hash`` / ``answer_b_hash`` (``scoring.answer_hash`` of the two
+answers judged: a re-sweep that answered anew does not inherit the old verdicts — routing sets
+them aside, ``check_preferences(runs=)`` refuses them). Human labels (``lab.labels()``) have the
+same columns.
 
 **Position swap (MT-Bench's rule).** Each pair is judged twice, once in each order. Both games
 agree → that winner; they disagree (win vs loss, or win vs tie) → a **tie** with
@@ -34,6 +37,7 @@ pass (``lab.sweep``: recorded, cached, costed); this module never imports the en
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from itertools import combinations
 from typing import Any, Protocol
@@ -44,7 +48,10 @@ import pandas as pd
 from ..base._errors import InputError
 from ..base._record import answer_hash
 from ..base._tokens import TokenCounter
+from ..base._validate import check_bool, check_count, check_int, one_line
+from ._evidence import is_unknown, judge_evidence
 from ._scoring import JudgeFailure, final_answers, judged_question
+from ._scoring import judge_rows as is_judge_row
 from ._verdicts import parse_preference
 
 __all__ = ["pairwise", "check_preferences", "answer_match", "combine_games", "is_unknown", "one_per_pair",
@@ -81,7 +88,7 @@ class JudgeLab(Protocol):
 
 def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[str] | None = None,
              against: str | None = None, rubric: str | None = None, reference: str | Mapping[str, str] | None = None,
-             max_tokens: int = 512, max_calls: int = 200, errors: str = "unknown", judge_rows: bool = False,
+             max_tokens: int = 512, max_calls: int | None = 200, errors: str = "unknown", judge_rows: bool = False,
              progress: bool = True) -> pd.DataFrame:
     """Judge, per prompt, each pair of models' answers twice (A/B and B/A); a preference frame.
 
@@ -92,8 +99,11 @@ def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[
     against: judge every other model against this one only (``k − 1`` pairs, not ``k(k − 1)/2``):
         what routing on preferences needs; ``model_a`` is then always ``against``.
     rubric: replaces the criteria of MT-Bench's prompt. reference: a runs column holding each
-        prompt's reference answer (e.g. ``"expected"``), or ``{prompt_id: text}``.
-    max_tokens: per judge reply. max_calls: refuse (InputError, with the estimate) above this;
+        prompt's reference answer (e.g. ``"expected"``), or ``{prompt_id: text}`` (keys matched as
+        text, as the runs store ids: ``{1: ...}`` is prompt ``'1'``; a mapping naming none of the
+        runs' prompts is an InputError, one missing some is warned about).
+    max_tokens: per judge reply. max_calls: refuse (InputError, with the estimate) above this
+        (None: no limit);
         it counts every judge call asked for, cached ones too (a bound on the size of the judging,
         decided before anything is sent and the same on a re-run; cached calls cost nothing).
     errors: a pair where a model's own call failed is ``"unknown"`` (default) or ``"loss"`` for it
@@ -103,6 +113,8 @@ def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[
     """
     if errors not in ("unknown", "loss"):
         raise InputError(f"errors={errors!r}: pass 'unknown' (a failed call says nothing of the answers) or 'loss'")
+    _check_options(judge=judge, lab=lab, models=models, against=against, rubric=rubric, max_tokens=max_tokens,
+                   max_calls=max_calls, judge_rows=judge_rows, progress=progress)
     answers = _answers(runs, judge_rows=judge_rows)
     order = _models(answers, models, against)
     pairs = [(against, m) for m in order if m != against] if against else list(combinations(order, 2))
@@ -110,12 +122,30 @@ def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[
     games, decided = _games(answers, pairs, refs, rubric or _RUBRIC, errors)
     _check_budget(games, lab, judge, max_tokens, max_calls, progress, answers.attrs["judge_rows_left_out"])
     replies = _ask(games, lab, judge, max_tokens, progress) if len(games) else []
-    frame = _frame(games, replies, decided, judge)
+    frame = _frame(games, replies, decided, judge, against)
     frame.attrs["judge_rows_left_out"] = answers.attrs["judge_rows_left_out"]
     return frame
 
 
-JUDGE_TASKS = ("judge", "pairwise judge")     # the tasks scoring.judge and pairwise record their calls with
+def _check_options(*, judge: Any, lab: Any, models: Any, against: Any, rubric: Any, max_tokens: Any, max_calls: Any,
+                   judge_rows: Any, progress: Any) -> None:
+    """Every parameter, before anything is counted or sent: one line naming the one that is wrong."""
+    for name, value in (("judge", judge), ("against", against)):
+        if (value is not None or name == "judge") and (not isinstance(value, str) or not value.strip()):
+            raise InputError(f"{name} must be a model name (a non-empty string), not {one_line(repr(value), 60)}")
+    if not callable(getattr(lab, "sweep", None)):
+        raise InputError(f"lab must be the Lab that calls the judge (llmlab.Lab(...)), not {type(lab).__name__}")
+    if models is not None and (isinstance(models, (str, bytes)) or not isinstance(models, Sequence)
+                               or not all(isinstance(m, str) for m in models)):
+        raise InputError(f"models must be a list of model names (['a', 'b']), not {one_line(repr(models), 60)}")
+    if rubric is not None and (not isinstance(rubric, str) or not rubric.strip()):
+        raise InputError(f"rubric must be the judging criteria as text (None: MT-Bench's), not "
+                         f"{one_line(repr(rubric), 60)}")
+    check_int("max_tokens", max_tokens, 1, 2_000_000)
+    if max_calls is not None:
+        check_count("max_calls", max_calls, " (None: no limit)")
+    check_bool("judge_rows", judge_rows)
+    check_bool("progress", progress)
 
 
 def _answers(runs: Any, *, judge_rows: bool = False) -> pd.DataFrame:
@@ -126,7 +156,7 @@ def _answers(runs: Any, *, judge_rows: bool = False) -> pd.DataFrame:
     if missing:
         raise InputError(f"runs lack column(s) {', '.join(missing)}: pass rows of lab.runs() or res.df")
     rows = runs[runs["repeat"].fillna(0) == 0] if "repeat" in runs.columns else runs
-    judged = rows["task"].isin(JUDGE_TASKS) if "task" in rows.columns and not judge_rows else rows["prompt_id"].isna()
+    judged = is_judge_row(rows) if not judge_rows else np.zeros(len(rows), dtype=bool)
     rows = rows[~judged]
     # sorted, not in order of appearance: lab.runs() lists rows as calls finished, and the same runs
     # must give the same pairs, oriented the same way, every time
@@ -162,9 +192,21 @@ def _references(runs: pd.DataFrame, reference: Any) -> Mapping[Any, Any]:
             raise InputError(f"reference={reference!r}: the runs have no such column (give a column name, "
                              "e.g. 'expected', or a {prompt_id: reference answer} mapping)")
         known = runs[runs[reference].notna()]
-        return dict(zip(known["prompt_id"], known[reference], strict=True))
+        return dict(zip(known["prompt_id"].astype(str), known[reference], strict=True))
     if isinstance(reference, Mapping):
-        return reference
+        # keyed by the ids as the runs store them (text): {1: ...} for a sweep with prompt_id=[1, 2]
+        # matches '1'. A mapping that names none of the runs' prompts is the wrong one (refused before
+        # any call); one that misses some is said (those prompts are judged without a reference)
+        refs = {str(k): v for k, v in reference.items()}
+        prompts = set(map(str, runs["prompt_id"])) if "prompt_id" in runs.columns else set()
+        if refs and not prompts & set(refs):
+            raise InputError(f"reference: none of its {len(refs)} key(s) is a prompt_id of the runs (e.g. "
+                             f"{one_line(repr(next(iter(refs))), 60)}): key the mapping by the runs' prompt ids")
+        missing = len(prompts - set(refs))
+        if missing:
+            warnings.warn(f"pairwise: {missing} of {len(prompts)} prompts have no reference answer in the mapping "
+                          "and are judged without one", RuntimeWarning, stacklevel=3)
+        return refs
     raise InputError("reference must be a column name or a {prompt_id: text} mapping, "
                      f"not {type(reference).__name__}")
 
@@ -184,14 +226,17 @@ def _games(answers: pd.DataFrame, pairs: list[tuple[str, str]], refs: Mapping[An
             if failed:
                 decided.append(_decided_row(pid, a, b, failed, errors))
                 continue
-            question, ref = judged_question(row_a), refs.get(pid)
+            question, ref = judged_question(row_a), refs.get(str(pid))
             block = "" if ref is None or (isinstance(ref, float) and np.isnan(ref)) else _REFERENCE.format(text=ref)
+            hashes = {"answer_a_hash": answer_hash(row_a["response_text"]),
+                      "answer_b_hash": answer_hash(row_b["response_text"])}
             for game, (first, second) in ((1, (row_a, row_b)), (2, (row_b, row_a))):
-                games.append({"prompt_id": pid, "model_a": a, "model_b": b, "game": game,
+                games.append({"prompt_id": pid, "model_a": a, "model_b": b, "game": game, **hashes,
                               "text": _PROMPT.format(question=question, reference=block,
                                                      first=_text(first["response_text"]),
                                                      second=_text(second["response_text"]))})
-    frame = pd.DataFrame(games, columns=["prompt_id", "model_a", "model_b", "game", "text"])
+    frame = pd.DataFrame(games, columns=["prompt_id", "model_a", "model_b", "game", "answer_a_hash", "answer_b_hash",
+                                         "text"])
     frame["system"] = _SYSTEM.format(rubric=rubric)
     return frame, decided
 
@@ -210,7 +255,7 @@ def _text(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
-def _check_budget(games: pd.DataFrame, lab: Any, judge: str, max_tokens: int, max_calls: int,
+def _check_budget(games: pd.DataFrame, lab: Any, judge: str, max_tokens: int, max_calls: int | None,
                   progress: bool, judge_rows_left_out: int = 0) -> None:
     calls = len(games)
     counter = TokenCounter()
@@ -222,7 +267,7 @@ def _check_budget(games: pd.DataFrame, lab: Any, judge: str, max_tokens: int, ma
             else "cost unknown (no price for the judge)")
     line = (f"pairwise: {calls // 2} pairs × 2 orders = {calls} judge calls to {judge}: ~{prompt_tokens:,} prompt "
             f"tokens, ≤ {calls * max_tokens:,} reply tokens, {cost} (cached calls are free)")
-    if calls > max_calls:
+    if max_calls is not None and calls > max_calls:
         raise InputError(f"{line}; that is more than max_calls={max_calls}: pass max_calls={calls} to run them")
     if judge_rows_left_out:
         line += f"; {judge_rows_left_out} judge row(s) of the runs left out (judge_rows=True keeps them)"
@@ -241,14 +286,16 @@ def _ask(games: pd.DataFrame, lab: Any, judge: str, max_tokens: int, progress: b
     return final_answers(result.df, ids)
 
 
-def _frame(games: pd.DataFrame, replies: list[Any], decided: list[dict], judge: str) -> pd.DataFrame:
+def _frame(games: pd.DataFrame, replies: list[Any], decided: list[dict], judge: str,
+           against: str | None) -> pd.DataFrame:
     rows = list(decided)
     for i in range(0, len(games), 2):
         g = games.iloc[i]
         rows.append({"prompt_id": g["prompt_id"], "model_a": g["model_a"], "model_b": g["model_b"],
+                     "answer_a_hash": g["answer_a_hash"], "answer_b_hash": g["answer_b_hash"],
                      **combine_games(replies[i], replies[i + 1])})
     errored = sum(bool(r.get("errored")) for r in rows)
-    frame = pd.DataFrame(rows).reindex(columns=PREFERENCE_COLUMNS)
+    frame = pd.DataFrame(rows).reindex(columns=[*PREFERENCE_COLUMNS, "answer_a_hash", "answer_b_hash"])
     frame["source"] = f"judge:{judge}"
     frame["both_bad"] = False
     frame["consistent"] = frame["consistent"].astype("boolean")
@@ -256,14 +303,18 @@ def _frame(games: pd.DataFrame, replies: list[Any], decided: list[dict], judge: 
         frame[column] = pd.Series([None if is_unknown(v) else v for v in frame[column]], index=frame.index,
                                   dtype=object)
     unknown = int(frame["winner"].isna().sum())
-    frame.attrs.update(judge=judge, unknown=unknown, calls=len(games), errored=errored,
+    frame.attrs.update(judge=judge, against=against, unknown=unknown, calls=len(games), errored=errored,
                        judge_run_note="judge calls are rows of the Lab's log (task 'pairwise judge')")
     judged = frame.iloc[errored:]            # the decided (errored) rows come first
+    evidence = judge_evidence(judged)
+    frame.attrs["evidence"] = evidence
     if len(judged) and judged["winner"].isna().all():
-        import warnings
-
         warnings.warn(f"pairwise: all verdicts unknown ({judged['reason'].iloc[0]}, …): the judge {judge!r} "
                       "gave no readable verdict; nothing here is a rating", RuntimeWarning, stacklevel=3)
+    elif len(judged) and not evidence["informative"]:
+        warnings.warn(f"pairwise: the judge {judge!r} carries no information here: {evidence['why']}; routing "
+                      "certifies nothing on it and ratings are not evidence (frame.attrs['evidence'])",
+                      RuntimeWarning, stacklevel=3)
     return frame.sort_values(["prompt_id", "model_a", "model_b"], kind="stable").reset_index(drop=True)
 
 
@@ -288,11 +339,6 @@ def _verdict(reply: Any) -> tuple[str | None, str]:
         return None, reply.reason()
     verdict = parse_preference(reply)
     return verdict.value, verdict.reason()
-
-
-def is_unknown(value: Any) -> bool:
-    """None, NaN and pandas' NA all mean "no verdict" (pandas turns None into NaN in most columns)."""
-    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
 
 def _reply_text(reply: Any) -> str | None:
@@ -400,8 +446,10 @@ def one_per_pair(frame: pd.DataFrame, *, duplicates: str = "refuse", what: str =
     if crossed.any() and duplicates == "refuse":
         names = sorted(set(source[latest][crossed]))
         raise InputError(f"{what}: {int(k[crossed].nunique())} pair(s) have verdicts of several sources "
-                         f"({', '.join(names[:4])}): pick one (frame[frame['source'] == {names[0]!r}]) or pass "
-                         "duplicates='last' or 'majority'")
+                         f"({', '.join(names[:4])}): pick one (frame[frame['source'] == {names[0]!r}]) or settle "
+                         "them by a stated rule, duplicates='last' or 'majority' — an argument of "
+                         "scoring.agreement and routing.preference_quality (then routing.evaluate(that, ..., "
+                         "score='preference', reference=...))")
     if duplicates == "majority" and crossed.any():
         out = _majority(kept, k, flip[latest])
     else:

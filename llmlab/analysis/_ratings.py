@@ -22,7 +22,10 @@ one dud that lost all its games leaves everyone else's ratings and intervals as 
 is shown with rating and interval unknown (NaN, not a number the ridge invented), ``identifiable``
 False, a ``bound`` ("above m1, m2" / "below m2") and a rank at the end it belongs to; the warning
 names only it. A group whose remaining win graph is still not strongly connected has no finite
-rating either (``identifiable`` False, NaN interval). All ties give equal ratings, with intervals.
+rating either (``identifiable`` False, NaN interval). All ties give equal ratings, with intervals —
+unless the frame carries no information at all (every known verdict a tie, or a judge whose two
+orders agree no more often than by position alone: ``analysis._evidence``): the ratings then only
+restate the judge, their intervals are NaN and a warning says why.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
+from ._evidence import judge_evidence
 from ._pairwise import check_preferences
 
 __all__ = ["ratings", "Ratings"]
@@ -116,6 +120,11 @@ def ratings(preferences: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, lev
     lo, hi = np.where(identifiable, lo, np.nan), np.where(identifiable, hi, np.nan)
     component = _components(full)
     notes = _notes(full, component, identifiable, peeled)
+    evidence = judge_evidence(frame)
+    if not evidence["informative"]:       # the verdicts measure the judge, not the models: no interval
+        lo, hi = np.full(len(lo), np.nan), np.full(len(hi), np.nan)
+        notes.insert(0, f"the preferences carry no information ({evidence['why']}): the ratings only restate the "
+                        "judge's verdicts, so their intervals are unknown (NaN)")
     for note in notes:
         warnings.warn(f"ratings: {note}", RuntimeWarning, stacklevel=2)
     rating = np.where(identifiable, BASE + SCALE * centred, np.nan)

@@ -98,18 +98,34 @@ class Scorer:
 
 # --- public entry point -------------------------------------------------------------------------
 
+JUDGE_TASKS = ("judge", "pairwise judge")     # the tasks scoring.judge and pairwise record their calls with
+
+
+def judge_rows(runs: pd.DataFrame) -> np.ndarray:
+    """Rows a judge's own calls recorded (task ``"judge"`` / ``"pairwise judge"``): ``lab.runs()``
+    holds them next to the answers, but they are never candidates — not scored, not paired, not a
+    model of routing's matrix (the one rule every reader of runs applies)."""
+    if "task" not in runs.columns:
+        return np.zeros(len(runs), dtype=bool)
+    return runs["task"].isin(JUDGE_TASKS).to_numpy(dtype=bool)
+
+
 def score(df: pd.DataFrame, scorer: Any, column: str = "score") -> pd.DataFrame:
     """A copy of ``df`` with ``column`` (float in [0, 1]) and ``f"{column}_reason"`` added.
 
     ``scorer``: a :class:`Scorer`, a callable ``(response_text, expected) -> float|bool``, a
     checker spec (``{"kind": "choice", "labels": [...]}`` or its JSON) or a kind name
-    (``"contains"``).
+    (``"contains"``). Rows a judge's own calls recorded (task ``"judge"``/``"pairwise judge"``:
+    ``lab.runs()`` holds them) are not scored — never judged, nor paid for, again: NaN with a reason,
+    counted in ``attrs[f"{column}_judge_rows_left_out"]``, not among the unknowns.
     """
     scorer = as_scorer(scorer)
     out = df.copy()
     scores = np.zeros(len(out), dtype=float)
     reasons = np.full(len(out), "error row", dtype=object)
-    ok = _ok_mask(out)
+    judges = judge_rows(out)        # lab.runs() holds the judge's calls: never judged (nor paid for) again
+    ok = _ok_mask(out) & ~judges
+    scores[judges], reasons[judges] = np.nan, "a judge's own call (task 'judge'/'pairwise judge'): not scored"
     if ok.any():
         rows = out.loc[ok]
         scorer._validate(rows)
@@ -119,7 +135,8 @@ def score(df: pd.DataFrame, scorer: Any, column: str = "score") -> pd.DataFrame:
     out[column] = scores
     out[f"{column}_reason"] = reasons
     out.attrs[f"{column}_scorer"] = scorer.name
-    out.attrs[f"{column}_unknown"] = unknown = int(np.isnan(scores).sum())
+    out.attrs[f"{column}_unknown"] = unknown = int(np.isnan(scores[~judges]).sum())
+    out.attrs[f"{column}_judge_rows_left_out"] = int(judges.sum())
     if unknown:
         what = "all verdicts unknown" if unknown == int(ok.sum()) else f"{unknown} of {int(ok.sum())} verdicts unknown"
         warnings.warn(f"{scorer.name}: {what} (score NaN, reason in {column}_reason); unknowns are left out of "
@@ -131,7 +148,8 @@ def summary(df: pd.DataFrame, column: str = "score", *, by: str = "requested_mod
             level: float = 0.95) -> pd.DataFrame:
     """Per model (``by``): ``answers``, ``known`` and ``unknown`` scores (NaN: a judge could not grade
     them), ``unknown_pct``, the ``mean`` of the known scores with a normal-approximation ``level``
-    interval (``ci_lo``/``ci_hi``). Unknowns are counted, never averaged in as 0."""
+    interval (``ci_lo``/``ci_hi``). Unknowns are counted, never averaged in as 0; a judge's own
+    calls (task ``"judge"``/``"pairwise judge"`` rows of ``lab.runs()``) are left out."""
     if not isinstance(df, pd.DataFrame) or column not in df.columns or by not in df.columns:
         raise InputError(f"summary() needs scored runs with {by!r} and {column!r} columns "
                          "(scoring.score(runs, scorer) adds the score)")
@@ -140,6 +158,7 @@ def summary(df: pd.DataFrame, column: str = "score", *, by: str = "requested_mod
     from statistics import NormalDist
 
     z = NormalDist().inv_cdf(0.5 + level / 2)
+    df = df[~judge_rows(df)]                 # the judge's own calls are no model's answers
     values = pd.to_numeric(df[column], errors="coerce")
     rows = []
     for model, part in values.groupby(df[by], sort=False):

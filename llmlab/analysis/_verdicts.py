@@ -19,8 +19,11 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    in the rubric's own form (``Rating: [[n]]``) decide if they agree among themselves — but not one
    in a hypothetical (``A perfect answer would get Rating: [[10]]``) or opening a list
    (``Rating: [[4]], [[1]], [[3]]``, ``Rating: [[10]] for style, [[4]] for accuracy``); otherwise
-   the verdict is **unknown** (``ambiguous``). A delimited verdict contradicted by a labelled line
-   (``[[1]] … Overall rating: 9/10``) is ambiguous too. *Not* "the last one wins": on the 1,770 real pointwise
+   the verdict is **unknown** (``ambiguous``). A delimited verdict contradicted by a rating stated
+   in any fallback form below (``[[1]] … Overall rating: 9/10``, ``I would rate it 8 out of
+   10.\nRating: [[3]]``, ``The answer deserves 8/10. [[3]]``) is ambiguous too; one that agrees is
+   fine. A criterion's line in a list of scores (``- **Helpfulness**: 8/10``) is not such a rating.
+   *Not* "the last one wins": on the 1,770 real pointwise
    replies of the test corpus's source set, the last of several different ratings was a
    hypothetical ("…would improve it further, earning [[10]]") in every case found (3 of 3 wrong),
    while the first was never contradicted by a correction. An unknown is honest; a wrong verdict
@@ -29,7 +32,12 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    ``out_of_range``, with no fallback; ``[[N/A]]``, ``[[True]]`` give ``invalid_token``; the
    template echo ``[[rating]]`` is ignored.
 5. **Documented fallbacks**, only when the reply has no delimited verdict at all, strongest first,
-   each unanimous on its own: a labelled line (``Rating: 8``, ``Score: 7/10``, ``[Rating: 9]``);
+   each unanimous on its own: a labelled line (``Rating: 8``, ``Score: 7/10``, ``[Rating: 9]``,
+   ``Overall: 7/10``, ``Rating (out of 10): 8``) — its number on the label's line, or alone on the
+   next (``Rating:\n7/10``), never the ``1.`` of a list below the label; a number followed by a
+   word that counts something (``Score: 3 errors``, ``Grade: 5th-grade``) is none, and a label
+   whose sentence holds another number (``Rating: 5 for style, 2 for accuracy``, ``Rating: 10 is
+   reserved for perfect answers; this one gets a 6``) is ``ambiguous``;
    a reply that is only a number (``8``, ``[4]``, ``5.0``); a bracket under a rating header
    (``[Rating]\\n[7/10]``); ``rate … [9]``; first person (``I would rate it a 9 out of 10``);
    ``N/10`` or ``N out of 10`` in a sentence about the rating of one thing (not "ratings",
@@ -40,6 +48,9 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    and the assistant's answer 4`` is two); where the reply names another scale (``on a 1-5 scale``)
    only a number given with this scale's top counts (``other scale`` otherwise).
    Pairwise replies have two: ``verdict … [B]`` and a reply that is only ``A``/``[B]``.
+   A pairwise token said not to be the verdict (``I won't choose [[A]]``, ``[[A]] is off the
+   table``, ``I would not pick [[B]]``) is no candidate: another token decides, and with none the
+   reply is ``ambiguous`` — never the negated token.
 6. Anything else — no verdict, a refusal, an empty reply, a truncated ``Rating: [[`` — is
    **unknown** (``no_verdict`` / ``empty``). A failed judge *call* is unknown too (the caller's
    reason says why). An unknown is never 0, never a loss, never a tie.
@@ -176,11 +187,12 @@ def _delimited_ratings(t: str, scale: tuple[float, float]) -> Verdict | None:
         cands.append(_Candidate(value, quoted, _in_rubric_form(t, m.start(), m.end())))
     if cands:
         value, status = _agreeing(cands)
-        labelled = _in_scale(((m.group(1), m.group(2)) for m in _RATING_FALLBACKS[0][1].finditer(t)), scale,
-                             keep_outside=False)
-        if value is not None and any(c.value != value for c in labelled):
-            # "As the docs say [[1]], … Overall rating: 9/10": two forms that disagree are no verdict
-            return Verdict(None, "ambiguous", "delimited", tuple(c.value for c in cands + labelled))
+        # "As the docs say [[1]], … Overall rating: 9/10", "I would rate it 8 out of 10.\nRating: [[3]]":
+        # a rating stated in another form that disagrees leaves no verdict (the fallbacks read the
+        # reply with its delimited tokens blanked out; one that agrees, or none, changes nothing)
+        other = _fallback_rating(_DELIMITED_NUMBER.sub(lambda m: " " * len(m.group(0)), t), scale)
+        if value is not None and other.value is not None and other.value != value:
+            return Verdict(None, "ambiguous", "delimited", (*(c.value for c in cands), other.value))
         return Verdict(value, status, "delimited", tuple(c.value for c in cands))
     if outside:
         return Verdict(None, "out_of_range", "delimited", tuple(outside))
@@ -200,10 +212,19 @@ def _in_rubric_form(t: str, start: int, end: int) -> bool:
 _NOT_A_RATING_AFTER = (r"(?!\s?(?:stars?|points?|of|out\sof|steps?|times|questions?|sub-?questions?|items?)\b"
                        r"|\s?[%/])")
 _OUT_OF = r"\s?(?:(?:/|out\sof)\s?(\d+))?" + _NOT_A_RATING_AFTER
+_H = r"[^\S\n]?"            # one horizontal space at most: a label's number is on the label's own line ...
+# ... or alone on the next line ("Rating:\n7/10"); never the "1." of a list below the label
+_OWN_LINE = (r"(?:\n(?=[\[*]{0,2}" + _H + _NUM + _H + r"(?:(?:/|out\sof)" + _H + r"\d+)?" + _H + r"[\]*]{0,2}" + _H
+             + r"(?:\n|\Z)))?")
+# "Score: 3 errors", "Grade: 5th-grade level": a number followed by a word (other than these) counts something
+_THEN_A_WORD = (r"(?![^\S\n]?(?!(?:for|because|as|and|but|since|in|on|overall|which|with|here|given|due|is|or)\b)"
+                r"(?-i:[a-z]))")
 _RATING_FALLBACKS = (
-    # "Rating: 8", "Overall rating: 8/10", "Score: 7 out of 10", "[Rating: 9]", "**Rating:** 6"
-    ("label", re.compile(r"(?im)(?:^|(?<=[.!?] ))[ \"'*#>\-\[]{0,8}(?:overall\s|final\s|my\s)?(?:rating|score|grade)"
-                         r"\s?\**\s?[:=]\s?\**\s?\[?\s?(" + _NUM + r")" + _OUT_OF + r"\s?\]?")),
+    # "Rating: 8", "Overall rating: 8/10", "Score: 7 out of 10", "[Rating: 9]", "**Rating:** 6", "Overall: 7/10",
+    # "Rating (out of 10): 8"
+    ("label", re.compile(r"(?im)(?:^|(?<=[.!?] ))[ \"'*#>\-\[]{0,8}(?:(?:overall\s|final\s|my\s)?(?:rating|score|grade)"
+                         r"(?:" + _H + r"\([^()\n]{0,24}\))?|overall)" + _H + r"\**" + _H + r"[:=]" + _H + r"\**" + _H
+                         + _OWN_LINE + r"\**\[?" + _H + r"(" + _NUM + r")(?!\w)" + _OUT_OF + _THEN_A_WORD + r"\s?\]?")),
     # the whole reply is a number: "8", "[4]", "8/10", "5.0"
     ("bare", re.compile(r"\A\s?[\"']?\[?\s?(" + _NUM + r")\s?(?:/\s?(\d+))?\s?\]?[\"']?\s?\Z")),
     # "[Rating]\n\n[7/10]", "[The Start of Rating]\n[5]"
@@ -236,9 +257,13 @@ def _fallback_rating(t: str, scale: tuple[float, float]) -> Verdict:
     # ("6 out of 10") is a rating
     other = tuple(float(top) for m in _OTHER_SCALE.finditer(t) for top in m.groups() if top and float(top) != scale[1])
     for rule, pattern in _RATING_FALLBACKS:
-        cands = _in_scale(((m.group(1), m.group(2) if m.lastindex and m.lastindex >= 2 else None)
-                           for m in pattern.finditer(t) if rule != "first person" or _one_number_around(t, m)),
+        matches = [m for m in pattern.finditer(t) if rule != "first person" or _one_number_around(t, m)]
+        cands = _in_scale(((m.group(1), m.group(2) if m.lastindex and m.lastindex >= 2 else None) for m in matches),
                           scale, keep_outside=False, explicit_only=bool(other))
+        if cands and rule == "label" and any(_more_numbers_after(t, m.end(1)) for m in matches):
+            # "Rating: 5 for style, 2 for accuracy.", "Rating: 10 is reserved for perfect answers; this
+            # one gets a 6.": the sentence holds another rating, so the label's number is not the verdict
+            return Verdict(None, "ambiguous", rule, tuple(c.value for c in cands))
         if cands:
             value, status = _agreeing(cands)
             return Verdict(value, status, rule, tuple(c.value for c in cands))
@@ -250,6 +275,14 @@ def _fallback_rating(t: str, scale: tuple[float, float]) -> Verdict:
             value, status = _agreeing(cands)
             return Verdict(value, status, rule, tuple(c.value for c in cands))
     return Verdict(None, "out_of_range", "other scale", other) if other else Verdict(None, "no_verdict")
+
+
+def _more_numbers_after(t: str, end: int) -> bool:
+    """Another number in the rest of the sentence (denominators and scales aside)."""
+    stops = [i for i in (t.find(". ", end), t.find(".\n", end), t.find("\n", end), t.find("! ", end),
+                         t.find("? ", end)) if i >= 0]
+    rest = t[end:min([*stops, len(t), end + 200])]
+    return bool(_NUMBERS.search(_DENOMINATOR.sub("", rest)))
 
 
 def _one_number_around(t: str, m: re.Match) -> bool:
@@ -285,12 +318,17 @@ _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\d))+(?:[.!?]|\n|$)")
 _DENOMINATOR = re.compile(r"(?i)(?:/|out\sof)\s?\d+|\b[01]\s?(?:-|–|to)\s?\d+\b")
 
 
+# "- **Helpfulness**: 8/10 - …", "2. Accuracy: 7/10": one criterion's score in a list, not the verdict
+_CRITERION_ITEM = re.compile(r"\A\s?(?:[-*•]|\d{1,2}[.)])\s?\**[A-Za-z][A-Za-z ]{0,30}\**\s?[:\-–]")
+
+
 def _rating_sentences(t: str) -> list[tuple[str, str]]:
-    """``N/10`` or ``N out of 10`` in sentences about the rating of one thing."""
+    """``N/10`` or ``N out of 10`` in sentences about the rating of one thing (not a criterion's
+    line in a list of scores)."""
     found = []
     for sentence in _SENTENCE.finditer(t):
         text = sentence.group(0)
-        if _ABOUT_A_RATING.search(text) and not _SEVERAL_THINGS.search(text):
+        if _ABOUT_A_RATING.search(text) and not _SEVERAL_THINGS.search(text) and not _CRITERION_ITEM.match(text):
             found += [(m.group(1), m.group(2)) for m in _N_OUT_OF.finditer(text)]
     return found
 
@@ -318,6 +356,10 @@ _OPTION_LINE = re.compile(r"^\s?(?:\d+[.)]|[-*])\s(?:Assistant\s[AB]\sis|Tie)[^:
 _COMPARED_BEFORE = re.compile(r"(?i)\b(?:than|over|to)\s?\**\s?\Z")
 # "I'll output [[A]] if A is better": the format restated, even with one token
 _FORMAT_BEFORE = re.compile(r"(?i)\b(?:output|format|respond\swith|answer\swith|write|print)\b[^.\n]{0,30}\Z")
+_NEGATED_BEFORE = re.compile(r"(?i)\b(?:not|never|won't|wouldn't|can't|cannot|don't|shouldn't|refuse\sto)\s"
+                             r"(?:[a-z]+\s){0,2}\Z")
+_NEGATED_AFTER = re.compile(r"(?i)\A\s?\**\s?(?:is|would\sbe)\s(?:off\sthe\stable|out\b|not\b|wrong\b|incorrect\b|"
+                            r"ruled\sout)")
 _IF_AFTER = re.compile(r"""\A["'”’`]?\s*(?:if|when)\b""", re.I)
 _ECHO_AFTER = re.compile(r"""^["'”’`]?\s*(?:if\b|for\s+(?:a\s+)?tie\b|when\b)""", re.I)
 _PAIR_FALLBACKS = (
@@ -348,10 +390,15 @@ def parse_preference(text: Any) -> Verdict:
         # "I'll output [[A]] if A is better": the format restated, an echo even when alone
         restated = bool(_IF_AFTER.match(t[m.end():m.end() + 12]) and _FORMAT_BEFORE.search(before[-50:]))
         echo = bool(restated or _ECHO_AFTER.match(t[m.end():m.end() + 30]) or _OPTION_LINE.match(line))
-        tokens.append((_PAIR_VALUE[re.sub(r"\s+", "", m.group(1)).upper()], echo, restated))
+        # "I won't choose [[A]]", "[[A]] is off the table": a token said not to be the verdict
+        negated = bool(_NEGATED_BEFORE.search(before[-40:]) or _NEGATED_AFTER.match(t[m.end():m.end() + 30]))
+        tokens.append((_PAIR_VALUE[re.sub(r"\s+", "", m.group(1)).upper()], echo, restated or negated))
     # An echoed instruction shows two or more different tokens each followed by if/for/when.
     drop_echoes = len(_distinct(v for v, echo, _ in tokens if echo)) >= 2
     cands = [_Candidate(v) for v, echo, restated in tokens if not restated and not (drop_echoes and echo)]
+    if not cands and any(_NEGATED_BEFORE.search(t[max(0, m.start() - 40):m.start()])
+                         or _NEGATED_AFTER.match(t[m.end():m.end() + 30]) for m in _PAIR_TOKEN.finditer(t)):
+        return Verdict(None, "ambiguous", "delimited", ("negated",))
     if cands:
         value, status = _agreeing(cands)
         return Verdict(value, status, "delimited", tuple(c.value for c in cands))

@@ -12,6 +12,10 @@ p-value is the larger of its two (intersection–union test); Holm's step-down a
 routers tested, so the chance of wrongly declaring *any* claim true stays ≤ α. The bounds shown are
 one-sided at each router's Holm level, so "holds" ⟺ both bounds clear the claim.
 
+An uninformative preference source (``routing.preference_quality``'s evidence: every known
+verdict a tie, or a judge whose two orders agree no more often than by position alone) gives every
+router "not enough data" (:func:`refuse_uninformative`).
+
 Verdicts: ``holds``; ``does not hold`` (the data contradict the claim: a bound on the other side
 is below it); ``not enough data`` (neither) — with the number of prompts that would give 80 %
 power at the observed effects (normal approximation), or none when the point estimate itself
@@ -76,6 +80,23 @@ def claim_table(names: list[str], reps: Replicates, testable: np.ndarray, *, min
         table.attrs["warning"] = (f"{b} resamples cannot resolve p-values below {1 / (b + 1):.4f}; "
                                   f"use n_boot ≥ {int(np.ceil(m / alpha))} for {m} routers")
     return table
+
+
+def refuse_uninformative(table: pd.DataFrame, why: str) -> pd.DataFrame:
+    """The claim table when the quality comes from preferences that carry no information (a judge
+    that always says "[[A]]" ties every pair, one that always says "[[C]]" too, and a tie is "as
+    good"): every tested router is "not enough data" — whatever its bounds, they measure the
+    judge, not the answers."""
+    out = table.copy()
+    tested = out["verdict"] != "not tested (reference or reads the labels)"
+    out.loc[tested, "verdict"] = "not enough data"
+    out.loc[tested, "why"] = f"judge uninformative: {why}"
+    out.loc[tested, "prompts_needed"] = np.nan
+    earlier = table.attrs.get("warning")
+    out.attrs["warning"] = (f"no claim is certified: the preferences carry no information ({why}); judge with a "
+                            "judge whose two orders agree (scoring.agreement(prefs)), or grade by hand"
+                            + (f"; {earlier}" if earlier else ""))
+    return out
 
 
 def _p_above(samples: np.ndarray, bound: float) -> np.ndarray:

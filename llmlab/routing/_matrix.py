@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..analysis._scoring import judge_rows
 from ..base._errors import InputError
 from ..base._pricing import PriceTable, PriceWarning
 
@@ -317,10 +318,11 @@ def _check_columns(runs: pd.DataFrame, score: str) -> None:
 
 
 def _selected_positions(runs: pd.DataFrame) -> np.ndarray:
-    """Row positions with repeat 0, in recording order (by ``id`` when present)."""
-    pos = np.arange(len(runs))
+    """Row positions with repeat 0, in recording order (by ``id`` when present); a judge's own
+    calls (``lab.runs()`` holds them) are no candidate model's rows."""
+    pos = np.flatnonzero(~judge_rows(runs))
     if "repeat" in runs.columns:
-        pos = pos[(runs["repeat"].fillna(0).to_numpy() == 0)]
+        pos = pos[(runs["repeat"].fillna(0).to_numpy()[pos] == 0)]
     if "id" in runs.columns:
         pos = pos[np.argsort(runs["id"].to_numpy()[pos], kind="stable")]
     return pos

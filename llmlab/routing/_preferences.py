@@ -13,6 +13,14 @@ exception, as everywhere in routing: it scores 0 (the call served no answer), th
 frame calls that pair unknown (``scoring.pairwise``'s ``errors="unknown"``). Savings, quality differences, the claim
 test and PGR then read "share of prompts served an answer at least as good as the reference's",
 RouteLLM's own setting (its routers are trained on exactly these win/tie labels).
+
+A preference source that carries no information certifies nothing: "inconsistent = tie" and
+"tie = as good" would otherwise make a useless cheap model as good as the reference on a judge
+that always says "[[A]]" (every pair a tie by the swap), always "[[C]]", or answers at random.
+The frame's evidence (``llmlab.analysis._evidence.judge_evidence``: no decisive verdict, or two
+orders that agree no more often than a judge choosing by position alone) is kept in
+``runs.attrs["preference_evidence"]`` and ``report.evidence``; uninformative → a warning, every
+claim "not enough data", ``recommend`` keeps the reference alone.
 """
 from __future__ import annotations
 
@@ -21,6 +29,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ..analysis._evidence import judge_evidence
 from ..analysis._pairwise import answer_match, check_preferences, is_unknown, one_per_pair
 from ..base._errors import InputError
 
@@ -35,19 +44,28 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     ``reference``'s on its prompt (win or tie), 0 where it lost, NaN where unknown; and
     ``f"{column}_reason"``. ``reference``: default the one model every pair involves (of a single
     pair of models, the one that is ``model_a`` in every row, as ``scoring.pairwise(..., against=)``
-    writes it). ``duplicates``: verdicts of several sources on one pair (a judge frame and labels
+    writes it; a ``pairwise`` frame made without ``against=`` names no reference — its ``model_a``
+    is merely the name that sorts first — so ``reference=`` is then required). ``duplicates``:
+    verdicts of several sources on one pair (a judge frame and labels
     concatenated, two graders) are refused unless ``"last"`` or ``"majority"`` says how to settle
     them (the order of a concat never decides silently); a source's re-graded label replaces its
     earlier one. Labels made on other answers than the runs' (``answer_a_hash``/``answer_b_hash``
     differ: a re-sweep answered anew) are set aside with a warning. ``attrs``:
     ``{column}_duplicates_dropped``, ``{column}_answers_changed`` (set aside) and
     ``{column}_answers_unchecked`` (rows naming no answers: judge frames, labels stored before
-    labels named them — used, unchecked)."""
+    labels named them — used, unchecked) and ``{column}_evidence`` (what the preferences can show:
+    consistent share, position bias, ``informative`` — an uninformative source, such as a judge
+    that always says "[[A]]" or "[[C]]", is warned about and no claim is certified on it)."""
     if not isinstance(runs, pd.DataFrame) or not {"prompt_id", "requested_model"} <= set(runs.columns):
         raise InputError("preference_quality needs the runs DataFrame (lab.runs(), res.df)")
     prefs = _in_runs(check_preferences(preferences), runs)
     reference = _reference(prefs, reference)          # from the rows as given, both orientations seen
     prefs = one_per_pair(prefs, duplicates=duplicates)
+    evidence = judge_evidence(prefs)
+    if not evidence["informative"]:
+        warnings.warn(f"routing: these preferences carry no information: {evidence['why']}; no claim is certified "
+                      "on them (runs.attrs['preference_evidence']; the rule: llmlab.analysis._evidence.EVIDENCE_RULE)",
+                      RuntimeWarning, stacklevel=3)
     verdicts = _verdicts_against(prefs, reference)
     asked = {(p, m) for p, a, b in zip(prefs["prompt_id"], prefs["model_a"], prefs["model_b"], strict=True)
              for m in (a, b)}
@@ -68,6 +86,7 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     out = runs.copy()
     out[column], out[f"{column}_reason"] = quality, reasons
     out.attrs[f"{column}_reference"] = reference
+    out.attrs[f"{column}_evidence"] = evidence
     out.attrs[f"{column}_duplicates_dropped"] = prefs.attrs["duplicates_dropped"]
     out.attrs[f"{column}_other_prompts"] = prefs.attrs.get("other_prompts", 0)
     out.attrs[f"{column}_answers_changed"] = prefs.attrs.get("answers_changed", 0)
@@ -122,6 +141,12 @@ def _reference(prefs: pd.DataFrame, reference: str | None) -> str:
         return reference
     common = set.intersection(*({a, b} for a, b in zip(prefs["model_a"], prefs["model_b"], strict=True)))
     if len(common) == 2:       # one pair of models: the reference is model_a (pairwise(..., against=) puts it there)
+        if "against" in prefs.attrs and prefs.attrs["against"] is None:
+            # a pairwise frame made without against=: its model_a is the name that sorts first, no choice
+            raise InputError(f"routing on preferences needs a reference model: these preferences compare "
+                             f"{' and '.join(sorted(map(str, common)))} without against=, so which one the other is "
+                             "measured against is yours to say: pass reference='<model>' (or judge with "
+                             "scoring.pairwise(..., against='<model>'))")
         common &= set(prefs["model_a"])
     if len(common) != 1:
         raise InputError("routing on preferences needs a reference model: pass reference='<model>' (the model "

@@ -54,7 +54,9 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
               test_size: float = 0.5, seed: int = 0, n_boot: int = 1000, learned: bool = True,
               score: str = "score", groups: str | None = None, confidence: float | None = None,
               preferences: pd.DataFrame | None = None, reference: str | None = None) -> Recommendation:
-    """Choose who should answer what on scored ``runs`` (needs a ``task`` column); see the module doc.
+    """Choose who should answer what on scored ``runs``; see the module doc. Runs without a
+    ``task`` (or with None) are one task, ``"(none)"``; ``per_task`` says of a task with nothing to
+    evaluate (every verdict unknown there) "unknown, left out" in its ``note``.
 
     groups: None splits the prompts at random (stratified by task): the verdicts hold for new
         prompts of the recorded tasks. A column name (e.g. ``"task"``) holds whole groups out of
@@ -68,6 +70,8 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
         :func:`routing.preference_quality`); the reference is then the strong model.
     """
     money = {"prices": prices, "price_as": price_as}
+    if isinstance(runs, pd.DataFrame) and "task" not in runs.columns:
+        runs = runs.assign(task=None)            # untasked runs are one task, "(none)"
     if preferences is not None:
         runs = preference_quality(runs, preferences, reference=reference)
         score = PREFERENCE_COLUMN
@@ -77,7 +81,8 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
         raise InputError("recommend() needs runs of at least two models")
     tune_runs, test_runs = split(runs, test_size=test_size, seed=seed, by="task", groups=groups)
     tune_mx = build_matrix(tune_runs, score, models, warn_dropped=False, **money)
-    strong, weak = _sides(tune_mx)
+    strong, weak = _sides(tune_mx, runs.attrs.get(f"{PREFERENCE_COLUMN}_reference") if preferences is not None
+                          else None)
     policies = _candidates(tune_runs, strong, weak, {"max_quality_loss": max_quality_loss, "confidence": confidence},
                            money, learned, score, models)
     if any(isinstance(p, Learned) for p in policies):
@@ -88,6 +93,9 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
     table = _policy_table(report, claim, policies, _tune_half(tune_runs, policies, strong, score, models, money),
                           models)
     chosen, why = _pick(table, max_quality_loss)
+    if report.evidence is not None and not report.evidence["informative"]:
+        chosen, why = None, (f"the preferences carry no information ({report.evidence['why']}): no router is "
+                             f"certified on them; the reference {strong} alone")
     by_name = {p.name: p for p in policies}
     policy = by_name[chosen] if chosen is not None else Always(strong, name=f"always({strong})")
     holds = chosen is not None and table.loc[chosen, "verdict"] == "holds"
@@ -98,11 +106,14 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
     return Recommendation(per_task, table, policy, holds, report, caption, why)
 
 
-def _sides(mx: Matrix) -> tuple[str, str]:
-    """(strong, weak) for the two-model routers: the best model on the tune half, and the best of
-    those that cost less than it (ties: the cheaper) — the cheap side most likely to keep quality,
-    not the worst model; with no cheaper model known, the second best."""
+def _sides(mx: Matrix, reference: str | None = None) -> tuple[str, str]:
+    """(strong, weak) for the two-model routers: the best model on the tune half (on preferences,
+    the reference: every other model is at best as good as it, and ties would rank the cheap one
+    first), and the best of those that cost less than it (ties: the cheaper) — the cheap side most
+    likely to keep quality, not the worst model; with no cheaper model known, the second best."""
     ranked = mx.ranked_models()
+    if reference is not None:
+        ranked = [reference, *(m for m in ranked if m != reference)]
     cost = dict(zip(mx.models, mx.cost.sum(axis=0), strict=True))
     cheaper = [m for m in ranked[1:] if cost[m] < cost[ranked[0]]]     # NaN compares False: not known cheaper
     return ranked[0], (cheaper or ranked[1:])[0]
@@ -179,17 +190,31 @@ def _policy_table(report: PolicyReport, claim: pd.DataFrame, policies: list[Poli
     return table
 
 
+_PER_TASK_COLUMNS = ["task", "model", "prompts", "quality", "reference_quality", "quality_diff", "quality_diff_ci_lo",
+                     "quality_diff_ci_hi", "savings_pct", "note"]
+
+
 def _per_task(test_runs, task_map, strong, score, models, n_boot, seed, money) -> pd.DataFrame:
+    """Per task of the test half, the task map's model against the reference. Runs without a task
+    are one task, ``"(none)"`` (as the task map calls them); a task with nothing to evaluate (every
+    verdict unknown there) is a row saying so — unknown, left out — not the end of the
+    recommendation."""
     rows = []
-    for task, part in test_runs.groupby("task", sort=True):
+    tasks = test_runs["task"].astype(object).where(test_runs["task"].notna(), "(none)")
+    for task, part in test_runs.groupby(tasks.to_numpy(), sort=True):
         model = task_map.mapping.get(str(task), task_map.default)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            rep = evaluate(part, [Always(model, name="chosen")], models=models, reference=strong, score=score,
-                           n_boot=n_boot, seed=seed, **money)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                rep = evaluate(part, [Always(model, name="chosen")], models=models, reference=strong, score=score,
+                               n_boot=n_boot, seed=seed, **money)
+        except InputError as e:
+            rows.append({"task": task, "model": model, "prompts": 0, "note": f"unknown, left out: {e}"})
+            continue
         row = rep.table.loc["chosen"]
         rows.append({"task": task, "model": model, "prompts": rep.n_prompts, "quality": row["quality"],
                      "reference_quality": rep.models.loc[f"always({strong})", "quality"],
                      "quality_diff": row["quality_diff"], "quality_diff_ci_lo": row["quality_diff_ci_lo"],
-                     "quality_diff_ci_hi": row["quality_diff_ci_hi"], "savings_pct": row["savings_pct"]})
-    return pd.DataFrame(rows).set_index("task")
+                     "quality_diff_ci_hi": row["quality_diff_ci_hi"], "savings_pct": row["savings_pct"],
+                     "note": ""})
+    return pd.DataFrame(rows, columns=_PER_TASK_COLUMNS).set_index("task")

@@ -1,6 +1,7 @@
 """``PolicyReport``: what :func:`evaluate` found, and the claim test on it."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +11,7 @@ import pandas as pd
 from ..base._display import clean_text, esc, html_clean
 from ..base._errors import InputError
 from ..base._validate import check_number, is_real
-from ._claim import Replicates, claim_table, frontier, most_savings_row
+from ._claim import Replicates, claim_table, frontier, most_savings_row, refuse_uninformative
 from ._diagnostics import by_task, calibration, data_check, learned_auc
 from ._matrix import Matrix
 from ._plot import plot_report
@@ -89,7 +90,12 @@ class PolicyReport:
         return (f"{self.n_prompts} prompts answered by all {len(self._mx.models)} models "
                 f"({self.dropped_prompts} dropped{': ' + dropped if dropped else ''}{self._unknown_text()}) · "
                 f"reference: {self.reference} · {self.cost_note} · {_retries_text(self.retries)} · {ci} · "
-                f"split: {self.split}")
+                f"split: {self.split}{self._evidence_text()}")
+
+    def _evidence_text(self) -> str:
+        evidence = self.evidence
+        return "" if evidence is None or evidence["informative"] else \
+            f" · preferences uninformative ({evidence['why']}): nothing certified"
 
     @property
     def split(self) -> str:
@@ -127,7 +133,18 @@ class PolicyReport:
                                 + (f" ({self.unknown_prompts} more left out: quality unknown)"
                                    if self.unknown_prompts else "") + f"; {self.split}")
         table.attrs["unknown_prompts"] = self.unknown_prompts
+        evidence = self.evidence
+        if evidence is not None and not evidence["informative"]:
+            table = refuse_uninformative(table, evidence["why"])
+            warnings.warn(f"claim: {table.attrs['warning']}", RuntimeWarning, stacklevel=2)
         return table
+
+    @property
+    def evidence(self) -> dict | None:
+        """What the preferences this report's quality comes from can show (``consistent_pct``,
+        ``position_bias_pct``, ``informative``, ``why``: see ``routing.preference_quality``); None
+        when the quality is a score. An uninformative source makes every claim "not enough data"."""
+        return self._mx.runs.attrs.get(f"{self._mx.score_column}_evidence")
 
     def most_savings(self, *, max_quality_loss: float = 0.02) -> pd.DataFrame:
         """What is the most each knob policy (``Threshold``, ``Learned``, ``Verifier``,

@@ -1,0 +1,101 @@
+"""Does a preference source carry information at all? A judge that says "[[A]]" to everything
+yields, by the position swap, a tie on every pair; one that says "[[C]]" to everything is
+consistent on every pair and says tie too; one that answers at random is consistent as often as
+chance. Each rule of the pairwise protocol is sound (an inconsistent pair is a tie, a tie is "as
+good" for routing), but composed they would certify a useless cheap model on such a judge. This
+module states what a frame can show (:func:`judge_evidence`, :data:`EVIDENCE_RULE`); pairwise,
+routing's claim and recommend, and ratings refuse or warn on an uninformative source.
+
+A random judge passes the screen 5 % of the time (a one-sided 5 % test); what it then says is
+still noise, which the claim's own test has to see through. A judge biased by something other than
+position (length, style) is consistent and passes: this screen catches blind judges, not every
+bias — check a judge against human labels (``scoring.agreement``) for that.
+"""
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["judge_evidence", "EVIDENCE_RULE", "INFORMATIVE_Z", "is_unknown"]
+
+
+def is_unknown(value: Any) -> bool:
+    """None, NaN and pandas' NA all mean "no verdict" (pandas turns None into NaN in most columns)."""
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+# One-sided 5 % test that a judge's two orders agree more often than a judge blind to the answers
+# would make them agree (one that picks A, B or tie by position alone, as often as this one does).
+INFORMATIVE_Z = NormalDist().inv_cdf(0.95)
+
+EVIDENCE_RULE = (
+    "a preference source is informative when some known verdict is decisive (a or b) and, where pairs were "
+    "judged in both orders, the two orders give the same winner more often than a judge that never read the "
+    "answers would (one choosing A, B or tie by position alone, as often as this judge does in each position: "
+    "chance consistency 2·P(A)·P(B) + P(tie)²; one-sided z ≥ 1.645); otherwise every verdict could have been "
+    "given without reading the answers (always [[A]], always [[C]], at random) and nothing is certified on it")
+
+
+def judge_evidence(frame: pd.DataFrame) -> dict[str, Any]:
+    """What a preference frame can show, and whether it shows anything (:data:`EVIDENCE_RULE`).
+
+    Keys: ``pairs``, ``known`` (a winner), ``decisive`` (a or b), ``ties``; of the pairs judged in
+    both orders (``two_orders``): ``consistent_pct``, ``consistent_decisive_pct`` (the same winner a
+    or b in both orders), ``position_bias_pct`` (the orders disagree: a tie by the position rule),
+    ``first_position_pct`` (of the games with a winner, the share the answer shown first won),
+    ``chance_consistent_pct`` (what a position-only judge would reach) and ``order_z``;
+    ``informative`` and ``why`` (empty when informative)."""
+    winners = [None if is_unknown(w) else w for w in frame["winner"]]
+    known = [w for w in winners if w is not None]
+    out: dict[str, Any] = {"pairs": len(frame), "known": len(known),
+                           "decisive": sum(w in ("a", "b") for w in known), "ties": sum(w == "tie" for w in known)}
+    out.update(_orders(frame))
+    out["informative"], out["why"] = _verdict_on(out)
+    return out
+
+
+def _orders(frame: pd.DataFrame) -> dict[str, Any]:
+    """The position-swap statistics of the pairs whose two games both have a verdict."""
+    if "verdict_1" not in frame.columns or "verdict_2" not in frame.columns:
+        return {"two_orders": 0}
+    both = [(a, b) for a, b in zip(frame["verdict_1"], frame["verdict_2"], strict=True)
+            if not is_unknown(a) and not is_unknown(b)]
+    if not both:
+        return {"two_orders": 0}
+    n = len(both)
+    same = np.array([{"A": "B", "B": "A"}.get(a, a) == b for a, b in both])   # game 2 shows model_b first
+    decisive = np.array([a != "tie" for a, _ in both]) & same
+    games = [v for pair in both for v in pair]
+    q = {v: games.count(v) / len(games) for v in ("A", "B", "tie")}
+    chance = 2 * q["A"] * q["B"] + q["tie"] ** 2
+    observed = float(same.mean())
+    if 0 < chance < 1:
+        z = (observed - chance) / math.sqrt(chance * (1 - chance) / n)
+    else:                   # a judge always in one position (chance 0) or always tie (chance 1)
+        z = float("inf") if observed > chance else float("nan")
+    won = [v == "A" for v in games if v != "tie"]
+    return {"two_orders": n, "consistent_pct": 100 * observed, "consistent_decisive_pct": 100 * float(decisive.mean()),
+            "position_bias_pct": 100 * (1 - observed),
+            "first_position_pct": 100 * float(np.mean(won)) if won else float("nan"),
+            "chance_consistent_pct": 100 * chance, "order_z": float(z)}
+
+
+def _verdict_on(e: dict[str, Any]) -> tuple[bool, str]:
+    if not e["known"]:
+        return False, "no verdict is known"
+    if not e["decisive"]:
+        shown = (f" ({e['position_bias_pct']:.0f} % because its two orders disagreed: position bias)"
+                 if e.get("two_orders") and e["position_bias_pct"] else "")
+        return False, (f"all {e['known']} known verdicts are ties{shown}: a tie for every pair says nothing of the "
+                       "answers")
+    if e.get("two_orders") and not e["order_z"] >= INFORMATIVE_Z:      # NaN fails too
+        return False, (f"its two orders agree no more often than a judge blind to the answers would "
+                       f"({e['consistent_pct']:.0f} % consistent vs {e['chance_consistent_pct']:.0f} % by position "
+                       f"alone, z {e['order_z']:.2f} < {INFORMATIVE_Z:.3f}, {e['two_orders']} pairs; position bias "
+                       f"{e['position_bias_pct']:.0f} %, first position wins {e['first_position_pct']:.0f} % of "
+                       "decisive games)")
+    return True, ""
