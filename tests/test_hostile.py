@@ -523,6 +523,25 @@ def test_an_endpoint_echoing_the_key_in_any_form_stores_and_shows_none_of_it(tmp
     assert "[redacted]" in stored.set_index("requested_model").loc["echo", "response_text"]
 
 
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_key_split_between_the_reasoning_and_the_answer_is_stored_in_neither(tmp_path, monkeypatch, stream):
+    """The runner redacts a row's endpoint fields together (Redactor.row): 7-character pieces of
+    the key, half in the reasoning and half in the answer and the served model name, none
+    alone a run the per-field search finds."""
+    monkeypatch.setenv("GATEWAY_KEY", KEY)
+    pieces = [KEY[i:i + 7] for i in range(0, len(KEY), 7)]
+    models = {"split": ModelSpec(reasoning=f"first part {pieces[1]} and then", text=f"the rest: {pieces[3]} ok",
+                                 served_model=f"m-{pieces[5]}")}
+    with FakeServer(models) as srv, Lab(base_url=srv.base_url, api_key_env="GATEWAY_KEY",
+                                        db=tmp_path / "l.sqlite", retries=0) as lab:
+        lab.compare("Hi", models=["split"], stream=stream)
+        row = lab.runs().iloc[0]
+    stored = [row["reasoning_text"], row["response_text"], row["served_model"]]
+    assert all("[redacted]" in text for text in stored), stored
+    assert not any(piece in text for piece in pieces[1::2] for text in stored), stored
+    assert row["response_text"].startswith("the rest: ")  # the answer around the piece is kept
+
+
 # --------------------------------------------------------------------------- 3. the key as a model name
 
 def key_model_names(key: str = KEY) -> list[str]:

@@ -14,9 +14,9 @@
   spelled out with a separator between its characters (``c 2 s t``), reversed, ROT13 or ROT47,
   and masked echoes (``sk-ab***wxyz``) whose visible ends are the secret's. Not: pieces under 3
   characters (every other letter), other Caesar shifts, uuencode, the key as one decimal integer.
-  The runner applies it to every text field of a row before the row is written, each on its own;
-  :meth:`Redactor.row` redacts a row's endpoint fields together as well (runs of 6+ characters
-  spread over the reasoning, the answer and the served model name), for the row's writer to call.
+  The runner applies it to every text field of a row before the row is written, and
+  :meth:`Redactor.row` to the row's endpoint fields together (runs of 6+ characters spread over
+  the reasoning, the answer and the served model name).
   :class:`StreamRedactor` does the same while a stream arrives.
 * :func:`remember` records the secrets this process has read; :func:`redact_shown` removes them
   from anything shown — the one redaction every view (reprs, tables, widgets, reports, errors)

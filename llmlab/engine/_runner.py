@@ -464,10 +464,14 @@ def redact_record(record: Record, redact: Redactor) -> None:
     """Every text field of a row without the key (before it is stored or shown)."""
     if not redact:
         return
+    # The endpoint's fields together: a key split between the reasoning and the answer is found.
+    endpoint = [name for name in _TEXT_FIELDS if name in _ENDPOINT_FIELDS]
+    for name, value in zip(endpoint, redact.row([getattr(record, name) for name in endpoint]), strict=True):
+        setattr(record, name, value)
     for name in _TEXT_FIELDS:
         value = getattr(record, name)
-        if value:
-            setattr(record, name, redact(value) if name in _ENDPOINT_FIELDS else redact.runs(value))
+        if value and name not in _ENDPOINT_FIELDS:
+            setattr(record, name, redact.runs(value))
 
 
 def _escape_record(record: Record, exc: Exception) -> None:
