@@ -705,19 +705,37 @@ def _raw(text: str) -> list[str]:
 
 @pytest.mark.parametrize("char", HOSTILE_CHARS, ids=repr)
 def test_no_view_obeys_control_or_bidi_characters(tmp_path, shell, monkeypatch, char):
+    import sqlite3
+    import unicodedata
+
+    from llmlab import InputError
     from llmlab.analysis._charts import cost_vs_latency, latency
     from llmlab.analysis._report import render_report, standard_sections
+    from llmlab.engine._results import Result
     from llmlab.magics import load_ipython_extension
 
     model = f"evil{char}model"
-    models = {model: ModelSpec(text=f"answer {char}gnp.exe", served_model=f"served{char}x"),
+    # A control or format character in a name asked for is refused; such a name still reaches
+    # the views from a log written before that rule (or by another tool): put there below.
+    refused = any(unicodedata.category(c) in ("Cc", "Cf") for c in model)
+    asked = "evil-model" if refused else model
+    models = {asked: ModelSpec(text=f"answer {char}gnp.exe", served_model=f"served{char}x"),
               "fail": ModelSpec(status=400, error_message=f"bad {char} request")}
     shown: list[dict] = []
     monkeypatch.setattr(shell.display_pub, "publish", lambda data, *a, **kw: shown.append(data))
     load_ipython_extension(shell)
     with FakeServer(models) as srv:
         with Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite", retries=0) as lab:
-            res = lab.compare("Hi", models=[model, "fail"])
+            if refused:
+                with pytest.raises(InputError, match="invisible character U\\+") as info:
+                    lab.compare("Hi", models=[model, "fail"])
+                assert not _raw(str(info.value)) and not [r for r in srv.requests if r.model]
+            res = lab.compare("Hi", models=[asked, "fail"])
+        if refused:
+            with sqlite3.connect(tmp_path / "l.sqlite") as db:
+                db.execute("UPDATE runs SET requested_model = ? WHERE requested_model = ?", (model, asked))
+        with Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite", retries=0) as lab:
+            res = Result(lab.runs(res.run_id), res.run_id, [model, "fail"])
             views = [repr(res), res._repr_html_(), repr(res.summary()), res.summary()._repr_html_(), repr(res.df),
                      res.df._repr_html_(), repr(lab.runs()), repr(lab)]
             with pytest.raises(Exception) as dup:
@@ -730,7 +748,7 @@ def test_no_view_obeys_control_or_bidi_characters(tmp_path, shell, monkeypatch, 
             views.append(render_report(standard_sections(res.summary(), res.df, {}), {"models": model}))
         shell.run_line_magic("config", f'LLMLab.base_url = "{srv.base_url}"')
         shell.run_line_magic("config", f'LLMLab.db = "{tmp_path / "m.sqlite"}"')
-        shell.run_cell(f"%%llm model={model.replace(' ', '')},fail out=r\nHi")
+        shell.run_cell(f"%%llm model={asked.replace(' ', '')},fail out=r\nHi")
     views += [str(v) for data in shown for v in data.values()]
     for view in views:
         assert not _raw(view), (_raw(view), view[:300])

@@ -181,8 +181,8 @@ def _nested_deeper(value: Any, depth: int) -> bool:
 
 def check_name_chars(names: list[str], what: str = "model name") -> None:
     """Names shown in every table read as themselves: no invisible character (a control, ZERO
-    WIDTH SPACE, a bidi mark: Unicode Cc/Cf), and no two names equal once compatibility forms are
-    folded (full-width 'ｍ' and 'm' render as one name: two rows both reading 'm')."""
+    WIDTH SPACE, a bidi mark: Unicode Cc/Cf), and no name twice, as written or once compatibility
+    forms are folded (full-width 'ｍ' and 'm' render as one name: two rows both reading 'm')."""
     folded: dict[str, int] = {}
     for number, name in enumerate(names, 1):
         bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf")), None)
@@ -190,6 +190,8 @@ def check_name_chars(names: list[str], what: str = "model name") -> None:
             raise InputError(f"{what} #{number} holds the invisible character U+{ord(bad):04X} "
                              f"({unicodedata.name(bad, 'a control character')}); type the name without it")
         same = folded.setdefault(unicodedata.normalize("NFKC", name), number)
+        if same != number and names[same - 1] == name:
+            raise InputError(f"{what} {name!r} is listed twice; list each model once (use n= for repeats)")
         if same != number:
             raise InputError(f"{what}s #{same} and #{number} read the same ({unicodedata.normalize('NFKC', name)!r} "
                              "once full-width and other compatibility forms are folded); list each model once")

@@ -104,11 +104,6 @@ def check_models(models: Any) -> list[str]:
             raise InputError(f"model name #{number} looks like your API key (it contains a secret this session "
                              "has read); pass the model's name, and keep the key in the variable api_key_env names")
     check_name_chars(models)  # after the key check: a key joined by ZERO WIDTH SPACEs is named as the key
-    seen = set()
-    for m in models:
-        if m in seen:
-            raise InputError(f"model {m!r} is listed twice; list each model once (use n= for repeats)")
-        seen.add(m)
     return models
 
 
