@@ -18,7 +18,9 @@ are never graded, by the rule pairwise applies (``analysis._scoring.judge_rows``
 same name, order and hidden sides. Undo takes back the grader's latest label on these pairs, also
 one stored before a restart.
 Model names are shown only after the vote (``reveal=True``) or never (``reveal=False``); answers
-are text, escaped. ``lab.labels(grading=widget.grading)`` returns the votes as a preference frame.
+are text, escaped. ``lab.labels(grading=widget.grading)`` returns the votes stored in this grading
+as a preference frame; ``lab.labels(who=...)`` all of a grader's (also those a resume counted from
+another grading).
 
 Keyboard: ipywidgets has no key events, so the keys go through a focused one-line text box under
 the buttons (focused again after every vote); each key typed there acts at once.
@@ -361,7 +363,8 @@ class GradingWidget:
         for button in self.buttons.values():
             button.disabled = item is None and button is not self.buttons["undo"]
         if item is None:
-            self.prompt_view.value = "<p><b>All pairs graded.</b> lab.labels(grading=…) returns them.</p>"
+            self.prompt_view.value = ("<p><b>All pairs graded.</b> lab.labels(who=…) returns them "
+                                     "(lab.labels(grading=…): those stored in this grading).</p>")
             for view in self.answer_views.values():
                 view.value = ""
         else:
