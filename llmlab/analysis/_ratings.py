@@ -20,12 +20,23 @@ component. A model that won every game or lost every one has no finite maximum-l
 it is set aside (repeatedly, while another then qualifies), the **others are rated without it** — so
 one dud that lost all its games leaves everyone else's ratings and intervals as they were — and it
 is shown with rating and interval unknown (NaN, not a number the ridge invented), ``identifiable``
-False, a ``bound`` ("above m1, m2" / "below m2") and a rank at the end it belongs to; the warning
-names only it. A group whose remaining win graph is still not strongly connected has no finite
-rating either (``identifiable`` False, NaN interval). All ties give equal ratings, with intervals —
+False and a ``bound`` ("above m1, m2" / "below m2"); the warning names only it. A group whose
+remaining win graph is still not strongly connected has no finite rating either (``identifiable``
+False, NaN interval). All ties give equal ratings, with intervals —
 unless the frame carries no information at all (every known verdict a tie, or a judge whose two
 orders agree no more often than by position alone: ``analysis._evidence``): the ratings then only
 restate the judge, their intervals are NaN and a warning says why.
+
+**Rank** = 1 + the models *certainly above* it, at ``level``. A is certainly above B only on
+evidence: when both are rated, A's interval lies wholly above B's (``ci_lo`` of A > ``ci_hi`` of B,
+the same fitted intervals as the table's); when either has no interval (it won or lost every game,
+or its group has no finite rating), A won more of their **direct** decisive games and the exact
+two-sided sign test over those games rejects "equally good" (p ≤ 1 − level: at 95 % that takes
+6–0, 8–1, 10–2…; ties say nothing either way); and A above B above C makes A above C. So one game
+ranks nobody, a model is never ranked against one it neither met nor is linked to by such steps,
+models in different components are never ranked against each other, uninformative verdicts rank
+nobody, and a model with no known verdict has rank <NA>. A rank is "how many are certainly
+better", not a position: two models may share a rank, and ranks may skip.
 """
 from __future__ import annotations
 
@@ -54,8 +65,8 @@ _STEP_CAP = 5.0                 # strength units per Newton step: a separated fi
 @dataclass
 class Ratings:
     """What :func:`ratings` found. ``table``: one row per model, best first — ``rating``,
-    ``ci_lo``/``ci_hi``, ``rank`` (1 + models of its component whose lower bound is above its
-    upper bound), ``games``, ``wins``, ``losses``, ``ties``, ``unknown`` (verdicts dropped),
+    ``ci_lo``/``ci_hi``, ``rank`` (1 + models certainly above it, by the module doc's rule; <NA>
+    for a model with no known verdict), ``games``, ``wins``, ``losses``, ``ties``, ``unknown`` (verdicts dropped),
     ``component``, ``identifiable``. ``win_rate``: row's share of points against column (ties
     half; NaN where they never met); ``games``: games per pair."""
 
@@ -128,7 +139,8 @@ def ratings(preferences: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, lev
     for note in notes:
         warnings.warn(f"ratings: {note}", RuntimeWarning, stacklevel=2)
     rating = np.where(identifiable, BASE + SCALE * centred, np.nan)
-    table = _table(full, rating, BASE + SCALE * lo, BASE + SCALE * hi, component, identifiable, peeled)
+    table = _table(full, rating, BASE + SCALE * lo, BASE + SCALE * hi, component, identifiable, peeled,
+                   bool(evidence["informative"]), float(level))
     win_rate, counts = _matrices(full)
     return Ratings(table, win_rate, counts, int(n_boot), float(level), notes)
 
@@ -293,7 +305,7 @@ def _notes(games: _Games, component: np.ndarray, identifiable: np.ndarray, peele
     played = _played(games)
     if not played.all():
         notes.append("no known verdict for " + ", ".join(m for m, p in zip(games.models, played, strict=True)
-                                                           if not p) + ": no rating")
+                                                           if not p) + ": no rating and no rank (<NA>)")
     groups_met = np.unique(component[played])
     if len(groups_met) > 1:
         groups = [", ".join(games.models[m] for m in np.flatnonzero((component == c) & played)) for c in groups_met]
@@ -312,7 +324,8 @@ def _notes(games: _Games, component: np.ndarray, identifiable: np.ndarray, peele
     return notes
 
 
-def _table(games: _Games, rating, lo, hi, component, identifiable, peeled) -> pd.DataFrame:
+def _table(games: _Games, rating, lo, hi, component, identifiable, peeled, informative: bool,
+           level: float) -> pd.DataFrame:
     k = len(games.models)
     wins = np.bincount(games.i, games.s == 1, k) + np.bincount(games.j, games.s == 0, k)
     losses = np.bincount(games.i, games.s == 0, k) + np.bincount(games.j, games.s == 1, k)
@@ -321,27 +334,52 @@ def _table(games: _Games, rating, lo, hi, component, identifiable, peeled) -> pd
                           "wins": wins.astype(int), "losses": losses.astype(int), "ties": ties.astype(int),
                           "unknown": [games.unknown[m] for m in games.models], "component": component,
                           "identifiable": identifiable}, index=pd.Index(games.models, name="model"))
-    table.insert(3, "rank", _ranks(table, peeled))
+    table.insert(3, "rank", _ranks(games, table, informative, level))
     table["bound"] = [_bound(games, m, kind) for m, kind in enumerate(peeled)]
     order = np.where(peeled == "won every game", np.inf, np.where(peeled == "lost every game", -np.inf, rating))
     table["_order"] = np.nan_to_num(order.astype(float), nan=-1e300)
     return table.sort_values(["component", "_order"], ascending=[True, False], kind="stable").drop(columns="_order")
 
 
-def _ranks(table: pd.DataFrame, peeled: np.ndarray) -> list[int]:
-    """1 + the models of its component certainly above it: by interval, or by having won every game;
-    a model that lost every game ranks below all of its component."""
-    comp, lo, hi = table["component"].to_numpy(), table["ci_lo"].to_numpy(), table["ci_hi"].to_numpy()
-    out = []
-    for m in range(len(table)):
-        same = comp == comp[m]
-        if peeled[m] == "won every game":
-            out.append(1)
-        elif peeled[m] == "lost every game":
-            out.append(int(same.sum()) - int((same & (peeled == "lost every game")).sum()) + 1)
-        else:
-            out.append(1 + int((same & (lo > hi[m])).sum()) + int((same & (peeled == "won every game")).sum()))
+def _ranks(games: _Games, table: pd.DataFrame, informative: bool, level: float) -> pd.Series:
+    """1 + the models certainly above it (the module doc's rule); <NA> for a model with no known verdict."""
+    above = _certainly_above(games, table["ci_lo"].to_numpy(float), table["ci_hi"].to_numpy(float),
+                             table["component"].to_numpy(), informative, level)
+    ranks = 1 + above.sum(axis=0)
+    return pd.Series(pd.array([int(r) if p else pd.NA for r, p in zip(ranks, _played(games), strict=True)],
+                              dtype="Int64"), index=table.index)
+
+
+def _certainly_above(games: _Games, lo: np.ndarray, hi: np.ndarray, component: np.ndarray, informative: bool,
+                     level: float) -> np.ndarray:
+    """``out[a, b]``: a is certainly above b at ``level``. Two rated models: a's interval lies wholly
+    above b's. Where either has no interval (it won or lost every game, or its group has no finite
+    rating): a won more of their direct decisive games and the exact two-sided sign test over them
+    rejects "equal" (p ≤ 1 − level; ties are not evidence either way). Then closed under "a above b
+    above c". Never across components, never for a model with no known verdict, and never on
+    uninformative verdicts (they measure the judge, not the models)."""
+    k = len(games.models)
+    out = np.zeros((k, k), bool)
+    if not informative:
+        return out
+    rated = np.isfinite(lo) & np.isfinite(hi)
+    same = component[:, None] == component[None, :]
+    out |= same & rated[:, None] & rated[None, :] & (lo[:, None] > hi[None, :])
+    wins = np.zeros((k, k), int)
+    np.add.at(wins, (games.i[games.s == 1], games.j[games.s == 1]), 1)
+    np.add.at(wins, (games.j[games.s == 0], games.i[games.s == 0]), 1)
+    for a, b in zip(*np.nonzero(wins > wins.T), strict=True):
+        if not (rated[a] and rated[b]) and _sign_test(int(wins[a, b]), int(wins[b, a])) <= 1 - level:
+            out[a, b] = True
+    for m in range(k):                                   # transitive closure (Warshall): k is small
+        out |= out[:, [m]] & out[[m], :]
     return out
+
+
+def _sign_test(won: int, lost: int) -> float:
+    """Exact two-sided sign test p-value of ``won`` wins against ``lost`` losses (won > lost)."""
+    n = won + lost
+    return min(1.0, 2 * sum(math.comb(n, x) for x in range(won, n + 1)) / 2 ** n)
 
 
 def _bound(games: _Games, m: int, kind: str) -> str:

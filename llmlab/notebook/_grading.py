@@ -5,13 +5,22 @@ grader votes A, B, tie or both bad (buttons, or the keys a / b / t / x; s skips,
     GradingWidget(lab, runs, models=["a", "b"], who="ann")      # or: %llm grade models=a,b who=ann
 
 Each vote is stored in the log at once (``lab.add_label``: who, when, which pair, which order was
-shown, the answers' row ids), so grading survives a kernel restart and resumes where it stopped:
-the same prompts, pairs and ``grading`` name (by default derived from the prompts and pairs) give
-the same items in the same order and the same hidden sides, and the labels already in the log are
-not asked again (skipped ones come last). Undo takes back the grader's latest label in the
-grading, also one stored before a restart.
+shown, the hashes of the answers shown), so grading survives a kernel restart and resumes where it
+stopped. Resuming is keyed on what is graded, not on the frame passed: a pair counts as graded
+when this grader's label in the log names the same prompt, the same two models (either
+orientation) and the same two answers (their hashes) — whatever frame it came from (``res.df``,
+``lab.runs()`` with other sweeps and the judge's own calls in it) and whichever grading stored it;
+it is not asked again (skipped ones come last), and the widget says how many were already graded
+(``widget.resumed``). Only a ``grading=`` name you give keeps to that grading's labels (to grade
+again on purpose). The judges' own rows of ``lab.runs()`` (tasks ``judge`` / ``pairwise judge``)
+are never graded, by the rule pairwise applies (``analysis._scoring.judge_rows``). The default
+``grading`` name is derived from the items (their prompts and pairs), so the same items get the
+same name, order and hidden sides. Undo takes back the grader's latest label on these pairs, also
+one stored before a restart.
 Model names are shown only after the vote (``reveal=True``) or never (``reveal=False``); answers
-are text, escaped. ``lab.labels(grading=widget.grading)`` returns the votes as a preference frame.
+are text, escaped. ``lab.labels(grading=widget.grading)`` returns the votes stored in this grading
+as a preference frame; ``lab.labels(who=...)`` all of a grader's (also those a resume counted from
+another grading).
 
 Keyboard: ipywidgets has no key events, so the keys go through a focused one-line text box under
 the buttons (focused again after every vote); each key typed there acts at once.
@@ -37,6 +46,7 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
+from ..analysis._scoring import judge_rows
 from ..base._display import esc
 from ..base._errors import InputError
 from ..base._record import answer_hash
@@ -88,15 +98,13 @@ def grading_items(runs: pd.DataFrame, *, models: Sequence[str] | None = None, ag
     if len(chosen) < 2:
         raise InputError(f"grading compares two models' answers; got {', '.join(chosen) or 'none'}")
     pairs = [(against, m) for m in chosen if m != against] if against else list(combinations(chosen, 2))
-    name = grading or _default_name(runs, pairs)
     by_cell = answers.set_index(["prompt_id", "requested_model"])
-    items = []
-    for pid in dict.fromkeys(answers["prompt_id"]):
-        for a, b in pairs:
-            if (pid, a) in by_cell.index and (pid, b) in by_cell.index:
-                items.append(_item(by_cell, pid, a, b, name, key))
-    if not items:
+    keys = [(pid, a, b) for pid in dict.fromkeys(answers["prompt_id"]) for a, b in pairs
+            if (pid, a) in by_cell.index and (pid, b) in by_cell.index]
+    if not keys:
         raise InputError("no prompt has ok answers of both models of a pair: nothing to grade")
+    name = grading or _default_name(keys)
+    items = [_item(by_cell, pid, a, b, name, key) for pid, a, b in keys]
     items.sort(key=lambda it: _digest(key, name, "order", *it.key))
     return name, items
 
@@ -105,6 +113,7 @@ def _answers(runs: Any) -> pd.DataFrame:
     if not isinstance(runs, pd.DataFrame) or not {"prompt_id", "requested_model", "response_text"} <= set(runs):
         raise InputError("grading needs recorded runs (lab.runs(run_id=...), res.df) with answers")
     rows = runs[runs["repeat"].fillna(0) == 0] if "repeat" in runs.columns else runs
+    rows = rows[~judge_rows(rows)]           # a judge's own calls are never candidates (pairwise's rule)
     rows = rows.sort_values("id", kind="stable") if "id" in rows.columns else rows
     rows = rows.groupby(["prompt_id", "requested_model"], sort=False).tail(1)
     return rows[rows["status"] == "ok"] if "status" in rows.columns else rows
@@ -122,11 +131,13 @@ def _item(by_cell: pd.DataFrame, pid: Any, a: str, b: str, name: str, seed: Any)
                 _text(row_b["response_text"]), _row_id(row_a), _row_id(row_b), first)
 
 
-def _default_name(runs: pd.DataFrame, pairs: list[tuple[str, str]]) -> str:
-    """Same prompts and pairs → same name, so a re-run notebook (after a restart, its sweep answered
-    from the cache under a new run id) resumes the same grading."""
-    prompts = sorted(map(str, pd.unique(runs["prompt_id"])))
-    return "grading-" + _digest(0, json.dumps([prompts, sorted(sorted(p) for p in pairs)]))[:10]
+def _default_name(keys: list[tuple[Any, str, str]]) -> str:
+    """Same items (prompts and pairs graded) → same name, from whatever frame they came: a re-run
+    notebook (its sweep answered from the cache under a new run id) or ``lab.runs()`` with the
+    judge's rows and other sweeps in it resumes the same grading."""
+    prompts = sorted({str(pid) for pid, _, _ in keys})
+    pairs = sorted({tuple(sorted((a, b))) for _, a, b in keys})
+    return "grading-" + _digest(0, json.dumps([prompts, [list(p) for p in pairs]]))[:10]
 
 
 def _digest(*parts: Any) -> str:
@@ -147,8 +158,9 @@ class GradingWidget:
 
     lab: the Lab whose log keeps the labels. runs: the recorded rows to grade. models / against:
     which pairs (all pairs of ``models``, or each against ``against``). who: the grader (default:
-    your login name). grading: the session's name (default: derived from the runs and pairs, so
-    re-running the cell resumes). seed: the order and the hidden sides (default: a secret of this
+    your login name). grading: the session's name (default: derived from the items; pairs this
+    grader labelled on the same answers in any grading count as graded — with a name given, only
+    that grading's labels count). seed: the order and the hidden sides (default: a secret of this
     kernel, so the sides cannot be recomputed from what is shown). reveal: show the model
     names after each vote.
     """
@@ -161,37 +173,59 @@ class GradingWidget:
         self.lab, self.reveal = lab, bool(reveal)
         self.who = who or _login()
         self.grading, self.items = grading_items(runs, models=models, against=against, grading=grading, seed=seed)
+        self._named = grading is not None               # a name given: only that grading's labels count
         self.ignored = 0                                # clicks / keys made on a pair no longer shown
         self._view = 0                                  # which showing of a pair the controls belong to
         self._old_buttons: list[list[w.Button]] = []
         self._note = self._seen = ""                   # the last status note; the key box's last value
         self._build()
         self._queue = self._pending()
-        self._show(note="")
+        self.resumed = self.done                        # pairs already graded in the log when it opened
+        self._show(note=self._resumed_note())
 
     # -- state from the log ----------------------------------------------------------------------
     def _stored(self) -> pd.DataFrame:
-        names, rows = self.lab.store.labels(grading=self.grading, who=self.who)
+        names, rows = self.lab.store.labels(grading=self.grading if self._named else None, who=self.who)
         return pd.DataFrame(rows, columns=names)
 
     def _labels_here(self) -> list[tuple[int, Item, str]]:
-        """(label id, item, vote) of this grader's stored labels, oldest first, on the answers shown
-        now (or naming none: stored before labels did); a label of a re-sweep's old answers is left
-        out, so its pair is graded again."""
+        """(label id, item, vote) of this grader's stored labels, oldest first, on the items' prompt,
+        pair (either orientation) and answers shown now, from any grading (only this one with a name
+        given). A label that names no answers (stored before labels did) counts only in this
+        grading; a label of a re-sweep's old answers is left out, so its pair is graded again."""
         stored = self._stored()
-        items = {it.key: it for it in self.items}
-        shown = {it.key: (answer_hash(it.answer_a), answer_hash(it.answer_b)) for it in self.items}
+        items = {(it.prompt_id, frozenset((it.model_a, it.model_b))): it for it in self.items}
         out = []
-        for label_id, key, hashes, vote in zip(
-                stored["id"], zip(stored["prompt_id"], stored["model_a"], stored["model_b"], strict=True),
-                zip(stored["answer_a_hash"], stored["answer_b_hash"], strict=True), stored["vote"], strict=True):
-            if key in shown and all(pd.isna(h) or h == now for h, now in zip(hashes, shown[key], strict=True)):
-                out.append((int(label_id), items[key], vote))
+        for label_id, grading, pid, model_a, model_b, hash_a, hash_b, vote in zip(
+                stored["id"], stored["grading"], stored["prompt_id"], stored["model_a"], stored["model_b"],
+                stored["answer_a_hash"], stored["answer_b_hash"], stored["vote"], strict=True):
+            item = items.get((str(pid), frozenset((model_a, model_b))))
+            if item is None:
+                continue
+            shown = {item.model_a: answer_hash(item.answer_a), item.model_b: answer_hash(item.answer_b)}
+            named = {model_a: hash_a, model_b: hash_b}
+            if any(pd.isna(h) for h in named.values()):
+                same = grading == self.grading and all(pd.isna(h) or h == shown[m] for m, h in named.items())
+            else:
+                same = named == shown
+            if same:
+                out.append((int(label_id), item, vote))
         return out
 
+    def _resumed_note(self) -> str:
+        if not self.resumed:
+            return ""
+        return (f"Resumed: {self.resumed} of {len(self.items)} pair(s) already graded by {esc(self.who)} on these "
+                "answers (labels in the log); they are not asked again.")
+
     def _votes(self) -> dict[tuple[str, str, str], str]:
-        """{item key: its latest stored vote}."""
-        return {item.key: vote for _, item, vote in self._labels_here()}
+        """{item key: its latest stored vote}; a skip never replaces a vote (one stored in another
+        grading, that is: here a voted pair is not shown again)."""
+        out: dict[tuple[str, str, str], str] = {}
+        for _, item, vote in self._labels_here():
+            if vote != "skip" or out.get(item.key, "skip") == "skip":
+                out[item.key] = vote
+        return out
 
     def _pending(self) -> list[Item]:
         """Items without a vote yet, then the skipped ones (in order): where grading stopped."""
@@ -329,7 +363,8 @@ class GradingWidget:
         for button in self.buttons.values():
             button.disabled = item is None and button is not self.buttons["undo"]
         if item is None:
-            self.prompt_view.value = "<p><b>All pairs graded.</b> lab.labels(grading=…) returns them.</p>"
+            self.prompt_view.value = ("<p><b>All pairs graded.</b> lab.labels(who=…) returns them "
+                                     "(lab.labels(grading=…): those stored in this grading).</p>")
             for view in self.answer_views.values():
                 view.value = ""
         else:
