@@ -20,7 +20,9 @@ from traitlets.config import Configurable
 
 from ..base._config import (
     BASE_URL_VARS,
+    DOTENV,
     check_project_endpoint,
+    default_base_url,
     default_db,
     read_dotenv,
     trusted_default_key,
@@ -399,18 +401,31 @@ class LLMMagics(Magics):
         when the user chose the endpoint."""
         if not self.sources.get("base_url", "").startswith(_PROJECT):
             return None
-
         name = self.settings.api_key_env
-        if name and (self.sources.get("api_key_env") == "%config" or name in trusted_key_vars()):
-            return name
-        return trusted_default_key() or ""
+        return name if self._paired(name) else trusted_default_key() or ""
+
+    def _paired(self, name: str | None) -> bool:
+        """Whether the user paired this key variable with whatever endpoint is used: set with
+        %config in this session, or listed in LLMLAB_TRUSTED_KEY_VARS."""
+        return bool(name) and (self.sources.get("api_key_env") == "%config" or name in trusted_key_vars())
+
+    def _lab_key_var(self) -> str | None:
+        """The api_key_env the Lab is built with. An endpoint ./.env chooses (no base_url set, none
+        in the environment) gets the profile's variable only when paired; otherwise the resolver's
+        rule (that ./.env's own key) applies."""
+        project = self._project_key_var()
+        if project is not None:
+            return project
+        name = self.settings.api_key_env
+        if self.settings.base_url is None and default_base_url()[1] == DOTENV and not self._paired(name):
+            return None
+        return name
 
     def new_lab(self):
         from ..engine._lab import Lab
 
         s = self.settings
-        key_var = self._project_key_var()
-        return Lab(base_url=s.base_url, api_key_env=s.api_key_env if key_var is None else key_var, db=s.db,
+        return Lab(base_url=s.base_url, api_key_env=self._lab_key_var(), db=s.db,
                    concurrency=s.concurrency, max_tokens=s.max_tokens)
 
     def _engine_setting_changed(self, change) -> None:
