@@ -894,10 +894,21 @@ def _open_store(db: Any) -> Store:
         check_unicode(os.fspath(db), "db")
     value, chosen_by = (db, None) if db is not None else default_db()
     try:
-        return open_store(value, chosen_by=chosen_by)
+        store = open_store(value, chosen_by=chosen_by)
     except (ValueError, TypeError) as exc:  # e.g. a path SQLite cannot encode
         raise StoreError(f"cannot open run log {parse_db(value).shown!r}: {one_line(exc)}; "
                          f"{advice('another_log')}") from None
+    if store.chosen_by is not None:
+        _say_not_a_cache_source(store)
+    return store
+
+
+def _say_not_a_cache_source(store: Store) -> None:
+    import warnings
+
+    warnings.warn(f"llmlab: the run log {store.path} was chosen by {store.chosen_by}: answers are stored there but "
+                  "never replayed from it (a project's log is not a cache source); to replay from it, choose it "
+                  "yourself (LLMLAB_DB in your environment, Lab(db=...) or %config LLMLab.db = ...)", stacklevel=4)
 
 
 def _not_logged(runner: Runner, run_id: str, models: list[str]) -> StoreError:

@@ -33,7 +33,7 @@ from ..base._errors import ConfigError, InputError, LLMLabError, StoreError
 from ..base._redact import public_url
 from ..base._validate import check_binding_name, check_int, check_url, error_line, is_env_name
 from ..engine._options import MAX_CONCURRENCY, check_max_tokens
-from ..store._open import check_chosen_db, parse_db
+from ..store._open import ProjectDb, check_chosen_db, parse_db
 from ._board import Board, board_html, board_text, session_costs
 from ._magic_options import MagicOptions, OptionError, interpolate, parse_options
 
@@ -163,6 +163,7 @@ def apply_settings(settings: LLMLab, values: dict[str, Any], source: str) -> lis
 
 
 _PROJECT = "pyproject.toml"
+_DOTTED = "./pyproject.toml [tool.llmlab]"
 
 
 def _untrusted_target(name: str, value: Any) -> str | None:
@@ -392,6 +393,8 @@ class LLMMagics(Magics):
                 key_note += (f" (your api_key_env {mine!r} is not sent to an endpoint a project file chose; "
                              f"to send it, add {mine} to LLMLAB_TRUSTED_KEY_VARS or adopt the endpoint with "
                              "%config LLMLab.base_url = ...)")
+            if self.sources.get("db") == _PROJECT:
+                key_note += "; its log is not a cache source (answers are stored there, never replayed from it)"
             _notice(f"./pyproject.toml [tool.llmlab] sets {', '.join(chosen)}{key_note}")
 
     def _project_key_var(self) -> str | None:
@@ -425,7 +428,8 @@ class LLMMagics(Magics):
         from ..engine._lab import Lab
 
         s = self.settings
-        return Lab(base_url=s.base_url, api_key_env=self._lab_key_var(), db=s.db,
+        db = ProjectDb(s.db, _DOTTED) if s.db is not None and self.sources.get("db") == _PROJECT else s.db
+        return Lab(base_url=s.base_url, api_key_env=self._lab_key_var(), db=db,
                    concurrency=s.concurrency, max_tokens=s.max_tokens)
 
     def _engine_setting_changed(self, change) -> None:
