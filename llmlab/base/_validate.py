@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._errors import ConfigError, InputError
-from ._redact import public_url
+from ._redact import public_url, redact_shown
 
 __all__ = [
     "one_line", "error_line", "is_env_name", "check_env_name", "check_url", "check_identifier", "check_binding_name",
@@ -184,3 +184,12 @@ def check_text(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise InputError(f"{name} must be a string, not {type(value).__name__}")
     return value
+
+
+def check_no_secret(value: str, name: str) -> None:
+    """A label the log stores and every view shows (a grader, a grading's name, a model name) must
+    not hold a secret this process has read (the key, a URL's credentials): a one-line
+    InputError that never echoes the value."""
+    if redact_shown(value) != value:
+        raise InputError(f"{name} contains a secret this session has read (your API key?); pass a plain name, "
+                         "and keep the key in the variable api_key_env names")

@@ -160,6 +160,8 @@ class GradingWidget:
                  seed: int | None = None, reveal: bool = True) -> None:
         self.lab, self.reveal = lab, bool(reveal)
         self.who = who or _login()
+        if who is not None or grading is not None:  # checked before anything shows or stores them
+            lab.check_label_names(**{k: v for k, v in (("who", who), ("grading", grading)) if v is not None})
         self.grading, self.items = grading_items(runs, models=models, against=against, grading=grading, seed=seed)
         self.ignored = 0                                # clicks / keys made on a pair no longer shown
         self._view = 0                                  # which showing of a pair the controls belong to

@@ -30,7 +30,7 @@ from ..base._config import (
 )
 from ..base._display import clean_frame, table_text
 from ..base._errors import ConfigError, InputError, LLMLabError, StoreError
-from ..base._redact import public_url
+from ..base._redact import public_url, redact_shown
 from ..base._validate import check_binding_name, check_int, check_url, error_line, is_env_name
 from ..engine._options import MAX_CONCURRENCY, check_max_tokens
 from ..store._open import ProjectDb, check_chosen_db, parse_db
@@ -687,7 +687,8 @@ def _grade_options(args: list[str]) -> dict[str, Any]:
         if not sep or key not in _GRADE_KEYS or not value:
             close = difflib.get_close_matches(key, _GRADE_KEYS, n=1)
             hint = f" Did you mean {close[0]}=?" if close else ""
-            raise UsageError(f"%llm grade: {word!r} is not one of {', '.join(k + '=' for k in _GRADE_KEYS)}.{hint}")
+            raise UsageError(f"%llm grade: {redact_shown(word)!r} is not one of "
+                             f"{', '.join(k + '=' for k in _GRADE_KEYS)}.{hint}")
         if key == "models":
             options["models"] = [m for m in value.split(",") if m]
         elif key == "seed":
