@@ -74,3 +74,17 @@ def test_llm_grade_who_key_is_one_line_and_stores_nothing(tmp_path, server, caps
     finally:
         fresh_shell()
     assert _labels(db) == 0
+
+
+@pytest.mark.parametrize("where", ["task", "name"])
+def test_a_route_labelled_with_the_key_is_refused_before_sending(tmp_path, server, where):
+    from llmlab import routing
+
+    policy = routing.Always("alpha", name=KEY if where == "name" else None)
+    db = tmp_path / "l.sqlite"
+    with Lab(base_url=server.base_url, api_key_env="MY_KEY", db=db) as lab:
+        with pytest.raises(InputError) as refused:
+            lab.route("Hi", policy=policy, task=f"t {KEY}" if where == "task" else None)
+    assert KEY not in str(refused.value) and "\n" not in str(refused.value)
+    assert not [r for r in server.requests if r.path.endswith("/chat/completions")]
+    assert KEY not in "\n".join(sqlite3.connect(db).iterdump())

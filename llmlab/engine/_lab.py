@@ -410,6 +410,10 @@ class Lab:
             raise InputError(f"features must be a dict of prompt-level values, not {type(features).__name__}")
         row = _single_prompt_row(prompt, options.system)
         row["task"] = task
+        self._know_key()  # task and the policy's name label every row the route stores
+        for name, value in (("task", task), ("the policy's name", policy.name)):
+            if isinstance(value, str):
+                check_no_secret(value, name)
         # a policy may run the user's code (a feature function): off the loop, under _loop's one rule
         decision = await off_loop(functools.partial(policy.decide, row["prompt"], task=task, prompt_id=row["prompt_id"],
                                                     features=features))
