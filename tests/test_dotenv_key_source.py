@@ -136,3 +136,27 @@ def test_no_key_value_reaches_the_log(tmp_path, monkeypatch, srv):
     _ask(tmp_path / "l.sqlite")
     dump = "\n".join(sqlite3.connect(tmp_path / "l.sqlite").iterdump())
     assert "OPENAI_API_KEY" in dump and REPO_KEY not in dump and USER_KEY not in dump
+
+
+def test_the_command_line_sends_your_key_to_your_endpoint(tmp_path, monkeypatch, capsys):
+    import json
+
+    from fakeserver import BatchBehaviour
+
+    from llmlab.cli import main
+    from llmlab.engine import _batch
+
+    monkeypatch.setattr(_batch.BatchSession, "poll_first_s", 0.05)
+    (tmp_path / ".env").write_text(f"LLMLAB_API_KEY={REPO_KEY}\n")
+    monkeypatch.setenv("OPENAI_API_KEY", USER_KEY)
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"prompt": "my confidential plan"}) + "\n")
+    with FakeServer({"m": ModelSpec(text="ok")}, batches=BatchBehaviour(in_progress_s=0.0)) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            assert main(["batch", "submit", str(prompts), "--models", "m", "--wait", "--db",
+                         str(tmp_path / "l.sqlite")]) == 0
+        auths = {r.auth_sha256 for r in server.requests if r.path.startswith("/v1/")}
+    out = capsys.readouterr()
+    assert auths == {bearer(USER_KEY)} and REPO_KEY not in out.out + out.err
