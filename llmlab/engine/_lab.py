@@ -256,8 +256,10 @@ class Lab:
         """
         base_url: the OpenAI-compatible endpoint (default $LLMLAB_BASE_URL, $OPENAI_BASE_URL, else
             the embedded local endpoint, started on first use).
-        api_key_env: the NAME of the variable holding the key (default LLMLAB_API_KEY, OPENAI_API_KEY).
-        db: the SQLite run log, a path or ":memory:" (default $LLMLAB_HOME/runs.sqlite).
+        api_key_env: the NAME of the variable holding the key (default LLMLAB_API_KEY, OPENAI_API_KEY,
+            from the endpoint's own source: your environment for your endpoint, ./.env for one it chose).
+        db: the run log, a path, ":memory:" or a postgresql:// URL (default $LLMLAB_DB, else
+            $LLMLAB_HOME/runs.sqlite); one a project file (./.env) chose is never a cache source.
         prices: a dict, a JSON file (LiteLLM's format works) or a PriceTable over the bundled sheet.
         concurrency: calls in flight at once. max_tokens: sent with every call unless overridden.
         retries / retry_policy: extra attempts per model (default RetryPolicy(): 3).
