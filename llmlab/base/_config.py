@@ -2,9 +2,11 @@
 
 Precedence for the base URL: explicit argument > ``LLMLAB_BASE_URL`` > ``OPENAI_BASE_URL``
 (environment, then a ``.env`` file in the working directory). The key is read from the variable
-named by ``api_key_env`` (default ``LLMLAB_API_KEY``, then ``OPENAI_API_KEY``); ``api_key_env=""``
-sends no key. Only the variable's *name* is kept on objects; the value is read when a client is
-built.
+named by ``api_key_env`` (environment, then ./.env), else the first of ``LLMLAB_API_KEY``,
+``OPENAI_API_KEY`` set in the endpoint's own source: the environment for the user's endpoint, ./.env
+for one ./.env chose (a key is never paired with an endpoint from another source unless the user
+names or trusts it); ``api_key_env=""`` sends no key. Only the variable's *name* is kept on
+objects; the value is read when a client is built.
 
 Trust: ``./.env`` and ``./pyproject.toml`` belong to the folder, which may be a cloned
 repository. When the endpoint comes from ``./.env``, a key is taken only from that same file, or
@@ -34,8 +36,9 @@ from ._text import check_unicode
 from ._validate import check_env_name, check_url
 
 __all__ = ["Endpoint", "LocalURL", "resolve_endpoint", "read_key", "llmlab_home", "read_dotenv", "check_env_name",
-           "trusted_key_vars", "trusted_default_key", "default_db", "trusted_hosts", "is_local_host",
-           "check_project_endpoint", "check_project_database", "check_project_log_file", "TRUSTED_HOSTS"]
+           "trusted_key_vars", "trusted_default_key", "default_base_url", "default_db", "trusted_hosts",
+           "is_local_host", "check_project_endpoint", "check_project_database", "check_project_log_file",
+           "TRUSTED_HOSTS"]
 
 BASE_URL_VARS = ("LLMLAB_BASE_URL", "OPENAI_BASE_URL")
 KEY_VARS = ("LLMLAB_API_KEY", "OPENAI_API_KEY")
@@ -60,6 +63,7 @@ class Endpoint:
     base_url: str | None  # None: use the embedded local endpoint; may hold user:password@
     api_key_env: str | None  # name of the variable holding the key, None when there is none
     key_from_dotenv: bool = False  # the endpoint came from ./.env: read the key from that file only
+    key_from_env: bool = False  # the user's endpoint, its default key: read from the environment only
 
     @property
     def public_url(self) -> str | None:
@@ -182,27 +186,60 @@ def trusted_default_key(dotenv: dict[str, str] | None = None) -> str | None:
     return next((n for n in KEY_VARS if n in trusted and _lookup(n, dotenv)), None)
 
 
+def default_base_url(dotenv: dict[str, str] | None = None) -> tuple[str | None, str | None]:
+    """The endpoint when none is given, and where it came from: ``LLMLAB_BASE_URL`` ›
+    ``OPENAI_BASE_URL`` of the environment (``"$NAME"``), then of ./.env (``"./.env"``); (None, None)
+    when neither names one (the embedded endpoint)."""
+    url = next(((v, f"${n}") for n in BASE_URL_VARS if (v := os.environ.get(n))), None)
+    if url is None:
+        dotenv = read_dotenv() if dotenv is None else dotenv
+        url = next(((v, DOTENV) for n in BASE_URL_VARS if (v := dotenv.get(n))), None)
+    return url or (None, None)
+
+
 def resolve_endpoint(base_url: str | None = None, api_key_env: str | None = None) -> Endpoint:
+    """The endpoint and its key variable. A key goes only with an endpoint from the same source:
+    the user's endpoint (an argument, the environment) gets a default key from the environment,
+    one from ./.env gets a key from that same ./.env (or a variable the user names or trusts)."""
     if isinstance(base_url, LocalURL):
         return Endpoint(_check_url(base_url), None)
     dotenv = read_dotenv()
-    from_dotenv = False
-    url = base_url or next((v for n in BASE_URL_VARS if (v := os.environ.get(n))), None)
-    if url is None:
-        url = next((v for n in BASE_URL_VARS if (v := dotenv.get(n))), None)
-        from_dotenv = url is not None
+    url, source = (base_url, "base_url") if base_url else default_base_url(dotenv)
     if url is not None:
-        url = _check_url(url, user=not from_dotenv)
-    if api_key_env == "":
-        return Endpoint(url, None)
-    if api_key_env is not None:
-        return Endpoint(url, check_env_name(api_key_env))
-    if from_dotenv:
+        url = _check_url(url, user=source != DOTENV)
+    if api_key_env is not None:  # the user named it (or "" for none): their pairing
+        endpoint = Endpoint(url, check_env_name(api_key_env) if api_key_env else None)
+    elif source == DOTENV:
         endpoint = _dotenv_endpoint_key(url, dotenv)
+    else:
+        endpoint = _user_endpoint_key(url, source, dotenv)
+    if source == DOTENV:  # whichever key goes with it, a project's endpoint stays on this machine
         check_project_endpoint(str(url), DOTENV, endpoint.api_key_env)
-        return endpoint
-    found = next((n for n in KEY_VARS if _lookup(n, dotenv)), None)
-    return Endpoint(url, found)
+    return endpoint
+
+
+def _user_endpoint_key(url: str | None, source: str | None, dotenv: dict[str, str]) -> Endpoint:
+    """The user chose the endpoint: a default key from the environment, else a trusted one from
+    ./.env; a key ./.env holds for itself is never paired with it (said in one line)."""
+    trusted = trusted_key_vars()
+    mine = next((n for n in KEY_VARS if os.environ.get(n)), None)
+    endpoint = (Endpoint(url, mine, key_from_env=True) if mine else
+                Endpoint(url, next((n for n in KEY_VARS if n in trusted and dotenv.get(n)), None)))
+    shadowed = next((n for n in KEY_VARS if os.environ.get(n) or dotenv.get(n)), None)
+    if url is not None and shadowed is not None and shadowed != endpoint.api_key_env and shadowed not in trusted:
+        _warn_withheld_dotenv_key(url, source, shadowed, endpoint.api_key_env)
+    return endpoint
+
+
+def _warn_withheld_dotenv_key(url: str, source: str | None, withheld: str, used: str | None) -> None:
+    import warnings
+
+    where = "your base_url" if source == "base_url" else f"{source} in your environment"
+    sent = f"uses {used} from your environment" if used else "gets no key"
+    warnings.warn(f"llmlab: ./.env sets {withheld}, but the endpoint {public_url(url)} comes from {where}, not "
+                  f"from ./.env, so it {sent} (a project file cannot choose which key your endpoint gets); if "
+                  f"that ./.env is yours, pass api_key_env={withheld!r} or set {TRUSTED_KEY_VARS}={withheld}",
+                  stacklevel=5)
 
 
 def _dotenv_endpoint_key(url: str | None, dotenv: dict[str, str]) -> Endpoint:
@@ -241,7 +278,8 @@ def read_key(endpoint: Endpoint) -> str:
     if endpoint.api_key_env is None:
         return PLACEHOLDER_KEY
     name, dotenv = endpoint.api_key_env, read_dotenv()
-    value = dotenv.get(name) if endpoint.key_from_dotenv else _lookup(name, dotenv)
+    value = (dotenv.get(name) if endpoint.key_from_dotenv else os.environ.get(name) if endpoint.key_from_env
+             else _lookup(name, dotenv))
     if not value:
         raise ConfigError(f"environment variable {name} is not set; export it or add it to ./.env")
     _check_key_value(name, value)

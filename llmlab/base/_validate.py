@@ -18,12 +18,12 @@ from typing import Any
 
 from ._errors import ConfigError, InputError
 from ._json import JSONTooDeep, loads
-from ._redact import public_url
+from ._redact import public_url, redact_shown
 
 __all__ = [
     "one_line", "error_line", "is_env_name", "check_env_name", "check_url", "check_identifier", "check_binding_name",
     "did_you_mean", "closest", "check_bool", "check_int", "check_count", "check_number", "check_text", "is_real",
-    "plain_number", "whole_number", "check_name_chars", "parse_json_option", "MAX_OPTION_DEPTH",
+    "plain_number", "whole_number", "check_name_chars", "check_shown_name", "parse_json_option", "MAX_OPTION_DEPTH",
 ]
 
 # Upper-case only: keys such as 'gsk_…' or 'hf_…' are valid identifiers, so a looser rule would
@@ -245,3 +245,13 @@ def check_text(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise InputError(f"{name} must be a string, not {type(value).__name__}")
     return value
+
+
+def check_shown_name(value: str, name: str) -> None:
+    """A name the log stores and every view shows (a model, a grader, a grading, a task) must not
+    hold any readable form of a secret this process has read (the key, a URL's credentials): a
+    one-line InputError that never echoes the value. (A request body is checked exactly instead:
+    base/_credentials.check_no_secret.)"""
+    if redact_shown(value) != value:
+        raise InputError(f"{name} looks like your API key (it contains a secret this session has read); pass "
+                         "the plain name, and keep the key in the variable api_key_env names")

@@ -15,9 +15,8 @@ from typing import Any
 from ..base._credentials import check_no_secret
 from ..base._errors import InputError
 from ..base._record import conversation_hash, prompt_id_for, user_turns
-from ..base._redact import redact_shown
 from ..base._text import check_unicode
-from ..base._validate import check_name_chars, did_you_mean, parse_json_option
+from ..base._validate import check_name_chars, check_shown_name, did_you_mean, parse_json_option
 from ._options import Timeouts
 from ._runner import Job
 
@@ -100,9 +99,7 @@ def check_models(models: Any) -> list[str]:
         raise InputError("model names must be non-empty strings")
     check_unicode(models, "a model name")
     for number, model in enumerate(models, 1):
-        if redact_shown(model) != model:  # never echoed: it would show the key
-            raise InputError(f"model name #{number} looks like your API key (it contains a secret this session "
-                             "has read); pass the model's name, and keep the key in the variable api_key_env names")
+        check_shown_name(model, f"model name #{number}")
     check_name_chars(models)  # after the key check: a key joined by ZERO WIDTH SPACEs is named as the key
     return models
 

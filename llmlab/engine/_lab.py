@@ -24,7 +24,7 @@ from ..base._record import answer_hash, prompt_id_for
 from ..base._redact import Redactor, url_secrets, without_userinfo
 from ..base._text import check_unicode, repair
 from ..base._tokens import TokenCounter
-from ..base._validate import check_bool, check_int, one_line
+from ..base._validate import check_bool, check_int, check_shown_name, one_line
 from ..base._warnings import collecting, emit
 from ..local._server import embedded_url, is_embedded
 from ..store._base import Store
@@ -257,8 +257,10 @@ class Lab:
         """
         base_url: the OpenAI-compatible endpoint (default $LLMLAB_BASE_URL, $OPENAI_BASE_URL, else
             the embedded local endpoint, started on first use).
-        api_key_env: the NAME of the variable holding the key (default LLMLAB_API_KEY, OPENAI_API_KEY).
-        db: the SQLite run log, a path or ":memory:" (default $LLMLAB_HOME/runs.sqlite).
+        api_key_env: the NAME of the variable holding the key (default LLMLAB_API_KEY, OPENAI_API_KEY,
+            from the endpoint's own source: your environment for your endpoint, ./.env for one it chose).
+        db: the run log, a path, ":memory:" or a postgresql:// URL (default $LLMLAB_DB, else
+            $LLMLAB_HOME/runs.sqlite); one a project file (./.env) chose is never a cache source.
         prices: a dict, a JSON file (LiteLLM's format works) or a PriceTable over the bundled sheet.
         concurrency: calls in flight at once. max_tokens: sent with every call unless overridden.
         retries / retry_policy: extra attempts per model (default RetryPolicy(): 3).
@@ -414,6 +416,10 @@ class Lab:
             raise InputError(f"features must be a dict of prompt-level values, not {type(features).__name__}")
         row = _single_prompt_row(prompt, options.system)
         row["task"] = task
+        self._know_key()  # task and the policy's name label every row the route stores
+        for name, value in (("task", task), ("the policy's name", policy.name)):
+            if isinstance(value, str):
+                check_shown_name(value, name)
         # a policy may run the user's code (a feature function): off the loop, under _loop's one rule
         decision = await off_loop(functools.partial(policy.decide, row["prompt"], task=task, prompt_id=row["prompt_id"],
                                                     features=features))
@@ -683,10 +689,26 @@ class Lab:
         each row's answer (``answer_a_hash``, ``answer_b_hash``): analyses of other answers to the
         pair (a re-sweep) set it aside. Without the rows the label is unchecked (hashes NULL)."""
         self._check_open()
+        self.check_label_names(grading=grading, who=who, prompt_id=prompt_id, model_a=model_a, model_b=model_b,
+                               shown_first=shown_first)
         label = _label(grading=grading, who=who, prompt_id=prompt_id, model_a=model_a, model_b=model_b,
                        shown_first=shown_first, vote=vote)
         hashes = self._answer_hashes(prompt_id, {"row_a": (row_a, model_a), "row_b": (row_b, model_b)})
         return self.store.add_label({**label, "row_a": row_a, "row_b": row_b, **hashes})
+
+    def check_label_names(self, **names: Any) -> None:
+        """Check the text fields of a label (``who=``, ``grading=``, …) before anything shows or stores
+        them: non-empty one-line strings that hold no secret this session knows (the key is read first,
+        so ``who=<your key>`` is refused): a one-line InputError, the value never echoed."""
+        self._know_key()
+        for name, value in names.items():
+            _check_label_text(name, value)
+
+    def _know_key(self) -> None:
+        """Read the key if there is one to read, so that it is a known secret; a key that cannot be
+        read yet (a variable not set) is said by the first call, not by a label."""
+        with contextlib.suppress(ConfigError):
+            self._read_key()
 
     def _answer_hashes(self, prompt_id: str, rows: dict[str, tuple[int | None, str]]) -> dict[str, str | None]:
         """{answer_a_hash, answer_b_hash} of the rows given; InputError for a row that is not that
@@ -819,12 +841,7 @@ _VOTES = {"A": "first", "B": "second", "tie": "tie", "both_bad": "tie", "skip": 
 def _label(**fields: Any) -> dict:
     """A label's stored values, checked: one-line InputErrors before anything is written."""
     for name in ("grading", "who", "prompt_id", "model_a", "model_b", "shown_first"):
-        if not isinstance(fields[name], str) or not fields[name].strip():
-            raise InputError(f"{name} must be a non-empty string, not {fields[name]!r}")
-        check_unicode(fields[name], name)
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in fields[name]):
-            # one rule for every backend: PostgreSQL refuses NUL, SQLite would keep it
-            raise InputError(f"{name} must not hold control characters (NUL, newline, …): {fields[name]!r}")
+        _check_label_text(name, fields[name])
     a, b, shown, vote = fields["model_a"], fields["model_b"], fields["shown_first"], fields["vote"]
     if a == b:
         raise InputError(f"a label compares two models; model_a and model_b are both {a!r}")
@@ -836,6 +853,18 @@ def _label(**fields: Any) -> dict:
     first_is_a = shown == a
     winner = {"first": "a" if first_is_a else "b", "second": "b" if first_is_a else "a"}.get(side or "", side)
     return {**fields, "winner": winner}
+
+
+def _check_label_text(name: str, value: Any) -> None:
+    """One text field of a label: a non-empty string, valid Unicode, no control character, no secret."""
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{name} must be a non-empty string, not "
+                         f"{repr(value) if isinstance(value, str) else type(value).__name__}")
+    check_shown_name(value, name)  # before anything below echoes it
+    check_unicode(value, name)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        # one rule for every backend: PostgreSQL refuses NUL, SQLite would keep it
+        raise InputError(f"{name} must not hold control characters (NUL, newline, …): {value!r}")
 
 
 def _labels_frame(rows: pd.DataFrame) -> pd.DataFrame:
@@ -900,10 +929,21 @@ def _open_store(db: Any) -> Store:
         check_no_secret(os.fspath(db), "db")  # never a file named after the key
     value, chosen_by = (db, None) if db is not None else default_db()
     try:
-        return open_store(value, chosen_by=chosen_by)
+        store = open_store(value, chosen_by=chosen_by)
     except (ValueError, TypeError) as exc:  # e.g. a path SQLite cannot encode
         raise StoreError(f"cannot open run log {parse_db(value).shown!r}: {one_line(exc)}; "
                          f"{advice('another_log')}") from None
+    if store.chosen_by is not None:
+        _say_not_a_cache_source(store)
+    return store
+
+
+def _say_not_a_cache_source(store: Store) -> None:
+    import warnings
+
+    warnings.warn(f"llmlab: the run log {store.path} was chosen by {store.chosen_by}: answers are stored there but "
+                  "never replayed from it (a project's log is not a cache source); to replay from it, choose it "
+                  "yourself (LLMLAB_DB in your environment, Lab(db=...) or %config LLMLab.db = ...)", stacklevel=4)
 
 
 def _not_logged(runner: Runner, run_id: str, models: list[str]) -> StoreError:

@@ -172,6 +172,8 @@ class GradingWidget:
                  seed: int | None = None, reveal: bool = True) -> None:
         self.lab, self.reveal = lab, bool(reveal)
         self.who = who or _login()
+        if who is not None or grading is not None:  # checked before anything shows or stores them
+            lab.check_label_names(**{k: v for k, v in (("who", who), ("grading", grading)) if v is not None})
         self.grading, self.items = grading_items(runs, models=models, against=against, grading=grading, seed=seed)
         self._named = grading is not None               # a name given: only that grading's labels count
         self.ignored = 0                                # clicks / keys made on a pair no longer shown

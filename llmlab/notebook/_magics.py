@@ -20,7 +20,9 @@ from traitlets.config import Configurable
 
 from ..base._config import (
     BASE_URL_VARS,
+    DOTENV,
     check_project_endpoint,
+    default_base_url,
     default_db,
     read_dotenv,
     trusted_default_key,
@@ -29,10 +31,10 @@ from ..base._config import (
 from ..base._credentials import remember_keys
 from ..base._display import clean_frame, table_text
 from ..base._errors import ConfigError, InputError, LLMLabError, StoreError
-from ..base._redact import public_url
+from ..base._redact import public_url, redact_shown
 from ..base._validate import check_binding_name, check_int, check_url, error_line, is_env_name, whole_number
 from ..engine._options import MAX_CONCURRENCY, check_max_tokens
-from ..store._open import check_chosen_db, parse_db
+from ..store._open import ProjectDb, check_chosen_db, parse_db
 from ._board import Board, board_html, board_text, session_costs
 from ._magic_options import MagicOptions, OptionError, interpolate, parse_options
 
@@ -162,6 +164,7 @@ def apply_settings(settings: LLMLab, values: dict[str, Any], source: str) -> lis
 
 
 _PROJECT = "pyproject.toml"
+_DOTTED = "./pyproject.toml [tool.llmlab]"
 
 
 def _untrusted_target(name: str, value: Any) -> str | None:
@@ -391,6 +394,8 @@ class LLMMagics(Magics):
                 key_note += (f" (your api_key_env {mine!r} is not sent to an endpoint a project file chose; "
                              f"to send it, add {mine} to LLMLAB_TRUSTED_KEY_VARS or adopt the endpoint with "
                              "%config LLMLab.base_url = ...)")
+            if self.sources.get("db") == _PROJECT:
+                key_note += "; its log is not a cache source (answers are stored there, never replayed from it)"
             _notice(f"./pyproject.toml [tool.llmlab] sets {', '.join(chosen)}{key_note}")
 
     def _project_key_var(self) -> str | None:
@@ -400,18 +405,32 @@ class LLMMagics(Magics):
         when the user chose the endpoint."""
         if not self.sources.get("base_url", "").startswith(_PROJECT):
             return None
-
         name = self.settings.api_key_env
-        if name and (self.sources.get("api_key_env") == "%config" or name in trusted_key_vars()):
-            return name
-        return trusted_default_key() or ""
+        return name if self._paired(name) else trusted_default_key() or ""
+
+    def _paired(self, name: str | None) -> bool:
+        """Whether the user paired this key variable with whatever endpoint is used: set with
+        %config in this session, or listed in LLMLAB_TRUSTED_KEY_VARS."""
+        return bool(name) and (self.sources.get("api_key_env") == "%config" or name in trusted_key_vars())
+
+    def _lab_key_var(self) -> str | None:
+        """The api_key_env the Lab is built with. An endpoint ./.env chooses (no base_url set, none
+        in the environment) gets the profile's variable only when paired; otherwise the resolver's
+        rule (that ./.env's own key) applies."""
+        project = self._project_key_var()
+        if project is not None:
+            return project
+        name = self.settings.api_key_env
+        if self.settings.base_url is None and default_base_url()[1] == DOTENV and not self._paired(name):
+            return None
+        return name
 
     def new_lab(self):
         from ..engine._lab import Lab
 
         s = self.settings
-        key_var = self._project_key_var()
-        return Lab(base_url=s.base_url, api_key_env=s.api_key_env if key_var is None else key_var, db=s.db,
+        db = ProjectDb(s.db, _DOTTED) if s.db is not None and self.sources.get("db") == _PROJECT else s.db
+        return Lab(base_url=s.base_url, api_key_env=self._lab_key_var(), db=db,
                    concurrency=s.concurrency, max_tokens=s.max_tokens)
 
     def _engine_setting_changed(self, change) -> None:
@@ -671,7 +690,8 @@ def _grade_options(args: list[str]) -> dict[str, Any]:
         if not sep or key not in _GRADE_KEYS or not value:
             close = difflib.get_close_matches(key, _GRADE_KEYS, n=1)
             hint = f" Did you mean {close[0]}=?" if close else ""
-            raise UsageError(f"%llm grade: {word!r} is not one of {', '.join(k + '=' for k in _GRADE_KEYS)}.{hint}")
+            raise UsageError(f"%llm grade: {redact_shown(word)!r} is not one of "
+                             f"{', '.join(k + '=' for k in _GRADE_KEYS)}.{hint}")
         if key == "models":
             options["models"] = [m for m in value.split(",") if m]
         elif key == "seed":

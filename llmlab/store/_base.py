@@ -53,6 +53,9 @@ class Store:
     param = "?"
     dialect: Dialect
     path: str
+    # The project file that chose this log (./.env, pyproject.toml), None when the user did. A log a
+    # project chose is never a cache source: :meth:`cached` finds nothing in it (rows still go in).
+    chosen_by: str | None = None
     _writer: _Writer | None = None  # started on the first deferred write
 
     # -- backend hooks ----------------------------------------------------------------------
@@ -319,7 +322,10 @@ class Store:
 
     # -- reads ------------------------------------------------------------------------------
     def cached(self, keys: Iterable[str]) -> dict[str, dict]:
-        """Rows answering each cache key that has one (errors are never cached)."""
+        """Rows answering each cache key that has one (errors are never cached). A log a project file
+        chose answers none: a cloned repository's log cannot put its answers in your results."""
+        if self.chosen_by is not None:
+            return {}
         keys = list(dict.fromkeys(keys))
         found: dict[str, dict] = {}
         for start in range(0, len(keys), 500):

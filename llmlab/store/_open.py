@@ -29,7 +29,7 @@ from ._base import Store
 from ._postgres import SECRET_KEYS, PostgresStore
 from ._sqlite import SQLiteStore, not_a_log
 
-__all__ = ["open_store", "parse_db", "check_chosen_db", "DbTarget", "is_postgres_url", "not_a_log"]
+__all__ = ["open_store", "parse_db", "check_chosen_db", "ProjectDb", "DbTarget", "is_postgres_url", "not_a_log"]
 
 MASK = "****"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
@@ -212,12 +212,29 @@ def _shown_keywords(db: str) -> str:
 
 def open_store(db: Any, *, chosen_by: str | None = None) -> Store:
     """The store ``db`` names (see :func:`parse_db`). ``chosen_by``: the project file that chose
-    it (./.env, pyproject.toml), which may choose only a database on this machine unless the
-    user trusts its host (:func:`llmlab.base._config.check_project_database`)."""
+    it (./.env, pyproject.toml; or a :class:`ProjectDb`'s), which may choose only a database on this
+    machine unless the user trusts its host (:func:`llmlab.base._config.check_project_database`);
+    its answers are never replayed (``Store.chosen_by``)."""
+    if isinstance(db, ProjectDb):
+        chosen_by = chosen_by or db.chosen_by
+        db = str(db)
     target = check_chosen_db(db, chosen_by) if chosen_by is not None else parse_db(db)
-    if target.kind == "postgresql":
-        return PostgresStore(target.target, target.shown)
-    return SQLiteStore(target.target)
+    store: Store = PostgresStore(target.target, target.shown) if target.kind == "postgresql" else \
+        SQLiteStore(target.target)
+    store.chosen_by = chosen_by
+    return store
+
+
+class ProjectDb(str):
+    """A ``db`` value a project file (``chosen_by``) chose — what the magics pass for pyproject.toml's
+    ``db``: opened under the project rules, and never a cache source. Copies are plain strings."""
+
+    chosen_by: str
+
+    def __new__(cls, value: str, chosen_by: str) -> ProjectDb:
+        made = super().__new__(cls, value)
+        made.chosen_by = chosen_by
+        return made
 
 
 def check_chosen_db(db: Any, chosen_by: str) -> DbTarget:
