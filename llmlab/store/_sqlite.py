@@ -23,6 +23,7 @@ from ..base._errors import StoreError
 from ..base._files import file_kind, others_can_read, others_can_write, owned_by_another, private_dir
 from ..base._validate import one_line
 from ._base import BUSY_TIMEOUT_S, Store
+from ._claims import claim_file
 from ._schema import Dialect
 
 __all__ = ["SQLiteStore", "not_a_log"]
@@ -118,6 +119,10 @@ class SQLiteStore(Store):
 
     def _insert_returning_id(self, db, sql: str, values: list) -> int:
         return db.execute(sql, values).lastrowid
+
+    def _claim_outside(self, run_id: str):
+        # an flock beside the log (``_claims``); an in-memory log is this process's alone
+        return None if self.path == ":memory:" else claim_file(self.path, self._log_id, run_id)
 
     def _transient(self, exc: Exception) -> bool:
         # another process holds the write lock past the busy timeout: it will let go
