@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fakeserver import FakeServer, ModelSpec
+from fakeserver import BatchBehaviour, FakeServer, ModelSpec
 
 import llmlab
 from llmlab import Lab, RunInUse, StoreError
@@ -208,6 +208,46 @@ def two_calls(db: str, labs: str) -> None:
             assert len(first.df[first.df["status"] == "ok"]) == 20 and chat(srv) == 20
             again = other.sweep(PROMPTS, models=["m"], resume=run_id, progress=False, cache=False)
             assert chat(srv) == 20 and len(again.df) == len(first.df) == 20
+    finally:
+        srv.stop()
+
+
+COLLECTOR = textwrap.dedent("""
+    import sys, warnings
+    warnings.simplefilter("ignore")
+    from llmlab import Lab
+    url, db, run_id = sys.argv[1], sys.argv[2], sys.argv[3]
+    with Lab(base_url=url, db=db, retries=0) as lab:
+        print("DONE", len(lab.batch_resume(run_id, progress=False).df), flush=True)
+""")
+
+
+def test_a_second_batch_collection_of_a_run_is_refused(db_url, tmp_path):
+    """A batch run submitted here is being collected by another process (its batch still in
+    progress): collecting it here too is refused at once; the run's rows are stored once."""
+    srv = FakeServer({"m": ModelSpec(text=TEXT)}, batches=BatchBehaviour(in_progress_s=5)).start()
+    try:
+        with Lab(base_url=srv.base_url, db=db_url, retries=0) as lab:
+            run_id = lab.batch_submit(PROMPTS[:6], models=["m"], progress=False)
+            script = tmp_path / "collect.py"
+            script.write_text(COLLECTOR)
+            proc = subprocess.Popen([sys.executable, str(script), srv.base_url, db_url, run_id],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+            try:
+                deadline = time.monotonic() + 60  # the collector polls the batch: it holds the claim
+                while not [r for r in srv.requests if r.method == "GET" and r.path.startswith("/v1/batches/")]:
+                    assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+                    time.sleep(0.02)
+                with pytest.raises(RunInUse, match=f"pid {proc.pid} on host "):
+                    lab.batch_resume(run_id, progress=False)
+                with pytest.raises(RunInUse):
+                    lab.sweep(PROMPTS[:6], models=["m"], resume=run_id, batch=True, progress=False)
+            finally:
+                out, err = finish(proc)
+            assert proc.returncode == 0 and "DONE 6" in out, (out, err)
+            assert len(srv.batch_api.state()["batches"]) == 1
+        pairs = ok_rows_per_pair(db_url, run_id)
+        assert len(pairs) == 6 and set(pairs.values()) == {1}
     finally:
         srv.stop()
 

@@ -108,6 +108,8 @@ _SWEEP_DOC = """Every prompt × every model.
     models: model names (a list, or one comma-separated string).
     concurrency: calls in flight at once (default the Lab's). progress: a tqdm bar.
     resume: a run id (``lab.last_run_id``): run only the (prompt, model) pairs without an ok row.
+        One process runs a run at a time: while another (or another call of this one) sweeps,
+        resumes or collects it, ``llmlab.RunInUse`` at once, before anything is sent.
     batch: True sends the requests through the endpoint's Batch API (``/v1/files`` +
         ``/v1/batches``: half the live price at OpenAI, Anthropic and Google, answered within 24 h),
         one batch per model and part of at most 50,000 requests, and waits for them with a
