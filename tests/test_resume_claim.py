@@ -187,11 +187,19 @@ def test_two_resumes_of_an_in_memory_log():
     two_calls(":memory:", "one Lab")
 
 
-def two_calls(db: str, labs: str) -> None:
+def test_a_log_reached_through_a_symlink_is_the_same_log(tmp_path):
+    """SQLite: the claim is the log file's, whichever path names it."""
+    real = tmp_path / "runs.sqlite"
+    os.symlink(real, tmp_path / "alias.sqlite")
+    two_calls(str(real), "two Labs", second_db=str(tmp_path / "alias.sqlite"))
+
+
+def two_calls(db: str, labs: str, second_db: str | None = None) -> None:
     srv = FakeServer({"m": ModelSpec(text=TEXT, hold_after=5)}).start()  # 5 answered, then held
     try:
         with Lab(base_url=srv.base_url, db=db, retries=0) as lab, \
-                Lab(base_url=srv.base_url, db=db if labs == "two Labs" else ":memory:", retries=0) as second:
+                Lab(base_url=srv.base_url, db=(second_db or db) if labs == "two Labs" else ":memory:",
+                    retries=0) as second:
             other = second if labs == "two Labs" else lab
             run_id = lab.sweep(PROMPTS[:5], models=["m"], progress=False, cache=False).run_id
             fut = lab.submit_sweep(PROMPTS, models=["m"], resume=run_id, progress=False, cache=False, concurrency=4)

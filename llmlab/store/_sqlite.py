@@ -121,8 +121,11 @@ class SQLiteStore(Store):
         return db.execute(sql, values).lastrowid
 
     def _claim_outside(self, run_id: str):
-        # an flock beside the log (``_claims``); an in-memory log is this process's alone
-        return None if self.path == ":memory:" else claim_file(self.path, self._log_id, run_id)
+        # an flock beside the log (``_claims``), the file it really is (a log reached through a
+        # symlink is the same log); an in-memory log is this process's alone
+        if self.path == ":memory:":
+            return None
+        return claim_file(os.path.realpath(self.path), self._log_id, run_id)
 
     def _transient(self, exc: Exception) -> bool:
         # another process holds the write lock past the busy timeout: it will let go
