@@ -233,17 +233,19 @@ COLLECTOR = textwrap.dedent("""
 def test_a_second_batch_collection_of_a_run_is_refused(db_url, tmp_path):
     """A batch run submitted here is being collected by another process (its batch still in
     progress): collecting it here too is refused at once; the run's rows are stored once."""
-    srv = FakeServer({"m": ModelSpec(text=TEXT)}, batches=BatchBehaviour(in_progress_s=5)).start()
+    # in progress until the test lets it finish (the fake reads its behaviour at every poll)
+    srv = FakeServer({"m": ModelSpec(text=TEXT)}, batches=BatchBehaviour(in_progress_s=3600)).start()
     try:
         with Lab(base_url=srv.base_url, db=db_url, retries=0) as lab:
             run_id = lab.batch_submit(PROMPTS[:6], models=["m"], progress=False)
+            before = len(srv.requests)  # what the submission asked: the collector's polls come after
             script = tmp_path / "collect.py"
             script.write_text(COLLECTOR)
             proc = subprocess.Popen([sys.executable, str(script), srv.base_url, db_url, run_id],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
             try:
                 deadline = time.monotonic() + 60  # the collector polls the batch: it holds the claim
-                while not [r for r in srv.requests if r.method == "GET" and r.path.startswith("/v1/batches/")]:
+                while not [r for r in srv.requests[before:] if r.method == "GET" and r.path.startswith("/v1/batches/")]:
                     assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
                     time.sleep(0.02)
                 with pytest.raises(RunInUse, match=f"pid {proc.pid} on host "):
@@ -251,6 +253,7 @@ def test_a_second_batch_collection_of_a_run_is_refused(db_url, tmp_path):
                 with pytest.raises(RunInUse):
                     lab.sweep(PROMPTS[:6], models=["m"], resume=run_id, batch=True, progress=False)
             finally:
+                srv.batch_api.behaviour = BatchBehaviour()  # the batch completes at the next poll
                 out, err = finish(proc)
             assert proc.returncode == 0 and "DONE 6" in out, (out, err)
             assert len(srv.batch_api.state()["batches"]) == 1
