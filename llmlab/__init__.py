@@ -17,7 +17,15 @@ from __future__ import annotations
 import typing as _typing
 from importlib import import_module as _import_module
 
-from .base._errors import ConfigError, EndpointError, InputError, LLMLabError, LocalServerError, StoreError
+from .base._errors import (
+    ConfigError,
+    EndpointError,
+    InputError,
+    LLMLabError,
+    LocalServerError,
+    RunInUse,
+    StoreError,
+)
 from .base._version import __version__
 
 if _typing.TYPE_CHECKING:  # what static checkers and IDEs see; at run time these load on first use
@@ -40,8 +48,9 @@ _LAZY = {
 
 __all__ = [
     "Lab", "Result", "Event", "Timeouts", "RetryPolicy", "Price", "PriceTable", "PriceWarning",
-    "LLMLabError", "ConfigError", "InputError", "StoreError", "EndpointError", "LocalServerError",
-    "CompareWidget", "GradingWidget", "export_schema", "load_ipython_extension", "unload_ipython_extension",
+    "LLMLabError", "ConfigError", "InputError", "StoreError", "RunInUse", "EndpointError",
+    "LocalServerError", "CompareWidget", "GradingWidget", "export_schema", "load_ipython_extension",
+    "unload_ipython_extension",
     "__version__",
 ]
 

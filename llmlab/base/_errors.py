@@ -7,6 +7,7 @@ catch one class. Messages are one line and say what to do next.
     ├── ConfigError        – no endpoint, bad key-variable name, bad price sheet, bad settings
     ├── InputError         – bad arguments to compare/sweep/complete (also a ValueError)
     ├── StoreError         – the SQLite run log cannot be opened or written
+    │   └── RunInUse       – another process is running (or resuming) that run: nothing was sent
     ├── EndpointError      – a non-model request to the endpoint failed (listing models)
     └── LocalServerError   – the embedded llama.cpp endpoint cannot start or died
 
@@ -21,7 +22,7 @@ from typing import Any
 
 from ._display import clean_text
 
-__all__ = ["LLMLabError", "ConfigError", "InputError", "StoreError", "EndpointError", "LocalServerError"]
+__all__ = ["LLMLabError", "ConfigError", "InputError", "StoreError", "RunInUse", "EndpointError", "LocalServerError"]
 
 
 class LLMLabError(Exception):
@@ -47,6 +48,13 @@ class InputError(LLMLabError, ValueError):
 
 class StoreError(LLMLabError):
     """The run log cannot be opened or written."""
+
+    __module__ = "llmlab"
+
+
+class RunInUse(StoreError):
+    """Another process (or another call of this one) holds the run's claim — the run is being
+    swept, resumed or collected there; nothing was sent (``llmlab.store._claims``)."""
 
     __module__ = "llmlab"
 

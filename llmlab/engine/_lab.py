@@ -109,6 +109,8 @@ _SWEEP_DOC = """Every prompt × every model.
     models: model names (a list, or one comma-separated string).
     concurrency: calls in flight at once (default the Lab's). progress: a tqdm bar.
     resume: a run id (``lab.last_run_id``): run only the (prompt, model) pairs without an ok row.
+        One process runs a run at a time: while another (or another call of this one) sweeps,
+        resumes or collects it, ``llmlab.RunInUse`` at once, before anything is sent.
     batch: True sends the requests through the endpoint's Batch API (``/v1/files`` +
         ``/v1/batches``: half the live price at OpenAI, Anthropic and Google, answered within 24 h),
         one batch per model and part of at most 50,000 requests, and waits for them with a
@@ -479,17 +481,22 @@ class Lab:
         if options.resume is not None:
             jobs = self._unfinished(jobs, options.resume, bar)
         concurrency = options.concurrency or self.concurrency
+        # a sweep's run may be resumed (or still be running elsewhere): one process runs it at a time
+        claim = isinstance(rows, PromptSource) or options.resume is not None
         return await self._in_session(run_id, models, options, bar,
-                                      lambda context, runner: runner.run(jobs, concurrency))
+                                      lambda context, runner: runner.run(jobs, concurrency), claim=claim)
 
     async def _in_session(self, run_id: str, models: list[str], options: CallOptions, bar: Any,
-                          work: Callable[[RunContext, Runner], Coroutine[Any, Any, Any]]) -> Result:
+                          work: Callable[[RunContext, Runner], Coroutine[Any, Any, Any]],
+                          claim: bool = True) -> Result:
         """Run ``work`` with one session and one Runner for the run (live or batch): the bar is
         closed and the warnings raised in the runner's tasks are shown at the caller's line, however
-        it ends; a log that failed to store the answers is an error; the Result reads the log."""
+        it ends; a log that failed to store the answers is an error; the Result reads the log.
+        ``claim``: hold the run's claim throughout (``store._claims``: another process running the
+        same run is refused before anything is sent)."""
         caught: list[Warning] = []
         try:
-            async with self._session() as context:
+            async with self._claimed(run_id, claim), self._session() as context:
                 runner = Runner(context, run_id, options.on_event, bar)
                 await collecting(work(context, runner), caught)
         finally:
@@ -500,6 +507,27 @@ class Lab:
         if runner.store_error is not None:
             raise _not_logged(runner, run_id, models)
         return Result.from_store(self.store, run_id, models)
+
+    @contextlib.asynccontextmanager
+    async def _claimed(self, run_id: str, claim: bool = True):
+        """The run's claim (``Store.claim_run``) while the block runs. Taken on a worker thread (a
+        PostgreSQL claim opens a connection: the loop keeps timing this Lab's other calls); a
+        claim whose taking was interrupted is let go as soon as it is taken."""
+        if not claim:
+            yield
+            return
+        held = self.store.claim_run(run_id)
+        taking = asyncio.ensure_future(asyncio.to_thread(held.__enter__))
+        try:
+            await asyncio.shield(taking)
+        except asyncio.CancelledError:
+            taking.add_done_callback(lambda done: done.cancelled() or done.exception() is not None
+                                     or held.__exit__(None, None, None))
+            raise
+        try:
+            yield
+        finally:
+            held.__exit__(None, None, None)
 
     # -- the Batch API (llmlab.engine._batch) -----------------------------------------------
     async def _batch_offered(self, auto: bool) -> bool:
@@ -558,7 +586,7 @@ class Lab:
         bar = _progress_bar(sum(p["requests"] for p in parts), progress)
         caught: list[Warning] = []
         try:
-            async with self._session() as context:
+            async with self._claimed(run_id), self._session() as context:
                 runner = Runner(context, run_id, on_event, bar)
                 session = BatchSession(context, run_id, bar, runner.emit_row)
                 if cancel:

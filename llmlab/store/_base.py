@@ -23,7 +23,7 @@ from ..base._errors import StoreError
 from ..base._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, Record
 from ..base._validate import one_line
 from ..base._version import __version__
-from . import _journal
+from . import _claims, _journal
 from ._schema import KNOWN_MIGRATIONS, LABEL_COLUMNS, MIGRATIONS, RECORD_COLUMNS, Dialect
 
 __all__ = ["Store", "DeferredRows", "LogUnavailable", "BUSY_TIMEOUT_S", "LOG_WAIT_S", "BATCH_PART_COLUMNS"]
@@ -42,6 +42,7 @@ class LogUnavailable(StoreError):
     are in the journal and stored when the log next accepts a write)."""
 
 
+_CLAIMS_LOCK = threading.Lock()  # guards every Store's in-process claims
 _FETCH_ROWS = 20_000  # rows per fetchmany: bulk reads convert column-wise, chunk by chunk
 
 
@@ -88,6 +89,7 @@ class Store:
     _log_id = ""  # what this log's journal lines name (``_journal.log_identity``), set by ``_migrate``
     _journal_refused = False  # its journal is not this log's: left alone (warned once)
     _journaling = False  # the log stayed unavailable: rows go to the journal until the next flush
+    _claimed: set[str] | None = None  # the runs this Store's callers hold the claim of (``claim_run``)
 
     def close(self) -> None:
         raise NotImplementedError
@@ -319,6 +321,37 @@ class Store:
         sql = (f"SELECT id, prompt_id, requested_model, response_text FROM runs "
                f"WHERE id IN ({', '.join([self.param] * len(ids))})")
         return {int(values[0]): tuple(values[1:]) for _, values in self._query(sql, ids)}
+
+    # -- run claims (see ``_claims``) ---------------------------------------------------------
+    @contextlib.contextmanager
+    def claim_run(self, run_id: str) -> Iterator[None]:
+        """Hold ``run_id``'s claim while the block runs: :class:`~._claims.RunInUse` at once when
+        another process, or another call of this one, holds it (nothing is sent then)."""
+        with _CLAIMS_LOCK:
+            if self._claimed is None:
+                self._claimed = set()
+            held = self._claimed
+            if run_id in held:
+                raise _claims.refused(run_id, _claims.owner_text())
+            held.add(run_id)
+        try:
+            release = self._claim_outside(run_id)
+        except BaseException:
+            with _CLAIMS_LOCK:
+                held.discard(run_id)
+            raise
+        try:
+            yield
+        finally:
+            try:
+                if release is not None:
+                    release()
+            finally:
+                with _CLAIMS_LOCK:
+                    held.discard(run_id)
+
+    def _claim_outside(self, run_id: str) -> Callable[[], None] | None:  # the backend's claim; its release
+        return None
 
     # -- reads ------------------------------------------------------------------------------
     def cached(self, keys: Iterable[str]) -> dict[str, dict]:

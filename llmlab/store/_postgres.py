@@ -19,6 +19,7 @@ from ..base._errors import ConfigError, StoreError
 from ..base._validate import one_line
 from . import _base
 from ._base import Store
+from ._claims import claim_key, owner_text, refused
 from ._schema import Dialect
 
 __all__ = ["PostgresStore"]
@@ -66,6 +67,7 @@ class PostgresStore(Store):
             raise ConfigError("a postgresql:// log needs psycopg: pip install 'llmlab[postgres]'") from None
         self._names = itertools.count()
         self._pool = None
+        self._url = url
         try:
             self._open_patiently(lambda: self._open_once(url, psycopg, ConnectionPool))
         except StoreError:
@@ -139,6 +141,56 @@ class PostgresStore(Store):
         except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
             raise self._failure(exc, "read") from None
 
+    def _claim_outside(self, run_id: str):
+        """The run's claim: a session advisory lock on a connection of its own, held until the
+        release closes it (the server drops it with the session: a killed kernel never leaves a
+        run claimed). Its ``application_name`` names the holder for whoever is refused."""
+        import psycopg
+
+        if self._pool is None:
+            raise StoreError(f"run log {self.path} is closed (lab.close() was called); make a new Lab")
+        key = claim_key(self._log_id, run_id)
+        conn = self._claim_connection(psycopg)
+        try:
+            if not conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()[0]:
+                raise refused(run_id, _holder(conn, key))
+        except StoreError:
+            conn.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
+            conn.close()
+            raise self._failure(exc, f"claim run {run_id!r} in") from None
+        return conn.close
+
+    def _claim_connection(self, psycopg: Any):
+        """A new autocommit session for a claim, waited for like every other (a server restarting,
+        refusing connections) up to ``LOG_WAIT_S``; its TCP keepalives let the server drop the
+        claim of a machine that vanished within about a minute."""
+        deadline, attempt = time.monotonic() + _base.LOG_WAIT_S, 0
+        name = f"llmlab {owner_text()}".encode()[:63].decode("utf-8", "ignore")
+        while True:
+            try:
+                conn = psycopg.connect(self._url, connect_timeout=_CONNECT_TIMEOUT_S, autocommit=True,
+                                       application_name=name, keepalives=1, keepalives_idle=20,
+                                       keepalives_interval=5, keepalives_count=4)
+                try:
+                    for setting in ("tcp_keepalives_idle = 20", "tcp_keepalives_interval = 5",
+                                    "tcp_keepalives_count = 4"):
+                        conn.execute(f"SET {setting}")
+                    if conn.info.server_version >= 140000:  # an idle claim is still a claim
+                        conn.execute("SET idle_session_timeout = 0")
+                except BaseException:
+                    conn.close()
+                    raise
+                return conn
+            except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
+                delay = _base._BACKOFF_S[min(attempt, len(_base._BACKOFF_S) - 1)]
+                if not self._transient_at_open(exc) or time.monotonic() + delay > deadline:
+                    raise StoreError(f"cannot claim a run in run log {self.path}: "
+                                     f"{_without_secrets(one_line(exc), self._url)}") from None
+                time.sleep(delay)
+                attempt += 1
+
     def _transient(self, exc: Exception) -> bool:
         """The connection or the server went away (a backend terminated, a restart, the network):
         the pool's next connection is a new one."""
@@ -179,6 +231,20 @@ class PostgresStore(Store):
         if self._pool is not None:
             pool, self._pool = self._pool, None
             pool.close()
+
+
+def _holder(conn, key: int) -> str | None:
+    """Who holds the advisory lock ``key`` ("pid N on host H", from its session's application
+    name), or None when the server does not show it to this role."""
+    unsigned = key & 0xFFFF_FFFF_FFFF_FFFF
+    row = conn.execute(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid LIMIT 1",
+        [unsigned >> 32, unsigned & 0xFFFF_FFFF]).fetchone()
+    name = row[0] if row else None
+    return name[len("llmlab "):] if isinstance(name, str) and name.startswith("llmlab pid ") else None
 
 
 def _sqlstate(exc: Exception) -> str | None:

@@ -23,6 +23,7 @@ from ..base._errors import StoreError
 from ..base._files import file_kind, others_can_read, others_can_write, owned_by_another, private_dir
 from ..base._validate import one_line
 from ._base import BUSY_TIMEOUT_S, Store
+from ._claims import claim_file
 from ._schema import Dialect
 
 __all__ = ["SQLiteStore", "not_a_log"]
@@ -118,6 +119,13 @@ class SQLiteStore(Store):
 
     def _insert_returning_id(self, db, sql: str, values: list) -> int:
         return db.execute(sql, values).lastrowid
+
+    def _claim_outside(self, run_id: str):
+        # an flock beside the log (``_claims``), the file it really is (a log reached through a
+        # symlink is the same log); an in-memory log is this process's alone
+        if self.path == ":memory:":
+            return None
+        return claim_file(os.path.realpath(self.path), self._log_id, run_id)
 
     def _transient(self, exc: Exception) -> bool:
         # another process holds the write lock past the busy timeout: it will let go
