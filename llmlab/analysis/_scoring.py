@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
-from ..base._validate import one_line
+from ..base._validate import check_bool, finite_number, one_line
 from . import _checks, _structured
 from ._patterns import compile_pattern
 from ._verdicts import parse_rating
@@ -189,7 +189,7 @@ def _saved_as(kind: str) -> Callable[[Callable[..., Scorer]], Callable[..., Scor
 
 class _Exact(Scorer):
     def __init__(self, normalize: bool) -> None:
-        self.normalize = normalize
+        self.normalize = check_bool("exact(normalize)", normalize)  # "yes"/"no" are both truthy
         self.name = "exact" if normalize else "exact(raw)"
 
     def check(self, text, expected):
@@ -212,7 +212,7 @@ def exact(normalize: bool = True) -> Scorer:
 
 class _Contains(Scorer):
     def __init__(self, case: bool) -> None:
-        self.case = case
+        self.case = check_bool("contains(case)", case)
         self.name = "contains(case)" if case else "contains"
 
     def check(self, text, expected):
@@ -272,7 +272,7 @@ def regex(pattern: str | None = None, flags: int = re.IGNORECASE) -> Scorer:
 
 class _JsonValid(Scorer):
     def __init__(self, keys: Sequence[str] | None, compare: bool) -> None:
-        self.keys, self.compare = list(keys or []), compare
+        self.keys, self.compare = list(keys or []), check_bool("json_valid(compare)", compare)
         self.uses_expected = compare
         bits = ([f"keys={','.join(self.keys)}"] if self.keys else []) + (["compare"] if compare else [])
         self.name = f"json_valid({' '.join(bits)})" if bits else "json_valid"
@@ -304,8 +304,11 @@ class _Numeric(Scorer):
     def __init__(self, tol: float, rel: float, which: str) -> None:
         if which not in ("first", "last"):
             raise InputError("numeric(which=...) must be 'first' or 'last'")
-        self.tol, self.rel, self.which = float(tol), float(rel), which
-        self.name = f"numeric(tol={tol:g}{f', rel={rel:g}' if rel else ''}, {which})"
+        # the one finite-number rule: a NaN tolerance would fail every answer ("expected 5, got 5")
+        self.tol = finite_number(tol, lo=0.0, field="numeric(tol)")
+        self.rel = finite_number(rel, lo=0.0, field="numeric(rel)")
+        self.which = which
+        self.name = f"numeric(tol={self.tol:g}{f', rel={self.rel:g}' if self.rel else ''}, {which})"
 
     def check(self, text, expected):
         target = _extract_number(expected, "first")

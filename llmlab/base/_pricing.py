@@ -21,6 +21,7 @@ from typing import Any
 
 from ._errors import ConfigError, InputError
 from ._files import read_regular
+from ._validate import one_line, read_finite
 from ._warnings import warn_once
 
 __all__ = ["Price", "PriceTable", "PriceWarning"]
@@ -245,10 +246,13 @@ def _price_from_entry(model: str, entry: Mapping[str, Any]) -> Price:
 def _rate(model: str, name: str, value: Any) -> float:
     """A price per token: a finite number ≥ 0 (a negative or infinite price would make every
     cost and saving it touches wrong, e.g. "100 % saved")."""
-    rate = float(value)
-    if not math.isfinite(rate) or rate < 0:
-        raise ConfigError(f"price entry for {model!r}: {name} must be a finite number ≥ 0 (USD per token), "
-                          f"not {rate}")
+    rate = read_finite(value, lo=0.0, text=True)  # the one finite-number rule: True is not $1 a token
+    if rate is None:
+        shown, model = one_line(repr(value), 60), one_line(repr(model), 80)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):  # True, "cheap", None
+            raise ConfigError(f"price entry for {model} has a non-numeric cost: {name} is {shown} (it must be "
+                              "a finite number ≥ 0, USD per token)")
+        raise ConfigError(f"price entry for {model}: {name} must be a finite number ≥ 0 (USD per token), not {shown}")
     return rate
 
 
