@@ -11,7 +11,7 @@ import time
 import pytest
 from fakeserver import FakeServer, ModelSpec
 
-from llmlab import LLMLabError, Lab
+from llmlab import Lab, LLMLabError
 
 PROMPTS = [f"q{i}" for i in range(24)]
 
