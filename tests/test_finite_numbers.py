@@ -66,7 +66,8 @@ def test_a_bad_reported_cost_falls_back_to_the_price_sheet_with_a_note(tmp_path,
         row = lab.compare("hi", models=["gpt-4o-mini"], cache=False, stream=stream).df.iloc[0]
     assert row["status"] == "ok" and row["cost_source"] == "price_table"
     assert row["cost_usd"] == pytest.approx(SHEET_COST)
-    assert "the endpoint reported a cost (usage.cost)" in row["error_message"] and "priced from the price sheet" in row["error_message"]
+    note = row["error_message"]
+    assert "the endpoint reported a cost (usage.cost)" in note and "priced from the price sheet" in note
 
 
 @pytest.mark.parametrize("header", [-1000.0, -0.0])
