@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
+from ..base._json import loads
 from ..base._validate import check_bool, finite_number, one_line
 from . import _checks, _structured
 from ._patterns import compile_pattern
@@ -177,7 +178,7 @@ def _saved_as(kind: str) -> Callable[[Callable[..., Scorer]], Callable[..., Scor
             scorer = factory(*args, **kwargs)
             spec = {"kind": kind, **signature.bind(*args, **kwargs).arguments}
             try:
-                scorer.spec = json.loads(json.dumps(spec, allow_nan=False))
+                scorer.spec = loads(json.dumps(spec, allow_nan=False))
             except (TypeError, ValueError):
                 scorer.spec = None       # e.g. a schema object that is not JSON
             return scorer
@@ -736,7 +737,7 @@ def judged_question(row: Any) -> str:
     system prompt or earlier turns — the whole conversation, each message headed by its role (the
     judge of a follow-up question must see what it follows)."""
     try:
-        messages = json.loads(row.get("messages")) if isinstance(row.get("messages"), str) else None
+        messages = loads(row.get("messages")) if isinstance(row.get("messages"), str) else None
     except ValueError:
         messages = None
     if not isinstance(messages, list) or len(messages) < 2 or not all(isinstance(m, dict) for m in messages):
@@ -879,7 +880,7 @@ def _parse_json(text: Any) -> tuple[Any, str]:
     if not body:
         return None, "empty answer"
     try:
-        return json.loads(body), ""
+        return loads(body), ""
     except ValueError as exc:
         return None, f"invalid JSON: {_short(str(exc), 50)}"
     except RecursionError:
@@ -890,7 +891,7 @@ def _compare_fields(value: dict, expected: Any) -> tuple[float, str]:
     target = expected
     if isinstance(expected, str):
         try:
-            target = json.loads(expected)
+            target = loads(expected)
         except ValueError:
             return 0.0, "expected is not JSON"
     if not isinstance(target, dict) or not target:
@@ -966,7 +967,7 @@ def _spec_json(text: str) -> Any:
     if not text.startswith("{"):
         return {"kind": text}
     try:
-        return json.loads(text)
+        return loads(text)
     except (ValueError, RecursionError) as exc:
         detail = " ".join(str(exc).split())[:60] if isinstance(exc, ValueError) else "nested too deeply"
         raise InputError(f"a checker spec in JSON must be a JSON object such as '{{\"kind\": \"exact\"}}', "

@@ -10,7 +10,6 @@ and ``cache_creation_input_token_cost`` (prompt caching), and the Batch API's
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from typing import Any
 
 from ._errors import ConfigError, InputError
 from ._files import read_regular
+from ._json import loads
 from ._validate import one_line, read_finite
 from ._warnings import warn_once
 
@@ -141,14 +141,14 @@ class PriceTable:
     @classmethod
     def bundled(cls) -> PriceTable:
         text = resources.files("llmlab").joinpath("data/prices.json").read_text(encoding="utf-8")
-        data = json.loads(text)
+        data = loads(text)
         meta = data["_meta"]
         return cls._from_mapping(data["models"], f"{meta['name']} ({meta['date']})")
 
     @classmethod
     def _from_file(cls, path: Path) -> PriceTable:
         try:
-            data = json.loads(read_regular(path, what="a price sheet", limit=MAX_SHEET_BYTES).decode("utf-8"))
+            data = loads(read_regular(path, what="a price sheet", limit=MAX_SHEET_BYTES).decode("utf-8"))
         except InputError as exc:
             raise ConfigError(str(exc)) from None
         except (OSError, ValueError) as exc:

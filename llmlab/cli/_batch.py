@@ -7,11 +7,11 @@ collects the results later without sending anything twice.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from ..base._json import loads
 from ._format import format_summary, frame_text, say
 
 __all__ = ["add_batch_parser", "run_batch"]
@@ -119,7 +119,7 @@ def _json(option: str, value: str | None) -> Any:
             raise InputError(f"{option}: {value!r} is neither JSON nor a file")
         text = path.read_text(encoding="utf-8")
     try:
-        return json.loads(text)
+        return loads(text)
     except ValueError as exc:
         raise InputError(f"{option}: not valid JSON ({exc})") from None
 

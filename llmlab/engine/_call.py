@@ -886,7 +886,7 @@ def record_answer(record: Record, body: Any, messages: str, counter: TokenCounte
         record.error_message = redact.message(_one_line(str(exc)))
     _fill_answer(record, state, redact)
     counted = _count((state.usage or {}).get("completion_tokens")) is not None
-    spec = CallSpec(model=record.requested_model, messages=[] if counted else json.loads(messages), body={},
+    spec = CallSpec(model=record.requested_model, messages=[] if counted else loads(messages), body={},
                     stream=False, timeouts=Timeouts())
     _fill_tokens(record, spec, state, counter)
     price = prices.lookup(record.requested_model)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base._errors import InputError
+from ..base._json import loads
 from ..base._record import conversation_hash, prompt_id_for, user_turns
 from ..base._redact import redact_shown
 from ..base._text import check_unicode
@@ -211,7 +212,7 @@ def _read_file(path: Path) -> Iterator[dict]:
 
 def _json_line(line: str, path: Path, number: int) -> dict:
     try:
-        value = json.loads(line)
+        value = loads(line)
     except ValueError as exc:
         raise InputError(f"{path.name} line {number} is not JSON: {exc}") from None
     return value if isinstance(value, dict) else {"prompt": value}
@@ -226,7 +227,7 @@ def _present(value: Any) -> bool:
 def _parse_messages(source: Any, index: int, system: str | None) -> list[dict]:
     if isinstance(source, str) and source.lstrip().startswith("[{"):
         try:
-            source = json.loads(source)
+            source = loads(source)
         except ValueError:
             pass
     try:

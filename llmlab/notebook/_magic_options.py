@@ -32,6 +32,7 @@ from typing import Any
 
 from ..base._credentials import credential_error
 from ..base._errors import InputError
+from ..base._json import loads
 from ..base._validate import check_binding_name, check_identifier, did_you_mean
 from ..engine._options import BODY_PARAMS, CallOptions
 
@@ -134,10 +135,11 @@ def _scalar(text: str) -> Any:
 
 def _json(key: str, text: str) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return loads(text)
+    except ValueError as exc:  # bad JSON, or JSON nested too deep (base._json)
+        where = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise OptionError(
-            f"{key}: invalid JSON ({exc.msg} at column {exc.colno}); quote JSON values, "
+            f"{key}: invalid JSON ({where}); quote JSON values, "
             f"e.g. {key}='{{\"type\": \"json_object\"}}'."
         ) from None
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..base._config import llmlab_home
 from ..base._files import private_dir
+from ..base._json import loads
 from ..base._record import Record
 
 __all__ = ["journal_path", "append", "claim", "read", "restore"]
@@ -68,7 +69,7 @@ def read(taken: Path) -> tuple[list[Record], list[str | None]]:
     records, keys = [], []
     for line in taken.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            entry = json.loads(line)
+            entry = loads(line)
             row = {k: v for k, v in entry["row"].items() if k in _FIELDS}
             record = Record(**{**row, "id": None})
         except (ValueError, KeyError, TypeError, AttributeError):
