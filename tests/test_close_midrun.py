@@ -78,3 +78,14 @@ def test_a_closed_lab_refuses_a_new_run_in_one_line(tmp_path):
     lab.close()
     with pytest.raises(LLMLabError, match="closed"):
         lab.sweep(["q"], models=["m"], progress=False)
+
+
+def test_a_submitted_run_cut_short_by_close_is_an_llmlab_error_on_its_future(tmp_path):
+    with FakeServer({"m": ModelSpec(text="slow", delay_s=2.0)}) as srv:
+        lab = Lab(base_url=srv.base_url, db=tmp_path / "runs.sqlite", quiet=True)
+        future = lab.submit_sweep(["a", "b"], models=["m"], progress=False)
+        time.sleep(0.5)
+        lab.close()
+        with pytest.raises(LLMLabError, match="closed") as caught:
+            future.result(timeout=10)
+    assert "\n" not in str(caught.value)

@@ -171,3 +171,36 @@ def test_a_batch_line_with_a_5000_digit_usage_keeps_its_answer(tmp_path, monkeyp
     odd = df[df["error_message"].fillna("").str.contains("usage.prompt_tokens")]
     assert len(odd) == 1 and "not a token count: it is unknown" in odd["error_message"].iloc[0]
     assert math.isnan(odd["prompt_tokens"].iloc[0]) and odd["completion_tokens"].iloc[0] == 5
+
+
+# --------------------------------------------------------------------------- other ways in
+
+@pytest.mark.parametrize("value", [True, float("nan"), -1.0, 1e4, "x"], ids=repr)
+def test_a_price_built_by_hand_passes_the_same_rule(value):
+    from llmlab import Price
+
+    with pytest.raises(ConfigError) as caught:
+        Price(value, 1e-6)
+    assert "\n" not in str(caught.value) and "input_cost_per_token" in str(caught.value)
+    with pytest.raises(ConfigError):
+        Price(1e-6, 1e-6, input_cost_per_token_batches=value)
+    assert Price(-0.0, 2).input_cost_per_token == 0.0
+
+
+def test_a_price_so_large_that_a_cost_would_overflow_is_refused():
+    with pytest.raises(ConfigError, match="'m'"):
+        PriceTable.load({"m": {"input_cost_per_token": 1e300, "output_cost_per_token": 1e-6}})
+
+
+def test_a_lone_carriage_return_does_not_hide_a_second_rating():
+    assert not parse_rating("Rating: [[1]]\r[[10]]", scale=(1, 10)).known
+    assert parse_rating("Rating: [[7]]\r\nThanks.\r\n", scale=(1, 10)).value == 7.0
+
+
+def test_a_completion_count_that_is_not_one_is_said_and_counted_locally(tmp_path):
+    with FakeServer({"m": ModelSpec(text="two words", usage_patch={"completion_tokens": 10**16})}) as srv, \
+            Lab(base_url=srv.base_url, db=tmp_path / "r.sqlite", quiet=True) as lab, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        row = lab.compare("hi", models=["m"], cache=False).df.iloc[0]
+    assert row["tokens_estimated"] and 0 < row["completion_tokens"] < 10
+    assert "usage.completion_tokens was 10000000000000000, not a token count" in row["error_message"]

@@ -102,7 +102,7 @@ _INDEXING_BEFORE = re.compile(r"[\w)\]]\Z")
 _HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
 # C0 and C1 control characters but tab, newline and carriage return: no judge writes them, and a
 # NUL ends the reply where C code (and many viewers) stop reading
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")  # a lone CR overwrites the line
 _NEWLINE_RUN = re.compile(r"\n\s*")
 
 

@@ -967,6 +967,9 @@ def _fill_tokens(record: Record, spec: CallSpec, state: _Stream, counter: TokenC
         record.tokens_estimated = False
         fill_usage_details(record, usage, state.notes, counter)
         return
+    if usage.get("completion_tokens") is not None:  # sent, but not a count (2**70, 10**5000, "5")
+        state.notes.append(f"usage.completion_tokens was {_number_shown(usage['completion_tokens'])}, not a token "
+                           "count: the tokens are counted locally")
     if record.status != "ok" and not record.response_text and not record.reasoning_text:
         return  # nothing was generated; an unknown prompt cost is not guessed for failures
     record.prompt_tokens = float(counter.count_messages(spec.messages))

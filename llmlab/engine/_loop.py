@@ -195,7 +195,13 @@ class LoopThread:
         def checked(timeout: float | None = None) -> Any:
             if not future.done():
                 self.check_not_inside(f"future.{name}()")
-            return run.outcome(future, wait, timeout)
+            try:
+                return run.outcome(future, wait, timeout)
+            except (concurrent.futures.CancelledError, asyncio.CancelledError):
+                if self._cancelled_all:  # a run that knows its id says so itself (Lab._in_session)
+                    raise LLMLabError("the Lab was closed (lab.close() from another thread) while this call was "
+                                      "running; the calls that finished are saved in its log") from None
+                raise
 
         return checked
 
@@ -226,11 +232,6 @@ class LoopThread:
         future = self.submit(collecting(coro, caught))
         try:
             return future.result()
-        except (concurrent.futures.CancelledError, asyncio.CancelledError):
-            if self._cancelled_all:  # a run that knows its id says so itself (Lab._in_session)
-                raise LLMLabError("the Lab was closed (lab.close() from another thread) while this call was "
-                                  "running; the calls that finished are saved in its log") from None
-            raise
         except KeyboardInterrupt:
             future.cancel()
             future.finished.wait(CANCEL_GRACE_S)  # type: ignore[attr-defined]
