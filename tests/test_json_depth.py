@@ -118,3 +118,12 @@ def test_a_deep_magic_option_is_a_one_line_error():
     with pytest.raises(LLMLabError) as caught:
         _json("response_format", "{\"a\": " + DEEP + "}")
     _one_line(caught.value)
+
+
+def test_a_deep_pyproject_is_ignored_with_a_warning_not_a_recursion_error(tmp_path):
+    from llmlab.notebook._magics import read_pyproject
+
+    config = tmp_path / "pyproject.toml"
+    config.write_text("[tool.llmlab]\nmodels = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.warns(UserWarning, match="nested too deep"):
+        assert read_pyproject(config) == {}
