@@ -37,6 +37,16 @@ def _run_and_close(lab: Lab, call, ready=lambda: True) -> BaseException | None:
     return caught[0] if caught else None
 
 
+def _count(db, sql: str) -> int:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchone()[0]
+    except sqlite3.OperationalError:  # the log (or its table) is not made yet
+        return 0
+    finally:
+        con.close()
+
+
 def _rows(db) -> tuple[int, int]:
     con = sqlite3.connect(db)
     try:
@@ -89,3 +99,22 @@ def test_a_submitted_run_cut_short_by_close_is_an_llmlab_error_on_its_future(tmp
         with pytest.raises(LLMLabError, match="closed") as caught:
             future.result(timeout=10)
     assert "\n" not in str(caught.value)
+
+
+def test_closing_the_lab_while_a_batch_run_waits_names_batch_resume_and_loses_nothing(tmp_path, monkeypatch):
+    from fakeserver import BatchBehaviour
+
+    from llmlab.engine import _batch
+
+    monkeypatch.setattr(_batch.BatchSession, "poll_first_s", 0.05)
+    db = tmp_path / "runs.sqlite"
+    with FakeServer({"m": ModelSpec(text="batch answer")}, batches=BatchBehaviour(in_progress_s=3.0)) as srv:
+        lab = Lab(base_url=srv.base_url, db=db, quiet=True, retries=0)
+        exc = _run_and_close(lab, lambda: lab.sweep(["a", "b"], models=["m"], batch=True, progress=False),
+                             ready=lambda: _count(db, "select count(*) from batch_parts where batch_id is not null") > 0)
+        run_id = lab.last_run_id
+        assert isinstance(exc, LLMLabError), repr(exc)
+        assert "\n" not in str(exc) and run_id in str(exc) and f"batch_resume({run_id!r})" in str(exc)
+        with Lab(base_url=srv.base_url, db=db, quiet=True) as again:
+            res = again.batch_resume(run_id, progress=False)
+    assert sorted(res.df["response_text"]) == ["batch answer", "batch answer"]
