@@ -14,6 +14,7 @@ from fakeserver import FakeServer, ModelSpec
 from llmlab import Lab, LLMLabError
 
 PROMPTS = [f"q{i}" for i in range(24)]
+SENT_BATCHES = "select count(*) from batch_parts where batch_id is not null"
 
 
 def _run_and_close(lab: Lab, call, ready=lambda: True) -> BaseException | None:
@@ -111,7 +112,7 @@ def test_closing_the_lab_while_a_batch_run_waits_names_batch_resume_and_loses_no
     with FakeServer({"m": ModelSpec(text="batch answer")}, batches=BatchBehaviour(in_progress_s=3.0)) as srv:
         lab = Lab(base_url=srv.base_url, db=db, quiet=True, retries=0)
         exc = _run_and_close(lab, lambda: lab.sweep(["a", "b"], models=["m"], batch=True, progress=False),
-                             ready=lambda: _count(db, "select count(*) from batch_parts where batch_id is not null") > 0)
+                             ready=lambda: _count(db, SENT_BATCHES) > 0)
         run_id = lab.last_run_id
         assert isinstance(exc, LLMLabError), repr(exc)
         assert "\n" not in str(exc) and run_id in str(exc) and f"batch_resume({run_id!r})" in str(exc)
