@@ -24,11 +24,14 @@ READERS = {"load", "loads", "JSONDecoder", "raw_decode"}
 
 
 def _direct_json_reads(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = {"json"} | {alias.asname for node in ast.walk(tree) if isinstance(node, ast.Import)
+                        for alias in node.names if alias.name == "json" and alias.asname}  # import json as j
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr in READERS:
             base = node.value
-            if isinstance(base, ast.Name) and base.id == "json" or node.attr in ("JSONDecoder", "raw_decode"):
+            if isinstance(base, ast.Name) and base.id in names or node.attr in ("JSONDecoder", "raw_decode"):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno} json.{node.attr}")
         if isinstance(node, ast.ImportFrom) and node.module == "json":
             found += [f"{path.relative_to(ROOT)}:{node.lineno} from json import {a.name}"
@@ -44,8 +47,9 @@ def test_no_module_reads_json_except_through_the_one_reader():
 
 def test_the_class_test_sees_a_direct_read(tmp_path):
     sample = tmp_path / "m.py"
-    sample.write_text("import json\nfrom json import loads\nx = json.loads('1')\ny = json.load(open('f'))\n")
-    assert len(_direct_json_reads_at(sample)) == 3
+    sample.write_text("import json\nimport json as j\nfrom json import loads\nx = json.loads('1')\n"
+                      "y = json.load(open('f'))\nz = j.loads('2')\n")
+    assert len(_direct_json_reads_at(sample)) == 4
 
 
 def _direct_json_reads_at(path: Path) -> list[str]:
