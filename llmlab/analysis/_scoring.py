@@ -52,7 +52,8 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
-from ..base._validate import one_line
+from ..base._json import loads
+from ..base._validate import check_bool, finite_number, one_line
 from . import _checks, _structured
 from ._patterns import compile_pattern
 from ._verdicts import parse_rating
@@ -196,7 +197,7 @@ def _saved_as(kind: str) -> Callable[[Callable[..., Scorer]], Callable[..., Scor
             scorer = factory(*args, **kwargs)
             spec = {"kind": kind, **signature.bind(*args, **kwargs).arguments}
             try:
-                scorer.spec = json.loads(json.dumps(spec, allow_nan=False))
+                scorer.spec = loads(json.dumps(spec, allow_nan=False))
             except (TypeError, ValueError):
                 scorer.spec = None       # e.g. a schema object that is not JSON
             return scorer
@@ -208,7 +209,7 @@ def _saved_as(kind: str) -> Callable[[Callable[..., Scorer]], Callable[..., Scor
 
 class _Exact(Scorer):
     def __init__(self, normalize: bool) -> None:
-        self.normalize = normalize
+        self.normalize = check_bool("exact(normalize)", normalize)  # "yes"/"no" are both truthy
         self.name = "exact" if normalize else "exact(raw)"
 
     def check(self, text, expected):
@@ -231,7 +232,7 @@ def exact(normalize: bool = True) -> Scorer:
 
 class _Contains(Scorer):
     def __init__(self, case: bool) -> None:
-        self.case = case
+        self.case = check_bool("contains(case)", case)
         self.name = "contains(case)" if case else "contains"
 
     def check(self, text, expected):
@@ -291,7 +292,7 @@ def regex(pattern: str | None = None, flags: int = re.IGNORECASE) -> Scorer:
 
 class _JsonValid(Scorer):
     def __init__(self, keys: Sequence[str] | None, compare: bool) -> None:
-        self.keys, self.compare = list(keys or []), compare
+        self.keys, self.compare = list(keys or []), check_bool("json_valid(compare)", compare)
         self.uses_expected = compare
         bits = ([f"keys={','.join(self.keys)}"] if self.keys else []) + (["compare"] if compare else [])
         self.name = f"json_valid({' '.join(bits)})" if bits else "json_valid"
@@ -323,8 +324,11 @@ class _Numeric(Scorer):
     def __init__(self, tol: float, rel: float, which: str) -> None:
         if which not in ("first", "last"):
             raise InputError("numeric(which=...) must be 'first' or 'last'")
-        self.tol, self.rel, self.which = float(tol), float(rel), which
-        self.name = f"numeric(tol={tol:g}{f', rel={rel:g}' if rel else ''}, {which})"
+        # the one finite-number rule: a NaN tolerance would fail every answer ("expected 5, got 5")
+        self.tol = finite_number(tol, lo=0.0, field="numeric(tol)")
+        self.rel = finite_number(rel, lo=0.0, field="numeric(rel)")
+        self.which = which
+        self.name = f"numeric(tol={self.tol:g}{f', rel={self.rel:g}' if self.rel else ''}, {which})"
 
     def check(self, text, expected):
         target = _extract_number(expected, "first")
@@ -752,7 +756,7 @@ def judged_question(row: Any) -> str:
     system prompt or earlier turns — the whole conversation, each message headed by its role (the
     judge of a follow-up question must see what it follows)."""
     try:
-        messages = json.loads(row.get("messages")) if isinstance(row.get("messages"), str) else None
+        messages = loads(row.get("messages")) if isinstance(row.get("messages"), str) else None
     except ValueError:
         messages = None
     if not isinstance(messages, list) or len(messages) < 2 or not all(isinstance(m, dict) for m in messages):
@@ -895,7 +899,7 @@ def _parse_json(text: Any) -> tuple[Any, str]:
     if not body:
         return None, "empty answer"
     try:
-        return json.loads(body), ""
+        return loads(body), ""
     except ValueError as exc:
         return None, f"invalid JSON: {_short(str(exc), 50)}"
     except RecursionError:
@@ -906,7 +910,7 @@ def _compare_fields(value: dict, expected: Any) -> tuple[float, str]:
     target = expected
     if isinstance(expected, str):
         try:
-            target = json.loads(expected)
+            target = loads(expected)
         except ValueError:
             return 0.0, "expected is not JSON"
     if not isinstance(target, dict) or not target:
@@ -982,7 +986,7 @@ def _spec_json(text: str) -> Any:
     if not text.startswith("{"):
         return {"kind": text}
     try:
-        return json.loads(text)
+        return loads(text)
     except (ValueError, RecursionError) as exc:
         detail = " ".join(str(exc).split())[:60] if isinstance(exc, ValueError) else "nested too deeply"
         raise InputError(f"a checker spec in JSON must be a JSON object such as '{{\"kind\": \"exact\"}}', "

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urldefrag
 
 from ..base._errors import InputError
+from ..base._json import loads
 from . import _patterns
 from ._checks import REGEX_CHARS
 
@@ -65,7 +66,7 @@ def tool_calls(value: Any) -> tuple[list[ToolCall], str]:
     if value is None or (isinstance(value, float) and value != value) or value == "":
         return [], "no tool call"
     try:
-        parsed = json.loads(value) if isinstance(value, str) else value
+        parsed = loads(value) if isinstance(value, str) else value
     except ValueError:
         return [], "no tool call (the answer is text)"
     except RecursionError:
@@ -83,7 +84,7 @@ def parse_json(text: Any) -> tuple[Any, str]:
     if not body:
         return None, "empty answer"
     try:
-        return json.loads(body), ""
+        return loads(body), ""
     except ValueError as exc:
         return None, f"invalid JSON: {' '.join(str(exc).split())[:60]}"
     except RecursionError:
@@ -151,7 +152,7 @@ def compile_schema(schema: Mapping) -> Compiled:
         if found is not None:
             _COMPILED.move_to_end(digest)
             return found
-    found = _build(json.loads(key))
+    found = _build(loads(key))
     with _LOCK:
         _COMPILED[digest] = found
         while len(_COMPILED) > _KEEP:
@@ -206,7 +207,7 @@ def _params(params: Any) -> dict:
     if isinstance(params, Mapping):
         return dict(params)
     try:
-        body = json.loads(params) if isinstance(params, str) else None
+        body = loads(params) if isinstance(params, str) else None
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}

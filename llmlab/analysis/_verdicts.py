@@ -111,6 +111,9 @@ _INDEXING_BEFORE = re.compile(r"[\w)\]]\Z")
 
 
 _HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
+# C0 and C1 control characters but tab, newline and carriage return: no judge writes them, and a
+# NUL ends the reply where C code (and many viewers) stop reading
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")  # a lone CR overwrites the line
 _NEWLINE_RUN = re.compile(r"\n\s*")
 
 
@@ -122,6 +125,7 @@ def _normalise(text: str) -> str:
     pattern is linear even on text that was not collapsed."""
     text = (text.replace("［", "[").replace("］", "]").replace("【", "[").replace("】", "]")
             .replace("\u200b", ""))
+    text = _CONTROL.sub("\n", text)  # a separator: no pattern reads across a NUL, ESC, …
     return _NEWLINE_RUN.sub("\n", _HORIZONTAL_SPACE.sub(" ", text)).replace(" \n", "\n")
 
 
@@ -164,13 +168,15 @@ def parse_rating(text: Any, *, scale: tuple[float, float] = (1, 10)) -> Verdict:
     if text is None or not isinstance(text, str) or not text.strip():
         return Verdict(None, "empty")
     t = _normalise(text)
-    found = _delimited_ratings(t, scale)
+    found = _delimited_ratings(t, scale, plain=not _CONTROL.search(text))
     if found is not None:
         return found
     return _fallback_rating(t, scale)
 
 
-def _delimited_ratings(t: str, scale: tuple[float, float]) -> Verdict | None:
+def _delimited_ratings(t: str, scale: tuple[float, float], *, plain: bool) -> Verdict | None:
+    """``[[n]]`` ratings. Not ``plain`` (the reply holds control characters, which hide what follows
+    them from a reader): ratings that disagree are ambiguous, whatever their form or quotes."""
     lo, hi = scale
     cands, outside = [], []
     fences = [m.start() for m in re.finditer("```", t)]
@@ -184,7 +190,7 @@ def _delimited_ratings(t: str, scale: tuple[float, float]) -> Verdict | None:
             continue
         quoted = bool(_QUOTE_BEFORE.search(t[max(0, m.start() - 24):m.start()])
                       and _QUOTE_AFTER.match(t[m.end():m.end() + 3]))
-        cands.append(_Candidate(value, quoted, _in_rubric_form(t, m.start(), m.end())))
+        cands.append(_Candidate(value, quoted and plain, plain and _in_rubric_form(t, m.start(), m.end())))
     if cands:
         value, status = _agreeing(cands)
         # "As the docs say [[1]], … Overall rating: 9/10", "I would rate it 8 out of 10.\nRating: [[3]]":

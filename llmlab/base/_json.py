@@ -33,12 +33,33 @@ class JSONTooDeep(ValueError):
         super().__init__(f"JSON nested too deep (more than {MAX_JSON_DEPTH:,} levels)")
 
 
-def loads(text: str) -> Any:
-    """``json.loads(text)``; JSON nested deeper than :data:`MAX_JSON_DEPTH` is :class:`JSONTooDeep`."""
+def loads(text: str | bytes) -> Any:
+    """``json.loads(text)``; JSON nested deeper than :data:`MAX_JSON_DEPTH` is :class:`JSONTooDeep`.
+
+    An integer longer than Python converts (4,300 digits; ``json.loads`` raises ValueError for the
+    whole document) is read as ±infinity: a number too large for any use, which every number rule
+    (:func:`~llmlab.base._validate.read_finite`, token counts) refuses — the rest of the document
+    (a batch line's answer) is kept."""
+    if isinstance(text, (bytes, bytearray)):  # as json.loads reads bytes
+        text = bytes(text).decode(json.detect_encoding(text), "surrogatepass")
     try:
         return json.loads(text)
     except RecursionError:
         return _loads_flat(text)
+    except ValueError as exc:
+        if "digits" not in str(exc):
+            raise
+    try:
+        return json.loads(text, parse_int=_integer)
+    except RecursionError:
+        return _loads_flat(text)
+
+
+def _integer(digits: str) -> int | float:
+    try:
+        return int(digits)
+    except ValueError:  # longer than sys.get_int_max_str_digits()
+        return float("-inf") if digits.startswith("-") else float("inf")
 
 
 def _loads_flat(text: str) -> Any:
@@ -97,7 +118,7 @@ def _value(text: str, pos: int) -> tuple[Any, int, list | dict | None]:
     if number is None:
         raise json.JSONDecodeError("Expecting value", text, pos)
     integer, fraction, exponent = number.groups()
-    value = float(integer + (fraction or "") + (exponent or "")) if fraction or exponent else int(integer)
+    value = float(integer + (fraction or "") + (exponent or "")) if fraction or exponent else _integer(integer)
     return value, number.end(), None
 
 

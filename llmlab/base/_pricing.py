@@ -10,7 +10,6 @@ and ``cache_creation_input_token_cost`` (prompt caching), and the Batch API's
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -21,11 +20,15 @@ from typing import Any
 
 from ._errors import ConfigError, InputError
 from ._files import read_regular
+from ._json import loads
+from ._validate import one_line, read_finite
 from ._warnings import warn_once
 
 __all__ = ["Price", "PriceTable", "PriceWarning"]
 
-MAX_SHEET_BYTES = 64 * 2**20  # LiteLLM's whole sheet is about 1.5 MB
+MAX_SHEET_BYTES = 64 * 2**20
+# USD per token; no model costs $1,000 a token, and a bound keeps every cost finite (tokens < 1e15)
+MAX_PRICE_PER_TOKEN = 1e3  # LiteLLM's whole sheet is about 1.5 MB
 _DATE_SUFFIX = re.compile(r"-(20\d{2}-?\d{2}-?\d{2}|latest)$")
 
 
@@ -50,6 +53,15 @@ class Price:
     output_cost_per_token_batches: float | None = None
     cache_read_input_token_cost_batches: float | None = None
     cache_creation_input_token_cost_batches: float | None = None
+
+    def __post_init__(self) -> None:
+        # every price, from a sheet or built by hand, passes the one finite-number rule
+        for name in _RATES:
+            value = getattr(self, name)
+            if type(value) is float and 0.0 < value <= MAX_PRICE_PER_TOKEN:
+                continue  # already what the rule returns (a sheet's entry was read by it): 300,000 entries load fast
+            if value is not None or name in _REQUIRED:
+                object.__setattr__(self, name, _rate("Price", name, value))
 
     def cost(self, prompt_tokens: Any, completion_tokens: Any, cached_tokens: Any = 0,
              cache_creation_tokens: Any = 0, batch: bool = False) -> Any:
@@ -140,14 +152,14 @@ class PriceTable:
     @classmethod
     def bundled(cls) -> PriceTable:
         text = resources.files("llmlab").joinpath("data/prices.json").read_text(encoding="utf-8")
-        data = json.loads(text)
+        data = loads(text)
         meta = data["_meta"]
         return cls._from_mapping(data["models"], f"{meta['name']} ({meta['date']})")
 
     @classmethod
     def _from_file(cls, path: Path) -> PriceTable:
         try:
-            data = json.loads(read_regular(path, what="a price sheet", limit=MAX_SHEET_BYTES).decode("utf-8"))
+            data = loads(read_regular(path, what="a price sheet", limit=MAX_SHEET_BYTES).decode("utf-8"))
         except InputError as exc:
             raise ConfigError(str(exc)) from None
         except (OSError, ValueError) as exc:
@@ -228,10 +240,11 @@ def _missing(value: float | None) -> bool:
 
 
 def _price_from_entry(model: str, entry: Mapping[str, Any]) -> Price:
+    where = _entry(model)
     try:
         return Price(
-            input_cost_per_token=_rate(model, "input_cost_per_token", entry.get("input_cost_per_token", 0.0)),
-            output_cost_per_token=_rate(model, "output_cost_per_token", entry.get("output_cost_per_token", 0.0)),
+            input_cost_per_token=_rate(where, "input_cost_per_token", entry.get("input_cost_per_token", 0.0)),
+            output_cost_per_token=_rate(where, "output_cost_per_token", entry.get("output_cost_per_token", 0.0)),
             cache_read_input_token_cost=_optional_float(model, "cache_read_input_token_cost",
                                                         entry.get("cache_read_input_token_cost")),
             source=entry.get("source") or entry.get("litellm_provider"),
@@ -242,20 +255,31 @@ def _price_from_entry(model: str, entry: Mapping[str, Any]) -> Price:
         raise ConfigError(f"price entry for {model!r} has a non-numeric cost: {exc}") from exc
 
 
-def _rate(model: str, name: str, value: Any) -> float:
-    """A price per token: a finite number ≥ 0 (a negative or infinite price would make every
-    cost and saving it touches wrong, e.g. "100 % saved")."""
-    rate = float(value)
-    if not math.isfinite(rate) or rate < 0:
-        raise ConfigError(f"price entry for {model!r}: {name} must be a finite number ≥ 0 (USD per token), "
-                          f"not {rate}")
+def _rate(where: str, name: str, value: Any) -> float:
+    """A price per token: a finite number from 0 to :data:`MAX_PRICE_PER_TOKEN` (a negative or
+    infinite price would make every cost and saving it touches wrong, e.g. "100 % saved"; True is
+    not $1 a token). ``where``: the entry, as the message names it."""
+    rate = read_finite(value, lo=0.0, hi=MAX_PRICE_PER_TOKEN, text=True)  # the one finite-number rule
+    if rate is None:
+        shown = one_line(repr(value), 60)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):  # True, "cheap", None
+            raise ConfigError(f"{where} has a non-numeric cost: {name} is {shown} (it must be a finite number "
+                              f"from 0 to {MAX_PRICE_PER_TOKEN:g}, USD per token)")
+        raise ConfigError(f"{where}: {name} must be a finite number from 0 to {MAX_PRICE_PER_TOKEN:g} (USD per "
+                          f"token), not {shown}")
     return rate
+
+
+def _entry(model: str) -> str:
+    return f"price entry for {one_line(repr(model), 80)}"
 
 
 _OPTIONAL_RATES = ("cache_creation_input_token_cost", "input_cost_per_token_batches", "output_cost_per_token_batches",
                    "cache_read_input_token_cost_batches", "cache_creation_input_token_cost_batches")
+_REQUIRED = ("input_cost_per_token", "output_cost_per_token")
+_RATES = (*_REQUIRED, "cache_read_input_token_cost", *_OPTIONAL_RATES)
 
 
 def _optional_float(model: str, name: str, value: Any) -> float | None:
-    return None if value is None else _rate(model, name, value)
+    return None if value is None else _rate(_entry(model), name, value)
 

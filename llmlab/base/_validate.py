@@ -23,7 +23,8 @@ from ._redact import public_url, redact_shown
 __all__ = [
     "one_line", "error_line", "is_env_name", "check_env_name", "check_url", "check_identifier", "check_binding_name",
     "did_you_mean", "closest", "check_bool", "check_int", "check_count", "check_number", "check_text", "is_real",
-    "plain_number", "whole_number", "check_name_chars", "check_shown_name", "parse_json_option", "MAX_OPTION_DEPTH",
+    "plain_number", "whole_number", "finite_number", "read_finite", "check_name_chars", "check_shown_name",
+    "parse_json_option", "MAX_OPTION_DEPTH",
 ]
 
 # Upper-case only: keys such as 'gsk_…' or 'hf_…' are valid identifiers, so a looser rule would
@@ -221,6 +222,52 @@ def check_number(name: str, value: Any, lo: float, hi: float) -> float:
     if not (is_real(value) and math.isfinite(value) and lo <= value <= hi):
         raise InputError(f"{name} must be a number from {lo:g} to {hi:g}, not {one_line(repr(value), 60)}")
     return plain_number(value)
+
+
+def read_finite(value: Any, *, lo: float = -math.inf, hi: float = math.inf, text: bool = False) -> float | None:
+    """The one finite-number rule: ``value`` as a float from ``lo`` to ``hi``, else None.
+
+    Booleans are not numbers (``True`` is not $1), NaN, the infinities and numbers a float cannot
+    hold are refused, -0.0 is 0.0 (it would pass ``>= 0`` and print as "-0"). ``text``: a decimal
+    string (an HTTP header, a price sheet's ``"1e-6"``) is read too, under the same rule."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and text:
+        if len(value) > 100:
+            return None
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    elif isinstance(value, numbers.Real):  # numpy's numbers too; numpy's bool_ is not Real
+        try:
+            number = float(value)
+        except (OverflowError, ValueError, TypeError):
+            return None
+    else:
+        return None
+    if not (math.isfinite(number) and lo <= number <= hi):
+        return None
+    return number + 0.0  # -0.0 + 0.0 is 0.0
+
+
+def finite_number(value: Any, *, lo: float = -math.inf, hi: float = math.inf, field: str = "value",
+                  text: bool = False) -> float:
+    """:func:`read_finite`, or a one-line :class:`InputError` naming ``field``."""
+    number = read_finite(value, lo=lo, hi=hi, text=text)
+    if number is None:
+        raise InputError(f"{field} must be a finite number{_range(lo, hi)}, not {one_line(repr(value), 60)}")
+    return number
+
+
+def _range(lo: float, hi: float) -> str:
+    if math.isinf(lo) and math.isinf(hi):
+        return ""
+    if math.isinf(hi):
+        return f" ≥ {lo:g}"
+    if math.isinf(lo):
+        return f" ≤ {hi:g}"
+    return f" from {lo:g} to {hi:g}"
 
 
 def plain_number(value: Any) -> int | float:

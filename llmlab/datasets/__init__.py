@@ -29,7 +29,6 @@ Layer: beside ``analysis`` (recorded runs in, DataFrames out); may import ``base
 """
 from __future__ import annotations
 
-import json
 import operator
 from collections.abc import Sequence
 from importlib import resources
@@ -37,6 +36,7 @@ from importlib import resources
 import pandas as pd
 
 from ..base._errors import InputError
+from ..base._json import loads
 from ._graded import LEVELS, MAX_PER_CELL, TASKS, generate_rows
 from ._wide import from_wide
 
@@ -109,7 +109,7 @@ def load(name: str = "tasks") -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"no dataset {name!r}; available: {', '.join(names())}")
     lines = path.read_text(encoding="utf-8").splitlines()
-    rows = [json.loads(line) for line in lines if line.strip()]
+    rows = [loads(line) for line in lines if line.strip()]
     return pd.DataFrame(rows, columns=_COLUMNS)
 
 

@@ -287,7 +287,7 @@ class BatchSession:
                 return
         with tempfile.TemporaryFile() as file:
             for _, record in self.ctx.store.batch_requests(part["part_id"]):
-                file.write(_line_of(json.loads(record or "{}")))
+                file.write(_line_of(loads(record or "{}")))
             await self._upload_and_create(part["part_id"], file)
 
     async def _find(self, part_id: str, planned_at: str) -> Any:
@@ -466,7 +466,7 @@ class _Collector:
             parsed[custom_id] = line
         known = dict(self.s.ctx.store.batch_requests(self.part["part_id"], list(parsed)))
         self.foreign += len(parsed) - len(known)
-        records = [self._record(json.loads(known[cid] or "{}"), parsed[cid]) for cid in parsed if cid in known]
+        records = [self._record(loads(known[cid] or "{}"), parsed[cid]) for cid in parsed if cid in known]
         await self._insert(records)
 
     async def _insert(self, records: list[tuple[Record, str | None]]) -> None:
@@ -537,7 +537,7 @@ class _Collector:
             chunk = dict(self.s.ctx.store.batch_requests(self.part["part_id"], missing[start:start + _CHUNK]))
             records: list[tuple[Record, str | None]] = []
             for cid in missing[start:start + _CHUNK]:
-                record, _ = self._base(json.loads(chunk[cid] or "{}"))
+                record, _ = self._base(loads(chunk[cid] or "{}"))
                 record.status, record.error_type = "error", kind
                 record.error_message = self.s.ctx.redact.message(one_line(why, 500))
                 records.append((record, None))
@@ -559,15 +559,15 @@ def pending_requests(store: Any, run_id: str) -> set[tuple[str, str, int]]:
     for part in store.batch_parts(run_id):
         if part["status"] not in ("stored", "planning"):
             for _, record in list(store.batch_requests(part["part_id"])):
-                row = json.loads(record or "{}")
+                row = loads(record or "{}")
                 pending.add((row.get("prompt_id"), row.get("requested_model"), int(row.get("repeat") or 0)))
     return pending
 
 
 def _line_of(record: dict) -> bytes:
     """A request's JSONL line rebuilt from its logged row (resume: the file was never uploaded)."""
-    body = {"model": record["requested_model"], "messages": json.loads(record["messages"]),
-            **json.loads(record["params"])}
+    body = {"model": record["requested_model"], "messages": loads(record["messages"]),
+            **loads(record["params"])}
     return json.dumps({"custom_id": record["request_id"], "method": "POST", "url": _URL, "body": body},
                       ensure_ascii=False).encode() + b"\n"
 

@@ -41,7 +41,7 @@ from ..base._record import Record
 from ..base._redact import Redactor
 from ..base._text import BAD_BYTES_NOTE, REPAIRED_NOTE, Utf8Decoder, repair
 from ..base._tokens import TokenCounter
-from ..base._validate import one_line
+from ..base._validate import one_line, read_finite
 from ._headers import retry_hint
 from ._options import Timeouts
 
@@ -49,6 +49,8 @@ __all__ = ["CallSpec", "Timeouts", "Outcome", "call_model", "Redactor", "new_cli
            "price_cost", "fill_usage_details", "record_answer", "RETRYABLE_STATUSES", "status_error_type"]
 
 COST_HEADER = "x-litellm-response-cost"
+# More than any one call costs: a reported cost above it is a broken figure (two 1e308s sum to inf)
+MAX_REPORTED_COST = 1e6
 _CONTEXT_PATTERNS = re.compile(r"context[_ ]length|maximum context|context window|too many tokens", re.I)
 
 
@@ -884,7 +886,7 @@ def record_answer(record: Record, body: Any, messages: str, counter: TokenCounte
         record.error_message = redact.message(_one_line(str(exc)))
     _fill_answer(record, state, redact)
     counted = _count((state.usage or {}).get("completion_tokens")) is not None
-    spec = CallSpec(model=record.requested_model, messages=[] if counted else json.loads(messages), body={},
+    spec = CallSpec(model=record.requested_model, messages=[] if counted else loads(messages), body={},
                     stream=False, timeouts=Timeouts())
     _fill_tokens(record, spec, state, counter)
     price = prices.lookup(record.requested_model)
@@ -945,15 +947,29 @@ def _count(value: Any) -> float | None:
     return value if math.isfinite(value) and 0 <= value < 1e15 else None
 
 
+def _prompt_count(value: Any, notes: list[str]) -> float:
+    """usage.prompt_tokens: 0 when not sent, unknown (NaN, said) when not a count (2**70, 10**5000)."""
+    if value is None:
+        return 0.0
+    count = _count(value)
+    if count is None:
+        notes.append(f"usage.prompt_tokens was {_number_shown(value)}, not a token count: it is unknown")
+        return math.nan
+    return count
+
+
 def _fill_tokens(record: Record, spec: CallSpec, state: _Stream, counter: TokenCounter) -> None:
     usage = state.usage or {}
     completion = _count(usage.get("completion_tokens"))
     if completion is not None:
-        record.prompt_tokens = _count(usage.get("prompt_tokens") or 0) or 0.0
+        record.prompt_tokens = _prompt_count(usage.get("prompt_tokens"), state.notes)
         record.completion_tokens = completion
         record.tokens_estimated = False
         fill_usage_details(record, usage, state.notes, counter)
         return
+    if usage.get("completion_tokens") is not None:  # sent, but not a count (2**70, 10**5000, "5")
+        state.notes.append(f"usage.completion_tokens was {_number_shown(usage['completion_tokens'])}, not a token "
+                           "count: the tokens are counted locally")
     if record.status != "ok" and not record.response_text and not record.reasoning_text:
         return  # nothing was generated; an unknown prompt cost is not guessed for failures
     record.prompt_tokens = float(counter.count_messages(spec.messages))
@@ -1066,12 +1082,40 @@ def price_cost(record: Record, prices: PriceTable, model: str, price: Price | No
 
 
 def _reported_cost(state: _Stream) -> float | None:
-    value = state.usage.get("cost") if state.usage else None  # OpenRouter's and LiteLLM's streamed cost
+    """The endpoint's own cost of the call (OpenRouter's and LiteLLM's ``usage.cost``, LiteLLM's
+    header), read by the one finite-number rule; one that is not a number of USD from 0 to
+    :data:`MAX_REPORTED_COST` (a bool, NaN, negative, -0.0, 1e308) is said in a note and the
+    row is priced from the price sheet instead."""
+    value, where = (state.usage.get("cost") if state.usage else None), "usage.cost"
     if value is None:
         headers = getattr(state, "headers", None)
-        value = headers.get(COST_HEADER) if headers is not None else None
-    try:
-        cost = None if value is None else float(value)
-    except (TypeError, ValueError, OverflowError):
+        value, where = (headers.get(COST_HEADER) if headers is not None else None), COST_HEADER
+    if value is None:
         return None
-    return cost if cost is not None and math.isfinite(cost) and cost >= 0 else None
+    cost = read_finite(value, lo=0.0, hi=MAX_REPORTED_COST, text=True)
+    if cost is not None and not _minus_sign(value):
+        return cost
+    state.notes.append(f"the endpoint reported a cost ({where}) of {_number_shown(value)}, not a number of USD from "
+                       f"0 to {MAX_REPORTED_COST:g}: priced from the price sheet instead")
+    return None
+
+
+def _minus_sign(value: Any) -> bool:
+    """-0.0 (or '-0'): a cost computed with the wrong sign, not a free call."""
+    if isinstance(value, str):
+        return value.strip().startswith("-")
+    return isinstance(value, float) and math.copysign(1.0, value) < 0
+
+
+_NUMBERISH = re.compile(r"[-+0-9.eE]{1,40}|[-+]?(nan|inf|infinity)", re.IGNORECASE)
+
+
+def _number_shown(value: Any) -> str:
+    """The reported value when it looks like a number (text that does not is never echoed: it may be anything)."""
+    if isinstance(value, str):
+        return repr(value) if _NUMBERISH.fullmatch(value.strip()) else "a text that is not a number"
+    if isinstance(value, float) and math.isinf(value):  # also an integer too long to read (base._json)
+        return "a number too large"
+    if isinstance(value, (bool, float)) or isinstance(value, int) and abs(value) < 10**20:
+        return _shown(value)
+    return "a number too large" if isinstance(value, int) else f"a {type(value).__name__}"

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ..base._validate import read_finite
+
 __all__ = ["PROVIDER_PREFIX", "parse_retry_after", "parse_duration", "retry_hint", "LimitState", "limit_state"]
 
 PROVIDER_PREFIX = "llm_provider-"
@@ -64,7 +66,8 @@ def parse_duration(value: str | None) -> float | None:
 
 
 def _non_negative(number: float) -> float | None:
-    return None if number != number or number in (float("inf"), float("-inf")) else max(0.0, number)
+    finite = read_finite(number)  # the one finite-number rule (NaN, ±inf: not said)
+    return None if finite is None else max(0.0, finite)
 
 
 def _get(headers: Mapping[str, str] | None, name: str) -> str | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..base._credentials import check_no_secret
 from ..base._errors import InputError
+from ..base._json import loads
 from ..base._record import conversation_hash, prompt_id_for, user_turns
 from ..base._text import check_unicode
 from ..base._validate import check_name_chars, check_shown_name, did_you_mean, parse_json_option
@@ -222,7 +223,7 @@ def _present(value: Any) -> bool:
 def _parse_messages(source: Any, index: int, system: str | None) -> list[dict]:
     if isinstance(source, str) and source.lstrip().startswith("[{"):
         try:
-            source = json.loads(source)
+            source = loads(source)
         except ValueError:
             pass
     try:

@@ -17,7 +17,15 @@ from ..base._advice import advice
 from ..base._config import PLACEHOLDER_KEY, Endpoint, LocalURL, default_db, read_key, resolve_endpoint
 from ..base._credentials import check_no_secret, remember_keys
 from ..base._display import clean_text
-from ..base._errors import INSTALL_LOCAL, ConfigError, EndpointError, InputError, LocalServerError, StoreError
+from ..base._errors import (
+    INSTALL_LOCAL,
+    ConfigError,
+    EndpointError,
+    InputError,
+    LLMLabError,
+    LocalServerError,
+    StoreError,
+)
 from ..base._frames import shown
 from ..base._pricing import PriceTable
 from ..base._record import answer_hash, prompt_id_for
@@ -499,6 +507,10 @@ class Lab:
             async with self._claimed(run_id, claim), self._session() as context:
                 runner = Runner(context, run_id, options.on_event, bar)
                 await collecting(work(context, runner), caught)
+        except asyncio.CancelledError:
+            if self._closed:  # lab.close() from another thread: the run's caller gets words, not a bare cancel
+                raise _closed_mid_run(run_id, bool(options.batch)) from None
+            raise
         finally:
             if bar is not None:
                 bar.close()
@@ -984,6 +996,15 @@ def _not_logged(runner: Runner, run_id: str, models: list[str]) -> StoreError:
     except StoreError:
         error.result = Result(unlogged, run_id, models, unlogged=unlogged)  # type: ignore[attr-defined]
     return error
+
+
+def _closed_mid_run(run_id: str, batch: bool) -> LLMLabError:
+    """What the caller of a run is told when lab.close() (another thread) cut it short."""
+    if batch:
+        return LLMLabError(f"the Lab was closed while run {run_id!r} was running; its batches go on at the endpoint "
+                           f"and are in the log: {advice('batch_resume', run_id=run_id)} in a new Lab")
+    return LLMLabError(f"the Lab was closed while run {run_id!r} was running; its finished calls are saved (calls "
+                       f"in flight as Cancelled rows). {advice('resume', run_id=run_id)} in a new Lab")
 
 
 def _new_run_id() -> str:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from ..base._errors import InputError
+from ..base._errors import InputError, LLMLabError
 from ..base._warnings import collecting, emit
 
 __all__ = ["LoopThread", "CANCEL_GRACE_S", "user_code", "off_loop", "post"]
@@ -146,6 +146,7 @@ class LoopThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._cancelled_all = False  # cancel_all() (lab.close()) ended the runs still going
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -194,7 +195,13 @@ class LoopThread:
         def checked(timeout: float | None = None) -> Any:
             if not future.done():
                 self.check_not_inside(f"future.{name}()")
-            return run.outcome(future, wait, timeout)
+            try:
+                return run.outcome(future, wait, timeout)
+            except (concurrent.futures.CancelledError, asyncio.CancelledError):
+                if self._cancelled_all:  # a run that knows its id says so itself (Lab._in_session)
+                    raise LLMLabError("the Lab was closed (lab.close() from another thread) while this call was "
+                                      "running; the calls that finished are saved in its log") from None
+                raise
 
         return checked
 
@@ -241,6 +248,7 @@ class LoopThread:
         loop = self._loop
         if loop is None or loop.is_closed() or not loop.is_running():
             return
+        self._cancelled_all = True
 
         async def cancel_others():
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]

@@ -7,7 +7,6 @@ text) and computes the same group-by as for a loaded run: one summary rule.
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from ..base._cost import format_usd, saved_by_cache, saved_by_prompt_cache, spen
 from ..base._display import clean_frame, clean_text, esc, html_clean, table_html
 from ..base._errors import InputError
 from ..base._frames import ShownFrame, shown
+from ..base._json import loads
 from ..base._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ def _assistant_turn(text: str, tool_calls: Any) -> dict:
     if not isinstance(tool_calls, str) or not tool_calls:
         return {"role": "assistant", "content": text}
     calls = [{"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
-             for c in json.loads(tool_calls)]
+             for c in loads(tool_calls)]
     return {"role": "assistant", "content": None if text == tool_calls else text, "tool_calls": calls}
 
 
@@ -273,7 +273,7 @@ class Result:
         if rows.empty:
             raise InputError(f"no ok answer of {model or self.models[0]!r} in run {self.run_id} to continue from")
         row = rows.iloc[0]
-        return [*json.loads(row["messages"]), _assistant_turn(row["response_text"], row.get("tool_calls"))]
+        return [*loads(row["messages"]), _assistant_turn(row["response_text"], row.get("tool_calls"))]
 
     @property
     def ok(self) -> bool:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..base._errors import INSTALL_LOCAL, InputError, LocalServerError
 from ..base._files import private_dir, write_private
+from ..base._json import loads
 
 __all__ = ["SplitModel", "QWEN", "QWEN_PARTS", "assembled", "qwen_path", "part_paths", "file_sha256"]
 
@@ -146,7 +147,7 @@ def _stamp(stat: os.stat_result, model: SplitModel) -> dict:
 
 def _read_stamp(target: Path) -> dict | None:
     try:
-        data = json.loads(_stamp_path(target).read_text(encoding="utf-8"))
+        data = loads(_stamp_path(target).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

@@ -133,8 +133,8 @@ async def _read_body(receive) -> bytes:
 
 def _model_of(body: bytes):
     try:
-        payload = json.loads(body or b"{}")
-    except ValueError:
+        payload = json.loads(body or b"{}")  # this process imports nothing of llmlab (base._json)
+    except (ValueError, RecursionError):  # RecursionError: a body nested deeper than json reads
         return None  # let the server produce its own validation error
     return payload.get("model") if isinstance(payload, dict) else None
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..base._config import llmlab_home
 from ..base._errors import LocalServerError
 from ..base._files import private_dir, write_private
+from ..base._json import loads
 from ._models import bundled_models
 from ._server import LocalServer, pid_alive, probe, start
 
@@ -42,7 +43,7 @@ def record_path() -> Path:
 
 def _read_record(path: Path) -> dict | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

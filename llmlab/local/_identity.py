@@ -22,6 +22,7 @@ from typing import Any
 
 from ..base._errors import InputError
 from ..base._files import write_private
+from ..base._json import loads
 from ._assemble import file_sha256
 from ._models import ModelSpec, model_cache_dir
 
@@ -80,7 +81,7 @@ def model_identities(specs: list[ModelSpec], *, n_ctx: int,
 
 def _read_memo(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

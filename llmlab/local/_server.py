@@ -21,6 +21,7 @@ from pathlib import Path
 from ..base._config import LocalURL
 from ..base._errors import INSTALL_LOCAL, LocalServerError
 from ..base._files import private_dir, write_private
+from ..base._json import loads
 from ._identity import EmbeddedURL, model_identities
 from ._models import ModelSpec, resolve_models
 
@@ -267,7 +268,7 @@ def probe(port: int, timeout: float = 2.0) -> dict | None:
     url = f"http://{HOST}:{port}/llmlab/health"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            payload = json.loads(response.read())
+            payload = loads(response.read())
     except (OSError, ValueError, urllib.error.URLError):
         return None
     return payload if isinstance(payload, dict) and payload.get("llmlab") else None

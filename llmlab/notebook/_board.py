@@ -10,6 +10,7 @@ from typing import Any
 
 from ..base._cost import attempt_cost, cost_table, format_usd
 from ..base._display import clean_text, esc
+from ..base._json import loads
 
 __all__ = ["Board", "Column", "metrics_line", "tool_calls_text", "column_html", "board_html", "board_text",
            "session_costs"]
@@ -244,10 +245,9 @@ _FOOTER_STYLE = "font-size:80%;color:#555;line-height:1.35;overflow-wrap:break-w
 
 def tool_calls_text(calls: Any) -> str:
     """``→ get_weather({"city": "Paris"})`` per call, from a row's ``tool_calls`` JSON."""
-    import json
 
     try:
-        parsed = json.loads(calls) if isinstance(calls, str) else None
+        parsed = loads(calls) if isinstance(calls, str) else None
     except ValueError:
         return ""
     if not isinstance(parsed, list):

@@ -145,6 +145,9 @@ def read_pyproject(path: Path | None = None) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         _warn(f"ignoring {path}: {exc}")
         return {}
+    except RecursionError:  # tomllib recurses once per nesting level (JSON goes through base._json)
+        _warn(f"ignoring {path}: TOML nested too deep to read")
+        return {}
     section = data.get("tool", {}).get("llmlab", {})
     return {str(k).replace("-", "_"): v for k, v in section.items()} if isinstance(section, dict) else {}
 

@@ -8,7 +8,6 @@ numbers and its checks as specs); a :class:`~llmlab.routing.Learned` router keep
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import stat
@@ -18,6 +17,7 @@ from typing import Any
 
 from ..base._errors import InputError
 from ..base._files import others_can_write, read_regular
+from ..base._json import loads
 from ..base._validate import is_real, one_line
 from ._learned import Learned
 from ._names import is_name, is_names, shown_value
@@ -130,11 +130,9 @@ def load_policy(path: str | Path) -> Policy:
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"load_policy() takes a file path, not {type(path).__name__}")
     try:
-        data = json.loads(_read_trusted(Path(path).expanduser()))
+        data = loads(_read_trusted(Path(path).expanduser()))
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read a saved policy from {path}: {one_line(exc)}") from None
-    except RecursionError:
-        raise InputError(f"cannot read a saved policy from {path}: its JSON is nested too deeply") from None
     try:
         return from_dict(data)
     except RecursionError:

@@ -35,6 +35,7 @@ from pathlib import Path
 from ..base._config import llmlab_home
 from ..base._errors import InputError
 from ..base._files import others_can_read, others_can_write, owned_by_another, private_dir, read_regular
+from ..base._json import loads
 from ..base._record import Record
 
 __all__ = ["MAX_JOURNAL_BYTES", "journal_path", "log_identity", "append", "check", "claim", "read", "put_back",
@@ -123,7 +124,7 @@ def read(taken: Path, *, log: str) -> tuple[list[Record], list[str | None]]:
     records, keys = [], []
     for line in data.decode("utf-8", errors="replace").splitlines():
         try:
-            entry = json.loads(line)
+            entry = loads(line)
             row = {k: v for k, v in entry["row"].items() if k in _FIELDS}
             record = Record(**{**row, "id": None})
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
