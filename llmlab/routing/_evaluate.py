@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
+from ..base._intervals import paired_score_interval, wilson
 from ._claim import Replicates
 from ._matrix import Matrix, build_matrix
 from ._policies import Always, Cascade, Oracle, Policy
@@ -258,7 +259,7 @@ def _intervals(mx: Matrix, outs: list[Outcome], ref: Outcome, draws: _Draws | No
         influence = (np.array([o.spend for o in outs]).T - ratio * ref.spend[:, None]) / ref.spend.mean()
     reps = Replicates(np.empty((0, k)), np.empty((0, k)), diff.mean(axis=0), 100 * (1 - ratio),
                       diff.std(axis=0, ddof=1) if n > 1 else np.zeros(k),
-                      influence.std(axis=0, ddof=1) if n > 1 else np.zeros(k), n)
+                      influence.std(axis=0, ddof=1) if n > 1 else np.zeros(k), n, diff)
     if draws is None:
         return {f"{c}_{b}": np.full(k, np.nan) for c in names for b in ("lo", "hi")}, reps
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -271,6 +272,11 @@ def _intervals(mx: Matrix, outs: list[Outcome], ref: Outcome, draws: _Draws | No
     for name in names:
         lo, hi = percentile_ci(samples[name], level)
         out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
+    # Quality and its paired difference: score intervals (never [1, 1] from a finite sample; the
+    # claim's own test), not the bootstrap's — see routing._claim and base._intervals.
+    quality = np.array([o.quality for o in outs]).T if k else np.empty((n, 0))
+    out["quality_ci_lo"], out["quality_ci_hi"] = wilson(np.clip(quality, 0, 1).sum(axis=0), n, level)
+    out["quality_diff_ci_lo"], out["quality_diff_ci_hi"] = paired_score_interval(diff, level)
     return out, reps
 
 

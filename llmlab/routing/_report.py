@@ -125,7 +125,8 @@ class PolicyReport:
         if self.n_boot == 0:
             raise InputError("claim() needs bootstrap replicates: evaluate(..., n_boot=1000) or more")
         table = claim_table(list(self.table.index), self._reps, self._testable,
-                            min_savings_pct=min_savings_pct, max_quality_loss=max_quality_loss, alpha=alpha)
+                            min_savings_pct=min_savings_pct, max_quality_loss=max_quality_loss, alpha=alpha,
+                            unknown=self.unknown_prompts)
         basis = "" if self.savings_basis == "cost" else f"of {self.savings_basis} "
         table.attrs["claim"] = (f"saves ≥ {min_savings_pct:g} % {basis}vs {self.reference} at a quality loss ≤ "
                                 f"{max_quality_loss:g} (absolute), Holm-adjusted α = {alpha:g} over "
