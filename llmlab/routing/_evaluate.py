@@ -13,7 +13,7 @@ import pandas as pd
 from ..base._errors import InputError
 from ..base._intervals import paired_score_interval, wilson
 from ._claim import Replicates
-from ._matrix import Matrix, build_matrix
+from ._matrix import Matrix, build_matrix, seen_prompts
 from ._policies import Always, Cascade, Oracle, Policy
 from ._preferences import PREFERENCE_COLUMN, preference_quality
 from ._report import PolicyReport
@@ -185,6 +185,12 @@ def _warn_in_sample(mx: Matrix, named: dict[str, Policy]) -> None:
         for what, ids in (("fitted", getattr(policy, "fitted_on", ())), ("tuned (its threshold set)",
                                                                        policy.tuned_prompts)):
             seen = len(prompts & set(ids))
+            if what == "fitted" and getattr(policy, "fitted_texts", None):
+                copies = seen_prompts(mx, policy) - seen
+                if copies:
+                    warnings.warn(f"{name} was fitted on the same text as {copies} of these {mx.n} prompts under "
+                                  "other prompt_ids (case and whitespace ignored): they are not held out "
+                                  "(routing.split keeps one text on one side)", RuntimeWarning, stacklevel=3)
             if seen:
                 warnings.warn(f"{name} was {what} on {seen} of these {mx.n} prompts: judge it on held-out prompts "
                               "(routing.split) or its numbers look better than they are", RuntimeWarning,
@@ -272,11 +278,13 @@ def _intervals(mx: Matrix, outs: list[Outcome], ref: Outcome, draws: _Draws | No
     for name in names:
         lo, hi = percentile_ci(samples[name], level)
         out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
-    # Quality and its paired difference: score intervals (never [1, 1] from a finite sample; the
-    # claim's own test), not the bootstrap's — see routing._claim and base._intervals.
+    # Quality and its paired difference: the wider of the bootstrap's and the score interval (Wilson;
+    # Tango's for the paired difference, the claim's own test) — never [1, 1] or [0, 0] from a finite
+    # sample, where the bootstrap resamples nothing but successes (routing._claim, base._intervals).
     quality = np.array([o.quality for o in outs]).T if k else np.empty((n, 0))
-    out["quality_ci_lo"], out["quality_ci_hi"] = wilson(np.clip(quality, 0, 1).sum(axis=0), n, level)
-    out["quality_diff_ci_lo"], out["quality_diff_ci_hi"] = paired_score_interval(diff, level)
+    for name, (lo, hi) in (("quality_ci", wilson(np.clip(quality, 0, 1).sum(axis=0), n, level)),
+                           ("quality_diff_ci", paired_score_interval(diff, level))):
+        out[f"{name}_lo"], out[f"{name}_hi"] = np.fmin(out[f"{name}_lo"], lo), np.fmax(out[f"{name}_hi"], hi)
     return out, reps
 
 
