@@ -76,3 +76,12 @@ def test_a_grouped_split_warns_when_a_text_is_in_both_halves():
     runs["task"] = np.where(runs["prompt_id"].str.startswith("p0-"), "first", "second")
     with pytest.warns(RuntimeWarning, match="40 prompt texts are in both halves under different prompt_ids"):
         routing.split(runs, test_size=0.5, groups="task", seed=0)
+
+
+def test_a_knob_tuned_on_a_text_is_not_held_out_on_its_copy():
+    runs = _runs()
+    runs["prompt_chars"] = runs["prompt"].str.len()
+    first, second = runs[runs["prompt_id"].str.startswith("p0-")], runs[runs["prompt_id"].str.startswith("p1-")]
+    tuned = routing.tune(routing.Threshold("prompt_chars", 0, weak=WEAK, strong=STRONG), first, max_quality_loss=0.05)
+    with pytest.warns(RuntimeWarning, match=r"tuned \(its threshold set\) on the same text as 100 of these 100"):
+        routing.evaluate(second, [tuned], n_boot=0)

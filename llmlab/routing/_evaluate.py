@@ -179,18 +179,18 @@ def _draws(outs: list[Outcome], ref: Outcome, sweeps: list[_Sweep], n_boot: int,
 
 
 def _warn_in_sample(mx: Matrix, named: dict[str, Policy]) -> None:
-    """A fitted router judged on its own training prompts looks better than it is: say so."""
+    """A fitted router judged on its own training prompts looks better than it is: say so — also
+    when a prompt's text was fitted or tuned on under another id."""
     prompts = set(mx.prompt_ids)
     for name, policy in named.items():
-        for what, ids in (("fitted", getattr(policy, "fitted_on", ())), ("tuned (its threshold set)",
-                                                                       policy.tuned_prompts)):
+        for what, ids, texts in (("fitted", getattr(policy, "fitted_on", ()), "fitted_texts"),
+                                 ("tuned (its threshold set)", policy.tuned_prompts, "tuned_texts")):
             seen = len(prompts & set(ids))
-            if what == "fitted" and getattr(policy, "fitted_texts", None):
-                copies = seen_prompts(mx, policy) - seen
-                if copies:
-                    warnings.warn(f"{name} was fitted on the same text as {copies} of these {mx.n} prompts under "
-                                  "other prompt_ids (case and whitespace ignored): they are not held out "
-                                  "(routing.split keeps one text on one side)", RuntimeWarning, stacklevel=3)
+            copies = seen_prompts(mx, policy, ids, texts) - seen if getattr(policy, texts, None) else 0
+            if copies:
+                warnings.warn(f"{name} was {what} on the same text as {copies} of these {mx.n} prompts under "
+                              "other prompt_ids (case and whitespace ignored): they are not held out "
+                              "(routing.split keeps one text on one side)", RuntimeWarning, stacklevel=3)
             if seen:
                 warnings.warn(f"{name} was {what} on {seen} of these {mx.n} prompts: judge it on held-out prompts "
                               "(routing.split) or its numbers look better than they are", RuntimeWarning,

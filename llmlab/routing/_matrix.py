@@ -296,11 +296,12 @@ def prompt_text_keys(mx: Matrix) -> frozenset:
     return frozenset() if texts is None else frozenset(text_key(t) for t in texts if isinstance(t, str))
 
 
-def seen_prompts(mx: Matrix, policy: Any) -> int:
-    """How many of a matrix's prompts a fitted policy saw: by id (``fitted_on``) or by normalised
-    text under another id (``fitted_texts``, recorded by ``fit``)."""
-    ids = set(getattr(policy, "fitted_on", ()) or ())
-    texts: frozenset = getattr(policy, "fitted_texts", frozenset())
+def seen_prompts(mx: Matrix, policy: Any, ids: Any = None, texts_attr: str = "fitted_texts") -> int:
+    """How many of a matrix's prompts a fitted policy saw: by id (``ids``, default ``fitted_on``) or
+    by normalised text under another id (``fitted_texts`` recorded by ``fit``; ``tuned_texts`` by
+    ``tune``)."""
+    ids = set(getattr(policy, "fitted_on", ()) or () if ids is None else ids)
+    texts: frozenset = getattr(policy, texts_attr, frozenset())
     keys = _prompt_texts(mx.runs, mx.rows[:, 0]) if texts else None
     seen = 0
     for j, pid in enumerate(mx.prompt_ids):

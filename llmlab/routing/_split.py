@@ -35,7 +35,7 @@ import pandas as pd
 
 from ..base._errors import InputError
 from ..base._validate import check_number, did_you_mean
-from ._matrix import Matrix, _prompt_texts, build_matrix, text_key
+from ._matrix import Matrix, _prompt_texts, build_matrix, prompt_text_keys, text_key
 from ._policies import Always, Policy, TaskMap
 from ._stats import Outcome, ladder_sweep, outcome, threshold_sweep
 
@@ -286,6 +286,7 @@ def tune(policy: Policy, runs: pd.DataFrame, *, max_quality_loss: float = 0.02,
                       "quality_loss": float(-sweep["quality_diff"][at]), "quality_loss_bound": float(-bound[at]),
                       "savings_pct": _savings_pct(float(sweep["spend"][at]), float(ref.spend.sum()))}
     tuned.tuned_prompts = frozenset(mx.prompt_ids)      # evaluate warns when judged on them
+    tuned.tuned_texts = prompt_text_keys(mx)
     return tuned
 
 
@@ -328,4 +329,5 @@ def fit_task_map(runs: pd.DataFrame, *, max_quality_loss: float = 0.02, score: s
     policy = TaskMap(mapping, default=mx.ranked_models()[0], name=name)
     policy.tuned_on = {"prompts": mx.n, "max_quality_loss": max_quality_loss}
     policy.tuned_prompts = frozenset(mx.prompt_ids)
+    policy.tuned_texts = prompt_text_keys(mx)
     return policy
