@@ -268,6 +268,7 @@ def test_summary_counts_unknown_scores_and_never_averages_them_as_zero():
     assert table.loc["a", ["answers", "known", "unknown"]].tolist() == [3, 2, 1]
     assert table.loc["a", "mean"] == pytest.approx(0.75) and table.loc["a", "unknown_pct"] == pytest.approx(100 / 3)
     assert table.loc["a", "ci_lo"] < 0.75 < table.loc["a", "ci_hi"]
-    assert table.loc["b", "mean"] == 0.0 and np.isnan(table.loc["b", "ci_lo"])     # one known score: no interval
+    assert table.loc["b", "mean"] == 0.0 and table.loc["b", "ci_lo"] == 0.0    # one known score: Wilson, not none
+    assert table.loc["b", "ci_hi"] == pytest.approx(0.7935, abs=1e-3)
     with pytest.raises(InputError, match="scored runs"):
         scoring.summary(df.drop(columns="score"))

@@ -19,7 +19,12 @@ either side left unknown is dropped and counted, never counted as a disagreement
   shown first (0.5 = no position bias).
 
 Intervals: percentile bootstrap over prompts (a prompt's pairs are resampled together), ``n_boot``
-resamples, seeded.
+resamples, seeded; for the shares (every statistic but kappa) the wider of that and the Wilson score
+interval over the pairs (or games) counted. A bootstrap of 8 agreeing labels resamples nothing but
+agreement — a "95 %" interval [1, 1] — and at n = 16, true agreement 0.9, it covered the truth in
+78 % of simulations; Wilson's never has zero width ([0.68, 1] for 8 of 8) and keeps its level near
+0 and 1 (``tests/test_interval_coverage.py``); the bootstrap keeps the width several pairs of one
+prompt add.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
+from ..base._intervals import wilson
 from . import _checks
 from ._pairwise import check_preferences, is_unknown, one_per_pair
 
@@ -147,7 +153,8 @@ def _table(x: np.ndarray, y: np.ndarray, prompts: np.ndarray, n_boot: int, seed:
         w = _weights(where, n_boot, seed)
         with np.errstate(invalid="ignore", divide="ignore"):
             stats["first position wins"] = ((w * won).sum(axis=1) / w.sum(axis=1), int(won.size))
-    return pd.DataFrame([_row(name, values, n, level) for name, (values, n) in stats.items()]).set_index("statistic")
+    return pd.DataFrame([_row(name, values, n, level, share=name != "cohen_kappa")
+                         for name, (values, n) in stats.items()]).set_index("statistic")
 
 
 def _weights(prompts: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
@@ -181,11 +188,14 @@ def _kappa(x, y, weights) -> tuple[np.ndarray, int]:
     return kappa, len(x)
 
 
-def _row(name: str, values: np.ndarray, n: int, level: float) -> dict:
+def _row(name: str, values: np.ndarray, n: int, level: float, *, share: bool = False) -> dict:
     point, reps = values[0], values[1:]
     finite = reps[np.isfinite(reps)]
     tail = (1 - level) / 2
     lo, hi = (np.quantile(finite, [tail, 1 - tail]) if n and finite.size and np.isfinite(point) else (np.nan, np.nan))
+    if share and n and np.isfinite(point):       # a share: never narrower than its Wilson interval
+        w_lo, w_hi = wilson(point * n, n, level)
+        lo, hi = np.fmin(lo, w_lo), np.fmax(hi, w_hi)
     return {"statistic": name, "estimate": float(point) if n else float("nan"), "ci_lo": float(lo),
             "ci_hi": float(hi), "n": n}
 

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
+from ..base._intervals import wilson
 from ..base._json import loads
 from ..base._validate import check_bool, finite_number, one_line
 from . import _checks, _structured
@@ -149,8 +150,10 @@ def summary(df: pd.DataFrame, column: str = "score", *, by: str = "requested_mod
             level: float = 0.95) -> pd.DataFrame:
     """Per model (``by``): ``answers``, ``known`` and ``unknown`` scores (NaN: a judge could not grade
     them), ``unknown_pct``, the ``mean`` of the known scores with a normal-approximation ``level``
-    interval (``ci_lo``/``ci_hi``). Unknowns are counted, never averaged in as 0; a judge's own
-    calls (task ``"judge"``/``"pairwise judge"`` rows of ``lab.runs()``) are left out."""
+    interval (``ci_lo``/``ci_hi``) — for scores in [0, 1] the wider of that and the Wilson score
+    interval (the share's own, conservative for graded scores: ``base._intervals.wilson``), so 2 known
+    scores of 1.0 give [0.34, 1], not a certain [1, 1]. Unknowns are counted, never averaged in as 0;
+    a judge's own calls (task ``"judge"``/``"pairwise judge"`` rows of ``lab.runs()``) are left out."""
     if not isinstance(df, pd.DataFrame) or column not in df.columns or by not in df.columns:
         raise InputError(f"summary() needs scored runs with {by!r} and {column!r} columns "
                          "(scoring.score(runs, scorer) adds the score)")
@@ -166,9 +169,13 @@ def summary(df: pd.DataFrame, column: str = "score", *, by: str = "requested_mod
         known = part.dropna()
         mean = float(known.mean()) if len(known) else float("nan")
         half = z * float(known.std(ddof=1)) / np.sqrt(len(known)) if len(known) > 1 else float("nan")
+        lo, hi = mean - half, mean + half
+        if len(known) and known.between(0, 1).all():
+            w_lo, w_hi = wilson(float(known.sum()), len(known), level)
+            lo, hi = float(np.fmin(lo, w_lo)), float(np.fmax(hi, w_hi))
         rows.append({by: model, "answers": len(part), "known": len(known), "unknown": len(part) - len(known),
                      "unknown_pct": 100 * (len(part) - len(known)) / len(part), "mean": mean,
-                     "ci_lo": mean - half, "ci_hi": mean + half})
+                     "ci_lo": lo, "ci_hi": hi})
     return pd.DataFrame(rows).set_index(by)
 
 

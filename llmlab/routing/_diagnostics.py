@@ -27,7 +27,7 @@ import pandas as pd
 from ..base._errors import InputError
 from ..base._validate import is_real
 from ._learned import Learned
-from ._matrix import Matrix, build_matrix
+from ._matrix import Matrix, build_matrix, seen_prompts
 from ._stats import Outcome, bootstrap_sums, percentile_ci
 
 __all__ = ["by_task", "learned_auc", "calibration", "check_data", "data_check"]
@@ -93,14 +93,14 @@ def _learned_labels(mx: Matrix, policy: Learned) -> tuple[np.ndarray, np.ndarray
 
 def learned_auc(mx: Matrix, policies: Mapping[str, Any], *, level: float) -> pd.DataFrame:
     """One row per (learned policy, model it predicts): prompts, ``not_ok_rate``, ``auc`` with
-    DeLong's ``auc_ci_lo``/``auc_ci_hi``, ``fitted_on`` (of these prompts) and ``held_out``."""
+    DeLong's ``auc_ci_lo``/``auc_ci_hi``, ``fitted_on`` (of these prompts: by id, or the same
+    normalised text under another id) and ``held_out``."""
     rows = []
-    prompts = set(mx.prompt_ids)
     for name, policy in policies.items():
         if not isinstance(policy, Learned) or not policy.fitted:
             continue
         p, bad = _learned_labels(mx, policy)
-        seen = len(prompts & set(policy.fitted_on))
+        seen = seen_prompts(mx, policy)         # by id, or the same text under another id
         for i, model in enumerate(policy.models[:-1]):
             auc, lo, hi = _delong(p[:, i], bad[:, i], level)
             rows.append({"policy": name, "model": model, "prompts": mx.n, "not_ok_rate": float(bad[:, i].mean()),
@@ -155,7 +155,7 @@ def calibration(mx: Matrix, policy: Any, *, model: str | None, bins: int, level:
     filled = table[table["prompts"] > 0]
     table.attrs.update(brier=float(np.mean((p[:, i] - bad[:, i]) ** 2)), model=model,
                        ece=float((filled["prompts"] * (filled["observed"] - filled["predicted"]).abs()).sum() / mx.n),
-                       held_out=not (set(mx.prompt_ids) & set(policy.fitted_on)))
+                       held_out=not seen_prompts(mx, policy))
     return table
 
 

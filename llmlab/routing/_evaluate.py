@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
+from ..base._intervals import paired_score_interval, wilson
 from ._claim import Replicates
-from ._matrix import Matrix, build_matrix
+from ._matrix import Matrix, build_matrix, seen_prompts
 from ._policies import Always, Cascade, Oracle, Policy
 from ._preferences import PREFERENCE_COLUMN, preference_quality
 from ._report import PolicyReport
@@ -178,12 +179,18 @@ def _draws(outs: list[Outcome], ref: Outcome, sweeps: list[_Sweep], n_boot: int,
 
 
 def _warn_in_sample(mx: Matrix, named: dict[str, Policy]) -> None:
-    """A fitted router judged on its own training prompts looks better than it is: say so."""
+    """A fitted router judged on its own training prompts looks better than it is: say so — also
+    when a prompt's text was fitted or tuned on under another id."""
     prompts = set(mx.prompt_ids)
     for name, policy in named.items():
-        for what, ids in (("fitted", getattr(policy, "fitted_on", ())), ("tuned (its threshold set)",
-                                                                       policy.tuned_prompts)):
+        for what, ids, texts in (("fitted", getattr(policy, "fitted_on", ()), "fitted_texts"),
+                                 ("tuned (its threshold set)", policy.tuned_prompts, "tuned_texts")):
             seen = len(prompts & set(ids))
+            copies = seen_prompts(mx, policy, ids, texts) - seen if getattr(policy, texts, None) else 0
+            if copies:
+                warnings.warn(f"{name} was {what} on the same text as {copies} of these {mx.n} prompts under "
+                              "other prompt_ids (case and whitespace ignored): they are not held out "
+                              "(routing.split keeps one text on one side)", RuntimeWarning, stacklevel=3)
             if seen:
                 warnings.warn(f"{name} was {what} on {seen} of these {mx.n} prompts: judge it on held-out prompts "
                               "(routing.split) or its numbers look better than they are", RuntimeWarning,
@@ -258,7 +265,7 @@ def _intervals(mx: Matrix, outs: list[Outcome], ref: Outcome, draws: _Draws | No
         influence = (np.array([o.spend for o in outs]).T - ratio * ref.spend[:, None]) / ref.spend.mean()
     reps = Replicates(np.empty((0, k)), np.empty((0, k)), diff.mean(axis=0), 100 * (1 - ratio),
                       diff.std(axis=0, ddof=1) if n > 1 else np.zeros(k),
-                      influence.std(axis=0, ddof=1) if n > 1 else np.zeros(k), n)
+                      influence.std(axis=0, ddof=1) if n > 1 else np.zeros(k), n, diff)
     if draws is None:
         return {f"{c}_{b}": np.full(k, np.nan) for c in names for b in ("lo", "hi")}, reps
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -271,6 +278,13 @@ def _intervals(mx: Matrix, outs: list[Outcome], ref: Outcome, draws: _Draws | No
     for name in names:
         lo, hi = percentile_ci(samples[name], level)
         out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
+    # Quality and its paired difference: the wider of the bootstrap's and the score interval (Wilson;
+    # Tango's for the paired difference, the claim's own test) — never [1, 1] or [0, 0] from a finite
+    # sample, where the bootstrap resamples nothing but successes (routing._claim, base._intervals).
+    quality = np.array([o.quality for o in outs]).T if k else np.empty((n, 0))
+    for name, (lo, hi) in (("quality_ci", wilson(np.clip(quality, 0, 1).sum(axis=0), n, level)),
+                           ("quality_diff_ci", paired_score_interval(diff, level))):
+        out[f"{name}_lo"], out[f"{name}_hi"] = np.fmin(out[f"{name}_lo"], lo), np.fmax(out[f"{name}_hi"], hi)
     return out, reps
 
 

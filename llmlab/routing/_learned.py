@@ -47,7 +47,7 @@ import pandas as pd
 from ..base._errors import InputError
 from ..base._files import json_problem
 from ..base._validate import is_real
-from ._matrix import Matrix, build_matrix
+from ._matrix import Matrix, build_matrix, prompt_text_keys
 from ._names import MAX_NAME, is_name, shown_value
 from ._policies import Decision, Threshold
 from ._preferences import PREFERENCE_COLUMN, preference_quality
@@ -449,6 +449,7 @@ class Learned(Threshold):
                           "left out of the training labels", RuntimeWarning, stacklevel=3)
         self._unknown_labels = mx.unknown
         self.fitted_on = frozenset(mx.prompt_ids)
+        self.fitted_texts = prompt_text_keys(mx)     # held out means held-out texts too
         labels = ((mx.score < weak_ok_at) | mx.error).astype(np.int64)
         return _texts(mx.prompt_values("prompt")), _tasks_of(mx), labels, np.asarray(mx.prompt_ids, dtype=object)
 

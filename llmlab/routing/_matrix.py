@@ -34,6 +34,7 @@ an unknown never counts as a failure.
 from __future__ import annotations
 
 import json
+import unicodedata
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -281,6 +282,31 @@ def check_prompt_identity(runs: pd.DataFrame, pos: np.ndarray, p_code: np.ndarra
         f"prompt_id {prompt_ids[clash]!r} names two different prompts ({_short(first)} and "
         f"{_short(second)}); give each prompt its own id, or evaluate one run at a time "
         "(lab.runs(run_id=...))")
+
+
+def text_key(text: Any) -> str:
+    """A prompt's text as ``split`` and the held-out checks compare it: NFKC, case-folded, whitespace
+    runs as one space."""
+    return " ".join(unicodedata.normalize("NFKC", str(text)).casefold().split())
+
+
+def prompt_text_keys(mx: Matrix) -> frozenset:
+    """The normalised texts of a matrix's prompts (empty when none is recorded)."""
+    texts = _prompt_texts(mx.runs, mx.rows[:, 0])
+    return frozenset() if texts is None else frozenset(text_key(t) for t in texts if isinstance(t, str))
+
+
+def seen_prompts(mx: Matrix, policy: Any, ids: Any = None, texts_attr: str = "fitted_texts") -> int:
+    """How many of a matrix's prompts a fitted policy saw: by id (``ids``, default ``fitted_on``) or
+    by normalised text under another id (``fitted_texts`` recorded by ``fit``; ``tuned_texts`` by
+    ``tune``)."""
+    ids = set(getattr(policy, "fitted_on", ()) or () if ids is None else ids)
+    texts: frozenset = getattr(policy, texts_attr, frozenset())
+    keys = _prompt_texts(mx.runs, mx.rows[:, 0]) if texts else None
+    seen = 0
+    for j, pid in enumerate(mx.prompt_ids):
+        seen += pid in ids or (keys is not None and isinstance(keys[j], str) and text_key(keys[j]) in texts)
+    return seen
 
 
 def _prompt_texts(runs: pd.DataFrame, pos: np.ndarray) -> np.ndarray | None:

@@ -74,6 +74,7 @@ class Policy:
     name: str = "policy"
     tuned_on: dict[str, Any] | None = None   # set by routing.tune / fit_task_map: what chose the knob
     tuned_prompts: frozenset = frozenset()    # the prompt ids it was tuned on (evaluate warns on overlap)
+    tuned_texts: frozenset = frozenset()      # their normalised texts (a copy under another id warns too)
     uses_labels: bool = False                # reads expected answers or scores: evaluation only
 
     def needs(self) -> list[str] | None:

@@ -112,11 +112,15 @@ class PolicyReport:
               alpha: float = 0.05) -> pd.DataFrame:
         """Does each router save ≥ ``min_savings_pct`` % at a loss of ≤ ``max_quality_loss`` (absolute
         mean-score difference vs the reference)? One row per policy: ``savings_pct``, ``savings_lo``
-        and ``quality_diff``, ``quality_diff_lo`` (one-sided bounds at the router's Holm level),
-        ``p_value``, ``p_holm`` (Holm-adjusted across the routers tested), ``verdict`` (holds / does
-        not hold / not enough data) and ``prompts_needed`` (for 80 % power at the observed effects,
-        when the verdict is "not enough data"). The reference and policies that read the labels
-        (Oracle) are not tested. Judge a router on prompts it was not tuned on (``routing.split``).
+        (bootstrap) and ``quality_diff``, ``quality_diff_lo`` (Tango's paired score test, valid with no
+        observed loss: see ``routing._claim``) — one-sided bounds at the router's Holm level;
+        ``unknown_pct`` (prompts left out, quality unknown) and ``quality_diff_lo_unknown_as_loss``
+        (the bound with each of them counted as a loss: a claim holds only if it clears the margin
+        too); ``p_value``, ``p_holm`` (Holm-adjusted across the routers tested), ``verdict`` (holds /
+        does not hold / not enough data), ``prompts_needed`` (for 80 % power at the observed effects,
+        when the verdict is "not enough data" for want of prompts) and ``why``. The reference and
+        policies that read the labels (Oracle) are not tested. Judge a router on prompts it was not
+        tuned on (``routing.split``).
         """
         check_number("min_savings_pct", min_savings_pct, -1e9, 100)
         if not is_real(alpha) or not 0 < alpha < 1:
@@ -125,7 +129,8 @@ class PolicyReport:
         if self.n_boot == 0:
             raise InputError("claim() needs bootstrap replicates: evaluate(..., n_boot=1000) or more")
         table = claim_table(list(self.table.index), self._reps, self._testable,
-                            min_savings_pct=min_savings_pct, max_quality_loss=max_quality_loss, alpha=alpha)
+                            min_savings_pct=min_savings_pct, max_quality_loss=max_quality_loss, alpha=alpha,
+                            unknown=self.unknown_prompts)
         basis = "" if self.savings_basis == "cost" else f"of {self.savings_basis} "
         table.attrs["claim"] = (f"saves ≥ {min_savings_pct:g} % {basis}vs {self.reference} at a quality loss ≤ "
                                 f"{max_quality_loss:g} (absolute), Holm-adjusted α = {alpha:g} over "

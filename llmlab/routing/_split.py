@@ -11,10 +11,21 @@ halves see every kind of prompt — the numbers then hold for *new prompts of th
 numbers hold for *tasks the router has never seen*, which is what a user's next project looks
 like. A learned router usually looks much better on a random split than on a grouped one; the
 split's kind travels with both halves (``DataFrame.attrs``) and every caption says which it was.
+
+**Duplicate texts.** "Held out" means held-out *texts*: the same prompt under two ids (a dataset
+with its own row ids, concatenated sweeps, a question asked again) would otherwise land on both
+sides, and a learned router that memorised it scores well on "new" prompts (review 22b: one on pure
+noise reported held-out AUC 0.83). A random split keeps every prompt id of one normalised text
+(messages or prompt; case, Unicode form and whitespace runs ignored: ``_matrix.text_key``) on one
+side — it draws texts, not ids — and warns when such duplicates exist; a grouped split holds its
+groups out whole and warns when one text is in both halves (its copies are in two groups).
+``evaluate``'s in-sample warning and ``report.auc``'s ``held_out`` compare texts too.
 """
+
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 from statistics import NormalDist
 from typing import Any, NamedTuple
@@ -24,7 +35,7 @@ import pandas as pd
 
 from ..base._errors import InputError
 from ..base._validate import check_number, did_you_mean
-from ._matrix import Matrix, build_matrix
+from ._matrix import Matrix, _prompt_texts, build_matrix, prompt_text_keys, text_key
 from ._policies import Always, Policy, TaskMap
 from ._stats import Outcome, ladder_sweep, outcome, threshold_sweep
 
@@ -88,10 +99,21 @@ def split(runs: pd.DataFrame, *, test_size: float = 0.5, seed: int = 0,
     if by is not None and by != "task" and by not in runs.columns:  # the default may be missing; a choice may not
         hint = did_you_mean(str(by), list(map(str, runs.columns)))
         raise InputError(f"split(by={by!r}): the runs have no such column.{hint}")
+    keys = _text_keys(runs, prompts)
     if groups is not None:
         test_ids, info = _grouped(runs, prompts, groups, total, seed)
+        _warn_groups_share_texts(prompts, keys, test_ids)
     else:
-        test_ids, info = _stratified(prompts, by if by is not None and by in runs.columns else None, total, seed)
+        units = prompts[~pd.Series(keys, index=prompts.index).duplicated().to_numpy()]   # one per text
+        if len(units) < 2:
+            raise InputError(f"cannot split: the {len(prompts)} prompts have one text between them (case and "
+                             "whitespace ignored); record more prompts")
+        unit_total = int(np.floor(len(units) * float(test_size) + 0.5)) if len(units) < len(prompts) else total
+        unit_total = min(max(unit_total, 1), len(units) - 1)
+        chosen, info = _stratified(units, by if by is not None and by in runs.columns else None, unit_total, seed)
+        picked = set(keys[np.isin(prompts["prompt_id"].to_numpy(), chosen)])
+        test_ids = list(prompts["prompt_id"].to_numpy()[np.isin(keys, list(picked))])
+        _warn_duplicates(prompts, keys)
     in_test = runs["prompt_id"].isin(set(test_ids))
     tune_runs, test_runs = runs[~in_test], runs[in_test]   # new frames: their attrs are their own
     info.update(seed=seed, prompts={"tune": len(prompts) - len(test_ids), "test": len(test_ids)})
@@ -115,6 +137,34 @@ def _prompts(runs: pd.DataFrame, test_size: float) -> tuple[pd.DataFrame, int]:
         raise InputError(f"cannot split {len(prompts)} prompt(s) into two non-empty halves at test_size="
                          f"{test_size}; record more prompts")
     return prompts, total
+
+
+def _text_keys(runs: pd.DataFrame, prompts: pd.DataFrame) -> np.ndarray:
+    """Per prompt row, its normalised text (its id where no text is recorded)."""
+    texts = _prompt_texts(prompts, np.arange(len(prompts)))
+    ids = prompts["prompt_id"].astype(str).to_numpy()
+    if texts is None:
+        return np.array(["\x00id:" + i for i in ids], dtype=object)
+    return np.array([text_key(t) if isinstance(t, str) else "\x00id:" + i for t, i in zip(texts, ids, strict=True)],
+                    dtype=object)
+
+
+def _warn_duplicates(prompts: pd.DataFrame, keys: np.ndarray) -> None:
+    counts = pd.Series(keys).value_counts()
+    shared = counts[counts > 1]
+    if len(shared):
+        warnings.warn(f"split: {len(shared)} prompt texts appear under more than one prompt_id ({int(shared.sum())} "
+                      "ids; case and whitespace ignored): each text's ids are kept on one side, so a text is never "
+                      "both tuned and tested on", RuntimeWarning, stacklevel=3)
+
+
+def _warn_groups_share_texts(prompts: pd.DataFrame, keys: np.ndarray, test_ids: list[Any]) -> None:
+    in_test = np.isin(prompts["prompt_id"].to_numpy(), test_ids)
+    both = set(keys[in_test]) & set(keys[~in_test])
+    if both:
+        warnings.warn(f"split: {len(both)} prompt texts are in both halves under different prompt_ids (their groups "
+                      "differ; case and whitespace ignored): the test half has prompts the tune half saw",
+                      RuntimeWarning, stacklevel=3)
 
 
 def _labels(prompts: pd.DataFrame, column: str) -> np.ndarray:
@@ -236,6 +286,7 @@ def tune(policy: Policy, runs: pd.DataFrame, *, max_quality_loss: float = 0.02,
                       "quality_loss": float(-sweep["quality_diff"][at]), "quality_loss_bound": float(-bound[at]),
                       "savings_pct": _savings_pct(float(sweep["spend"][at]), float(ref.spend.sum()))}
     tuned.tuned_prompts = frozenset(mx.prompt_ids)      # evaluate warns when judged on them
+    tuned.tuned_texts = prompt_text_keys(mx)
     return tuned
 
 
@@ -278,4 +329,5 @@ def fit_task_map(runs: pd.DataFrame, *, max_quality_loss: float = 0.02, score: s
     policy = TaskMap(mapping, default=mx.ranked_models()[0], name=name)
     policy.tuned_on = {"prompts": mx.n, "max_quality_loss": max_quality_loss}
     policy.tuned_prompts = frozenset(mx.prompt_ids)
+    policy.tuned_texts = prompt_text_keys(mx)
     return policy

@@ -39,7 +39,7 @@ from ..analysis import _checks
 from ..analysis import _scoring as scoring
 from ..base._errors import InputError
 from ._answer_features import FEATURES, View, feature_matrix
-from ._matrix import Matrix, build_matrix
+from ._matrix import Matrix, build_matrix, prompt_text_keys
 from ._policies import Decision, Policy
 from ._stats import Outcome, spend_of
 
@@ -376,6 +376,7 @@ class Verifier(_AnswerCascade):
         self._model = _Logistic.fit(self.feature_names, x, y, c)
         self._train = (mx.prompt_ids[keep], x, y, c)
         self.fitted_on = frozenset(mx.prompt_ids)
+        self.fitted_texts = prompt_text_keys(mx)     # held out means held-out texts too
         self.training = {"n_prompts": int(len(y)), "weak_not_ok_rate": float(y.mean()), "score": score,
                          "weak_ok_at": float(weak_ok_at), "C": c, "failed_left_out": int(failed.sum())}
         return self
