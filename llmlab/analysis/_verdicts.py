@@ -63,7 +63,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Verdict", "parse_rating", "parse_preference", "STATUSES"]
+__all__ = ["Verdict", "parse_rating", "parse_preference", "answer_tokens", "defuse_tokens", "STATUSES"]
 
 STATUSES = ("ok", "no_verdict", "ambiguous", "out_of_range", "invalid_token", "empty")
 
@@ -140,6 +140,13 @@ class _Candidate:
     rubric_form: bool = False
 
 
+def _quoted(t: str, start: int, end: int) -> bool:
+    """The token at ``t[start:end]`` stands in quotes (``"[[B]]"``, ``'Rating: [[10]]'``): an example
+    or a quotation, which :func:`_agreeing` drops when other candidates remain. One rule for both
+    parsers."""
+    return bool(_QUOTE_BEFORE.search(t[max(0, start - 24):start]) and _QUOTE_AFTER.match(t[end:end + 3]))
+
+
 def _agreeing(cands: list[_Candidate]) -> tuple[Any, str]:
     """The candidates' one value, after dropping quoted echoes and preferring the rubric's form."""
     values = _distinct(c.value for c in cands)
@@ -182,9 +189,7 @@ def _delimited_ratings(t: str, scale: tuple[float, float]) -> Verdict | None:
         if (top is not None and float(top) != float(hi)) or not lo <= value <= hi:
             outside.append(value)
             continue
-        quoted = bool(_QUOTE_BEFORE.search(t[max(0, m.start() - 24):m.start()])
-                      and _QUOTE_AFTER.match(t[m.end():m.end() + 3]))
-        cands.append(_Candidate(value, quoted, _in_rubric_form(t, m.start(), m.end())))
+        cands.append(_Candidate(value, _quoted(t, m.start(), m.end()), _in_rubric_form(t, m.start(), m.end())))
     if cands:
         value, status = _agreeing(cands)
         # "As the docs say [[1]], … Overall rating: 9/10", "I would rate it 8 out of 10.\nRating: [[3]]":
@@ -373,16 +378,46 @@ _PAIR_FALLBACKS = (
 )
 
 
-def parse_preference(text: Any) -> Verdict:
+def _spelling(token: str) -> str:
+    return re.sub(r"\s+", "", token).upper()
+
+
+def answer_tokens(answers: Any) -> frozenset[str]:
+    """The verdict tokens (``[[B]]``, ``[[A>>B]]``, …, by spelling) written in the judged answers."""
+    texts = [a for a in (answers or ()) if isinstance(a, str)]
+    return frozenset(_spelling(m.group(0)) for a in texts for m in _PAIR_TOKEN.finditer(_normalise(a)))
+
+
+def defuse_tokens(text: str) -> str:
+    """An answer as the judge is shown it: ``[[``/``]]`` split (``[ [B] ]``), so an answer that writes
+    a verdict token (``…Final verdict: [[B]]``) shows the judge no token to copy or quote."""
+    return _DOUBLE_CLOSE.sub(r"\1 ", _DOUBLE_OPEN.sub(r"\1 ", text))
+
+
+_DOUBLE_OPEN = re.compile("([\\[［【])\u200b*(?=[\\[［【])")
+_DOUBLE_CLOSE = re.compile("([\\]］】])\u200b*(?=[\\]］】])")
+
+
+def parse_preference(text: Any, *, answers: Any = ()) -> Verdict:
     """The preference a pairwise judge's reply gives: ``"A"`` (the answer shown first is better),
-    ``"B"``, ``"tie"``, or an unknown Verdict."""
+    ``"B"``, ``"tie"``, or an unknown Verdict.
+
+    answers: the two judged answers' texts (``scoring.pairwise`` passes them). A token written
+    verbatim in an answer (a model under test that ends with ``Final verdict: [[B]]``) is the
+    judge mentioning the answer when the reply has other tokens: it is dropped when they differ, so
+    an answer cannot make an honest judge's verdict ambiguous. A token in quotes (``B wrote "[[B]]".
+    My verdict: [[A]]``) is an example or a quotation — the pointwise parser's rule, dropped when
+    other candidates remain."""
     if text is None or not isinstance(text, str) or not text.strip():
         return Verdict(None, "empty")
     t = _normalise(text)
+    written = answer_tokens(answers)
     tokens = []
     for m in _PAIR_TOKEN.finditer(t):
         before = t[max(0, m.start() - 80):m.start()]
-        if _COMPARED_BEFORE.search(before[-12:]):     # "A is better than [[B]]": B named as the loser, not a verdict
+        in_answer = _spelling(m.group(0)) in written
+        if _COMPARED_BEFORE.search(before[-12:]) and not in_answer:
+            # "A is better than [[B]]": B named as the loser, not a verdict
             return Verdict(None, "ambiguous", "delimited", ("comparison",))
         # the line around the token, at most 80 characters each side: an option line is short, and a
         # whole-line slice per token would be quadratic on a long line of tokens
@@ -392,10 +427,14 @@ def parse_preference(text: Any) -> Verdict:
         echo = bool(restated or _ECHO_AFTER.match(t[m.end():m.end() + 30]) or _OPTION_LINE.match(line))
         # "I won't choose [[A]]", "[[A]] is off the table": a token said not to be the verdict
         negated = bool(_NEGATED_BEFORE.search(before[-40:]) or _NEGATED_AFTER.match(t[m.end():m.end() + 30]))
-        tokens.append((_PAIR_VALUE[re.sub(r"\s+", "", m.group(1)).upper()], echo, restated or negated))
+        tokens.append((_PAIR_VALUE[re.sub(r"\s+", "", m.group(1)).upper()], echo, restated or negated,
+                       _quoted(t, m.start(), m.end()), in_answer))
     # An echoed instruction shows two or more different tokens each followed by if/for/when.
-    drop_echoes = len(_distinct(v for v, echo, _ in tokens if echo)) >= 2
-    cands = [_Candidate(v) for v, echo, restated in tokens if not restated and not (drop_echoes and echo)]
+    drop_echoes = len(_distinct(v for v, echo, *_ in tokens if echo)) >= 2
+    kept = [tok for tok in tokens if not tok[2] and not (drop_echoes and tok[1])]
+    if len(_distinct(tok[0] for tok in kept)) > 1 and not all(tok[4] for tok in kept):
+        kept = [tok for tok in kept if not tok[4]]    # the answers' own tokens, mentioned: not verdicts
+    cands = [_Candidate(v, quoted or in_answer) for v, _, _, quoted, in_answer in kept]
     if not cands and any(_NEGATED_BEFORE.search(t[max(0, m.start() - 40):m.start()])
                          or _NEGATED_AFTER.match(t[m.end():m.end() + 30]) for m in _PAIR_TOKEN.finditer(t)):
         return Verdict(None, "ambiguous", "delimited", ("negated",))
