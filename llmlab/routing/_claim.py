@@ -90,10 +90,12 @@ def refuse_uninformative(table: pd.DataFrame, why: str) -> pd.DataFrame:
     out = table.copy()
     tested = out["verdict"] != "not tested (reference or reads the labels)"
     out.loc[tested, "verdict"] = "not enough data"
-    out.loc[tested, "why"] = f"judge uninformative: {why}"
+    unscreened = why.startswith(("a judge's verdicts", "verdicts that name no source"))
+    out.loc[tested, "why"] = f"{'judge unscreened' if unscreened else 'judge uninformative'}: {why}"
     out.loc[tested, "prompts_needed"] = np.nan
     earlier = table.attrs.get("warning")
-    out.attrs["warning"] = (f"no claim is certified: the preferences carry no information ({why}); judge with a "
+    out.attrs["warning"] = (f"no claim is certified: the preferences "
+                            f"{'cannot be screened' if unscreened else 'carry no information'} ({why}); judge with a "
                             "judge whose two orders agree (scoring.agreement(prefs)), or grade by hand"
                             + (f"; {earlier}" if earlier else ""))
     return out

@@ -29,13 +29,17 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..analysis._evidence import judge_evidence
+from ..analysis._evidence import evidence_words, judge_evidence
 from ..analysis._pairwise import answer_match, check_preferences, is_unknown, one_per_pair
 from ..base._errors import InputError
 
-__all__ = ["preference_quality", "PREFERENCE_COLUMN"]
+__all__ = ["preference_quality", "PREFERENCE_COLUMN", "WORST_ORDER", "POSITION_BIAS_PCT"]
 
 PREFERENCE_COLUMN = "preference"
+# The same quality with each order-dependent pair scored by its worse order (see _worst_order_against).
+WORST_ORDER = "_worst_order"
+# Above this share of order-dependent pairs the judge's position bias is warned about.
+POSITION_BIAS_PCT = 20.0
 
 
 def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, reference: str | None = None,
@@ -55,18 +59,31 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     ``{column}_answers_unchecked`` (rows naming no answers: judge frames, labels stored before
     labels named them — used, unchecked) and ``{column}_evidence`` (what the preferences can show:
     consistent share, position bias, ``informative`` — an uninformative source, such as a judge
-    that always says "[[A]]" or "[[C]]", is warned about and no claim is certified on it)."""
+    that always says "[[A]]" or "[[C]]", is warned about and no claim is certified on it).
+    ``f"{column}_worst_order"``: the same, with each pair the position rule tied although the
+    reference won in one order scored 0 (its worse order; ``{column}_order_dependent`` counts them):
+    a claim is certified only if it holds on both readings, and a position bias above
+    :data:`POSITION_BIAS_PCT` % is warned about."""
     if not isinstance(runs, pd.DataFrame) or not {"prompt_id", "requested_model"} <= set(runs.columns):
         raise InputError("preference_quality needs the runs DataFrame (lab.runs(), res.df)")
     prefs = _in_runs(check_preferences(preferences), runs)
     reference = _reference(prefs, reference)          # from the rows as given, both orientations seen
     prefs = one_per_pair(prefs, duplicates=duplicates)
-    evidence = judge_evidence(prefs)
+    evidence = judge_evidence(prefs, require_source=True)
     if not evidence["informative"]:
-        warnings.warn(f"routing: these preferences carry no information: {evidence['why']}; no claim is certified "
-                      "on them (runs.attrs['preference_evidence']; the rule: llmlab.analysis._evidence.EVIDENCE_RULE)",
+        warnings.warn(f"routing: these preferences {evidence_words(evidence)}: {evidence['why']}; no claim is "
+                      "certified on them (runs.attrs['preference_evidence']; the rule: "
+                      "llmlab.analysis._evidence.EVIDENCE_RULE)",
                       RuntimeWarning, stacklevel=3)
+    if evidence["informative"] and evidence.get("two_orders") and evidence["position_bias_pct"] > POSITION_BIAS_PCT:
+        warnings.warn(f"routing: the judge's two orders disagree on {evidence['position_bias_pct']:.0f} % of the pairs "
+                      f"(position bias above {POSITION_BIAS_PCT:g} %; the answer shown first wins "
+                      f"{evidence['first_position_pct']:.0f} % of decisive games): such an order-dependent pair is "
+                      "a tie, and a tie is \"as good\", which shrinks every loss — a claim is certified only if it "
+                      f"also holds with them as losses (claim()'s *_worst_order columns)", RuntimeWarning,
+                      stacklevel=3)
     verdicts = _verdicts_against(prefs, reference)
+    worst = _worst_order_against(prefs, reference, verdicts)
     lean = unknown_lean(prefs, reference)
     if lean["warning"]:
         warnings.warn(f"routing: {lean['warning']}", RuntimeWarning, stacklevel=3)
@@ -86,8 +103,14 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
         else:
             quality[k] = 1.0 if won in ("win", "tie") else 0.0
             reasons[k] = f"{won} against {reference}"
+    strict = quality.copy()
+    for k, (model, prompt) in enumerate(zip(models, prompts, strict=True)):
+        if (prompt, model) in worst and not np.isnan(quality[k]):
+            strict[k] = worst[(prompt, model)]
     out = runs.copy()
     out[column], out[f"{column}_reason"] = quality, reasons
+    out[f"{column}{WORST_ORDER}"] = strict
+    out.attrs[f"{column}_order_dependent"] = int(((quality != strict) & ~np.isnan(quality)).sum())
     out.attrs[f"{column}_reference"] = reference
     out.attrs[f"{column}_evidence"] = evidence
     out.attrs[f"{column}_unknown_lean"] = lean
@@ -156,6 +179,30 @@ def _reference(prefs: pd.DataFrame, reference: str | None) -> str:
         raise InputError("routing on preferences needs a reference model: pass reference='<model>' (the model "
                          "the others are compared with, e.g. scoring.pairwise(..., against='<model>'))")
     return str(common.pop())
+
+
+def _worst_order_against(prefs: pd.DataFrame, reference: str, verdicts: dict[tuple, str]) -> dict[tuple, float]:
+    """{(prompt_id, model): 0.0} for the pairs the position rule made a tie though the reference won
+    in one of the two orders (win vs loss, tie vs loss): "as good" only in the other order. Scored by
+    its worse order such a pair is a loss; a pair won in one order and tied in the other stays good
+    (the reference won in neither). A pair marked inconsistent without its two verdicts is a loss."""
+    has_orders = {"verdict_1", "verdict_2"} <= set(prefs.columns)
+    out: dict[tuple, float] = {}
+    for k, (prompt, a, b, winner) in enumerate(zip(prefs["prompt_id"], prefs["model_a"], prefs["model_b"],
+                                                   prefs["winner"], strict=True)):
+        consistent = prefs["consistent"].iloc[k] if "consistent" in prefs.columns else pd.NA
+        if reference not in (a, b) or a == b or winner != "tie" or is_unknown(consistent) or bool(consistent):
+            continue
+        other = b if a == reference else a
+        if verdicts.get((prompt, other)) != "tie":
+            continue
+        if not has_orders:
+            out[(prompt, other)] = 0.0
+            continue
+        v1, v2 = prefs["verdict_1"].iloc[k], prefs["verdict_2"].iloc[k]
+        won = {a if v1 == "A" else b if v1 == "B" else None, b if v2 == "A" else a if v2 == "B" else None}
+        out[(prompt, other)] = 0.0 if reference in won or is_unknown(v1) or is_unknown(v2) else 1.0
+    return out
 
 
 def _verdicts_against(prefs: pd.DataFrame, reference: str) -> dict[tuple, str]:
