@@ -28,7 +28,13 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    hypothetical ("…would improve it further, earning [[10]]") in every case found (3 of 3 wrong),
    while the first was never contradicted by a correction. An unknown is honest; a wrong verdict
    is not.
-4. **Out of range is unknown, never clamped.** ``[[85]]`` or ``[[0]]`` on a 1–10 scale gives
+4. **Another stated scale is unknown.** A scale stated with a verdict — in its label (``Rating
+   (1-5): 4``, ``Rating (out of 5):``), right after its number on its line (``[[4]] out of 5``,
+   ``4 (out of 5)``, ``4/5``, ``4 (on a scale of 1-5)``) or in parentheses on the next line
+   (``Rating: 4\n(scale 1–5)``) — whose top is not the rubric's makes the verdict ``out_of_range``
+   (rule ``other scale``): the judge rated on its own scale, and reading 4/5 as 4/10 is a wrong
+   verdict; ``Rating: 8 (out of 5)`` is unknown too. The rubric's own (``8/10``) is read.
+   **Out of range is unknown, never clamped.** ``[[85]]`` or ``[[0]]`` on a 1–10 scale gives
    ``out_of_range``, with no fallback; ``[[N/A]]``, ``[[True]]`` give ``invalid_token``; the
    template echo ``[[rating]]`` is ignored.
 5. **Documented fallbacks**, only when the reply has no delimited verdict at all, strongest first,
@@ -179,7 +185,7 @@ def parse_rating(text: Any, *, scale: tuple[float, float] = (1, 10)) -> Verdict:
 
 def _delimited_ratings(t: str, scale: tuple[float, float]) -> Verdict | None:
     lo, hi = scale
-    cands, outside = [], []
+    cands, outside, other_scale = [], [], []
     fences = [m.start() for m in re.finditer("```", t)]
     for m in _DELIMITED_NUMBER.finditer(t):
         value, top = _number(m.group(1)), m.group(2)
@@ -189,7 +195,13 @@ def _delimited_ratings(t: str, scale: tuple[float, float]) -> Verdict | None:
         if (top is not None and float(top) != float(hi)) or not lo <= value <= hi:
             outside.append(value)
             continue
+        stated = _stated_top(t, m.start(), m.end())
+        if stated is not None and stated != float(hi):
+            other_scale.append(stated)      # "Rating: [[4]] out of 5", "[[4]] (1-5)": another scale's number
+            continue
         cands.append(_Candidate(value, _quoted(t, m.start(), m.end()), _in_rubric_form(t, m.start(), m.end())))
+    if other_scale:
+        return Verdict(None, "out_of_range", "other scale", tuple(other_scale))
     if cands:
         value, status = _agreeing(cands)
         # "As the docs say [[1]], … Overall rating: 9/10", "I would rate it 8 out of 10.\nRating: [[3]]":
@@ -263,6 +275,11 @@ def _fallback_rating(t: str, scale: tuple[float, float]) -> Verdict:
     other = tuple(float(top) for m in _OTHER_SCALE.finditer(t) for top in m.groups() if top and float(top) != scale[1])
     for rule, pattern in _RATING_FALLBACKS:
         matches = [m for m in pattern.finditer(t) if rule != "first person" or _one_number_around(t, m)]
+        stated = {top for m in matches if (top := _stated_top(t, m.start(), m.end(1))) is not None}
+        if stated - {float(scale[1])}:
+            # "Rating (1-5): 4", "Rating: 4 (out of 5)", "Rating: 8 (out of 5)": a number on a scale the
+            # judge states, not the rubric's — unknown, never read as x/10
+            return Verdict(None, "out_of_range", "other scale", tuple(sorted(stated - {float(scale[1])})))
         cands = _in_scale(((m.group(1), m.group(2) if m.lastindex and m.lastindex >= 2 else None) for m in matches),
                           scale, keep_outside=False, explicit_only=bool(other))
         if cands and rule == "label" and any(_more_numbers_after(t, m.end(1)) for m in matches):
@@ -280,6 +297,26 @@ def _fallback_rating(t: str, scale: tuple[float, float]) -> Verdict:
             value, status = _agreeing(cands)
             return Verdict(value, status, rule, tuple(c.value for c in cands))
     return Verdict(None, "out_of_range", "other scale", other) if other else Verdict(None, "no_verdict")
+
+
+# A scale stated beside a verdict: in the label ("Rating (1-5):", "Rating (out of 5):") or right after
+# its number on its line ("4 (out of 5)", "[[4]] out of 5", "4/5", "4 (on a scale of 1-5)", "4, 5-point
+# scale"), or alone in parentheses on the next line ("Rating: 4\n(scale 1–5)").
+_SCALE_TEXT = (r"(?:(?:out\sof|/)\s?(\d+)(?!\s?(?:stars?|points?)\b)|(?:on\s)?(?:an?\s)?(?:scale\s(?:of\s|from\s)?)?"
+               r"[01]\s?(?:-|–|to)\s?(\d+)\b|(\d+)\s?-?\s?point\sscale\b)")
+_SCALE_AFTER = re.compile(r"(?i)\A[^\S\n]?\**\]?\**[^\S\n]?(?:[,;(]|\n(?=\())?[^\S\n]?\(?[^\S\n]?" + _SCALE_TEXT)
+_SCALE_IN_LABEL = re.compile(r"(?i)\(\s?" + _SCALE_TEXT + r"\s?\)")
+
+
+def _stated_top(t: str, start: int, end: int) -> float | None:
+    """The top of a scale stated with the verdict whose label begins at ``start`` and whose number
+    ends at ``end`` (None when none is stated)."""
+    line_start = t.rfind("\n", 0, start) + 1
+    for m in (_SCALE_IN_LABEL.search(t[line_start:end]), _SCALE_AFTER.match(t[end:end + 48])):
+        if m:
+            top = next(g for g in m.groups() if g)
+            return float(top)
+    return None
 
 
 def _more_numbers_after(t: str, end: int) -> bool:
