@@ -94,6 +94,9 @@ class Verdict:
             shown = f"{self.value:g}" if isinstance(self.value, float) else self.value
             return f"verdict {shown} ({self.rule})"
         seen = ", ".join(str(c) for c in self.candidates[:4])
+        if self.rule == "other scale" and self.candidates:
+            tops = ", ".join(f"{c:g}" if isinstance(c, float) else str(c) for c in self.candidates[:4])
+            return f"verdict outside the scale: given on another scale (out of {tops})"
         return {"empty": "empty judge reply",
                 "no_verdict": "no verdict in the judge reply",
                 "ambiguous": f"ambiguous verdict (several: {seen})",
