@@ -131,9 +131,12 @@ def _verdict_on(e: dict[str, Any]) -> tuple[bool, str]:
         return False, (f"all {e['known']} known verdicts are ties{shown}: a tie for every pair says nothing of the "
                        "answers")
     if e.get("two_orders") and not e["order_z"] >= INFORMATIVE_Z:      # NaN fails too
-        return False, (f"its two orders agree no more often than a judge blind to the answers would "
-                       f"({e['consistent_pct']:.0f} % consistent vs {e['chance_consistent_pct']:.0f} % by position "
-                       f"alone, z {e['order_z']:.2f} < {INFORMATIVE_Z:.3f}, {e['two_orders']} pairs; position bias "
+        more = e["consistent_pct"] > e["chance_consistent_pct"]
+        few = f" — {e['two_orders']} pairs are too few to tell" if more and e["two_orders"] < 30 else ""
+        return False, (f"its two orders agree {'not significantly more' if more else 'no more'} often than a judge "
+                       f"blind to the answers would ({e['consistent_pct']:.0f} % consistent vs "
+                       f"{e['chance_consistent_pct']:.0f} % by position alone, z {e['order_z']:.2f} < "
+                       f"{INFORMATIVE_Z:.3f}, {e['two_orders']} pairs{few}; position bias "
                        f"{e['position_bias_pct']:.0f} %, first position wins {e['first_position_pct']:.0f} % of "
                        "decisive games)")
     return True, ""

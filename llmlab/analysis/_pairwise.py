@@ -118,6 +118,10 @@ def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[
     answers = _answers(runs, judge_rows=judge_rows)
     order = _models(answers, models, against)
     pairs = [(against, m) for m in order if m != against] if against else list(combinations(order, 2))
+    if judge in order:
+        warnings.warn(f"pairwise: the judge {judge!r} is also one of the models judged: a judge tends to prefer its "
+                      "own answers (self-enhancement bias, MT-Bench); judge with a model that is not a candidate",
+                      RuntimeWarning, stacklevel=2)
     refs = _references(runs, reference)
     games, decided = _games(answers, pairs, refs, rubric or _RUBRIC, errors)
     _check_budget(games, lab, judge, max_tokens, max_calls, progress, answers.attrs["judge_rows_left_out"])

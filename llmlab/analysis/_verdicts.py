@@ -438,6 +438,30 @@ _DOUBLE_OPEN = re.compile("([\\[［【])\u200b*(?=[\\[［【])")
 _DOUBLE_CLOSE = re.compile("([\\]］】])\u200b*(?=[\\]］】])")
 
 
+# "Assistant A: 8/10", "Assistant B's answer: 6 out of 10", "**Response A**: 7/10", "Score for Assistant B: 9/10"
+_ANSWER_SCORE = re.compile(
+    r"(?i)(?:\bscore\sfor\s)?\b(?:assistant|response|answer)\s([AB])\b(?:'s\s(?:answer|response))?\**\s?"
+    r"(?:[:\-–]|\bscores?\b|\bgets\b|\breceives\b)\s?(?:a\s)?(?:score\sof\s)?\**\s?(\d+(?:\.\d+)?)\s?(?:/|out\sof)\s?(\d+)\b")
+
+
+def _scores_say(t: str, answers: Any = ()) -> str | None:
+    """The preference the judge's own per-answer scores state (one score each for A and B, on one
+    scale, different): ``"A"`` or ``"B"``; None when it states none, or several per answer. A score
+    written in the judged answers themselves is not the judge's (an answer cannot plant one)."""
+    texts = [_normalise(a) for a in (answers or ()) if isinstance(a, str)]
+    found: dict[str, set[tuple[float, float]]] = {"A": set(), "B": set()}
+    for m in _ANSWER_SCORE.finditer(t):
+        if any(m.group(0) in a for a in texts):
+            continue
+        found[m.group(1).upper()].add((float(m.group(2)), float(m.group(3))))
+    if len(found["A"]) != 1 or len(found["B"]) != 1:
+        return None
+    (a, top_a), (b, top_b) = found["A"].pop(), found["B"].pop()
+    if top_a != top_b or a == b:
+        return None
+    return "A" if a > b else "B"
+
+
 def parse_preference(text: Any, *, answers: Any = ()) -> Verdict:
     """The preference a pairwise judge's reply gives: ``"A"`` (the answer shown first is better),
     ``"B"``, ``"tie"``, or an unknown Verdict.
@@ -480,6 +504,10 @@ def parse_preference(text: Any, *, answers: Any = ()) -> Verdict:
         return Verdict(None, "ambiguous", "delimited", ("negated",))
     if cands:
         value, status = _agreeing(cands)
+        scored = _scores_say(t, answers)
+        if value is not None and scored is not None and scored != value:
+            # "Assistant A: 8/10, Assistant B: 9/10. [[A]]": the judge's own scores contradict its token
+            return Verdict(None, "ambiguous", "delimited", (*(c.value for c in cands), f"scores say {scored}"))
         return Verdict(value, status, "delimited", tuple(c.value for c in cands))
     for rule, pattern in _PAIR_FALLBACKS:
         cands = [_Candidate(_PAIR_VALUE.get(re.sub(r"\s+", "", m.group(1)).upper(), "tie"))
