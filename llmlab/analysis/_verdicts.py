@@ -175,18 +175,34 @@ def _distinct(values: Any) -> list:
 
 # --- pointwise ----------------------------------------------------------------------------------
 
-def parse_rating(text: Any, *, scale: tuple[float, float] = (1, 10)) -> Verdict:
-    """The rating a pointwise judge's reply gives on ``scale`` (inclusive), or an unknown Verdict."""
+def parse_rating(text: Any, *, scale: tuple[float, float] = (1, 10), answers: Any = ()) -> Verdict:
+    """The rating a pointwise judge's reply gives on ``scale`` (inclusive), or an unknown Verdict.
+
+    answers: the judged answer's text (``scoring.judge`` passes it). A rating written in it (an
+    answer ending ``Rating: [[10]]``) is the judge mentioning the answer when the reply holds a
+    different one: it neither counts nor makes the verdict ambiguous."""
     if text is None or not isinstance(text, str) or not text.strip():
         return Verdict(None, "empty")
     t = _normalise(text)
-    found = _delimited_ratings(t, scale)
+    found = _delimited_ratings(t, scale, _planted(answers, scale))
     if found is not None:
         return found
     return _fallback_rating(t, scale)
 
 
-def _delimited_ratings(t: str, scale: tuple[float, float]) -> Verdict | None:
+def _planted(answers: Any, scale: tuple[float, float]) -> frozenset[float]:
+    """The ratings the judged answers write themselves (delimited, or a labelled line)."""
+    values: set[float] = set()
+    for a in (answers or ()):
+        if not isinstance(a, str) or not a.strip():
+            continue
+        t = _normalise(a)
+        values |= {v for m in _DELIMITED_NUMBER.finditer(t) if (v := _number(m.group(1))) is not None}
+        values |= {v for m in _RATING_FALLBACKS[0][1].finditer(t) if (v := _number(m.group(1))) is not None}
+    return frozenset(values)
+
+
+def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[float] = frozenset()) -> Verdict | None:
     lo, hi = scale
     cands, outside, other_scale = [], [], []
     fences = [m.start() for m in re.finditer("```", t)]
@@ -205,13 +221,15 @@ def _delimited_ratings(t: str, scale: tuple[float, float]) -> Verdict | None:
         cands.append(_Candidate(value, _quoted(t, m.start(), m.end()), _in_rubric_form(t, m.start(), m.end())))
     if other_scale:
         return Verdict(None, "out_of_range", "other scale", tuple(other_scale))
+    if len(_distinct(c.value for c in cands)) > 1 and not all(c.value in planted for c in cands):
+        cands = [c for c in cands if c.value not in planted]     # the answer's own rating, mentioned
     if cands:
         value, status = _agreeing(cands)
         # "As the docs say [[1]], … Overall rating: 9/10", "I would rate it 8 out of 10.\nRating: [[3]]":
         # a rating stated in another form that disagrees leaves no verdict (the fallbacks read the
         # reply with its delimited tokens blanked out; one that agrees, or none, changes nothing)
         other = _fallback_rating(_DELIMITED_NUMBER.sub(lambda m: " " * len(m.group(0)), t), scale)
-        if value is not None and other.value is not None and other.value != value:
+        if value is not None and other.value is not None and other.value != value and other.value not in planted:
             return Verdict(None, "ambiguous", "delimited", (*(c.value for c in cands), other.value))
         return Verdict(value, status, "delimited", tuple(c.value for c in cands))
     if outside:
