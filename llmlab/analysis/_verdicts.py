@@ -452,6 +452,35 @@ def defuse_tokens(text: str) -> str:
     return _DOUBLE_CLOSE.sub(r"\1 ", _DOUBLE_OPEN.sub(r"\1 ", text))
 
 
+_RUN_GAP = re.compile(r"[\s,;/|.:\-*`'\"]{0,6}")
+
+
+def _runs(t: str) -> list[list[tuple[int, str]]]:
+    """The verdict tokens of ``t`` in runs of adjacent ones (``[[A]] [[B]] [[C]]``): (index, spelling)."""
+    runs: list[list[tuple[int, str]]] = []
+    last_end = None
+    for i, m in enumerate(_PAIR_TOKEN.finditer(t)):
+        if last_end is not None and runs and _RUN_GAP.fullmatch(t[last_end:m.start()]):
+            runs[-1].append((i, _spelling(m.group(0))))
+        else:
+            runs.append([(i, _spelling(m.group(0)))])
+        last_end = m.end()
+    return runs
+
+
+def _copied_runs(t: str, answers: Any) -> set[int]:
+    """Indexes of the reply's tokens that stand in a run of two or more copied from an answer (an
+    answer writing ``[[A]] [[B]] [[C]]``, quoted by the judge without quotes): no verdicts."""
+    seqs = {tuple(s for _, s in run) for a in (answers or ()) if isinstance(a, str)
+            for run in _runs(_normalise(a)) if len(run) > 1}
+    grams = {seq[i:j] for seq in seqs for i in range(len(seq)) for j in range(i + 2, len(seq) + 1)}
+    out: set[int] = set()
+    for run in _runs(t):
+        if len(run) > 1 and tuple(s for _, s in run) in grams:
+            out |= {i for i, _ in run}
+    return out
+
+
 _DOUBLE_OPEN = re.compile("([\\[［【])\u200b*(?=[\\[［【])")
 _DOUBLE_CLOSE = re.compile("([\\]］】])\u200b*(?=[\\]］】])")
 
@@ -487,7 +516,8 @@ def parse_preference(text: Any, *, answers: Any = ()) -> Verdict:
     answers: the two judged answers' texts (``scoring.pairwise`` passes them). A token written
     verbatim in an answer (a model under test that ends with ``Final verdict: [[B]]``) is the
     judge mentioning the answer when the reply has other tokens: it is dropped when they differ, so
-    an answer cannot make an honest judge's verdict ambiguous. A token in quotes (``B wrote "[[B]]".
+    an answer cannot make an honest judge's verdict ambiguous; a run of two or more tokens copied
+    from an answer (``B ends with [[A]] [[B]] [[C]]``) is dropped even when alone. A token in quotes (``B wrote "[[B]]".
     My verdict: [[A]]``) is an example or a quotation — the pointwise parser's rule, dropped when
     other candidates remain."""
     if text is None or not isinstance(text, str) or not text.strip():
@@ -513,7 +543,8 @@ def parse_preference(text: Any, *, answers: Any = ()) -> Verdict:
                        _quoted(t, m.start(), m.end()), in_answer))
     # An echoed instruction shows two or more different tokens each followed by if/for/when.
     drop_echoes = len(_distinct(v for v, echo, *_ in tokens if echo)) >= 2
-    kept = [tok for tok in tokens if not tok[2] and not (drop_echoes and tok[1])]
+    copied = _copied_runs(t, answers) if written else set()
+    kept = [tok for i, tok in enumerate(tokens) if not tok[2] and not (drop_echoes and tok[1]) and i not in copied]
     if len(_distinct(tok[0] for tok in kept)) > 1 and not all(tok[4] for tok in kept):
         kept = [tok for tok in kept if not tok[4]]    # the answers' own tokens, mentioned: not verdicts
     cands = [_Candidate(v, quoted or in_answer) for v, _, _, quoted, in_answer in kept]
