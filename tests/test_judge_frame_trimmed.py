@@ -81,3 +81,12 @@ def test_labels_stated_as_such_are_screened_as_single_votes():
 def test_a_full_judge_frame_is_screened_as_before():
     informative = sum(judge_evidence(_tie_heavy(s).assign(source="judge:j"))["informative"] for s in range(100))
     assert informative <= 5
+
+
+def test_ratings_on_a_cut_judge_frame_have_no_intervals_and_say_why():
+    from llmlab import scoring
+    cut = _tie_heavy(4).assign(source="judge:j")[CORE + ["source"]]
+    cut.loc[:9, "winner"] = "a"
+    with pytest.warns(RuntimeWarning, match="cannot be screened"):
+        r = scoring.ratings(cut, n_boot=50)
+    assert r.table["ci_lo"].isna().all()
