@@ -9,7 +9,10 @@ routing's claim and recommend, and ratings refuse or warn on an uninformative so
 A random judge passes the screen 5 % of the time (a one-sided 5 % test); what it then says is
 still noise, which the claim's own test has to see through. A judge biased by something other than
 position (length, style) is consistent and passes: this screen catches blind judges, not every
-bias — check a judge against human labels (``scoring.agreement``) for that.
+bias — check a judge against human labels (``scoring.agreement``) for that. A judge that passes
+but decides many pairs by position is routing's to handle: its claims must also hold with the
+order-dependent pairs as losses (``routing._preferences``). A judge's frame without its two orders
+cannot be screened (:func:`source_kind`).
 """
 from __future__ import annotations
 

@@ -14,7 +14,9 @@ one-sided at each router's Holm level, so "holds" ⟺ both bounds clear the clai
 
 An uninformative preference source (``routing.preference_quality``'s evidence: every known
 verdict a tie, or a judge whose two orders agree no more often than by position alone) gives every
-router "not enough data" (:func:`refuse_uninformative`).
+router "not enough data" (:func:`refuse_uninformative`). On preferences with order-dependent pairs
+(the judge's two orders disagreed: a tie by the position rule) the claim is certified only if it
+also holds with each such pair as a loss (``PolicyReport.worst_order``; both readings shown).
 
 Verdicts: ``holds``; ``does not hold`` (the data contradict the claim: a bound on the other side
 is below it); ``not enough data`` (neither) — with the number of prompts that would give 80 %

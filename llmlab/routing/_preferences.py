@@ -21,6 +21,13 @@ The frame's evidence (``llmlab.analysis._evidence.judge_evidence``: no decisive 
 orders that agree no more often than a judge choosing by position alone) is kept in
 ``runs.attrs["preference_evidence"]`` and ``report.evidence``; uninformative → a warning, every
 claim "not enough data", ``recommend`` keeps the reference alone.
+
+A judge that passes that screen can still decide many pairs by position; each is a tie, so "as
+good", which shrinks every loss (the anti-conservative direction for a non-inferiority claim). So
+``{column}_worst_order`` scores each such pair by its worse order, claims must hold on both
+readings, and a position bias above :data:`POSITION_BIAS_PCT` % is warned about. Unknown verdicts
+that lean to one side (:func:`unknown_lean`) are warned about too: leaving them out assumes they
+are missing at random.
 """
 from __future__ import annotations
 
