@@ -135,7 +135,7 @@ def _verdict_on(e: dict[str, Any]) -> tuple[bool, str]:
                        "answers")
     if e.get("two_orders") and not e["order_z"] >= INFORMATIVE_Z:      # NaN fails too
         more = e["consistent_pct"] > e["chance_consistent_pct"]
-        few = f" — {e['two_orders']} pairs are too few to tell" if more and e["two_orders"] < 30 else ""
+        few = " are too few to tell" if more and e["two_orders"] < 30 else ""
         return False, (f"its two orders agree {'not significantly more' if more else 'no more'} often than a judge "
                        f"blind to the answers would ({e['consistent_pct']:.0f} % consistent vs "
                        f"{e['chance_consistent_pct']:.0f} % by position alone, z {e['order_z']:.2f} < "
