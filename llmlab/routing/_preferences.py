@@ -271,7 +271,7 @@ def unknown_lean(prefs: pd.DataFrame, reference: str) -> dict:
     notes = []
     n1, k1, n0, k0 = (out["half_read"], out["half_read_for_reference"], out["known_decisive"],
                       out["known_for_reference"])
-    if n1 and (_z(k1, n1, k0, n0) >= LEAN_Z or (n1 >= 5 and k1 == n1 and k0 < n0)):
+    if n1 and (_z(k1, n1, k0, n0) >= LEAN_Z or (n1 >= 5 and k1 == n1 and (n0 == 0 or k0 < n0))):
         notes.append(f"of the {n1} unknown verdicts with one order read, {k1} favour {reference} (against {k0} of "
                      f"{n0} known decisive verdicts): the unknowns hide losses of the other side (a model that writes "
                      "a verdict token such as [[B]] into its answers, or a judge failing on one kind of answer)")
