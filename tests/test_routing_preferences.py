@@ -30,8 +30,9 @@ def _prefs(runs: pd.DataFrame, unknown: int = 0) -> pd.DataFrame:
     prompts = runs.drop_duplicates("prompt_id")
     winner = np.where(prompts["prompt"].str.startswith("prove"), "a", "tie").astype(object)
     winner[:unknown] = None
+    # single votes stated to be labels (a frame naming no source is not screened as labels: review 22b, G7)
     return pd.DataFrame({"prompt_id": prompts["prompt_id"].to_numpy(), "model_a": STRONG, "model_b": WEAK,
-                         "winner": winner})
+                         "winner": winner, "source": "human:grader"})
 
 
 def test_a_routed_answer_is_good_when_it_is_at_least_as_good_as_the_reference():

@@ -9,7 +9,10 @@ routing's claim and recommend, and ratings refuse or warn on an uninformative so
 A random judge passes the screen 5 % of the time (a one-sided 5 % test); what it then says is
 still noise, which the claim's own test has to see through. A judge biased by something other than
 position (length, style) is consistent and passes: this screen catches blind judges, not every
-bias — check a judge against human labels (``scoring.agreement``) for that.
+bias — check a judge against human labels (``scoring.agreement``) for that. A judge that passes
+but decides many pairs by position is routing's to handle: its claims must also hold with the
+order-dependent pairs as losses (``routing._preferences``). A judge's frame without its two orders
+cannot be screened (:func:`source_kind`).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["judge_evidence", "EVIDENCE_RULE", "INFORMATIVE_Z", "is_unknown"]
+__all__ = ["judge_evidence", "EVIDENCE_RULE", "INFORMATIVE_Z", "is_unknown", "source_kind", "evidence_words"]
 
 
 def is_unknown(value: Any) -> bool:
@@ -40,7 +43,7 @@ EVIDENCE_RULE = (
     "given without reading the answers (always [[A]], always [[C]], at random) and nothing is certified on it")
 
 
-def judge_evidence(frame: pd.DataFrame) -> dict[str, Any]:
+def judge_evidence(frame: pd.DataFrame, *, require_source: bool = False) -> dict[str, Any]:
     """What a preference frame can show, and whether it shows anything (:data:`EVIDENCE_RULE`).
 
     Keys: ``pairs``, ``known`` (a winner), ``decisive`` (a or b), ``ties``; of the pairs judged in
@@ -48,14 +51,52 @@ def judge_evidence(frame: pd.DataFrame) -> dict[str, Any]:
     or b in both orders), ``position_bias_pct`` (the orders disagree: a tie by the position rule),
     ``first_position_pct`` (of the games with a winner, the share the answer shown first won),
     ``chance_consistent_pct`` (what a position-only judge would reach) and ``order_z``;
-    ``informative`` and ``why`` (empty when informative)."""
+    ``kind`` (:func:`source_kind`); ``informative`` and ``why`` (empty when informative);
+    ``unscreened``: a judge's frame (:func:`source_kind`) whose two orders are gone (cut to its core
+    columns, saved to CSV) is not informative: it cannot be screened. ``require_source`` (routing's
+    claims): a frame naming no source at all is not screened as single-vote labels either — only a
+    source says that they are; elsewhere (ratings, agreement) it is read as labels."""
     winners = [None if is_unknown(w) else w for w in frame["winner"]]
     known = [w for w in winners if w is not None]
     out: dict[str, Any] = {"pairs": len(frame), "known": len(known),
                            "decisive": sum(w in ("a", "b") for w in known), "ties": sum(w == "tie" for w in known)}
     out.update(_orders(frame))
+    out["kind"] = source_kind(frame)
     out["informative"], out["why"] = _verdict_on(out)
+    out["unscreened"] = bool(out.get("unscreened", False))
+    cut = out["kind"] == "judge" or (require_source and out["kind"] == "unstated")
+    if out["known"] and not out.get("two_orders") and cut and not {"verdict_1", "verdict_2"} <= set(frame.columns):
+        # a judge's frame cut to prompt_id/model_a/model_b/winner (saved to CSV, the documented core
+        # columns) looks like single-vote labels: it is not screened as such, it cannot be screened
+        out["informative"], out["unscreened"] = False, True
+        out["why"] = (f"{_WHOSE[out['kind']]} without the judge's two orders (verdict_1/verdict_2): whether the "
+                      "verdicts were given without reading the answers cannot be checked — keep the columns "
+                      "scoring.pairwise writes, or mark human labels with source='human:<who>'")
     return out
+
+
+_WHOSE = {"judge": "a judge's verdicts (source judge:…)",
+          "unstated": "verdicts that name no source (no source column: 'human:<who>' for labels, "
+                      "'judge:<model>' for a judge)"}
+
+
+def source_kind(frame: pd.DataFrame) -> str:
+    """Who gave a frame's verdicts: ``"judge"`` (a ``judge:<model>`` source, or a ``scoring.pairwise``
+    frame's ``attrs["judge"]``), ``"labels"`` (every stated source another one, e.g. ``human:<who>``),
+    or ``"unstated"`` (no source column, or none filled in)."""
+    if frame.attrs.get("judge"):
+        return "judge"
+    if "source" not in frame.columns:
+        return "unstated"
+    stated = [str(s) for s in frame["source"] if not is_unknown(s) and str(s).strip()]
+    if any(s.startswith("judge:") for s in stated):
+        return "judge"
+    return "labels" if stated else "unstated"
+
+
+def evidence_words(evidence: dict[str, Any]) -> str:
+    """How messages name an evidence verdict that certifies nothing."""
+    return "cannot be screened" if evidence.get("unscreened") else "carry no information"
 
 
 def _orders(frame: pd.DataFrame) -> dict[str, Any]:
@@ -93,9 +134,12 @@ def _verdict_on(e: dict[str, Any]) -> tuple[bool, str]:
         return False, (f"all {e['known']} known verdicts are ties{shown}: a tie for every pair says nothing of the "
                        "answers")
     if e.get("two_orders") and not e["order_z"] >= INFORMATIVE_Z:      # NaN fails too
-        return False, (f"its two orders agree no more often than a judge blind to the answers would "
-                       f"({e['consistent_pct']:.0f} % consistent vs {e['chance_consistent_pct']:.0f} % by position "
-                       f"alone, z {e['order_z']:.2f} < {INFORMATIVE_Z:.3f}, {e['two_orders']} pairs; position bias "
+        more = e["consistent_pct"] > e["chance_consistent_pct"]
+        few = " are too few to tell" if more and e["two_orders"] < 30 else ""
+        return False, (f"its two orders agree {'not significantly more' if more else 'no more'} often than a judge "
+                       f"blind to the answers would ({e['consistent_pct']:.0f} % consistent vs "
+                       f"{e['chance_consistent_pct']:.0f} % by position alone, z {e['order_z']:.2f} < "
+                       f"{INFORMATIVE_Z:.3f}, {e['two_orders']} pairs{few}; position bias "
                        f"{e['position_bias_pct']:.0f} %, first position wins {e['first_position_pct']:.0f} % of "
                        "decisive games)")
     return True, ""

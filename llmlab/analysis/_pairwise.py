@@ -52,7 +52,7 @@ from ..base._validate import check_bool, check_count, check_int, one_line
 from ._evidence import is_unknown, judge_evidence
 from ._scoring import JudgeFailure, final_answers, judged_question
 from ._scoring import judge_rows as is_judge_row
-from ._verdicts import parse_preference
+from ._verdicts import defuse_tokens, parse_preference
 
 __all__ = ["pairwise", "check_preferences", "answer_match", "combine_games", "is_unknown", "one_per_pair",
            "PREFERENCE_COLUMNS", "WINNERS", "DUPLICATES", "JudgeLab"]
@@ -118,6 +118,10 @@ def pairwise(runs: pd.DataFrame, *, judge: str, lab: JudgeLab, models: Sequence[
     answers = _answers(runs, judge_rows=judge_rows)
     order = _models(answers, models, against)
     pairs = [(against, m) for m in order if m != against] if against else list(combinations(order, 2))
+    if judge in order:
+        warnings.warn(f"pairwise: the judge {judge!r} is also one of the models judged: a judge tends to prefer its "
+                      "own answers (self-enhancement bias, MT-Bench); judge with a model that is not a candidate",
+                      RuntimeWarning, stacklevel=2)
     refs = _references(runs, reference)
     games, decided = _games(answers, pairs, refs, rubric or _RUBRIC, errors)
     _check_budget(games, lab, judge, max_tokens, max_calls, progress, answers.attrs["judge_rows_left_out"])
@@ -230,13 +234,15 @@ def _games(answers: pd.DataFrame, pairs: list[tuple[str, str]], refs: Mapping[An
             block = "" if ref is None or (isinstance(ref, float) and np.isnan(ref)) else _REFERENCE.format(text=ref)
             hashes = {"answer_a_hash": answer_hash(row_a["response_text"]),
                       "answer_b_hash": answer_hash(row_b["response_text"])}
-            for game, (first, second) in ((1, (row_a, row_b)), (2, (row_b, row_a))):
+            texts = (_text(row_a["response_text"]), _text(row_b["response_text"]))
+            for game, (first, second) in ((1, texts), (2, texts[::-1])):
+                # the answers' own [[…]] split: a model under test cannot hand the judge a verdict token
                 games.append({"prompt_id": pid, "model_a": a, "model_b": b, "game": game, **hashes,
+                              "answers": texts,
                               "text": _PROMPT.format(question=question, reference=block,
-                                                     first=_text(first["response_text"]),
-                                                     second=_text(second["response_text"]))})
+                                                     first=defuse_tokens(first), second=defuse_tokens(second))})
     frame = pd.DataFrame(games, columns=["prompt_id", "model_a", "model_b", "game", "answer_a_hash", "answer_b_hash",
-                                         "text"])
+                                         "answers", "text"])
     frame["system"] = _SYSTEM.format(rubric=rubric)
     return frame, decided
 
@@ -293,7 +299,7 @@ def _frame(games: pd.DataFrame, replies: list[Any], decided: list[dict], judge: 
         g = games.iloc[i]
         rows.append({"prompt_id": g["prompt_id"], "model_a": g["model_a"], "model_b": g["model_b"],
                      "answer_a_hash": g["answer_a_hash"], "answer_b_hash": g["answer_b_hash"],
-                     **combine_games(replies[i], replies[i + 1])})
+                     **combine_games(replies[i], replies[i + 1], answers=g["answers"])})
     errored = sum(bool(r.get("errored")) for r in rows)
     frame = pd.DataFrame(rows).reindex(columns=[*PREFERENCE_COLUMNS, "answer_a_hash", "answer_b_hash"])
     frame["source"] = f"judge:{judge}"
@@ -318,10 +324,12 @@ def _frame(games: pd.DataFrame, replies: list[Any], decided: list[dict], judge: 
     return frame.sort_values(["prompt_id", "model_a", "model_b"], kind="stable").reset_index(drop=True)
 
 
-def combine_games(reply_1: Any, reply_2: Any) -> dict:
-    """Winner of one pair from its two games (game 2 shows model_b first), by MT-Bench's rule."""
+def combine_games(reply_1: Any, reply_2: Any, *, answers: Any = ()) -> dict:
+    """Winner of one pair from its two games (game 2 shows model_b first), by MT-Bench's rule;
+    ``answers``: the two answers judged (a verdict token written in them is no verdict of the judge:
+    ``parse_preference(..., answers=)``)."""
     out: dict[str, Any] = {"reply_1": _reply_text(reply_1), "reply_2": _reply_text(reply_2)}
-    verdicts = [_verdict(r) for r in (reply_1, reply_2)]
+    verdicts = [_verdict(r, answers) for r in (reply_1, reply_2)]
     out["verdict_1"], out["verdict_2"] = verdicts[0][0], verdicts[1][0]
     if verdicts[0][0] is None or verdicts[1][0] is None:
         why = "; ".join(f"game {k}: {v[1]}" for k, v in enumerate(verdicts, 1) if v[0] is None)
@@ -334,10 +342,10 @@ def combine_games(reply_1: Any, reply_2: Any) -> dict:
             "reason": f"the two orders disagree (game 1: {one}, game 2: {two}): a tie"}
 
 
-def _verdict(reply: Any) -> tuple[str | None, str]:
+def _verdict(reply: Any, answers: Any = ()) -> tuple[str | None, str]:
     if isinstance(reply, JudgeFailure):
         return None, reply.reason()
-    verdict = parse_preference(reply)
+    verdict = parse_preference(reply, answers=answers)
     return verdict.value, verdict.reason()
 
 

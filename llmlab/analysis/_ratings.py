@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from ..base._errors import InputError
-from ._evidence import judge_evidence
+from ._evidence import evidence_words, judge_evidence
 from ._pairwise import check_preferences
 
 __all__ = ["ratings", "Ratings"]
@@ -134,7 +134,7 @@ def ratings(preferences: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, lev
     evidence = judge_evidence(frame)
     if not evidence["informative"]:       # the verdicts measure the judge, not the models: no interval
         lo, hi = np.full(len(lo), np.nan), np.full(len(hi), np.nan)
-        notes.insert(0, f"the preferences carry no information ({evidence['why']}): the ratings only restate the "
+        notes.insert(0, f"the preferences {evidence_words(evidence)} ({evidence['why']}): the ratings only restate the "
                         "judge's verdicts, so their intervals are unknown (NaN)")
     for note in notes:
         warnings.warn(f"ratings: {note}", RuntimeWarning, stacklevel=2)

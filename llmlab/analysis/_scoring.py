@@ -57,7 +57,7 @@ from ..base._json import loads
 from ..base._validate import check_bool, finite_number, one_line
 from . import _checks, _structured
 from ._patterns import compile_pattern
-from ._verdicts import parse_rating
+from ._verdicts import defuse_tokens, parse_rating
 
 __all__ = [
     "Scorer", "score", "summary", "exact", "contains", "regex", "json_valid", "numeric", "choice",
@@ -736,7 +736,8 @@ class _Judge(Scorer):
         scores = np.zeros(len(rows), dtype=float)
         reasons = np.array(["no answer"] * len(rows), dtype=object)
         if (~blank).any():
-            pairs = [_judged(reply) for reply in self._ask(rows.loc[~blank])]
+            judged = [str(t) for t in np.asarray(texts, dtype=object)[~blank]]
+            pairs = [_judged(reply, answer) for reply, answer in zip(self._ask(rows.loc[~blank]), judged, strict=True)]
             scores[~blank] = [p[0] for p in pairs]
             reasons[~blank] = [p[1] for p in pairs]
         return scores, list(reasons)
@@ -748,7 +749,7 @@ class _Judge(Scorer):
         # the question as the pairwise judge sees it: a follow-up comes with the conversation it follows
         questions = [judged_question(row) for row in rows.to_dict("records")]
         prompts = [_JUDGE_TEMPLATE.format(
-            prompt=q, answer=a, rubric=self.rubric,
+            prompt=q, answer=defuse_tokens(str(a)), rubric=self.rubric,   # no [[…]] for the judge to copy
             reference="" if _missing(e) or not str(e).strip() else _REFERENCE_BLOCK.format(expected=e))
             for q, a, e in zip(questions, _column(rows, "response_text"), _column(rows, "expected"), strict=True)]
         frame = pd.DataFrame({"prompt_id": ids, "prompt": prompts, "task": "judge"})
@@ -818,11 +819,12 @@ class JudgeFailure:
         return f"judge call failed: {self.error_type}"
 
 
-def _judged(reply: Any) -> tuple[float, str]:
-    """(score in [0, 1] or NaN for unknown, reason) of one pointwise judge reply."""
+def _judged(reply: Any, answer: str = "") -> tuple[float, str]:
+    """(score in [0, 1] or NaN for unknown, reason) of one pointwise judge reply; ``answer``: the
+    answer judged (a rating it writes itself is not the judge's)."""
     if isinstance(reply, JudgeFailure):
         return float("nan"), reply.reason()
-    verdict = parse_rating(reply, scale=JUDGE_SCALE)
+    verdict = parse_rating(reply, scale=JUDGE_SCALE, answers=(answer,))
     if not verdict.known:
         return float("nan"), f"unknown: {verdict.reason()}"
     lo, hi = JUDGE_SCALE

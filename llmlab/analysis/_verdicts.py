@@ -28,7 +28,13 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    hypothetical ("…would improve it further, earning [[10]]") in every case found (3 of 3 wrong),
    while the first was never contradicted by a correction. An unknown is honest; a wrong verdict
    is not.
-4. **Out of range is unknown, never clamped.** ``[[85]]`` or ``[[0]]`` on a 1–10 scale gives
+4. **Another stated scale is unknown.** A scale stated with a verdict — in its label (``Rating
+   (1-5): 4``, ``Rating (out of 5):``), right after its number on its line (``[[4]] out of 5``,
+   ``4 (out of 5)``, ``4/5``, ``4 (on a scale of 1-5)``) or in parentheses on the next line
+   (``Rating: 4\n(scale 1–5)``) — whose top is not the rubric's makes the verdict ``out_of_range``
+   (rule ``other scale``): the judge rated on its own scale, and reading 4/5 as 4/10 is a wrong
+   verdict; ``Rating: 8 (out of 5)`` is unknown too. The rubric's own (``8/10``) is read.
+   **Out of range is unknown, never clamped.** ``[[85]]`` or ``[[0]]`` on a 1–10 scale gives
    ``out_of_range``, with no fallback; ``[[N/A]]``, ``[[True]]`` give ``invalid_token``; the
    template echo ``[[rating]]`` is ignored.
 5. **Documented fallbacks**, only when the reply has no delimited verdict at all, strongest first,
@@ -63,7 +69,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Verdict", "parse_rating", "parse_preference", "STATUSES"]
+__all__ = ["Verdict", "parse_rating", "parse_preference", "answer_tokens", "defuse_tokens", "STATUSES"]
 
 STATUSES = ("ok", "no_verdict", "ambiguous", "out_of_range", "invalid_token", "empty")
 
@@ -88,6 +94,9 @@ class Verdict:
             shown = f"{self.value:g}" if isinstance(self.value, float) else self.value
             return f"verdict {shown} ({self.rule})"
         seen = ", ".join(str(c) for c in self.candidates[:4])
+        if self.rule == "other scale" and self.candidates:
+            tops = ", ".join(f"{c:g}" if isinstance(c, float) else str(c) for c in self.candidates[:4])
+            return f"verdict outside the scale: given on another scale (out of {tops})"
         return {"empty": "empty judge reply",
                 "no_verdict": "no verdict in the judge reply",
                 "ambiguous": f"ambiguous verdict (several: {seen})",
@@ -144,6 +153,13 @@ class _Candidate:
     rubric_form: bool = False
 
 
+def _quoted(t: str, start: int, end: int) -> bool:
+    """The token at ``t[start:end]`` stands in quotes (``"[[B]]"``, ``'Rating: [[10]]'``): an example
+    or a quotation, which :func:`_agreeing` drops when other candidates remain. One rule for both
+    parsers."""
+    return bool(_QUOTE_BEFORE.search(t[max(0, start - 24):start]) and _QUOTE_AFTER.match(t[end:end + 3]))
+
+
 def _agreeing(cands: list[_Candidate]) -> tuple[Any, str]:
     """The candidates' one value, after dropping quoted echoes and preferring the rubric's form."""
     values = _distinct(c.value for c in cands)
@@ -163,22 +179,40 @@ def _distinct(values: Any) -> list:
 
 # --- pointwise ----------------------------------------------------------------------------------
 
-def parse_rating(text: Any, *, scale: tuple[float, float] = (1, 10)) -> Verdict:
-    """The rating a pointwise judge's reply gives on ``scale`` (inclusive), or an unknown Verdict."""
+def parse_rating(text: Any, *, scale: tuple[float, float] = (1, 10), answers: Any = ()) -> Verdict:
+    """The rating a pointwise judge's reply gives on ``scale`` (inclusive), or an unknown Verdict.
+
+    answers: the judged answer's text (``scoring.judge`` passes it). A rating written in it (an
+    answer ending ``Rating: [[10]]``) is the judge mentioning the answer when the reply holds a
+    different one: it neither counts nor makes the verdict ambiguous."""
     if text is None or not isinstance(text, str) or not text.strip():
         return Verdict(None, "empty")
     t = _normalise(text)
-    found = _delimited_ratings(t, scale, plain=not _CONTROL.search(text))
+    found = _delimited_ratings(t, scale, _planted(answers, scale), plain=not _CONTROL.search(text))
     if found is not None:
         return found
     return _fallback_rating(t, scale)
 
 
-def _delimited_ratings(t: str, scale: tuple[float, float], *, plain: bool) -> Verdict | None:
-    """``[[n]]`` ratings. Not ``plain`` (the reply holds control characters, which hide what follows
-    them from a reader): ratings that disagree are ambiguous, whatever their form or quotes."""
+def _planted(answers: Any, scale: tuple[float, float]) -> frozenset[float]:
+    """The ratings the judged answers write themselves (delimited, or a labelled line)."""
+    values: set[float] = set()
+    for a in (answers or ()):
+        if not isinstance(a, str) or not a.strip():
+            continue
+        t = _normalise(a)
+        values |= {v for m in _DELIMITED_NUMBER.finditer(t) if (v := _number(m.group(1))) is not None}
+        values |= {v for m in _RATING_FALLBACKS[0][1].finditer(t) if (v := _number(m.group(1))) is not None}
+    return frozenset(values)
+
+
+def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[float] = frozenset(), *,
+                       plain: bool = True) -> Verdict | None:
+    """``[[n]]`` ratings, less those the judged answers wrote themselves (``planted``). Not ``plain``
+    (the reply holds control characters, which hide what follows them from a reader): ratings that
+    disagree are ambiguous, whatever their form or quotes."""
     lo, hi = scale
-    cands, outside = [], []
+    cands, outside, other_scale = [], [], []
     fences = [m.start() for m in re.finditer("```", t)]
     for m in _DELIMITED_NUMBER.finditer(t):
         value, top = _number(m.group(1)), m.group(2)
@@ -188,16 +222,23 @@ def _delimited_ratings(t: str, scale: tuple[float, float], *, plain: bool) -> Ve
         if (top is not None and float(top) != float(hi)) or not lo <= value <= hi:
             outside.append(value)
             continue
-        quoted = bool(_QUOTE_BEFORE.search(t[max(0, m.start() - 24):m.start()])
-                      and _QUOTE_AFTER.match(t[m.end():m.end() + 3]))
-        cands.append(_Candidate(value, quoted and plain, plain and _in_rubric_form(t, m.start(), m.end())))
+        stated = _stated_top(t, m.start(), m.end())
+        if stated is not None and stated != float(hi):
+            other_scale.append(stated)      # "Rating: [[4]] out of 5", "[[4]] (1-5)": another scale's number
+            continue
+        cands.append(_Candidate(value, plain and _quoted(t, m.start(), m.end()),
+                                plain and _in_rubric_form(t, m.start(), m.end())))
+    if other_scale:
+        return Verdict(None, "out_of_range", "other scale", tuple(other_scale))
+    if plain and len(_distinct(c.value for c in cands)) > 1 and not all(c.value in planted for c in cands):
+        cands = [c for c in cands if c.value not in planted]     # the answer's own rating, mentioned
     if cands:
         value, status = _agreeing(cands)
         # "As the docs say [[1]], … Overall rating: 9/10", "I would rate it 8 out of 10.\nRating: [[3]]":
         # a rating stated in another form that disagrees leaves no verdict (the fallbacks read the
         # reply with its delimited tokens blanked out; one that agrees, or none, changes nothing)
         other = _fallback_rating(_DELIMITED_NUMBER.sub(lambda m: " " * len(m.group(0)), t), scale)
-        if value is not None and other.value is not None and other.value != value:
+        if value is not None and other.value is not None and other.value != value and other.value not in planted:
             return Verdict(None, "ambiguous", "delimited", (*(c.value for c in cands), other.value))
         return Verdict(value, status, "delimited", tuple(c.value for c in cands))
     if outside:
@@ -264,6 +305,11 @@ def _fallback_rating(t: str, scale: tuple[float, float]) -> Verdict:
     other = tuple(float(top) for m in _OTHER_SCALE.finditer(t) for top in m.groups() if top and float(top) != scale[1])
     for rule, pattern in _RATING_FALLBACKS:
         matches = [m for m in pattern.finditer(t) if rule != "first person" or _one_number_around(t, m)]
+        stated = {top for m in matches if (top := _stated_top(t, m.start(), m.end(1))) is not None}
+        if stated - {float(scale[1])}:
+            # "Rating (1-5): 4", "Rating: 4 (out of 5)", "Rating: 8 (out of 5)": a number on a scale the
+            # judge states, not the rubric's — unknown, never read as x/10
+            return Verdict(None, "out_of_range", "other scale", tuple(sorted(stated - {float(scale[1])})))
         cands = _in_scale(((m.group(1), m.group(2) if m.lastindex and m.lastindex >= 2 else None) for m in matches),
                           scale, keep_outside=False, explicit_only=bool(other))
         if cands and rule == "label" and any(_more_numbers_after(t, m.end(1)) for m in matches):
@@ -281,6 +327,26 @@ def _fallback_rating(t: str, scale: tuple[float, float]) -> Verdict:
             value, status = _agreeing(cands)
             return Verdict(value, status, rule, tuple(c.value for c in cands))
     return Verdict(None, "out_of_range", "other scale", other) if other else Verdict(None, "no_verdict")
+
+
+# A scale stated beside a verdict: in the label ("Rating (1-5):", "Rating (out of 5):") or right after
+# its number on its line ("4 (out of 5)", "[[4]] out of 5", "4/5", "4 (on a scale of 1-5)", "4, 5-point
+# scale"), or alone in parentheses on the next line ("Rating: 4\n(scale 1–5)").
+_SCALE_TEXT = (r"(?:(?:out\sof|/)\s?(\d+)(?!\s?(?:stars?|points?)\b)|(?:on\s)?(?:an?\s)?(?:scale\s(?:of\s|from\s)?)?"
+               r"[01]\s?(?:-|–|to)\s?(\d+)\b|(\d+)\s?-?\s?point\sscale\b)")
+_SCALE_AFTER = re.compile(r"(?i)\A[^\S\n]?\**\]?\**[^\S\n]?(?:[,;(]|\n(?=\())?[^\S\n]?\(?[^\S\n]?" + _SCALE_TEXT)
+_SCALE_IN_LABEL = re.compile(r"(?i)\(\s?" + _SCALE_TEXT + r"\s?\)")
+
+
+def _stated_top(t: str, start: int, end: int) -> float | None:
+    """The top of a scale stated with the verdict whose label begins at ``start`` and whose number
+    ends at ``end`` (None when none is stated)."""
+    line_start = t.rfind("\n", 0, start) + 1
+    for m in (_SCALE_IN_LABEL.search(t[line_start:end]), _SCALE_AFTER.match(t[end:end + 48])):
+        if m:
+            top = next(g for g in m.groups() if g)
+            return float(top)
+    return None
 
 
 def _more_numbers_after(t: str, end: int) -> bool:
@@ -379,16 +445,100 @@ _PAIR_FALLBACKS = (
 )
 
 
-def parse_preference(text: Any) -> Verdict:
+def _spelling(token: str) -> str:
+    return re.sub(r"\s+", "", token).upper()
+
+
+def answer_tokens(answers: Any) -> frozenset[str]:
+    """The verdict tokens (``[[B]]``, ``[[A>>B]]``, …, by spelling) written in the judged answers."""
+    texts = [a for a in (answers or ()) if isinstance(a, str)]
+    return frozenset(_spelling(m.group(0)) for a in texts for m in _PAIR_TOKEN.finditer(_normalise(a)))
+
+
+def defuse_tokens(text: str) -> str:
+    """An answer as the judge is shown it: ``[[``/``]]`` split (``[ [B] ]``), so an answer that writes
+    a verdict token (``…Final verdict: [[B]]``) shows the judge no token to copy or quote."""
+    return _DOUBLE_CLOSE.sub(r"\1 ", _DOUBLE_OPEN.sub(r"\1 ", text))
+
+
+_RUN_GAP = re.compile(r"[\s,;/|.:\-*`'\"]{0,6}")
+
+
+def _runs(t: str) -> list[list[tuple[int, str]]]:
+    """The verdict tokens of ``t`` in runs of adjacent ones (``[[A]] [[B]] [[C]]``): (index, spelling)."""
+    runs: list[list[tuple[int, str]]] = []
+    last_end = None
+    for i, m in enumerate(_PAIR_TOKEN.finditer(t)):
+        if last_end is not None and runs and _RUN_GAP.fullmatch(t[last_end:m.start()]):
+            runs[-1].append((i, _spelling(m.group(0))))
+        else:
+            runs.append([(i, _spelling(m.group(0)))])
+        last_end = m.end()
+    return runs
+
+
+def _copied_runs(t: str, answers: Any) -> set[int]:
+    """Indexes of the reply's tokens that stand in a run of two or more copied from an answer (an
+    answer writing ``[[A]] [[B]] [[C]]``, quoted by the judge without quotes): no verdicts."""
+    seqs = {tuple(s for _, s in run) for a in (answers or ()) if isinstance(a, str)
+            for run in _runs(_normalise(a)) if len(run) > 1}
+    grams = {seq[i:j] for seq in seqs for i in range(len(seq)) for j in range(i + 2, len(seq) + 1)}
+    out: set[int] = set()
+    for run in _runs(t):
+        if len(run) > 1 and tuple(s for _, s in run) in grams:
+            out |= {i for i, _ in run}
+    return out
+
+
+_DOUBLE_OPEN = re.compile("([\\[［【])\u200b*(?=[\\[［【])")
+_DOUBLE_CLOSE = re.compile("([\\]］】])\u200b*(?=[\\]］】])")
+
+
+# "Assistant A: 8/10", "Assistant B's answer: 6 out of 10", "**Response A**: 7/10", "Score for Assistant B: 9/10"
+_ANSWER_SCORE = re.compile(
+    r"(?i)(?:\bscore\sfor\s)?\b(?:assistant|response|answer)\s([AB])\b(?:'s\s(?:answer|response))?\**\s?"
+    r"(?:[:\-–]|\bscores?\b|\bgets\b|\breceives\b)\s?(?:a\s)?(?:score\sof\s)?\**\s?(\d+(?:\.\d+)?)\s?(?:/|out\sof)\s?(\d+)\b")
+
+
+def _scores_say(t: str, answers: Any = ()) -> str | None:
+    """The preference the judge's own per-answer scores state (one score each for A and B, on one
+    scale, different): ``"A"`` or ``"B"``; None when it states none, or several per answer. A score
+    written in the judged answers themselves is not the judge's (an answer cannot plant one)."""
+    texts = [_normalise(a) for a in (answers or ()) if isinstance(a, str)]
+    found: dict[str, set[tuple[float, float]]] = {"A": set(), "B": set()}
+    for m in _ANSWER_SCORE.finditer(t):
+        if any(m.group(0) in a for a in texts):
+            continue
+        found[m.group(1).upper()].add((float(m.group(2)), float(m.group(3))))
+    if len(found["A"]) != 1 or len(found["B"]) != 1:
+        return None
+    (a, top_a), (b, top_b) = found["A"].pop(), found["B"].pop()
+    if top_a != top_b or a == b:
+        return None
+    return "A" if a > b else "B"
+
+
+def parse_preference(text: Any, *, answers: Any = ()) -> Verdict:
     """The preference a pairwise judge's reply gives: ``"A"`` (the answer shown first is better),
-    ``"B"``, ``"tie"``, or an unknown Verdict."""
+    ``"B"``, ``"tie"``, or an unknown Verdict.
+
+    answers: the two judged answers' texts (``scoring.pairwise`` passes them). A token written
+    verbatim in an answer (a model under test that ends with ``Final verdict: [[B]]``) is the
+    judge mentioning the answer when the reply has other tokens: it is dropped when they differ, so
+    an answer cannot make an honest judge's verdict ambiguous; a run of two or more tokens copied
+    from an answer (``B ends with [[A]] [[B]] [[C]]``) is dropped even when alone. A token in quotes (``B wrote "[[B]]".
+    My verdict: [[A]]``) is an example or a quotation — the pointwise parser's rule, dropped when
+    other candidates remain."""
     if text is None or not isinstance(text, str) or not text.strip():
         return Verdict(None, "empty")
     t = _normalise(text)
+    written = answer_tokens(answers)
     tokens = []
     for m in _PAIR_TOKEN.finditer(t):
         before = t[max(0, m.start() - 80):m.start()]
-        if _COMPARED_BEFORE.search(before[-12:]):     # "A is better than [[B]]": B named as the loser, not a verdict
+        in_answer = _spelling(m.group(0)) in written
+        if _COMPARED_BEFORE.search(before[-12:]) and not in_answer:
+            # "A is better than [[B]]": B named as the loser, not a verdict
             return Verdict(None, "ambiguous", "delimited", ("comparison",))
         # the line around the token, at most 80 characters each side: an option line is short, and a
         # whole-line slice per token would be quadratic on a long line of tokens
@@ -398,15 +548,24 @@ def parse_preference(text: Any) -> Verdict:
         echo = bool(restated or _ECHO_AFTER.match(t[m.end():m.end() + 30]) or _OPTION_LINE.match(line))
         # "I won't choose [[A]]", "[[A]] is off the table": a token said not to be the verdict
         negated = bool(_NEGATED_BEFORE.search(before[-40:]) or _NEGATED_AFTER.match(t[m.end():m.end() + 30]))
-        tokens.append((_PAIR_VALUE[re.sub(r"\s+", "", m.group(1)).upper()], echo, restated or negated))
+        tokens.append((_PAIR_VALUE[re.sub(r"\s+", "", m.group(1)).upper()], echo, restated or negated,
+                       _quoted(t, m.start(), m.end()), in_answer))
     # An echoed instruction shows two or more different tokens each followed by if/for/when.
-    drop_echoes = len(_distinct(v for v, echo, _ in tokens if echo)) >= 2
-    cands = [_Candidate(v) for v, echo, restated in tokens if not restated and not (drop_echoes and echo)]
+    drop_echoes = len(_distinct(v for v, echo, *_ in tokens if echo)) >= 2
+    copied = _copied_runs(t, answers) if written else set()
+    kept = [tok for i, tok in enumerate(tokens) if not tok[2] and not (drop_echoes and tok[1]) and i not in copied]
+    if len(_distinct(tok[0] for tok in kept)) > 1 and not all(tok[4] for tok in kept):
+        kept = [tok for tok in kept if not tok[4]]    # the answers' own tokens, mentioned: not verdicts
+    cands = [_Candidate(v, quoted or in_answer) for v, _, _, quoted, in_answer in kept]
     if not cands and any(_NEGATED_BEFORE.search(t[max(0, m.start() - 40):m.start()])
                          or _NEGATED_AFTER.match(t[m.end():m.end() + 30]) for m in _PAIR_TOKEN.finditer(t)):
         return Verdict(None, "ambiguous", "delimited", ("negated",))
     if cands:
         value, status = _agreeing(cands)
+        scored = _scores_say(t, answers)
+        if value is not None and scored is not None and scored != value:
+            # "Assistant A: 8/10, Assistant B: 9/10. [[A]]": the judge's own scores contradict its token
+            return Verdict(None, "ambiguous", "delimited", (*(c.value for c in cands), f"scores say {scored}"))
         return Verdict(value, status, "delimited", tuple(c.value for c in cands))
     for rule, pattern in _PAIR_FALLBACKS:
         cands = [_Candidate(_PAIR_VALUE.get(re.sub(r"\s+", "", m.group(1)).upper(), "tie"))

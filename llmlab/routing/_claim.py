@@ -29,7 +29,9 @@ bound clears the margin too; otherwise "not enough data", and ``why`` says how m
 
 An uninformative preference source (``routing.preference_quality``'s evidence: every known
 verdict a tie, or a judge whose two orders agree no more often than by position alone) gives every
-router "not enough data" (:func:`refuse_uninformative`).
+router "not enough data" (:func:`refuse_uninformative`). On preferences with order-dependent pairs
+(the judge's two orders disagreed: a tie by the position rule) the claim is certified only if it
+also holds with each such pair as a loss (``PolicyReport.worst_order``; both readings shown).
 
 Verdicts: ``holds``; ``does not hold`` (the data contradict the claim: a bound on the other side
 is below it); ``not enough data`` (neither) — with the number of prompts that would give 80 %
@@ -111,10 +113,12 @@ def refuse_uninformative(table: pd.DataFrame, why: str) -> pd.DataFrame:
     out = table.copy()
     tested = out["verdict"] != "not tested (reference or reads the labels)"
     out.loc[tested, "verdict"] = "not enough data"
-    out.loc[tested, "why"] = f"judge uninformative: {why}"
+    unscreened = why.startswith(("a judge's verdicts", "verdicts that name no source"))
+    out.loc[tested, "why"] = f"{'judge unscreened' if unscreened else 'judge uninformative'}: {why}"
     out.loc[tested, "prompts_needed"] = np.nan
     earlier = table.attrs.get("warning")
-    out.attrs["warning"] = (f"no claim is certified: the preferences carry no information ({why}); judge with a "
+    out.attrs["warning"] = (f"no claim is certified: the preferences "
+                            f"{'cannot be screened' if unscreened else 'carry no information'} ({why}); judge with a "
                             "judge whose two orders agree (scoring.agreement(prefs)), or grade by hand"
                             + (f"; {earlier}" if earlier else ""))
     return out

@@ -15,7 +15,7 @@ from ..base._intervals import paired_score_interval, wilson
 from ._claim import Replicates
 from ._matrix import Matrix, build_matrix, seen_prompts
 from ._policies import Always, Cascade, Oracle, Policy
-from ._preferences import PREFERENCE_COLUMN, preference_quality
+from ._preferences import PREFERENCE_COLUMN, WORST_ORDER, preference_quality
 from ._report import PolicyReport
 from ._stats import (
     Binned,
@@ -87,8 +87,22 @@ def evaluate(runs: pd.DataFrame, policies: Sequence[Policy] | Mapping[str, Polic
         warnings.warn(f"routing: {mx.unknown_costs}; pass prices= with token counts (from_wide(..., "
                       "answer_tokens=)) or recorded costs (from_wide(..., costs=))", RuntimeWarning, stacklevel=2)
     _warn_in_sample(mx, named)
-    return evaluate_matrix(mx, named, reference=reference, n_boot=n_boot, seed=seed, level=level,
-                           sweep_points=sweep_points)
+    report = evaluate_matrix(mx, named, reference=reference, n_boot=n_boot, seed=seed, level=level,
+                             sweep_points=sweep_points)
+    strict = f"{score}{WORST_ORDER}"
+    if strict in runs.columns and _differs(runs[score], runs[strict]):
+        # order-dependent pairs as losses: the same prompts (the same unknowns), the same resamples
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            worst = build_matrix(runs, strict, models, prices, price_as, count_retries=count_retries)
+        report.worst_order = evaluate_matrix(worst, named, reference=reference, n_boot=n_boot, seed=seed,
+                                             level=level, sweep_points=sweep_points)
+    return report
+
+
+def _differs(a: pd.Series, b: pd.Series) -> bool:
+    x, y = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
+    return bool(((x != y) & ~np.isnan(x)).any())
 
 
 def evaluate_matrix(mx: Matrix, named: dict[str, Policy], *, reference: str | Policy | None,

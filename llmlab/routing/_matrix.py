@@ -138,9 +138,15 @@ class Matrix:
             return np.full(self.n, None, dtype=object)
         return self.column(column)[self.rows[:, j]]
 
+    def label_columns(self) -> set[str]:
+        """The score and its companions (its reason; on preferences, the worst-order reading and,
+        for that reading, the plain one): what a router must never read."""
+        base = self.score_column.removesuffix("_worst_order")
+        return {c for b in (base, self.score_column) for c in (b, f"{b}_reason", f"{b}_worst_order")}
+
     def prompt_values(self, column: str) -> np.ndarray:
         """A prompt-level column, read from the first model's row of each prompt."""
-        if column in _HIDDEN or column in (self.score_column, f"{self.score_column}_reason"):
+        if column in _HIDDEN or column in self.label_columns():
             raise InputError(f"column {column!r} is not known before a model answers; a router "
                              "may only use prompt-level columns (task, prompt, your features)")
         if column not in self.runs.columns:
@@ -180,7 +186,7 @@ class Matrix:
     def prompt_records(self) -> list[dict]:
         """Router-visible prompt rows as dicts (for user feature functions)."""
         if "records" not in self._cache:
-            hidden = _HIDDEN | {self.score_column, f"{self.score_column}_reason"}
+            hidden = _HIDDEN | self.label_columns()
             cols = [c for c in self.runs.columns if c not in hidden]
             self._cache["records"] = self.runs.iloc[self.rows[:, 0]][cols].to_dict("records")
         return self._cache["records"]

@@ -21,6 +21,13 @@ The frame's evidence (``llmlab.analysis._evidence.judge_evidence``: no decisive 
 orders that agree no more often than a judge choosing by position alone) is kept in
 ``runs.attrs["preference_evidence"]`` and ``report.evidence``; uninformative → a warning, every
 claim "not enough data", ``recommend`` keeps the reference alone.
+
+A judge that passes that screen can still decide many pairs by position; each is a tie, so "as
+good", which shrinks every loss (the anti-conservative direction for a non-inferiority claim). So
+``{column}_worst_order`` scores each such pair by its worse order, claims must hold on both
+readings, and a position bias above :data:`POSITION_BIAS_PCT` % is warned about. Unknown verdicts
+that lean to one side (:func:`unknown_lean`) are warned about too: leaving them out assumes they
+are missing at random.
 """
 from __future__ import annotations
 
@@ -29,13 +36,17 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..analysis._evidence import judge_evidence
+from ..analysis._evidence import evidence_words, judge_evidence
 from ..analysis._pairwise import answer_match, check_preferences, is_unknown, one_per_pair
 from ..base._errors import InputError
 
-__all__ = ["preference_quality", "PREFERENCE_COLUMN"]
+__all__ = ["preference_quality", "PREFERENCE_COLUMN", "WORST_ORDER", "POSITION_BIAS_PCT"]
 
 PREFERENCE_COLUMN = "preference"
+# The same quality with each order-dependent pair scored by its worse order (see _worst_order_against).
+WORST_ORDER = "_worst_order"
+# Above this share of order-dependent pairs the judge's position bias is warned about.
+POSITION_BIAS_PCT = 20.0
 
 
 def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, reference: str | None = None,
@@ -55,18 +66,34 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     ``{column}_answers_unchecked`` (rows naming no answers: judge frames, labels stored before
     labels named them — used, unchecked) and ``{column}_evidence`` (what the preferences can show:
     consistent share, position bias, ``informative`` — an uninformative source, such as a judge
-    that always says "[[A]]" or "[[C]]", is warned about and no claim is certified on it)."""
+    that always says "[[A]]" or "[[C]]", is warned about and no claim is certified on it).
+    ``f"{column}_worst_order"``: the same, with each pair the position rule tied although the
+    reference won in one order scored 0 (its worse order; ``{column}_order_dependent`` counts them):
+    a claim is certified only if it holds on both readings, and a position bias above
+    :data:`POSITION_BIAS_PCT` % is warned about."""
     if not isinstance(runs, pd.DataFrame) or not {"prompt_id", "requested_model"} <= set(runs.columns):
         raise InputError("preference_quality needs the runs DataFrame (lab.runs(), res.df)")
     prefs = _in_runs(check_preferences(preferences), runs)
     reference = _reference(prefs, reference)          # from the rows as given, both orientations seen
     prefs = one_per_pair(prefs, duplicates=duplicates)
-    evidence = judge_evidence(prefs)
+    evidence = judge_evidence(prefs, require_source=True)
     if not evidence["informative"]:
-        warnings.warn(f"routing: these preferences carry no information: {evidence['why']}; no claim is certified "
-                      "on them (runs.attrs['preference_evidence']; the rule: llmlab.analysis._evidence.EVIDENCE_RULE)",
+        warnings.warn(f"routing: these preferences {evidence_words(evidence)}: {evidence['why']}; no claim is "
+                      "certified on them (runs.attrs['preference_evidence']; the rule: "
+                      "llmlab.analysis._evidence.EVIDENCE_RULE)",
                       RuntimeWarning, stacklevel=3)
+    if evidence["informative"] and evidence.get("two_orders") and evidence["position_bias_pct"] > POSITION_BIAS_PCT:
+        warnings.warn(f"routing: the judge's two orders disagree on {evidence['position_bias_pct']:.0f} % of the pairs "
+                      f"(position bias above {POSITION_BIAS_PCT:g} %; the answer shown first wins "
+                      f"{evidence['first_position_pct']:.0f} % of decisive games): such an order-dependent pair is "
+                      "a tie, and a tie is \"as good\", which shrinks every loss — a claim is certified only if it "
+                      f"also holds with them as losses (claim()'s *_worst_order columns)", RuntimeWarning,
+                      stacklevel=3)
     verdicts = _verdicts_against(prefs, reference)
+    worst = _worst_order_against(prefs, reference, verdicts)
+    lean = unknown_lean(prefs, reference)
+    if lean["warning"]:
+        warnings.warn(f"routing: {lean['warning']}", RuntimeWarning, stacklevel=3)
     asked = {(p, m) for p, a, b in zip(prefs["prompt_id"], prefs["model_a"], prefs["model_b"], strict=True)
              for m in (a, b)}
     models, prompts = runs["requested_model"].to_numpy(), runs["prompt_id"].to_numpy()
@@ -83,10 +110,17 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
         else:
             quality[k] = 1.0 if won in ("win", "tie") else 0.0
             reasons[k] = f"{won} against {reference}"
+    strict = quality.copy()
+    for k, (model, prompt) in enumerate(zip(models, prompts, strict=True)):
+        if (prompt, model) in worst and not np.isnan(quality[k]):
+            strict[k] = worst[(prompt, model)]
     out = runs.copy()
     out[column], out[f"{column}_reason"] = quality, reasons
+    out[f"{column}{WORST_ORDER}"] = strict
+    out.attrs[f"{column}_order_dependent"] = int(((quality != strict) & ~np.isnan(quality)).sum())
     out.attrs[f"{column}_reference"] = reference
     out.attrs[f"{column}_evidence"] = evidence
+    out.attrs[f"{column}_unknown_lean"] = lean
     out.attrs[f"{column}_duplicates_dropped"] = prefs.attrs["duplicates_dropped"]
     out.attrs[f"{column}_other_prompts"] = prefs.attrs.get("other_prompts", 0)
     out.attrs[f"{column}_answers_changed"] = prefs.attrs.get("answers_changed", 0)
@@ -154,6 +188,30 @@ def _reference(prefs: pd.DataFrame, reference: str | None) -> str:
     return str(common.pop())
 
 
+def _worst_order_against(prefs: pd.DataFrame, reference: str, verdicts: dict[tuple, str]) -> dict[tuple, float]:
+    """{(prompt_id, model): 0.0} for the pairs the position rule made a tie though the reference won
+    in one of the two orders (win vs loss, tie vs loss): "as good" only in the other order. Scored by
+    its worse order such a pair is a loss; a pair won in one order and tied in the other stays good
+    (the reference won in neither). A pair marked inconsistent without its two verdicts is a loss."""
+    has_orders = {"verdict_1", "verdict_2"} <= set(prefs.columns)
+    out: dict[tuple, float] = {}
+    for k, (prompt, a, b, winner) in enumerate(zip(prefs["prompt_id"], prefs["model_a"], prefs["model_b"],
+                                                   prefs["winner"], strict=True)):
+        consistent = prefs["consistent"].iloc[k] if "consistent" in prefs.columns else pd.NA
+        if reference not in (a, b) or a == b or winner != "tie" or is_unknown(consistent) or bool(consistent):
+            continue
+        other = b if a == reference else a
+        if verdicts.get((prompt, other)) != "tie":
+            continue
+        if not has_orders:
+            out[(prompt, other)] = 0.0
+            continue
+        v1, v2 = prefs["verdict_1"].iloc[k], prefs["verdict_2"].iloc[k]
+        won = {a if v1 == "A" else b if v1 == "B" else None, b if v2 == "A" else a if v2 == "B" else None}
+        out[(prompt, other)] = 0.0 if reference in won or is_unknown(v1) or is_unknown(v2) else 1.0
+    return out
+
+
 def _verdicts_against(prefs: pd.DataFrame, reference: str) -> dict[tuple, str]:
     """{(prompt_id, model): "win" | "tie" | "loss"} against the reference (one verdict per pair:
     :func:`one_per_pair`), unknowns left out."""
@@ -165,3 +223,77 @@ def _verdicts_against(prefs: pd.DataFrame, reference: str) -> dict[tuple, str]:
         other, mine = (b, "b") if a == reference else (a, "a")
         out[(prompt, other)] = "tie" if winner == "tie" else ("win" if winner == mine else "loss")
     return out
+
+
+# Unknown verdicts are left out as if missing at random; flagged when they are not (a z this large
+# by chance is rarer than 1 in 700, one-sided) or when the half-read unknowns all lean one way.
+LEAN_Z = 3.0
+
+
+def unknown_lean(prefs: pd.DataFrame, reference: str) -> dict:
+    """Do the unknown verdicts fall on one side? Two checks, each a warning when it fires:
+
+    * **by side** — an unknown pair whose one order was read (the other ambiguous, failed) shows
+      which answer that order favoured. If those lean to the reference far more than the known
+      decisive verdicts do (a two-proportion z ≥ :data:`LEAN_Z`, or ≥ 5 of them and every one), the
+      unknowns hide the other model's losses: e.g. a model writing ``[[B]]`` into its bad answers so
+      an honest judge's mention of it is ambiguous, or a judge that fails on one kind of answer.
+    * **by model** — with several models against the reference, one model's unknown rate against
+      the rest's (z ≥ :data:`LEAN_Z`).
+
+    Returns ``{"half_read", "half_read_for_reference", "known_decisive", "known_for_reference",
+    "by_model": {model: (unknown, pairs)}, "warning"}`` (``warning`` empty when neither fires)."""
+    out: dict = {"half_read": 0, "half_read_for_reference": 0, "known_decisive": 0, "known_for_reference": 0,
+                 "by_model": {}, "warning": ""}
+    has_orders = {"verdict_1", "verdict_2"} <= set(prefs.columns)
+    by_model: dict[str, list[int]] = {}
+    for k, (a, b, winner) in enumerate(zip(prefs["model_a"], prefs["model_b"], prefs["winner"], strict=True)):
+        if reference not in (a, b) or a == b:
+            continue
+        other = b if a == reference else a
+        counts = by_model.setdefault(str(other), [0, 0])
+        counts[1] += 1
+        if not is_unknown(winner):
+            if winner in ("a", "b"):
+                out["known_decisive"] += 1
+                out["known_for_reference"] += (a if winner == "a" else b) == reference
+            continue
+        counts[0] += 1
+        if not has_orders:
+            continue
+        v1, v2 = prefs["verdict_1"].iloc[k], prefs["verdict_2"].iloc[k]
+        read = [(a if v == "A" else b) if game == 1 else (b if v == "A" else a)
+                for game, v in ((1, v1), (2, v2)) if not is_unknown(v) and v in ("A", "B")]
+        if len(read) == 1 and (is_unknown(v1) or is_unknown(v2)):
+            out["half_read"] += 1
+            out["half_read_for_reference"] += read[0] == reference
+    out["by_model"] = {m: tuple(c) for m, c in by_model.items()}
+    notes = []
+    n1, k1, n0, k0 = (out["half_read"], out["half_read_for_reference"], out["known_decisive"],
+                      out["known_for_reference"])
+    if n1 and (_z(k1, n1, k0, n0) >= LEAN_Z or (n1 >= 5 and k1 == n1 and (n0 == 0 or k0 < n0))):
+        notes.append(f"of the {n1} unknown verdicts with one order read, {k1} favour {reference} (against {k0} of "
+                     f"{n0} known decisive verdicts): the unknowns hide losses of the other side (a model that writes "
+                     "a verdict token such as [[B]] into its answers, or a judge failing on one kind of answer)")
+    if len(by_model) > 1:
+        for m, (u, n) in by_model.items():
+            rest_u = sum(c[0] for o, c in by_model.items() if o != m)
+            rest_n = sum(c[1] for o, c in by_model.items() if o != m)
+            if _z(u, n, rest_u, rest_n) >= LEAN_Z:
+                notes.append(f"{m}'s verdicts against {reference} are unknown on {u} of {n} prompts, the other "
+                             f"models' on {rest_u} of {rest_n}")
+    if notes:
+        out["warning"] = ("unknown verdicts are not missing at random — " + "; ".join(notes)
+                          + "; leaving them out flatters that side: read the judge's replies (prefs.reason) "
+                            "before trusting a claim")
+    return out
+
+
+def _z(k1: int, n1: int, k0: int, n0: int) -> float:
+    """One-sided two-proportion z of k1/n1 above k0/n0 (pooled); 0 when either side is empty."""
+    if not n1 or not n0:
+        return 0.0
+    pooled = (k1 + k0) / (n1 + n0)
+    if pooled in (0.0, 1.0):
+        return 0.0
+    return (k1 / n1 - k0 / n0) / float(np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0)))

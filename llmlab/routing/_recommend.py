@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..analysis._evidence import evidence_words
 from ..base._errors import InputError
 from ._evaluate import evaluate
 from ._learned import Learned
@@ -94,8 +95,8 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
                           models)
     chosen, why = _pick(table, max_quality_loss)
     if report.evidence is not None and not report.evidence["informative"]:
-        chosen, why = None, (f"the preferences carry no information ({report.evidence['why']}): no router is "
-                             f"certified on them; the reference {strong} alone")
+        chosen, why = None, (f"the preferences {evidence_words(report.evidence)} ({report.evidence['why']}): no "
+                             f"router is certified on them; the reference {strong} alone")
     by_name = {p.name: p for p in policies}
     policy = by_name[chosen] if chosen is not None else Always(strong, name=f"always({strong})")
     holds = chosen is not None and table.loc[chosen, "verdict"] == "holds"
@@ -132,6 +133,13 @@ def _pick(table: pd.DataFrame, margin: float) -> tuple[str | None, str]:
     if not loss <= margin + 1e-12:
         return None, (f"{best}, the tune half's pick (it saves the most there within {margin:g}), loses "
                       f"{loss:.2f} on the test half, beyond {margin:g}")
+    if "quality_diff_worst_order" in table.columns:
+        # the judge's order-dependent pairs are ties in quality_diff; as losses the pick must keep quality too
+        worst = -float(table.loc[best, "quality_diff_worst_order"])
+        if not worst <= margin + 1e-12:
+            return None, (f"{best}, the tune half's pick, loses {loss:.2f} on the test half if the judge's "
+                          f"order-dependent pairs are ties but {worst:.2f} if they are losses, beyond {margin:g}: "
+                          "the judge's position bias cannot tell, so the reference alone")
     return best, f"picked on the tune half, where it saves the most within {margin:g}"
 
 
@@ -185,7 +193,8 @@ def _policy_table(report: PolicyReport, claim: pd.DataFrame, policies: list[Poli
                   models: list[str]) -> pd.DataFrame:
     columns = ["savings_pct", "savings_ci_lo", "savings_ci_hi", "quality", "quality_diff",
                "quality_diff_ci_lo", "quality_diff_ci_hi", "cost_per_1k_usd"]
-    table = report.table[columns].join(claim[["verdict"]]).join(tuned)
+    extra = [c for c in ("quality_diff_worst_order", "verdict_worst_order") if c in claim.columns]
+    table = report.table[columns].join(claim[["verdict", *extra]]).join(tuned)
     table.insert(0, "models", [" / ".join(p.needs() or models) for p in policies])
     return table
 

@@ -76,6 +76,8 @@ class PolicyReport:
         self.unknown_prompts, self.unknown_by_model = matrix.unknown, dict(matrix.unknown_by_model)
         self._mx, self._outcomes, self._policies = matrix, outcomes, policies
         self._reps, self._testable = replicates, testable
+        # on preferences with order-dependent pairs: the same evaluation with them as losses
+        self.worst_order: PolicyReport | None = None
 
     @property
     def reference_quality(self) -> float:
@@ -94,6 +96,11 @@ class PolicyReport:
 
     def _evidence_text(self) -> str:
         evidence = self.evidence
+        if evidence is not None and evidence["informative"] and self.worst_order is not None:
+            bias = evidence.get("position_bias_pct")
+            shown = f", position bias {bias:.0f} %" if bias is not None else ""
+            return (f" · order-dependent pairs{shown}: ties here, claims also tested with them as losses "
+                    f"(report.worst_order)")
         return "" if evidence is None or evidence["informative"] else \
             f" · preferences uninformative ({evidence['why']}): nothing certified"
 
@@ -138,11 +145,46 @@ class PolicyReport:
                                 + (f" ({self.unknown_prompts} more left out: quality unknown)"
                                    if self.unknown_prompts else "") + f"; {self.split}")
         table.attrs["unknown_prompts"] = self.unknown_prompts
+        if self.worst_order is not None:
+            table = self._both_readings(table, min_savings_pct, max_quality_loss, alpha)
         evidence = self.evidence
         if evidence is not None and not evidence["informative"]:
             table = refuse_uninformative(table, evidence["why"])
             warnings.warn(f"claim: {table.attrs['warning']}", RuntimeWarning, stacklevel=2)
         return table
+
+    def _both_readings(self, table: pd.DataFrame, min_savings_pct: float, max_quality_loss: float,
+                       alpha: float) -> pd.DataFrame:
+        """A claim on preferences with order-dependent pairs (the judge's two orders disagreed: a tie
+        by the position rule, "as good" for routing) is certified only if it also holds with each
+        such pair scored by its worse order, a loss: an answer the judge preferred only when it was
+        shown first is no evidence of "as good", and reading it so shrinks every loss toward zero —
+        the anti-conservative direction for a non-inferiority claim. Both readings are reported."""
+        strict = self.worst_order
+        assert strict is not None
+        other = claim_table(list(strict.table.index), strict._reps, strict._testable,
+                            min_savings_pct=min_savings_pct, max_quality_loss=max_quality_loss, alpha=alpha)
+        out = table.copy()
+        out["quality_diff_worst_order"] = other["quality_diff"]
+        out["quality_diff_lo_worst_order"] = other["quality_diff_lo"]
+        out["verdict_worst_order"] = other["verdict"]
+        tested = out["verdict"] != "not tested (reference or reads the labels)"
+        out.loc[tested, "p_value"] = np.maximum(out.loc[tested, "p_value"], other.loc[tested, "p_value"])
+        out.loc[tested, "p_holm"] = np.maximum(out.loc[tested, "p_holm"], other.loc[tested, "p_holm"])
+        pairs = self._mx.runs.attrs.get(f"{self._mx.score_column}_order_dependent", 0)
+        open_ = tested & (out["verdict"] == "holds") & (other["verdict"] != "holds")
+        for name in out.index[open_]:
+            out.loc[name, "verdict"] = "not enough data"
+            out.loc[name, "why"] = (f"holds only if the {pairs} order-dependent pairs (the judge's two orders "
+                                    "disagreed) count as ties; with them as losses the quality difference is "
+                                    f"{other.loc[name, 'quality_diff']:.3f} (bound "
+                                    f"{other.loc[name, 'quality_diff_lo']:.3f}): the judge's position bias leaves "
+                                    "the claim open")
+        bias = (self.evidence or {}).get("position_bias_pct")
+        out.attrs["claim"] = (table.attrs.get("claim", "") + f"; certified only if it also holds with the {pairs} "
+                              "order-dependent pairs as losses (*_worst_order columns)"
+                              + (f", position bias {bias:.0f} %" if bias is not None else ""))
+        return out
 
     @property
     def evidence(self) -> dict | None:
