@@ -83,7 +83,7 @@ def _runs(n: int) -> pd.DataFrame:
 def _evaluate(n: int, winners: np.ndarray):
     runs = _runs(n)
     prefs = pd.DataFrame({"prompt_id": [f"q{k:03d}" for k in range(n)], "model_a": STRONG, "model_b": WEAK,
-                          "winner": winners})
+                          "winner": winners, "source": "human:grader"})  # labels (no source: unscreened)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return routing.evaluate(runs, [routing.Always(WEAK)], preferences=prefs, reference=STRONG, n_boot=500)

@@ -162,6 +162,6 @@ def test_the_judges_own_rows_are_no_candidates_anywhere(tmp_path):
         assert scored.attrs["score_judge_rows_left_out"] == 2 * N and scored.attrs["score_unknown"] == 0
         assert scored.loc[scored["task"] == "pairwise judge", "score_reason"].str.contains("not scored").all()
         again = lab.runs()
-        assert set(scoring.summary(scoring.score(again, scoring.contains("GOOD"))).index) == {"weak", "strong"}
-        assert routing.evaluate(scoring.score(again, scoring.contains("GOOD")), [routing.Always("weak")],
+        assert set(scoring.summary(scoring.score(again, scoring.regex("GOOD"))).index) == {"weak", "strong"}
+        assert routing.evaluate(scoring.score(again, scoring.regex("GOOD")), [routing.Always("weak")],
                                 n_boot=0).n_prompts == N
