@@ -6,7 +6,7 @@ unreachable (PostgreSQL down) past ``LOG_WAIT_S``, the rows a run could not stor
 accepts a write (the next open, or the next run's first write) the journal is claimed (renamed, so
 two processes never replay it twice), its rows are inserted, and it is removed. A SQLite log's
 journal sits next to it (``runs.sqlite.llmlab-journal``); a PostgreSQL log's under
-``$LLMLAB_HOME`` (``journal-<hash of the URL>.jsonl``).
+``$LLMLAB_HOME`` (``journal-<hash of the log's identity, database and schema>.jsonl``).
 
 A journal is only a file next to the log, which a cloned folder may ship; so it is replayed only
 when it passes the log's own file rules and belongs to this log. It must be a regular file (not
@@ -54,11 +54,16 @@ def log_identity(created_at: str) -> str:
     return hashlib.sha256(f"llmlab-log:{created_at}".encode()).hexdigest()[:32]
 
 
-def journal_path(kind: str, path: str) -> Path | None:
-    """Where a log's journal lives (None for an in-memory log: nothing outlives it)."""
+def journal_path(kind: str, path: str, identity: str = "") -> Path | None:
+    """Where a log's journal lives (None for an in-memory log: nothing outlives it). A SQLite log's
+    sits next to its file; a PostgreSQL log's is named by ``identity`` — the log as connected
+    (its ``log_identity``, database and schema), never by the URL it was spelled with: two logs
+    whose URLs differ only in a masked part (``options=-csearch_path=…``) get two journals, one
+    log spelled two ways (``host=h user=u dbname=d``, ``postgresql://u@h:5432/d``) gets one."""
     if kind == "sqlite":
         return None if path == ":memory:" else Path(f"{path}.llmlab-journal")
-    return llmlab_home() / f"journal-{hashlib.sha256(path.encode()).hexdigest()[:16]}.jsonl"
+    digest = hashlib.sha256(f"llmlab-journal:{identity}".encode()).hexdigest()[:24]
+    return llmlab_home() / f"journal-{digest}.jsonl"
 
 
 def append(path: Path, records: Sequence[Record], keys: Sequence[str | None], *, log: str) -> None:

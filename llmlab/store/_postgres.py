@@ -83,7 +83,8 @@ class PostgresStore(Store):
             # One direct connection first: its error says why (refused, unknown database, auth),
             # where a pool would only report a timeout.
             psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT_S).close()
-            self._pool = pool_class(url, min_size=1, max_size=_POOL_SIZE, open=True, timeout=30,
+            self._pool = pool_class(url, min_size=1, max_size=_POOL_SIZE, open=True,
+                                    timeout=min(30.0, _base.LOG_WAIT_S),  # a wait never longer than the log's
                                     kwargs={"connect_timeout": _CONNECT_TIMEOUT_S})
         self._migrate()
         self._open_journal()
@@ -215,6 +216,13 @@ class PostgresStore(Store):
             wait_ms = max(1, int((self._open_deadline - time.monotonic()) * 1000))
             db.execute(f"SET LOCAL lock_timeout = {wait_ms}")
         db.execute(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+
+    def _journal_identity(self) -> str:
+        """The log as connected, whatever the URL's spelling: its identity (``m001_initial``'s
+        time), the database and the schema its tables are in (a search_path in ``options``)."""
+        with self._connection() as conn:
+            database, schema = conn.execute("SELECT current_database(), current_schema()").fetchone()
+        return f"{self._log_id}:{database}:{schema}"
 
     def _table_columns(self, db, table: str) -> list[tuple[str, bool]]:
         rows = db.execute(
