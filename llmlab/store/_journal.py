@@ -54,7 +54,7 @@ def log_identity(created_at: str) -> str:
     return hashlib.sha256(f"llmlab-log:{created_at}".encode()).hexdigest()[:32]
 
 
-def journal_path(kind: str, path: str, identity: str = "") -> Path | None:
+def journal_path(kind: str, path: str, identity: str) -> Path | None:
     """Where a log's journal lives (None for an in-memory log: nothing outlives it). A SQLite log's
     sits next to its file; a PostgreSQL log's is named by ``identity`` — the log as connected
     (its ``log_identity``, database and schema), never by the URL it was spelled with: two logs
