@@ -94,10 +94,21 @@ def trusted_hosts() -> set[str]:
     return {h.strip().lower() for h in os.environ.get(TRUSTED_HOSTS, "").split(",") if h.strip()}
 
 
+# The folders a local PostgreSQL server puts its unix socket in (Debian/Ubuntu, Red Hat, libpq's
+# compiled-in default). Another folder (/tmp/someone_elses, /home/x/sock) may be any local user's,
+# and a Linux abstract socket (@name) has no permissions at all: a server there would receive the
+# password libpq sends. A project file may choose only these; a user may name any socket.
+STANDARD_SOCKET_DIRS = ("/var/run/postgresql", "/run/postgresql", "/tmp")
+
+
 def is_local_host(host: str) -> bool:
-    """This machine: no host (libpq's unix socket), localhost, a loopback address, a socket path."""
-    host = host.strip().lower().removeprefix("[").removesuffix("]")
-    return host in ("", "localhost", "::1") or host.startswith(("/", "@")) or bool(_LOOPBACK.fullmatch(host))
+    """This machine: no host (libpq's default unix socket), localhost, a loopback address, or a
+    socket in a standard folder (:data:`STANDARD_SOCKET_DIRS`)."""
+    host = host.strip()
+    if host.startswith("/"):  # a folder's name is case-sensitive
+        return os.path.normpath(host) in STANDARD_SOCKET_DIRS
+    host = host.lower().removeprefix("[").removesuffix("]")
+    return host in ("", "localhost", "::1") or bool(_LOOPBACK.fullmatch(host))
 
 
 def _trust_advice(host: str, what: str) -> str:
