@@ -165,13 +165,37 @@ def check_project_log_file(path: str, source: str) -> None:
                       "Lab(db=...) or %config LLMLab.db = ...)")
 
 
+MAX_PROJECT_FILE_BYTES = 2**20  # a .env or pyproject.toml is a few kB; a cloned repo's may be anything
+
+
+def read_project_file(path: Path, shown: str) -> bytes | None:
+    """The text of a file every project ships (``./.env``, ``./pyproject.toml``) — a regular file
+    of at most 1 MB, read through :func:`llmlab.base._files.read_regular` (a FIFO, a device, a
+    ``/proc`` file or an endless file is refused before anything blocks or reads without end) —
+    or None, after one warning ``ignoring ./.env: …``, when it cannot be read as one."""
+    from ._errors import InputError
+    from ._files import read_regular
+    from ._warnings import warn_once
+
+    try:
+        data = read_regular(path, what=shown, limit=MAX_PROJECT_FILE_BYTES)
+    except (InputError, OSError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        warn_once(f"project-file:{path}", UserWarning(f"ignoring {shown}: {why}"))
+        return None
+    return data
+
+
 def read_dotenv(path: Path | None = None) -> dict[str, str]:
     """Parse ``KEY=VALUE`` lines of ./.env (quotes stripped, comments and blanks skipped)."""
     path = path or Path.cwd() / ".env"
-    if not path.is_file():
+    if not path.exists():  # a FIFO or a device too: refused below with a warning
+        return {}
+    data = read_project_file(path, "./.env" if path == Path.cwd() / ".env" else str(path))
+    if data is None:
         return {}
     values: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for raw in data.decode("utf-8", errors="replace").splitlines():
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
