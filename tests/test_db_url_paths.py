@@ -41,7 +41,7 @@ def connection_paths(tmp: Path) -> list[str]:
             f"Driver={{ODBC Driver 18}};Server=h;Database=d;UID=u;PWD={PW};",
             f"Server=h;Database=d;User Id=u;Password={PW};", f"Data Source=h;Initial Catalog=d;Password={PW}",
             f"u/{PW}@h:1521/orcl", f"u/{PW}@//h:1521/orcl", f"u/{PW}@orcl",
-            f"sub/u:{PW}@h/db", f"u\uff1a{PW}@h/db", inside]
+            f"sub/u:{PW}@h/db", f"u\uff1a{PW}@h/db", f"{PW}@x.sqlite", f"{PW}@h/db", inside]
 
 
 def _db_forms(tmp: Path) -> list[str]:
@@ -79,11 +79,17 @@ def test_the_cli_refuses_a_sqlite_url_with_credentials(tmp_path, capsys):
     _no_pw_files(tmp_path)
 
 
-@pytest.mark.parametrize("name", ["exp@v2/runs.sqlite", "x=1.sqlite", "runs 2024-01-01.sqlite", "a.b-c_d.db"])
+@pytest.mark.parametrize("name", ["./exp@v2/runs.sqlite", "x=1.sqlite", "runs 2024-01-01.sqlite", "a.b-c_d.db"])
 def test_ordinary_paths_still_open_as_files(tmp_path, name):
     with FakeServer({"m": ModelSpec(text="ok")}) as srv, Lab(db=f"sqlite:///{name}", base_url=srv.base_url) as lab:
         lab.compare("Hi", models=["m"])
     assert (tmp_path / name).is_file()
+
+
+def test_a_relative_path_starting_user_at_host_is_refused_and_dot_slash_opens_it(tmp_path):
+    with pytest.raises(LLMLabError, match=r"\*\*\*\*"):
+        Lab(db="exp@v2/runs.sqlite", base_url="http://127.0.0.1:9/v1")
+    assert not (tmp_path / "exp@v2").exists()
 
 
 # --------------------------------------------------------------------------- F8: Unicode spaces in keyword strings

@@ -102,7 +102,8 @@ _ODBC_WORD = re.compile(r"(?:^|[;\s/\\(])\s*(?:password|passwd|pwd|uid|user\s*id
                         r"dsn|data\s*source|database|initial\s*catalog|address|addr|network\s*address|"
                         r"integrated\s*security|trusted_connection|provider|secret|token|api[_-]?key)\s*=",
                         re.IGNORECASE)
-_EZCONNECT = re.compile(r"^[^/@\s]+/[^/@\s]*@|@//|@\[?[A-Za-z0-9.\-:]+\]?:\d+(?:/|$)")
+# (and a relative path starting user@host…: a URL without its scheme; ./a@b is a folder)
+_EZCONNECT = re.compile(r"^(?!\.\.?/)(?:[^/@\s]*@|[^/@\s]+/[^/@\s]*@)|@//|@\[?[A-Za-z0-9.\-:]+\]?:\d+(?:/|$)")
 _SEGMENT_USERINFO = re.compile(r"^[^:@]*:[^@]*@")  # a path segment that reads as user:secret@host
 
 
