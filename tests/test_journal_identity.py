@@ -86,3 +86,30 @@ def test_after_an_outage_each_log_stores_its_own_journaled_answer(monkeypatch, t
         assert not list(tmp_path.glob("llmlab-home/journal-*"))
     finally:
         server.stop()
+
+
+def _row(tmp_path):
+    from llmlab.base._record import Record
+
+    return Record(run_id="old-run", request_id="r1", prompt_id="p1", requested_model="m", prompt="journaled by 0.x",
+                  messages='[{"role": "user", "content": "journaled by 0.x"}]', params="{}", stream=True,
+                  endpoint="http://127.0.0.1:9/v1", api_key_env=None, status="ok", response_text="kept")
+
+
+def test_a_journal_under_the_old_url_name_is_adopted_only_when_it_is_this_logs(pg_url, tmp_path):
+    from llmlab.store import _journal
+
+    with FakeServer({"m": ModelSpec(text="ok")}) as srv:
+        with Lab(db=pg_url, base_url=srv.base_url) as lab:
+            old, identity = _journal.url_journal_path(lab.store.path), lab.store._log_id
+        _journal.append(old, [_row(tmp_path)], [None], log="0" * 32)  # another log's: left alone, silently
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            with Lab(db=pg_url, base_url=srv.base_url) as lab:
+                assert len(lab.runs()) == 0
+        assert old.exists() and not [w for w in seen if "journal" in str(w.message)]
+        old.unlink()
+        _journal.append(old, [_row(tmp_path)], [None], log=identity)
+        with Lab(db=pg_url, base_url=srv.base_url) as lab:
+            assert list(lab.runs().prompt) == ["journaled by 0.x"]
+        assert not old.exists()

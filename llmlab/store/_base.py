@@ -199,6 +199,8 @@ class Store:
     def _open_journal(self) -> None:
         """Where this log's journal is; rows left there by an earlier run are stored now."""
         self._journal_file = _journal.journal_path(self.kind, self.path, self._journal_identity())
+        if self.kind == "postgresql" and self._journal_file is not None:
+            _journal.adopt(_journal.url_journal_path(self.path), self._journal_file, log=self._log_id)
         try:
             self._replay_journal()
         except (_Unavailable, StoreError):

@@ -38,8 +38,8 @@ from ..base._files import others_can_read, others_can_write, owned_by_another, p
 from ..base._json import loads
 from ..base._record import Record
 
-__all__ = ["MAX_JOURNAL_BYTES", "journal_path", "log_identity", "append", "check", "claim", "read", "put_back",
-           "restore", "Refused"]
+__all__ = ["MAX_JOURNAL_BYTES", "journal_path", "url_journal_path", "adopt", "log_identity", "append", "check",
+           "claim", "read", "put_back", "restore", "Refused"]
 
 _FIELDS = {f.name for f in fields(Record)}
 MAX_JOURNAL_BYTES = 256 * 2**20
@@ -64,6 +64,32 @@ def journal_path(kind: str, path: str, identity: str) -> Path | None:
         return None if path == ":memory:" else Path(f"{path}.llmlab-journal")
     digest = hashlib.sha256(f"llmlab-journal:{identity}".encode()).hexdigest()[:24]
     return llmlab_home() / f"journal-{digest}.jsonl"
+
+
+def url_journal_path(shown: str) -> Path:
+    """Where an llmlab before the identity rule kept a PostgreSQL log's journal (a hash of the
+    masked URL, which two logs could share)."""
+    return llmlab_home() / f"journal-{hashlib.sha256(shown.encode()).hexdigest()[:16]}.jsonl"
+
+
+def adopt(old: Path, path: Path, *, log: str) -> None:
+    """An old URL-named journal becomes this log's (renamed to ``path``) when it passes the file
+    rules and every line names this log (``log``); one holding another log's lines is left where
+    it is, for that log to adopt, and nothing is warned about it here."""
+    if not os.path.lexists(old) or os.path.lexists(path):
+        return
+    try:
+        data = read_regular(old, what="the journal", limit=MAX_JOURNAL_BYTES, check=_check_file,
+                            follow_symlinks=False)
+        names = set()
+        for line in data.decode("utf-8", errors="replace").splitlines():
+            with contextlib.suppress(ValueError, RecursionError):
+                entry = loads(line)
+                names.add(entry.get("log") if isinstance(entry, dict) else None)
+        if names == {log}:
+            os.rename(old, path)
+    except (InputError, OSError, Refused):
+        return
 
 
 def append(path: Path, records: Sequence[Record], keys: Sequence[str | None], *, log: str) -> None:
