@@ -13,8 +13,8 @@ repository. When the endpoint comes from ``./.env``, a key is taken only from th
 from a variable the user named (``api_key_env=``, or listed in ``LLMLAB_TRUSTED_KEY_VARS`` in the
 environment): a project file can choose where requests go, never which of your secrets goes with
 them. And where they go: an endpoint or a PostgreSQL log a project file chooses is used only on
-this machine (localhost, 127.x, ::1, a unix socket) unless the user's own environment names its
-host in ``LLMLAB_TRUSTED_HOSTS`` — libpq would otherwise send the user's ``PGPASSWORD``,
+this machine (localhost, 127.x, ::1, a unix socket in a standard folder) unless the user's own
+environment names its host in ``LLMLAB_TRUSTED_HOSTS`` — libpq would otherwise send the user's ``PGPASSWORD``,
 ``~/.pgpass`` or service-file password to whatever host a cloned repository names
 (:func:`check_project_endpoint`, :func:`check_project_database`). A SQLite log a project file
 chooses must lie inside the project folder (the working directory, symlinks resolved) or
