@@ -47,7 +47,8 @@ def test_a_reopened_log_holds_the_nul_answer_the_same_way(db_url):
     lambda lab: lab.compare("hi", models=["m"], model_params={"m": {"metadata": {"k": "v\x00"}}}),
     lambda lab: lab.sweep(["ok", "b\x00"], models=["m"], progress=False),
     lambda lab: lab.sweep([{"prompt": "ok", "task": "t\x00"}], models=["m"], progress=False),
-], ids=["prompt", "parts", "system", "stop", "extra_body", "model_params", "sweep", "task"])
+    lambda lab: lab.sweep(["ok"], models=["m"], progress=False, resume="r\x00"),
+], ids=["prompt", "parts", "system", "stop", "extra_body", "model_params", "sweep", "task", "resume"])
 def test_a_nul_in_the_users_text_is_refused_before_anything_is_sent(db_url, call):
     with FakeServer({"m": ModelSpec(text="ok")}) as srv, Lab(db=db_url, base_url=srv.base_url) as lab:
         with pytest.raises(InputError, match="NUL") as info:
