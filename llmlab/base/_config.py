@@ -13,8 +13,8 @@ repository. When the endpoint comes from ``./.env``, a key is taken only from th
 from a variable the user named (``api_key_env=``, or listed in ``LLMLAB_TRUSTED_KEY_VARS`` in the
 environment): a project file can choose where requests go, never which of your secrets goes with
 them. And where they go: an endpoint or a PostgreSQL log a project file chooses is used only on
-this machine (localhost, 127.x, ::1, a unix socket) unless the user's own environment names its
-host in ``LLMLAB_TRUSTED_HOSTS`` — libpq would otherwise send the user's ``PGPASSWORD``,
+this machine (localhost, 127.x, ::1, a unix socket in a standard folder) unless the user's own
+environment names its host in ``LLMLAB_TRUSTED_HOSTS`` — libpq would otherwise send the user's ``PGPASSWORD``,
 ``~/.pgpass`` or service-file password to whatever host a cloned repository names
 (:func:`check_project_endpoint`, :func:`check_project_database`). A SQLite log a project file
 chooses must lie inside the project folder (the working directory, symlinks resolved) or
@@ -94,10 +94,21 @@ def trusted_hosts() -> set[str]:
     return {h.strip().lower() for h in os.environ.get(TRUSTED_HOSTS, "").split(",") if h.strip()}
 
 
+# The folders a local PostgreSQL server puts its unix socket in (Debian/Ubuntu, Red Hat, libpq's
+# compiled-in default). Another folder (/tmp/someone_elses, /home/x/sock) may be any local user's,
+# and a Linux abstract socket (@name) has no permissions at all: a server there would receive the
+# password libpq sends. A project file may choose only these; a user may name any socket.
+STANDARD_SOCKET_DIRS = ("/var/run/postgresql", "/run/postgresql", "/tmp")
+
+
 def is_local_host(host: str) -> bool:
-    """This machine: no host (libpq's unix socket), localhost, a loopback address, a socket path."""
-    host = host.strip().lower().removeprefix("[").removesuffix("]")
-    return host in ("", "localhost", "::1") or host.startswith(("/", "@")) or bool(_LOOPBACK.fullmatch(host))
+    """This machine: no host (libpq's default unix socket), localhost, a loopback address, or a
+    socket in a standard folder (:data:`STANDARD_SOCKET_DIRS`)."""
+    host = host.strip()
+    if host.startswith("/"):  # a folder's name is case-sensitive
+        return os.path.normpath(host) in STANDARD_SOCKET_DIRS
+    host = host.lower().removeprefix("[").removesuffix("]")
+    return host in ("", "localhost", "::1") or bool(_LOOPBACK.fullmatch(host))
 
 
 def _trust_advice(host: str, what: str) -> str:
@@ -154,13 +165,37 @@ def check_project_log_file(path: str, source: str) -> None:
                       "Lab(db=...) or %config LLMLab.db = ...)")
 
 
+MAX_PROJECT_FILE_BYTES = 2**20  # a .env or pyproject.toml is a few kB; a cloned repo's may be anything
+
+
+def read_project_file(path: Path, shown: str) -> bytes | None:
+    """The text of a file every project ships (``./.env``, ``./pyproject.toml``) — a regular file
+    of at most 1 MB, read through :func:`llmlab.base._files.read_regular` (a FIFO, a device, a
+    ``/proc`` file or an endless file is refused before anything blocks or reads without end) —
+    or None, after one warning ``ignoring ./.env: …``, when it cannot be read as one."""
+    from ._errors import InputError
+    from ._files import read_regular
+    from ._warnings import warn_once
+
+    try:
+        data = read_regular(path, what=shown, limit=MAX_PROJECT_FILE_BYTES)
+    except (InputError, OSError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        warn_once(f"project-file:{path}", UserWarning(f"ignoring {shown}: {why}"))
+        return None
+    return data
+
+
 def read_dotenv(path: Path | None = None) -> dict[str, str]:
     """Parse ``KEY=VALUE`` lines of ./.env (quotes stripped, comments and blanks skipped)."""
     path = path or Path.cwd() / ".env"
-    if not path.is_file():
+    if not path.exists():  # a FIFO or a device too: refused below with a warning
+        return {}
+    data = read_project_file(path, "./.env" if path == Path.cwd() / ".env" else str(path))
+    if data is None:
         return {}
     values: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for raw in data.decode("utf-8", errors="replace").splitlines():
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue

@@ -6,6 +6,11 @@ fails. Endpoint text is repaired where it enters a row (:func:`repair`); user te
 before anything is sent (:func:`check_unicode`). Bytes that are not UTF-8 (an endpoint's body or
 stream) are decoded by :class:`Utf8Decoder`: each invalid sequence becomes U+FFFD and is counted,
 so the answer around it is kept.
+
+NUL (U+0000) is one rule for every backend — PostgreSQL cannot store it in text, SQLite would
+keep it: the user's text holding one is refused before anything is sent (:func:`check_sendable`);
+the endpoint's is stored with each NUL replaced by U+FFFD, counted in a note
+(:func:`without_nul`), on SQLite as on PostgreSQL.
 """
 from __future__ import annotations
 
@@ -15,12 +20,15 @@ from typing import Any
 
 from ._errors import InputError
 
-__all__ = ["repair", "check_unicode", "Utf8Decoder", "REPAIRED_NOTE", "BAD_BYTES_NOTE"]
+__all__ = ["repair", "check_unicode", "check_sendable", "without_nul", "Utf8Decoder", "REPAIRED_NOTE", "BAD_BYTES_NOTE",
+           "NUL_NOTE"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
 REPAIRED_NOTE = "note: the endpoint sent {n} invalid character(s) (unpaired UTF-16 surrogates) in {fields}; " \
                 "each was replaced with U+FFFD"
+NUL_NOTE = "the endpoint sent {n} NUL character(s) (U+0000) in {fields}; each was replaced with U+FFFD " \
+           "(a run log cannot hold NUL in text)"
 BAD_BYTES_NOTE = "note: the endpoint sent {n} invalid UTF-8 byte sequence(s); each was replaced with U+FFFD"
 
 
@@ -100,3 +108,37 @@ def check_unicode(value: Any, what: str) -> None:
             f"{what} contains an unpaired surrogate character{where} (invalid Unicode, often from a bad "
             "decode); fix the text, e.g. text.encode('utf-8', 'replace').decode()"
         )
+
+
+def without_nul(text: str) -> tuple[str, int]:
+    """``text`` with each NUL replaced by U+FFFD, and how many there were."""
+    n = text.count("\x00")
+    return (text.replace("\x00", REPLACEMENT), n) if n else (text, 0)
+
+
+def _find_nul(value: Any, depth: int = 0) -> int | None:
+    """Position of the first NUL in a string, or 0 for one in any string (key or value) nested
+    in lists/dicts; None when there is none."""
+    if isinstance(value, str):
+        position = value.find("\x00")
+        return None if position < 0 else position
+    if depth > 50:
+        return None
+    if isinstance(value, dict):
+        items: Any = [*value.keys(), *value.values()]
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        return None
+    return 0 if any(_find_nul(item, depth + 1) is not None for item in items) else None
+
+
+def check_sendable(value: Any, what: str) -> None:
+    """What the user sends (prompt, messages, system, parameters): valid Unicode without NUL, or a
+    one-line InputError before anything is sent (the text itself is not echoed)."""
+    check_unicode(value, what)
+    position = _find_nul(value)
+    if position is not None:
+        where = f" at position {position}" if isinstance(value, str) else ""
+        raise InputError(f"{what} holds a NUL character (U+0000){where}; a run log cannot store it (PostgreSQL "
+                         "refuses it), so nothing was sent: remove it, e.g. text.replace('\\x00', '')")

@@ -16,7 +16,7 @@ from ..base._credentials import check_no_secret
 from ..base._errors import InputError
 from ..base._json import loads
 from ..base._record import conversation_hash, prompt_id_for, user_turns
-from ..base._text import check_unicode
+from ..base._text import check_sendable, check_unicode
 from ..base._validate import check_name_chars, check_shown_name, did_you_mean, parse_json_option
 from ._options import Timeouts
 from ._runner import Job
@@ -39,14 +39,14 @@ def to_messages(prompt: Any, system: str | None = None) -> list[dict]:
             raise InputError(f"messages must be JSON values (strings, lists, dicts): {exc}") from exc
     else:
         raise InputError("the prompt must be a non-empty string or a list of {'role', 'content'} messages")
-    check_unicode(messages, "the prompt" if isinstance(prompt, str) else "messages")
+    check_sendable(messages, "the prompt" if isinstance(prompt, str) else "messages")
     # every part (content, name, tool calls) travels in the body that gateways log
     check_no_secret(prompt if isinstance(prompt, str) else messages, "the prompt" if isinstance(prompt, str)
                     else "messages")
     if system is not None:
         if not isinstance(system, str):
             raise InputError("system must be a string")
-        check_unicode(system, "system")
+        check_sendable(system, "system")
         check_no_secret(system, "system")
         if messages[0].get("role") != "system":
             messages.insert(0, {"role": "system", "content": system})
@@ -143,7 +143,7 @@ class PromptSource:
             row = {"messages": messages, "prompt": last_user_text(messages), "prompt_id": pid,
                    "task": _text_or_none(rec.get("task")), "expected": _text_or_none(rec.get("expected"))}
             for name in ("prompt_id", "task", "expected"):
-                check_unicode(row[name], f"prompt #{i}: {name}")
+                check_sendable(row[name], f"prompt #{i}: {name}")
             yield row
 
 

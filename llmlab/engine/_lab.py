@@ -30,7 +30,7 @@ from ..base._frames import shown
 from ..base._pricing import PriceTable
 from ..base._record import answer_hash, prompt_id_for
 from ..base._redact import Redactor, url_secrets, without_userinfo
-from ..base._text import check_unicode, repair
+from ..base._text import check_sendable, check_unicode, repair
 from ..base._tokens import TokenCounter
 from ..base._validate import check_bool, check_int, check_shown_name, one_line
 from ..base._warnings import collecting, emit
@@ -958,7 +958,7 @@ def _check_run_id(name: str, value: Any) -> None:
     if not isinstance(value, str) or not value:
         raise InputError(f"{name} must be a run id string such as '3f2a9c1b7d4e' (lab.last_run_id), "
                          f"not {type(value).__name__}")
-    check_unicode(value, name)
+    check_sendable(value, name)  # a NUL too: PostgreSQL refuses it in a query as in a row
 
 
 def _open_store(db: Any) -> Store:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..base._credentials import check_no_credentials, check_no_secret, credential_error
 from ..base._errors import InputError
-from ..base._text import check_unicode
+from ..base._text import check_sendable
 from ..base._validate import check_bool, check_int, check_number, check_text, did_you_mean, one_line
 from ._resilience import RetryPolicy
 
@@ -209,7 +209,7 @@ class CallOptions:
         self._check_extra_body()
         # A key travels only as the Authorization header built from api_key_env: never in a body.
         check_no_credentials({**self._body, **(self.extra_body or {})})
-        check_unicode({**self._body, **(self.extra_body or {})}, "a call parameter")
+        check_sendable({**self._body, **(self.extra_body or {})}, "a call parameter")
         self.model_params = check_model_params(self.model_params) or None
         self._check_engine()
 
@@ -310,7 +310,7 @@ def check_model_params(value: Any) -> dict[str, dict[str, Any]]:
                     raise InputError(f"model_params[{model!r}]: {exc}") from None
         _check_json(f"model_params[{model!r}]", dict(params))
         check_no_credentials(dict(params))
-        check_unicode({model: dict(params)}, "model_params")
+        check_sendable({model: dict(params)}, "model_params")
         checked[model] = dict(params)
     return checked
 

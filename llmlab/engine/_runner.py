@@ -23,11 +23,11 @@ from ..base._errors import StoreError
 from ..base._pricing import PriceTable
 from ..base._record import Record
 from ..base._redact import StreamRedactor, public_url
-from ..base._text import repair
+from ..base._text import NUL_NOTE, repair, without_nul
 from ..base._tokens import TokenCounter
 from ..local._identity import EmbeddedURL
 from ..store._base import DeferredRows, LogUnavailable, Store
-from ._call import CallSpec, Outcome, Redactor, call_model
+from ._call import CallSpec, Outcome, Redactor, add_note, call_model
 from ._loop import post
 from ._options import Timeouts
 from ._resilience import RateLimiter, RetryPolicy
@@ -461,9 +461,29 @@ _ENDPOINT_FIELDS = frozenset({"response_text", "refusal", "reasoning_text", "too
 
 
 def redact_record(record: Record, redact: Redactor) -> None:
-    """Every text field of a row without the key (before it is stored or shown)."""
-    if not redact:
-        return
+    """Every text field of a row without the key and storable in every log (before it is stored
+    or shown): the one place every row (live, batch) goes through."""
+    if redact:
+        _redact_fields(record, redact)
+    _replace_nul(record)
+
+
+def _replace_nul(record: Record) -> None:
+    """One rule for every backend: a NUL the endpoint sent (PostgreSQL cannot store one in text,
+    SQLite would) is U+FFFD, counted in a note; the row is stored and its siblings go on. (The
+    user's text with a NUL was refused before it was sent.)"""
+    count, names = 0, list[str]()
+    for name in _TEXT_FIELDS:
+        value = getattr(record, name)
+        if value and "\x00" in value:
+            fixed, n = without_nul(value)
+            setattr(record, name, fixed)
+            count, names = count + n, [*names, name]
+    if count:
+        add_note(record, NUL_NOTE.format(n=count, fields=", ".join(names)))
+
+
+def _redact_fields(record: Record, redact: Redactor) -> None:
     # The endpoint's fields together: a key split between the reasoning and the answer is found.
     endpoint = [name for name in _TEXT_FIELDS if name in _ENDPOINT_FIELDS]
     for name, value in zip(endpoint, redact.row([getattr(record, name) for name in endpoint]), strict=True):
@@ -479,17 +499,22 @@ def _escape_record(record: Record, exc: Exception) -> None:
     for f in fields(Record):
         value = getattr(record, f.name)
         if isinstance(value, str):
-            setattr(record, f.name, value.encode("utf-8", "backslashreplace").decode("utf-8"))
+            setattr(record, f.name, _escaped(value))
         elif isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
             setattr(record, f.name, None if f.name in ("cache_of", "id") else 0)
         elif value is not None and not isinstance(value, (str, int, float, bool)):
-            setattr(record, f.name, str(value).encode("utf-8", "backslashreplace").decode("utf-8"))
+            setattr(record, f.name, _escaped(str(value)))
     detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
     was = record.status
     record.status, record.error_type, record.cached = "error", "LogWriteError", False
     record.error_message = (f"this attempt (status {was!r}) could not be logged as it was ({detail}); "
                             f"its text is stored escaped. Earlier: {record.error_message or '-'}")
-    record.error_message = record.error_message.encode("utf-8", "backslashreplace").decode("utf-8")
+    record.error_message = _escaped(record.error_message)
+
+
+def _escaped(text: str) -> str:
+    """Text every log can hold: an unpaired surrogate as ``\\udXXX``, a NUL as ``\\x00``."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def _total_tokens(record: Record) -> float:

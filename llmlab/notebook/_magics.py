@@ -25,6 +25,7 @@ from ..base._config import (
     default_base_url,
     default_db,
     read_dotenv,
+    read_project_file,
     trusted_default_key,
     trusted_key_vars,
 )
@@ -136,12 +137,15 @@ class LLMLab(Configurable):
 def read_pyproject(path: Path | None = None) -> dict[str, Any]:
     """``[tool.llmlab]`` of ./pyproject.toml (keys with dashes normalised), or {}."""
     path = path or Path.cwd() / "pyproject.toml"
-    if not path.is_file():
+    if not path.exists():  # a FIFO or a device too: refused below with a warning
         return {}
     import tomllib  # Python ≥ 3.11 (requires-python)
 
+    raw = read_project_file(path, str(path))  # bounded, never a FIFO or /proc file (warned)
+    if raw is None:
+        return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as exc:
         _warn(f"ignoring {path}: {exc}")
         return {}

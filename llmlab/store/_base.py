@@ -191,9 +191,16 @@ class Store:
             pass  # a journal the log refuses stays where it is (for the user to see); new rows go on
         self._insert_once(records, keys)
 
+    def _journal_identity(self) -> str:
+        """What names a log's journal besides its path: the log as connected (PostgreSQL adds
+        its database and schema)."""
+        return self._log_id
+
     def _open_journal(self) -> None:
         """Where this log's journal is; rows left there by an earlier run are stored now."""
-        self._journal_file = _journal.journal_path(self.kind, self.path)
+        self._journal_file = _journal.journal_path(self.kind, self.path, self._journal_identity())
+        if self.kind == "postgresql" and self._journal_file is not None:
+            _journal.adopt(_journal.url_journal_path(self.path), self._journal_file, log=self._log_id)
         try:
             self._replay_journal()
         except (_Unavailable, StoreError):

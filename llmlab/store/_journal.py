@@ -6,7 +6,7 @@ unreachable (PostgreSQL down) past ``LOG_WAIT_S``, the rows a run could not stor
 accepts a write (the next open, or the next run's first write) the journal is claimed (renamed, so
 two processes never replay it twice), its rows are inserted, and it is removed. A SQLite log's
 journal sits next to it (``runs.sqlite.llmlab-journal``); a PostgreSQL log's under
-``$LLMLAB_HOME`` (``journal-<hash of the URL>.jsonl``).
+``$LLMLAB_HOME`` (``journal-<hash of the log's identity, database and schema>.jsonl``).
 
 A journal is only a file next to the log, which a cloned folder may ship; so it is replayed only
 when it passes the log's own file rules and belongs to this log. It must be a regular file (not
@@ -38,8 +38,8 @@ from ..base._files import others_can_read, others_can_write, owned_by_another, p
 from ..base._json import loads
 from ..base._record import Record
 
-__all__ = ["MAX_JOURNAL_BYTES", "journal_path", "log_identity", "append", "check", "claim", "read", "put_back",
-           "restore", "Refused"]
+__all__ = ["MAX_JOURNAL_BYTES", "journal_path", "url_journal_path", "adopt", "log_identity", "append", "check",
+           "claim", "read", "put_back", "restore", "Refused"]
 
 _FIELDS = {f.name for f in fields(Record)}
 MAX_JOURNAL_BYTES = 256 * 2**20
@@ -54,11 +54,42 @@ def log_identity(created_at: str) -> str:
     return hashlib.sha256(f"llmlab-log:{created_at}".encode()).hexdigest()[:32]
 
 
-def journal_path(kind: str, path: str) -> Path | None:
-    """Where a log's journal lives (None for an in-memory log: nothing outlives it)."""
+def journal_path(kind: str, path: str, identity: str) -> Path | None:
+    """Where a log's journal lives (None for an in-memory log: nothing outlives it). A SQLite log's
+    sits next to its file; a PostgreSQL log's is named by ``identity`` — the log as connected
+    (its ``log_identity``, database and schema), never by the URL it was spelled with: two logs
+    whose URLs differ only in a masked part (``options=-csearch_path=…``) get two journals, one
+    log spelled two ways (``host=h user=u dbname=d``, ``postgresql://u@h:5432/d``) gets one."""
     if kind == "sqlite":
         return None if path == ":memory:" else Path(f"{path}.llmlab-journal")
-    return llmlab_home() / f"journal-{hashlib.sha256(path.encode()).hexdigest()[:16]}.jsonl"
+    digest = hashlib.sha256(f"llmlab-journal:{identity}".encode()).hexdigest()[:24]
+    return llmlab_home() / f"journal-{digest}.jsonl"
+
+
+def url_journal_path(shown: str) -> Path:
+    """Where an llmlab before the identity rule kept a PostgreSQL log's journal (a hash of the
+    masked URL, which two logs could share)."""
+    return llmlab_home() / f"journal-{hashlib.sha256(shown.encode()).hexdigest()[:16]}.jsonl"
+
+
+def adopt(old: Path, path: Path, *, log: str) -> None:
+    """An old URL-named journal becomes this log's (renamed to ``path``) when it passes the file
+    rules and every line names this log (``log``); one holding another log's lines is left where
+    it is, for that log to adopt, and nothing is warned about it here."""
+    if not os.path.lexists(old) or os.path.lexists(path):
+        return
+    try:
+        data = read_regular(old, what="the journal", limit=MAX_JOURNAL_BYTES, check=_check_file,
+                            follow_symlinks=False)
+        names = set()
+        for line in data.decode("utf-8", errors="replace").splitlines():
+            with contextlib.suppress(ValueError, RecursionError):
+                entry = loads(line)
+                names.add(entry.get("log") if isinstance(entry, dict) else None)
+        if names == {log}:
+            os.rename(old, path)
+    except (InputError, OSError, Refused):
+        return
 
 
 def append(path: Path, records: Sequence[Record], keys: Sequence[str | None], *, log: str) -> None:

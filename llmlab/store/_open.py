@@ -45,6 +45,7 @@ _SECRET_KEYS = SECRET_KEYS
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
 _SHOWN_QUERY = frozenset({"sslmode", "connect_timeout", "application_name", "target_session_attrs", "host",
                           "hostaddr", "port", "dbname", "user"})
+_SHOWN_VALUE = re.compile(r"^[A-Za-z0-9_.\-,:/\[\]]{0,255}$")  # a host list, a port, a socket folder
 _HOW = "a SQLite file path, sqlite:///path, or postgresql://user@host:5432/dbname"
 
 
@@ -73,8 +74,9 @@ def parse_db(db: Any) -> DbTarget:
         db = os.fspath(db)
         if isinstance(db, bytes):
             raise StoreError("db must be a text path, not bytes")
-        if _url_shaped(db) or _LIBPQ_WORD.search(db):  # Path("postgresql://u:pw@h")
-            raise StoreError(f"db path {MASK} looks like a URL or a keyword string; pass it as a string, not a Path")
+        if _connection_shaped(db):  # Path("postgresql://u:pw@h")
+            raise StoreError(f"db path {MASK} looks like a URL, a connection string or credentials; pass a URL as a "
+                             "string, not a Path, and a password never (PGPASSWORD or ~/.pgpass hold it)")
         return DbTarget("sqlite", db, db)
     if not isinstance(db, str):
         raise StoreError(f"db must be {_HOW}, not {type(db).__name__}")
@@ -88,9 +90,45 @@ def parse_db(db: Any) -> DbTarget:
         return _url(db)
     if _LIBPQ_WORD.search(db):
         return _keywords(db)
-    if _url_shaped(db):  # the part before ':' may be the secret too (TOKEN:@host)
-        raise StoreError(f"db value {MASK} looks like a URL but is not one; pass {_HOW}")
+    if _connection_shaped(db):  # the part before ':' may be the secret too (TOKEN:@host)
+        raise StoreError(f"db value {MASK} looks like a URL, a connection string or credentials but is not a "
+                         f"supported one; pass {_HOW}")
     return DbTarget("sqlite", db, db)
+
+
+# Other databases' connection strings: ODBC / ADO.NET / JDBC properties (``Driver=…;PWD=…``,
+# ``Server=h;User Id=u;Password=pw``) and Oracle's EZConnect (``user/pw@host:1521/svc``)
+_ODBC_WORD = re.compile(r"(?:^|[;\s/\\(])\s*(?:password|passwd|pwd|uid|user\s*id|user\s*name|username|server|driver|"
+                        r"dsn|data\s*source|database|initial\s*catalog|address|addr|network\s*address|"
+                        r"integrated\s*security|trusted_connection|provider|secret|token|api[_-]?key)\s*=",
+                        re.IGNORECASE)
+# (and a relative path starting user@host…: a URL without its scheme; ./a@b is a folder)
+_EZCONNECT = re.compile(r"^(?!\.\.?/)(?:[^/@\s]*@|[^/@\s]+/[^/@\s]*@)|@//|@\[?[A-Za-z0-9.\-:]+\]?:\d+(?:/|$)")
+_SEGMENT_USERINFO = re.compile(r"^[^:@]*:[^@]*@")  # a path segment that reads as user:secret@host
+
+
+def _decoded(path: str) -> str:
+    """``path`` as a reader (or a second decoder) would see it: %-escapes undone until none is
+    left, then NFKC (full-width ``：`` is ``:``)."""
+    for _ in range(8):
+        unquoted = urllib.parse.unquote(path)
+        if unquoted == path:
+            break
+        path = unquoted
+    return unicodedata.normalize("NFKC", path)
+
+
+def _connection_shaped(path: str) -> bool:
+    """The one rule for what is never a file path, for a plain path, a ``Path`` and the path of a
+    ``sqlite:///`` URL alike: after decoding, it reads as a URL (:func:`_url_shaped`), a libpq
+    keyword string, another database's connection string (ODBC's ``PWD=``, Oracle's
+    ``user/pw@host:1521/svc``) or holds a ``user:secret@host`` segment."""
+    for form in dict.fromkeys((path, _decoded(path))):
+        if _url_shaped(form) or _LIBPQ_WORD.search(form) or _ODBC_WORD.search(form) or _EZCONNECT.search(form):
+            return True
+        if any(_SEGMENT_USERINFO.match(part) for part in re.split(r"[/\\]", form)):
+            return True
+    return False
 
 
 # user:secret@host before the first / (also after // or a scheme), as a reader or libpq would see it
@@ -117,6 +155,7 @@ def _url(db: str) -> DbTarget:
         return _sqlite_url(scheme, rest)
     if not _POSTGRES.match(name):
         raise StoreError(f"db URL scheme {_shown_scheme(scheme)}:// is not supported; pass {_HOW}")
+    _odd_character(db, "URL")
     url = "postgresql://" + rest  # the SQLAlchemy spelling (postgresql+psycopg://) is libpq's URL
     try:
         parts = urllib.parse.urlsplit(url)
@@ -128,6 +167,7 @@ def _url(db: str) -> DbTarget:
     if parts.password is not None or "password" in params:
         raise ConfigError(f"db URL {shown} carries a password: remove it and put it in PGPASSWORD or ~/.pgpass "
                           "(a URL ends up in notebooks, settings and the log)")
+    _glued_values(params, shown)
     return _postgres(url, shown, params)
 
 
@@ -150,12 +190,45 @@ def _sqlite_url(scheme: str, rest: str) -> DbTarget:
     if not path.startswith("/"):
         raise StoreError(f"db URL {scheme}://{MASK} names a host; SQLite URLs are sqlite:///path (three slashes)")
     target = urllib.parse.unquote(path[1:])
+    if _connection_shaped(path[1:]) or _connection_shaped(target):  # sqlite:///u:pw@h, sqlite:///host=h password=…
+        raise StoreError(f"db URL {scheme}:///{MASK} names a path that looks like a URL, a connection string or "
+                         f"credentials (u:pw@host, password=…): it is never made a file; pass {_HOW}")
     return DbTarget("sqlite", target, target)
 
 
+def _odd_character(value: str, what: str) -> None:
+    """libpq separates keywords with ASCII whitespace only: a no-break or other Unicode space (what a
+    value pasted from a web page or a chat carries), a control or an invisible format character
+    would glue the next keyword — a password — to the value before it (a host name that is
+    looked up and printed). Refused in one line that shows no part of the value."""
+    for ch in value:
+        category = unicodedata.category(ch)
+        if (ch not in " \t\n\r\f\v" and (category in ("Cc", "Cf", "Zl", "Zp") or (category == "Zs" and ch != " "))) \
+                or ch == "\x0b":
+            raise StoreError(f"db {what} {MASK} holds the character U+{ord(ch):04X} "
+                             f"({unicodedata.name(ch, 'a control character').lower()}); libpq separates keywords "
+                             "(and reads URLs) with ASCII spaces only: retype it with plain spaces")
+
+
+# keywords whose values libpq prints (a host it cannot resolve, a user it cannot log in): never a
+# value with '=' or whitespace in it (host='h password=pw' reads as one host)
+_PRINTED_KEYS = ("host", "hostaddr", "port", "user", "dbname")
+
+
+def _glued_values(params: dict[str, str], shown: str) -> None:
+    for key in _PRINTED_KEYS:
+        value = params.get(key, "")
+        if "=" in value or (key != "dbname" and any(ch.isspace() for ch in value)):
+            raise ConfigError(f"db {shown}: its {key} holds '=' or a space (another keyword, a password, glued to "
+                              "it?); give each keyword its own plain value and the password in PGPASSWORD or "
+                              "~/.pgpass")
+
+
 def _keywords(db: str) -> DbTarget:
+    _odd_character(db, "keyword string")
     shown = _shown_keywords(db)
     params = _libpq(db, shown)
+    _glued_values(params, shown)
     if "password" in params:
         raise ConfigError(f"db {shown} carries a password: remove it and put it in PGPASSWORD or ~/.pgpass "
                           "(a db value ends up in notebooks, settings and the log)")
@@ -193,7 +266,7 @@ def _shown_url(parts: urllib.parse.SplitResult) -> str:
     who = "" if user is None else f"{user if _PLAIN_NAME.match(user) else MASK}@"
     where = (host or "") + (f":{port}" if port is not None else "")
     pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    query = "&".join(f"{k}={v if k in _SHOWN_QUERY and k not in _SECRET_KEYS else MASK}"
+    query = "&".join(f"{k}={v if k in _SHOWN_QUERY and k not in _SECRET_KEYS and _SHOWN_VALUE.match(v) else MASK}"
                      if _PLAIN_NAME.match(k) else MASK for k, v in pairs)
     path = parts.path if re.fullmatch(r"/[A-Za-z0-9_.\-]*", parts.path or "/") else f"/{MASK}"
     return (f"postgresql://{who}{where}{path}" + (f"?{query}" if query else "")

@@ -83,8 +83,9 @@ class PostgresStore(Store):
             # One direct connection first: its error says why (refused, unknown database, auth),
             # where a pool would only report a timeout.
             psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT_S).close()
-            self._pool = pool_class(url, min_size=1, max_size=_POOL_SIZE, open=True, timeout=30,
-                                    kwargs={"connect_timeout": _CONNECT_TIMEOUT_S})
+            self._pool = pool_class(url, min_size=1, max_size=_POOL_SIZE, open=True,
+                                    timeout=min(30.0, _base.LOG_WAIT_S),  # a wait never longer than the log's
+                                    kwargs={"connect_timeout": _CONNECT_TIMEOUT_S}, configure=_bounded_lock_waits)
         self._migrate()
         self._open_journal()
 
@@ -216,6 +217,13 @@ class PostgresStore(Store):
             db.execute(f"SET LOCAL lock_timeout = {wait_ms}")
         db.execute(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
 
+    def _journal_identity(self) -> str:
+        """The log as connected, whatever the URL's spelling: its identity (``m001_initial``'s
+        time), the database and the schema its tables are in (a search_path in ``options``)."""
+        with self._connection() as conn:
+            database, schema = conn.execute("SELECT current_database(), current_schema()").fetchone()
+        return f"{self._log_id}:{database}:{schema}"
+
     def _table_columns(self, db, table: str) -> list[tuple[str, bool]]:
         rows = db.execute(
             "SELECT column_name, is_nullable = 'NO' AND column_default IS NULL AND is_identity = 'NO' "
@@ -231,6 +239,16 @@ class PostgresStore(Store):
         if self._pool is not None:
             pool, self._pool = self._pool, None
             pool.close()
+
+
+def _bounded_lock_waits(conn) -> None:
+    """Every pooled session waits for a lock another session holds (a ``LOCK TABLE``, a long
+    ``ALTER``, an idle-in-transaction row lock) at most ``LOG_WAIT_S``: then LockNotAvailable,
+    which the write's backoff treats like a locked SQLite log — retried until the wait is over,
+    then journaled — instead of a statement that waits forever. (A session setting, so the user's
+    own ``options`` are kept; the migration's ``SET LOCAL lock_timeout`` still applies to it.)"""
+    conn.execute(f"SET lock_timeout = {max(1, int(_base.LOG_WAIT_S * 1000))}")
+    conn.commit()
 
 
 def _holder(conn, key: int) -> str | None:
