@@ -444,7 +444,7 @@ def test_a_saved_verifier_keeps_what_evaluate_needs(fitted, halves, tmp_path):
         routing.evaluate(halves[0], [tuned], n_boot=0)
     deep = "[" * 100_000 + "]" * 100_000
     (tmp_path / "deep.json").write_text(deep)
-    with pytest.raises(InputError, match="nested too deeply"):
+    with pytest.raises(InputError, match="nested too deep"):
         routing.load_policy(tmp_path / "deep.json")
 
 
