@@ -42,8 +42,8 @@ import urllib.parse
 import zlib
 from typing import Any
 
-__all__ = ["Redactor", "StreamRedactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets", "url_has_credentials",
-           "without_userinfo",
+__all__ = ["LOOKALIKE", "Redactor", "StreamRedactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets",
+           "url_has_credentials", "without_userinfo",
            "remember", "known_secrets", "forget_all", "redact_shown", "CREDENTIAL_NAME"]
 
 MIN_RUN = 8  # an echo of 8+ consecutive characters of a secret counts as the secret
@@ -118,6 +118,7 @@ _LOOKALIKE: dict[int, int] = {
                     "aeopcyxijskmhtbAEOPCYXIJSKMHTBaopiuvktAEOPIYNKTBZHMX"),
     **str.maketrans("ıƖȷɑɡɢɩɪɴʀʏʙʜʟᴀᴄᴅᴇᴊᴋᴍᴏᴘᴛᴜᴠᴡᴢᶦᶫᶰᶸꜰꜱꞯꭋ𐞄𐞒𐞖𐞪𐞲", "iijaggiinrybhlacdejkmoptuvwzilnufsqrbghry"),
     **{0xE0000 + code: code for code in range(0x20, 0x7F)}}
+LOOKALIKE = _LOOKALIKE  # the one table: model names are compared through it too (base/_validate.name_skeleton)
 
 
 
