@@ -49,6 +49,8 @@ def shown_value(value: Any) -> str:
     """A saved field's value in a message: short, and never a deep structure's repr (which recurses)."""
     if isinstance(value, (dict, list)):
         return f"a JSON {'object' if isinstance(value, dict) else 'array'} of {len(value)}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return f"a {len(str(abs(value)))}-digit integer"
     remember_keys()
     if isinstance(value, str) and redact_shown(value) != value:
         return "a value that looks like your API key"
