@@ -4,7 +4,8 @@ A gateway logs request bodies (LiteLLM spend logs, Langfuse/Helicone callbacks, 
 the key belongs only in the Authorization header. Every part the user supplies — the prompt,
 ``system``, each message's content, name and tool calls, every parameter, ``extra_body`` and
 ``model_params``, nested at any depth — goes through one check (``check_no_secret``), which names
-the part and never the value. Matching is exact, so prose that merely resembles the key passes.
+the part and never the value. Matching is exact after NFKC, case folding and dropping invisible
+characters, so prose that merely resembles the key passes.
 """
 from __future__ import annotations
 
@@ -83,10 +84,11 @@ def test_the_refusal_names_the_exact_part():
 
 
 def test_text_that_only_resembles_the_key_is_sent():
-    """The views' fuzzy redaction would blank these; refusing a prompt needs the key itself."""
+    """The views' fuzzy redaction would blank these; refusing a prompt needs the key itself (in any
+    letter case, full-width or zero-width-joined: test_key_forms_exact.py)."""
     remember(KEYS)
     for text in ("xnooovt mkrp jnnnu",  # ROT13 pieces of the first key, which views redact
-                 "keys look like sk-proj-AAAA…", KEYS[0][:-1] + "X", KEYS[1].lower(), "aaaabbbbccccdddd"):
+                 "keys look like sk-proj-AAAA…", KEYS[0][:-1] + "X", KEYS[1][:-1].lower(), "aaaabbbbccccdddd"):
         assert to_messages(text)[0]["content"] == text
         CallOptions(system=text, stop=None if text.startswith("sk-proj-A") else [text])  # that shape: refused
 

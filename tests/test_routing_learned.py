@@ -214,11 +214,11 @@ def test_tampered_save_is_refused(fitted):
     data["ngram_range"] = [1, 3]
     with pytest.raises(InputError, match="ngram_range"):
         Learned.from_dict(data)
-    for key, value, message in (("idf", [1.0], "idf must be"), ("coef", None, "coefficients"),
+    for key, value, message in (("idf", [1.0], "idf must be"), ("coef", None, "coef must hold finite numbers"),
                                 ("weak", 3, "'weak' must be a model name"),
                                 ("vocabulary", [1, 2], "distinct strings"),
                                 ("scaler_scale", [0.0, 1.0], "positive"),
-                                ("intercept", float("nan"), "non-finite"),
+                                ("intercept", float("nan"), "intercept must hold finite numbers"),
                                 ("threshold", float("nan"), "threshold")):
         data = fitted.to_dict()
         data[key] = value

@@ -18,10 +18,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ._credentials import remember_keys
 from ._errors import ConfigError, InputError
 from ._files import read_regular
 from ._json import loads
-from ._validate import one_line, read_finite
+from ._redact import redact_shown
+from ._validate import check_shown_name, one_line, read_finite
 from ._warnings import warn_once
 
 __all__ = ["Price", "PriceTable", "PriceWarning"]
@@ -154,7 +156,7 @@ class PriceTable:
         text = resources.files("llmlab").joinpath("data/prices.json").read_text(encoding="utf-8")
         data = loads(text)
         meta = data["_meta"]
-        return cls._from_mapping(data["models"], f"{meta['name']} ({meta['date']})")
+        return cls._from_mapping(data["models"], f"{meta['name']} ({meta['date']})", yours=False)
 
     @classmethod
     def _from_file(cls, path: Path) -> PriceTable:
@@ -171,7 +173,18 @@ class PriceTable:
         return cls.bundled().updated(table)
 
     @classmethod
-    def _from_mapping(cls, models: Mapping[str, Any], name: str) -> PriceTable:
+    def _from_mapping(cls, models: Mapping[str, Any], name: str, *, yours: bool = True) -> PriceTable:
+        """``yours``: a sheet the user gave (a dict or a file): its model names are checked for a
+        secret first — a name is shown by ``to_frame()`` and in every price message (the bundled
+        sheet is llmlab's own)."""
+        if any(not isinstance(model, str) for model in models):
+            raise ConfigError(f"price sheet {name}: model names must be strings")
+        if yours:
+            remember_keys()
+            # all names at once (a LiteLLM sheet has thousands), each alone only if the whole says so
+            if redact_shown("\n".join(models)) != "\n".join(models):
+                for model in models:
+                    check_shown_name(model, f"a model name in price sheet {name}")
         prices = {}
         for model, entry in models.items():
             if model.startswith("_") or model == "sample_spec" or not isinstance(entry, Mapping):
@@ -217,13 +230,17 @@ class PriceTable:
         return list(self._prices)
 
     def to_frame(self):
+        """The sheet as a frame that displays like every frame llmlab hands out (secrets removed,
+        control characters escaped: ``_frames.ShownFrame``)."""
         import pandas as pd
+
+        from ._frames import shown
 
         rows = [{"model": m, **p.__dict__} for m, p in self._prices.items()]
         frame = pd.DataFrame(rows)
         for col in ("input", "output"):
             frame[f"{col}_usd_per_1m"] = frame[f"{col}_cost_per_token"] * 1e6
-        return frame
+        return shown(frame)
 
     def __contains__(self, model: str) -> bool:
         return self.lookup(model) is not None

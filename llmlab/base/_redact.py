@@ -9,8 +9,9 @@
   ``_LOOKALIKE``), Unicode tag characters, every character doubled or tripled (compared with
   the secret's repeats collapsed too), ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes,
   base64, base32 and hex (up to three deep, zlib or gzip compressed first; UTF-16/32 code units
-  too), any run of 8+ separated numbers decoded every way it reads (hex ``0x73,0x6b`` or
-  ``{0x73,0x6b}``, CSS ``\\73 \\6b``, ``U+0073``, decimal, binary ``01110011``), an encoding
+  too; each short piece encoded on its own too: :meth:`Redactor._decoded_pieces`), any run of
+  8+ separated numbers decoded every way it reads (hex ``0x73,0x6b`` or ``{0x73,0x6b}``, CSS
+  ``\\73 \\6b``, ``U+0073``, decimal, binary ``01110011``), an encoding
   spelled out with a separator between its characters (``c 2 s t``), reversed, ROT13 or ROT47,
   and masked echoes (``sk-ab***wxyz``) whose visible ends are the secret's. Not: pieces under 3
   characters (every other letter), other Caesar shifts, uuencode, the key as one decimal integer.
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import codecs
 import functools
 import itertools
@@ -42,8 +44,8 @@ import urllib.parse
 import zlib
 from typing import Any
 
-__all__ = ["Redactor", "StreamRedactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets", "url_has_credentials",
-           "without_userinfo",
+__all__ = ["LOOKALIKE", "Redactor", "StreamRedactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets",
+           "url_has_credentials", "without_userinfo",
            "remember", "known_secrets", "forget_all", "redact_shown", "CREDENTIAL_NAME"]
 
 MIN_RUN = 8  # an echo of 8+ consecutive characters of a secret counts as the secret
@@ -96,6 +98,17 @@ _BASE85 = re.compile(r"[0-9A-Za-z!#$%&()*+\-;<=>?@^_`{|}~]{15,}|[!-u]{15,}")  # 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{12,}={0,2}|[A-Za-z0-9_-]{12,}={0,2}")
 _BASE32 = re.compile(r"[A-Z2-7]{16,}=*|[a-z2-7]{16,}=*")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2}){8,}|(?:[0-9a-fA-F]{2}[:. -]){7,}[0-9a-fA-F]{2}")
+# A short token that may encode a piece of a secret (_decoded_pieces): between spaces, commas,
+# semicolons, pipes, quotes or brackets; 4 to 40 characters.
+_PIECE_TOKEN = re.compile(r"(?<![^\s,;|'\"()\[\]{}])[^\s,;|'\"()\[\]{}]{4,40}(?![^\s,;|'\"()\[\]{}])")
+_B85_PUNCT = re.compile(r"[!#$%&*<>?@^`~]")
+_SPACED_TOKEN = re.compile(r"(?<!\S)\S{5,40}(?!\S)")
+_B85_ONLY = re.compile(r"[,;|'\"()\[\]{}]")  # characters that split the other tokens, not base85 ones
+_QP_TOKEN = re.compile(r"(?:=[0-9a-fA-F]{2})+")
+_HEX_TOKEN = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_B32_TOKEN = re.compile(r"[A-Z2-7]{5,}=*")
+_DECIMAL_GROUP = re.compile(r"(?<![\w.])\d{2,3}(?: \d{2,3}){2,}(?![\w.])")  # 115 107 45: one piece's bytes
+_B64_TOKEN = re.compile(r"[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+={0,2}")
 _MASK_CHARS = "*•●·∙⋅×."
 _MASK = re.compile(r"[*•●·∙⋅×]{3,}|\.{3,}|…+")
 _WORD_BEFORE = re.compile(r"[\w-]{0,64}\Z")
@@ -118,6 +131,7 @@ _LOOKALIKE: dict[int, int] = {
                     "aeopcyxijskmhtbAEOPCYXIJSKMHTBaopiuvktAEOPIYNKTBZHMX"),
     **str.maketrans("ıƖȷɑɡɢɩɪɴʀʏʙʜʟᴀᴄᴅᴇᴊᴋᴍᴏᴘᴛᴜᴠᴡᴢᶦᶫᶰᶸꜰꜱꞯꭋ𐞄𐞒𐞖𐞪𐞲", "iijaggiinrybhlacdejkmoptuvwzilnufsqrbghry"),
     **{0xE0000 + code: code for code in range(0x20, 0x7F)}}
+LOOKALIKE = _LOOKALIKE  # the one table: model names are compared through it too (base/_validate.name_skeleton)
 
 
 
@@ -455,7 +469,7 @@ class Redactor:
 
     def _encoded(self, text: str, depth: int) -> list[tuple[int, int]]:
         """base64, base32 and hex tokens whose decoded text holds a secret."""
-        spans = []
+        spans = self._decoded_pieces(text) if depth == _DECODE_DEPTH else []
         for start, end in _escaped_words(text):  # %-encoded twice: decoded once here, once as text
             if self._spans(urllib.parse.unquote(text[start:end]), depth - 1):
                 spans.append((start, end))
@@ -489,6 +503,49 @@ class Redactor:
                     decoded = decode(match.group())
                     if decoded and self._spans(decoded, depth - 1):
                         spans.append(match.span())
+        return spans
+
+    def _decoded_pieces(self, text: str) -> list[tuple[int, int]]:
+        """Short encoded tokens (4-40 characters: base64, base32, hex, quoted-printable, base85 of
+        a few characters each) whose decoded texts, read one after another, join into a secret the
+        way plain pieces do (:meth:`_split_runs`): a key echoed as the base64 of each 4-8-character
+        piece. Each token is decoded once; only those that decode to readable text holding a
+        piece of a secret (3+ characters) are joined; a hit marks the tokens it came from."""
+        if self._gram_re is None:
+            return []
+        found: list[tuple[int, int, str]] = []
+        for match in _PIECE_TOKEN.finditer(text):
+            token = match.group()
+            if _ENCODED_HINT.search(token) is None and not token.isupper() and _B85_PUNCT.search(token) is None:
+                continue  # a plain word (base32 is upper case, base85 holds punctuation)
+            decoded = next((d for d in _piece_decoded(token) if self._gram_re.search(_fold(d))), None)
+            if decoded:
+                found.append((match.start(), match.end(), decoded))
+        for match in _SPACED_TOKEN.finditer(text) if _B85_ONLY.search(text) else ():  # base85 holds |(;{…
+            if _B85_ONLY.search(match.group()):
+                decoded = _b85(match.group())
+                if decoded and self._gram_re.search(_fold(decoded)):
+                    found.append((match.start(), match.end(), decoded))
+        for match in _DECIMAL_GROUP.finditer(text) if _DECIMAL_HINT.search(text) else ():
+            decoded = _decimal(match.group())
+            if decoded and self._gram_re.search(_fold(decoded)):
+                found.append((match.start(), match.end(), decoded))
+        found.sort()
+        if sum(len(d) for _, _, d in found) < MIN_RUN:
+            return []
+        stream, offsets = [], []
+        at = 0
+        for _, _, decoded in found:
+            offsets.append(at)
+            stream.append(decoded)
+            at += len(decoded) + 1
+        joined = " ".join(stream)
+        hits = self._whole_values(joined) + self._split_runs(joined)[0]
+        spans = []
+        for start, end in hits:
+            first = bisect.bisect_right(offsets, start) - 1
+            last = bisect.bisect_right(offsets, max(start, end - 1)) - 1
+            spans += [found[i][:2] for i in range(max(first, 0), last + 1)]
         return spans
 
     # -- streams -----------------------------------------------------------------------------
@@ -682,8 +739,27 @@ def _bytes_text(data: bytes) -> str:
     if b"\x00" in data:  # UTF-16 or UTF-32 code units of ASCII text (0073006b…): its NULs carry nothing
         data = data.replace(b"\x00", b"")
     text = data.decode("utf-8", "replace") if data else ""
+    if text.isprintable():  # the usual case, in C
+        return text
     readable = sum(1 for c in text if c.isprintable() or c in "\n\t")
     return text if text and readable >= 0.9 * len(text) else ""
+
+
+def _piece_decoded(token: str) -> list[str]:
+    """A short token's decoded texts, each way it reads as text: quoted-printable, hex, base32,
+    base64 (or base64url), base85 (a 5-character base85 token is often base64 too)."""
+    if token.startswith("="):
+        return [_hex(token)] if _QP_TOKEN.fullmatch(token) else []
+    if _HEX_TOKEN.fullmatch(token):
+        return [_hex(token)]
+    texts = []
+    if _B32_TOKEN.fullmatch(token):
+        texts.append(_b32(token))
+    if _B64_TOKEN.fullmatch(token):
+        texts.append(_b64(token))
+    if len(token) >= 5:
+        texts.append(_b85(token))
+    return [t for t in texts if t]
 
 
 def _b64(token: str) -> str:

@@ -18,12 +18,13 @@ from typing import Any
 
 from ._errors import ConfigError, InputError
 from ._json import JSONTooDeep, loads
-from ._redact import public_url, redact_shown
+from ._redact import LOOKALIKE, public_url, redact_shown
 
 __all__ = [
     "one_line", "error_line", "is_env_name", "check_env_name", "check_url", "check_identifier", "check_binding_name",
     "did_you_mean", "closest", "check_bool", "check_int", "check_count", "check_number", "check_text", "is_real",
     "plain_number", "whole_number", "finite_number", "read_finite", "check_name_chars", "check_shown_name",
+    "invisible_char", "invisible_error", "name_skeleton", "plain_form", "IGNORABLE",
     "parse_json_option", "MAX_OPTION_DEPTH",
 ]
 
@@ -180,22 +181,83 @@ def _nested_deeper(value: Any, depth: int) -> bool:
     return False
 
 
-def check_name_chars(names: list[str], what: str = "model name") -> None:
-    """Names shown in every table read as themselves: no invisible character (a control, ZERO
-    WIDTH SPACE, a bidi mark: Unicode Cc/Cf), and no name twice, as written or once compatibility
-    forms are folded (full-width 'ｍ' and 'm' render as one name: two rows both reading 'm')."""
+# Code points that print nothing: Unicode's Default_Ignorable_Code_Point (SOFT HYPHEN, COMBINING
+# GRAPHEME JOINER, the Hangul fillers, Mongolian variation selectors, ZERO WIDTH SPACE/JOINERs, bidi
+# marks, WORD JOINER and the invisible operators, variation selectors, BOM, tag characters) and
+# every format character (Unicode Cf), as of Unicode 15; written out here, nothing downloaded.
+_IGNORABLE_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD), (0x070F, 0x070F),
+    (0x0890, 0x0891), (0x08E2, 0x08E2), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F),
+    (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
+IGNORABLE = re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" if a != b else re.escape(chr(a))
+                                     for a, b in _IGNORABLE_RANGES) + "]")
+# Not in a name either: controls, surrogates, private-use (shows as nothing or a box, differently on
+# every machine) and unassigned code points, line and paragraph separators, BRAILLE PATTERN BLANK
+# (a symbol that prints as a space).
+_NOT_IN_NAME = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_BLANK_SYMBOLS = frozenset("\u2800")
+_KINDS = {"Co": "a private-use character", "Cn": "an unassigned code point", "Cs": "a lone surrogate"}
+
+
+def invisible_char(name: str) -> str | None:
+    """The first character of ``name`` a reader cannot see as itself (a control, a format or
+    default-ignorable character, private-use or unassigned, a line separator, a blank symbol), or None."""
+    if name.isascii():
+        return next((c for c in name if not " " <= c <= "~"), None)
+    return next((c for c in name if c in _BLANK_SYMBOLS or unicodedata.category(c) in _NOT_IN_NAME
+                 or IGNORABLE.match(c)), None)
+
+
+def invisible_error(name: str, what: str) -> InputError | None:
+    """The one-line refusal of a name holding :func:`invisible_char`, naming the character, else None."""
+    bad = invisible_char(name)
+    if bad is None:
+        return None
+    kind = _KINDS.get(unicodedata.category(bad)) or unicodedata.name(bad, "a control character")
+    return InputError(f"{what} holds the invisible character U+{ord(bad):04X} ({kind}); type the name without it")
+
+
+def name_skeleton(name: str) -> str:
+    """What a name reads as: compatibility forms folded (full-width 'ｍ' is 'm'), then lookalike
+    letters as the ASCII letter they show (Cyrillic 'о', Greek 'ο' are 'o': the redactor's table,
+    ``_redact.LOOKALIKE``). ASCII names stay as written (upper and lower case, 'l' and '1' differ)."""
+    if name.isascii():
+        return name
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).translate(LOOKALIKE))
+
+
+def check_name_chars(names: list[str], what: str = "model name", *, repeats: bool = False) -> None:
+    """Names shown in every table read as themselves: no invisible character
+    (:func:`invisible_char`), and no two names that read the same — as written, or once
+    compatibility forms and lookalike letters are folded (:func:`name_skeleton`: 'gpt-4o' with a
+    Cyrillic 'о', or full-width 'ｍ' and 'm', would be two rows both reading the same).
+    ``repeats``: the same name written twice is one name (a policy may list a model twice)."""
     folded: dict[str, int] = {}
     for number, name in enumerate(names, 1):
-        bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf")), None)
-        if bad is not None:
-            raise InputError(f"{what} #{number} holds the invisible character U+{ord(bad):04X} "
-                             f"({unicodedata.name(bad, 'a control character')}); type the name without it")
-        same = folded.setdefault(unicodedata.normalize("NFKC", name), number)
+        problem = invisible_error(name, f"{what} #{number}")
+        if problem is not None:
+            raise problem
+        skeleton = name_skeleton(name)
+        same = folded.setdefault(skeleton, number)
         if same != number and names[same - 1] == name:
+            if repeats:
+                continue
             raise InputError(f"{what} {name!r} is listed twice; list each model once (use n= for repeats)")
         if same != number:
-            raise InputError(f"{what}s #{same} and #{number} read the same ({unicodedata.normalize('NFKC', name)!r} "
-                             "once full-width and other compatibility forms are folded); list each model once")
+            raise InputError(f"{what}s #{same} and #{number} read the same ({skeleton!r} once full-width, "
+                             "other compatibility forms and lookalike letters (Cyrillic, Greek) are folded); "
+                             "list each model once")
+
+
+def plain_form(text: str) -> str:
+    """``text`` as a reader takes it, for matching a secret: compatibility forms folded (NFKC:
+    full-width letters), format and default-ignorable characters dropped (ZERO WIDTH SPACE, a
+    COMBINING GRAPHEME JOINER between letters), case folded. Otherwise exact."""
+    if text.isascii():
+        return text.lower()
+    return IGNORABLE.sub("", unicodedata.normalize("NFKC", text)).casefold()
 
 
 def check_bool(name: str, value: Any) -> bool:

@@ -366,6 +366,10 @@ def _http_timeout(timeouts: Timeouts):
 
 
 def _read_completion(response: Any, state: _Stream) -> None:
+    if isinstance(response, str):
+        # A byte order mark before the JSON (what some .NET/IIS gateways send) is read past, as a
+        # stream's first line is (_SSEDecoder): one rule for both.
+        response = response.removeprefix("\ufeff")
     try:
         response = loads(response)
     except JSONTooDeep:
@@ -620,8 +624,9 @@ def _text(value: Any) -> str:
 
 
 def _content(value: Any, how: str) -> str:
-    """An answer's content: a string, absent, or a list of text parts (OpenAI's content-part form,
-    joined). 5, true or {"a": 1} is not text: shown as JSON it would pass for the model's words."""
+    """An answer's content, by one rule whether streamed or not: a string, absent, or a list of
+    text parts (OpenAI's content-part form, joined). 5, true, {"a": 1}, bare strings or an image
+    part are not text: shown as JSON it would pass for the model's words (issue 21 #10)."""
     if value is None or isinstance(value, str):
         return value or ""
     if isinstance(value, list) and all(isinstance(p, dict) and p.get("type") == "text"

@@ -15,9 +15,10 @@ from typing import Any
 from ..base._credentials import check_no_secret
 from ..base._errors import InputError
 from ..base._json import loads
+from ..base._names import check_model_names
 from ..base._record import conversation_hash, prompt_id_for, user_turns
-from ..base._text import check_sendable, check_unicode
-from ..base._validate import check_name_chars, check_shown_name, did_you_mean, parse_json_option
+from ..base._text import check_sendable
+from ..base._validate import did_you_mean, parse_json_option
 from ._options import Timeouts
 from ._runner import Job
 
@@ -95,14 +96,7 @@ def check_models(models: Any) -> list[str]:
         models = [m.strip() for m in models.split(",")]
     if not models or not isinstance(models, Iterable):
         raise InputError("no models given; pass models=['model-a', 'model-b']")
-    models = list(models)
-    if any(not isinstance(m, str) or not m.strip() for m in models):
-        raise InputError("model names must be non-empty strings")
-    check_unicode(models, "a model name")
-    for number, model in enumerate(models, 1):
-        check_shown_name(model, f"model name #{number}")
-    check_name_chars(models)  # after the key check: a key joined by ZERO WIDTH SPACEs is named as the key
-    return models
+    return check_model_names(models)  # the one rule (base/_names): policies and price sheets use it too
 
 
 _FILE_SUFFIXES = (".parquet", ".csv", ".jsonl", ".ndjson")

@@ -46,7 +46,7 @@ import pandas as pd
 
 from ..base._errors import InputError
 from ..base._files import json_problem
-from ..base._validate import is_real
+from ..base._validate import is_real, read_finite
 from ._matrix import Matrix, build_matrix, prompt_text_keys
 from ._names import MAX_NAME, is_name, shown_value
 from ._policies import Decision, Threshold
@@ -261,10 +261,28 @@ class _TfidfFeatures:
 
 
 def _finite(values: Any, key: str, length: int) -> np.ndarray:
-    array = np.array(values, dtype=float)
-    if array.shape != (length,) or not np.isfinite(array).all():
+    """``length`` numbers of a saved router, each by the project's one finite-number rule."""
+    array = _finite_array(values, key)
+    if array.shape != (length,):
         raise InputError(f"learned router: {key} must be {length} finite numbers")
     return array
+
+
+def _finite_array(values: Any, key: str) -> np.ndarray:
+    """A saved router's numbers (a number, a list, or a list of equal lists), each read by
+    :func:`~llmlab.base._validate.read_finite` — a 400-digit integer, NaN, a string or a boolean is
+    a one-line InputError naming the field, never an OverflowError out of numpy."""
+    rows = values if isinstance(values, list) and values and all(isinstance(v, list) for v in values) else None
+    flat = [x for row in rows for x in row] if rows is not None else values if isinstance(values, list) else [values]
+    numbers = [read_finite(x) for x in flat]
+    bad = next((x for x, n in zip(flat, numbers, strict=True) if n is None), None)
+    if any(n is None for n in numbers):
+        raise InputError(f"learned router: {key} must hold finite numbers only, not {shown_value(bad)}")
+    if rows is not None:
+        if len({len(row) for row in rows}) != 1:
+            raise InputError(f"learned router: {key} must be rows of equal length")
+        return np.array(numbers, dtype=float).reshape(len(rows), -1)
+    return np.array(numbers, dtype=float) if isinstance(values, list) else np.array(numbers[0])
 
 
 class _CallableFeatures:
@@ -360,7 +378,7 @@ class Learned(Threshold):
                              f"not {features!r}")
         if not is_real(threshold) or math.isnan(threshold):
             # ±inf are allowed: all prompts to strong / to weak (what routing.tune may choose)
-            raise InputError(f"Learned threshold= must be a number, not {threshold!r}")
+            raise InputError(f"Learned threshold= must be a number, not {shown_value(threshold)}")
         self.models = list(models)
         self._feature_label = "tfidf" if isinstance(features, str) else getattr(features, "__name__", "features")
         super().__init__("p_weak_not_ok", float(threshold), models[0], models[-1], name=name)
@@ -596,8 +614,9 @@ class Learned(Threshold):
         try:
             router = cls(*models, threshold=data["threshold"], name=data.get("name"))
             features = _TfidfFeatures.from_dict(data)
-            coef = np.array(data["coef"], dtype=float).reshape(1, -1) if two else np.array(data["coef"], dtype=float)
-            intercept = np.array([data["intercept"]] if two else data["intercept"], dtype=float)
+            coef = _finite_array(data["coef"], "coef")
+            coef = coef.reshape(1, -1) if two else coef
+            intercept = _finite_array([data["intercept"]] if two else data["intercept"], "intercept")
         except InputError:
             raise
         except (KeyError, TypeError, ValueError) as exc:

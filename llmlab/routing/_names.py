@@ -1,24 +1,35 @@
-"""The one rule for a name read from a saved policy (a model, a policy, a task, a column): one
-line of plain text — no control or bidi character, no lone surrogate, at most 1,000 characters.
-Every saved kind (``_saved``) and the saved :class:`~llmlab.routing.Learned` router (``_learned``)
-check their names with it."""
+"""The policies' name rules, on top of the engine's one rule for model names (base/_names).
+
+:func:`is_name`: a name read from a saved policy (a model, a policy, a task, a column) is one line
+of plain text — no control, bidi, invisible or default-ignorable character (the engine's
+``invisible_char``), no lone surrogate, at most 1,000 characters. Every saved kind (``_saved``) and
+the saved :class:`~llmlab.routing.Learned` router (``_learned``) check their fields with it.
+
+:func:`check_policy`: every policy, built in Python or loaded, and again before it is saved or
+exported as code: its models pass :func:`~llmlab.base._names.check_model_names` (the key as a model
+name, invisible characters, two names that read the same — exactly what ``lab.compare`` refuses),
+its name and task names pass :func:`~llmlab.base._names.check_shown_text`."""
 from __future__ import annotations
 
 from typing import Any
 
+from ..base._credentials import remember_keys
 from ..base._display import has_controls
 from ..base._errors import InputError
+from ..base._names import check_model_names, check_shown_text
+from ..base._redact import redact_shown
 from ..base._text import check_unicode
-from ..base._validate import one_line
+from ..base._validate import invisible_char, one_line
 
-__all__ = ["MAX_NAME", "is_name", "is_names", "shown_value"]
+__all__ = ["MAX_NAME", "is_name", "is_names", "shown_value", "check_policy"]
 
 MAX_NAME = 1000  # characters (and names in a list): longer is not a name
 
 
 def is_name(v: Any) -> bool:
-    """A name: one line of plain text."""
-    return isinstance(v, str) and 0 < len(v) <= MAX_NAME and not has_controls(v) and _valid_unicode(v)
+    """A name: one line of plain text, not only spaces, nothing invisible (the engine's rule)."""
+    return (isinstance(v, str) and 0 < len(v) <= MAX_NAME and bool(v.strip()) and not has_controls(v)
+            and _valid_unicode(v) and invisible_char(v) is None)
 
 
 def is_names(v: Any) -> bool:
@@ -38,4 +49,23 @@ def shown_value(value: Any) -> str:
     """A saved field's value in a message: short, and never a deep structure's repr (which recurses)."""
     if isinstance(value, (dict, list)):
         return f"a JSON {'object' if isinstance(value, dict) else 'array'} of {len(value)}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return f"a {len(str(abs(value)))}-digit integer"
+    remember_keys()
+    if isinstance(value, str) and redact_shown(value) != value:
+        return "a value that looks like your API key"
     return one_line(repr(value), 60)
+
+
+def check_policy(policy: Any) -> None:
+    """Refuse a policy whose models or names the engine would refuse (one line, no secret echoed)."""
+    label = type(policy).__name__
+    try:
+        models = policy.needs()
+    except NotImplementedError:
+        models = None
+    if models is not None:
+        check_model_names(models, f"{label} model name", repeats=True)
+    for what, text in policy._shown_names():
+        if isinstance(text, str):
+            check_shown_text(text, f"{label} {what}")

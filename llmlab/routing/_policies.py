@@ -13,6 +13,7 @@ predicate (you opted in).
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import math
 import os
@@ -31,6 +32,7 @@ from ..base._errors import InputError
 from ..base._files import write_json
 from ..base._validate import is_real, plain_number
 from ._matrix import Matrix
+from ._names import check_policy
 from ._stats import Outcome, outcome
 
 __all__ = ["Policy", "Decision", "Always", "TaskMap", "Fallback", "Cascade", "Threshold", "Random",
@@ -77,6 +79,26 @@ class Policy:
     tuned_texts: frozenset = frozenset()      # their normalised texts (a copy under another id warns too)
     uses_labels: bool = False                # reads expected answers or scores: evaluation only
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every policy is checked once built (``_names.check_policy``: the engine's model-name rule),
+        after the outermost ``__init__`` — a subclass's own checks and ``super().__init__`` done."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def checked(self: Policy, *args: Any, **kw: Any) -> None:
+            init(self, *args, **kw)
+            if type(self).__init__ is checked:
+                check_policy(self)
+
+        setattr(cls, "__init__", checked)  # noqa: B010 (mypy refuses assigning a method)
+
+    def _shown_names(self) -> list[tuple[str, Any]]:
+        """Texts besides the models that are shown and saved (the policy's name, task names)."""
+        return [("policy name", self.name)]
+
     def needs(self) -> list[str] | None:
         raise NotImplementedError
 
@@ -113,6 +135,7 @@ class Policy:
     # -- saving (JSON, never pickle) --------------------------------------------------------
     def to_dict(self) -> dict:
         """A JSON-able description (``routing.load_policy`` reads it back; never pickle)."""
+        check_policy(self)  # again: what is written must load, and a key learnt since is refused
         return {"format": FORMAT, "version": FORMAT_VERSION, "name": self.name, "kind": type(self).__name__,
                 **self._fields()}
 
@@ -137,6 +160,7 @@ class Policy:
         gateway guide's router, now chosen with evidence. Every name and number in it is a
         Python literal (:func:`literal`): no text of the policy's goes into a comment or the
         docstring, so no name can close a string and add code."""
+        check_policy(self)
         return ('"""Router exported by llmlab: pick_model() returns the model to call."""\n\n'
                 f"POLICY = {literal(self.name)}\n" + self._code())
 
@@ -218,6 +242,9 @@ class TaskMap(Policy):
 
     def needs(self):
         return list(dict.fromkeys([*self.mapping.values(), *([self.default] if self.default else [])]))
+
+    def _shown_names(self):
+        return [*super()._shown_names(), *(("task name", task) for task in self.mapping)]
 
     def route(self, mx):
         tasks = pd.Series(mx.prompt_values("task")).astype(object)
