@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ._errors import InputError
@@ -74,17 +75,26 @@ def repair(text: str) -> tuple[str, int]:
     return fixed, fixed.count(REPLACEMENT) - text.count(REPLACEMENT)
 
 
-def _find_surrogate(value: Any, depth: int = 0) -> int | None:
-    """Position of the first unpaired surrogate in a string, or in any string (key or value)
-    nested in lists/dicts (then 0); None when there is none."""
+def _surrogate_at(text: str) -> int | None:
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+        return None
+    except UnicodeEncodeError as exc:
+        return exc.start
+
+
+def _nul_at(text: str) -> int | None:
+    position = text.find("\x00")
+    return None if position < 0 else position
+
+
+def _find_in(value: Any, find: Callable[[str], int | None], depth: int = 0) -> int | None:
+    """Where ``find`` finds something in a string, or 0 when it does in any string (key or value)
+    nested in lists/dicts; None when it finds nothing."""
     if isinstance(value, str):
-        if value.isascii():
-            return None
-        try:
-            value.encode("utf-8")
-            return None
-        except UnicodeEncodeError as exc:
-            return exc.start
+        return find(value)
     if depth > 50:
         return None
     if isinstance(value, dict):
@@ -93,15 +103,12 @@ def _find_surrogate(value: Any, depth: int = 0) -> int | None:
         items = value
     else:
         return None
-    for item in items:
-        if _find_surrogate(item, depth + 1) is not None:
-            return 0
-    return None
+    return 0 if any(_find_in(item, find, depth + 1) is not None for item in items) else None
 
 
 def check_unicode(value: Any, what: str) -> None:
     """Refuse text that cannot be encoded (one line, the text itself is not echoed)."""
-    position = _find_surrogate(value)
+    position = _find_in(value, _surrogate_at)
     if position is not None:
         where = f" at position {position}" if isinstance(value, str) else ""
         raise InputError(
@@ -116,28 +123,11 @@ def without_nul(text: str) -> tuple[str, int]:
     return (text.replace("\x00", REPLACEMENT), n) if n else (text, 0)
 
 
-def _find_nul(value: Any, depth: int = 0) -> int | None:
-    """Position of the first NUL in a string, or 0 for one in any string (key or value) nested
-    in lists/dicts; None when there is none."""
-    if isinstance(value, str):
-        position = value.find("\x00")
-        return None if position < 0 else position
-    if depth > 50:
-        return None
-    if isinstance(value, dict):
-        items: Any = [*value.keys(), *value.values()]
-    elif isinstance(value, (list, tuple)):
-        items = value
-    else:
-        return None
-    return 0 if any(_find_nul(item, depth + 1) is not None for item in items) else None
-
-
 def check_sendable(value: Any, what: str) -> None:
     """What the user sends (prompt, messages, system, parameters): valid Unicode without NUL, or a
     one-line InputError before anything is sent (the text itself is not echoed)."""
     check_unicode(value, what)
-    position = _find_nul(value)
+    position = _find_in(value, _nul_at)
     if position is not None:
         where = f" at position {position}" if isinstance(value, str) else ""
         raise InputError(f"{what} holds a NUL character (U+0000){where}; a run log cannot store it (PostgreSQL "
