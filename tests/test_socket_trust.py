@@ -12,7 +12,8 @@ PW = "Pw9-socket-Zq7"
 FOREIGN_SOCKETS = ["host=/tmp/someone_elses_dir dbname=x user=alice", "postgresql:///x?host=/tmp/evil",
                    "postgresql://alice@%2Ftmp%2Fevil/x", "host=@abstract_sock dbname=x",
                    "host=/home/bob/sock dbname=x", "host=/var/run/postgresql/../../tmp/evil dbname=x",
-                   "host=/TMP dbname=x", "host=/run/postgresql,/tmp/evil dbname=x"]
+                   "host=/TMP dbname=x", "host=/run/postgresql,/tmp/evil dbname=x",
+                   "host=/tmp dbname=x", "postgresql:///x?host=/tmp", "host=/tmp/ port=5999 dbname=x"]
 
 
 @pytest.mark.parametrize("value", FOREIGN_SOCKETS)
@@ -25,7 +26,7 @@ def test_a_project_dotenv_cannot_choose_a_socket_in_another_folder(tmp_path, mon
 
 
 @pytest.mark.parametrize("value", ["host=/var/run/postgresql dbname=x", "host=/run/postgresql/ dbname=x",
-                                   "host=/tmp dbname=x", "postgresql:///x", "postgresql://alice@%2Frun%2Fpostgresql/x",
+                                   "postgresql:///x", "postgresql://alice@%2Frun%2Fpostgresql/x",
                                    "dbname=x"])
 def test_a_standard_socket_folder_is_this_machine(value):
     from llmlab.store._open import check_chosen_db

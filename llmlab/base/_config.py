@@ -94,11 +94,12 @@ def trusted_hosts() -> set[str]:
     return {h.strip().lower() for h in os.environ.get(TRUSTED_HOSTS, "").split(",") if h.strip()}
 
 
-# The folders a local PostgreSQL server puts its unix socket in (Debian/Ubuntu, Red Hat, libpq's
-# compiled-in default). Another folder (/tmp/someone_elses, /home/x/sock) may be any local user's,
-# and a Linux abstract socket (@name) has no permissions at all: a server there would receive the
-# password libpq sends. A project file may choose only these; a user may name any socket.
-STANDARD_SOCKET_DIRS = ("/var/run/postgresql", "/run/postgresql", "/tmp")
+# The folders a local PostgreSQL server puts its unix socket in (Debian/Ubuntu, Red Hat), which
+# only root and the postgres user may write. Not /tmp (upstream libpq's default): any local user
+# may bind /tmp/.s.PGSQL.<port> for a port no server uses; another folder (/home/x/sock) may be any
+# local user's, and a Linux abstract socket (@name) has no permissions at all: a server there would
+# receive the password libpq sends. A project file may choose only these; a user may name any socket.
+STANDARD_SOCKET_DIRS = ("/var/run/postgresql", "/run/postgresql")
 
 
 def is_local_host(host: str) -> bool:
