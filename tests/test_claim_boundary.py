@@ -127,3 +127,24 @@ def test_a_few_unknowns_that_cannot_flip_the_claim_leave_it_standing():
     row = _evaluate(400, winners).claim(min_savings_pct=40, max_quality_loss=0.05).loc[f"always({WEAK})"]
     assert row["unknown_pct"] == 1.0 and row["quality_diff_lo_unknown_as_loss"] > -0.05
     assert row["verdict"] == "holds"
+
+
+def test_the_exact_size_without_gains_is_at_most_alpha_at_every_n():
+    """Review 22c G1': Tango's test is asymptotic, and with no gains (every router on preferences)
+    its exact size at the margin reached 6.9 % (0 losses in 52 at M 0.05). Enumerated exactly: the
+    chance that the test rejects "loss ≥ M" when the loss rate is M."""
+    from math import comb
+
+    # every n for 0.05; for 0.02 and 0.1 the sizes where Tango's test was worst (133, 268; 42)
+    for margin, sizes in ((0.05, range(30, 301)), (0.02, (50, 100, 133, 268, 300)), (0.1, (30, 42, 100))):
+        for n in sizes:
+            size = 0.0
+            for losses in range(n + 1):
+                d = np.r_[np.zeros(n - losses), -np.ones(losses)]
+                if paired_score_p(d, -margin)[0] >= 0.05:
+                    break  # more losses reject less
+                assert paired_score_bound(d, 0.05)[0] > -margin  # the bound agrees with the test
+                size += comb(n, losses) * margin ** losses * (1 - margin) ** (n - losses)
+            assert size <= 0.05 + 1e-12, (margin, n, size)
+    assert paired_score_p(np.zeros(52), -0.05)[0] > 0.05       # was 0.049: certified
+    assert paired_score_p(np.zeros(60), -0.05)[0] < 0.05       # 0.95^60 = 0.046: enough

@@ -16,10 +16,14 @@ close to nominal even at n = 16 (Agresti & Coull 1998; Newcombe 1998).
   d ∈ {−1, 0, 1}, so graded scores again get a conservative test. With no observed loss the test is
   not degenerate: 0 losses in n prompts rejects "loss ≥ M" only when √(nM / (1 − M)) clears the
   normal quantile (30 prompts cannot show a loss below 0.05; 0 losses in 200 can show < 0.02).
+  Tango's test is asymptotic: with no gains it exceeds its size (6.9 % for "0 losses in 52" at
+  0.05, exactly 0.95⁵² = 0.069). So where a column's differences are all −1 or 0 (every router on
+  preferences, whose reference scores 1), its p-value and bound are the exact binomial ones
+  (Clopper–Pearson) of its loss count instead, which keep their size at every n.
 """
 from __future__ import annotations
 
-from math import erf, sqrt
+from math import erf, exp, lgamma, log, sqrt
 from statistics import NormalDist
 
 import numpy as np
@@ -65,13 +69,40 @@ def _z(b: np.ndarray, c: np.ndarray, n: int, delta0: np.ndarray) -> np.ndarray:
     return np.where(var > 0, z, edge)
 
 
+def _binom_cdf(k: int, n: int, p: float) -> float:
+    """P(Binomial(n, p) ≤ k), summed in log space (no scipy needed; any n)."""
+    if k >= n or p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 0.0
+    terms = [lgamma(n + 1) - lgamma(i + 1) - lgamma(n - i + 1) + i * log(p) + (n - i) * log(1 - p)
+             for i in range(k + 1)]
+    top = max(terms)
+    return min(1.0, exp(top) * sum(exp(t - top) for t in terms))
+
+
+def _exact_columns(d) -> tuple[np.ndarray, np.ndarray]:
+    """Which columns have no gain and whole losses only (d ∈ {−1, 0}), and their loss counts."""
+    d = np.asarray(d, dtype=float)
+    if d.ndim == 1:
+        d = d[:, None]
+    exact = ((d == 0) | (d == -1)).all(axis=0)
+    return exact, (d == -1).sum(axis=0)
+
+
 def paired_score_p(d, delta0: float) -> np.ndarray:
     """One-sided p-value of H0 "mean(d) ≤ delta0" for paired differences ``d`` in [−1, 1]
-    (prompts × policies, or one vector): Tango's score test, fractional counts."""
+    (prompts × policies, or one vector): Tango's score test, fractional counts; the exact binomial
+    test of the loss count for a column with no gain and whole losses only."""
     b, c, n = _counts(d)
     if n == 0:
         return np.full(b.shape, np.nan)
-    return 1 - _ncdf(_z(b, c, n, np.full(b.shape, float(delta0))))
+    p = 1 - _ncdf(_z(b, c, n, np.full(b.shape, float(delta0))))
+    exact, losses = _exact_columns(d)
+    if delta0 < 0:
+        for j in np.flatnonzero(exact):   # H0: a loss rate of at least −delta0; few losses reject it
+            p[j] = _binom_cdf(int(losses[j]), n, -float(delta0))
+    return p
 
 
 def paired_score_bound(d, q: float, *, upper: bool = False) -> np.ndarray:
@@ -92,7 +123,24 @@ def paired_score_bound(d, q: float, *, upper: bool = False) -> np.ndarray:
             lo, hi = np.where(reject, lo, mid), np.where(reject, mid, hi)
         else:
             lo, hi = np.where(reject, mid, lo), np.where(reject, hi, mid)
-    return hi if upper else lo
+    bound = hi if upper else lo
+    if not upper:
+        exact, losses = _exact_columns(d)
+        for j in np.flatnonzero(exact):
+            bound[j] = -_clopper_pearson_upper(int(losses[j]), n, q)
+    return bound
+
+
+def _clopper_pearson_upper(k: int, n: int, q: float) -> float:
+    """The loss rate p at which P(Binomial(n, p) ≤ k) = q: the exact one-sided upper bound, so the
+    lower bound −p clears −M exactly when the exact test of "loss ≥ M" has p-value < q."""
+    if k >= n:
+        return 1.0
+    lo, hi = k / n, 1.0
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _binom_cdf(k, n, mid) > q else (lo, mid)
+    return hi
 
 
 def paired_score_interval(d, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

@@ -16,8 +16,10 @@ and its p-value 1/(B+1), so at a true loss equal to the margin it certified 9–
 (30–200 prompts) for a stated 5 %. The score test's variance is the one H0 implies (a loss rate of
 at least M), so 0 losses in 30 prompts cannot show a loss below 0.05 (0.95³⁰ = 0.21 is no
 evidence); its size at the margin is ≤ 5.2 % in simulation (30–200 prompts, with and without
-gains), but it is asymptotic: exact enumeration with no gains finds sizes up to 6.9 % (0 losses in
-52 prompts at 0.05, against the exact 0.95⁵² = 0.069), and for graded scores it is conservative (the 0/1 variance bounds any [0, 1] score's).
+gains); being asymptotic it exceeded 5 % without gains (6.9 %: 0 losses in 52 prompts at 0.05,
+exactly 0.95⁵² = 0.069), so a router with no gain and whole losses only (always so on
+preferences) gets the exact binomial test and Clopper–Pearson bound instead. For graded scores
+the score test is conservative (the 0/1 variance bounds any [0, 1] score's).
 A router's p-value is the larger of its two (intersection–union test); Holm's step-down adjusts
 across the routers tested, so the chance of wrongly declaring *any* claim true stays ≤ α. The
 bounds shown are one-sided at each router's Holm level, so "holds" ⟺ both bounds clear the claim.
