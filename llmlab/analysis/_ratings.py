@@ -44,7 +44,7 @@ the higher-rated one: the fit is redone with them as the lower one's wins, and w
 (model-based) intervals then overlap, the higher's ``ci_lo`` and the lower's ``ci_hi`` take that
 reading — so the intervals shown overlap, the ranks follow, and a warning names the pair (the
 sign-test path counts them as the lower one's wins too). Routing's unknown-lean check
-(``routing._preferences.unknown_lean``) runs per pair of models and warns when the half-read
+(``analysis._lean.unknown_lean``, routing's copy) runs per pair of models and warns when the half-read
 unknowns lean to one side. Ratings stay shown: an order that survives its unknowns stays certified.
 """
 from __future__ import annotations
@@ -61,6 +61,7 @@ import pandas as pd
 
 from ..base._errors import InputError
 from ._evidence import evidence_words, judge_evidence
+from ._lean import unknown_lean
 from ._pairwise import check_preferences
 
 __all__ = ["ratings", "Ratings"]
@@ -379,10 +380,8 @@ def _unknowns_against(games: _Games, u: np.ndarray, centred: np.ndarray, compone
 
 
 def _lean_notes(frame: pd.DataFrame, u: np.ndarray, models: list[str]) -> list[str]:
-    """Routing's unknown-lean check (:func:`llmlab.routing._preferences.unknown_lean`), per pair of
+    """Routing's unknown-lean check (:func:`llmlab.analysis._lean.unknown_lean`), per pair of
     models with unknown verdicts between them."""
-    from ..routing._preferences import unknown_lean
-
     notes = []
     for a, b in zip(*np.nonzero(np.triu(u)), strict=True):
         ma, mb = models[a], models[b]

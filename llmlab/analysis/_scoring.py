@@ -56,6 +56,7 @@ from ..base._intervals import wilson
 from ..base._json import loads
 from ..base._validate import check_bool, finite_number, one_line
 from . import _checks, _structured
+from ._lean import LEAN_Z, _z
 from ._patterns import compile_pattern
 from ._verdicts import defuse_tokens, parse_rating
 
@@ -155,10 +156,8 @@ def score(df: pd.DataFrame, scorer: Any, column: str = "score") -> pd.DataFrame:
 
 def unknown_lean_by_model(df: pd.DataFrame, column: str = "score", by: str = "requested_model") -> str:
     """One model's unknown-score rate against the other models' (the one-sided two-proportion z of
-    routing's :func:`~llmlab.routing._preferences.unknown_lean`, at its ``LEAN_Z``): the sentence
+    routing's unknown-lean check, :mod:`llmlab.analysis._lean`, at its ``LEAN_Z``): the sentence
     naming each model whose unknowns are concentrated, or ``""``."""
-    from ..routing._preferences import LEAN_Z, _z
-
     if by not in df.columns or column not in df.columns:
         return ""
     unknown = pd.to_numeric(df[column], errors="coerce").isna()
