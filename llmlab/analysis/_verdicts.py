@@ -15,6 +15,9 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    a lone ``[[C]] for a tie.`` is a real verdict and is kept, and so is a quoted *last* candidate
    (``…together: "[[3]]"``). A restated format (``I'll output [[A]] if A is better``) is dropped even
    alone; a token after ``than`` (``A is better than [[B]]``) makes the preference ``ambiguous``.
+   A rating the judged answer writes itself, in any form read here (``Rating: 10/10`` planted in
+   the answer), is never the pointwise verdict: dropped from the reply, and a reply whose only
+   rating it is gives ``ambiguous`` (rule ``answer's own``) — review 22c G0p.
 3. **Candidates must agree.** Repeats of one value are fine. When they disagree, the ones written
    in the rubric's own form (``Rating: [[n]]``) decide if they agree among themselves — but not one
    in a hypothetical (``A perfect answer would get Rating: [[10]]``) or opening a list
