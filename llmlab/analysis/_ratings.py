@@ -37,6 +37,15 @@ ranks nobody, a model is never ranked against one it neither met nor is linked t
 models in different components are never ranked against each other, uninformative verdicts rank
 nobody, and a model with no known verdict has rank <NA>. A rank is "how many are certainly
 better", not a position: two models may share a rank, and ranks may skip.
+
+**Unknowns are not assumed missing at random** (review 22c R1, the claim's G5 rule). An order
+between two models is certified only if it also holds with their unknown verdicts counted against
+the higher-rated one: the fit is redone with them as the lower one's wins, and where the
+(model-based) intervals then overlap, the higher's ``ci_lo`` and the lower's ``ci_hi`` take that
+reading — so the intervals shown overlap, the ranks follow, and a warning names the pair (the
+sign-test path counts them as the lower one's wins too). Routing's unknown-lean check
+(``analysis._lean.unknown_lean``, routing's copy) runs per pair of models and warns when the half-read
+unknowns lean to one side. Ratings stay shown: an order that survives its unknowns stays certified.
 """
 from __future__ import annotations
 
@@ -52,6 +61,7 @@ import pandas as pd
 
 from ..base._errors import InputError
 from ._evidence import evidence_words, judge_evidence
+from ._lean import unknown_lean
 from ._pairwise import check_preferences
 
 __all__ = ["ratings", "Ratings"]
@@ -131,6 +141,9 @@ def ratings(preferences: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, lev
     lo, hi = np.where(identifiable, lo, np.nan), np.where(identifiable, hi, np.nan)
     component = _components(full)
     notes = _notes(full, component, identifiable, peeled)
+    unknowns = _unknown_pairs(frame, games.models)
+    lo, hi = _unknowns_against(games, unknowns, centred, fitted, lo, hi, anchor, level, notes)
+    notes += _lean_notes(frame, unknowns, games.models)
     evidence = judge_evidence(frame)
     if not evidence["informative"]:       # the verdicts measure the judge, not the models: no interval
         lo, hi = np.full(len(lo), np.nan), np.full(len(hi), np.nan)
@@ -140,7 +153,7 @@ def ratings(preferences: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, lev
         warnings.warn(f"ratings: {note}", RuntimeWarning, stacklevel=2)
     rating = np.where(identifiable, BASE + SCALE * centred, np.nan)
     table = _table(full, rating, BASE + SCALE * lo, BASE + SCALE * hi, component, identifiable, peeled,
-                   bool(evidence["informative"]), float(level))
+                   bool(evidence["informative"]), float(level), unknowns)
     win_rate, counts = _matrices(full)
     return Ratings(table, win_rate, counts, int(n_boot), float(level), notes)
 
@@ -324,8 +337,66 @@ def _notes(games: _Games, component: np.ndarray, identifiable: np.ndarray, peele
     return notes
 
 
+def _unknown_pairs(frame: pd.DataFrame, models: list[str]) -> np.ndarray:
+    """``u[a, b]``: unknown verdicts between models a and b (symmetric)."""
+    index = {m: k for k, m in enumerate(models)}
+    u = np.zeros((len(models), len(models)), int)
+    rows = frame[frame["winner"].isna() & (frame["model_a"] != frame["model_b"])]
+    for a, b in zip(rows["model_a"].map(index), rows["model_b"].map(index), strict=True):
+        u[a, b] += 1
+        u[b, a] += 1
+    return u
+
+
+def _unknowns_against(games: _Games, u: np.ndarray, centred: np.ndarray, component: np.ndarray, lo: np.ndarray,
+                      hi: np.ndarray, anchor: str | None, level: float,
+                      notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Review 22c R1 (G5's rule for claims): an order between two rated models is certified only if it
+    also holds with their unknown verdicts counted against the higher-rated one. For each such pair
+    the fit is redone with them as the lower one's wins (model-based interval); where the intervals
+    then overlap, the higher's ``lo`` and the lower's ``hi`` take that reading's — so the intervals
+    shown overlap and the rank rule does not certify the order — and a note says so."""
+    lo, hi = lo.copy(), hi.copy()
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    for a, b in zip(*np.nonzero(np.triu(u)), strict=True):
+        if component[a] != component[b] or not (np.isfinite(lo[a]) and np.isfinite(lo[b])):
+            continue
+        high, low = (a, b) if centred[a] >= centred[b] else (b, a)
+        n = int(u[a, b])
+        i = np.concatenate([games.i, np.full(n, low)])
+        j = np.concatenate([games.j, np.full(n, high)])
+        s = np.concatenate([games.s, np.ones(n)])
+        worst = _Games(games.models, i, j, s, np.concatenate([games.prompts, np.full(n, "")]), games.unknown)
+        theta = _centre(_fit(i, j, s, np.ones(len(s)), len(games.models)), component, games.models, anchor)
+        sd = _model_sd(worst, theta, component, anchor)
+        w_lo, w_hi = theta[high] - z * sd[high], theta[low] + z * sd[low]
+        if lo[high] > hi[low] and not w_lo > w_hi:
+            lo[high], hi[low] = min(lo[high], w_lo), max(hi[low], w_hi)
+            notes.append(f"{games.models[high]} above {games.models[low]} is not certified: with their {n} unknown "
+                         f"verdict(s) counted against {games.models[high]} the intervals overlap, so the intervals "
+                         "shown include that reading (unknowns need not be missing at random: a judge failing on one "
+                         "model's bad answers hides exactly its losses)")
+    return lo, hi
+
+
+def _lean_notes(frame: pd.DataFrame, u: np.ndarray, models: list[str]) -> list[str]:
+    """Routing's unknown-lean check (:func:`llmlab.analysis._lean.unknown_lean`), per pair of
+    models with unknown verdicts between them."""
+    notes = []
+    for a, b in zip(*np.nonzero(np.triu(u)), strict=True):
+        ma, mb = models[a], models[b]
+        pair = frame[((frame["model_a"] == ma) & (frame["model_b"] == mb))
+                     | ((frame["model_a"] == mb) & (frame["model_b"] == ma))]
+        for ref in (ma, mb):
+            lean = unknown_lean(pair, ref)
+            if lean["warning"]:
+                notes.append(f"{ma} vs {mb}: {lean['warning']}")
+                break
+    return notes
+
+
 def _table(games: _Games, rating, lo, hi, component, identifiable, peeled, informative: bool,
-           level: float) -> pd.DataFrame:
+           level: float, unknowns: np.ndarray | None = None) -> pd.DataFrame:
     k = len(games.models)
     wins = np.bincount(games.i, games.s == 1, k) + np.bincount(games.j, games.s == 0, k)
     losses = np.bincount(games.i, games.s == 0, k) + np.bincount(games.j, games.s == 1, k)
@@ -334,24 +405,25 @@ def _table(games: _Games, rating, lo, hi, component, identifiable, peeled, infor
                           "wins": wins.astype(int), "losses": losses.astype(int), "ties": ties.astype(int),
                           "unknown": [games.unknown[m] for m in games.models], "component": component,
                           "identifiable": identifiable}, index=pd.Index(games.models, name="model"))
-    table.insert(3, "rank", _ranks(games, table, informative, level))
+    table.insert(3, "rank", _ranks(games, table, informative, level, unknowns))
     table["bound"] = [_bound(games, m, kind) for m, kind in enumerate(peeled)]
     order = np.where(peeled == "won every game", np.inf, np.where(peeled == "lost every game", -np.inf, rating))
     table["_order"] = np.nan_to_num(order.astype(float), nan=-1e300)
     return table.sort_values(["component", "_order"], ascending=[True, False], kind="stable").drop(columns="_order")
 
 
-def _ranks(games: _Games, table: pd.DataFrame, informative: bool, level: float) -> pd.Series:
+def _ranks(games: _Games, table: pd.DataFrame, informative: bool, level: float,
+           unknowns: np.ndarray | None = None) -> pd.Series:
     """1 + the models certainly above it (the module doc's rule); <NA> for a model with no known verdict."""
     above = _certainly_above(games, table["ci_lo"].to_numpy(float), table["ci_hi"].to_numpy(float),
-                             table["component"].to_numpy(), informative, level)
+                             table["component"].to_numpy(), informative, level, unknowns)
     ranks = 1 + above.sum(axis=0)
     return pd.Series(pd.array([int(r) if p else pd.NA for r, p in zip(ranks, _played(games), strict=True)],
                               dtype="Int64"), index=table.index)
 
 
 def _certainly_above(games: _Games, lo: np.ndarray, hi: np.ndarray, component: np.ndarray, informative: bool,
-                     level: float) -> np.ndarray:
+                     level: float, unknowns: np.ndarray | None = None) -> np.ndarray:
     """``out[a, b]``: a is certainly above b at ``level``. Two rated models: a's interval lies wholly
     above b's. Where either has no interval (it won or lost every game, or its group has no finite
     rating): a won more of their direct decisive games and the exact two-sided sign test over them
@@ -368,8 +440,9 @@ def _certainly_above(games: _Games, lo: np.ndarray, hi: np.ndarray, component: n
     wins = np.zeros((k, k), int)
     np.add.at(wins, (games.i[games.s == 1], games.j[games.s == 1]), 1)
     np.add.at(wins, (games.j[games.s == 0], games.i[games.s == 0]), 1)
-    for a, b in zip(*np.nonzero(wins > wins.T), strict=True):
-        if not (rated[a] and rated[b]) and _sign_test(int(wins[a, b]), int(wins[b, a])) <= 1 - level:
+    u = unknowns if unknowns is not None else np.zeros((k, k), int)
+    for a, b in zip(*np.nonzero(wins > wins.T + u), strict=True):    # their unknowns counted as b's wins
+        if not (rated[a] and rated[b]) and _sign_test(int(wins[a, b]), int(wins[b, a] + u[a, b])) <= 1 - level:
             out[a, b] = True
     for m in range(k):                                   # transitive closure (Warshall): k is small
         out |= out[:, [m]] & out[[m], :]

@@ -56,6 +56,7 @@ from ..base._intervals import wilson
 from ..base._json import loads
 from ..base._validate import check_bool, finite_number, one_line
 from . import _checks, _structured
+from ._lean import LEAN_Z, _z
 from ._patterns import compile_pattern
 from ._verdicts import defuse_tokens, parse_rating
 
@@ -143,7 +144,31 @@ def score(df: pd.DataFrame, scorer: Any, column: str = "score") -> pd.DataFrame:
         what = "all verdicts unknown" if unknown == int(ok.sum()) else f"{unknown} of {int(ok.sum())} verdicts unknown"
         warnings.warn(f"{scorer.name}: {what} (score NaN, reason in {column}_reason); unknowns are left out of "
                       "means and counted, never scored 0", RuntimeWarning, stacklevel=2)
+        lean = unknown_lean_by_model(out[~judges], column)
+        out.attrs[f"{column}_unknown_lean"] = lean
+        if lean:
+            warnings.warn(f"{scorer.name}: unknown scores are not missing at random — {lean}; leaving them out "
+                          "flatters that model (a model that writes its own rating into its answers, or a judge "
+                          f"failing on one kind of answer): read {column}_reason before trusting a comparison",
+                          RuntimeWarning, stacklevel=2)
     return out
+
+
+def unknown_lean_by_model(df: pd.DataFrame, column: str = "score", by: str = "requested_model") -> str:
+    """One model's unknown-score rate against the other models' (the one-sided two-proportion z of
+    routing's unknown-lean check, :mod:`llmlab.analysis._lean`, at its ``LEAN_Z``): the sentence
+    naming each model whose unknowns are concentrated, or ``""``."""
+    if by not in df.columns or column not in df.columns:
+        return ""
+    unknown = pd.to_numeric(df[column], errors="coerce").isna()
+    counts = {m: (int(u.sum()), len(u)) for m, u in unknown.groupby(df[by], sort=False)}
+    notes = []
+    for m, (u, n) in counts.items():
+        rest_u = sum(c[0] for o, c in counts.items() if o != m)
+        rest_n = sum(c[1] for o, c in counts.items() if o != m)
+        if len(counts) > 1 and _z(u, n, rest_u, rest_n) >= LEAN_Z:
+            notes.append(f"{m}'s scores are unknown on {u} of {n} answers, the other models' on {rest_u} of {rest_n}")
+    return "; ".join(notes)
 
 
 def summary(df: pd.DataFrame, column: str = "score", *, by: str = "requested_model",

@@ -15,6 +15,9 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    a lone ``[[C]] for a tie.`` is a real verdict and is kept, and so is a quoted *last* candidate
    (``…together: "[[3]]"``). A restated format (``I'll output [[A]] if A is better``) is dropped even
    alone; a token after ``than`` (``A is better than [[B]]``) makes the preference ``ambiguous``.
+   A rating the judged answer writes itself, in any form read here (``Rating: 10/10`` planted in
+   the answer), is never the pointwise verdict: dropped from the reply, and a reply whose only
+   rating it is gives ``ambiguous`` (rule ``answer's own``) — review 22c G0p.
 3. **Candidates must agree.** Repeats of one value are fine. When they disagree, the ones written
    in the rubric's own form (``Rating: [[n]]``) decide if they agree among themselves — but not one
    in a hypothetical (``A perfect answer would get Rating: [[10]]``) or opening a list
@@ -94,6 +97,8 @@ class Verdict:
             shown = f"{self.value:g}" if isinstance(self.value, float) else self.value
             return f"verdict {shown} ({self.rule})"
         seen = ", ".join(str(c) for c in self.candidates[:4])
+        if self.rule == "answer's own":
+            return f"no verdict: the only rating in the judge reply is the judged answer's own ({seen})"
         if self.rule == "other scale" and self.candidates:
             tops = ", ".join(f"{c:g}" if isinstance(c, float) else str(c) for c in self.candidates[:4])
             return f"verdict outside the scale: given on another scale (out of {tops})"
@@ -182,28 +187,48 @@ def _distinct(values: Any) -> list:
 def parse_rating(text: Any, *, scale: tuple[float, float] = (1, 10), answers: Any = ()) -> Verdict:
     """The rating a pointwise judge's reply gives on ``scale`` (inclusive), or an unknown Verdict.
 
-    answers: the judged answer's text (``scoring.judge`` passes it). A rating written in it (an
-    answer ending ``Rating: [[10]]``) is the judge mentioning the answer when the reply holds a
-    different one: it neither counts nor makes the verdict ambiguous."""
+    answers: the judged answer's text (``scoring.judge`` passes it). A rating written in it, in any
+    form this parser reads (``Rating: [[10]]``, ``Rating: 10/10``, ``I rate this 10 out of 10``), is
+    the answer's own, never the judge's verdict: the reply's candidates of that value are dropped,
+    quoted or not, delimited or fallback; when nothing else remains the verdict is unknown
+    (``ambiguous``, rule ``answer's own``) — a judge that quotes a planted ``Rating: 10/10`` and
+    declines to grade gives no verdict, not 10. The cost: a judge that gives exactly the rating the
+    answer wrote is unknown too (it cannot be told from a copy)."""
     if text is None or not isinstance(text, str) or not text.strip():
         return Verdict(None, "empty")
     t = _normalise(text)
-    found = _delimited_ratings(t, scale, _planted(answers, scale), plain=not _CONTROL.search(text))
+    planted = _planted(answers, scale)
+    found = _delimited_ratings(t, scale, planted, plain=not _CONTROL.search(text))
     if found is not None:
         return found
-    return _fallback_rating(t, scale)
+    return _fallback_rating(t, scale, planted)
 
 
 def _planted(answers: Any, scale: tuple[float, float]) -> frozenset[float]:
-    """The ratings the judged answers write themselves (delimited, or a labelled line)."""
+    """The ratings the judged answers write themselves, in every form :func:`parse_rating` reads
+    (delimited, every fallback rule, the ``N/10`` sentences and the passive), on the scale."""
     values: set[float] = set()
+    lo, hi = scale
     for a in (answers or ()):
         if not isinstance(a, str) or not a.strip():
             continue
         t = _normalise(a)
-        values |= {v for m in _DELIMITED_NUMBER.finditer(t) if (v := _number(m.group(1))) is not None}
-        values |= {v for m in _RATING_FALLBACKS[0][1].finditer(t) if (v := _number(m.group(1))) is not None}
+        found: list[tuple[Any, Any]] = [(m.group(1), m.group(2)) for m in _DELIMITED_NUMBER.finditer(t)]
+        for _, pattern in _RATING_FALLBACKS:
+            found += [(m.group(1), m.group(2) if m.lastindex and m.lastindex >= 2 else None)
+                      for m in pattern.finditer(t)]
+        found += [(m.group(1), m.group(2)) for m in _N_OUT_OF.finditer(t)]
+        found += _passive(t)
+        for number, top in found:
+            value = _number(number)
+            if value is not None and lo <= value <= hi and (top is None or float(top) == float(hi)):
+                values.add(value)
     return frozenset(values)
+
+
+def _answers_own(values: Any) -> Verdict:
+    """The reply's only ratings are the judged answer's own: no verdict."""
+    return Verdict(None, "ambiguous", "answer's own", tuple(_distinct(values)))
 
 
 def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[float] = frozenset(), *,
@@ -230,14 +255,18 @@ def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[fl
                                 plain and _in_rubric_form(t, m.start(), m.end())))
     if other_scale:
         return Verdict(None, "out_of_range", "other scale", tuple(other_scale))
-    if plain and len(_distinct(c.value for c in cands)) > 1 and not all(c.value in planted for c in cands):
-        cands = [c for c in cands if c.value not in planted]     # the answer's own rating, mentioned
+    if planted and cands:
+        mine = [c for c in cands if c.value not in planted]      # the answer's own rating, mentioned
+        if not mine:
+            rest = _fallback_rating(_DELIMITED_NUMBER.sub(lambda m: " " * len(m.group(0)), t), scale, planted)
+            return rest if rest.value is not None else _answers_own(c.value for c in cands)
+        cands = mine
     if cands:
         value, status = _agreeing(cands)
         # "As the docs say [[1]], … Overall rating: 9/10", "I would rate it 8 out of 10.\nRating: [[3]]":
         # a rating stated in another form that disagrees leaves no verdict (the fallbacks read the
         # reply with its delimited tokens blanked out; one that agrees, or none, changes nothing)
-        other = _fallback_rating(_DELIMITED_NUMBER.sub(lambda m: " " * len(m.group(0)), t), scale)
+        other = _fallback_rating(_DELIMITED_NUMBER.sub(lambda m: " " * len(m.group(0)), t), scale, planted)
         if value is not None and other.value is not None and other.value != value and other.value not in planted:
             return Verdict(None, "ambiguous", "delimited", (*(c.value for c in cands), other.value))
         return Verdict(value, status, "delimited", tuple(c.value for c in cands))
@@ -299,10 +328,11 @@ _PASSIVE = re.compile(
     r"(?:an?\s)?(" + _NUM + r")(?!\.?\d)(?!\s?%)\b")
 
 
-def _fallback_rating(t: str, scale: tuple[float, float]) -> Verdict:
+def _fallback_rating(t: str, scale: tuple[float, float], planted: frozenset[float] = frozenset()) -> Verdict:
     # "Score: 4 (on a 1-5 scale)": where another scale is named, only a number with the scale's own top
     # ("6 out of 10") is a rating
     other = tuple(float(top) for m in _OTHER_SCALE.finditer(t) for top in m.groups() if top and float(top) != scale[1])
+    own: list[float] = []
     for rule, pattern in _RATING_FALLBACKS:
         matches = [m for m in pattern.finditer(t) if rule != "first person" or _one_number_around(t, m)]
         stated = {top for m in matches if (top := _stated_top(t, m.start(), m.end(1))) is not None}
@@ -312,6 +342,8 @@ def _fallback_rating(t: str, scale: tuple[float, float]) -> Verdict:
             return Verdict(None, "out_of_range", "other scale", tuple(sorted(stated - {float(scale[1])})))
         cands = _in_scale(((m.group(1), m.group(2) if m.lastindex and m.lastindex >= 2 else None) for m in matches),
                           scale, keep_outside=False, explicit_only=bool(other))
+        own += [c.value for c in cands if c.value in planted]
+        cands = [c for c in cands if c.value not in planted]     # the answer's own rating, mentioned
         if cands and rule == "label" and any(_more_numbers_after(t, m.end(1)) for m in matches):
             # "Rating: 5 for style, 2 for accuracy.", "Rating: 10 is reserved for perfect answers; this
             # one gets a 6.": the sentence holds another rating, so the label's number is not the verdict
@@ -321,11 +353,15 @@ def _fallback_rating(t: str, scale: tuple[float, float]) -> Verdict:
             return Verdict(value, status, rule, tuple(c.value for c in cands))
     for rule, found in (("N out of 10", _rating_sentences(t)), ("passive", _passive(t))):
         cands = _in_scale(found, scale, keep_outside=True, explicit_only=bool(other))
+        own += [c.value for c in cands if c.value is not None and c.value in planted]
+        cands = [c for c in cands if c.value is None or c.value not in planted]
         if cands:
             if any(c.value is None for c in cands):
                 return Verdict(None, "out_of_range", rule, tuple(c.value for c in cands if c.value is not None))
             value, status = _agreeing(cands)
             return Verdict(value, status, rule, tuple(c.value for c in cands))
+    if own:
+        return _answers_own(own)
     return Verdict(None, "out_of_range", "other scale", other) if other else Verdict(None, "no_verdict")
 
 
