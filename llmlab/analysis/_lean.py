@@ -1,7 +1,7 @@
-"""Do unknown verdicts fall on one side? The check routing runs on a preference frame
-(``routing._preferences.unknown_lean``, a copy kept in step with this one), for the analysis layer,
-which may not import routing (the layers of docs/architecture.md): ``ratings`` runs it per pair of
-models and ``scoring.score`` uses :func:`_z` for unknown scores concentrated on one model.
+"""Do unknown verdicts fall on one side? The one check of it, here in the analysis layer (which
+may not import routing: the layers of docs/architecture.md): routing runs it on a preference
+frame, ``ratings`` per pair of models, and ``scoring.score`` uses :func:`_z` for unknown scores
+concentrated on one model.
 """
 from __future__ import annotations
 
