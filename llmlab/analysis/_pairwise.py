@@ -423,29 +423,39 @@ def _check_orders(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     has_orders = {"verdict_1", "verdict_2"} <= set(frame.columns)
     if not has_orders and "consistent" not in frame.columns:
         return frame
-    out = frame.copy()
-    if "consistent" in out.columns:
-        given = [_consistent_value(v, what) for v in out["consistent"]]
+    columns: dict[str, list[Any]] = {}
+    given = ([_consistent_value(v, what) for v in frame["consistent"]] if "consistent" in frame.columns
+             else None)
     if not has_orders:
-        out["consistent"] = pd.array(given, dtype="boolean")
-        return out
-    v1 = [_verdict_value(v, "verdict_1", what) for v in out["verdict_1"]]
-    v2 = [_verdict_value(v, "verdict_2", what) for v in out["verdict_2"]]
-    derived: list[Any] = []
-    for one, two in zip(v1, v2, strict=True):
-        if one is None or two is None:
-            derived.append(pd.NA)
-            continue
-        derived.append({"A": "a", "B": "b", "tie": "tie"}[one] == {"A": "b", "B": "a", "tie": "tie"}[two])
-    if "consistent" in out.columns:
-        wrong = sum(not is_unknown(g) and not is_unknown(d) and g != d for g, d in zip(given, derived, strict=True))
-        if wrong:
-            warnings.warn(f"{what}: consistent contradicts verdict_1/verdict_2 on {wrong} row(s); recomputed from "
-                          "the two verdicts (the same winner in both orders)", RuntimeWarning, stacklevel=3)
-    out["verdict_1"] = pd.Series(v1, index=out.index, dtype=object)
-    out["verdict_2"] = pd.Series(v2, index=out.index, dtype=object)
-    out["consistent"] = pd.array(derived, dtype="boolean")
+        columns["consistent"] = given or []
+    else:
+        v1 = [_verdict_value(v, "verdict_1", what) for v in frame["verdict_1"]]
+        v2 = [_verdict_value(v, "verdict_2", what) for v in frame["verdict_2"]]
+        derived: list[Any] = []
+        for one, two in zip(v1, v2, strict=True):
+            if one is None or two is None:
+                derived.append(pd.NA)
+                continue
+            derived.append({"A": "a", "B": "b", "tie": "tie"}[one] == {"A": "b", "B": "a", "tie": "tie"}[two])
+        if given is not None:
+            wrong = sum(not is_unknown(g) and not is_unknown(d) and g != d for g, d in zip(given, derived, strict=True))
+            if wrong:
+                warnings.warn(f"{what}: consistent contradicts verdict_1/verdict_2 on {wrong} row(s); recomputed "
+                              "from the two verdicts (the same winner in both orders)", RuntimeWarning, stacklevel=3)
+        columns.update(verdict_1=v1, verdict_2=v2, consistent=derived)
+    if all(c in frame.columns and _same(frame[c], values) for c, values in columns.items()):
+        return frame                                  # already valid and normalised: the frame itself
+    out = frame.copy()
+    for c, values in columns.items():
+        out[c] = (pd.array(values, dtype="boolean") if c == "consistent"
+                  else pd.Series(values, index=out.index, dtype=object))
     return out
+
+
+def _same(column: pd.Series, values: list[Any]) -> bool:
+    """Does ``column`` already hold ``values`` (unknowns alike)?"""
+    return all((is_unknown(x) and is_unknown(y)) or (not is_unknown(x) and not is_unknown(y) and x == y)
+               for x, y in zip(column, values, strict=True))
 
 
 def _check_against_runs(frame: pd.DataFrame, runs: pd.DataFrame, what: str) -> None:
