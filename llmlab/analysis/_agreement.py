@@ -68,11 +68,11 @@ def agreement(a: Any, b: pd.DataFrame | None = None, *, n_boot: int = 1000, seed
         raise InputError(f"n_boot must be a whole number ≥ 0, not {n_boot!r}")
     if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
         raise InputError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}")
-    check_preferences(a, what="the first preferences")
+    a = check_preferences(a, what="the first preferences")
     if b is None:
         x, y, prompts, info = _swapped(a)
     else:
-        check_preferences(b, what="the second preferences")
+        b = check_preferences(b, what="the second preferences")
         x, y, prompts, info = _matched(one_per_pair(a, duplicates=duplicates, what="the first preferences"),
                                        one_per_pair(b, duplicates=duplicates, what="the second preferences"))
     if not len(x) and not info["matched_pairs"]:

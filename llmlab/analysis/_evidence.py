@@ -103,7 +103,10 @@ def _orders(frame: pd.DataFrame) -> dict[str, Any]:
     """The position-swap statistics of the pairs whose two games both have a verdict."""
     if "verdict_1" not in frame.columns or "verdict_2" not in frame.columns:
         return {"two_orders": 0}
-    both = [(a, b) for a, b in zip(frame["verdict_1"], frame["verdict_2"], strict=True)
+    fold = {"a": "A", "b": "B", "tie": "tie"}     # check_preferences normalises; a raw frame may say 'a'
+    both = [(fold.get(a.strip().casefold(), a) if isinstance(a, str) else a,
+             fold.get(b.strip().casefold(), b) if isinstance(b, str) else b)
+            for a, b in zip(frame["verdict_1"], frame["verdict_2"], strict=True)
             if not is_unknown(a) and not is_unknown(b)]
     if not both:
         return {"two_orders": 0}

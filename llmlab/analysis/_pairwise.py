@@ -358,7 +358,10 @@ def _reply_text(reply: Any) -> str | None:
 def check_preferences(frame: Any, *, runs: pd.DataFrame | None = None, what: str = "preferences") -> pd.DataFrame:
     """``frame`` as a valid preference frame, or a one-line InputError: not empty, the required
     columns, winners in ``a``/``b``/``tie``/unknown, at least two models, no model against
-    itself, and — with ``runs`` — only models and prompts the runs have."""
+    itself, and — with ``runs`` — only models and prompts the runs have. The position-swap columns
+    are checked here too (:func:`_check_orders`): ``verdict_1``/``verdict_2`` normalised to
+    ``A``/``B``/``tie``/None (other values refused), ``consistent`` derived from them (never taken
+    as given). Use the frame it returns."""
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"{what} must be a preference frame (scoring.pairwise(...), lab.labels()), "
                          f"not {type(frame).__name__}")
@@ -379,10 +382,80 @@ def check_preferences(frame: Any, *, runs: pd.DataFrame | None = None, what: str
     models = set(frame["model_a"]) | set(frame["model_b"])
     if len(models) < 2 or (frame["model_a"] == frame["model_b"]).all():
         raise InputError(f"{what} name a single model ({', '.join(map(str, models))}): a preference compares two")
+    frame = _check_orders(frame, what)
     if runs is not None:
         _check_against_runs(frame, runs, what)
         _check_same_answers(frame, runs, what)
     return frame
+
+
+_VERDICTS = {"a": "A", "b": "B", "tie": "tie"}
+
+
+def _verdict_value(value: Any, column: str, what: str) -> str | None:
+    """One game's verdict as ``"A"``/``"B"``/``"tie"``/None (any case, spaces trimmed), or a one-line InputError."""
+    if is_unknown(value):
+        return None
+    if isinstance(value, str) and value.strip().casefold() in _VERDICTS:
+        return _VERDICTS[value.strip().casefold()]
+    raise InputError(f"{what}: {column} {value!r} is not one of 'A', 'B', 'tie' or unknown (None): the verdict of "
+                     "one game, with the answer shown first as A")
+
+
+def _consistent_value(value: Any, what: str) -> Any:
+    if is_unknown(value):
+        return pd.NA
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise InputError(f"{what}: consistent {value!r} is not True, False or unknown (NA)"
+                     + (": a boolean written as text (bool('False') is True) — parse it first, e.g. "
+                        "frame['consistent'].map({'True': True, 'False': False})" if isinstance(value, str) else ""))
+
+
+def _check_orders(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    """The optional columns of the position swap, validated and made one: ``verdict_1``/``verdict_2``
+    normalised to ``"A"``/``"B"``/``"tie"``/None; ``consistent`` always *derived* from them when
+    both exist (the two orders give the same winner; NA when either is unknown) — a given
+    ``consistent`` that contradicts them is recomputed with a warning, one given as text refused.
+    Without both verdict columns ``consistent`` is only validated. Order-dependence thus lives in
+    one place, and no missing or mis-typed optional column can drop the conservative reading of an
+    order-dependent pair."""
+    has_orders = {"verdict_1", "verdict_2"} <= set(frame.columns)
+    if not has_orders and "consistent" not in frame.columns:
+        return frame
+    columns: dict[str, list[Any]] = {}
+    given = ([_consistent_value(v, what) for v in frame["consistent"]] if "consistent" in frame.columns
+             else None)
+    if not has_orders:
+        columns["consistent"] = given or []
+    else:
+        v1 = [_verdict_value(v, "verdict_1", what) for v in frame["verdict_1"]]
+        v2 = [_verdict_value(v, "verdict_2", what) for v in frame["verdict_2"]]
+        derived: list[Any] = []
+        for one, two in zip(v1, v2, strict=True):
+            if one is None or two is None:
+                derived.append(pd.NA)
+                continue
+            derived.append({"A": "a", "B": "b", "tie": "tie"}[one] == {"A": "b", "B": "a", "tie": "tie"}[two])
+        if given is not None:
+            wrong = sum(not is_unknown(g) and not is_unknown(d) and g != d for g, d in zip(given, derived, strict=True))
+            if wrong:
+                warnings.warn(f"{what}: consistent contradicts verdict_1/verdict_2 on {wrong} row(s); recomputed "
+                              "from the two verdicts (the same winner in both orders)", RuntimeWarning, stacklevel=3)
+        columns.update(verdict_1=v1, verdict_2=v2, consistent=derived)
+    if all(c in frame.columns and _same(frame[c], values) for c, values in columns.items()):
+        return frame                                  # already valid and normalised: the frame itself
+    out = frame.copy()
+    for c, values in columns.items():
+        out[c] = (pd.array(values, dtype="boolean") if c == "consistent"
+                  else pd.Series(values, index=out.index, dtype=object))
+    return out
+
+
+def _same(column: pd.Series, values: list[Any]) -> bool:
+    """Does ``column`` already hold ``values`` (unknowns alike)?"""
+    return all((is_unknown(x) and is_unknown(y)) or (not is_unknown(x) and not is_unknown(y) and x == y)
+               for x, y in zip(column, values, strict=True))
 
 
 def _check_against_runs(frame: pd.DataFrame, runs: pd.DataFrame, what: str) -> None:

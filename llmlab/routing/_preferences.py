@@ -28,6 +28,11 @@ good", which shrinks every loss (the anti-conservative direction for a non-infer
 readings, and a position bias above :data:`POSITION_BIAS_PCT` % is warned about. Unknown verdicts
 that lean to one side (:func:`unknown_lean`) are warned about too: leaving them out assumes they
 are missing at random.
+
+A judge that ties nearly everything the same in both orders (a lazy "[[C]]" on what it did not
+read) passes the screen on its few decisive verdicts, but its ties hide every loss: above
+:data:`LAZY_TIE_PCT` % such ties of a judge (not labels) the worst-order reading scores every tie
+as a loss too, so a claim must hold with them as losses; above :data:`TIES_WARN_PCT` % a warning.
 """
 from __future__ import annotations
 
@@ -41,13 +46,19 @@ from ..analysis._lean import unknown_lean
 from ..analysis._pairwise import answer_match, check_preferences, is_unknown, one_per_pair
 from ..base._errors import InputError
 
-__all__ = ["preference_quality", "PREFERENCE_COLUMN", "WORST_ORDER", "POSITION_BIAS_PCT"]
+__all__ = ["preference_quality", "PREFERENCE_COLUMN", "WORST_ORDER", "POSITION_BIAS_PCT", "LAZY_TIE_PCT",
+           "TIES_WARN_PCT"]
 
 PREFERENCE_COLUMN = "preference"
 # The same quality with each order-dependent pair scored by its worse order (see _worst_order_against).
 WORST_ORDER = "_worst_order"
 # Above this share of order-dependent pairs the judge's position bias is warned about.
 POSITION_BIAS_PCT = 20.0
+# A judge (not labels) that ties, consistently in both orders, more than TIES_WARN_PCT % of its
+# known verdicts is warned about; above LAZY_TIE_PCT % its ties are no evidence of "as good": the
+# worst-order reading scores every tie as a loss too (see _lazy_ties).
+TIES_WARN_PCT = 50.0
+LAZY_TIE_PCT = 95.0
 
 
 def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, reference: str | None = None,
@@ -92,6 +103,17 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
                       stacklevel=3)
     verdicts = _verdicts_against(prefs, reference)
     worst = _worst_order_against(prefs, reference, verdicts)
+    tie_pct = _consistent_tie_pct(prefs, evidence)
+    lazy = tie_pct is not None and tie_pct > LAZY_TIE_PCT and evidence["informative"]
+    if lazy:
+        worst.update({key: 0.0 for key, won in verdicts.items() if won == "tie"})
+    if tie_pct is not None and tie_pct > TIES_WARN_PCT and evidence["informative"]:
+        warnings.warn(f"routing: the judge ties {tie_pct:.0f} % of the pairs the same in both orders; a tie is \"as "
+                      "good\", which is evidence only if the judge would have seen a loss (a judge tying what it "
+                      "did not read hides every loss there) — "
+                      + (f"above {LAZY_TIE_PCT:g} % a claim is certified only if it also holds with the ties as "
+                         "losses (claim()'s *_worst_order columns); " if lazy else "")
+                      + "check the judge against labels (scoring.agreement)", RuntimeWarning, stacklevel=3)
     lean = unknown_lean(prefs, reference)
     if lean["warning"]:
         warnings.warn(f"routing: {lean['warning']}", RuntimeWarning, stacklevel=3)
@@ -119,6 +141,8 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     out[column], out[f"{column}_reason"] = quality, reasons
     out[f"{column}{WORST_ORDER}"] = strict
     out.attrs[f"{column}_order_dependent"] = int(((quality != strict) & ~np.isnan(quality)).sum())
+    out.attrs[f"{column}_tie_pct"] = tie_pct
+    out.attrs[f"{column}_ties_as_losses"] = bool(lazy)
     out.attrs[f"{column}_reference"] = reference
     out.attrs[f"{column}_evidence"] = evidence
     out.attrs[f"{column}_unknown_lean"] = lean
@@ -211,6 +235,21 @@ def _worst_order_against(prefs: pd.DataFrame, reference: str, verdicts: dict[tup
         won = {a if v1 == "A" else b if v1 == "B" else None, b if v2 == "A" else a if v2 == "B" else None}
         out[(prompt, other)] = 0.0 if reference in won or is_unknown(v1) or is_unknown(v2) else 1.0
     return out
+
+
+def _consistent_tie_pct(prefs: pd.DataFrame, evidence: dict) -> float | None:
+    """The share (%) of a judge's known verdicts that are ties given the same in both orders (not
+    order-dependent ties: the worst-order reading has those); None for labels or without the two
+    orders. A judge that ties nearly everything consistently (says [[C]] on what it did not read)
+    passes the screen on its few decisive verdicts, but its ties are no evidence of "as good"."""
+    if evidence.get("kind") == "labels" or not evidence.get("two_orders") or "consistent" not in prefs.columns:
+        return None
+    known = [not is_unknown(w) for w in prefs["winner"]]
+    if not any(known):
+        return None
+    ties = sum(w == "tie" and not is_unknown(c) and bool(c)
+               for w, c in zip(prefs["winner"], prefs["consistent"], strict=True))
+    return 100 * ties / sum(known)
 
 
 def _verdicts_against(prefs: pd.DataFrame, reference: str) -> dict[tuple, str]:

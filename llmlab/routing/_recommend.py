@@ -93,7 +93,8 @@ def recommend(runs: pd.DataFrame, *, models: Sequence[str] | None = None, max_qu
     claim = report.claim(min_savings_pct=min_savings_pct, max_quality_loss=max_quality_loss)
     table = _policy_table(report, claim, policies, _tune_half(tune_runs, policies, strong, score, models, money),
                           models)
-    chosen, why = _pick(table, max_quality_loss)
+    chosen, why = _pick(table, max_quality_loss,
+                        lazy=bool(runs.attrs.get(f"{PREFERENCE_COLUMN}_ties_as_losses", False)))
     if report.evidence is not None and not report.evidence["informative"]:
         chosen, why = None, (f"the preferences {evidence_words(report.evidence)} ({report.evidence['why']}): no "
                              f"router is certified on them; the reference {strong} alone")
@@ -120,7 +121,7 @@ def _sides(mx: Matrix, reference: str | None = None) -> tuple[str, str]:
     return ranked[0], (cheaper or ranked[1:])[0]
 
 
-def _pick(table: pd.DataFrame, margin: float) -> tuple[str | None, str]:
+def _pick(table: pd.DataFrame, margin: float, *, lazy: bool = False) -> tuple[str | None, str]:
     """The router to use and why: picked on the tune half (the most savings among those within
     ``margin`` there; ties: the better quality), kept if it stays within ``margin`` on the test
     half; None (the strongest model alone) otherwise."""
@@ -136,6 +137,10 @@ def _pick(table: pd.DataFrame, margin: float) -> tuple[str | None, str]:
     if "quality_diff_worst_order" in table.columns:
         # the judge's order-dependent pairs are ties in quality_diff; as losses the pick must keep quality too
         worst = -float(table.loc[best, "quality_diff_worst_order"])
+        if not worst <= margin + 1e-12 and lazy:
+            return None, (f"{best}, the tune half's pick, loses {loss:.2f} on the test half if the judge's ties "
+                          f"are \"as good\" but {worst:.2f} if they are losses, beyond {margin:g}: a judge that ties "
+                          "nearly everything shows no sign it would have seen a loss, so the reference alone")
         if not worst <= margin + 1e-12:
             return None, (f"{best}, the tune half's pick, loses {loss:.2f} on the test half if the judge's "
                           f"order-dependent pairs are ties but {worst:.2f} if they are losses, beyond {margin:g}: "

@@ -171,18 +171,24 @@ class PolicyReport:
         tested = out["verdict"] != "not tested (reference or reads the labels)"
         out.loc[tested, "p_value"] = np.maximum(out.loc[tested, "p_value"], other.loc[tested, "p_value"])
         out.loc[tested, "p_holm"] = np.maximum(out.loc[tested, "p_holm"], other.loc[tested, "p_holm"])
-        pairs = self._mx.runs.attrs.get(f"{self._mx.score_column}_order_dependent", 0)
+        attrs = self._mx.runs.attrs
+        pairs = attrs.get(f"{self._mx.score_column}_order_dependent", 0)
+        lazy = attrs.get(f"{self._mx.score_column}_ties_as_losses", False)
+        tie_pct = attrs.get(f"{self._mx.score_column}_tie_pct")
+        what = (f"the judge's ties ({tie_pct:.0f} % of its verdicts, the same in both orders) count as \"as good\""
+                if lazy else f"the {pairs} order-dependent pairs (the judge's two orders disagreed) count as ties")
+        cause = ("a judge that ties nearly everything shows no sign it would have seen a loss"
+                 if lazy else "the judge's position bias leaves the claim open")
         open_ = tested & (out["verdict"] == "holds") & (other["verdict"] != "holds")
         for name in out.index[open_]:
             out.loc[name, "verdict"] = "not enough data"
-            out.loc[name, "why"] = (f"holds only if the {pairs} order-dependent pairs (the judge's two orders "
-                                    "disagreed) count as ties; with them as losses the quality difference is "
+            out.loc[name, "why"] = (f"holds only if {what}; with them as losses the quality difference is "
                                     f"{other.loc[name, 'quality_diff']:.3f} (bound "
-                                    f"{other.loc[name, 'quality_diff_lo']:.3f}): the judge's position bias leaves "
-                                    "the claim open")
+                                    f"{other.loc[name, 'quality_diff_lo']:.3f}): {cause}")
         bias = (self.evidence or {}).get("position_bias_pct")
-        out.attrs["claim"] = (table.attrs.get("claim", "") + f"; certified only if it also holds with the {pairs} "
-                              "order-dependent pairs as losses (*_worst_order columns)"
+        out.attrs["claim"] = (table.attrs.get("claim", "") + "; certified only if it also holds with the "
+                              + (f"judge's ties ({tie_pct:.0f} %) and " if lazy else "")
+                              + f"{pairs} order-dependent pairs as losses (*_worst_order columns)"
                               + (f", position bias {bias:.0f} %" if bias is not None else ""))
         return out
 
