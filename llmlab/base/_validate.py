@@ -13,6 +13,7 @@ import math
 import numbers
 import re
 import unicodedata
+import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
@@ -99,11 +100,35 @@ def check_url(url: Any, what: str = "base_url") -> str:
     if not isinstance(url, str):
         raise ConfigError(f"{what} must be a string such as 'http://localhost:4000/v1', not {type(url).__name__}")
     url = url.strip().rstrip("/")
-    if not _URL.match(url):
-
-        raise ConfigError(f"{what} {one_line(public_url(url), 80)!r} is not an http(s) URL; pass e.g. "
+    problem = _url_problem(url)
+    if problem:
+        raise ConfigError(f"{what} {one_line(public_url(url), 80)!r} is not an http(s) URL ({problem}); pass e.g. "
                           f"{what}='http://localhost:4000/v1' or set LLMLAB_BASE_URL")
     return url
+
+
+_MAX_URL = 4096  # longer than any endpoint's; a 70 KB "URL" from a project file is not one
+
+
+def _url_problem(url: str) -> str:
+    """Why ``url`` is no URL the SDK can send to ('' when it is one): every later reader — the
+    trust check, the SDK's httpx — then reads it without raising."""
+    if not _URL.match(url):
+        return "no scheme and host"
+    if len(url) > _MAX_URL:
+        return f"over {_MAX_URL:,} characters"
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in url):
+        return "it holds a control or invisible character"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # ValueError for a port that is not one (':9x', ':99999')
+    except ValueError as exc:
+        return one_line(str(exc), 60)
+    if not parts.hostname:
+        return "no host"
+    if port == 0:
+        return "port 0"
+    return ""
 
 
 def check_identifier(value: Any, what: str) -> str:
