@@ -1428,9 +1428,16 @@ FOREIGN_DBS = ["postgresql://alice@evil.example/x", "postgres://alice@evil.examp
                "host=localhost,evil.example dbname=x", "postgresql://alice@localhost/x?host=evil.example",
                "hostaddr=203.0.113.7 dbname=x", "postgresql://alice@[2001:db8::1]/x", "service=prod",
                "postgresql://alice@127.0.0.1.evil.example/x", "postgresql://alice@localhost.evil.example/x"]
+# a unix socket outside a standard socket folder may be any local user's, and a Linux abstract
+# socket (@name) has no permissions (attack 4, F17; /tmp is no standard folder: attack 5, G6)
+FOREIGN_SOCKETS = ["host=/tmp/someone_elses_dir dbname=x user=alice", "postgresql:///x?host=/tmp/evil",
+                   "postgresql://alice@%2Ftmp%2Fevil/x", "host=@abstract_sock dbname=x",
+                   "host=/home/bob/sock dbname=x", "host=/var/run/postgresql/../../tmp/evil dbname=x",
+                   "host=/TMP dbname=x", "host=/run/postgresql,/tmp/evil dbname=x",
+                   "host=/tmp dbname=x", "postgresql:///x?host=/tmp", "host=/tmp/ port=5999 dbname=x"]
 
 
-@pytest.mark.parametrize("value", FOREIGN_DBS)
+@pytest.mark.parametrize("value", FOREIGN_DBS + FOREIGN_SOCKETS)
 def test_a_project_dotenv_cannot_send_your_database_password_to_its_host(tmp_path, monkeypatch, value):
     from llmlab import ConfigError
 

@@ -133,7 +133,4 @@ def load_policy(path: str | Path) -> Policy:
         data = loads(_read_trusted(Path(path).expanduser()))
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read a saved policy from {path}: {one_line(exc)}") from None
-    try:
-        return from_dict(data)
-    except RecursionError:
-        raise InputError(f"saved policy {path} is nested too deeply") from None
+    return from_dict(data)  # loads() bounds the depth: from_dict cannot recurse too deep
