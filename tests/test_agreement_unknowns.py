@@ -45,27 +45,27 @@ def _agreement(*frames, **options):
 LEANS = [("b", "a"), ("a", "b"), ("tie", "a"), ("tie", "b"), ("a", "tie")]
 
 
-@pytest.mark.parametrize("on, rest, unknown_side, flip, spelling",
-                         [(on, rest, side, flip, spelling) for (on, rest), side, flip, spelling
-                          in itertools.product(LEANS, ("first", "second"), (False, True), range(3))])
-def test_unknowns_on_one_verdict_of_the_other_side_are_stated_bounded_and_warned(on, rest, unknown_side, flip,
-                                                                                  spelling):
+@pytest.mark.parametrize("on, rest, unknown_side, flip",
+                         [(on, rest, side, flip) for (on, rest), side, flip
+                          in itertools.product(LEANS, ("first", "second"), (False, True))])
+def test_unknowns_on_one_verdict_of_the_other_side_are_stated_bounded_and_warned(on, rest, unknown_side, flip):
     told = [rest] * 20 + [on] * 20
-    hidden = [*told[:28], *[UNKNOWN_SPELLINGS[spelling]] * 12]      # unknown on 12 of the 20 `on`
-    judge, human = _frame(hidden, flip=flip, source="judge:j"), _frame(told, source="human:me")
-    frames = (judge, human) if unknown_side == "first" else (human, judge)
-    table, warned = _agreement(*frames)
-    row = table.loc["agreement (with ties)"]
-    assert (row["estimate"], row["n"], row["unknown"]) == (1.0, 28, 12)
-    assert row["as_disagreement"] == pytest.approx(28 / 40)
-    assert row["as_disagreement_lo"] == pytest.approx(float(wilson(28, 40)[0]), abs=0.05)
-    assert row["as_disagreement_lo"] < row["ci_lo"]
-    assert table.loc["cohen_kappa", "unknown"] == 12
-    assert len(warned) == 1, warned
-    side = "the first preferences" if unknown_side == "first" else "the second preferences"
-    assert f"unknown verdicts of {side} are not missing at random" in warned[0]
-    assert ("12 of 20 tied" if on == "tie" else f"12 of 20 given to {'x' if on == 'a' else 'y'}") in warned[0]
-    assert "counted as disagreements, agreement (with ties) is 0.70" in warned[0]
+    for spelling in UNKNOWN_SPELLINGS:
+        hidden = [*told[:28], *[spelling] * 12]      # unknown on 12 of the 20 `on`
+        judge, human = _frame(hidden, flip=flip, source="judge:j"), _frame(told, source="human:me")
+        frames = (judge, human) if unknown_side == "first" else (human, judge)
+        table, warned = _agreement(*frames)
+        row = table.loc["agreement (with ties)"]
+        assert (row["estimate"], row["n"], row["unknown"]) == (1.0, 28, 12)
+        assert row["as_disagreement"] == pytest.approx(28 / 40)
+        assert row["as_disagreement_lo"] == pytest.approx(float(wilson(28, 40)[0]), abs=0.05)
+        assert row["as_disagreement_lo"] < row["ci_lo"]
+        assert table.loc["cohen_kappa", "unknown"] == 12
+        assert len(warned) == 1, warned
+        side = "the first preferences" if unknown_side == "first" else "the second preferences"
+        assert f"unknown verdicts of {side} are not missing at random" in warned[0]
+        assert ("12 of 20 tied" if on == "tie" else f"12 of 20 given to {'x' if on == 'a' else 'y'}") in warned[0]
+        assert "counted as disagreements, agreement (with ties) is 0.70" in warned[0]
 
 
 def test_without_ties_counts_the_unknowns_that_could_have_counted():
@@ -79,7 +79,7 @@ def test_without_ties_counts_the_unknowns_that_could_have_counted():
     assert (both["n"], both["unknown"], both["as_disagreement"]) == (21, 9, pytest.approx(21 / 30))
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(3))
 def test_unknowns_at_random_are_stated_but_not_warned_about(seed):
     rng = np.random.default_rng(seed)
     human = list(rng.choice(["a", "b", "tie"], size=60))
@@ -121,18 +121,19 @@ def test_a_judge_against_itself_states_the_orders_left_unknown(lost):
 
 # ---------------------------------------------------------------- kappa: never zero width
 
-@pytest.mark.parametrize("n, labels", itertools.product([4, 6, 8, 12, 20, 40], ["ab", "abt", "aab", "abtt"]))
-def test_kappa_of_perfect_agreement_is_floored_by_the_mapped_wilson_interval(n, labels):
+@pytest.mark.parametrize("n", [4, 6, 8, 12, 20, 40])
+def test_kappa_of_perfect_agreement_is_floored_by_the_mapped_wilson_interval(n):
     spelled = {"a": "a", "b": "b", "t": "tie"}
-    winners = [spelled[labels[k % len(labels)]] for k in range(n)]
-    table, _ = _agreement(_frame(winners), _frame(winners, flip=True))
-    kappa = table.loc["cohen_kappa"]
-    share = pd.Series(winners).value_counts(normalize=True)
-    p_e = float((share ** 2).sum())
-    floor = (float(wilson(n, n)[0]) - p_e) / (1 - p_e)
-    assert kappa["estimate"] == 1.0 and kappa["ci_hi"] == 1.0
-    assert kappa["ci_lo"] == pytest.approx(max(floor, -1.0))
-    assert kappa["ci_lo"] < 1.0
+    for labels in ("ab", "abt", "aab", "abtt"):
+        winners = [spelled[labels[k % len(labels)]] for k in range(n)]
+        table, _ = _agreement(_frame(winners), _frame(winners, flip=True))
+        kappa = table.loc["cohen_kappa"]
+        share = pd.Series(winners).value_counts(normalize=True)
+        p_e = float((share ** 2).sum())
+        floor = (float(wilson(n, n)[0]) - p_e) / (1 - p_e)
+        assert kappa["estimate"] == 1.0 and kappa["ci_hi"] == 1.0, labels
+        assert kappa["ci_lo"] == pytest.approx(max(floor, -1.0)), labels
+        assert kappa["ci_lo"] < 1.0
 
 
 def test_eight_agreeing_labels_give_kappa_about_0_35_not_a_certain_1():
@@ -141,7 +142,7 @@ def test_eight_agreeing_labels_give_kappa_about_0_35_not_a_certain_1():
     assert table.loc["cohen_kappa", "ci_lo"] == pytest.approx(0.351, abs=1e-3)
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(4))
 def test_kappa_interval_is_never_narrower_than_the_mapped_share_interval(seed):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(6, 60))
@@ -161,7 +162,7 @@ def test_kappa_interval_is_never_narrower_than_the_mapped_share_interval(seed):
 
 # ---------------------------------------------------------------- first position wins: clustered by pair
 
-@pytest.mark.parametrize("pairs, first_wins", itertools.product([2, 3, 5, 10, 25], [0, 1, 2]))
+@pytest.mark.parametrize("pairs, first_wins", list(itertools.product([2, 5, 25], [0, 1, 2])))
 def test_first_position_interval_counts_a_pair_once_not_its_two_games(pairs, first_wins):
     # first_wins: 0 — the judge picks the same answer in both orders (one game won by each position),
     # 1 — the answer shown first wins both games, 2 — the answer shown second wins both
