@@ -52,6 +52,13 @@ COST_HEADER = "x-litellm-response-cost"
 # More than any one call costs: a reported cost above it is a broken figure (two 1e308s sum to inf)
 MAX_REPORTED_COST = 1e6
 _CONTEXT_PATTERNS = re.compile(r"context[_ ]length|maximum context|context window|too many tokens", re.I)
+# The most one SSE line, or one event's data, may hold. A chunk is a few tokens; the largest real
+# one is a gateway sending a whole answer as one event: 128k tokens (~0.5 MB of text, ~3 MB if
+# every character is \u-escaped, a few MB more with logprobs). Reading a line holds ~5x its size
+# (the buffer, its bytes, the text, the parsed JSON), so 16 MB costs ~80 MB at worst, while the
+# SDK's unbounded buffer let an endless line take the kernel down (OOM).
+MAX_SSE_LINE = 16 * 2**20
+_LINE_END = re.compile(rb"\r\n|\r|\n")  # the SSE line ends (the SDK's decoder splits at the same)
 
 
 @dataclass
@@ -96,6 +103,7 @@ class _Stream:
     content_deltas: int = 0
     served_model: str | None = None
     finish_reason: str | None = None
+    finished: Any = None  # choice 0's finish_reason as sent: any value (7 too) ends a stream's answer
     usage: dict | None = None  # the endpoint's usage object, as sent
     headers: Any = None
     on_first: Callable[[], None] | None = None
@@ -157,6 +165,7 @@ class _SSEDecoder(openai._streaming.SSEDecoder):
     def __init__(self) -> None:
         super().__init__()
         self._first_line = True
+        self._held = 0  # characters of the event being read (its lines so far)
 
     def decode(self, line: str) -> openai._streaming.ServerSentEvent | None:
         if line.startswith("\ufeff"):
@@ -165,6 +174,13 @@ class _SSEDecoder(openai._streaming.SSEDecoder):
                 state.noted.add("bom")
                 state.notes.append("the endpoint sent a byte order mark inside the stream (read without it)")
         self._first_line = False
+        # an event's data lines are held until the blank line that ends it: bounded like one line
+        if not line:
+            self._held = 0
+        elif line.startswith("data:") or line == "data":
+            self._held += len(line)
+            if self._held > MAX_SSE_LINE:
+                raise _TooLong("event")
         return super().decode(line)
 
 
@@ -187,7 +203,7 @@ async def _readable_events(events):
     async for sse in events:
         if not sse.data:
             continue
-        if (state is not None and state.finish_reason is not None and not sse.data.startswith("[DONE]")
+        if (state is not None and state.finished is not None and not sse.data.startswith("[DONE]")
                 and not _is_json(sse.data)):
             skipped += 1
             if skipped == 1:  # one note, however many follow; not quoted: endpoint text is unredacted here
@@ -206,10 +222,25 @@ def _is_json(data: str) -> bool:
 
 
 async def _valid_utf8(iterator):
-    decoder, state = Utf8Decoder(), _READING.get()
+    decoder, state, run = Utf8Decoder(), _READING.get(), 0
     async for data in iterator:
+        run = _line_run(run, data)
         yield _counted(decoder, state, data, final=False)
     yield _counted(decoder, state, b"", final=True)
+
+
+def _line_run(run: int, data: bytes) -> int:
+    """The bytes since the stream's last line end, after ``data`` (``run`` before it). A line past
+    :data:`MAX_SSE_LINE` is refused here, before the SDK's line buffer holds it whole."""
+    if run + len(data) <= MAX_SSE_LINE:  # no line in it can pass the bound: only where the last starts
+        end = max(data.rfind(b"\n"), data.rfind(b"\r"))
+        return run + len(data) if end < 0 else len(data) - end - 1
+    # a long line, or a large piece (a compressed body inflates a small read): every line in it
+    lengths = [len(line) for line in _LINE_END.split(data)]
+    lengths[0] += run
+    if max(lengths) > MAX_SSE_LINE:
+        raise _TooLong("line")
+    return lengths[-1]
 
 
 def _counted(decoder: Utf8Decoder, state: _Stream | None, data: bytes, final: bool) -> bytes:
@@ -347,7 +378,7 @@ async def _send(client: openai.AsyncOpenAI, spec: CallSpec, state: _Stream, on_d
         _READING.reset(reading)
     if state.malformed is not None:
         raise _MalformedToolCall(state.malformed)
-    if state.finish_reason is None:
+    if state.finished is None:
         # A proxy that closes the stream cleanly mid-answer: not an answer to log as ok or cache.
         raise _IncompleteStream("the stream ended without a finish_reason (cut short upstream)")
 
@@ -388,8 +419,8 @@ def _read_completion_body(response: Any, state: _Stream) -> None:
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise _MalformedBody(f"the endpoint answered with choices that are not a non-empty list of objects: "
                              f"{choices!r:.80}")
-    choice = choices[0]
-    state.finish_reason = choice.get("finish_reason")
+    choice = _answer_choice(choices, "answered with")
+    _set_finish(state, choice.get("finish_reason"))
     message = choice.get("message")
     if not isinstance(message, dict):
         raise _MalformedBody(f"the endpoint answered with a message that is not an object: {message!r:.80}")
@@ -440,11 +471,10 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
     for choice in _chunk_choices(chunk):
         if choice.get("index", 0) != 0:
             continue  # another choice (an endpoint that ignores n=1): only choice 0 is the answer
-        if state.finish_reason is not None:
+        if state.finished is not None:
             _after_finish(choice, state)
             continue
-        if choice.get("finish_reason"):
-            state.finish_reason = choice["finish_reason"]
+        _set_finish(state, choice.get("finish_reason"))
         _read_logprobs(choice, state)
         delta = choice.get("delta") or {}
         _check_role(delta, "streamed")
@@ -491,11 +521,40 @@ def _after_finish(choice: dict, state: _Stream) -> None:
                                      or _reasoning(delta)):
         state.noted.add("text")
         state.notes.append(f"the endpoint streamed more of the answer after it finished (finish_reason "
-                           f"{_shown(state.finish_reason)}): ignored, not part of the answer")
-    if finish and finish != state.finish_reason and "finish" not in state.noted:
+                           f"{_finish_shown(state.finished)}): ignored, not part of the answer")
+    if finish and finish != state.finished and "finish" not in state.noted:
         state.noted.add("finish")
-        state.notes.append(f"the endpoint finished the answer twice ({_shown(state.finish_reason)}, then "
-                           f"{_shown(finish)}): the first is kept")
+        state.notes.append(f"the endpoint finished the answer twice ({_finish_shown(state.finished)}, then "
+                           f"{_finish_shown(finish)}): the first is kept")
+
+
+def _set_finish(state: _Stream, value: Any) -> None:
+    """Choice 0's finish_reason, by one rule streamed or not: nothing, "" (or another empty value)
+    is none yet; a text is the reason; anything else (7, true, {"a": 1}) still ends the answer —
+    the endpoint sent its finish — but is no reason: stored as unknown (None), said on the row."""
+    if not value:
+        return
+    state.finished = value
+    if isinstance(value, str):
+        state.finish_reason = value
+    else:
+        state.notes.append(f"the endpoint sent finish_reason {_finish_shown(value)}, not a text: the answer "
+                           "ended, its finish_reason is unknown")
+
+
+def _finish_shown(value: Any) -> str:
+    """A finish_reason in a note: a text quoted (the reasons are short words), else a number or its kind."""
+    return _shown(value) if isinstance(value, str) else _number_shown(value)
+
+
+def _answer_choice(choices: list, how: str) -> dict:
+    """The answer among a body's (or a chunk's) choices, by one rule streamed or not: the one with
+    index 0 (no index: 0); none so numbered, a body's first. Two with index 0 are two answers to
+    one request: keeping either would be a guess, so the row is a MalformedResponse."""
+    zeros = [c for c in choices if isinstance(c, dict) and c.get("index", 0) == 0]
+    if len(zeros) > 1:
+        raise _MalformedBody(f"the endpoint {how} {len(zeros)} choices with index 0: which is the answer is unknown")
+    return zeros[0] if zeros else choices[0]
 
 
 def _chunk_choices(chunk: dict) -> list[dict]:
@@ -510,6 +569,8 @@ def _chunk_choices(chunk: dict) -> list[dict]:
         delta = choice.get("delta")
         if delta is not None and not isinstance(delta, dict):
             raise _MalformedBody(f"the endpoint streamed a delta that is not an object: {delta!r:.80}")
+    if choices:
+        _answer_choice(choices, "streamed")  # two answers in one chunk are refused as in a body
     return choices
 
 
@@ -566,7 +627,7 @@ def _merge_tool_call(state: _Stream, call: Any, position: int | None) -> str | N
         return "has an index that is not a whole number ≥ 0"
     target = state.moved.get(index, index)
     entry = calls.get(target)
-    if entry is not None and call_id and name and entry["id"] and call_id != entry["id"]:
+    if entry is not None and name and _other(entry["id"], call_id):
         # a new id and name at a used index (servers that number every parallel call 0): the
         # next call, which this index's later fragments continue
         target = state.moved[index] = max(calls) + 1
@@ -576,13 +637,29 @@ def _merge_tool_call(state: _Stream, call: Any, position: int | None) -> str | N
         return None
     # The SDK's accumulator concatenates every string it is sent: a name or id sent again with
     # another value is not a continuation of this call.
-    if name and entry["name"] and name != entry["name"]:
+    if _other(entry["name"], name):
         return f"renames call {target} from {entry['name']!r}"
-    if call_id and entry["id"] and call_id != entry["id"]:
+    if _other(entry["id"], call_id):
         return f"changes the id of call {target} from {entry['id']!r}"
-    entry["id"], entry["name"] = entry["id"] or call_id, entry["name"] or name
+    entry["id"], entry["name"] = _continued(entry["id"], call_id), _continued(entry["name"], name)
     entry["arguments"] += arguments or ""
     return None
+
+
+def _other(sent: str | None, value: str | None) -> bool:
+    """Whether a fragment's id or name is another one than the call's so far (not the same sent
+    again, nor the rest of a character split between fragments)."""
+    return bool(sent and value and value != sent and not _split_pair(sent, value))
+
+
+def _continued(sent: str | None, value: str | None) -> str | None:
+    """A call's id or name after its next fragment: joined when the fragment finishes a character
+    whose UTF-16 surrogate pair was split between chunks (as content's are), else the first sent."""
+    return sent + value if sent and value and _split_pair(sent, value) else sent or value
+
+
+def _split_pair(before: str, after: str) -> bool:
+    return "\ud800" <= before[-1] <= "\udbff" and "\udc00" <= after[0] <= "\udfff"
 
 
 def _fragment_problem(call: Any) -> str | None:
@@ -647,6 +724,15 @@ class _IncompleteStream(Exception):
     pass
 
 
+class _TooLong(_MalformedBody):
+    """An SSE line or event past :data:`MAX_SSE_LINE`: raised while reading it, which ends the
+    stream and closes its connection (the SDK's stream closes its response on the way out)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"the endpoint sent an SSE {what} longer than {MAX_SSE_LINE / 2**20:g} MB "
+                         "(the stream was closed there)")
+
+
 def _ended_after_finish(exc: Exception, spec: CallSpec, state: _Stream, redact: Redactor) -> bool:
     """Whether ``exc`` broke a stream only after its answer finished (choice 0's finish_reason
     came; llmlab reads no other choice): the endpoint said the generation is over, so the answer is
@@ -654,19 +740,21 @@ def _ended_after_finish(exc: Exception, spec: CallSpec, state: _Stream, redact: 
     waiting for ``[DONE]`` (or the usage chunk) cannot change it. Such an ending is a note on the
     ok row (then cached, never retried: a retry pays for the same answer again). A cut *before*
     the finish stays a StreamCut (see :func:`_classify`)."""
-    if not spec.stream or state.finish_reason is None or state.malformed is not None:
+    if not spec.stream or state.finished is None or state.malformed is not None:
         return False
     if _is_stream_error(exc):
         how = f"with an error event ({getattr(exc, 'message', exc)})"
     elif isinstance(exc, _DeadlineExceeded):
         how = f"without ending ({exc})"
+    elif isinstance(exc, _TooLong):
+        how = str(exc).removeprefix("the endpoint ")
     elif isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)) or _is_transport_error(exc):
         how = f"with the connection closed ({type(exc).__name__})"
     else:
         return False
     missing = "the stream's end ([DONE])" if state.usage is not None else "its usage and [DONE]"
     state.notes.append(redact.message(_one_line(
-        f"the stream stopped after the answer finished (finish_reason {_shown(state.finish_reason)}), "
+        f"the stream stopped after the answer finished (finish_reason {_finish_shown(state.finished)}), "
         f"{how}, before {missing}: the answer is whole, kept as ok", limit=400)) or "")
     return True
 
