@@ -62,7 +62,7 @@ def judge_evidence(frame: pd.DataFrame, *, require_source: bool = False) -> dict
                            "decisive": sum(w in ("a", "b") for w in known), "ties": sum(w == "tie" for w in known)}
     out.update(_orders(frame))
     out["kind"] = source_kind(frame)
-    out["informative"], out["why"] = _verdict_on(out)
+    out["informative"], out["why"], out["order_test_failed"] = _verdict_on(out)
     out["unscreened"] = bool(out.get("unscreened", False))
     cut = out["kind"] == "judge" or (require_source and out["kind"] == "unstated")
     if out["known"] and not out.get("two_orders") and cut and not {"verdict_1", "verdict_2"} <= set(frame.columns):
@@ -94,9 +94,14 @@ def source_kind(frame: pd.DataFrame) -> str:
     return "labels" if stated else "unstated"
 
 
-def evidence_words(evidence: dict[str, Any]) -> str:
-    """How messages name an evidence verdict that certifies nothing."""
-    return "cannot be screened" if evidence.get("unscreened") else "carry no information"
+def evidence_words(evidence: dict[str, Any], *, singular: bool = False) -> str:
+    """How messages name an evidence verdict that certifies nothing: a failed test of the two
+    orders on a few pairs shows no information, not that there is none (``singular``: of one judge)."""
+    if evidence.get("unscreened"):
+        return "cannot be screened"
+    if evidence.get("order_test_failed"):
+        return f"cannot be shown to carry information ({evidence['two_orders']} pairs)"
+    return "carries no information" if singular else "carry no information"
 
 
 def _orders(frame: pd.DataFrame) -> dict[str, Any]:
@@ -128,21 +133,25 @@ def _orders(frame: pd.DataFrame) -> dict[str, Any]:
             "chance_consistent_pct": 100 * chance, "order_z": float(z)}
 
 
-def _verdict_on(e: dict[str, Any]) -> tuple[bool, str]:
+def _verdict_on(e: dict[str, Any]) -> tuple[bool, str, bool]:
+    """Informative, why not, and whether it is the test of the two orders that failed."""
     if not e["known"]:
-        return False, "no verdict is known"
+        return False, "no verdict is known", False
     if not e["decisive"]:
         shown = (f" ({e['position_bias_pct']:.0f} % because its two orders disagreed: position bias)"
                  if e.get("two_orders") and e["position_bias_pct"] else "")
         return False, (f"all {e['known']} known verdicts are ties{shown}: a tie for every pair says nothing of the "
-                       "answers")
+                       "answers"), False
     if e.get("two_orders") and not e["order_z"] >= INFORMATIVE_Z:      # NaN fails too
         more = e["consistent_pct"] > e["chance_consistent_pct"]
         few = " are too few to tell" if more and e["two_orders"] < 30 else ""
+        # no z where a position-only judge is certain to be as consistent (every game a tie)
+        z = (f"z {e['order_z']:.2f} < {INFORMATIVE_Z:.3f}" if math.isfinite(e["order_z"])
+             else "no test: a judge choosing by position alone would be exactly as consistent")
+        first = (f"first position wins {e['first_position_pct']:.0f} % of decisive games"
+                 if math.isfinite(e["first_position_pct"]) else "no decisive game in either order")
         return False, (f"its two orders agree {'not significantly more' if more else 'no more'} often than a judge "
                        f"blind to the answers would ({e['consistent_pct']:.0f} % consistent vs "
-                       f"{e['chance_consistent_pct']:.0f} % by position alone, z {e['order_z']:.2f} < "
-                       f"{INFORMATIVE_Z:.3f}, {e['two_orders']} pairs{few}; position bias "
-                       f"{e['position_bias_pct']:.0f} %, first position wins {e['first_position_pct']:.0f} % of "
-                       "decisive games)")
-    return True, ""
+                       f"{e['chance_consistent_pct']:.0f} % by position alone, {z}, {e['two_orders']} pairs{few}; "
+                       f"position bias {e['position_bias_pct']:.0f} %, {first})"), True
+    return True, "", False

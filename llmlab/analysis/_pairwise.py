@@ -49,7 +49,7 @@ from ..base._errors import InputError
 from ..base._record import answer_hash
 from ..base._tokens import TokenCounter
 from ..base._validate import check_bool, check_count, check_int, one_line
-from ._evidence import is_unknown, judge_evidence
+from ._evidence import evidence_words, is_unknown, judge_evidence
 from ._scoring import JudgeFailure, final_answers, judged_question
 from ._scoring import judge_rows as is_judge_row
 from ._verdicts import defuse_tokens, parse_preference
@@ -318,7 +318,8 @@ def _frame(games: pd.DataFrame, replies: list[Any], decided: list[dict], judge: 
         warnings.warn(f"pairwise: all verdicts unknown ({judged['reason'].iloc[0]}, …): the judge {judge!r} "
                       "gave no readable verdict; nothing here is a rating", RuntimeWarning, stacklevel=3)
     elif len(judged) and not evidence["informative"]:
-        warnings.warn(f"pairwise: the judge {judge!r} carries no information here: {evidence['why']}; routing "
+        warnings.warn(f"pairwise: the judge {judge!r} {evidence_words(evidence, singular=True)} here: "
+                      f"{evidence['why']}; routing "
                       "certifies nothing on it and ratings are not evidence (frame.attrs['evidence'])",
                       RuntimeWarning, stacklevel=3)
     return frame.sort_values(["prompt_id", "model_a", "model_b"], kind="stable").reset_index(drop=True)

@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..analysis._evidence import evidence_words
 from ..base._errors import InputError
 from ..base._intervals import paired_score_bound, paired_score_p
 from ._stats import bootstrap_sums
@@ -108,7 +109,7 @@ def claim_table(names: list[str], reps: Replicates, testable: np.ndarray, *, min
     return table
 
 
-def refuse_uninformative(table: pd.DataFrame, why: str) -> pd.DataFrame:
+def refuse_uninformative(table: pd.DataFrame, evidence: dict) -> pd.DataFrame:
     """The claim table when the quality comes from preferences that carry no information (a judge
     that always says "[[A]]" ties every pair, one that always says "[[C]]" too, and a tie is "as
     good"): every tested router is "not enough data" — whatever its bounds, they measure the
@@ -116,12 +117,11 @@ def refuse_uninformative(table: pd.DataFrame, why: str) -> pd.DataFrame:
     out = table.copy()
     tested = out["verdict"] != "not tested (reference or reads the labels)"
     out.loc[tested, "verdict"] = "not enough data"
-    unscreened = why.startswith(("a judge's verdicts", "verdicts that name no source"))
-    out.loc[tested, "why"] = f"{'judge unscreened' if unscreened else 'judge uninformative'}: {why}"
+    why = evidence["why"]
+    out.loc[tested, "why"] = f"{'judge unscreened' if evidence.get('unscreened') else 'judge uninformative'}: {why}"
     out.loc[tested, "prompts_needed"] = np.nan
     earlier = table.attrs.get("warning")
-    out.attrs["warning"] = (f"no claim is certified: the preferences "
-                            f"{'cannot be screened' if unscreened else 'carry no information'} ({why}); judge with a "
+    out.attrs["warning"] = (f"no claim is certified: the preferences {evidence_words(evidence)} ({why}); judge with a "
                             "judge whose two orders agree (scoring.agreement(prefs)), or grade by hand"
                             + (f"; {earlier}" if earlier else ""))
     return out

@@ -149,7 +149,7 @@ class PolicyReport:
             table = self._both_readings(table, min_savings_pct, max_quality_loss, alpha)
         evidence = self.evidence
         if evidence is not None and not evidence["informative"]:
-            table = refuse_uninformative(table, evidence["why"])
+            table = refuse_uninformative(table, evidence)
             warnings.warn(f"claim: {table.attrs['warning']}", RuntimeWarning, stacklevel=2)
         return table
 
