@@ -308,7 +308,8 @@ def name_skeleton(name: str) -> str:
     the dot of an i as the i's; runs of spaces as one. Accents stay ('ṃ' is not 'm'); ASCII names
     stay as written but for their spaces (upper and lower case, 'l' and '1' differ)."""
     if not name.isascii():
-        folded = "".join(map(_reads_as, unicodedata.normalize("NFKD", name)))
+        # the table first: some of its letters decompose into a space and a mark ('˛', 'ͺ')
+        folded = "".join(map(_reads_as, unicodedata.normalize("NFKD", name.translate(_CONFUSABLE))))
         name = unicodedata.normalize("NFC", _OWN_DOT.sub(r"\1", folded))
     return " ".join(name.split())
 
