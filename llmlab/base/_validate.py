@@ -339,7 +339,7 @@ def check_name_chars(names: list[str], what: str = "model name", *, repeats: boo
 
 
 def _end_space_error(name: str, what: str) -> InputError | None:
-    """A name starting or ending with a space (or a tab, a newline, NBSP) can only be a paste error."""
+    """A name starting or ending with a space (NBSP, an ideographic space too) can only be a paste error."""
     if name == name.strip():
         return None
     end = name[0] if name[0].isspace() else name[-1]
