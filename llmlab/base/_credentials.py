@@ -5,15 +5,17 @@ by ``api_key_env`` (values are never echoed).
 value, and a URL with credentials in it (``https://user:pw@host``, ``?token=``), at the top level,
 in ``extra_body``, ``body.NAME=`` and ``model_params``, nested or not.
 
-Any part of a request (parameters, ``system``, every message's content and name) holding a key
-value this process knows (:func:`check_no_secret`; in upper case, full-width or zero-width-joined
-too) is refused too, however deep: a gateway logs
+Any part of a request (parameters, ``system``, every message's content and name) holding a
+secret this process knows (:func:`check_no_secret`: in any form the views would redact — upper
+case, lookalike letters, escaped, encoded, split — the one rule of ``_validate.holds_secret``) is
+refused too, however deep: a gateway logs
 request bodies, never the Authorization header. The values are known from the start:
 :func:`remember_keys` runs when a ``Lab``, the CLI or the magics start, before any argument is
 checked or echoed, so the first call of every entry point is checked like the later ones.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import re
@@ -23,7 +25,7 @@ from typing import Any
 from ._config import KEY_VARS, Endpoint, read_key
 from ._errors import ConfigError, InputError
 from ._redact import CREDENTIAL_NAME, known_secrets, remember, url_has_credentials
-from ._validate import plain_form
+from ._validate import holds_secret
 
 __all__ = ["check_no_credentials", "credential_error", "check_no_secret", "secret_path", "remember_keys"]
 
@@ -100,38 +102,13 @@ def remember_keys(endpoint: Endpoint | None = None, *, names: Iterable[str] = ()
             read_key(endpoint)
 
 
-_PLAIN_SECRETS: dict[tuple[str, ...], tuple[str, ...]] = {}
-
-
-def _plain_secrets(secrets: tuple[str, ...]) -> tuple[str, ...]:
-    """The secrets as :func:`~llmlab.base._validate.plain_form` reads them (once per set of secrets)."""
-    forms = _PLAIN_SECRETS.get(secrets)
-    if forms is None:
-        forms = tuple(dict.fromkeys(f for f in map(plain_form, secrets) if len(f) >= 4))
-        _PLAIN_SECRETS.clear()
-        _PLAIN_SECRETS[secrets] = forms
-    return forms
-
-
-def _holds(text: str, forms: tuple[str, ...]) -> bool:
-    plain = text.lower() if text.isascii() else plain_form(text)  # plain_form's ASCII case, inline: hot
-    for form in forms:
-        if form in plain:
-            return True
-    return False
-
-
 def secret_path(value: Any, where: str) -> str | None:
-    """Where in ``value`` (a string, or JSON-like lists and dicts nested to any depth) a known key
-    value appears, as ``where[0]['name']``; None if nowhere. Compared after one cheap
-    normalisation of both the key and the text (:func:`~llmlab.base._validate.plain_form`: NFKC,
-    case folded, format and default-ignorable characters dropped), so a key in upper case,
-    full-width or joined by ZERO WIDTH SPACEs is the key; otherwise exact: a prompt is refused only
-    when it really holds the key (the views' fuzzy redaction would refuse prose)."""
-    secrets = known_secrets()
-    if not secrets:
+    """Where in ``value`` (a string, or JSON-like lists and dicts nested to any depth) a known
+    secret appears, as ``where[0]['name']``; None if nowhere. A string holds one when the views
+    would redact it (:func:`~llmlab.base._validate.holds_secret`, the one rule): what the log
+    would show as [redacted] is never sent."""
+    if not known_secrets():  # nothing to find: no walk
         return None
-    forms = _plain_secrets(secrets)
     # A loop, not recursion (any depth, linear cost); each part keeps (its key, its parent's
     # index) in ``steps``, so a path is spelled only for the part found.
     steps: list[tuple[Any, int]] = []
@@ -140,7 +117,7 @@ def secret_path(value: Any, where: str) -> str | None:
     while stack:
         item, step = stack.pop()
         if isinstance(item, str):
-            if _holds(item, forms):
+            if holds_secret(_text_of(item)):
                 return where + _spelled(steps, step)
             continue
         if not isinstance(item, (Mapping, list, tuple)) or id(item) in seen:
@@ -148,11 +125,34 @@ def secret_path(value: Any, where: str) -> str | None:
         seen.add(id(item))
         pairs = list(item.items()) if isinstance(item, Mapping) else list(enumerate(item))
         for key, inner in reversed(pairs):  # reversed: the first part is looked at first
-            if isinstance(key, str) and _holds(key, forms):
+            if isinstance(key, str) and holds_secret(key):
                 return where + _spelled(steps, step) + " (a key)"
             steps.append((key, step))
             stack.append((inner, len(steps) - 1))
     return None
+
+
+# A data: URL carrying base64 (an image, audio, a file as a message part).
+_DATA_URL = re.compile(r"data:[^,]{0,256};base64,", re.IGNORECASE)
+
+
+def _text_of(value: str) -> str:
+    """What of a request string is text: all of it, but the payload of a data: URL that is no UTF-8
+    text (an image's bytes) — no log or view reads those as text, and random bytes hold pieces of
+    any key by chance (a 100 KB image, 2 times in 20; 1 MB, 3 in 5). A text payload (the key as
+    base64) is checked with the rest."""
+    found = _DATA_URL.match(value)
+    if found is None:
+        return value
+    try:
+        payload = base64.b64decode(value[found.end():], validate=True)
+    except ValueError:  # no base64: text, checked as such
+        return value
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return value[:found.end()]
+    return value
 
 
 def _spelled(steps: list[tuple[Any, int]], step: int) -> str:

@@ -7,6 +7,7 @@ the same words.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import keyword
 import math
@@ -25,7 +26,7 @@ __all__ = [
     "one_line", "error_line", "is_env_name", "check_env_name", "check_url", "check_identifier", "check_binding_name",
     "did_you_mean", "closest", "check_bool", "check_int", "check_count", "check_number", "check_text", "is_real",
     "plain_number", "whole_number", "finite_number", "read_finite", "check_name_chars", "check_shown_name",
-    "invisible_char", "invisible_error", "name_skeleton", "plain_form", "IGNORABLE",
+    "invisible_char", "invisible_error", "name_skeleton", "holds_secret", "IGNORABLE",
     "parse_json_option", "MAX_OPTION_DEPTH",
 ]
 
@@ -244,24 +245,85 @@ def invisible_error(name: str, what: str) -> InputError | None:
     return InputError(f"{what} holds the invisible character U+{ord(bad):04X} ({kind}); type the name without it")
 
 
+# Unicode's confusables (UTS #39 confusables.txt, as confusable-homoglyphs 3.3.1 ships it) whose
+# prototype is one ASCII character, for the code points that NFKC and LOOKALIKE leave non-ASCII:
+# Armenian 'օ', Cyrillic 'ԁ', Lisu 'ꓳ', Cherokee 'Ꭺ', 'ǀ' as l, '−' as '-'; grouped by that
+# character, code points in hex. Generated once (tests/test_names_round5.py make_table), so
+# nothing is read or downloaded at run time.
+_CONFUSABLES = (
+    "-:2D7,2010,2011,2012,2013,2043,2212,2796,2CBA,FE58 .:6F0,A4F8,A60E,1D16D 2:1A7,3E8,14BF,A644,A6EF,A75A "
+    "3:1B7,21C,417,4E0,2CCC,A76A,A7AB,118CA,16F3B,1D206 4:13CE,118AF 5:1BC,118BB 6:431,13EE,2CD2,118D5 "
+    "7:104D2,118C6,1D212 8:222,223,9EA,A6A,B03,1031A 9:9ED,A67,B68,D6D,2CCA,A76E,118AC,118CC,118D6 "
+    "A:13AA,15C5,A4EE,102A0,16F40 B:13F4,15F7,A4D0,A7B4,10282,102A1,10301 "
+    "C:3F9,13DF,2CA4,A4DA,102A2,10302,10415,1051C,118E9,118F2,1F74C D:13A0,15DE,15EA,A4D3 "
+    "E:13AC,22FF,2D39,A4F0,10286,118A6,118AE F:3DC,15B4,A4DD,A798,10287,102A5,10525,118A2,118C2,1D213,1D7CA "
+    "G:50C,13C0,13F3,A4D6 H:13BB,157C,2C8E,A4E7,102CF J:37F,13AB,148D,A4D9,A7B2 K:13E6,16D5,2C94,A4D7,10518 "
+    "L:13DE,14AA,2CD0,A4E1,1041B,10526,118A3,118B2,16F16,1D22A M:3FA,13B7,15F0,16D6,2C98,A4DF,102B0,10311 "
+    "N:2C9A,A4E0,10513 O:555,9E6,B20,B66,12D0,2C9E,2D54,3007,A4F3,10292,102AB,10404 "
+    "O:104C2,10516,114D0,118B5,118E0 P:13E2,146D,2CA2,A4D1,10295 Q:2D55 "
+    "R:1A6,13A1,13D2,1587,A4E3,104B4,16F35,1D216 S:54F,13D5,13DA,A4E2,10296,10420,16F3A "
+    "T:13A2,22A4,27D9,2CA6,A4D4,10297,102B1,10315,118BC,16F0A,1F768 "
+    "U:54D,1200,144C,222A,22C3,A4F4,104CE,118B8,16F42 "
+    "V:474,6F7,13D9,142F,2D38,A4E6,A6DF,1051D,118A0,16F08,1D20D W:51C,13B3,13D4,A4EA,118E6,118EF "
+    "X:166D,16B7,2573,2CAC,2D5D,A4EB,A7B3,10290,102B4,10317,10322,10527 X:118EC "
+    "Y:4AE,13A9,13BD,2CA8,A4EC,102B2,118A4,16F43 Z:13C3,A4DC,102F5,118A9,118E5 a:237A "
+    "b:184,42C,13CF,1472,15AF c:3F2,2CA5,ABAF,1043D d:501,13E7,146F,A4D2 e:4BD,212E,AB32 "
+    "f:584,1E9D,A799,AB35 g:18D,581,1D83 h:4BB,570,13C2 i:2DB,37A,4CF,13A5,2373,A647,AB75,118C3 j:3F3 "
+    "l:1C0,4C0,6F1,16C1,2223,23FD,2C92,2D4F,A4F2,FFE8,1028A,10309 l:10320,16F28 n:578,57C "
+    "o:3C3,585,6F5,966,A66,AE6,BE6,C02,C66,C82,CE6,D02 "
+    "o:D20,D66,D82,E50,ED0,101D,1040,10FF,1D11,2C9F,AB3D,1042C "
+    "o:104EA,118C8,118D7,1D6D4,1D70E,1D748,1D782,1D7BC p:2374,2CA3 q:51B,563,566 "
+    "r:433,1D26,2C85,AB47,AB48,AB81 s:1BD,ABAA,10448,118C1 u:28B,57D,A79F,AB4E,AB52,104F6,118D8 "
+    "v:475,2228,22C1,ABA9,11706,118C0 w:26F,461,51D,561,AB83,1170A,1170E,1170F "
+    "x:D7,1541,157D,166E,292B,292C,2A2F y:263,3B3,4AF,10E7,1D8C,1EFF,213D,AB5A,118DC,1D6C4,1D6FE,1D738 "
+    "y:1D772,1D7AC z:AB93,118C4")
+_CONFUSABLE = {int(code, 16): target for group in _CONFUSABLES.split() for target, codes in [group.split(":", 1)]
+               for code in codes.split(",")}
+# Dots that are no letter, named so in Unicode (MIDDLE DOT '·', KATAKANA MIDDLE DOT, DOT OPERATOR …):
+# in 'gpt-4·1' a reader sees the '.' of 'gpt-4.1'.
+_DOT_NAME = re.compile(r"(MIDDLE DOT|DOT OPERATOR|BULLET OPERATOR|HYPHENATION POINT)\Z")
+_OWN_DOT = re.compile("([ij])\u0307+")  # a dot above an i or j is its own: 'ı' + U+0307 reads as 'i'
+
+
+@functools.lru_cache(maxsize=4096)
+def _reads_as(char: str) -> str:
+    """What one character of a decomposed name reads as: an ASCII lookalike as that character,
+    every dash (Unicode Pd: U+2010 HYPHEN, EN DASH, U+1806 …) as '-', a space as ' '."""
+    char = char.translate(LOOKALIKE)
+    if char.isascii():
+        return char
+    if unicodedata.category(char) == "Pd":
+        return "-"
+    if char.isspace():
+        return " "
+    if _DOT_NAME.search(unicodedata.name(char, "")):
+        return "."
+    return _CONFUSABLE.get(ord(char), char)
+
+
 def name_skeleton(name: str) -> str:
-    """What a name reads as: compatibility forms folded (full-width 'ｍ' is 'm'), then lookalike
-    letters as the ASCII letter they show (Cyrillic 'о', Greek 'ο' are 'o': the redactor's table,
-    ``_redact.LOOKALIKE``). ASCII names stay as written (upper and lower case, 'l' and '1' differ)."""
-    if name.isascii():
-        return name
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).translate(LOOKALIKE))
+    """What a name reads as: compatibility forms folded (full-width 'ｍ' is 'm'), lookalike letters
+    as the ASCII character they show (Cyrillic 'о', Greek 'ο', Armenian 'օ' are 'o': the redactor's
+    table ``_redact.LOOKALIKE`` and Unicode's confusables), every dash as '-', a middle dot as '.',
+    the dot of an i as the i's; runs of spaces as one. Accents stay ('ṃ' is not 'm'); ASCII names
+    stay as written but for their spaces (upper and lower case, 'l' and '1' differ)."""
+    if not name.isascii():
+        # the table first: some of its letters decompose into a space and a mark ('˛', 'ͺ')
+        folded = "".join(map(_reads_as, unicodedata.normalize("NFKD", name.translate(_CONFUSABLE))))
+        name = unicodedata.normalize("NFC", _OWN_DOT.sub(r"\1", folded))
+    return " ".join(name.split())
 
 
 def check_name_chars(names: list[str], what: str = "model name", *, repeats: bool = False) -> None:
-    """Names shown in every table read as themselves: no invisible character
-    (:func:`invisible_char`), and no two names that read the same — as written, or once
-    compatibility forms and lookalike letters are folded (:func:`name_skeleton`: 'gpt-4o' with a
-    Cyrillic 'о', or full-width 'ｍ' and 'm', would be two rows both reading the same).
-    ``repeats``: the same name written twice is one name (a policy may list a model twice)."""
+    """Names shown in every table read as themselves: no space at either end (a paste error:
+    'gpt-4o-mini ' names no model), no invisible character (:func:`invisible_char`), and no two
+    names that read the same — as written, or once lookalikes are folded (:func:`name_skeleton`:
+    'gpt-4o' with a Cyrillic 'о', 'gpt‐4o' with U+2010 HYPHEN, full-width 'ｍ' and 'm' would be two
+    rows both reading the same). ``repeats``: the same name written twice is one name (a policy
+    may list a model twice)."""
     folded: dict[str, int] = {}
     for number, name in enumerate(names, 1):
-        problem = invisible_error(name, f"{what} #{number}")
+        problem = invisible_error(name, f"{what} #{number}") or _end_space_error(name, f"{what} #{number}")
         if problem is not None:
             raise problem
         skeleton = name_skeleton(name)
@@ -271,18 +333,20 @@ def check_name_chars(names: list[str], what: str = "model name", *, repeats: boo
                 continue
             raise InputError(f"{what} {name!r} is listed twice; list each model once (use n= for repeats)")
         if same != number:
-            raise InputError(f"{what}s #{same} and #{number} read the same ({skeleton!r} once full-width, "
-                             "other compatibility forms and lookalike letters (Cyrillic, Greek) are folded); "
-                             "list each model once")
+            raise InputError(f"{what}s #{same} and #{number} read the same ({skeleton!r} once compatibility "
+                             "forms, lookalike letters (Cyrillic, Greek, Armenian, Cherokee, Lisu …), dashes, "
+                             "dots and spaces are folded); list each model once")
 
 
-def plain_form(text: str) -> str:
-    """``text`` as a reader takes it, for matching a secret: compatibility forms folded (NFKC:
-    full-width letters), format and default-ignorable characters dropped (ZERO WIDTH SPACE, a
-    COMBINING GRAPHEME JOINER between letters), case folded. Otherwise exact."""
-    if text.isascii():
-        return text.lower()
-    return IGNORABLE.sub("", unicodedata.normalize("NFKC", text)).casefold()
+def _end_space_error(name: str, what: str) -> InputError | None:
+    """A name starting or ending with a space (NBSP, an ideographic space too) can only be a paste error."""
+    if name == name.strip():
+        return None
+    end = name[0] if name[0].isspace() else name[-1]
+    where = "starts" if name[0].isspace() else "ends"
+    kind = unicodedata.name(end, "a control character")
+    return InputError(f"{what} {where} with a space (U+{ord(end):04X} {kind}): a paste error? type the name "
+                      "without it")
 
 
 def check_bool(name: str, value: Any) -> bool:
@@ -381,11 +445,20 @@ def check_text(name: str, value: Any) -> str:
     return value
 
 
+def holds_secret(text: str) -> bool:
+    """The one rule for "this text holds a secret this process has read" (the key, a URL's
+    credentials): the redaction every view applies (:func:`~llmlab.base._redact.redact_shown`)
+    would change it. So what the log and the views would show as [redacted] — the key in any
+    case, lookalike letters, escaped (%XX, \\uXXXX, &#NN;), encoded, split by a space or a
+    newline, 8 of its characters — is what a name, a request body and a file name may not hold."""
+    return redact_shown(text) != text
+
+
 def check_shown_name(value: str, name: str) -> None:
     """A name the log stores and every view shows (a model, a grader, a grading, a task) must not
     hold any readable form of a secret this process has read (the key, a URL's credentials): a
-    one-line InputError that never echoes the value. (A request body is checked exactly instead:
-    base/_credentials.check_no_secret.)"""
-    if redact_shown(value) != value:
+    one-line InputError that never echoes the value (:func:`holds_secret`, the rule request bodies
+    and file names are checked by too: base/_credentials.check_no_secret)."""
+    if holds_secret(value):
         raise InputError(f"{name} looks like your API key (it contains a secret this session has read); pass "
                          "the plain name, and keep the key in the variable api_key_env names")
