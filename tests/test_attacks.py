@@ -315,8 +315,8 @@ def test_a_key_in_base_url_is_used_but_never_stored_or_shown(tmp_path, capsys):
     f"{SECRET[:9]}…{SECRET[-9:]}", SECRET[::2] + SECRET[3:12],
 ], ids=["minus-last", "minus-first", "middle", "exactly-8", "upper", "lower", "ends", "mixed"])
 def test_echoed_key_fragments_are_redacted_everywhere(tmp_path, monkeypatch, capsys, echo):
-    """An endpoint echoing any 8+ character run of the key (answer, error, model name) and a
-    user pasting the key into the prompt: no 8-character run of it is stored or shown."""
+    """An endpoint echoing any 8+ character run of the key (answer, error, model name): no
+    8-character run of it is stored or shown (a prompt holding one is never sent: test_body_secrets.py)."""
     monkeypatch.setenv("GATEWAY_KEY", SECRET)
     models = {"echo": ModelSpec(text=f"your key: {echo} ok", served_model=f"model-{echo}"),
               "fail": ModelSpec(status=401, error_message=f"Incorrect API key provided: {echo}."),
@@ -325,7 +325,7 @@ def test_echoed_key_fragments_are_redacted_everywhere(tmp_path, monkeypatch, cap
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with FakeServer(models) as srv, Lab(base_url=srv.base_url, api_key_env="GATEWAY_KEY", db=db) as lab:
-            res = lab.compare(f"is {SECRET[4:20]} my key?", models=["echo", "fail", "denied"], retries=0,
+            res = lab.compare("is this my key?", models=["echo", "fail", "denied"], retries=0,
                               on_event=lambda e: print(e.text, e.record))
             print(res.df.to_string(), res._repr_html_(), res.summary(), lab.runs().to_csv())
     assert set(res.df["status"]) == {"ok", "error"}

@@ -47,7 +47,7 @@ def _forms(key: str) -> dict[str, str]:
         "hex": key.encode().hex(),
         "rot13": codecs.encode(key, "rot13"),
         "every letter doubled": "".join(c * 2 for c in key),
-        "12 characters of it": key[3:15],
+        "12 characters of it": key[-12:],  # (a vendor prefix, "sk-proj-", is no secret)
         "one letter changed": key[:-1] + ("X" if key[-1] != "X" else "Y"),
         "upper case": key.upper(),
         "full-width": "".join(chr(ord(c) + 0xFEE0) for c in key),
@@ -170,3 +170,16 @@ def test_check_no_secret_names_the_part_for_every_form_and_wrapper():
             value = wrapper.format(text)
             with pytest.raises(InputError, match=r"^system holds your API key"):
                 check_no_secret(value, "system")
+
+
+@pytest.mark.parametrize("text", ["Error code: 401 - Incorrect API key provided: sk-proj-****************.",
+                                  "my key starts with sk-proj- is that right?", "keys look like sk-proj-AAAA…",
+                                  "export OPENAI_API_KEY=sk-proj-...", "ghp_ and sk- are key prefixes"])
+def test_a_text_naming_only_the_keys_vendor_prefix_is_sent(text):
+    """"sk-proj-" is 8 characters of every OpenAI project key and of every error message quoting
+    one: the views may blank it, but a prompt asking about it holds nothing secret."""
+    remember([KEYS[0], "ghp_" + KEYS[1]])
+    check_no_secret({"messages": [{"content": text}]}, "messages")
+    for form in (KEYS[0], KEYS[0][8:], "sk-proj-" + KEYS[0][8:16], KEYS[1]):
+        with pytest.raises(InputError):
+            check_no_secret({"messages": [{"content": text + " " + form}]}, "messages")

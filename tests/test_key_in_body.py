@@ -4,8 +4,8 @@ A gateway logs request bodies (LiteLLM spend logs, Langfuse/Helicone callbacks, 
 the key belongs only in the Authorization header. Every part the user supplies — the prompt,
 ``system``, each message's content, name and tool calls, every parameter, ``extra_body`` and
 ``model_params``, nested at any depth — goes through one check (``check_no_secret``), which names
-the part and never the value. Matching is exact after NFKC, case folding and dropping invisible
-characters, so prose that merely resembles the key passes.
+the part and never the value. A part holds the key when the views would redact it
+(``base/_validate.holds_secret``), so text with only chance fragments of the key passes.
 """
 from __future__ import annotations
 
@@ -84,11 +84,10 @@ def test_the_refusal_names_the_exact_part():
 
 
 def test_text_that_only_resembles_the_key_is_sent():
-    """The views' fuzzy redaction would blank these; refusing a prompt needs the key itself (in any
-    letter case, full-width or zero-width-joined: test_key_forms_exact.py)."""
+    """Chance fragments of the key, which the views leave alone, are sent (the forms they redact are
+    refused: test_body_secrets.py)."""
     remember(KEYS)
-    for text in ("xnooovt mkrp jnnnu",  # ROT13 pieces of the first key, which views redact
-                 "keys look like sk-proj-AAAA…", KEYS[0][:-1] + "X", KEYS[1][:-1].lower(), "aaaabbbbccccdddd"):
+    for text in ("an API key is secret", KEYS[1][:5], "aaaa and dddd", f"{KEYS[1][:3]} then {KEYS[1][8:11]}"):
         assert to_messages(text)[0]["content"] == text
         CallOptions(system=text, stop=None if text.startswith("sk-proj-A") else [text])  # that shape: refused
 
@@ -98,10 +97,10 @@ def test_a_20000_message_conversation_is_checked_quickly():
     words = "the quick brown fox jumps over a lazy dog while llmlab checks every message part".split()
     messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": " ".join(words * 4), "name": f"u{i}"}
                 for i in range(20_000)]
-    start = time.perf_counter()
+    start = time.process_time()  # this process's CPU: a loaded machine's other work does not count
     check_no_secret(messages, "messages")
-    took = time.perf_counter() - start
-    assert took < 2.0, took  # about 0.05 s on an idle core
+    took = time.process_time() - start
+    assert took < 2.0, took  # about 0.5 s (the views' redaction of 20,000 distinct names)
     messages[-1]["content"] += KEYS[1]
     with pytest.raises(InputError, match=r"messages\[19999\]\['content'\]"):
         check_no_secret(messages, "messages")

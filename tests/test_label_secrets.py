@@ -15,7 +15,7 @@ from llmlab import InputError, Lab
 from llmlab.magics import load_ipython_extension
 from llmlab.widgets import GradingWidget
 
-KEY = "sk-live-LABELKEY-0123456789abcdefABCDEF"
+KEY = "sk-live-Q7mZ2xR9vT4kW8pN3cB6yH1jD5fG0sLq"  # random: no words of the tests' folder names
 LABEL = dict(grading="g1", who="ann", prompt_id="p1", model_a="alpha", model_b="beta", shown_first="alpha",
              vote="A")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from ._errors import ConfigError, InputError
 from ._json import JSONTooDeep, loads
-from ._redact import LOOKALIKE, public_url, redact_shown
+from ._redact import LOOKALIKE, Redactor, known_secrets, public_url, redact_shown
 
 __all__ = [
     "one_line", "error_line", "is_env_name", "check_env_name", "check_url", "check_identifier", "check_binding_name",
@@ -450,8 +450,25 @@ def holds_secret(text: str) -> bool:
     credentials): the redaction every view applies (:func:`~llmlab.base._redact.redact_shown`)
     would change it. So what the log and the views would show as [redacted] — the key in any
     case, lookalike letters, escaped (%XX, \\uXXXX, &#NN;), encoded, split by a space or a
-    newline, 8 of its characters — is what a name, a request body and a file name may not hold."""
-    return redact_shown(text) != text
+    newline, 8 of its characters — is what a name, a request body and a file name may not hold.
+    A key's vendor prefix is no secret: "sk-proj-" alone is 8 characters of every OpenAI project
+    key, and of every error message quoting one ("Incorrect API key provided: sk-proj-****abcd"),
+    so what is redacted must also be redacted with the known secrets' prefixes cut off."""
+    return redact_shown(text) != text and _without_prefixes(known_secrets())(text) != text
+
+
+# The public start of a vendor's keys (the same in every user's key); longest first.
+_VENDOR_PREFIX = re.compile(r"^(?:sk-(?:proj|svcacct|admin|ant-api\d\d|ant|or-v1)-|github_pat_|(?:sk|rk|pk|xai|glpat)-"
+                            r"|(?:gsk|hf|ghp|gho)_|AIza)")
+
+
+@functools.lru_cache(maxsize=4)
+def _without_prefixes(secrets: tuple[str, ...]) -> Redactor:
+    """A redactor of the secrets with their vendor prefix cut off (a secret that is only a prefix,
+    or becomes shorter than 16 characters without it, is kept whole)."""
+    cut = [value[len(m.group()):] if (m := _VENDOR_PREFIX.match(value)) and len(value) - len(m.group()) >= 16
+           else value for value in secrets]
+    return Redactor(cut)
 
 
 def check_shown_name(value: str, name: str) -> None:
