@@ -14,10 +14,15 @@ from a variable the user named (``api_key_env=``, or listed in ``LLMLAB_TRUSTED_
 environment): a project file can choose where requests go, never which of your secrets goes with
 them. And where they go: an endpoint or a PostgreSQL log a project file chooses is used only on
 this machine (localhost, 127.x, ::1, a unix socket in a standard folder) unless the user's own
-environment names its host in ``LLMLAB_TRUSTED_HOSTS`` — libpq would otherwise send the user's ``PGPASSWORD``,
+environment names it in ``LLMLAB_TRUSTED_HOSTS`` — libpq would otherwise send the user's ``PGPASSWORD``,
 ``~/.pgpass`` or service-file password to whatever host a cloned repository names
-(:func:`check_project_endpoint`, :func:`check_project_database`). A SQLite log a project file
-chooses must lie inside the project folder (the working directory, symlinks resolved) or
+(:func:`check_project_endpoint`, :func:`check_project_database`). For an endpoint a trusted entry
+names an origin: a bare host is ``https`` on port 443 only (a project file moving it to ``http://``
+or another port would send the key in clear, or to another service), ``https://host:8443`` or
+``http://host:8000`` that origin, and the user's own ``LLMLAB_BASE_URL``/``OPENAI_BASE_URL`` on a
+trusted host adds its own origin. A project file's endpoint off this machine gets a key over
+``https`` only; the user's own plain-``http`` endpoint with a key is warned about in one line.
+A SQLite log a project file chooses must lie inside the project folder (the working directory, symlinks resolved) or
 ``$LLMLAB_HOME``, unless the user names it (:func:`check_project_log_file`): a cloned repository
 cannot have your prompts written to a file elsewhere on the machine. The embedded endpoint (a
 :class:`LocalURL`) never gets a key.
@@ -37,6 +42,7 @@ from ._validate import check_env_name, check_url
 
 __all__ = ["Endpoint", "LocalURL", "resolve_endpoint", "read_key", "llmlab_home", "read_dotenv", "check_env_name",
            "trusted_key_vars", "trusted_default_key", "default_base_url", "default_db", "trusted_hosts",
+           "trusted_origins", "url_origin",
            "is_local_host", "check_project_endpoint", "check_project_database", "check_project_log_file",
            "TRUSTED_HOSTS"]
 
@@ -89,9 +95,62 @@ def default_db() -> tuple[str | Path, str | None]:
 
 
 def trusted_hosts() -> set[str]:
-    """Hosts the user allows project files to choose (``LLMLAB_TRUSTED_HOSTS``, comma-separated,
-    read from the environment only: a project's ./.env cannot vouch for itself)."""
+    """The entries of ``LLMLAB_TRUSTED_HOSTS`` (comma-separated, lower case, read from the environment
+    only: a project's ./.env cannot vouch for itself): the hosts, socket folders and services a
+    project file may choose for a PostgreSQL log. Endpoints read them as origins (:func:`trusted_origins`)."""
     return {h.strip().lower() for h in os.environ.get(TRUSTED_HOSTS, "").split(",") if h.strip()}
+
+
+Origin = tuple[str, str, int]  # scheme, host (lower case, no brackets), port
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def url_origin(url: str) -> Origin:
+    """The origin of a checked http(s) URL: the scheme's default port when none is written."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme, 0)
+
+
+def trusted_origins() -> set[Origin]:
+    """The endpoint origins the user allows project files to choose: each ``LLMLAB_TRUSTED_HOSTS``
+    entry written as an origin (``https://h:8443``, ``http://h:8000``, ``h:8443``), a bare host as
+    https on 443 only — trusting a name is not trusting every service on it in clear — and the
+    origin of the user's own ``LLMLAB_BASE_URL``/``OPENAI_BASE_URL`` (environment) on a bare host."""
+    origins, bare_hosts = set(), set()
+    for entry in trusted_hosts():
+        url = entry if "://" in entry else _https_url(entry)
+        origin = _origin_or_none(url)
+        if origin is not None:
+            origins.add(origin)
+            if url != entry and urllib.parse.urlsplit(url).port is None:
+                bare_hosts.add(origin[1])
+    own = (_origin_or_none(url) for url in filter(None, (os.environ.get(name) for name in BASE_URL_VARS)))
+    return origins | {origin for origin in own if origin is not None and origin[1] in bare_hosts}
+
+
+def _https_url(entry: str) -> str:
+    """An entry without a scheme as an https URL (an unbracketed IPv6 address as a host)."""
+    return f"https://[{entry}]" if entry.count(":") > 1 and "[" not in entry else f"https://{entry}"
+
+
+def _origin_or_none(url: str) -> Origin | None:
+    """The origin of ``url``, or None when it names no http(s) origin (a socket folder, a service,
+    ``ftp://``, a port that is no number)."""
+    try:
+        origin = url_origin(url)
+    except ValueError:
+        return None
+    return origin if origin[0] in _DEFAULT_PORTS and origin[1] else None
+
+
+def _origin_entry(origin: Origin) -> str:
+    """What to add to ``LLMLAB_TRUSTED_HOSTS`` to trust ``origin``: its host when it is https on 443."""
+    scheme, host, port = origin
+    if (scheme, port) == ("https", 443):
+        return host
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}" + ("" if port == _DEFAULT_PORTS[scheme] else f":{port}")
 
 
 # The folders a local PostgreSQL server puts its unix socket in (Debian/Ubuntu, Red Hat), which
@@ -117,16 +176,26 @@ def _trust_advice(host: str, what: str) -> str:
             f"{TRUSTED_HOSTS} in your environment (export {TRUSTED_HOSTS}={host}), or choose it yourself")
 
 
+_CHOOSE_ENDPOINT = "(LLMLAB_BASE_URL in your environment, Lab(base_url=...) or %config LLMLab.base_url = ...)"
+
+
 def check_project_endpoint(url: str, source: str, key_var: str | None) -> None:
     """An endpoint a project file (``source``) chose: refused unless it is on this machine or its
-    host is trusted; the message says what would have gone there."""
-    host = urllib.parse.urlsplit(url).hostname or ""
-    if is_local_host(host) or host.lower() in trusted_hosts():
+    origin is trusted (:func:`trusted_origins`), and, off this machine, when a key would go to it
+    over plain http; the message says what would have gone there."""
+    origin = url_origin(url)
+    scheme, host, _ = origin
+    if is_local_host(host):
         return
-    sent = f"with the key in {key_var}" if key_var else "(no key)"
-    raise ConfigError(f"{source} chooses the endpoint {public_url(url)} on {host}: every prompt {sent} would go "
-                      f"there; {_trust_advice(host, 'an endpoint')} (LLMLAB_BASE_URL in your environment, "
-                      "Lab(base_url=...) or %config LLMLab.base_url = ...)")
+    if origin not in trusted_origins():
+        sent = f"with the key in {key_var}" if key_var else "(no key)"
+        raise ConfigError(f"{source} chooses the endpoint {public_url(url)} on {host}: every prompt {sent} would "
+                          f"go there; {_trust_advice(_origin_entry(origin), 'an endpoint')} {_CHOOSE_ENDPOINT}")
+    if key_var and scheme == "http":
+        raise ConfigError(f"{source} chooses the endpoint {public_url(url)}, plain http to {host}: the key in "
+                          f"{key_var} would travel unencrypted; a project file's endpoint off this machine gets a "
+                          f"key over https only. Use https://, send no key (api_key_env=''), or choose the "
+                          f"endpoint yourself {_CHOOSE_ENDPOINT}")
 
 
 def check_project_database(shown: str, hosts: tuple[str, ...], user: str | None, service: str | None,
@@ -251,7 +320,23 @@ def resolve_endpoint(base_url: str | None = None, api_key_env: str | None = None
         endpoint = _user_endpoint_key(url, source, dotenv)
     if source == DOTENV:  # whichever key goes with it, a project's endpoint stays on this machine
         check_project_endpoint(str(url), DOTENV, endpoint.api_key_env)
+    elif url is not None and endpoint.api_key_env:
+        _warn_plain_http(url, source, endpoint.api_key_env)
     return endpoint
+
+
+def _warn_plain_http(url: str, source: str | None, key_var: str) -> None:
+    """The user's own endpoint off this machine over plain http gets its key in clear: said once
+    (not refused: a vLLM server on a LAN often speaks http only)."""
+    from ._warnings import warn_once
+
+    scheme, host, _ = url_origin(url)
+    if scheme != "http" or is_local_host(host):
+        return
+    where = "your base_url" if source == "base_url" else f"{source} in your environment"
+    warn_once(f"plain-http:{public_url(url)}:{key_var}", UserWarning(
+        f"llmlab: the endpoint {public_url(url)} ({where}) is plain http to {host}: the key in {key_var} travels "
+        f"unencrypted; use https:// if the server offers it, or api_key_env='' if it needs no key"))
 
 
 def _user_endpoint_key(url: str | None, source: str | None, dotenv: dict[str, str]) -> Endpoint:

@@ -12,7 +12,8 @@ disk, Ctrl-C) leaves the old file exactly as it was and no temporary file behind
 cannot be encoded is an :class:`InputError` naming the field (:func:`json_text`), before the
 first byte is written. A target that exists but is not a regular file (a device such as
 ``/dev/null``, a FIFO, a socket, a folder) is refused, never replaced: as root, ``os.replace``
-would turn ``/dev/null`` into a JSON file. Temporary files a killed writer left behind are
+would turn ``/dev/null`` into a JSON file. So is a symbolic link, dangling or not (see
+:func:`_check_replaceable`): neither cut nor followed. Temporary files a killed writer left behind are
 removed by the next write of the same file.
 
 Files llmlab reads that a project may ship (saved policies, price sheets) go through
@@ -90,12 +91,19 @@ def private_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
 
 
 def _check_replaceable(target: Path) -> None:
+    """A symlink is refused, dangling or not: replacing it would cut the link (its target, maybe
+    shared, keeps the old bytes), and writing through it would let a link a cloned repository
+    ships put a file anywhere the user may write (``report.html -> ~/.bashrc``). A symlinked
+    folder on the way is the user's layout and is followed."""
     try:
-        mode = target.stat().st_mode  # through a symlink: what a reader of the path would get
+        mode = target.lstat().st_mode
     except (FileNotFoundError, NotADirectoryError):
         return
     except OSError as exc:
         raise _cannot_write(target, exc) from None
+    if stat.S_ISLNK(mode):
+        raise InputError(f"cannot write {target}: it is a symbolic link, not a file; nothing was written "
+                         "(write to the file it points to, or remove the link)")
     if not stat.S_ISREG(mode):
         raise InputError(f"cannot write {target}: it is {_kind(mode)}, not a file; nothing was written "
                          f"(choose a file name)")
