@@ -1489,7 +1489,8 @@ def test_a_project_file_cannot_send_your_prompts_to_a_foreign_endpoint(tmp_path,
     assert "ignoring base_url from ./pyproject.toml" in capsys.readouterr().err
     import urllib.parse
 
-    monkeypatch.setenv("LLMLAB_TRUSTED_HOSTS", urllib.parse.urlsplit(url).hostname)
+    parts = urllib.parse.urlsplit(url)  # an entry names an origin: scheme, host and port
+    monkeypatch.setenv("LLMLAB_TRUSTED_HOSTS", f"{parts.scheme}://{parts.netloc}")
     (tmp_path / ".env").write_text(f"LLMLAB_BASE_URL={url}\n")
     Lab(db=":memory:").close()  # the user's own setting names the host
 
@@ -1511,7 +1512,7 @@ def test_a_project_files_url_password_cannot_blank_words_out_of_llmlabs_messages
             Lab(db=":memory:")
         notice = str(refused.value)
         assert "./.env chooses the endpoint http://evil.example/v1" in notice and "every prompt" in notice
-        assert "add evil.example to LLMLAB_TRUSTED_HOSTS" in notice and "[redacted]" not in notice
+        assert "add http://evil.example to LLMLAB_TRUSTED_HOSTS" in notice and "[redacted]" not in notice
     message = "cannot open run log host=db: the PostgreSQL URL chooses every prompt with the key"
     assert clean_text(message) == message
 
