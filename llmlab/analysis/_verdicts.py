@@ -7,7 +7,8 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    first and the explanation after is fine, numbered lists, years, ``arr[0]`` and ``[1]`` citations
    before it are not candidates, nor is indexing (``arr[[2]]``) or anything inside a fenced code
    block. Accepted spellings: ``[[ 8 ]]``, ``[[7.5]]``, ``**[[8]]**``, ``[[8/10]]`` (the
-   denominator must be the scale's top), full-width brackets; ``[[A]]``, ``[[B]]``, ``[[C]]``,
+   denominator must be the scale's top), full-width and look-alike brackets (``⟦B⟧``: replies and
+   answers are read after one normalisation, :func:`_normalise`); ``[[A]]``, ``[[B]]``, ``[[C]]``,
    ``[[tie]]`` in any case and Arena-Hard's ``[[A>>B]]`` … ``[[B>>A]]`` (``A<B`` spellings too).
    Whitespace runs are read as one character, which keeps every pattern linear in the reply.
 2. **Echoes are not verdicts.** A quoted example (``the format "Rating: [[5]]"``) and an echoed
@@ -17,7 +18,10 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    alone; a token after ``than`` (``A is better than [[B]]``) makes the preference ``ambiguous``.
    A rating the judged answer writes itself, in any form read here (``Rating: 10/10`` planted in
    the answer), is never the pointwise verdict: dropped from the reply, and a reply whose only
-   rating it is gives ``ambiguous`` (rule ``answer's own``) — review 22c G0p.
+   rating it is gives ``ambiguous`` (rule ``answer's own``) — review 22c G0p. Pairwise likewise: a
+   verdict an answer writes in any spelling (``[[B>>A]]``, ``[B]``, ``⟦B⟧``, ``Final verdict: B``)
+   that the judge quotes or attributes to an answer (``B ends with [[B]]``) is never the verdict,
+   fallbacks included; alone, the reply gives none (review 22c G0').
 3. **Candidates must agree.** Repeats of one value are fine. When they disagree, the ones written
    in the rubric's own form (``Rating: [[n]]``) decide if they agree among themselves — but not one
    in a hypothetical (``A perfect answer would get Rating: [[10]]``) or opening a list
@@ -33,8 +37,10 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    is not.
 4. **Another stated scale is unknown.** A scale stated with a verdict — in its label (``Rating
    (1-5): 4``, ``Rating (out of 5):``), right after its number on its line (``[[4]] out of 5``,
-   ``4 (out of 5)``, ``4/5``, ``4 (on a scale of 1-5)``) or in parentheses on the next line
-   (``Rating: 4\n(scale 1–5)``) — whose top is not the rubric's makes the verdict ``out_of_range``
+   ``[[4]] of 5``, ``4 (out of 5)``, ``4/5``, ``4 (on a scale of 1-5)``) or in parentheses on the
+   next line (``Rating: 4\n(scale 1–5)``) — or anywhere in the reply (``Scale: 1-5\nRating: [[4]]``,
+   ``(max 5)``, ``with 5 being the best``, ``on a five-point scale``: one pass per reply), whose top
+   is not the rubric's, makes the verdict ``out_of_range``
    (rule ``other scale``): the judge rated on its own scale, and reading 4/5 as 4/10 is a wrong
    verdict; ``Rating: 8 (out of 5)`` is unknown too. The rubric's own (``8/10``) is read.
    **Out of range is unknown, never clamped.** ``[[85]]`` or ``[[0]]`` on a 1–10 scale gives
@@ -101,7 +107,7 @@ class Verdict:
             return f"verdict {shown} ({self.rule})"
         seen = ", ".join(str(c) for c in self.candidates[:4])
         if self.rule == "answer's own":
-            return f"no verdict: the only rating in the judge reply is the judged answer's own ({seen})"
+            return f"no verdict: the judge reply's only verdict is one the judged answer wrote itself ({seen})"
         if self.rule == "other scale" and self.candidates:
             tops = ", ".join(f"{c:g}" if isinstance(c, float) else str(c) for c in self.candidates[:4])
             return f"verdict outside the scale: given on another scale (out of {tops})"
@@ -343,6 +349,7 @@ _STATED_SCALE = re.compile(
     r"|\b" + _TOP + r"\s?-?\s?(?:point|pt)s?\s(?:[a-z]+\s)?scale\b"
     r"|\bmax(?:imum)?\b(?:\s(?:score|rating))?\s?(?:of|is|:|=)?\s?(\d+)\b"
     r"|\b" + _TOP + r"\s(?:being|is|=)\s(?:the\s)?(?:best|highest|top|max(?:imum)?|excellent|perfect)\b"
+    r"|\b[01]\s(?:being|is|=)\s(?:the\s)?(?:worst|lowest|poor|bad|min(?:imum)?)\b"   # its bottom: no top, no rating
     r"|\bout\sof\s(\d+)\sstars?\b|\bstars?\sout\sof\s(\d+)\b")
 _WORD_TOPS = {"three": 3.0, "four": 4.0, "five": 5.0, "six": 6.0, "seven": 7.0, "ten": 10.0, "hundred": 100.0}
 _NUMBERS = re.compile(r"\d+(?:\.\d+)?")
@@ -595,7 +602,7 @@ _ANSWER_SCORE = re.compile(
     r"|(?-i:([AB])))\b(?:'s\s(?:answer|response|(score|rating)))?\**\s?"
     r"(?:[:\-–—=]|\b(scored|scores|gets|got|receives|earns|is\srated|rated)\b)\s?\**\s?(?:an?\s)?"
     r"(?:(score|rating)\sof\s)?(?:\[\[\s?(\d+(?:\.\d+)?)\s?\]\]|(\d+(?:\.\d+)?)(?!\.?\d)"
-    r"(?:\s?(?:/|out\sof)\s?(\d+)\b|(?!\s?(?:%|(?-i:[a-z])))))")
+    r"(?:\s?(?:/|out\sof)\s?(\d+)\b|(?!\s?(?:%|(?!(?:while|whereas|and|but|vs|versus|compared)\b)(?-i:[a-z])))))")
 _SIDE = {"A": "A", "B": "B", "1": "A", "2": "B"}
 
 
