@@ -107,7 +107,7 @@ class Verdict:
             return f"verdict {shown} ({self.rule})"
         seen = ", ".join(str(c) for c in self.candidates[:4])
         if self.rule == "answer's own":
-            return f"no verdict: the judge reply's only verdict is one the judged answer wrote itself ({seen})"
+            return f"no verdict: the judge reply's only verdict is the judged answer's own ({seen})"
         if self.rule == "other scale" and self.candidates:
             tops = ", ".join(f"{c:g}" if isinstance(c, float) else str(c) for c in self.candidates[:4])
             return f"verdict outside the scale: given on another scale (out of {tops})"
