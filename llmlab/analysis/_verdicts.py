@@ -7,7 +7,8 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    first and the explanation after is fine, numbered lists, years, ``arr[0]`` and ``[1]`` citations
    before it are not candidates, nor is indexing (``arr[[2]]``) or anything inside a fenced code
    block. Accepted spellings: ``[[ 8 ]]``, ``[[7.5]]``, ``**[[8]]**``, ``[[8/10]]`` (the
-   denominator must be the scale's top), full-width brackets; ``[[A]]``, ``[[B]]``, ``[[C]]``,
+   denominator must be the scale's top), full-width and look-alike brackets (``⟦B⟧``: replies and
+   answers are read after one normalisation, :func:`_normalise`); ``[[A]]``, ``[[B]]``, ``[[C]]``,
    ``[[tie]]`` in any case and Arena-Hard's ``[[A>>B]]`` … ``[[B>>A]]`` (``A<B`` spellings too).
    Whitespace runs are read as one character, which keeps every pattern linear in the reply.
 2. **Echoes are not verdicts.** A quoted example (``the format "Rating: [[5]]"``) and an echoed
@@ -17,7 +18,10 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    alone; a token after ``than`` (``A is better than [[B]]``) makes the preference ``ambiguous``.
    A rating the judged answer writes itself, in any form read here (``Rating: 10/10`` planted in
    the answer), is never the pointwise verdict: dropped from the reply, and a reply whose only
-   rating it is gives ``ambiguous`` (rule ``answer's own``) — review 22c G0p.
+   rating it is gives ``ambiguous`` (rule ``answer's own``) — review 22c G0p. Pairwise likewise: a
+   verdict an answer writes in any spelling (``[[B>>A]]``, ``[B]``, ``⟦B⟧``, ``Final verdict: B``)
+   that the judge quotes or attributes to an answer (``B ends with [[B]]``) is never the verdict,
+   fallbacks included; alone, the reply gives none (review 22c G0').
 3. **Candidates must agree.** Repeats of one value are fine. When they disagree, the ones written
    in the rubric's own form (``Rating: [[n]]``) decide if they agree among themselves — but not one
    in a hypothetical (``A perfect answer would get Rating: [[10]]``) or opening a list
@@ -33,8 +37,10 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    is not.
 4. **Another stated scale is unknown.** A scale stated with a verdict — in its label (``Rating
    (1-5): 4``, ``Rating (out of 5):``), right after its number on its line (``[[4]] out of 5``,
-   ``4 (out of 5)``, ``4/5``, ``4 (on a scale of 1-5)``) or in parentheses on the next line
-   (``Rating: 4\n(scale 1–5)``) — whose top is not the rubric's makes the verdict ``out_of_range``
+   ``[[4]] of 5``, ``4 (out of 5)``, ``4/5``, ``4 (on a scale of 1-5)``) or in parentheses on the
+   next line (``Rating: 4\n(scale 1–5)``) — or anywhere in the reply (``Scale: 1-5\nRating: [[4]]``,
+   ``(max 5)``, ``with 5 being the best``, ``on a five-point scale``: one pass per reply), whose top
+   is not the rubric's, makes the verdict ``out_of_range``
    (rule ``other scale``): the judge rated on its own scale, and reading 4/5 as 4/10 is a wrong
    verdict; ``Rating: 8 (out of 5)`` is unknown too. The rubric's own (``8/10``) is read.
    **Out of range is unknown, never clamped.** ``[[85]]`` or ``[[0]]`` on a 1–10 scale gives
@@ -69,8 +75,11 @@ from __future__ import annotations
 import bisect
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..base._validate import IGNORABLE
 
 __all__ = ["Verdict", "parse_rating", "parse_preference", "answer_tokens", "defuse_tokens", "STATUSES"]
 
@@ -98,7 +107,7 @@ class Verdict:
             return f"verdict {shown} ({self.rule})"
         seen = ", ".join(str(c) for c in self.candidates[:4])
         if self.rule == "answer's own":
-            return f"no verdict: the only rating in the judge reply is the judged answer's own ({seen})"
+            return f"no verdict: the judge reply's only verdict is the judged answer's own ({seen})"
         if self.rule == "other scale" and self.candidates:
             tops = ", ".join(f"{c:g}" if isinstance(c, float) else str(c) for c in self.candidates[:4])
             return f"verdict outside the scale: given on another scale (out of {tops})"
@@ -113,7 +122,7 @@ _NUM = r"[+-]?\d+(?:\.\d+)?"
 _DELIMITED_NUMBER = re.compile(r"\[\[\s?\**\s?(" + _NUM + r")\s?(?:/\s?(\d+))?\s?\**\s?\]\]")
 _DELIMITED_ANY = re.compile(r"\[\[\s?([^\[\]\n]{1,20}?)\s?\]\]")
 _TEMPLATE_ECHOES = frozenset({"rating", "score", "rating_a,rating_b"})
-_QUOTE_BEFORE = re.compile(r"""["“'`]\s*(?:(?:final\s+)?(?:rating|verdict|score)\s*:\s*)?\Z""", re.I)
+_QUOTE_BEFORE = re.compile(r"""["“'`]\s*(?:(?:my\s+)?(?:final\s+)?(?:rating|verdict|score)\s*:\s*)?\Z""", re.I)
 _QUOTE_AFTER = re.compile(r"""\A\s*["”'`]""")
 _RUBRIC_FORM = re.compile(r"(?i)\b(?:rating|score)\s?\**\s?:\s?\**\s?\Z")
 # "A perfect answer would get Rating: [[10]]": the rubric's form in a hypothetical is no verdict
@@ -131,14 +140,22 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")  # a lo
 _NEWLINE_RUN = re.compile(r"\n\s*")
 
 
+# Look-alike brackets and slashes NFKC leaves as they are: a judge (or a planted answer) writing
+# ⟦B⟧, 〚B〛, 【8】 or 4⁄5 means what the ASCII spelling means
+_LOOKALIKE_MARKS = str.maketrans({"⟦": "[[", "⟧": "]]", "〚": "[[", "〛": "]]", "【": "[", "】": "]", "〔": "[",
+                                  "〕": "]", "〖": "[", "〗": "]", "⁄": "/", "∕": "/"})
+
+
 def _normalise(text: str) -> str:
-    """Full-width brackets (CJK judges) as ASCII; zero-width spaces removed; every run of whitespace
-    one character (a newline if it holds one). The patterns below then allow one whitespace character
-    (``\\s?``) where a run could stand, so optional parts in a row cannot backtrack over a run: a
-    judge reply of 2,000 spaces after ``[[1`` took seconds (cubic backtracking) before; now every
-    pattern is linear even on text that was not collapsed."""
-    text = (text.replace("［", "[").replace("］", "]").replace("【", "[").replace("】", "]")
-            .replace("\u200b", ""))
+    """The one form replies and answers are compared in: NFKC (full-width ``［［8］］``, ``／``),
+    look-alike brackets folded (``⟦B⟧`` is ``[[B]]``), default-ignorable characters dropped (a zero-width
+    joiner inside ``[[\\u2060B]]``: :data:`~llmlab.base._validate.IGNORABLE`, the names' rule), every run
+    of whitespace one character (a newline if it holds one). The patterns below then allow one
+    whitespace character (``\\s?``) where a run could stand, so optional parts in a row cannot
+    backtrack over a run: a judge reply of 2,000 spaces after ``[[1`` took seconds (cubic
+    backtracking) before; now every pattern is linear even on text that was not collapsed."""
+    if not text.isascii():
+        text = IGNORABLE.sub("", unicodedata.normalize("NFKC", text)).translate(_LOOKALIKE_MARKS)
     text = _CONTROL.sub("\n", text)  # a separator: no pattern reads across a NUL, ESC, …
     return _NEWLINE_RUN.sub("\n", _HORIZONTAL_SPACE.sub(" ", text)).replace(" \n", "\n")
 
@@ -198,10 +215,11 @@ def parse_rating(text: Any, *, scale: tuple[float, float] = (1, 10), answers: An
         return Verdict(None, "empty")
     t = _normalise(text)
     planted = _planted(answers, scale)
-    found = _delimited_ratings(t, scale, planted, plain=not _CONTROL.search(text))
+    other = _other_scales(t, scale)
+    found = _delimited_ratings(t, scale, planted, other, plain=not _CONTROL.search(text))
     if found is not None:
         return found
-    return _fallback_rating(t, scale, planted)
+    return _fallback_rating(t, scale, planted, other)
 
 
 def _planted(answers: Any, scale: tuple[float, float]) -> frozenset[float]:
@@ -231,11 +249,12 @@ def _answers_own(values: Any) -> Verdict:
     return Verdict(None, "ambiguous", "answer's own", tuple(_distinct(values)))
 
 
-def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[float] = frozenset(), *,
+def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[float], other: tuple[float, ...], *,
                        plain: bool = True) -> Verdict | None:
-    """``[[n]]`` ratings, less those the judged answers wrote themselves (``planted``). Not ``plain``
-    (the reply holds control characters, which hide what follows them from a reader): ratings that
-    disagree are ambiguous, whatever their form or quotes."""
+    """``[[n]]`` ratings, less those the judged answers wrote themselves (``planted``); where the reply
+    states ``other`` scales, only one given with the rubric's top (``[[8/10]]``, ``[[8]]/10``). Not
+    ``plain`` (the reply holds control characters, which hide what follows them from a reader):
+    ratings that disagree are ambiguous, whatever their form or quotes."""
     lo, hi = scale
     cands, outside, other_scale = [], [], []
     fences = [m.start() for m in re.finditer("```", t)]
@@ -251,6 +270,9 @@ def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[fl
         if stated is not None and stated != float(hi):
             other_scale.append(stated)      # "Rating: [[4]] out of 5", "[[4]] (1-5)": another scale's number
             continue
+        if other and top is None and stated is None:
+            other_scale.extend(other)       # "Scale: 1-5\nRating: [[4]]": a number on the scale the reply states
+            continue
         cands.append(_Candidate(value, plain and _quoted(t, m.start(), m.end()),
                                 plain and _in_rubric_form(t, m.start(), m.end())))
     if other_scale:
@@ -258,7 +280,7 @@ def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[fl
     if planted and cands:
         mine = [c for c in cands if c.value not in planted]      # the answer's own rating, mentioned
         if not mine:
-            rest = _fallback_rating(_DELIMITED_NUMBER.sub(lambda m: " " * len(m.group(0)), t), scale, planted)
+            rest = _fallback_rating(_DELIMITED_NUMBER.sub(lambda m: " " * len(m.group(0)), t), scale, planted, other)
             return rest if rest.value is not None else _answers_own(c.value for c in cands)
         cands = mine
     if cands:
@@ -266,9 +288,9 @@ def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[fl
         # "As the docs say [[1]], … Overall rating: 9/10", "I would rate it 8 out of 10.\nRating: [[3]]":
         # a rating stated in another form that disagrees leaves no verdict (the fallbacks read the
         # reply with its delimited tokens blanked out; one that agrees, or none, changes nothing)
-        other = _fallback_rating(_DELIMITED_NUMBER.sub(lambda m: " " * len(m.group(0)), t), scale, planted)
-        if value is not None and other.value is not None and other.value != value and other.value not in planted:
-            return Verdict(None, "ambiguous", "delimited", (*(c.value for c in cands), other.value))
+        said = _fallback_rating(_DELIMITED_NUMBER.sub(lambda m: " " * len(m.group(0)), t), scale, planted, other)
+        if value is not None and said.value is not None and said.value != value and said.value not in planted:
+            return Verdict(None, "ambiguous", "delimited", (*(c.value for c in cands), said.value))
         return Verdict(value, status, "delimited", tuple(c.value for c in cands))
     if outside:
         return Verdict(None, "out_of_range", "delimited", tuple(outside))
@@ -316,8 +338,20 @@ _RATING_FALLBACKS = (
 _N_OUT_OF = re.compile(r"(?i)(?<![\d.])(" + _NUM + r")\s?(?:/|out\sof)\s?(10|100)\b"
                        r"(?!\s(?!(?:for|because|as|and|but|since|in|on|overall|which|with|here|given|due|is)\b)[a-z])")
 _ABOUT_A_RATING = re.compile(r"(?i)\b(?:rat(?:e|ed|ing)|score[sd]?|grade[sd]?|answer|response)\b")
-_OTHER_SCALE = re.compile(r"(?i)\b[01]\s?(?:-|–|to)\s?(\d+)(?:\s?-?\s?point)?\sscale\b|\bscale\sof\s[01]\s?"
-                          r"(?:-|–|to)\s?(\d+)\b|\bout\sof\s(\d+)\sstars?\b|\bstars?\sout\sof\s(\d+)\b")
+# A scale the reply states anywhere, before, beside or after its verdict: "Scale: 1-5", "using a 1-5
+# scale", "a 1–5 Likert scale", "on a five-point scale", "5-pt scale", "(max 5)", "with 5 being the
+# best", "where 10 is best", "5 = excellent", "out of 5 stars". One pass per reply (after NFKC): a
+# top that is not the rubric's leaves only a number given with the rubric's top readable.
+_TOP = r"(\d+|three|four|five|six|seven|ten|hundred)"
+_STATED_SCALE = re.compile(
+    r"(?i)\bscale\b[^\n\d]{0,20}?\b[01]\s?(?:-|–|to)\s?(\d+)\b"
+    r"|\b[01]\s?(?:-|–|to)\s?(\d+)(?:\s?-?\s?point)?\s(?:[a-z]+\s)?scale\b"
+    r"|\b" + _TOP + r"\s?-?\s?(?:point|pt)s?\s(?:[a-z]+\s)?scale\b"
+    r"|\bmax(?:imum)?\b(?:\s(?:score|rating))?\s?(?:of|is|:|=)?\s?(\d+)\b"
+    r"|\b" + _TOP + r"\s(?:being|is|=)\s(?:the\s)?(?:best|highest|top|max(?:imum)?|excellent|perfect)\b"
+    r"|\b[01]\s(?:being|is|=)\s(?:the\s)?(?:worst|lowest|poor|bad|min(?:imum)?)\b"   # its bottom: no top, no rating
+    r"|\bout\sof\s(\d+)\sstars?\b|\bstars?\sout\sof\s(\d+)\b")
+_WORD_TOPS = {"three": 3.0, "four": 4.0, "five": 5.0, "six": 6.0, "seven": 7.0, "ten": 10.0, "hundred": 100.0}
 _NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 _SEVERAL_THINGS = re.compile(r"(?i)\b(?:ratings|each|both|all three|respectively)\b|\bconfidence\b")
 # "The assistant's answer is rated as a 10", "The rating for this conversation is 8.",
@@ -328,10 +362,10 @@ _PASSIVE = re.compile(
     r"(?:an?\s)?(" + _NUM + r")(?!\.?\d)(?!\s?%)\b")
 
 
-def _fallback_rating(t: str, scale: tuple[float, float], planted: frozenset[float] = frozenset()) -> Verdict:
+def _fallback_rating(t: str, scale: tuple[float, float], planted: frozenset[float],
+                     other: tuple[float, ...]) -> Verdict:
     # "Score: 4 (on a 1-5 scale)": where another scale is named, only a number with the scale's own top
     # ("6 out of 10") is a rating
-    other = tuple(float(top) for m in _OTHER_SCALE.finditer(t) for top in m.groups() if top and float(top) != scale[1])
     own: list[float] = []
     for rule, pattern in _RATING_FALLBACKS:
         matches = [m for m in pattern.finditer(t) if rule != "first person" or _one_number_around(t, m)]
@@ -368,10 +402,16 @@ def _fallback_rating(t: str, scale: tuple[float, float], planted: frozenset[floa
 # A scale stated beside a verdict: in the label ("Rating (1-5):", "Rating (out of 5):") or right after
 # its number on its line ("4 (out of 5)", "[[4]] out of 5", "4/5", "4 (on a scale of 1-5)", "4, 5-point
 # scale"), or alone in parentheses on the next line ("Rating: 4\n(scale 1–5)").
-_SCALE_TEXT = (r"(?:(?:out\sof|/)\s?(\d+)(?!\s?(?:stars?|points?)\b)|(?:on\s)?(?:an?\s)?(?:scale\s(?:of\s|from\s)?)?"
+_SCALE_TEXT = (r"(?:(?:out\sof|of|/)\s?(\d+)(?!\s?(?:stars?|points?)\b)|(?:on\s)?(?:an?\s)?(?:scale\s(?:of\s|from\s)?)?"
                r"[01]\s?(?:-|–|to)\s?(\d+)\b|(\d+)\s?-?\s?point\sscale\b)")
 _SCALE_AFTER = re.compile(r"(?i)\A[^\S\n]?\**\]?\**[^\S\n]?(?:[,;(]|\n(?=\())?[^\S\n]?\(?[^\S\n]?" + _SCALE_TEXT)
 _SCALE_IN_LABEL = re.compile(r"(?i)\(\s?" + _SCALE_TEXT + r"\s?\)")
+
+
+def _other_scales(t: str, scale: tuple[float, float]) -> tuple[float, ...]:
+    """The tops of the scales the reply states (:data:`_STATED_SCALE`) that are not the rubric's."""
+    tops = (_WORD_TOPS.get(top.lower()) or float(top) for m in _STATED_SCALE.finditer(t) for top in m.groups() if top)
+    return tuple(_distinct(top for top in tops if top != float(scale[1])))
 
 
 def _stated_top(t: str, start: int, end: int) -> float | None:
@@ -390,7 +430,7 @@ def _more_numbers_after(t: str, end: int) -> bool:
     stops = [i for i in (t.find(". ", end), t.find(".\n", end), t.find("\n", end), t.find("! ", end),
                          t.find("? ", end)) if i >= 0]
     rest = t[end:min([*stops, len(t), end + 200])]
-    return bool(_NUMBERS.search(_DENOMINATOR.sub("", rest)))
+    return bool(_NUMBERS.search(_STATED_SCALE.sub("", _DENOMINATOR.sub("", rest))))
 
 
 def _one_number_around(t: str, m: re.Match) -> bool:
@@ -485,15 +525,36 @@ def _spelling(token: str) -> str:
     return re.sub(r"\s+", "", token).upper()
 
 
+# "Final verdict: B", "The winner is A": a verdict in words, which the reply grammar does not read but a
+# judge re-spells as a token ("B announces its own verdict ([[B]])") — one of the answers' own values
+_PLAIN_VERDICT = re.compile(r"(?i)\b(?:verdict|winner|choice)\b\s?(?:is\s)?:?\s?\**\s?(?-i:(A|B|C))\b(?![\w'])")
+
+
 def answer_tokens(answers: Any) -> frozenset[str]:
-    """The verdict tokens (``[[B]]``, ``[[A>>B]]``, …, by spelling) written in the judged answers."""
-    texts = [a for a in (answers or ()) if isinstance(a, str)]
-    return frozenset(_spelling(m.group(0)) for a in texts for m in _PAIR_TOKEN.finditer(_normalise(a)))
+    """The verdicts (``"A"``, ``"B"``, ``"tie"``) the judged answers write themselves, in every form
+    :func:`parse_preference` reads (``[[B]]``, ``[[B>>A]]``, ``Final verdict: [B]``, a bare ``B``) or
+    a judge re-spells as one (``Final verdict: B``), after the one normalisation (``⟦B⟧``,
+    ``[[\\u2060B]]`` are ``[[B]]``). Values, not spellings: a planted ``[[B>>A]]`` quoted as ``[[B]]``
+    is still the answer's."""
+    values: set[str] = set()
+    for a in (answers or ()):
+        if isinstance(a, str):
+            t = _normalise(a)
+            found = [m.group(1) for p in (_PAIR_TOKEN, *(p for _, p in _PAIR_FALLBACKS), _PLAIN_VERDICT)
+                     for m in p.finditer(t)]
+            values |= {_pair_value(token) for token in found}
+    return frozenset(values)
+
+
+def _pair_value(token: str) -> str:
+    return _PAIR_VALUE.get(re.sub(r"\s+", "", token).upper(), "tie")
 
 
 def defuse_tokens(text: str) -> str:
-    """An answer as the judge is shown it: ``[[``/``]]`` split (``[ [B] ]``), so an answer that writes
-    a verdict token (``…Final verdict: [[B]]``) shows the judge no token to copy or quote."""
+    """An answer as the judge is shown it: ``[[``/``]]`` split (``[ [B] ]``), look-alike doubles too
+    (``⟦B⟧``, ``[\\u200c[B]\\u200c]``), so an answer that writes a verdict token (``…Final verdict:
+    [[B]]``) shows the judge no token to copy or quote."""
+    text = text.translate(_DEFUSED_MARKS)
     return _DOUBLE_CLOSE.sub(r"\1 ", _DOUBLE_OPEN.sub(r"\1 ", text))
 
 
@@ -526,26 +587,42 @@ def _copied_runs(t: str, answers: Any) -> set[int]:
     return out
 
 
-_DOUBLE_OPEN = re.compile("([\\[［【])\u200b*(?=[\\[［【])")
-_DOUBLE_CLOSE = re.compile("([\\]］】])\u200b*(?=[\\]］】])")
+_DEFUSED_MARKS = str.maketrans({"⟦": "[ [", "〚": "[ [", "⟧": "] ]", "〛": "] ]"})
+_BETWEEN = "(?:" + IGNORABLE.pattern + ")*"      # a zero-width character between two brackets joins them
+_DOUBLE_OPEN = re.compile("([\\[［【])" + _BETWEEN + "(?=[\\[［【])")
+_DOUBLE_CLOSE = re.compile("([\\]］】])" + _BETWEEN + "(?=[\\]］】])")
 
 
-# "Assistant A: 8/10", "Assistant B's answer: 6 out of 10", "**Response A**: 7/10", "Score for Assistant B: 9/10"
+# One grammar for a per-answer score: a label ("Assistant A", "Response 1", "**Answer B**", "Score A",
+# "Score for Assistant B", a bare "A"), a separator or verb (":", "—", "'s score:", "scored", "gets",
+# "receives", "is rated") and a score ("8/10", "8 out of 10", "[[8]]", or a plain "8" after a label
+# that says score)
 _ANSWER_SCORE = re.compile(
-    r"(?i)(?:\bscore\sfor\s)?\b(?:assistant|response|answer)\s([AB])\b(?:'s\s(?:answer|response))?\**\s?"
-    r"(?:[:\-–]|\bscores?\b|\bgets\b|\breceives\b)\s?(?:a\s)?(?:score\sof\s)?\**\s?(\d+(?:\.\d+)?)\s?(?:/|out\sof)\s?(\d+)\b")
+    r"(?i)(?<![\w'\[])(?:(score|rating)\s(?:for\s|of\s)?)?(?:(?:assistant|response|answer|model)\s([AB12])"
+    r"|(?-i:([AB])))\b(?:'s\s(?:answer|response|(score|rating)))?\**\s?"
+    r"(?:[:\-–—=]|\b(scored|scores|gets|got|receives|earns|is\srated|rated)\b)\s?\**\s?(?:an?\s)?"
+    r"(?:(score|rating)\sof\s)?(?:\[\[\s?(\d+(?:\.\d+)?)\s?\]\]|(\d+(?:\.\d+)?)(?!\.?\d)"
+    r"(?:\s?(?:/|out\sof)\s?(\d+)\b|(?!\s?(?:%|(?!(?:while|whereas|and|but|vs|versus|compared)\b)(?-i:[a-z])))))")
+_SIDE = {"A": "A", "B": "B", "1": "A", "2": "B"}
+
+
+def _answer_scores(t: str, texts: list[str]) -> dict[str, set[tuple[float, float | None]]]:
+    """The per-answer scores the judge states, by side, less any written in the judged answers."""
+    found: dict[str, set[tuple[float, float | None]]] = {"A": set(), "B": set()}
+    for m in _ANSWER_SCORE.finditer(t):
+        label_says_score = m.group(1) or m.group(4) or m.group(5) or m.group(6)
+        number, top = m.group(7) or m.group(8), m.group(9)
+        if (m.group(8) and top is None and not label_says_score) or any(m.group(0) in a for a in texts):
+            continue            # "A: 3 steps" names no score; a score an answer wrote is not the judge's
+        found[_SIDE[(m.group(2) or m.group(3)).upper()]].add((float(number), float(top) if top else None))
+    return found
 
 
 def _scores_say(t: str, answers: Any = ()) -> str | None:
     """The preference the judge's own per-answer scores state (one score each for A and B, on one
     scale, different): ``"A"`` or ``"B"``; None when it states none, or several per answer. A score
     written in the judged answers themselves is not the judge's (an answer cannot plant one)."""
-    texts = [_normalise(a) for a in (answers or ()) if isinstance(a, str)]
-    found: dict[str, set[tuple[float, float]]] = {"A": set(), "B": set()}
-    for m in _ANSWER_SCORE.finditer(t):
-        if any(m.group(0) in a for a in texts):
-            continue
-        found[m.group(1).upper()].add((float(m.group(2)), float(m.group(3))))
+    found = _answer_scores(t, [_normalise(a) for a in (answers or ()) if isinstance(a, str)])
     if len(found["A"]) != 1 or len(found["B"]) != 1:
         return None
     (a, top_a), (b, top_b) = found["A"].pop(), found["B"].pop()
@@ -554,26 +631,52 @@ def _scores_say(t: str, answers: Any = ()) -> str | None:
     return "A" if a > b else "B"
 
 
-def parse_preference(text: Any, *, answers: Any = ()) -> Verdict:
-    """The preference a pairwise judge's reply gives: ``"A"`` (the answer shown first is better),
-    ``"B"``, ``"tie"``, or an unknown Verdict.
+# The judge attributing a token to an answer: "Assistant B ends with [[B]]", "B writes its own verdict
+# [B]", "it announces ([[B]])" — a mention, not the judge's choice ("B writes better code: [[B]]" is one)
+_ATTRIBUTED_BEFORE = re.compile(
+    r"(?i)\b(?:ends?|ending|ended|concludes?|writes?|wrote|written|says?|said|includes?|contains?|claims?|"
+    r"announces?|appends?|adds?|added|asks?\sfor|declares?|inserts?|plants?|demands?)\b"
+    r"(?:(?!\b(?:better|worse|more|less|superior|prefer\w*|I|my)\b)[^.\n]){0,30}\Z")
 
-    answers: the two judged answers' texts (``scoring.pairwise`` passes them). A token written
-    verbatim in an answer (a model under test that ends with ``Final verdict: [[B]]``) is the
-    judge mentioning the answer when the reply has other tokens: it is dropped when they differ, so
-    an answer cannot make an honest judge's verdict ambiguous; a run of two or more tokens copied
-    from an answer (``B ends with [[A]] [[B]] [[C]]``) is dropped even when alone. A token in quotes (``B wrote "[[B]]".
-    My verdict: [[A]]``) is an example or a quotation — the pointwise parser's rule, dropped when
-    other candidates remain."""
-    if text is None or not isinstance(text, str) or not text.strip():
-        return Verdict(None, "empty")
-    t = _normalise(text)
-    written = answer_tokens(answers)
-    tokens = []
+
+@dataclass
+class _PairCandidate:
+    value: str
+    quoted: bool = False
+    in_answer: bool = False     # its value is one the judged answers wrote (:func:`answer_tokens`)
+    mention: bool = False       # ... and the judge quotes it or attributes it to an answer
+
+
+def _pair_candidate(t: str, value: str, start: int, end: int, written: frozenset[str]) -> _PairCandidate:
+    quoted = _quoted(t, start, end)
+    in_answer = value in written
+    mention = in_answer and (quoted or bool(_ATTRIBUTED_BEFORE.search(t[max(0, start - 60):start])))
+    return _PairCandidate(value, quoted, in_answer, mention)
+
+
+def _pick(cands: list[_PairCandidate], rule: str) -> Verdict | None:
+    """The verdict of a rule's candidates, one rule for delimited tokens and fallbacks alike: a token
+    the answers wrote that the judge quotes or attributes to them is never the verdict (with nothing
+    else, the reply gives none: rule ``answer's own``); other tokens of the answers' values are dropped
+    when the rest disagree; then quoted echoes and the agreement rule (:func:`_agreeing`)."""
+    if not cands:
+        return None
+    kept = [c for c in cands if not c.mention]
+    if not kept:
+        return Verdict(None, "ambiguous", "answer's own", tuple(c.value for c in cands))
+    if len(_distinct(c.value for c in kept)) > 1 and not all(c.in_answer for c in kept):
+        kept = [c for c in kept if not c.in_answer]     # the answers' own tokens, mentioned: not verdicts
+    value, status = _agreeing([_Candidate(c.value, c.quoted or c.in_answer) for c in kept])
+    return Verdict(value, status, rule, tuple(c.value for c in kept))
+
+
+def _delimited_preference(t: str, answers: Any, written: frozenset[str]) -> Verdict | None:
+    """The ``[[A]]``/``[[B]]``/``[[C]]`` reading of a reply (None: it holds no usable token)."""
+    flagged = []
     for m in _PAIR_TOKEN.finditer(t):
         before = t[max(0, m.start() - 80):m.start()]
-        in_answer = _spelling(m.group(0)) in written
-        if _COMPARED_BEFORE.search(before[-12:]) and not in_answer:
+        value = _pair_value(m.group(1))
+        if _COMPARED_BEFORE.search(before[-12:]) and value not in written:
             # "A is better than [[B]]": B named as the loser, not a verdict
             return Verdict(None, "ambiguous", "delimited", ("comparison",))
         # the line around the token, at most 80 characters each side: an option line is short, and a
@@ -584,29 +687,48 @@ def parse_preference(text: Any, *, answers: Any = ()) -> Verdict:
         echo = bool(restated or _ECHO_AFTER.match(t[m.end():m.end() + 30]) or _OPTION_LINE.match(line))
         # "I won't choose [[A]]", "[[A]] is off the table": a token said not to be the verdict
         negated = bool(_NEGATED_BEFORE.search(before[-40:]) or _NEGATED_AFTER.match(t[m.end():m.end() + 30]))
-        tokens.append((_PAIR_VALUE[re.sub(r"\s+", "", m.group(1)).upper()], echo, restated or negated,
-                       _quoted(t, m.start(), m.end()), in_answer))
+        flagged.append((_pair_candidate(t, value, m.start(), m.end(), written), echo, restated or negated))
     # An echoed instruction shows two or more different tokens each followed by if/for/when.
-    drop_echoes = len(_distinct(v for v, echo, *_ in tokens if echo)) >= 2
+    drop_echoes = len(_distinct(c.value for c, echo, _ in flagged if echo)) >= 2
     copied = _copied_runs(t, answers) if written else set()
-    kept = [tok for i, tok in enumerate(tokens) if not tok[2] and not (drop_echoes and tok[1]) and i not in copied]
-    if len(_distinct(tok[0] for tok in kept)) > 1 and not all(tok[4] for tok in kept):
-        kept = [tok for tok in kept if not tok[4]]    # the answers' own tokens, mentioned: not verdicts
-    cands = [_Candidate(v, quoted or in_answer) for v, _, _, quoted, in_answer in kept]
-    if not cands and any(_NEGATED_BEFORE.search(t[max(0, m.start() - 40):m.start()])
-                         or _NEGATED_AFTER.match(t[m.end():m.end() + 30]) for m in _PAIR_TOKEN.finditer(t)):
+    kept = [c for i, (c, echo, dropped) in enumerate(flagged)
+            if not dropped and not (drop_echoes and echo) and i not in copied]
+    if not kept and any(dropped for _, _, dropped in flagged):
         return Verdict(None, "ambiguous", "delimited", ("negated",))
-    if cands:
-        value, status = _agreeing(cands)
+    return _pick(kept, "delimited")
+
+
+def parse_preference(text: Any, *, answers: Any = ()) -> Verdict:
+    """The preference a pairwise judge's reply gives: ``"A"`` (the answer shown first is better),
+    ``"B"``, ``"tie"``, or an unknown Verdict.
+
+    answers: the two judged answers' texts (``scoring.pairwise`` passes them). A verdict an answer
+    writes itself, in any form read here or re-spelled (``Final verdict: [[B]]``, ``[B]``, ``⟦B⟧``,
+    ``Final verdict: B``, ``[[B>>A]]``; :func:`answer_tokens`), is the judge mentioning the answer:
+    quoted or attributed to an answer (``B ends with [[B]]``) it is never the verdict, and a reply
+    whose only tokens are such mentions gives none (rule ``answer's own``); unmarked, it is dropped
+    when the reply's other tokens differ, so an answer cannot make an honest judge's verdict
+    ambiguous. A run of two or more tokens copied from an answer (``B ends with [[A]] [[B]] [[C]]``)
+    is dropped even when alone. A token in quotes (``B wrote "[[B]]". My verdict: [[A]]``) is an
+    example or a quotation — the pointwise parser's rule, dropped when other candidates remain. The
+    same drops apply to the fallbacks (``verdict … [B]``, a bare ``B``). The judge's own per-answer
+    scores contradicting its token (``A: 8/10, B: 9/10. [[A]]``) make it ``ambiguous``."""
+    if text is None or not isinstance(text, str) or not text.strip():
+        return Verdict(None, "empty")
+    t = _normalise(text)
+    written = answer_tokens(answers)
+    found = _delimited_preference(t, answers, written)
+    if found is not None:
         scored = _scores_say(t, answers)
-        if value is not None and scored is not None and scored != value:
+        if found.value is not None and scored is not None and scored != found.value:
             # "Assistant A: 8/10, Assistant B: 9/10. [[A]]": the judge's own scores contradict its token
-            return Verdict(None, "ambiguous", "delimited", (*(c.value for c in cands), f"scores say {scored}"))
-        return Verdict(value, status, "delimited", tuple(c.value for c in cands))
+            return Verdict(None, "ambiguous", "delimited", (*found.candidates, f"scores say {scored}"))
+        return found
     for rule, pattern in _PAIR_FALLBACKS:
-        cands = [_Candidate(_PAIR_VALUE.get(re.sub(r"\s+", "", m.group(1)).upper(), "tie"))
-                 for m in pattern.finditer(t)]
-        if cands:
-            value, status = _agreeing(cands)
-            return Verdict(value, status, rule, tuple(c.value for c in cands))
+        # the candidate starts at its bracket: 'ends with "My final verdict: [B]"' quotes from before it
+        cands = [_pair_candidate(t, _pair_value(m.group(1)), max(m.start(), t.rfind("[", m.start(), m.start(1))),
+                                 m.end(), written) for m in pattern.finditer(t)]
+        found = _pick(cands, rule)
+        if found is not None:
+            return found
     return Verdict(None, "no_verdict")
