@@ -11,6 +11,7 @@ token counts ``float64`` (null when unknown: NaN in pandas), ``tokens_estimated`
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -118,8 +119,9 @@ def _finite(name: str, array):
         return array
     values = [None if v is None else read_finite(v, lo=lo, hi=hi) for v in array.to_pylist()]
     refused = sum(v is not None for v in array.to_pylist()) - sum(v is not None for v in values)
-    warnings.warn(f"the run log holds {refused} value(s) of {name} that are no finite number "
-                  f"from {lo:g} to {hi:g} (a hand-edited or a stranger's log?): read as NaN", stacklevel=2)
+    bound = (f" ≥ {lo:g}" if lo > -math.inf else "") + (f" ≤ {hi:g}" if hi < math.inf else "")
+    warnings.warn(f"the run log holds {refused} value(s) of {name} that are not finite numbers{bound} (a "
+                  "hand-edited or a stranger's log?): read as NaN", stacklevel=2)
     return pa.array(values, type=pa.float64())
 
 

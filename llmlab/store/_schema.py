@@ -142,11 +142,15 @@ def made_objects(dialect: Dialect) -> dict[tuple[str, str], str]:
 
 
 MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
-# What a numeric column may hold (anything else a hand-edited or foreign log holds reads as NaN):
-# log-probabilities are ≤ 0, every time, count and cost ≥ 0.
-_RANGES = {"logprob_mean": (-math.inf, 0.0), "logprob_min": (-math.inf, 0.0)}
+# What a numeric column may hold (anything else a hand-edited or foreign log holds reads as NaN): a
+# finite number; a cost or a token count ≥ 0 (a negative one would falsify every sum of them), a
+# log-probability ≤ 0. (What the prompt cache saved may be negative: a call that only writes to it.)
+_AT_LEAST_0 = ("cost_usd", "original_cost_usd", "prompt_tokens", "completion_tokens", "cached_tokens",
+               "cache_creation_tokens", "reasoning_tokens")
+_RANGES = {**dict.fromkeys(_AT_LEAST_0, (0.0, math.inf)),
+           **dict.fromkeys(("logprob_mean", "logprob_min"), (-math.inf, 0.0))}
 
 
 def stored_range(column: str) -> tuple[float, float]:
     """(lo, hi) of a float column as read back from a log."""
-    return _RANGES.get(column, (0.0, math.inf))
+    return _RANGES.get(column, (-math.inf, math.inf))
