@@ -19,12 +19,20 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from ..base._advice import advice
-from ..base._errors import StoreError
+from ..base._errors import ConfigError, StoreError
 from ..base._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, Record
-from ..base._validate import one_line
+from ..base._validate import one_line, read_finite
 from ..base._version import __version__
 from . import _claims, _journal
-from ._schema import KNOWN_MIGRATIONS, LABEL_COLUMNS, MIGRATIONS, RECORD_COLUMNS, Dialect
+from ._schema import (
+    KNOWN_MIGRATIONS,
+    LABEL_COLUMNS,
+    MIGRATIONS,
+    MIGRATIONS_TABLE,
+    RECORD_COLUMNS,
+    Dialect,
+    stored_range,
+)
 
 __all__ = ["Store", "DeferredRows", "LogUnavailable", "BUSY_TIMEOUT_S", "LOG_WAIT_S", "BATCH_PART_COLUMNS"]
 
@@ -73,7 +81,17 @@ class Store:
         pass
 
     def _insert_returning_id(self, db, sql: str, values: list) -> int:
+        """Insert one row and return its id; a :class:`StoreError` (``not_stored``) when the log
+        stored no row (a trigger or rule dropped it)."""
         raise NotImplementedError
+
+    def _foreign_objects(self, db) -> list[str]:
+        """The objects of the log llmlab's migrations do not make ("trigger t on runs"), as found
+        before migrating (a trigger would run in the migration too)."""
+        raise NotImplementedError
+
+    def _changes(self, db) -> int | None:  # rows changed on this connection so far, triggers' included
+        return None
 
     def _failure(self, exc: Exception, doing: str) -> StoreError:
         return StoreError(f"cannot {doing} run log {self.path}: {one_line(exc)}")
@@ -98,7 +116,8 @@ class Store:
     def _migrate(self) -> None:
         with self._write() as db:
             self._lock_schema(db)
-            db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+            self._refuse_foreign_objects(self._foreign_objects(db))
+            db.execute(MIGRATIONS_TABLE)
             done = [r[0] for r in db.execute("SELECT name FROM _migrations").fetchall()]
             _refuse_newer(self.path, [n for n in done if n not in KNOWN_MIGRATIONS], "migration")
             for migration in MIGRATIONS:
@@ -111,6 +130,23 @@ class Store:
             created = db.execute(f"SELECT applied_at FROM _migrations WHERE name = {self.param}",
                                  ("m001_initial",)).fetchone()
             self._log_id = _journal.log_identity(str(created[0]))
+
+    def _refuse_foreign_objects(self, found: list[str]) -> None:
+        """A log holding an object llmlab did not make — a trigger that drops or rewrites the answers
+        llmlab stores, a view, a table or an index — is refused when a project file chose it (a
+        cloned repository's log must not decide what is stored or shown), and warned about when the
+        user did (their own view or index, a DBA's audit trigger on a shared server, stays usable;
+        every insert still checks it stored exactly its rows)."""
+        if not found:
+            return
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        what = f"{one_line(found[0], 120)}{more}, which llmlab did not make"
+        if self.chosen_by is not None:
+            raise ConfigError(f"{self.chosen_by} chooses the run log {self.path}, which holds {what}: it could drop "
+                              f"or change the answers stored and shown; nothing was sent. Remove it from the log or "
+                              f"{advice('another_log')}")
+        warnings.warn(f"run log {self.path} holds {what}; it could drop or change the answers stored and shown "
+                      "(every insert is checked: a row it drops or changes is a failed write)", stacklevel=2)
 
     def _check_columns(self, db) -> None:
         """Refuse a log whose tables need values this llmlab cannot write (a newer llmlab's)."""
@@ -240,12 +276,14 @@ class Store:
                   "ON CONFLICT (key) DO UPDATE SET row_id = excluded.row_id, created_at = excluded.created_at")
         try:
             with self._write() as db:
-                ids = []
+                ids, before, changes = [], self._changes(db), 0
                 for record, key in zip(records, keys, strict=True):
                     row_id = self._insert_returning_id(db, sql, _values(record))
                     ids.append(row_id)
                     if key is not None and record.status == "ok" and not record.cached:
                         db.execute(upsert, (key, row_id, _now()))
+                        changes += 1
+                self._check_changes(db, before, len(ids) + changes)
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
@@ -254,6 +292,17 @@ class Store:
             raise self._failure(exc, "write to") from None
         for record, row_id in zip(records, ids, strict=True):
             record.id = row_id  # only once committed
+
+    def _check_changes(self, db, before: int | None, expected: int) -> None:
+        """Exactly the rows meant were changed: a trigger that also rewrites a row (or copies a prompt
+        elsewhere) makes the write a failed one, rolled back — its rows go the way of any refused write."""
+        after = self._changes(db)
+        if before is not None and after is not None and after - before != expected:
+            raise self.not_stored(f"{after - before} rows changed for {expected}")
+
+    def not_stored(self, detail: str) -> StoreError:
+        return StoreError(f"run log {self.path} did not store the rows as written ({detail}: a trigger, rule or "
+                          f"constraint of the log dropped or changed them); nothing of them was kept there")
 
     def defer(self, write: Callable[[], None]) -> None:
         """Run ``write`` (inserts) on the store's writer thread, in order, so the database stays off
@@ -290,7 +339,10 @@ class Store:
                f"VALUES ({', '.join([self.param] * len(LABEL_COLUMNS))})")
         try:
             with self._write() as db:
-                return self._insert_returning_id(db, sql, values)
+                before = self._changes(db)
+                row_id = self._insert_returning_id(db, sql, values)
+                self._check_changes(db, before, 1)
+                return row_id
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - every driver error becomes one StoreError line
@@ -677,7 +729,9 @@ def _from_sql(row: dict) -> dict:
     for col in BOOL_COLUMNS:
         if col in row and row[col] is not None:
             row[col] = bool(row[col])
-    for col in FLOAT_COLUMNS:
-        if col in row and row[col] is None:
-            row[col] = float("nan")
+    for col in FLOAT_COLUMNS:  # the one finite-number rule: -inf, a negative cost… are unknown (NaN)
+        if col in row:
+            lo, hi = stored_range(col)
+            number = read_finite(row[col], lo=lo, hi=hi)
+            row[col] = float("nan") if number is None else number
     return row

@@ -11,6 +11,8 @@ token counts ``float64`` (null when unknown: NaN in pandas), ``tokens_estimated`
 from __future__ import annotations
 
 import functools
+import math
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -18,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from ..base._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, STORE_ONLY
+from ..base._validate import read_finite
+from ._schema import stored_range
 
 __all__ = ["export_schema", "rows_to_batch", "csv_batches", "batches_to_frame"]
 
@@ -96,7 +100,29 @@ def _final(name: str, array):
 
     if name == "started_at":
         return _timestamps(array)
+    if name in FLOAT_COLUMNS:
+        return _finite(name, array)
     return array.cast(pa.bool_()) if name in BOOL_COLUMNS else array
+
+
+def _finite(name: str, array):
+    """A float column through the one finite-number rule (``read_finite`` in the column's
+    ``stored_range``): what it refuses — ±inf, a negative cost, a positive log-probability, that a
+    hand-edited or a stranger's log holds — reads as null (NaN), counted in a warning. A column
+    every value of which is finite and in range (every log llmlab wrote) is kept as it is."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lo, hi = stored_range(name)
+    inside = pc.and_(pc.and_(pc.is_finite(array), pc.greater_equal(array, lo)), pc.less_equal(array, hi))
+    if pc.all(pc.fill_null(inside, True)).as_py():
+        return array
+    values = [None if v is None else read_finite(v, lo=lo, hi=hi) for v in array.to_pylist()]
+    refused = sum(v is not None for v in array.to_pylist()) - sum(v is not None for v in values)
+    bound = (f" ≥ {lo:g}" if lo > -math.inf else "") + (f" ≤ {hi:g}" if hi < math.inf else "")
+    warnings.warn(f"the run log holds {refused} value(s) of {name} that are not finite numbers{bound} (a "
+                  "hand-edited or a stranger's log?): read as NaN", stacklevel=2)
+    return pa.array(values, type=pa.float64())
 
 
 _CSV_BLOCK = 16 << 20  # bytes of COPY output parsed at a time: memory stays bounded for any size

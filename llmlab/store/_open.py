@@ -292,10 +292,9 @@ def open_store(db: Any, *, chosen_by: str | None = None) -> Store:
         chosen_by = chosen_by or db.chosen_by
         db = str(db)
     target = check_chosen_db(db, chosen_by) if chosen_by is not None else parse_db(db)
-    store: Store = PostgresStore(target.target, target.shown) if target.kind == "postgresql" else \
-        SQLiteStore(target.target)
-    store.chosen_by = chosen_by
-    return store
+    # chosen_by before the log is opened: a project's log holding objects llmlab did not make is refused
+    return PostgresStore(target.target, target.shown, chosen_by=chosen_by) if target.kind == "postgresql" else \
+        SQLiteStore(target.target, chosen_by=chosen_by)
 
 
 class ProjectDb(str):

@@ -6,11 +6,15 @@ migration this llmlab does not know was written by a newer llmlab and is refused
 """
 from __future__ import annotations
 
+import functools
+import math
+import sqlite3
 from collections.abc import Callable
 
 from ..base._record import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, STORE_ONLY
 
-__all__ = ["Dialect", "MIGRATIONS", "KNOWN_MIGRATIONS", "RECORD_COLUMNS", "LABEL_COLUMNS"]
+__all__ = ["Dialect", "MIGRATIONS", "KNOWN_MIGRATIONS", "RECORD_COLUMNS", "LABEL_COLUMNS", "made_objects",
+           "stored_range", "MIGRATIONS_TABLE"]
 
 RECORD_COLUMNS = [c for c in COLUMNS if c != "id"] + list(STORE_ONLY)
 LABEL_COLUMNS = ("created_at", "who", "grading", "prompt_id", "model_a", "model_b", "shown_first", "vote", "winner",
@@ -118,3 +122,35 @@ MIGRATIONS: list[Callable[[Dialect], list[str]]] = [m001_initial, m002_cache, m0
                                                          m005_job_order, m006_labels, m007_call_details,
                                                          m008_answer_confidence, m009_refusal, m010_label_answers]
 KNOWN_MIGRATIONS = {m.__name__ for m in MIGRATIONS}
+
+
+@functools.lru_cache(maxsize=4)
+def made_objects(dialect: Dialect) -> dict[tuple[str, str], str]:
+    """{(type, name): sql} of every table and index llmlab's migrations make (SQLite's own
+    ``sqlite_…`` objects aside): what a log may hold, found by migrating an empty in-memory
+    database, so a new migration's objects are known without a second list of them."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.execute(MIGRATIONS_TABLE)
+        for migration in MIGRATIONS:
+            for statement in migration(dialect):
+                db.execute(statement)
+        return {(kind, name): sql or "" for kind, name, sql in db.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")}
+    finally:
+        db.close()
+
+
+MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+# What a numeric column may hold (anything else a hand-edited or foreign log holds reads as NaN): a
+# finite number; a cost or a token count ≥ 0 (a negative one would falsify every sum of them), a
+# log-probability ≤ 0. (What the prompt cache saved may be negative: a call that only writes to it.)
+_AT_LEAST_0 = ("cost_usd", "original_cost_usd", "prompt_tokens", "completion_tokens", "cached_tokens",
+               "cache_creation_tokens", "reasoning_tokens")
+_RANGES = {**dict.fromkeys(_AT_LEAST_0, (0.0, math.inf)),
+           **dict.fromkeys(("logprob_mean", "logprob_min"), (-math.inf, 0.0))}
+
+
+def stored_range(column: str) -> tuple[float, float]:
+    """(lo, hi) of a float column as read back from a log."""
+    return _RANGES.get(column, (-math.inf, math.inf))

@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 from ..base._advice import advice
-from ..base._errors import StoreError
+from ..base._errors import ConfigError, StoreError
 from ..base._files import file_kind, others_can_read, others_can_write, owned_by_another, private_dir
 from ..base._validate import one_line
 from ._base import BUSY_TIMEOUT_S, Store
 from ._claims import claim_file
-from ._schema import Dialect
+from ._schema import Dialect, made_objects
 
 __all__ = ["SQLiteStore", "not_a_log"]
 
@@ -37,13 +37,13 @@ class SQLiteStore(Store):
     kind = "sqlite"
     dialect = Dialect(real="REAL", integer="INTEGER", id_column="INTEGER PRIMARY KEY AUTOINCREMENT")
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = str(path)
+    def __init__(self, path: str | os.PathLike, *, chosen_by: str | None = None) -> None:
+        self.path, self.chosen_by = str(path), chosen_by
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
         try:
             self._open_patiently(self._open_once)
-        except StoreError:
+        except (StoreError, ConfigError):
             self.close()
             raise
         except (sqlite3.Error, OSError) as exc:
@@ -68,6 +68,9 @@ class SQLiteStore(Store):
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                              check_same_thread=False)
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        # The file's schema (a view, an index's expression, a default) runs no function with side
+        # effects and no virtual table: it may come from a stranger (a cloned repository's log).
+        db.execute("PRAGMA trusted_schema = OFF")
         if self.path != ":memory:":
             try:
                 _refuse_foreign(db, self.path)  # before WAL: switching would change the file
@@ -118,7 +121,26 @@ class SQLiteStore(Store):
                 for r in db.execute(f"PRAGMA table_info({table})").fetchall()]
 
     def _insert_returning_id(self, db, sql: str, values: list) -> int:
-        return db.execute(sql, values).lastrowid
+        cursor = db.execute(sql, values)
+        if cursor.rowcount != 1 or cursor.lastrowid is None:  # lastrowid would be an older row's
+            raise self.not_stored(f"{max(cursor.rowcount, 0)} rows inserted for 1")
+        return cursor.lastrowid
+
+    def _changes(self, db) -> int:
+        return db.total_changes
+
+    def _foreign_objects(self, db) -> list[str]:
+        """Every object of sqlite_master that is not one of the migrations' own — by type, name and,
+        for an index, its SQL (a UNIQUE index under llmlab's name is not llmlab's)."""
+        made = made_objects(self.dialect)
+        found = []
+        for kind, name, table, sql in db.execute(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+                "ORDER BY type = 'table', name"):
+            if (kind, name) not in made or (kind != "table" and " ".join((sql or "").split()) !=
+                                            " ".join(made[(kind, name)].split())):
+                found.append(f"{kind} {name!r}" + (f" on {table!r}" if table != name else ""))
+        return found
 
     def _claim_outside(self, run_id: str):
         # an flock beside the log (``_claims``), the file it really is (a log reached through a
