@@ -53,7 +53,9 @@ def test_self_consistency_cascade_on_the_local_models(local_server, tmp_path, ca
                    "quality_diff": float(row["quality_diff"]),
                    "small_quality": float(report.table.loc[f"always({SMALL})", "quality"])}
         tuned = routing.tune(policy, runs, price_as=PRICE_AS, max_quality_loss=0.05)
-        assert 0 <= tuned.threshold <= 1
+        # within [0, 1], or just above 1 when the cheap model alone is good enough ("never"): its
+        # sampled answers decide which (a loaded run found the second: 1.0000000000000002)
+        assert 0 <= tuned.threshold <= 1 or (tuned.threshold == np.nextafter(1.0, 2.0) and "never" in tuned.name)
 
         live_prompts = list(tasks["prompt"].head(3))
         results = [lab.route(prompt, policy=policy, **CALL) for prompt in live_prompts]

@@ -24,7 +24,8 @@ def test_base_url_precedence(monkeypatch, tmp_path):
 
 
 def test_dotenv_supplies_url_and_key_name(tmp_path, monkeypatch):
-    (tmp_path / ".env").write_text(f"# comment\nLLMLAB_BASE_URL=https://dotenv:9/v1\nexport LLMLAB_API_KEY='{SECRET}'\n")
+    (tmp_path / ".env").write_text("# comment\nLLMLAB_BASE_URL=https://dotenv:9/v1\n"
+                                   f"export LLMLAB_API_KEY='{SECRET}'\n")
     with pytest.raises(llmlab.ConfigError, match="LLMLAB_TRUSTED_HOSTS"):  # a project file's host off this machine
         resolve_endpoint()
     monkeypatch.setenv("LLMLAB_TRUSTED_HOSTS", "other, dotenv:9")  # the user's own setting names its origin

@@ -293,6 +293,11 @@ def _clamp(threshold: float) -> float:
     return min(max(threshold, 0.0), _ACCEPT_ALL)
 
 
+def _at(threshold: float) -> str:
+    """The escalation rule as a name shows it: "≥ 1" would escalate a value of 1; above 1 is never."""
+    return f"≥ {threshold:.3g}" if threshold <= 1 else "> 1: never"
+
+
 def _answer_rows(answers: str | Sequence[Any]) -> list[dict]:
     if not isinstance(answers, (str, Mapping, Sequence)):
         raise InputError(f"the answers are a text, a row (a dict with response_text) or a list of them (the "
@@ -344,7 +349,7 @@ class Verifier(_AnswerCascade):
 
     def _default_name(self) -> str:
         sampled = f" ×{self.samples}" if self.samples > 1 else ""
-        return f"verifier({self.weak}{sampled} → {self.strong} | p(not ok) ≥ {self.threshold:.3g})"
+        return f"verifier({self.weak}{sampled} → {self.strong} | p(not ok) {_at(self.threshold)})"
 
     @property
     def feature_names(self) -> list[str]:
@@ -615,7 +620,7 @@ class SelfConsistency(_AnswerCascade):
         super().__init__(weak, strong, samples, threshold, name)
 
     def _default_name(self) -> str:
-        return f"self-consistency({self.weak} ×{self.samples} → {self.strong} | disagreement ≥ {self.threshold:.3g})"
+        return f"self-consistency({self.weak} ×{self.samples} → {self.strong} | disagreement {_at(self.threshold)})"
 
     def _p_bad(self, views):
         return np.array([1.0 - _agreement(rows).share for _, rows in views], dtype=float)
