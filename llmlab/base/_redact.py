@@ -83,9 +83,9 @@ _QUOTED_PRINTABLE = re.compile(r"(?:=[0-9a-fA-F]{2}){8,}")
 # Any run of 8+ numbers, each a word of its own (no letter or digit touches it), between
 # separators: byte or code point values in hex (0x73, \\73 CSS escapes, U+0073, {0x73,0x6b} C/JS
 # arrays, 0073 006b UTF-16 units), decimal or binary (01110011). Decoded every way it can be.
-_NUMBER_RUN = re.compile(r"(?<![0-9A-Za-z])(?:(?:0[xX]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}(?:[\s,;:{}\[\]()]+|(?=\\))){7,}"
-                         r"(?:0[xX]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}(?![0-9A-Za-z])")
-_NUMBER_DIGITS = re.compile(r"(?:0[xX]|\\[xX]?|[uU]\+)?([0-9a-fA-F]+)")
+_NUMBER_RUN = re.compile(r"(?<![0-9A-Za-z])(?:(?:0[xXoO]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}"
+                         r"(?:[\s,;:{}\[\]()]+|(?=\\))){7,}(?:0[xXoO]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}(?![0-9A-Za-z])")
+_NUMBER_DIGITS = re.compile(r"(?:0[xXoO]|\\[xX]?|[uU]\+)?([0-9a-fA-F]+)")
 _BINARY = re.compile(r"[01]{64,}")  # bits joined: 0111001101101011…
 # One character of an encoding's alphabet, then a separator, 12+ times: base64 (or hex, base32)
 # spelled out with a space or comma between its characters.
@@ -98,17 +98,33 @@ _BASE85 = re.compile(r"[0-9A-Za-z!#$%&()*+\-;<=>?@^_`{|}~]{15,}|[!-u]{15,}")  # 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{12,}={0,2}|[A-Za-z0-9_-]{12,}={0,2}")
 _BASE32 = re.compile(r"[A-Z2-7]{16,}=*|[a-z2-7]{16,}=*")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2}){8,}|(?:[0-9a-fA-F]{2}[:. -]){7,}[0-9a-fA-F]{2}")
-# A short token that may encode a piece of a secret (_decoded_pieces): between spaces, commas,
-# semicolons, pipes, quotes or brackets; 4 to 40 characters.
-_PIECE_TOKEN = re.compile(r"(?<![^\s,;|'\"()\[\]{}])[^\s,;|'\"()\[\]{}]{4,40}(?![^\s,;|'\"()\[\]{}])")
+# A short token that may encode a piece of a secret (_decoded_pieces): a maximal run, 4 to 64
+# characters, of one encoding's own alphabet — base64 (its '+' '/' and padding also %-quoted),
+# base64url, letters and digits (base32 in either case, base64 joined by '/' '+' '-'), hex digits
+# (0x736b: the 'x' ends the run) — so whatever stands between two tokens (backticks, '**', '.',
+# ':', '/', '<br>', 'part1=', a sentence's full stop) only separates them. Base85's alphabet holds
+# punctuation: its tokens are the text between spaces, commas, semicolons, pipes, quotes, brackets.
+# First the runs of all these alphabets together (one fast search); only those with a digit, '+',
+# '/', '=', '%', a lower-upper step or two capitals (not a plain word), and of at most 256
+# characters (a longer one is a blob: an image, a hash dump; decoded whole, see _candidates; its
+# every piece decoded joined chance pieces of the key in a megabyte of random base64) are searched.
+_PIECE_SPAN = re.compile(r"(?<![A-Za-z0-9+/=%_-])[A-Za-z0-9+/=%_-]{4,256}(?![A-Za-z0-9+/=%_-])")
+_PIECE_HINT = re.compile(r"[0-9+/=%]|[a-z][A-Z]|[A-Z]{2}")
+_PIECE_RUNS = tuple(re.compile(f"(?<!{c})(?:{c}{more}){{4,64}}{pad}(?!{c}{more})") for c, more, pad in (
+    (r"[A-Za-z0-9+/]", "|%2[BbFf]", r"(?:={1,2}|(?:%3[Dd]){1,2})?"), (r"[A-Za-z0-9_-]", "", "={0,2}"),
+    (r"[A-Za-z0-9]", "", "={0,2}"), (r"[0-9a-fA-F]", "", "")))
+_QP_RUN = re.compile(r"(?:=[0-9a-fA-F]{2}){3,24}(?![0-9a-fA-F])")
+_B85_TOKEN = re.compile(r"(?<![^\s,;|'\"()\[\]{}])[^\s,;|'\"()\[\]{}]{5,40}(?![^\s,;|'\"()\[\]{}])")
 _B85_PUNCT = re.compile(r"[!#$%&*<>?@^`~]")
 _SPACED_TOKEN = re.compile(r"(?<!\S)\S{5,40}(?!\S)")
 _B85_ONLY = re.compile(r"[,;|'\"()\[\]{}]")  # characters that split the other tokens, not base85 ones
 _QP_TOKEN = re.compile(r"(?:=[0-9a-fA-F]{2})+")
 _HEX_TOKEN = re.compile(r"(?:[0-9a-fA-F]{2})+")
-_B32_TOKEN = re.compile(r"[A-Z2-7]{5,}=*")
-_DECIMAL_GROUP = re.compile(r"(?<![\w.])\d{2,3}(?: \d{2,3}){2,}(?![\w.])")  # 115 107 45: one piece's bytes
+_B32_TOKEN = re.compile(r"[A-Z2-7]{5,}=*|[a-z2-7]{5,}=*")
+# 115 107 45 (or octal 163 153 55): one piece's bytes; a full stop may end a sentence after them
+_DECIMAL_GROUP = re.compile(r"(?<!\w)(?<!\d\.)\d{2,3}(?: \d{2,3}){2,}(?!\w|\.\d)")
 _B64_TOKEN = re.compile(r"[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+={0,2}")
+_BITS_TOKEN = re.compile(r"(?:[01]{8})+")
 _MASK_CHARS = "*•●·∙⋅×."
 _MASK = re.compile(r"[*•●·∙⋅×]{3,}|\.{3,}|…+")
 _WORD_BEFORE = re.compile(r"[\w-]{0,64}\Z")
@@ -514,21 +530,18 @@ class Redactor:
         if self._gram_re is None:
             return []
         found: list[tuple[int, int, str]] = []
-        for match in _PIECE_TOKEN.finditer(text):
-            token = match.group()
-            if _ENCODED_HINT.search(token) is None and not token.isupper() and _B85_PUNCT.search(token) is None:
-                continue  # a plain word (base32 is upper case, base85 holds punctuation)
-            decoded = next((d for d in _piece_decoded(token) if self._gram_re.search(_fold(d))), None)
+        for (start, end), (token, b85) in _piece_tokens(text).items():
+            decoded = self._piece_text(token, _DECODE_DEPTH, b85)
             if decoded:
-                found.append((match.start(), match.end(), decoded))
+                found.append((start, end, decoded))
         for match in _SPACED_TOKEN.finditer(text) if _B85_ONLY.search(text) else ():  # base85 holds |(;{…
             if _B85_ONLY.search(match.group()):
                 decoded = _b85(match.group())
                 if decoded and self._gram_re.search(_fold(decoded)):
                     found.append((match.start(), match.end(), decoded))
         for match in _DECIMAL_GROUP.finditer(text) if _DECIMAL_HINT.search(text) else ():
-            decoded = _decimal(match.group())
-            if decoded and self._gram_re.search(_fold(decoded)):
+            decoded = next((d for d in _byte_groups(match.group()) if self._gram_re.search(_fold(d))), None)
+            if decoded:
                 found.append((match.start(), match.end(), decoded))
         found.sort()
         if sum(len(d) for _, _, d in found) < MIN_RUN:
@@ -547,6 +560,21 @@ class Redactor:
             last = bisect.bisect_right(offsets, max(start, end - 1)) - 1
             spans += [found[i][:2] for i in range(max(first, 0), last + 1)]
         return spans
+
+    def _piece_text(self, token: str, depth: int, b85: bool = True) -> str | None:
+        """The first text ``token`` decodes to that holds a piece of a secret (3+ characters),
+        a decoded text that is itself one token decoded again first (the base64 of the base64 of
+        a piece, up to ``depth`` encodings deep, as whole keys are)."""
+        assert self._gram_re is not None
+        for decoded in _piece_decoded(urllib.parse.unquote(token) if "%" in token else token, b85):
+            inner = decoded.strip()
+            if depth > 1 and 4 <= len(inner) <= 64 and _B64_TOKEN.fullmatch(inner):
+                deeper = self._piece_text(inner, depth - 1)
+                if deeper:
+                    return deeper
+            if self._gram_re.search(_fold(decoded)):
+                return decoded
+        return None
 
     # -- streams -----------------------------------------------------------------------------
     def release_spans(self, shown: str, release: str, run: int) -> list[tuple[int, int]]:
@@ -741,23 +769,38 @@ def _bytes_text(data: bytes) -> str:
     text = data.decode("utf-8", "replace") if data else ""
     if text.isprintable():  # the usual case, in C
         return text
-    readable = sum(1 for c in text if c.isprintable() or c in "\n\t")
+    readable = sum(map(str.isprintable, text)) + text.count("\n") + text.count("\t")
     return text if text and readable >= 0.9 * len(text) else ""
 
 
-def _piece_decoded(token: str) -> list[str]:
-    """A short token's decoded texts, each way it reads as text: quoted-printable, hex, base32,
-    base64 (or base64url), base85 (a 5-character base85 token is often base64 too)."""
+def _piece_tokens(text: str) -> dict[tuple[int, int], tuple[str, bool]]:
+    """The short tokens of ``text`` that may encode a piece of a secret, by span: runs of an
+    encoding's alphabet (_PIECE_RUNS), quoted-printable runs and base85 tokens (only these are
+    read as base85: decoding every run of a long base64 blob so cost a third more), no plain word
+    (base85 holds punctuation). Each: the token and whether it is read as base85."""
+    spans = {match.span(): (match.group(), False) for run in _PIECE_SPAN.finditer(text)
+             if _PIECE_HINT.search(run.group()) for pattern in (*_PIECE_RUNS, _QP_RUN)
+             for match in pattern.finditer(text, run.start(), run.end())}
+    for match in _B85_TOKEN.finditer(text):
+        if _B85_PUNCT.search(match.group()) or _ENCODED_HINT.search(match.group()):
+            spans[match.span()] = (match.group(), True)
+    return spans
+
+
+def _piece_decoded(token: str, b85: bool) -> list[str]:
+    """A short token's decoded texts, each way it reads as text: quoted-printable, binary, hex,
+    base32, base64 (or base64url), base85 (a 5-character base85 token is often base64 too)."""
     if token.startswith("="):
         return [_hex(token)] if _QP_TOKEN.fullmatch(token) else []
     if _HEX_TOKEN.fullmatch(token):
-        return [_hex(token)]
+        bits = [_binary(token)] if _BITS_TOKEN.fullmatch(token) else []
+        return [t for t in [*bits, _hex(token)] if t]
     texts = []
     if _B32_TOKEN.fullmatch(token):
         texts.append(_b32(token))
     if _B64_TOKEN.fullmatch(token):
         texts.append(_b64(token))
-    if len(token) >= 5:
+    if b85 and len(token) >= 5:
         texts.append(_b85(token))
     return [t for t in texts if t]
 
@@ -800,15 +843,18 @@ def _binary(token: str) -> str:
 
 
 def _numbers(run: str) -> list[str]:
-    """What a run of numbers reads as: hex, decimal or binary (8-digit tokens of 0 and 1) values,
+    """What a run of numbers reads as: hex, decimal, octal (0o163 or 163 153 55: groups of 2-3
+    digits 0-7) or binary (8-digit tokens of 0 and 1) values,
     as bytes when each fits one (then decoded as UTF-8, so compressed data counts) or as code
     points (UTF-16/32 units, U+ forms)."""
     digits = _NUMBER_DIGITS.findall(run)
     texts = []
     if all(len(d) == 8 and not d.strip("01") for d in digits):
         texts.append(_bytes_text(bytes(int(d, 2) for d in digits)))
-    for base in (16, 10):
+    for base in (16, 10, 8):
         if base == 10 and not all(d.isdigit() for d in digits):
+            continue
+        if base == 8 and not all(len(d) <= 3 and not d.strip("01234567") for d in digits):
             continue
         codes = [int(d, base) for d in digits]
         top = max(codes)
@@ -817,6 +863,13 @@ def _numbers(run: str) -> list[str]:
         elif top <= 0x10FFFF:
             texts.append("".join(map(chr, codes)))
     return [t for t in texts if t]
+
+
+def _byte_groups(token: str) -> list[str]:
+    """A group of byte values (115 107 45) as decimal, and as octal (163 153 55) when it reads so."""
+    groups = re.findall(r"\d+", token)
+    octal = [int(n, 8) for n in groups] if all(c < "8" for n in groups for c in n) else []
+    return [t for t in [_decimal(token), _bytes_text(bytes(octal)) if octal and max(octal) < 256 else ""] if t]
 
 
 def _decimal(token: str) -> str:
