@@ -57,7 +57,11 @@ _MIN_PIECE = 3  # pieces of a split secret this long still count when they join 
 # key as every other 4-7 character piece spans 12-18; two chance 4-letter matches in a hex dump 8)
 _MIN_APART, _APART_SPAN = 4, 12
 _ROW_PIECE = 6  # across one row's fields: runs this long (a hex key's: 7) count together, wherever they are
-_GAP = 48  # at most this many characters between the pieces of one split secret
+_GAP = 48  # at most this many characters between the 3-character pieces of one split secret
+# ... runs of _MIN_APART+ characters standing alone (no letter or digit touches them: 'Part 2:
+# -Zq7XvB.') join over the whole text: such a run of a random key is no chance match in prose,
+# and standing alone it is none inside a long word (a base64 blob holds chance 4-letter runs)
+_FAR_HELD = 64  # a stream remembers this many of them it showed (distinct), to join later ones
 _MAX_HOLD = 512  # a stream holds back at most this much text (twice, inside one word) while it may be a secret
 # A stream's release is checked together with this much of what it showed before, and further
 # back (up to 8 times as far) until that holds 64 letters: a piece may span any run of punctuation.
@@ -84,7 +88,7 @@ _QUOTED_PRINTABLE = re.compile(r"(?:=[0-9a-fA-F]{2}){8,}")
 # separators: byte or code point values in hex (0x73, \\73 CSS escapes, U+0073, {0x73,0x6b} C/JS
 # arrays, 0073 006b UTF-16 units), decimal or binary (01110011). Decoded every way it can be.
 _NUMBER_RUN = re.compile(r"(?<![0-9A-Za-z])(?:(?:0[xXoO]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}"
-                         r"(?:[\s,;:{}\[\]()]+|(?=\\))){7,}(?:0[xXoO]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}(?![0-9A-Za-z])")
+                         r"(?:[\s,;:|{}\[\]()]+|(?=\\))){7,}(?:0[xXoO]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}(?![0-9A-Za-z])")
 _NUMBER_DIGITS = re.compile(r"(?:0[xXoO]|\\[xX]?|[uU]\+)?([0-9a-fA-F]+)")
 _BINARY = re.compile(r"[01]{64,}")  # bits joined: 0111001101101011…
 # One character of an encoding's alphabet, then a separator, 12+ times: base64 (or hex, base32)
@@ -105,10 +109,10 @@ _HEX = re.compile(r"(?:[0-9a-fA-F]{2}){8,}|(?:[0-9a-fA-F]{2}[:. -]){7,}[0-9a-fA-
 # ':', '/', '<br>', 'part1=', a sentence's full stop) only separates them. Base85's alphabet holds
 # punctuation: its tokens are the text between spaces, commas, semicolons, pipes, quotes, brackets.
 # First the runs of all these alphabets together (one fast search); only those with a digit, '+',
-# '/', '=', '%', a lower-upper step or two capitals (not a plain word), and of at most 256
+# '/', '=', '%', a lower-upper step or two capitals (not a plain word), and of at most 512
 # characters (a longer one is a blob: an image, a hash dump; decoded whole, see _candidates; its
 # every piece decoded joined chance pieces of the key in a megabyte of random base64) are searched.
-_PIECE_SPAN = re.compile(r"(?<![A-Za-z0-9+/=%_-])[A-Za-z0-9+/=%_-]{4,256}(?![A-Za-z0-9+/=%_-])")
+_PIECE_SPAN = re.compile(r"(?<![A-Za-z0-9+/=%_-])[A-Za-z0-9+/=%_-]{4,512}(?![A-Za-z0-9+/=%_-])")
 _PIECE_HINT = re.compile(r"[0-9+/=%]|[a-z][A-Z]|[A-Z]{2}")
 _PIECE_RUNS = tuple(re.compile(f"(?<!{c})(?:{c}{more}){{4,64}}{pad}(?!{c}{more})") for c, more, pad in (
     (r"[A-Za-z0-9+/]", "|%2[BbFf]", r"(?:={1,2}|(?:%3[Dd]){1,2})?"), (r"[A-Za-z0-9_-]", "", "={0,2}"),
@@ -356,19 +360,36 @@ class Redactor:
         else:
             if not streaming:  # first without positions (fast, in C mostly): most text holds no piece
                 fast = self._pieces(_skeleton(text))
-                if not fast or not self._joined(fast, None)[0]:
+                if not fast or not (self._joined(fast, None)[0] or self._marked(_long(fast))):
                     return [], None
             skeleton, starts, ends = _mapped_skeleton(text)
             pieces = self._pieces(skeleton)
+        alone = self._alone(pieces, starts, ends)
         for piece in pieces:  # skeleton positions → text positions
             piece.start, piece.end = starts[piece.start], ends[piece.end - 1]
         found, open_from = self._joined(pieces, len(text) if streaming else None)  # no open pieces at once
+        found += [(p.start, p.end) for p in self._marked(alone)] if len(alone) > 1 else []
         if streaming:  # the last letters may start a piece the next delta completes
             tail = next((n for n in range(_MIN_PIECE - 1, 0, -1)
                          if len(skeleton) >= n and any(skeleton[-n:] in v for v in self._variants)), 0)
             if tail:
                 open_from = min(starts[-tail], open_from if open_from is not None else len(text))
         return found, open_from
+
+    @staticmethod
+    def _alone(pieces: list[_Piece], starts: list[int], ends: list[int]) -> list[_Piece]:
+        """The pieces of _MIN_APART+ characters no other letter or digit touches (by skeleton
+        positions): they join wherever they are in the text (_GAP is for shorter ones)."""
+        size = len(starts)
+        return [p for p in _long(pieces) if (p.start == 0 or starts[p.start] > ends[p.start - 1])
+                and (p.end == size or starts[p.end] > ends[p.end - 1])]
+
+    def far_pieces(self, text: str) -> list[str]:
+        """The skeletons of the standing-alone runs in ``text`` (what a stream remembers)."""
+        if self._gram_re is None or not text:
+            return []
+        skeleton, starts, ends = _mapped_skeleton(_opaque(text))
+        return [skeleton[p.start:p.end] for p in self._alone(self._pieces(skeleton), starts, ends)]
 
     def _pieces(self, skeleton: str) -> list[_Piece]:
         assert self._gram_re is not None
@@ -610,6 +631,10 @@ class Redactor:
             if start < cut < end:
                 cut = start
         return _replace(text[:cut], [(s, e) for s, e in spans if e <= cut]), cut
+
+
+def _long(pieces: list[_Piece]) -> list[_Piece]:
+    return [p for p in pieces if p.length >= _MIN_APART]
 
 
 def _key_runs(pieces: list[_Piece], where: list[int]) -> list[tuple[list[_Piece], int, int]]:
@@ -889,6 +914,7 @@ class StreamRedactor:
         self._held = ""
         self._shown = ""  # the end of what was shown (redacted), which a release may join
         self._total = self._run = 0  # how much was shown, where its last run of base64 characters starts
+        self._far: dict[str, None] = {}  # the standing-alone runs shown (Redactor.far_pieces), oldest first
 
     def feed(self, text: str) -> str:
         buffer = self._held + text
@@ -912,19 +938,27 @@ class StreamRedactor:
             self._run = self._total + other.end()
         self._total += len(shown)
         self._shown = _context(self._shown + shown)
+        for piece in self._redact.far_pieces(shown) if shown else ():
+            self._far[piece] = None
+        while len(self._far) > _FAR_HELD:
+            del self._far[next(iter(self._far))]
         return shown
 
     def _joined(self, release: str) -> str:
         """``release`` with what the at-once redactor finds in it together with what was shown
         before also redacted (a piece released before the rest of its cluster arrived, an
         encoding cut in two): the shown part cannot change, so the release's share goes."""
-        before = len(self._shown)
+        # the runs shown long before, in front of what the release is checked with (one gap
+        # more than _GAP away: only the whole-text join reaches them)
+        far = " ".join(self._far) + " " * (_GAP + 1) if self._far else ""
+        shown = far + self._shown
+        before = len(shown)
         run = self._run - self._total + before  # where the run of base64 characters shown ends with starts
         for _ in range(4):  # a redaction may join what is left anew; a few rounds settle it
             if not release:
                 return release
             spans = [(max(start - before, 0), end - before)
-                     for start, end in self._redact.release_spans(self._shown, release, run)
+                     for start, end in self._redact.release_spans(shown, release, run)
                      if end > before]
             if not spans:
                 return release
