@@ -3,15 +3,17 @@
 * :class:`Redactor` removes a secret (a key value, a URL's credentials) from text in every form a
   reader could join back: the value, any run of ``MIN_RUN`` or more characters of it, pieces of
   3+ characters that together spell such a run (a key split in halves, zero-width characters or
-  markup between its letters, pieces out of order), runs of 4+ characters apart that together
-  span 12 of its characters (every other piece), in any letter case, full-width or other
+  markup between its letters, pieces out of order; 3-character ones at most ``_GAP`` apart, runs
+  of 4+ characters no other letter or digit touches anywhere in the text), runs of 4+ characters
+  apart that together span 12 of its characters (every other piece), in any letter case, full-width or other
   compatibility forms, lookalike letters (Cyrillic, Greek, small capitals, IPA: the table in
   ``_LOOKALIKE``), Unicode tag characters, every character doubled or tripled (compared with
   the secret's repeats collapsed too), ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes,
   base64, base32 and hex (up to three deep, zlib or gzip compressed first; UTF-16/32 code units
-  too; each short piece encoded on its own too: :meth:`Redactor._decoded_pieces`), any run of
-  8+ separated numbers decoded every way it reads (hex ``0x73,0x6b`` or ``{0x73,0x6b}``, CSS
-  ``\\73 \\6b``, ``U+0073``, decimal, binary ``01110011``), an encoding
+  too; each short piece encoded on its own too, whatever separates the pieces:
+  :meth:`Redactor._decoded_pieces`), any run of 8+ separated numbers decoded every way it reads
+  (hex ``0x73,0x6b`` or ``{0x73,0x6b}``, CSS ``\\73 \\6b``, ``U+0073``, decimal, octal ``0o163``
+  or ``163 153 55``, binary ``01110011``), an encoding
   spelled out with a separator between its characters (``c 2 s t``), reversed, ROT13 or ROT47,
   and masked echoes (``sk-ab***wxyz``) whose visible ends are the secret's. Not: pieces under 3
   characters (every other letter), other Caesar shifts, uuencode, the key as one decimal integer.
@@ -543,11 +545,13 @@ class Redactor:
         return spans
 
     def _decoded_pieces(self, text: str) -> list[tuple[int, int]]:
-        """Short encoded tokens (4-40 characters: base64, base32, hex, quoted-printable, base85 of
-        a few characters each) whose decoded texts, read one after another, join into a secret the
-        way plain pieces do (:meth:`_split_runs`): a key echoed as the base64 of each 4-8-character
-        piece. Each token is decoded once; only those that decode to readable text holding a
-        piece of a secret (3+ characters) are joined; a hit marks the tokens it came from."""
+        """Short encoded tokens (runs of 4-64 characters of an encoding's alphabet, _piece_tokens:
+        base64, base32, hex, binary, quoted-printable, base85, octal or decimal byte groups of a
+        few characters each, or such an encoding of one) whose decoded texts, read one after
+        another, join into a secret the way plain pieces do (:meth:`_split_runs`): a key echoed
+        as the base64 of each 4-8-character piece. Each token is decoded once; only those that
+        decode to readable text holding a piece of a secret (3+ characters) are joined; a hit
+        marks the tokens it came from."""
         if self._gram_re is None:
             return []
         found: list[tuple[int, int, str]] = []
@@ -1036,11 +1040,21 @@ def _credential_pair(name: str, value: str) -> bool:
     that is not a plain word or number counts); a short name with a token for a value."""
     if not value:
         return False
-    if _credential_name(name):
+    if _credential_name(name) or _secret_value(value):
         return True
     if _CREDENTIAL_WORD.search(re.sub(r"[-_.\[\] ]", "", name.lower())):
         return len(value) >= 6 and not _PLAIN_VALUE.fullmatch(value)
     return bool(_SHORT_CREDENTIAL.match(name.lower()) and _looks_like_token(value))
+
+
+def _secret_value(value: str) -> bool:
+    """A query or parameter value that is a credential under any name: a vendor-shaped key, a
+    JWT, a long token (also after a word, ``Bearer sk-…``, or padded as base64 is), or a URL of
+    its own with ``user:password@`` (``?next=http://u:pw@host/``)."""
+    if any(_TOKEN_SEGMENT.search(word.rstrip("=")) for word in value.split()):
+        return True
+    nested = _split(value) if "://" in value and "@" in value else None
+    return nested is not None and "@" in nested.netloc
 
 
 def _looks_like_token(value: str) -> bool:
@@ -1071,7 +1085,9 @@ def _host(parts: urllib.parse.SplitResult) -> str:
 
 
 def _query_secrets(query: str) -> list[str]:
-    return [v for n, v in _query_pairs(query) if _credential_pair(n, v)]
+    """Credential values, and names that are tokens themselves (``?<token>`` or ``?<token>=1``)."""
+    return [part for n, v in _query_pairs(query)
+            for part, secret in ((n, _secret_value(n)), (v, _credential_pair(n, v))) if secret]
 
 
 def _path_secrets(path: str) -> list[str]:
@@ -1119,7 +1135,8 @@ def public_url(url: Any) -> Any:
     host = ".".join(_HOST_MASK if _TOKEN_SEGMENT.search(label) else label  # still a valid host name
                     for label in parts.netloc.rpartition("@")[2].split("."))
     pairs = _query_pairs(parts.query)
-    query = urllib.parse.urlencode([(n, REDACTED if _credential_pair(n, v) else v) for n, v in pairs], safe="[]") \
+    query = urllib.parse.urlencode([(REDACTED if _secret_value(n) else n, REDACTED if _credential_pair(n, v) else v)
+                                    for n, v in pairs], safe="[]") \
         if _query_secrets(parts.query) else parts.query
     path = "/".join(_masked_segment(s) for s in parts.path.split("/"))
     fragment = REDACTED if parts.fragment else ""
