@@ -107,7 +107,7 @@ _HEX = re.compile(r"(?:[0-9a-fA-F]{2}){8,}|(?:[0-9a-fA-F]{2}[:. -]){7,}[0-9a-fA-
 # A short token that may encode a piece of a secret (_decoded_pieces): a maximal run, 4 to 64
 # characters, of one encoding's own alphabet — base64 (its '+' '/' and padding also %-quoted),
 # base64url, letters and digits (base32 in either case, base64 joined by '/' '+' '-'), hex digits
-# (0x736b: the 'x' ends the run) — so whatever stands between two tokens (backticks, '**', '.',
+# — so whatever stands between two tokens (backticks, '**', '.',
 # ':', '/', '<br>', 'part1=', a sentence's full stop) only separates them. Base85's alphabet holds
 # punctuation: its tokens are the text between spaces, commas, semicolons, pipes, quotes, brackets.
 # First the runs of all these alphabets together (one fast search); only those with a digit, '+',
@@ -118,7 +118,10 @@ _PIECE_SPAN = re.compile(r"(?<![A-Za-z0-9+/=%_-])[A-Za-z0-9+/=%_-]{4,512}(?![A-Z
 _PIECE_HINT = re.compile(r"[0-9+/=%]|[a-z][A-Z]|[A-Z]{2}")
 _PIECE_RUNS = tuple(re.compile(f"(?<!{c})(?:{c}{more}){{4,64}}{pad}(?!{c}{more})") for c, more, pad in (
     (r"[A-Za-z0-9+/]", "|%2[BbFf]", r"(?:={1,2}|(?:%3[Dd]){1,2})?"), (r"[A-Za-z0-9_-]", "", "={0,2}"),
-    (r"[A-Za-z0-9]", "", "={0,2}"), (r"[0-9a-fA-F]", "", "")))
+    (r"[A-Za-z0-9]", "", "={0,2}")))
+# ... and hex digits (0x736b2d70: the 'x' ends the run), searched in the whole text at once; hex of
+# text always holds a digit (an ASCII byte's first is 2-7)
+_PIECE_HEX = re.compile(r"(?<![0-9a-fA-F])(?=[a-fA-F]{0,64}[0-9])[0-9a-fA-F]{4,64}(?![0-9a-fA-F])")
 _QP_RUN = re.compile(r"(?:=[0-9a-fA-F]{2}){3,24}(?![0-9a-fA-F])")
 _B85_TOKEN = re.compile(r"(?<![^\s,;|'\"()\[\]{}])[^\s,;|'\"()\[\]{}]{5,40}(?![^\s,;|'\"()\[\]{}])")
 _B85_PUNCT = re.compile(r"[!#$%&*<>?@^`~]")
@@ -807,9 +810,17 @@ def _piece_tokens(text: str) -> dict[tuple[int, int], tuple[str, bool]]:
     encoding's alphabet (_PIECE_RUNS), quoted-printable runs and base85 tokens (only these are
     read as base85: decoding every run of a long base64 blob so cost a third more), no plain word
     (base85 holds punctuation). Each: the token and whether it is read as base85."""
-    spans = {match.span(): (match.group(), False) for run in _PIECE_SPAN.finditer(text)
-             if _PIECE_HINT.search(run.group()) for pattern in (*_PIECE_RUNS, _QP_RUN)
-             for match in pattern.finditer(text, run.start(), run.end())}
+    spans: dict[tuple[int, int], tuple[str, bool]] = {}
+    for run in _PIECE_SPAN.finditer(text):
+        word = run.group()
+        if not _PIECE_HINT.search(word):
+            continue
+        if word.isalnum() and len(word) <= 64:  # the usual case (0x3a, a word with digits): one token
+            spans[run.span()] = (word, False)
+            continue
+        for pattern in (*_PIECE_RUNS, _QP_RUN) if "=" in word else _PIECE_RUNS:
+            spans.update((m.span(), (m.group(), False)) for m in pattern.finditer(text, run.start(), run.end()))
+    spans.update((m.span(), (m.group(), False)) for m in _PIECE_HEX.finditer(text))
     for match in _B85_TOKEN.finditer(text):
         if _B85_PUNCT.search(match.group()) or _ENCODED_HINT.search(match.group()):
             spans[match.span()] = (match.group(), True)
