@@ -3,15 +3,17 @@
 * :class:`Redactor` removes a secret (a key value, a URL's credentials) from text in every form a
   reader could join back: the value, any run of ``MIN_RUN`` or more characters of it, pieces of
   3+ characters that together spell such a run (a key split in halves, zero-width characters or
-  markup between its letters, pieces out of order), runs of 4+ characters apart that together
-  span 12 of its characters (every other piece), in any letter case, full-width or other
+  markup between its letters, pieces out of order; 3-character ones at most ``_GAP`` apart, runs
+  of 4+ characters no other letter or digit touches anywhere in the text), runs of 4+ characters
+  apart that together span 12 of its characters (every other piece), in any letter case, full-width or other
   compatibility forms, lookalike letters (Cyrillic, Greek, small capitals, IPA: the table in
   ``_LOOKALIKE``), Unicode tag characters, every character doubled or tripled (compared with
   the secret's repeats collapsed too), ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes,
   base64, base32 and hex (up to three deep, zlib or gzip compressed first; UTF-16/32 code units
-  too; each short piece encoded on its own too: :meth:`Redactor._decoded_pieces`), any run of
-  8+ separated numbers decoded every way it reads (hex ``0x73,0x6b`` or ``{0x73,0x6b}``, CSS
-  ``\\73 \\6b``, ``U+0073``, decimal, binary ``01110011``), an encoding
+  too; each short piece encoded on its own too, whatever separates the pieces:
+  :meth:`Redactor._decoded_pieces`), any run of 8+ separated numbers decoded every way it reads
+  (hex ``0x73,0x6b`` or ``{0x73,0x6b}``, CSS ``\\73 \\6b``, ``U+0073``, decimal, octal ``0o163``
+  or ``163 153 55``, binary ``01110011``), an encoding
   spelled out with a separator between its characters (``c 2 s t``), reversed, ROT13 or ROT47,
   and masked echoes (``sk-ab***wxyz``) whose visible ends are the secret's. Not: pieces under 3
   characters (every other letter), other Caesar shifts, uuencode, the key as one decimal integer.
@@ -57,7 +59,11 @@ _MIN_PIECE = 3  # pieces of a split secret this long still count when they join 
 # key as every other 4-7 character piece spans 12-18; two chance 4-letter matches in a hex dump 8)
 _MIN_APART, _APART_SPAN = 4, 12
 _ROW_PIECE = 6  # across one row's fields: runs this long (a hex key's: 7) count together, wherever they are
-_GAP = 48  # at most this many characters between the pieces of one split secret
+_GAP = 48  # at most this many characters between the 3-character pieces of one split secret
+# ... runs of _MIN_APART+ characters standing alone (no letter or digit touches them: 'Part 2:
+# -Zq7XvB.') join over the whole text: such a run of a random key is no chance match in prose,
+# and standing alone it is none inside a long word (a base64 blob holds chance 4-letter runs)
+_FAR_HELD = 64  # a stream remembers this many of them it showed (distinct), to join later ones
 _MAX_HOLD = 512  # a stream holds back at most this much text (twice, inside one word) while it may be a secret
 # A stream's release is checked together with this much of what it showed before, and further
 # back (up to 8 times as far) until that holds 64 letters: a piece may span any run of punctuation.
@@ -83,9 +89,9 @@ _QUOTED_PRINTABLE = re.compile(r"(?:=[0-9a-fA-F]{2}){8,}")
 # Any run of 8+ numbers, each a word of its own (no letter or digit touches it), between
 # separators: byte or code point values in hex (0x73, \\73 CSS escapes, U+0073, {0x73,0x6b} C/JS
 # arrays, 0073 006b UTF-16 units), decimal or binary (01110011). Decoded every way it can be.
-_NUMBER_RUN = re.compile(r"(?<![0-9A-Za-z])(?:(?:0[xX]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}(?:[\s,;:{}\[\]()]+|(?=\\))){7,}"
-                         r"(?:0[xX]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}(?![0-9A-Za-z])")
-_NUMBER_DIGITS = re.compile(r"(?:0[xX]|\\[xX]?|[uU]\+)?([0-9a-fA-F]+)")
+_NUMBER_RUN = re.compile(r"(?<![0-9A-Za-z])(?:(?:0[xXoO]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}"
+                         r"(?:[\s,;:|{}\[\]()]+|(?=\\))){7,}(?:0[xXoO]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}(?![0-9A-Za-z])")
+_NUMBER_DIGITS = re.compile(r"(?:0[xXoO]|\\[xX]?|[uU]\+)?([0-9a-fA-F]+)")
 _BINARY = re.compile(r"[01]{64,}")  # bits joined: 0111001101101011…
 # One character of an encoding's alphabet, then a separator, 12+ times: base64 (or hex, base32)
 # spelled out with a space or comma between its characters.
@@ -98,17 +104,36 @@ _BASE85 = re.compile(r"[0-9A-Za-z!#$%&()*+\-;<=>?@^_`{|}~]{15,}|[!-u]{15,}")  # 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{12,}={0,2}|[A-Za-z0-9_-]{12,}={0,2}")
 _BASE32 = re.compile(r"[A-Z2-7]{16,}=*|[a-z2-7]{16,}=*")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2}){8,}|(?:[0-9a-fA-F]{2}[:. -]){7,}[0-9a-fA-F]{2}")
-# A short token that may encode a piece of a secret (_decoded_pieces): between spaces, commas,
-# semicolons, pipes, quotes or brackets; 4 to 40 characters.
-_PIECE_TOKEN = re.compile(r"(?<![^\s,;|'\"()\[\]{}])[^\s,;|'\"()\[\]{}]{4,40}(?![^\s,;|'\"()\[\]{}])")
+# A short token that may encode a piece of a secret (_decoded_pieces): a maximal run, 4 to 64
+# characters, of one encoding's own alphabet — base64 (its '+' '/' and padding also %-quoted),
+# base64url, letters and digits (base32 in either case, base64 joined by '/' '+' '-'), hex digits
+# — so whatever stands between two tokens (backticks, '**', '.',
+# ':', '/', '<br>', 'part1=', a sentence's full stop) only separates them. Base85's alphabet holds
+# punctuation: its tokens are the text between spaces, commas, semicolons, pipes, quotes, brackets.
+# First the runs of all these alphabets together (one fast search); only those with a digit, '+',
+# '/', '=', '%', a lower-upper step or two capitals (not a plain word), and of at most 512
+# characters (a longer one is a blob: an image, a hash dump; decoded whole, see _candidates; its
+# every piece decoded joined chance pieces of the key in a megabyte of random base64) are searched.
+_PIECE_SPAN = re.compile(r"(?<![A-Za-z0-9+/=%_-])[A-Za-z0-9+/=%_-]{4,512}(?![A-Za-z0-9+/=%_-])")
+_PIECE_HINT = re.compile(r"[0-9+/=%]|[a-z][A-Z]|[A-Z]{2}")
+_PIECE_RUNS = tuple(re.compile(f"(?<!{c})(?:{c}{more}){{4,64}}{pad}(?!{c}{more})") for c, more, pad in (
+    (r"[A-Za-z0-9+/]", "|%2[BbFf]", r"(?:={1,2}|(?:%3[Dd]){1,2})?"), (r"[A-Za-z0-9_-]", "", "={0,2}"),
+    (r"[A-Za-z0-9]", "", "={0,2}")))
+# ... and hex digits (0x736b2d70: the 'x' ends the run), searched in the whole text at once; hex of
+# text always holds a digit (an ASCII byte's first is 2-7)
+_PIECE_HEX = re.compile(r"(?<![0-9a-fA-F])(?=[a-fA-F]{0,64}[0-9])[0-9a-fA-F]{4,64}(?![0-9a-fA-F])")
+_QP_RUN = re.compile(r"(?:=[0-9a-fA-F]{2}){3,24}(?![0-9a-fA-F])")
+_B85_TOKEN = re.compile(r"(?<![^\s,;|'\"()\[\]{}])[^\s,;|'\"()\[\]{}]{5,40}(?![^\s,;|'\"()\[\]{}])")
 _B85_PUNCT = re.compile(r"[!#$%&*<>?@^`~]")
 _SPACED_TOKEN = re.compile(r"(?<!\S)\S{5,40}(?!\S)")
 _B85_ONLY = re.compile(r"[,;|'\"()\[\]{}]")  # characters that split the other tokens, not base85 ones
 _QP_TOKEN = re.compile(r"(?:=[0-9a-fA-F]{2})+")
 _HEX_TOKEN = re.compile(r"(?:[0-9a-fA-F]{2})+")
-_B32_TOKEN = re.compile(r"[A-Z2-7]{5,}=*")
-_DECIMAL_GROUP = re.compile(r"(?<![\w.])\d{2,3}(?: \d{2,3}){2,}(?![\w.])")  # 115 107 45: one piece's bytes
+_B32_TOKEN = re.compile(r"[A-Z2-7]{5,}=*|[a-z2-7]{5,}=*")
+# 115 107 45 (or octal 163 153 55): one piece's bytes; a full stop may end a sentence after them
+_DECIMAL_GROUP = re.compile(r"(?<!\w)(?<!\d\.)\d{2,3}(?: \d{2,3}){2,}(?!\w|\.\d)")
 _B64_TOKEN = re.compile(r"[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+={0,2}")
+_BITS_TOKEN = re.compile(r"(?:[01]{8})+")
 _MASK_CHARS = "*•●·∙⋅×."
 _MASK = re.compile(r"[*•●·∙⋅×]{3,}|\.{3,}|…+")
 _WORD_BEFORE = re.compile(r"[\w-]{0,64}\Z")
@@ -340,19 +365,36 @@ class Redactor:
         else:
             if not streaming:  # first without positions (fast, in C mostly): most text holds no piece
                 fast = self._pieces(_skeleton(text))
-                if not fast or not self._joined(fast, None)[0]:
+                if not fast or not (self._joined(fast, None)[0] or self._marked(_long(fast))):
                     return [], None
             skeleton, starts, ends = _mapped_skeleton(text)
             pieces = self._pieces(skeleton)
+        alone = self._alone(pieces, starts, ends)
         for piece in pieces:  # skeleton positions → text positions
             piece.start, piece.end = starts[piece.start], ends[piece.end - 1]
         found, open_from = self._joined(pieces, len(text) if streaming else None)  # no open pieces at once
+        found += [(p.start, p.end) for p in self._marked(alone)] if len(alone) > 1 else []
         if streaming:  # the last letters may start a piece the next delta completes
             tail = next((n for n in range(_MIN_PIECE - 1, 0, -1)
                          if len(skeleton) >= n and any(skeleton[-n:] in v for v in self._variants)), 0)
             if tail:
                 open_from = min(starts[-tail], open_from if open_from is not None else len(text))
         return found, open_from
+
+    @staticmethod
+    def _alone(pieces: list[_Piece], starts: list[int], ends: list[int]) -> list[_Piece]:
+        """The pieces of _MIN_APART+ characters no other letter or digit touches (by skeleton
+        positions): they join wherever they are in the text (_GAP is for shorter ones)."""
+        size = len(starts)
+        return [p for p in _long(pieces) if (p.start == 0 or starts[p.start] > ends[p.start - 1])
+                and (p.end == size or starts[p.end] > ends[p.end - 1])]
+
+    def far_pieces(self, text: str) -> list[str]:
+        """The skeletons of the standing-alone runs in ``text`` (what a stream remembers)."""
+        if self._gram_re is None or not text:
+            return []
+        skeleton, starts, ends = _mapped_skeleton(_opaque(text))
+        return [skeleton[p.start:p.end] for p in self._alone(self._pieces(skeleton), starts, ends)]
 
     def _pieces(self, skeleton: str) -> list[_Piece]:
         assert self._gram_re is not None
@@ -506,29 +548,28 @@ class Redactor:
         return spans
 
     def _decoded_pieces(self, text: str) -> list[tuple[int, int]]:
-        """Short encoded tokens (4-40 characters: base64, base32, hex, quoted-printable, base85 of
-        a few characters each) whose decoded texts, read one after another, join into a secret the
-        way plain pieces do (:meth:`_split_runs`): a key echoed as the base64 of each 4-8-character
-        piece. Each token is decoded once; only those that decode to readable text holding a
-        piece of a secret (3+ characters) are joined; a hit marks the tokens it came from."""
+        """Short encoded tokens (runs of 4-64 characters of an encoding's alphabet, _piece_tokens:
+        base64, base32, hex, binary, quoted-printable, base85, octal or decimal byte groups of a
+        few characters each, or such an encoding of one) whose decoded texts, read one after
+        another, join into a secret the way plain pieces do (:meth:`_split_runs`): a key echoed
+        as the base64 of each 4-8-character piece. Each token is decoded once; only those that
+        decode to readable text holding a piece of a secret (3+ characters) are joined; a hit
+        marks the tokens it came from."""
         if self._gram_re is None:
             return []
         found: list[tuple[int, int, str]] = []
-        for match in _PIECE_TOKEN.finditer(text):
-            token = match.group()
-            if _ENCODED_HINT.search(token) is None and not token.isupper() and _B85_PUNCT.search(token) is None:
-                continue  # a plain word (base32 is upper case, base85 holds punctuation)
-            decoded = next((d for d in _piece_decoded(token) if self._gram_re.search(_fold(d))), None)
+        for (start, end), (token, b85) in _piece_tokens(text).items():
+            decoded = self._piece_text(token, _DECODE_DEPTH, b85)
             if decoded:
-                found.append((match.start(), match.end(), decoded))
+                found.append((start, end, decoded))
         for match in _SPACED_TOKEN.finditer(text) if _B85_ONLY.search(text) else ():  # base85 holds |(;{…
             if _B85_ONLY.search(match.group()):
                 decoded = _b85(match.group())
                 if decoded and self._gram_re.search(_fold(decoded)):
                     found.append((match.start(), match.end(), decoded))
         for match in _DECIMAL_GROUP.finditer(text) if _DECIMAL_HINT.search(text) else ():
-            decoded = _decimal(match.group())
-            if decoded and self._gram_re.search(_fold(decoded)):
+            decoded = next((d for d in _byte_groups(match.group()) if self._gram_re.search(_fold(d))), None)
+            if decoded:
                 found.append((match.start(), match.end(), decoded))
         found.sort()
         if sum(len(d) for _, _, d in found) < MIN_RUN:
@@ -547,6 +588,21 @@ class Redactor:
             last = bisect.bisect_right(offsets, max(start, end - 1)) - 1
             spans += [found[i][:2] for i in range(max(first, 0), last + 1)]
         return spans
+
+    def _piece_text(self, token: str, depth: int, b85: bool = True) -> str | None:
+        """The first text ``token`` decodes to that holds a piece of a secret (3+ characters),
+        a decoded text that is itself one token decoded again first (the base64 of the base64 of
+        a piece, up to ``depth`` encodings deep, as whole keys are)."""
+        assert self._gram_re is not None
+        for decoded in _piece_decoded(urllib.parse.unquote(token) if "%" in token else token, b85):
+            inner = decoded.strip()
+            if depth > 1 and 4 <= len(inner) <= 64 and _B64_TOKEN.fullmatch(inner):
+                deeper = self._piece_text(inner, depth - 1)
+                if deeper:
+                    return deeper
+            if self._gram_re.search(_fold(decoded)):
+                return decoded
+        return None
 
     # -- streams -----------------------------------------------------------------------------
     def release_spans(self, shown: str, release: str, run: int) -> list[tuple[int, int]]:
@@ -582,6 +638,10 @@ class Redactor:
             if start < cut < end:
                 cut = start
         return _replace(text[:cut], [(s, e) for s, e in spans if e <= cut]), cut
+
+
+def _long(pieces: list[_Piece]) -> list[_Piece]:
+    return [p for p in pieces if p.length >= _MIN_APART]
 
 
 def _key_runs(pieces: list[_Piece], where: list[int]) -> list[tuple[list[_Piece], int, int]]:
@@ -741,23 +801,46 @@ def _bytes_text(data: bytes) -> str:
     text = data.decode("utf-8", "replace") if data else ""
     if text.isprintable():  # the usual case, in C
         return text
-    readable = sum(1 for c in text if c.isprintable() or c in "\n\t")
+    readable = sum(map(str.isprintable, text)) + text.count("\n") + text.count("\t")
     return text if text and readable >= 0.9 * len(text) else ""
 
 
-def _piece_decoded(token: str) -> list[str]:
-    """A short token's decoded texts, each way it reads as text: quoted-printable, hex, base32,
-    base64 (or base64url), base85 (a 5-character base85 token is often base64 too)."""
+def _piece_tokens(text: str) -> dict[tuple[int, int], tuple[str, bool]]:
+    """The short tokens of ``text`` that may encode a piece of a secret, by span: runs of an
+    encoding's alphabet (_PIECE_RUNS), quoted-printable runs and base85 tokens (only these are
+    read as base85: decoding every run of a long base64 blob so cost a third more), no plain word
+    (base85 holds punctuation). Each: the token and whether it is read as base85."""
+    spans: dict[tuple[int, int], tuple[str, bool]] = {}
+    for run in _PIECE_SPAN.finditer(text):
+        word = run.group()
+        if not _PIECE_HINT.search(word):
+            continue
+        if word.isalnum() and len(word) <= 64:  # the usual case (0x3a, a word with digits): one token
+            spans[run.span()] = (word, False)
+            continue
+        for pattern in (*_PIECE_RUNS, _QP_RUN) if "=" in word else _PIECE_RUNS:
+            spans.update((m.span(), (m.group(), False)) for m in pattern.finditer(text, run.start(), run.end()))
+    spans.update((m.span(), (m.group(), False)) for m in _PIECE_HEX.finditer(text))
+    for match in _B85_TOKEN.finditer(text):
+        if _B85_PUNCT.search(match.group()) or _ENCODED_HINT.search(match.group()):
+            spans[match.span()] = (match.group(), True)
+    return spans
+
+
+def _piece_decoded(token: str, b85: bool) -> list[str]:
+    """A short token's decoded texts, each way it reads as text: quoted-printable, binary, hex,
+    base32, base64 (or base64url), base85 (a 5-character base85 token is often base64 too)."""
     if token.startswith("="):
         return [_hex(token)] if _QP_TOKEN.fullmatch(token) else []
     if _HEX_TOKEN.fullmatch(token):
-        return [_hex(token)]
+        bits = [_binary(token)] if _BITS_TOKEN.fullmatch(token) else []
+        return [t for t in [*bits, _hex(token)] if t]
     texts = []
     if _B32_TOKEN.fullmatch(token):
         texts.append(_b32(token))
     if _B64_TOKEN.fullmatch(token):
         texts.append(_b64(token))
-    if len(token) >= 5:
+    if b85 and len(token) >= 5:
         texts.append(_b85(token))
     return [t for t in texts if t]
 
@@ -800,15 +883,18 @@ def _binary(token: str) -> str:
 
 
 def _numbers(run: str) -> list[str]:
-    """What a run of numbers reads as: hex, decimal or binary (8-digit tokens of 0 and 1) values,
+    """What a run of numbers reads as: hex, decimal, octal (0o163 or 163 153 55: groups of 2-3
+    digits 0-7) or binary (8-digit tokens of 0 and 1) values,
     as bytes when each fits one (then decoded as UTF-8, so compressed data counts) or as code
     points (UTF-16/32 units, U+ forms)."""
     digits = _NUMBER_DIGITS.findall(run)
     texts = []
     if all(len(d) == 8 and not d.strip("01") for d in digits):
         texts.append(_bytes_text(bytes(int(d, 2) for d in digits)))
-    for base in (16, 10):
+    for base in (16, 10, 8):
         if base == 10 and not all(d.isdigit() for d in digits):
+            continue
+        if base == 8 and not all(len(d) <= 3 and not d.strip("01234567") for d in digits):
             continue
         codes = [int(d, base) for d in digits]
         top = max(codes)
@@ -817,6 +903,13 @@ def _numbers(run: str) -> list[str]:
         elif top <= 0x10FFFF:
             texts.append("".join(map(chr, codes)))
     return [t for t in texts if t]
+
+
+def _byte_groups(token: str) -> list[str]:
+    """A group of byte values (115 107 45) as decimal, and as octal (163 153 55) when it reads so."""
+    groups = re.findall(r"\d+", token)
+    octal = [int(n, 8) for n in groups] if all(c < "8" for n in groups for c in n) else []
+    return [t for t in [_decimal(token), _bytes_text(bytes(octal)) if octal and max(octal) < 256 else ""] if t]
 
 
 def _decimal(token: str) -> str:
@@ -836,6 +929,7 @@ class StreamRedactor:
         self._held = ""
         self._shown = ""  # the end of what was shown (redacted), which a release may join
         self._total = self._run = 0  # how much was shown, where its last run of base64 characters starts
+        self._far: dict[str, None] = {}  # the standing-alone runs shown (Redactor.far_pieces), oldest first
 
     def feed(self, text: str) -> str:
         buffer = self._held + text
@@ -859,19 +953,27 @@ class StreamRedactor:
             self._run = self._total + other.end()
         self._total += len(shown)
         self._shown = _context(self._shown + shown)
+        for piece in self._redact.far_pieces(shown) if shown else ():
+            self._far[piece] = None
+        while len(self._far) > _FAR_HELD:
+            del self._far[next(iter(self._far))]
         return shown
 
     def _joined(self, release: str) -> str:
         """``release`` with what the at-once redactor finds in it together with what was shown
         before also redacted (a piece released before the rest of its cluster arrived, an
         encoding cut in two): the shown part cannot change, so the release's share goes."""
-        before = len(self._shown)
+        # the runs shown long before, in front of what the release is checked with (one gap
+        # more than _GAP away: only the whole-text join reaches them)
+        far = " ".join(self._far) + " " * (_GAP + 1) if self._far else ""
+        shown = far + self._shown
+        before = len(shown)
         run = self._run - self._total + before  # where the run of base64 characters shown ends with starts
         for _ in range(4):  # a redaction may join what is left anew; a few rounds settle it
             if not release:
                 return release
             spans = [(max(start - before, 0), end - before)
-                     for start, end in self._redact.release_spans(self._shown, release, run)
+                     for start, end in self._redact.release_spans(shown, release, run)
                      if end > before]
             if not spans:
                 return release
@@ -949,11 +1051,21 @@ def _credential_pair(name: str, value: str) -> bool:
     that is not a plain word or number counts); a short name with a token for a value."""
     if not value:
         return False
-    if _credential_name(name):
+    if _credential_name(name) or _secret_value(value):
         return True
     if _CREDENTIAL_WORD.search(re.sub(r"[-_.\[\] ]", "", name.lower())):
         return len(value) >= 6 and not _PLAIN_VALUE.fullmatch(value)
     return bool(_SHORT_CREDENTIAL.match(name.lower()) and _looks_like_token(value))
+
+
+def _secret_value(value: str) -> bool:
+    """A query or parameter value that is a credential under any name: a vendor-shaped key, a
+    JWT, a long token (also after a word, ``Bearer sk-…``, or padded as base64 is), or a URL of
+    its own with ``user:password@`` (``?next=http://u:pw@host/``)."""
+    if any(_TOKEN_SEGMENT.search(word.rstrip("=")) for word in value.split()):
+        return True
+    nested = _split(value) if "://" in value and "@" in value else None
+    return nested is not None and "@" in nested.netloc
 
 
 def _looks_like_token(value: str) -> bool:
@@ -984,7 +1096,9 @@ def _host(parts: urllib.parse.SplitResult) -> str:
 
 
 def _query_secrets(query: str) -> list[str]:
-    return [v for n, v in _query_pairs(query) if _credential_pair(n, v)]
+    """Credential values, and names that are tokens themselves (``?<token>`` or ``?<token>=1``)."""
+    return [part for n, v in _query_pairs(query)
+            for part, secret in ((n, _secret_value(n)), (v, _credential_pair(n, v))) if secret]
 
 
 def _path_secrets(path: str) -> list[str]:
@@ -1032,7 +1146,8 @@ def public_url(url: Any) -> Any:
     host = ".".join(_HOST_MASK if _TOKEN_SEGMENT.search(label) else label  # still a valid host name
                     for label in parts.netloc.rpartition("@")[2].split("."))
     pairs = _query_pairs(parts.query)
-    query = urllib.parse.urlencode([(n, REDACTED if _credential_pair(n, v) else v) for n, v in pairs], safe="[]") \
+    query = urllib.parse.urlencode([(REDACTED if _secret_value(n) else n, REDACTED if _credential_pair(n, v) else v)
+                                    for n, v in pairs], safe="[]") \
         if _query_secrets(parts.query) else parts.query
     path = "/".join(_masked_segment(s) for s in parts.path.split("/"))
     fragment = REDACTED if parts.fragment else ""
