@@ -156,7 +156,9 @@ def test_an_embedded_answer_is_replayed_by_a_lab_on_another_port(tmp_path, local
     with Lab(base_url=local_server.base_url, db=db) as lab:  # every bundled model on one port
         first = lab.compare("Name three colors.", **ask).df.iloc[0]
     assert first["status"] == "ok" and not first["cached"]
-    monkeypatch.setenv("GATEWAY_KEY", "sk-not-sent-to-the-embedded-endpoint")
+    # a key that the embedded endpoint is not sent (random: a key of words would be spelled by this
+    # test folder's name, "test_an_embedded_answer…", and the db path refused as holding it)
+    monkeypatch.setenv("GATEWAY_KEY", "sk-Q7mZ2xR9vT4kW8pN3cB6yH1jD5fG")
     # ... a new session: only this model, on another port; its URL as the server gives it, or
     # as a string with a key configured (recognised as the embedded endpoint, as for the key)
     with start(models=["smollm2-135m"], quiet=True) as other:
