@@ -108,16 +108,19 @@ def test_a_body_is_refused_exactly_when_the_views_would_redact_it():
     rnd = random.Random(5)
     for key in KEYS:
         remember([key])
+        # README words that are pieces of this key (its redaction section quotes `-Zq7XvB`) are no prose
+        runs = {key[i:i + 6].lower() for i in range(len(key) - 5)}
+        prose_words = [w for w in words if not any(r in w.lower() for r in runs)]
         forms = list(_forms(key).values())
         refused = sent = 0
         for n in range(2000):
             kind = n % 4
             if kind == 0:
-                text = _prose(rnd, words) + " " + rnd.choice(forms) + " " + _prose(rnd, words)
+                text = _prose(rnd, prose_words) + " " + rnd.choice(forms) + " " + _prose(rnd, prose_words)
             elif kind == 1:
-                text = _prose(rnd, words)
+                text = _prose(rnd, prose_words)
             elif kind == 2:
-                text = f"id {rnd.randbytes(16).hex()} commit {rnd.randbytes(20).hex()[:12]} {_prose(rnd, words)}"
+                text = f"id {rnd.randbytes(16).hex()} commit {rnd.randbytes(20).hex()[:12]} {_prose(rnd, prose_words)}"
             else:
                 text = _fragments(rnd, key)
             found = secret_path({"messages": [{"content": text}]}, "v") is not None
