@@ -356,8 +356,9 @@ def test_clock_starts_when_the_request_leaves_not_while_the_sdk_builds_it(serve,
     t_end = time.perf_counter()
     assert row["status"] == "ok" and len(hook_ended) == 1
     assert row["latency_s"] <= t_end - hook_ended[0], (t_end - t0, row["latency_s"])  # the set-up stayed outside
-    # TTFT is the server's 50 ms plus reading and parsing a large body, far below the hook's 1 s
-    assert 0.05 <= row["ttft_s"] < 1.0, row["ttft_s"]
+    # TTFT is the server's 50 ms plus reading the body, and its clock too starts after the hook: an
+    # absolute 1 s bound raced the machine (a loaded run took 1.08 s to read and parse this body)
+    assert 0.05 <= row["ttft_s"] <= row["latency_s"], (row["ttft_s"], row["latency_s"])
 
 
 def test_first_token_deadline_counts_from_the_send_too(serve, make_lab):
