@@ -7,7 +7,8 @@ response read a body whole before llmlab saw it: 200 MB took a fresh process to 
 bomb (1 MB on the wire) past 8 GB, an endless body until the total deadline. Now the body is read
 piece by piece and past the bound the row is a MalformedResponse, stored, and the connection is
 closed there; an error status keeps its status (retries, Retry-After) with a note instead of a
-message read from a body past the bound. The forms run with the bound set to 64 KiB; the
+message read from a body past the bound. ``base._json.MAX_JSON_CONTAINERS`` bounds what one
+document under the bound can cost to parse. The forms run with the bound set to 64 KiB; the
 peak-RSS tests run a fresh process at the real bound. Raw socket servers on 127.0.0.1, the real SDK.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -23,8 +25,10 @@ import zlib
 from collections.abc import Callable, Iterable
 
 import pytest
+from fakeserver import ModelSpec
 
 from llmlab import Lab
+from llmlab.base import _json
 from llmlab.engine import _call
 
 SMALL = 64 * 1024
@@ -57,7 +61,7 @@ class _Hostile:
     """A raw HTTP server answering every request with ``status``, ``headers`` and the body
     ``pieces()`` (endless is fine), framed ``chunked``, by ``length`` (the Content-Length sent, any
     value), or by closing the connection. ``closed`` counts the responses the client hung up on
-    (a send failed) or closed after reading; ``requests`` counts the requests."""
+    (a send failed) or closed after reading them; ``requests`` counts the requests."""
 
     def __init__(self, pieces: Callable[[], Iterable[bytes]], status: int = 200, headers: Iterable[str] = (),
                  framing: str = "chunked", length: int | None = None) -> None:
@@ -81,7 +85,7 @@ class _Hostile:
 
     def _serve(self, conn: socket.socket) -> None:
         try:
-            conn.recv(65536)
+            _read_request(conn)
             self.requests += 1
             head = [f"HTTP/1.1 {self.status} X", "Content-Type: application/json", "Connection: close",
                     *self.headers]
@@ -92,15 +96,28 @@ class _Hostile:
                 conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if self.framing == "chunked" else piece)
             conn.sendall(b"0\r\n\r\n" if self.framing == "chunked" else b"")
             conn.settimeout(30)
-            conn.recv(1)  # b"" once the client has closed
+            if conn.recv(1) == b"":  # the client closed (a timeout is no hang-up)
+                self.closed.release()
+        except (ConnectionError, BrokenPipeError):
+            self.closed.release()  # the client hung up while it was sending
         except OSError:
-            pass  # the client hung up while it was sending
+            pass
         finally:
             conn.close()
-            self.closed.release()
 
     def close(self) -> None:
         self.sock.close()
+
+
+def _read_request(conn: socket.socket) -> None:
+    """The whole request, its body too: what follows on the connection is the client's hang-up."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536) or b"\r\n\r\n"
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    while length is not None and len(body) < int(length.group(1)):
+        body += conn.recv(65536) or b" " * int(length.group(1))
 
 
 @pytest.fixture
@@ -194,6 +211,24 @@ def test_an_error_body_at_the_bound_gives_its_message(hostile, tmp_path, small_b
     assert [row["error_type"], row["error_message"]] == ["BadRequestError", "the parameter 'x' is bad"]
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_json_with_more_arrays_and_objects_than_the_bound_is_a_malformed_row(serve, tmp_path, monkeypatch, stream):
+    monkeypatch.setattr(_json, "MAX_JSON_CONTAINERS", 1000)
+    for many, log in ((990, "under"), (1000, "over")):  # the body or chunk's own objects and arrays add ~10
+        body = {"id": "c", "object": "chat.completion", "created": 1, "model": "m", "x": [[]] * many,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
+        chunk = {**body, "object": "chat.completion.chunk",
+                 "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}
+        srv = serve({"m": ModelSpec(raw_events=[chunk if stream else body])})
+        with Lab(base_url=srv.base_url, db=tmp_path / f"{log}.sqlite", retries=0) as lab:
+            row = lab.compare("hi", models=["m"], stream=stream).df.iloc[0]
+        if log == "under":
+            assert row["status"] == "ok" and row["response_text"] == "hi", row["error_message"]
+        else:
+            assert [row["error_type"], row["error_message"]] == [
+                "MalformedResponse", "the endpoint sent JSON with more than 1,000 arrays and objects"]
+
+
 # --------------------------------------------------------------------------- peak RSS, at the real bound
 
 _CHILD = """
@@ -208,7 +243,10 @@ MB = 2**20
 # each would be held whole (or read for ever, up to the child's 60 s) without the bound
 HUGE = {"endless": dict(pieces=_endless),
         "gzip bomb": dict(pieces=lambda: _compressed(_endless(), "gzip"), headers=["Content-Encoding: gzip"]),
-        "error status": dict(pieces=_endless, status=503)}
+        "error status": dict(pieces=_endless, status=503),
+        # just under the bound, and as costly to parse as the JSON container bound lets a document be
+        "objects just under the bound": dict(
+            pieces=lambda: [b"[", b'{"a":0,"b":1},' * ((16 * MB - 100) // 14), b"{}]"], framing="close")}
 
 
 @pytest.mark.slow  # a fresh process (~3 s to import) reading 16 MB through the loopback

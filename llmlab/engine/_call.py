@@ -37,7 +37,7 @@ from typing import Any
 import httpx2
 import openai
 
-from ..base._json import JSONTooDeep, loads
+from ..base._json import JSONTooLarge, loads
 from ..base._pricing import Price, PriceTable
 from ..base._record import Record
 from ..base._redact import Redactor
@@ -59,8 +59,9 @@ _CONTEXT_PATTERNS = re.compile(r"context[_ ]length|maximum context|context windo
 # The largest real one is 128k tokens: ~0.5 MB of text, ~3 MB if every character is \u-escaped,
 # ~10 MB with logprobs. With top_logprobs=20 it is ~200 MB, which parses to ~1.7 GB: that answer
 # is read streamed (one token per event), never whole. Reading a document just under the bound
-# holds its bytes twice and its text, and parsing it up to ~550 MB more (16 MB of [[],[],...]),
-# while reading a body or line whole let a 200 MB one take ~2 GB and an endless one the kernel (OOM).
+# holds its bytes twice and its text, and parsing it at most ~400 MB more (the JSON container
+# bound of base._json; unbounded, 16 MB of [[],[],...] took ~550 MB), while reading a body or
+# line whole let a 200 MB one take ~2 GB and an endless one the kernel (OOM).
 MAX_DOCUMENT = 16 * 2**20
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # the SSE line ends (the SDK's decoder splits at the same)
 
@@ -453,7 +454,7 @@ def _read_completion(response: Any, state: _Stream) -> None:
         response = response.removeprefix("\ufeff")
     try:
         response = loads(response)
-    except JSONTooDeep:
+    except JSONTooLarge:
         raise
     except ValueError:
         raise _MalformedBody(f"the endpoint answered with a non-JSON body: {str(response)[:80]!r}") from None
@@ -843,7 +844,7 @@ def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, 
     elif isinstance(exc, _MalformedToolCall):
         message = _one_line(f"{exc}; the text and tool calls that came are kept in this row")
         _fail(outcome, "MalformedResponse", redact.message(message), state)
-    elif isinstance(exc, JSONTooDeep):
+    elif isinstance(exc, JSONTooLarge):
         _fail(outcome, "MalformedResponse", f"the endpoint sent {exc}", state)
     elif isinstance(exc, (_MalformedBody, json.JSONDecodeError, openai.APIResponseValidationError)):
         message = _one_line(str(exc) if isinstance(exc, _MalformedBody)
