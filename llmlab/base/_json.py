@@ -6,6 +6,9 @@ error, so it would escape every ``except ValueError`` as a crash. :func:`loads` 
 for everything it can read; what it cannot is read again here without recursion, up to
 :data:`MAX_JSON_DEPTH` levels (legal JSON, whatever Python's stack), and anything deeper is a
 :class:`JSONTooDeep` — a ``ValueError`` with a one-line message, read like any other bad JSON.
+A document of more than :data:`MAX_JSON_CONTAINERS` arrays and objects is refused before it is
+parsed (:class:`JSONTooLarge`): each costs ~60-200 bytes parsed, so 16 MB of ``[[],[],…]`` or
+``[{"a":0},…]`` took ~550 MB to read; bounded, a 16 MB document takes at most ~400 MB.
 """
 from __future__ import annotations
 
@@ -14,13 +17,17 @@ import re
 from json.scanner import NUMBER_RE
 from typing import Any
 
-__all__ = ["MAX_JSON_DEPTH", "JSONTooDeep", "loads"]
+__all__ = ["MAX_JSON_CONTAINERS", "MAX_JSON_DEPTH", "JSONTooDeep", "JSONTooLarge", "loads"]
 
 # json's own string reader and number pattern: strings and numbers read exactly as json.loads reads them
 _scanstring = json.decoder.scanstring  # type: ignore[attr-defined]
 
 # Deeper than any real API response; a bound keeps a hostile payload's cost linear and small.
 MAX_JSON_DEPTH = 2_000
+# Twice the most a real document holds at the endpoint's document bound (engine/_call MAX_DOCUMENT,
+# 16 MB): the densest is a completion's logprobs, an object and its bytes array per ~20-35 bytes
+# ({"token":"a","logprob":-0.1,"bytes":[97]}), ~0.8M at 16 MB; an answer's text adds its brackets.
+MAX_JSON_CONTAINERS = 2_000_000
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 # json.loads reads these too (NaN and the infinities are Python's extension, on by default).
@@ -28,13 +35,19 @@ _CONSTANTS = {"null": None, "true": True, "false": False, "NaN": float("nan"),
               "Infinity": float("inf"), "-Infinity": float("-inf")}
 
 
-class JSONTooDeep(ValueError):
+class JSONTooLarge(ValueError):
+    """JSON that would cost too much to read: more than :data:`MAX_JSON_CONTAINERS` arrays and
+    objects, or (:class:`JSONTooDeep`) nested deeper than :data:`MAX_JSON_DEPTH`."""
+
+
+class JSONTooDeep(JSONTooLarge):
     def __init__(self) -> None:
         super().__init__(f"JSON nested too deep (more than {MAX_JSON_DEPTH:,} levels)")
 
 
 def loads(text: str | bytes) -> Any:
-    """``json.loads(text)``; JSON nested deeper than :data:`MAX_JSON_DEPTH` is :class:`JSONTooDeep`.
+    """``json.loads(text)``; JSON nested deeper than :data:`MAX_JSON_DEPTH` is :class:`JSONTooDeep`,
+    with more than :data:`MAX_JSON_CONTAINERS` arrays and objects :class:`JSONTooLarge`.
 
     An integer longer than Python converts (4,300 digits; ``json.loads`` raises ValueError for the
     whole document) is read as ±infinity: a number too large for any use, which every number rule
@@ -42,6 +55,9 @@ def loads(text: str | bytes) -> Any:
     (a batch line's answer) is kept."""
     if isinstance(text, (bytes, bytearray)):  # as json.loads reads bytes
         text = bytes(text).decode(json.detect_encoding(text), "surrogatepass")
+    # Counted with the brackets inside strings (an upper bound): two passes in C, before any parse
+    if text.count("[") + text.count("{") > MAX_JSON_CONTAINERS:
+        raise JSONTooLarge(f"JSON with more than {MAX_JSON_CONTAINERS:,} arrays and objects")
     try:
         return json.loads(text)
     except RecursionError:

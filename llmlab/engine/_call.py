@@ -22,6 +22,7 @@ makes the row a ``MalformedResponse`` with everything that came kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import math
@@ -33,15 +34,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx2
 import openai
 
-from ..base._json import JSONTooDeep, loads
+from ..base._json import JSONTooLarge, loads
 from ..base._pricing import Price, PriceTable
 from ..base._record import Record
 from ..base._redact import Redactor
 from ..base._text import BAD_BYTES_NOTE, REPAIRED_NOTE, Utf8Decoder, repair
 from ..base._tokens import TokenCounter
-from ..base._validate import one_line, read_finite
+from ..base._validate import one_line, read_finite, whole_number
 from ._headers import retry_hint
 from ._options import Timeouts
 
@@ -52,12 +54,15 @@ COST_HEADER = "x-litellm-response-cost"
 # More than any one call costs: a reported cost above it is a broken figure (two 1e308s sum to inf)
 MAX_REPORTED_COST = 1e6
 _CONTEXT_PATTERNS = re.compile(r"context[_ ]length|maximum context|context window|too many tokens", re.I)
-# The most one SSE line, or one event's data, may hold. A chunk is a few tokens; the largest real
-# one is a gateway sending a whole answer as one event: 128k tokens (~0.5 MB of text, ~3 MB if
-# every character is \u-escaped, a few MB more with logprobs). Reading a line holds ~5x its size
-# (the buffer, its bytes, the text, the parsed JSON), so 16 MB costs ~80 MB at worst, while the
-# SDK's unbounded buffer let an endless line take the kernel down (OOM).
-MAX_SSE_LINE = 16 * 2**20
+# The most one JSON document from the endpoint may hold, in decoded bytes (after gzip/deflate/br):
+# a non-streamed body, one SSE line, or one event's data (a gateway sends a whole answer as one).
+# The largest real one is 128k tokens: ~0.5 MB of text, ~3 MB if every character is \u-escaped,
+# ~10 MB with logprobs. With top_logprobs=20 it is ~200 MB, which parses to ~1.7 GB: that answer
+# is read streamed (one token per event), never whole. Reading a document just under the bound
+# holds its bytes twice and its text, and parsing it at most ~400 MB more (the JSON container
+# bound of base._json; unbounded, 16 MB of [[],[],...] took ~550 MB), while reading a body or
+# line whole let a 200 MB one take ~2 GB and an endless one the kernel (OOM).
+MAX_DOCUMENT = 16 * 2**20
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # the SSE line ends (the SDK's decoder splits at the same)
 
 
@@ -179,8 +184,8 @@ class _SSEDecoder(openai._streaming.SSEDecoder):
             self._held = 0
         elif line.startswith("data:") or line == "data":
             self._held += len(line)
-            if self._held > MAX_SSE_LINE:
-                raise _TooLong("event")
+            if self._held > MAX_DOCUMENT:
+                raise _TooLong("an SSE event")
         return super().decode(line)
 
 
@@ -231,15 +236,15 @@ async def _valid_utf8(iterator):
 
 def _line_run(run: int, data: bytes) -> int:
     """The bytes since the stream's last line end, after ``data`` (``run`` before it). A line past
-    :data:`MAX_SSE_LINE` is refused here, before the SDK's line buffer holds it whole."""
-    if run + len(data) <= MAX_SSE_LINE:  # no line in it can pass the bound: only where the last starts
+    :data:`MAX_DOCUMENT` is refused here, before the SDK's line buffer holds it whole."""
+    if run + len(data) <= MAX_DOCUMENT:  # no line in it can pass the bound: only where the last starts
         end = max(data.rfind(b"\n"), data.rfind(b"\r"))
         return run + len(data) if end < 0 else len(data) - end - 1
     # a long line, or a large piece (a compressed body inflates a small read): every line in it
     lengths = [len(line) for line in _LINE_END.split(data)]
     lengths[0] += run
-    if max(lengths) > MAX_SSE_LINE:
-        raise _TooLong("line")
+    if max(lengths) > MAX_DOCUMENT:
+        raise _TooLong("an SSE line")
     return lengths[-1]
 
 
@@ -253,10 +258,52 @@ def _counted(decoder: Utf8Decoder, state: _Stream | None, data: bytes, final: bo
 
 class _Client(openai.AsyncOpenAI):
     """The SDK's client with the tolerant SSE decoder (``_make_sse_decoder`` is the SDK's hook
-    for another decoder)."""
+    for another decoder) and error bodies read bounded (``_send_request``, its hook for sending)."""
 
     def _make_sse_decoder(self):
         return _ValidUtf8Events()
+
+    async def _send_request(self, request: httpx2.Request, *, stream: bool, **kwargs: Any) -> httpx2.Response:
+        # Always sent streaming, so the HTTP client never reads a body whole: an error body is read
+        # here, bounded (the SDK's error path reads one it finds unread whole); others as asked.
+        response = await super()._send_request(request, stream=True, **kwargs)
+        # (each read closes the response if it fails or is cancelled, as the HTTP client's own does)
+        if response.is_error:
+            response._content = await _error_body(response)
+        elif not stream:
+            await response.aread()  # what the HTTP client does unasked (a model list, a batch file)
+        return response
+
+
+async def _error_body(response: httpx2.Response) -> bytes:
+    """An error status's body for the SDK's message, or none past :data:`MAX_DOCUMENT`: then the
+    row keeps its status (retries, Retry-After) and says why its message is only the status."""
+    try:
+        return await _read_document(response, "an error body")
+    except _TooLong as exc:
+        state = _SENDING.get()
+        if state is not None:
+            state.notes.append(str(exc))
+        return b""
+
+
+async def _read_document(response: httpx2.Response, what: str) -> bytes:
+    """A body as the HTTP client decodes it (gzip, deflate, br inflated), read piece by piece (the
+    decoders yield at most 1 MB each, so a small compressed body cannot inflate whole at once).
+    Past :data:`MAX_DOCUMENT` decoded bytes, or with a Content-Length past it (refused unread),
+    its connection is closed and :class:`_TooLong` raised."""
+    length = whole_number(response.headers.get("content-length", ""))
+    if length is not None and length > MAX_DOCUMENT:
+        await response.aclose()
+        raise _TooLong(what, "its connection")
+    pieces, size = [], 0
+    async with contextlib.aclosing(response.aiter_bytes()) as body:  # closes the connection early too
+        async for piece in body:
+            size += len(piece)
+            if size > MAX_DOCUMENT:
+                raise _TooLong(what, "its connection")
+            pieces.append(piece)
+    return b"".join(pieces)
 
 
 async def request_hook(request: Any) -> None:
@@ -280,7 +327,7 @@ def new_client(base_url: str, key: str) -> openai.AsyncOpenAI:
 def warm_up(client: openai.AsyncOpenAI) -> None:
     """Pay the SDK's one-off costs when the client is built, before any clock starts: the chat
     resource modules it imports on first use."""
-    _ = client.chat.completions.with_raw_response
+    _ = client.chat.completions.with_streaming_response
 
 
 async def call_model(client: openai.AsyncOpenAI, spec: CallSpec, record: Record,
@@ -351,9 +398,15 @@ async def _send(client: openai.AsyncOpenAI, spec: CallSpec, state: _Stream, on_d
         kwargs["stream_options"] = {"include_usage": True}
     sending = _SENDING.set(state)
     try:
-        raw = await client.chat.completions.with_raw_response.create(**kwargs)
+        # Streaming, so the body is read here, bounded (_read_document): the SDK's raw response
+        # reads it whole first. Leaving the block closes the connection, however it is left.
+        async with client.chat.completions.with_streaming_response.create(**kwargs) as raw:
+            await _read_response(raw, spec, state, on_delta)
     finally:
         _SENDING.reset(sending)
+
+
+async def _read_response(raw: Any, spec: CallSpec, state: _Stream, on_delta) -> None:
     if not state.sent_traced and state.on_sent is not None:
         state.on_sent()  # a transport without the trace: the first-token clock starts now at the latest
     state.headers = raw.headers
@@ -363,7 +416,7 @@ async def _send(client: openai.AsyncOpenAI, spec: CallSpec, state: _Stream, on_d
         # The body is read from its bytes, as JSON is (UTF-8), whatever content type it claims;
         # invalid bytes become U+FFFD (counted) instead of losing the answer.
         decoder = Utf8Decoder()
-        text = decoder.decode(raw.http_response.content, final=True)
+        text = decoder.decode(await _read_document(raw.http_response, "a body"), final=True)
         state.bad_bytes += decoder.replaced
         _read_completion(text, state)
         return
@@ -372,7 +425,7 @@ async def _send(client: openai.AsyncOpenAI, spec: CallSpec, state: _Stream, on_d
     # client CPU, and llmlab reads a handful of fields (see _PLAIN_CHUNKS).
     reading = _READING.set(state)
     try:
-        async for chunk in raw.parse(to=_PLAIN_CHUNKS):
+        async for chunk in await raw.parse(to=_PLAIN_CHUNKS):
             _read_chunk(chunk, state, on_delta)
     finally:
         _READING.reset(reading)
@@ -391,8 +444,6 @@ def _http_timeout(timeouts: Timeouts):
     would also cut every stream with a pause between tokens longer than ``first_token`` and would
     apply ``first_token`` to non-streamed calls; one equal to ``total`` races the total deadline.
     """
-    import httpx2
-
     return httpx2.Timeout(None, connect=timeouts.connect)
 
 
@@ -403,7 +454,7 @@ def _read_completion(response: Any, state: _Stream) -> None:
         response = response.removeprefix("\ufeff")
     try:
         response = loads(response)
-    except JSONTooDeep:
+    except JSONTooLarge:
         raise
     except ValueError:
         raise _MalformedBody(f"the endpoint answered with a non-JSON body: {str(response)[:80]!r}") from None
@@ -725,12 +776,12 @@ class _IncompleteStream(Exception):
 
 
 class _TooLong(_MalformedBody):
-    """An SSE line or event past :data:`MAX_SSE_LINE`: raised while reading it, which ends the
-    stream and closes its connection (the SDK's stream closes its response on the way out)."""
+    """A body, SSE line or event past :data:`MAX_DOCUMENT`: raised while reading it, which ends
+    the read and closes its connection (the SDK's stream closes its response on the way out)."""
 
-    def __init__(self, what: str) -> None:
-        super().__init__(f"the endpoint sent an SSE {what} longer than {MAX_SSE_LINE / 2**20:g} MB "
-                         "(the stream was closed there)")
+    def __init__(self, what: str, closed: str = "the stream") -> None:
+        super().__init__(f"the endpoint sent {what} longer than {MAX_DOCUMENT / 2**20:g} MB "
+                         f"({closed} was closed there)")
 
 
 def _ended_after_finish(exc: Exception, spec: CallSpec, state: _Stream, redact: Redactor) -> bool:
@@ -793,7 +844,7 @@ def _classify(outcome: Outcome, exc: Exception, spec: CallSpec, state: _Stream, 
     elif isinstance(exc, _MalformedToolCall):
         message = _one_line(f"{exc}; the text and tool calls that came are kept in this row")
         _fail(outcome, "MalformedResponse", redact.message(message), state)
-    elif isinstance(exc, JSONTooDeep):
+    elif isinstance(exc, JSONTooLarge):
         _fail(outcome, "MalformedResponse", f"the endpoint sent {exc}", state)
     elif isinstance(exc, (_MalformedBody, json.JSONDecodeError, openai.APIResponseValidationError)):
         message = _one_line(str(exc) if isinstance(exc, _MalformedBody)
