@@ -292,7 +292,7 @@ def check_prompt_identity(runs: pd.DataFrame, pos: np.ndarray, p_code: np.ndarra
         "(lab.runs(run_id=...))")
 
 
-SAME_TEXT = "the same words: case, punctuation, markup and Q/A labels ignored"   # text_key's rule, for messages
+SAME_TEXT = "the same words: case, punctuation, markup and Q/A labels ignored"   # text_key in a warning
 
 
 def text_key(text: Any) -> str:
