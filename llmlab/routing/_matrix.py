@@ -34,6 +34,7 @@ an unknown never counts as a failure.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +47,7 @@ import pandas as pd
 from ..analysis._scoring import judge_rows
 from ..base._errors import InputError
 from ..base._pricing import PriceTable, PriceWarning
+from ..base._validate import IGNORABLE
 
 # Columns a router cannot see before it calls a model: answers, outcomes, grading.
 _HIDDEN = frozenset({
@@ -290,10 +292,140 @@ def check_prompt_identity(runs: pd.DataFrame, pos: np.ndarray, p_code: np.ndarra
         "(lab.runs(run_id=...))")
 
 
+SAME_TEXT = "the same words: case, punctuation, markup and Q/A labels ignored"   # text_key in a warning
+
+
 def text_key(text: Any) -> str:
-    """A prompt's text as ``split`` and the held-out checks compare it: NFKC, case-folded, whitespace
-    runs as one space."""
-    return " ".join(unicodedata.normalize("NFKC", str(text)).casefold().split())
+    """A prompt's text as ``split`` and the held-out checks compare it: its word sequence (the rule
+    is in :mod:`llmlab.routing._split`, "Duplicate texts"); for chat messages, per role and turn."""
+    text = str(text)
+    turns = _chat_turns(text)
+    if turns is None:
+        return _words(text)
+    if len(turns) == 1 and turns[0][0] == "user":      # a prompt string is sent as one user turn
+        return turns[0][1]
+    return "\x1e".join(f"{role}\x1f{key}" for role, key in turns)
+
+
+def _chat_turns(text: str) -> list[tuple[str, str]] | None:
+    """(role, key) per message when ``text`` is a recorded conversation (JSON messages), else None."""
+    if not text.lstrip().startswith("["):
+        return None
+    try:
+        messages = json.loads(text)
+    except ValueError:
+        return None
+    if not messages or not all(isinstance(m, dict) and "role" in m for m in messages):
+        return None
+    turns = []
+    for message in messages:
+        content = message.get("content")
+        parts = content if isinstance(content, list) else [content]
+        # text parts by their words; anything else (an image, a tool call) exactly as recorded
+        keys = [_words(p) if isinstance(p, str) else _words(p["text"]) if isinstance(p, dict) and
+                p.get("type") == "text" and isinstance(p.get("text"), str) else json.dumps(p, sort_keys=True)
+                for p in parts if p is not None]
+        rest = {k: v for k, v in message.items() if k not in ("role", "content")}
+        keys += [json.dumps(rest, sort_keys=True, default=str)] if rest else []
+        turns.append((str(message["role"]), "\x1d".join(keys)))
+    return turns
+
+
+# Before NFKC: superscript digits would become plain ones ("3²" → "32"), so they are written as
+# powers; control characters (they print nothing, and the marks below are made of them) as spaces.
+_BEFORE = str.maketrans({**{c: f"^{d}" for d, c in enumerate("⁰¹²³⁴⁵⁶⁷⁸⁹")},
+                         **{chr(c): " " for c in (*range(0x09), *range(0x0E, 0x20), 0x7F)}})
+_FORMS = str.maketrans("−∗⁄", "-*/")               # the operators' look-alikes NFKC leaves apart
+# Line markup: '>' quotes and '=' rules ('-' and '*' bullets are punctuation anyway; a '+' is a plus,
+# as in an expression continued on the next line); matched after a newline ("\n" + text), as a
+# pattern that starts with a literal is fast to search for.
+_LINE_MARKUP = re.compile(r"\n[ \t]*(?:(?:>[ \t]*)+|=+[ \t]*(?=\n|\Z))")
+_LEAD = re.compile(r"\A[\W_]*?(?:(?:q|question)[ \t]*\d*[ \t]*(?:[:.)]|\n)|(?:prompt|answer|a)[ \t]*\d*[ \t]*:"
+                   r"|\d{1,4}[.)](?=\s))\s*")
+_TRAIL = re.compile(r"(?:^|(?<=[\n.?!:;)\]]))[\W_]*?(?:answer|a)[ \t]*:[\W_]*$")
+_TAIL = 64                     # a trailing label (with its markup) is shorter: only the tail is searched
+# Signs that are punctuation in prose but operators beside numbers (see _number_sign). Each one kept
+# becomes a control character (none is left in the text) until punctuation is gone.
+_SIGNS = re.compile(r"[-*/^·]+|[.,:%‰]")
+_DIGIT = re.compile(r"\d")
+_OPS = ".,:-*/^·%‰"
+_MARK = 0x0E                     # the first control character that str.split() does not take for a space
+_KEEP = str.maketrans({op: chr(_MARK + i) for i, op in enumerate(_OPS)})
+
+
+def _words(text: str) -> str:
+    """The word sequence of one text, scaffolding labels at its start and end left out; a text
+    without words (only punctuation) by its characters, case and whitespace ignored."""
+    folded = unicodedata.normalize("NFKC", text.translate(_BEFORE)).casefold()
+    if not folded.isascii():
+        folded = IGNORABLE.sub("", folded).translate(_FORMS)
+    body = " ".join(_strip_labels(_LINE_MARKUP.sub("\n", "\n" + folded)).split())
+    if _DIGIT.search(body):
+        body = _SIGNS.sub(_number_sign, body)
+    if body.isascii():         # str.translate's fast path: one character for one
+        body = _ASCII_SYMBOL.sub(r" \g<0> ", body.translate(_ASCII_MAP))
+    else:
+        body = body.translate(_TOKEN_MAP)
+    return " ".join(body.split()) or "\x00chars:" + " ".join(folded.split())
+
+
+def _strip_labels(body: str) -> str:
+    """``body`` without its leading list number and question labels and its trailing answer label."""
+    for _ in range(4):                         # "1. Q: …": a number, then a label
+        stripped = _LEAD.sub("", body, count=1)
+        tail = _TRAIL.search(stripped, max(0, len(stripped) - _TAIL)) if ":" in stripped[-_TAIL:] else None
+        stripped = stripped[:tail.start()] if tail else stripped
+        if stripped == body:
+            break
+        body = stripped
+    return body
+
+
+def _number_sign(match: re.Match[str]) -> str:
+    """A sign kept where it acts on numbers: '.', ',' or ':' inside a number (3.5, 10:30) stays in it;
+    '-', '*', '/', '^', '·' between two numbers, '-' before one (not after a word) and '%' after one
+    become words."""
+    sign, text, start, end = match.group(), match.string, match.start(), match.end()
+    left = text[start - 1] if start else ""
+    left = text[start - 2] if left == " " and start > 1 else left
+    right = text[end:end + 1]
+    right = text[end + 1:end + 2] if right == " " else right
+    if sign in ".,:":
+        kept = text[start - 1:start].isdigit() and text[end:end + 1].isdigit()
+        return sign.translate(_KEEP) if kept else sign
+    if sign in "%‰":
+        kept = left.isdigit()
+    else:
+        kept = (left.isdigit() and right.isdigit()) or (sign == "-" and text[end:end + 1].isdigit()
+                                                         and not text[start - 1:start].isalnum())
+    return f" {sign.translate(_KEEP)} " if kept else sign
+
+
+def _token(code: int) -> str:
+    """What one character is in a word sequence: words — letters, digits and their combining marks —
+    stay; punctuation, modifier symbols, controls and the markup symbols '|' and '~' become spaces;
+    every other symbol (math, currency, emoji: "5 > 3" is not "5 < 3") becomes a word of its own;
+    a kept number sign becomes itself again."""
+    char = chr(code)
+    kind = unicodedata.category(char)
+    if _MARK <= code < _MARK + len(_OPS):
+        return _OPS[code - _MARK]
+    if kind[0] in "PZ" or kind in ("Sk", "Cc") or char in "|~":
+        return " "
+    return f" {char} " if kind[0] == "S" else char
+
+
+class _TokenMap(dict):
+    """``str.translate``'s table of :func:`_token`, filled as characters are met (no scan of Unicode)."""
+
+    def __missing__(self, code: int) -> str:
+        self[code] = _token(code)
+        return self[code]
+
+
+_TOKEN_MAP = _TokenMap()
+_ASCII_MAP = {code: _token(code).strip() or " " for code in range(128)}
+_ASCII_SYMBOL = re.compile("[" + re.escape("".join(chr(c) for c in range(32, 128) if len(_token(c)) == 3)) + "]")
 
 
 def prompt_text_keys(mx: Matrix) -> frozenset:

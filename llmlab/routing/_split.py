@@ -13,13 +13,40 @@ like. A learned router usually looks much better on a random split than on a gro
 split's kind travels with both halves (``DataFrame.attrs``) and every caption says which it was.
 
 **Duplicate texts.** "Held out" means held-out *texts*: the same prompt under two ids (a dataset
-with its own row ids, concatenated sweeps, a question asked again) would otherwise land on both
-sides, and a learned router that memorised it scores well on "new" prompts (review 22b: one on pure
-noise reported held-out AUC 0.83). A random split keeps every prompt id of one normalised text
-(messages or prompt; case, Unicode form and whitespace runs ignored: ``_matrix.text_key``) on one
-side — it draws texts, not ids — and warns when such duplicates exist; a grouped split holds its
-groups out whole and warns when one text is in both halves (its copies are in two groups).
-``evaluate``'s in-sample warning and ``report.auc``'s ``held_out`` compare texts too.
+with its own row ids, concatenated sweeps, a question asked again, a copy re-typed or re-formatted)
+would otherwise land on both sides, and a learned router that memorised it scores well on "new"
+prompts (review 22b: one on pure noise reported held-out AUC 0.83). A random split keeps every
+prompt id of one text on one side — it draws texts, not ids — and warns when such copies exist; a
+grouped split holds its groups out whole and warns when one text is in both halves (its copies are
+in two groups). ``evaluate``'s in-sample warning and ``report.auc``'s ``held_out`` compare texts
+the same way (``_matrix.text_key``, the one rule).
+
+*What counts as the same text*: the same **word sequence**. Words are runs of letters and digits
+(with their combining marks), after NFKC and case folding; a number keeps its '.', ',' or ':' (3.5
+is not 35). Ignored: whitespace, punctuation, quotes, markup (``**``, backticks, '#' headings, '>'
+quotes, '-'/'*'/'•' bullets, '|' and '~'; a '+' is a plus), zero-width and other default-ignorable
+characters, a list number or a ``Q:``/``Question:``/``Prompt:``/``A:``/``Answer:`` label at the
+very start, and an ``Answer:`` or ``A:`` label at the very end. So "What is the capital of
+France?", "**Q:** what is the capital of France" and '3. `What` is the capital of "France"?
+Answer:' are one text. Symbols are words: math, currency and other symbols ("5 > 3" is not "5 < 3",
+"$5" is not "€5"), and the signs that are punctuation in prose but operators beside numbers ('-',
+'*', '/', '^', '·' between two numbers, '-' before one, '%' after one: "What is 12 - 5?" is not
+"What is 12 * 5?"). Chat messages (the ``messages`` column) are compared turn by turn, with their
+roles, each turn's text by its words (a single user turn is its text, as a prompt string is sent);
+other parts (an image, a tool call) exactly. A text without any word is compared by its characters.
+
+*What does not count, and why*: texts whose words differ — a synonym, a reordering, a typo, one
+word added or dropped ("The tent was broken." and "The umbrella was horrible.", "Greta moved to
+Quito" and "Priya moved to Quito") — are different prompts, even when they are near each other.
+Prompts filled in from one template differ in exactly such a word or two, and no similarity
+threshold tells a re-typed copy from a template fill (in ``datasets.generate``'s set a prompt's
+nearest other fill has a median character similarity of 0.97; 81 % of the re-typed copies of
+``tests/test_split_near_copies.py`` are less similar to their original than that), so fuzzy
+matching would join independent prompts and is out of reach. What the rule cannot see: copies that
+differ in a word (paraphrases, translations, "1,000" and "1000"), and, the other way, prompts that
+differ *only* in punctuation or markup (a template filling in a punctuation mark), which it joins.
+(``build_matrix``'s check that one prompt_id names one prompt compares the exact texts instead: a
+model answers the characters it was sent.)
 """
 
 from __future__ import annotations
@@ -35,7 +62,7 @@ import pandas as pd
 
 from ..base._errors import InputError
 from ..base._validate import check_number, did_you_mean
-from ._matrix import Matrix, _prompt_texts, build_matrix, prompt_text_keys, text_key
+from ._matrix import SAME_TEXT, Matrix, _prompt_texts, build_matrix, prompt_text_keys, text_key
 from ._policies import Always, Policy, TaskMap
 from ._stats import Outcome, ladder_sweep, outcome, threshold_sweep
 
@@ -106,8 +133,8 @@ def split(runs: pd.DataFrame, *, test_size: float = 0.5, seed: int = 0,
     else:
         units = prompts[~pd.Series(keys, index=prompts.index).duplicated().to_numpy()]   # one per text
         if len(units) < 2:
-            raise InputError(f"cannot split: the {len(prompts)} prompts have one text between them (case and "
-                             "whitespace ignored); record more prompts")
+            raise InputError(f"cannot split: the {len(prompts)} prompts have one text between them ({SAME_TEXT}); "
+                             "record more prompts")
         unit_total = int(np.floor(len(units) * float(test_size) + 0.5)) if len(units) < len(prompts) else total
         unit_total = min(max(unit_total, 1), len(units) - 1)
         chosen, info = _stratified(units, by if by is not None and by in runs.columns else None, unit_total, seed)
@@ -154,7 +181,7 @@ def _warn_duplicates(prompts: pd.DataFrame, keys: np.ndarray) -> None:
     shared = counts[counts > 1]
     if len(shared):
         warnings.warn(f"split: {len(shared)} prompt texts appear under more than one prompt_id ({int(shared.sum())} "
-                      "ids; case and whitespace ignored): each text's ids are kept on one side, so a text is never "
+                      f"ids; {SAME_TEXT}): each text's ids are kept on one side, so a text is never "
                       "both tuned and tested on", RuntimeWarning, stacklevel=3)
 
 
@@ -163,7 +190,7 @@ def _warn_groups_share_texts(prompts: pd.DataFrame, keys: np.ndarray, test_ids: 
     both = set(keys[in_test]) & set(keys[~in_test])
     if both:
         warnings.warn(f"split: {len(both)} prompt texts are in both halves under different prompt_ids (their groups "
-                      "differ; case and whitespace ignored): the test half has prompts the tune half saw",
+                      f"differ; {SAME_TEXT}): the test half has prompts the tune half saw",
                       RuntimeWarning, stacklevel=3)
 
 
