@@ -24,7 +24,7 @@ from typing import Any
 
 from ._config import KEY_VARS, Endpoint, read_key
 from ._errors import ConfigError, InputError
-from ._redact import CREDENTIAL_NAME, known_secrets, remember, url_has_credentials
+from ._redact import CREDENTIAL_NAME, KEY_PREFIX, known_secrets, remember, url_has_credentials
 from ._validate import holds_secret
 
 __all__ = ["check_no_credentials", "credential_error", "check_no_secret", "secret_path", "remember_keys"]
@@ -34,8 +34,8 @@ __all__ = ["check_no_credentials", "credential_error", "check_no_secret", "secre
 _NESTED_CREDENTIAL = re.compile(
     r"^(authorization|proxy-authorization|x-api-key|api-key|api_key|apikey|cookie|x-auth-token"
     r"|access_token|auth_token)$", re.IGNORECASE)
-_CREDENTIAL_VALUE = re.compile(r"^\s*(bearer|basic|token)\s+\S{8,}|^\s*(sk|pk|rk|gsk|xai|hf|ghp|gho|github_pat|"
-                               r"glpat|AIza|sk-ant|sk-or|sk-proj)[-_][A-Za-z0-9_-]{12,}\s*$", re.IGNORECASE)
+_CREDENTIAL_VALUE = re.compile(rf"^\s*(bearer|basic|token)\s+\S{{8,}}|^\s*{KEY_PREFIX}[A-Za-z0-9_-]{{12,}}\s*$",
+                               re.IGNORECASE)
 _MAX_DEPTH = 20
 
 

@@ -48,7 +48,7 @@ from typing import Any
 
 __all__ = ["LOOKALIKE", "Redactor", "StreamRedactor", "MIN_RUN", "REDACTED", "public_url", "url_secrets",
            "url_has_credentials", "without_userinfo",
-           "remember", "known_secrets", "forget_all", "redact_shown", "CREDENTIAL_NAME"]
+           "remember", "known_secrets", "forget_all", "redact_shown", "CREDENTIAL_NAME", "KEY_PREFIX"]
 
 MIN_RUN = 8  # an echo of 8+ consecutive characters of a secret counts as the secret
 REDACTED = "[redacted]"
@@ -1024,9 +1024,17 @@ CREDENTIAL_NAME = re.compile(
 # In URLs, also the short names of signed and OAuth links (Azure SAS sig=, S3 X-Amz-*, ?code=).
 _URL_CREDENTIAL = re.compile(r"^(code|sig|signature|hmac|sv|se|skoid|sktid|ske|sks|skv|x-amz-.*|x-goog-.*|access_key|"
                              r"key[-_]?id|client[-_]?id|pass|pwd|jwt|otp|nonce|ticket|session|sid)$", re.IGNORECASE)
+# The public start of a vendor's API keys, the same in every user's key (OpenAI's sk-proj-/sk-svcacct-/
+# sk-admin-, Anthropic's sk-ant-apiNN-, OpenRouter's sk-or-v1-, Stripe's sk_/rk_/pk_, xAI, Groq,
+# Hugging Face, GitHub, GitLab, Google's AIza, which has no separator): one list for every rule that
+# reads keys by their look — URL path tokens, credential-valued parameters, and the prefix a known
+# key is compared without (a prefix alone is no secret). Specific prefixes first, so a match takes
+# the whole public part; AIza is case-sensitive also in a case-blind pattern ("Aizawa" is a name).
+KEY_PREFIX = (r"(?:(?:sk-(?:proj|svcacct|admin|ant-api\d\d|ant|or-v1|or)|github_pat|sk|rk|pk|xai|glpat|gsk|hf|ghp|gho)"
+              r"[-_]|(?-i:AIza))")
 # A path segment that reads as a token: a vendor key prefix, a long hex string, or a long run of
 # letters and digits with both in it (model and deployment names have separators).
-_TOKEN_SEGMENT = re.compile(r"^(sk|pk|rk|gsk|xai|hf|ghp|gho|github_pat|glpat|AIza|sk-ant|sk-or|sk-proj)[-_][\w-]{8,}"
+_TOKEN_SEGMENT = re.compile(rf"^{KEY_PREFIX}[\w-]{{8,}}"
                             r"|^[0-9a-fA-F]{32,}$|^(?=[^-_.~]*\d)(?=[^-_.~]*[A-Za-z])[A-Za-z0-9]{24,}$"
                             r"|^eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*$"  # a JWT (its dots are no separator)
                             r"|^(AKIA|ASIA)[0-9A-Z]{16}$")  # an AWS access key id

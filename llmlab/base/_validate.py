@@ -20,7 +20,7 @@ from typing import Any
 
 from ._errors import ConfigError, InputError
 from ._json import JSONTooDeep, loads
-from ._redact import LOOKALIKE, Redactor, known_secrets, public_url, redact_shown
+from ._redact import KEY_PREFIX, LOOKALIKE, Redactor, known_secrets, public_url, redact_shown
 
 __all__ = [
     "one_line", "error_line", "is_env_name", "check_env_name", "check_url", "check_identifier", "check_binding_name",
@@ -457,9 +457,7 @@ def holds_secret(text: str) -> bool:
     return redact_shown(text) != text and _without_prefixes(known_secrets())(text) != text
 
 
-# The public start of a vendor's keys (the same in every user's key); longest first.
-_VENDOR_PREFIX = re.compile(r"^(?:sk-(?:proj|svcacct|admin|ant-api\d\d|ant|or-v1)-|github_pat_|(?:sk|rk|pk|xai|glpat)-"
-                            r"|(?:gsk|hf|ghp|gho)_|AIza)")
+_VENDOR_PREFIX = re.compile(f"^{KEY_PREFIX}")
 
 
 @functools.lru_cache(maxsize=4)
