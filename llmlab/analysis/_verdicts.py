@@ -30,6 +30,11 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    in any fallback form below (``[[1]] … Overall rating: 9/10``, ``I would rate it 8 out of
    10.\nRating: [[3]]``, ``The answer deserves 8/10. [[3]]``) is ambiguous too; one that agrees is
    fine. A criterion's line in a list of scores (``- **Helpfulness**: 8/10``) is not such a rating.
+   A token in a conditional, counterfactual or scale-describing sentence (``If A had been correct, I
+   would choose [[A]]``, ``it would earn [[9]]``, ``Rating: [[10]] is reserved for …``, ``I initially
+   thought [[9]]``; the judge's hedge ``I would rate it [[8]]`` is a verdict) never wins by the
+   rubric's form, and a reply whose only tokens (or a fallback rule's only matches) are such gives
+   ``ambiguous`` (rule ``hypothetical``) — review r22 B1, B7.
    *Not* "the last one wins": on the 1,770 real pointwise
    replies of the test corpus's source set, the last of several different ratings was a
    hypothetical ("…would improve it further, earning [[10]]") in every case found (3 of 3 wrong),
@@ -136,7 +141,7 @@ _HYPOTHETICAL_BEFORE = re.compile(r"(?i)\b(?:would|could|might|should|if|perfect
 # The first person's hedge ("I would rate it [[8]]", "I'd say [[A]]") is a verdict, unless conditioned.
 _CONDITIONAL = re.compile(
     r"(?i)\b(?:if|unless|wenn|falls|si|hätte\w*|wäre\w*|aurai\w*|serai\w*|habría\w*|sería\w*|"
-    r"initially|originally|at\sfirst|tempted|going\sto)\b|(?:\A|[,;:(]\s?)\s?\**had\b|\bhad\s(?:been|it|they)\b"
+    r"initially|originally|at\sfirst|tempted|going\sto)\b|(?:\A|[,;:(]\s?)\s?\**(?:had|were)\b|\b(?:had|were)\s(?:been|it|they)\b"
     r"|\b(?:would|could|should|might)(?:\shave|'ve)\b")
 # "it would earn [[9]]", "A perfect answer would get [[10]]": a modal whose subject is not the judge's
 # own hedge ("I would rate it", "the rating for this response would be 8 out of 10": verdicts)
