@@ -819,7 +819,8 @@ def judge(model: str, lab: Any, rubric: str | None = None, max_tokens: int = 512
 
 
 def final_answers(df: pd.DataFrame, ids: list[str]) -> list[Any]:
-    """Per judge prompt id: the reply text of its final attempt, or a :class:`JudgeFailure`."""
+    """Per judge prompt id: the reply text of its final attempt, or a :class:`JudgeFailure` (a
+    :class:`JudgeCut` for a reply cut off at ``max_tokens``)."""
     if df is None or len(df) == 0:
         return [JudgeFailure(None)] * len(ids)
     order = df.sort_values("attempt") if "attempt" in df.columns else df
@@ -829,6 +830,8 @@ def final_answers(df: pd.DataFrame, ids: list[str]) -> list[Any]:
         if pid not in last.index or last.at[pid, "status"] != "ok":
             err = last.at[pid, "error_type"] if pid in last.index and "error_type" in last else None
             out.append(JudgeFailure(err))
+        elif "finish_reason" in last and last.at[pid, "finish_reason"] == "length":
+            out.append(JudgeCut())
         else:
             out.append(last.at[pid, "response_text"])
     return out
@@ -842,6 +845,18 @@ class JudgeFailure:
 
     def reason(self) -> str:
         return f"judge call failed: {self.error_type}"
+
+
+class JudgeCut(JudgeFailure):
+    """A judge reply cut off at ``max_tokens`` (finish_reason "length"): unknown, whatever it holds.
+    Even a complete ``[[8]]`` in it is not known to be final — the cut text may revise it ("on
+    reflection, [[6]]") or hold the real verdict after a hypothetical one (review r22 B7)."""
+
+    def __init__(self) -> None:
+        super().__init__("length")
+
+    def reason(self) -> str:
+        return "judge reply cut off (finish_reason=length)"
 
 
 def _judged(reply: Any, answer: str = "") -> tuple[float, str]:

@@ -30,6 +30,11 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    in any fallback form below (``[[1]] … Overall rating: 9/10``, ``I would rate it 8 out of
    10.\nRating: [[3]]``, ``The answer deserves 8/10. [[3]]``) is ambiguous too; one that agrees is
    fine. A criterion's line in a list of scores (``- **Helpfulness**: 8/10``) is not such a rating.
+   A token in a conditional, counterfactual or scale-describing sentence (``If A had been correct, I
+   would choose [[A]]``, ``it would earn [[9]]``, ``Rating: [[10]] is reserved for …``, ``I initially
+   thought [[9]]``; the judge's hedge ``I would rate it [[8]]`` is a verdict) never wins by the
+   rubric's form, and a reply whose only tokens (or a fallback rule's only matches) are such gives
+   ``ambiguous`` (rule ``hypothetical``) — review r22 B1, B7.
    *Not* "the last one wins": on the 1,770 real pointwise
    replies of the test corpus's source set, the last of several different ratings was a
    hypothetical ("…would improve it further, earning [[10]]") in every case found (3 of 3 wrong),
@@ -106,6 +111,8 @@ class Verdict:
             shown = f"{self.value:g}" if isinstance(self.value, float) else self.value
             return f"verdict {shown} ({self.rule})"
         seen = ", ".join(str(c) for c in self.candidates[:4])
+        if self.rule == "hypothetical":
+            return f"no verdict: the judge reply's only verdicts are hypothetical or describe the scale ({seen})"
         if self.rule == "answer's own":
             return f"no verdict: the judge reply's only verdict is the judged answer's own ({seen})"
         if self.rule == "other scale" and self.candidates:
@@ -127,6 +134,41 @@ _QUOTE_AFTER = re.compile(r"""\A\s*["”'`]""")
 _RUBRIC_FORM = re.compile(r"(?i)\b(?:rating|score)\s?\**\s?:\s?\**\s?\Z")
 # "A perfect answer would get Rating: [[10]]": the rubric's form in a hypothetical is no verdict
 _HYPOTHETICAL_BEFORE = re.compile(r"(?i)\b(?:would|could|might|should|if|perfect|ideal)\b[^.\n]*\Z")
+# A verdict said in a conditional, a counterfactual or a description of the scale is none (review r22 B1,
+# B7): "If A had been correct, I would choose [[A]]", "Had it cited sources it would earn [[9]]", "A
+# perfect answer would get [[10]]", "I was going to say [[A]], but …", "Rating: [[10]] is reserved for
+# flawless answers". German, French and Spanish conditionals too (W1): "Wenn …", "Si …", "wäre", "aurait".
+# The first person's hedge ("I would rate it [[8]]", "I'd say [[A]]") is a verdict, unless conditioned.
+_CONDITIONAL = re.compile(
+    r"(?i)\b(?:if|unless|wenn|falls|si|hätte\w*|wäre\w*|aurai\w*|serai\w*|habría\w*|sería\w*|"
+    r"initially|originally|at\sfirst|tempted|going\sto)\b|(?:\A|[,;:(]\s?)\s?\**(?:had|were)\b|\b(?:had|were)\s(?:been|it|they)\b"
+    r"|\b(?:would|could|should|might)(?:\shave|'ve)\b")
+# "it would earn [[9]]", "A perfect answer would get [[10]]": a modal whose subject is not the judge's
+# own hedge ("I would rate it", "the rating for this response would be 8 out of 10": verdicts)
+_MODAL_BEFORE = re.compile(r"(?i)\b(?:would|could|might|würde|könnte|pourrait|podría)\b")
+_PERFECT_ANSWER = re.compile(r"(?i)\b(?:an?|the)\s(?:perfect|ideal|flawless)\s(?:answer|response)\b")
+_HEDGE_SUBJECT = re.compile(r"(?i)\b(?:I|ich|je|rating|score|verdict|grade|evaluation)\b(?:\s[\w'’]+){0,6}\s?\Z")
+_CONDITIONAL_AFTER = re.compile(r"(?i)\A[^,.;!?\n]{0,40}?\b(?:if|unless|had\s(?:it|they|[AB])|were\sit)\b")
+# "Rating: [[10]] is reserved for …", "[[1]] means useless", "[[A]], would win": the token described
+_DESCRIBED_AFTER = re.compile(
+    r"(?i)\A[\s*)\]\"'”’]{0,3}(?:,\s?)?(?:would|could|might|means|requires|indicates|represents|denotes|"
+    r"(?:is|are)\s(?:only\s|meant\s|reserved\s|given\s|kept\s)?(?:for|to)\b|(?:is|are)\sreserved|stands\sfor|"
+    r"corresponds|bedeutet|signifie|significa)\b")
+_CLAUSE_END = re.compile(r"[.!?](?=\s|\Z)|[;\n]")
+
+
+def _hypothetical(t: str, start: int, end: int) -> bool:
+    """The verdict token at ``t[start:end]`` stands in a conditional, counterfactual or scale-describing
+    sentence (the text from the sentence's start to the token, and what directly follows it)."""
+    head = t[max(0, start - 160):start]
+    cut = max((m.end() for m in _CLAUSE_END.finditer(head)), default=0)
+    before = head[cut:]
+    after = t[end:end + 60]
+    modal = any(not _HEDGE_SUBJECT.search(before[:m.start()]) for m in _MODAL_BEFORE.finditer(before))
+    return bool(modal or _PERFECT_ANSWER.search(before) or _CONDITIONAL.search(before)
+                or _CONDITIONAL_AFTER.match(after) or _DESCRIBED_AFTER.match(after))
+
+
 # "Rating: [[4]], [[1]], [[3]]": a list of ratings (of several things) starts in the rubric's form
 _LIST_AFTER = re.compile(r"\A[^.\n\[]{0,30}?(?:,|;|\band\b|\bor\b|/)\s?\**\s?\[\[")
 # "arr[[2]]", "df.iloc[[3]]": indexing in code, not a verdict
@@ -173,6 +215,7 @@ class _Candidate:
     value: Any
     quoted: bool = False
     rubric_form: bool = False
+    hypothetical: bool = False
 
 
 def _quoted(t: str, start: int, end: int) -> bool:
@@ -249,6 +292,11 @@ def _answers_own(values: Any) -> Verdict:
     return Verdict(None, "ambiguous", "answer's own", tuple(_distinct(values)))
 
 
+def _hypothetical_only(values: Any) -> Verdict:
+    """The reply's only verdicts stand in conditionals or describe the scale: no verdict."""
+    return Verdict(None, "ambiguous", "hypothetical", tuple(_distinct(values)))
+
+
 def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[float], other: tuple[float, ...], *,
                        plain: bool = True) -> Verdict | None:
     """``[[n]]`` ratings, less those the judged answers wrote themselves (``planted``); where the reply
@@ -273,8 +321,9 @@ def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[fl
         if other and top is None and stated is None:
             other_scale.extend(other)       # "Scale: 1-5\nRating: [[4]]": a number on the scale the reply states
             continue
+        hypothetical = _hypothetical(t, m.start(), m.end())
         cands.append(_Candidate(value, plain and _quoted(t, m.start(), m.end()),
-                                plain and _in_rubric_form(t, m.start(), m.end())))
+                                plain and not hypothetical and _in_rubric_form(t, m.start(), m.end()), hypothetical))
     if other_scale:
         return Verdict(None, "out_of_range", "other scale", tuple(other_scale))
     if planted and cands:
@@ -283,6 +332,11 @@ def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[fl
             rest = _fallback_rating(_DELIMITED_NUMBER.sub(lambda m: " " * len(m.group(0)), t), scale, planted, other)
             return rest if rest.value is not None else _answers_own(c.value for c in cands)
         cands = mine
+    if cands and all(c.hypothetical for c in cands):
+        # "A perfect answer would get [[10]]. This one gets a 4.": no delimited verdict; a rating stated
+        # in another form may be one, else none
+        rest = _fallback_rating(_DELIMITED_NUMBER.sub(lambda m: " " * len(m.group(0)), t), scale, planted, other)
+        return rest if rest.value is not None else _hypothetical_only(c.value for c in cands)
     if cands:
         value, status = _agreeing(cands)
         # "As the docs say [[1]], … Overall rating: 9/10", "I would rate it 8 out of 10.\nRating: [[3]]":
@@ -367,8 +421,12 @@ def _fallback_rating(t: str, scale: tuple[float, float], planted: frozenset[floa
     # "Score: 4 (on a 1-5 scale)": where another scale is named, only a number with the scale's own top
     # ("6 out of 10") is a rating
     own: list[float] = []
+    hypothetical: list[Any] = []
     for rule, pattern in _RATING_FALLBACKS:
         matches = [m for m in pattern.finditer(t) if rule != "first person" or _one_number_around(t, m)]
+        if matches and all(_hypothetical(t, m.start(1), m.end(1)) for m in matches):
+            hypothetical += [m.group(1) for m in matches]   # "If it compiled, I would rate it a 9": none
+            continue
         stated = {top for m in matches if (top := _stated_top(t, m.start(), m.end(1))) is not None}
         if stated - {float(scale[1])}:
             # "Rating (1-5): 4", "Rating: 4 (out of 5)", "Rating: 8 (out of 5)": a number on a scale the
@@ -385,7 +443,7 @@ def _fallback_rating(t: str, scale: tuple[float, float], planted: frozenset[floa
         if cands:
             value, status = _agreeing(cands)
             return Verdict(value, status, rule, tuple(c.value for c in cands))
-    for rule, found in (("N out of 10", _rating_sentences(t)), ("passive", _passive(t))):
+    for rule, found in (("N out of 10", _rating_sentences(t, hypothetical)), ("passive", _passive(t, hypothetical))):
         cands = _in_scale(found, scale, keep_outside=True, explicit_only=bool(other))
         own += [c.value for c in cands if c.value is not None and c.value in planted]
         cands = [c for c in cands if c.value is None or c.value not in planted]
@@ -396,7 +454,9 @@ def _fallback_rating(t: str, scale: tuple[float, float], planted: frozenset[floa
             return Verdict(value, status, rule, tuple(c.value for c in cands))
     if own:
         return _answers_own(own)
-    return Verdict(None, "out_of_range", "other scale", other) if other else Verdict(None, "no_verdict")
+    if other:
+        return Verdict(None, "out_of_range", "other scale", other)
+    return _hypothetical_only(hypothetical) if hypothetical else Verdict(None, "no_verdict")
 
 
 # A scale stated beside a verdict: in the label ("Rating (1-5):", "Rating (out of 5):") or right after
@@ -470,25 +530,35 @@ _DENOMINATOR = re.compile(r"(?i)(?:/|out\sof)\s?\d+|\b[01]\s?(?:-|–|to)\s?\d+\
 _CRITERION_ITEM = re.compile(r"\A\s?(?:[-*•]|\d{1,2}[.)])\s?\**[A-Za-z][A-Za-z ]{0,30}\**\s?[:\-–]")
 
 
-def _rating_sentences(t: str) -> list[tuple[str, str]]:
+def _rating_sentences(t: str, hypothetical: list[Any] | None = None) -> list[tuple[str, str]]:
     """``N/10`` or ``N out of 10`` in sentences about the rating of one thing (not a criterion's
     line in a list of scores)."""
     found = []
     for sentence in _SENTENCE.finditer(t):
         text = sentence.group(0)
         if _ABOUT_A_RATING.search(text) and not _SEVERAL_THINGS.search(text) and not _CRITERION_ITEM.match(text):
-            found += [(m.group(1), m.group(2)) for m in _N_OUT_OF.finditer(text)]
+            found += _real(text, _N_OUT_OF.finditer(text), hypothetical)
     return found
 
 
-def _passive(t: str) -> list[tuple[str, None]]:
+def _real(text: str, matches: Any, hypothetical: list[Any] | None) -> list[tuple[Any, Any]]:
+    """(number, top) of the matches; with ``hypothetical`` (a list, the reply's reading), none when all
+    stand in conditionals, collected there instead (an answer's own rating counts in any sentence)."""
+    matches = list(matches)
+    if hypothetical is not None and matches and all(_hypothetical(text, m.start(1), m.end(1)) for m in matches):
+        hypothetical += [m.group(1) for m in matches]
+        return []
+    return [(m.group(1), m.group(2) if m.lastindex and m.lastindex >= 2 else None) for m in matches]
+
+
+def _passive(t: str, hypothetical: list[Any] | None = None) -> list[tuple[Any, Any]]:
     """Passive statements of the rating, in sentences holding no other number ("The assistant's
     rating is 9, while the reference answer is 10" compares two things: not a verdict)."""
     found = []
     for sentence in _SENTENCE.finditer(t):
         text = sentence.group(0)
         if len(_NUMBERS.findall(text)) == 1 and not _SEVERAL_THINGS.search(text):
-            found += [(m.group(1), None) for m in _PASSIVE.finditer(text)]
+            found += _real(text, _PASSIVE.finditer(text), hypothetical)
     return found
 
 
@@ -501,11 +571,13 @@ _PAIR_VALUE = {"A>>B": "A", "A>B": "A", "B<A": "A", "B<<A": "A", "A=B": "tie", "
                "TIE": "tie", "B>A": "B", "B>>A": "B", "A<B": "B", "A<<B": "B", "A": "A", "B": "B"}
 _OPTION_LINE = re.compile(r"^\s?(?:\d+[.)]|[-*])\s(?:Assistant\s[AB]\sis|Tie)[^:\n]{0,40}:\s?\[\[[AB<>=]+\]\]\s?$",
                           re.I)
-_COMPARED_BEFORE = re.compile(r"(?i)\b(?:than|over|to)\s?\**\s?\Z")
+# German, French and Spanish "than" too (review r22 W1): "A ist besser als [[B]]", "mejor que [[B]]"
+_COMPARED_BEFORE = re.compile(r"(?i)\b(?:than|over|to|als|que)\s?\**\s?\Z")
 # "I'll output [[A]] if A is better": the format restated, even with one token
 _FORMAT_BEFORE = re.compile(r"(?i)\b(?:output|format|respond\swith|answer\swith|write|print)\b[^.\n]{0,30}\Z")
-_NEGATED_BEFORE = re.compile(r"(?i)\b(?:not|never|won't|wouldn't|can't|cannot|don't|shouldn't|refuse\sto)\s"
-                             r"(?:[a-z]+\s){0,2}\Z")
+# ... and their negations (W1): "Ich würde nicht [[A]] wählen", "Je ne choisirais pas [[A]]", "No elegiría [[A]]"
+_NEGATED_BEFORE = re.compile(r"(?i)\b(?:not|never|won't|wouldn't|can't|cannot|don't|shouldn't|refuse\sto|"
+                             r"nicht|kein\w*|nie|niemals|ne|pas|jamais|no|nunca)\s(?:[^\W\d_]+\s){0,2}\Z")
 _NEGATED_AFTER = re.compile(r"(?i)\A\s?\**\s?(?:is|would\sbe)\s(?:off\sthe\stable|out\b|not\b|wrong\b|incorrect\b|"
                             r"ruled\sout)")
 _IF_AFTER = re.compile(r"""\A["'”’`]?\s*(?:if|when)\b""", re.I)
@@ -687,15 +759,21 @@ def _delimited_preference(t: str, answers: Any, written: frozenset[str]) -> Verd
         echo = bool(restated or _ECHO_AFTER.match(t[m.end():m.end() + 30]) or _OPTION_LINE.match(line))
         # "I won't choose [[A]]", "[[A]] is off the table": a token said not to be the verdict
         negated = bool(_NEGATED_BEFORE.search(before[-40:]) or _NEGATED_AFTER.match(t[m.end():m.end() + 30]))
-        flagged.append((_pair_candidate(t, value, m.start(), m.end(), written), echo, restated or negated))
+        hypothetical = _hypothetical(t, m.start(), m.end()) and not echo
+        flagged.append((_pair_candidate(t, value, m.start(), m.end(), written), echo, restated or negated,
+                        hypothetical))
     # An echoed instruction shows two or more different tokens each followed by if/for/when.
-    drop_echoes = len(_distinct(c.value for c, echo, _ in flagged if echo)) >= 2
+    drop_echoes = len(_distinct(c.value for c, echo, _, _ in flagged if echo)) >= 2
     copied = _copied_runs(t, answers) if written else set()
-    kept = [c for i, (c, echo, dropped) in enumerate(flagged)
+    kept = [(c, hypothetical) for i, (c, echo, dropped, hypothetical) in enumerate(flagged)
             if not dropped and not (drop_echoes and echo) and i not in copied]
-    if not kept and any(dropped for _, _, dropped in flagged):
+    if kept and all(hypothetical for _, hypothetical in kept):
+        # "If A had been correct, I would choose [[A]]. But …": its only tokens are conditionals (with
+        # others, they take part in the agreement rule: never the verdict against another token)
+        return _hypothetical_only(c.value for c, _ in kept)
+    if not kept and any(dropped for _, _, dropped, _ in flagged):
         return Verdict(None, "ambiguous", "delimited", ("negated",))
-    return _pick(kept, "delimited")
+    return _pick([c for c, _ in kept], "delimited")
 
 
 def parse_preference(text: Any, *, answers: Any = ()) -> Verdict:
@@ -726,8 +804,11 @@ def parse_preference(text: Any, *, answers: Any = ()) -> Verdict:
         return found
     for rule, pattern in _PAIR_FALLBACKS:
         # the candidate starts at its bracket: 'ends with "My final verdict: [B]"' quotes from before it
+        matches = list(pattern.finditer(t))
+        if matches and all(_hypothetical(t, m.start(1), m.end(1)) for m in matches):
+            return _hypothetical_only(_pair_value(m.group(1)) for m in matches)  # "my verdict would be [A]"
         cands = [_pair_candidate(t, _pair_value(m.group(1)), max(m.start(), t.rfind("[", m.start(), m.start(1))),
-                                 m.end(), written) for m in pattern.finditer(t)]
+                                 m.end(), written) for m in matches]
         found = _pick(cands, rule)
         if found is not None:
             return found
