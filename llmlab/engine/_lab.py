@@ -919,7 +919,10 @@ def _labels_frame(rows: pd.DataFrame) -> pd.DataFrame:
         "verdict_1": verdict.astype(object), "verdict_2": None, "reason": "", "source": "human:" + rows["who"],
         "both_bad": rows["vote"] == "both_bad", "reply_1": None, "reply_2": None, "who": rows["who"],
         "grading": rows["grading"], "shown_first": rows["shown_first"], "labelled_at": rows["created_at"],
-        "label_id": rows["id"], "answer_a_hash": rows["answer_a_hash"], "answer_b_hash": rows["answer_b_hash"]})
+        "label_id": rows["id"], "answer_a_hash": rows["answer_a_hash"], "answer_b_hash": rows["answer_b_hash"],
+        # the log keeps no grading's against=, so model_a may be the name that sorts first: a column
+        # (it survives a CSV round-trip) says no reference is recorded, and routing asks for one
+        "against": None})
     return frame.reset_index(drop=True)
 
 

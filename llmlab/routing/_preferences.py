@@ -66,9 +66,12 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     """A copy of ``runs`` with ``column``: 1 where the row's answer is at least as good as
     ``reference``'s on its prompt (win or tie), 0 where it lost, NaN where unknown; and
     ``f"{column}_reason"``. ``reference``: default the one model every pair involves (of a single
-    pair of models, the one that is ``model_a`` in every row, as ``scoring.pairwise(..., against=)``
-    writes it; a ``pairwise`` frame made without ``against=`` names no reference — its ``model_a``
-    is merely the name that sorts first — so ``reference=`` is then required). ``duplicates``:
+    pair of models, the one the frame records as ``against`` — ``scoring.pairwise(..., against=)``'s
+    attrs, or an ``against`` column — else the one that is ``model_a`` in every row; a frame recording
+    that no reference was chosen (``pairwise`` without ``against=``, ``lab.labels()`` — also read back
+    from CSV: its ``against`` column is empty) needs ``reference=``: its ``model_a`` is merely the
+    name that sorts first). Every screen below reads only the reference's pairs, per source and
+    compared model: ``{column}_evidence["sources"]``. ``duplicates``:
     verdicts of several sources on one pair (a judge frame and labels
     concatenated, two graders) are refused unless ``"last"`` or ``"majority"`` says how to settle
     them (the order of a concat never decides silently); a source's re-graded label replaces its
@@ -88,7 +91,9 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     prefs = _in_runs(check_preferences(preferences), runs)
     reference = _reference(prefs, reference)          # from the rows as given, both orientations seen
     prefs = one_per_pair(prefs, duplicates=duplicates)
-    evidence = judge_evidence(prefs, require_source=True)
+    # the pairs the quality is read from, by source and compared model: every screen reads these only
+    groups = _groups(prefs[(prefs["model_a"] == reference) != (prefs["model_b"] == reference)], reference)
+    evidence, ties = _screen(groups)
     if not evidence["informative"]:
         warnings.warn(f"routing: these preferences {evidence_words(evidence)}: {evidence['why']}; no claim is "
                       "certified on them (runs.attrs['preference_evidence']; the rule: "
@@ -103,14 +108,14 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
                       stacklevel=3)
     verdicts = _verdicts_against(prefs, reference)
     worst = _worst_order_against(prefs, reference, verdicts)
-    tie_pct = _consistent_tie_pct(prefs, evidence)
-    lazy = tie_pct is not None and tie_pct > LAZY_TIE_PCT and evidence["informative"]
-    if lazy:
-        worst.update({key: 0.0 for key, won in verdicts.items() if won == "tie"})
+    tie_pct = max(ties.values(), default=None)
+    lazy = [key for key, pct in ties.items() if pct > LAZY_TIE_PCT] if evidence["informative"] else []
+    worst.update(_lazy_ties(groups, lazy))
     if tie_pct is not None and tie_pct > TIES_WARN_PCT and evidence["informative"]:
-        warnings.warn(f"routing: the judge ties {tie_pct:.0f} % of the pairs the same in both orders; a tie is \"as "
-                      "good\", which is evidence only if the judge would have seen a loss (a judge tying what it "
-                      "did not read hides every loss there) — "
+        whose = (f" ({_group_words(max(ties, key=ties.__getitem__))})" if len(ties) > 1 else "")
+        warnings.warn(f"routing: the judge ties {tie_pct:.0f} % of the pairs the same in both orders{whose}; a tie is "
+                      "\"as good\", which is evidence only if the judge would have seen a loss (a judge tying what "
+                      "it did not read hides every loss there) — "
                       + (f"above {LAZY_TIE_PCT:g} % a claim is certified only if it also holds with the ties as "
                          "losses (claim()'s *_worst_order columns); " if lazy else "")
                       + "check the judge against labels (scoring.agreement)", RuntimeWarning, stacklevel=3)
@@ -200,17 +205,31 @@ def _reference(prefs: pd.DataFrame, reference: str | None) -> str:
         return reference
     common = set.intersection(*({a, b} for a, b in zip(prefs["model_a"], prefs["model_b"], strict=True)))
     if len(common) == 2:       # one pair of models: the reference is model_a (pairwise(..., against=) puts it there)
-        if "against" in prefs.attrs and prefs.attrs["against"] is None:
-            # a pairwise frame made without against=: its model_a is the name that sorts first, no choice
+        against = _recorded_against(prefs)
+        if against is not None and against not in common:
+            # made without against=: its model_a is the name that sorts first, no choice (a pairwise
+            # frame in memory, lab.labels() and its CSV through the against column)
             raise InputError(f"routing on preferences needs a reference model: these preferences compare "
                              f"{' and '.join(sorted(map(str, common)))} without against=, so which one the other is "
                              "measured against is yours to say: pass reference='<model>' (or judge with "
                              "scoring.pairwise(..., against='<model>'))")
-        common &= set(prefs["model_a"])
+        common = {against} if against is not None else common & set(prefs["model_a"])
     if len(common) != 1:
         raise InputError("routing on preferences needs a reference model: pass reference='<model>' (the model "
                          "the others are compared with, e.g. scoring.pairwise(..., against='<model>'))")
     return str(common.pop())
+
+
+def _recorded_against(prefs: pd.DataFrame) -> str | None:
+    """The reference the frame records: ``attrs["against"]`` (scoring.pairwise, in memory) or its
+    ``against`` column (lab.labels(): a column survives a CSV round-trip) — "" when it records that
+    none was chosen (None or empty), None when it records nothing (a frame built by hand)."""
+    if "against" in prefs.attrs:
+        return prefs.attrs["against"] or ""
+    if "against" not in prefs.columns:
+        return None
+    named = {str(v) for v in prefs["against"] if not is_unknown(v) and str(v).strip()}
+    return named.pop() if len(named) == 1 and prefs["against"].notna().all() else ""
 
 
 def _worst_order_against(prefs: pd.DataFrame, reference: str, verdicts: dict[tuple, str]) -> dict[tuple, float]:
@@ -234,6 +253,47 @@ def _worst_order_against(prefs: pd.DataFrame, reference: str, verdicts: dict[tup
         v1, v2 = prefs["verdict_1"].iloc[k], prefs["verdict_2"].iloc[k]
         won = {a if v1 == "A" else b if v1 == "B" else None, b if v2 == "A" else a if v2 == "B" else None}
         out[(prompt, other)] = 0.0 if reference in won or is_unknown(v1) or is_unknown(v2) else 1.0
+    return out
+
+
+def _groups(mine: pd.DataFrame, reference: str) -> dict[tuple[str, str], pd.DataFrame]:
+    """The reference's pairs by (source, compared model): each is its own evidence — a judge blind on
+    one model's pairs, or a lazy judge stacked with honest labels, is not vouched for by the rest."""
+    source = mine["source"].fillna("").astype(str) if "source" in mine.columns else pd.Series("", index=mine.index)
+    other = np.where(mine["model_a"] == reference, mine["model_b"], mine["model_a"]).astype(str)
+    return {(str(s), str(m)): group for (s, m), group in mine.groupby([source.to_numpy(), other], sort=True)}
+
+
+def _group_words(key: tuple[str, str]) -> str:
+    source, model = key
+    return f"{source or 'the verdicts naming no source'} on the pairs with {model}"
+
+
+def _screen(groups: dict[tuple[str, str], pd.DataFrame]) -> tuple[dict, dict[tuple[str, str], float]]:
+    """The evidence of the reference's pairs (pooled statistics; uninformative if any (source,
+    compared model) group is, the first such one's reason) and each judge group's consistent-tie
+    share (:func:`_consistent_tie_pct`)."""
+    screened = {key: judge_evidence(group, require_source=True) for key, group in groups.items()}
+    ties = {key: pct for key, group in groups.items()
+            if (pct := _consistent_tie_pct(group, screened[key])) is not None}
+    failed = [key for key, e in screened.items() if not e["informative"]]
+    evidence = (judge_evidence(pd.concat(groups.values()), require_source=True) if not failed
+                else dict(screened[failed[0]]))
+    if failed and len(groups) > 1:
+        evidence["why"] = f"{_group_words(failed[0])}: {evidence['why']}"
+    evidence["sources"] = [{"source": s, "model": m, "pairs": e["pairs"], "informative": e["informative"],
+                            "tie_pct": ties.get((s, m))} for (s, m), e in screened.items()]
+    return evidence, ties
+
+
+def _lazy_ties(groups: dict[tuple[str, str], pd.DataFrame], lazy: list[tuple[str, str]]) -> dict[tuple, float]:
+    """{(prompt_id, model): 0.0} for the ties of the lazy groups: only a lazy judge's own ties are
+    no evidence of "as good" — labels' ties of the same pairs stay what they say."""
+    out: dict[tuple, float] = {}
+    for source, model in lazy:
+        group = groups[(source, model)]
+        out.update({(prompt, model): 0.0 for prompt, winner in zip(group["prompt_id"], group["winner"], strict=True)
+                    if winner == "tie"})
     return out
 
 
