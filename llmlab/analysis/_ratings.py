@@ -9,6 +9,11 @@ tiny ridge (1e-4 on the strengths) that keeps a separated fit finite; centred at
 group of models that met (or ``anchor`` = 1000 in its group). Unknown winners are dropped and
 counted per model — never a loss; a model against itself is dropped.
 
+**The unit of evidence is the (prompt, pair)** (review r22 B3). Several verdicts of one prompt and
+pair — stacked sources (a judge frame with ``lab.labels()``), repeats — are first combined into one:
+the mean of their known points (win 1, tie 0.5), a win above 0.5, a loss below, a tie at 0.5; it is
+unknown only when all are. Every count, fit, interval and test below ("games") is over those.
+
 **Intervals** (``level``, default 95 %): the wider of two — the percentile bootstrap over prompts
 (``n_boot`` resamples; a prompt's pairs are resampled together, so correlated verdicts on one
 prompt do not look like independent evidence) and the model-based (Fisher information) interval,
@@ -27,7 +32,10 @@ unless the frame carries no information at all (every known verdict a tie, or a 
 orders agree no more often than by position alone: ``analysis._evidence``): the ratings then only
 restate the judge, their intervals are NaN and a warning says why.
 
-**Rank** = 1 + the models *certainly above* it, at ``level``. A is certainly above B only on
+**Rank** = 1 + the models *certainly above* it, with the whole table's error at most 1 − ``level``
+(review r22 W3): each statement behind it — the interval of each rated model, the sign test of each
+pair decided by direct games — is made at 1 − (1 − ``level``) / (their number) (Bonferroni), so the
+ranks' intervals are wider than the table's ``ci_lo``/``ci_hi`` (at ``level``, per model). A is certainly above B only on
 evidence: when both are rated, A's interval lies wholly above B's (``ci_lo`` of A > ``ci_hi`` of B,
 the same fitted intervals as the table's); when either has no interval (it won or lost every game,
 or its group has no finite rating), A won more of their **direct** decisive games and the exact
