@@ -35,11 +35,11 @@ restate the judge, their intervals are NaN and a warning says why.
 **Rank** = 1 + the models *certainly above* it, with the whole table's error at most 1 − ``level``
 (review r22 W3): each statement behind it — the interval of each rated model, the sign test of each
 pair decided by direct games — is made at 1 − (1 − ``level``) / (their number) (Bonferroni), so the
-ranks' intervals are wider than the table's ``ci_lo``/``ci_hi`` (at ``level``, per model). A is certainly above B only on
-evidence: when both are rated, A's interval lies wholly above B's (``ci_lo`` of A > ``ci_hi`` of B,
-the same fitted intervals as the table's); when either has no interval (it won or lost every game,
+ranks' intervals are wider than the table's ``ci_lo``/``ci_hi`` (at ``level``, per model).
+A is certainly above B only on evidence: when both are rated, A's rank interval lies wholly above
+B's (the same fit as the table's, at the family level); when either has no interval (it won or lost every game,
 or its group has no finite rating), A won more of their **direct** decisive games and the exact
-two-sided sign test over those games rejects "equally good" (p ≤ 1 − level: at 95 % that takes
+two-sided sign test over those games rejects "equally good" (p ≤ the family's 1 − level; alone: at 95 % that takes
 6–0, 8–1, 10–2…; ties say nothing either way); and A above B above C makes A above C. So one game
 ranks nobody, a model is never ranked against one it neither met nor is linked to by such steps,
 models in different components are never ranked against each other, uninformative verdicts rank
