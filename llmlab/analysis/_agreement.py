@@ -17,7 +17,11 @@ tie) against the rest's, by the unknown-lean check's two-proportion z (:mod:`._l
   S1 (chance level 1/3);
 * **agreement (without ties)** — the same over pairs neither side called a tie: MT-Bench's S2
   (chance level 1/2);
-* **Cohen's kappa** — agreement beyond chance over the three outcomes; NaN (undefined) when
+* **Cohen's kappa** — agreement beyond chance over the three outcomes, symmetrised over the two
+  orientations of each pair: Cohen's kappa of the verdicts stacked with their mirror image (a and
+  b swapped on both sides), so renaming a model changes nothing — read in sorted-name orientation
+  the chance agreement followed the names (0.700 -> 0.651 on identical verdicts, review r22 W2);
+  chance is then a side's tie rate, with its decisive verdicts split evenly; NaN (undefined) when
   either side always gave one outcome (a judge that only says "tie": its kappa is 0 by
   construction, which would read as a certain "no agreement" with a [0, 0] interval); no
   ``as_disagreement`` (which outcome a disagreeing unknown took moves the chance agreement too);
@@ -59,6 +63,7 @@ __all__ = ["agreement"]
 _CODES = {"a": 0, "b": 1, "tie": 2}
 _UNKNOWN = 3        # a verdict left unknown: equal to no verdict (another unknown included)
 _TIE = "\x00tie"    # the group of the pairs the other side tied (no model is named so)
+_MIRROR = np.array([1, 0, 2])   # a pair's verdict read the other way round: a <-> b, a tie stays
 
 
 def agreement(a: Any, b: pd.DataFrame | None = None, *, n_boot: int = 1000, seed: int = 0,
@@ -240,9 +245,13 @@ def _agree(x, y, weights, *, ties: bool) -> tuple[np.ndarray, int]:
 
 
 def _kappa(x, y, weights) -> tuple[np.ndarray, np.ndarray]:
-    """Cohen's kappa per weight row over the outcomes a, b, tie — NaN where either side gave a
-    single outcome in that row (kappa is then 0 or undefined whatever the other side did) — and
-    the chance agreement p_e per row."""
+    """Cohen's kappa per weight row over the outcomes a, b, tie, symmetrised: every pair counted in
+    both orientations (a and b swapped on both sides), so which model a pair names first — the
+    sorted names — cannot move the chance agreement (review r22 W2). NaN where either side gave a
+    single outcome in that row (only ties: kappa is then 0 or undefined whatever the other side
+    did) — and the chance agreement p_e per row."""
+    x, y = np.concatenate([x, _MIRROR[x]]), np.concatenate([y, _MIRROR[y]])
+    weights = np.hstack([weights, weights])
     onehot_x, onehot_y = np.eye(3)[x], np.eye(3)[y]
     total = weights.sum(axis=1)
     seen_x, seen_y = weights @ onehot_x, weights @ onehot_y

@@ -9,6 +9,11 @@ tiny ridge (1e-4 on the strengths) that keeps a separated fit finite; centred at
 group of models that met (or ``anchor`` = 1000 in its group). Unknown winners are dropped and
 counted per model — never a loss; a model against itself is dropped.
 
+**The unit of evidence is the (prompt, pair)** (review r22 B3). Several verdicts of one prompt and
+pair — stacked sources (a judge frame with ``lab.labels()``), repeats — are first combined into one:
+the mean of their known points (win 1, tie 0.5), a win above 0.5, a loss below, a tie at 0.5; it is
+unknown only when all are. Every count, fit, interval and test below ("games") is over those.
+
 **Intervals** (``level``, default 95 %): the wider of two — the percentile bootstrap over prompts
 (``n_boot`` resamples; a prompt's pairs are resampled together, so correlated verdicts on one
 prompt do not look like independent evidence) and the model-based (Fisher information) interval,
@@ -27,11 +32,14 @@ unless the frame carries no information at all (every known verdict a tie, or a 
 orders agree no more often than by position alone: ``analysis._evidence``): the ratings then only
 restate the judge, their intervals are NaN and a warning says why.
 
-**Rank** = 1 + the models *certainly above* it, at ``level``. A is certainly above B only on
-evidence: when both are rated, A's interval lies wholly above B's (``ci_lo`` of A > ``ci_hi`` of B,
-the same fitted intervals as the table's); when either has no interval (it won or lost every game,
+**Rank** = 1 + the models *certainly above* it, with the whole table's error at most 1 − ``level``
+(review r22 W3): each statement behind it — the interval of each rated model, the sign test of each
+pair decided by direct games — is made at 1 − (1 − ``level``) / (their number) (Bonferroni), so the
+ranks' intervals are wider than the table's ``ci_lo``/``ci_hi`` (at ``level``, per model).
+A is certainly above B only on evidence: when both are rated, A's rank interval lies wholly above
+B's (the same fit as the table's, at the family level); when either has no interval (it won or lost every game,
 or its group has no finite rating), A won more of their **direct** decisive games and the exact
-two-sided sign test over those games rejects "equally good" (p ≤ 1 − level: at 95 % that takes
+two-sided sign test over those games rejects "equally good" (p ≤ the family's 1 − level; alone: at 95 % that takes
 6–0, 8–1, 10–2…; ties say nothing either way); and A above B above C makes A above C. So one game
 ranks nobody, a model is never ranked against one it neither met nor is linked to by such steps,
 models in different components are never ranked against each other, uninformative verdicts rank
@@ -127,7 +135,8 @@ def ratings(preferences: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, lev
         raise InputError(f"n_boot must be a whole number ≥ 0, not {n_boot!r}")
     if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
         raise InputError(f"level must be between 0 and 1 (e.g. 0.95), not {level!r}")
-    frame = check_preferences(preferences)
+    raw = check_preferences(preferences)
+    frame = _per_prompt_pair(raw)
     full = _games(frame)
     if anchor is not None and anchor not in full.models:
         raise InputError(f"anchor {anchor!r} is not among the rated models ({', '.join(full.models)})")
@@ -137,25 +146,63 @@ def ratings(preferences: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, lev
     theta = _fit(games.i, games.j, games.s, np.ones(len(games.s)), len(games.models))
     identifiable = _identifiable(games, fitted)
     centred = _centre(theta, fitted, games.models, anchor)
-    lo, hi = _intervals(games, centred, fitted, anchor, int(n_boot), seed, level)
-    lo, hi = np.where(identifiable, lo, np.nan), np.where(identifiable, hi, np.nan)
     component = _components(full)
     notes = _notes(full, component, identifiable, peeled)
     unknowns = _unknown_pairs(frame, games.models)
-    lo, hi = _unknowns_against(games, unknowns, centred, fitted, lo, hi, anchor, level, notes)
-    notes += _lean_notes(frame, unknowns, games.models)
-    evidence = judge_evidence(frame)
+    family = _family_level(full, identifiable, component, level)
+    shown, ranked = (np.where(identifiable, b, np.nan) for b in
+                     _intervals(games, centred, fitted, anchor, int(n_boot), seed, (level, family)))
+    shown = _unknowns_against(games, unknowns, centred, fitted, *shown, anchor, level, notes)
+    # the same reading for the ranks' intervals; its notes would repeat the shown ones'
+    ranked = _unknowns_against(games, unknowns, centred, fitted, *ranked, anchor, family, [])
+    notes += _lean_notes(raw, unknowns, games.models)   # its half-read orders are in the rows
+    evidence = judge_evidence(raw)          # the judge's own two orders, row by row
     if not evidence["informative"]:       # the verdicts measure the judge, not the models: no interval
-        lo, hi = np.full(len(lo), np.nan), np.full(len(hi), np.nan)
+        shown = ranked = (np.full(len(centred), np.nan), np.full(len(centred), np.nan))
         notes.insert(0, f"the preferences {evidence_words(evidence)} ({evidence['why']}): the ratings only restate the "
                         "judge's verdicts, so their intervals are unknown (NaN)")
     for note in notes:
         warnings.warn(f"ratings: {note}", RuntimeWarning, stacklevel=2)
     rating = np.where(identifiable, BASE + SCALE * centred, np.nan)
-    table = _table(full, rating, BASE + SCALE * lo, BASE + SCALE * hi, component, identifiable, peeled,
-                   bool(evidence["informative"]), float(level), unknowns)
+    table = _table(full, rating, BASE + SCALE * shown[0], BASE + SCALE * shown[1], component, identifiable, peeled,
+                   bool(evidence["informative"]), (ranked, family), unknowns)
     win_rate, counts = _matrices(full)
     return Ratings(table, win_rate, counts, int(n_boot), float(level), notes)
+
+
+def _per_prompt_pair(frame: pd.DataFrame) -> pd.DataFrame:
+    """One verdict per (prompt, pair of models), whatever each row calls ``model_a`` (review r22 B3):
+    the mean of its known verdicts' points (a win 1, a tie 0.5), read as a win above 0.5, a loss
+    below, a tie at 0.5; unknown only when every verdict of it is. Rows keep the first verdict's
+    orientation and order."""
+    flip = frame["model_a"].astype(str) > frame["model_b"].astype(str)
+    key = pd.Series(list(zip(frame["prompt_id"].astype(str), np.where(flip, frame["model_b"], frame["model_a"]),
+                             np.where(flip, frame["model_a"], frame["model_b"]), strict=True)))
+    points = frame["winner"].map({"a": 1.0, "b": 0.0, "tie": 0.5}).to_numpy(float)
+    points = pd.Series(np.where(flip, 1 - points, points))             # in the sorted pair's orientation
+    mean = points.groupby(key.to_numpy(), sort=False).transform("mean").to_numpy()
+    first = ~key.duplicated().to_numpy()
+    mean = np.where(flip, 1 - mean, mean)[first]                        # back in the first row's orientation
+    winner = pd.Series(np.where(mean > 0.5, "a", np.where(mean < 0.5, "b", "tie")), dtype=object)
+    return pd.DataFrame({"prompt_id": frame["prompt_id"].to_numpy()[first],
+                         "model_a": frame["model_a"].to_numpy()[first], "model_b": frame["model_b"].to_numpy()[first],
+                         "winner": winner.where(~np.isnan(mean), None)})
+
+
+def _family_level(games: _Games, identifiable: np.ndarray, component: np.ndarray, level: float) -> float:
+    """The level each statement behind a rank is made at, so that the whole table errs with
+    probability at most 1 − ``level`` (review r22 W3; Bonferroni): its statements are the interval
+    of each rated model that shares its group with another (all of them covering their truths,
+    no order between two of them is wrong) and the sign test of each pair with direct decisive
+    games where either has no interval."""
+    rated = identifiable & _played(games)
+    shared = np.array([rated[component == c].sum() > 1 for c in component]) & rated
+    k = len(games.models)
+    decisive = np.zeros((k, k), bool)
+    decisive[games.i[games.s != 0.5], games.j[games.s != 0.5]] = True
+    decisive |= decisive.T
+    tests = np.triu(decisive & ~(rated[:, None] & rated[None, :]), 1).sum()
+    return 1 - (1 - level) / max(int(shared.sum() + tests), 1)
 
 
 @dataclass
@@ -270,20 +317,27 @@ def _centre(theta: np.ndarray, component: np.ndarray, models: list[str], anchor:
 
 
 def _intervals(games: _Games, centred: np.ndarray, component: np.ndarray, anchor: str | None,
-               n_boot: int, seed: int, level: float) -> tuple[np.ndarray, np.ndarray]:
-    z = NormalDist().inv_cdf(0.5 + level / 2)
+               n_boot: int, seed: int, levels: tuple[float, ...]) -> list[np.ndarray]:
+    """Per level, the (lo, hi) pair stacked: the wider of the model-based and the bootstrap interval
+    (one set of resamples for all levels)."""
     sd = _model_sd(games, centred, component, anchor)
-    lo, hi = centred - z * sd, centred + z * sd
+    reps = None
     if n_boot and len(games.s):
         codes, uniques = pd.factorize(games.prompts)
         counts = np.random.default_rng(seed).multinomial(len(uniques), np.full(len(uniques), 1 / len(uniques)),
                                                          size=n_boot)
         reps = np.array([_centre(_fit(games.i, games.j, games.s, row[codes], len(games.models)), component,
                                  games.models, anchor) for row in counts.astype(float)])
-        tail = (1 - level) / 2
-        b_lo, b_hi = np.quantile(reps, [tail, 1 - tail], axis=0)
-        lo, hi = np.minimum(lo, b_lo), np.maximum(hi, b_hi)
-    return lo, hi
+    out = []
+    for level in levels:
+        z = NormalDist().inv_cdf(0.5 + level / 2)
+        lo, hi = centred - z * sd, centred + z * sd
+        if reps is not None:
+            tail = (1 - level) / 2
+            b_lo, b_hi = np.quantile(reps, [tail, 1 - tail], axis=0)
+            lo, hi = np.minimum(lo, b_lo), np.maximum(hi, b_hi)
+        out.append(np.stack([lo, hi]))
+    return out
 
 
 def _model_sd(games: _Games, centred: np.ndarray, component: np.ndarray, anchor: str | None) -> np.ndarray:
@@ -396,7 +450,7 @@ def _lean_notes(frame: pd.DataFrame, u: np.ndarray, models: list[str]) -> list[s
 
 
 def _table(games: _Games, rating, lo, hi, component, identifiable, peeled, informative: bool,
-           level: float, unknowns: np.ndarray | None = None) -> pd.DataFrame:
+           ranked: tuple[np.ndarray, float], unknowns: np.ndarray | None = None) -> pd.DataFrame:
     k = len(games.models)
     wins = np.bincount(games.i, games.s == 1, k) + np.bincount(games.j, games.s == 0, k)
     losses = np.bincount(games.i, games.s == 0, k) + np.bincount(games.j, games.s == 1, k)
@@ -405,18 +459,20 @@ def _table(games: _Games, rating, lo, hi, component, identifiable, peeled, infor
                           "wins": wins.astype(int), "losses": losses.astype(int), "ties": ties.astype(int),
                           "unknown": [games.unknown[m] for m in games.models], "component": component,
                           "identifiable": identifiable}, index=pd.Index(games.models, name="model"))
-    table.insert(3, "rank", _ranks(games, table, informative, level, unknowns))
+    table.insert(3, "rank", _ranks(games, table, informative, ranked, unknowns))
     table["bound"] = [_bound(games, m, kind) for m, kind in enumerate(peeled)]
     order = np.where(peeled == "won every game", np.inf, np.where(peeled == "lost every game", -np.inf, rating))
     table["_order"] = np.nan_to_num(order.astype(float), nan=-1e300)
     return table.sort_values(["component", "_order"], ascending=[True, False], kind="stable").drop(columns="_order")
 
 
-def _ranks(games: _Games, table: pd.DataFrame, informative: bool, level: float,
+def _ranks(games: _Games, table: pd.DataFrame, informative: bool, ranked: tuple[np.ndarray, float],
            unknowns: np.ndarray | None = None) -> pd.Series:
-    """1 + the models certainly above it (the module doc's rule); <NA> for a model with no known verdict."""
-    above = _certainly_above(games, table["ci_lo"].to_numpy(float), table["ci_hi"].to_numpy(float),
-                             table["component"].to_numpy(), informative, level, unknowns)
+    """1 + the models certainly above it (the module doc's rule) by the intervals and the level of
+    ``ranked`` (:func:`_family_level`); <NA> for a model with no known verdict."""
+    (lo, hi), level = ranked
+    above = _certainly_above(games, BASE + SCALE * lo, BASE + SCALE * hi, table["component"].to_numpy(),
+                             informative, level, unknowns)
     ranks = 1 + above.sum(axis=0)
     return pd.Series(pd.array([int(r) if p else pd.NA for r, p in zip(ranks, _played(games), strict=True)],
                               dtype="Int64"), index=table.index)
