@@ -33,7 +33,9 @@ def test_agreement_matches_an_independent_computation():
     flipped = [(p, b, a, {"a": "b", "b": "a"}.get(w, w)) for p, a, b, w in other]
     table = scoring.agreement(_frame(one), _frame(flipped), n_boot=500)
     x, y = [r[3] for r in one], [r[3] for r in other]
-    assert table.loc["cohen_kappa", "estimate"] == pytest.approx(cohen_kappa_score(x, y))
+    mirror = {"a": "b", "b": "a", "tie": "tie"}       # kappa counts each pair in both orientations
+    assert table.loc["cohen_kappa", "estimate"] == pytest.approx(
+        cohen_kappa_score(x + [mirror[u] for u in x], y + [mirror[v] for v in y]))
     assert table.loc["agreement (with ties)", "estimate"] == pytest.approx(np.mean(np.array(x) == np.array(y)))
     decisive = [(u, v) for u, v in zip(x, y, strict=True) if "tie" not in (u, v)]
     assert table.loc["agreement (without ties)", "estimate"] == pytest.approx(np.mean([u == v for u, v in decisive]))
@@ -54,7 +56,7 @@ def test_agreement_drops_unknowns_on_either_side_and_says_so():
 
 
 def test_kappa_is_nan_when_chance_agreement_is_certain_never_zero():
-    same = _frame([(f"p{k}", "x", "y", "a") for k in range(5)])
+    same = _frame([(f"p{k}", "x", "y", "tie") for k in range(5)])   # "a" on both sides is p_e 0.5 (symmetrised)
     table = scoring.agreement(same, same, n_boot=100)
     assert table.loc["agreement (with ties)", "estimate"] == 1.0
     assert np.isnan(table.loc["cohen_kappa", "estimate"])

@@ -1,7 +1,8 @@
 """One SSE line or event has a bound; choice 0 and its finish_reason are read by one rule streamed
 or not; a tool call's name or id split inside a character is joined (re-attack 5 G11, F16).
 
-``engine/_call.MAX_SSE_LINE`` (16 MB) bounds one SSE line at the byte reader, before the SDK's
+``engine/_call.MAX_DOCUMENT`` (16 MB, the bound of one JSON document: a non-streamed body too, see
+test_body_bound.py) bounds one SSE line at the byte reader, before the SDK's
 line buffer holds it, and one event's data lines at the SSE decoder; past it the row is a
 MalformedResponse and the stream is closed (an endless line took ~5x its size in memory and then
 read as "the stream ended without a finish_reason"). The generated forms run with the bound set
@@ -57,7 +58,7 @@ def _long_line(start: bytes, sends: int) -> list[bytes]:
 
 @pytest.fixture
 def small_bound(monkeypatch):
-    monkeypatch.setattr(_call, "MAX_SSE_LINE", SMALL)
+    monkeypatch.setattr(_call, "MAX_DOCUMENT", SMALL)
 
 
 # every start x one send or seven x after nothing or an answer, each with one of the line endings in turn

@@ -87,7 +87,7 @@ def _word_problem(rng: random.Random) -> tuple[str, int]:
     if rng.random() < 0.5:
         goods, low, high = rng.choice(_GOODS)
         price, count = rng.randint(low, high), rng.randint(3, 9)
-        note = next(v for v in (20, 50, 100, 200) if v > price * count)
+        note = next(v for v in (20, 50, 100, 200, 500) if v > price * count)   # 25 × 9 = 225 needs a 500
         return (f"{name} buys {count} {goods} at {price} dollars each and pays with a {note}-dollar "
                 f"note. How many dollars of change does {name} get?", note - price * count)
     boxes, per_box, eaten = rng.randint(3, 9), rng.randint(6, 24), rng.randint(2, 15)

@@ -13,7 +13,7 @@ import pandas as pd
 from ..base._errors import InputError
 from ..base._intervals import paired_score_interval, wilson
 from ._claim import Replicates
-from ._matrix import Matrix, build_matrix, seen_prompts
+from ._matrix import SAME_TEXT, Matrix, build_matrix, seen_prompts
 from ._policies import Always, Cascade, Oracle, Policy
 from ._preferences import PREFERENCE_COLUMN, WORST_ORDER, preference_quality
 from ._report import PolicyReport
@@ -203,7 +203,7 @@ def _warn_in_sample(mx: Matrix, named: dict[str, Policy]) -> None:
             copies = seen_prompts(mx, policy, ids, texts) - seen if getattr(policy, texts, None) else 0
             if copies:
                 warnings.warn(f"{name} was {what} on the same text as {copies} of these {mx.n} prompts under "
-                              "other prompt_ids (case and whitespace ignored): they are not held out "
+                              f"other prompt_ids ({SAME_TEXT}): they are not held out "
                               "(routing.split keeps one text on one side)", RuntimeWarning, stacklevel=3)
             if seen:
                 warnings.warn(f"{name} was {what} on {seen} of these {mx.n} prompts: judge it on held-out prompts "
