@@ -287,6 +287,18 @@ async def _error_body(response: httpx2.Response) -> bytes:
         return b""
 
 
+async def _read_body(response: httpx2.Response) -> bytes:
+    """A non-streamed body, bounded. The SDK reads it inside its send, which makes a connection
+    lost or timed out on the way ``APIConnectionError``/``APITimeoutError``: the same here, so a
+    row's error type does not depend on who read the body (the SDK's own tuples of errors)."""
+    try:
+        return await _read_document(response, "a body")
+    except openai._httpx2.timeout_exceptions() as exc:
+        raise openai.APITimeoutError(request=response.request) from exc
+    except openai._httpx2.request_exceptions() as exc:
+        raise openai.APIConnectionError(request=response.request) from exc
+
+
 async def _read_document(response: httpx2.Response, what: str) -> bytes:
     """A body as the HTTP client decodes it (gzip, deflate, br inflated), read piece by piece (the
     decoders yield at most 1 MB each, so a small compressed body cannot inflate whole at once).
@@ -416,7 +428,7 @@ async def _read_response(raw: Any, spec: CallSpec, state: _Stream, on_delta) -> 
         # The body is read from its bytes, as JSON is (UTF-8), whatever content type it claims;
         # invalid bytes become U+FFFD (counted) instead of losing the answer.
         decoder = Utf8Decoder()
-        text = decoder.decode(await _read_document(raw.http_response, "a body"), final=True)
+        text = decoder.decode(await _read_body(raw.http_response), final=True)
         state.bad_bytes += decoder.replaced
         _read_completion(text, state)
         return

@@ -46,6 +46,7 @@ import pandas as pd
 
 from ..analysis._scoring import judge_rows
 from ..base._errors import InputError
+from ..base._json import loads
 from ..base._pricing import PriceTable, PriceWarning
 from ..base._validate import IGNORABLE
 
@@ -312,7 +313,7 @@ def _chat_turns(text: str) -> list[tuple[str, str]] | None:
     if not text.lstrip().startswith("["):
         return None
     try:
-        messages = json.loads(text)
+        messages = loads(text)
     except ValueError:
         return None
     if not messages or not all(isinstance(m, dict) and "role" in m for m in messages):
