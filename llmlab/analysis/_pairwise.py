@@ -9,10 +9,13 @@ judge games agreed; NA for a single vote), ``verdict_1`` / ``verdict_2`` (the ra
 position, ``"A"`` = the answer shown first: game 1 shows model_a first, game 2 model_b first),
 ``reason`` (why a winner is unknown, or how it was decided), ``source`` (``judge:<model>`` or
 ``human:<who>``), ``both_bad`` (a human's "both bad" vote, a tie), ``reply_1`` / ``reply_2``
-(the judge's texts), ``answer_a_hash`` / ``answer_b_hash`` (``scoring.answer_hash`` of the two
-answers judged: a re-sweep that answered anew does not inherit the old verdicts — routing sets
-them aside, ``check_preferences(runs=)`` refuses them). Human labels (``lab.labels()``) have the
-same columns.
+(the judge's texts as the log recorded them, a reply cut off at ``max_tokens`` too: its verdict is
+unknown, the reason says it was cut), ``answer_a_hash`` / ``answer_b_hash`` (``scoring.answer_hash``
+of the two answers judged: a re-sweep that answered anew does not inherit the old verdicts —
+routing sets them aside, ``check_preferences(runs=)`` refuses them), ``against`` (the reference
+model of ``pairwise(..., against=)``, None when none was chosen: a column, so a frame saved as CSV
+still tells routing that its ``model_a`` is merely the name that sorts first). Human labels
+(``lab.labels()``) have the same columns.
 
 **Position swap (MT-Bench's rule).** Each pair is judged twice, once in each order. Both games
 agree → that winner; they disagree (win vs loss, or win vs tie) → a **tie** with
@@ -304,6 +307,9 @@ def _frame(games: pd.DataFrame, replies: list[Any], decided: list[dict], judge: 
     frame = pd.DataFrame(rows).reindex(columns=[*PREFERENCE_COLUMNS, "answer_a_hash", "answer_b_hash"])
     frame["source"] = f"judge:{judge}"
     frame["both_bad"] = False
+    # as lab.labels() records it: attrs do not survive a CSV round-trip, and without against= routing
+    # must not take the name that sorts first (model_a) for the reference
+    frame["against"] = pd.Series([against] * len(frame), index=frame.index, dtype=object)
     frame["consistent"] = frame["consistent"].astype("boolean")
     for column in ("winner", "verdict_1", "verdict_2"):
         frame[column] = pd.Series([None if is_unknown(v) else v for v in frame[column]], index=frame.index,
@@ -351,7 +357,8 @@ def _verdict(reply: Any, answers: Any = ()) -> tuple[str | None, str]:
 
 
 def _reply_text(reply: Any) -> str | None:
-    return None if isinstance(reply, JudgeFailure) else reply
+    # a cut reply keeps its text (None only where no reply came): it shows why the verdict is unknown
+    return reply.text if isinstance(reply, JudgeFailure) else reply
 
 
 # --- checking a preference frame (judges', humans', or your own) --------------------------------

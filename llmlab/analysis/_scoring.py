@@ -831,14 +831,16 @@ def final_answers(df: pd.DataFrame, ids: list[str]) -> list[Any]:
             err = last.at[pid, "error_type"] if pid in last.index and "error_type" in last else None
             out.append(JudgeFailure(err))
         elif "finish_reason" in last and last.at[pid, "finish_reason"] == "length":
-            out.append(JudgeCut())
+            out.append(JudgeCut(last.at[pid, "response_text"]))
         else:
             out.append(last.at[pid, "response_text"])
     return out
 
 
 class JudgeFailure:
-    """A judge call that gave no reply (its final attempt failed, or it has no row)."""
+    """A judge call that gave no reply (its final attempt failed, or it has no row); ``text``: None."""
+
+    text: str | None = None
 
     def __init__(self, error_type: Any) -> None:
         self.error_type = error_type if isinstance(error_type, str) and error_type else "no row"
@@ -850,10 +852,12 @@ class JudgeFailure:
 class JudgeCut(JudgeFailure):
     """A judge reply cut off at ``max_tokens`` (finish_reason "length"): unknown, whatever it holds.
     Even a complete ``[[8]]`` in it is not known to be final — the cut text may revise it ("on
-    reflection, [[6]]") or hold the real verdict after a hypothetical one (review r22 B7)."""
+    reflection, [[6]]") or hold the real verdict after a hypothetical one (review r22 B7).
+    ``text``: the cut reply as recorded, kept so the preference frame shows why it is unknown."""
 
-    def __init__(self) -> None:
+    def __init__(self, text: Any) -> None:
         super().__init__("length")
+        self.text = None if _missing(text) else str(text)
 
     def reason(self) -> str:
         return "judge reply cut off (finish_reason=length)"

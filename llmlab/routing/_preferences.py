@@ -66,12 +66,13 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
     """A copy of ``runs`` with ``column``: 1 where the row's answer is at least as good as
     ``reference``'s on its prompt (win or tie), 0 where it lost, NaN where unknown; and
     ``f"{column}_reason"``. ``reference``: default the one model every pair involves (of a single
-    pair of models, the one the frame records as ``against`` — ``scoring.pairwise(..., against=)``'s
-    attrs, or an ``against`` column — else the one that is ``model_a`` in every row; a frame recording
-    that no reference was chosen (``pairwise`` without ``against=``, ``lab.labels()`` — also read back
-    from CSV: its ``against`` column is empty) needs ``reference=``: its ``model_a`` is merely the
-    name that sorts first). Every screen below reads only the reference's pairs, per source and
-    compared model: ``{column}_evidence["sources"]``. ``duplicates``:
+    pair of models, the one the frame records as ``against`` — the ``against`` column
+    ``scoring.pairwise(..., against=)`` writes, else its attrs — else the one that is ``model_a`` in
+    every row; a frame recording that no reference was chosen (``pairwise`` without ``against=``,
+    ``lab.labels()``, in memory or read back from CSV: its ``against`` column is empty) needs
+    ``reference=``: its ``model_a`` is merely the name that sorts first). Every screen below reads
+    only the reference's pairs, per source and compared model: ``{column}_evidence["sources"]``.
+    ``duplicates``:
     verdicts of several sources on one pair (a judge frame and labels
     concatenated, two graders) are refused unless ``"last"`` or ``"majority"`` says how to settle
     them (the order of a concat never decides silently); a source's re-graded label replaces its
@@ -208,7 +209,7 @@ def _reference(prefs: pd.DataFrame, reference: str | None) -> str:
         against = _recorded_against(prefs)
         if against is not None and against not in common:
             # made without against=: its model_a is the name that sorts first, no choice (a pairwise
-            # frame in memory, lab.labels() and its CSV through the against column)
+            # frame or lab.labels(), in memory or from CSV: the against column)
             raise InputError(f"routing on preferences needs a reference model: these preferences compare "
                              f"{' and '.join(sorted(map(str, common)))} without against=, so which one the other is "
                              "measured against is yours to say: pass reference='<model>' (or judge with "
@@ -221,15 +222,16 @@ def _reference(prefs: pd.DataFrame, reference: str | None) -> str:
 
 
 def _recorded_against(prefs: pd.DataFrame) -> str | None:
-    """The reference the frame records: ``attrs["against"]`` (scoring.pairwise, in memory) or its
-    ``against`` column (lab.labels(): a column survives a CSV round-trip) — "" when it records that
-    none was chosen (None or empty), None when it records nothing (a frame built by hand)."""
+    """The reference the frame records: its ``against`` column — scoring.pairwise and lab.labels()
+    both write it, read the same way in memory and from CSV (attrs do not survive a round-trip) —
+    else ``attrs["against"]`` (a pairwise frame cut to a few columns); "" when it records that none
+    was chosen (None or empty, on any row), None when it records nothing (a frame built by hand)."""
+    if "against" in prefs.columns:
+        named = {str(v) for v in prefs["against"] if not is_unknown(v) and str(v).strip()}
+        return named.pop() if len(named) == 1 and prefs["against"].notna().all() else ""
     if "against" in prefs.attrs:
         return prefs.attrs["against"] or ""
-    if "against" not in prefs.columns:
-        return None
-    named = {str(v) for v in prefs["against"] if not is_unknown(v) and str(v).strip()}
-    return named.pop() if len(named) == 1 and prefs["against"].notna().all() else ""
+    return None
 
 
 def _worst_order_against(prefs: pd.DataFrame, reference: str, verdicts: dict[tuple, str]) -> dict[tuple, float]:
