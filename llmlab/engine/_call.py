@@ -471,6 +471,8 @@ def _read_completion_body(response: Any, state: _Stream) -> None:
         raise _MalformedBody(f"the endpoint answered with choices that are not a non-empty list of objects: "
                              f"{choices!r:.80}")
     choice = _answer_choice(choices, "answered with")
+    if choice is None:  # none numbered 0: a body's first (a chunk's are other choices, streamed one by one)
+        choice = choices[0]
     _set_finish(state, choice.get("finish_reason"))
     message = choice.get("message")
     if not isinstance(message, dict):
@@ -519,9 +521,7 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
     usage = chunk.get("usage")
     if usage is not None:
         state.usage = _mapping(usage)
-    for choice in _chunk_choices(chunk):
-        if choice.get("index", 0) != 0:
-            continue  # another choice (an endpoint that ignores n=1): only choice 0 is the answer
+    for choice in _chunk_choices(chunk):  # choice 0 only: another is an endpoint ignoring n=1
         if state.finished is not None:
             _after_finish(choice, state)
             continue
@@ -598,14 +598,31 @@ def _finish_shown(value: Any) -> str:
     return _shown(value) if isinstance(value, str) else _number_shown(value)
 
 
-def _answer_choice(choices: list, how: str) -> dict:
+def _answer_choice(choices: list, how: str) -> dict | None:
     """The answer among a body's (or a chunk's) choices, by one rule streamed or not: the one with
-    index 0 (no index: 0); none so numbered, a body's first. Two with index 0 are two answers to
-    one request: keeping either would be a guess, so the row is a MalformedResponse."""
-    zeros = [c for c in choices if isinstance(c, dict) and c.get("index", 0) == 0]
+    index 0 (:func:`_choice_index`), None if none is. Two with index 0 are two answers to one
+    request: keeping either would be a guess, so the row is a MalformedResponse."""
+    zeros = [c for c in choices if isinstance(c, dict) and _choice_index(c, how) == 0]
     if len(zeros) > 1:
         raise _MalformedBody(f"the endpoint {how} {len(zeros)} choices with index 0: which is the answer is unknown")
-    return zeros[0] if zeros else choices[0]
+    return zeros[0] if zeros else None
+
+
+def _choice_index(choice: dict, how: str) -> int:
+    """A choice's ``index``, one reader for both paths: absent or null is 0 (a lone choice needs
+    no number), a whole number ≥ 0 is itself (``0.0`` too: JSON does not tell it from ``0``).
+    Anything else (``"0"``, ``[0]``, ``-1``, ``0.5``, and ``true``/``false``, which are not numbers
+    in JSON) is MalformedResponse: read as another choice it made a stream's answer vanish into
+    a paid retry (IncompleteStream), read as 0 it might be another choice's words."""
+    index = choice.get("index")
+    if index is None:
+        return 0
+    if isinstance(index, float) and index.is_integer():
+        index = int(index)
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise _MalformedBody(f"the endpoint {how} a choice whose index is not a whole number ≥ 0: "
+                             f"{_shown(index)}")
+    return index
 
 
 def _chunk_choices(chunk: dict) -> list[dict]:
@@ -620,9 +637,8 @@ def _chunk_choices(chunk: dict) -> list[dict]:
         delta = choice.get("delta")
         if delta is not None and not isinstance(delta, dict):
             raise _MalformedBody(f"the endpoint streamed a delta that is not an object: {delta!r:.80}")
-    if choices:
-        _answer_choice(choices, "streamed")  # two answers in one chunk are refused as in a body
-    return choices
+    answer = _answer_choice(choices, "streamed")  # two answers in one chunk are refused as in a body
+    return [] if answer is None else [answer]
 
 
 def _read_logprobs(choice: dict, state: _Stream) -> None:
