@@ -48,6 +48,7 @@ from ._headers import retry_hint
 from ._options import Timeouts
 
 __all__ = ["CallSpec", "Timeouts", "Outcome", "call_model", "Redactor", "new_client", "unreachable", "add_note",
+           "list_models",
            "price_cost", "fill_usage_details", "record_answer", "RETRYABLE_STATUSES", "status_error_type"]
 
 COST_HEADER = "x-litellm-response-cost"
@@ -271,7 +272,7 @@ class _Client(openai.AsyncOpenAI):
         if response.is_error:
             response._content = await _error_body(response)
         elif not stream:
-            await response.aread()  # what the HTTP client does unasked (a model list, a batch file)
+            await response.aread()  # what the HTTP client does unasked (the batch API's answers)
         return response
 
 
@@ -304,6 +305,36 @@ async def _read_document(response: httpx2.Response, what: str) -> bytes:
                 raise _TooLong(what, "its connection")
             pieces.append(piece)
     return b"".join(pieces)
+
+
+async def list_models(client: openai.AsyncOpenAI) -> list[tuple[str, str | None]]:
+    """The endpoint's ``/v1/models`` as (id, owned_by) pairs, read as a chat body is: bounded
+    (:func:`_read_document`), invalid UTF-8 as U+FFFD, JSON by :func:`~llmlab.base._json.loads`
+    (any depth, huge integers). Anything but ``{"data": [{"id": "<text>", …}, …]}`` raises
+    :class:`_MalformedBody` saying what was wrong: a model without a text id cannot be asked for by
+    name, and leaving it out would show a partial list as the whole (a picker missing a model).
+    ``owned_by`` is a text or None. Neither is redacted here (the caller does, both at once)."""
+    async with client.models.with_streaming_response.list() as raw:
+        text = Utf8Decoder().decode(await _read_document(raw.http_response, "a model list"), final=True)
+    what = "the endpoint's /v1/models answer is not a list of models"
+    try:
+        body = loads(text.removeprefix("\ufeff"))
+    except ValueError as exc:
+        why = str(exc) if isinstance(exc, JSONTooLarge) else f"not JSON: {text[:80]!r}"
+        raise _MalformedBody(f"{what}: {why}") from None
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        where = (f"it is {_shown(body)}" if not isinstance(body, dict) else
+                 f"its data is {_shown(data)}" if "data" in body else "it has no data")
+        raise _MalformedBody(f"{what}: {where}")
+    models = []
+    for n, model in enumerate(data, 1):
+        model_id = model.get("id") if isinstance(model, dict) else None
+        if not isinstance(model_id, str) or not model_id.strip():
+            raise _MalformedBody(f"{what}: model {n} of {len(data)} has no text id: {_shown(model)}")
+        owner = model.get("owned_by")
+        models.append((repair(model_id)[0], repair(owner)[0] if isinstance(owner, str) else None))
+    return models
 
 
 async def request_hook(request: Any) -> None:
