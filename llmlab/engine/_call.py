@@ -48,6 +48,7 @@ from ._headers import retry_hint
 from ._options import Timeouts
 
 __all__ = ["CallSpec", "Timeouts", "Outcome", "call_model", "Redactor", "new_client", "unreachable", "add_note",
+           "list_models",
            "price_cost", "fill_usage_details", "record_answer", "RETRYABLE_STATUSES", "status_error_type"]
 
 COST_HEADER = "x-litellm-response-cost"
@@ -271,7 +272,7 @@ class _Client(openai.AsyncOpenAI):
         if response.is_error:
             response._content = await _error_body(response)
         elif not stream:
-            await response.aread()  # what the HTTP client does unasked (a model list, a batch file)
+            await response.aread()  # what the HTTP client does unasked (the batch API's answers)
         return response
 
 
@@ -316,6 +317,36 @@ async def _read_document(response: httpx2.Response, what: str) -> bytes:
                 raise _TooLong(what, "its connection")
             pieces.append(piece)
     return b"".join(pieces)
+
+
+async def list_models(client: openai.AsyncOpenAI) -> list[tuple[str, str | None]]:
+    """The endpoint's ``/v1/models`` as (id, owned_by) pairs, read as a chat body is: bounded
+    (:func:`_read_document`), invalid UTF-8 as U+FFFD, JSON by :func:`~llmlab.base._json.loads`
+    (any depth, huge integers). Anything but ``{"data": [{"id": "<text>", …}, …]}`` raises
+    :class:`_MalformedBody` saying what was wrong: a model without a text id cannot be asked for by
+    name, and leaving it out would show a partial list as the whole (a picker missing a model).
+    ``owned_by`` is a text or None. Neither is redacted here (the caller does, both at once)."""
+    async with client.models.with_streaming_response.list() as raw:
+        text = Utf8Decoder().decode(await _read_document(raw.http_response, "a model list"), final=True)
+    what = "the endpoint's /v1/models answer is not a list of models"
+    try:
+        body = loads(text.removeprefix("\ufeff"))
+    except ValueError as exc:
+        why = str(exc) if isinstance(exc, JSONTooLarge) else f"not JSON: {text[:80]!r}"
+        raise _MalformedBody(f"{what}: {why}") from None
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        where = (f"it is {_shown(body)}" if not isinstance(body, dict) else
+                 f"its data is {_shown(data)}" if "data" in body else "it has no data")
+        raise _MalformedBody(f"{what}: {where}")
+    models = []
+    for n, model in enumerate(data, 1):
+        model_id = model.get("id") if isinstance(model, dict) else None
+        if not isinstance(model_id, str) or not model_id.strip():
+            raise _MalformedBody(f"{what}: model {n} of {len(data)} has no text id: {_shown(model)}")
+        owner = model.get("owned_by")
+        models.append((repair(model_id)[0], repair(owner)[0] if isinstance(owner, str) else None))
+    return models
 
 
 async def request_hook(request: Any) -> None:
@@ -483,6 +514,8 @@ def _read_completion_body(response: Any, state: _Stream) -> None:
         raise _MalformedBody(f"the endpoint answered with choices that are not a non-empty list of objects: "
                              f"{choices!r:.80}")
     choice = _answer_choice(choices, "answered with")
+    if choice is None:  # none numbered 0: a body's first (a chunk's are other choices, streamed one by one)
+        choice = choices[0]
     _set_finish(state, choice.get("finish_reason"))
     message = choice.get("message")
     if not isinstance(message, dict):
@@ -531,9 +564,7 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
     usage = chunk.get("usage")
     if usage is not None:
         state.usage = _mapping(usage)
-    for choice in _chunk_choices(chunk):
-        if choice.get("index", 0) != 0:
-            continue  # another choice (an endpoint that ignores n=1): only choice 0 is the answer
+    for choice in _chunk_choices(chunk):  # choice 0 only: another is an endpoint ignoring n=1
         if state.finished is not None:
             _after_finish(choice, state)
             continue
@@ -610,14 +641,31 @@ def _finish_shown(value: Any) -> str:
     return _shown(value) if isinstance(value, str) else _number_shown(value)
 
 
-def _answer_choice(choices: list, how: str) -> dict:
+def _answer_choice(choices: list, how: str) -> dict | None:
     """The answer among a body's (or a chunk's) choices, by one rule streamed or not: the one with
-    index 0 (no index: 0); none so numbered, a body's first. Two with index 0 are two answers to
-    one request: keeping either would be a guess, so the row is a MalformedResponse."""
-    zeros = [c for c in choices if isinstance(c, dict) and c.get("index", 0) == 0]
+    index 0 (:func:`_choice_index`), None if none is. Two with index 0 are two answers to one
+    request: keeping either would be a guess, so the row is a MalformedResponse."""
+    zeros = [c for c in choices if isinstance(c, dict) and _choice_index(c, how) == 0]
     if len(zeros) > 1:
         raise _MalformedBody(f"the endpoint {how} {len(zeros)} choices with index 0: which is the answer is unknown")
-    return zeros[0] if zeros else choices[0]
+    return zeros[0] if zeros else None
+
+
+def _choice_index(choice: dict, how: str) -> int:
+    """A choice's ``index``, one reader for both paths: absent or null is 0 (a lone choice needs
+    no number), a whole number ≥ 0 is itself (``0.0`` too: JSON does not tell it from ``0``).
+    Anything else (``"0"``, ``[0]``, ``-1``, ``0.5``, and ``true``/``false``, which are not numbers
+    in JSON) is MalformedResponse: read as another choice it made a stream's answer vanish into
+    a paid retry (IncompleteStream), read as 0 it might be another choice's words."""
+    index = choice.get("index")
+    if index is None:
+        return 0
+    if isinstance(index, float) and index.is_integer():
+        index = int(index)
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise _MalformedBody(f"the endpoint {how} a choice whose index is not a whole number ≥ 0: "
+                             f"{_shown(index)}")
+    return index
 
 
 def _chunk_choices(chunk: dict) -> list[dict]:
@@ -632,9 +680,8 @@ def _chunk_choices(chunk: dict) -> list[dict]:
         delta = choice.get("delta")
         if delta is not None and not isinstance(delta, dict):
             raise _MalformedBody(f"the endpoint streamed a delta that is not an object: {delta!r:.80}")
-    if choices:
-        _answer_choice(choices, "streamed")  # two answers in one chunk are refused as in a body
-    return choices
+    answer = _answer_choice(choices, "streamed")  # two answers in one chunk are refused as in a body
+    return [] if answer is None else [answer]
 
 
 def _read_logprobs(choice: dict, state: _Stream) -> None:

@@ -39,7 +39,7 @@ from ..store._base import Store
 from ..store._export import log_filters
 from ..store._open import open_store, parse_db
 from ._batch import BatchSession, pending_requests
-from ._call import new_client, unreachable
+from ._call import list_models, new_client, unreachable
 from ._jobs import PromptSource, check_models, last_user_text, make_jobs, to_messages
 from ._keywords import CallKeywords, CompareKeywords, ModelParams, SweepKeywords, TimeoutSpec, keyword_parameters
 from ._loop import LoopThread, off_loop
@@ -833,7 +833,7 @@ class Lab:
     async def _alist_models(self) -> pd.DataFrame:
         async with self._session() as context:
             try:
-                page = await context.client.models.list()
+                models = await list_models(context.client)
             except Exception as exc:
                 # Not chained: the SDK's message may echo a key fragment (401), the redacted one may not.
                 why = unreachable(self.base_url, exc)
@@ -841,11 +841,11 @@ class Lab:
                            else f"cannot list models at {self.base_url}: {one_line(exc)}")
                 raise EndpointError(repair(context.redact.message(message))[0]) from None
         rows = []
-        for model in page.data:
-            model_id = context.redact(repair(str(model.id))[0])  # endpoint text: valid, no secrets
-            owner = getattr(model, "owned_by", None)
+        for model_id, owner in models:
+            # Endpoint text, both fields at once: a key split between the id and owned_by is found.
+            model_id, owner = context.redact.row([model_id, owner])
             price = self.prices.lookup(model_id)
-            rows.append({"model": model_id, "owned_by": None if owner is None else repair(str(owner))[0],
+            rows.append({"model": model_id, "owned_by": owner,
                          "input_usd_per_1m": price.input_cost_per_token * 1e6 if price else float("nan"),
                          "output_usd_per_1m": price.output_cost_per_token * 1e6 if price else float("nan"),
                          "note": _model_note(model_id)})
