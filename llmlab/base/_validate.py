@@ -13,6 +13,7 @@ import keyword
 import math
 import numbers
 import re
+import reprlib
 import unicodedata
 import urllib.parse
 from collections.abc import Iterable
@@ -27,7 +28,7 @@ __all__ = [
     "did_you_mean", "closest", "check_bool", "check_int", "check_count", "check_number", "check_text", "is_real",
     "plain_number", "whole_number", "finite_number", "read_finite", "check_name_chars", "check_shown_name",
     "invisible_char", "invisible_error", "name_skeleton", "holds_secret", "IGNORABLE",
-    "parse_json_option", "MAX_OPTION_DEPTH",
+    "parse_json_option", "MAX_OPTION_DEPTH", "nested_deeper", "shown_value", "digits_shown",
 ]
 
 # Upper-case only: keys such as 'gsk_…' or 'hf_…' are valid identifiers, so a looser rule would
@@ -47,6 +48,56 @@ def one_line(text: Any, limit: int | None = None) -> str:
     if limit is not None and len(line) > limit:
         line = line[: limit - 1] + "…"
     return line
+
+
+# An integer this long is shown by its length: its digits say nothing, and str() refuses 4,301+ of them.
+_LONG_INT = 10**20
+
+
+def digits_shown(count: int) -> str:
+    """How a message names an integer of ``count`` digits (``a 5,001-digit integer``)."""
+    return f"a {count:,}-digit integer"
+
+
+def _digit_count(value: int) -> int:
+    """The decimal digits of ``value``, from its bit length (str() raises past 4,300 digits)."""
+    size = abs(value)
+    count = max(1, int(size.bit_length() * math.log10(2)) - 1)  # one low: the float product may round up
+    while size >= 10**count:
+        count += 1
+    return count
+
+
+class _Shown(reprlib.Repr):
+    """reprlib's bounded repr — a few items, three levels, so a deep or huge value is neither
+    recursed into nor printed whole — where a 21+-digit integer is named by its length and a
+    text is cut to 60 characters (its length said) and never shown when it holds a secret."""
+
+    def __init__(self) -> None:
+        super().__init__()  # Python 3.11's Repr takes no settings
+        self.maxlevel, self.maxstring, self.maxother = 3, 60, 60
+        self.maxlist = self.maxtuple = self.maxdict = self.maxset = self.maxfrozenset = self.maxdeque = 4
+
+    def repr_int(self, x: int, level: int) -> str:
+        return digits_shown(_digit_count(x)) if abs(x) >= _LONG_INT else repr(x)
+
+    def repr_str(self, x: str, level: int) -> str:
+        head = x[: self.maxstring + 40]  # a key cut at the 60th character is still recognised
+        if redact_shown(head) != head:
+            return "a text that looks like your API key"
+        if len(x) <= self.maxstring:
+            return repr(x)
+        return f"{x[: self.maxstring]!r}… ({len(x):,} characters)"
+
+
+_SHOWN = _Shown()
+
+
+def shown_value(value: Any) -> str:
+    """The one way a message shows a value it refuses: short, on one line, safe for an integer of
+    any length, a 100 kB text, a 100,000-deep list, an object whose repr raises, and a text
+    holding the key (:class:`_Shown`)."""
+    return one_line(_SHOWN.repr(value), 160)
 
 
 def error_line(exc: BaseException) -> str:
@@ -135,7 +186,7 @@ def _url_problem(url: str) -> str:
 def check_identifier(value: Any, what: str) -> str:
     """A Python variable name that is not a keyword."""
     if not isinstance(value, str) or not _IDENT.match(value):
-        raise InputError(f"{what}={value!r} is not a valid Python variable name.")
+        raise InputError(f"{what}={shown_value(value)} is not a valid Python variable name.")
     if keyword.iskeyword(value):
         raise InputError(f"{what}={value!r} is a Python keyword; pick another name.")
     return value
@@ -161,7 +212,7 @@ def check_binding_name(value: Any, what: str, reserved: Any = ()) -> str:
         kind = "a name IPython relies on"
     else:
         return value
-    raise InputError(f"{what}={value!r} is {kind}; rebinding it would break later cells: pick another "
+    raise InputError(f"{what}={shown_value(value)} is {kind}; rebinding it would break later cells: pick another "
                      "name, e.g. out=res.")
 
 
@@ -191,16 +242,18 @@ def parse_json_option(text: str, what: str, *, hint: str = "", depth: int = MAX_
         raise InputError(f"{what}: invalid JSON ({exc.msg} at {where}){'; ' + hint if hint else ''}") from None
     except ValueError as exc:  # e.g. a number too long to read
         raise InputError(f"{what}: invalid JSON ({one_line(exc, 120)}){'; ' + hint if hint else ''}") from None
-    if _nested_deeper(value, depth):
+    if nested_deeper(value, depth):
         raise InputError(too_deep)
     return value
 
 
-def _nested_deeper(value: Any, depth: int) -> bool:
+def nested_deeper(value: Any, depth: int) -> bool:
+    """``value`` holds dicts/lists/tuples nested deeper than ``depth`` (read without recursion; a
+    value that holds itself counts as deep)."""
     stack = [(value, 0)]
     while stack:
         item, level = stack.pop()
-        if isinstance(item, (dict, list)):
+        if isinstance(item, (dict, list, tuple)):
             if level >= depth:
                 return True
             stack.extend((inner, level + 1) for inner in (item.values() if isinstance(item, dict) else item))
@@ -352,26 +405,26 @@ def _end_space_error(name: str, what: str) -> InputError | None:
 def check_bool(name: str, value: Any) -> bool:
     # "false" is truthy: a string here is a mistake, not a yes.
     if not isinstance(value, bool):
-        raise InputError(f"{name} must be True or False, not {one_line(repr(value), 60)}")
+        raise InputError(f"{name} must be True or False, not {shown_value(value)}")
     return value
 
 
 def check_int(name: str, value: Any, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise InputError(f"{name} must be a whole number from {lo:,} to {hi:,}, not {one_line(repr(value), 60)}")
+        raise InputError(f"{name} must be a whole number from {lo:,} to {hi:,}, not {shown_value(value)}")
     return value
 
 
 def check_count(name: str, value: Any, what: str = "") -> int:
     """A whole number ≥ 0 with no upper bound worth naming (a row limit: more than there is means all)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InputError(f"{name} must be a whole number ≥ 0{what}, not {one_line(repr(value), 60)}")
+        raise InputError(f"{name} must be a whole number ≥ 0{what}, not {shown_value(value)}")
     return value
 
 
 def check_number(name: str, value: Any, lo: float, hi: float) -> float:
     if not (is_real(value) and math.isfinite(value) and lo <= value <= hi):
-        raise InputError(f"{name} must be a number from {lo:g} to {hi:g}, not {one_line(repr(value), 60)}")
+        raise InputError(f"{name} must be a number from {lo:g} to {hi:g}, not {shown_value(value)}")
     return plain_number(value)
 
 
@@ -407,7 +460,7 @@ def finite_number(value: Any, *, lo: float = -math.inf, hi: float = math.inf, fi
     """:func:`read_finite`, or a one-line :class:`InputError` naming ``field``."""
     number = read_finite(value, lo=lo, hi=hi, text=text)
     if number is None:
-        raise InputError(f"{field} must be a finite number{_range(lo, hi)}, not {one_line(repr(value), 60)}")
+        raise InputError(f"{field} must be a finite number{_range(lo, hi)}, not {shown_value(value)}")
     return number
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,13 +20,24 @@ from typing import Any
 from ..base._credentials import check_no_credentials, check_no_secret, credential_error
 from ..base._errors import InputError
 from ..base._text import check_sendable
-from ..base._validate import check_bool, check_int, check_number, check_text, did_you_mean, one_line
+from ..base._validate import (
+    MAX_OPTION_DEPTH,
+    check_bool,
+    check_int,
+    check_number,
+    check_text,
+    did_you_mean,
+    nested_deeper,
+    one_line,
+    read_finite,
+    shown_value,
+)
 from ._resilience import RetryPolicy
 
 __all__ = ["CallOptions", "MAX_CONCURRENCY", "MAX_RETRIES", "BODY_PARAMS", "ENGINE_PARAMS", "MAX_TOKENS_LIMIT",
            "MAX_REPEATS", "unknown_keyword",
            "check_max_tokens", "param_kind", "Timeouts", "normalise_timeouts", "RESERVED_BODY_KEYS", "CALL_FIELDS",
-           "check_model_params", "body_for"]
+           "check_model_params", "body_for", "MAX_TIMEOUT_S", "check_retry_policy"]
 
 # Larger than any model's context window: a bigger number is a typo (10**23), not a request.
 MAX_TOKENS_LIMIT = 2_000_000
@@ -33,9 +45,12 @@ MAX_REPEATS = 1000
 MAX_RETRIES = 100
 MAX_CONCURRENCY = 10_000
 _INT64 = 2**63 - 1
+# 11.6 days: longer is no limit anyone means (None is "no limit"), and a socket refuses a connect
+# timeout past about 10**9 s (OverflowError: timestamp out of range).
+MAX_TIMEOUT_S = 1_000_000
 
 # name -> (kind, lo, hi). Kinds: number, integer, bool, text, texts (a string or a list of
-# strings), object (a JSON object), list (a JSON array), choice (a string or a JSON object).
+# strings), object (a JSON object), objects (a list of JSON objects), choice (a string or a JSON object).
 BODY_PARAMS: dict[str, tuple[str, float | None, float | None]] = {
     "temperature": ("number", 0, 2),
     "max_tokens": ("integer", 1, MAX_TOKENS_LIMIT),
@@ -49,7 +64,7 @@ BODY_PARAMS: dict[str, tuple[str, float | None, float | None]] = {
     "logprobs": ("bool", None, None),
     "top_logprobs": ("integer", 0, 20),
     "response_format": ("object", None, None),
-    "tools": ("list", None, None),
+    "tools": ("objects", None, None),
     "tool_choice": ("choice", None, None),
     "parallel_tool_calls": ("bool", None, None),
     "reasoning_effort": ("text", None, None),
@@ -67,7 +82,7 @@ BODY_PARAMS: dict[str, tuple[str, float | None, float | None]] = {
     "prompt_cache_retention": ("text", None, None),
     "prompt_cache_options": ("object", None, None),
     "moderation": ("object", None, None),
-    "functions": ("list", None, None),  # deprecated by OpenAI in favour of tools
+    "functions": ("objects", None, None),  # deprecated by OpenAI in favour of tools
     "function_call": ("choice", None, None),  # deprecated by OpenAI in favour of tool_choice
 }
 # Keys llmlab sets itself or gives another meaning (n = repeats per model, each one recorded),
@@ -130,12 +145,33 @@ def _one_timeout(value: Any) -> Timeouts:
     if isinstance(value, Timeouts):
         for name in ("connect", "first_token", "total"):
             limit = getattr(value, name)
-            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0):
-                raise InputError(f"Timeouts.{name} must be seconds > 0 or None, not {limit!r}")
+            if limit is not None and _seconds(limit) is None:
+                raise InputError(f"Timeouts.{name} must be seconds > 0 (at most {MAX_TIMEOUT_S:,}) or None (no "
+                                 f"limit), not {shown_value(limit)}")
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return Timeouts(total=float(value))
-    raise InputError(f"timeout must be seconds > 0 or llmlab.Timeouts(...), not {value!r}")
+    seconds = _seconds(value)
+    if seconds is not None:
+        return Timeouts(total=seconds)
+    raise InputError(f"timeout must be seconds > 0 (at most {MAX_TIMEOUT_S:,}) or llmlab.Timeouts(...), not "
+                     f"{shown_value(value)}")
+
+
+def _seconds(value: Any) -> float | None:
+    """A timeout: the finite-number rule (no bool, NaN, inf, 10**5000), more than 0, at most MAX_TIMEOUT_S."""
+    seconds = read_finite(value, hi=MAX_TIMEOUT_S)
+    return seconds if seconds is not None and seconds > 0 else None
+
+
+def check_retry_policy(policy: RetryPolicy) -> RetryPolicy:
+    """A RetryPolicy's numbers under the rules of the keywords (10**5000 retries would never end,
+    an infinite backoff never wakes)."""
+    check_int("RetryPolicy.retries", policy.retries, 0, MAX_RETRIES)
+    for name in ("base_s", "cap_s", "retry_after_cap_s"):
+        value = getattr(policy, name)
+        if read_finite(value, lo=0.0, hi=MAX_TIMEOUT_S) is None:
+            raise InputError(f"RetryPolicy.{name} must be seconds from 0 to {MAX_TIMEOUT_S:,}, "
+                             f"not {shown_value(value)}")
+    return policy
 
 
 @dataclass
@@ -202,13 +238,14 @@ class CallOptions:
         if self.system is not None:
             check_text("system", self.system)
             check_no_secret(self.system, "system")
-        for name in BODY_PARAMS:
-            value = getattr(self, name)
-            if value is not None:
-                self._body[name] = _check_body_value(name, value)
+        given = {name: getattr(self, name) for name in BODY_PARAMS if getattr(self, name) is not None}
+        # A key travels only as the Authorization header built from api_key_env: never in a body. Looked
+        # for first (a walk of any depth), so a key in a value refused for another reason (nested too
+        # deep, a wrong type) is refused as a key.
+        check_no_credentials({**given, **(self.extra_body if isinstance(self.extra_body, Mapping) else {})})
+        for name, value in given.items():
+            self._body[name] = _check_body_value(name, value)
         self._check_extra_body()
-        # A key travels only as the Authorization header built from api_key_env: never in a body.
-        check_no_credentials({**self._body, **(self.extra_body or {})})
         check_sendable({**self._body, **(self.extra_body or {})}, "a call parameter")
         self.model_params = check_model_params(self.model_params) or None
         self._check_engine()
@@ -222,6 +259,8 @@ class CallOptions:
             check_int("retries", self.retries, 0, MAX_RETRIES)
         if self.retry_policy is not None and not isinstance(self.retry_policy, RetryPolicy):
             raise InputError(f"retry_policy must be an llmlab.RetryPolicy, not {type(self.retry_policy).__name__}")
+        if self.retry_policy is not None:
+            check_retry_policy(self.retry_policy)
         if self.retries is not None and self.retry_policy is not None:
             raise InputError("pass either retries= or retry_policy=, not both")
         if self.concurrency is not None:
@@ -230,7 +269,7 @@ class CallOptions:
             check_text("resume", self.resume)
         if not (isinstance(self.batch, bool) or self.batch == "auto"):
             raise InputError(f"batch must be True (the Batch API), False (live calls) or 'auto' (the Batch API "
-                             f"where the endpoint offers it, else live calls), not {self.batch!r}")
+                             f"where the endpoint offers it, else live calls), not {shown_value(self.batch)}")
         if self.on_event is not None and not callable(self.on_event):
             raise InputError(f"on_event must be a function of one Event, not {type(self.on_event).__name__}")
 
@@ -241,7 +280,7 @@ class CallOptions:
             raise InputError(f"extra_body must be a dict of body keys, not {type(self.extra_body).__name__}")
         for key in self.extra_body:
             if not isinstance(key, str) or not key:
-                raise InputError(f"extra_body keys must be non-empty strings, not {key!r}")
+                raise InputError(f"extra_body keys must be non-empty strings, not {shown_value(key)}")
             if key in BODY_PARAMS:
                 raise InputError(f"{key!r} is a named parameter: pass {key}=... instead of extra_body "
                                  "(it is checked there)")
@@ -357,17 +396,33 @@ def _check_body_value(name: str, value: Any) -> Any:
     if kind == "texts":
         if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             return value
-        raise InputError(f"{name} must be a string or a list of strings, not {one_line(repr(value), 60)}")
-    expected: dict[str, tuple[type, ...]] = {"object": (dict,), "list": (list,), "choice": (str, dict)}
+        raise InputError(f"{name} must be a string or a list of strings, not {shown_value(value)}")
+    expected: dict[str, tuple[type, ...]] = {"object": (dict,), "objects": (list,), "choice": (str, dict)}
     if not isinstance(value, expected[kind]):
-        what = {"object": "a dict", "list": "a list", "choice": "a string or a dict"}[kind]
+        what = {"object": "a dict", "objects": "a list of dicts", "choice": "a string or a dict"}[kind]
         raise InputError(f"{name} must be {what} (JSON), not {type(value).__name__}")
+    if kind == "objects":
+        _check_objects(name, value)
     return _check_json(name, value)
 
 
+def _check_objects(name: str, items: Any) -> None:
+    """tools/functions: each item an object ({"type": "function", "function": {...}}), never a bare
+    value (the endpoint refuses it, or reads it its own way)."""
+    for number, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InputError(f"{name}[{number}] must be a dict (a JSON object such as {{'type': 'function', "
+                             f"'function': {{...}}}}), not {shown_value(item)}")
+
+
 def _check_json(name: str, value: Any) -> Any:
+    if nested_deeper(value, MAX_OPTION_DEPTH):  # json.dumps and the checks after it recurse
+        raise InputError(f"{name}: JSON nested deeper than {MAX_OPTION_DEPTH} levels; no request option needs that")
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise InputError(f"{name} must hold JSON values (strings, numbers, lists, dicts): {one_line(exc)}") from None
+        # json.dumps's own words for an integer str() refuses name a Python setting, not the value
+        digits = sys.get_int_max_str_digits()
+        why = f"an integer of more than {digits:,} digits" if "digits" in str(exc) else one_line(exc)
+        raise InputError(f"{name} must hold JSON values (strings, numbers, lists, dicts): {why}") from None
     return value

@@ -23,15 +23,27 @@ from __future__ import annotations
 
 import ast
 import io
+import math
 import re
 import shlex
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..base._credentials import credential_error
 from ..base._errors import InputError
-from ..base._validate import check_binding_name, check_identifier, did_you_mean, parse_json_option
+from ..base._redact import redact_shown
+from ..base._validate import (
+    MAX_OPTION_DEPTH,
+    check_binding_name,
+    check_identifier,
+    did_you_mean,
+    digits_shown,
+    one_line,
+    parse_json_option,
+    shown_value,
+)
 from ..engine._options import BODY_PARAMS, CallOptions
 
 __all__ = ["OptionError", "MagicOptions", "parse_options", "interpolate", "placeholders", "LINE_KEYS"]
@@ -96,16 +108,16 @@ def _split_token(token: str, raw: str) -> tuple[str, str, bool]:
     if "=" not in token:
         shown = token if token else raw
         raise OptionError(
-            f"expected key=value, got {shown!r} (the prompt goes in the cell body, "
+            f"expected key=value, got {shown_value(shown)} (the prompt goes in the cell body, "
             "not on the %%llm line)."
         )
     key, value = token.split("=", 1)
     if not key:
-        raise OptionError(f"missing option name before '=' in {raw!r}.")
+        raise OptionError(f"missing option name before '=' in {shown_value(raw)}.")
     own = key.rsplit(":", 1)[1] if ":" in key else key
     name = own[len(_BODY_PREFIX):] if own.startswith(_BODY_PREFIX) else own
     if not (_BODY_KEY_RE if name is not own else _IDENT_RE).match(name):
-        raise OptionError(f"option name {key!r} is not a valid identifier.{_hint(key)}")
+        raise OptionError(f"option name {shown_value(key)} is not a valid identifier.{_hint(key)}")
     raw_value = raw.split("=", 1)[1] if "=" in raw else ""
     quoted = raw_value[:1] in ("'", '"')
     return key, value, quoted
@@ -117,7 +129,7 @@ def _hint(key: str) -> str:
 
 # --------------------------------------------------------------------------- values
 
-def _scalar(text: str) -> Any:
+def _scalar(key: str, text: str) -> Any:
     """Type one unquoted word: int, float, bool, null, else the string itself."""
     lowered = text.lower()
     if lowered in ("true", "false"):
@@ -125,10 +137,26 @@ def _scalar(text: str) -> Any:
     if lowered in ("null", "none"):
         return None
     if _INT_RE.match(text):
-        return int(text)
+        return _number(key, text, integer=True)
     if _FLOAT_RE.match(text):
-        return float(text)
+        return _number(key, text, integer=False)
     return text
+
+
+def _number(key: str, text: str, *, integer: bool) -> int | float:
+    """A number written on the line (``text`` matched _INT_RE or _FLOAT_RE) under the rule of the
+    Python API: an integer longer than Python reads (int() raises past 4,300 digits) and a float
+    beyond float's range (``1e400`` reads as inf) are one-line errors, never a raw ValueError."""
+    if integer:
+        digits, limit = len(text.lstrip("+-")), sys.get_int_max_str_digits()
+        if limit and digits > limit:
+            raise OptionError(f"{key}: {digits_shown(digits)} is longer than Python reads ({limit:,} digits); "
+                              "write a shorter number.")
+        return int(text)
+    number = float(text)
+    if not math.isfinite(number):
+        raise OptionError(f"{key} must be a finite number, got {shown_value(text)} (beyond a float's 1.8e308).")
+    return number
 
 
 def _json(key: str, text: str) -> Any:
@@ -141,7 +169,7 @@ def _json(key: str, text: str) -> Any:
 def _items(key: str, value: str) -> list[str]:
     items = value.split(",")
     if any(item == "" for item in items):
-        raise OptionError(f"{key}: empty item in the list {value!r}.")
+        raise OptionError(f"{key}: empty item in the list {shown_value(value)}.")
     return items
 
 
@@ -152,17 +180,17 @@ def _body_value(key: str, value: str, quoted: bool) -> Any:
     if quoted:
         return value  # quotes mean "this exact text"
     if "," in value:
-        return [_scalar(item) for item in _items(key, value)]
-    return _scalar(value)
+        return [_scalar(key, item) for item in _items(key, value)]
+    return _scalar(key, value)
 
 
 def _name_list(key: str, value: str) -> list[str]:
     names = [v.strip() for v in value.split(",")]
     if any(not n for n in names):
-        raise OptionError(f"{key}: empty model name in {value!r} (stray comma?).")
+        raise OptionError(f"{key}: empty model name in {shown_value(value)} (stray comma?).")
     for name in names:
         if any(ch.isspace() for ch in name):
-            raise OptionError(f"{key}: model name {name!r} contains whitespace.")
+            raise OptionError(f"{key}: model name {shown_value(name)} contains whitespace.")
     seen: set[str] = set()
     for name in names:
         if name in seen:
@@ -177,15 +205,15 @@ def _typed(key: str, kind: str, value: str, quoted: bool) -> Any:
         return None  # "not set": the default applies
     if kind in ("number", "integer"):
         if "," in value:
-            raise OptionError(f"{key} takes one number, got the list {value!r}.")
+            raise OptionError(f"{key} takes one number, got the list {shown_value(value)}.")
         pattern, what = (_FLOAT_RE, "a number") if kind == "number" else (_INT_RE, "a whole number")
         if not pattern.match(value):
-            raise OptionError(f"{key} must be {what}, got {value!r}.")
-        return float(value) if kind == "number" else int(value)
+            raise OptionError(f"{key} must be {what}, got {shown_value(value)}.")
+        return _number(key, value, integer=kind == "integer")
     if kind == "bool" or (kind == "batch" and value.lower() != "auto"):
         if value.lower() not in ("true", "false"):
             what = "true, false or auto" if kind == "batch" else "true or false"
-            raise OptionError(f"{key} must be {what}, got {value!r}.")
+            raise OptionError(f"{key} must be {what}, got {shown_value(value)}.")
         return value.lower() == "true"
     if value[:1] in ("{", "[") and kind != "text":
         return _json(key, value)
@@ -340,7 +368,7 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
         try:
             return str(value)
         except Exception as exc:  # a user object's __str__: one line, not a traceback
-            raise OptionError(f"{{{{{ref}}}}}: str() of the value raised {type(exc).__name__}.") from None
+            raise OptionError(f"{_label(ref)}: str() of the value raised {type(exc).__name__}.") from None
 
     return _PLACEHOLDER_RE.sub(replace, text)
 
@@ -350,48 +378,76 @@ def placeholders(text: str) -> list[str]:
     return [m.group(2).strip() for m in _PLACEHOLDER_RE.finditer(text) if not m.group(1)]
 
 
+# A placeholder names one value: a longer or deeper one is no reference anyone writes, and parsing
+# or walking it part by part would reach Python's recursion limit (3,000 subscripts did).
+_MAX_REF = 1000
+_MAX_REF_PARTS = MAX_OPTION_DEPTH
+
+
 def _resolve(ref: str, namespace: Mapping[str, Any]) -> Any:
+    if len(ref) > _MAX_REF:
+        raise OptionError(f"{_label(ref)}: a placeholder of {len(ref):,} characters names no value (at most "
+                          f"{_MAX_REF:,}); bind the value to a short name in a cell and write {{{{name}}}}.")
+    if ref.count(".") + ref.count("[") > _MAX_REF_PARTS:
+        raise OptionError(f"{_label(ref)}: more than {_MAX_REF_PARTS} .attribute and [subscript] parts; bind the "
+                          "value to a name in a cell and write {{name}}.")
     try:
         tree = ast.parse(ref, mode="eval").body
-    except SyntaxError:
+    except (SyntaxError, RecursionError, MemoryError):  # the parser's own nesting limits
         raise OptionError(_bad_ref(ref)) from None
     return _evaluate(tree, ref, namespace)
 
 
+def _label(ref: str) -> str:
+    """A placeholder as its messages quote it: on one line, cut to 80 characters, the key never
+    (redacted before the cut, which could leave too little of it to be recognised)."""
+    return f"{{{{{one_line(redact_shown(ref[:200]), 80)}}}}}"
+
+
 def _bad_ref(ref: str) -> str:
     return (
-        f"{{{{{ref}}}}}: only names, .attributes and [constant] subscripts are allowed in "
+        f"{_label(ref)}: only names, .attributes and [constant] subscripts are allowed in "
         "placeholders (write \\{{ for literal braces)."
     )
 
 
-def _evaluate(node: ast.AST, ref: str, namespace: Mapping[str, Any]) -> Any:
-    """Walk the restricted tree; anything other than Name/Attribute/Subscript is refused."""
-    if isinstance(node, ast.Name):
-        _refuse_dunder(node.id, ref)
-        value = namespace.get(node.id, _MISSING)
-        if value is _MISSING:
-            raise OptionError(f"{{{{{ref}}}}}: name {node.id!r} is not defined.")
-        return value
-    if isinstance(node, ast.Attribute):
-        _refuse_dunder(node.attr, ref)
-        base = _evaluate(node.value, ref, namespace)
-        try:
-            return getattr(base, node.attr)
-        except AttributeError:
-            raise OptionError(
-                f"{{{{{ref}}}}}: {type(base).__name__} object has no attribute {node.attr!r}."
-            ) from None
-        except Exception as exc:  # a property that raises: one line, not a traceback
-            raise OptionError(f"{{{{{ref}}}}}: reading .{node.attr} raised {type(exc).__name__}.") from None
-    if isinstance(node, ast.Subscript):
-        base = _evaluate(node.value, ref, namespace)
-        index = _constant_index(node.slice, ref)
-        try:
-            return base[index]
-        except Exception as exc:  # noqa: BLE001 - any user __getitem__ failure is one line
-            raise OptionError(f"{{{{{ref}}}}}: lookup [{index!r}] failed ({type(exc).__name__}).") from None
-    raise OptionError(_bad_ref(ref))
+def _evaluate(tree: ast.AST, ref: str, namespace: Mapping[str, Any]) -> Any:
+    """Walk the restricted tree without recursion: down its .attr/[index] chain to the name,
+    refusing anything else (calls, operators, dunders) before a value is read, then up."""
+    steps: list[tuple[str, Any]] = []
+    node = tree
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        if isinstance(node, ast.Attribute):
+            _refuse_dunder(node.attr, ref)
+            steps.append(("attr", node.attr))
+        else:
+            steps.append(("index", _constant_index(node.slice, ref)))
+        node = node.value
+    if not isinstance(node, ast.Name):
+        raise OptionError(_bad_ref(ref))
+    _refuse_dunder(node.id, ref)
+    value = namespace.get(node.id, _MISSING)
+    if value is _MISSING:
+        raise OptionError(f"{_label(ref)}: name {shown_value(node.id)} is not defined.")
+    for kind, part in reversed(steps):
+        value = _attribute(value, part, ref) if kind == "attr" else _item(value, part, ref)
+    return value
+
+
+def _attribute(base: Any, name: str, ref: str) -> Any:
+    try:
+        return getattr(base, name)
+    except AttributeError:
+        raise OptionError(f"{_label(ref)}: {type(base).__name__} object has no attribute {name!r}.") from None
+    except Exception as exc:  # a property that raises: one line, not a traceback
+        raise OptionError(f"{_label(ref)}: reading .{name} raised {type(exc).__name__}.") from None
+
+
+def _item(base: Any, index: Any, ref: str) -> Any:
+    try:
+        return base[index]
+    except Exception as exc:  # noqa: BLE001 - any user __getitem__ failure is one line
+        raise OptionError(f"{_label(ref)}: lookup [{shown_value(index)}] failed ({type(exc).__name__}).") from None
 
 
 def _constant_index(node: ast.AST, ref: str) -> Any:
@@ -406,4 +462,4 @@ def _constant_index(node: ast.AST, ref: str) -> Any:
 def _refuse_dunder(name: str, ref: str) -> None:
     # Dunders reach interpreter internals (__class__, __globals__, __import__).
     if name.startswith("__"):
-        raise OptionError(f"{{{{{ref}}}}}: names starting with '__' are not allowed in placeholders.")
+        raise OptionError(f"{_label(ref)}: names starting with '__' are not allowed in placeholders.")
