@@ -32,7 +32,7 @@ from ..base._record import answer_hash, prompt_id_for
 from ..base._redact import Redactor, url_secrets, without_userinfo
 from ..base._text import check_sendable, check_unicode, repair
 from ..base._tokens import TokenCounter
-from ..base._validate import check_bool, check_int, check_shown_name, one_line
+from ..base._validate import check_bool, check_int, check_shown_name, one_line, read_finite, shown_value
 from ..base._warnings import collecting, emit
 from ..local._server import embedded_url, is_embedded
 from ..store._base import Store
@@ -49,6 +49,7 @@ from ._options import (
     CallOptions,
     check_max_tokens,
     check_model_params,
+    check_retry_policy,
     normalise_timeouts,
     unknown_keyword,
 )
@@ -942,9 +943,10 @@ def _keyless_if_embedded(endpoint: Endpoint, given: Any = None) -> Endpoint:
 def _optional_rate(name: str, value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InputError(f"{name} must be a number > 0 (per minute), not {value!r}")
-    return float(value)
+    rate = read_finite(value)  # the finite-number rule: inf or 10**5000 per minute is no limit anyone means
+    if rate is None or rate <= 0:
+        raise InputError(f"{name} must be a finite number > 0 (per minute), not {shown_value(value)}")
+    return rate
 
 
 def _retry_policy(retries: int | None, policy: RetryPolicy | None) -> RetryPolicy | None:
@@ -952,6 +954,8 @@ def _retry_policy(retries: int | None, policy: RetryPolicy | None) -> RetryPolic
         raise InputError("pass either retries= or retry_policy=, not both")
     if policy is not None and not isinstance(policy, RetryPolicy):
         raise InputError(f"retry_policy must be an llmlab.RetryPolicy, not {type(policy).__name__}")
+    if policy is not None:
+        check_retry_policy(policy)  # the rule a call's retry_policy= follows
     if retries is not None:
         return RetryPolicy(retries=check_int("retries", retries, 0, MAX_RETRIES))
     return policy

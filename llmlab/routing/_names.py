@@ -17,9 +17,9 @@ from ..base._credentials import remember_keys
 from ..base._display import has_controls
 from ..base._errors import InputError
 from ..base._names import check_model_names, check_shown_text
-from ..base._redact import redact_shown
 from ..base._text import check_unicode
-from ..base._validate import invisible_char, one_line
+from ..base._validate import invisible_char
+from ..base._validate import shown_value as base_shown_value
 
 __all__ = ["MAX_NAME", "is_name", "is_names", "shown_value", "check_policy"]
 
@@ -46,15 +46,12 @@ def _valid_unicode(v: str) -> bool:
 
 
 def shown_value(value: Any) -> str:
-    """A saved field's value in a message: short, and never a deep structure's repr (which recurses)."""
+    """A saved field's value in a message: a JSON container by its kind and size (the file's words),
+    anything else by the one rule of base._validate (any length of integer or text, no secret)."""
     if isinstance(value, (dict, list)):
         return f"a JSON {'object' if isinstance(value, dict) else 'array'} of {len(value)}"
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
-        return f"a {len(str(abs(value)))}-digit integer"
     remember_keys()
-    if isinstance(value, str) and redact_shown(value) != value:
-        return "a value that looks like your API key"
-    return one_line(repr(value), 60)
+    return base_shown_value(value)
 
 
 def check_policy(policy: Any) -> None:
