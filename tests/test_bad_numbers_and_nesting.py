@@ -139,6 +139,20 @@ def test_bad_shapes_are_refused_before_sending(lab, monkeypatch, option, kwargs)
     assert len(chat_requests(srv)) == sent
 
 
+LAB_SETTINGS = {"rpm": lambda v: {"rpm": v}, "tpm": lambda v: {"tpm": v},
+                "RetryPolicy.retries": lambda v: {"retry_policy": RetryPolicy(retries=v)},
+                "RetryPolicy.cap_s": lambda v: {"retry_policy": RetryPolicy(cap_s=v)}}
+
+
+@pytest.mark.parametrize("value", list(BAD_NUMBERS.values()), ids=list(BAD_NUMBERS))
+@pytest.mark.parametrize("setting", list(LAB_SETTINGS))
+def test_a_bad_number_in_a_lab_setting_is_one_line(tmp_path, setting, value):
+    # Lab(rpm=inf) was taken (no limit anyone means), Lab(tpm=10**5000) raised Python's ValueError
+    with pytest.raises(InputError) as caught:
+        Lab(base_url="http://127.0.0.1:9/v1", db=tmp_path / "runs.sqlite", quiet=True, **LAB_SETTINGS[setting](value))
+    _one_line(str(caught.value), setting)
+
+
 NESTED = {"extra_body": lambda v: {"extra_body": {"x": v}}, "metadata": lambda v: {"metadata": {"x": v}},
           "response_format": lambda v: {"response_format": {"type": "json_schema", "json_schema": {"schema": v}}},
           "tools": lambda v: {"tools": [{"type": "function", "function": {"parameters": v}}]},
