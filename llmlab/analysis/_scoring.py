@@ -820,7 +820,7 @@ def judge(model: str, lab: Any, rubric: str | None = None, max_tokens: int = 512
 
 def final_answers(df: pd.DataFrame, ids: list[str]) -> list[Any]:
     """Per judge prompt id: the reply text of its final attempt, or a :class:`JudgeFailure` (a
-    :class:`JudgeCut` for a reply cut off at ``max_tokens``)."""
+    :class:`JudgeCut` for a reply that did not end as finished: max_tokens, a content filter, …)."""
     if df is None or len(df) == 0:
         return [JudgeFailure(None)] * len(ids)
     order = df.sort_values("attempt") if "attempt" in df.columns else df
@@ -830,8 +830,8 @@ def final_answers(df: pd.DataFrame, ids: list[str]) -> list[Any]:
         if pid not in last.index or last.at[pid, "status"] != "ok":
             err = last.at[pid, "error_type"] if pid in last.index and "error_type" in last else None
             out.append(JudgeFailure(err))
-        elif "finish_reason" in last and last.at[pid, "finish_reason"] == "length":
-            out.append(JudgeCut(last.at[pid, "response_text"]))
+        elif "finish_reason" in last and _cut_off(last.at[pid, "finish_reason"]):
+            out.append(JudgeCut(last.at[pid, "response_text"], last.at[pid, "finish_reason"]))
         else:
             out.append(last.at[pid, "response_text"])
     return out
@@ -849,18 +849,30 @@ class JudgeFailure:
         return f"judge call failed: {self.error_type}"
 
 
+# The finish reasons of a reply the model ended itself (OpenAI/LiteLLM "stop", Anthropic's and
+# Bedrock's words passed through, llama.cpp's "eos"). Any other — "length", "content_filter",
+# "error", "max_tokens", "abort", … — ended it from outside; none (a body without one) is taken as
+# ended, as the engine stores such a row ok.
+FINISHED = frozenset({"stop", "end_turn", "stop_sequence", "eos", "eos_token"})
+
+
+def _cut_off(finish_reason: Any) -> bool:
+    return not _missing(finish_reason) and str(finish_reason) not in FINISHED
+
+
 class JudgeCut(JudgeFailure):
-    """A judge reply cut off at ``max_tokens`` (finish_reason "length"): unknown, whatever it holds.
-    Even a complete ``[[8]]`` in it is not known to be final — the cut text may revise it ("on
+    """A judge reply that did not end as finished (``finish_reason`` "length" at ``max_tokens``,
+    "content_filter", "error", …: not in :data:`FINISHED`): unknown, whatever it holds. Even a
+    complete ``[[8]]`` in it is not known to be final — the cut text may revise it ("on
     reflection, [[6]]") or hold the real verdict after a hypothetical one (review r22 B7).
     ``text``: the cut reply as recorded, kept so the preference frame shows why it is unknown."""
 
-    def __init__(self, text: Any) -> None:
-        super().__init__("length")
+    def __init__(self, text: Any, finish_reason: Any = "length") -> None:
+        super().__init__(str(finish_reason))
         self.text = None if _missing(text) else str(text)
 
     def reason(self) -> str:
-        return "judge reply cut off (finish_reason=length)"
+        return f"judge reply cut off (finish_reason={one_line(self.error_type, 40)})"
 
 
 def _judged(reply: Any, answer: str = "") -> tuple[float, str]:
