@@ -207,8 +207,6 @@ def _reference(prefs: pd.DataFrame, reference: str | None) -> str:
     common = set.intersection(*({a, b} for a, b in zip(prefs["model_a"], prefs["model_b"], strict=True)))
     if len(common) == 2:       # one pair of models: the reference is model_a (pairwise(..., against=) puts it there)
         against = _recorded_against(prefs)
-        if against is None and set(map(str, prefs["model_a"])) == {min(map(str, common))}:
-            against = ""  # records nothing (a frame cut to the preference columns): model_a may merely sort first
         if against is not None and against not in common:
             # made without against=: its model_a is the name that sorts first, no choice (a pairwise
             # frame or lab.labels(), in memory or from CSV: the against column)

@@ -1,24 +1,20 @@
-"""A judge reply the model did not finish is unknown, and a bare preference frame names no reference.
+"""A judge reply the model did not finish is unknown, whatever verdict it holds.
 
-Review r23 found, through a real Lab and the real SDK:
-- N4: only ``finish_reason == "length"`` made a judge reply unknown; a provisional ``Rating: [[9]]``
+Review r23 found (N4), through a real Lab and the real SDK:
+- only ``finish_reason == "length"`` made a judge reply unknown; a provisional ``Rating: [[9]]``
   ended by ``content_filter``, ``error``, ``max_tokens`` (Anthropic's word), ``MAX_TOKENS``
   (Gemini's) or ``abort`` was scored 0.889, and in pairwise a content-filtered game counted as a
   whole game. Now anything but the finished reasons (``scoring``'s ``FINISHED``) is a cut reply.
-- N3: a frame cut to the preference columns records no reference (no ``against`` column, no attrs)
-  and routing took its ``model_a`` — the name that sorts first — as the reference again.
 """
 from __future__ import annotations
 
-import io
 import warnings
 
 import pandas as pd
 import pytest
 from fakeserver import FakeServer, ModelSpec
 
-from llmlab import InputError, Lab, routing, scoring
-from llmlab.analysis._pairwise import PREFERENCE_COLUMNS
+from llmlab import Lab, scoring
 
 CHEAP, STRONG = "claude-haiku", "claude-opus"       # the cheap model's name sorts first
 UNFINISHED = ["content_filter", "error", "max_tokens", "MAX_TOKENS", "abort", "length"]
@@ -76,34 +72,3 @@ def test_a_pairwise_game_counts_only_when_the_judge_finished_its_reply(lab, runs
         assert prefs["winner"].isna().all() and prefs["verdict_1"].isna().all() and prefs["verdict_2"].isna().all()
         assert prefs["reason"].str.contains(f"judge reply cut off \\(finish_reason={finish}\\)").all()
         assert (prefs["reply_1"] == "[[B]]").all()                       # the judge's words stay visible
-
-
-def _bare(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame cut to the documented preference columns, saved as CSV and read back."""
-    text = frame[PREFERENCE_COLUMNS].to_csv(index=False)
-    return pd.read_csv(io.StringIO(text), dtype={"prompt_id": str})
-
-
-def test_a_bare_frame_whose_model_a_merely_sorts_first_needs_a_reference(lab, runs):
-    prefs = scoring.pairwise(runs, judge="pick-stop", lab=lab, progress=False)
-    ids = runs.set_index(["prompt_id", "requested_model"])["id"]
-    for pid in sorted(set(runs["prompt_id"])):
-        lab.add_label(grading="g", who="me", prompt_id=pid, model_a=CHEAP, model_b=STRONG, shown_first=CHEAP,
-                      vote="B", row_a=int(ids[(pid, CHEAP)]), row_b=int(ids[(pid, STRONG)]))
-    for frame in (prefs, lab.labels()):
-        bare = _bare(frame)
-        assert "against" not in bare.columns and not bare.attrs and (bare["model_a"] == CHEAP).all()
-        with pytest.raises(InputError, match="pass reference='<model>'"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            routing.evaluate(runs, [routing.Always(CHEAP)], preferences=bare, n_boot=0)
-
-
-def test_a_bare_frame_oriented_against_the_name_that_sorts_last_keeps_that_reference(lab, runs):
-    # model_a is the sorted-last name in every row: a choice, not the sort order
-    prefs = scoring.pairwise(runs, judge="pick-stop", lab=lab, against=STRONG, progress=False)
-    bare = _bare(prefs)
-    assert (bare["model_a"] == STRONG).all()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        report = routing.evaluate(runs, [routing.Always(CHEAP)], preferences=bare, n_boot=0)
-    assert report.reference == f"always({STRONG})"
