@@ -7,7 +7,8 @@
   of 4+ characters no other letter or digit touches anywhere in the text), runs of 4+ characters
   apart that together span 12 of its characters (every other piece), in any letter case, full-width or other
   compatibility forms, lookalike letters (Cyrillic, Greek, small capitals, IPA: the table in
-  ``_LOOKALIKE``), Unicode tag characters, every character doubled or tripled (compared with
+  ``_LOOKALIKE``; also enclosed letters, regional indicators, Braille letters, upside-down
+  text), Unicode tag characters, every character doubled or tripled (compared with
   the secret's repeats collapsed too), ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes,
   base64, base32 and hex (up to three deep, zlib or gzip compressed first; UTF-16/32 code units
   too; each short piece encoded on its own too, whatever separates the pieces:
@@ -164,7 +165,14 @@ _LOOKALIKE: dict[int, int] = {
     **str.maketrans("аеорсухіјѕкмнтвАЕОРСУХІЈЅКМНТВαοριυνκτΑΕΟΡΙΥΝΚΤΒΖΗΜΧ",
                     "aeopcyxijskmhtbAEOPCYXIJSKMHTBaopiuvktAEOPIYNKTBZHMX"),
     **str.maketrans("ıƖȷɑɡɢɩɪɴʀʏʙʜʟᴀᴄᴅᴇᴊᴋᴍᴏᴘᴛᴜᴠᴡᴢᶦᶫᶰᶸꜰꜱꞯꭋ𐞄𐞒𐞖𐞪𐞲", "iijaggiinrybhlacdejkmoptuvwzilnufsqrbghry"),
-    **{0xE0000 + code: code for code in range(0x20, 0x7F)}}
+    **{0xE0000 + code: code for code in range(0x20, 0x7F)},
+    # ... letters with no compatibility form at all: negative circled and negative squared
+    # capitals and regional indicators (🅢🅚, 🆂🅺, 🇸🇰: U+1F150, U+1F170, U+1F1E6 + 0-25), Braille
+    # letters (⠎⠅; its digits are a number sign and the letters a-j, not read) and the turned
+    # letters of upside-down text (ɐ ǝ ʞ ʇ …; its b d n p q u are ASCII letters, read as they are)
+    **{start + i: ord("A") + i for start in (0x1F150, 0x1F170, 0x1F1E6) for i in range(26)},
+    **str.maketrans("⠁⠃⠉⠙⠑⠋⠛⠓⠊⠚⠅⠇⠍⠝⠕⠏⠟⠗⠎⠞⠥⠧⠺⠭⠽⠵", "abcdefghijklmnopqrstuvwxyz"),
+    **str.maketrans("ɐɔǝɟƃɥᴉɾʞɯɹʇʌʍʎ", "acefghijkmrtvwy")}
 LOOKALIKE = _LOOKALIKE  # the one table: model names are compared through it too (base/_validate.name_skeleton)
 
 
