@@ -7,13 +7,15 @@
   of 4+ characters no other letter or digit touches anywhere in the text), runs of 4+ characters
   apart that together span 12 of its characters (every other piece), in any letter case, full-width or other
   compatibility forms, lookalike letters (Cyrillic, Greek, small capitals, IPA: the table in
-  ``_LOOKALIKE``), Unicode tag characters, every character doubled or tripled (compared with
+  ``_LOOKALIKE``; also enclosed letters, regional indicators, Braille letters, upside-down
+  text), Unicode tag characters, every character doubled or tripled (compared with
   the secret's repeats collapsed too), ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes,
   base64, base32 and hex (up to three deep, zlib or gzip compressed first; UTF-16/32 code units
   too; each short piece encoded on its own too, whatever separates the pieces:
   :meth:`Redactor._decoded_pieces`), any run of 8+ separated numbers decoded every way it reads
   (hex ``0x73,0x6b`` or ``{0x73,0x6b}``, CSS ``\\73 \\6b``, ``U+0073``, decimal, octal ``0o163``
-  or ``163 153 55``, binary ``01110011``), an encoding
+  or ``163 153 55``, binary ``01110011``; joined by any short run of characters that are no letter
+  or digit, ``115-107``, ``0x73/0x6b``, or short words, ``115 and 107``), an encoding
   spelled out with a separator between its characters (``c 2 s t``), reversed, ROT13 or ROT47,
   and masked echoes (``sk-ab***wxyz``) whose visible ends are the secret's. Not: pieces under 3
   characters (every other letter), other Caesar shifts, uuencode, the key as one decimal integer.
@@ -81,24 +83,32 @@ _ESCAPE = re.compile(r"%u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|\\u\{([0-9a-fA-F]{1,
                      r"|\\([0-3][0-7]{2})")  # ... and octal (\163)
 _ESCAPE_BASE = {7: 10, 8: 8}  # the decimal and octal groups; the others are hex
 # Tokens that may be an encoding of a secret: decoded and searched like text.
-_HEX_SPACED = re.compile(r"(?:(?:0[xX])?[0-9a-fA-F]{2}[ ,;]+){7,}(?:0[xX])?[0-9a-fA-F]{2}")  # 73 6b, 0x73, 0x6b
-# Byte codes in decimal (115 107 45 …, 115,107,45, [115, 107]) and quoted-printable (=73=6B=2D…).
-_DECIMAL_BYTES = re.compile(r"(?<![\d.])(?:\d{2,3}\s*[,; ]\s*){7,}\d{2,3}(?![\d.])")
+# A few decimal byte codes in a row (a piece's: _DECIMAL_GROUP); quoted-printable (=73=6B=2D…).
 _DECIMAL_HINT = re.compile(r"\d{2,3}\s*[,; ]\s*\d{2,3}\s*[,; ]\s*\d{2,3}")
 _QUOTED_PRINTABLE = re.compile(r"(?:=[0-9a-fA-F]{2}){8,}")
 # Any run of 8+ numbers, each a word of its own (no letter or digit touches it), between
 # separators: byte or code point values in hex (0x73, \\73 CSS escapes, U+0073, {0x73,0x6b} C/JS
-# arrays, 0073 006b UTF-16 units), decimal or binary (01110011). Decoded every way it can be.
-_NUMBER_RUN = re.compile(r"(?<![0-9A-Za-z])(?:(?:0[xXoO]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}"
-                         r"(?:[\s,;:|{}\[\]()]+|(?=\\))){7,}(?:0[xXoO]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}(?![0-9A-Za-z])")
-_NUMBER_DIGITS = re.compile(r"(?:0[xXoO]|\\[xX]?|[uU]\+)?([0-9a-fA-F]+)")
+# arrays, 0073 006b UTF-16 units), decimal, octal (0o163, 163) or binary (01110011). Decoded every
+# way it can be. A separator is whatever a reader skips between two numbers: spaces with up to 4
+# other characters that are no letter or digit (',' '-' '.' '/' '+' '_' '·' '•' '–' '><' ', '
+# ' - ' '},{'), with up to two short words among them (' and ', ', and then ': each with a letter
+# past 'f', so it is no hex number); or nothing before a CSS escape (\\73\\6b). The quantifiers
+# are possessive: a long run of spaces or punctuation is read once, not split every way.
+_NUMBER = r"(?:0[xXoO]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}"
+_GAP_CHARS = r"\s*+(?:(?:[^\w\s]|_)\s*+){0,4}+"
+_NUMBER_SEP = rf"(?:(?=[\W_]){_GAP_CHARS}(?:[A-Za-z]{{0,4}}[g-zG-Z][A-Za-z]{{0,4}}(?=[\W_]){_GAP_CHARS}){{0,2}}|(?=\\))"
+_NUMBER_RUN = re.compile(rf"(?<![0-9A-Za-z])(?:{_NUMBER}{_NUMBER_SEP}){{7,}}{_NUMBER}(?![0-9A-Za-z])")
+# ... the numbers a stream's text ends with, up to a separator: they may still become such a run
+_NUMBERS_SO_FAR = re.compile(rf"(?<![0-9A-Za-z])(?:{_NUMBER}{_NUMBER_SEP})+")
+_NUMBERS_ONLY = re.compile(r"[0-9a-fA-FxXoOuU\W_]*")  # ... and text that holds nothing else
+# ... its numbers' digits: a number stands alone (the letters of ' and ' are not three of them)
+_NUMBER_DIGITS = re.compile(r"(?:\\[xX]?|(?<![0-9A-Za-z])(?:0[xXoO]|[uU]\+)?)([0-9a-fA-F]{1,8})(?![0-9A-Za-z])")
 _BINARY = re.compile(r"[01]{64,}")  # bits joined: 0111001101101011…
 # One character of an encoding's alphabet, then a separator, 12+ times: base64 (or hex, base32)
 # spelled out with a space or comma between its characters.
 _SPACED = re.compile(r"(?<![A-Za-z0-9+/=])(?:[A-Za-z0-9+/=][\s,;|'\"`]{1,3}){11,}[A-Za-z0-9+/=](?![A-Za-z0-9+/=])")
 _REPEATS = re.compile(r"(.)\1+")  # a character doubled or tripled: sskk--pprroojj
 _NON_ALNUM_B64 = re.compile(r"[^A-Za-z0-9+/=]+")
-_SHORT_HEX = re.compile(r"(?:0[xX])?[0-9a-fA-F]{2}[,;]?")
 _BASE64_LINES = re.compile(r"(?<![A-Za-z0-9+/])(?:[A-Za-z0-9+/]{4,}\r?\n)+[A-Za-z0-9+/]+={0,2}(?![A-Za-z0-9+/=])")
 _BASE85 = re.compile(r"[0-9A-Za-z!#$%&()*+\-;<=>?@^_`{|}~]{15,}|[!-u]{15,}")  # base85, Ascii85
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{12,}={0,2}|[A-Za-z0-9_-]{12,}={0,2}")
@@ -155,7 +165,14 @@ _LOOKALIKE: dict[int, int] = {
     **str.maketrans("аеорсухіјѕкмнтвАЕОРСУХІЈЅКМНТВαοριυνκτΑΕΟΡΙΥΝΚΤΒΖΗΜΧ",
                     "aeopcyxijskmhtbAEOPCYXIJSKMHTBaopiuvktAEOPIYNKTBZHMX"),
     **str.maketrans("ıƖȷɑɡɢɩɪɴʀʏʙʜʟᴀᴄᴅᴇᴊᴋᴍᴏᴘᴛᴜᴠᴡᴢᶦᶫᶰᶸꜰꜱꞯꭋ𐞄𐞒𐞖𐞪𐞲", "iijaggiinrybhlacdejkmoptuvwzilnufsqrbghry"),
-    **{0xE0000 + code: code for code in range(0x20, 0x7F)}}
+    **{0xE0000 + code: code for code in range(0x20, 0x7F)},
+    # ... letters with no compatibility form at all: negative circled and negative squared
+    # capitals and regional indicators (🅢🅚, 🆂🅺, 🇸🇰: U+1F150, U+1F170, U+1F1E6 + 0-25), Braille
+    # letters (⠎⠅; its digits are a number sign and the letters a-j, not read) and the turned
+    # letters of upside-down text (ɐ ǝ ʞ ʇ …; its b d n p q u are ASCII letters, read as they are)
+    **{start + i: ord("A") + i for start in (0x1F150, 0x1F170, 0x1F1E6) for i in range(26)},
+    **str.maketrans("⠁⠃⠉⠙⠑⠋⠛⠓⠊⠚⠅⠇⠍⠝⠕⠏⠟⠗⠎⠞⠥⠧⠺⠭⠽⠵", "abcdefghijklmnopqrstuvwxyz"),
+    **str.maketrans("ɐɔǝɟƃɥᴉɾʞɯɹʇʌʍʎ", "acefghijkmrtvwy")}
 LOOKALIKE = _LOOKALIKE  # the one table: model names are compared through it too (base/_validate.name_skeleton)
 
 
@@ -515,18 +532,10 @@ class Redactor:
         for start, end in _escaped_words(text):  # %-encoded twice: decoded once here, once as text
             if self._spans(urllib.parse.unquote(text[start:end]), depth - 1):
                 spans.append((start, end))
-        spaced = len(list(filter(_SHORT_HEX.fullmatch, text.split()))) >= 8
-        for match in _HEX_SPACED.finditer(text) if spaced else ():  # 73 6b … or 0x73, 0x6b …
-            decoded = _hex(match.group())
-            if decoded and self._spans(decoded, depth - 1):
-                spans.append(match.span())
-        for match in _DECIMAL_BYTES.finditer(text) if _DECIMAL_HINT.search(text) else ():
-            decoded = _decimal(match.group())
-            if decoded and self._spans(decoded, depth - 1):
-                spans.append(match.span())
-        for match in _NUMBER_RUN.finditer(text):
-            if any(self._spans(decoded, depth - 1) for decoded in _numbers(match.group())):
-                spans.append(match.span())
+        for match in _NUMBER_RUN.finditer(text):  # 73 6b, 0x73-0x6b, 115.107.45, U+0073 and U+006B, …
+            for start, end in {(start, end) for decoded, start, end in _numbers(match.group())
+                               if self._spans(decoded, depth - 1)}:
+                spans.append((match.start() + start, match.start() + end))
         for match in _SPACED.finditer(text):  # c 2 s t c H J v …: joined, from each of its first characters
             joined = "".join(_NON_ALNUM_B64.split(match.group()))
             if any(self._encoded(joined[k:], depth) for k in range(4)):
@@ -632,12 +641,22 @@ class Redactor:
         found, open_from = self._split_runs(read, streaming=True)
         spans = (self._whole_values(read) + found + self._repeated(read) + self._masked(read)
                  + self._encoded(read, _DECODE_DEPTH))
-        cut = _TRAILING_WORD.search(text).start()  # type: ignore[union-attr]
+        cut = _held_numbers(text, _TRAILING_WORD.search(text).start())  # type: ignore[union-attr]
         cut = max(min(cut, open_from if open_from is not None else cut), len(text) - _MAX_HOLD)
         for start, end in sorted(spans, reverse=True):
             if start < cut < end:
                 cut = start
         return _replace(text[:cut], [(s, e) for s, e in spans if e <= cut]), cut
+
+
+def _held_numbers(text: str, cut: int) -> int:
+    """Where a run of numbers that ends at ``cut`` starts (``cut`` if none does): held back with
+    the last word, since the next numbers may make it a key's codes, and once part of a run is
+    shown, the rest is redacted only from where it is seen to be one (``115 and 107 and …``)."""
+    last = None
+    for last in _NUMBERS_SO_FAR.finditer(text, max(0, cut - _MAX_HOLD), cut):  # noqa: B007 (the last one)
+        pass
+    return last.start() if last is not None and last.end() == cut else cut
 
 
 def _long(pieces: list[_Piece]) -> list[_Piece]:
@@ -882,27 +901,39 @@ def _binary(token: str) -> str:
     return _bytes_text(int(bits, 2).to_bytes(len(bits) // 8, "big")) if bits else ""
 
 
-def _numbers(run: str) -> list[str]:
+def _numbers(run: str) -> list[tuple[str, int, int]]:
     """What a run of numbers reads as: hex, decimal, octal (0o163 or 163 153 55: groups of 2-3
-    digits 0-7) or binary (8-digit tokens of 0 and 1) values,
-    as bytes when each fits one (then decoded as UTF-8, so compressed data counts) or as code
-    points (UTF-16/32 units, U+ forms)."""
-    digits = _NUMBER_DIGITS.findall(run)
+    digits 0-7) or binary (8-digit tokens of 0 and 1) values, as bytes when each fits one (then
+    decoded as UTF-8, so compressed data counts) or as code points (UTF-16/32 units, U+ forms).
+    Each stretch of MIN_RUN+ numbers that read in a base is decoded on its own: a word or a number
+    that does not (``bad key 115-107-…``: 'bad' is hex, no decimal) ends a stretch, not the run.
+    Each: the text, and where in ``run`` the stretch starts and ends."""
+    numbers = list(_NUMBER_DIGITS.finditer(run))
     texts = []
-    if all(len(d) == 8 and not d.strip("01") for d in digits):
-        texts.append(_bytes_text(bytes(int(d, 2) for d in digits)))
-    for base in (16, 10, 8):
-        if base == 10 and not all(d.isdigit() for d in digits):
-            continue
-        if base == 8 and not all(len(d) <= 3 and not d.strip("01234567") for d in digits):
-            continue
-        codes = [int(d, base) for d in digits]
-        top = max(codes)
-        if top < 256:
-            texts.append(_bytes_text(bytes(codes)))
-        elif top <= 0x10FFFF:
-            texts.append("".join(map(chr, codes)))
-    return [t for t in texts if t]
+    for base, readable in _NUMBER_BASES:
+        values = [int(d, base) if readable(d) else -1 for d in (m.group(1) for m in numbers)]
+        for first, codes in _stretches([v if v <= 0x10FFFF else -1 for v in values]):
+            text = _bytes_text(bytes(codes)) if max(codes) < 256 else "".join(map(chr, codes))
+            if text:
+                texts.append((text, numbers[first].start(), numbers[first + len(codes) - 1].end()))
+    return texts
+
+
+_NUMBER_BASES = ((2, lambda d: len(d) == 8 and not d.strip("01")), (16, lambda d: True), (10, str.isdigit),
+                 (8, lambda d: len(d) <= 3 and not d.strip("01234567")))
+
+
+def _stretches(values: list[int]) -> list[tuple[int, list[int]]]:
+    """The runs of MIN_RUN+ values in ``values`` between the -1s (what does not read), each with
+    where it starts."""
+    out: list[tuple[int, list[int]]] = []
+    at = 0
+    for valid, group in itertools.groupby(values, key=(-1).__ne__):
+        stretch = list(group)
+        if valid and len(stretch) >= MIN_RUN:
+            out.append((at, stretch))
+        at += len(stretch)
+    return out
 
 
 def _byte_groups(token: str) -> list[str]:
@@ -940,9 +971,11 @@ class StreamRedactor:
         if not self._redact:
             self._held = text
             return buffer
-        if len(buffer) < 2 * _MAX_HOLD and not _SPACE.search(buffer, len(self._held)):
-            # no word ended: what was held stays held, so a long word (a base64 image, a hash
-            # dump) is scanned once per _MAX_HOLD new characters, not once per delta
+        if len(buffer) < 2 * _MAX_HOLD and (not _SPACE.search(buffer, len(self._held))
+                                            or _NUMBERS_ONLY.fullmatch(buffer)):
+            # no word ended (or only numbers and separators are held): what was held stays held,
+            # so a long word (a base64 image, a hash dump) or a run of numbers (a CSV table) is
+            # scanned once per _MAX_HOLD new characters, not once per delta
             self._held = buffer + text
             return ""
         shown, cut = self._redact.stream_cut(buffer)
