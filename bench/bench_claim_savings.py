@@ -3,6 +3,7 @@ skewness correction now (routing._ratio_test), the percentile bootstrap of Σa*/
 replaced.
 
     .venv/bin/python bench/bench_claim_savings.py [--reps 4000] [--old-reps 1000] [--boot 400] [--seed 22]
+                                                  [--ns 20,30,60,100,300] [--no-timing]
 
 Per row: n prompts, a cost shape (a: the router's per-prompt spend, b: the reference's), the
 claimed savings S. "size": the true savings are exactly S (E[a] = (1 − S)·E[b]); "power": the true
@@ -80,12 +81,12 @@ def _cell(p: float, reps: int) -> str:
     return f"{100 * p:5.1f} ±{100 * np.sqrt(max(p * (1 - p), 0.0025) / reps):3.1f}"
 
 
-def simulate(reps: int, old_reps: int, boot: int, seed: int) -> pd.DataFrame:
+def simulate(reps: int, old_reps: int, boot: int, seed: int, ns: tuple[int, ...] = NS) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     new = lambda s: lambda a, b: savings_p(a[:, None], b, s)[0]       # noqa: E731
     old = lambda s: lambda a, b: _old_p(rng, a, b, s, boot)           # noqa: E731
-    for n in NS:
+    for n in ns:
         for shape in SHAPES:
             for s in SAVINGS:
                 row = {"n": n, "shape": shape, "S": s}
@@ -127,14 +128,16 @@ def main() -> None:
     parser.add_argument("--old-reps", type=int, default=1000)
     parser.add_argument("--boot", type=int, default=400)
     parser.add_argument("--seed", type=int, default=22)
+    parser.add_argument("--ns", default=",".join(map(str, NS)), help="prompt counts, comma-separated")
+    parser.add_argument("--no-timing", action="store_true", help="skip the claim() timing")
     args = parser.parse_args()
     print(f"seed {args.seed}; new test {args.reps} simulations per cell, old {args.old_reps} "
           f"({args.boot} resamples); % with p < {ALPHA}, ± 1 SE")
-    table = simulate(args.reps, args.old_reps, args.boot, args.seed)
+    table = simulate(args.reps, args.old_reps, args.boot, args.seed, tuple(int(n) for n in args.ns.split(",")))
     print(table.to_string(index=False))
     size = table["size new"].str.split().str[0].astype(float)
     print(f"largest size, new test: {size.max():.1f} % ({table.loc[size.idxmax(), ['n', 'shape', 'S']].tolist()})")
-    for n in (100, 1000, 10_000):
+    for n in () if args.no_timing else (100, 1000, 10_000):
         print(f"claim() on 5 policies × {n} prompts: {1000 * claim_time(n):.2f} ms")
 
 

@@ -1,7 +1,7 @@
 """The claim's savings test keeps its size at the claimed boundary (review r22 B4).
 
 The savings side was a percentile-bootstrap p-value of Σa*/Σb* (+1 rule): with the true savings
-exactly S it held 7.8 % of claims (30 prompts, lognormal costs) for a stated 5 %, and 20 % of
+exactly S it held 7.8 % of claims (30 prompts, lognormal costs) for a stated 5 %, and 17.9 % of
 claims for a router that is free except on the prompts it escalates (S 80 %). It is now the
 Fieller t-test of mean(a − r0·b), Hall's skewness correction, the exact binomial test for 0/1
 calls (routing._ratio_test); bench/bench_claim_savings.py has the full size/power table."""
@@ -46,7 +46,7 @@ def _free_unless_escalated(rng: np.random.Generator, n: int, share: float) -> tu
 
 
 def test_at_the_boundary_a_free_model_that_escalates_is_certified_at_most_alpha():
-    # 30 prompts, escalating 20 %: true savings exactly 80 %. The bootstrap held 14/100 (20 % in
+    # 30 prompts, escalating 20 %: true savings exactly 80 %. The bootstrap held 14/100 (17.9 % in
     # the bench); the bound is 5 % + 2 standard errors of 100 simulations (9.4 %).
     rng = np.random.default_rng(2222)
     sims = 100

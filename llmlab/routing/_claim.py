@@ -11,7 +11,7 @@ Savings are judged by a t-test of the per-prompt values a − r0·b at the claim
 (a, b: the router's and the reference's spend, r0 = 1 − S/100; Fieller's construction, Hall's
 skewness correction, the exact binomial test for 0/1 strong-model calls: ``routing._ratio_test``),
 not by the bootstrap: a percentile bootstrap of the ratio Σa*/Σb* held 7.8 % of claims whose true
-savings were exactly S (30 prompts, lognormal costs) and 20 % for a router that is free except on
+savings were exactly S (30 prompts, lognormal costs) and 17.9 % for a router that is free except on
 the prompts it escalates (S 80 %), for a stated 5 %. Quality is judged by a score test
 of the per-prompt paired differences d = q(R) − q(ref) in [−1, 1] (Tango's test for a difference
 of paired proportions, fractional counts for graded scores: ``base._intervals``), not by the
