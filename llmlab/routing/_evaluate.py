@@ -274,12 +274,13 @@ def _intervals(mx: Matrix, outs: list[Outcome], ref: Outcome, draws: _Draws | No
     names = ["cost_ci", "quality_ci", "quality_diff_ci", "retained_ci", "savings_ci"]
     spend_pts = np.array([o.spend.sum() for o in outs])
     diff = np.array([o.quality - ref.quality for o in outs]).T if k else np.empty((n, 0))
+    spend = np.array([o.spend for o in outs]).T if k else np.empty((n, 0))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = spend_pts / ref.spend.sum()
-        influence = (np.array([o.spend for o in outs]).T - ratio * ref.spend[:, None]) / ref.spend.mean()
-    reps = Replicates(np.empty((0, k)), np.empty((0, k)), diff.mean(axis=0), 100 * (1 - ratio),
+        influence = (spend - ratio * ref.spend[:, None]) / ref.spend.mean()
+    reps = Replicates(np.empty((0, k)), diff.mean(axis=0), 100 * (1 - ratio),
                       diff.std(axis=0, ddof=1) if n > 1 else np.zeros(k),
-                      influence.std(axis=0, ddof=1) if n > 1 else np.zeros(k), n, diff)
+                      influence.std(axis=0, ddof=1) if n > 1 else np.zeros(k), n, diff, spend, ref.spend)
     if draws is None:
         return {f"{c}_{b}": np.full(k, np.nan) for c in names for b in ("lo", "hi")}, reps
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -287,7 +288,7 @@ def _intervals(mx: Matrix, outs: list[Outcome], ref: Outcome, draws: _Draws | No
                    "quality_ci": draws.quality / n, "quality_diff_ci": (draws.quality - draws.ref_quality) / n,
                    "retained_ci": 100 * draws.quality / draws.ref_quality,
                    "savings_ci": 100 * (1 - draws.spend / draws.ref_spend)}
-    reps.quality_diff, reps.savings_pct = samples["quality_diff_ci"], samples["savings_ci"]
+    reps.quality_diff = samples["quality_diff_ci"]
     out = {}
     for name in names:
         lo, hi = percentile_ci(samples[name], level)

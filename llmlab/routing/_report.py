@@ -119,8 +119,9 @@ class PolicyReport:
               alpha: float = 0.05) -> pd.DataFrame:
         """Does each router save ≥ ``min_savings_pct`` % at a loss of ≤ ``max_quality_loss`` (absolute
         mean-score difference vs the reference)? One row per policy: ``savings_pct``, ``savings_lo``
-        (bootstrap) and ``quality_diff``, ``quality_diff_lo`` (Tango's paired score test, valid with no
-        observed loss: see ``routing._claim``) — one-sided bounds at the router's Holm level;
+        (Fieller's t bound, skewness-corrected: see ``routing._ratio_test``) and ``quality_diff``,
+        ``quality_diff_lo`` (Tango's paired score test, valid with no observed loss: see
+        ``routing._claim``) — one-sided bounds at the router's Holm level;
         ``unknown_pct`` (prompts left out, quality unknown) and ``quality_diff_lo_unknown_as_loss``
         (the bound with each of them counted as a loss: a claim holds only if it clears the margin
         too); ``p_value``, ``p_holm`` (Holm-adjusted across the routers tested), ``verdict`` (holds /
