@@ -4,12 +4,11 @@
 ``ValueError: Exceeds the limit (4300 digits)``; ``%%llm body.x=<4,301 digits>`` raised it from
 ``int()``; a ``{{rows[0][0]…}}`` placeholder 1,000 deep was a ``RecursionError``; ``timeout=inf``,
 ``Timeouts(connect=nan)``, ``RetryPolicy(retries=10**5000)`` and ``tools=[1, 2]`` were taken and
-sent; ``%%llm`` option lines were expanded by IPython (``$x``/``{x}`` ran code). Now one way of
-showing a refused value (``base/_validate.shown_value``: "a 5,001-digit integer") in every option
+sent. Now one way of showing a refused value (``base/_validate.shown_value``: "a 5,001-digit integer") in every option
 check, the finite-number rule for timeouts and a RetryPolicy, the magic's numbers read under the
-same rule, placeholders bounded (1,000 characters, 64 parts) and walked without recursion, and
-the line taken as typed. Generated over options x values; the Python API through a real server
-on 127.0.0.1 and the real SDK, the magics through a real IPython shell.
+same rule, placeholders bounded (1,000 characters, 64 parts) and walked without recursion.
+Generated over options x values; the Python API through a real server on 127.0.0.1 and the real
+SDK, the magics through a real IPython shell.
 """
 from __future__ import annotations
 
@@ -264,17 +263,6 @@ def test_placeholders_up_to_the_bound_still_resolve(magic):
     sh.user_ns["tree"] = functools.reduce(lambda inner, _: types.SimpleNamespace(a=[inner]), range(31), leaf)
     sh.run_cell_magic("llm", "model=m cache=false", "{{rows" + "[0]" * 64 + "}} and {{tree" + ".a[0]" * 31 + ".a[0]}}")
     assert chat_requests(srv)[-1].body["messages"][-1]["content"] == "deepest and leaf value"
-
-
-@pytest.mark.parametrize("line, system", [
-    ("model=m system={x}", "{x}"), ("model=m system=$x", "$x"), ("model=m system='{x} and $x'", "{x} and $x"),
-    ("model=m system={x!r}", "{x!r}"), ("model=m system=$$x", "$$x"),
-])
-def test_the_option_line_is_taken_as_typed_not_expanded_by_ipython(magic, line, system):
-    sh, srv = magic
-    sh.user_ns["x"] = "EXPANDED"
-    sh.run_cell_magic("llm", f"{line} cache=false", "hi")
-    assert chat_requests(srv)[-1].body["messages"][0] == {"role": "system", "content": system}
 
 
 @pytest.mark.parametrize("ref", [KEY, f"rows[{KEY!r}]", "x" * 50 + KEY, KEY + "[0]" * 70, "rows." + KEY,

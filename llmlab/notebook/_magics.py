@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 from traitlets import Bool, CaselessStrEnum, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
@@ -471,9 +471,6 @@ class LLMMagics(Magics):
             raise UsageError("llmlab's magics are not registered with an IPython shell")
         return self.shell
 
-    # The line reaches the parser as typed: IPython's $name/{expr} expansion would run code from an
-    # option value, and its formatter takes minutes over a 100 kB line. {{name}} in the body is ours.
-    @no_var_expand
     @line_cell_magic
     def llm(self, line: str, cell: str | None = None):
         """Run a prompt across models (``%%llm``) or inspect the lab (``%llm help``)."""
