@@ -4,7 +4,7 @@
 ``{"data": [{"id": "<text>", …}, …]}`` is one ``EndpointError`` line saying what was wrong (never
 a raw TypeError, never a non-text id listed as a model name), and both fields of a model (``id``
 and ``owned_by``) go through the row redactor together. A choice's ``index`` has one reader on
-both paths (``_choice_index``): absent, null or a whole number is read, anything else is a
+both paths (``_choice_index``, and the same whole-number reader for a tool call's index): absent, null or a whole number is read, anything else is a
 ``MalformedResponse`` on both — never a streamed answer skipped into a paid retry.
 Real servers on 127.0.0.1, the real SDK.
 """
@@ -255,3 +255,27 @@ def _row_of(tmp_path, events):
     with FakeServer({"odd": ModelSpec(raw_events=events)}) as srv, \
             Lab(base_url=srv.base_url, db=tmp_path / "l.sqlite", retries=0) as lab:
         return lab.compare("Hi", models=["odd"], stream=True, cache=False).df.iloc[0], srv
+
+
+# --------------------------------------------------------------------------- one index rule for tool calls too
+
+def _tool_chunk(index) -> dict:
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}
+    if index != "ABSENT":
+        call["index"] = index
+    return _chunk({"tool_calls": [call]}, 0)
+
+
+@pytest.mark.parametrize("index", READ[:1] + READ[2:], ids=repr)
+def test_a_tool_call_index_is_read_by_the_choice_index_rule(tmp_path, index):
+    # The same whole-number reader as a choice's index (_index_number): 0.0 is 0 for both.
+    row, _ = _row_of(tmp_path, [_tool_chunk(index), _chunk({}, 0, "tool_calls")])
+    assert row["status"] == "ok", row["error_message"]
+    assert [(c["name"], json.loads(c["arguments"])) for c in json.loads(row["tool_calls"])] == [("f", {"x": 1})]
+
+
+@pytest.mark.parametrize("index", REFUSED, ids=repr)
+def test_a_tool_call_index_that_is_not_a_whole_number_is_malformed(tmp_path, index):
+    row, _ = _row_of(tmp_path, [_tool_chunk(index), _chunk({}, 0, "tool_calls")])
+    assert row["error_type"] == "MalformedResponse"
+    assert "index that is not a whole number ≥ 0" in row["error_message"]

@@ -327,10 +327,10 @@ async def list_models(client: openai.AsyncOpenAI) -> list[tuple[str, str | None]
     name, and leaving it out would show a partial list as the whole (a picker missing a model).
     ``owned_by`` is a text or None. Neither is redacted here (the caller does, both at once)."""
     async with client.models.with_streaming_response.list() as raw:
-        text = Utf8Decoder().decode(await _read_document(raw.http_response, "a model list"), final=True)
+        text, _ = _body_text(await _read_document(raw.http_response, "a model list"))
     what = "the endpoint's /v1/models answer is not a list of models"
     try:
-        body = loads(text.removeprefix("\ufeff"))
+        body = loads(text)
     except ValueError as exc:
         why = str(exc) if isinstance(exc, JSONTooLarge) else f"not JSON: {text[:80]!r}"
         raise _MalformedBody(f"{what}: {why}") from None
@@ -456,11 +456,8 @@ async def _read_response(raw: Any, spec: CallSpec, state: _Stream, on_delta) -> 
     if state.on_headers is not None:
         state.on_headers()
     if not spec.stream:
-        # The body is read from its bytes, as JSON is (UTF-8), whatever content type it claims;
-        # invalid bytes become U+FFFD (counted) instead of losing the answer.
-        decoder = Utf8Decoder()
-        text = decoder.decode(await _read_body(raw.http_response), final=True)
-        state.bad_bytes += decoder.replaced
+        text, replaced = _body_text(await _read_body(raw.http_response))
+        state.bad_bytes += replaced
         _read_completion(text, state)
         return
     # The SDK decodes the SSE stream (and raises its error events); each chunk stays the JSON it
@@ -490,11 +487,17 @@ def _http_timeout(timeouts: Timeouts):
     return httpx2.Timeout(None, connect=timeouts.connect)
 
 
-def _read_completion(response: Any, state: _Stream) -> None:
-    if isinstance(response, str):
-        # A byte order mark before the JSON (what some .NET/IIS gateways send) is read past, as a
-        # stream's first line is (_SSEDecoder): one rule for both.
-        response = response.removeprefix("\ufeff")
+def _body_text(data: bytes) -> tuple[str, int]:
+    """A whole JSON body's text and how many bytes were not UTF-8: read from its bytes as JSON is
+    (UTF-8), whatever content type it claims, invalid bytes as U+FFFD (the answer kept, counted),
+    and a byte order mark before it (what some .NET/IIS gateways send) read past, as a stream's
+    first line is (_SSEDecoder). One reader for a completion and a model list."""
+    decoder = Utf8Decoder()
+    text = decoder.decode(data, final=True)
+    return text.removeprefix("\ufeff"), decoder.replaced
+
+
+def _read_completion(response: str, state: _Stream) -> None:
     try:
         response = loads(response)
     except JSONTooLarge:
@@ -660,12 +663,22 @@ def _choice_index(choice: dict, how: str) -> int:
     index = choice.get("index")
     if index is None:
         return 0
-    if isinstance(index, float) and index.is_integer():
-        index = int(index)
-    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+    number = _index_number(index)
+    if number is None:
         raise _MalformedBody(f"the endpoint {how} a choice whose index is not a whole number ≥ 0: "
                              f"{_shown(index)}")
-    return index
+    return number
+
+
+def _index_number(value: Any) -> int | None:
+    """An index a body sent (a choice's, a tool call's), or None unless it is a whole number ≥ 0.
+    ``0.0`` is 0: JSON does not tell it from ``0``. ``true``/``false`` are not numbers in JSON,
+    though Python's bool is an int; neither are ``"0"`` or ``[0]``."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
 
 
 def _chunk_choices(chunk: dict) -> list[dict]:
@@ -733,7 +746,8 @@ def _merge_tool_call(state: _Stream, call: Any, position: int | None) -> str | N
     if index is None:  # no index (some servers): a new id starts a call, anything else continues the last
         known = {entry["id"] for entry in calls.values()}
         index = max(calls, default=-1) + (1 if not calls or (call_id and call_id not in known) else 0)
-    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+    index = _index_number(index)
+    if index is None:
         return "has an index that is not a whole number ≥ 0"
     target = state.moved.get(index, index)
     entry = calls.get(target)
