@@ -4,8 +4,9 @@
 ``{"data": [{"id": "<text>", …}, …]}`` is one ``EndpointError`` line saying what was wrong (never
 a raw TypeError, never a non-text id listed as a model name), and both fields of a model (``id``
 and ``owned_by``) go through the row redactor together. A choice's ``index`` has one reader on
-both paths (``_choice_index``, and the same whole-number reader for a tool call's index): absent, null or a whole number is read, anything else is a
-``MalformedResponse`` on both — never a streamed answer skipped into a paid retry.
+both paths (``_choice_index``; a tool call's index has the same whole-number reader): absent, null
+or a whole number is read, anything else is a ``MalformedResponse`` on both — never a streamed
+answer skipped into a paid retry.
 Real servers on 127.0.0.1, the real SDK.
 """
 from __future__ import annotations

@@ -240,10 +240,12 @@ def test_holm_adjustment_is_monotone_and_never_below_the_raw_p():
     assert tested["p_holm"].is_monotonic_increasing
 
 
-def test_claim_needs_the_bootstrap():
+def test_claim_needs_no_bootstrap_and_most_savings_does():
+    # claim()'s tests are analytic (tests/test_claim_no_bootstrap.py compares it with n_boot=1000)
     rep = routing.evaluate(GAP, [routing.Always("weak")], n_boot=0)
+    assert rep.claim().loc["always(weak)", "verdict"] in {"holds", "does not hold", "not enough data"}
     with pytest.raises(InputError, match="n_boot"):
-        rep.claim()
+        rep.most_savings()
 
 
 # --- real recorded data ---------------------------------------------------------------------

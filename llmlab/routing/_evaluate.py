@@ -61,7 +61,8 @@ def evaluate(runs: pd.DataFrame, policies: Sequence[Policy] | Mapping[str, Polic
     price_as: ``{model: priced_as}`` on any sheet (what-if prices for local models).
     count_retries: bill failed earlier attempts of a request (their known cost, wait and duration),
         as the invoice and the user's wait would; False keeps only each final attempt.
-    n_boot: bootstrap resamples of the prompts (0 = no intervals, no claim test).
+    n_boot: bootstrap resamples of the prompts for the table's intervals and most_savings() (0 = no intervals;
+        claim() needs none: its tests are analytic).
     seed: bootstrap seed. level: two-sided interval level.
     sweep_points: quantiles of a policy's knob swept for APGR/CPT.
     preferences: a preference frame (``scoring.pairwise``, ``lab.labels()``) as the quality signal
@@ -268,7 +269,7 @@ def _ratio(a: float, b: float) -> float:
 
 
 def _intervals(mx: Matrix, outs: list[Outcome], ref: Outcome, draws: _Draws | None, level):
-    """The table's intervals and the claim test's replicates; savings on the matrix's spend
+    """The table's intervals and the claim test's per-prompt values; savings on the matrix's spend
     (cost, or strong-model calls when costs are unknown)."""
     n, k = mx.n, len(outs)
     names = ["cost_ci", "quality_ci", "quality_diff_ci", "retained_ci", "savings_ci"]
@@ -278,7 +279,7 @@ def _intervals(mx: Matrix, outs: list[Outcome], ref: Outcome, draws: _Draws | No
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = spend_pts / ref.spend.sum()
         influence = (spend - ratio * ref.spend[:, None]) / ref.spend.mean()
-    reps = Replicates(np.empty((0, k)), diff.mean(axis=0), 100 * (1 - ratio),
+    reps = Replicates(diff.mean(axis=0), 100 * (1 - ratio),
                       diff.std(axis=0, ddof=1) if n > 1 else np.zeros(k),
                       influence.std(axis=0, ddof=1) if n > 1 else np.zeros(k), n, diff, spend, ref.spend)
     if draws is None:
@@ -288,7 +289,6 @@ def _intervals(mx: Matrix, outs: list[Outcome], ref: Outcome, draws: _Draws | No
                    "quality_ci": draws.quality / n, "quality_diff_ci": (draws.quality - draws.ref_quality) / n,
                    "retained_ci": 100 * draws.quality / draws.ref_quality,
                    "savings_ci": 100 * (1 - draws.spend / draws.ref_spend)}
-    reps.quality_diff = samples["quality_diff_ci"]
     out = {}
     for name in names:
         lo, hi = percentile_ci(samples[name], level)

@@ -134,8 +134,6 @@ class PolicyReport:
         if not is_real(alpha) or not 0 < alpha < 1:
             raise InputError(f"alpha must be between 0 and 1, not {alpha!r}")
         _check_loss(max_quality_loss)
-        if self.n_boot == 0:
-            raise InputError("claim() needs bootstrap replicates: evaluate(..., n_boot=1000) or more")
         table = claim_table(list(self.table.index), self._reps, self._testable,
                             min_savings_pct=min_savings_pct, max_quality_loss=max_quality_loss, alpha=alpha,
                             unknown=self.unknown_prompts)
