@@ -1,7 +1,7 @@
 """Pairwise judging with position swap, and the preference frame every quality tool here reads.
 
     prefs = scoring.pairwise(runs, judge="gpt-4o", lab=lab, models=["a", "b", "c"])
-    prefs[["prompt_id", "model_a", "model_b", "winner", "consistent"]]
+    prefs[["prompt_id", "model_a", "model_b", "winner", "consistent", "against"]]
 
 **Preference frame** — one row per prompt and pair of models: ``prompt_id``, ``model_a``,
 ``model_b``, ``winner`` (``"a"``, ``"b"``, ``"tie"``, or None = unknown), ``consistent`` (the two
@@ -13,8 +13,10 @@ position, ``"A"`` = the answer shown first: game 1 shows model_a first, game 2 m
 unknown, the reason says it was cut), ``answer_a_hash`` / ``answer_b_hash`` (``scoring.answer_hash``
 of the two answers judged: a re-sweep that answered anew does not inherit the old verdicts —
 routing sets them aside, ``check_preferences(runs=)`` refuses them), ``against`` (the reference
-model of ``pairwise(..., against=)``, None when none was chosen: a column, so a frame saved as CSV
-still tells routing that its ``model_a`` is merely the name that sorts first). Human labels
+model of ``pairwise(..., against=)``, None when none was chosen: a column of
+:data:`PREFERENCE_COLUMNS`, so a frame saved as CSV, or cut to those columns, still tells routing
+that its ``model_a`` is merely the name that sorts first; a frame of one pair of models that records
+no reference at all needs ``reference=`` — routing never guesses one). Human labels
 (``lab.labels()``) have the same columns.
 
 **Position swap (MT-Bench's rule).** Each pair is judged twice, once in each order. Both games
@@ -62,7 +64,7 @@ __all__ = ["pairwise", "check_preferences", "answer_match", "combine_games", "is
 
 WINNERS = ("a", "b", "tie")
 PREFERENCE_COLUMNS = ["prompt_id", "model_a", "model_b", "winner", "consistent", "verdict_1", "verdict_2",
-                      "reason", "source", "both_bad", "reply_1", "reply_2"]
+                      "reason", "source", "both_bad", "reply_1", "reply_2", "against"]
 
 # MT-Bench's pairwise prompt (FastChat pair-v2 / pair-math-v1): rubric replaceable, reference optional.
 _SYSTEM = (
