@@ -523,7 +523,9 @@ def one_per_pair(frame: pd.DataFrame, *, duplicates: str = "refuse", what: str =
     Verdicts of different sources on one pair (two graders; a judge frame and ``lab.labels()``
     concatenated) are never settled silently: ``duplicates="refuse"`` (default) raises an
     InputError naming them; ``"last"`` keeps the last row; ``"majority"`` keeps the winner most
-    sources gave (a tie between winners is unknown). ``attrs``: ``re_graded`` and
+    sources gave (a tie between winners is unknown), as one of the rows that gave it, whole
+    (:func:`_majority`). Either rule settles only the pairs several sources judged: every other row
+    stays as it was. ``attrs``: ``re_graded`` and
     ``duplicates_dropped`` (rows set aside), ``sources``."""
     if duplicates not in DUPLICATES:
         raise InputError(f"duplicates={duplicates!r}: pass 'refuse', 'last' or 'majority'")
@@ -552,15 +554,27 @@ def one_per_pair(frame: pd.DataFrame, *, duplicates: str = "refuse", what: str =
 
 
 def _majority(frame: pd.DataFrame, key: pd.Series, flip: pd.Series) -> pd.DataFrame:
-    """Per key, the winner (in the sorted pair's orientation) most sources gave; a split is unknown."""
+    """Per key, the winner (in the sorted pair's orientation) most sources gave; a split is unknown.
+    Settling never rebuilds a row: a key with one verdict keeps its row, a settled key keeps one row
+    of the majority whole (source, both orders, consistent) — the screens that read them (a judge's
+    position bias, its lazy ties) must see what decided. Which row is the same whatever the concat's
+    order: a judge's first (its screen is the strict one), then by source name."""
     mirrored = {"a": "b", "b": "a", "tie": "tie"}
     frame, key, flip = (x.reset_index(drop=True) for x in (frame, key, flip))   # a concat repeats labels
     winner = [None if is_unknown(w) else (mirrored[w] if f else w) for w, f in zip(frame["winner"], flip, strict=True)]
-    rows = []
-    for k, group in pd.Series(winner, index=frame.index).groupby(key.to_numpy(), sort=False):
-        counts = group.dropna().value_counts()
+    source = frame["source"].astype(str).tolist() if "source" in frame.columns else [""] * len(frame)
+    keep, split = [], []
+    for rows in pd.Series(range(len(frame))).groupby(key.to_numpy(), sort=False).groups.values():
+        counts = pd.Series([winner[i] for i in rows if winner[i] is not None], dtype=object).value_counts()
         top = counts.index[0] if len(counts) and (len(counts) == 1 or counts.iloc[0] > counts.iloc[1]) else None
-        why = "" if top is not None else f"unknown: the {len(group)} sources split"
-        rows.append({"prompt_id": frame.loc[group.index[0], "prompt_id"], "model_a": k[1], "model_b": k[2],
-                     "winner": top, "reason": why, "source": f"majority of {len(group)}"})
-    return pd.DataFrame(rows).reindex(columns=[c for c in frame.columns if c in PREFERENCE_COLUMNS] or None)
+        pool = [i for i in rows if top is None or winner[i] == top]
+        keep.append(min(pool, key=lambda i: (not source[i].startswith("judge:"), source[i])))
+        if top is None and len(rows) > 1:
+            split.append((keep[-1], len(rows)))
+    out = frame.iloc[sorted(keep)].copy()
+    if split and "consistent" in out.columns and out["consistent"].dtype == bool:
+        out["consistent"] = out["consistent"].astype("boolean")      # a split's row keeps no verdict: NA
+    for i, n in split:
+        out.loc[i, ["winner", "reason"]] = [None, f"unknown: the {n} sources split"]
+        out.loc[i, [c for c in ("verdict_1", "verdict_2", "consistent") if c in out.columns]] = pd.NA
+    return out
