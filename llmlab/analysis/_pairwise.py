@@ -17,7 +17,8 @@ model of ``pairwise(..., against=)``, None when none was chosen: a column of
 :data:`PREFERENCE_COLUMNS`, so a frame saved as CSV, or cut to those columns, still tells routing
 that its ``model_a`` is merely the name that sorts first; a frame of one pair of models that records
 no reference at all needs ``reference=`` — routing never guesses one). Human labels
-(``lab.labels()``) have the same columns.
+(``lab.labels()``) have the same columns. ``consistent`` and ``both_bad`` read back from JSON as
+1.0/0.0/NaN are True/False/unknown (:func:`check_preferences`).
 
 **Position swap (MT-Bench's rule).** Each pair is judged twice, once in each order. Both games
 agree → that winner; they disagree (win vs loss, or win vs tie) → a **tie** with
@@ -375,6 +376,11 @@ def check_preferences(frame: Any, *, runs: pd.DataFrame | None = None, what: str
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"{what} must be a preference frame (scoring.pairwise(...), lab.labels()), "
                          f"not {type(frame).__name__}")
+    twice = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if twice:
+        # frame["winner"] would be a DataFrame, whose values read as its column names
+        raise InputError(f"{what}: column {twice[0]!r} appears more than once (a concat along columns?): keep one, "
+                         "e.g. frame.loc[:, ~frame.columns.duplicated()]")
     missing = [c for c in ("prompt_id", "model_a", "model_b", "winner") if c not in frame.columns]
     if missing:
         raise InputError(f"{what} lack column(s) {', '.join(missing)}: a preference frame has prompt_id, "
@@ -412,14 +418,19 @@ def _verdict_value(value: Any, column: str, what: str) -> str | None:
                      "one game, with the answer shown first as A")
 
 
-def _consistent_value(value: Any, what: str) -> Any:
+def _flag_value(value: Any, column: str, what: str) -> Any:
+    """A yes/no column (``consistent``, ``both_bad``) as True/False/NA, or a one-line InputError.
+    1.0/0.0 are True/False: ``to_json`` writes a boolean column holding NA as numbers."""
     if is_unknown(value):
         return pd.NA
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    raise InputError(f"{what}: consistent {value!r} is not True, False or unknown (NA)"
+    if isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1):
+        return bool(value)
+    raise InputError(f"{what}: {column} {one_line(repr(value), 40)} is not True, False or unknown (NA)"
                      + (": a boolean written as text (bool('False') is True) — parse it first, e.g. "
-                        "frame['consistent'].map({'True': True, 'False': False})" if isinstance(value, str) else ""))
+                        f"frame[{column!r}].map({{'True': True, 'False': False}})"
+                        if isinstance(value, str) and value.strip().casefold() in ("true", "false") else ""))
 
 
 def _check_orders(frame: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -427,17 +438,19 @@ def _check_orders(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     normalised to ``"A"``/``"B"``/``"tie"``/None; ``consistent`` always *derived* from them when
     both exist (the two orders give the same winner; NA when either is unknown) — a given
     ``consistent`` that contradicts them is recomputed with a warning, one given as text refused.
-    Without both verdict columns ``consistent`` is only validated. Order-dependence thus lives in
+    Without both verdict columns ``consistent`` and a lone verdict column are only validated.
+    ``consistent`` and ``both_bad`` are True/False/NA (1.0/0.0 as ``to_json`` writes them).
+    Order-dependence thus lives in
     one place, and no missing or mis-typed optional column can drop the conservative reading of an
     order-dependent pair."""
     has_orders = {"verdict_1", "verdict_2"} <= set(frame.columns)
-    if not has_orders and "consistent" not in frame.columns:
-        return frame
-    columns: dict[str, list[Any]] = {}
-    given = ([_consistent_value(v, what) for v in frame["consistent"]] if "consistent" in frame.columns
-             else None)
+    columns: dict[str, list[Any]] = {c: [_flag_value(v, c, what) for v in frame[c]]
+                                     for c in ("consistent", "both_bad") if c in frame.columns}
+    given = columns.get("consistent")
     if not has_orders:
-        columns["consistent"] = given or []
+        # a lone verdict column (labels: one vote, verdict_2 dropped) is checked all the same
+        columns.update({c: [_verdict_value(v, c, what) for v in frame[c]]
+                        for c in ("verdict_1", "verdict_2") if c in frame.columns})
     else:
         v1 = [_verdict_value(v, "verdict_1", what) for v in frame["verdict_1"]]
         v2 = [_verdict_value(v, "verdict_2", what) for v in frame["verdict_2"]]
@@ -457,14 +470,16 @@ def _check_orders(frame: pd.DataFrame, what: str) -> pd.DataFrame:
         return frame                                  # already valid and normalised: the frame itself
     out = frame.copy()
     for c, values in columns.items():
-        out[c] = (pd.array(values, dtype="boolean") if c == "consistent"
+        out[c] = (pd.array(values, dtype="boolean") if c in ("consistent", "both_bad")
                   else pd.Series(values, index=out.index, dtype=object))
     return out
 
 
 def _same(column: pd.Series, values: list[Any]) -> bool:
-    """Does ``column`` already hold ``values`` (unknowns alike)?"""
-    return all((is_unknown(x) and is_unknown(y)) or (not is_unknown(x) and not is_unknown(y) and x == y)
+    """Does ``column`` already hold ``values`` (unknowns alike; 1.0 is not True: a JSON-read flag is rewritten)?"""
+    flag = (bool, np.bool_)
+    return all((is_unknown(x) and is_unknown(y)) or (not is_unknown(x) and not is_unknown(y) and x == y
+                                                      and isinstance(x, flag) == isinstance(y, flag))
                for x, y in zip(column, values, strict=True))
 
 
