@@ -33,7 +33,8 @@ def test_a_lazy_tie_judge_certifies_nothing_and_is_warned_about():
     assert true_loss > 0.05
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        report = routing.evaluate(_runs(N), [routing.Always("weak")], preferences=prefs, n_boot=500)
+        report = routing.evaluate(_runs(N), [routing.Always("weak")], preferences=prefs, reference="strong",
+                                  n_boot=500)
     said = [str(w.message) for w in caught]
     assert any("the judge ties 98 % of the pairs" in s and "with the ties as losses" in s for s in said)
     assert report.evidence["informative"]            # the screen alone passes it
@@ -47,7 +48,7 @@ def test_recommend_keeps_the_reference_on_a_lazy_tie_judge():
     prefs, _ = _lazy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        rec = routing.recommend(_runs(N), preferences=prefs, max_quality_loss=0.05)
+        rec = routing.recommend(_runs(N), preferences=prefs, reference="strong", max_quality_loss=0.05)
     assert not rec.claim_holds and rec.policy.needs() == ["strong"]
     assert "ties" in rec.why
 
@@ -58,7 +59,7 @@ def test_between_the_two_thresholds_only_a_warning():
     ties = 100 * (prefs["winner"] == "tie").mean()
     assert TIES_WARN_PCT < ties < LAZY_TIE_PCT
     with pytest.warns(RuntimeWarning, match=r"the judge ties \d+ % of the pairs") as caught:
-        runs = routing.preference_quality(_runs(N), prefs)
+        runs = routing.preference_quality(_runs(N), prefs, reference="strong")
     assert not any("with the ties as losses" in str(w.message) for w in caught)
     assert not runs.attrs["preference_ties_as_losses"]
 
@@ -68,6 +69,6 @@ def test_labels_that_tie_a_lot_are_not_a_lazy_judge():
     labels = prefs.drop(columns=["verdict_1", "verdict_2", "consistent"]).assign(source="human:ann")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        runs = routing.preference_quality(_runs(N), labels)
+        runs = routing.preference_quality(_runs(N), labels, reference="strong")
     assert not any("ties" in str(w.message) for w in caught)
     assert runs.attrs["preference_tie_pct"] is None and not runs.attrs["preference_ties_as_losses"]

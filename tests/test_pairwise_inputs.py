@@ -87,9 +87,12 @@ def test_without_against_the_reference_is_asked_for_not_taken_from_name_order(se
         chosen = scoring.pairwise(runs, judge="judge", lab=lab, against="beta", progress=False)
         assert routing.evaluate(runs, [routing.Always("alpha")], preferences=chosen, n_boot=0).reference == \
             "always(beta)"
+        # a frame built by hand (or cut to fewer columns) records no reference: asked for, never guessed
         hand_made = pd.DataFrame({"prompt_id": ["1", "2"], "model_a": "beta", "model_b": "alpha", "winner": "a"})
-        assert routing.evaluate(runs, [routing.Always("alpha")], preferences=hand_made, n_boot=0).reference == \
-            "always(beta)"                          # a frame oriented by hand keeps the documented default
+        with pytest.raises(InputError, match="record no reference .* pass reference='<model>' \\('alpha' or 'beta'"):
+            routing.evaluate(runs, [routing.Always("alpha")], preferences=hand_made, n_boot=0)
+        assert routing.evaluate(runs, [routing.Always("alpha")], preferences=hand_made.assign(against="beta"),
+                                n_boot=0).reference == "always(beta)"
 
 
 def test_the_several_sources_error_names_arguments_that_exist_and_following_it_works(setup):

@@ -39,7 +39,8 @@ def test_a_routed_answer_is_good_when_it_is_at_least_as_good_as_the_reference():
     runs = _runs()
     prefs = _prefs(runs, unknown=6)
     with pytest.warns(RuntimeWarning, match="left out 6 of 120 prompts"):
-        report = routing.evaluate(runs, [routing.Always(WEAK), routing.Oracle()], preferences=prefs, n_boot=200)
+        report = routing.evaluate(runs, [routing.Always(WEAK), routing.Oracle()], preferences=prefs,
+                                  reference=STRONG, n_boot=200)
     assert report.reference == f"always({STRONG})"
     assert report.unknown_prompts == 6 and report.unknown_by_model == {WEAK: 6, STRONG: 0}
     assert "6 left out, quality unknown: cheap 6" in report.caption
@@ -59,7 +60,8 @@ def test_unknown_verdicts_are_never_losses():
     hard = prefs["winner"] == "a"
     with_unknowns = prefs.assign(winner=np.where(hard, None, prefs["winner"]))    # every loss made unknown
     with pytest.warns(RuntimeWarning, match="left out 20 of 60 prompts"):
-        report = routing.evaluate(runs, [routing.Always(WEAK)], preferences=with_unknowns, n_boot=0)
+        report = routing.evaluate(runs, [routing.Always(WEAK)], preferences=with_unknowns, reference=STRONG,
+                                  n_boot=0)
     assert report.table.loc[f"always({WEAK})", "quality"] == 1.0       # the rest were all ties
 
 
@@ -74,7 +76,7 @@ def test_learned_router_trained_on_preferences_routes_held_out_prompts():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         report = routing.evaluate(test_runs, [learned, routing.Random(0.5, weak=WEAK, strong=STRONG)],
-                                  preferences=prefs, n_boot=300)
+                                  preferences=prefs, reference=STRONG, n_boot=300)
     row = report.table.loc["learned"]
     assert row["quality"] == 1.0 and row["savings_pct"] > 50
     assert report.routellm.loc["learned", "pgr"] == pytest.approx(1.0)
@@ -86,7 +88,7 @@ def test_recommend_on_preferences_picks_a_router_with_evidence():
     runs = _runs(240, seed=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        rec = routing.recommend(runs, preferences=_prefs(runs), n_boot=300, max_quality_loss=0.05)
+        rec = routing.recommend(runs, preferences=_prefs(runs), reference=STRONG, n_boot=300, max_quality_loss=0.05)
     assert rec.report.reference == f"always({STRONG})"
     learned = rec.policies.loc["learned"]                      # tuned to lose at most 0.05 on the tune half
     assert learned["savings_pct"] > 50 and learned["quality_diff_ci_lo"] > -0.15
@@ -97,7 +99,7 @@ def test_recommend_on_preferences_picks_a_router_with_evidence():
 def test_preference_quality_columns_and_bad_input():
     runs = _runs(6)
     prefs = _prefs(runs, unknown=1)
-    out = routing.preference_quality(runs, prefs)
+    out = routing.preference_quality(runs, prefs, reference=STRONG)
     weak = out[out["requested_model"] == WEAK].set_index("prompt_id")
     assert np.isnan(weak.loc["q000", "preference"]) and weak.loc["q000", "preference_reason"].startswith("unknown")
     assert weak.loc["q003", "preference"] == 0.0 and weak.loc["q001", "preference"] == 1.0
@@ -165,7 +167,7 @@ def test_a_models_own_error_row_is_a_failure_in_routing_though_the_preference_fr
     broken = (runs["requested_model"] == WEAK) & (runs["prompt_id"] == "q001")       # an easy prompt: a tie
     runs.loc[broken, ["status", "response_text"]] = ["error", None]
     prefs.loc[prefs["prompt_id"] == "q001", "winner"] = None          # what scoring.pairwise says of it
-    report = routing.evaluate(runs, [routing.Always(WEAK)], preferences=prefs, n_boot=0)
+    report = routing.evaluate(runs, [routing.Always(WEAK)], preferences=prefs, reference=STRONG, n_boot=0)
     assert report.unknown_prompts == 0 and report.n_prompts == 60     # served nothing: not left out
     hard = runs.drop_duplicates("prompt_id")["prompt"].str.startswith("prove").sum()
     assert report.table.loc[f"always({WEAK})", "quality"] == pytest.approx(1 - (hard + 1) / 60)

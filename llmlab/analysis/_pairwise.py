@@ -1,7 +1,7 @@
 """Pairwise judging with position swap, and the preference frame every quality tool here reads.
 
     prefs = scoring.pairwise(runs, judge="gpt-4o", lab=lab, models=["a", "b", "c"])
-    prefs[["prompt_id", "model_a", "model_b", "winner", "consistent"]]
+    prefs[["prompt_id", "model_a", "model_b", "winner", "consistent", "against"]]
 
 **Preference frame** — one row per prompt and pair of models: ``prompt_id``, ``model_a``,
 ``model_b``, ``winner`` (``"a"``, ``"b"``, ``"tie"``, or None = unknown), ``consistent`` (the two
@@ -13,9 +13,12 @@ position, ``"A"`` = the answer shown first: game 1 shows model_a first, game 2 m
 unknown, the reason says it was cut), ``answer_a_hash`` / ``answer_b_hash`` (``scoring.answer_hash``
 of the two answers judged: a re-sweep that answered anew does not inherit the old verdicts —
 routing sets them aside, ``check_preferences(runs=)`` refuses them), ``against`` (the reference
-model of ``pairwise(..., against=)``, None when none was chosen: a column, so a frame saved as CSV
-still tells routing that its ``model_a`` is merely the name that sorts first). Human labels
-(``lab.labels()``) have the same columns.
+model of ``pairwise(..., against=)``, None when none was chosen: a column of
+:data:`PREFERENCE_COLUMNS`, so a frame saved as CSV, or cut to those columns, still tells routing
+that its ``model_a`` is merely the name that sorts first; a frame of one pair of models that records
+no reference at all needs ``reference=`` — routing never guesses one). Human labels
+(``lab.labels()``) have the same columns. ``consistent`` and ``both_bad`` read back from JSON as
+1.0/0.0/NaN are True/False/unknown (:func:`check_preferences`).
 
 **Position swap (MT-Bench's rule).** Each pair is judged twice, once in each order. Both games
 agree → that winner; they disagree (win vs loss, or win vs tie) → a **tie** with
@@ -62,7 +65,7 @@ __all__ = ["pairwise", "check_preferences", "answer_match", "combine_games", "is
 
 WINNERS = ("a", "b", "tie")
 PREFERENCE_COLUMNS = ["prompt_id", "model_a", "model_b", "winner", "consistent", "verdict_1", "verdict_2",
-                      "reason", "source", "both_bad", "reply_1", "reply_2"]
+                      "reason", "source", "both_bad", "reply_1", "reply_2", "against"]
 
 # MT-Bench's pairwise prompt (FastChat pair-v2 / pair-math-v1): rubric replaceable, reference optional.
 _SYSTEM = (
@@ -373,6 +376,11 @@ def check_preferences(frame: Any, *, runs: pd.DataFrame | None = None, what: str
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"{what} must be a preference frame (scoring.pairwise(...), lab.labels()), "
                          f"not {type(frame).__name__}")
+    twice = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if twice:
+        # frame["winner"] would be a DataFrame, whose values read as its column names
+        raise InputError(f"{what}: column {twice[0]!r} appears more than once (a concat along columns?): keep one, "
+                         "e.g. frame.loc[:, ~frame.columns.duplicated()]")
     missing = [c for c in ("prompt_id", "model_a", "model_b", "winner") if c not in frame.columns]
     if missing:
         raise InputError(f"{what} lack column(s) {', '.join(missing)}: a preference frame has prompt_id, "
@@ -410,14 +418,19 @@ def _verdict_value(value: Any, column: str, what: str) -> str | None:
                      "one game, with the answer shown first as A")
 
 
-def _consistent_value(value: Any, what: str) -> Any:
+def _flag_value(value: Any, column: str, what: str) -> Any:
+    """A yes/no column (``consistent``, ``both_bad``) as True/False/NA, or a one-line InputError.
+    1.0/0.0 are True/False: ``to_json`` writes a boolean column holding NA as numbers."""
     if is_unknown(value):
         return pd.NA
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    raise InputError(f"{what}: consistent {value!r} is not True, False or unknown (NA)"
+    if isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1):
+        return bool(value)
+    raise InputError(f"{what}: {column} {one_line(repr(value), 40)} is not True, False or unknown (NA)"
                      + (": a boolean written as text (bool('False') is True) — parse it first, e.g. "
-                        "frame['consistent'].map({'True': True, 'False': False})" if isinstance(value, str) else ""))
+                        f"frame[{column!r}].map({{'True': True, 'False': False}})"
+                        if isinstance(value, str) and value.strip().casefold() in ("true", "false") else ""))
 
 
 def _check_orders(frame: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -425,17 +438,19 @@ def _check_orders(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     normalised to ``"A"``/``"B"``/``"tie"``/None; ``consistent`` always *derived* from them when
     both exist (the two orders give the same winner; NA when either is unknown) — a given
     ``consistent`` that contradicts them is recomputed with a warning, one given as text refused.
-    Without both verdict columns ``consistent`` is only validated. Order-dependence thus lives in
+    Without both verdict columns ``consistent`` and a lone verdict column are only validated.
+    ``consistent`` and ``both_bad`` are True/False/NA (1.0/0.0 as ``to_json`` writes them).
+    Order-dependence thus lives in
     one place, and no missing or mis-typed optional column can drop the conservative reading of an
     order-dependent pair."""
     has_orders = {"verdict_1", "verdict_2"} <= set(frame.columns)
-    if not has_orders and "consistent" not in frame.columns:
-        return frame
-    columns: dict[str, list[Any]] = {}
-    given = ([_consistent_value(v, what) for v in frame["consistent"]] if "consistent" in frame.columns
-             else None)
+    columns: dict[str, list[Any]] = {c: [_flag_value(v, c, what) for v in frame[c]]
+                                     for c in ("consistent", "both_bad") if c in frame.columns}
+    given = columns.get("consistent")
     if not has_orders:
-        columns["consistent"] = given or []
+        # a lone verdict column (labels: one vote, verdict_2 dropped) is checked all the same
+        columns.update({c: [_verdict_value(v, c, what) for v in frame[c]]
+                        for c in ("verdict_1", "verdict_2") if c in frame.columns})
     else:
         v1 = [_verdict_value(v, "verdict_1", what) for v in frame["verdict_1"]]
         v2 = [_verdict_value(v, "verdict_2", what) for v in frame["verdict_2"]]
@@ -455,14 +470,16 @@ def _check_orders(frame: pd.DataFrame, what: str) -> pd.DataFrame:
         return frame                                  # already valid and normalised: the frame itself
     out = frame.copy()
     for c, values in columns.items():
-        out[c] = (pd.array(values, dtype="boolean") if c == "consistent"
+        out[c] = (pd.array(values, dtype="boolean") if c in ("consistent", "both_bad")
                   else pd.Series(values, index=out.index, dtype=object))
     return out
 
 
 def _same(column: pd.Series, values: list[Any]) -> bool:
-    """Does ``column`` already hold ``values`` (unknowns alike)?"""
-    return all((is_unknown(x) and is_unknown(y)) or (not is_unknown(x) and not is_unknown(y) and x == y)
+    """Does ``column`` already hold ``values`` (unknowns alike; 1.0 is not True: a JSON-read flag is rewritten)?"""
+    flag = (bool, np.bool_)
+    return all((is_unknown(x) and is_unknown(y)) or (not is_unknown(x) and not is_unknown(y) and x == y
+                                                      and isinstance(x, flag) == isinstance(y, flag))
                for x, y in zip(column, values, strict=True))
 
 
@@ -521,7 +538,9 @@ def one_per_pair(frame: pd.DataFrame, *, duplicates: str = "refuse", what: str =
     Verdicts of different sources on one pair (two graders; a judge frame and ``lab.labels()``
     concatenated) are never settled silently: ``duplicates="refuse"`` (default) raises an
     InputError naming them; ``"last"`` keeps the last row; ``"majority"`` keeps the winner most
-    sources gave (a tie between winners is unknown). ``attrs``: ``re_graded`` and
+    sources gave (a tie between winners is unknown), as one of the rows that gave it, whole
+    (:func:`_majority`). Either rule settles only the pairs several sources judged: every other row
+    stays as it was. ``attrs``: ``re_graded`` and
     ``duplicates_dropped`` (rows set aside), ``sources``."""
     if duplicates not in DUPLICATES:
         raise InputError(f"duplicates={duplicates!r}: pass 'refuse', 'last' or 'majority'")
@@ -550,15 +569,27 @@ def one_per_pair(frame: pd.DataFrame, *, duplicates: str = "refuse", what: str =
 
 
 def _majority(frame: pd.DataFrame, key: pd.Series, flip: pd.Series) -> pd.DataFrame:
-    """Per key, the winner (in the sorted pair's orientation) most sources gave; a split is unknown."""
+    """Per key, the winner (in the sorted pair's orientation) most sources gave; a split is unknown.
+    Settling never rebuilds a row: a key with one verdict keeps its row, a settled key keeps one row
+    of the majority whole (source, both orders, consistent) — the screens that read them (a judge's
+    position bias, its lazy ties) must see what decided. Which row is the same whatever the concat's
+    order: a judge's first (its screen is the strict one), then by source name."""
     mirrored = {"a": "b", "b": "a", "tie": "tie"}
     frame, key, flip = (x.reset_index(drop=True) for x in (frame, key, flip))   # a concat repeats labels
     winner = [None if is_unknown(w) else (mirrored[w] if f else w) for w, f in zip(frame["winner"], flip, strict=True)]
-    rows = []
-    for k, group in pd.Series(winner, index=frame.index).groupby(key.to_numpy(), sort=False):
-        counts = group.dropna().value_counts()
+    source = frame["source"].astype(str).tolist() if "source" in frame.columns else [""] * len(frame)
+    keep, split = [], []
+    for rows in pd.Series(range(len(frame))).groupby(key.to_numpy(), sort=False).groups.values():
+        counts = pd.Series([winner[i] for i in rows if winner[i] is not None], dtype=object).value_counts()
         top = counts.index[0] if len(counts) and (len(counts) == 1 or counts.iloc[0] > counts.iloc[1]) else None
-        why = "" if top is not None else f"unknown: the {len(group)} sources split"
-        rows.append({"prompt_id": frame.loc[group.index[0], "prompt_id"], "model_a": k[1], "model_b": k[2],
-                     "winner": top, "reason": why, "source": f"majority of {len(group)}"})
-    return pd.DataFrame(rows).reindex(columns=[c for c in frame.columns if c in PREFERENCE_COLUMNS] or None)
+        pool = [i for i in rows if top is None or winner[i] == top]
+        keep.append(min(pool, key=lambda i: (not source[i].startswith("judge:"), source[i])))
+        if top is None and len(rows) > 1:
+            split.append((keep[-1], len(rows)))
+    out = frame.iloc[sorted(keep)].copy()
+    if split and "consistent" in out.columns and out["consistent"].dtype == bool:
+        out["consistent"] = out["consistent"].astype("boolean")      # a split's row keeps no verdict: NA
+    for i, n in split:
+        out.loc[i, ["winner", "reason"]] = [None, f"unknown: the {n} sources split"]
+        out.loc[i, [c for c in ("verdict_1", "verdict_2", "consistent") if c in out.columns]] = pd.NA
+    return out

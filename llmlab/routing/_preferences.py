@@ -65,12 +65,14 @@ def preference_quality(runs: pd.DataFrame, preferences: pd.DataFrame, *, referen
                        column: str = PREFERENCE_COLUMN, duplicates: str = "refuse") -> pd.DataFrame:
     """A copy of ``runs`` with ``column``: 1 where the row's answer is at least as good as
     ``reference``'s on its prompt (win or tie), 0 where it lost, NaN where unknown; and
-    ``f"{column}_reason"``. ``reference``: default the one model every pair involves (of a single
-    pair of models, the one the frame records as ``against`` — the ``against`` column
-    ``scoring.pairwise(..., against=)`` writes, else its attrs — else the one that is ``model_a`` in
-    every row; a frame recording that no reference was chosen (``pairwise`` without ``against=``,
-    ``lab.labels()``, in memory or read back from CSV: its ``against`` column is empty) needs
-    ``reference=``: its ``model_a`` is merely the name that sorts first). Every screen below reads
+    ``f"{column}_reason"``. ``reference``: default the one model every pair involves; of a single
+    pair of models, the one the frame records as ``against`` (the ``against`` column
+    ``scoring.pairwise(..., against=)`` writes, one of ``PREFERENCE_COLUMNS``, else its attrs).
+    A frame of one pair that records no reference — none was chosen (``pairwise`` without
+    ``against=``, ``lab.labels()``: an empty ``against`` column) or the record is gone (a frame built
+    by hand, or cut to fewer columns) — needs ``reference=``, an InputError naming both models: its
+    ``model_a`` is merely the name that sorts first, and a guessed reference inverts every verdict
+    read from it. Every screen below reads
     only the reference's pairs, per source and compared model: ``{column}_evidence["sources"]``.
     ``duplicates``:
     verdicts of several sources on one pair (a judge frame and labels
@@ -198,26 +200,30 @@ def _same_answers(prefs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _reference(prefs: pd.DataFrame, reference: str | None) -> str:
-    models = set(prefs["model_a"]) | set(prefs["model_b"])
+    models = sorted(map(str, set(prefs["model_a"]) | set(prefs["model_b"])))
     if reference is not None:
         if reference not in models:
             raise InputError(f"the reference {reference!r} is in no pair of the preferences (models: "
-                             f"{', '.join(sorted(map(str, models)))})")
+                             f"{', '.join(models)})")
         return reference
     common = set.intersection(*({a, b} for a, b in zip(prefs["model_a"], prefs["model_b"], strict=True)))
-    if len(common) == 2:       # one pair of models: the reference is model_a (pairwise(..., against=) puts it there)
+    if len(common) == 2:
+        # one pair of models: only the frame's record says which is the reference — model_a is the name
+        # that sorts first unless pairwise(..., against=) put it there, and nothing left tells which
         against = _recorded_against(prefs)
-        if against is not None and against not in common:
-            # made without against=: its model_a is the name that sorts first, no choice (a pairwise
-            # frame or lab.labels(), in memory or from CSV: the against column)
-            raise InputError(f"routing on preferences needs a reference model: these preferences compare "
-                             f"{' and '.join(sorted(map(str, common)))} without against=, so which one the other is "
-                             "measured against is yours to say: pass reference='<model>' (or judge with "
-                             "scoring.pairwise(..., against='<model>'))")
-        common = {against} if against is not None else common & set(prefs["model_a"])
+        if against in common:
+            return str(against)
+        record = "and record no reference (no against column or attrs)" if against is None else (
+            "without against=" if not against else f"and record against={against!r}, neither of them")
+        one, two = sorted(map(str, common))
+        raise InputError(f"routing on preferences needs a reference model: these preferences compare {one} and "
+                         f"{two} {record}, so which one the other is measured against is yours to say: pass "
+                         f"reference='<model>' ({one!r} or {two!r}; or judge with scoring.pairwise(..., "
+                         "against='<model>'))")
     if len(common) != 1:
-        raise InputError("routing on preferences needs a reference model: pass reference='<model>' (the model "
-                         "the others are compared with, e.g. scoring.pairwise(..., against='<model>'))")
+        raise InputError(f"routing on preferences needs a reference model: no model is in every pair (models: "
+                         f"{', '.join(models)}): pass reference='<model>' (the model the others are compared with, "
+                         "e.g. scoring.pairwise(..., against='<model>'))")
     return str(common.pop())
 
 
