@@ -33,7 +33,7 @@ def test_a_partly_position_driven_judge_certifies_nothing_and_is_warned_about():
     prefs, runs, truth = _partly_blind(600, reads=0.30, worse=0.10)
     assert truth == pytest.approx(0.09, abs=0.01)
     with pytest.warns(RuntimeWarning, match=r"two orders disagree on 70 % of the pairs \(position bias above 20 %"):
-        report = routing.evaluate(runs, [routing.Always("weak")], preferences=prefs, n_boot=1000)
+        report = routing.evaluate(runs, [routing.Always("weak")], preferences=prefs, reference="strong", n_boot=1000)
     assert report.evidence["informative"]                     # it passes the screen, as before
     assert report.table.loc["always(weak)", "quality_diff"] == pytest.approx(-0.018, abs=0.002)   # the ties
     assert report.worst_order is not None and "order-dependent pairs" in report.caption
@@ -48,7 +48,8 @@ def test_recommend_does_not_send_everything_to_the_cheap_model_on_such_a_judge()
     prefs, runs, _ = _partly_blind(600, reads=0.30, worse=0.10)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        rec = routing.recommend(runs, preferences=prefs, max_quality_loss=0.05, n_boot=300, learned=False)
+        rec = routing.recommend(runs, preferences=prefs, reference="strong", max_quality_loss=0.05, n_boot=300,
+                                learned=False)
     assert any("position bias above 20 %" in str(w.message) for w in caught)
     assert rec.policy.needs() == ["strong"] and not rec.claim_holds
     assert "order-dependent pairs" in rec.why and "position bias" in rec.why
@@ -61,7 +62,7 @@ def test_a_judge_with_little_position_bias_still_certifies_on_both_readings():
     prefs.loc[:9, ["verdict_1", "verdict_2", "winner", "consistent"]] = ["B", "A", "b", True]   # some weak wins
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        report = routing.evaluate(runs, [routing.Always("weak")], preferences=prefs, n_boot=1000)
+        report = routing.evaluate(runs, [routing.Always("weak")], preferences=prefs, reference="strong", n_boot=1000)
     assert not any("position bias" in str(w.message) for w in caught)       # below 20 %: no warning
     bias = report.evidence["position_bias_pct"]
     assert 0 < bias < 20
@@ -99,6 +100,7 @@ def test_labels_without_two_orders_have_one_reading():
                            "winner": ["tie"] * 36 + ["a"] * 4, "source": "human:ann"})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        report = routing.evaluate(_runs(40), [routing.Always("weak")], preferences=labels, n_boot=200)
+        report = routing.evaluate(_runs(40), [routing.Always("weak")], preferences=labels, reference="strong",
+                                  n_boot=200)
     assert report.worst_order is None
     assert "verdict_worst_order" not in report.claim(max_quality_loss=0.2).columns

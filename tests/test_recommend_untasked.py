@@ -45,7 +45,7 @@ def test_runs_without_tasks_are_one_task(shape):
     scored = runs.assign(score=[float(k % 4 != 0) if m == "weak" else 1.0
                                 for k, m in zip(runs["prompt_id"].str[1:].astype(int), runs["requested_model"],
                                                 strict=True)])
-    for rec in (_recommend(runs, preferences=_prefs()), _recommend(scored)):
+    for rec in (_recommend(runs, preferences=_prefs(), reference="strong"), _recommend(scored)):
         expected = ["(none)", "chat"] if shape == "mixed" else ["(none)"]
         assert sorted(rec.per_task.index) == sorted(expected)
         assert (rec.per_task["prompts"] > 0).all() and (rec.per_task["note"] == "").all()
@@ -54,7 +54,7 @@ def test_runs_without_tasks_are_one_task(shape):
 
 def test_a_task_whose_verdicts_are_all_unknown_is_left_out_and_said_not_fatal():
     runs = _runs(lambda k: "chat" if k < 60 else "rare")
-    rec = _recommend(runs, preferences=_prefs(unknown=lambda k: k >= 60))
+    rec = _recommend(runs, preferences=_prefs(unknown=lambda k: k >= 60), reference="strong")
     assert rec.per_task.loc["chat", "prompts"] > 0 and rec.per_task.loc["chat", "note"] == ""
     rare = rec.per_task.loc["rare"]
     assert rare["prompts"] == 0 and rare["note"].startswith("unknown, left out") and np.isnan(rare["quality"])
