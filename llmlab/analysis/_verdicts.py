@@ -132,8 +132,6 @@ _TEMPLATE_ECHOES = frozenset({"rating", "score", "rating_a,rating_b"})
 _QUOTE_BEFORE = re.compile(r"""["“'`]\s*(?:(?:my\s+)?(?:final\s+)?(?:rating|verdict|score)\s*:\s*)?\Z""", re.I)
 _QUOTE_AFTER = re.compile(r"""\A\s*["”'`]""")
 _RUBRIC_FORM = re.compile(r"(?i)\b(?:rating|score)\s?\**\s?:\s?\**\s?\Z")
-# "A perfect answer would get Rating: [[10]]": the rubric's form in a hypothetical is no verdict
-_HYPOTHETICAL_BEFORE = re.compile(r"(?i)\b(?:would|could|might|should|if|perfect|ideal)\b[^.\n]*\Z")
 # A verdict token is read where the rubric asks for it: as the conclusion. Two structural questions
 # decide whether a token is one (review r23 N1, W-b, W-c), whatever the words around it:
 # 1. What FOLLOWS it on its line (and how the next line opens) — a token that later text can revise is
@@ -202,24 +200,21 @@ _RETORT = re.compile(r"(?i)\A\W{0,3}(?:(?:no|nope|not|without|but|nein|nicht|ohn
                      r"|(?:[\w'’]+\s){0,4}(?:not|nicht|pas|non|não|no)\b[^\w]{0,3}\w{0,12}[.!;]?\s?\Z|[\w\s]{0,20}n't\b)")
 
 
-def _hypothetical(t: str, start: int, end: int, *, pairwise: bool = False) -> bool:
+def _hypothetical(t: str, start: int, end: int) -> bool:
     """The verdict token at ``t[start:end]`` is no conclusion: it is described, later text can revise
     it, or its sentence is a condition or its clause a modal not the judge's (the two questions above)."""
-    return _stated_otherwise(t, start, end, pairwise=pairwise) or _revised(t, start, end)
+    return _stated_otherwise(t, start, end) or _revised(t, start, end)
 
 
-def _stated_otherwise(t: str, start: int, end: int, *, pairwise: bool = False) -> bool:
-    """The token is described or conditioned, not given: never the rubric's form that decides. A rating
-    token followed by a predicate describes the scale ("[[10]] is given only to …"); a pairwise one is
-    the subject of its verdict ("[[A]] is the better response") unless the predicate names a loser or
-    a condition ("[[A]] loses", "[[A]] would be my pick if …")."""
+def _stated_otherwise(t: str, start: int, end: int) -> bool:
+    """The token is described or conditioned, not given: never the rubric's form that decides. A token
+    followed by a predicate is a statement about it, not the verdict the rubric asks for: "[[10]] is
+    given only to …" describes the scale, "[[A]] loses" / "[[A]] falls short" names a loser, and the
+    winner's "[[A]] is the better response" is no exception (which predicates praise is a word list)."""
     line, _ = _line_after(t, end)
     head = _line_head(t, start)
     if _DESCRIBED.match(line) or (head.endswith(", ") and _APPOSITIVE.match(line)):
-        ends = [m.end() for m in _SENTENCE_END.finditer(line)]
-        own = line[:ends[0] - 1] if ends else line      # the rest of the token's sentence, without its stop
-        if not pairwise or _NEGATION_OR_LOSER.search(own) or _conditioned(own):
-            return True
+        return True
     head = t[max(0, start - 160):start]
     return _conditioned(head[head.rfind("]]") + 1:])     # from the previous token's end, if it is nearer
 
@@ -298,6 +293,16 @@ def _normalise(text: str) -> str:
         text = IGNORABLE.sub("", unicodedata.normalize("NFKC", text)).translate(_LOOKALIKE_MARKS)
     text = _CONTROL.sub("\n", text)  # a separator: no pattern reads across a NUL, ESC, …
     return _NEWLINE_RUN.sub("\n", _HORIZONTAL_SPACE.sub(" ", text)).replace(" \n", "\n")
+
+
+_FENCED = re.compile(r"```.*?(?:```|\Z)", re.S)
+
+
+def _unfenced(t: str) -> str:
+    """The reply without its fenced code blocks (an unclosed fence runs to the end), for the fallbacks:
+    code or an example in a fence is never a verdict, in any form (the delimited readers skip tokens
+    in a fence by position)."""
+    return _FENCED.sub("\n", t) if "```" in t else t
 
 
 def _number(text: str | None) -> float | None:
@@ -453,9 +458,9 @@ def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[fl
 
 
 def _in_rubric_form(t: str, start: int, end: int) -> bool:
-    """``Rating: [[n]]`` said as the verdict: not in a hypothetical, not the first of a list."""
+    """``Rating: [[n]]`` said as the verdict, not the first of a list (the caller rules out a described
+    or conditioned one: :func:`_stated_otherwise`)."""
     return bool(_RUBRIC_FORM.search(t[max(0, start - 20):start])
-                and not _HYPOTHETICAL_BEFORE.search(t[max(0, start - 80):start])
                 and not _LIST_AFTER.match(t[end:end + 40]))
 
 
@@ -519,6 +524,7 @@ def _fallback_rating(t: str, scale: tuple[float, float], planted: frozenset[floa
                      other: tuple[float, ...]) -> Verdict:
     # "Score: 4 (on a 1-5 scale)": where another scale is named, only a number with the scale's own top
     # ("6 out of 10") is a rating
+    t = _unfenced(t)
     own: list[float] = []
     hypothetical: list[Any] = []
     for rule, pattern in _RATING_FALLBACKS:
@@ -867,7 +873,7 @@ def _delimited_preference(t: str, answers: Any, written: frozenset[str]) -> Verd
         echo = bool(restated or _ECHO_AFTER.match(t[m.end():m.end() + 30]) or _OPTION_LINE.match(line))
         # "I won't choose [[A]]", "[[A]] is off the table": a token said not to be the verdict
         negated = bool(_NEGATED_BEFORE.search(before[-40:]) or _NEGATED_AFTER.match(t[m.end():m.end() + 30]))
-        hypothetical = _hypothetical(t, m.start(), m.end(), pairwise=True) and not echo
+        hypothetical = _hypothetical(t, m.start(), m.end()) and not echo
         flagged.append((_pair_candidate(t, value, m.start(), m.end(), written), echo, restated or negated,
                         hypothetical))
     # An echoed instruction shows two or more different tokens each followed by if/for/when.
@@ -910,10 +916,11 @@ def parse_preference(text: Any, *, answers: Any = ()) -> Verdict:
             # "Assistant A: 8/10, Assistant B: 9/10. [[A]]": the judge's own scores contradict its token
             return Verdict(None, "ambiguous", "delimited", (*found.candidates, f"scores say {scored}"))
         return found
+    t = _unfenced(t)
     for rule, pattern in _PAIR_FALLBACKS:
         # the candidate starts at its bracket: 'ends with "My final verdict: [B]"' quotes from before it
         matches = list(pattern.finditer(t))
-        if matches and all(_hypothetical(t, m.start(1), m.end(1), pairwise=True) for m in matches):
+        if matches and all(_hypothetical(t, m.start(1), m.end(1)) for m in matches):
             return _hypothetical_only(_pair_value(m.group(1)) for m in matches)  # "my verdict would be [A]"
         cands = [_pair_candidate(t, _pair_value(m.group(1)), max(m.start(), t.rfind("[", m.start(), m.start(1))),
                                  m.end(), written) for m in matches]
