@@ -151,8 +151,9 @@ _CLAUSE_START = re.compile(r"(?i)[.!?](?=\s|\Z)|[;\n—]|(?<!rating)(?<!score)(?
                            r"\b(?:so|thus|therefore|hence)\b")
 _CONDITION = re.compile(
     r"(?i)(?<!even\s)\b(?:if|unless|provided|providing|assuming|supposing|suppose|hypothetically|ideally|"
-    r"wenn|falls|si|se|caso)\b(?!\sI\s(?:had|have|must|need|were)\b|\sI\smust\b|\sforced\b)"
-    r"|(?:\A|,)\s?\**(?:had|were|should)\s(?!to\b)[\w'’]+|\b(?:hätte\w*|wäre\w*|avesse\w*|fosse\w*|estivesse\w*)\b"
+    r"wenn|falls|si|se|caso)\b(?!\sI\s(?:had|have|must|need|were)\b|\sI\smust\b|\sforced\b|"
+    r"\s(?:anything|any|not|so|needed|possible)\b)"
+    r"|(?:\A|,)\s?\**(?:had|were|should)\s(?:it|they|this|that|these|the|its|their|[AB]|assistant\s[AB])\b|\b(?:hätte\w*|wäre\w*|avesse\w*|fosse\w*|estivesse\w*)\b"
     r"|\bin\s(?:a|an\sideal)\sworld\b|\bwith\sthe\s\w+\sfixed\b")
 _MODAL = re.compile(r"(?i)\b(?:would|could|might|würde|könnte|bekäme|gäbe|pourrait|podría)\b|(?<=\w)['’]d\b"
                     r"|\b\w{3,}(?:rebbe(?:ro)?|(?<!t)rait|raient|ría|rían)\b")
@@ -170,7 +171,7 @@ _EXPLAINS = (r"(?:because|as|since|given|due|thanks|which|for|with|out|of|and|ov
              r"indicating|showing|meaning|considering|based|in|on|at|to|if\sI)\b")
 _DENOMINATOR_AFTER = re.compile(r"\A\s?(?:/\s?\d+|out\sof\s\d+)")
 _DESCRIBED = re.compile(r"\A[\s*)\]\"'”’»]{0,4}(?:[=≈]|(?!" + _EXPLAINS + r")[a-zà-ÿ])")
-_APPOSITIVE = re.compile(r"(?i)\A\s?\**,\s(?!" + _EXPLAINS + r"|but\b)[a-zà-ÿ]")
+_APPOSITIVE = re.compile(r"(?i)\A\s?\**,\s(?:[=≈]|(?!" + _EXPLAINS + r"|but\b)[a-zà-ÿ])")
 _EXPLANATION = re.compile(r"(?i)\A[\s*)\]\"'”’»]{0,4},?\s?(?:because|as|since|given|due\sto|which|reflecting)\b")
 # a token that opens its line, alone or after a label naming the verdict ("Rating: [[8]]", "Final
 # verdict: [[A]]", "评分：[[8]]"): the rubric's own form, whose explanation may follow on the same line
@@ -683,12 +684,16 @@ _COMPARED_BEFORE = re.compile(r"(?i)\b(?:than|over|to|als|que|di)\s?\**\s?\Z")
 _FORMAT_BEFORE = re.compile(r"(?i)\b(?:output|format|respond\swith|answer\swith|write|print)\b[^.\n]{0,30}\Z")
 # ... and their negations (W1): "Ich würde nicht [[A]] wählen", "Je ne choisirais pas [[A]]", "No elegiría [[A]]"
 _NEGATED_BEFORE = re.compile(r"(?i)\b(?:not|never|won't|wouldn't|can't|cannot|don't|shouldn't|refuse\sto|"
-                             r"nicht|kein\w*|nie|niemals|ne|pas|jamais|no|nunca|non|não|nao)\s(?:[^\W\d_]+\s){0,2}\Z"
-                             # a token labelled as the loser (review r23 W-b): "The loser is [[A]]", "Worse answer:
-                             # [[A]]", "Rejected: [[A]]", "I would avoid [[A]]", "Anything but [[A]]", "Less helpful:"
-                             r"|\b(?:loser|los(?:ing|es)|worse|weaker|worst|reject\w*|avoid\w*|inferior|anything\sbut|"
-                             r"except|less\s\w+|lower\s\w+|schlechter\w*|pire|peor|peggiore|pior)"
-                             r"(?:\s?(?:answer|response|one|assistant|option|choice|is|was|:|-|—))*\s?\**\s?\Z")
+                             r"nicht|kein\w*|nie|niemals|ne|pas|jamais|no|nunca|non|não|nao)\s(?:[^\W\d_]+\s){0,2}\Z")
+
+# a token labelled as the loser, the label opening its sentence (review r23 W-b): "The loser is [[A]]",
+# "Worse answer: [[A]]", "Rejected: [[A]]", "I would avoid [[A]]", "Anything but [[A]]", "Less helpful:"
+# ("A is less accurate: [[B]]" names B the winner: the label is A's predicate, not the sentence's opening)
+_LOSER_BEFORE = re.compile(
+    r"(?i)(?:\A|[.!?;]\s)[\s*#>\-]*(?:the\s|I\s(?:would|will|'d)\s|definitely\s|clearly\s)?"
+    r"(?:loser|los(?:ing|es)|worse|weaker|worst|reject\w*|avoid\w*|inferior|anything\sbut|except|less\s\w+|"
+    r"lower\s\w+|schlechter\w*|pire|peor|peggiore|pior)"
+    r"(?:\s?(?:answer|response|one|assistant|option|choice|is|was|:|-|—))*\s?\**\s?\Z")
 _NEGATED_AFTER = re.compile(r"(?i)\A\s?\**\s?(?:is|would\sbe)\s(?:off\sthe\stable|out\b|not\b|wrong\b|incorrect\b|"
                             r"ruled\sout)")
 _IF_AFTER = re.compile(r"""\A["'”’`]?\s*(?:if|when)\b""", re.I)
@@ -872,7 +877,8 @@ def _delimited_preference(t: str, answers: Any, written: frozenset[str]) -> Verd
         restated = bool(_IF_AFTER.match(t[m.end():m.end() + 12]) and _FORMAT_BEFORE.search(before[-50:]))
         echo = bool(restated or _ECHO_AFTER.match(t[m.end():m.end() + 30]) or _OPTION_LINE.match(line))
         # "I won't choose [[A]]", "[[A]] is off the table": a token said not to be the verdict
-        negated = bool(_NEGATED_BEFORE.search(before[-40:]) or _NEGATED_AFTER.match(t[m.end():m.end() + 30]))
+        negated = bool(_NEGATED_BEFORE.search(before[-40:]) or _NEGATED_AFTER.match(t[m.end():m.end() + 30])
+                       or _LOSER_BEFORE.search(_line_head(t, m.start())))
         hypothetical = _hypothetical(t, m.start(), m.end()) and not echo
         flagged.append((_pair_candidate(t, value, m.start(), m.end(), written), echo, restated or negated,
                         hypothetical))
