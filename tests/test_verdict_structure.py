@@ -80,11 +80,13 @@ def test_a_conditioned_pairwise_token_is_never_the_preference():
 
 REVISED = {
     "prefix": ("My first instinct was", "Previously I said", "It is tempting to give", "At first glance,",
-               "I started at", "A quick read suggests", "On the surface,", "I was about to write"),
+               "I started at", "A quick read suggests", "On the surface,", "I was about to write",
+               "Earlier I wrote", "In the best case"),
     "revision": (", but the math is wrong.", "; correcting myself, it is poor.", ", yet the answer is wrong.",
                  ". Actually, it is poor.", ", though the answer is wrong.", ". On reflection, it is poor.",
                  " - no, the answer is wrong.", "? No. It is poor.", "\nWait, the answer is wrong.",
-                 ", however the second half is wrong.", ". Scratch that: it is poor."),
+                 ", however the second half is wrong.", ". Scratch that: it is poor.", "? Hardly. It is poor.",
+                 ". That was a mistake; it is poor.", "\nEdit: the answer is wrong.", "; in reality the answer fails."),
 }
 
 
@@ -104,7 +106,8 @@ DESCRIBED = {
 }
 LOSER = {
     "before": ("The loser is", "Worse answer:", "Weaker response:", "Rejected:", "I would avoid", "Anything but",
-               "Less helpful:", "Inferior:", "Losing answer:", "The weaker one is", "Less accurate answer:"),
+               "Less helpful:", "Inferior:", "Losing answer:", "The weaker one is", "Less accurate answer:",
+               "Second place:", "Runner-up:", "The weaker of the two is", "Clearly worse overall:"),
     "after": ("", " Assistant {w} is right."),
 }
 LOSER_PREDICATES = ("is worse", "loses", "falls short", "trails", "comes second", "is outperformed", "lags behind",

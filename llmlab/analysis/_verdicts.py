@@ -183,9 +183,10 @@ _LEADS_LINE = re.compile(r"(?i)\A[\s*#>\-\[\]()\"'`]*(?:(?:" + _VERDICT_LABEL
 # what corrects a token stated as the verdict: its explanation may say "however" and "not", a correction
 # is explicit ("[[9]]. Actually, …", "Rating: [[9]]\nWait, …")
 _CORRECTS = (r"(?:actually|wait|correction|correcting|on\s(?:second\sthought|reflection)|scratch\sthat|"
-             r"take\sthat\sback|i\swas\swrong|upon\s(?:closer|further)|revis(?:e|ing)\smy|reconsider\w*|closer\slook)\b")
+             r"take\sthat\sback|i\swas\swrong|upon\s(?:closer|further)|revis(?:e|ing)\smy|reconsider\w*|closer\slook|"
+             r"(?:a|my)\smistake|retract\w*|too\s(?:high|generous|harsh|low))\b")
 _CORRECTION = re.compile(r"(?i)\b" + _CORRECTS)
-_NEXT_LINE_CORRECTS = re.compile(r"(?i)\A\W{0,4}(?:" + _CORRECTS + r"|(?:no|but)\b)")
+_NEXT_LINE_CORRECTS = re.compile(r"(?i)\A\W{0,4}(?:" + _CORRECTS + r"|(?:no|but|edit|update|addendum)\b)")
 # later text that can revise a token in running prose: a contrast or a correction; and, outside the
 # token's own explanation ("I rate it 1 because it is not helpful"), a negation or a loser's word
 _CONTRAST = re.compile(
@@ -244,13 +245,13 @@ def _revised(t: str, start: int, end: int) -> bool:
     ends = [m.end() for m in _SENTENCE_END.finditer(line)]
     own = line[:ends[0]] if ends else line
     following = line[ends[0]:ends[1] if len(ends) > 1 else len(line)] if ends else ""
-    if _NEXT_LINE_CORRECTS.match(next_line) or _CORRECTION.search(own + following):
-        return True
+    if _NEXT_LINE_CORRECTS.match(next_line) or _CORRECTION.search(own + following) or own.rstrip().endswith("?"):
+        return True             # "Is it [[A]]? No — …", "[[9]]? Hardly.": a question states no verdict
     head = _line_head(t, start)
     if len(head) <= 60 and _LEADS_LINE.match(head):
         return False
     return bool(_CONTRAST.search(own) or (not _EXPLANATION.match(own) and _NEGATION_OR_LOSER.search(own))
-                or _RETORT.match(following))
+                or _RETORT.match(following) or _NEGATION_OR_LOSER.search(following))
 
 
 def _conditioned(head: str) -> bool:
@@ -692,8 +693,8 @@ _NEGATED_BEFORE = re.compile(r"(?i)\b(?:not|never|won't|wouldn't|can't|cannot|do
 _LOSER_BEFORE = re.compile(
     r"(?i)(?:\A|[.!?;]\s)[\s*#>\-]*(?:the\s|I\s(?:would|will|'d)\s|definitely\s|clearly\s)?"
     r"(?:loser|los(?:ing|es)|worse|weaker|worst|reject\w*|avoid\w*|inferior|anything\sbut|except|less\s\w+|"
-    r"lower\s\w+|schlechter\w*|pire|peor|peggiore|pior)"
-    r"(?:\s?(?:answer|response|one|assistant|option|choice|is|was|:|-|—))*\s?\**\s?\Z")
+    r"lower\s\w+|schlechter\w*|pire|peor|peggiore|pior|second\splace|runner-?up|last\splace)"
+    r"(?:(?:\s[\w'’]+){0,4}\s?(?:is|was|:|-|—)|\s?(?:answer|response|one|assistant|option|choice))?\s?\**\s?\Z")
 _NEGATED_AFTER = re.compile(r"(?i)\A\s?\**\s?(?:is|would\sbe)\s(?:off\sthe\stable|out\b|not\b|wrong\b|incorrect\b|"
                             r"ruled\sout)")
 _IF_AFTER = re.compile(r"""\A["'”’`]?\s*(?:if|when)\b""", re.I)
