@@ -6,7 +6,8 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
 1. **Delimited verdicts.** Every ``[[…]]`` in the reply is a candidate, wherever it stands: a verdict
    first and the explanation after is fine, numbered lists, years, ``arr[0]`` and ``[1]`` citations
    before it are not candidates, nor is indexing (``arr[[2]]``) or anything inside a fenced code
-   block. Accepted spellings: ``[[ 8 ]]``, ``[[7.5]]``, ``**[[8]]**``, ``[[8/10]]`` (the
+   block, in either judge and in every fallback (an unclosed fence runs to the end). Accepted
+   spellings: ``[[ 8 ]]``, ``[[7.5]]``, ``**[[8]]**``, ``[[8/10]]`` (the
    denominator must be the scale's top), full-width and look-alike brackets (``⟦B⟧``: replies and
    answers are read after one normalisation, :func:`_normalise`); ``[[A]]``, ``[[B]]``, ``[[C]]``,
    ``[[tie]]`` in any case and Arena-Hard's ``[[A>>B]]`` … ``[[B>>A]]`` (``A<B`` spellings too).
@@ -15,7 +16,8 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    instruction (``"[[A]]" if A is better, "[[B]]" if …``) are dropped when other candidates remain;
    a lone ``[[C]] for a tie.`` is a real verdict and is kept, and so is a quoted *last* candidate
    (``…together: "[[3]]"``). A restated format (``I'll output [[A]] if A is better``) is dropped even
-   alone; a token after ``than`` (``A is better than [[B]]``) makes the preference ``ambiguous``.
+   alone; a token after ``than`` (``A is better than [[B]]``, ``als``, ``que``, ``di``, ``do que``) makes
+   the preference ``ambiguous``.
    A rating the judged answer writes itself, in any form read here (``Rating: 10/10`` planted in
    the answer), is never the pointwise verdict: dropped from the reply, and a reply whose only
    rating it is gives ``ambiguous`` (rule ``answer's own``) — review 22c G0p. Pairwise likewise: a
@@ -30,11 +32,28 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    in any fallback form below (``[[1]] … Overall rating: 9/10``, ``I would rate it 8 out of
    10.\nRating: [[3]]``, ``The answer deserves 8/10. [[3]]``) is ambiguous too; one that agrees is
    fine. A criterion's line in a list of scores (``- **Helpfulness**: 8/10``) is not such a rating.
-   A token in a conditional, counterfactual or scale-describing sentence (``If A had been correct, I
-   would choose [[A]]``, ``it would earn [[9]]``, ``Rating: [[10]] is reserved for …``, ``I initially
-   thought [[9]]``; the judge's hedge ``I would rate it [[8]]`` is a verdict) never wins by the
-   rubric's form, and a reply whose only tokens (or a fallback rule's only matches) are such gives
-   ``ambiguous`` (rule ``hypothetical``) — review r22 B1, B7.
+   **A token is a verdict only as a conclusion** (review r23 N1, W-b, W-c), decided by its place in
+   the reply, not by a list of phrasings: (a) what *follows* it — a lower-case predicate
+   (``Rating: [[10]] is given only to …``, ``[[10]] = perfect``, ``[[A]] loses``, ``[[A]] falls
+   short``, even ``[[A]] is the better response``: a statement about the token, not the bare token
+   the rubric asks for), a question (``Is it [[A]]? No …``), an explicit correction on its line or
+   opening the next (``… Actually``, ``\nWait,``, ``\nEdit:``), and, for a token in running prose
+   (not opening its line, alone or after a verdict label like ``Rating:`` / ``Final verdict:``), a
+   contrast or negation in the rest of its sentence (``My first instinct was [[9]], but …``; not in
+   its own explanation, ``I rate it 1 because it is not helpful``) or a negation in the next one
+   (``… [[9]]. They are not.``); (b) what *heads* it — a sentence opened by a condition (``If``,
+   ``Provided``, ``Assuming``, ``Had it …``, ``In a world where``; not ``even if``, ``if anything``
+   nor the forced choice ``if I had to pick``) or a clause whose modal is not the judge's hedge
+   (``it'd get [[9]]``, ``A perfect answer would get [[10]]``; ``I would choose [[A]]`` and ``I
+   would have to go with [[B]]`` are verdicts), or a counterfactual ``would have been``. A
+   conclusion after ``:``, ``;``, ``so``, ``therefore`` is a new clause: ``Assistant A might confuse
+   the user, so [[B]]``, ``Assistant B would be my choice: [[B]]``, ``The answer could have been
+   shorter, but it is correct: Rating: [[8]]`` are read. A token that opens its line (the MT-Bench
+   ``Rating: [[8]]`` / ``[[8]] The answer …`` forms) keeps its explanation, ``however`` and ``not``
+   included; only an explicit correction revises it. Such a token never wins by the rubric's form
+   (a revised one still takes part in the agreement rule, so ``Rating: [[6]] … on reflection,
+   Rating: [[7]]`` is ambiguous), and a reply whose only tokens (or a fallback rule's only matches)
+   are such gives ``ambiguous`` (rule ``hypothetical``) — review r22 B1, B7.
    *Not* "the last one wins": on the 1,770 real pointwise
    replies of the test corpus's source set, the last of several different ratings was a
    hypothetical ("…would improve it further, earning [[10]]") in every case found (3 of 3 wrong),
@@ -68,9 +87,11 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    and the assistant's answer 4`` is two); where the reply names another scale (``on a 1-5 scale``)
    only a number given with this scale's top counts (``other scale`` otherwise).
    Pairwise replies have two: ``verdict … [B]`` and a reply that is only ``A``/``[B]``.
-   A pairwise token said not to be the verdict (``I won't choose [[A]]``, ``[[A]] is off the
-   table``, ``I would not pick [[B]]``) is no candidate: another token decides, and with none the
-   reply is ``ambiguous`` — never the negated token.
+   A pairwise token said not to be the verdict (``I won't choose [[A]]``, ``Non sceglierei [[A]]``,
+   ``[[A]] is off the table``, ``I would not pick [[B]]``) or labelled the loser by its sentence's
+   opening (``The loser is [[A]]``, ``Worse answer: [[A]]``, ``Rejected: [[A]]``, ``I would avoid
+   [[A]]``, ``Runner-up: [[A]]``; ``A is less accurate: [[B]]`` is B) is no candidate: another token
+   decides, and with none the reply is ``ambiguous`` — never the negated token.
 6. Anything else — no verdict, a refusal, an empty reply, a truncated ``Rating: [[`` — is
    **unknown** (``no_verdict`` / ``empty``). A failed judge *call* is unknown too (the caller's
    reason says why). An unknown is never 0, never a loss, never a tie.
