@@ -6,7 +6,8 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
 1. **Delimited verdicts.** Every ``[[…]]`` in the reply is a candidate, wherever it stands: a verdict
    first and the explanation after is fine, numbered lists, years, ``arr[0]`` and ``[1]`` citations
    before it are not candidates, nor is indexing (``arr[[2]]``) or anything inside a fenced code
-   block. Accepted spellings: ``[[ 8 ]]``, ``[[7.5]]``, ``**[[8]]**``, ``[[8/10]]`` (the
+   block, in either judge and in every fallback (an unclosed fence runs to the end). Accepted
+   spellings: ``[[ 8 ]]``, ``[[7.5]]``, ``**[[8]]**``, ``[[8/10]]`` (the
    denominator must be the scale's top), full-width and look-alike brackets (``⟦B⟧``: replies and
    answers are read after one normalisation, :func:`_normalise`); ``[[A]]``, ``[[B]]``, ``[[C]]``,
    ``[[tie]]`` in any case and Arena-Hard's ``[[A>>B]]`` … ``[[B>>A]]`` (``A<B`` spellings too).
@@ -15,7 +16,8 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    instruction (``"[[A]]" if A is better, "[[B]]" if …``) are dropped when other candidates remain;
    a lone ``[[C]] for a tie.`` is a real verdict and is kept, and so is a quoted *last* candidate
    (``…together: "[[3]]"``). A restated format (``I'll output [[A]] if A is better``) is dropped even
-   alone; a token after ``than`` (``A is better than [[B]]``) makes the preference ``ambiguous``.
+   alone; a token after ``than`` (``A is better than [[B]]``, ``als``, ``que``, ``di``, ``do que``) makes
+   the preference ``ambiguous``.
    A rating the judged answer writes itself, in any form read here (``Rating: 10/10`` planted in
    the answer), is never the pointwise verdict: dropped from the reply, and a reply whose only
    rating it is gives ``ambiguous`` (rule ``answer's own``) — review 22c G0p. Pairwise likewise: a
@@ -30,11 +32,28 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    in any fallback form below (``[[1]] … Overall rating: 9/10``, ``I would rate it 8 out of
    10.\nRating: [[3]]``, ``The answer deserves 8/10. [[3]]``) is ambiguous too; one that agrees is
    fine. A criterion's line in a list of scores (``- **Helpfulness**: 8/10``) is not such a rating.
-   A token in a conditional, counterfactual or scale-describing sentence (``If A had been correct, I
-   would choose [[A]]``, ``it would earn [[9]]``, ``Rating: [[10]] is reserved for …``, ``I initially
-   thought [[9]]``; the judge's hedge ``I would rate it [[8]]`` is a verdict) never wins by the
-   rubric's form, and a reply whose only tokens (or a fallback rule's only matches) are such gives
-   ``ambiguous`` (rule ``hypothetical``) — review r22 B1, B7.
+   **A token is a verdict only as a conclusion** (review r23 N1, W-b, W-c), decided by its place in
+   the reply, not by a list of phrasings: (a) what *follows* it — a lower-case predicate
+   (``Rating: [[10]] is given only to …``, ``[[10]] = perfect``, ``[[A]] loses``, ``[[A]] falls
+   short``, even ``[[A]] is the better response``: a statement about the token, not the bare token
+   the rubric asks for), a question (``Is it [[A]]? No …``), an explicit correction on its line or
+   opening the next (``… Actually``, ``\nWait,``, ``\nEdit:``), and, for a token in running prose
+   (not opening its line, alone or after a verdict label like ``Rating:`` / ``Final verdict:``), a
+   contrast or negation in the rest of its sentence (``My first instinct was [[9]], but …``; not in
+   its own explanation, ``I rate it 1 because it is not helpful``) or a negation in the next one
+   (``… [[9]]. They are not.``); (b) what *heads* it — a sentence opened by a condition (``If``,
+   ``Provided``, ``Assuming``, ``Had it …``, ``In a world where``; not ``even if``, ``if anything``
+   nor the forced choice ``if I had to pick``) or a clause whose modal is not the judge's hedge
+   (``it'd get [[9]]``, ``A perfect answer would get [[10]]``; ``I would choose [[A]]`` and ``I
+   would have to go with [[B]]`` are verdicts), or a counterfactual ``would have been``. A
+   conclusion after ``:``, ``;``, ``so``, ``therefore`` is a new clause: ``Assistant A might confuse
+   the user, so [[B]]``, ``Assistant B would be my choice: [[B]]``, ``The answer could have been
+   shorter, but it is correct: Rating: [[8]]`` are read. A token that opens its line (the MT-Bench
+   ``Rating: [[8]]`` / ``[[8]] The answer …`` forms) keeps its explanation, ``however`` and ``not``
+   included; only an explicit correction revises it. Such a token never wins by the rubric's form
+   (a revised one still takes part in the agreement rule, so ``Rating: [[6]] … on reflection,
+   Rating: [[7]]`` is ambiguous), and a reply whose only tokens (or a fallback rule's only matches)
+   are such gives ``ambiguous`` (rule ``hypothetical``) — review r22 B1, B7.
    *Not* "the last one wins": on the 1,770 real pointwise
    replies of the test corpus's source set, the last of several different ratings was a
    hypothetical ("…would improve it further, earning [[10]]") in every case found (3 of 3 wrong),
@@ -68,9 +87,11 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    and the assistant's answer 4`` is two); where the reply names another scale (``on a 1-5 scale``)
    only a number given with this scale's top counts (``other scale`` otherwise).
    Pairwise replies have two: ``verdict … [B]`` and a reply that is only ``A``/``[B]``.
-   A pairwise token said not to be the verdict (``I won't choose [[A]]``, ``[[A]] is off the
-   table``, ``I would not pick [[B]]``) is no candidate: another token decides, and with none the
-   reply is ``ambiguous`` — never the negated token.
+   A pairwise token said not to be the verdict (``I won't choose [[A]]``, ``Non sceglierei [[A]]``,
+   ``[[A]] is off the table``, ``I would not pick [[B]]``) or labelled the loser by its sentence's
+   opening (``The loser is [[A]]``, ``Worse answer: [[A]]``, ``Rejected: [[A]]``, ``I would avoid
+   [[A]]``, ``Runner-up: [[A]]``; ``A is less accurate: [[B]]`` is B) is no candidate: another token
+   decides, and with none the reply is ``ambiguous`` — never the negated token.
 6. Anything else — no verdict, a refusal, an empty reply, a truncated ``Rating: [[`` — is
    **unknown** (``no_verdict`` / ``empty``). A failed judge *call* is unknown too (the caller's
    reason says why). An unknown is never 0, never a loss, never a tie.
@@ -132,41 +153,136 @@ _TEMPLATE_ECHOES = frozenset({"rating", "score", "rating_a,rating_b"})
 _QUOTE_BEFORE = re.compile(r"""["“'`]\s*(?:(?:my\s+)?(?:final\s+)?(?:rating|verdict|score)\s*:\s*)?\Z""", re.I)
 _QUOTE_AFTER = re.compile(r"""\A\s*["”'`]""")
 _RUBRIC_FORM = re.compile(r"(?i)\b(?:rating|score)\s?\**\s?:\s?\**\s?\Z")
-# "A perfect answer would get Rating: [[10]]": the rubric's form in a hypothetical is no verdict
-_HYPOTHETICAL_BEFORE = re.compile(r"(?i)\b(?:would|could|might|should|if|perfect|ideal)\b[^.\n]*\Z")
-# A verdict said in a conditional, a counterfactual or a description of the scale is none (review r22 B1,
-# B7): "If A had been correct, I would choose [[A]]", "Had it cited sources it would earn [[9]]", "A
-# perfect answer would get [[10]]", "I was going to say [[A]], but …", "Rating: [[10]] is reserved for
-# flawless answers". German, French and Spanish conditionals too (W1): "Wenn …", "Si …", "wäre", "aurait".
-# The first person's hedge ("I would rate it [[8]]", "I'd say [[A]]") is a verdict, unless conditioned.
-_CONDITIONAL = re.compile(
-    r"(?i)\b(?:if|unless|wenn|falls|si|hätte\w*|wäre\w*|aurai\w*|serai\w*|habría\w*|sería\w*|"
-    r"initially|originally|at\sfirst|tempted|going\sto)\b|(?:\A|[,;:(]\s?)\s?\**(?:had|were)\b|\b(?:had|were)\s(?:been|it|they)\b"
-    r"|\b(?:would|could|should|might)(?:\shave|'ve)\b")
-# "it would earn [[9]]", "A perfect answer would get [[10]]": a modal whose subject is not the judge's
-# own hedge ("I would rate it", "the rating for this response would be 8 out of 10": verdicts)
-_MODAL_BEFORE = re.compile(r"(?i)\b(?:would|could|might|würde|könnte|pourrait|podría)\b")
-_PERFECT_ANSWER = re.compile(r"(?i)\b(?:an?|the)\s(?:perfect|ideal|flawless)\s(?:answer|response)\b")
-_HEDGE_SUBJECT = re.compile(r"(?i)\b(?:I|ich|je|rating|score|verdict|grade|evaluation)\b(?:\s[\w'’]+){0,6}\s?\Z")
-_CONDITIONAL_AFTER = re.compile(r"(?i)\A[^,.;!?\n]{0,40}?\b(?:if|unless|had\s(?:it|they|[AB])|were\sit)\b")
-# "Rating: [[10]] is reserved for …", "[[1]] means useless", "[[A]], would win": the token described
-_DESCRIBED_AFTER = re.compile(
-    r"(?i)\A[\s*)\]\"'”’]{0,3}(?:,\s?)?(?:would|could|might|means|requires|indicates|represents|denotes|"
-    r"(?:is|are)\s(?:only\s|meant\s|reserved\s|given\s|kept\s)?(?:for|to)\b|(?:is|are)\sreserved|stands\sfor|"
-    r"corresponds|bedeutet|signifie|significa)\b")
-_CLAUSE_END = re.compile(r"[.!?](?=\s|\Z)|[;\n]")
+# A verdict token is read where the rubric asks for it: as the conclusion. Two structural questions
+# decide whether a token is one (review r23 N1, W-b, W-c), whatever the words around it:
+# 1. What FOLLOWS it on its line (and how the next line opens) — a token that later text can revise is
+#    no verdict: the token described ("[[10]] is given only to …", "[[10]] = perfect", "[[A]] loses",
+#    "The top mark, [[10]], goes to …"), or followed by a contrast, a correction, a negation or a
+#    loser's word ("My first instinct was [[9]], but …", "[[9]]. They are not.", "Is it [[A]]? No").
+# 2. What HEADS it — the sentence opened by a condition ("If …", "Provided …", "Had it …", "In a world
+#    where …"; not the concessive "even if" nor the forced choice "if I had to pick") or the clause's
+#    verb a modal whose subject is not the judge ("it'd get [[9]]", "A perfect answer would get …";
+#    "I would choose [[A]]" is the judge's hedge, a verdict), or a counterfactual "would have been".
+#    A conclusion after ":", ";", "so", "therefore" starts a new clause: "A might confuse the user,
+#    so [[B]]" and "Assistant B would be my choice: [[B]]" are verdicts.
+# A final token (nothing but punctuation after it on its line) is only asked question 2.
+_SENTENCE_START = re.compile(r"[.!?](?=\s|\Z)|[;\n]|\b(?:so|thus|therefore|hence)\b")
+# a colon starts a conclusion, except the rubric's own label ("Rating: [[8]]" is one clause with its head)
+_CLAUSE_START = re.compile(r"(?i)[.!?](?=\s|\Z)|[;\n—]|(?<!rating)(?<!score)(?<!grade)\**:|"
+                           r"\b(?:so|thus|therefore|hence)\b")
+_CONDITION = re.compile(
+    r"(?i)(?<!even\s)\b(?:if|unless|provided|providing|assuming|supposing|suppose|hypothetically|ideally|"
+    r"wenn|falls|si|se|caso)\b(?!\sI\s(?:had|have|must|need|were)\b|\sI\smust\b|\sforced\b|"
+    r"\s(?:anything|any|not|so|needed|possible)\b)"
+    r"|(?:\A|,)\s?\**(?:had|were|should)\s(?:it|they|this|that|these|the|its|their|[AB]|assistant\s[AB])\b|\b(?:hätte\w*|wäre\w*|avesse\w*|fosse\w*|estivesse\w*)\b"
+    r"|\bin\s(?:a|an\sideal)\sworld\b|\bwith\sthe\s\w+\sfixed\b")
+_MODAL = re.compile(r"(?i)\b(?:would|could|might|würde|könnte|bekäme|gäbe|pourrait|podría)\b|(?<=\w)['’]d\b"
+                    r"|\b\w{3,}(?:rebbe(?:ro)?|(?<!t)rait|raient|ría|rían)\b")
+_COUNTERFACTUAL = re.compile(r"(?i)\b(?:would|could|should|might)(?:\shave|['’]ve)\b(?!\sto\b)")
+_PERFECT_ANSWER = re.compile(
+    r"(?i)\b(?:an?|the|eine?)\s(?:perfe[ck]te?|ideale?|flawless|complete)\s(?:answer|response|antwort)\b"
+    r"|\b(?:une|una|uma)\s(?:réponse|respuesta|resposta|risposta)\s(?:parfaite|perfecta|perfeita|perfetta|idéale)\b")
+_HEDGE_SUBJECT = re.compile(r"(?i)\b(?:I|we|my|ich|je|eu|yo|io|rating|score|verdict|grade|evaluation|choice|pick)\b"
+                            r"(?:\s[\w'’]+){0,6}\s?\Z")
+# the token followed directly by a predicate or a description, in lower case ("[[10]] is …", "[[10]] =
+# perfect", "[[A]] loses", "I'd rate it 9/10 if it compiled", "The top mark, [[10]], goes to …"); an
+# explanation ("[[B]] because …", "[[7]], which …", "[[A]] if I consider accuracy") is not, nor a new
+# sentence a judge began without a full stop ("Final verdict: [[A]] Assistant A is better")
+_EXPLAINS = (r"(?:because|as|since|given|due|thanks|which|for|with|out|of|and|overall|here|from|reflecting|"
+             r"indicating|showing|meaning|considering|based|in|on|at|to|if\sI)\b")
+_DENOMINATOR_AFTER = re.compile(r"\A\s?(?:/\s?\d+|out\sof\s\d+)")
+_DESCRIBED = re.compile(r"\A[\s*)\]\"'”’»]{0,4}(?:[=≈]|(?!" + _EXPLAINS + r")[a-zà-ÿ])")
+_APPOSITIVE = re.compile(r"(?i)\A\s?\**,\s(?:[=≈]|(?!" + _EXPLAINS + r"|but\b)[a-zà-ÿ])")
+_EXPLANATION = re.compile(r"(?i)\A[\s*)\]\"'”’»]{0,4},?\s?(?:because|as|since|given|due\sto|which|reflecting)\b")
+# a token that opens its line, alone or after a label naming the verdict ("Rating: [[8]]", "Final
+# verdict: [[A]]", "评分：[[8]]"): the rubric's own form, whose explanation may follow on the same line
+_VERDICT_LABEL = (r"(?:(?:my|the|overall|final|total|rating|score|verdict|grade|decision|choice|winner|result|"
+                  r"evaluation|judg\w+|bewertung|urteil|note|valutazione|verdetto|puntuaci\w+|calificaci\w+|nota|"
+                  r"veredicto|avalia\w+|punteggio)\s?)+|[^\x00-\x7f]{1,12}")
+_LEADS_LINE = re.compile(r"(?i)\A[\s*#>\-\[\]()\"'`]*(?:(?:" + _VERDICT_LABEL
+                         + r")\s?[*\]]{0,2}\s?[:\-–—=]\s?[*\"'`]*)?\Z")
+# what corrects a token stated as the verdict: its explanation may say "however" and "not", a correction
+# is explicit ("[[9]]. Actually, …", "Rating: [[9]]\nWait, …")
+_CORRECTS = (r"(?:actually|wait|correction|correcting|on\s(?:second\sthought|reflection)|scratch\sthat|"
+             r"take\sthat\sback|i\swas\swrong|upon\s(?:closer|further)|revis(?:e|ing)\smy|reconsider\w*|closer\slook|"
+             r"(?:a|my)\smistake|retract\w*|too\s(?:high|generous|harsh|low))\b")
+_CORRECTION = re.compile(r"(?i)\b" + _CORRECTS)
+_NEXT_LINE_CORRECTS = re.compile(r"(?i)\A\W{0,4}(?:" + _CORRECTS + r"|(?:no|but|edit|update|addendum)\b)")
+# later text that can revise a token in running prose: a contrast or a correction; and, outside the
+# token's own explanation ("I rate it 1 because it is not helpful"), a negation or a loser's word
+_CONTRAST = re.compile(
+    r"(?i)\b(?:but|however|though|although|yet|whereas|nevertheless|nonetheless|instead|far\sfrom|"
+    r"mais|pero|aber|jedoch|però|porém|cependant|invece)\b|\b" + _CORRECTS)
+_NEGATION_OR_LOSER = re.compile(
+    r"(?i)\b(?:not|no|never|none|nor|without|nicht|kein\w*|nie|ohne|pas|jamais|sans|non|não|nunca|sem|senza|sin|"
+    r"worse|weaker|loser|los(?:es|ing|t)|reject\w*|avoid\w*|fail\w*|inferior|lower|less|schlechter|weniger|"
+    r"pire|moins|peor|menos|peggiore|pior)\b|n['’]t\b")
+_SENTENCE_END = re.compile(r"[.!?;](?=\s|\Z)")
+# a next sentence that retorts: "Is it [[A]]? No — B is better.", "… [[9]]. They are not.", "Without them, …"
+_RETORT = re.compile(r"(?i)\A\W{0,3}(?:(?:no|nope|not|without|but|nein|nicht|ohne|non|não|sans|sin|sem|senza)\b"
+                     r"|(?:[\w'’]+\s){0,4}(?:not|nicht|pas|non|não|no)\b[^\w]{0,3}\w{0,12}[.!;]?\s?\Z|[\w\s]{0,20}n't\b)")
 
 
 def _hypothetical(t: str, start: int, end: int) -> bool:
-    """The verdict token at ``t[start:end]`` stands in a conditional, counterfactual or scale-describing
-    sentence (the text from the sentence's start to the token, and what directly follows it)."""
+    """The verdict token at ``t[start:end]`` is no conclusion: it is described, later text can revise
+    it, or its sentence is a condition or its clause a modal not the judge's (the two questions above)."""
+    return _stated_otherwise(t, start, end) or _revised(t, start, end)
+
+
+def _stated_otherwise(t: str, start: int, end: int) -> bool:
+    """The token is described or conditioned, not given: never the rubric's form that decides. A token
+    followed by a predicate is a statement about it, not the verdict the rubric asks for: "[[10]] is
+    given only to …" describes the scale, "[[A]] loses" / "[[A]] falls short" names a loser, and the
+    winner's "[[A]] is the better response" is no exception (which predicates praise is a word list)."""
+    line, _ = _line_after(t, end)
+    head = _line_head(t, start)
+    if _DESCRIBED.match(line) or (head.endswith(", ") and _APPOSITIVE.match(line)):
+        return True
     head = t[max(0, start - 160):start]
-    cut = max((m.end() for m in _CLAUSE_END.finditer(head)), default=0)
-    before = head[cut:]
-    after = t[end:end + 60]
-    modal = any(not _HEDGE_SUBJECT.search(before[:m.start()]) for m in _MODAL_BEFORE.finditer(before))
-    return bool(modal or _PERFECT_ANSWER.search(before) or _CONDITIONAL.search(before)
-                or _CONDITIONAL_AFTER.match(after) or _DESCRIBED_AFTER.match(after))
+    return _conditioned(head[head.rfind("]]") + 1:])     # from the previous token's end, if it is nearer
+
+
+def _line_head(t: str, start: int) -> str:
+    """The token's line before it, at most 100 characters (a bounded look: linear on a line of tokens)."""
+    head = t[max(0, start - 100):start]
+    return head[head.rfind("\n") + 1:]
+
+
+def _line_after(t: str, end: int) -> tuple[str, str]:
+    """The rest of the token's line (a denominator after it skipped) and the start of the next line."""
+    stop = t.find("\n", end, end + 240)
+    line = t[end:stop if stop >= 0 else end + 240]
+    line = line[m.end():] if (m := _DENOMINATOR_AFTER.match(line)) else line
+    nxt = line.find("[[")       # text after the next token is that token's: a run of tokens stays linear
+    return line[:nxt] if nxt >= 0 else line, t[stop + 1:stop + 41] if stop >= 0 else ""
+
+
+def _revised(t: str, start: int, end: int) -> bool:
+    """Later text that can revise the token. For a token that opens its line: an explicit correction
+    on its line or opening the next. In running prose, also a contrast or a negation in the rest of its
+    sentence (not in its own explanation: "I rate it 1 because it is not helpful"), or a next sentence
+    that retorts ("No — …", "They are not.")."""
+    line, next_line = _line_after(t, end)
+    ends = [m.end() for m in _SENTENCE_END.finditer(line)]
+    own = line[:ends[0]] if ends else line
+    following = line[ends[0]:ends[1] if len(ends) > 1 else len(line)] if ends else ""
+    if _NEXT_LINE_CORRECTS.match(next_line) or _CORRECTION.search(own + following) or own.rstrip().endswith("?"):
+        return True             # "Is it [[A]]? No — …", "[[9]]? Hardly.": a question states no verdict
+    head = _line_head(t, start)
+    if len(head) <= 60 and _LEADS_LINE.match(head):
+        return False
+    return bool(_CONTRAST.search(own) or (not _EXPLANATION.match(own) and _NEGATION_OR_LOSER.search(own))
+                or _RETORT.match(following) or _NEGATION_OR_LOSER.search(following))
+
+
+def _conditioned(head: str) -> bool:
+    """The text before a token, from its sentence's start: a condition opens the sentence, or the
+    token's clause is a modal or counterfactual whose subject is not the judge, or names a perfect answer."""
+    sentence = head[max((m.end() for m in _SENTENCE_START.finditer(head)), default=0):]
+    clause = head[max((m.end() for m in _CLAUSE_START.finditer(head)), default=0):]
+    modal = any(not _HEDGE_SUBJECT.search(clause[:m.start()]) for m in _MODAL.finditer(clause))
+    return bool(modal or _COUNTERFACTUAL.search(clause) or _PERFECT_ANSWER.search(clause)
+                or _CONDITION.search(sentence))
 
 
 # "Rating: [[4]], [[1]], [[3]]": a list of ratings (of several things) starts in the rubric's form
@@ -200,6 +316,16 @@ def _normalise(text: str) -> str:
         text = IGNORABLE.sub("", unicodedata.normalize("NFKC", text)).translate(_LOOKALIKE_MARKS)
     text = _CONTROL.sub("\n", text)  # a separator: no pattern reads across a NUL, ESC, …
     return _NEWLINE_RUN.sub("\n", _HORIZONTAL_SPACE.sub(" ", text)).replace(" \n", "\n")
+
+
+_FENCED = re.compile(r"```.*?(?:```|\Z)", re.S)
+
+
+def _unfenced(t: str) -> str:
+    """The reply without its fenced code blocks (an unclosed fence runs to the end), for the fallbacks:
+    code or an example in a fence is never a verdict, in any form (the delimited readers skip tokens
+    in a fence by position)."""
+    return _FENCED.sub("\n", t) if "```" in t else t
 
 
 def _number(text: str | None) -> float | None:
@@ -322,8 +448,9 @@ def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[fl
             other_scale.extend(other)       # "Scale: 1-5\nRating: [[4]]": a number on the scale the reply states
             continue
         hypothetical = _hypothetical(t, m.start(), m.end())
-        cands.append(_Candidate(value, plain and _quoted(t, m.start(), m.end()),
-                                plain and not hypothetical and _in_rubric_form(t, m.start(), m.end()), hypothetical))
+        # a revised token still counts in the agreement rule; a described or conditioned one never decides
+        formal = plain and not _stated_otherwise(t, m.start(), m.end()) and _in_rubric_form(t, m.start(), m.end())
+        cands.append(_Candidate(value, plain and _quoted(t, m.start(), m.end()), formal, hypothetical))
     if other_scale:
         return Verdict(None, "out_of_range", "other scale", tuple(other_scale))
     if planted and cands:
@@ -354,9 +481,9 @@ def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[fl
 
 
 def _in_rubric_form(t: str, start: int, end: int) -> bool:
-    """``Rating: [[n]]`` said as the verdict: not in a hypothetical, not the first of a list."""
+    """``Rating: [[n]]`` said as the verdict, not the first of a list (the caller rules out a described
+    or conditioned one: :func:`_stated_otherwise`)."""
     return bool(_RUBRIC_FORM.search(t[max(0, start - 20):start])
-                and not _HYPOTHETICAL_BEFORE.search(t[max(0, start - 80):start])
                 and not _LIST_AFTER.match(t[end:end + 40]))
 
 
@@ -420,6 +547,7 @@ def _fallback_rating(t: str, scale: tuple[float, float], planted: frozenset[floa
                      other: tuple[float, ...]) -> Verdict:
     # "Score: 4 (on a 1-5 scale)": where another scale is named, only a number with the scale's own top
     # ("6 out of 10") is a rating
+    t = _unfenced(t)
     own: list[float] = []
     hypothetical: list[Any] = []
     for rule, pattern in _RATING_FALLBACKS:
@@ -571,13 +699,23 @@ _PAIR_VALUE = {"A>>B": "A", "A>B": "A", "B<A": "A", "B<<A": "A", "A=B": "tie", "
                "TIE": "tie", "B>A": "B", "B>>A": "B", "A<B": "B", "A<<B": "B", "A": "A", "B": "B"}
 _OPTION_LINE = re.compile(r"^\s?(?:\d+[.)]|[-*])\s(?:Assistant\s[AB]\sis|Tie)[^:\n]{0,40}:\s?\[\[[AB<>=]+\]\]\s?$",
                           re.I)
-# German, French and Spanish "than" too (review r22 W1): "A ist besser als [[B]]", "mejor que [[B]]"
-_COMPARED_BEFORE = re.compile(r"(?i)\b(?:than|over|to|als|que)\s?\**\s?\Z")
+# German, French, Spanish, Italian, Portuguese "than" too (review r22 W1, r23 W-a): "A ist besser als [[B]]",
+# "mejor que [[B]]", "A è migliore di [[B]]", "melhor do que [[B]]"
+_COMPARED_BEFORE = re.compile(r"(?i)\b(?:than|over|to|als|que|di)\s?\**\s?\Z")
 # "I'll output [[A]] if A is better": the format restated, even with one token
 _FORMAT_BEFORE = re.compile(r"(?i)\b(?:output|format|respond\swith|answer\swith|write|print)\b[^.\n]{0,30}\Z")
 # ... and their negations (W1): "Ich würde nicht [[A]] wählen", "Je ne choisirais pas [[A]]", "No elegiría [[A]]"
 _NEGATED_BEFORE = re.compile(r"(?i)\b(?:not|never|won't|wouldn't|can't|cannot|don't|shouldn't|refuse\sto|"
-                             r"nicht|kein\w*|nie|niemals|ne|pas|jamais|no|nunca)\s(?:[^\W\d_]+\s){0,2}\Z")
+                             r"nicht|kein\w*|nie|niemals|ne|pas|jamais|no|nunca|non|não|nao)\s(?:[^\W\d_]+\s){0,2}\Z")
+
+# a token labelled as the loser, the label opening its sentence (review r23 W-b): "The loser is [[A]]",
+# "Worse answer: [[A]]", "Rejected: [[A]]", "I would avoid [[A]]", "Anything but [[A]]", "Less helpful:"
+# ("A is less accurate: [[B]]" names B the winner: the label is A's predicate, not the sentence's opening)
+_LOSER_BEFORE = re.compile(
+    r"(?i)(?:\A|[.!?;]\s)[\s*#>\-]*(?:the\s|I\s(?:would|will|'d)\s|definitely\s|clearly\s)?"
+    r"(?:loser|los(?:ing|es)|worse|weaker|worst|reject\w*|avoid\w*|inferior|anything\sbut|except|less\s\w+|"
+    r"lower\s\w+|schlechter\w*|pire|peor|peggiore|pior|second\splace|runner-?up|last\splace)"
+    r"(?:(?:\s[\w'’]+){0,4}\s?(?:is|was|:|-|—)|\s?(?:answer|response|one|assistant|option|choice))?\s?\**\s?\Z")
 _NEGATED_AFTER = re.compile(r"(?i)\A\s?\**\s?(?:is|would\sbe)\s(?:off\sthe\stable|out\b|not\b|wrong\b|incorrect\b|"
                             r"ruled\sout)")
 _IF_AFTER = re.compile(r"""\A["'”’`]?\s*(?:if|when)\b""", re.I)
@@ -745,7 +883,10 @@ def _pick(cands: list[_PairCandidate], rule: str) -> Verdict | None:
 def _delimited_preference(t: str, answers: Any, written: frozenset[str]) -> Verdict | None:
     """The ``[[A]]``/``[[B]]``/``[[C]]`` reading of a reply (None: it holds no usable token)."""
     flagged = []
+    fences = [m.start() for m in re.finditer("```", t)]
     for m in _PAIR_TOKEN.finditer(t):
+        if bisect.bisect(fences, m.start()) % 2:
+            continue                # inside a fenced code block: code or an example, not a verdict
         before = t[max(0, m.start() - 80):m.start()]
         value = _pair_value(m.group(1))
         if _COMPARED_BEFORE.search(before[-12:]) and value not in written:
@@ -758,7 +899,8 @@ def _delimited_preference(t: str, answers: Any, written: frozenset[str]) -> Verd
         restated = bool(_IF_AFTER.match(t[m.end():m.end() + 12]) and _FORMAT_BEFORE.search(before[-50:]))
         echo = bool(restated or _ECHO_AFTER.match(t[m.end():m.end() + 30]) or _OPTION_LINE.match(line))
         # "I won't choose [[A]]", "[[A]] is off the table": a token said not to be the verdict
-        negated = bool(_NEGATED_BEFORE.search(before[-40:]) or _NEGATED_AFTER.match(t[m.end():m.end() + 30]))
+        negated = bool(_NEGATED_BEFORE.search(before[-40:]) or _NEGATED_AFTER.match(t[m.end():m.end() + 30])
+                       or _LOSER_BEFORE.search(_line_head(t, m.start())))
         hypothetical = _hypothetical(t, m.start(), m.end()) and not echo
         flagged.append((_pair_candidate(t, value, m.start(), m.end(), written), echo, restated or negated,
                         hypothetical))
@@ -802,6 +944,7 @@ def parse_preference(text: Any, *, answers: Any = ()) -> Verdict:
             # "Assistant A: 8/10, Assistant B: 9/10. [[A]]": the judge's own scores contradict its token
             return Verdict(None, "ambiguous", "delimited", (*found.candidates, f"scores say {scored}"))
         return found
+    t = _unfenced(t)
     for rule, pattern in _PAIR_FALLBACKS:
         # the candidate starts at its bracket: 'ends with "My final verdict: [B]"' quotes from before it
         matches = list(pattern.finditer(t))
