@@ -45,6 +45,8 @@ _BLANK_SYMBOLS = ((0x2800, 0x2800),)
 # whole rather than read point by point (tests/test_display_table.py checks against a full scan).
 _WHOLE_PLANES = ((0x40000, 0xDFFFF), (0xF0000, 0x10FFFF))
 _SCANNED = ((0x0, 0x3FFFF), (0xE0000, 0xEFFFF))
+# '1' for a hidden category, '0' for the others (every letter pair that can name one): the scan below
+# then maps code points to flags with map() and join(), no Python loop per code point.
 _FLAG = {f"{major}{minor}": "1" if f"{major}{minor}" in _HIDDEN_CATEGORIES else "0"
          for major in "CLMNPSZ" for minor in "cfsonlumetdpikz"}
 # Layout, not a trick: a terminal keeps tabs and newlines, HTML carriage returns too.
@@ -53,7 +55,7 @@ IGNORABLE = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in _IGNOR
 
 
 def _category_ranges(lo: int, hi: int) -> list[tuple[int, int]]:
-    """The runs of code points from ``lo`` to ``hi`` whose category is hidden (read in C: ~50 ms once)."""
+    """The runs of code points from ``lo`` to ``hi`` whose category is hidden (~50 ms for the table, once)."""
     flags = "".join(map(_FLAG.__getitem__, map(unicodedata.category, map(chr, range(lo, hi + 1)))))
     return [(lo + m.start(), lo + m.end() - 1) for m in re.finditer("1+", flags)]
 
