@@ -100,18 +100,32 @@ def _hidden(char: str) -> bool:
     return at >= 0 and code <= hidden_ranges()[at][1]
 
 
-@functools.cache
-def _pattern(view: str) -> re.Pattern:
-    """The table's BMP part and every astral character as one class: ``re`` compiles the BMP part
-    to a bitmap and tries each astral range after it one by one (354 of them made every character
-    20x slower), so astral characters are decided by :func:`_astral_shown` instead."""
+def _bmp_part(astral: bool) -> list[tuple[int, int]]:
+    """The table's BMP part, and every astral character with ``astral``: ``re`` compiles the BMP
+    part of a class to a bitmap but tries each astral range after it one by one (354 of them made
+    every character 20x slower), so astral characters are decided by :func:`_astral_shown`."""
     bmp = [(lo, min(hi, 0xFFFF)) for lo, hi in hidden_ranges() if lo <= 0xFFFF]
-    return re.compile(_char_class([*bmp, (0x10000, 0x10FFFF)], _LAYOUT[view]))
+    return [*bmp, (0x10000, 0x10FFFF)] if astral else bmp
+
+
+@functools.cache
+def _pattern(view: str, astral: bool) -> re.Pattern:
+    return re.compile(_char_class(_bmp_part(astral), _LAYOUT[view]))
 
 
 # Astral characters of the table are the non-printable ones (Python's str.isprintable: Cc, Cf, Cs, Co,
 # Cn, Zl, Zp, Zs; no astral space exists) and the supplementary variation selectors, which are marks.
 _VS_SUPPLEMENT = re.compile("[\\U000e0100-\\U000e01ef]")
+_ASTRAL = re.compile("[\\U00010000-\\U0010ffff]+")
+
+
+def _astral_hidden(text: str) -> bool:
+    """Whether ``text`` holds an astral character of the table: checked in C for all of them at once,
+    so text full of emoji is read with the BMP class alone (no call per emoji)."""
+    if len(text.encode("utf-16-le", "surrogatepass")) == 2 * len(text):  # no astral character: 2 ms/MB,
+        return False                                                      # a regex scan takes 6
+    astral = "".join(_ASTRAL.findall(text))
+    return bool(astral) and (not astral.isprintable() or _VS_SUPPLEMENT.search(astral) is not None)
 
 
 def _astral_shown(char: str) -> str:
@@ -187,11 +201,10 @@ def _shown_if_hidden(match: re.Match) -> str:
 
 
 @functools.cache
-def _prose_pattern(view: str) -> re.Pattern:
+def _prose_pattern(view: str, astral: bool) -> re.Pattern:
     """:func:`_pattern` that does not match a joiner between two shaped letters (a regex, not a call
     per joiner: Persian sets one every few words); slower per character, so used only when needed."""
-    bmp = [(lo, min(hi, 0xFFFF)) for lo, hi in hidden_ranges() if lo <= 0xFFFF]
-    others = _char_class([*bmp, (0x10000, 0x10FFFF)], _LAYOUT[view] + _JOINERS)
+    others = _char_class(_bmp_part(astral), _LAYOUT[view] + _JOINERS)
     shaped = _char_class([(c, c) for lo, hi in _SHAPED_SCRIPTS for c in range(lo, hi + 1)
                           if _shaped_letter(chr(c))], "")
     return re.compile(f"{others}|(?<!{shaped})[{_JOINERS}]|[{_JOINERS}](?!{shaped})")
@@ -200,10 +213,11 @@ def _prose_pattern(view: str) -> re.Pattern:
 def _neutralised(text: str, view: str, strict: bool) -> str:
     if text.isascii():
         return _ASCII[view].sub(_shown_if_hidden, text)
+    astral = _astral_hidden(text)
     if strict:
-        return _pattern(view).sub(_shown_if_hidden, text)
+        return _pattern(view, astral).sub(_shown_if_hidden, text)
     joined = "\u200c" in text or "\u200d" in text
-    return (_prose_pattern(view) if joined else _pattern(view)).sub(_shown_unless_kept, text)
+    return (_prose_pattern(view, astral) if joined else _pattern(view, astral)).sub(_shown_unless_kept, text)
 
 
 def _escaped(char: str) -> str:
