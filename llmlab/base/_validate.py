@@ -19,6 +19,7 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
+from ._display import IGNORABLE, invisible_char
 from ._errors import ConfigError, InputError
 from ._json import JSONTooDeep, loads
 from ._redact import KEY_PREFIX, LOOKALIKE, Redactor, known_secrets, public_url, redact_shown
@@ -169,7 +170,7 @@ def _url_problem(url: str) -> str:
         return "no scheme and host"
     if len(url) > _MAX_URL:
         return f"over {_MAX_URL:,} characters"
-    if any(unicodedata.category(c) in ("Cc", "Cf") for c in url):
+    if invisible_char(url) is not None:
         return "it holds a control or invisible character"
     try:
         parts = urllib.parse.urlsplit(url)
@@ -260,33 +261,7 @@ def nested_deeper(value: Any, depth: int) -> bool:
     return False
 
 
-# Code points that print nothing: Unicode's Default_Ignorable_Code_Point (SOFT HYPHEN, COMBINING
-# GRAPHEME JOINER, the Hangul fillers, Mongolian variation selectors, ZERO WIDTH SPACE/JOINERs, bidi
-# marks, WORD JOINER and the invisible operators, variation selectors, BOM, tag characters) and
-# every format character (Unicode Cf), as of Unicode 15; written out here, nothing downloaded.
-_IGNORABLE_RANGES = (
-    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD), (0x070F, 0x070F),
-    (0x0890, 0x0891), (0x08E2, 0x08E2), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F),
-    (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0),
-    (0xFFF0, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
-IGNORABLE = re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" if a != b else re.escape(chr(a))
-                                     for a, b in _IGNORABLE_RANGES) + "]")
-# Not in a name either: controls, surrogates, private-use (shows as nothing or a box, differently on
-# every machine) and unassigned code points, line and paragraph separators, BRAILLE PATTERN BLANK
-# (a symbol that prints as a space).
-_NOT_IN_NAME = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-_BLANK_SYMBOLS = frozenset("\u2800")
 _KINDS = {"Co": "a private-use character", "Cn": "an unassigned code point", "Cs": "a lone surrogate"}
-
-
-def invisible_char(name: str) -> str | None:
-    """The first character of ``name`` a reader cannot see as itself (a control, a format or
-    default-ignorable character, private-use or unassigned, a line separator, a blank symbol), or None."""
-    if name.isascii():
-        return next((c for c in name if not " " <= c <= "~"), None)
-    return next((c for c in name if c in _BLANK_SYMBOLS or unicodedata.category(c) in _NOT_IN_NAME
-                 or IGNORABLE.match(c)), None)
 
 
 def invisible_error(name: str, what: str) -> InputError | None:
