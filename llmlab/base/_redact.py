@@ -952,9 +952,10 @@ _NUMBER_BASES = ((2, lambda d: len(d) == 8 and not d.strip("01")), (16, None), (
 
 def _braille_readings(run: str) -> list[tuple[str, list[int]]]:
     """A run of Braille with its numbers read: after a number sign the letters a-j are digits, up
-    to the next other cell (the rule: ⠼⠁⠃ is 12) or only the next one (a digit at a time: ⠼⠓⠃
-    is 8b, how a key's digits among its letters read). Each reading, with where in ``run`` each of
-    its characters stands (the number signs are dropped)."""
+    to the next other cell (the rule: ⠼⠁⠃ is 12, also ⠼⠁-⠃: what stands between two cells may
+    be invisible) or only the next one (a digit at a time: ⠼⠓⠃ is 8b, how a key's digits among
+    its letters read). Each reading, with where in ``run`` each of its characters stands (the
+    number signs are dropped)."""
     readings = []
     for one_digit in (False, True):
         chars, where, number = [], [], False
@@ -965,7 +966,8 @@ def _braille_readings(run: str) -> list[tuple[str, list[int]]]:
             digit = _BRAILLE_DIGITS.get(cell) if number else None
             chars.append(digit or cell)
             where.append(at)
-            number = digit is not None and not one_digit
+            if "\u2800" <= cell <= "\u28ff":
+                number = digit is not None and not one_digit
         readings.append(("".join(chars), where))
     return readings
 
