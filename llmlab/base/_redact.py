@@ -7,8 +7,8 @@
   of 4+ characters no other letter or digit touches anywhere in the text), runs of 4+ characters
   apart that together span 12 of its characters (every other piece), in any letter case, full-width or other
   compatibility forms, lookalike letters (Cyrillic, Greek, small capitals, IPA: the table in
-  ``_LOOKALIKE``; also enclosed letters, regional indicators, Braille letters, upside-down
-  text), Unicode tag characters, every character doubled or tripled (compared with
+  ``_LOOKALIKE``; also enclosed letters, regional indicators, Braille letters and numbers
+  (``⠼⠁⠃``), upside-down text), Unicode tag characters, every character doubled or tripled (compared with
   the secret's repeats collapsed too), ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes,
   base64, base32 and hex (up to three deep, zlib or gzip compressed first; UTF-16/32 code units
   too; each short piece encoded on its own too, whatever separates the pieces:
@@ -83,8 +83,7 @@ _ESCAPE = re.compile(r"%u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|\\u\{([0-9a-fA-F]{1,
                      r"|\\([0-3][0-7]{2})")  # ... and octal (\163)
 _ESCAPE_BASE = {7: 10, 8: 8}  # the decimal and octal groups; the others are hex
 # Tokens that may be an encoding of a secret: decoded and searched like text.
-# A few decimal byte codes in a row (a piece's: _DECIMAL_GROUP); quoted-printable (=73=6B=2D…).
-_DECIMAL_HINT = re.compile(r"\d{2,3}\s*[,; ]\s*\d{2,3}\s*[,; ]\s*\d{2,3}")
+# Quoted-printable (=73=6B=2D…).
 _QUOTED_PRINTABLE = re.compile(r"(?:=[0-9a-fA-F]{2}){8,}")
 # Any run of 8+ numbers, each a word of its own (no letter or digit touches it), between
 # separators: byte or code point values in hex (0x73, \\73 CSS escapes, U+0073, {0x73,0x6b} C/JS
@@ -98,6 +97,11 @@ _NUMBER = r"(?:0[xXoO]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}"
 _GAP_CHARS = r"\s*+(?:(?:[^\w\s]|_)\s*+){0,4}+"
 _NUMBER_SEP = rf"(?:(?=[\W_]){_GAP_CHARS}(?:[A-Za-z]{{0,4}}[g-zG-Z][A-Za-z]{{0,4}}(?=[\W_]){_GAP_CHARS}){{0,2}}|(?=\\))"
 _NUMBER_RUN = re.compile(rf"(?<![0-9A-Za-z])(?:{_NUMBER}{_NUMBER_SEP}){{7,}}{_NUMBER}(?![0-9A-Za-z])")
+# ... and 3+ such numbers, one with a digit (prose, 'a bad face', holds none): one piece's byte
+# codes (115-107-45, 73 6b 2d, 0x73/0x6b), read with the other pieces (_decoded_pieces). A run
+# of 8+ is matched whole by both, so it is decoded once (_readings).
+_NUMBER_GROUP = re.compile(rf"(?<![0-9A-Za-z])(?:{_NUMBER}{_NUMBER_SEP}){{2,}}{_NUMBER}(?![0-9A-Za-z])")
+_DIGIT = re.compile(r"\d")
 # ... the numbers a stream's text ends with, up to a separator: they may still become such a run
 _NUMBERS_SO_FAR = re.compile(rf"(?<![0-9A-Za-z])(?:{_NUMBER}{_NUMBER_SEP})+")
 _NUMBERS_ONLY = re.compile(r"[0-9a-fA-FxXoOuU\W_]*")  # ... and text that holds nothing else
@@ -140,8 +144,6 @@ _B85_ONLY = re.compile(r"[,;|'\"()\[\]{}]")  # characters that split the other t
 _QP_TOKEN = re.compile(r"(?:=[0-9a-fA-F]{2})+")
 _HEX_TOKEN = re.compile(r"(?:[0-9a-fA-F]{2})+")
 _B32_TOKEN = re.compile(r"[A-Z2-7]{5,}=*|[a-z2-7]{5,}=*")
-# 115 107 45 (or octal 163 153 55): one piece's bytes; a full stop may end a sentence after them
-_DECIMAL_GROUP = re.compile(r"(?<!\w)(?<!\d\.)\d{2,3}(?: \d{2,3}){2,}(?!\w|\.\d)")
 _B64_TOKEN = re.compile(r"[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+={0,2}")
 _BITS_TOKEN = re.compile(r"(?:[01]{8})+")
 _MASK_CHARS = "*•●·∙⋅×."
@@ -168,12 +170,17 @@ _LOOKALIKE: dict[int, int] = {
     **{0xE0000 + code: code for code in range(0x20, 0x7F)},
     # ... letters with no compatibility form at all: negative circled and negative squared
     # capitals and regional indicators (🅢🅚, 🆂🅺, 🇸🇰: U+1F150, U+1F170, U+1F1E6 + 0-25), Braille
-    # letters (⠎⠅; its digits are a number sign and the letters a-j, not read) and the turned
+    # letters (⠎⠅; its digits are a number sign and the letters a-j: _braille_readings) and the turned
     # letters of upside-down text (ɐ ǝ ʞ ʇ …; its b d n p q u are ASCII letters, read as they are)
     **{start + i: ord("A") + i for start in (0x1F150, 0x1F170, 0x1F1E6) for i in range(26)},
     **str.maketrans("⠁⠃⠉⠙⠑⠋⠛⠓⠊⠚⠅⠇⠍⠝⠕⠏⠟⠗⠎⠞⠥⠧⠺⠭⠽⠵", "abcdefghijklmnopqrstuvwxyz"),
     **str.maketrans("ɐɔǝɟƃɥᴉɾʞɯɹʇʌʍʎ", "acefghijkmrtvwy")}
 LOOKALIKE = _LOOKALIKE  # the one table: model names are compared through it too (base/_validate.name_skeleton)
+# Braille numbers: the number sign, then the letters a-j as the digits 1-9, 0 (⠼⠁⠃ is 12). A run
+# of Braille cells, with up to 4 characters that are no letter or digit between two (⠎⠅-⠼⠓).
+_BRAILLE_NUMBER = "\u283c"
+_BRAILLE_DIGITS = dict(zip("⠁⠃⠉⠙⠑⠋⠛⠓⠊⠚", "1234567890", strict=True))
+_BRAILLE_RUN = re.compile(r"[\u2801-\u28ff](?:[^\w\u2801-\u28ff]{0,4}[\u2801-\u28ff])*")
 
 
 
@@ -540,6 +547,8 @@ class Redactor:
             joined = "".join(_NON_ALNUM_B64.split(match.group()))
             if any(self._encoded(joined[k:], depth) for k in range(4)):
                 spans.append(match.span())
+        if _BRAILLE_NUMBER in text:  # Braille with its numbers read (its letters are folded as text)
+            spans += self._braille(text, depth)
         if "\n" in text:  # base64 wrapped over several lines, read as one
             for match in _BASE64_LINES.finditer(text):
                 decoded = _b64("".join(match.group().split()))
@@ -554,6 +563,16 @@ class Redactor:
                     decoded = decode(match.group())
                     if decoded and self._spans(decoded, depth - 1):
                         spans.append(match.span())
+        return spans
+
+    def _braille(self, text: str, depth: int) -> list[tuple[int, int]]:
+        """Runs of Braille holding a number sign whose readings with digits hold a secret."""
+        spans = []
+        for match in _BRAILLE_RUN.finditer(text):
+            if _BRAILLE_NUMBER in match.group():
+                for reading, where in _braille_readings(match.group()):
+                    spans += [(match.start() + where[start], match.start() + where[end - 1] + 1)
+                              for start, end in self._spans(reading, depth - 1)]
         return spans
 
     def _decoded_pieces(self, text: str) -> list[tuple[int, int]]:
@@ -576,10 +595,10 @@ class Redactor:
                 decoded = _b85(match.group())
                 if decoded and self._gram_re.search(_fold(decoded)):
                     found.append((match.start(), match.end(), decoded))
-        for match in _DECIMAL_GROUP.finditer(text) if _DECIMAL_HINT.search(text) else ():
-            decoded = next((d for d in _byte_groups(match.group()) if self._gram_re.search(_fold(d))), None)
-            if decoded:
-                found.append((match.start(), match.end(), decoded))
+        for match in _NUMBER_GROUP.finditer(text):
+            for decoded, start, end in _numbers(match.group(), _MIN_PIECE) if _DIGIT.search(match.group()) else ():
+                if self._gram_re.search(_fold(decoded)):  # each reading (115 107 45: 'sk-', octal 'MG%')
+                    found.append((match.start() + start, match.start() + end, decoded))
         found.sort()
         if sum(len(d) for _, _, d in found) < MIN_RUN:
             return []
@@ -901,51 +920,69 @@ def _binary(token: str) -> str:
     return _bytes_text(int(bits, 2).to_bytes(len(bits) // 8, "big")) if bits else ""
 
 
-def _numbers(run: str) -> list[tuple[str, int, int]]:
+def _numbers(run: str, least: int = MIN_RUN) -> list[tuple[str, int, int]]:
+    """What a run of numbers reads as (:func:`_readings`): the stretches of ``least`` or more."""
+    return [(text, start, end) for text, start, end, count in _readings(run) if count >= least]
+
+
+@functools.lru_cache(maxsize=8)  # a run is read as a piece's codes and as a whole secret's
+def _readings(run: str) -> tuple[tuple[str, int, int, int], ...]:
     """What a run of numbers reads as: hex, decimal, octal (0o163 or 163 153 55: groups of 2-3
     digits 0-7) or binary (8-digit tokens of 0 and 1) values, as bytes when each fits one (then
     decoded as UTF-8, so compressed data counts) or as code points (UTF-16/32 units, U+ forms).
-    Each stretch of MIN_RUN+ numbers that read in a base is decoded on its own: a word or a number
-    that does not (``bad key 115-107-…``: 'bad' is hex, no decimal) ends a stretch, not the run.
-    Each: the text, and where in ``run`` the stretch starts and ends."""
+    Each stretch of _MIN_PIECE+ numbers that read in a base is decoded on its own: a word or a
+    number that does not (``bad key 115-107-…``: 'bad' is hex, no decimal) ends a stretch, not
+    the run. Each: the text, where in ``run`` the stretch starts and ends, how many numbers it has."""
     numbers = list(_NUMBER_DIGITS.finditer(run))
+    digits = [m.group(1) for m in numbers]
     texts = []
     for base, readable in _NUMBER_BASES:
-        values = [int(d, base) if readable(d) else -1 for d in (m.group(1) for m in numbers)]
-        for first, codes in _stretches([v if v <= 0x10FFFF else -1 for v in values]):
+        values = [int(d, base) if readable(d) else -1 for d in digits] if readable else [int(d, 16) for d in digits]
+        for first, codes in _stretches([v if v <= 0x10FFFF else -1 for v in values], _MIN_PIECE):
             text = _bytes_text(bytes(codes)) if max(codes) < 256 else "".join(map(chr, codes))
             if text:
-                texts.append((text, numbers[first].start(), numbers[first + len(codes) - 1].end()))
-    return texts
+                texts.append((text, numbers[first].start(), numbers[first + len(codes) - 1].end(), len(codes)))
+    return tuple(texts)
 
 
-_NUMBER_BASES = ((2, lambda d: len(d) == 8 and not d.strip("01")), (16, lambda d: True), (10, str.isdigit),
+# ... each base, with which numbers read in it (hex: all of them)
+_NUMBER_BASES = ((2, lambda d: len(d) == 8 and not d.strip("01")), (16, None), (10, str.isdigit),
                  (8, lambda d: len(d) <= 3 and not d.strip("01234567")))
 
 
-def _stretches(values: list[int]) -> list[tuple[int, list[int]]]:
-    """The runs of MIN_RUN+ values in ``values`` between the -1s (what does not read), each with
-    where it starts."""
+def _braille_readings(run: str) -> list[tuple[str, list[int]]]:
+    """A run of Braille with its numbers read: after a number sign the letters a-j are digits, up
+    to the next other cell (the rule: ⠼⠁⠃ is 12, also ⠼⠁-⠃: what stands between two cells may
+    be invisible) or only the next one (a digit at a time: ⠼⠓⠃ is 8b, how a key's digits among
+    its letters read). Each reading, with where in ``run`` each of its characters stands (the
+    number signs are dropped)."""
+    readings = []
+    for one_digit in (False, True):
+        chars, where, number = [], [], False
+        for at, cell in enumerate(run):
+            if cell == _BRAILLE_NUMBER:
+                number = True
+                continue
+            digit = _BRAILLE_DIGITS.get(cell) if number else None
+            chars.append(digit or cell)
+            where.append(at)
+            if "\u2800" <= cell <= "\u28ff":
+                number = digit is not None and not one_digit
+        readings.append(("".join(chars), where))
+    return readings
+
+
+def _stretches(values: list[int], least: int) -> list[tuple[int, list[int]]]:
+    """The runs of ``least`` or more values in ``values`` between the -1s (what does not read),
+    each with where it starts."""
     out: list[tuple[int, list[int]]] = []
     at = 0
     for valid, group in itertools.groupby(values, key=(-1).__ne__):
         stretch = list(group)
-        if valid and len(stretch) >= MIN_RUN:
+        if valid and len(stretch) >= least:
             out.append((at, stretch))
         at += len(stretch)
     return out
-
-
-def _byte_groups(token: str) -> list[str]:
-    """A group of byte values (115 107 45) as decimal, and as octal (163 153 55) when it reads so."""
-    groups = re.findall(r"\d+", token)
-    octal = [int(n, 8) for n in groups] if all(c < "8" for n in groups for c in n) else []
-    return [t for t in [_decimal(token), _bytes_text(bytes(octal)) if octal and max(octal) < 256 else ""] if t]
-
-
-def _decimal(token: str) -> str:
-    codes = [int(n) for n in re.findall(r"\d+", token)]
-    return _bytes_text(bytes(codes)) if max(codes) < 256 else ""
 
 
 class StreamRedactor:

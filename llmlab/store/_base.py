@@ -120,6 +120,7 @@ class Store:
             db.execute(MIGRATIONS_TABLE)
             done = [r[0] for r in db.execute("SELECT name FROM _migrations").fetchall()]
             _refuse_newer(self.path, [n for n in done if n not in KNOWN_MIGRATIONS], "migration")
+            self._refuse_lost_records(db, done)
             for migration in MIGRATIONS:
                 if migration.__name__ not in done:
                     for statement in migration(self.dialect):
@@ -130,6 +131,20 @@ class Store:
             created = db.execute(f"SELECT applied_at FROM _migrations WHERE name = {self.param}",
                                  ("m001_initial",)).fetchone()
             self._log_id = _journal.log_identity(str(created[0]))
+
+    def _refuse_lost_records(self, db, done: list[str]) -> None:
+        """A log whose ``_migrations`` lost the record of a migration its tables have (m001 deleted,
+        the table emptied, one in the middle removed) would be migrated again over its own tables
+        and fail with the database's words ("table runs already exists"): refused saying why."""
+        names = [m.__name__ for m in MIGRATIONS]
+        last = max((names.index(n) for n in done if n in names), default=0)  # the latest recorded
+        lost = [n for n in names[:last] if n not in done]
+        if not done and self._table_columns(db, "runs"):
+            lost = names[:1]
+        if lost:
+            raise StoreError(f"run log {self.path} has llmlab's tables but its _migrations table has no record of "
+                             f"{lost[0]}: it was edited or not written by llmlab; nothing was changed. Move it aside "
+                             f"or {advice('another_log')}")
 
     def _refuse_foreign_objects(self, found: list[str]) -> None:
         """A log holding an object llmlab did not make — a trigger that drops or rewrites the answers

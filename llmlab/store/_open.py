@@ -171,7 +171,17 @@ def _url(db: str) -> DbTarget:
     return _postgres(url, shown, params)
 
 
+# the values libpq takes for its TLS and encryption modes (it checks them only when connecting)
+_MODES = {"sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
+          "gssencmode": ("disable", "prefer", "require"), "channel_binding": ("disable", "prefer", "require")}
+
+
 def _postgres(value: str, shown: str, params: dict[str, str]) -> DbTarget:
+    for key, modes in _MODES.items():
+        mode = params.get(key)
+        if mode is not None and mode not in modes:
+            raise ConfigError(f"db {shown}: its {key} is not one of {', '.join(modes)} (lower case); "
+                              "nothing was sent")
     user = params.get("user")
     if user is not None and ":" in user:  # u%3Apassword@: a password hidden in the user name
         raise ConfigError(f"db {shown} has a ':' in its user name (an escaped password?); put the password in "
@@ -266,11 +276,19 @@ def _shown_url(parts: urllib.parse.SplitResult) -> str:
     who = "" if user is None else f"{user if _PLAIN_NAME.match(user) else MASK}@"
     where = (host or "") + (f":{port}" if port is not None else "")
     pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    query = "&".join(f"{k}={v if k in _SHOWN_QUERY and k not in _SECRET_KEYS and _SHOWN_VALUE.match(v) else MASK}"
+    query = "&".join(f"{k}={v if _shown_value(k, v) and _SHOWN_VALUE.match(v) else MASK}"
                      if _PLAIN_NAME.match(k) else MASK for k, v in pairs)
     path = parts.path if re.fullmatch(r"/[A-Za-z0-9_.\-]*", parts.path or "/") else f"/{MASK}"
     return (f"postgresql://{who}{where}{path}" + (f"?{query}" if query else "")
             + (f"#{MASK}" if parts.fragment else ""))
+
+
+def _shown_value(key: str, value: str, *, keyword: bool = False) -> bool:
+    """Whether a URL query (``keyword``: a keyword string's) value may be shown: no secret's, and a
+    mode only when it is one libpq knows (a password pasted into sslmode= is no mode)."""
+    if key in _SECRET_KEYS or not (keyword or key in _SHOWN_QUERY):
+        return False
+    return key not in _MODES or value in _MODES[key]
 
 
 def _shown_keywords(db: str) -> str:
@@ -278,7 +296,7 @@ def _shown_keywords(db: str) -> str:
     shown = []
     for match in re.finditer(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S*)", db):
         key, value = match.group(1), match.group(2)
-        safe = key.lower() not in _SECRET_KEYS and _PLAIN_NAME.match(value.strip("'") or "x")
+        safe = _shown_value(key.lower(), value.strip("'"), keyword=True) and _PLAIN_NAME.match(value.strip("'") or "x")
         shown.append(f"{key}={value if safe else MASK}")
     return " ".join(shown) or MASK
 
