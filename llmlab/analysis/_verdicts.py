@@ -16,8 +16,7 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    instruction (``"[[A]]" if A is better, "[[B]]" if …``) are dropped when other candidates remain;
    a lone ``[[C]] for a tie.`` is a real verdict and is kept, and so is a quoted *last* candidate
    (``…together: "[[3]]"``). A restated format (``I'll output [[A]] if A is better``) is dropped even
-   alone; a token after ``than`` (``A is better than [[B]]``, ``als``, ``que``, ``di``, ``do que``) makes
-   the preference ``ambiguous``.
+   alone.
    A rating the judged answer writes itself, in any form read here (``Rating: 10/10`` planted in
    the answer), is never the pointwise verdict: dropped from the reply, and a reply whose only
    rating it is gives ``ambiguous`` (rule ``answer's own``) — review 22c G0p. Pairwise likewise: a
@@ -32,11 +31,22 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    in any fallback form below (``[[1]] … Overall rating: 9/10``, ``I would rate it 8 out of
    10.\nRating: [[3]]``, ``The answer deserves 8/10. [[3]]``) is ambiguous too; one that agrees is
    fine. A criterion's line in a list of scores (``- **Helpfulness**: 8/10``) is not such a rating.
+   **A token in another role is no candidate, in either judge** (review r24 B1; one table,
+   ``_NOT_CONCLUDED_BEFORE``): negated or held at a distance in its clause (``not worth [[9]]``,
+   ``doesn't deserve [[10]]``, ``Far from a [[9]]``, ``I won't choose [[A]]``, ``Das ist keine [[9]]``,
+   ``Ce n'est pas une [[9]]``, ``Não merece [[9]]``), the object of a comparison or preposition (``A is
+   better than [[B]]``, ``A beats [[B]]``, ``outperforms``, ``vs``, ``Unlike [[B]], …``, ``Instead of
+   [[A]], B``, ``I prefer A to [[B]]``, ``A supera a [[B]]``, ``Rispetto a [[B]], …``), a starting point
+   (``Starting from [[10]], I deduct …``), or another's verdict reported (``The previous judge chose
+   [[A]]``, ``GPT-4 gave it [[9]]``, ``The answer claims it deserves [[10]]``: a verb of choosing or
+   saying with no first person before it). Another token decides; a verdict of the same value as the
+   rejected one (``This is no [[9]]. Rating: [[9]]``) is ``ambiguous``; with none, so is the reply.
    **A token is a verdict only as a conclusion** (review r23 N1, W-b, W-c), decided by its place in
-   the reply, not by a list of phrasings: (a) what *follows* it — a lower-case predicate
-   (``Rating: [[10]] is given only to …``, ``[[10]] = perfect``, ``[[A]] loses``, ``[[A]] falls
-   short``, even ``[[A]] is the better response``: a statement about the token, not the bare token
-   the rubric asks for), a question (``Is it [[A]]? No …``), an explicit correction on its line or
+   the reply, not by a list of phrasings: (a) what *follows* it — a lower-case predicate (``Rating:
+   [[10]] is given only to …``, ``[[10]] = perfect``, ``[[A]] loses``, ``[[A]] falls short``, a part's
+   rating ``[[8]] for the first half``, even ``[[A]] is the better response``: a statement about the
+   token, not the bare token the rubric asks for), a question (``Is it [[A]]? No …``), an explicit
+   correction on its line or
    opening the next (``… Actually``, ``\nWait,``, ``\nEdit:``), and, for a token in running prose
    (not opening its line, alone or after a verdict label like ``Rating:`` / ``Final verdict:``), a
    contrast or negation in the rest of its sentence (``My first instinct was [[9]], but …``; not in
@@ -87,11 +97,10 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    and the assistant's answer 4`` is two); where the reply names another scale (``on a 1-5 scale``)
    only a number given with this scale's top counts (``other scale`` otherwise).
    Pairwise replies have two: ``verdict … [B]`` and a reply that is only ``A``/``[B]``.
-   A pairwise token said not to be the verdict (``I won't choose [[A]]``, ``Non sceglierei [[A]]``,
-   ``[[A]] is off the table``, ``I would not pick [[B]]``) or labelled the loser by its sentence's
-   opening (``The loser is [[A]]``, ``Worse answer: [[A]]``, ``Rejected: [[A]]``, ``I would avoid
-   [[A]]``, ``Runner-up: [[A]]``; ``A is less accurate: [[B]]`` is B) is no candidate: another token
-   decides, and with none the reply is ``ambiguous`` — never the negated token.
+   A pairwise token said not to be the verdict after it (``[[A]] is off the table``) or labelled the
+   loser by its sentence's opening (``The loser is [[A]]``, ``Worse answer: [[A]]``, ``Rejected:
+   [[A]]``, ``I would avoid [[A]]``, ``Runner-up: [[A]]``; ``A is less accurate: [[B]]`` is B) is no
+   candidate: another token decides, and with none the reply is ``ambiguous`` — never the negated token.
 6. Anything else — no verdict, a refusal, an empty reply, a truncated ``Rating: [[`` — is
    **unknown** (``no_verdict`` / ``empty``). A failed judge *call* is unknown too (the caller's
    reason says why). An unknown is never 0, never a loss, never a tie.
@@ -133,7 +142,8 @@ class Verdict:
             return f"verdict {shown} ({self.rule})"
         seen = ", ".join(str(c) for c in self.candidates[:4])
         if self.rule == "hypothetical":
-            return f"no verdict: the judge reply's only verdicts are hypothetical or describe the scale ({seen})"
+            return ("no verdict: the judge reply's only verdicts are hypothetical, negated, compared or describe "
+                    f"the scale ({seen})")
         if self.rule == "answer's own":
             return f"no verdict: the judge reply's only verdict is the judged answer's own ({seen})"
         if self.rule == "other scale" and self.candidates:
@@ -233,7 +243,8 @@ _RETORT = re.compile(r"(?i)\A\W{0,3}(?:(?:no|nope|not|without|but|nein|nicht|ohn
 # "Far from a [[9]]", "Das ist keine [[9]]", "Ce n'est pas une [[9]]", "I won't choose [[A]]"), the object
 # of a comparison or a preposition ("better than [[B]]", "A beats [[B]]", "A outperforms [[B]]", "A vs
 # [[B]]", "Unlike [[B]], …", "Instead of [[A]], B", "Rather than [[9]]", "A supera a [[B]]", "Rispetto a
-# [[B]]"), or a starting point ("Starting from [[10]], I deduct …", "from [[6]] to [[8]]"). Words between
+# [[B]]"), or a starting point ("Starting from [[10]], I deduct …"). The cost: "I lower it to [[6]]" is
+# unknown ("to" is a comparison's too: "I prefer A to [[B]]", "Accuracy goes to [[A]]"). Words between
 # it and the token are words, not punctuation: "There is no doubt: [[B]]" and "Not bad, [[7]]" are read.
 _NEGATIONS = (r"not|never|no|nor|nowhere|hardly|barely|cannot|[a-z]+n['’]t|refuse\sto|far\sfrom|nicht|kein\w*|nie|"
               r"niemals|weit\sentfernt\svon|ne|pas|jamais|loin\sd['’]|loin\sde|nunca|non|não|nao|nem|ni|lejos\sde|"
@@ -251,8 +262,10 @@ _NOT_CONCLUDED_BEFORE = re.compile(
     r"(?i)(?:\b(?:" + _NEGATIONS + r")(?:\s|(?<=['’]))(?:[^\W\d_]+\s){0,2}|\b(?:" + _COMPARISONS + r")\s?)\**\s?\Z")
 # ... or its clause reports someone else's verdict ("The previous judge chose [[A]]", "GPT-4 gave it [[9]]",
 # "The answer claims it deserves [[10]]"): a verb of choosing or saying with no first person before it
-# ("I chose [[A]]", "My pick went … " are the judge's own)
-_OTHERS_CHOICE = re.compile(r"(?i)\b(?:chose|picked|selected|preferred|favou?red|gave|awarded|assigned|claim(?:s|ed)?|"
+# ("I chose [[A]]" is the judge's own; "Assistant A gave the better answer [[A]]" no report: "gave" reports
+# a verdict only when given to the answer, "gave it [[9]]")
+_OTHERS_CHOICE = re.compile(r"(?i)\b(?:chose|picked|selected|preferred|favou?red|"
+                            r"gave\s(?:it|this|them|the\sanswer)|awarded|assigned|claim(?:s|ed)?|"
                             r"says|said|suggest(?:s|ed)|thinks|thought|believes|believed|went\swith|opted\sfor|"
                             r"(?<!is\s)(?<!was\s)(?<!be\s)rated)\b")
 _FIRST_PERSON = re.compile(r"\b(?:I|[Ww]e|[Mm]y|[Mm]e|[Oo]ur|[Ii]ch|[Jj]e|[Yy]o|[Ii]o|[Ee]u)\b")
