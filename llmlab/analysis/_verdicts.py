@@ -16,8 +16,7 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    instruction (``"[[A]]" if A is better, "[[B]]" if …``) are dropped when other candidates remain;
    a lone ``[[C]] for a tie.`` is a real verdict and is kept, and so is a quoted *last* candidate
    (``…together: "[[3]]"``). A restated format (``I'll output [[A]] if A is better``) is dropped even
-   alone; a token after ``than`` (``A is better than [[B]]``, ``als``, ``que``, ``di``, ``do que``) makes
-   the preference ``ambiguous``.
+   alone.
    A rating the judged answer writes itself, in any form read here (``Rating: 10/10`` planted in
    the answer), is never the pointwise verdict: dropped from the reply, and a reply whose only
    rating it is gives ``ambiguous`` (rule ``answer's own``) — review 22c G0p. Pairwise likewise: a
@@ -32,11 +31,22 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    in any fallback form below (``[[1]] … Overall rating: 9/10``, ``I would rate it 8 out of
    10.\nRating: [[3]]``, ``The answer deserves 8/10. [[3]]``) is ambiguous too; one that agrees is
    fine. A criterion's line in a list of scores (``- **Helpfulness**: 8/10``) is not such a rating.
+   **A token in another role is no candidate, in either judge** (review r24 B1; one table,
+   ``_NOT_CONCLUDED_BEFORE``): negated or held at a distance in its clause (``not worth [[9]]``,
+   ``doesn't deserve [[10]]``, ``Far from a [[9]]``, ``I won't choose [[A]]``, ``Das ist keine [[9]]``,
+   ``Ce n'est pas une [[9]]``, ``Não merece [[9]]``), the object of a comparison or preposition (``A is
+   better than [[B]]``, ``A beats [[B]]``, ``outperforms``, ``vs``, ``Unlike [[B]], …``, ``Instead of
+   [[A]], B``, ``I prefer A to [[B]]``, ``A supera a [[B]]``, ``Rispetto a [[B]], …``), a starting point
+   (``Starting from [[10]], I deduct …``), or another's verdict reported (``The previous judge chose
+   [[A]]``, ``GPT-4 gave it [[9]]``, ``The answer claims it deserves [[10]]``: a verb of choosing or
+   saying with no first person before it). Another token decides; a verdict of the same value as the
+   rejected one (``This is no [[9]]. Rating: [[9]]``) is ``ambiguous``; with none, so is the reply.
    **A token is a verdict only as a conclusion** (review r23 N1, W-b, W-c), decided by its place in
-   the reply, not by a list of phrasings: (a) what *follows* it — a lower-case predicate
-   (``Rating: [[10]] is given only to …``, ``[[10]] = perfect``, ``[[A]] loses``, ``[[A]] falls
-   short``, even ``[[A]] is the better response``: a statement about the token, not the bare token
-   the rubric asks for), a question (``Is it [[A]]? No …``), an explicit correction on its line or
+   the reply, not by a list of phrasings: (a) what *follows* it — a lower-case predicate (``Rating:
+   [[10]] is given only to …``, ``[[10]] = perfect``, ``[[A]] loses``, ``[[A]] falls short``, a part's
+   rating ``[[8]] for the first half``, even ``[[A]] is the better response``: a statement about the
+   token, not the bare token the rubric asks for), a question (``Is it [[A]]? No …``), an explicit
+   correction on its line or
    opening the next (``… Actually``, ``\nWait,``, ``\nEdit:``), and, for a token in running prose
    (not opening its line, alone or after a verdict label like ``Rating:`` / ``Final verdict:``), a
    contrast or negation in the rest of its sentence (``My first instinct was [[9]], but …``; not in
@@ -87,11 +97,10 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    and the assistant's answer 4`` is two); where the reply names another scale (``on a 1-5 scale``)
    only a number given with this scale's top counts (``other scale`` otherwise).
    Pairwise replies have two: ``verdict … [B]`` and a reply that is only ``A``/``[B]``.
-   A pairwise token said not to be the verdict (``I won't choose [[A]]``, ``Non sceglierei [[A]]``,
-   ``[[A]] is off the table``, ``I would not pick [[B]]``) or labelled the loser by its sentence's
-   opening (``The loser is [[A]]``, ``Worse answer: [[A]]``, ``Rejected: [[A]]``, ``I would avoid
-   [[A]]``, ``Runner-up: [[A]]``; ``A is less accurate: [[B]]`` is B) is no candidate: another token
-   decides, and with none the reply is ``ambiguous`` — never the negated token.
+   A pairwise token said not to be the verdict after it (``[[A]] is off the table``) or labelled the
+   loser by its sentence's opening (``The loser is [[A]]``, ``Worse answer: [[A]]``, ``Rejected:
+   [[A]]``, ``I would avoid [[A]]``, ``Runner-up: [[A]]``; ``A is less accurate: [[B]]`` is B) is no
+   candidate: another token decides, and with none the reply is ``ambiguous`` — never the negated token.
 6. Anything else — no verdict, a refusal, an empty reply, a truncated ``Rating: [[`` — is
    **unknown** (``no_verdict`` / ``empty``). A failed judge *call* is unknown too (the caller's
    reason says why). An unknown is never 0, never a loss, never a tie.
@@ -133,7 +142,8 @@ class Verdict:
             return f"verdict {shown} ({self.rule})"
         seen = ", ".join(str(c) for c in self.candidates[:4])
         if self.rule == "hypothetical":
-            return f"no verdict: the judge reply's only verdicts are hypothetical or describe the scale ({seen})"
+            return ("no verdict: the judge reply's only verdicts are hypothetical, negated, compared or describe "
+                    f"the scale ({seen})")
         if self.rule == "answer's own":
             return f"no verdict: the judge reply's only verdict is the judged answer's own ({seen})"
         if self.rule == "other scale" and self.candidates:
@@ -193,6 +203,9 @@ _EXPLAINS = (r"(?:because|as|since|given|due|thanks|which|for|with|out|of|and|ov
 _DENOMINATOR_AFTER = re.compile(r"\A\s?(?:/\s?\d+|out\sof\s\d+)")
 _DESCRIBED = re.compile(r"\A[\s*)\]\"'”’»]{0,4}(?:[=≈]|(?!" + _EXPLAINS + r")[a-zà-ÿ])")
 _APPOSITIVE = re.compile(r"(?i)\A\s?\**,\s(?:[=≈]|(?!" + _EXPLAINS + r"|but\b)[a-zà-ÿ])")
+# "Rating: [[8]] for the first half": the rating of a part, not of the answer
+_PART_AFTER = re.compile(r"(?i)\A\s?\**\s?for\s(?:the\s)?(?:first|second|third|last|opening|final|other|latter|former)"
+                         r"\s(?:half|part|section|paragraph|question|turn|step|point)s?\b")
 _EXPLANATION = re.compile(r"(?i)\A[\s*)\]\"'”’»]{0,4},?\s?(?:because|as|since|given|due\sto|which|reflecting)\b")
 # a token that opens its line, alone or after a label naming the verdict ("Rating: [[8]]", "Final
 # verdict: [[A]]", "评分：[[8]]"): the rubric's own form, whose explanation may follow on the same line
@@ -212,6 +225,7 @@ _NEXT_LINE_CORRECTS = re.compile(r"(?i)\A\W{0,4}(?:" + _CORRECTS + r"|(?:no|but|
 # token's own explanation ("I rate it 1 because it is not helpful"), a negation or a loser's word
 _CONTRAST = re.compile(
     r"(?i)\b(?:but|however|though|although|yet|whereas|nevertheless|nonetheless|instead|far\sfrom|"
+    r"at\sfirst\s(?:glance|sight)|on\sthe\ssurface|superficially|"
     r"mais|pero|aber|jedoch|però|porém|cependant|invece)\b|\b" + _CORRECTS)
 _NEGATION_OR_LOSER = re.compile(
     r"(?i)\b(?:not|no|never|none|nor|without|nicht|kein\w*|nie|ohne|pas|jamais|sans|non|não|nunca|sem|senza|sin|"
@@ -221,6 +235,52 @@ _SENTENCE_END = re.compile(r"[.!?;](?=\s|\Z)")
 # a next sentence that retorts: "Is it [[A]]? No — B is better.", "… [[9]]. They are not.", "Without them, …"
 _RETORT = re.compile(r"(?i)\A\W{0,3}(?:(?:no|nope|not|without|but|nein|nicht|ohne|non|não|sans|sin|sem|senza)\b"
                      r"|(?:[\w'’]+\s){0,4}(?:not|nicht|pas|non|não|no)\b[^\w]{0,3}\w{0,12}[.!;]?\s?\Z|[\w\s]{0,20}n't\b)")
+
+
+# What HEADS a token can also make it no conclusion of the judge's, for both judges (review r23 W1,
+# r24 B1): ONE table of the few words that put a token in another role, right before it in its clause —
+# negated or held at a distance ("not worth [[9]]", "doesn't deserve [[10]]", "Nowhere near a [[10]]",
+# "Far from a [[9]]", "Das ist keine [[9]]", "Ce n'est pas une [[9]]", "I won't choose [[A]]"), the object
+# of a comparison or a preposition ("better than [[B]]", "A beats [[B]]", "A outperforms [[B]]", "A vs
+# [[B]]", "Unlike [[B]], …", "Instead of [[A]], B", "Rather than [[9]]", "A supera a [[B]]", "Rispetto a
+# [[B]]"), or a starting point ("Starting from [[10]], I deduct …"). The cost: "I lower it to [[6]]" is
+# unknown ("to" is a comparison's too: "I prefer A to [[B]]", "Accuracy goes to [[A]]"). Words between
+# it and the token are words, not punctuation: "There is no doubt: [[B]]" and "Not bad, [[7]]" are read.
+_NEGATIONS = (r"not|never|no|nor|nowhere|hardly|barely|cannot|[a-z]+n['’]t|refuse\sto|far\sfrom|nicht|kein\w*|nie|"
+              r"niemals|weit\sentfernt\svon|ne|pas|jamais|loin\sd['’]|loin\sde|nunca|non|não|nao|nem|ni|lejos\sde|"
+              r"longe\sde|tutt['’]altro\sche|nemmeno|neanche")
+_COMPARISONS = (r"than|als|que|di|do\sque|over|to|versus|vs\.?|against|beats?|beating|outperform\w*|outclass\w*|"
+                r"outdoes|outshines?|edges?\sout|surpass\w*|exceeds?|trumps?|unlike|(?:compared|comparison|relative|"
+                r"superior|inferior|preferable|preferred|similar|equal|equivalent|close)\swith|"
+                r"in\scomparison\s(?:to|with)|as\sopposed\sto|instead\sof|rather\sthan|in\splace\sof|"
+                r"übertrifft|schlägt|gegenüber|verglichen\smit|im\svergleich\szu[rm]?|anders\sals|(?:an)?statt|"
+                r"surpasse\w*|bat|contrairement\sà|par\srapport\sà|comparée?\sà|au\slieu\sde|plutôt\sque|"
+                r"supera\w*(?:\sa)?|vence\w*|batte\w*|a\sdiferencia\sde|en\scomparación\scon|frente\sa|"
+                r"en\s(?:lugar|vez)\sde|rispetto\sa|invece\sdi|a\sdifferenza\sdi|ao\scontrário\sde|em\svez\sde|"
+                r"comparad[oa]\s(?:a|com)|start\w*\s(?:from|at|with)|from")
+_NOT_CONCLUDED_BEFORE = re.compile(
+    r"(?i)(?:\b(?:" + _NEGATIONS + r")(?:\s|(?<=['’]))(?:[^\W\d_]+\s){0,2}|\b(?:" + _COMPARISONS + r")\s?)\**\s?\Z")
+# ... or its clause reports someone else's verdict ("The previous judge chose [[A]]", "GPT-4 gave it [[9]]",
+# "The answer claims it deserves [[10]]"): a verb of choosing or saying with no first person before it
+# ("I chose [[A]]" is the judge's own; "Assistant A gave the better answer [[A]]" no report: "gave" reports
+# a verdict only when given to the answer, "gave it [[9]]")
+_OTHERS_CHOICE = re.compile(r"(?i)\b(?:chose|picked|selected|preferred|favou?red|"
+                            r"gave\s(?:it|this|them|the\sanswer)|awarded|assigned|claim(?:s|ed)?|"
+                            r"says|said|suggest(?:s|ed)|thinks|thought|believes|believed|went\swith|opted\sfor|"
+                            r"(?<!is\s)(?<!was\s)(?<!be\s)rated)\b")
+_FIRST_PERSON = re.compile(r"\b(?:I|[Ww]e|[Mm]y|[Mm]e|[Oo]ur|[Ii]ch|[Jj]e|[Yy]o|[Ii]o|[Ee]u)\b")
+
+
+def _not_concluded(t: str, start: int) -> bool:
+    """The token at ``start`` is negated, compared or reported in its own clause (the table above): no
+    verdict of the judge's, in either judge, and a verdict of its value elsewhere is contradicted."""
+    head = t[max(0, start - 160):start]
+    head = head[head.rfind("]]") + 1:]
+    clause = head[max((m.end() for m in _CLAUSE_START.finditer(head)), default=0):]
+    if _NOT_CONCLUDED_BEFORE.search(clause[-60:]):
+        return True
+    reported = _OTHERS_CHOICE.search(clause)
+    return bool(reported and not _FIRST_PERSON.search(clause[:reported.start()]))
 
 
 def _hypothetical(t: str, start: int, end: int) -> bool:
@@ -236,7 +296,7 @@ def _stated_otherwise(t: str, start: int, end: int) -> bool:
     winner's "[[A]] is the better response" is no exception (which predicates praise is a word list)."""
     line, _ = _line_after(t, end)
     head = _line_head(t, start)
-    if _DESCRIBED.match(line) or (head.endswith(", ") and _APPOSITIVE.match(line)):
+    if _DESCRIBED.match(line) or _PART_AFTER.match(line) or (head.endswith(", ") and _APPOSITIVE.match(line)):
         return True
     head = t[max(0, start - 160):start]
     return _conditioned(head[head.rfind("]]") + 1:])     # from the previous token's end, if it is nearer
@@ -430,7 +490,7 @@ def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[fl
     ``plain`` (the reply holds control characters, which hide what follows them from a reader):
     ratings that disagree are ambiguous, whatever their form or quotes."""
     lo, hi = scale
-    cands, outside, other_scale = [], [], []
+    cands, outside, other_scale, rejected = [], [], [], []
     fences = [m.start() for m in re.finditer("```", t)]
     for m in _DELIMITED_NUMBER.finditer(t):
         value, top = _number(m.group(1)), m.group(2)
@@ -447,6 +507,9 @@ def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[fl
         if other and top is None and stated is None:
             other_scale.extend(other)       # "Scale: 1-5\nRating: [[4]]": a number on the scale the reply states
             continue
+        if _not_concluded(t, m.start()):
+            rejected.append(value)          # "not worth [[9]]", "Starting from [[10]]": no candidate
+            continue
         hypothetical = _hypothetical(t, m.start(), m.end())
         # a revised token still counts in the agreement rule; a described or conditioned one never decides
         formal = plain and not _stated_otherwise(t, m.start(), m.end()) and _in_rubric_form(t, m.start(), m.end())
@@ -459,6 +522,9 @@ def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[fl
             rest = _fallback_rating(_DELIMITED_NUMBER.sub(lambda m: " " * len(m.group(0)), t), scale, planted, other)
             return rest if rest.value is not None else _answers_own(c.value for c in cands)
         cands = mine
+    if rejected and not cands:
+        rest = _fallback_rating(_DELIMITED_NUMBER.sub(lambda m: " " * len(m.group(0)), t), scale, planted, other)
+        return rest if rest.value is not None and rest.value not in rejected else _hypothetical_only(rejected)
     if cands and all(c.hypothetical for c in cands):
         # "A perfect answer would get [[10]]. This one gets a 4.": no delimited verdict; a rating stated
         # in another form may be one, else none
@@ -472,6 +538,8 @@ def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[fl
         said = _fallback_rating(_DELIMITED_NUMBER.sub(lambda m: " " * len(m.group(0)), t), scale, planted, other)
         if value is not None and said.value is not None and said.value != value and said.value not in planted:
             return Verdict(None, "ambiguous", "delimited", (*(c.value for c in cands), said.value))
+        if value in rejected:       # "This is no [[9]]. Rating: [[9]]": the verdict is one the reply rejects
+            return Verdict(None, "ambiguous", "delimited", (*(c.value for c in cands), *rejected))
         return Verdict(value, status, "delimited", tuple(c.value for c in cands))
     if outside:
         return Verdict(None, "out_of_range", "delimited", tuple(outside))
@@ -699,14 +767,8 @@ _PAIR_VALUE = {"A>>B": "A", "A>B": "A", "B<A": "A", "B<<A": "A", "A=B": "tie", "
                "TIE": "tie", "B>A": "B", "B>>A": "B", "A<B": "B", "A<<B": "B", "A": "A", "B": "B"}
 _OPTION_LINE = re.compile(r"^\s?(?:\d+[.)]|[-*])\s(?:Assistant\s[AB]\sis|Tie)[^:\n]{0,40}:\s?\[\[[AB<>=]+\]\]\s?$",
                           re.I)
-# German, French, Spanish, Italian, Portuguese "than" too (review r22 W1, r23 W-a): "A ist besser als [[B]]",
-# "mejor que [[B]]", "A è migliore di [[B]]", "melhor do que [[B]]"
-_COMPARED_BEFORE = re.compile(r"(?i)\b(?:than|over|to|als|que|di)\s?\**\s?\Z")
 # "I'll output [[A]] if A is better": the format restated, even with one token
 _FORMAT_BEFORE = re.compile(r"(?i)\b(?:output|format|respond\swith|answer\swith|write|print)\b[^.\n]{0,30}\Z")
-# ... and their negations (W1): "Ich würde nicht [[A]] wählen", "Je ne choisirais pas [[A]]", "No elegiría [[A]]"
-_NEGATED_BEFORE = re.compile(r"(?i)\b(?:not|never|won't|wouldn't|can't|cannot|don't|shouldn't|refuse\sto|"
-                             r"nicht|kein\w*|nie|niemals|ne|pas|jamais|no|nunca|non|não|nao)\s(?:[^\W\d_]+\s){0,2}\Z")
 
 # a token labelled as the loser, the label opening its sentence (review r23 W-b): "The loser is [[A]]",
 # "Worse answer: [[A]]", "Rejected: [[A]]", "I would avoid [[A]]", "Anything but [[A]]", "Less helpful:"
@@ -889,17 +951,14 @@ def _delimited_preference(t: str, answers: Any, written: frozenset[str]) -> Verd
             continue                # inside a fenced code block: code or an example, not a verdict
         before = t[max(0, m.start() - 80):m.start()]
         value = _pair_value(m.group(1))
-        if _COMPARED_BEFORE.search(before[-12:]) and value not in written:
-            # "A is better than [[B]]": B named as the loser, not a verdict
-            return Verdict(None, "ambiguous", "delimited", ("comparison",))
         # the line around the token, at most 80 characters each side: an option line is short, and a
         # whole-line slice per token would be quadratic on a long line of tokens
         line = before.rsplit("\n", 1)[-1] + m.group(0) + t[m.end():m.end() + 80].split("\n", 1)[0]
         # "I'll output [[A]] if A is better": the format restated, an echo even when alone
         restated = bool(_IF_AFTER.match(t[m.end():m.end() + 12]) and _FORMAT_BEFORE.search(before[-50:]))
         echo = bool(restated or _ECHO_AFTER.match(t[m.end():m.end() + 30]) or _OPTION_LINE.match(line))
-        # "I won't choose [[A]]", "[[A]] is off the table": a token said not to be the verdict
-        negated = bool(_NEGATED_BEFORE.search(before[-40:]) or _NEGATED_AFTER.match(t[m.end():m.end() + 30])
+        # "I won't choose [[A]]", "A beats [[B]]", "[[A]] is off the table": a token said not to be the verdict
+        negated = bool(_not_concluded(t, m.start()) or _NEGATED_AFTER.match(t[m.end():m.end() + 30])
                        or _LOSER_BEFORE.search(_line_head(t, m.start())))
         hypothetical = _hypothetical(t, m.start(), m.end()) and not echo
         flagged.append((_pair_candidate(t, value, m.start(), m.end(), written), echo, restated or negated,
@@ -915,7 +974,12 @@ def _delimited_preference(t: str, answers: Any, written: frozenset[str]) -> Verd
         return _hypothetical_only(c.value for c, _ in kept)
     if not kept and any(dropped for _, _, dropped, _ in flagged):
         return Verdict(None, "ambiguous", "delimited", ("negated",))
-    return _pick([c for c, _ in kept], "delimited")
+    found = _pick([c for c, _ in kept], "delimited")
+    rejected = {c.value for c, echo, dropped, _ in flagged if dropped and not echo}
+    if found is not None and found.value in rejected:
+        # "A beats [[B]]. [[B]]", "I won't choose [[A]] … [[A]]": the verdict is one the reply rejects
+        return Verdict(None, "ambiguous", "delimited", ("negated", found.value))
+    return found
 
 
 def parse_preference(text: Any, *, answers: Any = ()) -> Verdict:
