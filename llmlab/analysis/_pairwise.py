@@ -42,6 +42,7 @@ pass (``lab.sweep``: recorded, cached, costed); this module never imports the en
 """
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -61,7 +62,7 @@ from ._scoring import judge_rows as is_judge_row
 from ._verdicts import defuse_tokens, parse_preference
 
 __all__ = ["pairwise", "check_preferences", "answer_match", "combine_games", "is_unknown", "one_per_pair",
-           "PREFERENCE_COLUMNS", "WINNERS", "DUPLICATES", "JudgeLab"]
+           "verdict_kinds", "PREFERENCE_COLUMNS", "WINNERS", "DUPLICATES", "JudgeLab"]
 
 WINNERS = ("a", "b", "tie")
 PREFERENCE_COLUMNS = ["prompt_id", "model_a", "model_b", "winner", "consistent", "verdict_1", "verdict_2",
@@ -568,6 +569,29 @@ def one_per_pair(frame: pd.DataFrame, *, duplicates: str = "refuse", what: str =
     return out
 
 
+# A source's prefix says who gave a verdict however it is spelt ("Judge:j", " judge:j", "judge : j"):
+# the screens hang on it, and a recased or padded name must not turn a judge into labels.
+_JUDGE_SOURCE = re.compile(r"\s*judge\s*:", re.IGNORECASE)
+_LABEL_SOURCE = re.compile(r"\s*human\s*:", re.IGNORECASE)
+
+
+def verdict_kinds(frame: pd.DataFrame) -> pd.Series:
+    """Who gave each row's verdict: ``"judge"`` — the row carries a second order (a known
+    ``verdict_2`` or ``consistent``: only the position swap writes them, whatever the source is
+    called), its source says ``judge:`` in any case or spacing, or the frame is a
+    ``scoring.pairwise`` one (``attrs["judge"]``); ``"labels"`` — a ``human:<who>`` source (what
+    ``lab.labels()`` writes), single votes; ``"unknown"`` — neither (no source, or another name)."""
+    second = pd.Series(False, index=frame.index)
+    for column in ("verdict_2", "consistent"):
+        if column in frame.columns:
+            second |= ~frame[column].map(is_unknown).astype(bool)
+    source = (frame["source"].map(lambda s: "" if is_unknown(s) else str(s)) if "source" in frame.columns
+              else pd.Series("", index=frame.index))
+    judge = second | source.map(lambda s: bool(_JUDGE_SOURCE.match(s))).astype(bool) | bool(frame.attrs.get("judge"))
+    labels = source.map(lambda s: bool(_LABEL_SOURCE.match(s))).astype(bool)
+    return pd.Series(np.where(judge, "judge", np.where(labels, "labels", "unknown")), index=frame.index)
+
+
 def _majority(frame: pd.DataFrame, key: pd.Series, flip: pd.Series) -> pd.DataFrame:
     """Per key, the winner (in the sorted pair's orientation) most sources gave; a split is unknown.
     Settling never rebuilds a row: a key with one verdict keeps its row, a settled key keeps one row
@@ -578,12 +602,13 @@ def _majority(frame: pd.DataFrame, key: pd.Series, flip: pd.Series) -> pd.DataFr
     frame, key, flip = (x.reset_index(drop=True) for x in (frame, key, flip))   # a concat repeats labels
     winner = [None if is_unknown(w) else (mirrored[w] if f else w) for w, f in zip(frame["winner"], flip, strict=True)]
     source = frame["source"].astype(str).tolist() if "source" in frame.columns else [""] * len(frame)
+    judge = (verdict_kinds(frame) == "judge").tolist()
     keep, split = [], []
     for rows in pd.Series(range(len(frame))).groupby(key.to_numpy(), sort=False).groups.values():
         counts = pd.Series([winner[i] for i in rows if winner[i] is not None], dtype=object).value_counts()
         top = counts.index[0] if len(counts) and (len(counts) == 1 or counts.iloc[0] > counts.iloc[1]) else None
         pool = [i for i in rows if top is None or winner[i] == top]
-        keep.append(min(pool, key=lambda i: (not source[i].startswith("judge:"), source[i])))
+        keep.append(min(pool, key=lambda i: (not judge[i], source[i])))
         if top is None and len(rows) > 1:
             split.append((keep[-1], len(rows)))
     out = frame.iloc[sorted(keep)].copy()

@@ -43,7 +43,7 @@ import pandas as pd
 
 from ..analysis._evidence import evidence_words, judge_evidence
 from ..analysis._lean import unknown_lean
-from ..analysis._pairwise import answer_match, check_preferences, is_unknown, one_per_pair
+from ..analysis._pairwise import answer_match, check_preferences, is_unknown, one_per_pair, verdict_kinds
 from ..base._errors import InputError
 
 __all__ = ["preference_quality", "PREFERENCE_COLUMN", "WORST_ORDER", "POSITION_BIAS_PCT", "LAZY_TIE_PCT",
@@ -224,7 +224,30 @@ def _reference(prefs: pd.DataFrame, reference: str | None) -> str:
         raise InputError(f"routing on preferences needs a reference model: no model is in every pair (models: "
                          f"{', '.join(models)}): pass reference='<model>' (the model the others are compared with, "
                          "e.g. scoring.pairwise(..., against='<model>'))")
-    return str(common.pop())
+    hub = str(common.pop())
+    _check_hub_recorded(prefs, hub)
+    return hub
+
+
+def _check_hub_recorded(prefs: pd.DataFrame, hub: str) -> None:
+    """The one model in every pair is the default reference unless the frame says otherwise: an
+    ``against`` column empty on every row (``pairwise`` without ``against=``, ``lab.labels()``)
+    records that no reference was chosen — an all-pairs frame cut to one model's pairs would make
+    that model the reference and every policy "as good" — and one naming only other models
+    contradicts it. Rows naming the hub, mixed with empty ones (a judge frame plus labels), keep it."""
+    if "against" in prefs.columns:
+        named = {str(v) for v in prefs["against"] if not is_unknown(v) and str(v).strip()}
+    elif "against" in prefs.attrs:
+        named = {str(prefs.attrs["against"])} if prefs.attrs["against"] else set()
+    else:
+        return                                        # no record at all: the documented default
+    if hub in named:
+        return
+    record = (f"record against={sorted(named)[0]!r}" if named
+              else "record that no reference was chosen (against empty on every row)")
+    raise InputError(f"routing on preferences needs a reference model: {hub} is in every pair, but these "
+                     f"preferences {record}: pass reference='<model>' (reference={hub!r} if the others are "
+                     f"measured against {hub})")
 
 
 def _recorded_against(prefs: pd.DataFrame) -> str | None:
@@ -281,17 +304,44 @@ def _screen(groups: dict[tuple[str, str], pd.DataFrame]) -> tuple[dict, dict[tup
     """The evidence of the reference's pairs (pooled statistics; uninformative if any (source,
     compared model) group is, the first such one's reason) and each judge group's consistent-tie
     share (:func:`_consistent_tie_pct`)."""
-    screened = {key: judge_evidence(group, require_source=True) for key, group in groups.items()}
+    frames = {key: _as_screened(group) for key, group in groups.items()}
+    screened = {key: _evidence_of(frame, key[0]) for key, frame in frames.items()}
     ties = {key: pct for key, group in groups.items()
             if (pct := _consistent_tie_pct(group, screened[key])) is not None}
     failed = [key for key, e in screened.items() if not e["informative"]]
-    evidence = (judge_evidence(pd.concat(groups.values()), require_source=True) if not failed
-                else dict(screened[failed[0]]))
+    if not failed:
+        pooled = pd.concat(frames.values())
+        pooled.attrs = {"judge": any(f.attrs.get("judge") for f in frames.values())}
+    evidence = judge_evidence(pooled, require_source=True) if not failed else dict(screened[failed[0]])
     if failed and len(groups) > 1:
         evidence["why"] = f"{_group_words(failed[0])}: {evidence['why']}"
     evidence["sources"] = [{"source": s, "model": m, "pairs": e["pairs"], "informative": e["informative"],
                             "tie_pct": ties.get((s, m))} for (s, m), e in screened.items()]
     return evidence, ties
+
+
+def _as_screened(group: pd.DataFrame) -> pd.DataFrame:
+    """One (source, model) group as the screen is to read it, its kind by :func:`verdict_kinds` and
+    not by the source's spelling: a judge's (two orders, or a source saying judge in any case) is
+    marked one (a renamed judge keeps its lazy-tie and cut-frame screens); one whose kind cannot be
+    established (a source neither ``judge:…`` nor ``human:…``, no second order) loses its source,
+    so it is screened like verdicts naming none — only a ``human:`` source says "single-vote labels"."""
+    kinds = set(verdict_kinds(group))
+    frame = group.copy()
+    frame.attrs = {"judge": True} if "judge" in kinds else {}
+    return frame.drop(columns="source") if kinds == {"unknown"} and "source" in frame.columns else frame
+
+
+def _evidence_of(frame: pd.DataFrame, source: str) -> dict:
+    """The group's evidence; a source of unknown kind is named in the reason it cannot be screened."""
+    evidence = judge_evidence(frame, require_source=True)
+    if evidence["unscreened"] and evidence["kind"] == "unstated" and source.strip():
+        evidence["kind"] = "unknown"
+        evidence["why"] = (f"verdicts of source {source!r}, neither 'judge:<model>' nor 'human:<who>', without a "
+                           "judge's two orders (verdict_1/verdict_2): whether they were given without reading the "
+                           "answers cannot be checked — mark human labels with source='human:<who>', or keep the "
+                           "columns scoring.pairwise writes")
+    return evidence
 
 
 def _lazy_ties(groups: dict[tuple[str, str], pd.DataFrame], lazy: list[tuple[str, str]]) -> dict[tuple, float]:
