@@ -17,6 +17,7 @@ cannot be screened (:func:`source_kind`).
 from __future__ import annotations
 
 import math
+import re
 from statistics import NormalDist
 from typing import Any
 
@@ -89,7 +90,8 @@ def source_kind(frame: pd.DataFrame) -> str:
     if "source" not in frame.columns:
         return "unstated"
     stated = [str(s) for s in frame["source"] if not is_unknown(s) and str(s).strip()]
-    if any(s.startswith("judge:") for s in stated):
+    # "Judge:j", " judge:j" are a judge too: the screens must not hang on the spelling (r24 B2)
+    if any(re.match(r"\s*judge\s*:", s, re.IGNORECASE) for s in stated):
         return "judge"
     return "labels" if stated else "unstated"
 
