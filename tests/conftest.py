@@ -1,8 +1,13 @@
 """Shared fixtures. Every test runs with a private $LLMLAB_HOME and no endpoint/key variables."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fakeserver import FakeServer, ModelSpec
+
+_TESTS = Path(__file__).resolve().parent
+_quick_subset: list[int] = []  # the `-m "not slow" tests` count, when this session collected all of tests/
 
 _ISOLATED_VARS = (
     "LLMLAB_BASE_URL", "OPENAI_BASE_URL", "LLMLAB_API_KEY", "OPENAI_API_KEY",
@@ -40,6 +45,32 @@ def serve():
     yield _serve
     for srv in servers:
         srv.stop()
+
+
+def _collects_all_of_tests(config: pytest.Config) -> bool:
+    """Whether this session collected every test file under tests/, exactly as
+    `pytest --collect-only -m "not slow" tests` does: the folder itself is an argument and nothing
+    skips files at collection (-k, -m and --deselect act later, after the hook below counts)."""
+    folder = any(Path(arg.split("::")[0]).resolve() == _TESTS for arg in config.args)
+    skipping = (config.getoption("ignore", None) or config.getoption("ignore_glob", None)
+                or config.getoption("lf", False) or config.getoption("stepwise", False))
+    return folder and not skipping
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m/-k/--deselect drop items: the count is of the whole quick subset
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Count the quick subset once from this session's own collection, so that the README's
+    rounded figure (test_readme) is checked without a second 60-second collection of the suite."""
+    if _collects_all_of_tests(config):
+        _quick_subset.append(sum(1 for item in items if _TESTS in item.path.parents
+                                 and all(mark.name != "slow" for mark in item.iter_markers())))
+
+
+@pytest.fixture(scope="session")
+def quick_subset_count() -> int | None:
+    """How many tests `pytest -m "not slow" tests` selects, or None when this session did not
+    collect all of tests/ (the caller then collects in a subprocess)."""
+    return _quick_subset[-1] if _quick_subset else None
 
 
 # The embedded llama.cpp endpoint, started once per session for the end-to-end tests.
