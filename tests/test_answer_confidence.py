@@ -86,10 +86,11 @@ def test_a_log_from_before_the_columns_gains_them_as_unknown(tmp_path, srv):
     path = tmp_path / "old.sqlite"
     with Lab(base_url=srv.base_url, db=str(path), retries=0, quiet=True) as lab:
         lab.compare("hi", models=["lp"], cache=False)
-    with sqlite3.connect(path) as conn:     # the log as an llmlab without m008 left it
-        conn.execute("ALTER TABLE runs DROP COLUMN logprob_mean")
-        conn.execute("ALTER TABLE runs DROP COLUMN logprob_min")
-        conn.execute("DELETE FROM _migrations WHERE name = 'm008_answer_confidence'")
+    with sqlite3.connect(path) as conn:     # the log as an llmlab without m008 (nor the later ones) left it
+        for table, column in (("runs", "logprob_mean"), ("runs", "logprob_min"), ("runs", "refusal"),
+                              ("labels", "answer_a_hash"), ("labels", "answer_b_hash")):
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.execute("DELETE FROM _migrations WHERE name >= 'm008'")
     with Lab(base_url=srv.base_url, db=str(path), retries=0, quiet=True) as lab:
         old = lab.runs().iloc[0]
         assert math.isnan(old["logprob_mean"]) and math.isnan(old["logprob_min"])
