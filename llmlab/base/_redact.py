@@ -117,7 +117,9 @@ _BINARY = re.compile(r"[01]{64,}")  # bits joined: 0111001101101011…
 _SPACED = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/=](?:[\s,;|'\"`]{1,3}[A-Za-z0-9+/=](?![A-Za-z0-9+/=])){12,}+")
 _REPEATS = re.compile(r"(.)\1+")  # a character doubled or tripled: sskk--pprroojj
 _NON_ALNUM_B64 = re.compile(r"[^A-Za-z0-9+/=]+")
-_BASE64_LINES = re.compile(r"(?<![A-Za-z0-9+/])(?:[A-Za-z0-9+/]{4,}\r?\n)+[A-Za-z0-9+/]+={0,2}(?![A-Za-z0-9+/=])")
+# ... a line taken by the (possessive) repeat is one another line follows
+_BASE64_LINES = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{4,}(?:\r?\n[A-Za-z0-9+/]{4,}(?=\r?\n[A-Za-z0-9+/]))*+"
+                           r"\r?\n[A-Za-z0-9+/]+={0,2}(?![A-Za-z0-9+/=])")
 _BASE85 = re.compile(r"[0-9A-Za-z!#$%&()*+\-;<=>?@^_`{|}~]{15,}|[!-u]{15,}")  # base85, Ascii85
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{12,}={0,2}|[A-Za-z0-9_-]{12,}={0,2}")
 _BASE32 = re.compile(r"[A-Z2-7]{16,}=*|[a-z2-7]{16,}=*")
@@ -242,12 +244,19 @@ def _skeleton(text: str) -> str:
     return _fold(text)
 
 
-def _mapped_skeleton(text: str) -> tuple[str, list[int], list[int]]:
+def _alnum_positions(text: str) -> tuple[array.array[int], array.array[int]]:
+    """Where each letter or digit of ASCII text starts and ends (at C speed), as arrays: 8 bytes a
+    position, where lists of ints took 72 MB for 1 MB of text."""
+    starts = array.array("q", itertools.compress(range(len(text)), map(_ALNUM.__contains__, text.lower())))
+    return starts, array.array("q", map((1).__add__, starts))
+
+
+def _mapped_skeleton(text: str) -> tuple[str, array.array[int], array.array[int]]:
     """:func:`_skeleton`, and for each of its characters where in ``text`` it starts and ends."""
-    if text.isascii() and not _may_escape(text):  # a letter or digit is one character (at C speed)
-        starts = list(itertools.compress(range(len(text)), map(_ALNUM.__contains__, text.lower())))
-        return _fold(text), starts, [start + 1 for start in starts]
-    chars, starts, ends = [], [], []
+    if text.isascii() and not _may_escape(text):  # a letter or digit is one character
+        return _fold(text), *_alnum_positions(text)
+    chars: list[str] = []
+    starts, ends = array.array("q"), array.array("q")
     for folded, start, end in _units(text):
         for char in folded:
             chars.append(char)
@@ -395,8 +404,7 @@ class Redactor:
             pieces = self._pieces(skeleton)
             if not pieces and not streaming:
                 return [], None
-            starts = list(itertools.compress(range(len(text)), map(_ALNUM.__contains__, text.lower())))
-            ends = [start + 1 for start in starts]
+            starts, ends = _alnum_positions(text)
         else:
             if not streaming:  # first without positions (fast, in C mostly): most text holds no piece
                 fast = self._pieces(_skeleton(text))
@@ -417,7 +425,7 @@ class Redactor:
         return found, open_from
 
     @staticmethod
-    def _alone(pieces: list[_Piece], starts: list[int], ends: list[int]) -> list[_Piece]:
+    def _alone(pieces: list[_Piece], starts: array.array[int], ends: array.array[int]) -> list[_Piece]:
         """The pieces of _MIN_APART+ characters no other letter or digit touches (by skeleton
         positions): they join wherever they are in the text (_GAP is for shorter ones)."""
         size = len(starts)
@@ -944,21 +952,29 @@ def _readings(run: str) -> tuple[tuple[str, int, int, int], ...]:
     Each stretch of _MIN_PIECE+ numbers that read in a base is decoded on its own: a word or a
     number that does not (``bad key 115-107-…``: 'bad' is hex, no decimal) ends a stretch, not
     the run. Each: the text, where in ``run`` the stretch starts and ends, how many numbers it has."""
-    # spans in arrays and digits as strings, no match object kept: 1 MB of '1 2 1 2' holds 262,144
-    # numbers, and their match objects took 76 MB
-    digits, starts, ends = [], array.array("q"), array.array("q")
-    for match in _NUMBER_DIGITS.finditer(run):
-        digits.append(match.group(1))
-        starts.append(match.start())
-        ends.append(match.end())
-    texts = []
+    digits = _NUMBER_DIGITS.findall(run)  # strings only: 1 MB of '1 2 1 2' holds 262,144 numbers
+    found: list[tuple[bytes | str, int, int]] = []  # (codes, first number, count)
     for base, readable in _NUMBER_BASES:
-        values = [int(d, base) if readable(d) else -1 for d in digits] if readable else [int(d, 16) for d in digits]
-        for first, codes in _stretches([v if v <= 0x10FFFF else -1 for v in values], _MIN_PIECE):
-            text = _bytes_text(bytes(codes)) if max(codes) < 256 else "".join(map(chr, codes))
-            if text:
-                texts.append((text, starts[first], ends[first + len(codes) - 1], len(codes)))
+        # each distinct number read once, then looked up at C speed (hostile runs repeat a few)
+        value = {d: int(d, base) if readable is None or readable(d) else -1 for d in set(digits)}
+        for first, codes in _stretches([v if v <= 0x10FFFF else -1 for v in map(value.__getitem__, digits)],
+                                       _MIN_PIECE):
+            found.append((bytes(codes) if max(codes) < 256 else "".join(map(chr, codes)), first, len(codes)))
+    spans = _number_spans(run, {i for _, first, count in found for i in (first, first + count - 1)})
+    texts = []
+    for units, first, count in found:
+        text = _bytes_text(units) if isinstance(units, bytes) else units
+        if text:
+            texts.append((text, spans[first][0], spans[first + count - 1][1], count))
     return tuple(texts)
+
+
+def _number_spans(run: str, wanted: set[int]) -> dict[int, tuple[int, int]]:
+    """Where in ``run`` its numbers with these indexes stand (only those: no match object per number kept)."""
+    if not wanted:
+        return {}
+    numbers = itertools.islice(enumerate(_NUMBER_DIGITS.finditer(run)), max(wanted) + 1)
+    return {i: match.span() for i, match in numbers if i in wanted}
 
 
 # ... each base, with which numbers read in it (hex: all of them)
