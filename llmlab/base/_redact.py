@@ -96,10 +96,16 @@ _QUOTED_PRINTABLE = re.compile(r"(?:=[0-9a-fA-F]{2}){8,}")
 # are possessive: a long run of spaces or punctuation is read once, not split every way.
 _NUMBER = r"(?:0[xXoO]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}"
 _GAP_CHARS = r"\s*+(?:(?:[^\w\s]|_)\s*+){0,4}+"
-_NUMBER_SEP = rf"(?:(?=[\W_]){_GAP_CHARS}(?:[A-Za-z]{{0,4}}[g-zG-Z][A-Za-z]{{0,4}}(?=[\W_]){_GAP_CHARS}){{0,2}}|(?=\\))"
+# A number may carry a unit, a letter past 'f' and one more after a digit ('115px', '115x' glued
+# to the next number: '115x107x45') or assembler's 'h' ('6Bh'); a unit glued to the next number is
+# its separator. A reader drops it as they drop a comma.
+_UNIT = r"(?:(?<=[0-9])[g-zG-Z][A-Za-z]?|(?<=[0-9a-fA-F])[hH])"
+_NUMBER_END = rf"(?:{_UNIT}(?=[0-9])|{_UNIT}?(?![0-9A-Za-z]))"
+_NUMBER_SEP = (rf"(?:(?=[\W_]){_GAP_CHARS}(?:[A-Za-z]{{0,4}}[g-zG-Z][A-Za-z]{{0,4}}(?=[\W_]){_GAP_CHARS}){{0,2}}"
+               r"|(?=\\)|(?<=[g-zG-Z])(?=[0-9]))")
 # Each number's own end is checked inside the repeat, so the repeat is possessive too: a plain
 # repeat keeps a backtracking frame per number (230 MB for 1 MB of '1 2 1 2'), a possessive one none.
-_ALONE_NUMBER = rf"{_NUMBER}(?![0-9A-Za-z])"
+_ALONE_NUMBER = rf"{_NUMBER}{_NUMBER_END}"
 _NUMBER_RUN = re.compile(rf"(?<![0-9A-Za-z]){_ALONE_NUMBER}(?:{_NUMBER_SEP}{_ALONE_NUMBER}){{7,}}+")
 # ... and 3+ such numbers, one with a digit (prose, 'a bad face', holds none): one piece's byte
 # codes (115-107-45, 73 6b 2d, 0x73/0x6b), read with the other pieces (_decoded_pieces). A run
@@ -110,7 +116,8 @@ _DIGIT = re.compile(r"\d")
 _NUMBERS_SO_FAR = re.compile(rf"(?<![0-9A-Za-z]){_ALONE_NUMBER}(?:{_NUMBER_SEP}{_ALONE_NUMBER})*+{_NUMBER_SEP}")
 _NUMBERS_ONLY = re.compile(r"[0-9a-fA-FxXoOuU\W_]*")  # ... and text that holds nothing else
 # ... its numbers' digits: a number stands alone (the letters of ' and ' are not three of them)
-_NUMBER_DIGITS = re.compile(r"(?:\\[xX]?|(?<![0-9A-Za-z])(?:0[xXoO]|[uU]\+)?)([0-9a-fA-F]{1,8})(?![0-9A-Za-z])")
+_NUMBER_DIGITS = re.compile(r"(?:\\[xX]?|(?<![0-9A-Za-z])(?:0[xXoO]|[uU]\+)?|(?<=[0-9][g-zG-Z])|(?<=[0-9][g-zG-Z][A-Za-z])"
+                            rf"|(?<=[0-9a-fA-F][hH]))([0-9a-fA-F]{{1,8}}){_NUMBER_END}")
 _BINARY = re.compile(r"[01]{64,}")  # bits joined: 0111001101101011…
 # One character of an encoding's alphabet, then a separator, 12+ times: base64 (or hex, base32)
 # spelled out with a space or comma between its characters (a possessive repeat, as _NUMBER_RUN's).
