@@ -116,8 +116,10 @@ _DIGIT = re.compile(r"\d")
 _NUMBERS_SO_FAR = re.compile(rf"(?<![0-9A-Za-z]){_ALONE_NUMBER}(?:{_NUMBER_SEP}{_ALONE_NUMBER})*+{_NUMBER_SEP}")
 _NUMBERS_ONLY = re.compile(r"[0-9a-fA-FxXoOuU\W_]*")  # ... and text that holds nothing else
 # ... its numbers' digits: a number stands alone (the letters of ' and ' are not three of them)
-_NUMBER_DIGITS = re.compile(r"(?:\\[xX]?|(?<![0-9A-Za-z])(?:0[xXoO]|[uU]\+)?|(?<=[0-9][g-zG-Z])|(?<=[0-9][g-zG-Z][A-Za-z])"
-                            rf"|(?<=[0-9a-fA-F][hH]))([0-9a-fA-F]{{1,8}}){_NUMBER_END}")
+# or after a unit glued to it (115x107)
+_NUMBER_DIGITS = re.compile(r"(?:\\[xX]?|(?<![0-9A-Za-z])(?:0[xXoO]|[uU]\+)?|(?<=[0-9][g-zG-Z])"
+                            r"|(?<=[0-9][g-zG-Z][A-Za-z])|(?<=[0-9a-fA-F][hH]))"
+                            rf"([0-9a-fA-F]{{1,8}}){_NUMBER_END}")
 _BINARY = re.compile(r"[01]{64,}")  # bits joined: 0111001101101011…
 # One character of an encoding's alphabet, then a separator, 12+ times: base64 (or hex, base32)
 # spelled out with a space or comma between its characters (a possessive repeat, as _NUMBER_RUN's).
@@ -194,7 +196,8 @@ _LOOKALIKE: dict[int, int] = {
     # fold; read from unicodedata, not a list of scripts. Every one is below U+20000 (planes 0-1
     # hold all scripts; the whole range costs 0.12 s at import, this part 14 ms).
     **{code: ord("0") + digit for code in range(0x80, 0x20000)
-       if (digit := unicodedata.digit(chr(code), -1)) >= 0}}
+       if (digit := unicodedata.digit(chr(code), -1)) >= 0},
+    0x1F10B: ord("0"), 0x1F10C: ord("0")}  # the dingbat sets' zeros (🄋 🄌), which Unicode gives no digit value
 LOOKALIKE = _LOOKALIKE  # the one table: model names are compared through it too (base/_validate.name_skeleton)
 # Braille numbers: the number sign, then the letters a-j as the digits 1-9, 0 (⠼⠁⠃ is 12). A run
 # of Braille cells, with up to 4 characters that are no letter or digit between two (⠎⠅-⠼⠓).
