@@ -8,17 +8,20 @@
   apart that together span 12 of its characters (every other piece), in any letter case, full-width or other
   compatibility forms, lookalike letters (Cyrillic, Greek, small capitals, IPA: the table in
   ``_LOOKALIKE``; also enclosed letters, regional indicators, Braille letters and numbers
-  (``⠼⠁⠃``), upside-down text), Unicode tag characters, every character doubled or tripled (compared with
+  (``⠼⠁⠃``), upside-down text), digits of any script or dingbat digits (``٤`` ``➃``: any Unicode
+  digit value), Unicode tag characters, every character doubled or tripled (compared with
   the secret's repeats collapsed too), ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes,
   base64, base32 and hex (up to three deep, zlib or gzip compressed first; UTF-16/32 code units
   too; each short piece encoded on its own too, whatever separates the pieces:
   :meth:`Redactor._decoded_pieces`), any run of 8+ separated numbers decoded every way it reads
   (hex ``0x73,0x6b`` or ``{0x73,0x6b}``, CSS ``\\73 \\6b``, ``U+0073``, decimal, octal ``0o163``
   or ``163 153 55``, binary ``01110011``; joined by any short run of characters that are no letter
-  or digit, ``115-107``, ``0x73/0x6b``, or short words, ``115 and 107``), an encoding
+  or digit, ``115-107``, ``0x73/0x6b``, or short words, ``115 and 107``, or a unit: ``115px``,
+  ``115x107``, ``73h``), an encoding
   spelled out with a separator between its characters (``c 2 s t``), reversed, ROT13 or ROT47,
   and masked echoes (``sk-ab***wxyz``) whose visible ends are the secret's. Not: pieces under 3
-  characters (every other letter), other Caesar shifts, uuencode, the key as one decimal integer.
+  characters (every other letter), other Caesar shifts, uuencode, EBCDIC hex, ``\\N{...}`` name
+  escapes, the key as one decimal integer.
   The runner applies it to every text field of a row before the row is written, and
   :meth:`Redactor.row` to the row's endpoint fields together (runs of 6+ characters spread over
   the reasoning, the answer and the served model name).
