@@ -181,3 +181,27 @@ def test_an_endpoint_echoing_the_form_stores_and_shows_none_of_it(tmp_path, monk
     for text in texts:
         assert middle not in text and REDACTORS["hex"](text) == text, (form, text[:300])
     assert "[redacted]" in stored.set_index("requested_model").loc["echo", "response_text"]
+
+
+def _named(key: str) -> str:
+    return "".join(f"\\N{{{unicodedata.name(c)}}}" for c in key)
+
+
+@pytest.mark.parametrize("name", list(KEYS))
+def test_python_named_escapes_are_read_at_once_and_streamed(name):
+    """``\\N{LATIN SMALL LETTER S}…`` (a7 W2): read as \\u escapes are; a stream holds a run of them
+    (their names hold spaces) as it holds a run of numbers."""
+    key, redact = KEYS[name], REDACTORS[name]
+    written = _named(key)
+    text = f"print('{written}') and that is all for today"
+    assert redact(text) == "print('[redacted]') and that is all for today"
+    for step in (1, 3, 8):
+        stream = StreamRedactor(redact)
+        shown = "".join(stream.feed(text[i:i + step]) for i in range(0, len(text), step)) + stream.feed(" ")
+        names = [n for n in shown.split("\\N{")[1:] if "}" in n]
+        assert "[redacted]" in shown and len(names) <= 7 and redact(shown) == shown, (step, shown)
+
+
+def test_named_escapes_of_no_key_stay():
+    text = r"Use \N{BULLET} or \N{EM DASH}; \N{NO SUCH NAME} is an error; \N{LATIN SMALL LETTER A}\N{DIGIT ONE}"
+    assert all(redact(text) == text for redact in REDACTORS.values())

@@ -11,17 +11,17 @@
   (``⠼⠁⠃``), upside-down text), digits of any script or dingbat digits (``٤`` ``➃``: any Unicode
   digit value), Unicode tag characters, every character doubled or tripled (compared with
   the secret's repeats collapsed too), ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes,
-  base64, base32 and hex (up to three deep, zlib or gzip compressed first; UTF-16/32 code units
-  too; each short piece encoded on its own too, whatever separates the pieces:
-  :meth:`Redactor._decoded_pieces`), any run of 8+ separated numbers decoded every way it reads
-  (hex ``0x73,0x6b`` or ``{0x73,0x6b}``, CSS ``\\73 \\6b``, ``U+0073``, decimal, octal ``0o163``
-  or ``163 153 55``, binary ``01110011``; joined by any short run of characters that are no letter
-  or digit, ``115-107``, ``0x73/0x6b``, or short words, ``115 and 107``, or a unit: ``115px``,
-  ``115x107``, ``73h``), an encoding
-  spelled out with a separator between its characters (``c 2 s t``), reversed, ROT13 or ROT47,
+  ``\\N{LATIN SMALL LETTER S}`` named escapes, base64, base32 and hex (up to three deep, zlib or
+  gzip compressed first; UTF-16/32 code units too; each short piece encoded on its own too,
+  whatever separates the pieces: :meth:`Redactor._decoded_pieces`), any run of 8+ separated
+  numbers decoded every way it reads (hex ``0x73,0x6b`` or ``{0x73,0x6b}``, CSS ``\\73 \\6b``,
+  ``U+0073``, decimal, octal ``0o163`` or ``163 153 55``, binary ``01110011``; joined by any short
+  run of characters that are no letter or digit, ``115-107``, ``0x73/0x6b``, or short words, ``115
+  and 107``, or a unit: ``115px``, ``115x107``, ``73h``), an encoding spelled out with a separator
+  between its characters (``c 2 s t``), reversed, ROT13 or ROT47,
   and masked echoes (``sk-ab***wxyz``) whose visible ends are the secret's. Not: pieces under 3
-  characters (every other letter), other Caesar shifts, uuencode, EBCDIC hex, ``\\N{...}`` name
-  escapes, the key as one decimal integer.
+  characters (every other letter), other Caesar shifts, uuencode, EBCDIC hex, the key as one
+  decimal integer.
   The runner applies it to every text field of a row before the row is written, and
   :meth:`Redactor.row` to the row's endpoint fields together (runs of 6+ characters spread over
   the reasoning, the answer and the served model name).
@@ -84,8 +84,11 @@ _NOT_ALNUM_BYTES = bytes(c for c in range(256) if not (48 <= c <= 57 or 97 <= c 
 # Escapes a reader (or a browser, a JSON parser, a shell) turns back into characters.
 _ESCAPE = re.compile(r"%u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|\\u\{([0-9a-fA-F]{1,6})\}|\\u([0-9a-fA-F]{4})"
                      r"|\\U([0-9a-fA-F]{8})|\\x([0-9a-fA-F]{2})|&#[xX]([0-9a-fA-F]{1,6});?|&#([0-9]{1,7});?"
-                     r"|\\([0-3][0-7]{2})")  # ... and octal (\163)
-_ESCAPE_BASE = {7: 10, 8: 8}  # the decimal and octal groups; the others are hex
+                     r"|\\([0-3][0-7]{2})"  # ... and octal (\163)
+                     r"|\\N\{([A-Za-z0-9 -]{2,88})\}")  # ... and Python's named ones (\N{LATIN SMALL LETTER S})
+_ESCAPE_BASE = {7: 10, 8: 8}  # the decimal and octal groups; the others are hex (but the name's)
+_NAMED_ESCAPE = 9
+_NAMED_TAIL = re.compile(r"(?:\\N\{[A-Za-z0-9 -]{2,88}\})*(?:\\N(?:\{[A-Za-z0-9 -]{0,88})?|\\)?\Z")  # text's last ones
 # Tokens that may be an encoding of a secret: decoded and searched like text.
 # Quoted-printable (=73=6B=2D…).
 _QUOTED_PRINTABLE = re.compile(r"(?:=[0-9a-fA-F]{2}){8,}")
@@ -231,6 +234,11 @@ def _fold_char(char: str) -> str:
 
 def _unescape(match: re.Match) -> str:
     group, value = next((i, g) for i, g in enumerate(match.groups()) if g is not None)
+    if group == _NAMED_ESCAPE:
+        try:
+            return unicodedata.lookup(value)
+        except KeyError:  # no such character: the text stays as written
+            return match.group()
     code = int(value, _ESCAPE_BASE.get(group, 16))
     return chr(code) if code <= 0x10FFFF else ""
 
@@ -693,6 +701,8 @@ class Redactor:
         spans = (self._whole_values(read) + found + self._repeated(read) + self._masked(read)
                  + self._encoded(read, _DECODE_DEPTH))
         cut = _held_numbers(text, _TRAILING_WORD.search(text).start())  # type: ignore[union-attr]
+        if "\\N{" in text:  # named escapes hold spaces: a run of them is held as a run of numbers is
+            cut = min(cut, _NAMED_TAIL.search(text, max(0, len(text) - _MAX_HOLD - 96)).start())  # type: ignore[union-attr]
         cut = max(min(cut, open_from if open_from is not None else cut), len(text) - _MAX_HOLD)
         for start, end in sorted(spans, reverse=True):
             if start < cut < end:
