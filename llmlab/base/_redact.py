@@ -8,17 +8,20 @@
   apart that together span 12 of its characters (every other piece), in any letter case, full-width or other
   compatibility forms, lookalike letters (Cyrillic, Greek, small capitals, IPA: the table in
   ``_LOOKALIKE``; also enclosed letters, regional indicators, Braille letters and numbers
-  (``⠼⠁⠃``), upside-down text), Unicode tag characters, every character doubled or tripled (compared with
+  (``⠼⠁⠃``), upside-down text), digits of any script or dingbat digits (``٤`` ``➃``: any Unicode
+  digit value), Unicode tag characters, every character doubled or tripled (compared with
   the secret's repeats collapsed too), ``%XX`` / ``\\uXXXX`` / ``\\xXX`` / ``&#NN;`` escapes,
-  base64, base32 and hex (up to three deep, zlib or gzip compressed first; UTF-16/32 code units
-  too; each short piece encoded on its own too, whatever separates the pieces:
-  :meth:`Redactor._decoded_pieces`), any run of 8+ separated numbers decoded every way it reads
-  (hex ``0x73,0x6b`` or ``{0x73,0x6b}``, CSS ``\\73 \\6b``, ``U+0073``, decimal, octal ``0o163``
-  or ``163 153 55``, binary ``01110011``; joined by any short run of characters that are no letter
-  or digit, ``115-107``, ``0x73/0x6b``, or short words, ``115 and 107``), an encoding
-  spelled out with a separator between its characters (``c 2 s t``), reversed, ROT13 or ROT47,
+  ``\\N{LATIN SMALL LETTER S}`` named escapes, base64, base32 and hex (up to three deep, zlib or
+  gzip compressed first; UTF-16/32 code units too; each short piece encoded on its own too,
+  whatever separates the pieces: :meth:`Redactor._decoded_pieces`), any run of 8+ separated
+  numbers decoded every way it reads (hex ``0x73,0x6b`` or ``{0x73,0x6b}``, CSS ``\\73 \\6b``,
+  ``U+0073``, decimal, octal ``0o163`` or ``163 153 55``, binary ``01110011``; joined by any short
+  run of characters that are no letter or digit, ``115-107``, ``0x73/0x6b``, or short words, ``115
+  and 107``, or a unit: ``115px``, ``115x107``, ``73h``), an encoding spelled out with a separator
+  between its characters (``c 2 s t``), reversed, ROT13 or ROT47,
   and masked echoes (``sk-ab***wxyz``) whose visible ends are the secret's. Not: pieces under 3
-  characters (every other letter), other Caesar shifts, uuencode, the key as one decimal integer.
+  characters (every other letter), other Caesar shifts, uuencode, EBCDIC hex, the key as one
+  decimal integer.
   The runner applies it to every text field of a row before the row is written, and
   :meth:`Redactor.row` to the row's endpoint fields together (runs of 6+ characters spread over
   the reasoning, the answer and the served model name).
@@ -34,6 +37,7 @@ This module imports nothing of llmlab: errors and the display sanitiser use it.
 """
 from __future__ import annotations
 
+import array
 import base64
 import binascii
 import bisect
@@ -80,8 +84,11 @@ _NOT_ALNUM_BYTES = bytes(c for c in range(256) if not (48 <= c <= 57 or 97 <= c 
 # Escapes a reader (or a browser, a JSON parser, a shell) turns back into characters.
 _ESCAPE = re.compile(r"%u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|\\u\{([0-9a-fA-F]{1,6})\}|\\u([0-9a-fA-F]{4})"
                      r"|\\U([0-9a-fA-F]{8})|\\x([0-9a-fA-F]{2})|&#[xX]([0-9a-fA-F]{1,6});?|&#([0-9]{1,7});?"
-                     r"|\\([0-3][0-7]{2})")  # ... and octal (\163)
-_ESCAPE_BASE = {7: 10, 8: 8}  # the decimal and octal groups; the others are hex
+                     r"|\\([0-3][0-7]{2})"  # ... and octal (\163)
+                     r"|\\N\{([A-Za-z0-9 -]{2,88})\}")  # ... and Python's named ones (\N{LATIN SMALL LETTER S})
+_ESCAPE_BASE = {7: 10, 8: 8}  # the decimal and octal groups; the others are hex (but the name's)
+_NAMED_ESCAPE = 9
+_NAMED_TAIL = re.compile(r"(?:\\N\{[A-Za-z0-9 -]{2,88}\})*(?:\\N(?:\{[A-Za-z0-9 -]{0,88})?|\\)?\Z")  # text's last ones
 # Tokens that may be an encoding of a secret: decoded and searched like text.
 # Quoted-printable (=73=6B=2D…).
 _QUOTED_PRINTABLE = re.compile(r"(?:=[0-9a-fA-F]{2}){8,}")
@@ -95,25 +102,39 @@ _QUOTED_PRINTABLE = re.compile(r"(?:=[0-9a-fA-F]{2}){8,}")
 # are possessive: a long run of spaces or punctuation is read once, not split every way.
 _NUMBER = r"(?:0[xXoO]|\\[xX]?|[uU]\+)?[0-9a-fA-F]{1,8}"
 _GAP_CHARS = r"\s*+(?:(?:[^\w\s]|_)\s*+){0,4}+"
-_NUMBER_SEP = rf"(?:(?=[\W_]){_GAP_CHARS}(?:[A-Za-z]{{0,4}}[g-zG-Z][A-Za-z]{{0,4}}(?=[\W_]){_GAP_CHARS}){{0,2}}|(?=\\))"
-_NUMBER_RUN = re.compile(rf"(?<![0-9A-Za-z])(?:{_NUMBER}{_NUMBER_SEP}){{7,}}{_NUMBER}(?![0-9A-Za-z])")
+# A number may carry a unit, a letter past 'f' and one more after a digit ('115px', '115x' glued
+# to the next number: '115x107x45') or assembler's 'h' ('6Bh'); a unit glued to the next number is
+# its separator. A reader drops it as they drop a comma.
+_UNIT = r"(?:(?<=[0-9])[g-zG-Z][A-Za-z]?|(?<=[0-9a-fA-F])[hH])"
+_NUMBER_END = rf"(?:{_UNIT}(?=[0-9])|{_UNIT}?(?![0-9A-Za-z]))"
+_NUMBER_SEP = (rf"(?:(?=[\W_]){_GAP_CHARS}(?:[A-Za-z]{{0,4}}[g-zG-Z][A-Za-z]{{0,4}}(?=[\W_]){_GAP_CHARS}){{0,2}}"
+               r"|(?=\\)|(?<=[g-zG-Z])(?=[0-9]))")
+# Each number's own end is checked inside the repeat, so the repeat is possessive too: a plain
+# repeat keeps a backtracking frame per number (230 MB for 1 MB of '1 2 1 2'), a possessive one none.
+_ALONE_NUMBER = rf"{_NUMBER}{_NUMBER_END}"
+_NUMBER_RUN = re.compile(rf"(?<![0-9A-Za-z]){_ALONE_NUMBER}(?:{_NUMBER_SEP}{_ALONE_NUMBER}){{7,}}+")
 # ... and 3+ such numbers, one with a digit (prose, 'a bad face', holds none): one piece's byte
 # codes (115-107-45, 73 6b 2d, 0x73/0x6b), read with the other pieces (_decoded_pieces). A run
 # of 8+ is matched whole by both, so it is decoded once (_readings).
-_NUMBER_GROUP = re.compile(rf"(?<![0-9A-Za-z])(?:{_NUMBER}{_NUMBER_SEP}){{2,}}{_NUMBER}(?![0-9A-Za-z])")
+_NUMBER_GROUP = re.compile(rf"(?<![0-9A-Za-z]){_ALONE_NUMBER}(?:{_NUMBER_SEP}{_ALONE_NUMBER}){{2,}}+")
 _DIGIT = re.compile(r"\d")
 # ... the numbers a stream's text ends with, up to a separator: they may still become such a run
-_NUMBERS_SO_FAR = re.compile(rf"(?<![0-9A-Za-z])(?:{_NUMBER}{_NUMBER_SEP})+")
+_NUMBERS_SO_FAR = re.compile(rf"(?<![0-9A-Za-z]){_ALONE_NUMBER}(?:{_NUMBER_SEP}{_ALONE_NUMBER})*+{_NUMBER_SEP}")
 _NUMBERS_ONLY = re.compile(r"[0-9a-fA-FxXoOuU\W_]*")  # ... and text that holds nothing else
 # ... its numbers' digits: a number stands alone (the letters of ' and ' are not three of them)
-_NUMBER_DIGITS = re.compile(r"(?:\\[xX]?|(?<![0-9A-Za-z])(?:0[xXoO]|[uU]\+)?)([0-9a-fA-F]{1,8})(?![0-9A-Za-z])")
+# or after a unit glued to it (115x107)
+_NUMBER_DIGITS = re.compile(r"(?:\\[xX]?|(?<![0-9A-Za-z])(?:0[xXoO]|[uU]\+)?|(?<=[0-9][g-zG-Z])"
+                            r"|(?<=[0-9][g-zG-Z][A-Za-z])|(?<=[0-9a-fA-F][hH]))"
+                            rf"([0-9a-fA-F]{{1,8}}){_NUMBER_END}")
 _BINARY = re.compile(r"[01]{64,}")  # bits joined: 0111001101101011…
 # One character of an encoding's alphabet, then a separator, 12+ times: base64 (or hex, base32)
-# spelled out with a space or comma between its characters.
-_SPACED = re.compile(r"(?<![A-Za-z0-9+/=])(?:[A-Za-z0-9+/=][\s,;|'\"`]{1,3}){11,}[A-Za-z0-9+/=](?![A-Za-z0-9+/=])")
+# spelled out with a space or comma between its characters (a possessive repeat, as _NUMBER_RUN's).
+_SPACED = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/=](?:[\s,;|'\"`]{1,3}[A-Za-z0-9+/=](?![A-Za-z0-9+/=])){12,}+")
 _REPEATS = re.compile(r"(.)\1+")  # a character doubled or tripled: sskk--pprroojj
 _NON_ALNUM_B64 = re.compile(r"[^A-Za-z0-9+/=]+")
-_BASE64_LINES = re.compile(r"(?<![A-Za-z0-9+/])(?:[A-Za-z0-9+/]{4,}\r?\n)+[A-Za-z0-9+/]+={0,2}(?![A-Za-z0-9+/=])")
+# ... a line taken by the (possessive) repeat is one another line follows
+_BASE64_LINES = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{4,}(?:\r?\n[A-Za-z0-9+/]{4,}(?=\r?\n[A-Za-z0-9+/]))*+"
+                           r"\r?\n[A-Za-z0-9+/]+={0,2}(?![A-Za-z0-9+/=])")
 _BASE85 = re.compile(r"[0-9A-Za-z!#$%&()*+\-;<=>?@^_`{|}~]{15,}|[!-u]{15,}")  # base85, Ascii85
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{12,}={0,2}|[A-Za-z0-9_-]{12,}={0,2}")
 _BASE32 = re.compile(r"[A-Z2-7]{16,}=*|[a-z2-7]{16,}=*")
@@ -174,7 +195,15 @@ _LOOKALIKE: dict[int, int] = {
     # letters of upside-down text (ɐ ǝ ʞ ʇ …; its b d n p q u are ASCII letters, read as they are)
     **{start + i: ord("A") + i for start in (0x1F150, 0x1F170, 0x1F1E6) for i in range(26)},
     **str.maketrans("⠁⠃⠉⠙⠑⠋⠛⠓⠊⠚⠅⠇⠍⠝⠕⠏⠟⠗⠎⠞⠥⠧⠺⠭⠽⠵", "abcdefghijklmnopqrstuvwxyz"),
-    **str.maketrans("ɐɔǝɟƃɥᴉɾʞɯɹʇʌʍʎ", "acefghijkmrtvwy")}
+    **str.maketrans("ɐɔǝɟƃɥᴉɾʞɯɹʇʌʍʎ", "acefghijkmrtvwy"),
+    # ... and every character with a digit value as that ASCII digit: each script's decimal digits
+    # (Arabic-Indic ٤, Devanagari ४, Thai ๔, NKo, Adlam, …: Unicode Nd) and the dingbat, negative
+    # circled and other enclosed digits (➃ ❹ ④ ⑷ ⒋), which NFKD leaves as they are or not all
+    # fold; read from unicodedata, not a list of scripts. Every one is below U+20000 (planes 0-1
+    # hold all scripts; the whole range costs 0.12 s at import, this part 14 ms).
+    **{code: ord("0") + digit for code in range(0x80, 0x20000)
+       if (digit := unicodedata.digit(chr(code), -1)) >= 0},
+    0x1F10B: ord("0"), 0x1F10C: ord("0")}  # the dingbat sets' zeros (🄋 🄌), which Unicode gives no digit value
 LOOKALIKE = _LOOKALIKE  # the one table: model names are compared through it too (base/_validate.name_skeleton)
 # Braille numbers: the number sign, then the letters a-j as the digits 1-9, 0 (⠼⠁⠃ is 12). A run
 # of Braille cells, with up to 4 characters that are no letter or digit between two (⠎⠅-⠼⠓).
@@ -205,6 +234,11 @@ def _fold_char(char: str) -> str:
 
 def _unescape(match: re.Match) -> str:
     group, value = next((i, g) for i, g in enumerate(match.groups()) if g is not None)
+    if group == _NAMED_ESCAPE:
+        try:
+            return unicodedata.lookup(value)
+        except KeyError:  # no such character: the text stays as written
+            return match.group()
     code = int(value, _ESCAPE_BASE.get(group, 16))
     return chr(code) if code <= 0x10FFFF else ""
 
@@ -231,12 +265,19 @@ def _skeleton(text: str) -> str:
     return _fold(text)
 
 
-def _mapped_skeleton(text: str) -> tuple[str, list[int], list[int]]:
+def _alnum_positions(text: str) -> tuple[array.array[int], array.array[int]]:
+    """Where each letter or digit of ASCII text starts and ends (at C speed), as arrays: 8 bytes a
+    position, where lists of ints took 72 MB for 1 MB of text."""
+    starts = array.array("q", itertools.compress(range(len(text)), map(_ALNUM.__contains__, text.lower())))
+    return starts, array.array("q", map((1).__add__, starts))
+
+
+def _mapped_skeleton(text: str) -> tuple[str, array.array[int], array.array[int]]:
     """:func:`_skeleton`, and for each of its characters where in ``text`` it starts and ends."""
-    if text.isascii() and not _may_escape(text):  # a letter or digit is one character (at C speed)
-        starts = list(itertools.compress(range(len(text)), map(_ALNUM.__contains__, text.lower())))
-        return _fold(text), starts, [start + 1 for start in starts]
-    chars, starts, ends = [], [], []
+    if text.isascii() and not _may_escape(text):  # a letter or digit is one character
+        return _fold(text), *_alnum_positions(text)
+    chars: list[str] = []
+    starts, ends = array.array("q"), array.array("q")
     for folded, start, end in _units(text):
         for char in folded:
             chars.append(char)
@@ -384,8 +425,7 @@ class Redactor:
             pieces = self._pieces(skeleton)
             if not pieces and not streaming:
                 return [], None
-            starts = list(itertools.compress(range(len(text)), map(_ALNUM.__contains__, text.lower())))
-            ends = [start + 1 for start in starts]
+            starts, ends = _alnum_positions(text)
         else:
             if not streaming:  # first without positions (fast, in C mostly): most text holds no piece
                 fast = self._pieces(_skeleton(text))
@@ -406,7 +446,7 @@ class Redactor:
         return found, open_from
 
     @staticmethod
-    def _alone(pieces: list[_Piece], starts: list[int], ends: list[int]) -> list[_Piece]:
+    def _alone(pieces: list[_Piece], starts: array.array[int], ends: array.array[int]) -> list[_Piece]:
         """The pieces of _MIN_APART+ characters no other letter or digit touches (by skeleton
         positions): they join wherever they are in the text (_GAP is for shorter ones)."""
         size = len(starts)
@@ -661,6 +701,8 @@ class Redactor:
         spans = (self._whole_values(read) + found + self._repeated(read) + self._masked(read)
                  + self._encoded(read, _DECODE_DEPTH))
         cut = _held_numbers(text, _TRAILING_WORD.search(text).start())  # type: ignore[union-attr]
+        if "\\N{" in text:  # named escapes hold spaces: a run of them is held as a run of numbers is
+            cut = min(cut, _NAMED_TAIL.search(text, max(0, len(text) - _MAX_HOLD - 96)).start())  # type: ignore[union-attr]
         cut = max(min(cut, open_from if open_from is not None else cut), len(text) - _MAX_HOLD)
         for start, end in sorted(spans, reverse=True):
             if start < cut < end:
@@ -933,16 +975,29 @@ def _readings(run: str) -> tuple[tuple[str, int, int, int], ...]:
     Each stretch of _MIN_PIECE+ numbers that read in a base is decoded on its own: a word or a
     number that does not (``bad key 115-107-…``: 'bad' is hex, no decimal) ends a stretch, not
     the run. Each: the text, where in ``run`` the stretch starts and ends, how many numbers it has."""
-    numbers = list(_NUMBER_DIGITS.finditer(run))
-    digits = [m.group(1) for m in numbers]
-    texts = []
+    digits = _NUMBER_DIGITS.findall(run)  # strings only: 1 MB of '1 2 1 2' holds 262,144 numbers
+    found: list[tuple[bytes | str, int, int]] = []  # (codes, first number, count)
     for base, readable in _NUMBER_BASES:
-        values = [int(d, base) if readable(d) else -1 for d in digits] if readable else [int(d, 16) for d in digits]
-        for first, codes in _stretches([v if v <= 0x10FFFF else -1 for v in values], _MIN_PIECE):
-            text = _bytes_text(bytes(codes)) if max(codes) < 256 else "".join(map(chr, codes))
-            if text:
-                texts.append((text, numbers[first].start(), numbers[first + len(codes) - 1].end(), len(codes)))
+        # each distinct number read once, then looked up at C speed (hostile runs repeat a few)
+        value = {d: int(d, base) if readable is None or readable(d) else -1 for d in set(digits)}
+        for first, codes in _stretches([v if v <= 0x10FFFF else -1 for v in map(value.__getitem__, digits)],
+                                       _MIN_PIECE):
+            found.append((bytes(codes) if max(codes) < 256 else "".join(map(chr, codes)), first, len(codes)))
+    spans = _number_spans(run, {i for _, first, count in found for i in (first, first + count - 1)})
+    texts = []
+    for units, first, count in found:
+        text = _bytes_text(units) if isinstance(units, bytes) else units
+        if text:
+            texts.append((text, spans[first][0], spans[first + count - 1][1], count))
     return tuple(texts)
+
+
+def _number_spans(run: str, wanted: set[int]) -> dict[int, tuple[int, int]]:
+    """Where in ``run`` its numbers with these indexes stand (only those: no match object per number kept)."""
+    if not wanted:
+        return {}
+    numbers = itertools.islice(enumerate(_NUMBER_DIGITS.finditer(run)), max(wanted) + 1)
+    return {i: match.span() for i, match in numbers if i in wanted}
 
 
 # ... each base, with which numbers read in it (hex: all of them)
