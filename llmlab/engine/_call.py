@@ -37,6 +37,7 @@ from typing import Any
 import httpx2
 import openai
 
+from ..base import _tokens
 from ..base._json import JSONTooLarge, loads
 from ..base._pricing import Price, PriceTable
 from ..base._record import Record
@@ -64,6 +65,16 @@ _CONTEXT_PATTERNS = re.compile(r"context[_ ]length|maximum context|context windo
 # bound of base._json; unbounded, 16 MB of [[],[],...] took ~550 MB), while reading a body or
 # line whole let a 200 MB one take ~2 GB and an endless one the kernel (OOM).
 MAX_DOCUMENT = 16 * 2**20
+# The most one answer may hold, in characters: its text, reasoning, refusal and tool calls together
+# (ids, names, arguments, and TOOL_CALL_SIZE for each call), streamed (the sum of its deltas, which
+# no document bound limits) or not. Four times the largest real answer with its reasoning (128k
+# tokens, ~0.5-1 MB), and what the row's later work costs at most: redacting and storing 4 MB took
+# 1-33 s and ~1.2 GB (the redactor's number runs), counting it is estimated (base._tokens). Unbounded,
+# a 16 MB stream cost 77 s and 4.9 GB, 50 MB a raw MemoryError with the paid answer lost, and an endless
+# one under timeout=8 (~800 MB read) aborted the process in the local token count.
+MAX_ANSWER = 4 * 2**20
+TOOL_CALL_SIZE = 48  # a call's JSON around its id, name and arguments (100,000 calls of "{}" are 4.9 MB)
+LOGPROB_SIZE = 8  # a sampled token's logprob (a float held, ~32 bytes; never stored): 128k of them take 1 MB
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # the SSE line ends (the SDK's decoder splits at the same)
 
 
@@ -107,6 +118,8 @@ class _Stream:
     notes: list[str] = field(default_factory=list)  # odd usage details, said on the row
     noted: set[str] = field(default_factory=set)  # stream oddities said once each (after the finish, a BOM)
     content_deltas: int = 0
+    held: int = 0  # what the answer holds, counted against MAX_ANSWER (see _kept)
+    full: bool = False  # a piece passed MAX_ANSWER: kept up to it, then the reading stops
     served_model: str | None = None
     finish_reason: str | None = None
     finished: Any = None  # choice 0's finish_reason as sent: any value (7 too) ends a stream's answer
@@ -524,13 +537,15 @@ def _read_completion_body(response: Any, state: _Stream) -> None:
     if not isinstance(message, dict):
         raise _MalformedBody(f"the endpoint answered with a message that is not an object: {message!r:.80}")
     _check_role(message, "answered with")
-    state.text.append(_content(message.get("content"), "answered with"))
+    state.text.append(_kept(state, _content(message.get("content"), "answered with")))
     _read_logprobs(choice, state)
     _add_refusal(state, message)
     reasoning = _reasoning(message)
     if reasoning:
-        state.reasoning.append(reasoning)
+        state.reasoning.append(_kept(state, reasoning))
     _read_message_tool_calls(message.get("tool_calls"), state)
+    if state.full:
+        raise _AnswerTooLarge("answered with")
     if state.malformed is not None:
         raise _MalformedToolCall(state.malformed)
 
@@ -538,7 +553,24 @@ def _read_completion_body(response: Any, state: _Stream) -> None:
 def _add_refusal(state: _Stream, part: dict) -> None:
     refusal = _text(part.get("refusal"))
     if refusal:
-        state.refusal.append(refusal)
+        state.refusal.append(_kept(state, refusal))
+
+
+def _kept(state: _Stream, piece: str) -> str:
+    """``piece`` as far as the answer may still hold it (see :func:`_room`)."""
+    return piece[:_room(state, len(piece))] if piece else piece
+
+
+def _room(state: _Stream, size: int) -> int:
+    """How much of a piece of ``size`` characters the answer may still hold: all of it, or what is
+    left under :data:`MAX_ANSWER` — then the answer is full, and its reading stops once the chunk
+    (or body) that passed the bound is read: each piece of it is kept up to the bound, none past."""
+    room = max(MAX_ANSWER - state.held, 0)
+    if size > room:
+        state.full = True
+    kept = min(size, room)
+    state.held += kept
+    return kept
 
 
 def _read_message_tool_calls(calls: Any, state: _Stream) -> None:
@@ -579,26 +611,33 @@ def _read_chunk(chunk: Any, state: _Stream, on_delta) -> None:
         calls = delta.get("tool_calls")
         reasoning = _reasoning(delta)
         _add_refusal(state, delta)
-        answered = bool(content) or bool(calls) or bool(delta.get("refusal"))
-        if answered or reasoning:
-            state.t_last = now
-            if state.t_first is None:
-                state.t_first = now
-                if state.on_first is not None:
-                    state.on_first()
+        _mark_times(state, now, bool(content) or bool(calls) or bool(delta.get("refusal")), bool(reasoning))
         if reasoning:
-            state.reasoning.append(reasoning)
-            if state.t_reasoning is None:
-                state.t_reasoning = now
-        if answered and state.t_answer is None:
-            state.t_answer = now
+            state.reasoning.append(_kept(state, reasoning))
         if calls is not None:
             _read_fragments(calls, state)
         if content:
+            content = _kept(state, content)
             state.text.append(content)
             state.content_deltas += 1
             if on_delta is not None:
                 on_delta(content)  # held back and repaired by the runner's live view
+    if state.full:  # raised out of the SDK's stream, which closes the response: no more is read
+        raise _AnswerTooLarge("streamed")
+
+
+def _mark_times(state: _Stream, now: float, answered: bool, reasoning: bool) -> None:
+    """The delta's times: the first and last generated delta, the first reasoning and answer delta."""
+    if answered or reasoning:
+        state.t_last = now
+        if state.t_first is None:
+            state.t_first = now
+            if state.on_first is not None:
+                state.on_first()
+    if reasoning and state.t_reasoning is None:
+        state.t_reasoning = now
+    if answered and state.t_answer is None:
+        state.t_answer = now
 
 
 def _check_role(part: dict, how: str) -> None:
@@ -704,6 +743,8 @@ def _read_logprobs(choice: dict, state: _Stream) -> None:
     for entry in entries if isinstance(entries, list) else ():
         value = _mapping(entry).get("logprob")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and -9999 < value <= 0:
+            if _room(state, LOGPROB_SIZE) < LOGPROB_SIZE:
+                return
             state.logprobs.append(float(value))
 
 
@@ -757,7 +798,9 @@ def _merge_tool_call(state: _Stream, call: Any, position: int | None) -> str | N
         target = state.moved[index] = max(calls) + 1
         entry = None
     if entry is None:
-        calls[target] = {"id": call_id, "name": name, "arguments": arguments or ""}
+        size = TOOL_CALL_SIZE + len(call_id or "") + len(name or "")
+        if _room(state, size) == size:  # a call without room for its id and name is not kept
+            calls[target] = {"id": call_id, "name": name, "arguments": _kept(state, arguments or "")}
         return None
     # The SDK's accumulator concatenates every string it is sent: a name or id sent again with
     # another value is not a continuation of this call.
@@ -765,9 +808,18 @@ def _merge_tool_call(state: _Stream, call: Any, position: int | None) -> str | N
         return f"renames call {target} from {entry['name']!r}"
     if _other(entry["id"], call_id):
         return f"changes the id of call {target} from {entry['id']!r}"
-    entry["id"], entry["name"] = _continued(entry["id"], call_id), _continued(entry["name"], name)
-    entry["arguments"] += arguments or ""
+    _continue_call(state, entry, call_id, name, arguments or "")
     return None
+
+
+def _continue_call(state: _Stream, entry: dict, call_id: str | None, name: str | None, arguments: str) -> None:
+    """A call's next fragment, held under the answer's bound: an id or name joined after a split
+    character grows too (by whatever the fragment sent after it)."""
+    new_id, new_name = _continued(entry["id"], call_id), _continued(entry["name"], name)
+    grown = len(new_id or "") + len(new_name or "") - len(entry["id"] or "") - len(entry["name"] or "")
+    if _room(state, grown) == grown:
+        entry["id"], entry["name"] = new_id, new_name
+    entry["arguments"] += _kept(state, arguments)
 
 
 def _other(sent: str | None, value: str | None) -> bool:
@@ -846,6 +898,16 @@ class _MalformedToolCall(Exception):
 
 class _IncompleteStream(Exception):
     pass
+
+
+class _AnswerTooLarge(_MalformedBody):
+    """An answer past :data:`MAX_ANSWER`; what came up to it is kept (a MalformedResponse row, not
+    retried: a retry would pay again for the same huge answer)."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__(f"the endpoint {how} an answer longer than {MAX_ANSWER / 2**20:g} MB (its text, "
+                         "reasoning, refusal, tool calls and logprobs together): stopped reading there "
+                         "(the stream was closed); what came up to the bound is kept in this row")
 
 
 class _TooLong(_MalformedBody):
@@ -1190,11 +1252,19 @@ def _fill_tokens(record: Record, spec: CallSpec, state: _Stream, counter: TokenC
     if record.status != "ok" and not record.response_text and not record.reasoning_text:
         return  # nothing was generated; an unknown prompt cost is not guessed for failures
     record.prompt_tokens = float(counter.count_messages(spec.messages))
-    reasoning = counter.count(record.reasoning_text) if record.reasoning_text else 0
-    record.completion_tokens = float(counter.count(record.response_text) + reasoning)
+    reasoning = _local_count(counter, record.reasoning_text, "reasoning", state.notes)
+    record.completion_tokens = float(_local_count(counter, record.response_text, "answer", state.notes) + reasoning)
     record.reasoning_tokens = float(reasoning) if record.reasoning_text else math.nan
     record.cached_tokens = record.cache_creation_tokens = 0.0
     record.tokens_estimated = True
+
+
+def _local_count(counter: TokenCounter, text: str | None, what: str, notes: list[str]) -> int:
+    """``text``'s tokens counted here; one too long for tiktoken is estimated, and the row says so."""
+    if counter.by_chars(text):
+        notes.append(f"the {what} is longer than {_tokens.MAX_COUNTED_CHARS:,} characters: its tokens are estimated as "
+                     "⌈chars/4⌉, not counted")
+    return counter.count(text)
 
 
 def fill_usage_details(record: Record, usage: dict, notes: list[str], counter: TokenCounter) -> None:
@@ -1228,7 +1298,9 @@ def _reasoning_tokens(record: Record, usage: dict, notes: list[str], counter: To
         return math.nan
     value = details.get("reasoning_tokens")
     if value is None:  # not reported: counted locally when the reasoning text came, else unknown
-        return float(counter.count(record.reasoning_text)) if record.reasoning_text else math.nan
+        if not record.reasoning_text:
+            return math.nan
+        return float(_local_count(counter, record.reasoning_text, "reasoning", notes))
     reasoning = _count(value)
     if reasoning is None:
         notes.append(f"usage.completion_tokens_details.reasoning_tokens was {_shown(value)}, not a token count: "
