@@ -66,14 +66,36 @@ def judge_evidence(frame: pd.DataFrame, *, require_source: bool = False) -> dict
     out["informative"], out["why"], out["order_test_failed"] = _verdict_on(out)
     out["unscreened"] = bool(out.get("unscreened", False))
     cut = out["kind"] == "judge" or (require_source and out["kind"] == "unstated")
-    if out["known"] and not out.get("two_orders") and cut and not {"verdict_1", "verdict_2"} <= set(frame.columns):
-        # a judge's frame cut to prompt_id/model_a/model_b/winner (saved to CSV, the documented core
-        # columns) looks like single-vote labels: it is not screened as such, it cannot be screened
+    out["unscreened_rows"] = blind = int(_unscreened_rows(frame).sum()) if cut else 0
+    if blind:
+        # a judge's row without its two orders (cut to the core columns and saved to CSV, then given
+        # the verdict columns back empty by reindex or concat) looks like a single-vote label: it
+        # cannot be screened, and a frame is never screened better than its worst rows (r25 B2)
         out["informative"], out["unscreened"] = False, True
-        out["why"] = (f"{_WHOSE[out['kind']]} without the judge's two orders (verdict_1/verdict_2): whether the "
-                      "verdicts were given without reading the answers cannot be checked — keep the columns "
+        some = "" if blind == out["known"] else f" on {blind} of its {out['known']} known rows"
+        out["why"] = (f"{_WHOSE[out['kind']]} without the judge's two orders (verdict_1/verdict_2){some}: whether "
+                      "the verdicts were given without reading the answers cannot be checked — keep the columns "
                       "scoring.pairwise writes, or mark human labels with source='human:<who>'")
     return out
+
+
+# scoring.pairwise's rows decided without the judge (a model's call failed, errors='loss'): no
+# verdict of the judge to screen
+_ERROR_ROW = re.compile(r"call failed \(an error row\)|both models' calls failed")
+
+
+def _unscreened_rows(frame: pd.DataFrame) -> pd.Series:
+    """Per row: a known winner of the judge (any source but ``human:…``) without both orders known."""
+    def unknown(column: str) -> pd.Series:
+        if column not in frame.columns:
+            return pd.Series(True, index=frame.index)
+        return frame[column].map(is_unknown).astype(bool)
+    source = (frame["source"].map(lambda s: "" if is_unknown(s) else str(s)) if "source" in frame.columns
+              else pd.Series("", index=frame.index))
+    human = source.map(lambda s: bool(re.match(r"\s*human\s*:", s, re.IGNORECASE))).astype(bool)
+    reason = (frame["reason"].map(lambda r: isinstance(r, str) and bool(_ERROR_ROW.search(r))).astype(bool)
+              if "reason" in frame.columns else pd.Series(False, index=frame.index))
+    return ~unknown("winner") & (unknown("verdict_1") | unknown("verdict_2")) & ~human & ~reason
 
 
 _WHOSE = {"judge": "a judge's verdicts (source judge:…)",

@@ -388,6 +388,7 @@ def check_preferences(frame: Any, *, runs: pd.DataFrame | None = None, what: str
                          "model_a, model_b, winner")
     if frame.empty:
         raise InputError(f"{what} are empty: judge some pairs first (scoring.pairwise) or grade some (%llm grade)")
+    frame = _unknowns_as_none(frame)
     for column in ("prompt_id", "model_a", "model_b"):
         blank = frame[column].map(lambda v: is_unknown(v) or (isinstance(v, str) and not v.strip()))
         if blank.any():
@@ -404,6 +405,38 @@ def check_preferences(frame: Any, *, runs: pd.DataFrame | None = None, what: str
         _check_against_runs(frame, runs, what)
         _check_same_answers(frame, runs, what)
     return frame
+
+
+# The columns the reader reads, text or flags: prompt_id keeps its dtype (it is joined to the runs')
+_READ_COLUMNS = ("model_a", "model_b", "winner", "consistent", "verdict_1", "verdict_2", "both_bad", "against",
+                 "source")
+
+
+def _unknowns_as_none(frame: pd.DataFrame) -> pd.DataFrame:
+    """The read columns with every spelling of unknown as None: NaN, pd.NA and pyarrow's null
+    (``dtype_backend=``, ``convert_dtypes()``: ``pd.NA == "tie"`` has no truth value) and blank text
+    (what ``to_csv`` writes for None, read back with ``keep_default_na=False``). Other text is a value:
+    ``'unknown'``, ``'nan'``, ``'None'`` are refused like any other word."""
+    def blank(v: Any) -> bool:
+        return is_unknown(v) or (isinstance(v, str) and not v.strip())
+    def needs(c: str) -> bool:
+        # a flag column of a boolean dtype is read as it is (True/False/NA are valid flags)
+        if pd.api.types.is_extension_array_dtype(frame[c].dtype):
+            return not pd.api.types.is_bool_dtype(frame[c].dtype)
+        return frame[c].dtype == object and bool(frame[c].map(
+            lambda v: blank(v) and v is not None and not isinstance(v, float)).any())
+    redo = [c for c in _READ_COLUMNS if c in frame.columns and needs(c)]
+    if not redo:
+        return frame
+    out = frame.copy()
+    for c in redo:
+        out[c] = pd.Series([None if blank(v) else _plain(v) for v in frame[c]], index=frame.index, dtype=object)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    # numpy's and pyarrow's scalars as Python's: a flag compared with True, a name with a str
+    return value.item() if isinstance(value, np.generic) else value
 
 
 _VERDICTS = {"a": "A", "b": "B", "tie": "tie"}

@@ -254,10 +254,13 @@ def _recorded_against(prefs: pd.DataFrame) -> str | None:
     """The reference the frame records: its ``against`` column — scoring.pairwise and lab.labels()
     both write it, read the same way in memory and from CSV (attrs do not survive a round-trip) —
     else ``attrs["against"]`` (a pairwise frame cut to a few columns); "" when it records that none
-    was chosen (None or empty, on any row), None when it records nothing (a frame built by hand)."""
+    was chosen (None or empty, on any row with a known winner), None when it records nothing (a frame
+    built by hand). A row whose verdict is unknown scores nothing: its empty ``against`` is no record."""
     if "against" in prefs.columns:
-        named = {str(v) for v in prefs["against"] if not is_unknown(v) and str(v).strip()}
-        return named.pop() if len(named) == 1 and prefs["against"].notna().all() else ""
+        told = prefs.loc[~prefs["winner"].map(is_unknown).astype(bool), "against"]
+        named = {str(v) for v in told if not is_unknown(v) and str(v).strip()}
+        unnamed = told.map(lambda v: is_unknown(v) or not str(v).strip()).astype(bool).any()
+        return named.pop() if len(named) == 1 and not unnamed else ""
     if "against" in prefs.attrs:
         return prefs.attrs["against"] or ""
     return None
