@@ -1217,13 +1217,10 @@ def _repair_endpoint_text(record: Record, bad_bytes: int) -> None:
 
 
 def _count(value: Any) -> float | None:
-    """A token count from the endpoint, or None when it is not a sensible number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if isinstance(value, int) and not 0 <= value < 10**15:  # 10**400 has no float
-        return None
-    value = float(value)
-    return value if math.isfinite(value) and 0 <= value < 1e15 else None
+    """A token count from the endpoint, or None when it is not one: a whole number ≥ 0 (the index
+    rule, :func:`_index_number`: ``3.0`` is 3, ``2.5`` tokens is no count) below 10**15."""
+    count = _index_number(value)
+    return float(count) if count is not None and count < 10**15 else None
 
 
 def _prompt_count(value: Any, notes: list[str]) -> float:

@@ -15,7 +15,7 @@ from ..base._errors import InputError
 from ..base._files import file_target, private_file
 from ..base._record import COLUMNS
 from ..base._text import check_unicode
-from ..base._validate import check_count, did_you_mean, one_line
+from ..base._validate import check_count, did_you_mean, one_line, shown_value
 
 if TYPE_CHECKING:
     from ._base import Store
@@ -53,12 +53,17 @@ def _since(value: Any) -> str | None:
     import pandas as pd
 
     if not isinstance(value, (str, datetime, date)):
-        raise InputError(f"since must be a datetime or an ISO date string, not {value!r}")
+        raise InputError(f"since must be a datetime or an ISO date string, not {shown_value(value)}")
+    # pandas' own message repeats the whole value (a 100 kB text, a key pasted by mistake): not shown.
+    # "nan", "NaT" and "" parse to NaT, which matches no row: a filter that silently empties the
+    # frame; a year before 1 ("-1" is year -1) is no time a log can hold.
     try:
         stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"since={value!r} is not a date/time (e.g. '2026-05-01' or '2026-05-01T12:00Z'): "
-                         f"{exc}") from None
+    except (ValueError, TypeError, OverflowError):
+        stamp = pd.NaT
+    if pd.isna(stamp) or stamp.year < 1:
+        raise InputError(f"since={shown_value(value)} is not a date/time: give one such as '2026-05-01' or "
+                         f"'2026-05-01T12:00Z'")
     stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
     return stamp.isoformat()  # the stored form (ISO 8601, UTC): text order is time order
 

@@ -59,6 +59,7 @@ class DbTarget:
     hosts: tuple[str, ...] = ()  # PostgreSQL: every host it may connect to ("" = the local socket)
     user: str | None = None  # PostgreSQL: the user libpq logs in as (None: the OS user; **** if odd)
     service: str | None = None  # PostgreSQL: a service of the user's pg_service.conf
+    keywords: tuple[str, ...] = ()  # PostgreSQL: the libpq keywords it sets (what check_chosen_db allows)
 
 
 def is_postgres_url(db: Any) -> bool:
@@ -187,7 +188,7 @@ def _postgres(value: str, shown: str, params: dict[str, str]) -> DbTarget:
         raise ConfigError(f"db {shown} has a ':' in its user name (an escaped password?); put the password in "
                           "PGPASSWORD or ~/.pgpass")
     return DbTarget("postgresql", value, shown, _hosts(params), user if user is None or _PLAIN_NAME.match(user)
-                    else MASK, params.get("service"))
+                    else MASK, params.get("service"), tuple(sorted(params)))
 
 
 def _sqlite_url(scheme: str, rest: str) -> DbTarget:
@@ -327,6 +328,24 @@ class ProjectDb(str):
         return made
 
 
+# What a project file may set in a PostgreSQL db value: where to connect and how to name the session.
+# Every other libpq keyword names a file libpq reads (passfile, sslkey, sslcert, sslrootcert, sslcrl),
+# a server or flow it contacts (oauth_issuer, krbsrvname, service files), server settings for the
+# session (options=-c search_path=...: which tables llmlab's statements reach) or how the password
+# is handed over (require_auth, sslpassword): a cloned repository must not choose them (attack a7 W7).
+_PROJECT_KEYWORDS = frozenset({"host", "hostaddr", "port", "dbname", "user", "application_name", "connect_timeout",
+                               "sslmode", "gssencmode", "channel_binding", "target_session_attrs", "service"})
+
+
+def _project_keywords(target: DbTarget, chosen_by: str) -> None:
+    other = [k for k in target.keywords if k not in _PROJECT_KEYWORDS]
+    if other:
+        raise ConfigError(f"{chosen_by} chooses the run log {target.shown} setting {', '.join(other)}: a project file "
+                          f"may set only {', '.join(sorted(_PROJECT_KEYWORDS))} (the others name files libpq reads, "
+                          "servers it contacts or session settings); nothing was sent. Set such a db yourself "
+                          "(LLMLAB_DB in your environment, Lab(db=...) or %config LLMLab.db = ...)")
+
+
 def check_chosen_db(db: Any, chosen_by: str) -> DbTarget:
     """``db`` as a project file (``chosen_by``) chose it: parsed, and refused (ConfigError) when it
     is a PostgreSQL log off this machine that the user has not trusted, or a SQLite file outside
@@ -334,6 +353,7 @@ def check_chosen_db(db: Any, chosen_by: str) -> DbTarget:
     target = parse_db(db)
     if target.kind == "postgresql":
         check_project_database(target.shown, target.hosts, target.user, target.service, chosen_by)
+        _project_keywords(target, chosen_by)
     else:
         check_project_log_file(target.target, chosen_by)
     return target
