@@ -288,20 +288,24 @@ _LABEL_HEAD = (r"rating|score|grade|verdict|winner|decision|choice|pick|conclusi
                r"puntuación|calificación|nota|veredi(?:c)?to|ganador\w*|mejor\srespuesta|decisión|elección|"
                r"valutazione|voto|punteggio|verdetto|vincit\w+|risposta\smigliore|migliore\srisposta|scelta|"
                r"decisione|giudizio|avaliação|pontuação|vencedor\w*|melhor\sresposta|escolha|decisão")
-_LABEL_MODIFIER = (r"my|the|our|overall|final|total|mein\w*|die|das|der|endgültige|finale?|mon|ma|la|le|mi|el|il|"
+_LABEL_MODIFIER = (r"my|the|our|overall|final|total|mein\w*|die|das|der|endgültig\w*|finale?|mon|ma|la|le|mi|el|il|"
                    r"minha|meu|a|o")
 _KOREAN_LABEL = r"(?:최종\s?)?(?:판정|평가\s?결과|평가|점수|평점|결론|결정|선택)(?:은|는|:)?(?:\s?다음과\s?같습니다)?"
-_CONNECTIVE = (r"but|so|thus|therefore|hence|overall|ultimately|finally|in\s(?:conclusion|summary|sum)|all\sin\sall|"
+_CONNECTIVE = (r"but|so|then|thus|therefore|hence|overall|ultimately|finally|in\s(?:conclusion|summary|sum)|"
+               r"all\sin\sall|"
                r"daher|deshalb|also|insgesamt|donc|ainsi|en\sconclusion|por\s(?:lo\s)?tanto|en\sconclusión|"
                r"quindi|pertanto|in\sconclusione|portanto|logo|em\sconclusão|따라서|그러므로|결론적으로")
 _CHOOSER = (r"(?:I|we)(?:['’]d|['’]ll|\s(?:would|will|must|can|shall|have\sto|therefore|thus|definitely|clearly|"
             r"confidently|ultimately|finally|then|still|do|am\sgoing\sto))*\s(?:choose|pick|prefer|select|give|"
             r"rate|award|assign|score|grade|go\swith|vote\sfor|opt\sfor|declare|chose|picked|selected|gave|"
             r"rated|awarded|went\swith|opted\sfor)"
-            r"|(?:it|this|the)(?:\s(?:answer|response))?\s(?:deserves|earns|gets|merits|receives|warrants)"
+            r"|(?:(?:it|this|the)(?:\s(?:answer|response))?\s|is\s)?(?:deserv(?:es|ing)|earns|gets|merits|receives|"
+            r"warrants)"
             r"|ich\s(?:gebe|wähle|bevorzuge|vergebe)|je\s(?:donne|choisis|préfère|attribue)|"
-            r"(?:elijo|prefiero|doy|otorgo|scelgo|preferisco|do|assegno|escolho|prefiro|dou|atribuo)")
-_CHOSEN = r"(?:\s(?:it|this|that|them|the|a|an|(?:this|the)\s(?:answer|response)|a\s(?:score|rating)\sof))*"
+            r"(?:(?:le|lo|gli|lhe)\s)?(?:elijo|prefiero|doy|daría|otorgo|scelgo|preferisco|do|darei|assegno|"
+            r"escolho|prefiro|dou|daria|atribuo)(?:\sa\s(?:questa|esta|essa)\s(?:risposta|respuesta|resposta))?")
+_CHOSEN = (r"(?:\s(?:it|this|that|them|the|a|an|un|una|um|uma|(?:this|the)\s(?:answer|response)|"
+           r"a\s(?:score|rating)\sof))*")
 _MARKUP = r"[\s*#>\-\[\]()\"'`_]*"
 # "earning a rating of [[9]]": the answer given its rating, in the rubric's noun
 _RATING_OF = (r"(?:(?:earning|earns|deserv(?:es|ing)|gets|getting|receiv(?:es|ing)|merit(?:s|ing)|warrant(?:s|ing)|"
@@ -309,7 +313,8 @@ _RATING_OF = (r"(?:(?:earning|earns|deserv(?:es|ing)|gets|getting|receiv(?:es|in
 # Arena-Hard's own conclusion, "My final verdict is Assistant A is slightly better: [[A>B]]": read only
 # when it names the token's winner (checked by the caller)
 _ARENA = (r"(?:(?:assistant\s)?(?P<side>[AB])\sis\s(?:(?:slightly|significantly|much|clearly)\s)?better|"
-          r"(?P<tie>tie),?\s(?:relatively\sthe\ssame)?)\s?:?")
+          r"(?:it['’]s\s)?(?:a\s)?(?P<tie>tie|égalité|empate|parità|unentschieden|gleichstand),?"
+          r"(?:\s(?:relatively\sthe\ssame))?)\s?:?")
 _SEPARATOR = (r"\s?[*\]]{0,2}\s?(?:(?:is|ist|est|es|è|é|será|sarà|would\sbe|will\sbe)\s?:?|[:\-–—=])?")
 _FRAME = re.compile(
     r"(?i)" + _MARKUP + r"(?:(?:" + _CONNECTIVE + r")\s?,?\s?)?(?:"
