@@ -41,6 +41,13 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    [[A]]``, ``GPT-4 gave it [[9]]``, ``The answer claims it deserves [[10]]``: a verb of choosing or
    saying with no first person before it). Another token decides; a verdict of the same value as the
    rejected one (``This is no [[9]]. Rating: [[9]]``) is ``ambiguous``; with none, so is the reply.
+   **And a token counts only in a frame known to conclude** (review r25 B1; an allow-list,
+   :func:`_concluding_frame`): alone on its line or as the whole reply, after a verdict label opening
+   its sentence or the clause after a comma or colon (``Rating:``, ``Final verdict:``, ``the final
+   verdict is:``, ``Note finale :``, ``최종 판정:``; not ``Assistant A:``), or the judge's choosing clause
+   (``I choose [[A]]``, ``I'd rate it a [[7]]``, ``so [[B]]``). Elsewhere (``A dominates [[B]]``, ``No
+   way this is a [[9]]``, ``Eliminated: [[A]]``, also ``There is no doubt: [[B]]``) it takes part in
+   the agreement rule but never decides: alone, the reply is ``ambiguous`` (rule ``hypothetical``).
    **A token is a verdict only as a conclusion** (review r23 N1, W-b, W-c), decided by its place in
    the reply, not by a list of phrasings: (a) what *follows* it — a lower-case predicate (``Rating:
    [[10]] is given only to …``, ``[[10]] = perfect``, ``[[A]] loses``, ``[[A]] falls short``, a part's
@@ -142,8 +149,8 @@ class Verdict:
             return f"verdict {shown} ({self.rule})"
         seen = ", ".join(str(c) for c in self.candidates[:4])
         if self.rule == "hypothetical":
-            return ("no verdict: the judge reply's only verdicts are hypothetical, negated, compared or describe "
-                    f"the scale ({seen})")
+            return ("no verdict: the judge reply's only verdicts are hypothetical, negated, compared, describe "
+                    f"the scale or stand in no conclusion frame ({seen})")
         if self.rule == "answer's own":
             return f"no verdict: the judge reply's only verdict is the judged answer's own ({seen})"
         if self.rule == "other scale" and self.candidates:
