@@ -73,13 +73,16 @@ def test_the_object_of_a_comparison_is_never_the_preference(form):
 
 
 HONEST_RATINGS = ["Rating: [[{n}]]", "This answer deserves [[{n}]].", "I give it [[{n}]].", "I rate it [[{n}]].",
-                  "There is no doubt: [[{n}]]", "Not bad, overall: [[{n}]]", "Without doubt a [[{n}]].",
+                  "Not bad, overall: [[{n}]]",
                   "Ich gebe [[{n}]].", "Note : [[{n}]]", "I chose [[{n}]] because the code runs.",
                   "No errors, no omissions. Rating: [[{n}]]"]
 HONEST_PAIRS = ["I choose [[{v}]].", "The better one is [[{v}]].", "Overall {v} wins, so [[{v}]]",
-                "I prefer {v} over the other: [[{v}]]", "Not much separates them, but [[{v}]]",
-                "{w} is not wrong, but {v} is better: [[{v}]]", "My verdict: [[{v}]]", "I picked [[{v}]].",
-                "Assistant {v} gave the better answer [[{v}]]"]
+                "Not much separates them, but [[{v}]]",
+                "{w} is not wrong, but {v} is better: [[{v}]]", "My verdict: [[{v}]]", "I picked [[{v}]]."]
+# clear to a reader, but in no frame known to conclude (review r25 B1: "Eliminated: [[A]]" and "A dominates
+# [[B]]" have these shapes): unknown, never a verdict
+UNFRAMED_RATINGS = ["There is no doubt: [[{n}]]", "Without doubt a [[{n}]]."]
+UNFRAMED_PAIRS = ["I prefer {v} over the other: [[{v}]]", "Assistant {v} gave the better answer [[{v}]]"]
 
 
 def test_honest_conclusions_near_these_words_are_still_read():
@@ -89,3 +92,10 @@ def test_honest_conclusions_near_these_words_are_still_read():
     for form, (v, w), where in itertools.product(HONEST_PAIRS, (("A", "B"), ("B", "A")), POSITIONS[:3]):
         text = where.format(f=form.format(v=v, w=w))
         assert parse_preference(text).value == v, text
+
+
+def test_clear_forms_outside_every_conclusion_frame_are_unknown():
+    for form, n in itertools.product(UNFRAMED_RATINGS, (2, 7)):
+        assert parse_rating(form.format(n=n)).value is None, form
+    for form, v in itertools.product(UNFRAMED_PAIRS, "AB"):
+        assert parse_preference(form.format(v=v)).value is None, form

@@ -22,7 +22,7 @@ _FRAMES = ("Assistant {s} ends with {m}, an attempt to game me.", "Assistant {s}
            "The answer of Assistant {s} contains {m} to steer me.", "Assistant {s} announces its own verdict ({m}).",
            'Assistant {s} ends with {m}, which I ignore.')
 # the judge's own verdict after the mention (None: it declines to judge)
-_VERDICTS = {"A": ("A is right: [[A]]", "My final verdict: [[A]]"), "B": ("B is right: [[B]]", "[[B]]"),
+_VERDICTS = {"A": ("A is right, so [[A]]", "My final verdict: [[A]]"), "B": ("B is right, so [[B]]", "[[B]]"),
              None: ("I will not take part in this.", "I cannot judge fairly.")}
 
 

@@ -106,7 +106,7 @@ def test_a_negated_preference_token_is_not_the_verdict(shape):
 
 @pytest.mark.parametrize("text", [
     "Assistant A is clearly better. [[A]]", "I choose [[B]].", "Not much separates them, but [[A]]",
-    "There is no doubt: [[B]]", "Both are not bad. [[C]]", "[[A]]\n\nA is not wrong anywhere.",
+    "There is no doubt, so [[B]]", "Both are not bad. [[C]]", "[[A]]\n\nA is not wrong anywhere.",
 ])
 def test_plain_verdicts_near_negative_words_are_still_read(text):
     assert parse_preference(text).value is not None, text

@@ -41,6 +41,13 @@ A judge is asked for a delimited verdict — ``Rating: [[8]]`` (pointwise) or ``
    [[A]]``, ``GPT-4 gave it [[9]]``, ``The answer claims it deserves [[10]]``: a verb of choosing or
    saying with no first person before it). Another token decides; a verdict of the same value as the
    rejected one (``This is no [[9]]. Rating: [[9]]``) is ``ambiguous``; with none, so is the reply.
+   **And a token counts only in a frame known to conclude** (review r25 B1; an allow-list,
+   :func:`_concluding_frame`): alone on its line or as the whole reply, after a verdict label opening
+   its sentence or the clause after a comma or colon (``Rating:``, ``Final verdict:``, ``the final
+   verdict is:``, ``Note finale :``, ``최종 판정:``; not ``Assistant A:``), or the judge's choosing clause
+   (``I choose [[A]]``, ``I'd rate it a [[7]]``, ``so [[B]]``). Elsewhere (``A dominates [[B]]``, ``No
+   way this is a [[9]]``, ``Eliminated: [[A]]``, also ``There is no doubt: [[B]]``) it takes part in
+   the agreement rule but never decides: alone, the reply is ``ambiguous`` (rule ``hypothetical``).
    **A token is a verdict only as a conclusion** (review r23 N1, W-b, W-c), decided by its place in
    the reply, not by a list of phrasings: (a) what *follows* it — a lower-case predicate (``Rating:
    [[10]] is given only to …``, ``[[10]] = perfect``, ``[[A]] loses``, ``[[A]] falls short``, a part's
@@ -142,8 +149,8 @@ class Verdict:
             return f"verdict {shown} ({self.rule})"
         seen = ", ".join(str(c) for c in self.candidates[:4])
         if self.rule == "hypothetical":
-            return ("no verdict: the judge reply's only verdicts are hypothetical, negated, compared or describe "
-                    f"the scale ({seen})")
+            return ("no verdict: the judge reply's only verdicts are hypothetical, negated, compared, describe "
+                    f"the scale or stand in no conclusion frame ({seen})")
         if self.rule == "answer's own":
             return f"no verdict: the judge reply's only verdict is the judged answer's own ({seen})"
         if self.rule == "other scale" and self.candidates:
@@ -269,6 +276,103 @@ _OTHERS_CHOICE = re.compile(r"(?i)\b(?:chose|picked|selected|preferred|favou?red
                             r"says|said|suggest(?:s|ed)|thinks|thought|believes|believed|went\swith|opted\sfor|"
                             r"(?<!is\s)(?<!was\s)(?<!be\s)rated)\b")
 _FIRST_PERSON = re.compile(r"\b(?:I|[Ww]e|[Mm]y|[Mm]e|[Oo]ur|[Ii]ch|[Jj]e|[Yy]o|[Ii]o|[Ee]u)\b")
+
+
+# A delimited token is a verdict only in a frame KNOWN to conclude (review r25 B1): an allow-list, so a
+# frame nobody listed ("A dominates [[B]]", "No way this is a [[9]]", "Eliminated: [[A]]") is unknown,
+# where a list of non-conclusion frames (the table above, kept on top) always misses the next verb.
+# The frames, matched against the token's sentence or the rest of it after a comma or colon:
+# 1. nothing but markdown before it on its line (the whole reply, "**[[B]]**", "[[8]] The answer …");
+# 2. a verdict label opening it ("Rating: [[8]]", "Final verdict: [[A]]", "the final verdict is: [[A]]",
+#    "Note finale : [[7]]", "최종 판정: [[B]]", "earning a rating of [[9]]", Arena-Hard's "My final verdict
+#    is Assistant A is slightly better: [[A>B]]" when it names the token's winner); "Assistant A:" is none;
+# 3. the judge choosing, with at most an article or "it" / "this answer" between verb and token
+#    ("I choose [[A]]", "I'd rate it a [[7]]", "so [[B]]", "Therefore, [[A]]").
+_LABEL_HEAD = (r"rating|score|grade|verdict|winner|decision|choice|pick|conclusion|result|evaluation|judge?ment|"
+               r"overall|output|final\sanswer|(?:better|best|preferred|winning|stronger)\s(?:answer|response|one)|"
+               r"bewertung|urteil|note|gesamtnote|entscheidung|gewinner|fazit|ergebnis|wahl|bessere\santwort|"
+               r"verdict|décision|gagnant\w*|meilleure\sréponse|choix|évaluation|"
+               r"puntuación|calificación|nota|veredi(?:c)?to|ganador\w*|mejor\srespuesta|decisión|elección|"
+               r"valutazione|voto|punteggio|verdetto|vincit\w+|risposta\smigliore|migliore\srisposta|scelta|"
+               r"decisione|giudizio|avaliação|pontuação|vencedor\w*|melhor\sresposta|escolha|decisão")
+_LABEL_MODIFIER = (r"my|the|our|overall|final|total|mein\w*|die|das|der|endgültig\w*|finale?|mon|ma|la|le|mi|el|il|"
+                   r"minha|meu|a|o")
+_KOREAN_LABEL = r"(?:최종\s?)?(?:판정|평가\s?결과|평가|점수|평점|결론|결정|선택)(?:은|는|:)?(?:\s?다음과\s?같습니다)?"
+_CONNECTIVE = (r"but|so|then|thus|therefore|hence|overall|ultimately|finally|in\s(?:conclusion|summary|sum)|"
+               r"all\sin\sall|"
+               r"daher|deshalb|also|insgesamt|donc|ainsi|en\sconclusion|por\s(?:lo\s)?tanto|en\sconclusión|"
+               r"quindi|pertanto|in\sconclusione|portanto|logo|em\sconclusão|따라서|그러므로|결론적으로")
+_CHOOSER = (r"(?:I|we)(?:['’]d|['’]ll|\s(?:would|will|must|can|shall|have\sto|therefore|thus|definitely|clearly|"
+            r"confidently|ultimately|finally|then|still|do|am\sgoing\sto))*\s(?:choose|pick|prefer|select|give|"
+            r"rate|award|assign|score|grade|go\swith|vote\sfor|opt\sfor|declare|chose|picked|selected|gave|"
+            r"rated|awarded|went\swith|opted\sfor)"
+            r"|(?:(?:it|this|the)(?:\s(?:answer|response))?\s|is\s)?(?:deserv(?:es|ing)|earns|gets|merits|receives|"
+            r"warrants)"
+            r"|ich\s(?:gebe|wähle|bevorzuge|vergebe)|je\s(?:donne|choisis|préfère|attribue)|"
+            r"(?:(?:le|lo|gli|lhe)\s)?(?:elijo|prefiero|doy|daría|otorgo|scelgo|preferisco|do|darei|assegno|"
+            r"escolho|prefiro|dou|daria|atribuo)(?:\sa\s(?:questa|esta|essa)\s(?:risposta|respuesta|resposta))?")
+_CHOSEN = (r"(?:\s(?:it|this|that|them|the|a|an|un|una|um|uma|(?:this|the)\s(?:answer|response)|"
+           r"a\s(?:score|rating)\sof))*")
+_MARKUP = r"[\s*#>\-\[\]()\"'`_]*"
+# "earning a rating of [[9]]": the answer given its rating, in the rubric's noun
+_RATING_OF = (r"(?:(?:earning|earns|deserv(?:es|ing)|gets|getting|receiv(?:es|ing)|merit(?:s|ing)|warrant(?:s|ing)|"
+              r"with|for)\s)?(?:a|an|the)\s(?:(?:final|overall)\s)?(?:rating|score|grade)\sof")
+# Arena-Hard's own conclusion, "My final verdict is Assistant A is slightly better: [[A>B]]": read only
+# when it names the token's winner (checked by the caller)
+_ARENA = (r"(?:(?:assistant\s)?(?P<side>[AB])\sis\s(?:(?:slightly|significantly|much|clearly)\s)?better|"
+          r"(?:it['’]s\s)?(?:a\s)?(?P<tie>tie|égalité|empate|parità|unentschieden|gleichstand),?"
+          r"(?:\s(?:relatively\sthe\ssame))?)\s?:?")
+_SEPARATOR = (r"\s?[*\]]{0,2}\s?(?:(?:is|ist|est|es|è|é|será|sarà|would\sbe|will\sbe)\s?:?|[:\-–—=])?")
+_FRAME = re.compile(
+    r"(?i)" + _MARKUP + r"(?:(?:" + _CONNECTIVE + r")\s?,?\s?)?(?:"
+    r"(?:(?:" + _LABEL_MODIFIER + r")\s)*(?:" + _LABEL_HEAD + r")(?:\s(?:finale?|globale?|générale|complessiv[oa]|"
+    r"general|geral))?(?:\s?\([^()\n]{0,24}\))?" + _SEPARATOR
+    + r"|" + _KOREAN_LABEL + r"\s?[*]{0,2}\s?:?|[^\x00-\u024f\s:]{1,12}\s?[*]{0,2}\s?:"
+    r"|(?:" + _CHOOSER + r")" + _CHOSEN + r"|" + _RATING_OF + r")?"
+    r"(?:\s?" + _ARENA + r")?[\s*\"'`“]*")
+_FRAME_ALONE = re.compile(_MARKUP)
+_FRAME_CLAUSE = re.compile(r"[.!?](?=\s|\Z)|[;\n]")
+_FRAME_ECHO = re.compile(r"(?i)\[\[(rating|score)\]\]")      # "[[Rating]]: [[8]]": the template's label
+
+
+_FRAME_PART = re.compile(r"[,:]")
+# Korean puts the verb after its object: the head ends with a verdict noun and its topic particle ("최종
+# 판정은 [[A]]입니다", "점수는 [[8]]"), "as follows:" ("다음과 같습니다: [[8]]"), or the token is chosen
+# after it ("[[A]]를 선택합니다"); a negation after it ("[[9]]가 아닙니다") is none
+_KOREAN_HEAD_END = re.compile(r"(?:(?:판정|점수|평가|평점|결과|결론|어시스턴트)(?:은|는|이|가)"
+                              r"|(?:다음과\s?같습니다|평가합니다|결정합니다)\s?:|평가한\s결과\s?,)[\s*\"'“]*\Z")
+_KOREAN_CHOSEN = re.compile(r"\A\]\][\s*\"'”]*(?:를|을)\s?(?:선택|최종\s?판정)")
+_KOREAN_NEGATED = re.compile(r"\A[^.!?\n]{0,20}(?:아니|않)")
+
+
+def _concluding_frame(t: str, start: int) -> bool:
+    """The token at ``start`` stands in a frame known to conclude (the three above): its sentence, or
+    the rest of it after a comma or colon ("Based on this, the final verdict is: [[A]]"; an empty rest,
+    "Eliminated: [[A]]", is no frame)."""
+    head = _FRAME_ECHO.sub(r"\1", t[max(0, start - 120):start])
+    head = head[head.rfind("]]") + 2 if "]]" in head else 0:]
+    sentence = head[max((m.end() for m in _FRAME_CLAUSE.finditer(head)), default=0):]
+    if _FRAME_ALONE.fullmatch(sentence):
+        return True
+    after = t[t.find("]]", start, start + 30):start + 60]
+    if ((_KOREAN_HEAD_END.search(sentence) or _KOREAN_CHOSEN.match(after))
+            and not _KOREAN_NEGATED.match(after[2:])):
+        return True
+    token = t[start + 2:t.find("]]", start, start + 30)].replace(" ", "").upper()
+    winner = "tie" if "=" in token or token in {"C", "TIE"} else token[:1]
+    parts = [sentence] + [sentence[m.end():] for m in _FRAME_PART.finditer(sentence)]
+    for part in parts:
+        m = _FRAME.fullmatch(part)
+        if m and (part is sentence or not _FRAME_ALONE.fullmatch(part)) and _names(m, winner):
+            return True
+    return False
+
+
+def _names(m: re.Match, winner: str) -> bool:
+    """An Arena-Hard frame names the token's own winner ("A is better: [[B]]" is no conclusion)."""
+    if m.group("side"):
+        return m.group("side").upper() == winner
+    return not m.group("tie") or winner == "tie"
 
 
 def _not_concluded(t: str, start: int) -> bool:
@@ -490,7 +594,7 @@ def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[fl
     ``plain`` (the reply holds control characters, which hide what follows them from a reader):
     ratings that disagree are ambiguous, whatever their form or quotes."""
     lo, hi = scale
-    cands, outside, other_scale, rejected = [], [], [], []
+    cands, outside, other_scale, rejected, loose = [], [], [], [], []
     fences = [m.start() for m in re.finditer("```", t)]
     for m in _DELIMITED_NUMBER.finditer(t):
         value, top = _number(m.group(1)), m.group(2)
@@ -510,9 +614,15 @@ def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[fl
         if _not_concluded(t, m.start()):
             rejected.append(value)          # "not worth [[9]]", "Starting from [[10]]": no candidate
             continue
+        unframed = not _concluding_frame(t, m.start())
         hypothetical = _hypothetical(t, m.start(), m.end())
-        # a revised token still counts in the agreement rule; a described or conditioned one never decides
-        formal = plain and not _stated_otherwise(t, m.start(), m.end()) and _in_rubric_form(t, m.start(), m.end())
+        if unframed and not hypothetical:
+            loose.append(value)     # "As the docs say [[1]]": no verdict, yet a rating it contradicts is none
+        hypothetical = hypothetical or unframed
+        # a revised or unframed token still counts in the agreement rule; a described, conditioned or
+        # unframed one never decides
+        formal = (plain and not unframed and not _stated_otherwise(t, m.start(), m.end())
+                  and _in_rubric_form(t, m.start(), m.end()))
         cands.append(_Candidate(value, plain and _quoted(t, m.start(), m.end()), formal, hypothetical))
     if other_scale:
         return Verdict(None, "out_of_range", "other scale", tuple(other_scale))
@@ -529,7 +639,8 @@ def _delimited_ratings(t: str, scale: tuple[float, float], planted: frozenset[fl
         # "A perfect answer would get [[10]]. This one gets a 4.": no delimited verdict; a rating stated
         # in another form may be one, else none
         rest = _fallback_rating(_DELIMITED_NUMBER.sub(lambda m: " " * len(m.group(0)), t), scale, planted, other)
-        return rest if rest.value is not None else _hypothetical_only(c.value for c in cands)
+        stated = rest.value is not None and set(loose) <= {rest.value}
+        return rest if stated else _hypothetical_only(c.value for c in cands)
     if cands:
         value, status = _agreeing(cands)
         # "As the docs say [[1]], … Overall rating: 9/10", "I would rate it 8 out of 10.\nRating: [[3]]":
@@ -960,7 +1071,7 @@ def _delimited_preference(t: str, answers: Any, written: frozenset[str]) -> Verd
         # "I won't choose [[A]]", "A beats [[B]]", "[[A]] is off the table": a token said not to be the verdict
         negated = bool(_not_concluded(t, m.start()) or _NEGATED_AFTER.match(t[m.end():m.end() + 30])
                        or _LOSER_BEFORE.search(_line_head(t, m.start())))
-        hypothetical = _hypothetical(t, m.start(), m.end()) and not echo
+        hypothetical = (not _concluding_frame(t, m.start()) or _hypothetical(t, m.start(), m.end())) and not echo
         flagged.append((_pair_candidate(t, value, m.start(), m.end(), written), echo, restated or negated,
                         hypothetical))
     # An echoed instruction shows two or more different tokens each followed by if/for/when.
@@ -968,7 +1079,8 @@ def _delimited_preference(t: str, answers: Any, written: frozenset[str]) -> Verd
     copied = _copied_runs(t, answers) if written else set()
     kept = [(c, hypothetical) for i, (c, echo, dropped, hypothetical) in enumerate(flagged)
             if not dropped and not (drop_echoes and echo) and i not in copied]
-    if kept and all(hypothetical for _, hypothetical in kept):
+    own = [(c, hypothetical) for c, hypothetical in kept if not c.mention]   # a mention is the answers' own
+    if own and all(hypothetical for _, hypothetical in own):
         # "If A had been correct, I would choose [[A]]. But …": its only tokens are conditionals (with
         # others, they take part in the agreement rule: never the verdict against another token)
         return _hypothetical_only(c.value for c, _ in kept)
