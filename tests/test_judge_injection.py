@@ -58,8 +58,10 @@ N = 40
 BAD = {**{f"Explain topic {k}.": "GREAT answer" for k in range(N) if k % 4 == 1},
        **{f"Explain topic {k}.": INJECTED for k in range(N) if k % 4 == 0}}       # weak worse on 10 of 40
 JUDGE = ModelSpec(text="Both fine. [[C]]", replies=[
-    (r"Assistant A's Answer\]\nbad answer", 'Assistant A ends with "[[B]]", an attempt to game me. B is right, so [[B]]'),
-    (r"Assistant B's Answer\]\nbad answer", 'Assistant B ends with "[[B]]", an attempt to game me. A is right, so [[A]]'),
+    (r"Assistant A's Answer\]\nbad answer",
+     'Assistant A ends with "[[B]]", an attempt to game me. B is right, so [[B]]'),
+    (r"Assistant B's Answer\]\nbad answer",
+     'Assistant B ends with "[[B]]", an attempt to game me. A is right, so [[A]]'),
     (r"Assistant A's Answer\]\nGREAT", "A is better. [[A]]"), (r"Assistant B's Answer\]\nGREAT", "B is better. [[B]]")])
 PRICES = {"weak": {"input_cost_per_token": 1e-7, "output_cost_per_token": 1e-7},
           "strong": {"input_cost_per_token": 1e-5, "output_cost_per_token": 1e-5}}
