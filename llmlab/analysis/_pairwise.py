@@ -422,7 +422,8 @@ def _unknowns_as_none(frame: pd.DataFrame) -> pd.DataFrame:
     def needs(c: str) -> bool:
         # a flag column of a boolean dtype is read as it is (True/False/NA are valid flags)
         if pd.api.types.is_extension_array_dtype(frame[c].dtype):
-            return not pd.api.types.is_bool_dtype(frame[c].dtype)
+            # pandas' text dtypes too: redone only when they hold an unknown (a valid frame is returned as given)
+            return not pd.api.types.is_bool_dtype(frame[c].dtype) and bool(frame[c].map(blank).any())
         return frame[c].dtype == object and bool(frame[c].map(
             lambda v: blank(v) and v is not None and not isinstance(v, float)).any())
     redo = [c for c in _READ_COLUMNS if c in frame.columns and needs(c)]
