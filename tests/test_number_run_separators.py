@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import itertools
 import random
-import sqlite3
-import warnings
 
 import pytest
-from fakeserver import FakeServer, ModelSpec
+from echo_views import echoed_views
 
-from llmlab import Lab
 from llmlab.base._redact import Redactor, StreamRedactor
 
 KEYS = {"mixed": "sk-proj-Qm7Zt2LxV9bR4cWn8Hs3Jd6Ky1Pf5Ga0Ue", "hex": "sk-3f9a0c41d27be8856a1f0e93c4d7b260"}
@@ -114,25 +111,7 @@ def test_an_endpoint_echoing_the_codes_stores_and_shows_none_of_them(tmp_path, m
     tokens = _tokens(key, FORMS[form][0])
     sep = FORMS[form][1]
     codes = sep.join(tokens)
-    models = {"echo": ModelSpec(chunks=["codes: ", *(codes[i:i + 3] for i in range(0, len(codes), 3)), " ok"],
-                                served_model=codes),
-              "plain": ModelSpec(text=f"codes: {codes} ok"),
-              "thinks": ModelSpec(text="ok", reasoning=f"the codes are {codes}"),
-              "fail": ModelSpec(status=400, error_message=f"bad key {codes}")}
-    live: list[str] = []
-    with warnings.catch_warnings(record=True) as caught, FakeServer(models) as srv, \
-            Lab(base_url=srv.base_url, api_key_env="GATEWAY_KEY", db=tmp_path / "l.sqlite", retries=0) as lab:
-        warnings.simplefilter("always")
-        res = lab.compare("Hi", models=["echo", "fail", "thinks"], on_event=lambda e: live.append(e.text))
-        plain = lab.compare("Hi", models=["plain", "thinks"], stream=False)
-        print(res, res.summary(), res._repr_html_(), res.df.to_string(), plain.df.to_string())
-        stored = lab.runs()
-    with sqlite3.connect(tmp_path / "l.sqlite") as db:
-        rows = [repr(row) for table, in db.execute("select name from sqlite_master where type='table'")
-                for row in db.execute(f"select * from {table}")]  # noqa: S608 (the file's own table names)
-    texts = [*rows, *stored["response_text"], *stored["served_model"].dropna(), *stored["error_message"].dropna(),
-             *stored["reasoning_text"].dropna(), "".join(live), capsys.readouterr().out,
-             *(str(w.message) for w in caught)]
+    texts, stored = echoed_views(tmp_path, capsys, codes, lead="codes: ")
     redact = REDACTORS["mixed"]
     for text in texts:
         assert _windows_left(text, tokens, sep) == 0 and redact(text) == text, (form, text[:300])

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import datetime
 import random
-import sqlite3
 import string
 import uuid
 
 import pytest
-from fakeserver import FakeServer, ModelSpec
+from echo_views import echoed_views
 from test_number_run_separators import _ordinary
 
-from llmlab import Lab
 from llmlab.base._redact import Redactor, StreamRedactor
 
 _RND = random.Random(43)
@@ -169,27 +167,13 @@ FORMS = {"braille-each": lambda k: "".join(braille(k, "each")), "braille-rule": 
 
 @pytest.mark.parametrize("form", list(FORMS))
 def test_an_endpoint_echoing_these_forms_stores_and_shows_none_of_them(tmp_path, monkeypatch, capsys, form):
-    """The answer streamed 3 characters a delta and plain, the reasoning and an error message:
-    none keeps the echo in the database, the frame, the reprs or the live deltas."""
+    """The answer streamed 3 characters a delta and plain, the served model name, the reasoning and
+    an error message: none keeps the echo in the database, the frame, the reprs, the live deltas or
+    a warning (tests/echo_views.py)."""
     key = KEYS["hex"]
     monkeypatch.setenv("GATEWAY_KEY", key)
     echo = FORMS[form](key)
-    models = {"echo": ModelSpec(chunks=["it is ", *(echo[i:i + 3] for i in range(0, len(echo), 3)), " ok"]),
-              "plain": ModelSpec(text=f"it is {echo} ok"),
-              "thinks": ModelSpec(text="ok", reasoning=f"the key is {echo}"),
-              "fail": ModelSpec(status=400, error_message=f"bad key {echo}")}
-    live: list[str] = []
-    with FakeServer(models) as srv, \
-            Lab(base_url=srv.base_url, api_key_env="GATEWAY_KEY", db=tmp_path / "l.sqlite", retries=0) as lab:
-        res = lab.compare("Hi", models=["echo", "fail", "thinks"], on_event=lambda e: live.append(e.text))
-        plain = lab.compare("Hi", models=["plain"], stream=False)
-        print(res, res.summary(), res._repr_html_(), res.df.to_string(), plain.df.to_string())
-        stored = lab.runs()
-    with sqlite3.connect(tmp_path / "l.sqlite") as db:
-        rows = [repr(row) for table, in db.execute("select name from sqlite_master where type='table'")
-                for row in db.execute(f"select * from {table}")]  # noqa: S608 (the file's own table names)
-    texts = [*rows, *stored["response_text"], *stored["error_message"].dropna(), *stored["reasoning_text"].dropna(),
-             "".join(live), capsys.readouterr().out]
+    texts, stored = echoed_views(tmp_path, capsys, echo)
     redact = REDACTORS["hex"]
     for text in texts:
         assert echo not in text and redact(text) == text, (form, text[:300])

@@ -13,15 +13,12 @@ End to end through a real endpoint (tests/fakeserver.py) with the real SDK."""
 from __future__ import annotations
 
 import random
-import sqlite3
 import tracemalloc
 import unicodedata
-import warnings
 
 import pytest
-from fakeserver import FakeServer, ModelSpec
+from echo_views import echoed_views
 
-from llmlab import Lab
 from llmlab.base._redact import Redactor, StreamRedactor
 
 KEYS = {"hex": "sk-3f9a0c41d27be8856a1f0e93c4d7b260", "digits-first": "sk-9183746502a1b2c3d4e5f60718293a4b",
@@ -158,25 +155,7 @@ def test_an_endpoint_echoing_the_form_stores_and_shows_none_of_it(tmp_path, monk
     key = KEYS["hex"]
     monkeypatch.setenv("GATEWAY_KEY", key)
     written = FORMS[form](key)
-    models = {"echo": ModelSpec(chunks=["it: ", *(written[i:i + 3] for i in range(0, len(written), 3)), " ok"],
-                                served_model=written),
-              "plain": ModelSpec(text=f"it: {written} ok"),
-              "thinks": ModelSpec(text="ok", reasoning=f"it is {written}"),
-              "fail": ModelSpec(status=400, error_message=f"bad key {written}")}
-    live: list[str] = []
-    with warnings.catch_warnings(record=True) as caught, FakeServer(models) as srv, \
-            Lab(base_url=srv.base_url, api_key_env="GATEWAY_KEY", db=tmp_path / "l.sqlite", retries=0) as lab:
-        warnings.simplefilter("always")
-        res = lab.compare("Hi", models=["echo", "fail", "thinks"], on_event=lambda e: live.append(e.text))
-        plain = lab.compare("Hi", models=["plain", "thinks"], stream=False)
-        print(res, res.summary(), res._repr_html_(), res.df.to_string(), plain.df.to_string())
-        stored = lab.runs()
-    with sqlite3.connect(tmp_path / "l.sqlite") as db:
-        rows = [repr(row) for table, in db.execute("select name from sqlite_master where type='table'")
-                for row in db.execute(f"select * from {table}")]  # noqa: S608 (the file's own table names)
-    texts = [*rows, *stored["response_text"], *stored["served_model"].dropna(), *stored["error_message"].dropna(),
-             *stored["reasoning_text"].dropna(), "".join(live), capsys.readouterr().out,
-             *(str(w.message) for w in caught)]
+    texts, stored = echoed_views(tmp_path, capsys, written, lead="it: ")
     middle = written[len(written) // 3:len(written) // 3 + 12]
     for text in texts:
         assert middle not in text and REDACTORS["hex"](text) == text, (form, text[:300])
