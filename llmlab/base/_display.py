@@ -22,7 +22,7 @@ from typing import Any
 from ._cost import with_costs_shown
 from ._redact import redact_shown
 
-__all__ = ["esc", "clean_text", "clean_frame", "html_clean", "table_html", "table_text", "has_controls",
+__all__ = ["esc", "clean_text", "clean_frame", "html_clean", "table_html", "table_text",
            "invisible_char", "hidden_ranges", "IGNORABLE"]
 
 # Code points that print nothing: Unicode's Default_Ignorable_Code_Point (SOFT HYPHEN, COMBINING
@@ -230,11 +230,6 @@ def esc(value: Any, *, strict: bool = False) -> str:
     table (controls, bidi, zero-width …) is shown as ``\\u202e`` instead of obeyed. ``strict``:
     for a name, no joiner or selector kept (see :func:`clean_text`)."""
     return html.escape(html_clean("" if value is None else value, strict=strict), quote=True)
-
-
-def has_controls(text: str) -> bool:
-    """Whether ``text`` holds a character of the table (a line break and a tab too)."""
-    return invisible_char(text) is not None
 
 
 def clean_text(value: Any, *, strict: bool = False) -> str:

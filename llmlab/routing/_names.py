@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..base._credentials import remember_keys
-from ..base._display import has_controls
 from ..base._errors import InputError
 from ..base._names import check_model_names, check_shown_text
 from ..base._text import check_unicode
@@ -28,8 +27,8 @@ MAX_NAME = 1000  # characters (and names in a list): longer is not a name
 
 def is_name(v: Any) -> bool:
     """A name: one line of plain text, not only spaces, nothing invisible (the engine's rule)."""
-    return (isinstance(v, str) and 0 < len(v) <= MAX_NAME and bool(v.strip()) and not has_controls(v)
-            and _valid_unicode(v) and invisible_char(v) is None)
+    return (isinstance(v, str) and 0 < len(v) <= MAX_NAME and bool(v.strip()) and _valid_unicode(v)
+            and invisible_char(v) is None)
 
 
 def is_names(v: Any) -> bool:
