@@ -84,15 +84,26 @@ def judge_evidence(frame: pd.DataFrame, *, require_source: bool = False) -> dict
 _ERROR_ROW = re.compile(r"call failed \(an error row\)|both models' calls failed")
 
 
+# A source's prefix says who gave a verdict however it is spelt ("Judge:j", " judge:j", "judge : j"):
+# the screens hang on it, and a recased or padded name must not turn a judge into labels.
+JUDGE_SOURCE = re.compile(r"\s*judge\s*:", re.IGNORECASE)
+LABEL_SOURCE = re.compile(r"\s*human\s*:", re.IGNORECASE)
+
+
+def source_texts(frame: pd.DataFrame) -> pd.Series:
+    """Each row's source as text: "" where it is unknown or the frame has no source column."""
+    if "source" not in frame.columns:
+        return pd.Series("", index=frame.index)
+    return frame["source"].map(lambda s: "" if is_unknown(s) else str(s))
+
+
 def _unscreened_rows(frame: pd.DataFrame) -> pd.Series:
     """Per row: a known winner of the judge (any source but ``human:…``) without both orders known."""
     def unknown(column: str) -> pd.Series:
         if column not in frame.columns:
             return pd.Series(True, index=frame.index)
         return frame[column].map(is_unknown).astype(bool)
-    source = (frame["source"].map(lambda s: "" if is_unknown(s) else str(s)) if "source" in frame.columns
-              else pd.Series("", index=frame.index))
-    human = source.map(lambda s: bool(re.match(r"\s*human\s*:", s, re.IGNORECASE))).astype(bool)
+    human = source_texts(frame).map(lambda s: bool(LABEL_SOURCE.match(s))).astype(bool)
     reason = (frame["reason"].map(lambda r: isinstance(r, str) and bool(_ERROR_ROW.search(r))).astype(bool)
               if "reason" in frame.columns else pd.Series(False, index=frame.index))
     return ~unknown("winner") & (unknown("verdict_1") | unknown("verdict_2")) & ~human & ~reason
@@ -113,7 +124,7 @@ def source_kind(frame: pd.DataFrame) -> str:
         return "unstated"
     stated = [str(s) for s in frame["source"] if not is_unknown(s) and str(s).strip()]
     # "Judge:j", " judge:j" are a judge too: the screens must not hang on the spelling (r24 B2)
-    if any(re.match(r"\s*judge\s*:", s, re.IGNORECASE) for s in stated):
+    if any(JUDGE_SOURCE.match(s) for s in stated):
         return "judge"
     return "labels" if stated else "unstated"
 

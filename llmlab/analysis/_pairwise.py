@@ -42,7 +42,6 @@ pass (``lab.sweep``: recorded, cached, costed); this module never imports the en
 """
 from __future__ import annotations
 
-import re
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -56,7 +55,7 @@ from ..base._errors import InputError
 from ..base._record import answer_hash
 from ..base._tokens import TokenCounter
 from ..base._validate import check_bool, check_count, check_int, one_line
-from ._evidence import evidence_words, is_unknown, judge_evidence
+from ._evidence import JUDGE_SOURCE, LABEL_SOURCE, evidence_words, is_unknown, judge_evidence, source_texts
 from ._scoring import JudgeFailure, final_answers, judged_question
 from ._scoring import judge_rows as is_judge_row
 from ._verdicts import defuse_tokens, parse_preference
@@ -603,12 +602,6 @@ def one_per_pair(frame: pd.DataFrame, *, duplicates: str = "refuse", what: str =
     return out
 
 
-# A source's prefix says who gave a verdict however it is spelt ("Judge:j", " judge:j", "judge : j"):
-# the screens hang on it, and a recased or padded name must not turn a judge into labels.
-_JUDGE_SOURCE = re.compile(r"\s*judge\s*:", re.IGNORECASE)
-_LABEL_SOURCE = re.compile(r"\s*human\s*:", re.IGNORECASE)
-
-
 def verdict_kinds(frame: pd.DataFrame) -> pd.Series:
     """Who gave each row's verdict: ``"judge"`` — the row carries a second order (a known
     ``verdict_2`` or ``consistent``: only the position swap writes them, whatever the source is
@@ -619,10 +612,9 @@ def verdict_kinds(frame: pd.DataFrame) -> pd.Series:
     for column in ("verdict_2", "consistent"):
         if column in frame.columns:
             second |= ~frame[column].map(is_unknown).astype(bool)
-    source = (frame["source"].map(lambda s: "" if is_unknown(s) else str(s)) if "source" in frame.columns
-              else pd.Series("", index=frame.index))
-    judge = second | source.map(lambda s: bool(_JUDGE_SOURCE.match(s))).astype(bool) | bool(frame.attrs.get("judge"))
-    labels = source.map(lambda s: bool(_LABEL_SOURCE.match(s))).astype(bool)
+    source = source_texts(frame)
+    judge = second | source.map(lambda s: bool(JUDGE_SOURCE.match(s))).astype(bool) | bool(frame.attrs.get("judge"))
+    labels = source.map(lambda s: bool(LABEL_SOURCE.match(s))).astype(bool)
     return pd.Series(np.where(judge, "judge", np.where(labels, "labels", "unknown")), index=frame.index)
 
 
